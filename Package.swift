@@ -1,0 +1,56 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "StackLab",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "stacklab", targets: ["stacklab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, each behind a system-library target found through pkg-config.
+        .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(name: "CLibssh2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+
+        // Small safe Swift layers over them.
+        .target(name: "YAML", dependencies: ["CLibYAML"], swiftSettings: strict),
+        .target(name: "Git", dependencies: ["CLibgit2"], swiftSettings: strict),
+        .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: strict),
+        .target(name: "SSH", dependencies: ["CLibssh2"], swiftSettings: strict),
+
+        // The manifest language: YAML events -> typed desired model, with diagnostics.
+        .target(name: "Manifests", dependencies: ["YAML", "Git"], swiftSettings: strict),
+
+        // Commands (a library, one command per file) and the thin executable.
+        .target(
+            name: "StackLabCLI",
+            dependencies: [
+                "Manifests", "Git",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "stacklab", dependencies: ["StackLabCLI"], swiftSettings: strict),
+
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strict),
+        .testTarget(name: "GitTests", dependencies: ["Git"], swiftSettings: strict),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"], swiftSettings: strict),
+        .testTarget(name: "SSHTests", dependencies: ["SSH"], swiftSettings: strict),
+        .testTarget(
+            name: "ManifestsTests",
+            dependencies: ["Manifests", "Git", "StackLabCLI"],
+            resources: [],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,75 @@
+internal import CLibvirt
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A connection to a libvirt hypervisor: `test:///abs/host.xml` for simulated nodes,
+/// `qemu+ssh://root@host/system` in production.
+///
+/// `@unchecked Sendable`: libvirt connections are documented thread-safe, and the handle is immutable.
+public final class Connection: @unchecked Sendable {
+    let handle: OpaquePointer
+    /// The URI it was opened with.
+    public let uri: String
+
+    private static let silenced: Bool = {
+        stacklab_virt_silence_errors()
+        return true
+    }()
+
+    /// Opens `uri` read-write.
+    public init(uri: String) throws(LibvirtError) {
+        _ = Self.silenced
+        guard let connection = virConnectOpen(uri) else {
+            throw LibvirtError.last("open connection \(uri)")
+        }
+        handle = connection
+        self.uri = uri
+    }
+
+    deinit {
+        virConnectClose(handle)
+    }
+
+    /// The hypervisor host's name.
+    public func hostname() throws(LibvirtError) -> String {
+        guard let name = virConnectGetHostname(handle) else { throw LibvirtError.last("get hostname of \(uri)") }
+        defer { free(name) }
+        return String(cString: name)
+    }
+
+    /// The node's CPU count and memory (KiB).
+    public func nodeInfo() throws(LibvirtError) -> (cpus: Int, memoryKiB: UInt64) {
+        var info = virNodeInfo()
+        guard virNodeGetInfo(handle, &info) == 0 else { throw LibvirtError.last("get node info of \(uri)") }
+        return (Int(info.cpus), UInt64(info.memory))
+    }
+
+    /// Defines (or redefines) a persistent domain from XML.
+    @discardableResult
+    public func defineDomain(xml: String) throws(LibvirtError) -> Domain {
+        guard let domain = virDomainDefineXML(handle, xml) else { throw LibvirtError.last("define domain") }
+        return Domain(handle: domain, connection: self)
+    }
+
+    /// The domain called `name`, or nil when there is none.
+    public func domain(named name: String) throws(LibvirtError) -> Domain? {
+        guard let domain = virDomainLookupByName(handle, name) else {
+            let error = LibvirtError.last("look up domain \(name)")
+            if error.isNoSuchObject { return nil }
+            throw error
+        }
+        return Domain(handle: domain, connection: self)
+    }
+
+    /// Every domain, defined or running.
+    public func domains() throws(LibvirtError) -> [Domain] {
+        var list: UnsafeMutablePointer<OpaquePointer?>?
+        let count = virConnectListAllDomains(handle, &list, 0)
+        guard count >= 0, let list else { throw LibvirtError.last("list domains on \(uri)") }
+        defer { free(list) }
+        return (0..<Int(count)).compactMap { index in
+            list[index].map { Domain(handle: $0, connection: self) }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+internal import CLibvirt
+
+/// A libvirt failure: what we attempted plus libvirt's own error code, domain and message.
+public struct LibvirtError: Error, Sendable, CustomStringConvertible {
+    /// What StackLab was doing ("define domain gerrit").
+    public var operation: String
+    /// libvirt's `virErrorNumber` (e.g. 42 = no domain).
+    public var code: Int32
+    /// libvirt's message.
+    public var message: String
+
+    /// Creates an error.
+    public init(operation: String, code: Int32, message: String) {
+        self.operation = operation
+        self.code = code
+        self.message = message
+    }
+
+    /// Whether libvirt says the object does not exist.
+    public var isNoSuchObject: Bool {
+        [VIR_ERR_NO_DOMAIN, VIR_ERR_NO_NETWORK, VIR_ERR_NO_STORAGE_POOL, VIR_ERR_NO_STORAGE_VOL]
+            .map { Int32($0.rawValue) }.contains(code)
+    }
+
+    /// Human text.
+    public var description: String { "libvirt: \(operation): \(message)" }
+
+    /// The error libvirt recorded for the failing call on this thread.
+    static func last(_ operation: String) -> LibvirtError {
+        guard let error = virGetLastError() else {
+            return LibvirtError(operation: operation, code: -1, message: "unknown libvirt error")
+        }
+        let message = error.pointee.message.map { String(cString: $0) } ?? "libvirt error \(error.pointee.code)"
+        return LibvirtError(operation: operation, code: error.pointee.code, message: message)
+    }
+}

@@ -1,0 +1,326 @@
+import YAML
+
+/// Decodes one file's YAML events straight into typed values, resolving each scalar by the type the schema
+/// expects at that position. Type problems become diagnostics (the value is skipped and decoding goes on);
+/// only syntax errors and limits (`YAMLError`) stop the file.
+final class ManifestDecoder {
+    let reader: EventReader
+    let file: FileID
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(reader: EventReader, file: FileID) {
+        self.reader = reader
+        self.file = file
+    }
+
+    // MARK: Locations and diagnostics
+
+    func location(_ mark: Mark) -> SourceLocation {
+        SourceLocation(file: file, line: mark.line, column: mark.column)
+    }
+
+    func error(_ message: String, at mark: Mark, hint: String? = nil) {
+        diagnostics.append(.error(message, at: location(mark), hint: hint))
+    }
+
+    func report(_ diagnostic: Diagnostic) {
+        diagnostics.append(diagnostic)
+    }
+
+    func warning(_ message: String, at mark: Mark, hint: String? = nil) {
+        diagnostics.append(.warning(message, at: location(mark), hint: hint))
+    }
+
+    // MARK: Structure
+
+    /// What a decoded mapping held: where it starts and which keys it had.
+    struct Mapping {
+        var mark: Mark
+        var keys: [String]
+    }
+
+    /// Decodes a mapping, calling `field` once per key with the key's text and mark; `field` must consume the value.
+    /// Reports duplicate and non-scalar keys. Returns the mapping, or nil (after a diagnostic) if the node
+    /// is not a mapping.
+    @discardableResult
+    func mapping(_ what: String, _ field: (Located<String>) throws(YAMLError) -> Void) throws(YAMLError) -> Mapping? {
+        let start = try reader.peek()
+        guard start.kind == .mappingStart else {
+            if start.kind == .scalar, Self.isNull(start) {
+                _ = try reader.next()
+                return Mapping(mark: start.mark, keys: [])
+            }
+            error("expected a mapping for \(what), found \(Self.describe(start))", at: start.mark)
+            try reader.skipNode()
+            return nil
+        }
+        _ = try reader.next()
+        var seen: [(key: String, mark: Mark)] = []
+        while true {
+            let key = try reader.peek()
+            if key.kind == .mappingEnd {
+                _ = try reader.next()
+                return Mapping(mark: start.mark, keys: seen.map(\.key))
+            }
+            guard key.kind == .scalar else {
+                error("mapping keys in \(what) must be plain text, found \(Self.describe(key))", at: key.mark)
+                try reader.skipNode()
+                try reader.skipNode()
+                continue
+            }
+            _ = try reader.next()
+            if let first = seen.first(where: { $0.key == key.value }) {
+                error("duplicate key '\(key.value)' in \(what)", at: key.mark,
+                      hint: "'\(key.value)' is already set at line \(first.mark.line); YAML keeps only one, so remove one of them")
+                try reader.skipNode()
+                continue
+            }
+            seen.append((key.value, key.mark))
+            try field(Located(key.value, at: location(key.mark)))
+        }
+    }
+
+    /// Decodes a sequence, calling `element` for each item (which must consume it).
+    /// A single scalar where a list is expected is an error. Returns the sequence's mark, or nil.
+    @discardableResult
+    func sequence(_ what: String, _ element: () throws(YAMLError) -> Void) throws(YAMLError) -> Mark? {
+        let start = try reader.peek()
+        guard start.kind == .sequenceStart else {
+            if start.kind == .scalar, Self.isNull(start) {
+                _ = try reader.next()
+                return start.mark
+            }
+            error("expected a list for \(what), found \(Self.describe(start))", at: start.mark,
+                  hint: start.kind == .scalar ? "write it as a list: [\(start.value)]" : nil)
+            try reader.skipNode()
+            return nil
+        }
+        _ = try reader.next()
+        while try reader.peek().kind != .sequenceEnd {
+            try element()
+        }
+        _ = try reader.next()
+        return start.mark
+    }
+
+    /// Decodes a list whose items each decode to one value (items that fail are left out, with diagnostics).
+    func list<T>(_ what: String, _ item: () throws(YAMLError) -> T?) throws(YAMLError) -> Located<[T]>? {
+        var items: [T] = []
+        guard let mark = try sequence(what, { () throws(YAMLError) in
+            if let value = try item() { items.append(value) }
+        }) else { return nil }
+        return Located(items, at: location(mark))
+    }
+
+    /// Reports an unknown field (suggesting the closest known one) and skips its value.
+    func unknownField(_ key: Located<String>, in what: String, known: [String]) throws(YAMLError) {
+        let mark = Mark(line: key.location.line, column: key.location.column)
+        var hint = "known fields: \(known.joined(separator: ", "))"
+        if let close = Self.closest(to: key.value, in: known) { hint = "did you mean '\(close)'?" }
+        error("unknown field '\(key.value)' in \(what)", at: mark, hint: hint)
+        try reader.skipNode()
+    }
+
+    /// Reports each required field the mapping did not have (a present but invalid one was reported already).
+    func require(_ fields: [String], in mapping: Mapping, what: String) {
+        for field in fields where !mapping.keys.contains(field) {
+            error("\(what) is missing required field '\(field)'", at: mapping.mark)
+        }
+    }
+
+    // MARK: Scalars
+
+    /// The next node as a scalar event, or nil (after a diagnostic) for a collection. Null scalars are returned.
+    func scalar(_ what: String) throws(YAMLError) -> Event? {
+        let event = try reader.peek()
+        guard event.kind == .scalar else {
+            error("expected \(what), found \(Self.describe(event))", at: event.mark)
+            try reader.skipNode()
+            return nil
+        }
+        return try reader.next()
+    }
+
+    /// A string (any scalar); null is reported as a missing value.
+    func string(_ field: String) throws(YAMLError) -> Located<String>? {
+        guard let event = try scalar("a string for '\(field)'") else { return nil }
+        if Self.isNull(event) {
+            error("'\(field)' has no value", at: event.mark, hint: "write a value after '\(field):' or leave the field out")
+            return nil
+        }
+        return Located(event.value, at: location(event.mark))
+    }
+
+    /// A name: a string of letters, digits, '.', '-', '_' that starts with a letter or digit.
+    func name(_ field: String) throws(YAMLError) -> Located<String>? {
+        guard let text = try string(field) else { return nil }
+        guard Self.isValidName(text.value) else {
+            diagnostics.append(.error(
+                "'\(text.value)' is not a valid name for '\(field)'", at: text.location,
+                hint: "names use letters, digits, '.', '-' and '_', start with a letter or digit, and are at most 63 characters"))
+            return nil
+        }
+        return text
+    }
+
+    /// An integer within `range` (plain scalars only: a quoted "8" is a string).
+    func int(_ field: String, in range: ClosedRange<Int> = Int.min...Int.max) throws(YAMLError) -> Located<Int>? {
+        guard let event = try scalar("an integer for '\(field)'") else { return nil }
+        guard event.style.isPlain, let value = Int(event.value) else {
+            error("expected an integer for '\(field)', found \(Self.describe(event))", at: event.mark,
+                  hint: event.style.isPlain ? nil : "remove the quotes")
+            return nil
+        }
+        guard range.contains(value) else {
+            error("'\(field)' must be between \(range.lowerBound) and \(range.upperBound), found \(value)", at: event.mark)
+            return nil
+        }
+        return Located(value, at: location(event.mark))
+    }
+
+    /// A decimal number (plain scalars only), kept exact as fixed point with `scale` fractional digits.
+    func decimal(_ field: String, scale: Int = 6) throws(YAMLError) -> Located<FixedPoint>? {
+        guard let event = try scalar("a number for '\(field)'") else { return nil }
+        guard event.style.isPlain, let value = FixedPoint(parsing: event.value, scale: scale) else {
+            error("expected a number for '\(field)', found \(Self.describe(event))", at: event.mark,
+                  hint: event.style.isPlain ? nil : "remove the quotes")
+            return nil
+        }
+        return Located(value, at: location(event.mark))
+    }
+
+    /// `true` or `false` (plain only; YAML 1.1's yes/no/on/off are refused as ambiguous).
+    func bool(_ field: String) throws(YAMLError) -> Located<Bool>? {
+        guard let event = try scalar("true or false for '\(field)'") else { return nil }
+        switch (event.style.isPlain, event.value) {
+        case (true, "true"), (true, "True"), (true, "TRUE"): return Located(true, at: location(event.mark))
+        case (true, "false"), (true, "False"), (true, "FALSE"): return Located(false, at: location(event.mark))
+        default:
+            error("expected true or false for '\(field)', found \(Self.describe(event))", at: event.mark)
+            return nil
+        }
+    }
+
+    /// One of a fixed set of words.
+    func choice<T: RawRepresentable & CaseIterable & Sendable>(_ field: String, _ type: T.Type) throws(YAMLError) -> Located<T>?
+    where T.RawValue == String {
+        guard let text = try string(field) else { return nil }
+        guard let value = T(rawValue: text.value) else {
+            let options = T.allCases.map(\.rawValue)
+            let hint = Self.closest(to: text.value, in: options).map { "did you mean '\($0)'?" }
+                ?? "use one of: \(options.joined(separator: ", "))"
+            diagnostics.append(.error("'\(text.value)' is not a valid value for '\(field)'", at: text.location, hint: hint))
+            return nil
+        }
+        return Located(value, at: text.location)
+    }
+
+    /// A scalar parsed by `parse`; on failure reports `expected` (e.g. "a size like 8GiB").
+    func parsed<T: Sendable>(_ field: String, expected: String, hint: String? = nil, _ parse: (String) -> T?) throws(YAMLError) -> Located<T>? {
+        guard let text = try string(field) else { return nil }
+        guard let value = parse(text.value) else {
+            diagnostics.append(.error("expected \(expected) for '\(field)', found '\(text.value)'", at: text.location, hint: hint))
+            return nil
+        }
+        return Located(value, at: text.location)
+    }
+
+    /// A size with a unit: `512MiB`, `2TB`.
+    func byteSize(_ field: String) throws(YAMLError) -> Located<ByteSize>? {
+        try parsed(field, expected: "a size with a unit", hint: "write e.g. 512MiB, 8GiB or 2TB") { ByteSize(parsing: $0) }
+    }
+
+    /// An amount of money: `0.17`.
+    func money(_ field: String) throws(YAMLError) -> Located<Money>? {
+        guard let event = try scalar("an amount for '\(field)'") else { return nil }
+        guard let value = Money(parsing: event.value), value.micros >= 0 else {
+            error("expected a non-negative amount for '\(field)', found \(Self.describe(event))", at: event.mark,
+                  hint: "write e.g. 0.17 (at most six decimal places)")
+            return nil
+        }
+        return Located(value, at: location(event.mark))
+    }
+
+    /// An IPv4 address.
+    func ipv4(_ field: String) throws(YAMLError) -> Located<IPv4Address>? {
+        try parsed(field, expected: "an IPv4 address", hint: "write e.g. 10.10.0.5") { IPv4Address(parsing: $0) }
+    }
+
+    /// An IPv4 network in CIDR notation; host bits must be zero.
+    func cidr(_ field: String) throws(YAMLError) -> Located<IPv4Network>? {
+        guard let text = try string(field) else { return nil }
+        switch IPv4Network.parse(text.value) {
+        case .success(let network):
+            return Located(network, at: text.location)
+        case .failure(.malformed):
+            diagnostics.append(.error("'\(text.value)' is not a valid CIDR for '\(field)'", at: text.location,
+                                      hint: "write an IPv4 network like 10.10.0.0/16"))
+        case .failure(.hostBitsSet(let suggestion)):
+            diagnostics.append(.error("'\(text.value)' has host bits set for '\(field)'", at: text.location,
+                                      hint: "did you mean '\(suggestion)'?"))
+        }
+        return nil
+    }
+
+    /// A port (`22`) or range (`8000-8100`).
+    func portRange(_ field: String) throws(YAMLError) -> Located<PortRange>? {
+        guard let event = try scalar("a port for '\(field)'") else { return nil }
+        guard let range = PortRange(parsing: event.value) else {
+            error("expected a port or port range for '\(field)', found \(Self.describe(event))", at: event.mark,
+                  hint: "write a port 1-65535 or a range like 8000-8100")
+            return nil
+        }
+        return Located(range, at: location(event.mark))
+    }
+
+    // MARK: Helpers
+
+    static func isNull(_ event: Event) -> Bool {
+        event.kind == .scalar && event.style.isPlain && event.tag == nil
+            && (event.value.isEmpty || event.value == "~" || event.value == "null" || event.value == "Null" || event.value == "NULL")
+    }
+
+    static func describe(_ event: Event) -> String {
+        switch event.kind {
+        case .mappingStart: return "a mapping"
+        case .sequenceStart: return "a list"
+        case .scalar:
+            if isNull(event) { return "nothing (null)" }
+            let text = event.value.count > 40 ? String(event.value.prefix(40)) + "…" : event.value
+            return event.style.isPlain ? "'\(text)'" : "the quoted string '\(text)'"
+        default: return "the end of the document"
+        }
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        guard (1...63).contains(utf8.count), let first = utf8.first, isAlphanumeric(first) else { return false }
+        return utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") }
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    }
+
+    /// The candidate within edit distance 2 (or a third of the word) of `word`, if any.
+    static func closest(to word: String, in candidates: [String]) -> String? {
+        let limit = max(2, word.count / 3)
+        return candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
+            .filter { $0.1 <= limit }
+            .min { $0.1 < $1.1 }?.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,58 @@
+/// A resource's identity: kind + region (+ tenant) + name, stable across revisions.
+/// Written `instance/sina/devops/gerrit`, `node/sina/sina-1`, `flavor/m1.small`.
+public struct Address: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// The kind.
+    public var kind: Kind
+    /// The region, for regional resources.
+    public var region: String?
+    /// The tenant, for tenant resources.
+    public var tenant: String?
+    /// The name.
+    public var name: String
+
+    /// Creates an address.
+    public init(kind: Kind, region: String? = nil, tenant: String? = nil, name: String) {
+        self.kind = kind
+        self.region = region
+        self.tenant = tenant
+        self.name = name
+    }
+
+    /// `kind/region/tenant/name` with absent parts left out.
+    public var description: String {
+        var parts = [kind.addressName]
+        if let region { parts.append(region) }
+        if let tenant { parts.append(tenant) }
+        parts.append(name)
+        return parts.joined(separator: "/")
+    }
+
+    /// Orders by kind, then the text form.
+    public static func < (lhs: Address, rhs: Address) -> Bool {
+        lhs.kind != rhs.kind ? lhs.kind < rhs.kind : lhs.description < rhs.description
+    }
+
+    /// Encodes as its text form.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    /// Addresses are written by StackLab, not read back from JSON.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        let parts = text.split(separator: "/").map(String.init)
+        guard parts.count >= 2, let kind = Kind(addressName: parts[0]) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad address \(text)"))
+        }
+        self.kind = kind
+        self.name = parts[parts.count - 1]
+        switch kind.scope {
+        case .tenantRegional, .tenantOptionalRegion:
+            self.tenant = parts.count >= 3 ? parts[parts.count - 2] : nil
+            self.region = parts.count == 4 ? parts[1] : nil
+        case .global, .regional, .optionalRegion:
+            self.region = parts.count == 3 ? parts[1] : nil
+        }
+    }
+}

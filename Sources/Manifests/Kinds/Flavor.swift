@@ -1,0 +1,41 @@
+import YAML
+
+/// Disk media a flavor's root disk lives on.
+public enum DiskType: String, Sendable, CaseIterable, Codable {
+    case hdd, ssd
+}
+
+/// An instance size.
+public struct FlavorSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.flavor
+    static let fields = ["vcpus", "ram", "disk", "ephemeral", "diskType"]
+
+    /// Virtual CPUs.
+    public var vcpus: Located<Int>
+    /// Memory.
+    public var ram: Located<ByteSize>
+    /// Root disk.
+    public var disk: Located<ByteSize>
+    /// Ephemeral disk (default none).
+    public var ephemeral: Located<ByteSize>?
+    /// hdd or ssd (default hdd).
+    public var diskType: Located<DiskType>?
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> FlavorSpec? {
+        var vcpus: Located<Int>?, ram: Located<ByteSize>?, disk: Located<ByteSize>?
+        var ephemeral: Located<ByteSize>?, diskType: Located<DiskType>?
+        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+            switch key.value {
+            case "vcpus": vcpus = try d.int("vcpus", in: 1...1024)
+            case "ram": ram = try d.byteSize("ram")
+            case "disk": disk = try d.byteSize("disk")
+            case "ephemeral": ephemeral = try d.byteSize("ephemeral")
+            case "diskType": diskType = try d.choice("diskType", DiskType.self)
+            default: try d.unknownField(key, in: what, known: fields)
+            }
+        }) else { return nil }
+        d.require(["vcpus", "ram", "disk"], in: mark, what: what)
+        guard let vcpus, let ram, let disk else { return nil }
+        return FlavorSpec(vcpus: vcpus, ram: ram, disk: disk, ephemeral: ephemeral, diskType: diskType)
+    }
+}

@@ -1,0 +1,46 @@
+/// Every kind of manifest document StackLab understands.
+public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
+    case region = "Region", node = "Node", network = "Network", filter = "Filter", ring = "Ring"
+    case flavor = "Flavor", image = "Image", priceList = "PriceList", tenant = "Tenant"
+    case instance = "Instance", volume = "Volume", floatingIP = "FloatingIP"
+    case securityGroup = "SecurityGroup", keypair = "Keypair", pipeline = "Pipeline"
+
+    /// How a document of this kind is scoped.
+    public enum Scope: Sendable {
+        /// One per cloud: name is unique cloud-wide.
+        case global
+        /// Belongs to one region (`region` required).
+        case regional
+        /// Global, or limited to one region when `region` is given.
+        case optionalRegion
+        /// Belongs to a tenant and a region.
+        case tenantRegional
+        /// Belongs to a tenant; `region` optional.
+        case tenantOptionalRegion
+    }
+
+    /// How this kind is scoped.
+    public var scope: Scope {
+        switch self {
+        case .region, .flavor, .image, .priceList, .tenant, .pipeline: .global
+        case .node, .network, .ring: .regional
+        case .filter: .optionalRegion
+        case .instance, .volume, .floatingIP: .tenantRegional
+        case .securityGroup, .keypair: .tenantOptionalRegion
+        }
+    }
+
+    /// Lower-case form used in addresses (`instance/sina/devops/gerrit`).
+    public var addressName: String { rawValue.lowercased() }
+
+    /// Kinds accept lower-case address names on the command line.
+    public init?(addressName: String) {
+        guard let kind = Kind.allCases.first(where: { $0.addressName == addressName.lowercased() }) else { return nil }
+        self = kind
+    }
+
+    /// Orders by declaration order (regions first, tenant resources last).
+    public static func < (lhs: Kind, rhs: Kind) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}

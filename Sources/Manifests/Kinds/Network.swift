@@ -1,0 +1,59 @@
+import YAML
+
+/// Network managers StackLab drives.
+public enum NetworkMode: String, Sendable, CaseIterable, Codable {
+    /// nova-network FlatDHCP: one bridge, dnsmasq per host when multi-host.
+    case flatDHCP = "FlatDHCP"
+}
+
+/// A region's tenant network: FlatDHCP, multi-host.
+public struct NetworkSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.network
+    static let fields = ["mode", "multiHost", "bridge", "fixedRange", "gateway", "dns", "floatingRange"]
+
+    /// Network manager (FlatDHCP).
+    public var mode: Located<NetworkMode>?
+    /// Whether every compute node routes its own instances (default true).
+    public var multiHost: Located<Bool>?
+    /// Linux bridge name on each node (`br100`).
+    public var bridge: Located<String>
+    /// Instances' fixed addresses.
+    public var fixedRange: Located<IPv4Network>
+    /// Default gateway handed out by DHCP (inside the fixed range).
+    public var gateway: Located<IPv4Address>
+    /// DNS servers handed out by DHCP.
+    public var dns: Located<[Located<IPv4Address>]>?
+    /// Public addresses for floating IPs.
+    public var floatingRange: Located<IPv4Network>?
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> NetworkSpec? {
+        var mode: Located<NetworkMode>?, multiHost: Located<Bool>?, bridge: Located<String>?
+        var fixedRange: Located<IPv4Network>?, gateway: Located<IPv4Address>?
+        var dns: Located<[Located<IPv4Address>]>?, floatingRange: Located<IPv4Network>?
+        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+            switch key.value {
+            case "mode": mode = try d.choice("mode", NetworkMode.self)
+            case "multiHost": multiHost = try d.bool("multiHost")
+            case "bridge": bridge = try d.interfaceName("bridge")
+            case "fixedRange": fixedRange = try d.cidr("fixedRange")
+            case "gateway": gateway = try d.ipv4("gateway")
+            case "dns": dns = try d.list("dns") { () throws(YAMLError) in try d.ipv4("dns") }
+            case "floatingRange": floatingRange = try d.cidr("floatingRange")
+            default: try d.unknownField(key, in: what, known: fields)
+            }
+        }) else { return nil }
+        d.require(["bridge", "fixedRange", "gateway"], in: mark, what: what)
+        guard let bridge, let fixedRange, let gateway else { return nil }
+        return NetworkSpec(mode: mode, multiHost: multiHost, bridge: bridge, fixedRange: fixedRange, gateway: gateway,
+                           dns: dns, floatingRange: floatingRange)
+    }
+}
+
+extension ManifestDecoder {
+    /// A Linux interface name: 1-15 characters, no '/' or spaces.
+    func interfaceName(_ field: String) throws(YAMLError) -> Located<String>? {
+        try parsed(field, expected: "a Linux interface name", hint: "at most 15 characters of letters, digits, '-', '_' or '.'") { text in
+            (1...15).contains(text.utf8.count) && text.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } ? text : nil
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import YAML
+
+/// Whether a region serves tenants or is the CI gate's staging ground.
+public enum Environment: String, Sendable, CaseIterable, Codable {
+    case production, staging
+}
+
+/// A region: one sponsor's site, at least three servers. Region-wide settings live here.
+public struct RegionSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.region
+    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare"]
+
+    /// Who provides the hardware.
+    public var sponsor: Located<String>?
+    /// Free text.
+    public var description: Located<String>?
+    /// production or staging (default production).
+    public var environment: Located<Environment>?
+    /// vCPUs scheduled per physical CPU (default 16).
+    public var cpuAllocationRatio: Located<FixedPoint>?
+    /// RAM scheduled per physical byte (default 1.5).
+    public var ramAllocationRatio: Located<FixedPoint>?
+    /// Largest share of the region's instances one plan may delete without `--allow-mass-delete` (default 0.25).
+    public var maxDeleteShare: Located<FixedPoint>?
+
+    /// The CPU allocation ratio in force.
+    public var effectiveCPURatio: Double { cpuAllocationRatio.map { Double($0.value.units) / 1e6 } ?? 16 }
+    /// The RAM allocation ratio in force.
+    public var effectiveRAMRatio: Double { ramAllocationRatio.map { Double($0.value.units) / 1e6 } ?? 1.5 }
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> RegionSpec? {
+        var spec = RegionSpec()
+        try d.mapping(what) { key throws(YAMLError) in
+            switch key.value {
+            case "sponsor": spec.sponsor = try d.string("sponsor")
+            case "description": spec.description = try d.string("description")
+            case "environment": spec.environment = try d.choice("environment", Environment.self)
+            case "cpuAllocationRatio": spec.cpuAllocationRatio = try d.positive(d.decimal("cpuAllocationRatio"), "cpuAllocationRatio")
+            case "ramAllocationRatio": spec.ramAllocationRatio = try d.positive(d.decimal("ramAllocationRatio"), "ramAllocationRatio")
+            case "maxDeleteShare": spec.maxDeleteShare = try d.decimal("maxDeleteShare")
+            default: try d.unknownField(key, in: what, known: fields)
+            }
+        }
+        return spec
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case sponsor, description, environment, cpuAllocationRatio, ramAllocationRatio, maxDeleteShare
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(sponsor, forKey: .sponsor)
+        try c.encodeIfPresent(description, forKey: .description)
+        try c.encode(environment?.value ?? .production, forKey: .environment)
+        try c.encode(effectiveCPURatio, forKey: .cpuAllocationRatio)
+        try c.encode(effectiveRAMRatio, forKey: .ramAllocationRatio)
+        try c.encode(maxDeleteShare.map { Double($0.value.units) / 1e6 } ?? 0.25, forKey: .maxDeleteShare)
+    }
+}
+
+extension ManifestDecoder {
+    /// Passes `value` through if it is greater than zero; otherwise reports it.
+    func positive(_ value: Located<FixedPoint>?, _ field: String) -> Located<FixedPoint>? {
+        guard let value else { return nil }
+        guard value.value.units > 0 else {
+            report(.error("'\(field)' must be greater than zero", at: value.location))
+            return nil
+        }
+        return value
+    }
+}

@@ -1,0 +1,74 @@
+import YAML
+
+/// The identity part of every document: kind, name, and the region and tenant it belongs to.
+public struct ObjectMeta: Sendable {
+    /// The document's kind.
+    public var kind: Kind
+    /// The name, unique within its scope.
+    public var name: Located<String>
+    /// The region, for regional resources.
+    public var region: Located<String>?
+    /// The owning tenant, for tenant resources.
+    public var tenant: Located<String>?
+    /// Where the document starts.
+    public var location: SourceLocation
+
+    /// The resource's address.
+    public var address: Address {
+        Address(kind: kind, region: region?.value, tenant: tenant?.value, name: name.value)
+    }
+}
+
+/// A decoded manifest document: its identity and its typed spec.
+public struct Resource<Spec: ResourceSpec>: Sendable {
+    /// Identity.
+    public var meta: ObjectMeta
+    /// The desired state.
+    public var spec: Spec
+
+    /// The name.
+    public var name: String { meta.name.value }
+    /// The region, if any.
+    public var region: String? { meta.region?.value }
+    /// The tenant, if any.
+    public var tenant: String? { meta.tenant?.value }
+    /// The address.
+    public var address: Address { meta.address }
+}
+
+/// A kind's spec: the desired state of one resource.
+public protocol ResourceSpec: Sendable, Encodable {
+    /// The kind whose `spec` this is.
+    static var kind: Kind { get }
+}
+
+/// A spec that decodes itself from manifest events.
+protocol DecodableSpec: ResourceSpec {
+    /// The fields `spec` accepts, for "unknown field" hints.
+    static var fields: [String] { get }
+    /// Decodes the spec; nil (with diagnostics) when it is unusable.
+    static func decode(from decoder: ManifestDecoder, what: String) throws(YAMLError) -> Self?
+}
+
+extension Resource: Encodable {
+    private enum CodingKeys: String, CodingKey { case kind, name, region, tenant, address, source, spec }
+
+    /// Encodes identity, source position and spec.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(meta.kind, forKey: .kind)
+        try container.encode(meta.name, forKey: .name)
+        try container.encodeIfPresent(meta.region, forKey: .region)
+        try container.encodeIfPresent(meta.tenant, forKey: .tenant)
+        try container.encode(address, forKey: .address)
+        if let files = encoder.userInfo[.sourceFiles] as? SourceFiles {
+            try container.encode(files.describe(meta.location), forKey: .source)
+        }
+        try container.encode(spec, forKey: .spec)
+    }
+}
+
+extension CodingUserInfoKey {
+    /// Set to a `SourceFiles` to include each resource's `path:line:column` in JSON output.
+    public static let sourceFiles = CodingUserInfoKey(rawValue: "stacklab.sourceFiles")!
+}

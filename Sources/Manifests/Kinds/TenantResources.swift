@@ -1,0 +1,154 @@
+import YAML
+
+/// A local-storage block volume.
+public struct VolumeSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.volume
+    static let fields = ["size", "instance", "device", "type"]
+
+    /// Capacity.
+    public var size: Located<ByteSize>
+    /// The instance (same tenant and region) it is attached to.
+    public var instance: Located<String>?
+    /// Guest device name (`vdb`).
+    public var device: Located<String>?
+    /// hdd or ssd (default hdd).
+    public var type: Located<DiskType>?
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> VolumeSpec? {
+        var size: Located<ByteSize>?, instance: Located<String>?, device: Located<String>?, type: Located<DiskType>?
+        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+            switch key.value {
+            case "size": size = try d.byteSize("size")
+            case "instance": instance = try d.name("instance")
+            case "device":
+                device = try d.parsed("device", expected: "a guest disk name", hint: "write vdb, vdc, …") { text in
+                    text.hasPrefix("vd") && text.count >= 3 && text.dropFirst(2).allSatisfy(\.isLowercase) ? text : nil
+                }
+            case "type": type = try d.choice("type", DiskType.self)
+            default: try d.unknownField(key, in: what, known: fields)
+            }
+        }) else { return nil }
+        d.require(["size"], in: mark, what: what)
+        guard let size else { return nil }
+        return VolumeSpec(size: size, instance: instance, device: device, type: type)
+    }
+}
+
+/// A public address routed to an instance.
+public struct FloatingIPSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.floatingIP
+    static let fields = ["address", "instance", "network"]
+
+    /// A specific address from the floating range (default: allocated).
+    public var address: Located<IPv4Address>?
+    /// The instance (same tenant and region) it points at.
+    public var instance: Located<String>?
+    /// The network whose floating range it comes from (default: the region's only network).
+    public var network: Located<String>?
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> FloatingIPSpec? {
+        var spec = FloatingIPSpec()
+        try d.mapping(what) { key throws(YAMLError) in
+            switch key.value {
+            case "address": spec.address = try d.ipv4("address")
+            case "instance": spec.instance = try d.name("instance")
+            case "network": spec.network = try d.name("network")
+            default: try d.unknownField(key, in: what, known: fields)
+            }
+        }
+        return spec
+    }
+}
+
+/// Traffic direction of a security group rule.
+public enum Direction: String, Sendable, CaseIterable, Codable {
+    case ingress, egress
+}
+
+/// One security group rule.
+public struct SecurityRule: Sendable, Encodable {
+    /// ingress (default) or egress.
+    public var direction: Located<Direction>?
+    /// Protocol (default tcp).
+    public var proto: Located<IPProtocol>?
+    /// Ports (absent: all).
+    public var ports: Located<PortRange>?
+    /// Remote network (absent with no `group`: anywhere).
+    public var cidr: Located<IPv4Network>?
+    /// Remote security group of the same tenant.
+    public var group: Located<String>?
+
+    static let fields = ["direction", "protocol", "ports", "cidr", "group"]
+
+    private enum CodingKeys: String, CodingKey { case direction, proto = "protocol", ports, cidr, group }
+}
+
+/// A tenant's firewall rules for its instances.
+public struct SecurityGroupSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.securityGroup
+    static let fields = ["description", "rules"]
+
+    /// Free text.
+    public var description: Located<String>?
+    /// Rules.
+    public var rules: Located<[SecurityRule]>?
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> SecurityGroupSpec? {
+        var spec = SecurityGroupSpec()
+        try d.mapping(what) { key throws(YAMLError) in
+            switch key.value {
+            case "description": spec.description = try d.string("description")
+            case "rules": spec.rules = try d.list("rules") { () throws(YAMLError) in try decodeRule(d) }
+            default: try d.unknownField(key, in: what, known: fields)
+            }
+        }
+        return spec
+    }
+
+    private static func decodeRule(_ d: ManifestDecoder) throws(YAMLError) -> SecurityRule? {
+        var rule = SecurityRule()
+        guard let mapping = try d.mapping("a rule", { key throws(YAMLError) in
+            switch key.value {
+            case "direction": rule.direction = try d.choice("direction", Direction.self)
+            case "protocol": rule.proto = try d.choice("protocol", IPProtocol.self)
+            case "ports": rule.ports = try d.portRange("ports")
+            case "cidr": rule.cidr = try d.cidr("cidr")
+            case "group": rule.group = try d.name("group")
+            default: try d.unknownField(key, in: "a rule", known: SecurityRule.fields)
+            }
+        }) else { return nil }
+        if mapping.keys.contains("cidr"), mapping.keys.contains("group") {
+            d.error("a rule takes 'cidr' or 'group', not both", at: mapping.mark)
+        }
+        return rule
+    }
+}
+
+/// A tenant's SSH public key, injected into its instances.
+public struct KeypairSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.keypair
+    static let fields = ["publicKey"]
+
+    /// The OpenSSH public key line.
+    public var publicKey: Located<String>
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> KeypairSpec? {
+        var key: Located<String>?
+        guard let mark = try d.mapping(what, { field throws(YAMLError) in
+            if field.value == "publicKey" { key = try d.publicKey("publicKey") } else { try d.unknownField(field, in: what, known: fields) }
+        }) else { return nil }
+        d.require(["publicKey"], in: mark, what: what)
+        return key.map { KeypairSpec(publicKey: $0) }
+    }
+}
+
+/// A CI pipeline document from `ci/`: recognised here, interpreted by the pipelines module.
+public struct PipelineSpec: ResourceSpec, DecodableSpec {
+    public static let kind = Kind.pipeline
+    static let fields: [String] = []
+
+    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> PipelineSpec? {
+        try d.reader.skipNode()
+        return PipelineSpec()
+    }
+}

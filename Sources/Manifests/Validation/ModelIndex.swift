@@ -1,0 +1,82 @@
+/// Lookups over a desired model, built once per validation.
+struct ModelIndex {
+    struct TenantKey: Hashable {
+        var tenant: String
+        var name: String
+    }
+
+    struct RegionalKey: Hashable {
+        var region: String
+        var name: String
+    }
+
+    struct TenantRegionalKey: Hashable {
+        var region: String
+        var tenant: String
+        var name: String
+    }
+
+    var regions: [String: Resource<RegionSpec>] = [:]
+    var flavors: [String: Resource<FlavorSpec>] = [:]
+    var images: [String: Resource<ImageSpec>] = [:]
+    var tenants: [String: Resource<TenantSpec>] = [:]
+    var priceLists: [String: Resource<PriceListSpec>] = [:]
+    var networks: [RegionalKey: Resource<NetworkSpec>] = [:]
+    var nodes: [RegionalKey: Resource<NodeSpec>] = [:]
+    var nodesByRegion: [String: [Resource<NodeSpec>]] = [:]
+    var networksByRegion: [String: [Resource<NetworkSpec>]] = [:]
+    var keypairs: [TenantKey: [Resource<KeypairSpec>]] = [:]
+    var keypairOwners: [String: Set<String>] = [:]
+    var securityGroups: [TenantKey: [Resource<SecurityGroupSpec>]] = [:]
+    var securityGroupOwners: [String: Set<String>] = [:]
+    var instances: [TenantRegionalKey: Resource<InstanceSpec>] = [:]
+    /// For "belongs to another tenant" messages: instance name in a region → its tenants.
+    var instanceOwners: [RegionalKey: [String]] = [:]
+
+    init(_ model: DesiredModel) {
+        for r in model.regions { regions[r.name] = regions[r.name] ?? r }
+        for f in model.flavors { flavors[f.name] = flavors[f.name] ?? f }
+        for i in model.images { images[i.name] = images[i.name] ?? i }
+        for t in model.tenants { tenants[t.name] = tenants[t.name] ?? t }
+        for p in model.priceLists { priceLists[p.name] = priceLists[p.name] ?? p }
+        for n in model.networks {
+            let key = RegionalKey(region: n.region!, name: n.name)
+            if networks[key] == nil {
+                networks[key] = n
+                networksByRegion[n.region!, default: []].append(n)
+            }
+        }
+        for n in model.nodes {
+            let key = RegionalKey(region: n.region!, name: n.name)
+            if nodes[key] == nil {
+                nodes[key] = n
+                nodesByRegion[n.region!, default: []].append(n)
+            }
+        }
+        for k in model.keypairs {
+            keypairs[TenantKey(tenant: k.tenant!, name: k.name), default: []].append(k)
+            keypairOwners[k.name, default: []].insert(k.tenant!)
+        }
+        for g in model.securityGroups {
+            securityGroups[TenantKey(tenant: g.tenant!, name: g.name), default: []].append(g)
+            securityGroupOwners[g.name, default: []].insert(g.tenant!)
+        }
+        instances.reserveCapacity(model.instances.count)
+        instanceOwners.reserveCapacity(model.instances.count)
+        for i in model.instances {
+            let key = TenantRegionalKey(region: i.region!, tenant: i.tenant!, name: i.name)
+            if instances[key] == nil { instances[key] = i }
+            instanceOwners[RegionalKey(region: i.region!, name: i.name), default: []].append(i.tenant!)
+        }
+    }
+
+    /// The keypair `name` of `tenant` usable in `region` (tenant-wide or in that region).
+    func keypair(_ name: String, tenant: String, region: String?) -> Resource<KeypairSpec>? {
+        keypairs[TenantKey(tenant: tenant, name: name)]?.first { $0.region == nil || region == nil || $0.region == region }
+    }
+
+    /// The security group `name` of `tenant` usable in `region`.
+    func securityGroup(_ name: String, tenant: String, region: String?) -> Resource<SecurityGroupSpec>? {
+        securityGroups[TenantKey(tenant: tenant, name: name)]?.first { $0.region == nil || region == nil || $0.region == region }
+    }
+}

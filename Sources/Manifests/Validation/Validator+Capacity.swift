@@ -1,0 +1,86 @@
+extension Validator {
+    /// What a region's instances and volumes demand fits what its nodes offer (with the region's allocation ratios).
+    mutating func checkCapacity() {
+        struct Demand {
+            var vcpus = 0
+            var ram: UInt64 = 0
+            var volumes: UInt64 = 0
+            var instances = 0
+        }
+        var demand: [String: Demand] = [:]
+        for instance in model.instances {
+            guard let flavor = index.flavors[instance.spec.flavor.value] else { continue }
+            demand[instance.region!, default: Demand()].vcpus += flavor.spec.vcpus.value
+            demand[instance.region!, default: Demand()].ram += flavor.spec.ram.value.bytes
+            demand[instance.region!, default: Demand()].instances += 1
+        }
+        for volume in model.volumes {
+            demand[volume.region!, default: Demand()].volumes += volume.spec.size.value.bytes
+        }
+        for region in model.regions {
+            guard let need = demand[region.name] else { continue }
+            let nodes = index.nodesByRegion[region.name] ?? []
+            let compute = nodes.filter { $0.spec.has(.compute) }
+            let cpuRatio = region.spec.effectiveCPURatio
+            let ramRatio = region.spec.effectiveRAMRatio
+            let vcpus = Int(Double(compute.reduce(0) { $0 + $1.spec.cpus.value }) * cpuRatio)
+            let ram = UInt64(Double(compute.reduce(UInt64(0)) { $0 + $1.spec.memory.value.bytes }) * ramRatio)
+            let location = region.meta.name.location
+            if need.vcpus > vcpus {
+                error("region '\(region.name)' needs \(need.vcpus) vCPUs for its \(need.instances) instances but its \(compute.count) compute nodes offer \(vcpus) (×\(cpuRatio) allocation ratio)",
+                      at: location, hint: "add compute nodes, raise 'cpuAllocationRatio', or move instances to another region")
+            }
+            if need.ram > ram {
+                error("region '\(region.name)' needs \(ByteSize(bytes: need.ram)) of RAM for its \(need.instances) instances but its compute nodes offer \(ByteSize(bytes: ram)) (×\(ramRatio) allocation ratio)",
+                      at: location, hint: "add compute nodes or memory, raise 'ramAllocationRatio', or move instances to another region")
+            }
+            if need.volumes > 0 {
+                let capacity = nodes.filter { $0.spec.has(.volume) }.flatMap { $0.spec.disks?.value ?? [] }.reduce(UInt64(0)) { $0 + $1.size.value.bytes }
+                if need.volumes > capacity {
+                    error("region '\(region.name)' needs \(ByteSize(bytes: need.volumes)) for its volumes but its volume nodes hold \(ByteSize(bytes: capacity))",
+                          at: location, hint: "add nodes with the 'volume' role and disks, or shrink volumes")
+                }
+            }
+        }
+    }
+
+    /// Each tenant's resources across the cloud stay within its quotas.
+    mutating func checkQuotas() {
+        struct Usage {
+            var instances = 0
+            var vcpus = 0
+            var ram: UInt64 = 0
+            var volumes: UInt64 = 0
+            var floatingIPs = 0
+        }
+        var usage: [String: Usage] = [:]
+        for instance in model.instances {
+            usage[instance.tenant!, default: Usage()].instances += 1
+            if let flavor = index.flavors[instance.spec.flavor.value] {
+                usage[instance.tenant!, default: Usage()].vcpus += flavor.spec.vcpus.value
+                usage[instance.tenant!, default: Usage()].ram += flavor.spec.ram.value.bytes
+            }
+        }
+        for volume in model.volumes { usage[volume.tenant!, default: Usage()].volumes += volume.spec.size.value.bytes }
+        for floating in model.floatingIPs { usage[floating.tenant!, default: Usage()].floatingIPs += 1 }
+        for tenant in model.tenants {
+            guard let quotas = tenant.spec.quotas, let used = usage[tenant.name] else { continue }
+            let name = tenant.name
+            if let limit = quotas.instances, used.instances > limit.value {
+                error("tenant '\(name)' declares \(used.instances) instances, over its quota of \(limit.value)", at: limit.location, hint: "raise the quota or remove instances")
+            }
+            if let limit = quotas.vcpus, used.vcpus > limit.value {
+                error("tenant '\(name)' uses \(used.vcpus) vCPUs, over its quota of \(limit.value)", at: limit.location, hint: "raise the quota or use smaller flavors")
+            }
+            if let limit = quotas.ram, used.ram > limit.value.bytes {
+                error("tenant '\(name)' uses \(ByteSize(bytes: used.ram)) of RAM, over its quota of \(limit.value)", at: limit.location)
+            }
+            if let limit = quotas.volumes, used.volumes > limit.value.bytes {
+                error("tenant '\(name)' uses \(ByteSize(bytes: used.volumes)) of volumes, over its quota of \(limit.value)", at: limit.location)
+            }
+            if let limit = quotas.floatingIPs, used.floatingIPs > limit.value {
+                error("tenant '\(name)' declares \(used.floatingIPs) floating IPs, over its quota of \(limit.value)", at: limit.location)
+            }
+        }
+    }
+}

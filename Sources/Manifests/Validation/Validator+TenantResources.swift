@@ -1,0 +1,95 @@
+extension Validator {
+    /// Volumes and floating IPs attach to instances of their own tenant and region; floating addresses come from
+    /// the floating range and are not used twice; a guest device is used once per instance.
+    mutating func checkTenantResources() {
+        var devices: [ModelIndex.TenantRegionalKey: [String: SourceLocation]] = [:]
+        for volume in model.volumes {
+            guard let name = volume.spec.instance else { continue }
+            let key = ModelIndex.TenantRegionalKey(region: volume.region!, tenant: volume.tenant!, name: name.value)
+            guard index.instances[key] != nil else {
+                reportMissingInstance(name, of: "volume '\(volume.name)'", region: volume.region!, tenant: volume.tenant!)
+                continue
+            }
+            if let device = volume.spec.device {
+                if let first = devices[key]?[device.value] {
+                    error("volume '\(volume.name)' is attached to instance '\(name.value)' as \(device.value), which another volume already uses",
+                          at: device.location, hint: "first used at \(place(first)); pick another device name")
+                }
+                devices[key, default: [:]][device.value] = device.location
+            }
+        }
+        var addresses: [IPv4Address: Resource<FloatingIPSpec>] = [:]
+        var attached: [ModelIndex.TenantRegionalKey: Resource<FloatingIPSpec>] = [:]
+        for floating in model.floatingIPs {
+            let region = floating.region!
+            let what = "floating IP '\(floating.name)'"
+            if let name = floating.spec.instance {
+                let key = ModelIndex.TenantRegionalKey(region: region, tenant: floating.tenant!, name: name.value)
+                if index.instances[key] == nil {
+                    reportMissingInstance(name, of: what, region: region, tenant: floating.tenant!)
+                } else if let other = attached[key] {
+                    error("\(what) points at instance '\(name.value)', which floating IP '\(other.name)' already points at", at: name.location)
+                } else {
+                    attached[key] = floating
+                }
+            }
+            let networks = index.networksByRegion[region] ?? []
+            let network: Resource<NetworkSpec>?
+            if let name = floating.spec.network {
+                network = index.networks[.init(region: region, name: name.value)]
+                if network == nil {
+                    error("\(what) uses network '\(name.value)', which region '\(region)' does not have", at: name.location,
+                          hint: Self.suggestion(for: name.value, among: networks.map(\.name), noun: "network"))
+                }
+            } else {
+                let withRange = networks.filter { $0.spec.floatingRange != nil }
+                network = withRange.count == 1 ? withRange[0] : nil
+                if withRange.count != 1, index.regions[region] != nil {
+                    error("\(what) names no network and region '\(region)' has \(withRange.count) networks with a floating range",
+                          at: floating.meta.name.location, hint: "add 'network: <name>' to its spec")
+                }
+            }
+            guard let address = floating.spec.address else { continue }
+            if let range = network?.spec.floatingRange, !range.value.contains(address.value) {
+                error("address \(address.value) of \(what) is outside the floating range \(range.value) of network '\(network!.name)'", at: address.location)
+            } else if let network, network.spec.floatingRange == nil {
+                error("\(what) uses network '\(network.name)', which has no floating range", at: address.location)
+            }
+            if let other = addresses[address.value] {
+                error("address \(address.value) of \(what) is already used by floating IP '\(other.name)' of tenant '\(other.tenant!)'", at: address.location,
+                      hint: "first used at \(place(other.spec.address!.location))")
+            } else {
+                addresses[address.value] = floating
+            }
+        }
+    }
+
+    private mutating func reportMissingInstance(_ name: Located<String>, of what: String, region: String, tenant: String) {
+        if let owner = index.instanceOwners[.init(region: region, name: name.value)]?.first(where: { $0 != tenant }) {
+            error("\(what) is attached to instance '\(name.value)' of tenant '\(owner)'; tenants may only use their own", at: name.location,
+                  hint: "attach it to an instance of tenant '\(tenant)'")
+        } else {
+            error("\(what) is attached to instance '\(name.value)', which tenant '\(tenant)' does not have in region '\(region)'", at: name.location,
+                  hint: "declare the instance, or fix the name")
+        }
+    }
+
+    /// Filter rules name declared tenants and reach only protected networks.
+    mutating func checkFilters() {
+        for filter in model.filters {
+            for rule in filter.spec.allow?.value ?? [] {
+                for tenant in rule.tenants.value where tenant.value != "*" && index.tenants[tenant.value] == nil {
+                    error("filter '\(filter.name)' allows tenant '\(tenant.value)', which is not declared", at: tenant.location,
+                          hint: Self.suggestion(for: tenant.value, among: index.tenants.keys, noun: "tenant"))
+                }
+                for destination in rule.to.value where !filter.spec.protect.value.contains(where: { $0.value.contains(destination.value) }) {
+                    warning("filter '\(filter.name)' allows \(destination.value), which no 'protect' network covers, so the rule has no effect",
+                            at: destination.location, hint: "rules open holes in the protected networks; list the network under 'protect'")
+                }
+                if rule.proto?.value == .icmp, let ports = rule.ports {
+                    error("filter '\(filter.name)' gives ports for ICMP, which has none", at: ports.location)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// `stacklab bench`: measurements that speed and memory targets are judged by.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run benchmarks on generated workloads and print a table (text or JSON).",
+        discussion: """
+            Benchmarks run whole stacklab processes, so the times include start-up and the peak RSS is the \
+            process's own. Build in release mode first: swift build -c release.
+
+              stacklab bench manifests     load + validate a generated 10,000-node, 100,000-instance repository from git
+            """,
+        subcommands: [BenchManifests.self, BenchFloor.self])
+}

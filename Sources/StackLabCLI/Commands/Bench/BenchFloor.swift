@@ -1,0 +1,55 @@
+import ArgumentParser
+import Dispatch
+import Git
+import Manifests
+import YAML
+
+/// `stacklab bench floor`: the least work any loader must do — read every manifest blob with libgit2 and run
+/// libyaml's event parser over it — so `validate`'s time can be judged against it.
+struct BenchFloor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "floor",
+        abstract: "Read every manifest blob of a revision and parse it to YAML events, nothing more.")
+
+    @Option(help: ArgumentHelp("The repository.", valueName: "dir"))
+    var repo = "."
+
+    @Option(help: ArgumentHelp("The revision.", valueName: "rev"))
+    var rev = "HEAD"
+
+    @Option(help: "Parser threads.")
+    var threads = 1
+
+    func run() throws {
+        let repository = try Repository(at: repo)
+        let files = try repository.files(at: rev, under: ManifestLayout.roots).filter { ManifestLayout.isManifest($0.path) }
+        let counts = EventCounts(count: files.count)
+        let workers = max(1, threads)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var index = worker
+            while index < files.count {
+                let parser = EventParser(bytes: files[index].bytes ?? [])
+                var events = 0
+                while let event = try? parser.next(), event.kind != .streamEnd { events += 1 }
+                counts.set(index, events)
+                index += workers
+            }
+        }
+        Terminal.standardOutput.write("\(files.count) files, \(counts.total) events\n")
+    }
+}
+
+/// Per-file event counts written by parallel workers (one index each).
+///
+/// `@unchecked Sendable`: each index is written by one worker; the total is read after all finish.
+private final class EventCounts: @unchecked Sendable {
+    private var counts: [Int]
+
+    init(count: Int) { counts = Array(repeating: 0, count: count) }
+
+    func set(_ index: Int, _ value: Int) {
+        counts.withUnsafeMutableBufferPointer { $0[index] = value }
+    }
+
+    var total: Int { counts.reduce(0, +) }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Manifests
+
+/// `stacklab show [KIND] [NAME]`: the resolved desired model.
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the resolved desired model: every resource, or those of one kind and name.",
+        discussion: """
+            KIND is a manifest kind, case-insensitive (node, Instance, floatingip). NAME filters by resource name. \
+            Text output lists each resource's address, where it is declared, and a one-line summary; \
+            --format json prints the full typed specs with defaults applied.
+
+            Examples:
+              stacklab show
+              stacklab show node
+              stacklab show instance gerrit --format json
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: "Only resources of this kind.")
+    var kind: String?
+
+    @Argument(help: "Only resources with this name.")
+    var name: String?
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    func validate() throws {
+        if let kind, Kind(addressName: kind) == nil {
+            throw ValidationError("unknown kind '\(kind)'; kinds are: \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let result = try repository.load()
+        if result.hasErrors {
+            let renderer = DiagnosticRenderer(files: result.files, colors: Terminal.standardError.wantsColor)
+            Terminal.standardError.write(renderer.render(result.diagnostics.filter { $0.severity == .error }))
+            Terminal.standardError.write("the model below leaves out the documents with errors\n")
+        }
+        let wanted = kind.flatMap(Kind.init(addressName:))
+        let entries = ModelEntries(result.model).all.filter { entry in
+            (wanted == nil || entry.meta.kind == wanted) && (name == nil || entry.meta.name.value == name)
+        }
+        switch format {
+        case .json:
+            Terminal.standardOutput.write(try JSON.encode(entries, files: result.files))
+        case .text:
+            let width = entries.map { $0.meta.address.description.count }.max() ?? 0
+            var out = ""
+            for entry in entries {
+                let address = entry.meta.address.description
+                out += address + String(repeating: " ", count: width - address.count + 2)
+                out += entry.summary + "  (" + result.files.describe(entry.meta.location) + ")\n"
+            }
+            Terminal.standardOutput.write(out)
+        }
+        if entries.isEmpty, kind != nil || name != nil {
+            Terminal.standardError.write("no resource matches\n")
+            throw ExitCode(1)
+        }
+        if result.hasErrors { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+
+/// The `stacklab` command.
+public struct StackLab: ParsableCommand {
+    /// Command metadata and subcommands.
+    public static let configuration = CommandConfiguration(
+        commandName: "stacklab",
+        abstract: "Declarative reconciler for StackLab clouds: manifests in git in, converged regions out.",
+        discussion: """
+            StackLab reads a revision of a manifests repository (manifests/, regions/, ci/), checks it, and \
+            converges each region to it. Start with:
+
+              stacklab validate              check the manifests in this directory
+              stacklab validate --rev main   check the 'main' branch as committed
+              stacklab show node             list the servers of every region
+
+            Run 'stacklab help <command>' for a command's options.
+            """,
+        subcommands: [Validate.self, Show.self, Bench.self]
+    )
+
+    /// Creates the command (ArgumentParser requires it).
+    public init() {}
+}

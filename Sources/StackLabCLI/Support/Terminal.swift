@@ -1,0 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Standard output and error, with a check for whether they are terminals (for colour).
+struct Terminal {
+    let descriptor: Int32
+
+    static let standardOutput = Terminal(descriptor: 1)
+    static let standardError = Terminal(descriptor: 2)
+
+    /// Whether the stream is a terminal and colour is not disabled by `NO_COLOR`.
+    var wantsColor: Bool { isatty(descriptor) == 1 && getenv("NO_COLOR") == nil }
+
+    /// Writes text unbuffered.
+    func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+}

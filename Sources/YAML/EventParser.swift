@@ -1,0 +1,119 @@
+internal import CLibYAML
+
+/// libyaml's event parser over an in-memory document. Owns the parser and a private copy of the input.
+///
+/// Not `Sendable`: one parser is driven by one thread at a time (files are parsed in parallel, each with its own).
+public final class EventParser {
+    private var parser = yaml_parser_t()
+    private let input: UnsafeMutableBufferPointer<UInt8>
+    private var finished = false
+
+    /// Starts parsing `bytes` (UTF-8, UTF-16 with a BOM is also accepted by libyaml).
+    public init(bytes: some Collection<UInt8>) {
+        input = .allocate(capacity: max(bytes.count, 1))
+        _ = input.initialize(from: bytes)
+        yaml_parser_initialize(&parser)
+        yaml_parser_set_input_string(&parser, input.baseAddress, bytes.count)
+    }
+
+    deinit {
+        yaml_parser_delete(&parser)
+        input.deallocate()
+    }
+
+    /// The next event; after `streamEnd` keeps returning `streamEnd`.
+    public func next() throws(YAMLError) -> Event {
+        if finished { return Event(kind: .streamEnd, mark: Mark(line: 1, column: 1)) }
+        var event = yaml_event_t()
+        guard yaml_parser_parse(&parser, &event) == 1 else {
+            throw syntaxError()
+        }
+        defer { yaml_event_delete(&event) }
+        let mark = Mark(line: Int32(event.start_mark.line) + 1, column: Int32(event.start_mark.column) + 1)
+        switch event.type {
+        case YAML_STREAM_START_EVENT:
+            return Event(kind: .streamStart, mark: mark)
+        case YAML_STREAM_END_EVENT:
+            finished = true
+            return Event(kind: .streamEnd, mark: mark)
+        case YAML_DOCUMENT_START_EVENT:
+            return Event(kind: .documentStart, mark: mark)
+        case YAML_DOCUMENT_END_EVENT:
+            return Event(kind: .documentEnd, mark: mark)
+        case YAML_ALIAS_EVENT:
+            return Event(kind: .alias, mark: mark, value: Self.string(event.data.alias.anchor))
+        case YAML_SCALAR_EVENT:
+            let scalar = event.data.scalar
+            let text = String(
+                decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+            return Event(
+                kind: .scalar, mark: mark, value: text,
+                anchor: Self.optionalString(scalar.anchor), tag: Self.optionalString(scalar.tag),
+                style: Self.style(scalar.style))
+        case YAML_SEQUENCE_START_EVENT:
+            let start = event.data.sequence_start
+            return Event(kind: .sequenceStart, mark: mark,
+                         anchor: Self.optionalString(start.anchor), tag: Self.optionalString(start.tag))
+        case YAML_SEQUENCE_END_EVENT:
+            return Event(kind: .sequenceEnd, mark: mark)
+        case YAML_MAPPING_START_EVENT:
+            let start = event.data.mapping_start
+            return Event(kind: .mappingStart, mark: mark,
+                         anchor: Self.optionalString(start.anchor), tag: Self.optionalString(start.tag))
+        case YAML_MAPPING_END_EVENT:
+            return Event(kind: .mappingEnd, mark: mark)
+        default:
+            throw YAMLError(message: "unexpected libyaml event \(event.type.rawValue)", mark: mark)
+        }
+    }
+
+    private func syntaxError() -> YAMLError {
+        let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
+        let context = parser.context.map { String(cString: $0) }
+        var mark = parser.problem_mark
+        // libyaml reports reader errors (bad encoding) by byte offset only.
+        if parser.error == YAML_READER_ERROR {
+            mark = Self.mark(atOffset: Int(parser.problem_offset), in: UnsafeBufferPointer(input))
+            return YAMLError(
+                message: "\(problem) at byte \(parser.problem_offset)",
+                mark: Mark(line: Int32(mark.line) + 1, column: Int32(mark.column) + 1),
+                hint: "manifests must be UTF-8 text; re-save the file as UTF-8")
+        }
+        let message = context.map { "\($0): \(problem)" } ?? problem
+        return YAMLError(
+            message: message,
+            mark: Mark(line: Int32(mark.line) + 1, column: Int32(mark.column) + 1))
+    }
+
+    private static func mark(atOffset offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> yaml_mark_t {
+        var line = 0
+        var column = 0
+        for byte in bytes.prefix(offset) {
+            if byte == UInt8(ascii: "\n") {
+                line += 1
+                column = 0
+            } else if byte & 0xC0 != 0x80 {
+                column += 1
+            }
+        }
+        return yaml_mark_t(index: offset, line: line, column: column)
+    }
+
+    private static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String {
+        pointer.map { String(cString: $0) } ?? ""
+    }
+
+    private static func optionalString(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        pointer.map { String(cString: $0) }
+    }
+
+    private static func style(_ style: yaml_scalar_style_t) -> ScalarStyle {
+        switch style {
+        case YAML_SINGLE_QUOTED_SCALAR_STYLE: .singleQuoted
+        case YAML_DOUBLE_QUOTED_SCALAR_STYLE: .doubleQuoted
+        case YAML_LITERAL_SCALAR_STYLE: .literal
+        case YAML_FOLDED_SCALAR_STYLE: .folded
+        default: .plain
+        }
+    }
+}

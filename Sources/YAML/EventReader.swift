@@ -1,0 +1,133 @@
+/// Pulls events from an `EventParser`, with one event of look-ahead, and expands aliases by replaying the
+/// anchored node's events. Every replayed event counts against `aliasBudget`, so an alias bomb
+/// ("billion laughs") is refused after a bounded amount of work and memory.
+public final class EventReader {
+    private let parser: EventParser
+    private var peeked: Event?
+    private var replay: [Event] = []
+    private var replayIndex = 0
+    private var anchors: [String: [Event]] = [:]
+    private var recordings: [(name: String, depth: Int, events: [Event])] = []
+    private var depth = 0
+    private var replayed = 0
+    /// The most events that alias expansion may add to one stream.
+    public let aliasBudget: Int
+
+    /// Reads from `parser`, allowing at most `aliasBudget` events to be added by alias expansion.
+    public init(parser: EventParser, aliasBudget: Int = 100_000) {
+        self.parser = parser
+        self.aliasBudget = aliasBudget
+    }
+
+    /// Convenience: parse `bytes`.
+    public convenience init(bytes: some Collection<UInt8>, aliasBudget: Int = 100_000) {
+        self.init(parser: EventParser(bytes: bytes), aliasBudget: aliasBudget)
+    }
+
+    /// The next event without consuming it.
+    public func peek() throws(YAMLError) -> Event {
+        if let peeked { return peeked }
+        let event = try produce()
+        peeked = event
+        return event
+    }
+
+    /// The next event, consumed.
+    public func next() throws(YAMLError) -> Event {
+        if let event = peeked {
+            peeked = nil
+            return event
+        }
+        return try produce()
+    }
+
+    /// Consumes the node that starts at the next event (a scalar, or a whole collection).
+    public func skipNode() throws(YAMLError) {
+        let first = try next()
+        guard first.opensCollection else { return }
+        var level = 1
+        while level > 0 {
+            let event = try next()
+            if event.opensCollection { level += 1 } else if event.closesCollection { level -= 1 }
+            if event.kind == .streamEnd { return }
+        }
+    }
+
+    /// Consumes the node that starts at the next event and returns its events (aliases already expanded),
+    /// to be decoded later with `replay(_:)`.
+    public func captureNode() throws(YAMLError) -> [Event] {
+        var events = [try next()]
+        guard events[0].opensCollection else { return events }
+        var level = 1
+        while level > 0 {
+            let event = try next()
+            events.append(event)
+            if event.opensCollection { level += 1 } else if event.closesCollection { level -= 1 }
+            if event.kind == .streamEnd { break }
+        }
+        return events
+    }
+
+    /// Makes `events` (from `captureNode`) the next events to be read, before the rest of the stream.
+    public func replay(_ events: [Event]) {
+        var pending = events
+        if let peeked {
+            pending.append(peeked)
+            self.peeked = nil
+        }
+        if replayIndex < replay.count { pending += replay[replayIndex...] }
+        replay = pending
+        replayIndex = 0
+    }
+
+    private func produce() throws(YAMLError) -> Event {
+        let event: Event
+        let replaying = replayIndex < replay.count
+        if replaying {
+            event = replay[replayIndex]
+            replayIndex += 1
+        } else {
+            let parsed = try parser.next()
+            if parsed.kind == .alias {
+                guard let events = anchors[parsed.value] else {
+                    throw YAMLError(message: "alias '*\(parsed.value)' refers to no anchor defined before it",
+                                    mark: parsed.mark, hint: "define '&\(parsed.value)' earlier in the same document")
+                }
+                replayed += events.count
+                guard replayed <= aliasBudget else {
+                    throw YAMLError(
+                        message: "aliases expand to more than \(aliasBudget) YAML events",
+                        mark: parsed.mark,
+                        hint: "this looks like an alias bomb; write the values out instead of nesting aliases")
+                }
+                replay = events
+                replayIndex = 0
+                return try produce()
+            }
+            if parsed.kind == .documentStart { anchors.removeAll(keepingCapacity: true) }
+            event = parsed
+        }
+        record(event, replayed: replaying)
+        return event
+    }
+
+    /// Appends `event` to every open anchor recording; anchors inside replayed events were registered
+    /// when they were first parsed, so replays only feed the recordings that enclose them.
+    private func record(_ event: Event, replayed: Bool) {
+        for index in recordings.indices { recordings[index].events.append(event) }
+        if event.opensCollection {
+            if let anchor = event.anchor, !replayed {
+                recordings.append((anchor, depth, [event]))
+            }
+            depth += 1
+        } else if event.closesCollection {
+            depth -= 1
+            while let last = recordings.last, last.depth == depth {
+                anchors[last.name] = last.events
+                recordings.removeLast()
+            }
+        } else if event.kind == .scalar, let anchor = event.anchor, !replayed {
+            anchors[anchor] = [event]
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import StackLabCLI
+StackLab.main()
