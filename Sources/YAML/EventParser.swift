@@ -71,13 +71,19 @@ public final class EventParser {
         let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
         let context = parser.context.map { String(cString: $0) }
         var mark = parser.problem_mark
-        // libyaml reports reader errors (bad encoding) by byte offset only.
+        // libyaml reports reader errors (bad encoding) by byte offset only, often just past the bad byte:
+        // find the first invalid UTF-8 sequence ourselves to point at it.
         if parser.error == YAML_READER_ERROR {
-            mark = Self.mark(atOffset: Int(parser.problem_offset), in: UnsafeBufferPointer(input))
+            let bytes = UnsafeBufferPointer(input)
+            let offset = UTF8Scan.firstInvalidOffset(in: bytes) ?? Int(parser.problem_offset)
+            mark = Self.mark(atOffset: offset, in: bytes)
+            let message = offset < bytes.count
+                ? "file is not valid UTF-8: byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) cannot appear here"
+                : "file is not valid UTF-8: \(problem)"
             return YAMLError(
-                message: "\(problem) at byte \(parser.problem_offset)",
+                message: message,
                 mark: Mark(line: Int32(mark.line) + 1, column: Int32(mark.column) + 1),
-                hint: "manifests must be UTF-8 text; re-save the file as UTF-8")
+                hint: "manifests must be UTF-8 text; re-save the file as UTF-8 (it looks like Latin-1 or another legacy encoding)")
         }
         let message = context.map { "\($0): \(problem)" } ?? problem
         return YAMLError(

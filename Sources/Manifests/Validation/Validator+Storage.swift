@@ -64,9 +64,6 @@ extension Validator {
                       at: spec.replicas.location,
                       hint: "replicas of one partition must sit in different zones: lower 'replicas' to \(zones.count) or add storage nodes in other zones")
             }
-            if wholeReplicas > devices {
-                error("ring '\(ring.name)' asks for \(replicas.formatted()) replicas but has only \(devices) devices", at: spec.replicas.location)
-            }
             let partitions = UInt64(1) << UInt64(spec.partPower.value)
             if UInt64(devices) > partitions * UInt64(wholeReplicas) {
                 warning("ring '\(ring.name)' has \(devices) devices but only \(partitions) partitions × \(wholeReplicas) replicas; some devices will hold nothing",

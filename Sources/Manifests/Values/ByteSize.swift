@@ -23,25 +23,28 @@ public struct ByteSize: Sendable, Hashable, Comparable, Codable, CustomStringCon
         guard let unit = Self.units.first(where: { trimmed.hasSuffix($0.suffix) }) else { return nil }
         let number = trimmed.dropLast(unit.suffix.count).trimmingSpaces
         guard let amount = FixedPoint(parsing: number, scale: 6), amount.units >= 0 else { return nil }
-        let (product, overflow) = UInt64(amount.units).multipliedReportingOverflow(by: unit.factor)
-        guard !overflow else { return nil }
-        bytes = product / 1_000_000
+        // whole × factor + fraction × factor / 10^6, each part checked, so 16EB-scale values don't wrap.
+        let whole = UInt64(amount.units) / 1_000_000
+        let fraction = UInt64(amount.units) % 1_000_000
+        let (wholeBytes, overflow1) = whole.multipliedReportingOverflow(by: unit.factor)
+        let fractionBytes = fraction.multipliedFullWidth(by: unit.factor)
+        let (fractionPart, _) = UInt64(1_000_000).dividingFullWidth(fractionBytes)
+        let (total, overflow2) = wholeBytes.addingReportingOverflow(fractionPart)
+        guard !overflow1, !overflow2 else { return nil }
+        bytes = total
     }
 
     /// Orders by size.
     public static func < (lhs: ByteSize, rhs: ByteSize) -> Bool { lhs.bytes < rhs.bytes }
 
-    /// The largest binary unit that states it exactly (`2TiB`, `1536MiB`), or bytes.
+    /// The shortest exact form, binary units preferred on ties (`2TiB`, `20TB`, `1536MiB`), else bytes.
     public var description: String {
-        for (suffix, factor) in [("PiB", UInt64(1) << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
-        where bytes >= factor && bytes % factor == 0 {
-            return "\(bytes / factor)\(suffix)"
+        let binary: [(String, UInt64)] = [("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        let decimal: [(String, UInt64)] = [("PB", 1_000_000_000_000_000), ("TB", 1_000_000_000_000), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000)]
+        let candidates = (binary + decimal).compactMap { unit, factor in
+            bytes >= factor && bytes % factor == 0 ? "\(bytes / factor)\(unit)" : nil
         }
-        for (suffix, factor) in [("PB", UInt64(1_000_000_000_000_000)), ("TB", 1_000_000_000_000), ("GB", 1_000_000_000), ("MB", 1_000_000)]
-        where bytes >= factor && bytes % factor == 0 {
-            return "\(bytes / factor)\(suffix)"
-        }
-        return "\(bytes)B"
+        return candidates.min { $0.count < $1.count } ?? "\(bytes)B"
     }
 
     /// Encodes as text (`2TB`) so JSON output round-trips through the manifest syntax.
