@@ -42,15 +42,13 @@ let package = Package(
         ),
         .executableTarget(name: "stacklab", dependencies: ["StackLabCLI"], swiftSettings: strict),
 
+        // Helpers shared by the test targets: scratch directories, real git, real sshd, subprocesses.
+        .target(name: "TestSupport", swiftSettings: strict),
+
         .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strict),
-        .testTarget(name: "GitTests", dependencies: ["Git"], swiftSettings: strict),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"], swiftSettings: strict),
-        .testTarget(name: "SSHTests", dependencies: ["SSH"], swiftSettings: strict),
-        .testTarget(
-            name: "ManifestsTests",
-            dependencies: ["Manifests", "Git", "StackLabCLI"],
-            resources: [],
-            swiftSettings: strict
-        ),
+        .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
     ]
 )

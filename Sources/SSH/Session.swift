@@ -11,6 +11,13 @@ public struct CommandResult: Sendable, Equatable {
     public var stdout: String
     /// Everything the command wrote to stderr.
     public var stderr: String
+
+    /// Creates a result.
+    public init(exitStatus: Int32, stdout: String, stderr: String) {
+        self.exitStatus = exitStatus
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 /// A blocking SSH session over TCP (libssh2). Owns the socket and the session.

@@ -1,5 +1,6 @@
 import Foundation
 import Manifests
+import TestSupport
 import Testing
 
 /// Each directory under Tests/Fixtures/diagnostics/ overlays broken files on the valid base deployment;

@@ -1,10 +1,12 @@
 import Foundation
 
 /// A temporary directory for one test, removed when the value is released.
-final class Scratch {
-    let path: String
+public final class Scratch {
+    /// The directory.
+    public let path: String
 
-    init(_ label: String = "test") throws {
+    /// Creates a fresh directory named after `label`.
+    public init(_ label: String = "test") throws {
         path = FileManager.default.temporaryDirectory
             .appendingPathComponent("stacklab-\(label)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -15,22 +17,22 @@ final class Scratch {
     }
 
     /// `path/relative`.
-    func file(_ relative: String) -> String { (path as NSString).appendingPathComponent(relative) }
+    public func file(_ relative: String) -> String { (path as NSString).appendingPathComponent(relative) }
 
     /// Writes text (creating directories).
-    func write(_ relative: String, _ text: String) throws {
+    public func write(_ relative: String, _ text: String) throws {
         try write(relative, bytes: Array(text.utf8))
     }
 
     /// Writes bytes (creating directories).
-    func write(_ relative: String, bytes: [UInt8]) throws {
+    public func write(_ relative: String, bytes: [UInt8]) throws {
         let url = URL(fileURLWithPath: file(relative))
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(bytes).write(to: url)
     }
 
     /// Copies every file of `source` into this directory, replacing files that exist.
-    func overlay(from source: String) throws {
+    public func overlay(from source: String) throws {
         let fm = FileManager.default
         guard let walker = fm.enumerator(atPath: source) else { return }
         while let relative = walker.nextObject() as? String {
@@ -45,30 +47,19 @@ final class Scratch {
     }
 }
 
-/// Runs git in a directory, failing the test on a non-zero exit.
-enum GitCLI {
+/// Runs git in a directory with a fixed identity and no user configuration.
+public enum GitCLI {
+    /// Runs `git -C directory arguments…` and returns its trimmed output; throws on a non-zero exit.
     @discardableResult
-    static func run(_ arguments: [String], in directory: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory, "-c", "user.name=StackLab Tests", "-c", "user.email=tests@stacklab.invalid",
-                             "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw GitFailure(description: "git \(arguments.joined(separator: " ")) failed: \(text)")
-        }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    public static func run(_ arguments: [String], in directory: String) throws -> String {
+        let output = try Command.check(["git", "-C", directory, "-c", "user.name=StackLab Tests", "-c", "user.email=tests@stacklab.invalid",
+                                        "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"] + arguments)
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// `git init` + add everything + commit; returns the commit SHA.
+    /// `git init` (once) + add everything + commit; returns the commit SHA.
     @discardableResult
-    static func commitAll(in directory: String, message: String = "test") throws -> String {
+    public static func commitAll(in directory: String, message: String = "test") throws -> String {
         if !FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(".git")) {
             try run(["init", "-q"], in: directory)
         }
@@ -76,27 +67,23 @@ enum GitCLI {
         try run(["commit", "-q", "--allow-empty", "-m", message], in: directory)
         return try run(["rev-parse", "HEAD"], in: directory)
     }
-
-    struct GitFailure: Error, CustomStringConvertible {
-        var description: String
-    }
 }
 
 /// Where the fixtures live in the source tree.
-enum Fixtures {
-    static let root: String = {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures").path
+public enum Fixtures {
+    /// The package's root directory.
+    public static let packageRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }()
 
-    static let packageRoot: String = {
-        URL(fileURLWithPath: root).deletingLastPathComponent().deletingLastPathComponent().path
-    }()
+    /// Tests/Fixtures.
+    public static let root: String = (packageRoot as NSString).appendingPathComponent("Tests/Fixtures")
 
-    static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
+    /// A path under Tests/Fixtures.
+    public static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
 
     /// A scratch copy of the valid base deployment with `overlay` (a fixture directory) copied over it.
-    static func deployment(overlay: String? = nil) throws -> Scratch {
+    public static func deployment(overlay: String? = nil) throws -> Scratch {
         let scratch = try Scratch("deployment")
         try scratch.overlay(from: path("base"))
         if let overlay { try scratch.overlay(from: path(overlay)) }

@@ -1,0 +1,94 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real OpenSSH server on 127.0.0.1 with its own ed25519 host and user keys, started by a test and
+/// stopped by PID when released.
+public final class LoopbackSSHD {
+    /// Holds the keys and config.
+    public let directory: String
+    /// The port it listens on.
+    public let port: UInt16
+    /// The user tests log in as (the current user).
+    public let user: String
+    private let pid: pid_t
+
+    /// Generates keys, checks the config with `sshd -t`, starts `sshd -D`, and waits until it accepts connections.
+    public init() throws {
+        directory = NSTemporaryDirectory() + "/stacklab-sshd-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        for key in ["host_key", "user_key"] {
+            try Command.check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key, "-f", "\(directory)/\(key)"])
+        }
+        try FileManager.default.copyItem(atPath: "\(directory)/user_key.pub", toPath: "\(directory)/authorized_keys")
+        port = try Self.freePort()
+        user = String(cString: getpwuid(geteuid()).pointee.pw_name)
+        let config = """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(directory)/host_key
+            AuthorizedKeysFile \(directory)/authorized_keys
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PermitRootLogin prohibit-password
+            UsePAM no
+            StrictModes no
+            PidFile none
+            """
+        try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
+        try Command.check(["/usr/sbin/sshd", "-t", "-f", "\(directory)/sshd_config"])
+        pid = try Command.start(["/usr/sbin/sshd", "-D", "-e", "-f", "\(directory)/sshd_config"])
+        try waitUntilListening()
+    }
+
+    deinit {
+        Command.stop(pid)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The host key's fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
+    public func hostKeyFingerprint() throws -> String {
+        let output = try Command.check(["ssh-keygen", "-l", "-E", "sha256", "-f", "\(directory)/host_key.pub"])
+        return String(output.split(separator: " ")[1])
+    }
+
+    private func waitUntilListening() throws {
+        for _ in 0..<200 {
+            if Self.accepts(port: port) { return }
+            usleep(25_000)
+        }
+        throw Command.Failure(description: "sshd did not start listening on 127.0.0.1:\(port)")
+    }
+
+    private static func accepts(port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    private static func loopback(port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    /// A loopback port nothing listens on now (bound to port 0, then released).
+    public static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw Command.Failure(description: "cannot find a free loopback port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}

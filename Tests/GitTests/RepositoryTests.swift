@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import Git
+import TestSupport
+
+@Suite struct RepositoryTests {
+    private func git(_ args: String..., in dir: String) throws {
+        try GitCLI.run(args, in: dir)
+    }
+
+    private func makeRepo() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-git-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir + "/manifests/sub", withIntermediateDirectories: true)
+        try git("init", "-q", in: dir)
+        try "first\n".write(toFile: dir + "/manifests/a.yaml", atomically: true, encoding: .utf8)
+        try "outside roots\n".write(toFile: dir + "/README", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/manifests/sub/link.yaml", withDestinationPath: "../a.yaml")
+        try git("add", "-A", in: dir)
+        try git("commit", "-qm", "one", in: dir)
+        try git("tag", "v1", in: dir)
+        try "second\n".write(toFile: dir + "/manifests/a.yaml", atomically: true, encoding: .utf8)
+        try git("commit", "-qam", "two", in: dir)
+        try "uncommitted\n".write(toFile: dir + "/manifests/a.yaml", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test func readsBlobsFromTheCommitNotTheCheckout() throws {
+        let dir = try makeRepo()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let repo = try Repository(at: dir)
+        let head = try repo.files(at: "main", under: ["manifests"])
+        let a = try #require(head.first { $0.path == "manifests/a.yaml" })
+        #expect(a.bytes.map { String(decoding: $0, as: UTF8.self) } == "second\n")
+        let old = try repo.files(at: "v1", under: ["manifests"])
+        #expect(old.first { $0.path == "manifests/a.yaml" }?.bytes.map { String(decoding: $0, as: UTF8.self) } == "first\n")
+        #expect(try repo.files(at: "HEAD~1").contains { $0.path == "README" })
+        #expect(!head.contains { $0.path == "README" })
+    }
+
+    @Test func symlinksAreReportedWithTheirTarget() throws {
+        let dir = try makeRepo()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = try Repository(at: dir).files(at: "HEAD", under: ["manifests"])
+        let link = try #require(files.first { $0.path == "manifests/sub/link.yaml" })
+        #expect(link.kind == .symlink(target: "../a.yaml"))
+    }
+
+    @Test func resolvesShortSHAsAndReportsUnknownRevisions() throws {
+        let dir = try makeRepo()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let repo = try Repository(at: dir)
+        let full = try repo.resolveCommit("HEAD")
+        #expect(full.count == 40)
+        #expect(try repo.resolveCommit(String(full.prefix(8))) == full)
+        do {
+            _ = try repo.resolveCommit("no-such-branch")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.isNotFound)
+            #expect(error.description.contains("no-such-branch"))
+        }
+    }
+
+    @Test func largeBlobsAreListedWithoutBytes() throws {
+        let dir = try makeRepo()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = try Repository(at: dir).files(at: "HEAD", under: ["manifests"], maxBytes: 3)
+        let a = try #require(files.first { $0.path == "manifests/a.yaml" })
+        #expect(a.bytes == nil)
+        #expect(a.size == 7)
+    }
+
+    @Test func openingANonRepositoryFailsWithLibgit2sMessage() {
+        do {
+            _ = try Repository(at: "/nonexistent/stacklab")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.operation.contains("/nonexistent/stacklab"))
+            #expect(!error.message.isEmpty)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+import Libvirt
+
+/// Smoke tests against libvirt's own test driver, one host file per test (no daemon).
+@Suite struct ConnectionTests {
+    private func hostFile(cpus: Int = 8) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-host-\(UUID().uuidString.prefix(8)).xml").path
+        let xml = """
+            <node>
+              <cpu><mhz>2400</mhz><model>x86_64</model><nodes>1</nodes><sockets>1</sockets><cores>\(cpus)</cores><threads>1</threads></cpu>
+              <memory>16777216</memory>
+            </node>
+            """
+        try xml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func opensATestHostAndReadsItsShape() throws {
+        let path = try hostFile(cpus: 8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let connection = try Connection(uri: "test://\(path)")
+        let info = try connection.nodeInfo()
+        #expect(info.cpus == 8)
+        #expect(info.memoryKiB == 16_777_216)
+        #expect(try connection.domains().isEmpty)
+    }
+
+    @Test func definesStartsStopsAndUndefinesADomain() throws {
+        let path = try hostFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let connection = try Connection(uri: "test://\(path)")
+        let domain = try connection.defineDomain(xml: """
+            <domain type='test'>
+              <name>smoke</name>
+              <memory unit='MiB'>512</memory>
+              <vcpu>1</vcpu>
+              <metadata><stacklab:resource xmlns:stacklab='https://stacklab.dev/xmlns/resource/1'>instance/lab/acme/smoke</stacklab:resource></metadata>
+              <os><type>hvm</type></os>
+            </domain>
+            """)
+        #expect(domain.name == "smoke")
+        #expect(try domain.isActive() == false)
+        try domain.start()
+        #expect(try domain.isActive())
+        #expect(try domain.persistentXML().contains("instance/lab/acme/smoke"))
+        try domain.destroy()
+        try domain.undefine()
+        #expect(try connection.domain(named: "smoke") == nil)
+    }
+
+    @Test func errorsCarryLibvirtsMessage() throws {
+        do {
+            _ = try Connection(uri: "test:///nonexistent/host.xml")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("test:///nonexistent/host.xml"))
+            #expect(!error.message.isEmpty)
+        }
+    }
+}
