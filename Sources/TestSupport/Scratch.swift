@@ -31,15 +31,15 @@ public final class Scratch {
         try Data(bytes).write(to: url)
     }
 
-    /// Copies every file of `source` into this directory, replacing files that exist.
-    public func overlay(from source: String) throws {
+    /// Copies every file of `source` into this directory (or its `subdirectory`), replacing files that exist.
+    public func overlay(from source: String, into subdirectory: String = "") throws {
         let fm = FileManager.default
         guard let walker = fm.enumerator(atPath: source) else { return }
         while let relative = walker.nextObject() as? String {
             var isDirectory: ObjCBool = false
             let from = (source as NSString).appendingPathComponent(relative)
             guard fm.fileExists(atPath: from, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-            let to = file(relative)
+            let to = file(subdirectory.isEmpty ? relative : subdirectory + "/" + relative)
             try fm.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
             try fm.copyItem(atPath: from, toPath: to)

@@ -1,0 +1,136 @@
+import Foundation
+import Manifests
+import TestSupport
+import Testing
+
+@Suite struct LoaderTests {
+    private func load(_ scratch: Scratch, rev: String? = nil, limits: LoadLimits = LoadLimits()) throws -> LoadResult {
+        let loader = Loader(limits: limits)
+        if let rev { return try loader.load(GitSource(repository: scratch.path, revision: rev)) }
+        return try loader.load(DirectorySource(root: scratch.path))
+    }
+
+    private func messages(_ result: LoadResult) -> [String] {
+        result.diagnostics.map { d in d.location.map { "\(result.files.describe($0)): \(d.message)" } ?? d.message }
+    }
+
+    @Test func theBundledDeploymentIsValidFromTheTreeAndFromGit() throws {
+        let scratch = try Scratch("reference")
+        for root in ManifestLayout.roots {
+            try scratch.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: root)
+        }
+        let fromTree = try load(scratch)
+        #expect(!fromTree.hasErrors, "\(messages(fromTree))")
+        try GitCLI.commitAll(in: scratch.path)
+        let fromGit = try load(scratch, rev: "main")
+        #expect(!fromGit.hasErrors, "\(messages(fromGit))")
+        #expect(fromGit.model.regions.map(\.name).sorted() == ["intel", "s2c", "sina", "sjtu", "staging"])
+        for region in fromGit.model.regions {
+            let nodes = fromGit.model.nodes.filter { $0.region == region.name }
+            #expect(nodes.count >= 3)
+            #expect(Set(nodes.map { $0.spec.zone?.value ?? $0.name }).count == nodes.count, "every server is its own zone")
+            for node in nodes where node.spec.has(.storage) {
+                #expect(node.spec.disks?.value.count == 12)
+                #expect(node.spec.disks?.value.allSatisfy { $0.size.value == ByteSize(bytes: 2_000_000_000_000) } == true)
+            }
+        }
+        let devops = Set(fromGit.model.instances.filter { $0.tenant == "devops" }.map(\.name))
+        #expect(devops.isSuperset(of: ["openstackblog", "gitorious", "puppet", "gerrit", "jenkins", "devstack"]))
+    }
+
+    @Test func everyRevisionIsReadFromItsOwnTree() throws {
+        let scratch = try Fixtures.deployment()
+        let first = try GitCLI.commitAll(in: scratch.path, message: "valid")
+        try scratch.write("manifests/broken.yaml", "kind: Flavor\nname: x\nspec: {vcpus: many, ram: 1GiB, disk: 1GiB}\n")
+        try GitCLI.commitAll(in: scratch.path, message: "broken")
+        try FileManager.default.removeItem(atPath: scratch.file("manifests/broken.yaml"))
+        #expect(try load(scratch, rev: "HEAD").hasErrors)
+        #expect(try !load(scratch, rev: "HEAD~1").hasErrors)
+        #expect(try !load(scratch, rev: String(first.prefix(10))).hasErrors)
+        #expect(try !load(scratch).hasErrors, "the working tree no longer has the broken file")
+        let result = try load(scratch, rev: "HEAD")
+        #expect(result.revision?.count == 40)
+        #expect(messages(result) == ["manifests/broken.yaml:3:15: expected an integer for 'vcpus', found 'many'"])
+    }
+
+    @Test func anUnknownRevisionIsASourceErrorWithAHint() throws {
+        let scratch = try Fixtures.deployment()
+        try GitCLI.commitAll(in: scratch.path)
+        do {
+            _ = try load(scratch, rev: "release-9")
+            Issue.record("expected a source error")
+        } catch let error as SourceError {
+            #expect(error.message.contains("release-9"))
+            #expect(error.hint?.contains("git -C") == true)
+        }
+    }
+
+    @Test func aFileOverTheLimitIsRefusedWithoutReadingIt() throws {
+        let scratch = try Fixtures.deployment()
+        var big = "kind: Tenant\nname: big\nspec:\n  displayName: |\n"
+        let line = "    " + String(repeating: "x", count: 95) + "\n"
+        big.reserveCapacity(50 << 20)
+        while big.utf8.count < 50 << 20 { big += line }
+        try scratch.write("manifests/big.yaml", big)
+        let fromTree = try load(scratch)
+        #expect(messages(fromTree) == ["manifests/big.yaml:1:1: file is 50.0 MiB, larger than the 8.0 MiB limit for one manifest"])
+        try GitCLI.commitAll(in: scratch.path)
+        #expect(messages(try load(scratch, rev: "HEAD")) == messages(fromTree))
+        #expect(try !load(scratch, limits: LoadLimits(maxFileBytes: 64 << 20)).hasErrors)
+    }
+
+    @Test func symlinksOutsideTheRepositoryAreRefused() throws {
+        let outside = try Scratch("outside")
+        try outside.write("secret.yaml", "kind: Tenant\nname: secret\n")
+        let scratch = try Fixtures.deployment()
+        try FileManager.default.createSymbolicLink(atPath: scratch.file("manifests/escape.yaml"), withDestinationPath: outside.file("secret.yaml"))
+        try FileManager.default.createSymbolicLink(atPath: scratch.file("manifests/relative.yaml"), withDestinationPath: "../../\(URL(fileURLWithPath: outside.path).lastPathComponent)/secret.yaml")
+        try FileManager.default.createSymbolicLink(atPath: scratch.file("manifests/inside.yaml"), withDestinationPath: "tenants/other.yaml")
+        let fromTree = try load(scratch)
+        let expected = [
+            "manifests/escape.yaml:1:1: symbolic link to '\(outside.file("secret.yaml"))' points outside the repository",
+            "manifests/relative.yaml:1:1: symbolic link to '../../\(URL(fileURLWithPath: outside.path).lastPathComponent)/secret.yaml' points outside the repository",
+        ]
+        // The link to a file inside the repository is followed, so 'other' is declared twice.
+        #expect(messages(fromTree).filter { $0.contains("symbolic link") } == expected)
+        #expect(messages(fromTree).contains { $0.hasPrefix("manifests/tenants/other.yaml:2:7: duplicate tenant 'other'") })
+        #expect(!fromTree.model.tenants.contains { $0.name == "secret" })
+        try GitCLI.commitAll(in: scratch.path)
+        let fromGit = try load(scratch, rev: "HEAD")
+        #expect(messages(fromGit) == messages(fromTree))
+    }
+
+    @Test func specMayComeBeforeKind() throws {
+        let scratch = try Fixtures.deployment()
+        try scratch.write("manifests/reordered.yaml", "spec:\n  vcpus: 2\n  ram: 4GiB\n  disk: 40GiB\nname: m1.medium\nkind: Flavor\n")
+        let result = try load(scratch)
+        let flavor = try #require(result.model.flavors.first { $0.name == "m1.medium" })
+        #expect(flavor.spec.vcpus.value == 2)
+        #expect(flavor.spec.vcpus.location.line == 2)
+        #expect(messages(result) == ["manifests/reordered.yaml:5:7: flavor 'm1.medium' has no price in price list 'standard'; instances of it cannot be billed"])
+    }
+
+    @Test func anchorsAndAliasesWithinLimitsAreExpanded() throws {
+        let scratch = try Fixtures.deployment()
+        try scratch.write("manifests/anchored.yaml", """
+            kind: SecurityGroup
+            name: shared
+            tenant: acme
+            spec:
+              rules:
+                - &https {protocol: tcp, ports: 443, cidr: 0.0.0.0/0}
+                - *https
+            """)
+        let result = try load(scratch)
+        #expect(!result.hasErrors)
+        #expect(result.model.securityGroups.first { $0.name == "shared" }?.spec.rules?.value.count == 2)
+    }
+
+    @Test func parallelAndSerialParsingAgree() throws {
+        let scratch = try Fixtures.deployment(overlay: "diagnostics/29-many-errors")
+        let serial = try load(scratch, limits: LoadLimits(parallelism: 1))
+        let parallel = try load(scratch, limits: LoadLimits(parallelism: 4))
+        #expect(messages(serial) == messages(parallel))
+        #expect(serial.model.metas.map(\.address) == parallel.model.metas.map(\.address))
+    }
+}
