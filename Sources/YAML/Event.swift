@@ -20,21 +20,35 @@ public struct Event: Sendable {
     public var mark: Mark
     /// The scalar's text, or the alias' anchor name; empty otherwise.
     public var value: String
-    /// The anchor declared on a scalar, sequence or mapping, if any.
-    public var anchor: String?
-    /// An explicit tag (`!!str`, `!foo`) if one was written.
-    public var tag: String?
     /// The scalar style (plain for non-scalars).
     public var style: ScalarStyle
+    /// Anchor and tag, which manifests rarely use: kept out of line so that copying an event
+    /// (which decoding does for every one) retains one string, not three.
+    private var properties: Properties?
+
+    /// An event's rarely present anchor and tag.
+    final class Properties: Sendable {
+        let anchor: String?
+        let tag: String?
+
+        init(anchor: String?, tag: String?) {
+            self.anchor = anchor
+            self.tag = tag
+        }
+    }
+
+    /// The anchor declared on a scalar, sequence or mapping, if any.
+    public var anchor: String? { properties?.anchor }
+    /// An explicit tag (`!!str`, `!foo`) if one was written.
+    public var tag: String? { properties?.tag }
 
     /// Creates an event.
     public init(kind: Kind, mark: Mark, value: String = "", anchor: String? = nil, tag: String? = nil, style: ScalarStyle = .plain) {
         self.kind = kind
         self.mark = mark
         self.value = value
-        self.anchor = anchor
-        self.tag = tag
         self.style = style
+        self.properties = anchor == nil && tag == nil ? nil : Properties(anchor: anchor, tag: tag)
     }
 
     /// Whether this event opens a collection (sequence or mapping).

@@ -41,10 +41,24 @@ public final class EventReader {
         return try produce()
     }
 
+    /// The kind of the next event, without consuming it.
+    public func peekKind() throws(YAMLError) -> Event.Kind {
+        if let peeked { return peeked.kind }
+        let event = try produce()
+        peeked = event
+        return event.kind
+    }
+
     /// Consumes the node that starts at the next event (a scalar, or a whole collection).
     public func skipNode() throws(YAMLError) {
         let first = try next()
         guard first.opensCollection else { return }
+        try skipRest(of: first)
+    }
+
+    /// Consumes the rest of a collection whose opening event `start` was already read.
+    public func skipRest(of start: Event) throws(YAMLError) {
+        guard start.opensCollection else { return }
         var level = 1
         while level > 0 {
             let event = try next()

@@ -13,6 +13,8 @@ struct DocumentDecoder {
     /// Decodes the whole stream into `model`. Syntax errors end the file with one diagnostic; returns false then.
     @discardableResult
     func decodeStream(into model: inout DesiredModel) -> Bool {
+        // A document cut short by a syntax error says nothing reliable: only the syntax error is reported for it.
+        var diagnosticsBeforeDocument = 0
         do {
             let reader = decoder.reader
             _ = try reader.next()  // stream start
@@ -20,11 +22,13 @@ struct DocumentDecoder {
                 let event = try reader.next()
                 if event.kind == .streamEnd { break }
                 guard event.kind == .documentStart else { continue }
+                diagnosticsBeforeDocument = decoder.diagnostics.count
                 try decodeDocument(startingAt: event.mark, into: &model)
                 _ = try reader.next()  // document end
             }
             return true
         } catch {
+            decoder.discardDiagnostics(after: diagnosticsBeforeDocument)
             decoder.error(error.message, at: error.mark, hint: error.hint)
             return false
         }
@@ -49,20 +53,34 @@ struct DocumentDecoder {
         }
         var kindText: Located<String>?
         var name: Located<String>?, region: Located<String>?, tenant: Located<String>?
-        var spec: [Event]?
+        var captured: [Event]?
+        var pending: PendingResource?
+        var specDecoded = false
+        var sawKind = false, sawName = false
         guard let mapping = try d.mapping("a manifest document", { key throws(YAMLError) in
+            sawKind = sawKind || key.value == "kind"
+            sawName = sawName || key.value == "name"
             switch key.value {
             case "kind": kindText = try d.string("kind")
             case "name": name = try d.name("name")
             case "region": region = try d.name("region")
             case "tenant": tenant = try d.name("tenant")
-            case "spec": spec = try d.reader.captureNode()
+            case "spec":
+                // The usual order (kind, name, …, spec) decodes in one pass; a spec written before its kind
+                // or name is captured and decoded once the document's mapping is complete.
+                if let kindText, let kind = Kind(rawValue: kindText.value), let name {
+                    pending = try decodeSpec(kind, what: "\(kind.addressName) '\(name.value)'")
+                    specDecoded = true
+                } else {
+                    captured = try d.reader.captureNode()
+                }
             default: try d.unknownField(key, in: "a manifest document", known: Self.topLevelFields)
             }
         }) else { return }
         guard let kindText else {
-            if mapping.keys.contains("kind") { return }
-            d.error("document has no 'kind'", at: mapping.mark, hint: "start it with e.g. 'kind: Instance'")
+            if !sawKind {
+                d.error("document has no 'kind'", at: mapping.mark, hint: "start it with e.g. 'kind: Instance'")
+            }
             return
         }
         guard let kind = Kind(rawValue: kindText.value) else {
@@ -72,32 +90,64 @@ struct DocumentDecoder {
             d.report(.error("unknown kind '\(kindText.value)'", at: kindText.location, hint: hint))
             return
         }
-        d.require(["name"], in: mapping, what: "\(kind.rawValue) document")
-        guard let name else { return }
-        let what = "\(kind.addressName) '\(name.value)'"
-        guard let meta = scope(kind: kind, name: name, region: region, tenant: tenant, mapping: mapping, what: what) else { return }
-        guard let spec else {
-            // Kinds whose every field is optional may leave out `spec`.
-            if [.region, .tenant, .floatingIP, .securityGroup, .pipeline].contains(kind) {
-                d.reader.replay([Event(kind: .scalar, mark: mapping.mark, value: "")])
-                try append(kind: kind, meta: meta, what: what, into: &model)
-            } else {
-                d.error("\(what) is missing required field 'spec'", at: mapping.mark)
-            }
+        guard let name else {
+            if !sawName { d.error("\(kind.rawValue) document is missing required field 'name'", at: mapping.mark) }
             return
         }
-        d.reader.replay(spec)
-        try append(kind: kind, meta: meta, what: what, into: &model)
+        let what = { "\(kind.addressName) '\(name.value)'" }
+        let meta = scope(kind: kind, name: name, region: region, tenant: tenant, mapping: mapping, what: what())
+        if !specDecoded {
+            if let captured {
+                d.reader.replay(captured)
+            } else if [.region, .tenant, .floatingIP, .securityGroup, .pipeline].contains(kind) {
+                // Kinds whose every field is optional may leave out `spec`.
+                d.reader.replay([Event(kind: .scalar, mark: mapping.mark, value: "")])
+            } else {
+                d.error("\(what()) is missing required field 'spec'", at: mapping.mark)
+                return
+            }
+            pending = try decodeSpec(kind, what: what())
+        }
+        if let meta, let pending { pending(meta, &model) }
+    }
+
+    /// A decoded spec waiting for its identity, which is complete only at the end of the document.
+    private typealias PendingResource = (ObjectMeta, inout DesiredModel) -> Void
+
+    private func decodeSpec(_ kind: Kind, what: @autoclosure () -> String) throws(YAMLError) -> PendingResource? {
+        switch kind {
+        case .region: try pending(RegionSpec.self, \.regions, what())
+        case .node: try pending(NodeSpec.self, \.nodes, what())
+        case .network: try pending(NetworkSpec.self, \.networks, what())
+        case .filter: try pending(FilterSpec.self, \.filters, what())
+        case .ring: try pending(RingSpec.self, \.rings, what())
+        case .flavor: try pending(FlavorSpec.self, \.flavors, what())
+        case .image: try pending(ImageSpec.self, \.images, what())
+        case .priceList: try pending(PriceListSpec.self, \.priceLists, what())
+        case .tenant: try pending(TenantSpec.self, \.tenants, what())
+        case .instance: try pending(InstanceSpec.self, \.instances, what())
+        case .volume: try pending(VolumeSpec.self, \.volumes, what())
+        case .floatingIP: try pending(FloatingIPSpec.self, \.floatingIPs, what())
+        case .securityGroup: try pending(SecurityGroupSpec.self, \.securityGroups, what())
+        case .keypair: try pending(KeypairSpec.self, \.keypairs, what())
+        case .pipeline: try pending(PipelineSpec.self, \.pipelines, what())
+        }
+    }
+
+    private func pending<S: DecodableSpec>(_ type: S.Type, _ list: WritableKeyPath<DesiredModel, [Resource<S>]>,
+                                           _ what: @autoclosure () -> String) throws(YAMLError) -> PendingResource? {
+        guard let spec = try S.decode(from: decoder, what: "the spec of \(what())") else { return nil }
+        return { meta, model in model[keyPath: list].append(Resource(meta: meta, spec: spec)) }
     }
 
     /// Checks `region`/`tenant` against the kind's scope and the file's place.
     private func scope(kind: Kind, name: Located<String>, region: Located<String>?, tenant: Located<String>?,
-                       mapping: ManifestDecoder.Mapping, what: String) -> ObjectMeta? {
+                       mapping: ManifestDecoder.Mapping, what: @autoclosure () -> String) -> ObjectMeta? {
         let d = decoder
         var region = region
         var ok = true
         if let implicitRegion, let given = region, given.value != implicitRegion {
-            d.report(.error("\(what) says region '\(given.value)' but lives under regions/\(implicitRegion)/", at: given.location,
+            d.report(.error("\(what()) says region '\(given.value)' but lives under regions/\(implicitRegion)/", at: given.location,
                             hint: "move the document to regions/\(given.value)/, or write region: \(implicitRegion)"))
             ok = false
         }
@@ -112,7 +162,7 @@ struct DocumentDecoder {
                 region = Located(implicitRegion, at: d.location(mapping.mark))
             }
             if region == nil {
-                d.error("\(what) needs a 'region'", at: mapping.mark, hint: "add 'region: <name>', or put the document under regions/<name>/")
+                d.error("\(what()) needs a 'region'", at: mapping.mark, hint: "add 'region: <name>', or put the document under regions/<name>/")
                 ok = false
             }
         case .optionalRegion, .tenantOptionalRegion:
@@ -121,7 +171,7 @@ struct DocumentDecoder {
         switch kind.scope {
         case .tenantRegional, .tenantOptionalRegion:
             if tenant == nil {
-                d.error("\(what) needs a 'tenant'", at: mapping.mark, hint: "add 'tenant: <name>' naming the owning tenant")
+                d.error("\(what()) needs a 'tenant'", at: mapping.mark, hint: "add 'tenant: <name>' naming the owning tenant")
                 ok = false
             }
         case .global, .regional, .optionalRegion:
@@ -132,30 +182,6 @@ struct DocumentDecoder {
         }
         guard ok else { return nil }
         return ObjectMeta(kind: kind, name: name, region: region, tenant: tenant, location: d.location(mapping.mark))
-    }
-
-    private func append(kind: Kind, meta: ObjectMeta, what: String, into model: inout DesiredModel) throws(YAMLError) {
-        switch kind {
-        case .region: if let r = try resource(RegionSpec.self, meta, what) { model.regions.append(r) }
-        case .node: if let r = try resource(NodeSpec.self, meta, what) { model.nodes.append(r) }
-        case .network: if let r = try resource(NetworkSpec.self, meta, what) { model.networks.append(r) }
-        case .filter: if let r = try resource(FilterSpec.self, meta, what) { model.filters.append(r) }
-        case .ring: if let r = try resource(RingSpec.self, meta, what) { model.rings.append(r) }
-        case .flavor: if let r = try resource(FlavorSpec.self, meta, what) { model.flavors.append(r) }
-        case .image: if let r = try resource(ImageSpec.self, meta, what) { model.images.append(r) }
-        case .priceList: if let r = try resource(PriceListSpec.self, meta, what) { model.priceLists.append(r) }
-        case .tenant: if let r = try resource(TenantSpec.self, meta, what) { model.tenants.append(r) }
-        case .instance: if let r = try resource(InstanceSpec.self, meta, what) { model.instances.append(r) }
-        case .volume: if let r = try resource(VolumeSpec.self, meta, what) { model.volumes.append(r) }
-        case .floatingIP: if let r = try resource(FloatingIPSpec.self, meta, what) { model.floatingIPs.append(r) }
-        case .securityGroup: if let r = try resource(SecurityGroupSpec.self, meta, what) { model.securityGroups.append(r) }
-        case .keypair: if let r = try resource(KeypairSpec.self, meta, what) { model.keypairs.append(r) }
-        case .pipeline: if let r = try resource(PipelineSpec.self, meta, what) { model.pipelines.append(r) }
-        }
-    }
-
-    private func resource<S: DecodableSpec>(_ type: S.Type, _ meta: ObjectMeta, _ what: String) throws(YAMLError) -> Resource<S>? {
-        try S.decode(from: decoder, what: "the spec of \(what)").map { Resource(meta: meta, spec: $0) }
     }
 
     /// Records a pipeline document by name (when it has a valid one) without interpreting it.

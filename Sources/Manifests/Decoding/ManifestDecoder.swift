@@ -23,6 +23,10 @@ final class ManifestDecoder {
         diagnostics.append(.error(message, at: location(mark), hint: hint))
     }
 
+    func discardDiagnostics(after count: Int) {
+        diagnostics.removeSubrange(count...)
+    }
+
     func report(_ diagnostic: Diagnostic) {
         diagnostics.append(diagnostic)
     }
@@ -33,49 +37,56 @@ final class ManifestDecoder {
 
     // MARK: Structure
 
-    /// What a decoded mapping held: where it starts and which keys it had.
+    /// Where a decoded mapping started.
     struct Mapping {
         var mark: Mark
-        var keys: [String]
     }
 
+    /// Keys of the mappings being decoded (innermost last), reused so no mapping allocates its own list.
+    private var keyStack: [(key: String, mark: Mark)] = []
+
     /// Decodes a mapping, calling `field` once per key with the key's text and mark; `field` must consume the value.
-    /// Reports duplicate and non-scalar keys. Returns the mapping, or nil (after a diagnostic) if the node
-    /// is not a mapping.
+    /// Reports duplicate and non-scalar keys, and each of `required` that the mapping lacks (a present but invalid
+    /// field is reported by its own decoder). Returns the mapping, or nil (after a diagnostic) if the node is not one.
     @discardableResult
-    func mapping(_ what: String, _ field: (Located<String>) throws(YAMLError) -> Void) throws(YAMLError) -> Mapping? {
-        let start = try reader.peek()
-        guard start.kind == .mappingStart else {
-            if start.kind == .scalar, Self.isNull(start) {
-                _ = try reader.next()
-                return Mapping(mark: start.mark, keys: [])
+    func mapping(_ what: @autoclosure () -> String, required: [String] = [],
+                 _ field: (Located<String>) throws(YAMLError) -> Void) throws(YAMLError) -> Mapping? {
+        guard try reader.peekKind() == .mappingStart else {
+            let start = try reader.next()
+            if Self.isNull(start) {
+                for name in required { error("\(what()) is missing required field '\(name)'", at: start.mark) }
+                return Mapping(mark: start.mark)
             }
-            error("expected a mapping for \(what), found \(Self.describe(start))", at: start.mark)
-            try reader.skipNode()
+            error("expected a mapping for \(what()), found \(Self.describe(start))", at: start.mark)
+            if start.opensCollection { try reader.skipRest(of: start) }
             return nil
         }
-        _ = try reader.next()
-        var seen: [(key: String, mark: Mark)] = []
+        let start = try reader.next()
+        let base = keyStack.count
+        defer { keyStack.removeSubrange(base...) }
         while true {
-            let key = try reader.peek()
-            if key.kind == .mappingEnd {
+            let kind = try reader.peekKind()
+            if kind == .mappingEnd {
                 _ = try reader.next()
-                return Mapping(mark: start.mark, keys: seen.map(\.key))
+                for name in required where !keyStack[base...].contains(where: { $0.key == name }) {
+                    error("\(what()) is missing required field '\(name)'", at: start.mark)
+                }
+                return Mapping(mark: start.mark)
             }
-            guard key.kind == .scalar else {
-                error("mapping keys in \(what) must be plain text, found \(Self.describe(key))", at: key.mark)
-                try reader.skipNode()
+            let key = try reader.next()
+            guard kind == .scalar else {
+                error("mapping keys in \(what()) must be plain text, found \(Self.describe(key))", at: key.mark)
+                if key.opensCollection { try reader.skipRest(of: key) }
                 try reader.skipNode()
                 continue
             }
-            _ = try reader.next()
-            if let first = seen.first(where: { $0.key == key.value }) {
-                error("duplicate key '\(key.value)' in \(what)", at: key.mark,
+            if let first = keyStack[base...].first(where: { $0.key == key.value }) {
+                error("duplicate key '\(key.value)' in \(what())", at: key.mark,
                       hint: "'\(key.value)' is already set at line \(first.mark.line); YAML keeps only one, so remove one of them")
                 try reader.skipNode()
                 continue
             }
-            seen.append((key.value, key.mark))
+            keyStack.append((key.value, key.mark))
             try field(Located(key.value, at: location(key.mark)))
         }
     }
@@ -83,20 +94,17 @@ final class ManifestDecoder {
     /// Decodes a sequence, calling `element` for each item (which must consume it).
     /// A single scalar where a list is expected is an error. Returns the sequence's mark, or nil.
     @discardableResult
-    func sequence(_ what: String, _ element: () throws(YAMLError) -> Void) throws(YAMLError) -> Mark? {
-        let start = try reader.peek()
-        guard start.kind == .sequenceStart else {
-            if start.kind == .scalar, Self.isNull(start) {
-                _ = try reader.next()
-                return start.mark
-            }
-            error("expected a list for \(what), found \(Self.describe(start))", at: start.mark,
+    func sequence(_ what: @autoclosure () -> String, _ element: () throws(YAMLError) -> Void) throws(YAMLError) -> Mark? {
+        guard try reader.peekKind() == .sequenceStart else {
+            let start = try reader.next()
+            if Self.isNull(start) { return start.mark }
+            error("expected a list for \(what()), found \(Self.describe(start))", at: start.mark,
                   hint: start.kind == .scalar ? "write it as a list: [\(start.value)]" : nil)
-            try reader.skipNode()
+            if start.opensCollection { try reader.skipRest(of: start) }
             return nil
         }
-        _ = try reader.next()
-        while try reader.peek().kind != .sequenceEnd {
+        let start = try reader.next()
+        while try reader.peekKind() != .sequenceEnd {
             try element()
         }
         _ = try reader.next()
@@ -104,41 +112,34 @@ final class ManifestDecoder {
     }
 
     /// Decodes a list whose items each decode to one value (items that fail are left out, with diagnostics).
-    func list<T>(_ what: String, _ item: () throws(YAMLError) -> T?) throws(YAMLError) -> Located<[T]>? {
+    func list<T>(_ what: @autoclosure () -> String, _ item: () throws(YAMLError) -> T?) throws(YAMLError) -> Located<[T]>? {
         var items: [T] = []
-        guard let mark = try sequence(what, { () throws(YAMLError) in
+        guard let mark = try sequence(what(), { () throws(YAMLError) in
             if let value = try item() { items.append(value) }
         }) else { return nil }
         return Located(items, at: location(mark))
     }
 
     /// Reports an unknown field (suggesting the closest known one) and skips its value.
-    func unknownField(_ key: Located<String>, in what: String, known: [String]) throws(YAMLError) {
+    func unknownField(_ key: Located<String>, in what: @autoclosure () -> String, known: [String]) throws(YAMLError) {
         let mark = Mark(line: key.location.line, column: key.location.column)
         var hint = "known fields: \(known.joined(separator: ", "))"
         if let close = Self.closest(to: key.value, in: known) { hint = "did you mean '\(close)'?" }
-        error("unknown field '\(key.value)' in \(what)", at: mark, hint: hint)
+        error("unknown field '\(key.value)' in \(what())", at: mark, hint: hint)
         try reader.skipNode()
-    }
-
-    /// Reports each required field the mapping did not have (a present but invalid one was reported already).
-    func require(_ fields: [String], in mapping: Mapping, what: String) {
-        for field in fields where !mapping.keys.contains(field) {
-            error("\(what) is missing required field '\(field)'", at: mapping.mark)
-        }
     }
 
     // MARK: Scalars
 
     /// The next node as a scalar event, or nil (after a diagnostic) for a collection. Null scalars are returned.
-    func scalar(_ what: String) throws(YAMLError) -> Event? {
-        let event = try reader.peek()
+    func scalar(_ what: @autoclosure () -> String) throws(YAMLError) -> Event? {
+        let event = try reader.next()
         guard event.kind == .scalar else {
-            error("expected \(what), found \(Self.describe(event))", at: event.mark)
-            try reader.skipNode()
+            error("expected \(what()), found \(Self.describe(event))", at: event.mark)
+            if event.opensCollection { try reader.skipRest(of: event) }
             return nil
         }
-        return try reader.next()
+        return event
     }
 
     /// A string (any scalar); null is reported as a missing value.

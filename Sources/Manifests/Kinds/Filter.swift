@@ -20,19 +20,18 @@ public struct FilterRule: Sendable, Encodable {
 
     private enum CodingKeys: String, CodingKey { case tenants, to, ports, proto = "protocol" }
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> FilterRule? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> FilterRule? {
         var tenants: Located<[Located<String>]>?, to: Located<[Located<IPv4Network>]>?
         var ports: Located<[Located<PortRange>]>?, proto: Located<IPProtocol>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["tenants", "to"], { key throws(YAMLError) in
             switch key.value {
             case "tenants": tenants = try d.list("tenants") { () throws(YAMLError) in try d.string("tenants") }
             case "to": to = try d.list("to") { () throws(YAMLError) in try d.cidr("to") }
             case "ports": ports = try d.list("ports") { () throws(YAMLError) in try d.portRange("ports") }
             case "protocol": proto = try d.choice("protocol", IPProtocol.self)
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["tenants", "to"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let tenants, let to else { return nil }
         return FilterRule(tenants: tenants, to: to, ports: ports, proto: proto)
     }
@@ -48,16 +47,15 @@ public struct FilterSpec: ResourceSpec, DecodableSpec {
     /// Exceptions.
     public var allow: Located<[FilterRule]>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> FilterSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> FilterSpec? {
         var protect: Located<[Located<IPv4Network>]>?, allow: Located<[FilterRule]>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["protect"], { key throws(YAMLError) in
             switch key.value {
             case "protect": protect = try d.list("protect") { () throws(YAMLError) in try d.cidr("protect") }
             case "allow": allow = try d.list("allow") { () throws(YAMLError) in try FilterRule.decode(from: d, what: "an allow rule") }
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["protect"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let protect else { return nil }
         return FilterSpec(protect: protect, allow: allow)
     }

@@ -21,20 +21,19 @@ public struct FlavorSpec: ResourceSpec, DecodableSpec {
     /// hdd or ssd (default hdd).
     public var diskType: Located<DiskType>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> FlavorSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> FlavorSpec? {
         var vcpus: Located<Int>?, ram: Located<ByteSize>?, disk: Located<ByteSize>?
         var ephemeral: Located<ByteSize>?, diskType: Located<DiskType>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["vcpus", "ram", "disk"], { key throws(YAMLError) in
             switch key.value {
             case "vcpus": vcpus = try d.int("vcpus", in: 1...1024)
             case "ram": ram = try d.byteSize("ram")
             case "disk": disk = try d.byteSize("disk")
             case "ephemeral": ephemeral = try d.byteSize("ephemeral")
             case "diskType": diskType = try d.choice("diskType", DiskType.self)
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["vcpus", "ram", "disk"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let vcpus, let ram, let disk else { return nil }
         return FlavorSpec(vcpus: vcpus, ram: ram, disk: disk, ephemeral: ephemeral, diskType: diskType)
     }

@@ -23,10 +23,10 @@ public struct ImageSpec: ResourceSpec, DecodableSpec {
     /// Least memory it boots with.
     public var minRam: Located<ByteSize>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> ImageSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> ImageSpec? {
         var format: Located<ImageFormat>?, source: Located<String>?, checksum: Located<String>?
         var os: Located<String>?, minDisk: Located<ByteSize>?, minRam: Located<ByteSize>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["format", "source"], { key throws(YAMLError) in
             switch key.value {
             case "format": format = try d.choice("format", ImageFormat.self)
             case "source": source = try d.string("source")
@@ -38,10 +38,9 @@ public struct ImageSpec: ResourceSpec, DecodableSpec {
             case "os": os = try d.string("os")
             case "minDisk": minDisk = try d.byteSize("minDisk")
             case "minRam": minRam = try d.byteSize("minRam")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["format", "source"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let format, let source else { return nil }
         return ImageSpec(format: format, source: source, checksum: checksum, os: os, minDisk: minDisk, minRam: minRam)
     }

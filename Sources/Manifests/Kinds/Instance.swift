@@ -38,10 +38,10 @@ public struct InstanceSpec: ResourceSpec, DecodableSpec {
     /// cloud-init user data.
     public var userData: Located<String>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> InstanceSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> InstanceSpec? {
         var flavor: Located<String>?, image: Located<String>?, network: Located<String>?
         var optional = InstanceSpec.Optionals()
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["flavor", "image", "network"], { key throws(YAMLError) in
             switch key.value {
             case "flavor": flavor = try d.name("flavor")
             case "image": image = try d.name("image")
@@ -54,10 +54,9 @@ public struct InstanceSpec: ResourceSpec, DecodableSpec {
             case "state": optional.state = try d.choice("state", PowerState.self)
             case "billing": optional.billing = try d.choice("billing", BillingPeriod.self)
             case "userData": optional.userData = try d.string("userData")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["flavor", "image", "network"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let flavor, let image, let network else { return nil }
         return InstanceSpec(flavor: flavor, image: image, network: network, keypair: optional.keypair,
                             securityGroups: optional.securityGroups, fixedIP: optional.fixedIP, zone: optional.zone,

@@ -26,11 +26,11 @@ public struct NetworkSpec: ResourceSpec, DecodableSpec {
     /// Public addresses for floating IPs.
     public var floatingRange: Located<IPv4Network>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> NetworkSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> NetworkSpec? {
         var mode: Located<NetworkMode>?, multiHost: Located<Bool>?, bridge: Located<String>?
         var fixedRange: Located<IPv4Network>?, gateway: Located<IPv4Address>?
         var dns: Located<[Located<IPv4Address>]>?, floatingRange: Located<IPv4Network>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["bridge", "fixedRange", "gateway"], { key throws(YAMLError) in
             switch key.value {
             case "mode": mode = try d.choice("mode", NetworkMode.self)
             case "multiHost": multiHost = try d.bool("multiHost")
@@ -39,10 +39,9 @@ public struct NetworkSpec: ResourceSpec, DecodableSpec {
             case "gateway": gateway = try d.ipv4("gateway")
             case "dns": dns = try d.list("dns") { () throws(YAMLError) in try d.ipv4("dns") }
             case "floatingRange": floatingRange = try d.cidr("floatingRange")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["bridge", "fixedRange", "gateway"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let bridge, let fixedRange, let gateway else { return nil }
         return NetworkSpec(mode: mode, multiHost: multiHost, bridge: bridge, fixedRange: fixedRange, gateway: gateway,
                            dns: dns, floatingRange: floatingRange)

@@ -23,14 +23,14 @@ public struct SSHSettings: Sendable, Encodable {
 
     static let fields = ["user", "port", "hostKey"]
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> SSHSettings? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> SSHSettings? {
         var ssh = SSHSettings()
-        guard try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), { key throws(YAMLError) in
             switch key.value {
             case "user": ssh.user = try d.name("user")
             case "port": ssh.port = try d.int("port", in: 1...65535)
             case "hostKey": ssh.hostKey = try d.publicKey("hostKey")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
         }) != nil else { return nil }
         return ssh
@@ -53,17 +53,16 @@ public struct Disk: Sendable, Encodable {
         weight.map { Double($0.value.units) / 1e6 } ?? Double(size.value.bytes) / 1e9
     }
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> Disk? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> Disk? {
         var name: Located<String>?, size: Located<ByteSize>?, weight: Located<FixedPoint>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["name", "size"], { key throws(YAMLError) in
             switch key.value {
             case "name": name = try d.name("name")
             case "size": size = try d.byteSize("size")
             case "weight": weight = try d.decimal("weight")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["name", "size"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let name, let size else { return nil }
         return Disk(name: name, size: size, weight: weight)
     }
@@ -96,11 +95,11 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
     /// Whether the node runs on libvirt's test driver.
     public var isSimulated: Bool { libvirt.value == "simulated" }
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> NodeSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> NodeSpec? {
         var address: Located<IPv4Address>?, ssh: SSHSettings?, libvirt: Located<String>?
         var roles: Located<[Located<Role>]>?, cpus: Located<Int>?, memory: Located<ByteSize>?
         var disks: Located<[Disk]>?, zone: Located<String>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["address", "libvirt", "roles", "cpus", "memory"], { key throws(YAMLError) in
             switch key.value {
             case "address": address = try d.ipv4("address")
             case "ssh": ssh = try SSHSettings.decode(from: d, what: "ssh settings")
@@ -110,10 +109,9 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
             case "memory": memory = try d.byteSize("memory")
             case "disks": disks = try d.list("disks") { () throws(YAMLError) in try Disk.decode(from: d, what: "a disk") }
             case "zone": zone = try d.name("zone")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["address", "libvirt", "roles", "cpus", "memory"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let address, let libvirt, let roles, let cpus, let memory else { return nil }
         return NodeSpec(address: address, ssh: ssh, libvirt: libvirt, roles: roles, cpus: cpus, memory: memory, disks: disks, zone: zone)
     }

@@ -46,11 +46,11 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
     /// Discount codes.
     public var coupons: Located<[Coupon]>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> PriceListSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> PriceListSpec? {
         var spec = (currency: Located<String>?.none, flavors: Located<[FlavorPrice]>?.none)
         var floatingIP: Located<Money>?, loadBalancer: Located<Money>?, volume: Located<Money>?
         var coupons: Located<[Coupon]>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["currency", "flavors"], { key throws(YAMLError) in
             switch key.value {
             case "currency":
                 spec.currency = try d.parsed("currency", expected: "a three-letter currency code", hint: "write e.g. CNY or USD") { text in
@@ -61,10 +61,9 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
             case "loadBalancer": loadBalancer = try d.singlePrice("loadBalancer", unit: "daily")
             case "volume": volume = try d.singlePrice("volume", unit: "perGBMonth")
             case "coupons": coupons = try d.list("coupons") { () throws(YAMLError) in try decodeCoupon(d) }
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["currency", "flavors"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let currency = spec.currency, let flavors = spec.flavors else { return nil }
         return PriceListSpec(currency: currency, flavors: flavors, floatingIPDaily: floatingIP, loadBalancerDaily: loadBalancer,
                              volumePerGBMonth: volume, coupons: coupons)
@@ -74,15 +73,14 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
         var prices: [FlavorPrice] = []
         guard let mapping = try d.mapping("flavors", { flavor throws(YAMLError) in
             var hourly: Located<Money>?, monthly: Located<Money>?
-            let what = "the price of flavor '\(flavor.value)'"
-            guard let prices_ = try d.mapping(what, { key throws(YAMLError) in
+            let what = { "the price of flavor '\(flavor.value)'" }
+            guard try d.mapping(what(), required: ["hourly"], { key throws(YAMLError) in
                 switch key.value {
                 case "hourly": hourly = try d.money("hourly")
                 case "monthly": monthly = try d.money("monthly")
-                default: try d.unknownField(key, in: what, known: FlavorPrice.fields)
+                default: try d.unknownField(key, in: what(), known: FlavorPrice.fields)
                 }
-            }) else { return }
-            d.require(["hourly"], in: prices_, what: what)
+            }) != nil else { return }
             if let hourly { prices.append(FlavorPrice(flavor: flavor, hourly: hourly, monthly: monthly)) }
         }) else { return nil }
         return Located(prices, at: d.location(mapping.mark))
@@ -91,7 +89,9 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
     private static func decodeCoupon(_ d: ManifestDecoder) throws(YAMLError) -> Coupon? {
         var code: Located<String>?, percentOff: Located<FixedPoint>?, amountOff: Located<Money>?
         var expires: Located<String>?, tenants: Located<[Located<String>]>?
-        guard let mark = try d.mapping("a coupon", { key throws(YAMLError) in
+        var discounts = 0
+        guard let mark = try d.mapping("a coupon", required: ["code"], { key throws(YAMLError) in
+            if key.value == "percentOff" || key.value == "amountOff" { discounts += 1 }
             switch key.value {
             case "code": code = try d.name("code")
             case "percentOff":
@@ -109,8 +109,7 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
             default: try d.unknownField(key, in: "a coupon", known: Coupon.fields)
             }
         }) else { return nil }
-        d.require(["code"], in: mark, what: "a coupon")
-        if mark.keys.contains("percentOff") == mark.keys.contains("amountOff") {
+        if discounts != 1 {
             d.error("a coupon needs exactly one of 'percentOff' and 'amountOff'", at: mark.mark)
         }
         guard let code else { return nil }
@@ -124,10 +123,9 @@ extension ManifestDecoder {
     /// `field: {unit: amount}`, e.g. `floatingIP: {daily: 0.5}`.
     func singlePrice(_ field: String, unit: String) throws(YAMLError) -> Located<Money>? {
         var price: Located<Money>?
-        guard let mapping = try mapping("the \(field) price", { key throws(YAMLError) in
+        guard try mapping("the \(field) price", required: [unit], { key throws(YAMLError) in
             if key.value == unit { price = try money(unit) } else { try unknownField(key, in: "the \(field) price", known: [unit]) }
-        }) else { return nil }
-        require([unit], in: mapping, what: "the \(field) price")
+        }) != nil else { return nil }
         return price
     }
 }

@@ -28,9 +28,9 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
     /// The RAM allocation ratio in force.
     public var effectiveRAMRatio: Double { ramAllocationRatio.map { Double($0.value.units) / 1e6 } ?? 1.5 }
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> RegionSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> RegionSpec? {
         var spec = RegionSpec()
-        try d.mapping(what) { key throws(YAMLError) in
+        try d.mapping(what()) { key throws(YAMLError) in
             switch key.value {
             case "sponsor": spec.sponsor = try d.string("sponsor")
             case "description": spec.description = try d.string("description")
@@ -38,7 +38,7 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
             case "cpuAllocationRatio": spec.cpuAllocationRatio = try d.positive(d.decimal("cpuAllocationRatio"), "cpuAllocationRatio")
             case "ramAllocationRatio": spec.ramAllocationRatio = try d.positive(d.decimal("ramAllocationRatio"), "ramAllocationRatio")
             case "maxDeleteShare": spec.maxDeleteShare = try d.decimal("maxDeleteShare")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
         }
         return spec

@@ -47,7 +47,7 @@ protocol DecodableSpec: ResourceSpec {
     /// The fields `spec` accepts, for "unknown field" hints.
     static var fields: [String] { get }
     /// Decodes the spec; nil (with diagnostics) when it is unusable.
-    static func decode(from decoder: ManifestDecoder, what: String) throws(YAMLError) -> Self?
+    static func decode(from decoder: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> Self?
 }
 
 extension Resource: Encodable {

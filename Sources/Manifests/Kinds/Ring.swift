@@ -25,14 +25,14 @@ public struct DeviceSelection: Sendable, Encodable {
 
     static let fields = ["nodes", "disks", "port"]
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> DeviceSelection? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> DeviceSelection? {
         var selection = DeviceSelection()
-        guard try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), { key throws(YAMLError) in
             switch key.value {
             case "nodes": selection.nodes = try d.list("nodes") { () throws(YAMLError) in try d.name("nodes") }
             case "disks": selection.disks = try d.list("disks") { () throws(YAMLError) in try d.name("disks") }
             case "port": selection.port = try d.int("port", in: 1...65535)
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
         }) != nil else { return nil }
         return selection
@@ -60,10 +60,10 @@ public struct RingSpec: ResourceSpec, DecodableSpec {
     /// Replicas as a double.
     public var replicaCount: Double { Double(replicas.value.units) / 1e6 }
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> RingSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> RingSpec? {
         var type: Located<RingType>?, partPower: Located<Int>?, replicas: Located<FixedPoint>?
         var minPartHours: Located<Int>?, overload: Located<FixedPoint>?, devices: DeviceSelection?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["partPower", "replicas"], { key throws(YAMLError) in
             switch key.value {
             case "type": type = try d.choice("type", RingType.self)
             case "partPower": partPower = try d.int("partPower", in: 1...32)
@@ -77,10 +77,9 @@ public struct RingSpec: ResourceSpec, DecodableSpec {
             case "minPartHours": minPartHours = try d.int("minPartHours", in: 0...8760)
             case "overload": overload = try d.decimal("overload")
             case "devices": devices = try DeviceSelection.decode(from: d, what: "device selection")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["partPower", "replicas"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let partPower, let replicas else { return nil }
         return RingSpec(type: type, partPower: partPower, replicas: replicas, minPartHours: minPartHours, overload: overload, devices: devices)
     }

@@ -5,7 +5,7 @@ public enum BillingMode: String, Sendable, CaseIterable, Codable {
     case prepaid, payAsYouGo
 }
 
-/// Limits on what a tenant may run (absent: unlimited).
+/// Limits on what() a tenant may run (absent: unlimited).
 public struct Quotas: Sendable, Encodable {
     /// Instances across all regions.
     public var instances: Located<Int>?
@@ -37,9 +37,9 @@ public struct TenantSpec: ResourceSpec, DecodableSpec {
     /// Limits.
     public var quotas: Quotas?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> TenantSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> TenantSpec? {
         var spec = TenantSpec()
-        try d.mapping(what) { key throws(YAMLError) in
+        try d.mapping(what()) { key throws(YAMLError) in
             switch key.value {
             case "displayName": spec.displayName = try d.string("displayName")
             case "contact":
@@ -62,7 +62,7 @@ public struct TenantSpec: ResourceSpec, DecodableSpec {
                     }
                 }
                 spec.quotas = quotas
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
         }
         return spec

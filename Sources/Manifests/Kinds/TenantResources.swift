@@ -14,9 +14,9 @@ public struct VolumeSpec: ResourceSpec, DecodableSpec {
     /// hdd or ssd (default hdd).
     public var type: Located<DiskType>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> VolumeSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> VolumeSpec? {
         var size: Located<ByteSize>?, instance: Located<String>?, device: Located<String>?, type: Located<DiskType>?
-        guard let mark = try d.mapping(what, { key throws(YAMLError) in
+        guard try d.mapping(what(), required: ["size"], { key throws(YAMLError) in
             switch key.value {
             case "size": size = try d.byteSize("size")
             case "instance": instance = try d.name("instance")
@@ -25,10 +25,9 @@ public struct VolumeSpec: ResourceSpec, DecodableSpec {
                     text.hasPrefix("vd") && text.count >= 3 && text.dropFirst(2).allSatisfy(\.isLowercase) ? text : nil
                 }
             case "type": type = try d.choice("type", DiskType.self)
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
-        }) else { return nil }
-        d.require(["size"], in: mark, what: what)
+        }) != nil else { return nil }
         guard let size else { return nil }
         return VolumeSpec(size: size, instance: instance, device: device, type: type)
     }
@@ -46,14 +45,14 @@ public struct FloatingIPSpec: ResourceSpec, DecodableSpec {
     /// The network whose floating range it comes from (default: the region's only network).
     public var network: Located<String>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> FloatingIPSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> FloatingIPSpec? {
         var spec = FloatingIPSpec()
-        try d.mapping(what) { key throws(YAMLError) in
+        try d.mapping(what()) { key throws(YAMLError) in
             switch key.value {
             case "address": spec.address = try d.ipv4("address")
             case "instance": spec.instance = try d.name("instance")
             case "network": spec.network = try d.name("network")
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
         }
         return spec
@@ -93,13 +92,13 @@ public struct SecurityGroupSpec: ResourceSpec, DecodableSpec {
     /// Rules.
     public var rules: Located<[SecurityRule]>?
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> SecurityGroupSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> SecurityGroupSpec? {
         var spec = SecurityGroupSpec()
-        try d.mapping(what) { key throws(YAMLError) in
+        try d.mapping(what()) { key throws(YAMLError) in
             switch key.value {
             case "description": spec.description = try d.string("description")
             case "rules": spec.rules = try d.list("rules") { () throws(YAMLError) in try decodeRule(d) }
-            default: try d.unknownField(key, in: what, known: fields)
+            default: try d.unknownField(key, in: what(), known: fields)
             }
         }
         return spec
@@ -107,7 +106,9 @@ public struct SecurityGroupSpec: ResourceSpec, DecodableSpec {
 
     private static func decodeRule(_ d: ManifestDecoder) throws(YAMLError) -> SecurityRule? {
         var rule = SecurityRule()
+        var remotes = 0
         guard let mapping = try d.mapping("a rule", { key throws(YAMLError) in
+            if key.value == "cidr" || key.value == "group" { remotes += 1 }
             switch key.value {
             case "direction": rule.direction = try d.choice("direction", Direction.self)
             case "protocol": rule.proto = try d.choice("protocol", IPProtocol.self)
@@ -117,7 +118,7 @@ public struct SecurityGroupSpec: ResourceSpec, DecodableSpec {
             default: try d.unknownField(key, in: "a rule", known: SecurityRule.fields)
             }
         }) else { return nil }
-        if mapping.keys.contains("cidr"), mapping.keys.contains("group") {
+        if remotes == 2 {
             d.error("a rule takes 'cidr' or 'group', not both", at: mapping.mark)
         }
         return rule
@@ -132,12 +133,11 @@ public struct KeypairSpec: ResourceSpec, DecodableSpec {
     /// The OpenSSH public key line.
     public var publicKey: Located<String>
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> KeypairSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> KeypairSpec? {
         var key: Located<String>?
-        guard let mark = try d.mapping(what, { field throws(YAMLError) in
-            if field.value == "publicKey" { key = try d.publicKey("publicKey") } else { try d.unknownField(field, in: what, known: fields) }
-        }) else { return nil }
-        d.require(["publicKey"], in: mark, what: what)
+        guard try d.mapping(what(), required: ["publicKey"], { field throws(YAMLError) in
+            if field.value == "publicKey" { key = try d.publicKey("publicKey") } else { try d.unknownField(field, in: what(), known: fields) }
+        }) != nil else { return nil }
         return key.map { KeypairSpec(publicKey: $0) }
     }
 }
@@ -147,7 +147,7 @@ public struct PipelineSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.pipeline
     static let fields: [String] = []
 
-    static func decode(from d: ManifestDecoder, what: String) throws(YAMLError) -> PipelineSpec? {
+    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> PipelineSpec? {
         try d.reader.skipNode()
         return PipelineSpec()
     }

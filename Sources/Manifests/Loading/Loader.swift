@@ -11,6 +11,18 @@ public struct LoadResult: Sendable {
     public var diagnostics: [Diagnostic]
     /// The commit, for git sources.
     public var revision: String?
+    /// Seconds spent in each phase: read, decode, validate.
+    public var timings = Timings()
+
+    /// Where a load spent its time.
+    public struct Timings: Sendable {
+        /// Reading files (from disk or git objects).
+        public var read = 0.0
+        /// Decoding YAML events into the typed model.
+        public var decode = 0.0
+        /// Cross-document validation.
+        public var validate = 0.0
+    }
 
     /// Whether any diagnostic is an error.
     public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
@@ -31,8 +43,11 @@ public struct Loader: Sendable {
 
     /// Loads and validates everything `source` yields.
     public func load(_ source: some ManifestSource) throws(SourceError) -> LoadResult {
+        let start = Clock.now
         let snapshot = try source.read(limits: limits)
-        return load(snapshot)
+        var result = load(snapshot)
+        result.timings.read = Clock.seconds(since: start)
+        return result
     }
 
     /// Loads and validates a snapshot already read.
@@ -50,12 +65,15 @@ public struct Loader: Sendable {
                 diagnostics.append(Self.diagnostic(for: refusal.refusal, at: SourceLocation(file: id, line: 1, column: 1)))
             }
         }
+        let decodeStart = Clock.now
         let parsed = parseAll(parseable, files: files)
         var model = DesiredModel()
         for result in parsed {
             model.append(contentsOf: result.model)
             diagnostics += result.diagnostics
         }
+        let decodeSeconds = Clock.seconds(since: decodeStart)
+        let validateStart = Clock.now
         if validate {
             // A region whose own files did not parse is not reported as undeclared by everything that names it.
             let unreadableRegions = Set(parsed.indices.compactMap { i in
@@ -64,7 +82,10 @@ public struct Loader: Sendable {
             diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions).run()
         }
         diagnostics.sort(by: Self.order)
-        return LoadResult(model: model, files: files, diagnostics: diagnostics, revision: snapshot.revision)
+        var result = LoadResult(model: model, files: files, diagnostics: diagnostics, revision: snapshot.revision)
+        result.timings.decode = decodeSeconds
+        result.timings.validate = Clock.seconds(since: validateStart)
+        return result
     }
 
     private struct FileResult: Sendable {

@@ -29,8 +29,9 @@ struct ModelIndex {
     var keypairOwners: [String: Set<String>] = [:]
     var securityGroups: [TenantKey: [Resource<SecurityGroupSpec>]] = [:]
     var securityGroupOwners: [String: Set<String>] = [:]
-    var instances: [TenantRegionalKey: Resource<InstanceSpec>] = [:]
-    /// For "belongs to another tenant" messages: instance name in a region → its tenants.
+    /// The instances that volumes and floating IPs attach to (only those: a cloud has far fewer of them).
+    var attachedInstances: Set<TenantRegionalKey> = []
+    /// For "belongs to another tenant" messages: attached instance name in a region → the tenants that have one.
     var instanceOwners: [RegionalKey: [String]] = [:]
 
     init(_ model: DesiredModel) {
@@ -61,12 +62,16 @@ struct ModelIndex {
             securityGroups[TenantKey(tenant: g.tenant!, name: g.name), default: []].append(g)
             securityGroupOwners[g.name, default: []].insert(g.tenant!)
         }
-        instances.reserveCapacity(model.instances.count)
-        instanceOwners.reserveCapacity(model.instances.count)
-        for i in model.instances {
-            let key = TenantRegionalKey(region: i.region!, tenant: i.tenant!, name: i.name)
-            if instances[key] == nil { instances[key] = i }
-            instanceOwners[RegionalKey(region: i.region!, name: i.name), default: []].append(i.tenant!)
+        var referenced: Set<RegionalKey> = []
+        for v in model.volumes { if let name = v.spec.instance { referenced.insert(RegionalKey(region: v.region!, name: name.value)) } }
+        for f in model.floatingIPs { if let name = f.spec.instance { referenced.insert(RegionalKey(region: f.region!, name: name.value)) } }
+        if !referenced.isEmpty {
+            for i in model.instances {
+                let key = RegionalKey(region: i.region!, name: i.name)
+                guard referenced.contains(key) else { continue }
+                attachedInstances.insert(TenantRegionalKey(region: i.region!, tenant: i.tenant!, name: i.name))
+                instanceOwners[key, default: []].append(i.tenant!)
+            }
         }
     }
 

@@ -6,7 +6,7 @@ extension Validator {
         for volume in model.volumes {
             guard let name = volume.spec.instance else { continue }
             let key = ModelIndex.TenantRegionalKey(region: volume.region!, tenant: volume.tenant!, name: name.value)
-            guard index.instances[key] != nil else {
+            guard index.attachedInstances.contains(key) else {
                 reportMissingInstance(name, of: "volume '\(volume.name)'", region: volume.region!, tenant: volume.tenant!)
                 continue
             }
@@ -25,7 +25,7 @@ extension Validator {
             let what = "floating IP '\(floating.name)'"
             if let name = floating.spec.instance {
                 let key = ModelIndex.TenantRegionalKey(region: region, tenant: floating.tenant!, name: name.value)
-                if index.instances[key] == nil {
+                if !index.attachedInstances.contains(key) {
                     reportMissingInstance(name, of: what, region: region, tenant: floating.tenant!)
                 } else if let other = attached[key] {
                     error("\(what) points at instance '\(name.value)', which floating IP '\(other.name)' already points at", at: name.location)

@@ -1,6 +1,8 @@
+import Dispatch
+
 /// Cross-document rules over a whole desired model: identity, references, networks, storage, capacity.
 /// Every rule reports all its findings; nothing stops at the first problem.
-struct Validator {
+struct Validator: Sendable {
     let model: DesiredModel
     let files: SourceFiles
     let index: ModelIndex
@@ -18,22 +20,35 @@ struct Validator {
         self.index = ModelIndex(model)
     }
 
+    /// Rule groups that read the model independently; they run concurrently and their findings are merged
+    /// (the loader sorts them, so the output does not depend on scheduling).
+    private static let groups: [@Sendable (inout Validator) -> Void] = [
+        { $0.checkIdentity() },
+        { $0.checkInstances() },
+        { v in
+            v.checkRegions()
+            v.checkNodes()
+            v.checkNetworks()
+            v.checkRings()
+            v.checkCatalog()
+            v.checkTenantScopes()
+            v.checkTenantResources()
+            v.checkFilters()
+            v.checkCapacity()
+            v.checkQuotas()
+        },
+    ]
+
     /// Runs every rule and returns the findings.
     func run() -> [Diagnostic] {
-        var validator = self
-        validator.checkIdentity()
-        validator.checkRegions()
-        validator.checkNodes()
-        validator.checkNetworks()
-        validator.checkRings()
-        validator.checkCatalog()
-        validator.checkTenantScopes()
-        validator.checkInstances()
-        validator.checkTenantResources()
-        validator.checkFilters()
-        validator.checkCapacity()
-        validator.checkQuotas()
-        return validator.diagnostics
+        let results = ResultSlots<[Diagnostic]>(count: Self.groups.count)
+        let base = self
+        DispatchQueue.concurrentPerform(iterations: Self.groups.count) { group in
+            var validator = base
+            Self.groups[group](&validator)
+            results[group] = validator.diagnostics
+        }
+        return results.values.flatMap { $0 }
     }
 
     mutating func error(_ message: String, at location: SourceLocation, hint: String? = nil) {

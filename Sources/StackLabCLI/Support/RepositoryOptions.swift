@@ -14,6 +14,9 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Largest manifest file accepted, in MiB.", valueName: "mib"))
     var maxFileSize: Int = 8
 
+    @Option(name: .long, help: ArgumentHelp("Threads that decode files (default: one per core).", valueName: "n"))
+    var jobs: Int = 0
+
     /// The source these options name.
     func source() -> any ManifestSource {
         if let rev { return GitSource(repository: repo, revision: rev) }
@@ -21,7 +24,7 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     /// Limits these options set.
-    var limits: LoadLimits { LoadLimits(maxFileBytes: maxFileSize << 20) }
+    var limits: LoadLimits { LoadLimits(maxFileBytes: maxFileSize << 20, parallelism: jobs) }
 
     /// Loads and validates, turning an unreadable source into a clean failure.
     func load() throws -> LoadResult {

@@ -117,6 +117,10 @@ struct SyntheticDeployment {
                   network: private
                   keypair: ops
                   securityGroups: [web]
+                  zone: z\(1 + i % 3)
+                  state: running
+                  billing: \(i % 7 == 0 ? "monthly" : "hourly")
+                  userData: "#cloud-config\\nhostname: vm-\(i)\\npackages: [nginx, prometheus-node-exporter]\\n"
 
                 """
             if i % 10 == 0 { file += "  fixedIP: 10.\(r % 200).\(2 + host / 250).\(1 + host % 250)\n" }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Manifests
 
 /// `stacklab validate`: load a revision of the manifests and report every problem, compiler-style.
@@ -21,8 +22,16 @@ struct Validate: ParsableCommand {
     @Option(help: "text (compiler-style) or json.")
     var format: OutputFormat = .text
 
+    @Flag(help: "Print how long reading, decoding and validating took (to stderr).")
+    var timings = false
+
     func run() throws {
         let result = try repository.load()
+        if timings {
+            let t = result.timings
+            let read = t.read - t.decode - t.validate
+            Terminal.standardError.write(String(format: "read %.3fs, decode %.3fs, validate %.3fs\n", read, t.decode, t.validate))
+        }
         switch format {
         case .text:
             let renderer = DiagnosticRenderer(files: result.files, colors: Terminal.standardError.wantsColor)
