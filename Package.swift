@@ -50,5 +50,6 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -35,32 +35,37 @@ struct Show: ParsableCommand {
 
     func run() throws {
         let result = try repository.load()
+        try Self.output(for: result, kind: kind.flatMap(Kind.init(addressName:)), name: name, format: format,
+                        colors: Terminal.standardError.wantsColor).emit()
+    }
+
+    /// The listing of `result`'s resources of `kind` and `name` (nil: all), with errors on stderr.
+    static func output(for result: LoadResult, kind: Kind?, name: String?, format: OutputFormat, colors: Bool) throws -> CommandOutput {
+        var output = CommandOutput()
         if result.hasErrors {
-            let renderer = DiagnosticRenderer(files: result.files, colors: Terminal.standardError.wantsColor)
-            Terminal.standardError.write(renderer.render(result.diagnostics.filter { $0.severity == .error }))
-            Terminal.standardError.write("the model below leaves out the documents with errors\n")
+            let renderer = DiagnosticRenderer(files: result.files, colors: colors)
+            output.stderr = renderer.render(result.diagnostics.filter { $0.severity == .error })
+                + "the model below leaves out the documents with errors\n"
+            output.exitCode = 1
         }
-        let wanted = kind.flatMap(Kind.init(addressName:))
         let entries = ModelEntries(result.model).all.filter { entry in
-            (wanted == nil || entry.meta.kind == wanted) && (name == nil || entry.meta.name.value == name)
+            (kind == nil || entry.meta.kind == kind) && (name == nil || entry.meta.name.value == name)
         }
         switch format {
         case .json:
-            Terminal.standardOutput.write(try JSON.encode(entries, files: result.files))
+            output.stdout = try JSON.encode(entries, files: result.files)
         case .text:
             let width = entries.map { $0.meta.address.description.count }.max() ?? 0
-            var out = ""
             for entry in entries {
                 let address = entry.meta.address.description
-                out += address + String(repeating: " ", count: width - address.count + 2)
-                out += entry.summary + "  (" + result.files.describe(entry.meta.location) + ")\n"
+                output.stdout += address + String(repeating: " ", count: width - address.count + 2)
+                output.stdout += entry.summary + "  (" + result.files.describe(entry.meta.location) + ")\n"
             }
-            Terminal.standardOutput.write(out)
         }
         if entries.isEmpty, kind != nil || name != nil {
-            Terminal.standardError.write("no resource matches\n")
-            throw ExitCode(1)
+            output.stderr += "no resource matches\n"
+            output.exitCode = 1
         }
-        if result.hasErrors { throw ExitCode(1) }
+        return output
     }
 }

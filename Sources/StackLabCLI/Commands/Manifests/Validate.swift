@@ -27,24 +27,27 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let result = try repository.load()
+        var output = try Self.output(for: result, format: format, colors: Terminal.standardError.wantsColor)
         if timings {
             let t = result.timings
-            let read = t.read - t.decode - t.validate
-            Terminal.standardError.write(String(format: "read %.3fs, decode %.3fs, validate %.3fs\n", read, t.decode, t.validate))
+            output.stderr += String(format: "read %.3fs, decode %.3fs, validate %.3fs\n", t.read - t.decode - t.validate, t.decode, t.validate)
         }
+        try output.emit()
+    }
+
+    /// The report for a loaded revision: diagnostics (text on stderr, or JSON on stdout) and exit 1 on errors.
+    static func output(for result: LoadResult, format: OutputFormat, colors: Bool) throws -> CommandOutput {
+        var output = CommandOutput(exitCode: result.hasErrors ? 1 : 0)
         switch format {
         case .text:
-            let renderer = DiagnosticRenderer(files: result.files, colors: Terminal.standardError.wantsColor)
             if !result.diagnostics.isEmpty {
-                Terminal.standardError.write(renderer.render(result.diagnostics))
+                output.stderr = DiagnosticRenderer(files: result.files, colors: colors).render(result.diagnostics)
             }
-            if !result.hasErrors {
-                Terminal.standardOutput.write("ok: \(Summary(result).text)\n")
-            }
+            if !result.hasErrors { output.stdout = "ok: \(Summary(result).text)\n" }
         case .json:
-            Terminal.standardOutput.write(try JSON.encode(ValidationReport(result)))
+            output.stdout = try JSON.encode(ValidationReport(result))
         }
-        if result.hasErrors { throw ExitCode(1) }
+        return output
     }
 }
 
