@@ -31,6 +31,11 @@ let package = Package(
         // The manifest language: YAML events -> typed desired model, with diagnostics.
         .target(name: "Manifests", dependencies: ["YAML", "Git"], swiftSettings: strict),
 
+        // Desired hypervisor state, placement and addresses: pure values, no I/O.
+        .target(name: "Planning", dependencies: ["Manifests"], swiftSettings: strict),
+        // libvirt objects StackLab renders, observes and changes.
+        .target(name: "Hypervisor", dependencies: ["Libvirt", "Planning"], swiftSettings: strict),
+
         // Commands (a library, one command per file) and the thin executable.
         .target(
             name: "StackLabCLI",
@@ -50,6 +55,8 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,73 @@
+import Planning
+
+/// Renders a desired domain as libvirt domain XML (KVM for production nodes, the test driver for simulated ones).
+public enum DomainXML {
+    /// The domain's persistent definition.
+    public static func render(_ domain: DesiredDomain, for kind: HypervisorKind) -> String {
+        let type = kind == .kvm ? "kvm" : "test"
+        var xml = """
+            <domain type='\(type)'>
+              <name>\(XMLText.escape(domain.name))</name>
+              <metadata>
+                \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("ip", domain.interface.ip.description)]))
+              </metadata>
+              <memory unit='KiB'>\(domain.memoryKiB)</memory>
+              <currentMemory unit='KiB'>\(domain.memoryKiB)</currentMemory>
+              <vcpu placement='static'>\(domain.vcpus)</vcpu>
+              <os>
+                <type arch='\(kind == .kvm ? "x86_64" : "i686")'>hvm</type>
+                <boot dev='hd'/>
+              </os>
+
+            """
+        if kind == .kvm {
+            xml += """
+                  <features>
+                    <acpi/>
+                    <apic/>
+                  </features>
+                  <cpu mode='host-model'/>
+
+                """
+        }
+        xml += """
+              <clock offset='utc'/>
+              <on_poweroff>destroy</on_poweroff>
+              <on_reboot>restart</on_reboot>
+              <on_crash>destroy</on_crash>
+              <devices>
+
+            """
+        for disk in domain.disks {
+            xml += """
+                    <disk type='volume' device='disk'>
+                      <driver name='qemu' type='qcow2' cache='none'/>
+                      <source pool='\(XMLText.escape(disk.pool))' volume='\(XMLText.escape(disk.volume))'/>
+                      <target dev='\(disk.device)' bus='virtio'/>
+                    </disk>
+
+                """
+        }
+        xml += """
+                <interface type='bridge'>
+                  <mac address='\(domain.interface.mac)'/>
+                  <source bridge='\(XMLText.escape(domain.interface.bridge))'/>
+                  <model type='virtio'/>
+                </interface>
+
+            """
+        if kind == .kvm {
+            xml += """
+                    <serial type='pty'/>
+                    <console type='pty'/>
+
+                """
+        }
+        xml += """
+              </devices>
+            </domain>
+
+            """
+        return xml
+    }
+}

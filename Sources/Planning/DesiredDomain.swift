@@ -1,0 +1,131 @@
+import Manifests
+
+/// The hypervisor-level definition of one instance: what its libvirt domain must look like on its node.
+/// Derived from the manifests (flavor, image, network) plus placement and address allocation.
+public struct DesiredDomain: Sendable, Hashable, Codable {
+    /// The instance's address (`instance/sina/devops/gerrit`).
+    public var address: Address
+    /// The node it runs on.
+    public var node: String
+    /// The libvirt domain name: `<tenant>:<name>` (':' never occurs in manifest names, so it is unambiguous).
+    public var name: String
+    /// Virtual CPUs.
+    public var vcpus: Int
+    /// Memory in KiB.
+    public var memoryKiB: UInt64
+    /// The root disk (a copy-on-write volume over the image) and, if the flavor has one, the ephemeral disk.
+    public var disks: [Disk]
+    /// The one network interface.
+    public var interface: Interface
+    /// Whether the domain should be running.
+    public var running: Bool
+
+    /// Creates a desired domain.
+    public init(address: Address, node: String, name: String, vcpus: Int, memoryKiB: UInt64, disks: [Disk], interface: Interface, running: Bool) {
+        self.address = address
+        self.node = node
+        self.name = name
+        self.vcpus = vcpus
+        self.memoryKiB = memoryKiB
+        self.disks = disks
+        self.interface = interface
+        self.running = running
+    }
+
+    /// A disk backed by a volume in a storage pool of the node.
+    public struct Disk: Sendable, Hashable, Codable {
+        /// Storage pool name.
+        public var pool: String
+        /// Volume name in the pool.
+        public var volume: String
+        /// Capacity in bytes.
+        public var bytes: UInt64
+        /// Guest device (`vda`).
+        public var device: String
+        /// The image it is cloned from (root disks), as the image's `source`.
+        public var image: String?
+
+        /// Creates a disk.
+        public init(pool: String, volume: String, bytes: UInt64, device: String, image: String?) {
+            self.pool = pool
+            self.volume = volume
+            self.bytes = bytes
+            self.device = device
+            self.image = image
+        }
+    }
+
+    /// A bridged interface with a fixed address from StackLab's IPAM.
+    public struct Interface: Sendable, Hashable, Codable {
+        /// Linux bridge on the node.
+        public var bridge: String
+        /// MAC address, derived from the instance's address so it is stable.
+        public var mac: String
+        /// The fixed IPv4 address.
+        public var ip: IPv4Address
+
+        /// Creates an interface.
+        public init(bridge: String, mac: String, ip: IPv4Address) {
+            self.bridge = bridge
+            self.mac = mac
+            self.ip = ip
+        }
+    }
+
+    /// A stable hash of everything that defines the domain (not the node it runs on nor its power state),
+    /// stored in the domain's metadata so a changed spec is seen without parsing the whole XML.
+    public var specHash: String {
+        var hasher = StableHasher()
+        hasher.combine(address.description)
+        hasher.combine(name)
+        hasher.combine(String(vcpus))
+        hasher.combine(String(memoryKiB))
+        for disk in disks {
+            hasher.combine(disk.pool)
+            hasher.combine(disk.volume)
+            hasher.combine(String(disk.bytes))
+            hasher.combine(disk.device)
+            hasher.combine(disk.image ?? "")
+        }
+        hasher.combine(interface.bridge)
+        hasher.combine(interface.mac)
+        hasher.combine(interface.ip.description)
+        return hasher.hex
+    }
+
+    /// A locally administered MAC (52:54:00 is QEMU's prefix) from a hash of `address`.
+    public static func mac(for address: Address) -> String {
+        var hasher = StableHasher()
+        hasher.combine(address.description)
+        let value = hasher.value
+        let bytes = [UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
+        return "52:54:00:" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+    }
+}
+
+/// FNV-1a, 64-bit: a hash that is the same in every process and on every machine (Swift's `Hasher` is seeded
+/// per process), used for spec hashes stored in libvirt metadata.
+public struct StableHasher: Sendable {
+    /// The hash so far.
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    /// A fresh hasher.
+    public init() {}
+
+    /// Mixes in a string and a separator, so ("ab","c") and ("a","bc") differ.
+    public mutating func combine(_ text: String) {
+        for byte in text.utf8 { mix(byte) }
+        mix(0xFF)
+    }
+
+    private mutating func mix(_ byte: UInt8) {
+        value ^= UInt64(byte)
+        value = value &* 0x0000_0100_0000_01B3
+    }
+
+    /// Sixteen hex digits.
+    public var hex: String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

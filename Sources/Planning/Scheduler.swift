@@ -1,0 +1,120 @@
+import Manifests
+
+/// Places instances on compute nodes: deterministic, sticky (an instance that runs somewhere stays there),
+/// honouring pinned nodes and zones, with vCPU and RAM allocation ratios, preferring the node with the most
+/// free RAM (ties broken by name) — like nova's filter scheduler with the RAM weigher.
+public struct Scheduler: Sendable {
+    /// A compute node's capacity after allocation ratios.
+    public struct Host: Sendable {
+        public var name: String
+        public var zone: String
+        public var vcpus: Int
+        public var ramBytes: UInt64
+        var usedVCPUs = 0
+        var usedRAM: UInt64 = 0
+
+        /// A host with capacities already multiplied by the allocation ratios.
+        public init(name: String, zone: String, vcpus: Int, ramBytes: UInt64) {
+            self.name = name
+            self.zone = zone
+            self.vcpus = vcpus
+            self.ramBytes = ramBytes
+        }
+
+        var freeRAM: UInt64 { ramBytes - min(ramBytes, usedRAM) }
+
+        func fits(vcpus: Int, ram: UInt64) -> Bool {
+            usedVCPUs + vcpus <= self.vcpus && usedRAM + ram <= ramBytes
+        }
+    }
+
+    /// One instance to place.
+    public struct Request: Sendable {
+        public var address: Address
+        public var vcpus: Int
+        public var ramBytes: UInt64
+        public var zone: String?
+        public var pinnedNode: String?
+        /// Where it runs now, if anywhere.
+        public var current: String?
+
+        /// Creates a request.
+        public init(address: Address, vcpus: Int, ramBytes: UInt64, zone: String?, pinnedNode: String?, current: String?) {
+            self.address = address
+            self.vcpus = vcpus
+            self.ramBytes = ramBytes
+            self.zone = zone
+            self.pinnedNode = pinnedNode
+            self.current = current
+        }
+    }
+
+    /// Why an instance could not be placed.
+    public struct Failure: Sendable, Equatable {
+        public var address: Address
+        public var reason: String
+    }
+
+    /// The hosts of a region, from its compute nodes and allocation ratios.
+    public static func hosts(of region: Resource<RegionSpec>, nodes: [Resource<NodeSpec>]) -> [Host] {
+        nodes.filter { $0.spec.has(.compute) }.map { node in
+            Host(name: node.name, zone: node.spec.zone?.value ?? node.name,
+                 vcpus: Int(Double(node.spec.cpus.value) * region.spec.effectiveCPURatio),
+                 ramBytes: UInt64(Double(node.spec.memory.value.bytes) * region.spec.effectiveRAMRatio))
+        }.sorted { $0.name < $1.name }
+    }
+
+    /// Places every request: instances already running keep their node (if it still exists and matches a pin or
+    /// zone); the rest are placed largest first. Returns node by address, and failures with the shortfall.
+    public static func place(_ requests: [Request], on hosts: [Host]) -> (placements: [Address: String], failures: [Failure]) {
+        var hosts = hosts
+        let position = Dictionary(uniqueKeysWithValues: hosts.enumerated().map { ($1.name, $0) })
+        var placements: [Address: String] = [:]
+        var failures: [Failure] = []
+        var pending: [Request] = []
+        for request in requests {
+            if let current = request.current, let index = position[current],
+               request.pinnedNode == nil || request.pinnedNode == current,
+               request.zone == nil || request.zone == hosts[index].zone {
+                hosts[index].usedVCPUs += request.vcpus
+                hosts[index].usedRAM += request.ramBytes
+                placements[request.address] = current
+            } else {
+                pending.append(request)
+            }
+        }
+        pending.sort { ($0.ramBytes, $0.vcpus, $1.address) > ($1.ramBytes, $1.vcpus, $0.address) }
+        for request in pending {
+            var best: Int?
+            for (index, host) in hosts.enumerated() {
+                if let pin = request.pinnedNode, pin != host.name { continue }
+                if let zone = request.zone, zone != host.zone { continue }
+                guard host.fits(vcpus: request.vcpus, ram: request.ramBytes) else { continue }
+                if let current = best, hosts[current].freeRAM >= host.freeRAM { continue }
+                best = index
+            }
+            guard let index = best else {
+                failures.append(Failure(address: request.address, reason: shortfall(for: request, on: hosts)))
+                continue
+            }
+            hosts[index].usedVCPUs += request.vcpus
+            hosts[index].usedRAM += request.ramBytes
+            placements[request.address] = hosts[index].name
+        }
+        return (placements, failures)
+    }
+
+    private static func shortfall(for request: Request, on hosts: [Host]) -> String {
+        let candidates = hosts.filter { host in
+            (request.pinnedNode == nil || request.pinnedNode == host.name) && (request.zone == nil || request.zone == host.zone)
+        }
+        if candidates.isEmpty {
+            if let pin = request.pinnedNode { return "node '\(pin)' is not a compute node of the region" }
+            if let zone = request.zone { return "zone '\(zone)' has no compute node" }
+            return "the region has no compute node"
+        }
+        let freeVCPUs = candidates.map { $0.vcpus - $0.usedVCPUs }.max() ?? 0
+        let freeRAM = candidates.map(\.freeRAM).max() ?? 0
+        return "it needs \(request.vcpus) vCPUs and \(ByteSize(bytes: request.ramBytes)) RAM; the roomiest eligible node has \(freeVCPUs) vCPUs and \(ByteSize(bytes: freeRAM)) free"
+    }
+}

@@ -1,0 +1,65 @@
+import Manifests
+import Testing
+@testable import Planning
+
+@Suite struct SchedulerTests {
+    private func address(_ name: String) -> Address { Address(kind: .instance, region: "lab", tenant: "t", name: name) }
+
+    private func hosts(_ specs: [(String, String, Int, UInt64)]) -> [Scheduler.Host] {
+        specs.map { Scheduler.Host(name: $0.0, zone: $0.1, vcpus: $0.2, ramBytes: $0.3 << 30) }
+    }
+
+    @Test func placesOnTheNodeWithMostFreeRAMDeterministically() {
+        let requests = (1...4).map { Scheduler.Request(address: address("vm-\($0)"), vcpus: 1, ramBytes: 2 << 30, zone: nil, pinnedNode: nil, current: nil) }
+        let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 8), ("b", "z2", 16, 8)]))
+        #expect(result.failures.isEmpty)
+        #expect(Set(result.placements.values) == ["a", "b"])
+        #expect(result.placements.values.filter { $0 == "a" }.count == 2)
+        #expect(Scheduler.place(requests, on: hosts([("a", "z1", 16, 8), ("b", "z2", 16, 8)])).placements == result.placements)
+    }
+
+    @Test func runningInstancesStayWhereTheyAre() {
+        let requests = [Scheduler.Request(address: address("old"), vcpus: 1, ramBytes: 1 << 30, zone: nil, pinnedNode: nil, current: "a")]
+        let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 1), ("b", "z2", 16, 64)]))
+        #expect(result.placements[address("old")] == "a")
+    }
+
+    @Test func pinsAndZonesAreHonoured() {
+        let requests = [
+            Scheduler.Request(address: address("pinned"), vcpus: 1, ramBytes: 1 << 30, zone: nil, pinnedNode: "b", current: nil),
+            Scheduler.Request(address: address("zoned"), vcpus: 1, ramBytes: 1 << 30, zone: "z3", pinnedNode: nil, current: nil),
+        ]
+        let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 64), ("b", "z2", 16, 8), ("c", "z3", 16, 8)]))
+        #expect(result.placements[address("pinned")] == "b")
+        #expect(result.placements[address("zoned")] == "c")
+    }
+
+    @Test func anUnplaceableInstanceIsNamedWithTheShortfall() {
+        let requests = [Scheduler.Request(address: address("huge"), vcpus: 64, ramBytes: 512 << 30, zone: nil, pinnedNode: nil, current: nil)]
+        let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 64)]))
+        #expect(result.placements.isEmpty)
+        #expect(result.failures == [Scheduler.Failure(address: address("huge"),
+            reason: "it needs 64 vCPUs and 512GiB RAM; the roomiest eligible node has 16 vCPUs and 64GiB free")])
+    }
+}
+
+@Suite struct AddressPoolTests {
+    @Test func allocatesTheLowestFreeHostSkippingReservedAddresses() {
+        var pool = AddressPool(range: try! IPv4Network.parse("10.0.0.0/29").get(),
+                               reserved: [IPv4Address(parsing: "10.0.0.1")!, IPv4Address(parsing: "10.0.0.2")!])
+        let first = pool.claim(IPv4Address(parsing: "10.0.0.4")!)
+        let again = pool.claim(IPv4Address(parsing: "10.0.0.4")!)
+        let outside = pool.claim(IPv4Address(parsing: "10.0.1.4")!)
+        #expect(first && !again && !outside)
+        let allocated = (0..<4).map { _ in pool.allocate()?.description }
+        #expect(allocated == ["10.0.0.3", "10.0.0.5", "10.0.0.6", nil])
+    }
+
+    @Test func stableHashesAreStable() {
+        var hasher = StableHasher()
+        hasher.combine("")
+        // FNV-1a 64 of the single byte 0xFF (the separator): a fixed value on every machine.
+        #expect(hasher.hex == "af64724c8602eb6e")
+        #expect(DesiredDomain.mac(for: Address(kind: .instance, region: "a", tenant: "b", name: "c")).hasPrefix("52:54:00:"))
+    }
+}
