@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries, each behind a system-library target found through pkg-config.
@@ -36,11 +37,18 @@ let package = Package(
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hypervisor", dependencies: ["Libvirt", "Planning"], swiftSettings: strict),
 
+        // Observe → plan → apply: the journal, locks and state store (SQLite).
+        .target(
+            name: "Reconcile",
+            dependencies: ["Manifests", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+
         // Commands (a library, one command per file) and the thin executable.
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git",
+                "Manifests", "Git", "Planning", "Hypervisor", "Reconcile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -57,6 +65,7 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -9,7 +9,7 @@ public enum DomainXML {
             <domain type='\(type)'>
               <name>\(XMLText.escape(domain.name))</name>
               <metadata>
-                \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("ip", domain.interface.ip.description)]))
+                \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("ip", domain.interface.ip.description), ("flavor", domain.flavor), ("image", domain.image)]))
               </metadata>
               <memory unit='KiB'>\(domain.memoryKiB)</memory>
               <currentMemory unit='KiB'>\(domain.memoryKiB)</currentMemory>

@@ -62,6 +62,38 @@ public final class Connection: @unchecked Sendable {
         return Domain(handle: domain, connection: self)
     }
 
+    /// Defines a persistent network from XML.
+    @discardableResult
+    public func defineNetwork(xml: String) throws(LibvirtError) -> Network {
+        guard let network = virNetworkDefineXML(handle, xml) else { throw LibvirtError.last("define network") }
+        return Network(handle: network, connection: self)
+    }
+
+    /// Every network.
+    public func networks() throws(LibvirtError) -> [Network] {
+        var list: UnsafeMutablePointer<OpaquePointer?>?
+        let count = virConnectListAllNetworks(handle, &list, 0)
+        guard count >= 0, let list else { throw LibvirtError.last("list networks on \(uri)") }
+        defer { free(list) }
+        return (0..<Int(count)).compactMap { list[$0].map { Network(handle: $0, connection: self) } }
+    }
+
+    /// Defines a persistent storage pool from XML.
+    @discardableResult
+    public func definePool(xml: String) throws(LibvirtError) -> StoragePool {
+        guard let pool = virStoragePoolDefineXML(handle, xml, 0) else { throw LibvirtError.last("define storage pool") }
+        return StoragePool(handle: pool, connection: self)
+    }
+
+    /// Every storage pool.
+    public func pools() throws(LibvirtError) -> [StoragePool] {
+        var list: UnsafeMutablePointer<OpaquePointer?>?
+        let count = virConnectListAllStoragePools(handle, &list, 0)
+        guard count >= 0, let list else { throw LibvirtError.last("list storage pools on \(uri)") }
+        defer { free(list) }
+        return (0..<Int(count)).compactMap { list[$0].map { StoragePool(handle: $0, connection: self) } }
+    }
+
     /// Every domain, defined or running.
     public func domains() throws(LibvirtError) -> [Domain] {
         var list: UnsafeMutablePointer<OpaquePointer?>?

@@ -41,6 +41,43 @@ public final class Domain: @unchecked Sendable {
         return String(cString: xml)
     }
 
+    /// libvirt's view of a domain's state.
+    public enum State: Sendable, Equatable {
+        case running, paused, shutoff, crashed, other(Int32)
+    }
+
+    /// State, maximum memory (KiB) and virtual CPUs, from `virDomainGetInfo`.
+    public func info() throws(LibvirtError) -> (state: State, maxMemoryKiB: UInt64, memoryKiB: UInt64, vcpus: Int) {
+        var info = virDomainInfo()
+        guard virDomainGetInfo(handle, &info) == 0 else { throw LibvirtError.last("read info of domain \(name)") }
+        let state: State
+        switch Int32(info.state) {
+        case Int32(VIR_DOMAIN_RUNNING.rawValue), Int32(VIR_DOMAIN_BLOCKED.rawValue): state = .running
+        case Int32(VIR_DOMAIN_PAUSED.rawValue), Int32(VIR_DOMAIN_PMSUSPENDED.rawValue): state = .paused
+        case Int32(VIR_DOMAIN_SHUTOFF.rawValue), Int32(VIR_DOMAIN_SHUTDOWN.rawValue): state = .shutoff
+        case Int32(VIR_DOMAIN_CRASHED.rawValue): state = .crashed
+        default: state = .other(Int32(info.state))
+        }
+        return (state, UInt64(info.maxMem), UInt64(info.memory), Int(info.nrVirtCpu))
+    }
+
+    /// The live XML (running state) definition.
+    public func liveXML() throws(LibvirtError) -> String {
+        guard let xml = virDomainGetXMLDesc(handle, 0) else { throw LibvirtError.last("dump XML of domain \(name)") }
+        defer { free(xml) }
+        return String(cString: xml)
+    }
+
+    /// Sets the maximum memory of the persistent definition (KiB) — used to simulate changes behind StackLab's back.
+    public func setMaxMemory(kib: UInt64) throws(LibvirtError) {
+        guard virDomainSetMaxMemory(handle, UInt(kib)) == 0 else { throw LibvirtError.last("set memory of domain \(name)") }
+    }
+
+    /// Pauses a running domain.
+    public func suspend() throws(LibvirtError) {
+        guard virDomainSuspend(handle) == 0 else { throw LibvirtError.last("pause domain \(name)") }
+    }
+
     /// Starts the domain.
     public func start() throws(LibvirtError) {
         guard virDomainCreate(handle) == 0 else { throw LibvirtError.last("start domain \(name)") }

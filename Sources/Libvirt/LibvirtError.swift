@@ -22,6 +22,13 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
             .map { Int32($0.rawValue) }.contains(code)
     }
 
+    /// Whether retrying may help (timeouts, lost connections, busy hypervisors) rather than the request being wrong.
+    public var isTransient: Bool {
+        [VIR_ERR_OPERATION_TIMEOUT, VIR_ERR_NO_CONNECT, VIR_ERR_RPC, VIR_ERR_SYSTEM_ERROR, VIR_ERR_AGENT_UNRESPONSIVE,
+         VIR_ERR_OPERATION_ABORTED, VIR_ERR_RESOURCE_BUSY]
+            .map { Int32($0.rawValue) }.contains(code)
+    }
+
     /// Human text.
     public var description: String { "libvirt: \(operation): \(message)" }
 

@@ -19,9 +19,15 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     public var interface: Interface
     /// Whether the domain should be running.
     public var running: Bool
+    /// The flavor and image it was made from (recorded in its metadata, so plans can name what changed).
+    public var flavor: String
+    public var image: String
 
     /// Creates a desired domain.
-    public init(address: Address, node: String, name: String, vcpus: Int, memoryKiB: UInt64, disks: [Disk], interface: Interface, running: Bool) {
+    public init(address: Address, node: String, name: String, vcpus: Int, memoryKiB: UInt64, disks: [Disk], interface: Interface,
+                running: Bool, flavor: String = "", image: String = "") {
+        self.flavor = flavor
+        self.image = image
         self.address = address
         self.node = node
         self.name = name
@@ -90,7 +96,21 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         hasher.combine(interface.bridge)
         hasher.combine(interface.mac)
         hasher.combine(interface.ip.description)
+        hasher.combine(flavor)
+        hasher.combine(image)
         return hasher.hex
+    }
+
+    /// The domain name for an instance: `<tenant>:<name>`.
+    public static func name(for address: Address) -> String {
+        "\(address.tenant ?? "-"):\(address.name)"
+    }
+
+    /// A short stable id for an instance's volumes: `i-<16 hex digits>`.
+    public static func volumePrefix(for address: Address) -> String {
+        var hasher = StableHasher()
+        hasher.combine(address.description)
+        return "i-" + hasher.hex
     }
 
     /// A locally administered MAC (52:54:00 is QEMU's prefix) from a hash of `address`.

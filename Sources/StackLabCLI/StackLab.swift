@@ -13,10 +13,13 @@ public struct StackLab: ParsableCommand {
               stacklab validate              check the manifests in this directory
               stacklab validate --rev main   check the 'main' branch as committed
               stacklab show node             list the servers of every region
+              stacklab plan                  what apply would change on every node
+              stacklab apply                 converge (asks first; --auto-approve for automation)
+              stacklab drift                 what changed behind StackLab's back
 
             Run 'stacklab help <command>' for a command's options.
             """,
-        subcommands: [Validate.self, Show.self, Bench.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, Bench.self]
     )
 
     /// Creates the command (ArgumentParser requires it).

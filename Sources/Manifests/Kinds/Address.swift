@@ -38,13 +38,19 @@ public struct Address: Sendable, Hashable, Comparable, Codable, CustomStringConv
         try container.encode(description)
     }
 
-    /// Addresses are written by StackLab, not read back from JSON.
+    /// Decodes the text form.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
-        let parts = text.split(separator: "/").map(String.init)
-        guard parts.count >= 2, let kind = Kind(addressName: parts[0]) else {
+        guard let address = Address(parsing: text) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad address \(text)"))
         }
+        self = address
+    }
+
+    /// Parses `kind/region/tenant/name` (parts as the kind's scope has them); nil when malformed.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/").map(String.init)
+        guard parts.count >= 2, parts.count <= 4, let kind = Kind(addressName: parts[0]) else { return nil }
         self.kind = kind
         self.name = parts[parts.count - 1]
         switch kind.scope {

@@ -1,0 +1,182 @@
+import Foundation
+import Libvirt
+import Manifests
+import Planning
+
+/// A node driven through libvirt: `qemu+ssh://…` in production, the test driver for simulated nodes (whose
+/// state is written under the state directory after every change).
+///
+/// `@unchecked Sendable`: the libvirt connection is thread-safe; `lock` serialises changes and snapshots.
+public final class LibvirtNode: NodeDriver, @unchecked Sendable {
+    public let address: Address
+    private let kind: HypervisorKind
+    private let hostFile: String?
+    private let cpus: Int
+    private let memoryKiB: UInt64
+    private let connection: Connection
+    private let lock = NSLock()
+
+    /// The directory under the state directory that holds simulated hosts.
+    public static func hostFile(stateDirectory: String, node: Address) -> String {
+        "\(stateDirectory)/nodes/\(node.region ?? "-")/\(node.name).xml"
+    }
+
+    /// Connects to `node`; a simulated node starts from its saved host file, or an empty host made from its spec.
+    public init(node: Resource<NodeSpec>, stateDirectory: String) throws(DriverError) {
+        address = node.address
+        kind = HypervisorKind(uri: node.spec.libvirt.value)
+        cpus = node.spec.cpus.value
+        memoryKiB = node.spec.memory.value.bytes / 1024
+        let uri: String
+        if node.spec.isSimulated {
+            let path = Self.hostFile(stateDirectory: URL(fileURLWithPath: stateDirectory).standardizedFileURL.path, node: node.address)
+            if !FileManager.default.fileExists(atPath: path) {
+                do {
+                    try SimulatedHost.write(SimulatedHost.emptyHost(cpus: cpus, memoryKiB: memoryKiB), to: path)
+                } catch {
+                    throw DriverError(node: node.name, message: "cannot create simulated host \(path): \(error)", isTransient: false)
+                }
+            }
+            hostFile = path
+            uri = "test://" + path
+        } else {
+            hostFile = nil
+            uri = node.spec.libvirt.value
+        }
+        do {
+            connection = try Connection(uri: uri)
+        } catch {
+            throw DriverError(node: node.name, message: error.description, isTransient: error.isTransient)
+        }
+    }
+
+    public func observe() throws(DriverError) -> ObservedNode {
+        try libvirt { () throws(LibvirtError) -> ObservedNode in
+            var domains: [ObservedDomain] = []
+            for domain in try connection.domains() {
+                let xml = try domain.persistentXML()
+                let info = try domain.info()
+                let owner = Ownership.parse(xml)
+                let state: ObservedDomain.State = switch info.state {
+                case .running: .running
+                case .paused: .paused
+                case .shutoff: .shutoff
+                case .crashed: .crashed
+                case .other: .other
+                }
+                domains.append(ObservedDomain(
+                    name: domain.name, address: owner?["address"].flatMap(Address.init(parsing:)), specHash: owner?["spec"],
+                    ip: owner?["ip"].flatMap(IPv4Address.init(parsing:)), state: state, vcpus: info.vcpus, memoryKiB: info.maxMemoryKiB,
+                    flavor: owner?["flavor"], image: owner?["image"]))
+            }
+            let networks = try connection.networks().map(\.name).filter { $0.hasPrefix("stacklab-") }.map { String($0.dropFirst("stacklab-".count)) }
+            return ObservedNode(address: address, domains: domains.sorted { $0.name < $1.name }, networks: networks.sorted())
+        }
+    }
+
+    public func apply(_ change: Change) throws(DriverError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try libvirt { () throws(LibvirtError) in
+            switch (change.address.kind, change.action) {
+            case (.network, .create):
+                try ensureNetwork(change.address.name, bridge: change.bridge ?? "br100")
+            case (.network, .delete):
+                if let network = try connection.networks().first(where: { $0.name == NetworkXML.name(for: change.address.name) }) {
+                    if try network.isActive() { try network.destroy() }
+                    try network.undefine()
+                }
+            case (.instance, .create), (.instance, .update):
+                guard let domain = change.domain else { return }
+                try ensureDomain(domain, restart: change.action == .update)
+            case (.instance, .power):
+                guard let want = change.domain, let domain = try connection.domain(named: want.name) else { return }
+                try setPower(domain, running: want.running)
+            case (.instance, .delete):
+                try deleteDomain(named: change.observedName ?? DesiredDomain.name(for: change.address), address: change.address)
+            default:
+                return
+            }
+        }
+        try persist()
+    }
+
+    // MARK: Changes
+
+    private func ensureNetwork(_ name: String, bridge: String) throws(LibvirtError) {
+        let libvirtName = NetworkXML.name(for: name)
+        var network = try connection.networks().first { $0.name == libvirtName }
+        if network == nil { network = try connection.defineNetwork(xml: NetworkXML.render(network: name, bridge: bridge)) }
+        if let network, try !network.isActive() { try network.start() }
+    }
+
+    private func instancePool() throws(LibvirtError) -> StoragePool {
+        if let pool = try connection.pools().first(where: { $0.name == StorageXML.instancePool }) {
+            if try !pool.isActive() { try pool.start() }
+            return pool
+        }
+        let path = kind == .kvm ? "/var/lib/stacklab/instances" : "/stacklab-instances"
+        let pool = try connection.definePool(xml: StorageXML.pool(name: StorageXML.instancePool, path: path))
+        try pool.start()
+        return pool
+    }
+
+    private func ensureDomain(_ want: DesiredDomain, restart: Bool) throws(LibvirtError) {
+        let pool = try instancePool()
+        let existing = Set(try pool.volumes().map(\.name))
+        for disk in want.disks where !existing.contains(disk.volume) {
+            let backing = disk.image.map { kind == .kvm ? "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent : nil } ?? nil
+            try pool.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backing))
+        }
+        if let domain = try connection.domain(named: want.name), Ownership.parse(try domain.persistentXML())?["spec"] == want.specHash {
+            try setPower(domain, running: want.running)  // already defined as wanted: an earlier run got this far
+            return
+        }
+        if restart, let domain = try connection.domain(named: want.name), try domain.info().state != .shutoff {
+            try domain.destroy()
+        }
+        let domain = try connection.defineDomain(xml: DomainXML.render(want, for: kind))
+        try setPower(domain, running: want.running)
+    }
+
+    private func setPower(_ domain: Domain, running: Bool) throws(LibvirtError) {
+        let state = try domain.info().state
+        if running, state != .running {
+            if state != .shutoff { try domain.destroy() }  // paused or crashed: power-cycle
+            try domain.start()
+        } else if !running, state != .shutoff {
+            try domain.destroy()
+        }
+    }
+
+    private func deleteDomain(named name: String, address: Address) throws(LibvirtError) {
+        if let domain = try connection.domain(named: name) {
+            if try domain.info().state != .shutoff { try domain.destroy() }
+            try domain.undefine()
+        }
+        let prefix = DesiredDomain.volumePrefix(for: address) + "-"
+        if let pool = try connection.pools().first(where: { $0.name == StorageXML.instancePool }) {
+            for volume in try pool.volumes() where volume.name.hasPrefix(prefix) { try volume.delete() }
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Writes a simulated node's state to its host file.
+    private func persist() throws(DriverError) {
+        guard let hostFile else { return }
+        do {
+            try SimulatedHost.write(try SimulatedHost.snapshot(of: connection, cpus: cpus, memoryKiB: memoryKiB), to: hostFile)
+        } catch {
+            throw DriverError(node: address.name, message: "cannot save simulated host: \(error)", isTransient: false)
+        }
+    }
+
+    private func libvirt<T>(_ body: () throws(LibvirtError) -> T) throws(DriverError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw DriverError(node: address.name, message: error.description, isTransient: error.isTransient)
+        }
+    }
+}

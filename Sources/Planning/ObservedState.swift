@@ -1,0 +1,73 @@
+import Manifests
+
+/// What a node looked like when it was observed.
+public struct ObservedNode: Sendable, Codable, Hashable {
+    /// The node's address.
+    public var address: Address
+    /// The domains on it.
+    public var domains: [ObservedDomain]
+    /// StackLab's libvirt networks on it (`stacklab-<network>`), by manifest network name.
+    public var networks: [String]
+
+    /// Creates an observation.
+    public init(address: Address, domains: [ObservedDomain], networks: [String]) {
+        self.address = address
+        self.domains = domains
+        self.networks = networks
+    }
+
+    /// A hash of everything a plan depends on, to refuse applying a plan made against another state.
+    public var fingerprint: String {
+        var hasher = StableHasher()
+        hasher.combine(address.description)
+        for domain in domains.sorted(by: { $0.name < $1.name }) {
+            hasher.combine(domain.name)
+            hasher.combine(domain.specHash ?? "-")
+            hasher.combine(domain.state.rawValue)
+            hasher.combine(String(domain.vcpus))
+            hasher.combine(String(domain.memoryKiB))
+        }
+        for network in networks.sorted() { hasher.combine(network) }
+        return hasher.hex
+    }
+}
+
+/// One libvirt domain as observed.
+public struct ObservedDomain: Sendable, Codable, Hashable {
+    /// Power state, simplified.
+    public enum State: String, Sendable, Codable {
+        case running, paused, shutoff, crashed, other
+    }
+
+    /// libvirt name.
+    public var name: String
+    /// The owning resource, from StackLab's metadata; nil for an unmanaged domain.
+    public var address: Address?
+    /// The spec hash recorded when StackLab defined it.
+    public var specHash: String?
+    /// The fixed IP recorded in its metadata.
+    public var ip: IPv4Address?
+    /// Power state.
+    public var state: State
+    /// Virtual CPUs of the persistent definition.
+    public var vcpus: Int
+    /// Maximum memory of the persistent definition, KiB.
+    public var memoryKiB: UInt64
+    /// Flavor and image recorded in its metadata.
+    public var flavor: String?
+    public var image: String?
+
+    /// Creates an observation.
+    public init(name: String, address: Address?, specHash: String?, ip: IPv4Address?, state: State, vcpus: Int, memoryKiB: UInt64,
+                flavor: String? = nil, image: String? = nil) {
+        self.flavor = flavor
+        self.image = image
+        self.name = name
+        self.address = address
+        self.specHash = specHash
+        self.ip = ip
+        self.state = state
+        self.vcpus = vcpus
+        self.memoryKiB = memoryKiB
+    }
+}

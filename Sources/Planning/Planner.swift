@@ -1,0 +1,188 @@
+import Manifests
+
+/// Turns the desired model and the observed nodes into a plan. Pure: no I/O, deterministic.
+public enum Planner {
+    /// Plans `regions` (all when nil). `observed` holds every node of those regions that was observed.
+    public static func plan(model: DesiredModel, observed: [ObservedNode], regions only: Set<String>? = nil, revision: String? = nil) -> Plan {
+        let regions = model.regions.filter { only?.contains($0.name) ?? true }.sorted { $0.name < $1.name }
+        var changes: [Change] = []
+        var unmanaged: [Plan.Unmanaged] = []
+        var unplaceable: [Plan.Unplaceable] = []
+        var fingerprints: [String: String] = [:]
+        let observedByNode = Dictionary(observed.map { ($0.address.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for region in regions {
+            let nodes = model.nodes.filter { $0.region == region.name }.sorted { $0.name < $1.name }
+            let regionObserved = nodes.compactMap { observedByNode[$0.name] }
+            for node in regionObserved { fingerprints[node.address.description] = node.fingerprint }
+            var planner = RegionPlanner(model: model, region: region, nodes: nodes, observed: regionObserved)
+            planner.run()
+            changes += planner.changes
+            unmanaged += planner.unmanaged
+            unplaceable += planner.unplaceable
+        }
+        return Plan(revision: revision, regions: regions.map(\.name), observed: fingerprints, changes: changes,
+                    unmanaged: unmanaged, unplaceable: unplaceable)
+    }
+}
+
+/// Plans one region: placement, addresses, then the diff node by node.
+struct RegionPlanner {
+    let model: DesiredModel
+    let region: Resource<RegionSpec>
+    let nodes: [Resource<NodeSpec>]
+    let observed: [ObservedNode]
+    var changes: [Change] = []
+    var unmanaged: [Plan.Unmanaged] = []
+    var unplaceable: [Plan.Unplaceable] = []
+
+    init(model: DesiredModel, region: Resource<RegionSpec>, nodes: [Resource<NodeSpec>], observed: [ObservedNode]) {
+        self.model = model
+        self.region = region
+        self.nodes = nodes
+        self.observed = observed
+    }
+
+    private func nodeAddress(_ name: String) -> Address { Address(kind: .node, region: region.name, name: name) }
+
+    mutating func run() {
+        // What runs where now.
+        var current: [Address: (node: String, domain: ObservedDomain)] = [:]
+        var duplicates: [(node: String, domain: ObservedDomain)] = []
+        for node in observed {
+            for domain in node.domains {
+                guard let address = domain.address else {
+                    unmanaged.append(.init(node: node.address, kind: "domain", name: domain.name))
+                    continue
+                }
+                if current[address] == nil { current[address] = (node.address.name, domain) } else { duplicates.append((node.address.name, domain)) }
+            }
+        }
+
+        let desired = desiredDomains(current: current)
+        let computeNodes = Set(nodes.filter { $0.spec.has(.compute) }.map(\.name))
+        let networks = model.networks.filter { $0.region == region.name }.sorted { $0.name < $1.name }
+
+        // Deletes first: domains removed from the manifests, moved away, or duplicated by an interrupted move.
+        for (address, entry) in current.sorted(by: { $0.key < $1.key }) {
+            if let want = desired[address] {
+                if want.node != entry.node {
+                    changes.append(Change(address: address, node: nodeAddress(entry.node), action: .delete, reason: .moved,
+                                          fields: [.init(field: "node", old: entry.node, new: want.node)], observedName: entry.domain.name))
+                }
+            } else {
+                changes.append(Change(address: address, node: nodeAddress(entry.node), action: .delete, reason: .removed, observedName: entry.domain.name))
+            }
+        }
+        for entry in duplicates {
+            changes.append(Change(address: entry.domain.address!, node: nodeAddress(entry.node), action: .delete, reason: .moved,
+                                  observedName: entry.domain.name))
+        }
+
+        // Networks on every compute node, before the domains that use them.
+        var networkChange: [String: String] = [:]  // "<node>/<network>" → change id
+        for node in nodes where computeNodes.contains(node.name) {
+            let present = Set(observed.first { $0.address.name == node.name }?.networks ?? [])
+            for network in networks where !present.contains(network.name) {
+                let change = Change(address: network.address, node: nodeAddress(node.name), action: .create, reason: .new, bridge: network.spec.bridge.value)
+                networkChange["\(node.name)/\(network.name)"] = change.id
+                changes.append(change)
+            }
+            for name in present.subtracting(networks.map(\.name)).sorted() {
+                changes.append(Change(address: Address(kind: .network, region: region.name, name: name), node: nodeAddress(node.name),
+                                      action: .delete, reason: .removed))
+            }
+        }
+
+        // Domains.
+        let regionName = region.name
+        let networkOf = Dictionary(model.instances.filter { $0.region == regionName }.map { ($0.address, $0.spec.network.value) },
+                                   uniquingKeysWith: { first, _ in first })
+        for (address, want) in desired.sorted(by: { $0.key < $1.key }) {
+            let node = nodeAddress(want.node)
+            let network = networkOf[address] ?? ""
+            let dependsOn = networkChange["\(want.node)/\(network)"].map { [$0] } ?? []
+            guard let have = current[address], have.node == want.node else {
+                let moved = current[address] != nil
+                let deleteID = moved ? ["\(address)@\(current[address]!.node)"] : []
+                changes.append(Change(address: address, node: node, action: .create, reason: moved ? .moved : .new, domain: want,
+                                      dependsOn: dependsOn + deleteID))
+                continue
+            }
+            let fields = Self.fieldChanges(have: have.domain, want: want)
+            if have.domain.specHash != want.specHash {
+                changes.append(Change(address: address, node: node, action: .update, reason: .specChanged, fields: fields, domain: want, dependsOn: dependsOn))
+            } else if !fields.isEmpty {
+                changes.append(Change(address: address, node: node, action: .update, reason: .drifted, fields: fields, domain: want, dependsOn: dependsOn))
+            } else if (have.domain.state == .running) != want.running {
+                changes.append(Change(address: address, node: node, action: .power, reason: .powerState,
+                                      fields: [.init(field: "state", old: have.domain.state.rawValue, new: want.running ? "running" : "shutoff")],
+                                      domain: want))
+            } else {
+                changes.append(Change(address: address, node: node, action: .noop, reason: .upToDate, domain: want))
+            }
+        }
+    }
+
+    /// The desired domain of every instance of the region that can be placed.
+    private mutating func desiredDomains(current: [Address: (node: String, domain: ObservedDomain)]) -> [Address: DesiredDomain] {
+        let instances = model.instances.filter { $0.region == region.name }.sorted { $0.address < $1.address }
+        let flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let networks = Dictionary(model.networks.filter { $0.region == region.name }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+
+        var requests: [Scheduler.Request] = []
+        for instance in instances {
+            guard let flavor = flavors[instance.spec.flavor.value] else { continue }
+            requests.append(Scheduler.Request(address: instance.address, vcpus: flavor.spec.vcpus.value, ramBytes: flavor.spec.ram.value.bytes,
+                                              zone: instance.spec.zone?.value, pinnedNode: instance.spec.node?.value,
+                                              current: current[instance.address]?.node))
+        }
+        let (placements, failures) = Scheduler.place(requests, on: Scheduler.hosts(of: region, nodes: nodes))
+        unplaceable += failures.map { Plan.Unplaceable(address: $0.address, reason: $0.reason) }
+
+        // Addresses: manifest fixed IPs first, then addresses instances already have, then the lowest free ones.
+        var pools = networks.mapValues { AddressPool(network: $0.spec) }
+        var addresses: [Address: IPv4Address] = [:]
+        for instance in instances {
+            if let ip = instance.spec.fixedIP?.value, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
+        }
+        for instance in instances where addresses[instance.address] == nil && instance.spec.fixedIP == nil {
+            if let ip = current[instance.address]?.domain.ip, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
+        }
+        for instance in instances where addresses[instance.address] == nil && placements[instance.address] != nil {
+            if let ip = pools[instance.spec.network.value]?.allocate() { addresses[instance.address] = ip }
+        }
+
+        var desired: [Address: DesiredDomain] = [:]
+        for instance in instances {
+            guard let node = placements[instance.address], let ip = addresses[instance.address],
+                  let flavor = flavors[instance.spec.flavor.value], let network = networks[instance.spec.network.value] else { continue }
+            let prefix = DesiredDomain.volumePrefix(for: instance.address)
+            var disks = [DesiredDomain.Disk(pool: "stacklab-instances", volume: "\(prefix)-root", bytes: flavor.spec.disk.value.bytes,
+                                            device: "vda", image: images[instance.spec.image.value]?.spec.source.value)]
+            if let ephemeral = flavor.spec.ephemeral?.value, ephemeral.bytes > 0 {
+                disks.append(.init(pool: "stacklab-instances", volume: "\(prefix)-ephemeral", bytes: ephemeral.bytes, device: "vdb", image: nil))
+            }
+            desired[instance.address] = DesiredDomain(
+                address: instance.address, node: node, name: DesiredDomain.name(for: instance.address),
+                vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,
+                interface: .init(bridge: network.spec.bridge.value, mac: DesiredDomain.mac(for: instance.address), ip: ip),
+                running: (instance.spec.state?.value ?? .running) == .running,
+                flavor: flavor.name, image: instance.spec.image.value)
+        }
+        return desired
+    }
+
+    /// Field-level differences between what runs and what is wanted.
+    static func fieldChanges(have: ObservedDomain, want: DesiredDomain) -> [Change.FieldChange] {
+        var fields: [Change.FieldChange] = []
+        if let flavor = have.flavor, flavor != want.flavor { fields.append(.init(field: "flavor", old: flavor, new: want.flavor)) }
+        if let image = have.image, image != want.image { fields.append(.init(field: "image", old: image, new: want.image)) }
+        if have.vcpus != want.vcpus { fields.append(.init(field: "vcpus", old: "\(have.vcpus)", new: "\(want.vcpus)")) }
+        if have.memoryKiB != want.memoryKiB {
+            fields.append(.init(field: "memory", old: "\(ByteSize(bytes: have.memoryKiB * 1024))", new: "\(ByteSize(bytes: want.memoryKiB * 1024))"))
+        }
+        if let ip = have.ip, ip != want.interface.ip { fields.append(.init(field: "fixedIP", old: "\(ip)", new: "\(want.interface.ip)")) }
+        return fields
+    }
+}

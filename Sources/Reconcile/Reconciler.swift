@@ -1,0 +1,106 @@
+import Dispatch
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+
+/// Observe → plan → apply for the regions of a loaded revision.
+public struct Reconciler: Sendable {
+    /// The desired model (already validated).
+    public var model: DesiredModel
+    /// The revision it came from.
+    public var revision: String?
+    /// Where state lives (SQLite store, simulated hosts, locks).
+    public var stateDirectory: String
+
+    /// Creates a reconciler.
+    public init(model: DesiredModel, revision: String?, stateDirectory: String) {
+        self.model = model
+        self.revision = revision
+        self.stateDirectory = stateDirectory
+    }
+
+    /// Why a reconcile could not go ahead.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The regions named (all when empty); an unknown name is an error.
+    public func regions(_ names: [String]) throws -> [String] {
+        let known = Set(model.regions.map(\.name))
+        if let unknown = names.first(where: { !known.contains($0) }) {
+            throw Failure(description: "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
+        }
+        return names.isEmpty ? known.sorted() : names.sorted()
+    }
+
+    /// Opens a driver for every node of `regions`.
+    public func drivers(for regions: [String]) throws -> [String: any NodeDriver] {
+        var drivers: [String: any NodeDriver] = [:]
+        for node in model.nodes where regions.contains(node.region ?? "") {
+            drivers[node.name] = try LibvirtNode(node: node, stateDirectory: stateDirectory)
+        }
+        return drivers
+    }
+
+    /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made
+    /// without knowing a node's state could create duplicates.
+    public func observe(_ drivers: [String: any NodeDriver]) throws -> [ObservedNode] {
+        let list = drivers.sorted { $0.key < $1.key }.map(\.value)
+        let results = Slots<Result<ObservedNode, DriverError>>(count: list.count)
+        DispatchQueue.concurrentPerform(iterations: list.count) { index in
+            results[index] = Result { () throws(DriverError) in try list[index].observe() }
+        }
+        var observed: [ObservedNode] = []
+        for result in results.values {
+            switch result {
+            case .success(let node): observed.append(node)
+            case .failure(let error): throw Failure(description: "cannot observe node \(error)")
+            }
+        }
+        return observed
+    }
+
+    /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.
+    public func plan(regions: [String], observed: [ObservedNode], targets: [String] = []) -> Plan {
+        var plan = Planner.plan(model: model, observed: observed, regions: Set(regions), revision: revision)
+        if !targets.isEmpty {
+            var keep = Set(plan.changes.filter { change in
+                targets.contains { change.address.description == $0 || change.address.description.hasPrefix($0 + "/") }
+            }.map(\.id))
+            for change in plan.changes.reversed() where keep.contains(change.id) { keep.formUnion(change.dependsOn) }
+            plan.changes = plan.changes.filter { keep.contains($0.id) }
+        }
+        return plan
+    }
+
+    /// Deletes that exceed a region's `maxDeleteShare` of its running instances, as messages (empty when safe).
+    public func massDeletions(in plan: Plan, observed: [ObservedNode]) -> [String] {
+        var messages: [String] = []
+        for region in model.regions where plan.regions.contains(region.name) {
+            let managed = observed.filter { $0.address.region == region.name }.flatMap(\.domains).filter { $0.address != nil }.count
+            let deletes = plan.changes.count { $0.action == .delete && $0.reason == .removed && $0.address.kind == .instance && $0.address.region == region.name }
+            let share = Double(region.spec.maxDeleteShare?.value.units ?? 250_000) / 1e6
+            if managed > 0, deletes > 0, Double(deletes) / Double(managed) > share {
+                messages.append("region '\(region.name)': the plan deletes \(deletes) of its \(managed) instances, more than the \(Int(share * 100))% allowed by maxDeleteShare")
+            }
+        }
+        return messages
+    }
+}
+
+/// Results from parallel workers, one slot each.
+///
+/// `@unchecked Sendable`: each slot is written by one worker; values are read after all finish.
+final class Slots<Value>: @unchecked Sendable {
+    private var slots: [Value?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    subscript(index: Int) -> Value? {
+        get { slots[index] }
+        set { slots.withUnsafeMutableBufferPointer { $0[index] = newValue } }
+    }
+
+    var values: [Value] { slots.map { $0! } }
+}

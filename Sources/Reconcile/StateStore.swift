@@ -1,0 +1,201 @@
+import Foundation
+import GRDB
+import Manifests
+import Planning
+
+/// StackLab's state on this machine (SQLite, in the state directory): runs, the journal of every change,
+/// placements and IP allocations. Every write is a transaction, so a crash loses nothing that was recorded.
+///
+/// `@unchecked Sendable`: GRDB's `DatabaseQueue` serialises all access to the database.
+public final class StateStore: @unchecked Sendable {
+    private let queue: DatabaseQueue
+    /// The state directory.
+    public let directory: String
+
+    /// Opens (creating and migrating if needed) the store in `directory`.
+    public init(directory: String) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        queue = try DatabaseQueue(path: "\(directory)/stacklab.sqlite", configuration: configuration)
+        try Self.migrator.migrate(queue)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE run (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    regions TEXT NOT NULL,
+                    revision TEXT,
+                    pid INTEGER NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+                    started_at REAL NOT NULL,
+                    finished_at REAL
+                );
+                CREATE TABLE journal (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run_id INTEGER NOT NULL REFERENCES run(id),
+                    change_id TEXT NOT NULL,
+                    address TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('planned', 'started', 'done', 'failed', 'skipped')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    error TEXT,
+                    updated_at REAL NOT NULL,
+                    UNIQUE (run_id, change_id)
+                );
+                CREATE INDEX journal_by_address ON journal(address);
+                CREATE TABLE placement (
+                    address TEXT PRIMARY KEY,
+                    node TEXT NOT NULL,
+                    ip TEXT NOT NULL,
+                    spec_hash TEXT NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Runs
+
+    /// Starts a run; runs left `running` by a process that no longer exists are marked `interrupted` first.
+    public func beginRun(regions: [String], revision: String?) throws -> Int64 {
+        try queue.write { db in
+            for row in try Row.fetchAll(db, sql: "SELECT id, pid FROM run WHERE status = 'running'") {
+                let pid: Int32 = row["pid"]
+                if kill(pid, 0) != 0 && errno == ESRCH || pid == getpid() {
+                    try db.execute(sql: "UPDATE run SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                                   arguments: [Date().timeIntervalSince1970, row["id"] as Int64])
+                    try db.execute(sql: "UPDATE journal SET status = 'failed', error = 'interrupted' WHERE run_id = ? AND status IN ('planned', 'started')",
+                                   arguments: [row["id"] as Int64])
+                }
+            }
+            try db.execute(sql: "INSERT INTO run (regions, revision, pid, status, started_at) VALUES (?, ?, ?, 'running', ?)",
+                           arguments: [regions.joined(separator: ","), revision, getpid(), Date().timeIntervalSince1970])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Ends a run.
+    public func finishRun(_ run: Int64, succeeded: Bool) throws {
+        try queue.write { db in
+            try db.execute(sql: "UPDATE run SET status = ?, finished_at = ? WHERE id = ?",
+                           arguments: [succeeded ? "succeeded" : "failed", Date().timeIntervalSince1970, run])
+        }
+    }
+
+    // MARK: Journal
+
+    /// Records every change of a run as planned, before any is attempted.
+    public func journalPlanned(_ changes: [Change], run: Int64) throws {
+        try queue.write { db in
+            let now = Date().timeIntervalSince1970
+            for change in changes {
+                try db.execute(sql: """
+                    INSERT INTO journal (run_id, change_id, address, node, action, reason, status, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, 'planned', ?)
+                    """, arguments: [run, change.id, change.address.description, change.node.description, change.action.rawValue,
+                                     change.reason.rawValue, now])
+            }
+        }
+    }
+
+    /// Moves a journal entry to `status` (started/done/failed/skipped), counting attempts and keeping the error.
+    public func journal(_ change: Change, run: Int64, status: JournalEntry.Status, error: String? = nil) throws {
+        try queue.write { db in
+            try db.execute(sql: """
+                UPDATE journal SET status = ?, error = ?, updated_at = ?, attempts = attempts + (CASE WHEN ? = 'started' THEN 1 ELSE 0 END)
+                WHERE run_id = ? AND change_id = ?
+                """, arguments: [status.rawValue, error, Date().timeIntervalSince1970, status.rawValue, run, change.id])
+            if status == .done { try Self.record(change, in: db) }
+        }
+    }
+
+    private static func record(_ change: Change, in db: Database) throws {
+        guard change.address.kind == .instance else { return }
+        if change.action == .delete {
+            // A move deletes on the old node after (or before) creating on the new one: only forget a placement on that node.
+            try db.execute(sql: "DELETE FROM placement WHERE address = ? AND node = ?", arguments: [change.address.description, change.node.name])
+        } else if let domain = change.domain {
+            try db.execute(sql: """
+                INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
+                """, arguments: [change.address.description, domain.node, domain.interface.ip.description, domain.specHash, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// The journal of `run` (all runs when nil), oldest first.
+    public func journalEntries(run: Int64? = nil) throws -> [JournalEntry] {
+        try queue.read { db in
+            let rows = run == nil
+                ? try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY id")
+                : try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run_id = ? ORDER BY id", arguments: [run])
+            return rows.map(JournalEntry.init(row:))
+        }
+    }
+
+    /// Every run, oldest first.
+    public func runs() throws -> [RunRecord] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map(RunRecord.init(row:))
+        }
+    }
+
+    /// Recorded placements: address → (node, ip).
+    public func placements() throws -> [String: (node: String, ip: String)] {
+        try queue.read { db in
+            var result: [String: (node: String, ip: String)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT address, node, ip FROM placement") {
+                result[row["address"]] = (row["node"], row["ip"])
+            }
+            return result
+        }
+    }
+}
+
+/// One journal row.
+public struct JournalEntry: Sendable, Equatable {
+    /// Where a change is in its life.
+    public enum Status: String, Sendable {
+        case planned, started, done, failed, skipped
+    }
+
+    public var run: Int64
+    public var changeID: String
+    public var address: String
+    public var node: String
+    public var action: String
+    public var status: Status
+    public var attempts: Int
+    public var error: String?
+
+    init(row: Row) {
+        run = row["run_id"]
+        changeID = row["change_id"]
+        address = row["address"]
+        node = row["node"]
+        action = row["action"]
+        status = Status(rawValue: row["status"]) ?? .failed
+        attempts = row["attempts"]
+        error = row["error"]
+    }
+}
+
+/// One run row.
+public struct RunRecord: Sendable, Equatable {
+    public var id: Int64
+    public var regions: String
+    public var status: String
+
+    init(row: Row) {
+        id = row["id"]
+        regions = row["regions"]
+        status = row["status"]
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import Planning
+import Reconcile
+
+/// `stacklab drift`: owned objects whose real state differs from what StackLab last made them.
+struct DriftCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drift",
+        abstract: "List owned objects changed behind StackLab's back (apply heals them).",
+        discussion: """
+            Drift is an owned object whose observed state differs from its desired spec (memory or vCPUs changed by \
+            hand, powered off, deleted) — as opposed to a change in the manifests, which 'plan' shows. Unmanaged \
+            objects are listed too. Exit status: 0 no drift, 2 drift, 1 errors.
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var reconcile: ReconcileOptions
+
+    func run() throws {
+        let loaded = try repository.loadValid()
+        let stateDirectory = reconcile.stateDirectory(repo: repository.repo)
+        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory)
+        let plan: Plan
+        let placements: [String: (node: String, ip: String)]
+        do {
+            let regions = try reconciler.regions(reconcile.region)
+            plan = reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
+            placements = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite")
+                ? try StateStore(directory: stateDirectory).placements() : [:]
+        } catch {
+            throw fail("\(error)")
+        }
+        var out = ""
+        for change in plan.changes {
+            switch (change.action, change.reason) {
+            case (.update, .drifted), (.power, .powerState):
+                out += "~ \(change.address) on \(change.node.name) (\(change.reason.rawValue))\n"
+                for field in change.fields { out += "    \(field.field): desired \(field.new), found \(field.old)\n" }
+            case (.create, .new) where placements[change.address.description] != nil:
+                out += "- \(change.address) on \(placements[change.address.description]!.node) (missing: it was created, and is gone)\n"
+            default:
+                continue
+            }
+        }
+        for object in plan.unmanaged {
+            out += "? \(object.kind) '\(object.name)' on \(object.node) (unmanaged)\n"
+        }
+        let drifted = out.split(separator: "\n").contains { $0.hasPrefix("~") || $0.hasPrefix("-") }
+        Terminal.standardOutput.write(out.isEmpty ? "No drift.\n" : out)
+        if drifted { throw ExitCode(2) }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Planning
+import Reconcile
+
+/// `stacklab plan`: what apply would change, and why.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Observe every node and show what apply would change.",
+        discussion: """
+            Compares the manifests with what runs on each node and prints the changes: + create, ~ update (with the \
+            fields that change), > power on/off, -/+ move, - delete, with the reason (new, spec changed, drifted, \
+            removed from manifests). Objects StackLab does not own are listed and never touched.
+
+            Exit status: 0 no changes, 2 changes, 1 errors.
+
+            Examples:
+              stacklab plan
+              stacklab plan --region sina --target instance/sina/devops
+              stacklab plan --out plan.json && stacklab apply plan.json
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var reconcile: ReconcileOptions
+
+    @Option(name: .long, help: ArgumentHelp("Only changes to this address or below it (repeatable); their dependencies come along.", valueName: "address"))
+    var target: [String] = []
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: ArgumentHelp("Save the plan for 'stacklab apply FILE'.", valueName: "file"))
+    var out: String?
+
+    func run() throws {
+        let loaded = try repository.loadValid()
+        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: reconcile.stateDirectory(repo: repository.repo))
+        let plan: Plan
+        do {
+            let regions = try reconciler.regions(reconcile.region)
+            let observed = try reconciler.observe(try reconciler.drivers(for: regions))
+            plan = reconciler.plan(regions: regions, observed: observed, targets: target)
+        } catch {
+            throw fail("\(error)")
+        }
+        if let out {
+            try JSON.encode(plan).write(toFile: out, atomically: true, encoding: .utf8)
+        }
+        switch format {
+        case .json: Terminal.standardOutput.write(try JSON.encode(plan))
+        case .text: Terminal.standardOutput.write(PlanRenderer(colors: Terminal.standardOutput.wantsColor).render(plan))
+        }
+        if !plan.unplaceable.isEmpty { throw ExitCode(1) }
+        if !plan.isEmpty { throw ExitCode(2) }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Manifests
+import Reconcile
+
+/// Options shared by plan, apply and drift.
+struct ReconcileOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state: the SQLite journal, simulated nodes, locks (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only this region (repeatable).", valueName: "name"))
+    var region: [String] = []
+
+    /// The state directory in force.
+    func stateDirectory(repo: String) -> String {
+        let path = stateDir ?? ProcessInfo.processInfo.environment["STACKLAB_STATE_DIR"] ?? (repo as NSString).appendingPathComponent(".stacklab")
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}
+
+extension RepositoryOptions {
+    /// Loads the manifests and refuses to go on when they have errors (printing them).
+    func loadValid() throws -> LoadResult {
+        let result = try load()
+        if result.hasErrors {
+            let renderer = DiagnosticRenderer(files: result.files, colors: Terminal.standardError.wantsColor)
+            Terminal.standardError.write(renderer.render(result.diagnostics.filter { $0.severity == .error }))
+            Terminal.standardError.write("the manifests have errors: nothing was planned or changed\n")
+            throw ExitCode(1)
+        }
+        return result
+    }
+}
+
+/// Prints a failure and exits 1.
+func fail(_ message: String) -> ExitCode {
+    Terminal.standardError.write("error: \(message)\n")
+    return ExitCode(1)
+}
