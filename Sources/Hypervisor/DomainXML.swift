@@ -8,6 +8,7 @@ public enum DomainXML {
         var xml = """
             <domain type='\(type)'>
               <name>\(XMLText.escape(domain.name))</name>
+              <uuid>\(domain.uuid)</uuid>
               <metadata>
                 \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("ip", domain.interface.ip.description), ("flavor", domain.flavor), ("image", domain.image)]))
               </metadata>

@@ -128,7 +128,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             let backing = disk.image.map { kind == .kvm ? "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent : nil } ?? nil
             try pool.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backing))
         }
-        if let domain = try connection.domain(named: want.name), Ownership.parse(try domain.persistentXML())?["spec"] == want.specHash {
+        if !restart, let domain = try connection.domain(named: want.name), Ownership.parse(try domain.persistentXML())?["spec"] == want.specHash {
             try setPower(domain, running: want.running)  // already defined as wanted: an earlier run got this far
             return
         }

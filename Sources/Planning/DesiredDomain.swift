@@ -106,6 +106,25 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         "\(address.tenant ?? "-"):\(address.name)"
     }
 
+    /// A UUID derived from the instance's address (name-based, version 5 layout), so a domain keeps its UUID
+    /// when it is redefined or recreated, and libvirt recognises a redefinition as the same domain.
+    public var uuid: String {
+        var high = StableHasher()
+        high.combine("uuid-high")
+        high.combine(address.description)
+        var low = StableHasher()
+        low.combine("uuid-low")
+        low.combine(address.description)
+        let a = (high.value & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_5000
+        let b = (low.value & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        func hex(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: digits - text.count) + text
+        }
+        let left = hex(a, 16), right = hex(b, 16)
+        return "\(left.prefix(8))-\(left.dropFirst(8).prefix(4))-\(left.suffix(4))-\(right.prefix(4))-\(right.suffix(12))"
+    }
+
     /// A short stable id for an instance's volumes: `i-<16 hex digits>`.
     public static func volumePrefix(for address: Address) -> String {
         var hasher = StableHasher()

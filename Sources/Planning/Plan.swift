@@ -34,6 +34,13 @@ public struct Plan: Sendable, Codable {
         public var node: Address
         public var kind: String
         public var name: String
+
+        /// Creates a report of an unmanaged object.
+        public init(node: Address, kind: String, name: String) {
+            self.node = node
+            self.kind = kind
+            self.name = name
+        }
     }
 
     /// An instance with no room.

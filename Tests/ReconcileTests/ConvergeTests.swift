@@ -1,0 +1,211 @@
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+import TestSupport
+import Testing
+@testable import Reconcile
+
+/// Plan and apply against simulated nodes on libvirt's test driver (real libvirt), with real git revisions.
+@Suite struct ConvergeTests {
+    /// A deployment checked into git, with a state directory of its own.
+    final class World {
+        let repo: Scratch
+        let state: Scratch
+
+        init(overlay: String? = nil) throws {
+            repo = try Fixtures.deployment(overlay: overlay)
+            state = try Scratch("state")
+            try GitCLI.commitAll(in: repo.path)
+        }
+
+        func reconciler(rev: String = "HEAD") throws -> Reconciler {
+            let loaded = try Loader().load(GitSource(repository: repo.path, revision: rev))
+            #expect(!loaded.hasErrors, "\(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics))")
+            return Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path)
+        }
+
+        func plan(rev: String = "HEAD") throws -> Plan {
+            let reconciler = try reconciler(rev: rev)
+            let regions = try reconciler.regions([])
+            return reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
+        }
+
+        @discardableResult
+        func apply(rev: String = "HEAD") throws -> Applier.Report {
+            let reconciler = try reconciler(rev: rev)
+            let regions = try reconciler.regions([])
+            let drivers = try reconciler.drivers(for: regions)
+            let plan = reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+            return try Applier().apply(plan, drivers: drivers, store: try StateStore(directory: state.path))
+        }
+
+        func observed() throws -> [ObservedNode] {
+            let reconciler = try reconciler()
+            return try reconciler.observe(try reconciler.drivers(for: try reconciler.regions([])))
+        }
+
+        func commit(_ path: String, _ text: String) throws {
+            try repo.write(path, text)
+            try GitCLI.commitAll(in: repo.path)
+        }
+    }
+
+    private func actionable(_ plan: Plan) -> [String] {
+        plan.changes.filter { $0.action != .noop }.map { "\($0.action.rawValue) \($0.address) (\($0.reason.rawValue))" }
+    }
+
+    @Test func firstPlanCreatesEverythingThenApplyConvergesAndThePlanIsEmpty() throws {
+        let world = try World()
+        let first = try world.plan()
+        #expect(first.changes.allSatisfy { $0.action == .create })
+        #expect(first.changes.filter { $0.address.kind == .instance }.count == 3)
+        #expect(first.changes.filter { $0.address.kind == .network }.count == 6)
+        let report = try world.apply()
+        #expect(report.succeeded)
+        let second = try world.plan()
+        #expect(second.isEmpty, "\(actionable(second))")
+        let domains = try world.observed().flatMap(\.domains)
+        #expect(domains.compactMap(\.address).map(\.description).sorted() == [
+            "instance/lab/acme/web-1", "instance/lab/acme/web-2", "instance/lab/other/db-1"])
+        #expect(domains.first { $0.address?.name == "web-1" }?.ip?.description == "10.20.0.10")
+    }
+
+    @Test func editingOneFlavorPlansExactlyOneUpdate() throws {
+        let world = try World()
+        try world.apply()
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(of: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}",
+                                                                              with: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: deploy}"))
+        let plan = try world.plan()
+        #expect(actionable(plan) == ["update instance/lab/acme/web-2 (spec changed)"])
+        let fields = plan.changes.first { $0.action == .update }?.fields.map { "\($0.field): \($0.old) → \($0.new)" }
+        #expect(fields == ["flavor: m1.large → m1.small", "vcpus: 4 → 1", "memory: 8GiB → 2GiB"])
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+        #expect(try world.plan(rev: "HEAD~1").changes.filter { $0.action != .noop }.count == 1, "the older revision would change it back")
+    }
+
+    @Test func deletingAnInstancePlansExactlyOneDelete() throws {
+        let world = try World()
+        try world.apply()
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+        let trimmed = text.components(separatedBy: "---\nkind: Instance")[0]
+        try world.commit("manifests/tenants/other.yaml", trimmed)
+        let plan = try world.plan()
+        #expect(actionable(plan) == ["delete instance/lab/other/db-1 (removed from manifests)"])
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+        #expect(!(try world.observed().flatMap(\.domains).contains { $0.address?.name == "db-1" }))
+    }
+
+    @Test func anUnmanagedDomainIsReportedAndLeftAlone() throws {
+        let world = try World()
+        try world.apply()
+        let host = LibvirtNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: "lab-2"))
+        let xml = try String(contentsOfFile: host, encoding: .utf8)
+        try xml.replacingOccurrences(of: "</node>", with: """
+            <domain type='test'><name>handmade</name><memory unit='KiB'>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>
+            </node>
+            """).write(toFile: host, atomically: true, encoding: .utf8)
+        let plan = try world.plan()
+        #expect(plan.isEmpty)
+        #expect(plan.unmanaged == [Plan.Unmanaged(node: Address(kind: .node, region: "lab", name: "lab-2"), kind: "domain", name: "handmade")])
+        try world.apply()
+        #expect(try world.observed().flatMap(\.domains).contains { $0.name == "handmade" && $0.address == nil })
+    }
+
+    @Test func driftIsReportedAndHealed() throws {
+        let world = try World()
+        try world.apply()
+        // Change web-1's memory behind StackLab's back, in the simulated node's saved state.
+        let web1 = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
+        let host = LibvirtNode.hostFile(stateDirectory: world.state.path, node: web1.address)
+        let xml = try String(contentsOfFile: host, encoding: .utf8)
+        let start = try #require(xml.range(of: "<name>acme:web-1</name>"))
+        let memory = try #require(xml.range(of: "<memory unit='KiB'>2097152</memory>", range: start.upperBound..<xml.endIndex))
+        try xml.replacingCharacters(in: memory, with: "<memory unit='KiB'>4194304</memory>").write(toFile: host, atomically: true, encoding: .utf8)
+
+        let plan = try world.plan()
+        #expect(actionable(plan) == ["update instance/lab/acme/web-1 (drifted)"])
+        #expect(plan.changes.first { $0.action == .update }?.fields.map(\.field) == ["memory"])
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+        #expect(try world.observed().flatMap(\.domains).first { $0.address?.name == "web-1" }?.memoryKiB == 2_097_152)
+    }
+
+    @Test func anInstanceThatFitsNoNodeIsUnplaceableWithTheShortfall() throws {
+        let world = try World()
+        try world.commit("manifests/big.yaml", """
+            kind: Flavor
+            name: x1.big
+            spec: {vcpus: 2, ram: 100GiB, disk: 10GiB}
+            ---
+            kind: Instance
+            name: whale
+            region: lab
+            tenant: acme
+            spec: {flavor: x1.big, image: ubuntu, network: private}
+            """)
+        let plan = try world.plan()
+        #expect(plan.unplaceable.map(\.address.description) == ["instance/lab/acme/whale"])
+        #expect(plan.unplaceable.first?.reason.contains("100GiB RAM") == true)
+        #expect(!plan.changes.contains { $0.address.name == "whale" })
+    }
+
+    @Test func stoppedInstancesArePoweredOffAndPowerChangesArePlanned() throws {
+        let world = try World()
+        try world.apply()
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/other.yaml", text.replacingOccurrences(of: "keypair: theirs}", with: "keypair: theirs, state: stopped}"))
+        #expect(actionable(try world.plan()) == ["power instance/lab/other/db-1 (power state)"])
+        #expect(try world.apply().succeeded)
+        #expect(try world.observed().flatMap(\.domains).first { $0.address?.name == "db-1" }?.state == .shutoff)
+        #expect(try world.plan().isEmpty)
+    }
+
+    @Test func aFailedChangeSkipsItsDependentsOnlyAndIsJournaled() throws {
+        let world = try World()
+        let reconciler = try world.reconciler()
+        let regions = try reconciler.regions([])
+        var drivers = try reconciler.drivers(for: regions)
+        drivers["lab-1"] = FailingNode(wrapping: drivers["lab-1"]!, failing: "network/lab/private")
+        let plan = reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+        let store = try StateStore(directory: world.state.path)
+        let report = try Applier(backoff: 0.01).apply(plan, drivers: drivers, store: store)
+        #expect(!report.succeeded)
+        let byAddress = Dictionary(report.outcomes.map { ("\($0.change.address)@\($0.change.node.name)", $0.outcome) }, uniquingKeysWith: { a, _ in a })
+        #expect(byAddress["network/lab/private@lab-1"] == .failed("lab-1: injected failure"))
+        let onLab1 = report.outcomes.filter { $0.change.node.name == "lab-1" && $0.change.address.kind == .instance }
+        #expect(!onLab1.isEmpty && onLab1.allSatisfy { if case .skipped = $0.outcome { true } else { false } })
+        #expect(report.outcomes.filter { $0.change.node.name != "lab-1" }.allSatisfy { $0.outcome != .failed("lab-1: injected failure") })
+        let journal = try store.journalEntries(run: report.run)
+        #expect(journal.first { $0.changeID == "network/lab/private@lab-1" }?.attempts == 3, "transient failures are retried")
+        #expect(journal.contains { $0.status == .skipped })
+        // The next apply completes what was skipped.
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+    }
+}
+
+/// Wraps a real node and fails one address's changes with a transient error (a fault the test driver cannot produce).
+struct FailingNode: NodeDriver {
+    let inner: any NodeDriver
+    let failing: String
+
+    init(wrapping inner: any NodeDriver, failing: String) {
+        self.inner = inner
+        self.failing = failing
+    }
+
+    var address: Address { inner.address }
+
+    func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
+
+    func apply(_ change: Change) throws(DriverError) {
+        if change.address.description == failing {
+            throw DriverError(node: address.name, message: "injected failure", isTransient: true)
+        }
+        try inner.apply(change)
+    }
+}
