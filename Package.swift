@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,136 @@
+import Foundation
+import Manifests
+import Planning
+import TestSupport
+import Testing
+@testable import Reconcile
+
+/// The real `stacklab` binary against simulated nodes: crash and resume, concurrent applies, safety rails.
+@Suite(.serialized) struct EndToEndTests {
+    /// The base deployment plus `count` tiny instances in region lab, committed to git.
+    private func deployment(instances count: Int) throws -> (repo: Scratch, state: Scratch) {
+        let repo = try Fixtures.deployment()
+        var text = "kind: Flavor\nname: m1.nano\nspec: {vcpus: 1, ram: 128MiB, disk: 1GiB}\n"
+        for index in 0..<count {
+            text += "---\nkind: Instance\nname: bulk-\(index)\nregion: lab\ntenant: acme\nspec: {flavor: m1.nano, image: cirros, network: private}\n"
+        }
+        text += "---\nkind: Image\nname: cirros\nspec: {format: qcow2, source: images/cirros.qcow2}\n"
+        try repo.write("manifests/bulk.yaml", text)
+        try GitCLI.commitAll(in: repo.path)
+        return (repo, try Scratch("state"))
+    }
+
+    private func stacklab(_ arguments: [String], repo: Scratch, state: Scratch) throws -> Command.Result {
+        try StackLabBinary.run(arguments + ["--repo", repo.path, "--state-dir", state.path])
+    }
+
+    @Test func planExitCodesAndSavedPlans() throws {
+        let (repo, state) = try deployment(instances: 3)
+        #expect(try stacklab(["plan"], repo: repo, state: state).status == 2)
+        let planFile = state.file("plan.json")
+        #expect(try stacklab(["plan", "--out", planFile, "--format", "json"], repo: repo, state: state).status == 2)
+        let apply = try stacklab(["apply", planFile], repo: repo, state: state)
+        #expect(apply.status == 0, "\(apply.output)")
+        #expect(apply.output.contains("Apply complete: 12 done, 0 failed, 0 skipped"))
+        let again = try stacklab(["plan"], repo: repo, state: state)
+        #expect(again.status == 0)
+        #expect(again.output.contains("No changes: 6 resources up to date."))
+        // A plan made against a state that has since changed is refused.
+        try repo.write("manifests/bulk2.yaml", "kind: Instance\nname: late\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        #expect(try stacklab(["plan", "--out", planFile], repo: repo, state: state).status == 2)
+        try FileManager.default.removeItem(atPath: repo.file("manifests/bulk2.yaml"))
+        try repo.write("manifests/bulk3.yaml", "kind: Instance\nname: other-late\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        let stale = try stacklab(["apply", planFile], repo: repo, state: state)
+        #expect(stale.status == 1)
+        #expect(stale.output.contains("the plan is stale"))
+    }
+
+    @Test func applyRefusesWithoutApprovalWhenNotInteractive() throws {
+        let (repo, state) = try deployment(instances: 1)
+        let result = try stacklab(["apply"], repo: repo, state: state)
+        #expect(result.status == 1)
+        #expect(result.output.contains("pass --auto-approve"))
+        #expect(try stacklab(["plan"], repo: repo, state: state).status == 2, "nothing was applied")
+    }
+
+    @Test func killedMidApplyResumesWithNothingLostOrDuplicated() throws {
+        let (repo, state) = try deployment(instances: 150)
+        let pid = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",
+                                     "--repo", repo.path, "--state-dir", state.path])
+        // Kill it with SIGKILL once part of the work is journaled as done.
+        var done = 0
+        let deadline = Date().addingTimeInterval(60)
+        while done < 20 && Date() < deadline {
+            usleep(20_000)
+            done = ((try? StateStore(directory: state.path).journalEntries()) ?? []).count { $0.status == .done }
+        }
+        kill(pid, SIGKILL)
+        Command.stop(pid)
+        #expect(done >= 20, "the apply made progress before it was killed")
+        let interrupted = try StateStore(directory: state.path).journalEntries().count { $0.status == .done }
+        #expect(interrupted < 150 + 9, "it was killed before finishing")
+
+        let resumed = try stacklab(["apply", "--auto-approve"], repo: repo, state: state)
+        #expect(resumed.status == 0, "\(resumed.output.suffix(2000))")
+        #expect(try stacklab(["plan"], repo: repo, state: state).status == 0)
+
+        let store = try StateStore(directory: state.path)
+        let runs = try store.runs()
+        #expect(runs.map(\.status) == ["interrupted", "succeeded"])
+        let journal = try store.journalEntries()
+        var doneCreates: [String: Int] = [:]
+        for entry in journal where entry.status == .done && entry.action == "create" { doneCreates[entry.changeID, default: 0] += 1 }
+        #expect(doneCreates.values.allSatisfy { $0 == 1 }, "no change was done twice")
+        // Every instance exists exactly once across the region's nodes.
+        let loaded = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
+        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: state.path)
+        let domains = try reconciler.observe(try reconciler.drivers(for: ["lab"])).flatMap(\.domains)
+        #expect(domains.count == 153)
+        #expect(Set(domains.map(\.name)).count == 153)
+    }
+
+    @Test func aSecondApplyOnTheSameRegionFailsClearlyInsteadOfInterleaving() throws {
+        let (repo, state) = try deployment(instances: 150)
+        let first = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",
+                                       "--repo", repo.path, "--state-dir", state.path])
+        defer { Command.stop(first) }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, ((try? StateStore(directory: state.path).journalEntries()) ?? []).isEmpty { usleep(20_000) }
+        let second = try stacklab(["apply", "--auto-approve", "--region", "lab"], repo: repo, state: state)
+        #expect(second.status == 1)
+        #expect(second.output.contains("region 'lab' is being applied by another stacklab process"))
+    }
+
+    @Test func massDeletesNeedAnExplicitFlag() throws {
+        let (repo, state) = try deployment(instances: 8)
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        try FileManager.default.removeItem(atPath: repo.file("manifests/bulk.yaml"))
+        try repo.write("manifests/bulk.yaml", "kind: Image\nname: cirros\nspec: {format: qcow2, source: images/cirros.qcow2}\n")
+        let refused = try stacklab(["apply", "--auto-approve"], repo: repo, state: state)
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("deletes 8 of its 11 instances, more than the 25% allowed"))
+        #expect(try stacklab(["plan"], repo: repo, state: state).status == 2, "nothing was deleted")
+        let allowed = try stacklab(["apply", "--auto-approve", "--allow-mass-delete"], repo: repo, state: state)
+        #expect(allowed.status == 0, "\(allowed.output.suffix(1000))")
+        #expect(try stacklab(["plan"], repo: repo, state: state).status == 0)
+    }
+
+    @Test func driftCommandReportsAndApplyHeals() throws {
+        let (repo, state) = try deployment(instances: 1)
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        #expect(try stacklab(["drift"], repo: repo, state: state).status == 0)
+        // Remove a domain behind StackLab's back: it is drift ("missing").
+        let loaded = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
+        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: state.path)
+        let drivers = try reconciler.drivers(for: ["lab"])
+        let node = try #require(try reconciler.observe(drivers).first { $0.domains.contains { $0.name == "acme:bulk-0" } })
+        try drivers[node.address.name]?.apply(Change(address: .init(kind: .instance, region: "lab", tenant: "acme", name: "bulk-0"),
+                                                    node: node.address, action: .delete, reason: .removed, observedName: "acme:bulk-0"))
+        let drift = try stacklab(["drift"], repo: repo, state: state)
+        #expect(drift.status == 2)
+        #expect(drift.output.contains("instance/lab/acme/bulk-0 on \(node.address.name) (missing"))
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        #expect(try stacklab(["drift"], repo: repo, state: state).status == 0)
+    }
+}
