@@ -87,9 +87,11 @@ struct RegionPlanner {
                 networkChange["\(node.name)/\(network.name)"] = change.id
                 changes.append(change)
             }
+            // A network goes only after every domain deleted from this node (deletes run in reverse dependency order).
+            let domainDeletes = changes.filter { $0.action == .delete && $0.node.name == node.name && $0.address.kind == .instance }.map(\.id)
             for name in present.subtracting(networks.map(\.name)).sorted() {
                 changes.append(Change(address: Address(kind: .network, region: region.name, name: name), node: nodeAddress(node.name),
-                                      action: .delete, reason: .removed))
+                                      action: .delete, reason: .removed, dependsOn: domainDeletes))
             }
         }
 

@@ -209,3 +209,53 @@ struct FailingNode: NodeDriver {
         try inner.apply(change)
     }
 }
+
+@Suite struct MoveAndTargetTests {
+    typealias World = ConvergeTests.World
+
+    @Test func pinningToAnotherNodeMovesTheInstance() throws {
+        let world = try World()
+        try world.apply()
+        let before = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-2" } })
+        let target = ["lab-1", "lab-2", "lab-3"].first { $0 != before.address.name }!
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(
+            of: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}",
+            with: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy, node: \(target)}"))
+        let plan = try world.plan()
+        let moves = plan.changes.filter { $0.action != .noop }
+        #expect(moves.map { "\($0.action.rawValue) \($0.node.name) (\($0.reason.rawValue))" } ==
+                ["delete \(before.address.name) (moved)", "create \(target) (moved)"])
+        #expect(moves.last?.dependsOn == [moves.first!.id])
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+        let after = try world.observed().filter { $0.domains.contains { $0.address?.name == "web-2" } }.map(\.address.name)
+        #expect(after == [target])
+    }
+
+    @Test func targetsLimitThePlanButKeepDependencies() throws {
+        let world = try World()
+        let reconciler = try world.reconciler()
+        let observed = try reconciler.observe(try reconciler.drivers(for: ["lab", "edge"]))
+        let plan = reconciler.plan(regions: ["lab", "edge"], observed: observed, targets: ["instance/lab/acme/web-1"])
+        let instance = try #require(plan.changes.first { $0.address.kind == .instance })
+        #expect(plan.changes.filter { $0.address.kind == .instance }.map(\.address.description) == ["instance/lab/acme/web-1"])
+        #expect(plan.changes.filter { $0.address.kind == .network }.map(\.id) == instance.dependsOn)
+    }
+
+    @Test func aPausedInstanceIsStillDeleted() throws {
+        let world = try World()
+        try world.apply()
+        let reconciler = try world.reconciler()
+        let drivers = try reconciler.drivers(for: ["lab"])
+        let node = try #require(try reconciler.observe(drivers).first { $0.domains.contains { $0.address?.name == "db-1" } })
+        // Pause it through libvirt, as a stuck instance would be, and save the simulated node.
+        let host = LibvirtNodeTestAccess.pause(domain: "other:db-1", stateDirectory: world.state.path, node: node.address)
+        #expect(host)
+        #expect(try world.observed().flatMap(\.domains).first { $0.name == "other:db-1" }?.state == .paused)
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/other.yaml", text.components(separatedBy: "---\nkind: Instance")[0])
+        #expect(try world.apply().succeeded)
+        #expect(!(try world.observed().flatMap(\.domains).contains { $0.name == "other:db-1" }))
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+import Hypervisor
+import Libvirt
+import Manifests
+
+/// Changes a simulated node through libvirt directly, the way an operator (or a fault) would behind StackLab's back.
+enum LibvirtNodeTestAccess {
+    /// Pauses `domain` on the simulated node and saves the node's state.
+    static func pause(domain name: String, stateDirectory: String, node: Address) -> Bool {
+        let path = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: node)
+        guard let connection = try? Connection(uri: "test://\(path)"), let domain = try? connection.domain(named: name) else { return false }
+        guard (try? domain.suspend()) != nil,
+              let xml = try? SimulatedHost.snapshot(of: connection, cpus: 16, memoryKiB: 64 << 20),
+              (try? SimulatedHost.write(xml, to: path)) != nil
+        else { return false }
+        return true
+    }
+}
