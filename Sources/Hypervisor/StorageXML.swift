@@ -22,6 +22,7 @@ public enum StorageXML {
             <volume type='file'>
               <name>\(XMLText.escape(name))</name>
               <capacity unit='bytes'>\(bytes)</capacity>
+              <allocation unit='bytes'>0</allocation>
               <target>
                 <format type='qcow2'/>
               </target>

@@ -32,12 +32,15 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
     /// Human text.
     public var description: String { "libvirt: \(operation): \(message)" }
 
-    /// The error libvirt recorded for the failing call on this thread.
-    static func last(_ operation: String) -> LibvirtError {
+    /// The error libvirt recorded for the failing call on this thread. It is read before `operation` is
+    /// evaluated: describing the operation may call libvirt (an object's name), and every libvirt call resets
+    /// the thread's last error.
+    static func last(_ operation: @autoclosure () -> String) -> LibvirtError {
         guard let error = virGetLastError() else {
-            return LibvirtError(operation: operation, code: -1, message: "unknown libvirt error")
+            return LibvirtError(operation: operation(), code: -1, message: "unknown libvirt error")
         }
-        let message = error.pointee.message.map { String(cString: $0) } ?? "libvirt error \(error.pointee.code)"
-        return LibvirtError(operation: operation, code: error.pointee.code, message: message)
+        let code = error.pointee.code
+        let message = error.pointee.message.map { String(cString: $0) } ?? "libvirt error \(code)"
+        return LibvirtError(operation: operation(), code: code, message: message)
     }
 }

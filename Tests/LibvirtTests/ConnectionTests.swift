@@ -59,3 +59,23 @@ import Libvirt
         }
     }
 }
+
+@Suite struct ErrorReportingTests {
+    @Test func theFailingCallsMessageSurvivesDescribingTheOperation() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-host-\(UUID().uuidString.prefix(8)).xml").path
+        try "<node><cpu><mhz>2000</mhz><model>x86_64</model><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads></cpu><memory>4194304</memory></node>"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let connection = try Connection(uri: "test://\(path)")
+        let pool = try connection.definePool(xml: "<pool type='dir'><name>p</name><target><path>/p</path></target></pool>")
+        try pool.start()
+        do {
+            // 200 GiB fully allocated cannot fit the test driver's 100 GiB pool.
+            try pool.createVolume(xml: "<volume><name>v</name><capacity unit='G'>200</capacity><allocation unit='G'>200</allocation></volume>")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message != "unknown libvirt error")
+            #expect(error.description.contains("create volume in pool p"))
+        }
+    }
+}

@@ -17,7 +17,7 @@ struct ChildProcess {
         var description: String
     }
 
-    /// Runs `arguments[0]` (searched in PATH when it has no '/'), capturing stdout, discarding stderr unless `showErrors`.
+    /// Runs `arguments[0]` (searched in PATH when it has no '/'), capturing stdout and stderr (stderr is shown instead when `showErrors`).
     static func run(_ arguments: [String], showErrors: Bool = false) throws -> Outcome {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -25,7 +25,7 @@ struct ChildProcess {
         let capture = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-child-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         defer { unlink(capture) }
         posix_spawn_file_actions_addopen(&actions, 1, capture, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        if !showErrors { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+        if !showErrors { posix_spawn_file_actions_adddup2(&actions, 1, 2) }
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

@@ -9,6 +9,7 @@ struct Bench: ParsableCommand {
             process's own. Build in release mode first: swift build -c release.
 
               stacklab bench manifests     load + validate a generated 10,000-node, 100,000-instance repository from git
+              stacklab bench apply         apply 1,000 instances over 30 simulated nodes, then re-plan (no-op)
             """,
-        subcommands: [BenchManifests.self, BenchFloor.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchFloor.self])
 }

@@ -56,19 +56,15 @@ struct BenchManifests: ParsableCommand {
     }
 
     private func measure(_ name: String, _ arguments: [String]) throws -> BenchRow {
-        var times: [Double] = []
-        var peak: UInt64 = 0
+        var outcomes: [ChildProcess.Outcome] = []
         for _ in 0..<runs {
             let outcome = try ChildProcess.run(arguments)
             guard outcome.status == 0 else {
                 throw ChildProcess.Failure(description: "\(name) failed (exit \(outcome.status)): \(outcome.output.prefix(2000))")
             }
-            times.append(outcome.seconds)
-            peak = max(peak, outcome.peakRSS)
+            outcomes.append(outcome)
         }
-        times.sort()
-        return BenchRow(name: name, medianSeconds: times[times.count / 2], minSeconds: times[0], maxSeconds: times[times.count - 1],
-                        peakRSSMB: Double(peak) / 1_048_576)
+        return BenchRow(name: name, outcomes: outcomes)
     }
 
     private static func treeBytes(_ root: String) throws -> Int {

@@ -37,7 +37,7 @@ struct SyntheticDeployment {
             var nodesText = ""
             for n in 0..<count {
                 let storage = n % 10 < 3
-                let roles = n == 0 ? "[controller, compute]" : storage ? "[storage, volume]" : "[compute]"
+                let roles = "[" + (n == 0 ? "controller, " : "") + "compute" + (storage ? ", storage, volume" : "") + "]"
                 nodesText += """
                     ---
                     kind: Node
@@ -117,7 +117,7 @@ struct SyntheticDeployment {
                   network: private
                   keypair: ops
                   securityGroups: [web]
-                  zone: z\(1 + i % 3)
+                  zone: z\(i % min(4, nodesPerRegion))
                   state: running
                   billing: \(i % 7 == 0 ? "monthly" : "hourly")
                   userData: "#cloud-config\\nhostname: vm-\(i)\\npackages: [nginx, prometheus-node-exporter]\\n"
