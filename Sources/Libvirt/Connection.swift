@@ -71,11 +71,7 @@ public final class Connection: @unchecked Sendable {
 
     /// Every network.
     public func networks() throws(LibvirtError) -> [Network] {
-        var list: UnsafeMutablePointer<OpaquePointer?>?
-        let count = virConnectListAllNetworks(handle, &list, 0)
-        guard count >= 0, let list else { throw LibvirtError.last("list networks on \(uri)") }
-        defer { free(list) }
-        return (0..<Int(count)).compactMap { list[$0].map { Network(handle: $0, connection: self) } }
+        try listAll("list networks on \(uri)") { virConnectListAllNetworks(handle, $0, 0) }.map { Network(handle: $0, connection: self) }
     }
 
     /// Defines a persistent storage pool from XML.
@@ -87,21 +83,11 @@ public final class Connection: @unchecked Sendable {
 
     /// Every storage pool.
     public func pools() throws(LibvirtError) -> [StoragePool] {
-        var list: UnsafeMutablePointer<OpaquePointer?>?
-        let count = virConnectListAllStoragePools(handle, &list, 0)
-        guard count >= 0, let list else { throw LibvirtError.last("list storage pools on \(uri)") }
-        defer { free(list) }
-        return (0..<Int(count)).compactMap { list[$0].map { StoragePool(handle: $0, connection: self) } }
+        try listAll("list storage pools on \(uri)") { virConnectListAllStoragePools(handle, $0, 0) }.map { StoragePool(handle: $0, connection: self) }
     }
 
     /// Every domain, defined or running.
     public func domains() throws(LibvirtError) -> [Domain] {
-        var list: UnsafeMutablePointer<OpaquePointer?>?
-        let count = virConnectListAllDomains(handle, &list, 0)
-        guard count >= 0, let list else { throw LibvirtError.last("list domains on \(uri)") }
-        defer { free(list) }
-        return (0..<Int(count)).compactMap { index in
-            list[index].map { Domain(handle: $0, connection: self) }
-        }
+        try listAll("list domains on \(uri)") { virConnectListAllDomains(handle, $0, 0) }.map { Domain(handle: $0, connection: self) }
     }
 }

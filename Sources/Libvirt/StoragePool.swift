@@ -53,11 +53,7 @@ public final class StoragePool: @unchecked Sendable {
 
     /// Every volume in the pool.
     public func volumes() throws(LibvirtError) -> [StorageVolume] {
-        var list: UnsafeMutablePointer<OpaquePointer?>?
-        let count = virStoragePoolListAllVolumes(handle, &list, 0)
-        guard count >= 0, let list else { throw LibvirtError.last("list volumes of pool \(name)") }
-        defer { free(list) }
-        return (0..<Int(count)).compactMap { list[$0].map { StorageVolume(handle: $0, pool: self) } }
+        try listAll("list volumes of pool \(name)") { virStoragePoolListAllVolumes(handle, $0, 0) }.map { StorageVolume(handle: $0, pool: self) }
     }
 }
 

@@ -47,7 +47,7 @@ public struct Reconciler: Sendable {
     /// without knowing a node's state could create duplicates.
     public func observe(_ drivers: [String: any NodeDriver]) throws -> [ObservedNode] {
         let list = drivers.sorted { $0.key < $1.key }.map(\.value)
-        let results = Slots<Result<ObservedNode, DriverError>>(count: list.count)
+        let results = ResultSlots<Result<ObservedNode, DriverError>>(count: list.count)
         DispatchQueue.concurrentPerform(iterations: list.count) { index in
             results[index] = Result { () throws(DriverError) in try list[index].observe() }
         }
@@ -87,20 +87,4 @@ public struct Reconciler: Sendable {
         }
         return messages
     }
-}
-
-/// Results from parallel workers, one slot each.
-///
-/// `@unchecked Sendable`: each slot is written by one worker; values are read after all finish.
-final class Slots<Value>: @unchecked Sendable {
-    private var slots: [Value?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    subscript(index: Int) -> Value? {
-        get { slots[index] }
-        set { slots.withUnsafeMutableBufferPointer { $0[index] = newValue } }
-    }
-
-    var values: [Value] { slots.map { $0! } }
 }

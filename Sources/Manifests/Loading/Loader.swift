@@ -152,19 +152,22 @@ public struct Loader: Sendable {
 ///
 /// `@unchecked Sendable`: every index is written by one worker only, and reads happen after
 /// `concurrentPerform` returns, which orders them after all writes.
-final class ResultSlots<Value>: @unchecked Sendable {
+public final class ResultSlots<Value>: @unchecked Sendable {
     private var slots: [Value?]
 
-    init(count: Int) {
+    /// `count` empty slots.
+    public init(count: Int) {
         slots = Array(repeating: nil, count: count)
     }
 
-    subscript(index: Int) -> Value? {
+    /// One slot; each index must be written by one worker only.
+    public subscript(index: Int) -> Value? {
         get { slots[index] }
         set {
             slots.withUnsafeMutableBufferPointer { $0[index] = newValue }
         }
     }
 
-    var values: [Value] { slots.map { $0! } }
+    /// Every slot's value, once all are written.
+    public var values: [Value] { slots.map { $0! } }
 }
