@@ -70,7 +70,13 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                     flavor: owner?["flavor"], image: owner?["image"]))
             }
             let networks = try connection.networks().map(\.name).filter { $0.hasPrefix("stacklab-") }.map { String($0.dropFirst("stacklab-".count)) }
-            return ObservedNode(address: address, domains: domains.sorted { $0.name < $1.name }, networks: networks.sorted())
+            let host = try connection.nodeInfo()
+            let volumes = try connection.pools().first { $0.name == StorageXML.instancePool }?.volumes().map(\.name) ?? []
+            var node = ObservedNode(address: address, domains: domains.sorted { $0.name < $1.name }, networks: networks.sorted())
+            node.cpus = host.cpus
+            node.memoryKiB = host.memoryKiB
+            node.volumes = volumes.sorted()
+            return node
         }
     }
 
@@ -149,15 +155,16 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         }
     }
 
+    /// Stops the domain, deletes its volumes, then undefines it. In that order a crash at any point leaves the
+    /// domain defined until its volumes are gone, so the next plan deletes it again and nothing leaks.
     private func deleteDomain(named name: String, address: Address) throws(LibvirtError) {
-        if let domain = try connection.domain(named: name) {
-            if try domain.info().state != .shutoff { try domain.destroy() }
-            try domain.undefine()
-        }
+        let domain = try connection.domain(named: name)
+        if let domain, try domain.info().state != .shutoff { try domain.destroy() }
         let prefix = DesiredDomain.volumePrefix(for: address) + "-"
         if let pool = try connection.pools().first(where: { $0.name == StorageXML.instancePool }) {
             for volume in try pool.volumes() where volume.name.hasPrefix(prefix) { try volume.delete() }
         }
+        try domain?.undefine()
     }
 
     // MARK: Plumbing

@@ -8,6 +8,11 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     public var domains: [ObservedDomain]
     /// StackLab's libvirt networks on it (`stacklab-<network>`), by manifest network name.
     public var networks: [String]
+    /// The host's CPU threads and memory as the hypervisor reports them.
+    public var cpus = 0
+    public var memoryKiB: UInt64 = 0
+    /// Volumes in StackLab's instance pool.
+    public var volumes: [String] = []
 
     /// Creates an observation.
     public init(address: Address, domains: [ObservedDomain], networks: [String]) {

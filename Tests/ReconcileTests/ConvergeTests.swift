@@ -97,6 +97,9 @@ import Testing
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)
         #expect(!(try world.observed().flatMap(\.domains).contains { $0.address?.name == "db-1" }))
+        let prefix = DesiredDomain.volumePrefix(for: Address(kind: .instance, region: "lab", tenant: "other", name: "db-1"))
+        #expect(!(try world.observed().flatMap(\.volumes).contains { $0.hasPrefix(prefix) }), "its volumes are gone too")
+        #expect(try world.observed().flatMap(\.volumes).count == 2, "web-1 and web-2 keep their root volumes")
     }
 
     @Test func anUnmanagedDomainIsReportedAndLeftAlone() throws {
@@ -257,5 +260,32 @@ struct FailingNode: NodeDriver {
         try world.commit("manifests/tenants/other.yaml", text.components(separatedBy: "---\nkind: Instance")[0])
         #expect(try world.apply().succeeded)
         #expect(!(try world.observed().flatMap(\.domains).contains { $0.name == "other:db-1" }))
+    }
+}
+
+@Suite struct BundledDeploymentTests {
+    @Test func theReferenceDeploymentConvergesAndThenHasNothingToDo() throws {
+        let repo = try Scratch("bundled")
+        for root in ManifestLayout.roots {
+            try repo.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: root)
+        }
+        try GitCLI.commitAll(in: repo.path)
+        let state = try Scratch("bundled-state")
+        let loaded = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
+        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path)
+        let regions = try reconciler.regions([])
+        let drivers = try reconciler.drivers(for: regions)
+        let first = reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+        #expect(first.changes.filter { $0.address.kind == .instance && $0.action == .create }.count == loaded.model.instances.count)
+        #expect(first.unplaceable.isEmpty)
+        #expect(try Applier().apply(first, drivers: drivers, store: try StateStore(directory: state.path)).succeeded)
+        let observed = try reconciler.observe(try reconciler.drivers(for: regions))
+        #expect(reconciler.plan(regions: regions, observed: observed).isEmpty)
+        #expect(observed.allSatisfy { $0.cpus == 32 && $0.memoryKiB == 128 << 20 })
+        let volumes = observed.flatMap(\.volumes)
+        #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) },
+                "a root volume per instance and an ephemeral one per m1.large")
+        let devstack = observed.flatMap(\.domains).first { $0.name == "devops:devstack" }
+        #expect(devstack?.state == .shutoff, "devstack is declared stopped")
     }
 }
