@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries, each behind a system-library target found through pkg-config.
@@ -22,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CLibssh2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Small safe Swift layers over them.
         .target(name: "YAML", dependencies: ["CLibYAML"], swiftSettings: strict),
@@ -43,6 +45,9 @@ let package = Package(
             dependencies: ["Manifests", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+
+        // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
+        .target(name: "Rings", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // Commands (a library, one command per file) and the thin executable.
         .target(
@@ -66,6 +71,7 @@ let package = Package(
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
+        .testTarget(name: "RingsTests", dependencies: ["Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )
