@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git", "Planning", "Hypervisor", "Reconcile",
+                "Manifests", "Git", "Planning", "Hypervisor", "Reconcile", "Rings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

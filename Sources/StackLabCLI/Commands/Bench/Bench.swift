@@ -10,6 +10,7 @@ struct Bench: ParsableCommand {
 
               stacklab bench manifests     load + validate a generated 10,000-node, 100,000-instance repository from git
               stacklab bench apply         apply 1,000 instances over 30 simulated nodes, then re-plan (no-op)
+              stacklab bench rings         build and rebalance Swift rings W1–W4 (the ring issue's workloads)
             """,
-        subcommands: [BenchManifests.self, BenchApply.self, BenchFloor.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchFloor.self])
 }
