@@ -23,9 +23,10 @@ extension RingBuilder {
         let caps = (0...rows.count).map { topology.caps(replicas: $0) }
         var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
         var bad = 0
+        var touched: [(Int, Int32)] = []
         for partition in 0..<partitionCount {
             var over = false
-            var touched: [(Int, Int32)] = []
+            touched.removeAll(keepingCapacity: true)
             let cap = caps[replicaCount(of: partition)]
             for row in rows where partition < row.count && row[partition] >= 0 {
                 let tiers = topology.tierOf[Int(row[partition])]

@@ -61,8 +61,10 @@ extension RingBuilder {
             }
         }
         var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
+        var touched: [(Int, Int32)] = []
+        touched.reserveCapacity(16)
         for partition in 0..<partitionCount where !moved[partition] {
-            if let row = overDispersed(partition: partition, topology: topology, caps: caps[replicaCount(of: partition)], counts: &counts) {
+            if let row = overDispersed(partition: partition, topology: topology, caps: caps[replicaCount(of: partition)], counts: &counts, touched: &touched) {
                 if canMove(partition) {
                     release(partition: partition, row: row)
                     queue.append((Int32(partition), Int32(row)))
@@ -115,9 +117,10 @@ extension RingBuilder {
     }
 
     /// The row of a replica to move if `partition` holds more replicas in some tier than the caps allow.
-    private func overDispersed(partition: Int, topology: RingTopology, caps: [[Int32]], counts: inout [[Int32]]) -> Int? {
+    private func overDispersed(partition: Int, topology: RingTopology, caps: [[Int32]], counts: inout [[Int32]],
+                               touched: inout [(Int, Int32)]) -> Int? {
         var found: Int?
-        var touched: [(Int, Int32)] = []
+        touched.removeAll(keepingCapacity: true)
         for (index, row) in rows.enumerated() where partition < row.count && row[partition] >= 0 {
             let tiers = topology.tierOf[Int(row[partition])]
             for level in 0..<RingTopology.levels where tiers[level] >= 0 {
@@ -165,10 +168,13 @@ extension RingBuilder {
         var over = Set(devices.compactMap { $0 }.filter { $0.parts > targets[$0.id] }.map(\.id))
         guard !under.isEmpty, !over.isEmpty else { return }
         var slotsOf: [Int: [(partition: Int, row: Int)]] = [:]
+        for giver in over { slotsOf[giver] = []; slotsOf[giver]?.reserveCapacity((devices[giver]?.parts ?? 0) + 1) }
         for (index, row) in rows.enumerated() {
-            for partition in row.indices where over.contains(Int(row[partition])) { slotsOf[Int(row[partition]), default: []].append((partition, index)) }
+            for partition in row.indices where over.contains(Int(row[partition])) { slotsOf[Int(row[partition])]?.append((partition, index)) }
         }
         var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
+        var touched: [(Int, Int32)] = []
+        touched.reserveCapacity(16)
         for receiver in under {
             var wanted = targets[receiver] - (devices[receiver]?.parts ?? 0)
             let tiers = topology.tierOf[receiver]
@@ -179,7 +185,7 @@ extension RingBuilder {
                     let fresh = original != Int32(giver)
                     if !fresh && (moved[p] || !canMove(p)) { continue }
                     var legal = true
-                    var touched: [(Int, Int32)] = []
+                    touched.removeAll(keepingCapacity: true)
                     for (index, row) in rows.enumerated() where p < row.count && index != entry.row && row[p] >= 0 {
                         if Int(row[p]) == receiver { legal = false }
                         let other = topology.tierOf[Int(row[p])]
@@ -214,11 +220,13 @@ extension RingBuilder {
         }
         var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
         var held: [(Int32, Int)] = []
+        var holders: [Int32] = []
+        var touched: [(Int, Int32)] = []
         for (partition, row) in queue {
             let p = Int(partition)
             let cap = caps[replicaCount(of: p)]
-            var holders: [Int32] = []
-            var touched: [(Int, Int32)] = []
+            holders.removeAll(keepingCapacity: true)
+            touched.removeAll(keepingCapacity: true)
             for other in rows where p < other.count && other[p] >= 0 {
                 holders.append(other[p])
                 let tiers = topology.tierOf[Int(other[p])]

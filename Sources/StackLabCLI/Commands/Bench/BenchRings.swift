@@ -22,6 +22,9 @@ struct BenchRings: ParsableCommand {
     @Option(help: "text or json.")
     var format: OutputFormat = .text
 
+    @Option(help: "Only these workloads (repeatable: W1, W2, W3, W4).")
+    var workload: [String] = []
+
     struct Row: Encodable {
         var workload: String
         var medianSeconds: Double
@@ -58,7 +61,7 @@ struct BenchRings: ParsableCommand {
             ("W3", { try Self.builder(partPower: 18, regions: 4, zones: 16, servers: 200) { server, disk in cycle3[(server + disk) % 4] } }),
         ]
         var rows: [Row] = []
-        for (name, make) in workloads {
+        for (name, make) in workloads where workload.isEmpty || workload.contains(name) {
             var times: [Double] = []
             var result: (RingBuilder, RingBuilder.Report)?
             for _ in 0..<runs {
@@ -72,6 +75,10 @@ struct BenchRings: ParsableCommand {
             let again = try builder.rebalance(hour: 2000)
             rows.append(Row(workload: name, medianSeconds: times.sorted()[times.count / 2], balance: report.balance, dispersion: report.dispersion,
                             moved: nil, minimum: nil, secondRebalanceMoved: again.replicasMoved))
+        }
+        if !workload.isEmpty && !workload.contains("W4") {
+            Terminal.standardOutput.write(format == .json ? try JSON.encode(rows) : Self.table(rows))
+            return
         }
         // W4: W2 + 10 servers, incremental.
         var base = try Self.builder(partPower: 16, regions: 2, zones: 8, servers: 80) { server, _ in cycle2[server % 3] }
@@ -94,17 +101,17 @@ struct BenchRings: ParsableCommand {
         rows.append(Row(workload: "W4", medianSeconds: times.sorted()[times.count / 2], balance: report.balance, dispersion: report.dispersion,
                         moved: report.replicasMoved, minimum: minimum, secondRebalanceMoved: again.replicasMoved))
 
-        if format == .json {
-            Terminal.standardOutput.write(try JSON.encode(rows))
-        } else {
-            var out = "workload   median s   balance %   dispersion   moved (minimum)     2nd rebalance moved\n"
-            for row in rows {
-                let moved = row.moved.map { "\($0) (\(row.minimum!))" } ?? "-"
-                out += row.workload.padding(toLength: 9, withPad: " ", startingAt: 0)
-                out += String(format: "%9.3f %11.2f %12d   ", row.medianSeconds, row.balance, row.dispersion)
-                out += moved.padding(toLength: 20, withPad: " ", startingAt: 0) + "\(row.secondRebalanceMoved)\n"
-            }
-            Terminal.standardOutput.write(out)
+        Terminal.standardOutput.write(format == .json ? try JSON.encode(rows) : Self.table(rows))
+    }
+
+    static func table(_ rows: [Row]) -> String {
+        var out = "workload   median s   balance %   dispersion   moved (minimum)     2nd rebalance moved\n"
+        for row in rows {
+            let moved = row.moved.map { "\($0) (\(row.minimum!))" } ?? "-"
+            out += row.workload.padding(toLength: 9, withPad: " ", startingAt: 0)
+            out += String(format: "%9.4f %11.2f %12d   ", row.medianSeconds, row.balance, row.dispersion)
+            out += moved.padding(toLength: 20, withPad: " ", startingAt: 0) + "\(row.secondRebalanceMoved)\n"
         }
+        return out
     }
 }
