@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Manifests", dependencies: ["YAML", "Git"], swiftSettings: strict),
 
         // Desired hypervisor state, placement and addresses: pure values, no I/O.
-        .target(name: "Planning", dependencies: ["Manifests"], swiftSettings: strict),
+        .target(name: "Planning", dependencies: ["Manifests", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hypervisor", dependencies: ["Libvirt", "Planning"], swiftSettings: strict),
 

@@ -76,6 +76,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             node.cpus = host.cpus
             node.memoryKiB = host.memoryKiB
             node.volumes = volumes.sorted()
+            node.rings = self.installedRings()
             return node
         }
     }
@@ -100,11 +101,46 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                 try setPower(domain, running: want.running)
             case (.instance, .delete):
                 try deleteDomain(named: change.observedName ?? DesiredDomain.name(for: change.address), address: change.address)
+            case (.ring, .create), (.ring, .update):
+                break  // written below, outside libvirt
             default:
                 return
             }
         }
+        if change.address.kind == .ring { try installRing(change) }
         try persist()
+    }
+
+    // MARK: Swift rings
+
+    /// Where a simulated node keeps its Swift ring files (`/etc/swift` on a real one).
+    private var ringDirectory: String? {
+        hostFile.map { String($0.dropLast(".xml".count)) + "/etc/swift" }
+    }
+
+    private func installedRings() -> [String: String] {
+        guard let directory = ringDirectory, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [:] }
+        var rings: [String: String] = [:]
+        for name in names where name.hasSuffix(".ring.gz") {
+            if let data = FileManager.default.contents(atPath: "\(directory)/\(name)") { rings[name] = RingPlanner.sha256(data) }
+        }
+        return rings
+    }
+
+    private func installRing(_ change: Change) throws(DriverError) {
+        guard let directory = ringDirectory else {
+            throw DriverError(node: address.name, message: "installing ring files on a production node needs the SSH transport, which is not built yet",
+                              isTransient: false)
+        }
+        guard let payload = change.payload, let checksum = change.checksum, let name = change.file else { return }
+        do {
+            try SimulatedHost.write(payload, to: "\(directory)/\(name)")
+        } catch {
+            throw DriverError(node: address.name, message: "cannot write \(name): \(error)", isTransient: false)
+        }
+        guard installedRings()[name] == checksum else {
+            throw DriverError(node: address.name, message: "\(name) does not match its checksum after install", isTransient: true)
+        }
     }
 
     // MARK: Changes

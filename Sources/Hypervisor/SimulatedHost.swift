@@ -54,10 +54,15 @@ public enum SimulatedHost {
 
     /// Writes `xml` to `path` atomically (a crash leaves the old file or the new one, never half of one).
     public static func write(_ xml: String, to path: String) throws {
+        try write(Data(xml.utf8), to: path)
+    }
+
+    /// Writes `data` to `path` atomically.
+    public static func write(_ data: Data, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let temporary = path + ".tmp-\(getpid())"
-        try xml.write(toFile: temporary, atomically: false, encoding: .utf8)
+        try data.write(to: URL(fileURLWithPath: temporary))
         guard rename(temporary, path) == 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }

@@ -13,6 +13,8 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     public var memoryKiB: UInt64 = 0
     /// Volumes in StackLab's instance pool.
     public var volumes: [String] = []
+    /// Installed Swift ring files (`object.ring.gz`) → sha256.
+    public var rings: [String: String] = [:]
 
     /// Creates an observation.
     public init(address: Address, domains: [ObservedDomain], networks: [String]) {
@@ -33,6 +35,10 @@ public struct ObservedNode: Sendable, Codable, Hashable {
             hasher.combine(String(domain.memoryKiB))
         }
         for network in networks.sorted() { hasher.combine(network) }
+        for (name, checksum) in rings.sorted(by: { $0.key < $1.key }) {
+            hasher.combine(name)
+            hasher.combine(checksum)
+        }
         return hasher.hex
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Manifests
 
 /// A plan: typed changes per resource address, in dependency order, with what they were planned against.
@@ -13,8 +14,10 @@ public struct Plan: Sendable, Codable {
     public var changes: [Change]
     /// Objects found on nodes that StackLab does not own: reported, never touched.
     public var unmanaged: [Unmanaged]
-    /// Instances that could not be placed, with the shortfall.
+    /// Instances that could not be placed (and rings that could not be built), with the reason.
     public var unplaceable: [Unplaceable]
+    /// Swift rings: what each rebalance does.
+    public var rings: [RingPlan] = []
 
     /// Whether applying it would do anything.
     public var isEmpty: Bool { changes.allSatisfy { $0.action == .noop } }
@@ -81,10 +84,12 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
     }
 
     /// Stable identity within the plan: `<address>@<node>`.
-    public var id: String { "\(address)@\(node.name)" }
+    public var id: String { "\(address)@\(node.kind == .node ? node.name : node.description)" }
+    /// The region it happens in.
+    public var region: String? { node.kind == .region ? node.name : node.region }
     /// The resource.
     public var address: Address
-    /// The node it happens on.
+    /// The node it happens on (for region-wide changes such as building a ring, the region).
     public var node: Address
     /// What happens.
     public var action: Action
@@ -100,10 +105,19 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
     public var bridge: String?
     /// Ids of changes that must succeed first.
     public var dependsOn: [String]
+    /// Bytes the change needs: a ring file to install, or a ring builder state to save.
+    public var payload: Data?
+    /// The sha256 of `payload` (ring files), checked after install.
+    public var checksum: String?
+    /// The file a ring install writes (`object.ring.gz`).
+    public var file: String?
 
     /// Creates a change.
     public init(address: Address, node: Address, action: Action, reason: Reason, fields: [FieldChange] = [], domain: DesiredDomain? = nil,
-                observedName: String? = nil, bridge: String? = nil, dependsOn: [String] = []) {
+                observedName: String? = nil, bridge: String? = nil, dependsOn: [String] = [], payload: Data? = nil, checksum: String? = nil, file: String? = nil) {
+        self.file = file
+        self.payload = payload
+        self.checksum = checksum
         self.address = address
         self.node = node
         self.action = action

@@ -1,14 +1,19 @@
+import Foundation
 import Manifests
 
 /// Turns the desired model and the observed nodes into a plan. Pure: no I/O, deterministic.
 public enum Planner {
     /// Plans `regions` (all when nil). `observed` holds every node of those regions that was observed.
-    public static func plan(model: DesiredModel, observed: [ObservedNode], regions only: Set<String>? = nil, revision: String? = nil) -> Plan {
+    /// `storedRings` holds each ring's builder from earlier runs (by ring address); `hour` is now, in hours since the
+    /// epoch, for min_part_hours.
+    public static func plan(model: DesiredModel, observed: [ObservedNode], regions only: Set<String>? = nil, revision: String? = nil,
+                            storedRings: [String: StoredRing] = [:], hour: Int32 = 0) -> Plan {
         let regions = model.regions.filter { only?.contains($0.name) ?? true }.sorted { $0.name < $1.name }
         var changes: [Change] = []
         var unmanaged: [Plan.Unmanaged] = []
         var unplaceable: [Plan.Unplaceable] = []
         var fingerprints: [String: String] = [:]
+        var rings: [RingPlan] = []
         let observedByNode = Dictionary(observed.map { ($0.address.name, $0) }, uniquingKeysWith: { first, _ in first })
         for region in regions {
             let nodes = model.nodes.filter { $0.region == region.name }.sorted { $0.name < $1.name }
@@ -16,12 +21,16 @@ public enum Planner {
             for node in regionObserved { fingerprints[node.address.description] = node.fingerprint }
             var planner = RegionPlanner(model: model, region: region, nodes: nodes, observed: regionObserved)
             planner.run()
+            planner.planRings(storedRings: storedRings, hour: hour)
             changes += planner.changes
             unmanaged += planner.unmanaged
             unplaceable += planner.unplaceable
+            rings += planner.rings
         }
-        return Plan(revision: revision, regions: regions.map(\.name), observed: fingerprints, changes: changes,
-                    unmanaged: unmanaged, unplaceable: unplaceable)
+        var plan = Plan(revision: revision, regions: regions.map(\.name), observed: fingerprints, changes: changes,
+                        unmanaged: unmanaged, unplaceable: unplaceable)
+        plan.rings = rings
+        return plan
     }
 }
 
@@ -34,6 +43,7 @@ struct RegionPlanner {
     var changes: [Change] = []
     var unmanaged: [Plan.Unmanaged] = []
     var unplaceable: [Plan.Unplaceable] = []
+    var rings: [RingPlan] = []
 
     init(model: DesiredModel, region: Resource<RegionSpec>, nodes: [Resource<NodeSpec>], observed: [ObservedNode]) {
         self.model = model
@@ -123,6 +133,55 @@ struct RegionPlanner {
                 changes.append(Change(address: address, node: node, action: .noop, reason: .upToDate, domain: want))
             }
         }
+    }
+
+    /// Rebalances each Ring of the region (on a copy of its stored builder) and installs the ring file on every
+    /// storage and controller node whose copy is missing or differs (by sha256).
+    mutating func planRings(storedRings: [String: StoredRing], hour: Int32) {
+        let regionName = region.name
+        let servers = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }
+        for ring in model.rings.filter({ $0.region == regionName }).sorted(by: { $0.name < $1.name }) {
+            let ringPlan: RingPlan
+            do {
+                ringPlan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: storedRings[ring.address.description], hour: hour)
+            } catch {
+                unplaceable.append(.init(address: ring.address, reason: "\(error)"))
+                continue
+            }
+            rings.append(ringPlan)
+            let regionAddress = Address(kind: .region, name: regionName)
+            var build: [String] = []
+            if ringPlan.rebuilt {
+                let state = try? JSONEncoder().encode(ringPlan.state)
+                let change = Change(address: ring.address, node: regionAddress, action: storedRings[ring.address.description] == nil ? .create : .update,
+                                    reason: storedRings[ring.address.description] == nil ? .new : .specChanged,
+                                    fields: ringFields(ringPlan), payload: state, checksum: ringPlan.checksum)
+                changes.append(change)
+                build = [change.id]
+            }
+            for server in servers {
+                let installed = observed.first { $0.address.name == server.name }?.rings[ringPlan.fileName]
+                guard installed != ringPlan.checksum else { continue }
+                // An unchanged ring whose file is missing or altered on a node is drift; a rebuilt one is new or changed.
+                let reason: Change.Reason = ringPlan.rebuilt ? (installed == nil ? .new : .specChanged) : .drifted
+                changes.append(Change(address: ring.address, node: nodeAddress(server.name), action: installed == nil ? .create : .update,
+                                      reason: reason, fields: [.init(field: ringPlan.fileName, old: installed.map { String($0.prefix(12)) } ?? "missing",
+                                                                     new: String(ringPlan.checksum.prefix(12)))],
+                                      dependsOn: build, payload: ringPlan.file, checksum: ringPlan.checksum, file: ringPlan.fileName))
+            }
+        }
+    }
+
+    private func ringFields(_ plan: RingPlan) -> [Change.FieldChange] {
+        var fields: [Change.FieldChange] = []
+        if !plan.added.isEmpty { fields.append(.init(field: "devices added", old: "", new: "\(plan.added.count)")) }
+        if !plan.removed.isEmpty { fields.append(.init(field: "devices removed", old: "", new: "\(plan.removed.count)")) }
+        if !plan.changed.isEmpty { fields.append(.init(field: "devices changed", old: "", new: "\(plan.changed.count)")) }
+        fields.append(.init(field: "replicas moved", old: "", new: "\(plan.replicasMoved)"))
+        fields.append(.init(field: "balance", old: plan.balanceBefore.map { String(format: "%.2f%%", $0) } ?? "-",
+                            new: String(format: "%.2f%%", plan.balanceAfter)))
+        if plan.heldBack > 0 { fields.append(.init(field: "held back by min_part_hours", old: "", new: "\(plan.heldBack) partitions")) }
+        return fields
     }
 
     /// The desired domain of every instance of the region that can be placed.

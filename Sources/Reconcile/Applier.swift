@@ -91,6 +91,20 @@ public struct Applier: Sendable {
             progress?(ProgressEvent(change: change, outcome: outcome))
             return outcome
         }
+        if change.address.kind == .ring && change.node.kind == .region {
+            // Building a ring is not a node operation: its new builder state is saved, once, before any node gets the file.
+            do {
+                try store.journal(change, run: run, status: .started)
+                try store.saveRing(address: change.address.description, state: change.payload ?? Data(), checksum: change.checksum ?? "")
+                try store.journal(change, run: run, status: .done)
+                let outcome = Outcome.done(seconds: 0)
+                progress?(ProgressEvent(change: change, outcome: outcome))
+                return outcome
+            } catch {
+                try? store.journal(change, run: run, status: .failed, error: "\(error)")
+                return .failed("\(error)")
+            }
+        }
         guard let driver = drivers[change.node.name] else {
             let outcome = Outcome.failed("no driver for node \(change.node.name)")
             try? store.journal(change, run: run, status: .failed, error: "no driver for node \(change.node.name)")

@@ -63,7 +63,10 @@ public struct Reconciler: Sendable {
 
     /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.
     public func plan(regions: [String], observed: [ObservedNode], targets: [String] = []) -> Plan {
-        var plan = Planner.plan(model: model, observed: observed, regions: Set(regions), revision: revision)
+        let storedRings = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite")
+            ? ((try? StateStore(directory: stateDirectory).rings()) ?? [:]) : [:]
+        var plan = Planner.plan(model: model, observed: observed, regions: Set(regions), revision: revision,
+                                storedRings: storedRings, hour: Int32(Date().timeIntervalSince1970 / 3600))
         if !targets.isEmpty {
             var keep = Set(plan.changes.filter { change in
                 targets.contains { change.address.description == $0 || change.address.description.hasPrefix($0 + "/") }

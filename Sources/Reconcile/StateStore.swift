@@ -59,7 +59,41 @@ public final class StateStore: @unchecked Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-rings") { db in
+            try db.execute(sql: """
+                CREATE TABLE ring_state (
+                    address TEXT PRIMARY KEY,
+                    state BLOB NOT NULL,
+                    checksum TEXT NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
+    }
+
+    // MARK: Rings
+
+    /// Saves a ring's builder state (the JSON a plan carries) and the checksum of its ring file.
+    public func saveRing(address: String, state: Data, checksum: String) throws {
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO ring_state (address, state, checksum, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(address) DO UPDATE SET state = excluded.state, checksum = excluded.checksum, updated_at = excluded.updated_at
+                """, arguments: [address, state, checksum, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Every saved ring builder, by ring address.
+    public func rings() throws -> [String: StoredRing] {
+        try queue.read { db in
+            var rings: [String: StoredRing] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT address, state FROM ring_state") {
+                let data: Data = row["state"]
+                rings[row["address"]] = try JSONDecoder().decode(StoredRing.self, from: data)
+            }
+            return rings
+        }
     }
 
     // MARK: Runs

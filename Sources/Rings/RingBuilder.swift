@@ -78,6 +78,19 @@ public struct RingBuilder: Sendable, Codable {
         devices[id]?.weight = weight
     }
 
+    /// Changes a device's placement facts and weight (its id and assignments stay).
+    public mutating func update(_ id: Int, to device: BuilderDevice) throws(Failure) {
+        guard var current = devices.indices.contains(id) ? devices[id] : nil else { throw Failure(description: "no device \(id)") }
+        current.region = device.region
+        current.zone = device.zone
+        current.ip = device.ip
+        current.port = device.port
+        current.device = device.device
+        current.weight = device.weight
+        current.meta = device.meta
+        devices[id] = current
+    }
+
     /// Changes the replica count (takes effect at the next rebalance).
     public mutating func setReplicas(_ replicas: Double) throws(Failure) {
         guard replicas >= 1 else { throw Failure(description: "replicas must be at least 1, not \(replicas)") }

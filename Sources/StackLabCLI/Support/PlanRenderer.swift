@@ -26,11 +26,11 @@ struct PlanRenderer {
         var out = ""
         let actionable = plan.changes.filter { $0.action != .noop }
         for region in plan.regions {
-            let changes = (showUnchanged ? plan.changes : actionable).filter { $0.node.region == region }
+            let changes = (showUnchanged ? plan.changes : actionable).filter { $0.region == region }
             guard !changes.isEmpty else { continue }
             out += paint("region \(region)", "1") + "\n"
-            for (node, nodeChanges) in Dictionary(grouping: changes, by: { $0.node.name }).sorted(by: { $0.key < $1.key }) {
-                out += "  node \(node)\n"
+            for (node, nodeChanges) in Dictionary(grouping: changes, by: { $0.node.kind == .region ? "" : $0.node.name }).sorted(by: { $0.key < $1.key }) {
+                out += node.isEmpty ? "  rings\n" : "  node \(node)\n"
                 for change in nodeChanges {
                     out += "    \(symbol(change)) \(change.address)  (\(change.reason.rawValue))"
                     if change.action == .create, let domain = change.domain {
@@ -38,7 +38,7 @@ struct PlanRenderer {
                     }
                     out += "\n"
                     for field in change.fields {
-                        out += "        \(field.field): \(field.old) → \(field.new)\n"
+                        out += field.old.isEmpty ? "        \(field.field): \(field.new)\n" : "        \(field.field): \(field.old) → \(field.new)\n"
                     }
                 }
             }

@@ -16,12 +16,13 @@ final class ProgressPrinter: @unchecked Sendable {
     func show(_ event: Applier.ProgressEvent) {
         guard let outcome = event.outcome else { return }
         let change = event.change
+        let place = change.node.kind == .region ? "in region \(change.node.name)" : "on \(change.node.name)"
         let line: String
         switch outcome {
         case .done(let seconds):
-            line = "  \(paint("✓", "32")) \(change.action.rawValue) \(change.address) on \(change.node.name) (\(String(format: "%.2f", seconds))s)"
+            line = "  \(paint("✓", "32")) \(change.action.rawValue) \(change.address) \(place) (\(String(format: "%.2f", seconds))s)"
         case .failed(let message):
-            line = "  \(paint("✗", "31")) \(change.action.rawValue) \(change.address) on \(change.node.name) failed: \(message)"
+            line = "  \(paint("✗", "31")) \(change.action.rawValue) \(change.address) \(place) failed: \(message)"
         case .skipped(let reason):
             line = "  \(paint("-", "33")) skipped \(change.action.rawValue) \(change.address): \(reason)"
         }

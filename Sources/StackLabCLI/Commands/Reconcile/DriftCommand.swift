@@ -34,7 +34,7 @@ struct DriftCommand: ParsableCommand {
         var out = ""
         for change in plan.changes {
             switch (change.action, change.reason) {
-            case (.update, .drifted), (.power, .powerState):
+            case (.update, .drifted), (.create, .drifted), (.power, .powerState):
                 out += "~ \(change.address) on \(change.node.name) (\(change.reason.rawValue))\n"
                 for field in change.fields { out += "    \(field.field): desired \(field.new), found \(field.old)\n" }
             case (.create, .new) where placements[change.address.description] != nil:

@@ -1,0 +1,111 @@
+import Crypto
+import Foundation
+import Manifests
+import Rings
+
+/// A ring's builder with what maps it to the manifests: which device is which disk, and the zone numbers given
+/// to zone names (kept, so a new zone never renumbers existing ones). Saved in the state store between runs.
+public struct StoredRing: Sendable, Codable {
+    /// The builder (devices, assignments, move times).
+    public var builder: RingBuilder
+    /// `node/disk` → device id.
+    public var deviceIDs: [String: Int]
+    /// Zone name → Swift zone number.
+    public var zoneNumbers: [String: Int]
+
+    /// A new ring.
+    public init(builder: RingBuilder) {
+        self.builder = builder
+        deviceIDs = [:]
+        zoneNumbers = [:]
+    }
+}
+
+/// What a plan does to one ring.
+public struct RingPlan: Sendable, Codable {
+    /// `ring/<region>/<name>`.
+    public var address: Address
+    /// account, container or object.
+    public var type: String
+    /// Devices added, removed, or whose weight/address changed.
+    public var added: [String]
+    public var removed: [String]
+    public var changed: [String]
+    /// Replicas (partition copies) that move, and the balance before and after.
+    public var replicasMoved: Int
+    public var balanceBefore: Double?
+    public var balanceAfter: Double
+    public var dispersion: Int
+    /// Partitions that wanted to move but min_part_hours held back.
+    public var heldBack: Int
+    /// The builder state after the rebalance (saved by apply).
+    public var state: StoredRing
+    /// The ring file nodes get, and its sha256.
+    public var file: Data
+    public var checksum: String
+    /// Whether the builder changes (apply saves the new state).
+    public var rebuilt: Bool
+
+    /// The installed file name (`object.ring.gz`).
+    public var fileName: String { "\(type).ring.gz" }
+}
+
+/// Derives rings from Ring manifests and the region's storage nodes.
+public enum RingPlanner {
+    /// Plans `ring` of `region` from its stored state (nil: a new ring), at `hour` (hours since the epoch).
+    public static func plan(ring: Resource<RingSpec>, nodes: [Resource<NodeSpec>], stored: StoredRing?, hour: Int32) throws -> RingPlan {
+        let spec = ring.spec
+        let type = spec.type?.value ?? RingType(rawValue: ring.name) ?? .object
+        var state = try stored ?? StoredRing(builder: RingBuilder(partPower: spec.partPower.value, replicas: spec.replicaCount,
+                                                                   minPartHours: spec.minPartHours?.value ?? 1))
+        let before = stored.map { $0.builder.balance() }
+        if state.builder.replicas != spec.replicaCount { try state.builder.setReplicas(spec.replicaCount) }
+        state.builder.minPartHours = spec.minPartHours?.value ?? 1
+
+        // The devices the manifests want, by key.
+        let selectedNodes = spec.devices?.nodes.map { names in Set(names.value.map(\.value)) }
+        let selectedDisks = spec.devices?.disks.map { names in Set(names.value.map(\.value)) }
+        let port = spec.devices?.port?.value ?? type.defaultPort
+        var wanted: [String: BuilderDevice] = [:]
+        for node in nodes.sorted(by: { $0.name < $1.name }) where node.spec.has(.storage) && (selectedNodes?.contains(node.name) ?? true) {
+            let zoneName = node.spec.zone?.value ?? node.name
+            if state.zoneNumbers[zoneName] == nil { state.zoneNumbers[zoneName] = (state.zoneNumbers.values.max() ?? 0) + 1 }
+            for disk in node.spec.disks?.value ?? [] where selectedDisks?.contains(disk.name.value) ?? true {
+                wanted["\(node.name)/\(disk.name.value)"] = BuilderDevice(
+                    region: 1, zone: state.zoneNumbers[zoneName]!, ip: node.spec.address.value.description, port: port,
+                    device: disk.name.value, weight: disk.effectiveWeight, meta: node.name)
+            }
+        }
+        var added: [String] = [], removed: [String] = [], changed: [String] = []
+        for key in state.deviceIDs.keys.sorted() where wanted[key] == nil {
+            state.builder.remove(state.deviceIDs[key]!)
+            state.deviceIDs[key] = nil
+            removed.append(key)
+        }
+        for (key, device) in wanted.sorted(by: { $0.key < $1.key }) {
+            if let id = state.deviceIDs[key], let current = state.builder.devices[id] {
+                if current.weight != device.weight || current.ip != device.ip || current.port != device.port || current.zone != device.zone {
+                    try state.builder.update(id, to: device)
+                    changed.append(key)
+                }
+            } else {
+                state.deviceIDs[key] = try state.builder.add(device)
+                added.append(key)
+            }
+        }
+        let report = try state.builder.rebalance(hour: hour)
+        let rebuilt = stored == nil || report.replicasMoved > 0 || !added.isEmpty || !removed.isEmpty || !changed.isEmpty
+        if !rebuilt, let stored { state = stored }
+        let version = state.builder.replicas == state.builder.replicas.rounded() ? 1 : 2  // v1 cannot hold fractional replicas
+        let file = Data(try RingFile.encode(state.builder.ring(), version: version, fileName: "\(type.rawValue).ring.gz"))
+        return RingPlan(address: ring.address, type: type.rawValue, added: added, removed: removed, changed: changed,
+                        replicasMoved: rebuilt ? report.replicasMoved : 0, balanceBefore: before, balanceAfter: state.builder.balance(),
+                        dispersion: state.builder.dispersion(), heldBack: report.heldBack, state: state, file: file,
+                        checksum: sha256(file), rebuilt: rebuilt)
+    }
+
+    /// Hex sha256.
+    public static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+}
