@@ -16,10 +16,11 @@ public struct StackLab: ParsableCommand {
               stacklab plan                  what apply would change on every node
               stacklab apply                 converge (asks first; --auto-approve for automation)
               stacklab drift                 what changed behind StackLab's back
+              stacklab ring show sina        balance and partitions per device of a region's Swift rings
 
             Run 'stacklab help <command>' for a command's options.
             """,
-        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, Bench.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, RingCommand.self, Bench.self]
     )
 
     /// Creates the command (ArgumentParser requires it).

@@ -133,4 +133,23 @@ import Testing
         #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
         #expect(try stacklab(["drift"], repo: repo, state: state).status == 0)
     }
+
+    @Test func ringCommandsShowBuildAndValidate() throws {
+        let (repo, state) = try deployment(instances: 1)
+        let before = try stacklab(["ring", "validate", "lab"], repo: repo, state: state)
+        #expect(before.status == 1)
+        #expect(before.output.contains("ring/lab/object has not been built"))
+        let preview = try stacklab(["ring", "show", "lab", "object"], repo: repo, state: state)
+        #expect(preview.status == 0)
+        #expect(preview.output.contains("not built yet"))
+        #expect(preview.output.contains("lab-1/sdb"))
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        let after = try stacklab(["ring", "validate", "lab"], repo: repo, state: state)
+        #expect(after.status == 0, "\(after.output)")
+        #expect(after.output.contains("ok: 1 ring of region lab"))
+        let out = state.file("out")
+        let build = try stacklab(["ring", "build", "lab", "--out", out], repo: repo, state: state)
+        #expect(build.output.contains("ring/lab/object: unchanged, 0 replicas moved"))
+        #expect(FileManager.default.fileExists(atPath: out + "/object.ring.gz"))
+    }
 }

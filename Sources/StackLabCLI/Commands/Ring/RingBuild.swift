@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Planning
+import Reconcile
+
+/// `stacklab ring build REGION [RING]`.
+struct RingBuild: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Rebalance a region's rings, save the builders, and write the ring files (without installing them on nodes).")
+
+    @OptionGroup var options: RingOptions
+
+    @Option(help: ArgumentHelp("Directory for the ring files (default: <state-dir>/rings/<region>).", valueName: "dir"))
+    var out: String?
+
+    func run() throws {
+        let (stateDirectory, entries) = try options.load()
+        let store = try StateStore(directory: stateDirectory)
+        let directory = out ?? "\(stateDirectory)/rings/\(options.regionName)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var text = ""
+        for (ring, _, plan) in entries {
+            if plan.rebuilt {
+                try store.saveRing(address: ring.address.description, state: try JSONEncoder().encode(plan.state), checksum: plan.checksum)
+            }
+            try plan.file.write(to: URL(fileURLWithPath: "\(directory)/\(plan.fileName)"))
+            text += String(format: "%@: %@, %d replicas moved, balance %.2f%%, dispersion %d → %@/%@ (sha256 %@)\n",
+                           ring.address.description, plan.rebuilt ? "rebuilt" : "unchanged", plan.replicasMoved, plan.balanceAfter,
+                           plan.dispersion, directory, plan.fileName, String(plan.checksum.prefix(12)))
+            if plan.heldBack > 0 { text += "  warning: \(plan.heldBack) partitions held back by min_part_hours; build again later to finish\n" }
+        }
+        Terminal.standardOutput.write(text)
+    }
+}
