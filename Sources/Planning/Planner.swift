@@ -181,6 +181,7 @@ struct RegionPlanner {
         fields.append(.init(field: "balance", old: plan.balanceBefore.map { String(format: "%.2f%%", $0) } ?? "-",
                             new: String(format: "%.2f%%", plan.balanceAfter)))
         if plan.heldBack > 0 { fields.append(.init(field: "held back by min_part_hours", old: "", new: "\(plan.heldBack) partitions")) }
+        for warning in plan.warnings { fields.append(.init(field: "warning", old: "", new: warning)) }
         return fields
     }
 

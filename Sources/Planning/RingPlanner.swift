@@ -38,6 +38,8 @@ public struct RingPlan: Sendable, Codable {
     public var dispersion: Int
     /// Partitions that wanted to move but min_part_hours held back.
     public var heldBack: Int
+    /// Where the topology cannot give every replica its own zone or server.
+    public var warnings: [String] = []
     /// The builder state after the rebalance (saved by apply).
     public var state: StoredRing
     /// The ring file nodes get, and its sha256.
@@ -98,10 +100,12 @@ public enum RingPlanner {
         if !rebuilt, let stored { state = stored }
         let version = state.builder.replicas == state.builder.replicas.rounded() ? 1 : 2  // v1 cannot hold fractional replicas
         let file = Data(try RingFile.encode(state.builder.ring(), version: version, fileName: "\(type.rawValue).ring.gz"))
-        return RingPlan(address: ring.address, type: type.rawValue, added: added, removed: removed, changed: changed,
-                        replicasMoved: rebuilt ? report.replicasMoved : 0, balanceBefore: before, balanceAfter: state.builder.balance(),
-                        dispersion: state.builder.dispersion(), heldBack: report.heldBack, state: state, file: file,
-                        checksum: sha256(file), rebuilt: rebuilt)
+        var plan = RingPlan(address: ring.address, type: type.rawValue, added: added, removed: removed, changed: changed,
+                            replicasMoved: rebuilt ? report.replicasMoved : 0, balanceBefore: before, balanceAfter: state.builder.balance(),
+                            dispersion: state.builder.dispersion(), heldBack: report.heldBack, state: state, file: file,
+                            checksum: sha256(file), rebuilt: rebuilt)
+        plan.warnings = report.warnings
+        return plan
     }
 
     /// Hex sha256.

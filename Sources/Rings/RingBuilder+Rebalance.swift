@@ -106,8 +106,13 @@ extension RingBuilder {
         }
         if replicasMoved > 0 || removedCount > 0 { version += 1 }
         heldBack.subtract((0..<partitionCount).filter { moved[$0] })
-        return Report(partitionsMoved: partitionsMoved, replicasMoved: replicasMoved, balance: balance(), dispersion: dispersion(),
-                      heldBack: heldBack.count, removedDevices: removedCount)
+        var report = Report(partitionsMoved: partitionsMoved, replicasMoved: replicasMoved, balance: balance(), dispersion: dispersion(),
+                            heldBack: heldBack.count, removedDevices: removedCount)
+        let wanted = Int(replicas.rounded(.up))
+        for (level, name) in [(1, "zones"), (2, "servers")] where topology.nodeCount[level] < wanted {
+            report.warnings.append("\(replicas) replicas over \(topology.nodeCount[level]) \(name): some \(name) hold more than one replica of a partition")
+        }
+        return report
     }
 
     private mutating func release(partition: Int, row: Int) {

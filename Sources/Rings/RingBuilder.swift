@@ -37,6 +37,8 @@ public struct RingBuilder: Sendable, Codable {
         public var heldBack: Int
         /// Devices drained and dropped.
         public var removedDevices: Int
+        /// Where the topology is too small to give every replica of a partition its own region, zone or server.
+        public var warnings: [String] = []
     }
 
     /// Why a rebalance cannot be done.

@@ -20,6 +20,7 @@ func makeBuilder(partPower: Int = 8, replicas: Double = 3, minPartHours: Int = 1
         var builder = try makeBuilder()
         let report = try builder.rebalance(hour: 0)
         #expect(report.dispersion == 0)
+        #expect(report.warnings.isEmpty)
         #expect(report.balance < 1.6)
         #expect(report.replicasMoved == 3 * 256)
         // Every partition has its three replicas in three different zones.
@@ -96,6 +97,7 @@ func makeBuilder(partPower: Int = 8, replicas: Double = 3, minPartHours: Int = 1
         var builder = try makeBuilder(servers: 4, zones: 2)
         let report = try builder.rebalance(hour: 0)
         #expect(report.dispersion == 0, "the caps are what the topology allows, and they are met")
+        #expect(report.warnings == ["3.0 replicas over 2 zones: some zones hold more than one replica of a partition"])
         for partition in 0..<256 {
             let nodes = builder.ring().nodes(partition: partition)
             #expect(Set(nodes.map(\.zone)).count == 2)
@@ -106,6 +108,16 @@ func makeBuilder(partPower: Int = 8, replicas: Double = 3, minPartHours: Int = 1
         try tiny.add(BuilderDevice(region: 1, zone: 1, ip: "10.0.0.1", port: 6200, device: "d0", weight: 1))
         #expect(throws: RingBuilder.Failure(description: "3.0 replicas need at least 3 devices with weight; the ring has 1")) {
             _ = try tiny.rebalance(hour: 0)
+        }
+    }
+
+    @Test func deviceIDsCannotOverflowTheRingFormat() throws {
+        var builder = try RingBuilder(partPower: 4, replicas: 1, minPartHours: 1)
+        for index in 0..<65_536 {
+            try builder.add(BuilderDevice(region: 1, zone: 1, ip: "10.0.0.1", port: 6200, device: "d\(index)", weight: 1))
+        }
+        #expect(throws: RingBuilder.Failure(description: "a ring holds at most 65536 devices")) {
+            try builder.add(BuilderDevice(region: 1, zone: 1, ip: "10.0.0.1", port: 6200, device: "one-too-many", weight: 1))
         }
     }
 

@@ -33,6 +33,7 @@ struct RingShow: ParsableCommand {
             if stored != nil && plan.rebuilt {
                 out += "  pending: the manifests changed; apply would add \(plan.added.count), remove \(plan.removed.count), change \(plan.changed.count) devices and move \(plan.replicasMoved) replicas\n"
             }
+            for warning in plan.warnings { out += "  warning: \(warning)\n" }
             if plan.heldBack > 0 {
                 out += "  warning: a rebalance now is held back by min_part_hours: \(plan.heldBack) partitions moved less than \(builder.minPartHours)h ago\n"
             }
