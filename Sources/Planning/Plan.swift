@@ -63,9 +63,7 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
         case update
         /// Start or stop without redefining.
         case power
-        /// Delete and create (e.g. it must move to another node).
-        case replace
-        /// Delete.
+        /// Delete. (A move to another node is a delete there plus a create here, reason `moved`, with an edge.)
         case delete
         /// Nothing to do.
         case noop

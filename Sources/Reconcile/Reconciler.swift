@@ -77,6 +77,25 @@ public struct Reconciler: Sendable {
         return plan
     }
 
+    /// A region's rings (all, or the one named by name or type), each with its saved builder and what a rebalance
+    /// now would do.
+    public func ringPlans(region: String, ring name: String? = nil) throws -> [(ring: Resource<RingSpec>, stored: StoredRing?, plan: RingPlan)] {
+        guard model.regions.contains(where: { $0.name == region }) else { throw Failure(description: "region '\(region)' is not declared") }
+        let rings = model.rings.filter { $0.region == region && (name == nil || $0.name == name || $0.spec.type?.value.rawValue == name) }
+        guard !rings.isEmpty else { throw Failure(description: "region '\(region)' has no ring\(name.map { " '\($0)'" } ?? "")") }
+        let stored = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try StateStore(directory: stateDirectory).rings() : [:]
+        let nodes = model.nodes.filter { $0.region == region }
+        let hour = Int32(Date().timeIntervalSince1970 / 3600)
+        return try rings.sorted { $0.name < $1.name }.map { ring in
+            do {
+                let saved = stored[ring.address.description]
+                return (ring, saved, try RingPlanner.plan(ring: ring, nodes: nodes, stored: saved, hour: hour))
+            } catch {
+                throw Failure(description: "\(ring.address): \(error)")
+            }
+        }
+    }
+
     /// Deletes that exceed a region's `maxDeleteShare` of its running instances, as messages (empty when safe).
     public func massDeletions(in plan: Plan, observed: [ObservedNode]) -> [String] {
         var messages: [String] = []

@@ -16,7 +16,6 @@ struct PlanRenderer {
         case (.create, _): paint("+", "32")
         case (.update, _): paint("~", "33")
         case (.power, _): paint(">", "36")
-        case (.replace, _): paint("-/+", "35")
         case (.delete, _): paint("-", "31")
         case (.noop, _): " "
         }
