@@ -61,7 +61,8 @@ public struct RingBuilder: Sendable, Codable {
     /// Adds a device and returns its id.
     @discardableResult
     public mutating func add(_ device: BuilderDevice) throws(Failure) -> Int {
-        guard devices.count <= Int(UInt16.max) else { throw Failure(description: "a ring holds at most \(Int(UInt16.max) + 1) devices") }
+        // Swift reserves the largest 2-byte id (65535) to mean "no device".
+        guard devices.count < Int(UInt16.max) else { throw Failure(description: "a ring holds at most \(Int(UInt16.max)) devices") }
         var device = device
         device.id = devices.count
         device.parts = 0

@@ -9,7 +9,7 @@ public enum RingFile {
 
     /// Encodes `ring` as a ring file named `fileName` (e.g. `object.ring.gz`).
     public static func encode(_ ring: RingData, version: Int = 2, fileName: String, mtime: UInt32 = defaultMTime) throws(RingFileError) -> [UInt8] {
-        guard ring.devices.count <= Int(UInt16.max) + 1 else {
+        guard ring.devices.count <= Int(UInt16.max) else {
             throw RingFileError("a ring with \(ring.devices.count) devices needs 4-byte device ids, which StackLab does not write yet")
         }
         let writer = try RingStreamWriter(fileName: fileName, mtime: mtime)

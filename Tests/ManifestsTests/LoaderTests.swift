@@ -133,4 +133,17 @@ import Testing
         #expect(messages(serial) == messages(parallel))
         #expect(serial.model.metas.map(\.address) == parallel.model.metas.map(\.address))
     }
+
+    @Test func aRingWithMoreDevicesThanTheFormatHoldsIsRefused() throws {
+        let scratch = try Fixtures.deployment()
+        // 5,462 storage servers × 12 disks (+ the base lab's 6) = 65,550 devices: more than Swift's 2-byte device ids allow.
+        var nodes = ""
+        for index in 0..<5_462 {
+            nodes += "---\nkind: Node\nname: big-\(index)\nspec: {address: 10.\(100 + index / 62500).\(index / 250 % 250).\(index % 250 + 1), libvirt: simulated, roles: [storage], cpus: 8, memory: 16GiB, disks: ["
+            nodes += (0..<12).map { "{name: d\($0), size: 1TB}" }.joined(separator: ", ") + "]}\n"
+        }
+        try scratch.write("regions/lab/big.yaml", nodes)
+        let result = try load(scratch)
+        #expect(messages(result).contains { $0.hasPrefix("regions/lab/rings.yaml:2:7: ring 'object' selects 65550 devices; Swift's ring format holds at most 65535") }, "\(messages(result).prefix(5))")
+    }
 }

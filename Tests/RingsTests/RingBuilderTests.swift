@@ -113,10 +113,10 @@ func makeBuilder(partPower: Int = 8, replicas: Double = 3, minPartHours: Int = 1
 
     @Test func deviceIDsCannotOverflowTheRingFormat() throws {
         var builder = try RingBuilder(partPower: 4, replicas: 1, minPartHours: 1)
-        for index in 0..<65_536 {
+        for index in 0..<65_535 {
             try builder.add(BuilderDevice(region: 1, zone: 1, ip: "10.0.0.1", port: 6200, device: "d\(index)", weight: 1))
         }
-        #expect(throws: RingBuilder.Failure(description: "a ring holds at most 65536 devices")) {
+        #expect(throws: RingBuilder.Failure(description: "a ring holds at most 65535 devices")) {
             try builder.add(BuilderDevice(region: 1, zone: 1, ip: "10.0.0.1", port: 6200, device: "one-too-many", weight: 1))
         }
     }
