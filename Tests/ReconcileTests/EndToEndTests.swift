@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func aSecondApplyOnTheSameRegionFailsClearlyInsteadOfInterleaving() throws {
-        let (repo, state) = try deployment(instances: 150)
+        let (repo, state) = try deployment(instances: 300)  // enough work that the first apply is still running
         let first = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",
                                        "--repo", repo.path, "--state-dir", state.path])
         defer { Command.stop(first) }
