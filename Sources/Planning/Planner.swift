@@ -162,12 +162,13 @@ struct RegionPlanner {
             for server in servers {
                 let installed = observed.first { $0.address.name == server.name }?.rings[ringPlan.fileName]
                 guard installed != ringPlan.checksum else { continue }
+                guard let payload = try? RingPlanner.file(for: ringPlan) else { continue }
                 // An unchanged ring whose file is missing or altered on a node is drift; a rebuilt one is new or changed.
                 let reason: Change.Reason = ringPlan.rebuilt ? (installed == nil ? .new : .specChanged) : .drifted
                 changes.append(Change(address: ring.address, node: nodeAddress(server.name), action: installed == nil ? .create : .update,
                                       reason: reason, fields: [.init(field: ringPlan.fileName, old: installed.map { String($0.prefix(12)) } ?? "missing",
                                                                      new: String(ringPlan.checksum.prefix(12)))],
-                                      dependsOn: build, payload: ringPlan.file, checksum: ringPlan.checksum, file: ringPlan.fileName))
+                                      dependsOn: build, payload: payload, checksum: ringPlan.checksum, file: ringPlan.fileName))
             }
         }
     }

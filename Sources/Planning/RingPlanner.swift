@@ -12,12 +12,32 @@ public struct StoredRing: Sendable, Codable {
     public var deviceIDs: [String: Int]
     /// Zone name → Swift zone number.
     public var zoneNumbers: [String: Int]
+    /// Whether the last rebalance finished (nothing held back by min_part_hours): with the same devices, another
+    /// rebalance would move nothing, so a plan need not run one.
+    public var settled = false
+    /// sha256 of the ring file of this state.
+    public var checksum: String?
+    /// Partitions less dispersed than the topology allows, as of the last rebalance.
+    public var dispersion = 0
 
     /// A new ring.
     public init(builder: RingBuilder) {
         self.builder = builder
         deviceIDs = [:]
         zoneNumbers = [:]
+    }
+
+    private enum CodingKeys: String, CodingKey { case builder, deviceIDs, zoneNumbers, settled, checksum, dispersion }
+
+    /// Decodes a saved state; fields added later default (an older state is simply not `settled`).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        builder = try container.decode(RingBuilder.self, forKey: .builder)
+        deviceIDs = try container.decode([String: Int].self, forKey: .deviceIDs)
+        zoneNumbers = try container.decode([String: Int].self, forKey: .zoneNumbers)
+        settled = try container.decodeIfPresent(Bool.self, forKey: .settled) ?? false
+        checksum = try container.decodeIfPresent(String.self, forKey: .checksum)
+        dispersion = try container.decodeIfPresent(Int.self, forKey: .dispersion) ?? 0
     }
 }
 
@@ -42,8 +62,8 @@ public struct RingPlan: Sendable, Codable {
     public var warnings: [String] = []
     /// The builder state after the rebalance (saved by apply).
     public var state: StoredRing
-    /// The ring file nodes get, and its sha256.
-    public var file: Data
+    /// The ring file nodes get (see `RingPlanner.file(for:)`), and its sha256.
+    public var file: Data?
     public var checksum: String
     /// Whether the builder changes (apply saves the new state).
     public var rebuilt: Bool
@@ -95,17 +115,36 @@ public enum RingPlanner {
                 added.append(key)
             }
         }
+        let devicesChanged = !added.isEmpty || !removed.isEmpty || !changed.isEmpty || stored?.builder.replicas != spec.replicaCount
+        if let stored, stored.settled, !devicesChanged, let checksum = stored.checksum {
+            // Nothing to rebalance and the file is known: skip both (a no-op plan over hundreds of rings stays cheap).
+            return RingPlan(address: ring.address, type: type.rawValue, added: [], removed: [], changed: [], replicasMoved: 0,
+                            balanceBefore: before, balanceAfter: before ?? 0, dispersion: stored.dispersion, heldBack: 0, state: stored, file: nil,
+                            checksum: checksum, rebuilt: false)
+        }
         let report = try state.builder.rebalance(hour: hour)
-        let rebuilt = stored == nil || report.replicasMoved > 0 || !added.isEmpty || !removed.isEmpty || !changed.isEmpty
+        let rebuilt = stored == nil || report.replicasMoved > 0 || devicesChanged
         if !rebuilt, let stored { state = stored }
-        let version = state.builder.replicas == state.builder.replicas.rounded() ? 1 : 2  // v1 cannot hold fractional replicas
-        let file = Data(try RingFile.encode(state.builder.ring(), version: version, fileName: "\(type.rawValue).ring.gz"))
+        state.settled = report.heldBack == 0
+        state.dispersion = state.builder.dispersion()
+        let file = try encode(state, type: type.rawValue)
+        state.checksum = sha256(file)
         var plan = RingPlan(address: ring.address, type: type.rawValue, added: added, removed: removed, changed: changed,
                             replicasMoved: rebuilt ? report.replicasMoved : 0, balanceBefore: before, balanceAfter: state.builder.balance(),
-                            dispersion: state.builder.dispersion(), heldBack: report.heldBack, state: state, file: file,
-                            checksum: sha256(file), rebuilt: rebuilt)
+                            dispersion: state.dispersion, heldBack: report.heldBack, state: state, file: file,
+                            checksum: state.checksum!, rebuilt: rebuilt || stored?.settled != state.settled)
         plan.warnings = report.warnings
         return plan
+    }
+
+    /// The ring file of a plan (encoded now if the plan skipped it).
+    public static func file(for plan: RingPlan) throws -> Data {
+        try plan.file ?? encode(plan.state, type: plan.type)
+    }
+
+    private static func encode(_ state: StoredRing, type: String) throws -> Data {
+        let version = state.builder.replicas == state.builder.replicas.rounded() ? 1 : 2  // v1 cannot hold fractional replicas
+        return Data(try RingFile.encode(state.builder.ring(), version: version, fileName: "\(type).ring.gz"))
     }
 
     /// Hex sha256.

@@ -24,7 +24,7 @@ struct RingBuild: ParsableCommand {
             if plan.rebuilt {
                 try store.saveRing(address: ring.address.description, state: try JSONEncoder().encode(plan.state), checksum: plan.checksum)
             }
-            try plan.file.write(to: URL(fileURLWithPath: "\(directory)/\(plan.fileName)"))
+            try RingPlanner.file(for: plan).write(to: URL(fileURLWithPath: "\(directory)/\(plan.fileName)"))
             text += String(format: "%@: %@, %d replicas moved, balance %.2f%%, dispersion %d → %@/%@ (sha256 %@)\n",
                            ring.address.description, plan.rebuilt ? "rebuilt" : "unchanged", plan.replicasMoved, plan.balanceAfter,
                            plan.dispersion, directory, plan.fileName, String(plan.checksum.prefix(12)))
