@@ -54,9 +54,9 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         try libvirt { () throws(LibvirtError) -> ObservedNode in
             var domains: [ObservedDomain] = []
             for domain in try connection.domains() {
-                let xml = try domain.persistentXML()
+                // Only StackLab's own element, not the whole definition: observing a node stays cheap.
+                let owner = try domain.metadata(namespace: Ownership.namespace).flatMap(Ownership.parseElement)
                 let info = try domain.info()
-                let owner = Ownership.parse(xml)
                 let state: ObservedDomain.State = switch info.state {
                 case .running: .running
                 case .paused: .paused

@@ -21,8 +21,19 @@ public enum Ownership {
               let open = xml[..<uri.lowerBound].lastIndex(of: "<"),
               let close = xml[uri.upperBound...].firstIndex(of: ">")
         else { return nil }
+        return attributes(of: xml[xml.index(after: open)..<close])
+    }
+
+    /// The attributes of the element `virDomainGetMetadata` returns for StackLab's namespace (libvirt strips the
+    /// namespace from it: asking by URI already made sure it is ours), or nil without an address.
+    public static func parseElement(_ xml: String) -> [String: String]? {
+        guard let open = xml.firstIndex(of: "<"), let close = xml.lastIndex(of: ">"), open < close else { return nil }
+        return attributes(of: xml[xml.index(after: open)..<close])
+    }
+
+    private static func attributes(of element: Substring) -> [String: String]? {
         var attributes: [String: String] = [:]
-        var rest = xml[xml.index(after: open)..<close]
+        var rest = element
         while let equals = rest.firstIndex(of: "=") {
             let nameStart = rest[..<equals].lastIndex(where: { $0 == " " || $0 == "\t" || $0 == "\n" }).map { rest.index(after: $0) } ?? rest.startIndex
             let name = String(rest[nameStart..<equals])

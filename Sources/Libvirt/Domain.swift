@@ -61,6 +61,18 @@ public final class Domain: @unchecked Sendable {
         return (state, UInt64(info.maxMem), UInt64(info.memory), Int(info.nrVirtCpu))
     }
 
+    /// The metadata element in namespace `uri` of the persistent definition, or nil when the domain has none.
+    public func metadata(namespace uri: String) throws(LibvirtError) -> String? {
+        let flags = UInt32(VIR_DOMAIN_AFFECT_CONFIG.rawValue)
+        guard let xml = virDomainGetMetadata(handle, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), uri, flags) else {
+            let error = LibvirtError.last("read metadata of domain \(name)")
+            if error.code == Int32(VIR_ERR_NO_DOMAIN_METADATA.rawValue) { return nil }
+            throw error
+        }
+        defer { free(xml) }
+        return String(cString: xml)
+    }
+
     /// The live XML (running state) definition.
     public func liveXML() throws(LibvirtError) -> String {
         guard let xml = virDomainGetXMLDesc(handle, 0) else { throw LibvirtError.last("dump XML of domain \(name)") }

@@ -34,11 +34,22 @@ public struct Reconciler: Sendable {
         return names.isEmpty ? known.sorted() : names.sorted()
     }
 
-    /// Opens a driver for every node of `regions`.
+    /// Opens a driver for every node of `regions`, in parallel (opening a simulated node parses its saved host;
+    /// opening a real one is a network round trip).
     public func drivers(for regions: [String]) throws -> [String: any NodeDriver] {
+        let wanted = Set(regions)
+        let nodes = model.nodes.filter { wanted.contains($0.region ?? "") }
+        let opened = ResultSlots<Result<LibvirtNode, DriverError>>(count: nodes.count)
+        let stateDirectory = stateDirectory
+        DispatchQueue.concurrentPerform(iterations: nodes.count) { index in
+            opened[index] = Result { () throws(DriverError) in try LibvirtNode(node: nodes[index], stateDirectory: stateDirectory) }
+        }
         var drivers: [String: any NodeDriver] = [:]
-        for node in model.nodes where regions.contains(node.region ?? "") {
-            drivers[node.name] = try LibvirtNode(node: node, stateDirectory: stateDirectory)
+        for (node, result) in zip(nodes, opened.values) {
+            switch result {
+            case .success(let driver): drivers[node.name] = driver
+            case .failure(let error): throw Failure(description: "cannot open node \(error)")
+            }
         }
         return drivers
     }
