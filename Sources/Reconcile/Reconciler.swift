@@ -73,9 +73,16 @@ public struct Reconciler: Sendable {
     }
 
     /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.
-    public func plan(regions: [String], observed: [ObservedNode], targets: [String] = []) -> Plan {
-        let storedRings = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite")
-            ? ((try? StateStore(directory: stateDirectory).rings()) ?? [:]) : [:]
+    /// A state store that cannot be read is an error, never "no state": planning rings from scratch would move
+    /// nearly every partition.
+    public func plan(regions: [String], observed: [ObservedNode], targets: [String] = []) throws -> Plan {
+        let storedRings: [String: StoredRing]
+        do {
+            storedRings = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite")
+                ? try StateStore(directory: stateDirectory).rings() : [:]
+        } catch {
+            throw Failure(description: "cannot read the ring builders in \(stateDirectory)/stacklab.sqlite: \(error); nothing was planned")
+        }
         var plan = Planner.plan(model: model, observed: observed, regions: Set(regions), revision: revision,
                                 storedRings: storedRings, hour: Int32(Date().timeIntervalSince1970 / 3600))
         if !targets.isEmpty {

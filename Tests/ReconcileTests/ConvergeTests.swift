@@ -28,7 +28,7 @@ import Testing
         func plan(rev: String = "HEAD") throws -> Plan {
             let reconciler = try reconciler(rev: rev)
             let regions = try reconciler.regions([])
-            return reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
+            return try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
         }
 
         @discardableResult
@@ -36,7 +36,7 @@ import Testing
             let reconciler = try reconciler(rev: rev)
             let regions = try reconciler.regions([])
             let drivers = try reconciler.drivers(for: regions)
-            let plan = reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+            let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
             return try Applier().apply(plan, drivers: drivers, store: try StateStore(directory: state.path))
         }
 
@@ -173,7 +173,7 @@ import Testing
         let regions = try reconciler.regions([])
         var drivers = try reconciler.drivers(for: regions)
         drivers["lab-1"] = FailingNode(wrapping: drivers["lab-1"]!, failing: "network/lab/private")
-        let plan = reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
         let store = try StateStore(directory: world.state.path)
         let report = try Applier(backoff: 0.01).apply(plan, drivers: drivers, store: store)
         #expect(!report.succeeded)
@@ -240,7 +240,7 @@ struct FailingNode: NodeDriver {
         let world = try World()
         let reconciler = try world.reconciler()
         let observed = try reconciler.observe(try reconciler.drivers(for: ["lab", "edge"]))
-        let plan = reconciler.plan(regions: ["lab", "edge"], observed: observed, targets: ["instance/lab/acme/web-1"])
+        let plan = try reconciler.plan(regions: ["lab", "edge"], observed: observed, targets: ["instance/lab/acme/web-1"])
         let instance = try #require(plan.changes.first { $0.address.kind == .instance })
         #expect(plan.changes.filter { $0.address.kind == .instance }.map(\.address.description) == ["instance/lab/acme/web-1"])
         #expect(plan.changes.filter { $0.address.kind == .network }.map(\.id) == instance.dependsOn)
@@ -275,12 +275,12 @@ struct FailingNode: NodeDriver {
         let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path)
         let regions = try reconciler.regions([])
         let drivers = try reconciler.drivers(for: regions)
-        let first = reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+        let first = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
         #expect(first.changes.filter { $0.address.kind == .instance && $0.action == .create }.count == loaded.model.instances.count)
         #expect(first.unplaceable.isEmpty)
         #expect(try Applier().apply(first, drivers: drivers, store: try StateStore(directory: state.path)).succeeded)
         let observed = try reconciler.observe(try reconciler.drivers(for: regions))
-        #expect(reconciler.plan(regions: regions, observed: observed).isEmpty)
+        #expect(try reconciler.plan(regions: regions, observed: observed).isEmpty)
         #expect(observed.allSatisfy { $0.cpus == 32 && $0.memoryKiB == 128 << 20 })
         let volumes = observed.flatMap(\.volumes)
         #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) },

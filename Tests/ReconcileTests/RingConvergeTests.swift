@@ -96,4 +96,16 @@ import Testing
         #expect(plan.changes.first { $0.node.kind == .region && $0.address.description == "ring/lab/object" }?.fields
                     .contains { $0.field == "held back by min_part_hours" } == true)
     }
+
+    @Test func anUnreadableRingBuilderStopsThePlanInsteadOfRebuildingFromScratch() throws {
+        let world = try World()
+        try world.apply()
+        try StateStore(directory: world.state.path).saveRing(address: "ring/lab/object", state: Data("{\"not\": \"a builder\"}".utf8), checksum: "x")
+        do {
+            _ = try world.plan()
+            Issue.record("a plan must not start over when the saved ring cannot be read")
+        } catch {
+            #expect("\(error)".contains("cannot read the ring builders"))
+        }
+    }
 }

@@ -27,9 +27,12 @@ public struct Address: Sendable, Hashable, Comparable, Codable, CustomStringConv
         return parts.joined(separator: "/")
     }
 
-    /// Orders by kind, then the text form.
+    /// Orders by kind, region, tenant, name (field by field: no strings are built to compare).
     public static func < (lhs: Address, rhs: Address) -> Bool {
-        lhs.kind != rhs.kind ? lhs.kind < rhs.kind : lhs.description < rhs.description
+        if lhs.kind != rhs.kind { return lhs.kind < rhs.kind }
+        if lhs.region != rhs.region { return (lhs.region ?? "") < (rhs.region ?? "") }
+        if lhs.tenant != rhs.tenant { return (lhs.tenant ?? "") < (rhs.tenant ?? "") }
+        return lhs.name < rhs.name
     }
 
     /// Encodes as its text form.

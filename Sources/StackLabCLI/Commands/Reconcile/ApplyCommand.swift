@@ -79,7 +79,11 @@ struct ApplyCommand: ParsableCommand {
             }
             plan = saved
         } else {
-            plan = reconciler.plan(regions: regions, observed: observed)
+            do {
+                plan = try reconciler.plan(regions: regions, observed: observed)
+            } catch {
+                throw fail("\(error)")
+            }
             Terminal.standardOutput.write(renderer.render(plan))
         }
         if plan.isEmpty {

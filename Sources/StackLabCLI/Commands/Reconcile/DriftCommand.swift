@@ -25,7 +25,7 @@ struct DriftCommand: ParsableCommand {
         let placements: [String: (node: String, ip: String)]
         do {
             let regions = try reconciler.regions(reconcile.region)
-            plan = reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
+            plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
             placements = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite")
                 ? try StateStore(directory: stateDirectory).placements() : [:]
         } catch {

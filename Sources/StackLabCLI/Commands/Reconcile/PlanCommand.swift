@@ -40,7 +40,7 @@ struct PlanCommand: ParsableCommand {
         do {
             let regions = try reconciler.regions(reconcile.region)
             let observed = try reconciler.observe(try reconciler.drivers(for: regions))
-            plan = reconciler.plan(regions: regions, observed: observed, targets: target)
+            plan = try reconciler.plan(regions: regions, observed: observed, targets: target)
         } catch {
             throw fail("\(error)")
         }
