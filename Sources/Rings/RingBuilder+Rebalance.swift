@@ -76,13 +76,16 @@ extension RingBuilder {
         }
 
         // 4. Balance: each device gives up its excess over its target, then everything queued is placed.
-        for round in 0..<32 {
-            if round > 0 || !queue.isEmpty || devices.contains(where: { d in d.map { $0.parts > targets[$0.id] } ?? false }) {
-                gatherExcess(targets: targets, before: before, moved: &moved, heldBack: &heldBack, canMove: canMove, queue: &queue)
-            }
+        var lastExcess = Int.max
+        for _ in 0..<32 {
+            gatherExcess(targets: targets, before: before, moved: &moved, heldBack: &heldBack, canMove: canMove, queue: &queue)
             guard !queue.isEmpty else { break }
             place(queue, topology: topology, caps: caps, targets: targets)
             queue.removeAll(keepingCapacity: true)
+            // Stop when a round no longer reduces the excess: the rest is for the repair pass (or impossible).
+            let excess = devices.reduce(0) { $0 + ($1.map { max(0, $0.parts - targets[$0.id]) } ?? 0) }
+            if excess == 0 || excess >= lastExcess { break }
+            lastExcess = excess
         }
 
         repairBalance(targets: targets, before: before, topology: topology, caps: caps, moved: &moved, canMove: canMove)
@@ -164,67 +167,89 @@ extension RingBuilder {
         }
     }
 
-    /// Moves single replicas straight from devices over target to devices under it, choosing for each pair a
-    /// partition the receiving device may legally hold (the greedy placement can strand a few devices one partition
-    /// off target when the last replicas it placed had no dispersion-legal home among the devices still wanting).
+    /// Moves single replicas from devices over target to devices under it. Direct moves first; when a receiver can
+    /// take nothing the over-target device holds (e.g. all its partitions already have a replica in the receiver's
+    /// region), a two-step chain through a device at target: giver → middle, middle → receiver.
     private mutating func repairBalance(targets: [Int], before: [[Int32]], topology: RingTopology, caps: [[[Int32]]],
                                         moved: inout [Bool], canMove: (Int) -> Bool) {
         let under = devices.compactMap { $0 }.filter { $0.weight > 0 && $0.parts < targets[$0.id] }.map(\.id)
         var over = Set(devices.compactMap { $0 }.filter { $0.parts > targets[$0.id] }.map(\.id))
         guard !under.isEmpty, !over.isEmpty else { return }
         var slotsOf: [Int: [(partition: Int, row: Int)]] = [:]
-        for giver in over { slotsOf[giver] = []; slotsOf[giver]?.reserveCapacity((devices[giver]?.parts ?? 0) + 1) }
         for (index, row) in rows.enumerated() {
-            for partition in row.indices where over.contains(Int(row[partition])) { slotsOf[Int(row[partition])]?.append((partition, index)) }
+            for partition in row.indices where row[partition] >= 0 { slotsOf[Int(row[partition]), default: []].append((partition, index)) }
         }
-        var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
-        var touched: [(Int, Int32)] = []
-        touched.reserveCapacity(16)
+        var mover = ReplicaMover(topology: topology, caps: caps)
         for receiver in under {
-            var wanted = targets[receiver] - (devices[receiver]?.parts ?? 0)
-            let tiers = topology.tierOf[receiver]
-            search: for giver in over.sorted() where wanted > 0 {
-                for (slot, entry) in (slotsOf[giver] ?? []).enumerated() {
-                    let p = entry.partition
-                    let original = entry.row < before.count && p < before[entry.row].count ? before[entry.row][p] : -1
-                    let fresh = original != Int32(giver)
-                    if !fresh && (moved[p] || !canMove(p)) { continue }
-                    var legal = true
-                    touched.removeAll(keepingCapacity: true)
-                    for (index, row) in rows.enumerated() where p < row.count && index != entry.row && row[p] >= 0 {
-                        if Int(row[p]) == receiver { legal = false }
-                        let other = topology.tierOf[Int(row[p])]
-                        for level in 0..<RingTopology.levels where other[level] >= 0 {
-                            counts[level][Int(other[level])] += 1
-                            touched.append((level, other[level]))
+            while (devices[receiver]?.parts ?? 0) < targets[receiver], !over.isEmpty {
+                var done = false
+                for giver in over.sorted() {
+                    if let slot = mover.find(from: giver, to: receiver, slots: slotsOf[giver] ?? [], builder: self, before: before, moved: moved, canMove: canMove) {
+                        move(slot, from: giver, to: receiver, slotsOf: &slotsOf, before: before, moved: &moved)
+                        done = true
+                    } else {
+                        // Two steps through a device at its target (a bounded search: this is a last resort).
+                        var tried = 0
+                        for middle in devices.indices where devices[middle] != nil && middle != giver && middle != receiver
+                            && devices[middle]!.weight > 0 && devices[middle]!.parts == targets[middle] {
+                            tried += 1
+                            if tried > 64 { break }
+                            guard let second = mover.find(from: middle, to: receiver, slots: slotsOf[middle] ?? [], builder: self, before: before,
+                                                          moved: moved, canMove: canMove) else { continue }
+                            move(second, from: middle, to: receiver, slotsOf: &slotsOf, before: before, moved: &moved)
+                            if let first = mover.find(from: giver, to: middle, slots: slotsOf[giver] ?? [], builder: self, before: before,
+                                                      moved: moved, canMove: canMove) {
+                                move(first, from: giver, to: middle, slotsOf: &slotsOf, before: before, moved: &moved)
+                                done = true
+                                break
+                            }
+                            // No way to refill the middle device: undo its move.
+                            let undo = slotsOf[receiver]!.last!
+                            move(undo, from: receiver, to: middle, slotsOf: &slotsOf, before: before, moved: &moved)
                         }
                     }
-                    let cap = caps[replicaCount(of: p)]
-                    for level in 0..<RingTopology.levels where counts[level][Int(tiers[level])] + 1 > cap[level][Int(tiers[level])] { legal = false }
-                    for (level, node) in touched { counts[level][Int(node)] = 0 }
-                    guard legal else { continue }
-                    rows[entry.row][p] = Int32(receiver)
-                    devices[giver]?.parts -= 1
-                    devices[receiver]?.parts += 1
-                    if !fresh { moved[p] = true }
-                    slotsOf[giver]?.remove(at: slot)
-                    wanted -= 1
                     if (devices[giver]?.parts ?? 0) <= targets[giver] { over.remove(giver) }
-                    continue search
+                    if done { break }
                 }
+                if !done { break }
             }
         }
     }
 
-    /// Places queued replicas: each on the device with the most partitions wanted that keeps the partition within
-    /// every tier's cap (and never on a device that already holds it).
+    private mutating func move(_ slot: (partition: Int, row: Int), from giver: Int, to receiver: Int,
+                               slotsOf: inout [Int: [(partition: Int, row: Int)]], before: [[Int32]], moved: inout [Bool]) {
+        let original = slot.row < before.count && slot.partition < before[slot.row].count ? before[slot.row][slot.partition] : -1
+        if original == Int32(giver) { moved[slot.partition] = true }
+        rows[slot.row][slot.partition] = Int32(receiver)
+        devices[giver]?.parts -= 1
+        devices[receiver]?.parts += 1
+        slotsOf[giver]?.removeAll { $0.partition == slot.partition && $0.row == slot.row }
+        slotsOf[receiver, default: []].append(slot)
+    }
+
+    /// Places queued replicas top-down: region, zone, server, then device, each time taking the child with the
+    /// most partitions still wanted among those the partition's dispersion caps allow (dispersion first, weight
+    /// second, at every tier). Falls back to the legal device wanting most if the descent dead-ends.
     private mutating func place(_ queue: [(partition: Int32, row: Int32)], topology: RingTopology, caps: [[[Int32]]], targets: [Int]) {
-        var heap = DeviceHeap()
-        for case let device? in devices where device.weight > 0 {
-            heap.push(id: Int32(device.id), wanted: targets[device.id] - device.parts)
+        let levels = RingTopology.levels
+        // Children of every tier node, and devices of every server.
+        var children: [[[Int32]]] = (0..<levels).map { Array(repeating: [], count: topology.nodeCount[$0]) }
+        var roots: [Int32] = []
+        for level in 0..<levels {
+            for node in 0..<topology.nodeCount[level] {
+                if level == 0 { roots.append(Int32(node)) } else { children[level - 1][Int(topology.parent[level][node])].append(Int32(node)) }
+            }
+        }
+        var deviceWanted = [Int](repeating: Int.min, count: devices.count)
+        for case let device? in devices where device.weight > 0 && topology.tierOf[device.id][0] >= 0 {
+            deviceWanted[device.id] = targets[device.id] - device.parts
+            children[levels - 1][Int(topology.tierOf[device.id][levels - 1])].append(Int32(device.id))
+        }
+        var wanted: [[Int]] = topology.nodeCount.map { Array(repeating: 0, count: $0) }
+        for (id, value) in deviceWanted.enumerated() where value != Int.min {
+            for level in 0..<levels { wanted[level][Int(topology.tierOf[id][level])] += value }
         }
         var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
-        var held: [(Int32, Int)] = []
         var holders: [Int32] = []
         var touched: [(Int, Int32)] = []
         for (partition, row) in queue {
@@ -235,36 +260,46 @@ extension RingBuilder {
             for other in rows where p < other.count && other[p] >= 0 {
                 holders.append(other[p])
                 let tiers = topology.tierOf[Int(other[p])]
-                for level in 0..<RingTopology.levels where tiers[level] >= 0 {
+                for level in 0..<levels where tiers[level] >= 0 {
                     counts[level][Int(tiers[level])] += 1
                     touched.append((level, tiers[level]))
                 }
             }
+            // Descend.
             var chosen: Int32 = -1
-            var fallback: Int32 = -1
-            while let (id, wanted) = heap.pop() {
-                held.append((id, wanted))
-                if holders.contains(id) { continue }
-                let tiers = topology.tierOf[Int(id)]
-                var fits = true
-                for level in 0..<RingTopology.levels where counts[level][Int(tiers[level])] + 1 > cap[level][Int(tiers[level])] {
-                    fits = false
-                    break
+            var candidates = roots
+            for level in 0..<levels {
+                var best: Int32 = -1
+                for node in candidates where counts[level][Int(node)] < cap[level][Int(node)] {
+                    if best < 0 || wanted[level][Int(node)] > wanted[level][Int(best)] { best = node }
                 }
-                if fits {
-                    chosen = id
-                    break
+                guard best >= 0 else { break }
+                candidates = children[level][Int(best)]
+                if level == levels - 1 {
+                    var device: Int32 = -1
+                    for id in candidates where !holders.contains(id) {
+                        if device < 0 || deviceWanted[Int(id)] > deviceWanted[Int(device)] { device = id }
+                    }
+                    chosen = device
                 }
-                if fallback < 0 { fallback = id }
-                _ = wanted
             }
-            if chosen < 0 { chosen = fallback }
-            for (id, wanted) in held { heap.push(id: id, wanted: id == chosen ? wanted - 1 : wanted) }
-            held.removeAll(keepingCapacity: true)
+            if chosen < 0 {
+                // Dead end (a cap full below a node that looked free): the legal device wanting most, else any.
+                var fallback: Int32 = -1
+                for (id, value) in deviceWanted.enumerated() where value != Int.min && !holders.contains(Int32(id)) {
+                    let tiers = topology.tierOf[id]
+                    let legal = (0..<levels).allSatisfy { counts[$0][Int(tiers[$0])] < cap[$0][Int(tiers[$0])] }
+                    if legal && (chosen < 0 || value > deviceWanted[Int(chosen)]) { chosen = Int32(id) }
+                    if fallback < 0 || value > deviceWanted[Int(fallback)] { fallback = Int32(id) }
+                }
+                if chosen < 0 { chosen = fallback }
+            }
             for (level, node) in touched { counts[level][Int(node)] = 0 }
             guard chosen >= 0 else { continue }
             rows[Int(row)][p] = chosen
             devices[Int(chosen)]?.parts += 1
+            deviceWanted[Int(chosen)] -= 1
+            for level in 0..<levels { wanted[level][Int(topology.tierOf[Int(chosen)][level])] -= 1 }
         }
     }
 
@@ -344,15 +379,53 @@ extension RingBuilder {
                 deviceExpected[id] = value
             }
         }
-        var targets = deviceExpected.map { Int($0.rounded(.down)) }
-        var short = slots - targets.reduce(0, +)
-        let order = deviceExpected.indices.filter { deviceExpected[$0] > 0 }
-            .sorted { (deviceExpected[$0] - Double(targets[$0])) / deviceExpected[$0] > (deviceExpected[$1] - Double(targets[$1])) / deviceExpected[$1] }
-        var index = 0
-        while short > 0 && !order.isEmpty {
-            targets[order[index % order.count]] += 1
-            short -= 1
-            index += 1
+        // Integers tier by tier, so every tier's sum is achievable: regions from the total, zones from their region,
+        // servers from their zone, devices from their server (largest relative remainders round up).
+        func apportion(_ total: Int, _ items: [Int], expected: (Int) -> Double, capacity: (Int) -> Double) -> [Int: Int] {
+            let sum = items.reduce(0.0) { $0 + expected($1) }
+            guard sum > 0, total > 0 else { return Dictionary(uniqueKeysWithValues: items.map { ($0, 0) }) }
+            let scale = Double(total) / sum
+            var result: [Int: Int] = [:]
+            for item in items { result[item] = min(Int((expected(item) * scale).rounded(.down)), Int(capacity(item).rounded(.down))) }
+            var short = total - result.values.reduce(0, +)
+            let order = items.sorted { a, b in
+                let ra = expected(a) > 0 ? (expected(a) * scale - Double(result[a]!)) / expected(a) : -1
+                let rb = expected(b) > 0 ? (expected(b) * scale - Double(result[b]!)) / expected(b) : -1
+                return ra != rb ? ra > rb : a < b
+            }
+            var index = 0
+            var stalled = 0
+            while short > 0 && !order.isEmpty && stalled < order.count {
+                let item = order[index % order.count]
+                if Double(result[item]! + 1) <= capacity(item) + 1e-9 {
+                    result[item]! += 1
+                    short -= 1
+                    stalled = 0
+                } else {
+                    stalled += 1
+                }
+                index += 1
+            }
+            return result
+        }
+        var integer: [[Int]] = topology.nodeCount.map { Array(repeating: 0, count: $0) }
+        for (node, value) in apportion(slots, rootKids, expected: { expected[0][$0] }, capacity: { capacity(level: 0, node: $0) }) {
+            integer[0][node] = value
+        }
+        for level in 1..<RingTopology.levels {
+            for parent in 0..<topology.nodeCount[level - 1] {
+                for (node, value) in apportion(integer[level - 1][parent], kids[level - 1][parent], expected: { expected[level][$0] },
+                                               capacity: { capacity(level: level, node: $0) }) {
+                    integer[level][node] = value
+                }
+            }
+        }
+        var targets = [Int](repeating: 0, count: devices.count)
+        for server in 0..<topology.nodeCount[RingTopology.levels - 1] {
+            for (id, value) in apportion(integer[RingTopology.levels - 1][server], deviceKids[server], expected: { deviceExpected[$0] },
+                                         capacity: { _ in perDeviceCap }) {
+                targets[id] = value
+            }
         }
         return targets
     }
@@ -394,5 +467,47 @@ struct DeviceHeap {
             }
         }
         return (top.id, top.wanted)
+    }
+}
+
+/// Finds a replica one device may legally hand to another (scratch buffers reused across searches).
+struct ReplicaMover {
+    let topology: RingTopology
+    let caps: [[[Int32]]]
+    private var counts: [[Int32]]
+    private var touched: [(Int, Int32)] = []
+
+    init(topology: RingTopology, caps: [[[Int32]]]) {
+        self.topology = topology
+        self.caps = caps
+        counts = topology.nodeCount.map { Array(repeating: 0, count: $0) }
+    }
+
+    /// A slot of `giver` whose partition `receiver` may hold: not already there, within every tier cap once the
+    /// giver's replica leaves, and allowed to move (placed in this rebalance, or not moved yet and rested).
+    mutating func find(from giver: Int, to receiver: Int, slots: [(partition: Int, row: Int)], builder: RingBuilder,
+                       before: [[Int32]], moved: [Bool], canMove: (Int) -> Bool) -> (partition: Int, row: Int)? {
+        let tiers = topology.tierOf[receiver]
+        guard tiers[0] >= 0 else { return nil }
+        for entry in slots {
+            let p = entry.partition
+            let original = entry.row < before.count && p < before[entry.row].count ? before[entry.row][p] : -1
+            if original == Int32(giver) && (moved[p] || !canMove(p)) { continue }
+            var legal = true
+            touched.removeAll(keepingCapacity: true)
+            for (index, row) in builder.rows.enumerated() where p < row.count && index != entry.row && row[p] >= 0 {
+                if Int(row[p]) == receiver { legal = false }
+                let other = topology.tierOf[Int(row[p])]
+                for level in 0..<RingTopology.levels where other[level] >= 0 {
+                    counts[level][Int(other[level])] += 1
+                    touched.append((level, other[level]))
+                }
+            }
+            let cap = caps[builder.replicaCount(of: p)]
+            for level in 0..<RingTopology.levels where counts[level][Int(tiers[level])] + 1 > cap[level][Int(tiers[level])] { legal = false }
+            for (level, node) in touched { counts[level][Int(node)] = 0 }
+            if legal { return entry }
+        }
+        return nil
     }
 }

@@ -11,6 +11,7 @@ struct Bench: ParsableCommand {
               stacklab bench manifests     load + validate a generated 10,000-node, 100,000-instance repository from git
               stacklab bench apply         apply 1,000 instances over 30 simulated nodes, then re-plan (no-op)
               stacklab bench rings         build and rebalance Swift rings W1–W4 (the ring issue's workloads)
+              stacklab bench plan          validate, plan (empty and converged) and apply at small/medium/large sizes
             """,
-        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchFloor.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchFloor.self])
 }

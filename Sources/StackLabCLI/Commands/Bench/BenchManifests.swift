@@ -101,7 +101,7 @@ struct BenchReport: Encodable {
         var out = "workload: \(workload); \(cores) cores; median of \(runs) runs\n"
         out += "measurement        median s    min s    max s   peak RSS MB\n"
         for row in rows {
-            out += row.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+            out += row.name.padding(toLength: max(16, row.name.count + 1), withPad: " ", startingAt: 0)
             out += String(format: "%10.3f %8.3f %8.3f %13.1f\n", row.medianSeconds, row.minSeconds, row.maxSeconds, row.peakRSSMB)
         }
         return out
