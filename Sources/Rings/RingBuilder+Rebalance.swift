@@ -431,45 +431,6 @@ extension RingBuilder {
     }
 }
 
-/// A max-heap of devices by partitions wanted (ties: lower id first), for placement.
-struct DeviceHeap {
-    private var items: [(wanted: Int, id: Int32)] = []
-
-    private func before(_ a: (wanted: Int, id: Int32), _ b: (wanted: Int, id: Int32)) -> Bool {
-        a.wanted != b.wanted ? a.wanted > b.wanted : a.id < b.id
-    }
-
-    mutating func push(id: Int32, wanted: Int) {
-        items.append((wanted, id))
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard before(items[child], items[parent]) else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> (Int32, Int)? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var best = parent
-                if left < items.count && before(items[left], items[best]) { best = left }
-                if right < items.count && before(items[right], items[best]) { best = right }
-                if best == parent { break }
-                items.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return (top.id, top.wanted)
-    }
-}
-
 /// Finds a replica one device may legally hand to another (scratch buffers reused across searches).
 struct ReplicaMover {
     let topology: RingTopology
