@@ -14,9 +14,9 @@ public struct StackLab: ParsableCommand {
               stacklab validate --rev main   check the 'main' branch as committed
               stacklab show node             list the servers of every region
               stacklab plan                  what apply would change on every node
-              stacklab apply                 converge (asks first; --auto-approve for automation)
+              stacklab apply                 converge (asks first, or --auto-approve)
               stacklab drift                 what changed behind StackLab's back
-              stacklab ring show sina        balance and partitions per device of a region's Swift rings
+              stacklab ring show sina        a region's Swift rings, device by device
 
             Run 'stacklab help <command>' for a command's options.
             """,
