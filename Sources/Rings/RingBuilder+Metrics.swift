@@ -21,23 +21,11 @@ extension RingBuilder {
     public func dispersion() -> Int {
         let topology = RingTopology(devices: devices)
         let caps = (0...rows.count).map { topology.caps(replicas: $0) }
-        var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
+        var tiers = TierCounts(topology: topology)
         var bad = 0
-        var touched: [(Int, Int32)] = []
         for partition in 0..<partitionCount {
-            var over = false
-            touched.removeAll(keepingCapacity: true)
-            let cap = caps[replicaCount(of: partition)]
-            for row in rows where partition < row.count && row[partition] >= 0 {
-                let tiers = topology.tierOf[Int(row[partition])]
-                for level in 0..<RingTopology.levels where tiers[level] >= 0 {
-                    counts[level][Int(tiers[level])] += 1
-                    touched.append((level, tiers[level]))
-                    if counts[level][Int(tiers[level])] > cap[level][Int(tiers[level])] { over = true }
-                }
-            }
-            for (level, node) in touched { counts[level][Int(node)] = 0 }
-            if over { bad += 1 }
+            tiers.load(partition: partition, rows: rows)
+            if tiers.exceeds(caps: caps[replicaCount(of: partition)]) { bad += 1 }
         }
         return bad
     }

@@ -60,11 +60,9 @@ extension RingBuilder {
                 }
             }
         }
-        var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
-        var touched: [(Int, Int32)] = []
-        touched.reserveCapacity(16)
+        var tierCounts = TierCounts(topology: topology)
         for partition in 0..<partitionCount where !moved[partition] {
-            if let row = overDispersed(partition: partition, topology: topology, caps: caps[replicaCount(of: partition)], counts: &counts, touched: &touched) {
+            if let row = overDispersed(partition: partition, caps: caps[replicaCount(of: partition)], tiers: &tierCounts) {
                 if canMove(partition) {
                     release(partition: partition, row: row)
                     queue.append((Int32(partition), Int32(row)))
@@ -124,21 +122,14 @@ extension RingBuilder {
         rows[row][partition] = -1
     }
 
-    /// The row of a replica to move if `partition` holds more replicas in some tier than the caps allow.
-    private func overDispersed(partition: Int, topology: RingTopology, caps: [[Int32]], counts: inout [[Int32]],
-                               touched: inout [(Int, Int32)]) -> Int? {
-        var found: Int?
-        touched.removeAll(keepingCapacity: true)
-        for (index, row) in rows.enumerated() where partition < row.count && row[partition] >= 0 {
-            let tiers = topology.tierOf[Int(row[partition])]
-            for level in 0..<RingTopology.levels where tiers[level] >= 0 {
-                counts[level][Int(tiers[level])] += 1
-                touched.append((level, tiers[level]))
-                if counts[level][Int(tiers[level])] > caps[level][Int(tiers[level])] { found = found ?? index }
-            }
+    /// The row of a replica to move if `partition` holds more replicas in some tier than the caps allow (the last
+    /// replica in an overfull tier).
+    private func overDispersed(partition: Int, caps: [[Int32]], tiers: inout TierCounts) -> Int? {
+        tiers.load(partition: partition, rows: rows)
+        guard tiers.exceeds(caps: caps) else { return nil }
+        return rows.indices.reversed().first { index in
+            partition < rows[index].count && rows[index][partition] >= 0 && tiers.isOverfull(device: rows[index][partition], caps: caps)
         }
-        for (level, node) in touched { counts[level][Int(node)] = 0 }
-        return found
     }
 
     /// Queues each device's excess over its target. A replica placed in this rebalance may be placed again freely;
@@ -249,35 +240,24 @@ extension RingBuilder {
         for (id, value) in deviceWanted.enumerated() where value != Int.min {
             for level in 0..<levels { wanted[level][Int(topology.tierOf[id][level])] += value }
         }
-        var counts = [[Int32]](topology.nodeCount.map { Array(repeating: 0, count: $0) })
-        var holders: [Int32] = []
-        var touched: [(Int, Int32)] = []
+        var tiers = TierCounts(topology: topology)
         for (partition, row) in queue {
             let p = Int(partition)
             let cap = caps[replicaCount(of: p)]
-            holders.removeAll(keepingCapacity: true)
-            touched.removeAll(keepingCapacity: true)
-            for other in rows where p < other.count && other[p] >= 0 {
-                holders.append(other[p])
-                let tiers = topology.tierOf[Int(other[p])]
-                for level in 0..<levels where tiers[level] >= 0 {
-                    counts[level][Int(tiers[level])] += 1
-                    touched.append((level, tiers[level]))
-                }
-            }
+            tiers.load(partition: p, rows: rows)
             // Descend.
             var chosen: Int32 = -1
             var candidates = roots
             for level in 0..<levels {
                 var best: Int32 = -1
-                for node in candidates where counts[level][Int(node)] < cap[level][Int(node)] {
+                for node in candidates where tiers.count(level: level, node: node) < cap[level][Int(node)] {
                     if best < 0 || wanted[level][Int(node)] > wanted[level][Int(best)] { best = node }
                 }
                 guard best >= 0 else { break }
                 candidates = children[level][Int(best)]
                 if level == levels - 1 {
                     var device: Int32 = -1
-                    for id in candidates where !holders.contains(id) {
+                    for id in candidates where !tiers.holders.contains(id) {
                         if device < 0 || deviceWanted[Int(id)] > deviceWanted[Int(device)] { device = id }
                     }
                     chosen = device
@@ -286,15 +266,12 @@ extension RingBuilder {
             if chosen < 0 {
                 // Dead end (a cap full below a node that looked free): the legal device wanting most, else any.
                 var fallback: Int32 = -1
-                for (id, value) in deviceWanted.enumerated() where value != Int.min && !holders.contains(Int32(id)) {
-                    let tiers = topology.tierOf[id]
-                    let legal = (0..<levels).allSatisfy { counts[$0][Int(tiers[$0])] < cap[$0][Int(tiers[$0])] }
-                    if legal && (chosen < 0 || value > deviceWanted[Int(chosen)]) { chosen = Int32(id) }
+                for (id, value) in deviceWanted.enumerated() where value != Int.min && !tiers.holders.contains(Int32(id)) {
+                    if tiers.admits(device: id, caps: cap) && (chosen < 0 || value > deviceWanted[Int(chosen)]) { chosen = Int32(id) }
                     if fallback < 0 || value > deviceWanted[Int(fallback)] { fallback = Int32(id) }
                 }
                 if chosen < 0 { chosen = fallback }
             }
-            for (level, node) in touched { counts[level][Int(node)] = 0 }
             guard chosen >= 0 else { continue }
             rows[Int(row)][p] = chosen
             devices[Int(chosen)]?.parts += 1
@@ -431,43 +408,26 @@ extension RingBuilder {
     }
 }
 
-/// Finds a replica one device may legally hand to another (scratch buffers reused across searches).
+/// Finds a replica one device may legally hand to another (scratch counts reused across searches).
 struct ReplicaMover {
-    let topology: RingTopology
     let caps: [[[Int32]]]
-    private var counts: [[Int32]]
-    private var touched: [(Int, Int32)] = []
+    private var tiers: TierCounts
 
     init(topology: RingTopology, caps: [[[Int32]]]) {
-        self.topology = topology
         self.caps = caps
-        counts = topology.nodeCount.map { Array(repeating: 0, count: $0) }
+        tiers = TierCounts(topology: topology)
     }
 
     /// A slot of `giver` whose partition `receiver` may hold: not already there, within every tier cap once the
     /// giver's replica leaves, and allowed to move (placed in this rebalance, or not moved yet and rested).
     mutating func find(from giver: Int, to receiver: Int, slots: [(partition: Int, row: Int)], builder: RingBuilder,
                        before: [[Int32]], moved: [Bool], canMove: (Int) -> Bool) -> (partition: Int, row: Int)? {
-        let tiers = topology.tierOf[receiver]
-        guard tiers[0] >= 0 else { return nil }
         for entry in slots {
             let p = entry.partition
             let original = entry.row < before.count && p < before[entry.row].count ? before[entry.row][p] : -1
             if original == Int32(giver) && (moved[p] || !canMove(p)) { continue }
-            var legal = true
-            touched.removeAll(keepingCapacity: true)
-            for (index, row) in builder.rows.enumerated() where p < row.count && index != entry.row && row[p] >= 0 {
-                if Int(row[p]) == receiver { legal = false }
-                let other = topology.tierOf[Int(row[p])]
-                for level in 0..<RingTopology.levels where other[level] >= 0 {
-                    counts[level][Int(other[level])] += 1
-                    touched.append((level, other[level]))
-                }
-            }
-            let cap = caps[builder.replicaCount(of: p)]
-            for level in 0..<RingTopology.levels where counts[level][Int(tiers[level])] + 1 > cap[level][Int(tiers[level])] { legal = false }
-            for (level, node) in touched { counts[level][Int(node)] = 0 }
-            if legal { return entry }
+            tiers.load(partition: p, rows: builder.rows, excluding: entry.row)
+            if tiers.admits(device: receiver, caps: caps[builder.replicaCount(of: p)]) { return entry }
         }
         return nil
     }
