@@ -53,25 +53,27 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git", "Planning", "Hypervisor", "Reconcile", "Rings",
+                "Manifests", "Git", "Planning", "Hypervisor", "Reconcile", "Rings", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(name: "stacklab", dependencies: ["StackLabCLI"], swiftSettings: strict),
 
-        // Helpers shared by the test targets: scratch directories, real git, real sshd, subprocesses.
-        .target(name: "TestSupport", swiftSettings: strict),
+        // Running programs (posix_spawn + wait4: status, output, time, peak RSS), for benchmarks and tests.
+        .target(name: "Processes", swiftSettings: strict),
+        // Helpers shared by the test targets: scratch directories, real git, real sshd.
+        .target(name: "TestSupport", dependencies: ["Processes"], swiftSettings: strict),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strict),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SSHTests", dependencies: ["Processes", "SSH", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
-        .testTarget(name: "RingsTests", dependencies: ["Rings", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "HypervisorTests", dependencies: ["Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
+        .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

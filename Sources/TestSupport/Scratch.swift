@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// A temporary directory for one test, removed when the value is released.
 public final class Scratch {

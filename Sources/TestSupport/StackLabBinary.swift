@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// The `stacklab` executable that `swift test` builds next to the test bundle, for end-to-end tests.
 public enum StackLabBinary {

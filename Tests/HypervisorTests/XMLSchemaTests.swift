@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 import Libvirt
 import Manifests
 import Planning

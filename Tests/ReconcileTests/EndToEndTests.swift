@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 import Manifests
 import Planning
 import TestSupport

@@ -85,9 +85,15 @@ import Testing
     @Test func theCommandLineParsesEveryDocumentedForm() throws {
         for arguments in [["validate"], ["validate", "--rev", "main", "--format", "json"], ["show", "node"],
                           ["show", "instance", "gerrit", "--format", "json"], ["validate", "--repo", "/x", "--jobs", "2", "--timings"],
-                          ["bench", "manifests", "--runs", "1", "--nodes", "300", "--instances", "3000"]] {
+                          ["bench", "manifests", "--runs", "1", "--nodes", "300", "--instances", "3000"],
+                          ["plan", "--region", "sina", "--target", "instance/sina/devops", "--out", "p.json"], ["apply", "p.json", "--allow-mass-delete"],
+                          ["drift", "--state-dir", "/tmp/x"], ["ring", "show", "sina", "object"], ["ring", "build", "sina", "--out", "/tmp/r"],
+                          ["ring", "validate", "sina"], ["bench", "rings", "--workload", "W3"], ["bench", "plan", "--size", "large", "--apply-large"],
+                          ["bench", "apply", "--runs", "1"]] {
             _ = try StackLab.parseAsRoot(arguments)
         }
         #expect(throws: (any Error).self) { try StackLab.parseAsRoot(["show", "flavour"]) }
+        #expect(throws: (any Error).self) { try StackLab.parseAsRoot(["bench", "plan", "--size", "huge"]) }
+        #expect(throws: (any Error).self) { try StackLab.parseAsRoot(["ring", "show"]) }
     }
 }

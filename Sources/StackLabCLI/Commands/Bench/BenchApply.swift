@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Processes
 
 /// `stacklab bench apply`: converge a generated cloud of simulated nodes, then re-plan with nothing to do.
 struct BenchApply: ParsableCommand {
@@ -36,19 +37,19 @@ struct BenchApply: ParsableCommand {
         deployment.nodesPerRegion = nodesPerRegion
         deployment.tenants = 30
         let files = try deployment.write(to: root)
-        try ChildProcess.check(["git", "init", "-q", root])
-        try ChildProcess.check(["git", "-C", root, "add", "-A"])
-        try ChildProcess.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
+        try Command.check(["git", "init", "-q", root])
+        try Command.check(["git", "-C", root, "add", "-A"])
+        try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
 
-        let me = ChildProcess.selfPath
-        var applies: [ChildProcess.Outcome] = []
-        var replans: [ChildProcess.Outcome] = []
+        let me = SelfPath.current
+        var applies: [Command.Result] = []
+        var replans: [Command.Result] = []
         for run in 0..<runs {
             let state = "\(root)/state-\(run)"
-            let apply = try ChildProcess.run([me, "apply", "--auto-approve", "--repo", root, "--rev", "HEAD", "--state-dir", state])
-            guard apply.status == 0 else { throw ChildProcess.Failure(description: "apply failed (exit \(apply.status)): \(apply.output.suffix(2000))") }
-            let replan = try ChildProcess.run([me, "plan", "--repo", root, "--rev", "HEAD", "--state-dir", state])
-            guard replan.status == 0 else { throw ChildProcess.Failure(description: "re-plan found changes (exit \(replan.status)): \(replan.output.suffix(2000))") }
+            let apply = try Command.run([me, "apply", "--auto-approve", "--repo", root, "--rev", "HEAD", "--state-dir", state])
+            guard apply.status == 0 else { throw Command.Failure(description: "apply failed (exit \(apply.status)): \(apply.output.suffix(2000))") }
+            let replan = try Command.run([me, "plan", "--repo", root, "--rev", "HEAD", "--state-dir", state])
+            guard replan.status == 0 else { throw Command.Failure(description: "re-plan found changes (exit \(replan.status)): \(replan.output.suffix(2000))") }
             applies.append(apply)
             replans.append(replan)
         }
@@ -62,7 +63,7 @@ struct BenchApply: ParsableCommand {
 
 extension BenchRow {
     /// Median, min, max of the outcomes' wall times and their largest peak RSS.
-    init(name: String, outcomes: [ChildProcess.Outcome]) {
+    init(name: String, outcomes: [Command.Result]) {
         let times = outcomes.map(\.seconds).sorted()
         self.init(name: name, medianSeconds: times[times.count / 2], minSeconds: times[0], maxSeconds: times[times.count - 1],
                   peakRSSMB: Double(outcomes.map(\.peakRSS).max() ?? 0) / 1_048_576)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Processes
 
 /// `stacklab bench manifests`: load + validate from a git revision, against the libgit2 + libyaml floor.
 struct BenchManifests: ParsableCommand {
@@ -37,13 +38,13 @@ struct BenchManifests: ParsableCommand {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let deployment = SyntheticDeployment(nodes: nodes, instances: instances)
         let files = try deployment.write(to: root)
-        try ChildProcess.check(["git", "init", "-q", root])
-        try ChildProcess.check(["git", "-C", root, "add", "-A"])
-        try ChildProcess.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
-        try ChildProcess.check(["git", "-C", root, "gc", "-q"])
+        try Command.check(["git", "init", "-q", root])
+        try Command.check(["git", "-C", root, "add", "-A"])
+        try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
+        try Command.check(["git", "-C", root, "gc", "-q"])
         let bytes = try Self.treeBytes(root)
 
-        let me = ChildProcess.selfPath
+        let me = SelfPath.current
         let cores = ProcessInfo.processInfo.activeProcessorCount
         var rows: [BenchRow] = []
         rows.append(try measure("validate", [me, "validate", "--repo", root, "--rev", "HEAD", "--format", "json"]))
@@ -56,11 +57,11 @@ struct BenchManifests: ParsableCommand {
     }
 
     private func measure(_ name: String, _ arguments: [String]) throws -> BenchRow {
-        var outcomes: [ChildProcess.Outcome] = []
+        var outcomes: [Command.Result] = []
         for _ in 0..<runs {
-            let outcome = try ChildProcess.run(arguments)
+            let outcome = try Command.run(arguments)
             guard outcome.status == 0 else {
-                throw ChildProcess.Failure(description: "\(name) failed (exit \(outcome.status)): \(outcome.output.prefix(2000))")
+                throw Command.Failure(description: "\(name) failed (exit \(outcome.status)): \(outcome.output.prefix(2000))")
             }
             outcomes.append(outcome)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Processes
 
 /// `stacklab bench plan`: the performance issue's size matrix for loading and planning.
 struct BenchPlan: ParsableCommand {
@@ -46,7 +47,7 @@ struct BenchPlan: ParsableCommand {
     var generateOnly = false
 
     func run() throws {
-        let me = ChildProcess.selfPath
+        let me = SelfPath.current
         var rows: [BenchRow] = []
         for size in size {
             let root = dir.map { "\($0)/\(size.rawValue)" }
@@ -59,14 +60,14 @@ struct BenchPlan: ParsableCommand {
             deployment.nodesPerRegion = shape.nodesPerRegion
             deployment.tenants = min(300, max(10, shape.instances / 30))
             _ = try deployment.write(to: root)
-            try ChildProcess.check(["git", "init", "-q", root])
-            try ChildProcess.check(["git", "-C", root, "add", "-A"])
-            try ChildProcess.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
+            try Command.check(["git", "init", "-q", root])
+            try Command.check(["git", "-C", root, "add", "-A"])
+            try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
             let repo = ["--repo", root, "--rev", "HEAD"]
             if generateOnly { continue }
 
             rows.append(try measure("\(size.rawValue) validate", [me, "validate"] + repo, expect: [0]))
-            var outcomes: [ChildProcess.Outcome] = []
+            var outcomes: [Command.Result] = []
             for run in 0..<runs {
                 outcomes.append(try checked("plan-empty", [me, "plan"] + repo + ["--state-dir", "\(root)/empty-\(run)"], expect: [2]))
             }
@@ -85,10 +86,10 @@ struct BenchPlan: ParsableCommand {
         BenchRow(name: name, outcomes: try (0..<runs).map { _ in try checked(name, arguments, expect: expect) })
     }
 
-    private func checked(_ name: String, _ arguments: [String], expect: [Int32]) throws -> ChildProcess.Outcome {
-        let outcome = try ChildProcess.run(arguments)
+    private func checked(_ name: String, _ arguments: [String], expect: [Int32]) throws -> Command.Result {
+        let outcome = try Command.run(arguments)
         guard expect.contains(outcome.status) else {
-            throw ChildProcess.Failure(description: "\(name) exited \(outcome.status): \(outcome.output.suffix(2000))")
+            throw Command.Failure(description: "\(name) exited \(outcome.status): \(outcome.output.suffix(2000))")
         }
         return outcome
     }

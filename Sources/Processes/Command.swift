@@ -1,0 +1,94 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs programs with posix_spawn and waits with wait4, so the caller gets the exit status, the output, the wall
+/// time and the child's peak RSS. (Foundation's `Process` can hang on Linux when a long-lived child such as sshd
+/// runs alongside, and does not report resource usage.)
+public enum Command {
+    /// A finished program.
+    public struct Result: Sendable {
+        /// Exit status (128 + signal when killed).
+        public var status: Int32
+        /// What it wrote (stdout, and stderr unless it was passed through).
+        public var output: String
+        /// Wall time from spawn to exit.
+        public var seconds: Double
+        /// The child's peak resident set size, bytes.
+        public var peakRSS: UInt64
+    }
+
+    /// Where a child's stderr goes.
+    public enum Stderr: Sendable {
+        /// Into `output`, interleaved with stdout.
+        case captured
+        /// To this process's stderr.
+        case passedThrough
+    }
+
+    /// A program that could not run or failed.
+    public struct Failure: Error, CustomStringConvertible {
+        /// What ran and what it said.
+        public var description: String
+
+        /// Creates a failure.
+        public init(description: String) { self.description = description }
+    }
+
+    /// Runs `arguments` (the first is searched in PATH when it has no '/') and waits for it.
+    public static func run(_ arguments: [String], stderr: Stderr = .captured) throws -> Result {
+        let capture = "\(NSTemporaryDirectory())/stacklab-command-\(UUID().uuidString).out"
+        defer { unlink(capture) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let pid = try spawn(arguments, outputFile: capture, stderr: stderr)
+        var usage = rusage()
+        let status = wait(pid, usage: &usage)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let output = (try? String(contentsOfFile: capture, encoding: .utf8)) ?? ""
+        return Result(status: status, output: output, seconds: seconds, peakRSS: UInt64(usage.ru_maxrss) * 1024)
+    }
+
+    /// Runs and throws unless it exits 0; returns the output.
+    @discardableResult
+    public static func check(_ arguments: [String], stderr: Stderr = .captured) throws -> String {
+        let result = try run(arguments, stderr: stderr)
+        guard result.status == 0 else {
+            throw Failure(description: "\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)")
+        }
+        return result.output
+    }
+
+    /// Starts `arguments` in the background with output discarded; stop it with `stop(_:)`.
+    public static func start(_ arguments: [String]) throws -> pid_t {
+        try spawn(arguments, outputFile: "/dev/null", stderr: .captured)
+    }
+
+    /// Sends SIGTERM to `pid` and reaps it.
+    public static func stop(_ pid: pid_t) {
+        kill(pid, SIGTERM)
+        var usage = rusage()
+        _ = wait(pid, usage: &usage)
+    }
+
+    private static func spawn(_ arguments: [String], outputFile: String, stderr: Stderr) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if stderr == .captured { posix_spawn_file_actions_adddup2(&actions, 1, 2) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        guard result == 0 else { throw Failure(description: "cannot run \(arguments[0]): \(String(cString: strerror(result)))") }
+        return pid
+    }
+
+    private static func wait(_ pid: pid_t, usage: inout rusage) -> Int32 {
+        var status: Int32 = 0
+        while wait4(pid, &status, 0, &usage) < 0, errno == EINTR {}
+        return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    }
+}
