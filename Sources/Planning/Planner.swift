@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Manifests
 
@@ -5,51 +6,119 @@ import Manifests
 public enum Planner {
     /// Plans `regions` (all when nil). `observed` holds every node of those regions that was observed.
     /// `storedRings` holds each ring's builder from earlier runs (by ring address); `hour` is now, in hours since the
-    /// epoch, for min_part_hours.
+    /// epoch, for min_part_hours. Regions are independent and planned concurrently.
     public static func plan(model: DesiredModel, observed: [ObservedNode], regions only: Set<String>? = nil, revision: String? = nil,
                             storedRings: [String: StoredRing] = [:], hour: Int32 = 0) -> Plan {
         let regions = model.regions.filter { only?.contains($0.name) ?? true }.sorted { $0.name < $1.name }
-        var changes: [Change] = []
-        var unmanaged: [Plan.Unmanaged] = []
-        var unplaceable: [Plan.Unplaceable] = []
-        var fingerprints: [String: String] = [:]
-        var rings: [RingPlan] = []
+        let slices = RegionSlices(model)
+        let catalog = Catalog(model)
         let observedByNode = Dictionary(observed.map { ($0.address.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for region in regions {
-            let nodes = model.nodes.filter { $0.region == region.name }.sorted { $0.name < $1.name }
-            let regionObserved = nodes.compactMap { observedByNode[$0.name] }
-            for node in regionObserved { fingerprints[node.address.description] = node.fingerprint }
-            var planner = RegionPlanner(model: model, region: region, nodes: nodes, observed: regionObserved)
-            planner.run()
-            planner.planRings(storedRings: storedRings, hour: hour)
-            changes += planner.changes
-            unmanaged += planner.unmanaged
-            unplaceable += planner.unplaceable
-            rings += planner.rings
+        let results = ResultSlots<RegionPlan>(count: regions.count)
+        DispatchQueue.concurrentPerform(iterations: regions.count) { index in
+            results[index] = planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
+                                        observed: observedByNode, storedRings: storedRings, hour: hour)
         }
-        var plan = Plan(revision: revision, regions: regions.map(\.name), observed: fingerprints, changes: changes,
-                        unmanaged: unmanaged, unplaceable: unplaceable)
-        plan.rings = rings
+        return combine(results.values, revision: revision)
+    }
+
+    /// Plans one region from its slice of the model. The result depends only on the arguments, so a caller that
+    /// knows none of them changed may keep an earlier result (the incremental reconciler does).
+    public static func planRegion(_ region: Resource<RegionSpec>, slice: RegionSlice, catalog: Catalog, observed: [String: ObservedNode],
+                                  storedRings: [String: StoredRing], hour: Int32) -> RegionPlan {
+        let nodes = slice.nodes.sorted { $0.name < $1.name }
+        let regionObserved = nodes.compactMap { observed[$0.name] }
+        var planner = RegionPlanner(region: region, slice: slice, catalog: catalog, nodes: nodes, observed: regionObserved)
+        planner.run()
+        planner.planRings(storedRings: storedRings, hour: hour)
+        var result = RegionPlan(region: region.name)
+        for node in regionObserved { result.fingerprints[node.address.description] = node.fingerprint }
+        result.changes = planner.changes
+        result.unmanaged = planner.unmanaged
+        result.unplaceable = planner.unplaceable
+        result.rings = planner.rings
+        return result
+    }
+
+    /// One plan from region plans (in region order).
+    public static func combine(_ regions: [RegionPlan], revision: String?) -> Plan {
+        var fingerprints: [String: String] = [:]
+        for region in regions { fingerprints.merge(region.fingerprints) { first, _ in first } }
+        var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: regions.flatMap(\.changes),
+                        unmanaged: regions.flatMap(\.unmanaged), unplaceable: regions.flatMap(\.unplaceable))
+        plan.rings = regions.flatMap(\.rings)
         return plan
+    }
+}
+
+/// What planning one region produced.
+public struct RegionPlan: Sendable {
+    public var region: String
+    public var fingerprints: [String: String] = [:]
+    public var changes: [Change] = []
+    public var unmanaged: [Plan.Unmanaged] = []
+    public var unplaceable: [Plan.Unplaceable] = []
+    public var rings: [RingPlan] = []
+
+    public init(region: String) {
+        self.region = region
+    }
+}
+
+/// The resources of one region that its plan reads, in declaration order.
+public struct RegionSlice: Sendable {
+    public var nodes: [Resource<NodeSpec>] = []
+    public var instances: [Resource<InstanceSpec>] = []
+    public var networks: [Resource<NetworkSpec>] = []
+    public var rings: [Resource<RingSpec>] = []
+
+    public init() {}
+}
+
+/// Every region's slice, built in one pass over the model.
+public struct RegionSlices: Sendable {
+    public private(set) var byRegion: [String: RegionSlice] = [:]
+
+    public init(_ model: DesiredModel) {
+        for node in model.nodes { if let region = node.region { byRegion[region, default: .init()].nodes.append(node) } }
+        for instance in model.instances { if let region = instance.region { byRegion[region, default: .init()].instances.append(instance) } }
+        for network in model.networks { if let region = network.region { byRegion[region, default: .init()].networks.append(network) } }
+        for ring in model.rings { if let region = ring.region { byRegion[region, default: .init()].rings.append(ring) } }
+    }
+
+    public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }
+}
+
+/// The cloud-wide catalog a region's plan reads: flavors and images by name.
+public struct Catalog: Sendable {
+    public var flavors: [String: Resource<FlavorSpec>] = [:]
+    public var images: [String: Resource<ImageSpec>] = [:]
+
+    public init(_ model: DesiredModel) {
+        flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }
 
 /// Plans one region: placement, addresses, then the diff node by node.
 struct RegionPlanner {
-    let model: DesiredModel
     let region: Resource<RegionSpec>
+    let slice: RegionSlice
+    let catalog: Catalog
     let nodes: [Resource<NodeSpec>]
     let observed: [ObservedNode]
+    let observedByName: [String: ObservedNode]
     var changes: [Change] = []
     var unmanaged: [Plan.Unmanaged] = []
     var unplaceable: [Plan.Unplaceable] = []
     var rings: [RingPlan] = []
 
-    init(model: DesiredModel, region: Resource<RegionSpec>, nodes: [Resource<NodeSpec>], observed: [ObservedNode]) {
-        self.model = model
+    init(region: Resource<RegionSpec>, slice: RegionSlice, catalog: Catalog, nodes: [Resource<NodeSpec>], observed: [ObservedNode]) {
         self.region = region
+        self.slice = slice
+        self.catalog = catalog
         self.nodes = nodes
         self.observed = observed
+        observedByName = Dictionary(observed.map { ($0.address.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     private func nodeAddress(_ name: String) -> Address { Address(kind: .node, region: region.name, name: name) }
@@ -70,7 +139,7 @@ struct RegionPlanner {
 
         let desired = desiredDomains(current: current)
         let computeNodes = Set(nodes.filter { $0.spec.has(.compute) }.map(\.name))
-        let networks = model.networks.filter { $0.region == region.name }.sorted { $0.name < $1.name }
+        let networks = slice.networks.sorted { $0.name < $1.name }
 
         // Deletes first: domains removed from the manifests, moved away, or duplicated by an interrupted move.
         for (address, entry) in current.sorted(by: { $0.key < $1.key }) {
@@ -91,7 +160,7 @@ struct RegionPlanner {
         // Networks on every compute node, before the domains that use them.
         var networkChange: [String: String] = [:]  // "<node>/<network>" → change id
         for node in nodes where computeNodes.contains(node.name) {
-            let present = Set(observed.first { $0.address.name == node.name }?.networks ?? [])
+            let present = Set(observedByName[node.name]?.networks ?? [])
             for network in networks where !present.contains(network.name) {
                 let change = Change(address: network.address, node: nodeAddress(node.name), action: .create, reason: .new, bridge: network.spec.bridge.value)
                 networkChange["\(node.name)/\(network.name)"] = change.id
@@ -106,8 +175,7 @@ struct RegionPlanner {
         }
 
         // Domains.
-        let regionName = region.name
-        let networkOf = Dictionary(model.instances.filter { $0.region == regionName }.map { ($0.address, $0.spec.network.value) },
+        let networkOf = Dictionary(slice.instances.map { ($0.address, $0.spec.network.value) },
                                    uniquingKeysWith: { first, _ in first })
         for (address, want) in desired.sorted(by: { $0.key < $1.key }) {
             let node = nodeAddress(want.node)
@@ -140,7 +208,7 @@ struct RegionPlanner {
     mutating func planRings(storedRings: [String: StoredRing], hour: Int32) {
         let regionName = region.name
         let servers = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }
-        for ring in model.rings.filter({ $0.region == regionName }).sorted(by: { $0.name < $1.name }) {
+        for ring in slice.rings.sorted(by: { $0.name < $1.name }) {
             let ringPlan: RingPlan
             do {
                 ringPlan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: storedRings[ring.address.description], hour: hour)
@@ -160,7 +228,7 @@ struct RegionPlanner {
                 build = [change.id]
             }
             for server in servers {
-                let installed = observed.first { $0.address.name == server.name }?.rings[ringPlan.fileName]
+                let installed = observedByName[server.name]?.rings[ringPlan.fileName]
                 guard installed != ringPlan.checksum else { continue }
                 guard let payload = try? RingPlanner.file(for: ringPlan) else { continue }
                 // An unchanged ring whose file is missing or altered on a node is drift; a rebuilt one is new or changed.
@@ -188,10 +256,10 @@ struct RegionPlanner {
 
     /// The desired domain of every instance of the region that can be placed.
     private mutating func desiredDomains(current: [Address: (node: String, domain: ObservedDomain)]) -> [Address: DesiredDomain] {
-        let instances = model.instances.filter { $0.region == region.name }.sorted { $0.address < $1.address }
-        let flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let networks = Dictionary(model.networks.filter { $0.region == region.name }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let instances = slice.instances.sorted { $0.address < $1.address }
+        let flavors = catalog.flavors
+        let images = catalog.images
+        let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
 
         var requests: [Scheduler.Request] = []
         for instance in instances {

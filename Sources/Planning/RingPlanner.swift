@@ -126,7 +126,7 @@ public enum RingPlanner {
         let rebuilt = stored == nil || report.replicasMoved > 0 || devicesChanged
         if !rebuilt, let stored { state = stored }
         state.settled = report.heldBack == 0
-        state.dispersion = state.builder.dispersion()
+        state.dispersion = report.dispersion  // when nothing moved, the stored assignment is the one the report measured
         let file = try encode(state, type: type.rawValue)
         state.checksum = sha256(file)
         var plan = RingPlan(address: ring.address, type: type.rawValue, added: added, removed: removed, changed: changed,

@@ -153,13 +153,21 @@ public struct RingBuilder: Sendable, Codable {
     }
 
     private static func bytes(_ values: [Int32]) -> Data {
-        values.map(\.littleEndian).withUnsafeBytes { Data($0) }
+        #if _endian(little)
+        values.withUnsafeBytes { Data($0) }
+        #else
+        values.map { $0.littleEndian }.withUnsafeBytes { Data($0) }
+        #endif
     }
 
     private static func int32s(_ data: Data) -> [Int32] {
         var values = [Int32](repeating: 0, count: data.count / 4)
         values.withUnsafeMutableBytes { _ = data.copyBytes(to: $0) }
+        #if _endian(little)
+        return values
+        #else
         return values.map { Int32(littleEndian: $0) }
+        #endif
     }
 
     /// The ring file data.

@@ -40,7 +40,7 @@ public enum RingFile {
             try writer.beginSection("swift/ring/assignments")
             try writer.writeSize(ring.assignments.reduce(0) { $0 + $1.count } * 2)
             for row in ring.assignments {
-                try writer.write(row.map(\.bigEndian).withUnsafeBytes { raw in Array(raw) })
+                try writer.write(row.map { $0.bigEndian }.withUnsafeBytes { raw in Array(raw) })
             }
             try writer.endSection()
             try writer.writeIndex()
