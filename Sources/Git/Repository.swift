@@ -30,15 +30,17 @@ public final class Repository {
     }
 
     /// Every file under `roots` (top-level directory names; all files when empty) in the tree of `revision`.
-    /// Blobs larger than `maxBytes` are listed with their size but without bytes.
-    public func files(at revision: String, under roots: [String] = [], maxBytes: Int = .max) throws(GitError) -> [TreeFile] {
+    /// Blobs larger than `maxBytes` are listed with their size but without bytes. A regular file whose path maps to
+    /// its blob id in `known` is listed `omitted`, unread: the caller holds those bytes already.
+    public func files(at revision: String, under roots: [String] = [], maxBytes: Int = .max,
+                      known: [String: String] = [:]) throws(GitError) -> [TreeFile] {
         let commit = try lookupCommit(revision)
         defer { git_commit_free(commit) }
         var tree: OpaquePointer?
         try check("read the tree of \(revision)", git_commit_tree(&tree, commit))
         defer { git_tree_free(tree) }
         var files: [TreeFile] = []
-        try walk(tree!, prefix: "", roots: Set(roots), maxBytes: maxBytes, into: &files)
+        try walk(tree!, prefix: "", roots: Set(roots), maxBytes: maxBytes, known: known, into: &files)
         return files
     }
 
@@ -51,7 +53,8 @@ public final class Repository {
         return commit!
     }
 
-    private func walk(_ tree: OpaquePointer, prefix: String, roots: Set<String>, maxBytes: Int, into files: inout [TreeFile]) throws(GitError) {
+    private func walk(_ tree: OpaquePointer, prefix: String, roots: Set<String>, maxBytes: Int, known: [String: String],
+                      into files: inout [TreeFile]) throws(GitError) {
         for index in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, index) else { continue }
             let name = String(cString: git_tree_entry_name(entry))
@@ -63,8 +66,17 @@ public final class Repository {
                 var subtree: OpaquePointer?
                 try check("read tree \(path)", git_tree_lookup(&subtree, handle, git_tree_entry_id(entry)))
                 defer { git_tree_free(subtree) }
-                try walk(subtree!, prefix: path, roots: roots, maxBytes: maxBytes, into: &files)
+                try walk(subtree!, prefix: path, roots: roots, maxBytes: maxBytes, known: known, into: &files)
             case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK:
+                if mode != GIT_FILEMODE_LINK, let knownID = known[path] {
+                    let id = Self.hex(git_tree_entry_id(entry))
+                    if id == knownID {
+                        var file = TreeFile(path: path, kind: .file, size: 0, bytes: nil, blobID: id)
+                        file.omitted = true
+                        files.append(file)
+                        continue
+                    }
+                }
                 var blob: OpaquePointer?
                 try check("read blob \(path)", git_blob_lookup(&blob, handle, git_tree_entry_id(entry)))
                 defer { git_blob_free(blob) }

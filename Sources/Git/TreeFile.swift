@@ -18,6 +18,8 @@ public struct TreeFile: Sendable {
     public var bytes: [UInt8]?
     /// The blob's object id, hex.
     public var blobID: String
+    /// True when the blob was not read because the caller already knew it (`bytes` is nil, `size` 0).
+    public var omitted = false
 
     /// Creates a file.
     public init(path: String, kind: Kind, size: Int, bytes: [UInt8]?, blobID: String) {

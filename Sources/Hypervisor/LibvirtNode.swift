@@ -6,14 +6,21 @@ import Planning
 /// A node driven through libvirt: `qemu+ssh://…` in production, the test driver for simulated nodes (whose
 /// state is written under the state directory after every change).
 ///
-/// `@unchecked Sendable`: the libvirt connection is thread-safe; `lock` serialises changes and snapshots.
+/// The connection opens on first use: a node whose generation shows it unchanged is never connected to.
+///
+/// `@unchecked Sendable`: the libvirt connection is thread-safe; `lock` serialises changes and snapshots, and
+/// `opening` guards the lazily opened connection.
 public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public let address: Address
     private let kind: HypervisorKind
     private let hostFile: String?
     private let cpus: Int
     private let memoryKiB: UInt64
-    private let connection: Connection
+    private let uri: String
+    private var opened: Connection?
+    /// The host file as it was when `opened` read it (simulated nodes).
+    private var openedStamp: FileStamp?
+    private let opening = NSLock()
     private let lock = NSLock()
 
     /// The directory under the state directory that holds simulated hosts.
@@ -21,13 +28,13 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         "\(stateDirectory)/nodes/\(node.region ?? "-")/\(node.name).xml"
     }
 
-    /// Connects to `node`; a simulated node starts from its saved host file, or an empty host made from its spec.
+    /// A driver for `node`; a simulated node starts from its saved host file, or an empty host made from its spec.
+    /// Nothing is connected to until the node is observed or changed.
     public init(node: Resource<NodeSpec>, stateDirectory: String) throws(DriverError) {
         address = node.address
         kind = HypervisorKind(uri: node.spec.libvirt.value)
         cpus = node.spec.cpus.value
         memoryKiB = node.spec.memory.value.bytes / 1024
-        let uri: String
         if node.spec.isSimulated {
             let path = Self.hostFile(stateDirectory: URL(fileURLWithPath: stateDirectory).standardizedFileURL.path, node: node.address)
             if !FileManager.default.fileExists(atPath: path) {
@@ -43,15 +50,42 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             hostFile = nil
             uri = node.spec.libvirt.value
         }
-        do {
-            connection = try Connection(uri: uri)
-        } catch {
-            throw DriverError(node: node.name, message: error.description, isTransient: error.isTransient)
+    }
+
+    /// The libvirt connection, opened on first use. The test driver reads its host file once, when it connects:
+    /// a simulated node whose host file was replaced by someone else (another process's apply, an edit) is
+    /// connected to again, so it is never observed stale.
+    private var connection: Connection {
+        get throws(LibvirtError) {
+            opening.lock()
+            defer { opening.unlock() }
+            let stamp = hostFile.flatMap(FileStamp.init(path:))
+            if let opened, stamp == openedStamp { return opened }
+            let connection = try Connection(uri: uri)
+            opened = connection
+            openedStamp = stamp
+            return connection
         }
+    }
+
+    /// For a simulated node: the identity, size and times of its host file and ring files, which every change
+    /// replaces (written aside, then renamed). A production node cannot vouch for its state without being asked
+    /// (libvirt's lifecycle events could, in a long-running reconciler): nil.
+    public func generation() -> String? {
+        guard let hostFile, let host = FileStamp(path: hostFile) else { return nil }
+        var token = host.description
+        if let directory = ringDirectory, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) {
+            for name in names.sorted() where name.hasSuffix(".ring.gz") {
+                guard let stamp = FileStamp(path: "\(directory)/\(name)") else { return nil }
+                token += ";\(name)=\(stamp)"
+            }
+        }
+        return token
     }
 
     public func observe() throws(DriverError) -> ObservedNode {
         try libvirt { () throws(LibvirtError) -> ObservedNode in
+            let connection = try self.connection
             var domains: [ObservedDomain] = []
             for domain in try connection.domains() {
                 // Only StackLab's own element, not the whole definition: observing a node stays cheap.
@@ -85,6 +119,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try libvirt { () throws(LibvirtError) in
+            let connection = try self.connection
             switch (change.address.kind, change.action) {
             case (.network, .create):
                 try ensureNetwork(change.address.name, bridge: change.bridge ?? "br100")
@@ -210,6 +245,9 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         guard let hostFile else { return }
         do {
             try SimulatedHost.write(try SimulatedHost.snapshot(of: connection, cpus: cpus, memoryKiB: memoryKiB), to: hostFile)
+            opening.lock()
+            openedStamp = FileStamp(path: hostFile)  // our own write: the open connection already holds this state
+            opening.unlock()
         } catch {
             throw DriverError(node: address.name, message: "cannot save simulated host: \(error)", isTransient: false)
         }

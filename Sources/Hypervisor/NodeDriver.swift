@@ -6,6 +6,10 @@ import Planning
 public protocol NodeDriver: Sendable {
     /// The node's address.
     var address: Address { get }
+    /// A token that changes whenever the node's state may have changed, read without asking the hypervisor;
+    /// nil when the node cannot vouch for that (it is then observed every time). Equal tokens let a reconciler
+    /// keep an earlier observation of the node, and a plan made from it.
+    func generation() -> String?
     /// The node's current state.
     func observe() throws(DriverError) -> ObservedNode
     /// Makes `change` true on the node.

@@ -16,11 +16,13 @@ public struct Plan: Sendable, Codable {
     public var unmanaged: [Unmanaged]
     /// Instances that could not be placed (and rings that could not be built), with the reason.
     public var unplaceable: [Unplaceable]
-    /// Swift rings: what each rebalance does.
+    /// Swift rings rebalanced by this plan: what each rebalance does.
     public var rings: [RingPlan] = []
+    /// Resources found exactly as wanted (counted, not listed: a plan is the difference).
+    public var unchanged = 0
 
     /// Whether applying it would do anything.
-    public var isEmpty: Bool { changes.allSatisfy { $0.action == .noop } }
+    public var isEmpty: Bool { changes.isEmpty }
 
     /// Creates a plan.
     public init(revision: String?, regions: [String], observed: [String: String], changes: [Change], unmanaged: [Unmanaged], unplaceable: [Unplaceable]) {
@@ -65,13 +67,11 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
         case power
         /// Delete. (A move to another node is a delete there plus a create here, reason `moved`, with an edge.)
         case delete
-        /// Nothing to do.
-        case noop
     }
 
     /// Why.
     public enum Reason: String, Sendable, Codable {
-        case new, specChanged = "spec changed", drifted, removed = "removed from manifests", moved, powerState = "power state", upToDate = "up to date"
+        case new, specChanged = "spec changed", drifted, removed = "removed from manifests", moved, powerState = "power state"
     }
 
     /// A field whose value changes.

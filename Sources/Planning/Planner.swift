@@ -35,7 +35,9 @@ public enum Planner {
         result.changes = planner.changes
         result.unmanaged = planner.unmanaged
         result.unplaceable = planner.unplaceable
-        result.rings = planner.rings
+        result.rings = planner.rings.filter(\.rebuilt)
+        result.unchanged = planner.unchanged
+        result.settling = planner.rings.contains { !$0.state.settled }
         return result
     }
 
@@ -46,18 +48,25 @@ public enum Planner {
         var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: regions.flatMap(\.changes),
                         unmanaged: regions.flatMap(\.unmanaged), unplaceable: regions.flatMap(\.unplaceable))
         plan.rings = regions.flatMap(\.rings)
+        plan.unchanged = regions.reduce(0) { $0 + $1.unchanged }
         return plan
     }
 }
 
 /// What planning one region produced.
-public struct RegionPlan: Sendable {
+public struct RegionPlan: Sendable, Codable {
     public var region: String
     public var fingerprints: [String: String] = [:]
     public var changes: [Change] = []
     public var unmanaged: [Plan.Unmanaged] = []
     public var unplaceable: [Plan.Unplaceable] = []
     public var rings: [RingPlan] = []
+    public var unchanged = 0
+    /// Whether a ring of the region holds partitions back (min_part_hours): its plan changes with the hour.
+    public var settling = false
+
+    /// Whether the region is converged: nothing to change, nothing unmanaged or unplaceable.
+    public var isConverged: Bool { changes.isEmpty && unmanaged.isEmpty && unplaceable.isEmpty }
 
     public init(region: String) {
         self.region = region
@@ -111,6 +120,8 @@ struct RegionPlanner {
     var unmanaged: [Plan.Unmanaged] = []
     var unplaceable: [Plan.Unplaceable] = []
     var rings: [RingPlan] = []
+    /// Instances found exactly as wanted.
+    var unchanged = 0
 
     init(region: Resource<RegionSpec>, slice: RegionSlice, catalog: Catalog, nodes: [Resource<NodeSpec>], observed: [ObservedNode]) {
         self.region = region
@@ -198,7 +209,7 @@ struct RegionPlanner {
                                       fields: [.init(field: "state", old: have.domain.state.rawValue, new: want.running ? "running" : "shutoff")],
                                       domain: want))
             } else {
-                changes.append(Change(address: address, node: node, action: .noop, reason: .upToDate, domain: want))
+                unchanged += 1
             }
         }
     }
@@ -220,7 +231,7 @@ struct RegionPlanner {
             let regionAddress = Address(kind: .region, name: regionName)
             var build: [String] = []
             if ringPlan.rebuilt {
-                let state = try? JSONEncoder().encode(ringPlan.state)
+                let state = try? ringPlan.state.encoded()
                 let change = Change(address: ring.address, node: regionAddress, action: storedRings[ring.address.description] == nil ? .create : .update,
                                     reason: storedRings[ring.address.description] == nil ? .new : .specChanged,
                                     fields: ringFields(ringPlan), payload: state, checksum: ringPlan.checksum)

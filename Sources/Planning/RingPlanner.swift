@@ -21,6 +21,13 @@ public struct StoredRing: Sendable, Codable {
     public var dispersion = 0
 
     /// A new ring.
+    /// The state as the JSON the state store keeps, with sorted keys: equal states are equal bytes.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
     public init(builder: RingBuilder) {
         self.builder = builder
         deviceIDs = [:]

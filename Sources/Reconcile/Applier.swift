@@ -55,7 +55,7 @@ public struct Applier: Sendable {
 
     /// Applies `plan` with `drivers` (by node name), journaling in `store`.
     public func apply(_ plan: Plan, drivers: [String: any NodeDriver], store: StateStore) throws -> Report {
-        let changes = plan.changes.filter { $0.action != .noop }
+        let changes = plan.changes
         let run = try store.beginRun(regions: plan.regions, revision: plan.revision)
         try store.journalPlanned(changes, run: run)
         let outcomes = OutcomeBook()

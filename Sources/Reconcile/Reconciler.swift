@@ -34,8 +34,7 @@ public struct Reconciler: Sendable {
         return names.isEmpty ? known.sorted() : names.sorted()
     }
 
-    /// Opens a driver for every node of `regions`, in parallel (opening a simulated node parses its saved host;
-    /// opening a real one is a network round trip).
+    /// A driver for every node of `regions` (each connects on first use).
     public func drivers(for regions: [String]) throws -> [String: any NodeDriver] {
         let wanted = Set(regions)
         let nodes = model.nodes.filter { wanted.contains($0.region ?? "") }
@@ -76,23 +75,9 @@ public struct Reconciler: Sendable {
     /// A state store that cannot be read is an error, never "no state": planning rings from scratch would move
     /// nearly every partition.
     public func plan(regions: [String], observed: [ObservedNode], targets: [String] = []) throws -> Plan {
-        let storedRings: [String: StoredRing]
-        do {
-            storedRings = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite")
-                ? try StateStore(directory: stateDirectory).rings() : [:]
-        } catch {
-            throw Failure(description: "cannot read the ring builders in \(stateDirectory)/stacklab.sqlite: \(error); nothing was planned")
-        }
-        var plan = Planner.plan(model: model, observed: observed, regions: Set(regions), revision: revision,
-                                storedRings: storedRings, hour: Int32(Date().timeIntervalSince1970 / 3600))
-        if !targets.isEmpty {
-            var keep = Set(plan.changes.filter { change in
-                targets.contains { change.address.description == $0 || change.address.description.hasPrefix($0 + "/") }
-            }.map(\.id))
-            for change in plan.changes.reversed() where keep.contains(change.id) { keep.formUnion(change.dependsOn) }
-            plan.changes = plan.changes.filter { keep.contains($0.id) }
-        }
-        return plan
+        let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), revision: revision,
+                                storedRings: try storedRings(), hour: Int32(Date().timeIntervalSince1970 / 3600))
+        return Self.limit(plan, to: targets)
     }
 
     /// A region's rings (all, or the one named by name or type), each with its saved builder and what a rebalance

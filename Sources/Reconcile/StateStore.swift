@@ -69,7 +69,45 @@ public final class StateStore: @unchecked Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v3-region-memo") { db in
+            try db.execute(sql: """
+                CREATE TABLE region_memo (
+                    region TEXT PRIMARY KEY,
+                    key TEXT NOT NULL,
+                    plan BLOB NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
+    }
+
+    // MARK: Region plans
+
+    /// Every remembered region plan: region → (input key, the plan as JSON).
+    public func regionMemos() throws -> [String: (key: String, plan: Data)] {
+        try queue.read { db in
+            var memos: [String: (key: String, plan: Data)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT region, key, plan FROM region_memo") { memos[row["region"]] = (row["key"], row["plan"]) }
+            return memos
+        }
+    }
+
+    /// Remembers region plans (one transaction); a nil plan forgets the region.
+    public func saveRegionMemos(_ memos: [(region: String, key: String, plan: Data?)]) throws {
+        guard !memos.isEmpty else { return }
+        try queue.write { db in
+            for memo in memos {
+                if let plan = memo.plan {
+                    try db.execute(sql: """
+                        INSERT INTO region_memo (region, key, plan, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(region) DO UPDATE SET key = excluded.key, plan = excluded.plan, updated_at = excluded.updated_at
+                        """, arguments: [memo.region, memo.key, plan, Date().timeIntervalSince1970])
+                } else {
+                    try db.execute(sql: "DELETE FROM region_memo WHERE region = ?", arguments: [memo.region])
+                }
+            }
+        }
     }
 
     // MARK: Rings
@@ -84,15 +122,29 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// Every saved ring builder, by ring address.
-    public func rings() throws -> [String: StoredRing] {
+    /// Every saved ring builder, by ring address (only those in `addresses` when given).
+    public func rings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
         try queue.read { db in
             var rings: [String: StoredRing] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT address, state FROM ring_state") {
+                let address: String = row["address"]
+                guard addresses?.contains(address) ?? true else { continue }
                 let data: Data = row["state"]
-                rings[row["address"]] = try JSONDecoder().decode(StoredRing.self, from: data)
+                rings[address] = try JSONDecoder().decode(StoredRing.self, from: data)
             }
             return rings
+        }
+    }
+
+    /// For every saved ring, a stamp that changes whenever its saved state does (checksum, time and size of the
+    /// save), without reading the state.
+    public func ringStamps() throws -> [String: String] {
+        try queue.read { db in
+            var stamps: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT address, checksum, updated_at, length(state) AS size FROM ring_state") {
+                stamps[row["address"]] = "\(row["checksum"] as String):\(row["updated_at"] as Double):\(row["size"] as Int)"
+            }
+            return stamps
         }
     }
 

@@ -147,3 +147,60 @@ import Testing
         #expect(messages(result).contains { $0.hasPrefix("regions/lab/rings.yaml:2:7: ring 'object' selects 65550 devices; Swift's ring format holds at most 65535") }, "\(messages(result).prefix(5))")
     }
 }
+
+/// The incremental load and document digests.
+@Suite struct IncrementalLoadTests {
+    private func render(_ result: LoadResult) -> String {
+        DiagnosticRenderer(files: result.files).render(result.diagnostics)
+    }
+
+    private func addresses(_ result: LoadResult) -> [String] {
+        result.model.metas.map { "\($0.address) \($0.digest)" }
+    }
+
+    @Test func anIncrementalLoadEqualsAFullLoadAndDecodesOnlyWhatChanged() throws {
+        let repo = try Fixtures.deployment()
+        try GitCLI.commitAll(in: repo.path)
+        let cache = DecodeCache()
+        func both() throws -> (incremental: LoadResult, full: LoadResult) {
+            let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: cache.known).read(limits: LoadLimits())
+            return (Loader().load(snapshot, cache: cache), try Loader().load(GitSource(repository: repo.path, revision: "HEAD")))
+        }
+        var (incremental, full) = try both()
+        let files = cache.lastDecoded
+        #expect(files > 5 && cache.lastReused == 0)
+        #expect(addresses(incremental) == addresses(full))
+
+        // Edit one file, add one that sorts first and has errors, delete one.
+        let other = try String(contentsOfFile: repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+        try repo.write("manifests/tenants/other.yaml", other.replacingOccurrences(of: "flavor: m1.small", with: "flavor: m1.large"))
+        try repo.write("manifests/aaa.yaml", "kind: Flavor\nname: m1.small\nspec: {vcpus: 1, ram: 1GiB, disk: 10GiB}\n---\nkind: Instance\n")
+        try FileManager.default.removeItem(atPath: repo.file("ci/gate.yaml"))
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(cache.lastDecoded == 2 && cache.lastReused == files - 2)
+        #expect(addresses(incremental) == addresses(full))
+        #expect(incremental.hasErrors && render(incremental) == render(full))
+
+        // Back to a valid tree: the removed file's id stays reserved, output is unchanged.
+        try FileManager.default.removeItem(atPath: repo.file("manifests/aaa.yaml"))
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(cache.lastDecoded == 0)
+        #expect(!incremental.hasErrors && addresses(incremental) == addresses(full))
+    }
+
+    @Test func editingADocumentChangesOnlyItsDigest() throws {
+        let repo = try Fixtures.deployment()
+        let before = try Loader().load(DirectorySource(root: repo.path))
+        let text = try String(contentsOfFile: repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try repo.write("manifests/tenants/acme.yaml", text.replacingOccurrences(of: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}",
+                                                                              with: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: deploy}"))
+        let after = try Loader().load(DirectorySource(root: repo.path))
+        let digests = { (result: LoadResult) in Dictionary(uniqueKeysWithValues: result.model.metas.map { ($0.address.description, $0.digest) }) }
+        let old = digests(before), new = digests(after)
+        #expect(Set(old.keys) == Set(new.keys))
+        #expect(old.filter { new[$0.key] != $0.value }.map(\.key) == ["instance/lab/acme/web-2"])
+        #expect(!old.values.contains(0))
+    }
+}

@@ -12,6 +12,8 @@ public struct ObjectMeta: Sendable {
     public var tenant: Located<String>?
     /// Where the document starts.
     public var location: SourceLocation
+    /// A digest of the document's source (see `DesiredModel.stampDigests`): equal digests, equal resources.
+    public var digest: UInt64 = 0
 
     /// The resource's address.
     public var address: Address {

@@ -6,11 +6,14 @@ public struct GitSource: ManifestSource {
     public var repository: String
     /// Revision (`main`, a tag, a SHA, `HEAD~1`).
     public var revision: String
+    /// Blob ids the caller already holds, by path: those files come back `omitted`, unread.
+    public var known: [String: String] = [:]
 
     /// Creates a source.
-    public init(repository: String, revision: String) {
+    public init(repository: String, revision: String, known: [String: String] = [:]) {
         self.repository = repository
         self.revision = revision
+        self.known = known
     }
 
     public var description: String { "git \(repository) @ \(revision)" }
@@ -19,10 +22,10 @@ public struct GitSource: ManifestSource {
         do {
             let repo = try Repository(at: repository)
             let commit = try repo.resolveCommit(revision)
-            let files = try repo.files(at: commit, under: ManifestLayout.roots, maxBytes: limits.maxFileBytes)
+            let files = try repo.files(at: commit, under: ManifestLayout.roots, maxBytes: limits.maxFileBytes, known: known)
             let byPath = Dictionary(files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
             let inputs = files.filter { ManifestLayout.isManifest($0.path) }.map { file in
-                SourceInput(path: file.path, content: Self.content(of: file, byPath: byPath, limit: limits.maxFileBytes))
+                Self.input(for: file, byPath: byPath, limit: limits.maxFileBytes)
             }
             return SourceSnapshot(inputs: inputs.sorted { $0.path < $1.path }, revision: commit)
         } catch {
@@ -31,24 +34,30 @@ public struct GitSource: ManifestSource {
         }
     }
 
-    private static func content(of file: TreeFile, byPath: [String: TreeFile], limit: Int) -> Result<[UInt8], RefusalError> {
+    /// The input for `file`: its bytes (following a short chain of links inside the repository) and the blob id
+    /// they came from, or why there are none.
+    private static func input(for file: TreeFile, byPath: [String: TreeFile], limit: Int) -> SourceInput {
+        let refuse = { (refusal: SourceInput.Refusal) in SourceInput(path: file.path, content: .failure(RefusalError(refusal))) }
         var current = file
-        for _ in 0..<8 {  // follow a short chain of links inside the repository
+        for _ in 0..<8 {
             switch current.kind {
             case .file:
-                guard let bytes = current.bytes else { return .failure(RefusalError(.tooLarge(size: current.size, limit: limit))) }
-                return .success(bytes)
-            case .symlink(let target):
-                guard let resolved = ManifestLayout.resolve(link: target, from: current.path) else {
-                    return .failure(RefusalError(.symlinkOutside(target: target)))
+                if current.omitted {
+                    var input = SourceInput(path: file.path, content: .success([]), digest: current.blobID)
+                    input.omitted = true
+                    return input
                 }
+                guard let bytes = current.bytes else { return refuse(.tooLarge(size: current.size, limit: limit)) }
+                return SourceInput(path: file.path, content: .success(bytes), digest: current.blobID)
+            case .symlink(let target):
+                guard let resolved = ManifestLayout.resolve(link: target, from: current.path) else { return refuse(.symlinkOutside(target: target)) }
                 guard let next = byPath[resolved] else {
                     let inRoots = ManifestLayout.roots.contains { resolved.hasPrefix($0 + "/") }
-                    return .failure(RefusalError(inRoots ? .symlinkDangling(target: target) : .symlinkOutside(target: target)))
+                    return refuse(inRoots ? .symlinkDangling(target: target) : .symlinkOutside(target: target))
                 }
                 current = next
             }
         }
-        return .failure(RefusalError(.unreadable(reason: "too many levels of symbolic links")))
+        return refuse(.unreadable(reason: "too many levels of symbolic links"))
     }
 }

@@ -58,7 +58,7 @@ public struct Loader: Sendable {
         for input in snapshot.inputs {
             switch input.content {
             case .success(let bytes):
-                let id = files.add(SourceFile(path: input.path, bytes: bytes))
+                let id = files.add(SourceFile(path: input.path, bytes: bytes, digest: input.digest))
                 parseable.append((id, input.path))
             case .failure(let refusal):
                 let id = files.add(SourceFile(path: input.path, bytes: []))
@@ -67,28 +67,99 @@ public struct Loader: Sendable {
         }
         let decodeStart = Clock.now
         let parsed = parseAll(parseable, files: files)
+        return finish(snapshot: snapshot, files: files, order: parseable, results: parsed, diagnostics: diagnostics,
+                      decodeSeconds: Clock.seconds(since: decodeStart), rank: nil)
+    }
+
+    /// Loads and validates a snapshot, decoding only the files whose digest differs from the one `cache` holds for
+    /// their path (and reading from `cache` the bytes of inputs the source left out). The result is the one a full
+    /// load of the same snapshot gives; `cache` is updated to this snapshot.
+    public func load(_ snapshot: SourceSnapshot, cache: DecodeCache) -> LoadResult {
+        var diagnostics: [Diagnostic] = []
+        var order: [(id: FileID, path: String)] = []
+        var results: [FileResult?] = []
+        var toParse: [(id: FileID, path: String)] = []
+        var slotOf: [Int] = []
+        let byDigest = cache.idsByDigest()
+        var present = Set<String>()
+        for input in snapshot.inputs {
+            present.insert(input.path)
+            let id = cache.id(for: input.path)
+            switch input.content {
+            case .success(var bytes):
+                if input.omitted {
+                    guard let digest = input.digest, let holder = byDigest[digest] else {
+                        cache.files[id] = SourceFile(path: input.path, bytes: [])
+                        cache.entries[input.path] = nil
+                        diagnostics.append(Self.diagnostic(for: .unreadable(reason: "its bytes were left out but are not cached"),
+                                                           at: SourceLocation(file: id, line: 1, column: 1)))
+                        continue
+                    }
+                    bytes = cache.files[holder].bytes
+                }
+                cache.files[id] = SourceFile(path: input.path, bytes: bytes, digest: input.digest)
+                order.append((id, input.path))
+                if let digest = input.digest, let entry = cache.entries[input.path], entry.digest == digest {
+                    results.append(entry.result)
+                } else {
+                    results.append(nil)
+                    slotOf.append(results.count - 1)
+                    toParse.append((id, input.path))
+                }
+            case .failure(let refusal):
+                cache.files[id] = SourceFile(path: input.path, bytes: [])
+                cache.entries[input.path] = nil
+                diagnostics.append(Self.diagnostic(for: refusal.refusal, at: SourceLocation(file: id, line: 1, column: 1)))
+            }
+        }
+        for (path, id) in cache.idByPath where !present.contains(path) {
+            cache.files[id] = SourceFile(path: path, bytes: [])  // gone from this revision: its id stays reserved
+            cache.entries[path] = nil
+        }
+        let decodeStart = Clock.now
+        let parsed = parseAll(toParse, files: cache.files)
+        for (slot, (input, result)) in zip(slotOf, zip(toParse, parsed)) {
+            results[slot] = result
+            if let digest = cache.files[input.id].digest { cache.entries[input.path] = .init(digest: digest, result: result) }
+        }
+        cache.lastDecoded = toParse.count
+        cache.lastReused = order.count - toParse.count
+        // Ids are stable per path, not in path order: diagnostics are ordered by path.
+        var rank = [Int](repeating: 0, count: cache.files.count)
+        for (position, id) in cache.idByPath.sorted(by: { $0.key < $1.key }).map(\.value).enumerated() { rank[Int(id.index)] = position }
+        return finish(snapshot: snapshot, files: cache.files, order: order, results: results.map { $0! }, diagnostics: diagnostics,
+                      decodeSeconds: Clock.seconds(since: decodeStart), rank: rank)
+    }
+
+    /// Merges per-file results in path order, validates, and sorts the diagnostics (by file id, or by `rank[id]`).
+    private func finish(snapshot: SourceSnapshot, files: SourceFiles, order: [(id: FileID, path: String)], results: [FileResult],
+                        diagnostics: [Diagnostic], decodeSeconds: Double, rank: [Int]?) -> LoadResult {
+        var diagnostics = diagnostics
         var model = DesiredModel()
-        for result in parsed {
+        for result in results {
             model.append(contentsOf: result.model)
             diagnostics += result.diagnostics
         }
-        let decodeSeconds = Clock.seconds(since: decodeStart)
         let validateStart = Clock.now
         if validate {
             // A region whose own files did not parse is not reported as undeclared by everything that names it.
-            let unreadableRegions = Set(parsed.indices.compactMap { i in
-                parsed[i].stoppedEarly ? ManifestLayout.implicitRegion(of: parseable[i].path) : nil
+            let unreadableRegions = Set(results.indices.compactMap { i in
+                results[i].stoppedEarly ? ManifestLayout.implicitRegion(of: order[i].path) : nil
             })
             diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions).run()
         }
-        diagnostics.sort(by: Self.order)
+        if let rank {
+            diagnostics.sort { a, b in Self.order(a, b) { rank[Int($0.index)] } }
+        } else {
+            diagnostics.sort { a, b in Self.order(a, b) { Int($0.index) } }
+        }
         var result = LoadResult(model: model, files: files, diagnostics: diagnostics, revision: snapshot.revision)
         result.timings.decode = decodeSeconds
         result.timings.validate = Clock.seconds(since: validateStart)
         return result
     }
 
-    private struct FileResult: Sendable {
+    struct FileResult: Sendable {
         var model = DesiredModel()
         var diagnostics: [Diagnostic] = []
         /// Whether a syntax error or limit ended decoding before the end of the file.
@@ -111,6 +182,7 @@ public struct Loader: Sendable {
                     isPipelineFile: input.path.hasPrefix("ci/"))
                 var model = DesiredModel()
                 let complete = documents.decodeStream(into: &model)
+                model.stampDigests(path: input.path, bytes: files[input.id].bytes)
                 results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete)
                 index += workers
             }
@@ -138,13 +210,51 @@ public struct Loader: Sendable {
         return "\(tenths / 10).\(tenths % 10)"
     }
 
-    static func order(_ a: Diagnostic, _ b: Diagnostic) -> Bool {
+    static func order(_ a: Diagnostic, _ b: Diagnostic, fileRank: (FileID) -> Int) -> Bool {
         switch (a.location, b.location) {
         case (nil, nil): return a.message < b.message
         case (nil, _): return true
         case (_, nil): return false
-        case (let x?, let y?): return x != y ? x < y : a.message < b.message
+        case (let x?, let y?):
+            guard x != y else { return a.message < b.message }
+            return (fileRank(x.file), x.line, x.column) < (fileRank(y.file), y.line, y.column)
         }
+    }
+}
+
+/// What an incremental load keeps between revisions: every file's bytes under an id that never changes for its
+/// path, and each file's decode result with the digest it was decoded from.
+public final class DecodeCache {
+    struct Entry {
+        var digest: String
+        var result: Loader.FileResult
+    }
+
+    /// The files of the last load (paths gone since keep their id, with no bytes).
+    public internal(set) var files = SourceFiles()
+    private(set) var idByPath: [String: FileID] = [:]
+    var entries: [String: Entry] = [:]
+    /// Files decoded and reused by the last load.
+    public internal(set) var lastDecoded = 0
+    public internal(set) var lastReused = 0
+
+    /// An empty cache.
+    public init() {}
+
+    /// Blob ids held, by path: what a `GitSource` may leave out.
+    public var known: [String: String] { entries.mapValues(\.digest) }
+
+    func id(for path: String) -> FileID {
+        if let id = idByPath[path] { return id }
+        let id = files.add(SourceFile(path: path, bytes: []))
+        idByPath[path] = id
+        return id
+    }
+
+    func idsByDigest() -> [String: FileID] {
+        var ids: [String: FileID] = [:]
+        for file in idByPath.values { if let digest = files[file].digest { ids[digest] = file } }
+        return ids
     }
 }
 

@@ -34,11 +34,17 @@ public struct SourceInput: Sendable {
     public var path: String
     /// The bytes, or why there are none.
     public var content: Result<[UInt8], RefusalError>
+    /// A digest of the bytes that names them across revisions (git's blob id), when the source has one.
+    public var digest: String?
+    /// True when the source left the bytes out because the caller said it already holds them under `digest`
+    /// (`content` is then empty): an incremental load reads only what changed.
+    public var omitted = false
 
     /// Creates an input.
-    public init(path: String, content: Result<[UInt8], RefusalError>) {
+    public init(path: String, content: Result<[UInt8], RefusalError>, digest: String? = nil) {
         self.path = path
         self.content = content
+        self.digest = digest
     }
 }
 

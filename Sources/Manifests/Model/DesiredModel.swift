@@ -41,6 +41,55 @@ public struct DesiredModel: Sendable {
         return all
     }
 
+    /// Calls `body` with the identity of every resource, to change it.
+    mutating func updateMetas(_ body: (inout ObjectMeta) -> Void) {
+        func each<Spec>(_ resources: inout [Resource<Spec>]) {
+            for index in resources.indices { body(&resources[index].meta) }
+        }
+        each(&regions); each(&nodes); each(&networks); each(&filters); each(&rings); each(&flavors); each(&images)
+        each(&priceLists); each(&tenants); each(&instances); each(&volumes); each(&floatingIPs); each(&securityGroups)
+        each(&keypairs); each(&pipelines)
+    }
+
+    /// Gives every resource of one file the digest of its document's source (`ObjectMeta.digest`): the file's path
+    /// and its bytes from the line its document starts on to the line the next one starts on (the first from the
+    /// top of the file, the last to its end). A document's value depends only on those (anchors do not cross
+    /// documents), so an unchanged digest means an unchanged resource.
+    mutating func stampDigests(path: String, bytes: [UInt8]) {
+        var lines = Set<Int32>()
+        updateMetas { lines.insert($0.location.line) }
+        guard !lines.isEmpty else { return }
+        let starts = lines.sorted()
+        // Byte offset of each start line.
+        var offsets = [Int](repeating: bytes.count, count: starts.count)
+        var next = 0
+        var line: Int32 = 1
+        var index = 0
+        while next < starts.count {
+            if line == starts[next] {
+                offsets[next] = index
+                next += 1
+                continue
+            }
+            guard let newline = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) else { break }
+            index = newline + 1
+            line += 1
+        }
+        var digests: [Int32: UInt64] = [:]
+        for (position, start) in starts.enumerated() {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+            hash = (hash ^ 0xFF) &* 0x0000_0100_0000_01B3
+            let from = position == 0 ? 0 : offsets[position]
+            let to = position + 1 < starts.count ? offsets[position + 1] : bytes.count
+            bytes.withUnsafeBufferPointer { buffer in
+                for byte in buffer[from..<max(from, to)] { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+            }
+            digests[start] = hash
+        }
+        updateMetas { $0.digest = digests[$0.location.line] ?? 0 }
+    }
+
     /// Appends every resource of `other` (used to merge files parsed in parallel, in file order).
     public mutating func append(contentsOf other: DesiredModel) {
         regions += other.regions

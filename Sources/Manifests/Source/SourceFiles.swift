@@ -4,11 +4,14 @@ public struct SourceFile: Sendable {
     public var path: String
     /// The file's bytes (empty when it was refused, e.g. too large).
     public var bytes: [UInt8]
+    /// The source's digest of the bytes (git's blob id), when it has one: equal digests mean equal files.
+    public var digest: String?
 
     /// Creates a file.
-    public init(path: String, bytes: [UInt8]) {
+    public init(path: String, bytes: [UInt8], digest: String? = nil) {
         self.path = path
         self.bytes = bytes
+        self.digest = digest
     }
 
     /// The text of 1-based `line`, without its newline, or nil past the end.
@@ -46,7 +49,13 @@ public struct SourceFiles: Sendable {
     }
 
     /// The file with `id`.
-    public subscript(id: FileID) -> SourceFile { files[Int(id.index)] }
+    public subscript(id: FileID) -> SourceFile {
+        get { files[Int(id.index)] }
+        set { files[Int(id.index)] = newValue }
+    }
+
+    /// How many files the table holds.
+    public var count: Int { files.count }
 
     /// `path:line:column` for a location.
     public func describe(_ location: SourceLocation) -> String {

@@ -3,11 +3,16 @@ extension Validator {
     /// own tenant; fixed IPs sit in the fixed range (not the floating range) and are not used twice.
     mutating func checkInstances() {
         var fixedIPs: [ModelIndex.RegionalKey: [IPv4Address: Resource<InstanceSpec>]] = [:]
+        // The zones each region's compute nodes are in (a node without a zone is its own zone).
+        var computeZones: [String: Set<String>] = [:]
+        for (region, nodes) in index.nodesByRegion {
+            computeZones[region] = Set(nodes.filter { $0.spec.has(.compute) }.map { $0.spec.zone?.value ?? $0.name })
+        }
         for instance in model.instances {
             let spec = instance.spec
             let region = instance.region!
             let tenant = instance.tenant!
-            let what = "instance '\(instance.name)'"
+            var what: String { "instance '\(instance.name)'" }
             let flavor = index.flavors[spec.flavor.value]
             if flavor == nil {
                 error("\(what) uses flavor '\(spec.flavor.value)', which is not declared", at: spec.flavor.location,
@@ -35,7 +40,6 @@ extension Validator {
                 reportForeign("security group", group, tenant: tenant, owners: index.securityGroupOwners[group.value], what: what,
                               candidates: index.securityGroups.keys.filter { $0.tenant == tenant }.map(\.name))
             }
-            let regionNodes = index.nodesByRegion[region] ?? []
             if let pinned = spec.node {
                 if let node = index.nodes[.init(region: region, name: pinned.value)] {
                     if !node.spec.has(.compute) {
@@ -43,12 +47,12 @@ extension Validator {
                     }
                 } else {
                     error("\(what) is pinned to node '\(pinned.value)', which region '\(region)' does not have", at: pinned.location,
-                          hint: Self.suggestion(for: pinned.value, among: regionNodes.map(\.name), noun: "node"))
+                          hint: Self.suggestion(for: pinned.value, among: (index.nodesByRegion[region] ?? []).map(\.name), noun: "node"))
                 }
             }
-            if let zone = spec.zone, !regionNodes.contains(where: { $0.spec.has(.compute) && ($0.spec.zone?.value ?? $0.name) == zone.value }) {
+            if let zone = spec.zone, computeZones[region]?.contains(zone.value) != true {
                 error("\(what) asks for zone '\(zone.value)', where region '\(region)' has no compute node", at: zone.location,
-                      hint: Self.suggestion(for: zone.value, among: Set(regionNodes.filter { $0.spec.has(.compute) }.map { $0.spec.zone?.value ?? $0.name }), noun: "zone"))
+                      hint: Self.suggestion(for: zone.value, among: computeZones[region] ?? [], noun: "zone"))
             }
             if let ip = spec.fixedIP, let network {
                 checkFixedIP(ip, of: instance, in: network, taken: &fixedIPs)

@@ -17,15 +17,13 @@ struct PlanRenderer {
         case (.update, _): paint("~", "33")
         case (.power, _): paint(">", "36")
         case (.delete, _): paint("-", "31")
-        case (.noop, _): " "
         }
     }
 
-    func render(_ plan: Plan, showUnchanged: Bool = false) -> String {
+    func render(_ plan: Plan) -> String {
         var out = ""
-        let actionable = plan.changes.filter { $0.action != .noop }
         for region in plan.regions {
-            let changes = (showUnchanged ? plan.changes : actionable).filter { $0.region == region }
+            let changes = plan.changes.filter { $0.region == region }
             guard !changes.isEmpty else { continue }
             out += paint("region \(region)", "1") + "\n"
             for (node, nodeChanges) in Dictionary(grouping: changes, by: { $0.node.kind == .region ? "" : $0.node.name }).sorted(by: { $0.key < $1.key }) {
@@ -58,8 +56,7 @@ struct PlanRenderer {
         let creates = count { $0.action == .create } - moves
         let updates = count { $0.action == .update || $0.action == .power }
         let deletes = count { $0.action == .delete && $0.reason != .moved }
-        let unchanged = count { $0.action == .noop }
-        if plan.isEmpty { return "No changes: \(unchanged) resources up to date." }
-        return "Plan: \(creates) to create, \(updates) to change, \(moves) to move, \(deletes) to delete, \(unchanged) unchanged."
+        if plan.isEmpty { return "No changes: \(plan.unchanged) resources up to date." }
+        return "Plan: \(creates) to create, \(updates) to change, \(moves) to move, \(deletes) to delete, \(plan.unchanged) unchanged."
     }
 }

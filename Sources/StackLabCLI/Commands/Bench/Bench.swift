@@ -12,6 +12,7 @@ struct Bench: ParsableCommand {
               stacklab bench apply         apply 1,000 instances over 30 simulated nodes, then re-plan (no-op)
               stacklab bench rings         build and rebalance Swift rings W1–W4 (the ring issue's workloads)
               stacklab bench plan          validate, plan (empty and converged) and apply at small/medium/large sizes
+              stacklab bench incremental   a one-file commit planned by the long-running planner (large by default)
             """,
-        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchFloor.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchFloor.self])
 }

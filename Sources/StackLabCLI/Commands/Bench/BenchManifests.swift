@@ -89,6 +89,8 @@ struct BenchRow: Encodable {
     var minSeconds: Double
     var maxSeconds: Double
     var peakRSSMB: Double
+    /// What the measurement did, when there is more to say (printed under the row).
+    var detail: String? = nil
 }
 
 /// A benchmark's results, printable as a table or JSON.
@@ -100,10 +102,11 @@ struct BenchReport: Encodable {
 
     var table: String {
         var out = "workload: \(workload); \(cores) cores; median of \(runs) runs\n"
-        out += "measurement        median s    min s    max s   peak RSS MB\n"
+        out += "measurement              median s    min s    max s   peak RSS MB\n"
         for row in rows {
-            out += row.name.padding(toLength: max(16, row.name.count + 1), withPad: " ", startingAt: 0)
+            out += row.name.padding(toLength: max(24, row.name.count + 1), withPad: " ", startingAt: 0)
             out += String(format: "%10.3f %8.3f %8.3f %13.1f\n", row.medianSeconds, row.minSeconds, row.maxSeconds, row.peakRSSMB)
+            if let detail = row.detail { out += "  \(detail)\n" }
         }
         return out
     }

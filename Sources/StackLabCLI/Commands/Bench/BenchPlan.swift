@@ -26,6 +26,19 @@ struct BenchPlan: ParsableCommand {
             case .large: (100, 100, 100_000)
             }
         }
+
+        /// Writes this size's deployment at `root` (emptied first) as a git repository with one commit.
+        func generate(at root: String) throws {
+            try? FileManager.default.removeItem(atPath: root)
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            var deployment = SyntheticDeployment(nodes: shape.regions * shape.nodesPerRegion, instances: shape.instances)
+            deployment.nodesPerRegion = shape.nodesPerRegion
+            deployment.tenants = min(300, max(10, shape.instances / 30))
+            _ = try deployment.write(to: root)
+            try Command.check(["git", "init", "-q", root])
+            try Command.check(["git", "-C", root, "add", "-A"])
+            try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
+        }
     }
 
     @Option(help: "Sizes to run (repeatable; default: small and medium).")
@@ -53,16 +66,7 @@ struct BenchPlan: ParsableCommand {
             let root = dir.map { "\($0)/\(size.rawValue)" }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-plan-\(size.rawValue)-\(getpid())").path
             defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
-            try? FileManager.default.removeItem(atPath: root)
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-            let shape = size.shape
-            var deployment = SyntheticDeployment(nodes: shape.regions * shape.nodesPerRegion, instances: shape.instances)
-            deployment.nodesPerRegion = shape.nodesPerRegion
-            deployment.tenants = min(300, max(10, shape.instances / 30))
-            _ = try deployment.write(to: root)
-            try Command.check(["git", "init", "-q", root])
-            try Command.check(["git", "-C", root, "add", "-A"])
-            try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
+            try size.generate(at: root)
             let repo = ["--repo", root, "--rev", "HEAD"]
             if generateOnly { continue }
 

@@ -13,6 +13,10 @@ struct PlanCommand: ParsableCommand {
             fields that change), > power on/off, -/+ move, - delete, with the reason (new, spec changed, drifted, \
             removed from manifests). Objects StackLab does not own are listed and never touched.
 
+            A region whose manifest documents, node generations and ring builders are all as they were when an \
+            earlier plan found it converged is not observed again (simulated nodes vouch for themselves by their \
+            host files; production nodes are always observed). --refresh observes everything.
+
             Exit status: 0 no changes, 2 changes, 1 errors.
 
             Examples:
@@ -33,14 +37,29 @@ struct PlanCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Save the plan for 'stacklab apply FILE'.", valueName: "file"))
     var out: String?
 
+    @Flag(help: "Observe every node, even in regions known to be converged and unchanged.")
+    var refresh = false
+
+    @Flag(help: "Print how many regions and nodes were reused or observed (on standard error).")
+    var timings = false
+
     func run() throws {
         let loaded = try repository.loadValid()
-        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: reconcile.stateDirectory(repo: repository.repo))
+        let stateDirectory = reconcile.stateDirectory(repo: repository.repo)
+        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory)
         let plan: Plan
         do {
+            let start = Date()
             let regions = try reconciler.regions(reconcile.region)
-            let observed = try reconciler.observe(try reconciler.drivers(for: regions))
-            plan = try reconciler.plan(regions: regions, observed: observed, targets: target)
+            let memo = try StoredPlanMemo(store: StateStore(directory: stateDirectory))
+            let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: memo, refresh: refresh, targets: target)
+            plan = made.plan
+            if timings {
+                let t = loaded.timings
+                Terminal.standardError.write(String(format: "load %.3fs (read %.3fs, decode %.3fs, validate %.3fs), plan %.3fs; ",
+                                                    t.read, t.read - t.decode - t.validate, t.decode, t.validate, Date().timeIntervalSince(start))
+                                             + "\(made.reuse)\n")
+            }
         } catch {
             throw fail("\(error)")
         }

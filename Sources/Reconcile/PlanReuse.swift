@@ -1,0 +1,257 @@
+import Dispatch
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+
+/// Region plans kept between plans, by `RegionKey`.
+public protocol PlanMemo: AnyObject {
+    /// The plan remembered for `region` under `key`, if any.
+    func plan(region: String, key: String) -> RegionPlan?
+    /// Remembers `plan` (made from inputs with `key`).
+    func remember(_ plan: RegionPlan, key: String)
+    /// Makes what was remembered durable.
+    func save() throws
+}
+
+/// Every region plan, in memory: the long-running reconciler's memo.
+public final class MemoryPlanMemo: PlanMemo {
+    private var plans: [String: (key: String, plan: RegionPlan)] = [:]
+
+    /// An empty memo.
+    public init() {}
+
+    public func plan(region: String, key: String) -> RegionPlan? {
+        plans[region].flatMap { $0.key == key ? $0.plan : nil }
+    }
+
+    public func remember(_ plan: RegionPlan, key: String) {
+        plans[plan.region] = plan.settling ? nil : (key, plan)
+    }
+
+    public func save() {}
+}
+
+/// Converged region plans in the state store, so that `stacklab plan` run again over nodes that did not change
+/// does not observe them again. Only converged regions are kept: their plan is a count and node fingerprints.
+public final class StoredPlanMemo: PlanMemo {
+    private let store: StateStore
+    private var stored: [String: (key: String, plan: Data)]
+    private var pending: [(region: String, key: String, plan: Data?)] = []
+
+    /// Reads the memos in `store`.
+    public init(store: StateStore) throws {
+        self.store = store
+        stored = try store.regionMemos()
+    }
+
+    public func plan(region: String, key: String) -> RegionPlan? {
+        guard let memo = stored[region], memo.key == key else { return nil }
+        return try? JSONDecoder().decode(RegionPlan.self, from: memo.plan)
+    }
+
+    public func remember(_ plan: RegionPlan, key: String) {
+        if plan.isConverged, plan.rings.isEmpty, !plan.settling, let data = try? JSONEncoder().encode(plan) {
+            pending.append((plan.region, key, data))
+        } else if stored[plan.region] != nil {
+            pending.append((plan.region, key, nil))
+        }
+    }
+
+    public func save() throws {
+        try store.saveRegionMemos(pending)
+        pending = []
+    }
+}
+
+/// Observations kept with the generation they were made at: a node whose generation is unchanged is not asked
+/// again. In memory, for the long-running reconciler.
+public final class ObservationCache: @unchecked Sendable {
+    private var nodes: [String: (generation: String, node: ObservedNode)] = [:]
+    private let lock = NSLock()
+
+    /// An empty cache.
+    public init() {}
+
+    func node(_ name: String, generation: String?) -> ObservedNode? {
+        guard let generation else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        return nodes[name].flatMap { $0.generation == generation ? $0.node : nil }
+    }
+
+    func keep(_ node: ObservedNode, generation: String?) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let generation { nodes[node.address.name] = (generation, node) } else { nodes[node.address.name] = nil }
+    }
+}
+
+/// Ring builders decoded from the state store, kept by their stamp (`StateStore.ringStamps`): a builder is
+/// megabytes of JSON, decoded again only when it was saved again. In memory, for the long-running reconciler.
+public final class RingStateCache {
+    private var rings: [String: (stamp: String, ring: StoredRing)] = [:]
+
+    /// An empty cache.
+    public init() {}
+
+    func ring(_ address: String, stamp: String?) -> StoredRing? {
+        guard let stamp, let kept = rings[address], kept.stamp == stamp else { return nil }
+        return kept.ring
+    }
+
+    func keep(_ ring: StoredRing, address: String, stamp: String?) {
+        rings[address] = stamp.map { ($0, ring) }
+    }
+}
+
+/// What a plan reused.
+public struct ReuseStats: Sendable, CustomStringConvertible {
+    /// Regions whose earlier plan was kept, and regions planned.
+    public var regionsReused = 0
+    public var regionsPlanned = 0
+    /// Nodes observed, and nodes whose earlier observation was kept.
+    public var nodesObserved = 0
+    public var nodesReused = 0
+
+    public var description: String {
+        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed"
+    }
+}
+
+extension Reconciler {
+    /// The running binary's identity: plans remembered by another build of the planner are not reused.
+    static let plannerVersion: String = {
+        var info = stat()
+        guard stat("/proc/self/exe", &info) == 0 else { return "unknown-\(getpid())" }
+        return "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }()
+
+    /// A plan for `regions` that keeps what did not change: a region whose `RegionKey` equals the one `memo`
+    /// holds gets its remembered plan without its nodes being observed; otherwise its nodes are observed (or taken
+    /// from `observations` when their generation is unchanged) and it is planned. `refresh` observes and plans
+    /// everything. The plan equals `plan(regions:observed:)` over a full observation.
+    public func plan(regions: [String], drivers: [String: any NodeDriver], memo: (any PlanMemo)?, observations: ObservationCache? = nil,
+                     ringCache: RingStateCache? = nil, refresh: Bool = false, targets: [String] = []) throws -> (plan: Plan, reuse: ReuseStats) {
+        let ringStamps = try self.ringStamps()
+        let hour = Int32(Date().timeIntervalSince1970 / 3600)
+        let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
+        let slices = RegionSlices(model)
+        let catalog = Catalog(model)
+        let catalogKey = RegionKey.catalog(model)
+
+        // Generations first (a stat per simulated node), before anything is observed.
+        let names = regionResources.flatMap { slices[$0.name].nodes.map(\.name) }
+        let stamps = ResultSlots<String?>(count: names.count)
+        DispatchQueue.concurrentPerform(iterations: names.count) { index in
+            stamps[index] = drivers[names[index]]?.generation()
+        }
+        let generations = Dictionary(zip(names, stamps.values), uniquingKeysWith: { first, _ in first })
+
+        var stats = ReuseStats()
+        var kept: [String: RegionPlan] = [:]
+        var keys: [String: String] = [:]
+        let regionKeys = ResultSlots<String?>(count: regionResources.count)
+        DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
+            let region = regionResources[index]
+            regionKeys[index] = RegionKey.make(region: region, slice: slices[region.name], catalog: catalogKey, generations: generations,
+                                               ringStamps: ringStamps, version: Self.plannerVersion)
+        }
+        for (region, key) in zip(regionResources, regionKeys.values) {
+            guard let key else { continue }
+            keys[region.name] = key
+            if !refresh, let plan = memo?.plan(region: region.name, key: key) { kept[region.name] = plan }
+        }
+        stats.regionsReused = kept.count
+        let toPlan = regionResources.filter { kept[$0.name] == nil }
+        stats.regionsPlanned = toPlan.count
+
+        // Observe the nodes of the regions to plan, unless their observation is current.
+        let toObserve = toPlan.flatMap { slices[$0.name].nodes.map(\.name) }
+        let observedSlots = ResultSlots<Result<ObservedNode, DriverError>?>(count: toObserve.count)
+        let reusedSlots = ResultSlots<Bool>(count: toObserve.count)
+        DispatchQueue.concurrentPerform(iterations: toObserve.count) { index in
+            let name = toObserve[index]
+            let generation = refresh ? nil : generations[name] ?? nil
+            if let node = observations?.node(name, generation: generation) {
+                observedSlots[index] = .success(node)
+                reusedSlots[index] = true
+                return
+            }
+            reusedSlots[index] = false
+            guard let driver = drivers[name] else {
+                observedSlots[index] = nil
+                return
+            }
+            let result = Result { () throws(DriverError) in try driver.observe() }
+            if case .success(let node) = result { observations?.keep(node, generation: generations[name] ?? nil) }
+            observedSlots[index] = result
+        }
+        var observed: [String: ObservedNode] = [:]
+        for (name, result) in zip(toObserve, observedSlots.values) {
+            switch result {
+            case .success(let node)?: observed[name] = node
+            case .failure(let error)?: throw Failure(description: "cannot observe node \(error)")
+            case nil: throw Failure(description: "cannot observe node \(name): no driver")
+            }
+        }
+        stats.nodesReused = reusedSlots.values.count { $0 }
+        stats.nodesObserved = toObserve.count - stats.nodesReused
+
+        var rings: [String: StoredRing] = [:]
+        var toRead = Set<String>()
+        for address in toPlan.flatMap({ slices[$0.name].rings.map(\.address.description) }) {
+            if let ring = ringCache?.ring(address, stamp: ringStamps[address]) { rings[address] = ring } else { toRead.insert(address) }
+        }
+        for (address, ring) in try self.storedRings(toRead) {
+            rings[address] = ring
+            ringCache?.keep(ring, address: address, stamp: ringStamps[address])
+        }
+        let storedRings = rings
+        let planned = ResultSlots<RegionPlan>(count: toPlan.count)
+        let observedNodes = observed
+        DispatchQueue.concurrentPerform(iterations: toPlan.count) { index in
+            planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog, observed: observedNodes,
+                                                storedRings: storedRings, hour: hour)
+        }
+        for plan in planned.values {
+            if let key = keys[plan.region] { memo?.remember(plan, key: key) }
+            kept[plan.region] = plan
+        }
+        try memo?.save()
+        let plan = Planner.combine(regionResources.map { kept[$0.name]! }, revision: revision)
+        return (Self.limit(plan, to: targets), stats)
+    }
+
+    /// Saved ring builders; an unreadable store is an error, never "no state" (planning rings from scratch would
+    /// move nearly every partition).
+    func storedRings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
+        if addresses?.isEmpty == true { return [:] }
+        do {
+            return FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try StateStore(directory: stateDirectory).rings(addresses) : [:]
+        } catch {
+            throw Failure(description: "cannot read the ring builders in \(stateDirectory)/stacklab.sqlite: \(error); nothing was planned")
+        }
+    }
+
+    /// Stamps of the saved ring builders (see `StateStore.ringStamps`).
+    func ringStamps() throws -> [String: String] {
+        do {
+            return FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try StateStore(directory: stateDirectory).ringStamps() : [:]
+        } catch {
+            throw Failure(description: "cannot read the ring builders in \(stateDirectory)/stacklab.sqlite: \(error); nothing was planned")
+        }
+    }
+
+    /// `plan` limited to `targets` (address prefixes), with the changes those depend on.
+    static func limit(_ plan: Plan, to targets: [String]) -> Plan {
+        guard !targets.isEmpty else { return plan }
+        var plan = plan
+        var keep = Set(plan.changes.filter { change in
+            targets.contains { change.address.description == $0 || change.address.description.hasPrefix($0 + "/") }
+        }.map(\.id))
+        for change in plan.changes.reversed() where keep.contains(change.id) { keep.formUnion(change.dependsOn) }
+        plan.changes = plan.changes.filter { keep.contains($0.id) }
+        return plan
+    }
+}

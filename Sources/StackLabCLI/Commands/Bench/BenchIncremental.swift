@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Processes
+import Reconcile
+
+/// `stacklab bench incremental`: a one-file push to a big repository, planned by the long-running planner.
+struct BenchIncremental: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incremental",
+        abstract: "Time a one-file commit planned by the incremental (long-running) planner, in process.",
+        discussion: """
+            Generates the size's repository, converges its first region (stacklab apply --region r0; the other \
+            regions stay empty, so their plans create everything), then in one process: plans HEAD once from nothing (prime: every file decoded, every node observed, every region \
+            planned), plans HEAD again (nothing changed), and --runs times commits a change to one instance \
+            document of region r0 (its flavor: from the applied m1.tiny to m1.small, ssd.small, m1.small…) and plans the new HEAD. In r0 the new plan must \
+            hold exactly that one update; the detail lines say what was decoded, observed and planned again.
+            Peak RSS is this process's.
+            """)
+
+    @Option(help: "small, medium or large.")
+    var size: BenchPlan.Size = .large
+
+    @Option(help: "Commits planned (the median is reported).")
+    var runs = 5
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    @Option(help: ArgumentHelp("Generate under this directory and keep it (default: a temporary one, removed).", valueName: "dir"))
+    var dir: String?
+
+    func run() throws {
+        let root = dir.map { "\($0)/incremental-\(size.rawValue)" }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-incremental-\(getpid())").path
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+        try size.generate(at: root)
+        let state = "\(root)/.state"
+        let converge = try Command.run([SelfPath.current, "apply", "--auto-approve", "--region", "r0", "--repo", root, "--rev", "HEAD", "--state-dir", state])
+        guard converge.status == 0 else { throw Command.Failure(description: "apply --region r0 exited \(converge.status): \(converge.output.suffix(2000))") }
+
+        let planner = IncrementalPlanner(repository: root, stateDirectory: state)
+        var rows: [BenchRow] = []
+        let prime = try planner.plan(revision: "HEAD")
+        guard prime.plan != nil else { throw ValidationError("the generated repository does not validate") }
+        rows.append(row("\(size.rawValue) prime", [Summary(prime)]))
+        rows.append(row("\(size.rawValue) same revision", [Summary(try planner.plan(revision: "HEAD"))]))
+
+        let path = "manifests/tenants/t0/instances-0.yaml"
+        var outcomes: [Summary] = []
+        for run in 0..<runs {
+            try setField("flavor", of: "vm-0", in: "\(root)/\(path)", to: run % 2 == 0 ? "m1.small" : "ssd.small")
+            try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qam", "resize vm-0"])
+            let outcome = try planner.plan(revision: "HEAD")
+            if outcome.load.hasErrors { throw ValidationError("commit \(run) does not validate") }
+            // Region r0 is converged: resizing vm-0 is its only change; the other regions' plans are as primed.
+            let changes = outcome.plan?.changes ?? []
+            let inR0 = changes.filter { $0.region == "r0" }
+            guard inR0.count == 1, inR0[0].address.description == "instance/r0/t0/vm-0", inR0[0].action == .update,
+                  changes.count - 1 == prime.plan!.changes.count else {
+                throw ValidationError("the plan after resizing vm-0 should update it alone in r0 and keep the other regions' plans; "
+                                      + "r0 has \(inR0.count) changes: " + inR0.prefix(5).map { "\($0.action.rawValue) \($0.address)" }.joined(separator: ", "))
+            }
+            outcomes.append(Summary(outcome))
+        }
+        rows.append(row("\(size.rawValue) one-file commit", outcomes))
+        let report = BenchReport(workload: "incremental planner, size \(size.rawValue)", cores: ProcessInfo.processInfo.activeProcessorCount,
+                                 runs: runs, rows: rows)
+        Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
+    }
+
+    /// An outcome's figures (an outcome holds the whole model: keeping every run's would be measured as memory).
+    struct Summary {
+        var loadSeconds, validateSeconds, planSeconds, totalSeconds: Double
+        var filesDecoded, filesReused: Int
+        var reuse: ReuseStats
+
+        init(_ outcome: IncrementalPlanner.Outcome) {
+            loadSeconds = outcome.loadSeconds
+            validateSeconds = outcome.validateSeconds
+            planSeconds = outcome.planSeconds
+            totalSeconds = outcome.totalSeconds
+            filesDecoded = outcome.filesDecoded
+            filesReused = outcome.filesReused
+            reuse = outcome.reuse
+        }
+    }
+
+    private func row(_ name: String, _ outcomes: [Summary]) -> BenchRow {
+        let sorted = outcomes.sorted { $0.totalSeconds < $1.totalSeconds }
+        let median = sorted[sorted.count / 2]
+        let detail = String(format: "median run: read+decode %.3fs, validate %.3fs, observe+plan %.3fs; ",
+                            median.loadSeconds, median.validateSeconds, median.planSeconds)
+            + "files \(median.filesDecoded) decoded, \(median.filesReused) reused; \(median.reuse)"
+        return BenchRow(name: name, medianSeconds: median.totalSeconds, minSeconds: sorted[0].totalSeconds,
+                        maxSeconds: sorted[sorted.count - 1].totalSeconds, peakRSSMB: Self.peakRSSMB(), detail: detail)
+    }
+
+    /// Sets a spec field of `instance` in the manifest at `path` to `value` (YAML text).
+    private func setField(_ field: String, of instance: String, in path: String, to value: String) throws {
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        guard let name = text.range(of: "name: \(instance)\n"),
+              let line = text.range(of: "  \(field): ", range: name.upperBound..<text.endIndex),
+              let end = text.range(of: "\n", range: line.upperBound..<text.endIndex) else {
+            throw ValidationError("\(path) has no \(field) for \(instance)")
+        }
+        text.replaceSubrange(line.upperBound..<end.lowerBound, with: value)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    private static func peakRSSMB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+import TestSupport
+import Testing
+@testable import Reconcile
+
+/// Reuse must never change a plan: the incremental planner and the stored memo give, commit after commit and
+/// after node drift, exactly the plan a fresh load and full observation give.
+@Suite struct IncrementalTests {
+    typealias World = ConvergeTests.World
+
+    private func json(_ plan: Plan?) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(try #require(plan)), as: UTF8.self)
+    }
+
+    private func edit(_ world: World, _ path: String, replacing old: String, with new: String) throws {
+        let text = try String(contentsOfFile: world.repo.file(path), encoding: .utf8)
+        #expect(text.contains(old))
+        try world.commit(path, text.replacingOccurrences(of: old, with: new))
+    }
+
+    @Test func theIncrementalPlannerGivesTheFullPlanCommitAfterCommit() throws {
+        let world = try World()
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path)
+
+        let first = try planner.plan(revision: "HEAD")
+        #expect(first.filesReused == 0 && first.filesDecoded > 0)
+        #expect(first.reuse.regionsPlanned == 2)
+        #expect(try json(first.plan) == json(try world.plan()))
+
+        try world.apply()
+        // Every node changed (its host file was rewritten): all observed again, and the plan is empty.
+        let converged = try planner.plan(revision: "HEAD")
+        #expect(converged.filesDecoded == 0)
+        #expect(converged.reuse.nodesObserved == 6 && converged.reuse.nodesReused == 0)
+        #expect(converged.plan?.isEmpty == true)
+        #expect(try json(converged.plan) == json(try world.plan()))
+
+        // Nothing changed: nothing decoded, observed or planned.
+        let same = try planner.plan(revision: "HEAD")
+        #expect(same.filesDecoded == 0 && same.reuse.regionsReused == 2 && same.reuse.nodesObserved == 0)
+
+        // One document of region lab: one file decoded, lab planned (from kept observations), edge kept.
+        try edit(world, "manifests/tenants/other.yaml", replacing: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}",
+                 with: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: theirs}")
+        let resized = try planner.plan(revision: "HEAD")
+        #expect(resized.filesDecoded == 1)
+        #expect(resized.reuse.regionsPlanned == 1 && resized.reuse.regionsReused == 1)
+        #expect(resized.reuse.nodesObserved == 0)
+        #expect(resized.plan?.changes.map { "\($0.action.rawValue) \($0.address)" } == ["update instance/lab/other/db-1"])
+        #expect(try json(resized.plan) == json(try world.plan()))
+
+        // A new file in region edge, then removed again.
+        try world.repo.write("manifests/tenants/late.yaml", """
+            kind: Instance
+            name: late-1
+            region: edge
+            tenant: other
+            spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}
+            """)
+        try GitCLI.commitAll(in: world.repo.path)
+        let added = try planner.plan(revision: "HEAD")
+        #expect(added.filesDecoded == 1)
+        #expect(added.reuse.regionsPlanned == 1, "only edge gained a document")
+        #expect(try json(added.plan) == json(try world.plan()))
+
+        try FileManager.default.removeItem(atPath: world.repo.file("manifests/tenants/late.yaml"))
+        try GitCLI.commitAll(in: world.repo.path)
+        let removed = try planner.plan(revision: "HEAD")
+        #expect(removed.filesDecoded == 0)
+        #expect(try json(removed.plan) == json(try world.plan()))
+    }
+
+    @Test func anInvalidCommitGetsTheFullLoadsDiagnosticsAndNoPlan() throws {
+        let world = try World()
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path)
+        _ = try planner.plan(revision: "HEAD")
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.small", with: "flavor: m1.smal")
+        try world.repo.write("manifests/tenants/aaa-first.yaml", "kind: Instance\nname: x\nregion: nowhere\ntenant: other\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        try GitCLI.commitAll(in: world.repo.path)
+
+        let outcome = try planner.plan(revision: "HEAD")
+        #expect(outcome.plan == nil)
+        let full = try Loader().load(GitSource(repository: world.repo.path, revision: "HEAD"))
+        let render = { (result: LoadResult) in DiagnosticRenderer(files: result.files).render(result.diagnostics) }
+        #expect(full.hasErrors)
+        #expect(render(outcome.load) == render(full), "same findings, same places, same order")
+
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.smal", with: "flavor: m1.small")
+        try FileManager.default.removeItem(atPath: world.repo.file("manifests/tenants/aaa-first.yaml"))
+        try GitCLI.commitAll(in: world.repo.path)
+        let fixed = try planner.plan(revision: "HEAD")
+        #expect(!fixed.load.hasErrors)
+        #expect(try json(fixed.plan) == json(try world.plan()))
+    }
+
+    @Test func aStoredMemoSkipsConvergedRegionsUntilANodeOrDocumentChanges() throws {
+        let world = try World()
+        try world.apply()
+        let loaded = try Loader().load(GitSource(repository: world.repo.path, revision: "HEAD"))
+        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: world.state.path)
+        let regions = try reconciler.regions([])
+        func memoPlan(refresh: Bool = false) throws -> (plan: Plan, reuse: ReuseStats) {
+            try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions),
+                                memo: try StoredPlanMemo(store: StateStore(directory: world.state.path)), refresh: refresh)
+        }
+
+        let cold = try memoPlan()
+        #expect(cold.reuse.regionsPlanned == 2 && cold.reuse.nodesObserved == 6)
+        let warm = try memoPlan()
+        #expect(warm.reuse.regionsReused == 2 && warm.reuse.nodesObserved == 0)
+        #expect(try json(warm.plan) == json(cold.plan), "the remembered plan is the plan, node fingerprints included")
+        #expect(try memoPlan(refresh: true).reuse.nodesObserved == 6)
+
+        // Drift on one node of lab: lab is observed and planned again and the drift shows; edge stays remembered.
+        try world.driftWeb1Memory(to: 1_048_576)
+        let drifted = try memoPlan()
+        #expect(drifted.reuse.regionsPlanned == 1 && drifted.reuse.regionsReused == 1)
+        #expect(drifted.plan.changes.map { "\($0.action.rawValue) \($0.address) (\($0.reason.rawValue))" } == ["update instance/lab/acme/web-1 (drifted)"])
+        #expect(try json(drifted.plan) == json(try world.plan()))
+    }
+}
