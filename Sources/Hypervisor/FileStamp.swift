@@ -20,4 +20,16 @@ struct FileStamp: CustomStringConvertible, Equatable {
     }
 
     var description: String { "\(inode):\(size):\(modified):\(changed)" }
+
+    /// The names in `directory` that end with `suffix`, sorted (none when it cannot be read).
+    static func names(in directory: String, suffix: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            if name.hasSuffix(suffix) { names.append(name) }
+        }
+        return names.sorted()
+    }
 }

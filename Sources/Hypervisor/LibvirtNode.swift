@@ -23,6 +23,13 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private let opening = NSLock()
     private let lock = NSLock()
 
+    /// `directory` as an absolute path without `.`, `..` or doubled slashes (cheap when it already is one).
+    static func standardized(_ directory: String) -> String {
+        let parts = directory.split(separator: "/", omittingEmptySubsequences: false)
+        if directory.hasPrefix("/"), !parts.dropFirst().contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) { return directory }
+        return URL(fileURLWithPath: directory).standardizedFileURL.path
+    }
+
     /// The directory under the state directory that holds simulated hosts.
     public static func hostFile(stateDirectory: String, node: Address) -> String {
         "\(stateDirectory)/nodes/\(node.region ?? "-")/\(node.name).xml"
@@ -36,7 +43,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         cpus = node.spec.cpus.value
         memoryKiB = node.spec.memory.value.bytes / 1024
         if node.spec.isSimulated {
-            let path = Self.hostFile(stateDirectory: URL(fileURLWithPath: stateDirectory).standardizedFileURL.path, node: node.address)
+            let path = Self.hostFile(stateDirectory: Self.standardized(stateDirectory), node: node.address)
             if !FileManager.default.fileExists(atPath: path) {
                 do {
                     try SimulatedHost.write(SimulatedHost.emptyHost(cpus: cpus, memoryKiB: memoryKiB), to: path)
@@ -74,8 +81,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public func generation() -> String? {
         guard let hostFile, let host = FileStamp(path: hostFile) else { return nil }
         var token = host.description
-        if let directory = ringDirectory, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) {
-            for name in names.sorted() where name.hasSuffix(".ring.gz") {
+        if let directory = ringDirectory {
+            for name in FileStamp.names(in: directory, suffix: ".ring.gz") {
                 guard let stamp = FileStamp(path: "\(directory)/\(name)") else { return nil }
                 token += ";\(name)=\(stamp)"
             }

@@ -79,6 +79,9 @@ public final class StateStore: @unchecked Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v4-ring-generation") { db in
+            try db.execute(sql: "ALTER TABLE ring_state ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -116,8 +119,9 @@ public final class StateStore: @unchecked Sendable {
     public func saveRing(address: String, state: Data, checksum: String) throws {
         try queue.write { db in
             try db.execute(sql: """
-                INSERT INTO ring_state (address, state, checksum, updated_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT(address) DO UPDATE SET state = excluded.state, checksum = excluded.checksum, updated_at = excluded.updated_at
+                INSERT INTO ring_state (address, state, checksum, updated_at, generation) VALUES (?, ?, ?, ?, 1)
+                ON CONFLICT(address) DO UPDATE SET state = excluded.state, checksum = excluded.checksum, updated_at = excluded.updated_at,
+                    generation = ring_state.generation + 1
                 """, arguments: [address, state, checksum, Date().timeIntervalSince1970])
         }
     }
@@ -136,13 +140,13 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// For every saved ring, a stamp that changes whenever its saved state does (checksum, time and size of the
-    /// save), without reading the state.
+    /// For every saved ring, a stamp that changes whenever its saved state does (the save's generation, counted
+    /// by every save, and the ring file's checksum), without reading the state.
     public func ringStamps() throws -> [String: String] {
         try queue.read { db in
             var stamps: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT address, checksum, updated_at, length(state) AS size FROM ring_state") {
-                stamps[row["address"]] = "\(row["checksum"] as String):\(row["updated_at"] as Double):\(row["size"] as Int)"
+            for row in try Row.fetchAll(db, sql: "SELECT address, checksum, generation FROM ring_state") {
+                stamps[row["address"]] = "\(row["generation"] as Int64):\(row["checksum"] as String)"
             }
             return stamps
         }

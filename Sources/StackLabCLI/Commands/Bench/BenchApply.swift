@@ -10,8 +10,10 @@ struct BenchApply: ParsableCommand {
         discussion: """
             Generates a deployment (regions of --nodes-per-region simulated nodes, every node a compute node) as a \
             git repository, and for each of --runs fresh state directories measures:
-              apply        stacklab apply --auto-approve (plan + create every network and instance)
-              replan       stacklab plan afterwards (observe every node; must find nothing to do)
+              apply        stacklab apply --auto-approve (plan, create every network and instance, verify)
+              replan       stacklab plan afterwards (must find nothing to do; regions verified converged and
+                           unchanged are not observed again)
+              refresh      stacklab plan --refresh (observes every node; must find nothing to do)
             """)
 
     @Option(help: "Simulated nodes.")
@@ -44,19 +46,24 @@ struct BenchApply: ParsableCommand {
         let me = SelfPath.current
         var applies: [Command.Result] = []
         var replans: [Command.Result] = []
+        var refreshes: [Command.Result] = []
         for run in 0..<runs {
             let state = "\(root)/state-\(run)"
             let apply = try Command.run([me, "apply", "--auto-approve", "--repo", root, "--rev", "HEAD", "--state-dir", state])
             guard apply.status == 0 else { throw Command.Failure(description: "apply failed (exit \(apply.status)): \(apply.output.suffix(2000))") }
             let replan = try Command.run([me, "plan", "--repo", root, "--rev", "HEAD", "--state-dir", state])
             guard replan.status == 0 else { throw Command.Failure(description: "re-plan found changes (exit \(replan.status)): \(replan.output.suffix(2000))") }
+            let refresh = try Command.run([me, "plan", "--refresh", "--repo", root, "--rev", "HEAD", "--state-dir", state])
+            guard refresh.status == 0 else { throw Command.Failure(description: "plan --refresh found changes (exit \(refresh.status)): \(refresh.output.suffix(2000))") }
             applies.append(apply)
             replans.append(replan)
+            refreshes.append(refresh)
         }
         let report = BenchReport(
             workload: "\(instances) instances over \(nodes) simulated nodes (\(deployment.regions) regions), \(files) files",
             cores: ProcessInfo.processInfo.activeProcessorCount, runs: runs,
-            rows: [BenchRow(name: "apply", outcomes: applies), BenchRow(name: "replan (no-op)", outcomes: replans)])
+            rows: [BenchRow(name: "apply", outcomes: applies), BenchRow(name: "replan (no-op)", outcomes: replans),
+                   BenchRow(name: "refresh (no-op)", outcomes: refreshes)])
         Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
     }
 }

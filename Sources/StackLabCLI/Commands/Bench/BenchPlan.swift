@@ -12,8 +12,11 @@ struct BenchPlan: ParsableCommand {
             each generated as a git repository. For every size, whole stacklab processes are timed (median of --runs):
               validate       load + validate from the revision
               plan-empty     plan against nodes with nothing on them (creates every network, instance and ring)
-              apply          converge (once; skipped for large unless --apply-large, which takes many minutes)
-              plan-noop      plan against the converged nodes: must find nothing to do
+              apply          converge (once; skipped for large unless --apply-large, which takes many minutes), then
+                             verify: observe through the open connections, plan, remember converged regions
+              plan-noop      plan against the converged nodes: must find nothing to do (regions whose documents,
+                             node host files and ring builders are unchanged since verified are not observed again)
+              plan-refresh   the same with --refresh: every node observed (libvirt's test driver reads each host)
             """)
 
     enum Size: String, ExpressibleByArgument, CaseIterable {
@@ -80,6 +83,7 @@ struct BenchPlan: ParsableCommand {
             let state = "\(root)/converged"
             rows.append(BenchRow(name: "\(size.rawValue) apply", outcomes: [try checked("apply", [me, "apply", "--auto-approve"] + repo + ["--state-dir", state], expect: [0])]))
             rows.append(try measure("\(size.rawValue) plan-noop", [me, "plan"] + repo + ["--state-dir", state], expect: [0]))
+            rows.append(try measure("\(size.rawValue) plan-refresh", [me, "plan", "--refresh"] + repo + ["--state-dir", state], expect: [0]))
         }
         let report = BenchReport(workload: "sizes: " + size.map(\.rawValue).joined(separator: ", "),
                                  cores: ProcessInfo.processInfo.activeProcessorCount, runs: runs, rows: rows)

@@ -111,5 +111,23 @@ struct ApplyCommand: ParsableCommand {
             .apply(plan, drivers: drivers, store: store)
         Terminal.standardOutput.write("Apply \(report.succeeded ? "complete" : "incomplete"): \(report.count("done")) done, \(report.count("failed")) failed, \(report.count("skipped")) skipped (run \(report.run)).\n")
         if !report.succeeded || !plan.unplaceable.isEmpty { throw ExitCode(1) }
+        if saved == nil { verify(reconciler: reconciler, regions: regions, drivers: drivers, store: store) }
+    }
+
+    /// Observes the nodes again through the connections the apply used (no host is read again) and plans: what
+    /// remains is reported, and converged regions are remembered so that the next 'stacklab plan' need not observe
+    /// them again.
+    private func verify(reconciler: Reconciler, regions: [String], drivers: [String: any NodeDriver], store: StateStore) {
+        do {
+            let after = try reconciler.plan(regions: regions, drivers: drivers, memo: try StoredPlanMemo(store: store), refresh: true).plan
+            if after.isEmpty {
+                Terminal.standardOutput.write("Verified: \(after.unchanged) resources up to date.\n")
+            } else {
+                let first = after.changes.prefix(3).map { "\($0.action.rawValue) \($0.address)" }.joined(separator: ", ")
+                Terminal.standardError.write("warning: after the apply, the plan still has \(after.changes.count) changes (\(first)\(after.changes.count > 3 ? ", …" : "")); run 'stacklab plan'\n")
+            }
+        } catch {
+            Terminal.standardError.write("warning: could not verify the apply: \(error)\n")
+        }
     }
 }
