@@ -2,24 +2,26 @@ extension Validator {
     /// Names are unique within their scope; regional and tenant resources name a declared region and tenant.
     mutating func checkIdentity() {
         var seen: [Address: SourceLocation] = [:]
-        seen.reserveCapacity(model.instances.count + 1024)
-        for meta in model.metas {
+        seen.reserveCapacity(model.instances.count + model.nodes.count + 1024)
+        var found: [Diagnostic] = []
+        model.forEachMeta { meta in
             let address = meta.address
             if let first = seen[address] {
-                error("duplicate \(meta.kind.addressName) '\(meta.name.value)'\(Self.scopeText(meta))", at: meta.name.location,
-                      hint: "first declared at \(place(first)); rename or remove one")
+                found.append(.error("duplicate \(meta.kind.addressName) '\(meta.name.value)'\(Self.scopeText(meta))", at: meta.name.location,
+                                    hint: "first declared at \(place(first)); rename or remove one"))
             } else {
                 seen[address] = meta.name.location
             }
             if let region = meta.region, meta.kind != .region, index.regions[region.value] == nil, !unreadableRegions.contains(region.value) {
-                error("\(meta.kind.addressName) '\(meta.name.value)' names region '\(region.value)', which is not declared", at: region.location,
-                      hint: Self.suggestion(for: region.value, among: index.regions.keys, noun: "region"))
+                found.append(.error("\(meta.kind.addressName) '\(meta.name.value)' names region '\(region.value)', which is not declared", at: region.location,
+                                    hint: Self.suggestion(for: region.value, among: index.regions.keys, noun: "region")))
             }
             if let tenant = meta.tenant, index.tenants[tenant.value] == nil {
-                error("\(meta.kind.addressName) '\(meta.name.value)' belongs to tenant '\(tenant.value)', which is not declared", at: tenant.location,
-                      hint: Self.suggestion(for: tenant.value, among: index.tenants.keys, noun: "tenant"))
+                found.append(.error("\(meta.kind.addressName) '\(meta.name.value)' belongs to tenant '\(tenant.value)', which is not declared", at: tenant.location,
+                                    hint: Self.suggestion(for: tenant.value, among: index.tenants.keys, noun: "tenant")))
             }
         }
+        diagnostics += found
     }
 
     static func scopeText(_ meta: ObjectMeta) -> String {

@@ -2,13 +2,14 @@ extension Validator {
     /// Instances name a declared flavor, image, network of their region, and keypair and security groups of their
     /// own tenant; fixed IPs sit in the fixed range (not the floating range) and are not used twice.
     mutating func checkInstances() {
-        var fixedIPs: [ModelIndex.RegionalKey: [IPv4Address: Resource<InstanceSpec>]] = [:]
+        var fixedIPs: [ModelIndex.RegionalKey: [IPv4Address: Int]] = [:]  // → index in model.instances
         // The zones each region's compute nodes are in (a node without a zone is its own zone).
         var computeZones: [String: Set<String>] = [:]
         for (region, nodes) in index.nodesByRegion {
             computeZones[region] = Set(nodes.filter { $0.spec.has(.compute) }.map { $0.spec.zone?.value ?? $0.name })
         }
-        for instance in model.instances {
+        for position in model.instances.indices {
+            let instance = model.instances[position]
             let spec = instance.spec
             let region = instance.region!
             let tenant = instance.tenant!
@@ -55,14 +56,15 @@ extension Validator {
                       hint: Self.suggestion(for: zone.value, among: computeZones[region] ?? [], noun: "zone"))
             }
             if let ip = spec.fixedIP, let network {
-                checkFixedIP(ip, of: instance, in: network, taken: &fixedIPs)
+                checkFixedIP(ip, of: position, in: network, taken: &fixedIPs)
             }
         }
     }
 
-    private mutating func checkFixedIP(_ ip: Located<IPv4Address>, of instance: Resource<InstanceSpec>, in network: Resource<NetworkSpec>,
-                                       taken: inout [ModelIndex.RegionalKey: [IPv4Address: Resource<InstanceSpec>]]) {
-        let what = "instance '\(instance.name)'"
+    private mutating func checkFixedIP(_ ip: Located<IPv4Address>, of position: Int, in network: Resource<NetworkSpec>,
+                                       taken: inout [ModelIndex.RegionalKey: [IPv4Address: Int]]) {
+        let instance = model.instances[position]
+        var what: String { "instance '\(instance.name)'" }
         let fixed = network.spec.fixedRange.value
         if let floating = network.spec.floatingRange, floating.value.contains(ip.value) {
             error("fixed IP \(ip.value) of \(what) lies in the floating range \(floating.value) of network '\(network.name)'", at: ip.location,
@@ -74,11 +76,11 @@ extension Validator {
             error("fixed IP \(ip.value) of \(what) is the network, broadcast or gateway address of '\(network.name)'", at: ip.location)
         } else {
             let key = ModelIndex.RegionalKey(region: instance.region!, name: network.name)
-            if let other = taken[key]?[ip.value] {
+            if let other = taken[key]?[ip.value].map({ model.instances[$0] }) {
                 error("fixed IP \(ip.value) of \(what) is already used by instance '\(other.name)' of tenant '\(other.tenant!)'", at: ip.location,
                       hint: "first used at \(place(other.spec.fixedIP!.location))")
             } else {
-                taken[key, default: [:]][ip.value] = instance
+                taken[key, default: [:]][ip.value] = position
             }
         }
     }
