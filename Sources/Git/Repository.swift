@@ -1,4 +1,6 @@
 internal import CLibgit2
+import Dispatch
+import Foundation
 
 /// An open git repository (libgit2). Owns the handle and frees it on deinit.
 ///
@@ -31,17 +33,71 @@ public final class Repository {
 
     /// Every file under `roots` (top-level directory names; all files when empty) in the tree of `revision`.
     /// Blobs larger than `maxBytes` are listed with their size but without bytes. A regular file whose path maps to
-    /// its blob id in `known` is listed `omitted`, unread: the caller holds those bytes already.
+    /// its blob id in `known` is listed `omitted`, unread: the caller holds those bytes already. Blobs are read on
+    /// `parallelism` threads (the machine's cores when 0), each with its own repository handle.
     public func files(at revision: String, under roots: [String] = [], maxBytes: Int = .max,
-                      known: [String: String] = [:]) throws(GitError) -> [TreeFile] {
+                      known: [String: String] = [:], parallelism: Int = 0) throws(GitError) -> [TreeFile] {
         let commit = try lookupCommit(revision)
         defer { git_commit_free(commit) }
         var tree: OpaquePointer?
         try check("read the tree of \(revision)", git_commit_tree(&tree, commit))
         defer { git_tree_free(tree) }
-        var files: [TreeFile] = []
-        try walk(tree!, prefix: "", roots: Set(roots), maxBytes: maxBytes, known: known, into: &files)
+        var entries: [Entry] = []
+        try walk(tree!, prefix: "", roots: Set(roots), into: &entries)
+        var files = entries.map { entry in
+            var file = TreeFile(path: entry.path, kind: .file, size: 0, bytes: nil, blobID: entry.id)
+            file.omitted = !entry.isLink && known[entry.path] == entry.id
+            return file
+        }
+        let toRead = files.indices.filter { !files[$0].omitted }
+        let workers = max(1, min(parallelism > 0 ? parallelism : ProcessInfo.processInfo.activeProcessorCount, toRead.count / 64 + 1))
+        let read = BlobSlots(count: toRead.count)
+        let path = self.path
+        let listed = entries
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            // libgit2 handles are not shared between threads: each worker opens the repository itself.
+            let repository: Repository
+            switch Result(catching: { () throws(GitError) in try Repository(at: path) }) {
+            case .success(let opened): repository = opened
+            case .failure(let error):
+                for slot in stride(from: worker, to: toRead.count, by: workers) { read[slot] = .failure(error) }
+                return
+            }
+            for slot in stride(from: worker, to: toRead.count, by: workers) {
+                let entry = listed[toRead[slot]]
+                read[slot] = Result { () throws(GitError) in try repository.blob(entry, maxBytes: maxBytes) }
+            }
+        }
+        for (slot, index) in toRead.enumerated() {
+            let blob = try read[slot].get()
+            files[index].size = blob.size
+            if entries[index].isLink {
+                files[index].kind = .symlink(target: String(decoding: blob.bytes ?? [], as: UTF8.self))
+            } else {
+                files[index].bytes = blob.bytes
+            }
+        }
         return files
+    }
+
+    /// A blob entry of a tree: path, id, whether it is a symbolic link.
+    private struct Entry: Sendable {
+        var path: String
+        var id: String
+        var raw: [UInt8]
+        var isLink: Bool
+    }
+
+    /// A blob's size and bytes (nil when over `maxBytes`; a link's target is always read).
+    private func blob(_ entry: Entry, maxBytes: Int) throws(GitError) -> (size: Int, bytes: [UInt8]?) {
+        var oid = git_oid()
+        withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: entry.raw) }
+        var blob: OpaquePointer?
+        try check("read blob \(entry.path)", git_blob_lookup(&blob, handle, &oid))
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard entry.isLink || size <= maxBytes else { return (size, nil) }
+        return (size, [UInt8](UnsafeRawBufferPointer(start: git_blob_rawcontent(blob), count: size)))
     }
 
     private func lookupCommit(_ revision: String) throws(GitError) -> OpaquePointer {
@@ -53,8 +109,7 @@ public final class Repository {
         return commit!
     }
 
-    private func walk(_ tree: OpaquePointer, prefix: String, roots: Set<String>, maxBytes: Int, known: [String: String],
-                      into files: inout [TreeFile]) throws(GitError) {
+    private func walk(_ tree: OpaquePointer, prefix: String, roots: Set<String>, into entries: inout [Entry]) throws(GitError) {
         for index in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, index) else { continue }
             let name = String(cString: git_tree_entry_name(entry))
@@ -66,30 +121,11 @@ public final class Repository {
                 var subtree: OpaquePointer?
                 try check("read tree \(path)", git_tree_lookup(&subtree, handle, git_tree_entry_id(entry)))
                 defer { git_tree_free(subtree) }
-                try walk(subtree!, prefix: path, roots: roots, maxBytes: maxBytes, known: known, into: &files)
+                try walk(subtree!, prefix: path, roots: roots, into: &entries)
             case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK:
-                if mode != GIT_FILEMODE_LINK, let knownID = known[path] {
-                    let id = Self.hex(git_tree_entry_id(entry))
-                    if id == knownID {
-                        var file = TreeFile(path: path, kind: .file, size: 0, bytes: nil, blobID: id)
-                        file.omitted = true
-                        files.append(file)
-                        continue
-                    }
-                }
-                var blob: OpaquePointer?
-                try check("read blob \(path)", git_blob_lookup(&blob, handle, git_tree_entry_id(entry)))
-                defer { git_blob_free(blob) }
-                let size = Int(git_blob_rawsize(blob))
-                let id = Self.hex(git_tree_entry_id(entry))
-                let raw = UnsafeRawBufferPointer(start: git_blob_rawcontent(blob), count: size)
-                if mode == GIT_FILEMODE_LINK {
-                    let target = String(decoding: raw, as: UTF8.self)
-                    files.append(TreeFile(path: path, kind: .symlink(target: target), size: size, bytes: nil, blobID: id))
-                } else {
-                    let bytes = size <= maxBytes ? [UInt8](raw) : nil
-                    files.append(TreeFile(path: path, kind: .file, size: size, bytes: bytes, blobID: id))
-                }
+                let oid = git_tree_entry_id(entry)!
+                let raw = withUnsafeBytes(of: oid.pointee.id) { [UInt8]($0) }
+                entries.append(Entry(path: path, id: Self.hex(oid), raw: raw, isLink: mode == GIT_FILEMODE_LINK))
             default:
                 continue  // submodules (commits) carry no manifests
             }
@@ -100,5 +136,19 @@ public final class Repository {
         var buffer = [CChar](repeating: 0, count: Int(GIT_OID_HEXSZ) + 1)
         git_oid_tostr(&buffer, buffer.count, oid)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Blob reads written by parallel workers, one slot each, read after they all finish.
+///
+/// `@unchecked Sendable`: every slot is written by one worker only, and read after `concurrentPerform` returns.
+private final class BlobSlots: @unchecked Sendable {
+    private var slots: [Result<(size: Int, bytes: [UInt8]?), GitError>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    subscript(slot: Int) -> Result<(size: Int, bytes: [UInt8]?), GitError> {
+        get { slots[slot]! }
+        set { slots.withUnsafeMutableBufferPointer { $0[slot] = newValue } }
     }
 }

@@ -17,12 +17,12 @@ struct BenchFloor: ParsableCommand {
     @Option(help: ArgumentHelp("The revision.", valueName: "rev"))
     var rev = "HEAD"
 
-    @Option(help: "Parser threads.")
+    @Option(help: "Threads reading blobs and parsing.")
     var threads = 1
 
     func run() throws {
         let repository = try Repository(at: repo)
-        let files = try repository.files(at: rev, under: ManifestLayout.roots).filter { ManifestLayout.isManifest($0.path) }
+        let files = try repository.files(at: rev, under: ManifestLayout.roots, parallelism: threads).filter { ManifestLayout.isManifest($0.path) }
         let counts = EventCounts(count: files.count)
         let workers = max(1, threads)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
