@@ -188,6 +188,39 @@ import Testing
         (incremental, full) = try both()
         #expect(cache.lastDecoded == 0)
         #expect(!incremental.hasErrors && addresses(incremental) == addresses(full))
+        #expect(cache.validation.lastReused == 0, "a flavor document went: every region's instances are checked again")
+        (incremental, full) = try both()
+        #expect(cache.validation.lastReused == 1, "nothing changed: lab's instance findings are kept (edge has none)")
+
+        // An instance error in lab only (a duplicate and a foreign keypair): lab is checked again.
+        try repo.write("manifests/tenants/zzz.yaml", """
+            kind: Instance
+            name: db-1
+            region: lab
+            tenant: other
+            spec: {flavor: m1.small, image: ubuntu, network: private, keypair: deploy}
+            """)
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(cache.validation.lastReused == 0)
+        #expect(incremental.hasErrors && render(incremental) == render(full))
+        #expect(render(incremental).contains("duplicate instance 'db-1'"))
+
+        // A catalog change reaches every region's instances: nothing is kept.
+        let catalog = try String(contentsOfFile: repo.file("manifests/catalog.yaml"), encoding: .utf8)
+        try repo.write("manifests/catalog.yaml", catalog.replacingOccurrences(of: "name: m1.large", with: "name: m1.huge"))
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(cache.validation.lastReused == 0)
+        #expect(render(incremental) == render(full))
+        #expect(render(incremental).contains("flavor 'm1.large', which is not declared"))
+
+        // Only the added file goes: lab is checked again, the result is the full one.
+        try FileManager.default.removeItem(atPath: repo.file("manifests/tenants/zzz.yaml"))
+        try repo.write("manifests/catalog.yaml", catalog)
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(!incremental.hasErrors && render(incremental) == render(full))
     }
 
     @Test func editingADocumentChangesOnlyItsDigest() throws {

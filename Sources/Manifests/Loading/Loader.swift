@@ -68,7 +68,7 @@ public struct Loader: Sendable {
         let decodeStart = Clock.now
         let parsed = parseAll(parseable, files: files)
         return finish(snapshot: snapshot, files: files, order: parseable, results: parsed, diagnostics: diagnostics,
-                      decodeSeconds: Clock.seconds(since: decodeStart), rank: nil)
+                      decodeSeconds: Clock.seconds(since: decodeStart), rank: nil, validation: nil)
     }
 
     /// Loads and validates a snapshot, decoding only the files whose digest differs from the one `cache` holds for
@@ -127,13 +127,14 @@ public struct Loader: Sendable {
         // Ids are stable per path, not in path order: diagnostics are ordered by path.
         var rank = [Int](repeating: 0, count: cache.files.count)
         for (position, id) in cache.idByPath.sorted(by: { $0.key < $1.key }).map(\.value).enumerated() { rank[Int(id.index)] = position }
+        cache.validation.reset()
         return finish(snapshot: snapshot, files: cache.files, order: order, results: results.map { $0! }, diagnostics: diagnostics,
-                      decodeSeconds: Clock.seconds(since: decodeStart), rank: rank)
+                      decodeSeconds: Clock.seconds(since: decodeStart), rank: rank, validation: cache.validation)
     }
 
     /// Merges per-file results in path order, validates, and sorts the diagnostics (by file id, or by `rank[id]`).
     private func finish(snapshot: SourceSnapshot, files: SourceFiles, order: [(id: FileID, path: String)], results: [FileResult],
-                        diagnostics: [Diagnostic], decodeSeconds: Double, rank: [Int]?) -> LoadResult {
+                        diagnostics: [Diagnostic], decodeSeconds: Double, rank: [Int]?, validation: ValidationCache?) -> LoadResult {
         var diagnostics = diagnostics
         var model = DesiredModel()
         for result in results {
@@ -146,7 +147,7 @@ public struct Loader: Sendable {
             let unreadableRegions = Set(results.indices.compactMap { i in
                 results[i].stoppedEarly ? ManifestLayout.implicitRegion(of: order[i].path) : nil
             })
-            diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions).run()
+            diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions).run(cache: validation)
         }
         if let rank {
             diagnostics.sort { a, b in Self.order(a, b) { rank[Int($0.index)] } }
@@ -223,7 +224,7 @@ public struct Loader: Sendable {
 }
 
 /// What an incremental load keeps between revisions: every file's bytes under an id that never changes for its
-/// path, and each file's decode result with the digest it was decoded from.
+/// path, each file's decode result with the digest it was decoded from, and each region's instance findings.
 public final class DecodeCache {
     struct Entry {
         var digest: String
@@ -237,6 +238,9 @@ public final class DecodeCache {
     /// Files decoded and reused by the last load.
     public internal(set) var lastDecoded = 0
     public internal(set) var lastReused = 0
+    /// Each region's instance findings (validation), kept while the region's instances and everything else
+    /// are unchanged.
+    public let validation = ValidationCache()
 
     /// An empty cache.
     public init() {}

@@ -41,14 +41,16 @@ public struct DesiredModel: Sendable {
         return all
     }
 
-    /// Calls `body` with the identity of every resource, in kind order then declaration order (as `metas`).
-    func forEachMeta(_ body: (ObjectMeta) -> Void) {
+    /// Calls `body` with the identity of every resource (instances left out unless asked for), in kind order then
+    /// declaration order (as `metas`).
+    func forEachMeta(includingInstances: Bool = true, _ body: (ObjectMeta) -> Void) {
         func each<Spec>(_ resources: [Resource<Spec>]) {
             for index in resources.indices { body(resources[index].meta) }
         }
         each(regions); each(nodes); each(networks); each(filters); each(rings); each(flavors); each(images)
-        each(priceLists); each(tenants); each(instances); each(volumes); each(floatingIPs); each(securityGroups)
-        each(keypairs); each(pipelines)
+        each(priceLists); each(tenants)
+        if includingInstances { each(instances) }
+        each(volumes); each(floatingIPs); each(securityGroups); each(keypairs); each(pipelines)
     }
 
     /// Calls `body` with the identity of every resource, to change it.

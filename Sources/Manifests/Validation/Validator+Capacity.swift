@@ -1,6 +1,7 @@
 extension Validator {
     /// What a region's instances and volumes demand fits what its nodes offer (with the region's allocation ratios).
-    mutating func checkCapacity() {
+    /// `instances` holds each region's instance findings.
+    mutating func checkCapacity(_ instances: [String: InstanceFindings]) {
         struct Demand {
             var vcpus = 0
             var ram: UInt64 = 0
@@ -8,11 +9,8 @@ extension Validator {
             var instances = 0
         }
         var demand: [String: Demand] = [:]
-        for instance in model.instances {
-            guard let flavor = index.flavors[instance.spec.flavor.value] else { continue }
-            demand[instance.region!, default: Demand()].vcpus += flavor.spec.vcpus.value
-            demand[instance.region!, default: Demand()].ram += flavor.spec.ram.value.bytes
-            demand[instance.region!, default: Demand()].instances += 1
+        for (region, findings) in instances where findings.instances > 0 {
+            demand[region] = Demand(vcpus: findings.vcpus, ram: findings.ram, instances: findings.instances)
         }
         for volume in model.volumes {
             demand[volume.region!, default: Demand()].volumes += volume.spec.size.value.bytes
@@ -45,7 +43,8 @@ extension Validator {
     }
 
     /// Each tenant's resources across the cloud stay within its quotas.
-    mutating func checkQuotas() {
+    /// `instances` holds each region's instance findings.
+    mutating func checkQuotas(_ instances: [String: InstanceFindings]) {
         struct Usage {
             var instances = 0
             var vcpus = 0
@@ -54,11 +53,11 @@ extension Validator {
             var floatingIPs = 0
         }
         var usage: [String: Usage] = [:]
-        for instance in model.instances {
-            usage[instance.tenant!, default: Usage()].instances += 1
-            if let flavor = index.flavors[instance.spec.flavor.value] {
-                usage[instance.tenant!, default: Usage()].vcpus += flavor.spec.vcpus.value
-                usage[instance.tenant!, default: Usage()].ram += flavor.spec.ram.value.bytes
+        for findings in instances.values {
+            for (tenant, used) in findings.usage {
+                usage[tenant, default: Usage()].instances += used.instances
+                usage[tenant, default: Usage()].vcpus += used.vcpus
+                usage[tenant, default: Usage()].ram += used.ram
             }
         }
         for volume in model.volumes { usage[volume.tenant!, default: Usage()].volumes += volume.spec.size.value.bytes }

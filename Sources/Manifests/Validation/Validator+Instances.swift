@@ -1,63 +1,107 @@
+/// What one region's instances contribute to validation: their own findings (identity, references, fixed IPs)
+/// and the demand and per-tenant usage that the capacity and quota rules add up. A function of the region's
+/// instance documents (and where they are) and of everything that is not an instance, so it can be kept.
+struct InstanceFindings: Sendable {
+    struct Usage: Sendable {
+        var instances = 0
+        var vcpus = 0
+        var ram: UInt64 = 0
+    }
+
+    var diagnostics: [Diagnostic] = []
+    /// Demand on the region (instances with a declared flavor).
+    var vcpus = 0
+    var ram: UInt64 = 0
+    var instances = 0
+    /// Usage by tenant.
+    var usage: [String: Usage] = [:]
+}
+
 extension Validator {
-    /// Instances name a declared flavor, image, network of their region, and keypair and security groups of their
-    /// own tenant; fixed IPs sit in the fixed range (not the floating range) and are not used twice.
-    mutating func checkInstances() {
+    /// The findings of the instances at `positions` (indices into `model.instances`, all in one region, in
+    /// declaration order): names unique in the region, region and tenant declared, a declared flavor, image,
+    /// network of their region, keypair and security groups of their own tenant, and fixed IPs in the fixed
+    /// range (not the floating range), not used twice.
+    func instanceFindings(at positions: [Int]) -> InstanceFindings {
+        var validator = self
+        validator.diagnostics = []
+        var findings = InstanceFindings()
+        var seen: [Address: SourceLocation] = [:]
         var fixedIPs: [ModelIndex.RegionalKey: [IPv4Address: Int]] = [:]  // → index in model.instances
         // The zones each region's compute nodes are in (a node without a zone is its own zone).
         var computeZones: [String: Set<String>] = [:]
-        for (region, nodes) in index.nodesByRegion {
-            computeZones[region] = Set(nodes.filter { $0.spec.has(.compute) }.map { $0.spec.zone?.value ?? $0.name })
-        }
-        for position in model.instances.indices {
+        for position in positions {
             let instance = model.instances[position]
-            let spec = instance.spec
-            let region = instance.region!
-            let tenant = instance.tenant!
-            var what: String { "instance '\(instance.name)'" }
-            let flavor = index.flavors[spec.flavor.value]
-            if flavor == nil {
-                error("\(what) uses flavor '\(spec.flavor.value)', which is not declared", at: spec.flavor.location,
-                      hint: Self.suggestion(for: spec.flavor.value, among: index.flavors.keys, noun: "flavor"))
+            validator.checkIdentity(of: instance.meta, seen: &seen)
+            validator.checkReferences(of: position, computeZones: &computeZones, fixedIPs: &fixedIPs)
+            findings.usage[instance.tenant!, default: .init()].instances += 1
+            if let flavor = index.flavors[instance.spec.flavor.value] {
+                findings.vcpus += flavor.spec.vcpus.value
+                findings.ram += flavor.spec.ram.value.bytes
+                findings.instances += 1
+                findings.usage[instance.tenant!]!.vcpus += flavor.spec.vcpus.value
+                findings.usage[instance.tenant!]!.ram += flavor.spec.ram.value.bytes
             }
-            if let image = index.images[spec.image.value] {
-                if let flavor, let minDisk = image.spec.minDisk, minDisk.value > flavor.spec.disk.value {
-                    error("\(what) boots image '\(image.name)', which needs a \(minDisk.value) root disk, but flavor '\(flavor.name)' gives \(flavor.spec.disk.value)",
-                          at: spec.image.location, hint: "choose a larger flavor")
+        }
+        findings.diagnostics = validator.diagnostics
+        return findings
+    }
+
+    private mutating func checkReferences(of position: Int, computeZones: inout [String: Set<String>],
+                                          fixedIPs: inout [ModelIndex.RegionalKey: [IPv4Address: Int]]) {
+        let instance = model.instances[position]
+        let spec = instance.spec
+        let region = instance.region!
+        let tenant = instance.tenant!
+        var what: String { "instance '\(instance.name)'" }
+        let flavor = index.flavors[spec.flavor.value]
+        if flavor == nil {
+            error("\(what) uses flavor '\(spec.flavor.value)', which is not declared", at: spec.flavor.location,
+                  hint: Self.suggestion(for: spec.flavor.value, among: index.flavors.keys, noun: "flavor"))
+        }
+        if let image = index.images[spec.image.value] {
+            if let flavor, let minDisk = image.spec.minDisk, minDisk.value > flavor.spec.disk.value {
+                error("\(what) boots image '\(image.name)', which needs a \(minDisk.value) root disk, but flavor '\(flavor.name)' gives \(flavor.spec.disk.value)",
+                      at: spec.image.location, hint: "choose a larger flavor")
+            }
+        } else {
+            error("\(what) uses image '\(spec.image.value)', which is not declared", at: spec.image.location,
+                  hint: Self.suggestion(for: spec.image.value, among: index.images.keys, noun: "image"))
+        }
+        let network = index.networks[.init(region: region, name: spec.network.value)]
+        if network == nil, index.regions[region] != nil {
+            error("\(what) uses network '\(spec.network.value)', which region '\(region)' does not have", at: spec.network.location,
+                  hint: Self.suggestion(for: spec.network.value, among: (index.networksByRegion[region] ?? []).map(\.name), noun: "network"))
+        }
+        if let keypair = spec.keypair, index.keypair(keypair.value, tenant: tenant, region: region) == nil {
+            reportForeign("keypair", keypair, tenant: tenant, owners: index.keypairOwners[keypair.value], what: what,
+                          candidates: index.keypairs.keys.filter { $0.tenant == tenant }.map(\.name))
+        }
+        for group in spec.securityGroups?.value ?? [] where index.securityGroup(group.value, tenant: tenant, region: region) == nil {
+            reportForeign("security group", group, tenant: tenant, owners: index.securityGroupOwners[group.value], what: what,
+                          candidates: index.securityGroups.keys.filter { $0.tenant == tenant }.map(\.name))
+        }
+        if let pinned = spec.node {
+            if let node = index.nodes[.init(region: region, name: pinned.value)] {
+                if !node.spec.has(.compute) {
+                    error("\(what) is pinned to node '\(pinned.value)', which does not have role 'compute'", at: pinned.location)
                 }
             } else {
-                error("\(what) uses image '\(spec.image.value)', which is not declared", at: spec.image.location,
-                      hint: Self.suggestion(for: spec.image.value, among: index.images.keys, noun: "image"))
+                error("\(what) is pinned to node '\(pinned.value)', which region '\(region)' does not have", at: pinned.location,
+                      hint: Self.suggestion(for: pinned.value, among: (index.nodesByRegion[region] ?? []).map(\.name), noun: "node"))
             }
-            let network = index.networks[.init(region: region, name: spec.network.value)]
-            if network == nil, index.regions[region] != nil {
-                error("\(what) uses network '\(spec.network.value)', which region '\(region)' does not have", at: spec.network.location,
-                      hint: Self.suggestion(for: spec.network.value, among: (index.networksByRegion[region] ?? []).map(\.name), noun: "network"))
+        }
+        if let zone = spec.zone {
+            if computeZones[region] == nil {
+                computeZones[region] = Set((index.nodesByRegion[region] ?? []).filter { $0.spec.has(.compute) }.map { $0.spec.zone?.value ?? $0.name })
             }
-            if let keypair = spec.keypair, index.keypair(keypair.value, tenant: tenant, region: region) == nil {
-                reportForeign("keypair", keypair, tenant: tenant, owners: index.keypairOwners[keypair.value], what: what,
-                              candidates: index.keypairs.keys.filter { $0.tenant == tenant }.map(\.name))
-            }
-            for group in spec.securityGroups?.value ?? [] where index.securityGroup(group.value, tenant: tenant, region: region) == nil {
-                reportForeign("security group", group, tenant: tenant, owners: index.securityGroupOwners[group.value], what: what,
-                              candidates: index.securityGroups.keys.filter { $0.tenant == tenant }.map(\.name))
-            }
-            if let pinned = spec.node {
-                if let node = index.nodes[.init(region: region, name: pinned.value)] {
-                    if !node.spec.has(.compute) {
-                        error("\(what) is pinned to node '\(pinned.value)', which does not have role 'compute'", at: pinned.location)
-                    }
-                } else {
-                    error("\(what) is pinned to node '\(pinned.value)', which region '\(region)' does not have", at: pinned.location,
-                          hint: Self.suggestion(for: pinned.value, among: (index.nodesByRegion[region] ?? []).map(\.name), noun: "node"))
-                }
-            }
-            if let zone = spec.zone, computeZones[region]?.contains(zone.value) != true {
+            if computeZones[region]?.contains(zone.value) != true {
                 error("\(what) asks for zone '\(zone.value)', where region '\(region)' has no compute node", at: zone.location,
                       hint: Self.suggestion(for: zone.value, among: computeZones[region] ?? [], noun: "zone"))
             }
-            if let ip = spec.fixedIP, let network {
-                checkFixedIP(ip, of: position, in: network, taken: &fixedIPs)
-            }
+        }
+        if let ip = spec.fixedIP, let network {
+            checkFixedIP(ip, of: position, in: network, taken: &fixedIPs)
         }
     }
 

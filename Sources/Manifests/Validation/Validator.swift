@@ -20,35 +20,77 @@ struct Validator: Sendable {
         self.index = ModelIndex(model)
     }
 
-    /// Rule groups that read the model independently; they run concurrently and their findings are merged
-    /// (the loader sorts them, so the output does not depend on scheduling).
-    private static let groups: [@Sendable (inout Validator) -> Void] = [
-        { $0.checkIdentity() },
-        { $0.checkInstances() },
-        { v in
-            v.checkRegions()
-            v.checkNodes()
-            v.checkNetworks()
-            v.checkRings()
-            v.checkCatalog()
-            v.checkTenantScopes()
-            v.checkTenantResources()
-            v.checkFilters()
-            v.checkCapacity()
-            v.checkQuotas()
-        },
-    ]
-
-    /// Runs every rule and returns the findings.
-    func run() -> [Diagnostic] {
-        let results = ResultSlots<[Diagnostic]>(count: Self.groups.count)
-        let base = self
-        DispatchQueue.concurrentPerform(iterations: Self.groups.count) { group in
-            var validator = base
-            Self.groups[group](&validator)
-            results[group] = validator.diagnostics
+    /// Runs every rule and returns the findings. Instances are checked region by region, concurrently; a region
+    /// whose instance documents (and their places) and everything that is not an instance are unchanged since
+    /// `cache` last saw them keeps its findings. The rules over everything else run concurrently with them.
+    func run(cache: ValidationCache? = nil) -> [Diagnostic] {
+        // Instances by region, in declaration order.
+        var positions: [String: [Int]] = [:]
+        for index in model.instances.indices { positions[model.instances[index].region!, default: []].append(index) }
+        let regions = positions.keys.sorted()
+        let context = cache.map { _ in contextKey() }
+        var findings: [String: InstanceFindings] = [:]
+        var toCheck: [(region: String, key: UInt64?)] = []
+        for region in regions {
+            let key = context.map { instanceKey(positions[region]!, context: $0) }
+            if let key, let kept = cache?.findings(region: region, key: key) { findings[region] = kept } else { toCheck.append((region, key)) }
         }
-        return results.values.flatMap { $0 }
+        let work = toCheck.map { positions[$0.region]! }
+        let checked = ResultSlots<InstanceFindings>(count: work.count)
+        let others = ResultSlots<[Diagnostic]>(count: 1)
+        let base = self
+        // Slot 0 runs the rules over everything but instances; the others check one region's instances each.
+        DispatchQueue.concurrentPerform(iterations: work.count + 1) { slot in
+            if slot == 0 {
+                var validator = base
+                validator.checkIdentity()
+                validator.checkRegions()
+                validator.checkNodes()
+                validator.checkNetworks()
+                validator.checkRings()
+                validator.checkCatalog()
+                validator.checkTenantScopes()
+                validator.checkTenantResources()
+                validator.checkFilters()
+                others[0] = validator.diagnostics
+            } else {
+                checked[slot - 1] = base.instanceFindings(at: work[slot - 1])
+            }
+        }
+        for ((region, key), result) in zip(toCheck, checked.values) {
+            findings[region] = result
+            if let key { cache?.keep(result, region: region, key: key) }
+        }
+        cache?.retain(regions: Set(regions))
+        var validator = self
+        validator.diagnostics = others[0]!
+        validator.checkCapacity(findings)
+        validator.checkQuotas(findings)
+        return validator.diagnostics + regions.flatMap { findings[$0]!.diagnostics }
+    }
+
+    /// A digest of everything instance findings read besides the instances: every other resource's document and
+    /// place, and the regions whose files did not parse.
+    private func contextKey() -> UInt64 {
+        var hasher = FNV64()
+        model.forEachMeta(includingInstances: false) { meta in
+            hasher.add(meta.digest)
+            hasher.add(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
+        }
+        for region in unreadableRegions.sorted() { hasher.add(region) }
+        return hasher.value
+    }
+
+    /// A digest of the instances at `positions` (documents and places) within `context`.
+    private func instanceKey(_ positions: [Int], context: UInt64) -> UInt64 {
+        var hasher = FNV64()
+        hasher.add(context)
+        for position in positions {
+            let meta = model.instances[position].meta
+            hasher.add(meta.digest)
+            hasher.add(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
+        }
+        return hasher.value
     }
 
     mutating func error(_ message: String, at location: SourceLocation, hint: String? = nil) {
@@ -71,5 +113,49 @@ struct Validator: Sendable {
     /// `path:line:column` of another declaration, for hints.
     func place(_ location: SourceLocation) -> String {
         files.describe(location)
+    }
+}
+
+/// Instance findings kept between loads, by region and key (see `Validator.run(cache:)`).
+public final class ValidationCache: @unchecked Sendable {
+    private var kept: [String: (key: UInt64, findings: InstanceFindings)] = [:]
+    /// Regions whose findings were kept, and checked, by the last run.
+    public private(set) var lastReused = 0
+
+    /// An empty cache.
+    public init() {}
+
+    func findings(region: String, key: UInt64) -> InstanceFindings? {
+        guard let entry = kept[region], entry.key == key else { return nil }
+        lastReused += 1
+        return entry.findings
+    }
+
+    func keep(_ findings: InstanceFindings, region: String, key: UInt64) {
+        kept[region] = (key, findings)
+    }
+
+    func retain(regions: Set<String>) {
+        kept = kept.filter { regions.contains($0.key) }
+    }
+
+    func reset() { lastReused = 0 }
+}
+
+/// FNV-1a, 64 bits, over integers and strings.
+struct FNV64 {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ number: UInt64) {
+        var rest = number
+        for _ in 0..<8 {
+            value = (value ^ (rest & 0xFF)) &* 0x0000_0100_0000_01B3
+            rest >>= 8
+        }
+    }
+
+    mutating func add(_ text: String) {
+        for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        value = (value ^ 0xFF) &* 0x0000_0100_0000_01B3
     }
 }
