@@ -141,30 +141,3 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         return "52:54:00:" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
     }
 }
-
-/// FNV-1a, 64-bit: a hash that is the same in every process and on every machine (Swift's `Hasher` is seeded
-/// per process), used for spec hashes stored in libvirt metadata.
-public struct StableHasher: Sendable {
-    /// The hash so far.
-    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    /// A fresh hasher.
-    public init() {}
-
-    /// Mixes in a string and a separator, so ("ab","c") and ("a","bc") differ.
-    public mutating func combine(_ text: String) {
-        for byte in text.utf8 { mix(byte) }
-        mix(0xFF)
-    }
-
-    private mutating func mix(_ byte: UInt8) {
-        value ^= UInt64(byte)
-        value = value &* 0x0000_0100_0000_01B3
-    }
-
-    /// Sixteen hex digits.
-    public var hex: String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
-}

@@ -89,15 +89,12 @@ public struct DesiredModel: Sendable {
         }
         var digests: [Int32: UInt64] = [:]
         for (position, start) in starts.enumerated() {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-            hash = (hash ^ 0xFF) &* 0x0000_0100_0000_01B3
+            var hasher = StableHasher()
+            hasher.combine(path)
             let from = position == 0 ? 0 : offsets[position]
             let to = position + 1 < starts.count ? offsets[position + 1] : bytes.count
-            bytes.withUnsafeBufferPointer { buffer in
-                for byte in buffer[from..<max(from, to)] { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-            }
-            digests[start] = hash
+            bytes.withUnsafeBufferPointer { hasher.combine(bytes: $0[from..<max(from, to)]) }
+            digests[start] = hasher.value
         }
         updateMetas { $0.digest = digests[$0.location.line] ?? 0 }
     }

@@ -72,23 +72,23 @@ struct Validator: Sendable {
     /// A digest of everything instance findings read besides the instances: every other resource's document and
     /// place, and the regions whose files did not parse.
     private func contextKey() -> UInt64 {
-        var hasher = FNV64()
+        var hasher = StableHasher()
         model.forEachMeta(includingInstances: false) { meta in
-            hasher.add(meta.digest)
-            hasher.add(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
+            hasher.combine(meta.digest)
+            hasher.combine(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
         }
-        for region in unreadableRegions.sorted() { hasher.add(region) }
+        for region in unreadableRegions.sorted() { hasher.combine(region) }
         return hasher.value
     }
 
     /// A digest of the instances at `positions` (documents and places) within `context`.
     private func instanceKey(_ positions: [Int], context: UInt64) -> UInt64 {
-        var hasher = FNV64()
-        hasher.add(context)
+        var hasher = StableHasher()
+        hasher.combine(context)
         for position in positions {
             let meta = model.instances[position].meta
-            hasher.add(meta.digest)
-            hasher.add(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
+            hasher.combine(meta.digest)
+            hasher.combine(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
         }
         return hasher.value
     }
@@ -140,22 +140,4 @@ public final class ValidationCache: @unchecked Sendable {
     }
 
     func reset() { lastReused = 0 }
-}
-
-/// FNV-1a, 64 bits, over integers and strings.
-struct FNV64 {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    mutating func add(_ number: UInt64) {
-        var rest = number
-        for _ in 0..<8 {
-            value = (value ^ (rest & 0xFF)) &* 0x0000_0100_0000_01B3
-            rest >>= 8
-        }
-    }
-
-    mutating func add(_ text: String) {
-        for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        value = (value ^ 0xFF) &* 0x0000_0100_0000_01B3
-    }
 }
