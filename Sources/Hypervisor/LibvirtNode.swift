@@ -75,6 +75,15 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         }
     }
 
+    public func disconnect() {
+        lock.lock()
+        defer { lock.unlock() }
+        opening.lock()
+        defer { opening.unlock() }
+        opened = nil
+        openedStamp = nil
+    }
+
     /// For a simulated node: the identity, size and times of its host file and ring files, which every change
     /// replaces (written aside, then renamed). A production node cannot vouch for its state without being asked
     /// (libvirt's lifecycle events could, in a long-running reconciler): nil.

@@ -14,6 +14,9 @@ public protocol NodeDriver: Sendable {
     func observe() throws(DriverError) -> ObservedNode
     /// Makes `change` true on the node.
     func apply(_ change: Change) throws(DriverError)
+    /// Lets go of the connection (the next use opens one again): a plan over thousands of nodes holds only
+    /// the observations, not the connections.
+    func disconnect()
 }
 
 /// A driver failure: what failed, the hypervisor's message, and whether retrying may help.

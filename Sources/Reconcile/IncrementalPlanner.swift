@@ -68,7 +68,7 @@ public final class IncrementalPlanner {
         }
         let reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory)
         let made = try reconciler.plan(regions: try reconciler.regions([]), drivers: try currentDrivers(for: load.model), memo: memo,
-                                       observations: observations, ringCache: ringCache)
+                                       observations: observations, ringCache: ringCache, disconnect: true)
         outcome.plan = made.plan
         outcome.reuse = made.reuse
         let end = Date()

@@ -130,9 +130,11 @@ extension Reconciler {
     /// A plan for `regions` that keeps what did not change: a region whose `RegionKey` equals the one `memo`
     /// holds gets its remembered plan without its nodes being observed; otherwise its nodes are observed (or taken
     /// from `observations` when their generation is unchanged) and it is planned. `refresh` observes and plans
-    /// everything. The plan equals `plan(regions:observed:)` over a full observation.
+    /// everything. The plan equals `plan(regions:observed:)` over a full observation. With `disconnect`, each
+    /// node's connection is let go once it is observed (a plan that applies nothing needs no more of it).
     public func plan(regions: [String], drivers: [String: any NodeDriver], memo: (any PlanMemo)?, observations: ObservationCache? = nil,
-                     ringCache: RingStateCache? = nil, refresh: Bool = false, targets: [String] = []) throws -> (plan: Plan, reuse: ReuseStats) {
+                     ringCache: RingStateCache? = nil, refresh: Bool = false, disconnect: Bool = false,
+                     targets: [String] = []) throws -> (plan: Plan, reuse: ReuseStats) {
         let ringStamps = try self.ringStamps()
         let hour = Int32(Date().timeIntervalSince1970 / 3600)
         let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
@@ -184,6 +186,7 @@ extension Reconciler {
                 return
             }
             let result = Result { () throws(DriverError) in try driver.observe() }
+            if disconnect { driver.disconnect() }
             if case .success(let node) = result { observations?.keep(node, generation: generations[name] ?? nil) }
             observedSlots[index] = result
         }

@@ -209,6 +209,8 @@ struct FailingNode: NodeDriver {
 
     func generation() -> String? { inner.generation() }
 
+    func disconnect() { inner.disconnect() }
+
     func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
 
     func apply(_ change: Change) throws(DriverError) {

@@ -52,7 +52,8 @@ struct PlanCommand: ParsableCommand {
             let start = Date()
             let regions = try reconciler.regions(reconcile.region)
             let memo = try StoredPlanMemo(store: StateStore(directory: stateDirectory))
-            let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: memo, refresh: refresh, targets: target)
+            let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: memo, refresh: refresh,
+                                           disconnect: true, targets: target)
             plan = made.plan
             if timings {
                 let t = loaded.timings
