@@ -7,7 +7,9 @@ import Planning
 /// memory each file's decode result (by blob id), each node's observation (by generation) and each region's plan
 /// (by `RegionKey`), so that a new revision costs what it changed: only changed blobs are read and decoded, only
 /// regions whose documents, nodes or rings changed are planned, only nodes whose generation changed are
-/// observed, and ring builders are decoded again only when saved again. The whole model is still validated every time (validation rules span regions and tenants).
+/// observed, and ring builders are decoded again only when saved again. Validation keeps a region's instance
+/// findings while its instance documents and every other document are unchanged; the rules over everything
+/// else, and the capacity and quota totals, run every time.
 ///
 /// Not thread-safe: one reconcile loop owns it.
 public final class IncrementalPlanner {
