@@ -33,7 +33,8 @@ public final class MemoryPlanMemo: PlanMemo {
 }
 
 /// Converged region plans in the state store, so that `stacklab plan` run again over nodes that did not change
-/// does not observe them again. Only converged regions are kept: their plan is a count and node fingerprints.
+/// does not observe them again. Only converged regions are kept (a rebalanced ring is a change, so theirs list no
+/// ring plans): their plan is a count and node fingerprints.
 public final class StoredPlanMemo: PlanMemo {
     private let store: StateStore
     private var stored: [String: (key: String, plan: Data)]
@@ -51,7 +52,7 @@ public final class StoredPlanMemo: PlanMemo {
     }
 
     public func remember(_ plan: RegionPlan, key: String) {
-        if plan.isConverged, plan.rings.isEmpty, !plan.settling, let data = try? JSONEncoder().encode(plan) {
+        if plan.isConverged, !plan.settling, let data = try? JSONEncoder().encode(plan) {
             pending.append((plan.region, key, data))
         } else if stored[plan.region] != nil {
             pending.append((plan.region, key, nil))
@@ -169,37 +170,15 @@ extension Reconciler {
         stats.regionsPlanned = toPlan.count
 
         // Observe the nodes of the regions to plan, unless their observation is current.
-        let toObserve = toPlan.flatMap { slices[$0.name].nodes.map(\.name) }
-        let observedSlots = ResultSlots<Result<ObservedNode, DriverError>?>(count: toObserve.count)
-        let reusedSlots = ResultSlots<Bool>(count: toObserve.count)
-        DispatchQueue.concurrentPerform(iterations: toObserve.count) { index in
-            let name = toObserve[index]
-            let generation = refresh ? nil : generations[name] ?? nil
-            if let node = observations?.node(name, generation: generation) {
-                observedSlots[index] = .success(node)
-                reusedSlots[index] = true
-                return
-            }
-            reusedSlots[index] = false
-            guard let driver = drivers[name] else {
-                observedSlots[index] = nil
-                return
-            }
-            let result = Result { () throws(DriverError) in try driver.observe() }
-            if disconnect { driver.disconnect() }
-            if case .success(let node) = result { observations?.keep(node, generation: generations[name] ?? nil) }
-            observedSlots[index] = result
+        var toObserve: [String: any NodeDriver] = [:]
+        for name in toPlan.flatMap({ slices[$0.name].nodes.map(\.name) }) {
+            guard let driver = drivers[name] else { throw Failure(description: "cannot observe node \(name): no driver") }
+            toObserve[name] = driver
         }
-        var observed: [String: ObservedNode] = [:]
-        for (name, result) in zip(toObserve, observedSlots.values) {
-            switch result {
-            case .success(let node)?: observed[name] = node
-            case .failure(let error)?: throw Failure(description: "cannot observe node \(error)")
-            case nil: throw Failure(description: "cannot observe node \(name): no driver")
-            }
-        }
-        stats.nodesReused = reusedSlots.values.count { $0 }
-        stats.nodesObserved = toObserve.count - stats.nodesReused
+        let observation = try observe(toObserve, cache: observations, generations: refresh ? [:] : generations, disconnect: disconnect)
+        let observed = Dictionary(observation.nodes.map { ($0.address.name, $0) }, uniquingKeysWith: { first, _ in first })
+        stats.nodesReused = observation.reused
+        stats.nodesObserved = toObserve.count - observation.reused
 
         var rings: [String: StoredRing] = [:]
         var toRead = Set<String>()
@@ -212,9 +191,8 @@ extension Reconciler {
         }
         let storedRings = rings
         let planned = ResultSlots<RegionPlan>(count: toPlan.count)
-        let observedNodes = observed
         DispatchQueue.concurrentPerform(iterations: toPlan.count) { index in
-            planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog, observed: observedNodes,
+            planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog, observed: observed,
                                                 storedRings: storedRings, hour: hour)
         }
         for plan in planned.values {
@@ -226,21 +204,21 @@ extension Reconciler {
         return (Self.limit(plan, to: targets), stats)
     }
 
-    /// Saved ring builders; an unreadable store is an error, never "no state" (planning rings from scratch would
-    /// move nearly every partition).
+    /// Saved ring builders (those at `addresses` when given).
     func storedRings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
-        if addresses?.isEmpty == true { return [:] }
-        do {
-            return FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try StateStore(directory: stateDirectory).rings(addresses) : [:]
-        } catch {
-            throw Failure(description: "cannot read the ring builders in \(stateDirectory)/stacklab.sqlite: \(error); nothing was planned")
-        }
+        addresses?.isEmpty == true ? [:] : try fromStore([:]) { try $0.rings(addresses) }
     }
 
     /// Stamps of the saved ring builders (see `StateStore.ringStamps`).
     func ringStamps() throws -> [String: String] {
+        try fromStore([:]) { try $0.ringStamps() }
+    }
+
+    /// Reads the ring builders' part of the state store (`none` when there is no store yet). A store that cannot
+    /// be read is an error, never "no state": planning rings from scratch would move nearly every partition.
+    private func fromStore<T>(_ none: T, _ read: (StateStore) throws -> T) throws -> T {
         do {
-            return FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try StateStore(directory: stateDirectory).ringStamps() : [:]
+            return FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try read(StateStore(directory: stateDirectory)) : none
         } catch {
             throw Failure(description: "cannot read the ring builders in \(stateDirectory)/stacklab.sqlite: \(error); nothing was planned")
         }

@@ -53,22 +53,42 @@ public struct Reconciler: Sendable {
         return drivers
     }
 
-    /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made
-    /// without knowing a node's state could create duplicates.
+    /// Observes every driver's node in parallel (see below).
     public func observe(_ drivers: [String: any NodeDriver]) throws -> [ObservedNode] {
-        let list = drivers.sorted { $0.key < $1.key }.map(\.value)
-        let results = ResultSlots<Result<ObservedNode, DriverError>>(count: list.count)
+        try observe(drivers, cache: nil, generations: [:], disconnect: false).nodes
+    }
+
+    /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made
+    /// without knowing a node's state could create duplicates. A node whose generation (in `generations`) matches
+    /// the observation `cache` holds is not asked again; with `disconnect`, each connection is let go once used.
+    /// Returns the observations in node-name order and how many came from `cache`.
+    func observe(_ drivers: [String: any NodeDriver], cache: ObservationCache?, generations: [String: String?],
+                 disconnect: Bool) throws -> (nodes: [ObservedNode], reused: Int) {
+        let list = drivers.sorted { $0.key < $1.key }
+        let results = ResultSlots<Result<(node: ObservedNode, reused: Bool), DriverError>>(count: list.count)
         DispatchQueue.concurrentPerform(iterations: list.count) { index in
-            results[index] = Result { () throws(DriverError) in try list[index].observe() }
+            let (name, driver) = list[index]
+            let generation = generations[name] ?? nil
+            if let node = cache?.node(name, generation: generation) {
+                results[index] = .success((node, true))
+                return
+            }
+            let result = Result { () throws(DriverError) in try driver.observe() }
+            if disconnect { driver.disconnect() }
+            if case .success(let node) = result { cache?.keep(node, generation: generation) }
+            results[index] = result.map { ($0, false) }
         }
         var observed: [ObservedNode] = []
+        var reused = 0
         for result in results.values {
             switch result {
-            case .success(let node): observed.append(node)
+            case .success(let entry):
+                observed.append(entry.node)
+                if entry.reused { reused += 1 }
             case .failure(let error): throw Failure(description: "cannot observe node \(error)")
             }
         }
-        return observed
+        return (observed, reused)
     }
 
     /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.

@@ -36,12 +36,21 @@ import Testing
         let again = try stacklab(["plan"], repo: repo, state: state)
         #expect(again.status == 0)
         #expect(again.output.contains("No changes: 6 resources up to date."))
+        // The saved plan's apply did not verify (it applies exactly the plan); the plan above remembered the
+        // converged regions, so the next one observes nothing, and --refresh observes every node.
+        let remembered = try stacklab(["plan", "--timings"], repo: repo, state: state)
+        #expect(remembered.output.contains("regions: 2 reused, 0 planned; nodes: 0 reused, 0 observed"), "\(remembered.output)")
+        let refreshed = try stacklab(["plan", "--refresh", "--timings"], repo: repo, state: state)
+        #expect(refreshed.status == 0)
+        #expect(refreshed.output.contains("regions: 0 reused, 2 planned; nodes: 0 reused, 6 observed"), "\(refreshed.output)")
         // A plan made against a state that has since changed is refused.
         try repo.write("manifests/bulk2.yaml", "kind: Instance\nname: late\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
         #expect(try stacklab(["plan", "--out", planFile], repo: repo, state: state).status == 2)
         try FileManager.default.removeItem(atPath: repo.file("manifests/bulk2.yaml"))
         try repo.write("manifests/bulk3.yaml", "kind: Instance\nname: other-late\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
-        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        let applied = try stacklab(["apply", "--auto-approve"], repo: repo, state: state)
+        #expect(applied.status == 0)
+        #expect(applied.output.contains("Verified: 7 resources up to date."), "\(applied.output)")
         let stale = try stacklab(["apply", planFile], repo: repo, state: state)
         #expect(stale.status == 1)
         #expect(stale.output.contains("the plan is stale"))

@@ -98,6 +98,18 @@ import Testing
         #expect(try json(fixed.plan) == json(try world.plan()))
     }
 
+    @Test func anUnknownRevisionIsAnErrorNamingTheRepository() throws {
+        let world = try World()
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path)
+        do {
+            _ = try planner.plan(revision: "no-such-branch")
+            Issue.record("an unknown revision must fail")
+        } catch {
+            #expect("\(error)".contains(world.repo.path) && "\(error)".contains("no-such-branch"), "\(error)")
+        }
+        #expect(try planner.plan(revision: "HEAD").plan != nil, "the planner is still usable")
+    }
+
     @Test func aStoredMemoSkipsConvergedRegionsUntilANodeOrDocumentChanges() throws {
         let world = try World()
         try world.apply()

@@ -89,7 +89,8 @@ import Testing
                           ["plan", "--region", "sina", "--target", "instance/sina/devops", "--out", "p.json"], ["apply", "p.json", "--allow-mass-delete"],
                           ["drift", "--state-dir", "/tmp/x"], ["ring", "show", "sina", "object"], ["ring", "build", "sina", "--out", "/tmp/r"],
                           ["ring", "validate", "sina"], ["bench", "rings", "--workload", "W3"], ["bench", "plan", "--size", "large", "--apply-large"],
-                          ["bench", "apply", "--runs", "1"]] {
+                          ["bench", "apply", "--runs", "1"], ["plan", "--refresh", "--timings"],
+                          ["bench", "incremental", "--size", "medium", "--runs", "2", "--dir", "/tmp/x"], ["bench", "floor", "--threads", "2"]] {
             _ = try StackLab.parseAsRoot(arguments)
         }
         #expect(throws: (any Error).self) { try StackLab.parseAsRoot(["show", "flavour"]) }

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import YAML
 
 /// The result of loading a revision: the model, the files it came from, and every problem found.
@@ -22,6 +23,11 @@ public struct LoadResult: Sendable {
         public var decode = 0.0
         /// Cross-document validation.
         public var validate = 0.0
+
+        /// `read 0.123s, decode 0.456s, validate 0.078s` (reading alone: `read` above counts the whole load).
+        public var phases: String {
+            String(format: "read %.3fs, decode %.3fs, validate %.3fs", read - decode - validate, decode, validate)
+        }
     }
 
     /// Whether any diagnostic is an error.

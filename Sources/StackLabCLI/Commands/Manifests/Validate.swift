@@ -29,8 +29,7 @@ struct Validate: ParsableCommand {
         let result = try repository.load()
         var output = try Self.output(for: result, format: format, colors: Terminal.standardError.wantsColor)
         if timings {
-            let t = result.timings
-            output.stderr += String(format: "read %.3fs, decode %.3fs, validate %.3fs\n", t.read - t.decode - t.validate, t.decode, t.validate)
+            output.stderr += result.timings.phases + "\n"
         }
         try output.emit()
     }

@@ -56,10 +56,8 @@ struct PlanCommand: ParsableCommand {
                                            disconnect: true, targets: target)
             plan = made.plan
             if timings {
-                let t = loaded.timings
-                Terminal.standardError.write(String(format: "load %.3fs (read %.3fs, decode %.3fs, validate %.3fs), plan %.3fs; ",
-                                                    t.read, t.read - t.decode - t.validate, t.decode, t.validate, Date().timeIntervalSince(start))
-                                             + "\(made.reuse)\n")
+                Terminal.standardError.write(String(format: "load %.3fs (", loaded.timings.read) + loaded.timings.phases
+                                             + String(format: "), plan %.3fs; ", Date().timeIntervalSince(start)) + "\(made.reuse)\n")
             }
         } catch {
             throw fail("\(error)")
