@@ -27,22 +27,23 @@ let package = Package(
 
         // Small safe Swift layers over them.
         .target(name: "YAML", dependencies: ["CLibYAML"], swiftSettings: strict),
-        .target(name: "Git", dependencies: ["CLibgit2"], swiftSettings: strict),
+        .target(name: "Parallel", swiftSettings: strict),
+        .target(name: "Git", dependencies: ["CLibgit2", "Parallel"], swiftSettings: strict),
         .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: strict),
         .target(name: "SSH", dependencies: ["CLibssh2"], swiftSettings: strict),
 
         // The manifest language: YAML events -> typed desired model, with diagnostics.
-        .target(name: "Manifests", dependencies: ["YAML", "Git"], swiftSettings: strict),
+        .target(name: "Manifests", dependencies: ["YAML", "Git", "Parallel"], swiftSettings: strict),
 
         // Desired hypervisor state, placement and addresses: pure values, no I/O.
-        .target(name: "Planning", dependencies: ["Manifests", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hypervisor", dependencies: ["Libvirt", "Planning"], swiftSettings: strict),
 
         // Observe → plan → apply: the journal, locks and state store (SQLite).
         .target(
             name: "Reconcile",
-            dependencies: ["Manifests", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Manifests", "Parallel", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
 
@@ -53,7 +54,7 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git", "Planning", "Hypervisor", "Reconcile", "Rings", "Processes",
+                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Reconcile", "Rings", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -1,6 +1,7 @@
 internal import CLibgit2
 import Dispatch
 import Foundation
+import Parallel
 
 /// An open git repository (libgit2). Owns the handle and frees it on deinit.
 ///
@@ -51,7 +52,7 @@ public final class Repository {
         }
         let toRead = files.indices.filter { !files[$0].omitted }
         let workers = max(1, min(parallelism > 0 ? parallelism : ProcessInfo.processInfo.activeProcessorCount, toRead.count / 64 + 1))
-        let read = BlobSlots(count: toRead.count)
+        let read = ResultSlots<Result<(size: Int, bytes: [UInt8]?), GitError>>(count: toRead.count)
         let path = self.path
         let listed = entries
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
@@ -69,7 +70,7 @@ public final class Repository {
             }
         }
         for (slot, index) in toRead.enumerated() {
-            let blob = try read[slot].get()
+            let blob = try read[slot]!.get()
             files[index].size = blob.size
             if entries[index].isLink {
                 files[index].kind = .symlink(target: String(decoding: blob.bytes ?? [], as: UTF8.self))
@@ -136,19 +137,5 @@ public final class Repository {
         var buffer = [CChar](repeating: 0, count: Int(GIT_OID_HEXSZ) + 1)
         git_oid_tostr(&buffer, buffer.count, oid)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-/// Blob reads written by parallel workers, one slot each, read after they all finish.
-///
-/// `@unchecked Sendable`: every slot is written by one worker only, and read after `concurrentPerform` returns.
-private final class BlobSlots: @unchecked Sendable {
-    private var slots: [Result<(size: Int, bytes: [UInt8]?), GitError>?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    subscript(slot: Int) -> Result<(size: Int, bytes: [UInt8]?), GitError> {
-        get { slots[slot]! }
-        set { slots.withUnsafeMutableBufferPointer { $0[slot] = newValue } }
     }
 }

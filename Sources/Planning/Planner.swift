@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Manifests
+import Parallel
 
 /// Turns the desired model and the observed nodes into a plan. Pure: no I/O, deterministic.
 public enum Planner {

@@ -3,6 +3,7 @@ import Foundation
 import Hypervisor
 import Manifests
 import Planning
+import Parallel
 
 /// Region plans kept between plans, by `RegionKey`.
 public protocol PlanMemo: AnyObject {

@@ -3,6 +3,7 @@ import Foundation
 import Hypervisor
 import Manifests
 import Planning
+import Parallel
 
 /// Observe → plan → apply for the regions of a loaded revision.
 public struct Reconciler: Sendable {

@@ -1,4 +1,5 @@
 import Dispatch
+import Parallel
 
 /// Cross-document rules over a whole desired model: identity, references, networks, storage, capacity.
 /// Every rule reports all its findings; nothing stops at the first problem.

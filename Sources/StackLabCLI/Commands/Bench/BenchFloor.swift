@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Git
 import Manifests
+import Parallel
 import YAML
 
 /// `stacklab bench floor`: the least work any loader must do — read every manifest blob with libgit2 and run
@@ -23,7 +24,7 @@ struct BenchFloor: ParsableCommand {
     func run() throws {
         let repository = try Repository(at: repo)
         let files = try repository.files(at: rev, under: ManifestLayout.roots, parallelism: threads).filter { ManifestLayout.isManifest($0.path) }
-        let counts = EventCounts(count: files.count)
+        let counts = ResultSlots<Int>(count: files.count)
         let workers = max(1, threads)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var index = worker
@@ -31,25 +32,10 @@ struct BenchFloor: ParsableCommand {
                 let parser = EventParser(bytes: files[index].bytes ?? [])
                 var events = 0
                 while let event = try? parser.next(), event.kind != .streamEnd { events += 1 }
-                counts.set(index, events)
+                counts[index] = events
                 index += workers
             }
         }
-        Terminal.standardOutput.write("\(files.count) files, \(counts.total) events\n")
+        Terminal.standardOutput.write("\(files.count) files, \(counts.values.reduce(0, +)) events\n")
     }
-}
-
-/// Per-file event counts written by parallel workers (one index each).
-///
-/// `@unchecked Sendable`: each index is written by one worker; the total is read after all finish.
-private final class EventCounts: @unchecked Sendable {
-    private var counts: [Int]
-
-    init(count: Int) { counts = Array(repeating: 0, count: count) }
-
-    func set(_ index: Int, _ value: Int) {
-        counts.withUnsafeMutableBufferPointer { $0[index] = value }
-    }
-
-    var total: Int { counts.reduce(0, +) }
 }
