@@ -118,7 +118,7 @@ struct Validator: Sendable {
 }
 
 /// Instance findings kept between loads, by region and key (see `Validator.run(cache:)`).
-public final class ValidationCache: @unchecked Sendable {
+public final class ValidationCache {
     private var kept: [String: (key: UInt64, findings: InstanceFindings)] = [:]
     /// Regions whose findings were kept, and checked, by the last run.
     public private(set) var lastReused = 0
