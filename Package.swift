@@ -40,12 +40,14 @@ let package = Package(
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hypervisor", dependencies: ["Libvirt", "Planning"], swiftSettings: strict),
 
-        // Observe → plan → apply: the journal, locks and state store (SQLite).
-        .target(
-            name: "Reconcile",
-            dependencies: ["Manifests", "Parallel", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
-            swiftSettings: strict
-        ),
+        // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
+        // embedded SQLite backend.
+        .target(name: "State", dependencies: ["Manifests", "Planning", "Hypervisor"], swiftSettings: strict),
+        .target(name: "StateSQLite", dependencies: ["State", "Manifests", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: strict),
+
+        // Observe → plan → guard → apply → verify: ReconcileRun, the applier, the incremental planner.
+        .target(name: "Reconcile", dependencies: ["Manifests", "Parallel", "Planning", "Hypervisor", "State"], swiftSettings: strict),
 
         // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
         .target(name: "Rings", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
@@ -54,7 +56,7 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Reconcile", "Rings", "Processes",
+                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "StateSQLite", "Reconcile", "Rings", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -73,7 +75,8 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
+        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "Planning", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "State", "StateSQLite", "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]

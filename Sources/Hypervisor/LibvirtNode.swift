@@ -22,6 +22,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private var openedStamp: FileStamp?
     private let opening = NSLock()
     private let lock = NSLock()
+    /// Seconds a guest gets to shut down before it is powered off.
+    public var shutdownTimeout: Double = 60
 
     /// `directory` as an absolute path without `.`, `..` or doubled slashes (cheap when it already is one).
     static func standardized(_ directory: String) -> String {
@@ -37,25 +39,30 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
 
     /// A driver for `node`; a simulated node starts from its saved host file, or an empty host made from its spec.
     /// Nothing is connected to until the node is observed or changed.
-    public init(node: Resource<NodeSpec>, stateDirectory: String) throws(DriverError) {
-        address = node.address
-        kind = HypervisorKind(uri: node.spec.libvirt.value)
-        cpus = node.spec.cpus.value
-        memoryKiB = node.spec.memory.value.bytes / 1024
-        if node.spec.isSimulated {
-            let path = Self.hostFile(stateDirectory: Self.standardized(stateDirectory), node: node.address)
+    public convenience init(node: Resource<NodeSpec>, stateDirectory: String) throws(DriverError) {
+        try self.init(endpoint: NodeEndpoint(node), stateDirectory: stateDirectory)
+    }
+
+    /// A driver for the node at `endpoint` (also a node that left the manifests, from the state store's inventory).
+    public init(endpoint: NodeEndpoint, stateDirectory: String) throws(DriverError) {
+        address = endpoint.address
+        kind = HypervisorKind(uri: endpoint.libvirt)
+        cpus = endpoint.cpus
+        memoryKiB = endpoint.memoryKiB
+        if endpoint.libvirt == "simulated" {
+            let path = Self.hostFile(stateDirectory: Self.standardized(stateDirectory), node: endpoint.address)
             if !FileManager.default.fileExists(atPath: path) {
                 do {
                     try SimulatedHost.write(SimulatedHost.emptyHost(cpus: cpus, memoryKiB: memoryKiB), to: path)
                 } catch {
-                    throw DriverError(node: node.name, message: "cannot create simulated host \(path): \(error)", isTransient: false)
+                    throw DriverError(node: address, message: "cannot create simulated host \(path): \(error)", isTransient: false)
                 }
             }
             hostFile = path
             uri = "test://" + path
         } else {
             hostFile = nil
-            uri = node.spec.libvirt.value
+            uri = endpoint.libvirt
         }
     }
 
@@ -121,44 +128,58 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             }
             let networks = try connection.networks().map(\.name).filter { $0.hasPrefix("stacklab-") }.map { String($0.dropFirst("stacklab-".count)) }
             let host = try connection.nodeInfo()
-            let volumes = try connection.pools().first { $0.name == StorageXML.instancePool }?.volumes().map(\.name) ?? []
+            var volumes: [String: UInt64] = [:]
+            for volume in try connection.pools().first(where: { $0.name == StorageXML.instancePool })?.volumes() ?? [] {
+                volumes[volume.name] = try volume.capacity()
+            }
             var node = ObservedNode(address: address, domains: domains.sorted { $0.name < $1.name }, networks: networks.sorted())
             node.cpus = host.cpus
             node.memoryKiB = host.memoryKiB
-            node.volumes = volumes.sorted()
+            node.volumes = volumes
             node.rings = self.installedRings()
             return node
         }
     }
 
-    public func apply(_ change: Change) throws(DriverError) {
+    public func apply(_ operation: Change.Operation) throws(DriverError) {
         lock.lock()
         defer { lock.unlock() }
-        try libvirt { () throws(LibvirtError) in
-            let connection = try self.connection
-            switch (change.address.kind, change.action) {
-            case (.network, .create):
-                try ensureNetwork(change.address.name, bridge: change.bridge ?? "br100")
-            case (.network, .delete):
-                if let network = try connection.networks().first(where: { $0.name == NetworkXML.name(for: change.address.name) }) {
+        switch operation {
+        case .ensureNetwork(let network, let bridge):
+            try libvirt { () throws(LibvirtError) in try ensureNetwork(network, bridge: bridge) }
+        case .deleteNetwork(let name):
+            try libvirt { () throws(LibvirtError) in
+                if let network = try connection.networks().first(where: { $0.name == NetworkXML.name(for: name) }) {
                     if try network.isActive() { try network.destroy() }
                     try network.undefine()
                 }
-            case (.instance, .create), (.instance, .update):
-                guard let domain = change.domain else { return }
-                try ensureDomain(domain, restart: change.action == .update)
-            case (.instance, .power):
-                guard let want = change.domain, let domain = try connection.domain(named: want.name) else { return }
-                try setPower(domain, running: want.running)
-            case (.instance, .delete):
-                try deleteDomain(named: change.observedName ?? DesiredDomain.name(for: change.address), address: change.address)
-            case (.ring, .create), (.ring, .update):
-                break  // written below, outside libvirt
-            default:
-                return
             }
+        case .defineDomain(let domain, let restart):
+            try libvirt { () throws(LibvirtError) in try ensureDomain(domain, restart: restart) }
+        case .replaceDomain(let domain):
+            try libvirt { () throws(LibvirtError) in
+                // Idempotent: a replacement that already happened (the domain records the new image) is not redone.
+                if let existing = try connection.domain(named: domain.name), Ownership.parse(try existing.persistentXML())?["image"] == domain.image {
+                    try ensureDomain(domain, restart: false)
+                    return
+                }
+                try deleteDomain(named: domain.name, address: domain.address)
+                try ensureDomain(domain, restart: false)
+            }
+        case .setPower(let name, let running):
+            try libvirt { () throws(LibvirtError) in
+                guard let domain = try connection.domain(named: name) else {
+                    throw LibvirtError(operation: "set power of domain \(name)", code: -1, message: "the domain does not exist")
+                }
+                try setPower(domain, running: running)
+            }
+        case .deleteDomain(let name, let instance):
+            try libvirt { () throws(LibvirtError) in try deleteDomain(named: name, address: instance) }
+        case .installRing(let file, let content, let sha256):
+            try installRing(file: file, content: content, sha256: sha256)
+        case .saveRingBuilder:
+            throw DriverError(node: address, message: "'\(operation.name)' is a region-wide operation, not a node's", isTransient: false)
         }
-        if change.address.kind == .ring { try installRing(change) }
         try persist()
     }
 
@@ -178,19 +199,18 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         return rings
     }
 
-    private func installRing(_ change: Change) throws(DriverError) {
+    private func installRing(file name: String, content: Data, sha256: String) throws(DriverError) {
         guard let directory = ringDirectory else {
-            throw DriverError(node: address.name, message: "installing ring files on a production node needs the SSH transport, which is not built yet",
+            throw DriverError(node: address, message: "installing ring files on a production node needs the SSH transport, which is not built yet",
                               isTransient: false)
         }
-        guard let payload = change.payload, let checksum = change.checksum, let name = change.file else { return }
         do {
-            try SimulatedHost.write(payload, to: "\(directory)/\(name)")
+            try SimulatedHost.write(content, to: "\(directory)/\(name)")
         } catch {
-            throw DriverError(node: address.name, message: "cannot write \(name): \(error)", isTransient: false)
+            throw DriverError(node: address, message: "cannot write \(name): \(error)", isTransient: false)
         }
-        guard installedRings()[name] == checksum else {
-            throw DriverError(node: address.name, message: "\(name) does not match its checksum after install", isTransient: true)
+        guard installedRings()[name] == sha256 else {
+            throw DriverError(node: address, message: "\(name) does not match its checksum after install", isTransient: true)
         }
     }
 
@@ -216,20 +236,64 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
 
     private func ensureDomain(_ want: DesiredDomain, restart: Bool) throws(LibvirtError) {
         let pool = try instancePool()
-        let existing = Set(try pool.volumes().map(\.name))
-        for disk in want.disks where !existing.contains(disk.volume) {
-            let backing = disk.image.map { kind == .kvm ? "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent : nil } ?? nil
-            try pool.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backing))
+        let existing = Dictionary(try pool.volumes().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for disk in want.disks {
+            if let volume = existing[disk.volume] {
+                if try volume.capacity() < disk.bytes { try grow(volume, in: pool, to: disk.bytes, backing: backingFile(disk)) }
+                continue
+            }
+            try pool.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backingFile(disk)))
         }
-        if !restart, let domain = try connection.domain(named: want.name), Ownership.parse(try domain.persistentXML())?["spec"] == want.specHash {
-            try setPower(domain, running: want.running)  // already defined as wanted: an earlier run got this far
-            return
+        var domain = try connection.domain(named: want.name)
+        var current = false
+        if let domain {
+            let xml = try domain.persistentXML()
+            let hardware = try runs(want, domain)
+            current = Ownership.parse(xml)?["spec"] == want.specHash && hardware
         }
-        if restart, let domain = try connection.domain(named: want.name), try domain.info().state != .shutoff {
-            try domain.destroy()
+        if !current {
+            // Redefining with the same XML is harmless, so an interrupted change is simply done again.
+            domain = try connection.defineDomain(xml: DomainXML.render(want, for: kind))
         }
-        let domain = try connection.defineDomain(xml: DomainXML.render(want, for: kind))
+        guard let domain else { return }
+        // A running domain takes a new definition only when it starts: stop it (gracefully first) when it still
+        // runs the old hardware. A restart that happened before a crash is not repeated.
+        if restart, try domain.info().state != .shutoff, try !runs(want, domain) { try stopGracefully(domain) }
         try setPower(domain, running: want.running)
+    }
+
+    /// Whether the domain's running (or, when it is off, defined) hardware is `want`'s.
+    private func runs(_ want: DesiredDomain, _ domain: Domain) throws(LibvirtError) -> Bool {
+        let info = try domain.info()
+        return info.vcpus == want.vcpus && info.maxMemoryKiB == want.memoryKiB
+    }
+
+    private func backingFile(_ disk: DesiredDomain.Disk) -> String? {
+        disk.image.map { kind == .kvm ? "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent : nil } ?? nil
+    }
+
+    /// Grows a volume. libvirt's test driver cannot resize; its volumes hold no data, so a simulated node's volume is
+    /// created again at the new size instead.
+    private func grow(_ volume: StorageVolume, in pool: StoragePool, to bytes: UInt64, backing: String?) throws(LibvirtError) {
+        do {
+            try volume.resize(to: bytes)
+        } catch where error.isUnsupported && kind == .test {
+            let name = volume.name
+            try volume.delete()
+            try pool.createVolume(xml: StorageXML.volume(name: name, bytes: bytes, backingFile: backing))
+        }
+    }
+
+    /// Asks the guest to shut down and waits up to `shutdownTimeout` seconds for it; then powers it off.
+    private func stopGracefully(_ domain: Domain) throws(LibvirtError) {
+        if try domain.info().state == .running {
+            do {
+                try domain.shutdown()
+                let deadline = Date().addingTimeInterval(shutdownTimeout)
+                while try domain.info().state != .shutoff, Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+            } catch where error.isUnsupported {}
+        }
+        if try domain.info().state != .shutoff { try domain.destroy() }
     }
 
     private func setPower(_ domain: Domain, running: Bool) throws(LibvirtError) {
@@ -265,7 +329,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             openedStamp = FileStamp(path: hostFile)  // our own write: the open connection already holds this state
             opening.unlock()
         } catch {
-            throw DriverError(node: address.name, message: "cannot save simulated host: \(error)", isTransient: false)
+            throw DriverError(node: address, message: "cannot save simulated host: \(error)", isTransient: false)
         }
     }
 
@@ -273,7 +337,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         do {
             return try body()
         } catch {
-            throw DriverError(node: address.name, message: error.description, isTransient: error.isTransient)
+            throw DriverError(node: address, message: error.description, isTransient: error.isTransient)
         }
     }
 }

@@ -12,8 +12,8 @@ public protocol NodeDriver: Sendable {
     func generation() -> String?
     /// The node's current state.
     func observe() throws(DriverError) -> ObservedNode
-    /// Makes `change` true on the node.
-    func apply(_ change: Change) throws(DriverError)
+    /// Performs `operation` on the node. An operation the node cannot perform (a region-wide one) throws.
+    func apply(_ operation: Change.Operation) throws(DriverError)
     /// Lets go of the connection (the next use opens one again): a plan over thousands of nodes holds only
     /// the observations, not the connections.
     func disconnect()
@@ -21,15 +21,15 @@ public protocol NodeDriver: Sendable {
 
 /// A driver failure: what failed, the hypervisor's message, and whether retrying may help.
 public struct DriverError: Error, Sendable, CustomStringConvertible {
-    /// The node.
-    public var node: String
+    /// The node (`node/<region>/<name>`).
+    public var node: Address
     /// What failed and why.
     public var message: String
     /// Whether a retry may succeed (timeouts, lost connections) as opposed to a request the node refuses.
     public var isTransient: Bool
 
     /// Creates an error.
-    public init(node: String, message: String, isTransient: Bool) {
+    public init(node: Address, message: String, isTransient: Bool) {
         self.node = node
         self.message = message
         self.isTransient = isTransient
@@ -37,4 +37,29 @@ public struct DriverError: Error, Sendable, CustomStringConvertible {
 
     /// `node: message`.
     public var description: String { "\(node): \(message)" }
+}
+
+/// How to reach a node: what a driver needs, from the manifests or (for a node that left them) from the state
+/// store's inventory of nodes StackLab has changed.
+public struct NodeEndpoint: Sendable, Codable, Hashable {
+    /// `node/<region>/<name>`.
+    public var address: Address
+    /// The libvirt URI, or `simulated`.
+    public var libvirt: String
+    /// CPU threads and memory (a simulated node's host is made from them).
+    public var cpus: Int
+    public var memoryKiB: UInt64
+
+    /// Creates an endpoint.
+    public init(address: Address, libvirt: String, cpus: Int, memoryKiB: UInt64) {
+        self.address = address
+        self.libvirt = libvirt
+        self.cpus = cpus
+        self.memoryKiB = memoryKiB
+    }
+
+    /// The endpoint of a node in the manifests.
+    public init(_ node: Resource<NodeSpec>) {
+        self.init(address: node.address, libvirt: node.spec.libvirt.value, cpus: node.spec.cpus.value, memoryKiB: node.spec.memory.value.bytes / 1024)
+    }
 }

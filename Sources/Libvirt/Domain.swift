@@ -95,6 +95,11 @@ public final class Domain: @unchecked Sendable {
         guard virDomainCreate(handle) == 0 else { throw LibvirtError.last("start domain \(name)") }
     }
 
+    /// Asks the guest to shut down (ACPI); returns at once, the domain stops when the guest has shut down.
+    public func shutdown() throws(LibvirtError) {
+        guard virDomainShutdown(handle) == 0 else { throw LibvirtError.last("shut down domain \(name)") }
+    }
+
     /// Stops the domain at once (power off).
     public func destroy() throws(LibvirtError) {
         guard virDomainDestroy(handle) == 0 else { throw LibvirtError.last("stop domain \(name)") }

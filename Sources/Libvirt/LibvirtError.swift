@@ -22,6 +22,11 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
             .map { Int32($0.rawValue) }.contains(code)
     }
 
+    /// Whether the driver does not implement the call (libvirt's test driver lacks some, e.g. volume resize).
+    public var isUnsupported: Bool {
+        [VIR_ERR_NO_SUPPORT, VIR_ERR_OPERATION_UNSUPPORTED].map { Int32($0.rawValue) }.contains(code)
+    }
+
     /// Whether retrying may help (timeouts, lost connections, busy hypervisors) rather than the request being wrong.
     public var isTransient: Bool {
         [VIR_ERR_OPERATION_TIMEOUT, VIR_ERR_NO_CONNECT, VIR_ERR_RPC, VIR_ERR_SYSTEM_ERROR, VIR_ERR_AGENT_UNRESPONSIVE,

@@ -84,6 +84,18 @@ public final class StorageVolume: @unchecked Sendable {
         return String(cString: xml)
     }
 
+    /// Its capacity in bytes (`virStorageVolGetInfo`).
+    public func capacity() throws(LibvirtError) -> UInt64 {
+        var info = virStorageVolInfo()
+        guard virStorageVolGetInfo(handle, &info) == 0 else { throw LibvirtError.last("read info of volume \(name)") }
+        return UInt64(info.capacity)
+    }
+
+    /// Grows it to `bytes` (`virStorageVolResize`); libvirt refuses to shrink without a flag StackLab never passes.
+    public func resize(to bytes: UInt64) throws(LibvirtError) {
+        guard virStorageVolResize(handle, bytes, 0) == 0 else { throw LibvirtError.last("resize volume \(name)") }
+    }
+
     /// Deletes it.
     public func delete() throws(LibvirtError) {
         guard virStorageVolDelete(handle, 0) == 0 else { throw LibvirtError.last("delete volume \(name)") }

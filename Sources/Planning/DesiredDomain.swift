@@ -5,8 +5,8 @@ import Manifests
 public struct DesiredDomain: Sendable, Hashable, Codable {
     /// The instance's address (`instance/sina/devops/gerrit`).
     public var address: Address
-    /// The node it runs on.
-    public var node: String
+    /// The node it runs on (`node/<region>/<name>`).
+    public var node: Address
     /// The libvirt domain name: `<tenant>:<name>` (':' never occurs in manifest names, so it is unambiguous).
     public var name: String
     /// Virtual CPUs.
@@ -24,7 +24,7 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     public var image: String
 
     /// Creates a desired domain.
-    public init(address: Address, node: String, name: String, vcpus: Int, memoryKiB: UInt64, disks: [Disk], interface: Interface,
+    public init(address: Address, node: Address, name: String, vcpus: Int, memoryKiB: UInt64, disks: [Disk], interface: Interface,
                 running: Bool, flavor: String = "", image: String = "") {
         self.flavor = flavor
         self.image = image

@@ -1,3 +1,4 @@
+import Foundation
 import Manifests
 
 /// What a node looked like when it was observed.
@@ -11,8 +12,8 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     /// The host's CPU threads and memory as the hypervisor reports them.
     public var cpus = 0
     public var memoryKiB: UInt64 = 0
-    /// Volumes in StackLab's instance pool.
-    public var volumes: [String] = []
+    /// Volumes in StackLab's instance pool, by name: capacity in bytes.
+    public var volumes: [String: UInt64] = [:]
     /// Installed Swift ring files (`object.ring.gz`) → sha256.
     public var rings: [String: String] = [:]
 
@@ -23,22 +24,14 @@ public struct ObservedNode: Sendable, Codable, Hashable {
         self.networks = networks
     }
 
-    /// A hash of everything a plan depends on, to refuse applying a plan made against another state.
+    /// A digest of the whole observation (its sorted JSON): apply refuses a plan made against another state. Derived
+    /// from the encoded value, so a field added to the observation can never be left out.
     public var fingerprint: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         var hasher = StableHasher()
-        hasher.combine(address.description)
-        for domain in domains.sorted(by: { $0.name < $1.name }) {
-            hasher.combine(domain.name)
-            hasher.combine(domain.specHash ?? "-")
-            hasher.combine(domain.state.rawValue)
-            hasher.combine(String(domain.vcpus))
-            hasher.combine(String(domain.memoryKiB))
-        }
-        for network in networks.sorted() { hasher.combine(network) }
-        for (name, checksum) in rings.sorted(by: { $0.key < $1.key }) {
-            hasher.combine(name)
-            hasher.combine(checksum)
-        }
+        guard let data = try? encoder.encode(self) else { return "unencodable" }
+        data.withUnsafeBytes { hasher.combine(bytes: $0.bindMemory(to: UInt8.self)[...]) }
         return hasher.hex
     }
 }

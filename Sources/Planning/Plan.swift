@@ -1,12 +1,17 @@
+import Crypto
 import Foundation
 import Manifests
 
 /// A plan: typed changes per resource address, in dependency order, with what they were planned against.
-/// `Codable` so that `plan --out` saves exactly what `apply` will do.
+/// `Codable` so that `plan --out` saves exactly what `apply` will do; sealed with a digest so that apply refuses a
+/// plan that was edited.
 public struct Plan: Sendable, Codable {
     /// The manifests revision it was made from (nil for a working tree).
     public var revision: String?
-    /// The regions it covers.
+    /// A digest of every manifest document it was made from (`DesiredModel.digest`): apply refuses the plan when
+    /// the manifests it loads differ.
+    public var manifests: String = ""
+    /// The regions it covers (regions that left the manifests but still have StackLab's objects included).
     public var regions: [String]
     /// Fingerprint of every observed node, by node address: apply refuses the plan if any changed.
     public var observed: [String: String]
@@ -14,24 +19,29 @@ public struct Plan: Sendable, Codable {
     public var changes: [Change]
     /// Objects found on nodes that StackLab does not own: reported, never touched.
     public var unmanaged: [Unmanaged]
-    /// Instances that could not be placed (and rings that could not be built), with the reason.
-    public var unplaceable: [Unplaceable]
+    /// What could not be planned (an instance with no room, a ring that cannot be built, a name clash): a plan with
+    /// errors is never applied.
+    public var errors: [Problem]
+    /// Orphans kept because of `--keep-orphans`: StackLab's objects on nodes or regions that left the manifests.
+    public var orphans: [Orphan] = []
     /// Swift rings rebalanced by this plan: what each rebalance does.
     public var rings: [RingPlan] = []
     /// Resources found exactly as wanted (counted, not listed: a plan is the difference).
     public var unchanged = 0
+    /// sha256 of the plan's JSON without this field (`sealed()`).
+    public var digest: String?
 
     /// Whether applying it would do anything.
     public var isEmpty: Bool { changes.isEmpty }
 
     /// Creates a plan.
-    public init(revision: String?, regions: [String], observed: [String: String], changes: [Change], unmanaged: [Unmanaged], unplaceable: [Unplaceable]) {
+    public init(revision: String?, regions: [String], observed: [String: String], changes: [Change], unmanaged: [Unmanaged], errors: [Problem]) {
         self.revision = revision
         self.regions = regions
         self.observed = observed
         self.changes = changes
         self.unmanaged = unmanaged
-        self.unplaceable = unplaceable
+        self.errors = errors
     }
 
     /// An unmanaged object on a node.
@@ -48,82 +58,44 @@ public struct Plan: Sendable, Codable {
         }
     }
 
-    /// An instance with no room.
-    public struct Unplaceable: Sendable, Codable, Hashable {
+    /// Something that could not be planned, by the resource it concerns.
+    public struct Problem: Sendable, Codable, Hashable {
         public var address: Address
-        public var reason: String
-    }
-}
+        public var message: String
 
-/// One change to one resource on one node.
-public struct Change: Sendable, Codable, Hashable, Identifiable {
-    /// What happens.
-    public enum Action: String, Sendable, Codable {
-        /// Create what does not exist.
-        case create
-        /// Redefine in place (the domain restarts if it was running).
-        case update
-        /// Start or stop without redefining.
-        case power
-        /// Delete. (A move to another node is a delete there plus a create here, reason `moved`, with an edge.)
-        case delete
+        /// Creates a problem report.
+        public init(address: Address, message: String) {
+            self.address = address
+            self.message = message
+        }
     }
 
-    /// Why.
-    public enum Reason: String, Sendable, Codable {
-        case new, specChanged = "spec changed", drifted, removed = "removed from manifests", moved, powerState = "power state"
+    /// One of StackLab's objects left on a node that is no longer in the manifests (kept by `--keep-orphans`).
+    public struct Orphan: Sendable, Codable, Hashable {
+        public var address: Address
+        public var node: Address
     }
 
-    /// A field whose value changes.
-    public struct FieldChange: Sendable, Codable, Hashable {
-        public var field: String
-        public var old: String
-        public var new: String
+    /// The same plan with `digest` set.
+    public func sealed() -> Plan {
+        var plan = self
+        plan.digest = nil
+        plan.digest = Self.sha256(of: plan)
+        return plan
     }
 
-    /// Stable identity within the plan: `<address>@<node>`.
-    public var id: String { "\(address)@\(node.kind == .node ? node.name : node.description)" }
-    /// The region it happens in.
-    public var region: String? { node.kind == .region ? node.name : node.region }
-    /// The resource.
-    public var address: Address
-    /// The node it happens on (for region-wide changes such as building a ring, the region).
-    public var node: Address
-    /// What happens.
-    public var action: Action
-    /// Why.
-    public var reason: Reason
-    /// What changes (for updates and drift).
-    public var fields: [FieldChange]
-    /// The desired domain (creates, updates, replaces, power changes of instances).
-    public var domain: DesiredDomain?
-    /// The observed domain's libvirt name (deletes).
-    public var observedName: String?
-    /// The network's bridge (network changes).
-    public var bridge: String?
-    /// Ids of changes that must succeed first.
-    public var dependsOn: [String]
-    /// Bytes the change needs: a ring file to install, or a ring builder state to save.
-    public var payload: Data?
-    /// The sha256 of `payload` (ring files), checked after install.
-    public var checksum: String?
-    /// The file a ring install writes (`object.ring.gz`).
-    public var file: String?
+    /// Whether `digest` matches the plan's content (an unsealed plan does not).
+    public var isIntact: Bool {
+        guard let digest else { return false }
+        var plan = self
+        plan.digest = nil
+        return Self.sha256(of: plan) == digest
+    }
 
-    /// Creates a change.
-    public init(address: Address, node: Address, action: Action, reason: Reason, fields: [FieldChange] = [], domain: DesiredDomain? = nil,
-                observedName: String? = nil, bridge: String? = nil, dependsOn: [String] = [], payload: Data? = nil, checksum: String? = nil, file: String? = nil) {
-        self.file = file
-        self.payload = payload
-        self.checksum = checksum
-        self.address = address
-        self.node = node
-        self.action = action
-        self.reason = reason
-        self.fields = fields
-        self.domain = domain
-        self.observedName = observedName
-        self.bridge = bridge
-        self.dependsOn = dependsOn
+    private static func sha256(of plan: Plan) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(plan)) ?? Data()
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 }

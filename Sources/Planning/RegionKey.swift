@@ -20,17 +20,15 @@ public enum RegionKey {
         return hasher.hex
     }
 
-    /// The key of `region`'s plan, or nil when a node has no generation.
-    public static func make(region: Resource<RegionSpec>, slice: RegionSlice, catalog: String, generations: [String: String?],
-                            ringStamps: [String: String], version: String) -> String? {
+    /// The key of `region`'s plan, or nil when a node has no generation. `nodes` are all the nodes its plan observes
+    /// (those that left the manifests included).
+    public static func make(region: Resource<RegionSpec>, slice: RegionSlice, catalog: String, nodes: [Address], generations: [Address: String?],
+                            ringStamps: [String: String], options: Planner.Options, version: String) -> String? {
         var documents = DigestList()
         documents.add(region.meta.digest)
-        for node in slice.nodes { documents.add(node.meta.digest) }
-        for instance in slice.instances { documents.add(instance.meta.digest) }
-        for network in slice.networks { documents.add(network.meta.digest) }
-        for ring in slice.rings { documents.add(ring.meta.digest) }
-        var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(catalog)\n\(documents.hex)\n"
-        for node in slice.nodes.map(\.name).sorted() {
+        for digest in slice.digests { documents.add(digest) }
+        var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(catalog)\n\(documents.hex)\n\(options.keepOrphans)\n"
+        for node in nodes.sorted() {
             guard let generation = generations[node] ?? nil else { return nil }
             text += "node \(node) \(generation)\n"
         }

@@ -19,6 +19,9 @@ public struct StoredRing: Sendable, Codable {
     public var checksum: String?
     /// Partitions less dispersed than the topology allows, as of the last rebalance.
     public var dispersion = 0
+    /// Checksums of the ring files of the last few earlier states: a node holding one of them is behind (the ring
+    /// was rebuilt, e.g. by `stacklab ring build`), not drifted.
+    public var earlierChecksums: [String] = []
 
     /// A new ring.
     /// The state as the JSON the state store keeps, with sorted keys: equal states are equal bytes.
@@ -34,7 +37,7 @@ public struct StoredRing: Sendable, Codable {
         zoneNumbers = [:]
     }
 
-    private enum CodingKeys: String, CodingKey { case builder, deviceIDs, zoneNumbers, settled, checksum, dispersion }
+    private enum CodingKeys: String, CodingKey { case builder, deviceIDs, zoneNumbers, settled, checksum, dispersion, earlierChecksums }
 
     /// Decodes a saved state; fields added later default (an older state is simply not `settled`).
     public init(from decoder: any Decoder) throws {
@@ -45,6 +48,7 @@ public struct StoredRing: Sendable, Codable {
         settled = try container.decodeIfPresent(Bool.self, forKey: .settled) ?? false
         checksum = try container.decodeIfPresent(String.self, forKey: .checksum)
         dispersion = try container.decodeIfPresent(Int.self, forKey: .dispersion) ?? 0
+        earlierChecksums = try container.decodeIfPresent([String].self, forKey: .earlierChecksums) ?? []
     }
 }
 
@@ -136,6 +140,9 @@ public enum RingPlanner {
         state.dispersion = report.dispersion  // when nothing moved, the stored assignment is the one the report measured
         let file = try encode(state, type: type.rawValue)
         state.checksum = sha256(file)
+        if let old = stored?.checksum, old != state.checksum {
+            state.earlierChecksums = Array(([old] + (stored?.earlierChecksums ?? []).filter { $0 != state.checksum }).prefix(8))
+        }
         var plan = RingPlan(address: ring.address, type: type.rawValue, added: added, removed: removed, changed: changed,
                             replicasMoved: rebuilt ? report.replicasMoved : 0, balanceBefore: before, balanceAfter: state.builder.balance(),
                             dispersion: state.dispersion, heldBack: report.heldBack, state: state, file: file,

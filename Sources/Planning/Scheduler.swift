@@ -10,21 +10,32 @@ public struct Scheduler: Sendable {
         public var zone: String
         public var vcpus: Int
         public var ramBytes: UInt64
+        /// The instance pool's capacity (disks are not overcommitted).
+        public var diskBytes: UInt64
         var usedVCPUs = 0
         var usedRAM: UInt64 = 0
+        var usedDisk: UInt64 = 0
 
         /// A host with capacities already multiplied by the allocation ratios.
-        public init(name: String, zone: String, vcpus: Int, ramBytes: UInt64) {
+        public init(name: String, zone: String, vcpus: Int, ramBytes: UInt64, diskBytes: UInt64 = .max) {
             self.name = name
             self.zone = zone
             self.vcpus = vcpus
             self.ramBytes = ramBytes
+            self.diskBytes = diskBytes
         }
 
         var freeRAM: UInt64 { ramBytes - min(ramBytes, usedRAM) }
+        var freeDisk: UInt64 { diskBytes - min(diskBytes, usedDisk) }
 
-        func fits(vcpus: Int, ram: UInt64) -> Bool {
-            usedVCPUs + vcpus <= self.vcpus && usedRAM + ram <= ramBytes
+        func fits(_ request: Request) -> Bool {
+            usedVCPUs + request.vcpus <= vcpus && request.ramBytes <= freeRAM && request.diskBytes <= freeDisk
+        }
+
+        mutating func take(_ request: Request) {
+            usedVCPUs += request.vcpus
+            usedRAM += request.ramBytes
+            usedDisk += request.diskBytes
         }
     }
 
@@ -33,14 +44,17 @@ public struct Scheduler: Sendable {
         public var address: Address
         public var vcpus: Int
         public var ramBytes: UInt64
+        /// Root plus ephemeral disk.
+        public var diskBytes: UInt64
         public var zone: String?
         public var pinnedNode: String?
         /// Where it runs now, if anywhere.
         public var current: String?
 
         /// Creates a request.
-        public init(address: Address, vcpus: Int, ramBytes: UInt64, zone: String?, pinnedNode: String?, current: String?) {
+        public init(address: Address, vcpus: Int, ramBytes: UInt64, diskBytes: UInt64 = 0, zone: String?, pinnedNode: String?, current: String?) {
             self.address = address
+            self.diskBytes = diskBytes
             self.vcpus = vcpus
             self.ramBytes = ramBytes
             self.zone = zone
@@ -56,11 +70,12 @@ public struct Scheduler: Sendable {
     }
 
     /// The hosts of a region, from its compute nodes and allocation ratios.
-    public static func hosts(of region: Resource<RegionSpec>, nodes: [Resource<NodeSpec>]) -> [Host] {
+    public static func hosts(of region: RegionSpec, nodes: [Resource<NodeSpec>]) -> [Host] {
         nodes.filter { $0.spec.has(.compute) }.map { node in
             Host(name: node.name, zone: node.spec.zone?.value ?? node.name,
-                 vcpus: Int(Double(node.spec.cpus.value) * region.spec.effectiveCPURatio),
-                 ramBytes: UInt64(Double(node.spec.memory.value.bytes) * region.spec.effectiveRAMRatio))
+                 vcpus: Int(Double(node.spec.cpus.value) * region.effectiveCPURatio),
+                 ramBytes: UInt64(min(Double(node.spec.memory.value.bytes) * region.effectiveRAMRatio, Double(UInt64.max / 2))),
+                 diskBytes: node.spec.instanceStorageBytes)
         }.sorted { $0.name < $1.name }
     }
 
@@ -76,8 +91,7 @@ public struct Scheduler: Sendable {
             if let current = request.current, let index = position[current],
                request.pinnedNode == nil || request.pinnedNode == current,
                request.zone == nil || request.zone == hosts[index].zone {
-                hosts[index].usedVCPUs += request.vcpus
-                hosts[index].usedRAM += request.ramBytes
+                hosts[index].take(request)
                 placements[request.address] = current
             } else {
                 pending.append(request)
@@ -89,7 +103,7 @@ public struct Scheduler: Sendable {
             for (index, host) in hosts.enumerated() {
                 if let pin = request.pinnedNode, pin != host.name { continue }
                 if let zone = request.zone, zone != host.zone { continue }
-                guard host.fits(vcpus: request.vcpus, ram: request.ramBytes) else { continue }
+                guard host.fits(request) else { continue }
                 if let current = best, hosts[current].freeRAM >= host.freeRAM { continue }
                 best = index
             }
@@ -97,8 +111,7 @@ public struct Scheduler: Sendable {
                 failures.append(Failure(address: request.address, reason: shortfall(for: request, on: hosts)))
                 continue
             }
-            hosts[index].usedVCPUs += request.vcpus
-            hosts[index].usedRAM += request.ramBytes
+            hosts[index].take(request)
             placements[request.address] = hosts[index].name
         }
         return (placements, failures)
@@ -115,6 +128,7 @@ public struct Scheduler: Sendable {
         }
         let freeVCPUs = candidates.map { $0.vcpus - $0.usedVCPUs }.max() ?? 0
         let freeRAM = candidates.map(\.freeRAM).max() ?? 0
-        return "it needs \(request.vcpus) vCPUs and \(ByteSize(bytes: request.ramBytes)) RAM; the roomiest eligible node has \(freeVCPUs) vCPUs and \(ByteSize(bytes: freeRAM)) free"
+        let freeDisk = candidates.map(\.freeDisk).max() ?? 0
+        return "it needs \(request.vcpus) vCPUs, \(ByteSize(bytes: request.ramBytes)) RAM and \(ByteSize(bytes: request.diskBytes)) disk; the roomiest eligible node has \(freeVCPUs) vCPUs, \(ByteSize(bytes: freeRAM)) RAM and \(ByteSize(bytes: freeDisk)) disk free"
     }
 }

@@ -1,13 +1,16 @@
 import Dispatch
 import Foundation
 import Hypervisor
+import Manifests
 import Planning
+import State
 
-/// Applies a plan: changes in dependency waves, each wave's nodes in parallel (at most `parallelism` at once),
-/// each node's changes in order. Every change is journaled before and after; transient errors are retried with
-/// backoff; a failed change skips its dependents, never the rest of the region.
+/// Applies a plan by walking its dependency graph: a change starts as soon as its own dependencies are done, changes
+/// of one target (a node, or a region's state) run one at a time in plan order, and at most `parallelism` targets
+/// are worked on at once. Every change is journaled before and after; transient errors are retried with backoff; a
+/// failed change skips its dependents, never the rest of the plan.
 public struct Applier: Sendable {
-    /// Nodes worked on at once.
+    /// Targets worked on at once.
     public var parallelism: Int
     /// Attempts for a change that fails transiently.
     public var attempts: Int
@@ -29,6 +32,8 @@ public struct Applier: Sendable {
         case done(seconds: Double)
         case failed(String)
         case skipped(because: String)
+
+        var succeeded: Bool { if case .done = self { true } else { false } }
     }
 
     /// A change starting or finishing.
@@ -41,92 +46,61 @@ public struct Applier: Sendable {
     public struct Report: Sendable {
         public var run: Int64
         public var outcomes: [(change: Change, outcome: Outcome)]
-        public var succeeded: Bool { outcomes.allSatisfy { if case .done = $0.outcome { true } else { false } } }
-        public func count(_ kind: String) -> Int {
-            outcomes.count { entry in
-                switch entry.outcome {
-                case .done: kind == "done"
-                case .failed: kind == "failed"
-                case .skipped: kind == "skipped"
-                }
-            }
-        }
+        public var succeeded: Bool { outcomes.allSatisfy { $0.outcome.succeeded } }
+        public var done: Int { outcomes.count { $0.outcome.succeeded } }
+        public var failed: Int { outcomes.count { if case .failed = $0.outcome { true } else { false } } }
+        public var skipped: Int { outcomes.count { if case .skipped = $0.outcome { true } else { false } } }
     }
 
-    /// Applies `plan` with `drivers` (by node name), journaling in `store`.
-    public func apply(_ plan: Plan, drivers: [String: any NodeDriver], store: StateStore) throws -> Report {
-        let changes = plan.changes
-        let run = try store.beginRun(regions: plan.regions, revision: plan.revision)
-        try store.journalPlanned(changes, run: run)
-        let outcomes = OutcomeBook()
-        for wave in Self.waves(changes) {
-            let byNode = Dictionary(grouping: wave, by: { $0.node.name }).sorted { $0.key < $1.key }.map(\.value)
-            let limit = DispatchSemaphore(value: parallelism)
-            let group = DispatchGroup()
-            for nodeChanges in byNode {
-                limit.wait()
-                group.enter()
-                DispatchQueue.global().async {
-                    defer {
-                        limit.signal()
-                        group.leave()
+    /// Applies `plan` with `drivers` (by node address); region-wide changes go to `state`, which also journals.
+    public func apply(_ plan: Plan, drivers: [Address: any NodeDriver], state: any StateBackend) throws -> Report {
+        let run = try state.beginRun(regions: plan.regions, revision: plan.revision)
+        try state.journalPlanned(plan.changes, run: run)
+        let walk = GraphWalk(changes: plan.changes)
+        let group = DispatchGroup()
+        for _ in 0..<min(parallelism, max(1, plan.changes.count)) {
+            group.enter()
+            DispatchQueue.global().async {
+                defer { group.leave() }
+                while let next = walk.next() {
+                    let change = plan.changes[next.index]
+                    let outcome: Outcome
+                    if let blocker = next.blocker {
+                        outcome = .skipped(because: "\(blocker) did not succeed")
+                        try? state.journal(change, run: run, status: .skipped, error: "skipped: \(blocker) did not succeed")
+                        progress?(ProgressEvent(change: change, outcome: outcome))
+                    } else {
+                        outcome = perform(change, drivers: drivers, state: state, run: run)
                     }
-                    for change in nodeChanges {
-                        let outcome = self.run(change, drivers: drivers, store: store, run: run, outcomes: outcomes)
-                        outcomes.set(change, outcome)
-                    }
+                    walk.finish(next.index, succeeded: outcome.succeeded)
+                    walk.record(next.index, outcome)
                 }
             }
-            group.wait()
         }
-        let report = Report(run: run, outcomes: changes.map { ($0, outcomes.get($0.id) ?? .skipped(because: "not reached")) })
-        try store.finishRun(run, succeeded: report.succeeded)
+        group.wait()
+        let report = Report(run: run, outcomes: plan.changes.indices.map { (plan.changes[$0], walk.outcome($0) ?? .skipped(because: "not reached")) })
+        try state.finishRun(run, succeeded: report.succeeded)
         return report
     }
 
-    private func run(_ change: Change, drivers: [String: any NodeDriver], store: StateStore, run: Int64, outcomes: OutcomeBook) -> Outcome {
-        if let blocker = change.dependsOn.first(where: { outcomes.get($0).map { if case .done = $0 { false } else { true } } ?? false }) {
-            let outcome = Outcome.skipped(because: "\(blocker) did not succeed")
-            try? store.journal(change, run: run, status: .skipped, error: "skipped: \(blocker) did not succeed")
-            progress?(ProgressEvent(change: change, outcome: outcome))
-            return outcome
-        }
-        if change.address.kind == .ring && change.node.kind == .region {
-            // Building a ring is not a node operation: its new builder state is saved, once, before any node gets the file.
-            do {
-                try store.journal(change, run: run, status: .started)
-                try store.saveRing(address: change.address.description, state: change.payload ?? Data(), checksum: change.checksum ?? "")
-                try store.journal(change, run: run, status: .done)
-                let outcome = Outcome.done(seconds: 0)
-                progress?(ProgressEvent(change: change, outcome: outcome))
-                return outcome
-            } catch {
-                try? store.journal(change, run: run, status: .failed, error: "\(error)")
-                return .failed("\(error)")
-            }
-        }
-        guard let driver = drivers[change.node.name] else {
-            let outcome = Outcome.failed("no driver for node \(change.node.name)")
-            try? store.journal(change, run: run, status: .failed, error: "no driver for node \(change.node.name)")
-            return outcome
-        }
+    private func perform(_ change: Change, drivers: [Address: any NodeDriver], state: any StateBackend, run: Int64) -> Outcome {
         progress?(ProgressEvent(change: change, outcome: nil))
         let start = DispatchTime.now().uptimeNanoseconds
         var delay = backoff
         for attempt in 1...attempts {
             do {
-                try store.journal(change, run: run, status: .started)
-                try driver.apply(change)
-                try store.journal(change, run: run, status: .done)
+                try state.journal(change, run: run, status: .started, error: nil)
+                try execute(change, drivers: drivers, state: state)
+                try state.journal(change, run: run, status: .done, error: nil)
                 let outcome = Outcome.done(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                 progress?(ProgressEvent(change: change, outcome: outcome))
                 return outcome
             } catch let error as DriverError where error.isTransient && attempt < attempts {
-                try? store.journal(change, run: run, status: .failed, error: "attempt \(attempt): \(error.message); retrying")
+                try? state.journal(change, run: run, status: .failed, error: "attempt \(attempt): \(error.message); retrying")
                 Thread.sleep(forTimeInterval: delay)
                 delay *= 2
             } catch {
-                try? store.journal(change, run: run, status: .failed, error: "\(error)")
+                try? state.journal(change, run: run, status: .failed, error: "\(error)")
                 let outcome = Outcome.failed("\(error)")
                 progress?(ProgressEvent(change: change, outcome: outcome))
                 return outcome
@@ -135,35 +109,118 @@ public struct Applier: Sendable {
         return .failed("gave up after \(attempts) attempts")
     }
 
-    /// Groups changes into waves: a change goes in the wave after the last of its dependencies.
-    static func waves(_ changes: [Change]) -> [[Change]] {
-        var level: [String: Int] = [:]
-        for change in changes {  // plans list dependencies before dependents
-            level[change.id] = (change.dependsOn.compactMap { level[$0] }.max() ?? -1) + 1
+    /// Hands the operation to its executor: a node's driver, or the state store for region-wide operations.
+    private func execute(_ change: Change, drivers: [Address: any NodeDriver], state: any StateBackend) throws {
+        switch change.target {
+        case .node(let node):
+            guard let driver = drivers[node] else { throw ApplyError(change: change.id, message: "no driver for \(node)") }
+            try driver.apply(change.operation)
+        case .region:
+            switch change.operation {
+            case .saveRingBuilder(let builder, let checksum, let previous):
+                try state.saveRing(address: change.address.description, state: builder, checksum: checksum, previous: previous)
+            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .setPower, .deleteDomain, .installRing:
+                throw ApplyError(change: change.id, message: "'\(change.operation.name)' is a node's operation; a region cannot perform it")
+            }
         }
-        let count = (level.values.max() ?? -1) + 1
-        var waves = Array(repeating: [Change](), count: count)
-        for change in changes { waves[level[change.id]!].append(change) }
-        return waves
     }
 }
 
-/// Outcomes recorded by parallel workers.
-///
-/// `@unchecked Sendable`: every access goes through `lock`.
-final class OutcomeBook: @unchecked Sendable {
-    private var outcomes: [String: Applier.Outcome] = [:]
-    private let lock = NSLock()
+/// A change that could not be handed to an executor.
+public struct ApplyError: Error, CustomStringConvertible {
+    public var change: ChangeID
+    public var message: String
+    public var description: String { "\(change): \(message)" }
+}
 
-    func set(_ change: Change, _ outcome: Applier.Outcome) {
-        lock.lock()
-        defer { lock.unlock() }
-        outcomes[change.id] = outcome
+/// The applier's walk over the plan's graph: which change may start next, and what happened to each. Ready changes
+/// wait in their target's lane; a lane whose target is free is runnable.
+///
+/// `@unchecked Sendable`: every access goes through `condition`.
+final class GraphWalk: @unchecked Sendable {
+    private let changes: [Change]
+    private let condition = NSCondition()
+    /// Unfinished dependencies per change.
+    private var waiting: [Int]
+    private var dependents: [[Int]]
+    /// A failed or skipped dependency per change, the first one seen.
+    private var blocker: [ChangeID?]
+    private var lanes: [Change.Target: [Int]] = [:]
+    private var runnable: [Change.Target] = []
+    private var queued = Set<Change.Target>()
+    private var busy = Set<Change.Target>()
+    private var remaining: Int
+    private var outcomes: [Applier.Outcome?]
+
+    init(changes: [Change]) {
+        self.changes = changes
+        let position = Dictionary(changes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        waiting = Array(repeating: 0, count: changes.count)
+        dependents = Array(repeating: [], count: changes.count)
+        blocker = Array(repeating: nil, count: changes.count)
+        outcomes = Array(repeating: nil, count: changes.count)
+        remaining = changes.count
+        for (index, change) in changes.enumerated() {
+            for dependency in Set(change.dependsOn) {
+                guard let from = position[dependency], from != index else { continue }
+                waiting[index] += 1
+                dependents[from].append(index)
+            }
+            if waiting[index] == 0 { makeReady(index) }
+        }
     }
 
-    func get(_ id: String) -> Applier.Outcome? {
-        lock.lock()
-        defer { lock.unlock() }
-        return outcomes[id]
+    private func makeReady(_ index: Int) {
+        let target = changes[index].target
+        lanes[target, default: []].append(index)
+        if !busy.contains(target), queued.insert(target).inserted { runnable.append(target) }
+    }
+
+    /// The next change to run (the earliest in plan order of a free target's lane), waiting while none is ready; nil
+    /// when all are done. A change with a failed dependency comes back with that `blocker`, to be skipped.
+    func next() -> (index: Int, blocker: ChangeID?)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            guard remaining > 0 else { return nil }
+            if !runnable.isEmpty {
+                let target = runnable.removeFirst()
+                queued.remove(target)
+                guard var lane = lanes[target], let first = lane.indices.min(by: { lane[$0] < lane[$1] }) else { continue }
+                let index = lane.remove(at: first)
+                lanes[target] = lane.isEmpty ? nil : lane
+                busy.insert(target)
+                return (index, blocker[index])
+            }
+            condition.wait()
+        }
+    }
+
+    /// Marks a change finished and releases what waited on it.
+    func finish(_ index: Int, succeeded: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        let target = changes[index].target
+        busy.remove(target)
+        if lanes[target] != nil, queued.insert(target).inserted { runnable.append(target) }
+        remaining -= 1
+        for dependent in dependents[index] {
+            if !succeeded || blocker[index] != nil, blocker[dependent] == nil { blocker[dependent] = blocker[index] ?? changes[index].id }
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0 { makeReady(dependent) }
+        }
+        condition.broadcast()
+    }
+
+    func record(_ index: Int, _ outcome: Applier.Outcome) {
+        condition.lock()
+        defer { condition.unlock() }
+        outcomes[index] = outcome
+    }
+
+    func outcome(_ index: Int) -> Applier.Outcome? {
+        condition.lock()
+        defer { condition.unlock() }
+        return outcomes[index]
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hypervisor
 import Manifests
 import Planning
+import State
 
 /// The long-running reconciler's planning core: plans one git repository revision after revision, keeping in
 /// memory each file's decode result (by blob id), each node's observation (by generation) and each region's plan
@@ -22,7 +23,8 @@ public final class IncrementalPlanner {
     private let memo = MemoryPlanMemo()
     private let observations = ObservationCache()
     private let ringCache = RingStateCache()
-    private var drivers: [String: (digest: UInt64, driver: any NodeDriver)] = [:]
+    private let state: () throws -> (any StateBackend)?
+    private var drivers: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
 
     /// What one revision cost.
     public struct Outcome {
@@ -42,9 +44,11 @@ public final class IncrementalPlanner {
         public var totalSeconds: Double
     }
 
-    /// A planner for `repository`, with its state in `stateDirectory`.
-    public init(repository: String, stateDirectory: String, limits: LoadLimits = LoadLimits()) {
+    /// A planner for `repository`, with its simulated nodes in `stateDirectory` and what earlier runs kept in `state`.
+    /// `state` is asked each revision (the store appears with the first apply).
+    public init(repository: String, stateDirectory: String, state: @escaping () throws -> (any StateBackend)?, limits: LoadLimits = LoadLimits()) {
         self.repository = repository
+        self.state = state
         self.stateDirectory = stateDirectory
         self.limits = limits
     }
@@ -68,8 +72,9 @@ public final class IncrementalPlanner {
             outcome.totalSeconds = Date().timeIntervalSince(start)
             return outcome
         }
-        let reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory)
-        let made = try reconciler.plan(regions: try reconciler.regions([]), drivers: try currentDrivers(for: load.model), memo: memo,
+        let reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
+        let regions = try reconciler.regions([])
+        let made = try reconciler.plan(regions: regions, drivers: try currentDrivers(for: reconciler.endpoints(for: regions)), memo: memo,
                                        observations: observations, ringCache: ringCache, disconnect: true)
         outcome.plan = made.plan
         outcome.reuse = made.reuse
@@ -79,16 +84,18 @@ public final class IncrementalPlanner {
         return outcome
     }
 
-    /// A driver per node of `model`: kept while the node's document is unchanged, made anew when it changed.
-    private func currentDrivers(for model: DesiredModel) throws -> [String: any NodeDriver] {
-        var next: [String: (digest: UInt64, driver: any NodeDriver)] = [:]
-        for node in model.nodes where node.region != nil {
-            if let kept = drivers[node.name], kept.digest == node.meta.digest {
-                next[node.name] = kept
+    /// A driver per node: kept while the node's endpoint is unchanged, made anew when it changed.
+    private func currentDrivers(for endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] {
+        var next: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
+        for endpoint in endpoints {
+            var hasher = StableHasher()
+            hasher.combine("\(endpoint.libvirt) \(endpoint.cpus) \(endpoint.memoryKiB)")
+            if let kept = drivers[endpoint.address], kept.digest == hasher.value {
+                next[endpoint.address] = kept
                 continue
             }
             do {
-                next[node.name] = (node.meta.digest, try LibvirtNode(node: node, stateDirectory: stateDirectory))
+                next[endpoint.address] = (hasher.value, try LibvirtNode(endpoint: endpoint, stateDirectory: stateDirectory))
             } catch {
                 throw Reconciler.Failure(description: "cannot open node \(error)")
             }

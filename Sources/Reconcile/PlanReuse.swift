@@ -4,6 +4,7 @@ import Hypervisor
 import Manifests
 import Planning
 import Parallel
+import State
 
 /// Region plans kept between plans, by `RegionKey`.
 public protocol PlanMemo: AnyObject {
@@ -37,12 +38,12 @@ public final class MemoryPlanMemo: PlanMemo {
 /// does not observe them again. Only converged regions are kept (a rebalanced ring is a change, so theirs list no
 /// ring plans): their plan is a count and node fingerprints.
 public final class StoredPlanMemo: PlanMemo {
-    private let store: StateStore
+    private let store: any PlanMemoStore
     private var stored: [String: (key: String, plan: Data)]
     private var pending: [(region: String, key: String, plan: Data?)] = []
 
     /// Reads the memos in `store`.
-    public init(store: StateStore) throws {
+    public init(store: any PlanMemoStore) throws {
         self.store = store
         stored = try store.regionMemos()
     }
@@ -69,23 +70,23 @@ public final class StoredPlanMemo: PlanMemo {
 /// Observations kept with the generation they were made at: a node whose generation is unchanged is not asked
 /// again. In memory, for the long-running reconciler.
 public final class ObservationCache: @unchecked Sendable {
-    private var nodes: [String: (generation: String, node: ObservedNode)] = [:]
+    private var nodes: [Address: (generation: String, node: ObservedNode)] = [:]
     private let lock = NSLock()
 
     /// An empty cache.
     public init() {}
 
-    func node(_ name: String, generation: String?) -> ObservedNode? {
+    func node(_ address: Address, generation: String?) -> ObservedNode? {
         guard let generation else { return nil }
         lock.lock()
         defer { lock.unlock() }
-        return nodes[name].flatMap { $0.generation == generation ? $0.node : nil }
+        return nodes[address].flatMap { $0.generation == generation ? $0.node : nil }
     }
 
     func keep(_ node: ObservedNode, generation: String?) {
         lock.lock()
         defer { lock.unlock() }
-        if let generation { nodes[node.address.name] = (generation, node) } else { nodes[node.address.name] = nil }
+        if let generation { nodes[node.address] = (generation, node) } else { nodes[node.address] = nil }
     }
 }
 
@@ -134,32 +135,36 @@ extension Reconciler {
     /// from `observations` when their generation is unchanged) and it is planned. `refresh` observes and plans
     /// everything. The plan equals `plan(regions:observed:)` over a full observation. With `disconnect`, each
     /// node's connection is let go once it is observed (a plan that applies nothing needs no more of it).
-    public func plan(regions: [String], drivers: [String: any NodeDriver], memo: (any PlanMemo)?, observations: ObservationCache? = nil,
+    public func plan(regions: [String], drivers: [Address: any NodeDriver], memo: (any PlanMemo)?, observations: ObservationCache? = nil,
                      ringCache: RingStateCache? = nil, refresh: Bool = false, disconnect: Bool = false,
                      targets: [String] = []) throws -> (plan: Plan, reuse: ReuseStats) {
         let ringStamps = try self.ringStamps()
-        let hour = Int32(Date().timeIntervalSince1970 / 3600)
+        let hour = Self.hour()
+        let declared = Set(model.regions.map(\.name))
         let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
+        let removedRegions = regions.filter { !declared.contains($0) }.sorted()
         let slices = RegionSlices(model)
         let catalog = Catalog(model)
         let catalogKey = RegionKey.catalog(model)
+        let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" }).mapValues { $0.sorted() }
 
         // Generations first (a stat per simulated node), before anything is observed.
-        let names = regionResources.flatMap { slices[$0.name].nodes.map(\.name) }
-        let stamps = ResultSlots<String?>(count: names.count)
-        DispatchQueue.concurrentPerform(iterations: names.count) { index in
-            stamps[index] = drivers[names[index]]?.generation()
+        let addresses = drivers.keys.sorted()
+        let stamps = ResultSlots<String?>(count: addresses.count)
+        DispatchQueue.concurrentPerform(iterations: addresses.count) { index in
+            stamps[index] = drivers[addresses[index]]?.generation()
         }
-        let generations = Dictionary(zip(names, stamps.values), uniquingKeysWith: { first, _ in first })
+        let generations = Dictionary(zip(addresses, stamps.values), uniquingKeysWith: { first, _ in first })
 
         var stats = ReuseStats()
         var kept: [String: RegionPlan] = [:]
         var keys: [String: String] = [:]
         let regionKeys = ResultSlots<String?>(count: regionResources.count)
+        let options = options
         DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
             let region = regionResources[index]
-            regionKeys[index] = RegionKey.make(region: region, slice: slices[region.name], catalog: catalogKey, generations: generations,
-                                               ringStamps: ringStamps, version: Self.plannerVersion)
+            regionKeys[index] = RegionKey.make(region: region, slice: slices[region.name], catalog: catalogKey, nodes: nodesByRegion[region.name] ?? [],
+                                               generations: generations, ringStamps: ringStamps, options: options, version: Self.plannerVersion)
         }
         for (region, key) in zip(regionResources, regionKeys.values) {
             guard let key else { continue }
@@ -168,16 +173,13 @@ extension Reconciler {
         }
         stats.regionsReused = kept.count
         let toPlan = regionResources.filter { kept[$0.name] == nil }
-        stats.regionsPlanned = toPlan.count
+        stats.regionsPlanned = toPlan.count + removedRegions.count
 
         // Observe the nodes of the regions to plan, unless their observation is current.
-        var toObserve: [String: any NodeDriver] = [:]
-        for name in toPlan.flatMap({ slices[$0.name].nodes.map(\.name) }) {
-            guard let driver = drivers[name] else { throw Failure(description: "cannot observe node \(name): no driver") }
-            toObserve[name] = driver
-        }
+        var toObserve: [Address: any NodeDriver] = [:]
+        for address in (toPlan.map(\.name) + removedRegions).flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
         let observation = try observe(toObserve, cache: observations, generations: refresh ? [:] : generations, disconnect: disconnect)
-        let observed = Dictionary(observation.nodes.map { ($0.address.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let observed = Dictionary(grouping: observation.nodes, by: { $0.address.region ?? "" })
         stats.nodesReused = observation.reused
         stats.nodesObserved = toObserve.count - observation.reused
 
@@ -193,16 +195,17 @@ extension Reconciler {
         let storedRings = rings
         let planned = ResultSlots<RegionPlan>(count: toPlan.count)
         DispatchQueue.concurrentPerform(iterations: toPlan.count) { index in
-            planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog, observed: observed,
-                                                storedRings: storedRings, hour: hour)
+            planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog,
+                                                observed: observed[toPlan[index].name] ?? [], storedRings: storedRings, hour: hour, options: options)
         }
         for plan in planned.values {
             if let key = keys[plan.region] { memo?.remember(plan, key: key) }
             kept[plan.region] = plan
         }
         try memo?.save()
-        let plan = Planner.combine(regionResources.map { kept[$0.name]! }, revision: revision)
-        return (Self.limit(plan, to: targets), stats)
+        let removed = removedRegions.map { Planner.planRemovedRegion($0, observed: observed[$0] ?? [], options: options) }
+        let plan = Planner.combine(regionResources.map { kept[$0.name]! } + removed, revision: revision, manifests: model.digest)
+        return (try Self.limit(plan, to: targets, model: model), stats)
     }
 
     /// Saved ring builders (those at `addresses` when given).
@@ -210,28 +213,35 @@ extension Reconciler {
         addresses?.isEmpty == true ? [:] : try fromStore([:]) { try $0.rings(addresses) }
     }
 
-    /// Stamps of the saved ring builders (see `StateStore.ringStamps`).
+    /// Stamps of the saved ring builders (see `RingBuilderStore.ringStamps`).
     func ringStamps() throws -> [String: String] {
         try fromStore([:]) { try $0.ringStamps() }
     }
 
     /// Reads the ring builders' part of the state store (`none` when there is no store yet). A store that cannot
     /// be read is an error, never "no state": planning rings from scratch would move nearly every partition.
-    private func fromStore<T>(_ none: T, _ read: (StateStore) throws -> T) throws -> T {
+    private func fromStore<T>(_ none: T, _ read: (any StateBackend) throws -> T) throws -> T {
+        guard let state else { return none }
         do {
-            return FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try read(StateStore(directory: stateDirectory)) : none
+            return try read(state)
         } catch {
-            throw Failure(description: "cannot read the ring builders in \(stateDirectory)/stacklab.sqlite: \(error); nothing was planned")
+            throw Failure(description: "cannot read the ring builders in the state store: \(error); nothing was planned")
         }
     }
 
-    /// `plan` limited to `targets` (address prefixes), with the changes those depend on.
-    static func limit(_ plan: Plan, to targets: [String]) -> Plan {
+    /// `plan` limited to `targets` (address prefixes), with the changes those depend on. A target that names no
+    /// declared resource and no change is an error (a typo must not read as "No changes").
+    static func limit(_ plan: Plan, to targets: [String], model: DesiredModel? = nil) throws -> Plan {
         guard !targets.isEmpty else { return plan }
+        func matches(_ address: Address, _ target: String) -> Bool {
+            address.description == target || address.description.hasPrefix(target + "/")
+        }
+        let known = (model?.metas.map(\.address) ?? []) + plan.changes.map(\.address)
+        if let unknown = targets.first(where: { target in !known.contains { matches($0, target) } }) {
+            throw Failure(description: "--target '\(unknown)' matches no resource and no change; give an address such as instance/<region>/<tenant>/<name> or a prefix of one (see 'stacklab show')")
+        }
         var plan = plan
-        var keep = Set(plan.changes.filter { change in
-            targets.contains { change.address.description == $0 || change.address.description.hasPrefix($0 + "/") }
-        }.map(\.id))
+        var keep = Set(plan.changes.filter { change in targets.contains { matches(change.address, $0) } }.map(\.id))
         for change in plan.changes.reversed() where keep.contains(change.id) { keep.formUnion(change.dependsOn) }
         plan.changes = plan.changes.filter { keep.contains($0.id) }
         return plan

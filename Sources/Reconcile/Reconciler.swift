@@ -4,50 +4,92 @@ import Hypervisor
 import Manifests
 import Planning
 import Parallel
+import State
 
-/// Observe → plan → apply for the regions of a loaded revision.
+/// Observe → plan for the regions of a loaded revision: which nodes to reach (those in the manifests, and those
+/// that left them but still hold StackLab's objects), their drivers, their observation, and the plan.
 public struct Reconciler: Sendable {
     /// The desired model (already validated).
     public var model: DesiredModel
     /// The revision it came from.
     public var revision: String?
-    /// Where state lives (SQLite store, simulated hosts, locks).
+    /// Where simulated nodes and locks live.
     public var stateDirectory: String
+    /// What earlier runs kept; nil when there is none yet (nothing was ever applied).
+    public var state: (any StateBackend)?
+    /// How the plan treats orphans.
+    public var options: Planner.Options
 
     /// Creates a reconciler.
-    public init(model: DesiredModel, revision: String?, stateDirectory: String) {
+    public init(model: DesiredModel, revision: String?, stateDirectory: String, state: (any StateBackend)?, options: Planner.Options = .init()) {
         self.model = model
         self.revision = revision
         self.stateDirectory = stateDirectory
+        self.state = state
+        self.options = options
     }
 
     /// Why a reconcile could not go ahead.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+
+        /// Creates a failure.
+        public init(description: String) {
+            self.description = description
+        }
     }
 
-    /// The regions named (all when empty); an unknown name is an error.
+    /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and simulated hosts
+    /// under the state directory).
+    public func orphanEndpoints() throws -> [NodeEndpoint] {
+        let declared = Set(model.nodes.map(\.address))
+        var found: [Address: NodeEndpoint] = [:]
+        do {
+            for endpoint in try state?.knownNodes() ?? [] where !declared.contains(endpoint.address) { found[endpoint.address] = endpoint }
+        } catch {
+            throw Failure(description: "cannot read the node inventory: \(error)")
+        }
+        let root = "\(stateDirectory)/nodes"
+        for region in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(region)")) ?? [] where file.hasSuffix(".xml") {
+                let address = Address(kind: .node, region: region, name: String(file.dropLast(4)))
+                if !declared.contains(address), found[address] == nil {
+                    found[address] = NodeEndpoint(address: address, libvirt: "simulated", cpus: 0, memoryKiB: 0)
+                }
+            }
+        }
+        return found.values.sorted { $0.address < $1.address }
+    }
+
+    /// The regions named (when empty: every declared region, and every region that left the manifests but still
+    /// has nodes StackLab changed). An unknown name is an error.
     public func regions(_ names: [String]) throws -> [String] {
-        let known = Set(model.regions.map(\.name))
+        let known = Set(model.regions.map(\.name)).union(try orphanEndpoints().compactMap(\.address.region))
         if let unknown = names.first(where: { !known.contains($0) }) {
             throw Failure(description: "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
         }
-        return names.isEmpty ? known.sorted() : names.sorted()
+        return names.isEmpty ? known.sorted() : Array(Set(names)).sorted()
+    }
+
+    /// Every node of `regions` to observe: the manifests' and the orphans'.
+    public func endpoints(for regions: [String]) throws -> [NodeEndpoint] {
+        let wanted = Set(regions)
+        let declared = model.nodes.filter { wanted.contains($0.region ?? "") }.map(NodeEndpoint.init)
+        return declared + (try orphanEndpoints()).filter { wanted.contains($0.address.region ?? "") }
     }
 
     /// A driver for every node of `regions` (each connects on first use).
-    public func drivers(for regions: [String]) throws -> [String: any NodeDriver] {
-        let wanted = Set(regions)
-        let nodes = model.nodes.filter { wanted.contains($0.region ?? "") }
-        let opened = ResultSlots<Result<LibvirtNode, DriverError>>(count: nodes.count)
+    public func drivers(for regions: [String]) throws -> [Address: any NodeDriver] {
+        let endpoints = try endpoints(for: regions)
+        let opened = ResultSlots<Result<LibvirtNode, DriverError>>(count: endpoints.count)
         let stateDirectory = stateDirectory
-        DispatchQueue.concurrentPerform(iterations: nodes.count) { index in
-            opened[index] = Result { () throws(DriverError) in try LibvirtNode(node: nodes[index], stateDirectory: stateDirectory) }
+        DispatchQueue.concurrentPerform(iterations: endpoints.count) { index in
+            opened[index] = Result { () throws(DriverError) in try LibvirtNode(endpoint: endpoints[index], stateDirectory: stateDirectory) }
         }
-        var drivers: [String: any NodeDriver] = [:]
-        for (node, result) in zip(nodes, opened.values) {
+        var drivers: [Address: any NodeDriver] = [:]
+        for (endpoint, result) in zip(endpoints, opened.values) {
             switch result {
-            case .success(let driver): drivers[node.name] = driver
+            case .success(let driver): drivers[endpoint.address] = driver
             case .failure(let error): throw Failure(description: "cannot open node \(error)")
             }
         }
@@ -55,22 +97,22 @@ public struct Reconciler: Sendable {
     }
 
     /// Observes every driver's node in parallel (see below).
-    public func observe(_ drivers: [String: any NodeDriver]) throws -> [ObservedNode] {
+    public func observe(_ drivers: [Address: any NodeDriver]) throws -> [ObservedNode] {
         try observe(drivers, cache: nil, generations: [:], disconnect: false).nodes
     }
 
     /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made
     /// without knowing a node's state could create duplicates. A node whose generation (in `generations`) matches
     /// the observation `cache` holds is not asked again; with `disconnect`, each connection is let go once used.
-    /// Returns the observations in node-name order and how many came from `cache`.
-    func observe(_ drivers: [String: any NodeDriver], cache: ObservationCache?, generations: [String: String?],
+    /// Returns the observations in node order and how many came from `cache`.
+    func observe(_ drivers: [Address: any NodeDriver], cache: ObservationCache?, generations: [Address: String?],
                  disconnect: Bool) throws -> (nodes: [ObservedNode], reused: Int) {
         let list = drivers.sorted { $0.key < $1.key }
         let results = ResultSlots<Result<(node: ObservedNode, reused: Bool), DriverError>>(count: list.count)
         DispatchQueue.concurrentPerform(iterations: list.count) { index in
-            let (name, driver) = list[index]
-            let generation = generations[name] ?? nil
-            if let node = cache?.node(name, generation: generation) {
+            let (address, driver) = list[index]
+            let generation = generations[address] ?? nil
+            if let node = cache?.node(address, generation: generation) {
                 results[index] = .success((node, true))
                 return
             }
@@ -96,10 +138,13 @@ public struct Reconciler: Sendable {
     /// A state store that cannot be read is an error, never "no state": planning rings from scratch would move
     /// nearly every partition.
     public func plan(regions: [String], observed: [ObservedNode], targets: [String] = []) throws -> Plan {
-        let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), revision: revision,
-                                storedRings: try storedRings(), hour: Int32(Date().timeIntervalSince1970 / 3600))
-        return Self.limit(plan, to: targets)
+        let declared = Set(model.regions.map(\.name))
+        let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
+                                revision: revision, storedRings: try storedRings(), hour: Self.hour(), options: options)
+        return try Self.limit(plan, to: targets, model: model)
     }
+
+    static func hour() -> Int32 { Int32(Date().timeIntervalSince1970 / 3600) }
 
     /// A region's rings (all, or the one named by name or type), each with its saved builder and what a rebalance
     /// now would do.
@@ -107,9 +152,9 @@ public struct Reconciler: Sendable {
         guard model.regions.contains(where: { $0.name == region }) else { throw Failure(description: "region '\(region)' is not declared") }
         let rings = model.rings.filter { $0.region == region && (name == nil || $0.name == name || $0.spec.type?.value.rawValue == name) }
         guard !rings.isEmpty else { throw Failure(description: "region '\(region)' has no ring\(name.map { " '\($0)'" } ?? "")") }
-        let stored = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite") ? try StateStore(directory: stateDirectory).rings() : [:]
+        let stored = try storedRings()
         let nodes = model.nodes.filter { $0.region == region }
-        let hour = Int32(Date().timeIntervalSince1970 / 3600)
+        let hour = Self.hour()
         return try rings.sorted { $0.name < $1.name }.map { ring in
             do {
                 let saved = stored[ring.address.description]
@@ -120,15 +165,19 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// Deletes that exceed a region's `maxDeleteShare` of its running instances, as messages (empty when safe).
+    /// Deletes that exceed a region's `maxDeleteShare` of its instances, as messages (empty when safe). A region that
+    /// left the manifests allows the default share (25%).
     public func massDeletions(in plan: Plan, observed: [ObservedNode]) -> [String] {
         var messages: [String] = []
-        for region in model.regions where plan.regions.contains(region.name) {
-            let managed = observed.filter { $0.address.region == region.name }.flatMap(\.domains).filter { $0.address != nil }.count
-            let deletes = plan.changes.count { $0.action == .delete && $0.reason == .removed && $0.address.kind == .instance && $0.address.region == region.name }
-            let share = Double(region.spec.maxDeleteShare?.value.units ?? 250_000) / 1e6
+        let shares = Dictionary(model.regions.map { ($0.name, $0.spec.maxDeleteShare?.value.units ?? 250_000) }, uniquingKeysWith: { a, _ in a })
+        for region in plan.regions {
+            let managed = observed.filter { $0.address.region == region }.flatMap(\.domains).filter { $0.address != nil }.count
+            let deletes = plan.changes.count {
+                $0.action == .delete && [.removed, .nodeRemoved, .regionRemoved].contains($0.reason) && $0.address.kind == .instance && $0.region == region
+            }
+            let share = Double(shares[region] ?? 250_000) / 1e6
             if managed > 0, deletes > 0, Double(deletes) / Double(managed) > share {
-                messages.append("region '\(region.name)': the plan deletes \(deletes) of its \(managed) instances, more than the \(Int(share * 100))% allowed by maxDeleteShare")
+                messages.append("region '\(region)': the plan deletes \(deletes) of its \(managed) instances, more than the \(Int(share * 100))% allowed by maxDeleteShare")
             }
         }
         return messages

@@ -12,7 +12,7 @@ import Testing
 @Suite struct XMLSchemaTests {
     static let domain = DesiredDomain(
         address: Address(kind: .instance, region: "sina", tenant: "devops", name: "gerrit"),
-        node: "sina-1", name: "devops:gerrit", vcpus: 4, memoryKiB: 8 << 20,
+        node: Address(kind: .node, region: "sina", name: "sina-1"), name: "devops:gerrit", vcpus: 4, memoryKiB: 8 << 20,
         disks: [
             .init(pool: StorageXML.instancePool, volume: "i-0123456789abcdef-root", bytes: 80 << 30, device: "vda", image: "images/ubuntu.qcow2"),
             .init(pool: StorageXML.instancePool, volume: "i-0123456789abcdef-ephemeral", bytes: 20 << 30, device: "vdb", image: nil),

@@ -6,7 +6,7 @@ import Testing
     private func address(_ name: String) -> Address { Address(kind: .instance, region: "lab", tenant: "t", name: name) }
 
     private func hosts(_ specs: [(String, String, Int, UInt64)]) -> [Scheduler.Host] {
-        specs.map { Scheduler.Host(name: $0.0, zone: $0.1, vcpus: $0.2, ramBytes: $0.3 << 30) }
+        specs.map { Scheduler.Host(name: $0.0, zone: $0.1, vcpus: $0.2, ramBytes: $0.3 << 30, diskBytes: 1 << 40) }
     }
 
     @Test func placesOnTheNodeWithMostFreeRAMDeterministically() {
@@ -39,7 +39,15 @@ import Testing
         let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 64)]))
         #expect(result.placements.isEmpty)
         #expect(result.failures == [Scheduler.Failure(address: address("huge"),
-            reason: "it needs 64 vCPUs and 512GiB RAM; the roomiest eligible node has 16 vCPUs and 64GiB free")])
+            reason: "it needs 64 vCPUs, 512GiB RAM and 0B disk; the roomiest eligible node has 16 vCPUs, 64GiB RAM and 1TiB disk free")])
+    }
+
+    @Test func diskIsNeverOvercommitted() {
+        let requests = (0..<3).map { Scheduler.Request(address: address("vm-\($0)"), vcpus: 1, ramBytes: 1 << 30, diskBytes: 400 << 30, zone: nil, pinnedNode: nil, current: nil) }
+        let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 64)]))
+        #expect(result.placements.count == 2, "two 400 GiB disks fit a 1 TiB pool, a third does not")
+        #expect(result.failures.first?.reason.contains("400GiB disk") == true)
+        #expect(result.failures.first?.reason.contains("224GiB disk free") == true)
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hypervisor
 import Manifests
 import Planning
+import StateSQLite
 import TestSupport
 import Testing
 @testable import Reconcile
@@ -22,7 +23,7 @@ import Testing
         func reconciler(rev: String = "HEAD") throws -> Reconciler {
             let loaded = try Loader().load(GitSource(repository: repo.path, revision: rev))
             #expect(!loaded.hasErrors, "\(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics))")
-            return Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path)
+            return Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path, state: try SQLiteState.existing(directory: state.path))
         }
 
         func plan(rev: String = "HEAD") throws -> Plan {
@@ -37,7 +38,7 @@ import Testing
             let regions = try reconciler.regions([])
             let drivers = try reconciler.drivers(for: regions)
             let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
-            return try Applier().apply(plan, drivers: drivers, store: try StateStore(directory: state.path))
+            return try Applier().apply(plan, drivers: drivers, state: try SQLiteState(directory: state.path))
         }
 
         func observed() throws -> [ObservedNode] {
@@ -81,19 +82,47 @@ import Testing
         #expect(domains.first { $0.address?.name == "web-1" }?.ip?.description == "10.20.0.10")
     }
 
-    @Test func editingOneFlavorPlansExactlyOneUpdate() throws {
+    @Test func growingAFlavorRestartsTheInstanceAndGrowsItsDisk() throws {
         let world = try World()
         try world.apply()
         let text = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
-        try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(of: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}",
-                                                                              with: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: deploy}"))
+        let small = text.components(separatedBy: "---").first { $0.contains("name: web-1") }!
+        try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(of: small, with: small.replacingOccurrences(of: "m1.small", with: "m1.large")))
         let plan = try world.plan()
-        #expect(actionable(plan) == ["update instance/lab/acme/web-2 (spec changed)"])
-        let fields = plan.changes.first { $0.action == .update }?.fields.map { "\($0.field): \($0.old) → \($0.new)" }
-        #expect(fields == ["flavor: m1.large → m1.small", "vcpus: 4 → 1", "memory: 8GiB → 2GiB"])
+        #expect(actionable(plan) == ["update instance/lab/acme/web-1 (spec changed)"])
+        let update = try #require(plan.changes.first { $0.action == .update })
+        #expect(update.fields.map { "\($0.field): \($0.old) → \($0.new)" } == ["flavor: m1.small → m1.large", "vcpus: 1 → 4", "memory: 2GiB → 8GiB", "disk vda: 20GiB → 80GiB"])
+        #expect(update.restarts, "a running instance whose hardware changes restarts, and the plan says so")
         #expect(try world.apply().succeeded)
-        #expect(try world.plan().isEmpty)
-        #expect(try world.plan(rev: "HEAD~1").changes.count == 1, "the older revision would change it back")
+        #expect(try world.plan().isEmpty, "every field converged, the root volume's size included")
+        let web1 = try #require(try world.observed().flatMap(\.domains).first { $0.address?.name == "web-1" })
+        #expect(web1.vcpus == 4 && web1.memoryKiB == 8 << 20 && web1.state == .running)
+        let root = DesiredDomain.volumePrefix(for: Address(kind: .instance, region: "lab", tenant: "acme", name: "web-1")) + "-root"
+        #expect(try world.observed().compactMap { $0.volumes[root] } == [80 << 30])
+        #expect(try world.plan(rev: "HEAD~1").errors.map(\.message).first?.contains("would shrink from 80GiB to 20GiB") == true,
+                "going back would shrink the disk: refused, not silently ignored")
+    }
+
+    @Test func anImageChangeIsAVisibleReplacementThatNeedsConsent() throws {
+        let world = try World()
+        try world.apply()
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        let web1 = text.components(separatedBy: "---").first { $0.contains("name: web-1") }!
+        try world.repo.write("manifests/cirros.yaml", "kind: Image\nname: cirros\nspec: {format: qcow2, source: images/cirros.qcow2}\n")
+        try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(of: web1, with: web1.replacingOccurrences(of: "image: ubuntu", with: "image: cirros")))
+        let plan = try world.plan()
+        let replace = try #require(plan.changes.first { $0.address.name == "web-1" })
+        #expect(replace.action == .replace && replace.reason == .imageChanged && replace.restarts)
+        #expect(replace.destroys.count == 1 && replace.destroys[0].contains("-root (20GiB)"))
+        let reconciler = try world.reconciler()
+        let refused = ReconcileRun(reconciler: reconciler, options: .init()) { try SQLiteState(directory: world.state.path) }
+        #expect(throws: ReconcileRun.Refusal.self) { try refused.run() }
+        var options = ReconcileRun.Options()
+        options.allowReplace = true
+        let report = try ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: world.state.path) }.run()
+        #expect(report.applied?.succeeded == true)
+        #expect(report.remaining?.isEmpty == true)
+        #expect(try world.observed().flatMap(\.domains).first { $0.address?.name == "web-1" }?.image == "cirros")
     }
 
     @Test func deletingAnInstancePlansExactlyOneDelete() throws {
@@ -108,7 +137,7 @@ import Testing
         #expect(try world.plan().isEmpty)
         #expect(!(try world.observed().flatMap(\.domains).contains { $0.address?.name == "db-1" }))
         let prefix = DesiredDomain.volumePrefix(for: Address(kind: .instance, region: "lab", tenant: "other", name: "db-1"))
-        #expect(!(try world.observed().flatMap(\.volumes).contains { $0.hasPrefix(prefix) }), "its volumes are gone too")
+        #expect(!(try world.observed().flatMap(\.volumes.keys).contains { $0.hasPrefix(prefix) }), "its volumes are gone too")
         #expect(try world.observed().flatMap(\.volumes).count == 2, "web-1 and web-2 keep their root volumes")
     }
 
@@ -155,8 +184,8 @@ import Testing
             spec: {flavor: x1.big, image: ubuntu, network: private}
             """)
         let plan = try world.plan()
-        #expect(plan.unplaceable.map(\.address.description) == ["instance/lab/acme/whale"])
-        #expect(plan.unplaceable.first?.reason.contains("100GiB RAM") == true)
+        #expect(plan.errors.map(\.address.description) == ["instance/lab/acme/whale"])
+        #expect(plan.errors.first?.message.contains("100GiB RAM") == true)
         #expect(!plan.changes.contains { $0.address.name == "whale" })
     }
 
@@ -176,18 +205,19 @@ import Testing
         let reconciler = try world.reconciler()
         let regions = try reconciler.regions([])
         var drivers = try reconciler.drivers(for: regions)
-        drivers["lab-1"] = FailingNode(wrapping: drivers["lab-1"]!, failing: "network/lab/private")
+        let lab1 = Address(kind: .node, region: "lab", name: "lab-1")
+        drivers[lab1] = FailingNode(wrapping: drivers[lab1]!, failing: "private")
         let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
-        let store = try StateStore(directory: world.state.path)
-        let report = try Applier(backoff: 0.01).apply(plan, drivers: drivers, store: store)
+        let store = try SQLiteState(directory: world.state.path)
+        let report = try Applier(backoff: 0.01).apply(plan, drivers: drivers, state: store)
         #expect(!report.succeeded)
-        let byAddress = Dictionary(report.outcomes.map { ("\($0.change.address)@\($0.change.node.name)", $0.outcome) }, uniquingKeysWith: { a, _ in a })
-        #expect(byAddress["network/lab/private@lab-1"] == .failed("lab-1: injected failure"))
-        let onLab1 = report.outcomes.filter { $0.change.node.name == "lab-1" && $0.change.address.kind == .instance }
+        let byID = Dictionary(report.outcomes.map { ($0.change.id.description, $0.outcome) }, uniquingKeysWith: { a, _ in a })
+        #expect(byID["network/lab/private@node/lab/lab-1"] == .failed("node/lab/lab-1: injected failure"))
+        let onLab1 = report.outcomes.filter { $0.change.target == .node(lab1) && $0.change.address.kind == .instance }
         #expect(!onLab1.isEmpty && onLab1.allSatisfy { if case .skipped = $0.outcome { true } else { false } })
-        #expect(report.outcomes.filter { $0.change.node.name != "lab-1" }.allSatisfy { $0.outcome != .failed("lab-1: injected failure") })
+        #expect(report.outcomes.filter { $0.change.target != .node(lab1) }.allSatisfy { $0.outcome != .failed("node/lab/lab-1: injected failure") })
         let journal = try store.journalEntries(run: report.run)
-        #expect(journal.first { $0.changeID == "network/lab/private@lab-1" }?.attempts == 3, "transient failures are retried")
+        #expect(journal.first { $0.changeID == "network/lab/private@node/lab/lab-1" }?.attempts == 3, "transient failures are retried")
         #expect(journal.contains { $0.status == .skipped })
         // The next apply completes what was skipped.
         #expect(try world.apply().succeeded)
@@ -195,7 +225,7 @@ import Testing
     }
 }
 
-/// Wraps a real node and fails one address's changes with a transient error (a fault the test driver cannot produce).
+/// Wraps a real node and fails one network's changes with a transient error (a fault the test driver cannot produce).
 struct FailingNode: NodeDriver {
     let inner: any NodeDriver
     let failing: String
@@ -213,11 +243,11 @@ struct FailingNode: NodeDriver {
 
     func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
 
-    func apply(_ change: Change) throws(DriverError) {
-        if change.address.description == failing {
-            throw DriverError(node: address.name, message: "injected failure", isTransient: true)
+    func apply(_ operation: Change.Operation) throws(DriverError) {
+        if case .ensureNetwork(let network, _) = operation, network == failing {
+            throw DriverError(node: address, message: "injected failure", isTransient: true)
         }
-        try inner.apply(change)
+        try inner.apply(operation)
     }
 }
 
@@ -235,7 +265,7 @@ struct FailingNode: NodeDriver {
             with: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy, node: \(target)}"))
         let plan = try world.plan()
         let moves = plan.changes
-        #expect(moves.map { "\($0.action.rawValue) \($0.node.name) (\($0.reason.rawValue))" } ==
+        #expect(moves.map { "\($0.action.rawValue) \($0.target.node!.name) (\($0.reason.rawValue))" } ==
                 ["delete \(before.address.name) (moved)", "create \(target) (moved)"])
         #expect(moves.last?.dependsOn == [moves.first!.id])
         #expect(try world.apply().succeeded)
@@ -280,17 +310,19 @@ struct FailingNode: NodeDriver {
         try GitCLI.commitAll(in: repo.path)
         let state = try Scratch("bundled-state")
         let loaded = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
-        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path)
+        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path, state: try SQLiteState.existing(directory: state.path))
         let regions = try reconciler.regions([])
         let drivers = try reconciler.drivers(for: regions)
         let first = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
         #expect(first.changes.filter { $0.address.kind == .instance && $0.action == .create }.count == loaded.model.instances.count)
-        #expect(first.unplaceable.isEmpty)
-        #expect(try Applier().apply(first, drivers: drivers, store: try StateStore(directory: state.path)).succeeded)
-        let observed = try reconciler.observe(try reconciler.drivers(for: regions))
-        #expect(try reconciler.plan(regions: regions, observed: observed).isEmpty)
+        #expect(first.errors.isEmpty)
+        #expect(try Applier().apply(first, drivers: drivers, state: try SQLiteState(directory: state.path)).succeeded)
+        var after = reconciler
+        after.state = try SQLiteState(directory: state.path)
+        let observed = try after.observe(try after.drivers(for: regions))
+        #expect(try after.plan(regions: regions, observed: observed).isEmpty)
         #expect(observed.allSatisfy { $0.cpus == 32 && $0.memoryKiB == 128 << 20 })
-        let volumes = observed.flatMap(\.volumes)
+        let volumes = observed.flatMap(\.volumes.keys)
         #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) },
                 "a root volume per instance and an ephemeral one per m1.large")
         let devstack = observed.flatMap(\.domains).first { $0.name == "devops:devstack" }

@@ -2,6 +2,7 @@ import Foundation
 import Processes
 import Manifests
 import Planning
+import StateSQLite
 import TestSupport
 import Testing
 @testable import Reconcile
@@ -51,9 +52,22 @@ import Testing
         let applied = try stacklab(["apply", "--auto-approve"], repo: repo, state: state)
         #expect(applied.status == 0)
         #expect(applied.output.contains("Verified: 7 resources up to date."), "\(applied.output)")
+        let otherManifests = try stacklab(["apply", planFile], repo: repo, state: state)
+        #expect(otherManifests.status == 1)
+        #expect(otherManifests.output.contains("made from other manifests"), "\(otherManifests.output)")
+        // With the manifests the plan was made from, the nodes have still changed since.
+        try FileManager.default.removeItem(atPath: repo.file("manifests/bulk3.yaml"))
+        try repo.write("manifests/bulk2.yaml", "kind: Instance\nname: late\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
         let stale = try stacklab(["apply", planFile], repo: repo, state: state)
         #expect(stale.status == 1)
-        #expect(stale.output.contains("the plan is stale"))
+        #expect(stale.output.contains("the plan is stale"), "\(stale.output)")
+        // An edited plan is refused.
+        let text = try String(contentsOfFile: planFile, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"late\"", with: "\"evil\"").replacingOccurrences(of: "/late", with: "/evil")
+            .write(toFile: planFile, atomically: true, encoding: .utf8)
+        let edited = try stacklab(["apply", planFile], repo: repo, state: state)
+        #expect(edited.status == 1)
+        #expect(edited.output.contains("was changed after it was made"), "\(edited.output)")
     }
 
     @Test func applyRefusesWithoutApprovalWhenNotInteractive() throws {
@@ -73,19 +87,19 @@ import Testing
         let deadline = Date().addingTimeInterval(60)
         while done < 20 && Date() < deadline {
             usleep(20_000)
-            done = ((try? StateStore(directory: state.path).journalEntries()) ?? []).count { $0.status == .done }
+            done = ((try? SQLiteState(directory: state.path).journalEntries()) ?? []).count { $0.status == .done }
         }
         kill(pid, SIGKILL)
         Command.stop(pid)
         #expect(done >= 20, "the apply made progress before it was killed")
-        let interrupted = try StateStore(directory: state.path).journalEntries().count { $0.status == .done }
+        let interrupted = try SQLiteState(directory: state.path).journalEntries().count { $0.status == .done }
         #expect(interrupted < 150 + 9, "it was killed before finishing")
 
         let resumed = try stacklab(["apply", "--auto-approve"], repo: repo, state: state)
         #expect(resumed.status == 0, "\(resumed.output.suffix(2000))")
         #expect(try stacklab(["plan"], repo: repo, state: state).status == 0)
 
-        let store = try StateStore(directory: state.path)
+        let store = try SQLiteState(directory: state.path)
         let runs = try store.runs()
         #expect(runs.map(\.status) == ["interrupted", "succeeded"])
         let journal = try store.journalEntries()
@@ -94,7 +108,7 @@ import Testing
         #expect(doneCreates.values.allSatisfy { $0 == 1 }, "no change was done twice")
         // Every instance exists exactly once across the region's nodes.
         let loaded = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
-        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: state.path)
+        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: state.path, state: nil)
         let domains = try reconciler.observe(try reconciler.drivers(for: ["lab"])).flatMap(\.domains)
         #expect(domains.count == 153)
         #expect(Set(domains.map(\.name)).count == 153)
@@ -106,7 +120,7 @@ import Testing
                                        "--repo", repo.path, "--state-dir", state.path])
         defer { Command.stop(first) }
         let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, ((try? StateStore(directory: state.path).journalEntries()) ?? []).isEmpty { usleep(20_000) }
+        while Date() < deadline, ((try? SQLiteState(directory: state.path).journalEntries()) ?? []).isEmpty { usleep(20_000) }
         let second = try stacklab(["apply", "--auto-approve", "--region", "lab"], repo: repo, state: state)
         #expect(second.status == 1)
         #expect(second.output.contains("region 'lab' is being applied by another stacklab process"))
@@ -132,14 +146,13 @@ import Testing
         #expect(try stacklab(["drift"], repo: repo, state: state).status == 0)
         // Remove a domain behind StackLab's back: it is drift ("missing").
         let loaded = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
-        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: state.path)
+        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: state.path, state: nil)
         let drivers = try reconciler.drivers(for: ["lab"])
         let node = try #require(try reconciler.observe(drivers).first { $0.domains.contains { $0.name == "acme:bulk-0" } })
-        try drivers[node.address.name]?.apply(Change(address: .init(kind: .instance, region: "lab", tenant: "acme", name: "bulk-0"),
-                                                    node: node.address, action: .delete, reason: .removed, observedName: "acme:bulk-0"))
+        try drivers[node.address]?.apply(.deleteDomain(domain: "acme:bulk-0", instance: .init(kind: .instance, region: "lab", tenant: "acme", name: "bulk-0")))
         let drift = try stacklab(["drift"], repo: repo, state: state)
         #expect(drift.status == 2)
-        #expect(drift.output.contains("instance/lab/acme/bulk-0 on \(node.address.name) (missing"))
+        #expect(drift.output.contains("instance/lab/acme/bulk-0 on \(node.address) (missing"))
         #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
         #expect(try stacklab(["drift"], repo: repo, state: state).status == 0)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Hypervisor
 import Manifests
 import Planning
+import StateSQLite
 import TestSupport
 import Testing
 @testable import Reconcile
@@ -25,7 +26,7 @@ import Testing
 
     @Test func theIncrementalPlannerGivesTheFullPlanCommitAfterCommit() throws {
         let world = try World()
-        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path)
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })
 
         let first = try planner.plan(revision: "HEAD")
         #expect(first.filesReused == 0 && first.filesDecoded > 0)
@@ -77,7 +78,7 @@ import Testing
 
     @Test func anInvalidCommitGetsTheFullLoadsDiagnosticsAndNoPlan() throws {
         let world = try World()
-        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path)
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })
         _ = try planner.plan(revision: "HEAD")
         try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.small", with: "flavor: m1.smal")
         try world.repo.write("manifests/tenants/aaa-first.yaml", "kind: Instance\nname: x\nregion: nowhere\ntenant: other\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
@@ -100,7 +101,7 @@ import Testing
 
     @Test func anUnknownRevisionIsAnErrorNamingTheRepository() throws {
         let world = try World()
-        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path)
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })
         do {
             _ = try planner.plan(revision: "no-such-branch")
             Issue.record("an unknown revision must fail")
@@ -114,11 +115,11 @@ import Testing
         let world = try World()
         try world.apply()
         let loaded = try Loader().load(GitSource(repository: world.repo.path, revision: "HEAD"))
-        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: world.state.path)
+        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: world.state.path, state: try SQLiteState.existing(directory: world.state.path))
         let regions = try reconciler.regions([])
         func memoPlan(refresh: Bool = false) throws -> (plan: Plan, reuse: ReuseStats) {
             try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions),
-                                memo: try StoredPlanMemo(store: StateStore(directory: world.state.path)), refresh: refresh)
+                                memo: try StoredPlanMemo(store: SQLiteState(directory: world.state.path)), refresh: refresh)
         }
 
         let cold = try memoPlan()

@@ -3,6 +3,7 @@ import Hypervisor
 import Manifests
 import Planning
 import Rings
+import StateSQLite
 import TestSupport
 import Testing
 @testable import Reconcile
@@ -20,7 +21,7 @@ import Testing
     @Test func ringsAreBuiltInstalledEverywhereAndThenLeftAlone() throws {
         let world = try World()
         let plan = try world.plan()
-        let builds = plan.changes.filter { $0.address.kind == .ring && $0.node.kind == .region }
+        let builds = plan.changes.filter { $0.address.kind == .ring && $0.target.node == nil }
         #expect(builds.map(\.address.description) == ["ring/edge/object", "ring/lab/object"])
         let ringPlan = try #require(plan.rings.first { $0.address.description == "ring/lab/object" })
         #expect(ringPlan.added.count == 6)  // 3 storage nodes × 2 disks
@@ -36,7 +37,7 @@ import Testing
         for partition in 0..<ring.partitionCount {
             #expect(Set(ring.nodes(partition: partition).map(\.zone)).count == 3, "one replica per server (zone)")
         }
-        #expect(try StateStore(directory: world.state.path).rings().keys.sorted() == ["ring/edge/object", "ring/lab/object"])
+        #expect(try SQLiteState(directory: world.state.path).rings().keys.sorted() == ["ring/edge/object", "ring/lab/object"])
     }
 
     @Test func aStaleOrMissingRingIsDriftAndApplyHealsIt() throws {
@@ -46,7 +47,7 @@ import Testing
         try FileManager.default.removeItem(atPath: ringFile(world, node: "lab-3"))
         let plan = try world.plan()
         let changes = plan.changes
-        #expect(changes.map { "\($0.action.rawValue) \($0.address)@\($0.node.name) (\($0.reason.rawValue))" }.sorted() == [
+        #expect(changes.map { "\($0.action.rawValue) \($0.address)@\($0.target.node!.name) (\($0.reason.rawValue))" }.sorted() == [
             "create ring/lab/object@lab-3 (drifted)", "update ring/lab/object@lab-2 (drifted)"])
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)
@@ -74,7 +75,7 @@ import Testing
         // The new server is a fourth zone: it is owed a quarter of the 768 replicas.
         #expect(ringPlan.replicasMoved >= 192 && ringPlan.replicasMoved <= 194)
         #expect(ringPlan.dispersion == 0)
-        #expect(plan.changes.filter { $0.address.description == "ring/lab/object" && $0.node.kind == .node }.map(\.node.name).sorted()
+        #expect(plan.changes.filter { $0.address.description == "ring/lab/object" && $0.target.node != nil }.compactMap(\.target.node?.name).sorted()
                 == ["lab-1", "lab-2", "lab-3", "lab-4"])
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)
@@ -93,14 +94,14 @@ import Testing
         let plan = try world.plan()
         let ringPlan = try #require(plan.rings.first { $0.address.description == "ring/lab/object" })
         #expect(ringPlan.heldBack > 0, "partitions placed this hour cannot move again yet")
-        #expect(plan.changes.first { $0.node.kind == .region && $0.address.description == "ring/lab/object" }?.fields
+        #expect(plan.changes.first { $0.target.node == nil && $0.address.description == "ring/lab/object" }?.fields
                     .contains { $0.field == "held back by min_part_hours" } == true)
     }
 
     @Test func anUnreadableRingBuilderStopsThePlanInsteadOfRebuildingFromScratch() throws {
         let world = try World()
         try world.apply()
-        try StateStore(directory: world.state.path).saveRing(address: "ring/lab/object", state: Data("{\"not\": \"a builder\"}".utf8), checksum: "x")
+        try SQLiteState(directory: world.state.path).saveRing(address: "ring/lab/object", state: Data("{\"not\": \"a builder\"}".utf8), checksum: "x", previous: try SQLiteState(directory: world.state.path).rings(nil)["ring/lab/object"]?.checksum)
         do {
             _ = try world.plan()
             Issue.record("a plan must not start over when the saved ring cannot be read")

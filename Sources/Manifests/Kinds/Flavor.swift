@@ -21,6 +21,12 @@ public struct FlavorSpec: ResourceSpec, DecodableSpec {
     /// hdd or ssd (default hdd).
     public var diskType: Located<DiskType>?
 
+    /// Root plus ephemeral disk, in bytes (saturating: a sum past 16 EiB fits nowhere anyway).
+    public var diskDemand: UInt64 {
+        let (sum, overflow) = disk.value.bytes.addingReportingOverflow(ephemeral?.value.bytes ?? 0)
+        return overflow ? .max : sum
+    }
+
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> FlavorSpec? {
         var vcpus: Located<Int>?, ram: Located<ByteSize>?, disk: Located<ByteSize>?
         var ephemeral: Located<ByteSize>?, diskType: Located<DiskType>?

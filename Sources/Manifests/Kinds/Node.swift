@@ -71,7 +71,9 @@ public struct Disk: Sendable, Encodable {
 /// A physical server of a region.
 public struct NodeSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.node
-    static let fields = ["address", "ssh", "libvirt", "roles", "cpus", "memory", "disks", "zone"]
+    static let fields = ["address", "ssh", "libvirt", "roles", "cpus", "memory", "disks", "zone", "instanceStorage"]
+    /// The instance pool's capacity when a compute node does not say: 1 TiB.
+    public static let defaultInstanceStorage = ByteSize(bytes: 1 << 40)
 
     /// Management IPv4 address.
     public var address: Located<IPv4Address>
@@ -89,6 +91,12 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
     public var disks: Located<[Disk]>?
     /// Availability zone (default: the node's own name, so every server is its own zone).
     public var zone: Located<String>?
+    /// Capacity of the pool that holds instances' root and ephemeral disks (default 1 TiB): placement never
+    /// overcommits it.
+    public var instanceStorage: Located<ByteSize>?
+
+    /// `instanceStorage` or its default, in bytes.
+    public var instanceStorageBytes: UInt64 { (instanceStorage?.value ?? Self.defaultInstanceStorage).bytes }
 
     /// Whether the node has `role`.
     public func has(_ role: Role) -> Bool { roles.value.contains { $0.value == role } }
@@ -98,7 +106,7 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> NodeSpec? {
         var address: Located<IPv4Address>?, ssh: SSHSettings?, libvirt: Located<String>?
         var roles: Located<[Located<Role>]>?, cpus: Located<Int>?, memory: Located<ByteSize>?
-        var disks: Located<[Disk]>?, zone: Located<String>?
+        var disks: Located<[Disk]>?, zone: Located<String>?, instanceStorage: Located<ByteSize>?
         guard try d.mapping(what(), required: ["address", "libvirt", "roles", "cpus", "memory"], { key throws(YAMLError) in
             switch key.value {
             case "address": address = try d.ipv4("address")
@@ -109,11 +117,13 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
             case "memory": memory = try d.byteSize("memory")
             case "disks": disks = try d.list("disks") { () throws(YAMLError) in try Disk.decode(from: d, what: "a disk") }
             case "zone": zone = try d.name("zone")
+            case "instanceStorage": instanceStorage = try d.byteSize("instanceStorage")
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }) != nil else { return nil }
         guard let address, let libvirt, let roles, let cpus, let memory else { return nil }
-        return NodeSpec(address: address, ssh: ssh, libvirt: libvirt, roles: roles, cpus: cpus, memory: memory, disks: disks, zone: zone)
+        return NodeSpec(address: address, ssh: ssh, libvirt: libvirt, roles: roles, cpus: cpus, memory: memory, disks: disks, zone: zone,
+                        instanceStorage: instanceStorage)
     }
 }
 

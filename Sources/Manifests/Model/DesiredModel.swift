@@ -41,6 +41,14 @@ public struct DesiredModel: Sendable {
         return all
     }
 
+    /// A digest of every document the model was decoded from (each resource's `ObjectMeta.digest`, which covers its
+    /// file path and text): equal digests mean the same manifests. A saved plan records it.
+    public var digest: String {
+        var hasher = StableHasher()
+        forEachMeta { hasher.combine($0.digest) }
+        return hasher.hex
+    }
+
     /// Calls `body` with the identity of every resource (instances left out unless asked for), in kind order then
     /// declaration order (as `metas`).
     func forEachMeta(includingInstances: Bool = true, _ body: (ObjectMeta) -> Void) {

@@ -1,8 +1,9 @@
 import Manifests
 import Planning
 
-/// Prints a plan the way operators read them: grouped by region and node, one symbol per change
-/// (`+` create, `~` update, `>` power, `-/+` move, `-` delete), the changed fields, and a summary line.
+/// Prints a plan the way operators read them: grouped by region and target, one symbol per change
+/// (`+` create, `~` update, `-/+` replace or move, `>` power, `-` delete), what restarts and what data is destroyed,
+/// the changed fields, and a summary line.
 struct PlanRenderer {
     var colors: Bool
 
@@ -12,7 +13,7 @@ struct PlanRenderer {
 
     private func symbol(_ change: Change) -> String {
         switch (change.action, change.reason) {
-        case (_, .moved): paint("-/+", "35")
+        case (_, .moved), (.replace, _): paint("-/+", "35")
         case (.create, _): paint("+", "32")
         case (.update, _): paint("~", "33")
         case (.power, _): paint(">", "36")
@@ -26,25 +27,30 @@ struct PlanRenderer {
             let changes = plan.changes.filter { $0.region == region }
             guard !changes.isEmpty else { continue }
             out += paint("region \(region)", "1") + "\n"
-            for (node, nodeChanges) in Dictionary(grouping: changes, by: { $0.node.kind == .region ? "" : $0.node.name }).sorted(by: { $0.key < $1.key }) {
-                out += node.isEmpty ? "  rings\n" : "  node \(node)\n"
-                for change in nodeChanges {
+            for (target, targetChanges) in Dictionary(grouping: changes, by: \.target).sorted(by: { $0.key < $1.key }) {
+                out += target.node.map { "  node \($0.name)\n" } ?? "  rings (state store)\n"
+                for change in targetChanges {
                     out += "    \(symbol(change)) \(change.address)  (\(change.reason.rawValue))"
-                    if change.action == .create, let domain = change.domain {
+                    if change.restarts { out += paint(" (restarts)", "33") }
+                    if case .defineDomain(let domain, _) = change.operation, change.action == .create {
                         out += "  \(domain.flavor) \(domain.image) \(domain.interface.ip)"
                     }
                     out += "\n"
                     for field in change.fields {
                         out += field.old.isEmpty ? "        \(field.field): \(field.new)\n" : "        \(field.field): \(field.old) → \(field.new)\n"
                     }
+                    for destroyed in change.destroys { out += paint("        destroys \(destroyed)", "31") + "\n" }
                 }
             }
+        }
+        for orphan in plan.orphans {
+            out += paint("orphan", "33") + ": \(orphan.address) on \(orphan.node), which left the manifests (kept: --keep-orphans)\n"
         }
         for object in plan.unmanaged {
             out += paint("unmanaged", "33") + ": \(object.kind) '\(object.name)' on \(object.node) (not StackLab's; left alone)\n"
         }
-        for failure in plan.unplaceable {
-            out += paint("error", "1;31") + ": cannot place \(failure.address): \(failure.reason)\n"
+        for problem in plan.errors {
+            out += paint("error", "1;31") + ": \(problem.address): \(problem.message)\n"
         }
         out += summary(plan) + "\n"
         return out
@@ -53,10 +59,15 @@ struct PlanRenderer {
     func summary(_ plan: Plan) -> String {
         let count = { (predicate: (Change) -> Bool) in plan.changes.count(where: predicate) }
         let moves = count { $0.reason == .moved && $0.action == .create }
+        let replaces = count { $0.action == .replace }
         let creates = count { $0.action == .create } - moves
         let updates = count { $0.action == .update || $0.action == .power }
-        let deletes = count { $0.action == .delete && $0.reason != .moved }
+        let restarts = count(\.restarts)
+        let created = Set(plan.changes.filter { $0.action == .create }.map(\.address))
+        let deletes = count { $0.action == .delete && !created.contains($0.address) }  // a delete whose address is created elsewhere is a move
         if plan.isEmpty { return "No changes: \(plan.unchanged) resources up to date." }
-        return "Plan: \(creates) to create, \(updates) to change, \(moves) to move, \(deletes) to delete, \(plan.unchanged) unchanged."
+        var text = "Plan: \(creates) to create, \(updates) to change, \(replaces) to replace, \(moves) to move, \(deletes) to delete, \(plan.unchanged) unchanged."
+        if restarts > 0 { text += " \(restarts) running instance\(restarts == 1 ? "" : "s") restart." }
+        return text
     }
 }

@@ -16,7 +16,7 @@ final class ProgressPrinter: @unchecked Sendable {
     func show(_ event: Applier.ProgressEvent) {
         guard let outcome = event.outcome else { return }
         let change = event.change
-        let place = change.node.kind == .region ? "in region \(change.node.name)" : "on \(change.node.name)"
+        let place = change.target.node.map { "on \($0)" } ?? "in region \(change.region)"
         let line: String
         switch outcome {
         case .done(let seconds):

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Manifests
+import Planning
 import Reconcile
+import StateSQLite
 
 /// Options shared by plan, apply and drift.
 struct ReconcileOptions: ParsableArguments {
@@ -10,6 +12,20 @@ struct ReconcileOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Only this region (repeatable).", valueName: "name"))
     var region: [String] = []
+
+    @Flag(help: "Report StackLab's objects on nodes or regions that left the manifests instead of deleting them.")
+    var keepOrphans = false
+
+    /// A reconciler for a loaded revision, reading the state store if there is one (never creating it).
+    func reconciler(for loaded: LoadResult, repo: String) throws -> Reconciler {
+        let directory = stateDirectory(repo: repo)
+        do {
+            return Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
+                              state: try SQLiteState.existing(directory: directory), options: Planner.Options(keepOrphans: keepOrphans))
+        } catch {
+            throw fail("cannot open the state store \(directory)/stacklab.sqlite: \(error)")
+        }
+    }
 
     /// The state directory in force.
     func stateDirectory(repo: String) -> String {

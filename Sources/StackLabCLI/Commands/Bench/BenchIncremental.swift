@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Processes
 import Reconcile
+import StateSQLite
 
 /// `stacklab bench incremental`: a one-file push to a big repository, planned by the long-running planner.
 struct BenchIncremental: ParsableCommand {
@@ -38,7 +39,7 @@ struct BenchIncremental: ParsableCommand {
         let converge = try Command.run([SelfPath.current, "apply", "--auto-approve", "--region", "r0", "--repo", root, "--rev", "HEAD", "--state-dir", state])
         guard converge.status == 0 else { throw Command.Failure(description: "apply --region r0 exited \(converge.status): \(converge.output.suffix(2000))") }
 
-        let planner = IncrementalPlanner(repository: root, stateDirectory: state)
+        let planner = IncrementalPlanner(repository: root, stateDirectory: state, state: { try SQLiteState.existing(directory: state) })
         var rows: [BenchRow] = []
         let prime = try planner.plan(revision: "HEAD")
         guard prime.plan != nil else { throw ValidationError("the generated repository does not validate") }

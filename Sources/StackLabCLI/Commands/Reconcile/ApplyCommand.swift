@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import Hypervisor
 import Planning
 import Reconcile
+import StateSQLite
 
 /// `stacklab apply`: converge the regions, from a fresh plan or exactly a saved one.
 struct ApplyCommand: ParsableCommand {
@@ -11,9 +11,10 @@ struct ApplyCommand: ParsableCommand {
         abstract: "Converge the regions to the manifests (or apply exactly a saved plan).",
         discussion: """
             Without PLAN, plans now, shows the plan and asks before changing anything (--auto-approve for \
-            automation). With PLAN (from 'stacklab plan --out'), applies exactly that plan and refuses it if any \
-            node changed since it was made. Each region is locked while it is applied; every change is journaled \
-            in the state directory, so an interrupted apply is completed by running apply again.
+            automation). With PLAN (from 'stacklab plan --out'), applies exactly that plan and refuses it if it was \
+            edited, has errors, was made from other manifests, or any node changed since it was made. Each region \
+            is locked while it is applied; every change is journaled in the state directory, so an interrupted \
+            apply is completed by running apply again.
             """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -27,6 +28,9 @@ struct ApplyCommand: ParsableCommand {
 
     @Flag(help: "Allow a plan that deletes more than a region's maxDeleteShare of its instances.")
     var allowMassDelete = false
+
+    @Flag(help: "Allow a plan that destroys the disks of instances that stay in the manifests (moves, image changes).")
+    var allowReplace = false
 
     @Option(help: "Seconds to wait for another apply on the same region to finish.")
     var lockTimeout: Double = 0
@@ -45,89 +49,46 @@ struct ApplyCommand: ParsableCommand {
         var repositoryOptions = repository
         if let revision = saved?.revision, repository.rev == nil { repositoryOptions.rev = revision }
         let loaded = try repositoryOptions.loadValid()
-        let stateDirectory = reconcile.stateDirectory(repo: repository.repo)
-        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory)
-        let regions: [String]
-        do {
-            regions = try saved?.regions ?? reconciler.regions(reconcile.region)
-        } catch {
-            throw fail("\(error)")
-        }
-        var locks: [RegionLock] = []
-        do {
-            for region in regions { locks.append(try RegionLock(region: region, stateDirectory: stateDirectory, timeout: lockTimeout)) }
-        } catch {
-            throw fail("\(error)")
-        }
-        defer { withExtendedLifetime(locks) {} }
-
-        let drivers: [String: any NodeDriver]
-        let observed: [ObservedNode]
-        do {
-            drivers = try reconciler.drivers(for: regions)
-            observed = try reconciler.observe(drivers)
-        } catch {
-            throw fail("\(error)")
-        }
+        let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
+        var options = ReconcileRun.Options()
+        options.regions = reconcile.region
+        options.allowMassDelete = allowMassDelete
+        options.allowReplace = allowReplace
+        options.keepOrphans = reconcile.keepOrphans
+        options.lockTimeout = lockTimeout
+        options.parallelism = parallelism
+        let directory = reconciler.stateDirectory
+        let run = ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: directory) }
         let renderer = PlanRenderer(colors: Terminal.standardOutput.wantsColor)
-        let plan: Plan
-        if let saved {
-            let now = Dictionary(observed.map { ($0.address.description, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
-            let changed = saved.observed.filter { now[$0.key] != $0.value }.map(\.key).sorted()
-            guard changed.isEmpty else {
-                throw fail("the plan is stale: \(changed.joined(separator: ", ")) changed since it was made; run 'stacklab plan' again")
+        let progress = ProgressPrinter(colors: Terminal.standardOutput.wantsColor)
+        let report: ReconcileRun.Report
+        do {
+            report = try run.run(saved: saved, progress: { progress.show($0) }, show: { plan in
+                if saved == nil { Terminal.standardOutput.write(renderer.render(plan)) }
+            }) { _ in
+                guard saved == nil, !autoApprove else { return true }
+                guard isatty(0) == 1 else { throw fail("refusing to apply without confirmation; pass --auto-approve") }
+                Terminal.standardOutput.write("Apply these changes? Only 'yes' is accepted: ")
+                return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"
             }
-            plan = saved
-        } else {
-            do {
-                plan = try reconciler.plan(regions: regions, observed: observed)
-            } catch {
-                throw fail("\(error)")
-            }
-            Terminal.standardOutput.write(renderer.render(plan))
+        } catch {
+            throw fail("\(error)")
         }
-        if plan.isEmpty {
-            if saved != nil { Terminal.standardOutput.write(renderer.summary(plan) + "\n") }
-            if !plan.unplaceable.isEmpty { throw ExitCode(1) }
+        guard let applied = report.applied else {
+            if saved != nil { Terminal.standardOutput.write(renderer.summary(report.plan) + "\n") }
             return
         }
-        let massDeletes = reconciler.massDeletions(in: plan, observed: observed)
-        if !massDeletes.isEmpty && !allowMassDelete {
-            throw fail(massDeletes.joined(separator: "\n       ") + "\n  hint: check the manifests; pass --allow-mass-delete if this is really meant")
-        }
-        if saved == nil && !autoApprove {
-            guard isatty(0) == 1 else { throw fail("refusing to apply without confirmation; pass --auto-approve") }
-            Terminal.standardOutput.write("Apply these changes? Only 'yes' is accepted: ")
-            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else { throw fail("apply cancelled") }
-        }
-        let store: StateStore
-        do {
-            store = try StateStore(directory: stateDirectory)
-        } catch {
-            throw fail("cannot open the state store in \(stateDirectory): \(error)")
-        }
-        let progress = ProgressPrinter(colors: Terminal.standardOutput.wantsColor)
-        let report = try Applier(parallelism: parallelism, progress: { progress.show($0) })
-            .apply(plan, drivers: drivers, store: store)
-        Terminal.standardOutput.write("Apply \(report.succeeded ? "complete" : "incomplete"): \(report.count("done")) done, \(report.count("failed")) failed, \(report.count("skipped")) skipped (run \(report.run)).\n")
-        if !report.succeeded || !plan.unplaceable.isEmpty { throw ExitCode(1) }
-        if saved == nil { verify(reconciler: reconciler, regions: regions, drivers: drivers, store: store) }
-    }
-
-    /// Observes the nodes again through the connections the apply used (no host is read again) and plans: what
-    /// remains is reported, and converged regions are remembered so that the next 'stacklab plan' need not observe
-    /// them again.
-    private func verify(reconciler: Reconciler, regions: [String], drivers: [String: any NodeDriver], store: StateStore) {
-        do {
-            let after = try reconciler.plan(regions: regions, drivers: drivers, memo: try StoredPlanMemo(store: store), refresh: true).plan
-            if after.isEmpty {
-                Terminal.standardOutput.write("Verified: \(after.unchanged) resources up to date.\n")
-            } else {
-                let first = after.changes.prefix(3).map { "\($0.action.rawValue) \($0.address)" }.joined(separator: ", ")
-                Terminal.standardError.write("warning: after the apply, the plan still has \(after.changes.count) changes (\(first)\(after.changes.count > 3 ? ", …" : "")); run 'stacklab plan'\n")
-            }
-        } catch {
+        Terminal.standardOutput.write("Apply \(applied.succeeded ? "complete" : "incomplete"): \(applied.done) done, \(applied.failed) failed, \(applied.skipped) skipped (run \(applied.run)).\n")
+        if !applied.succeeded { throw ExitCode(1) }
+        if let error = report.verifyError {
             Terminal.standardError.write("warning: could not verify the apply: \(error)\n")
+        } else if let remaining = report.remaining {
+            if remaining.isEmpty {
+                Terminal.standardOutput.write("Verified: \(remaining.unchanged) resources up to date.\n")
+            } else {
+                let first = remaining.changes.prefix(3).map { "\($0.action.rawValue) \($0.address)" }.joined(separator: ", ")
+                Terminal.standardError.write("warning: after the apply, the plan still has \(remaining.changes.count) changes (\(first)\(remaining.changes.count > 3 ? ", …" : "")); run 'stacklab plan'\n")
+            }
         }
     }
 }

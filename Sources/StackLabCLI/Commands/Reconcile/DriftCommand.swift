@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Planning
 import Reconcile
+import StateSQLite
 
 /// `stacklab drift`: owned objects whose real state differs from what StackLab last made them.
 struct DriftCommand: ParsableCommand {
@@ -19,15 +20,13 @@ struct DriftCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try repository.loadValid()
-        let stateDirectory = reconcile.stateDirectory(repo: repository.repo)
-        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory)
+        let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
         let plan: Plan
         let placements: [String: (node: String, ip: String)]
         do {
             let regions = try reconciler.regions(reconcile.region)
             plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
-            placements = FileManager.default.fileExists(atPath: "\(stateDirectory)/stacklab.sqlite")
-                ? try StateStore(directory: stateDirectory).placements() : [:]
+            placements = try (reconciler.state as? SQLiteState)?.placements() ?? [:]
         } catch {
             throw fail("\(error)")
         }
@@ -35,7 +34,7 @@ struct DriftCommand: ParsableCommand {
         for change in plan.changes {
             switch (change.action, change.reason) {
             case (.update, .drifted), (.create, .drifted), (.power, .powerState):
-                out += "~ \(change.address) on \(change.node.name) (\(change.reason.rawValue))\n"
+                out += "~ \(change.address) on \(change.target) (\(change.reason.rawValue))\n"
                 for field in change.fields { out += "    \(field.field): desired \(field.new), found \(field.old)\n" }
             case (.create, .new) where placements[change.address.description] != nil:
                 out += "- \(change.address) on \(placements[change.address.description]!.node) (missing: it was created, and is gone)\n"

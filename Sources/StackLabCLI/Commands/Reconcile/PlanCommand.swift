@@ -11,7 +11,10 @@ struct PlanCommand: ParsableCommand {
         discussion: """
             Compares the manifests with what runs on each node and prints the changes: + create, ~ update (with the \
             fields that change), > power on/off, -/+ move, - delete, with the reason (new, spec changed, drifted, \
-            removed from manifests). Objects StackLab does not own are listed and never touched.
+            removed from manifests). An update that stops a running instance says (restarts); a change that destroys \
+            disks lists them. StackLab's objects on nodes or regions that left the manifests are deleted (or, with \
+            --keep-orphans, listed). Objects StackLab does not own are listed and never touched; a plan that would \
+            create a domain under the name of an unmanaged one is an error.
 
             A region whose manifest documents, node generations and ring builders are all as they were when an \
             earlier plan found it converged is not observed again (simulated nodes vouch for themselves by their \
@@ -45,16 +48,15 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try repository.loadValid()
-        let stateDirectory = reconcile.stateDirectory(repo: repository.repo)
-        let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory)
+        let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
         let plan: Plan
         do {
             let start = Date()
             let regions = try reconciler.regions(reconcile.region)
-            let memo = try StoredPlanMemo(store: StateStore(directory: stateDirectory))
+            let memo = try reconciler.state.map { try StoredPlanMemo(store: $0) }
             let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: memo, refresh: refresh,
                                            disconnect: true, targets: target)
-            plan = made.plan
+            plan = made.plan.sealed()
             if timings {
                 Terminal.standardError.write(String(format: "load %.3fs (", loaded.timings.read) + loaded.timings.phases
                                              + String(format: "), plan %.3fs; ", Date().timeIntervalSince(start)) + "\(made.reuse)\n")
@@ -63,13 +65,20 @@ struct PlanCommand: ParsableCommand {
             throw fail("\(error)")
         }
         if let out {
+            guard plan.errors.isEmpty else {
+                Terminal.standardError.write("error: the plan has errors; \(out) was not written\n")
+                if format == .json { Terminal.standardOutput.write(try JSON.encode(plan)) } else {
+                    Terminal.standardOutput.write(PlanRenderer(colors: Terminal.standardOutput.wantsColor).render(plan))
+                }
+                throw ExitCode(1)
+            }
             try JSON.encode(plan).write(toFile: out, atomically: true, encoding: .utf8)
         }
         switch format {
         case .json: Terminal.standardOutput.write(try JSON.encode(plan))
         case .text: Terminal.standardOutput.write(PlanRenderer(colors: Terminal.standardOutput.wantsColor).render(plan))
         }
-        if !plan.unplaceable.isEmpty { throw ExitCode(1) }
+        if !plan.errors.isEmpty { throw ExitCode(1) }
         if !plan.isEmpty { throw ExitCode(2) }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Planning
 import Reconcile
+import StateSQLite
 
 /// `stacklab ring build REGION [RING]`.
 struct RingBuild: ParsableCommand {
@@ -16,13 +17,13 @@ struct RingBuild: ParsableCommand {
 
     func run() throws {
         let (stateDirectory, entries) = try options.load()
-        let store = try StateStore(directory: stateDirectory)
+        let store = try SQLiteState(directory: stateDirectory)
         let directory = out ?? "\(stateDirectory)/rings/\(options.regionName)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var text = ""
-        for (ring, _, plan) in entries {
+        for (ring, stored, plan) in entries {
             if plan.rebuilt {
-                try store.saveRing(address: ring.address.description, state: try plan.state.encoded(), checksum: plan.checksum)
+                try store.saveRing(address: ring.address.description, state: try plan.state.encoded(), checksum: plan.checksum, previous: stored?.checksum)
             }
             try RingPlanner.file(for: plan).write(to: URL(fileURLWithPath: "\(directory)/\(plan.fileName)"))
             text += String(format: "%@: %@, %d replicas moved, balance %.2f%%, dispersion %d → %@/%@ (sha256 %@)\n",

@@ -34,7 +34,7 @@ struct RingOptions: ParsableArguments {
         let loaded = try repository.loadValid()
         let stateDirectory = reconcile.stateDirectory(repo: repository.repo)
         do {
-            let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory)
+            let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
             return (stateDirectory, try reconciler.ringPlans(region: regionName, ring: ringName))
         } catch {
             throw fail("\(error)")

@@ -1,16 +1,24 @@
 import Foundation
 import GRDB
+import Hypervisor
 import Manifests
 import Planning
+import State
 
-/// StackLab's state on this machine (SQLite, in the state directory): runs, the journal of every change,
-/// placements and IP allocations. Every write is a transaction, so a crash loses nothing that was recorded.
+/// StackLab's state on this machine (SQLite, `stacklab.sqlite` in the state directory): runs, the journal of every
+/// change, placements, ring builders, remembered plans and the node inventory. Every write is a transaction, so a
+/// crash loses nothing that was recorded.
 ///
 /// `@unchecked Sendable`: GRDB's `DatabaseQueue` serialises all access to the database.
-public final class StateStore: @unchecked Sendable {
+public final class SQLiteState: StateBackend, @unchecked Sendable {
     private let queue: DatabaseQueue
     /// The state directory.
     public let directory: String
+
+    /// The store in `directory` if one exists there (migrated if needed), or nil: reading state never creates it.
+    public static func existing(directory: String) throws -> SQLiteState? {
+        FileManager.default.fileExists(atPath: "\(directory)/stacklab.sqlite") ? try SQLiteState(directory: directory) : nil
+    }
 
     /// Opens (creating and migrating if needed) the store in `directory`.
     public init(directory: String) throws {
@@ -82,6 +90,15 @@ public final class StateStore: @unchecked Sendable {
         migrator.registerMigration("v4-ring-generation") { db in
             try db.execute(sql: "ALTER TABLE ring_state ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v5-node-inventory") { db in
+            try db.execute(sql: """
+                CREATE TABLE node_inventory (
+                    address TEXT PRIMARY KEY,
+                    endpoint BLOB NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -115,9 +132,11 @@ public final class StateStore: @unchecked Sendable {
 
     // MARK: Rings
 
-    /// Saves a ring's builder state (the JSON a plan carries) and the checksum of its ring file.
-    public func saveRing(address: String, state: Data, checksum: String) throws {
+    public func saveRing(address: String, state: Data, checksum: String, previous: String?) throws {
         try queue.write { db in
+            let found = try String.fetchOne(db, sql: "SELECT checksum FROM ring_state WHERE address = ?", arguments: [address])
+            if found == checksum { return }  // already saved (an interrupted apply repeats the change)
+            guard found == previous else { throw StateConflict(address: address, expected: previous, found: found) }
             try db.execute(sql: """
                 INSERT INTO ring_state (address, state, checksum, updated_at, generation) VALUES (?, ?, ?, ?, 1)
                 ON CONFLICT(address) DO UPDATE SET state = excluded.state, checksum = excluded.checksum, updated_at = excluded.updated_at,
@@ -126,7 +145,6 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// Every saved ring builder, by ring address (only those in `addresses` when given).
     public func rings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
         try queue.read { db in
             var rings: [String: StoredRing] = [:]
@@ -190,7 +208,7 @@ public final class StateStore: @unchecked Sendable {
                 try db.execute(sql: """
                     INSERT INTO journal (run_id, change_id, address, node, action, reason, status, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, 'planned', ?)
-                    """, arguments: [run, change.id, change.address.description, change.node.description, change.action.rawValue,
+                    """, arguments: [run, change.id.description, change.address.description, change.target.description, change.action.rawValue,
                                      change.reason.rawValue, now])
             }
         }
@@ -202,38 +220,73 @@ public final class StateStore: @unchecked Sendable {
             try db.execute(sql: """
                 UPDATE journal SET status = ?, error = ?, updated_at = ?, attempts = attempts + (CASE WHEN ? = 'started' THEN 1 ELSE 0 END)
                 WHERE run_id = ? AND change_id = ?
-                """, arguments: [status.rawValue, error, Date().timeIntervalSince1970, status.rawValue, run, change.id])
+                """, arguments: [status.rawValue, error, Date().timeIntervalSince1970, status.rawValue, run, change.id.description])
             if status == .done { try Self.record(change, in: db) }
         }
     }
 
     private static func record(_ change: Change, in db: Database) throws {
-        guard change.address.kind == .instance else { return }
-        if change.action == .delete {
-            // A move deletes on the old node after (or before) creating on the new one: only forget a placement on that node.
-            try db.execute(sql: "DELETE FROM placement WHERE address = ? AND node = ?", arguments: [change.address.description, change.node.name])
-        } else if let domain = change.domain {
+        guard change.address.kind == .instance, let node = change.target.node else { return }
+        switch change.operation {
+        case .deleteDomain:
+            // A move deletes on the old node after creating on the new one: only forget a placement on that node.
+            try db.execute(sql: "DELETE FROM placement WHERE address = ? AND node = ?", arguments: [change.address.description, node.description])
+        case .defineDomain(let domain, _), .replaceDomain(let domain):
             try db.execute(sql: """
                 INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
-                """, arguments: [change.address.description, domain.node, domain.interface.ip.description, domain.specHash, Date().timeIntervalSince1970])
+                """, arguments: [change.address.description, domain.node.description, domain.interface.ip.description, domain.specHash,
+                                 Date().timeIntervalSince1970])
+        case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder:
+            return
         }
     }
 
-    /// The journal of `run` (all runs when nil), oldest first.
+    // MARK: Node inventory
+
+    public func knownNodes() throws -> [NodeEndpoint] {
+        try queue.read { db in
+            try Data.fetchAll(db, sql: "SELECT endpoint FROM node_inventory ORDER BY address").map { try JSONDecoder().decode(NodeEndpoint.self, from: $0) }
+        }
+    }
+
+    public func rememberNodes(_ nodes: [NodeEndpoint]) throws {
+        guard !nodes.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try queue.write { db in
+            for node in nodes {
+                try db.execute(sql: """
+                    INSERT INTO node_inventory (address, endpoint, updated_at) VALUES (?, ?, ?)
+                    ON CONFLICT(address) DO UPDATE SET endpoint = excluded.endpoint, updated_at = excluded.updated_at
+                    """, arguments: [node.address.description, try encoder.encode(node), Date().timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func forgetNodes(_ nodes: [Address]) throws {
+        guard !nodes.isEmpty else { return }
+        try queue.write { db in
+            for node in nodes { try db.execute(sql: "DELETE FROM node_inventory WHERE address = ?", arguments: [node.description]) }
+        }
+    }
+
     public func journalEntries(run: Int64? = nil) throws -> [JournalEntry] {
         try queue.read { db in
             let rows = run == nil
                 ? try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY id")
                 : try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run_id = ? ORDER BY id", arguments: [run])
-            return rows.map(JournalEntry.init(row:))
+            return rows.map { row in
+                JournalEntry(run: row["run_id"], changeID: row["change_id"], address: row["address"], target: row["node"], action: row["action"],
+                             status: JournalEntry.Status(rawValue: row["status"]) ?? .failed, attempts: row["attempts"], error: row["error"])
+            }
         }
     }
 
     /// Every run, oldest first.
     public func runs() throws -> [RunRecord] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map(RunRecord.init(row:))
+            try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map { RunRecord(id: $0["id"], regions: $0["regions"], status: $0["status"]) }
         }
     }
 
@@ -249,43 +302,3 @@ public final class StateStore: @unchecked Sendable {
     }
 }
 
-/// One journal row.
-public struct JournalEntry: Sendable, Equatable {
-    /// Where a change is in its life.
-    public enum Status: String, Sendable {
-        case planned, started, done, failed, skipped
-    }
-
-    public var run: Int64
-    public var changeID: String
-    public var address: String
-    public var node: String
-    public var action: String
-    public var status: Status
-    public var attempts: Int
-    public var error: String?
-
-    init(row: Row) {
-        run = row["run_id"]
-        changeID = row["change_id"]
-        address = row["address"]
-        node = row["node"]
-        action = row["action"]
-        status = Status(rawValue: row["status"]) ?? .failed
-        attempts = row["attempts"]
-        error = row["error"]
-    }
-}
-
-/// One run row.
-public struct RunRecord: Sendable, Equatable {
-    public var id: Int64
-    public var regions: String
-    public var status: String
-
-    init(row: Row) {
-        id = row["id"]
-        regions = row["regions"]
-        status = row["status"]
-    }
-}

@@ -1,0 +1,42 @@
+import Foundation
+import Manifests
+
+/// What an executor does for a change: one case per thing StackLab can do to a node or a region. Executors switch
+/// over it exhaustively and throw for a case they do not handle; nothing succeeds by default.
+extension Change {
+public enum Operation: Sendable, Codable, Hashable {
+    /// Define and start StackLab's libvirt network for a manifest network.
+    case ensureNetwork(network: String, bridge: String)
+    /// Stop and undefine StackLab's libvirt network.
+    case deleteNetwork(network: String)
+    /// Define (or redefine) an instance's domain, create or grow its volumes, and bring it to its power state.
+    /// With `restart`, a running domain is shut down (gracefully, then forcibly) and started again so that the new
+    /// definition takes effect.
+    case defineDomain(DesiredDomain, restart: Bool)
+    /// Destroy the domain and its volumes, then define it anew from `domain` (an image change).
+    case replaceDomain(DesiredDomain)
+    /// Start or stop a domain.
+    case setPower(domain: String, running: Bool)
+    /// Stop a domain, delete its volumes (those of `instance`), undefine it.
+    case deleteDomain(domain: String, instance: Address)
+    /// Install a Swift ring file (in the node's ring directory), checked against its sha256 afterwards.
+    case installRing(file: String, content: Data, sha256: String)
+    /// Save a ring's builder state in the state store (region-wide), before any node gets the new ring file; only
+    /// if the saved state is still the one planned from (`previous`: its ring file checksum, nil when none).
+    case saveRingBuilder(state: Data, checksum: String, previous: String?)
+
+    /// A short name for logs and errors.
+    public var name: String {
+        switch self {
+        case .ensureNetwork: "ensure network"
+        case .deleteNetwork: "delete network"
+        case .defineDomain: "define domain"
+        case .replaceDomain: "replace domain"
+        case .setPower: "set power"
+        case .deleteDomain: "delete domain"
+        case .installRing: "install ring"
+        case .saveRingBuilder: "save ring builder"
+        }
+    }
+}
+}

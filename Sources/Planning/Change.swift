@@ -1,0 +1,124 @@
+import Foundation
+import Manifests
+
+/// One change to one resource, on one node or region-wide: an envelope (what, where, why, after what) around the
+/// typed operation an executor performs.
+public struct Change: Sendable, Codable, Hashable, Identifiable {
+    /// What happens, as the plan shows it.
+    public enum Action: String, Sendable, Codable {
+        /// Create what does not exist.
+        case create
+        /// Change in place (`restarts` says whether a running instance is stopped for it).
+        case update
+        /// Destroy and create again: the resource's data (its disks) is lost.
+        case replace
+        /// Start or stop without redefining.
+        case power
+        /// Delete. (A move to another node is a delete there plus a create here, reason `moved`, with an edge.)
+        case delete
+    }
+
+    /// Why, for people.
+    public enum Reason: String, Sendable, Codable {
+        case new, specChanged = "spec changed", drifted, removed = "removed from manifests", moved, powerState = "power state"
+        case imageChanged = "image changed", nodeRemoved = "its node left the manifests", regionRemoved = "its region left the manifests"
+    }
+
+    /// A field whose value changes.
+    public struct FieldChange: Sendable, Codable, Hashable {
+        public var field: String
+        public var old: String
+        public var new: String
+
+        /// Creates a field change.
+        public init(field: String, old: String, new: String) {
+            self.field = field
+            self.old = old
+            self.new = new
+        }
+    }
+
+    /// Where a change happens: on one node, or region-wide (a ring builder saved in the state store).
+    public enum Target: Sendable, Codable, Hashable, Comparable, CustomStringConvertible {
+        case node(Address)
+        case region(String)
+
+        /// The region it is in.
+        public var region: String {
+            switch self {
+            case .node(let node): node.region ?? ""
+            case .region(let name): name
+            }
+        }
+
+        /// The node, for a node target.
+        public var node: Address? {
+            if case .node(let node) = self { node } else { nil }
+        }
+
+        /// `node/sina/sina-1` or `region/sina`.
+        public var description: String {
+            switch self {
+            case .node(let node): node.description
+            case .region(let name): "region/\(name)"
+            }
+        }
+    }
+
+    /// Stable identity within a plan: the address and where it happens.
+    public var id: ChangeID { ChangeID(address: address, target: target) }
+    /// The resource.
+    public var address: Address
+    /// Where it happens.
+    public var target: Target
+    /// What happens.
+    public var action: Action
+    /// Why (for people; executors read only `operation`).
+    public var reason: Reason
+    /// What changes, field by field.
+    public var fields: [FieldChange]
+    /// Changes that must succeed first.
+    public var dependsOn: [ChangeID]
+    /// Whether a running instance is stopped and started again by it.
+    public var restarts: Bool
+    /// Data the change destroys (volumes with their sizes): shown by the plan, guarded by `--allow-replace` unless
+    /// the resource itself was removed from the manifests.
+    public var destroys: [String]
+    /// What the executor does.
+    public var operation: Operation
+
+    /// The region it happens in.
+    public var region: String { target.region }
+
+    /// Creates a change.
+    public init(address: Address, target: Target, action: Action, reason: Reason, fields: [FieldChange] = [], dependsOn: [ChangeID] = [],
+                restarts: Bool = false, destroys: [String] = [], operation: Operation) {
+        self.address = address
+        self.target = target
+        self.action = action
+        self.reason = reason
+        self.fields = fields
+        self.dependsOn = dependsOn
+        self.restarts = restarts
+        self.destroys = destroys
+        self.operation = operation
+    }
+}
+
+/// A change's identity: `<address>@<target>`, e.g. `instance/sina/devops/gerrit@node/sina/sina-1`.
+public struct ChangeID: Sendable, Codable, Hashable, Comparable, CustomStringConvertible {
+    public var address: Address
+    public var target: Change.Target
+
+    /// The id of the change to `address` at `target`.
+    public init(address: Address, target: Change.Target) {
+        self.address = address
+        self.target = target
+    }
+
+    public var description: String { "\(address)@\(target)" }
+
+    public static func < (lhs: ChangeID, rhs: ChangeID) -> Bool {
+        lhs.address != rhs.address ? lhs.address < rhs.address : lhs.target < rhs.target
+    }
+}

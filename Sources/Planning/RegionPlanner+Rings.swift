@@ -1,0 +1,70 @@
+import Foundation
+import Manifests
+
+extension RegionPlanner {
+    /// Rebalances each Ring of the region (on a copy of its stored builder) and installs the ring file on every
+    /// storage and controller node whose copy is missing or differs (by sha256). A rebuilt ring's builder is saved
+    /// region-wide first, as an ordinary change the nodes' installs depend on.
+    mutating func planRings(storedRings: [String: StoredRing], hour: Int32) {
+        let servers = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }
+        for ring in slice.rings.sorted(by: { $0.name < $1.name }) {
+            let ringPlan: RingPlan
+            do {
+                ringPlan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: storedRings[ring.address.description], hour: hour)
+            } catch {
+                errors.append(.init(address: ring.address, message: "cannot build the ring: \(error)"))
+                continue
+            }
+            rings.append(ringPlan)
+            var build: [ChangeID] = []
+            if ringPlan.rebuilt {
+                let stored = storedRings[ring.address.description]
+                let state: Data
+                do {
+                    state = try ringPlan.state.encoded()
+                } catch {
+                    errors.append(.init(address: ring.address, message: "cannot encode the ring builder: \(error)"))
+                    continue
+                }
+                let change = Change(address: ring.address, target: .region(region), action: stored == nil ? .create : .update,
+                                    reason: stored == nil ? .new : .specChanged, fields: ringFields(ringPlan),
+                                    operation: .saveRingBuilder(state: state, checksum: ringPlan.checksum, previous: stored?.checksum))
+                changes.append(change)
+                build = [change.id]
+            }
+            for server in servers {
+                let node = nodeAddress(server.name)
+                let installed = observed[node]?.rings[ringPlan.fileName]
+                guard installed != ringPlan.checksum else { continue }
+                let file: Data
+                do {
+                    file = try RingPlanner.file(for: ringPlan)
+                } catch {
+                    errors.append(.init(address: ring.address, message: "cannot write the ring file: \(error)"))
+                    break
+                }
+                // A rebuilt ring (now, or by `ring build` since the node got it) is new or changed; a file that is
+                // missing or that StackLab never made, under an unchanged ring, is drift.
+                let behind = installed.map { ringPlan.state.earlierChecksums.contains($0) } ?? false
+                let reason: Change.Reason = ringPlan.rebuilt || behind ? (installed == nil ? .new : .specChanged) : .drifted
+                changes.append(Change(address: ring.address, target: .node(node), action: installed == nil ? .create : .update, reason: reason,
+                                      fields: [.init(field: ringPlan.fileName, old: installed.map { String($0.prefix(12)) } ?? "missing",
+                                                     new: String(ringPlan.checksum.prefix(12)))],
+                                      dependsOn: build, operation: .installRing(file: ringPlan.fileName, content: file, sha256: ringPlan.checksum)))
+            }
+        }
+    }
+
+    private func ringFields(_ plan: RingPlan) -> [Change.FieldChange] {
+        var fields: [Change.FieldChange] = []
+        if !plan.added.isEmpty { fields.append(.init(field: "devices added", old: "", new: "\(plan.added.count)")) }
+        if !plan.removed.isEmpty { fields.append(.init(field: "devices removed", old: "", new: "\(plan.removed.count)")) }
+        if !plan.changed.isEmpty { fields.append(.init(field: "devices changed", old: "", new: "\(plan.changed.count)")) }
+        fields.append(.init(field: "replicas moved", old: "", new: "\(plan.replicasMoved)"))
+        fields.append(.init(field: "balance", old: plan.balanceBefore.map { String(format: "%.2f%%", $0) } ?? "-",
+                            new: String(format: "%.2f%%", plan.balanceAfter)))
+        if plan.heldBack > 0 { fields.append(.init(field: "held back by min_part_hours", old: "", new: "\(plan.heldBack) partitions")) }
+        for warning in plan.warnings { fields.append(.init(field: "warning", old: "", new: warning)) }
+        return fields
+    }
+}

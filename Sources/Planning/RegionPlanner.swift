@@ -1,0 +1,254 @@
+import Manifests
+
+/// Plans one region: placement, addresses, then the diff node by node. A region with no spec left the manifests:
+/// everything StackLab owns on its nodes goes.
+struct RegionPlanner {
+    let region: String
+    let spec: RegionSpec?
+    let slice: RegionSlice
+    let catalog: Catalog
+    let options: Planner.Options
+    /// The region's nodes in the manifests, by name order.
+    let nodes: [Resource<NodeSpec>]
+    /// Every observed node of the region, by address (nodes that left the manifests included).
+    let observed: [Address: ObservedNode]
+    var changes: [Change] = []
+    var unmanaged: [Plan.Unmanaged] = []
+    var errors: [Plan.Problem] = []
+    var orphans: [Plan.Orphan] = []
+    var rings: [RingPlan] = []
+    /// Resources found exactly as wanted.
+    var unchanged = 0
+
+    /// Where an owned domain runs now.
+    struct Placed {
+        var node: Address
+        var domain: ObservedDomain
+    }
+
+    init(region: String, spec: RegionSpec?, slice: RegionSlice, catalog: Catalog, observed: [ObservedNode], options: Planner.Options) {
+        self.region = region
+        self.spec = spec
+        self.slice = slice
+        self.catalog = catalog
+        self.options = options
+        nodes = slice.nodes.sorted { $0.name < $1.name }
+        self.observed = Dictionary(observed.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func nodeAddress(_ name: String) -> Address { Address(kind: .node, region: region, name: name) }
+
+    func result() -> RegionPlan {
+        var result = RegionPlan(region: region)
+        for node in observed.values { result.fingerprints[node.address.description] = node.fingerprint }
+        result.changes = changes
+        result.unmanaged = unmanaged.sorted { ($0.node, $0.name) < ($1.node, $1.name) }
+        result.errors = errors
+        result.orphans = orphans
+        result.rings = rings.filter(\.rebuilt)
+        result.unchanged = unchanged
+        result.settling = rings.contains { !$0.state.settled }
+        return result
+    }
+
+    mutating func run() {
+        let declared = Set(nodes.map { nodeAddress($0.name) })
+        // What runs where now. A domain on a node that left the manifests is an orphan.
+        var current: [Address: Placed] = [:]
+        var duplicates: [Placed] = []
+        var unmanagedNames: [Address: Set<String>] = [:]
+        for node in observed.values.sorted(by: { $0.address < $1.address }) {
+            for domain in node.domains {
+                guard let address = domain.address else {
+                    unmanaged.append(.init(node: node.address, kind: "domain", name: domain.name))
+                    unmanagedNames[node.address, default: []].insert(domain.name)
+                    continue
+                }
+                if !declared.contains(node.address) && options.keepOrphans {
+                    orphans.append(.init(address: address, node: node.address))
+                    continue
+                }
+                if current[address] == nil { current[address] = Placed(node: node.address, domain: domain) } else { duplicates.append(Placed(node: node.address, domain: domain)) }
+            }
+        }
+        let kept = Set(orphans.map(\.address))
+        var desired = desiredDomains(current: current)
+        for address in kept { desired[address] = nil }  // still running on a kept orphan node: never a second copy
+        let networks = slice.networks.sorted { $0.name < $1.name }
+
+        // Deletes first: domains removed from the manifests, moved away, or duplicated by an interrupted move.
+        var freedIPs: [IPv4Address: ChangeID] = [:]
+        for (address, have) in current.sorted(by: { $0.key < $1.key }) {
+            let onRemovedNode = !declared.contains(have.node)
+            if let want = desired[address] {
+                guard want.node != have.node else { continue }
+                let change = Change(address: address, target: .node(have.node), action: .delete, reason: onRemovedNode ? .nodeRemoved : .moved,
+                                    fields: [.init(field: "node", old: have.node.name, new: want.node.name)],
+                                    destroys: volumes(of: address, on: have.node),
+                                    operation: .deleteDomain(domain: have.domain.name, instance: address))
+                changes.append(change)
+            } else {
+                let reason: Change.Reason = spec == nil ? .regionRemoved : onRemovedNode ? .nodeRemoved : .removed
+                let change = Change(address: address, target: .node(have.node), action: .delete, reason: reason,
+                                    destroys: volumes(of: address, on: have.node),
+                                    operation: .deleteDomain(domain: have.domain.name, instance: address))
+                if let ip = have.domain.ip { freedIPs[ip] = change.id }
+                changes.append(change)
+            }
+        }
+        for entry in duplicates {
+            changes.append(Change(address: entry.domain.address!, target: .node(entry.node), action: .delete, reason: .moved,
+                                  destroys: volumes(of: entry.domain.address!, on: entry.node),
+                                  operation: .deleteDomain(domain: entry.domain.name, instance: entry.domain.address!)))
+        }
+
+        // Networks on every compute node, before the domains that use them; a network goes only after every domain
+        // deleted from its node.
+        var networkChange: [String: ChangeID] = [:]  // "<node>/<network>" → change id
+        let computeNodes = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
+        let keptNodes = Set(orphans.map(\.node))
+        for node in Set(computeNodes).union(observed.keys).sorted() where !keptNodes.contains(node) {
+            let present = Set(observed[node]?.networks ?? [])
+            let wanted = computeNodes.contains(node) ? networks : []
+            for network in wanted where !present.contains(network.name) {
+                let change = Change(address: network.address, target: .node(node), action: .create, reason: .new,
+                                    operation: .ensureNetwork(network: network.name, bridge: network.spec.bridge.value))
+                networkChange["\(node.name)/\(network.name)"] = change.id
+                changes.append(change)
+            }
+            let domainDeletes = changes.filter { $0.action == .delete && $0.target == .node(node) && $0.address.kind == .instance }.map(\.id)
+            for name in present.subtracting(wanted.map(\.name)).sorted() {
+                let reason: Change.Reason = spec == nil ? .regionRemoved : declared.contains(node) ? .removed : .nodeRemoved
+                changes.append(Change(address: Address(kind: .network, region: region, name: name), target: .node(node), action: .delete,
+                                      reason: reason, dependsOn: domainDeletes, operation: .deleteNetwork(network: name)))
+            }
+        }
+
+        // Domains.
+        let networkOf = Dictionary(slice.instances.map { ($0.address, $0.spec.network.value) }, uniquingKeysWith: { first, _ in first })
+        for (address, want) in desired.sorted(by: { $0.key < $1.key }) {
+            var dependsOn = networkChange["\(want.node.name)/\(networkOf[address] ?? "")"].map { [$0] } ?? []
+            if let freed = freedIPs[want.interface.ip] { dependsOn.append(freed) }  // the address is someone else's until that delete
+            guard let have = current[address], have.node == want.node else {
+                if unmanagedNames[want.node]?.contains(want.name) == true {
+                    errors.append(.init(address: address, message: "its domain '\(want.name)' would be created on \(want.node), which already has an unmanaged domain of that name; rename or remove that domain, or pin the instance to another node"))
+                    continue
+                }
+                let moved = current[address]
+                if let moved { dependsOn.append(ChangeID(address: address, target: .node(moved.node))) }
+                var fields: [Change.FieldChange] = []
+                if let moved { fields.append(.init(field: "node", old: moved.node.name, new: want.node.name)) }
+                changes.append(Change(address: address, target: .node(want.node), action: .create, reason: moved == nil ? .new : .moved,
+                                      fields: fields, dependsOn: dependsOn, operation: .defineDomain(want, restart: false)))
+                continue
+            }
+            planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
+        }
+    }
+
+    /// An instance that stays on its node: replaced (image changed), updated (restarting it only when its
+    /// hardware changes while it runs), powered on or off, or left alone.
+    private mutating func planInPlace(address: Address, have: Placed, want: DesiredDomain, dependsOn: [ChangeID]) {
+        let running = have.domain.state == .running
+        if let image = have.domain.image, image != want.image {
+            changes.append(Change(address: address, target: .node(want.node), action: .replace, reason: .imageChanged,
+                                  fields: [.init(field: "image", old: image, new: want.image)], dependsOn: dependsOn, restarts: running,
+                                  destroys: volumes(of: address, on: want.node), operation: .replaceDomain(want)))
+            return
+        }
+        var fields = Self.fieldChanges(have: have.domain, want: want)
+        let volumeSizes = observed[want.node]?.volumes ?? [:]
+        for disk in want.disks {
+            guard let size = volumeSizes[disk.volume], size != disk.bytes else { continue }
+            guard size < disk.bytes else {
+                errors.append(.init(address: address, message: "disk \(disk.device) would shrink from \(ByteSize(bytes: size)) to \(ByteSize(bytes: disk.bytes)); shrinking a disk loses data: keep the flavor's disk size, or replace the instance"))
+                return
+            }
+            fields.append(.init(field: "disk \(disk.device)", old: "\(ByteSize(bytes: size))", new: "\(ByteSize(bytes: disk.bytes))"))
+        }
+        let hardware = fields.contains { $0.field != "flavor" }
+        if have.domain.specHash != want.specHash || !fields.isEmpty {
+            // A spec that differs in no field we can name may still differ in hardware (bridge, MAC): restart to be sure.
+            let restarts = running && want.running && (hardware || fields.isEmpty)
+            changes.append(Change(address: address, target: .node(want.node), action: .update,
+                                  reason: have.domain.specHash != want.specHash ? .specChanged : .drifted, fields: fields, dependsOn: dependsOn,
+                                  restarts: restarts, operation: .defineDomain(want, restart: restarts)))
+        } else if running != want.running {
+            changes.append(Change(address: address, target: .node(want.node), action: .power, reason: .powerState,
+                                  fields: [.init(field: "state", old: have.domain.state.rawValue, new: want.running ? "running" : "shutoff")],
+                                  operation: .setPower(domain: want.name, running: want.running)))
+        } else {
+            unchanged += 1
+        }
+    }
+
+    /// The volumes an instance has on a node, with their sizes, as a plan shows what a change destroys.
+    private func volumes(of address: Address, on node: Address) -> [String] {
+        let prefix = DesiredDomain.volumePrefix(for: address) + "-"
+        return (observed[node]?.volumes ?? [:]).filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
+            .map { "volume \($0.key) (\(ByteSize(bytes: $0.value))) on \(node.name)" }
+    }
+
+    /// The desired domain of every instance of the region that can be placed.
+    private mutating func desiredDomains(current: [Address: Placed]) -> [Address: DesiredDomain] {
+        guard let spec else { return [:] }
+        let instances = slice.instances.sorted { $0.address < $1.address }
+        let flavors = catalog.flavors
+        let images = catalog.images
+        let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+
+        var requests: [Scheduler.Request] = []
+        for instance in instances {
+            guard let flavor = flavors[instance.spec.flavor.value] else { continue }
+            requests.append(Scheduler.Request(address: instance.address, vcpus: flavor.spec.vcpus.value, ramBytes: flavor.spec.ram.value.bytes,
+                                              diskBytes: flavor.spec.diskDemand, zone: instance.spec.zone?.value,
+                                              pinnedNode: instance.spec.node?.value, current: current[instance.address]?.node.name))
+        }
+        let (placements, failures) = Scheduler.place(requests, on: Scheduler.hosts(of: spec, nodes: nodes))
+        errors += failures.map { Plan.Problem(address: $0.address, message: "cannot place it: \($0.reason)") }
+
+        // Addresses: manifest fixed IPs first, then addresses instances already have, then the lowest free ones.
+        var pools = networks.mapValues { AddressPool(network: $0.spec) }
+        var addresses: [Address: IPv4Address] = [:]
+        for instance in instances {
+            if let ip = instance.spec.fixedIP?.value, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
+        }
+        for instance in instances where addresses[instance.address] == nil && instance.spec.fixedIP == nil {
+            if let ip = current[instance.address]?.domain.ip, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
+        }
+        for instance in instances where addresses[instance.address] == nil && placements[instance.address] != nil {
+            if let ip = pools[instance.spec.network.value]?.allocate() { addresses[instance.address] = ip }
+        }
+
+        var desired: [Address: DesiredDomain] = [:]
+        for instance in instances {
+            guard let node = placements[instance.address], let ip = addresses[instance.address],
+                  let flavor = flavors[instance.spec.flavor.value], let network = networks[instance.spec.network.value] else { continue }
+            let prefix = DesiredDomain.volumePrefix(for: instance.address)
+            var disks = [DesiredDomain.Disk(pool: "stacklab-instances", volume: "\(prefix)-root", bytes: flavor.spec.disk.value.bytes,
+                                            device: "vda", image: images[instance.spec.image.value]?.spec.source.value)]
+            if let ephemeral = flavor.spec.ephemeral?.value, ephemeral.bytes > 0 {
+                disks.append(.init(pool: "stacklab-instances", volume: "\(prefix)-ephemeral", bytes: ephemeral.bytes, device: "vdb", image: nil))
+            }
+            desired[instance.address] = DesiredDomain(
+                address: instance.address, node: nodeAddress(node), name: DesiredDomain.name(for: instance.address),
+                vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,
+                interface: .init(bridge: network.spec.bridge.value, mac: DesiredDomain.mac(for: instance.address), ip: ip),
+                running: (instance.spec.state?.value ?? .running) == .running,
+                flavor: flavor.name, image: instance.spec.image.value)
+        }
+        return desired
+    }
+
+    /// Field-level differences between what runs and what is wanted.
+    static func fieldChanges(have: ObservedDomain, want: DesiredDomain) -> [Change.FieldChange] {
+        var fields: [Change.FieldChange] = []
+        if let flavor = have.flavor, flavor != want.flavor { fields.append(.init(field: "flavor", old: flavor, new: want.flavor)) }
+        if have.vcpus != want.vcpus { fields.append(.init(field: "vcpus", old: "\(have.vcpus)", new: "\(want.vcpus)")) }
+        if have.memoryKiB != want.memoryKiB {
+            fields.append(.init(field: "memory", old: "\(ByteSize(bytes: have.memoryKiB * 1024))", new: "\(ByteSize(bytes: want.memoryKiB * 1024))"))
+        }
+        if let ip = have.ip, ip != want.interface.ip { fields.append(.init(field: "fixedIP", old: "\(ip)", new: "\(want.interface.ip)")) }
+        return fields
+    }
+}

@@ -1,0 +1,41 @@
+import Manifests
+
+/// The resources of one region that its plan reads, in declaration order.
+public struct RegionSlice: Sendable {
+    public var nodes: [Resource<NodeSpec>] = []
+    public var instances: [Resource<InstanceSpec>] = []
+    public var networks: [Resource<NetworkSpec>] = []
+    public var rings: [Resource<RingSpec>] = []
+
+    public init() {}
+
+    /// The digests of every document in the slice, in a fixed order (for `RegionKey`).
+    public var digests: [UInt64] {
+        nodes.map(\.meta.digest) + instances.map(\.meta.digest) + networks.map(\.meta.digest) + rings.map(\.meta.digest)
+    }
+}
+
+/// Every region's slice, built in one pass over the model.
+public struct RegionSlices: Sendable {
+    public private(set) var byRegion: [String: RegionSlice] = [:]
+
+    public init(_ model: DesiredModel) {
+        for node in model.nodes { if let region = node.region { byRegion[region, default: .init()].nodes.append(node) } }
+        for instance in model.instances { if let region = instance.region { byRegion[region, default: .init()].instances.append(instance) } }
+        for network in model.networks { if let region = network.region { byRegion[region, default: .init()].networks.append(network) } }
+        for ring in model.rings { if let region = ring.region { byRegion[region, default: .init()].rings.append(ring) } }
+    }
+
+    public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }
+}
+
+/// The cloud-wide catalog a region's plan reads: flavors and images by name.
+public struct Catalog: Sendable {
+    public var flavors: [String: Resource<FlavorSpec>] = [:]
+    public var images: [String: Resource<ImageSpec>] = [:]
+
+    public init(_ model: DesiredModel) {
+        flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}

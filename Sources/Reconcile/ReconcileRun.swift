@@ -1,0 +1,168 @@
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+import State
+
+/// One reconcile of some regions, the workflow every caller shares (the CLI's apply, CI pipelines, the service):
+/// lock → observe → stale check → plan → guards → approve → apply → verify → report. Each step is a method below,
+/// in that order.
+public struct ReconcileRun {
+    /// What the caller asks for.
+    public struct Options: Sendable {
+        /// Regions (all when empty, including regions that left the manifests).
+        public var regions: [String] = []
+        /// Only these addresses (and their dependencies).
+        public var targets: [String] = []
+        /// Let a plan delete more than a region's `maxDeleteShare`.
+        public var allowMassDelete = false
+        /// Let a plan destroy disks of instances that stay in the manifests (moves, image changes).
+        public var allowReplace = false
+        /// Report orphans instead of deleting them.
+        public var keepOrphans = false
+        /// Seconds to wait for another run holding a region.
+        public var lockTimeout: Double = 0
+        /// Nodes changed at once.
+        public var parallelism = 8
+
+        /// Default options.
+        public init() {}
+    }
+
+    /// Why a run did not apply its plan.
+    public enum Refusal: Error, CustomStringConvertible {
+        case planHasErrors(Int)
+        case planEdited
+        case otherManifests
+        case stale([String])
+        case massDelete([String])
+        case destroysData([String])
+        case notApproved
+
+        public var description: String {
+            switch self {
+            case .planHasErrors(let count):
+                "the plan has \(count) error\(count == 1 ? "" : "s") (listed above): nothing was applied"
+            case .planEdited:
+                "the saved plan was changed after it was made (its digest does not match): run 'stacklab plan --out' again"
+            case .otherManifests:
+                "the saved plan was made from other manifests than the ones loaded now: run 'stacklab plan --out' again, or apply with --rev set to the plan's revision"
+            case .stale(let nodes):
+                "the plan is stale: \(nodes.joined(separator: ", ")) changed since it was made; run 'stacklab plan' again"
+            case .massDelete(let messages):
+                messages.joined(separator: "\n       ") + "\n  hint: check the manifests; pass --allow-mass-delete if this is really meant"
+            case .destroysData(let what):
+                "the plan destroys data of instances that stay in the manifests:\n         " + what.joined(separator: "\n         ")
+                    + "\n  hint: moving disks between nodes is not built yet; pass --allow-replace to accept losing them, or pin the instances (node:) to where they run"
+            case .notApproved:
+                "apply cancelled"
+            }
+        }
+    }
+
+    /// What a run did.
+    public struct Report: Sendable {
+        /// The plan applied (or refused).
+        public var plan: Plan
+        /// The applier's report; nil when nothing was applied (no changes).
+        public var applied: Applier.Report?
+        /// What a plan made after the apply still wants (empty when converged); nil when not verified.
+        public var remaining: Plan?
+        /// A problem met while verifying (the apply itself stands).
+        public var verifyError: String?
+    }
+
+    public let reconciler: Reconciler
+    public let options: Options
+    let openState: () throws -> any StateBackend
+
+    /// A run over `reconciler`'s model; `openState` opens (creating if needed) the state store when the run is about to
+    /// change something.
+    public init(reconciler: Reconciler, options: Options, openState: @escaping () throws -> any StateBackend) {
+        var reconciler = reconciler
+        reconciler.options.keepOrphans = options.keepOrphans
+        self.reconciler = reconciler
+        self.options = options
+        self.openState = openState
+    }
+
+    /// Runs: plans (or takes `saved`), hands the plan to `show`, checks the guards, asks `approve` (false stops the
+    /// run), applies and verifies. Throws `Refusal` when a guard stops it, `Reconciler.Failure` when a node or the
+    /// state cannot be read.
+    public func run(saved: Plan? = nil, progress: (@Sendable (Applier.ProgressEvent) -> Void)? = nil, show: (Plan) -> Void = { _ in },
+                    approve: (Plan) throws -> Bool = { _ in true }) throws -> Report {
+        if let saved { try checkIntegrity(saved) }
+        let regions = try saved?.regions ?? reconciler.regions(options.regions)
+        let locks = try lock(regions)
+        defer { withExtendedLifetime(locks) {} }
+        let drivers = try reconciler.drivers(for: regions)
+        let observed = try reconciler.observe(drivers)
+        let plan = try saved.map { try checkFresh($0, observed: observed) } ?? reconciler.plan(regions: regions, observed: observed, targets: options.targets)
+        show(plan)
+        try guardPlan(plan, observed: observed)
+        guard !plan.isEmpty else { return Report(plan: plan) }
+        guard try approve(plan) else { throw Refusal.notApproved }
+        let state = try openState()
+        try state.rememberNodes(try reconciler.endpoints(for: regions))
+        let applied = try Applier(parallelism: options.parallelism, progress: progress).apply(plan, drivers: drivers, state: state)
+        var report = Report(plan: plan, applied: applied)
+        if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state) }
+        return report
+    }
+
+    /// A saved plan must be sealed, unedited, free of errors, and made from the manifests loaded now.
+    func checkIntegrity(_ plan: Plan) throws {
+        guard plan.isIntact else { throw Refusal.planEdited }
+        guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
+        guard plan.manifests == reconciler.model.digest else { throw Refusal.otherManifests }
+    }
+
+    /// Takes every region's lock (one apply per region at a time).
+    func lock(_ regions: [String]) throws -> [RegionLock] {
+        do {
+            return try regions.map { try RegionLock(region: $0, stateDirectory: reconciler.stateDirectory, timeout: options.lockTimeout) }
+        } catch {
+            throw Reconciler.Failure(description: "\(error)")
+        }
+    }
+
+    /// A saved plan applies only to the nodes exactly as they were observed when it was made.
+    func checkFresh(_ plan: Plan, observed: [ObservedNode]) throws -> Plan {
+        let now = Dictionary(observed.map { ($0.address.description, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
+        let changed = Set(plan.observed.keys).union(now.keys).filter { plan.observed[$0] != now[$0] }.sorted()
+        guard changed.isEmpty else { throw Refusal.stale(changed) }
+        return plan
+    }
+
+    /// Errors, mass deletes and destroyed data stop the run unless the options allow them.
+    func guardPlan(_ plan: Plan, observed: [ObservedNode]) throws {
+        guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
+        let massDeletes = reconciler.massDeletions(in: plan, observed: observed)
+        if !massDeletes.isEmpty && !options.allowMassDelete { throw Refusal.massDelete(massDeletes) }
+        let destroyed = plan.changes.filter { !$0.destroys.isEmpty && ![.removed, .nodeRemoved, .regionRemoved].contains($0.reason) }
+        if !destroyed.isEmpty && !options.allowReplace {
+            throw Refusal.destroysData(destroyed.map { "\($0.address) (\($0.reason.rawValue)): \($0.destroys.joined(separator: ", "))" })
+        }
+    }
+
+    /// Observes again through the connections the apply used and plans: what remains is reported; converged regions
+    /// are remembered (so the next plan need not observe them), and orphan nodes left with nothing of StackLab's are
+    /// forgotten.
+    func verify(_ report: inout Report, regions: [String], drivers: [Address: any NodeDriver], state: any StateBackend) {
+        do {
+            var verifier = reconciler
+            verifier.state = state
+            let after = try verifier.plan(regions: regions, drivers: drivers, memo: try StoredPlanMemo(store: state), refresh: true).plan
+            report.remaining = after
+            let orphans = try reconciler.orphanEndpoints().map(\.address).filter { regions.contains($0.region ?? "") }
+            let busy = Set(after.changes.compactMap(\.target.node)).union(after.orphans.map(\.node))
+            let empty = orphans.filter { !busy.contains($0) }
+            try state.forgetNodes(empty)
+            for node in empty where (try? drivers[node]?.observe())?.domains.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: LibvirtNode.hostFile(stateDirectory: reconciler.stateDirectory, node: node))
+            }
+        } catch {
+            report.verifyError = "\(error)"
+        }
+    }
+}

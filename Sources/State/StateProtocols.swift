@@ -1,0 +1,122 @@
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+
+/// Runs and the journal of every change: planned → started → done / failed / skipped, written before and after
+/// each change acts, so an interrupted apply can be told and completed.
+public protocol RunJournal: Sendable {
+    /// Starts a run; runs left `running` by a process that no longer exists are closed as `interrupted` first.
+    func beginRun(regions: [String], revision: String?) throws -> Int64
+    /// Ends a run.
+    func finishRun(_ run: Int64, succeeded: Bool) throws
+    /// Records every change of a run as planned, before any is attempted.
+    func journalPlanned(_ changes: [Change], run: Int64) throws
+    /// Moves a journal entry to `status`, counting attempts and keeping the error.
+    func journal(_ change: Change, run: Int64, status: JournalEntry.Status, error: String?) throws
+    /// The journal of `run` (all runs when nil), oldest first.
+    func journalEntries(run: Int64?) throws -> [JournalEntry]
+    /// Every run, oldest first.
+    func runs() throws -> [RunRecord]
+}
+
+/// Swift ring builders, one per ring address, saved with compare-and-swap so that two reconcilers never save over
+/// each other's rebalance.
+public protocol RingBuilderStore: Sendable {
+    /// Every saved builder (those at `addresses` when given).
+    func rings(_ addresses: Set<String>?) throws -> [String: StoredRing]
+    /// For every saved ring, a stamp that changes whenever its saved state does, without reading the state.
+    func ringStamps() throws -> [String: String]
+    /// Saves a builder if the ring file checksum saved now is still `previous` (nil: nothing saved yet); otherwise
+    /// throws `StateConflict`. Saving the state that is already saved succeeds (an interrupted apply repeats it).
+    func saveRing(address: String, state: Data, checksum: String, previous: String?) throws
+}
+
+/// Plans of converged regions, by the key of their inputs.
+public protocol PlanMemoStore: Sendable {
+    /// Every remembered region plan: region → (input key, the plan as JSON).
+    func regionMemos() throws -> [String: (key: String, plan: Data)]
+    /// Remembers region plans (one transaction); a nil plan forgets the region.
+    func saveRegionMemos(_ memos: [(region: String, key: String, plan: Data?)]) throws
+}
+
+/// Every node StackLab has changed, with how to reach it: a node (or region) that leaves the manifests is still
+/// observed, so that what StackLab left on it is deleted or reported, never forgotten.
+public protocol NodeInventory: Sendable {
+    /// The nodes recorded.
+    func knownNodes() throws -> [NodeEndpoint]
+    /// Records nodes (before anything is changed on them).
+    func rememberNodes(_ nodes: [NodeEndpoint]) throws
+    /// Forgets nodes that hold nothing of StackLab's any more.
+    func forgetNodes(_ nodes: [Address]) throws
+}
+
+/// Billing's metering intervals, written in the journal's transaction (filled by the billing work).
+public protocol Ledger: Sendable {}
+
+/// Everything a reconciler keeps: one backend implements all of it (SQLite embedded; PostgreSQL to share regions).
+public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger
+
+/// A compare-and-swap that lost: someone else saved first.
+public struct StateConflict: Error, CustomStringConvertible {
+    /// What was being saved.
+    public var address: String
+    /// What the saver expected and what it found.
+    public var expected: String?
+    public var found: String?
+
+    /// Creates a conflict report.
+    public init(address: String, expected: String?, found: String?) {
+        self.address = address
+        self.expected = expected
+        self.found = found
+    }
+
+    public var description: String {
+        "\(address) was saved by someone else since it was planned (expected \(expected.map { String($0.prefix(12)) } ?? "nothing"), found \(found.map { String($0.prefix(12)) } ?? "nothing")); plan again"
+    }
+}
+
+/// One journal row.
+public struct JournalEntry: Sendable, Equatable {
+    /// Where a change is in its life.
+    public enum Status: String, Sendable {
+        case planned, started, done, failed, skipped
+    }
+
+    public var run: Int64
+    public var changeID: String
+    public var address: String
+    /// The change's target: `node/<region>/<name>` or `region/<name>`.
+    public var target: String
+    public var action: String
+    public var status: Status
+    public var attempts: Int
+    public var error: String?
+
+    /// Creates an entry.
+    public init(run: Int64, changeID: String, address: String, target: String, action: String, status: Status, attempts: Int, error: String?) {
+        self.run = run
+        self.changeID = changeID
+        self.address = address
+        self.target = target
+        self.action = action
+        self.status = status
+        self.attempts = attempts
+        self.error = error
+    }
+}
+
+/// One run row.
+public struct RunRecord: Sendable, Equatable {
+    public var id: Int64
+    public var regions: String
+    public var status: String
+
+    /// Creates a run record.
+    public init(id: Int64, regions: String, status: String) {
+        self.id = id
+        self.regions = regions
+        self.status = status
+    }
+}

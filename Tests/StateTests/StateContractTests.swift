@@ -1,0 +1,84 @@
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+import State
+import StateSQLite
+import Testing
+import TestSupport
+
+/// The contract every state backend keeps. Each test runs against every backend (SQLite today; PostgreSQL joins
+/// the list when it exists).
+@Suite struct StateContractTests {
+    static let backends: [String] = ["sqlite"]
+
+    static func open(_ backend: String, in scratch: Scratch) throws -> any StateBackend {
+        switch backend {
+        case "sqlite": return try SQLiteState(directory: scratch.path)
+        default: throw CancellationError()
+        }
+    }
+
+    static let ring = Address(kind: .ring, region: "lab", name: "object")
+
+    @Test(arguments: backends)
+    func ringBuildersSaveByCompareAndSwap(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "aaa", previous: nil)
+        // Saving the same state again succeeds (an interrupted apply repeats it) and is not a new generation.
+        let stamp = try state.ringStamps()[Self.ring.description]
+        try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "aaa", previous: nil)
+        #expect(try state.ringStamps()[Self.ring.description] == stamp)
+        // A save planned from a state that is no longer current loses.
+        #expect(throws: StateConflict.self) {
+            try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "ccc", previous: "bbb")
+        }
+        try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "ccc", previous: "aaa")
+        #expect(try state.ringStamps()[Self.ring.description] != stamp)
+    }
+
+    @Test(arguments: backends)
+    func nodeInventoryRemembersAndForgets(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let a = NodeEndpoint(address: Address(kind: .node, region: "lab", name: "n1"), libvirt: "simulated", cpus: 4, memoryKiB: 1 << 20)
+        let b = NodeEndpoint(address: Address(kind: .node, region: "edge", name: "n1"), libvirt: "qemu+ssh://root@192.0.2.1/system", cpus: 8, memoryKiB: 1 << 21)
+        try state.rememberNodes([a, b])
+        try state.rememberNodes([a])
+        #expect(try state.knownNodes() == [b, a])  // by address: node/edge/n1 before node/lab/n1, same name in two regions kept apart
+        try state.forgetNodes([a.address])
+        #expect(try state.knownNodes() == [b])
+    }
+
+    @Test(arguments: backends)
+    func journalFollowsEachChange(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let node = Address(kind: .node, region: "lab", name: "n1")
+        let change = Change(address: Address(kind: .network, region: "lab", name: "private"), target: .node(node), action: .create, reason: .new,
+                            operation: .ensureNetwork(network: "private", bridge: "br100"))
+        let run = try state.beginRun(regions: ["lab"], revision: "abc")
+        try state.journalPlanned([change], run: run)
+        try state.journal(change, run: run, status: .started, error: nil)
+        try state.journal(change, run: run, status: .done, error: nil)
+        try state.finishRun(run, succeeded: true)
+        let entries = try state.journalEntries(run: run)
+        #expect(entries.map(\.status) == [.done])
+        #expect(entries.first?.changeID == "network/lab/private@node/lab/n1")
+        #expect(entries.first?.target == "node/lab/n1")
+        #expect(entries.first?.attempts == 1)
+        #expect(try state.runs().map(\.status) == ["succeeded"])
+    }
+
+    @Test(arguments: backends)
+    func planMemosAreKeptAndForgotten(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        try state.saveRegionMemos([("lab", "k1", Data("p".utf8)), ("edge", "k2", Data("q".utf8))])
+        try state.saveRegionMemos([("edge", "k3", nil)])
+        let memos = try state.regionMemos()
+        #expect(memos.keys.sorted() == ["lab"])
+        #expect(memos["lab"]?.key == "k1")
+    }
+}
