@@ -139,7 +139,9 @@ public struct ReconcileRun {
         guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
         let massDeletes = reconciler.massDeletions(in: plan, observed: observed)
         if !massDeletes.isEmpty && !options.allowMassDelete { throw Refusal.massDelete(massDeletes) }
-        let destroyed = plan.changes.filter { !$0.destroys.isEmpty && ![.removed, .nodeRemoved, .regionRemoved].contains($0.reason) }
+        // Data of an instance that stays in the manifests: moved (re-created elsewhere) or replaced.
+        let kept = Set(plan.changes.filter { $0.action == .create && $0.reason == .moved }.map(\.address))
+        let destroyed = plan.changes.filter { !$0.destroys.isEmpty && ($0.action == .replace || kept.contains($0.address)) }
         if !destroyed.isEmpty && !options.allowReplace {
             throw Refusal.destroysData(destroyed.map { "\($0.address) (\($0.reason.rawValue)): \($0.destroys.joined(separator: ", "))" })
         }
