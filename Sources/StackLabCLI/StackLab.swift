@@ -20,8 +20,12 @@ public struct StackLab: ParsableCommand {
 
             Run 'stacklab help <command>' for a command's options.
             """,
+        version: StackLab.version,
         subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, RingCommand.self, Bench.self]
     )
+
+    /// The version `stacklab --version` prints.
+    public static let version = "0.2.0"
 
     /// Creates the command (ArgumentParser requires it).
     public init() {}

@@ -175,4 +175,55 @@ import Testing
         #expect(build.output.contains("ring/lab/object: unchanged, 0 replicas moved"))
         #expect(FileManager.default.fileExists(atPath: out + "/object.ring.gz"))
     }
+
+    @Test func aFreshlyBuiltRingIsNotDriftButAnEditedOneIs() throws {
+        let (repo, state) = try deployment(instances: 1)
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        // More capacity: 'ring build' rebalances and saves the builder; the nodes still hold the ring they had.
+        let nodes = try String(contentsOfFile: repo.file("regions/lab/nodes.yaml"), encoding: .utf8)
+        try repo.write("regions/lab/nodes.yaml", nodes.replacingOccurrences(of: "    - {name: sdc, size: 2TB}", with: "    - {name: sdc, size: 2TB}\n    - {name: sdd, size: 4TB}"))
+        try GitCLI.commitAll(in: repo.path)
+        let build = try stacklab(["ring", "build", "lab", "--out", state.file("out")], repo: repo, state: state)
+        #expect(build.output.contains("ring/lab/object: rebuilt"), "\(build.output)")
+        let drift = try stacklab(["drift"], repo: repo, state: state)
+        #expect(drift.status == 0, "a ring StackLab built but has not installed yet is not drift: \(drift.output)")
+        let plan = try stacklab(["plan"], repo: repo, state: state)
+        #expect(plan.output.contains("ring/lab/object  (spec changed)"), "\(plan.output)")
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        // A ring file changed by hand is drift.
+        let ring = state.file("nodes/lab/lab-2/etc/swift/object.ring.gz")
+        try Data("not a ring".utf8).write(to: URL(fileURLWithPath: ring))
+        let edited = try stacklab(["drift"], repo: repo, state: state)
+        #expect(edited.status == 2)
+        #expect(edited.output.contains("ring/lab/object on node/lab/lab-2 (drifted)"), "\(edited.output)")
+    }
+
+    @Test func commandLineSafetyRails() throws {
+        let (repo, state) = try deployment(instances: 1)
+        let version = try StackLabBinary.run(["--version"])
+        #expect(version.status == 0 && version.output.contains("0.2.0"))
+        // A --target that matches nothing is an error, not "No changes".
+        let bogus = try stacklab(["plan", "--target", "instance/lab/acme/nosuch"], repo: repo, state: state)
+        #expect(bogus.status == 1)
+        #expect(bogus.output.contains("--target 'instance/lab/acme/nosuch' matches no resource"), "\(bogus.output)")
+        // Outside a manifests repository: a clear error, and no state directory appears.
+        let empty = try Scratch("not-a-repo")
+        let outside = try StackLabBinary.run(["plan", "--repo", empty.path])
+        #expect(outside.status == 1)
+        #expect(outside.output.contains("is not a StackLab manifests repository"), "\(outside.output)")
+        #expect(!FileManager.default.fileExists(atPath: empty.file(".stacklab")))
+        let validateOutside = try StackLabBinary.run(["validate", "--repo", empty.path])
+        #expect(validateOutside.status == 1)
+        // JSON mode prints one JSON document on standard output, errors included.
+        try repo.write("manifests/broken.yaml", "kind: Instance\nname: x\nregion: lab\ntenant: acme\nspec: {flavor: m1.nosuch, image: cirros, network: private}\n")
+        for arguments in [["plan", "--format", "json", "--state-dir", state.path], ["show", "--format", "json"], ["validate", "--format", "json"]] {
+            let result = try Command.run([StackLabBinary.path] + arguments + ["--repo", repo.path], stderr: .passedThrough)
+            #expect(result.status == 1)
+            let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+            #expect(json?["ok"] as? Bool == false, "\(arguments): \(result.output)")
+            #expect((json?["diagnostics"] as? [Any])?.isEmpty == false, "\(arguments)")
+        }
+        let jsonOutside = try Command.run([StackLabBinary.path, "plan", "--format", "json", "--repo", empty.path], stderr: .passedThrough)
+        #expect((try JSONSerialization.jsonObject(with: Data(jsonOutside.output.utf8)) as? [String: Any])?["ok"] as? Bool == false)
+    }
 }

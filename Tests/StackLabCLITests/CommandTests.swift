@@ -67,13 +67,23 @@ import Testing
 
     @Test func showJSONAppliesDefaults() throws {
         let output = try Show.output(for: try load(), kind: .region, name: "lab", format: .json, colors: false)
-        let json = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]]
-        let region = try #require(json?.first)
+        let json = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+        #expect(json?["ok"] as? Bool == true)
+        let region = try #require((json?["resources"] as? [[String: Any]])?.first)
         #expect(region["address"] as? String == "region/lab")
         #expect(region["source"] as? String == "regions/lab/region.yaml:1:1")
         let spec = region["spec"] as? [String: Any]
         #expect(spec?["cpuAllocationRatio"] as? Double == 16)
         #expect(spec?["environment"] as? String == "production")
+        // Every kind with defaults shows them: a node's zone and instance storage, a flavor's ephemeral disk.
+        let nodes = try Show.output(for: try load(), kind: .node, name: "lab-2", format: .json, colors: false)
+        let node = try #require(((try JSONSerialization.jsonObject(with: Data(nodes.stdout.utf8)) as? [String: Any])?["resources"] as? [[String: Any]])?.first)
+        #expect((node["spec"] as? [String: Any])?["zone"] as? String == "lab-2")
+        #expect((node["spec"] as? [String: Any])?["instanceStorage"] as? String == "1TiB")
+        let flavors = try Show.output(for: try load(), kind: .flavor, name: "m1.small", format: .json, colors: false)
+        let flavor = try #require(((try JSONSerialization.jsonObject(with: Data(flavors.stdout.utf8)) as? [String: Any])?["resources"] as? [[String: Any]])?.first)
+        #expect((flavor["spec"] as? [String: Any])?["ephemeral"] as? String == "0B")
+        #expect((flavor["spec"] as? [String: Any])?["diskType"] as? String == "hdd")
     }
 
     @Test func showWithNoMatchFails() throws {

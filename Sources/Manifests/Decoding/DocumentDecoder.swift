@@ -5,8 +5,6 @@ struct DocumentDecoder {
     let decoder: ManifestDecoder
     /// The region implied by the file's place (`regions/<name>/…`), if any.
     let implicitRegion: String?
-    /// Whether the file is under `ci/`, where pipeline documents of any shape are tolerated.
-    let isPipelineFile: Bool
 
     private static let topLevelFields = ["kind", "name", "region", "tenant", "spec"]
 
@@ -40,16 +38,6 @@ struct DocumentDecoder {
         if ManifestDecoder.isNull(root) {
             _ = try d.reader.next()
             return
-        }
-        if isPipelineFile, root.kind == .mappingStart {
-            // Pipelines are interpreted by the pipelines module; here any shape is accepted.
-            let events = try d.reader.captureNode()
-            let kind = Self.topLevelValue(of: "kind", in: events)
-            if kind == nil || kind?.value == Kind.pipeline.rawValue {
-                recordPipeline(events, kind: kind, into: &model)
-                return
-            }
-            d.reader.replay(events)
         }
         var kindText: Located<String>?
         var name: Located<String>?, region: Located<String>?, tenant: Located<String>?
@@ -182,31 +170,5 @@ struct DocumentDecoder {
         }
         guard ok else { return nil }
         return ObjectMeta(kind: kind, name: name, region: region, tenant: tenant, location: d.location(mapping.mark))
-    }
-
-    /// Records a pipeline document by name (when it has a valid one) without interpreting it.
-    private func recordPipeline(_ events: [Event], kind: Event?, into model: inout DesiredModel) {
-        guard let kind, let name = Self.topLevelValue(of: "name", in: events), name.kind == .scalar,
-              ManifestDecoder.isValidName(name.value) else { return }
-        let meta = ObjectMeta(kind: .pipeline, name: Located(name.value, at: decoder.location(name.mark)),
-                              region: nil, tenant: nil, location: decoder.location(kind.mark))
-        model.pipelines.append(Resource(meta: meta, spec: PipelineSpec()))
-    }
-
-    /// The value event of `key` in the top-level mapping that `events` hold (nil if absent).
-    private static func topLevelValue(of key: String, in events: [Event]) -> Event? {
-        var index = 1  // after mappingStart
-        while index + 1 < events.count, events[index].kind != .mappingEnd {
-            let keyEvent = events[index]
-            let value = events[index + 1]
-            if keyEvent.kind == .scalar, keyEvent.value == key { return value }
-            index += 1
-            var level = 0
-            repeat {
-                if events[index].opensCollection { level += 1 } else if events[index].closesCollection { level -= 1 }
-                index += 1
-            } while level > 0 && index < events.count
-        }
-        return nil
     }
 }

@@ -6,7 +6,7 @@ import YAML
 final class ManifestDecoder {
     let reader: EventReader
     let file: FileID
-    private(set) var diagnostics: [Diagnostic] = []
+    var diagnostics: [Diagnostic] = []
 
     init(reader: EventReader, file: FileID) {
         self.reader = reader

@@ -66,7 +66,13 @@ extension Resource: Encodable {
         if let files = encoder.userInfo[.sourceFiles] as? SourceFiles {
             try container.encode(files.describe(meta.location), forKey: .source)
         }
-        try container.encode(spec, forKey: .spec)
+        let specEncoder = container.superEncoder(forKey: .spec)
+        try spec.encode(to: specEncoder)
+        if let defaults = spec as? any SpecDefaults {
+            // JSONEncoder merges a second keyed container of the same encoder into the first.
+            var fields = specEncoder.container(keyedBy: SpecKey.self)
+            for (key, value) in defaults.defaultedFields(name: meta.name.value) { try fields.encode(value, forKey: SpecKey(stringValue: key)) }
+        }
     }
 }
 

@@ -142,13 +142,3 @@ public struct KeypairSpec: ResourceSpec, DecodableSpec {
     }
 }
 
-/// A CI pipeline document from `ci/`: recognised here, interpreted by the pipelines module.
-public struct PipelineSpec: ResourceSpec, DecodableSpec {
-    public static let kind = Kind.pipeline
-    static let fields: [String] = []
-
-    static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> PipelineSpec? {
-        try d.reader.skipNode()
-        return PipelineSpec()
-    }
-}

@@ -154,7 +154,9 @@ public struct Loader: Sendable {
             let unreadableRegions = Set(results.indices.compactMap { i in
                 results[i].stoppedEarly ? ManifestLayout.implicitRegion(of: order[i].path) : nil
             })
-            diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions).run(cache: validation)
+            var lostNames = Set<String>()
+            for i in results.indices where results[i].stoppedEarly { lostNames.formUnion(Self.declaredNames(in: files[order[i].id].bytes)) }
+            diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions, lostNames: lostNames).run(cache: validation)
         }
         if let rank {
             diagnostics.sort { a, b in Self.order(a, b) { rank[Int($0.index)] } }
@@ -165,6 +167,19 @@ public struct Loader: Sendable {
         result.timings.decode = decodeSeconds
         result.timings.validate = Clock.seconds(since: validateStart)
         return result
+    }
+
+    /// What a file that failed to parse appears to declare: the values of its `name:` lines, read as plain text.
+    static func declaredNames(in bytes: [UInt8]) -> Set<String> {
+        var names = Set<String>()
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            guard let text = String(validating: line, as: UTF8.self) else { continue }
+            let trimmed = text.drop { $0 == " " || $0 == "-" }
+            guard trimmed.hasPrefix("name:") else { continue }
+            let value = trimmed.dropFirst(5).trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            if !value.isEmpty { names.insert(value) }
+        }
+        return names
     }
 
     struct FileResult: Sendable {
@@ -186,8 +201,7 @@ public struct Loader: Sendable {
                 let decoder = ManifestDecoder(
                     reader: EventReader(bytes: files[input.id].bytes, aliasBudget: aliasBudget), file: input.id)
                 let documents = DocumentDecoder(
-                    decoder: decoder, implicitRegion: ManifestLayout.implicitRegion(of: input.path),
-                    isPipelineFile: input.path.hasPrefix("ci/"))
+                    decoder: decoder, implicitRegion: ManifestLayout.implicitRegion(of: input.path))
                 var model = DesiredModel()
                 let complete = documents.decodeStream(into: &model)
                 model.stampDigests(path: input.path, bytes: files[input.id].bytes)

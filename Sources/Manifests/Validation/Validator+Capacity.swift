@@ -5,12 +5,13 @@ extension Validator {
         struct Demand {
             var vcpus = 0
             var ram: UInt64 = 0
+            var disk: UInt64 = 0
             var volumes: UInt64 = 0
             var instances = 0
         }
         var demand: [String: Demand] = [:]
         for (region, findings) in instances where findings.instances > 0 {
-            demand[region] = Demand(vcpus: findings.vcpus, ram: findings.ram, instances: findings.instances)
+            demand[region] = Demand(vcpus: findings.vcpus, ram: findings.ram, disk: findings.disk, instances: findings.instances)
         }
         for volume in model.volumes {
             demand[volume.region!, default: Demand()].volumes += volume.spec.size.value.bytes
@@ -31,6 +32,14 @@ extension Validator {
             if need.ram > ram {
                 error("region '\(region.name)' needs \(ByteSize(bytes: need.ram)) of RAM for its \(need.instances) instances but its compute nodes offer \(ByteSize(bytes: ram)) (×\(ramRatio) allocation ratio)",
                       at: location, hint: "add compute nodes or memory, raise 'ramAllocationRatio', or move instances to another region")
+            }
+            let disk = compute.reduce(UInt64(0)) { total, node in
+                let (sum, overflow) = total.addingReportingOverflow(node.spec.instanceStorageBytes)
+                return overflow ? .max : sum
+            }
+            if need.disk > disk {
+                error("region '\(region.name)' needs \(ByteSize(bytes: need.disk)) of instance disks for its \(need.instances) instances but its compute nodes' instance storage holds \(ByteSize(bytes: disk))",
+                      at: location, hint: "add compute nodes, declare their 'instanceStorage' (default \(NodeSpec.defaultInstanceStorage) each), or use flavors with smaller disks")
             }
             if need.volumes > 0 {
                 let capacity = nodes.filter { $0.spec.has(.volume) }.flatMap { $0.spec.disks?.value ?? [] }.reduce(UInt64(0)) { $0 + $1.size.value.bytes }

@@ -5,7 +5,7 @@ extension Validator {
             var priced: [String: SourceLocation] = [:]
             for price in list.spec.flavors.value {
                 if index.flavors[price.flavor.value] == nil {
-                    error("price list '\(list.name)' prices flavor '\(price.flavor.value)', which is not declared", at: price.flavor.location,
+                    undeclared(price.flavor.value, "price list '\(list.name)' prices flavor '\(price.flavor.value)', which is not declared", at: price.flavor.location,
                           hint: Self.suggestion(for: price.flavor.value, among: index.flavors.keys, noun: "flavor"))
                 }
                 priced[price.flavor.value] = price.flavor.location
@@ -21,14 +21,14 @@ extension Validator {
                 }
                 codes[coupon.code.value] = coupon.code.location
                 for tenant in coupon.tenants?.value ?? [] where index.tenants[tenant.value] == nil {
-                    error("coupon '\(coupon.code.value)' names tenant '\(tenant.value)', which is not declared", at: tenant.location,
+                    undeclared(tenant.value, "coupon '\(coupon.code.value)' names tenant '\(tenant.value)', which is not declared", at: tenant.location,
                           hint: Self.suggestion(for: tenant.value, among: index.tenants.keys, noun: "tenant"))
                 }
             }
         }
         for tenant in model.tenants {
             if let name = tenant.spec.priceList, index.priceLists[name.value] == nil {
-                error("tenant '\(tenant.name)' is billed by price list '\(name.value)', which is not declared", at: name.location,
+                undeclared(name.value, "tenant '\(tenant.name)' is billed by price list '\(name.value)', which is not declared", at: name.location,
                       hint: Self.suggestion(for: name.value, among: index.priceLists.keys, noun: "price list"))
             } else if tenant.spec.priceList == nil, model.priceLists.count > 1 {
                 error("tenant '\(tenant.name)' names no price list and there are \(model.priceLists.count) to choose from", at: tenant.meta.name.location,

@@ -24,7 +24,7 @@ extension Validator {
                   hint: Self.suggestion(for: region.value, among: index.regions.keys, noun: "region"))
         }
         if let tenant = meta.tenant, index.tenants[tenant.value] == nil {
-            error("\(meta.kind.addressName) '\(meta.name.value)' belongs to tenant '\(tenant.value)', which is not declared", at: tenant.location,
+            undeclared(tenant.value, "\(meta.kind.addressName) '\(meta.name.value)' belongs to tenant '\(tenant.value)', which is not declared", at: tenant.location,
                   hint: Self.suggestion(for: tenant.value, among: index.tenants.keys, noun: "tenant"))
         }
     }

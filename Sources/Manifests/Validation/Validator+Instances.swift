@@ -12,6 +12,8 @@ struct InstanceFindings: Sendable {
     /// Demand on the region (instances with a declared flavor).
     var vcpus = 0
     var ram: UInt64 = 0
+    /// Root plus ephemeral disks (saturating: a sum past 16 EiB fits nowhere anyway).
+    var disk: UInt64 = 0
     var instances = 0
     /// Usage by tenant.
     var usage: [String: Usage] = [:]
@@ -38,6 +40,8 @@ extension Validator {
             if let flavor = index.flavors[instance.spec.flavor.value] {
                 findings.vcpus += flavor.spec.vcpus.value
                 findings.ram += flavor.spec.ram.value.bytes
+                let (disk, overflow) = findings.disk.addingReportingOverflow(flavor.spec.diskDemand)
+                findings.disk = overflow ? .max : disk
                 findings.instances += 1
                 findings.usage[instance.tenant!]!.vcpus += flavor.spec.vcpus.value
                 findings.usage[instance.tenant!]!.ram += flavor.spec.ram.value.bytes
@@ -56,7 +60,7 @@ extension Validator {
         var what: String { "instance '\(instance.name)'" }
         let flavor = index.flavors[spec.flavor.value]
         if flavor == nil {
-            error("\(what) uses flavor '\(spec.flavor.value)', which is not declared", at: spec.flavor.location,
+            undeclared(spec.flavor.value, "\(what) uses flavor '\(spec.flavor.value)', which is not declared", at: spec.flavor.location,
                   hint: Self.suggestion(for: spec.flavor.value, among: index.flavors.keys, noun: "flavor"))
         }
         if let image = index.images[spec.image.value] {
@@ -65,12 +69,12 @@ extension Validator {
                       at: spec.image.location, hint: "choose a larger flavor")
             }
         } else {
-            error("\(what) uses image '\(spec.image.value)', which is not declared", at: spec.image.location,
+            undeclared(spec.image.value, "\(what) uses image '\(spec.image.value)', which is not declared", at: spec.image.location,
                   hint: Self.suggestion(for: spec.image.value, among: index.images.keys, noun: "image"))
         }
         let network = index.networks[.init(region: region, name: spec.network.value)]
         if network == nil, index.regions[region] != nil {
-            error("\(what) uses network '\(spec.network.value)', which region '\(region)' does not have", at: spec.network.location,
+            undeclared(spec.network.value, "\(what) uses network '\(spec.network.value)', which region '\(region)' does not have", at: spec.network.location,
                   hint: Self.suggestion(for: spec.network.value, among: (index.networksByRegion[region] ?? []).map(\.name), noun: "network"))
         }
         if let keypair = spec.keypair, index.keypair(keypair.value, tenant: tenant, region: region) == nil {

@@ -38,7 +38,7 @@ extension Validator {
             if let name = floating.spec.network {
                 network = index.networks[.init(region: region, name: name.value)]
                 if network == nil {
-                    error("\(what) uses network '\(name.value)', which region '\(region)' does not have", at: name.location,
+                    undeclared(name.value, "\(what) uses network '\(name.value)', which region '\(region)' does not have", at: name.location,
                           hint: Self.suggestion(for: name.value, among: networks.map(\.name), noun: "network"))
                 }
             } else {
@@ -69,7 +69,7 @@ extension Validator {
             error("\(what) is attached to instance '\(name.value)' of tenant '\(owner)'; tenants may only use their own", at: name.location,
                   hint: "attach it to an instance of tenant '\(tenant)'")
         } else {
-            error("\(what) is attached to instance '\(name.value)', which tenant '\(tenant)' does not have in region '\(region)'", at: name.location,
+            undeclared(name.value, "\(what) is attached to instance '\(name.value)', which tenant '\(tenant)' does not have in region '\(region)'", at: name.location,
                   hint: "declare the instance, or fix the name")
         }
     }
@@ -79,7 +79,7 @@ extension Validator {
         for filter in model.filters {
             for rule in filter.spec.allow?.value ?? [] {
                 for tenant in rule.tenants.value where tenant.value != "*" && index.tenants[tenant.value] == nil {
-                    error("filter '\(filter.name)' allows tenant '\(tenant.value)', which is not declared", at: tenant.location,
+                    undeclared(tenant.value, "filter '\(filter.name)' allows tenant '\(tenant.value)', which is not declared", at: tenant.location,
                           hint: Self.suggestion(for: tenant.value, among: index.tenants.keys, noun: "tenant"))
                 }
                 for destination in rule.to.value where !filter.spec.protect.value.contains(where: { $0.value.contains(destination.value) }) {

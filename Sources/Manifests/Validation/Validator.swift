@@ -9,15 +9,19 @@ struct Validator: Sendable {
     let index: ModelIndex
     /// Regions whose own files failed to parse: references to them are not reported again.
     let unreadableRegions: Set<String>
+    /// Names that files which failed to parse appear to declare (`name:` lines): references to them are not reported
+    /// as undeclared, since the syntax error already explains them.
+    let lostNames: Set<String>
     var diagnostics: [Diagnostic] = []
 
     /// StackLab's minimum number of servers in a region.
     static let minimumNodesPerRegion = 3
 
-    init(model: DesiredModel, files: SourceFiles, unreadableRegions: Set<String> = []) {
+    init(model: DesiredModel, files: SourceFiles, unreadableRegions: Set<String> = [], lostNames: Set<String> = []) {
         self.model = model
         self.files = files
         self.unreadableRegions = unreadableRegions
+        self.lostNames = lostNames
         self.index = ModelIndex(model)
     }
 
@@ -53,6 +57,7 @@ struct Validator: Sendable {
                 validator.checkTenantScopes()
                 validator.checkTenantResources()
                 validator.checkFilters()
+                validator.checkPipelines()
                 others[0] = validator.diagnostics
             } else {
                 checked[slot - 1] = base.instanceFindings(at: work[slot - 1])
@@ -96,6 +101,12 @@ struct Validator: Sendable {
 
     mutating func error(_ message: String, at location: SourceLocation, hint: String? = nil) {
         diagnostics.append(.error(message, at: location, hint: hint))
+    }
+
+    /// A reference to `name` that resolves to nothing: an error, unless a file that failed to parse may have declared it.
+    mutating func undeclared(_ name: String, _ message: String, at location: SourceLocation, hint: String? = nil) {
+        guard !lostNames.contains(name) else { return }
+        error(message, at: location, hint: hint)
     }
 
     mutating func warning(_ message: String, at location: SourceLocation, hint: String? = nil) {

@@ -35,9 +35,14 @@ struct ReconcileOptions: ParsableArguments {
 }
 
 extension RepositoryOptions {
-    /// Loads the manifests and refuses to go on when they have errors (printing them).
-    func loadValid() throws -> LoadResult {
-        let result = try load()
+    /// Loads the manifests and refuses to go on when they have errors (printing them, or with `json` the validation
+    /// report on standard output).
+    func loadValid(json: Bool = false) throws -> LoadResult {
+        let result = try load(json: json)
+        if result.hasErrors && json {
+            Terminal.standardOutput.write(try JSON.encode(ValidationReport(result)))
+            throw ExitCode(1)
+        }
         if result.hasErrors {
             let renderer = DiagnosticRenderer(files: result.files, colors: Terminal.standardError.wantsColor)
             Terminal.standardError.write(renderer.render(result.diagnostics.filter { $0.severity == .error }))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Manifests
 
 /// Where the manifests come from: `--repo` and optionally `--rev`.
@@ -26,17 +27,41 @@ struct RepositoryOptions: ParsableArguments {
     /// Limits these options set.
     var limits: LoadLimits { LoadLimits(maxFileBytes: maxFileSize << 20, parallelism: jobs) }
 
-    /// Loads and validates, turning an unreadable source into a clean failure.
-    func load() throws -> LoadResult {
+    /// Loads and validates, turning an unreadable source (or a directory that is no manifests repository) into a
+    /// clean failure: text on standard error, or with `json` a JSON document on standard output.
+    func load(json: Bool = false) throws -> LoadResult {
+        let result: LoadResult
         do {
-            return try Loader(limits: limits).load(source())
+            result = try Loader(limits: limits).load(source())
         } catch {
-            var message = "error: \(error.message)\n"
-            if let hint = error.hint { message += "  hint: \(hint)\n" }
-            Terminal.standardError.write(message)
-            throw ExitCode(1)
+            throw failure(error.message, hint: error.hint, json: json)
         }
+        // A repository is recognised by its manifests/ or regions/ directory (in the tree, or in the revision read).
+        let isRepository = rev == nil
+            ? ManifestLayout.roots.prefix(2).contains { FileManager.default.fileExists(atPath: (repo as NSString).appendingPathComponent($0)) }
+            : result.files.count > 0
+        guard isRepository else {
+            throw failure("\(rev.map { "revision \($0) of " } ?? "")\(repo == "." ? "this directory" : repo) is not a StackLab manifests repository: it has no manifests/ or regions/ directory",
+                          hint: "run stacklab inside one, or pass --repo DIR", json: json)
+        }
+        return result
     }
+}
+
+/// Prints a failure (text on standard error, or a JSON document `{ok: false, error, hint}` on standard output) and
+/// returns the exit code 1.
+func failure(_ message: String, hint: String? = nil, json: Bool) -> ExitCode {
+    if json {
+        struct Failure: Encodable {
+            var ok = false
+            var error: String
+            var hint: String?
+        }
+        Terminal.standardOutput.write((try? JSON.encode(Failure(error: message, hint: hint))) ?? "{\"ok\": false}\n")
+    } else {
+        Terminal.standardError.write("error: \(message)\n" + (hint.map { "  hint: \($0)\n" } ?? ""))
+    }
+    return ExitCode(1)
 }
 
 /// Output format for commands that print data.

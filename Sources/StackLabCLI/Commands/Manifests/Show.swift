@@ -8,7 +8,7 @@ struct Show: ParsableCommand {
         discussion: """
             KIND is a manifest kind, case-insensitive (node, Instance, floatingip). NAME filters by resource name. \
             Text output lists each resource's address, where it is declared, and a one-line summary; \
-            --format json prints the full typed specs with defaults applied.
+            --format json prints {ok, diagnostics, resources}: the full typed specs with every default applied.
 
             Examples:
               stacklab show
@@ -34,7 +34,7 @@ struct Show: ParsableCommand {
     }
 
     func run() throws {
-        let result = try repository.load()
+        let result = try repository.load(json: format == .json)
         try Self.output(for: result, kind: kind.flatMap(Kind.init(addressName:)), name: name, format: format,
                         colors: Terminal.standardError.wantsColor).emit()
     }
@@ -53,7 +53,13 @@ struct Show: ParsableCommand {
         }
         switch format {
         case .json:
-            output.stdout = try JSON.encode(entries, files: result.files)
+            struct Listing: Encodable {
+                var ok: Bool
+                var diagnostics: [DiagnosticRecord]
+                var resources: [ModelEntry]
+            }
+            output.stdout = try JSON.encode(Listing(ok: !result.hasErrors, diagnostics: result.diagnostics.map { DiagnosticRecord($0, files: result.files) },
+                                                    resources: entries), files: result.files)
         case .text:
             let width = entries.map { $0.meta.address.description.count }.max() ?? 0
             for entry in entries {

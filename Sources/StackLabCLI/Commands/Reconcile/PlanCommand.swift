@@ -47,7 +47,8 @@ struct PlanCommand: ParsableCommand {
     var timings = false
 
     func run() throws {
-        let loaded = try repository.loadValid()
+        let json = format == .json
+        let loaded = try repository.loadValid(json: json)
         let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
         let plan: Plan
         do {
@@ -62,7 +63,7 @@ struct PlanCommand: ParsableCommand {
                                              + String(format: "), plan %.3fs; ", Date().timeIntervalSince(start)) + "\(made.reuse)\n")
             }
         } catch {
-            throw fail("\(error)")
+            throw failure("\(error)", json: json)
         }
         if let out {
             guard plan.errors.isEmpty else {
