@@ -8,11 +8,6 @@ public struct RegionSlice: Sendable {
     public var rings: [Resource<RingSpec>] = []
 
     public init() {}
-
-    /// The digests of every document in the slice, in a fixed order (for `RegionKey`).
-    public var digests: [UInt64] {
-        nodes.map(\.meta.digest) + instances.map(\.meta.digest) + networks.map(\.meta.digest) + rings.map(\.meta.digest)
-    }
 }
 
 /// Every region's slice, built in one pass over the model.

@@ -145,7 +145,7 @@ extension Reconciler {
         let removedRegions = regions.filter { !declared.contains($0) }.sorted()
         let slices = RegionSlices(model)
         let catalog = Catalog(model)
-        let catalogKey = RegionKey.catalog(model)
+        let digests = model.planDigests
         let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" }).mapValues { $0.sorted() }
 
         // Generations first (a stat per simulated node), before anything is observed.
@@ -163,7 +163,7 @@ extension Reconciler {
         let options = options
         DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
             let region = regionResources[index]
-            regionKeys[index] = RegionKey.make(region: region, slice: slices[region.name], catalog: catalogKey, nodes: nodesByRegion[region.name] ?? [],
+            regionKeys[index] = RegionKey.make(region: region, slice: slices[region.name], digests: digests, nodes: nodesByRegion[region.name] ?? [],
                                                generations: generations, ringStamps: ringStamps, options: options, version: Self.plannerVersion)
         }
         for (region, key) in zip(regionResources, regionKeys.values) {

@@ -19,26 +19,72 @@ public struct DesiredModel: Sendable {
     /// An empty model.
     public init() {}
 
+    /// The one table of kinds: every traversal of the model (identities, digests, merging, validation of identity,
+    /// plan keys) walks it, so a kind added here cannot be left out of any of them. In kind order.
+    public static func visitKinds(_ visitor: inout some ModelKindVisitor) {
+        visitor.visit(\.regions); visitor.visit(\.nodes); visitor.visit(\.networks); visitor.visit(\.filters); visitor.visit(\.rings)
+        visitor.visit(\.flavors); visitor.visit(\.images); visitor.visit(\.priceLists); visitor.visit(\.tenants); visitor.visit(\.instances)
+        visitor.visit(\.volumes); visitor.visit(\.floatingIPs); visitor.visit(\.securityGroups); visitor.visit(\.keypairs); visitor.visit(\.pipelines)
+    }
+
     /// The identity of every resource, in kind order then declaration order.
     public var metas: [ObjectMeta] {
         var all: [ObjectMeta] = []
         all.reserveCapacity(instances.count + nodes.count + volumes.count + 256)
-        all += regions.map(\.meta)
-        all += nodes.map(\.meta)
-        all += networks.map(\.meta)
-        all += filters.map(\.meta)
-        all += rings.map(\.meta)
-        all += flavors.map(\.meta)
-        all += images.map(\.meta)
-        all += priceLists.map(\.meta)
-        all += tenants.map(\.meta)
-        all += instances.map(\.meta)
-        all += volumes.map(\.meta)
-        all += floatingIPs.map(\.meta)
-        all += securityGroups.map(\.meta)
-        all += keypairs.map(\.meta)
-        all += pipelines.map(\.meta)
+        forEachMeta { all.append($0) }
         return all
+    }
+
+    /// Calls `body` with the identity of every resource (instances left out unless asked for), in kind order then
+    /// declaration order (as `metas`).
+    public func forEachMeta(includingInstances: Bool = true, _ body: (ObjectMeta) -> Void) {
+        struct Walk: ModelKindVisitor {
+            let model: DesiredModel
+            let instances: Bool
+            let body: (ObjectMeta) -> Void
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                guard instances || Spec.kind != .instance else { return }
+                let resources = model[keyPath: column]
+                for index in resources.indices { body(resources[index].meta) }
+            }
+        }
+        withoutActuallyEscaping(body) { body in
+            var walk = Walk(model: self, instances: includingInstances, body: body)
+            Self.visitKinds(&walk)
+        }
+    }
+
+    /// Calls `body` with the identity of every resource, to change it.
+    mutating func updateMetas(_ body: (inout ObjectMeta) -> Void) {
+        struct Update: ModelKindVisitor {
+            var model: DesiredModel
+            let body: (inout ObjectMeta) -> Void
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                for index in model[keyPath: column].indices { body(&model[keyPath: column][index].meta) }
+            }
+        }
+        withoutActuallyEscaping(body) { body in
+            var update = Update(model: self, body: body)
+            self = DesiredModel()
+            Self.visitKinds(&update)
+            self = update.model
+        }
+    }
+
+    /// Digests of the documents the plans read, derived from the table of kinds: one per region over every regional
+    /// resource of that region (of every kind), and one over every resource that is not regional (the cloud-wide
+    /// catalog). A region's plan key is made from its digest and the catalog's, so no kind can be forgotten.
+    public var planDigests: (catalog: UInt64, regions: [String: UInt64]) {
+        var catalog = StableHasher()
+        var regions: [String: StableHasher] = [:]
+        forEachMeta { meta in
+            if let region = meta.region?.value {
+                regions[region, default: StableHasher()].combine(meta.digest)
+            } else if meta.kind != .pipeline {
+                catalog.combine(meta.digest)
+            }
+        }
+        return (catalog.value, regions.mapValues(\.value))
     }
 
     /// A digest of every document the model was decoded from (each resource's `ObjectMeta.digest`, which covers its
@@ -47,28 +93,6 @@ public struct DesiredModel: Sendable {
         var hasher = StableHasher()
         forEachMeta { hasher.combine($0.digest) }
         return hasher.hex
-    }
-
-    /// Calls `body` with the identity of every resource (instances left out unless asked for), in kind order then
-    /// declaration order (as `metas`).
-    func forEachMeta(includingInstances: Bool = true, _ body: (ObjectMeta) -> Void) {
-        func each<Spec>(_ resources: [Resource<Spec>]) {
-            for index in resources.indices { body(resources[index].meta) }
-        }
-        each(regions); each(nodes); each(networks); each(filters); each(rings); each(flavors); each(images)
-        each(priceLists); each(tenants)
-        if includingInstances { each(instances) }
-        each(volumes); each(floatingIPs); each(securityGroups); each(keypairs); each(pipelines)
-    }
-
-    /// Calls `body` with the identity of every resource, to change it.
-    mutating func updateMetas(_ body: (inout ObjectMeta) -> Void) {
-        func each<Spec>(_ resources: inout [Resource<Spec>]) {
-            for index in resources.indices { body(&resources[index].meta) }
-        }
-        each(&regions); each(&nodes); each(&networks); each(&filters); each(&rings); each(&flavors); each(&images)
-        each(&priceLists); each(&tenants); each(&instances); each(&volumes); each(&floatingIPs); each(&securityGroups)
-        each(&keypairs); each(&pipelines)
     }
 
     /// Gives every resource of one file the digest of its document's source (`ObjectMeta.digest`): the file's path
@@ -109,20 +133,22 @@ public struct DesiredModel: Sendable {
 
     /// Appends every resource of `other` (used to merge files parsed in parallel, in file order).
     public mutating func append(contentsOf other: DesiredModel) {
-        regions += other.regions
-        nodes += other.nodes
-        networks += other.networks
-        filters += other.filters
-        rings += other.rings
-        flavors += other.flavors
-        images += other.images
-        priceLists += other.priceLists
-        tenants += other.tenants
-        instances += other.instances
-        volumes += other.volumes
-        floatingIPs += other.floatingIPs
-        securityGroups += other.securityGroups
-        keypairs += other.keypairs
-        pipelines += other.pipelines
+        struct Append: ModelKindVisitor {
+            var model: DesiredModel
+            let other: DesiredModel
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                model[keyPath: column] += other[keyPath: column]
+            }
+        }
+        var append = Append(model: self, other: other)
+        self = DesiredModel()
+        Self.visitKinds(&append)
+        self = append.model
     }
+}
+
+/// Visits each kind's column of a `DesiredModel` (see `DesiredModel.visitKinds`).
+public protocol ModelKindVisitor {
+    /// Called once per kind with the key path of its resources.
+    mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>)
 }
