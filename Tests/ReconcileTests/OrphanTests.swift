@@ -28,6 +28,20 @@ import Testing
         return try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
     }
 
+    /// Adds compute node lab-4, pins web-2 to it and converges; returns acme's manifest as it was (web-2 unpinned).
+    static func runWebTwoOnANewNode(_ world: World) throws -> String {
+        try world.repo.write("regions/lab/lab-4.yaml", """
+            kind: Node
+            name: lab-4
+            spec: {address: 172.16.20.4, libvirt: simulated, roles: [compute], cpus: 16, memory: 64GiB}
+            """)
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        let unpinned = "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}"
+        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: unpinned, with: unpinned.replacingOccurrences(of: "}", with: ", node: lab-4}")))
+        #expect(try Self.run(world).remaining?.isEmpty == true)
+        return acme
+    }
+
     static let edgeInstance = """
         ---
         kind: Instance
@@ -56,15 +70,7 @@ import Testing
 
     @Test func aRemovedNodesInstancesMoveOnlyWithConsentAndTheNodeIsThenForgotten() throws {
         let world = try World()
-        try world.repo.write("regions/lab/lab-4.yaml", """
-            kind: Node
-            name: lab-4
-            spec: {address: 172.16.20.4, libvirt: simulated, roles: [compute], cpus: 16, memory: 64GiB}
-            """)
-        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
-        let unpinned = "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}"
-        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: unpinned, with: unpinned.replacingOccurrences(of: "}", with: ", node: lab-4}")))
-        #expect(try Self.run(world).remaining?.isEmpty == true)
+        let acme = try Self.runWebTwoOnANewNode(world)
         let lab4 = Address(kind: .node, region: "lab", name: "lab-4")
         #expect(try world.observed().first { $0.address == lab4 }?.domains.map(\.name) == ["acme:web-2"])
 
@@ -92,15 +98,7 @@ import Testing
 
     @Test func keepOrphansReportsThemAndNeverStartsASecondCopy() throws {
         let world = try World()
-        try world.repo.write("regions/lab/lab-4.yaml", """
-            kind: Node
-            name: lab-4
-            spec: {address: 172.16.20.4, libvirt: simulated, roles: [compute], cpus: 16, memory: 64GiB}
-            """)
-        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
-        let unpinned = "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}"
-        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: unpinned, with: unpinned.replacingOccurrences(of: "}", with: ", node: lab-4}")))
-        _ = try Self.run(world)
+        let acme = try Self.runWebTwoOnANewNode(world)
         try FileManager.default.removeItem(atPath: world.repo.file("regions/lab/lab-4.yaml"))
         try world.commit("manifests/tenants/acme.yaml", acme)
         let plan = try Self.plan(world, keepOrphans: true)
