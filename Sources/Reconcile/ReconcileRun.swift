@@ -74,15 +74,17 @@ public struct ReconcileRun {
 
     public let reconciler: Reconciler
     public let options: Options
+    let leases: any RegionLeases
     let openState: () throws -> any StateBackend
 
     /// A run over `reconciler`'s model; `openState` opens (creating if needed) the state store when the run is about to
-    /// change something.
-    public init(reconciler: Reconciler, options: Options, openState: @escaping () throws -> any StateBackend) {
+    /// change something. Regions are held through `leases` (default: file locks under the state directory).
+    public init(reconciler: Reconciler, options: Options, leases: (any RegionLeases)? = nil, openState: @escaping () throws -> any StateBackend) {
         var reconciler = reconciler
         reconciler.options.keepOrphans = options.keepOrphans
         self.reconciler = reconciler
         self.options = options
+        self.leases = leases ?? LocalRegionLeases(stateDirectory: reconciler.stateDirectory)
         self.openState = openState
     }
 
@@ -117,10 +119,10 @@ public struct ReconcileRun {
         guard plan.manifests == reconciler.model.digest else { throw Refusal.otherManifests }
     }
 
-    /// Takes every region's lock (one apply per region at a time).
-    func lock(_ regions: [String]) throws -> [RegionLock] {
+    /// Takes every region's lease (one apply per region at a time).
+    func lock(_ regions: [String]) throws -> [AnyObject] {
         do {
-            return try regions.map { try RegionLock(region: $0, stateDirectory: reconciler.stateDirectory, timeout: options.lockTimeout) }
+            return try regions.map { try leases.acquire($0, timeout: options.lockTimeout) }
         } catch {
             throw Reconciler.Failure(description: "\(error)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import State
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,5 +45,20 @@ public final class RegionLock {
     deinit {
         flock(descriptor, LOCK_UN)
         close(descriptor)
+    }
+}
+
+/// Region leases on one machine: a `RegionLock` per region under the state directory.
+public struct LocalRegionLeases: RegionLeases {
+    /// The state directory holding `locks/`.
+    public let stateDirectory: String
+
+    /// Leases under `stateDirectory`.
+    public init(stateDirectory: String) {
+        self.stateDirectory = stateDirectory
+    }
+
+    public func acquire(_ region: String, timeout: Double) throws -> AnyObject {
+        try RegionLock(region: region, stateDirectory: stateDirectory, timeout: timeout)
     }
 }

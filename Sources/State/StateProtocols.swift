@@ -51,6 +51,13 @@ public protocol NodeInventory: Sendable {
     func forgetNodes(_ nodes: [Address]) throws
 }
 
+/// One process applies a region at a time: a lease is held while a run works on the region and let go when the
+/// returned holder is released. On one machine, a file lock; across machines, the shared database's leases.
+public protocol RegionLeases: Sendable {
+    /// Takes the lease on `region`, waiting up to `timeout` seconds; throws when another holder keeps it.
+    func acquire(_ region: String, timeout: Double) throws -> AnyObject
+}
+
 /// Billing's metering intervals, written in the journal's transaction (filled by the billing work).
 public protocol Ledger: Sendable {}
 

@@ -1,0 +1,61 @@
+import Manifests
+import Planning
+import Testing
+@testable import Reconcile
+
+/// The applier walks the plan's graph: a change is ready when its own dependencies are done, one change runs per
+/// target at a time, and a failure skips exactly its dependents (transitively).
+@Suite struct GraphWalkTests {
+    static func node(_ name: String) -> Change.Target { .node(Address(kind: .node, region: "lab", name: name)) }
+
+    static func change(_ name: String, on target: Change.Target, after: [Change] = []) -> Change {
+        Change(address: Address(kind: .network, region: "lab", name: name), target: target, action: .create, reason: .new,
+               dependsOn: after.map(\.id), operation: .ensureNetwork(network: name, bridge: "br0"))
+    }
+
+    @Test func aChangeStartsWhenItsOwnDependenciesAreDoneNotAWave() {
+        // a (n1) → b (n2); c (n3) is independent, d (n3) waits for c only.
+        let a = Self.change("a", on: Self.node("n1"))
+        let b = Self.change("b", on: Self.node("n2"), after: [a])
+        let c = Self.change("c", on: Self.node("n3"))
+        let d = Self.change("d", on: Self.node("n3"), after: [c])
+        let walk = GraphWalk(changes: [a, b, c, d])
+        let first = walk.next()!
+        let second = walk.next()!
+        #expect([first.index, second.index].sorted() == [0, 2], "a and c start together; b and d wait")
+        walk.finish(2, succeeded: true)  // c done: d may start while a still runs
+        #expect(walk.next()?.index == 3)
+        walk.finish(3, succeeded: true)
+        walk.finish(0, succeeded: true)
+        #expect(walk.next()?.index == 1)
+        walk.finish(1, succeeded: true)
+        #expect(walk.next() == nil)
+    }
+
+    @Test func oneChangeAtATimePerTargetInPlanOrder() {
+        let x = Self.change("x", on: Self.node("n1"))
+        let y = Self.change("y", on: Self.node("n1"))
+        let walk = GraphWalk(changes: [x, y])
+        #expect(walk.next()?.index == 0)
+        walk.finish(0, succeeded: true)
+        #expect(walk.next()?.index == 1, "y runs only after x, on the same node")
+        walk.finish(1, succeeded: true)
+        #expect(walk.next() == nil)
+    }
+
+    @Test func aFailureSkipsItsDependentsTransitivelyAndNothingElse() {
+        let a = Self.change("a", on: Self.node("n1"))
+        let b = Self.change("b", on: Self.node("n2"), after: [a])
+        let c = Self.change("c", on: Self.node("n2"), after: [b])
+        let e = Self.change("e", on: Self.node("n3"))
+        let walk = GraphWalk(changes: [a, b, c, e])
+        var blockers: [Int: ChangeID?] = [:]
+        while let next = walk.next() {
+            blockers[next.index] = next.blocker
+            walk.finish(next.index, succeeded: next.index != 0 && next.blocker == nil)
+        }
+        #expect(blockers[1] == .some(a.id))
+        #expect(blockers[2] == .some(a.id), "the root cause is named")
+        #expect(blockers[3] == .some(nil))
+    }
+}
