@@ -37,6 +37,25 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         "\(stateDirectory)/nodes/\(node.region ?? "-")/\(node.name).xml"
     }
 
+    /// Every simulated node that has a host file under `stateDirectory` (`nodes/<region>/<name>.xml`). With `scan`, a
+    /// region directory whose stamp is unchanged since the last call is not read again.
+    public static func simulatedNodes(stateDirectory: String, scan: SimulatedHostScan? = nil) -> [Address] {
+        let root = "\(stateDirectory)/nodes"
+        var nodes: [Address] = []
+        for region in FileStamp.names(in: root, suffix: "") where !region.hasPrefix(".") {
+            let directory = "\(root)/\(region)"
+            let stamp = FileStamp(path: directory)?.description
+            if let stamp, let kept = scan?.nodes(directory, stamp: stamp) {
+                nodes += kept
+                continue
+            }
+            let found = FileStamp.names(in: directory, suffix: ".xml").map { Address(kind: .node, region: region, name: String($0.dropLast(4))) }
+            if let stamp { scan?.keep(found, directory: directory, stamp: stamp) }
+            nodes += found
+        }
+        return nodes
+    }
+
     /// A driver for `node`; a simulated node starts from its saved host file, or an empty host made from its spec.
     /// Nothing is connected to until the node is observed or changed.
     public convenience init(node: Resource<NodeSpec>, stateDirectory: String) throws(DriverError) {
@@ -339,5 +358,29 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         } catch {
             throw DriverError(node: address, message: error.description, isTransient: error.isTransient)
         }
+    }
+}
+
+/// What `LibvirtNode.simulatedNodes` found in each region directory, by the directory's stamp (adding or removing a
+/// host file changes it). For a long-running reconciler.
+///
+/// `@unchecked Sendable`: every access goes through `lock`.
+public final class SimulatedHostScan: @unchecked Sendable {
+    private var directories: [String: (stamp: String, nodes: [Address])] = [:]
+    private let lock = NSLock()
+
+    /// An empty scan.
+    public init() {}
+
+    func nodes(_ directory: String, stamp: String) -> [Address]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return directories[directory].flatMap { $0.stamp == stamp ? $0.nodes : nil }
+    }
+
+    func keep(_ nodes: [Address], directory: String, stamp: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        directories[directory] = (stamp, nodes)
     }
 }

@@ -13,14 +13,14 @@ import Manifests
 /// planned afresh.
 public enum RegionKey {
     /// The key of `region`'s plan, or nil when a node has no generation. `nodes` are all the nodes its plan observes
-    /// (those that left the manifests included).
+    /// (those that left the manifests included), all of this region.
     public static func make(region: Resource<RegionSpec>, slice: RegionSlice, digests: (catalog: UInt64, regions: [String: UInt64]),
                             nodes: [Address], generations: [Address: String?], ringStamps: [String: String], options: Planner.Options,
                             version: String) -> String? {
         var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(digests.catalog)\n\(digests.regions[region.name] ?? 0)\n\(options.keepOrphans)\n"
-        for node in nodes.sorted() {
+        for node in nodes.sorted(by: { $0.name < $1.name }) {  // all of the region
             guard let generation = generations[node] ?? nil else { return nil }
-            text += "node \(node) \(generation)\n"
+            text += "node \(node.name) \(generation)\n"
         }
         for ring in slice.rings.map(\.address.description).sorted() {
             text += "ring \(ring) \(ringStamps[ring] ?? "-")\n"

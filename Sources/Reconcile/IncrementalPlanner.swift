@@ -23,6 +23,7 @@ public final class IncrementalPlanner {
     private let memo = MemoryPlanMemo()
     private let observations = ObservationCache()
     private let ringCache = RingStateCache()
+    private let hostScan = SimulatedHostScan()
     private let state: () throws -> (any StateBackend)?
     private var drivers: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
 
@@ -72,9 +73,10 @@ public final class IncrementalPlanner {
             outcome.totalSeconds = Date().timeIntervalSince(start)
             return outcome
         }
-        let reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
-        let regions = try reconciler.regions([])
-        let made = try reconciler.plan(regions: regions, drivers: try currentDrivers(for: reconciler.endpoints(for: regions)), memo: memo,
+        var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
+        reconciler.hostScan = hostScan
+        let (regions, endpoints) = try reconciler.selection([])
+        let made = try reconciler.plan(regions: regions, drivers: try currentDrivers(for: endpoints), memo: memo,
                                        observations: observations, ringCache: ringCache, disconnect: true)
         outcome.plan = made.plan
         outcome.reuse = made.reuse
@@ -89,7 +91,9 @@ public final class IncrementalPlanner {
         var next: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
         for endpoint in endpoints {
             var hasher = StableHasher()
-            hasher.combine("\(endpoint.libvirt) \(endpoint.cpus) \(endpoint.memoryKiB)")
+            hasher.combine(endpoint.libvirt)
+            hasher.combine(UInt64(endpoint.cpus))
+            hasher.combine(endpoint.memoryKiB)
             if let kept = drivers[endpoint.address], kept.digest == hasher.value {
                 next[endpoint.address] = kept
                 continue

@@ -146,7 +146,7 @@ extension Reconciler {
         let slices = RegionSlices(model)
         let catalog = Catalog(model)
         let digests = model.planDigests
-        let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" }).mapValues { $0.sorted() }
+        let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })
 
         // Generations first (a stat per simulated node), before anything is observed.
         let addresses = drivers.keys.sorted()
@@ -204,7 +204,8 @@ extension Reconciler {
         }
         try memo?.save()
         let removed = removedRegions.map { Planner.planRemovedRegion($0, observed: observed[$0] ?? [], options: options) }
-        let plan = Planner.combine(regionResources.map { kept[$0.name]! } + removed, revision: revision, manifests: model.digest)
+        let plan = Planner.combine(regionResources.map { kept[$0.name]! } + removed, revision: revision,
+                                   manifests: DesiredModel.digest(of: digests))
         return (try Self.limit(plan, to: targets, model: model), stats)
     }
 

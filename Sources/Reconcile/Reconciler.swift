@@ -19,6 +19,8 @@ public struct Reconciler: Sendable {
     public var state: (any StateBackend)?
     /// How the plan treats orphans.
     public var options: Planner.Options
+    /// Region directories of simulated hosts already read (a long-running reconciler keeps one).
+    public var hostScan: SimulatedHostScan?
 
     /// Creates a reconciler.
     public init(model: DesiredModel, revision: String?, stateDirectory: String, state: (any StateBackend)?, options: Planner.Options = .init()) {
@@ -49,14 +51,8 @@ public struct Reconciler: Sendable {
         } catch {
             throw Failure(description: "cannot read the node inventory: \(error)")
         }
-        let root = "\(stateDirectory)/nodes"
-        for region in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
-            for file in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(region)")) ?? [] where file.hasSuffix(".xml") {
-                let address = Address(kind: .node, region: region, name: String(file.dropLast(4)))
-                if !declared.contains(address), found[address] == nil {
-                    found[address] = NodeEndpoint(address: address, libvirt: "simulated", cpus: 0, memoryKiB: 0)
-                }
-            }
+        for address in LibvirtNode.simulatedNodes(stateDirectory: stateDirectory, scan: hostScan) where !declared.contains(address) && found[address] == nil {
+            found[address] = NodeEndpoint(address: address, libvirt: "simulated", cpus: 0, memoryKiB: 0)
         }
         return found.values.sorted { $0.address < $1.address }
     }
@@ -64,18 +60,29 @@ public struct Reconciler: Sendable {
     /// The regions named (when empty: every declared region, and every region that left the manifests but still
     /// has nodes StackLab changed). An unknown name is an error.
     public func regions(_ names: [String]) throws -> [String] {
-        let known = Set(model.regions.map(\.name)).union(try orphanEndpoints().compactMap(\.address.region))
-        if let unknown = names.first(where: { !known.contains($0) }) {
-            throw Failure(description: "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
-        }
-        return names.isEmpty ? known.sorted() : Array(Set(names)).sorted()
+        try selection(names).regions
     }
 
     /// Every node of `regions` to observe: the manifests' and the orphans'.
     public func endpoints(for regions: [String]) throws -> [NodeEndpoint] {
+        try endpoints(for: regions, orphans: orphanEndpoints())
+    }
+
+    /// The regions named (as `regions(_:)`) and every node of them to observe, looking for orphans once.
+    public func selection(_ names: [String]) throws -> (regions: [String], endpoints: [NodeEndpoint]) {
+        let orphans = try orphanEndpoints()
+        let known = Set(model.regions.map(\.name)).union(orphans.compactMap(\.address.region))
+        if let unknown = names.first(where: { !known.contains($0) }) {
+            throw Failure(description: "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
+        }
+        let regions = names.isEmpty ? known.sorted() : Array(Set(names)).sorted()
+        return (regions, endpoints(for: regions, orphans: orphans))
+    }
+
+    private func endpoints(for regions: [String], orphans: [NodeEndpoint]) -> [NodeEndpoint] {
         let wanted = Set(regions)
         let declared = model.nodes.filter { wanted.contains($0.region ?? "") }.map(NodeEndpoint.init)
-        return declared + (try orphanEndpoints()).filter { wanted.contains($0.address.region ?? "") }
+        return declared + orphans.filter { wanted.contains($0.address.region ?? "") }
     }
 
     /// A driver for every node of `regions` (each connects on first use).

@@ -77,21 +77,37 @@ public struct DesiredModel: Sendable {
     public var planDigests: (catalog: UInt64, regions: [String: UInt64]) {
         var catalog = StableHasher()
         var regions: [String: StableHasher] = [:]
+        // Resources of one region come in runs (a file's documents): keep the run's hasher at hand.
+        var runRegion: String?
+        var run = StableHasher()
         forEachMeta { meta in
-            if let region = meta.region?.value {
-                regions[region, default: StableHasher()].combine(meta.digest)
-            } else if meta.kind != .pipeline {
-                catalog.combine(meta.digest)
+            guard let region = meta.region?.value else {
+                if meta.kind != .pipeline { catalog.combine(meta.digest) }
+                return
             }
+            if region != runRegion {
+                if let runRegion { regions[runRegion] = run }
+                runRegion = region
+                run = regions[region] ?? StableHasher()
+            }
+            run.combine(meta.digest)
         }
+        if let runRegion { regions[runRegion] = run }
         return (catalog.value, regions.mapValues(\.value))
     }
 
-    /// A digest of every document the model was decoded from (each resource's `ObjectMeta.digest`, which covers its
-    /// file path and text): equal digests mean the same manifests. A saved plan records it.
-    public var digest: String {
+    /// A digest of every document plans are made from (`planDigests`: every resource but pipelines, by its file path
+    /// and text): equal digests mean the same manifests as far as a plan goes. A saved plan records it.
+    public var digest: String { Self.digest(of: planDigests) }
+
+    /// `digest`, from `planDigests` already computed.
+    public static func digest(of digests: (catalog: UInt64, regions: [String: UInt64])) -> String {
         var hasher = StableHasher()
-        forEachMeta { hasher.combine($0.digest) }
+        hasher.combine(digests.catalog)
+        for (region, digest) in digests.regions.sorted(by: { $0.key < $1.key }) {
+            hasher.combine(region)
+            hasher.combine(digest)
+        }
         return hasher.hex
     }
 

@@ -1,0 +1,44 @@
+import Foundation
+import Manifests
+import Planning
+
+/// The checks a run makes before it changes anything: the saved plan's integrity, the region leases, the plan's
+/// freshness, and the guards against errors, mass deletes and destroyed data.
+extension ReconcileRun {
+    /// A saved plan must be sealed, unedited, free of errors, and made from the manifests loaded now.
+    func checkIntegrity(_ plan: Plan) throws {
+        guard plan.isIntact else { throw Refusal.planEdited }
+        guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
+        guard plan.manifests == reconciler.model.digest else { throw Refusal.otherManifests }
+    }
+
+    /// Takes every region's lease (one apply per region at a time).
+    func lock(_ regions: [String]) throws -> [AnyObject] {
+        do {
+            return try regions.map { try leases.acquire($0, timeout: options.lockTimeout) }
+        } catch {
+            throw Reconciler.Failure(description: "\(error)")
+        }
+    }
+
+    /// A saved plan applies only to the nodes exactly as they were observed when it was made.
+    func checkFresh(_ plan: Plan, observed: [ObservedNode]) throws -> Plan {
+        let now = Dictionary(observed.map { ($0.address.description, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
+        let changed = Set(plan.observed.keys).union(now.keys).filter { plan.observed[$0] != now[$0] }.sorted()
+        guard changed.isEmpty else { throw Refusal.stale(changed) }
+        return plan
+    }
+
+    /// Errors, mass deletes and destroyed data stop the run unless the options allow them.
+    func guardPlan(_ plan: Plan, observed: [ObservedNode]) throws {
+        guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
+        let massDeletes = reconciler.massDeletions(in: plan, observed: observed)
+        if !massDeletes.isEmpty && !options.allowMassDelete { throw Refusal.massDelete(massDeletes) }
+        // Data of an instance that stays in the manifests: moved (re-created elsewhere) or replaced.
+        let kept = Set(plan.changes.filter { $0.action == .create && $0.reason == .moved }.map(\.address))
+        let destroyed = plan.changes.filter { !$0.destroys.isEmpty && ($0.action == .replace || kept.contains($0.address)) }
+        if !destroyed.isEmpty && !options.allowReplace {
+            throw Refusal.destroysData(destroyed.map { "\($0.address) (\($0.reason.rawValue)): \($0.destroys.joined(separator: ", "))" })
+        }
+    }
+}
