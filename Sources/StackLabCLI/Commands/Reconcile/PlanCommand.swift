@@ -57,7 +57,7 @@ struct PlanCommand: ParsableCommand {
             let memo = try reconciler.state.map { try StoredPlanMemo(store: $0) }
             let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: memo, refresh: refresh,
                                            disconnect: true, targets: target)
-            plan = made.plan.sealed()
+            plan = made.plan
             if timings {
                 Terminal.standardError.write(String(format: "load %.3fs (", loaded.timings.read) + loaded.timings.phases
                                              + String(format: "), plan %.3fs; ", Date().timeIntervalSince(start)) + "\(made.reuse)\n")
@@ -73,7 +73,7 @@ struct PlanCommand: ParsableCommand {
                 }
                 throw ExitCode(1)
             }
-            try JSON.encode(plan).write(toFile: out, atomically: true, encoding: .utf8)
+            try JSON.encode(plan.sealed()).write(toFile: out, atomically: true, encoding: .utf8)
         }
         switch format {
         case .json: Terminal.standardOutput.write(try JSON.encode(plan))
