@@ -94,10 +94,10 @@ public struct ReconcileRun {
     public func run(saved: Plan? = nil, progress: (@Sendable (Applier.ProgressEvent) -> Void)? = nil, show: (Plan) -> Void = { _ in },
                     approve: (Plan) throws -> Bool = { _ in true }) throws -> Report {
         if let saved { try checkIntegrity(saved) }
-        let regions = try saved?.regions ?? reconciler.regions(options.regions)
+        let (regions, endpoints) = try reconciler.selection(saved?.regions ?? options.regions)
         let locks = try lock(regions)
         defer { withExtendedLifetime(locks) {} }
-        let drivers = try reconciler.drivers(for: regions)
+        let drivers = try reconciler.drivers(for: endpoints)
         let observed = try reconciler.observe(drivers)
         let plan = try saved.map { try checkFresh($0, observed: observed) } ?? reconciler.plan(regions: regions, observed: observed, targets: options.targets)
         show(plan)
@@ -105,7 +105,7 @@ public struct ReconcileRun {
         guard !plan.isEmpty else { return Report(plan: plan) }
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()
-        try state.rememberNodes(try reconciler.endpoints(for: regions))
+        try state.rememberNodes(endpoints)
         let applied = try Applier(parallelism: options.parallelism, progress: progress).apply(plan, drivers: drivers, state: state)
         var report = Report(plan: plan, applied: applied)
         if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state) }

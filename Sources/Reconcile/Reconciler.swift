@@ -87,7 +87,11 @@ public struct Reconciler: Sendable {
 
     /// A driver for every node of `regions` (each connects on first use).
     public func drivers(for regions: [String]) throws -> [Address: any NodeDriver] {
-        let endpoints = try endpoints(for: regions)
+        try drivers(for: try endpoints(for: regions))
+    }
+
+    /// A driver for every node at `endpoints` (each connects on first use).
+    public func drivers(for endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] {
         let opened = ResultSlots<Result<LibvirtNode, DriverError>>(count: endpoints.count)
         let stateDirectory = stateDirectory
         DispatchQueue.concurrentPerform(iterations: endpoints.count) { index in

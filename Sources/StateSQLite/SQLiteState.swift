@@ -93,9 +93,13 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         migrator.registerMigration("v5-node-inventory") { db in
             try db.execute(sql: """
                 CREATE TABLE node_inventory (
-                    address TEXT PRIMARY KEY,
-                    endpoint BLOB NOT NULL,
-                    updated_at REAL NOT NULL
+                    region TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    libvirt TEXT NOT NULL,
+                    cpus INTEGER NOT NULL,
+                    memory_kib INTEGER NOT NULL,
+                    updated_at REAL NOT NULL,
+                    PRIMARY KEY (region, name)
                 );
                 """)
         }
@@ -246,20 +250,23 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     public func knownNodes() throws -> [NodeEndpoint] {
         try queue.read { db in
-            try Data.fetchAll(db, sql: "SELECT endpoint FROM node_inventory ORDER BY address").map { try JSONDecoder().decode(NodeEndpoint.self, from: $0) }
+            try Row.fetchAll(db, sql: "SELECT region, name, libvirt, cpus, memory_kib FROM node_inventory ORDER BY region, name").map { row in
+                NodeEndpoint(address: Address(kind: .node, region: row["region"], name: row["name"]), libvirt: row["libvirt"], cpus: row["cpus"],
+                             memoryKiB: UInt64(row["memory_kib"] as Int64))
+            }
         }
     }
 
     public func rememberNodes(_ nodes: [NodeEndpoint]) throws {
         guard !nodes.isEmpty else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         try queue.write { db in
+            let now = Date().timeIntervalSince1970
             for node in nodes {
                 try db.execute(sql: """
-                    INSERT INTO node_inventory (address, endpoint, updated_at) VALUES (?, ?, ?)
-                    ON CONFLICT(address) DO UPDATE SET endpoint = excluded.endpoint, updated_at = excluded.updated_at
-                    """, arguments: [node.address.description, try encoder.encode(node), Date().timeIntervalSince1970])
+                    INSERT INTO node_inventory (region, name, libvirt, cpus, memory_kib, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(region, name) DO UPDATE SET libvirt = excluded.libvirt, cpus = excluded.cpus, memory_kib = excluded.memory_kib,
+                        updated_at = excluded.updated_at
+                    """, arguments: [node.address.region ?? "", node.address.name, node.libvirt, node.cpus, Int64(node.memoryKiB), now])
             }
         }
     }
@@ -267,7 +274,9 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public func forgetNodes(_ nodes: [Address]) throws {
         guard !nodes.isEmpty else { return }
         try queue.write { db in
-            for node in nodes { try db.execute(sql: "DELETE FROM node_inventory WHERE address = ?", arguments: [node.description]) }
+            for node in nodes {
+                try db.execute(sql: "DELETE FROM node_inventory WHERE region = ? AND name = ?", arguments: [node.region ?? "", node.name])
+            }
         }
     }
 

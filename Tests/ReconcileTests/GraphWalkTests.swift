@@ -1,5 +1,8 @@
+import Foundation
+import Hypervisor
 import Manifests
 import Planning
+import StateSQLite
 import Testing
 @testable import Reconcile
 
@@ -57,5 +60,26 @@ import Testing
         #expect(blockers[1] == .some(a.id))
         #expect(blockers[2] == .some(a.id), "the root cause is named")
         #expect(blockers[3] == .some(nil))
+    }
+}
+
+/// An executor handed an operation it does not perform fails loudly; nothing succeeds by default.
+@Suite struct ExecutorTests {
+    @Test func executorsRefuseOperationsTheyDoNotHandle() throws {
+        let world = try ConvergeTests.World()
+        let reconciler = try world.reconciler()
+        var drivers = try reconciler.drivers(for: ["lab"])
+        let node = Address(kind: .node, region: "lab", name: "lab-1")
+        #expect(throws: DriverError.self) { try drivers[node]!.apply(.saveRingBuilder(state: Data(), checksum: "x", previous: nil)) }
+        // A node operation aimed at a region, and a change for a node without a driver, fail and are journaled as such.
+        let misdirected = Change(address: Address(kind: .network, region: "lab", name: "private"), target: .region("lab"), action: .create,
+                                 reason: .new, operation: .ensureNetwork(network: "private", bridge: "br100"))
+        let orphaned = Change(address: Address(kind: .network, region: "lab", name: "private"), target: .node(node), action: .create,
+                              reason: .new, operation: .ensureNetwork(network: "private", bridge: "br100"))
+        drivers[node] = nil
+        let plan = Plan(revision: nil, regions: ["lab"], observed: [:], changes: [misdirected, orphaned], unmanaged: [], errors: [])
+        let report = try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path))
+        #expect(report.failed == 2)
+        #expect(report.outcomes.allSatisfy { if case .failed(let message) = $0.outcome { message.contains("region cannot perform it") || message.contains("no driver") } else { false } })
     }
 }

@@ -24,8 +24,8 @@ struct DriftCommand: ParsableCommand {
         let plan: Plan
         let placements: [String: (node: String, ip: String)]
         do {
-            let regions = try reconciler.regions(reconcile.region)
-            plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
+            let (regions, endpoints) = try reconciler.selection(reconcile.region)
+            plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: endpoints)))
             placements = try (reconciler.state as? SQLiteState)?.placements() ?? [:]
         } catch {
             throw fail("\(error)")

@@ -53,9 +53,9 @@ struct PlanCommand: ParsableCommand {
         let plan: Plan
         do {
             let start = Date()
-            let regions = try reconciler.regions(reconcile.region)
+            let (regions, endpoints) = try reconciler.selection(reconcile.region)
             let memo = try reconciler.state.map { try StoredPlanMemo(store: $0) }
-            let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: memo, refresh: refresh,
+            let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: endpoints), memo: memo, refresh: refresh,
                                            disconnect: true, targets: target)
             plan = made.plan
             if timings {
