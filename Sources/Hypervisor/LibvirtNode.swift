@@ -62,7 +62,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         try self.init(endpoint: NodeEndpoint(node), stateDirectory: stateDirectory)
     }
 
-    /// A driver for the node at `endpoint` (also a node that left the manifests, from the state store's inventory).
+    /// A driver for the node at `endpoint` (also a node that left the manifests, from the state store's inventory or
+    /// its simulated host file; `cpus` 0 then means "as the host file says").
     public init(endpoint: NodeEndpoint, stateDirectory: String) throws(DriverError) {
         address = endpoint.address
         kind = HypervisorKind(uri: endpoint.libvirt)
@@ -343,7 +344,9 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private func persist() throws(DriverError) {
         guard let hostFile else { return }
         do {
-            try SimulatedHost.write(try SimulatedHost.snapshot(of: connection, cpus: cpus, memoryKiB: memoryKiB), to: hostFile)
+            // A node known only by its host file (it left the manifests) keeps the size its host already has.
+            let size = cpus > 0 ? (cpus: cpus, memoryKiB: memoryKiB) : try connection.nodeInfo()
+            try SimulatedHost.write(try SimulatedHost.snapshot(of: connection, cpus: size.cpus, memoryKiB: size.memoryKiB), to: hostFile)
             opening.lock()
             openedStamp = FileStamp(path: hostFile)  // our own write: the open connection already holds this state
             opening.unlock()

@@ -34,6 +34,9 @@ public struct Plan: Sendable, Codable {
     /// Whether applying it would do anything.
     public var isEmpty: Bool { changes.isEmpty }
 
+    /// Addresses the plan moves: created anew elsewhere (reason `moved`), so their deletes remove no resource.
+    public var moved: Set<Address> { Set(changes.filter { $0.action == .create && $0.reason == .moved }.map(\.address)) }
+
     /// Creates a plan.
     public init(revision: String?, regions: [String], observed: [String: String], changes: [Change], unmanaged: [Unmanaged], errors: [Problem]) {
         self.revision = revision

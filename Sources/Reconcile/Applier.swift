@@ -72,8 +72,8 @@ public struct Applier: Sendable {
                     } else {
                         outcome = perform(change, drivers: drivers, state: state, run: run)
                     }
-                    walk.finish(next.index, succeeded: outcome.succeeded)
                     walk.record(next.index, outcome)
+                    walk.finish(next.index, succeeded: outcome.succeeded)
                 }
             }
         }
@@ -146,7 +146,9 @@ final class GraphWalk: @unchecked Sendable {
     /// A failed or skipped dependency per change, the first one seen.
     private var blocker: [ChangeID?]
     private var lanes: [Change.Target: [Int]] = [:]
+    /// Free targets with ready changes, in the order they became so (a queue: `runnable[runnableHead...]`).
     private var runnable: [Change.Target] = []
+    private var runnableHead = 0
     private var queued = Set<Change.Target>()
     private var busy = Set<Change.Target>()
     private var remaining: Int
@@ -183,8 +185,13 @@ final class GraphWalk: @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             guard remaining > 0 else { return nil }
-            if !runnable.isEmpty {
-                let target = runnable.removeFirst()
+            if runnableHead < runnable.count {
+                let target = runnable[runnableHead]
+                runnableHead += 1
+                if runnableHead > 1024, runnableHead * 2 > runnable.count {
+                    runnable.removeFirst(runnableHead)
+                    runnableHead = 0
+                }
                 queued.remove(target)
                 guard var lane = lanes[target], let first = lane.indices.min(by: { lane[$0] < lane[$1] }) else { continue }
                 let index = lane.remove(at: first)

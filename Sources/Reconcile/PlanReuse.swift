@@ -232,17 +232,29 @@ extension Reconciler {
 
     /// `plan` limited to `targets` (address prefixes), with the changes those depend on. A target that names no
     /// declared resource and no change is an error (a typo must not read as "No changes").
-    static func limit(_ plan: Plan, to targets: [String], model: DesiredModel? = nil) throws -> Plan {
+    static func limit(_ plan: Plan, to targets: [String], model: DesiredModel) throws -> Plan {
         guard !targets.isEmpty else { return plan }
         func matches(_ address: Address, _ target: String) -> Bool {
-            address.description == target || address.description.hasPrefix(target + "/")
+            let text = address.description
+            return text == target || text.hasPrefix(target + "/")
         }
-        let known = (model?.metas.map(\.address) ?? []) + plan.changes.map(\.address)
-        if let unknown = targets.first(where: { target in !known.contains { matches($0, target) } }) {
-            throw Failure(description: "--target '\(unknown)' matches no resource and no change; give an address such as instance/<region>/<tenant>/<name> or a prefix of one (see 'stacklab show')")
+        var matched = Set<String>()
+        var keep = Set<ChangeID>()
+        for change in plan.changes {
+            for target in targets where matches(change.address, target) {
+                matched.insert(target)
+                keep.insert(change.id)
+            }
+        }
+        // A target with no change may still name a resource that is up to date; one that names nothing is a typo.
+        for target in targets where !matched.contains(target) {
+            var known = false
+            model.forEachMeta { meta in known = known || matches(meta.address, target) }
+            guard known else {
+                throw Failure(description: "--target '\(target)' matches no resource and no change; give an address such as instance/<region>/<tenant>/<name> or a prefix of one (see 'stacklab show')")
+            }
         }
         var plan = plan
-        var keep = Set(plan.changes.filter { change in targets.contains { matches(change.address, $0) } }.map(\.id))
         for change in plan.changes.reversed() where keep.contains(change.id) { keep.formUnion(change.dependsOn) }
         plan.changes = plan.changes.filter { keep.contains($0.id) }
         return plan

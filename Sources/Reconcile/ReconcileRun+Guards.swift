@@ -35,8 +35,8 @@ extension ReconcileRun {
         let massDeletes = reconciler.massDeletions(in: plan, observed: observed)
         if !massDeletes.isEmpty && !options.allowMassDelete { throw Refusal.massDelete(massDeletes) }
         // Data of an instance that stays in the manifests: moved (re-created elsewhere) or replaced.
-        let kept = Set(plan.changes.filter { $0.action == .create && $0.reason == .moved }.map(\.address))
-        let destroyed = plan.changes.filter { !$0.destroys.isEmpty && ($0.action == .replace || kept.contains($0.address)) }
+        let moved = plan.moved
+        let destroyed = plan.changes.filter { !$0.destroys.isEmpty && ($0.action == .replace || moved.contains($0.address)) }
         if !destroyed.isEmpty && !options.allowReplace {
             throw Refusal.destroysData(destroyed.map { "\($0.address) (\($0.reason.rawValue)): \($0.destroys.joined(separator: ", "))" })
         }

@@ -15,7 +15,7 @@ extension ReconcileRun {
             verifier.state = state
             let after = try verifier.plan(regions: regions, drivers: drivers, memo: try StoredPlanMemo(store: state), refresh: true).plan
             report.remaining = after
-            let orphans = try reconciler.orphanEndpoints().map(\.address).filter { regions.contains($0.region ?? "") }
+            let orphans = try verifier.orphanEndpoints().map(\.address).filter { regions.contains($0.region ?? "") }
             let busy = Set(after.changes.compactMap(\.target.node)).union(after.orphans.map(\.node))
             let empty = orphans.filter { !busy.contains($0) }
             try state.forgetNodes(empty)

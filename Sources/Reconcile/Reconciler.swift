@@ -180,7 +180,7 @@ public struct Reconciler: Sendable {
     /// left the manifests allows the default share (25%).
     public func massDeletions(in plan: Plan, observed: [ObservedNode]) -> [String] {
         var messages: [String] = []
-        let moved = Set(plan.changes.filter { $0.action == .create && $0.reason == .moved }.map(\.address))  // a move deletes nothing
+        let moved = plan.moved  // a move deletes nothing
         let shares = Dictionary(model.regions.map { ($0.name, $0.spec.maxDeleteShare?.value.units ?? 250_000) }, uniquingKeysWith: { a, _ in a })
         for region in plan.regions {
             let managed = observed.filter { $0.address.region == region }.flatMap(\.domains).filter { $0.address != nil }.count

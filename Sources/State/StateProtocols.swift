@@ -18,6 +18,8 @@ public protocol RunJournal: Sendable {
     func journalEntries(run: Int64?) throws -> [JournalEntry]
     /// Every run, oldest first.
     func runs() throws -> [RunRecord]
+    /// Where each instance was last made to run, from the journal's done changes: address → (node address, IP).
+    func placements() throws -> [String: (node: String, ip: String)]
 }
 
 /// Swift ring builders, one per ring address, saved with compare-and-swap so that two reconcilers never save over

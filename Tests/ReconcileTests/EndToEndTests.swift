@@ -214,6 +214,14 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: empty.file(".stacklab")))
         let validateOutside = try StackLabBinary.run(["validate", "--repo", empty.path])
         #expect(validateOutside.status == 1)
+        // A plan with errors is shown but never saved.
+        try repo.write("manifests/vast.yaml", "kind: Flavor\nname: d1.vast\nspec: {vcpus: 1, ram: 1GiB, disk: 1500GiB}\n---\nkind: Instance\nname: vast\nregion: lab\ntenant: acme\nspec: {flavor: d1.vast, image: cirros, network: private}\n")
+        let unplaceable = try stacklab(["plan", "--out", state.file("vast.json")], repo: repo, state: state)
+        #expect(unplaceable.status == 1)
+        #expect(unplaceable.output.contains("instance/lab/acme/vast: cannot place it: it needs 1 vCPUs, 1GiB RAM and 1500GiB disk"), "\(unplaceable.output)")
+        #expect(unplaceable.output.contains("vast.json was not written"))
+        #expect(!FileManager.default.fileExists(atPath: state.file("vast.json")))
+        try FileManager.default.removeItem(atPath: repo.file("manifests/vast.yaml"))
         // JSON mode prints one JSON document on standard output, errors included.
         try repo.write("manifests/broken.yaml", "kind: Instance\nname: x\nregion: lab\ntenant: acme\nspec: {flavor: m1.nosuch, image: cirros, network: private}\n")
         for arguments in [["plan", "--format", "json", "--state-dir", state.path], ["show", "--format", "json"], ["validate", "--format", "json"]] {

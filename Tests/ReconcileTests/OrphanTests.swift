@@ -167,3 +167,23 @@ import Testing
         #expect(try Self.run(world) { $0.allowMassDelete = true }.remaining?.isEmpty == true)
     }
 }
+
+@Suite struct OrphanHostFileTests {
+    typealias World = ConvergeTests.World
+
+    @Test func aNodeKnownOnlyByItsHostFileKeepsItsSizeWhenChanged() throws {
+        // Applied without ReconcileRun, so the inventory never heard of the nodes: only the host files find them.
+        let world = try World()
+        try world.commit("manifests/tenants/edge.yaml", OrphanTests.edgeInstance)
+        #expect(try world.apply().succeeded)
+        try FileManager.default.removeItem(atPath: world.repo.file("regions/edge"))
+        try FileManager.default.removeItem(atPath: world.repo.file("manifests/tenants/edge.yaml"))
+        try GitCLI.commitAll(in: world.repo.path)
+        let plan = try world.plan()
+        #expect(plan.changes.contains { $0.address.description == "instance/edge/acme/cache-1" && $0.reason == .regionRemoved })
+        #expect(try world.apply().succeeded)
+        let edge = try world.observed().filter { $0.address.region == "edge" }
+        #expect(edge.count == 3)
+        #expect(edge.allSatisfy { $0.cpus == 16 && $0.memoryKiB == 64 << 20 && $0.domains.isEmpty }, "the rewritten host files keep the nodes' size")
+    }
+}

@@ -43,20 +43,6 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
         }
         return spec
     }
-
-    private enum CodingKeys: String, CodingKey {
-        case sponsor, description, environment, cpuAllocationRatio, ramAllocationRatio, maxDeleteShare
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(sponsor, forKey: .sponsor)
-        try c.encodeIfPresent(description, forKey: .description)
-        try c.encode(environment?.value ?? .production, forKey: .environment)
-        try c.encode(effectiveCPURatio, forKey: .cpuAllocationRatio)
-        try c.encode(effectiveRAMRatio, forKey: .ramAllocationRatio)
-        try c.encode(maxDeleteShare.map { Double($0.value.units) / 1e6 } ?? 0.25, forKey: .maxDeleteShare)
-    }
 }
 
 extension ManifestDecoder {

@@ -12,6 +12,23 @@ struct SpecKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
+extension RegionSpec: SpecDefaults {
+    public func defaultedFields(name: String) -> [(key: String, value: any Encodable)] {
+        var fields: [(key: String, value: any Encodable)] = []
+        if environment == nil { fields.append(("environment", Environment.production)) }
+        if cpuAllocationRatio == nil { fields.append(("cpuAllocationRatio", effectiveCPURatio)) }
+        if ramAllocationRatio == nil { fields.append(("ramAllocationRatio", effectiveRAMRatio)) }
+        if maxDeleteShare == nil { fields.append(("maxDeleteShare", 0.25)) }
+        return fields
+    }
+}
+
+extension TenantSpec: SpecDefaults {
+    public func defaultedFields(name: String) -> [(key: String, value: any Encodable)] {
+        billing == nil ? [("billing", BillingMode.payAsYouGo)] : []
+    }
+}
+
 extension NodeSpec: SpecDefaults {
     public func defaultedFields(name: String) -> [(key: String, value: any Encodable)] {
         var fields: [(key: String, value: any Encodable)] = []

@@ -25,7 +25,8 @@ struct ModelEntries {
         all += m.nodes.map { n in
             let roles = n.spec.roles.value.map(\.value.rawValue).joined(separator: ",")
             let disks = n.spec.disks?.value.count ?? 0
-            return ModelEntry(n, summary: "\(n.spec.address.value) \(roles) \(n.spec.cpus.value) CPUs \(n.spec.memory.value) \(disks) disks zone \(n.spec.zone?.value ?? n.name) libvirt \(n.spec.libvirt.value)")
+            return ModelEntry(n, summary: "\(n.spec.address.value) \(roles) \(n.spec.cpus.value) CPUs \(n.spec.memory.value) \(disks) disks zone \(n.spec.zone?.value ?? n.name) libvirt \(n.spec.libvirt.value)"
+                + (n.spec.has(.compute) ? " instance storage \(n.spec.instanceStorage?.value ?? NodeSpec.defaultInstanceStorage)" : ""))
         }
         all += m.networks.map { ModelEntry($0, summary: "fixed \($0.spec.fixedRange.value) floating \($0.spec.floatingRange.map { "\($0.value)" } ?? "-") bridge \($0.spec.bridge.value)") }
         all += m.filters.map { ModelEntry($0, summary: "protects \($0.spec.protect.value.map { "\($0.value)" }.joined(separator: ",")), \($0.spec.allow?.value.count ?? 0) rules") }
@@ -39,7 +40,10 @@ struct ModelEntries {
         all += m.floatingIPs.map { ModelEntry($0, summary: "\($0.spec.address.map { "\($0.value)" } ?? "allocated")\($0.spec.instance.map { " → \($0.value)" } ?? "")") }
         all += m.securityGroups.map { ModelEntry($0, summary: "\($0.spec.rules?.value.count ?? 0) rules") }
         all += m.keypairs.map { ModelEntry($0, summary: String($0.spec.publicKey.value.prefix(24)) + "…") }
-        all += m.pipelines.map { ModelEntry($0, summary: "pipeline") }
+        all += m.pipelines.map { p in
+            let trigger = p.spec.event.map { $0.value.rawValue + (p.spec.branch.map { " (\($0.value))" } ?? "") } ?? "no trigger"
+            return ModelEntry(p, summary: "on \(trigger), \(p.spec.steps.value.count) steps")
+        }
         self.all = all
     }
 }

@@ -63,8 +63,8 @@ struct PlanRenderer {
         let creates = count { $0.action == .create } - moves
         let updates = count { $0.action == .update || $0.action == .power }
         let restarts = count(\.restarts)
-        let created = Set(plan.changes.filter { $0.action == .create }.map(\.address))
-        let deletes = count { $0.action == .delete && !created.contains($0.address) }  // a delete whose address is created elsewhere is a move
+        let moved = plan.moved
+        let deletes = count { $0.action == .delete && !moved.contains($0.address) }
         if plan.isEmpty { return "No changes: \(plan.unchanged) resources up to date." }
         var text = "Plan: \(creates) to create, \(updates) to change, \(replaces) to replace, \(moves) to move, \(deletes) to delete, \(plan.unchanged) unchanged."
         if restarts > 0 { text += " \(restarts) running instance\(restarts == 1 ? "" : "s") restart." }

@@ -38,7 +38,7 @@ struct RepositoryOptions: ParsableArguments {
         }
         // A repository is recognised by its manifests/ or regions/ directory (in the tree, or in the revision read).
         let isRepository = rev == nil
-            ? ManifestLayout.roots.prefix(2).contains { FileManager.default.fileExists(atPath: (repo as NSString).appendingPathComponent($0)) }
+            ? ["manifests", "regions"].contains { FileManager.default.fileExists(atPath: (repo as NSString).appendingPathComponent($0)) }
             : result.files.count > 0
         guard isRepository else {
             throw failure("\(rev.map { "revision \($0) of " } ?? "")\(repo == "." ? "this directory" : repo) is not a StackLab manifests repository: it has no manifests/ or regions/ directory",

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Planning
 import Reconcile
-import StateSQLite
 
 /// `stacklab drift`: owned objects whose real state differs from what StackLab last made them.
 struct DriftCommand: ParsableCommand {
@@ -26,7 +25,7 @@ struct DriftCommand: ParsableCommand {
         do {
             let (regions, endpoints) = try reconciler.selection(reconcile.region)
             plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: endpoints)))
-            placements = try (reconciler.state as? SQLiteState)?.placements() ?? [:]
+            placements = try reconciler.state?.placements() ?? [:]
         } catch {
             throw fail("\(error)")
         }

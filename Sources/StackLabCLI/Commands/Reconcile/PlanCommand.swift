@@ -65,19 +65,14 @@ struct PlanCommand: ParsableCommand {
         } catch {
             throw failure("\(error)", json: json)
         }
-        if let out {
-            guard plan.errors.isEmpty else {
-                Terminal.standardError.write("error: the plan has errors; \(out) was not written\n")
-                if format == .json { Terminal.standardOutput.write(try JSON.encode(plan)) } else {
-                    Terminal.standardOutput.write(PlanRenderer(colors: Terminal.standardOutput.wantsColor).render(plan))
-                }
-                throw ExitCode(1)
-            }
-            try JSON.encode(plan.sealed()).write(toFile: out, atomically: true, encoding: .utf8)
-        }
         switch format {
         case .json: Terminal.standardOutput.write(try JSON.encode(plan))
         case .text: Terminal.standardOutput.write(PlanRenderer(colors: Terminal.standardOutput.wantsColor).render(plan))
+        }
+        if let out {
+            // Only a plan that can be applied is saved.
+            guard plan.errors.isEmpty else { throw fail("the plan has errors; \(out) was not written") }
+            try JSON.encode(plan.sealed()).write(toFile: out, atomically: true, encoding: .utf8)
         }
         if !plan.errors.isEmpty { throw ExitCode(1) }
         if !plan.isEmpty { throw ExitCode(2) }
