@@ -10,11 +10,11 @@ public enum DomainXML {
               <name>\(XMLText.escape(domain.name))</name>
               <uuid>\(domain.uuid)</uuid>
               <metadata>
-                \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("ip", domain.interface.ip.description), ("flavor", domain.flavor), ("image", domain.image)]))
+                \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("shape", domain.shapeHash), ("ip", domain.interface.ip.description), ("flavor", domain.flavor), ("image", domain.image)]))
               </metadata>
-              <memory unit='KiB'>\(domain.memoryKiB)</memory>
+              <memory unit='KiB'>\(domain.maxMemoryKiB)</memory>
               <currentMemory unit='KiB'>\(domain.memoryKiB)</currentMemory>
-              <vcpu placement='static'>\(domain.vcpus)</vcpu>
+              <vcpu placement='static' current='\(domain.vcpus)'>\(domain.maxVcpus)</vcpu>
               <os>
                 <type arch='\(kind == .kvm ? "x86_64" : "i686")'>hvm</type>
                 <boot dev='hd'/>

@@ -89,7 +89,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// The libvirt connection, opened on first use. The test driver reads its host file once, when it connects:
     /// a simulated node whose host file was replaced by someone else (another process's apply, an edit) is
     /// connected to again, so it is never observed stale.
-    private var connection: Connection {
+    var connection: Connection {
         get throws(LibvirtError) {
             opening.lock()
             defer { opening.unlock() }
@@ -143,7 +143,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                 }
                 domains.append(ObservedDomain(
                     name: domain.name, address: owner?["address"].flatMap(Address.init(parsing:)), specHash: owner?["spec"],
-                    ip: owner?["ip"].flatMap(IPv4Address.init(parsing:)), state: state, vcpus: info.vcpus, memoryKiB: info.maxMemoryKiB,
+                    ip: owner?["ip"].flatMap(IPv4Address.init(parsing:)), state: state, vcpus: info.vcpus, memoryKiB: info.memoryKiB,
+                    maxVcpus: try domain.maxVcpus(), maxMemoryKiB: info.maxMemoryKiB, shapeHash: owner?["shape"],
                     flavor: owner?["flavor"], image: owner?["image"]))
             }
             let networks = try connection.networks().map(\.name).filter { $0.hasPrefix("stacklab-") }.map { String($0.dropFirst("stacklab-".count)) }
@@ -254,46 +255,79 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         return pool
     }
 
+    /// Makes the domain `want`: volumes created or grown, definition written, power set. With `restart`, a running
+    /// domain that does not yet run `want`'s hardware is shut down first (gracefully) and started on the new
+    /// definition; without it, a running domain grows live (vCPUs plugged, balloon raised, disks resized under the
+    /// guest), and a change that cannot be made live is an error, never a silent restart.
     private func ensureDomain(_ want: DesiredDomain, restart: Bool) throws(LibvirtError) {
         let pool = try instancePool()
-        let existing = Dictionary(try pool.volumes().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for disk in want.disks {
-            if let volume = existing[disk.volume] {
-                if try volume.capacity() < disk.bytes { try grow(volume, in: pool, to: disk.bytes, backing: backingFile(disk)) }
-                continue
-            }
-            try pool.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backingFile(disk)))
-        }
         var domain = try connection.domain(named: want.name)
-        var current = false
-        if let domain {
-            let xml = try domain.persistentXML()
-            let hardware = try runs(want, domain)
-            current = Ownership.parse(xml)?["spec"] == want.specHash && hardware
+        let volumes = Dictionary(try pool.volumes().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var growing: [(DesiredDomain.Disk, StorageVolume)] = []
+        for disk in want.disks {
+            if let volume = volumes[disk.volume] {
+                if try volume.capacity() < disk.bytes { growing.append((disk, volume)) }
+            } else {
+                try pool.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backingFile(disk)))
+            }
         }
-        if !current {
-            // Redefining with the same XML is harmless, so an interrupted change is simply done again.
+        // A restart that happened before a crash is not repeated: the domain already runs the new hardware.
+        if let running = domain, restart, try running.info().state != .shutoff, try !runs(want, running) || !growing.isEmpty {
+            try stopGracefully(running)
+        }
+        let live = try domain.map { (domain) throws(LibvirtError) in try domain.info().state != .shutoff } ?? false
+        for (disk, volume) in growing {
+            if live, let domain {
+                try growLive(domain, disk: disk, volume: volume, in: pool)
+            } else {
+                try grow(volume, in: pool, to: disk.bytes, backing: backingFile(disk))
+            }
+        }
+        var defined = false
+        if let domain, Ownership.parse(try domain.persistentXML())?["spec"] == want.specHash { defined = try runs(want, domain) }
+        if !defined {
+            // Redefining with the same XML is harmless, so an interrupted change is simply done again (and a definition
+            // changed behind StackLab's back is written again). A running domain takes it at its next start.
             domain = try connection.defineDomain(xml: DomainXML.render(want, for: kind))
         }
         guard let domain else { return }
-        // A running domain takes a new definition only when it starts: stop it (gracefully first) when it still
-        // runs the old hardware. A restart that happened before a crash is not repeated.
-        if restart, try domain.info().state != .shutoff, try !runs(want, domain) { try stopGracefully(domain) }
+        if live, want.running, try domain.info().state != .shutoff { try resizeLive(domain, to: want) }
         try setPower(domain, running: want.running)
     }
 
-    /// Whether the domain's running (or, when it is off, defined) hardware is `want`'s.
+    /// Whether the domain's running (or, when it is off, defined) vCPUs and memory are `want`'s.
     private func runs(_ want: DesiredDomain, _ domain: Domain) throws(LibvirtError) -> Bool {
         let info = try domain.info()
-        return info.vcpus == want.vcpus && info.maxMemoryKiB == want.memoryKiB
+        return info.vcpus == want.vcpus && info.memoryKiB == want.memoryKiB
+    }
+
+    /// Plugs vCPUs and raises the balloon of a running domain to `want`'s, within its maximums.
+    private func resizeLive(_ domain: Domain, to want: DesiredDomain) throws(LibvirtError) {
+        let info = try domain.info()
+        guard want.vcpus <= (try domain.maxVcpus()), want.memoryKiB <= info.maxMemoryKiB else {
+            throw LibvirtError(operation: "resize running domain \(domain.name)", code: -1,
+                               message: "it can grow live only to \(try domain.maxVcpus()) vCPUs and \(info.maxMemoryKiB) KiB; this change needs a restart the plan did not announce: plan again")
+        }
+        if info.vcpus != want.vcpus { try domain.setLiveVcpus(want.vcpus) }
+        if info.memoryKiB != want.memoryKiB { try domain.setLiveMemory(kib: want.memoryKiB) }
+    }
+
+    /// Grows the disk of a running domain through QEMU (the volume must not be resized behind its back). libvirt's test
+    /// driver cannot; its volumes hold no data, so a simulated node's volume is grown as if it were shut off.
+    private func growLive(_ domain: Domain, disk: DesiredDomain.Disk, volume: StorageVolume, in pool: StoragePool) throws(LibvirtError) {
+        do {
+            try domain.resizeDisk(disk.device, bytes: disk.bytes)
+        } catch where error.isUnsupported && kind == .test {
+            try grow(volume, in: pool, to: disk.bytes, backing: backingFile(disk))
+        }
     }
 
     private func backingFile(_ disk: DesiredDomain.Disk) -> String? {
         disk.image.map { kind == .kvm ? "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent : nil } ?? nil
     }
 
-    /// Grows a volume. libvirt's test driver cannot resize; its volumes hold no data, so a simulated node's volume is
-    /// created again at the new size instead.
+    /// Grows the volume of a domain that is shut off. libvirt's test driver cannot resize; its volumes hold no data, so
+    /// a simulated node's volume is created again at the new size instead.
     private func grow(_ volume: StorageVolume, in pool: StoragePool, to bytes: UInt64, backing: String?) throws(LibvirtError) {
         do {
             try volume.resize(to: bytes)

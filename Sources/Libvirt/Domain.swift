@@ -25,6 +25,12 @@ public final class Domain: @unchecked Sendable {
         virDomainGetName(handle).map { String(cString: $0) } ?? ""
     }
 
+    /// The id of a running domain (a new one every time it starts), or nil when it is shut off.
+    public var id: UInt32? {
+        let id = virDomainGetID(handle)
+        return id == UInt32.max ? nil : id
+    }
+
     /// Whether the domain is running.
     public func isActive() throws(LibvirtError) -> Bool {
         let result = virDomainIsActive(handle)
@@ -78,6 +84,35 @@ public final class Domain: @unchecked Sendable {
         guard let xml = virDomainGetXMLDesc(handle, 0) else { throw LibvirtError.last("dump XML of domain \(name)") }
         defer { free(xml) }
         return String(cString: xml)
+    }
+
+    /// The maximum number of virtual CPUs (the definition's `<vcpu>`; `current` vCPUs may be fewer).
+    public func maxVcpus() throws(LibvirtError) -> Int {
+        let count = virDomainGetVcpusFlags(handle, UInt32(VIR_DOMAIN_VCPU_MAXIMUM.rawValue))
+        guard count >= 0 else { throw LibvirtError.last("read the maximum vCPUs of domain \(name)") }
+        return Int(count)
+    }
+
+    /// Plugs or unplugs virtual CPUs of the running domain, up to its maximum; the persistent definition is untouched.
+    public func setLiveVcpus(_ count: Int) throws(LibvirtError) {
+        guard virDomainSetVcpusFlags(handle, UInt32(count), UInt32(VIR_DOMAIN_AFFECT_LIVE.rawValue)) == 0 else {
+            throw LibvirtError.last("set the vCPUs of running domain \(name) to \(count)")
+        }
+    }
+
+    /// Sets the running domain's memory through its balloon (KiB), up to its maximum; the persistent definition is
+    /// untouched.
+    public func setLiveMemory(kib: UInt64) throws(LibvirtError) {
+        guard virDomainSetMemoryFlags(handle, UInt(kib), UInt32(VIR_DOMAIN_AFFECT_LIVE.rawValue)) == 0 else {
+            throw LibvirtError.last("set the memory of running domain \(name) to \(kib) KiB")
+        }
+    }
+
+    /// Grows the running domain's disk `device` (`vda`) to `bytes` (QEMU resizes the image under the guest).
+    public func resizeDisk(_ device: String, bytes: UInt64) throws(LibvirtError) {
+        guard virDomainBlockResize(handle, device, bytes, UInt32(VIR_DOMAIN_BLOCK_RESIZE_BYTES.rawValue)) == 0 else {
+            throw LibvirtError.last("resize disk \(device) of domain \(name)")
+        }
     }
 
     /// Sets the maximum memory of the persistent definition (KiB) — used to simulate changes behind StackLab's back.

@@ -38,6 +38,16 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         self.running = running
     }
 
+    /// How far a running domain can grow without a restart: its definition's maximum vCPUs and memory are this many
+    /// times the flavor's. Unplugged vCPUs cost nothing; memory above the flavor's stays in the guest's balloon.
+    public static let liveHeadroom = 2
+
+    /// The definition's maximum vCPUs (`<vcpu>`; the flavor's count is `current`). QEMU's i440fx limit is 255.
+    public var maxVcpus: Int { max(vcpus, min(vcpus * Self.liveHeadroom, 255)) }
+
+    /// The definition's maximum memory in KiB (`<memory>`; the flavor's is `<currentMemory>`).
+    public var maxMemoryKiB: UInt64 { memoryKiB * UInt64(Self.liveHeadroom) }
+
     /// A disk backed by a volume in a storage pool of the node.
     public struct Disk: Sendable, Hashable, Codable {
         /// Storage pool name.
@@ -82,21 +92,29 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     /// stored in the domain's metadata so a changed spec is seen without parsing the whole XML.
     public var specHash: String {
         var hasher = StableHasher()
-        hasher.combine(address.description)
-        hasher.combine(name)
+        hasher.combine(shapeHash)
         hasher.combine(String(vcpus))
         hasher.combine(String(memoryKiB))
+        for disk in disks { hasher.combine(String(disk.bytes)) }
+        hasher.combine(flavor)
+        return hasher.hex
+    }
+
+    /// A stable hash of what a running domain cannot change: everything in `specHash` but its vCPUs, memory, disk sizes
+    /// and flavor name. Two definitions with the same shape differ only in what can grow live (within the maximums).
+    public var shapeHash: String {
+        var hasher = StableHasher()
+        hasher.combine(address.description)
+        hasher.combine(name)
         for disk in disks {
             hasher.combine(disk.pool)
             hasher.combine(disk.volume)
-            hasher.combine(String(disk.bytes))
             hasher.combine(disk.device)
             hasher.combine(disk.image ?? "")
         }
         hasher.combine(interface.bridge)
         hasher.combine(interface.mac)
         hasher.combine(interface.ip.description)
-        hasher.combine(flavor)
         hasher.combine(image)
         return hasher.hex
     }

@@ -47,23 +47,30 @@ public struct ObservedDomain: Sendable, Codable, Hashable {
     public var name: String
     /// The owning resource, from StackLab's metadata; nil for an unmanaged domain.
     public var address: Address?
-    /// The spec hash recorded when StackLab defined it.
+    /// The spec hash recorded when StackLab defined it, and the hash of the part of it that cannot change live.
     public var specHash: String?
+    public var shapeHash: String?
     /// The fixed IP recorded in its metadata.
     public var ip: IPv4Address?
     /// Power state.
     public var state: State
-    /// Virtual CPUs of the persistent definition.
+    /// Virtual CPUs: plugged in now (running), or at the next start (shut off).
     public var vcpus: Int
-    /// Maximum memory of the persistent definition, KiB.
+    /// Memory in KiB: the balloon's target now (running), or at the next start (shut off).
     public var memoryKiB: UInt64
+    /// How far it can grow without a restart: maximum vCPUs and memory (KiB).
+    public var maxVcpus: Int
+    public var maxMemoryKiB: UInt64
     /// Flavor and image recorded in its metadata.
     public var flavor: String?
     public var image: String?
 
     /// Creates an observation.
     public init(name: String, address: Address?, specHash: String?, ip: IPv4Address?, state: State, vcpus: Int, memoryKiB: UInt64,
-                flavor: String? = nil, image: String? = nil) {
+                maxVcpus: Int? = nil, maxMemoryKiB: UInt64? = nil, shapeHash: String? = nil, flavor: String? = nil, image: String? = nil) {
+        self.shapeHash = shapeHash
+        self.maxVcpus = maxVcpus ?? vcpus
+        self.maxMemoryKiB = maxMemoryKiB ?? memoryKiB
         self.flavor = flavor
         self.image = image
         self.name = name

@@ -169,7 +169,7 @@ struct RegionPlanner {
         let hardware = fields.contains { $0.field != "flavor" }
         if have.domain.specHash != want.specHash || !fields.isEmpty {
             // A spec that differs in no field we can name may still differ in hardware (bridge, MAC): restart to be sure.
-            let restarts = running && want.running && (hardware || fields.isEmpty)
+            let restarts = running && want.running && (hardware || fields.isEmpty) && !Self.growsLive(have: have.domain, want: want)
             changes.append(Change(address: address, target: .node(want.node), action: .update,
                                   reason: have.domain.specHash != want.specHash ? .specChanged : .drifted, fields: fields, dependsOn: dependsOn,
                                   restarts: restarts, operation: .defineDomain(want, restart: restarts)))
@@ -238,6 +238,15 @@ struct RegionPlanner {
                 flavor: flavor.name, image: instance.spec.image.value)
         }
         return desired
+    }
+
+    /// Whether a running domain can become `want` without a restart: nothing but its size changes (same shape), and
+    /// it only grows, within the maximums it was defined with. Disks grow under a running guest; vCPUs are plugged
+    /// and memory is given through the balloon. Shrinking restarts: a guest cannot be relied on to give back memory or
+    /// CPUs it uses.
+    static func growsLive(have: ObservedDomain, want: DesiredDomain) -> Bool {
+        guard let shape = have.shapeHash, shape == want.shapeHash else { return false }
+        return have.vcpus <= want.vcpus && want.vcpus <= have.maxVcpus && have.memoryKiB <= want.memoryKiB && want.memoryKiB <= have.maxMemoryKiB
     }
 
     /// Field-level differences between what runs and what is wanted.

@@ -51,14 +51,14 @@ import Testing
             try GitCLI.commitAll(in: repo.path)
         }
 
-        /// Changes acme's web-1 memory from 2 GiB to `kib` behind StackLab's back, in its node's saved state.
+        /// Changes acme's web-1 memory (its balloon) from 2 GiB to `kib` behind StackLab's back, in its node's saved state.
         func driftWeb1Memory(to kib: Int) throws {
             let web1 = try #require(try observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
             let host = LibvirtNode.hostFile(stateDirectory: state.path, node: web1.address)
             let xml = try String(contentsOfFile: host, encoding: .utf8)
             let start = try #require(xml.range(of: "<name>acme:web-1</name>"))
-            let memory = try #require(xml.range(of: "<memory unit='KiB'>2097152</memory>", range: start.upperBound..<xml.endIndex))
-            try xml.replacingCharacters(in: memory, with: "<memory unit='KiB'>\(kib)</memory>").write(toFile: host, atomically: true, encoding: .utf8)
+            let memory = try #require(xml.range(of: "<currentMemory unit='KiB'>2097152</currentMemory>", range: start.upperBound..<xml.endIndex))
+            try xml.replacingCharacters(in: memory, with: "<currentMemory unit='KiB'>\(kib)</currentMemory>").write(toFile: host, atomically: true, encoding: .utf8)
         }
     }
 
@@ -101,6 +101,28 @@ import Testing
         #expect(try world.observed().compactMap { $0.volumes[root] } == [80 << 30])
         #expect(try world.plan(rev: "HEAD~1").errors.map(\.message).first?.contains("would shrink from 80GiB to 20GiB") == true,
                 "going back would shrink the disk: refused, not silently ignored")
+    }
+
+    @Test func growingWithinTheHeadroomIsLiveAndNeverRestarts() throws {
+        let world = try World()
+        try world.apply()
+        try world.commit("manifests/medium.yaml", "kind: Flavor\nname: m1.medium\nspec: {vcpus: 2, ram: 4GiB, disk: 40GiB}\n")
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        let small = text.components(separatedBy: "---").first { $0.contains("name: web-1") }!
+        try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(of: small, with: small.replacingOccurrences(of: "m1.small", with: "m1.medium")))
+        let plan = try world.plan()
+        let update = try #require(plan.changes.first { $0.address.name == "web-1" })
+        #expect(update.fields.map { "\($0.field): \($0.old) → \($0.new)" } == ["flavor: m1.small → m1.medium", "vcpus: 1 → 2", "memory: 2GiB → 4GiB", "disk vda: 20GiB → 40GiB"])
+        #expect(!update.restarts, "within the maximums it was defined with, a running instance grows live")
+        guard case .defineDomain(_, restart: false) = update.operation else { Issue.record("\(update.operation)"); return }
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+        let web1 = try #require(try world.observed().flatMap(\.domains).first { $0.address?.name == "web-1" })
+        #expect(web1.state == .running && web1.vcpus == 2 && web1.memoryKiB == 4 << 20)
+
+        // Back down is a shrink: the plan restarts it (and the disk cannot shrink at all).
+        try world.commit("manifests/tenants/acme.yaml", text)
+        #expect(try world.plan().errors.first?.message.contains("would shrink from 40GiB to 20GiB") == true)
     }
 
     @Test func anImageChangeIsAVisibleReplacementThatNeedsConsent() throws {
