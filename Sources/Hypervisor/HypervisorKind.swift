@@ -7,6 +7,6 @@ public enum HypervisorKind: Sendable, Equatable {
 
     /// The kind for a node's libvirt URI (`simulated` runs on the test driver).
     public init(uri: String) {
-        self = uri == "simulated" || uri.hasPrefix("test:") ? .test : .kvm
+        self = uri == "simulated" ? .test : .kvm
     }
 }

@@ -66,6 +66,11 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// its simulated host file; `cpus` 0 then means "as the host file says").
     public init(endpoint: NodeEndpoint, stateDirectory: String) throws(DriverError) {
         address = endpoint.address
+        // Endpoints also come from the state store and host files, not only from validated manifests: checked again here,
+        // so nothing but a simulated host or QEMU over SSH is ever connected to.
+        guard LibvirtURI(parsing: endpoint.libvirt) != nil else {
+            throw DriverError(node: endpoint.address, message: "refusing libvirt URI '\(endpoint.libvirt)': \(LibvirtURI.hint)", isTransient: false)
+        }
         kind = HypervisorKind(uri: endpoint.libvirt)
         cpus = endpoint.cpus
         memoryKiB = endpoint.memoryKiB
@@ -220,7 +225,30 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         return rings
     }
 
+    /// Whether `name` is a ring file name StackLab writes (`object.ring.gz`, `object-1.ring.gz`): a plain name, never a
+    /// path. Checked before any file is read or written, whatever a (saved, possibly edited) plan says.
+    static func isRingFileName(_ name: String) -> Bool {
+        guard name.hasSuffix(".ring.gz"), name.utf8.count <= 64 else { return false }
+        let stem = name.dropLast(".ring.gz".count)
+        return !stem.isEmpty && stem.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
+    }
+
+    public func readRing(_ name: String) throws(DriverError) -> Data {
+        guard Self.isRingFileName(name) else { throw DriverError(node: address, message: "'\(name)' is not a ring file name", isTransient: false) }
+        guard let directory = ringDirectory else {
+            throw DriverError(node: address, message: "reading ring files from a production node needs the SSH transport, which is not built yet",
+                              isTransient: false)
+        }
+        guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)") else {
+            throw DriverError(node: address, message: "cannot read \(name)", isTransient: false)
+        }
+        return data
+    }
+
     private func installRing(file name: String, content: Data, sha256: String) throws(DriverError) {
+        guard Self.isRingFileName(name) else {
+            throw DriverError(node: address, message: "refusing to install '\(name)': not a ring file name (a plan names files, never paths)", isTransient: false)
+        }
         guard let directory = ringDirectory else {
             throw DriverError(node: address, message: "installing ring files on a production node needs the SSH transport, which is not built yet",
                               isTransient: false)

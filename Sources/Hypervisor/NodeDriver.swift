@@ -1,3 +1,4 @@
+import Foundation
 import Manifests
 import Planning
 
@@ -14,6 +15,8 @@ public protocol NodeDriver: Sendable {
     func observe() throws(DriverError) -> ObservedNode
     /// Performs `operation` on the node. An operation the node cannot perform (a region-wide one) throws.
     func apply(_ operation: Change.Operation) throws(DriverError)
+    /// The bytes of an installed Swift ring file (`object.ring.gz`), to adopt a ring whose builder was lost.
+    func readRing(_ file: String) throws(DriverError) -> Data
     /// Lets go of the connection (the next use opens one again): a plan over thousands of nodes holds only
     /// the observations, not the connections.
     func disconnect()

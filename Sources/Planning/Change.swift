@@ -22,6 +22,7 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
     public enum Reason: String, Sendable, Codable {
         case new, specChanged = "spec changed", drifted, removed = "removed from manifests", moved, powerState = "power state"
         case imageChanged = "image changed", nodeRemoved = "its node left the manifests", regionRemoved = "its region left the manifests"
+        case adopted = "adopted from the installed ring"
     }
 
     /// A field whose value changes.

@@ -8,9 +8,18 @@ extension RegionPlanner {
     mutating func planRings(storedRings: [String: StoredRing], hour: Int32) {
         let servers = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }
         for ring in slice.rings.sorted(by: { $0.name < $1.name }) {
+            let stored = storedRings[ring.address.description]
+            let fileName = ring.fileName
+            let holders = servers.map { nodeAddress($0.name) }.filter { observed[$0]?.rings[fileName] != nil }
+            if stored == nil, !holders.isEmpty {
+                // Lost or emptied state while the nodes serve a ring: a builder from scratch would move most replicas at
+                // once. The reconciler adopts the installed file when it can (then `stored` is that); otherwise refuse.
+                errors.append(.init(address: ring.address, message: "the state store has no builder for it, but \(holders.map(\.name).joined(separator: ", ")) hold \(fileName): the state was lost or emptied, and building the ring from scratch would move most replicas at once. StackLab adopts the installed file when every node holding it has the same one and it can be read; here they differ or could not be read. Restore the state store, or make the nodes' copies agree"))
+                continue
+            }
             let ringPlan: RingPlan
             do {
-                ringPlan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: storedRings[ring.address.description], hour: hour)
+                ringPlan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: stored, hour: hour)
             } catch {
                 errors.append(.init(address: ring.address, message: "cannot build the ring: \(error)"))
                 continue
@@ -18,7 +27,7 @@ extension RegionPlanner {
             rings.append(ringPlan)
             var build: [ChangeID] = []
             if ringPlan.rebuilt {
-                let stored = storedRings[ring.address.description]
+                let adopted = stored?.adoptedFrom
                 let state: Data
                 do {
                     state = try ringPlan.state.encoded()
@@ -26,9 +35,11 @@ extension RegionPlanner {
                     errors.append(.init(address: ring.address, message: "cannot encode the ring builder: \(error)"))
                     continue
                 }
-                let change = Change(address: ring.address, target: .region(region), action: stored == nil ? .create : .update,
-                                    reason: stored == nil ? .new : .specChanged, fields: ringFields(ringPlan),
-                                    operation: .saveRingBuilder(state: state, checksum: ringPlan.checksum, previous: stored?.checksum))
+                var fields = ringFields(ringPlan)
+                if let adopted { fields.insert(.init(field: "adopted from", old: "", new: "\(fileName) on \(adopted)"), at: 0) }
+                let change = Change(address: ring.address, target: .region(region), action: stored == nil || adopted != nil ? .create : .update,
+                                    reason: adopted != nil ? .adopted : stored == nil ? .new : .specChanged, fields: fields,
+                                    operation: .saveRingBuilder(state: state, checksum: ringPlan.checksum, previous: adopted != nil ? nil : stored?.checksum))
                 changes.append(change)
                 build = [change.id]
             }

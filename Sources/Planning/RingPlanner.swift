@@ -23,7 +23,9 @@ public struct StoredRing: Sendable, Codable {
     /// was rebuilt, e.g. by `stacklab ring build`), not drifted.
     public var earlierChecksums: [String] = []
 
-    /// A new ring.
+    /// Set on a state adopted from an installed ring file this run (the store holds no builder yet); not saved.
+    public var adoptedFrom: String?
+
     /// The state as the JSON the state store keeps, with sorted keys: equal states are equal bytes.
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
@@ -31,6 +33,7 @@ public struct StoredRing: Sendable, Codable {
         return try encoder.encode(self)
     }
 
+    /// A new ring.
     public init(builder: RingBuilder) {
         self.builder = builder
         deviceIDs = [:]
@@ -83,6 +86,11 @@ public struct RingPlan: Sendable, Codable {
     public var fileName: String { "\(type).ring.gz" }
 }
 
+extension Resource where Spec == RingSpec {
+    /// The file nodes install the ring as (`object.ring.gz`).
+    public var fileName: String { "\((spec.type?.value ?? RingType(rawValue: name) ?? .object).rawValue).ring.gz" }
+}
+
 /// Derives rings from Ring manifests and the region's storage nodes.
 public enum RingPlanner {
     /// Plans `ring` of `region` from its stored state (nil: a new ring), at `hour` (hours since the epoch).
@@ -91,6 +99,9 @@ public enum RingPlanner {
         let type = spec.type?.value ?? RingType(rawValue: ring.name) ?? .object
         var state = try stored ?? StoredRing(builder: RingBuilder(partPower: spec.partPower.value, replicas: spec.replicaCount,
                                                                    minPartHours: spec.minPartHours?.value ?? 1))
+        if let stored, stored.builder.partPower != spec.partPower.value {
+            throw RingBuilder.Failure(description: "its part power is \(stored.builder.partPower) and cannot change to \(spec.partPower.value): Swift cannot re-partition a ring in place (every object would move); keep partPower: \(stored.builder.partPower), or build a new ring under another name and migrate")
+        }
         let before = stored.map { $0.builder.balance() }
         if state.builder.replicas != spec.replicaCount { try state.builder.setReplicas(spec.replicaCount) }
         state.builder.minPartHours = spec.minPartHours?.value ?? 1
@@ -134,7 +145,7 @@ public enum RingPlanner {
                             checksum: checksum, rebuilt: false)
         }
         let report = try state.builder.rebalance(hour: hour)
-        let rebuilt = stored == nil || report.replicasMoved > 0 || devicesChanged
+        let rebuilt = stored == nil || stored?.adoptedFrom != nil || report.replicasMoved > 0 || devicesChanged
         if !rebuilt, let stored { state = stored }
         state.settled = report.heldBack == 0
         state.dispersion = report.dispersion  // when nothing moved, the stored assignment is the one the report measured
@@ -149,6 +160,22 @@ public enum RingPlanner {
                             checksum: state.checksum!, rebuilt: rebuilt || stored?.settled != state.settled)
         plan.warnings = report.warnings
         return plan
+    }
+
+    /// The builder state recovered from an installed ring `file` (read from `node`) when the state store has none:
+    /// devices map back to the manifests' `node/disk` keys through their meta (the node's name) and device name, and
+    /// zone names to the zone numbers the file uses.
+    public static func adopt(file: Data, from node: String, ring: Resource<RingSpec>, nodes: [Resource<NodeSpec>], hour: Int32) throws -> StoredRing {
+        let data = try RingFile.decode([UInt8](file))
+        var state = StoredRing(builder: try RingBuilder(adopting: data, minPartHours: ring.spec.minPartHours?.value ?? 1, hour: hour))
+        let zones = Dictionary(nodes.map { ($0.name, $0.spec.zone?.value ?? $0.name) }, uniquingKeysWith: { first, _ in first })
+        for case let device? in state.builder.devices {
+            state.deviceIDs["\(device.meta)/\(device.device)"] = device.id
+            if let zone = zones[device.meta] { state.zoneNumbers[zone] = device.zone }
+        }
+        state.checksum = sha256(file)
+        state.adoptedFrom = node
+        return state
     }
 
     /// The ring file of a plan (encoded now if the plan skipped it).

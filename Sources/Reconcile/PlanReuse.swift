@@ -192,7 +192,7 @@ extension Reconciler {
             rings[address] = ring
             ringCache?.keep(ring, address: address, stamp: ringStamps[address])
         }
-        let storedRings = rings
+        let storedRings = adoptingLostRings(rings, regions: Set(toPlan.map(\.name)), observed: observation.nodes, drivers: drivers)
         let planned = ResultSlots<RegionPlan>(count: toPlan.count)
         DispatchQueue.concurrentPerform(iterations: toPlan.count) { index in
             planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog,
@@ -212,6 +212,26 @@ extension Reconciler {
     /// Saved ring builders (those at `addresses` when given).
     func storedRings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
         addresses?.isEmpty == true ? [:] : try fromStore([:]) { try $0.rings(addresses) }
+    }
+
+    /// `stored` plus, for each ring of `regions` the store has no builder for while its nodes hold the ring file, the
+    /// builder adopted from that file, when every node holding it has the same one and it can be read (the planner
+    /// refuses the ring otherwise: a builder from scratch would move most replicas at once).
+    func adoptingLostRings(_ stored: [String: StoredRing], regions: Set<String>, observed: [ObservedNode],
+                           drivers: [Address: any NodeDriver]) -> [String: StoredRing] {
+        var result = stored
+        let byAddress = Dictionary(observed.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        for ring in model.rings where regions.contains(ring.region ?? "") && stored[ring.address.description] == nil {
+            let nodes = model.nodes.filter { $0.region == ring.region }
+            let holders = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }.sorted { $0.name < $1.name }
+                .compactMap { node in byAddress[node.address]?.rings[ring.fileName].map { (node: node.address, sha256: $0) } }
+            guard let first = holders.first, holders.allSatisfy({ $0.sha256 == first.sha256 }), let driver = drivers[first.node],
+                  let data = try? driver.readRing(ring.fileName), RingPlanner.sha256(data) == first.sha256,
+                  let state = try? RingPlanner.adopt(file: data, from: first.node.name, ring: ring, nodes: nodes, hour: Self.hour())
+            else { continue }
+            result[ring.address.description] = state
+        }
+        return result
     }
 
     /// Stamps of the saved ring builders (see `RingBuilderStore.ringStamps`).

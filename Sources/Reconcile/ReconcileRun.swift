@@ -99,7 +99,7 @@ public struct ReconcileRun {
         defer { withExtendedLifetime(locks) {} }
         let drivers = try reconciler.drivers(for: endpoints)
         let observed = try reconciler.observe(drivers)
-        let plan = try saved.map { try checkFresh($0, observed: observed) } ?? reconciler.plan(regions: regions, observed: observed, targets: options.targets)
+        let plan = try saved.map { try checkFresh($0, observed: observed) } ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets)
         show(plan)
         try guardPlan(plan, observed: observed)
         guard !plan.isEmpty else { return Report(plan: plan) }

@@ -148,10 +148,12 @@ public struct Reconciler: Sendable {
     /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.
     /// A state store that cannot be read is an error, never "no state": planning rings from scratch would move
     /// nearly every partition.
-    public func plan(regions: [String], observed: [ObservedNode], targets: [String] = []) throws -> Plan {
+    /// With `drivers`, a ring whose builder is missing from the store is adopted from the nodes' installed file.
+    public func plan(regions: [String], observed: [ObservedNode], drivers: [Address: any NodeDriver] = [:], targets: [String] = []) throws -> Plan {
         let declared = Set(model.regions.map(\.name))
+        let rings = adoptingLostRings(try storedRings(), regions: Set(regions), observed: observed, drivers: drivers)
         let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
-                                revision: revision, storedRings: try storedRings(), hour: Self.hour(), options: options)
+                                revision: revision, storedRings: rings, hour: Self.hour(), options: options)
         return try Self.limit(plan, to: targets, model: model)
     }
 

@@ -46,6 +46,11 @@ public struct RingBuilder: Sendable, Codable {
     /// Why a rebalance cannot be done.
     public struct Failure: Error, Sendable, CustomStringConvertible, Equatable {
         public var description: String
+
+        /// A failure saying `description`.
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// An empty builder.

@@ -29,7 +29,8 @@ import Testing
         func plan(rev: String = "HEAD") throws -> Plan {
             let reconciler = try reconciler(rev: rev)
             let regions = try reconciler.regions([])
-            return try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
+            let drivers = try reconciler.drivers(for: regions)
+            return try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
         }
 
         @discardableResult
@@ -37,7 +38,7 @@ import Testing
             let reconciler = try reconciler(rev: rev)
             let regions = try reconciler.regions([])
             let drivers = try reconciler.drivers(for: regions)
-            let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+            let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
             return try Applier().apply(plan, drivers: drivers, state: try SQLiteState(directory: state.path))
         }
 
@@ -264,6 +265,8 @@ struct FailingNode: NodeDriver {
     func disconnect() { inner.disconnect() }
 
     func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
+
+    func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
 
     func apply(_ operation: Change.Operation) throws(DriverError) {
         if case .ensureNetwork(let network, _) = operation, network == failing {

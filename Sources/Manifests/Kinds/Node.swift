@@ -128,10 +128,10 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
 }
 
 extension ManifestDecoder {
-    /// `simulated`, or a libvirt URI with a scheme.
+    /// `simulated`, or QEMU's system instance over SSH (`LibvirtURI`: no other transport, no query parameters).
     func libvirtURI(_ field: String) throws(YAMLError) -> Located<String>? {
-        try parsed(field, expected: "a libvirt URI or 'simulated'", hint: "write e.g. qemu+ssh://root@10.1.0.11/system, or simulated") { text in
-            text == "simulated" || (text.contains("://") && !text.hasPrefix("://") && !text.contains(" ")) ? text : nil
+        try parsed(field, expected: "'simulated' or a qemu+ssh://[user@]host[:port]/system URI", hint: LibvirtURI.hint) { text in
+            LibvirtURI(parsing: text).map { _ in text }
         }
     }
 

@@ -48,6 +48,9 @@ public struct RingSpec: ResourceSpec, DecodableSpec {
     public var type: Located<RingType>?
     /// log2 of the partition count (1...32).
     public var partPower: Located<Int>
+    /// The largest part power accepted: 2^22 partitions (4 Mi) serve far more disks than a region has, and a larger
+    /// one would cost the planner gigabytes per ring.
+    public static let maxPartPower = 22
     /// Replica count, fractional allowed (≥ 1).
     public var replicas: Located<FixedPoint>
     /// Hours before a partition may move again (default 1).
@@ -66,7 +69,7 @@ public struct RingSpec: ResourceSpec, DecodableSpec {
         guard try d.mapping(what(), required: ["partPower", "replicas"], { key throws(YAMLError) in
             switch key.value {
             case "type": type = try d.choice("type", RingType.self)
-            case "partPower": partPower = try d.int("partPower", in: 1...32)
+            case "partPower": partPower = try d.int("partPower", in: 1...RingSpec.maxPartPower)
             case "replicas":
                 replicas = try d.decimal("replicas")
                 if let value = replicas, value.value.units < 1_000_000 {

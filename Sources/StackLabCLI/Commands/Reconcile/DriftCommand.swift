@@ -24,7 +24,8 @@ struct DriftCommand: ParsableCommand {
         let placements: [String: (node: String, ip: String)]
         do {
             let (regions, endpoints) = try reconciler.selection(reconcile.region)
-            plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: endpoints)))
+            let drivers = try reconciler.drivers(for: endpoints)
+            plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
             placements = try reconciler.state?.placements() ?? [:]
         } catch {
             throw fail("\(error)")
