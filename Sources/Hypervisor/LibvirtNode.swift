@@ -149,7 +149,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                 domains.append(ObservedDomain(
                     name: domain.name, address: owner?["address"].flatMap(Address.init(parsing:)), specHash: owner?["spec"],
                     ip: owner?["ip"].flatMap(IPv4Address.init(parsing:)), state: state, vcpus: info.vcpus, memoryKiB: info.memoryKiB,
-                    maxVcpus: try domain.maxVcpus(), maxMemoryKiB: info.maxMemoryKiB, shapeHash: owner?["shape"],
+                    maxVcpus: try domain.maxVcpus(), maxMemoryKiB: info.maxMemoryKiB, shapeHash: owner?["shape"], mac: owner?["mac"],
                     flavor: owner?["flavor"], image: owner?["image"]))
             }
             let networks = try connection.networks().map(\.name).filter { $0.hasPrefix("stacklab-") }.map { String($0.dropFirst("stacklab-".count)) }
@@ -185,7 +185,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         case .replaceDomain(let domain):
             try libvirt { () throws(LibvirtError) in
                 // Idempotent: a replacement that already happened (the domain records the new image) is not redone.
-                if let existing = try connection.domain(named: domain.name), Ownership.parse(try existing.persistentXML())?["image"] == domain.image {
+                if let existing = try connection.domain(named: domain.name), try requireOwned(existing, by: domain.address),
+                   Ownership.parse(try existing.persistentXML())?["image"] == domain.image {
                     try ensureDomain(domain, restart: false)
                     return
                 }
@@ -197,6 +198,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                 guard let domain = try connection.domain(named: name) else {
                     throw LibvirtError(operation: "set power of domain \(name)", code: -1, message: "the domain does not exist")
                 }
+                try requireOwned(domain, by: nil)
                 try setPower(domain, running: running)
             }
         case .deleteDomain(let name, let instance):
@@ -287,9 +289,27 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// domain that does not yet run `want`'s hardware is shut down first (gracefully) and started on the new
     /// definition; without it, a running domain grows live (vCPUs plugged, balloon raised, disks resized under the
     /// guest), and a change that cannot be made live is an error, never a silent restart.
+    /// Refuses a domain that is not StackLab's: its metadata must name `address` (or, without one, the instance its
+    /// name belongs to). A domain without StackLab's metadata is never defined over, started, stopped or deleted,
+    /// whatever a plan (saved, possibly edited) says, even when it has StackLab's name or UUID.
+    @discardableResult
+    private func requireOwned(_ domain: Domain, by address: Address?) throws(LibvirtError) -> Bool {
+        let owner = try domain.metadata(namespace: Ownership.namespace).flatMap(Ownership.parseElement)?["address"].flatMap(Address.init(parsing:))
+        guard let owner, address.map({ $0 == owner }) ?? (DesiredDomain.name(for: owner) == domain.name) else {
+            throw LibvirtError(operation: "change domain \(domain.name)", code: -1,
+                               message: "it is not StackLab's (its metadata does not name \(address?.description ?? "its instance")); StackLab never defines over, starts, stops or deletes a domain it does not own")
+        }
+        return true
+    }
+
     private func ensureDomain(_ want: DesiredDomain, restart: Bool) throws(LibvirtError) {
         let pool = try instancePool()
         var domain = try connection.domain(named: want.name)
+        if let domain { try requireOwned(domain, by: want.address) }
+        if domain == nil, let other = try connection.domain(uuid: want.uuid) {
+            throw LibvirtError(operation: "define domain \(want.name)", code: -1,
+                               message: "domain '\(other.name)' already has its UUID \(want.uuid); StackLab never defines over a domain it does not own")
+        }
         let volumes = Dictionary(try pool.volumes().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var growing: [(DesiredDomain.Disk, StorageVolume)] = []
         for disk in want.disks {
@@ -392,6 +412,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// domain defined until its volumes are gone, so the next plan deletes it again and nothing leaks.
     private func deleteDomain(named name: String, address: Address) throws(LibvirtError) {
         let domain = try connection.domain(named: name)
+        if let domain { try requireOwned(domain, by: address) }
         if let domain, try domain.info().state != .shutoff { try domain.destroy() }
         let prefix = DesiredDomain.volumePrefix(for: address) + "-"
         if let pool = try connection.pools().first(where: { $0.name == StorageXML.instancePool }) {

@@ -62,6 +62,16 @@ public final class Connection: @unchecked Sendable {
         return Domain(handle: domain, connection: self)
     }
 
+    /// The domain with UUID `uuid` (`xxxxxxxx-xxxx-…`), or nil when there is none.
+    public func domain(uuid: String) throws(LibvirtError) -> Domain? {
+        guard let domain = virDomainLookupByUUIDString(handle, uuid) else {
+            let error = LibvirtError.last("look up domain \(uuid)")
+            if error.isNoSuchObject { return nil }
+            throw error
+        }
+        return Domain(handle: domain, connection: self)
+    }
+
     /// Defines a persistent network from XML.
     @discardableResult
     public func defineNetwork(xml: String) throws(LibvirtError) -> Network {

@@ -150,10 +150,12 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         return "i-" + hasher.hex
     }
 
-    /// A locally administered MAC (52:54:00 is QEMU's prefix) from a hash of `address`.
-    public static func mac(for address: Address) -> String {
+    /// A MAC under QEMU's prefix (52:54:00) from a hash of `address`: the first candidate StackLab's MAC allocation
+    /// tries for an instance, and the next ones (`attempt` 1, 2…) when it is taken on the network.
+    public static func mac(for address: Address, attempt: Int = 0) -> String {
         var hasher = StableHasher()
         hasher.combine(address.description)
+        if attempt > 0 { hasher.combine(String(attempt)) }
         let value = hasher.value
         let bytes = [UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
         return "52:54:00:" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")

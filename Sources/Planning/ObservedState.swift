@@ -50,8 +50,9 @@ public struct ObservedDomain: Sendable, Codable, Hashable {
     /// The spec hash recorded when StackLab defined it, and the hash of the part of it that cannot change live.
     public var specHash: String?
     public var shapeHash: String?
-    /// The fixed IP recorded in its metadata.
+    /// The fixed IP and the MAC recorded in its metadata.
     public var ip: IPv4Address?
+    public var mac: String?
     /// Power state.
     public var state: State
     /// Virtual CPUs: plugged in now (running), or at the next start (shut off).
@@ -67,7 +68,8 @@ public struct ObservedDomain: Sendable, Codable, Hashable {
 
     /// Creates an observation.
     public init(name: String, address: Address?, specHash: String?, ip: IPv4Address?, state: State, vcpus: Int, memoryKiB: UInt64,
-                maxVcpus: Int? = nil, maxMemoryKiB: UInt64? = nil, shapeHash: String? = nil, flavor: String? = nil, image: String? = nil) {
+                maxVcpus: Int? = nil, maxMemoryKiB: UInt64? = nil, shapeHash: String? = nil, mac: String? = nil, flavor: String? = nil, image: String? = nil) {
+        self.mac = mac
         self.shapeHash = shapeHash
         self.maxVcpus = maxVcpus ?? vcpus
         self.maxMemoryKiB = maxMemoryKiB ?? memoryKiB

@@ -76,6 +76,7 @@ struct RegionPlanner {
         for address in kept { desired[address] = nil }  // still running on a kept orphan node: never a second copy
         let networks = slice.networks.sorted { $0.name < $1.name }
 
+        let declaredInstances = spec == nil ? [] : Set(slice.instances.map(\.address))
         // Deletes first: domains removed from the manifests, moved away, or duplicated by an interrupted move.
         var freedIPs: [IPv4Address: ChangeID] = [:]
         for (address, have) in current.sorted(by: { $0.key < $1.key }) {
@@ -87,6 +88,8 @@ struct RegionPlanner {
                                     destroys: volumes(of: address, on: have.node),
                                     operation: .deleteDomain(domain: have.domain.name, instance: address))
                 changes.append(change)
+            } else if declaredInstances.contains(address) {
+                continue  // declared but not plannable now (no address, no room): an error says why; it is never deleted for that
             } else {
                 let reason: Change.Reason = spec == nil ? .regionRemoved : onRemovedNode ? .nodeRemoved : .removed
                 let change = Change(address: address, target: .node(have.node), action: .delete, reason: reason,
@@ -207,17 +210,52 @@ struct RegionPlanner {
         let (placements, failures) = Scheduler.place(requests, on: Scheduler.hosts(of: spec, nodes: nodes))
         errors += failures.map { Plan.Problem(address: $0.address, message: "cannot place it: \($0.reason)") }
 
-        // Addresses: manifest fixed IPs first, then addresses instances already have, then the lowest free ones.
+        // Addresses: manifest fixed IPs first, then addresses instances already have, then the lowest free ones. A
+        // fixed IP that another declared instance was given (and keeps) is an error: a running instance is never
+        // renumbered, nor deleted, to make room.
         var pools = networks.mapValues { AddressPool(network: $0.spec) }
         var addresses: [Address: IPv4Address] = [:]
+        var holders: [String: [IPv4Address: Address]] = [:]  // network → address → the declared instance that has it now
+        for instance in instances where instance.spec.fixedIP == nil {
+            if let ip = current[instance.address]?.domain.ip { holders[instance.spec.network.value, default: [:]][ip] = instance.address }
+        }
+        var refused = Set<Address>()
         for instance in instances {
-            if let ip = instance.spec.fixedIP?.value, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
+            guard let ip = instance.spec.fixedIP?.value else { continue }
+            if let holder = holders[instance.spec.network.value]?[ip], holder != instance.address {
+                errors.append(.init(address: instance.address, message: "its fixed IP \(ip) is in use by \(holder), which was given it earlier; StackLab never renumbers a running instance: pick another fixedIP, or give \(holder.name) a fixedIP of its own first"))
+                refused.insert(instance.address)
+            } else if pools[instance.spec.network.value]?.claim(ip) == true {
+                addresses[instance.address] = ip
+            }
         }
         for instance in instances where addresses[instance.address] == nil && instance.spec.fixedIP == nil {
             if let ip = current[instance.address]?.domain.ip, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
         }
-        for instance in instances where addresses[instance.address] == nil && placements[instance.address] != nil {
-            if let ip = pools[instance.spec.network.value]?.allocate() { addresses[instance.address] = ip }
+        for instance in instances where addresses[instance.address] == nil && placements[instance.address] != nil && !refused.contains(instance.address) {
+            if let ip = pools[instance.spec.network.value]?.allocate() {
+                addresses[instance.address] = ip
+            } else {
+                errors.append(.init(address: instance.address, message: "network '\(instance.spec.network.value)' has no free address left for it; widen its fixedRange or remove instances"))
+            }
+        }
+
+        // MACs: unique per network. An instance keeps the MAC it has (recorded in its domain); a new one gets the first
+        // free candidate of its address's hash sequence (24 bits collide with even odds at ~5,000 instances).
+        var macsTaken: [String: Set<String>] = [:]
+        var macs: [Address: String] = [:]
+        for instance in instances {
+            let had = current[instance.address].map { $0.domain.mac ?? DesiredDomain.mac(for: instance.address) }
+            if let had, macsTaken[instance.spec.network.value, default: []].insert(had).inserted { macs[instance.address] = had }
+        }
+        for instance in instances where macs[instance.address] == nil {
+            var attempt = 0
+            var mac = DesiredDomain.mac(for: instance.address)
+            while !macsTaken[instance.spec.network.value, default: []].insert(mac).inserted {
+                attempt += 1
+                mac = DesiredDomain.mac(for: instance.address, attempt: attempt)
+            }
+            macs[instance.address] = mac
         }
 
         var desired: [Address: DesiredDomain] = [:]
@@ -233,7 +271,7 @@ struct RegionPlanner {
             desired[instance.address] = DesiredDomain(
                 address: instance.address, node: nodeAddress(node), name: DesiredDomain.name(for: instance.address),
                 vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,
-                interface: .init(bridge: network.spec.bridge.value, mac: DesiredDomain.mac(for: instance.address), ip: ip),
+                interface: .init(bridge: network.spec.bridge.value, mac: macs[instance.address]!, ip: ip),
                 running: (instance.spec.state?.value ?? .running) == .running,
                 flavor: flavor.name, image: instance.spec.image.value)
         }

@@ -47,6 +47,7 @@ extension Validator {
                 findings.usage[instance.tenant!]!.ram += flavor.spec.ram.value.bytes
             }
         }
+        validator.checkAddressCapacity(of: positions)
         findings.diagnostics = validator.diagnostics
         return findings
     }
@@ -109,6 +110,26 @@ extension Validator {
         }
     }
 
+    /// Every network of the region has an address for each of its instances: its fixed range's host addresses minus
+    /// the gateway and DNS servers in it.
+    private mutating func checkAddressCapacity(of positions: [Int]) {
+        var counts: [String: Int] = [:]
+        for position in positions { counts[model.instances[position].spec.network.value, default: 0] += 1 }
+        guard let region = positions.first.map({ model.instances[$0].region! }) else { return }
+        for (name, count) in counts.sorted(by: { $0.key < $1.key }) {
+            guard let network = index.networks[.init(region: region, name: name)] else { continue }
+            let range = network.spec.fixedRange.value
+            let reserved = Set([network.spec.gateway.value] + (network.spec.dns?.value.map(\.value) ?? [])).filter {
+                range.contains($0) && $0 != range.first && $0 != range.last
+            }
+            let hosts = Int(range.last.value - range.first.value) - 1 - reserved.count
+            if count > hosts {
+                error("network '\(name)' of region '\(region)' has \(count) instances but its fixed range \(range) holds only \(max(0, hosts)) addresses for them",
+                      at: network.spec.fixedRange.location, hint: "widen 'fixedRange' or move instances to another network")
+            }
+        }
+    }
+
     private mutating func checkFixedIP(_ ip: Located<IPv4Address>, of position: Int, in network: Resource<NetworkSpec>,
                                        taken: inout [ModelIndex.RegionalKey: [IPv4Address: Int]]) {
         let instance = model.instances[position]
@@ -122,6 +143,9 @@ extension Validator {
                   hint: "pick an address inside \(fixed), or leave 'fixedIP' out to have one allocated")
         } else if ip.value == fixed.first || ip.value == fixed.last || ip.value == network.spec.gateway.value {
             error("fixed IP \(ip.value) of \(what) is the network, broadcast or gateway address of '\(network.name)'", at: ip.location)
+        } else if network.spec.dns?.value.contains(where: { $0.value == ip.value }) == true {
+            error("fixed IP \(ip.value) of \(what) is a DNS server of network '\(network.name)'", at: ip.location,
+                  hint: "pick another address, or leave 'fixedIP' out to have one allocated")
         } else {
             let key = ModelIndex.RegionalKey(region: instance.region!, name: network.name)
             if let other = taken[key]?[ip.value].map({ model.instances[$0] }) {
