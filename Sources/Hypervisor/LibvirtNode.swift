@@ -17,6 +17,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private let cpus: Int
     private let memoryKiB: UInt64
     private let uri: String
+    /// An empty host file outside a state directory this process may not write (see `init`), removed with the driver.
+    private var temporaryHost: String?
     private var opened: Connection?
     /// The host file as it was when `opened` read it (simulated nodes).
     private var openedStamp: FileStamp?
@@ -76,19 +78,33 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         memoryKiB = endpoint.memoryKiB
         if endpoint.libvirt == "simulated" {
             let path = Self.hostFile(stateDirectory: Self.standardized(stateDirectory), node: endpoint.address)
+            var source = path
             if !FileManager.default.fileExists(atPath: path) {
+                let empty = SimulatedHost.emptyHost(cpus: cpus, memoryKiB: memoryKiB)
                 do {
-                    try SimulatedHost.write(SimulatedHost.emptyHost(cpus: cpus, memoryKiB: memoryKiB), to: path)
+                    try SimulatedHost.write(empty, to: path)
                 } catch {
-                    throw DriverError(node: address, message: "cannot create simulated host \(path): \(error)", isTransient: false)
+                    // A state directory this process may not write (a read-only plan): the new node is empty, so it is
+                    // observed from an empty host elsewhere; applying to it needs write access and fails then.
+                    source = NSTemporaryDirectory() + "/stacklab-empty-host-\(getpid())-\(UUID().uuidString).xml"
+                    do {
+                        try SimulatedHost.write(empty, to: source)
+                    } catch {
+                        throw DriverError(node: address, message: "cannot create simulated host \(path): \(error)", isTransient: false)
+                    }
                 }
             }
             hostFile = path
-            uri = "test://" + path
+            uri = "test://" + source
+            temporaryHost = source == path ? nil : source
         } else {
             hostFile = nil
             uri = endpoint.libvirt
         }
+    }
+
+    deinit {
+        if let temporaryHost { unlink(temporaryHost) }
     }
 
     /// The libvirt connection, opened on first use. The test driver reads its host file once, when it connects:

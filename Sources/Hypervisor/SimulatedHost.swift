@@ -1,5 +1,8 @@
 import Libvirt
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Simulated nodes: libvirt's test driver, started from a host description generated from the Node spec and
 /// written back after every change (the test driver forgets everything when its connection closes).
@@ -55,6 +58,24 @@ public enum SimulatedHost {
     /// Writes `xml` to `path` atomically (a crash leaves the old file or the new one, never half of one).
     public static func write(_ xml: String, to path: String) throws {
         try write(Data(xml.utf8), to: path)
+    }
+
+    /// Removes temporary files (`*.tmp-<pid>`) that a crashed write left under the simulated hosts in `stateDirectory`:
+    /// those whose writer is gone, and any older than ten minutes (a write takes milliseconds; a reused PID cannot
+    /// keep a file forever). Returns the paths removed.
+    @discardableResult
+    public static func removeStaleTemporaries(stateDirectory: String) -> [String] {
+        var removed: [String] = []
+        guard let walker = FileManager.default.enumerator(atPath: "\(stateDirectory)/nodes") else { return [] }
+        let now = Date()
+        while let relative = walker.nextObject() as? String {
+            guard let marker = relative.range(of: ".tmp-", options: .backwards), let pid = Int32(relative[marker.upperBound...]) else { continue }
+            let path = "\(stateDirectory)/nodes/\(relative)"
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+            let writerGone = kill(pid, 0) != 0 && errno == ESRCH
+            if writerGone || now.timeIntervalSince(modified) > 600, unlink(path) == 0 { removed.append(path) }
+        }
+        return removed
     }
 
     /// Writes `data` to `path` atomically.

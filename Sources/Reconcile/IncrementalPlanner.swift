@@ -75,6 +75,7 @@ public final class IncrementalPlanner {
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
         reconciler.hostScan = hostScan
+        try reconciler.recover()
         let (regions, endpoints) = try reconciler.selection([])
         let made = try reconciler.plan(regions: regions, drivers: try currentDrivers(for: endpoints), memo: memo,
                                        observations: observations, ringCache: ringCache, disconnect: true)

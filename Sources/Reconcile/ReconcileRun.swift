@@ -70,6 +70,8 @@ public struct ReconcileRun {
         public var remaining: Plan?
         /// A problem met while verifying (the apply itself stands).
         public var verifyError: String?
+        /// What the start cleaned up after processes that died.
+        public var recovery = Reconciler.Recovery()
     }
 
     public let reconciler: Reconciler
@@ -97,17 +99,18 @@ public struct ReconcileRun {
         let (regions, endpoints) = try reconciler.selection(saved?.regions ?? options.regions)
         let locks = try lock(regions)
         defer { withExtendedLifetime(locks) {} }
+        let recovery = try reconciler.recover()
         let drivers = try reconciler.drivers(for: endpoints)
         let observed = try reconciler.observe(drivers)
         let plan = try saved.map { try checkFresh($0, observed: observed) } ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets)
         show(plan)
         try guardPlan(plan, observed: observed)
-        guard !plan.isEmpty else { return Report(plan: plan) }
+        guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery) }
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()
         try state.rememberNodes(endpoints)
         let applied = try Applier(parallelism: options.parallelism, progress: progress).apply(plan, drivers: drivers, state: state)
-        var report = Report(plan: plan, applied: applied)
+        var report = Report(plan: plan, applied: applied, recovery: recovery)
         if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state) }
         return report
     }

@@ -145,6 +145,29 @@ public struct Reconciler: Sendable {
         return (observed, reused)
     }
 
+    /// What a start found left behind by processes that died.
+    public struct Recovery: Sendable {
+        /// Changes of dead runs that were planned or started, now closed as interrupted (the plan re-checks each).
+        public var interrupted: [JournalEntry] = []
+        /// Temporary files of crashed writes, removed.
+        public var temporaries: [String] = []
+    }
+
+    /// Cleans up after processes that died: closes their runs (by liveness locks, never by PID alone) and removes
+    /// their temporary files. Every start (plan, drift, apply, the service) calls it; a read-only state directory
+    /// recovers nothing and is not an error.
+    @discardableResult
+    public func recover() throws -> Recovery {
+        var recovery = Recovery()
+        recovery.temporaries = SimulatedHost.removeStaleTemporaries(stateDirectory: stateDirectory)
+        do {
+            recovery.interrupted = try state?.recoverDeadRuns() ?? []
+        } catch {
+            throw Failure(description: "cannot close the runs of processes that died: \(error)")
+        }
+        return recovery
+    }
+
     /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.
     /// A state store that cannot be read is an error, never "no state": planning rings from scratch would move
     /// nearly every partition.

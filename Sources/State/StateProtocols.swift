@@ -6,10 +6,14 @@ import Planning
 /// Runs and the journal of every change: planned → started → done / failed / skipped, written before and after
 /// each change acts, so an interrupted apply can be told and completed.
 public protocol RunJournal: Sendable {
-    /// Starts a run; runs left `running` by a process that no longer exists are closed as `interrupted` first.
+    /// Starts a run; runs left `running` by a process that died are closed as `interrupted` first.
     func beginRun(regions: [String], revision: String?) throws -> Int64
     /// Ends a run.
     func finishRun(_ run: Int64, succeeded: Bool) throws
+    /// Closes runs whose process died (`interrupted`), failing their unfinished changes; returns those changes.
+    func recoverDeadRuns() throws -> [JournalEntry]
+    /// Whether this process may write the store (a read-only one still plans: nothing is remembered).
+    var isWritable: Bool { get }
     /// Records every change of a run as planned, before any is attempted.
     func journalPlanned(_ changes: [Change], run: Int64) throws
     /// Moves a journal entry to `status`, counting attempts and keeping the error.

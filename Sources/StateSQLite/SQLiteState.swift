@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Hypervisor
 import Manifests
 import Planning
@@ -14,21 +15,54 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     private let queue: DatabaseQueue
     /// The state directory.
     public let directory: String
+    /// Runs this process has begun and not finished: their liveness locks (descriptor, path).
+    private let liveRuns = Mutex<[Int64: (descriptor: Int32, path: String)]>([:])
 
     /// The store in `directory` if one exists there (migrated if needed), or nil: reading state never creates it.
     public static func existing(directory: String) throws -> SQLiteState? {
         FileManager.default.fileExists(atPath: "\(directory)/stacklab.sqlite") ? try SQLiteState(directory: directory) : nil
     }
 
-    /// Opens (creating and migrating if needed) the store in `directory`.
+    /// Why the store cannot be opened, naming its file.
+    public struct OpenError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Opens (creating and migrating if needed) the store in `directory`. Processes starting at once migrate one after
+    /// the other (an exclusive lock on `stacklab.sqlite.lock`), so two first applies never race on the schema. A store
+    /// the process may not write is opened read-only (plans and drift need no write access); it must then already
+    /// be migrated.
     public init(directory: String) throws {
         self.directory = directory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        queue = try DatabaseQueue(path: "\(directory)/stacklab.sqlite", configuration: configuration)
-        try Self.migrator.migrate(queue)
+        let path = "\(directory)/stacklab.sqlite"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let writable = access(directory, W_OK) == 0 && (access(path, F_OK) != 0 || access(path, W_OK) == 0)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            configuration.readonly = !writable
+            if writable {
+                let lock = open("\(path).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                guard lock >= 0 else { throw OpenError(description: "cannot open \(path).lock: \(String(cString: strerror(errno)))") }
+                defer { close(lock) }  // closing drops the lock
+                flock(lock, LOCK_EX)
+                queue = try DatabaseQueue(path: path, configuration: configuration)
+                try Self.migrator.migrate(queue)
+            } else {
+                queue = try DatabaseQueue(path: path, configuration: configuration)
+                guard try queue.read({ try Self.migrator.hasCompletedMigrations($0) }) else {
+                    throw OpenError(description: "\(path) is read-only and needs migrating: run stacklab apply once with write access")
+                }
+            }
+        } catch let error as OpenError {
+            throw error
+        } catch {
+            throw OpenError(description: "state store \(path): \(error)")
+        }
     }
+
+    /// Whether this process may write the store.
+    public var isWritable: Bool { !queue.configuration.readonly }
 
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -103,6 +137,11 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v6-run-liveness") { db in
+            // A run holds an flock on locks/run-<liveness>.lock while it lives: a lock that can be taken is a dead run,
+            // which a reused PID can never fake.
+            try db.execute(sql: "ALTER TABLE run ADD COLUMN liveness TEXT")
+        }
         return migrator
     }
 
@@ -176,30 +215,83 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     // MARK: Runs
 
-    /// Starts a run; runs left `running` by a process that no longer exists are marked `interrupted` first.
+    /// Starts a run; runs left `running` by a process that died are closed first (`recoverDeadRuns`).
     public func beginRun(regions: [String], revision: String?) throws -> Int64 {
-        try queue.write { db in
-            for row in try Row.fetchAll(db, sql: "SELECT id, pid FROM run WHERE status = 'running'") {
-                let pid: Int32 = row["pid"]
-                if kill(pid, 0) != 0 && errno == ESRCH || pid == getpid() {
-                    try db.execute(sql: "UPDATE run SET status = 'interrupted', finished_at = ? WHERE id = ?",
-                                   arguments: [Date().timeIntervalSince1970, row["id"] as Int64])
-                    try db.execute(sql: "UPDATE journal SET status = 'failed', error = 'interrupted' WHERE run_id = ? AND status IN ('planned', 'started')",
-                                   arguments: [row["id"] as Int64])
-                }
-            }
-            try db.execute(sql: "INSERT INTO run (regions, revision, pid, status, started_at) VALUES (?, ?, ?, 'running', ?)",
-                           arguments: [regions.joined(separator: ","), revision, getpid(), Date().timeIntervalSince1970])
+        _ = try recoverDeadRuns()
+        let token = UUID().uuidString.lowercased()
+        let lockPath = Self.livenessLock(directory: directory, token: token)
+        try FileManager.default.createDirectory(atPath: (lockPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0, flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            throw OpenError(description: "cannot lock \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        let run = try queue.write { db in
+            try db.execute(sql: "INSERT INTO run (regions, revision, pid, status, started_at, liveness) VALUES (?, ?, ?, 'running', ?, ?)",
+                           arguments: [regions.joined(separator: ","), revision, getpid(), Date().timeIntervalSince1970, token])
             return db.lastInsertedRowID
         }
+        liveRuns.withLock { $0[run] = (descriptor, lockPath) }
+        return run
     }
 
-    /// Ends a run.
+    /// Ends a run (and lets go of its liveness lock).
     public func finishRun(_ run: Int64, succeeded: Bool) throws {
         try queue.write { db in
             try db.execute(sql: "UPDATE run SET status = ?, finished_at = ? WHERE id = ?",
                            arguments: [succeeded ? "succeeded" : "failed", Date().timeIntervalSince1970, run])
         }
+        if let held = liveRuns.withLock({ $0.removeValue(forKey: run) }) {
+            unlink(held.path)
+            close(held.descriptor)
+        }
+    }
+
+    /// Closes every run left `running` by a process that died: the run becomes `interrupted`, and its changes still
+    /// `planned` or `started` become `failed` ("interrupted"; the next plan checks each against its node). A run is
+    /// alive only while its liveness lock is held; runs from before liveness locks fall back to their PID. Returns
+    /// the entries it closed. A read-only store recovers nothing.
+    public func recoverDeadRuns() throws -> [JournalEntry] {
+        guard isWritable else { return [] }
+        let ours = liveRuns.withLock { Set($0.keys) }
+        let candidates = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, pid, liveness FROM run WHERE status = 'running'").map { row in
+                (id: row["id"] as Int64, pid: row["pid"] as Int32, liveness: row["liveness"] as String?)
+            }
+        }
+        var dead: [Int64] = []
+        for run in candidates where !ours.contains(run.id) {
+            if let token = run.liveness {
+                let path = Self.livenessLock(directory: directory, token: token)
+                let descriptor = open(path, O_RDWR | O_CLOEXEC)
+                if descriptor < 0 {
+                    dead.append(run.id)  // its process removed it on the way out, or never got that far
+                } else {
+                    if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+                        dead.append(run.id)
+                        unlink(path)
+                    }
+                    close(descriptor)
+                }
+            } else if kill(run.pid, 0) != 0 && errno == ESRCH || run.pid == getpid() {
+                dead.append(run.id)
+            }
+        }
+        guard !dead.isEmpty else { return [] }
+        return try queue.write { db in
+            var closed: [JournalEntry] = []
+            for id in dead {
+                closed += try Self.entries(db, run: id).filter { $0.status == .planned || $0.status == .started }
+                try db.execute(sql: "UPDATE run SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'",
+                               arguments: [Date().timeIntervalSince1970, id])
+                try db.execute(sql: "UPDATE journal SET status = 'failed', error = 'interrupted' WHERE run_id = ? AND status IN ('planned', 'started')",
+                               arguments: [id])
+            }
+            return closed
+        }
+    }
+
+    private static func livenessLock(directory: String, token: String) -> String {
+        "\(directory)/locks/run-\(token).lock"
     }
 
     // MARK: Journal
@@ -281,14 +373,16 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     }
 
     public func journalEntries(run: Int64? = nil) throws -> [JournalEntry] {
-        try queue.read { db in
-            let rows = run == nil
-                ? try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY id")
-                : try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run_id = ? ORDER BY id", arguments: [run])
-            return rows.map { row in
-                JournalEntry(run: row["run_id"], changeID: row["change_id"], address: row["address"], target: row["node"], action: row["action"],
-                             status: JournalEntry.Status(rawValue: row["status"]) ?? .failed, attempts: row["attempts"], error: row["error"])
-            }
+        try queue.read { db in try Self.entries(db, run: run) }
+    }
+
+    private static func entries(_ db: Database, run: Int64?) throws -> [JournalEntry] {
+        let rows = run == nil
+            ? try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY id")
+            : try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run_id = ? ORDER BY id", arguments: [run])
+        return rows.map { row in
+            JournalEntry(run: row["run_id"], changeID: row["change_id"], address: row["address"], target: row["node"], action: row["action"],
+                         status: JournalEntry.Status(rawValue: row["status"]) ?? .failed, attempts: row["attempts"], error: row["error"])
         }
     }
 

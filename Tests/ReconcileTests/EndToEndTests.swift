@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import Hypervisor
 import Processes
 import Manifests
 import Planning
@@ -76,6 +78,37 @@ import Testing
         #expect(result.status == 1)
         #expect(result.output.contains("pass --auto-approve"))
         #expect(try stacklab(["plan"], repo: repo, state: state).status == 2, "nothing was applied")
+    }
+
+    @Test func aStartClosesDeadRunsByTheirLockNotTheirPIDAndRemovesTheirTemporaryFiles() throws {
+        let (repo, state) = try deployment(instances: 60)
+        let pid = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",
+                                     "--repo", repo.path, "--state-dir", state.path])
+        var done = 0
+        let deadline = Date().addingTimeInterval(60)
+        while done < 5 && Date() < deadline {
+            usleep(20_000)
+            done = ((try? SQLiteState(directory: state.path).journalEntries()) ?? []).count { $0.status == .done }
+        }
+        kill(pid, SIGKILL)
+        Command.stop(pid)
+        // The dead run's PID now belongs to a live process (init), and crashed writes left temporary files behind.
+        let database = try DatabaseQueue(path: state.file("stacklab.sqlite"))
+        try database.write { try $0.execute(sql: "UPDATE run SET pid = 1 WHERE status = 'running'") }
+        let host = LibvirtNode.hostFile(stateDirectory: state.path, node: Address(kind: .node, region: "lab", name: "lab-1"))
+        let leftovers = [host + ".tmp-1", host + ".tmp-2147483646"]
+        for path in leftovers { try Data("partial".utf8).write(to: URL(fileURLWithPath: path)) }
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: leftovers[0])
+        let liveRun = try SQLiteState(directory: state.path)
+        let ours = try liveRun.beginRun(regions: ["edge"], revision: nil)  // a run that is alive must stay open
+
+        #expect(try stacklab(["plan"], repo: repo, state: state).status == 2)
+        let store = try SQLiteState(directory: state.path)
+        #expect(try store.runs().map(\.status) == ["interrupted", "running"])
+        #expect(try store.journalEntries().allSatisfy { $0.status != .started && $0.status != .planned }, "no change is left started forever")
+        #expect(leftovers.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        try liveRun.finishRun(ours, succeeded: true)
+        #expect(try store.runs().map(\.status) == ["interrupted", "succeeded"])
     }
 
     @Test func killedMidApplyResumesWithNothingLostOrDuplicated() throws {

@@ -53,8 +53,9 @@ struct PlanCommand: ParsableCommand {
         let plan: Plan
         do {
             let start = Date()
+            try reconciler.recover()
             let (regions, endpoints) = try reconciler.selection(reconcile.region)
-            let memo = try reconciler.state.map { try StoredPlanMemo(store: $0) }
+            let memo = try reconciler.state.flatMap { $0.isWritable ? try StoredPlanMemo(store: $0) : nil }
             let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: endpoints), memo: memo, refresh: refresh,
                                            disconnect: true, targets: target)
             plan = made.plan
