@@ -28,7 +28,7 @@ let package = Package(
         // Small safe Swift layers over them.
         .target(name: "YAML", dependencies: ["CLibYAML"], swiftSettings: strict),
         .target(name: "Parallel", swiftSettings: strict),
-        .target(name: "Git", dependencies: ["CLibgit2", "Parallel"], swiftSettings: strict),
+        .target(name: "Git", dependencies: ["CLibgit2", "CZlib", "Parallel"], swiftSettings: strict),
         .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: strict),
         .target(name: "SSH", dependencies: ["CLibssh2"], swiftSettings: strict),
 

@@ -9,4 +9,7 @@ static inline int stacklab_deflate_init(z_streamp stream, int level) {
 static inline int stacklab_inflate_init_gzip(z_streamp stream) {
     return inflateInit2(stream, 16 + MAX_WBITS);
 }
+static inline int stacklab_inflate_init_zlib(z_streamp stream) {
+    return inflateInit(stream);
+}
 #endif

@@ -9,6 +9,8 @@ import Parallel
 /// keeps this one inside the isolation domain that opened it.
 public final class Repository {
     private let handle: OpaquePointer
+    /// Loose objects, read (and checked) by StackLab before libgit2 may see them.
+    private let loose: LooseObjects
     /// The path it was opened at.
     public let path: String
 
@@ -19,6 +21,7 @@ public final class Repository {
         try check("open repository at \(path)", git_repository_open_ext(&repo, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil))
         handle = repo!
         self.path = path
+        loose = LooseObjects(directory: String(cString: git_repository_commondir(repo!)) + "objects")
     }
 
     deinit {
@@ -40,6 +43,7 @@ public final class Repository {
                       known: [String: String] = [:], parallelism: Int = 0) throws(GitError) -> [TreeFile] {
         let commit = try lookupCommit(revision)
         defer { git_commit_free(commit) }
+        try checkLoose(git_commit_tree_id(commit))
         var tree: OpaquePointer?
         try check("read the tree of \(revision)", git_commit_tree(&tree, commit))
         defer { git_tree_free(tree) }
@@ -89,10 +93,25 @@ public final class Repository {
         var isLink: Bool
     }
 
-    /// A blob's size and bytes (nil when over `maxBytes`; a link's target is always read).
+    /// A blob's size and bytes (nil when over `maxBytes`; a link's target is always read). A loose blob is read by
+    /// `LooseObjects`; a packed one is measured from its header before libgit2 reads it.
     private func blob(_ entry: Entry, maxBytes: Int) throws(GitError) -> (size: Int, bytes: [UInt8]?) {
+        let limit = entry.isLink ? 4096 : maxBytes
+        if let object = try loose.read(entry.id, maxBytes: limit) {
+            guard object.type == "blob" else {
+                throw GitError(operation: "read blob \(entry.path)", code: -1, message: "object \(entry.id) is a \(object.type), not a blob")
+            }
+            return (object.size, object.bytes)
+        }
         var oid = git_oid()
         withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: entry.raw) }
+        var odb: OpaquePointer?
+        try check("open the object database", git_repository_odb(&odb, handle))
+        defer { git_odb_free(odb) }
+        var declared = 0
+        var type = GIT_OBJECT_ANY
+        try check("read the header of blob \(entry.path)", git_odb_read_header(&declared, &type, odb, &oid))
+        guard declared <= limit else { return (declared, nil) }
         var blob: OpaquePointer?
         try check("read blob \(entry.path)", git_blob_lookup(&blob, handle, &oid))
         defer { git_blob_free(blob) }
@@ -101,7 +120,65 @@ public final class Repository {
         return (size, [UInt8](UnsafeRawBufferPointer(start: git_blob_rawcontent(blob), count: size)))
     }
 
+    /// Reads the object `oid` through `LooseObjects` when it is loose, so a damaged one is an error before libgit2 reads
+    /// it (libgit2 1.5.1 loops forever on a truncated loose object).
+    private func checkLoose(_ oid: UnsafePointer<git_oid>?) throws(GitError) {
+        _ = try loose.read(Self.hex(oid), maxBytes: Int.max)
+    }
+
+    /// Resolves `revision` checking every object on the way first: its base (a branch, tag, `HEAD` or a full SHA) and
+    /// each commit that `~N` and `^N` steps reach. Other forms (`@{…}`, `^{type}`, short SHAs) have their base
+    /// checked, then go to libgit2's parser.
     private func lookupCommit(_ revision: String) throws(GitError) -> OpaquePointer {
+        let cut = revision.firstIndex { "~^@:{".contains($0) } ?? revision.endIndex
+        let base = String(revision[..<cut])
+        var oid = git_oid()
+        var resolvedBase = false
+        if base.count == Int(GIT_OID_HEXSZ), base.allSatisfy(\.isHexDigit) {
+            resolvedBase = git_oid_fromstr(&oid, base) == 0
+        } else if !base.isEmpty {
+            var reference: OpaquePointer?
+            if git_reference_dwim(&reference, handle, base) == 0 {
+                defer { git_reference_free(reference) }
+                var direct: OpaquePointer?
+                if git_reference_resolve(&direct, reference) == 0 {
+                    defer { git_reference_free(direct) }
+                    if let target = git_reference_target(direct) {
+                        oid = target.pointee
+                        resolvedBase = true
+                    }
+                }
+            }
+        }
+        if resolvedBase { try checkLoose(&oid) }
+        if resolvedBase, let steps = Self.ancestry(revision[cut...]) {
+            var object: OpaquePointer?
+            try check("resolve revision '\(revision)'", git_object_lookup(&object, handle, &oid, GIT_OBJECT_ANY))
+            defer { git_object_free(object) }
+            var commit: OpaquePointer?
+            try check("resolve revision '\(revision)' to a commit", git_object_peel(&commit, object, GIT_OBJECT_COMMIT))
+            for (parent, count) in steps {
+                for _ in 0..<count {
+                    guard let id = git_commit_parent_id(commit, UInt32(parent)) else {
+                        git_commit_free(commit)
+                        throw GitError(operation: "resolve revision '\(revision)'", code: GIT_ENOTFOUND.rawValue,
+                                       message: "revspec '\(revision)' not found (a commit on the way has no such parent)")
+                    }
+                    do {
+                        try checkLoose(id)
+                    } catch {
+                        git_commit_free(commit)
+                        throw error
+                    }
+                    var next: OpaquePointer?
+                    let status = git_commit_parent(&next, commit, UInt32(parent))
+                    git_commit_free(commit)
+                    try check("resolve revision '\(revision)'", status)
+                    commit = next
+                }
+            }
+            return commit!
+        }
         var object: OpaquePointer?
         try check("resolve revision '\(revision)'", git_revparse_single(&object, handle, revision))
         defer { git_object_free(object) }
@@ -119,6 +196,7 @@ public final class Repository {
             let mode = git_tree_entry_filemode(entry)
             switch mode {
             case GIT_FILEMODE_TREE:
+                try checkLoose(git_tree_entry_id(entry))
                 var subtree: OpaquePointer?
                 try check("read tree \(path)", git_tree_lookup(&subtree, handle, git_tree_entry_id(entry)))
                 defer { git_tree_free(subtree) }
@@ -131,6 +209,28 @@ public final class Repository {
                 continue  // submodules (commits) carry no manifests
             }
         }
+    }
+
+    /// `~N`, `^N`, `~` and `^` steps as (parent index, repetitions): `~3` is the first parent three times, `^2` the
+    /// second parent once. Nil for any other syntax.
+    static func ancestry(_ suffix: Substring) -> [(parent: Int, count: Int)]? {
+        var steps: [(parent: Int, count: Int)] = []
+        var rest = suffix
+        while let first = rest.first {
+            guard first == "~" || first == "^" else { return nil }
+            rest = rest.dropFirst()
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            rest = rest.dropFirst(digits.count)
+            guard digits.count <= 6 else { return nil }
+            let number = digits.isEmpty ? 1 : Int(digits)!
+            if first == "~" {
+                steps.append((0, number))
+            } else {
+                guard number >= 1 else { return nil }  // ^0 is the commit itself: left to libgit2
+                steps.append((number - 1, 1))
+            }
+        }
+        return steps
     }
 
     private static func hex(_ oid: UnsafePointer<git_oid>?) -> String {

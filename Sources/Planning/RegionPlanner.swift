@@ -293,7 +293,7 @@ struct RegionPlanner {
         if let flavor = have.flavor, flavor != want.flavor { fields.append(.init(field: "flavor", old: flavor, new: want.flavor)) }
         if have.vcpus != want.vcpus { fields.append(.init(field: "vcpus", old: "\(have.vcpus)", new: "\(want.vcpus)")) }
         if have.memoryKiB != want.memoryKiB {
-            fields.append(.init(field: "memory", old: "\(ByteSize(bytes: have.memoryKiB * 1024))", new: "\(ByteSize(bytes: want.memoryKiB * 1024))"))
+            fields.append(.init(field: "memory", old: "\(ByteSize(kib: have.memoryKiB))", new: "\(ByteSize(kib: want.memoryKiB))"))
         }
         if let ip = have.ip, ip != want.interface.ip { fields.append(.init(field: "fixedIP", old: "\(ip)", new: "\(want.interface.ip)")) }
         return fields

@@ -73,8 +73,8 @@ public struct Scheduler: Sendable {
     public static func hosts(of region: RegionSpec, nodes: [Resource<NodeSpec>]) -> [Host] {
         nodes.filter { $0.spec.has(.compute) }.map { node in
             Host(name: node.name, zone: node.spec.zone?.value ?? node.name,
-                 vcpus: Int(Double(node.spec.cpus.value) * region.effectiveCPURatio),
-                 ramBytes: UInt64(min(Double(node.spec.memory.value.bytes) * region.effectiveRAMRatio, Double(UInt64.max / 2))),
+                 vcpus: Int(saturating: Double(node.spec.cpus.value) * region.effectiveCPURatio),
+                 ramBytes: UInt64(saturating: Double(node.spec.memory.value.bytes) * region.effectiveRAMRatio),
                  diskBytes: node.spec.instanceStorageBytes)
         }.sorted { $0.name < $1.name }
     }

@@ -10,13 +10,22 @@ public final class EventReader {
     private var recordings: [(name: String, depth: Int, events: [Event])] = []
     private var depth = 0
     private var replayed = 0
+    private var recorded = 0
     /// The most events that alias expansion may add to one stream.
     public let aliasBudget: Int
+    /// The most events anchor recordings may hold in one stream (nested anchors record every event once per open
+    /// anchor: 3,000 nested anchors in a 1 MiB file would otherwise take gigabytes).
+    public var recordingBudget: Int
+    /// The deepest nesting of collections accepted (manifests need a handful of levels; libyaml's scanner slows down
+    /// quadratically with flow nesting, so a bound here keeps a hostile file cheap).
+    public static let maxDepth = 256
 
-    /// Reads from `parser`, allowing at most `aliasBudget` events to be added by alias expansion.
+    /// Reads from `parser`, allowing at most `aliasBudget` events to be added by alias expansion and ten times that
+    /// to be held by anchor recordings.
     public init(parser: EventParser, aliasBudget: Int = 100_000) {
         self.parser = parser
         self.aliasBudget = aliasBudget
+        recordingBudget = aliasBudget.multipliedReportingOverflow(by: 10).overflow ? .max : aliasBudget * 10
     }
 
     /// Convenience: parse `bytes`.
@@ -122,6 +131,14 @@ public final class EventReader {
             event = parsed
         }
         record(event, replayed: replaying)
+        if depth > Self.maxDepth {
+            throw YAMLError(message: "collections nest deeper than \(Self.maxDepth) levels", mark: event.mark,
+                            hint: "manifests need only a few levels of nesting; flatten this structure")
+        }
+        if recorded > recordingBudget {
+            throw YAMLError(message: "anchors hold more than \(recordingBudget) YAML events", mark: event.mark,
+                            hint: "this looks like nested anchors built to exhaust memory; write the values out instead")
+        }
         return event
     }
 
@@ -129,6 +146,7 @@ public final class EventReader {
     /// when they were first parsed, so replays only feed the recordings that enclose them.
     private func record(_ event: Event, replayed: Bool) {
         for index in recordings.indices { recordings[index].events.append(event) }
+        recorded += recordings.count
         if event.opensCollection {
             if let anchor = event.anchor, !replayed {
                 recordings.append((anchor, depth, [event]))

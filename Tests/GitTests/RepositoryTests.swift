@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Git
+@testable import Git
 import TestSupport
 
 @Suite struct RepositoryTests {
@@ -78,5 +78,54 @@ import TestSupport
             #expect(error.operation.contains("/nonexistent/stacklab"))
             #expect(!error.message.isEmpty)
         }
+    }
+
+    /// Cuts the loose object `id` of `dir` in half, as a crash or a full disk would.
+    private func truncate(_ id: String, in dir: String) throws {
+        let path = "\(dir)/.git/objects/\(id.prefix(2))/\(id.dropFirst(2))"
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func aTruncatedLooseObjectIsAnErrorNotAHang() throws {
+        // libgit2 1.5.1 inflates a truncated loose object forever: StackLab reads loose objects itself first.
+        for victim in ["HEAD", "HEAD~1", "HEAD^{tree}", "HEAD:manifests", "HEAD:manifests/a.yaml"] {
+            let dir = try makeRepo()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try truncate(try GitCLI.run(["rev-parse", victim], in: dir).trimmingCharacters(in: .whitespacesAndNewlines), in: dir)
+            let repo = try Repository(at: dir)
+            do {
+                _ = try repo.files(at: victim == "HEAD~1" ? "main~1" : "HEAD", under: ["manifests"])
+                Issue.record("a damaged \(victim) was read")
+            } catch {
+                #expect(error.description.contains("is damaged"), "\(victim): \(error)")
+            }
+        }
+    }
+
+    @Test func aBlobOverTheLimitIsMeasuredNotRead() throws {
+        let dir = try makeRepo()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try Data(noise).write(to: URL(fileURLWithPath: dir + "/manifests/blob.bin"))
+        try git("add", "-A", in: dir)
+        try git("commit", "-qm", "big", in: dir)
+        let repo = try Repository(at: dir)
+        let loose = try #require(try repo.files(at: "HEAD", under: ["manifests"], maxBytes: 1 << 20).first { $0.path == "manifests/blob.bin" })
+        #expect(loose.size == 3 << 20 && loose.bytes == nil)
+        try git("gc", "-q", in: dir)
+        let packed = try #require(try Repository(at: dir).files(at: "HEAD", under: ["manifests"], maxBytes: 1 << 20).first { $0.path == "manifests/blob.bin" })
+        #expect(packed.size == 3 << 20 && packed.bytes == nil)
+        let read = try #require(try Repository(at: dir).files(at: "HEAD", under: ["manifests"]).first { $0.path == "manifests/blob.bin" })
+        #expect(read.bytes == noise)
+    }
+
+    @Test func ancestryStepsAreParsed() {
+        #expect(Repository.ancestry("~3^2^")?.map { "\($0.parent):\($0.count)" } == ["0:3", "1:1", "0:1"])
+        #expect(Repository.ancestry("")?.isEmpty == true)
+        #expect(Repository.ancestry("@{1}") == nil)
+        #expect(Repository.ancestry("^{tree}") == nil)
     }
 }

@@ -51,4 +51,57 @@ import Testing
         let (fileRead, _) = try load("regions/lab/evil.yaml", node("evil", libvirt: "test:///etc/passwd"))
         #expect(fileRead.hasErrors)
     }
+
+    // MARK: Arithmetic and budgets
+
+    @Test func hugeSizesSaturateInsteadOfTrapping() throws {
+        var nodes = ""
+        for n in 1...3 {
+            nodes += "---\nkind: Node\nname: big-\(n)\nspec: {address: 172.16.20.\(20 + n), libvirt: simulated, roles: [compute, volume], cpus: 100000, memory: 8000PiB, instanceStorage: 8000PiB, disks: [{name: sdb, size: 8000PiB}]}\n"
+        }
+        let flavor = "---\nkind: Flavor\nname: whale\nspec: {vcpus: 4, ram: 4PiB, disk: 4PiB, ephemeral: 15000PiB}\n"
+        let instances = (1...3).map { "---\nkind: Instance\nname: whale-\($0)\nregion: lab\ntenant: acme\nspec: {flavor: whale, image: ubuntu, network: private}\n" }.joined()
+        let (result, messages) = try load("regions/lab/big.yaml", nodes + flavor + instances)
+        // It ran to the end (no trap); the demand past 16 EiB is reported as more than the nodes hold.
+        #expect(messages.contains { $0.contains("instance disks") }, "\(messages)")
+        #expect(result.model.nodes.count >= 6)
+    }
+
+    @Test func aMappingWithManyKeysIsCheckedInLinearTime() throws {
+        var text = "kind: Flavor\nname: wide\nspec:\n  vcpus: 1\n  ram: 1GiB\n  disk: 1GiB\n"
+        for n in 0..<160_000 { text += "  k\(n): 1\n" }
+        text += "  k7: 2\n"
+        let (result, messages) = try load("manifests/wide.yaml", text, limits: LoadLimits(maxFileBytes: 64 << 20))
+        #expect(result.hasErrors)
+        #expect(messages.contains { $0.contains("duplicate key 'k7'") })
+    }
+
+    @Test func nestedAnchorsAndDeepNestingAreRefusedCheaply() throws {
+        var nested = "kind: Flavor\nname: anchors\nspec: "
+        for n in 0..<3000 { nested += "&n\(n) [" }
+        nested += String(repeating: "]", count: 3000) + "\n"
+        let (bomb, bombMessages) = try load("manifests/anchors.yaml", nested)
+        #expect(bomb.hasErrors)
+        #expect(bombMessages.contains { $0.contains("deeper than 256") || $0.contains("anchors hold more than") }, "\(bombMessages)")
+
+        let deep = "kind: Flavor\nname: deep\nspec: " + String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000) + "\n"
+        let (result, messages) = try load("manifests/deep.yaml", deep)
+        #expect(result.hasErrors)
+        #expect(messages.contains { $0.hasPrefix("manifests/deep.yaml:3:") && $0.contains("deeper than 256 levels") }, "\(messages)")
+    }
+
+    @Test func anchorsRecordedInsideEachOtherAreBudgeted() throws {
+        // 200 anchored mappings, each inside the previous, around 6,000 scalars: every event is recorded once per
+        // open anchor (2.4 million copies), over the default budget of a million.
+        var text = "kind: Flavor\nname: nest\nspec:\n"
+        var indent = "  "
+        for n in 0..<200 {
+            text += "\(indent)l\(n): &a\(n)\n"
+            indent += " "
+        }
+        for n in 0..<6000 { text += "\(indent)v\(n): 1\n" }
+        let (result, messages) = try load("manifests/nest.yaml", text)
+        #expect(result.hasErrors)
+        #expect(messages.contains { $0.contains("anchors hold more than 1000000 YAML events") }, "\(messages.prefix(3))")
+    }
 }

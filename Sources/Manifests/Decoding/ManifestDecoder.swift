@@ -64,6 +64,8 @@ final class ManifestDecoder {
         let start = try reader.next()
         let base = keyStack.count
         defer { keyStack.removeSubrange(base...) }
+        // Small mappings search their keys; a large one (160,000 keys would be quadratic) indexes them.
+        var index: [String: Mark]?
         while true {
             let kind = try reader.peekKind()
             if kind == .mappingEnd {
@@ -80,13 +82,18 @@ final class ManifestDecoder {
                 try reader.skipNode()
                 continue
             }
-            if let first = keyStack[base...].first(where: { $0.key == key.value }) {
+            if index == nil, keyStack.count - base > 32 {
+                index = Dictionary(keyStack[base...].map { ($0.key, $0.mark) }, uniquingKeysWith: { first, _ in first })
+            }
+            let first = index.map { $0[key.value] } ?? keyStack[base...].first(where: { $0.key == key.value })?.mark
+            if let first {
                 error("duplicate key '\(key.value)' in \(what())", at: key.mark,
-                      hint: "'\(key.value)' is already set at line \(first.mark.line); YAML keeps only one, so remove one of them")
+                      hint: "'\(key.value)' is already set at line \(first.line); YAML keeps only one, so remove one of them")
                 try reader.skipNode()
                 continue
             }
             keyStack.append((key.value, key.mark))
+            index?[key.value] = key.mark
             try field(Located(key.value, at: location(key.mark)))
         }
     }

@@ -23,8 +23,7 @@ public struct FlavorSpec: ResourceSpec, DecodableSpec {
 
     /// Root plus ephemeral disk, in bytes (saturating: a sum past 16 EiB fits nowhere anyway).
     public var diskDemand: UInt64 {
-        let (sum, overflow) = disk.value.bytes.addingReportingOverflow(ephemeral?.value.bytes ?? 0)
-        return overflow ? .max : sum
+        disk.value.bytes.saturatingAdd(ephemeral?.value.bytes ?? 0)
     }
 
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> FlavorSpec? {

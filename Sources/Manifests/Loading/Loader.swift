@@ -228,7 +228,7 @@ public struct Loader: Sendable {
     }
 
     private static func mebibytes(_ bytes: Int) -> String {
-        let tenths = (bytes * 10 + (1 << 19)) >> 20
+        let tenths = (bytes.multipliedReportingOverflow(by: 10).partialValue.saturatingAdd(1 << 19)) >> 20
         return "\(tenths / 10).\(tenths % 10)"
     }
 

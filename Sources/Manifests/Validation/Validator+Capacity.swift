@@ -14,7 +14,7 @@ extension Validator {
             demand[region] = Demand(vcpus: findings.vcpus, ram: findings.ram, disk: findings.disk, instances: findings.instances)
         }
         for volume in model.volumes {
-            demand[volume.region!, default: Demand()].volumes += volume.spec.size.value.bytes
+            demand[volume.region!, default: Demand()].volumes = demand[volume.region!, default: Demand()].volumes.saturatingAdd(volume.spec.size.value.bytes)
         }
         for region in model.regions {
             guard let need = demand[region.name] else { continue }
@@ -22,8 +22,8 @@ extension Validator {
             let compute = nodes.filter { $0.spec.has(.compute) }
             let cpuRatio = region.spec.effectiveCPURatio
             let ramRatio = region.spec.effectiveRAMRatio
-            let vcpus = Int(Double(compute.reduce(0) { $0 + $1.spec.cpus.value }) * cpuRatio)
-            let ram = UInt64(Double(compute.reduce(UInt64(0)) { $0 + $1.spec.memory.value.bytes }) * ramRatio)
+            let vcpus = Int(saturating: Double(compute.reduce(0) { $0.saturatingAdd($1.spec.cpus.value) }) * cpuRatio)
+            let ram = UInt64(saturating: Double(compute.reduce(UInt64(0)) { $0.saturatingAdd($1.spec.memory.value.bytes) }) * ramRatio)
             let location = region.meta.name.location
             if need.vcpus > vcpus {
                 error("region '\(region.name)' needs \(need.vcpus) vCPUs for its \(need.instances) instances but its \(compute.count) compute nodes offer \(vcpus) (×\(cpuRatio) allocation ratio)",
@@ -33,16 +33,13 @@ extension Validator {
                 error("region '\(region.name)' needs \(ByteSize(bytes: need.ram)) of RAM for its \(need.instances) instances but its compute nodes offer \(ByteSize(bytes: ram)) (×\(ramRatio) allocation ratio)",
                       at: location, hint: "add compute nodes or memory, raise 'ramAllocationRatio', or move instances to another region")
             }
-            let disk = compute.reduce(UInt64(0)) { total, node in
-                let (sum, overflow) = total.addingReportingOverflow(node.spec.instanceStorageBytes)
-                return overflow ? .max : sum
-            }
+            let disk = compute.reduce(UInt64(0)) { $0.saturatingAdd($1.spec.instanceStorageBytes) }
             if need.disk > disk {
                 error("region '\(region.name)' needs \(ByteSize(bytes: need.disk)) of instance disks for its \(need.instances) instances but its compute nodes' instance storage holds \(ByteSize(bytes: disk))",
                       at: location, hint: "add compute nodes, declare their 'instanceStorage' (default \(NodeSpec.defaultInstanceStorage) each), or use flavors with smaller disks")
             }
             if need.volumes > 0 {
-                let capacity = nodes.filter { $0.spec.has(.volume) }.flatMap { $0.spec.disks?.value ?? [] }.reduce(UInt64(0)) { $0 + $1.size.value.bytes }
+                let capacity = nodes.filter { $0.spec.has(.volume) }.flatMap { $0.spec.disks?.value ?? [] }.reduce(UInt64(0)) { $0.saturatingAdd($1.size.value.bytes) }
                 if need.volumes > capacity {
                     error("region '\(region.name)' needs \(ByteSize(bytes: need.volumes)) for its volumes but its volume nodes hold \(ByteSize(bytes: capacity))",
                           at: location, hint: "add nodes with the 'volume' role and disks, or shrink volumes")
@@ -65,11 +62,11 @@ extension Validator {
         for findings in instances.values {
             for (tenant, used) in findings.usage {
                 usage[tenant, default: Usage()].instances += used.instances
-                usage[tenant, default: Usage()].vcpus += used.vcpus
-                usage[tenant, default: Usage()].ram += used.ram
+                usage[tenant, default: Usage()].vcpus = usage[tenant, default: Usage()].vcpus.saturatingAdd(used.vcpus)
+                usage[tenant, default: Usage()].ram = usage[tenant, default: Usage()].ram.saturatingAdd(used.ram)
             }
         }
-        for volume in model.volumes { usage[volume.tenant!, default: Usage()].volumes += volume.spec.size.value.bytes }
+        for volume in model.volumes { usage[volume.tenant!, default: Usage()].volumes = usage[volume.tenant!, default: Usage()].volumes.saturatingAdd(volume.spec.size.value.bytes) }
         for floating in model.floatingIPs { usage[floating.tenant!, default: Usage()].floatingIPs += 1 }
         for tenant in model.tenants {
             guard let quotas = tenant.spec.quotas, let used = usage[tenant.name] else { continue }

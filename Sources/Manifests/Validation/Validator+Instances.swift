@@ -38,13 +38,12 @@ extension Validator {
             validator.checkReferences(of: position, computeZones: &computeZones, fixedIPs: &fixedIPs)
             findings.usage[instance.tenant!, default: .init()].instances += 1
             if let flavor = index.flavors[instance.spec.flavor.value] {
-                findings.vcpus += flavor.spec.vcpus.value
-                findings.ram += flavor.spec.ram.value.bytes
-                let (disk, overflow) = findings.disk.addingReportingOverflow(flavor.spec.diskDemand)
-                findings.disk = overflow ? .max : disk
+                findings.vcpus = findings.vcpus.saturatingAdd(flavor.spec.vcpus.value)
+                findings.ram = findings.ram.saturatingAdd(flavor.spec.ram.value.bytes)
+                findings.disk = findings.disk.saturatingAdd(flavor.spec.diskDemand)
                 findings.instances += 1
-                findings.usage[instance.tenant!]!.vcpus += flavor.spec.vcpus.value
-                findings.usage[instance.tenant!]!.ram += flavor.spec.ram.value.bytes
+                findings.usage[instance.tenant!]!.vcpus = findings.usage[instance.tenant!]!.vcpus.saturatingAdd(flavor.spec.vcpus.value)
+                findings.usage[instance.tenant!]!.ram = findings.usage[instance.tenant!]!.ram.saturatingAdd(flavor.spec.ram.value.bytes)
             }
         }
         validator.checkAddressCapacity(of: positions)

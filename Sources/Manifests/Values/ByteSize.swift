@@ -72,3 +72,39 @@ extension StringProtocol {
         return String(slice)
     }
 }
+
+extension ByteSize {
+    /// A size given in KiB (as libvirt reports memory), saturating at the largest size.
+    public init(kib: UInt64) {
+        let (bytes, overflow) = kib.multipliedReportingOverflow(by: 1024)
+        self.init(bytes: overflow ? .max : bytes)
+    }
+}
+
+/// Saturating arithmetic for capacity sums: manifests may declare sizes near the type's limit (8000 PiB nodes, a 4 PiB
+/// flavor), and a sum past it means "more than anything can hold", never a trap.
+extension UInt64 {
+    /// `self + other`, or `.max` when that overflows.
+    public func saturatingAdd(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
+
+    /// `value` rounded down, clamped to 0…`.max` (NaN is 0).
+    public init(saturating value: Double) {
+        self = value.isNaN || value <= 0 ? 0 : value >= 18_446_744_073_709_551_615.0 ? .max : UInt64(value)
+    }
+}
+
+extension Int {
+    /// `self + other`, or `.max`/`.min` when that overflows.
+    public func saturatingAdd(_ other: Int) -> Int {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+
+    /// `value` rounded toward zero, clamped to `Int`'s range (NaN is 0).
+    public init(saturating value: Double) {
+        self = value.isNaN ? 0 : value >= 9_223_372_036_854_775_807.0 ? .max : value <= -9_223_372_036_854_775_808.0 ? .min : Int(value)
+    }
+}

@@ -18,6 +18,13 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Threads that decode files (default: one per core).", valueName: "n"))
     var jobs: Int = 0
 
+    func validate() throws {
+        guard (1...1024).contains(maxFileSize) else {
+            throw ValidationError("--max-file-size must be between 1 and 1024 MiB, not \(maxFileSize)")
+        }
+        guard (0...256).contains(jobs) else { throw ValidationError("--jobs must be between 0 (one per core) and 256, not \(jobs)") }
+    }
+
     /// The source these options name.
     func source() -> any ManifestSource {
         if let rev { return GitSource(repository: repo, revision: rev) }
