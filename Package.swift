@@ -38,7 +38,7 @@ let package = Package(
         // Desired hypervisor state, placement and addresses: pure values, no I/O.
         .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
-        .target(name: "Hypervisor", dependencies: ["Libvirt", "Planning"], swiftSettings: strict),
+        .target(name: "Hypervisor", dependencies: ["Libvirt", "SSH", "Planning"], swiftSettings: strict),
 
         // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
         // embedded SQLite backend.

@@ -2,6 +2,7 @@ import Foundation
 import Libvirt
 import Manifests
 import Planning
+import SSH
 
 /// A node driven through libvirt: `qemu+ssh://…` in production, the test driver for simulated nodes (whose
 /// state is written under the state directory after every change).
@@ -26,6 +27,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private let lock = NSLock()
     /// Seconds a guest gets to shut down before it is powered off.
     public var shutdownTimeout: Double = 60
+    /// Seconds a production node gets to accept a connection and show its SSH banner.
+    public var connectTimeout: Double = 10
 
     /// `directory` as an absolute path without `.`, `..` or doubled slashes (cheap when it already is one).
     static func standardized(_ directory: String) -> String {
@@ -116,6 +119,15 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             defer { opening.unlock() }
             let stamp = hostFile.flatMap(FileStamp.init(path:))
             if let opened, stamp == openedStamp { return opened }
+            if case .ssh(_, let host, let port, _)? = LibvirtURI(parsing: uri)?.endpoint {
+                // libvirt's ssh transport waits forever on a port that accepts and stays silent: the node must show an
+                // SSH banner within the deadline before libvirt is let near it.
+                do {
+                    try TCPConnection.probeSSH(host: host, port: UInt16(port ?? 22), timeout: connectTimeout)
+                } catch {
+                    throw LibvirtError.cannotConnect("connect to \(uri)", message: "\(error)")
+                }
+            }
             let connection = try Connection(uri: uri)
             opened = connection
             openedStamp = stamp

@@ -28,6 +28,11 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether retrying may help (timeouts, lost connections, busy hypervisors) rather than the request being wrong.
+    /// A failure to reach the hypervisor (transient: the node may answer later).
+    public static func cannotConnect(_ operation: String, message: String) -> LibvirtError {
+        LibvirtError(operation: operation, code: Int32(VIR_ERR_NO_CONNECT.rawValue), message: message)
+    }
+
     public var isTransient: Bool {
         [VIR_ERR_OPERATION_TIMEOUT, VIR_ERR_NO_CONNECT, VIR_ERR_RPC, VIR_ERR_SYSTEM_ERROR, VIR_ERR_AGENT_UNRESPONSIVE,
          VIR_ERR_OPERATION_ABORTED, VIR_ERR_RESOURCE_BUSY]

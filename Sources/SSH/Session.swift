@@ -31,28 +31,12 @@ public final class Session {
 
     private static let initialised: Bool = { libssh2_init(0) == 0 }()
 
-    /// Connects to an IPv4 `host` (dotted quad) and `port`, and completes the SSH handshake.
-    public init(host: String, port: UInt16) throws(SSHError) {
+    /// Connects to `host` (IPv4, IPv6 or a name) and `port` within `connectTimeout` seconds, and completes the SSH
+    /// handshake.
+    public init(host: String, port: UInt16, connectTimeout: Double = 10) throws(SSHError) {
         _ = Self.initialised
         endpoint = "\(host):\(port)"
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-            throw SSHError(operation: "connect to \(host):\(port)", code: EINVAL, message: "'\(host)' is not an IPv4 address")
-        }
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SSHError(operation: "open socket", code: errno, message: String(cString: strerror(errno))) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            let code = errno
-            close(fd)
-            throw SSHError(operation: "connect to \(endpoint)", code: code, message: String(cString: strerror(code)))
-        }
+        let fd = try TCPConnection.open(host: host, port: port, timeout: connectTimeout)
         guard let created = stacklab_ssh2_session_init() else {
             close(fd)
             throw SSHError(operation: "create session", code: -1, message: "libssh2_session_init failed")

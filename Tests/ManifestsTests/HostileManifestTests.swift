@@ -104,4 +104,41 @@ import Testing
         #expect(result.hasErrors)
         #expect(messages.contains { $0.contains("anchors hold more than 1000000 YAML events") }, "\(messages.prefix(3))")
     }
+
+    // MARK: Smaller findings
+
+    @Test func bridgeNamesAreLinuxInterfaceNames() throws {
+        for bad in [".", "..", "-a", "brü0", "br 0", "a23456789012345b"] {
+            let network = "kind: Network\nname: n2\nspec: {bridge: \"\(bad)\", fixedRange: 10.99.0.0/24, gateway: 10.99.0.1}\n"
+            let (result, messages) = try load("regions/lab/n2.yaml", network)
+            #expect(result.hasErrors && messages.contains { $0.contains("expected a Linux interface name") }, "\(bad): \(messages)")
+        }
+    }
+
+    @Test func flavorsTooSmallToBootAreRefused() throws {
+        let (result, messages) = try load("manifests/tiny.yaml", "kind: Flavor\nname: tiny\nspec: {vcpus: 1, ram: 512B, disk: 0B}\n")
+        #expect(result.hasErrors)
+        #expect(messages.contains("manifests/tiny.yaml:3:23: 'ram' must be at least 64MiB, found 512B"), "\(messages)")
+        #expect(messages.contains { $0.contains("'disk' must be at least 1GiB") })
+    }
+
+    @Test func controlCharactersNeverReachTheTerminal() throws {
+        let (result, _) = try load("manifests/esc.yaml", "kind: Flavor\nname: \"evil\\e[2J\\e]0;pwned\\a\"\nspec: {vcpus: many, ram: 1GiB, disk: 1GiB}\n")
+        let text = DiagnosticRenderer(files: result.files, colors: false).render(result.diagnostics)
+        #expect(result.hasErrors)
+        #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(text.debugDescription)")
+        #expect("a\u{1B}[31mb\nc".terminalSafe == "a\\u{1B}[31mb\\u{A}c")
+    }
+
+    @Test func symlinksStayInsideTheManifestDirectories() throws {
+        let scratch = try Fixtures.deployment()
+        try GitCLI.commitAll(in: scratch.path)
+        try FileManager.default.createSymbolicLink(atPath: scratch.file("manifests/config.yaml"), withDestinationPath: "../.git/config")
+        try FileManager.default.createSymbolicLink(atPath: scratch.file("manifests/gone.yaml"), withDestinationPath: "nowhere.yaml")
+        let result = try Loader().load(DirectorySource(root: scratch.path))
+        let messages = result.diagnostics.map { d in d.location.map { "\(result.files.describe($0)): \(d.message)" } ?? d.message }
+        #expect(messages.contains("manifests/config.yaml:1:1: symbolic link to '../.git/config' points outside the manifest directories (manifests/, regions/, ci/)"), "\(messages)")
+        #expect(messages.contains("manifests/gone.yaml:1:1: symbolic link to 'nowhere.yaml' points to no file"), "\(messages)")
+        #expect(!messages.contains { $0.contains("repositoryformatversion") }, "the .git file's lines are never echoed")
+    }
 }

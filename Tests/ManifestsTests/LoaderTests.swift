@@ -88,8 +88,8 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: scratch.file("manifests/inside.yaml"), withDestinationPath: "tenants/other.yaml")
         let fromTree = try load(scratch)
         let expected = [
-            "manifests/escape.yaml:1:1: symbolic link to '\(outside.file("secret.yaml"))' points outside the repository",
-            "manifests/relative.yaml:1:1: symbolic link to '../../\(URL(fileURLWithPath: outside.path).lastPathComponent)/secret.yaml' points outside the repository",
+            "manifests/escape.yaml:1:1: symbolic link to '\(outside.file("secret.yaml"))' points outside the manifest directories (manifests/, regions/, ci/)",
+            "manifests/relative.yaml:1:1: symbolic link to '../../\(URL(fileURLWithPath: outside.path).lastPathComponent)/secret.yaml' points outside the manifest directories (manifests/, regions/, ci/)",
         ]
         // The link to a file inside the repository is followed, so 'other' is declared twice.
         #expect(messages(fromTree).filter { $0.contains("symbolic link") } == expected)

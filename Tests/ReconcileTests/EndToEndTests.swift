@@ -111,6 +111,31 @@ import Testing
         #expect(try store.runs().map(\.status) == ["interrupted", "succeeded"])
     }
 
+    @Test func planNeedsNoWriteAccessToTheStateDirectory() throws {
+        let (repo, state) = try deployment(instances: 2)
+        #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
+        try repo.write("regions/lab/more.yaml", "kind: Node\nname: lab-9\nspec: {address: 172.16.20.9, libvirt: simulated, roles: [compute], cpus: 8, memory: 16GiB}\n")
+        try GitCLI.commitAll(in: repo.path)
+        // Another user (nobody) may read the repository and the state, not write them.
+        try Command.check(["chmod", "-R", "a+rX", repo.path, state.path])
+        let probe = try Command.run(["runuser", "-u", "nobody", "--", StackLabBinary.path, "--version"])
+        try #require(probe.status == 0, "this machine cannot run the binary as nobody (\(probe.output)); the test needs it")
+        let before = try FileManager.default.contentsOfDirectory(atPath: state.path).sorted()
+        let plan = try Command.run(["runuser", "-u", "nobody", "--", StackLabBinary.path, "plan", "--repo", repo.path, "--state-dir", state.path])
+        #expect(plan.status == 2, "\(plan.output)")
+        #expect(plan.output.contains("node lab-9"), "the new node is planned from an empty host: \(plan.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state.path).sorted() == before, "nothing was written")
+    }
+
+    @Test func fileSizeLimitsOutOfRangeAreUsageErrors() throws {
+        let (repo, state) = try deployment(instances: 1)
+        for value in ["0", "-1", "99999999999999"] {
+            let result = try stacklab(["validate", "--max-file-size=\(value)"], repo: repo, state: state)
+            #expect(result.status == 64, "\(value): \(result.output)")
+            #expect(result.output.contains("--max-file-size must be between 1 and 1024 MiB"), "\(result.output)")
+        }
+    }
+
     @Test func killedMidApplyResumesWithNothingLostOrDuplicated() throws {
         let (repo, state) = try deployment(instances: 150)
         let pid = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",

@@ -238,6 +238,16 @@ final class ManifestDecoder {
         try parsed(field, expected: "a size with a unit", hint: "write e.g. 512MiB, 8GiB or 2TB") { ByteSize(parsing: $0) }
     }
 
+    /// A size with a unit, at least `minimum`.
+    func byteSize(_ field: String, atLeast minimum: ByteSize) throws(YAMLError) -> Located<ByteSize>? {
+        guard let size = try byteSize(field) else { return nil }
+        guard size.value.bytes >= minimum.bytes else {
+            diagnostics.append(.error("'\(field)' must be at least \(minimum), found \(size.value)", at: size.location))
+            return nil
+        }
+        return size
+    }
+
     /// An amount of money: `0.17`.
     func money(_ field: String) throws(YAMLError) -> Located<Money>? {
         guard let event = try scalar("an amount for '\(field)'") else { return nil }

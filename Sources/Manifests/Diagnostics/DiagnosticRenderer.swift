@@ -16,19 +16,19 @@ public struct DiagnosticRenderer: Sendable {
         let label = diagnostic.severity == .error ? paint("error", "1;31") : paint("warning", "1;33")
         var out = ""
         if let location = diagnostic.location {
-            out += paint(files.describe(location), "1") + ": "
+            out += paint(files.describe(location).terminalSafe, "1") + ": "
         }
-        out += "\(label): \(paint(diagnostic.message, "1"))\n"
+        out += "\(label): \(paint(diagnostic.message.terminalSafe, "1"))\n"
         if let location = diagnostic.location, let line = files[location.file].line(location.line) {
             let number = String(location.line)
             let gutter = String(repeating: " ", count: number.count)
-            let expanded = line.replacingTabs()
+            let expanded = line.replacingTabs().terminalSafeAligned
             let caretColumn = max(0, min(Int(location.column) - 1, expanded.count))
             out += " \(number) | \(expanded)\n"
             out += " \(gutter) | \(String(repeating: " ", count: caretColumn))\(paint("^", "1;32"))\n"
         }
         if let hint = diagnostic.hint {
-            out += "  \(paint("hint", "1;36")): \(hint)\n"
+            out += "  \(paint("hint", "1;36")): \(hint.terminalSafe)\n"
         }
         return out
     }
@@ -52,5 +52,29 @@ extension String {
     /// Tabs become single spaces so the caret lines up with libyaml's columns (which count a tab as one).
     fileprivate func replacingTabs() -> String {
         String(map { $0 == "\t" ? " " : $0 })
+    }
+}
+
+extension String {
+    /// The text with control characters shown instead of obeyed: C0 controls (newlines and tabs included), DEL and C1
+    /// controls become `\u{1B}`-style escapes, so manifest text and file names can never drive the terminal (ESC
+    /// sequences) or forge lines of output.
+    public var terminalSafe: String {
+        guard unicodeScalars.contains(where: Self.isControl) else { return self }
+        var out = ""
+        for scalar in unicodeScalars {
+            if Self.isControl(scalar) { out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    /// Like `terminalSafe`, but each control character becomes one replacement character, so columns stay aligned.
+    var terminalSafeAligned: String {
+        guard unicodeScalars.contains(where: Self.isControl) else { return self }
+        return String(String.UnicodeScalarView(unicodeScalars.map { Self.isControl($0) ? "\u{FFFD}" : $0 }))
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 }

@@ -22,6 +22,10 @@ public struct FlavorSpec: ResourceSpec, DecodableSpec {
     public var diskType: Located<DiskType>?
 
     /// Root plus ephemeral disk, in bytes (saturating: a sum past 16 EiB fits nowhere anyway).
+    /// The smallest RAM and root disk a flavor may give: below them a guest cannot boot (and libvirt refuses some).
+    public static let minimumRAM = ByteSize(bytes: 64 << 20)
+    public static let minimumDisk = ByteSize(bytes: 1 << 30)
+
     public var diskDemand: UInt64 {
         disk.value.bytes.saturatingAdd(ephemeral?.value.bytes ?? 0)
     }
@@ -32,8 +36,8 @@ public struct FlavorSpec: ResourceSpec, DecodableSpec {
         guard try d.mapping(what(), required: ["vcpus", "ram", "disk"], { key throws(YAMLError) in
             switch key.value {
             case "vcpus": vcpus = try d.int("vcpus", in: 1...1024)
-            case "ram": ram = try d.byteSize("ram")
-            case "disk": disk = try d.byteSize("disk")
+            case "ram": ram = try d.byteSize("ram", atLeast: FlavorSpec.minimumRAM)
+            case "disk": disk = try d.byteSize("disk", atLeast: FlavorSpec.minimumDisk)
             case "ephemeral": ephemeral = try d.byteSize("ephemeral")
             case "diskType": diskType = try d.choice("diskType", DiskType.self)
             default: try d.unknownField(key, in: what(), known: fields)

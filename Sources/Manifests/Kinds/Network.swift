@@ -51,8 +51,12 @@ public struct NetworkSpec: ResourceSpec, DecodableSpec {
 extension ManifestDecoder {
     /// A Linux interface name: 1-15 characters, no '/' or spaces.
     func interfaceName(_ field: String) throws(YAMLError) -> Located<String>? {
-        try parsed(field, expected: "a Linux interface name", hint: "at most 15 characters of letters, digits, '-', '_' or '.'") { text in
-            (1...15).contains(text.utf8.count) && text.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } ? text : nil
+        try parsed(field, expected: "a Linux interface name",
+                   hint: "at most 15 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit (e.g. br100)") { text in
+            guard (1...15).contains(text.utf8.count), let first = text.first, first.isASCII, first.isLetter || first.isNumber,
+                  text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            else { return nil }
+            return text
         }
     }
 }

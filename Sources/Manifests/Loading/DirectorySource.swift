@@ -34,11 +34,15 @@ public struct DirectorySource: ManifestSource {
 
     private static func content(_ full: String, realRoot: String, limit: Int) -> Result<[UInt8], RefusalError> {
         let url = URL(fileURLWithPath: full)
+        let link = try? FileManager.default.destinationOfSymbolicLink(atPath: full)
+        if let link, !FileManager.default.fileExists(atPath: full) { return .failure(RefusalError(.symlinkDangling(target: link))) }
         let resolved = url.resolvingSymlinksInPath().path
         if resolved != url.standardizedFileURL.path {
-            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: full)) ?? resolved
-            guard resolved.hasPrefix(realRoot + "/") else { return .failure(RefusalError(.symlinkOutside(target: target))) }
-            guard FileManager.default.fileExists(atPath: resolved) else { return .failure(RefusalError(.symlinkDangling(target: target))) }
+            // A link may point anywhere inside the manifest roots, never outside them (not even into .git).
+            let target = link ?? resolved
+            guard resolved.hasPrefix(realRoot + "/"),
+                  let top = resolved.dropFirst(realRoot.count + 1).split(separator: "/").first, ManifestLayout.roots.contains(String(top))
+            else { return .failure(RefusalError(.symlinkOutside(target: target))) }
         }
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved),
               let size = (attributes[.size] as? NSNumber)?.intValue else {

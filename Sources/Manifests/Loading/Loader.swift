@@ -218,7 +218,7 @@ public struct Loader: Sendable {
             return .error("file is \(Self.mebibytes(size)) MiB, larger than the \(Self.mebibytes(limit)) MiB limit for one manifest",
                           at: location, hint: "split it into several files (or raise --max-file-size if it is really meant)")
         case .symlinkOutside(let target):
-            return .error("symbolic link to '\(target)' points outside the repository", at: location,
+            return .error("symbolic link to '\(target)' points outside the manifest directories (manifests/, regions/, ci/)", at: location,
                           hint: "manifests must live in the repository; copy the file in instead of linking to it")
         case .symlinkDangling(let target):
             return .error("symbolic link to '\(target)' points to no file", at: location, hint: "fix or remove the link")

@@ -33,13 +33,14 @@ struct PlanRenderer {
                     out += "    \(symbol(change)) \(change.address)  (\(change.reason.rawValue))"
                     if change.restarts { out += paint(" (restarts)", "33") }
                     if case .defineDomain(let domain, _) = change.operation, change.action == .create {
-                        out += "  \(domain.flavor) \(domain.image) \(domain.interface.ip)"
+                        out += "  \(domain.flavor.terminalSafe) \(domain.image.terminalSafe) \(domain.interface.ip)"
                     }
                     out += "\n"
                     for field in change.fields {
-                        out += field.old.isEmpty ? "        \(field.field): \(field.new)\n" : "        \(field.field): \(field.old) → \(field.new)\n"
+                        out += field.old.isEmpty ? "        \(field.field.terminalSafe): \(field.new.terminalSafe)\n"
+                            : "        \(field.field.terminalSafe): \(field.old.terminalSafe) → \(field.new.terminalSafe)\n"
                     }
-                    for destroyed in change.destroys { out += paint("        destroys \(destroyed)", "31") + "\n" }
+                    for destroyed in change.destroys { out += paint("        destroys \(destroyed.terminalSafe)", "31") + "\n" }
                 }
             }
         }
@@ -47,10 +48,10 @@ struct PlanRenderer {
             out += paint("orphan", "33") + ": \(orphan.address) on \(orphan.node), which left the manifests (kept: --keep-orphans)\n"
         }
         for object in plan.unmanaged {
-            out += paint("unmanaged", "33") + ": \(object.kind) '\(object.name)' on \(object.node) (not StackLab's; left alone)\n"
+            out += paint("unmanaged", "33") + ": \(object.kind) '\(object.name.terminalSafe)' on \(object.node) (not StackLab's; left alone)\n"
         }
         for problem in plan.errors {
-            out += paint("error", "1;31") + ": \(problem.address): \(problem.message)\n"
+            out += paint("error", "1;31") + ": \(problem.address): \(problem.message.terminalSafe)\n"
         }
         out += summary(plan) + "\n"
         return out
