@@ -28,7 +28,7 @@ public struct Plan: Sendable, Codable {
     public var rings: [RingPlan] = []
     /// Resources found exactly as wanted (counted, not listed: a plan is the difference).
     public var unchanged = 0
-    /// sha256 of the plan's JSON without this field (`sealed()`).
+    /// The seal: an HMAC-SHA256 of the plan's JSON without this field (`sealed(with:)`).
     public var digest: String?
 
     /// Whether applying it would do anything.
@@ -79,26 +79,28 @@ public struct Plan: Sendable, Codable {
         public var node: Address
     }
 
-    /// The same plan with `digest` set.
-    public func sealed() -> Plan {
+    /// The same plan with `digest` set to an HMAC-SHA256 of its content under `key` (kept in the state directory):
+    /// someone who can edit a saved plan but not read the key cannot make an edited plan look intact.
+    public func sealed(with key: SymmetricKey) -> Plan {
         var plan = self
         plan.digest = nil
-        plan.digest = Self.sha256(of: plan)
+        plan.digest = "hmac-sha256:" + Self.hmac(of: plan, key: key)
         return plan
     }
 
-    /// Whether `digest` matches the plan's content (an unsealed plan does not).
-    public var isIntact: Bool {
-        guard let digest else { return false }
+    /// Whether `digest` is the seal `key` gives the plan's content (an unsealed plan, or one sealed with another key,
+    /// is not intact).
+    public func isIntact(with key: SymmetricKey) -> Bool {
+        guard let digest, digest.hasPrefix("hmac-sha256:") else { return false }
         var plan = self
         plan.digest = nil
-        return Self.sha256(of: plan) == digest
+        return Self.hmac(of: plan, key: key) == digest.dropFirst("hmac-sha256:".count)
     }
 
-    private static func sha256(of plan: Plan) -> String {
+    private static func hmac(of plan: Plan, key: SymmetricKey) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(plan)) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return HMAC<SHA256>.authenticationCode(for: data, using: key).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -7,7 +7,9 @@ import Planning
 extension ReconcileRun {
     /// A saved plan must be sealed, unedited, free of errors, and made from the manifests loaded now.
     func checkIntegrity(_ plan: Plan) throws {
-        guard plan.isIntact else { throw Refusal.planEdited }
+        guard let key = try PlanSeal.key(stateDirectory: reconciler.stateDirectory, create: false), plan.isIntact(with: key) else {
+            throw Refusal.planEdited
+        }
         guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
         guard plan.manifests == reconciler.model.digest else { throw Refusal.otherManifests }
     }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import Hypervisor
@@ -70,6 +71,17 @@ import Testing
         let edited = try stacklab(["apply", planFile], repo: repo, state: state)
         #expect(edited.status == 1)
         #expect(edited.output.contains("was changed after it was made"), "\(edited.output)")
+        // Resealed with a recomputed plain digest, or with another key: still refused (the seal is keyed).
+        var forged = try JSONDecoder().decode(Plan.self, from: Data(contentsOf: URL(fileURLWithPath: planFile)))
+        forged.digest = nil
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        forged.digest = SHA256.hash(data: try encoder.encode(forged)).map { String(format: "%02x", $0) }.joined()
+        try encoder.encode(forged).write(to: URL(fileURLWithPath: planFile))
+        #expect(try stacklab(["apply", planFile], repo: repo, state: state).output.contains("was changed after it was made"))
+        forged.digest = nil
+        try encoder.encode(forged.sealed(with: SymmetricKey(size: .bits256))).write(to: URL(fileURLWithPath: planFile))
+        #expect(try stacklab(["apply", planFile], repo: repo, state: state).output.contains("was changed after it was made"))
     }
 
     @Test func applyRefusesWithoutApprovalWhenNotInteractive() throws {

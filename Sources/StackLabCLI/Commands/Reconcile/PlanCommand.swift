@@ -73,7 +73,10 @@ struct PlanCommand: ParsableCommand {
         if let out {
             // Only a plan that can be applied is saved.
             guard plan.errors.isEmpty else { throw fail("the plan has errors; \(out) was not written") }
-            try JSON.encode(plan.sealed()).write(toFile: out, atomically: true, encoding: .utf8)
+            guard let key = try PlanSeal.key(stateDirectory: reconcile.stateDirectory(repo: repository.repo), create: true) else {
+                throw fail("cannot make the key that seals saved plans")
+            }
+            try JSON.encode(plan.sealed(with: key)).write(toFile: out, atomically: true, encoding: .utf8)
         }
         if !plan.errors.isEmpty { throw ExitCode(1) }
         if !plan.isEmpty { throw ExitCode(2) }
