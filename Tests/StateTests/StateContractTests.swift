@@ -4,6 +4,7 @@ import Manifests
 import Planning
 import State
 import StateSQLite
+import Synchronization
 import Testing
 import TestSupport
 
@@ -80,5 +81,37 @@ import TestSupport
         let memos = try state.regionMemos()
         #expect(memos.keys.sorted() == ["lab"])
         #expect(memos["lab"]?.key == "k1")
+    }
+
+    @Test func firstOpensAtOnceMigrateOneAfterTheOther() throws {
+        for _ in 0..<5 {
+            let scratch = try Scratch("race")
+            let path = scratch.path
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do {
+                    let store = try SQLiteState(directory: path)
+                    let run = try store.beginRun(regions: ["lab"], revision: nil)
+                    try store.finishRun(run, succeeded: true)
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty)
+            #expect(try SQLiteState(directory: path).runs().count == 8)
+        }
+    }
+
+    @Test(arguments: backends)
+    func aLiveRunIsNeverClosedByAnotherStart(backend: String) throws {
+        let scratch = try Scratch("live")
+        let owner = try Self.open(backend, in: scratch)
+        let run = try owner.beginRun(regions: ["lab"], revision: nil)
+        let other = try Self.open(backend, in: scratch)
+        #expect(try other.recoverDeadRuns().isEmpty)
+        _ = try other.beginRun(regions: ["edge"], revision: nil)
+        #expect(try other.runs().first { $0.id == run }?.status == "running")
+        try owner.finishRun(run, succeeded: true)
+        #expect(try other.runs().first { $0.id == run }?.status == "succeeded")
     }
 }
