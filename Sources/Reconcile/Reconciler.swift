@@ -165,7 +165,39 @@ public struct Reconciler: Sendable {
         } catch {
             throw Failure(description: "cannot close the runs of processes that died: \(error)")
         }
+        if state?.isWritable == true {
+            do {
+                try settle(try state?.unsettledInterruptedCreates() ?? [])
+            } catch let failure as Failure {
+                throw failure
+            } catch {
+                throw Failure(description: "cannot read the interrupted changes: \(error)")
+            }
+        }
         return recovery
+    }
+
+    /// Checks each interrupted create of an instance against its node: one that was done before the crash (the domain
+    /// is there) is recorded as done, with its placement, so drift and later plans know the instance was created. An
+    /// interrupted update stays failed: the next plan compares the domain with its spec.
+    private func settle(_ interrupted: [JournalEntry]) throws {
+        guard let state else { return }
+        let candidates = interrupted.filter { $0.action == "create" && $0.address.hasPrefix("instance/") }
+        let nodes = Set(candidates.compactMap { Address(parsing: $0.target) }.filter { $0.kind == .node })
+        guard !nodes.isEmpty else { return }
+        let endpoints = try endpoints(for: Array(Set(nodes.compactMap(\.region)))).filter { nodes.contains($0.address) }
+        for (address, driver) in try drivers(for: endpoints) {
+            guard let observed = try? driver.observe() else { continue }  // unreachable now: the next plan re-checks it
+            for entry in candidates where entry.target == address.description {
+                guard let domain = observed.domains.first(where: { $0.address?.description == entry.address }), let ip = domain.ip,
+                      let spec = domain.specHash else { continue }
+                do {
+                    try state.settleInterrupted(entry, node: address.description, ip: ip.description, specHash: spec)
+                } catch {
+                    throw Failure(description: "cannot record \(entry.address) as found on \(address): \(error)")
+                }
+            }
+        }
     }
 
     /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.

@@ -12,6 +12,11 @@ public protocol RunJournal: Sendable {
     func finishRun(_ run: Int64, succeeded: Bool) throws
     /// Closes runs whose process died (`interrupted`), failing their unfinished changes; returns those changes.
     func recoverDeadRuns() throws -> [JournalEntry]
+    /// Creates of instances interrupted by a dead run and not yet settled (no later entry for the same address).
+    func unsettledInterruptedCreates() throws -> [JournalEntry]
+    /// An interrupted create of an instance found done on its node afterwards: the entry becomes `done`
+    /// (noting it was found at recovery) and the placement is recorded, as if the run had lived to write it.
+    func settleInterrupted(_ entry: JournalEntry, node: String, ip: String, specHash: String) throws
     /// Whether this process may write the store (a read-only one still plans: nothing is remembered).
     var isWritable: Bool { get }
     /// Records every change of a run as planned, before any is attempted.

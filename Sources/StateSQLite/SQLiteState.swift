@@ -290,6 +290,28 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         }
     }
 
+    public func unsettledInterruptedCreates() throws -> [JournalEntry] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM journal j WHERE j.status = 'failed' AND j.error = 'interrupted' AND j.action = 'create'
+                AND NOT EXISTS (SELECT 1 FROM journal k WHERE k.address = j.address AND k.id > j.id) ORDER BY j.id
+                """).map(Self.entry)
+        }
+    }
+
+    public func settleInterrupted(_ entry: JournalEntry, node: String, ip: String, specHash: String) throws {
+        try queue.write { db in
+            try db.execute(sql: """
+                UPDATE journal SET status = 'done', error = 'interrupted; found done on the node at recovery', updated_at = ?
+                WHERE run_id = ? AND change_id = ? AND status = 'failed'
+                """, arguments: [Date().timeIntervalSince1970, entry.run, entry.changeID])
+            try db.execute(sql: """
+                INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
+                """, arguments: [entry.address, node, ip, specHash, Date().timeIntervalSince1970])
+        }
+    }
+
     private static func livenessLock(directory: String, token: String) -> String {
         "\(directory)/locks/run-\(token).lock"
     }
@@ -380,10 +402,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         let rows = run == nil
             ? try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY id")
             : try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run_id = ? ORDER BY id", arguments: [run])
-        return rows.map { row in
-            JournalEntry(run: row["run_id"], changeID: row["change_id"], address: row["address"], target: row["node"], action: row["action"],
-                         status: JournalEntry.Status(rawValue: row["status"]) ?? .failed, attempts: row["attempts"], error: row["error"])
-        }
+        return rows.map(entry)
+    }
+
+    private static func entry(_ row: Row) -> JournalEntry {
+        JournalEntry(run: row["run_id"], changeID: row["change_id"], address: row["address"], target: row["node"], action: row["action"],
+                     status: JournalEntry.Status(rawValue: row["status"]) ?? .failed, attempts: row["attempts"], error: row["error"])
     }
 
     /// Every run, oldest first.

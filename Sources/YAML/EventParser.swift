@@ -86,20 +86,39 @@ public final class EventParser {
                 hint: "manifests must be UTF-8 text; re-save the file as UTF-8 (it looks like Latin-1 or another legacy encoding)")
         }
         let message = context.map { "\($0): \(problem)" } ?? problem
+        // At the end of the input libyaml moves to a line of its own past the last one: point at where the input ends.
+        let end = Self.mark(atOffset: input.count, in: UnsafeBufferPointer(input))
+        if (mark.line, mark.column) > (end.line, end.column) { mark = end }
         return YAMLError(
             message: message,
             mark: Mark(line: Int32(mark.line) + 1, column: Int32(mark.column) + 1))
     }
 
+    /// The line and column of byte `offset`, counting line breaks as libyaml does ("\r\n", "\r", "\n", NEL, LS, PS).
     private static func mark(atOffset offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> yaml_mark_t {
         var line = 0
         var column = 0
-        for byte in bytes.prefix(offset) {
+        var index = 0
+        let end = min(offset, bytes.count)
+        while index < end {
+            let byte = bytes[index]
+            var breakLength = 0
             if byte == UInt8(ascii: "\n") {
+                breakLength = 1
+            } else if byte == UInt8(ascii: "\r") {
+                breakLength = index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "\n") ? 2 : 1
+            } else if byte == 0xC2, index + 1 < bytes.count, bytes[index + 1] == 0x85 {
+                breakLength = 2
+            } else if byte == 0xE2, index + 2 < bytes.count, bytes[index + 1] == 0x80, bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9 {
+                breakLength = 3
+            }
+            if breakLength > 0 {
                 line += 1
                 column = 0
-            } else if byte & 0xC0 != 0x80 {
-                column += 1
+                index += breakLength
+            } else {
+                if byte & 0xC0 != 0x80 { column += 1 }
+                index += 1
             }
         }
         return yaml_mark_t(index: offset, line: line, column: column)

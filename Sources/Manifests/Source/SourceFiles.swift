@@ -16,21 +16,33 @@ public struct SourceFile: Sendable {
 
     /// The text of 1-based `line`, without its newline, or nil past the end.
     public func line(_ line: Int32) -> String? {
+        // Lines end where libyaml (whose marks these are) ends them: "\r\n", "\r", "\n", NEL, LS and PS.
         var current: Int32 = 1
         var start = 0
         var index = 0
         while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "\n") {
-                if current == line { break }
+            let breakLength = Self.lineBreak(at: index, in: bytes)
+            if breakLength > 0 {
+                if current == line { return String(decoding: bytes[start..<index], as: UTF8.self) }
                 current += 1
-                start = index + 1
+                index += breakLength
+                start = index
+            } else {
+                index += 1
             }
-            index += 1
         }
-        guard current == line, start <= bytes.count else { return nil }
-        var end = index
-        if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        return String(decoding: bytes[start..<end], as: UTF8.self)
+        return current == line ? String(decoding: bytes[start..<bytes.count], as: UTF8.self) : nil
+    }
+
+    /// The length of the line break starting at `index` (0 when there is none).
+    private static func lineBreak(at index: Int, in bytes: [UInt8]) -> Int {
+        switch bytes[index] {
+        case UInt8(ascii: "\n"): return 1
+        case UInt8(ascii: "\r"): return index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "\n") ? 2 : 1
+        case 0xC2: return index + 1 < bytes.count && bytes[index + 1] == 0x85 ? 2 : 0
+        case 0xE2: return index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9) ? 3 : 0
+        default: return 0
+        }
     }
 }
 
