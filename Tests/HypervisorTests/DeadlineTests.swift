@@ -44,4 +44,14 @@ import Glibc
             #expect(error.description.contains("no answer within the deadline") && error.description.contains("127.0.0.1:\(listener.port)"), "\(error)")
         }
     }
+
+    @Test func driversRefuseEndpointsThatAreNotSimulatedOrQemuOverSSH() {
+        // Endpoints also come from the state store's inventory: the driver holds them to the manifests' rule.
+        for uri in ["qemu+ext:///system?command=/bin/true", "test:///etc/passwd", "qemu:///system", "qemu+ssh://h/system?netcat=/x"] {
+            #expect(throws: DriverError.self, "\(uri)") {
+                try LibvirtNode(endpoint: NodeEndpoint(address: Address(kind: .node, region: "lab", name: "x"), libvirt: uri, cpus: 1, memoryKiB: 1 << 20),
+                                stateDirectory: NSTemporaryDirectory())
+            }
+        }
+    }
 }

@@ -114,4 +114,15 @@ import TestSupport
         try owner.finishRun(run, succeeded: true)
         #expect(try other.runs().first { $0.id == run }?.status == "succeeded")
     }
+
+    @Test func aDamagedStoreIsAnErrorNamingItsFile() throws {
+        let scratch = try Scratch("damaged")
+        try scratch.write("stacklab.sqlite", String(repeating: "not a database ", count: 100))
+        do {
+            _ = try SQLiteState(directory: scratch.path)
+            Issue.record("a damaged store opened")
+        } catch {
+            #expect("\(error)".contains(scratch.file("stacklab.sqlite")), "\(error)")
+        }
+    }
 }
