@@ -26,6 +26,8 @@ public final class IncrementalPlanner {
     private let hostScan = SimulatedHostScan()
     private let state: () throws -> (any StateBackend)?
     private var drivers: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
+    /// When crashed writes' temporary files were last swept (every ten minutes at most).
+    private var lastSweep: Date?
 
     /// What one revision cost.
     public struct Outcome {
@@ -75,7 +77,9 @@ public final class IncrementalPlanner {
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
         reconciler.hostScan = hostScan
-        try reconciler.recover()
+        let sweep = lastSweep.map { Date().timeIntervalSince($0) > 600 } ?? true
+        try reconciler.recover(sweepTemporaries: sweep)
+        if sweep { lastSweep = Date() }
         let (regions, endpoints) = try reconciler.selection([])
         let made = try reconciler.plan(regions: regions, drivers: try currentDrivers(for: endpoints), memo: memo,
                                        observations: observations, ringCache: ringCache, disconnect: true)

@@ -156,10 +156,12 @@ public struct Reconciler: Sendable {
     /// Cleans up after processes that died: closes their runs (by liveness locks, never by PID alone) and removes
     /// their temporary files. Every start (plan, drift, apply, the service) calls it; a read-only state directory
     /// recovers nothing and is not an error.
+    /// `sweepTemporaries` walks every simulated host's directory: a long-running reconciler does it now and then, not
+    /// for every revision.
     @discardableResult
-    public func recover() throws -> Recovery {
+    public func recover(sweepTemporaries: Bool = true) throws -> Recovery {
         var recovery = Recovery()
-        recovery.temporaries = SimulatedHost.removeStaleTemporaries(stateDirectory: stateDirectory)
+        if sweepTemporaries { recovery.temporaries = SimulatedHost.removeStaleTemporaries(stateDirectory: stateDirectory) }
         do {
             recovery.interrupted = try state?.recoverDeadRuns() ?? []
         } catch {
