@@ -136,12 +136,16 @@ import Testing
         #expect(try stacklab(["apply", "--auto-approve"], repo: repo, state: state).status == 0)
         try repo.write("regions/lab/more.yaml", "kind: Node\nname: lab-9\nspec: {address: 172.16.20.9, libvirt: simulated, roles: [compute], cpus: 8, memory: 16GiB}\n")
         try GitCLI.commitAll(in: repo.path)
-        // Another user (nobody) may read the repository and the state, not write them.
-        try Command.check(["chmod", "-R", "a+rX", repo.path, state.path])
-        let probe = try Command.run(["runuser", "-u", "nobody", "--", StackLabBinary.path, "--version"])
+        // Another user (nobody) may read the repository and the state, not write them. The binary is copied where
+        // nobody can reach it (the build directory may sit under a home nobody cannot enter).
+        let binary = try Scratch("binary")
+        let copy = binary.file("stacklab")
+        try FileManager.default.copyItem(atPath: StackLabBinary.path, toPath: copy)
+        try Command.check(["chmod", "-R", "a+rX", repo.path, state.path, binary.path])
+        let probe = try Command.run(["runuser", "-u", "nobody", "--", copy, "--version"])
         try #require(probe.status == 0, "this machine cannot run the binary as nobody (\(probe.output)); the test needs it")
         let before = try FileManager.default.contentsOfDirectory(atPath: state.path).sorted()
-        let plan = try Command.run(["runuser", "-u", "nobody", "--", StackLabBinary.path, "plan", "--repo", repo.path, "--state-dir", state.path])
+        let plan = try Command.run(["runuser", "-u", "nobody", "--", copy, "plan", "--repo", repo.path, "--state-dir", state.path])
         #expect(plan.status == 2, "\(plan.output)")
         #expect(plan.output.contains("node lab-9"), "the new node is planned from an empty host: \(plan.output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: state.path).sorted() == before, "nothing was written")
