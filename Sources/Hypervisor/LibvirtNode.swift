@@ -21,6 +21,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// An empty host file outside a state directory this process may not write (see `init`), removed with the driver.
     private var temporaryHost: String?
     private var opened: Connection?
+    /// What the last save of the host file wrote, reused for what no change touched since (simulated nodes).
+    private let snapshots = SnapshotCache()
     /// The host file as it was when `opened` read it (simulated nodes).
     private var openedStamp: FileStamp?
     private let opening = NSLock()
@@ -119,6 +121,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             defer { opening.unlock() }
             let stamp = hostFile.flatMap(FileStamp.init(path:))
             if let opened, stamp == openedStamp { return opened }
+            snapshots.forgetAll()  // another connection: nothing saved from the last one is known to hold
             if case .ssh(_, let host, let port, _)? = LibvirtURI(parsing: uri)?.endpoint {
                 // libvirt's ssh transport waits forever on a port that accepts and stays silent: the node must show an
                 // SSH banner within the deadline before libvirt is let near it.
@@ -142,6 +145,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         defer { opening.unlock() }
         opened = nil
         openedStamp = nil
+        snapshots.forgetAll()
     }
 
     /// For a simulated node: the identity, size and times of its host file and ring files, which every change
@@ -198,6 +202,16 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public func apply(_ operation: Change.Operation) throws(DriverError) {
         lock.lock()
         defer { lock.unlock() }
+        switch operation {
+        case .defineDomain(let domain, _), .replaceDomain(let domain):
+            snapshots.forget(domain: domain.name, volumePrefix: DesiredDomain.volumePrefix(for: domain.address))
+        case .setPower(let name, _):
+            snapshots.forget(domain: name)
+        case .deleteDomain(let name, let instance):
+            snapshots.forget(domain: name, volumePrefix: DesiredDomain.volumePrefix(for: instance))
+        case .ensureNetwork, .deleteNetwork, .installRing, .saveRingBuilder:
+            break
+        }
         switch operation {
         case .ensureNetwork(let network, let bridge):
             try libvirt { () throws(LibvirtError) in try ensureNetwork(network, bridge: bridge) }
@@ -457,7 +471,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         do {
             // A node known only by its host file (it left the manifests) keeps the size its host already has.
             let size = cpus > 0 ? (cpus: cpus, memoryKiB: memoryKiB) : try connection.nodeInfo()
-            try SimulatedHost.write(try SimulatedHost.snapshot(of: connection, cpus: size.cpus, memoryKiB: size.memoryKiB), to: hostFile)
+            try SimulatedHost.write(try SimulatedHost.snapshot(of: connection, cpus: size.cpus, memoryKiB: size.memoryKiB, cache: snapshots), to: hostFile)
             opening.lock()
             openedStamp = FileStamp(path: hostFile)  // our own write: the open connection already holds this state
             opening.unlock()

@@ -30,9 +30,17 @@ public enum SimulatedHost {
     /// Everything on the connection as a host description the test driver will load again: each domain's
     /// persistent XML (with the test driver's run state for domains that are not running), networks, and
     /// pools with their volumes.
-    public static func snapshot(of connection: Connection, cpus: Int, memoryKiB: UInt64) throws(LibvirtError) -> String {
+    /// With `cache`, the XML of domains and volumes that no change touched since the last snapshot is reused: a node's
+    /// snapshot after one change then costs that change, not a dump of everything on the node.
+    public static func snapshot(of connection: Connection, cpus: Int, memoryKiB: UInt64, cache: SnapshotCache? = nil) throws(LibvirtError) -> String {
         var body = ""
+        var domains: [String: String] = [:]
         for domain in try connection.domains().sorted(by: { $0.name < $1.name }) {
+            if let kept = cache?.domain(domain.name) {
+                domains[domain.name] = kept
+                body += kept
+                continue
+            }
             var xml = try domain.persistentXML()
             let state = try domain.info().state
             if state != .running {
@@ -40,15 +48,26 @@ public enum SimulatedHost {
                 xml = xml.replacingOccurrences(of: "<domain type='test'", with: "<domain type='test' xmlns:test='\(testNamespace)'")
                 xml = xml.replacingOccurrences(of: "</domain>", with: "  <test:runstate>\(code)</test:runstate>\n</domain>")
             }
+            domains[domain.name] = xml
             body += xml
         }
+        cache?.keep(domains: domains)
         for network in try connection.networks().sorted(by: { $0.name < $1.name }) {
             body += try network.xml()
         }
         for pool in try connection.pools().sorted(by: { $0.name < $1.name }) {
             var xml = try pool.xml()
             var volumes = ""
-            for volume in try pool.volumes().sorted(by: { $0.name < $1.name }) { volumes += try volume.xml() }
+            for volume in try pool.volumes().sorted(by: { $0.name < $1.name }) {
+                let key = "\(pool.name)/\(volume.name)"
+                if let kept = cache?.volume(key) {
+                    volumes += kept
+                } else {
+                    let xml = try volume.xml()
+                    cache?.keep(volume: xml, key: key)
+                    volumes += xml
+                }
+            }
             xml = xml.replacingOccurrences(of: "</pool>", with: volumes + "</pool>")
             body += xml
         }
@@ -86,6 +105,41 @@ public enum SimulatedHost {
         try data.write(to: URL(fileURLWithPath: temporary))
         guard rename(temporary, path) == 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+}
+
+/// The XML of a simulated node's domains (with their run state) and volumes as last saved, by name, for
+/// `SimulatedHost.snapshot`. Whoever changes a domain or a volume forgets it here first.
+///
+/// `@unchecked Sendable`: every access goes through `lock`.
+public final class SnapshotCache: @unchecked Sendable {
+    private var domains: [String: String] = [:]
+    /// `<pool>/<volume>` → XML.
+    private var volumes: [String: String] = [:]
+    private let lock = NSLock()
+
+    /// An empty cache.
+    public init() {}
+
+    func domain(_ name: String) -> String? { lock.withLock { domains[name] } }
+    func keep(domains kept: [String: String]) { lock.withLock { domains = kept } }
+    func volume(_ key: String) -> String? { lock.withLock { volumes[key] } }
+    func keep(volume xml: String, key: String) { lock.withLock { volumes[key] = xml } }
+
+    /// Forgets domain `name` and the volumes whose names start with `volumePrefix`.
+    public func forget(domain name: String, volumePrefix: String? = nil) {
+        lock.withLock {
+            domains[name] = nil
+            if let volumePrefix { volumes = volumes.filter { !($0.key.split(separator: "/", maxSplits: 1).last ?? "").hasPrefix(volumePrefix) } }
+        }
+    }
+
+    /// Forgets everything (a new connection).
+    public func forgetAll() {
+        lock.withLock {
+            domains = [:]
+            volumes = [:]
         }
     }
 }
