@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Parallel", swiftSettings: strict),
         .target(name: "Git", dependencies: ["CLibgit2", "CZlib", "Parallel"], swiftSettings: strict),
         .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: strict),
-        .target(name: "SSH", dependencies: ["CLibssh2"], swiftSettings: strict),
+        .target(name: "SSH", dependencies: ["CLibssh2", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // The manifest language: YAML events -> typed desired model, with diagnostics.
         .target(name: "Manifests", dependencies: ["YAML", "Git", "Parallel"], swiftSettings: strict),

@@ -1,5 +1,13 @@
-/// Base64 without Foundation, for host key fingerprints.
+import Foundation
+
+/// Base64 for host keys and fingerprints.
 enum Base64 {
+    /// The bytes of standard base64 `text` (padding optional), or nil.
+    static func decode(_ text: String) -> [UInt8]? {
+        let padded = text + String(repeating: "=", count: (4 - text.count % 4) % 4)
+        return Data(base64Encoded: padded).map { [UInt8]($0) }
+    }
+
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     static func encode(_ bytes: [UInt8], padded: Bool) -> String {

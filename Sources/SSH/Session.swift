@@ -1,15 +1,14 @@
 internal import CLibssh2
+import Crypto
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The result of a remote command.
+/// What a remote command produced.
 public struct CommandResult: Sendable, Equatable {
-    /// The remote exit status.
     public var exitStatus: Int32
-    /// Everything the command wrote to stdout.
     public var stdout: String
-    /// Everything the command wrote to stderr.
     public var stderr: String
 
     /// Creates a result.
@@ -20,28 +19,34 @@ public struct CommandResult: Sendable, Equatable {
     }
 }
 
-/// A blocking SSH session over TCP (libssh2). Owns the socket and the session.
+/// An SSH session over TCP (libssh2): connect with a deadline, check the host key, authenticate with a key, run
+/// commands (stdout and stderr read together, each with a deadline) and upload files (SFTP, replaced atomically).
+/// Owns the socket and the session; one session serves every step of a run on its node.
 ///
 /// Not `Sendable`: libssh2 sessions must not be used from two threads; the compiler keeps it in one domain.
 public final class Session {
     private let socket: Int32
     private let session: OpaquePointer
+    private var sftp: OpaquePointer?
     /// `host:port`, for messages.
     public let endpoint: String
+    /// Seconds a command (or an upload) may take before it is abandoned.
+    public var commandTimeout: Double = 300
 
     private static let initialised: Bool = { libssh2_init(0) == 0 }()
 
     /// Connects to `host` (IPv4, IPv6 or a name) and `port` within `connectTimeout` seconds, and completes the SSH
-    /// handshake.
+    /// handshake within the same deadline.
     public init(host: String, port: UInt16, connectTimeout: Double = 10) throws(SSHError) {
         _ = Self.initialised
-        endpoint = "\(host):\(port)"
+        endpoint = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let fd = try TCPConnection.open(host: host, port: port, timeout: connectTimeout)
         guard let created = stacklab_ssh2_session_init() else {
             close(fd)
             throw SSHError(operation: "create session", code: -1, message: "libssh2_session_init failed")
         }
         libssh2_session_set_blocking(created, 1)
+        libssh2_session_set_timeout(created, Int(connectTimeout * 1000))
         guard libssh2_session_handshake(created, fd) == 0 else {
             let error = SSHError.last("handshake with \(endpoint)", session: created)
             libssh2_session_free(created)
@@ -53,55 +58,241 @@ public final class Session {
     }
 
     deinit {
+        if let sftp { libssh2_sftp_shutdown(sftp) }
         _ = stacklab_ssh2_session_disconnect(session, "bye")
         libssh2_session_free(session)
         close(socket)
     }
 
-    /// The server's host key as OpenSSH prints it: `SHA256:` and unpadded base64 of its SHA-256 hash.
-    public func hostKeyFingerprint() throws(SSHError) -> String {
-        guard let hash = libssh2_hostkey_hash(session, LIBSSH2_HOSTKEY_HASH_SHA256) else {
-            throw SSHError.last("read host key of \(endpoint)", session: session)
+    // MARK: Host key
+
+    /// The server's host key: its type (`ssh-ed25519`) and the key blob.
+    public func hostKey() throws(SSHError) -> HostKey {
+        var length = 0
+        var type: Int32 = 0
+        guard let key = libssh2_session_hostkey(session, &length, &type) else {
+            throw SSHError.last("read the host key of \(endpoint)", session: session)
         }
-        let bytes = UnsafeRawBufferPointer(start: hash, count: 32)
-        return "SHA256:" + Base64.encode(Array(bytes), padded: false)
+        let blob = Array(UnsafeRawBufferPointer(start: key, count: length))
+        return HostKey(blob: blob)
     }
 
-    /// Authenticates `user` with a key pair from files.
+    /// The server's host key as OpenSSH prints it: `SHA256:` and unpadded base64 of its SHA-256 hash.
+    public func hostKeyFingerprint() throws(SSHError) -> String {
+        try hostKey().fingerprint
+    }
+
+    /// Checks the server's host key against `pinned` (an OpenSSH public key line, as in known_hosts) before anything
+    /// is sent: a mismatch is refused with both fingerprints.
+    public func verifyHostKey(pinned: String) throws(SSHError) {
+        guard let expected = HostKey(publicKeyLine: pinned) else {
+            throw SSHError(operation: "check the host key of \(endpoint)", code: -1, message: "the pinned key '\(pinned.prefix(40))…' is not an OpenSSH public key")
+        }
+        let found = try hostKey()
+        guard found == expected else {
+            throw SSHError(operation: "check the host key of \(endpoint)", code: -1,
+                           message: "HOST KEY MISMATCH: the manifest pins \(expected.type) \(expected.fingerprint), the server offers \(found.type) \(found.fingerprint); nothing was sent. If the server was reinstalled, put its new key in the Node's ssh.hostKey")
+        }
+    }
+
+    // MARK: Authentication
+
+    /// Authenticates `user` with a private key from a file (ed25519 or ECDSA; libssh2 1.10 cannot sign with RSA-SHA2,
+    /// which OpenSSH requires, so an RSA key is refused with that reason before it is tried).
     public func authenticate(user: String, privateKey: String, publicKey: String? = nil, passphrase: String? = nil) throws(SSHError) {
+        if let text = FileManager.default.contents(atPath: privateKey), PrivateKeyType.isRSA(String(decoding: text, as: UTF8.self)) {
+            throw SSHError.rsaKey(privateKey)
+        }
         guard stacklab_ssh2_userauth_publickey_fromfile(session, user, publicKey, privateKey, passphrase) == 0 else {
             throw SSHError.last("authenticate \(user)@\(endpoint) with \(privateKey)", session: session)
         }
     }
 
-    /// Runs `command` and collects its output and exit status.
-    public func run(_ command: String) throws(SSHError) -> CommandResult {
+    /// Authenticates `user` with a private key given as text (from the environment, never from a file on disk).
+    public func authenticate(user: String, privateKeyText: String, passphrase: String? = nil) throws(SSHError) {
+        if PrivateKeyType.isRSA(privateKeyText) { throw SSHError.rsaKey("the key in the environment") }
+        let status = privateKeyText.withCString { text in
+            stacklab_ssh2_userauth_publickey_frommemory(session, user, text, strlen(text), passphrase)
+        }
+        guard status == 0 else { throw SSHError.last("authenticate \(user)@\(endpoint) with the key from the environment", session: session) }
+    }
+
+    // MARK: Commands
+
+    /// Runs `command` and collects its output and exit status. stdout and stderr are read as they come (a command
+    /// that fills one while the other is drained cannot deadlock); past `timeout` (default `commandTimeout`) the
+    /// channel is closed and the command is reported as timed out.
+    public func run(_ command: String, stdin: [UInt8]? = nil, timeout: Double? = nil) throws(SSHError) -> CommandResult {
+        let deadline = Date().addingTimeInterval(timeout ?? commandTimeout)
+        libssh2_session_set_timeout(session, Int((timeout ?? commandTimeout) * 1000))
         guard let channel = stacklab_ssh2_channel_open_session(session) else {
-            throw SSHError.last("open channel on \(endpoint)", session: session)
+            throw SSHError.last("open a channel on \(endpoint)", session: session)
         }
         defer { libssh2_channel_free(channel) }
         guard stacklab_ssh2_channel_exec(channel, command) == 0 else {
-            throw SSHError.last("run '\(command)' on \(endpoint)", session: session)
+            throw SSHError.last("run a command on \(endpoint)", session: session)
         }
+        if let stdin {
+            var offset = 0
+            while offset < stdin.count {
+                let written = stdin[offset...].withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { libssh2_channel_write_ex(channel, 0, $0.baseAddress, $0.count) }
+                }
+                guard written > 0 else { throw SSHError.last("send input to a command on \(endpoint)", session: session) }
+                offset += written
+            }
+            libssh2_channel_send_eof(channel)
+        }
+        libssh2_session_set_blocking(session, 0)
+        defer { libssh2_session_set_blocking(session, 1) }
         var stdout: [UInt8] = []
         var stderr: [UInt8] = []
-        var buffer = [CChar](repeating: 0, count: 16_384)
+        var buffer = [CChar](repeating: 0, count: 32_768)
         while true {
-            let count = stacklab_ssh2_channel_read(channel, &buffer, buffer.count)
-            if count < 0 { throw SSHError.last("read output of '\(command)'", session: session) }
-            if count == 0 { break }
-            stdout += buffer.prefix(count).map { UInt8(bitPattern: $0) }
+            var progressed = false
+            for stream: Int32 in [0, Int32(SSH_EXTENDED_DATA_STDERR)] {
+                while true {
+                    let count = libssh2_channel_read_ex(channel, stream, &buffer, buffer.count)
+                    if count == Int(LIBSSH2_ERROR_EAGAIN) { break }
+                    if count < 0 { throw SSHError.last("read the output of a command on \(endpoint)", session: session) }
+                    if count == 0 { break }
+                    progressed = true
+                    let bytes = buffer.prefix(count).map { UInt8(bitPattern: $0) }
+                    if stream == 0 { stdout += bytes } else { stderr += bytes }
+                }
+            }
+            if stacklab_ssh2_channel_eof(channel) != 0 && !progressed { break }
+            if progressed { continue }
+            guard Date() < deadline else {
+                throw SSHError(operation: "run a command on \(endpoint)", code: Int32(LIBSSH2_ERROR_TIMEOUT),
+                               message: "no end within \(Int(timeout ?? commandTimeout)) s")
+            }
+            try waitForSocket(until: deadline)
         }
-        while true {
-            let count = stacklab_ssh2_channel_read_stderr(channel, &buffer, buffer.count)
-            if count <= 0 { break }
-            stderr += buffer.prefix(count).map { UInt8(bitPattern: $0) }
+        while libssh2_channel_close(channel) == LIBSSH2_ERROR_EAGAIN { try waitForSocket(until: deadline) }
+        while libssh2_channel_wait_closed(channel) == LIBSSH2_ERROR_EAGAIN { try waitForSocket(until: deadline) }
+        return CommandResult(exitStatus: libssh2_channel_get_exit_status(channel),
+                             stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Waits until the socket is ready in the direction libssh2 is blocked on, or `deadline`.
+    private func waitForSocket(until deadline: Date) throws(SSHError) {
+        let directions = libssh2_session_block_directions(session)
+        var events: Int16 = 0
+        if directions & LIBSSH2_SESSION_BLOCK_INBOUND != 0 { events |= Int16(POLLIN) }
+        if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
+        if events == 0 { events = Int16(POLLIN) }
+        let left = deadline.timeIntervalSinceNow
+        guard left > 0 else {
+            throw SSHError(operation: "wait for \(endpoint)", code: Int32(LIBSSH2_ERROR_TIMEOUT), message: "no answer within the deadline")
         }
-        libssh2_channel_close(channel)
-        libssh2_channel_wait_closed(channel)
-        return CommandResult(
-            exitStatus: libssh2_channel_get_exit_status(channel),
-            stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+        var entry = pollfd(fd: socket, events: events, revents: 0)
+        _ = poll(&entry, 1, Int32(min(left, 1) * 1000))
+    }
+
+    // MARK: Files
+
+    /// Writes `content` to `path` with `mode`, replacing it atomically: the bytes go to a temporary file beside it
+    /// (SFTP), which is then renamed over `path`. A reader sees the old file or the new one, never half of one.
+    public func upload(_ content: [UInt8], to path: String, mode: Int32 = 0o644) throws(SSHError) {
+        libssh2_session_set_timeout(session, Int(commandTimeout * 1000))
+        if sftp == nil {
+            guard let opened = libssh2_sftp_init(session) else { throw SSHError.last("start SFTP on \(endpoint)", session: session) }
+            sftp = opened
+        }
+        let temporary = "\(path).stacklab-\(UUID().uuidString.prefix(8))"
+        guard let handle = stacklab_sftp_open_write(sftp, temporary, Int(mode)) else {
+            throw SSHError.last("create \(temporary) on \(endpoint)", session: session)
+        }
+        var offset = 0
+        while offset < content.count {
+            let written = content[offset...].withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { libssh2_sftp_write(handle, $0.baseAddress, min($0.count, 256 << 10)) }
+            }
+            guard written > 0 else {
+                libssh2_sftp_close_handle(handle)
+                _ = stacklab_sftp_unlink(sftp, temporary)
+                throw SSHError.last("write \(temporary) on \(endpoint)", session: session)
+            }
+            offset += written
+        }
+        guard libssh2_sftp_close_handle(handle) == 0 else { throw SSHError.last("close \(temporary) on \(endpoint)", session: session) }
+        // SFTP v3's rename refuses an existing target: the rename(2) is done by the shell, atomically.
+        let moved = try run("chmod \(String(mode, radix: 8)) \(Self.quote(temporary)) && mv -f -- \(Self.quote(temporary)) \(Self.quote(path))")
+        guard moved.exitStatus == 0 else {
+            _ = stacklab_sftp_unlink(sftp, temporary)
+            throw SSHError(operation: "replace \(path) on \(endpoint)", code: moved.exitStatus, message: moved.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
+    /// `text` as one shell word.
+    public static func quote(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+/// A host key: its type and blob, compared byte for byte.
+public struct HostKey: Sendable, Equatable {
+    /// The key blob (as in the known_hosts line, base64-decoded).
+    public var blob: [UInt8]
+
+    /// A key from its blob.
+    public init(blob: [UInt8]) {
+        self.blob = blob
+    }
+
+    /// A key from an OpenSSH public key line (`ssh-ed25519 AAAA… [comment]`), or nil.
+    public init?(publicKeyLine: String) {
+        let parts = publicKeyLine.split(separator: " ")
+        guard parts.count >= 2, let blob = Base64.decode(String(parts[1])) else { return nil }
+        self.blob = blob
+        guard type == String(parts[0]) else { return nil }
+    }
+
+    /// The key type the blob names (`ssh-ed25519`).
+    public var type: String {
+        guard blob.count >= 4 else { return "unknown" }
+        let length = Int(blob[0]) << 24 | Int(blob[1]) << 16 | Int(blob[2]) << 8 | Int(blob[3])
+        guard length <= blob.count - 4 else { return "unknown" }
+        return String(decoding: blob[4..<(4 + length)], as: UTF8.self)
+    }
+
+    /// `SHA256:` and unpadded base64 of the blob's SHA-256, as `ssh-keygen -l` prints it.
+    public var fingerprint: String {
+        "SHA256:" + Base64.encode(Array(SHA256.hash(data: blob)), padded: false)
+    }
+}
+
+/// Tells RSA private keys apart (libssh2 1.10 cannot use them against OpenSSH 8.8+).
+enum PrivateKeyType {
+    static func isRSA(_ text: String) -> Bool {
+        if text.contains("BEGIN RSA PRIVATE KEY") { return true }
+        guard text.contains("BEGIN OPENSSH PRIVATE KEY") else { return false }
+        let body = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        guard let bytes = Base64.decode(body) else { return false }
+        // "openssh-key-v1\0", then ciphername, kdfname, kdfoptions (strings), the key count, then the first public key
+        // blob, whose first string is its type.
+        var offset = 15
+        func string() -> ArraySlice<UInt8>? {
+            guard offset + 4 <= bytes.count else { return nil }
+            let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            guard length >= 0, offset + 4 + length <= bytes.count else { return nil }
+            defer { offset += 4 + length }
+            return bytes[(offset + 4)..<(offset + 4 + length)]
+        }
+        guard bytes.starts(with: Array("openssh-key-v1".utf8)), string() != nil, string() != nil, string() != nil else { return false }
+        offset += 4
+        guard let publicKey = string(), publicKey.count >= 4 else { return false }
+        let key = Array(publicKey)
+        let length = Int(key[0]) << 24 | Int(key[1]) << 16 | Int(key[2]) << 8 | Int(key[3])
+        guard length <= key.count - 4 else { return false }
+        return String(decoding: key[4..<(4 + length)], as: UTF8.self) == "ssh-rsa"
+    }
+}
+
+extension SSHError {
+    static func rsaKey(_ which: String) -> SSHError {
+        SSHError(operation: "authenticate with \(which)", code: -1,
+                 message: "it is an RSA key, which libssh2 1.10 can only sign with SHA-1 and OpenSSH refuses; use an ed25519 or ECDSA key (ssh-keygen -t ed25519)")
     }
 }

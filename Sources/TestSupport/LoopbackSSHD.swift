@@ -4,8 +4,8 @@ import Processes
 import Glibc
 #endif
 
-/// A real OpenSSH server on 127.0.0.1 with its own ed25519 host and user keys, started by a test and
-/// stopped by PID when released.
+/// A real OpenSSH server on a loopback address (127.0.0.1 by default; any of 127.0.0.0/8, so three "servers" can be
+/// 127.0.0.2–4) with its own ed25519 host and user keys, started by a test and stopped by PID when released.
 public final class LoopbackSSHD {
     /// Holds the keys and config.
     public let directory: String
@@ -13,10 +13,13 @@ public final class LoopbackSSHD {
     public let port: UInt16
     /// The user tests log in as (the current user).
     public let user: String
-    private let pid: pid_t
+    /// The address it listens on.
+    public let address: String
+    private var pid: pid_t
 
     /// Generates keys, checks the config with `sshd -t`, starts `sshd -D`, and waits until it accepts connections.
-    public init() throws {
+    public init(address: String = "127.0.0.1") throws {
+        self.address = address
         directory = NSTemporaryDirectory() + "/stacklab-sshd-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -24,11 +27,11 @@ public final class LoopbackSSHD {
             try Command.check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key, "-f", "\(directory)/\(key)"])
         }
         try FileManager.default.copyItem(atPath: "\(directory)/user_key.pub", toPath: "\(directory)/authorized_keys")
-        port = try Self.freePort()
+        port = try Self.freePort(address: address)
         user = String(cString: getpwuid(geteuid()).pointee.pw_name)
         let config = """
             Port \(port)
-            ListenAddress 127.0.0.1
+            ListenAddress \(address)
             HostKey \(directory)/host_key
             AuthorizedKeysFile \(directory)/authorized_keys
             PasswordAuthentication no
@@ -37,6 +40,7 @@ public final class LoopbackSSHD {
             UsePAM no
             StrictModes no
             PidFile none
+            Subsystem sftp internal-sftp
             """
         try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
         try Command.check(["/usr/sbin/sshd", "-t", "-f", "\(directory)/sshd_config"])
@@ -45,9 +49,30 @@ public final class LoopbackSSHD {
     }
 
     deinit {
-        Command.stop(pid)
+        if pid > 0 { Command.stop(pid) }
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// Stops the server (a node going down); `start()` brings it back with the same keys and port.
+    public func stop() {
+        if pid > 0 { Command.stop(pid) }
+        pid = 0
+    }
+
+    /// Starts the server again after `stop()`.
+    public func start() throws {
+        guard pid == 0 else { return }
+        pid = try Command.start(["/usr/sbin/sshd", "-D", "-e", "-f", "\(directory)/sshd_config"])
+        try waitUntilListening()
+    }
+
+    /// The host key line (`ssh-ed25519 AAAA… host_key`), as a Node's `ssh.hostKey` pins it.
+    public func hostKeyLine() throws -> String {
+        try String(contentsOfFile: "\(directory)/host_key.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The user's private key file.
+    public var userKey: String { "\(directory)/user_key" }
 
     /// The host key's fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
     public func hostKeyFingerprint() throws -> String {
@@ -57,34 +82,34 @@ public final class LoopbackSSHD {
 
     private func waitUntilListening() throws {
         for _ in 0..<200 {
-            if Self.accepts(port: port) { return }
+            if Self.accepts(address: address, port: port) { return }
             usleep(25_000)
         }
-        throw Command.Failure(description: "sshd did not start listening on 127.0.0.1:\(port)")
+        throw Command.Failure(description: "sshd did not start listening on \(address):\(port)")
     }
 
-    private static func accepts(port: UInt16) -> Bool {
+    private static func accepts(address text: String, port: UInt16) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var address = loopback(port: port)
+        var address = loopback(text, port: port)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         } == 0
     }
 
-    private static func loopback(port: UInt16) -> sockaddr_in {
+    private static func loopback(_ text: String, port: UInt16) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(text)
         return address
     }
 
-    /// A loopback port nothing listens on now (bound to port 0, then released).
-    public static func freePort() throws -> UInt16 {
+    /// A port nothing listens on now at a loopback `address` (bound to port 0, then released).
+    public static func freePort(address text: String = "127.0.0.1") throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var address = loopback(port: 0)
+        var address = loopback(text, port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }

@@ -33,4 +33,67 @@ import TestSupport
             #expect(error.description.contains("127.0.0.1:\(port)"))
         }
     }
+
+    @Test func aPinnedHostKeyIsCheckedBeforeAnythingIsSent() throws {
+        let server = try LoopbackSSHD(address: "127.0.0.2")
+        let session = try Session(host: "127.0.0.2", port: server.port)
+        try session.verifyHostKey(pinned: try server.hostKeyLine())
+        try Command.check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "\(server.directory)/other_host"])
+        let other = try String(contentsOfFile: "\(server.directory)/other_host.pub", encoding: .utf8)
+        do {
+            try session.verifyHostKey(pinned: other)
+            Issue.record("a wrong host key was accepted")
+        } catch {
+            #expect(error.description.contains("HOST KEY MISMATCH"))
+            #expect(error.description.contains(try server.hostKeyFingerprint()), "the server's fingerprint is shown")
+            #expect(error.description.contains(HostKey(publicKeyLine: other)!.fingerprint), "the pinned one too")
+        }
+    }
+
+    @Test func anRSAKeyIsRefusedWithTheReason() throws {
+        let server = try LoopbackSSHD()
+        try Command.check(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", "\(server.directory)/rsa"])
+        let session = try Session(host: "127.0.0.1", port: server.port)
+        do {
+            try session.authenticate(user: server.user, privateKey: "\(server.directory)/rsa")
+            Issue.record("an RSA key was tried")
+        } catch {
+            #expect(error.description.contains("RSA key") && error.description.contains("ed25519"), "\(error)")
+        }
+        // A key given as text (the environment) works like a file.
+        try session.authenticate(user: server.user, privateKeyText: try String(contentsOfFile: server.userKey, encoding: .utf8))
+        #expect(try session.run("echo ok").stdout == "ok\n")
+    }
+
+    @Test func stdoutAndStderrAreReadTogetherAndCommandsHaveADeadline() throws {
+        let server = try LoopbackSSHD()
+        let session = try Session(host: "127.0.0.1", port: server.port)
+        try session.authenticate(user: server.user, privateKey: server.userKey)
+        // 3 MB on stderr before anything on stdout: reading stdout first would wait for ever on a full window.
+        let noisy = try session.run("head -c 3000000 /dev/zero | tr '\\0' e >&2; echo done")
+        #expect(noisy.exitStatus == 0 && noisy.stdout == "done\n" && noisy.stderr.utf8.count == 3_000_000)
+        let input = try session.run("wc -c", stdin: Array(repeating: UInt8(ascii: "x"), count: 100_000))
+        #expect(input.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "100000")
+        do {
+            _ = try session.run("sleep 30", timeout: 1)
+            Issue.record("a command ran past its deadline")
+        } catch {
+            #expect(error.description.contains("no end within 1 s"), "\(error)")
+        }
+    }
+
+    @Test func uploadsReplaceFilesAtomicallyWithTheirMode() throws {
+        let server = try LoopbackSSHD()
+        let session = try Session(host: "127.0.0.1", port: server.port)
+        try session.authenticate(user: server.user, privateKey: server.userKey)
+        let path = "\(server.directory)/etc/swift/object.ring.gz"
+        _ = try session.run("mkdir -p \(Session.quote(server.directory))/etc/swift")
+        let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try session.upload(big, to: path, mode: 0o640)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(big))
+        try session.upload(Array("second\n".utf8), to: path, mode: 0o600)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "second\n")
+        #expect(try session.run("stat -c %a \(Session.quote(path))").stdout == "600\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(server.directory)/etc/swift") == ["object.ring.gz"], "no temporary file is left")
+    }
 }
