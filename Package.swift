@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hypervisor", dependencies: ["Libvirt", "SSH", "Planning"], swiftSettings: strict),
+        .target(name: "Hosts", dependencies: ["SSH", "Manifests", "Planning", "Parallel", "Processes", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
 
         // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
         // embedded SQLite backend.
@@ -56,7 +58,7 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "StateSQLite", "Reconcile", "Rings", "Processes",
+                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "Reconcile", "Rings", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -183,6 +183,11 @@ public enum RingPlanner {
         try plan.file ?? encode(plan.state, type: plan.type)
     }
 
+    /// The ring file of a saved builder state (`type`: account, container or object), as nodes install it.
+    public static func file(of state: StoredRing, type: String) throws -> Data {
+        try encode(state, type: type)
+    }
+
     private static func encode(_ state: StoredRing, type: String) throws -> Data {
         let version = state.builder.replicas == state.builder.replicas.rounded() ? 1 : 2  // v1 cannot hold fractional replicas
         return Data(try RingFile.encode(state.builder.ring(), version: version, fileName: "\(type).ring.gz"))

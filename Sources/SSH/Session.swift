@@ -257,6 +257,9 @@ public struct HostKey: Sendable, Equatable {
         return String(decoding: blob[4..<(4 + length)], as: UTF8.self)
     }
 
+    /// The key as an OpenSSH public key line (`ssh-ed25519 AAAA…`), as a Node's `ssh.hostKey` pins it.
+    public var line: String { "\(type) \(Base64.encode(blob, padded: true))" }
+
     /// `SHA256:` and unpadded base64 of the blob's SHA-256, as `ssh-keygen -l` prints it.
     public var fingerprint: String {
         "SHA256:" + Base64.encode(Array(SHA256.hash(data: blob)), padded: false)

@@ -140,7 +140,9 @@ import Testing
         // nobody can reach it (the build directory may sit under a home nobody cannot enter).
         let binary = try Scratch("binary")
         let copy = binary.file("stacklab")
-        try FileManager.default.copyItem(atPath: StackLabBinary.path, toPath: copy)
+        // Copied by cp, not in this process: a write descriptor held here could leak into another test's child
+        // and make the copy "text file busy" when it runs.
+        try Command.check(["cp", StackLabBinary.path, copy])
         try Command.check(["chmod", "-R", "a+rX", repo.path, state.path, binary.path])
         let probe = try Command.run(["runuser", "-u", "nobody", "--", copy, "--version"])
         try #require(probe.status == 0, "this machine cannot run the binary as nobody (\(probe.output)); the test needs it")

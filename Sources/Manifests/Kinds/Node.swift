@@ -71,7 +71,7 @@ public struct Disk: Sendable, Encodable {
 /// A physical server of a region.
 public struct NodeSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.node
-    static let fields = ["address", "ssh", "libvirt", "roles", "cpus", "memory", "disks", "zone", "instanceStorage"]
+    static let fields = ["address", "ssh", "libvirt", "roles", "cpus", "memory", "disks", "zone", "instanceStorage", "fileRoot"]
     /// The instance pool's capacity when a compute node does not say: 1 TiB.
     public static let defaultInstanceStorage = ByteSize(bytes: 1 << 40)
 
@@ -95,6 +95,9 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
     /// overcommits it.
     public var instanceStorage: Located<ByteSize>?
 
+    /// Where the node's host configuration is written (default `/`): a test host writes under a directory instead.
+    public var fileRoot: Located<String>?
+
     /// `instanceStorage` or its default, in bytes.
     public var instanceStorageBytes: UInt64 { (instanceStorage?.value ?? Self.defaultInstanceStorage).bytes }
 
@@ -106,7 +109,7 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> NodeSpec? {
         var address: Located<IPv4Address>?, ssh: SSHSettings?, libvirt: Located<String>?
         var roles: Located<[Located<Role>]>?, cpus: Located<Int>?, memory: Located<ByteSize>?
-        var disks: Located<[Disk]>?, zone: Located<String>?, instanceStorage: Located<ByteSize>?
+        var disks: Located<[Disk]>?, zone: Located<String>?, instanceStorage: Located<ByteSize>?, fileRoot: Located<String>?
         guard try d.mapping(what(), required: ["address", "libvirt", "roles", "cpus", "memory"], { key throws(YAMLError) in
             switch key.value {
             case "address": address = try d.ipv4("address")
@@ -118,12 +121,18 @@ public struct NodeSpec: ResourceSpec, DecodableSpec {
             case "disks": disks = try d.list("disks") { () throws(YAMLError) in try Disk.decode(from: d, what: "a disk") }
             case "zone": zone = try d.name("zone")
             case "instanceStorage": instanceStorage = try d.byteSize("instanceStorage")
+            case "fileRoot":
+                fileRoot = try d.parsed("fileRoot", expected: "an absolute directory path", hint: "write e.g. /srv/test-hosts/node-1, or leave it out for /") { text in
+                    let parts = text.split(separator: "/")
+                    return text.hasPrefix("/") && !parts.contains("..") && !parts.contains(".") && text.utf8.count <= 4096
+                        && !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } ? text : nil
+                }
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }) != nil else { return nil }
         guard let address, let libvirt, let roles, let cpus, let memory else { return nil }
         return NodeSpec(address: address, ssh: ssh, libvirt: libvirt, roles: roles, cpus: cpus, memory: memory, disks: disks, zone: zone,
-                        instanceStorage: instanceStorage)
+                        instanceStorage: instanceStorage, fileRoot: fileRoot)
     }
 }
 

@@ -29,7 +29,12 @@ struct ReconcileOptions: ParsableArguments {
 
     /// The state directory in force.
     func stateDirectory(repo: String) -> String {
-        let path = stateDir ?? ProcessInfo.processInfo.environment["STACKLAB_STATE_DIR"] ?? (repo as NSString).appendingPathComponent(".stacklab")
+        Self.stateDirectory(stateDir, repo: repo)
+    }
+
+    /// `--state-dir`, else `$STACKLAB_STATE_DIR`, else `<repo>/.stacklab`.
+    static func stateDirectory(_ option: String?, repo: String) -> String {
+        let path = option ?? ProcessInfo.processInfo.environment["STACKLAB_STATE_DIR"] ?? (repo as NSString).appendingPathComponent(".stacklab")
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 }

@@ -1,0 +1,113 @@
+import Crypto
+import Foundation
+import Manifests
+import Planning
+
+/// One thing a node's host must have: a file (content and mode), or a command guarded so that a second run does
+/// nothing (`creates`: a path that exists once it ran; `unless`: a check that succeeds once it ran).
+public struct HostItem: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case file(path: String, content: [UInt8], mode: Int32)
+        case command(run: String, creates: String?, unless: String?)
+    }
+
+    /// What people read (`file /etc/stacklab/node.json`, `make /var/lib/stacklab/instances`).
+    public var name: String
+    public var kind: Kind
+
+    /// Creates an item.
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+
+    /// Hex sha256 of a file item's content.
+    public var sha256: String? {
+        guard case .file(_, let content, _) = kind else { return nil }
+        return SHA256.hash(data: content).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+}
+
+/// What each node's host must have, derived from the manifests: its identity, the region catalog, its storage
+/// layout, the Swift rings it serves, and the directories its roles use. Services are enabled only on SSH hosts whose
+/// file root is `/` (a simulated node or a test host must not start services on the machine running StackLab).
+public enum HostConfig {
+    /// The items of `node`, in the order they are converged. `rings` are the saved ring builders (by ring address);
+    /// a ring without one is installed by the first apply instead.
+    public static func items(for node: Resource<NodeSpec>, model: DesiredModel, rings: [String: StoredRing]) throws -> [HostItem] {
+        let spec = node.spec
+        var items: [HostItem] = []
+        func file(_ path: String, _ content: [UInt8], mode: Int32 = 0o644) {
+            items.append(HostItem(name: "file \(path)", kind: .file(path: path, content: content, mode: mode)))
+        }
+        func directory(_ path: String) {
+            items.append(HostItem(name: "directory \(path)", kind: .command(run: "mkdir -p -- \"$STACKLAB_ROOT\"\(shellQuote(path))", creates: path, unless: nil)))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+
+        struct Identity: Encodable {
+            var region: String, name: String, address: String, roles: [String], zone: String
+        }
+        file("/etc/stacklab/node.json", Array(try encoder.encode(Identity(
+            region: node.region ?? "", name: node.name, address: spec.address.value.description,
+            roles: spec.roles.value.map(\.value.rawValue).sorted(), zone: spec.zone?.value ?? node.name))) + [0x0A])
+        file("/etc/stacklab/catalog.json", Array(try encoder.encode(catalog(model))) + [0x0A])
+
+        if spec.has(.compute) {
+            directory("/var/lib/stacklab/instances")
+            directory("/var/lib/stacklab/images")
+        }
+        if spec.has(.volume) { directory("/var/lib/stacklab/volumes") }
+        if spec.has(.storage) {
+            struct Storage: Encodable {
+                struct Device: Encodable { var name: String, bytes: UInt64, weight: Double, mount: String }
+                var devices: [Device]
+            }
+            let disks = spec.disks?.value ?? []
+            for disk in disks { directory("/srv/node/\(disk.name.value)") }
+            file("/etc/stacklab/storage.json", Array(try encoder.encode(Storage(devices: disks.map {
+                .init(name: $0.name.value, bytes: $0.size.value.bytes, weight: $0.effectiveWeight, mount: "/srv/node/\($0.name.value)")
+            }))) + [0x0A])
+        }
+        if spec.has(.storage) || spec.has(.controller) {
+            for ring in model.rings.filter({ $0.region == node.region }).sorted(by: { $0.name < $1.name }) {
+                guard let stored = rings[ring.address.description] else { continue }
+                let type = ring.fileName.replacingOccurrences(of: ".ring.gz", with: "")
+                file("/etc/swift/\(ring.fileName)", Array(try RingPlanner.file(of: stored, type: type)))
+            }
+        }
+        // Services run on real servers only: never on a simulated node (this machine) nor on a test host with a file root.
+        if !spec.isSimulated, (spec.fileRoot?.value ?? "/") == "/" {
+            var services: [String] = []
+            if spec.has(.compute) { services.append("libvirtd") }
+            if spec.has(.storage) { services += ["swift-object", "swift-container", "swift-account"] }
+            if spec.has(.controller) { services.append("swift-proxy") }
+            for service in services {
+                items.append(HostItem(name: "service \(service)", kind: .command(
+                    run: "systemctl enable --now \(service)", creates: nil, unless: "systemctl is-active --quiet \(service)")))
+            }
+        }
+        return items
+    }
+
+    /// The service catalog every node carries: each region's endpoints on its controllers (Keystone's multi-region
+    /// catalog, as the seed ran it).
+    static func catalog(_ model: DesiredModel) -> [String: [String: [String]]] {
+        var catalog: [String: [String: [String]]] = [:]
+        for region in model.regions {
+            let controllers = model.nodes.filter { $0.region == region.name && $0.spec.has(.controller) }.sorted { $0.name < $1.name }
+            var endpoints: [String: [String]] = [:]
+            for controller in controllers {
+                let host = controller.spec.address.value.description
+                endpoints["identity", default: []].append("http://\(host):5000/v3")
+                endpoints["compute", default: []].append("http://\(host):8774/v2.1")
+                endpoints["image", default: []].append("http://\(host):9292")
+                endpoints["object-store", default: []].append("http://\(host):8080/v1")
+                endpoints["volume", default: []].append("http://\(host):8776/v3")
+            }
+            catalog[region.name] = endpoints
+        }
+        return catalog
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Manifests
+import SSH
+
+/// A production node's host face over one SSH session (reused for every step of a run). The host key is checked
+/// against the pinned one before anything is sent; commands run with `STACKLAB_ROOT` set to the node's file root.
+///
+/// `@unchecked Sendable`: the session is used under `lock`, one step at a time.
+public final class SSHHost: HostDriver, @unchecked Sendable {
+    public let address: Address
+    /// The node's file root without a trailing slash (`""` for `/`).
+    public let root: String
+    private let session: Session
+    private let lock = NSLock()
+
+    /// How to log in.
+    public struct Credentials: Sendable {
+        /// A private key file, or the key's text (from the environment).
+        public enum Key: Sendable {
+            case file(String)
+            case text(String)
+        }
+
+        public var key: Key
+
+        /// Credentials with `key`.
+        public init(key: Key) {
+            self.key = key
+        }
+    }
+
+    /// Connects to `node` (its address, `ssh.port`, `ssh.user`), checks its host key against `pinnedKey` (an OpenSSH
+    /// public key line) before anything is sent, and logs in.
+    public init(node: Resource<NodeSpec>, pinnedKey: String, credentials: Credentials, connectTimeout: Double = 10) throws(HostError) {
+        address = node.address
+        let spec = node.spec
+        let fileRoot = spec.fileRoot?.value ?? "/"
+        root = fileRoot == "/" ? "" : (fileRoot.hasSuffix("/") ? String(fileRoot.dropLast()) : fileRoot)
+        let user = spec.ssh?.user?.value ?? "root"
+        do {
+            session = try Session(host: spec.address.value.description, port: UInt16(spec.ssh?.port?.value ?? 22), connectTimeout: connectTimeout)
+            try session.verifyHostKey(pinned: pinnedKey)
+            switch credentials.key {
+            case .file(let path): try session.authenticate(user: user, privateKey: path)
+            case .text(let text): try session.authenticate(user: user, privateKeyText: text)
+            }
+        } catch {
+            throw HostError(node: node.address, message: "\(error)")
+        }
+    }
+
+    /// The host key the node at `node` offers (for trust on first use), without logging in.
+    public static func offeredKey(node: Resource<NodeSpec>, connectTimeout: Double = 10) throws(HostError) -> HostKey {
+        do {
+            return try Session(host: node.spec.address.value.description, port: UInt16(node.spec.ssh?.port?.value ?? 22), connectTimeout: connectTimeout).hostKey()
+        } catch {
+            throw HostError(node: node.address, message: "\(error)")
+        }
+    }
+
+    public func facts() throws(HostError) -> HostFacts {
+        let result = try run(HostFacts.command)
+        guard result.exitStatus == 0 else { throw HostError(node: address, message: "cannot read facts: \(result.stderr)") }
+        return HostFacts.parse(result.stdout)
+    }
+
+    public func files(_ paths: [String]) throws(HostError) -> [String: FileState] {
+        guard !paths.isEmpty else { return [:] }
+        let result = try run(FileState.command(for: paths))
+        guard result.exitStatus == 0 else { throw HostError(node: address, message: "cannot read files: \(result.stderr)") }
+        return FileState.parse(result.stdout, root: root)
+    }
+
+    public func write(_ path: String, content: [UInt8], mode: Int32) throws(HostError) {
+        let full = root + path
+        let parent = (full as NSString).deletingLastPathComponent
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            let made = try session.run("mkdir -p -- \(Session.quote(parent))")
+            guard made.exitStatus == 0 else { throw HostError(node: address, message: "cannot make \(parent): \(made.stderr)") }
+            try session.upload(content, to: full, mode: mode)
+        } catch let error as HostError {
+            throw error
+        } catch {
+            throw HostError(node: address, message: "cannot write \(path): \(error)")
+        }
+    }
+
+    public func run(_ command: String) throws(HostError) -> HostCommandResult {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            let result = try session.run("STACKLAB_ROOT=\(Session.quote(root)); export STACKLAB_ROOT; \(command)")
+            return HostCommandResult(exitStatus: result.exitStatus, stdout: result.stdout, stderr: result.stderr)
+        } catch {
+            throw HostError(node: address, message: "\(error)")
+        }
+    }
+}
