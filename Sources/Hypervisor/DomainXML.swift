@@ -4,7 +4,11 @@ import Planning
 public enum DomainXML {
     /// The domain's persistent definition.
     public static func render(_ domain: DesiredDomain, for kind: HypervisorKind) -> String {
-        let type = kind == .kvm ? "kvm" : "test"
+        let type = switch kind {
+        case .kvm: "kvm"
+        case .qemu: "qemu"
+        case .test: "test"
+        }
         var xml = """
             <domain type='\(type)'>
               <name>\(XMLText.escape(domain.name))</name>
@@ -16,20 +20,21 @@ public enum DomainXML {
               <currentMemory unit='KiB'>\(domain.memoryKiB)</currentMemory>
               <vcpu placement='static' current='\(domain.vcpus)'>\(domain.maxVcpus)</vcpu>
               <os>
-                <type arch='\(kind == .kvm ? "x86_64" : "i686")'>hvm</type>
+                <type arch='\(kind == .test ? "i686" : "x86_64")'>hvm</type>
                 <boot dev='hd'/>
               </os>
 
             """
-        if kind == .kvm {
+        if kind != .test {
             xml += """
                   <features>
                     <acpi/>
                     <apic/>
                   </features>
-                  <cpu mode='host-model'/>
 
                 """
+            // TCG cannot give a guest the host's CPU model; KVM can.
+            if kind == .kvm { xml += "  <cpu mode='host-model'/>\n" }
         }
         xml += """
               <clock offset='utc'/>
@@ -57,7 +62,7 @@ public enum DomainXML {
                 </interface>
 
             """
-        if kind == .kvm {
+        if kind != .test {
             xml += """
                     <serial type='pty'/>
                     <console type='pty'/>

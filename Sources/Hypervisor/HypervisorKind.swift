@@ -1,11 +1,14 @@
 /// Which libvirt driver a node's objects are written for.
 public enum HypervisorKind: Sendable, Equatable {
-    /// Production: QEMU/KVM over `qemu+ssh://`.
+    /// Production: QEMU over `qemu+ssh://`, accelerated by KVM.
     case kvm
+    /// Production without KVM (nested or emulated hosts): QEMU's TCG.
+    case qemu
     /// Simulated nodes: libvirt's test driver.
     case test
 
-    /// The kind for a node's libvirt URI (`simulated` runs on the test driver).
+    /// The kind for a node's libvirt URI before connecting (`simulated` runs on the test driver; a production node is
+    /// taken to have KVM until its capabilities say otherwise).
     public init(uri: String) {
         self = uri == "simulated" ? .test : .kvm
     }

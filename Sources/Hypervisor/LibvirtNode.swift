@@ -13,11 +13,15 @@ import SSH
 /// `opening` guards the lazily opened connection.
 public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public let address: Address
-    private let kind: HypervisorKind
+    private var kind: HypervisorKind
     private let hostFile: String?
     private let cpus: Int
     private let memoryKiB: UInt64
     private let uri: String
+    /// A production node's SSH host and port, probed for a banner before libvirt connects.
+    private var probeHost: (host: String, port: UInt16)?
+    /// The node's file root without a trailing slash (`""` for `/`).
+    private let root: String
     /// An empty host file outside a state directory this process may not write (see `init`), removed with the driver.
     private var temporaryHost: String?
     private var opened: Connection?
@@ -104,8 +108,44 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             temporaryHost = source == path ? nil : source
         } else {
             hostFile = nil
-            uri = endpoint.libvirt
+            uri = try Self.remoteURI(endpoint, stateDirectory: Self.standardized(stateDirectory))
+            probeHost = LibvirtURI(parsing: endpoint.libvirt).flatMap { uri in
+                if case .ssh(_, let host, let port, _) = uri.endpoint { (host, UInt16(port ?? 22)) } else { nil }
+            }
         }
+        root = endpoint.fileRoot.map { $0 == "/" ? "" : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) } ?? ""
+    }
+
+    /// The URI libvirt connects with for a production node: the manifest's `qemu+ssh://user@host:port/system`, carried
+    /// by libvirt's in-process libssh2 transport with what the reconciler (not the manifest) supplies: the SSH key
+    /// (`$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`), a known_hosts file holding only the node's pinned host
+    /// key (so libvirt verifies the server as StackLab does), and the daemon's socket when it is not the default one
+    /// (`$STACKLAB_LIBVIRT_SOCKET`).
+    static func remoteURI(_ endpoint: NodeEndpoint, stateDirectory: String) throws(DriverError) -> String {
+        guard case .ssh(let user, let host, let port, _)? = LibvirtURI(parsing: endpoint.libvirt)?.endpoint else {
+            throw DriverError(node: endpoint.address, message: "refusing libvirt URI '\(endpoint.libvirt)': \(LibvirtURI.hint)", isTransient: false)
+        }
+        guard let hostKey = endpoint.hostKey, HostKey(publicKeyLine: hostKey) != nil else {
+            throw DriverError(node: endpoint.address, message: "no pinned host key: put the server's key in the Node's ssh.hostKey (stacklab bootstrap --trust-on-first-use shows and records it)", isTransient: false)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let identity = environment["STACKLAB_SSH_IDENTITY"] ?? "\(home)/.ssh/id_ed25519"
+        let knownHosts = "\(stateDirectory)/ssh/known_hosts-\(endpoint.address.region ?? "-")-\(endpoint.address.name)"
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        let entry = (port ?? 22) == 22 ? hostPart : "[\(host)]:\(port!)"
+        do {
+            try SimulatedHost.write("\(entry) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n", to: knownHosts)
+        } catch {
+            throw DriverError(node: endpoint.address, message: "cannot write \(knownHosts): \(error)", isTransient: false)
+        }
+        var query = ["sshauth=privkey", "keyfile=\(escape(identity))", "known_hosts=\(escape(knownHosts))", "known_hosts_verify=normal"]
+        if let socket = environment["STACKLAB_LIBVIRT_SOCKET"], !socket.isEmpty { query.append("socket=\(escape(socket))") }
+        return "qemu+libssh2://\(user.map { "\($0)@" } ?? "")\(hostPart)\(port.map { ":\($0)" } ?? "")/system?" + query.joined(separator: "&")
+    }
+
+    private static func escape(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value
     }
 
     deinit {
@@ -122,16 +162,20 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             let stamp = hostFile.flatMap(FileStamp.init(path:))
             if let opened, stamp == openedStamp { return opened }
             snapshots.forgetAll()  // another connection: nothing saved from the last one is known to hold
-            if case .ssh(_, let host, let port, _)? = LibvirtURI(parsing: uri)?.endpoint {
+            if let probeHost {
                 // libvirt's ssh transport waits forever on a port that accepts and stays silent: the node must show an
                 // SSH banner within the deadline before libvirt is let near it.
                 do {
-                    try TCPConnection.probeSSH(host: host, port: UInt16(port ?? 22), timeout: connectTimeout)
+                    try TCPConnection.probeSSH(host: probeHost.host, port: probeHost.port, timeout: connectTimeout)
                 } catch {
-                    throw LibvirtError.cannotConnect("connect to \(uri)", message: "\(error)")
+                    throw LibvirtError.cannotConnect("connect to \(probeHost.host):\(probeHost.port)", message: "\(error)")
                 }
             }
             let connection = try Connection(uri: uri)
+            if kind != .test {
+                // Without KVM (a nested or emulated host) guests run on QEMU's TCG.
+                kind = try connection.capabilities().contains("<domain type='kvm'") ? .kvm : .qemu
+            }
             opened = connection
             openedStamp = stamp
             return connection
@@ -180,7 +224,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                 }
                 domains.append(ObservedDomain(
                     name: domain.name, address: owner?["address"].flatMap(Address.init(parsing:)), specHash: owner?["spec"],
-                    ip: owner?["ip"].flatMap(IPv4Address.init(parsing:)), state: state, vcpus: info.vcpus, memoryKiB: info.memoryKiB,
+                    ip: owner?["ip"].flatMap(IPv4Address.init(parsing:)), state: state, vcpus: info.vcpus, memoryKiB: try self.memoryTarget(domain, info: info),
                     maxVcpus: try domain.maxVcpus(), maxMemoryKiB: info.maxMemoryKiB, shapeHash: owner?["shape"], mac: owner?["mac"],
                     flavor: owner?["flavor"], image: owner?["image"]))
             }
@@ -321,8 +365,9 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             if try !pool.isActive() { try pool.start() }
             return pool
         }
-        let path = kind == .kvm ? "/var/lib/stacklab/instances" : "/stacklab-instances"
+        let path = kind == .test ? "/stacklab-instances" : root + "/var/lib/stacklab/instances"
         let pool = try connection.definePool(xml: StorageXML.pool(name: StorageXML.instancePool, path: path))
+        if kind != .test { try pool.build() }
         try pool.start()
         return pool
     }
@@ -388,7 +433,22 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// Whether the domain's running (or, when it is off, defined) vCPUs and memory are `want`'s.
     private func runs(_ want: DesiredDomain, _ domain: Domain) throws(LibvirtError) -> Bool {
         let info = try domain.info()
-        return info.vcpus == want.vcpus && info.memoryKiB == want.memoryKiB
+        guard info.vcpus == want.vcpus else { return false }
+        return try memoryTarget(domain, info: info) == want.memoryKiB
+    }
+
+    /// The memory a domain is meant to have (KiB). The test driver reports it. QEMU reports what the guest's balloon
+    /// holds now, which is the maximum until a balloon driver in the guest gives the rest back (and always, without
+    /// one), in its info and its live XML alike: the target is read from the persistent definition's `<currentMemory>`,
+    /// which StackLab writes before any live change.
+    private func memoryTarget(_ domain: Domain, info: (state: Domain.State, maxMemoryKiB: UInt64, memoryKiB: UInt64, vcpus: Int)) throws(LibvirtError) -> UInt64 {
+        guard kind != .test else { return info.memoryKiB }
+        let xml = try domain.persistentXML()  // the live XML, too, shows what the balloon holds
+        guard let open = xml.range(of: "<currentMemory"), let close = xml[open.upperBound...].range(of: "</currentMemory>"),
+              let start = xml[open.upperBound..<close.lowerBound].firstIndex(of: ">"),
+              let value = UInt64(xml[xml.index(after: start)..<close.lowerBound].trimmingCharacters(in: .whitespaces))
+        else { return info.memoryKiB }
+        return value
     }
 
     /// Plugs vCPUs and raises the balloon of a running domain to `want`'s, within its maximums.
@@ -399,7 +459,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                                message: "it can grow live only to \(try domain.maxVcpus()) vCPUs and \(info.maxMemoryKiB) KiB; this change needs a restart the plan did not announce: plan again")
         }
         if info.vcpus != want.vcpus { try domain.setLiveVcpus(want.vcpus) }
-        if info.memoryKiB != want.memoryKiB { try domain.setLiveMemory(kib: want.memoryKiB) }
+        if try memoryTarget(domain, info: info) != want.memoryKiB { try domain.setLiveMemory(kib: want.memoryKiB) }
     }
 
     /// Grows the disk of a running domain through QEMU (the volume must not be resized behind its back). libvirt's test
@@ -413,7 +473,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     }
 
     private func backingFile(_ disk: DesiredDomain.Disk) -> String? {
-        disk.image.map { kind == .kvm ? "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent : nil } ?? nil
+        disk.image.map { kind == .test ? nil : root + "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent } ?? nil
     }
 
     /// Grows the volume of a domain that is shut off. libvirt's test driver cannot resize; its volumes hold no data, so

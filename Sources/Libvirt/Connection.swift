@@ -31,6 +31,13 @@ public final class Connection: @unchecked Sendable {
         virConnectClose(handle)
     }
 
+    /// The hypervisor's capabilities XML (guest architectures and the domain types each supports).
+    public func capabilities() throws(LibvirtError) -> String {
+        guard let xml = virConnectGetCapabilities(handle) else { throw LibvirtError.last("get capabilities of \(uri)") }
+        defer { free(xml) }
+        return String(cString: xml)
+    }
+
     /// The hypervisor host's name.
     public func hostname() throws(LibvirtError) -> String {
         guard let name = virConnectGetHostname(handle) else { throw LibvirtError.last("get hostname of \(uri)") }

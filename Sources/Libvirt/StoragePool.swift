@@ -30,6 +30,11 @@ public final class StoragePool: @unchecked Sendable {
         return result == 1
     }
 
+    /// Builds it (a `dir` pool: makes its directory).
+    public func build() throws(LibvirtError) {
+        guard virStoragePoolBuild(handle, 0) == 0 else { throw LibvirtError.last("build storage pool \(name)") }
+    }
+
     /// Starts it.
     public func start() throws(LibvirtError) {
         guard virStoragePoolCreate(handle, 0) == 0 else { throw LibvirtError.last("start storage pool \(name)") }

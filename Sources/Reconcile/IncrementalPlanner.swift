@@ -99,6 +99,8 @@ public final class IncrementalPlanner {
             hasher.combine(endpoint.libvirt)
             hasher.combine(UInt64(endpoint.cpus))
             hasher.combine(endpoint.memoryKiB)
+            hasher.combine(endpoint.hostKey ?? "")
+            hasher.combine(endpoint.fileRoot ?? "")
             if let kept = drivers[endpoint.address], kept.digest == hasher.value {
                 next[endpoint.address] = kept
                 continue

@@ -1,5 +1,6 @@
 import Foundation
 import Manifests
+import Processes
 import Testing
 @testable import Hypervisor
 #if canImport(Glibc)
@@ -30,10 +31,20 @@ import Glibc
         deinit { close(fd) }
     }
 
+    /// A well-formed host key line (what it pins does not matter: the node never gets that far).
+    static func someHostKey() throws -> String {
+        let directory = NSTemporaryDirectory() + "/stacklab-key-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Command.check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/key"])
+        return try String(contentsOfFile: "\(directory)/key.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     @Test func aSilentNodeIsAnErrorWithinItsDeadline() throws {
         let listener = try SilentListener()
         let node = try LibvirtNode(endpoint: NodeEndpoint(address: Address(kind: .node, region: "lab", name: "mute"),
-                                                          libvirt: "qemu+ssh://root@127.0.0.1:\(listener.port)/system", cpus: 4, memoryKiB: 1 << 20),
+                                                          libvirt: "qemu+ssh://root@127.0.0.1:\(listener.port)/system", cpus: 4, memoryKiB: 1 << 20,
+                                                          hostKey: try Self.someHostKey()),
                                    stateDirectory: NSTemporaryDirectory())
         node.connectTimeout = 1
         do {
