@@ -38,9 +38,9 @@ let package = Package(
         // Desired hypervisor state, placement and addresses: pure values, no I/O.
         .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
-        .target(name: "Hypervisor", dependencies: ["Libvirt", "SSH", "Planning"], swiftSettings: strict),
         .target(name: "Hosts", dependencies: ["SSH", "Manifests", "Planning", "Parallel", "Processes", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
+        .target(name: "Hypervisor", dependencies: ["Libvirt", "SSH", "Hosts", "Planning"], swiftSettings: strict),
 
         // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
         // embedded SQLite backend.

@@ -31,22 +31,38 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
 
     /// Connects to `node` (its address, `ssh.port`, `ssh.user`), checks its host key against `pinnedKey` (an OpenSSH
     /// public key line) before anything is sent, and logs in.
-    public init(node: Resource<NodeSpec>, pinnedKey: String, credentials: Credentials, connectTimeout: Double = 10) throws(HostError) {
-        address = node.address
+    public convenience init(node: Resource<NodeSpec>, pinnedKey: String, credentials: Credentials, connectTimeout: Double = 10) throws(HostError) {
         let spec = node.spec
-        let fileRoot = spec.fileRoot?.value ?? "/"
+        try self.init(address: node.address, host: spec.address.value.description, port: UInt16(spec.ssh?.port?.value ?? 22),
+                      user: spec.ssh?.user?.value ?? "root", fileRoot: spec.fileRoot?.value, pinnedKey: pinnedKey, credentials: credentials,
+                      connectTimeout: connectTimeout)
+    }
+
+    /// Connects to `host`:`port` as `user`, checks the host key against `pinnedKey` before anything is sent, and logs in.
+    public init(address: Address, host: String, port: UInt16, user: String, fileRoot: String?, pinnedKey: String, credentials: Credentials,
+                connectTimeout: Double = 10) throws(HostError) {
+        self.address = address
+        let fileRoot = fileRoot ?? "/"
         root = fileRoot == "/" ? "" : (fileRoot.hasSuffix("/") ? String(fileRoot.dropLast()) : fileRoot)
-        let user = spec.ssh?.user?.value ?? "root"
         do {
-            session = try Session(host: spec.address.value.description, port: UInt16(spec.ssh?.port?.value ?? 22), connectTimeout: connectTimeout)
+            session = try Session(host: host, port: port, connectTimeout: connectTimeout)
             try session.verifyHostKey(pinned: pinnedKey)
             switch credentials.key {
             case .file(let path): try session.authenticate(user: user, privateKey: path)
             case .text(let text): try session.authenticate(user: user, privateKeyText: text)
             }
         } catch {
-            throw HostError(node: node.address, message: "\(error)")
+            throw HostError(node: address, message: "\(error)")
         }
+    }
+
+    /// The bytes of `path` (binary-safe: carried as base64).
+    public func read(_ path: String) throws(HostError) -> [UInt8] {
+        let result = try run("base64 -w0 \"$STACKLAB_ROOT\"\(shellQuote(path))")
+        guard result.exitStatus == 0, let data = Data(base64Encoded: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw HostError(node: address, message: "cannot read \(path): \(result.stderr)")
+        }
+        return [UInt8](data)
     }
 
     /// The host key the node at `node` offers (for trust on first use), without logging in.

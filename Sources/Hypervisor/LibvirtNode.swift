@@ -2,6 +2,7 @@ import Foundation
 import Libvirt
 import Manifests
 import Planning
+import Hosts
 import SSH
 
 /// A node driven through libvirt: `qemu+ssh://…` in production, the test driver for simulated nodes (whose
@@ -20,6 +21,10 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private let uri: String
     /// A production node's SSH host and port, probed for a banner before libvirt connects.
     private var probeHost: (host: String, port: UInt16)?
+    /// How a production node's host face is reached (nil for a simulated node).
+    private var remote: (host: String, port: UInt16, user: String, fileRoot: String?, hostKey: String?)?
+    /// A production node's host face, once opened.
+    private var host: SSHHost?
     /// The node's file root without a trailing slash (`""` for `/`).
     private let root: String
     /// An empty host file outside a state directory this process may not write (see `init`), removed with the driver.
@@ -109,8 +114,9 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         } else {
             hostFile = nil
             uri = try Self.remoteURI(endpoint, stateDirectory: Self.standardized(stateDirectory))
-            probeHost = LibvirtURI(parsing: endpoint.libvirt).flatMap { uri in
-                if case .ssh(_, let host, let port, _) = uri.endpoint { (host, UInt16(port ?? 22)) } else { nil }
+            if case .ssh(let user, let host, let port, _)? = LibvirtURI(parsing: endpoint.libvirt)?.endpoint {
+                probeHost = (host, UInt16(port ?? 22))
+                remote = (host, UInt16(port ?? 22), user ?? "root", endpoint.fileRoot, endpoint.hostKey)
             }
         }
         root = endpoint.fileRoot.map { $0 == "/" ? "" : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) } ?? ""
@@ -189,6 +195,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         defer { opening.unlock() }
         opened = nil
         openedStamp = nil
+        host = nil
         snapshots.forgetAll()
     }
 
@@ -238,7 +245,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             node.cpus = host.cpus
             node.memoryKiB = host.memoryKiB
             node.volumes = volumes
-            node.rings = self.installedRings()
+            node.rings = try self.installedRingsForObserve()
             return node
         }
     }
@@ -304,7 +311,40 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         hostFile.map { String($0.dropLast(".xml".count)) + "/etc/swift" }
     }
 
-    private func installedRings() -> [String: String] {
+    /// The ring files StackLab may install, by name.
+    private static let ringFiles = ["account.ring.gz", "container.ring.gz", "object.ring.gz"]
+
+    /// A production node's host face (SSH), opened on first use with the reconciler's key and the node's pinned host
+    /// key; the same session serves every ring file of the run.
+    private func hostFace() throws(DriverError) -> SSHHost {
+        opening.lock()
+        defer { opening.unlock() }
+        if let host { return host }
+        guard let remote, let hostKey = remote.hostKey else {
+            throw DriverError(node: address, message: "no pinned host key: put the server's key in the Node's ssh.hostKey", isTransient: false)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let identity = environment["STACKLAB_SSH_IDENTITY"] ?? "\(environment["HOME"] ?? NSHomeDirectory())/.ssh/id_ed25519"
+        do {
+            let opened = try SSHHost(address: address, host: remote.host, port: remote.port, user: remote.user, fileRoot: remote.fileRoot,
+                                     pinnedKey: hostKey, credentials: .init(key: .file(identity)), connectTimeout: connectTimeout)
+            host = opened
+            return opened
+        } catch {
+            throw DriverError(node: address, message: error.message, isTransient: true)
+        }
+    }
+
+    private func installedRings() throws(DriverError) -> [String: String] {
+        if remote != nil {
+            do {
+                return try hostFace().files(Self.ringFiles.map { "/etc/swift/\($0)" }).reduce(into: [:]) { $0[($1.key as NSString).lastPathComponent] = $1.value.sha256 }
+            } catch let error as DriverError {
+                throw error
+            } catch {
+                throw DriverError(node: address, message: "cannot read the ring files: \(error)", isTransient: true)
+            }
+        }
         guard let directory = ringDirectory, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [:] }
         var rings: [String: String] = [:]
         for name in names where name.hasSuffix(".ring.gz") {
@@ -321,13 +361,27 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         return !stem.isEmpty && stem.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
     }
 
+    /// Ring files for an observation (the observation's own error type).
+    private func installedRingsForObserve() throws(LibvirtError) -> [String: String] {
+        do {
+            return try installedRings()
+        } catch {
+            throw LibvirtError.cannotConnect("read the ring files of \(address)", message: error.message)
+        }
+    }
+
     public func readRing(_ name: String) throws(DriverError) -> Data {
         guard Self.isRingFileName(name) else { throw DriverError(node: address, message: "'\(name)' is not a ring file name", isTransient: false) }
-        guard let directory = ringDirectory else {
-            throw DriverError(node: address, message: "reading ring files from a production node needs the SSH transport, which is not built yet",
-                              isTransient: false)
+        if remote != nil {
+            do {
+                return Data(try hostFace().read("/etc/swift/\(name)"))
+            } catch let error as DriverError {
+                throw error
+            } catch {
+                throw DriverError(node: address, message: "\(error)", isTransient: true)
+            }
         }
-        guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)") else {
+        guard let directory = ringDirectory, let data = FileManager.default.contents(atPath: "\(directory)/\(name)") else {
             throw DriverError(node: address, message: "cannot read \(name)", isTransient: false)
         }
         return data
@@ -337,16 +391,22 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         guard Self.isRingFileName(name) else {
             throw DriverError(node: address, message: "refusing to install '\(name)': not a ring file name (a plan names files, never paths)", isTransient: false)
         }
-        guard let directory = ringDirectory else {
-            throw DriverError(node: address, message: "installing ring files on a production node needs the SSH transport, which is not built yet",
-                              isTransient: false)
+        if remote != nil {
+            do {
+                try hostFace().write("/etc/swift/\(name)", content: [UInt8](content), mode: 0o644)
+            } catch let error as DriverError {
+                throw error
+            } catch {
+                throw DriverError(node: address, message: "cannot install \(name): \(error)", isTransient: true)
+            }
+        } else if let directory = ringDirectory {
+            do {
+                try SimulatedHost.write(content, to: "\(directory)/\(name)")
+            } catch {
+                throw DriverError(node: address, message: "cannot write \(name): \(error)", isTransient: false)
+            }
         }
-        do {
-            try SimulatedHost.write(content, to: "\(directory)/\(name)")
-        } catch {
-            throw DriverError(node: address, message: "cannot write \(name): \(error)", isTransient: false)
-        }
-        guard installedRings()[name] == sha256 else {
+        guard try installedRings()[name] == sha256 else {
             throw DriverError(node: address, message: "\(name) does not match its checksum after install", isTransient: true)
         }
     }

@@ -48,6 +48,7 @@ import Testing
                 name: real-3
                 spec: {address: 172.16.99.3, libvirt: simulated, roles: [storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 1TB}]}
                 """)
+            try repo.write("regions/real/rings.yaml", "kind: Ring\nname: object\nspec:\n  partPower: 6\n  replicas: 2\n")
             try instances(2)
         }
 
@@ -75,6 +76,9 @@ import Testing
         #expect(first.status == 0, "\(first.output)")
         #expect(first.output.contains("Verified"), "\(first.output)")
         #expect(try world.libvirtd.runningDomains() == ["acme:r-0", "acme:r-1"], "the guests really run")
+        let ring = try Data(contentsOf: URL(fileURLWithPath: world.root.file("etc/swift/object.ring.gz")))
+        let simulated = try Data(contentsOf: URL(fileURLWithPath: world.state.file("nodes/real/real-2/etc/swift/object.ring.gz")))
+        #expect(ring == simulated, "the controller got the ring over SSH, the same as the storage nodes")
         let converged = try world.stacklab(["plan"])
         #expect(converged.status == 0, "converged: \(converged.output)")
 
