@@ -58,7 +58,8 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "Reconcile", "Rings", "Processes",
+                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "Reconcile", "Rings", "Processes", "SSH",
+                "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

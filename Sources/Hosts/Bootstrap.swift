@@ -180,7 +180,13 @@ public struct Bootstrap: Sendable {
     /// differs. Returns what was (or would be) changed.
     private func converge(_ node: Resource<NodeSpec>, on host: any HostDriver, dryRun: Bool,
                           progress: @Sendable (Address, String) -> Void) throws -> [String] {
-        let items = try HostConfig.items(for: node, model: model, rings: rings)
+        try Self.converge(try HostConfig.items(for: node, model: model, rings: rings), on: host, dryRun: dryRun, progress: progress)
+    }
+
+    /// Compares `items` with `host` (one round trip for files, one for guards) and converges what differs, in order.
+    /// Returns what was (or would be) changed.
+    public static func converge(_ items: [HostItem], on host: any HostDriver, dryRun: Bool,
+                                progress: @Sendable (Address, String) -> Void = { _, _ in }) throws -> [String] {
         var paths: [String] = []
         var guards: [String] = []
         for item in items {
@@ -190,15 +196,16 @@ public struct Bootstrap: Sendable {
                 if let creates { guards.append("[ -e \"$STACKLAB_ROOT\"\(shellQuote(creates)) ]") } else if let unless { guards.append("( \(unless) ) >/dev/null 2>&1") } else { guards.append("false") }
             }
         }
-        let files = try host.files(paths)
-        let satisfied: Set<Int>
-        if guards.isEmpty {
-            satisfied = []
-        } else {
-            let script = guards.enumerated().map { "if \($0.element); then echo \($0.offset); fi" }.joined(separator: "; ")
-            satisfied = Set(try host.run(script).stdout.split(separator: "\n").compactMap { Int($0) })
-        }
+        // What the host has, in one round trip: the files' hashes and modes, then which guards hold.
+        let script = (paths.isEmpty ? "true" : FileState.command(for: paths)) + "; "
+            + guards.enumerated().map { "if \($0.element); then echo guard \($0.offset); fi" }.joined(separator: "; ")
+        let observed = try host.run(script)
+        let lines = observed.stdout.split(separator: "\n")
+        let files = FileState.parse(lines.filter { !$0.hasPrefix("guard ") }.joined(separator: "\n"), root: host.root)
+        let satisfied = Set(lines.filter { $0.hasPrefix("guard ") }.compactMap { Int($0.dropFirst("guard ".count)) })
         var changes: [String] = []
+        var writes: [HostFile] = []
+        var commands: [(name: String, run: String)] = []
         var guardIndex = 0
         for item in items {
             switch item.kind {
@@ -206,20 +213,23 @@ public struct Bootstrap: Sendable {
                 let have = files[path]
                 guard have?.sha256 != item.sha256 || have?.mode != mode else { continue }
                 changes.append(have == nil ? "+ \(item.name)" : "~ \(item.name)")
-                progress(node.address, changes.last!)
-                if !dryRun { try host.write(path, content: content, mode: mode) }
+                progress(host.address, changes.last!)
+                writes.append(HostFile(path: path, content: content, mode: mode))
             case .command(let run, _, _):
                 defer { guardIndex += 1 }
                 guard !satisfied.contains(guardIndex) else { continue }
                 changes.append("+ \(item.name)")
-                progress(node.address, changes.last!)
-                if !dryRun {
-                    let result = try host.run(run)
-                    guard result.exitStatus == 0 else {
-                        throw HostError(node: node.address, message: "\(item.name) failed (exit \(result.exitStatus)): \(result.stderr.isEmpty ? result.stdout : result.stderr)")
-                    }
-                }
+                progress(host.address, changes.last!)
+                commands.append((item.name, run))
             }
+        }
+        guard !dryRun else { return changes }
+        // Files first (configuration), then commands (services read it), each in one batch.
+        try host.write(writes)
+        let ran = try host.run(sequence: commands.map(\.run))
+        if let failure = ran.failure {
+            let result = failure.result
+            throw HostError(node: host.address, message: "\(commands[failure.index].name) failed (exit \(result.exitStatus)): \(result.stderr.isEmpty ? result.stdout : result.stderr)")
         }
         return changes
     }

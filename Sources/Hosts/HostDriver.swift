@@ -8,14 +8,53 @@ import Manifests
 public protocol HostDriver: AnyObject, Sendable {
     /// The node (`node/<region>/<name>`).
     var address: Address { get }
+    /// The directory that stands for the host's `/` (`""` when it is `/`); commands see it as `$STACKLAB_ROOT`.
+    var root: String { get }
     /// What the host is: CPUs, memory, disks, operating system.
     func facts() throws(HostError) -> HostFacts
     /// The state of each of `paths` that exists (content hash and mode), in one round trip.
     func files(_ paths: [String]) throws(HostError) -> [String: FileState]
     /// Writes `content` to `path` with `mode`, replacing it atomically (parent directories are made).
     func write(_ path: String, content: [UInt8], mode: Int32) throws(HostError)
+    /// Writes several files, each replaced atomically; a host over SSH does it in three round trips whatever their
+    /// number (make the directories, upload beside, rename all).
+    func write(_ files: [HostFile]) throws(HostError)
     /// Runs a shell command with `STACKLAB_ROOT` set to the host's file root; returns its exit status and output.
     func run(_ command: String) throws(HostError) -> HostCommandResult
+}
+
+/// A file to write.
+public struct HostFile: Sendable, Equatable {
+    public var path: String
+    public var content: [UInt8]
+    public var mode: Int32
+
+    /// Creates a file.
+    public init(path: String, content: [UInt8], mode: Int32) {
+        self.path = path
+        self.content = content
+        self.mode = mode
+    }
+}
+
+extension HostDriver {
+    public func write(_ files: [HostFile]) throws(HostError) {
+        for file in files { try write(file.path, content: file.content, mode: file.mode) }
+    }
+
+    /// Runs `commands` in order in one round trip, stopping at the first that fails; returns how many succeeded and the
+    /// failure (its index, status and output), if any.
+    public func run(sequence commands: [String]) throws(HostError) -> (completed: Int, failure: (index: Int, result: HostCommandResult)?) {
+        guard !commands.isEmpty else { return (0, nil) }
+        let script = commands.enumerated().map { index, command in
+            "( \(command) ); status=$?; if [ $status -ne 0 ]; then echo \"stacklab-failed \(index) $status\"; exit $status; fi"
+        }.joined(separator: "\n")
+        let result = try run(script)
+        guard result.exitStatus != 0 else { return (commands.count, nil) }
+        let marker = result.stdout.split(separator: "\n").last { $0.hasPrefix("stacklab-failed ") }?.split(separator: " ")
+        let index = marker.flatMap { $0.count > 1 ? Int($0[1]) : nil } ?? 0
+        return (index, (index, result))
+    }
 }
 
 /// What a host reports about itself.

@@ -12,6 +12,8 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
     public let root: String
     private let session: Session
     private let lock = NSLock()
+    /// Directories this session made (or found) already: each is made once per run.
+    private var madeDirectories = Set<String>()
 
     /// How to log in.
     public struct Credentials: Sendable {
@@ -93,13 +95,44 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do {
-            let made = try session.run("mkdir -p -- \(Session.quote(parent))")
-            guard made.exitStatus == 0 else { throw HostError(node: address, message: "cannot make \(parent): \(made.stderr)") }
+            if !madeDirectories.contains(parent) {
+                let made = try session.run("mkdir -p -- \(Session.quote(parent))")
+                guard made.exitStatus == 0 else { throw HostError(node: address, message: "cannot make \(parent): \(made.stderr)") }
+                madeDirectories.insert(parent)
+            }
             try session.upload(content, to: full, mode: mode)
         } catch let error as HostError {
             throw error
         } catch {
             throw HostError(node: address, message: "cannot write \(path): \(error)")
+        }
+    }
+
+    public func write(_ files: [HostFile]) throws(HostError) {
+        guard files.count > 1 else {
+            for file in files { try write(file.path, content: file.content, mode: file.mode) }
+            return
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            let parents = Set(files.map { ((root + $0.path) as NSString).deletingLastPathComponent }).subtracting(madeDirectories).sorted()
+            if !parents.isEmpty {
+                let made = try session.run("mkdir -p -- " + parents.map(Session.quote).joined(separator: " "))
+                guard made.exitStatus == 0 else { throw HostError(node: address, message: "cannot make directories: \(made.stderr)") }
+                madeDirectories.formUnion(parents)
+            }
+            var moves: [String] = []
+            for file in files {
+                let temporary = try session.uploadAside(file.content, for: root + file.path, mode: file.mode)
+                moves.append(Session.replaceCommand(temporary: temporary, path: root + file.path, mode: file.mode))
+            }
+            let moved = try session.run(moves.joined(separator: " && "))
+            guard moved.exitStatus == 0 else { throw HostError(node: address, message: "cannot put the files in place: \(moved.stderr)") }
+        } catch let error as HostError {
+            throw error
+        } catch {
+            throw HostError(node: address, message: "cannot write files: \(error)")
         }
     }
 

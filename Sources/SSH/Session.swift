@@ -195,6 +195,23 @@ public final class Session {
     /// Writes `content` to `path` with `mode`, replacing it atomically: the bytes go to a temporary file beside it
     /// (SFTP), which is then renamed over `path`. A reader sees the old file or the new one, never half of one.
     public func upload(_ content: [UInt8], to path: String, mode: Int32 = 0o644) throws(SSHError) {
+        let temporary = try uploadAside(content, for: path, mode: mode)
+        // SFTP v3's rename refuses an existing target: the rename(2) is done by the shell, atomically.
+        let moved = try run(Self.replaceCommand(temporary: temporary, path: path, mode: mode))
+        guard moved.exitStatus == 0 else {
+            _ = stacklab_sftp_unlink(sftp, temporary)
+            throw SSHError(operation: "replace \(path) on \(endpoint)", code: moved.exitStatus, message: moved.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
+    /// The shell command that gives an uploaded temporary file its mode and renames it over `path` (atomically).
+    public static func replaceCommand(temporary: String, path: String, mode: Int32) -> String {
+        "chmod \(String(mode, radix: 8)) \(quote(temporary)) && mv -f -- \(quote(temporary)) \(quote(path))"
+    }
+
+    /// Uploads `content` (SFTP) to a temporary file beside `path` and returns its name; `replaceCommand` then puts it in
+    /// place. Many files are uploaded this way and renamed by one command: one round trip instead of one per file.
+    public func uploadAside(_ content: [UInt8], for path: String, mode: Int32 = 0o644) throws(SSHError) -> String {
         libssh2_session_set_timeout(session, Int(commandTimeout * 1000))
         if sftp == nil {
             guard let opened = libssh2_sftp_init(session) else { throw SSHError.last("start SFTP on \(endpoint)", session: session) }
@@ -217,12 +234,7 @@ public final class Session {
             offset += written
         }
         guard libssh2_sftp_close_handle(handle) == 0 else { throw SSHError.last("close \(temporary) on \(endpoint)", session: session) }
-        // SFTP v3's rename refuses an existing target: the rename(2) is done by the shell, atomically.
-        let moved = try run("chmod \(String(mode, radix: 8)) \(Self.quote(temporary)) && mv -f -- \(Self.quote(temporary)) \(Self.quote(path))")
-        guard moved.exitStatus == 0 else {
-            _ = stacklab_sftp_unlink(sftp, temporary)
-            throw SSHError(operation: "replace \(path) on \(endpoint)", code: moved.exitStatus, message: moved.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
+        return temporary
     }
 
     /// `text` as one shell word.

@@ -45,6 +45,10 @@ public enum TCPConnection {
                 continue
             }
             _ = fcntl(fd, F_SETFL, flags)
+            // SSH sends many small packets (each command, each SFTP request): without this, Nagle and delayed ACKs
+            // add tens of milliseconds to every round trip.
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             return fd
         }
         throw lastError
