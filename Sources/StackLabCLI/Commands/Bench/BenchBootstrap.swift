@@ -75,8 +75,8 @@ struct BenchBootstrap: ParsableCommand {
         }
         // Peak RSS: this process for StackLab (it ran in process), the largest child for Ansible.
         var own = rusage(), children = rusage()
-        getrusage(RUSAGE_SELF, &own)
-        getrusage(RUSAGE_CHILDREN, &children)
+        getrusage(RUSAGE_SELF.rawValue, &own)
+        getrusage(RUSAGE_CHILDREN.rawValue, &children)
         var rows: [BenchRow] = []
         for name in ["stacklab first", "stacklab no-op", "ansible first", "ansible no-op"] {
             guard let values = samples[name]?.sorted() else { continue }
