@@ -32,6 +32,12 @@ import Testing
         try validate(DomainXML.render(Self.domain, for: .kvm), as: "domain")
     }
 
+    @Test func qemuDomainValidates() throws {
+        let xml = DomainXML.render(Self.domain, for: .qemu)
+        try validate(xml, as: "domain")
+        #expect(xml.contains("<domain type='qemu'>") && !xml.contains("host-model"), "TCG guests get no host CPU model")
+    }
+
     @Test func networkValidates() throws {
         try validate(NetworkXML.render(network: "private", bridge: "br100"), as: "network")
     }
