@@ -142,6 +142,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             // which a reused PID can never fake.
             try db.execute(sql: "ALTER TABLE run ADD COLUMN liveness TEXT")
         }
+        migrator.registerMigration("v7-node-access") { db in
+            // A production node that leaves the manifests is still reached (to delete what StackLab made on it) with the
+            // host key and file root it had.
+            try db.execute(sql: "ALTER TABLE node_inventory ADD COLUMN host_key TEXT")
+            try db.execute(sql: "ALTER TABLE node_inventory ADD COLUMN file_root TEXT")
+        }
         return migrator
     }
 
@@ -364,9 +370,9 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     public func knownNodes() throws -> [NodeEndpoint] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT region, name, libvirt, cpus, memory_kib FROM node_inventory ORDER BY region, name").map { row in
+            try Row.fetchAll(db, sql: "SELECT region, name, libvirt, cpus, memory_kib, host_key, file_root FROM node_inventory ORDER BY region, name").map { row in
                 NodeEndpoint(address: Address(kind: .node, region: row["region"], name: row["name"]), libvirt: row["libvirt"], cpus: row["cpus"],
-                             memoryKiB: UInt64(row["memory_kib"] as Int64))
+                             memoryKiB: UInt64(row["memory_kib"] as Int64), hostKey: row["host_key"], fileRoot: row["file_root"])
             }
         }
     }
@@ -377,10 +383,11 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             let now = Date().timeIntervalSince1970
             for node in nodes {
                 try db.execute(sql: """
-                    INSERT INTO node_inventory (region, name, libvirt, cpus, memory_kib, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO node_inventory (region, name, libvirt, cpus, memory_kib, host_key, file_root, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(region, name) DO UPDATE SET libvirt = excluded.libvirt, cpus = excluded.cpus, memory_kib = excluded.memory_kib,
-                        updated_at = excluded.updated_at
-                    """, arguments: [node.address.region ?? "", node.address.name, node.libvirt, node.cpus, Int64(node.memoryKiB), now])
+                        host_key = excluded.host_key, file_root = excluded.file_root, updated_at = excluded.updated_at
+                    """, arguments: [node.address.region ?? "", node.address.name, node.libvirt, node.cpus, Int64(node.memoryKiB),
+                                     node.hostKey, node.fileRoot, now])
             }
         }
     }

@@ -44,7 +44,9 @@ import TestSupport
         let scratch = try Scratch()
         let state = try Self.open(backend, in: scratch)
         let a = NodeEndpoint(address: Address(kind: .node, region: "lab", name: "n1"), libvirt: "simulated", cpus: 4, memoryKiB: 1 << 20)
-        let b = NodeEndpoint(address: Address(kind: .node, region: "edge", name: "n1"), libvirt: "qemu+ssh://root@192.0.2.1/system", cpus: 8, memoryKiB: 1 << 21)
+        // A production node keeps its pinned host key and file root: it is reached the same way after it leaves the manifests.
+        let b = NodeEndpoint(address: Address(kind: .node, region: "edge", name: "n1"), libvirt: "qemu+ssh://root@192.0.2.1/system", cpus: 8, memoryKiB: 1 << 21,
+                             hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfEdgeN1", fileRoot: "/srv/test-host")
         try state.rememberNodes([a, b])
         try state.rememberNodes([a])
         #expect(try state.knownNodes() == [b, a])  // by address: node/edge/n1 before node/lab/n1, same name in two regions kept apart
