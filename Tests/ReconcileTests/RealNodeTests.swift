@@ -81,6 +81,9 @@ import Testing
         #expect(ring == simulated, "the controller got the ring over SSH, the same as the storage nodes")
         let converged = try world.stacklab(["plan"])
         #expect(converged.status == 0, "converged: \(converged.output)")
+        let withFlag = try Command.run(["env", "-u", "STACKLAB_SSH_IDENTITY", "STACKLAB_LIBVIRT_SOCKET=\(world.libvirtd.socket)", StackLabBinary.path, "plan",
+                                        "--identity", world.sshd.userKey, "--region", "real", "--repo", world.repo.path, "--state-dir", world.state.path])
+        #expect(withFlag.status == 0, "--identity gives the key as well: \(withFlag.output)")
 
         // Grown live: the running guest takes a bigger flavor within its headroom without a restart.
         try world.repo.write("manifests/real-flavor.yaml", "kind: Flavor\nname: m1.tiny2\nspec: {vcpus: 2, ram: 256MiB, disk: 5GiB}\n")

@@ -16,8 +16,13 @@ struct ReconcileOptions: ParsableArguments {
     @Flag(help: "Report StackLab's objects on nodes or regions that left the manifests instead of deleting them.")
     var keepOrphans = false
 
+    @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes (ed25519 or ECDSA; default $STACKLAB_SSH_IDENTITY, else ~/.ssh/id_ed25519).", valueName: "file"))
+    var identity: String?
+
     /// A reconciler for a loaded revision, reading the state store if there is one (never creating it).
     func reconciler(for loaded: LoadResult, repo: String) throws -> Reconciler {
+        // Node drivers take the key from the environment (one command per process): --identity sets it for this one.
+        if let identity { setenv("STACKLAB_SSH_IDENTITY", identity, 1) }
         let directory = stateDirectory(repo: repo)
         do {
             return Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
