@@ -1,5 +1,6 @@
 import Foundation
 import Manifests
+import SSH
 
 /// A node's host face: its operating system as StackLab converges it (files and guarded commands), beside the
 /// hypervisor face (`NodeDriver`). One protocol, two kinds of host: a server over SSH, and a directory under the
@@ -20,7 +21,7 @@ public protocol HostDriver: AnyObject, Sendable {
     /// number (make the directories, upload beside, rename all).
     func write(_ files: [HostFile]) throws(HostError)
     /// Runs a shell command with `STACKLAB_ROOT` set to the host's file root; returns its exit status and output.
-    func run(_ command: String) throws(HostError) -> HostCommandResult
+    func run(_ command: String) throws(HostError) -> CommandResult
 }
 
 /// A file to write.
@@ -44,7 +45,7 @@ extension HostDriver {
 
     /// Runs `commands` in order in one round trip, stopping at the first that fails; returns how many succeeded and the
     /// failure (its index, status and output), if any.
-    public func run(sequence commands: [String]) throws(HostError) -> (completed: Int, failure: (index: Int, result: HostCommandResult)?) {
+    public func run(sequence commands: [String]) throws(HostError) -> (completed: Int, failure: (index: Int, result: CommandResult)?) {
         guard !commands.isEmpty else { return (0, nil) }
         let script = commands.enumerated().map { index, command in
             "( \(command) ); status=$?; if [ $status -ne 0 ]; then echo \"stacklab-failed \(index) $status\"; exit $status; fi"
@@ -126,20 +127,6 @@ public struct FileState: Sendable, Equatable {
             states[path] = FileState(sha256: parts[0], mode: mode)
         }
         return states
-    }
-}
-
-/// A command's outcome on a host.
-public struct HostCommandResult: Sendable, Equatable {
-    public var exitStatus: Int32
-    public var stdout: String
-    public var stderr: String
-
-    /// Creates a result.
-    public init(exitStatus: Int32, stdout: String, stderr: String) {
-        self.exitStatus = exitStatus
-        self.stdout = stdout
-        self.stderr = stderr
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Manifests
 import Processes
+import SSH
 
 /// A simulated node's host face: a directory under the state directory stands for its `/`
 /// (`nodes/<region>/<name>/`, beside the simulated hypervisor's host file), and commands run on this machine with
@@ -43,10 +44,10 @@ public final class LocalHost: HostDriver, @unchecked Sendable {
         }
     }
 
-    public func run(_ command: String) throws(HostError) -> HostCommandResult {
+    public func run(_ command: String) throws(HostError) -> CommandResult {
         do {
             let result = try Command.run(["/bin/sh", "-c", "STACKLAB_ROOT=\(shellQuote(root)); export STACKLAB_ROOT; \(command)"])
-            return HostCommandResult(exitStatus: result.status, stdout: result.output, stderr: "")
+            return CommandResult(exitStatus: result.status, stdout: result.output, stderr: "")
         } catch {
             throw HostError(node: address, message: "\(error)")
         }

@@ -136,12 +136,12 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
         }
     }
 
-    public func run(_ command: String) throws(HostError) -> HostCommandResult {
+    public func run(_ command: String) throws(HostError) -> CommandResult {
         lock.lock()
         defer { lock.unlock() }
         do {
             let result = try session.run("STACKLAB_ROOT=\(Session.quote(root)); export STACKLAB_ROOT; \(command)")
-            return HostCommandResult(exitStatus: result.exitStatus, stdout: result.stdout, stderr: result.stderr)
+            return result
         } catch {
             throw HostError(node: address, message: "\(error)")
         }

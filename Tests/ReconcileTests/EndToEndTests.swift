@@ -25,6 +25,22 @@ import Testing
         return (repo, try Scratch("state"))
     }
 
+    /// Starts `stacklab apply` (one change at a time) and kills it with SIGKILL once `count` changes are journaled as
+    /// done (or after a minute); returns how many were.
+    @discardableResult
+    private func killApply(repo: Scratch, state: Scratch, afterDone count: Int) throws -> Int {
+        let pid = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1", "--repo", repo.path, "--state-dir", state.path])
+        var done = 0
+        let deadline = Date().addingTimeInterval(60)
+        while done < count && Date() < deadline {
+            usleep(20_000)
+            done = ((try? SQLiteState(directory: state.path).journalEntries()) ?? []).count { $0.status == .done }
+        }
+        kill(pid, SIGKILL)
+        Command.stop(pid)
+        return done
+    }
+
     private func stacklab(_ arguments: [String], repo: Scratch, state: Scratch) throws -> Command.Result {
         try StackLabBinary.run(arguments + ["--repo", repo.path, "--state-dir", state.path])
     }
@@ -94,16 +110,7 @@ import Testing
 
     @Test func aStartClosesDeadRunsByTheirLockNotTheirPIDAndRemovesTheirTemporaryFiles() throws {
         let (repo, state) = try deployment(instances: 60)
-        let pid = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",
-                                     "--repo", repo.path, "--state-dir", state.path])
-        var done = 0
-        let deadline = Date().addingTimeInterval(60)
-        while done < 20 && Date() < deadline {
-            usleep(20_000)
-            done = ((try? SQLiteState(directory: state.path).journalEntries()) ?? []).count { $0.status == .done }
-        }
-        kill(pid, SIGKILL)
-        Command.stop(pid)
+        try killApply(repo: repo, state: state, afterDone: 20)
         // The dead run's PID now belongs to a live process (init), and crashed writes left temporary files behind.
         let database = try DatabaseQueue(path: state.file("stacklab.sqlite"))
         try database.write { try $0.execute(sql: "UPDATE run SET pid = 1 WHERE status = 'running'") }
@@ -164,17 +171,7 @@ import Testing
 
     @Test func killedMidApplyResumesWithNothingLostOrDuplicated() throws {
         let (repo, state) = try deployment(instances: 150)
-        let pid = try Command.start([StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",
-                                     "--repo", repo.path, "--state-dir", state.path])
-        // Kill it with SIGKILL once part of the work is journaled as done.
-        var done = 0
-        let deadline = Date().addingTimeInterval(60)
-        while done < 20 && Date() < deadline {
-            usleep(20_000)
-            done = ((try? SQLiteState(directory: state.path).journalEntries()) ?? []).count { $0.status == .done }
-        }
-        kill(pid, SIGKILL)
-        Command.stop(pid)
+        let done = try killApply(repo: repo, state: state, afterDone: 20)
         #expect(done >= 20, "the apply made progress before it was killed")
         let interrupted = try SQLiteState(directory: state.path).journalEntries().count { $0.status == .done }
         #expect(interrupted < 150 + 9, "it was killed before finishing")
