@@ -77,7 +77,7 @@ public struct HostFacts: Sendable, Equatable, Codable {
 
     /// The command that prints them (one round trip), and its parser.
     static let command = """
-        echo "cpus $(nproc)"; awk '/^MemTotal:/ {printf "memory %d\\n", $2 * 1024}' /proc/meminfo; \
+        echo "cpus $(nproc)"; awk '/^MemTotal:/ {print "memory_kib", $2}' /proc/meminfo; \
         lsblk -bdno NAME,SIZE 2>/dev/null | awk '{print "disk", $1, $2}'; \
         (. /etc/os-release 2>/dev/null; echo "os ${PRETTY_NAME:-unknown}")
         """
@@ -88,7 +88,8 @@ public struct HostFacts: Sendable, Equatable, Codable {
             let parts = line.split(separator: " ", maxSplits: 2).map(String.init)
             switch parts.first {
             case "cpus": facts.cpus = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            case "memory": facts.memoryBytes = parts.count > 1 ? UInt64(parts[1]) ?? 0 : 0
+            // In KiB as /proc/meminfo has it: awk (mawk) cannot print the bytes of a large machine as an integer.
+            case "memory_kib": facts.memoryBytes = parts.count > 1 ? (UInt64(parts[1]) ?? 0) &* 1024 : 0
             case "disk" where parts.count > 2: facts.disks[parts[1]] = UInt64(parts[2]) ?? 0
             case "os": facts.os = parts.dropFirst().joined(separator: " ")
             default: continue

@@ -29,7 +29,7 @@ public final class LocalHost: HostDriver, @unchecked Sendable {
 
     public func write(_ path: String, content: [UInt8], mode: Int32) throws(HostError) {
         let full = root + path
-        let temporary = "\(full).stacklab-\(getpid())"
+        let temporary = "\(full).tmp-\(getpid())"  // the name a start's sweep of crashed writes knows
         do {
             try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: temporary, contents: Data(content), attributes: [.posixPermissions: Int(mode)]) else {

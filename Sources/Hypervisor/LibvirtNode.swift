@@ -19,10 +19,10 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private let cpus: Int
     private let memoryKiB: UInt64
     private let uri: String
-    /// A production node's SSH host and port, probed for a banner before libvirt connects.
-    private var probeHost: (host: String, port: UInt16)?
-    /// How a production node's host face is reached (nil for a simulated node).
-    private var remote: (host: String, port: UInt16, user: String, fileRoot: String?, hostKey: String?)?
+    /// How a production node is reached (nil for a simulated node).
+    private let remote: Remote?
+    /// The known_hosts file libvirt checks a production node against (a temporary file, removed with the driver).
+    private var knownHostsFile: String?
     /// A production node's host face, once opened.
     private var host: SSHHost?
     /// The node's file root without a trailing slash (`""` for `/`).
@@ -74,23 +74,26 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
 
     /// A driver for `node`; a simulated node starts from its saved host file, or an empty host made from its spec.
     /// Nothing is connected to until the node is observed or changed.
-    public convenience init(node: Resource<NodeSpec>, stateDirectory: String) throws(DriverError) {
-        try self.init(endpoint: NodeEndpoint(node), stateDirectory: stateDirectory)
+    public convenience init(node: Resource<NodeSpec>, stateDirectory: String, identity: String? = nil) throws(DriverError) {
+        try self.init(endpoint: NodeEndpoint(node), stateDirectory: stateDirectory, identity: identity)
     }
 
     /// A driver for the node at `endpoint` (also a node that left the manifests, from the state store's inventory or
-    /// its simulated host file; `cpus` 0 then means "as the host file says").
-    public init(endpoint: NodeEndpoint, stateDirectory: String) throws(DriverError) {
+    /// its simulated host file; `cpus` 0 then means "as the host file says"). `identity` is the SSH key for a
+    /// production node (default `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`).
+    public init(endpoint: NodeEndpoint, stateDirectory: String, identity: String? = nil) throws(DriverError) {
         address = endpoint.address
         // Endpoints also come from the state store and host files, not only from validated manifests: checked again here,
         // so nothing but a simulated host or QEMU over SSH is ever connected to.
-        guard LibvirtURI(parsing: endpoint.libvirt) != nil else {
+        guard let parsed = LibvirtURI(parsing: endpoint.libvirt) else {
             throw DriverError(node: endpoint.address, message: "refusing libvirt URI '\(endpoint.libvirt)': \(LibvirtURI.hint)", isTransient: false)
         }
         kind = HypervisorKind(uri: endpoint.libvirt)
         cpus = endpoint.cpus
         memoryKiB = endpoint.memoryKiB
-        if endpoint.libvirt == "simulated" {
+        switch parsed.endpoint {
+        case .simulated:
+            remote = nil
             let path = Self.hostFile(stateDirectory: Self.standardized(stateDirectory), node: endpoint.address)
             var source = path
             if !FileManager.default.fileExists(atPath: path) {
@@ -111,51 +114,63 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             hostFile = path
             uri = "test://" + source
             temporaryHost = source == path ? nil : source
-        } else {
+        case .ssh(let user, let host, let port, _):
             hostFile = nil
-            uri = try Self.remoteURI(endpoint, stateDirectory: Self.standardized(stateDirectory))
-            if case .ssh(let user, let host, let port, _)? = LibvirtURI(parsing: endpoint.libvirt)?.endpoint {
-                probeHost = (host, UInt16(port ?? 22))
-                remote = (host, UInt16(port ?? 22), user ?? "root", endpoint.fileRoot, endpoint.hostKey)
+            guard let hostKey = endpoint.hostKey, HostKey(publicKeyLine: hostKey) != nil else {
+                throw DriverError(node: address, message: "no pinned host key: put the server's key in the Node's ssh.hostKey (stacklab bootstrap --trust-on-first-use shows and records it)", isTransient: false)
             }
+            let environment = ProcessInfo.processInfo.environment
+            let remote = Remote(host: host, port: UInt16(port ?? 22), user: user ?? "root", fileRoot: endpoint.fileRoot, hostKey: hostKey,
+                                identity: identity ?? environment["STACKLAB_SSH_IDENTITY"] ?? "\(environment["HOME"] ?? NSHomeDirectory())/.ssh/id_ed25519")
+            self.remote = remote
+            // Written where any user may write (a read-only plan needs it too), and only for this driver's life.
+            let knownHosts = NSTemporaryDirectory() + "/stacklab-known-hosts-\(getpid())-\(UUID().uuidString.prefix(8))"
+            do {
+                try SimulatedHost.write(remote.knownHostsLine, to: knownHosts)
+            } catch {
+                throw DriverError(node: address, message: "cannot write \(knownHosts): \(error)", isTransient: false)
+            }
+            knownHostsFile = knownHosts
+            uri = remote.libvirtURI(knownHosts: knownHosts, socket: environment["STACKLAB_LIBVIRT_SOCKET"])
         }
         root = endpoint.fileRoot.map { $0 == "/" ? "" : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) } ?? ""
     }
 
-    /// The URI libvirt connects with for a production node: the manifest's `qemu+ssh://user@host:port/system`, carried
-    /// by libvirt's in-process libssh2 transport with what the reconciler (not the manifest) supplies: the SSH key
-    /// (`$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`), a known_hosts file holding only the node's pinned host
-    /// key (so libvirt verifies the server as StackLab does), and the daemon's socket when it is not the default one
-    /// (`$STACKLAB_LIBVIRT_SOCKET`).
-    static func remoteURI(_ endpoint: NodeEndpoint, stateDirectory: String) throws(DriverError) -> String {
-        guard case .ssh(let user, let host, let port, _)? = LibvirtURI(parsing: endpoint.libvirt)?.endpoint else {
-            throw DriverError(node: endpoint.address, message: "refusing libvirt URI '\(endpoint.libvirt)': \(LibvirtURI.hint)", isTransient: false)
+    /// How a production node is reached: the manifest's `qemu+ssh://user@host:port/system` and pinned host key, and the
+    /// reconciler's SSH key.
+    struct Remote {
+        var host: String
+        var port: UInt16
+        var user: String
+        var fileRoot: String?
+        var hostKey: String
+        var identity: String
+
+        /// The node's line in a known_hosts file.
+        var knownHostsLine: String {
+            let entry = port == 22 ? (host.contains(":") ? "[\(host)]" : host) : "[\(host)]:\(port)"
+            return "\(entry) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n"
         }
-        guard let hostKey = endpoint.hostKey, HostKey(publicKeyLine: hostKey) != nil else {
-            throw DriverError(node: endpoint.address, message: "no pinned host key: put the server's key in the Node's ssh.hostKey (stacklab bootstrap --trust-on-first-use shows and records it)", isTransient: false)
+
+        /// The URI libvirt connects with: the node carried by libvirt's in-process libssh2 transport, with what the
+        /// reconciler (not the manifest) supplies: the key, a known_hosts file holding only the node's pinned host key
+        /// (so libvirt verifies the server as StackLab does), and the daemon's socket when it is not the default one.
+        func libvirtURI(knownHosts: String, socket: String?) -> String {
+            var query = ["sshauth=privkey", "keyfile=\(LibvirtNode.escape(identity))", "known_hosts=\(LibvirtNode.escape(knownHosts))",
+                         "known_hosts_verify=normal"]
+            if let socket, !socket.isEmpty { query.append("socket=\(LibvirtNode.escape(socket))") }
+            let hostPart = host.contains(":") ? "[\(host)]" : host
+            return "qemu+libssh2://\(user)@\(hostPart):\(port)/system?" + query.joined(separator: "&")
         }
-        let environment = ProcessInfo.processInfo.environment
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        let identity = environment["STACKLAB_SSH_IDENTITY"] ?? "\(home)/.ssh/id_ed25519"
-        let knownHosts = "\(stateDirectory)/ssh/known_hosts-\(endpoint.address.region ?? "-")-\(endpoint.address.name)"
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        let entry = (port ?? 22) == 22 ? hostPart : "[\(host)]:\(port!)"
-        do {
-            try SimulatedHost.write("\(entry) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n", to: knownHosts)
-        } catch {
-            throw DriverError(node: endpoint.address, message: "cannot write \(knownHosts): \(error)", isTransient: false)
-        }
-        var query = ["sshauth=privkey", "keyfile=\(escape(identity))", "known_hosts=\(escape(knownHosts))", "known_hosts_verify=normal"]
-        if let socket = environment["STACKLAB_LIBVIRT_SOCKET"], !socket.isEmpty { query.append("socket=\(escape(socket))") }
-        return "qemu+libssh2://\(user.map { "\($0)@" } ?? "")\(hostPart)\(port.map { ":\($0)" } ?? "")/system?" + query.joined(separator: "&")
     }
 
-    private static func escape(_ value: String) -> String {
+    static func escape(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value
     }
 
     deinit {
         if let temporaryHost { unlink(temporaryHost) }
+        if let knownHostsFile { unlink(knownHostsFile) }
     }
 
     /// The libvirt connection, opened on first use. The test driver reads its host file once, when it connects:
@@ -168,13 +183,13 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             let stamp = hostFile.flatMap(FileStamp.init(path:))
             if let opened, stamp == openedStamp { return opened }
             snapshots.forgetAll()  // another connection: nothing saved from the last one is known to hold
-            if let probeHost {
+            if let remote {
                 // libvirt's ssh transport waits forever on a port that accepts and stays silent: the node must show an
                 // SSH banner within the deadline before libvirt is let near it.
                 do {
-                    try TCPConnection.probeSSH(host: probeHost.host, port: probeHost.port, timeout: connectTimeout)
+                    try TCPConnection.probeSSH(host: remote.host, port: remote.port, timeout: connectTimeout)
                 } catch {
-                    throw LibvirtError.cannotConnect("connect to \(probeHost.host):\(probeHost.port)", message: "\(error)")
+                    throw LibvirtError.cannotConnect("connect to \(remote.host):\(remote.port)", message: "\(error)")
                 }
             }
             let connection = try Connection(uri: uri)
@@ -320,14 +335,10 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         opening.lock()
         defer { opening.unlock() }
         if let host { return host }
-        guard let remote, let hostKey = remote.hostKey else {
-            throw DriverError(node: address, message: "no pinned host key: put the server's key in the Node's ssh.hostKey", isTransient: false)
-        }
-        let environment = ProcessInfo.processInfo.environment
-        let identity = environment["STACKLAB_SSH_IDENTITY"] ?? "\(environment["HOME"] ?? NSHomeDirectory())/.ssh/id_ed25519"
+        guard let remote else { throw DriverError(node: address, message: "a simulated node has no SSH host face", isTransient: false) }
         do {
             let opened = try SSHHost(address: address, host: remote.host, port: remote.port, user: remote.user, fileRoot: remote.fileRoot,
-                                     pinnedKey: hostKey, credentials: .init(key: .file(identity)), connectTimeout: connectTimeout)
+                                     pinnedKey: remote.hostKey, credentials: .init(key: .file(remote.identity)), connectTimeout: connectTimeout)
             host = opened
             return opened
         } catch {

@@ -21,6 +21,8 @@ public struct Reconciler: Sendable {
     public var options: Planner.Options
     /// Region directories of simulated hosts already read (a long-running reconciler keeps one).
     public var hostScan: SimulatedHostScan?
+    /// The SSH key for production nodes (nil: `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`).
+    public var sshIdentity: String?
 
     /// Creates a reconciler.
     public init(model: DesiredModel, revision: String?, stateDirectory: String, state: (any StateBackend)?, options: Planner.Options = .init()) {
@@ -94,8 +96,11 @@ public struct Reconciler: Sendable {
     public func drivers(for endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] {
         let opened = ResultSlots<Result<LibvirtNode, DriverError>>(count: endpoints.count)
         let stateDirectory = stateDirectory
+        let identity = sshIdentity
         DispatchQueue.concurrentPerform(iterations: endpoints.count) { index in
-            opened[index] = Result { () throws(DriverError) in try LibvirtNode(endpoint: endpoints[index], stateDirectory: stateDirectory) }
+            opened[index] = Result { () throws(DriverError) in
+                try LibvirtNode(endpoint: endpoints[index], stateDirectory: stateDirectory, identity: identity)
+            }
         }
         var drivers: [Address: any NodeDriver] = [:]
         for (endpoint, result) in zip(endpoints, opened.values) {
@@ -151,6 +156,17 @@ public struct Reconciler: Sendable {
         public var interrupted: [JournalEntry] = []
         /// Temporary files of crashed writes, removed.
         public var temporaries: [String] = []
+
+        /// What an operator is told (nil when there was nothing to clean up).
+        public var summary: String? {
+            var parts: [String] = []
+            if !interrupted.isEmpty {
+                let runs = Set(interrupted.map(\.run)).sorted().map { "\($0)" }.joined(separator: ", ")
+                parts.append("closed run \(runs), whose process died: \(interrupted.count) unfinished change\(interrupted.count == 1 ? "" : "s") marked interrupted (this plan checks each against its node)")
+            }
+            if !temporaries.isEmpty { parts.append("removed \(temporaries.count) temporary file\(temporaries.count == 1 ? "" : "s") of interrupted writes") }
+            return parts.isEmpty ? nil : "recovered: " + parts.joined(separator: "; ")
+        }
     }
 
     /// Cleans up after processes that died: closes their runs (by liveness locks, never by PID alone) and removes

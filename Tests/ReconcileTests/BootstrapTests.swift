@@ -1,4 +1,6 @@
 import Foundation
+import Hosts
+import Manifests
 import Processes
 import TestSupport
 import Testing
@@ -137,5 +139,16 @@ import Testing
         let second = try StackLabBinary.run(["bootstrap", "lab", "--repo", repo.path, "--state-dir", state.path])
         #expect(second.output.contains("No changes: 3 nodes are in shape."), "\(second.output)")
         #expect(try StackLabBinary.run(["plan", "--repo", repo.path, "--state-dir", state.path]).status == 0, "bootstrap left the hypervisor face converged")
+    }
+
+    @Test func factsReadTheMachineAsItIs() throws {
+        // A host's memory in bytes overflows awk's integers on a large machine: it is read in KiB and scaled here.
+        let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
+        let line = try #require(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") })
+        let kib = try #require(UInt64(line.split(separator: " ")[1]))
+        let scratch = try Scratch("facts")
+        let facts = try LocalHost(node: Address(kind: .node, region: "lab", name: "x"), stateDirectory: scratch.path).facts()
+        #expect(facts.memoryBytes == kib * 1024)
+        #expect(facts.cpus == ProcessInfo.processInfo.activeProcessorCount)
     }
 }

@@ -121,7 +121,10 @@ import Testing
         let liveRun = try SQLiteState(directory: state.path)
         let ours = try liveRun.beginRun(regions: ["edge"], revision: nil)  // a run that is alive must stay open
 
-        #expect(try stacklab(["plan"], repo: repo, state: state).status == 2)
+        let plan = try stacklab(["plan"], repo: repo, state: state)
+        #expect(plan.status == 2)
+        // (The live run begun above closed the dead one already, as every start does; the plan says what it cleaned.)
+        #expect(plan.output.contains("note: recovered: removed 2 temporary files of interrupted writes"), "\(plan.output)")
         let store = try SQLiteState(directory: state.path)
         #expect(try store.runs().map(\.status) == ["interrupted", "running"])
         #expect(try store.journalEntries().allSatisfy { $0.status != .started && $0.status != .planned }, "no change is left started forever")
@@ -178,6 +181,7 @@ import Testing
 
         let resumed = try stacklab(["apply", "--auto-approve"], repo: repo, state: state)
         #expect(resumed.status == 0, "\(resumed.output.suffix(2000))")
+        #expect(resumed.output.contains("note: recovered: closed run 1, whose process died"), "the operator is told: \(resumed.output.prefix(2000))")
         #expect(try stacklab(["plan"], repo: repo, state: state).status == 0)
 
         let store = try SQLiteState(directory: state.path)

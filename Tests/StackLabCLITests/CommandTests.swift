@@ -80,6 +80,7 @@ import Testing
         let node = try #require(((try JSONSerialization.jsonObject(with: Data(nodes.stdout.utf8)) as? [String: Any])?["resources"] as? [[String: Any]])?.first)
         #expect((node["spec"] as? [String: Any])?["zone"] as? String == "lab-2")
         #expect((node["spec"] as? [String: Any])?["instanceStorage"] as? String == "1TiB")
+        #expect((node["spec"] as? [String: Any])?["fileRoot"] as? String == "/")
         let flavors = try Show.output(for: try load(), kind: .flavor, name: "m1.small", format: .json, colors: false)
         let flavor = try #require(((try JSONSerialization.jsonObject(with: Data(flavors.stdout.utf8)) as? [String: Any])?["resources"] as? [[String: Any]])?.first)
         #expect((flavor["spec"] as? [String: Any])?["ephemeral"] as? String == "0B")

@@ -34,6 +34,7 @@ extension NodeSpec: SpecDefaults {
         var fields: [(key: String, value: any Encodable)] = []
         if zone == nil { fields.append(("zone", name)) }
         if instanceStorage == nil { fields.append(("instanceStorage", Self.defaultInstanceStorage)) }
+        if fileRoot == nil { fields.append(("fileRoot", "/")) }
         return fields
     }
 }

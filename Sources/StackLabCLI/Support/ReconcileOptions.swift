@@ -21,12 +21,12 @@ struct ReconcileOptions: ParsableArguments {
 
     /// A reconciler for a loaded revision, reading the state store if there is one (never creating it).
     func reconciler(for loaded: LoadResult, repo: String) throws -> Reconciler {
-        // Node drivers take the key from the environment (one command per process): --identity sets it for this one.
-        if let identity { setenv("STACKLAB_SSH_IDENTITY", identity, 1) }
         let directory = stateDirectory(repo: repo)
         do {
-            return Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
-                              state: try SQLiteState.existing(directory: directory), options: Planner.Options(keepOrphans: keepOrphans))
+            var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
+                                        state: try SQLiteState.existing(directory: directory), options: Planner.Options(keepOrphans: keepOrphans))
+            reconciler.sshIdentity = identity
+            return reconciler
         } catch {
             throw fail("cannot open the state store \(directory)/stacklab.sqlite: \(error)")
         }

@@ -74,6 +74,7 @@ struct ApplyCommand: ParsableCommand {
         } catch {
             throw fail("\(error)")
         }
+        if let recovered = report.recovery.summary { Terminal.standardError.write("note: \(recovered)\n") }
         guard let applied = report.applied else {
             if saved != nil { Terminal.standardOutput.write(renderer.summary(report.plan) + "\n") }
             return

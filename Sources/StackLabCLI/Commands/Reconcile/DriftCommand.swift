@@ -23,7 +23,7 @@ struct DriftCommand: ParsableCommand {
         let plan: Plan
         let placements: [String: (node: String, ip: String)]
         do {
-            try reconciler.recover()
+            if let recovered = try reconciler.recover().summary { Terminal.standardError.write("note: \(recovered)\n") }
             let (regions, endpoints) = try reconciler.selection(reconcile.region)
             let drivers = try reconciler.drivers(for: endpoints)
             plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)

@@ -11,8 +11,9 @@ struct PlanCommand: ParsableCommand {
         discussion: """
             Compares the manifests with what runs on each node and prints the changes: + create, ~ update (with the \
             fields that change), > power on/off, -/+ move, - delete, with the reason (new, spec changed, drifted, \
-            removed from manifests). An update that stops a running instance says (restarts); a change that destroys \
-            disks lists them. StackLab's objects on nodes or regions that left the manifests are deleted (or, with \
+            removed from manifests). An update that stops a running instance says (restarts); one that only grows a \
+            running instance within twice its flavor (vCPUs, memory, disks) is made live and does not. A change that \
+            destroys disks lists them. StackLab's objects on nodes or regions that left the manifests are deleted (or, with \
             --keep-orphans, listed). Objects StackLab does not own are listed and never touched; a plan that would \
             create a domain under the name of an unmanaged one is an error.
 
@@ -53,7 +54,7 @@ struct PlanCommand: ParsableCommand {
         let plan: Plan
         do {
             let start = Date()
-            try reconciler.recover()
+            if let recovered = try reconciler.recover().summary { Terminal.standardError.write("note: \(recovered)\n") }
             let (regions, endpoints) = try reconciler.selection(reconcile.region)
             let memo = try reconciler.state.flatMap { $0.isWritable ? try StoredPlanMemo(store: $0) : nil }
             let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: endpoints), memo: memo, refresh: refresh,
