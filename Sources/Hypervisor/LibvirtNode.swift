@@ -14,7 +14,7 @@ import SSH
 /// `opening` guards the lazily opened connection.
 public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public let address: Address
-    private var kind: HypervisorKind
+    var kind: HypervisorKind
     private let hostFile: String?
     private let cpus: Int
     private let memoryKiB: UInt64
@@ -26,16 +26,16 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// A production node's host face, once opened.
     private var host: SSHHost?
     /// The node's file root without a trailing slash (`""` for `/`).
-    private let root: String
+    let root: String
     /// An empty host file outside a state directory this process may not write (see `init`), removed with the driver.
     private var temporaryHost: String?
     private var opened: Connection?
     /// What the last save of the host file wrote, reused for what no change touched since (simulated nodes).
-    private let snapshots = SnapshotCache()
+    let snapshots = SnapshotCache()
     /// The host file as it was when `opened` read it (simulated nodes).
     private var openedStamp: FileStamp?
     private let opening = NSLock()
-    private let lock = NSLock()
+    let lock = NSLock()
     /// Seconds a guest gets to shut down before it is powered off.
     public var shutdownTimeout: Double = 60
     /// Seconds a production node gets to accept a connection and show its SSH banner.
@@ -131,7 +131,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                 throw DriverError(node: address, message: "cannot write \(knownHosts): \(error)", isTransient: false)
             }
             knownHostsFile = knownHosts
-            uri = remote.libvirtURI(knownHosts: knownHosts, socket: environment["STACKLAB_LIBVIRT_SOCKET"])
+            uri = remote.libvirtURI(knownHosts: knownHosts, socket: Remote.socket(for: host, in: environment["STACKLAB_LIBVIRT_SOCKET"]))
         }
         root = endpoint.fileRoot.map { $0 == "/" ? "" : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) } ?? ""
     }
@@ -150,6 +150,18 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         var knownHostsLine: String {
             let entry = port == 22 ? (host.contains(":") ? "[\(host)]" : host) : "[\(host)]:\(port)"
             return "\(entry) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n"
+        }
+
+        /// The daemon's socket on `host` when it is not the default one, from `$STACKLAB_LIBVIRT_SOCKET`: one path for
+        /// every node, or `host=path` pairs separated by commas (nodes not named use the default).
+        static func socket(for host: String, in setting: String?) -> String? {
+            guard let setting, !setting.isEmpty else { return nil }
+            guard setting.contains("=") else { return setting }
+            for pair in setting.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, parts[0] == host { return parts[1] }
+            }
+            return nil
         }
 
         /// The URI libvirt connects with: the node carried by libvirt's in-process libssh2 transport, with what the
@@ -249,17 +261,21 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                     ip: owner?["ip"].flatMap(IPv4Address.init(parsing:)), state: state, vcpus: info.vcpus, memoryKiB: try self.memoryTarget(domain, info: info),
                     maxVcpus: try domain.maxVcpus(), maxMemoryKiB: info.maxMemoryKiB, shapeHash: owner?["shape"], mac: owner?["mac"],
                     flavor: owner?["flavor"], image: owner?["image"]))
+                domains[domains.count - 1].origin = owner?["origin"].flatMap(Address.init(parsing:))
             }
             let networks = try connection.networks().map(\.name).filter { $0.hasPrefix("stacklab-") }.map { String($0.dropFirst("stacklab-".count)) }
             let host = try connection.nodeInfo()
             var volumes: [String: UInt64] = [:]
+            var allocations: [String: UInt64] = [:]
             for volume in try connection.pools().first(where: { $0.name == StorageXML.instancePool })?.volumes() ?? [] {
                 volumes[volume.name] = try volume.capacity()
+                if self.kind != .test { allocations[volume.name] = try volume.allocation() }
             }
             var node = ObservedNode(address: address, domains: domains.sorted { $0.name < $1.name }, networks: networks.sorted())
             node.cpus = host.cpus
             node.memoryKiB = host.memoryKiB
             node.volumes = volumes
+            node.allocations = self.kind == .test ? nil : allocations
             node.rings = try self.installedRingsForObserve()
             return node
         }
@@ -273,6 +289,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             snapshots.forget(domain: domain.name, volumePrefix: DesiredDomain.volumePrefix(for: domain.address))
         case .setPower(let name, _):
             snapshots.forget(domain: name)
+        case .moveDomain:
+            break
         case .deleteDomain(let name, let instance):
             snapshots.forget(domain: name, volumePrefix: DesiredDomain.volumePrefix(for: instance))
         case .ensureNetwork, .deleteNetwork, .installRing, .saveRingBuilder:
@@ -315,6 +333,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             try installRing(file: file, content: content, sha256: sha256)
         case .saveRingBuilder:
             throw DriverError(node: address, message: "'\(operation.name)' is a region-wide operation, not a node's", isTransient: false)
+        case .moveDomain:
+            throw DriverError(node: address, message: "'\(operation.name)' needs the node it moves from: the applier hands it to receive(_:from:)", isTransient: false)
         }
         try persist()
     }
@@ -331,7 +351,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
 
     /// A production node's host face (SSH), opened on first use with the reconciler's key and the node's pinned host
     /// key; the same session serves every ring file of the run.
-    private func hostFace() throws(DriverError) -> SSHHost {
+    func hostFace() throws(DriverError) -> SSHHost {
         opening.lock()
         defer { opening.unlock() }
         if let host { return host }
@@ -431,7 +451,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         if let network, try !network.isActive() { try network.start() }
     }
 
-    private func instancePool() throws(LibvirtError) -> StoragePool {
+    func instancePool() throws(LibvirtError) -> StoragePool {
         if let pool = try connection.pools().first(where: { $0.name == StorageXML.instancePool }) {
             if try !pool.isActive() { try pool.start() }
             return pool
@@ -451,7 +471,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// name belongs to). A domain without StackLab's metadata is never defined over, started, stopped or deleted,
     /// whatever a plan (saved, possibly edited) says, even when it has StackLab's name or UUID.
     @discardableResult
-    private func requireOwned(_ domain: Domain, by address: Address?) throws(LibvirtError) -> Bool {
+    func requireOwned(_ domain: Domain, by address: Address?) throws(LibvirtError) -> Bool {
         let owner = try domain.metadata(namespace: Ownership.namespace).flatMap(Ownership.parseElement)?["address"].flatMap(Address.init(parsing:))
         guard let owner, address.map({ $0 == owner }) ?? (DesiredDomain.name(for: owner) == domain.name) else {
             throw LibvirtError(operation: "change domain \(domain.name)", code: -1,
@@ -460,7 +480,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         return true
     }
 
-    private func ensureDomain(_ want: DesiredDomain, restart: Bool) throws(LibvirtError) {
+    func ensureDomain(_ want: DesiredDomain, restart: Bool) throws(LibvirtError) {
         let pool = try instancePool()
         var domain = try connection.domain(named: want.name)
         if let domain { try requireOwned(domain, by: want.address) }
@@ -543,7 +563,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         }
     }
 
-    private func backingFile(_ disk: DesiredDomain.Disk) -> String? {
+    func backingFile(_ disk: DesiredDomain.Disk) -> String? {
         disk.image.map { kind == .test ? nil : root + "/var/lib/stacklab/images/" + ($0 as NSString).lastPathComponent } ?? nil
     }
 
@@ -560,7 +580,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     }
 
     /// Asks the guest to shut down and waits up to `shutdownTimeout` seconds for it; then powers it off.
-    private func stopGracefully(_ domain: Domain) throws(LibvirtError) {
+    func stopGracefully(_ domain: Domain) throws(LibvirtError) {
         if try domain.info().state == .running {
             do {
                 try domain.shutdown()
@@ -571,7 +591,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         if try domain.info().state != .shutoff { try domain.destroy() }
     }
 
-    private func setPower(_ domain: Domain, running: Bool) throws(LibvirtError) {
+    func setPower(_ domain: Domain, running: Bool) throws(LibvirtError) {
         let state = try domain.info().state
         if running, state != .running {
             if state != .shutoff { try domain.destroy() }  // paused or crashed: power-cycle
@@ -597,7 +617,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     // MARK: Plumbing
 
     /// Writes a simulated node's state to its host file.
-    private func persist() throws(DriverError) {
+    func persist() throws(DriverError) {
         guard let hostFile else { return }
         do {
             // A node known only by its host file (it left the manifests) keeps the size its host already has.
@@ -611,7 +631,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         }
     }
 
-    private func libvirt<T>(_ body: () throws(LibvirtError) -> T) throws(DriverError) -> T {
+    func libvirt<T>(_ body: () throws(LibvirtError) -> T) throws(DriverError) -> T {
         do {
             return try body()
         } catch {
@@ -626,7 +646,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
 /// `@unchecked Sendable`: every access goes through `lock`.
 public final class SimulatedHostScan: @unchecked Sendable {
     private var directories: [String: (stamp: String, nodes: [Address])] = [:]
-    private let lock = NSLock()
+    let lock = NSLock()
 
     /// An empty scan.
     public init() {}

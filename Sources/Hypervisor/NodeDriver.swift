@@ -15,6 +15,10 @@ public protocol NodeDriver: Sendable {
     func observe() throws(DriverError) -> ObservedNode
     /// Performs `operation` on the node. An operation the node cannot perform (a region-wide one) throws.
     func apply(_ operation: Change.Operation) throws(DriverError)
+    /// Makes `domain` here from the domain named `sourceDomain` on `source` (an instance moving): the old one is
+    /// stopped, its volumes are copied here and checked, then `domain` is defined. Idempotent: a copy interrupted
+    /// half-way starts over; the old domain is left for its own delete.
+    func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError)
     /// The bytes of an installed Swift ring file (`object.ring.gz`), to adopt a ring whose builder was lost.
     func readRing(_ file: String) throws(DriverError) -> Data
     /// Lets go of the connection (the next use opens one again): a plan over thousands of nodes holds only

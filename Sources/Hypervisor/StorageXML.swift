@@ -16,6 +16,20 @@ public enum StorageXML {
         """
     }
 
+    /// An empty file, to be filled by an upload (a volume copied from another node, whose format its bytes carry).
+    public static func emptyVolume(name: String) -> String {
+        """
+        <volume type='file'>
+          <name>\(XMLText.escape(name))</name>
+          <capacity unit='bytes'>0</capacity>
+          <target>
+            <format type='raw'/>
+          </target>
+        </volume>
+
+        """
+    }
+
     /// A qcow2 volume of `bytes`, optionally backed by an image file.
     public static func volume(name: String, bytes: UInt64, backingFile: String?) -> String {
         var xml = """

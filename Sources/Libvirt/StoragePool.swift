@@ -66,7 +66,7 @@ public final class StoragePool: @unchecked Sendable {
 ///
 /// `@unchecked Sendable`: volume handles are safe to use from any thread, like their connection.
 public final class StorageVolume: @unchecked Sendable {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     /// The pool it lives in.
     public let pool: StoragePool
 

@@ -15,6 +15,10 @@ public enum Operation: Sendable, Codable, Hashable {
     case defineDomain(DesiredDomain, restart: Bool)
     /// Destroy the domain and its volumes, then define it anew from `domain` (an image change).
     case replaceDomain(DesiredDomain)
+    /// Make the domain on this node from the one on `from` (an instance moving): stop the old domain, copy its
+    /// volumes here (checked by sha256), then define `domain` (which records `from` as its origin). The old domain is
+    /// deleted by a change that waits for this one.
+    case moveDomain(DesiredDomain, from: Address, domain: String)
     /// Start or stop a domain.
     case setPower(domain: String, running: Bool)
     /// Stop a domain, delete its volumes (those of `instance`), undefine it.
@@ -32,6 +36,7 @@ public enum Operation: Sendable, Codable, Hashable {
         case .deleteNetwork: "delete network"
         case .defineDomain: "define domain"
         case .replaceDomain: "replace domain"
+        case .moveDomain: "move domain"
         case .setPower: "set power"
         case .deleteDomain: "delete domain"
         case .installRing: "install ring"

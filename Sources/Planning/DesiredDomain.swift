@@ -22,6 +22,9 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     /// The flavor and image it was made from (recorded in its metadata, so plans can name what changed).
     public var flavor: String
     public var image: String
+    /// The node it was copied from, while it is being moved (recorded in its metadata, so that after a crash between
+    /// the copy and the old domain's delete the copy is known to be the newer one). Not part of the spec.
+    public var origin: Address?
 
     /// Creates a desired domain.
     public init(address: Address, node: Address, name: String, vcpus: Int, memoryKiB: UInt64, disks: [Disk], interface: Interface,

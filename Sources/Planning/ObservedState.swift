@@ -14,6 +14,9 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     public var memoryKiB: UInt64 = 0
     /// Volumes in StackLab's instance pool, by name: capacity in bytes.
     public var volumes: [String: UInt64] = [:]
+    /// Bytes each volume takes on the node's disk (what moving it copies); nil for a simulated node, whose volumes hold
+    /// no data.
+    public var allocations: [String: UInt64]?
     /// Installed Swift ring files (`object.ring.gz`) → sha256.
     public var rings: [String: String] = [:]
 
@@ -65,6 +68,8 @@ public struct ObservedDomain: Sendable, Codable, Hashable {
     /// Flavor and image recorded in its metadata.
     public var flavor: String?
     public var image: String?
+    /// The node it was copied from by a move (its metadata), nil otherwise.
+    public var origin: Address?
 
     /// Creates an observation.
     public init(name: String, address: Address?, specHash: String?, ip: IPv4Address?, state: State, vcpus: Int, memoryKiB: UInt64,

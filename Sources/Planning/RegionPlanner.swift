@@ -68,7 +68,16 @@ struct RegionPlanner {
                     orphans.append(.init(address: address, node: node.address))
                     continue
                 }
-                if current[address] == nil { current[address] = Placed(node: node.address, domain: domain) } else { duplicates.append(Placed(node: node.address, domain: domain)) }
+                let placed = Placed(node: node.address, domain: domain)
+                if let first = current[address] {
+                    // Two copies: one was made from the other by a move that stopped before the old one was deleted. The
+                    // copy is the newer one (the move stopped the old domain before copying it).
+                    let newer = domain.origin == first.node
+                    current[address] = newer ? placed : first
+                    duplicates.append(newer ? first : placed)
+                } else {
+                    current[address] = placed
+                }
             }
         }
         let kept = Set(orphans.map(\.address))
@@ -83,9 +92,10 @@ struct RegionPlanner {
             let onRemovedNode = !declared.contains(have.node)
             if let want = desired[address] {
                 guard want.node != have.node else { continue }
+                // After the copy on the new node: its volumes are there by then.
                 let change = Change(address: address, target: .node(have.node), action: .delete, reason: onRemovedNode ? .nodeRemoved : .moved,
                                     fields: [.init(field: "node", old: have.node.name, new: want.node.name)],
-                                    destroys: volumes(of: address, on: have.node),
+                                    dependsOn: [ChangeID(address: address, target: .node(want.node))],
                                     operation: .deleteDomain(domain: have.domain.name, instance: address))
                 changes.append(change)
             } else if declaredInstances.contains(address) {
@@ -137,12 +147,17 @@ struct RegionPlanner {
                     errors.append(.init(address: address, message: "its domain '\(want.name)' would be created on \(want.node), which already has an unmanaged domain of that name; rename or remove that domain, or pin the instance to another node"))
                     continue
                 }
-                let moved = current[address]
-                if let moved { dependsOn.append(ChangeID(address: address, target: .node(moved.node))) }
-                var fields: [Change.FieldChange] = []
-                if let moved { fields.append(.init(field: "node", old: moved.node.name, new: want.node.name)) }
-                changes.append(Change(address: address, target: .node(want.node), action: .create, reason: moved == nil ? .new : .moved,
-                                      fields: fields, dependsOn: dependsOn, operation: .defineDomain(want, restart: false)))
+                guard let moved = current[address] else {
+                    changes.append(Change(address: address, target: .node(want.node), action: .create, reason: .new,
+                                          dependsOn: dependsOn, operation: .defineDomain(want, restart: false)))
+                    continue
+                }
+                var copy = want
+                copy.origin = moved.node
+                changes.append(Change(address: address, target: .node(want.node), action: .create, reason: .moved,
+                                      fields: [.init(field: "node", old: moved.node.name, new: want.node.name), copied(address, from: moved.node)],
+                                      dependsOn: dependsOn, restarts: moved.domain.state == .running,
+                                      operation: .moveDomain(copy, from: moved.node, domain: moved.domain.name)))
                 continue
             }
             planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
@@ -190,6 +205,17 @@ struct RegionPlanner {
         let prefix = DesiredDomain.volumePrefix(for: address) + "-"
         return (observed[node]?.volumes ?? [:]).filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
             .map { "volume \($0.key) (\(ByteSize(bytes: $0.value))) on \(node.name)" }
+    }
+
+    /// What moving an instance's volumes copies: the bytes they take on the old node.
+    private func copied(_ address: Address, from node: Address) -> Change.FieldChange {
+        let prefix = DesiredDomain.volumePrefix(for: address) + "-"
+        guard let allocations = observed[node]?.allocations else {
+            return .init(field: "disks copied", old: "", new: "none (a simulated node's volumes hold no data)")
+        }
+        let volumes = allocations.filter { $0.key.hasPrefix(prefix) }
+        let bytes = volumes.values.reduce(UInt64(0)) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
+        return .init(field: "disks copied", old: "", new: "\(ByteSize(bytes: bytes)) in \(volumes.count) volume\(volumes.count == 1 ? "" : "s"), checked by sha256")
     }
 
     /// The desired domain of every instance of the region that can be placed.

@@ -114,12 +114,17 @@ public struct Applier: Sendable {
         switch change.target {
         case .node(let node):
             guard let driver = drivers[node] else { throw ApplyError(change: change.id, message: "no driver for \(node)") }
-            try driver.apply(change.operation)
+            if case .moveDomain(let domain, let from, let name) = change.operation {
+                guard let source = drivers[from] else { throw ApplyError(change: change.id, message: "no driver for \(from), which it moves from") }
+                try driver.receive(domain, from: source, sourceDomain: name)
+            } else {
+                try driver.apply(change.operation)
+            }
         case .region:
             switch change.operation {
             case .saveRingBuilder(let builder, let checksum, let previous):
                 try state.saveRing(address: change.address.description, state: builder, checksum: checksum, previous: previous)
-            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .setPower, .deleteDomain, .installRing:
+            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .moveDomain, .setPower, .deleteDomain, .installRing:
                 throw ApplyError(change: change.id, message: "'\(change.operation.name)' is a node's operation; a region cannot perform it")
             }
         }

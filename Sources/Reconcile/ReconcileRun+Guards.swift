@@ -36,7 +36,7 @@ extension ReconcileRun {
         guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
         let massDeletes = reconciler.massDeletions(in: plan, observed: observed)
         if !massDeletes.isEmpty && !options.allowMassDelete { throw Refusal.massDelete(massDeletes) }
-        // Data of an instance that stays in the manifests: moved (re-created elsewhere) or replaced.
+        // Data of an instance that stays in the manifests: replaced (a move copies its disks and destroys nothing).
         let moved = plan.moved
         let destroyed = plan.changes.filter { !$0.destroys.isEmpty && ($0.action == .replace || moved.contains($0.address)) }
         if !destroyed.isEmpty && !options.allowReplace {

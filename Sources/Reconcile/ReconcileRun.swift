@@ -53,7 +53,7 @@ public struct ReconcileRun {
                 messages.joined(separator: "\n       ") + "\n  hint: check the manifests; pass --allow-mass-delete if this is really meant"
             case .destroysData(let what):
                 "the plan destroys data of instances that stay in the manifests:\n         " + what.joined(separator: "\n         ")
-                    + "\n  hint: moving disks between nodes is not built yet; pass --allow-replace to accept losing them, or pin the instances (node:) to where they run"
+                    + "\n  hint: a replacement (an image change) starts from a fresh disk; pass --allow-replace to accept losing the old one, or keep the image"
             case .notApproved:
                 "apply cancelled"
             }

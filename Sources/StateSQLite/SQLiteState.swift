@@ -355,7 +355,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         case .deleteDomain:
             // A move deletes on the old node after creating on the new one: only forget a placement on that node.
             try db.execute(sql: "DELETE FROM placement WHERE address = ? AND node = ?", arguments: [change.address.description, node.description])
-        case .defineDomain(let domain, _), .replaceDomain(let domain):
+        case .defineDomain(let domain, _), .replaceDomain(let domain), .moveDomain(let domain, _, _):
             try db.execute(sql: """
                 INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at

@@ -73,7 +73,7 @@ public final class LoopbackLibvirtd {
                       ("log", "/var/log/libvirt"), ("passwd", "/etc/passwd"), ("group", "/etc/group")]
             .map { "mount --bind \(directory)/\($0.0) \($0.1)" }.joined(separator: " && ")
         pid = try Command.start(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                                 "\(mounts) && exec ip netns exec \(namespace) /usr/sbin/libvirtd -f \(directory)/etc/libvirtd.conf"])
+                                 "\(mounts) && exec ip netns exec \(namespace) /usr/sbin/libvirtd -f \(directory)/etc/libvirtd.conf -p \(directory)/libvirtd.pid"])
         for _ in 0..<200 {
             if fm.fileExists(atPath: socket), (try? Command.run(["virsh", "-c", localURI, "version"]))?.status == 0 { return }
             usleep(50_000)
@@ -83,6 +83,13 @@ public final class LoopbackLibvirtd {
     }
 
     deinit { stop() }
+
+    /// Makes `root` a node's file root with the image the tests' instances boot from (`ubuntu`, an empty 64 MiB qcow2).
+    public static func prepareFileRoot(_ root: String) throws {
+        let images = (root as NSString).appendingPathComponent("var/lib/stacklab/images")
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        try Command.check(["qemu-img", "create", "-q", "-f", "qcow2", "\(images)/ubuntu.qcow2", "64M"])
+    }
 
     /// The names of the running guests, as `virsh list` shows them.
     public func runningDomains() throws -> [String] {

@@ -268,6 +268,10 @@ struct FailingNode: NodeDriver {
 
     func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
 
+    func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError) {
+        try inner.receive(domain, from: (source as? FailingNode)?.inner ?? source, sourceDomain: sourceDomain)
+    }
+
     func apply(_ operation: Change.Operation) throws(DriverError) {
         if case .ensureNetwork(let network, _) = operation, network == failing {
             throw DriverError(node: address, message: "injected failure", isTransient: true)
@@ -279,8 +283,8 @@ struct FailingNode: NodeDriver {
 @Suite struct MoveAndTargetTests {
     typealias World = ConvergeTests.World
 
-    @Test func pinningToAnotherNodeMovesTheInstance() throws {
-        let world = try World()
+    /// Converges, then pins web-2 to a node other than the one it runs on: its old node, and the new node's name.
+    static func pinWebTwoElsewhere(_ world: World) throws -> (ObservedNode, String) {
         try world.apply()
         let before = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-2" } })
         let target = ["lab-1", "lab-2", "lab-3"].first { $0 != before.address.name }!
@@ -288,15 +292,45 @@ struct FailingNode: NodeDriver {
         try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(
             of: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}",
             with: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy, node: \(target)}"))
+        return (before, target)
+    }
+
+    @Test func pinningToAnotherNodeMovesTheInstance() throws {
+        let world = try World()
+        let (before, target) = try Self.pinWebTwoElsewhere(world)
         let plan = try world.plan()
         let moves = plan.changes
         #expect(moves.map { "\($0.action.rawValue) \($0.target.node!.name) (\($0.reason.rawValue))" } ==
                 ["delete \(before.address.name) (moved)", "create \(target) (moved)"])
-        #expect(moves.last?.dependsOn == [moves.first!.id])
+        #expect(moves.first?.dependsOn == [moves.last!.id], "the old domain goes only once the new one has its disks")
+        #expect(moves.first?.destroys == [], "a move copies the disks: nothing is destroyed")
+        #expect(moves.last?.fields.map(\.field) == ["node", "disks copied"])
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)
         let after = try world.observed().filter { $0.domains.contains { $0.address?.name == "web-2" } }.map(\.address.name)
         #expect(after == [target])
+    }
+
+    @Test func aMoveInterruptedAfterTheCopyKeepsTheCopyAndDeletesTheOldDomain() throws {
+        let world = try World()
+        let (before, target) = try Self.pinWebTwoElsewhere(world)
+        // The copy happens; the process dies before the old domain's delete.
+        let reconciler = try world.reconciler()
+        let drivers = try reconciler.drivers(for: ["lab"])
+        let plan = try reconciler.plan(regions: ["lab"], observed: try reconciler.observe(drivers), drivers: drivers)
+        let move = try #require(plan.changes.first { $0.action == .create && $0.reason == .moved })
+        guard case .moveDomain(let domain, let from, let name) = move.operation else { Issue.record("not a move: \(move.operation)"); return }
+        try #require(drivers[move.target.node!]).receive(domain, from: try #require(drivers[from]), sourceDomain: name)
+
+        let both = try world.observed().filter { $0.domains.contains { $0.address?.name == "web-2" } }
+        #expect(both.count == 2, "two copies for now")
+        #expect(both.first { $0.address.name == before.address.name }?.domains.first { $0.address?.name == "web-2" }?.state == .shutoff, "the old one was stopped before the copy")
+        let resumed = try world.plan()
+        #expect(resumed.changes.map { "\($0.action.rawValue) \($0.target.node!.name)" } == ["delete \(before.address.name)"],
+                "the copy (it names its origin) is kept; only the stale original goes: \(resumed.changes.map(\.id))")
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+        #expect(try world.observed().filter { $0.domains.contains { $0.address?.name == "web-2" } }.map(\.address.name) == [target])
     }
 
     @Test func targetsLimitThePlanButKeepDependencies() throws {

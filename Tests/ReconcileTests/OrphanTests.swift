@@ -68,7 +68,7 @@ import Testing
         #expect(observed.flatMap(\.domains).count == 4)
     }
 
-    @Test func aRemovedNodesInstancesMoveOnlyWithConsentAndTheNodeIsThenForgotten() throws {
+    @Test func aRemovedNodesInstancesMoveWithTheirDisksAndTheNodeIsThenForgotten() throws {
         let world = try World()
         let acme = try Self.runWebTwoOnANewNode(world)
         let lab4 = Address(kind: .node, region: "lab", name: "lab-4")
@@ -80,14 +80,12 @@ import Testing
         let plan = try Self.plan(world)
         let web2 = plan.changes.filter { $0.address.name == "web-2" }
         #expect(web2.map { "\($0.action.rawValue)@\($0.target) (\($0.reason.rawValue))" }.first == "delete@node/lab/lab-4 (its node left the manifests)")
-        #expect(web2.last?.action == .create && web2.last?.reason == .moved)
-        #expect(web2.first?.destroys.first?.contains("-root (80GiB) on lab-4") == true)
+        #expect(web2.last?.action == .create && web2.last?.reason == .moved && web2.last?.restarts == true)
+        #expect(web2.first?.destroys == [], "the disks are copied to the new node before the old domain goes")
+        #expect(web2.first?.dependsOn == web2.last.map { [$0.id] })
         #expect(plan.changes.contains { $0.address.description == "network/lab/private" && $0.target == .node(lab4) && $0.action == .delete })
 
-        // Moving destroys the disk (no copy path yet): refused without consent.
-        #expect(throws: ReconcileRun.Refusal.self) { try Self.run(world) }
-        #expect(try world.observed().first { $0.address == lab4 }?.domains.count == 1, "nothing was changed")
-        let report = try Self.run(world) { $0.allowReplace = true }
+        let report = try Self.run(world)
         #expect(report.applied?.succeeded == true)
         #expect(report.remaining?.isEmpty == true)
         let observed = try world.observed()

@@ -29,7 +29,7 @@ struct ApplyCommand: ParsableCommand {
     @Flag(help: "Allow a plan that deletes more than a region's maxDeleteShare of its instances.")
     var allowMassDelete = false
 
-    @Flag(help: "Allow a plan that destroys the disks of instances that stay in the manifests (moves, image changes).")
+    @Flag(help: "Allow a plan that destroys the disks of instances that stay in the manifests (image changes; moves copy their disks).")
     var allowReplace = false
 
     @Option(help: "Seconds to wait for another apply on the same region to finish.")
