@@ -15,12 +15,12 @@ import SSH
 public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public let address: Address
     var kind: HypervisorKind
-    private let hostFile: String?
+    let hostFile: String?
     private let cpus: Int
     private let memoryKiB: UInt64
     private let uri: String
     /// How a production node is reached (nil for a simulated node).
-    private let remote: Remote?
+    let remote: Remote?
     /// The known_hosts file libvirt checks a production node against (a temporary file, removed with the driver).
     private var knownHostsFile: String?
     /// A production node's host face, once opened.
@@ -238,6 +238,16 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                 token += ";\(name)=\(stamp)"
             }
         }
+        if let base = localRoot {
+            // The DHCP files and the ruleset: their directories change when a file is added or removed.
+            for path in [base + Self.dnsmasqDirectory, base + Self.rulesetFile] {
+                if let stamp = FileStamp(path: path) { token += ";\(path)=\(stamp)" }
+            }
+            for name in FileStamp.names(in: base + Self.dnsmasqDirectory, suffix: "") {
+                guard let stamp = FileStamp(path: base + Self.dnsmasqDirectory + "/" + name) else { return nil }
+                token += ";\(name)=\(stamp)"
+            }
+        }
         return token
     }
 
@@ -277,6 +287,11 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             node.volumes = volumes
             node.allocations = self.kind == .test ? nil : allocations
             node.rings = try self.installedRingsForObserve()
+            do throws(DriverError) {
+                (node.dhcp, node.firewall, node.firewallDrift) = try self.installedNetworking()
+            } catch {
+                throw LibvirtError.cannotConnect("read the network configuration of \(address)", message: error.message)
+            }
             return node
         }
     }
@@ -293,7 +308,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             break
         case .deleteDomain(let name, let instance):
             snapshots.forget(domain: name, volumePrefix: DesiredDomain.volumePrefix(for: instance))
-        case .ensureNetwork, .deleteNetwork, .installRing, .saveRingBuilder:
+        case .ensureNetwork, .deleteNetwork, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall:
             break
         }
         switch operation {
@@ -331,6 +346,10 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             try libvirt { () throws(LibvirtError) in try deleteDomain(named: name, address: instance) }
         case .installRing(let file, let content, let sha256):
             try installRing(file: file, content: content, sha256: sha256)
+        case .configureDHCP(let dhcp):
+            try configureDHCP(dhcp)
+        case .loadFirewall(let ruleset):
+            try loadFirewall(ruleset)
         case .saveRingBuilder:
             throw DriverError(node: address, message: "'\(operation.name)' is a region-wide operation, not a node's", isTransient: false)
         case .moveDomain:

@@ -29,6 +29,16 @@ public struct AddressPool: Sendable {
         return true
     }
 
+    /// The highest free address, or nil when the range is full (nodes' gateways: instances fill the range from below).
+    public mutating func allocateFromTop() -> IPv4Address? {
+        var candidate = range.last.value &- 1
+        while candidate > range.first.value {
+            if taken.insert(IPv4Address(candidate)).inserted { return IPv4Address(candidate) }
+            candidate &-= 1
+        }
+        return nil
+    }
+
     /// The lowest free address, or nil when the range is full.
     public mutating func allocate() -> IPv4Address? {
         while cursor < range.last.value {

@@ -23,6 +23,11 @@ public enum Operation: Sendable, Codable, Hashable {
     case setPower(domain: String, running: Bool)
     /// Stop a domain, delete its volumes (those of `instance`), undefine it.
     case deleteDomain(domain: String, instance: Address)
+    /// Write the node's DHCP configuration (one dnsmasq configuration and hosts file per network; none removes them)
+    /// and give the bridge its gateway address.
+    case configureDHCP(NodeDHCP)
+    /// Load the node's nftables ruleset atomically (no rules: remove StackLab's table).
+    case loadFirewall(Ruleset)
     /// Install a Swift ring file (in the node's ring directory), checked against its sha256 afterwards.
     case installRing(file: String, content: Data, sha256: String)
     /// Save a ring's builder state in the state store (region-wide), before any node gets the new ring file; only
@@ -39,6 +44,8 @@ public enum Operation: Sendable, Codable, Hashable {
         case .moveDomain: "move domain"
         case .setPower: "set power"
         case .deleteDomain: "delete domain"
+        case .configureDHCP: "configure DHCP"
+        case .loadFirewall: "load firewall"
         case .installRing: "install ring"
         case .saveRingBuilder: "save ring builder"
         }

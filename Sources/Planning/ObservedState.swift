@@ -19,6 +19,12 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     public var allocations: [String: UInt64]?
     /// Installed Swift ring files (`object.ring.gz`) → sha256.
     public var rings: [String: String] = [:]
+    /// StackLab's DHCP configuration on the node (its gateway and host entries per network), nil when it has none.
+    public var dhcp: NodeDHCP?
+    /// StackLab's installed ruleset, nil when it has none.
+    public var firewall: Ruleset?
+    /// Why the live ruleset is not the one installed (changed by hand, or gone), nil when it is.
+    public var firewallDrift: String?
 
     /// Creates an observation.
     public init(address: Address, domains: [ObservedDomain], networks: [String]) {

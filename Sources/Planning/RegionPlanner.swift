@@ -17,6 +17,8 @@ struct RegionPlanner {
     var errors: [Plan.Problem] = []
     var orphans: [Plan.Orphan] = []
     var rings: [RingPlan] = []
+    /// Each compute node's own address on each network (network → node → address).
+    var gateways: [String: [Address: IPv4Address]] = [:]
     /// Resources found exactly as wanted.
     var unchanged = 0
 
@@ -162,6 +164,7 @@ struct RegionPlanner {
             }
             planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
         }
+        planNetworking(desired: desired, current: current)
     }
 
     /// An instance that stays on its node: replaced (image changed), updated (restarting it only when its
@@ -258,6 +261,7 @@ struct RegionPlanner {
         for instance in instances where addresses[instance.address] == nil && instance.spec.fixedIP == nil {
             if let ip = current[instance.address]?.domain.ip, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
         }
+        claimGateways(in: &pools)
         for instance in instances where addresses[instance.address] == nil && placements[instance.address] != nil && !refused.contains(instance.address) {
             if let ip = pools[instance.spec.network.value]?.allocate() {
                 addresses[instance.address] = ip

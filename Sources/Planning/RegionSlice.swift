@@ -6,6 +6,7 @@ public struct RegionSlice: Sendable {
     public var instances: [Resource<InstanceSpec>] = []
     public var networks: [Resource<NetworkSpec>] = []
     public var rings: [Resource<RingSpec>] = []
+    public var floatingIPs: [Resource<FloatingIPSpec>] = []
 
     public init() {}
 }
@@ -19,18 +20,24 @@ public struct RegionSlices: Sendable {
         for instance in model.instances { if let region = instance.region { byRegion[region, default: .init()].instances.append(instance) } }
         for network in model.networks { if let region = network.region { byRegion[region, default: .init()].networks.append(network) } }
         for ring in model.rings { if let region = ring.region { byRegion[region, default: .init()].rings.append(ring) } }
+        for floating in model.floatingIPs { if let region = floating.region { byRegion[region, default: .init()].floatingIPs.append(floating) } }
     }
 
     public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }
 }
 
-/// The cloud-wide catalog a region's plan reads: flavors and images by name.
+/// The cloud-wide catalog a region's plan reads: flavors and images by name, the egress filters, security groups by
+/// `tenant/name`.
 public struct Catalog: Sendable {
     public var flavors: [String: Resource<FlavorSpec>] = [:]
     public var images: [String: Resource<ImageSpec>] = [:]
+    public var filters: [Resource<FilterSpec>] = []
+    public var securityGroups: [String: Resource<SecurityGroupSpec>] = [:]
 
     public init(_ model: DesiredModel) {
         flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        filters = model.filters
+        securityGroups = Dictionary(model.securityGroups.map { ("\($0.tenant ?? "")/\($0.name)", $0) }, uniquingKeysWith: { first, _ in first })
     }
 }

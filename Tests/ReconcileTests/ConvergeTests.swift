@@ -155,7 +155,10 @@ import Testing
         let trimmed = text.components(separatedBy: "---\nkind: Instance")[0]
         try world.commit("manifests/tenants/other.yaml", trimmed)
         let plan = try world.plan()
-        #expect(actionable(plan) == ["delete instance/lab/other/db-1 (removed from manifests)"])
+        let node = try #require(plan.changes.first?.target.node?.name)
+        #expect(actionable(plan) == ["delete instance/lab/other/db-1 (removed from manifests)", "update dhcp/lab/\(node) (spec changed)",
+                                     "update firewall/lab/\(node) (spec changed)"], "its DHCP entry and its rules go with it")
+        #expect(plan.changes[1].fields.map(\.field) == ["- private host"])
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)
         #expect(!(try world.observed().flatMap(\.domains).contains { $0.address?.name == "db-1" }))
@@ -299,7 +302,9 @@ struct FailingNode: NodeDriver {
         let world = try World()
         let (before, target) = try Self.pinWebTwoElsewhere(world)
         let plan = try world.plan()
-        let moves = plan.changes
+        let moves = plan.changes.filter { $0.address.kind == .instance }
+        #expect(Set(plan.changes.filter { $0.address.kind == .dhcp }.map(\.target.node!.name)) == [before.address.name, target],
+                "the DHCP entry moves with it")
         #expect(moves.map { "\($0.action.rawValue) \($0.target.node!.name) (\($0.reason.rawValue))" } ==
                 ["delete \(before.address.name) (moved)", "create \(target) (moved)"])
         #expect(moves.first?.dependsOn == [moves.last!.id], "the old domain goes only once the new one has its disks")
@@ -326,7 +331,7 @@ struct FailingNode: NodeDriver {
         #expect(both.count == 2, "two copies for now")
         #expect(both.first { $0.address.name == before.address.name }?.domains.first { $0.address?.name == "web-2" }?.state == .shutoff, "the old one was stopped before the copy")
         let resumed = try world.plan()
-        #expect(resumed.changes.map { "\($0.action.rawValue) \($0.target.node!.name)" } == ["delete \(before.address.name)"],
+        #expect(resumed.changes.filter { $0.address.kind == .instance }.map { "\($0.action.rawValue) \($0.target.node!.name)" } == ["delete \(before.address.name)"],
                 "the copy (it names its origin) is kept; only the stale original goes: \(resumed.changes.map(\.id))")
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)

@@ -71,8 +71,8 @@ struct DocumentDecoder {
             }
             return
         }
-        guard let kind = Kind(rawValue: kindText.value) else {
-            let names = Kind.allCases.map(\.rawValue)
+        guard let kind = Kind(rawValue: kindText.value), !kind.isDerived else {
+            let names = Kind.manifestKinds.map(\.rawValue)
             let hint = ManifestDecoder.closest(to: kindText.value, in: names).map { "did you mean '\($0)'?" }
                 ?? "kinds are: \(names.joined(separator: ", "))"
             d.report(.error("unknown kind '\(kindText.value)'", at: kindText.location, hint: hint))
@@ -119,6 +119,7 @@ struct DocumentDecoder {
         case .securityGroup: try pending(SecurityGroupSpec.self, \.securityGroups, what())
         case .keypair: try pending(KeypairSpec.self, \.keypairs, what())
         case .pipeline: try pending(PipelineSpec.self, \.pipelines, what())
+        case .firewall, .dhcp: nil  // refused before: never a manifest's kind
         }
     }
 

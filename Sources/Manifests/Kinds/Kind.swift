@@ -4,6 +4,15 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
     case flavor = "Flavor", image = "Image", priceList = "PriceList", tenant = "Tenant"
     case instance = "Instance", volume = "Volume", floatingIP = "FloatingIP"
     case securityGroup = "SecurityGroup", keypair = "Keypair", pipeline = "Pipeline"
+    /// Derived per node, never written in a manifest: a compute node's nftables ruleset, and its gateway addresses and
+    /// DHCP host entries (`firewall/sina/sina-2`, `dhcp/sina/sina-2`).
+    case firewall = "Firewall", dhcp = "DHCP"
+
+    /// Whether StackLab derives it per node rather than reading it from manifests.
+    public var isDerived: Bool { self == .firewall || self == .dhcp }
+
+    /// The kinds a manifest document may have.
+    public static let manifestKinds = allCases.filter { !$0.isDerived }
 
     /// How a document of this kind is scoped.
     public enum Scope: Sendable {
@@ -23,7 +32,7 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
     public var scope: Scope {
         switch self {
         case .region, .flavor, .image, .priceList, .tenant, .pipeline: .global
-        case .node, .network, .ring: .regional
+        case .node, .network, .ring, .firewall, .dhcp: .regional
         case .filter: .optionalRegion
         case .instance, .volume, .floatingIP: .tenantRegional
         case .securityGroup, .keypair: .tenantOptionalRegion

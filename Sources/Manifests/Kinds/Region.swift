@@ -8,7 +8,7 @@ public enum Environment: String, Sendable, CaseIterable, Codable {
 /// A region: one sponsor's site, at least three servers. Region-wide settings live here.
 public struct RegionSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.region
-    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare"]
+    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges"]
 
     /// Who provides the hardware.
     public var sponsor: Located<String>?
@@ -22,6 +22,14 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
     public var ramAllocationRatio: Located<FixedPoint>?
     /// Largest share of the region's instances one plan may delete without `--allow-mass-delete` (default 0.25).
     public var maxDeleteShare: Located<FixedPoint>?
+    /// The provider's internal networks, which the SWS egress filter keeps instances from opening connections to
+    /// unless a Filter allows it (default 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16).
+    public var internalRanges: Located<[Located<IPv4Network>]>?
+
+    /// The internal ranges in force.
+    public var effectiveInternalRanges: [IPv4Network] {
+        internalRanges?.value.map(\.value) ?? ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].compactMap { try? IPv4Network.parse($0).get() }
+    }
 
     /// The CPU allocation ratio in force.
     public var effectiveCPURatio: Double { cpuAllocationRatio.map { Double($0.value.units) / 1e6 } ?? 16 }
@@ -38,6 +46,7 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
             case "cpuAllocationRatio": spec.cpuAllocationRatio = try d.positive(d.decimal("cpuAllocationRatio"), "cpuAllocationRatio")
             case "ramAllocationRatio": spec.ramAllocationRatio = try d.positive(d.decimal("ramAllocationRatio"), "ramAllocationRatio")
             case "maxDeleteShare": spec.maxDeleteShare = try d.decimal("maxDeleteShare")
+            case "internalRanges": spec.internalRanges = try d.list("internalRanges") { () throws(YAMLError) in try d.cidr("internalRanges") }
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }

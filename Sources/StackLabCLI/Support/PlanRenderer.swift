@@ -38,6 +38,7 @@ struct PlanRenderer {
                     out += "\n"
                     for field in change.fields {
                         out += field.old.isEmpty ? "        \(field.field.terminalSafe): \(field.new.terminalSafe)\n"
+                            : field.new.isEmpty ? "        \(field.field.terminalSafe): \(field.old.terminalSafe)\n"
                             : "        \(field.field.terminalSafe): \(field.old.terminalSafe) → \(field.new.terminalSafe)\n"
                     }
                     for destroyed in change.destroys { out += paint("        destroys \(destroyed.terminalSafe)", "31") + "\n" }

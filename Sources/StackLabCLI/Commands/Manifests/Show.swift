@@ -29,7 +29,7 @@ struct Show: ParsableCommand {
 
     func validate() throws {
         if let kind, Kind(addressName: kind) == nil {
-            throw ValidationError("unknown kind '\(kind)'; kinds are: \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError("unknown kind '\(kind)'; kinds are: \(Kind.manifestKinds.map(\.rawValue).joined(separator: ", "))")
         }
     }
 

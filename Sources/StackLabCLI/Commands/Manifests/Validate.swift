@@ -82,7 +82,7 @@ struct Summary {
     }
 
     var text: String {
-        let order = Kind.allCases.map(\.rawValue).filter { counts[$0] != nil }
+        let order = Kind.manifestKinds.map(\.rawValue).filter { counts[$0] != nil }
         let parts = order.map { "\(counts[$0]!) \($0)" }
         let source = revision.map { " at \($0.prefix(12))" } ?? ""
         return "\(files) files\(source): " + parts.joined(separator: ", ")

@@ -1,0 +1,167 @@
+import Foundation
+import Hosts
+import Manifests
+import Planning
+import SSH
+
+/// A node's DHCP configuration and ruleset, through its host face: files under `/etc/stacklab/` (under the node's
+/// file root), dnsmasq told to reread its hosts, and the ruleset loaded with `nft -f` in one transaction. A node with
+/// a file root (a test host sharing a machine) gets the files and an `nft -c` check, never a change to the machine's
+/// own interfaces or ruleset; a simulated node keeps the files beside its host file.
+extension LibvirtNode {
+    static let dnsmasqDirectory = "/etc/stacklab/dnsmasq"
+    static let rulesetFile = "/etc/stacklab/firewall/stacklab.nft"
+    /// What `nft list table` showed right after StackLab loaded the ruleset: a live ruleset that differs was changed by hand.
+    static let listedFile = "/etc/stacklab/firewall/listed"
+
+    /// Where a simulated node keeps these files.
+    var localRoot: String? { hostFile.map { String($0.dropLast(".xml".count)) } }
+
+    /// Whether commands may change the machine itself (a production node's root is `/`).
+    private var ownsMachine: Bool { remote != nil && root.isEmpty }
+
+    /// What the node has: its DHCP configuration, its installed ruleset, and whether the live ruleset differs from it.
+    func installedNetworking() throws(DriverError) -> (dhcp: NodeDHCP?, firewall: Ruleset?, drift: String?) {
+        var files: [String: String] = [:]
+        var live: String?
+        var listed: String?
+        if remote != nil {
+            let script = """
+                cd "$STACKLAB_ROOT/" || exit 0
+                for f in .\(Self.dnsmasqDirectory)/*.conf .\(Self.dnsmasqDirectory)/*.hosts .\(Self.rulesetFile); do
+                  [ -f "$f" ] && { printf '@@file %s\\n' "${f#.}"; cat "$f"; }
+                done
+                if [ -z "$STACKLAB_ROOT" ] && [ -f .\(Self.rulesetFile) ]; then
+                  printf '@@live\\n'; nft list table ip \(Ruleset.table) 2>/dev/null
+                  printf '@@listed\\n'; cat .\(Self.listedFile) 2>/dev/null
+                fi
+                true
+                """
+            let output = try runOnHost(script)
+            var section: String?
+            var text = ""
+            func close() {
+                guard let section else { return }
+                if section == "@@live" { live = text } else if section == "@@listed" { listed = text } else { files[String(section.dropFirst("@@file ".count))] = text }
+            }
+            for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("@@file ") || line == "@@live" || line == "@@listed" {
+                    close()
+                    section = String(line)
+                    text = ""
+                } else {
+                    text += line + "\n"
+                }
+            }
+            close()
+        } else if let base = localRoot {
+            let fm = FileManager.default
+            for name in (try? fm.contentsOfDirectory(atPath: base + Self.dnsmasqDirectory)) ?? [] {
+                files[Self.dnsmasqDirectory + "/" + name] = try? String(contentsOfFile: base + Self.dnsmasqDirectory + "/" + name, encoding: .utf8)
+            }
+            files[Self.rulesetFile] = try? String(contentsOfFile: base + Self.rulesetFile, encoding: .utf8)
+        }
+        var networks: [NodeNetwork] = []
+        for (path, configuration) in files.sorted(by: { $0.key < $1.key }) where path.hasPrefix(Self.dnsmasqDirectory + "/") && path.hasSuffix(".conf") {
+            let name = String((path as NSString).lastPathComponent.dropLast(".conf".count))
+            if let network = NodeNetwork(network: name, configuration: configuration, hostsFile: files[Self.dnsmasqDirectory + "/\(name).hosts"] ?? "") {
+                networks.append(network)
+            }
+        }
+        let ruleset = files[Self.rulesetFile].flatMap(Ruleset.init(parsing:))
+        var drift: String?
+        if let live, let listed, ruleset != nil, live != listed {
+            drift = live.isEmpty ? "StackLab's table is gone from the kernel" : "changed by hand (nft list differs from what was loaded)"
+        }
+        return (networks.isEmpty && files.isEmpty ? nil : NodeDHCP(networks: networks), ruleset, drift)
+    }
+
+    /// Writes the DHCP files (removing those of networks the node no longer serves) and, on a production node, gives
+    /// each bridge its gateway address and has the network's dnsmasq reread its hosts.
+    func configureDHCP(_ dhcp: NodeDHCP) throws(DriverError) {
+        var files: [(path: String, content: String)] = []
+        for network in dhcp.networks {
+            files.append(("\(Self.dnsmasqDirectory)/\(network.network).conf", network.configuration))
+            files.append(("\(Self.dnsmasqDirectory)/\(network.network).hosts", network.hostsFile))
+        }
+        let keep = Set(files.map(\.path))
+        if remote != nil {
+            let host = try hostFace()
+            do {
+                try host.write(files.map { HostFile(path: $0.path, content: Array($0.content.utf8), mode: 0o644) })
+            } catch {
+                throw DriverError(node: address, message: "cannot write the DHCP configuration: \(error.message)", isTransient: true)
+            }
+            var script = "cd \"$STACKLAB_ROOT/\" || exit 1\nfor f in .\(Self.dnsmasqDirectory)/*.conf .\(Self.dnsmasqDirectory)/*.hosts; do\n  case \"${f#.}\" in\n"
+            for path in keep.sorted() { script += "    \(Session.quote(path))) ;;\n" }
+            script += "    *) rm -f \"$f\" ;;\n  esac\ndone\n"
+            if ownsMachine {
+                for network in dhcp.networks {
+                    script += "ip addr replace \(network.gateway)/\(network.range.prefix) dev \(Session.quote(network.bridge))\n"
+                    script += "[ -f /run/stacklab-dnsmasq-\(network.network).pid ] && kill -HUP \"$(cat /run/stacklab-dnsmasq-\(network.network).pid)\"\n"
+                }
+            }
+            _ = try runOnHost(script + "true\n")
+        } else if let base = localRoot {
+            do {
+                let fm = FileManager.default
+                for name in (try? fm.contentsOfDirectory(atPath: base + Self.dnsmasqDirectory)) ?? [] where !keep.contains(Self.dnsmasqDirectory + "/" + name) {
+                    try fm.removeItem(atPath: base + Self.dnsmasqDirectory + "/" + name)
+                }
+                for file in files { try SimulatedHost.write(file.content, to: base + file.path) }
+            } catch {
+                throw DriverError(node: address, message: "cannot write the DHCP configuration: \(error)", isTransient: false)
+            }
+        }
+    }
+
+    /// Installs the ruleset file and loads it atomically (no rules: removes StackLab's table and the file). The file is
+    /// checked with `nft -c` on the node first, so a ruleset the kernel refuses never replaces a working one.
+    func loadFirewall(_ ruleset: Ruleset) throws(DriverError) {
+        let remove = ruleset.rules.isEmpty
+        if remote != nil {
+            if !remove {
+                let host = try hostFace()
+                do {
+                    try host.write(Self.rulesetFile, content: Array(ruleset.nft.utf8), mode: 0o644)
+                } catch {
+                    throw DriverError(node: address, message: "cannot write the ruleset: \(error.message)", isTransient: true)
+                }
+            }
+            var script = "cd \"$STACKLAB_ROOT/\" || exit 1\n"
+            if remove {
+                if ownsMachine { script += "nft list table ip \(Ruleset.table) >/dev/null 2>&1 && nft delete table ip \(Ruleset.table)\n" }
+                script += "rm -f .\(Self.rulesetFile) .\(Self.listedFile)\n"
+            } else {
+                script += "nft -c -f .\(Self.rulesetFile) || exit 3\n"
+                if ownsMachine { script += "nft -f .\(Self.rulesetFile) && nft list table ip \(Ruleset.table) > .\(Self.listedFile)\n" }
+            }
+            _ = try runOnHost(script + "true\n")
+        } else if let base = localRoot {
+            do {
+                if remove {
+                    try? FileManager.default.removeItem(atPath: base + Self.rulesetFile)
+                } else {
+                    try SimulatedHost.write(ruleset.nft, to: base + Self.rulesetFile)
+                }
+            } catch {
+                throw DriverError(node: address, message: "cannot write the ruleset: \(error)", isTransient: false)
+            }
+        }
+    }
+
+    /// Runs a script through the host face; a failure carries its output.
+    private func runOnHost(_ script: String) throws(DriverError) -> String {
+        let result: CommandResult
+        let host = try hostFace()
+        do {
+            result = try host.run(script)
+        } catch {
+            throw DriverError(node: address, message: error.message, isTransient: true)
+        }
+        guard result.exitStatus == 0 else {
+            throw DriverError(node: address, message: "a host command failed (exit \(result.exitStatus)): \(result.stderr)\(result.stdout)", isTransient: false)
+        }
+        return result.stdout
+    }
+}

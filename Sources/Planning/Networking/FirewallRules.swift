@@ -1,0 +1,163 @@
+import Manifests
+
+/// Renders one compute node's ruleset from the manifests and the region's placement: the SWS egress filter, security
+/// groups, floating-IP NAT, and what instances may ask of the node itself (DHCP, DNS, metadata). Every rule is there
+/// for a reason a packet can show: none is redundant with another or with the chains' accept policy.
+public struct FirewallRules: Sendable {
+    /// An instance as the firewall sees it.
+    public struct Member: Sendable, Hashable {
+        public var address: Address
+        public var ip: IPv4Address
+        public var network: String
+        /// Its security groups in force (the tenant's `default` group when it names none).
+        public var groups: [String]
+
+        public init(address: Address, ip: IPv4Address, network: String, groups: [String]) {
+            self.address = address
+            self.ip = ip
+            self.network = network
+            self.groups = groups
+        }
+    }
+
+    /// A floating IP bound to an instance.
+    public struct Binding: Sendable, Hashable {
+        public var floating: IPv4Address
+        public var instance: Address
+        public var fixed: IPv4Address
+        public var source: Address
+        public var location: SourceLocation?
+
+        public init(floating: IPv4Address, instance: Address, fixed: IPv4Address, source: Address, location: SourceLocation?) {
+            self.floating = floating
+            self.instance = instance
+            self.fixed = fixed
+            self.source = source
+            self.location = location
+        }
+    }
+
+    /// The port the node's metadata service listens on; instances reach it as 169.254.169.254:80.
+    public static let metadataPort = 8775
+
+    /// The region's name and spec (its internal ranges).
+    public var region: String
+    public var spec: RegionSpec?
+    /// The node's networks (its gateway on each).
+    public var networks: [NodeNetwork]
+    /// Every instance of the region (for source groups), and the node's own.
+    public var members: [Member]
+    public var local: [Member]
+    public var filters: [Resource<FilterSpec>]
+    /// Security groups by `tenant/name`.
+    public var groups: [String: Resource<SecurityGroupSpec>]
+    /// Floating IPs of the node's instances.
+    public var bindings: [Binding]
+
+    public init(region: String, spec: RegionSpec?, networks: [NodeNetwork], members: [Member], local: [Member], filters: [Resource<FilterSpec>],
+                groups: [String: Resource<SecurityGroupSpec>], bindings: [Binding]) {
+        self.region = region
+        self.spec = spec
+        self.networks = networks
+        self.members = members
+        self.local = local
+        self.filters = filters
+        self.groups = groups
+        self.bindings = bindings
+    }
+
+    /// The ruleset for `node`.
+    public func ruleset(for node: Address) -> Ruleset {
+        var rules: [Ruleset.Rule] = []
+        let regionSource = "region/\(region)"
+        for network in networks {
+            let bridge = "iifname \"\(network.bridge)\""
+            let here = local.filter { $0.network == network.network }
+            // SWS egress filter: the openings first, then the drop of new connections to internal ranges.
+            for filter in filters {
+                for (index, allow) in (filter.spec.allow?.value ?? []).enumerated() {
+                    let tenants = Set(allow.tenants.value.map(\.value))
+                    let sources = here.filter { tenants.contains("*") || tenants.contains($0.address.tenant ?? "") }.map(\.ip)
+                    guard !sources.isEmpty else { continue }
+                    let to = allow.to.value.map(\.value.description)
+                    let ports = Self.ports(proto: allow.proto?.value ?? .tcp, ranges: allow.ports?.value.map(\.value) ?? [])
+                    rules.append(.init(.forward, "\(bridge) ip saddr \(Self.set(sources.map(\.description))) ip daddr \(Self.set(to))\(ports) accept",
+                                       source: "filter/\(filter.name)#\(index + 1)", at: allow.tenants.location))
+                }
+            }
+            var protected = spec?.effectiveInternalRanges ?? []
+            for filter in filters { protected += filter.spec.protect.value.map(\.value) }
+            protected = Self.unique(protected).filter { !network.range.contains($0) }
+            if !protected.isEmpty {
+                rules.append(.init(.forward, "\(bridge) ip saddr \(network.range) ip daddr != \(network.range) ip daddr \(Self.set(protected.map(\.description))) ct state new drop",
+                                   source: "\(regionSource) internalRanges", at: spec?.internalRanges?.location))
+            }
+            // Security groups: allow-only ingress to each instance, then no other new connection in.
+            for member in here.sorted(by: { $0.ip.value < $1.ip.value }) {
+                for name in member.groups {
+                    guard let tenant = member.address.tenant, let group = groups["\(tenant)/\(name)"] else { continue }
+                    for (index, rule) in (group.spec.rules?.value ?? []).enumerated() where (rule.direction?.value ?? .ingress) == .ingress {
+                        var text = "ip daddr \(member.ip)"
+                        if let cidr = rule.cidr?.value, cidr.prefix > 0 {
+                            text += " ip saddr \(cidr)"
+                        } else if let source = rule.group?.value {
+                            let peers = members.filter { $0.address.tenant == tenant && $0.groups.contains(source) && $0.address != member.address }
+                            guard !peers.isEmpty else { continue }
+                            text += " ip saddr \(Self.set(peers.map(\.ip.description)))"
+                        }
+                        text += Self.ports(proto: rule.proto?.value ?? .tcp, ranges: rule.ports.map { [$0.value] } ?? [])
+                        rules.append(.init(.forward, text + " accept", source: "securitygroup/\(tenant)/\(name)#\(index + 1)",
+                                           at: rule.ports?.location ?? rule.proto?.location ?? group.meta.location))
+                    }
+                }
+            }
+            if !here.isEmpty {
+                rules.append(.init(.forward, "ip daddr \(Self.set(here.map(\.ip.description))) ct state new drop",
+                                   source: "securitygroups default deny", at: nil))
+            }
+            // The node itself: DHCP and DNS from its dnsmasq, the metadata service, nothing else new.
+            rules.append(.init(.input, "\(bridge) udp dport { 53, 67 } accept", source: "network/\(region)/\(network.network) dhcp+dns"))
+            rules.append(.init(.input, "\(bridge) tcp dport 53 accept", source: "network/\(region)/\(network.network) dns"))
+            rules.append(.init(.input, "\(bridge) ip daddr \(network.gateway) tcp dport \(Self.metadataPort) accept",
+                               source: "network/\(region)/\(network.network) metadata"))
+            rules.append(.init(.input, "\(bridge) ct state new drop", source: "network/\(region)/\(network.network) node protection"))
+            rules.append(.init(.prerouting, "\(bridge) ip daddr 169.254.169.254 tcp dport 80 dnat to \(network.gateway):\(Self.metadataPort)",
+                               source: "network/\(region)/\(network.network) metadata"))
+            for binding in bindings.filter({ network.range.contains($0.fixed) }).sorted(by: { $0.floating.value < $1.floating.value }) {
+                rules.append(.init(.prerouting, "ip daddr \(binding.floating) dnat to \(binding.fixed)", source: binding.source.description, at: binding.location))
+                rules.append(.init(.output, "ip daddr \(binding.floating) dnat to \(binding.fixed)", source: binding.source.description, at: binding.location))
+                rules.append(.init(.postrouting, "ip saddr \(binding.fixed) ip daddr != \(network.range) snat to \(binding.floating)",
+                                   source: binding.source.description, at: binding.location))
+            }
+            rules.append(.init(.postrouting, "ip saddr \(network.range) ip daddr != \(network.range) masquerade",
+                               source: "network/\(region)/\(network.network) outbound"))
+        }
+        return Ruleset(node: node, rules: rules)
+    }
+
+    /// ` tcp dport { 22, 8000-8100 }`, ` ip protocol icmp`, or nothing for any protocol.
+    static func ports(proto: IPProtocol, ranges: [PortRange]) -> String {
+        switch proto {
+        case .any: return ""
+        case .icmp: return " ip protocol icmp"
+        case .tcp, .udp:
+            guard !ranges.isEmpty else { return " ip protocol \(proto.rawValue)" }
+            let items = ranges.map { $0.lower == $0.upper ? "\($0.lower)" : "\($0.lower)-\($0.upper)" }
+            return " \(proto.rawValue) dport \(items.count == 1 ? items[0] : set(items))"
+        }
+    }
+
+    /// `{ a, b }`, or the one item alone.
+    static func set(_ items: [String]) -> String {
+        items.count == 1 ? items[0] : "{ " + items.joined(separator: ", ") + " }"
+    }
+
+    /// Networks without repeats, and without those inside another in the list (nft refuses overlapping set elements).
+    static func unique(_ networks: [IPv4Network]) -> [IPv4Network] {
+        var kept: [IPv4Network] = []
+        for network in networks.sorted(by: { $0.prefix < $1.prefix }) where !kept.contains(where: { $0.contains(network) }) {
+            kept.append(network)
+        }
+        return kept.sorted { $0.address.value < $1.address.value }
+    }
+}

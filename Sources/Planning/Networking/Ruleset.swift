@@ -1,0 +1,123 @@
+import Manifests
+
+/// A compute node's nftables ruleset: StackLab's own table (`ip stacklab`), one rule per line, each with a comment
+/// naming the manifest document it comes from. Loaded atomically (the table is declared, deleted and declared again
+/// in one `nft -f` transaction), so a node never runs half a ruleset.
+public struct Ruleset: Sendable, Codable, Hashable {
+    /// The table's name, in the `ip` family.
+    public static let table = "stacklab"
+
+    /// The base chains StackLab hooks, in the order they are written.
+    public enum Chain: String, Sendable, Codable, CaseIterable, Comparable {
+        case forward, input, prerouting, output, postrouting
+
+        /// The chain's `type … hook … priority …` line. The filter chains run just before the default priority, so
+        /// nothing another table (libvirt's) accepts first gets around them.
+        var declaration: String {
+            switch self {
+            case .forward: "type filter hook forward priority filter - 10; policy accept;"
+            case .input: "type filter hook input priority filter - 10; policy accept;"
+            case .prerouting: "type nat hook prerouting priority dstnat; policy accept;"
+            case .output: "type nat hook output priority -100; policy accept;"
+            case .postrouting: "type nat hook postrouting priority srcnat; policy accept;"
+            }
+        }
+
+        public static func < (lhs: Chain, rhs: Chain) -> Bool { allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)! }
+    }
+
+    /// One rule and where it comes from.
+    public struct Rule: Sendable, Codable, Hashable, CustomStringConvertible {
+        /// Its chain.
+        public var chain: Chain
+        /// The rule as nft reads it, without its comment.
+        public var text: String
+        /// The document it comes from (`securitygroup/devops/web#1`, `filter/sws-internal#2`, `region/sina`), its comment.
+        public var source: String
+        /// Where that document (or rule) is written: file index and line, when known (not read back from a node).
+        public var file: UInt32?
+        public var line: Int32?
+
+        /// Creates a rule.
+        public init(_ chain: Chain, _ text: String, source: String, at location: SourceLocation? = nil) {
+            self.chain = chain
+            self.text = text
+            self.source = source
+            file = location?.file.index
+            line = location?.line
+        }
+
+        /// `chain: text` — what a plan's diff shows and compares.
+        public var description: String { "\(chain.rawValue): \(text)" }
+
+        /// Its line in the nft file.
+        var nft: String { "\(text) comment \"\(source)\"" }
+    }
+
+    /// The node it is for.
+    public var node: Address
+    /// The rules, chain by chain in `Chain` order, each chain in evaluation order.
+    public var rules: [Rule]
+
+    /// Creates a ruleset.
+    public init(node: Address, rules: [Rule]) {
+        self.node = node
+        self.rules = rules.enumerated().sorted { ($0.element.chain, $0.offset) < ($1.element.chain, $1.offset) }.map(\.element)
+    }
+
+    /// A digest of the rules as loaded (text and comments, in order).
+    public var digest: String {
+        var hasher = StableHasher()
+        for rule in rules { hasher.combine(rule.chain.rawValue); hasher.combine(rule.nft) }
+        return hasher.hex
+    }
+
+    /// The file `nft -f` loads: replaces StackLab's table in one transaction and touches no other table.
+    public var nft: String {
+        var text = "#!/usr/sbin/nft -f\n# StackLab firewall of \(node) (managed by StackLab: a hand edit is drift, and is undone)\n"
+        text += "table ip \(Self.table)\ndelete table ip \(Self.table)\ntable ip \(Self.table) {\n"
+        text += "\tcomment \"stacklab \(node) \(digest)\"\n"
+        for chain in Chain.allCases {
+            text += "\tchain \(chain.rawValue) {\n\t\t\(chain.declaration)\n"
+            for rule in rules where rule.chain == chain { text += "\t\t\(rule.nft)\n" }
+            text += "\t}\n"
+        }
+        return text + "}\n"
+    }
+
+    /// Reads back a file `nft` wrote (an installed ruleset); nil when it is not one of StackLab's.
+    public init?(parsing text: String) {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
+        var node: Address?
+        var rules: [Rule] = []
+        var chain: Chain?
+        while let raw = lines.next() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("comment \"stacklab ") {
+                node = line.dropFirst("comment \"stacklab ".count).split(separator: " ").first.flatMap { Address(parsing: String($0)) }
+            } else if line.hasPrefix("chain "), line.hasSuffix("{") {
+                chain = Chain(rawValue: line.dropFirst("chain ".count).dropLast().trimmingCharacters(in: .whitespaces))
+            } else if line == "}" {
+                chain = nil
+            } else if let chain, !line.hasPrefix("type "), let comment = line.range(of: " comment \"", options: .backwards), line.hasSuffix("\"") {
+                rules.append(Rule(chain, String(line[..<comment.lowerBound]), source: String(line[comment.upperBound...].dropLast())))
+            }
+        }
+        guard let node else { return nil }
+        self.node = node
+        self.rules = rules
+    }
+
+    /// What changes from `old` to this ruleset, rule by rule (`+ forward: …`, `- input: …`), in chain order.
+    public func diff(from old: Ruleset?) -> [Change.FieldChange] {
+        let before = old?.rules ?? []
+        let was = Set(before.map(\.nft))
+        let now = Set(rules.map(\.nft))
+        var fields = before.filter { !now.contains($0.nft) }.map { Change.FieldChange(field: "- rule", old: "\($0) (\($0.source))", new: "") }
+        fields += rules.filter { !was.contains($0.nft) }.map { Change.FieldChange(field: "+ rule", old: "", new: "\($0) (\($0.source))") }
+        if fields.isEmpty, let old, old.rules.map(\.nft) != rules.map(\.nft) {
+            fields.append(.init(field: "rule order", old: "as installed", new: "as rendered"))
+        }
+        return fields
+    }
+}

@@ -1,0 +1,175 @@
+import Manifests
+
+/// FlatDHCP multi-host: every compute node is the gateway and DHCP server of its own instances, and runs one
+/// ruleset (SWS egress filter, security groups, floating-IP NAT). Each node gets a `dhcp/<region>/<node>` and a
+/// `firewall/<region>/<node>` change when what it has differs from what it should have.
+extension RegionPlanner {
+    /// Gives every compute node its own address on each network, before instances take theirs: the one it has (sticky),
+    /// else the highest free one. Instances' addresses and fixed IPs are already claimed in `pools`.
+    mutating func claimGateways(in pools: inout [String: AddressPool]) {
+        let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
+        for network in slice.networks.sorted(by: { $0.name < $1.name }) {
+            var chosen: [Address: IPv4Address] = [:]
+            for node in compute {
+                if let had = observed[node]?.dhcp?.networks.first(where: { $0.network == network.name })?.gateway,
+                   pools[network.name]?.claim(had) == true {
+                    chosen[node] = had
+                }
+            }
+            for node in compute where chosen[node] == nil {
+                if let ip = pools[network.name]?.allocateFromTop() {
+                    chosen[node] = ip
+                } else {
+                    errors.append(.init(address: node, message: "network '\(network.name)' has no free address left for the node's gateway; widen its fixedRange"))
+                }
+            }
+            gateways[network.name] = chosen
+        }
+    }
+
+    /// Plans each compute node's DHCP configuration and ruleset from the domains wanted, and removes them from nodes that
+    /// no longer serve instances.
+    /// An instance's place on its network, as DHCP and the firewall see it.
+    struct Attachment {
+        var address: Address
+        var node: Address
+        var ip: IPv4Address
+        var mac: String
+        var bridge: String
+    }
+
+    mutating func planNetworking(desired: [Address: DesiredDomain], current: [Address: Placed]) {
+        guard let spec else {
+            removeNetworking(keeping: [])
+            return
+        }
+        let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        // What is wanted; a declared instance that cannot be planned now (an error says why) keeps what it has.
+        var attached: [Address: Attachment] = [:]
+        for instance in slice.instances {
+            if let domain = desired[instance.address] {
+                attached[instance.address] = Attachment(address: instance.address, node: domain.node, ip: domain.interface.ip, mac: domain.interface.mac,
+                                                        bridge: domain.interface.bridge)
+            } else if let have = current[instance.address], let ip = have.domain.ip, let network = networks[instance.spec.network.value] {
+                attached[instance.address] = Attachment(address: instance.address, node: have.node, ip: ip,
+                                                        mac: have.domain.mac ?? DesiredDomain.mac(for: instance.address), bridge: network.spec.bridge.value)
+            }
+        }
+        var members: [FirewallRules.Member] = []
+        for instance in slice.instances {
+            guard let domain = attached[instance.address] else { continue }
+            let tenant = instance.tenant ?? ""
+            let named = instance.spec.securityGroups?.value.map(\.value) ?? []
+            let groups = named.isEmpty ? (catalog.securityGroups["\(tenant)/default"] != nil ? ["default"] : []) : named
+            members.append(.init(address: instance.address, ip: domain.ip, network: instance.spec.network.value, groups: groups))
+        }
+        let bindings = floatingBindings(attached: attached, networks: networks)
+        let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }
+        let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
+        let onNode = Dictionary(grouping: attached.values, by: \.node)
+        for node in compute {
+            guard let seen = observed[node] else { continue }
+            var nodeNetworks: [NodeNetwork] = []
+            for (name, network) in networks.sorted(by: { $0.key < $1.key }) {
+                guard let gateway = gateways[name]?[node] else { continue }
+                let hosts = (onNode[node] ?? []).filter { $0.bridge == network.spec.bridge.value && network.spec.fixedRange.value.contains($0.ip) }
+                    .map { NodeNetwork.Host(mac: $0.mac, ip: $0.ip, name: $0.address.name) }
+                nodeNetworks.append(NodeNetwork(network: name, bridge: network.spec.bridge.value, gateway: gateway, range: network.spec.fixedRange.value,
+                                                dns: network.spec.dns?.value.map(\.value) ?? [], hosts: hosts))
+            }
+            let dhcp = NodeDHCP(networks: nodeNetworks)
+            if seen.dhcp != dhcp {
+                changes.append(Change(address: Address(kind: .dhcp, region: self.region, name: node.name), target: .node(node),
+                                      action: seen.dhcp == nil ? .create : .update, reason: seen.dhcp == nil ? .new : .specChanged,
+                                      fields: dhcp.diff(from: seen.dhcp), operation: .configureDHCP(dhcp)))
+            } else {
+                unchanged += 1
+            }
+            let local = Set((onNode[node] ?? []).map(\.address))
+            let rules = FirewallRules(region: region, spec: spec, networks: nodeNetworks, members: members, local: members.filter { local.contains($0.address) },
+                                      filters: filters, groups: catalog.securityGroups,
+                                      bindings: bindings.filter { local.contains($0.instance) })
+            let ruleset = rules.ruleset(for: node)
+            planFirewall(ruleset, on: seen)
+        }
+        removeNetworking(keeping: Set(compute))
+    }
+
+    /// A change loading `ruleset` when the node's differs (or was changed by hand).
+    private mutating func planFirewall(_ ruleset: Ruleset, on seen: ObservedNode) {
+        let address = Address(kind: .firewall, region: region, name: seen.address.name)
+        let same = seen.firewall.map { $0.rules.map(\.description) == ruleset.rules.map(\.description) && $0.rules.map(\.source) == ruleset.rules.map(\.source) } ?? false
+        guard !same || seen.firewallDrift != nil else {
+            unchanged += 1
+            return
+        }
+        var fields = ruleset.diff(from: seen.firewall)
+        if let drift = seen.firewallDrift { fields.insert(.init(field: "live ruleset", old: drift, new: "as rendered"), at: 0) }
+        let reason: Change.Reason = seen.firewall == nil ? .new : same ? .drifted : .specChanged
+        changes.append(Change(address: address, target: .node(seen.address), action: seen.firewall == nil ? .create : .update, reason: reason,
+                              fields: fields, operation: .loadFirewall(ruleset)))
+    }
+
+    /// Takes StackLab's DHCP configuration and ruleset off nodes that are no longer compute nodes of the region.
+    private mutating func removeNetworking(keeping: Set<Address>) {
+        let kept = Set(orphans.map(\.node))
+        for node in observed.values.sorted(by: { $0.address < $1.address }) where !keeping.contains(node.address) && !kept.contains(node.address) {
+            let reason: Change.Reason = spec == nil ? .regionRemoved : nodes.contains { nodeAddress($0.name) == node.address } ? .removed : .nodeRemoved
+            let domainDeletes = changes.filter { $0.action == .delete && $0.target == .node(node.address) && $0.address.kind == .instance }.map(\.id)
+            if let dhcp = node.dhcp, !dhcp.networks.isEmpty {
+                changes.append(Change(address: Address(kind: .dhcp, region: region, name: node.address.name), target: .node(node.address), action: .delete,
+                                      reason: reason, fields: NodeDHCP(networks: []).diff(from: dhcp), dependsOn: domainDeletes,
+                                      operation: .configureDHCP(NodeDHCP(networks: []))))
+            }
+            if let firewall = node.firewall, !firewall.rules.isEmpty || node.firewallDrift != nil {
+                changes.append(Change(address: Address(kind: .firewall, region: region, name: node.address.name), target: .node(node.address),
+                                      action: .delete, reason: reason, dependsOn: domainDeletes,
+                                      operation: .loadFirewall(Ruleset(node: node.address, rules: []))))
+            }
+        }
+    }
+
+    /// Floating IPs bound to instances: the address a FloatingIP names, else the one it has (read from the DNAT rules
+    /// installed on the region's nodes), else the lowest free one in its network's floating range.
+    private mutating func floatingBindings(attached: [Address: Attachment], networks: [String: Resource<NetworkSpec>]) -> [FirewallRules.Binding] {
+        var had: [Address: IPv4Address] = [:]
+        for node in observed.values {
+            for rule in node.firewall?.rules ?? [] where rule.chain == .prerouting && rule.source.hasPrefix("floatingip/") {
+                let words = rule.text.split(separator: " ")
+                if words.count == 6, words[0] == "ip", words[1] == "daddr", let address = Address(parsing: rule.source), let ip = IPv4Address(parsing: words[2]) {
+                    had[address] = ip
+                }
+            }
+        }
+        var pools: [String: AddressPool] = [:]
+        for (name, network) in networks { if let range = network.spec.floatingRange?.value { pools[name] = AddressPool(range: range, reserved: []) } }
+        let floating = slice.floatingIPs.sorted { $0.address < $1.address }
+        func network(of resource: Resource<FloatingIPSpec>) -> String? {
+            resource.spec.network?.value ?? (networks.count == 1 ? networks.keys.first : nil)
+        }
+        var chosen: [Address: IPv4Address] = [:]
+        for resource in floating {
+            guard let ip = resource.spec.address?.value, let name = network(of: resource) else { continue }
+            if pools[name]?.claim(ip) == true { chosen[resource.address] = ip }
+        }
+        for resource in floating where chosen[resource.address] == nil && resource.spec.address == nil {
+            if let ip = had[resource.address], let name = network(of: resource), pools[name]?.claim(ip) == true { chosen[resource.address] = ip }
+        }
+        for resource in floating where chosen[resource.address] == nil && resource.spec.address == nil {
+            guard let name = network(of: resource) else { continue }
+            if let ip = pools[name]?.allocate() {
+                chosen[resource.address] = ip
+            } else {
+                errors.append(.init(address: resource.address, message: "network '\(name)' has no free floating address left; widen its floatingRange or release a floating IP"))
+            }
+        }
+        var bindings: [FirewallRules.Binding] = []
+        for resource in floating {
+            guard let ip = chosen[resource.address], let instance = resource.spec.instance?.value else { continue }
+            let target = Address(kind: .instance, region: region, tenant: resource.tenant, name: instance)
+            guard let domain = attached[target] else { continue }
+            bindings.append(.init(floating: ip, instance: target, fixed: domain.ip, source: resource.address, location: resource.meta.location))
+        }
+        return bindings
+    }
+}
