@@ -108,26 +108,12 @@ extension LibvirtNode {
             throw DriverError(node: address, message: "copy volume \(volume.name) from \(source.address.name): \(error)", isTransient: false)
         }
         let expected = hash.finalize().map { String(format: "%02x", $0) }.joined()
-        let host = try hostFace()
-        let sum = try run(host, "sha256sum -- \(Session.quote(path))")
+        let sum = try runOnHost("sha256sum -- \(Session.quote(path))")
         guard sum.split(separator: " ").first.map(String.init) == expected else {
             throw DriverError(node: address, message: "volume \(volume.name) arrived damaged: sha256 here \(sum.prefix(64)), sent \(expected) (\(bytes) bytes); the old domain keeps its disks", isTransient: true)
         }
         if let backing, let old = volume.backing, old != backing {
-            _ = try run(host, "qemu-img rebase -u -F qcow2 -b \(Session.quote(backing)) \(Session.quote(path))")
+            _ = try runOnHost("qemu-img rebase -u -F qcow2 -b \(Session.quote(backing)) \(Session.quote(path))")
         }
-    }
-
-    private func run(_ host: SSHHost, _ command: String) throws(DriverError) -> String {
-        let result: CommandResult
-        do {
-            result = try host.run(command)
-        } catch {
-            throw DriverError(node: address, message: error.message, isTransient: true)
-        }
-        guard result.exitStatus == 0 else {
-            throw DriverError(node: address, message: "'\(command)' failed (exit \(result.exitStatus)): \(result.stderr)", isTransient: false)
-        }
-        return result.stdout
     }
 }

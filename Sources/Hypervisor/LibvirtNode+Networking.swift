@@ -151,7 +151,7 @@ extension LibvirtNode {
     }
 
     /// Runs a script through the host face; a failure carries its output.
-    private func runOnHost(_ script: String) throws(DriverError) -> String {
+    func runOnHost(_ script: String) throws(DriverError) -> String {
         let result: CommandResult
         let host = try hostFace()
         do {

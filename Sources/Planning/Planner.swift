@@ -44,9 +44,19 @@ public enum Planner {
     public static func planRegion(_ region: Resource<RegionSpec>, slice: RegionSlice, catalog: Catalog, observed: [ObservedNode],
                                   storedRings: [String: StoredRing], hour: Int32, options: Options = Options()) -> RegionPlan {
         var planner = RegionPlanner(region: region.name, spec: region.spec, slice: slice, catalog: catalog, observed: observed, options: options)
+        planner.regionLocation = region.meta.location
         planner.run()
         planner.planRings(storedRings: storedRings, hour: hour)
         return planner.result()
+    }
+
+    /// The ruleset every compute node of `region` should run, planned as `planRegion` plans it (for `firewall show`).
+    public static func rulesets(_ region: Resource<RegionSpec>, model: DesiredModel, observed: [ObservedNode]) -> [Ruleset] {
+        var planner = RegionPlanner(region: region.name, spec: region.spec, slice: RegionSlices(model)[region.name], catalog: Catalog(model),
+                                    observed: observed, options: Options())
+        planner.regionLocation = region.meta.location
+        planner.run()
+        return planner.rulesets.sorted { $0.node < $1.node }
     }
 
     /// Plans a region that left the manifests but whose nodes still hold StackLab's objects: every one of them is

@@ -89,7 +89,11 @@ extension RegionPlanner {
             let rules = FirewallRules(region: region, spec: spec, networks: nodeNetworks, members: members, local: members.filter { local.contains($0.address) },
                                       filters: filters, groups: catalog.securityGroups,
                                       bindings: bindings.filter { local.contains($0.instance) })
-            let ruleset = rules.ruleset(for: node)
+            var located = rules
+            located.regionLocation = regionLocation
+            located.networkLocations = networks.mapValues(\.meta.location)
+            let ruleset = located.ruleset(for: node)
+            rulesets.append(ruleset)
             planFirewall(ruleset, on: seen)
         }
         removeNetworking(keeping: Set(compute))

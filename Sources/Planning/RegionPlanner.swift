@@ -19,6 +19,10 @@ struct RegionPlanner {
     var rings: [RingPlan] = []
     /// Each compute node's own address on each network (network → node → address).
     var gateways: [String: [Address: IPv4Address]] = [:]
+    /// Where the Region document is (rules it alone causes point there).
+    var regionLocation: SourceLocation?
+    /// The ruleset each compute node should run.
+    var rulesets: [Ruleset] = []
     /// Resources found exactly as wanted.
     var unchanged = 0
 

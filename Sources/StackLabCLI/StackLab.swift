@@ -21,7 +21,7 @@ public struct StackLab: ParsableCommand {
             Run 'stacklab help <command>' for a command's options.
             """,
         version: StackLab.version,
-        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, Bench.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, Bench.self]
     )
 
     /// The version `stacklab --version` prints.

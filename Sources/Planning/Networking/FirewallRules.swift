@@ -53,6 +53,9 @@ public struct FirewallRules: Sendable {
     public var groups: [String: Resource<SecurityGroupSpec>]
     /// Floating IPs of the node's instances.
     public var bindings: [Binding]
+    /// Where the region and each network (by name) are declared, for the rules they alone cause.
+    public var regionLocation: SourceLocation?
+    public var networkLocations: [String: SourceLocation] = [:]
 
     public init(region: String, spec: RegionSpec?, networks: [NodeNetwork], members: [Member], local: [Member], filters: [Resource<FilterSpec>],
                 groups: [String: Resource<SecurityGroupSpec>], bindings: [Binding]) {
@@ -90,7 +93,7 @@ public struct FirewallRules: Sendable {
             protected = Self.unique(protected).filter { !network.range.contains($0) }
             if !protected.isEmpty {
                 rules.append(.init(.forward, "\(bridge) ip saddr \(network.range) ip daddr != \(network.range) ip daddr \(Self.set(protected.map(\.description))) ct state new drop",
-                                   source: "\(regionSource) internalRanges", at: spec?.internalRanges?.location))
+                                   source: "\(regionSource) internalRanges", at: spec?.internalRanges?.location ?? regionLocation))
             }
             // Security groups: allow-only ingress to each instance, then no other new connection in.
             for member in here.sorted(by: { $0.ip.value < $1.ip.value }) {
@@ -116,13 +119,13 @@ public struct FirewallRules: Sendable {
                                    source: "securitygroups default deny", at: nil))
             }
             // The node itself: DHCP and DNS from its dnsmasq, the metadata service, nothing else new.
-            rules.append(.init(.input, "\(bridge) udp dport { 53, 67 } accept", source: "network/\(region)/\(network.network) dhcp+dns"))
-            rules.append(.init(.input, "\(bridge) tcp dport 53 accept", source: "network/\(region)/\(network.network) dns"))
+            rules.append(.init(.input, "\(bridge) udp dport { 53, 67 } accept", source: "network/\(region)/\(network.network) dhcp+dns", at: networkLocations[network.network]))
+            rules.append(.init(.input, "\(bridge) tcp dport 53 accept", source: "network/\(region)/\(network.network) dns", at: networkLocations[network.network]))
             rules.append(.init(.input, "\(bridge) ip daddr \(network.gateway) tcp dport \(Self.metadataPort) accept",
-                               source: "network/\(region)/\(network.network) metadata"))
-            rules.append(.init(.input, "\(bridge) ct state new drop", source: "network/\(region)/\(network.network) node protection"))
+                               source: "network/\(region)/\(network.network) metadata", at: networkLocations[network.network]))
+            rules.append(.init(.input, "\(bridge) ct state new drop", source: "network/\(region)/\(network.network) node protection", at: networkLocations[network.network]))
             rules.append(.init(.prerouting, "\(bridge) ip daddr 169.254.169.254 tcp dport 80 dnat to \(network.gateway):\(Self.metadataPort)",
-                               source: "network/\(region)/\(network.network) metadata"))
+                               source: "network/\(region)/\(network.network) metadata", at: networkLocations[network.network]))
             for binding in bindings.filter({ network.range.contains($0.fixed) }).sorted(by: { $0.floating.value < $1.floating.value }) {
                 rules.append(.init(.prerouting, "ip daddr \(binding.floating) dnat to \(binding.fixed)", source: binding.source.description, at: binding.location))
                 rules.append(.init(.output, "ip daddr \(binding.floating) dnat to \(binding.fixed)", source: binding.source.description, at: binding.location))
@@ -130,7 +133,7 @@ public struct FirewallRules: Sendable {
                                    source: binding.source.description, at: binding.location))
             }
             rules.append(.init(.postrouting, "ip saddr \(network.range) ip daddr != \(network.range) masquerade",
-                               source: "network/\(region)/\(network.network) outbound"))
+                               source: "network/\(region)/\(network.network) outbound", at: networkLocations[network.network]))
         }
         return Ruleset(node: node, rules: rules)
     }
