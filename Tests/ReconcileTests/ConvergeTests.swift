@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 import Hypervisor
 import Manifests
 import Planning
@@ -391,5 +392,17 @@ struct FailingNode: NodeDriver {
                 "a root volume per instance and an ephemeral one per m1.large")
         let devstack = observed.flatMap(\.domains).first { $0.name == "devops:devstack" }
         #expect(devstack?.state == .shutoff, "devstack is declared stopped")
+
+        // Every compute node runs a ruleset nft accepts, and serves DHCP for exactly its own instances.
+        let compute = loaded.model.nodes.filter { $0.spec.has(.compute) }
+        #expect(observed.filter { $0.firewall != nil }.count == compute.count)
+        for node in observed {
+            let file = state.file("nodes/\(node.address.region!)/\(node.address.name)/etc/stacklab/firewall/stacklab.nft")
+            guard FileManager.default.fileExists(atPath: file) else { continue }
+            let check = try Command.run(["nft", "-c", "-f", file])
+            #expect(check.status == 0, "\(node.address): \(check.output)")
+            let hosts = Set(node.dhcp?.networks.flatMap(\.hosts).map(\.ip) ?? [])
+            #expect(hosts == Set(node.domains.compactMap(\.ip)), "\(node.address) hands out exactly its instances' addresses")
+        }
     }
 }

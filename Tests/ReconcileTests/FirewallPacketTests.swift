@@ -1,0 +1,212 @@
+import Foundation
+import Processes
+import TestSupport
+import Testing
+
+/// The ruleset StackLab renders for a compute node, loaded into network namespaces wired like that node, and judged by
+/// real connections: the SWS egress filter, security groups, floating IPs, metadata, and what instances may ask of the
+/// node. Then every rule is removed in turn, and some cell of the truth table must change: no rule is dead weight, and
+/// no rule is untested.
+@Suite(.serialized) struct FirewallPacketTests {
+    static let manifests = """
+        kind: Region
+        name: pkt
+        spec: {sponsor: Packet test}
+        ---
+        kind: Network
+        name: private
+        region: pkt
+        spec: {bridge: br100, fixedRange: 10.40.0.0/24, gateway: 10.40.0.1, dns: [10.40.0.2], floatingRange: 203.0.113.0/28}
+        ---
+        kind: Node
+        name: pkt-1
+        region: pkt
+        spec: {address: 172.16.97.1, libvirt: simulated, roles: [controller, compute], cpus: 16, memory: 64GiB}
+        ---
+        kind: Node
+        name: pkt-2
+        region: pkt
+        spec: {address: 172.16.97.2, libvirt: simulated, roles: [storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 1TB}]}
+        ---
+        kind: Node
+        name: pkt-3
+        region: pkt
+        spec: {address: 172.16.97.3, libvirt: simulated, roles: [storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 1TB}]}
+        ---
+        kind: Tenant
+        name: alpha
+        ---
+        kind: Tenant
+        name: beta
+        ---
+        kind: Filter
+        name: pkt-internal
+        region: pkt
+        spec:
+          protect: [172.16.0.0/12]
+          allow:
+            - {tenants: [alpha], to: [172.16.5.0/24], ports: [22], protocol: tcp}
+        ---
+        kind: SecurityGroup
+        name: web
+        tenant: alpha
+        spec:
+          rules:
+            - {protocol: tcp, ports: 80, cidr: 0.0.0.0/0}
+        ---
+        kind: SecurityGroup
+        name: ssh
+        tenant: beta
+        spec:
+          rules:
+            - {protocol: tcp, ports: 22, group: ssh}
+            - {protocol: tcp, ports: 2222, cidr: 172.16.0.0/12}
+        ---
+        kind: Instance
+        name: a1
+        region: pkt
+        tenant: alpha
+        spec: {flavor: m1.small, image: ubuntu, network: private, securityGroups: [web]}
+        ---
+        kind: Instance
+        name: b1
+        region: pkt
+        tenant: beta
+        spec: {flavor: m1.small, image: ubuntu, network: private, securityGroups: [ssh]}
+        ---
+        kind: Instance
+        name: b2
+        region: pkt
+        tenant: beta
+        spec: {flavor: m1.small, image: ubuntu, network: private, securityGroups: [ssh]}
+        ---
+        kind: FloatingIP
+        name: a1-public
+        region: pkt
+        tenant: alpha
+        spec: {instance: a1}
+        """
+
+    /// The lab: the node routes between a bridge with one namespace per instance, an internal service network and a
+    /// public network, as a multi-host compute node does.
+    final class World {
+        let lab: PacketLab
+        let repo: Scratch
+        let state: Scratch
+        var ip: [String: String] = [:]
+        var gateway = ""
+        var floating = ""
+        var nft = ""
+
+        init() throws {
+            try #require(PacketLab.isAvailable, "root, iproute2, nftables and python3 are needed: bash .ci/setup installs them")
+            lab = try PacketLab()
+            repo = try Fixtures.deployment()
+            state = try Scratch("state")
+            try repo.write("regions/pkt/all.yaml", FirewallPacketTests.manifests)
+            try GitCLI.commitAll(in: repo.path)
+            let applied = try StackLabBinary.run(["apply", "--auto-approve", "--region", "pkt", "--repo", repo.path, "--state-dir", state.path])
+            try #require(applied.status == 0, "\(applied.output)")
+            let shown = try StackLabBinary.run(["firewall", "show", "pkt/pkt-1", "--format", "nft", "--repo", repo.path, "--state-dir", state.path])
+            try #require(shown.status == 0, "\(shown.output)")
+            nft = shown.output
+            let installed = try String(contentsOfFile: state.file("nodes/pkt/pkt-1/etc/stacklab/firewall/stacklab.nft"), encoding: .utf8)
+            #expect(installed == nft, "firewall show prints what apply installed")
+            // Addresses as StackLab's IPAM gave them: the DHCP files on the node.
+            let hosts = try String(contentsOfFile: state.file("nodes/pkt/pkt-1/etc/stacklab/dnsmasq/private.hosts"), encoding: .utf8)
+            for line in hosts.split(separator: "\n") {
+                let parts = line.split(separator: ",")
+                ip[String(parts[2])] = String(parts[1])
+            }
+            let conf = try String(contentsOfFile: state.file("nodes/pkt/pkt-1/etc/stacklab/dnsmasq/private.conf"), encoding: .utf8)
+            gateway = String(try #require(conf.split(separator: "\n").first { $0.hasPrefix("listen-address=") }).dropFirst("listen-address=".count))
+            let a1 = ip["a1"] ?? "?"
+            let dnat = try #require(nft.split(separator: "\n").first { $0.contains("dnat to \(a1)") })
+            floating = String(dnat.split(separator: " ")[2])
+
+            for name in ["node", "a1", "b1", "b2", "internal", "public"] { try lab.add(name) }
+            try lab.run("node", "ip link add br100 type bridge && ip link set br100 up && ip addr add \(gateway)/24 dev br100")
+            try lab.run("node", "sysctl -qw net.ipv4.ip_forward=1 && sysctl -qw net.bridge.bridge-nf-call-iptables=1")
+            for name in ["a1", "b1", "b2"] {
+                try lab.link("node", "v-\(name)", nil, name, "eth0", "\(ip[name]!)/24", bridge: "br100")
+                try lab.run(name, "ip route add default via \(gateway)")
+            }
+            try lab.link("node", "v-int", "172.16.5.1/24", "internal", "eth0", "172.16.5.2/24")
+            try lab.run("internal", "ip route add default via 172.16.5.1")
+            try lab.link("node", "v-pub", "198.51.100.1/24", "public", "eth0", "198.51.100.2/24")
+            try lab.run("public", "ip route add default via 198.51.100.1")
+            try lab.run("node", "ip addr add \(floating)/32 dev v-pub")  // the node answers for its instances' floating IPs
+
+            try lab.serve("node", tcp: [22, 53, 8775], udp: [53, 67])
+            try lab.serve("a1", tcp: [22, 80])
+            try lab.serve("b1", tcp: [22, 2222])
+            try lab.serve("b2", tcp: [22, 2222])
+            try lab.serve("internal", tcp: [22, 8140])
+            try lab.serve("public", tcp: [80])
+        }
+
+        /// Each cell: a probe and what must happen (the address the server saw, or nil for no connection).
+        var table: [(PacketLab.Probe, String?, String)] {
+            let a1 = ip["a1"]!, b1 = ip["b1"]!, b2 = ip["b2"]!
+            return [
+                (.init(from: "a1", to: "172.16.5.2", port: 22), floating, "alpha reaches the internal segment its Filter opens (SNAT to its floating IP)"),
+                (.init(from: "a1", to: "172.16.5.2", port: 8140), nil, "…but not on a port the Filter does not name"),
+                (.init(from: "b1", to: "172.16.5.2", port: 22), nil, "beta reaches no internal segment"),
+                (.init(from: "a1", to: "198.51.100.2", port: 80), floating, "alpha reaches the public side from its floating IP"),
+                (.init(from: "b1", to: "198.51.100.2", port: 80), "198.51.100.1", "beta reaches the public side, masqueraded"),
+                (.init(from: "public", to: floating, port: 80), "198.51.100.2", "the floating IP reaches a1's web port"),
+                (.init(from: "public", to: a1, port: 80), "198.51.100.2", "security group web opens port 80"),
+                (.init(from: "public", to: a1, port: 22), nil, "nothing else comes in"),
+                (.init(from: "node", to: floating, port: 80), floating, "the node itself reaches the floating IP (from that address, which it holds)"),
+                (.init(from: "b2", to: b1, port: 22), b2, "group ssh: b2 reaches b1"),
+                (.init(from: "b1", to: b2, port: 22), b1, "group ssh: b1 reaches b2"),
+                (.init(from: "a1", to: b1, port: 22), nil, "alpha is not in group ssh"),
+                (.init(from: "public", to: b1, port: 22), nil, "group ssh is not the public"),
+                (.init(from: "internal", to: b1, port: 2222), "172.16.5.2", "ssh#2 opens 2222 to 172.16/12 (b1)"),
+                (.init(from: "internal", to: b2, port: 2222), "172.16.5.2", "ssh#2 opens 2222 to 172.16/12 (b2)"),
+                (.init(from: "public", to: b1, port: 2222), nil, "…and not to the public"),
+                (.init(from: "a1", to: "169.254.169.254", port: 80), a1, "metadata, served by the node"),
+                (.init(from: "a1", to: gateway, port: 22), nil, "instances cannot open the node's other ports"),
+                (.init(from: "b1", to: gateway, port: 53), b1, "DNS over TCP on the node"),
+                (.init(from: "b1", to: gateway, port: 67, udp: true), b1, "DHCP (and DNS) over UDP on the node"),
+            ]
+        }
+
+        func load(_ text: String) throws {
+            let file = state.file("candidate.nft")
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            try lab.run("node", "nft -f \(file)")
+        }
+
+        /// What each cell does now.
+        func measure() throws -> [String?] {
+            let table = self.table
+            let outcome = try lab.attempt(table.map(\.0))
+            return table.map { outcome[$0.0] ?? nil }
+        }
+    }
+
+    @Test func theRenderedRulesetPassesExactlyTheTruthTableAndEveryRuleMatters() throws {
+        let world = try World()
+        try world.load(world.nft)
+        let observed = try world.measure()
+        var report = ""
+        for ((probe, expected, why), got) in zip(world.table, observed) {
+            report += "\(got == expected ? "ok  " : "FAIL") \(probe) → \(got ?? "no connection") (want \(expected ?? "no connection")): \(why)\n"
+        }
+        #expect(observed == world.table.map(\.1), "truth table:\n\(report)")
+
+        // Mutation: without any one rule, some cell flips.
+        let lines = world.nft.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let rules = lines.indices.filter { lines[$0].contains(" comment \"") && !lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("comment") }
+        #expect(rules.count == 17, "\(rules.map { lines[$0] })")
+        var survivors: [String] = []
+        for index in rules {
+            var mutant = lines
+            mutant.remove(at: index)
+            try world.load(mutant.joined(separator: "\n"))
+            if try world.measure() == observed { survivors.append(lines[index].trimmingCharacters(in: .whitespaces)) }
+        }
+        #expect(survivors.isEmpty, "rules no cell depends on:\n\(survivors.joined(separator: "\n"))")
+    }
+}
