@@ -70,7 +70,9 @@ extension LibvirtNode {
         }
         let ruleset = files[Self.rulesetFile].flatMap(Ruleset.init(parsing:))
         var drift: String?
-        if let live, let listed, ruleset != nil, live != listed {
+        if let ruleset, let recorded = ruleset.recordedDigest, recorded != ruleset.digest {
+            drift = "the installed ruleset was edited by hand (its rules no longer match the digest StackLab wrote)"
+        } else if let live, let listed, ruleset != nil, live != listed {
             drift = live.isEmpty ? "StackLab's table is gone from the kernel" : "changed by hand (nft list differs from what was loaded)"
         }
         return (networks.isEmpty && files.isEmpty ? nil : NodeDHCP(networks: networks), ruleset, drift)

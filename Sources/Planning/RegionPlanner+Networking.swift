@@ -109,7 +109,7 @@ extension RegionPlanner {
         }
         var fields = ruleset.diff(from: seen.firewall)
         if let drift = seen.firewallDrift { fields.insert(.init(field: "live ruleset", old: drift, new: "as rendered"), at: 0) }
-        let reason: Change.Reason = seen.firewall == nil ? .new : same ? .drifted : .specChanged
+        let reason: Change.Reason = seen.firewall == nil ? .new : seen.firewallDrift != nil ? .drifted : .specChanged
         changes.append(Change(address: address, target: .node(seen.address), action: seen.firewall == nil ? .create : .update, reason: reason,
                               fields: fields, operation: .loadFirewall(ruleset)))
     }

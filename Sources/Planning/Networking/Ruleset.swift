@@ -58,9 +58,13 @@ public struct Ruleset: Sendable, Codable, Hashable {
     public var node: Address
     /// The rules, chain by chain in `Chain` order, each chain in evaluation order.
     public var rules: [Rule]
+    /// Read back from a node: the digest StackLab wrote beside the rules when it installed them. Rules that no longer
+    /// match it were changed by hand.
+    public var recordedDigest: String?
 
     /// Creates a ruleset.
-    public init(node: Address, rules: [Rule]) {
+    public init(node: Address, rules: [Rule], recordedDigest: String? = nil) {
+        self.recordedDigest = recordedDigest
         self.node = node
         self.rules = rules.enumerated().sorted { ($0.element.chain, $0.offset) < ($1.element.chain, $1.offset) }.map(\.element)
     }
@@ -91,10 +95,13 @@ public struct Ruleset: Sendable, Codable, Hashable {
         var node: Address?
         var rules: [Rule] = []
         var chain: Chain?
+        var recordedDigest: String?
         while let raw = lines.next() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.hasPrefix("comment \"stacklab ") {
-                node = line.dropFirst("comment \"stacklab ".count).split(separator: " ").first.flatMap { Address(parsing: String($0)) }
+                let words = line.dropFirst("comment \"stacklab ".count).dropLast().split(separator: " ")
+                node = words.first.flatMap { Address(parsing: String($0)) }
+                recordedDigest = words.count > 1 ? String(words[1]) : nil
             } else if line.hasPrefix("chain "), line.hasSuffix("{") {
                 chain = Chain(rawValue: line.dropFirst("chain ".count).dropLast().trimmingCharacters(in: .whitespaces))
             } else if line == "}" {
@@ -106,6 +113,7 @@ public struct Ruleset: Sendable, Codable, Hashable {
         guard let node else { return nil }
         self.node = node
         self.rules = rules
+        self.recordedDigest = recordedDigest
     }
 
     /// What changes from `old` to this ruleset, rule by rule (`+ forward: …`, `- input: …`), in chain order.
