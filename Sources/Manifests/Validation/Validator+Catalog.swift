@@ -42,6 +42,10 @@ extension Validator {
     mutating func checkTenantScopes() {
         for group in model.securityGroups {
             for rule in group.spec.rules?.value ?? [] {
+                if let direction = rule.direction, direction.value == .egress {
+                    warning("security group '\(group.name)' has an egress rule, which StackLab does not enforce: groups are allow-only ingress rules (the SWS filter governs what instances reach)",
+                            at: direction.location, hint: "remove the rule, or open the destination with a Filter")
+                }
                 guard let name = rule.group else { continue }
                 if index.securityGroup(name.value, tenant: group.tenant!, region: group.region) == nil {
                     reportForeign("security group", name, tenant: group.tenant!, owners: index.securityGroupOwners[name.value],

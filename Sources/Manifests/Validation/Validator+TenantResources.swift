@@ -20,6 +20,8 @@ extension Validator {
         }
         var addresses: [IPv4Address: Resource<FloatingIPSpec>] = [:]
         var attached: [ModelIndex.TenantRegionalKey: Resource<FloatingIPSpec>] = [:]
+        var perNetwork: [ModelIndex.RegionalKey: [Resource<FloatingIPSpec>]] = [:]
+        defer { checkFloatingCapacity(perNetwork) }
         for floating in model.floatingIPs {
             let region = floating.region!
             let what = "floating IP '\(floating.name)'"
@@ -49,6 +51,7 @@ extension Validator {
                           at: floating.meta.name.location, hint: "add 'network: <name>' to its spec")
                 }
             }
+            if let network { perNetwork[.init(region: region, name: network.name), default: []].append(floating) }
             guard let address = floating.spec.address else { continue }
             if let range = network?.spec.floatingRange, !range.value.contains(address.value) {
                 error("address \(address.value) of \(what) is outside the floating range \(range.value) of network '\(network!.name)'", at: address.location)
@@ -61,6 +64,17 @@ extension Validator {
             } else {
                 addresses[address.value] = floating
             }
+        }
+    }
+
+    /// A network's floating range holds all the floating IPs that use it (its network and broadcast addresses aside).
+    private mutating func checkFloatingCapacity(_ perNetwork: [ModelIndex.RegionalKey: [Resource<FloatingIPSpec>]]) {
+        for (key, floating) in perNetwork.sorted(by: { ($0.key.region, $0.key.name) < ($1.key.region, $1.key.name) }) {
+            guard let network = index.networks[key], let range = network.spec.floatingRange else { continue }
+            let usable = range.value.size > 2 ? range.value.size - 2 : 0
+            guard UInt64(floating.count) > usable else { continue }
+            error("network '\(network.name)' of region '\(key.region)' has \(floating.count) floating IPs but its floating range \(range.value) holds \(usable)",
+                  at: range.location, hint: "widen the floatingRange, or release floating IPs")
         }
     }
 
