@@ -67,6 +67,8 @@ extension RegionPlanner {
         let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }
         let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
         let onNode = Dictionary(grouping: attached.values, by: \.node)
+        let membership = FirewallRules.membership(of: members)
+        let memberOf = Dictionary(members.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         for node in compute {
             guard let seen = observed[node] else { continue }
             var nodeNetworks: [NodeNetwork] = []
@@ -86,7 +88,8 @@ extension RegionPlanner {
                 unchanged += 1
             }
             let local = Set((onNode[node] ?? []).map(\.address))
-            let rules = FirewallRules(region: region, spec: spec, networks: nodeNetworks, members: members, local: members.filter { local.contains($0.address) },
+            let rules = FirewallRules(region: region, spec: spec, networks: nodeNetworks, members: membership,
+                                      local: local.compactMap { memberOf[$0] }.sorted { $0.ip.value < $1.ip.value },
                                       filters: filters, groups: catalog.securityGroups,
                                       bindings: bindings.filter { local.contains($0.instance) })
             var located = rules

@@ -67,7 +67,8 @@ import Testing
         let added = try planner.plan(revision: "HEAD")
         #expect(added.filesDecoded == 1)
         #expect(added.reuse.regionsPlanned == 1, "only edge gained a document")
-        #expect(try json(added.plan) == json(try world.plan()))
+        let addedText = try json(added.plan), fullText = try json(try world.plan())
+        #expect(addedText == fullText)
 
         try FileManager.default.removeItem(atPath: world.repo.file("manifests/tenants/late.yaml"))
         try GitCLI.commitAll(in: world.repo.path)

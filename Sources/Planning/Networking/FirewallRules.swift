@@ -45,8 +45,8 @@ public struct FirewallRules: Sendable {
     public var spec: RegionSpec?
     /// The node's networks (its gateway on each).
     public var networks: [NodeNetwork]
-    /// Every instance of the region (for source groups), and the node's own.
-    public var members: [Member]
+    /// Every instance of the region by security group (for source groups), and the node's own instances.
+    public var members: [String: [Member]]
     public var local: [Member]
     public var filters: [Resource<FilterSpec>]
     /// Security groups by `tenant/name`.
@@ -57,7 +57,17 @@ public struct FirewallRules: Sendable {
     public var regionLocation: SourceLocation?
     public var networkLocations: [String: SourceLocation] = [:]
 
-    public init(region: String, spec: RegionSpec?, networks: [NodeNetwork], members: [Member], local: [Member], filters: [Resource<FilterSpec>],
+    /// The members of each security group (`tenant/name` → instances), made once for the region.
+    public static func membership(of members: [Member]) -> [String: [Member]] {
+        var groups: [String: [Member]] = [:]
+        for member in members {
+            for group in member.groups { groups["\(member.address.tenant ?? "")/\(group)", default: []].append(member) }
+        }
+        // By address: the rules do not depend on the order documents were read in.
+        return groups.mapValues { $0.sorted { $0.ip.value < $1.ip.value } }
+    }
+
+    public init(region: String, spec: RegionSpec?, networks: [NodeNetwork], members: [String: [Member]], local: [Member], filters: [Resource<FilterSpec>],
                 groups: [String: Resource<SecurityGroupSpec>], bindings: [Binding]) {
         self.region = region
         self.spec = spec
@@ -104,7 +114,7 @@ public struct FirewallRules: Sendable {
                         if let cidr = rule.cidr?.value, cidr.prefix > 0 {
                             text += " ip saddr \(cidr)"
                         } else if let source = rule.group?.value {
-                            let peers = members.filter { $0.address.tenant == tenant && $0.groups.contains(source) && $0.address != member.address }
+                            let peers = (members["\(tenant)/\(source)"] ?? []).filter { $0.address != member.address }
                             guard !peers.isEmpty else { continue }
                             text += " ip saddr \(Self.set(peers.map(\.ip.description)))"
                         }

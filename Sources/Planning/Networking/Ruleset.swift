@@ -34,9 +34,12 @@ public struct Ruleset: Sendable, Codable, Hashable {
         public var text: String
         /// The document it comes from (`securitygroup/devops/web#1`, `filter/sws-internal#2`, `region/sina`), its comment.
         public var source: String
-        /// Where that document (or rule) is written: file index and line, when known (not read back from a node).
+        /// Where that document (or rule) is written: file index and line, when known (not read back from a node). Not
+        /// encoded: a file index means something only to the load that made it, and a plan outlives it.
         public var file: UInt32?
         public var line: Int32?
+
+        private enum CodingKeys: String, CodingKey { case chain, text, source }
 
         /// Creates a rule.
         public init(_ chain: Chain, _ text: String, source: String, at location: SourceLocation? = nil) {

@@ -108,7 +108,7 @@ struct BenchIncremental: ParsableCommand {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    private static func peakRSSMB() -> Double {
+    static func peakRSSMB() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024

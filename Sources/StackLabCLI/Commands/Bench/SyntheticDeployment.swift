@@ -7,6 +7,10 @@ struct SyntheticDeployment {
     var nodesPerRegion = 100
     var instancesPerFile = 60
     var tenants = 300
+    /// Extra ingress rules in each tenant's `web` group (every fifth one from the group itself rather than a CIDR).
+    var extraRulesPerGroup = 0
+    /// Each node's instance storage (`instanceStorage`), when not the default.
+    var instanceStorage: String?
 
     var regions: Int { max(1, (nodes + nodesPerRegion - 1) / nodesPerRegion) }
 
@@ -51,6 +55,7 @@ struct SyntheticDeployment {
                       zone: z\(n % 4)
 
                     """
+                if let instanceStorage { nodesText += "  instanceStorage: \(instanceStorage)\n" }
                 if storage {
                     nodesText += "  disks:\n"
                     for d in 0..<12 { nodesText += "    - {name: sd\(Self.diskLetter(d)), size: 2TB}\n" }
@@ -96,7 +101,10 @@ struct SyntheticDeployment {
                     - {protocol: tcp, ports: 443, cidr: 0.0.0.0/0}
                     - {protocol: tcp, ports: 22, cidr: 10.0.0.0/8}
 
-                """)
+                """ + (0..<extraRulesPerGroup).map { k in
+                    k % 5 == 0 ? "    - {protocol: tcp, ports: \(9000 + k), group: web}\n"
+                        : "    - {protocol: \(k % 2 == 0 ? "udp" : "tcp"), ports: \(10000 + 10 * k)-\(10005 + 10 * k), cidr: 172.\(16 + k % 16).\(k % 250).0/24}\n"
+                }.joined())
         }
         var file = ""
         var inFile = 0
