@@ -10,6 +10,8 @@ import SSH
 /// own interfaces or ruleset; a simulated node keeps the files beside its host file.
 extension LibvirtNode {
     static let dnsmasqDirectory = "/etc/stacklab/dnsmasq"
+    /// One file per instance on the node, named by its fixed IP, served by `stacklab metadata serve`.
+    static let metadataDirectory = "/etc/stacklab/metadata"
     static let rulesetFile = "/etc/stacklab/firewall/stacklab.nft"
     /// What `nft list table` showed right after StackLab loaded the ruleset: a live ruleset that differs was changed by hand.
     static let listedFile = "/etc/stacklab/firewall/listed"
@@ -28,23 +30,25 @@ extension LibvirtNode {
         if remote != nil {
             let script = """
                 cd "$STACKLAB_ROOT/" || exit 0
-                for f in .\(Self.dnsmasqDirectory)/*.conf .\(Self.dnsmasqDirectory)/*.hosts .\(Self.rulesetFile); do
-                  [ -f "$f" ] && { printf '@@file %s\\n' "${f#.}"; cat "$f"; }
+                for f in .\(Self.dnsmasqDirectory)/*.conf .\(Self.dnsmasqDirectory)/*.hosts .\(Self.metadataDirectory)/*.json .\(Self.rulesetFile); do
+                  [ -f "$f" ] && { printf '\\n@@file %s\\n' "${f#.}"; cat "$f"; }
                 done
                 if [ -z "$STACKLAB_ROOT" ] && [ -f .\(Self.rulesetFile) ]; then
-                  printf '@@live\\n'; nft list table ip \(Ruleset.table) 2>/dev/null
-                  printf '@@listed\\n'; cat .\(Self.listedFile) 2>/dev/null
+                  printf '\\n@@live\\n'; nft list table ip \(Ruleset.table) 2>/dev/null
+                  printf '\\n@@listed\\n'; cat .\(Self.listedFile) 2>/dev/null
                 fi
-                true
+                printf '\\n'
                 """
             let output = try runOnHost(script)
             var section: String?
             var text = ""
+            // Every section is followed by the newline that precedes the next marker (a file need not end with one).
             func close() {
                 guard let section else { return }
+                if text.hasSuffix("\n") { text.removeLast() }
                 if section == "@@live" { live = text } else if section == "@@listed" { listed = text } else { files[String(section.dropFirst("@@file ".count))] = text }
             }
-            for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
+            for line in output.split(separator: "\n", omittingEmptySubsequences: false).dropLast(output.hasSuffix("\n") ? 1 : 0) {
                 if line.hasPrefix("@@file ") || line == "@@live" || line == "@@listed" {
                     close()
                     section = String(line)
@@ -56,15 +60,22 @@ extension LibvirtNode {
             close()
         } else if let base = localRoot {
             let fm = FileManager.default
-            for name in (try? fm.contentsOfDirectory(atPath: base + Self.dnsmasqDirectory)) ?? [] {
-                files[Self.dnsmasqDirectory + "/" + name] = try? String(contentsOfFile: base + Self.dnsmasqDirectory + "/" + name, encoding: .utf8)
+            for directory in [Self.dnsmasqDirectory, Self.metadataDirectory] {
+                for name in (try? fm.contentsOfDirectory(atPath: base + directory)) ?? [] {
+                    files[directory + "/" + name] = try? String(contentsOfFile: base + directory + "/" + name, encoding: .utf8)
+                }
             }
             files[Self.rulesetFile] = try? String(contentsOfFile: base + Self.rulesetFile, encoding: .utf8)
+        }
+        var metadata: [String: InstanceMetadata] = [:]
+        for (path, text) in files where path.hasPrefix(Self.metadataDirectory + "/") && path.hasSuffix(".json") {
+            metadata[String((path as NSString).lastPathComponent.dropLast(".json".count))] = try? JSONDecoder().decode(InstanceMetadata.self, from: Data(text.utf8))
         }
         var networks: [NodeNetwork] = []
         for (path, configuration) in files.sorted(by: { $0.key < $1.key }) where path.hasPrefix(Self.dnsmasqDirectory + "/") && path.hasSuffix(".conf") {
             let name = String((path as NSString).lastPathComponent.dropLast(".conf".count))
-            if let network = NodeNetwork(network: name, configuration: configuration, hostsFile: files[Self.dnsmasqDirectory + "/\(name).hosts"] ?? "") {
+            if var network = NodeNetwork(network: name, configuration: configuration, hostsFile: files[Self.dnsmasqDirectory + "/\(name).hosts"] ?? "") {
+                for index in network.hosts.indices { network.hosts[index].metadata = metadata[network.hosts[index].ip.description] }
                 networks.append(network)
             }
         }
@@ -82,9 +93,15 @@ extension LibvirtNode {
     /// each bridge its gateway address and has the network's dnsmasq reread its hosts.
     func configureDHCP(_ dhcp: NodeDHCP) throws(DriverError) {
         var files: [(path: String, content: String)] = []
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         for network in dhcp.networks {
             files.append(("\(Self.dnsmasqDirectory)/\(network.network).conf", network.configuration))
             files.append(("\(Self.dnsmasqDirectory)/\(network.network).hosts", network.hostsFile))
+            for host in network.hosts {
+                guard let metadata = host.metadata, let json = try? encoder.encode(metadata) else { continue }
+                files.append(("\(Self.metadataDirectory)/\(host.ip).json", String(decoding: json, as: UTF8.self)))
+            }
         }
         let keep = Set(files.map(\.path))
         if remote != nil {
@@ -94,7 +111,7 @@ extension LibvirtNode {
             } catch {
                 throw DriverError(node: address, message: "cannot write the DHCP configuration: \(error.message)", isTransient: true)
             }
-            var script = "cd \"$STACKLAB_ROOT/\" || exit 1\nfor f in .\(Self.dnsmasqDirectory)/*.conf .\(Self.dnsmasqDirectory)/*.hosts; do\n  case \"${f#.}\" in\n"
+            var script = "cd \"$STACKLAB_ROOT/\" || exit 1\nfor f in .\(Self.dnsmasqDirectory)/*.conf .\(Self.dnsmasqDirectory)/*.hosts .\(Self.metadataDirectory)/*.json; do\n  case \"${f#.}\" in\n"
             for path in keep.sorted() { script += "    \(Session.quote(path))) ;;\n" }
             script += "    *) rm -f \"$f\" ;;\n  esac\ndone\n"
             if ownsMachine {
@@ -107,8 +124,10 @@ extension LibvirtNode {
         } else if let base = localRoot {
             do {
                 let fm = FileManager.default
-                for name in (try? fm.contentsOfDirectory(atPath: base + Self.dnsmasqDirectory)) ?? [] where !keep.contains(Self.dnsmasqDirectory + "/" + name) {
-                    try fm.removeItem(atPath: base + Self.dnsmasqDirectory + "/" + name)
+                for directory in [Self.dnsmasqDirectory, Self.metadataDirectory] {
+                    for name in (try? fm.contentsOfDirectory(atPath: base + directory)) ?? [] where !keep.contains(directory + "/" + name) {
+                        try fm.removeItem(atPath: base + directory + "/" + name)
+                    }
                 }
                 for file in files { try SimulatedHost.write(file.content, to: base + file.path) }
             } catch {

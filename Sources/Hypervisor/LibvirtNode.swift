@@ -240,12 +240,14 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         }
         if let base = localRoot {
             // The DHCP files and the ruleset: their directories change when a file is added or removed.
-            for path in [base + Self.dnsmasqDirectory, base + Self.rulesetFile] {
+            for path in [base + Self.dnsmasqDirectory, base + Self.metadataDirectory, base + Self.rulesetFile] {
                 if let stamp = FileStamp(path: path) { token += ";\(path)=\(stamp)" }
             }
-            for name in FileStamp.names(in: base + Self.dnsmasqDirectory, suffix: "") {
-                guard let stamp = FileStamp(path: base + Self.dnsmasqDirectory + "/" + name) else { return nil }
-                token += ";\(name)=\(stamp)"
+            for directory in [Self.dnsmasqDirectory, Self.metadataDirectory] {
+                for name in FileStamp.names(in: base + directory, suffix: "") {
+                    guard let stamp = FileStamp(path: base + directory + "/" + name) else { return nil }
+                    token += ";\(name)=\(stamp)"
+                }
             }
         }
         return token

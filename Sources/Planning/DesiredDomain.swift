@@ -129,7 +129,10 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
 
     /// A UUID derived from the instance's address (name-based, version 5 layout), so a domain keeps its UUID
     /// when it is redefined or recreated, and libvirt recognises a redefinition as the same domain.
-    public var uuid: String {
+    public var uuid: String { Self.uuid(for: address) }
+
+    /// The UUID of the domain of the instance at `address`.
+    public static func uuid(for address: Address) -> String {
         var high = StableHasher()
         high.combine("uuid-high")
         high.combine(address.description)

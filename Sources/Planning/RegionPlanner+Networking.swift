@@ -36,6 +36,7 @@ extension RegionPlanner {
         var ip: IPv4Address
         var mac: String
         var bridge: String
+        var metadata: InstanceMetadata?
     }
 
     mutating func planNetworking(desired: [Address: DesiredDomain], current: [Address: Placed]) {
@@ -55,6 +56,18 @@ extension RegionPlanner {
                                                         mac: have.domain.mac ?? DesiredDomain.mac(for: instance.address), bridge: network.spec.bridge.value)
             }
         }
+        let bindings = floatingBindings(attached: attached, networks: networks)
+        let floatingOf = Dictionary(bindings.map { ($0.instance, $0.floating) }, uniquingKeysWith: { first, _ in first })
+        let zones = Dictionary(nodes.map { (nodeAddress($0.name), $0.spec.zone?.value ?? $0.name) }, uniquingKeysWith: { first, _ in first })
+        for instance in slice.instances {
+            guard let place = attached[instance.address] else { continue }
+            let tenant = instance.tenant ?? ""
+            let keypair = instance.spec.keypair.flatMap { catalog.keypairs["\(tenant)/\($0.value)"] }
+            attached[instance.address]?.metadata = InstanceMetadata(
+                uuid: DesiredDomain.uuid(for: instance.address), address: instance.address, hostname: instance.name, localIPv4: place.ip,
+                publicIPv4: floatingOf[instance.address], availabilityZone: instance.spec.zone?.value ?? zones[place.node] ?? place.node.name,
+                keyName: keypair?.name, publicKey: keypair?.spec.publicKey.value, userData: instance.spec.userData?.value)
+        }
         var members: [FirewallRules.Member] = []
         for instance in slice.instances {
             guard let domain = attached[instance.address] else { continue }
@@ -63,7 +76,6 @@ extension RegionPlanner {
             let groups = named.isEmpty ? (catalog.securityGroups["\(tenant)/default"] != nil ? ["default"] : []) : named
             members.append(.init(address: instance.address, ip: domain.ip, network: instance.spec.network.value, groups: groups))
         }
-        let bindings = floatingBindings(attached: attached, networks: networks)
         let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }
         let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
         let onNode = Dictionary(grouping: attached.values, by: \.node)
@@ -75,7 +87,7 @@ extension RegionPlanner {
             for (name, network) in networks.sorted(by: { $0.key < $1.key }) {
                 guard let gateway = gateways[name]?[node] else { continue }
                 let hosts = (onNode[node] ?? []).filter { $0.bridge == network.spec.bridge.value && network.spec.fixedRange.value.contains($0.ip) }
-                    .map { NodeNetwork.Host(mac: $0.mac, ip: $0.ip, name: $0.address.name) }
+                    .map { NodeNetwork.Host(mac: $0.mac, ip: $0.ip, name: $0.address.name, metadata: $0.metadata) }
                 nodeNetworks.append(NodeNetwork(network: name, bridge: network.spec.bridge.value, gateway: gateway, range: network.spec.fixedRange.value,
                                                 dns: network.spec.dns?.value.map(\.value) ?? [], hosts: hosts))
             }

@@ -33,11 +33,14 @@ public struct Catalog: Sendable {
     public var images: [String: Resource<ImageSpec>] = [:]
     public var filters: [Resource<FilterSpec>] = []
     public var securityGroups: [String: Resource<SecurityGroupSpec>] = [:]
+    /// Keypairs by `tenant/name`.
+    public var keypairs: [String: Resource<KeypairSpec>] = [:]
 
     public init(_ model: DesiredModel) {
         flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         filters = model.filters
         securityGroups = Dictionary(model.securityGroups.map { ("\($0.tenant ?? "")/\($0.name)", $0) }, uniquingKeysWith: { first, _ in first })
+        keypairs = Dictionary(model.keypairs.map { ("\($0.tenant ?? "")/\($0.name)", $0) }, uniquingKeysWith: { first, _ in first })
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// The `stacklab` command.
-public struct StackLab: ParsableCommand {
+public struct StackLab: AsyncParsableCommand {
     /// Command metadata and subcommands.
     public static let configuration = CommandConfiguration(
         commandName: "stacklab",
@@ -21,7 +21,7 @@ public struct StackLab: ParsableCommand {
             Run 'stacklab help <command>' for a command's options.
             """,
         version: StackLab.version,
-        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, Bench.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, MetadataCommand.self, Bench.self]
     )
 
     /// The version `stacklab --version` prints.
@@ -29,4 +29,11 @@ public struct StackLab: ParsableCommand {
 
     /// Creates the command (ArgumentParser requires it).
     public init() {}
+}
+
+extension StackLab {
+    /// Parses the process's arguments and runs the command (asynchronous commands, such as `metadata serve`, included).
+    public static func run() async {
+        await (StackLab.self as any AsyncParsableCommand.Type).main()
+    }
 }

@@ -13,15 +13,18 @@ public final class PacketLab {
         public var to: String
         public var port: Int
         public var udp: Bool
+        /// An HTTP GET of this path instead of a bare connection: the answer is the body's first line.
+        public var path: String?
 
-        public init(from: String, to: String, port: Int, udp: Bool = false) {
+        public init(from: String, to: String, port: Int, udp: Bool = false, get path: String? = nil) {
             self.from = from
             self.to = to
             self.port = port
             self.udp = udp
+            self.path = path
         }
 
-        public var description: String { "\(from) → \(to):\(port)\(udp ? "/udp" : "")" }
+        public var description: String { "\(from) → \(to):\(port)\(udp ? "/udp" : "")\(path.map { " GET \($0)" } ?? "")" }
     }
 
     private let tag = UUID().uuidString.prefix(6).lowercased()
@@ -88,6 +91,16 @@ public final class PacketLab {
         throw Command.Failure(description: "the server in \(name) did not start")
     }
 
+    /// Starts a program in namespace `name` (stopped with the lab) and waits until it accepts connections on `port`.
+    public func start(_ name: String, _ arguments: [String], listening port: Int) throws {
+        servers.append(try Command.start(["ip", "netns", "exec", namespace(name)] + arguments))
+        for _ in 0..<400 {
+            if (try? run(name, "ss -Hltn 'sport = :\(port)' | grep -q LISTEN")) != nil { return }
+            usleep(25_000)
+        }
+        throw Command.Failure(description: "\(arguments[0]) did not listen on port \(port) in \(name)")
+    }
+
     /// Tries every probe (those of one namespace at once, namespaces in parallel): the address the server saw, or nil
     /// when no answer came within `timeout` seconds.
     public func attempt(_ probes: [Probe], timeout: Double = 0.8) throws -> [Probe: String?] {
@@ -96,7 +109,7 @@ public final class PacketLab {
         // whatever signal mask this process hands down; a shell's `wait` may not).
         var jobs: [String] = []
         for (index, (name, list)) in byNamespace.enumerated() {
-            let spec = list.map { "\($0.to),\($0.port),\($0.udp ? "udp" : "tcp")" }.joined(separator: ";")
+            let spec = list.map { "\($0.to),\($0.port),\($0.path.map { "http" + $0 } ?? ($0.udp ? "udp" : "tcp"))" }.joined(separator: ";")
             jobs.append("\(namespace(name))|\(spec)|\(directory)/out-\(index)")
         }
         try Command.check(["python3", "\(directory)/probe.py", "--drive", "\(timeout)"] + jobs)
@@ -142,6 +155,14 @@ public final class PacketLab {
         out = ['-'] * len(probes)
         def attempt(i, host, port, proto):
             try:
+                if proto.startswith('http'):
+                    import urllib.request, urllib.error
+                    try:
+                        body = urllib.request.urlopen('http://%s:%s%s' % (host, port, proto[4:]), timeout=timeout).read().decode()
+                        out[i] = (body.strip().splitlines() or [''])[0]
+                    except urllib.error.HTTPError as e:
+                        out[i] = 'HTTP %d' % e.code
+                    return
                 if proto == 'tcp':
                     s = socket.create_connection((host, int(port)), timeout=timeout); s.settimeout(timeout)
                     data = s.recv(64)

@@ -1,2 +1,2 @@
 import StackLabCLI
-StackLab.main()
+await StackLab.run()

@@ -1,4 +1,6 @@
 import Foundation
+import Manifests
+import Planning
 import Processes
 import TestSupport
 import Testing
@@ -137,7 +139,10 @@ import Testing
             try lab.run("public", "ip route add default via 198.51.100.1")
             try lab.run("node", "ip addr add \(floating)/32 dev v-pub")  // the node answers for its instances' floating IPs
 
-            try lab.serve("node", tcp: [22, 53, 8775], udp: [53, 67])
+            try lab.serve("node", tcp: [22, 53], udp: [53, 67])
+            // The node's metadata service: StackLab's own, answering from the files apply wrote for this node.
+            try lab.start("node", [StackLabBinary.path, "metadata", "serve", "--root", state.file("nodes/pkt/pkt-1"), "--listen", "\(gateway):8775"],
+                          listening: 8775)
             try lab.serve("a1", tcp: [22, 80])
             try lab.serve("b1", tcp: [22, 2222])
             try lab.serve("b2", tcp: [22, 2222])
@@ -165,7 +170,11 @@ import Testing
                 (.init(from: "internal", to: b1, port: 2222), "172.16.5.2", "ssh#2 opens 2222 to 172.16/12 (b1)"),
                 (.init(from: "internal", to: b2, port: 2222), "172.16.5.2", "ssh#2 opens 2222 to 172.16/12 (b2)"),
                 (.init(from: "public", to: b1, port: 2222), nil, "…and not to the public"),
-                (.init(from: "a1", to: "169.254.169.254", port: 80), a1, "metadata, served by the node"),
+                (.init(from: "a1", to: "169.254.169.254", port: 80, get: "/latest/meta-data/local-ipv4"), a1, "metadata, served by the node: a1's address"),
+                (.init(from: "a1", to: "169.254.169.254", port: 80, get: "/latest/meta-data/public-ipv4"), floating, "…its floating IP"),
+                (.init(from: "b1", to: "169.254.169.254", port: 80, get: "/latest/meta-data/instance-id"), DesiredDomain.uuid(for: Address(kind: .instance, region: "pkt", tenant: "beta", name: "b1")), "…each instance its own identity"),
+                (.init(from: "b2", to: "169.254.169.254", port: 80, get: "/latest/meta-data/hostname"), "b2", "…and name"),
+                (.init(from: "b2", to: "169.254.169.254", port: 80, get: "/latest/meta-data/public-ipv4"), "HTTP 404", "…and no floating IP where there is none"),
                 (.init(from: "a1", to: gateway, port: 22), nil, "instances cannot open the node's other ports"),
                 (.init(from: "b1", to: gateway, port: 53), b1, "DNS over TCP on the node"),
                 (.init(from: "b1", to: gateway, port: 67, udp: true), b1, "DHCP (and DNS) over UDP on the node"),

@@ -63,7 +63,8 @@ import Testing
         let plan = try world.plan()
         let lines = networking(plan)
         let ip = try #require(try world.observed().flatMap(\.domains).first { $0.address?.name == "web-2" }?.ip)
-        #expect(lines == ["firewall/\(web2) + rule: prerouting: ip daddr 192.0.2.1 dnat to \(ip) (floatingip/lab/acme/web2)",
+        #expect(lines == ["dhcp/\(web2) ~ private metadata: web-2",  // its public-ipv4
+                          "firewall/\(web2) + rule: prerouting: ip daddr 192.0.2.1 dnat to \(ip) (floatingip/lab/acme/web2)",
                           "firewall/\(web2) + rule: output: ip daddr 192.0.2.1 dnat to \(ip) (floatingip/lab/acme/web2)",
                           "firewall/\(web2) + rule: postrouting: ip saddr \(ip) ip daddr != 10.20.0.0/16 snat to 192.0.2.1 (floatingip/lab/acme/web2)"],
                 "the lowest free address of the floating range: \(lines)")

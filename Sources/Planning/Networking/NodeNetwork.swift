@@ -9,11 +9,14 @@ public struct NodeNetwork: Sendable, Codable, Hashable {
         public var mac: String
         public var ip: IPv4Address
         public var name: String
+        /// What the node's metadata service tells the instance (a file of its own beside the hosts file).
+        public var metadata: InstanceMetadata?
 
-        public init(mac: String, ip: IPv4Address, name: String) {
+        public init(mac: String, ip: IPv4Address, name: String, metadata: InstanceMetadata? = nil) {
             self.mac = mac
             self.ip = ip
             self.name = name
+            self.metadata = metadata
         }
 
         /// `mac,ip,name` (dnsmasq's `dhcp-hostsfile` line).
@@ -115,9 +118,13 @@ public struct NodeDHCP: Sendable, Codable, Hashable {
                 fields.append(.init(field: "\(name) settings", old: "\(was!.bridge) \(was!.range) dns \(was!.dns.map(\.description).joined(separator: ","))",
                                     new: "\(now!.bridge) \(now!.range) dns \(now!.dns.map(\.description).joined(separator: ","))"))
             }
-            let oldHosts = Set(was?.hosts ?? []), newHosts = Set(now?.hosts ?? [])
-            fields += oldHosts.subtracting(newHosts).sorted().map { .init(field: "- \(name) host", old: "\($0)", new: "") }
-            fields += newHosts.subtracting(oldHosts).sorted().map { .init(field: "+ \(name) host", old: "", new: "\($0)") }
+            let oldHosts = Set((was?.hosts ?? []).map(\.description)), newHosts = Set((now?.hosts ?? []).map(\.description))
+            fields += (was?.hosts ?? []).filter { !newHosts.contains($0.description) }.map { .init(field: "- \(name) host", old: "\($0)", new: "") }
+            fields += (now?.hosts ?? []).filter { !oldHosts.contains($0.description) }.map { .init(field: "+ \(name) host", old: "", new: "\($0)") }
+            let oldMetadata = Dictionary((was?.hosts ?? []).map { ($0.description, $0.metadata) }, uniquingKeysWith: { first, _ in first })
+            for host in now?.hosts ?? [] where oldHosts.contains(host.description) && oldMetadata[host.description] != host.metadata {
+                fields.append(.init(field: "~ \(name) metadata", old: "", new: host.name))
+            }
         }
         return fields
     }

@@ -1,0 +1,76 @@
+import Foundation
+import Manifests
+
+/// What an instance learns about itself from its node's metadata service (169.254.169.254, EC2 and OpenStack
+/// paths alike): written by StackLab as `/etc/stacklab/metadata/<fixed-ip>.json` on the node that hosts it, and
+/// served to the client whose source address is that IP.
+public struct InstanceMetadata: Sendable, Codable, Hashable {
+    /// The instance's UUID (its domain's) and address.
+    public var uuid: String
+    public var address: Address
+    public var hostname: String
+    public var localIPv4: IPv4Address
+    public var publicIPv4: IPv4Address?
+    public var availabilityZone: String
+    /// The keypair's name and OpenSSH public key, when the instance names one.
+    public var keyName: String?
+    public var publicKey: String?
+    public var userData: String?
+
+    public init(uuid: String, address: Address, hostname: String, localIPv4: IPv4Address, publicIPv4: IPv4Address?, availabilityZone: String,
+                keyName: String?, publicKey: String?, userData: String?) {
+        self.uuid = uuid
+        self.address = address
+        self.hostname = hostname
+        self.localIPv4 = localIPv4
+        self.publicIPv4 = publicIPv4
+        self.availabilityZone = availabilityZone
+        self.keyName = keyName
+        self.publicKey = publicKey
+        self.userData = userData
+    }
+
+    /// The answer to a GET of `path`: its body, or nil for "not found" (an absent item is a 404, as EC2's service does).
+    public func answer(_ path: String) -> String? {
+        let trimmed = path.split(separator: "?").first.map(String.init) ?? path
+        switch trimmed {
+        case "/", "/latest", "/latest/": return "meta-data/\nuser-data\n"
+        case "/latest/meta-data", "/latest/meta-data/":
+            var items = ["ami-launch-index", "hostname", "instance-id", "local-hostname", "local-ipv4", "placement/"]
+            if publicIPv4 != nil { items.append("public-ipv4") }
+            if publicKey != nil { items.append("public-keys/") }
+            return items.sorted().joined(separator: "\n") + "\n"
+        case "/latest/meta-data/ami-launch-index": return "0"
+        case "/latest/meta-data/instance-id": return uuid
+        case "/latest/meta-data/hostname", "/latest/meta-data/local-hostname": return hostname
+        case "/latest/meta-data/local-ipv4": return localIPv4.description
+        case "/latest/meta-data/public-ipv4": return publicIPv4?.description
+        case "/latest/meta-data/placement", "/latest/meta-data/placement/": return "availability-zone\n"
+        case "/latest/meta-data/placement/availability-zone": return availabilityZone
+        case "/latest/meta-data/public-keys", "/latest/meta-data/public-keys/": return keyName.map { "0=\($0)\n" }
+        case "/latest/meta-data/public-keys/0", "/latest/meta-data/public-keys/0/": return publicKey == nil ? nil : "openssh-key\n"
+        case "/latest/meta-data/public-keys/0/openssh-key": return publicKey.map { $0 + "\n" }
+        case "/latest/user-data", "/openstack/latest/user_data": return userData
+        case "/openstack", "/openstack/", "/openstack/latest", "/openstack/latest/": return "meta_data.json\nuser_data\n"
+        case "/openstack/latest/meta_data.json": return openStackJSON
+        default: return nil
+        }
+    }
+
+    /// OpenStack's `meta_data.json`.
+    var openStackJSON: String {
+        struct Document: Encodable {
+            var uuid: String
+            var name: String
+            var hostname: String
+            var availability_zone: String
+            var project_id: String
+            var public_keys: [String: String]
+        }
+        let document = Document(uuid: uuid, name: address.name, hostname: hostname, availability_zone: availabilityZone,
+                                project_id: address.tenant ?? "", public_keys: keyName.flatMap { name in publicKey.map { [name: $0] } } ?? [:])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? String(decoding: encoder.encode(document), as: UTF8.self)) ?? "{}"
+    }
+}
