@@ -54,9 +54,14 @@ public enum HostConfig {
             roles: spec.roles.value.map(\.value.rawValue).sorted(), zone: spec.zone?.value ?? node.name))) + [0x0A])
         file("/etc/stacklab/catalog.json", Array(try encoder.encode(catalog(model))) + [0x0A])
 
+        let networks = model.networks.filter { $0.region == node.region }.map(\.name).sorted()
         if spec.has(.compute) {
             directory("/var/lib/stacklab/instances")
             directory("/var/lib/stacklab/images")
+            // FlatDHCP multi-host: the node routes its instances, and its ruleset sees bridged traffic too.
+            file("/etc/sysctl.d/60-stacklab.conf", Array("net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n".utf8))
+            file("/etc/systemd/system/stacklab-metadata.service", Array(Self.metadataUnit.utf8))
+            file("/etc/systemd/system/stacklab-dnsmasq@.service", Array(Self.dnsmasqUnit.utf8))
         }
         if spec.has(.volume) { directory("/var/lib/stacklab/volumes") }
         if spec.has(.storage) {
@@ -80,7 +85,17 @@ public enum HostConfig {
         // Services run on real servers only: never on a simulated node (this machine) nor on a test host with a file root.
         if !spec.isSimulated, (spec.fileRoot?.value ?? "/") == "/" {
             var services: [String] = []
-            if spec.has(.compute) { services.append("libvirtd") }
+            if spec.has(.compute) {
+                items.append(HostItem(name: "sysctl stacklab", kind: .command(
+                    run: "modprobe br_netfilter; systemctl daemon-reload && sysctl -q -p /etc/sysctl.d/60-stacklab.conf", creates: nil,
+                    unless: "[ \"$(sysctl -n net.ipv4.ip_forward)\" = 1 ] && [ \"$(sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null)\" = 1 ]")))
+                services += ["libvirtd", "stacklab-metadata"]
+                // dnsmasq starts once the first apply wrote its configuration; the DHCP change restarts it.
+                for network in networks {
+                    items.append(HostItem(name: "enable stacklab-dnsmasq@\(network)", kind: .command(
+                        run: "systemctl enable stacklab-dnsmasq@\(network)", creates: nil, unless: "systemctl is-enabled --quiet stacklab-dnsmasq@\(network)")))
+                }
+            }
             if spec.has(.storage) { services += ["swift-object", "swift-container", "swift-account"] }
             if spec.has(.controller) { services.append("swift-proxy") }
             for service in services {
@@ -90,6 +105,42 @@ public enum HostConfig {
         }
         return items
     }
+
+    /// The metadata service unit: `stacklab metadata serve` from `/usr/local/bin` (a build with `--static-swift-stdlib`,
+    /// which bootstrap does not ship).
+    static let metadataUnit = """
+        # StackLab: the metadata service of this compute node (managed by StackLab)
+        [Unit]
+        Description=StackLab instance metadata (169.254.169.254)
+        After=network-online.target
+
+        [Service]
+        ExecStart=/usr/local/bin/stacklab metadata serve --root / --listen 0.0.0.0:8775
+        Restart=always
+        RestartSec=2
+
+        [Install]
+        WantedBy=multi-user.target
+
+        """
+
+    /// One dnsmasq per network, from the configuration the DHCP change writes.
+    static let dnsmasqUnit = """
+        # StackLab: DHCP and DNS for one network's instances on this node (managed by StackLab)
+        [Unit]
+        Description=StackLab dnsmasq for network %i
+        After=network-online.target
+        ConditionPathExists=/etc/stacklab/dnsmasq/%i.conf
+
+        [Service]
+        ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=/etc/stacklab/dnsmasq/%i.conf --pid-file=/run/stacklab-dnsmasq-%i.pid
+        ExecReload=/bin/kill -HUP $MAINPID
+        Restart=always
+
+        [Install]
+        WantedBy=multi-user.target
+
+        """
 
     /// The service catalog every node carries: each region's endpoints on its controllers (Keystone's multi-region
     /// catalog, as the seed ran it).

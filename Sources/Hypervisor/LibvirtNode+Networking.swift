@@ -117,7 +117,7 @@ extension LibvirtNode {
             if ownsMachine {
                 for network in dhcp.networks {
                     script += "ip addr replace \(network.gateway)/\(network.range.prefix) dev \(Session.quote(network.bridge))\n"
-                    script += "[ -f /run/stacklab-dnsmasq-\(network.network).pid ] && kill -HUP \"$(cat /run/stacklab-dnsmasq-\(network.network).pid)\"\n"
+                    script += "systemctl reload-or-restart stacklab-dnsmasq@\(network.network) || true\n"
                 }
             }
             _ = try runOnHost(script + "true\n")
