@@ -31,6 +31,8 @@ struct ModelIndex {
     var securityGroupOwners: [String: Set<String>] = [:]
     /// The instances that volumes and floating IPs attach to (only those: a cloud has far fewer of them).
     var attachedInstances: Set<TenantRegionalKey> = []
+    /// Their flavors (whose disks take the first device names).
+    var attachedFlavors: [TenantRegionalKey: String] = [:]
     /// For "belongs to another tenant" messages: attached instance name in a region → the tenants that have one.
     var instanceOwners: [RegionalKey: [String]] = [:]
 
@@ -70,6 +72,7 @@ struct ModelIndex {
                 let key = RegionalKey(region: i.region!, name: i.name)
                 guard referenced.contains(key) else { continue }
                 attachedInstances.insert(TenantRegionalKey(region: i.region!, tenant: i.tenant!, name: i.name))
+                attachedFlavors[TenantRegionalKey(region: i.region!, tenant: i.tenant!, name: i.name)] = i.spec.flavor.value
                 instanceOwners[key, default: []].append(i.tenant!)
             }
         }

@@ -11,6 +11,14 @@ extension Validator {
                 continue
             }
             if let device = volume.spec.device {
+                let flavor = index.attachedFlavors[key].flatMap { index.flavors[$0] }
+                if device.value == "vda" {
+                    error("volume '\(volume.name)' is attached to instance '\(name.value)' as vda, which is the instance's root disk", at: device.location,
+                          hint: "pick a device after the flavor's own disks (\(flavor.map { Self.firstFreeDevice($0) } ?? "vdc"))")
+                } else if device.value == "vdb", let flavor, (flavor.spec.ephemeral?.value.bytes ?? 0) > 0 {
+                    error("volume '\(volume.name)' is attached to instance '\(name.value)' as vdb, which flavor '\(flavor.name)' gives its ephemeral disk",
+                          at: device.location, hint: "pick \(Self.firstFreeDevice(flavor)) or later")
+                }
                 if let first = devices[key]?[device.value] {
                     error("volume '\(volume.name)' is attached to instance '\(name.value)' as \(device.value), which another volume already uses",
                           at: device.location, hint: "first used at \(place(first)); pick another device name")
@@ -76,6 +84,11 @@ extension Validator {
             error("network '\(network.name)' of region '\(key.region)' has \(floating.count) floating IPs but its floating range \(range.value) holds \(usable)",
                   at: range.location, hint: "widen the floatingRange, or release floating IPs")
         }
+    }
+
+    /// The first guest device a flavor's own disks leave free (`vdb`, or `vdc` after an ephemeral disk).
+    static func firstFreeDevice(_ flavor: Resource<FlavorSpec>) -> String {
+        (flavor.spec.ephemeral?.value.bytes ?? 0) > 0 ? "vdc" : "vdb"
     }
 
     private mutating func reportMissingInstance(_ name: Located<String>, of what: String, region: String, tenant: String) {
