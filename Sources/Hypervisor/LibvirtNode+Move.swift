@@ -13,6 +13,7 @@ import SSH
 extension LibvirtNode {
     /// A volume as the old node hands it over.
     struct OutgoingVolume {
+        var pool: String
         var name: String
         var capacity: UInt64
         var reader: VolumeReader?
@@ -27,6 +28,7 @@ extension LibvirtNode {
         lock.lock()
         defer { lock.unlock() }
         snapshots.forget(domain: name, volumePrefix: DesiredDomain.volumePrefix(for: instance))
+        for disk in disks { snapshots.forget(domain: name, volumePrefix: disk.volume) }
         let result = try libvirt { () throws(LibvirtError) -> (volumes: [OutgoingVolume], wasRunning: Bool) in
             guard let domain = try connection.domain(named: name) else {
                 throw LibvirtError(operation: "move domain \(name)", code: -1, message: "the domain is no longer on \(address.name): plan again")
@@ -34,13 +36,16 @@ extension LibvirtNode {
             try requireOwned(domain, by: instance)
             let wasRunning = try domain.info().state != .shutoff
             try stopGracefully(domain)
+            // Its own disks (instance pool), and the tenant volumes attached to it (volume pool).
             let prefix = DesiredDomain.volumePrefix(for: instance) + "-"
+            let attached = Set(disks.filter { $0.pool == DesiredDomain.volumePool }.map(\.volume))
             var outgoing: [OutgoingVolume] = []
-            let pool = try connection.pools().first { $0.name == StorageXML.instancePool }
-            for volume in try pool?.volumes() ?? [] where volume.name.hasPrefix(prefix) {
-                let disk = disks.first { $0.volume == volume.name }
-                outgoing.append(OutgoingVolume(name: volume.name, capacity: try volume.capacity(), reader: kind == .test ? nil : try volume.reader(),
-                                               backing: disk.flatMap(backingFile)))
+            for pool in try connection.pools() where pool.name == StorageXML.instancePool || pool.name == DesiredDomain.volumePool {
+                for volume in try pool.volumes() where pool.name == StorageXML.instancePool ? volume.name.hasPrefix(prefix) : attached.contains(volume.name) {
+                    let disk = disks.first { $0.volume == volume.name }
+                    outgoing.append(OutgoingVolume(pool: pool.name, name: volume.name, capacity: try volume.capacity(),
+                                                   reader: kind == .test ? nil : try volume.reader(), backing: disk.flatMap(backingFile)))
+                }
             }
             return (outgoing.sorted { $0.name < $1.name }, wasRunning)
         }
@@ -76,6 +81,7 @@ extension LibvirtNode {
         lock.lock()
         defer { lock.unlock() }
         snapshots.forget(domain: want.name, volumePrefix: DesiredDomain.volumePrefix(for: want.address))
+        for disk in want.disks { snapshots.forget(domain: want.name, volumePrefix: disk.volume) }
         for volume in volumes {
             guard let reader = volume.reader, kind != .test else { continue }  // a simulated node holds no data
             try copy(volume, from: reader, source: source, backing: want.disks.first { $0.volume == volume.name }.flatMap(backingFile))
@@ -88,7 +94,7 @@ extension LibvirtNode {
     /// bytes, hashed as they pass; then this node hashes what it wrote and the two must match. A root disk's qcow2
     /// header names its image's path on the old node: it is pointed at the image here when the paths differ.
     private func copy(_ volume: OutgoingVolume, from reader: VolumeReader, source: LibvirtNode, backing: String?) throws(DriverError) {
-        let pool = try libvirt { () throws(LibvirtError) -> StoragePool in try instancePool() }
+        let pool = try libvirt { () throws(LibvirtError) -> StoragePool in try self.pool(named: volume.pool) }
         var hash = SHA256()
         var bytes: UInt64 = 0
         let path: String

@@ -279,7 +279,11 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             let host = try connection.nodeInfo()
             var volumes: [String: UInt64] = [:]
             var allocations: [String: UInt64] = [:]
-            for volume in try connection.pools().first(where: { $0.name == StorageXML.instancePool })?.volumes() ?? [] {
+            var stored: [StorageVolume] = []
+            for pool in try connection.pools() where pool.name == StorageXML.instancePool || pool.name == DesiredDomain.volumePool {
+                stored += try pool.volumes()
+            }
+            for volume in stored {
                 volumes[volume.name] = try volume.capacity()
                 if self.kind != .test { allocations[volume.name] = try volume.allocation() }
             }
@@ -304,6 +308,9 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         switch operation {
         case .defineDomain(let domain, _), .replaceDomain(let domain):
             snapshots.forget(domain: domain.name, volumePrefix: DesiredDomain.volumePrefix(for: domain.address))
+            for disk in domain.disks { snapshots.forget(domain: domain.name, volumePrefix: disk.volume) }
+        case .ensureVolume(_, let name, _), .deleteVolume(_, let name):
+            snapshots.forget(domain: "", volumePrefix: name)
         case .setPower(let name, _):
             snapshots.forget(domain: name)
         case .moveDomain:
@@ -350,6 +357,22 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             try installRing(file: file, content: content, sha256: sha256)
         case .configureDHCP(let dhcp):
             try configureDHCP(dhcp)
+        case .ensureVolume(let poolName, let name, let bytes):
+            try libvirt { () throws(LibvirtError) in
+                let pool = try self.pool(named: poolName)
+                if let volume = try pool.volumes().first(where: { $0.name == name }) {
+                    if try volume.capacity() < bytes { try grow(volume, in: pool, to: bytes, backing: nil) }
+                } else {
+                    try pool.createVolume(xml: StorageXML.volume(name: name, bytes: bytes, backingFile: nil))
+                }
+            }
+        case .deleteVolume(let poolName, let name):
+            try libvirt { () throws(LibvirtError) in
+                guard name.hasPrefix("v-") else {
+                    throw LibvirtError(operation: "delete volume \(name)", code: -1, message: "only tenant volumes (v-…) are deleted on their own")
+                }
+                try self.pool(named: poolName).volumes().first { $0.name == name }?.delete()
+            }
         case .loadFirewall(let ruleset):
             try loadFirewall(ruleset)
         case .saveRingBuilder:
@@ -473,12 +496,21 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     }
 
     func instancePool() throws(LibvirtError) -> StoragePool {
-        if let pool = try connection.pools().first(where: { $0.name == StorageXML.instancePool }) {
+        try pool(named: StorageXML.instancePool)
+    }
+
+    /// One of StackLab's pools (instance disks, or tenant volumes), defined and started on first use.
+    func pool(named name: String) throws(LibvirtError) -> StoragePool {
+        guard name == StorageXML.instancePool || name == DesiredDomain.volumePool else {
+            throw LibvirtError(operation: "use storage pool \(name)", code: -1, message: "not one of StackLab's pools")
+        }
+        if let pool = try connection.pools().first(where: { $0.name == name }) {
             if try !pool.isActive() { try pool.start() }
             return pool
         }
-        let path = kind == .test ? "/stacklab-instances" : root + "/var/lib/stacklab/instances"
-        let pool = try connection.definePool(xml: StorageXML.pool(name: StorageXML.instancePool, path: path))
+        let directory = name == StorageXML.instancePool ? "instances" : "volumes"
+        let path = kind == .test ? "/\(name)" : root + "/var/lib/stacklab/\(directory)"
+        let pool = try connection.definePool(xml: StorageXML.pool(name: name, path: path))
         if kind != .test { try pool.build() }
         try pool.start()
         return pool
@@ -509,13 +541,16 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             throw LibvirtError(operation: "define domain \(want.name)", code: -1,
                                message: "domain '\(other.name)' already has its UUID \(want.uuid); StackLab never defines over a domain it does not own")
         }
-        let volumes = Dictionary(try pool.volumes().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var pools = [StorageXML.instancePool: pool]
+        for disk in want.disks where pools[disk.pool] == nil { pools[disk.pool] = try self.pool(named: disk.pool) }
+        var volumes: [String: StorageVolume] = [:]
+        for pool in pools.values { for volume in try pool.volumes() { volumes[volume.name] = volume } }
         var growing: [(DesiredDomain.Disk, StorageVolume)] = []
         for disk in want.disks {
             if let volume = volumes[disk.volume] {
                 if try volume.capacity() < disk.bytes { growing.append((disk, volume)) }
             } else {
-                try pool.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backingFile(disk)))
+                try pools[disk.pool]!.createVolume(xml: StorageXML.volume(name: disk.volume, bytes: disk.bytes, backingFile: backingFile(disk)))
             }
         }
         // A restart that happened before a crash is not repeated: the domain already runs the new hardware.
@@ -525,9 +560,9 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         let live = try domain.map { (domain) throws(LibvirtError) in try domain.info().state != .shutoff } ?? false
         for (disk, volume) in growing {
             if live, let domain {
-                try growLive(domain, disk: disk, volume: volume, in: pool)
+                try growLive(domain, disk: disk, volume: volume, in: volume.pool)
             } else {
-                try grow(volume, in: pool, to: disk.bytes, backing: backingFile(disk))
+                try grow(volume, in: volume.pool, to: disk.bytes, backing: backingFile(disk))
             }
         }
         var defined = false

@@ -19,6 +19,10 @@ public enum Operation: Sendable, Codable, Hashable {
     /// volumes here (checked by sha256), then define `domain` (which records `from` as its origin). The old domain is
     /// deleted by a change that waits for this one.
     case moveDomain(DesiredDomain, from: Address, domain: String)
+    /// Create a tenant volume that no instance uses (an empty qcow2 of `bytes` in pool `pool`), or grow it.
+    case ensureVolume(pool: String, name: String, bytes: UInt64)
+    /// Delete a tenant volume (its instance no longer uses it, or it was copied to the instance's new node).
+    case deleteVolume(pool: String, name: String)
     /// Start or stop a domain.
     case setPower(domain: String, running: Bool)
     /// Stop a domain, delete its volumes (those of `instance`), undefine it.
@@ -42,6 +46,8 @@ public enum Operation: Sendable, Codable, Hashable {
         case .defineDomain: "define domain"
         case .replaceDomain: "replace domain"
         case .moveDomain: "move domain"
+        case .ensureVolume: "ensure volume"
+        case .deleteVolume: "delete volume"
         case .setPower: "set power"
         case .deleteDomain: "delete domain"
         case .configureDHCP: "configure DHCP"

@@ -149,6 +149,16 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         return "\(left.prefix(8))-\(left.dropFirst(8).prefix(4))-\(left.suffix(4))-\(right.prefix(4))-\(right.suffix(12))"
     }
 
+    /// The pool that holds tenant volumes (Volume documents) on a node; instance disks live in `stacklab-instances`.
+    public static let volumePool = "stacklab-volumes"
+
+    /// The libvirt name of a Volume's volume: `v-<16 hex digits>` of its address (unique in the region, stable).
+    public static func volumeName(for volume: Address) -> String {
+        var hasher = StableHasher()
+        hasher.combine(volume.description)
+        return "v-" + hasher.hex
+    }
+
     /// A short stable id for an instance's volumes: `i-<16 hex digits>`.
     public static func volumePrefix(for address: Address) -> String {
         var hasher = StableHasher()

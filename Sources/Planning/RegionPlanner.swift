@@ -169,6 +169,7 @@ struct RegionPlanner {
             planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
         }
         planNetworking(desired: desired, current: current)
+        planVolumes(desired: desired)
     }
 
     /// An instance that stays on its node: replaced (image changed), updated (restarting it only when its
@@ -184,6 +185,9 @@ struct RegionPlanner {
         var fields = Self.fieldChanges(have: have.domain, want: want)
         let volumeSizes = observed[want.node]?.volumes ?? [:]
         for disk in want.disks {
+            if volumeSizes[disk.volume] == nil, disk.pool == DesiredDomain.volumePool {
+                fields.append(.init(field: "attach \(disk.device)", old: "", new: "volume \(disk.volume) (\(ByteSize(bytes: disk.bytes)))"))
+            }
             guard let size = volumeSizes[disk.volume], size != disk.bytes else { continue }
             guard size < disk.bytes else {
                 errors.append(.init(address: address, message: "disk \(disk.device) would shrink from \(ByteSize(bytes: size)) to \(ByteSize(bytes: disk.bytes)); shrinking a disk loses data: keep the flavor's disk size, or replace the instance"))
@@ -302,6 +306,7 @@ struct RegionPlanner {
             if let ephemeral = flavor.spec.ephemeral?.value, ephemeral.bytes > 0 {
                 disks.append(.init(pool: "stacklab-instances", volume: "\(prefix)-ephemeral", bytes: ephemeral.bytes, device: "vdb", image: nil))
             }
+            disks += volumeDisks(of: instance, after: disks)
             desired[instance.address] = DesiredDomain(
                 address: instance.address, node: nodeAddress(node), name: DesiredDomain.name(for: instance.address),
                 vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,

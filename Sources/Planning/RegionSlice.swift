@@ -7,6 +7,7 @@ public struct RegionSlice: Sendable {
     public var networks: [Resource<NetworkSpec>] = []
     public var rings: [Resource<RingSpec>] = []
     public var floatingIPs: [Resource<FloatingIPSpec>] = []
+    public var volumes: [Resource<VolumeSpec>] = []
 
     public init() {}
 }
@@ -21,6 +22,7 @@ public struct RegionSlices: Sendable {
         for network in model.networks { if let region = network.region { byRegion[region, default: .init()].networks.append(network) } }
         for ring in model.rings { if let region = ring.region { byRegion[region, default: .init()].rings.append(ring) } }
         for floating in model.floatingIPs { if let region = floating.region { byRegion[region, default: .init()].floatingIPs.append(floating) } }
+        for volume in model.volumes { if let region = volume.region { byRegion[region, default: .init()].volumes.append(volume) } }
     }
 
     public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }

@@ -124,7 +124,7 @@ public struct Applier: Sendable {
             switch change.operation {
             case .saveRingBuilder(let builder, let checksum, let previous):
                 try state.saveRing(address: change.address.description, state: builder, checksum: checksum, previous: previous)
-            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .moveDomain, .setPower, .deleteDomain, .installRing, .configureDHCP, .loadFirewall:
+            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .moveDomain, .setPower, .deleteDomain, .installRing, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume:
                 throw ApplyError(change: change.id, message: "'\(change.operation.name)' is a node's operation; a region cannot perform it")
             }
         }

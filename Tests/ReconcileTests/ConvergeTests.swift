@@ -165,7 +165,7 @@ import Testing
         #expect(!(try world.observed().flatMap(\.domains).contains { $0.address?.name == "db-1" }))
         let prefix = DesiredDomain.volumePrefix(for: Address(kind: .instance, region: "lab", tenant: "other", name: "db-1"))
         #expect(!(try world.observed().flatMap(\.volumes.keys).contains { $0.hasPrefix(prefix) }), "its volumes are gone too")
-        #expect(try world.observed().flatMap(\.volumes).count == 2, "web-1 and web-2 keep their root volumes")
+        #expect(try world.observed().flatMap(\.volumes).count == 3, "web-1 and web-2 keep their root volumes, and web-1 its volume 'data'")
     }
 
     @Test func anUnmanagedDomainIsReportedAndLeftAlone() throws {
@@ -388,8 +388,8 @@ struct FailingNode: NodeDriver {
         #expect(try after.plan(regions: regions, observed: observed).isEmpty)
         #expect(observed.allSatisfy { $0.cpus == 32 && $0.memoryKiB == 128 << 20 })
         let volumes = observed.flatMap(\.volumes.keys)
-        #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) },
-                "a root volume per instance and an ephemeral one per m1.large")
+        #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) } + loaded.model.volumes.count,
+                "a root volume per instance, an ephemeral one per m1.large, and each Volume")
         let devstack = observed.flatMap(\.domains).first { $0.name == "devops:devstack" }
         #expect(devstack?.state == .shutoff, "devstack is declared stopped")
 

@@ -1,0 +1,100 @@
+import Manifests
+
+/// Tenant volumes (Island's local volumes): an attached Volume is one more disk of its instance's domain, in the
+/// node's `stacklab-volumes` pool, so it is created, grown, attached and detached (by redefining the domain, which the
+/// plan shows as a restart) and moved (copied with the instance) with it. A Volume no instance uses stays on the node
+/// it is on, or goes to a `volume`-role node; one that left the manifests is deleted once no domain uses it.
+extension RegionPlanner {
+    /// The disks of the Volumes attached to `instance`: their own device names, else the next free ones after the
+    /// flavor's disks, in the order of the Volumes' names.
+    func volumeDisks(of instance: Resource<InstanceSpec>, after flavorDisks: [DesiredDomain.Disk]) -> [DesiredDomain.Disk] {
+        let attached = slice.volumes.filter { $0.tenant == instance.tenant && $0.spec.instance?.value == instance.name }.sorted { $0.name < $1.name }
+        guard !attached.isEmpty else { return [] }
+        var used = Set(flavorDisks.map(\.device))
+        for volume in attached { if let device = volume.spec.device?.value { used.insert(device) } }
+        var disks: [DesiredDomain.Disk] = []
+        var next = 0
+        for volume in attached {
+            var device = volume.spec.device?.value
+            while device == nil {
+                let candidate = "vd" + String(UnicodeScalar(UInt8(ascii: "b") + UInt8(next)))
+                next += 1
+                if used.insert(candidate).inserted { device = candidate }
+            }
+            disks.append(.init(pool: DesiredDomain.volumePool, volume: DesiredDomain.volumeName(for: volume.address), bytes: volume.spec.size.value.bytes,
+                               device: device!, image: nil))
+        }
+        return disks
+    }
+
+    /// Unattached Volumes, and volumes left behind: created where they are kept, deleted once nothing uses them.
+    mutating func planVolumes(desired: [Address: DesiredDomain]) {
+        let volumes = spec == nil ? [] : slice.volumes.sorted { $0.address < $1.address }
+        var wanted: [String: (address: Address, node: Address)] = [:]  // libvirt name → the Volume and where it belongs
+        for domain in desired.values {
+            for disk in domain.disks where disk.pool == DesiredDomain.volumePool { wanted[disk.volume] = (Address(kind: .volume, region: region, name: disk.volume), domain.node) }
+        }
+        var located: [String: [Address]] = [:]  // libvirt name → nodes that have it
+        for node in observed.values.sorted(by: { $0.address < $1.address }) {
+            for name in node.volumes.keys where name.hasPrefix("v-") { located[name, default: []].append(node.address) }
+        }
+        let volumeNodes = nodes.filter { $0.spec.has(.volume) }.map { nodeAddress($0.name) }
+        var load: [Address: UInt64] = [:]
+        for node in volumeNodes { load[node] = (observed[node]?.volumes ?? [:]).filter { $0.key.hasPrefix("v-") }.values.reduce(0, &+) }
+        for volume in volumes {
+            let name = DesiredDomain.volumeName(for: volume.address)
+            if let attachedTo = wanted[name] {
+                wanted[name] = (volume.address, attachedTo.node)
+                continue
+            }
+            if volume.spec.instance != nil {
+                // Attached to an instance that cannot be planned now (an error says why): left where it is.
+                if let node = located[name]?.first { wanted[name] = (volume.address, node) }
+                continue
+            }
+            let bytes = volume.spec.size.value.bytes
+            let declared = Set(nodes.map { nodeAddress($0.name) })
+            let node = located[name]?.first(where: { declared.contains($0) }) ?? volumeNodes.min { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
+            guard let node else {
+                errors.append(.init(address: volume.address, message: "no node of region \(region) has the volume role to keep it; give a node role 'volume', or attach the volume to an instance"))
+                continue
+            }
+            wanted[name] = (volume.address, node)
+            load[node, default: 0] &+= bytes
+            let have = observed[node]?.volumes[name]
+            if let have, have > bytes {
+                errors.append(.init(address: volume.address, message: "it would shrink from \(ByteSize(bytes: have)) to \(ByteSize(bytes: bytes)); shrinking a volume loses data: keep its size, or delete it and make a new one"))
+            } else if have != bytes {
+                changes.append(Change(address: volume.address, target: .node(node), action: have == nil ? .create : .update, reason: have == nil ? .new : .specChanged,
+                                      fields: [.init(field: "size", old: have.map { "\(ByteSize(bytes: $0))" } ?? "", new: "\(ByteSize(bytes: bytes))")],
+                                      operation: .ensureVolume(pool: DesiredDomain.volumePool, name: name, bytes: bytes)))
+            } else {
+                unchanged += 1
+            }
+        }
+        // Volumes where they are no longer wanted: after the change that stops using them there (a detach, or the move
+        // that copied them); never the only copy of a volume still wanted elsewhere.
+        let addressByName = Dictionary(volumes.map { (DesiredDomain.volumeName(for: $0.address), $0.address) }, uniquingKeysWith: { first, _ in first })
+        for (name, nodes) in located.sorted(by: { $0.key < $1.key }) {
+            for node in nodes where wanted[name]?.node != node {
+                let copyPending = wanted[name].map { want in !(located[name] ?? []).contains(want.node) } ?? false
+                let users = changes.filter { change in
+                    guard change.address.kind == .instance else { return false }
+                    switch change.operation {
+                    case .moveDomain(let domain, let from, _): return from == node && domain.disks.contains { $0.volume == name }
+                    case .defineDomain, .replaceDomain, .deleteDomain: return change.target == .node(node)
+                    case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume:
+                        return false
+                    }
+                }
+                if copyPending && !users.contains(where: { if case .moveDomain = $0.operation { true } else { false } }) { continue }
+                let address = addressByName[name] ?? Address(kind: .volume, region: region, name: name)
+                let size = observed[node]?.volumes[name].map { "\(ByteSize(bytes: $0))" } ?? "?"
+                let reason: Change.Reason = wanted[name] != nil ? .moved : spec == nil ? .regionRemoved : .removed
+                changes.append(Change(address: address, target: .node(node), action: .delete, reason: reason, dependsOn: users.map(\.id),
+                                      destroys: reason == .moved ? [] : ["volume \(name) (\(size)) on \(node.name)"],
+                                      operation: .deleteVolume(pool: DesiredDomain.volumePool, name: name)))
+            }
+        }
+    }
+}
