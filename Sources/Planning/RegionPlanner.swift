@@ -238,11 +238,16 @@ struct RegionPlanner {
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
 
         var requests: [Scheduler.Request] = []
+        let volumesByInstance = Dictionary(grouping: slice.volumes.filter { $0.spec.instance != nil }) {
+            Address(kind: .instance, region: region, tenant: $0.tenant, name: $0.spec.instance!.value)
+        }
         for instance in instances {
             guard let flavor = flavors[instance.spec.flavor.value] else { continue }
-            requests.append(Scheduler.Request(address: instance.address, vcpus: flavor.spec.vcpus.value, ramBytes: flavor.spec.ram.value.bytes,
-                                              diskBytes: flavor.spec.diskDemand, zone: instance.spec.zone?.value,
-                                              pinnedNode: instance.spec.node?.value, current: current[instance.address]?.node.name))
+            var request = Scheduler.Request(address: instance.address, vcpus: flavor.spec.vcpus.value, ramBytes: flavor.spec.ram.value.bytes,
+                                            diskBytes: flavor.spec.diskDemand, zone: instance.spec.zone?.value,
+                                            pinnedNode: instance.spec.node?.value, current: current[instance.address]?.node.name)
+            request.volumeBytes = (volumesByInstance[instance.address] ?? []).reduce(UInt64(0)) { $0 &+ $1.spec.size.value.bytes }
+            requests.append(request)
         }
         let (placements, failures) = Scheduler.place(requests, on: Scheduler.hosts(of: spec, nodes: nodes))
         errors += failures.map { Plan.Problem(address: $0.address, message: "cannot place it: \($0.reason)") }

@@ -12,30 +12,36 @@ public struct Scheduler: Sendable {
         public var ramBytes: UInt64
         /// The instance pool's capacity (disks are not overcommitted).
         public var diskBytes: UInt64
+        /// The tenant-volume pool's capacity: the node's disks when it has the `volume` role, else none.
+        public var volumeBytes: UInt64
         var usedVCPUs = 0
         var usedRAM: UInt64 = 0
         var usedDisk: UInt64 = 0
+        var usedVolume: UInt64 = 0
 
         /// A host with capacities already multiplied by the allocation ratios.
-        public init(name: String, zone: String, vcpus: Int, ramBytes: UInt64, diskBytes: UInt64 = .max) {
+        public init(name: String, zone: String, vcpus: Int, ramBytes: UInt64, diskBytes: UInt64 = .max, volumeBytes: UInt64 = .max) {
             self.name = name
             self.zone = zone
             self.vcpus = vcpus
             self.ramBytes = ramBytes
             self.diskBytes = diskBytes
+            self.volumeBytes = volumeBytes
         }
 
         var freeRAM: UInt64 { ramBytes - min(ramBytes, usedRAM) }
         var freeDisk: UInt64 { diskBytes - min(diskBytes, usedDisk) }
+        var freeVolume: UInt64 { volumeBytes - min(volumeBytes, usedVolume) }
 
         func fits(_ request: Request) -> Bool {
-            usedVCPUs + request.vcpus <= vcpus && request.ramBytes <= freeRAM && request.diskBytes <= freeDisk
+            usedVCPUs + request.vcpus <= vcpus && request.ramBytes <= freeRAM && request.diskBytes <= freeDisk && request.volumeBytes <= freeVolume
         }
 
         mutating func take(_ request: Request) {
             usedVCPUs += request.vcpus
             usedRAM += request.ramBytes
             usedDisk += request.diskBytes
+            usedVolume = usedVolume.addingReportingOverflow(request.volumeBytes).overflow ? .max : usedVolume + request.volumeBytes
         }
     }
 
@@ -46,6 +52,8 @@ public struct Scheduler: Sendable {
         public var ramBytes: UInt64
         /// Root plus ephemeral disk.
         public var diskBytes: UInt64
+        /// The Volumes attached to it (they live in its node's volume pool).
+        public var volumeBytes: UInt64 = 0
         public var zone: String?
         public var pinnedNode: String?
         /// Where it runs now, if anywhere.
@@ -75,7 +83,8 @@ public struct Scheduler: Sendable {
             Host(name: node.name, zone: node.spec.zone?.value ?? node.name,
                  vcpus: Int(saturating: Double(node.spec.cpus.value) * region.effectiveCPURatio),
                  ramBytes: UInt64(saturating: Double(node.spec.memory.value.bytes) * region.effectiveRAMRatio),
-                 diskBytes: node.spec.instanceStorageBytes)
+                 diskBytes: node.spec.instanceStorageBytes,
+                 volumeBytes: node.spec.has(.volume) ? (node.spec.disks?.value ?? []).reduce(UInt64(0)) { $0.addingReportingOverflow($1.size.value.bytes).overflow ? .max : $0 + $1.size.value.bytes } : 0)
         }.sorted { $0.name < $1.name }
     }
 
@@ -91,6 +100,11 @@ public struct Scheduler: Sendable {
             if let current = request.current, let index = position[current],
                request.pinnedNode == nil || request.pinnedNode == current,
                request.zone == nil || request.zone == hosts[index].zone {
+                // Where it runs it stays, but volumes attached to it must fit that node's volume pool.
+                guard request.volumeBytes <= hosts[index].freeVolume else {
+                    failures.append(Failure(address: request.address, reason: "its volumes need \(ByteSize(bytes: request.volumeBytes)) but node '\(current)' has \(ByteSize(bytes: hosts[index].freeVolume)) of volume storage free (volumes live on their instance's node, which needs the 'volume' role and disks); pin the instance to a volume node with room"))
+                    continue
+                }
                 hosts[index].take(request)
                 placements[request.address] = current
             } else {
@@ -129,6 +143,9 @@ public struct Scheduler: Sendable {
         let freeVCPUs = candidates.map { $0.vcpus - $0.usedVCPUs }.max() ?? 0
         let freeRAM = candidates.map(\.freeRAM).max() ?? 0
         let freeDisk = candidates.map(\.freeDisk).max() ?? 0
+        if request.volumeBytes > 0, !candidates.contains(where: { $0.freeVolume >= request.volumeBytes }) {
+            return "its volumes need \(ByteSize(bytes: request.volumeBytes)) of volume storage, and no eligible node has that much free (volumes live on their instance's node: it needs the 'volume' role and disks)"
+        }
         return "it needs \(request.vcpus) vCPUs, \(ByteSize(bytes: request.ramBytes)) RAM and \(ByteSize(bytes: request.diskBytes)) disk; the roomiest eligible node has \(freeVCPUs) vCPUs, \(ByteSize(bytes: freeRAM)) RAM and \(ByteSize(bytes: freeDisk)) disk free"
     }
 }

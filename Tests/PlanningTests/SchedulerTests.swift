@@ -18,6 +18,22 @@ import Testing
         #expect(Scheduler.place(requests, on: hosts([("a", "z1", 16, 8), ("b", "z2", 16, 8)])).placements == result.placements)
     }
 
+    @Test func attachedVolumesGoOnlyWhereTheVolumePoolHasRoom() {
+        var hosts = hosts([("compute-only", "z1", 16, 64), ("volumes", "z2", 16, 8)])
+        hosts[0].volumeBytes = 0
+        hosts[1].volumeBytes = 1 << 40
+        var request = Scheduler.Request(address: address("db"), vcpus: 1, ramBytes: 1 << 30, zone: nil, pinnedNode: nil, current: nil)
+        request.volumeBytes = 500 << 30
+        #expect(Scheduler.place([request], on: hosts).placements[address("db")] == "volumes", "not the roomier node without a volume pool")
+        request.volumeBytes = 2 << 40
+        #expect(Scheduler.place([request], on: hosts).failures.first?.reason.contains("volume storage") == true)
+        // Where it runs it stays, unless its volumes cannot fit there: then an error, never a silent move.
+        request.volumeBytes = 10 << 30
+        request.current = "compute-only"
+        let stuck = Scheduler.place([request], on: hosts)
+        #expect(stuck.placements.isEmpty && stuck.failures.first?.reason.contains("pin the instance to a volume node") == true)
+    }
+
     @Test func runningInstancesStayWhereTheyAre() {
         let requests = [Scheduler.Request(address: address("old"), vcpus: 1, ramBytes: 1 << 30, zone: nil, pinnedNode: nil, current: "a")]
         let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 1), ("b", "z2", 16, 64)]))
