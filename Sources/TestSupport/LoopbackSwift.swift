@@ -1,0 +1,138 @@
+import Foundation
+import Processes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real OpenStack Swift cluster on loopback (Swift 2.38.3 from `$STACKLAB_SWIFT_PYTHON`'s venv): account, container
+/// and object servers on each storage "node" (127.0.0.x, its devices as directories), and a proxy with tempauth
+/// (`test:tester` / `testing`). The rings are whatever the test puts in `swiftDirectory` (StackLab's own). Every
+/// server is stopped by PID when the cluster goes.
+public final class LoopbackSwift {
+    /// One storage node: its address, the directory holding its devices (`<root>/srv/node/<device>`), and its devices.
+    public struct Node {
+        public var address: String
+        public var root: String
+        public var devices: [String]
+
+        public init(address: String, root: String, devices: [String]) {
+            self.address = address
+            self.root = root
+            self.devices = devices
+        }
+    }
+
+    /// Where swift.conf and the ring files live.
+    public let swiftDirectory: String
+    /// The proxy's URL (`http://127.0.0.1:<port>`).
+    public let proxyURL: String
+    private let bin: String
+    private var servers: [String: pid_t] = [:]
+    private let directory: String
+
+    /// The Python of a venv with Swift installed, or nil.
+    public static var python: String? {
+        guard let python = ProcessInfo.processInfo.environment["STACKLAB_SWIFT_PYTHON"], FileManager.default.isExecutableFile(atPath: python) else { return nil }
+        return python
+    }
+
+    /// Writes the configuration and starts every server; returns once the proxy answers its health check and every
+    /// storage port accepts connections. `ports` are the account, container and object ports the rings name.
+    public init(swiftDirectory: String, nodes: [Node], ports: (account: Int, container: Int, object: Int)) throws {
+        guard let python = Self.python else { throw Command.Failure(description: "no Swift venv: set STACKLAB_SWIFT_PYTHON (.ci/run does)") }
+        bin = (python as NSString).deletingLastPathComponent
+        self.swiftDirectory = swiftDirectory
+        let proxyPort = try LoopbackSSHD.freePort(address: "127.0.0.1")
+        proxyURL = "http://127.0.0.1:\(proxyPort)"
+        directory = NSTemporaryDirectory() + "/stacklab-swift-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try """
+            [swift-hash]
+            swift_hash_path_suffix = stacklab-test
+            swift_hash_path_prefix = stacklab-test
+
+            [storage-policy:0]
+            name = gold
+            default = yes
+
+            """.write(toFile: "\(swiftDirectory)/swift.conf", atomically: true, encoding: .utf8)
+        for node in nodes {
+            for device in node.devices { try FileManager.default.createDirectory(atPath: "\(node.root)/srv/node/\(device)", withIntermediateDirectories: true) }
+            for (kind, port) in [("account", ports.account), ("container", ports.container), ("object", ports.object)] {
+                let conf = "\(directory)/\(kind)-\(node.address).conf"
+                try """
+                    [DEFAULT]
+                    devices = \(node.root)/srv/node
+                    mount_check = false
+                    bind_ip = \(node.address)
+                    bind_port = \(port)
+                    workers = 0
+                    user = root
+                    swift_dir = \(swiftDirectory)
+                    fallocate_reserve = 0
+                    log_name = \(kind)-\(node.address)
+
+                    [pipeline:main]
+                    pipeline = \(kind)-server
+
+                    [app:\(kind)-server]
+                    use = egg:swift#\(kind)
+
+                    """.write(toFile: conf, atomically: true, encoding: .utf8)
+                try start("\(kind)-\(node.address)", conf: conf, program: "swift-\(kind)-server")
+            }
+        }
+        var key = [UInt8](repeating: 0, count: 32)
+        for index in key.indices { key[index] = UInt8.random(in: 0...255) }
+        let fernet = Data(key).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        let proxyConf = "\(directory)/proxy.conf"
+        try """
+            [DEFAULT]
+            bind_ip = 127.0.0.1
+            bind_port = \(proxyPort)
+            workers = 0
+            user = root
+            swift_dir = \(swiftDirectory)
+
+            [pipeline:main]
+            pipeline = healthcheck proxy-logging tempauth proxy-server
+
+            [app:proxy-server]
+            use = egg:swift#proxy
+            account_autocreate = true
+
+            [filter:tempauth]
+            use = egg:swift#tempauth
+            user_test_tester = testing .admin
+            fernet_key_k1 = \(fernet)
+            active_fernet_key_id = k1
+
+            [filter:healthcheck]
+            use = egg:swift#healthcheck
+
+            [filter:proxy-logging]
+            use = egg:swift#proxy_logging
+
+            """.write(toFile: proxyConf, atomically: true, encoding: .utf8)
+        try start("proxy", conf: proxyConf, program: "swift-proxy-server")
+        for _ in 0..<400 {
+            if (try? Command.run(["curl", "-sf", "\(proxyURL)/healthcheck"]))?.status == 0 { return }
+            usleep(25_000)
+        }
+        throw Command.Failure(description: "the Swift proxy did not come up: \((try? String(contentsOfFile: "\(directory)/proxy.log", encoding: .utf8)) ?? "")")
+    }
+
+    deinit {
+        for pid in servers.values { Command.stop(pid) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func start(_ name: String, conf: String, program: String) throws {
+        servers[name] = try Command.start(["sh", "-c", "exec \(bin)/\(program) \(conf) -v > \(directory)/\(name).log 2>&1 < /dev/null"])
+    }
+
+    /// Stops one server (`object-127.0.0.3`): a storage node losing a service.
+    public func stop(_ name: String) {
+        if let pid = servers.removeValue(forKey: name) { Command.stop(pid) }
+    }
+}
