@@ -71,7 +71,7 @@ let package = Package(
             name: "StackLabCLI",
             dependencies: [
                 "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "Reconcile", "Rings", "Processes", "SSH",
-                "TestSupport", "MetadataService",
+                "TestSupport", "MetadataService", "Snapshots",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

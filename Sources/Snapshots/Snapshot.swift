@@ -11,6 +11,8 @@ public struct SnapshotStore: Sendable {
     public var manifests = "stacklab-snapshots"
     /// Bytes per chunk (1 MiB).
     public var chunkSize = 1 << 20
+    /// Chunks sent at once.
+    public var parallelism = 8
 
     public init(client: SwiftClient) {
         self.client = client
@@ -47,17 +49,31 @@ public struct SnapshotStore: Sendable {
         var sent: UInt64 = 0
         var total: UInt64 = 0
         var seen = Set<String>()
-        while let chunk = try handle.read(upToCount: chunkSize), !chunk.isEmpty {
-            whole.update(data: chunk)
-            total += UInt64(chunk.count)
-            let hash = Self.hex(SHA256.hash(data: chunk))
-            hashes.append(hash)
-            guard seen.insert(hash).inserted else { continue }
-            if try await !client.exists(chunks, hash) {
-                try await client.put(chunks, hash, chunk)
-                uploaded += 1
-                sent += UInt64(chunk.count)
+        let client = self.client, container = chunks
+        // Chunks are read in order and sent `parallelism` at a time (each asked for first: one already stored is skipped).
+        try await withThrowingTaskGroup(of: UInt64.self) { group in
+            var inFlight = 0
+            func collect() async throws {
+                if let bytes = try await group.next() {
+                    inFlight -= 1
+                    if bytes > 0 { uploaded += 1; sent += bytes }
+                }
             }
+            while let chunk = try handle.read(upToCount: chunkSize), !chunk.isEmpty {
+                whole.update(data: chunk)
+                total += UInt64(chunk.count)
+                let hash = Self.hex(SHA256.hash(data: chunk))
+                hashes.append(hash)
+                guard seen.insert(hash).inserted else { continue }
+                if inFlight >= parallelism { try await collect() }
+                inFlight += 1
+                group.addTask {
+                    guard try await !client.exists(container, hash) else { return 0 }
+                    try await client.put(container, hash, chunk)
+                    return UInt64(chunk.count)
+                }
+            }
+            while inFlight > 0 { try await collect() }
         }
         let manifest = Manifest(volume: volume, name: name, bytes: total, chunkSize: chunkSize, chunks: hashes, sha256: Self.hex(whole.finalize()))
         let encoder = JSONEncoder()

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// `stacklab bench`: measurements that speed and memory targets are judged by.
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run benchmarks on generated workloads and print a table (text or JSON).",
         discussion: """
@@ -14,5 +14,5 @@ struct Bench: ParsableCommand {
               stacklab bench plan          validate, plan (empty and converged) and apply at small/medium/large sizes
               stacklab bench incremental   a one-file commit planned by the long-running planner (large by default)
             """,
-        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchSnapshot.self])
 }

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Processes
+import Snapshots
+import TestSupport
+
+/// `stacklab bench snapshot`: a first and an incremental snapshot of a 1 GiB volume into a real Swift cluster.
+struct BenchSnapshot: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Snapshot a 1 GiB volume into a loopback Swift cluster: first, then after 1% changed; time and bytes sent.",
+        discussion: """
+            Needs $STACKLAB_SWIFT_PYTHON (a venv with swift==2.38.3, as .ci/run makes). The cluster's rings are built \
+            by StackLab: a generated region with three storage nodes on 127.0.0.2–4 is applied first. Rows:
+              first        every 1 MiB chunk uploaded
+              incremental  after 1% of the volume (10 chunks' worth, spread out) changed: only those chunks
+              restore      the incremental snapshot read back and checked by sha256
+            """)
+
+    @Option(help: "Volume size in MiB.")
+    var mebibytes = 1024
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    func run() async throws {
+        guard LoopbackSwift.python != nil else { throw fail("set STACKLAB_SWIFT_PYTHON to a python with swift==2.38.3 (.ci/run makes one in .build/swift-venv)") }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-snapshot-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let repo = "\(root)/repo", state = "\(root)/state", swiftDirectory = "\(root)/swift"
+        try FileManager.default.createDirectory(atPath: repo + "/regions/store", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: swiftDirectory, withIntermediateDirectories: true)
+        let ports = (account: 16212, container: 16211, object: 16210)
+        var text = "kind: Region\nname: store\nspec: {sponsor: bench}\n---\nkind: Network\nname: private\nregion: store\nspec: {bridge: br100, fixedRange: 10.50.0.0/24, gateway: 10.50.0.1}\n"
+        for index in 2...4 {
+            text += "---\nkind: Node\nname: st-\(index)\nregion: store\nspec: {address: 127.0.0.\(index), libvirt: simulated, roles: [\(index == 2 ? "controller, " : "")compute, storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 100GB}]}\n"
+        }
+        for (ring, port, power) in [("account", ports.account, 8), ("container", ports.container, 8), ("object", ports.object, 10)] {
+            text += "---\nkind: Ring\nname: \(ring)\nregion: store\nspec: {partPower: \(power), replicas: 3, devices: {port: \(port)}}\n"
+        }
+        try text.write(toFile: repo + "/regions/store/all.yaml", atomically: true, encoding: .utf8)
+        try Command.check(["git", "init", "-q", repo])
+        try Command.check(["git", "-C", repo, "add", "-A"])
+        try Command.check(["git", "-C", repo, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "store"])
+        try Command.check([SelfPath.current, "apply", "--auto-approve", "--repo", repo, "--state-dir", state])
+        for ring in ["account", "container", "object"] {
+            try FileManager.default.copyItem(atPath: "\(state)/nodes/store/st-2/etc/swift/\(ring).ring.gz", toPath: "\(swiftDirectory)/\(ring).ring.gz")
+        }
+        let cluster = try LoopbackSwift(swiftDirectory: swiftDirectory,
+                                        nodes: (2...4).map { LoopbackSwift.Node(address: "127.0.0.\($0)", root: "\(root)/node-\($0)", devices: ["sdb"]) },
+                                        ports: ports)
+        let store = SnapshotStore(client: try await SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
+
+        let volume = "\(root)/volume.img"
+        var bytes = [UInt8](repeating: 0, count: mebibytes << 20)
+        var seed: UInt64 = 0x5eed
+        for index in stride(from: 0, to: bytes.count - 7, by: 8) {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            withUnsafeBytes(of: seed) { for (offset, byte) in $0.enumerated() { bytes[index + offset] = byte } }
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: volume))
+        func timed<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try await body()
+            return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let (first, firstSeconds) = try await timed { try await store.upload(volume: "bench", name: "first", from: volume) }
+        let changed = max(1, mebibytes / 100)
+        for chunk in 0..<changed { bytes[(chunk * (mebibytes / changed)) << 20] ^= 0xFF }
+        try Data(bytes).write(to: URL(fileURLWithPath: volume))
+        let (second, secondSeconds) = try await timed { try await store.upload(volume: "bench", name: "second", from: volume) }
+        let (_, restoreSeconds) = try await timed { try await store.restore(volume: "bench", name: "second", to: "\(root)/restored.img") }
+        let rss = BenchIncremental.peakRSSMB()
+        func row(_ name: String, _ seconds: Double, _ detail: String) -> BenchRow {
+            BenchRow(name: name, medianSeconds: seconds, minSeconds: seconds, maxSeconds: seconds, peakRSSMB: rss, detail: detail)
+        }
+        let report = BenchReport(workload: "\(mebibytes) MiB volume, 1 MiB chunks, Swift 2.38.3 on loopback (3 replicas)",
+                                 cores: ProcessInfo.processInfo.activeProcessorCount, runs: 1, rows: [
+            row("first", firstSeconds, "\(first.chunksUploaded) chunks, \(first.bytesSent >> 20) MiB sent (\(String(format: "%.0f", Double(first.bytesSent) / 1_048_576 / firstSeconds)) MiB/s)"),
+            row("incremental", secondSeconds, "\(second.chunksUploaded) chunks, \(second.bytesSent >> 20) MiB sent after \(changed) MiB changed"),
+            row("restore", restoreSeconds, "\(mebibytes) MiB read back, sha256 checked"),
+        ])
+        Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
+    }
+}
