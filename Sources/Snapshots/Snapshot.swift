@@ -37,8 +37,10 @@ public struct SnapshotStore: Sendable {
         public var bytesSent: UInt64
     }
 
-    /// Snapshots the file at `path` (an independent copy of the volume) as `volume`/`name`.
-    public func upload(volume: String, name: String, from path: String) async throws -> Report {
+    /// Snapshots the file at `path` (an independent copy of the volume) as `volume`/`name`. Chunks of `previous` (an
+    /// earlier snapshot still stored: its chunks are never deleted while it exists) are known to be there and are not
+    /// even asked for, so an incremental snapshot costs requests only for what changed.
+    public func upload(volume: String, name: String, from path: String, after previous: Manifest? = nil) async throws -> Report {
         try await client.ensureContainer(chunks)
         try await client.ensureContainer(manifests)
         guard let handle = FileHandle(forReadingAtPath: path) else { throw SwiftClient.Failure(request: "read \(path)", status: nil, message: "cannot open") }
@@ -48,7 +50,7 @@ public struct SnapshotStore: Sendable {
         var uploaded = 0
         var sent: UInt64 = 0
         var total: UInt64 = 0
-        var seen = Set<String>()
+        var seen = Set(previous?.chunks ?? [])
         let client = self.client, container = chunks
         // Chunks are read in order and sent `parallelism` at a time (each asked for first: one already stored is skipped).
         try await withThrowingTaskGroup(of: UInt64.self) { group in

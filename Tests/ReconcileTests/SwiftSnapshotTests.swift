@@ -81,7 +81,7 @@ struct SwiftSnapshotTests {
         // 1 MiB changes: the next snapshot sends one chunk.
         for index in (10 << 20)..<(11 << 20) { bytes[index] ^= 0xFF }
         try Data(bytes).write(to: URL(fileURLWithPath: volume))
-        let second = try await store.upload(volume: "gerrit-data", name: "tuesday", from: volume)
+        let second = try await store.upload(volume: "gerrit-data", name: "tuesday", from: volume, after: first.manifest)
         #expect(second.chunksUploaded == 1 && second.bytesSent == 1 << 20, "only the changed chunk: \(second.chunksUploaded)")
         let tuesdaySum = try Self.sha256(volume)
 
