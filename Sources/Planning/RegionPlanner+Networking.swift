@@ -93,9 +93,12 @@ extension RegionPlanner {
             }
             let dhcp = NodeDHCP(networks: nodeNetworks)
             if seen.dhcp != dhcp {
+                let fields: [Change.FieldChange] = seen.dhcp == nil
+                    ? dhcp.networks.flatMap { [.init(field: "\($0.network) gateway", old: "", new: "\($0.gateway)"), .init(field: "\($0.network) hosts", old: "", new: "\($0.hosts.count)")] }
+                    : dhcp.diff(from: seen.dhcp)
                 changes.append(Change(address: Address(kind: .dhcp, region: self.region, name: node.name), target: .node(node),
                                       action: seen.dhcp == nil ? .create : .update, reason: seen.dhcp == nil ? .new : .specChanged,
-                                      fields: dhcp.diff(from: seen.dhcp), operation: .configureDHCP(dhcp)))
+                                      fields: fields, operation: .configureDHCP(dhcp)))
             } else {
                 unchanged += 1
             }
@@ -122,7 +125,8 @@ extension RegionPlanner {
             unchanged += 1
             return
         }
-        var fields = ruleset.diff(from: seen.firewall)
+        // A new ruleset is summed up (`firewall show` prints it); a changed one is shown rule by rule.
+        var fields = seen.firewall == nil ? [.init(field: "rules", old: "", new: "\(ruleset.rules.count)")] : ruleset.diff(from: seen.firewall)
         if let drift = seen.firewallDrift { fields.insert(.init(field: "live ruleset", old: drift, new: "as rendered"), at: 0) }
         let reason: Change.Reason = seen.firewall == nil ? .new : seen.firewallDrift != nil ? .drifted : .specChanged
         changes.append(Change(address: address, target: .node(seen.address), action: seen.firewall == nil ? .create : .update, reason: reason,

@@ -35,7 +35,6 @@ import Testing
     @Test func attachGrowDetachAndDeleteEachPlanExactlyTheirChange() throws {
         let world = try World()
         try world.apply()
-        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
         let logs = DesiredDomain.volumeName(for: Address(kind: .volume, region: "lab", tenant: "acme", name: "logs"))
 
         // Attach a new volume to a running instance: its domain is redefined (a restart the plan shows).
@@ -71,7 +70,6 @@ import Testing
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)
         #expect(!(try volumes(world).values.contains { $0[logs] != nil }))
-        _ = acme
     }
 
     @Test func deletingAnAttachedVolumeDetachesItFirst() throws {
