@@ -131,6 +131,18 @@ public final class LoopbackSwift {
         servers[name] = try Command.start(["sh", "-c", "exec \(bin)/\(program) \(conf) -v > \(directory)/\(name).log 2>&1 < /dev/null"])
     }
 
+    /// Stops one server and starts it again (`proxy` after its rings changed).
+    public func restart(_ name: String) throws {
+        stop(name)
+        try start(name, conf: "\(directory)/\(name == "proxy" ? "proxy" : name).conf", program: name == "proxy" ? "swift-proxy-server" : "swift-\(name.split(separator: "-")[0])-server")
+        guard name == "proxy" else { return }
+        for _ in 0..<400 {
+            if (try? Command.run(["curl", "-sf", "\(proxyURL)/healthcheck"]))?.status == 0 { return }
+            usleep(25_000)
+        }
+        throw Command.Failure(description: "the Swift proxy did not come back")
+    }
+
     /// Stops one server (`object-127.0.0.3`): a storage node losing a service.
     public func stop(_ name: String) {
         if let pid = servers.removeValue(forKey: name) { Command.stop(pid) }

@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import Manifests
+import Planning
 import Processes
 import Snapshots
 import TestSupport
@@ -12,16 +14,16 @@ import Testing
 struct SwiftSnapshotTests {
     static let ports = (account: 16202, container: 16201, object: 16200)
 
-    /// A region of three storage nodes on loopback addresses, converged by `stacklab apply`: its ring files.
-    static func rings(in state: Scratch) throws -> String {
-        let repo = try Fixtures.deployment()
+    /// Writes (or rewrites) the region: three storage nodes on loopback addresses, the last with `lastDisks`.
+    static func writeRegion(_ repo: Scratch, lastDisks: [String] = ["sdb", "sdc"]) throws {
         var nodes = ""
         for index in 2...4 {
+            let disks = (index == 4 ? lastDisks : ["sdb", "sdc"]).map { "{name: \($0), size: 100GB}" }.joined(separator: ", ")
             nodes += """
                 ---
                 kind: Node
                 name: st-\(index)
-                spec: {address: 127.0.0.\(index), libvirt: simulated, roles: [\(index == 2 ? "controller, " : "")compute, storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 100GB}, {name: sdc, size: 100GB}]}
+                spec: {address: 127.0.0.\(index), libvirt: simulated, roles: [\(index == 2 ? "controller, " : "")compute, storage], cpus: 4, memory: 8GiB, disks: [\(disks)]}
 
                 """
         }
@@ -42,6 +44,12 @@ struct SwiftSnapshotTests {
             spec: {partPower: 10, replicas: 3, devices: {port: \(ports.object)}}
             """)
         try GitCLI.commitAll(in: repo.path)
+    }
+
+    /// The region converged by `stacklab apply`: its ring files.
+    static func rings(in state: Scratch) throws -> String {
+        let repo = try Fixtures.deployment()
+        try writeRegion(repo)
         let applied = try StackLabBinary.run(["apply", "--auto-approve", "--region", "store", "--repo", repo.path, "--state-dir", state.path])
         try #require(applied.status == 0, "\(applied.output)")
         return state.file("nodes/store/st-3/etc/swift")
@@ -102,5 +110,52 @@ struct SwiftSnapshotTests {
         #expect(try Self.sha256(restored) == (try Self.sha256(volume)))
         try await store.restore(volume: "gerrit-data", name: "monday", to: restored)
         #expect(try Self.sha256(restored) == mondaySum)
+    }
+
+    /// Ring files StackLab plans for the region in `repo` at `hour`, from the builders it saved before (`stored`).
+    static func plannedRings(_ repo: Scratch, stored: [String: StoredRing], hour: Int32, into directory: String) throws -> [String: RingPlan] {
+        let loaded = try Loader().load(DirectorySource(root: repo.path))
+        let nodes = loaded.model.nodes.filter { $0.region == "store" }
+        var plans: [String: RingPlan] = [:]
+        for ring in loaded.model.rings where ring.region == "store" {
+            let plan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: stored[ring.name], hour: hour)
+            try RingPlanner.file(for: plan).write(to: URL(fileURLWithPath: "\(directory)/\(ring.name).ring.gz"))
+            plans[ring.name] = plan
+        }
+        return plans
+    }
+
+    @Test func aRebalanceStackLabPlansAfterADiskIsAddedKeepsEverySnapshotReadable() async throws {
+        let repo = try Fixtures.deployment()
+        try Self.writeRegion(repo)
+        let swiftDirectory = try Scratch("swift-dir")
+        let first = try Self.plannedRings(repo, stored: [:], hour: 1000, into: swiftDirectory.path)
+        let roots = try (2...4).map { _ in try Scratch("swift-node") }
+        let cluster = try LoopbackSwift(swiftDirectory: swiftDirectory.path,
+                                        nodes: (2...4).map { LoopbackSwift.Node(address: "127.0.0.\($0)", root: roots[$0 - 2].path, devices: ["sdb", "sdc"]) },
+                                        ports: Self.ports)
+        let store = SnapshotStore(client: try await SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
+        let state = try Scratch("swift-state")
+        let volume = state.file("volume.img")
+        try Data((0..<(16 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }).write(to: URL(fileURLWithPath: volume))
+        let sum = try Self.sha256(volume)
+        _ = try await store.upload(volume: "data", name: "before", from: volume)
+
+        // A disk is added to st-4; StackLab rebalances a day later (past min_part_hours) and the rings are installed.
+        try Self.writeRegion(repo, lastDisks: ["sdb", "sdc", "sdd"])
+        try FileManager.default.createDirectory(atPath: roots[2].file("srv/node/sdd"), withIntermediateDirectories: true)
+        let second = try Self.plannedRings(repo, stored: first.mapValues(\.state), hour: 1024, into: swiftDirectory.path)
+        let moved = try #require(second["object"]).replicasMoved
+        #expect(moved > 0, "the new disk takes partitions")
+        #expect(second["object"]?.added.count == 1, "one device added: \(second["object"]?.added ?? [])")
+        try cluster.restart("proxy")  // the proxy reads the new rings
+
+        // Every object is still found: at most one replica of a partition moved, and the proxy reads the others.
+        let restored = state.file("restored.img")
+        try await store.restore(volume: "data", name: "before", to: restored)
+        #expect(try Self.sha256(restored) == sum)
+        _ = try await store.upload(volume: "data", name: "after", from: volume)
+        try await store.restore(volume: "data", name: "after", to: restored)
+        #expect(try Self.sha256(restored) == sum)
     }
 }
