@@ -30,9 +30,9 @@ extension RegionPlanner {
     /// Unattached Volumes, and volumes left behind: created where they are kept, deleted once nothing uses them.
     mutating func planVolumes(desired: [Address: DesiredDomain]) {
         let volumes = spec == nil ? [] : slice.volumes.sorted { $0.address < $1.address }
-        var wanted: [String: (address: Address, node: Address)] = [:]  // libvirt name → the Volume and where it belongs
+        var wanted: [String: Address] = [:]  // libvirt name → the node it belongs on
         for domain in desired.values {
-            for disk in domain.disks where disk.pool == DesiredDomain.volumePool { wanted[disk.volume] = (Address(kind: .volume, region: region, name: disk.volume), domain.node) }
+            for disk in domain.disks where disk.pool == DesiredDomain.volumePool { wanted[disk.volume] = domain.node }
         }
         var located: [String: [Address]] = [:]  // libvirt name → nodes that have it
         for node in observed.values.sorted(by: { $0.address < $1.address }) {
@@ -43,13 +43,10 @@ extension RegionPlanner {
         for node in volumeNodes { load[node] = (observed[node]?.volumes ?? [:]).filter { $0.key.hasPrefix("v-") }.values.reduce(0, &+) }
         for volume in volumes {
             let name = DesiredDomain.volumeName(for: volume.address)
-            if let attachedTo = wanted[name] {
-                wanted[name] = (volume.address, attachedTo.node)
-                continue
-            }
+            if wanted[name] != nil { continue }  // a disk of its instance's domain
             if volume.spec.instance != nil {
                 // Attached to an instance that cannot be planned now (an error says why): left where it is.
-                if let node = located[name]?.first { wanted[name] = (volume.address, node) }
+                if let node = located[name]?.first { wanted[name] = node }
                 continue
             }
             let bytes = volume.spec.size.value.bytes
@@ -59,7 +56,7 @@ extension RegionPlanner {
                 errors.append(.init(address: volume.address, message: "no node of region \(region) has the volume role to keep it; give a node role 'volume', or attach the volume to an instance"))
                 continue
             }
-            wanted[name] = (volume.address, node)
+            wanted[name] = node
             load[node, default: 0] &+= bytes
             let have = observed[node]?.volumes[name]
             if let have, have > bytes {
@@ -76,8 +73,8 @@ extension RegionPlanner {
         // that copied them); never the only copy of a volume still wanted elsewhere.
         let addressByName = Dictionary(volumes.map { (DesiredDomain.volumeName(for: $0.address), $0.address) }, uniquingKeysWith: { first, _ in first })
         for (name, nodes) in located.sorted(by: { $0.key < $1.key }) {
-            for node in nodes where wanted[name]?.node != node {
-                let copyPending = wanted[name].map { want in !(located[name] ?? []).contains(want.node) } ?? false
+            for node in nodes where wanted[name] != node {
+                let copyPending = wanted[name].map { !nodes.contains($0) } ?? false
                 let users = changes.filter { change in
                     guard change.address.kind == .instance else { return false }
                     switch change.operation {

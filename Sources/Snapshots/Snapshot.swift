@@ -110,10 +110,3 @@ public struct SnapshotStore: Sendable {
         digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 }
-
-extension Insecure {
-    /// Hex MD5 of `data`: Swift's ETag.
-    static func md5(_ data: Data) -> String {
-        SnapshotStore.hex(Insecure.MD5.hash(data: data))
-    }
-}

@@ -84,3 +84,10 @@ public struct SwiftClient: Sendable {
         return (data, http)
     }
 }
+
+extension Insecure {
+    /// Hex MD5 of `data`: Swift's ETag.
+    static func md5(_ data: Data) -> String {
+        SnapshotStore.hex(Insecure.MD5.hash(data: data))
+    }
+}

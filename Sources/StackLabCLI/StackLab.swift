@@ -17,6 +17,7 @@ public struct StackLab: AsyncParsableCommand {
               stacklab apply                 converge (asks first, or --auto-approve)
               stacklab drift                 what changed behind StackLab's back
               stacklab ring show sina        a region's Swift rings, device by device
+              stacklab firewall show sina/sina-2   a compute node's nftables ruleset, rule by rule
 
             Run 'stacklab help <command>' for a command's options.
             """,

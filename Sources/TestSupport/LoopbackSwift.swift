@@ -134,7 +134,7 @@ public final class LoopbackSwift {
     /// Stops one server and starts it again (`proxy` after its rings changed).
     public func restart(_ name: String) throws {
         stop(name)
-        try start(name, conf: "\(directory)/\(name == "proxy" ? "proxy" : name).conf", program: name == "proxy" ? "swift-proxy-server" : "swift-\(name.split(separator: "-")[0])-server")
+        try start(name, conf: "\(directory)/\(name).conf", program: "swift-\(name.split(separator: "-")[0])-server")
         guard name == "proxy" else { return }
         for _ in 0..<400 {
             if (try? Command.run(["curl", "-sf", "\(proxyURL)/healthcheck"]))?.status == 0 { return }
