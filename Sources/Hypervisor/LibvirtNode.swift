@@ -311,6 +311,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             for disk in domain.disks { snapshots.forget(domain: domain.name, volumePrefix: disk.volume) }
         case .ensureVolume(_, let name, _), .deleteVolume(_, let name):
             snapshots.forget(domain: "", volumePrefix: name)
+        case .restoreVolume, .takeSnapshot, .deleteSnapshot:
+            break
         case .setPower(let name, _):
             snapshots.forget(domain: name)
         case .moveDomain:
@@ -375,8 +377,10 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             }
         case .loadFirewall(let ruleset):
             try loadFirewall(ruleset)
-        case .saveRingBuilder:
+        case .saveRingBuilder, .deleteSnapshot:
             throw DriverError(node: address, message: "'\(operation.name)' is a region-wide operation, not a node's", isTransient: false)
+        case .restoreVolume, .takeSnapshot:
+            throw DriverError(node: address, message: "'\(operation.name)' needs the region's object store: the applier runs it with exportVolume/importVolume", isTransient: false)
         case .moveDomain:
             throw DriverError(node: address, message: "'\(operation.name)' needs the node it moves from: the applier hands it to receive(_:from:)", isTransient: false)
         }
@@ -625,7 +629,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
 
     /// Grows the volume of a domain that is shut off. libvirt's test driver cannot resize; its volumes hold no data, so
     /// a simulated node's volume is created again at the new size instead.
-    private func grow(_ volume: StorageVolume, in pool: StoragePool, to bytes: UInt64, backing: String?) throws(LibvirtError) {
+    func grow(_ volume: StorageVolume, in pool: StoragePool, to bytes: UInt64, backing: String?) throws(LibvirtError) {
         do {
             try volume.resize(to: bytes)
         } catch where error.isUnsupported && kind == .test {

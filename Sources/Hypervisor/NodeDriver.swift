@@ -19,6 +19,13 @@ public protocol NodeDriver: Sendable {
     /// stopped, its volumes are copied here and checked, then `domain` is defined. Idempotent: a copy interrupted
     /// half-way starts over; the old domain is left for its own delete.
     func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError)
+    /// Hands `consume` the capacity of tenant volume `name` and an independent copy of it (the file as it lies in the
+    /// pool), through `read`, which returns `chunkSize` bytes at a time (fewer only at the end, nil after it). A running
+    /// guest that uses the volume is paused while the node makes the copy, never while it is read.
+    func exportVolume(pool: String, name: String, chunkSize: Int, _ consume: (_ capacity: UInt64, _ read: () throws -> Data?) throws -> Void) throws(DriverError)
+    /// Creates tenant volume `name` from what `produce` hands to `write` (a volume of that name is replaced: a restore
+    /// interrupted half-way starts over), then grows it to `bytes`.
+    func importVolume(pool: String, name: String, bytes: UInt64, _ produce: (_ write: (Data) throws -> Void) throws -> Void) throws(DriverError)
     /// The bytes of an installed Swift ring file (`object.ring.gz`), to adopt a ring whose builder was lost.
     func readRing(_ file: String) throws(DriverError) -> Data
     /// Lets go of the connection (the next use opens one again): a plan over thousands of nodes holds only

@@ -125,6 +125,11 @@ public final class Domain: @unchecked Sendable {
         guard virDomainSuspend(handle) == 0 else { throw LibvirtError.last("pause domain \(name)") }
     }
 
+    /// Resumes a paused domain.
+    public func resume() throws(LibvirtError) {
+        guard virDomainResume(handle) == 0 else { throw LibvirtError.last("resume domain \(name)") }
+    }
+
     /// Starts the domain.
     public func start() throws(LibvirtError) {
         guard virDomainCreate(handle) == 0 else { throw LibvirtError.last("start domain \(name)") }

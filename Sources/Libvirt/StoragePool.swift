@@ -31,6 +31,11 @@ public final class StoragePool: @unchecked Sendable {
     }
 
     /// Builds it (a `dir` pool: makes its directory).
+    public func refresh() throws(LibvirtError) {
+        guard virStoragePoolRefresh(handle, 0) == 0 else { throw LibvirtError.last("refresh storage pool \(name)") }
+    }
+
+    /// Builds the pool (creates its directory).
     public func build() throws(LibvirtError) {
         guard virStoragePoolBuild(handle, 0) == 0 else { throw LibvirtError.last("build storage pool \(name)") }
     }

@@ -23,6 +23,15 @@ public enum Operation: Sendable, Codable, Hashable {
     case ensureVolume(pool: String, name: String, bytes: UInt64)
     /// Delete a tenant volume (its instance no longer uses it, or it was copied to the instance's new node).
     case deleteVolume(pool: String, name: String)
+    /// Create tenant volume `name` from a stored snapshot (`store`: the volume's `tenant/volume` key in the region's
+    /// object store; its content, checked by sha256), then grow it to `bytes`. A half-written one is written again.
+    case restoreVolume(pool: String, name: String, bytes: UInt64, store: String, snapshot: String)
+    /// Snapshot tenant volume `name` into the region's object store as `store`/`snapshot`: an independent copy of it
+    /// (a running guest is paused while the copy is made on its node), uploaded as content-addressed chunks; chunks of
+    /// snapshot `after` (of the same volume) are known to be stored. Nothing is done if the snapshot exists already.
+    case takeSnapshot(pool: String, name: String, store: String, snapshot: String, after: String?)
+    /// Delete a stored snapshot, then the chunks no other snapshot references (region-wide: the object store).
+    case deleteSnapshot(store: String, snapshot: String)
     /// Start or stop a domain.
     case setPower(domain: String, running: Bool)
     /// Stop a domain, delete its volumes (those of `instance`), undefine it.
@@ -48,6 +57,9 @@ public enum Operation: Sendable, Codable, Hashable {
         case .moveDomain: "move domain"
         case .ensureVolume: "ensure volume"
         case .deleteVolume: "delete volume"
+        case .restoreVolume: "restore volume"
+        case .takeSnapshot: "take snapshot"
+        case .deleteSnapshot: "delete snapshot"
         case .setPower: "set power"
         case .deleteDomain: "delete domain"
         case .configureDHCP: "configure DHCP"

@@ -23,6 +23,7 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
         case new, specChanged = "spec changed", drifted, removed = "removed from manifests", moved, powerState = "power state"
         case imageChanged = "image changed", nodeRemoved = "its node left the manifests", regionRemoved = "its region left the manifests"
         case adopted = "adopted from the installed ring"
+        case scheduled = "its schedule is due", retention = "past its retention"
     }
 
     /// A field whose value changes.

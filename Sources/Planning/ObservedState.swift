@@ -95,3 +95,26 @@ public struct ObservedDomain: Sendable, Codable, Hashable {
         self.memoryKiB = memoryKiB
     }
 }
+
+/// A snapshot in a region's object store, as its listing shows it.
+public struct ObservedSnapshot: Sendable, Codable, Hashable {
+    /// The volume's key (`tenant/volume`) and the snapshot's name.
+    public var volume: String
+    public var name: String
+    /// The volume's capacity when it was taken, the chunks it has, and how many of them it uploaded (the others were
+    /// stored by earlier snapshots).
+    public var capacity: UInt64
+    public var chunks: Int
+    public var uploaded = 0
+    /// When it was taken (seconds since the epoch).
+    public var created: Int64
+
+    /// Creates an observation.
+    public init(volume: String, name: String, capacity: UInt64, chunks: Int, created: Int64) {
+        self.volume = volume
+        self.name = name
+        self.capacity = capacity
+        self.chunks = chunks
+        self.created = created
+    }
+}

@@ -9,14 +9,15 @@ import Manifests
 /// hour, and the hour matters only while a ring is settling (`RegionPlan.settling`), so for a region that is not
 /// settling equal keys mean equal plans and a reconciler may keep the earlier one.
 ///
-/// Nil when a node cannot vouch for its state (no generation: production nodes today); such a region is always
-/// planned afresh.
+/// Nil when a node cannot vouch for its state (no generation: production nodes today), or the region has an object
+/// store (its snapshots are listed for every plan); such a region is always planned afresh.
 public enum RegionKey {
     /// The key of `region`'s plan, or nil when a node has no generation. `nodes` are all the nodes its plan observes
     /// (those that left the manifests included), all of this region.
     public static func make(region: Resource<RegionSpec>, slice: RegionSlice, digests: (catalog: UInt64, regions: [String: UInt64]),
                             nodes: [Address], generations: [Address: String?], ringStamps: [String: String], options: Planner.Options,
                             version: String) -> String? {
+        guard region.spec.objectStore == nil else { return nil }
         var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(digests.catalog)\n\(digests.regions[region.name] ?? 0)\n\(options.keepOrphans)\n"
         for node in nodes.sorted(by: { $0.name < $1.name }) {  // all of the region
             guard let generation = generations[node] ?? nil else { return nil }

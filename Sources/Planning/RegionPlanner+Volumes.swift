@@ -28,7 +28,9 @@ extension RegionPlanner {
     }
 
     /// Unattached Volumes, and volumes left behind: created where they are kept, deleted once nothing uses them.
-    mutating func planVolumes(desired: [Address: DesiredDomain]) {
+    /// Returns the Volumes to create from a snapshot, with the node each goes on (planned by `planSnapshots`).
+    mutating func planVolumes(desired: [Address: DesiredDomain]) -> [(Resource<VolumeSpec>, Address)] {
+        var restores: [(Resource<VolumeSpec>, Address)] = []
         let volumes = spec == nil ? [] : slice.volumes.sorted { $0.address < $1.address }
         var wanted: [String: Address] = [:]  // libvirt name → the node it belongs on
         for domain in desired.values {
@@ -38,28 +40,52 @@ extension RegionPlanner {
         for node in observed.values.sorted(by: { $0.address < $1.address }) {
             for name in node.volumes.keys where name.hasPrefix("v-") { located[name, default: []].append(node.address) }
         }
-        let volumeNodes = nodes.filter { $0.spec.has(.volume) }.map { nodeAddress($0.name) }
+        // Volume storage per volume node (its disks), and what the plan keeps there: attached volumes of the instances
+        // placed on it, and unattached volumes that stay where they are.
+        let declared = Set(nodes.map { nodeAddress($0.name) })
+        var capacity: [Address: UInt64] = [:]
+        for node in nodes where node.spec.has(.volume) {
+            capacity[nodeAddress(node.name)] = (node.spec.disks?.value ?? []).reduce(UInt64(0)) { $0.addingReportingOverflow($1.size.value.bytes).overflow ? .max : $0 + $1.size.value.bytes }
+        }
+        let volumeNodes = capacity.keys.sorted()
         var load: [Address: UInt64] = [:]
-        for node in volumeNodes { load[node] = (observed[node]?.volumes ?? [:]).filter { $0.key.hasPrefix("v-") }.values.reduce(0, &+) }
+        for domain in desired.values {
+            for disk in domain.disks where disk.pool == DesiredDomain.volumePool { load[domain.node, default: 0] &+= disk.bytes }
+        }
+        for volume in volumes where volume.spec.instance == nil {
+            if let node = located[DesiredDomain.volumeName(for: volume.address)]?.first(where: { declared.contains($0) }) {
+                load[node, default: 0] &+= volume.spec.size.value.bytes
+            }
+        }
         for volume in volumes {
             let name = DesiredDomain.volumeName(for: volume.address)
-            if wanted[name] != nil { continue }  // a disk of its instance's domain
+            if let node = wanted[name] {  // a disk of its instance's domain
+                if located[name] == nil, volume.spec.from != nil { restores.append((volume, node)) }
+                continue
+            }
             if volume.spec.instance != nil {
                 // Attached to an instance that cannot be planned now (an error says why): left where it is.
                 if let node = located[name]?.first { wanted[name] = node }
                 continue
             }
             let bytes = volume.spec.size.value.bytes
-            let declared = Set(nodes.map { nodeAddress($0.name) })
-            let node = located[name]?.first(where: { declared.contains($0) }) ?? volumeNodes.min { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
+            let kept = located[name]?.first(where: { declared.contains($0) })
+            let free = { (node: Address) in (capacity[node] ?? 0) - min(capacity[node] ?? 0, load[node] ?? 0) }
+            let node = kept ?? volumeNodes.filter { free($0) >= bytes }.min { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
             guard let node else {
-                errors.append(.init(address: volume.address, message: "no node of region \(region) has the volume role to keep it; give a node role 'volume', or attach the volume to an instance"))
+                if let roomiest = volumeNodes.max(by: { (free($0), $1) < (free($1), $0) }) {
+                    errors.append(.init(address: volume.address, message: "no volume node of region \(region) has room for its \(ByteSize(bytes: bytes)) (most free: \(ByteSize(bytes: free(roomiest))) on \(roomiest.name)); add disks to a volume node, or make it smaller"))
+                } else {
+                    errors.append(.init(address: volume.address, message: "no node of region \(region) has the volume role to keep it; give a node role 'volume', or attach the volume to an instance"))
+                }
                 continue
             }
             wanted[name] = node
-            load[node, default: 0] &+= bytes
+            if kept == nil { load[node, default: 0] &+= bytes }
             let have = observed[node]?.volumes[name]
-            if let have, have > bytes {
+            if have == nil, located[name] == nil, volume.spec.from != nil {
+                restores.append((volume, node))  // created from its snapshot (planned with the snapshots)
+            } else if let have, have > bytes {
                 errors.append(.init(address: volume.address, message: "it would shrink from \(ByteSize(bytes: have)) to \(ByteSize(bytes: bytes)); shrinking a volume loses data: keep its size, or delete it and make a new one"))
             } else if have != bytes {
                 changes.append(Change(address: volume.address, target: .node(node), action: have == nil ? .create : .update, reason: have == nil ? .new : .specChanged,
@@ -80,7 +106,8 @@ extension RegionPlanner {
                     switch change.operation {
                     case .moveDomain(let domain, let from, _): return from == node && domain.disks.contains { $0.volume == name }
                     case .defineDomain, .replaceDomain, .deleteDomain: return change.target == .node(node)
-                    case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume:
+                    case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume,
+                         .restoreVolume, .takeSnapshot, .deleteSnapshot:
                         return false
                     }
                 }
@@ -93,5 +120,7 @@ extension RegionPlanner {
                                       operation: .deleteVolume(pool: DesiredDomain.volumePool, name: name)))
             }
         }
+        volumeHomes = wanted
+        return restores
     }
 }

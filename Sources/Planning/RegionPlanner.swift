@@ -25,6 +25,14 @@ struct RegionPlanner {
     var rulesets: [Ruleset] = []
     /// Resources found exactly as wanted.
     var unchanged = 0
+    /// The region's object store as observed: its snapshots (nil when the region has none, or it was not observed).
+    var snapshots: [ObservedSnapshot]?
+    /// Planning now, in hours since the epoch (snapshot schedules).
+    var hour: Int32 = 0
+    /// Where each tenant volume (libvirt name) belongs once the plan is applied.
+    var volumeHomes: [String: Address] = [:]
+    /// Whether the plan depends on the hour beyond rings (a snapshot schedule).
+    var scheduled = false
 
     /// Where an owned domain runs now.
     struct Placed {
@@ -53,7 +61,7 @@ struct RegionPlanner {
         result.orphans = orphans
         result.rings = rings.filter(\.rebuilt)
         result.unchanged = unchanged
-        result.settling = rings.contains { !$0.state.settled }
+        result.settling = scheduled || rings.contains { !$0.state.settled }
         return result
     }
 
@@ -169,7 +177,7 @@ struct RegionPlanner {
             planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
         }
         planNetworking(desired: desired, current: current)
-        planVolumes(desired: desired)
+        planSnapshots(restores: planVolumes(desired: desired))
     }
 
     /// An instance that stays on its node: replaced (image changed), updated (restarting it only when its

@@ -3,6 +3,7 @@ import Foundation
 import Hypervisor
 import Manifests
 import Planning
+import Snapshots
 import State
 
 /// Applies a plan by walking its dependency graph: a change starts as soon as its own dependencies are done, changes
@@ -18,6 +19,8 @@ public struct Applier: Sendable {
     public var backoff: Double
     /// Called as changes start and finish (for a progress display).
     public var progress: (@Sendable (ProgressEvent) -> Void)?
+    /// The regions' object stores (volume snapshots); nil when the plan has no snapshot changes.
+    public var objectStores: ObjectStores?
 
     /// Creates an applier.
     public init(parallelism: Int = 8, attempts: Int = 3, backoff: Double = 0.2, progress: (@Sendable (ProgressEvent) -> Void)? = nil) {
@@ -114,20 +117,43 @@ public struct Applier: Sendable {
         switch change.target {
         case .node(let node):
             guard let driver = drivers[node] else { throw ApplyError(change: change.id, message: "no driver for \(node)") }
-            if case .moveDomain(let domain, let from, let name) = change.operation {
+            switch change.operation {
+            case .moveDomain(let domain, let from, let name):
                 guard let source = drivers[from] else { throw ApplyError(change: change.id, message: "no driver for \(from), which it moves from") }
                 try driver.receive(domain, from: source, sourceDomain: name)
-            } else {
+            case .takeSnapshot(let pool, let name, let key, let snapshot, let after):
+                let store = try objectStore(for: change)
+                guard try !store.client.exists(store.manifests, store.key(volume: key, name: snapshot)) else { return }  // taken before a crash
+                let previous = try after.flatMap { try store.manifest(volume: key, name: $0) }
+                try driver.exportVolume(pool: pool, name: name, chunkSize: store.chunkSize) { capacity, read in
+                    _ = try store.upload(volume: key, name: snapshot, capacity: capacity, after: previous, read: read)
+                }
+            case .restoreVolume(let pool, let name, let bytes, let key, let snapshot):
+                let store = try objectStore(for: change)
+                try driver.importVolume(pool: pool, name: name, bytes: bytes) { write in try store.restore(volume: key, name: snapshot, write: write) }
+            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .ensureVolume, .deleteVolume, .setPower, .deleteDomain, .configureDHCP,
+                 .loadFirewall, .installRing, .saveRingBuilder, .deleteSnapshot:
                 try driver.apply(change.operation)
             }
         case .region:
             switch change.operation {
             case .saveRingBuilder(let builder, let checksum, let previous):
                 try state.saveRing(address: change.address.description, state: builder, checksum: checksum, previous: previous)
-            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .moveDomain, .setPower, .deleteDomain, .installRing, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume:
+            case .deleteSnapshot(let key, let snapshot):
+                _ = try objectStore(for: change).delete(volume: key, name: snapshot)
+            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .moveDomain, .setPower, .deleteDomain, .installRing, .configureDHCP, .loadFirewall,
+                 .ensureVolume, .deleteVolume, .restoreVolume, .takeSnapshot:
                 throw ApplyError(change: change.id, message: "'\(change.operation.name)' is a node's operation; a region cannot perform it")
             }
         }
+    }
+}
+
+extension Applier {
+    /// The object store of the change's region.
+    fileprivate func objectStore(for change: Change) throws -> SnapshotStore {
+        guard let objectStores else { throw ApplyError(change: change.id, message: "no object store was given to the applier for region \(change.region)") }
+        return try objectStores.store(change.region)
     }
 }
 

@@ -193,10 +193,12 @@ extension Reconciler {
             ringCache?.keep(ring, address: address, stamp: ringStamps[address])
         }
         let storedRings = adoptingLostRings(rings, regions: Set(toPlan.map(\.name)), observed: observation.nodes, drivers: drivers)
+        let snapshots = try observeSnapshots(toPlan.map(\.name))
         let planned = ResultSlots<RegionPlan>(count: toPlan.count)
         DispatchQueue.concurrentPerform(iterations: toPlan.count) { index in
             planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog,
-                                                observed: observed[toPlan[index].name] ?? [], storedRings: storedRings, hour: hour, options: options)
+                                                observed: observed[toPlan[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
+                                                snapshots: snapshots[toPlan[index].name])
         }
         for plan in planned.values {
             if let key = keys[plan.region] { memo?.remember(plan, key: key) }

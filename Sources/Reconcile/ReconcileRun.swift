@@ -109,7 +109,9 @@ public struct ReconcileRun {
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()
         try state.rememberNodes(endpoints)
-        let applied = try Applier(parallelism: options.parallelism, progress: progress).apply(plan, drivers: drivers, state: state)
+        var applier = Applier(parallelism: options.parallelism, progress: progress)
+        applier.objectStores = reconciler.objectStores
+        let applied = try applier.apply(plan, drivers: drivers, state: state)
         var report = Report(plan: plan, applied: applied, recovery: recovery)
         if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state) }
         return report

@@ -23,6 +23,8 @@ public struct Reconciler: Sendable {
     public var hostScan: SimulatedHostScan?
     /// The SSH key for production nodes (nil: `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`).
     public var sshIdentity: String?
+    /// The regions' object stores (volume snapshots).
+    public var objectStores: ObjectStores
 
     /// Creates a reconciler.
     public init(model: DesiredModel, revision: String?, stateDirectory: String, state: (any StateBackend)?, options: Planner.Options = .init()) {
@@ -31,6 +33,7 @@ public struct Reconciler: Sendable {
         self.stateDirectory = stateDirectory
         self.state = state
         self.options = options
+        self.objectStores = ObjectStores(model: model)
     }
 
     /// Why a reconcile could not go ahead.
@@ -226,8 +229,23 @@ public struct Reconciler: Sendable {
         let declared = Set(model.regions.map(\.name))
         let rings = adoptingLostRings(try storedRings(), regions: Set(regions), observed: observed, drivers: drivers)
         let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
-                                revision: revision, storedRings: rings, hour: Self.hour(), options: options)
+                                revision: revision, storedRings: rings, hour: Self.hour(), options: options, snapshots: try observeSnapshots(regions))
         return try Self.limit(plan, to: targets, model: model)
+    }
+
+    /// The snapshots in the object store of each of `regions` that has one (listed in parallel). An object store that
+    /// cannot be reached fails the plan, as an unreachable node does: a plan made without it could take again what is
+    /// stored, or miss a restore's source.
+    public func observeSnapshots(_ regions: [String]) throws -> [String: [ObservedSnapshot]] {
+        let withStore = regions.filter { objectStores.has($0) }
+        let listed = ResultSlots<Result<[ObservedSnapshot], any Error>>(count: withStore.count)
+        let stores = objectStores
+        DispatchQueue.concurrentPerform(iterations: withStore.count) { index in
+            listed[index] = Result { try stores.observe(withStore[index]) }
+        }
+        var snapshots: [String: [ObservedSnapshot]] = [:]
+        for (region, result) in zip(withStore, listed.values) { snapshots[region] = try result.get() }
+        return snapshots
     }
 
     static func hour() -> Int32 { Int32(Date().timeIntervalSince1970 / 3600) }

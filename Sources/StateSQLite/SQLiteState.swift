@@ -361,7 +361,8 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
                 """, arguments: [change.address.description, domain.node.description, domain.interface.ip.description, domain.specHash,
                                  Date().timeIntervalSince1970])
-        case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume:
+        case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume,
+             .restoreVolume, .takeSnapshot, .deleteSnapshot:
             return
         }
     }

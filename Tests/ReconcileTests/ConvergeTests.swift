@@ -276,6 +276,14 @@ struct FailingNode: NodeDriver {
         try inner.receive(domain, from: (source as? FailingNode)?.inner ?? source, sourceDomain: sourceDomain)
     }
 
+    func exportVolume(pool: String, name: String, chunkSize: Int, _ consume: (UInt64, () throws -> Data?) throws -> Void) throws(DriverError) {
+        try inner.exportVolume(pool: pool, name: name, chunkSize: chunkSize, consume)
+    }
+
+    func importVolume(pool: String, name: String, bytes: UInt64, _ produce: ((Data) throws -> Void) throws -> Void) throws(DriverError) {
+        try inner.importVolume(pool: pool, name: name, bytes: bytes, produce)
+    }
+
     func apply(_ operation: Change.Operation) throws(DriverError) {
         if case .ensureNetwork(let network, _) = operation, network == failing {
             throw DriverError(node: address, message: "injected failure", isTransient: true)

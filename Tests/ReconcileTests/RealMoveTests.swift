@@ -24,46 +24,17 @@ import Testing
             for root in roots { try LoopbackLibvirtd.prepareFileRoot(root.path) }
             repo = try Fixtures.deployment()
             state = try Scratch("state")
-            try repo.write("regions/move/region.yaml", "kind: Region\nname: move\nspec:\n  sponsor: Move test\n")
-            try repo.write("regions/move/network.yaml", """
-                kind: Network
-                name: private
-                spec: {bridge: br100, fixedRange: 10.31.0.0/24, gateway: 10.31.0.1, dns: [10.31.0.2]}
-                """)
+            try RealNodeManifests.region("move", octet: 31, in: repo)
             var nodes = ""
             for (index, server) in servers.enumerated() {
-                nodes += """
-                    ---
-                    kind: Node
-                    name: move-\(index + 1)
-                    spec:
-                      address: \(server.address)
-                      ssh: {user: \(server.user), port: \(server.port), hostKey: "\(try server.hostKeyLine())"}
-                      libvirt: qemu+ssh://\(server.user)@\(server.address):\(server.port)/system
-                      fileRoot: \(roots[index].path)
-                      roles: [\(index == 0 ? "controller, " : "")compute]
-                      cpus: 4
-                      memory: 8GiB
-
-                    """
+                nodes += try RealNodeManifests.node("move-\(index + 1)", server: server, root: roots[index], roles: index == 0 ? "controller, compute" : "compute") + "---\n"
             }
-            nodes += "---\nkind: Node\nname: move-3\nspec: {address: 172.16.98.3, libvirt: simulated, roles: [storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 1TB}]}\n"
-            try repo.write("regions/move/nodes.yaml", nodes)
+            try repo.write("regions/move/nodes.yaml", nodes + RealNodeManifests.storageNode("move-3", address: "172.16.98.3"))
             try pin(to: "move-1")
         }
 
         func pin(to node: String) throws {
-            try repo.write("manifests/move.yaml", """
-                kind: Flavor
-                name: m1.tiny
-                spec: {vcpus: 1, ram: 128MiB, disk: 5GiB}
-                ---
-                kind: Instance
-                name: m-0
-                region: move
-                tenant: acme
-                spec: {flavor: m1.tiny, image: ubuntu, network: private, node: \(node)}
-                """)
+            try repo.write("manifests/move.yaml", RealNodeManifests.tinyInstance("m-0", region: "move", node: node))
             try GitCLI.commitAll(in: repo.path)
         }
 

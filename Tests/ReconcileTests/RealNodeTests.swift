@@ -21,32 +21,9 @@ import Testing
             try LoopbackLibvirtd.prepareFileRoot(root.path)
             repo = try Fixtures.deployment()
             state = try Scratch("state")
-            try repo.write("regions/real/region.yaml", "kind: Region\nname: real\nspec:\n  sponsor: Real node test\n")
-            try repo.write("regions/real/network.yaml", """
-                kind: Network
-                name: private
-                spec: {bridge: br100, fixedRange: 10.30.0.0/24, gateway: 10.30.0.1, dns: [10.30.0.2]}
-                """)
-            try repo.write("regions/real/nodes.yaml", """
-                kind: Node
-                name: real-1
-                spec:
-                  address: 127.0.0.2
-                  ssh: {user: \(sshd.user), port: \(sshd.port), hostKey: "\(try sshd.hostKeyLine())"}
-                  libvirt: qemu+ssh://\(sshd.user)@127.0.0.2:\(sshd.port)/system
-                  fileRoot: \(root.path)
-                  roles: [controller, compute]
-                  cpus: 4
-                  memory: 8GiB
-                ---
-                kind: Node
-                name: real-2
-                spec: {address: 172.16.99.2, libvirt: simulated, roles: [storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 1TB}]}
-                ---
-                kind: Node
-                name: real-3
-                spec: {address: 172.16.99.3, libvirt: simulated, roles: [storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 1TB}]}
-                """)
+            try RealNodeManifests.region("real", octet: 30, in: repo)
+            try repo.write("regions/real/nodes.yaml", try RealNodeManifests.node("real-1", server: sshd, root: root, roles: "controller, compute")
+                           + "---\n" + RealNodeManifests.storageNode("real-2", address: "172.16.99.2") + "---\n" + RealNodeManifests.storageNode("real-3", address: "172.16.99.3"))
             try repo.write("regions/real/rings.yaml", "kind: Ring\nname: object\nspec:\n  partPower: 6\n  replicas: 2\n")
             try instances(2)
         }

@@ -59,8 +59,9 @@ struct SwiftSnapshotTests {
         SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
-    @Test func snapshotsUploadOnlyChangedChunksRestoreByteForByteAndSurviveAnObjectServerDown() async throws {
-        let state = try Scratch("swift-state")
+    /// A Swift cluster on 127.0.0.2–4 serving through the rings `stacklab apply` built for region `store` (kept alive by
+    /// the scratch directories returned with it).
+    static func cluster(state: Scratch) throws -> (cluster: LoopbackSwift, keep: [Scratch]) {
         let ringDirectory = try Self.rings(in: state)
         let swiftDirectory = try Scratch("swift-dir")
         for ring in ["account", "container", "object"] {
@@ -70,7 +71,14 @@ struct SwiftSnapshotTests {
         let cluster = try LoopbackSwift(swiftDirectory: swiftDirectory.path,
                                         nodes: (2...4).map { LoopbackSwift.Node(address: "127.0.0.\($0)", root: roots[$0 - 2].path, devices: ["sdb", "sdc"]) },
                                         ports: Self.ports)
-        let client = try await SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing")
+        return (cluster, [swiftDirectory] + roots)
+    }
+
+    @Test func snapshotsUploadOnlyChangedChunksRestoreByteForByteAndSurviveAnObjectServerDown() async throws {
+        let state = try Scratch("swift-state")
+        let (cluster, keep) = try Self.cluster(state: state)
+        defer { withExtendedLifetime(keep) {} }
+        let client = try SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing")
         let store = SnapshotStore(client: client)
 
         // A 64 MiB volume of varied bytes.
@@ -82,34 +90,42 @@ struct SwiftSnapshotTests {
             withUnsafeBytes(of: seed) { for (offset, byte) in $0.enumerated() where index + offset < bytes.count { bytes[index + offset] = byte } }
         }
         try Data(bytes).write(to: URL(fileURLWithPath: volume))
-        let first = try await store.upload(volume: "gerrit-data", name: "monday", from: volume)
+        let first = try store.upload(volume: "gerrit-data", name: "monday", from: volume)
         #expect(first.chunksUploaded == 64 && first.bytesSent == 64 << 20)
         let mondaySum = try Self.sha256(volume)
 
         // 1 MiB changes: the next snapshot sends one chunk.
         for index in (10 << 20)..<(11 << 20) { bytes[index] ^= 0xFF }
         try Data(bytes).write(to: URL(fileURLWithPath: volume))
-        let second = try await store.upload(volume: "gerrit-data", name: "tuesday", from: volume, after: first.manifest)
+        let second = try store.upload(volume: "gerrit-data", name: "tuesday", from: volume, after: first.manifest)
         #expect(second.chunksUploaded == 1 && second.bytesSent == 1 << 20, "only the changed chunk: \(second.chunksUploaded)")
         let tuesdaySum = try Self.sha256(volume)
 
         // Each snapshot restores on its own, byte for byte.
         let restored = state.file("restored.img")
-        try await store.restore(volume: "gerrit-data", name: "monday", to: restored)
+        try store.restore(volume: "gerrit-data", name: "monday", to: restored)
         #expect(try Self.sha256(restored) == mondaySum)
-        try await store.restore(volume: "gerrit-data", name: "tuesday", to: restored)
+        try store.restore(volume: "gerrit-data", name: "tuesday", to: restored)
         #expect(try Self.sha256(restored) == tuesdaySum)
 
         // One object server down: uploads (quorum 2 of 3) and restores still work.
         cluster.stop("object-127.0.0.3")
         for index in (40 << 20)..<(41 << 20) { bytes[index] ^= 0x0F }
         try Data(bytes).write(to: URL(fileURLWithPath: volume))
-        let third = try await store.upload(volume: "gerrit-data", name: "wednesday", from: volume)
+        let third = try store.upload(volume: "gerrit-data", name: "wednesday", from: volume)
         #expect(third.chunksUploaded == 1)
-        try await store.restore(volume: "gerrit-data", name: "wednesday", to: restored)
+        try store.restore(volume: "gerrit-data", name: "wednesday", to: restored)
         #expect(try Self.sha256(restored) == (try Self.sha256(volume)))
-        try await store.restore(volume: "gerrit-data", name: "monday", to: restored)
+        try store.restore(volume: "gerrit-data", name: "monday", to: restored)
         #expect(try Self.sha256(restored) == mondaySum)
+
+        // Deleting monday deletes only the chunk no other snapshot uses (the original of the chunk tuesday changed);
+        // the others still restore.
+        let deletion = try store.delete(volume: "gerrit-data", name: "monday")
+        #expect(deletion.chunksDeleted == 1 && deletion.chunksKept == 63, "\(deletion)")
+        #expect(try store.list(prefix: "gerrit-data/").map(\.name).sorted() == ["tuesday", "wednesday"])
+        try store.restore(volume: "gerrit-data", name: "tuesday", to: restored)
+        #expect(try Self.sha256(restored) == tuesdaySum)
     }
 
     /// Ring files StackLab plans for the region in `repo` at `hour`, from the builders it saved before (`stored`).
@@ -134,12 +150,12 @@ struct SwiftSnapshotTests {
         let cluster = try LoopbackSwift(swiftDirectory: swiftDirectory.path,
                                         nodes: (2...4).map { LoopbackSwift.Node(address: "127.0.0.\($0)", root: roots[$0 - 2].path, devices: ["sdb", "sdc"]) },
                                         ports: Self.ports)
-        let store = SnapshotStore(client: try await SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
+        let store = SnapshotStore(client: try SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
         let state = try Scratch("swift-state")
         let volume = state.file("volume.img")
         try Data((0..<(16 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }).write(to: URL(fileURLWithPath: volume))
         let sum = try Self.sha256(volume)
-        _ = try await store.upload(volume: "data", name: "before", from: volume)
+        _ = try store.upload(volume: "data", name: "before", from: volume)
 
         // A disk is added to st-4; StackLab rebalances a day later (past min_part_hours) and the rings are installed.
         try Self.writeRegion(repo, lastDisks: ["sdb", "sdc", "sdd"])
@@ -152,10 +168,10 @@ struct SwiftSnapshotTests {
 
         // Every object is still found: at most one replica of a partition moved, and the proxy reads the others.
         let restored = state.file("restored.img")
-        try await store.restore(volume: "data", name: "before", to: restored)
+        try store.restore(volume: "data", name: "before", to: restored)
         #expect(try Self.sha256(restored) == sum)
-        _ = try await store.upload(volume: "data", name: "after", from: volume)
-        try await store.restore(volume: "data", name: "after", to: restored)
+        _ = try store.upload(volume: "data", name: "after", from: volume)
+        try store.restore(volume: "data", name: "after", to: restored)
         #expect(try Self.sha256(restored) == sum)
     }
 }

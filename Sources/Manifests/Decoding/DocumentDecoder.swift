@@ -119,7 +119,7 @@ struct DocumentDecoder {
         case .securityGroup: try pending(SecurityGroupSpec.self, \.securityGroups, what())
         case .keypair: try pending(KeypairSpec.self, \.keypairs, what())
         case .pipeline: try pending(PipelineSpec.self, \.pipelines, what())
-        case .firewall, .dhcp: nil  // refused before: never a manifest's kind
+        case .firewall, .dhcp, .snapshot: nil  // refused before: never a manifest's kind
         }
     }
 

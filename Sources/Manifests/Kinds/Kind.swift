@@ -7,9 +7,12 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
     /// Derived per node, never written in a manifest: a compute node's nftables ruleset, and its gateway addresses and
     /// DHCP host entries (`firewall/sina/sina-2`, `dhcp/sina/sina-2`).
     case firewall = "Firewall", dhcp = "DHCP"
+    /// Derived from a Volume's `snapshots`: one snapshot in the region's object store
+    /// (`snapshot/sina/devops/gerrit-data@nightly-2026120100`).
+    case snapshot = "Snapshot"
 
-    /// Whether StackLab derives it per node rather than reading it from manifests.
-    public var isDerived: Bool { self == .firewall || self == .dhcp }
+    /// Whether StackLab derives it rather than reading it from manifests.
+    public var isDerived: Bool { self == .firewall || self == .dhcp || self == .snapshot }
 
     /// The kinds a manifest document may have.
     public static let manifestKinds = allCases.filter { !$0.isDerived }
@@ -34,7 +37,7 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
         case .region, .flavor, .image, .priceList, .tenant, .pipeline: .global
         case .node, .network, .ring, .firewall, .dhcp: .regional
         case .filter: .optionalRegion
-        case .instance, .volume, .floatingIP: .tenantRegional
+        case .instance, .volume, .floatingIP, .snapshot: .tenantRegional
         case .securityGroup, .keypair: .tenantOptionalRegion
         }
     }

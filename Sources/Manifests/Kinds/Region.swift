@@ -8,7 +8,7 @@ public enum Environment: String, Sendable, CaseIterable, Codable {
 /// A region: one sponsor's site, at least three servers. Region-wide settings live here.
 public struct RegionSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.region
-    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges"]
+    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges", "objectStore"]
 
     /// Who provides the hardware.
     public var sponsor: Located<String>?
@@ -25,6 +25,40 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
     /// The provider's internal networks, which the SWS egress filter keeps instances from opening connections to
     /// unless a Filter allows it (default 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16).
     public var internalRanges: Located<[Located<IPv4Network>]>?
+
+    /// The region's Swift cluster, where volume snapshots are kept.
+    public var objectStore: Located<ObjectStore>?
+
+    /// How StackLab reaches a region's Swift proxy: its URL, a tempauth user, and the environment variable holding the
+    /// key (keys never live in the manifests).
+    public struct ObjectStore: Sendable, Encodable, Hashable {
+        public var proxy: Located<String>
+        public var user: Located<String>
+        /// Default `STACKLAB_SWIFT_KEY`.
+        public var keyEnv: Located<String>?
+
+        /// The key's variable in force.
+        public var effectiveKeyEnv: String { keyEnv?.value ?? "STACKLAB_SWIFT_KEY" }
+
+        static func decode(from d: ManifestDecoder) throws(YAMLError) -> Located<ObjectStore>? {
+            var proxy: Located<String>?, user: Located<String>?, keyEnv: Located<String>?
+            guard let mapping = try d.mapping("'objectStore'", required: ["proxy", "user"], { key throws(YAMLError) in
+                switch key.value {
+                case "proxy":
+                    proxy = try d.parsed("proxy", expected: "an http:// or https:// URL", hint: "write the Swift proxy's URL, e.g. http://10.0.0.1:8080") { text in
+                        (text.hasPrefix("http://") || text.hasPrefix("https://")) && !text.contains(" ") ? String(text.trimmingSuffix("/")) : nil
+                    }
+                case "user": user = try d.string("user")
+                case "keyEnv":
+                    keyEnv = try d.parsed("keyEnv", expected: "an environment variable name", hint: "write e.g. STACKLAB_SWIFT_KEY") { text in
+                        !text.isEmpty && text.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isUppercase || $0.isNumber)) } ? text : nil
+                    }
+                default: try d.unknownField(key, in: "'objectStore'", known: ["proxy", "user", "keyEnv"])
+                }
+            }), let proxy, let user else { return nil }
+            return Located(ObjectStore(proxy: proxy, user: user, keyEnv: keyEnv), at: d.location(mapping.mark))
+        }
+    }
 
     /// The internal ranges in force.
     public var effectiveInternalRanges: [IPv4Network] {
@@ -47,10 +81,20 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
             case "ramAllocationRatio": spec.ramAllocationRatio = try d.positive(d.decimal("ramAllocationRatio"), "ramAllocationRatio")
             case "maxDeleteShare": spec.maxDeleteShare = try d.decimal("maxDeleteShare")
             case "internalRanges": spec.internalRanges = try d.list("internalRanges") { () throws(YAMLError) in try d.cidr("internalRanges") }
+            case "objectStore": spec.objectStore = try ObjectStore.decode(from: d)
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }
         return spec
+    }
+}
+
+extension String {
+    /// Itself without trailing `suffix`es.
+    func trimmingSuffix(_ suffix: Character) -> Substring {
+        var text = self[...]
+        while text.last == suffix { text = text.dropLast() }
+        return text
     }
 }
 

@@ -3,7 +3,7 @@ import YAML
 /// A local-storage block volume.
 public struct VolumeSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.volume
-    static let fields = ["size", "instance", "device", "type"]
+    static let fields = ["size", "instance", "device", "type", "snapshots", "from"]
 
     /// Capacity.
     public var size: Located<ByteSize>
@@ -13,9 +13,71 @@ public struct VolumeSpec: ResourceSpec, DecodableSpec {
     public var device: Located<String>?
     /// hdd or ssd (default hdd).
     public var type: Located<DiskType>?
+    /// Snapshots kept of it in the region's object store.
+    public var snapshots: Located<[Snapshot]>?
+    /// The snapshot its content comes from when it is created.
+    public var from: Located<SnapshotReference>?
+
+    /// A snapshot of a volume: a one-off (taken once, kept until it leaves the list), or a schedule (`every`: one
+    /// taken each time that many hours have passed since the last, named `<name>-<YYYYMMDDHH>` in UTC, the newest
+    /// `keep` kept).
+    public struct Snapshot: Sendable, Encodable, Hashable {
+        public var name: Located<String>
+        /// Hours between scheduled snapshots.
+        public var every: Located<Int>?
+        /// How many scheduled snapshots are kept (default 7).
+        public var keep: Located<Int>?
+
+        static let fields = ["name", "every", "keep"]
+
+        /// The scheduled snapshots kept when `keep` is not given.
+        public static let defaultKeep = 7
+
+        static func decode(from d: ManifestDecoder) throws(YAMLError) -> Snapshot? {
+            var name: Located<String>?, every: Located<Int>?, keep: Located<Int>?
+            guard try d.mapping("a snapshot", required: ["name"], { key throws(YAMLError) in
+                switch key.value {
+                case "name": name = try d.name("name")
+                case "every": every = try d.parsed("every", expected: "a period in hours or days", hint: "write 6h, 24h or 7d") { Self.hours($0) }
+                case "keep": keep = try d.int("keep", in: 1...10_000)
+                default: try d.unknownField(key, in: "a snapshot", known: fields)
+                }
+            }) != nil, let name else { return nil }
+            return Snapshot(name: name, every: every, keep: keep)
+        }
+
+        /// `6h` → 6, `7d` → 168; nil for anything else.
+        static func hours(_ text: String) -> Int? {
+            guard let unit = text.last, let count = Int(text.dropLast()), count > 0, count <= 100_000 else { return nil }
+            switch unit {
+            case "h": return count
+            case "d": return count * 24
+            default: return nil
+            }
+        }
+    }
+
+    /// A stored snapshot: the volume (same tenant and region; it may have left the manifests) and the snapshot's name.
+    public struct SnapshotReference: Sendable, Encodable, Hashable {
+        public var volume: Located<String>
+        public var snapshot: Located<String>
+
+        static func decode(from d: ManifestDecoder) throws(YAMLError) -> Located<SnapshotReference>? {
+            var volume: Located<String>?, snapshot: Located<String>?
+            guard let mapping = try d.mapping("'from'", required: ["volume", "snapshot"], { key throws(YAMLError) in
+                switch key.value {
+                case "volume": volume = try d.name("volume")
+                case "snapshot": snapshot = try d.string("snapshot")
+                default: try d.unknownField(key, in: "'from'", known: ["volume", "snapshot"])
+                }
+            }), let volume, let snapshot else { return nil }
+            return Located(SnapshotReference(volume: volume, snapshot: snapshot), at: d.location(mapping.mark))
+        }
+    }
 
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> VolumeSpec? {
         var size: Located<ByteSize>?, instance: Located<String>?, device: Located<String>?, type: Located<DiskType>?
+        var snapshots: Located<[Snapshot]>?, from: Located<SnapshotReference>?
         guard try d.mapping(what(), required: ["size"], { key throws(YAMLError) in
             switch key.value {
             case "size": size = try d.byteSize("size")
@@ -25,11 +87,13 @@ public struct VolumeSpec: ResourceSpec, DecodableSpec {
                     text.hasPrefix("vd") && text.count >= 3 && text.dropFirst(2).allSatisfy(\.isLowercase) ? text : nil
                 }
             case "type": type = try d.choice("type", DiskType.self)
+            case "snapshots": snapshots = try d.list("snapshots") { () throws(YAMLError) in try Snapshot.decode(from: d) }
+            case "from": from = try SnapshotReference.decode(from: d)
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }) != nil else { return nil }
         guard let size else { return nil }
-        return VolumeSpec(size: size, instance: instance, device: device, type: type)
+        return VolumeSpec(size: size, instance: instance, device: device, type: type, snapshots: snapshots, from: from)
     }
 }
 

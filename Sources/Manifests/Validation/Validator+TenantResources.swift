@@ -1,8 +1,36 @@
 extension Validator {
+    /// A volume's snapshots: names used once, `keep` only with a schedule, and a region whose object store keeps them.
+    mutating func checkSnapshots(of volume: Resource<VolumeSpec>) {
+        let snapshots = volume.spec.snapshots?.value ?? []
+        guard !snapshots.isEmpty || volume.spec.from != nil else { return }
+        let region = volume.region!
+        if index.regions[region]?.spec.objectStore == nil, let regionResource = index.regions[region] {
+            let location = volume.spec.snapshots?.location ?? volume.spec.from!.location
+            error("volume '\(volume.name)' uses snapshots, but region '\(region)' has no object store to keep them", at: location,
+                  hint: "give region '\(region)' (\(place(regionResource.meta.location))) an objectStore: {proxy: http://…:8080, user: account:user}")
+        }
+        var seen: [String: SourceLocation] = [:]
+        for snapshot in snapshots {
+            if let first = seen[snapshot.name.value] {
+                error("volume '\(volume.name)' lists snapshot '\(snapshot.name.value)' twice", at: snapshot.name.location, hint: "first listed at \(place(first)); give each snapshot its own name")
+            }
+            seen[snapshot.name.value] = snapshot.name.location
+            if let keep = snapshot.keep, snapshot.every == nil {
+                error("snapshot '\(snapshot.name.value)' of volume '\(volume.name)' has 'keep' but no 'every'", at: keep.location,
+                      hint: "'keep' limits scheduled snapshots: add every: 24h, or remove 'keep' (a one-off snapshot is kept until it leaves the list)")
+            }
+        }
+        if let from = volume.spec.from, from.value.volume.value == volume.name {
+            error("volume '\(volume.name)' is restored from a snapshot of itself", at: from.value.volume.location,
+                  hint: "restore into a new volume: give it another name")
+        }
+    }
+
     /// Volumes and floating IPs attach to instances of their own tenant and region; floating addresses come from
     /// the floating range and are not used twice; a guest device is used once per instance.
     mutating func checkTenantResources() {
         var devices: [ModelIndex.TenantRegionalKey: [String: SourceLocation]] = [:]
+        for volume in model.volumes { checkSnapshots(of: volume) }
         for volume in model.volumes {
             guard let name = volume.spec.instance else { continue }
             let key = ModelIndex.TenantRegionalKey(region: volume.region!, tenant: volume.tenant!, name: name.value)

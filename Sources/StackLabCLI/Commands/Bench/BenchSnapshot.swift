@@ -50,7 +50,7 @@ struct BenchSnapshot: AsyncParsableCommand {
         let cluster = try LoopbackSwift(swiftDirectory: swiftDirectory,
                                         nodes: (2...4).map { LoopbackSwift.Node(address: "127.0.0.\($0)", root: "\(root)/node-\($0)", devices: ["sdb"]) },
                                         ports: ports)
-        let store = SnapshotStore(client: try await SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
+        let store = SnapshotStore(client: try SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
 
         // The volume is written (and later changed) a chunk at a time: the peak RSS is the snapshot code's, not the bench's.
         let volume = "\(root)/volume.img"
@@ -70,7 +70,7 @@ struct BenchSnapshot: AsyncParsableCommand {
             let result = try await body()
             return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        let (first, firstSeconds) = try await timed { try await store.upload(volume: "bench", name: "first", from: volume) }
+        let (first, firstSeconds) = try await timed { try store.upload(volume: "bench", name: "first", from: volume) }
         let changed = max(1, mebibytes / 100)
         try writer.close()
         guard let updater = FileHandle(forUpdatingAtPath: volume) else { throw fail("cannot change \(volume)") }
@@ -82,8 +82,8 @@ struct BenchSnapshot: AsyncParsableCommand {
             try updater.write(contentsOf: [byte ^ 0xFF])
         }
         try updater.close()
-        let (second, secondSeconds) = try await timed { try await store.upload(volume: "bench", name: "second", from: volume, after: first.manifest) }
-        let (_, restoreSeconds) = try await timed { try await store.restore(volume: "bench", name: "second", to: "\(root)/restored.img") }
+        let (second, secondSeconds) = try await timed { try store.upload(volume: "bench", name: "second", from: volume, after: first.manifest) }
+        let (_, restoreSeconds) = try await timed { try store.restore(volume: "bench", name: "second", to: "\(root)/restored.img") }
         let rss = BenchIncremental.peakRSSMB()
         func row(_ name: String, _ seconds: Double, _ detail: String) -> BenchRow {
             BenchRow(name: name, medianSeconds: seconds, minSeconds: seconds, maxSeconds: seconds, peakRSSMB: rss, detail: detail)

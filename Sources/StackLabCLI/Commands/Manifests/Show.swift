@@ -10,13 +10,24 @@ struct Show: ParsableCommand {
             Text output lists each resource's address, where it is declared, and a one-line summary; \
             --format json prints {ok, diagnostics, resources}: the full typed specs with every default applied.
 
+            With --live (volumes only), each Volume is also observed: the node and libvirt volume holding it with its \
+            capacity, and its snapshots in the region's object store (capacity, chunks, chunks that snapshot uploaded, \
+            when taken), then the snapshots of volumes that left the manifests. The Swift key comes from the variable \
+            the Region's objectStore names (default $STACKLAB_SWIFT_KEY).
+
             Examples:
               stacklab show
               stacklab show node
               stacklab show instance gerrit --format json
+              stacklab show volume gerrit-data --live
             """)
 
     @OptionGroup var repository: RepositoryOptions
+
+    @OptionGroup var reconcile: ReconcileOptions
+
+    @Flag(help: "Volumes: observe where each is and list its snapshots (reads the nodes and the object store).")
+    var live = false
 
     @Argument(help: "Only resources of this kind.")
     var kind: String?
@@ -31,9 +42,26 @@ struct Show: ParsableCommand {
         if let kind, Kind(addressName: kind) == nil {
             throw ValidationError("unknown kind '\(kind)'; kinds are: \(Kind.manifestKinds.map(\.rawValue).joined(separator: ", "))")
         }
+        if live, kind.flatMap(Kind.init(addressName:)) != .volume {
+            throw ValidationError("--live shows volumes: write stacklab show volume [NAME] --live")
+        }
     }
 
     func run() throws {
+        if live {
+            let loaded = try repository.loadValid(json: format == .json)
+            let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
+            let statuses: [VolumeStatus]
+            do {
+                statuses = try VolumeStatus.observe(loaded.model.volumes, reconciler: reconciler, regions: reconcile.region)
+            } catch {
+                throw fail("\(error)")
+            }
+            let shown = statuses.filter { name == nil || $0.address.hasSuffix("/\(name!)") }
+            guard !shown.isEmpty else { throw fail("no volume matches") }
+            Terminal.standardOutput.write(format == .json ? try JSON.encode(shown) : shown.map(\.text).joined())
+            return
+        }
         let result = try repository.load(json: format == .json)
         try Self.output(for: result, kind: kind.flatMap(Kind.init(addressName:)), name: name, format: format,
                         colors: Terminal.standardError.wantsColor).emit()
