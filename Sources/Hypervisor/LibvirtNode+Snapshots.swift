@@ -46,7 +46,9 @@ extension LibvirtNode {
             let path = try volume.path()
             var users: [Domain] = []
             for domain in try connection.domains() where try domain.info().state == .running {
-                if try domain.liveXML().contains("'\(XMLText.escape(path))'") { users.append(domain) }
+                // A disk names it by pool and volume (as StackLab defines them) or by its file.
+                let xml = try domain.liveXML()
+                if xml.contains("volume='\(XMLText.escape(volume.name))'") || xml.contains("'\(XMLText.escape(path))'") { users.append(domain) }
             }
             return (path, users)
         }

@@ -398,6 +398,15 @@ struct FailingNode: NodeDriver {
         let volumes = observed.flatMap(\.volumes.keys)
         #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) } + loaded.model.volumes.count,
                 "a root volume per instance, an ephemeral one per m1.large, and each Volume")
+        // Each Volume is on its instance's node, at its size, attached as its device.
+        for volume in loaded.model.volumes {
+            let name = DesiredDomain.volumeName(for: volume.address)
+            let node = try #require(observed.first { $0.domains.contains { $0.address?.name == volume.spec.instance?.value && $0.address?.tenant == volume.tenant } })
+            #expect(node.volumes[name] == volume.spec.size.value.bytes, "\(volume.address) on \(node.address)")
+            let xml = try String(contentsOfFile: LibvirtNode.hostFile(stateDirectory: state.path, node: node.address), encoding: .utf8)
+            let disk = try #require(xml.range(of: "volume='\(name)'/>"))
+            #expect(xml[disk.upperBound...].drop { $0.isWhitespace }.hasPrefix("<target dev='\(volume.spec.device?.value ?? "")'"), "\(volume.address) attached as its device")
+        }
         let devstack = observed.flatMap(\.domains).first { $0.name == "devops:devstack" }
         #expect(devstack?.state == .shutoff, "devstack is declared stopped")
 

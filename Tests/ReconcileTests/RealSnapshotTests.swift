@@ -74,6 +74,8 @@ extension SwiftSnapshotTests {
         let taken = try world.stacklab(["apply", "--auto-approve"])
         #expect(taken.status == 0 && taken.output.contains("Verified"), "\(taken.output)")
         #expect(try world.daemon.runningDomains() == ["acme:m-0"], "the guest runs on")
+        let reason = try Command.check(["virsh", "-c", world.daemon.localURI, "domstate", "--reason", "acme:m-0"])
+        #expect(reason.contains("unpaused"), "paused for the copy, then resumed: \(reason)")
         let store = SnapshotStore(client: try SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
         let stored = try store.list(prefix: "acme/data/")
         #expect(stored.map(\.name) == ["before-upgrade"] && stored.first?.capacity == 64 << 20, "\(stored)")
