@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Manifests", dependencies: ["YAML", "Git", "Parallel"], swiftSettings: strict),
 
         // Desired hypervisor state, placement and addresses: pure values, no I/O.
-        .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Planning", dependencies: ["Manifests", "Billing", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hosts", dependencies: ["SSH", "Manifests", "Planning", "Parallel", "Processes", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
@@ -47,7 +47,7 @@ let package = Package(
 
         // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
         // embedded SQLite backend.
-        .target(name: "State", dependencies: ["Manifests", "Planning", "Hypervisor"], swiftSettings: strict),
+        .target(name: "State", dependencies: ["Manifests", "Planning", "Hypervisor", "Billing"], swiftSettings: strict),
         .target(name: "StateSQLite", dependencies: ["State", "Manifests", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: strict),
 
@@ -56,6 +56,9 @@ let package = Package(
 
         // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
         .target(name: "Rings", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+
+        // Billing: metering intervals rated from the price lists' history into statements (pure).
+        .target(name: "Billing", dependencies: ["Manifests"], swiftSettings: strict),
 
         // Volume snapshots in Swift (content-addressed chunks and a manifest), and the small Swift client they use.
         .target(name: "Snapshots", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
@@ -71,7 +74,7 @@ let package = Package(
             name: "StackLabCLI",
             dependencies: [
                 "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "Reconcile", "Rings", "Processes", "SSH",
-                "TestSupport", "MetadataService", "Snapshots",
+                "TestSupport", "MetadataService", "Snapshots", "Billing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -91,7 +94,8 @@ let package = Package(
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "Planning", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Hosts", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Billing", "Hosts", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
+        .testTarget(name: "BillingTests", dependencies: ["Billing", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]

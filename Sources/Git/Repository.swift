@@ -35,6 +35,24 @@ public final class Repository {
         return Self.hex(git_commit_id(commit))
     }
 
+    /// The commits of `revision`'s first-parent history, oldest first, each with its committer time (seconds since
+    /// the epoch): what the branch was, change by change.
+    public func history(of revision: String) throws(GitError) -> [(commit: String, time: Int64)] {
+        var commit: OpaquePointer? = try lookupCommit(revision)
+        var history: [(commit: String, time: Int64)] = []
+        while let current = commit {
+            defer { git_commit_free(current) }
+            history.append((Self.hex(git_commit_id(current)), Int64(git_commit_time(current))))
+            commit = nil
+            if git_commit_parentcount(current) > 0 {
+                var parent: OpaquePointer?
+                try check("read the parent of \(history.last!.commit)", git_commit_parent(&parent, current, 0))
+                commit = parent
+            }
+        }
+        return history.reversed()
+    }
+
     /// Every file under `roots` (top-level directory names; all files when empty) in the tree of `revision`.
     /// Blobs larger than `maxBytes` are listed with their size but without bytes. A regular file whose path maps to
     /// its blob id in `known` is listed `omitted`, unread: the caller holds those bytes already. Blobs are read on

@@ -1,4 +1,5 @@
 import Foundation
+import Billing
 import Manifests
 
 /// One change to one resource, on one node or region-wide: an envelope (what, where, why, after what) around the
@@ -88,6 +89,12 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
     public var destroys: [String]
     /// What the executor does.
     public var operation: Operation
+    /// Billing: the resources this change leaves running, each as it is to be charged from the moment the change
+    /// began (the ledger opens an interval, or closes one and opens another when flavor, size or period changed).
+    public var meters: [Meter] = []
+    /// Billing: the resources (`Meter.resource`) whose charging stops when this change is requested (a delete of
+    /// something that left the manifests), whatever becomes of the real teardown.
+    public var stopsMeters: [String] = []
 
     /// The region it happens in.
     public var region: String { target.region }
@@ -104,6 +111,34 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
         self.restarts = restarts
         self.destroys = destroys
         self.operation = operation
+    }
+}
+
+/// How one resource is charged, as a change leaves it.
+public struct Meter: Sendable, Codable, Hashable {
+    /// What the ledger keys it by: the address, or for a volume its region and libvirt volume (what a delete of a
+    /// volume that left the manifests still knows).
+    public var resource: String
+    public var address: Address
+    public var tenant: String
+    /// instance, volume, floatingIP.
+    public var kind: String
+    /// The flavor (instances) or the size (volumes); empty for floating IPs.
+    public var item: String
+    /// Units charged (GB for volumes; 1 otherwise).
+    public var quantity: Int64
+    public var period: ChargePeriod
+    public var priceList: String
+
+    public init(resource: String, address: Address, tenant: String, kind: String, item: String, quantity: Int64 = 1, period: ChargePeriod, priceList: String) {
+        self.resource = resource
+        self.address = address
+        self.tenant = tenant
+        self.kind = kind
+        self.item = item
+        self.quantity = quantity
+        self.period = period
+        self.priceList = priceList
     }
 }
 

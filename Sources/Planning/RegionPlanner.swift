@@ -178,6 +178,7 @@ struct RegionPlanner {
         }
         planNetworking(desired: desired, current: current)
         planSnapshots(restores: planVolumes(desired: desired))
+        attachMeters()
     }
 
     /// An instance that stays on its node: replaced (image changed), updated (restarting it only when its

@@ -37,8 +37,14 @@ public struct Catalog: Sendable {
     public var securityGroups: [String: Resource<SecurityGroupSpec>] = [:]
     /// Keypairs by `tenant/name`.
     public var keypairs: [String: Resource<KeypairSpec>] = [:]
+    /// Per tenant: the price list it is billed by, and whether it prepays (instances then default to monthly).
+    public var billing: [String: (priceList: String, prepaid: Bool)] = [:]
 
     public init(_ model: DesiredModel) {
+        let onlyList = model.priceLists.count == 1 ? model.priceLists[0].name : ""
+        for tenant in model.tenants {
+            billing[tenant.name] = (tenant.spec.priceList?.value ?? onlyList, tenant.spec.billing?.value == .prepaid)
+        }
         flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         filters = model.filters

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import Hypervisor
 import Manifests
 import Planning
@@ -94,6 +95,7 @@ public struct Applier: Sendable {
             do {
                 try state.journal(change, run: run, status: .started, error: nil)
                 try execute(change, drivers: drivers, state: state)
+                FaultInjection.afterDriverCall()
                 try state.journal(change, run: run, status: .done, error: nil)
                 let outcome = Outcome.done(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                 progress?(ProgressEvent(change: change, outcome: outcome))
@@ -260,5 +262,17 @@ final class GraphWalk: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return outcomes[index]
+    }
+}
+
+/// Faults a real component cannot produce, for crash tests: `STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=N` kills the
+/// process (SIGKILL) right after its N-th driver call, before the journal records it done.
+enum FaultInjection {
+    private static let limit = ProcessInfo.processInfo.environment["STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS"].flatMap(Int.init)
+    private static let calls = Mutex(0)
+
+    static func afterDriverCall() {
+        guard let limit else { return }
+        if calls.withLock({ $0 += 1; return $0 }) >= limit { kill(getpid(), SIGKILL) }
     }
 }

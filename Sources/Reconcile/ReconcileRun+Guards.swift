@@ -31,6 +31,23 @@ extension ReconcileRun {
         return plan
     }
 
+    /// Billing after a crash: an interrupted change of these regions that carried meters and that the fresh plan no
+    /// longer wants took effect before the crash, so its meters apply from when it began (no charge lost); one the
+    /// plan still wants is done again, and its meters apply then (none charged twice).
+    func settleMeters(plan: Plan, regions: [String]) throws {
+        guard let state = reconciler.state, state.isWritable else { return }
+        let wanted = Set(plan.changes.map(\.id.description))
+        let planned = Set(regions)
+        do {
+            for entry in try state.unsettledMeteredChanges() where !wanted.contains(entry.changeID) {
+                let region = Address(parsing: entry.target)?.region ?? (entry.target.hasPrefix("region/") ? String(entry.target.dropFirst("region/".count)) : "")
+                if planned.contains(region) { try state.settleMeters(entry) }
+            }
+        } catch {
+            throw Reconciler.Failure(description: "cannot settle the billing of interrupted changes: \(error)")
+        }
+    }
+
     /// Errors, mass deletes and destroyed data stop the run unless the options allow them.
     func guardPlan(_ plan: Plan, observed: [ObservedNode]) throws {
         guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }

@@ -103,6 +103,7 @@ public struct ReconcileRun {
         let drivers = try reconciler.drivers(for: endpoints)
         let observed = try reconciler.observe(drivers)
         let plan = try saved.map { try checkFresh($0, observed: observed) } ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets)
+        try settleMeters(plan: plan, regions: regions)
         show(plan)
         try guardPlan(plan, observed: observed)
         guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery) }

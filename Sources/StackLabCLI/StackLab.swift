@@ -18,11 +18,12 @@ public struct StackLab: AsyncParsableCommand {
               stacklab drift                 what changed behind StackLab's back
               stacklab ring show sina        a region's Swift rings, device by device
               stacklab firewall show sina/sina-2   a compute node's nftables ruleset, rule by rule
+              stacklab bill devops --month 2026-11 a tenant's statement, rated from the ledger
 
             Run 'stacklab help <command>' for a command's options.
             """,
         version: StackLab.version,
-        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, MetadataCommand.self, Bench.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, MetadataCommand.self, BillCommand.self, AccountCommand.self, Bench.self]
     )
 
     /// The version `stacklab --version` prints.

@@ -1,3 +1,4 @@
+import Billing
 import Foundation
 import Hypervisor
 import Manifests
@@ -69,8 +70,23 @@ public protocol RegionLeases: Sendable {
     func acquire(_ region: String, timeout: Double) throws -> AnyObject
 }
 
-/// Billing's metering intervals, written in the journal's transaction (filled by the billing work).
-public protocol Ledger: Sendable {}
+/// Billing's ledger: metering intervals, opened, switched and closed by the journal writes of the changes that cause
+/// them (in the same transaction), and the money tenants put in (deposits, coupons).
+public protocol Ledger: Sendable {
+    /// Every metering interval (of `tenant` when given), by tenant and start.
+    func meterIntervals(tenant: String?) throws -> [MeterInterval]
+    /// Every deposit and coupon (of `tenant` when given), oldest first.
+    func accountEntries(tenant: String?) throws -> [AccountEntry]
+    /// Records a deposit or a coupon; a coupon already redeemed by the tenant is refused.
+    func recordAccount(_ entry: AccountEntry) throws
+    /// The ledger's time now (seconds since the epoch).
+    var now: Int64 { get }
+    /// Changes of dead runs that carry meters, began (their driver call may have acted) and were never settled.
+    func unsettledMeteredChanges() throws -> [JournalEntry]
+    /// An interrupted change that took effect (a fresh plan no longer wants it): its meters apply from when it began,
+    /// and its entry is recorded done, as if its run had lived to write it.
+    func settleMeters(_ entry: JournalEntry) throws
+}
 
 /// Everything a reconciler keeps: one backend implements all of it (SQLite embedded; PostgreSQL to share regions).
 public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger

@@ -1,3 +1,4 @@
+import Billing
 import Foundation
 import GRDB
 import Synchronization
@@ -17,10 +18,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public let directory: String
     /// Runs this process has begun and not finished: their liveness locks (descriptor, path).
     private let liveRuns = Mutex<[Int64: (descriptor: Int32, path: String)]>([:])
+    /// The ledger's clock (seconds since the epoch): the wall clock, or a fixed time (`--at`) for demos and tests.
+    private let clock: @Sendable () -> Int64
 
     /// The store in `directory` if one exists there (migrated if needed), or nil: reading state never creates it.
-    public static func existing(directory: String) throws -> SQLiteState? {
-        FileManager.default.fileExists(atPath: "\(directory)/stacklab.sqlite") ? try SQLiteState(directory: directory) : nil
+    public static func existing(directory: String, clock: (@Sendable () -> Int64)? = nil) throws -> SQLiteState? {
+        FileManager.default.fileExists(atPath: "\(directory)/stacklab.sqlite") ? try SQLiteState(directory: directory, clock: clock) : nil
     }
 
     /// Why the store cannot be opened, naming its file.
@@ -32,8 +35,9 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     /// the other (an exclusive lock on `stacklab.sqlite.lock`), so two first applies never race on the schema. A store
     /// the process may not write is opened read-only (plans and drift need no write access); it must then already
     /// be migrated.
-    public init(directory: String) throws {
+    public init(directory: String, clock: (@Sendable () -> Int64)? = nil) throws {
         self.directory = directory
+        self.clock = clock ?? { Int64(Date().timeIntervalSince1970) }
         let path = "\(directory)/stacklab.sqlite"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -147,6 +151,49 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             // host key and file root it had.
             try db.execute(sql: "ALTER TABLE node_inventory ADD COLUMN host_key TEXT")
             try db.execute(sql: "ALTER TABLE node_inventory ADD COLUMN file_root TEXT")
+        }
+        migrator.registerMigration("v8-ledger") { db in
+            // Billing: each journal row carries the meters its change sets and stops, and when it started; metering
+            // intervals are opened, switched and closed in the transaction of the journal write that causes them.
+            try db.execute(sql: "ALTER TABLE journal ADD COLUMN meters TEXT")
+            try db.execute(sql: "ALTER TABLE journal ADD COLUMN started_at INTEGER")
+            try db.execute(sql: """
+                CREATE TABLE meter_interval (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    resource TEXT NOT NULL,
+                    address TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    item TEXT NOT NULL,
+                    quantity INTEGER NOT NULL,
+                    period TEXT NOT NULL,
+                    price_list TEXT NOT NULL,
+                    start INTEGER NOT NULL,
+                    stop INTEGER,
+                    opened_by TEXT NOT NULL,
+                    closed_by TEXT,
+                    UNIQUE (resource, start)
+                )
+                """)
+            // At most one open interval per resource: a replay can never charge twice.
+            try db.execute(sql: "CREATE UNIQUE INDEX meter_open ON meter_interval (resource) WHERE stop IS NULL")
+            try db.execute(sql: "CREATE INDEX meter_tenant ON meter_interval (tenant, start)")
+            try db.execute(sql: """
+                CREATE TABLE account_entry (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    amount_micros INTEGER NOT NULL,
+                    discount_ppm INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    reference TEXT NOT NULL,
+                    recorded_by TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    expires INTEGER
+                )
+                """)
+            // A coupon is redeemed once per tenant.
+            try db.execute(sql: "CREATE UNIQUE INDEX account_coupon ON account_entry (tenant, reference) WHERE kind = 'coupon'")
         }
         return migrator
     }
@@ -315,6 +362,95 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                 INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
                 """, arguments: [entry.address, node, ip, specHash, Date().timeIntervalSince1970])
+            // Charged from when its create began, as if the run had lived to record it.
+            let row = try Row.fetchOne(db, sql: "SELECT meters, started_at FROM journal WHERE run_id = ? AND change_id = ?", arguments: [entry.run, entry.changeID])
+            if let text: String = row?["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
+                try Self.meter(meters, at: row?["started_at"] ?? clock(), by: entry.changeID, in: db)
+            }
+        }
+    }
+
+    /// Opens an interval for each meter whose resource has none open; one open with another flavor, size, period or
+    /// price list is closed at `time` and a new one opened. Meters already in force change nothing (a replay is free).
+    private static func meter(_ meters: [Meter], at time: Int64, by change: String, in db: Database) throws {
+        for meter in meters {
+            let open = try Row.fetchOne(db, sql: "SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = ? AND stop IS NULL",
+                                        arguments: [meter.resource])
+            if let open {
+                let same = (open["item"] as String) == meter.item && (open["quantity"] as Int64) == meter.quantity
+                    && (open["period"] as String) == meter.period.rawValue && (open["price_list"] as String) == meter.priceList
+                if same { continue }
+                if time <= open["start"] as Int64 {
+                    // Nothing was charged at the old terms yet: the interval takes the new ones.
+                    try db.execute(sql: "UPDATE meter_interval SET item = ?, quantity = ?, period = ?, price_list = ?, opened_by = ? WHERE id = ?",
+                                   arguments: [meter.item, meter.quantity, meter.period.rawValue, meter.priceList, change, open["id"] as Int64])
+                    continue
+                }
+                try db.execute(sql: "UPDATE meter_interval SET stop = ?, closed_by = ? WHERE id = ?", arguments: [time, change, open["id"] as Int64])
+            }
+            let start = time
+            try db.execute(sql: """
+                INSERT INTO meter_interval (resource, address, tenant, kind, item, quantity, period, price_list, start, opened_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource, start) DO NOTHING
+                """, arguments: [meter.resource, meter.address.description, meter.tenant, meter.kind, meter.item, meter.quantity,
+                                 meter.period.rawValue, meter.priceList, start, change])
+        }
+    }
+
+    // MARK: Ledger
+
+    public func meterIntervals(tenant: String?) throws -> [MeterInterval] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM meter_interval \(tenant == nil ? "" : "WHERE tenant = ?") ORDER BY tenant, start, resource",
+                             arguments: tenant.map { [$0] } ?? []).map { row in
+                MeterInterval(address: row["address"], tenant: row["tenant"], kind: row["kind"], item: row["item"], quantity: row["quantity"],
+                              period: ChargePeriod(rawValue: row["period"]) ?? .hourly, priceList: row["price_list"], start: row["start"], stop: row["stop"])
+            }
+        }
+    }
+
+    public func accountEntries(tenant: String?) throws -> [AccountEntry] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM account_entry \(tenant == nil ? "" : "WHERE tenant = ?") ORDER BY at, id",
+                             arguments: tenant.map { [$0] } ?? []).map { row in
+                AccountEntry(tenant: row["tenant"], kind: AccountEntry.Kind(rawValue: row["kind"]) ?? .deposit, amount: Money(micros: row["amount_micros"]),
+                             discountPPM: row["discount_ppm"], currency: row["currency"], reference: row["reference"], by: row["recorded_by"],
+                             at: row["at"], expires: row["expires"])
+            }
+        }
+    }
+
+    public func recordAccount(_ entry: AccountEntry) throws {
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO account_entry (tenant, kind, amount_micros, discount_ppm, currency, reference, recorded_by, at, expires)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [entry.tenant, entry.kind.rawValue, entry.amount.micros, entry.discountPPM, entry.currency, entry.reference, entry.by,
+                                 entry.at, entry.expires])
+        }
+    }
+
+    /// The ledger's time now.
+    public var now: Int64 { clock() }
+
+    public func unsettledMeteredChanges() throws -> [JournalEntry] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM journal j WHERE j.status = 'failed' AND j.error = 'interrupted' AND j.meters IS NOT NULL AND j.started_at IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM journal k WHERE k.change_id = j.change_id AND k.id > j.id) ORDER BY j.id
+                """).map(Self.entry)
+        }
+    }
+
+    public func settleMeters(_ entry: JournalEntry) throws {
+        try queue.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT meters, started_at FROM journal WHERE run_id = ? AND change_id = ? AND status = 'failed'",
+                                             arguments: [entry.run, entry.changeID]) else { return }
+            try db.execute(sql: "UPDATE journal SET status = 'done', error = 'interrupted; found done at recovery', updated_at = ? WHERE run_id = ? AND change_id = ?",
+                           arguments: [Date().timeIntervalSince1970, entry.run, entry.changeID])
+            if let text: String = row["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
+                try Self.meter(meters, at: row["started_at"] ?? clock(), by: entry.changeID, in: db)
+            }
         }
     }
 
@@ -325,15 +461,25 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     // MARK: Journal
 
     /// Records every change of a run as planned, before any is attempted.
+    /// Charging of what the changes delete stops now, in the same transaction: the delete was requested, whatever
+    /// becomes of the real teardown.
     public func journalPlanned(_ changes: [Change], run: Int64) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         try queue.write { db in
             let now = Date().timeIntervalSince1970
+            let requested = clock()
             for change in changes {
+                let meters = change.meters.isEmpty ? nil : String(decoding: try encoder.encode(change.meters), as: UTF8.self)
                 try db.execute(sql: """
-                    INSERT INTO journal (run_id, change_id, address, node, action, reason, status, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, 'planned', ?)
+                    INSERT INTO journal (run_id, change_id, address, node, action, reason, status, updated_at, meters)
+                    VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?)
                     """, arguments: [run, change.id.description, change.address.description, change.target.description, change.action.rawValue,
-                                     change.reason.rawValue, now])
+                                     change.reason.rawValue, now, meters])
+                for resource in change.stopsMeters {
+                    try db.execute(sql: "UPDATE meter_interval SET stop = max(start, ?), closed_by = ? WHERE resource = ? AND stop IS NULL",
+                                   arguments: [requested, change.id.description, resource])
+                }
             }
         }
     }
@@ -342,10 +488,16 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public func journal(_ change: Change, run: Int64, status: JournalEntry.Status, error: String? = nil) throws {
         try queue.write { db in
             try db.execute(sql: """
-                UPDATE journal SET status = ?, error = ?, updated_at = ?, attempts = attempts + (CASE WHEN ? = 'started' THEN 1 ELSE 0 END)
+                UPDATE journal SET status = ?, error = ?, updated_at = ?, attempts = attempts + (CASE WHEN ? = 'started' THEN 1 ELSE 0 END),
+                started_at = (CASE WHEN ? = 'started' AND started_at IS NULL THEN ? ELSE started_at END)
                 WHERE run_id = ? AND change_id = ?
-                """, arguments: [status.rawValue, error, Date().timeIntervalSince1970, status.rawValue, run, change.id.description])
-            if status == .done { try Self.record(change, in: db) }
+                """, arguments: [status.rawValue, error, Date().timeIntervalSince1970, status.rawValue, status.rawValue, clock(), run, change.id.description])
+            if status == .done {
+                try Self.record(change, in: db)
+                let started = try Int64.fetchOne(db, sql: "SELECT started_at FROM journal WHERE run_id = ? AND change_id = ?",
+                                                 arguments: [run, change.id.description]) ?? clock()
+                try Self.meter(change.meters, at: started, by: change.id.description, in: db)
+            }
         }
     }
 

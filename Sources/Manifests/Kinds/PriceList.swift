@@ -28,10 +28,18 @@ public struct Coupon: Sendable, Encodable {
     static let fields = ["code", "percentOff", "amountOff", "expires", "tenants"]
 }
 
+/// How a period that has only begun is charged.
+public enum PriceRounding: String, Sendable, Hashable, Codable, CaseIterable {
+    /// A started period is charged whole (Dough's way).
+    case up
+    /// Charged for the part used (rounded to the millionth).
+    case exact
+}
+
 /// Prices for everything a tenant can run.
 public struct PriceListSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.priceList
-    static let fields = ["currency", "flavors", "floatingIP", "loadBalancer", "volume", "coupons"]
+    static let fields = ["currency", "flavors", "floatingIP", "loadBalancer", "volume", "coupons", "rounding"]
 
     /// ISO 4217 code (`CNY`, `USD`).
     public var currency: Located<String>
@@ -45,11 +53,13 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
     public var volumePerGBMonth: Located<Money>?
     /// Discount codes.
     public var coupons: Located<[Coupon]>?
+    /// How partial periods are charged (default up: a started hour, day or month is charged whole).
+    public var rounding: Located<PriceRounding>?
 
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> PriceListSpec? {
         var spec = (currency: Located<String>?.none, flavors: Located<[FlavorPrice]>?.none)
         var floatingIP: Located<Money>?, loadBalancer: Located<Money>?, volume: Located<Money>?
-        var coupons: Located<[Coupon]>?
+        var coupons: Located<[Coupon]>?, rounding: Located<PriceRounding>?
         guard try d.mapping(what(), required: ["currency", "flavors"], { key throws(YAMLError) in
             switch key.value {
             case "currency":
@@ -61,12 +71,13 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
             case "loadBalancer": loadBalancer = try d.singlePrice("loadBalancer", unit: "daily")
             case "volume": volume = try d.singlePrice("volume", unit: "perGBMonth")
             case "coupons": coupons = try d.list("coupons") { () throws(YAMLError) in try decodeCoupon(d) }
+            case "rounding": rounding = try d.choice("rounding", PriceRounding.self)
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }) != nil else { return nil }
         guard let currency = spec.currency, let flavors = spec.flavors else { return nil }
         return PriceListSpec(currency: currency, flavors: flavors, floatingIPDaily: floatingIP, loadBalancerDaily: loadBalancer,
-                             volumePerGBMonth: volume, coupons: coupons)
+                             volumePerGBMonth: volume, coupons: coupons, rounding: rounding)
     }
 
     private static func decodeFlavorPrices(_ d: ManifestDecoder) throws(YAMLError) -> Located<[FlavorPrice]>? {
@@ -116,7 +127,7 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
         return Coupon(code: code, percentOff: percentOff, amountOff: amountOff, expires: expires, tenants: tenants)
     }
 
-    private enum CodingKeys: String, CodingKey { case currency, flavors, floatingIPDaily, loadBalancerDaily, volumePerGBMonth, coupons }
+    private enum CodingKeys: String, CodingKey { case currency, flavors, floatingIPDaily, loadBalancerDaily, volumePerGBMonth, coupons, rounding }
 }
 
 extension ManifestDecoder {

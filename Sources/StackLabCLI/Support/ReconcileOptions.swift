@@ -1,4 +1,5 @@
 import ArgumentParser
+import Billing
 import Foundation
 import Manifests
 import Planning
@@ -19,12 +20,33 @@ struct ReconcileOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes (ed25519 or ECDSA; default $STACKLAB_SSH_IDENTITY, else ~/.ssh/id_ed25519).", valueName: "file"))
     var identity: String?
 
+    @Option(name: .long, help: ArgumentHelp("Record the ledger (billing) as if it were this time (UTC: 2026-11-01 or 2026-11-01T09:00): for demos and tests.", valueName: "time"))
+    var at: String?
+
+    func validate() throws {
+        try Self.validateTime(at)
+    }
+
+    /// The ledger's clock: `--at`, else the wall clock.
+    var clock: (@Sendable () -> Int64)? { Self.clock(at: at) }
+
+    /// Checks an `--at` value.
+    static func validateTime(_ at: String?) throws {
+        if let at, Calendar.UTC.parse(at) == nil { throw ValidationError("--at takes a UTC date or time: 2026-11-30 or 2026-11-30T14:05, not \(at)") }
+    }
+
+    /// A clock stopped at `at` (nil: the wall clock).
+    static func clock(at: String?) -> (@Sendable () -> Int64)? {
+        guard let at, let time = Calendar.UTC.parse(at) else { return nil }
+        return { time }
+    }
+
     /// A reconciler for a loaded revision, reading the state store if there is one (never creating it).
     func reconciler(for loaded: LoadResult, repo: String) throws -> Reconciler {
         let directory = stateDirectory(repo: repo)
         do {
             var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
-                                        state: try SQLiteState.existing(directory: directory), options: Planner.Options(keepOrphans: keepOrphans))
+                                        state: try SQLiteState.existing(directory: directory, clock: clock), options: Planner.Options(keepOrphans: keepOrphans))
             reconciler.sshIdentity = identity
             return reconciler
         } catch {

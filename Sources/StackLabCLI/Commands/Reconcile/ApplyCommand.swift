@@ -58,7 +58,7 @@ struct ApplyCommand: ParsableCommand {
         options.lockTimeout = lockTimeout
         options.parallelism = parallelism
         let directory = reconciler.stateDirectory
-        let run = ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: directory) }
+        let run = ReconcileRun(reconciler: reconciler, options: options) { [clock = reconcile.clock] in try SQLiteState(directory: directory, clock: clock) }
         let renderer = PlanRenderer(colors: Terminal.standardOutput.wantsColor)
         let progress = ProgressPrinter(colors: Terminal.standardOutput.wantsColor)
         let report: ReconcileRun.Report

@@ -1,0 +1,86 @@
+import Manifests
+
+/// How a metered resource is charged.
+public enum ChargePeriod: String, Sendable, Codable, Hashable, CaseIterable {
+    /// Pay as you go, per hour (instances).
+    case hourly
+    /// Prepaid, per calendar month from the day it started (instances).
+    case monthly
+    /// Per day (floating IPs, load balancers).
+    case daily
+    /// Per GB-month of capacity, charged by the hour (a GB-month is 730 hours).
+    case gbMonth
+}
+
+/// One metering interval: a resource billed from `start` until `stop` (nil: still running), as the apply run that
+/// caused it wrote it. Times are seconds since the epoch (UTC).
+public struct MeterInterval: Sendable, Codable, Hashable {
+    public var address: String
+    public var tenant: String
+    /// instance, volume, floatingIP.
+    public var kind: String
+    /// The flavor (instances) or the size (volumes, `200GiB`); empty for floating IPs.
+    public var item: String
+    /// Units billed (GB for volumes; 1 otherwise).
+    public var quantity: Int64
+    public var period: ChargePeriod
+    public var priceList: String
+    public var start: Int64
+    public var stop: Int64?
+
+    public init(address: String, tenant: String, kind: String, item: String, quantity: Int64 = 1, period: ChargePeriod, priceList: String,
+                start: Int64, stop: Int64? = nil) {
+        self.address = address
+        self.tenant = tenant
+        self.kind = kind
+        self.item = item
+        self.quantity = quantity
+        self.period = period
+        self.priceList = priceList
+        self.start = start
+        self.stop = stop
+    }
+}
+
+/// Money recorded for a tenant: a deposit, or a coupon redeemed (an amount to spend, or a discount, until it expires).
+public struct AccountEntry: Sendable, Codable, Hashable {
+    public enum Kind: String, Sendable, Codable { case deposit, coupon }
+
+    public var tenant: String
+    public var kind: Kind
+    /// The amount (a deposit, or an amount-off coupon).
+    public var amount: Money
+    /// Off every charge while it is valid (a percent-off coupon), in parts per million (20% = 200,000).
+    public var discountPPM: Int64
+    public var currency: String
+    /// The coupon's code, or the deposit's note.
+    public var reference: String
+    /// Who recorded it, and when.
+    public var by: String
+    public var at: Int64
+    /// When it stops counting (coupons), nil for never.
+    public var expires: Int64?
+
+    public init(tenant: String, kind: Kind, amount: Money, discountPPM: Int64 = 0, currency: String, reference: String, by: String, at: Int64, expires: Int64? = nil) {
+        self.tenant = tenant
+        self.kind = kind
+        self.amount = amount
+        self.discountPPM = discountPPM
+        self.currency = currency
+        self.reference = reference
+        self.by = by
+        self.at = at
+        self.expires = expires
+    }
+}
+
+extension Money {
+    /// Rounded half to even to a hundredth of the unit (what a statement shows).
+    public var roundedToCents: Money {
+        let magnitude = micros.magnitude
+        var cents = magnitude / 10_000
+        let rest = magnitude % 10_000
+        if rest > 5_000 || (rest == 5_000 && cents % 2 == 1) { cents += 1 }
+        return Money(micros: (micros < 0 ? -1 : 1) * Int64(cents) * 10_000)
+    }
+}

@@ -1,0 +1,159 @@
+import Manifests
+
+/// What a tenant sees for a month: totals by category, then line items; what coupons and deposits paid; what is
+/// left or owed at the month's end.
+public struct Statement: Sendable, Codable {
+    public var tenant: String
+    public var month: String
+    public var currency: String
+    /// Totals by category (instances, volumes, floating IPs), and their sum.
+    public var totals: [String: Money]
+    public var charges: Money
+    /// Percent-off coupons' share of the charges.
+    public var discounts: Money
+    /// Paid by amount coupons, then by deposits; the rest is owed.
+    public var paidByCoupons: Money
+    public var paidByDeposits: Money
+    public var owed: Money
+    /// At the month's end: deposits not spent, and coupon credit still valid.
+    public var depositBalance: Money
+    public var couponCredit: Money
+    public var lines: [LineItem]
+
+    /// Deposits and coupon credit less what is owed.
+    public var balance: Money { Money(micros: depositBalance.micros + couponCredit.micros - owed.micros) }
+}
+
+/// Builds statements from the ledger: metering intervals, account entries, and the price lists' history.
+public struct Biller: Sendable {
+    public var intervals: [MeterInterval]
+    public var accounts: [AccountEntry]
+    public var book: PriceBook
+    /// Now: running intervals are charged up to it.
+    public var now: Int64
+
+    public init(intervals: [MeterInterval], accounts: [AccountEntry], book: PriceBook, now: Int64) {
+        self.intervals = intervals
+        self.accounts = accounts
+        self.book = book
+        self.now = now
+    }
+
+    /// Tenants with anything in the ledger.
+    public var tenants: [String] { Array(Set(intervals.map(\.tenant)).union(accounts.map(\.tenant))).sorted() }
+
+    /// `tenant`'s statement for `month`. Accounts are played forward from the tenant's first charge or entry, month by
+    /// month, so the balance carried into `month` is exactly what earlier statements left.
+    public func statement(_ tenant: String, month: BillingMonth) -> Statement {
+        let mine = intervals.filter { $0.tenant == tenant }
+        let entries = accounts.filter { $0.tenant == tenant }.sorted { ($0.at, $0.reference) < ($1.at, $1.reference) }
+        let firstTime = (mine.map(\.start) + entries.map(\.at)).min() ?? month.start
+        var ledger = Account(entries: entries)
+        var current = min(BillingMonth(containing: firstTime), month)
+        var result: Statement?
+        while current <= month {
+            var lines = mine.flatMap { Rating.lines($0, month: current, book: book, now: now) }
+            lines.sort { ($0.start, $0.address, $0.item) < ($1.start, $1.address, $1.item) }
+            let paid = ledger.play(lines, until: current.end)
+            if current == month {
+                var totals: [String: Money] = [:]
+                for line in lines { totals[line.category, default: Money(micros: 0)].micros += line.total.micros }
+                let currency = mine.lazy.compactMap { book.prices($0.priceList, at: month.start)?.currency }.first
+                    ?? entries.first?.currency ?? ""
+                result = Statement(tenant: tenant, month: "\(month)", currency: currency, totals: totals,
+                                   charges: Money(micros: lines.reduce(0) { $0 + $1.total.micros }), discounts: paid.discounts,
+                                   paidByCoupons: paid.coupons, paidByDeposits: paid.deposits, owed: Money(micros: ledger.debt),
+                                   depositBalance: Money(micros: ledger.deposit), couponCredit: Money(micros: ledger.couponCredit(at: month.end - 1)),
+                                   lines: lines)
+            }
+            current = current.next
+        }
+        return result!
+    }
+
+    /// Every tenant's charges per month of `year`'s months (what `bench billing` rates), without line items.
+    public func totals(months: [BillingMonth]) -> [String: [Money]] {
+        var totals: [String: [Int64]] = [:]
+        for interval in intervals {
+            var row = totals[interval.tenant] ?? Array(repeating: 0, count: months.count)
+            for (index, month) in months.enumerated() where interval.start < month.end && (interval.stop ?? now) > month.start - 31 * 86_400 {
+                row[index] += Rating.total(interval, month: month, book: book, now: now).micros
+            }
+            totals[interval.tenant] = row
+        }
+        return totals.mapValues { $0.map { Money(micros: $0) } }
+    }
+}
+
+/// A tenant's money played forward in time. A charge is settled when a prepaid month begins, or when the span of
+/// used time it covers ends (pay as you go); percent coupons valid then discount it; amount coupons valid then pay
+/// it first (soonest to expire first), then deposits; what remains is owed, and a later deposit pays what is owed
+/// first.
+struct Account {
+    private var pending: [AccountEntry]
+    private var coupons: [(remaining: Int64, from: Int64, expires: Int64?)] = []
+    private var discounts: [(ppm: Int64, from: Int64, expires: Int64?)] = []
+    var deposit: Int64 = 0
+    var debt: Int64 = 0
+
+    init(entries: [AccountEntry]) {
+        pending = entries
+    }
+
+    /// Coupon credit valid at `time`.
+    func couponCredit(at time: Int64) -> Int64 {
+        coupons.filter { $0.from <= time && ($0.expires.map { time < $0 } ?? true) }.reduce(0) { $0 + $1.remaining }
+    }
+
+    /// When a line is settled: a prepaid month when it begins, used time when its span ends (pay as you go).
+    static func settled(_ line: LineItem) -> Int64 { line.unit == "month" ? line.start : line.end }
+
+    /// Pays the lines in the order they are settled, applying the entries made before each; then applies entries up
+    /// to `until`.
+    mutating func play(_ lines: [LineItem], until: Int64) -> (discounts: Money, coupons: Money, deposits: Money) {
+        var discounted: Int64 = 0, byCoupons: Int64 = 0, byDeposits: Int64 = 0
+        for line in lines.sorted(by: { (Self.settled($0), $0.address) < (Self.settled($1), $1.address) }) {
+            let time = Self.settled(line)
+            byDeposits += take(before: time)
+            var amount = line.total.micros
+            if let discount = discounts.filter({ $0.from <= time && ($0.expires.map { time < $0 } ?? true) }).map(\.ppm).max() {
+                let off = Rating.mulDiv(amount, discount, 1_000_000)
+                discounted += off
+                amount -= off
+            }
+            let order = coupons.indices.filter { coupons[$0].from <= time && (coupons[$0].expires.map { time < $0 } ?? true) }
+                .sorted { (coupons[$0].expires ?? .max) < (coupons[$1].expires ?? .max) }
+            for index in order where amount > 0 {
+                let used = min(amount, coupons[index].remaining)
+                coupons[index].remaining -= used
+                amount -= used
+                byCoupons += used
+            }
+            let fromDeposit = min(amount, max(0, deposit))
+            deposit -= fromDeposit
+            byDeposits += fromDeposit
+            debt += amount - fromDeposit
+        }
+        byDeposits += take(before: until)
+        return (Money(micros: discounted), Money(micros: byCoupons), Money(micros: byDeposits))
+    }
+
+    /// Applies the entries made before `time`; returns what deposits paid of the debt.
+    private mutating func take(before time: Int64) -> Int64 {
+        var paidDebt: Int64 = 0
+        while let entry = pending.first, entry.at < time {
+            pending.removeFirst()
+            switch entry.kind {
+            case .deposit:
+                let paid = min(debt, entry.amount.micros)
+                debt -= paid
+                paidDebt += paid
+                deposit += entry.amount.micros - paid
+            case .coupon:
+                if entry.amount.micros > 0 { coupons.append((entry.amount.micros, entry.at, entry.expires)) }
+                if entry.discountPPM > 0 { discounts.append((entry.discountPPM, entry.at, entry.expires)) }
+            }
+        }
+        return paidDebt
+    }
+}

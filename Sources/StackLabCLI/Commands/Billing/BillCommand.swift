@@ -1,0 +1,108 @@
+import ArgumentParser
+import Billing
+import Foundation
+import Manifests
+
+/// `stacklab bill`: statements from the ledger and the price lists' history.
+struct BillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bill",
+        abstract: "Print a tenant's statement for a month (or every tenant's), rated from the ledger and the price lists' history.",
+        discussion: """
+            Every resource StackLab runs is metered in the ledger by the apply that made it (an interval per flavor, \
+            size or price list, opened when the change began; a delete stops it when requested). A statement rates \
+            those intervals with the price lists in force when each period began (read from the repository's git \
+            history: a price change is never retroactive): totals by category, what coupons and deposits paid, what \
+            is owed, then the line items. --verify rebuilds every month of every tenant two ways (line items, and \
+            interval totals) and checks the ledger's invariants; it exits 1 on any difference.
+
+            Examples:
+              stacklab bill devops --month 2026-11
+              stacklab bill --all --month 2026-11 --format csv
+              stacklab bill --verify
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var ledger: LedgerOptions
+
+    @Argument(help: "The tenant.")
+    var tenant: String?
+
+    @Flag(help: "Every tenant in the ledger.")
+    var all = false
+
+    @Option(help: ArgumentHelp("The month (YYYY-MM; default: this month).", valueName: "month"))
+    var month: String?
+
+    @Option(help: "text, csv or json.")
+    var format: BillFormat = .text
+
+    @Flag(help: "Rebuild every bill two ways and check the ledger; exit 1 on a difference.")
+    var verify = false
+
+    func validate() throws {
+        if let month, BillingMonth(parsing: month) == nil { throw ValidationError("--month takes YYYY-MM, not \(month)") }
+        if !verify && (tenant == nil) == !all { throw ValidationError("name a tenant, or give --all (or --verify)") }
+    }
+
+    func run() throws {
+        guard let store = try ledger.store(repo: repository.repo) else {
+            throw fail("no state store yet: nothing was applied, so nothing was metered")
+        }
+        let book = try LedgerOptions.priceBook(repository: repository)
+        let biller = Biller(intervals: try store.meterIntervals(tenant: nil), accounts: try store.accountEntries(tenant: nil), book: book, now: store.now)
+        if verify {
+            let problems = Self.verify(biller)
+            Terminal.standardOutput.write(problems.isEmpty ? "verified: every bill rebuilt two ways agrees to the cent, and the ledger is consistent\n"
+                                                           : problems.map { "mismatch: \($0)\n" }.joined())
+            if !problems.isEmpty { throw ExitCode(1) }
+            return
+        }
+        let month = month.flatMap(BillingMonth.init(parsing:)) ?? BillingMonth(containing: store.now)
+        let tenants = all ? biller.tenants : [tenant!]
+        if !all, !biller.tenants.contains(tenant!) {
+            Terminal.standardError.write("note: tenant '\(tenant!)' has nothing in the ledger\n")
+        }
+        let statements = tenants.map { biller.statement($0, month: month) }
+        switch format {
+        case .json: Terminal.standardOutput.write(try JSON.encode(all ? AnyEncodable(statements) : AnyEncodable(statements[0])))
+        case .csv: Terminal.standardOutput.write(Statement.csvHeader + statements.map(\.csvRows).joined())
+        case .text: Terminal.standardOutput.write(statements.map(\.text).joined(separator: "\n"))
+        }
+    }
+
+    /// Every tenant's every month, from its first interval to now: the line items' sum equals the intervals' totals
+    /// to the cent; no resource has two open intervals or overlapping ones.
+    static func verify(_ biller: Biller) -> [String] {
+        var problems: [String] = []
+        guard let first = biller.intervals.map(\.start).min() else { return [] }
+        var months: [BillingMonth] = []
+        var month = BillingMonth(containing: first)
+        while month.start <= biller.now { months.append(month); month = month.next }
+        let totals = biller.totals(months: months)
+        for tenant in biller.tenants {
+            for (index, month) in months.enumerated() {
+                let statement = biller.statement(tenant, month: month)
+                let direct = totals[tenant]?[index] ?? Money(micros: 0)
+                if statement.charges.roundedToCents != direct.roundedToCents {
+                    problems.append("\(tenant) \(month): line items \(statement.charges.cents), interval totals \(direct.cents)")
+                }
+            }
+        }
+        for (address, intervals) in Dictionary(grouping: biller.intervals, by: \.address) {
+            let sorted = intervals.sorted { $0.start < $1.start }
+            if sorted.filter({ $0.stop == nil }).count > 1 { problems.append("\(address) has \(sorted.filter { $0.stop == nil }.count) open intervals") }
+            for (a, b) in zip(sorted, sorted.dropFirst()) where (a.stop ?? .max) > b.start {
+                problems.append("\(address): intervals from \(Calendar.UTC.format(a.start)) and \(Calendar.UTC.format(b.start)) overlap")
+            }
+        }
+        return problems.sorted()
+    }
+}
+
+/// Type-erases an encodable value.
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
