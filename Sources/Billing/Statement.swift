@@ -45,8 +45,23 @@ public struct Biller: Sendable {
     /// `tenant`'s statement for `month`. Accounts are played forward from the tenant's first charge or entry, month by
     /// month, so the balance carried into `month` is exactly what earlier statements left.
     public func statement(_ tenant: String, month: BillingMonth) -> Statement {
-        let mine = intervals.filter { $0.tenant == tenant }
-        let entries = accounts.filter { $0.tenant == tenant }.sorted { ($0.at, $0.reference) < ($1.at, $1.reference) }
+        Biller(intervals: intervals.filter { $0.tenant == tenant }, accounts: accounts.filter { $0.tenant == tenant }, book: book, now: now)
+            .statement(of: tenant, month: month)
+    }
+
+    /// One biller per tenant (each holding only that tenant's ledger), for statements of many tenants.
+    public static func byTenant(_ biller: Biller) -> [TenantBiller] {
+        let intervals = Dictionary(grouping: biller.intervals, by: \.tenant)
+        let accounts = Dictionary(grouping: biller.accounts, by: \.tenant)
+        return biller.tenants.map { tenant in
+            TenantBiller(tenant: tenant, biller: Biller(intervals: intervals[tenant] ?? [], accounts: accounts[tenant] ?? [], book: biller.book, now: biller.now))
+        }
+    }
+
+    /// The statement of `tenant` from a biller that holds only its ledger.
+    func statement(of tenant: String, month: BillingMonth) -> Statement {
+        let mine = intervals
+        let entries = accounts.sorted { ($0.at, $0.reference) < ($1.at, $1.reference) }
         let firstTime = (mine.map(\.start) + entries.map(\.at)).min() ?? month.start
         var ledger = Account(entries: entries)
         var current = min(BillingMonth(containing: firstTime), month)
@@ -76,13 +91,22 @@ public struct Biller: Sendable {
         var totals: [String: [Int64]] = [:]
         for interval in intervals {
             var row = totals[interval.tenant] ?? Array(repeating: 0, count: months.count)
-            for (index, month) in months.enumerated() where interval.start < month.end && (interval.stop ?? now) > month.start - 31 * 86_400 {
+            for (index, month) in months.enumerated() where interval.start < month.end && min(interval.stop ?? now, now) > month.start {
                 row[index] += Rating.total(interval, month: month, book: book, now: now).micros
             }
             totals[interval.tenant] = row
         }
         return totals.mapValues { $0.map { Money(micros: $0) } }
     }
+}
+
+/// One tenant's ledger, ready for statements.
+public struct TenantBiller: Sendable {
+    public var tenant: String
+    var biller: Biller
+
+    /// The tenant's statement for `month`.
+    public func statement(month: BillingMonth) -> Statement { biller.statement(of: tenant, month: month) }
 }
 
 /// A tenant's money played forward in time. A charge is settled when a prepaid month begins, or when the span of

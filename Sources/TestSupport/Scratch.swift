@@ -52,20 +52,20 @@ public final class Scratch {
 public enum GitCLI {
     /// Runs `git -C directory arguments…` and returns its trimmed output; throws on a non-zero exit.
     @discardableResult
-    public static func run(_ arguments: [String], in directory: String) throws -> String {
-        let output = try Command.check(["git", "-C", directory, "-c", "user.name=StackLab Tests", "-c", "user.email=tests@stacklab.invalid",
+    public static func run(_ arguments: [String], in directory: String, date: String? = nil) throws -> String {
+        let output = try Command.check((date.map { ["env", "GIT_COMMITTER_DATE=\($0)", "GIT_AUTHOR_DATE=\($0)"] } ?? []) + ["git", "-C", directory, "-c", "user.name=StackLab Tests", "-c", "user.email=tests@stacklab.invalid",
                                         "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"] + arguments)
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// `git init` (once) + add everything + commit; returns the commit SHA.
+    /// `git init` (once) + add everything + commit (committed at `date`, ISO 8601, when given); returns the commit SHA.
     @discardableResult
-    public static func commitAll(in directory: String, message: String = "test") throws -> String {
+    public static func commitAll(in directory: String, message: String = "test", date: String? = nil) throws -> String {
         if !FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(".git")) {
             try run(["init", "-q"], in: directory)
         }
         try run(["add", "-A"], in: directory)
-        try run(["commit", "-q", "--allow-empty", "-m", message], in: directory)
+        try run(["commit", "-q", "--allow-empty", "-m", message], in: directory, date: date)
         return try run(["rev-parse", "HEAD"], in: directory)
     }
 }

@@ -252,14 +252,21 @@ import Testing
     }
 }
 
-/// Wraps a real node and fails one network's changes with a transient error (a fault the test driver cannot produce).
+/// Wraps a real node and fails some operations (one network's changes, by default) with a transient error (a fault
+/// the test driver cannot produce).
 struct FailingNode: NodeDriver {
     let inner: any NodeDriver
-    let failing: String
+    let fails: @Sendable (Change.Operation) -> Bool
 
-    init(wrapping inner: any NodeDriver, failing: String) {
+    init(wrapping inner: any NodeDriver, failing network: String) {
+        self.init(wrapping: inner) { operation in
+            if case .ensureNetwork(let name, _) = operation { name == network } else { false }
+        }
+    }
+
+    init(wrapping inner: any NodeDriver, fails: @escaping @Sendable (Change.Operation) -> Bool) {
         self.inner = inner
-        self.failing = failing
+        self.fails = fails
     }
 
     var address: Address { inner.address }
@@ -285,9 +292,7 @@ struct FailingNode: NodeDriver {
     }
 
     func apply(_ operation: Change.Operation) throws(DriverError) {
-        if case .ensureNetwork(let network, _) = operation, network == failing {
-            throw DriverError(node: address, message: "injected failure", isTransient: true)
-        }
+        if fails(operation) { throw DriverError(node: address, message: "injected failure", isTransient: true) }
         try inner.apply(operation)
     }
 }

@@ -63,7 +63,7 @@ struct BillCommand: ParsableCommand {
         if !all, !biller.tenants.contains(tenant!) {
             Terminal.standardError.write("note: tenant '\(tenant!)' has nothing in the ledger\n")
         }
-        let statements = tenants.map { biller.statement($0, month: month) }
+        let statements = all ? Biller.byTenant(biller).map { $0.statement(month: month) } : tenants.map { biller.statement($0, month: month) }
         switch format {
         case .json: Terminal.standardOutput.write(try JSON.encode(all ? AnyEncodable(statements) : AnyEncodable(statements[0])))
         case .csv: Terminal.standardOutput.write(Statement.csvHeader + statements.map(\.csvRows).joined())
@@ -80,12 +80,12 @@ struct BillCommand: ParsableCommand {
         var month = BillingMonth(containing: first)
         while month.start <= biller.now { months.append(month); month = month.next }
         let totals = biller.totals(months: months)
-        for tenant in biller.tenants {
+        for tenant in Biller.byTenant(biller) {
             for (index, month) in months.enumerated() {
-                let statement = biller.statement(tenant, month: month)
-                let direct = totals[tenant]?[index] ?? Money(micros: 0)
+                let statement = tenant.statement(month: month)
+                let direct = totals[tenant.tenant]?[index] ?? Money(micros: 0)
                 if statement.charges.roundedToCents != direct.roundedToCents {
-                    problems.append("\(tenant) \(month): line items \(statement.charges.cents), interval totals \(direct.cents)")
+                    problems.append("\(tenant.tenant) \(month): line items \(statement.charges.cents), interval totals \(direct.cents)")
                 }
             }
         }

@@ -1,0 +1,167 @@
+import Billing
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+import Processes
+import StateSQLite
+import TestSupport
+import Testing
+@testable import Reconcile
+
+/// The ledger is written by the apply run, in the journal's transactions: an interval opens when a change that makes
+/// a billed resource began, a flavor change switches it, a delete stops it when requested whatever the teardown does,
+/// and neither a replay nor a crash at any point charges twice or loses a charge.
+@Suite(.serialized) struct BillingLedgerTests {
+    typealias World = ConvergeTests.World
+    static let t0 = Calendar.UTC.parse("2026-11-01T00:00")!
+    static let t1 = Calendar.UTC.parse("2026-11-10T12:30")!
+
+    /// Applies the world's HEAD at `time`, with `wrap` around each driver.
+    @discardableResult
+    static func apply(_ world: World, at time: Int64, wrap: (any NodeDriver) -> any NodeDriver = { $0 }) throws -> Applier.Report {
+        let reconciler = try world.reconciler()
+        let regions = try reconciler.regions([])
+        let drivers = try reconciler.drivers(for: regions).mapValues(wrap)
+        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+        return try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path, clock: { time }))
+    }
+
+    static func intervals(_ world: World) throws -> [MeterInterval] {
+        try SQLiteState(directory: world.state.path).meterIntervals(tenant: nil)
+    }
+
+    @Test func everyBilledResourceIsMeteredFromWhenItsChangeBegan() throws {
+        let world = try World()
+        try Self.apply(world, at: Self.t0)
+        let metered = try Self.intervals(world).filter { $0.tenant == "acme" }
+        let summary = metered.map { "\($0.kind) \($0.address) \($0.item) \($0.period.rawValue)" }.sorted()
+        #expect(summary == ["floatingIP floatingip/lab/acme/web  daily", "instance instance/lab/acme/web-1 m1.small hourly",
+                            "instance instance/lab/acme/web-2 m1.large hourly", "volume volume/lab/acme/data 100GiB gbMonth"], "\(summary)")
+        #expect(metered.allSatisfy { $0.start == Self.t0 && $0.stop == nil && $0.priceList == "standard" })
+        // Applying again changes nothing and charges nothing twice.
+        try Self.apply(world, at: Self.t1)
+        #expect(try Self.intervals(world).filter { $0.tenant == "acme" }.count == 4)
+    }
+
+    @Test func aFlavorChangeClosesOneIntervalAndOpensAnother() throws {
+        let world = try World()
+        try Self.apply(world, at: Self.t0)
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "  flavor: m1.small\n", with: "  flavor: m1.large\n"))
+        #expect(try Self.apply(world, at: Self.t1).succeeded)
+        let web1 = try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-1" }.map { "\($0.item) \($0.start)-\($0.stop.map(String.init) ?? "")" }
+        #expect(web1 == ["m1.small \(Self.t0)-\(Self.t1)", "m1.large \(Self.t1)-"], "\(web1)")
+    }
+
+    @Test func aDeleteStopsChargingWhenRequestedEvenIfItsTeardownFails() throws {
+        let world = try World()
+        try Self.apply(world, at: Self.t0)
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "kind: Instance\nname: web-2\nregion: lab\ntenant: acme\nspec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}\n---\n", with: ""))
+        let report = try Self.apply(world, at: Self.t1) { driver in
+            FailingNode(wrapping: driver) { if case .deleteDomain = $0 { true } else { false } }
+        }
+        #expect(!report.succeeded, "the teardown failed")
+        #expect(try world.observed().flatMap(\.domains).contains { $0.name == "acme:web-2" }, "web-2 still runs")
+        let web2 = try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-2" }
+        #expect(web2.count == 1 && web2[0].stop == Self.t1, "billing stopped when the delete was requested: \(web2)")
+        // The retry succeeds later; the interval is not touched again.
+        try Self.apply(world, at: Self.t1 + 86_400)
+        #expect(try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-2" }.map(\.stop) == [Self.t1])
+    }
+
+    /// The ledger as (resource, item, start, stop), for comparing runs.
+    static func ledger(_ state: Scratch) throws -> [String] {
+        try SQLiteState(directory: state.path).meterIntervals(tenant: nil).map { "\($0.address) \($0.item) \($0.start) \($0.stop.map(String.init) ?? "open")" }.sorted()
+    }
+
+    @Test func aKillBetweenADriverCallAndItsJournalEntryNeitherLosesNorDoublesACharge() throws {
+        let at = ["--at", "2026-11-01T00:00"]
+        let reference = try World()
+        let clean = try StackLabBinary.run(["apply", "--auto-approve"] + at + ["--repo", reference.repo.path, "--state-dir", reference.state.path])
+        try #require(clean.status == 0, "\(clean.output)")
+        let expected = try Self.ledger(reference.state)
+        #expect(expected.count >= 5, "\(expected)")
+        let calls = try SQLiteState(directory: reference.state.path).journalEntries(run: nil).count
+        #expect(calls > 20)
+        // A kill after every driver call of the apply (networks, rings, instances, volumes, DHCP, rulesets).
+        var settled = 0
+        for point in 1..<calls {
+            let world = try World()
+            let killed = try Command.run(["env", "STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=\(point)", StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1"]
+                                         + at + ["--repo", world.repo.path, "--state-dir", world.state.path])
+            #expect(killed.status != 0, "killed after driver call \(point)")
+            let resumed = try StackLabBinary.run(["apply", "--auto-approve"] + at + ["--repo", world.repo.path, "--state-dir", world.state.path])
+            #expect(resumed.status == 0, "kill point \(point): \(resumed.output.suffix(1500))")
+            #expect(try Self.ledger(world.state) == expected, "kill point \(point): the ledger equals an uninterrupted apply's")
+            let store = try SQLiteState(directory: world.state.path)
+            #expect(try store.runs().map(\.status) == ["interrupted", "succeeded"], "kill point \(point)")
+            settled += try store.journalEntries(run: nil).count { $0.error?.contains("found done") == true }
+        }
+        #expect(settled >= 3, "changes the killed runs had done were settled from the fresh plan, their meters with them")
+    }
+}
+
+/// Statements from the command line: the bundled deployment billed for a simulated month, and a price change
+/// committed mid-month applying from its commit time on.
+@Suite struct BillingCommandTests {
+    static func stacklab(_ arguments: [String], repo: Scratch, state: Scratch) throws -> Command.Result {
+        try StackLabBinary.run(arguments + ["--repo", repo.path, "--state-dir", state.path])
+    }
+
+    @Test func theBundledDeploymentBillsAPlausibleMonth() throws {
+        let repo = try Scratch("bundled-bill")
+        for root in ManifestLayout.roots {
+            try repo.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: root)
+        }
+        try GitCLI.commitAll(in: repo.path, date: "2026-10-01T00:00:00Z")
+        let state = try Scratch("bundled-bill-state")
+        let applied = try Self.stacklab(["apply", "--auto-approve", "--at", "2026-11-01T00:00"], repo: repo, state: state)
+        try #require(applied.status == 0, "\(applied.output.suffix(1500))")
+        #expect(try Self.stacklab(["account", "devops", "deposit", "20000", "--note", "invoice 2026-118", "--by", "ops", "--at", "2026-11-02"], repo: repo, state: state).status == 0)
+        #expect(try Self.stacklab(["account", "sjtu-lab", "coupon", "CAMPUS", "--by", "ops", "--at", "2026-11-03"], repo: repo, state: state).status == 0)
+        let again = try Self.stacklab(["account", "sjtu-lab", "coupon", "CAMPUS", "--by", "ops", "--at", "2026-11-04"], repo: repo, state: state)
+        #expect(again.status == 1 && again.output.contains("already redeemed"), "\(again.output)")
+
+        let devops = try Self.stacklab(["bill", "devops", "--month", "2026-11", "--at", "2026-12-01", "--format", "json"], repo: repo, state: state)
+        try #require(devops.status == 0, "\(devops.output)")
+        let statement = try JSONDecoder().decode(Statement.self, from: Data(devops.output.utf8))
+        // devops prepays: four m1.large at 2000 and two m1.small at 400 a month; two floating IPs for 30 days at 0.50;
+        // 200 GiB and 500 GiB of volumes for 720 hours at 0.30 per GB-month.
+        #expect(statement.totals["instances"] == Money(parsing: "8800"))
+        #expect(statement.totals["floating IPs"] == Money(parsing: "30"))
+        #expect(statement.totals["volumes"]?.roundedToCents == Money(parsing: "207.12"), "\(statement.totals)")
+        #expect(statement.paidByDeposits == statement.charges && statement.owed == Money(micros: 0))
+        #expect(statement.balance.micros == Money(parsing: "20000")!.micros - statement.charges.micros)
+
+        let all = try Self.stacklab(["bill", "--all", "--month", "2026-11", "--at", "2026-12-01"], repo: repo, state: state)
+        #expect(all.status == 0 && all.output.contains("Statement for devops, 2026-11 (CNY)") && all.output.contains("Statement for sjtu-lab, 2026-11 (CNY)"),
+                "\(all.output.prefix(3000))")
+        #expect(all.output.contains("paid by coupons") && all.output.contains("warning: the balance is below zero"), "sjtu-lab owes: \(all.output.prefix(4000))")
+        let csv = try Self.stacklab(["bill", "--all", "--month", "2026-11", "--at", "2026-12-01", "--format", "csv"], repo: repo, state: state)
+        #expect(csv.output.hasPrefix("tenant,month,category,name,item,unit_price,unit,start,end,quantity,total\n"))
+        #expect(csv.output.contains("devops,2026-11,instances,instance/intel/devops/gerrit,m1.large,2000.00,month,2026-11-01 00:00,2026-12-01 00:00,1,2000.00"), "\(csv.output.prefix(1500))")
+        let verify = try Self.stacklab(["bill", "--verify", "--at", "2026-12-01"], repo: repo, state: state)
+        #expect(verify.status == 0 && verify.output.hasPrefix("verified"), "\(verify.output)")
+    }
+
+    @Test func aPriceChangeCommittedMidMonthAppliesFromItsCommitTimeOnly() throws {
+        let repo = try Fixtures.deployment()
+        try GitCLI.commitAll(in: repo.path, date: "2026-10-01T00:00:00Z")
+        let state = try Scratch("price-state")
+        #expect(try Self.stacklab(["apply", "--auto-approve", "--at", "2026-10-20T00:00"], repo: repo, state: state).status == 0)
+        let catalog = try String(contentsOfFile: repo.file("manifests/catalog.yaml"), encoding: .utf8)
+        try repo.write("manifests/catalog.yaml", catalog.replacingOccurrences(of: "m1.small: {hourly: 0.67, monthly: 400}", with: "m1.small: {hourly: 1.00, monthly: 400}"))
+        try GitCLI.commitAll(in: repo.path, message: "m1.small costs more", date: "2026-11-15T12:00:00Z")
+        let bill = try Self.stacklab(["bill", "acme", "--month", "2026-11", "--at", "2026-12-01", "--format", "json"], repo: repo, state: state)
+        try #require(bill.status == 0, "\(bill.output)")
+        let web1 = try JSONDecoder().decode(Statement.self, from: Data(bill.output.utf8)).lines.filter { $0.address == "instance/lab/acme/web-1" }
+        #expect(web1.map(\.unitPrice) == [Money(parsing: "0.67"), Money(parsing: "1.00")])
+        #expect(web1.map(\.quantityMicros) == [348_000_000, 372_000_000], "348 hours before the commit, 372 after")
+        // October's bill, made after the change, is what it was.
+        let october = try Self.stacklab(["bill", "acme", "--month", "2026-10", "--at", "2026-12-01", "--format", "json"], repo: repo, state: state)
+        let octoberWeb1 = try JSONDecoder().decode(Statement.self, from: Data(october.output.utf8)).lines.filter { $0.address == "instance/lab/acme/web-1" }
+        #expect(octoberWeb1.map(\.unitPrice) == [Money(parsing: "0.67")] && octoberWeb1.map(\.quantityMicros) == [288_000_000], "12 days at the old price")
+    }
+}
