@@ -22,6 +22,9 @@ public struct Plan: Sendable, Codable {
     /// What could not be planned (an instance with no room, a ring that cannot be built, a name clash): a plan with
     /// errors is never applied.
     public var errors: [Problem]
+    /// Changes held back and why (new instances of a tenant whose balance is below zero, in a region with
+    /// `creditCheck`): reported, not applied; the rest of the plan applies.
+    public var held: [Problem] = []
     /// Orphans kept because of `--keep-orphans`: StackLab's objects on nodes or regions that left the manifests.
     public var orphans: [Orphan] = []
     /// Swift rings rebalanced by this plan: what each rebalance does.

@@ -208,7 +208,7 @@ extension Reconciler {
         let removed = removedRegions.map { Planner.planRemovedRegion($0, observed: observed[$0] ?? [], options: options) }
         let plan = Planner.combine(regionResources.map { kept[$0.name]! } + removed, revision: revision,
                                    manifests: DesiredModel.digest(of: digests))
-        return (try Self.limit(plan, to: targets, model: model), stats)
+        return (try Self.limit(try holdingCredit(plan), to: targets, model: model), stats)
     }
 
     /// Saved ring builders (those at `addresses` when given).

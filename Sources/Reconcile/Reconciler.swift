@@ -230,7 +230,7 @@ public struct Reconciler: Sendable {
         let rings = adoptingLostRings(try storedRings(), regions: Set(regions), observed: observed, drivers: drivers)
         let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
                                 revision: revision, storedRings: rings, hour: Self.hour(), options: options, snapshots: try observeSnapshots(regions))
-        return try Self.limit(plan, to: targets, model: model)
+        return try Self.limit(try holdingCredit(plan), to: targets, model: model)
     }
 
     /// The snapshots in the object store of each of `regions` that has one (listed in parallel). An object store that

@@ -164,4 +164,24 @@ import Testing
         let octoberWeb1 = try JSONDecoder().decode(Statement.self, from: Data(october.output.utf8)).lines.filter { $0.address == "instance/lab/acme/web-1" }
         #expect(octoberWeb1.map(\.unitPrice) == [Money(parsing: "0.67")] && octoberWeb1.map(\.quantityMicros) == [288_000_000], "12 days at the old price")
     }
+
+    @Test func aTenantInDebtGetsNoNewInstancesWhereTheRegionChecksCredit() throws {
+        let repo = try Fixtures.deployment()
+        try repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec:\n  sponsor: Fixture lab\n  creditCheck: true\n")
+        try GitCLI.commitAll(in: repo.path, date: "2026-10-01T00:00:00Z")
+        let state = try Scratch("credit-state")
+        #expect(try Self.stacklab(["apply", "--auto-approve", "--at", "2026-11-01T00:00"], repo: repo, state: state).status == 0)
+        let acme = try String(contentsOfFile: repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try repo.write("manifests/tenants/acme.yaml", acme + "---\nkind: Instance\nname: web-3\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        try GitCLI.commitAll(in: repo.path, date: "2026-11-05T00:00:00Z")
+        // Ten days of web-1, web-2, the volume and the floating IP, and no money in: web-3 is held, the rest applies.
+        let held = try Self.stacklab(["apply", "--auto-approve", "--at", "2026-11-10T00:00"], repo: repo, state: state)
+        #expect(held.status == 0, "\(held.output)")
+        #expect(held.output.contains("held: instance/lab/acme/web-3: tenant acme's balance is -"), "\(held.output)")
+        #expect(!held.output.contains("+ instance/lab/acme/web-3"), "\(held.output)")
+        // Once it pays, web-3 is created.
+        #expect(try Self.stacklab(["account", "acme", "deposit", "5000", "--at", "2026-11-11"], repo: repo, state: state).status == 0)
+        let paid = try Self.stacklab(["apply", "--auto-approve", "--at", "2026-11-12T00:00"], repo: repo, state: state)
+        #expect(paid.status == 0 && !paid.output.contains("held:") && paid.output.contains("instance/lab/acme/web-3"), "\(paid.output)")
+    }
 }

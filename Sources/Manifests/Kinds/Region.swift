@@ -8,7 +8,7 @@ public enum Environment: String, Sendable, CaseIterable, Codable {
 /// A region: one sponsor's site, at least three servers. Region-wide settings live here.
 public struct RegionSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.region
-    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges", "objectStore"]
+    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges", "objectStore", "creditCheck"]
 
     /// Who provides the hardware.
     public var sponsor: Located<String>?
@@ -26,6 +26,8 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
     /// unless a Filter allows it (default 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16).
     public var internalRanges: Located<[Located<IPv4Network>]>?
 
+    /// Whether new instances of a tenant whose balance is below zero are held back at plan time (default false).
+    public var creditCheck: Located<Bool>?
     /// The region's Swift cluster, where volume snapshots are kept.
     public var objectStore: Located<ObjectStore>?
 
@@ -82,6 +84,7 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
             case "maxDeleteShare": spec.maxDeleteShare = try d.decimal("maxDeleteShare")
             case "internalRanges": spec.internalRanges = try d.list("internalRanges") { () throws(YAMLError) in try d.cidr("internalRanges") }
             case "objectStore": spec.objectStore = try ObjectStore.decode(from: d)
+            case "creditCheck": spec.creditCheck = try d.bool("creditCheck")
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }

@@ -51,6 +51,9 @@ struct PlanRenderer {
         for object in plan.unmanaged {
             out += paint("unmanaged", "33") + ": \(object.kind) '\(object.name.terminalSafe)' on \(object.node) (not StackLab's; left alone)\n"
         }
+        for problem in plan.held {
+            out += paint("held", "33") + ": \(problem.address): \(problem.message.terminalSafe)\n"
+        }
         for problem in plan.errors {
             out += paint("error", "1;31") + ": \(problem.address): \(problem.message.terminalSafe)\n"
         }
