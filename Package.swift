@@ -52,7 +52,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // Observe → plan → guard → apply → verify: ReconcileRun, the applier, the incremental planner.
-        .target(name: "Reconcile", dependencies: ["Manifests", "Parallel", "Planning", "Hypervisor", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Reconcile", dependencies: ["Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
         .target(name: "Rings", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),

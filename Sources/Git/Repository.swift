@@ -8,7 +8,7 @@ import Parallel
 /// Not `Sendable`: libgit2 repository handles must not be shared between threads, and the compiler
 /// keeps this one inside the isolation domain that opened it.
 public final class Repository {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     /// Loose objects, read (and checked) by StackLab before libgit2 may see them.
     private let loose: LooseObjects
     /// The path it was opened at.
@@ -147,7 +147,7 @@ public final class Repository {
     /// Resolves `revision` checking every object on the way first: its base (a branch, tag, `HEAD` or a full SHA) and
     /// each commit that `~N` and `^N` steps reach. Other forms (`@{…}`, `^{type}`, short SHAs) have their base
     /// checked, then go to libgit2's parser.
-    private func lookupCommit(_ revision: String) throws(GitError) -> OpaquePointer {
+    func lookupCommit(_ revision: String) throws(GitError) -> OpaquePointer {
         let cut = revision.firstIndex { "~^@:{".contains($0) } ?? revision.endIndex
         let base = String(revision[..<cut])
         var oid = git_oid()
@@ -251,7 +251,7 @@ public final class Repository {
         return steps
     }
 
-    private static func hex(_ oid: UnsafePointer<git_oid>?) -> String {
+    static func hex(_ oid: UnsafePointer<git_oid>?) -> String {
         var buffer = [CChar](repeating: 0, count: Int(GIT_OID_HEXSZ) + 1)
         git_oid_tostr(&buffer, buffer.count, oid)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -94,6 +94,7 @@ public struct Applier: Sendable {
         for attempt in 1...attempts {
             do {
                 try state.journal(change, run: run, status: .started, error: nil)
+                try FaultInjection.beforeDriverCall(change)
                 try execute(change, drivers: drivers, state: state)
                 FaultInjection.afterDriverCall()
                 try state.journal(change, run: run, status: .done, error: nil)
@@ -265,11 +266,18 @@ final class GraphWalk: @unchecked Sendable {
     }
 }
 
-/// Faults a real component cannot produce, for crash tests: `STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=N` kills the
-/// process (SIGKILL) right after its N-th driver call, before the journal records it done.
+/// Faults a real component cannot produce, for crash and pipeline tests: `STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=N`
+/// kills the process (SIGKILL) right after its N-th driver call, before the journal records it done;
+/// `STACKLAB_FAULT_FAIL_ADDRESS=instance/r/t/name` makes every change to that address fail as its node refused it.
 enum FaultInjection {
     private static let limit = ProcessInfo.processInfo.environment["STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS"].flatMap(Int.init)
+    private static let failing = ProcessInfo.processInfo.environment["STACKLAB_FAULT_FAIL_ADDRESS"]
     private static let calls = Mutex(0)
+
+    static func beforeDriverCall(_ change: Change) throws {
+        guard let failing, change.address.description == failing else { return }
+        throw ApplyError(change: change.id, message: "injected failure (STACKLAB_FAULT_FAIL_ADDRESS)")
+    }
 
     static func afterDriverCall() {
         guard let limit else { return }

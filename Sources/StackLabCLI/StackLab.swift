@@ -19,11 +19,13 @@ public struct StackLab: AsyncParsableCommand {
               stacklab ring show sina        a region's Swift rings, device by device
               stacklab firewall show sina/sina-2   a compute node's nftables ruleset, rule by rule
               stacklab bill devops --month 2026-11 a tenant's statement, rated from the ledger
+              stacklab ci gate --change review/42  test a change on staging: Verified +1/-1, JUnit
+              stacklab ci deploy --rev main        roll a revision out region by region
 
             Run 'stacklab help <command>' for a command's options.
             """,
         version: StackLab.version,
-        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, MetadataCommand.self, BillCommand.self, AccountCommand.self, Bench.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, MetadataCommand.self, BillCommand.self, AccountCommand.self, CICommand.self, Bench.self]
     )
 
     /// The version `stacklab --version` prints.

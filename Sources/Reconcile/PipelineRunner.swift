@@ -1,0 +1,203 @@
+import Dispatch
+import Foundation
+import Git
+import Hypervisor
+import Manifests
+import Planning
+import State
+
+/// Runs the pipelines of `ci/` against revisions of the manifests repository: a step at a time, stopping at the
+/// first that fails, each with its verdict, time and log. The CI gate and the deploy pipeline are built on it.
+public struct PipelineRunner {
+    /// The manifests repository (git).
+    public var repository: String
+    /// Where the state lives.
+    public var stateDirectory: String
+    /// The state store if it exists (never created by reading), and opened for writing when a step applies.
+    public var existingState: () throws -> (any StateBackend)?
+    public var openState: () throws -> any StateBackend
+    /// SSH key for production nodes.
+    public var sshIdentity: String?
+    /// Whether `approve` steps pass (a person approved the run on the command line).
+    public var approved = false
+
+    public init(repository: String, stateDirectory: String, existingState: @escaping () throws -> (any StateBackend)?,
+                openState: @escaping () throws -> any StateBackend) {
+        self.repository = repository
+        self.stateDirectory = stateDirectory
+        self.existingState = existingState
+        self.openState = openState
+    }
+
+    /// One step's outcome.
+    public struct StepResult: Sendable, Codable {
+        /// The step as written (`apply: {region: staging}`).
+        public var name: String
+        public var status: Status
+        public var seconds: Double
+        /// Why it failed (or what it found).
+        public var message: String
+        /// What it printed.
+        public var log: String
+
+        public enum Status: String, Sendable, Codable { case passed, failed, skipped }
+    }
+
+    /// The model of `revision` (a failed load is a failed validate step).
+    public func load(_ revision: String) throws -> LoadResult {
+        try Loader().load(GitSource(repository: repository, revision: revision))
+    }
+
+    /// Runs `pipeline`'s steps on `loaded`; after the first failure the rest are skipped.
+    public func run(_ pipeline: Resource<PipelineSpec>, on loaded: LoadResult) -> [StepResult] {
+        var results: [StepResult] = []
+        var failed = false
+        for step in pipeline.spec.steps.value {
+            let name = Self.describe(step.value)
+            guard !failed else {
+                results.append(StepResult(name: name, status: .skipped, seconds: 0, message: "an earlier step failed", log: ""))
+                continue
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            var result: StepResult
+            do {
+                let (message, log) = try perform(step.value, loaded: loaded)
+                result = StepResult(name: name, status: .passed, seconds: 0, message: message, log: log)
+            } catch let failure as StepFailure {
+                result = StepResult(name: name, status: .failed, seconds: 0, message: failure.message, log: failure.log)
+            } catch {
+                result = StepResult(name: name, status: .failed, seconds: 0, message: "\(error)", log: "")
+            }
+            result.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            failed = result.status == .failed
+            results.append(result)
+        }
+        return results
+    }
+
+    /// A step that did not pass.
+    struct StepFailure: Error {
+        var message: String
+        var log = ""
+    }
+
+    /// `apply: {region: staging}`.
+    public static func describe(_ step: PipelineSpec.Step) -> String {
+        switch step {
+        case .validate: "validate"
+        case .approve: "approve"
+        case .plan(let regions): "plan: {regions: \(regions.map { "[" + $0.map(\.value).joined(separator: ", ") + "]" } ?? "all")}"
+        case .apply(let region): "apply: {region: \(region.value)}"
+        case .check(let region, let expect): "check: {region: \(region.value), expect: [\(expect.map(\.value.rawValue).joined(separator: ", "))]}"
+        case .wait(let minutes): "wait: {minutes: \(minutes.value)}"
+        }
+    }
+
+    /// A reconciler for `loaded`.
+    func reconciler(_ loaded: LoadResult) throws -> Reconciler {
+        var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory, state: try existingState())
+        reconciler.sshIdentity = sshIdentity
+        return reconciler
+    }
+
+    private func perform(_ step: PipelineSpec.Step, loaded: LoadResult) throws -> (String, String) {
+        switch step {
+        case .validate:
+            let errors = loaded.diagnostics.filter { $0.severity == .error }
+            guard errors.isEmpty else {
+                throw StepFailure(message: "\(errors.count) error\(errors.count == 1 ? "" : "s") in the manifests",
+                                  log: DiagnosticRenderer(files: loaded.files).render(errors))
+            }
+            return ("the manifests are valid (\(loaded.diagnostics.count) warnings)", "")
+        case .plan(let regions):
+            try requireValid(loaded)
+            let reconciler = try reconciler(loaded)
+            let names = try reconciler.regions(regions?.map(\.value) ?? [])
+            let drivers = try reconciler.drivers(for: names)
+            let plan = try reconciler.plan(regions: names, observed: try reconciler.observe(drivers), drivers: drivers)
+            let log = plan.changes.map { "\($0.action.rawValue) \($0.address) on \($0.target)" }.joined(separator: "\n")
+            guard plan.errors.isEmpty else {
+                throw StepFailure(message: "the plan has \(plan.errors.count) errors", log: plan.errors.map { "\($0.address): \($0.message)" }.joined(separator: "\n"))
+            }
+            return ("\(plan.changes.count) changes planned over \(names.count) regions", log)
+        case .apply(let region):
+            try requireValid(loaded)
+            var options = ReconcileRun.Options()
+            options.regions = [region.value]
+            options.lockTimeout = 60
+            let run = ReconcileRun(reconciler: try reconciler(loaded), options: options, openState: openState)
+            let report: ReconcileRun.Report
+            var planned: Plan?
+            do {
+                report = try run.run(show: { planned = $0 })
+            } catch {
+                throw StepFailure(message: "\(error)", log: (planned?.errors ?? []).map { "error: \($0.address): \($0.message)" }.joined(separator: "\n"))
+            }
+            let failures = report.applied?.outcomes.compactMap { change, outcome -> String? in
+                if case .failed(let why) = outcome { "\(change.id): \(why)" } else { nil }
+            } ?? []
+            let log = report.applied?.outcomes.map { "\($0.change.action.rawValue) \($0.change.id): \($0.outcome)" }.joined(separator: "\n") ?? "no changes"
+            guard failures.isEmpty else { throw StepFailure(message: "\(failures.count) changes failed: \(failures[0])", log: log) }
+            if let remaining = report.remaining, !remaining.isEmpty || !remaining.errors.isEmpty {
+                throw StepFailure(message: "not converged after the apply: \(remaining.changes.count) changes remain", log: log)
+            }
+            return ("\(report.applied?.done ?? 0) changes applied; converged", log)
+        case .check(let region, let expectations):
+            try requireValid(loaded)
+            return try check(region.value, expect: expectations.map(\.value), loaded: loaded)
+        case .wait(let minutes):
+            Thread.sleep(forTimeInterval: Double(minutes.value) * 60)
+            return ("waited \(minutes.value) minutes", "")
+        case .approve:
+            guard approved else { throw StepFailure(message: "needs a person's approval: run again with --approve") }
+            return ("approved on the command line", "")
+        }
+    }
+
+    private func requireValid(_ loaded: LoadResult) throws {
+        if loaded.hasErrors { throw StepFailure(message: "the manifests have errors: nothing was planned or changed") }
+    }
+
+    /// The smoke checks of a region: every node reachable, every instance that should run running, no drift (a plan
+    /// finds nothing to do), ring files identical on every node that holds them and their builders settled.
+    func check(_ region: String, expect: [PipelineSpec.Expectation], loaded: LoadResult) throws -> (String, String) {
+        let reconciler = try reconciler(loaded)
+        let wanted = expect.isEmpty ? PipelineSpec.Expectation.allCases : expect
+        let drivers = try reconciler.drivers(for: [region])
+        let observed: [ObservedNode]
+        do {
+            observed = try reconciler.observe(drivers)
+        } catch {
+            throw StepFailure(message: "a node is unreachable: \(error)")
+        }
+        var log: [String] = ["reachable: \(observed.count) nodes observed"]
+        for expectation in wanted {
+            switch expectation {
+            case .reachable:
+                continue
+            case .running:
+                let running = Set(observed.flatMap(\.domains).filter { $0.state == .running }.compactMap(\.address))
+                let missing = loaded.model.instances.filter { $0.region == region && $0.spec.state?.value != .stopped && !running.contains($0.address) }
+                guard missing.isEmpty else { throw StepFailure(message: "not running: \(missing.map(\.address.description).joined(separator: ", "))", log: log.joined(separator: "\n")) }
+                log.append("running: every instance that should run runs")
+            case .noDrift:
+                let plan = try reconciler.plan(regions: [region], observed: observed, drivers: drivers)
+                guard plan.isEmpty && plan.errors.isEmpty else {
+                    throw StepFailure(message: "drift: \(plan.changes.count) changes and \(plan.errors.count) errors planned after the apply",
+                                      log: (log + plan.changes.map { "\($0.action.rawValue) \($0.address) (\($0.reason.rawValue))" }).joined(separator: "\n"))
+                }
+                log.append("no-drift: a fresh plan finds nothing to do")
+            case .ringsBalanced:
+                var files: [String: Set<String>] = [:]
+                for node in observed { for (file, sum) in node.rings { files[file, default: []].insert(sum) } }
+                let differing = files.filter { $0.value.count > 1 }.keys.sorted()
+                guard differing.isEmpty else { throw StepFailure(message: "ring files differ between nodes: \(differing.joined(separator: ", "))", log: log.joined(separator: "\n")) }
+                let plans = try reconciler.ringPlans(region: region)
+                let unsettled = plans.filter { !$0.plan.state.settled }.map(\.ring.name)
+                guard unsettled.isEmpty else { throw StepFailure(message: "rings still settling (min_part_hours): \(unsettled.joined(separator: ", "))", log: log.joined(separator: "\n")) }
+                log.append("rings-balanced: \(files.count) ring files identical on every node; \(plans.count) rings settled")
+            }
+        }
+        return ("\(wanted.map(\.rawValue).joined(separator: ", ")) hold", log.joined(separator: "\n"))
+    }
+}

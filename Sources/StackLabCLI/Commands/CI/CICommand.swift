@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import Git
+import Manifests
+import Reconcile
+import StateSQLite
+
+/// `stacklab ci`: the pipelines of `ci/`.
+struct CICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ci",
+        abstract: "Gate changes on the staging region, and deploy revisions region by region, with the pipelines of ci/.",
+        subcommands: [CIGate.self, CIDeploy.self])
+}
+
+/// What the CI commands share.
+struct PipelineOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The manifests repository (git).", valueName: "dir"))
+    var repo: String = "."
+
+    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("The pipeline to run (default: the one the command's event triggers).", valueName: "name"))
+    var pipeline: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write a JUnit XML report here (Jenkins reads it).", valueName: "file"))
+    var junit: String?
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    @Flag(help: "Approve the pipeline's approve steps.")
+    var approve = false
+
+    @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
+    var identity: String?
+
+    func runner() -> PipelineRunner {
+        let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
+        var runner = PipelineRunner(repository: repo, stateDirectory: directory, existingState: { try SQLiteState.existing(directory: directory) },
+                                    openState: { try SQLiteState(directory: directory) })
+        runner.sshIdentity = identity
+        runner.approved = approve
+        return runner
+    }
+
+    func writeJUnit(_ xml: String) throws {
+        guard let junit else { return }
+        do {
+            try xml.write(toFile: junit, atomically: true, encoding: .utf8)
+        } catch {
+            throw fail("cannot write \(junit): \(error)")
+        }
+    }
+}
+
+/// `stacklab ci gate --change REF …`.
+struct CIGate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gate",
+        abstract: "Test changes exactly as they would merge: merged onto the base, applied to staging by the gate pipeline, smoke-checked.",
+        discussion: """
+            Each --change (a branch or commit) is merged onto the base tip (with libgit2, in the object database only) \
+            on top of the changes before it that passed, then the gate pipeline (triggered by change-approved; \
+            validate, apply staging, check) runs on the merge. A change whose merge conflicts (the files are named), \
+            whose manifests do not validate, whose apply fails or whose smoke checks fail gets Verified: -1, and \
+            staging is applied back to the revision it was tested on; the changes behind it are tested without it. \
+            The exit status is the verdict: 0 when every change got +1. --merge moves the base branch to the tip the \
+            passing changes make (only if nobody moved it meanwhile).
+
+            Examples:
+              stacklab ci gate --change review/42 --junit gate.xml
+              stacklab ci gate --change a --change b --change c --merge
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(name: .long, help: ArgumentHelp("A change to test (repeatable; tested in order).", valueName: "ref"))
+    var change: [String]
+
+    @Option(name: .long, help: ArgumentHelp("The branch the changes merge into.", valueName: "branch"))
+    var base: String = "main"
+
+    @Flag(help: "Move the base branch to the tip the passing changes make.")
+    var merge = false
+
+    func validate() throws {
+        if change.isEmpty { throw ValidationError("name at least one --change") }
+    }
+
+    func run() throws {
+        let runner = options.runner()
+        let outcome: (results: [PipelineRunner.GateResult], tip: String)
+        let baseTip: String
+        do {
+            baseTip = try Repository(at: options.repo).resolveCommit(base)
+            outcome = try runner.gate(changes: change, base: base, pipeline: options.pipeline)
+        } catch {
+            throw fail("\(error)")
+        }
+        if merge, outcome.tip != baseTip {
+            do {
+                try Repository(at: options.repo).updateReference("refs/heads/\(base)", to: outcome.tip, expected: baseTip, message: "stacklab ci gate")
+            } catch {
+                throw fail("the gate passed but \(base) could not be moved (did someone push meanwhile?): \(error)")
+            }
+        }
+        try options.writeJUnit(JUnit.report(name: "stacklab ci gate", suites: outcome.results.map {
+            (name: "\($0.change) (\(String(($0.commit ?? "").prefix(12))))", timestamp: Date(), steps: $0.steps)
+        }))
+        switch options.format {
+        case .json:
+            struct Report: Encodable { var base: String; var tip: String; var merged: Bool; var results: [PipelineRunner.GateResult] }
+            Terminal.standardOutput.write(try JSON.encode(Report(base: baseTip, tip: outcome.tip, merged: merge && outcome.tip != baseTip, results: outcome.results)))
+        case .text:
+            var out = ""
+            for result in outcome.results {
+                out += "change \(result.change) (\(String((result.commit ?? "?").prefix(12)))) on \(String(result.base.prefix(12))):\n"
+                for step in result.steps {
+                    let mark = step.status == .passed ? "✓" : step.status == .failed ? "✗" : "-"
+                    out += "  \(mark) \(step.name) (\(String(format: "%.2f", step.seconds))s): \(step.message)\n"
+                    if step.status == .failed, !step.log.isEmpty { out += step.log.split(separator: "\n").prefix(20).map { "      \($0)\n" }.joined() }
+                }
+                if let restored = result.restored { out += "  staging restored: \(restored)\n" }
+                out += "Verified: \(result.verdict > 0 ? "+1" : "-1")\n"
+            }
+            if merge { out += outcome.tip == baseTip ? "\(base) stays at \(String(baseTip.prefix(12)))\n" : "\(base) moved to \(String(outcome.tip.prefix(12)))\n" }
+            Terminal.standardOutput.write(out)
+        }
+        if outcome.results.contains(where: { $0.verdict < 0 }) { throw ExitCode(1) }
+    }
+}
+
+/// `stacklab ci deploy --rev REV`.
+struct CIDeploy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Roll a revision out with the deploy pipeline: its regions in order, halting at the first failure.",
+        discussion: """
+            The pipeline triggered by a push (ci/deploy.yaml) runs on REV: each step in order (apply a region, check \
+            it, wait, approve); the first failure halts the rollout, and the report says what was applied where. \
+            A rollback is a deploy of an older revision: stacklab ci deploy --rev v41.
+
+            Examples:
+              stacklab ci deploy --rev main
+              stacklab ci deploy --rev main --junit deploy.xml --approve
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(name: .long, help: ArgumentHelp("The revision to roll out.", valueName: "rev"))
+    var rev: String = "HEAD"
+
+    func run() throws {
+        let runner = options.runner()
+        let steps: [PipelineRunner.StepResult]
+        let commit: String
+        do {
+            commit = try Repository(at: options.repo).resolveCommit(rev)
+            let loaded = try runner.load(commit)
+            steps = runner.run(try PipelineRunner.pipeline(options.pipeline, in: loaded.model, event: .push), on: loaded)
+        } catch {
+            throw fail("\(error)")
+        }
+        try options.writeJUnit(JUnit.report(name: "stacklab ci deploy", suites: [(name: "\(rev) (\(String(commit.prefix(12))))", timestamp: Date(), steps: steps)]))
+        let failed = steps.first { $0.status == .failed }
+        switch options.format {
+        case .json:
+            struct Report: Encodable { var revision: String; var succeeded: Bool; var steps: [PipelineRunner.StepResult] }
+            Terminal.standardOutput.write(try JSON.encode(Report(revision: commit, succeeded: failed == nil, steps: steps)))
+        case .text:
+            var out = "deploy \(rev) (\(String(commit.prefix(12)))):\n"
+            for step in steps {
+                let mark = step.status == .passed ? "✓" : step.status == .failed ? "✗" : "-"
+                out += "  \(mark) \(step.name) (\(String(format: "%.2f", step.seconds))s): \(step.message)\n"
+            }
+            if let failed {
+                let done = steps.prefix { $0.status == .passed }.map(\.name).filter { $0.hasPrefix("apply") }
+                out += "halted at \(failed.name): \(failed.message)\n"
+                out += done.isEmpty ? "nothing was applied before it\n" : "applied before it, and left converged: \(done.joined(separator: ", "))\n"
+            } else {
+                out += "deployed: every step passed\n"
+            }
+            Terminal.standardOutput.write(out)
+        }
+        if failed != nil { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Manifests
+import Processes
+import StateSQLite
+import TestSupport
+import Testing
+@testable import Reconcile
+
+/// The CI gate on real git repositories: each change merged onto the base exactly as it would merge, applied to the
+/// staging region (`lab` in the fixture's gate pipeline), checked; verdicts as Verified ±1 and JUnit XML.
+@Suite(.serialized) struct CIGateTests {
+    final class World {
+        let repo: Scratch
+        let state: Scratch
+
+        init() throws {
+            repo = try Fixtures.deployment()
+            state = try Scratch("gate-state")
+            try GitCLI.commitAll(in: repo.path)
+            try GitCLI.run(["branch", "-M", "main"], in: repo.path)
+            let applied = try stacklab(["apply", "--auto-approve"])
+            try #require(applied.status == 0, "\(applied.output)")
+        }
+
+        func stacklab(_ arguments: [String], environment: [String] = []) throws -> Command.Result {
+            try Command.run(["env"] + environment + [StackLabBinary.path] + arguments + ["--repo", repo.path, "--state-dir", state.path])
+        }
+
+        func gate(_ changes: [String], environment: [String] = [], extra: [String] = []) throws -> Command.Result {
+            try stacklab(["ci", "gate"] + changes.flatMap { ["--change", $0] } + extra, environment: environment)
+        }
+
+        /// A branch `name` off `from` that appends `text` to `file` (or replaces `old` with `new` in it).
+        func branch(_ name: String, from: String = "main", file: String = "manifests/tenants/acme.yaml", append text: String = "",
+                    replace: (old: String, new: String)? = nil) throws {
+            try GitCLI.run(["checkout", "-q", "-b", name, from], in: repo.path)
+            var content = try String(contentsOfFile: repo.file(file), encoding: .utf8)
+            if let replace { content = content.replacingOccurrences(of: replace.old, with: replace.new) }
+            try repo.write(file, content + text)
+            try GitCLI.commitAll(in: repo.path, message: "change \(name)")
+            try GitCLI.run(["checkout", "-q", "main"], in: repo.path)
+        }
+
+        static func instance(_ name: String) -> String {
+            "---\nkind: Instance\nname: \(name)\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n"
+        }
+
+        /// The acme instances running on staging now.
+        func staging() throws -> Set<String> {
+            let loaded = try Loader().load(GitSource(repository: repo.path, revision: "main"))
+            let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: state.path, state: nil)
+            return Set(try reconciler.observe(try reconciler.drivers(for: ["lab"])).flatMap(\.domains).compactMap(\.address).filter { $0.tenant == "acme" }.map(\.name))
+        }
+    }
+
+    @Test func aGoodChangeGetsPlusOneAndStagingHoldsIt() throws {
+        let world = try World()
+        try world.branch("good", append: World.instance("web-3"))
+        let junit = world.state.file("gate.xml")
+        let gate = try world.gate(["good"], extra: ["--junit", junit])
+        #expect(gate.status == 0, "\(gate.output)")
+        #expect(gate.output.contains("Verified: +1") && gate.output.contains("✓ check: {region: lab, expect: [no-drift]}"), "\(gate.output)")
+        #expect(try world.staging().contains("web-3"), "staging holds the change")
+        let check = try Command.run(["xmllint", "--noout", "--schema", (Fixtures.packageRoot as NSString).appendingPathComponent("Tests/Fixtures/junit/jenkins-junit.xsd"), junit])
+        #expect(check.status == 0, "the JUnit report validates: \(check.output)")
+        #expect(try String(contentsOfFile: junit, encoding: .utf8).contains("<testcase name=\"apply: {region: lab}\""))
+    }
+
+    @Test func aChangeWhoseApplyFailsGetsMinusOneAndStagingGoesBackToTheBase() throws {
+        let world = try World()
+        try world.branch("bad", append: World.instance("web-4") + World.instance("web-5"))
+        let junit = world.state.file("gate.xml")
+        let gate = try world.gate(["bad"], environment: ["STACKLAB_FAULT_FAIL_ADDRESS=instance/lab/acme/web-5"], extra: ["--junit", junit])
+        #expect(gate.status == 1, "\(gate.output)")
+        #expect(gate.output.contains("Verified: -1") && gate.output.contains("staging restored: lab back at"), "\(gate.output)")
+        #expect(try world.staging() == ["web-1", "web-2"], "web-4, created before web-5 failed, is gone again")
+        let check = try Command.run(["xmllint", "--noout", "--schema", (Fixtures.packageRoot as NSString).appendingPathComponent("Tests/Fixtures/junit/jenkins-junit.xsd"), junit])
+        #expect(check.status == 0, "\(check.output)")
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("<failure message=") && xml.contains("<skipped message=\"an earlier step failed\"/>"), "\(xml)")
+    }
+
+    @Test func aConflictingChangeGetsMinusOneNamingTheFiles() throws {
+        let world = try World()
+        let line = "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}"
+        try world.branch("left", replace: (old: line, new: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy, state: stopped}"))
+        try world.branch("right", replace: (old: line, new: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy, zone: lab-2}"))
+        let gate = try world.gate(["left", "right"])
+        #expect(gate.status == 1, "\(gate.output)")
+        #expect(gate.output.components(separatedBy: "Verified: +1").count == 2 && gate.output.contains("Verified: -1"), "\(gate.output)")
+        #expect(gate.output.contains("conflicts in manifests/tenants/acme.yaml"), "\(gate.output)")
+    }
+
+    @Test func aQueueOfThreeWhoseMiddleFailsMergesTheFirstAndTheThird() throws {
+        let world = try World()
+        try world.branch("a", append: World.instance("web-6"))
+        try world.branch("b", file: "manifests/tenants/other.yaml", append: World.instance("web-7").replacingOccurrences(of: "tenant: acme", with: "tenant: other"))
+        try world.branch("c", file: "manifests/catalog.yaml", append: "---\nkind: Flavor\nname: m1.tiny\nspec: {vcpus: 1, ram: 512MiB, disk: 5GiB}\n")
+        let before = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
+        let gate = try world.gate(["a", "b", "c"], environment: ["STACKLAB_FAULT_FAIL_ADDRESS=instance/lab/other/web-7"], extra: ["--merge", "--format", "json"])
+        #expect(gate.status == 1, "\(gate.output)")
+        struct Report: Decodable { var base: String; var tip: String; var merged: Bool; var results: [Result] }
+        struct Result: Decodable { var change: String; var verdict: Int; var base: String }
+        let report = try JSONDecoder().decode(Report.self, from: Data(gate.output.utf8))
+        #expect(report.results.map(\.verdict) == [1, -1, 1])
+        #expect(report.results[2].base == report.results[1].base, "c is tested without b")
+        #expect(report.merged && report.base == before)
+        let main = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
+        #expect(main == report.tip)
+        let files = try GitCLI.run(["show", "main:manifests/tenants/acme.yaml"], in: world.repo.path) + (try GitCLI.run(["show", "main:manifests/catalog.yaml"], in: world.repo.path))
+            + (try GitCLI.run(["show", "main:manifests/tenants/other.yaml"], in: world.repo.path))
+        #expect(files.contains("name: web-6") && files.contains("name: m1.tiny") && !files.contains("name: web-7"), "main has a and c, not b")
+        #expect(try world.staging().contains("web-6") && !(try world.staging().contains("web-7")))
+    }
+
+    @Test func aDeployOfTheBundledRegionsHaltsAtAFailureInTheSecondAndLeavesTheFirstConverged() throws {
+        let repo = try Scratch("bundled-deploy")
+        for root in ManifestLayout.roots {
+            try repo.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: root)
+        }
+        try GitCLI.commitAll(in: repo.path)
+        let state = try Scratch("bundled-deploy-state")
+        let junit = state.file("deploy.xml")
+        // ci/deploy.yaml: sina, then intel, sjtu, s2c. A change to gerrit (intel) is refused by its node.
+        let deploy = try Command.run(["env", "STACKLAB_FAULT_FAIL_ADDRESS=instance/intel/devops/gerrit", StackLabBinary.path, "ci", "deploy", "--rev", "HEAD",
+                                      "--junit", junit, "--repo", repo.path, "--state-dir", state.path])
+        #expect(deploy.status == 1, "\(deploy.output)")
+        #expect(deploy.output.contains("✓ apply: {region: sina}") && deploy.output.contains("✗ apply: {region: intel}"), "\(deploy.output)")
+        #expect(deploy.output.contains("halted at apply: {region: intel}: 1 changes failed: instance/intel/devops/gerrit"), "\(deploy.output)")
+        #expect(deploy.output.contains("applied before it, and left converged: apply: {region: sina}"), "\(deploy.output)")
+        #expect(deploy.output.contains("- apply: {region: sjtu}") && deploy.output.contains("- apply: {region: s2c}"), "the rest is skipped: \(deploy.output)")
+        let sina = try StackLabBinary.run(["plan", "--region", "sina", "--repo", repo.path, "--state-dir", state.path])
+        #expect(sina.status == 0, "sina stays converged: \(sina.output)")
+        let sjtu = try StackLabBinary.run(["plan", "--region", "sjtu", "--repo", repo.path, "--state-dir", state.path])
+        #expect(sjtu.status == 2, "sjtu was never touched: \(sjtu.output.suffix(300))")
+        let check = try Command.run(["xmllint", "--noout", "--schema", (Fixtures.packageRoot as NSString).appendingPathComponent("Tests/Fixtures/junit/jenkins-junit.xsd"), junit])
+        #expect(check.status == 0, "\(check.output)")
+        // The schema is strict: a suite without its timestamp is refused.
+        let broken = state.file("broken.xml")
+        try (try String(contentsOfFile: junit, encoding: .utf8)).replacingOccurrences(of: " timestamp=\"", with: " stamp=\"").write(toFile: broken, atomically: true, encoding: .utf8)
+        #expect(try Command.run(["xmllint", "--noout", "--schema", (Fixtures.packageRoot as NSString).appendingPathComponent("Tests/Fixtures/junit/jenkins-junit.xsd"), broken]).status != 0)
+    }
+}
