@@ -80,3 +80,54 @@ extension Repository {
                 git_commit_summary(commit).map { String(cString: $0) } ?? "")
     }
 }
+
+extension Repository {
+    /// One run of lines of a file and the commit that last changed them.
+    public struct BlameHunk: Sendable, Equatable {
+        /// First line (1-based) and count, in the file as of the blamed revision.
+        public var start: Int
+        public var count: Int
+        public var commit: String
+        public var author: String
+        public var email: String
+    }
+
+    /// Who last changed each line of `path` as of `revision` (libgit2's blame).
+    public func blame(_ path: String, at revision: String) throws(GitError) -> [BlameHunk] {
+        let commit = try lookupCommit(revision)
+        let newest = git_commit_id(commit)!.pointee
+        git_commit_free(commit)
+        var options = git_blame_options()
+        _ = try check("prepare blame", git_blame_options_init(&options, UInt32(GIT_BLAME_OPTIONS_VERSION)))
+        options.newest_commit = newest
+        var blame: OpaquePointer?
+        _ = try check("blame \(path)", git_blame_file(&blame, handle, path, &options))
+        defer { git_blame_free(blame) }
+        var hunks: [BlameHunk] = []
+        for index in 0..<git_blame_get_hunk_count(blame) {
+            guard let hunk = git_blame_get_hunk_byindex(blame, index)?.pointee else { continue }
+            var id = hunk.final_commit_id
+            let signature = hunk.final_signature?.pointee
+            hunks.append(BlameHunk(start: Int(hunk.final_start_line_number), count: Int(hunk.lines_in_hunk), commit: Self.hex(&id),
+                                   author: signature.map { String(cString: $0.name) } ?? "", email: signature.map { String(cString: $0.email) } ?? ""))
+        }
+        return hunks
+    }
+
+    /// Whether `commit` is `ancestor` or one of its ancestors' descendants… precisely: whether `ancestor` is
+    /// `commit` or reachable from it.
+    public func contains(_ commit: String, ancestor: String) throws(GitError) -> Bool {
+        var a = git_oid(), b = git_oid()
+        _ = try check("parse \(commit)", git_oid_fromstr(&a, commit))
+        _ = try check("parse \(ancestor)", git_oid_fromstr(&b, ancestor))
+        if git_oid_equal(&a, &b) != 0 { return true }
+        return git_graph_descendant_of(handle, &a, &b) == 1
+    }
+
+    /// The paths whose blobs differ between two revisions (added, removed or changed), under `roots`.
+    public func changedFiles(from old: String, to new: String, under roots: [String]) throws(GitError) -> [String] {
+        let before = Dictionary(try files(at: old, under: roots, maxBytes: 0).map { ($0.path, $0.blobID) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(try files(at: new, under: roots, maxBytes: 0).map { ($0.path, $0.blobID) }, uniquingKeysWith: { a, _ in a })
+        return Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+    }
+}

@@ -23,6 +23,8 @@ extension PipelineRunner {
         /// How staging was put back after a failure.
         public var restored: String?
         public var seconds: Double = 0
+        /// Why the run is missing from the pipeline history, if it is.
+        public var historyError: String?
     }
 
     /// The pipeline named `name`, else the one triggered by an approved change (the gate).
@@ -42,7 +44,12 @@ extension PipelineRunner {
         for change in changes {
             let start = Date()
             var result = GateResult(change: change, base: tip, verdict: -1)
-            defer { result.seconds = Date().timeIntervalSince(start); results.append(result) }
+            defer {
+                result.seconds = Date().timeIntervalSince(start)
+                result.historyError = remember(kind: "gate", pipeline: name ?? "gate", subject: change, commit: result.merged ?? result.commit ?? "",
+                                               verdict: result.verdict, started: start, steps: result.steps)
+                results.append(result)
+            }
             let commit: String
             do {
                 commit = try repo.resolveCommit(change)

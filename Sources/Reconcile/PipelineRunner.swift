@@ -75,6 +75,21 @@ public struct PipelineRunner {
         return results
     }
 
+    /// Keeps a run in the state store's pipeline history (a history that cannot be written is reported, not fatal:
+    /// the verdict stands).
+    public func remember(kind: String, pipeline: String, subject: String, commit: String, verdict: Int, started: Date, steps: [StepResult]) -> String? {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try openState().recordPipelineRun(PipelineRunRecord(kind: kind, pipeline: pipeline, subject: subject, commit: commit, verdict: verdict,
+                                                                startedAt: started.timeIntervalSince1970, seconds: Date().timeIntervalSince(started),
+                                                                steps: String(decoding: try encoder.encode(steps), as: UTF8.self)))
+            return nil
+        } catch {
+            return "the pipeline history was not written: \(error)"
+        }
+    }
+
     /// A step that did not pass.
     struct StepFailure: Error {
         var message: String

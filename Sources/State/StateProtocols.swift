@@ -88,8 +88,45 @@ public protocol Ledger: Sendable {
     func settleMeters(_ entry: JournalEntry) throws
 }
 
+/// Every pipeline run (gate, deploy, check): steps, verdicts, durations, logs.
+public protocol PipelineHistory: Sendable {
+    /// Keeps a run.
+    func recordPipelineRun(_ run: PipelineRunRecord) throws
+    /// The newest runs first, at most `limit`.
+    func pipelineRuns(limit: Int) throws -> [PipelineRunRecord]
+}
+
+/// One pipeline run as kept.
+public struct PipelineRunRecord: Sendable, Codable, Equatable {
+    public var id: Int64?
+    /// gate, deploy or check.
+    public var kind: String
+    public var pipeline: String
+    /// What was tested or rolled out (a change, a revision), and the commit that ran.
+    public var subject: String
+    public var commit: String
+    /// +1 passed, -1 failed.
+    public var verdict: Int
+    public var startedAt: Double
+    public var seconds: Double
+    /// The steps as JSON (name, status, seconds, message, log).
+    public var steps: String
+
+    public init(id: Int64? = nil, kind: String, pipeline: String, subject: String, commit: String, verdict: Int, startedAt: Double, seconds: Double, steps: String) {
+        self.id = id
+        self.kind = kind
+        self.pipeline = pipeline
+        self.subject = subject
+        self.commit = commit
+        self.verdict = verdict
+        self.startedAt = startedAt
+        self.seconds = seconds
+        self.steps = steps
+    }
+}
+
 /// Everything a reconciler keeps: one backend implements all of it (SQLite embedded; PostgreSQL to share regions).
-public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger
+public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger & PipelineHistory
 
 /// A compare-and-swap that lost: someone else saved first.
 public struct StateConflict: Error, CustomStringConvertible {

@@ -195,6 +195,21 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             // A coupon is redeemed once per tenant.
             try db.execute(sql: "CREATE UNIQUE INDEX account_coupon ON account_entry (tenant, reference) WHERE kind = 'coupon'")
         }
+        migrator.registerMigration("v9-pipeline-history") { db in
+            try db.execute(sql: """
+                CREATE TABLE pipeline_run (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    pipeline TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    commit_id TEXT NOT NULL,
+                    verdict INTEGER NOT NULL,
+                    started_at REAL NOT NULL,
+                    seconds REAL NOT NULL,
+                    steps TEXT NOT NULL
+                )
+                """)
+        }
         return migrator
     }
 
@@ -432,6 +447,24 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     /// The ledger's time now.
     public var now: Int64 { clock() }
+
+    // MARK: Pipeline history
+
+    public func recordPipelineRun(_ run: PipelineRunRecord) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO pipeline_run (kind, pipeline, subject, commit_id, verdict, started_at, seconds, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [run.kind, run.pipeline, run.subject, run.commit, run.verdict, run.startedAt, run.seconds, run.steps])
+        }
+    }
+
+    public func pipelineRuns(limit: Int) throws -> [PipelineRunRecord] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM pipeline_run ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+                PipelineRunRecord(id: row["id"], kind: row["kind"], pipeline: row["pipeline"], subject: row["subject"], commit: row["commit_id"],
+                                  verdict: row["verdict"], startedAt: row["started_at"], seconds: row["seconds"], steps: row["steps"])
+            }
+        }
+    }
 
     public func unsettledMeteredChanges() throws -> [JournalEntry] {
         try queue.read { db in

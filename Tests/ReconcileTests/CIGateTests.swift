@@ -111,6 +111,54 @@ import Testing
             + (try GitCLI.run(["show", "main:manifests/tenants/other.yaml"], in: world.repo.path))
         #expect(files.contains("name: web-6") && files.contains("name: m1.tiny") && !files.contains("name: web-7"), "main has a and c, not b")
         #expect(try world.staging().contains("web-6") && !(try world.staging().contains("web-7")))
+        // Every run is kept, newest first, with its verdict and the step that failed.
+        let history = try world.stacklab(["ci", "history"])
+        let lines = history.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && lines[0].contains("gate gate c ") && lines[0].contains(" +1 ")
+                && lines[1].contains("gate gate b ") && lines[1].contains(" -1 ") && lines[1].contains("failed at apply: {region: lab}"), "\(history.output)")
+    }
+
+    @Test func aCheckNamesTheCommitAuthorAndFlavorLineBehindEveryInstanceUpdate() throws {
+        let world = try World()
+        try GitCLI.run(["checkout", "-q", "-b", "bigger", "main"], in: world.repo.path)
+        let catalog = try String(contentsOfFile: world.repo.file("manifests/catalog.yaml"), encoding: .utf8)
+        try world.repo.write("manifests/catalog.yaml", catalog.replacingOccurrences(of: "name: m1.small\nspec: {vcpus: 1, ram: 2GiB, disk: 20GiB}", with: "name: m1.small\nspec: {vcpus: 2, ram: 4GiB, disk: 20GiB}"))
+        try Command.check(["git", "-C", world.repo.path, "-c", "user.name=Jane Operator", "-c", "user.email=jane@stacklab.invalid", "commit", "-qam", "m1.small gets 2 vCPUs"])
+        let commit = try GitCLI.run(["rev-parse", "bigger"], in: world.repo.path)
+        try GitCLI.run(["checkout", "-q", "main"], in: world.repo.path)
+        let check = try world.stacklab(["ci", "check", "--change", "bigger", "--format", "json"])
+        #expect(check.status == 0, "\(check.output)")
+        let result = try JSONDecoder().decode(PipelineRunner.CheckResult.self, from: Data(check.output.utf8))
+        let updates = result.changes.filter { $0.id.hasPrefix("instance/") && $0.action == "update" }
+        let small = try Loader().load(GitSource(repository: world.repo.path, revision: "bigger")).model.instances.filter { $0.spec.flavor.value == "m1.small" }
+        #expect(updates.count == small.count && !updates.isEmpty, "\(result.changes.map(\.id))")
+        for update in updates {
+            #expect(update.causes.map { "\($0.file):\($0.line) \($0.commit) \($0.author)" } == ["manifests/catalog.yaml:3 \(commit) Jane Operator"], "\(update.id): \(update.causes)")
+        }
+        #expect(try world.staging() == ["web-1", "web-2"], "a check touches nothing")
+        let text = try world.stacklab(["ci", "check", "--change", "bigger"])
+        #expect(text.output.contains("caused by manifests/catalog.yaml:3  spec: {vcpus: 2, ram: 4GiB, disk: 20GiB}") && text.output.contains("Jane Operator <jane@stacklab.invalid>: m1.small gets 2 vCPUs"), "\(text.output)")
+        #expect(text.output.hasSuffix("Verified: +1\n"))
+        // The same change reviewed from the two revisions and the journal alone.
+        let review = try world.stacklab(["plan", "--rev", "main..bigger"])
+        #expect(review.status == 2, "\(review.output)")
+        #expect(review.output.contains("~ flavor/m1.small (spec changed)\n      ram: 2GiB → 4GiB\n      vcpus: 1 → 2"), "\(review.output)")
+        #expect(review.output.contains("~ instance/lab/acme/web-1 on node/lab/") && review.output.contains("(its flavor m1.small changed)"), "\(review.output)")
+        #expect(review.output.contains("no node observed"))
+    }
+
+    @Test func aRollbackAppliesAnOlderRevisionToOneRegion() throws {
+        let world = try World()
+        let before = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.repo.write("manifests/tenants/acme.yaml", acme + World.instance("web-3"))
+        try GitCLI.commitAll(in: world.repo.path)
+        #expect(try world.stacklab(["apply", "--auto-approve"]).status == 0)
+        #expect(try world.staging().contains("web-3"))
+        let rollback = try world.stacklab(["rollback", "lab", "--to", before, "--auto-approve"])
+        #expect(rollback.status == 0, "\(rollback.output)")
+        #expect(rollback.output.contains("- instance/lab/acme/web-3"), "\(rollback.output)")
+        #expect(try world.staging() == ["web-1", "web-2"])
     }
 
     @Test func aDeployOfTheBundledRegionsHaltsAtAFailureInTheSecondAndLeavesTheFirstConverged() throws {

@@ -10,7 +10,7 @@ struct CICommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ci",
         abstract: "Gate changes on the staging region, and deploy revisions region by region, with the pipelines of ci/.",
-        subcommands: [CIGate.self, CIDeploy.self])
+        subcommands: [CICheck.self, CIGate.self, CIDeploy.self, CIHistory.self])
 }
 
 /// What the CI commands share.
@@ -156,10 +156,16 @@ struct CIDeploy: ParsableCommand {
         let runner = options.runner()
         let steps: [PipelineRunner.StepResult]
         let commit: String
+        let started = Date()
         do {
             commit = try Repository(at: options.repo).resolveCommit(rev)
             let loaded = try runner.load(commit)
-            steps = runner.run(try PipelineRunner.pipeline(options.pipeline, in: loaded.model, event: .push), on: loaded)
+            let pipeline = try PipelineRunner.pipeline(options.pipeline, in: loaded.model, event: .push)
+            steps = runner.run(pipeline, on: loaded)
+            if let problem = runner.remember(kind: "deploy", pipeline: pipeline.name, subject: rev, commit: commit,
+                                             verdict: steps.contains { $0.status == .failed } ? -1 : 1, started: started, steps: steps) {
+                Terminal.standardError.write("warning: \(problem)\n")
+            }
         } catch {
             throw fail("\(error)")
         }
@@ -185,5 +191,127 @@ struct CIDeploy: ParsableCommand {
             Terminal.standardOutput.write(out)
         }
         if failed != nil { throw ExitCode(1) }
+    }
+}
+
+/// `stacklab ci check --change REF`.
+struct CICheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate and plan a change against every region it touches, touching nothing; each planned change names the lines that caused it.",
+        discussion: """
+            The change is merged onto the base tip in memory (a conflict is reported with its files), validated, and \
+            planned for every region whose documents (or the cloud-wide documents they use) it alters; nodes are \
+            observed, never changed. For every planned change the report names the manifest lines of the change \
+            behind it (in the changed resource's own document or in those it is made from: its flavor, image, \
+            network, volumes, security groups), with the commit and author that wrote each (git blame). Verified +1 \
+            when it validates and plans without errors.
+
+            Example:
+              stacklab ci check --change review/42 --base main
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(name: .long, help: ArgumentHelp("The change to check.", valueName: "ref"))
+    var change: String
+
+    @Option(name: .long, help: ArgumentHelp("The branch it merges into.", valueName: "branch"))
+    var base: String = "main"
+
+    func run() throws {
+        let result: PipelineRunner.CheckResult
+        do {
+            result = try options.runner().check(change: change, base: base)
+        } catch {
+            throw fail("\(error)")
+        }
+        if options.format == .json {
+            Terminal.standardOutput.write(try JSON.encode(result))
+        } else {
+            var out = "change \(change) (\(String((result.commit ?? "?").prefix(12)))) onto \(base) (\(String(result.base.prefix(12)))):\n"
+            if !result.conflicts.isEmpty { out += "  ✗ does not merge: conflicts in \(result.conflicts.joined(separator: ", "))\n" }
+            if !result.diagnostics.isEmpty { out += "  ✗ validate\n" + result.diagnostics.split(separator: "\n").map { "      \($0)\n" }.joined() }
+            if result.merged != nil && result.diagnostics.isEmpty {
+                out += result.regions.isEmpty ? "  it changes no region\n" : "  regions it touches: \(result.regions.joined(separator: ", "))\n"
+                for change in result.changes {
+                    out += "  \(change.action) \(change.id) (\(change.reason))\n"
+                    for field in change.fields { out += "      \(field.field): \(field.old.isEmpty ? "" : field.old + " → ")\(field.new)\n" }
+                    for cause in change.causes {
+                        out += "      caused by \(cause.file):\(cause.line)  \(cause.text.trimmingCharacters(in: .whitespaces))\n"
+                        out += "        \(String(cause.commit.prefix(12))) \(cause.author) <\(cause.email)>: \(cause.summary)\n"
+                    }
+                }
+                for error in result.planErrors { out += "  error: \(error)\n" }
+            }
+            out += "Verified: \(result.verdict > 0 ? "+1" : "-1")\n"
+            Terminal.standardOutput.write(out)
+        }
+        if result.verdict < 0 { throw ExitCode(1) }
+    }
+}
+
+/// `stacklab rollback REGION --to REV`: a deploy of an older revision to one region.
+struct RollbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback",
+        abstract: "Apply an older revision of the manifests to one region (what it would do is shown first; --auto-approve to skip asking).",
+        discussion: """
+            A rollback is an apply of REV's manifests to REGION: the plan shows what goes back (and what is deleted \
+            because REV does not have it) before anything changes.
+
+            Example:
+              stacklab rollback sina --to HEAD~1 --auto-approve
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("The manifests repository (git).", valueName: "dir"))
+    var repo: String = "."
+
+    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state.", valueName: "dir"))
+    var stateDir: String?
+
+    @Argument(help: "The region.")
+    var region: String
+
+    @Option(name: .long, help: ArgumentHelp("The revision to go back to.", valueName: "rev"))
+    var to: String
+
+    @Flag(help: "Apply without asking.")
+    var autoApprove = false
+
+    func run() throws {
+        var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region]
+        if let stateDir { arguments += ["--state-dir", stateDir] }
+        if autoApprove { arguments.append("--auto-approve") }
+        var command = try StackLab.parseAsRoot(arguments)
+        try command.run()
+    }
+}
+
+/// `stacklab ci history`: the pipeline runs kept in the state store.
+struct CIHistory: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "List the pipeline runs (gate, deploy) kept in the state store, newest first.")
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(help: "How many runs.")
+    var limit = 20
+
+    func run() throws {
+        let directory = ReconcileOptions.stateDirectory(options.stateDir, repo: options.repo)
+        guard let store = try SQLiteState.existing(directory: directory) else { throw fail("no state store yet: no pipeline has run") }
+        let runs = try store.pipelineRuns(limit: limit)
+        if options.format == .json {
+            Terminal.standardOutput.write(try JSON.encode(runs))
+            return
+        }
+        var out = ""
+        for run in runs {
+            let steps = (try? JSONDecoder().decode([PipelineRunner.StepResult].self, from: Data(run.steps.utf8))) ?? []
+            let failed = steps.first { $0.status == .failed }
+            out += "#\(run.id ?? 0) \(run.kind) \(run.pipeline) \(run.subject) (\(String(run.commit.prefix(12)))) \(run.verdict > 0 ? "+1" : "-1") "
+            out += "\(String(format: "%.1f", run.seconds))s, \(steps.count) steps\(failed.map { "; failed at \($0.name): \($0.message)" } ?? "")\n"
+        }
+        Terminal.standardOutput.write(runs.isEmpty ? "no pipeline runs yet\n" : out)
     }
 }

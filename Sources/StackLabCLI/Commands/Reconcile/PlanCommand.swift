@@ -23,8 +23,13 @@ struct PlanCommand: ParsableCommand {
 
             Exit status: 0 no changes, 2 changes, 1 errors.
 
+            --rev A..B shows what changing the manifests from A to B would do without observing any node: every \
+            resource added, removed or changed (field by field), the instances a changed flavor or image reaches, and \
+            where the journal says each runs. For reviewing a change before it merges.
+
             Examples:
               stacklab plan
+              stacklab plan --rev main..review/42
               stacklab plan --region sina --target instance/sina/devops
               stacklab plan --out plan.json && stacklab apply plan.json
             """)
@@ -48,6 +53,11 @@ struct PlanCommand: ParsableCommand {
     var timings = false
 
     func run() throws {
+        if let rev = repository.rev, rev.contains("..") {
+            let status = try PlanRevisions.run(range: rev, repository: repository, stateDir: reconcile.stateDir, format: format)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let json = format == .json
         let loaded = try repository.loadValid(json: json)
         let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
