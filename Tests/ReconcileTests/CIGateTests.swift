@@ -80,6 +80,33 @@ import Testing
         #expect(xml.contains("<failure message=") && xml.contains("<skipped message=\"an earlier step failed\"/>"), "\(xml)")
     }
 
+    @Test func aChangeThatBreaksASmokeCheckGetsMinusOneAndStagingGoesBackToTheBase() throws {
+        let world = try World()
+        // Staging is region edge, whose object ring must be balanced after every change.
+        try world.repo.write("ci/gate.yaml", """
+            kind: Pipeline
+            name: gate
+            spec:
+              trigger: {event: change-approved}
+              steps: [validate, {apply: {region: edge}}, {check: {region: edge, expect: [no-drift, reachable, running, rings-balanced]}}]
+            """)
+        try GitCLI.commitAll(in: world.repo.path)
+        #expect(try world.gate(["main"]).output.contains("Verified: +1"), "the base passes its own gate")
+        // A new disk on edge-1 and an instance: the apply succeeds, but the ring cannot take the disk's share at
+        // once (min_part_hours): rings-balanced fails.
+        try world.branch("disk", file: "regions/edge/nodes.yaml", replace: (old: "    - {name: sdc, size: 2TB}\n---\nkind: Node\nname: edge-2",
+                                                                           new: "    - {name: sdc, size: 2TB}\n    - {name: sdd, size: 4TB}\n---\nkind: Node\nname: edge-2"))
+        let gate = try world.gate(["disk"])
+        #expect(gate.status == 1, "\(gate.output)")
+        #expect(gate.output.contains("✓ apply: {region: edge}") && gate.output.contains("✗ check: {region: edge, expect: [no-drift, reachable, running, rings-balanced]}"), "\(gate.output)")
+        #expect(gate.output.contains("rings still settling") && gate.output.contains("Verified: -1") && gate.output.contains("staging restored: edge back at"), "\(gate.output)")
+        // Back at the base: the base's manifests plan nothing for edge's nodes but the ring's own settling.
+        let plan = try world.stacklab(["plan", "--region", "edge", "--format", "json"])
+        struct Planned: Decodable { var changes: [Change] ; struct Change: Decodable { var address: String } }
+        let remaining = try JSONDecoder().decode(Planned.self, from: Data(plan.output.utf8)).changes.map(\.address)
+        #expect(remaining.allSatisfy { $0.hasPrefix("ring/") }, "\(remaining)")
+    }
+
     @Test func aConflictingChangeGetsMinusOneNamingTheFiles() throws {
         let world = try World()
         let line = "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}"
