@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, each behind a system-library target found through pkg-config.
@@ -69,13 +72,23 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
+        // The GitOps service: pushes in, converged regions out (Hummingbird, service lifecycle, Prometheus metrics).
+        .target(name: "Service", dependencies: [
+            "Manifests", "Git", "Planning", "Reconcile", "State", "StateSQLite", "Billing",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+
         // Commands (a library, one command per file) and the thin executable.
         .target(
             name: "StackLabCLI",
             dependencies: [
                 "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "Reconcile", "Rings", "Processes", "SSH",
-                "TestSupport", "MetadataService", "Snapshots", "Billing",
+                "TestSupport", "MetadataService", "Snapshots", "Billing", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -94,7 +107,7 @@ let package = Package(
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "Planning", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Billing", "Hosts", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),

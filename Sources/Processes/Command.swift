@@ -64,11 +64,17 @@ public enum Command {
         try spawn(arguments, outputFile: "/dev/null", stderr: .captured)
     }
 
-    /// Sends SIGTERM to `pid` and reaps it.
-    public static func stop(_ pid: pid_t) {
+    /// Starts `arguments` in the background with standard output and error written to `output`.
+    public static func start(_ arguments: [String], output: String) throws -> pid_t {
+        try spawn(arguments, outputFile: output, stderr: .captured)
+    }
+
+    /// Sends SIGTERM to `pid` and reaps it; its exit status (128 + signal when a signal ended it).
+    @discardableResult
+    public static func stop(_ pid: pid_t) -> Int32 {
         kill(pid, SIGTERM)
         var usage = rusage()
-        _ = wait(pid, usage: &usage)
+        return wait(pid, usage: &usage)
     }
 
     private static func spawn(_ arguments: [String], outputFile: String, stderr: Stderr) throws -> pid_t {

@@ -15,4 +15,16 @@ enum LibvirtNodeTestAccess {
         else { return false }
         return true
     }
+
+    /// Deletes `domain` from the simulated node (as an operator running virsh undefine would) and saves the node.
+    static func delete(domain name: String, stateDirectory: String, node: Address) -> Bool {
+        let path = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: node)
+        guard let connection = try? Connection(uri: "test://\(path)"), let domain = try? connection.domain(named: name) else { return false }
+        if (try? domain.isActive()) == true { _ = try? domain.destroy() }
+        guard (try? domain.undefine()) != nil,
+              let xml = try? SimulatedHost.snapshot(of: connection, cpus: 16, memoryKiB: 64 << 20),
+              (try? SimulatedHost.write(xml, to: path)) != nil
+        else { return false }
+        return true
+    }
 }

@@ -1,0 +1,176 @@
+import Dispatch
+import Foundation
+import Git
+import Logging
+import Manifests
+import Metrics
+import Planning
+import Reconcile
+import ServiceLifecycle
+import State
+import StateSQLite
+
+/// How the service is set up.
+public struct ServiceConfiguration: Sendable {
+    /// The manifests repository (a bare repository pushes go to, or any clone) and the branch it follows.
+    public var repository: String
+    public var branch = "main"
+    public var stateDirectory: String
+    /// Seconds between looks at the branch (pushes also wake the loop at once), and between resyncs of a region
+    /// whose revision did not change (drift is healed then); the loop looks at least that often.
+    public var pollInterval: Double = 5
+    public var resyncInterval: Double = 60
+    /// Bearer token for mutating endpoints; shared secret for webhooks.
+    public var token: String
+    public var webhookSecret: String
+    public var sshIdentity: String?
+    /// Longest backoff after repeated failures of one region, in seconds.
+    public var maxBackoff: Double = 300
+
+    public init(repository: String, stateDirectory: String, token: String, webhookSecret: String) {
+        self.repository = repository
+        self.stateDirectory = stateDirectory
+        self.token = token
+        self.webhookSecret = webhookSecret
+    }
+}
+
+/// The level-triggered reconcile loop: looks at the branch on every poll or push, and converges each region whose
+/// desired revision is not applied, whose resync is due, or that was asked to sync. Regions are independent: one
+/// that fails backs off exponentially, the others go on. Blocking work runs on its own thread, never on the
+/// cooperative pool; on a graceful shutdown the region in flight finishes (its journal stays consistent) and the
+/// loop ends.
+public struct ReconcileLoop: Service {
+    public let configuration: ServiceConfiguration
+    public let state: ServiceState
+    let logger: Logger
+
+    public init(configuration: ServiceConfiguration, state: ServiceState, logger: Logger) {
+        self.configuration = configuration
+        self.state = state
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let stopping = StopFlag()
+        await withGracefulShutdownHandler {
+            while !stopping.isSet {
+                await Self.offPool { iterate(stopping: stopping) }
+                // The next look: at the poll interval, or sooner when a resync falls due (or a push wakes it).
+                let pause = min(configuration.pollInterval, configuration.resyncInterval)
+                var waited = 0.0
+                while waited < pause && !stopping.isSet {
+                    if state.pendingWake { break }
+                    try? await Task.sleep(for: .milliseconds(100))
+                    waited += 0.1
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.set()
+        }
+    }
+
+    /// Runs `work` on a Dispatch thread and waits for it.
+    static func offPool(_ work: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                work()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// One look: the branch's revision, then every region that is due.
+    func iterate(stopping: StopFlag) {
+        let (_, requested) = state.takeWake()
+        let revision: String
+        let loaded: LoadResult
+        do {
+            revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
+            loaded = try Loader().load(GitSource(repository: configuration.repository, revision: revision))
+        } catch {
+            logger.error("cannot read \(configuration.branch) of \(configuration.repository): \(error)")
+            return
+        }
+        if loaded.hasErrors {
+            logger.error("revision \(revision.prefix(12)) has errors in its manifests: nothing is applied until they are fixed")
+            for region in loaded.model.regions { state.update(region.name) { $0.desiredRevision = revision; $0.lastError = "revision \(revision.prefix(12)) does not validate" } }
+            return
+        }
+        let names = loaded.model.regions.map(\.name).sorted()
+        state.keep(only: Set(names))
+        let now = Date().timeIntervalSince1970
+        for region in names {
+            guard !stopping.isSet else { return }
+            state.update(region) { $0.desiredRevision = revision }
+            guard let status = state.region(region), !status.paused else { continue }
+            if let next = status.nextAttemptAt, next > now, !requested.contains(region) { continue }
+            let due = status.appliedRevision != revision || requested.contains(region)
+                || now - (status.lastRunAt ?? 0) >= configuration.resyncInterval
+            if due { reconcile(region, revision: revision, loaded: loaded) }
+        }
+    }
+
+    /// Converges one region to `revision`.
+    func reconcile(_ region: String, revision: String, loaded: LoadResult) {
+        state.update(region) { $0.running = true }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var options = ReconcileRun.Options()
+        options.regions = [region]
+        options.lockTimeout = 30
+        let directory = configuration.stateDirectory
+        do {
+            var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try SQLiteState.existing(directory: directory))
+            reconciler.sshIdentity = configuration.sshIdentity
+            let report = try ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: directory) }.run()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            Timer(label: "stacklab_reconcile_duration_seconds", dimensions: [("region", region)]).recordSeconds(seconds)
+            Gauge(label: "stacklab_drift", dimensions: [("region", region)]).record(report.plan.changes.count)
+            for change in report.plan.changes { Counter(label: "stacklab_changes_total", dimensions: [("action", change.action.rawValue)]).increment() }
+            let failed = report.applied?.outcomes.first { if case .failed = $0.outcome { true } else { false } }
+            if let failed {
+                throw Reconciler.Failure(description: "\(failed.change.id): \(failed.outcome)")
+            }
+            if let remaining = report.remaining, !remaining.isEmpty || !remaining.errors.isEmpty {
+                throw Reconciler.Failure(description: "not converged after applying: \(remaining.changes.count) changes remain")
+            }
+            Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "converged")]).increment()
+            if !report.plan.changes.isEmpty { logger.info("region \(region): \(report.plan.changes.count) changes applied at \(revision.prefix(12))") }
+            state.update(region) {
+                $0.appliedRevision = revision
+                $0.drift = report.plan.changes.count
+                $0.lastRunAt = Date().timeIntervalSince1970
+                $0.lastRunSeconds = seconds
+                $0.lastResult = "converged"
+                $0.lastError = nil
+                $0.failures = 0
+                $0.nextAttemptAt = nil
+                $0.runs += 1
+                $0.running = false
+            }
+        } catch {
+            Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "failed")]).increment()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            state.update(region) {
+                $0.failures += 1
+                let delay = min(configuration.maxBackoff, pow(2, Double($0.failures)))
+                $0.nextAttemptAt = Date().timeIntervalSince1970 + delay
+                $0.lastRunAt = Date().timeIntervalSince1970
+                $0.lastRunSeconds = seconds
+                $0.lastResult = "failed"
+                $0.lastError = "\(error)"
+                $0.runs += 1
+                $0.running = false
+            }
+            logger.error("region \(region) failed (attempt \(state.region(region)?.failures ?? 0), backing off): \(error)")
+        }
+    }
+}
+
+/// A flag set once, read from any thread.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}

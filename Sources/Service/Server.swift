@@ -1,0 +1,143 @@
+import Foundation
+import Hummingbird
+import Logging
+import Manifests
+import NIOCore
+import Metrics
+import Prometheus
+import Reconcile
+import ServiceLifecycle
+import StateSQLite
+
+/// `stacklab serve`: the HTTP face (status, metrics, webhooks, sync/pause/resume, dashboard) and the reconcile loop,
+/// run together under one service group (SIGTERM and SIGINT shut down gracefully: the region in flight finishes).
+public struct GitOpsServer: Sendable {
+    public var configuration: ServiceConfiguration
+    public var host: String
+    public var port: Int
+    public var registry: PrometheusCollectorRegistry
+
+    public init(configuration: ServiceConfiguration, host: String, port: Int, registry: PrometheusCollectorRegistry) {
+        self.configuration = configuration
+        self.host = host
+        self.port = port
+        self.registry = registry
+    }
+
+    public func run(ready: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        var logger = Logger(label: "stacklab-serve")
+        logger.logLevel = .info
+        let state = ServiceState()
+        let router = Router()
+        routes(router, state: state)
+        let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "stacklab"),
+                              onServerRunning: { channel in ready(channel.localAddress?.port ?? 0) }, logger: logger)
+        let loop = ReconcileLoop(configuration: configuration, state: state, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app, loop], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    func routes(_ router: Router<BasicRequestContext>, state: ServiceState) {
+        let configuration = self.configuration
+        let registry = self.registry
+        router.get("/api/status") { _, _ in
+            Self.json(try Self.encode(Status(configuration: configuration, state: state)))
+        }
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.post("/hooks/git") { request, _ in
+            let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
+            let signature = Self.header(request, "x-hub-signature-256")
+            let delivery = Self.header(request, "x-github-delivery") ?? Self.header(request, "x-gitea-delivery") ?? Self.header(request, "x-stacklab-delivery")
+            guard Webhooks.verify(body, header: signature, secret: configuration.webhookSecret) else {
+                state.countWebhook(accepted: false)
+                Counter(label: "stacklab_webhook_deliveries_total", dimensions: [("result", signature == nil ? "unsigned" : "bad-signature")]).increment()
+                return Self.text(.unauthorized, "the delivery is unsigned or wrongly signed\n")
+            }
+            guard let delivery, state.firstDelivery(delivery) else {
+                state.countWebhook(accepted: false)
+                Counter(label: "stacklab_webhook_deliveries_total", dimensions: [("result", "replayed")]).increment()
+                return Self.text(.conflict, "the delivery has no id, or was delivered before (a replay)\n")
+            }
+            state.countWebhook(accepted: true)
+            Counter(label: "stacklab_webhook_deliveries_total", dimensions: [("result", "accepted")]).increment()
+            let branch = Webhooks.branch(of: body)
+            if branch == nil || branch == configuration.branch { state.notify() }
+            return Self.text(.accepted, branch == nil || branch == configuration.branch ? "accepted: looking at \(configuration.branch) now\n" : "accepted: not \(configuration.branch), ignored\n")
+        }
+        router.post("/api/regions/:region/:action") { request, context in
+            guard request.headers[.authorization] == "Bearer \(configuration.token)" else {
+                return Self.text(.unauthorized, "a bearer token is needed\n")
+            }
+            let region = try context.parameters.require("region")
+            guard state.region(region) != nil else { return Self.text(.notFound, "no region '\(region)'\n") }
+            switch try context.parameters.require("action") {
+            case "sync": state.update(region) { $0.nextAttemptAt = nil }; state.notify(sync: region)
+            case "pause": state.update(region) { $0.paused = true }
+            case "resume": state.update(region) { $0.paused = false; $0.nextAttemptAt = nil }; state.notify(sync: region)
+            default: return Self.text(.notFound, "actions are sync, pause, resume\n")
+            }
+            return Self.json(try Self.encode(state.region(region)))
+        }
+        let dashboard = Dashboard(configuration: configuration, state: state)
+        router.get("/") { _, _ in Self.html(dashboard.home()) }
+        router.get("/regions/:region") { request, context in
+            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
+            let region = try context.parameters.require("region")
+            return Self.html(await dashboard.region(region, page: max(1, page)))
+        }
+        router.get("/tenants/:tenant") { _, context in Self.html(await dashboard.tenant(try context.parameters.require("tenant"))) }
+        router.get("/runs") { _, _ in Self.html(dashboard.runs()) }
+    }
+
+    /// The status as JSON.
+    struct Status: Encodable {
+        var repository: String
+        var branch: String
+        var uptimeSeconds: Double
+        var webhook: [String: Int]
+        var regions: [ServiceState.Region]
+        var running: [String]
+
+        init(configuration: ServiceConfiguration, state: ServiceState) {
+            repository = configuration.repository
+            branch = configuration.branch
+            uptimeSeconds = Date().timeIntervalSince1970 - state.startedAt
+            webhook = ["accepted": state.webhookAccepted, "rejected": state.webhookRejected]
+            regions = state.snapshot
+            running = regions.filter(\.running).map(\.region)
+        }
+    }
+
+    /// A request header by its lower-case name.
+    static func header(_ request: Request, _ name: String) -> String? {
+        request.headers.first { $0.name.canonicalName == name }?.value
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+    }
+
+    static func json(_ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func html(_ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

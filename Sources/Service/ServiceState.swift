@@ -1,0 +1,89 @@
+import Foundation
+
+/// What the service knows of each region and of its sources of work, shared by the reconcile loop and the HTTP
+/// handlers (one lock; every read returns a copy).
+public final class ServiceState: @unchecked Sendable {
+    /// One region as the service sees it.
+    public struct Region: Sendable, Codable {
+        public var region: String
+        /// The revision the branch points at, and the one last converged here.
+        public var desiredRevision: String?
+        public var appliedRevision: String?
+        /// Changes the last run found to make (new revision or drift), before making them.
+        public var drift = 0
+        public var lastRunAt: Double?
+        public var lastRunSeconds: Double?
+        /// converged, failed.
+        public var lastResult: String?
+        public var lastError: String?
+        public var paused = false
+        /// Failures in a row, and when the next attempt may start (exponential backoff).
+        public var failures = 0
+        public var nextAttemptAt: Double?
+        public var runs = 0
+        public var running = false
+    }
+
+    private let lock = NSLock()
+    private var regions: [String: Region] = [:]
+    private var wake = false
+    private var syncRequested = Set<String>()
+    private var seenDeliveries: [String] = []
+    public private(set) var webhookAccepted = 0
+    public private(set) var webhookRejected = 0
+    public let startedAt = Date().timeIntervalSince1970
+
+    public init() {}
+
+    /// Every region, by name.
+    public var snapshot: [Region] { lock.withLock { regions.values.sorted { $0.region < $1.region } } }
+
+    public func region(_ name: String) -> Region? { lock.withLock { regions[name] } }
+
+    /// Updates (or creates) a region's entry.
+    public func update(_ name: String, _ change: (inout Region) -> Void) {
+        lock.withLock {
+            var entry = regions[name] ?? Region(region: name)
+            change(&entry)
+            regions[name] = entry
+        }
+    }
+
+    /// Forgets regions no longer known.
+    public func keep(only names: Set<String>) {
+        lock.withLock { regions = regions.filter { names.contains($0.key) } }
+    }
+
+    /// Asks the loop to look now (a push arrived, or `stacklab sync`).
+    public func notify(sync region: String? = nil) {
+        lock.withLock {
+            wake = true
+            if let region { syncRequested.insert(region) }
+        }
+    }
+
+    /// Whether a look was asked for and not yet taken.
+    public var pendingWake: Bool { lock.withLock { wake } }
+
+    /// Whether the loop was asked to look, clearing the request; and the regions asked to sync.
+    public func takeWake() -> (wake: Bool, sync: Set<String>) {
+        lock.withLock {
+            defer { wake = false; syncRequested = [] }
+            return (wake, syncRequested)
+        }
+    }
+
+    /// Records a webhook delivery id; false when it was seen before (a replay).
+    public func firstDelivery(_ id: String) -> Bool {
+        lock.withLock {
+            guard !seenDeliveries.contains(id) else { return false }
+            seenDeliveries.append(id)
+            if seenDeliveries.count > 10_000 { seenDeliveries.removeFirst(seenDeliveries.count - 10_000) }
+            return true
+        }
+    }
+
+    public func countWebhook(accepted: Bool) {
+        lock.withLock { if accepted { webhookAccepted += 1 } else { webhookRejected += 1 } }
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Metrics
+import Prometheus
+import Service
+
+/// `stacklab serve`: the long-running GitOps service.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the GitOps service: follow a branch, converge every region, heal drift; status, metrics, webhooks and a dashboard over HTTP.",
+        discussion: """
+            The service looks at BRANCH of the repository every --poll seconds and at once when a push is announced \\
+            (POST /hooks/git, signed with HMAC-SHA256 under the webhook secret; `stacklab hook install` makes a bare \\
+            repository announce its pushes). Each region whose revision is not applied is converged; every region is \\
+            resynced each --resync seconds, so a domain deleted behind StackLab's back comes back. A region that \\
+            fails backs off exponentially (up to 5 minutes) without stalling the others. SIGTERM or SIGINT: the \\
+            region in flight finishes, then the service stops.
+
+            HTTP (binds 127.0.0.1 by default): GET /api/status (JSON), GET /metrics (Prometheus), GET / (dashboard: \\
+            /regions/NAME, /tenants/NAME, /runs), POST /hooks/git, and POST /api/regions/NAME/sync|pause|resume with \\
+            Authorization: Bearer TOKEN (what `stacklab sync|pause|resume` send).
+
+            Example:
+              stacklab serve --repo /srv/git/cloud.git --token-file /etc/stacklab/token --webhook-secret-file /etc/stacklab/hook-secret
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("The manifests repository (a bare repository that receives pushes, or a clone).", valueName: "dir"))
+    var repo: String = "."
+
+    @Option(name: .long, help: ArgumentHelp("The branch to follow.", valueName: "branch"))
+    var branch: String = "main"
+
+    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(help: "Address to bind.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port (0: any free one; the one chosen is printed).")
+    var port: Int = 8480
+
+    @Option(name: .long, help: ArgumentHelp("File holding the bearer token for mutating endpoints.", valueName: "file"))
+    var tokenFile: String
+
+    @Option(name: .long, help: ArgumentHelp("File holding the webhook secret.", valueName: "file"))
+    var webhookSecretFile: String
+
+    @Option(help: "Seconds between looks at the branch.")
+    var poll: Double = 5
+
+    @Option(help: "Seconds between resyncs of an unchanged region (drift is healed then).")
+    var resync: Double = 60
+
+    @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
+    var identity: String?
+
+    func run() async throws {
+        func secret(_ path: String, _ what: String) throws -> String {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw fail("cannot read the \(what) from \(path) (a file with one line)")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var configuration = ServiceConfiguration(repository: repo, stateDirectory: ReconcileOptions.stateDirectory(stateDir, repo: repo),
+                                                 token: try secret(tokenFile, "token"), webhookSecret: try secret(webhookSecretFile, "webhook secret"))
+        configuration.branch = branch
+        configuration.pollInterval = poll
+        configuration.resyncInterval = resync
+        configuration.sshIdentity = identity
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let host = self.host
+        try await GitOpsServer(configuration: configuration, host: host, port: port, registry: registry).run { port in
+            Terminal.standardOutput.write("listening on http://\(host):\(port)\n")
+        }
+    }
+}

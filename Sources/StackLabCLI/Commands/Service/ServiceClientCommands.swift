@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Service
+
+/// What the commands that talk to a running service share.
+struct ServiceClientOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The service's URL.", valueName: "url"))
+    var url: String = "http://127.0.0.1:8480"
+
+    @Option(name: .long, help: ArgumentHelp("File holding the bearer token.", valueName: "file"))
+    var tokenFile: String
+
+    /// POSTs to `path` with the token; the response body, or a failure.
+    func post(_ path: String) throws -> String {
+        guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
+            throw fail("cannot read the token from \(tokenFile)")
+        }
+        guard let target = URL(string: url + path) else { throw fail("bad URL \(url)") }
+        var request = URLRequest(url: target, timeoutInterval: 10)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        let (status, body) = try HTTPCall.send(request)
+        guard status == 200 else { throw fail("the service answered \(status): \(body)") }
+        return body
+    }
+}
+
+/// A blocking HTTP call (completion handler), for short command-line requests.
+enum HTTPCall {
+    static func send(_ request: URLRequest) throws -> (Int, String) {
+        final class Box: @unchecked Sendable { var result: (Int, String)?; var error: (any Error)? }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            if let error { box.error = error } else { box.result = ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data ?? Data(), as: UTF8.self)) }
+            done.signal()
+        }.resume()
+        done.wait()
+        if let error = box.error { throw fail("cannot reach \(request.url?.absoluteString ?? "the service"): \(error.localizedDescription)") }
+        return box.result!
+    }
+}
+
+/// `stacklab sync|pause|resume REGION`.
+struct RegionControlCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "region",
+        abstract: "Ask the running service to sync a region now, or to pause or resume it.",
+        discussion: """
+            Examples:
+              stacklab region sync sina --token-file /etc/stacklab/token
+              stacklab region pause intel --url http://127.0.0.1:8480 --token-file token
+            """)
+
+    enum Action: String, ExpressibleByArgument, CaseIterable { case sync, pause, resume }
+
+    @Argument(help: "sync, pause or resume.")
+    var action: Action
+
+    @Argument(help: "The region.")
+    var region: String
+
+    @OptionGroup var client: ServiceClientOptions
+
+    func run() throws {
+        Terminal.standardOutput.write(try client.post("/api/regions/\(region)/\(action.rawValue)"))
+    }
+}
+
+/// `stacklab hook install|notify`.
+struct HookCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hook",
+        abstract: "Make a bare repository announce its pushes to the service.",
+        subcommands: [HookInstall.self, HookNotify.self])
+}
+
+/// `stacklab hook install BARE_REPO`.
+struct HookInstall: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Install a post-receive hook in a bare repository that notifies the service of each push (signed).")
+
+    @Argument(help: "The bare repository.")
+    var repository: String
+
+    @Option(name: .long, help: ArgumentHelp("The service's URL.", valueName: "url"))
+    var url: String = "http://127.0.0.1:8480"
+
+    @Option(name: .long, help: ArgumentHelp("File holding the webhook secret.", valueName: "file"))
+    var webhookSecretFile: String
+
+    func run() throws {
+        let hooks = (repository as NSString).appendingPathComponent("hooks")
+        guard FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent("objects")) else {
+            throw fail("\(repository) is not a bare git repository (no objects/ directory)")
+        }
+        try FileManager.default.createDirectory(atPath: hooks, withIntermediateDirectories: true)
+        let binary = SelfPath.current
+        func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let script = """
+            #!/bin/sh
+            # Installed by stacklab hook install: tells the StackLab service about each push (refs on standard input).
+            exec \(quote(binary)) hook notify --url \(quote(url)) --webhook-secret-file \(quote(URL(fileURLWithPath: webhookSecretFile).standardizedFileURL.path))
+
+            """
+        let path = (hooks as NSString).appendingPathComponent("post-receive")
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        Terminal.standardOutput.write("installed \(path)\n")
+    }
+}
+
+/// `stacklab hook notify` (run by the hook): each updated ref on standard input, POSTed signed to /hooks/git.
+struct HookNotify: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "notify", abstract: "Announce pushed refs (post-receive input) to the service.")
+
+    @Option(name: .long, help: ArgumentHelp("The service's URL.", valueName: "url"))
+    var url: String = "http://127.0.0.1:8480"
+
+    @Option(name: .long, help: ArgumentHelp("File holding the webhook secret.", valueName: "file"))
+    var webhookSecretFile: String
+
+    func run() throws {
+        guard let secret = try? String(contentsOfFile: webhookSecretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
+            throw fail("cannot read the webhook secret from \(webhookSecretFile)")
+        }
+        while let line = readLine() {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3 else { continue }
+            let body = Array(try JSONSerialization.data(withJSONObject: ["before": String(parts[0]), "after": String(parts[1]), "ref": String(parts[2])]))
+            guard let target = URL(string: url + "/hooks/git") else { throw fail("bad URL \(url)") }
+            var request = URLRequest(url: target, timeoutInterval: 10)
+            request.httpMethod = "POST"
+            request.httpBody = Data(body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.setValue(Webhooks.signature(body, secret: secret), forHTTPHeaderField: "X-Hub-Signature-256")
+            request.setValue(UUID().uuidString, forHTTPHeaderField: "X-StackLab-Delivery")
+            let (status, answer) = try HTTPCall.send(request)
+            Terminal.standardOutput.write("stacklab: \(parts[2]): \(status) \(answer)")
+        }
+    }
+}

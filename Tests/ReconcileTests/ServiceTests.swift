@@ -1,0 +1,151 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Manifests
+import Processes
+import Service
+import TestSupport
+import Testing
+@testable import Reconcile
+
+/// The GitOps service as people use it: a bare repository with the hook installed, `stacklab serve` following it, a
+/// `git push` converging the region (seen in /api/status and /metrics), forged and replayed webhooks refused, a
+/// domain deleted behind StackLab's back recreated at the next resync, regions paused and resumed, and a graceful
+/// stop on SIGTERM.
+@Suite(.serialized) struct ServiceTests {
+    final class World {
+        let root: Scratch
+        let port: UInt16
+        var url: String { "http://127.0.0.1:\(port)" }
+        var bare: String { root.file("cloud.git") }
+        var work: String { root.file("work") }
+        var state: String { root.file("state") }
+        var pid: pid_t = 0
+
+        init() throws {
+            root = try Scratch("serve")
+            port = try LoopbackSSHD.freePort()
+            try Command.check(["git", "init", "-q", "--bare", "-b", "main", bare])
+            try Command.check(["git", "clone", "-q", bare, work])
+            let fixture = try Fixtures.deployment()
+            for entry in try FileManager.default.contentsOfDirectory(atPath: fixture.path) where entry != ".git" {
+                try FileManager.default.copyItem(atPath: fixture.file(entry), toPath: "\(work)/\(entry)")
+            }
+            try GitCLI.commitAll(in: work)
+            try GitCLI.run(["push", "-q", "origin", "HEAD:main"], in: work)
+            try "t0ken\n".write(toFile: root.file("token"), atomically: true, encoding: .utf8)
+            try "s3cret\n".write(toFile: root.file("secret"), atomically: true, encoding: .utf8)
+            try Command.check([StackLabBinary.path, "hook", "install", bare, "--url", url, "--webhook-secret-file", root.file("secret")])
+            pid = try Command.start([StackLabBinary.path, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", root.file("token"),
+                                     "--webhook-secret-file", root.file("secret"), "--poll", "60", "--resync", "2"], output: root.file("serve.log"))
+        }
+
+        deinit { if pid > 0 { Command.stop(pid) } }
+
+        func http(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:]) throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: url + path)!, timeoutInterval: 10)
+            request.httpMethod = method
+            request.httpBody = body
+            for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+            final class Box: @unchecked Sendable { var result: (Int, String) = (0, "") }
+            let box = Box()
+            let done = DispatchSemaphore(value: 0)
+            URLSession.shared.dataTask(with: request) { data, response, _ in
+                box.result = ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data ?? Data(), as: UTF8.self))
+                done.signal()
+            }.resume()
+            done.wait()
+            return box.result
+        }
+
+        struct Status: Decodable {
+            var regions: [Region]
+            var webhook: [String: Int]
+            struct Region: Decodable { var region: String; var appliedRevision: String?; var paused: Bool; var runs: Int; var lastResult: String? }
+        }
+
+        func status() -> Status? {
+            guard let (code, text) = try? http("GET", "/api/status"), code == 200 else { return nil }
+            return try? JSONDecoder().decode(Status.self, from: Data(text.utf8))
+        }
+
+        /// Waits up to `seconds` for `condition` on the status; the time it took, nil on timeout.
+        func wait(_ seconds: Double, until condition: (Status) -> Bool) -> Double? {
+            let start = Date()
+            while Date().timeIntervalSince(start) < seconds {
+                if let status = status(), condition(status) { return Date().timeIntervalSince(start) }
+                usleep(100_000)
+            }
+            return nil
+        }
+
+        func head() throws -> String { try GitCLI.run(["rev-parse", "HEAD"], in: work) }
+
+        func log() -> String { (try? String(contentsOfFile: root.file("serve.log"), encoding: .utf8)) ?? "" }
+    }
+
+    @Test func aPushConvergesDriftHealsForgedWebhooksAreRefusedAndSIGTERMStopsGracefully() throws {
+        let world = try World()
+        let first = try world.head()
+        try #require(world.wait(30) { $0.regions.count == 2 && $0.regions.allSatisfy { $0.appliedRevision == first } } != nil, "converged at start: \(world.log())")
+
+        // A push: the hook announces it and the region converges long before the next poll (60 s).
+        let acme = try String(contentsOfFile: "\(world.work)/manifests/tenants/acme.yaml", encoding: .utf8)
+        try (acme + "---\nkind: Instance\nname: web-3\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+            .write(toFile: "\(world.work)/manifests/tenants/acme.yaml", atomically: true, encoding: .utf8)
+        try GitCLI.commitAll(in: world.work, message: "web-3")
+        let pushed = try Command.run(["git", "-C", world.work, "push", "origin", "HEAD:main"])
+        #expect(pushed.output.contains("202 accepted: looking at main now"), "the hook told the service: \(pushed.output)")
+        let second = try world.head()
+        let took = world.wait(15) { $0.regions.first { $0.region == "lab" }?.appliedRevision == second }
+        #expect(took != nil, "lab converged to the push: \(world.log())")
+        let (_, metrics) = try world.http("GET", "/metrics")
+        #expect(metrics.contains("stacklab_webhook_deliveries_total{result=\"accepted\"} 1"), "\(metrics)")
+        #expect(metrics.contains("stacklab_reconcile_runs_total{region=\"lab\",result=\"converged\"}") && metrics.contains("stacklab_reconcile_duration_seconds_bucket"), "\(metrics)")
+        #expect(metrics.contains("stacklab_changes_total{action=\"create\"}"), "\(metrics)")
+
+        // Forged, unsigned and replayed deliveries are refused and counted.
+        let body = Data("{\"ref\":\"refs/heads/main\"}".utf8)
+        #expect(try world.http("POST", "/hooks/git", body: body, headers: ["X-Hub-Signature-256": Webhooks.signature(Array(body), secret: "wrong"), "X-GitHub-Delivery": "a"]).0 == 401)
+        #expect(try world.http("POST", "/hooks/git", body: body).0 == 401)
+        let signed = ["X-Hub-Signature-256": Webhooks.signature(Array(body), secret: "s3cret"), "X-GitHub-Delivery": "delivery-7"]
+        #expect(try world.http("POST", "/hooks/git", body: body, headers: signed).0 == 202)
+        #expect(try world.http("POST", "/hooks/git", body: body, headers: signed).0 == 409, "a replay")
+        #expect(world.status()?.webhook == ["accepted": 2, "rejected": 3])
+
+        // A domain deleted behind StackLab's back comes back at the next resync (every 2 s).
+        let loaded = try Loader().load(GitSource(repository: world.bare, revision: "main"))
+        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: world.state, state: nil)
+        let node = try #require(try reconciler.observe(try reconciler.drivers(for: ["lab"])).first { $0.domains.contains { $0.name == "acme:web-3" } }).address
+        #expect(LibvirtNodeTestAccess.delete(domain: "acme:web-3", stateDirectory: world.state, node: node))
+        var healed = false
+        let deadline = Date().addingTimeInterval(20)
+        while !healed && Date() < deadline {
+            usleep(200_000)
+            healed = (try? reconciler.observe(try reconciler.drivers(for: ["lab"])).flatMap(\.domains).contains { $0.name == "acme:web-3" }) ?? false
+        }
+        #expect(healed, "web-3 recreated by a resync: \(world.log())")
+
+        // Pause and resume through the command line (bearer token); without the token the service refuses.
+        #expect(try world.http("POST", "/api/regions/lab/pause").0 == 401)
+        let pause = try Command.run([StackLabBinary.path, "region", "pause", "lab", "--url", world.url, "--token-file", world.root.file("token")])
+        #expect(pause.status == 0 && world.status()?.regions.first { $0.region == "lab" }?.paused == true, "\(pause.output)")
+        let runs = world.status()?.regions.first { $0.region == "lab" }?.runs ?? 0
+        usleep(3_000_000)
+        #expect(world.status()?.regions.first { $0.region == "lab" }?.runs == runs, "a paused region is not resynced")
+        #expect(try Command.run([StackLabBinary.path, "region", "resume", "lab", "--url", world.url, "--token-file", world.root.file("token")]).status == 0)
+        #expect(world.wait(10) { ($0.regions.first { $0.region == "lab" }?.runs ?? 0) > runs } != nil)
+
+        // The dashboard lists the regions and the instances of a region.
+        let (_, home) = try world.http("GET", "/")
+        #expect(home.contains("id=\"region-lab\"") && home.contains("id=\"region-edge\""), "\(home)")
+        let (_, lab) = try world.http("GET", "/regions/lab")
+        #expect(lab.contains("acme:web-3") || lab.contains("instance/lab/acme/web-3"), "\(lab.prefix(3000))")
+
+        // SIGTERM: the service stops on its own, gracefully.
+        let status = Command.stop(world.pid)
+        world.pid = 0
+        #expect(status == 0, "exit status \(status): \(world.log())")
+    }
+}
