@@ -50,7 +50,8 @@ struct Dashboard: Sendable {
     /// The model at the revision the service is converging to.
     func model() -> LoadResult? {
         guard let revision = state.snapshot.compactMap(\.desiredRevision).first else { return nil }
-        return try? Loader().load(GitSource(repository: configuration.repository, revision: revision))
+        let repository = configuration.repository
+        return try? state.model(revision) { try Loader().load(GitSource(repository: repository, revision: revision)) }
     }
 
     func region(_ name: String, page number: Int) async -> String {
@@ -62,37 +63,47 @@ struct Dashboard: Sendable {
         }
     }
 
+    /// A region's page: its nodes, one page of its instances (from the manifests, sorted; only the nodes holding
+    /// that page's instances are observed for their state), what its last run planned, and its rings.
     private func regionPage(_ name: String, page number: Int, configuration: ServiceConfiguration) -> String {
         guard let loaded = model(), loaded.model.regions.contains(where: { $0.name == name }) else { return page("Region \(name)", "<p>No such region.</p>") }
         do {
-            var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: configuration.stateDirectory,
-                                        state: try SQLiteState.existing(directory: configuration.stateDirectory))
+            let store = try SQLiteState.existing(directory: configuration.stateDirectory)
+            var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: configuration.stateDirectory, state: store)
             reconciler.sshIdentity = configuration.sshIdentity
-            let drivers = try reconciler.drivers(for: [name])
-            let observed = try reconciler.observe(drivers)
-            let plan = try reconciler.plan(regions: [name], observed: observed, drivers: drivers)
+            let instances = loaded.model.instances.filter { $0.region == name }.sorted { $0.address < $1.address }
+            let pages = max(1, (instances.count + Self.pageSize - 1) / Self.pageSize)
+            let current = min(number, pages)
+            let shown = Array(instances.dropFirst((current - 1) * Self.pageSize).prefix(Self.pageSize))
+            let placements = (try store?.placements()) ?? [:]
+            let wanted = Set(shown.compactMap { placements[$0.address.description]?.node })
+            let endpoints = try reconciler.endpoints(for: [name]).filter { wanted.contains($0.address.description) }
+            let observed = try reconciler.observe(try reconciler.drivers(for: endpoints))
+            var domains: [Address: (node: String, domain: ObservedDomain)] = [:]
+            for node in observed { for domain in node.domains { if let address = domain.address { domains[address] = (node.address.name, domain) } } }
             var nodes = ""
-            for node in observed.sorted(by: { $0.address < $1.address }) {
-                nodes += "<tr><td>\(escape(node.address.name))</td><td>\(node.domains.count)</td><td>\(node.cpus)</td><td>\(node.memoryKiB >> 20) GiB</td><td>\(node.firewall?.rules.count ?? 0)</td></tr>\n"
+            for node in loaded.model.nodes.filter({ $0.region == name }).sorted(by: { $0.name < $1.name }).prefix(200) {
+                nodes += "<tr><td>\(escape(node.name))</td><td>\(node.spec.roles.value.map(\.value.rawValue).joined(separator: ", "))</td><td>\(node.spec.cpus.value)</td><td>\(node.spec.memory.value)</td></tr>\n"
             }
-            let domains = observed.flatMap { node in node.domains.map { (node.address.name, $0) } }.sorted { $0.1.name < $1.1.name }
-            let pages = max(1, (domains.count + Self.pageSize - 1) / Self.pageSize)
-            let shown = domains.dropFirst((min(number, pages) - 1) * Self.pageSize).prefix(Self.pageSize)
-            var instances = ""
-            for (node, domain) in shown {
-                instances += "<tr class=\"instance\"><td>\(escape(domain.address?.description ?? domain.name))</td><td>\(escape(node))</td><td>\(domain.state.rawValue)</td>"
-                instances += "<td>\(domain.ip.map { "\($0)" } ?? "")</td><td>\(escape(domain.flavor ?? ""))</td></tr>\n"
+            var rows = ""
+            for instance in shown {
+                let found = domains[instance.address]
+                rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
+                rows += "<td>\(escape(found?.node ?? placements[instance.address.description].map { Address(parsing: $0.node)?.name ?? $0.node } ?? "-"))</td>"
+                rows += "<td class=\"state\">\(found?.domain.state.rawValue ?? "not running")</td><td>\(found?.domain.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td></tr>\n"
             }
-            let changes = plan.changes.isEmpty ? "<p id=\"plan\">No changes: the region is converged.</p>"
-                : "<ul id=\"plan\">" + plan.changes.map { "<li>\($0.action.rawValue) \(escape($0.address.description)) on \(escape($0.target.description)) (\(escape($0.reason.rawValue)))</li>" }.joined() + "</ul>"
+            let lastPlan = state.region(name)?.lastPlan ?? []
+            let plan = lastPlan.isEmpty ? "<p id=\"plan\">The last run found nothing to change.</p>" : "<ul id=\"plan\">" + lastPlan.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
             let rings = (try? reconciler.ringPlans(region: name))?.map { "<li>\(escape($0.ring.name)): balance \(String(format: "%.2f", $0.plan.balanceAfter)) %, \($0.plan.state.settled ? "settled" : "settling")</li>" }.joined() ?? ""
-            let pager = (1...pages).map { $0 == number ? "<b>\($0)</b>" : "<a href=\"?page=\($0)\">\($0)</a>" }.prefix(50).joined(separator: " ")
+            let window = max(1, current - 5)...min(pages, current + 5)
+            let pager = ([1] + Array(window) + [pages]).reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
+                .map { $0 == current ? "<b>\($0)</b>" : "<a href=\"?page=\($0)\">\($0)</a>" }.joined(separator: " ")
             return page("Region \(name)", """
-                <h2>Nodes</h2><table id="nodes"><tr><th>Node</th><th>Domains</th><th>CPUs</th><th>Memory</th><th>Firewall rules</th></tr>\(nodes)</table>
-                <h2>Instances (\(domains.count), page \(min(number, pages)) of \(pages))</h2>
-                <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th></tr>\(instances)</table>
+                <h2>Nodes</h2><table id="nodes"><tr><th>Node</th><th>Roles</th><th>CPUs</th><th>Memory</th></tr>\(nodes)</table>
+                <h2>Instances (\(instances.count), page \(current) of \(pages))</h2>
+                <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th></tr>\(rows)</table>
                 <p class="pager">\(pager)</p>
-                <h2>Current plan</h2>\(changes)
+                <h2>What the last run planned</h2>\(plan)
                 <h2>Rings</h2><ul id="rings">\(rings)</ul>
                 """)
         } catch {

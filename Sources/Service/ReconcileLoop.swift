@@ -87,7 +87,8 @@ public struct ReconcileLoop: Service {
         let loaded: LoadResult
         do {
             revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
-            loaded = try Loader().load(GitSource(repository: configuration.repository, revision: revision))
+            let repository = configuration.repository
+            loaded = try state.model(revision) { try Loader().load(GitSource(repository: repository, revision: revision)) }
         } catch {
             logger.error("cannot read \(configuration.branch) of \(configuration.repository): \(error)")
             return
@@ -147,6 +148,7 @@ public struct ReconcileLoop: Service {
                 $0.nextAttemptAt = nil
                 $0.runs += 1
                 $0.running = false
+                $0.lastPlan = report.plan.changes.prefix(200).map { "\($0.action.rawValue) \($0.address) on \($0.target) (\($0.reason.rawValue))" }
             }
         } catch {
             Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "failed")]).increment()

@@ -1,4 +1,5 @@
 import Foundation
+import Manifests
 
 /// What the service knows of each region and of its sources of work, shared by the reconcile loop and the HTTP
 /// handlers (one lock; every read returns a copy).
@@ -22,10 +23,13 @@ public final class ServiceState: @unchecked Sendable {
         public var nextAttemptAt: Double?
         public var runs = 0
         public var running = false
+        /// What the last run planned (at most 200 lines: action, address, target, reason).
+        public var lastPlan: [String] = []
     }
 
     private let lock = NSLock()
     private var regions: [String: Region] = [:]
+    private var models: (revision: String, loaded: LoadResult)?
     private var wake = false
     private var syncRequested = Set<String>()
     private var seenDeliveries: [String] = []
@@ -34,6 +38,14 @@ public final class ServiceState: @unchecked Sendable {
     public let startedAt = Date().timeIntervalSince1970
 
     public init() {}
+
+    /// The model of `revision`, loaded once per revision (the loop and the dashboard share it).
+    public func model(_ revision: String, load: () throws -> LoadResult) rethrows -> LoadResult {
+        if let cached = lock.withLock({ models }), cached.revision == revision { return cached.loaded }
+        let loaded = try load()
+        lock.withLock { models = (revision, loaded) }
+        return loaded
+    }
 
     /// Every region, by name.
     public var snapshot: [Region] { lock.withLock { regions.values.sorted { $0.region < $1.region } } }

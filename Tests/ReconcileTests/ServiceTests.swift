@@ -17,6 +17,8 @@ import Testing
     final class World {
         let root: Scratch
         let port: UInt16
+        /// Where screenshots are kept ($STACKLAB_SCREENSHOTS, for looking at them; else the scratch directory).
+        var shots: String { ProcessInfo.processInfo.environment["STACKLAB_SCREENSHOTS"] ?? root.path }
         var url: String { "http://127.0.0.1:\(port)" }
         var bare: String { root.file("cloud.git") }
         var work: String { root.file("work") }
@@ -137,15 +139,41 @@ import Testing
         #expect(try Command.run([StackLabBinary.path, "region", "resume", "lab", "--url", world.url, "--token-file", world.root.file("token")]).status == 0)
         #expect(world.wait(10) { ($0.regions.first { $0.region == "lab" }?.runs ?? 0) > runs } != nil)
 
-        // The dashboard lists the regions and the instances of a region.
-        let (_, home) = try world.http("GET", "/")
-        #expect(home.contains("id=\"region-lab\"") && home.contains("id=\"region-edge\""), "\(home)")
-        let (_, lab) = try world.http("GET", "/regions/lab")
-        #expect(lab.contains("acme:web-3") || lab.contains("instance/lab/acme/web-3"), "\(lab.prefix(3000))")
+        // The dashboard, in headless Chromium: screenshots of the main pages, and their content through the DOM.
+        try Self.checkDashboard(world)
 
         // SIGTERM: the service stops on its own, gracefully.
         let status = Command.stop(world.pid)
         world.pid = 0
         #expect(status == 0, "exit status \(status): \(world.log())")
+    }
+
+    static var chromium: String? {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Loads `path` in headless Chromium: the DOM after scripts ran, and a screenshot.
+    static func browse(_ world: World, _ path: String, screenshot: String) throws -> String {
+        let browser = try #require(chromium, "Debian's chromium is needed: bash .ci/setup installs it")
+        let profile = world.root.file("chromium-profile")
+        let common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=\(profile)"]
+        let shot = try Command.run(common + ["--window-size=1280,900", "--screenshot=\(screenshot)", world.url + path])
+        #expect(shot.status == 0 && ((try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0) > 5_000, "screenshot of \(path): \(shot.output.suffix(500))")
+        let dom = try Command.run(common + ["--dump-dom", world.url + path])
+        #expect(dom.status == 0, "\(dom.output.suffix(500))")
+        return dom.output
+    }
+
+    static func checkDashboard(_ world: World) throws {
+        let home = try browse(world, "/", screenshot: world.shots + "/home.png")
+        #expect(home.contains("<tr id=\"region-lab\">") && home.contains("<tr id=\"region-edge\">") && home.contains("converged"), "\(home.prefix(3000))")
+        let lab = try browse(world, "/regions/lab", screenshot: world.shots + "/lab.png")
+        let rows = lab.components(separatedBy: "<tr class=\"instance\">").dropFirst()
+        #expect(rows.count == 4 && rows.allSatisfy { $0.contains("<td class=\"state\">running</td>") }, "acme web-1..3 and other db-1 running: \(lab.prefix(4000))")
+        #expect(lab.contains("id=\"nodes\"") && lab.contains("lab-1"), "\(lab.prefix(2000))")
+        let tenant = try browse(world, "/tenants/acme", screenshot: world.shots + "/tenant.png")
+        #expect(tenant.contains("instance/lab/acme/web-3") && tenant.contains("id=\"statement\""), "\(tenant.prefix(3000))")
+        let runs = try browse(world, "/runs", screenshot: world.shots + "/runs.png")
+        #expect(runs.contains("id=\"runs\"") && runs.contains("succeeded"), "\(runs.prefix(3000))")
     }
 }
