@@ -89,6 +89,7 @@ public struct ReconcileLoop: Service {
             revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
             let repository = configuration.repository
             loaded = try state.model(revision) { try Loader().load(GitSource(repository: repository, revision: revision)) }
+            state.remember(digests: loaded.model.planDigests, of: revision)
         } catch {
             logger.error("cannot read \(configuration.branch) of \(configuration.repository): \(error)")
             return
@@ -101,10 +102,18 @@ public struct ReconcileLoop: Service {
         let names = loaded.model.regions.map(\.name).sorted()
         state.keep(only: Set(names))
         let now = Date().timeIntervalSince1970
+        let digests = loaded.model.planDigests
         for region in names {
             guard !stopping.isSet else { return }
             state.update(region) { $0.desiredRevision = revision }
             guard let status = state.region(region), !status.paused else { continue }
+            // A new revision that changes nothing this region is made from is applied by definition: its next run is
+            // its resync (cost follows the change, not the repository).
+            if let applied = status.appliedRevision, applied != revision, status.failures == 0, let before = state.digests(of: applied),
+               before.catalog == digests.catalog, before.regions[region] == digests.regions[region] {
+                state.update(region) { $0.appliedRevision = revision }
+                continue
+            }
             if let next = status.nextAttemptAt, next > now, !requested.contains(region) { continue }
             let due = status.appliedRevision != revision || requested.contains(region)
                 || now - (status.lastRunAt ?? 0) >= configuration.resyncInterval

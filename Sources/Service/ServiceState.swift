@@ -30,6 +30,7 @@ public final class ServiceState: @unchecked Sendable {
     private let lock = NSLock()
     private var regions: [String: Region] = [:]
     private var models: (revision: String, loaded: LoadResult)?
+    private var digestsByRevision: [String: (catalog: UInt64, regions: [String: UInt64])] = [:]
     private var wake = false
     private var syncRequested = Set<String>()
     private var seenDeliveries: [String] = []
@@ -51,6 +52,16 @@ public final class ServiceState: @unchecked Sendable {
     public var snapshot: [Region] { lock.withLock { regions.values.sorted { $0.region < $1.region } } }
 
     public func region(_ name: String) -> Region? { lock.withLock { regions[name] } }
+
+    /// The plan digests of a revision seen before (what each region is made from).
+    public func digests(of revision: String) -> (catalog: UInt64, regions: [String: UInt64])? { lock.withLock { digestsByRevision[revision] } }
+
+    public func remember(digests: (catalog: UInt64, regions: [String: UInt64]), of revision: String) {
+        lock.withLock {
+            if digestsByRevision.count > 64 { digestsByRevision.removeAll() }
+            digestsByRevision[revision] = digests
+        }
+    }
 
     /// Updates (or creates) a region's entry.
     public func update(_ name: String, _ change: (inout Region) -> Void) {
