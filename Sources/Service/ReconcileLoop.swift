@@ -123,7 +123,7 @@ public struct ReconcileLoop: Service {
 
     /// Converges one region to `revision`.
     func reconcile(_ region: String, revision: String, loaded: LoadResult) {
-        state.update(region) { $0.running = true }
+        state.update(region) { $0.running = true; $0.lastRunStartedAt = Date().timeIntervalSince1970 }
         let start = DispatchTime.now().uptimeNanoseconds
         var options = ReconcileRun.Options()
         options.regions = [region]
@@ -132,7 +132,8 @@ public struct ReconcileLoop: Service {
         do {
             var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try SQLiteState.existing(directory: directory))
             reconciler.sshIdentity = configuration.sshIdentity
-            let report = try ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: directory) }.run()
+            let report = try ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: directory) }
+                .run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             Timer(label: "stacklab_reconcile_duration_seconds", dimensions: [("region", region)]).recordSeconds(seconds)
             Gauge(label: "stacklab_drift", dimensions: [("region", region)]).record(report.plan.changes.count)

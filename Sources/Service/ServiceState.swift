@@ -23,6 +23,9 @@ public final class ServiceState: @unchecked Sendable {
         public var nextAttemptAt: Double?
         public var runs = 0
         public var running = false
+        /// When the last run started, and when its plan was ready (seconds since the epoch).
+        public var lastRunStartedAt: Double?
+        public var lastPlanReadyAt: Double?
         /// What the last run planned (at most 200 lines: action, address, target, reason).
         public var lastPlan: [String] = []
     }

@@ -49,7 +49,7 @@ struct BenchIncremental: ParsableCommand {
         let path = "manifests/tenants/t0/instances-0.yaml"
         var outcomes: [Summary] = []
         for run in 0..<runs {
-            try setField("flavor", of: "vm-0", in: "\(root)/\(path)", to: run % 2 == 0 ? "m1.small" : "ssd.small")
+            try Self.setField("flavor", of: "vm-0", in: "\(root)/\(path)", to: run % 2 == 0 ? "m1.small" : "ssd.small")
             try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qam", "resize vm-0"])
             let outcome = try planner.plan(revision: "HEAD")
             if outcome.load.hasErrors { throw ValidationError("commit \(run) does not validate") }
@@ -97,7 +97,7 @@ struct BenchIncremental: ParsableCommand {
     }
 
     /// Sets a spec field of `instance` in the manifest at `path` to `value` (YAML text).
-    private func setField(_ field: String, of instance: String, in path: String, to value: String) throws {
+    static func setField(_ field: String, of instance: String, in path: String, to value: String) throws {
         var text = try String(contentsOfFile: path, encoding: .utf8)
         guard let name = text.range(of: "name: \(instance)\n"),
               let line = text.range(of: "  \(field): ", range: name.upperBound..<text.endIndex),

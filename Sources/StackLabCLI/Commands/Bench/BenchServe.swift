@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Processes
+import TestSupport
+
+/// `stacklab bench serve`: a one-file push through the running service.
+struct BenchServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Time a one-file push through `stacklab serve`: to a ready plan, to a converged region; the service's RSS; dashboard pages.",
+        discussion: """
+            Generates the size's repository, makes a bare repository of it with StackLab's post-receive hook, and \\
+            starts `stacklab serve` on it; the service converges every region (timed: initial). Then --runs times a \\
+            commit changes one instance's flavor in region r0 and is pushed; from the push to the plan of r0 being \\
+            ready, and to r0 converged at the new revision. The service's resident memory is read from /proc after \\
+            the pushes. Dashboard rows time the region list and an instance page over HTTP (server time), and the \\
+            same page loaded in headless Chromium when it is installed (browser start included).
+            """)
+
+    @Option(help: "small, medium or large (large converges 100,000 instances first: about 15 minutes here).")
+    var size: BenchPlan.Size = .medium
+
+    @Option(help: "Pushes timed (the median is reported).")
+    var runs = 5
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-serve-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let work = "\(root)/work", bare = "\(root)/cloud.git", state = "\(root)/state"
+        try size.generate(at: work)
+        try Command.check(["git", "-C", work, "branch", "-M", "main"])
+        try Command.check(["git", "clone", "-q", "--bare", work, bare])
+        try Command.check(["git", "-C", work, "remote", "add", "origin", bare])
+        try "bench-token\n".write(toFile: "\(root)/token", atomically: true, encoding: .utf8)
+        try "bench-secret\n".write(toFile: "\(root)/secret", atomically: true, encoding: .utf8)
+        let port = try LoopbackSSHD.freePort()
+        let url = "http://127.0.0.1:\(port)"
+        try Command.check([SelfPath.current, "hook", "install", bare, "--url", url, "--webhook-secret-file", "\(root)/secret"])
+        let pid = try Command.start([SelfPath.current, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", "\(root)/token",
+                                     "--webhook-secret-file", "\(root)/secret", "--poll", "3600", "--resync", "3600"], output: "\(root)/serve.log")
+        defer { Command.stop(pid) }
+
+        let regions = size.shape.regions
+        let initialStart = Date()
+        guard let initial = Self.wait(url, seconds: 7200, until: { status in
+            status.regions.count == regions && status.regions.allSatisfy { $0.appliedRevision != nil && $0.appliedRevision == $0.desiredRevision }
+        }) else { throw fail("the service did not converge the \(regions) regions: \(Self.tail("\(root)/serve.log"))") }
+        let initialSeconds = Date().timeIntervalSince(initialStart)
+        _ = initial
+
+        var toPlan: [Double] = [], toConverged: [Double] = []
+        let path = "\(work)/manifests/tenants/t0/instances-0.yaml"
+        for run in 0..<runs {
+            try BenchIncremental.setField("flavor", of: "vm-0", in: path, to: run % 2 == 0 ? "m1.small" : "ssd.small")
+            try Command.check(["git", "-C", work, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qam", "resize vm-0"])
+            let revision = try Command.check(["git", "-C", work, "rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let pushed = Date().timeIntervalSince1970
+            try Command.check(["git", "-C", work, "push", "-q", "origin", "HEAD:main"])
+            guard let status = Self.wait(url, seconds: 600, until: { $0.regions.first { $0.region == "r0" }?.appliedRevision == revision }),
+                  let r0 = status.regions.first(where: { $0.region == "r0" }), let ready = r0.lastPlanReadyAt, let done = r0.lastRunAt else {
+                throw fail("r0 did not converge to the push: \(Self.tail("\(root)/serve.log"))")
+            }
+            toPlan.append(ready - pushed)
+            toConverged.append(done - pushed)
+        }
+        let rss = Self.residentMB(pid)
+
+        var rows = [
+            Self.row("initial convergence", [initialSeconds], "\(regions) regions, \(size.shape.instances) instances, from nothing"),
+            Self.row("push → plan of r0 ready", toPlan, "post-receive hook, HMAC webhook, r0 observed and planned (target ≤ 0.3 s at large)"),
+            Self.row("push → r0 converged", toConverged, "the resize applied and verified; the other regions are not re-run (their documents did not change)"),
+        ]
+        rows.append(BenchRow(name: "service resident memory", medianSeconds: 0, minSeconds: 0, maxSeconds: 0, peakRSSMB: rss, detail: "VmRSS of stacklab serve after the pushes (target ≤ 1 GB)"))
+        let page = max(1, size.shape.instances / regions / 100 / 2)
+        for (name, path) in [("dashboard: region list", "/"), ("dashboard: r0 instances, page \(page)", "/regions/r0?page=\(page)")] {
+            var times: [Double] = []
+            for _ in 0..<3 {
+                let start = Date()
+                _ = try Self.get(url + path)
+                times.append(Date().timeIntervalSince(start))
+            }
+            rows.append(Self.row(name, times, "HTTP, server time"))
+        }
+        if let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            var times: [Double] = []
+            for _ in 0..<3 {
+                let start = Date()
+                let dom = try Command.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                                           "--user-data-dir=\(root)/chromium", "--dump-dom", url + "/regions/r0?page=\(page)"])
+                guard dom.output.contains("class=\"instance\"") else { throw fail("Chromium did not render the instance page") }
+                times.append(Date().timeIntervalSince(start))
+            }
+            rows.append(Self.row("dashboard in Chromium: r0 instances", times, "headless Chromium loading the page, browser start included (target < 1 s)"))
+        }
+        let report = BenchReport(workload: "stacklab serve, size \(size.rawValue)", cores: ProcessInfo.processInfo.activeProcessorCount, runs: runs, rows: rows)
+        Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
+    }
+
+    static func row(_ name: String, _ times: [Double], _ detail: String) -> BenchRow {
+        let sorted = times.sorted()
+        return BenchRow(name: name, medianSeconds: sorted[sorted.count / 2], minSeconds: sorted[0], maxSeconds: sorted[sorted.count - 1], peakRSSMB: 0, detail: detail)
+    }
+
+    struct Status: Decodable {
+        var regions: [Region]
+        struct Region: Decodable { var region: String; var appliedRevision: String?; var desiredRevision: String?; var lastPlanReadyAt: Double?; var lastRunAt: Double? }
+    }
+
+    static func get(_ url: String) throws -> String {
+        guard let target = URL(string: url) else { throw fail("bad URL \(url)") }
+        let (status, body) = try HTTPCall.send(URLRequest(url: target, timeoutInterval: 60))
+        guard status == 200 else { throw fail("\(url) answered \(status)") }
+        return body
+    }
+
+    static func wait(_ url: String, seconds: Double, until condition: (Status) -> Bool) -> Status? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let text = try? get(url + "/api/status"), let status = try? JSONDecoder().decode(Status.self, from: Data(text.utf8)), condition(status) { return status }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    static func residentMB(_ pid: pid_t) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kib / 1024
+    }
+
+    static func tail(_ path: String) -> String {
+        String(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").suffix(2000))
+    }
+}
