@@ -1,3 +1,4 @@
+import Foundation
 internal import CLibgit2
 
 /// Merging without a work tree: what the CI gate tests is the commit a change would become, made in the object
@@ -129,5 +130,32 @@ extension Repository {
         let before = Dictionary(try files(at: old, under: roots, maxBytes: 0).map { ($0.path, $0.blobID) }, uniquingKeysWith: { a, _ in a })
         let after = Dictionary(try files(at: new, under: roots, maxBytes: 0).map { ($0.path, $0.blobID) }, uniquingKeysWith: { a, _ in a })
         return Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+    }
+}
+
+extension Repository {
+    /// Opens the bare repository at `path`, creating it empty first if there is none.
+    public static func openOrCreateBare(at path: String) throws(GitError) -> Repository {
+        if FileManager.default.fileExists(atPath: path + "/objects") { return try Repository(at: path) }
+        Library.ensureInitialised()
+        var created: OpaquePointer?
+        _ = try check("create a bare repository at \(path)", git_repository_init(&created, path, 1))
+        git_repository_free(created)
+        return try Repository(at: path)
+    }
+
+    /// Fetches every branch of `url` into this repository's branches (`+refs/heads/*:refs/heads/*`: a mirror that
+    /// follows the remote, forced updates included).
+    public func fetchBranches(from url: String) throws(GitError) {
+        var remote: OpaquePointer?
+        _ = try check("reach \(url)", git_remote_create_anonymous(&remote, handle, url))
+        defer { git_remote_free(remote) }
+        let refspec = strdup("+refs/heads/*:refs/heads/*")
+        defer { free(refspec) }
+        var strings = [refspec]
+        _ = try check("fetch from \(url)", strings.withUnsafeMutableBufferPointer { buffer in
+            var array = git_strarray(strings: buffer.baseAddress, count: 1)
+            return git_remote_fetch(remote, &array, nil, "stacklab fetch")
+        })
     }
 }

@@ -12,8 +12,10 @@ import StateSQLite
 
 /// How the service is set up.
 public struct ServiceConfiguration: Sendable {
-    /// The manifests repository (a bare repository pushes go to, or any clone) and the branch it follows.
+    /// The manifests repository (a bare repository pushes go to, or any clone) and the branch it follows. With
+    /// `remote`, it is a mirror the service keeps and fetches into (libgit2) before each look.
     public var repository: String
+    public var remote: String?
     public var branch = "main"
     public var stateDirectory: String
     /// Seconds between looks at the branch (pushes also wake the loop at once), and between resyncs of a region
@@ -86,6 +88,15 @@ public struct ReconcileLoop: Service {
         let revision: String
         let loaded: LoadResult
         do {
+            if let remote = configuration.remote {
+                do {
+                    try Repository.openOrCreateBare(at: configuration.repository).fetchBranches(from: remote)
+                } catch {
+                    // The last fetched revision is still converged (and drift healed) while the remote is away.
+                    logger.error("cannot fetch \(remote): \(error)")
+                    Counter(label: "stacklab_fetch_failures_total").increment()
+                }
+            }
             revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
             let repository = configuration.repository
             loaded = try state.model(revision) { try Loader().load(GitSource(repository: repository, revision: revision)) }

@@ -25,7 +25,7 @@ import Testing
         var state: String { root.file("state") }
         var pid: pid_t = 0
 
-        init() throws {
+        init(start: Bool = true) throws {
             root = try Scratch("serve")
             port = try LoopbackSSHD.freePort()
             try Command.check(["git", "init", "-q", "--bare", "-b", "main", bare])
@@ -38,6 +38,7 @@ import Testing
             try GitCLI.run(["push", "-q", "origin", "HEAD:main"], in: work)
             try "t0ken\n".write(toFile: root.file("token"), atomically: true, encoding: .utf8)
             try "s3cret\n".write(toFile: root.file("secret"), atomically: true, encoding: .utf8)
+            guard start else { return }
             try Command.check([StackLabBinary.path, "hook", "install", bare, "--url", url, "--webhook-secret-file", root.file("secret")])
             pid = try Command.start([StackLabBinary.path, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", root.file("token"),
                                      "--webhook-secret-file", root.file("secret"), "--poll", "60", "--resync", "2"], output: root.file("serve.log"))
@@ -175,5 +176,22 @@ import Testing
         #expect(tenant.contains("instance/lab/acme/web-3") && tenant.contains("id=\"statement\""), "\(tenant.prefix(3000))")
         let runs = try browse(world, "/runs", screenshot: world.shots + "/runs.png")
         #expect(runs.contains("id=\"runs\"") && runs.contains("succeeded"), "\(runs.prefix(3000))")
+    }
+
+    @Test func aServiceFollowingARemoteFetchesItIntoAMirrorAndConvergesWhatIsPushedThere() throws {
+        let world = try World(start: false)
+        world.pid = try Command.start([StackLabBinary.path, "serve", "--remote", "file://\(world.bare)", "--state-dir", world.state, "--port", "\(world.port)",
+                                       "--token-file", world.root.file("token"), "--webhook-secret-file", world.root.file("secret"), "--poll", "1", "--resync", "600"],
+                                      output: world.root.file("serve.log"))
+        let first = try world.head()
+        #expect(world.wait(30) { $0.regions.count == 2 && $0.regions.allSatisfy { $0.appliedRevision == first } } != nil, "\(world.log())")
+        let acme = try String(contentsOfFile: "\(world.work)/manifests/tenants/acme.yaml", encoding: .utf8)
+        try (acme + "---\nkind: Instance\nname: web-4\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+            .write(toFile: "\(world.work)/manifests/tenants/acme.yaml", atomically: true, encoding: .utf8)
+        try GitCLI.commitAll(in: world.work, message: "web-4")
+        try Command.check(["git", "-C", world.work, "push", "-q", "origin", "HEAD:main"])
+        let second = try world.head()
+        #expect(world.wait(20) { $0.regions.first { $0.region == "lab" }?.appliedRevision == second } != nil, "fetched at the next poll: \(world.log())")
+        #expect(FileManager.default.fileExists(atPath: world.state + "/mirror.git/objects"), "the mirror is the service's own")
     }
 }

@@ -28,6 +28,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The manifests repository (a bare repository that receives pushes, or a clone).", valueName: "dir"))
     var repo: String = "."
 
+    @Option(name: .long, help: ArgumentHelp("Follow this remote repository instead (any URL libgit2 fetches: a path, file://, ssh://, https://); the service keeps a mirror under its state directory.", valueName: "url"))
+    var remote: String?
+
     @Option(name: .long, help: ArgumentHelp("The branch to follow.", valueName: "branch"))
     var branch: String = "main"
 
@@ -62,8 +65,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        var configuration = ServiceConfiguration(repository: repo, stateDirectory: ReconcileOptions.stateDirectory(stateDir, repo: repo),
+        let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
+        var configuration = ServiceConfiguration(repository: remote == nil ? repo : "\(directory)/mirror.git", stateDirectory: directory,
                                                  token: try secret(tokenFile, "token"), webhookSecret: try secret(webhookSecretFile, "webhook secret"))
+        configuration.remote = remote
         configuration.branch = branch
         configuration.pollInterval = poll
         configuration.resyncInterval = resync
