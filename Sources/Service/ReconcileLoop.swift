@@ -22,9 +22,8 @@ public struct ServiceConfiguration: Sendable {
     /// whose revision did not change (drift is healed then); the loop looks at least that often.
     public var pollInterval: Double = 5
     public var resyncInterval: Double = 60
-    /// Bearer token for mutating endpoints; shared secret for webhooks.
-    public var token: String
-    public var webhookSecret: String
+    /// Bearer token for mutating endpoints and shared secret for webhooks (reloadable).
+    public var secrets: ServiceSecrets
     public var sshIdentity: String?
     /// Longest backoff after repeated failures of one region, in seconds.
     public var maxBackoff: Double = 300
@@ -32,8 +31,7 @@ public struct ServiceConfiguration: Sendable {
     public init(repository: String, stateDirectory: String, token: String, webhookSecret: String) {
         self.repository = repository
         self.stateDirectory = stateDirectory
-        self.token = token
-        self.webhookSecret = webhookSecret
+        self.secrets = ServiceSecrets(token: token, webhookSecret: webhookSecret)
     }
 }
 

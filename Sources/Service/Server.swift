@@ -52,7 +52,7 @@ public struct GitOpsServer: Sendable {
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
             let signature = Self.header(request, "x-hub-signature-256")
             let delivery = Self.header(request, "x-github-delivery") ?? Self.header(request, "x-gitea-delivery") ?? Self.header(request, "x-stacklab-delivery")
-            guard Webhooks.verify(body, header: signature, secret: configuration.webhookSecret) else {
+            guard Webhooks.verify(body, header: signature, secret: configuration.secrets.webhookSecret) else {
                 state.countWebhook(accepted: false)
                 Counter(label: "stacklab_webhook_deliveries_total", dimensions: [("result", signature == nil ? "unsigned" : "bad-signature")]).increment()
                 return Self.text(.unauthorized, "the delivery is unsigned or wrongly signed\n")
@@ -69,7 +69,7 @@ public struct GitOpsServer: Sendable {
             return Self.text(.accepted, branch == nil || branch == configuration.branch ? "accepted: looking at \(configuration.branch) now\n" : "accepted: not \(configuration.branch), ignored\n")
         }
         router.post("/api/regions/:region/:action") { request, context in
-            guard request.headers[.authorization] == "Bearer \(configuration.token)" else {
+            guard request.headers[.authorization] == "Bearer \(configuration.secrets.token)" else {
                 return Self.text(.unauthorized, "a bearer token is needed\n")
             }
             let region = try context.parameters.require("region")

@@ -113,3 +113,21 @@ public final class ServiceState: @unchecked Sendable {
         lock.withLock { if accepted { webhookAccepted += 1 } else { webhookRejected += 1 } }
     }
 }
+
+/// The service's secrets (the bearer token and the webhook secret), replaced as a whole when the service reloads its
+/// configuration (SIGHUP).
+public final class ServiceSecrets: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: (token: String, webhookSecret: String)
+
+    public init(token: String, webhookSecret: String) {
+        values = (token, webhookSecret)
+    }
+
+    public var token: String { lock.withLock { values.token } }
+    public var webhookSecret: String { lock.withLock { values.webhookSecret } }
+
+    public func replace(token: String, webhookSecret: String) {
+        lock.withLock { values = (token, webhookSecret) }
+    }
+}

@@ -140,6 +140,17 @@ import Testing
         #expect(try Command.run([StackLabBinary.path, "region", "resume", "lab", "--url", world.url, "--token-file", world.root.file("token")]).status == 0)
         #expect(world.wait(10) { ($0.regions.first { $0.region == "lab" }?.runs ?? 0) > runs } != nil)
 
+        // SIGHUP reloads the token: the new one is accepted, the old one no longer.
+        try "n3w-token\n".write(toFile: world.root.file("token"), atomically: true, encoding: .utf8)
+        kill(world.pid, SIGHUP)
+        var reloaded = false
+        for _ in 0..<50 where !reloaded {
+            usleep(100_000)
+            reloaded = (try? world.http("POST", "/api/regions/lab/sync", headers: ["Authorization": "Bearer n3w-token"]).0) == 200
+        }
+        #expect(reloaded, "\(world.log())")
+        #expect(try world.http("POST", "/api/regions/lab/sync", headers: ["Authorization": "Bearer t0ken"]).0 == 401)
+
         // The dashboard, in headless Chromium: screenshots of the main pages, and their content through the DOM.
         try Self.checkDashboard(world)
 

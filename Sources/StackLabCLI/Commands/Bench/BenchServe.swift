@@ -122,7 +122,9 @@ struct BenchServe: ParsableCommand {
     static func wait(_ url: String, seconds: Double, until condition: (Status) -> Bool) -> Status? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if let text = try? get(url + "/api/status"), let status = try? JSONDecoder().decode(Status.self, from: Data(text.utf8)), condition(status) { return status }
+            // Quietly: the service may not listen yet.
+            if let target = URL(string: url + "/api/status"), let (code, text) = try? HTTPCall.quietly(URLRequest(url: target, timeoutInterval: 60)), code == 200,
+               let status = try? JSONDecoder().decode(Status.self, from: Data(text.utf8)), condition(status) { return status }
             usleep(20_000)
         }
         return nil

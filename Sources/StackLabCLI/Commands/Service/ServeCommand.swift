@@ -59,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
     var identity: String?
 
     func run() async throws {
-        func secret(_ path: String, _ what: String) throws -> String {
+        @Sendable func secret(_ path: String, _ what: String) throws -> String {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw fail("cannot read the \(what) from \(path) (a file with one line)")
             }
@@ -73,6 +73,21 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.pollInterval = poll
         configuration.resyncInterval = resync
         configuration.sshIdentity = identity
+        // SIGHUP reloads the token and the webhook secret from their files (a file that cannot be read keeps the old).
+        signal(SIGHUP, SIG_IGN)
+        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        let secrets = configuration.secrets
+        let (tokenFile, secretFile) = (self.tokenFile, webhookSecretFile)
+        reload.setEventHandler {
+            do {
+                secrets.replace(token: try secret(tokenFile, "token"), webhookSecret: try secret(secretFile, "webhook secret"))
+                Terminal.standardOutput.write("reloaded the token and the webhook secret\n")
+            } catch {
+                Terminal.standardError.write("SIGHUP: kept the old secrets: \(error)\n")
+            }
+        }
+        reload.resume()
+        defer { reload.cancel() }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let host = self.host

@@ -30,7 +30,19 @@ struct ServiceClientOptions: ParsableArguments {
 
 /// A blocking HTTP call (completion handler), for short command-line requests.
 enum HTTPCall {
+    /// The status and body; a failure to connect throws after saying so on standard error.
     static func send(_ request: URLRequest) throws -> (Int, String) {
+        do {
+            return try quietly(request)
+        } catch let failure as Unreachable {
+            throw fail("cannot reach \(request.url?.absoluteString ?? "the service"): \(failure.message)")
+        }
+    }
+
+    struct Unreachable: Error { var message: String }
+
+    /// The status and body; a failure to connect throws `Unreachable`, saying nothing.
+    static func quietly(_ request: URLRequest) throws -> (Int, String) {
         final class Box: @unchecked Sendable { var result: (Int, String)?; var error: (any Error)? }
         let box = Box()
         let done = DispatchSemaphore(value: 0)
@@ -39,7 +51,7 @@ enum HTTPCall {
             done.signal()
         }.resume()
         done.wait()
-        if let error = box.error { throw fail("cannot reach \(request.url?.absoluteString ?? "the service"): \(error.localizedDescription)") }
+        if let error = box.error { throw Unreachable(message: error.localizedDescription) }
         return box.result!
     }
 }
