@@ -94,7 +94,7 @@ struct Dashboard: Sendable {
             }
             let lastPlan = state.region(name)?.lastPlan ?? []
             let plan = lastPlan.isEmpty ? "<p id=\"plan\">The last run found nothing to change.</p>" : "<ul id=\"plan\">" + lastPlan.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
-            let rings = (try? reconciler.ringPlans(region: name))?.map { "<li>\(escape($0.ring.name)): balance \(String(format: "%.2f", $0.plan.balanceAfter)) %, \($0.plan.state.settled ? "settled" : "settling")</li>" }.joined() ?? ""
+            let rings = (state.region(name)?.rings ?? []).map { "<li>\(escape($0))</li>" }.joined()
             let window = max(1, current - 5)...min(pages, current + 5)
             let pager = ([1] + Array(window) + [pages]).reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
                 .map { $0 == current ? "<b>\($0)</b>" : "<a href=\"?page=\($0)\">\($0)</a>" }.joined(separator: " ")

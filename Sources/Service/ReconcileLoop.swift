@@ -155,6 +155,11 @@ public struct ReconcileLoop: Service {
                 throw Reconciler.Failure(description: "not converged after applying: \(remaining.changes.count) changes remain")
             }
             Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "converged")]).increment()
+            var converged = reconciler
+            converged.state = try SQLiteState.existing(directory: directory)
+            let rings = ((try? converged.ringPlans(region: region)) ?? []).map {
+                "\($0.ring.name): balance \(String(format: "%.2f", $0.plan.balanceAfter)) %, \($0.plan.state.settled ? "settled" : "settling")"
+            }
             if !report.plan.changes.isEmpty { logger.info("region \(region): \(report.plan.changes.count) changes applied at \(revision.prefix(12))") }
             state.update(region) {
                 $0.appliedRevision = revision
@@ -167,6 +172,7 @@ public struct ReconcileLoop: Service {
                 $0.nextAttemptAt = nil
                 $0.runs += 1
                 $0.running = false
+                $0.rings = rings
                 $0.lastPlan = report.plan.changes.prefix(200).map { "\($0.action.rawValue) \($0.address) on \($0.target) (\($0.reason.rawValue))" }
             }
         } catch {

@@ -28,6 +28,8 @@ public final class ServiceState: @unchecked Sendable {
         public var lastPlanReadyAt: Double?
         /// What the last run planned (at most 200 lines: action, address, target, reason).
         public var lastPlan: [String] = []
+        /// Each ring's balance and whether it settled, as of the last run.
+        public var rings: [String] = []
     }
 
     private let lock = NSLock()
