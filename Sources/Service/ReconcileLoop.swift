@@ -155,10 +155,14 @@ public struct ReconcileLoop: Service {
                 throw Reconciler.Failure(description: "not converged after applying: \(remaining.changes.count) changes remain")
             }
             Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "converged")]).increment()
-            var converged = reconciler
-            converged.state = try SQLiteState.existing(directory: directory)
-            let rings = ((try? converged.ringPlans(region: region)) ?? []).map {
-                "\($0.ring.name): balance \(String(format: "%.2f", $0.plan.balanceAfter)) %, \($0.plan.state.settled ? "settled" : "settling")"
+            // Ring balance for the dashboard: read again only when this run changed a ring (or never was).
+            var rings = state.region(region)?.rings ?? []
+            if rings.isEmpty || report.plan.changes.contains(where: { $0.address.kind == .ring }) {
+                var converged = reconciler
+                converged.state = try SQLiteState.existing(directory: directory)
+                rings = ((try? converged.ringPlans(region: region)) ?? []).map {
+                    "\($0.ring.name): balance \(String(format: "%.2f", $0.plan.balanceAfter)) %, \($0.plan.state.settled ? "settled" : "settling")"
+                }
             }
             if !report.plan.changes.isEmpty { logger.info("region \(region): \(report.plan.changes.count) changes applied at \(revision.prefix(12))") }
             state.update(region) {
