@@ -44,6 +44,8 @@ public struct ReconcileLoop: Service {
     public let configuration: ServiceConfiguration
     public let state: ServiceState
     let logger: Logger
+    /// Revisions are loaded incrementally: only files whose blobs changed are read and decoded again.
+    let loader = IncrementalLoader()
 
     public init(configuration: ServiceConfiguration, state: ServiceState, logger: Logger) {
         self.configuration = configuration
@@ -97,7 +99,7 @@ public struct ReconcileLoop: Service {
             }
             revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
             let repository = configuration.repository
-            loaded = try state.model(revision) { try Loader().load(GitSource(repository: repository, revision: revision)) }
+            loaded = try state.model(revision) { try loader.load(repository: repository, revision: revision) }
             state.remember(digests: loaded.model.planDigests, of: revision)
         } catch {
             logger.error("cannot read \(configuration.branch) of \(configuration.repository): \(error)")
@@ -204,4 +206,17 @@ final class StopFlag: @unchecked Sendable {
     private var value = false
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
+}
+
+/// Loads revisions through one decode cache (the loop's thread only; the lock makes that certain).
+final class IncrementalLoader: @unchecked Sendable {
+    private let lock = NSLock()
+    private let cache = DecodeCache()
+
+    func load(repository: String, revision: String) throws -> LoadResult {
+        try lock.withLock {
+            let snapshot = try GitSource(repository: repository, revision: revision, known: cache.known).read(limits: LoadLimits())
+            return Loader().load(snapshot, cache: cache)
+        }
+    }
 }
