@@ -21,6 +21,7 @@ public struct StackLab: AsyncParsableCommand {
               stacklab bill devops --month 2026-11 a tenant's statement, rated from the ledger
               stacklab ci gate --change review/42  test a change on staging: Verified +1/-1, JUnit
               stacklab ci deploy --rev main        roll a revision out region by region
+              stacklab serve --repo cloud.git ...  the GitOps service: pushes in, converged regions out
 
             Run 'stacklab help <command>' for a command's options.
             """,

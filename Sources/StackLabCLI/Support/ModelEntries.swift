@@ -21,7 +21,10 @@ struct ModelEntries {
 
     init(_ m: DesiredModel) {
         var all: [ModelEntry] = []
-        all += m.regions.map { ModelEntry($0, summary: "\($0.spec.environment?.value.rawValue ?? "production"), sponsor \($0.spec.sponsor?.value ?? "-")") }
+        all += m.regions.map { region in
+            ModelEntry(region, summary: "\(region.spec.environment?.value.rawValue ?? "production"), sponsor \(region.spec.sponsor?.value ?? "-")"
+                + (region.spec.objectStore.map { ", object store \($0.value.proxy.value)" } ?? "") + (region.spec.creditCheck?.value == true ? ", credit check" : ""))
+        }
         all += m.nodes.map { n in
             let roles = n.spec.roles.value.map(\.value.rawValue).joined(separator: ",")
             let disks = n.spec.disks?.value.count ?? 0
@@ -36,7 +39,15 @@ struct ModelEntries {
         all += m.priceLists.map { ModelEntry($0, summary: "\($0.spec.currency.value), \($0.spec.flavors.value.count) flavors, \($0.spec.coupons?.value.count ?? 0) coupons") }
         all += m.tenants.map { ModelEntry($0, summary: "\($0.spec.displayName?.value ?? $0.name), \($0.spec.billing?.value.rawValue ?? "payAsYouGo")") }
         all += m.instances.map { ModelEntry($0, summary: "\($0.spec.flavor.value) \($0.spec.image.value) on \($0.spec.network.value)\($0.spec.fixedIP.map { " at \($0.value)" } ?? "")") }
-        all += m.volumes.map { ModelEntry($0, summary: "\($0.spec.size.value)\($0.spec.instance.map { " on \($0.value)" } ?? "")") }
+        all += m.volumes.map { volume in
+            let snapshots: [String] = (volume.spec.snapshots?.value ?? []).map { (snapshot: VolumeSpec.Snapshot) -> String in
+                guard let every = snapshot.every else { return snapshot.name.value }
+                return "\(snapshot.name.value) every \(every.value)h"
+            }
+            return ModelEntry(volume, summary: "\(volume.spec.size.value)\(volume.spec.instance.map { " on \($0.value)" } ?? "")"
+                + (snapshots.isEmpty ? "" : ", snapshots: \(snapshots.joined(separator: ", "))")
+                + (volume.spec.from.map { ", from \($0.value.volume.value)@\($0.value.snapshot.value)" } ?? ""))
+        }
         all += m.floatingIPs.map { ModelEntry($0, summary: "\($0.spec.address.map { "\($0.value)" } ?? "allocated")\($0.spec.instance.map { " → \($0.value)" } ?? "")") }
         all += m.securityGroups.map { ModelEntry($0, summary: "\($0.spec.rules?.value.count ?? 0) rules") }
         all += m.keypairs.map { ModelEntry($0, summary: String($0.spec.publicKey.value.prefix(24)) + "…") }
