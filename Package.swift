@@ -30,12 +30,14 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CLibssh2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // Small safe Swift layers over them.
         .target(name: "YAML", dependencies: ["CLibYAML"], swiftSettings: strict),
         .target(name: "Parallel", swiftSettings: strict),
         .target(name: "Git", dependencies: ["CLibgit2", "CZlib", "Parallel"], swiftSettings: strict),
         .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: strict),
+        .target(name: "Postgres", dependencies: ["CLibpq"], swiftSettings: strict),
         .target(name: "SSH", dependencies: ["CLibssh2", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // The manifest language: YAML events -> typed desired model, with diagnostics.
@@ -53,6 +55,10 @@ let package = Package(
         .target(name: "State", dependencies: ["Manifests", "Planning", "Hypervisor", "Billing"], swiftSettings: strict),
         .target(name: "StateSQLite", dependencies: ["State", "Manifests", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: strict),
+        // The same state on a shared PostgreSQL database (libpq), with region leases and fencing tokens.
+        .target(name: "StatePostgres", dependencies: ["State", "Postgres", "Manifests", "Planning", "Hypervisor", "Billing"], swiftSettings: strict),
+        // Which store a command or the service uses: the embedded SQLite one, or PostgreSQL with `--database`.
+        .target(name: "StateStores", dependencies: ["State", "StateSQLite", "StatePostgres", "Reconcile"], swiftSettings: strict),
 
         // Observe → plan → guard → apply → verify: ReconcileRun, the applier, the incremental planner.
         .target(name: "Reconcile", dependencies: ["Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
@@ -74,7 +80,7 @@ let package = Package(
 
         // The GitOps service: pushes in, converged regions out (Hummingbird, service lifecycle, Prometheus metrics).
         .target(name: "Service", dependencies: [
-            "Manifests", "Git", "Planning", "Reconcile", "State", "StateSQLite", "Billing",
+            "Manifests", "Git", "Planning", "Reconcile", "State", "StateSQLite", "StateStores", "Billing",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,7 +91,7 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: [
-                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "Reconcile", "Rings", "Processes", "SSH",
+                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores", "Reconcile", "Rings", "Processes", "SSH",
                 "TestSupport", "MetadataService", "Snapshots", "Billing", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
@@ -106,8 +112,8 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "Planning", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
+        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),

@@ -70,3 +70,28 @@ public enum Operation: Sendable, Codable, Hashable {
     }
 }
 }
+
+extension Change {
+    /// What a done change means for an instance's recorded placement (every state backend records it the same way).
+    public enum PlacementEffect: Sendable, Equatable {
+        /// The instance now runs on `node` with `ip` and this spec.
+        case place(node: String, ip: String, specHash: String)
+        /// The instance no longer runs on `node` (a move deletes on the old node after creating on the new one, so only
+        /// a placement on that node is forgotten).
+        case forget(node: String)
+    }
+
+    /// The placement effect of this change when done; nil for changes that are not about where an instance runs.
+    public var placementEffect: PlacementEffect? {
+        guard address.kind == .instance, let node = target.node else { return nil }
+        switch operation {
+        case .deleteDomain:
+            return .forget(node: node.description)
+        case .defineDomain(let domain, _), .replaceDomain(let domain), .moveDomain(let domain, _, _):
+            return .place(node: domain.node.description, ip: domain.interface.ip.description, specHash: domain.specHash)
+        case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume,
+             .restoreVolume, .takeSnapshot, .deleteSnapshot:
+            return nil
+        }
+    }
+}

@@ -69,10 +69,10 @@ public enum Command {
         try spawn(arguments, outputFile: output, stderr: .captured)
     }
 
-    /// Sends SIGTERM to `pid` and reaps it; its exit status (128 + signal when a signal ended it).
+    /// Sends `signal` (SIGTERM unless told) to `pid` and reaps it; its exit status (128 + signal when a signal ended it).
     @discardableResult
-    public static func stop(_ pid: pid_t) -> Int32 {
-        kill(pid, SIGTERM)
+    public static func stop(_ pid: pid_t, signal: Int32 = SIGTERM) -> Int32 {
+        kill(pid, signal)
         var usage = rusage()
         return wait(pid, usage: &usage)
     }

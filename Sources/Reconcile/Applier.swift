@@ -272,6 +272,8 @@ final class GraphWalk: @unchecked Sendable {
 enum FaultInjection {
     private static let limit = ProcessInfo.processInfo.environment["STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS"].flatMap(Int.init)
     private static let failing = ProcessInfo.processInfo.environment["STACKLAB_FAULT_FAIL_ADDRESS"]
+    /// Stops the whole process (SIGSTOP, as a debugger or a frozen VM would) once, after this many driver calls.
+    private static let stopAfter = ProcessInfo.processInfo.environment["STACKLAB_FAULT_STOP_AFTER_DRIVER_CALLS"].flatMap(Int.init)
     private static let calls = Mutex(0)
 
     static func beforeDriverCall(_ change: Change) throws {
@@ -280,7 +282,9 @@ enum FaultInjection {
     }
 
     static func afterDriverCall() {
-        guard let limit else { return }
-        if calls.withLock({ $0 += 1; return $0 }) >= limit { kill(getpid(), SIGKILL) }
+        guard limit != nil || stopAfter != nil else { return }
+        let count = calls.withLock { $0 += 1; return $0 }
+        if let limit, count >= limit { kill(getpid(), SIGKILL) }
+        if let stopAfter, count == stopAfter { kill(getpid(), SIGSTOP) }
     }
 }

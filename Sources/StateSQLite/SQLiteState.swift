@@ -535,19 +535,15 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     }
 
     private static func record(_ change: Change, in db: Database) throws {
-        guard change.address.kind == .instance, let node = change.target.node else { return }
-        switch change.operation {
-        case .deleteDomain:
-            // A move deletes on the old node after creating on the new one: only forget a placement on that node.
-            try db.execute(sql: "DELETE FROM placement WHERE address = ? AND node = ?", arguments: [change.address.description, node.description])
-        case .defineDomain(let domain, _), .replaceDomain(let domain), .moveDomain(let domain, _, _):
+        switch change.placementEffect {
+        case .forget(let node):
+            try db.execute(sql: "DELETE FROM placement WHERE address = ? AND node = ?", arguments: [change.address.description, node])
+        case .place(let node, let ip, let specHash):
             try db.execute(sql: """
                 INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
-                """, arguments: [change.address.description, domain.node.description, domain.interface.ip.description, domain.specHash,
-                                 Date().timeIntervalSince1970])
-        case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume,
-             .restoreVolume, .takeSnapshot, .deleteSnapshot:
+                """, arguments: [change.address.description, node, ip, specHash, Date().timeIntervalSince1970])
+        case nil:
             return
         }
     }

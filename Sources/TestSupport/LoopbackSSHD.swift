@@ -88,7 +88,8 @@ public final class LoopbackSSHD {
         throw Command.Failure(description: "sshd did not start listening on \(address):\(port)")
     }
 
-    private static func accepts(address text: String, port: UInt16) -> Bool {
+    /// Whether something accepts TCP connections at `text`:`port`.
+    public static func accepts(address text: String, port: UInt16) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = loopback(text, port: port)

@@ -2,22 +2,39 @@ import Foundation
 import Hypervisor
 import Manifests
 import Planning
+import Reconcile
 import State
+import StatePostgres
 import StateSQLite
 import Synchronization
 import Testing
 import TestSupport
 
-/// The contract every state backend keeps. Each test runs against every backend (SQLite today; PostgreSQL joins
-/// the list when it exists).
+/// The contract every state backend keeps. Each test runs against every backend: the embedded SQLite store and
+/// PostgreSQL (a real server on loopback, one database per scratch directory).
 @Suite struct StateContractTests {
-    static let backends: [String] = ["sqlite"]
+    static let backends: [String] = ["sqlite", "postgres"]
+    static let databases = Mutex<[String: String]>([:])
 
-    static func open(_ backend: String, in scratch: Scratch) throws -> any StateBackend {
+    /// Opens `backend`'s store for `scratch` (a second open of the same scratch is a second process on the same store).
+    static func open(_ backend: String, in scratch: Scratch, leaseSeconds: Double = 15) throws -> any StateBackend {
         switch backend {
         case "sqlite": return try SQLiteState(directory: scratch.path)
-        default: throw CancellationError()
+        default: return try PostgresState(url: try database(for: scratch), leaseSeconds: leaseSeconds)
         }
+    }
+
+    static func database(for scratch: Scratch) throws -> String {
+        if let url = databases.withLock({ $0[scratch.path] }) { return url }
+        let url = try LoopbackPostgres.shared().database("contract")
+        databases.withLock { $0[scratch.path] = url }
+        return url
+    }
+
+    /// A run's regions are held while it writes: file locks for the embedded store, leases for PostgreSQL.
+    static func hold(_ regions: [String], _ state: any StateBackend, in scratch: Scratch) throws -> [AnyObject] {
+        let leases: any RegionLeases = (state as? PostgresState).map { PostgresRegionLeases(state: $0) } ?? LocalRegionLeases(stateDirectory: scratch.path)
+        return try regions.map { try leases.acquire($0, timeout: 0) }
     }
 
     static let ring = Address(kind: .ring, region: "lab", name: "object")
@@ -26,6 +43,8 @@ import TestSupport
     func ringBuildersSaveByCompareAndSwap(backend: String) throws {
         let scratch = try Scratch()
         let state = try Self.open(backend, in: scratch)
+        let held = try Self.hold(["lab"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
         try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "aaa", previous: nil)
         // Saving the same state again succeeds (an interrupted apply repeats it) and is not a new generation.
         let stamp = try state.ringStamps()[Self.ring.description]
@@ -61,6 +80,8 @@ import TestSupport
         let node = Address(kind: .node, region: "lab", name: "n1")
         let change = Change(address: Address(kind: .network, region: "lab", name: "private"), target: .node(node), action: .create, reason: .new,
                             operation: .ensureNetwork(network: "private", bridge: "br100"))
+        let held = try Self.hold(["lab"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
         let run = try state.beginRun(regions: ["lab"], revision: "abc")
         try state.journalPlanned([change], run: run)
         try state.journal(change, run: run, status: .started, error: nil)
@@ -108,9 +129,12 @@ import TestSupport
     func aLiveRunIsNeverClosedByAnotherStart(backend: String) throws {
         let scratch = try Scratch("live")
         let owner = try Self.open(backend, in: scratch)
+        let lab = try Self.hold(["lab"], owner, in: scratch)
         let run = try owner.beginRun(regions: ["lab"], revision: nil)
         let other = try Self.open(backend, in: scratch)
         #expect(try other.recoverDeadRuns().isEmpty)
+        let edge = try Self.hold(["edge"], other, in: scratch)
+        defer { withExtendedLifetime((lab, edge)) {} }
         _ = try other.beginRun(regions: ["edge"], revision: nil)
         #expect(try other.runs().first { $0.id == run }?.status == "running")
         try owner.finishRun(run, succeeded: true)

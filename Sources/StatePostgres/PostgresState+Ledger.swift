@@ -1,0 +1,86 @@
+import Billing
+import Foundation
+import Manifests
+import Planning
+import Postgres
+import State
+
+/// Billing's ledger: intervals opened, switched and closed in the transaction of the journal write that causes them,
+/// with the same rules as the embedded store (one open interval per resource; a replay charges nothing twice).
+extension PostgresState {
+    public func meterIntervals(tenant: String?) throws -> [MeterInterval] {
+        let rows = tenant == nil
+            ? try connection.execute("SELECT * FROM meter_interval ORDER BY tenant, start, resource")
+            : try connection.execute("SELECT * FROM meter_interval WHERE tenant = $1 ORDER BY tenant, start, resource", [tenant])
+        return rows.rows.map { row in
+            MeterInterval(address: row.string("address"), tenant: row.string("tenant"), kind: row.string("kind"), item: row.string("item"),
+                          quantity: row.int64("quantity") ?? 0, period: ChargePeriod(rawValue: row.string("period")) ?? .hourly,
+                          priceList: row.string("price_list"), start: row.int64("start") ?? 0, stop: row.int64("stop"))
+        }
+    }
+
+    public func accountEntries(tenant: String?) throws -> [AccountEntry] {
+        let rows = tenant == nil
+            ? try connection.execute("SELECT * FROM account_entry ORDER BY at, id")
+            : try connection.execute("SELECT * FROM account_entry WHERE tenant = $1 ORDER BY at, id", [tenant])
+        return rows.rows.map { row in
+            AccountEntry(tenant: row.string("tenant"), kind: AccountEntry.Kind(rawValue: row.string("kind")) ?? .deposit,
+                         amount: Money(micros: row.int64("amount_micros") ?? 0), discountPPM: row.int64("discount_ppm") ?? 0, currency: row.string("currency"),
+                         reference: row.string("reference"), by: row.string("recorded_by"), at: row.int64("at") ?? 0, expires: row.int64("expires"))
+        }
+    }
+
+    public func recordAccount(_ entry: AccountEntry) throws {
+        try connection.execute("""
+            INSERT INTO account_entry (tenant, kind, amount_micros, discount_ppm, currency, reference, recorded_by, at, expires)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """, [entry.tenant, entry.kind.rawValue, entry.amount.micros, entry.discountPPM, entry.currency, entry.reference, entry.by, entry.at, entry.expires])
+    }
+
+    public func unsettledMeteredChanges() throws -> [JournalEntry] {
+        try connection.execute("""
+            SELECT * FROM journal j WHERE j.status = 'failed' AND j.error = 'interrupted' AND j.meters IS NOT NULL AND j.started_at IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM journal k WHERE k.change_id = j.change_id AND k.id > j.id) ORDER BY j.id
+            """).rows.map(Self.entry)
+    }
+
+    /// Settles the meters of an interrupted change that took effect; only the holder of its region does.
+    public func settleMeters(_ entry: JournalEntry) throws {
+        guard let tokens = try? heldTokens([Self.region(of: entry)]) else { return }
+        try connection.transaction { tx in
+            try fence(tx, tokens: tokens)
+            guard let row = try tx.execute("SELECT meters, started_at FROM journal WHERE run_id = $1 AND change_id = $2 AND status = 'failed' FOR UPDATE",
+                                           [entry.run, entry.changeID]).first else { return }
+            try tx.execute("UPDATE journal SET status = 'done', error = 'interrupted; found done at recovery', updated_at = $1 WHERE run_id = $2 AND change_id = $3",
+                           [Self.timestamp, entry.run, entry.changeID])
+            if let text = row["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
+                try Self.meter(meters, at: row.int64("started_at") ?? clock(), by: entry.changeID, in: tx)
+            }
+        }
+    }
+
+    /// Opens an interval for each meter whose resource has none open; one open with other terms is closed at `time` and
+    /// a new one opened. Meters already in force change nothing.
+    static func meter(_ meters: [Meter], at time: Int64, by change: String, in tx: PostgresTransaction) throws {
+        for meter in meters {
+            if let open = try tx.execute("""
+                SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = $1 AND stop IS NULL FOR UPDATE
+                """, [meter.resource]).first {
+                let same = open.string("item") == meter.item && open.int64("quantity") == meter.quantity
+                    && open.string("period") == meter.period.rawValue && open.string("price_list") == meter.priceList
+                if same { continue }
+                if time <= open.int64("start") ?? 0 {
+                    try tx.execute("UPDATE meter_interval SET item = $1, quantity = $2, period = $3, price_list = $4, opened_by = $5 WHERE id = $6",
+                                   [meter.item, meter.quantity, meter.period.rawValue, meter.priceList, change, open.int64("id")])
+                    continue
+                }
+                try tx.execute("UPDATE meter_interval SET stop = $1, closed_by = $2 WHERE id = $3", [time, change, open.int64("id")])
+            }
+            try tx.execute("""
+                INSERT INTO meter_interval (resource, address, tenant, kind, item, quantity, period, price_list, start, opened_by)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (resource, start) DO NOTHING
+                """, [meter.resource, meter.address.description, meter.tenant, meter.kind, meter.item, meter.quantity, meter.period.rawValue,
+                      meter.priceList, time, change])
+        }
+    }
+}

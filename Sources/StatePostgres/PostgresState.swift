@@ -1,0 +1,201 @@
+import Billing
+import Foundation
+import Hypervisor
+import Manifests
+import Planning
+import Postgres
+import State
+import Synchronization
+
+/// StackLab's state on a shared PostgreSQL database: the same journal, ledger, ring builders, plan memo, node
+/// inventory and pipeline history as the embedded SQLite store, plus what sharing needs: region leases with fencing
+/// tokens and a heartbeat per process. Several reconcilers, on one machine or many, use one database; each region is
+/// written by the holder of its lease only.
+///
+/// `@unchecked Sendable`: the connection serialises its own use, and the lease book is behind a `Mutex`.
+public final class PostgresState: StateBackend, @unchecked Sendable {
+    let connection: PostgresConnection
+    /// The database (without a password), for messages.
+    public let location: String
+    let url: String
+    /// This process's name in the database (host/pid/random): what leases and runs are owned by.
+    public let owner: String
+    /// How long a lease lasts without renewal, and so how soon a dead process's regions move, in seconds.
+    public let leaseSeconds: Double
+    /// `serve` for a long-running reconciler (counted when regions are shared out), `apply` for a one-off command.
+    let role: String
+    private let clockSetting: Mutex<@Sendable () -> Int64>
+    /// The ledger's clock: the wall clock, or a fixed time (`--at`).
+    var clock: @Sendable () -> Int64 {
+        get { clockSetting.withLock { $0 } }
+        set { clockSetting.withLock { $0 = newValue } }
+    }
+    let book = Mutex(LeaseBook())
+    let heartbeat = Mutex<Heartbeat?>(nil)
+
+    /// What this process holds: leases (region → token, and how many holders use each) and, per run it began, the
+    /// tokens its writes carry.
+    struct LeaseBook {
+        var held: [String: (token: Int64, holds: Int)] = [:]
+        var runFences: [Int64: [String: Int64]] = [:]
+        /// Regions a service keeps between runs (`PostgresRegionLeases.claim`).
+        var claimed: Set<String> = []
+    }
+
+    /// Connects to `url`, running the schema migrations not yet run.
+    public init(url: String, leaseSeconds: Double = 15, role: String = "apply", clock: (@Sendable () -> Int64)? = nil) throws {
+        self.url = url
+        location = PostgresConnection.redacted(url)
+        connection = try PostgresConnection(url: url)
+        try PostgresSchema.migrate(connection)
+        owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(8).lowercased())"
+        self.leaseSeconds = leaseSeconds
+        self.role = role
+        clockSetting = Mutex(clock ?? { Int64(Date().timeIntervalSince1970) })
+    }
+
+    /// Sets the ledger's clock (a fixed time for demos and tests).
+    public func setClock(_ clock: @escaping @Sendable () -> Int64) {
+        self.clock = clock
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Lets go of every lease and stops the heartbeat (a graceful exit: survivors take the regions at once).
+    public func close() {
+        let beating = heartbeat.withLock { beat in
+            defer { beat = nil }
+            return beat
+        }
+        guard let beating else { return }
+        beating.stop()
+        _ = try? connection.execute("UPDATE region_lease SET expires_at = clock_timestamp() WHERE owner = $1 AND expires_at > clock_timestamp()", [owner])
+        _ = try? connection.execute("DELETE FROM reconciler WHERE owner = $1", [owner])
+        book.withLock { $0.held = [:] }
+    }
+
+    /// A PostgreSQL database takes writes (a read-only role would fail at its first write, with the server's message).
+    public var isWritable: Bool { true }
+
+    /// The ledger's time now.
+    public var now: Int64 { clock() }
+
+    static var timestamp: Double { Date().timeIntervalSince1970 }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    // MARK: Region plans
+
+    public func regionMemos() throws -> [String: (key: String, plan: Data)] {
+        var memos: [String: (key: String, plan: Data)] = [:]
+        for row in try connection.execute("SELECT region, key, plan FROM region_memo").rows {
+            memos[row.string("region")] = (row.string("key"), row.data("plan") ?? Data())
+        }
+        return memos
+    }
+
+    /// Plans are keyed by their inputs, so any process may remember one (no lease needed).
+    public func saveRegionMemos(_ memos: [(region: String, key: String, plan: Data?)]) throws {
+        guard !memos.isEmpty else { return }
+        try connection.transaction { tx in
+            for memo in memos {
+                if let plan = memo.plan {
+                    try tx.execute("""
+                        INSERT INTO region_memo (region, key, plan, updated_at) VALUES ($1, $2, $3, $4)
+                        ON CONFLICT (region) DO UPDATE SET key = excluded.key, plan = excluded.plan, updated_at = excluded.updated_at
+                        """, [memo.region, memo.key, plan, Self.timestamp])
+                } else {
+                    try tx.execute("DELETE FROM region_memo WHERE region = $1", [memo.region])
+                }
+            }
+        }
+    }
+
+    // MARK: Rings
+
+    /// Saves a builder by compare-and-swap; the writer must hold the ring's region.
+    public func saveRing(address: String, state: Data, checksum: String, previous: String?) throws {
+        let region = Address(parsing: address)?.region ?? ""
+        try connection.transaction { tx in
+            try fence(tx, tokens: try heldTokens([region]))
+            let found = try tx.execute("SELECT checksum FROM ring_state WHERE address = $1 FOR UPDATE", [address]).first?["checksum"]
+            if found == checksum { return }
+            guard found == previous else { throw StateConflict(address: address, expected: previous, found: found) }
+            try tx.execute("""
+                INSERT INTO ring_state (address, state, checksum, updated_at, generation) VALUES ($1, $2, $3, $4, 1)
+                ON CONFLICT (address) DO UPDATE SET state = excluded.state, checksum = excluded.checksum, updated_at = excluded.updated_at,
+                    generation = ring_state.generation + 1
+                """, [address, state, checksum, Self.timestamp])
+        }
+    }
+
+    public func rings(_ addresses: Set<String>?) throws -> [String: StoredRing] {
+        var rings: [String: StoredRing] = [:]
+        for row in try connection.execute("SELECT address, state FROM ring_state").rows {
+            let address = row.string("address")
+            guard addresses?.contains(address) ?? true, let data = row.data("state") else { continue }
+            rings[address] = try JSONDecoder().decode(StoredRing.self, from: data)
+        }
+        return rings
+    }
+
+    public func ringStamps() throws -> [String: String] {
+        var stamps: [String: String] = [:]
+        for row in try connection.execute("SELECT address, checksum, generation FROM ring_state").rows {
+            stamps[row.string("address")] = "\(row.int64("generation") ?? 0):\(row.string("checksum"))"
+        }
+        return stamps
+    }
+
+    // MARK: Node inventory
+
+    public func knownNodes() throws -> [NodeEndpoint] {
+        try connection.execute("SELECT * FROM node_inventory ORDER BY region, name").rows.map { row in
+            NodeEndpoint(address: Address(kind: .node, region: row.string("region"), name: row.string("name")), libvirt: row.string("libvirt"),
+                         cpus: row.int("cpus"), memoryKiB: UInt64(row.int64("memory_kib") ?? 0), hostKey: row["host_key"], fileRoot: row["file_root"])
+        }
+    }
+
+    public func rememberNodes(_ nodes: [NodeEndpoint]) throws {
+        guard !nodes.isEmpty else { return }
+        try connection.transaction { tx in
+            for node in nodes {
+                try tx.execute("""
+                    INSERT INTO node_inventory (region, name, libvirt, cpus, memory_kib, host_key, file_root, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    ON CONFLICT (region, name) DO UPDATE SET libvirt = excluded.libvirt, cpus = excluded.cpus, memory_kib = excluded.memory_kib,
+                        host_key = excluded.host_key, file_root = excluded.file_root, updated_at = excluded.updated_at
+                    """, [node.address.region ?? "", node.address.name, node.libvirt, node.cpus, Int64(node.memoryKiB), node.hostKey, node.fileRoot,
+                          Self.timestamp])
+            }
+        }
+    }
+
+    public func forgetNodes(_ nodes: [Address]) throws {
+        guard !nodes.isEmpty else { return }
+        try connection.transaction { tx in
+            for node in nodes { try tx.execute("DELETE FROM node_inventory WHERE region = $1 AND name = $2", [node.region ?? "", node.name]) }
+        }
+    }
+
+    // MARK: Pipeline history
+
+    public func recordPipelineRun(_ run: PipelineRunRecord) throws {
+        try connection.execute("""
+            INSERT INTO pipeline_run (kind, pipeline, subject, commit_id, verdict, started_at, seconds, steps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """, [run.kind, run.pipeline, run.subject, run.commit, run.verdict, run.startedAt, run.seconds, run.steps])
+    }
+
+    public func pipelineRuns(limit: Int) throws -> [PipelineRunRecord] {
+        try connection.execute("SELECT * FROM pipeline_run ORDER BY id DESC LIMIT $1", [limit]).rows.map { row in
+            PipelineRunRecord(id: row.int64("id"), kind: row.string("kind"), pipeline: row.string("pipeline"), subject: row.string("subject"),
+                              commit: row.string("commit_id"), verdict: row.int("verdict"), startedAt: row.double("started_at") ?? 0,
+                              seconds: row.double("seconds") ?? 0, steps: row.string("steps"))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Manifests
+import Planning
+import Postgres
+import State
+import StatePostgres
+import Testing
+import TestSupport
+
+/// Region leases on a real PostgreSQL server: one holder at a time, fencing tokens that stop a holder that lost its
+/// lease from writing, and regions shared out evenly among serving reconcilers.
+@Suite struct PostgresLeaseTests {
+    static let node = Address(kind: .node, region: "lab", name: "n1")
+    static let change = Change(address: Address(kind: .network, region: "lab", name: "private"), target: .node(node), action: .create, reason: .new,
+                               operation: .ensureNetwork(network: "private", bridge: "br100"))
+
+    @Test func oneHolderAtATimeAndEachHandoverTakesTheNextToken() throws {
+        let url = try LoopbackPostgres.shared().database("lease")
+        let a = try PostgresState(url: url, leaseSeconds: 5)
+        let b = try PostgresState(url: url, leaseSeconds: 5)
+        #expect(try a.tryAcquire("lab") == 1)
+        #expect(try a.tryAcquire("lab") == 1)  // extending keeps the token
+        #expect(try b.tryAcquire("lab") == nil)
+        #expect(try b.leaseHolders()["lab"] == a.owner)
+        a.close()
+        #expect(try b.tryAcquire("lab") == 2)
+        #expect(try a.tryAcquire("lab") == nil)
+    }
+
+    @Test func aRunWhoseLeaseWasTakenOverCanNeverWriteAgain() throws {
+        let url = try LoopbackPostgres.shared().database("fence")
+        let a = try PostgresState(url: url, leaseSeconds: 5)
+        let b = try PostgresState(url: url, leaseSeconds: 5)
+        let held = try PostgresRegionLeases(state: a).acquire("lab", timeout: 0)
+        let run = try a.beginRun(regions: ["lab"], revision: "r1")
+        try a.journalPlanned([Self.change], run: run)
+        // The region changes hands while a's run is in flight (as after a's lease ran out).
+        try a.release("lab")
+        let taken = try PostgresRegionLeases(state: b).acquire("lab", timeout: 0)
+        #expect(b.heldRegions["lab"] == 2)
+        #expect(throws: RegionLeaseLost.self) { try a.journal(Self.change, run: run, status: .started, error: nil) }
+        #expect(throws: RegionLeaseLost.self) { try a.journal(Self.change, run: run, status: .done, error: nil) }
+        #expect(throws: RegionLeaseLost.self) { try a.beginRun(regions: ["lab"], revision: "r1") }
+        #expect(throws: RegionLeaseLost.self) {
+            try a.saveRing(address: "ring/lab/object", state: Data("{}".utf8), checksum: "x", previous: nil)
+        }
+        #expect(throws: RegionLeaseLost.self) { try a.finishRun(run, succeeded: true) }
+        // Nothing a wrote after losing the lease is there; its run is closed as interrupted.
+        #expect(try a.journalEntries(run: run).map(\.status) == [.planned])
+        #expect(try a.runs().first { $0.id == run }?.status == "interrupted")
+        #expect(try a.rings(nil).isEmpty)
+        // The new holder writes.
+        let other = try b.beginRun(regions: ["lab"], revision: "r1")
+        try b.journalPlanned([Self.change], run: other)
+        try b.journal(Self.change, run: other, status: .done, error: nil)
+        try b.finishRun(other, succeeded: true)
+        #expect(try b.journalEntries(run: other).map(\.status) == [.done])
+        withExtendedLifetime((held, taken)) {}
+    }
+
+    @Test func aRunEndingLetsGoOfItsLeaseUnlessTheServiceKeepsTheRegion() throws {
+        let url = try LoopbackPostgres.shared().database("hold")
+        let a = try PostgresState(url: url, leaseSeconds: 5, role: "serve")
+        let leases = PostgresRegionLeases(state: a)
+        do {
+            let held = try leases.acquire("lab", timeout: 0)
+            withExtendedLifetime(held) {}
+        }
+        #expect(try a.leaseHolders()["lab"] == nil)
+        #expect(try leases.claim(["lab"]) == ["lab"])
+        do {
+            let held = try leases.acquire("lab", timeout: 0)
+            withExtendedLifetime(held) {}
+        }
+        #expect(try a.leaseHolders()["lab"] == a.owner)
+    }
+
+    @Test func servingReconcilersShareRegionsEvenlyAndSurvivorsTakeOverAClosedOnesRegions() throws {
+        let url = try LoopbackPostgres.shared().database("spread")
+        let regions = (0..<10).map { "r\($0)" }
+        let processes = try (0..<3).map { _ in PostgresRegionLeases(state: try PostgresState(url: url, leaseSeconds: 5, role: "serve")) }
+        for process in processes { try process.state.register() }
+        var claimed: [[String]] = []
+        for _ in 0..<3 { claimed = try processes.map { try $0.claim(regions) } }
+        #expect(claimed.map(\.count).sorted() == [3, 3, 4])
+        #expect(Set(claimed.flatMap { $0 }) == Set(regions))
+        #expect(claimed.flatMap { $0 }.count == regions.count)
+        processes[0].state.close()
+        for _ in 0..<2 { claimed = try processes.dropFirst().map { try $0.claim(regions) } }
+        #expect(claimed.map(\.count) == [5, 5])
+        #expect(Set(claimed.flatMap { $0 }) == Set(regions))
+    }
+
+    @Test func aBadURLOrAnUnreachableServerIsAClearError() throws {
+        do {
+            _ = try PostgresState(url: "postgres://nobody:secret@127.0.0.1:1/none")
+            Issue.record("connected to nothing")
+        } catch {
+            #expect("\(error)".contains("127.0.0.1"), "\(error)")
+            #expect(!"\(error)".contains("secret"), "\(error)")
+        }
+    }
+}
