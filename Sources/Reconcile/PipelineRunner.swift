@@ -16,6 +16,8 @@ public struct PipelineRunner {
     /// The state store if it exists (never created by reading), and opened for writing when a step applies.
     public var existingState: () throws -> (any StateBackend)?
     public var openState: () throws -> any StateBackend
+    /// How regions are held while a step applies them (default: file locks in the state directory).
+    public var leases: (any RegionLeases)?
     /// SSH key for production nodes.
     public var sshIdentity: String?
     /// Whether `approve` steps pass (a person approved the run on the command line).
@@ -140,7 +142,7 @@ public struct PipelineRunner {
             var options = ReconcileRun.Options()
             options.regions = [region.value]
             options.lockTimeout = 60
-            let run = ReconcileRun(reconciler: try reconciler(loaded), options: options, openState: openState)
+            let run = ReconcileRun(reconciler: try reconciler(loaded), options: options, leases: leases, openState: openState)
             let report: ReconcileRun.Report
             var planned: Plan?
             do {

@@ -4,7 +4,7 @@ import Foundation
 import Manifests
 import Planning
 import Reconcile
-import StateSQLite
+import StateStores
 
 /// The HTML dashboard: regions → nodes → instances with their state (observed when the page is asked for), each
 /// region's current plan and ring balance, runs and pipeline history, and a tenant page with its resources and this
@@ -68,7 +68,7 @@ struct Dashboard: Sendable {
     private func regionPage(_ name: String, page number: Int, configuration: ServiceConfiguration) -> String {
         guard let loaded = model(), loaded.model.regions.contains(where: { $0.name == name }) else { return page("Region \(name)", "<p>No such region.</p>") }
         do {
-            let store = try SQLiteState.existing(directory: configuration.stateDirectory)
+            let store = try configuration.store.existing()
             var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: configuration.stateDirectory, state: store)
             reconciler.sshIdentity = configuration.sshIdentity
             let instances = loaded.model.instances.filter { $0.region == name }.sorted { $0.address < $1.address }
@@ -125,7 +125,7 @@ struct Dashboard: Sendable {
         for volume in model.volumes where volume.tenant == name { resources += "<li>\(escape(volume.address.description)) \(volume.spec.size.value)</li>" }
         for floating in model.floatingIPs where floating.tenant == name { resources += "<li>\(escape(floating.address.description))</li>" }
         var statement = ""
-        if let store = try? SQLiteState.existing(directory: configuration.stateDirectory) {
+        if let store = try? configuration.store.existing() {
             var book = PriceBook()
             for list in model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
             let biller = Biller(intervals: (try? store.meterIntervals(tenant: name)) ?? [], accounts: (try? store.accountEntries(tenant: name)) ?? [], book: book, now: store.now)
@@ -139,7 +139,7 @@ struct Dashboard: Sendable {
     }
 
     func runs() -> String {
-        guard let store = try? SQLiteState.existing(directory: configuration.stateDirectory) else { return page("Runs", "<p>Nothing has run yet.</p>") }
+        guard let store = try? configuration.store.existing() else { return page("Runs", "<p>Nothing has run yet.</p>") }
         let runs = ((try? store.runs()) ?? []).suffix(100).reversed().map { "<tr><td>\($0.id)</td><td>\(escape($0.regions))</td><td>\(escape($0.status))</td></tr>" }.joined()
         let pipelines = ((try? store.pipelineRuns(limit: 50)) ?? []).map {
             "<tr><td>\($0.id ?? 0)</td><td>\(escape($0.kind))</td><td>\(escape($0.subject))</td><td>\($0.verdict > 0 ? "+1" : "-1")</td><td>\(String(format: "%.1f", $0.seconds)) s</td></tr>"

@@ -8,7 +8,7 @@ import Planning
 import Reconcile
 import ServiceLifecycle
 import State
-import StateSQLite
+import StateStores
 
 /// How the service is set up.
 public struct ServiceConfiguration: Sendable {
@@ -18,6 +18,9 @@ public struct ServiceConfiguration: Sendable {
     public var remote: String?
     public var branch = "main"
     public var stateDirectory: String
+    /// Where the state is kept: the embedded store in `stateDirectory`, or a PostgreSQL database shared with other
+    /// reconcilers (each then claims a fair share of the regions by lease).
+    public var store: StateLocation
     /// Seconds between looks at the branch (pushes also wake the loop at once), and between resyncs of a region
     /// whose revision did not change (drift is healed then); the loop looks at least that often.
     public var pollInterval: Double = 5
@@ -31,6 +34,7 @@ public struct ServiceConfiguration: Sendable {
     public init(repository: String, stateDirectory: String, token: String, webhookSecret: String) {
         self.repository = repository
         self.stateDirectory = stateDirectory
+        self.store = .embedded(directory: stateDirectory)
         self.secrets = ServiceSecrets(token: token, webhookSecret: webhookSecret)
     }
 }
@@ -70,6 +74,8 @@ public struct ReconcileLoop: Service {
         } onGracefulShutdown: {
             stopping.set()
         }
+        // Leases are let go at once, so the other reconcilers take the regions without waiting for them to expire.
+        configuration.store.close()
     }
 
     /// Runs `work` on a Dispatch thread and waits for it.
@@ -110,12 +116,22 @@ public struct ReconcileLoop: Service {
             for region in loaded.model.regions { state.update(region.name) { $0.desiredRevision = revision; $0.lastError = "revision \(revision.prefix(12)) does not validate" } }
             return
         }
-        let names = loaded.model.regions.map(\.name).sorted()
-        state.keep(only: Set(names))
+        let all = loaded.model.regions.map(\.name).sorted()
+        state.keep(only: Set(all))
+        guard var mine = claim(all) else { return }
+        var claimedAt = Date()
         let now = Date().timeIntervalSince1970
         let digests = loaded.model.planDigests
-        for region in names {
+        for region in all {
             guard !stopping.isSet else { return }
+            // Shared regions are claimed again between runs too, so a dead reconciler's regions move as soon as their
+            // leases run out, not after a whole pass.
+            if Date().timeIntervalSince(claimedAt) >= min(1, configuration.pollInterval) {
+                guard let claimed = claim(all) else { return }
+                mine = claimed
+                claimedAt = Date()
+            }
+            guard mine.contains(region) else { continue }
             state.update(region) { $0.desiredRevision = revision }
             guard let status = state.region(region), !status.paused else { continue }
             // A new revision that changes nothing this region is made from is applied by definition: its next run is
@@ -132,6 +148,21 @@ public struct ReconcileLoop: Service {
         }
     }
 
+    /// The regions this reconciler works on now (all of them, unless it shares a database with others), noted in each
+    /// region's status with who holds the others; nil when the store cannot be reached.
+    func claim(_ all: [String]) -> Set<String>? {
+        let mine: Set<String>
+        do {
+            mine = Set(try configuration.store.leases().claim(all))
+        } catch {
+            logger.error("cannot claim regions in \(configuration.store): \(error)")
+            return nil
+        }
+        let holders = mine.count == all.count ? [:] : ((try? configuration.store.postgres().leaseHolders()) ?? [:])
+        for region in all { state.update(region) { $0.holder = mine.contains(region) ? "this reconciler" : holders[region] ?? "nobody yet" } }
+        return mine
+    }
+
     /// Converges one region to `revision`.
     func reconcile(_ region: String, revision: String, loaded: LoadResult) {
         state.update(region) { $0.running = true; $0.lastRunStartedAt = Date().timeIntervalSince1970 }
@@ -140,10 +171,11 @@ public struct ReconcileLoop: Service {
         options.regions = [region]
         options.lockTimeout = 30
         let directory = configuration.stateDirectory
+        let store = configuration.store
         do {
-            var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try SQLiteState.existing(directory: directory))
+            var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing())
             reconciler.sshIdentity = configuration.sshIdentity
-            let report = try ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: directory) }
+            let report = try ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
                 .run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             Timer(label: "stacklab_reconcile_duration_seconds", dimensions: [("region", region)]).recordSeconds(seconds)
@@ -161,7 +193,7 @@ public struct ReconcileLoop: Service {
             var rings = state.region(region)?.rings ?? []
             if rings.isEmpty || report.plan.changes.contains(where: { $0.address.kind == .ring }) {
                 var converged = reconciler
-                converged.state = try SQLiteState.existing(directory: directory)
+                converged.state = try store.existing()
                 rings = ((try? converged.ringPlans(region: region)) ?? []).map {
                     "\($0.ring.name): balance \(String(format: "%.2f", $0.plan.balanceAfter)) %, \($0.plan.state.settled ? "settled" : "settling")"
                 }

@@ -30,6 +30,8 @@ public final class ServiceState: @unchecked Sendable {
         public var lastPlan: [String] = []
         /// Each ring's balance and whether it settled, as of the last run.
         public var rings: [String] = []
+        /// Who applies the region: this reconciler, or (sharing a database) the lease holder.
+        public var holder: String?
     }
 
     private let lock = NSLock()

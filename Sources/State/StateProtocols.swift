@@ -68,6 +68,8 @@ public protocol NodeInventory: Sendable {
 public protocol RegionLeases: Sendable {
     /// Takes the lease on `region`, waiting up to `timeout` seconds; throws when another holder keeps it.
     func acquire(_ region: String, timeout: Double) throws -> AnyObject
+    /// The regions, out of `regions`, that this process should work on now (see the default below).
+    func claim(_ regions: [String]) throws -> [String]
 }
 
 /// Billing's ledger: metering intervals, opened, switched and closed by the journal writes of the changes that cause

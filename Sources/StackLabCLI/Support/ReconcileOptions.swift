@@ -4,12 +4,14 @@ import Foundation
 import Manifests
 import Planning
 import Reconcile
-import StateSQLite
+import StateStores
 
 /// Options shared by plan, apply and drift.
 struct ReconcileOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state: the SQLite journal, simulated nodes, locks (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
     var stateDir: String?
+
+    @OptionGroup var database: DatabaseOptions
 
     @Option(name: .long, help: ArgumentHelp("Only this region (repeatable).", valueName: "name"))
     var region: [String] = []
@@ -44,14 +46,20 @@ struct ReconcileOptions: ParsableArguments {
     /// A reconciler for a loaded revision, reading the state store if there is one (never creating it).
     func reconciler(for loaded: LoadResult, repo: String) throws -> Reconciler {
         let directory = stateDirectory(repo: repo)
+        let location = try stateLocation(repo: repo)
         do {
             var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
-                                        state: try SQLiteState.existing(directory: directory, clock: clock), options: Planner.Options(keepOrphans: keepOrphans))
+                                        state: try location.existing(clock: clock), options: Planner.Options(keepOrphans: keepOrphans))
             reconciler.sshIdentity = identity
             return reconciler
         } catch {
-            throw fail("cannot open the state store \(directory)/stacklab.sqlite: \(error)")
+            throw fail("cannot open the state store \(location): \(error)")
         }
+    }
+
+    /// The state store in force: `--database`, else the embedded one in the state directory.
+    func stateLocation(repo: String) throws -> StateLocation {
+        try database.location(stateDirectory: stateDirectory(repo: repo))
     }
 
     /// The state directory in force.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 import Processes
 
 /// `stacklab bench apply`: converge a generated cloud of simulated nodes, then re-plan with nothing to do.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 import Processes
 
 /// `stacklab bench manifests`: load + validate from a git revision, against the libgit2 + libyaml floor.

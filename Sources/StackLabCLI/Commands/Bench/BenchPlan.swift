@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 import Processes
 
 /// `stacklab bench plan`: the performance issue's size matrix for loading and planning.

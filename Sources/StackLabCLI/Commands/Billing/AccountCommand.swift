@@ -2,7 +2,8 @@ import ArgumentParser
 import Billing
 import Foundation
 import Manifests
-import StateSQLite
+import State
+import StateStores
 
 /// `stacklab account TENANT deposit|coupon …`: money put in a tenant's account, recorded in the ledger with who and when.
 struct AccountCommand: ParsableCommand {
@@ -46,12 +47,12 @@ struct AccountCommand: ParsableCommand {
         }
         let listName = tenantResource.spec.priceList?.value ?? (loaded.model.priceLists.count == 1 ? loaded.model.priceLists[0].name : "")
         guard let list = loaded.model.priceLists.first(where: { $0.name == listName }) else { throw fail("tenant '\(tenant)' has no price list") }
-        let directory = ReconcileOptions.stateDirectory(ledger.stateDir, repo: repository.repo)
-        let store: SQLiteState
+        let location = try ledger.location(repo: repository.repo)
+        let store: any StateBackend
         do {
-            store = try SQLiteState(directory: directory, clock: ledger.clock)
+            store = try location.open(clock: ledger.clock)
         } catch {
-            throw fail("cannot open the state store \(directory)/stacklab.sqlite: \(error)")
+            throw fail("cannot open the state store \(location): \(error)")
         }
         let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         let prices = Prices(list.spec)

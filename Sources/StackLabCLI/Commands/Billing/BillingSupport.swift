@@ -2,12 +2,15 @@ import ArgumentParser
 import Billing
 import Foundation
 import Manifests
-import StateSQLite
+import State
+import StateStores
 
 /// What billing commands share: the state store holding the ledger, the clock, and the price lists' history.
 struct LedgerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
     var stateDir: String?
+
+    @OptionGroup var database: DatabaseOptions
 
     @Option(name: .long, help: ArgumentHelp("Act as if it were this time (UTC: 2026-11-30, 2026-11-30T14:05): for demos and tests.", valueName: "time"))
     var at: String?
@@ -20,13 +23,18 @@ struct LedgerOptions: ParsableArguments {
     var clock: (@Sendable () -> Int64)? { ReconcileOptions.clock(at: at) }
 
     /// The ledger of the state store; a store that does not exist yet has an empty ledger.
-    func store(repo: String) throws -> SQLiteState? {
-        let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
+    func store(repo: String) throws -> (any StateBackend)? {
+        let location = try self.location(repo: repo)
         do {
-            return try SQLiteState.existing(directory: directory, clock: clock)
+            return try location.existing(clock: clock)
         } catch {
-            throw fail("cannot open the state store \(directory)/stacklab.sqlite: \(error)")
+            throw fail("cannot open the state store \(location): \(error)")
         }
+    }
+
+    /// The state store in force.
+    func location(repo: String) throws -> StateLocation {
+        try database.location(stateDirectory: ReconcileOptions.stateDirectory(stateDir, repo: repo))
     }
 
     /// Every price list's history, from the repository's git history (or, outside git, the lists as they are now,

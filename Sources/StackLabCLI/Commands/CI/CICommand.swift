@@ -3,7 +3,8 @@ import Foundation
 import Git
 import Manifests
 import Reconcile
-import StateSQLite
+import State
+import StateStores
 
 /// `stacklab ci`: the pipelines of `ci/`.
 struct CICommand: ParsableCommand {
@@ -21,6 +22,8 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
     var stateDir: String?
 
+    @OptionGroup var database: DatabaseOptions
+
     @Option(name: .long, help: ArgumentHelp("The pipeline to run (default: the one the command's event triggers).", valueName: "name"))
     var pipeline: String?
 
@@ -36,10 +39,12 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
     var identity: String?
 
-    func runner() -> PipelineRunner {
+    func runner() throws -> PipelineRunner {
         let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
-        var runner = PipelineRunner(repository: repo, stateDirectory: directory, existingState: { try SQLiteState.existing(directory: directory) },
-                                    openState: { try SQLiteState(directory: directory) })
+        let location = try database.location(stateDirectory: directory)
+        var runner = PipelineRunner(repository: repo, stateDirectory: directory, existingState: { try location.existing() },
+                                    openState: { try location.open() })
+        runner.leases = try location.leases()
         runner.sshIdentity = identity
         runner.approved = approve
         return runner
@@ -90,7 +95,7 @@ struct CIGate: ParsableCommand {
     }
 
     func run() throws {
-        let runner = options.runner()
+        let runner = try options.runner()
         let outcome: (results: [PipelineRunner.GateResult], tip: String)
         let baseTip: String
         do {
@@ -153,7 +158,7 @@ struct CIDeploy: ParsableCommand {
     var rev: String = "HEAD"
 
     func run() throws {
-        let runner = options.runner()
+        let runner = try options.runner()
         let steps: [PipelineRunner.StepResult]
         let commit: String
         let started = Date()
@@ -270,6 +275,8 @@ struct RollbackCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state.", valueName: "dir"))
     var stateDir: String?
 
+    @OptionGroup var database: DatabaseOptions
+
     @Argument(help: "The region.")
     var region: String
 
@@ -282,6 +289,7 @@ struct RollbackCommand: ParsableCommand {
     func run() throws {
         var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region]
         if let stateDir { arguments += ["--state-dir", stateDir] }
+        if let url = database.database { arguments += ["--database", url, "--lease-seconds", "\(database.leaseSeconds)"] }
         if autoApprove { arguments.append("--auto-approve") }
         var command = try StackLab.parseAsRoot(arguments)
         try command.run()
@@ -299,7 +307,7 @@ struct CIHistory: ParsableCommand {
 
     func run() throws {
         let directory = ReconcileOptions.stateDirectory(options.stateDir, repo: options.repo)
-        guard let store = try SQLiteState.existing(directory: directory) else { throw fail("no state store yet: no pipeline has run") }
+        guard let store = try options.database.location(stateDirectory: directory).existing() else { throw fail("no state store yet: no pipeline has run") }
         let runs = try store.pipelineRuns(limit: limit)
         if options.format == .json {
             Terminal.standardOutput.write(try JSON.encode(runs))

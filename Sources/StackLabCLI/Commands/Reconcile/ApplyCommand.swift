@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Planning
 import Reconcile
-import StateSQLite
+import State
+import StateStores
 
 /// `stacklab apply`: converge the regions, from a fresh plan or exactly a saved one.
 struct ApplyCommand: ParsableCommand {
@@ -57,8 +58,14 @@ struct ApplyCommand: ParsableCommand {
         options.keepOrphans = reconcile.keepOrphans
         options.lockTimeout = lockTimeout
         options.parallelism = parallelism
-        let directory = reconciler.stateDirectory
-        let run = ReconcileRun(reconciler: reconciler, options: options) { [clock = reconcile.clock] in try SQLiteState(directory: directory, clock: clock) }
+        let location = try reconcile.stateLocation(repo: repository.repo)
+        let leases: any RegionLeases
+        do {
+            leases = try location.leases()
+        } catch {
+            throw fail("cannot open the state store \(location): \(error)")
+        }
+        let run = ReconcileRun(reconciler: reconciler, options: options, leases: leases) { [clock = reconcile.clock] in try location.open(clock: clock) }
         let renderer = PlanRenderer(colors: Terminal.standardOutput.wantsColor)
         let progress = ProgressPrinter(colors: Terminal.standardOutput.wantsColor)
         let report: ReconcileRun.Report

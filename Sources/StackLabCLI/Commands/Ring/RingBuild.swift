@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Planning
 import Reconcile
-import StateSQLite
+import StateStores
 
 /// `stacklab ring build REGION [RING]`.
 struct RingBuild: ParsableCommand {
@@ -17,7 +17,11 @@ struct RingBuild: ParsableCommand {
 
     func run() throws {
         let (stateDirectory, entries) = try options.load()
-        let store = try SQLiteState(directory: stateDirectory)
+        let location = try options.reconcile.stateLocation(repo: options.repository.repo)
+        let store = try location.open()
+        // The builders are the region's: saved while holding it, like any apply.
+        let held = try location.leases().acquire(options.regionName, timeout: 30)
+        defer { withExtendedLifetime(held) {} }
         let directory = out ?? "\(stateDirectory)/rings/\(options.regionName)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var text = ""

@@ -58,6 +58,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
     var identity: String?
 
+    @OptionGroup var database: DatabaseOptions
+
     func run() async throws {
         @Sendable func secret(_ path: String, _ what: String) throws -> String {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
@@ -73,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.pollInterval = poll
         configuration.resyncInterval = resync
         configuration.sshIdentity = identity
+        configuration.store = try database.location(stateDirectory: directory, role: "serve")
         // SIGHUP reloads the token and the webhook secret from their files (a file that cannot be read keeps the old).
         signal(SIGHUP, SIG_IGN)
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())

@@ -1,21 +1,28 @@
 import Foundation
 
 /// Writes a large but valid StackLab deployment for benchmarks: regions of 100 nodes, tenants with instances.
-struct SyntheticDeployment {
-    var nodes: Int
-    var instances: Int
-    var nodesPerRegion = 100
-    var instancesPerFile = 60
-    var tenants = 300
+public struct SyntheticDeployment {
+    public var nodes: Int
+    public var instances: Int
+    public var nodesPerRegion = 100
+    public var instancesPerFile = 60
+    public var tenants = 300
     /// Extra ingress rules in each tenant's `web` group (every fifth one from the group itself rather than a CIDR).
-    var extraRulesPerGroup = 0
+    public var extraRulesPerGroup = 0
     /// Each node's instance storage (`instanceStorage`), when not the default.
-    var instanceStorage: String?
+    public var instanceStorage: String?
 
-    var regions: Int { max(1, (nodes + nodesPerRegion - 1) / nodesPerRegion) }
+    /// A deployment of `nodes` nodes and `instances` instances.
+    public init(nodes: Int, instances: Int) {
+        self.nodes = nodes
+        self.instances = instances
+    }
+
+    /// Regions of `nodesPerRegion` nodes.
+    public var regions: Int { max(1, (nodes + nodesPerRegion - 1) / nodesPerRegion) }
 
     /// Writes the files under `root` and returns how many were written.
-    func write(to root: String) throws -> Int {
+    public func write(to root: String) throws -> Int {
         var written = 0
         func put(_ path: String, _ text: String) throws {
             let url = URL(fileURLWithPath: root).appendingPathComponent(path)
@@ -143,11 +150,15 @@ struct SyntheticDeployment {
         return written
     }
 
-    static func regionName(_ index: Int) -> String { "r\(index)" }
-    static func tenantName(_ index: Int) -> String { "t\(index)" }
-    static func diskLetter(_ index: Int) -> String { String(UnicodeScalar(UInt8(ascii: "b") + UInt8(index))) }
+    /// The name of region `index`.
+    public static func regionName(_ index: Int) -> String { "r\(index)" }
+    /// The name of tenant `index`.
+    public static func tenantName(_ index: Int) -> String { "t\(index)" }
+    /// The device letter of a node's disk `index` (b, c…).
+    public static func diskLetter(_ index: Int) -> String { String(UnicodeScalar(UInt8(ascii: "b") + UInt8(index))) }
 
-    static let catalog = """
+    /// Flavors, images and the price list every synthetic deployment shares.
+    public static let catalog = """
         kind: Flavor
         name: m1.tiny
         spec: {vcpus: 1, ram: 512MiB, disk: 1GiB}
