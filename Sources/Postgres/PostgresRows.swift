@@ -66,24 +66,35 @@ public enum PostgresValue {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// A `text[]` parameter: each element quoted, backslashes and quotes escaped.
+    public static func textArray(_ elements: [String]) -> String {
+        "{" + elements.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+    }
+
     static func decodeBytea(_ text: String) -> Data? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-            default: nil
+        var text = text
+        return text.withUTF8 { utf8 -> Data? in
+            guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
+            var bytes = [UInt8](repeating: 0, count: (utf8.count - 2) / 2)
+            var valid = true
+            bytes.withUnsafeMutableBufferPointer { out in
+                for index in 0..<out.count {
+                    let high = Self.nibble(utf8[2 + 2 * index]), low = Self.nibble(utf8[3 + 2 * index])
+                    if high > 15 || low > 15 { valid = false }
+                    out[index] = high << 4 | (low & 0xf)
+                }
             }
+            return valid ? Data(bytes) : nil
         }
-        var data = Data(capacity: (utf8.count - 2) / 2)
-        var i = 2
-        while i < utf8.count {
-            guard let high = nibble(utf8[i]), let low = nibble(utf8[i + 1]) else { return nil }
-            data.append(high << 4 | low)
-            i += 2
+    }
+
+    @inline(__always)
+    private static func nibble(_ c: UInt8) -> UInt8 {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c &- UInt8(ascii: "A") &+ 10
+        default: 0xff
         }
-        return data
     }
 }

@@ -13,7 +13,7 @@ extension PostgresState {
         try connection.execute("""
             INSERT INTO reconciler (owner, host, pid, role, lease_seconds, heartbeat_at) VALUES ($1, $2, $3, $4, $5, clock_timestamp())
             ON CONFLICT (owner) DO UPDATE SET heartbeat_at = clock_timestamp()
-            """, [owner, ProcessInfo.processInfo.hostName, Int(getpid()), role, leaseSeconds])
+            """, [owner, Self.hostname, Int(getpid()), role, leaseSeconds])
         // Processes dead for a day are forgotten.
         try connection.execute("DELETE FROM reconciler WHERE heartbeat_at < clock_timestamp() - interval '1 day'")
         let beat = try Heartbeat(state: self)
@@ -95,8 +95,7 @@ extension PostgresState {
     /// lease rows stay locked (`FOR SHARE`) until the write commits, so no takeover can slip in between.
     func fence(_ tx: PostgresTransaction, tokens: [String: Int64]) throws {
         guard !tokens.isEmpty else { return }
-        let regions = "{" + tokens.keys.sorted().map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
+        let regions = PostgresValue.textArray(tokens.keys.sorted())
         let rows = try tx.execute("""
             SELECT region, owner, token, expires_at > clock_timestamp() AS live FROM region_lease WHERE region = ANY($1::text[]) FOR SHARE
             """, [regions]).rows

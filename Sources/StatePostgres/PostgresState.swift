@@ -48,7 +48,7 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
         location = PostgresConnection.redacted(url)
         connection = try PostgresConnection(url: url)
         try PostgresSchema.migrate(connection)
-        owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(8).lowercased())"
+        owner = "\(Self.hostname)/\(getpid())/\(UUID().uuidString.prefix(8).lowercased())"
         self.leaseSeconds = leaseSeconds
         self.role = role
         clockSetting = Mutex(clock ?? { Int64(Date().timeIntervalSince1970) })
@@ -83,6 +83,13 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
     public var now: Int64 { clock() }
 
     static var timestamp: Double { Date().timeIntervalSince1970 }
+
+    /// This machine's name as the kernel has it (no DNS lookup, unlike `ProcessInfo.hostName`).
+    static let hostname: String = {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        _ = buffer.withUnsafeMutableBufferPointer { gethostname(UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 255) }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+    }()
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -137,9 +144,11 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
 
     public func rings(_ addresses: Set<String>?) throws -> [String: StoredRing] {
         var rings: [String: StoredRing] = [:]
-        for row in try connection.execute("SELECT address, state FROM ring_state").rows {
+        let rows = try addresses.map { try connection.execute("SELECT address, state FROM ring_state WHERE address = ANY($1::text[])", [PostgresValue.textArray($0.sorted())]) }
+            ?? connection.execute("SELECT address, state FROM ring_state")
+        for row in rows.rows {
             let address = row.string("address")
-            guard addresses?.contains(address) ?? true, let data = row.data("state") else { continue }
+            guard let data = row.data("state") else { continue }
             rings[address] = try JSONDecoder().decode(StoredRing.self, from: data)
         }
         return rings

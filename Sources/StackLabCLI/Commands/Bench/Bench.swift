@@ -14,5 +14,5 @@ struct Bench: AsyncParsableCommand {
               stacklab bench plan          validate, plan (empty and converged) and apply at small/medium/large sizes
               stacklab bench incremental   a one-file commit planned by the long-running planner (large by default)
             """,
-        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchSnapshot.self, BenchBilling.self, BenchServe.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchSnapshot.self, BenchBilling.self, BenchServe.self, BenchShare.self])
 }

@@ -109,7 +109,11 @@ struct BenchServe: ParsableCommand {
 
     struct Status: Decodable {
         var regions: [Region]
-        struct Region: Decodable { var region: String; var appliedRevision: String?; var desiredRevision: String?; var lastPlanReadyAt: Double?; var lastRunAt: Double? }
+        struct Region: Decodable {
+            var region: String; var appliedRevision: String?; var desiredRevision: String?; var lastPlanReadyAt: Double?; var lastRunAt: Double?
+            var holder: String?
+            var lastRunSeconds: Double?
+        }
     }
 
     static func get(_ url: String) throws -> String {
