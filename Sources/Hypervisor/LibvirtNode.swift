@@ -302,6 +302,19 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         }
     }
 
+    public func usage() throws(DriverError) -> [InstanceUsage] {
+        try libvirt { () throws(LibvirtError) -> [InstanceUsage] in
+            var usage: [InstanceUsage] = []
+            for domain in try self.connection.domains() where try domain.isActive() {
+                guard let owner = try domain.metadata(namespace: Ownership.namespace).flatMap(Ownership.parseElement),
+                      let instance = owner["address"].flatMap(Address.init(parsing:)) else { continue }
+                let counters = try domain.counters(disks: InstanceUsage.diskDevices(inDomainXML: try domain.liveXML()), interfaces: owner["mac"].map { [$0] } ?? [])
+                usage.append(InstanceUsage(instance: instance, domain: domain.name, counters: counters))
+            }
+            return usage.sorted { $0.domain < $1.domain }
+        }
+    }
+
     public func apply(_ operation: Change.Operation) throws(DriverError) {
         lock.lock()
         defer { lock.unlock() }

@@ -13,6 +13,8 @@ public protocol NodeDriver: Sendable {
     func generation() -> String?
     /// The node's current state.
     func observe() throws(DriverError) -> ObservedNode
+    /// What each running instance on the node has used (CPU time, disk and network bytes) since it started.
+    func usage() throws(DriverError) -> [InstanceUsage]
     /// Performs `operation` on the node. An operation the node cannot perform (a region-wide one) throws.
     func apply(_ operation: Change.Operation) throws(DriverError)
     /// Makes `domain` here from the domain named `sourceDomain` on `source` (an instance moving): the old one is

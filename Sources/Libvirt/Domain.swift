@@ -7,7 +7,7 @@ import Glibc
 ///
 /// `@unchecked Sendable`: domain handles are safe to use from any thread, like their connection.
 public final class Domain: @unchecked Sendable {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     /// The connection it belongs to.
     public let connection: Connection
 

@@ -216,6 +216,13 @@ extension Reconciler {
         addresses?.isEmpty == true ? [:] : try fromStore([:]) { try $0.rings(addresses) }
     }
 
+    /// The saved ring builders of `regions` only: a region's run reads its own rings, never every region's (their
+    /// addresses come from the stamps, which are read without the builders).
+    func storedRings(ofRegions regions: Set<String>) throws -> [String: StoredRing] {
+        let addresses = try fromStore([:]) { try $0.ringStamps() }.keys.filter { Address(parsing: $0)?.region.map(regions.contains) ?? false }
+        return try storedRings(Set(addresses))
+    }
+
     /// `stored` plus, for each ring of `regions` the store has no builder for while its nodes hold the ring file, the
     /// builder adopted from that file, when every node holding it has the same one and it can be read (the planner
     /// refuses the ring otherwise: a builder from scratch would move most replicas at once).

@@ -227,7 +227,7 @@ public struct Reconciler: Sendable {
     /// With `drivers`, a ring whose builder is missing from the store is adopted from the nodes' installed file.
     public func plan(regions: [String], observed: [ObservedNode], drivers: [Address: any NodeDriver] = [:], targets: [String] = []) throws -> Plan {
         let declared = Set(model.regions.map(\.name))
-        let rings = adoptingLostRings(try storedRings(), regions: Set(regions), observed: observed, drivers: drivers)
+        let rings = adoptingLostRings(try storedRings(ofRegions: Set(regions)), regions: Set(regions), observed: observed, drivers: drivers)
         let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
                                 revision: revision, storedRings: rings, hour: Self.hour(), options: options, snapshots: try observeSnapshots(regions))
         return try Self.limit(try holdingCredit(plan), to: targets, model: model)
@@ -256,7 +256,7 @@ public struct Reconciler: Sendable {
         guard model.regions.contains(where: { $0.name == region }) else { throw Failure(description: "region '\(region)' is not declared") }
         let rings = model.rings.filter { $0.region == region && (name == nil || $0.name == name || $0.spec.type?.value.rawValue == name) }
         guard !rings.isEmpty else { throw Failure(description: "region '\(region)' has no ring\(name.map { " '\($0)'" } ?? "")") }
-        let stored = try storedRings()
+        let stored = try storedRings(ofRegions: [region])
         let nodes = model.nodes.filter { $0.region == region }
         let hour = Self.hour()
         return try rings.sorted { $0.name < $1.name }.map { ring in

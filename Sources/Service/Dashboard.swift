@@ -90,10 +90,14 @@ struct Dashboard: Sendable {
                 let found = domains[instance.address]
                 rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
                 rows += "<td>\(escape(found?.node ?? placements[instance.address.description].map { Address(parsing: $0.node)?.name ?? $0.node } ?? "-"))</td>"
-                rows += "<td class=\"state\">\(found?.domain.state.rawValue ?? "not running")</td><td>\(found?.domain.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td></tr>\n"
+                rows += "<td class=\"state\">\(found?.domain.state.rawValue ?? "not running")</td><td>\(found?.domain.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td>"
+                rows += "<td class=\"cpu\">\(state.usage.usage(of: instance.address).map { String(format: "%.1f s", $0.cpuSeconds) } ?? "")</td></tr>\n"
             }
-            let lastPlan = state.region(name)?.lastPlan ?? []
-            let plan = lastPlan.isEmpty ? "<p id=\"plan\">The last run found nothing to change.</p>" : "<ul id=\"plan\">" + lastPlan.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
+            let status = state.region(name)
+            let lastPlan = status?.lastPlan ?? []
+            let plan = lastPlan.isEmpty ? "<p id=\"plan\">No run has changed anything yet.</p>" :
+                "<p>At \(escape(status?.lastPlanRevision.map { String($0.prefix(12)) } ?? "")), \(status?.lastPlanAt.map { Date(timeIntervalSince1970: $0).formatted(.iso8601) } ?? ""); each change with the manifest line behind it:</p>"
+                + "<ul id=\"plan\">" + lastPlan.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
             let rings = (state.region(name)?.rings ?? []).map { "<li>\(escape($0))</li>" }.joined()
             let window = max(1, current - 5)...min(pages, current + 5)
             let pager = ([1] + Array(window) + [pages]).reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
@@ -101,9 +105,9 @@ struct Dashboard: Sendable {
             return page("Region \(name)", """
                 <h2>Nodes</h2><table id="nodes"><tr><th>Node</th><th>Roles</th><th>CPUs</th><th>Memory</th></tr>\(nodes)</table>
                 <h2>Instances (\(instances.count), page \(current) of \(pages))</h2>
-                <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th></tr>\(rows)</table>
+                <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th><th>CPU time</th></tr>\(rows)</table>
                 <p class="pager">\(pager)</p>
-                <h2>What the last run planned</h2>\(plan)
+                <h2>The last changes</h2>\(plan)
                 <h2>Rings</h2><ul id="rings">\(rings)</ul>
                 """)
         } catch {

@@ -25,6 +25,8 @@ public struct ServiceConfiguration: Sendable {
     /// whose revision did not change (drift is healed then); the loop looks at least that often.
     public var pollInterval: Double = 5
     public var resyncInterval: Double = 60
+    /// Seconds between reads of the running instances' counters (CPU, disk and network I/O) for `/metrics`; 0: never.
+    public var usageInterval: Double = 15
     /// Bearer token for mutating endpoints and shared secret for webhooks (reloadable).
     public var secrets: ServiceSecrets
     public var sshIdentity: String?
@@ -163,6 +165,30 @@ public struct ReconcileLoop: Service {
         return mine
     }
 
+    /// The first 200 changes of a run's plan for people, each with its provenance: the manifest line a commit since
+    /// the region's last applied revision altered (file:line, commit, author, summary), or, for a run at an already
+    /// applied revision, that it heals drift.
+    func describe(_ plan: Plan, region: String, revision: String, loaded: LoadResult) -> [String] {
+        guard !plan.changes.isEmpty else { return [] }
+        let base = state.region(region)?.appliedRevision
+        var sources: [String: [Provenance]] = [:]
+        if let base, base != revision {
+            do {
+                sources = try ProvenanceFinder.find(plan: plan, loaded: loaded, repository: try Repository(at: configuration.repository), base: base, head: revision)
+            } catch {
+                logger.warning("cannot find the provenance of region \(region)'s changes: \(error)")
+            }
+        }
+        return plan.changes.prefix(200).map { change in
+            let line = "\(change.action.rawValue) \(change.address) on \(change.target) (\(change.reason.rawValue))"
+            if let first = sources[change.id.description]?.first {
+                let more = (sources[change.id.description]?.count ?? 1) - 1
+                return line + " ← \(first.file):\(first.line) in \(first.commit.prefix(12)) by \(first.author): \(first.summary)" + (more > 0 ? " (+\(more) lines)" : "")
+            }
+            return line + (base == nil ? " ← first run" : base == revision ? " ← drift: no manifest change" : "")
+        }
+    }
+
     /// Converges one region to `revision`.
     func reconcile(_ region: String, revision: String, loaded: LoadResult) {
         state.update(region) { $0.running = true; $0.lastRunStartedAt = Date().timeIntervalSince1970 }
@@ -199,6 +225,7 @@ public struct ReconcileLoop: Service {
                 }
             }
             if !report.plan.changes.isEmpty { logger.info("region \(region): \(report.plan.changes.count) changes applied at \(revision.prefix(12))") }
+            let lastPlan = describe(report.plan, region: region, revision: revision, loaded: loaded)
             state.update(region) {
                 $0.appliedRevision = revision
                 $0.drift = report.plan.changes.count
@@ -211,7 +238,11 @@ public struct ReconcileLoop: Service {
                 $0.runs += 1
                 $0.running = false
                 $0.rings = rings
-                $0.lastPlan = report.plan.changes.prefix(200).map { "\($0.action.rawValue) \($0.address) on \($0.target) (\($0.reason.rawValue))" }
+                if !lastPlan.isEmpty {
+                    $0.lastPlan = lastPlan
+                    $0.lastPlanRevision = revision
+                    $0.lastPlanAt = Date().timeIntervalSince1970
+                }
             }
         } catch {
             Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "failed")]).increment()

@@ -33,7 +33,8 @@ public struct GitOpsServer: Sendable {
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "stacklab"),
                               onServerRunning: { channel in ready(channel.localAddress?.port ?? 0) }, logger: logger)
         let loop = ReconcileLoop(configuration: configuration, state: state, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app, loop], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let usage = UsageMonitor(configuration: configuration, state: state, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app, loop, usage], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
@@ -46,7 +47,9 @@ public struct GitOpsServer: Sendable {
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            var buffer = ByteBuffer(bytes: registry.emitToBuffer())
+            buffer.writeString(state.usage.exposition())
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
         }
         router.post("/hooks/git") { request, _ in
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))

@@ -26,8 +26,11 @@ public final class ServiceState: @unchecked Sendable {
         /// When the last run started, and when its plan was ready (seconds since the epoch).
         public var lastRunStartedAt: Double?
         public var lastPlanReadyAt: Double?
-        /// What the last run planned (at most 200 lines: action, address, target, reason).
+        /// What the last run that changed something planned (at most 200 lines: action, address, target, reason, and
+        /// the manifest line and commit behind it, or that it healed drift), at which revision and when.
         public var lastPlan: [String] = []
+        public var lastPlanRevision: String?
+        public var lastPlanAt: Double?
         /// Each ring's balance and whether it settled, as of the last run.
         public var rings: [String] = []
         /// Who applies the region: this reconciler, or (sharing a database) the lease holder.
@@ -54,6 +57,12 @@ public final class ServiceState: @unchecked Sendable {
         lock.withLock { models = (revision, loaded) }
         return loaded
     }
+
+    /// The revision the loop loaded last, and its model.
+    public var loadedModel: (revision: String, loaded: LoadResult)? { lock.withLock { models } }
+
+    /// The last counters read from each running instance of the regions held here.
+    public let usage = UsageBook()
 
     /// Every region, by name.
     public var snapshot: [Region] { lock.withLock { regions.values.sorted { $0.region < $1.region } } }

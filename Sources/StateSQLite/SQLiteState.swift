@@ -259,9 +259,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public func rings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
         try queue.read { db in
             var rings: [String: StoredRing] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT address, state FROM ring_state") {
+            let rows = try addresses.map { wanted in
+                try Row.fetchAll(db, sql: "SELECT address, state FROM ring_state WHERE address IN (SELECT value FROM json_each(?))",
+                                 arguments: [String(decoding: try JSONEncoder().encode(wanted.sorted()), as: UTF8.self)])
+            } ?? Row.fetchAll(db, sql: "SELECT address, state FROM ring_state")
+            for row in rows {
                 let address: String = row["address"]
-                guard addresses?.contains(address) ?? true else { continue }
                 let data: Data = row["state"]
                 rings[address] = try JSONDecoder().decode(StoredRing.self, from: data)
             }

@@ -277,6 +277,8 @@ struct FailingNode: NodeDriver {
 
     func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
 
+    func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
+
     func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
 
     func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError) {

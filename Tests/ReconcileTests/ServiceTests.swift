@@ -41,7 +41,7 @@ import Testing
             guard start else { return }
             try Command.check([StackLabBinary.path, "hook", "install", bare, "--url", url, "--webhook-secret-file", root.file("secret")])
             pid = try Command.start([StackLabBinary.path, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", root.file("token"),
-                                     "--webhook-secret-file", root.file("secret"), "--poll", "60", "--resync", "2"], output: root.file("serve.log"))
+                                     "--webhook-secret-file", root.file("secret"), "--poll", "60", "--resync", "2", "--usage-interval", "1"], output: root.file("serve.log"))
         }
 
         deinit { if pid > 0 { Command.stop(pid) } }
@@ -65,7 +65,7 @@ import Testing
         struct Status: Decodable {
             var regions: [Region]
             var webhook: [String: Int]
-            struct Region: Decodable { var region: String; var appliedRevision: String?; var paused: Bool; var runs: Int; var lastResult: String? }
+            struct Region: Decodable { var region: String; var appliedRevision: String?; var paused: Bool; var runs: Int; var lastResult: String?; var lastPlan: [String] }
         }
 
         func status() -> Status? {
@@ -107,6 +107,27 @@ import Testing
         #expect(metrics.contains("stacklab_webhook_deliveries_total{result=\"accepted\"} 1"), "\(metrics)")
         #expect(metrics.contains("stacklab_reconcile_runs_total{region=\"lab\",result=\"converged\"}") && metrics.contains("stacklab_reconcile_duration_seconds_bucket"), "\(metrics)")
         #expect(metrics.contains("stacklab_changes_total{action=\"create\"}"), "\(metrics)")
+        // What the run planned, each change with the manifest line and the commit behind it.
+        let planned = world.status()?.regions.first { $0.region == "lab" }?.lastPlan ?? []
+        #expect(planned.contains { $0.hasPrefix("create instance/lab/acme/web-3") && $0.contains("← manifests/tenants/acme.yaml:") && $0.contains(": web-3") }, "\(planned)")
+
+        // Each running instance's CPU time, disk and network bytes, read from libvirt's domain counters (every 1 s).
+        func counter(_ family: String, _ instance: String, in text: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix("\(family){") && $0.contains("tenant=\"acme\",instance=\"\(instance)\"}") }
+                .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+        }
+        var usage = ""
+        for _ in 0..<50 where counter("stacklab_instance_cpu_seconds_total", "web-3", in: usage) == nil {
+            usleep(200_000)
+            usage = try world.http("GET", "/metrics").1
+        }
+        for family in ["cpu_seconds", "disk_read_bytes", "disk_written_bytes", "network_received_bytes", "network_sent_bytes"] {
+            #expect((counter("stacklab_instance_\(family)_total", "web-3", in: usage) ?? 0) > 0, "\(family) of web-3: \(usage.suffix(3000))")
+        }
+        #expect(usage.contains("# TYPE stacklab_instance_cpu_seconds_total counter") && usage.contains("node=\"lab-"), "\(usage.suffix(3000))")
+        let cpu = counter("stacklab_instance_cpu_seconds_total", "web-3", in: usage) ?? 0
+        usleep(1_500_000)
+        #expect((counter("stacklab_instance_cpu_seconds_total", "web-3", in: try world.http("GET", "/metrics").1) ?? 0) > cpu, "read again: the counter grew")
 
         // Forged, unsigned and replayed deliveries are refused and counted.
         let body = Data("{\"ref\":\"refs/heads/main\"}".utf8)
@@ -183,6 +204,8 @@ import Testing
         let rows = lab.components(separatedBy: "<tr class=\"instance\">").dropFirst()
         #expect(rows.count == 4 && rows.allSatisfy { $0.contains("<td class=\"state\">running</td>") }, "acme web-1..3 and other db-1 running: \(lab.prefix(4000))")
         #expect(lab.contains("id=\"nodes\"") && lab.contains("lab-1"), "\(lab.prefix(2000))")
+        #expect(rows.allSatisfy { $0.range(of: #"<td class="cpu">[0-9.]+ s</td>"#, options: .regularExpression) != nil }, "CPU time per instance: \(lab.prefix(4000))")
+        #expect(lab.contains("id=\"plan\"") && lab.contains("instance/lab/acme/web-3") && lab.contains("←"), "the last changes with their provenance: \(lab.prefix(4000))")
         let tenant = try browse(world, "/tenants/acme", screenshot: world.shots + "/tenant.png")
         #expect(tenant.contains("instance/lab/acme/web-3") && tenant.contains("id=\"statement\""), "\(tenant.prefix(3000))")
         let runs = try browse(world, "/runs", screenshot: world.shots + "/runs.png")

@@ -13,6 +13,8 @@ struct Bench: AsyncParsableCommand {
               stacklab bench rings         build and rebalance Swift rings W1–W4 (the ring issue's workloads)
               stacklab bench plan          validate, plan (empty and converged) and apply at small/medium/large sizes
               stacklab bench incremental   a one-file commit planned by the long-running planner (large by default)
+              stacklab bench serve         push → plan → converged through a running `stacklab serve`, and its RSS
+              stacklab bench share         3 `stacklab serve` processes sharing 100 regions on PostgreSQL: push → all converged, spread, SIGKILL handover
             """,
         subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchSnapshot.self, BenchBilling.self, BenchServe.self, BenchShare.self])
 }

@@ -88,6 +88,7 @@ struct BenchShare: ParsableCommand {
         let regionRuns = servers.flatMap { server in
             (Self.status(server.url)?.regions ?? []).filter { $0.holder == "this reconciler" }.compactMap(\.lastRunSeconds)
         }
+        let resident = servers.map { BenchServe.residentMB($0.pid) }.max() ?? 0
         let victim = servers.removeLast()
         kill(victim.pid, SIGKILL)
         var status: Int32 = 0
@@ -112,6 +113,8 @@ struct BenchShare: ParsableCommand {
             BenchServe.row("one region's run (last push)", regionRuns, "observe its 3 nodes, plan, apply one create, verify; runs of one reconciler are sequential"),
             BenchServe.row("SIGKILL → survivors hold its regions", [handover], "lease \(Int(lease)) s, regions claimed between runs"),
             BenchServe.row("next push → all converged by the survivors", [afterKill], "regions per survivor \(survivorSpread.map(String.init).joined(separator: "/"))"),
+            BenchRow(name: "largest reconciler's resident memory", medianSeconds: 0, minSeconds: 0, maxSeconds: 0, peakRSSMB: resident,
+                     detail: "VmRSS of the largest stacklab serve after the pushes; the other rows time several processes, so their RSS column is 0"),
         ]
         let report = BenchReport(workload: "\(reconcilers) × stacklab serve on one PostgreSQL, \(regions) regions", cores: ProcessInfo.processInfo.activeProcessorCount,
                                  runs: runs, rows: rows)

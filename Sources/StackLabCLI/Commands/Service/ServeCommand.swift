@@ -55,6 +55,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between resyncs of an unchanged region (drift is healed then).")
     var resync: Double = 60
 
+    @Option(help: "Seconds between reads of the running instances' CPU, disk and network counters for /metrics (0: never).")
+    var usageInterval: Double = 15
+
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
     var identity: String?
 
@@ -74,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.branch = branch
         configuration.pollInterval = poll
         configuration.resyncInterval = resync
+        configuration.usageInterval = usageInterval
         configuration.sshIdentity = identity
         configuration.store = try database.location(stateDirectory: directory, role: "serve")
         // SIGHUP reloads the token and the webhook secret from their files (a file that cannot be read keeps the old).

@@ -1,0 +1,131 @@
+import Foundation
+import Hypervisor
+import Logging
+import Manifests
+import Metrics
+import Reconcile
+import ServiceLifecycle
+
+/// Reads what every running instance of the regions this reconciler holds has used — CPU time, disk and network
+/// bytes, from libvirt's domain counters — every `usageInterval` seconds, for `/metrics` and the dashboard (like
+/// Sina's Kanyun monitor). Each node is read on its own connection, off the cooperative pool; a node that cannot be
+/// read is counted and the others go on.
+public struct UsageMonitor: Service {
+    public let configuration: ServiceConfiguration
+    public let state: ServiceState
+    let logger: Logger
+
+    public init(configuration: ServiceConfiguration, state: ServiceState, logger: Logger) {
+        self.configuration = configuration
+        self.state = state
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard configuration.usageInterval > 0 else { return }
+        let stopping = StopFlag()
+        await withGracefulShutdownHandler {
+            while !stopping.isSet {
+                await ReconcileLoop.offPool { readAll(stopping: stopping) }
+                var waited = 0.0
+                while waited < configuration.usageInterval && !stopping.isSet {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    waited += 0.1
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.set()
+        }
+    }
+
+    /// One round over the regions this reconciler holds (those it converged at least once).
+    func readAll(stopping: StopFlag) {
+        guard let (revision, loaded) = state.loadedModel else { return }
+        let held = state.snapshot.filter { $0.holder == "this reconciler" && $0.appliedRevision != nil }.map(\.region)
+        state.usage.keep(only: Set(held))
+        for region in held {
+            guard !stopping.isSet else { return }
+            let start = DispatchTime.now().uptimeNanoseconds
+            do {
+                let store = try configuration.store.existing()
+                var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: configuration.stateDirectory, state: store)
+                reconciler.sshIdentity = configuration.sshIdentity
+                let drivers = try reconciler.drivers(for: try reconciler.endpoints(for: [region]))
+                var nodes: [String: [InstanceUsage]] = [:]
+                for (node, driver) in drivers {
+                    do {
+                        nodes[node.name] = try driver.usage()
+                    } catch {
+                        Counter(label: "stacklab_usage_read_failures_total", dimensions: [("region", region)]).increment()
+                        logger.warning("cannot read the instance counters of \(node): \(error)")
+                    }
+                    driver.disconnect()
+                }
+                state.usage.record(region, nodes: nodes)
+            } catch {
+                Counter(label: "stacklab_usage_read_failures_total", dimensions: [("region", region)]).increment()
+                logger.warning("cannot read the instance counters of region \(region): \(error)")
+            }
+            Timer(label: "stacklab_usage_read_duration_seconds", dimensions: [("region", region)])
+                .recordSeconds(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+    }
+}
+
+/// The last counters read per region and node, rendered as Prometheus counters (they are the hypervisor's own
+/// cumulative values, so they are exported as read rather than through swift-metrics, which only increments).
+public final class UsageBook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var regions: [String: (readAt: Double, nodes: [String: [InstanceUsage]])] = [:]
+
+    public func record(_ region: String, nodes: [String: [InstanceUsage]]) {
+        lock.withLock { regions[region] = (Date().timeIntervalSince1970, nodes) }
+    }
+
+    /// Forgets regions this reconciler no longer holds (another one exports them now).
+    public func keep(only held: Set<String>) {
+        lock.withLock { regions = regions.filter { held.contains($0.key) } }
+    }
+
+    /// An instance's last counters, if it was read.
+    public func usage(of instance: Address) -> InstanceUsage? {
+        guard let region = instance.region else { return nil }
+        return lock.withLock { regions[region]?.nodes.values.lazy.compactMap { $0.first { $0.instance == instance } }.first }
+    }
+
+    /// The Prometheus text exposition of every instance's counters.
+    public func exposition() -> String {
+        let snapshot = lock.withLock { regions }
+        let families: [(name: String, help: String, value: (InstanceUsage) -> String)] = [
+            ("stacklab_instance_cpu_seconds_total", "CPU time used by the instance's virtual CPUs since it started (libvirt).", { "\($0.cpuSeconds)" }),
+            ("stacklab_instance_disk_read_bytes_total", "Bytes read by the instance's disks since it started (libvirt).", { "\($0.diskReadBytes)" }),
+            ("stacklab_instance_disk_written_bytes_total", "Bytes written by the instance's disks since it started (libvirt).", { "\($0.diskWriteBytes)" }),
+            ("stacklab_instance_network_received_bytes_total", "Bytes received by the instance's interfaces since it started (libvirt).", { "\($0.networkReceivedBytes)" }),
+            ("stacklab_instance_network_sent_bytes_total", "Bytes sent by the instance's interfaces since it started (libvirt).", { "\($0.networkSentBytes)" }),
+        ]
+        var text = ""
+        for family in families {
+            text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) counter\n"
+            for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
+                for (node, usages) in entry.nodes.sorted(by: { $0.key < $1.key }) {
+                    for usage in usages {
+                        let labels = [("region", region), ("node", node), ("tenant", usage.instance.tenant ?? ""), ("instance", usage.instance.name)]
+                            .map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",")
+                        text += "\(family.name){\(labels)} \(family.value(usage))\n"
+                    }
+                }
+            }
+        }
+        text += "# HELP stacklab_instance_usage_read_timestamp_seconds When each region's instance counters were last read.\n"
+        text += "# TYPE stacklab_instance_usage_read_timestamp_seconds gauge\n"
+        for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
+            text += "stacklab_instance_usage_read_timestamp_seconds{region=\"\(Self.escape(region))\"} \(entry.readAt)\n"
+        }
+        return text
+    }
+
+    /// A label value as the text format wants it: backslash, double quote and newline escaped.
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
