@@ -17,8 +17,10 @@ extension Bool: PostgresEncodable { public var postgresText: String { self ? "t"
 extension Data: PostgresEncodable { public var postgresText: String { PostgresValue.bytea(self) } }
 
 /// One connection to a PostgreSQL server through libpq, used by one caller at a time. Every statement has a
-/// deadline (`statement_timeout`, and `connect_timeout` on connecting); a connection the server dropped is
-/// re-established before the next statement.
+/// deadline (`statement_timeout`, and `connect_timeout` on connecting), and a transaction left idle (its process
+/// paused or stuck between two statements) is ended by the server after `idle_in_transaction_session_timeout`, so
+/// a frozen process cannot hold row locks forever. The settings travel in the connection's `options`, so they hold
+/// after a reconnect too; a connection the server dropped is re-established before the next statement.
 ///
 /// `@unchecked Sendable`: `lock` serialises every use of the `PGconn`, which libpq does not make thread-safe.
 public final class PostgresConnection: @unchecked Sendable {
@@ -27,12 +29,17 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Where it connects, with any password removed (for messages).
     public let location: String
 
-    /// Connects to `url` (`postgres://user@host:port/database?…`). `statementTimeout` bounds every statement, in
-    /// seconds; `connectTimeout` the connection, unless the URL sets its own.
-    public init(url: String, connectTimeout: Int = 10, statementTimeout: Int = 60) throws(PostgresError) {
+    /// Connects to `url` (`postgres://user@host:port/database?…`). `statementTimeout` bounds every statement (and
+    /// every wait for a lock), in seconds; `idleTransactionTimeout` how long a transaction may sit idle between two
+    /// statements before the server ends the session (default: `statementTimeout`); `connectTimeout` the connection,
+    /// unless the URL sets its own.
+    public init(url: String, connectTimeout: Int = 10, statementTimeout: Int = 60, idleTransactionTimeout: Double? = nil) throws(PostgresError) {
         location = Self.redacted(url)
-        let keywords = ["connect_timeout", "application_name", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname"]
-        let values = [String(connectTimeout), "stacklab", "10", "5", "3", url]
+        let idle = max(1000, Int(((idleTransactionTimeout ?? Double(statementTimeout)) * 1000).rounded()))
+        let settings = ["statement_timeout=\(statementTimeout * 1000)", "lock_timeout=\(statementTimeout * 1000)",
+                        "idle_in_transaction_session_timeout=\(idle)", "client_min_messages=warning"]
+        let keywords = ["connect_timeout", "application_name", "keepalives_idle", "keepalives_interval", "keepalives_count", "options", "dbname"]
+        let values = [String(connectTimeout), "stacklab", "10", "5", "3", settings.map { "-c \($0)" }.joined(separator: " "), url]
         handle = Self.connect(keywords: keywords, values: values)
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             let error = PostgresError.connection("connect to \(location)", handle)
@@ -41,7 +48,6 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         }
         _ = PQsetErrorVerbosity(handle, PQERRORS_DEFAULT)
-        _ = try execute("SET statement_timeout = \(statementTimeout * 1000); SET lock_timeout = \(statementTimeout * 1000); SET client_min_messages = warning")
     }
 
     deinit {
@@ -80,7 +86,9 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. A transaction that
-    /// lost to a concurrent one (serialization failure, deadlock) is run again, up to 5 times.
+    /// lost to a concurrent one (serialization failure, deadlock), or whose connection was lost before its commit
+    /// (the server ended it, say, after the process was paused), is run again on a fresh connection, up to 5 times.
+    /// A connection lost during the commit itself is not retried: whether it committed is unknown.
     public func transaction<T>(_ body: (PostgresTransaction) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
@@ -89,18 +97,20 @@ public final class PostgresConnection: @unchecked Sendable {
             attempt += 1
             try reconnectIfNeeded()
             try run("BEGIN", [])
+            let value: T
             do {
-                let value = try body(PostgresTransaction(connection: self))
-                try run("COMMIT", [])
-                return value
+                value = try body(PostgresTransaction(connection: self))
             } catch {
-                _ = try? run("ROLLBACK", [])
-                if let failure = error as? PostgresError, failure.isRetryable, attempt < 5 {
+                let lost = PQstatus(handle) != CONNECTION_OK
+                if !lost { _ = try? run("ROLLBACK", []) }
+                if attempt < 5, lost || (error as? PostgresError)?.isRetryable == true {
                     usleep(UInt32.random(in: 1_000...20_000) * UInt32(attempt))
                     continue
                 }
                 throw error
             }
+            try run("COMMIT", [])
+            return value
         }
     }
 

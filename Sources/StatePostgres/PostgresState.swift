@@ -46,7 +46,9 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
     public init(url: String, leaseSeconds: Double = 15, role: String = "apply", clock: (@Sendable () -> Int64)? = nil) throws {
         self.url = url
         location = PostgresConnection.redacted(url)
-        connection = try PostgresConnection(url: url)
+        // A transaction this process leaves idle longer than its lease (the process paused or stuck) is ended by the
+        // server: it would hold lease rows locked (`FOR SHARE`) against the survivor taking the region over.
+        connection = try PostgresConnection(url: url, idleTransactionTimeout: leaseSeconds)
         try PostgresSchema.migrate(connection)
         owner = "\(Self.hostname)/\(getpid())/\(UUID().uuidString.prefix(8).lowercased())"
         self.leaseSeconds = leaseSeconds

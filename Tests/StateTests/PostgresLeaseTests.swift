@@ -4,6 +4,7 @@ import Planning
 import Postgres
 import State
 import StatePostgres
+import Synchronization
 import Testing
 import TestSupport
 
@@ -89,6 +90,43 @@ import TestSupport
         for _ in 0..<2 { claimed = try processes.dropFirst().map { try $0.claim(regions) } }
         #expect(claimed.map(\.count) == [5, 5])
         #expect(Set(claimed.flatMap { $0 }) == Set(regions))
+    }
+
+    /// A process frozen (SIGSTOP, a paused VM) between two statements of a transaction holds its row locks only until
+    /// the server ends the idle transaction; the waiting writer then goes ahead, and the frozen one, woken, runs its
+    /// transaction again on a new connection that keeps the session settings.
+    @Test func aTransactionFrozenBetweenStatementsDoesNotBlockOthersAndIsRunAgainWhenItWakes() throws {
+        let url = try LoopbackPostgres.shared().database("frozen")
+        let setup = try PostgresConnection(url: url)
+        try setup.execute("CREATE TABLE lease (region text PRIMARY KEY, token bigint NOT NULL)")
+        try setup.execute("INSERT INTO lease VALUES ('lab', 1)")
+        let frozen = try PostgresConnection(url: url, idleTransactionTimeout: 1)
+        let events = Mutex<[String]>([])
+        let attempts = Mutex(0)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let tokens = try? frozen.transaction { tx in
+                let attempt = attempts.withLock { $0 += 1; return $0 }
+                let token = try tx.execute("SELECT token FROM lease WHERE region = 'lab' FOR SHARE").first?.int64("token")
+                if attempt == 1 {
+                    events.withLock { $0.append("locked") }
+                    sleep(4)  // frozen, holding the row
+                    events.withLock { $0.append("woke") }
+                }
+                try tx.execute("SELECT 1")
+                return token
+            }
+            events.withLock { $0.append("committed token \(tokens.map { "\($0)" } ?? "none")") }
+            done.signal()
+        }
+        while !events.withLock({ $0.contains("locked") }) { usleep(10_000) }
+        // A takeover waits for the row lock: the server ends the frozen transaction after its idle timeout (1 s).
+        try PostgresConnection(url: url).execute("UPDATE lease SET token = 2 WHERE region = 'lab'")
+        events.withLock { $0.append("taken over") }
+        done.wait()
+        #expect(events.withLock { $0 } == ["locked", "taken over", "woke", "committed token 2"])
+        #expect(attempts.withLock { $0 } == 2, "the frozen transaction ran again on a new connection")
+        #expect(try frozen.execute("SHOW idle_in_transaction_session_timeout").first?.string("idle_in_transaction_session_timeout") == "1s")
     }
 
     @Test func aBadURLOrAnUnreachableServerIsAClearError() throws {
