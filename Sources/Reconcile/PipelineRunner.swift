@@ -41,8 +41,28 @@ public struct PipelineRunner {
         public var message: String
         /// What it printed.
         public var log: String
+        /// When it started (seconds since the epoch), for a step the service runs over several looks (`apply` waiting
+        /// for the region's holder, `wait`).
+        public var startedAt: Double?
 
-        public enum Status: String, Sendable, Codable { case passed, failed, skipped }
+        /// `pending` and `running` only appear in a deploy the service is rolling out.
+        public enum Status: String, Sendable, Codable { case passed, failed, skipped, pending, running }
+
+        public init(name: String, status: Status, seconds: Double, message: String, log: String, startedAt: Double? = nil) {
+            self.name = name
+            self.status = status
+            self.seconds = seconds
+            self.message = message
+            self.log = log
+            self.startedAt = startedAt
+        }
+
+        /// The region an `apply` step releases the revision to (nil for other steps).
+        public var appliedRegion: String? {
+            let prefix = "apply: {region: "
+            guard name.hasPrefix(prefix), name.hasSuffix("}") else { return nil }
+            return String(name.dropFirst(prefix.count).dropLast())
+        }
     }
 
     /// The model of `revision` (a failed load is a failed validate step).
@@ -55,26 +75,32 @@ public struct PipelineRunner {
         var results: [StepResult] = []
         var failed = false
         for step in pipeline.spec.steps.value {
-            let name = Self.describe(step.value)
             guard !failed else {
-                results.append(StepResult(name: name, status: .skipped, seconds: 0, message: "an earlier step failed", log: ""))
+                results.append(StepResult(name: Self.describe(step.value), status: .skipped, seconds: 0, message: "an earlier step failed", log: ""))
                 continue
             }
-            let start = DispatchTime.now().uptimeNanoseconds
-            var result: StepResult
-            do {
-                let (message, log) = try perform(step.value, loaded: loaded)
-                result = StepResult(name: name, status: .passed, seconds: 0, message: message, log: log)
-            } catch let failure as StepFailure {
-                result = StepResult(name: name, status: .failed, seconds: 0, message: failure.message, log: failure.log)
-            } catch {
-                result = StepResult(name: name, status: .failed, seconds: 0, message: "\(error)", log: "")
-            }
-            result.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let result = runStep(step.value, on: loaded)
             failed = result.status == .failed
             results.append(result)
         }
         return results
+    }
+
+    /// Runs one step on `loaded` and times it.
+    public func runStep(_ step: PipelineSpec.Step, on loaded: LoadResult) -> StepResult {
+        let name = Self.describe(step)
+        let start = DispatchTime.now().uptimeNanoseconds
+        var result: StepResult
+        do {
+            let (message, log) = try perform(step, loaded: loaded)
+            result = StepResult(name: name, status: .passed, seconds: 0, message: message, log: log)
+        } catch let failure as StepFailure {
+            result = StepResult(name: name, status: .failed, seconds: 0, message: failure.message, log: failure.log)
+        } catch {
+            result = StepResult(name: name, status: .failed, seconds: 0, message: "\(error)", log: "")
+        }
+        result.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return result
     }
 
     /// Keeps a run in the state store's pipeline history (a history that cannot be written is reported, not fatal:

@@ -38,18 +38,27 @@ struct Dashboard: Sendable {
             rows += "<tr id=\"region-\(escape(region.region))\"><td><a href=\"/regions/\(escape(region.region))\">\(escape(region.region))</a></td>"
             rows += "<td>\(String((region.desiredRevision ?? "-").prefix(12)))</td><td>\(String((region.appliedRevision ?? "-").prefix(12)))</td>"
             rows += "<td class=\"\(region.lastResult ?? "")\">\(region.paused ? "paused" : region.running ? "running" : region.lastResult ?? "not yet run")</td>"
-            rows += "<td>\(region.drift)</td><td>\(region.runs)</td><td>\(escape(region.lastError ?? ""))</td></tr>\n"
+            rows += "<td>\(region.drift)</td><td>\(region.runs)</td><td>\(escape(region.releasedBy ?? "the branch"))</td><td>\(escape(region.lastError ?? ""))</td></tr>\n"
+        }
+        var deploy = ""
+        if let run = state.deploy {
+            let steps = run.steps.map { "<tr class=\"\($0.status)\"><td>\(escape($0.name))</td><td>\($0.status)</td><td>\(escape($0.message))</td></tr>" }.joined()
+            deploy = """
+                <h2>Deploy of \(run.revision.prefix(12)) (\(escape(run.pipeline))): \(run.state)</h2>
+                <table id="deploy"><tr><th>Step</th><th>Status</th><th>What happened</th></tr>\(steps)</table>
+                """
         }
         return page("Regions", """
             <p>Following <code>\(escape(configuration.branch))</code> of <code>\(escape(configuration.repository))</code>; webhooks accepted \(state.webhookAccepted), rejected \(state.webhookRejected).</p>
-            <table id="regions"><tr><th>Region</th><th>Desired</th><th>Applied</th><th>State</th><th>Changes last run</th><th>Runs</th><th>Last error</th></tr>
+            <table id="regions"><tr><th>Region</th><th>Desired</th><th>Applied</th><th>State</th><th>Changes last run</th><th>Runs</th><th>Released by</th><th>Last error</th></tr>
             \(rows)</table>
+            \(deploy)
             """)
     }
 
-    /// The model at the revision the service is converging to.
-    func model() -> LoadResult? {
-        guard let revision = state.snapshot.compactMap(\.desiredRevision).first else { return nil }
+    /// The model at the revision the service is converging `region` to (any region's, when nil).
+    func model(region: String? = nil) -> LoadResult? {
+        guard let revision = region.flatMap({ state.region($0)?.desiredRevision }) ?? state.snapshot.compactMap(\.desiredRevision).first else { return nil }
         let repository = configuration.repository
         return try? state.model(revision) { try Loader().load(GitSource(repository: repository, revision: revision)) }
     }
@@ -66,7 +75,7 @@ struct Dashboard: Sendable {
     /// A region's page: its nodes, one page of its instances (from the manifests, sorted; only the nodes holding
     /// that page's instances are observed for their state), what its last run planned, and its rings.
     private func regionPage(_ name: String, page number: Int, configuration: ServiceConfiguration) -> String {
-        guard let loaded = model(), loaded.model.regions.contains(where: { $0.name == name }) else { return page("Region \(name)", "<p>No such region.</p>") }
+        guard let loaded = model(region: name), loaded.model.regions.contains(where: { $0.name == name }) else { return page("Region \(name)", "<p>No such region.</p>") }
         do {
             let store = try configuration.store.existing()
             var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: configuration.stateDirectory, state: store)
@@ -146,11 +155,11 @@ struct Dashboard: Sendable {
         guard let store = try? configuration.store.existing() else { return page("Runs", "<p>Nothing has run yet.</p>") }
         let runs = ((try? store.runs()) ?? []).suffix(100).reversed().map { "<tr><td>\($0.id)</td><td>\(escape($0.regions))</td><td>\(escape($0.status))</td></tr>" }.joined()
         let pipelines = ((try? store.pipelineRuns(limit: 50)) ?? []).map {
-            "<tr><td>\($0.id ?? 0)</td><td>\(escape($0.kind))</td><td>\(escape($0.subject))</td><td>\($0.verdict > 0 ? "+1" : "-1")</td><td>\(String(format: "%.1f", $0.seconds)) s</td></tr>"
+            "<tr><td>\($0.id ?? 0)</td><td>\(escape($0.kind))</td><td>\(escape($0.subject))</td><td>\($0.commit.prefix(12))</td><td>\($0.verdict > 0 ? "+1" : $0.verdict < 0 ? "-1" : "running")</td><td>\(String(format: "%.1f", $0.seconds)) s</td></tr>"
         }.joined()
         return page("Runs", """
             <h2>Apply runs</h2><table id="runs"><tr><th>Run</th><th>Regions</th><th>Status</th></tr>\(runs)</table>
-            <h2>Pipelines</h2><table id="pipelines"><tr><th>Run</th><th>Kind</th><th>Subject</th><th>Verdict</th><th>Time</th></tr>\(pipelines)</table>
+            <h2>Pipelines</h2><table id="pipelines"><tr><th>Run</th><th>Kind</th><th>Subject</th><th>Commit</th><th>Verdict</th><th>Time</th></tr>\(pipelines)</table>
             """)
     }
 }

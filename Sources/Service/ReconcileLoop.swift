@@ -62,12 +62,13 @@ public struct ReconcileLoop: Service {
     public func run() async throws {
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
-            while !stopping.isSet {
+            // A cancelled task (the service group ending for another reason) stops the loop as a graceful shutdown does.
+            while !stopping.isSet && !Task.isCancelled {
                 await Self.offPool { iterate(stopping: stopping) }
                 // The next look: at the poll interval, or sooner when a resync falls due (or a push wakes it).
                 let pause = min(configuration.pollInterval, configuration.resyncInterval)
                 var waited = 0.0
-                while waited < pause && !stopping.isSet {
+                while waited < pause && !stopping.isSet && !Task.isCancelled {
                     if state.pendingWake { break }
                     try? await Task.sleep(for: .milliseconds(100))
                     waited += 0.1
@@ -122,6 +123,7 @@ public struct ReconcileLoop: Service {
         state.keep(only: Set(all))
         guard var mine = claim(all) else { return }
         var claimedAt = Date()
+        let (rolled, released) = rollOut(revision: revision, loaded: loaded, all: all, mine: mine, stopping: stopping)
         let now = Date().timeIntervalSince1970
         let digests = loaded.model.planDigests
         for region in all {
@@ -134,19 +136,95 @@ public struct ReconcileLoop: Service {
                 claimedAt = Date()
             }
             guard mine.contains(region) else { continue }
-            state.update(region) { $0.desiredRevision = revision }
+            // A region the deploy pipeline rolls out converges to the revision released to it; the others to the branch.
+            var target = revision
+            var model = loaded
+            if rolled.contains(region) {
+                guard let release = released[region] else {
+                    state.update(region) { $0.desiredRevision = nil; $0.releasedBy = "not released yet: waiting for the deploy pipeline" }
+                    continue
+                }
+                target = release.revision
+                state.update(region) { $0.releasedBy = "deploy run \(release.run ?? 0) of \(release.revision.prefix(12))" }
+                if target != revision {
+                    do {
+                        let repository = configuration.repository
+                        model = try state.model(target) { try loader.load(repository: repository, revision: target) }
+                    } catch {
+                        logger.error("cannot read revision \(target.prefix(12)) released to region \(region): \(error)")
+                        continue
+                    }
+                }
+            } else {
+                state.update(region) { $0.releasedBy = nil }
+            }
+            state.update(region) { $0.desiredRevision = target }
             guard let status = state.region(region), !status.paused else { continue }
             // A new revision that changes nothing this region is made from is applied by definition: its next run is
-            // its resync (cost follows the change, not the repository).
-            if let applied = status.appliedRevision, applied != revision, status.failures == 0, let before = state.digests(of: applied),
+            // its resync (cost follows the change, not the repository). A rolled-out region always runs: the deploy
+            // pipeline reads its outcome from the run.
+            if !rolled.contains(region), let applied = status.appliedRevision, applied != revision, status.failures == 0, let before = state.digests(of: applied),
                before.catalog == digests.catalog, before.regions[region] == digests.regions[region] {
                 state.update(region) { $0.appliedRevision = revision }
                 continue
             }
             if let next = status.nextAttemptAt, next > now, !requested.contains(region) { continue }
-            let due = status.appliedRevision != revision || requested.contains(region)
+            let due = status.appliedRevision != target || requested.contains(region)
                 || now - (status.lastRunAt ?? 0) >= configuration.resyncInterval
-            if due { reconcile(region, revision: revision, loaded: loaded) }
+            if due { reconcile(region, revision: target, loaded: model) }
+        }
+    }
+
+    /// Rolls the branch's revision out with its push-triggered pipeline, when `ci/` has one: the reconciler holding
+    /// the pipeline's first region moves the deploy on (applying the regions it holds itself); every reconciler then
+    /// reads which revision each rolled-out region was released. Returns the rolled-out regions and their releases.
+    func rollOut(revision: String, loaded: LoadResult, all: [String], mine: Set<String>, stopping: StopFlag) -> (rolled: Set<String>, released: [String: (revision: String, run: Int64?)]) {
+        guard let pipeline = DeployRollout.pipeline(in: loaded.model, branch: configuration.branch) else {
+            state.deploy = nil
+            return ([], [:])
+        }
+        let rollout = DeployRollout(pipeline: pipeline, revision: revision, loaded: loaded)
+        let rolled = Set(rollout.regions)
+        let store: any StateBackend
+        do {
+            store = try configuration.store.open()
+        } catch {
+            logger.error("cannot open the state store to roll out \(revision.prefix(12)): \(error)")
+            return (rolled, [:])
+        }
+        let runsHere = (rollout.regions.first ?? all.first).map { mine.contains($0) } ?? false
+        var record: PipelineRunRecord?
+        if runsHere {
+            var runner = PipelineRunner(repository: configuration.repository, stateDirectory: configuration.stateDirectory,
+                                        existingState: { try configuration.store.existing() }, openState: { try configuration.store.open() })
+            runner.leases = try? configuration.store.leases()
+            runner.sshIdentity = configuration.sshIdentity
+            do {
+                record = try rollout.advance(store: store, runner: runner, holds: { mine.contains($0) && state.region($0)?.paused != true }, applyHere: { region in
+                    state.update(region) { $0.desiredRevision = revision; $0.releasedBy = "deploy of \(revision.prefix(12)), now" }
+                    reconcile(region, revision: revision, loaded: loaded)
+                    let status = state.region(region)
+                    return status?.lastResult == "converged" && status?.appliedRevision == revision ? nil : status?.lastError ?? "not converged"
+                }, stopping: { stopping.isSet }, logger: logger)
+            } catch {
+                logger.error("the deploy of \(revision.prefix(12)) cannot go on: \(error)")
+            }
+        }
+        if record == nil {
+            record = (try? store.pipelineRuns(limit: 50))?.first { $0.kind == "deploy" && $0.pipeline == pipeline.name }
+        }
+        if let record {
+            let holder = rollout.regions.first.flatMap { state.region($0)?.holder } ?? "nobody yet"
+            state.deploy = ServiceState.Deploy(
+                pipeline: pipeline.name, revision: record.commit, state: record.verdict == 0 ? "running" : record.verdict > 0 ? "passed" : "failed",
+                steps: DeployRollout.steps(of: record).map { .init(name: $0.name, status: $0.status.rawValue, message: $0.message) },
+                runner: runsHere ? "this reconciler" : holder)
+        }
+        do {
+            return (rolled, try DeployRollout.released(pipeline: pipeline.name, regions: rolled, store: store))
+        } catch {
+            logger.error("cannot read the deploy history: \(error)")
+            return (rolled, [:])
         }
     }
 

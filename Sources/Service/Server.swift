@@ -104,6 +104,8 @@ public struct GitOpsServer: Sendable {
         var webhook: [String: Int]
         var regions: [ServiceState.Region]
         var running: [String]
+        /// The deploy pipeline's latest run (when `ci/` has a push-triggered pipeline for the branch).
+        var deploy: ServiceState.Deploy?
 
         init(configuration: ServiceConfiguration, state: ServiceState) {
             repository = configuration.repository
@@ -112,6 +114,7 @@ public struct GitOpsServer: Sendable {
             webhook = ["accepted": state.webhookAccepted, "rejected": state.webhookRejected]
             regions = state.snapshot
             running = regions.filter(\.running).map(\.region)
+            deploy = state.deploy
         }
     }
 

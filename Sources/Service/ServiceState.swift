@@ -35,11 +35,34 @@ public final class ServiceState: @unchecked Sendable {
         public var rings: [String] = []
         /// Who applies the region: this reconciler, or (sharing a database) the lease holder.
         public var holder: String?
+        /// For a region the deploy pipeline rolls out: the deploy that released `desiredRevision` to it, or why it
+        /// waits ("not released yet"); nil for a region that follows the branch directly.
+        public var releasedBy: String?
+    }
+
+    /// The deploy pipeline's latest run as this service sees it: which revision, and each step's state.
+    public struct Deploy: Sendable, Codable {
+        public var pipeline: String
+        public var revision: String
+        /// running, passed or failed.
+        public var state: String
+        public var steps: [Step]
+        /// Who runs it: this reconciler, or (sharing a database) the holder of the pipeline's first region.
+        public var runner: String
+
+        public struct Step: Sendable, Codable {
+            public var name: String
+            public var status: String
+            public var message: String
+        }
     }
 
     private let lock = NSLock()
     private var regions: [String: Region] = [:]
-    private var models: (revision: String, loaded: LoadResult)?
+    /// The models of the last few revisions loaded, newest last (regions a deploy has not reached yet stay at an
+    /// older revision, so the loop needs more than one).
+    private var models: [(revision: String, loaded: LoadResult)] = []
+    private var deployState: Deploy?
     private var digestsByRevision: [String: (catalog: UInt64, regions: [String: UInt64])] = [:]
     private var wake = false
     private var syncRequested = Set<String>()
@@ -50,16 +73,26 @@ public final class ServiceState: @unchecked Sendable {
 
     public init() {}
 
-    /// The model of `revision`, loaded once per revision (the loop and the dashboard share it).
+    /// The model of `revision`, loaded once per revision (the loop and the dashboard share the last three).
     public func model(_ revision: String, load: () throws -> LoadResult) rethrows -> LoadResult {
-        if let cached = lock.withLock({ models }), cached.revision == revision { return cached.loaded }
+        if let cached = lock.withLock({ models.first { $0.revision == revision } }) { return cached.loaded }
         let loaded = try load()
-        lock.withLock { models = (revision, loaded) }
+        lock.withLock {
+            models.removeAll { $0.revision == revision }
+            models.append((revision, loaded))
+            if models.count > 3 { models.removeFirst(models.count - 3) }
+        }
         return loaded
     }
 
-    /// The revision the loop loaded last, and its model.
-    public var loadedModel: (revision: String, loaded: LoadResult)? { lock.withLock { models } }
+    /// The revision the loop loaded last (the branch's), and its model.
+    public var loadedModel: (revision: String, loaded: LoadResult)? { lock.withLock { models.last } }
+
+    /// The deploy pipeline's latest run, when the branch has a push-triggered pipeline.
+    public var deploy: Deploy? {
+        get { lock.withLock { deployState } }
+        set { lock.withLock { deployState = newValue } }
+    }
 
     /// The last counters read from each running instance of the regions held here.
     public let usage = UsageBook()

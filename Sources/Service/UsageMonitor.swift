@@ -22,13 +22,17 @@ public struct UsageMonitor: Service {
     }
 
     public func run() async throws {
-        guard configuration.usageInterval > 0 else { return }
+        guard configuration.usageInterval > 0 else {
+            // Off: it idles until the service stops (a service that returned early would stop the whole group).
+            try? await gracefulShutdown()
+            return
+        }
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
-            while !stopping.isSet {
+            while !stopping.isSet && !Task.isCancelled {
                 await ReconcileLoop.offPool { readAll(stopping: stopping) }
                 var waited = 0.0
-                while waited < configuration.usageInterval && !stopping.isSet {
+                while waited < configuration.usageInterval && !stopping.isSet && !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(100))
                     waited += 0.1
                 }

@@ -28,6 +28,9 @@ public protocol RunJournal: Sendable {
     func journalEntries(run: Int64?) throws -> [JournalEntry]
     /// Every run, oldest first.
     func runs() throws -> [RunRecord]
+    /// The runs of `region` alone at `revision` (how a deploy pipeline learns what the region's holder made of a
+    /// revision it released), oldest first.
+    func runs(region: String, revision: String) throws -> [RunRecord]
     /// Where each instance was last made to run, from the journal's done changes: address → (node address, IP).
     func placements() throws -> [String: (node: String, ip: String)]
 }
@@ -92,8 +95,10 @@ public protocol Ledger: Sendable {
 
 /// Every pipeline run (gate, deploy, check): steps, verdicts, durations, logs.
 public protocol PipelineHistory: Sendable {
-    /// Keeps a run.
-    func recordPipelineRun(_ run: PipelineRunRecord) throws
+    /// Keeps a run and returns its id: a new run when `run.id` is nil; otherwise the run kept before under that id
+    /// gets the new verdict, time and steps (a deploy the service rolls out over several looks keeps one row).
+    @discardableResult
+    func recordPipelineRun(_ run: PipelineRunRecord) throws -> Int64
     /// The newest runs first, at most `limit`.
     func pipelineRuns(limit: Int) throws -> [PipelineRunRecord]
 }
@@ -184,13 +189,19 @@ public struct JournalEntry: Sendable, Equatable {
 public struct RunRecord: Sendable, Equatable {
     public var id: Int64
     public var regions: String
+    /// running, succeeded, failed or interrupted.
     public var status: String
+    /// The manifests revision it applied, and when it started (seconds since the epoch).
+    public var revision: String?
+    public var startedAt: Double
 
     /// Creates a run record.
-    public init(id: Int64, regions: String, status: String) {
+    public init(id: Int64, regions: String, status: String, revision: String? = nil, startedAt: Double = 0) {
         self.id = id
         self.regions = regions
         self.status = status
+        self.revision = revision
+        self.startedAt = startedAt
     }
 }
 

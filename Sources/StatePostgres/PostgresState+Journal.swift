@@ -144,9 +144,17 @@ extension PostgresState {
     }
 
     public func runs() throws -> [RunRecord] {
-        try connection.execute("SELECT id, regions, status FROM run ORDER BY id").rows.map {
-            RunRecord(id: $0.int64("id") ?? 0, regions: $0.string("regions"), status: $0.string("status"))
-        }
+        try connection.execute("SELECT id, regions, status, revision, started_at FROM run ORDER BY id").rows.map(Self.runRecord)
+    }
+
+    public func runs(region: String, revision: String) throws -> [RunRecord] {
+        try connection.execute("SELECT id, regions, status, revision, started_at FROM run WHERE regions = $1 AND revision = $2 ORDER BY id",
+                               [region, revision]).rows.map(Self.runRecord)
+    }
+
+    static func runRecord(_ row: PostgresRow) -> RunRecord {
+        RunRecord(id: row.int64("id") ?? 0, regions: row.string("regions"), status: row.string("status"), revision: row["revision"] ?? nil,
+                  startedAt: row.double("started_at") ?? 0)
     }
 
     public func placements() throws -> [String: (node: String, ip: String)] {

@@ -196,10 +196,16 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
 
     // MARK: Pipeline history
 
-    public func recordPipelineRun(_ run: PipelineRunRecord) throws {
-        try connection.execute("""
-            INSERT INTO pipeline_run (kind, pipeline, subject, commit_id, verdict, started_at, seconds, steps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            """, [run.kind, run.pipeline, run.subject, run.commit, run.verdict, run.startedAt, run.seconds, run.steps])
+    @discardableResult
+    public func recordPipelineRun(_ run: PipelineRunRecord) throws -> Int64 {
+        if let id = run.id {
+            let updated = try connection.execute("UPDATE pipeline_run SET verdict = $1, seconds = $2, steps = $3 WHERE id = $4", [run.verdict, run.seconds, run.steps, id])
+            guard updated.affected == 1 else { throw PostgresError(operation: "update pipeline run \(id)", message: "there is no pipeline run \(id)") }
+            return id
+        }
+        return try connection.execute("""
+            INSERT INTO pipeline_run (kind, pipeline, subject, commit_id, verdict, started_at, seconds, steps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+            """, [run.kind, run.pipeline, run.subject, run.commit, run.verdict, run.startedAt, run.seconds, run.steps]).first?.int64("id") ?? 0
     }
 
     public func pipelineRuns(limit: Int) throws -> [PipelineRunRecord] {

@@ -453,10 +453,17 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     // MARK: Pipeline history
 
-    public func recordPipelineRun(_ run: PipelineRunRecord) throws {
+    @discardableResult
+    public func recordPipelineRun(_ run: PipelineRunRecord) throws -> Int64 {
         try queue.write { db in
+            if let id = run.id {
+                try db.execute(sql: "UPDATE pipeline_run SET verdict = ?, seconds = ?, steps = ? WHERE id = ?", arguments: [run.verdict, run.seconds, run.steps, id])
+                guard db.changesCount == 1 else { throw OpenError(description: "\(directory)/stacklab.sqlite has no pipeline run \(id) to update") }
+                return id
+            }
             try db.execute(sql: "INSERT INTO pipeline_run (kind, pipeline, subject, commit_id, verdict, started_at, seconds, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            arguments: [run.kind, run.pipeline, run.subject, run.commit, run.verdict, run.startedAt, run.seconds, run.steps])
+            return db.lastInsertedRowID
         }
     }
 
@@ -605,8 +612,18 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     /// Every run, oldest first.
     public func runs() throws -> [RunRecord] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map { RunRecord(id: $0["id"], regions: $0["regions"], status: $0["status"]) }
+            try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map(Self.runRecord)
         }
+    }
+
+    public func runs(region: String, revision: String) throws -> [RunRecord] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM run WHERE regions = ? AND revision = ? ORDER BY id", arguments: [region, revision]).map(Self.runRecord)
+        }
+    }
+
+    private static func runRecord(_ row: Row) -> RunRecord {
+        RunRecord(id: row["id"], regions: row["regions"], status: row["status"], revision: row["revision"], startedAt: row["started_at"])
     }
 
     /// Recorded placements: address → (node, ip).

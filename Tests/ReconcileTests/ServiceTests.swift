@@ -65,7 +65,15 @@ import Testing
         struct Status: Decodable {
             var regions: [Region]
             var webhook: [String: Int]
-            struct Region: Decodable { var region: String; var appliedRevision: String?; var paused: Bool; var runs: Int; var lastResult: String?; var lastPlan: [String] }
+            var deploy: Deploy?
+            struct Region: Decodable {
+                var region: String; var appliedRevision: String?; var desiredRevision: String?; var paused: Bool; var runs: Int; var lastResult: String?
+                var lastPlan: [String]; var releasedBy: String?
+            }
+            struct Deploy: Decodable { var revision: String; var state: String; var steps: [Step] }
+            struct Step: Decodable { var name: String; var status: String; var message: String }
+
+            func region(_ name: String) -> Region? { regions.first { $0.region == name } }
         }
 
         func status() -> Status? {
@@ -86,6 +94,24 @@ import Testing
         func head() throws -> String { try GitCLI.run(["rev-parse", "HEAD"], in: work) }
 
         func log() -> String { (try? String(contentsOfFile: root.file("serve.log"), encoding: .utf8)) ?? "" }
+
+        /// Starts `stacklab serve` on the bare repository (with the hook installed), with `environment` added.
+        func serve(environment: [String] = [], resync: Int = 2) throws {
+            try Command.check([StackLabBinary.path, "hook", "install", bare, "--url", url, "--webhook-secret-file", root.file("secret")])
+            pid = try Command.start(["env"] + environment + [StackLabBinary.path, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)",
+                                                           "--token-file", root.file("token"), "--webhook-secret-file", root.file("secret"),
+                                                           "--poll", "60", "--resync", "\(resync)", "--usage-interval", "0"], output: root.file("serve.log"))
+        }
+
+        /// Appends `text` to a file of the working copy, commits and pushes it; returns the new commit.
+        func push(_ text: String, to file: String, message: String) throws -> String {
+            let path = "\(work)/\(file)"
+            let before = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            try (before + text).write(toFile: path, atomically: true, encoding: .utf8)
+            try GitCLI.commitAll(in: work, message: message)
+            try Command.check(["git", "-C", work, "push", "-q", "origin", "HEAD:main"])
+            return try head()
+        }
     }
 
     @Test func aPushConvergesDriftHealsForgedWebhooksAreRefusedAndSIGTERMStopsGracefully() throws {
@@ -227,5 +253,75 @@ import Testing
         let second = try world.head()
         #expect(world.wait(20) { $0.regions.first { $0.region == "lab" }?.appliedRevision == second } != nil, "fetched at the next poll: \(world.log())")
         #expect(FileManager.default.fileExists(atPath: world.state + "/mirror.git/objects"), "the mirror is the service's own")
+    }
+    /// A push is rolled out by `ci/deploy.yaml`, region by region: a failed step halts the rollout, the failed region
+    /// goes back to (and keeps healing at) the revision it had, the regions after it are never touched, and a restart
+    /// of the service keeps all that; the next good push rolls out everywhere.
+    @Test func aPushIsRolledOutByTheDeployPipelineAndAFailedStepHaltsItForGood() throws {
+        let world = try World(start: false)
+        _ = try world.push("""
+            kind: Pipeline
+            name: deploy
+            spec:
+              trigger: {event: push, branch: main}
+              steps: [validate, {apply: {region: lab}}, {check: {region: lab, expect: [no-drift, running]}}, {apply: {region: edge}}]
+
+            """, to: "ci/deploy.yaml", message: "deploy pipeline")
+        let first = try world.head()
+        let fault = ["STACKLAB_FAULT_FAIL_ADDRESS=instance/lab/acme/broken"]
+        try world.serve(environment: fault)
+        let started = world.wait(60) { $0.deploy?.revision == first && $0.deploy?.state == "passed" && $0.regions.allSatisfy { $0.appliedRevision == first } }
+        try #require(started != nil, "the first revision rolled out: \(String(describing: world.status()?.deploy)) \(world.log())")
+        #expect(world.status()?.region("edge")?.releasedBy?.contains("deploy run") == true)
+
+        // A push whose lab step fails (the node refuses the new instance): edge is never touched.
+        let bad = try world.push("""
+            ---
+            kind: Instance
+            name: broken
+            region: lab
+            tenant: acme
+            spec: {flavor: m1.small, image: ubuntu, network: private}
+            ---
+            kind: Instance
+            name: e-1
+            region: edge
+            tenant: acme
+            spec: {flavor: m1.small, image: ubuntu, network: private}
+
+            """, to: "manifests/tenants/acme.yaml", message: "broken and e-1")
+        let halted = world.wait(60) { $0.deploy?.revision == bad && $0.deploy?.state == "failed" }
+        try #require(halted != nil, "the deploy halted: \(String(describing: world.status()?.deploy)) \(world.log())")
+        let steps = try #require(world.status()?.deploy?.steps)
+        #expect(steps.map(\.status) == ["passed", "failed", "skipped", "skipped"], "\(steps)")
+        #expect(steps[1].message.contains("instance/lab/acme/broken"), "\(steps[1])")
+        // lab goes back to the revision it had and heals there; edge stays where it was, without the new instance.
+        let back = world.wait(30) { $0.region("lab")?.appliedRevision == first && $0.region("lab")?.lastResult == "converged" }
+        #expect(back != nil, "lab back at its released revision: \(String(describing: world.status()?.region("lab"))) \(world.log())")
+        #expect(world.status()?.region("edge")?.desiredRevision == first && world.status()?.region("edge")?.appliedRevision == first)
+        let history = try Command.run([StackLabBinary.path, "ci", "history", "--state-dir", world.state])
+        #expect(history.output.contains("deploy") && history.output.contains(String(bad.prefix(12))), "\(history.output)")
+
+        // A restart keeps the halted rollout: nothing jumps to the branch's head.
+        #expect(Command.stop(world.pid) == 0)
+        try world.serve(environment: fault)
+        #expect(world.wait(30) { $0.regions.count == 2 && $0.regions.allSatisfy { $0.runs > 0 } } != nil, "\(world.log())")
+        usleep(2_500_000)
+        let after = try #require(world.status())
+        #expect(after.region("edge")?.desiredRevision == first && after.region("lab")?.desiredRevision == first, "\(after.regions)")
+        #expect(after.deploy?.revision == bad && after.deploy?.state == "failed")
+
+        // The fix is pushed: every step passes, and edge gets its instance.
+        let acme = try String(contentsOfFile: "\(world.work)/manifests/tenants/acme.yaml", encoding: .utf8)
+        try acme.replacingOccurrences(of: "name: broken", with: "name: fixed").write(toFile: "\(world.work)/manifests/tenants/acme.yaml", atomically: true, encoding: .utf8)
+        let good = try world.push("", to: "manifests/tenants/acme.yaml", message: "fix")
+        let rolled = world.wait(60) { $0.deploy?.revision == good && $0.deploy?.state == "passed" && $0.regions.allSatisfy { $0.appliedRevision == good } }
+        #expect(rolled != nil, "the fix rolled out: \(String(describing: world.status()?.deploy)) \(world.log())")
+        let loaded = try Loader().load(GitSource(repository: world.bare, revision: "main"))
+        let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: world.state, state: nil)
+        let domains = try reconciler.observe(try reconciler.drivers(for: ["lab", "edge"])).flatMap(\.domains).map(\.name)
+        #expect(domains.contains("acme:e-1") && domains.contains("acme:fixed") && !domains.contains("acme:broken"), "\(domains)")
+        #expect(Command.stop(world.pid) == 0)
+        world.pid = 0
     }
 }

@@ -93,6 +93,33 @@ import TestSupport
         #expect(entries.first?.target == "node/lab/n1")
         #expect(entries.first?.attempts == 1)
         #expect(try state.runs().map(\.status) == ["succeeded"])
+        // A region's runs at a revision: what a deploy pipeline reads to learn what the region's holder made of it.
+        let other = try state.beginRun(regions: ["lab"], revision: "def")
+        try state.finishRun(other, succeeded: false)
+        #expect(try state.runs(region: "lab", revision: "abc").map(\.status) == ["succeeded"])
+        #expect(try state.runs(region: "lab", revision: "def").map(\.status) == ["failed"])
+        #expect(try state.runs(region: "lab", revision: "def").first?.revision == "def")
+        #expect(try state.runs(region: "edge", revision: "abc").isEmpty)
+    }
+
+    @Test(arguments: backends)
+    func aPipelineRunIsKeptThenUpdatedInPlace(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        var record = PipelineRunRecord(kind: "deploy", pipeline: "deploy", subject: "main", commit: "abc", verdict: 0, startedAt: 100, seconds: 0, steps: "[]")
+        let id = try state.recordPipelineRun(record)
+        record.id = id
+        record.verdict = 1
+        record.seconds = 2.5
+        record.steps = #"[{"name":"apply: {region: lab}","status":"passed"}]"#
+        #expect(try state.recordPipelineRun(record) == id)
+        let second = try state.recordPipelineRun(PipelineRunRecord(kind: "gate", pipeline: "gate", subject: "c/1", commit: "def", verdict: -1, startedAt: 200, seconds: 1, steps: "[]"))
+        #expect(second != id)
+        let kept = try state.pipelineRuns(limit: 10)
+        #expect(kept.map(\.id) == [second, id], "newest first, the updated one still one row")
+        #expect(kept.last == record)
+        record.id = 9_999
+        #expect(throws: (any Error).self) { try state.recordPipelineRun(record) }
     }
 
     @Test(arguments: backends)

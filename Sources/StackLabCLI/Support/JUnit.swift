@@ -11,7 +11,7 @@ enum JUnit {
         xml += "<testsuites name=\"\(escape(name))\" tests=\"\(all.count)\" failures=\"\(all.count { $0.status == .failed })\" errors=\"0\" time=\"\(seconds(all.reduce(0) { $0 + $1.seconds }))\">\n"
         for (index, suite) in suites.enumerated() {
             let failures = suite.steps.count { $0.status == .failed }
-            let skipped = suite.steps.count { $0.status == .skipped }
+            let skipped = suite.steps.count { [.skipped, .pending, .running].contains($0.status) }
             xml += "  <testsuite name=\"\(escape(suite.name))\" id=\"\(index)\" package=\"stacklab\" hostname=\"\(escape(ProcessInfo.processInfo.hostName))\" tests=\"\(suite.steps.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(seconds(suite.steps.reduce(0) { $0 + $1.seconds }))\" timestamp=\"\(formatter.string(from: suite.timestamp).prefix(19))\">\n"
             xml += "    <properties/>\n"
             for step in suite.steps {
@@ -19,8 +19,9 @@ enum JUnit {
                 switch step.status {
                 case .passed:
                     xml += step.log.isEmpty ? "/>\n" : ">\n      <system-out>\(escape(step.message + "\n" + step.log))</system-out>\n    </testcase>\n"
-                case .skipped:
-                    xml += ">\n      <skipped message=\"\(escape(step.message))\"/>\n    </testcase>\n"
+                case .skipped, .pending, .running:
+                    let why = step.status == .skipped ? step.message : "not finished (\(step.status.rawValue)) \(step.message)"
+                    xml += ">\n      <skipped message=\"\(escape(why))\"/>\n    </testcase>\n"
                 case .failed:
                     xml += ">\n      <failure message=\"\(escape(step.message))\" type=\"StepFailed\">\(escape(step.log))</failure>\n    </testcase>\n"
                 }
