@@ -98,6 +98,11 @@ struct DeployRollout {
         guard steps.count == specs.count else {
             // The row does not match this revision's pipeline (written by another version): end it rather than guess.
             record.verdict = -1
+            for index in steps.indices where steps[index].status == .pending || steps[index].status == .running {
+                steps[index].status = .skipped
+                steps[index].message = "its pipeline changed under it: ended"
+            }
+            record.steps = Self.encode(steps)
             try store.recordPipelineRun(record)
             return record
         }

@@ -300,7 +300,8 @@ import Testing
         #expect(back != nil, "lab back at its released revision: \(String(describing: world.status()?.region("lab"))) \(world.log())")
         #expect(world.status()?.region("edge")?.desiredRevision == first && world.status()?.region("edge")?.appliedRevision == first)
         let history = try Command.run([StackLabBinary.path, "ci", "history", "--state-dir", world.state])
-        #expect(history.output.contains("deploy") && history.output.contains(String(bad.prefix(12))), "\(history.output)")
+        let halt = history.output.split(separator: "\n").first { $0.contains(String(bad.prefix(12))) }.map(String.init) ?? ""
+        #expect(halt.contains("deploy deploy push") && halt.contains("-1") && halt.contains("failed at apply: {region: lab}"), "\(history.output)")
 
         // A restart keeps the halted rollout: nothing jumps to the branch's head.
         #expect(Command.stop(world.pid) == 0)

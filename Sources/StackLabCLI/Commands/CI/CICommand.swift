@@ -317,7 +317,9 @@ struct CIHistory: ParsableCommand {
         for run in runs {
             let steps = (try? JSONDecoder().decode([PipelineRunner.StepResult].self, from: Data(run.steps.utf8))) ?? []
             let failed = steps.first { $0.status == .failed }
-            out += "#\(run.id ?? 0) \(run.kind) \(run.pipeline) \(run.subject) (\(String(run.commit.prefix(12)))) \(run.verdict > 0 ? "+1" : "-1") "
+            // A deploy the service is rolling out has no verdict yet: it says which step it is at.
+            let verdict = run.verdict > 0 ? "+1" : run.verdict < 0 ? "-1" : "running\(steps.first { $0.status == .running }.map { " (at \($0.name))" } ?? "")"
+            out += "#\(run.id ?? 0) \(run.kind) \(run.pipeline) \(run.subject) (\(String(run.commit.prefix(12)))) \(verdict) "
             out += "\(String(format: "%.1f", run.seconds))s, \(steps.count) steps\(failed.map { "; failed at \($0.name): \($0.message)" } ?? "")\n"
         }
         Terminal.standardOutput.write(runs.isEmpty ? "no pipeline runs yet\n" : out)
