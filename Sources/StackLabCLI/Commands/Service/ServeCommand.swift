@@ -17,6 +17,11 @@ struct ServeCommand: AsyncParsableCommand {
             fails backs off exponentially (up to 5 minutes) without stalling the others. SIGTERM or SIGINT: the \\
             region in flight finishes, then the service stops.
 
+            When ci/ has a pipeline triggered by a push to BRANCH (ci/deploy.yaml), each new revision is rolled out by \
+            it, halting at the first failed step: a region an apply step names converges to the revision last \
+            released to it (a region not reached yet, or whose step failed, keeps its old one); the others follow \
+            the branch. `stacklab ci history` shows the rollout; `stacklab ci deploy --rev OLD` rolls back.
+
             HTTP (binds 127.0.0.1 by default): GET /api/status (JSON), GET /metrics (Prometheus), GET / (dashboard: \\
             /regions/NAME, /tenants/NAME, /runs), POST /hooks/git, and POST /api/regions/NAME/sync|pause|resume with \\
             Authorization: Bearer TOKEN (what `stacklab sync|pause|resume` send).
