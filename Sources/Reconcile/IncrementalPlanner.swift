@@ -25,9 +25,9 @@ public final class IncrementalPlanner {
     private let ringCache = RingStateCache()
     private let hostScan = SimulatedHostScan()
     private let state: () throws -> (any StateBackend)?
-    private var drivers: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
-    /// When crashed writes' temporary files were last swept (every ten minutes at most).
-    private var lastSweep: Date?
+    private let drivers = DriverPool()
+    /// When crashed writes' temporary files are swept (every ten minutes at most).
+    private let sweeps = SweepClock()
 
     /// What one revision cost.
     public struct Outcome {
@@ -77,11 +77,18 @@ public final class IncrementalPlanner {
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
         reconciler.hostScan = hostScan
-        let sweep = lastSweep.map { Date().timeIntervalSince($0) > 600 } ?? true
-        try reconciler.recover(sweepTemporaries: sweep)
-        if sweep { lastSweep = Date() }
+        try reconciler.recover(sweepTemporaries: sweeps.due())
         let (regions, endpoints) = try reconciler.selection([])
-        let made = try reconciler.plan(regions: regions, drivers: try currentDrivers(for: endpoints), memo: memo,
+        let current = try drivers.drivers(for: endpoints) { missing in
+            do {
+                return try Dictionary(missing.map { ($0.address, try LibvirtNode(endpoint: $0, stateDirectory: stateDirectory) as any NodeDriver) },
+                                      uniquingKeysWith: { first, _ in first })
+            } catch {
+                throw Reconciler.Failure(description: "cannot open node \(error)")
+            }
+        }
+        drivers.retain(Set(endpoints.map(\.address)))
+        let made = try reconciler.plan(regions: regions, drivers: current, memo: memo,
                                        observations: observations, ringCache: ringCache, disconnect: true)
         outcome.plan = made.plan
         outcome.reuse = made.reuse
@@ -90,28 +97,22 @@ public final class IncrementalPlanner {
         outcome.totalSeconds = end.timeIntervalSince(start)
         return outcome
     }
+}
 
-    /// A driver per node: kept while the node's endpoint is unchanged, made anew when it changed.
-    private func currentDrivers(for endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] {
-        var next: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
-        for endpoint in endpoints {
-            var hasher = StableHasher()
-            hasher.combine(endpoint.libvirt)
-            hasher.combine(UInt64(endpoint.cpus))
-            hasher.combine(endpoint.memoryKiB)
-            hasher.combine(endpoint.hostKey ?? "")
-            hasher.combine(endpoint.fileRoot ?? "")
-            if let kept = drivers[endpoint.address], kept.digest == hasher.value {
-                next[endpoint.address] = kept
-                continue
-            }
-            do {
-                next[endpoint.address] = (hasher.value, try LibvirtNode(endpoint: endpoint, stateDirectory: stateDirectory))
-            } catch {
-                throw Reconciler.Failure(description: "cannot open node \(error)")
-            }
+/// Says when a periodic chore is due: at the first ask, then once `interval` seconds have passed since it last was.
+public final class SweepClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: Date?
+    public let interval: Double
+
+    public init(interval: Double = 600) { self.interval = interval }
+
+    /// Whether the chore is due now; a yes counts as doing it.
+    public func due() -> Bool {
+        lock.withLock {
+            guard last.map({ Date().timeIntervalSince($0) >= interval }) ?? true else { return false }
+            last = Date()
+            return true
         }
-        drivers = next
-        return next.mapValues(\.driver)
     }
 }

@@ -92,20 +92,80 @@ public final class ObservationCache: @unchecked Sendable {
 
 /// Ring builders decoded from the state store, kept by their stamp (`StateStore.ringStamps`): a builder is
 /// megabytes of JSON, decoded again only when it was saved again. In memory, for the long-running reconciler.
-public final class RingStateCache {
+public final class RingStateCache: @unchecked Sendable {
     private var rings: [String: (stamp: String, ring: StoredRing)] = [:]
+    private let lock = NSLock()
 
     /// An empty cache.
     public init() {}
 
     func ring(_ address: String, stamp: String?) -> StoredRing? {
-        guard let stamp, let kept = rings[address], kept.stamp == stamp else { return nil }
-        return kept.ring
+        lock.withLock {
+            guard let stamp, let kept = rings[address], kept.stamp == stamp else { return nil }
+            return kept.ring
+        }
     }
 
     func keep(_ ring: StoredRing, address: String, stamp: String?) {
-        rings[address] = stamp.map { ($0, ring) }
+        lock.withLock { rings[address] = stamp.map { ($0, ring) } }
     }
+}
+
+/// A driver per node, kept while the node's endpoint (URI, size, host key, file root) is unchanged and made anew
+/// when it changed: a long-running reconciler does not open its nodes again for every run.
+public final class DriverPool: @unchecked Sendable {
+    private var drivers: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
+    private let lock = NSLock()
+
+    /// An empty pool.
+    public init() {}
+
+    /// The drivers of `endpoints`: those kept, and for the others what `open` makes (kept from now on).
+    public func drivers(for endpoints: [NodeEndpoint], open: ([NodeEndpoint]) throws -> [Address: any NodeDriver]) throws -> [Address: any NodeDriver] {
+        var result: [Address: any NodeDriver] = [:]
+        var missing: [NodeEndpoint] = []
+        let digests = Dictionary(endpoints.map { ($0.address, Self.digest($0)) }, uniquingKeysWith: { first, _ in first })
+        lock.withLock {
+            for endpoint in endpoints {
+                if let kept = drivers[endpoint.address], kept.digest == digests[endpoint.address] { result[endpoint.address] = kept.driver } else { missing.append(endpoint) }
+            }
+        }
+        guard !missing.isEmpty else { return result }
+        let opened = try open(missing)
+        lock.withLock {
+            for (address, driver) in opened {
+                drivers[address] = (digests[address] ?? 0, driver)
+                result[address] = driver
+            }
+        }
+        return result
+    }
+
+    /// Lets go of every driver but those of `addresses` (nodes that left the manifests).
+    public func retain(_ addresses: Set<Address>) {
+        lock.withLock { drivers = drivers.filter { addresses.contains($0.key) } }
+    }
+
+    static func digest(_ endpoint: NodeEndpoint) -> UInt64 {
+        var hasher = StableHasher()
+        hasher.combine(endpoint.libvirt)
+        hasher.combine(UInt64(endpoint.cpus))
+        hasher.combine(endpoint.memoryKiB)
+        hasher.combine(endpoint.hostKey ?? "")
+        hasher.combine(endpoint.fileRoot ?? "")
+        return hasher.value
+    }
+}
+
+/// What a long-running caller of `ReconcileRun` keeps from one run to the next, so that a run costs what changed:
+/// node drivers, observations (while a node's generation is unchanged), decoded ring builders.
+public final class RunCaches: Sendable {
+    public let drivers = DriverPool()
+    public let observations = ObservationCache()
+    public let rings = RingStateCache()
+
+    /// Empty caches.
+    public init() {}
 }
 
 /// What a plan reused.
@@ -149,12 +209,7 @@ extension Reconciler {
         let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })
 
         // Generations first (a stat per simulated node), before anything is observed.
-        let addresses = drivers.keys.sorted()
-        let stamps = ResultSlots<String?>(count: addresses.count)
-        DispatchQueue.concurrentPerform(iterations: addresses.count) { index in
-            stamps[index] = drivers[addresses[index]]?.generation()
-        }
-        let generations = Dictionary(zip(addresses, stamps.values), uniquingKeysWith: { first, _ in first })
+        let generations = Self.generations(of: drivers)
 
         var stats = ReuseStats()
         var kept: [String: RegionPlan] = [:]
@@ -211,16 +266,36 @@ extension Reconciler {
         return (try Self.limit(try holdingCredit(plan), to: targets, model: model), stats)
     }
 
+    /// Each node's generation (a stat per simulated node, in parallel; nil for a node that cannot vouch for its state).
+    static func generations(of drivers: [Address: any NodeDriver]) -> [Address: String?] {
+        let addresses = drivers.keys.sorted()
+        let stamps = ResultSlots<String?>(count: addresses.count)
+        DispatchQueue.concurrentPerform(iterations: addresses.count) { index in
+            stamps[index] = drivers[addresses[index]]?.generation()
+        }
+        return Dictionary(zip(addresses, stamps.values), uniquingKeysWith: { first, _ in first })
+    }
+
     /// Saved ring builders (those at `addresses` when given).
     func storedRings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
         addresses?.isEmpty == true ? [:] : try fromStore([:]) { try $0.rings(addresses) }
     }
 
     /// The saved ring builders of `regions` only: a region's run reads its own rings, never every region's (their
-    /// addresses come from the stamps, which are read without the builders).
-    func storedRings(ofRegions regions: Set<String>) throws -> [String: StoredRing] {
-        let addresses = try fromStore([:]) { try $0.ringStamps() }.keys.filter { Address(parsing: $0)?.region.map(regions.contains) ?? false }
-        return try storedRings(Set(addresses))
+    /// addresses come from the stamps, which are read without the builders). With `cache`, a builder whose stamp is
+    /// unchanged is not read and decoded again.
+    func storedRings(ofRegions regions: Set<String>, cache: RingStateCache? = nil) throws -> [String: StoredRing] {
+        let stamps = try fromStore([:]) { try $0.ringStamps() }.filter { Address(parsing: $0.key)?.region.map(regions.contains) ?? false }
+        var rings: [String: StoredRing] = [:]
+        var toRead = Set<String>()
+        for (address, stamp) in stamps {
+            if let ring = cache?.ring(address, stamp: stamp) { rings[address] = ring } else { toRead.insert(address) }
+        }
+        for (address, ring) in try storedRings(toRead) {
+            rings[address] = ring
+            cache?.keep(ring, address: address, stamp: stamps[address])
+        }
+        return rings
     }
 
     /// `stored` plus, for each ring of `regions` the store has no builder for while its nodes hold the ring file, the

@@ -13,7 +13,10 @@ extension ReconcileRun {
         do {
             var verifier = reconciler
             verifier.state = state
-            let after = try verifier.plan(regions: regions, drivers: drivers, memo: try StoredPlanMemo(store: state), refresh: true).plan
+            // Every node is observed again, unless the caller keeps observations: then a node whose generation did not
+            // change since it was observed (moments ago, for this run) is not asked again.
+            let after = try verifier.plan(regions: regions, drivers: drivers, memo: try StoredPlanMemo(store: state), observations: caches?.observations,
+                                          ringCache: caches?.rings, refresh: caches == nil, disconnect: caches != nil).plan
             report.remaining = after
             let orphans = try verifier.orphanEndpoints().map(\.address).filter { regions.contains($0.region ?? "") }
             let busy = Set(after.changes.compactMap(\.target.node)).union(after.orphans.map(\.node))

@@ -24,6 +24,9 @@ public struct ReconcileRun {
         public var lockTimeout: Double = 0
         /// Nodes changed at once.
         public var parallelism = 8
+        /// Remove the temporary files of simulated-node writes whose process died. A long-running caller does it
+        /// now and then, not on every run (it lists every node's directory).
+        public var sweepTemporaries = true
 
         /// Default options.
         public init() {}
@@ -72,10 +75,36 @@ public struct ReconcileRun {
         public var verifyError: String?
         /// What the start cleaned up after processes that died.
         public var recovery = Reconciler.Recovery()
+        /// Seconds spent in each step, in the order run.
+        public var phases = Phases()
+    }
+
+    /// Seconds spent in each step of a run, in the order they ran: where a slow run spends its time.
+    public struct Phases: Sendable, CustomStringConvertible {
+        public private(set) var steps: [(name: String, seconds: Double)] = []
+        private var mark = DispatchTime.now().uptimeNanoseconds
+
+        /// Starts timing now.
+        public init() {}
+
+        /// Ends the step running since the last mark.
+        mutating func end(_ name: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            steps.append((name, Double(now - mark) / 1e9))
+            mark = now
+        }
+
+        /// "lock 0.001 s, recover 0.002 s, …".
+        public var description: String {
+            steps.map { "\($0.name) \(String(format: "%.3f", $0.seconds)) s" }.joined(separator: ", ")
+        }
     }
 
     public let reconciler: Reconciler
     public let options: Options
+    /// What a long-running caller keeps between runs (drivers, observations of unchanged nodes, ring builders); nil:
+    /// every node is opened and observed.
+    public var caches: RunCaches?
     let leases: any RegionLeases
     let openState: () throws -> any StateBackend
 
@@ -95,26 +124,37 @@ public struct ReconcileRun {
     /// state cannot be read.
     public func run(saved: Plan? = nil, progress: (@Sendable (Applier.ProgressEvent) -> Void)? = nil, show: (Plan) -> Void = { _ in },
                     approve: (Plan) throws -> Bool = { _ in true }) throws -> Report {
+        var phases = Phases()
         if let saved { try checkIntegrity(saved) }
         let (regions, endpoints) = try reconciler.selection(saved?.regions ?? options.regions)
+        phases.end("select")
         let locks = try lock(regions)
         defer { withExtendedLifetime(locks) {} }
-        let recovery = try reconciler.recover()
-        let drivers = try reconciler.drivers(for: endpoints)
-        let observed = try reconciler.observe(drivers)
-        let plan = try saved.map { try checkFresh($0, observed: observed) } ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets)
+        phases.end("lock")
+        let recovery = try reconciler.recover(sweepTemporaries: options.sweepTemporaries)
+        phases.end("recover")
+        let drivers = try caches?.drivers.drivers(for: endpoints, open: reconciler.drivers(for:)) ?? reconciler.drivers(for: endpoints)
+        let observed = try caches.map { try reconciler.observe(drivers, cache: $0.observations, generations: Reconciler.generations(of: drivers), disconnect: true).nodes }
+            ?? reconciler.observe(drivers)
+        phases.end("observe")
+        let plan = try saved.map { try checkFresh($0, observed: observed) }
+            ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets, ringCache: caches?.rings)
         try settleMeters(plan: plan, regions: regions)
+        phases.end("plan")
         show(plan)
         try guardPlan(plan, observed: observed)
-        guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery) }
+        guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery, phases: phases) }
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()
         try state.rememberNodes(endpoints)
         var applier = Applier(parallelism: options.parallelism, progress: progress)
         applier.objectStores = reconciler.objectStores
         let applied = try applier.apply(plan, drivers: drivers, state: state)
+        phases.end("apply")
         var report = Report(plan: plan, applied: applied, recovery: recovery)
         if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state) }
+        phases.end("verify")
+        report.phases = phases
         return report
     }
 }

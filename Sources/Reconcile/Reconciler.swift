@@ -225,9 +225,11 @@ public struct Reconciler: Sendable {
     /// A state store that cannot be read is an error, never "no state": planning rings from scratch would move
     /// nearly every partition.
     /// With `drivers`, a ring whose builder is missing from the store is adopted from the nodes' installed file.
-    public func plan(regions: [String], observed: [ObservedNode], drivers: [Address: any NodeDriver] = [:], targets: [String] = []) throws -> Plan {
+    /// With `ringCache`, ring builders whose stamp is unchanged are not decoded again.
+    public func plan(regions: [String], observed: [ObservedNode], drivers: [Address: any NodeDriver] = [:], targets: [String] = [],
+                     ringCache: RingStateCache? = nil) throws -> Plan {
         let declared = Set(model.regions.map(\.name))
-        let rings = adoptingLostRings(try storedRings(ofRegions: Set(regions)), regions: Set(regions), observed: observed, drivers: drivers)
+        let rings = adoptingLostRings(try storedRings(ofRegions: Set(regions), cache: ringCache), regions: Set(regions), observed: observed, drivers: drivers)
         let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
                                 revision: revision, storedRings: rings, hour: Self.hour(), options: options, snapshots: try observeSnapshots(regions))
         return try Self.limit(try holdingCredit(plan), to: targets, model: model)

@@ -52,6 +52,11 @@ public struct ReconcileLoop: Service {
     let logger: Logger
     /// Revisions are loaded incrementally: only files whose blobs changed are read and decoded again.
     let loader = IncrementalLoader()
+    /// When crashed writes' temporary files were last swept (at start, then every ten minutes at most: a sweep lists
+    /// every simulated node's directory).
+    let sweeps = SweepClock()
+    /// Node drivers, observations of nodes that did not change, decoded ring builders: kept between runs.
+    let caches = RunCaches()
 
     public init(configuration: ServiceConfiguration, state: ServiceState, logger: Logger) {
         self.configuration = configuration
@@ -70,8 +75,8 @@ public struct ReconcileLoop: Service {
                 var waited = 0.0
                 while waited < pause && !stopping.isSet && !Task.isCancelled {
                     if state.pendingWake { break }
-                    try? await Task.sleep(for: .milliseconds(100))
-                    waited += 0.1
+                    try? await Task.sleep(for: .milliseconds(10))
+                    waited += 0.01
                 }
             }
         } onGracefulShutdown: {
@@ -96,6 +101,7 @@ public struct ReconcileLoop: Service {
         let (_, requested) = state.takeWake()
         let revision: String
         let loaded: LoadResult
+        var loadSeconds = 0.0
         do {
             if let remote = configuration.remote {
                 do {
@@ -108,7 +114,9 @@ public struct ReconcileLoop: Service {
             }
             revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
             let repository = configuration.repository
+            let loadStart = DispatchTime.now().uptimeNanoseconds
             loaded = try state.model(revision) { try loader.load(repository: repository, revision: revision) }
+            loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
             state.remember(digests: loaded.model.planDigests, of: revision)
         } catch {
             logger.error("cannot read \(configuration.branch) of \(configuration.repository): \(error)")
@@ -121,6 +129,7 @@ public struct ReconcileLoop: Service {
         }
         let all = loaded.model.regions.map(\.name).sorted()
         state.keep(only: Set(all))
+        caches.drivers.retain(Set(loaded.model.nodes.map(\.address)))
         guard var mine = claim(all) else { return }
         var claimedAt = Date()
         let (rolled, released) = rollOut(revision: revision, loaded: loaded, all: all, mine: mine, stopping: stopping)
@@ -171,7 +180,10 @@ public struct ReconcileLoop: Service {
             if let next = status.nextAttemptAt, next > now, !requested.contains(region) { continue }
             let due = status.appliedRevision != target || requested.contains(region)
                 || now - (status.lastRunAt ?? 0) >= configuration.resyncInterval
-            if due { reconcile(region, revision: target, loaded: model) }
+            if due {
+                reconcile(region, revision: target, loaded: model, loadSeconds: loadSeconds)
+                loadSeconds = 0  // read once for the regions run after it
+            }
         }
     }
 
@@ -268,19 +280,21 @@ public struct ReconcileLoop: Service {
     }
 
     /// Converges one region to `revision`.
-    func reconcile(_ region: String, revision: String, loaded: LoadResult) {
+    func reconcile(_ region: String, revision: String, loaded: LoadResult, loadSeconds: Double = 0) {
         state.update(region) { $0.running = true; $0.lastRunStartedAt = Date().timeIntervalSince1970 }
         let start = DispatchTime.now().uptimeNanoseconds
         var options = ReconcileRun.Options()
         options.regions = [region]
         options.lockTimeout = 30
+        options.sweepTemporaries = sweeps.due()
         let directory = configuration.stateDirectory
         let store = configuration.store
         do {
             var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing())
             reconciler.sshIdentity = configuration.sshIdentity
-            let report = try ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
-                .run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
+            var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
+            run.caches = caches
+            let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             Timer(label: "stacklab_reconcile_duration_seconds", dimensions: [("region", region)]).recordSeconds(seconds)
             Gauge(label: "stacklab_drift", dimensions: [("region", region)]).record(report.plan.changes.count)
@@ -293,6 +307,7 @@ public struct ReconcileLoop: Service {
                 throw Reconciler.Failure(description: "not converged after applying: \(remaining.changes.count) changes remain")
             }
             Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "converged")]).increment()
+            let phases = (loadSeconds > 0 ? "load \(String(format: "%.3f", loadSeconds)) s, " : "") + report.phases.description
             // Ring balance for the dashboard: read again only when this run changed a ring (or never was).
             var rings = state.region(region)?.rings ?? []
             if rings.isEmpty || report.plan.changes.contains(where: { $0.address.kind == .ring }) {
@@ -309,6 +324,7 @@ public struct ReconcileLoop: Service {
                 $0.drift = report.plan.changes.count
                 $0.lastRunAt = Date().timeIntervalSince1970
                 $0.lastRunSeconds = seconds
+                $0.lastRunPhases = phases
                 $0.lastResult = "converged"
                 $0.lastError = nil
                 $0.failures = 0

@@ -41,8 +41,10 @@ public struct GitOpsServer: Sendable {
     func routes(_ router: Router<BasicRequestContext>, state: ServiceState) {
         let configuration = self.configuration
         let registry = self.registry
-        router.get("/api/status") { _, _ in
-            Self.json(try Self.encode(Status(configuration: configuration, state: state)))
+        router.get("/api/status") { request, _ in
+            // ?region=NAME (repeatable): only those regions, for clients that watch a few of many.
+            let only = request.uri.queryParameters.getAll("region")
+            return Self.json(try Self.encode(Status(configuration: configuration, state: state, only: only.isEmpty ? nil : Set(only))))
         }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
@@ -107,12 +109,12 @@ public struct GitOpsServer: Sendable {
         /// The deploy pipeline's latest run (when `ci/` has a push-triggered pipeline for the branch).
         var deploy: ServiceState.Deploy?
 
-        init(configuration: ServiceConfiguration, state: ServiceState) {
+        init(configuration: ServiceConfiguration, state: ServiceState, only: Set<String>? = nil) {
             repository = configuration.repository
             branch = configuration.branch
             uptimeSeconds = Date().timeIntervalSince1970 - state.startedAt
             webhook = ["accepted": state.webhookAccepted, "rejected": state.webhookRejected]
-            regions = state.snapshot
+            regions = state.snapshot.filter { only?.contains($0.region) ?? true }
             running = regions.filter(\.running).map(\.region)
             deploy = state.deploy
         }

@@ -26,6 +26,9 @@ public final class ServiceState: @unchecked Sendable {
         /// When the last run started, and when its plan was ready (seconds since the epoch).
         public var lastRunStartedAt: Double?
         public var lastPlanReadyAt: Double?
+        /// Where the last run spent its time: reading the revision, then each step of the run ("load 0.051 s, select
+        /// 0.002 s, …").
+        public var lastRunPhases: String?
         /// What the last run that changed something planned (at most 200 lines: action, address, target, reason, and
         /// the manifest line and commit behind it, or that it healed drift), at which revision and when.
         public var lastPlan: [String] = []

@@ -48,13 +48,13 @@ struct BenchServe: ParsableCommand {
 
         let regions = size.shape.regions
         let initialStart = Date()
-        guard let initial = Self.wait(url, seconds: 7200, until: { status in
+        guard let initial = Self.wait(url, seconds: 7200, every: 0.5, until: { status in
             status.regions.count == regions && status.regions.allSatisfy { $0.appliedRevision != nil && $0.appliedRevision == $0.desiredRevision }
         }) else { throw fail("the service did not converge the \(regions) regions: \(Self.tail("\(root)/serve.log"))") }
         let initialSeconds = Date().timeIntervalSince(initialStart)
         _ = initial
 
-        var toPlan: [Double] = [], toConverged: [Double] = []
+        var toPlan: [Double] = [], toConverged: [Double] = [], phases: [String] = []
         let path = "\(work)/manifests/tenants/t0/instances-0.yaml"
         for run in 0..<runs {
             try BenchIncremental.setField("flavor", of: "vm-0", in: path, to: run % 2 == 0 ? "m1.small" : "ssd.small")
@@ -62,12 +62,13 @@ struct BenchServe: ParsableCommand {
             let revision = try Command.check(["git", "-C", work, "rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
             let pushed = Date().timeIntervalSince1970
             try Command.check(["git", "-C", work, "push", "-q", "origin", "HEAD:main"])
-            guard let status = Self.wait(url, seconds: 600, until: { $0.regions.first { $0.region == "r0" }?.appliedRevision == revision }),
+            guard let status = Self.wait(url, region: "r0", seconds: 600, until: { $0.regions.first { $0.region == "r0" }?.appliedRevision == revision }),
                   let r0 = status.regions.first(where: { $0.region == "r0" }), let ready = r0.lastPlanReadyAt, let done = r0.lastRunAt else {
                 throw fail("r0 did not converge to the push: \(Self.tail("\(root)/serve.log"))")
             }
             toPlan.append(ready - pushed)
             toConverged.append(done - pushed)
+            phases.append(r0.lastRunPhases ?? "")
         }
         let rss = Self.residentMB(pid)
 
@@ -76,6 +77,10 @@ struct BenchServe: ParsableCommand {
             Self.row("push → plan of r0 ready", toPlan, "post-receive hook, HMAC webhook, r0 observed and planned (target ≤ 0.3 s at large)"),
             Self.row("push → r0 converged", toConverged, "the resize applied and verified; the other regions are not re-run (their documents did not change)"),
         ]
+        let byTime = zip(toConverged, phases).sorted { $0.0 < $1.0 }
+        if !byTime.isEmpty {
+            rows[rows.count - 1].detail = (rows[rows.count - 1].detail ?? "") + "\n  median push's run: \(byTime[byTime.count / 2].1)"
+        }
         rows.append(BenchRow(name: "service resident memory", medianSeconds: 0, minSeconds: 0, maxSeconds: 0, peakRSSMB: rss, detail: "VmRSS of stacklab serve after the pushes (target ≤ 1 GB)"))
         let page = max(1, size.shape.instances / regions / 100 / 2)
         for (name, path) in [("dashboard: region list", "/"), ("dashboard: r0 instances, page \(page)", "/regions/r0?page=\(page)")] {
@@ -113,6 +118,7 @@ struct BenchServe: ParsableCommand {
             var region: String; var appliedRevision: String?; var desiredRevision: String?; var lastPlanReadyAt: Double?; var lastRunAt: Double?
             var holder: String?
             var lastRunSeconds: Double?
+            var lastRunPhases: String?
         }
     }
 
@@ -123,13 +129,15 @@ struct BenchServe: ParsableCommand {
         return body
     }
 
-    static func wait(_ url: String, seconds: Double, until condition: (Status) -> Bool) -> Status? {
+    /// Polls the status (of `region` only, when given: cheaper for the service) every `every` seconds until
+    /// `condition` holds.
+    static func wait(_ url: String, region: String? = nil, seconds: Double, every: Double = 0.01, until condition: (Status) -> Bool) -> Status? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             // Quietly: the service may not listen yet.
-            if let target = URL(string: url + "/api/status"), let (code, text) = try? HTTPCall.quietly(URLRequest(url: target, timeoutInterval: 60)), code == 200,
+            if let target = URL(string: url + "/api/status" + (region.map { "?region=\($0)" } ?? "")), let (code, text) = try? HTTPCall.quietly(URLRequest(url: target, timeoutInterval: 60)), code == 200,
                let status = try? JSONDecoder().decode(Status.self, from: Data(text.utf8)), condition(status) { return status }
-            usleep(20_000)
+            usleep(useconds_t(every * 1e6))
         }
         return nil
     }
