@@ -158,8 +158,11 @@ public final class DriverPool: @unchecked Sendable {
 }
 
 /// What a long-running caller of `ReconcileRun` keeps from one run to the next, so that a run costs what changed:
-/// node drivers, observations (while a node's generation is unchanged), decoded ring builders.
+/// the simulated hosts' listing, node drivers, observations (while a node's generation is unchanged), decoded ring
+/// builders.
 public final class RunCaches: Sendable {
+    /// Simulated hosts under the state directory, listed again only when a region directory changed (orphan search).
+    public let hosts = SimulatedHostScan()
     public let drivers = DriverPool()
     public let observations = ObservationCache()
     public let rings = RingStateCache()

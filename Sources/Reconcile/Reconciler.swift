@@ -120,6 +120,13 @@ public struct Reconciler: Sendable {
         try observe(drivers, cache: nil, generations: [:], disconnect: false).nodes
     }
 
+    /// Observes the nodes at `endpoints` through what a long-running caller keeps: kept drivers, and a node whose
+    /// generation is unchanged since it was last observed is not asked again.
+    public func observe(_ endpoints: [NodeEndpoint], caches: RunCaches) throws -> [ObservedNode] {
+        let drivers = try caches.drivers.drivers(for: endpoints, open: drivers(for:))
+        return try observe(drivers, cache: caches.observations, generations: Self.generations(of: drivers), disconnect: true).nodes
+    }
+
     /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made
     /// without knowing a node's state could create duplicates. A node whose generation (in `generations`) matches
     /// the observation `cache` holds is not asked again; with `disconnect`, each connection is let go once used.

@@ -1,6 +1,7 @@
 import Billing
 import Dispatch
 import Foundation
+import Hypervisor
 import Manifests
 import Planning
 import Reconcile
@@ -72,22 +73,21 @@ struct Dashboard: Sendable {
         }
     }
 
-    /// A region's page: its nodes, one page of its instances (from the manifests, sorted; only the nodes holding
-    /// that page's instances are observed for their state), what its last run planned, and its rings.
+    /// A region's page: its nodes, one page of its instances (from the manifests, sorted, with their state as
+    /// observed), what its last run planned, and its rings.
     private func regionPage(_ name: String, page number: Int, configuration: ServiceConfiguration) -> String {
         guard let loaded = model(region: name), loaded.model.regions.contains(where: { $0.name == name }) else { return page("Region \(name)", "<p>No such region.</p>") }
         do {
-            let store = try configuration.store.existing()
-            var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: configuration.stateDirectory, state: store)
+            var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: configuration.stateDirectory, state: nil)
             reconciler.sshIdentity = configuration.sshIdentity
             let instances = loaded.model.instances.filter { $0.region == name }.sorted { $0.address < $1.address }
             let pages = max(1, (instances.count + Self.pageSize - 1) / Self.pageSize)
             let current = min(number, pages)
             let shown = Array(instances.dropFirst((current - 1) * Self.pageSize).prefix(Self.pageSize))
-            let placements = (try store?.placements()) ?? [:]
-            let wanted = Set(shown.compactMap { placements[$0.address.description]?.node })
-            let endpoints = try reconciler.endpoints(for: [name]).filter { wanted.contains($0.address.description) }
-            let observed = try reconciler.observe(try reconciler.drivers(for: endpoints))
+            // The region's nodes, through the service's observations: a node that did not change since its last run
+            // (its generation) is not asked again.
+            let endpoints = loaded.model.nodes.filter { $0.region == name }.map { NodeEndpoint($0) }
+            let observed = try reconciler.observe(endpoints, caches: state.caches)
             var domains: [Address: (node: String, domain: ObservedDomain)] = [:]
             for node in observed { for domain in node.domains { if let address = domain.address { domains[address] = (node.address.name, domain) } } }
             var nodes = ""
@@ -98,7 +98,7 @@ struct Dashboard: Sendable {
             for instance in shown {
                 let found = domains[instance.address]
                 rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
-                rows += "<td>\(escape(found?.node ?? placements[instance.address.description].map { Address(parsing: $0.node)?.name ?? $0.node } ?? "-"))</td>"
+                rows += "<td>\(escape(found?.node ?? "-"))</td>"
                 rows += "<td class=\"state\">\(found?.domain.state.rawValue ?? "not running")</td><td>\(found?.domain.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td>"
                 rows += "<td class=\"cpu\">\(state.usage.usage(of: instance.address).map { String(format: "%.1f s", $0.cpuSeconds) } ?? "")</td></tr>\n"
             }

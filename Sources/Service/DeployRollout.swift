@@ -47,6 +47,34 @@ struct DeployRollout {
         }
     }
 
+    /// Why an approval was refused.
+    struct NothingToApprove: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Approves the deploy waiting at an `approve` step (of `revision`, a prefix of it, or the newest one waiting):
+    /// the step passes, and the runner moves the rollout on at its next look. Returns the run's row.
+    static func approve(revision: String?, by person: String, store: any StateBackend) throws -> PipelineRunRecord {
+        let waiting = try store.pipelineRuns(limit: 50).filter { record in
+            record.kind == "deploy" && record.verdict == 0 && (revision.map { record.commit.hasPrefix($0) } ?? true)
+                && Self.steps(of: record).contains { $0.name == "approve" && $0.status == .running }
+        }
+        guard var record = waiting.first else {
+            throw NothingToApprove(description: "no deploy \(revision.map { "of \($0) " } ?? "")is waiting for approval")
+        }
+        var steps = Self.steps(of: record)
+        guard let index = steps.firstIndex(where: { $0.name == "approve" && $0.status == .running }) else {
+            throw NothingToApprove(description: "the deploy of \(record.commit.prefix(12)) is not waiting for approval")
+        }
+        let now = Date().timeIntervalSince1970
+        steps[index].status = .passed
+        steps[index].seconds = now - (steps[index].startedAt ?? now)
+        steps[index].message = "approved by \(person)"
+        record.steps = encode(steps)
+        try store.recordPipelineRun(record)
+        return record
+    }
+
     static func steps(of record: PipelineRunRecord) -> [PipelineRunner.StepResult] {
         (try? JSONDecoder().decode([PipelineRunner.StepResult].self, from: Data(record.steps.utf8))) ?? []
     }
@@ -152,8 +180,16 @@ struct DeployRollout {
                 steps[index].seconds = now - started
                 steps[index].message = "waited \(minutes.value) minutes"
             case .approve:
-                steps[index].status = .failed
-                steps[index].message = "needs a person's approval, which the service cannot give: run stacklab ci deploy --rev \(revision.prefix(12)) --approve"
+                // The rollout waits here until a person approves it (`stacklab approve`, which marks the step passed in
+                // this row); the regions after it stay at the revision they had meanwhile.
+                if steps[index].status == .pending {
+                    steps[index].status = .running
+                    steps[index].startedAt = now
+                    steps[index].message = "waiting for a person's approval: stacklab approve --rev \(revision.prefix(12))"
+                    try save()
+                    logger.info("deploy of \(revision.prefix(12)) waits for approval")
+                }
+                return record
             case let step:
                 // validate, plan and check only read (a check observes its region's nodes, whoever holds it).
                 var result = runner.runStep(step, on: loaded)

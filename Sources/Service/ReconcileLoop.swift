@@ -55,8 +55,9 @@ public struct ReconcileLoop: Service {
     /// When crashed writes' temporary files were last swept (at start, then every ten minutes at most: a sweep lists
     /// every simulated node's directory).
     let sweeps = SweepClock()
-    /// Node drivers, observations of nodes that did not change, decoded ring builders: kept between runs.
-    let caches = RunCaches()
+    /// Node drivers, observations of nodes that did not change, decoded ring builders: kept between runs (and read by
+    /// the dashboard).
+    var caches: RunCaches { state.caches }
 
     public init(configuration: ServiceConfiguration, state: ServiceState, logger: Logger) {
         self.configuration = configuration
@@ -292,6 +293,7 @@ public struct ReconcileLoop: Service {
         do {
             var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing())
             reconciler.sshIdentity = configuration.sshIdentity
+            reconciler.hostScan = caches.hosts
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })

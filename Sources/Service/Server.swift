@@ -87,6 +87,21 @@ public struct GitOpsServer: Sendable {
             }
             return Self.json(try Self.encode(state.region(region)))
         }
+        router.post("/api/deploy/approve") { request, _ in
+            // ?revision=PREFIX (default: the deploy waiting) &by=NAME (who approves, kept in the step's message).
+            guard request.headers[.authorization] == "Bearer \(configuration.secrets.token)" else {
+                return Self.text(.unauthorized, "a bearer token is needed\n")
+            }
+            let revision = request.uri.queryParameters.get("revision").map { String($0) }
+            let person = request.uri.queryParameters.get("by").map { String($0) } ?? "an operator"
+            do {
+                let record = try DeployRollout.approve(revision: revision, by: person, store: try configuration.store.open())
+                state.notify()
+                return Self.text(.ok, "approved the deploy of \(record.commit.prefix(12)); it goes on\n")
+            } catch let refused as DeployRollout.NothingToApprove {
+                return Self.text(.conflict, "\(refused)\n")
+            }
+        }
         let dashboard = Dashboard(configuration: configuration, state: state)
         router.get("/") { _, _ in Self.html(dashboard.home()) }
         router.get("/regions/:region") { request, context in

@@ -1,4 +1,5 @@
 import Foundation
+import Reconcile
 import Manifests
 
 /// What the service knows of each region and of its sources of work, shared by the reconcile loop and the HTTP
@@ -99,6 +100,9 @@ public final class ServiceState: @unchecked Sendable {
 
     /// The last counters read from each running instance of the regions held here.
     public let usage = UsageBook()
+    /// What runs keep between them (node drivers, observations of unchanged nodes, ring builders); the dashboard
+    /// observes through it too.
+    public let caches = RunCaches()
 
     /// Every region, by name.
     public var snapshot: [Region] { lock.withLock { regions.values.sorted { $0.region < $1.region } } }

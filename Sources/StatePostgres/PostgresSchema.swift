@@ -133,6 +133,10 @@ enum PostgresSchema {
                 expires_at TIMESTAMPTZ NOT NULL
             );
             """),
+        // Every run's start asks for interrupted changes: with this, that costs what they hold, not the whole journal.
+        ("v2", """
+            CREATE INDEX journal_interrupted ON journal (id) WHERE status = 'failed' AND error = 'interrupted';
+            """),
     ]
 
     /// Runs the migrations not yet recorded; returns the versions it ran.

@@ -210,6 +210,15 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                 )
                 """)
         }
+        // Every run's start asks for running runs and interrupted changes: with these, that costs what they hold, not
+        // the whole history (a region's run at 100,000 instances spent 30 ms scanning the journal).
+        migrator.registerMigration("v10-recovery-indexes") { db in
+            try db.execute(sql: """
+                CREATE INDEX run_running ON run (status) WHERE status = 'running';
+                CREATE INDEX journal_interrupted ON journal (id) WHERE status = 'failed' AND error = 'interrupted';
+                CREATE INDEX journal_by_change ON journal (change_id);
+                """)
+        }
         return migrator
     }
 

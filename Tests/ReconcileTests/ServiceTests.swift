@@ -325,4 +325,39 @@ import Testing
         #expect(Command.stop(world.pid) == 0)
         world.pid = 0
     }
+
+    @Test func aDeployWaitsAtItsApproveStepUntilAPersonApprovesIt() throws {
+        let world = try World(start: false)
+        _ = try world.push("""
+            kind: Pipeline
+            name: deploy
+            spec:
+              trigger: {event: push, branch: main}
+              steps: [{apply: {region: lab}}, approve, {apply: {region: edge}}]
+
+            """, to: "ci/deploy.yaml", message: "deploy pipeline with an approval")
+        let first = try world.head()
+        try world.serve()
+        let waiting = world.wait(60) { $0.deploy?.revision == first && ($0.deploy?.steps.count ?? 0) == 3 && $0.deploy?.steps[1].status == "running" }
+        try #require(waiting != nil, "the first deploy waits for approval: \(String(describing: world.status()?.deploy)) \(world.log())")
+        #expect(world.status()?.deploy?.steps[1].message.contains("stacklab approve --rev \(first.prefix(12))") == true)
+        #expect(world.status()?.region("lab")?.appliedRevision == first)
+        #expect(world.status()?.region("edge")?.appliedRevision == nil, "edge is not released before the approval")
+
+        // Nothing to approve for another revision; without the token, nothing at all.
+        let wrong = try Command.run([StackLabBinary.path, "approve", "--rev", "0000000", "--url", world.url, "--token-file", world.root.file("token")])
+        #expect(wrong.status != 0 && wrong.output.contains("no deploy of 0000000 is waiting for approval"), "\(wrong.output)")
+        #expect(try world.http("POST", "/api/deploy/approve").0 == 401)
+        usleep(1_500_000)
+        #expect(world.status()?.region("edge")?.appliedRevision == nil && world.status()?.deploy?.state == "running")
+
+        let approve = try Command.run([StackLabBinary.path, "approve", "--by", "sina", "--url", world.url, "--token-file", world.root.file("token")])
+        #expect(approve.status == 0 && approve.output.contains("approved the deploy of \(first.prefix(12))"), "\(approve.output)")
+        let passed = world.wait(60) { $0.deploy?.state == "passed" && $0.region("edge")?.appliedRevision == first }
+        #expect(passed != nil, "the approved deploy rolled out to edge: \(String(describing: world.status()?.deploy)) \(world.log())")
+        #expect(world.status()?.deploy?.steps.map(\.status) == ["passed", "passed", "passed"])
+        #expect(world.status()?.deploy?.steps[1].message == "approved by sina")
+        #expect(Command.stop(world.pid) == 0)
+        world.pid = 0
+    }
 }

@@ -99,13 +99,24 @@ struct BenchIncremental: ParsableCommand {
     /// Sets a spec field of `instance` in the manifest at `path` to `value` (YAML text).
     static func setField(_ field: String, of instance: String, in path: String, to value: String) throws {
         var text = try String(contentsOfFile: path, encoding: .utf8)
+        let range = try valueRange(field, of: instance, in: text, path: path)
+        text.replaceSubrange(range, with: value)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// A spec field of `instance` in the manifest at `path` (YAML text).
+    static func field(_ field: String, of instance: String, in path: String) throws -> String {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return String(text[try valueRange(field, of: instance, in: text, path: path)])
+    }
+
+    private static func valueRange(_ field: String, of instance: String, in text: String, path: String) throws -> Range<String.Index> {
         guard let name = text.range(of: "name: \(instance)\n"),
               let line = text.range(of: "  \(field): ", range: name.upperBound..<text.endIndex),
               let end = text.range(of: "\n", range: line.upperBound..<text.endIndex) else {
             throw ValidationError("\(path) has no \(field) for \(instance)")
         }
-        text.replaceSubrange(line.upperBound..<end.lowerBound, with: value)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return line.upperBound..<end.lowerBound
     }
 
     static func peakRSSMB() -> Double {

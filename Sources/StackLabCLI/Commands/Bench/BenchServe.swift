@@ -29,14 +29,21 @@ struct BenchServe: ParsableCommand {
     @Option(help: "text or json.")
     var format: OutputFormat = .text
 
+    @Option(help: ArgumentHelp("Keep the repositories and the converged state under this directory, and start from them when they are there (the initial convergence is then a resync: at large it saves about 20 minutes).", valueName: "dir"))
+    var dir: String?
+
     func run() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-serve-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        let root = dir.map { "\($0)/serve-\(size.rawValue)" } ?? FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-serve-\(getpid())").path
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
         let work = "\(root)/work", bare = "\(root)/cloud.git", state = "\(root)/state"
-        try size.generate(at: work)
-        try Command.check(["git", "-C", work, "branch", "-M", "main"])
-        try Command.check(["git", "clone", "-q", "--bare", work, bare])
-        try Command.check(["git", "-C", work, "remote", "add", "origin", bare])
+        let reused = dir != nil && FileManager.default.fileExists(atPath: "\(bare)/HEAD") && FileManager.default.fileExists(atPath: state)
+        if !reused {
+            try? FileManager.default.removeItem(atPath: root)
+            try size.generate(at: work)
+            try Command.check(["git", "-C", work, "branch", "-M", "main"])
+            try Command.check(["git", "clone", "-q", "--bare", work, bare])
+            try Command.check(["git", "-C", work, "remote", "add", "origin", bare])
+        }
         try "bench-token\n".write(toFile: "\(root)/token", atomically: true, encoding: .utf8)
         try "bench-secret\n".write(toFile: "\(root)/secret", atomically: true, encoding: .utf8)
         let port = try LoopbackSSHD.freePort()
@@ -56,8 +63,10 @@ struct BenchServe: ParsableCommand {
 
         var toPlan: [Double] = [], toConverged: [Double] = [], phases: [String] = []
         let path = "\(work)/manifests/tenants/t0/instances-0.yaml"
-        for run in 0..<runs {
-            try BenchIncremental.setField("flavor", of: "vm-0", in: path, to: run % 2 == 0 ? "m1.small" : "ssd.small")
+        for _ in 0..<runs {
+            // Alternates between two flavors, from whichever a kept repository (--dir) ended with.
+            let current = try BenchIncremental.field("flavor", of: "vm-0", in: path)
+            try BenchIncremental.setField("flavor", of: "vm-0", in: path, to: current == "m1.small" ? "ssd.small" : "m1.small")
             try Command.check(["git", "-C", work, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qam", "resize vm-0"])
             let revision = try Command.check(["git", "-C", work, "rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
             let pushed = Date().timeIntervalSince1970
@@ -73,7 +82,8 @@ struct BenchServe: ParsableCommand {
         let rss = Self.residentMB(pid)
 
         var rows = [
-            Self.row("initial convergence", [initialSeconds], "\(regions) regions, \(size.shape.instances) instances, from nothing"),
+            Self.row(reused ? "start on the kept state" : "initial convergence", [initialSeconds],
+                     "\(regions) regions, \(size.shape.instances) instances, " + (reused ? "converged before (--dir): every region resynced" : "from nothing")),
             Self.row("push → plan of r0 ready", toPlan, "post-receive hook, HMAC webhook, r0 observed and planned (target ≤ 0.3 s at large)"),
             Self.row("push → r0 converged", toConverged, "the resize applied and verified; the other regions are not re-run (their documents did not change)"),
         ]

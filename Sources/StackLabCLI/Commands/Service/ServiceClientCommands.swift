@@ -82,6 +82,38 @@ struct RegionControlCommand: ParsableCommand {
     }
 }
 
+/// `stacklab approve`: lets a deploy waiting at an `approve` step go on.
+struct ApproveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "approve",
+        abstract: "Approve the deploy the running service holds at an approve step, so the rollout goes on.",
+        discussion: """
+            A push-triggered pipeline with an `approve` step (for example [{apply: {region: staging}}, approve, \
+            {apply: {region: sina}}]) stops there: the regions before it run the new revision, the ones after it keep \
+            theirs, and the dashboard and /api/status show the step waiting. This approves it; the step's message keeps \
+            who did. Without --rev, the deploy waiting is approved.
+
+            Examples:
+              stacklab approve --token-file /etc/stacklab/token
+              stacklab approve --rev 3f2a9c1 --by sina --url http://127.0.0.1:8480 --token-file token
+            """)
+
+    @Option(help: ArgumentHelp("The revision (or a prefix of it) whose deploy to approve.", valueName: "rev"))
+    var rev: String?
+
+    @Option(help: ArgumentHelp("Who approves (default: $USER).", valueName: "name"))
+    var by: String?
+
+    @OptionGroup var client: ServiceClientOptions
+
+    func run() throws {
+        var query = URLComponents()
+        query.queryItems = [URLQueryItem(name: "by", value: by ?? ProcessInfo.processInfo.environment["USER"] ?? "an operator")]
+            + (rev.map { [URLQueryItem(name: "revision", value: $0)] } ?? [])
+        Terminal.standardOutput.write(try client.post("/api/deploy/approve?" + (query.percentEncodedQuery ?? "")))
+    }
+}
+
 /// `stacklab hook install|notify`.
 struct HookCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
