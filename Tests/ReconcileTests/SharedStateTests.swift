@@ -87,7 +87,10 @@ import Testing
 
         struct Status: Decodable {
             var regions: [Region]
+            var deploy: Deploy?
             struct Region: Decodable { var region: String; var appliedRevision: String?; var holder: String?; var lastError: String? }
+            struct Deploy: Decodable { var revision: String; var state: String; var runner: String; var steps: [Step] }
+            struct Step: Decodable { var name: String; var status: String; var message: String }
         }
 
         func status() -> Status? {
@@ -241,5 +244,54 @@ import Testing
             SELECT address, count(*) AS n FROM journal WHERE action = 'create' AND status = 'done' AND address LIKE 'instance/%' GROUP BY address
             """).rows
         #expect(creates.count == 4 && creates.allSatisfy { $0.int("n") == 1 }, "each instance created once: \(creates.map { "\($0.string("address")) \($0.string("n"))" })")
+    }
+
+    @Test func aDeployIsRolledOutAcrossTwoServicesEachApplyingTheRegionsItHolds() throws {
+        let cloud = try Cloud(regions: 4)
+        try FileManager.default.createDirectory(atPath: "\(cloud.work)/ci", withIntermediateDirectories: true)
+        try """
+            kind: Pipeline
+            name: deploy
+            spec:
+              trigger: {event: push, branch: main}
+              steps: [validate, {apply: {region: r0}}, {apply: {region: r1}}, {apply: {region: r2}}, {apply: {region: r3}}]
+
+            """.write(toFile: "\(cloud.work)/ci/deploy.yaml", atomically: true, encoding: .utf8)
+        try GitCLI.commitAll(in: cloud.work, message: "deploy pipeline")
+        try Command.check(["git", "-C", cloud.work, "push", "-q", "origin", "HEAD:main"])
+        let a = try Server(cloud, name: "a", leaseSeconds: 3)
+        let b = try Server(cloud, name: "b", leaseSeconds: 3)
+        defer {
+            Command.stop(a.pid)
+            Command.stop(b.pid)
+        }
+        let servers = [a, b]
+        try #require(Self.waitConverged(servers, cloud, at: cloud.head, within: 90) != nil, "the first rollout: \(a.output)\n\(b.output)")
+
+        let revision = try cloud.pushTouchingEveryRegion()
+        var deploy: Server.Status.Deploy?
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline {
+            deploy = servers.compactMap { $0.status()?.deploy }.first { $0.revision == revision && $0.runner == "this reconciler" }
+            if deploy?.state == "passed" && Self.waitConverged(servers, cloud, at: revision, within: 0.2) != nil { break }
+            usleep(100_000)
+        }
+        let passed = try #require(deploy, "a deploy of the push: \(a.output)\n\(b.output)")
+        #expect(passed.state == "passed", "\(passed.steps)")
+        #expect(passed.steps.map(\.status) == Array(repeating: "passed", count: 5), "\(passed.steps)")
+        // Both services held regions; the runner converged its own inline and read the others' outcome from their runs.
+        let spread = servers.map { $0.converged(at: revision).count }
+        #expect(spread.sorted() == [2, 2], "\(spread)")
+        #expect(passed.steps.contains { $0.message == "converged" }, "\(passed.steps)")
+        #expect(passed.steps.contains { $0.message.hasPrefix("converged by its holder (run ") }, "\(passed.steps)")
+        // Regions were released in the pipeline's order: each region's first run at the revision began after the one before it.
+        let runs = try cloud.runs()
+        let starts = try PostgresConnection(url: cloud.database).execute(
+            "SELECT regions, min(started_at) AS at FROM run WHERE revision = $1 GROUP BY regions ORDER BY at", [revision]).rows.map { $0.string("regions") }
+        #expect(starts == ["r0", "r1", "r2", "r3"], "regions converged in the pipeline's order: \(starts)")
+        #expect(Self.overlaps(runs).isEmpty, "\(Self.overlaps(runs))")
+        let history = try StackLabBinary.run(["ci", "history", "--state-dir", cloud.state, "--database", cloud.database])
+        #expect(history.output.split(separator: "\n").contains { $0.contains(String(revision.prefix(12))) && $0.contains("deploy deploy push") && $0.contains(" +1 ") },
+                "\(history.output)")
     }
 }
