@@ -53,12 +53,13 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         "\(stateDirectory)/nodes/\(node.region ?? "-")/\(node.name).xml"
     }
 
-    /// Every simulated node that has a host file under `stateDirectory` (`nodes/<region>/<name>.xml`). With `scan`, a
+    /// Every simulated node that has a host file under `stateDirectory` (`nodes/<region>/<name>.xml`), in `regions` only
+    /// when given. With `scan`, a
     /// region directory whose stamp is unchanged since the last call is not read again.
-    public static func simulatedNodes(stateDirectory: String, scan: SimulatedHostScan? = nil) -> [Address] {
+    public static func simulatedNodes(stateDirectory: String, regions: Set<String>? = nil, scan: SimulatedHostScan? = nil) -> [Address] {
         let root = "\(stateDirectory)/nodes"
         var nodes: [Address] = []
-        for region in FileStamp.names(in: root, suffix: "") where !region.hasPrefix(".") {
+        for region in regions.map({ $0.sorted() }) ?? FileStamp.names(in: root, suffix: "") where !region.hasPrefix(".") {
             let directory = "\(root)/\(region)"
             let stamp = FileStamp(path: directory)?.description
             if let stamp, let kept = scan?.nodes(directory, stamp: stamp) {

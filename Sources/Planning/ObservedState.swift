@@ -34,8 +34,16 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     }
 
     /// A digest of the whole observation (its sorted JSON): apply refuses a plan made against another state. Derived
-    /// from the encoded value, so a field added to the observation can never be left out.
+    /// from the encoded value, so a field added to the observation can never be left out. Remembered for observations
+    /// seen before (equal values): a plan and its verification fingerprint the same unchanged nodes again and again.
     public var fingerprint: String {
+        if let known = FingerprintMemo.shared.fingerprint(of: self) { return known }
+        let value = encodedFingerprint
+        FingerprintMemo.shared.keep(value, for: self)
+        return value
+    }
+
+    private var encodedFingerprint: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var hasher = StableHasher()
@@ -116,5 +124,26 @@ public struct ObservedSnapshot: Sendable, Codable, Hashable {
         self.capacity = capacity
         self.chunks = chunks
         self.created = created
+    }
+}
+
+/// Fingerprints of observations seen before, by value (an equal observation has the same fingerprint): looking one up
+/// hashes and compares the value, which costs far less than encoding it. Bounded: emptied when it holds more
+/// observations than a large cloud has nodes.
+final class FingerprintMemo: @unchecked Sendable {
+    static let shared = FingerprintMemo()
+    private let lock = NSLock()
+    private var known: [ObservedNode: String] = [:]
+    private let capacity = 20_000
+
+    func fingerprint(of node: ObservedNode) -> String? {
+        lock.withLock { known[node] }
+    }
+
+    func keep(_ fingerprint: String, for node: ObservedNode) {
+        lock.withLock {
+            if known.count >= capacity { known.removeAll(keepingCapacity: true) }
+            known[node] = fingerprint
+        }
     }
 }

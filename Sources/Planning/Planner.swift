@@ -22,10 +22,10 @@ public enum Planner {
     /// builder from earlier runs (by ring address); `hour` is now, in hours since the epoch, for min_part_hours.
     /// Regions are independent and planned concurrently.
     public static func plan(model: DesiredModel, observed: [ObservedNode], regions only: Set<String>? = nil, removedRegions: [String] = [],
-                            revision: String? = nil, storedRings: [String: StoredRing] = [:], hour: Int32 = 0,
+                            revision: String? = nil, manifests: String? = nil, storedRings: [String: StoredRing] = [:], hour: Int32 = 0,
                             options: Options = Options(), snapshots: [String: [ObservedSnapshot]] = [:]) -> Plan {
         let regions = model.regions.filter { only?.contains($0.name) ?? true }.sorted { $0.name < $1.name }
-        let slices = RegionSlices(model)
+        let slices = RegionSlices(model, only: only)
         let catalog = Catalog(model)
         let byRegion = Dictionary(grouping: observed, by: { $0.address.region ?? "" })
         let results = ResultSlots<RegionPlan>(count: regions.count)
@@ -35,7 +35,7 @@ public enum Planner {
                                         storedRings: storedRings, hour: hour, options: options, snapshots: snapshots[region.name])
         }
         let removed = removedRegions.sorted().map { planRemovedRegion($0, observed: byRegion[$0] ?? [], options: options) }
-        return combine(results.values + removed, revision: revision, manifests: model.digest)
+        return combine(results.values + removed, revision: revision, manifests: manifests ?? model.digest)
     }
 
     /// Plans one region from its slice of the model and the observations of its nodes (those that left the
@@ -56,7 +56,7 @@ public enum Planner {
 
     /// The ruleset every compute node of `region` should run, planned as `planRegion` plans it (for `firewall show`).
     public static func rulesets(_ region: Resource<RegionSpec>, model: DesiredModel, observed: [ObservedNode]) -> [Ruleset] {
-        var planner = RegionPlanner(region: region.name, spec: region.spec, slice: RegionSlices(model)[region.name], catalog: Catalog(model),
+        var planner = RegionPlanner(region: region.name, spec: region.spec, slice: RegionSlices(model, only: [region.name])[region.name], catalog: Catalog(model),
                                     observed: observed, options: Options())
         planner.regionLocation = region.meta.location
         planner.run()

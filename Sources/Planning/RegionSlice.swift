@@ -16,13 +16,28 @@ public struct RegionSlice: Sendable {
 public struct RegionSlices: Sendable {
     public private(set) var byRegion: [String: RegionSlice] = [:]
 
-    public init(_ model: DesiredModel) {
-        for node in model.nodes { if let region = node.region { byRegion[region, default: .init()].nodes.append(node) } }
-        for instance in model.instances { if let region = instance.region { byRegion[region, default: .init()].instances.append(instance) } }
-        for network in model.networks { if let region = network.region { byRegion[region, default: .init()].networks.append(network) } }
-        for ring in model.rings { if let region = ring.region { byRegion[region, default: .init()].rings.append(ring) } }
-        for floating in model.floatingIPs { if let region = floating.region { byRegion[region, default: .init()].floatingIPs.append(floating) } }
-        for volume in model.volumes { if let region = volume.region { byRegion[region, default: .init()].volumes.append(volume) } }
+    /// The slices of every region, or of the regions `only` names (a run over one region of many copies only its own).
+    public init(_ model: DesiredModel, only: Set<String>? = nil) {
+        if let only, only.count == 1, let target = only.first {
+            // One region (a service's run): a filter pass per kind, comparing names without hashing them.
+            func mine<Spec>(_ resource: Resource<Spec>) -> Bool { resource.meta.region?.value == target }
+            var slice = RegionSlice()
+            slice.nodes = model.nodes.filter(mine)
+            slice.instances = model.instances.filter(mine)
+            slice.networks = model.networks.filter(mine)
+            slice.rings = model.rings.filter(mine)
+            slice.floatingIPs = model.floatingIPs.filter(mine)
+            slice.volumes = model.volumes.filter(mine)
+            byRegion[target] = slice
+            return
+        }
+        func wanted(_ region: String?) -> String? { region.flatMap { only?.contains($0) ?? true ? $0 : nil } }
+        for node in model.nodes { if let region = wanted(node.region) { byRegion[region, default: .init()].nodes.append(node) } }
+        for instance in model.instances { if let region = wanted(instance.region) { byRegion[region, default: .init()].instances.append(instance) } }
+        for network in model.networks { if let region = wanted(network.region) { byRegion[region, default: .init()].networks.append(network) } }
+        for ring in model.rings { if let region = wanted(ring.region) { byRegion[region, default: .init()].rings.append(ring) } }
+        for floating in model.floatingIPs { if let region = wanted(floating.region) { byRegion[region, default: .init()].floatingIPs.append(floating) } }
+        for volume in model.volumes { if let region = wanted(volume.region) { byRegion[region, default: .init()].volumes.append(volume) } }
     }
 
     public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }

@@ -9,6 +9,7 @@ extension Reconciler {
     /// statement this month, rated with the price lists of the revision being planned.
     func holdingCredit(_ plan: Plan) throws -> Plan {
         let checked = Set(model.regions.filter { $0.spec.creditCheck?.value == true }.map(\.name))
+        guard !checked.isEmpty else { return plan }  // no region checks credit: no need to look at every change
         let creates = plan.changes.filter { $0.address.kind == .instance && $0.action == .create && $0.reason == .new && checked.contains($0.region) }
         guard !creates.isEmpty, let state else { return plan }
         var book = PriceBook()

@@ -206,9 +206,9 @@ extension Reconciler {
         let declared = Set(model.regions.map(\.name))
         let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
         let removedRegions = regions.filter { !declared.contains($0) }.sorted()
-        let slices = RegionSlices(model)
+        let slices = RegionSlices(model, only: Set(regions))
         let catalog = Catalog(model)
-        let digests = model.planDigests
+        let digests = self.digests
         let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })
 
         // Generations first (a stat per simulated node), before anything is observed.

@@ -11,7 +11,7 @@ extension ReconcileRun {
             throw Refusal.planEdited
         }
         guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
-        guard plan.manifests == reconciler.model.digest else { throw Refusal.otherManifests }
+        guard plan.manifests == DesiredModel.digest(of: reconciler.digests) else { throw Refusal.otherManifests }
     }
 
     /// Takes every region's lease (one apply per region at a time).

@@ -21,6 +21,11 @@ public struct Reconciler: Sendable {
     public var options: Planner.Options
     /// Region directories of simulated hosts already read (a long-running reconciler keeps one).
     public var hostScan: SimulatedHostScan?
+    /// The model's plan digests, when the caller has them (a long-running reconciler computes them once a revision);
+    /// nil: computed when a plan needs them.
+    public var planDigests: (catalog: UInt64, regions: [String: UInt64])?
+    /// `planDigests`, or computed from the model.
+    var digests: (catalog: UInt64, regions: [String: UInt64]) { planDigests ?? model.planDigests }
     /// The SSH key for production nodes (nil: `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`).
     public var sshIdentity: String?
     /// The regions' object stores (volume snapshots).
@@ -47,16 +52,17 @@ public struct Reconciler: Sendable {
     }
 
     /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and simulated hosts
-    /// under the state directory).
-    public func orphanEndpoints() throws -> [NodeEndpoint] {
-        let declared = Set(model.nodes.map(\.address))
+    /// under the state directory); those of `regions` only, when given.
+    public func orphanEndpoints(in regions: Set<String>? = nil) throws -> [NodeEndpoint] {
+        let declared = Set(model.nodes.lazy.filter { regions?.contains($0.region ?? "") ?? true }.map(\.address))
         var found: [Address: NodeEndpoint] = [:]
         do {
-            for endpoint in try state?.knownNodes() ?? [] where !declared.contains(endpoint.address) { found[endpoint.address] = endpoint }
+            for endpoint in try state?.knownNodes(in: regions) ?? [] where !declared.contains(endpoint.address) { found[endpoint.address] = endpoint }
         } catch {
             throw Failure(description: "cannot read the node inventory: \(error)")
         }
-        for address in LibvirtNode.simulatedNodes(stateDirectory: stateDirectory, scan: hostScan) where !declared.contains(address) && found[address] == nil {
+        for address in LibvirtNode.simulatedNodes(stateDirectory: stateDirectory, regions: regions, scan: hostScan)
+        where !declared.contains(address) && found[address] == nil {
             found[address] = NodeEndpoint(address: address, libvirt: "simulated", cpus: 0, memoryKiB: 0)
         }
         return found.values.sorted { $0.address < $1.address }
@@ -75,7 +81,8 @@ public struct Reconciler: Sendable {
 
     /// The regions named (as `regions(_:)`) and every node of them to observe, looking for orphans once.
     public func selection(_ names: [String]) throws -> (regions: [String], endpoints: [NodeEndpoint]) {
-        let orphans = try orphanEndpoints()
+        // Named regions: only their orphans are looked for (a region that left the manifests is named by its orphans).
+        let orphans = try orphanEndpoints(in: names.isEmpty ? nil : Set(names))
         let known = Set(model.regions.map(\.name)).union(orphans.compactMap(\.address.region))
         if let unknown = names.first(where: { !known.contains($0) }) {
             throw Failure(description: "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
@@ -238,7 +245,8 @@ public struct Reconciler: Sendable {
         let declared = Set(model.regions.map(\.name))
         let rings = adoptingLostRings(try storedRings(ofRegions: Set(regions), cache: ringCache), regions: Set(regions), observed: observed, drivers: drivers)
         let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
-                                revision: revision, storedRings: rings, hour: Self.hour(), options: options, snapshots: try observeSnapshots(regions))
+                                revision: revision, manifests: DesiredModel.digest(of: digests), storedRings: rings, hour: Self.hour(), options: options,
+                                snapshots: try observeSnapshots(regions))
         return try Self.limit(try holdingCredit(plan), to: targets, model: model)
     }
 

@@ -103,6 +103,7 @@ public struct ReconcileLoop: Service {
         let revision: String
         let loaded: LoadResult
         var loadSeconds = 0.0
+        var digests: (catalog: UInt64, regions: [String: UInt64])
         do {
             if let remote = configuration.remote {
                 do {
@@ -118,7 +119,8 @@ public struct ReconcileLoop: Service {
             let loadStart = DispatchTime.now().uptimeNanoseconds
             loaded = try state.model(revision) { try loader.load(repository: repository, revision: revision) }
             loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
-            state.remember(digests: loaded.model.planDigests, of: revision)
+            digests = loaded.model.planDigests
+            state.remember(digests: digests, of: revision)
         } catch {
             logger.error("cannot read \(configuration.branch) of \(configuration.repository): \(error)")
             return
@@ -135,7 +137,6 @@ public struct ReconcileLoop: Service {
         var claimedAt = Date()
         let (rolled, released) = rollOut(revision: revision, loaded: loaded, all: all, mine: mine, stopping: stopping)
         let now = Date().timeIntervalSince1970
-        let digests = loaded.model.planDigests
         for region in all {
             guard !stopping.isSet else { return }
             // Shared regions are claimed again between runs too, so a dead reconciler's regions move as soon as their
@@ -294,6 +295,7 @@ public struct ReconcileLoop: Service {
             var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing())
             reconciler.sshIdentity = configuration.sshIdentity
             reconciler.hostScan = caches.hosts
+            reconciler.planDigests = state.digests(of: revision)
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })

@@ -119,6 +119,8 @@ public struct GitOpsServer: Sendable {
         var branch: String
         var uptimeSeconds: Double
         var webhook: [String: Int]
+        /// When the last accepted push notification arrived.
+        var lastDeliveryAt: Double?
         var regions: [ServiceState.Region]
         var running: [String]
         /// The deploy pipeline's latest run (when `ci/` has a push-triggered pipeline for the branch).
@@ -129,6 +131,7 @@ public struct GitOpsServer: Sendable {
             branch = configuration.branch
             uptimeSeconds = Date().timeIntervalSince1970 - state.startedAt
             webhook = ["accepted": state.webhookAccepted, "rejected": state.webhookRejected]
+            lastDeliveryAt = state.lastDeliveryAt
             regions = state.snapshot.filter { only?.contains($0.region) ?? true }
             running = regions.filter(\.running).map(\.region)
             deploy = state.deploy

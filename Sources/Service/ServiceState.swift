@@ -72,6 +72,8 @@ public final class ServiceState: @unchecked Sendable {
     private var syncRequested = Set<String>()
     private var seenDeliveries: [String] = []
     public private(set) var webhookAccepted = 0
+    /// When the last accepted push notification arrived (seconds since the epoch).
+    public private(set) var lastDeliveryAt: Double?
     public private(set) var webhookRejected = 0
     public let startedAt = Date().timeIntervalSince1970
 
@@ -163,7 +165,14 @@ public final class ServiceState: @unchecked Sendable {
     }
 
     public func countWebhook(accepted: Bool) {
-        lock.withLock { if accepted { webhookAccepted += 1 } else { webhookRejected += 1 } }
+        lock.withLock {
+            if accepted {
+                webhookAccepted += 1
+                lastDeliveryAt = Date().timeIntervalSince1970
+            } else {
+                webhookRejected += 1
+            }
+        }
     }
 }
 

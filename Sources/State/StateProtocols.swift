@@ -58,8 +58,8 @@ public protocol PlanMemoStore: Sendable {
 /// Every node StackLab has changed, with how to reach it: a node (or region) that leaves the manifests is still
 /// observed, so that what StackLab left on it is deleted or reported, never forgotten.
 public protocol NodeInventory: Sendable {
-    /// The nodes recorded.
-    func knownNodes() throws -> [NodeEndpoint]
+    /// The nodes recorded (those of `regions` when given: a run over one region of many reads only its own).
+    func knownNodes(in regions: Set<String>?) throws -> [NodeEndpoint]
     /// Records nodes (before anything is changed on them).
     func rememberNodes(_ nodes: [NodeEndpoint]) throws
     /// Forgets nodes that hold nothing of StackLab's any more.
@@ -227,4 +227,9 @@ extension RegionLeases {
     /// The regions, out of `regions`, that this process should work on now. One process alone works on all of them;
     /// processes that share regions each take a fair share and let go of the rest.
     public func claim(_ regions: [String]) throws -> [String] { regions }
+}
+
+extension NodeInventory {
+    /// Every node recorded.
+    public func knownNodes() throws -> [NodeEndpoint] { try knownNodes(in: nil) }
 }

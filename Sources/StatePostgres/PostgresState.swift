@@ -166,8 +166,11 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
 
     // MARK: Node inventory
 
-    public func knownNodes() throws -> [NodeEndpoint] {
-        try connection.execute("SELECT * FROM node_inventory ORDER BY region, name").rows.map { row in
+    public func knownNodes(in regions: Set<String>?) throws -> [NodeEndpoint] {
+        let rows = try regions.map {
+            try connection.execute("SELECT * FROM node_inventory WHERE region = ANY($1::text[]) ORDER BY region, name", [PostgresValue.textArray($0.sorted())]).rows
+        } ?? connection.execute("SELECT * FROM node_inventory ORDER BY region, name").rows
+        return rows.map { row in
             NodeEndpoint(address: Address(kind: .node, region: row.string("region"), name: row.string("name")), libvirt: row.string("libvirt"),
                          cpus: row.int("cpus"), memoryKiB: UInt64(row.int64("memory_kib") ?? 0), hostKey: row["host_key"], fileRoot: row["file_root"])
         }

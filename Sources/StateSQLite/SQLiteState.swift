@@ -569,9 +569,13 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     // MARK: Node inventory
 
-    public func knownNodes() throws -> [NodeEndpoint] {
+    public func knownNodes(in regions: Set<String>?) throws -> [NodeEndpoint] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT region, name, libvirt, cpus, memory_kib, host_key, file_root FROM node_inventory ORDER BY region, name").map { row in
+            let columns = "SELECT region, name, libvirt, cpus, memory_kib, host_key, file_root FROM node_inventory"
+            let rows = try regions.map { wanted in
+                try wanted.sorted().flatMap { try Row.fetchAll(db, sql: columns + " WHERE region = ? ORDER BY name", arguments: [$0]) }
+            } ?? Row.fetchAll(db, sql: columns + " ORDER BY region, name")
+            return rows.map { row in
                 NodeEndpoint(address: Address(kind: .node, region: row["region"], name: row["name"]), libvirt: row["libvirt"], cpus: row["cpus"],
                              memoryKiB: UInt64(row["memory_kib"] as Int64), hostKey: row["host_key"], fileRoot: row["file_root"])
             }

@@ -69,6 +69,9 @@ import TestSupport
         try state.rememberNodes([a, b])
         try state.rememberNodes([a])
         #expect(try state.knownNodes() == [b, a])  // by address: node/edge/n1 before node/lab/n1, same name in two regions kept apart
+        #expect(try state.knownNodes(in: ["lab"]) == [a])
+        #expect(try state.knownNodes(in: ["edge", "lab", "nowhere"]) == [b, a])
+        #expect(try state.knownNodes(in: []) == [])
         try state.forgetNodes([a.address])
         #expect(try state.knownNodes() == [b])
     }

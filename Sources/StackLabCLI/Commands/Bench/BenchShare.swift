@@ -12,11 +12,11 @@ struct BenchShare: ParsableCommand {
         commandName: "share",
         abstract: "Time reconcilers sharing regions on PostgreSQL: all regions converged after a push touching every region, the spread, a SIGKILL handover.",
         discussion: """
-            Starts a PostgreSQL server on loopback (initdb into a temporary directory, stopped by PID at the end) and \\
-            --reconcilers `stacklab serve` processes on one synthetic cloud of --regions regions (3 simulated nodes and \\
-            10 instances each), all following one bare repository by polling every 0.5 s. Rows: the initial \\
-            convergence; --runs pushes that each add an instance to every region, from the push to every region \\
-            converged at it (the regions each process holds are its spread); then one process is SIGKILLed and the \\
+            Starts a PostgreSQL server on loopback (initdb into a temporary directory, stopped by PID at the end) and \
+            --reconcilers `stacklab serve` processes on one synthetic cloud of --regions regions (3 simulated nodes and \
+            10 instances each), all following one bare repository by polling every 0.5 s. Rows: the initial \
+            convergence; --runs pushes that each add an instance to every region, from the push to every region \
+            converged at it (the regions each process holds are its spread); then one process is SIGKILLed and the \
             time until the survivors hold all its regions (lease 5 s), and until they converged the next push.
             """)
 

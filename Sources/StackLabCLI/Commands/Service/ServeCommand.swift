@@ -10,21 +10,23 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the GitOps service: follow a branch, converge every region, heal drift; status, metrics, webhooks and a dashboard over HTTP.",
         discussion: """
-            The service looks at BRANCH of the repository every --poll seconds and at once when a push is announced \\
-            (POST /hooks/git, signed with HMAC-SHA256 under the webhook secret; `stacklab hook install` makes a bare \\
-            repository announce its pushes). Each region whose revision is not applied is converged; every region is \\
-            resynced each --resync seconds, so a domain deleted behind StackLab's back comes back. A region that \\
-            fails backs off exponentially (up to 5 minutes) without stalling the others. SIGTERM or SIGINT: the \\
+            The service looks at BRANCH of the repository every --poll seconds and at once when a push is announced \
+            (POST /hooks/git, signed with HMAC-SHA256 under the webhook secret; `stacklab hook install` makes a bare \
+            repository announce its pushes). Each region whose revision is not applied is converged; every region is \
+            resynced each --resync seconds, so a domain deleted behind StackLab's back comes back. A region that \
+            fails backs off exponentially (up to 5 minutes) without stalling the others. SIGTERM or SIGINT: the \
             region in flight finishes, then the service stops.
 
             When ci/ has a pipeline triggered by a push to BRANCH (ci/deploy.yaml), each new revision is rolled out by \
             it, halting at the first failed step: a region an apply step names converges to the revision last \
             released to it (a region not reached yet, or whose step failed, keeps its old one); the others follow \
-            the branch. `stacklab ci history` shows the rollout; `stacklab ci deploy --rev OLD` rolls back.
+            the branch. An approve step holds the rollout until `stacklab approve`. `stacklab ci history` shows the \
+            rollout; `stacklab ci deploy --rev OLD` rolls back.
 
-            HTTP (binds 127.0.0.1 by default): GET /api/status (JSON), GET /metrics (Prometheus), GET / (dashboard: \\
-            /regions/NAME, /tenants/NAME, /runs), POST /hooks/git, and POST /api/regions/NAME/sync|pause|resume with \\
-            Authorization: Bearer TOKEN (what `stacklab sync|pause|resume` send).
+            HTTP (binds 127.0.0.1 by default): GET /api/status (JSON), GET /metrics (Prometheus), GET / (dashboard: \
+            /regions/NAME, /tenants/NAME, /runs), POST /hooks/git, and POST /api/regions/NAME/sync|pause|resume and \
+            POST /api/deploy/approve with Authorization: Bearer TOKEN (what `stacklab region sync|pause|resume` and \
+            `stacklab approve` send).
 
             Example:
               stacklab serve --repo /srv/git/cloud.git --token-file /etc/stacklab/token --webhook-secret-file /etc/stacklab/hook-secret
