@@ -33,8 +33,10 @@ public enum DomainXML {
                   </features>
 
                 """
-            // TCG cannot give a guest the host's CPU model; KVM can.
-            if kind == .kvm { xml += "  <cpu mode='host-model'/>\n" }
+            // TCG cannot give a guest the host's CPU model; KVM can. Without IA32_ARCH_CAPABILITIES: under nested KVM
+            // (a hypervisor in a rented VM) QEMU cannot set that MSR and the guest never starts ("failed to set MSR
+            // 0x10a"); a guest without it only assumes it needs every mitigation.
+            if kind == .kvm { xml += "  <cpu mode='host-model'>\n    <feature policy='disable' name='arch-capabilities'/>\n  </cpu>\n" }
         }
         xml += """
               <clock offset='utc'/>

@@ -143,11 +143,8 @@ public struct Loader: Sendable {
     private func finish(snapshot: SourceSnapshot, files: SourceFiles, order: [(id: FileID, path: String)], results: [FileResult],
                         diagnostics: [Diagnostic], decodeSeconds: Double, rank: [Int]?, validation: ValidationCache?) -> LoadResult {
         var diagnostics = diagnostics
-        var model = DesiredModel()
-        for result in results {
-            model.append(contentsOf: result.model)
-            diagnostics += result.diagnostics
-        }
+        let model = DesiredModel.merged(results.map(\.model))
+        for result in results { diagnostics += result.diagnostics }
         let validateStart = Clock.now
         if validate {
             // A region whose own files did not parse is not reported as undeclared by everything that names it.

@@ -148,6 +148,24 @@ public struct DesiredModel: Sendable {
     }
 
     /// Appends every resource of `other` (used to merge files parsed in parallel, in file order).
+    /// The resources of every part, in order: each kind's column is sized once, then filled (merging a repository's
+    /// 2,000 files one by one regrows every column again and again).
+    public static func merged(_ parts: [DesiredModel]) -> DesiredModel {
+        struct Merge: ModelKindVisitor {
+            var model = DesiredModel()
+            let parts: [DesiredModel]
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                var all: [Resource<Spec>] = []
+                all.reserveCapacity(parts.reduce(0) { $0 + $1[keyPath: column].count })
+                for part in parts { all.append(contentsOf: part[keyPath: column]) }
+                model[keyPath: column] = all
+            }
+        }
+        var merge = Merge(parts: parts)
+        visitKinds(&merge)
+        return merge.model
+    }
+
     public mutating func append(contentsOf other: DesiredModel) {
         struct Append: ModelKindVisitor {
             var model: DesiredModel
