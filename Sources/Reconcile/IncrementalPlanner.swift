@@ -79,14 +79,7 @@ public final class IncrementalPlanner {
         reconciler.hostScan = hostScan
         try reconciler.recover(sweepTemporaries: sweeps.due())
         let (regions, endpoints) = try reconciler.selection([])
-        let current = try drivers.drivers(for: endpoints) { missing in
-            do {
-                return try Dictionary(missing.map { ($0.address, try LibvirtNode(endpoint: $0, stateDirectory: stateDirectory) as any NodeDriver) },
-                                      uniquingKeysWith: { first, _ in first })
-            } catch {
-                throw Reconciler.Failure(description: "cannot open node \(error)")
-            }
-        }
+        let current = try drivers.drivers(for: endpoints, open: reconciler.drivers(for:))
         drivers.retain(Set(endpoints.map(\.address)))
         let made = try reconciler.plan(regions: regions, drivers: current, memo: memo,
                                        observations: observations, ringCache: ringCache, disconnect: true)

@@ -241,15 +241,7 @@ extension Reconciler {
         stats.nodesReused = observation.reused
         stats.nodesObserved = toObserve.count - observation.reused
 
-        var rings: [String: StoredRing] = [:]
-        var toRead = Set<String>()
-        for address in toPlan.flatMap({ slices[$0.name].rings.map(\.address.description) }) {
-            if let ring = ringCache?.ring(address, stamp: ringStamps[address]) { rings[address] = ring } else { toRead.insert(address) }
-        }
-        for (address, ring) in try self.storedRings(toRead) {
-            rings[address] = ring
-            ringCache?.keep(ring, address: address, stamp: ringStamps[address])
-        }
+        let rings = try storedRings(Set(toPlan.flatMap { slices[$0.name].rings.map(\.address.description) }), stamps: ringStamps, cache: ringCache)
         let storedRings = adoptingLostRings(rings, regions: Set(toPlan.map(\.name)), observed: observation.nodes, drivers: drivers)
         let snapshots = try observeSnapshots(toPlan.map(\.name))
         let planned = ResultSlots<RegionPlan>(count: toPlan.count)
@@ -288,11 +280,17 @@ extension Reconciler {
     /// addresses come from the stamps, which are read without the builders). With `cache`, a builder whose stamp is
     /// unchanged is not read and decoded again.
     func storedRings(ofRegions regions: Set<String>, cache: RingStateCache? = nil) throws -> [String: StoredRing] {
-        let stamps = try fromStore([:]) { try $0.ringStamps() }.filter { Address(parsing: $0.key)?.region.map(regions.contains) ?? false }
+        let stamps = try ringStamps().filter { Address(parsing: $0.key)?.region.map(regions.contains) ?? false }
+        return try storedRings(Set(stamps.keys), stamps: stamps, cache: cache)
+    }
+
+    /// The saved ring builders at `addresses`: from `cache` when their stamp (in `stamps`) is the one it holds,
+    /// otherwise read, decoded and kept there.
+    func storedRings(_ addresses: Set<String>, stamps: [String: String], cache: RingStateCache?) throws -> [String: StoredRing] {
         var rings: [String: StoredRing] = [:]
         var toRead = Set<String>()
-        for (address, stamp) in stamps {
-            if let ring = cache?.ring(address, stamp: stamp) { rings[address] = ring } else { toRead.insert(address) }
+        for address in addresses {
+            if let ring = cache?.ring(address, stamp: stamps[address]) { rings[address] = ring } else { toRead.insert(address) }
         }
         for (address, ring) in try storedRings(toRead) {
             rings[address] = ring

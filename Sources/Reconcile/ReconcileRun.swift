@@ -134,7 +134,7 @@ public struct ReconcileRun {
         let recovery = try reconciler.recover(sweepTemporaries: options.sweepTemporaries)
         phases.end("recover")
         let drivers = try caches?.drivers.drivers(for: endpoints, open: reconciler.drivers(for:)) ?? reconciler.drivers(for: endpoints)
-        let observed = try caches.map { try reconciler.observe(endpoints, caches: $0) } ?? reconciler.observe(drivers)
+        let observed = try caches.map { try reconciler.observe(drivers, caches: $0) } ?? reconciler.observe(drivers)
         phases.end("observe")
         let plan = try saved.map { try checkFresh($0, observed: observed) }
             ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets, ringCache: caches?.rings)

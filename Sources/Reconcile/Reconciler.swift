@@ -130,8 +130,13 @@ public struct Reconciler: Sendable {
     /// Observes the nodes at `endpoints` through what a long-running caller keeps: kept drivers, and a node whose
     /// generation is unchanged since it was last observed is not asked again.
     public func observe(_ endpoints: [NodeEndpoint], caches: RunCaches) throws -> [ObservedNode] {
-        let drivers = try caches.drivers.drivers(for: endpoints, open: drivers(for:))
-        return try observe(drivers, cache: caches.observations, generations: Self.generations(of: drivers), disconnect: true).nodes
+        try observe(try caches.drivers.drivers(for: endpoints, open: drivers(for:)), caches: caches)
+    }
+
+    /// Observes through `drivers` (taken from `caches`), asking only nodes whose generation changed since `caches`
+    /// last saw them.
+    func observe(_ drivers: [Address: any NodeDriver], caches: RunCaches) throws -> [ObservedNode] {
+        try observe(drivers, cache: caches.observations, generations: Self.generations(of: drivers), disconnect: true).nodes
     }
 
     /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made

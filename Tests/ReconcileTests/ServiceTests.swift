@@ -103,6 +103,12 @@ import Testing
                                                            "--poll", "60", "--resync", "\(resync)", "--usage-interval", "0"], output: root.file("serve.log"))
         }
 
+        /// Pushes `ci/deploy.yaml`: the pipeline named deploy, triggered by a push to main, with `steps` (YAML flow).
+        func pushDeployPipeline(_ steps: String) throws {
+            _ = try push("kind: Pipeline\nname: deploy\nspec:\n  trigger: {event: push, branch: main}\n  steps: \(steps)\n",
+                         to: "ci/deploy.yaml", message: "deploy pipeline")
+        }
+
         /// Appends `text` to a file of the working copy, commits and pushes it; returns the new commit.
         func push(_ text: String, to file: String, message: String) throws -> String {
             let path = "\(work)/\(file)"
@@ -259,14 +265,7 @@ import Testing
     /// of the service keeps all that; the next good push rolls out everywhere.
     @Test func aPushIsRolledOutByTheDeployPipelineAndAFailedStepHaltsItForGood() throws {
         let world = try World(start: false)
-        _ = try world.push("""
-            kind: Pipeline
-            name: deploy
-            spec:
-              trigger: {event: push, branch: main}
-              steps: [validate, {apply: {region: lab}}, {check: {region: lab, expect: [no-drift, running]}}, {apply: {region: edge}}]
-
-            """, to: "ci/deploy.yaml", message: "deploy pipeline")
+        try world.pushDeployPipeline("[validate, {apply: {region: lab}}, {check: {region: lab, expect: [no-drift, running]}}, {apply: {region: edge}}]")
         let first = try world.head()
         let fault = ["STACKLAB_FAULT_FAIL_ADDRESS=instance/lab/acme/broken"]
         try world.serve(environment: fault)
@@ -328,14 +327,7 @@ import Testing
 
     @Test func aDeployWaitsAtItsApproveStepUntilAPersonApprovesIt() throws {
         let world = try World(start: false)
-        _ = try world.push("""
-            kind: Pipeline
-            name: deploy
-            spec:
-              trigger: {event: push, branch: main}
-              steps: [{apply: {region: lab}}, approve, {apply: {region: edge}}]
-
-            """, to: "ci/deploy.yaml", message: "deploy pipeline with an approval")
+        try world.pushDeployPipeline("[{apply: {region: lab}}, approve, {apply: {region: edge}}]")
         let first = try world.head()
         try world.serve()
         let waiting = world.wait(60) { $0.deploy?.revision == first && ($0.deploy?.steps.count ?? 0) == 3 && $0.deploy?.steps[1].status == "running" }
