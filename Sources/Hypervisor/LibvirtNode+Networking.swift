@@ -126,10 +126,10 @@ extension LibvirtNode {
                 let fm = FileManager.default
                 for directory in [Self.dnsmasqDirectory, Self.metadataDirectory] {
                     for name in (try? fm.contentsOfDirectory(atPath: base + directory)) ?? [] where !keep.contains(directory + "/" + name) {
-                        try fm.removeItem(atPath: base + directory + "/" + name)
+                        try writeLocal(nil, to: base + directory + "/" + name)
                     }
                 }
-                for file in files { try SimulatedHost.write(file.content, to: base + file.path) }
+                for file in files { try writeLocal(Data(file.content.utf8), to: base + file.path) }
             } catch {
                 throw DriverError(node: address, message: "cannot write the DHCP configuration: \(error)", isTransient: false)
             }
@@ -160,11 +160,7 @@ extension LibvirtNode {
             _ = try runOnHost(script + "true\n")
         } else if let base = localRoot {
             do {
-                if remove {
-                    try? FileManager.default.removeItem(atPath: base + Self.rulesetFile)
-                } else {
-                    try SimulatedHost.write(ruleset.nft, to: base + Self.rulesetFile)
-                }
+                try writeLocal(remove ? nil : Data(ruleset.nft.utf8), to: base + Self.rulesetFile)
             } catch {
                 throw DriverError(node: address, message: "cannot write the ruleset: \(error)", isTransient: false)
             }

@@ -32,6 +32,13 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private var opened: Connection?
     /// What the last save of the host file wrote, reused for what no change touched since (simulated nodes).
     let snapshots = SnapshotCache()
+    /// Whether the connection holds changes its host file does not (writes deferred until `flush()`); under `lock`.
+    private var unsaved = false
+    /// Whether the change being applied holds its writes back (under `lock`): a simulated node's files then wait in
+    /// `heldFiles` for the save, so nothing of a held change is on disk before its batch is journaled started.
+    private var holding = false
+    /// Files of a simulated node written (content) or removed (nil) at the next save, by absolute path; under `lock`.
+    private var heldFiles: [String: Data?] = [:]
     /// The host file as it was when `opened` read it (simulated nodes).
     private var openedStamp: FileStamp?
     private let opening = NSLock()
@@ -219,6 +226,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public func disconnect() {
         lock.lock()
         defer { lock.unlock() }
+        if unsaved { try? persist() }  // held-back writes are saved, never dropped with the connection
         opening.lock()
         defer { opening.unlock() }
         opened = nil
@@ -317,8 +325,24 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     }
 
     public func apply(_ operation: Change.Operation) throws(DriverError) {
+        try apply(operation, deferringWrite: false)
+    }
+
+    /// A simulated node saves its host file once per `flush()` instead of once per change.
+    public var defersWrites: Bool { hostFile != nil }
+
+    public func flush() throws(DriverError) {
         lock.lock()
         defer { lock.unlock() }
+        guard unsaved else { return }
+        try persist()
+    }
+
+    public func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError) {
+        lock.lock()
+        defer { lock.unlock() }
+        holding = deferringWrite && hostFile != nil
+        defer { holding = false }
         switch operation {
         case .defineDomain(let domain, _), .replaceDomain(let domain):
             snapshots.forget(domain: domain.name, volumePrefix: DesiredDomain.volumePrefix(for: domain.address))
@@ -398,7 +422,11 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         case .moveDomain:
             throw DriverError(node: address, message: "'\(operation.name)' needs the node it moves from: the applier hands it to receive(_:from:)", isTransient: false)
         }
-        try persist()
+        if deferringWrite && hostFile != nil {
+            unsaved = true
+        } else {
+            try persist()
+        }
     }
 
     // MARK: Swift rings
@@ -494,12 +522,12 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             }
         } else if let directory = ringDirectory {
             do {
-                try SimulatedHost.write(content, to: "\(directory)/\(name)")
+                try writeLocal(content, to: "\(directory)/\(name)")
             } catch {
                 throw DriverError(node: address, message: "cannot write \(name): \(error)", isTransient: false)
             }
         }
-        guard try installedRings()[name] == sha256 else {
+        guard try (holding ? RingPlanner.sha256(content) : installedRings()[name]) == sha256 else {
             throw DriverError(node: address, message: "\(name) does not match its checksum after install", isTransient: true)
         }
     }
@@ -691,9 +719,28 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     // MARK: Plumbing
 
     /// Writes a simulated node's state to its host file.
+    /// Writes `content` to a simulated node's file at `path` (removes it when nil), or holds it for the save while
+    /// the change being applied holds its writes. A file that already holds `content` is not written again.
+    func writeLocal(_ content: Data?, to path: String) throws {
+        if holding {
+            heldFiles[path] = .some(content)
+            unsaved = true
+            return
+        }
+        if let content {
+            if FileManager.default.contents(atPath: path) != content { try SimulatedHost.write(content, to: path) }
+        } else if unlink(path) != 0 && errno != ENOENT {
+            throw SimulatedHost.WriteError(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+
     func persist() throws(DriverError) {
         guard let hostFile else { return }
+        unsaved = false
         do {
+            let files = heldFiles
+            heldFiles = [:]
+            for (path, content) in files.sorted(by: { $0.key < $1.key }) { try writeLocal(content, to: path) }
             // A node known only by its host file (it left the manifests) keeps the size its host already has.
             let size = cpus > 0 ? (cpus: cpus, memoryKiB: memoryKiB) : try connection.nodeInfo()
             try SimulatedHost.write(try SimulatedHost.snapshot(of: connection, cpus: size.cpus, memoryKiB: size.memoryKiB, cache: snapshots), to: hostFile)

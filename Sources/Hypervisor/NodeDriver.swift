@@ -33,6 +33,21 @@ public protocol NodeDriver: Sendable {
     /// Lets go of the connection (the next use opens one again): a plan over thousands of nodes holds only
     /// the observations, not the connections.
     func disconnect()
+    /// Whether the node can hold writes back: `apply(_:deferringWrite:)` changes it at once but saves only at
+    /// `flush()` (a simulated node rewrites its whole host file per save). False for a node whose changes are
+    /// durable as they are made.
+    var defersWrites: Bool { get }
+    /// Performs `operation` like `apply(_:)`; with `deferringWrite`, a node that `defersWrites` saves it only at the
+    /// next `flush()` (until then a crash loses it, as if it had never been applied).
+    func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError)
+    /// Saves every change held back since the last save; nothing when none is.
+    func flush() throws(DriverError)
+}
+
+extension NodeDriver {
+    public var defersWrites: Bool { false }
+    public func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError) { try apply(operation) }
+    public func flush() throws(DriverError) {}
 }
 
 /// A driver failure: what failed, the hypervisor's message, and whether retrying may help.

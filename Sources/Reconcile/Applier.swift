@@ -22,6 +22,12 @@ public struct Applier: Sendable {
     public var progress: (@Sendable (ProgressEvent) -> Void)?
     /// The regions' object stores (volume snapshots); nil when the plan has no snapshot changes.
     public var objectStores: ObjectStores?
+    /// Where each node that can vouch for its state (a generation) is observed once its last change of the plan is
+    /// done, through the connection the changes used: what a verify then plans from without asking it again.
+    public var settled: ObservationCache?
+    /// Whether a node's connection is let go once its changes are done (and it was observed into `settled`): an
+    /// apply over thousands of nodes then holds a few connections at a time, not every node's state.
+    public var disconnectSettled = false
 
     /// Creates an applier.
     public init(parallelism: Int = 8, attempts: Int = 3, backoff: Double = 0.2, progress: (@Sendable (ProgressEvent) -> Void)? = nil) {
@@ -73,11 +79,14 @@ public struct Applier: Sendable {
                         outcome = .skipped(because: "\(blocker) did not succeed")
                         try? state.journal(change, run: run, status: .skipped, error: "skipped: \(blocker) did not succeed")
                         progress?(ProgressEvent(change: change, outcome: outcome))
+                    } else if case .node(let node) = change.target, let driver = drivers[node], driver.defersWrites, Self.holdsWrite(change.operation) {
+                        if applyBatch(from: next.index, of: plan.changes, on: driver, walk: walk, state: state, run: run) { settle(driver) }
+                        continue
                     } else {
                         outcome = perform(change, drivers: drivers, state: state, run: run)
                     }
                     walk.record(next.index, outcome)
-                    walk.finish(next.index, succeeded: outcome.succeeded)
+                    if walk.finish(next.index, succeeded: outcome.succeeded), case .node(let node) = change.target, let driver = drivers[node] { settle(driver) }
                 }
             }
         }
@@ -113,6 +122,100 @@ public struct Applier: Sendable {
             }
         }
         return .failed("gave up after \(attempts) attempts")
+    }
+
+    /// Changes of one node run as a batch on a driver that `defersWrites`: each is applied as soon as it is ready
+    /// (its dependencies on the same node may be in the batch), then all are journaled `started`, the node saves them
+    /// at once, and they are journaled `done`. A crash before the save loses the batch's effects and leaves its
+    /// changes `planned`; one after it finds them `started`, so recovery settles them from the node. Dependents on
+    /// other targets start only after the save.
+    /// Returns whether the node has no changes left in the plan.
+    private func applyBatch(from first: Int, of changes: [Change], on driver: any NodeDriver, walk: GraphWalk, state: any StateBackend, run: Int64) -> Bool {
+        var applied: [(index: Int, seconds: Double)] = []
+        var failure: (index: Int, message: String)?
+        var current: Int? = first
+        while let index = current {
+            let change = changes[index]
+            progress?(ProgressEvent(change: change, outcome: nil))
+            let start = DispatchTime.now().uptimeNanoseconds
+            if let message = applyHeld(change, on: driver) {
+                failure = (index, message)
+                break
+            }
+            applied.append((index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            walk.release(index)
+            guard applied.count < Self.batchLimit else { break }
+            current = walk.nextInLane(change.target) { Self.holdsWrite(changes[$0].operation) }
+        }
+        let attempted = applied.map { changes[$0.index] } + (failure.map { [changes[$0.index]] } ?? [])
+        var saveError: String?
+        do {
+            try state.journal(attempted, run: run, status: .started, error: nil)
+            try driver.flush()
+            FaultInjection.afterDriverCall()
+            try state.journal(applied.map { changes[$0.index] }, run: run, status: .done, error: nil)
+        } catch {
+            saveError = "\(error)"
+            try? state.journal(applied.map { changes[$0.index] }, run: run, status: .failed, error: "not saved: \(error)")
+        }
+        var lastOfNode = false
+        for (index, seconds) in applied {
+            let outcome: Outcome = saveError.map { .failed("not saved: \($0)") } ?? .done(seconds: seconds)
+            progress?(ProgressEvent(change: changes[index], outcome: outcome))
+            walk.record(index, outcome)
+            lastOfNode = walk.finish(index, succeeded: saveError == nil) || lastOfNode
+        }
+        if let failure {
+            try? state.journal(changes[failure.index], run: run, status: .failed, error: failure.message)
+            let outcome = Outcome.failed(failure.message)
+            progress?(ProgressEvent(change: changes[failure.index], outcome: outcome))
+            walk.record(failure.index, outcome)
+            lastOfNode = walk.finish(failure.index, succeeded: false) || lastOfNode
+        }
+        return lastOfNode
+    }
+
+    /// A node's changes are all done: it is observed into `settled` (when it has a generation to vouch for that
+    /// observation) and, with `disconnectSettled`, let go.
+    private func settle(_ driver: any NodeDriver) {
+        if let settled, let generation = driver.generation(), let node = try? driver.observe() {
+            settled.keep(node, generation: generation)
+        }
+        if disconnectSettled { driver.disconnect() }
+    }
+
+    /// Changes one node saves together at most (what a crash before the save can lose, to be applied again).
+    static let batchLimit = 64
+
+    /// Whether `operation` is one the node performs alone (no other node, no object store), so it may be held for a
+    /// batch's save.
+    static func holdsWrite(_ operation: Change.Operation) -> Bool {
+        switch operation {
+        case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .ensureVolume, .deleteVolume, .setPower, .deleteDomain, .configureDHCP,
+             .loadFirewall, .installRing:
+            return true
+        case .moveDomain, .takeSnapshot, .restoreVolume, .saveRingBuilder, .deleteSnapshot:
+            return false
+        }
+    }
+
+    /// Applies one change of a batch, retrying transient failures; returns why it failed, or nil.
+    private func applyHeld(_ change: Change, on driver: any NodeDriver) -> String? {
+        var delay = backoff
+        for attempt in 1...attempts {
+            do {
+                try FaultInjection.beforeDriverCall(change)
+                try driver.apply(change.operation, deferringWrite: true)
+                FaultInjection.afterDriverCall()
+                return nil
+            } catch let error as DriverError where error.isTransient && attempt < attempts {
+                Thread.sleep(forTimeInterval: delay)
+                delay *= 2
+            } catch {
+                return "\(error)"
+            }
+        }
+        return "gave up after \(attempts) attempts"
     }
 
     /// Hands the operation to its executor: a node's driver, or the state store for region-wide operations.
@@ -187,6 +290,10 @@ final class GraphWalk: @unchecked Sendable {
     private var busy = Set<Change.Target>()
     private var remaining: Int
     private var outcomes: [Applier.Outcome?]
+    /// Changes that released their same-target dependents before finishing (applied in a batch, not yet saved).
+    private var released: [Bool]
+    /// Unfinished changes per target.
+    private var unfinished: [Change.Target: Int] = [:]
 
     init(changes: [Change]) {
         self.changes = changes
@@ -195,7 +302,9 @@ final class GraphWalk: @unchecked Sendable {
         dependents = Array(repeating: [], count: changes.count)
         blocker = Array(repeating: nil, count: changes.count)
         outcomes = Array(repeating: nil, count: changes.count)
+        released = Array(repeating: false, count: changes.count)
         remaining = changes.count
+        for change in changes { unfinished[change.target, default: 0] += 1 }
         for (index, change) in changes.enumerated() {
             for dependency in Set(change.dependsOn) {
                 guard let from = position[dependency], from != index else { continue }
@@ -237,20 +346,49 @@ final class GraphWalk: @unchecked Sendable {
         }
     }
 
-    /// Marks a change finished and releases what waited on it.
-    func finish(_ index: Int, succeeded: Bool) {
+    /// Lets the changes of the same target that wait on `index` run before it finishes (its target stays busy): a
+    /// batch applies them in order and saves them together. Its other dependents wait for `finish`.
+    func release(_ index: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        released[index] = true
+        let target = changes[index].target
+        for dependent in dependents[index] where changes[dependent].target == target {
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0 { makeReady(dependent) }
+        }
+    }
+
+    /// The earliest ready change of `target`'s lane that `accept`s and has no failed dependency, taken while the
+    /// target stays busy; nil when there is none.
+    func nextInLane(_ target: Change.Target, accept: (Int) -> Bool) -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard var lane = lanes[target],
+              let first = lane.indices.filter({ blocker[lane[$0]] == nil }).min(by: { lane[$0] < lane[$1] }), accept(lane[first]) else { return nil }
+        let index = lane.remove(at: first)
+        lanes[target] = lane.isEmpty ? nil : lane
+        return index
+    }
+
+    /// Marks a change finished and releases what waited on it; returns whether it was its target's last.
+    @discardableResult
+    func finish(_ index: Int, succeeded: Bool) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         let target = changes[index].target
         busy.remove(target)
+        unfinished[target, default: 1] -= 1
         if lanes[target] != nil, queued.insert(target).inserted { runnable.append(target) }
         remaining -= 1
         for dependent in dependents[index] {
             if !succeeded || blocker[index] != nil, blocker[dependent] == nil { blocker[dependent] = blocker[index] ?? changes[index].id }
+            if released[index] && changes[dependent].target == target { continue }  // released when it was applied
             waiting[dependent] -= 1
             if waiting[dependent] == 0 { makeReady(dependent) }
         }
         condition.broadcast()
+        return unfinished[target] == 0
     }
 
     func record(_ index: Int, _ outcome: Applier.Outcome) {

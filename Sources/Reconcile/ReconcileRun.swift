@@ -134,7 +134,10 @@ public struct ReconcileRun {
         let recovery = try reconciler.recover(sweepTemporaries: options.sweepTemporaries)
         phases.end("recover")
         let drivers = try caches?.drivers.drivers(for: endpoints, open: reconciler.drivers(for:)) ?? reconciler.drivers(for: endpoints)
-        let observed = try caches.map { try reconciler.observe(drivers, caches: $0) } ?? reconciler.observe(drivers)
+        // Connections are let go once observed (the applier opens again only the nodes it changes): a run over
+        // thousands of nodes holds their observations, not every node's libvirt state.
+        let observed = try caches.map { try reconciler.observe(drivers, caches: $0) }
+            ?? reconciler.observe(drivers, cache: nil, generations: [:], disconnect: true).nodes
         phases.end("observe")
         let plan = try saved.map { try checkFresh($0, observed: observed) }
             ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets, ringCache: caches?.rings)
@@ -148,10 +151,14 @@ public struct ReconcileRun {
         try state.rememberNodes(endpoints)
         var applier = Applier(parallelism: options.parallelism, progress: progress)
         applier.objectStores = reconciler.objectStores
+        // Each node is observed as its last change is done and then let go: the verify plans from those observations.
+        let settled = caches?.observations ?? ObservationCache()
+        applier.settled = settled
+        applier.disconnectSettled = true
         let applied = try applier.apply(plan, drivers: drivers, state: state)
         phases.end("apply")
         var report = Report(plan: plan, applied: applied, recovery: recovery)
-        if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state) }
+        if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state, settled: settled) }
         phases.end("verify")
         report.phases = phases
         return report

@@ -24,6 +24,8 @@ public protocol RunJournal: Sendable {
     func journalPlanned(_ changes: [Change], run: Int64) throws
     /// Moves a journal entry to `status`, counting attempts and keeping the error.
     func journal(_ change: Change, run: Int64, status: JournalEntry.Status, error: String?) throws
+    /// Moves several journal entries to `status` in one transaction (an applier's batch of one node's changes).
+    func journal(_ changes: [Change], run: Int64, status: JournalEntry.Status, error: String?) throws
     /// The journal of `run` (all runs when nil), oldest first.
     func journalEntries(run: Int64?) throws -> [JournalEntry]
     /// Every run, oldest first.

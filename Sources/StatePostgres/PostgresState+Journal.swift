@@ -118,17 +118,25 @@ extension PostgresState {
     }
 
     public func journal(_ change: Change, run: Int64, status: JournalEntry.Status, error: String?) throws {
+        try journal([change], run: run, status: status, error: error)
+    }
+
+    public func journal(_ changes: [Change], run: Int64, status: JournalEntry.Status, error: String?) throws {
+        guard !changes.isEmpty else { return }
         let tokens = try runTokens(run)
+        let regions = Set(changes.map(\.region))
         let started = clock()
         try connection.transaction { tx in
-            try fence(tx, tokens: tokens.filter { $0.key == change.region })
-            try tx.execute("""
-                UPDATE journal SET status = $1, error = $2, updated_at = $3, attempts = attempts + (CASE WHEN $1 = 'started' THEN 1 ELSE 0 END),
-                started_at = (CASE WHEN $1 = 'started' AND started_at IS NULL THEN $4 ELSE started_at END)
-                WHERE run_id = $5 AND change_id = $6
-                """, [status.rawValue, error, Self.timestamp, started, run, change.id.description])
-            if status == .done {
+            try fence(tx, tokens: tokens.filter { regions.contains($0.key) })
+            for change in changes {
+                try tx.execute("""
+                    UPDATE journal SET status = $1, error = $2, updated_at = $3, attempts = attempts + (CASE WHEN $1 = 'started' THEN 1 ELSE 0 END),
+                    started_at = (CASE WHEN $1 = 'started' AND started_at IS NULL THEN $4 ELSE started_at END)
+                    WHERE run_id = $5 AND change_id = $6
+                    """, [status.rawValue, error, Self.timestamp, started, run, change.id.description])
+                guard status == .done else { continue }
                 try Self.record(change, in: tx)
+                guard !change.meters.isEmpty else { continue }
                 let began = try tx.execute("SELECT started_at FROM journal WHERE run_id = $1 AND change_id = $2", [run, change.id.description]).first?
                     .int64("started_at") ?? started
                 try Self.meter(change.meters, at: began, by: change.id.description, in: tx)

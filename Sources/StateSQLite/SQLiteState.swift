@@ -401,7 +401,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     /// price list is closed at `time` and a new one opened. Meters already in force change nothing (a replay is free).
     private static func meter(_ meters: [Meter], at time: Int64, by change: String, in db: Database) throws {
         for meter in meters {
-            let open = try Row.fetchOne(db, sql: "SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = ? AND stop IS NULL",
+            let open = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = ? AND stop IS NULL"),
                                         arguments: [meter.resource])
             if let open {
                 let same = (open["item"] as String) == meter.item && (open["quantity"] as Int64) == meter.quantity
@@ -416,10 +416,10 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                 try db.execute(sql: "UPDATE meter_interval SET stop = ?, closed_by = ? WHERE id = ?", arguments: [time, change, open["id"] as Int64])
             }
             let start = time
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO meter_interval (resource, address, tenant, kind, item, quantity, period, price_list, start, opened_by)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource, start) DO NOTHING
-                """, arguments: [meter.resource, meter.address.description, meter.tenant, meter.kind, meter.item, meter.quantity,
+                """).execute(arguments: [meter.resource, meter.address.description, meter.tenant, meter.kind, meter.item, meter.quantity,
                                  meter.period.rawValue, meter.priceList, start, change])
         }
     }
@@ -523,10 +523,10 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             let requested = clock()
             for change in changes {
                 let meters = change.meters.isEmpty ? nil : String(decoding: try encoder.encode(change.meters), as: UTF8.self)
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO journal (run_id, change_id, address, node, action, reason, status, updated_at, meters)
                     VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?)
-                    """, arguments: [run, change.id.description, change.address.description, change.target.description, change.action.rawValue,
+                    """).execute(arguments: [run, change.id.description, change.address.description, change.target.description, change.action.rawValue,
                                      change.reason.rawValue, now, meters])
                 for resource in change.stopsMeters {
                     try db.execute(sql: "UPDATE meter_interval SET stop = max(start, ?), closed_by = ? WHERE resource = ? AND stop IS NULL",
@@ -538,17 +538,40 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     /// Moves a journal entry to `status` (started/done/failed/skipped), counting attempts and keeping the error.
     public func journal(_ change: Change, run: Int64, status: JournalEntry.Status, error: String? = nil) throws {
+        try journal([change], run: run, status: status, error: error)
+    }
+
+    /// Moves several journal entries to `status` in one transaction.
+    public func journal(_ changes: [Change], run: Int64, status: JournalEntry.Status, error: String?) throws {
+        guard !changes.isEmpty else { return }
         try queue.write { db in
-            try db.execute(sql: """
-                UPDATE journal SET status = ?, error = ?, updated_at = ?, attempts = attempts + (CASE WHEN ? = 'started' THEN 1 ELSE 0 END),
-                started_at = (CASE WHEN ? = 'started' AND started_at IS NULL THEN ? ELSE started_at END)
-                WHERE run_id = ? AND change_id = ?
-                """, arguments: [status.rawValue, error, Date().timeIntervalSince1970, status.rawValue, status.rawValue, clock(), run, change.id.description])
-            if status == .done {
+            let now = Date().timeIntervalSince1970
+            let started = clock()
+            if status != .done {
+                // Nothing else is recorded for these: one statement per hundred changes.
+                for part in stride(from: 0, to: changes.count, by: 100) {
+                    let ids = changes[part..<min(part + 100, changes.count)].map(\.id.description)
+                    let head: [(any DatabaseValueConvertible)?] = [status.rawValue, error, now, status.rawValue, status.rawValue, started, run]
+                    try db.cachedStatement(sql: """
+                        UPDATE journal SET status = ?, error = ?, updated_at = ?, attempts = attempts + (CASE WHEN ? = 'started' THEN 1 ELSE 0 END),
+                        started_at = (CASE WHEN ? = 'started' AND started_at IS NULL THEN ? ELSE started_at END)
+                        WHERE run_id = ? AND change_id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))
+                        """).execute(arguments: StatementArguments(head) + StatementArguments(ids))
+                }
+                return
+            }
+            for change in changes {
+                try db.cachedStatement(sql: """
+                    UPDATE journal SET status = ?, error = ?, updated_at = ?, attempts = attempts + (CASE WHEN ? = 'started' THEN 1 ELSE 0 END),
+                    started_at = (CASE WHEN ? = 'started' AND started_at IS NULL THEN ? ELSE started_at END)
+                    WHERE run_id = ? AND change_id = ?
+                    """).execute(arguments: [status.rawValue, error, now, status.rawValue, status.rawValue, started, run, change.id.description])
+                guard status == .done else { continue }
                 try Self.record(change, in: db)
-                let started = try Int64.fetchOne(db, sql: "SELECT started_at FROM journal WHERE run_id = ? AND change_id = ?",
-                                                 arguments: [run, change.id.description]) ?? clock()
-                try Self.meter(change.meters, at: started, by: change.id.description, in: db)
+                guard !change.meters.isEmpty else { continue }
+                let began = try Int64.fetchOne(db.cachedStatement(sql: "SELECT started_at FROM journal WHERE run_id = ? AND change_id = ?"),
+                                               arguments: [run, change.id.description]) ?? started
+                try Self.meter(change.meters, at: began, by: change.id.description, in: db)
             }
         }
     }
@@ -556,12 +579,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     private static func record(_ change: Change, in db: Database) throws {
         switch change.placementEffect {
         case .forget(let node):
-            try db.execute(sql: "DELETE FROM placement WHERE address = ? AND node = ?", arguments: [change.address.description, node])
+            try db.cachedStatement(sql: "DELETE FROM placement WHERE address = ? AND node = ?").execute(arguments: [change.address.description, node])
         case .place(let node, let ip, let specHash):
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
-                """, arguments: [change.address.description, node, ip, specHash, Date().timeIntervalSince1970])
+                """).execute(arguments: [change.address.description, node, ip, specHash, Date().timeIntervalSince1970])
         case nil:
             return
         }

@@ -252,9 +252,33 @@ import Testing
     }
 }
 
+/// A driver that hands everything to a real node it wraps; conformers change only what they must (a fault to
+/// inject, a count to keep).
+protocol WrappingNode: NodeDriver {
+    var inner: any NodeDriver { get }
+}
+
+extension WrappingNode {
+    var address: Address { inner.address }
+    func generation() -> String? { inner.generation() }
+    func disconnect() { inner.disconnect() }
+    func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
+    func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
+    func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
+    func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError) {
+        try inner.receive(domain, from: (source as? any WrappingNode)?.inner ?? source, sourceDomain: sourceDomain)
+    }
+    func exportVolume(pool: String, name: String, chunkSize: Int, _ consume: (UInt64, () throws -> Data?) throws -> Void) throws(DriverError) {
+        try inner.exportVolume(pool: pool, name: name, chunkSize: chunkSize, consume)
+    }
+    func importVolume(pool: String, name: String, bytes: UInt64, _ produce: ((Data) throws -> Void) throws -> Void) throws(DriverError) {
+        try inner.importVolume(pool: pool, name: name, bytes: bytes, produce)
+    }
+}
+
 /// Wraps a real node and fails some operations (one network's changes, by default) with a transient error (a fault
 /// the test driver cannot produce).
-struct FailingNode: NodeDriver {
+struct FailingNode: WrappingNode {
     let inner: any NodeDriver
     let fails: @Sendable (Change.Operation) -> Bool
 
@@ -267,30 +291,6 @@ struct FailingNode: NodeDriver {
     init(wrapping inner: any NodeDriver, fails: @escaping @Sendable (Change.Operation) -> Bool) {
         self.inner = inner
         self.fails = fails
-    }
-
-    var address: Address { inner.address }
-
-    func generation() -> String? { inner.generation() }
-
-    func disconnect() { inner.disconnect() }
-
-    func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
-
-    func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
-
-    func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
-
-    func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError) {
-        try inner.receive(domain, from: (source as? FailingNode)?.inner ?? source, sourceDomain: sourceDomain)
-    }
-
-    func exportVolume(pool: String, name: String, chunkSize: Int, _ consume: (UInt64, () throws -> Data?) throws -> Void) throws(DriverError) {
-        try inner.exportVolume(pool: pool, name: name, chunkSize: chunkSize, consume)
-    }
-
-    func importVolume(pool: String, name: String, bytes: UInt64, _ produce: ((Data) throws -> Void) throws -> Void) throws(DriverError) {
-        try inner.importVolume(pool: pool, name: name, bytes: bytes, produce)
     }
 
     func apply(_ operation: Change.Operation) throws(DriverError) {

@@ -3,6 +3,7 @@ import Hypervisor
 import Manifests
 import Planning
 import StateSQLite
+import Synchronization
 import Testing
 @testable import Reconcile
 
@@ -61,6 +62,37 @@ import Testing
         #expect(blockers[2] == .some(a.id), "the root cause is named")
         #expect(blockers[3] == .some(nil))
     }
+
+    @Test func aBatchRunsItsNodesDependentsAtOnceButOtherNodesWaitForTheSave() {
+        // a, b (after a) on n1; c on n2 after a. Applied in a batch, a releases b at once; c waits until a is finished (saved).
+        let a = Self.change("a", on: Self.node("n1"))
+        let b = Self.change("b", on: Self.node("n1"), after: [a])
+        let c = Self.change("c", on: Self.node("n2"), after: [a])
+        let walk = GraphWalk(changes: [a, b, c])
+        #expect(walk.next()?.index == 0)
+        walk.release(0)
+        #expect(walk.nextInLane(Self.node("n1")) { _ in true } == 1, "b joins a's batch")
+        walk.release(1)
+        #expect(walk.nextInLane(Self.node("n1")) { _ in true } == nil)
+        #expect(walk.finish(0, succeeded: true) == false, "b of the same node is not finished yet")
+        #expect(walk.finish(1, succeeded: true) == true, "the node's last change")
+        #expect(walk.next()?.index == 2, "c starts only once a is saved")
+        walk.finish(2, succeeded: true)
+        #expect(walk.next() == nil)
+    }
+
+    @Test func aBatchThatFailsToSaveSkipsWhatItReleased() {
+        let a = Self.change("a", on: Self.node("n1"))
+        let b = Self.change("b", on: Self.node("n1"), after: [a])
+        let walk = GraphWalk(changes: [a, b])
+        #expect(walk.next()?.index == 0)
+        walk.release(0)  // b is ready in the lane; the batch ends before taking it (a limit), then a's save fails
+        walk.finish(0, succeeded: false)
+        let next = walk.next()
+        #expect(next?.index == 1 && next?.blocker == a.id, "b is skipped: what it depended on was never saved")
+        walk.finish(1, succeeded: false)
+        #expect(walk.next() == nil)
+    }
 }
 
 /// An executor handed an operation it does not perform fails loudly; nothing succeeds by default.
@@ -81,5 +113,51 @@ import Testing
         let report = try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path))
         #expect(report.failed == 2)
         #expect(report.outcomes.allSatisfy { if case .failed(let message) = $0.outcome { message.contains("region cannot perform it") || message.contains("no driver") } else { false } })
+    }
+}
+
+/// A simulated node saves a batch of its changes with one write of its host file, not one per change.
+@Suite struct BatchedWriteTests {
+    /// Forwards to a real node, counting its saves (instrumentation, not a stand-in: every call reaches libvirt).
+    final class CountingNode: WrappingNode, @unchecked Sendable {
+        let inner: any NodeDriver
+        let counts = Mutex((applied: 0, flushes: 0))
+        init(_ inner: any NodeDriver) { self.inner = inner }
+        var defersWrites: Bool { inner.defersWrites }
+        func apply(_ operation: Change.Operation) throws(DriverError) { try apply(operation, deferringWrite: false) }
+        func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError) {
+            counts.withLock { $0.applied += 1 }
+            try inner.apply(operation, deferringWrite: deferringWrite)
+        }
+        func flush() throws(DriverError) {
+            counts.withLock { $0.flushes += 1 }
+            try inner.flush()
+        }
+    }
+
+    @Test func aNodesChangesAreSavedTogetherAndObservedOnceDone() throws {
+        let world = try ConvergeTests.World()
+        let reconciler = try world.reconciler()
+        let regions = try reconciler.regions([])
+        let counting = try reconciler.drivers(for: regions).mapValues { CountingNode($0) }
+        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(counting), drivers: counting)
+        var applier = Applier(attempts: 1)
+        let settled = ObservationCache()
+        applier.settled = settled
+        applier.disconnectSettled = true
+        let report = try applier.apply(plan, drivers: counting, state: try SQLiteState(directory: world.state.path))
+        #expect(report.succeeded, "\(report.outcomes.filter { !$0.outcome.succeeded })")
+        let perNode = Dictionary(grouping: plan.changes.compactMap(\.target.node), by: { $0 }).mapValues(\.count)
+        for (address, node) in counting {
+            let (applied, flushes) = node.counts.withLock { ($0.applied, $0.flushes) }
+            let changes = perNode[address] ?? 0
+            #expect(applied == changes, "\(address): every change reached the node")
+            #expect(changes == 0 || (flushes >= 1 && flushes < changes), "\(address): \(changes) changes saved in \(flushes) writes")
+            // What the node holds now, read back from its host file by a fresh connection, is what the apply observed.
+            let fresh = try #require(try reconciler.drivers(for: regions)[address])
+            if changes > 0 { #expect(settled.node(address, generation: fresh.generation()) == (try fresh.observe())) }
+        }
+        let after = try world.plan()
+        #expect(after.isEmpty, "the saved hosts hold every change: \(after.changes.map { "\($0.action) \($0.address) \($0.reason)" })")
     }
 }

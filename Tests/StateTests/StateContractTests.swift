@@ -106,6 +106,31 @@ import TestSupport
     }
 
     @Test(arguments: backends)
+    func aBatchOfChangesIsJournaledInOneStep(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let node = Address(kind: .node, region: "lab", name: "n1")
+        // More than one statement's worth (a hundred) of changes of one node, as an applier's batch journals them.
+        let changes = (0..<130).map { index in
+            Change(address: Address(kind: .network, region: "lab", name: "net\(index)"), target: .node(node), action: .create, reason: .new,
+                   operation: .ensureNetwork(network: "net\(index)", bridge: "br\(index)"))
+        }
+        let held = try Self.hold(["lab"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
+        let run = try state.beginRun(regions: ["lab"], revision: "abc")
+        try state.journalPlanned(changes, run: run)
+        try state.journal(Array(changes.prefix(120)), run: run, status: .started, error: nil)
+        try state.journal(Array(changes.prefix(119)), run: run, status: .done, error: nil)
+        try state.journal([changes[119]], run: run, status: .failed, error: "refused")
+        try state.journal([], run: run, status: .done, error: nil)
+        let entries = try state.journalEntries(run: run)
+        #expect(entries.count == 130)
+        #expect(entries.prefix(119).allSatisfy { $0.status == .done && $0.attempts == 1 })
+        #expect(entries[119].status == .failed && entries[119].error == "refused" && entries[119].attempts == 1)
+        #expect(entries.suffix(10).allSatisfy { $0.status == .planned && $0.attempts == 0 }, "changes outside the batch are untouched")
+    }
+
+    @Test(arguments: backends)
     func aPipelineRunIsKeptThenUpdatedInPlace(backend: String) throws {
         let scratch = try Scratch()
         let state = try Self.open(backend, in: scratch)

@@ -39,6 +39,9 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: "Nodes changed at once.")
     var parallelism = 8
 
+    @Flag(help: "Print where the time went: loading, then each step of the run (on standard error).")
+    var timings = false
+
     func run() throws {
         let saved: Plan? = try planFile.map { path in
             do {
@@ -82,6 +85,7 @@ struct ApplyCommand: ParsableCommand {
             throw fail("\(error)")
         }
         if let recovered = report.recovery.summary { Terminal.standardError.write("note: \(recovered)\n") }
+        if timings { Terminal.standardError.write(String(format: "load %.3f s (", loaded.timings.read) + loaded.timings.phases + "), \(report.phases)\n") }
         guard let applied = report.applied else {
             if saved != nil { Terminal.standardOutput.write(renderer.summary(report.plan) + "\n") }
             return
