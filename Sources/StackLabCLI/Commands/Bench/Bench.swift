@@ -15,6 +15,7 @@ struct Bench: AsyncParsableCommand {
               stacklab bench incremental   a one-file commit planned by the long-running planner (large by default)
               stacklab bench serve         push → plan → converged through a running `stacklab serve`, and its RSS
               stacklab bench share         3 `stacklab serve` processes sharing 100 regions on PostgreSQL: push → all converged, spread, SIGKILL handover
+              stacklab bench all           every benchmark at the three sizes, one table (or JSON) with commit, machine, floors, anchors, ratios
             """,
-        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchSnapshot.self, BenchBilling.self, BenchServe.self, BenchShare.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchSnapshot.self, BenchBilling.self, BenchServe.self, BenchShare.self, BenchAll.self])
 }

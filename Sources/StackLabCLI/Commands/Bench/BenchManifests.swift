@@ -84,7 +84,7 @@ struct BenchManifests: ParsableCommand {
 }
 
 /// One measurement.
-struct BenchRow: Encodable {
+struct BenchRow: Codable {
     var name: String
     var medianSeconds: Double
     var minSeconds: Double
@@ -95,7 +95,7 @@ struct BenchRow: Encodable {
 }
 
 /// A benchmark's results, printable as a table or JSON.
-struct BenchReport: Encodable {
+struct BenchReport: Codable {
     var workload: String
     var cores: Int
     var runs: Int

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Processes
 import Rings
 
 /// `stacklab bench rings`: the ring issue's workloads, timed in process.
@@ -14,6 +15,8 @@ struct BenchRings: ParsableCommand {
               W3  part power 18, 4 regions, 16 zones, 200 servers, disk weights cycling 2000/4000/6000/8000 by server+disk
               W4  W2 plus 10 servers of the same pattern, min_part_hours elapsed, rebalanced
             W4's minimum is the partitions the new servers' weight entitles them to.
+            With --swift (default: $STACKLAB_SWIFT_PYTHON, a Python with OpenStack Swift installed), each workload is also
+            built once by Swift's own RingBuilder in the same run: its time, balance and dispersion, and the ratio.
             """)
 
     @Option(help: "Runs (the median time is reported).")
@@ -25,7 +28,10 @@ struct BenchRings: ParsableCommand {
     @Option(help: "Only these workloads (repeatable: W1, W2, W3, W4).")
     var workload: [String] = []
 
-    struct Row: Encodable {
+    @Option(help: ArgumentHelp("A Python with OpenStack Swift, to build the same workloads with Swift's RingBuilder (the anchor).", valueName: "python"))
+    var swift: String?
+
+    struct Row: Codable {
         var workload: String
         var medianSeconds: Double
         var balance: Double
@@ -33,6 +39,72 @@ struct BenchRings: ParsableCommand {
         var moved: Int?
         var minimum: Int?
         var secondRebalanceMoved: Int
+        /// Swift's RingBuilder on the same workload, in the same run (one build).
+        var swift: SwiftRow?
+        /// Swift's time over ours.
+        var speedup: Double?
+    }
+
+    struct SwiftRow: Codable {
+        var seconds: Double
+        var balance: Double
+        var dispersion: Double
+        /// Partitions with a replica moved (Swift's count; ours counts replicas).
+        var moved: Int?
+    }
+
+    /// Builds the workloads with Swift's RingBuilder (seeded, min_part_hours pretended to have passed for W4) and
+    /// prints their rebalance times and results as JSON.
+    static let swiftScript = """
+        import json, sys, time
+        from swift.common.ring import RingBuilder
+        c2 = [2000.0, 4000.0, 8000.0]
+        c3 = [2000.0, 4000.0, 6000.0, 8000.0]
+        def add(b, servers, regions, zones, weight):
+            for server in servers:
+                zone = server % zones
+                region = zone * regions // zones
+                for disk in range(12):
+                    b.add_dev({'region': region + 1, 'zone': zone + 1, 'ip': '10.%d.%d.1' % (server // 250, server % 250), 'port': 6200,
+                               'device': 'd%d' % disk, 'weight': weight(server, disk)})
+        def build(power, regions, zones, servers, weight):
+            b = RingBuilder(power, 3, 1)
+            add(b, range(servers), regions, zones, weight)
+            return b
+        def timed(b):
+            start = time.perf_counter()
+            moved, balance, _ = b.rebalance(seed=1)
+            return time.perf_counter() - start, moved, balance
+        out = {}
+        for name in sys.argv[1:]:
+            if name == 'W1': b = build(10, 1, 3, 3, lambda s, d: 2000.0)
+            elif name == 'W2': b = build(16, 2, 8, 80, lambda s, d: c2[s % 3])
+            elif name == 'W3': b = build(18, 4, 16, 200, lambda s, d: c3[(s + d) % 4])
+            elif name == 'W4':
+                b = build(16, 2, 8, 80, lambda s, d: c2[s % 3])
+                b.rebalance(seed=1)
+                b.pretend_min_part_hours_passed()
+                add(b, range(80, 90), 2, 8, lambda s, d: c2[s % 3])
+            else: continue
+            seconds, moved, balance = timed(b)
+            out[name] = {'seconds': seconds, 'balance': balance, 'dispersion': b.dispersion, 'moved': moved if name == 'W4' else None}
+        print(json.dumps(out))
+        """
+
+    /// Swift's results for `names`, or nil (with a note on standard error) when Swift cannot be run.
+    func swiftAnchor(_ names: [String]) -> [String: SwiftRow]? {
+        guard let swift = swift ?? ProcessInfo.processInfo.environment["STACKLAB_SWIFT_PYTHON"], !names.isEmpty else { return nil }
+        do {
+            let result = try Command.run([swift, "-c", Self.swiftScript] + names, stderr: .captured)
+            guard result.status == 0, let line = result.output.split(separator: "\n").last else {
+                Terminal.standardError.write("note: Swift's RingBuilder did not run (\(result.output.suffix(500))); no anchor\n")
+                return nil
+            }
+            return try JSONDecoder().decode([String: SwiftRow].self, from: Data(line.utf8))
+        } catch {
+            Terminal.standardError.write("note: cannot run \(swift): \(error); no anchor\n")
+            return nil
+        }
     }
 
     static func builder(partPower: Int, regions: Int, zones: Int, servers: Int, weight: (Int, Int) -> Double) throws -> RingBuilder {
@@ -77,7 +149,7 @@ struct BenchRings: ParsableCommand {
                             moved: nil, minimum: nil, secondRebalanceMoved: again.replicasMoved))
         }
         if !workload.isEmpty && !workload.contains("W4") {
-            Terminal.standardOutput.write(format == .json ? try JSON.encode(rows) : Self.table(rows))
+            Terminal.standardOutput.write(format == .json ? try JSON.encode(anchored(rows)) : Self.table(anchored(rows)))
             return
         }
         // W4: W2 + 10 servers, incremental.
@@ -100,8 +172,19 @@ struct BenchRings: ParsableCommand {
         let again = try w4.rebalance(hour: 1200)
         rows.append(Row(workload: "W4", medianSeconds: times.sorted()[times.count / 2], balance: report.balance, dispersion: report.dispersion,
                         moved: report.replicasMoved, minimum: minimum, secondRebalanceMoved: again.replicasMoved))
-
+        rows = anchored(rows)
         Terminal.standardOutput.write(format == .json ? try JSON.encode(rows) : Self.table(rows))
+    }
+
+    /// `rows` with Swift's figures and the speedup, when Swift can be run.
+    func anchored(_ rows: [Row]) -> [Row] {
+        guard let swift = swiftAnchor(rows.map(\.workload)) else { return rows }
+        return rows.map { row in
+            var row = row
+            row.swift = swift[row.workload]
+            row.speedup = row.swift.map { $0.seconds / max(row.medianSeconds, 1e-9) }
+            return row
+        }
     }
 
     static func table(_ rows: [Row]) -> String {
@@ -111,6 +194,10 @@ struct BenchRings: ParsableCommand {
             out += row.workload.padding(toLength: 9, withPad: " ", startingAt: 0)
             out += String(format: "%9.4f %11.2f %12d   ", row.medianSeconds, row.balance, row.dispersion)
             out += moved.padding(toLength: 20, withPad: " ", startingAt: 0) + "\(row.secondRebalanceMoved)\n"
+            if let swift = row.swift, let speedup = row.speedup {
+                out += String(format: "  Swift 2.38 in this run: %.3f s, balance %.2f %%, dispersion %.0f", swift.seconds, swift.balance, swift.dispersion)
+                out += (swift.moved.map { ", \($0) partitions moved" } ?? "") + String(format: "; StackLab %.0f× faster\n", speedup)
+            }
         }
         return out
     }

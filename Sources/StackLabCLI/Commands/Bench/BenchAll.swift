@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import Processes
+
+/// `stacklab bench all`: every benchmark, at every size it has, in one table to compare across commits.
+struct BenchAll: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "all",
+        abstract: "Run every benchmark (each at the small, medium and large sizes where it has sizes) and print one table.",
+        discussion: """
+            Each benchmark runs as its own `stacklab bench … --format json` process, one after the other; a benchmark
+            that cannot run here (no sshd, no Swift, no PostgreSQL) is reported with its error and the rest go on.
+            The table names the commit, the machine and its cores; each figure comes with its floor or anchor when the
+            benchmark measures one in the same run (load + validate against libgit2 + libyaml on 2 threads; ring builds
+            against Swift's own RingBuilder), the ratio, and the target it is held to.
+              sized:  plan (validate, plan-empty, apply, plan-noop, plan-refresh), manifests, incremental, serve
+              once:   apply, rings, firewall, billing, bootstrap, snapshot, share
+            The whole run at all three sizes takes over an hour here (large: converging 100,000 instances twice).
+            """)
+
+    @Option(help: "Sizes (repeatable; default: small, medium and large).")
+    var size: [BenchPlan.Size] = BenchPlan.Size.allCases
+
+    @Option(help: ArgumentHelp("Only these benchmarks (repeatable: plan, manifests, incremental, serve, apply, rings, firewall, billing, bootstrap, snapshot, share).", valueName: "name"))
+    var only: [String] = []
+
+    @Option(help: ArgumentHelp("Leave these benchmarks out (repeatable).", valueName: "name"))
+    var skip: [String] = []
+
+    @Option(help: "Runs of each measurement (the median is reported).")
+    var runs = 3
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    @Option(help: ArgumentHelp("Keep generated repositories and converged states under this directory (serve starts from them).", valueName: "dir"))
+    var dir: String?
+
+    static let sized = ["plan", "manifests", "incremental", "serve"]
+    static let once = ["apply", "rings", "firewall", "billing", "bootstrap", "snapshot", "share"]
+
+    /// One figure of the combined table.
+    struct Row: Codable {
+        var bench: String
+        var size: String?
+        var name: String
+        var medianSeconds: Double?
+        var minSeconds: Double?
+        var maxSeconds: Double?
+        var peakRSSMB: Double?
+        var detail: String?
+        /// What the figure is compared with, measured in the same run: the floor or an anchor.
+        var anchor: String?
+        var anchorSeconds: Double?
+        /// The figure over its floor, or the anchor over the figure (a speedup), as `ratioMeaning` says.
+        var ratio: Double?
+        var ratioMeaning: String?
+        var target: String?
+        var error: String?
+    }
+
+    struct Report: Codable {
+        var commit: String
+        var machine: String
+        var cores: Int
+        var date: String
+        var runs: Int
+        var rows: [Row]
+    }
+
+    func run() throws {
+        let wanted = (only.isEmpty ? Self.sized + Self.once : only).filter { !skip.contains($0) }
+        for name in wanted where !(Self.sized + Self.once).contains(name) {
+            throw ValidationError("unknown benchmark '\(name)'; one of: \((Self.sized + Self.once).joined(separator: ", "))")
+        }
+        var rows: [Row] = []
+        for size in size {
+            for bench in Self.sized where wanted.contains(bench) {
+                rows += measure(bench, size: size, arguments: arguments(bench, size: size))
+            }
+        }
+        for bench in Self.once where wanted.contains(bench) {
+            rows += measure(bench, size: nil, arguments: ["--runs", "\(runs)"])
+        }
+        let report = Report(commit: Self.commit(), machine: Self.machine(), cores: ProcessInfo.processInfo.activeProcessorCount,
+                            date: ISO8601DateFormatter().string(from: Date()), runs: runs, rows: rows)
+        Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : Self.table(report))
+    }
+
+    private func arguments(_ bench: String, size: BenchPlan.Size) -> [String] {
+        let shape = size.shape
+        let kept = dir.map { ["--dir", "\($0)/\(bench)"] } ?? []
+        switch bench {
+        case "plan": return ["--size", size.rawValue, "--runs", "\(runs)"] + (size == .large ? ["--apply-large"] : []) + kept
+        case "manifests": return ["--nodes", "\(shape.regions * shape.nodesPerRegion)", "--instances", "\(shape.instances)", "--runs", "\(runs)"] + kept
+        case "incremental": return ["--size", size.rawValue, "--runs", "\(max(runs, 3))"] + kept
+        default: return ["--size", size.rawValue, "--runs", "\(max(runs, 3))"] + kept
+        }
+    }
+
+    /// Runs one benchmark process and turns its JSON into rows (one row with the error when it fails).
+    private func measure(_ bench: String, size: BenchPlan.Size?, arguments: [String]) -> [Row] {
+        let label = size.map { "\(bench) (\($0.rawValue))" } ?? bench
+        Terminal.standardError.write("bench all: \(label)…\n")
+        do {
+            let result = try Command.run([SelfPath.current, "bench", bench, "--format", "json"] + arguments, stderr: .captured)
+            let output = Data(result.output.utf8)
+            guard result.status == 0, let start = output.firstIndex(where: { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[") }) else {
+                return [Row(bench: bench, size: size?.rawValue, name: "-", error: "exited \(result.status): \(result.output.suffix(400))")]
+            }
+            let json = output[start...]
+            if bench == "rings" { return try Self.ringRows(JSONDecoder().decode([BenchRings.Row].self, from: json)) }
+            let report = try JSONDecoder().decode(BenchReport.self, from: json)
+            return Self.rows(bench, size: size, report.rows)
+        } catch {
+            return [Row(bench: bench, size: size?.rawValue, name: "-", error: "\(error)")]
+        }
+    }
+
+    /// Rows of a `BenchReport`, with the floor of load + validate (`floor-2`, two threads) and the targets.
+    static func rows(_ bench: String, size: BenchPlan.Size?, _ rows: [BenchRow]) -> [Row] {
+        let floor = rows.first { $0.name == "floor-2" }
+        return rows.map { row in
+            var out = Row(bench: bench, size: size?.rawValue, name: row.name, medianSeconds: row.medianSeconds, minSeconds: row.minSeconds,
+                          maxSeconds: row.maxSeconds, peakRSSMB: row.peakRSSMB, detail: row.detail)
+            if bench == "manifests", row.name == "validate", let floor {
+                out.anchor = "floor: libgit2 reads + libyaml events, 2 threads"
+                out.anchorSeconds = floor.medianSeconds
+                out.ratio = row.medianSeconds / max(floor.medianSeconds, 1e-9)
+                out.ratioMeaning = "× the floor"
+            }
+            out.target = target(bench, size: size, name: row.name)
+            return out
+        }
+    }
+
+    static func ringRows(_ rings: [BenchRings.Row]) -> [Row] {
+        rings.map { ring in
+            var row = Row(bench: "rings", name: ring.workload, medianSeconds: ring.medianSeconds,
+                          detail: String(format: "balance %.2f %%, dispersion %d", ring.balance, ring.dispersion)
+                              + (ring.moved.map { ", moved \($0) (minimum \(ring.minimum ?? 0))" } ?? ""))
+            if let swift = ring.swift {
+                row.anchor = String(format: "Swift 2.38 RingBuilder (balance %.2f %%, dispersion %.0f)", swift.balance, swift.dispersion)
+                row.anchorSeconds = swift.seconds
+                row.ratio = ring.speedup
+                row.ratioMeaning = "× faster than the anchor"
+            }
+            row.target = ring.workload == "W3" ? "≥ 150× Swift, balance and dispersion equal" : ring.workload == "W4" ? "moves ≤ the minimum" : nil
+            return row
+        }
+    }
+
+    /// The targets of the cloud-scale issue and the issues before it, by benchmark, size and row.
+    static func target(_ bench: String, size: BenchPlan.Size?, name: String) -> String? {
+        let large = size == .large
+        switch (bench, name) {
+        case ("manifests", "validate") where large: return "≤ 1.5× the floor"
+        case ("plan", "large apply"): return "≤ 120 s, ≤ 1 GB"
+        case ("plan", "large plan-refresh"): return "≤ 15 s"
+        case ("plan", "large plan-noop"): return "≤ 1 s beyond loading"
+        case ("incremental", let row) where row.hasSuffix("one file") || row.contains("commit"): return "≤ 0.05 s, ≤ 400 MB; not growing with size"
+        case ("serve", let row) where large && row.contains("notification"): return "≤ 0.3 s"
+        case ("serve", let row) where large && row.contains("RSS"): return "≤ 1 GB"
+        case ("apply", let row) where row.contains("apply"): return "≤ 15 s"
+        case ("billing", let row) where row.hasPrefix("rate"): return "≤ 2 s, ≤ 500 MB"
+        default: return nil
+        }
+    }
+
+    /// The commit this binary was built from: its package's git HEAD (`-dirty` with uncommitted changes), when the
+    /// binary sits in its build directory.
+    static func commit() -> String {
+        var directory = (SelfPath.current as NSString).deletingLastPathComponent
+        while directory != "/" && !directory.isEmpty {
+            if FileManager.default.fileExists(atPath: directory + "/.git") {
+                guard let head = try? Command.run(["git", "-C", directory, "rev-parse", "--short=12", "HEAD"]), head.status == 0 else { break }
+                let dirty = (try? Command.run(["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"]))?.output.isEmpty == false
+                return head.output.trimmingCharacters(in: .whitespacesAndNewlines) + (dirty ? "-dirty" : "")
+            }
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+        return "unknown"
+    }
+
+    /// The CPU model and memory, from /proc.
+    static func machine() -> String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("model name") }.map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "?"
+        let memory = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("MemTotal") }
+            .flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Double($0) } }.map { String(format: "%.0f GiB", $0 / 1_048_576) } ?? "?"
+        return "\(cpu), \(memory)"
+    }
+
+    static func table(_ report: Report) -> String {
+        var out = "commit \(report.commit); \(report.machine); \(report.cores) cores; \(report.date); median of \(report.runs)\n"
+        out += "bench        size    measurement                          median s    peak MB   floor / anchor s   ratio      target\n"
+        for row in report.rows {
+            out += row.bench.padding(toLength: 13, withPad: " ", startingAt: 0) + (row.size ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0)
+            out += row.name.padding(toLength: max(36, row.name.count + 1), withPad: " ", startingAt: 0)
+            if let error = row.error {
+                out += "error: \(error.replacingOccurrences(of: "\n", with: " ").prefix(200))\n"
+                continue
+            }
+            out += (row.medianSeconds.map { String(format: "%9.3f", $0) } ?? "        -") + "  "
+            out += (row.peakRSSMB.map { String(format: "%8.0f", $0) } ?? "       -") + "   "
+            out += (row.anchorSeconds.map { String(format: "%16.3f", $0) } ?? "               -") + "   "
+            out += (row.ratio.map { String(format: "%6.2f×", $0) } ?? "      -") + "    " + (row.target ?? "") + "\n"
+            if let anchor = row.anchor { out += "    vs \(anchor)\n" }
+            if let detail = row.detail { out += "    \(detail)\n" }
+        }
+        return out
+    }
+}
