@@ -221,62 +221,99 @@ extension RingBuilder {
     /// Places queued replicas top-down: region, zone, server, then device, each time taking the child with the
     /// most partitions still wanted among those the partition's dispersion caps allow (dispersion first, weight
     /// second, at every tier). Falls back to the legal device wanting most if the descent dead-ends.
+    ///
+    /// Runs once per queued replica (786,432 of them for a fresh part-power-18 ring): tier nodes are kept flat (node
+    /// `n` of level `l` at `offset[l] + n`, children as ranges of one list) and read through buffer pointers, so the
+    /// descent costs no retain or uniqueness check. Ties go to the first child in order, as with nested arrays.
     private mutating func place(_ queue: [(partition: Int32, row: Int32)], topology: RingTopology, caps: [[[Int32]]], targets: [Int]) {
         let levels = RingTopology.levels
-        // Children of every tier node, and devices of every server.
-        var children: [[[Int32]]] = (0..<levels).map { Array(repeating: [], count: topology.nodeCount[$0]) }
+        var offset = [Int](repeating: 0, count: levels + 1)
+        for level in 0..<levels { offset[level + 1] = offset[level] + topology.nodeCount[level] }
+        let tierNodes = offset[levels]
+        // Children of every flat tier node (tier nodes of the next level; devices under servers), as ranges of `childList`.
+        var childrenOf = [[Int32]](repeating: [], count: tierNodes)
         var roots: [Int32] = []
         for level in 0..<levels {
             for node in 0..<topology.nodeCount[level] {
-                if level == 0 { roots.append(Int32(node)) } else { children[level - 1][Int(topology.parent[level][node])].append(Int32(node)) }
+                if level == 0 { roots.append(Int32(node)) } else { childrenOf[offset[level - 1] + Int(topology.parent[level][node])].append(Int32(node)) }
             }
         }
         var deviceWanted = [Int](repeating: Int.min, count: devices.count)
         for case let device? in devices where device.weight > 0 && topology.tierOf[device.id][0] >= 0 {
             deviceWanted[device.id] = targets[device.id] - device.parts
-            children[levels - 1][Int(topology.tierOf[device.id][levels - 1])].append(Int32(device.id))
+            childrenOf[offset[levels - 1] + Int(topology.tierOf[device.id][levels - 1])].append(Int32(device.id))
         }
-        var wanted: [[Int]] = topology.nodeCount.map { Array(repeating: 0, count: $0) }
+        var childStart = [Int](repeating: 0, count: tierNodes + 1)
+        var childList: [Int32] = []
+        for (node, children) in childrenOf.enumerated() {
+            childList += children
+            childStart[node + 1] = childList.count
+        }
+        // Flat tier slot of each device at each level, and what each tier node still wants.
+        var deviceSlot = [Int](repeating: -1, count: devices.count * levels)
+        var wanted = [Int](repeating: 0, count: tierNodes)
         for (id, value) in deviceWanted.enumerated() where value != Int.min {
-            for level in 0..<levels { wanted[level][Int(topology.tierOf[id][level])] += value }
-        }
-        var tiers = TierCounts(topology: topology)
-        for (partition, row) in queue {
-            let p = Int(partition)
-            let cap = caps[replicaCount(of: p)]
-            tiers.load(partition: p, rows: rows)
-            // Descend.
-            var chosen: Int32 = -1
-            var candidates = roots
             for level in 0..<levels {
-                var best: Int32 = -1
-                for node in candidates where tiers.count(level: level, node: node) < cap[level][Int(node)] {
-                    if best < 0 || wanted[level][Int(node)] > wanted[level][Int(best)] { best = node }
-                }
-                guard best >= 0 else { break }
-                candidates = children[level][Int(best)]
-                if level == levels - 1 {
-                    var device: Int32 = -1
-                    for id in candidates where !tiers.holders.contains(id) {
-                        if device < 0 || deviceWanted[Int(id)] > deviceWanted[Int(device)] { device = id }
+                let slot = offset[level] + Int(topology.tierOf[id][level])
+                deviceSlot[id * levels + level] = slot
+                wanted[slot] += value
+            }
+        }
+        let flatCaps: [[Int32]] = caps.map { perLevel in perLevel.flatMap { $0 } }
+        var tiers = TierCounts(topology: topology)
+        wanted.withUnsafeMutableBufferPointer { wanted in
+        deviceWanted.withUnsafeMutableBufferPointer { deviceWanted in
+        childList.withUnsafeBufferPointer { childList in
+        childStart.withUnsafeBufferPointer { childStart in
+        deviceSlot.withUnsafeBufferPointer { deviceSlot in
+            for (partition, row) in queue {
+                let p = Int(partition)
+                tiers.load(partition: p, rows: rows)
+                let chosen: Int32 = flatCaps[replicaCount(of: p)].withUnsafeBufferPointer { cap in
+                    // Descend: level 0's candidates are the roots, then the children of the node taken.
+                    var chosen: Int32 = -1
+                    var range = 0..<roots.count
+                    var best = -1
+                    for level in 0..<levels {
+                        let base = offset[level]
+                        best = -1
+                        for index in range {
+                            let slot = base + Int(level == 0 ? roots[index] : childList[index])
+                            guard tiers.count(slot: slot) < cap[slot] else { continue }
+                            if best < 0 || wanted[slot] > wanted[best] { best = slot }
+                        }
+                        guard best >= 0 else { break }
+                        range = childStart[best]..<childStart[best + 1]
                     }
-                    chosen = device
+                    if best >= 0 && best >= offset[levels - 1] {
+                        for index in range where !tiers.holders.contains(childList[index]) {
+                            let id = childList[index]
+                            if chosen < 0 || deviceWanted[Int(id)] > deviceWanted[Int(chosen)] { chosen = id }
+                        }
+                    }
+                    return chosen
                 }
-            }
-            if chosen < 0 {
-                // Dead end (a cap full below a node that looked free): the legal device wanting most, else any.
-                var fallback: Int32 = -1
-                for (id, value) in deviceWanted.enumerated() where value != Int.min && !tiers.holders.contains(Int32(id)) {
-                    if tiers.admits(device: id, caps: cap) && (chosen < 0 || value > deviceWanted[Int(chosen)]) { chosen = Int32(id) }
-                    if fallback < 0 || value > deviceWanted[Int(fallback)] { fallback = Int32(id) }
+                var pick = chosen
+                if pick < 0 {
+                    // Dead end (a cap full below a node that looked free): the legal device wanting most, else any.
+                    var fallback: Int32 = -1
+                    let cap = caps[replicaCount(of: p)]
+                    for (id, value) in deviceWanted.enumerated() where value != Int.min && !tiers.holders.contains(Int32(id)) {
+                        if tiers.admits(device: id, caps: cap) && (pick < 0 || value > deviceWanted[Int(pick)]) { pick = Int32(id) }
+                        if fallback < 0 || value > deviceWanted[Int(fallback)] { fallback = Int32(id) }
+                    }
+                    if pick < 0 { pick = fallback }
                 }
-                if chosen < 0 { chosen = fallback }
+                guard pick >= 0 else { continue }
+                rows[Int(row)][p] = pick
+                devices[Int(pick)]?.parts += 1
+                deviceWanted[Int(pick)] -= 1
+                for level in 0..<levels { wanted[deviceSlot[Int(pick) * levels + level]] -= 1 }
             }
-            guard chosen >= 0 else { continue }
-            rows[Int(row)][p] = chosen
-            devices[Int(chosen)]?.parts += 1
-            deviceWanted[Int(chosen)] -= 1
-            for level in 0..<levels { wanted[level][Int(topology.tierOf[Int(chosen)][level])] -= 1 }
+        }
+        }
+        }
+        }
         }
     }
 

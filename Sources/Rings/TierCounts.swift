@@ -59,6 +59,9 @@ struct TierCounts {
     /// Replicas loaded in tier node `node` of `level`.
     func count(level: Int, node: Int32) -> Int32 { counts[Int(offset[level] + node)] }
 
+    /// Replicas loaded in the tier node at flat slot `slot` (levels one after the other, in node order).
+    func count(slot: Int) -> Int32 { counts[slot] }
+
     /// Whether `device` may take one more replica: it holds none, and no tier of it would exceed its cap.
     func admits(device: Int, caps: [[Int32]]) -> Bool {
         guard !holders.contains(Int32(device)) else { return false }
