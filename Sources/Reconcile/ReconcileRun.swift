@@ -24,9 +24,10 @@ public struct ReconcileRun {
         public var lockTimeout: Double = 0
         /// Nodes changed at once.
         public var parallelism = 8
-        /// Remove the temporary files of simulated-node writes whose process died. A long-running caller does it
-        /// now and then, not on every run (it lists every node's directory).
-        public var sweepTemporaries = true
+        /// Remove the temporary files of simulated-node writes whose process died (it lists every node's directory):
+        /// true or false, or nil to do it when a run was interrupted since the last sweep (only a process that died
+        /// mid-apply leaves them). A long-running caller does it now and then.
+        public var sweepTemporaries: Bool?
 
         /// Default options.
         public init() {}

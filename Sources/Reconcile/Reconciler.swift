@@ -197,13 +197,17 @@ public struct Reconciler: Sendable {
     /// `sweepTemporaries` walks every simulated host's directory: a long-running reconciler does it now and then, not
     /// for every revision.
     @discardableResult
-    public func recover(sweepTemporaries: Bool = true) throws -> Recovery {
+    public func recover(sweepTemporaries: Bool? = nil) throws -> Recovery {
         var recovery = Recovery()
-        if sweepTemporaries { recovery.temporaries = SimulatedHost.removeStaleTemporaries(stateDirectory: stateDirectory) }
         do {
             recovery.interrupted = try state?.recoverDeadRuns() ?? []
         } catch {
             throw Failure(description: "cannot close the runs of processes that died: \(error)")
+        }
+        let interrupted = sweepTemporaries == nil ? lastInterruptedRun() : nil
+        if sweepTemporaries ?? (interrupted != nil && interrupted != sweptThrough) {
+            recovery.temporaries = SimulatedHost.removeStaleTemporaries(stateDirectory: stateDirectory)
+            if let interrupted { try? Data("\(interrupted)\n".utf8).write(to: URL(fileURLWithPath: sweptMarker)) }
         }
         if state?.isWritable == true {
             do {
@@ -215,6 +219,19 @@ public struct Reconciler: Sendable {
             }
         }
         return recovery
+    }
+
+    /// The newest run closed as interrupted (its process died), when this process may write the store.
+    private func lastInterruptedRun() -> Int64? {
+        guard let state, state.isWritable else { return nil }
+        return (try? state.runs())?.filter { $0.status == "interrupted" }.map(\.id).max()
+    }
+
+    /// Where the newest interrupted run whose temporaries were swept is recorded.
+    private var sweptMarker: String { "\(stateDirectory)/nodes/.swept-through-run" }
+
+    private var sweptThrough: Int64? {
+        (try? String(contentsOfFile: sweptMarker, encoding: .utf8)).flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// Checks each interrupted create of an instance against its node: one that was done before the crash (the domain
