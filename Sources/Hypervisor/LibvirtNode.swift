@@ -226,7 +226,10 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     public func disconnect() {
         lock.lock()
         defer { lock.unlock() }
-        if unsaved { try? persist() }  // held-back writes are saved, never dropped with the connection
+        // Held-back changes go with the connection, as a crash would take them: they were never journaled done, and the
+        // next connection starts from the saved host.
+        unsaved = false
+        heldFiles = [:]
         opening.lock()
         defer { opening.unlock() }
         opened = nil

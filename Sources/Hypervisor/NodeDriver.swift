@@ -38,7 +38,7 @@ public protocol NodeDriver: Sendable {
     /// durable as they are made.
     var defersWrites: Bool { get }
     /// Performs `operation` like `apply(_:)`; with `deferringWrite`, a node that `defersWrites` saves it only at the
-    /// next `flush()` (until then a crash loses it, as if it had never been applied).
+    /// next `flush()` (until then a crash, or `disconnect()`, loses it, as if it had never been applied).
     func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError)
     /// Saves every change held back since the last save; nothing when none is.
     func flush() throws(DriverError)

@@ -156,6 +156,7 @@ public struct Applier: Sendable {
             try state.journal(applied.map { changes[$0.index] }, run: run, status: .done, error: nil)
         } catch {
             saveError = "\(error)"
+            driver.disconnect()  // what the batch changed in memory is dropped: later changes start from the saved node
             try? state.journal(applied.map { changes[$0.index] }, run: run, status: .failed, error: "not saved: \(error)")
         }
         var lastOfNode = false

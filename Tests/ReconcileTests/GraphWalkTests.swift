@@ -122,7 +122,12 @@ import Testing
     final class CountingNode: WrappingNode, @unchecked Sendable {
         let inner: any NodeDriver
         let counts = Mutex((applied: 0, flushes: 0))
-        init(_ inner: any NodeDriver) { self.inner = inner }
+        /// Whether saves fail (a full disk: a fault the test driver cannot produce).
+        let failsToSave: Bool
+        init(_ inner: any NodeDriver, failsToSave: Bool = false) {
+            self.inner = inner
+            self.failsToSave = failsToSave
+        }
         var defersWrites: Bool { inner.defersWrites }
         func apply(_ operation: Change.Operation) throws(DriverError) { try apply(operation, deferringWrite: false) }
         func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError) {
@@ -131,6 +136,7 @@ import Testing
         }
         func flush() throws(DriverError) {
             counts.withLock { $0.flushes += 1 }
+            if failsToSave { throw DriverError(node: address, message: "injected: no space left on device", isTransient: false) }
             try inner.flush()
         }
     }
@@ -159,5 +165,27 @@ import Testing
         }
         let after = try world.plan()
         #expect(after.isEmpty, "the saved hosts hold every change: \(after.changes.map { "\($0.action) \($0.address) \($0.reason)" })")
+    }
+
+    @Test func aBatchThatCannotBeSavedFailsAndLeavesTheNodeAsItWas() throws {
+        let world = try ConvergeTests.World()
+        let reconciler = try world.reconciler()
+        let regions = try reconciler.regions([])
+        let broken = Address(kind: .node, region: "lab", name: "lab-1")
+        let drivers = try reconciler.drivers(for: regions).mapValues { CountingNode($0, failsToSave: $0.address == broken) }
+        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+        let report = try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path))
+        let onBroken = report.outcomes.filter { $0.change.target.node == broken }
+        #expect(!onBroken.isEmpty && onBroken.allSatisfy { if case .done = $0.outcome { false } else { true } })
+        #expect(onBroken.contains { if case .failed(let message) = $0.outcome { message.contains("not saved") } else { false } })
+        #expect(report.outcomes.contains { $0.change.target.node == Address(kind: .node, region: "lab", name: "lab-2") && $0.outcome.succeeded },
+                "other nodes are not held back")
+        // Nothing of the unsaved batch reached the node, and the journal says none of it was done: the next plan wants it all again.
+        let fresh = try #require(try reconciler.drivers(for: regions)[broken])
+        #expect(try fresh.observe().domains.isEmpty)
+        let entries = try SQLiteState(directory: world.state.path).journalEntries(run: report.run).filter { $0.target == broken.description }
+        #expect(entries.allSatisfy { $0.status != .done })
+        let again = try world.plan()
+        #expect(again.changes.filter { $0.target.node == broken }.count == onBroken.count)
     }
 }
