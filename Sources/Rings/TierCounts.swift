@@ -56,9 +56,6 @@ struct TierCounts {
         holders.removeAll(keepingCapacity: true)
     }
 
-    /// Replicas loaded in tier node `node` of `level`.
-    func count(level: Int, node: Int32) -> Int32 { counts[Int(offset[level] + node)] }
-
     /// Replicas loaded in the tier node at flat slot `slot` (levels one after the other, in node order).
     func count(slot: Int) -> Int32 { counts[slot] }
 
