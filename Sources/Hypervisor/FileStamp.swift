@@ -1,4 +1,5 @@
 import Foundation
+import Manifests
 
 /// What `stat` says about a file that changes whenever its content is replaced or edited: inode, size,
 /// modification and status-change times (nanoseconds). Status-change time cannot be set back by a program, so an
@@ -13,6 +14,10 @@ struct FileStamp: CustomStringConvertible, Equatable {
     init?(path: String) {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
+        self.init(info)
+    }
+
+    init(_ info: stat) {
         inode = UInt64(info.st_ino)
         size = Int64(info.st_size)
         modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
@@ -20,6 +25,44 @@ struct FileStamp: CustomStringConvertible, Equatable {
     }
 
     var description: String { "\(inode):\(size):\(modified):\(changed)" }
+
+    /// Adds the stamp to `hasher`.
+    func combine(into hasher: inout StableHasher) {
+        hasher.combine(inode)
+        hasher.combine(UInt64(bitPattern: size))
+        hasher.combine(UInt64(bitPattern: modified))
+        hasher.combine(UInt64(bitPattern: changed))
+    }
+
+    /// A digest of the name and stamp of every entry of `directory` whose name ends with `suffix`, independent of
+    /// the order they are listed in (0 when the directory cannot be read; nil when an entry listed cannot be
+    /// stat'ed, as when it is being replaced). Entries are stat'ed relative to the directory: no path is built.
+    static func entries(in directory: String, suffix: String) -> UInt64? {
+        guard let handle = opendir(directory) else { return 0 }
+        defer { closedir(handle) }
+        let fd = dirfd(handle)
+        let wanted = Array(suffix.utf8)
+        var digest: UInt64 = 0
+        while let entry = readdir(handle) {
+            let stamp: UInt64?? = withUnsafePointer(to: entry.pointee.d_name) { name in
+                name.withMemoryRebound(to: UInt8.self, capacity: 256) { bytes -> UInt64?? in
+                    let length = strlen(UnsafeRawPointer(bytes).assumingMemoryBound(to: CChar.self))
+                    let name = UnsafeBufferPointer(start: bytes, count: length)
+                    if length == 1 && bytes[0] == UInt8(ascii: ".") || length == 2 && bytes[0] == UInt8(ascii: ".") && bytes[1] == UInt8(ascii: ".") { return .some(nil) }
+                    guard length >= wanted.count, name.suffix(wanted.count).elementsEqual(wanted) else { return .some(nil) }
+                    var info = stat()
+                    guard fstatat(fd, UnsafeRawPointer(bytes).assumingMemoryBound(to: CChar.self), &info, 0) == 0 else { return nil }
+                    var hasher = StableHasher()
+                    hasher.combine(bytes: name[...])
+                    FileStamp(info).combine(into: &hasher)
+                    return .some(hasher.value)
+                }
+            }
+            guard let stamp else { return nil }
+            if let stamp { digest &+= stamp }
+        }
+        return digest
+    }
 
     /// The names in `directory` that end with `suffix`, sorted (none when it cannot be read).
     static func names(in directory: String, suffix: String) -> [String] {

@@ -243,26 +243,24 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// (libvirt's lifecycle events could, in a long-running reconciler): nil.
     public func generation() -> String? {
         guard let hostFile, let host = FileStamp(path: hostFile) else { return nil }
-        var token = host.description
+        // A digest of the stamps, not their text: a plan over 10,000 nodes asks every one (a few dozen stats each).
+        var hasher = StableHasher()
+        host.combine(into: &hasher)
         if let directory = ringDirectory {
-            for name in FileStamp.names(in: directory, suffix: ".ring.gz") {
-                guard let stamp = FileStamp(path: "\(directory)/\(name)") else { return nil }
-                token += ";\(name)=\(stamp)"
-            }
+            guard let rings = FileStamp.entries(in: directory, suffix: ".ring.gz") else { return nil }
+            hasher.combine(rings)
         }
         if let base = localRoot {
             // The DHCP files and the ruleset: their directories change when a file is added or removed.
             for path in [base + Self.dnsmasqDirectory, base + Self.metadataDirectory, base + Self.rulesetFile] {
-                if let stamp = FileStamp(path: path) { token += ";\(path)=\(stamp)" }
+                if let stamp = FileStamp(path: path) { stamp.combine(into: &hasher) } else { hasher.combine(0) }
             }
             for directory in [Self.dnsmasqDirectory, Self.metadataDirectory] {
-                for name in FileStamp.names(in: base + directory, suffix: "") {
-                    guard let stamp = FileStamp(path: base + directory + "/" + name) else { return nil }
-                    token += ";\(name)=\(stamp)"
-                }
+                guard let files = FileStamp.entries(in: base + directory, suffix: "") else { return nil }
+                hasher.combine(files)
             }
         }
-        return token
+        return hasher.hex
     }
 
     public func observe() throws(DriverError) -> ObservedNode {

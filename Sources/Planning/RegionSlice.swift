@@ -18,6 +18,7 @@ public struct RegionSlices: Sendable {
 
     /// The slices of every region, or of the regions `only` names (a run over one region of many copies only its own).
     public init(_ model: DesiredModel, only: Set<String>? = nil) {
+        if only?.isEmpty == true { return }
         if let only, only.count == 1, let target = only.first {
             // One region (a service's run): a filter pass per kind, comparing names without hashing them.
             func mine<Spec>(_ resource: Resource<Spec>) -> Bool { resource.meta.region?.value == target }

@@ -206,7 +206,8 @@ extension Reconciler {
         let declared = Set(model.regions.map(\.name))
         let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
         let removedRegions = regions.filter { !declared.contains($0) }.sorted()
-        let slices = RegionSlices(model, only: Set(regions))
+        // Keys read only each region's rings; the slices (every instance of a region) are made for the regions planned.
+        let ringsByRegion = Dictionary(grouping: model.rings.filter { regions.contains($0.region ?? "") }, by: { $0.region ?? "" })
         let catalog = Catalog(model)
         let digests = self.digests
         let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })
@@ -221,7 +222,7 @@ extension Reconciler {
         let options = options
         DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
             let region = regionResources[index]
-            regionKeys[index] = RegionKey.make(region: region, slice: slices[region.name], digests: digests, nodes: nodesByRegion[region.name] ?? [],
+            regionKeys[index] = RegionKey.make(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: nodesByRegion[region.name] ?? [],
                                                generations: generations, ringStamps: ringStamps, options: options, version: Self.plannerVersion)
         }
         for (region, key) in zip(regionResources, regionKeys.values) {
@@ -232,6 +233,7 @@ extension Reconciler {
         stats.regionsReused = kept.count
         let toPlan = regionResources.filter { kept[$0.name] == nil }
         stats.regionsPlanned = toPlan.count + removedRegions.count
+        let slices = RegionSlices(model, only: Set(toPlan.map(\.name)))
 
         // Observe the nodes of the regions to plan, unless their observation is current.
         var toObserve: [Address: any NodeDriver] = [:]

@@ -132,7 +132,7 @@ public struct GitOpsServer: Sendable {
             uptimeSeconds = Date().timeIntervalSince1970 - state.startedAt
             webhook = ["accepted": state.webhookAccepted, "rejected": state.webhookRejected]
             lastDeliveryAt = state.lastDeliveryAt
-            regions = state.snapshot.filter { only?.contains($0.region) ?? true }
+            regions = state.snapshot(only: only)
             running = regions.filter(\.running).map(\.region)
             deploy = state.deploy
         }

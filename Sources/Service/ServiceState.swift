@@ -83,11 +83,18 @@ public final class ServiceState: @unchecked Sendable {
     public func model(_ revision: String, load: () throws -> LoadResult) rethrows -> LoadResult {
         if let cached = lock.withLock({ models.first { $0.revision == revision } }) { return cached.loaded }
         let loaded = try load()
-        lock.withLock {
+        let dropped = lock.withLock {
+            var dropped = models.filter { $0.revision == revision }
             models.removeAll { $0.revision == revision }
             models.append((revision, loaded))
-            if models.count > 3 { models.removeFirst(models.count - 3) }
+            if models.count > 3 {
+                dropped += models.prefix(models.count - 3)
+                models.removeFirst(models.count - 3)
+            }
+            return dropped
         }
+        // Freeing a model of 100,000 instances takes tens of milliseconds: not on the way from a push to its plan.
+        if !dropped.isEmpty { DispatchQueue.global(qos: .utility).async { withExtendedLifetime(dropped) {} } }
         return loaded
     }
 
@@ -107,7 +114,15 @@ public final class ServiceState: @unchecked Sendable {
     public let caches = RunCaches()
 
     /// Every region, by name.
-    public var snapshot: [Region] { lock.withLock { regions.values.sorted { $0.region < $1.region } } }
+    public var snapshot: [Region] { snapshot(only: nil) }
+
+    /// The entries of the regions `only` names (all when nil), by name: a status poll for one region copies one entry.
+    public func snapshot(only: Set<String>?) -> [Region] {
+        lock.withLock {
+            guard let only else { return regions.values.sorted { $0.region < $1.region } }
+            return only.compactMap { regions[$0] }.sorted { $0.region < $1.region }
+        }
+    }
 
     public func region(_ name: String) -> Region? { lock.withLock { regions[name] } }
 

@@ -219,6 +219,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                 CREATE INDEX journal_by_change ON journal (change_id);
                 """)
         }
+        // A ring's stamp (checksum, generation) is stored after its builder, megabytes of JSON in overflow pages that
+        // SQLite walks to reach the later columns: every plan read every builder to learn the stamps (172 MB, 0.25 s
+        // from disk, for a region's run at 100,000 instances). The covering index holds the stamps on their own.
+        migrator.registerMigration("v11-ring-stamps") { db in
+            try db.execute(sql: "CREATE INDEX ring_stamp ON ring_state (address, checksum, generation)")
+        }
         return migrator
     }
 
@@ -254,7 +260,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     public func saveRing(address: String, state: Data, checksum: String, previous: String?) throws {
         try queue.write { db in
-            let found = try String.fetchOne(db, sql: "SELECT checksum FROM ring_state WHERE address = ?", arguments: [address])
+            let found = try String.fetchOne(db, sql: "SELECT checksum FROM ring_state INDEXED BY ring_stamp WHERE address = ?", arguments: [address])
             if found == checksum { return }  // already saved (an interrupted apply repeats the change)
             guard found == previous else { throw StateConflict(address: address, expected: previous, found: found) }
             try db.execute(sql: """
@@ -286,7 +292,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public func ringStamps() throws -> [String: String] {
         try queue.read { db in
             var stamps: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT address, checksum, generation FROM ring_state") {
+            for row in try Row.fetchAll(db, sql: "SELECT address, checksum, generation FROM ring_state INDEXED BY ring_stamp") {
                 stamps[row["address"]] = "\(row["generation"] as Int64):\(row["checksum"] as String)"
             }
             return stamps

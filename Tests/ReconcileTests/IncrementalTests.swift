@@ -1,5 +1,5 @@
 import Foundation
-import Hypervisor
+@testable import Hypervisor
 import Manifests
 import Planning
 import StateSQLite
@@ -110,6 +110,48 @@ import Testing
             #expect("\(error)".contains(world.repo.path) && "\(error)".contains("no-such-branch"), "\(error)")
         }
         #expect(try planner.plan(revision: "HEAD").plan != nil, "the planner is still usable")
+    }
+
+    /// A node's generation is a digest of stamps (not their text): it must still change with every file the node's
+    /// observation reads, including a DHCP host file edited in place (same inode, same directory), and a region whose
+    /// node changed so is planned again, with the drift in its plan.
+    @Test func aNodesGenerationFollowsEveryFileItsObservationReads() throws {
+        let world = try World()
+        try world.apply()
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })
+        #expect(try planner.plan(revision: "HEAD").plan?.isEmpty == true)
+
+        let web1 = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
+        let reconciler = try world.reconciler()
+        let driver = try #require(try reconciler.drivers(for: try reconciler.regions([]))[web1.address])
+        let root = String(LibvirtNode.hostFile(stateDirectory: world.state.path, node: web1.address).dropLast(".xml".count))
+        let dhcp = root + LibvirtNode.dnsmasqDirectory
+        let before = try #require(driver.generation())
+        #expect(driver.generation() == before, "stable while nothing changes")
+
+        // In place: the same inode in the same directory, one byte more.
+        let host = try #require(try FileManager.default.contentsOfDirectory(atPath: dhcp).sorted().first)
+        let handle = try #require(FileHandle(forUpdatingAtPath: "\(dhcp)/\(host)"))
+        let inode = try #require(try FileManager.default.attributesOfItem(atPath: "\(dhcp)/\(host)")[.systemFileNumber] as? Int)
+        handle.seekToEndOfFile()
+        handle.write(Data("\n".utf8))
+        try handle.close()
+        #expect(try FileManager.default.attributesOfItem(atPath: "\(dhcp)/\(host)")[.systemFileNumber] as? Int == inode)
+        let edited = try #require(driver.generation())
+        #expect(edited != before, "an in-place edit of a DHCP host file changes the generation")
+
+        // A file added to the metadata directory, then removed.
+        let extra = root + LibvirtNode.metadataDirectory + "/stray.json"
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: extra))
+        let added = try #require(driver.generation())
+        #expect(added != edited)
+        try FileManager.default.removeItem(atPath: extra)
+        #expect(driver.generation() != added)
+
+        // The region of the edited node is observed and planned again; what it plans is what a full plan says.
+        let replanned = try planner.plan(revision: "HEAD")
+        #expect(replanned.reuse.regionsPlanned == 1 && replanned.reuse.regionsReused == 1)
+        #expect(try json(replanned.plan) == json(try world.plan()))
     }
 
     @Test func aStoredMemoSkipsConvergedRegionsUntilANodeOrDocumentChanges() throws {
