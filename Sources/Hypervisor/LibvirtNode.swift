@@ -246,19 +246,24 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         // A digest of the stamps, not their text: a plan over 10,000 nodes asks every one (a few dozen stats each).
         var hasher = StableHasher()
         host.combine(into: &hasher)
+        // Rings, DHCP files and the ruleset all live under the node's own directory: a node that was never given
+        // any (a region not applied yet) costs one stat, not one per file.
+        guard let base = localRoot, FileStamp(path: base) != nil else {
+            hasher.combine(0)
+            return hasher.hex
+        }
         if let directory = ringDirectory {
             guard let rings = FileStamp.entries(in: directory, suffix: ".ring.gz") else { return nil }
             hasher.combine(rings)
         }
-        if let base = localRoot {
-            // The DHCP files and the ruleset: their directories change when a file is added or removed.
-            for path in [base + Self.dnsmasqDirectory, base + Self.metadataDirectory, base + Self.rulesetFile] {
-                if let stamp = FileStamp(path: path) { stamp.combine(into: &hasher) } else { hasher.combine(0) }
-            }
-            for directory in [Self.dnsmasqDirectory, Self.metadataDirectory] {
-                guard let files = FileStamp.entries(in: base + directory, suffix: "") else { return nil }
-                hasher.combine(files)
-            }
+        hasher.combine(1)
+        // The DHCP files and the ruleset: their directories change when a file is added or removed.
+        for path in [base + Self.dnsmasqDirectory, base + Self.metadataDirectory, base + Self.rulesetFile] {
+            if let stamp = FileStamp(path: path) { stamp.combine(into: &hasher) } else { hasher.combine(0) }
+        }
+        for directory in [Self.dnsmasqDirectory, Self.metadataDirectory] {
+            guard let files = FileStamp.entries(in: base + directory, suffix: "") else { return nil }
+            hasher.combine(files)
         }
         return hasher.hex
     }

@@ -75,8 +75,12 @@ public enum Planner {
     /// One plan from region plans (in region order).
     public static func combine(_ regions: [RegionPlan], revision: String?, manifests: String) -> Plan {
         var fingerprints: [String: String] = [:]
+        fingerprints.reserveCapacity(regions.reduce(0) { $0 + $1.fingerprints.count })
         for region in regions { fingerprints.merge(region.fingerprints) { first, _ in first } }
-        var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: regions.flatMap(\.changes),
+        var changes: [Change] = []
+        changes.reserveCapacity(regions.reduce(0) { $0 + $1.changes.count })
+        for region in regions { changes += region.changes }
+        var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: changes,
                         unmanaged: regions.flatMap(\.unmanaged), errors: regions.flatMap(\.errors))
         plan.manifests = manifests
         plan.orphans = regions.flatMap(\.orphans)
