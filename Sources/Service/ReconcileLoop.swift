@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Git
+import Hypervisor
 import Logging
 import Manifests
 import Metrics
@@ -52,9 +53,11 @@ public struct ReconcileLoop: Service {
     let logger: Logger
     /// Revisions are loaded incrementally: only files whose blobs changed are read and decoded again.
     let loader = IncrementalLoader()
-    /// When crashed writes' temporary files were last swept (at start, then every ten minutes at most: a sweep lists
-    /// every simulated node's directory).
+    /// When crashed writes' temporary files were last swept: in the first run, then every ten minutes on a thread of
+    /// its own (a sweep lists every simulated node's directory, seconds at 10,000 nodes: not on a push's way to its
+    /// plan; it removes only files whose writer is gone or that are older than ten minutes, so it may run beside one).
     let sweeps = SweepClock()
+    let firstSweepDone = StopFlag()
     /// Node drivers, observations of nodes that did not change, decoded ring builders: kept between runs (and read by
     /// the dashboard).
     var caches: RunCaches { state.caches }
@@ -70,7 +73,11 @@ public struct ReconcileLoop: Service {
         await withGracefulShutdownHandler {
             // A cancelled task (the service group ending for another reason) stops the loop as a graceful shutdown does.
             while !stopping.isSet && !Task.isCancelled {
-                await Self.offPool { iterate(stopping: stopping) }
+                await Self.offPool {
+                    state.setLooking(true)
+                    defer { state.setLooking(false) }
+                    iterate(stopping: stopping)
+                }
                 // The next look: at the poll interval, or sooner when a resync falls due (or a push wakes it).
                 let pause = min(configuration.pollInterval, configuration.resyncInterval)
                 var waited = 0.0
@@ -288,8 +295,16 @@ public struct ReconcileLoop: Service {
         var options = ReconcileRun.Options()
         options.regions = [region]
         options.lockTimeout = 30
-        options.sweepTemporaries = sweeps.due()
         let directory = configuration.stateDirectory
+        options.sweepTemporaries = false
+        if sweeps.due() {
+            if firstSweepDone.isSet {
+                DispatchQueue.global(qos: .background).async { SimulatedHost.removeStaleTemporaries(stateDirectory: directory) }
+            } else {
+                options.sweepTemporaries = true
+                firstSweepDone.set()
+            }
+        }
         let store = configuration.store
         do {
             var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing())

@@ -69,6 +69,7 @@ public final class ServiceState: @unchecked Sendable {
     private var deployState: Deploy?
     private var digestsByRevision: [String: (catalog: UInt64, regions: [String: UInt64])] = [:]
     private var wake = false
+    private var looking = false
     private var syncRequested = Set<String>()
     private var seenDeliveries: [String] = []
     public private(set) var webhookAccepted = 0
@@ -160,6 +161,13 @@ public final class ServiceState: @unchecked Sendable {
 
     /// Whether a look was asked for and not yet taken.
     public var pendingWake: Bool { lock.withLock { wake } }
+
+    /// Whether the loop is looking (or was asked to): background reading of instance counters waits meanwhile, so
+    /// that a push is loaded and planned with both cores and their caches.
+    public var loopBusy: Bool { lock.withLock { wake || looking } }
+
+    /// Marks the loop as looking, or done looking.
+    public func setLooking(_ value: Bool) { lock.withLock { looking = value } }
 
     /// Whether the loop was asked to look, clearing the request; and the regions asked to sync.
     public func takeWake() -> (wake: Bool, sync: Set<String>) {

@@ -73,6 +73,8 @@ public struct UsageMonitor: Service {
                 let drivers = try reconciler.drivers(for: try reconciler.endpoints(for: [region]))
                 var nodes: [String: [InstanceUsage]] = [:]
                 for (node, driver) in drivers {
+                    // Reconciling comes first: a push's load and plan are not slowed by reading counters.
+                    while state.loopBusy && !stopping.isSet { usleep(10_000) }
                     do {
                         nodes[node.name] = try driver.usage()
                     } catch {

@@ -22,11 +22,25 @@ public struct ObjectMeta: Sendable {
 }
 
 /// A decoded manifest document: its identity and its typed spec.
+///
+/// The spec is kept in a shared, immutable box: a model of 100,000 instances is merged, sliced and kept (the service
+/// holds the last few revisions) by copying resources, and a copy is then the identity and one reference instead of
+/// every field of the spec (an instance's is about 450 bytes).
 public struct Resource<Spec: ResourceSpec>: Sendable {
     /// Identity.
     public var meta: ObjectMeta
+    private var box: SpecBox<Spec>
     /// The desired state.
-    public var spec: Spec
+    public var spec: Spec {
+        get { box.value }
+        set { box = SpecBox(newValue) }
+    }
+
+    /// A resource.
+    public init(meta: ObjectMeta, spec: Spec) {
+        self.meta = meta
+        box = SpecBox(spec)
+    }
 
     /// The name.
     public var name: String { meta.name.value }
@@ -36,6 +50,12 @@ public struct Resource<Spec: ResourceSpec>: Sendable {
     public var tenant: String? { meta.tenant?.value }
     /// The address.
     public var address: Address { meta.address }
+}
+
+/// Where a resource's spec lives (see `Resource`).
+final class SpecBox<Spec: Sendable>: Sendable {
+    let value: Spec
+    init(_ value: Spec) { self.value = value }
 }
 
 /// A kind's spec: the desired state of one resource.
