@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// Reads what every running instance of the regions this reconciler holds has used — CPU time, disk and network
 /// bytes, from libvirt's domain counters — every `usageInterval` seconds, for `/metrics` and the dashboard (like
 /// Sina's Kanyun monitor). Each node is read on its own connection, off the cooperative pool; a node that cannot be
-/// read is counted and the others go on.
+/// read is counted and the others go on. Between nodes it waits while the reconcile loop is looking: counters are
+/// worth less than a push planned without delay.
 public struct UsageMonitor: Service {
     public let configuration: ServiceConfiguration
     public let state: ServiceState
