@@ -142,6 +142,12 @@ import Testing
         // What the run planned, each change with the manifest line and the commit behind it.
         let planned = world.status()?.regions.first { $0.region == "lab" }?.lastPlan ?? []
         #expect(planned.contains { $0.hasPrefix("create instance/lab/acme/web-3") && $0.contains("← manifests/tenants/acme.yaml:") && $0.contains(": web-3") }, "\(planned)")
+        // A poll for one region answers with that region alone; one for no such region with none.
+        for (query, expected) in [("lab", ["lab"]), ("nowhere", [])] {
+            let (code, text) = try world.http("GET", "/api/status?region=\(query)")
+            let regions = try JSONDecoder().decode(World.Status.self, from: Data(text.utf8)).regions.map(\.region)
+            #expect(code == 200 && regions == expected, "\(query): \(regions)")
+        }
 
         // Each running instance's CPU time, disk and network bytes, read from libvirt's domain counters (every 1 s).
         func counter(_ family: String, _ instance: String, in text: String) -> Double? {
