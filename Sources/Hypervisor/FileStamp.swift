@@ -36,30 +36,18 @@ struct FileStamp: CustomStringConvertible, Equatable {
 
     /// A digest of the name and stamp of every entry of `directory` whose name ends with `suffix`, independent of
     /// the order they are listed in (0 when the directory cannot be read; nil when an entry listed cannot be
-    /// stat'ed, as when it is being replaced). Entries are stat'ed relative to the directory: no path is built.
+    /// stat'ed, as when it is being replaced). Entries are stat'ed relative to the open directory.
     static func entries(in directory: String, suffix: String) -> UInt64? {
         guard let handle = opendir(directory) else { return 0 }
         defer { closedir(handle) }
-        let fd = dirfd(handle)
-        let wanted = Array(suffix.utf8)
         var digest: UInt64 = 0
-        while let entry = readdir(handle) {
-            let stamp: UInt64?? = withUnsafePointer(to: entry.pointee.d_name) { name in
-                name.withMemoryRebound(to: UInt8.self, capacity: 256) { bytes -> UInt64?? in
-                    let length = strlen(UnsafeRawPointer(bytes).assumingMemoryBound(to: CChar.self))
-                    let name = UnsafeBufferPointer(start: bytes, count: length)
-                    if length == 1 && bytes[0] == UInt8(ascii: ".") || length == 2 && bytes[0] == UInt8(ascii: ".") && bytes[1] == UInt8(ascii: ".") { return .some(nil) }
-                    guard length >= wanted.count, name.suffix(wanted.count).elementsEqual(wanted) else { return .some(nil) }
-                    var info = stat()
-                    guard fstatat(fd, UnsafeRawPointer(bytes).assumingMemoryBound(to: CChar.self), &info, 0) == 0 else { return nil }
-                    var hasher = StableHasher()
-                    hasher.combine(bytes: name[...])
-                    FileStamp(info).combine(into: &hasher)
-                    return .some(hasher.value)
-                }
-            }
-            guard let stamp else { return nil }
-            if let stamp { digest &+= stamp }
+        for name in listing(handle, suffix: suffix) {
+            var info = stat()
+            guard fstatat(dirfd(handle), name, &info, 0) == 0 else { return nil }
+            var hasher = StableHasher()
+            hasher.combine(name)
+            FileStamp(info).combine(into: &hasher)
+            digest &+= hasher.value
         }
         return digest
     }
@@ -68,11 +56,16 @@ struct FileStamp: CustomStringConvertible, Equatable {
     static func names(in directory: String, suffix: String) -> [String] {
         guard let handle = opendir(directory) else { return [] }
         defer { closedir(handle) }
+        return listing(handle, suffix: suffix).sorted()
+    }
+
+    /// The names an open directory lists that end with `suffix`, but `.` and `..`, in the order listed.
+    private static func listing(_ handle: OpaquePointer, suffix: String) -> [String] {
         var names: [String] = []
         while let entry = readdir(handle) {
             let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-            if name.hasSuffix(suffix) { names.append(name) }
+            if name != "." && name != ".." && name.hasSuffix(suffix) { names.append(name) }
         }
-        return names.sorted()
+        return names
     }
 }

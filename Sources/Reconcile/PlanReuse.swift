@@ -207,7 +207,8 @@ extension Reconciler {
         let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
         let removedRegions = regions.filter { !declared.contains($0) }.sorted()
         // Keys read only each region's rings; the slices (every instance of a region) are made for the regions planned.
-        let ringsByRegion = Dictionary(grouping: model.rings.filter { regions.contains($0.region ?? "") }, by: { $0.region ?? "" })
+        let wanted = Set(regions)
+        let ringsByRegion = Dictionary(grouping: model.rings.filter { wanted.contains($0.region ?? "") }, by: { $0.region ?? "" })
         let catalog = Catalog(model)
         let digests = self.digests
         let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })

@@ -299,7 +299,11 @@ public struct ReconcileLoop: Service {
         options.sweepTemporaries = false
         if sweeps.due() {
             if firstSweepDone.isSet {
-                DispatchQueue.global(qos: .background).async { SimulatedHost.removeStaleTemporaries(stateDirectory: directory) }
+                let logger = logger
+                DispatchQueue.global(qos: .background).async {
+                    let removed = SimulatedHost.removeStaleTemporaries(stateDirectory: directory)
+                    if !removed.isEmpty { logger.info("removed \(removed.count) temporary files of interrupted writes") }
+                }
             } else {
                 options.sweepTemporaries = true
                 firstSweepDone.set()

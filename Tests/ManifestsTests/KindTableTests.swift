@@ -16,6 +16,18 @@ import Testing
         #expect(kinds.seen == Kind.manifestKinds)
     }
 
+    /// A resource keeps its spec in a shared box (copies are cheap): it must still behave as a value.
+    @Test func aResourcesSpecIsAValueThoughItsCopiesShareIt() throws {
+        let scratch = try Fixtures.deployment()
+        let model = try Loader().load(DirectorySource(root: scratch.path)).model
+        let original = try #require(model.instances.first)
+        var copy = original
+        copy.spec.flavor.value = "m1.changed"
+        #expect(copy.spec.flavor.value == "m1.changed")
+        #expect(original.spec.flavor.value != "m1.changed", "changing a copy leaves the original as it was")
+        #expect(model.instances.first?.spec.flavor.value == original.spec.flavor.value)
+    }
+
     @Test func aRegionsPlanDigestCoversEveryRegionalKind() throws {
         let scratch = try Fixtures.deployment()
         let before = try Loader().load(DirectorySource(root: scratch.path)).model.planDigests

@@ -62,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between resyncs of an unchanged region (drift is healed then).")
     var resync: Double = 60
 
-    @Option(help: "Seconds between reads of the running instances' CPU, disk and network counters for /metrics (0: never).")
+    @Option(help: "Seconds between reads of the running instances' CPU, disk and network counters for /metrics (0: never); a read waits while a region is being reconciled.")
     var usageInterval: Double = 15
 
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
