@@ -43,6 +43,8 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     private var openedStamp: FileStamp?
     private let opening = NSLock()
     let lock = NSLock()
+    /// Serialises writes of the saved observation.
+    private let saving = NSLock()
     /// Seconds a guest gets to shut down before it is powered off.
     public var shutdownTimeout: Double = 60
     /// Seconds a production node gets to accept a connection and show its SSH banner.
@@ -269,6 +271,31 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     }
 
     public func observe() throws(DriverError) -> ObservedNode {
+        try observe(generation: hostFile == nil ? nil : generation())
+    }
+
+    /// A simulated node whose saved observation was made at `generation` (read just before, so that a file changed
+    /// meanwhile shows as another generation next time) is not parsed again; otherwise it is observed and the observation
+    /// saved. Not while the connection holds changes its files do not (the node is then what the connection says).
+    public func observe(generation: String?) throws(DriverError) -> ObservedNode {
+        guard let generation, let file = observationFile, !lock.withLock({ unsaved || !heldFiles.isEmpty }) else { return try observeLive() }
+        if let saved = SavedObservation.read(file, generation: generation) { return saved }
+        let node = try observeLive()
+        if !lock.withLock({ unsaved || !heldFiles.isEmpty }) {
+            saving.withLock { SavedObservation.write(node, generation: generation, to: file) }
+        }
+        return node
+    }
+
+    /// Where a simulated node's last observation is saved (see `SavedObservation`).
+    var observationFile: String? { hostFile.map { Self.observationFile(hostFile: $0) } }
+
+    /// The saved observation beside `hostFile`: removed with it.
+    public static func observationFile(hostFile: String) -> String {
+        String(hostFile.dropLast(".xml".count)) + ".observed"
+    }
+
+    private func observeLive() throws(DriverError) -> ObservedNode {
         try libvirt { () throws(LibvirtError) -> ObservedNode in
             let connection = try self.connection
             var domains: [ObservedDomain] = []

@@ -13,6 +13,8 @@ public protocol NodeDriver: Sendable {
     func generation() -> String?
     /// The node's current state.
     func observe() throws(DriverError) -> ObservedNode
+    /// The node's current state, `generation` being what `generation()` returned just before (nil: not known).
+    func observe(generation: String?) throws(DriverError) -> ObservedNode
     /// What each running instance on the node has used (CPU time, disk and network bytes) since it started.
     func usage() throws(DriverError) -> [InstanceUsage]
     /// Performs `operation` on the node. An operation the node cannot perform (a region-wide one) throws.
@@ -45,6 +47,7 @@ public protocol NodeDriver: Sendable {
 }
 
 extension NodeDriver {
+    public func observe(generation: String?) throws(DriverError) -> ObservedNode { try observe() }
     public var defersWrites: Bool { false }
     public func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError) { try apply(operation) }
     public func flush() throws(DriverError) {}

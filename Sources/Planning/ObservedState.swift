@@ -44,12 +44,28 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     }
 
     private var encodedFingerprint: String {
+        guard let data = try? Self.fingerprintEncoder.encode(self) else { return "unencodable" }
+        return Self.fingerprint(ofEncoded: data)
+    }
+
+    /// The encoding a fingerprint digests: JSON with sorted keys.
+    public static var fingerprintEncoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+
+    /// The fingerprint of an observation whose `fingerprintEncoder` encoding is `data`.
+    public static func fingerprint(ofEncoded data: Data) -> String {
         var hasher = StableHasher()
-        guard let data = try? encoder.encode(self) else { return "unencodable" }
         data.withUnsafeBytes { hasher.combine(bytes: $0.bindMemory(to: UInt8.self)[...]) }
         return hasher.hex
+    }
+
+    /// Remembers `fingerprint` as this observation's (computed from its encoding when it was saved), so that it is not
+    /// encoded again.
+    public func remember(fingerprint: String) {
+        FingerprintMemo.shared.keep(fingerprint, for: self)
     }
 }
 
@@ -128,22 +144,40 @@ public struct ObservedSnapshot: Sendable, Codable, Hashable {
 }
 
 /// Fingerprints of observations seen before, by value (an equal observation has the same fingerprint): looking one up
-/// hashes and compares the value, which costs far less than encoding it. Bounded: emptied when it holds more
-/// observations than a large cloud has nodes.
+/// hashes the value, which costs far less than encoding it. Keyed by two 64-bit hashes of the value, not the value
+/// itself: a plan over 10,000 nodes must not hold every observation it fingerprinted (a collision of both among the
+/// 20,000 kept is about 1 in 10^29). Bounded: emptied when it holds more observations than a large cloud has nodes.
 final class FingerprintMemo: @unchecked Sendable {
     static let shared = FingerprintMemo()
     private let lock = NSLock()
-    private var known: [ObservedNode: String] = [:]
+    private var known: [Key: String] = [:]
     private let capacity = 20_000
 
+    private struct Key: Hashable {
+        var first: Int
+        var second: Int
+
+        init(_ node: ObservedNode) {
+            var hasher = Hasher()
+            node.hash(into: &hasher)
+            first = hasher.finalize()
+            var salted = Hasher()
+            salted.combine(0x5354_4143_4B4C_4142)
+            node.hash(into: &salted)
+            second = salted.finalize()
+        }
+    }
+
     func fingerprint(of node: ObservedNode) -> String? {
-        lock.withLock { known[node] }
+        let key = Key(node)
+        return lock.withLock { known[key] }
     }
 
     func keep(_ fingerprint: String, for node: ObservedNode) {
+        let key = Key(node)
         lock.withLock {
             if known.count >= capacity { known.removeAll(keepingCapacity: true) }
-            known[node] = fingerprint
+            known[key] = fingerprint
         }
     }
 }

@@ -179,19 +179,17 @@ public struct ReuseStats: Sendable, CustomStringConvertible {
     /// Nodes observed, and nodes whose earlier observation was kept.
     public var nodesObserved = 0
     public var nodesReused = 0
+    /// Seconds in each step of the plan.
+    public var phases = ReconcileRun.Phases()
 
     public var description: String {
-        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed"
+        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed; \(phases)"
     }
 }
 
 extension Reconciler {
     /// The running binary's identity: plans remembered by another build of the planner are not reused.
-    static let plannerVersion: String = {
-        var info = stat()
-        guard stat("/proc/self/exe", &info) == 0 else { return "unknown-\(getpid())" }
-        return "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-    }()
+    static var plannerVersion: String { BuildIdentity.current }
 
     /// A plan for `regions` that keeps what did not change: a region whose `RegionKey` equals the one `memo`
     /// holds gets its remembered plan without its nodes being observed; otherwise its nodes are observed (or taken
@@ -201,6 +199,7 @@ extension Reconciler {
     public func plan(regions: [String], drivers: [Address: any NodeDriver], memo: (any PlanMemo)?, observations: ObservationCache? = nil,
                      ringCache: RingStateCache? = nil, refresh: Bool = false, disconnect: Bool = false,
                      targets: [String] = []) throws -> (plan: Plan, reuse: ReuseStats) {
+        var stats = ReuseStats()
         let ringStamps = try self.ringStamps()
         let hour = Self.hour()
         let declared = Set(model.regions.map(\.name))
@@ -215,8 +214,7 @@ extension Reconciler {
 
         // Generations first (a stat per simulated node), before anything is observed.
         let generations = Self.generations(of: drivers)
-
-        var stats = ReuseStats()
+        stats.phases.end("generations")
         var kept: [String: RegionPlan] = [:]
         var keys: [String: String] = [:]
         let regionKeys = ResultSlots<String?>(count: regionResources.count)
@@ -234,34 +232,64 @@ extension Reconciler {
         stats.regionsReused = kept.count
         let toPlan = regionResources.filter { kept[$0.name] == nil }
         stats.regionsPlanned = toPlan.count + removedRegions.count
+        stats.phases.end("keys")
         let slices = RegionSlices(model, only: Set(toPlan.map(\.name)))
+        stats.phases.end("slices")
 
-        // Observe the nodes of the regions to plan, unless their observation is current.
-        var toObserve: [Address: any NodeDriver] = [:]
-        for address in (toPlan.map(\.name) + removedRegions).flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
-        let observation = try observe(toObserve, cache: observations, generations: refresh ? [:] : generations, disconnect: disconnect)
-        let observed = Dictionary(grouping: observation.nodes, by: { $0.address.region ?? "" })
-        stats.nodesReused = observation.reused
-        stats.nodesObserved = toObserve.count - observation.reused
+        // Regions are observed and planned a batch at a time, each batch's observations let go once it is planned: a
+        // plan over thousands of nodes holds one batch of observations besides the region plans.
+        var removed: [RegionPlan] = []
+        for batch in Self.batches(toPlan.map(\.name) + removedRegions, nodes: nodesByRegion) {
+            var toObserve: [Address: any NodeDriver] = [:]
+            for address in batch.flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
+            let observation = try observe(toObserve, cache: refresh ? nil : observations, generations: generations, disconnect: disconnect)
+            let observed = Dictionary(grouping: observation.nodes, by: { $0.address.region ?? "" })
+            stats.nodesReused += observation.reused
+            stats.nodesObserved += toObserve.count - observation.reused
+            stats.phases.endAdding("observe")
 
-        let rings = try storedRings(Set(toPlan.flatMap { slices[$0.name].rings.map(\.address.description) }), stamps: ringStamps, cache: ringCache)
-        let storedRings = adoptingLostRings(rings, regions: Set(toPlan.map(\.name)), observed: observation.nodes, drivers: drivers)
-        let snapshots = try observeSnapshots(toPlan.map(\.name))
-        let planned = ResultSlots<RegionPlan>(count: toPlan.count)
-        DispatchQueue.concurrentPerform(iterations: toPlan.count) { index in
-            planned[index] = Planner.planRegion(toPlan[index], slice: slices[toPlan[index].name], catalog: catalog,
-                                                observed: observed[toPlan[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
-                                                snapshots: snapshots[toPlan[index].name])
-        }
-        for plan in planned.values {
-            if let key = keys[plan.region] { memo?.remember(plan, key: key) }
-            kept[plan.region] = plan
+            let regions = toPlan.filter { batch.contains($0.name) }
+            let rings = try storedRings(Set(regions.flatMap { slices[$0.name].rings.map(\.address.description) }), stamps: ringStamps, cache: ringCache)
+            let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: observation.nodes, drivers: drivers)
+            let snapshots = try observeSnapshots(regions.map(\.name))
+            stats.phases.endAdding("rings")
+            let planned = ResultSlots<RegionPlan>(count: regions.count)
+            DispatchQueue.concurrentPerform(iterations: regions.count) { index in
+                planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
+                                                    observed: observed[regions[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
+                                                    snapshots: snapshots[regions[index].name])
+            }
+            for plan in planned.values {
+                if let key = keys[plan.region] { memo?.remember(plan, key: key) }
+                kept[plan.region] = plan
+            }
+            removed += removedRegions.filter(batch.contains).map { Planner.planRemovedRegion($0, observed: observed[$0] ?? [], options: options) }
+            stats.phases.endAdding("plan")
         }
         try memo?.save()
-        let removed = removedRegions.map { Planner.planRemovedRegion($0, observed: observed[$0] ?? [], options: options) }
         let plan = Planner.combine(regionResources.map { kept[$0.name]! } + removed, revision: revision,
                                    manifests: DesiredModel.digest(of: digests))
+        stats.phases.end("save, combine")
         return (try Self.limit(try holdingCredit(plan), to: targets, model: model), stats)
+    }
+
+    /// `regions` in batches of about `batchNodes` nodes (a region is never split; a batch has at least one).
+    static func batches(_ regions: [String], nodes: [String: [Address]], batchNodes: Int = 1_000) -> [Set<String>] {
+        var batches: [Set<String>] = []
+        var batch = Set<String>()
+        var count = 0
+        for region in regions {
+            let size = nodes[region]?.count ?? 0
+            if !batch.isEmpty && count + size > batchNodes {
+                batches.append(batch)
+                batch = []
+                count = 0
+            }
+            batch.insert(region)
+            count += size
+        }
+        if !batch.isEmpty { batches.append(batch) }
+        return batches
     }
 
     /// Each node's generation (a stat per simulated node, in parallel; nil for a node that cannot vouch for its state).

@@ -10,7 +10,7 @@ extension ReconcileRun {
     /// next plan need not observe them), and orphan nodes left with nothing of StackLab's are forgotten. A node the
     /// apply observed after its last change (in `settled`, under the generation it had then) is not asked again while
     /// that generation holds; every other node is observed.
-    func verify(_ report: inout Report, regions: [String], drivers: [Address: any NodeDriver], state: any StateBackend, settled: ObservationCache) {
+    func verify(_ report: inout Report, regions: [String], drivers: [Address: any NodeDriver], state: any StateBackend, settled: ObservationCache?) {
         do {
             var verifier = reconciler
             verifier.state = state
@@ -22,7 +22,9 @@ extension ReconcileRun {
             let empty = orphans.filter { !busy.contains($0) }
             try state.forgetNodes(empty)
             for node in empty where (try? drivers[node]?.observe())?.domains.isEmpty == true {
-                try? FileManager.default.removeItem(atPath: LibvirtNode.hostFile(stateDirectory: reconciler.stateDirectory, node: node))
+                let hostFile = LibvirtNode.hostFile(stateDirectory: reconciler.stateDirectory, node: node)
+                try? FileManager.default.removeItem(atPath: LibvirtNode.observationFile(hostFile: hostFile))
+                try? FileManager.default.removeItem(atPath: hostFile)
             }
         } catch {
             report.verifyError = "\(error)"

@@ -80,9 +80,10 @@ public struct ReconcileRun {
         public var phases = Phases()
     }
 
-    /// Seconds spent in each step of a run, in the order they ran: where a slow run spends its time.
+    /// Seconds spent in each step of a run, in the order they ran, and the process's peak resident memory at the end of
+    /// each: where a slow or large run spends its time and memory.
     public struct Phases: Sendable, CustomStringConvertible {
-        public private(set) var steps: [(name: String, seconds: Double)] = []
+        public private(set) var steps: [(name: String, seconds: Double, peakMB: Double)] = []
         private var mark = DispatchTime.now().uptimeNanoseconds
 
         /// Starts timing now.
@@ -91,13 +92,36 @@ public struct ReconcileRun {
         /// Ends the step running since the last mark.
         mutating func end(_ name: String) {
             let now = DispatchTime.now().uptimeNanoseconds
-            steps.append((name, Double(now - mark) / 1e9))
+            steps.append((name, Double(now - mark) / 1e9, Self.peakMB()))
             mark = now
         }
 
-        /// "lock 0.001 s, recover 0.002 s, …".
+        /// Ends the step running since the last mark, adding its time to an earlier step of that name (a step done in
+        /// batches).
+        mutating func endAdding(_ name: String) {
+            guard let index = steps.firstIndex(where: { $0.name == name }) else { return end(name) }
+            let now = DispatchTime.now().uptimeNanoseconds
+            steps[index].seconds += Double(now - mark) / 1e9
+            steps[index].peakMB = Self.peakMB()
+            mark = now
+        }
+
+        /// "lock 0.001 s, recover 0.002 s, …" (with the peak resident memory where it grew in the step).
         public var description: String {
-            steps.map { "\($0.name) \(String(format: "%.3f", $0.seconds)) s" }.joined(separator: ", ")
+            var last = 0.0
+            return steps.map { step in
+                defer { last = step.peakMB }
+                let memory = step.peakMB > last + 1 ? String(format: " (peak %.0f MB)", step.peakMB) : ""
+                return "\(step.name) \(String(format: "%.3f", step.seconds)) s" + memory
+            }.joined(separator: ", ")
+        }
+
+        /// The process's peak resident memory so far (`VmHWM`), in MB; 0 where it cannot be read.
+        static func peakMB() -> Double {
+            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                  let kib = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+            return kib / 1024
         }
     }
 
@@ -135,26 +159,32 @@ public struct ReconcileRun {
         let recovery = try reconciler.recover(sweepTemporaries: options.sweepTemporaries)
         phases.end("recover")
         let drivers = try caches?.drivers.drivers(for: endpoints, open: reconciler.drivers(for:)) ?? reconciler.drivers(for: endpoints)
-        // Connections are let go once observed (the applier opens again only the nodes it changes): a run over
-        // thousands of nodes holds their observations, not every node's libvirt state.
-        let observed = try caches.map { try reconciler.observe(drivers, caches: $0) }
-            ?? reconciler.observe(drivers, cache: nil, generations: [:], disconnect: true).nodes
-        phases.end("observe")
-        let plan = try saved.map { try checkFresh($0, observed: observed) }
-            ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets, ringCache: caches?.rings)
-        try settleMeters(plan: plan, regions: regions)
-        phases.end("plan")
-        show(plan)
-        try guardPlan(plan, observed: observed)
+        let plan: Plan
+        do {
+            // Connections are let go once observed (the applier opens again only the nodes it changes): a run over
+            // thousands of nodes holds their observations, not every node's libvirt state, and those only until the
+            // plan is made and checked.
+            let observed = try caches.map { try reconciler.observe(drivers, caches: $0) }
+                ?? reconciler.observe(drivers, cache: nil, generations: [:], disconnect: true).nodes
+            phases.end("observe")
+            plan = try saved.map { try checkFresh($0, observed: observed) }
+                ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets, ringCache: caches?.rings)
+            try settleMeters(plan: plan, regions: regions)
+            phases.end("plan")
+            show(plan)
+            try guardPlan(plan, observed: observed)
+        }
         guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery, phases: phases) }
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()
         try state.rememberNodes(endpoints)
         var applier = Applier(parallelism: options.parallelism, progress: progress)
         applier.objectStores = reconciler.objectStores
-        // Each node is observed as its last change is done and then let go: the verify plans from those observations.
-        let settled = caches?.observations ?? ObservationCache()
+        // Each node is observed as its last change is done and then let go: the verify plans from those observations
+        // (a long-running caller keeps them in memory; a simulated node also saves its own beside its host file).
+        let settled = caches?.observations
         applier.settled = settled
+        applier.observeSettled = true
         applier.disconnectSettled = true
         let applied = try applier.apply(plan, drivers: drivers, state: state)
         phases.end("apply")

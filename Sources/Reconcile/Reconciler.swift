@@ -154,7 +154,10 @@ public struct Reconciler: Sendable {
                 results[index] = .success((node, true))
                 return
             }
-            let result = Result { () throws(DriverError) in try driver.observe() }
+            // A generation read for the plan is handed on, so the node does not read it again for its saved observation.
+            let result = Result { () throws(DriverError) in
+                if let generation { try driver.observe(generation: generation) } else { try driver.observe() }
+            }
             if disconnect { driver.disconnect() }
             if case .success(let node) = result { cache?.keep(node, generation: generation) }
             results[index] = result.map { ($0, false) }

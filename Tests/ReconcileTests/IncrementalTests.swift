@@ -154,6 +154,57 @@ import Testing
         #expect(try json(replanned.plan) == json(try world.plan()))
     }
 
+    /// A simulated node's saved observation stands in for parsing its host in a new process, and only while every file
+    /// the observation read keeps its stamp, for this build, and while no change is held in the connection.
+    @Test func aSavedObservationStandsInForTheHostOnlyWhileItsFilesKeepTheirStamps() throws {
+        let world = try World()
+        try world.apply()
+        let web1 = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
+        let saved = LibvirtNode.observationFile(hostFile: LibvirtNode.hostFile(stateDirectory: world.state.path, node: web1.address))
+        #expect(FileManager.default.fileExists(atPath: saved), "the apply saved each node's observation once its changes were done")
+        func fresh() throws -> (driver: any NodeDriver, node: ObservedNode) {
+            let reconciler = try world.reconciler()
+            let driver = try #require(try reconciler.drivers(for: try reconciler.regions([]))[web1.address])
+            return (driver, try driver.observe())
+        }
+        #expect(try fresh().node == web1)
+        let original = try Data(contentsOf: URL(fileURLWithPath: saved))
+        func savedText() throws -> String { try String(contentsOfFile: saved, encoding: .utf8) }
+        func mark() throws {
+            try savedText().replacingOccurrences(of: "\"cpus\":\(web1.cpus),", with: "\"cpus\":12345,").write(toFile: saved, atomically: true, encoding: .utf8)
+        }
+
+        // What the saved file says is what a new driver returns: the host is not parsed.
+        try mark()
+        #expect(try fresh().node.cpus == 12345)
+
+        // Another build's, and a torn file: parsed again, and saved anew.
+        try savedText().replacingOccurrences(of: "\"build\":\"", with: "\"build\":\"other-").write(toFile: saved, atomically: true, encoding: .utf8)
+        #expect(try fresh().node == web1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: saved)) == original)
+        try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: saved))
+        #expect(try fresh().node == web1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: saved)) == original)
+
+        // The host changed (drift): parsed again, whatever the saved file says.
+        try mark()
+        try world.driftWeb1Memory(to: 1_048_576)
+        let drifted = try fresh().node
+        #expect(drifted.cpus == web1.cpus)
+        #expect(drifted.domains.first { $0.address?.name == "web-1" }?.memoryKiB == 1_048_576)
+
+        // A change held in the connection (not saved yet) is observed live and not saved; once flushed, it is.
+        let (driver, _) = try fresh()
+        let domain = try #require(drifted.domains.first { $0.address?.name == "web-1" })
+        try driver.apply(.setPower(domain: domain.name, running: false), deferringWrite: true)
+        #expect(try driver.observe().domains.first { $0.name == domain.name }?.state == .shutoff)
+        #expect(try fresh().node.domains.first { $0.name == domain.name }?.state == .running, "nothing held is on disk or saved")
+        try driver.flush()
+        #expect(try driver.observe().domains.first { $0.name == domain.name }?.state == .shutoff)
+        #expect(try savedText().contains("\"shutoff\""))
+        #expect(try fresh().node.domains.first { $0.name == domain.name }?.state == .shutoff)
+    }
+
     @Test func aStoredMemoSkipsConvergedRegionsUntilANodeOrDocumentChanges() throws {
         let world = try World()
         try world.apply()

@@ -17,7 +17,11 @@ struct BenchPlan: ParsableCommand {
                              verify: observe through the open connections, plan, remember converged regions
               plan-noop      plan against the converged nodes: must find nothing to do (regions whose documents,
                              node host files and ring builders are unchanged since verified are not observed again)
-              plan-refresh   the same with --refresh: every node observed (libvirt's test driver reads each host)
+              plan-refresh   the same with --refresh: every region planned again and every node's state read again
+                             (a simulated node whose files kept their stamps gives the observation saved beside its
+                             host, as the apply left it)
+              plan-reparse   plan-refresh with the saved observations removed first: libvirt's test driver parses
+                             every host (what the first plan after an upgrade pays)
             """)
 
     enum Size: String, ExpressibleByArgument, CaseIterable {
@@ -85,10 +89,24 @@ struct BenchPlan: ParsableCommand {
             rows.append(BenchRow(name: "\(size.rawValue) apply", outcomes: [try checked("apply", [me, "apply", "--auto-approve"] + repo + ["--state-dir", state], expect: [0])]))
             rows.append(try measure("\(size.rawValue) plan-noop", [me, "plan"] + repo + ["--state-dir", state], expect: [0]))
             rows.append(try measure("\(size.rawValue) plan-refresh", [me, "plan", "--refresh"] + repo + ["--state-dir", state], expect: [0]))
+            rows.append(BenchRow(name: "\(size.rawValue) plan-reparse", outcomes: try (0..<runs).map { _ in
+                try Self.removeSavedObservations(stateDirectory: state)
+                return try checked("plan-reparse", [me, "plan", "--refresh"] + repo + ["--state-dir", state], expect: [0])
+            }))
         }
         let report = BenchReport(workload: "sizes: " + size.map(\.rawValue).joined(separator: ", "),
                                  cores: ProcessInfo.processInfo.activeProcessorCount, runs: runs, rows: rows)
         Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
+    }
+
+    /// Removes the observations simulated nodes saved beside their host files (`nodes/<region>/<name>.observed`).
+    static func removeSavedObservations(stateDirectory: String) throws {
+        let nodes = "\(stateDirectory)/nodes"
+        for region in try FileManager.default.contentsOfDirectory(atPath: nodes) {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(nodes)/\(region)")) ?? [] where name.hasSuffix(".observed") {
+                try FileManager.default.removeItem(atPath: "\(nodes)/\(region)/\(name)")
+            }
+        }
     }
 
     private func measure(_ name: String, _ arguments: [String], expect: [Int32]) throws -> BenchRow {

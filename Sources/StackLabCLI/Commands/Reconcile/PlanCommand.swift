@@ -46,7 +46,8 @@ struct PlanCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Save the plan for 'stacklab apply FILE'.", valueName: "file"))
     var out: String?
 
-    @Flag(help: "Observe every node, even in regions known to be converged and unchanged.")
+    @Flag(help: ArgumentHelp("Plan every region and read every node's state again, even in regions known to be converged and unchanged.",
+                             discussion: "A simulated node whose files all kept their stamps (inode, size, times) since it was last observed gives the observation saved beside its host file instead of libvirt's test driver parsing the host again."))
     var refresh = false
 
     @Flag(help: "Print how many regions and nodes were reused or observed (on standard error).")
