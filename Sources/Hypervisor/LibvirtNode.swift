@@ -295,6 +295,15 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         String(hostFile.dropLast(".xml".count)) + ".observed"
     }
 
+    /// Removes every simulated node's saved observation under `stateDirectory`: the next observation of each parses its
+    /// host (what `bench plan`'s `plan-reparse` row measures). Returns how many were removed.
+    @discardableResult
+    public static func removeSavedObservations(stateDirectory: String) -> Int {
+        simulatedNodes(stateDirectory: stateDirectory).count { node in
+            unlink(observationFile(hostFile: hostFile(stateDirectory: stateDirectory, node: node))) == 0
+        }
+    }
+
     private func observeLive() throws(DriverError) -> ObservedNode {
         try libvirt { () throws(LibvirtError) -> ObservedNode in
             let connection = try self.connection

@@ -22,13 +22,11 @@ public struct Applier: Sendable {
     public var progress: (@Sendable (ProgressEvent) -> Void)?
     /// The regions' object stores (volume snapshots); nil when the plan has no snapshot changes.
     public var objectStores: ObjectStores?
-    /// Where each node that can vouch for its state (a generation) is observed once its last change of the plan is
-    /// done, through the connection the changes used: what a verify then plans from without asking it again.
+    /// Each node that can vouch for its state (a generation) is observed once its last change of the plan is done,
+    /// through the connection the changes used (a simulated node saves that observation beside its host file, so the
+    /// verify and later processes read it instead of parsing the host again). Kept here as well when given: a
+    /// long-running caller plans from memory.
     public var settled: ObservationCache?
-    /// Whether each node that can vouch for its state is observed once its last change is done even without `settled`:
-    /// a simulated node then saves that observation beside its host file, and the verify reads it instead of parsing the
-    /// host again, without the apply holding every node's observation until then.
-    public var observeSettled = false
     /// Whether a node's connection is let go once its changes are done (and it was observed into `settled`): an
     /// apply over thousands of nodes then holds a few connections at a time, not every node's state.
     public var disconnectSettled = false
@@ -180,10 +178,10 @@ public struct Applier: Sendable {
         return lastOfNode
     }
 
-    /// A node's changes are all done: it is observed into `settled` (when it has a generation to vouch for that
-    /// observation; with `observeSettled` also without `settled`) and, with `disconnectSettled`, let go.
+    /// A node's changes are all done: it is observed (when it has a generation to vouch for that observation), kept in
+    /// `settled`, and, with `disconnectSettled`, let go.
     private func settle(_ driver: any NodeDriver) {
-        if settled != nil || observeSettled, let generation = driver.generation(), let node = try? driver.observe(generation: generation) {
+        if let generation = driver.generation(), let node = try? driver.observe(generation: generation) {
             settled?.keep(node, generation: generation)
         }
         if disconnectSettled { driver.disconnect() }

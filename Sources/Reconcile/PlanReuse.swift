@@ -188,9 +188,6 @@ public struct ReuseStats: Sendable, CustomStringConvertible {
 }
 
 extension Reconciler {
-    /// The running binary's identity: plans remembered by another build of the planner are not reused.
-    static var plannerVersion: String { BuildIdentity.current }
-
     /// A plan for `regions` that keeps what did not change: a region whose `RegionKey` equals the one `memo`
     /// holds gets its remembered plan without its nodes being observed; otherwise its nodes are observed (or taken
     /// from `observations` when their generation is unchanged) and it is planned. `refresh` observes and plans
@@ -222,7 +219,7 @@ extension Reconciler {
         DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
             let region = regionResources[index]
             regionKeys[index] = RegionKey.make(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: nodesByRegion[region.name] ?? [],
-                                               generations: generations, ringStamps: ringStamps, options: options, version: Self.plannerVersion)
+                                               generations: generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
         }
         for (region, key) in zip(regionResources, regionKeys.values) {
             guard let key else { continue }
@@ -239,7 +236,7 @@ extension Reconciler {
         // Regions are observed and planned a batch at a time, each batch's observations let go once it is planned: a
         // plan over thousands of nodes holds one batch of observations besides the region plans.
         var removed: [RegionPlan] = []
-        for batch in Self.batches(toPlan.map(\.name) + removedRegions, nodes: nodesByRegion) {
+        for batch in Self.batches(toPlan.map(\.name) + removedRegions, nodes: nodesByRegion, batchNodes: batchNodes) {
             var toObserve: [Address: any NodeDriver] = [:]
             for address in batch.flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
             let observation = try observe(toObserve, cache: refresh ? nil : observations, generations: generations, disconnect: disconnect)
@@ -269,12 +266,12 @@ extension Reconciler {
         try memo?.save()
         let plan = Planner.combine(regionResources.map { kept[$0.name]! } + removed, revision: revision,
                                    manifests: DesiredModel.digest(of: digests))
-        stats.phases.end("save, combine")
+        stats.phases.end("combine")
         return (try Self.limit(try holdingCredit(plan), to: targets, model: model), stats)
     }
 
-    /// `regions` in batches of about `batchNodes` nodes (a region is never split; a batch has at least one).
-    static func batches(_ regions: [String], nodes: [String: [Address]], batchNodes: Int = 1_000) -> [Set<String>] {
+    /// `regions` in batches of at most `batchNodes` nodes, in order (a region is never split: a larger one is a batch alone).
+    static func batches(_ regions: [String], nodes: [String: [Address]], batchNodes: Int) -> [Set<String>] {
         var batches: [Set<String>] = []
         var batch = Set<String>()
         var count = 0

@@ -184,7 +184,6 @@ public struct ReconcileRun {
         // (a long-running caller keeps them in memory; a simulated node also saves its own beside its host file).
         let settled = caches?.observations
         applier.settled = settled
-        applier.observeSettled = true
         applier.disconnectSettled = true
         let applied = try applier.apply(plan, drivers: drivers, state: state)
         phases.end("apply")

@@ -30,6 +30,9 @@ public struct Reconciler: Sendable {
     public var sshIdentity: String?
     /// The regions' object stores (volume snapshots).
     public var objectStores: ObjectStores
+    /// Nodes whose observations a plan holds at once: regions are observed and planned in batches of about this many
+    /// nodes, each batch's observations let go once it is planned.
+    public var batchNodes = 1_000
 
     /// Creates a reconciler.
     public init(model: DesiredModel, revision: String?, stateDirectory: String, state: (any StateBackend)?, options: Planner.Options = .init()) {

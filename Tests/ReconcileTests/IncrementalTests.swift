@@ -154,6 +154,31 @@ import Testing
         #expect(try json(replanned.plan) == json(try world.plan()))
     }
 
+    /// Regions are observed and planned in batches (each batch's observations let go once it is planned): planned one
+    /// node at a time, the plan is the plan made at once, change for change, before and after an apply.
+    @Test func aPlanMadeInBatchesIsThePlanMadeAtOnce() throws {
+        let world = try World()
+        func both() throws -> (whole: Plan, batched: Plan) {
+            var reconciler = try world.reconciler()
+            let regions = try reconciler.regions([])
+            let whole = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: nil).plan
+            reconciler.batchNodes = 1
+            return (whole, try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: nil).plan)
+        }
+        let empty = try both()
+        #expect(empty.whole.changes.count > 10 && empty.whole.changes.contains { $0.address.kind == .ring })
+        #expect(try json(empty.batched) == json(empty.whole))
+        try world.apply()
+        try world.driftWeb1Memory(to: 1_048_576)
+        let drifted = try both()
+        #expect(drifted.whole.changes.map(\.address.name) == ["web-1"])
+        #expect(try json(drifted.batched) == json(drifted.whole))
+
+        let nodes = { (count: Int) in (0..<count).map { Address(kind: .node, region: "r", name: "n\($0)") } }
+        #expect(Reconciler.batches(["a", "b", "c", "d"], nodes: ["a": nodes(3), "b": nodes(1), "c": nodes(1), "d": nodes(1)], batchNodes: 2)
+                == [["a"], ["b", "c"], ["d"]])
+    }
+
     /// A simulated node's saved observation stands in for parsing its host in a new process, and only while every file
     /// the observation read keeps its stamp, for this build, and while no change is held in the connection.
     @Test func aSavedObservationStandsInForTheHostOnlyWhileItsFilesKeepTheirStamps() throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hypervisor
 import TestSupport
 import Processes
 
@@ -90,23 +91,15 @@ struct BenchPlan: ParsableCommand {
             rows.append(try measure("\(size.rawValue) plan-noop", [me, "plan"] + repo + ["--state-dir", state], expect: [0]))
             rows.append(try measure("\(size.rawValue) plan-refresh", [me, "plan", "--refresh"] + repo + ["--state-dir", state], expect: [0]))
             rows.append(BenchRow(name: "\(size.rawValue) plan-reparse", outcomes: try (0..<runs).map { _ in
-                try Self.removeSavedObservations(stateDirectory: state)
+                guard LibvirtNode.removeSavedObservations(stateDirectory: state) > 0 else {
+                    throw Command.Failure(description: "plan-reparse: no saved observation under \(state)/nodes: the apply saves one per node")
+                }
                 return try checked("plan-reparse", [me, "plan", "--refresh"] + repo + ["--state-dir", state], expect: [0])
             }))
         }
         let report = BenchReport(workload: "sizes: " + size.map(\.rawValue).joined(separator: ", "),
                                  cores: ProcessInfo.processInfo.activeProcessorCount, runs: runs, rows: rows)
         Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
-    }
-
-    /// Removes the observations simulated nodes saved beside their host files (`nodes/<region>/<name>.observed`).
-    static func removeSavedObservations(stateDirectory: String) throws {
-        let nodes = "\(stateDirectory)/nodes"
-        for region in try FileManager.default.contentsOfDirectory(atPath: nodes) {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(nodes)/\(region)")) ?? [] where name.hasSuffix(".observed") {
-                try FileManager.default.removeItem(atPath: "\(nodes)/\(region)/\(name)")
-            }
-        }
     }
 
     private func measure(_ name: String, _ arguments: [String], expect: [Int32]) throws -> BenchRow {

@@ -39,7 +39,7 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: "Nodes changed at once.")
     var parallelism = 8
 
-    @Flag(help: "Print where the time went: loading, then each step of the run (on standard error).")
+    @Flag(help: "Print where the time and memory went: loading, then each step of the run with the peak memory where it grew (on standard error).")
     var timings = false
 
     func run() throws {

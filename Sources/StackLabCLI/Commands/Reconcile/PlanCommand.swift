@@ -19,7 +19,7 @@ struct PlanCommand: ParsableCommand {
 
             A region whose manifest documents, node generations and ring builders are all as they were when an \
             earlier plan found it converged is not observed again (simulated nodes vouch for themselves by their \
-            host files; production nodes are always observed). --refresh observes everything.
+            host files; production nodes are always observed). --refresh plans every region and reads every node again.
 
             Exit status: 0 no changes, 2 changes, 1 errors.
 
@@ -50,7 +50,7 @@ struct PlanCommand: ParsableCommand {
                              discussion: "A simulated node whose files all kept their stamps (inode, size, times) since it was last observed gives the observation saved beside its host file instead of libvirt's test driver parsing the host again."))
     var refresh = false
 
-    @Flag(help: "Print how many regions and nodes were reused or observed (on standard error).")
+    @Flag(help: "Print how many regions and nodes were reused or observed, and each step's time and peak memory (on standard error).")
     var timings = false
 
     func run() throws {
