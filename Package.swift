@@ -48,7 +48,7 @@ let package = Package(
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hosts", dependencies: ["SSH", "Manifests", "Planning", "Parallel", "Processes", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
-        .target(name: "Hypervisor", dependencies: ["Libvirt", "SSH", "Hosts", "Planning", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Hypervisor", dependencies: ["Libvirt", "SSH", "Hosts", "Planning", "Parallel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
         // embedded SQLite backend.

@@ -16,7 +16,7 @@ public struct Plan: Sendable, Codable {
     /// Fingerprint of every observed node, by node address: apply refuses the plan if any changed.
     public var observed: [String: String]
     /// Changes, in an order that respects dependencies (a change only depends on earlier ones).
-    public var changes: [Change]
+    public var changes: ChangeList
     /// Objects found on nodes that StackLab does not own: reported, never touched.
     public var unmanaged: [Unmanaged]
     /// What could not be planned (an instance with no room, a ring that cannot be built, a name clash): a plan with
@@ -45,7 +45,7 @@ public struct Plan: Sendable, Codable {
         self.revision = revision
         self.regions = regions
         self.observed = observed
-        self.changes = changes
+        self.changes = ChangeList(changes)
         self.unmanaged = unmanaged
         self.errors = errors
     }

@@ -77,11 +77,10 @@ public enum Planner {
         var fingerprints: [String: String] = [:]
         fingerprints.reserveCapacity(regions.reduce(0) { $0 + $1.fingerprints.count })
         for region in regions { fingerprints.merge(region.fingerprints) { first, _ in first } }
-        var changes: [Change] = []
-        changes.reserveCapacity(regions.reduce(0) { $0 + $1.changes.count })
-        for region in regions { changes += region.changes }
-        var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: changes,
+        var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: [],
                         unmanaged: regions.flatMap(\.unmanaged), errors: regions.flatMap(\.errors))
+        // Each region's array is shared with the region plan (and the memo keeping it), not copied.
+        for region in regions { plan.changes.append(chunk: region.changes) }
         plan.manifests = manifests
         plan.orphans = regions.flatMap(\.orphans)
         plan.rings = regions.flatMap(\.rings)

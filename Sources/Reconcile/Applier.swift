@@ -132,7 +132,7 @@ public struct Applier: Sendable {
     /// changes `planned`; one after it finds them `started`, so recovery settles them from the node. Dependents on
     /// other targets start only after the save.
     /// Returns whether the node has no changes left in the plan.
-    private func applyBatch(from first: Int, of changes: [Change], on driver: any NodeDriver, walk: GraphWalk, state: any StateBackend, run: Int64) -> Bool {
+    private func applyBatch(from first: Int, of changes: ChangeList, on driver: any NodeDriver, walk: GraphWalk, state: any StateBackend, run: Int64) -> Bool {
         var applied: [(index: Int, seconds: Double)] = []
         var failure: (index: Int, message: String)?
         var current: Int? = first
@@ -278,7 +278,7 @@ public struct ApplyError: Error, CustomStringConvertible {
 ///
 /// `@unchecked Sendable`: every access goes through `condition`.
 final class GraphWalk: @unchecked Sendable {
-    private let changes: [Change]
+    private let changes: ChangeList
     private let condition = NSCondition()
     /// Unfinished dependencies per change.
     private var waiting: [Int]
@@ -298,7 +298,7 @@ final class GraphWalk: @unchecked Sendable {
     /// Unfinished changes per target.
     private var unfinished: [Change.Target: Int] = [:]
 
-    init(changes: [Change]) {
+    init(changes: ChangeList) {
         self.changes = changes
         let position = Dictionary(changes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
         waiting = Array(repeating: 0, count: changes.count)

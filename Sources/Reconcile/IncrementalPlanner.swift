@@ -24,6 +24,7 @@ public final class IncrementalPlanner {
     private let observations = ObservationCache()
     private let ringCache = RingStateCache()
     private let hostScan = SimulatedHostScan()
+    private let generationWatch = GenerationWatch()
     private let state: () throws -> (any StateBackend)?
     private let drivers = DriverPool()
     /// When crashed writes' temporary files are swept (every ten minutes at most).
@@ -77,6 +78,7 @@ public final class IncrementalPlanner {
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
         reconciler.hostScan = hostScan
+        reconciler.generationWatch = generationWatch
         try reconciler.recover(sweepTemporaries: sweeps.due())
         let (regions, endpoints) = try reconciler.selection([])
         let current = try drivers.drivers(for: endpoints, open: reconciler.drivers(for:))

@@ -114,7 +114,10 @@ public final class RingStateCache: @unchecked Sendable {
 /// A driver per node, kept while the node's endpoint (URI, size, host key, file root) is unchanged and made anew
 /// when it changed: a long-running reconciler does not open its nodes again for every run.
 public final class DriverPool: @unchecked Sendable {
-    private var drivers: [Address: (digest: UInt64, driver: any NodeDriver)] = [:]
+    /// Each driver with the endpoint it was opened for: a node whose endpoint changed (another URI, size, host key
+    /// or file root) gets a new driver. Compared, not hashed: the endpoints of an unchanged model share their strings
+    /// with the kept ones, so 10,000 comparisons cost less than hashing one endpoint's host key 10,000 times.
+    private var drivers: [Address: (endpoint: NodeEndpoint, driver: any NodeDriver)] = [:]
     private let lock = NSLock()
 
     /// An empty pool.
@@ -123,18 +126,20 @@ public final class DriverPool: @unchecked Sendable {
     /// The drivers of `endpoints`: those kept, and for the others what `open` makes (kept from now on).
     public func drivers(for endpoints: [NodeEndpoint], open: ([NodeEndpoint]) throws -> [Address: any NodeDriver]) throws -> [Address: any NodeDriver] {
         var result: [Address: any NodeDriver] = [:]
+        result.reserveCapacity(endpoints.count)
         var missing: [NodeEndpoint] = []
-        let digests = Dictionary(endpoints.map { ($0.address, Self.digest($0)) }, uniquingKeysWith: { first, _ in first })
         lock.withLock {
             for endpoint in endpoints {
-                if let kept = drivers[endpoint.address], kept.digest == digests[endpoint.address] { result[endpoint.address] = kept.driver } else { missing.append(endpoint) }
+                if let kept = drivers[endpoint.address], kept.endpoint == endpoint { result[endpoint.address] = kept.driver } else { missing.append(endpoint) }
             }
         }
         guard !missing.isEmpty else { return result }
         let opened = try open(missing)
+        let byAddress = Dictionary(missing.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         lock.withLock {
             for (address, driver) in opened {
-                drivers[address] = (digests[address] ?? 0, driver)
+                guard let endpoint = byAddress[address] else { continue }
+                drivers[address] = (endpoint, driver)
                 result[address] = driver
             }
         }
@@ -143,17 +148,10 @@ public final class DriverPool: @unchecked Sendable {
 
     /// Lets go of every driver but those of `addresses` (nodes that left the manifests).
     public func retain(_ addresses: Set<Address>) {
-        lock.withLock { drivers = drivers.filter { addresses.contains($0.key) } }
-    }
-
-    static func digest(_ endpoint: NodeEndpoint) -> UInt64 {
-        var hasher = StableHasher()
-        hasher.combine(endpoint.libvirt)
-        hasher.combine(UInt64(endpoint.cpus))
-        hasher.combine(endpoint.memoryKiB)
-        hasher.combine(endpoint.hostKey ?? "")
-        hasher.combine(endpoint.fileRoot ?? "")
-        return hasher.value
+        lock.withLock {
+            guard drivers.keys.contains(where: { !addresses.contains($0) }) else { return }
+            drivers = drivers.filter { addresses.contains($0.key) }
+        }
     }
 }
 
@@ -166,6 +164,8 @@ public final class RunCaches: Sendable {
     public let drivers = DriverPool()
     public let observations = ObservationCache()
     public let rings = RingStateCache()
+    /// Node generations, read again only for nodes whose files changed (inotify on the simulated hosts).
+    public let generations = GenerationWatch()
 
     /// Empty caches.
     public init() {}
@@ -179,11 +179,13 @@ public struct ReuseStats: Sendable, CustomStringConvertible {
     /// Nodes observed, and nodes whose earlier observation was kept.
     public var nodesObserved = 0
     public var nodesReused = 0
+    /// Node generations read (the others were known unchanged from a watch).
+    public var generationsRead = 0
     /// Seconds in each step of the plan.
     public var phases = ReconcileRun.Phases()
 
     public var description: String {
-        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed; \(phases)"
+        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; \(phases)"
     }
 }
 
@@ -209,8 +211,10 @@ extension Reconciler {
         let digests = self.digests
         let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })
 
-        // Generations first (a stat per simulated node), before anything is observed.
-        let generations = Self.generations(of: drivers)
+        // Generations first (a few stats per simulated node, or only for the nodes a watch saw change), before
+        // anything is observed.
+        let generations = generationWatch?.generations(of: drivers, stateDirectory: stateDirectory) ?? Self.generations(of: drivers)
+        stats.generationsRead = generationWatch?.lastRead.count ?? drivers.count
         stats.phases.end("generations")
         var kept: [String: RegionPlan] = [:]
         var keys: [String: String] = [:]

@@ -21,6 +21,8 @@ public struct Reconciler: Sendable {
     public var options: Planner.Options
     /// Region directories of simulated hosts already read (a long-running reconciler keeps one).
     public var hostScan: SimulatedHostScan?
+    /// Generations of the simulated nodes kept by a long-running planner (read again only where files changed).
+    public var generationWatch: GenerationWatch?
     /// The model's plan digests, when the caller has them (a long-running reconciler computes them once a revision);
     /// nil: computed when a plan needs them.
     public var planDigests: (catalog: UInt64, regions: [String: UInt64])?
@@ -139,7 +141,8 @@ public struct Reconciler: Sendable {
     /// Observes through `drivers` (taken from `caches`), asking only nodes whose generation changed since `caches`
     /// last saw them.
     func observe(_ drivers: [Address: any NodeDriver], caches: RunCaches) throws -> [ObservedNode] {
-        try observe(drivers, cache: caches.observations, generations: Self.generations(of: drivers), disconnect: true).nodes
+        try observe(drivers, cache: caches.observations, generations: caches.generations.generations(of: drivers, stateDirectory: stateDirectory),
+                    disconnect: true).nodes
     }
 
     /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made

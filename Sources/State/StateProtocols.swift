@@ -21,7 +21,7 @@ public protocol RunJournal: Sendable {
     /// Whether this process may write the store (a read-only one still plans: nothing is remembered).
     var isWritable: Bool { get }
     /// Records every change of a run as planned, before any is attempted.
-    func journalPlanned(_ changes: [Change], run: Int64) throws
+    func journalPlanned(_ changes: ChangeList, run: Int64) throws
     /// Moves a journal entry to `status`, counting attempts and keeping the error.
     func journal(_ change: Change, run: Int64, status: JournalEntry.Status, error: String?) throws
     /// Moves several journal entries to `status` in one transaction (an applier's batch of one node's changes).

@@ -87,7 +87,7 @@ extension PostgresState {
         }
     }
 
-    public func journalPlanned(_ changes: [Change], run: Int64) throws {
+    public func journalPlanned(_ changes: ChangeList, run: Int64) throws {
         let tokens = try runTokens(run)
         let requested = clock()
         try connection.transaction { tx in

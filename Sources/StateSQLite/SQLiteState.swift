@@ -521,7 +521,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     /// Records every change of a run as planned, before any is attempted.
     /// Charging of what the changes delete stops now, in the same transaction: the delete was requested, whatever
     /// becomes of the real teardown.
-    public func journalPlanned(_ changes: [Change], run: Int64) throws {
+    public func journalPlanned(_ changes: ChangeList, run: Int64) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try queue.write { db in

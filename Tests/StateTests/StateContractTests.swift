@@ -118,7 +118,7 @@ import TestSupport
         let held = try Self.hold(["lab"], state, in: scratch)
         defer { withExtendedLifetime(held) {} }
         let run = try state.beginRun(regions: ["lab"], revision: "abc")
-        try state.journalPlanned(changes, run: run)
+        try state.journalPlanned(ChangeList(changes), run: run)
         try state.journal(Array(changes.prefix(120)), run: run, status: .started, error: nil)
         try state.journal(Array(changes.prefix(119)), run: run, status: .done, error: nil)
         try state.journal([changes[119]], run: run, status: .failed, error: "refused")

@@ -1,0 +1,186 @@
+import Foundation
+import Manifests
+import Parallel
+import Planning
+
+/// Node generations for a long-running planner, at a cost that follows what changed: the simulated hosts' directory
+/// (`<state>/nodes`) is watched with inotify, and a node's generation is read again (its few stats) only when an
+/// event names one of its files, not for all 10,000 nodes every revision.
+///
+/// Everything is read again the first time, after the kernel dropped events (its queue overflowed), when a watched
+/// directory was moved, and on every call when the directory cannot be watched (no `nodes` directory yet, or the
+/// inotify watch limit reached): then it costs what `generation()` on every node costs, never a stale answer.
+/// Watches are added before the generations they cover are read, so a write that races with a read is seen next time.
+///
+/// What inotify cannot see is not covered: a change made through a hard link from an unwatched directory, or on
+/// another machine sharing the directory over a network file system. The simulated hosts are one machine's files.
+public final class GenerationWatch: @unchecked Sendable {
+    private let lock = NSLock()
+    /// The state directory watched (the first one asked about; another one resets the watch).
+    private var stateDirectory: String?
+    private var descriptor: Int32 = -1
+    /// Watched directories by watch descriptor, relative to `<state>/nodes` ("" is the directory itself).
+    private var directories: [Int32: String] = [:]
+    /// Generations as last read, each forgotten as soon as an event names one of its node's files (a caller may ask
+    /// for some nodes only: the others are read again when next asked for).
+    private var known: [Address: String?] = [:]
+    /// Why the directory is not watched (nil while it is).
+    public private(set) var unwatched: String? = "not asked yet"
+    /// The nodes whose generations the last call read again.
+    public private(set) var lastRead: [Address] = []
+
+    /// A watch that starts at the first call.
+    public init() {}
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// The generation of every node of `drivers` whose simulated host is under `stateDirectory`, reading again only
+    /// those whose files changed since the last call.
+    public func generations(of drivers: [Address: any NodeDriver], stateDirectory: String) -> [Address: String?] {
+        lock.lock()
+        defer { lock.unlock() }
+        if self.stateDirectory != stateDirectory {
+            self.stateDirectory = stateDirectory
+            reset()
+        }
+        if descriptor < 0 { reset() } else { drain() }
+        let reread = drivers.keys.filter { known[$0] == nil }.sorted()
+        let read = ResultSlots<String?>(count: reread.count)
+        DispatchQueue.concurrentPerform(iterations: reread.count) { index in
+            read[index] = drivers[reread[index]]?.generation()
+        }
+        lastRead = reread
+        // While nothing is watched, nothing read is kept: every call reads everything.
+        if descriptor >= 0 {
+            for (address, generation) in zip(reread, read.values) { known[address] = .some(generation) }
+        }
+        var generations: [Address: String?] = [:]
+        generations.reserveCapacity(drivers.count)
+        for (address, generation) in zip(reread, read.values) { generations[address] = .some(generation) }
+        for address in drivers.keys where generations[address] == nil { generations[address] = known[address] ?? nil }
+        return generations
+    }
+
+    private var root: String { "\(stateDirectory ?? "")/nodes" }
+
+    /// Drops every watch and what was read, and watches the directory again from scratch.
+    private func reset() {
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+        directories = [:]
+        known = [:]
+        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard descriptor >= 0 else {
+            unwatched = "inotify_init1: \(String(cString: strerror(errno)))"
+            return
+        }
+        guard watchTree(""), directories.values.contains("") else {
+            close(descriptor)
+            descriptor = -1
+            directories = [:]
+            return
+        }
+        unwatched = nil
+    }
+
+    private static let mask = UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO
+                                     | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
+
+    /// Watches `relative` and every directory below it. False when the watch limit is reached (or another error
+    /// than the directory having gone meanwhile).
+    private func watchTree(_ relative: String) -> Bool {
+        var pending = [relative]
+        while let next = pending.popLast() {
+            let path = next.isEmpty ? root : "\(root)/\(next)"
+            let watch = inotify_add_watch(descriptor, path, Self.mask)
+            if watch < 0 {
+                if errno == ENOENT || errno == ENOTDIR { continue }  // gone again: its parent's event said so
+                unwatched = "inotify_add_watch \(path): \(String(cString: strerror(errno)))"
+                    + (errno == ENOSPC ? " (raise fs.inotify.max_user_watches)" : "")
+                return false
+            }
+            directories[watch] = next
+            // Listed after the watch is added: a directory created meanwhile is either listed or reported.
+            guard let directory = opendir(path) else { continue }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard name != ".", name != ".." else { continue }
+                let child = next.isEmpty ? name : "\(next)/\(name)"
+                var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
+                if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                    var info = stat()
+                    isDirectory = lstat("\(root)/\(child)", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+                }
+                if isDirectory { pending.append(child) }
+            }
+        }
+        return true
+    }
+
+    /// Reads every queued event, noting what changed; watches directories that appeared.
+    private func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while descriptor >= 0 {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { return }  // EAGAIN: nothing more queued
+            var offset = 0
+            while offset + 16 <= count {
+                let (watch, flags, length) = buffer.withUnsafeBytes { bytes in
+                    (bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self), bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
+                     Int(bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
+                }
+                let name = String(decoding: buffer[(offset + 16)..<(offset + 16 + length)].prefix { $0 != 0 }, as: UTF8.self)
+                offset += 16 + length
+                if !note(watch: watch, flags: flags, name: name) {
+                    reset()  // events were lost or a path went stale: start over
+                    return
+                }
+            }
+        }
+    }
+
+    /// Notes one event. False when the watch must start over.
+    private func note(watch: Int32, flags: UInt32, name: String) -> Bool {
+        if flags & UInt32(IN_Q_OVERFLOW) != 0 { return false }
+        guard let directory = directories[watch] else { return true }  // a watch already let go
+        if flags & UInt32(IN_IGNORED) != 0 {
+            directories[watch] = nil
+            return true
+        }
+        if flags & UInt32(IN_MOVE_SELF) != 0 { return false }  // every path below it is stale
+        let path = name.isEmpty ? directory : directory.isEmpty ? name : "\(directory)/\(name)"
+        if flags & UInt32(IN_ISDIR) != 0, flags & UInt32(IN_CREATE | IN_MOVED_TO) != 0, !watchTree(path) {
+            return false
+        }
+        mark(path)
+        return true
+    }
+
+    /// Forgets the generations a change at `path` (relative to `nodes`) may have changed.
+    private func mark(_ path: String) {
+        let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
+        guard let region = parts.first.map(String.init) else {
+            known = [:]  // the nodes directory itself
+            return
+        }
+        guard parts.count > 1 else {
+            known = known.filter { $0.key.region != region }
+            return
+        }
+        let entry = parts[1]
+        let name: Substring
+        if parts.count > 2 {
+            name = entry  // under `<name>/`
+        } else if entry.hasSuffix(".observed") || entry.contains(".observed.tmp-") {
+            return  // saved observations are not part of a generation
+        } else if let xml = entry.range(of: ".xml") {
+            name = entry[..<xml.lowerBound]  // the host file, or its temporary
+        } else {
+            name = entry  // `<name>` (the node's directory), or a file no generation reads
+        }
+        known[Address(kind: .node, region: region, name: String(name))] = nil
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Manifests
+import Planning
+import TestSupport
+import Testing
+@testable import Hypervisor
+
+/// The watched generations are always the generations every node would give if asked, and only nodes whose files
+/// changed are asked again: host files rewritten, node directories made later, new regions, saved observations
+/// (never part of a generation), and the kernel dropping events.
+@Suite struct GenerationWatchTests {
+    static func node(_ region: String, _ name: String) -> Address { Address(kind: .node, region: region, name: name) }
+
+    final class Cloud {
+        let state: Scratch
+        var drivers: [Address: any NodeDriver] = [:]
+        let watch = GenerationWatch()
+
+        init() throws {
+            state = try Scratch("state")
+            for (region, name) in [("lab", "n1"), ("lab", "n2"), ("lab", "n3"), ("edge", "e1")] { try add(region, name) }
+        }
+
+        func add(_ region: String, _ name: String) throws {
+            drivers[GenerationWatchTests.node(region, name)] = try LibvirtNode(
+                endpoint: NodeEndpoint(address: GenerationWatchTests.node(region, name), libvirt: "simulated", cpus: 4, memoryKiB: 8 << 20),
+                stateDirectory: state.path)
+        }
+
+        func path(_ relative: String) -> String { "\(state.path)/nodes/\(relative)" }
+
+        /// Asks the watch and checks it against every node asked directly; returns the nodes it read again.
+        func check(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> [String] {
+            let watched = watch.generations(of: drivers, stateDirectory: state.path)
+            let direct = Dictionary(uniqueKeysWithValues: drivers.map { ($0.key, $0.value.generation()) })
+            #expect(watched == direct, comment, sourceLocation: sourceLocation)
+            #expect(watch.unwatched == nil, sourceLocation: sourceLocation)
+            return watch.lastRead.map(\.description)
+        }
+
+        /// Asks the watch for `drivers` only; returns the nodes it read again.
+        func ask(_ drivers: [Address: any NodeDriver]) -> [String] {
+            _ = watch.generations(of: drivers, stateDirectory: state.path)
+            return watch.lastRead.map(\.description)
+        }
+
+        func generation(_ address: Address) -> String? { drivers[address]!.generation() }
+
+        /// Replaces a file as the simulated hosts do: written aside, then renamed over it.
+        func replace(_ relative: String, with text: String) throws {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path(relative) + ".tmp-\(getpid())"))
+            #expect(rename(path(relative) + ".tmp-\(getpid())", path(relative)) == 0)
+        }
+    }
+
+    @Test func onlyNodesWhoseFilesChangedAreReadAgainAndTheAnswerIsAlwaysTheDirectOne() throws {
+        let cloud = try Cloud()
+        #expect(cloud.check("first call").count == 4, "the first call reads every node")
+        #expect(cloud.check("nothing changed") == [])
+
+        // A host file rewritten (a new inode, as every write of a simulated host makes).
+        let before = cloud.generation(Self.node("lab", "n1"))
+        let host = try String(contentsOfFile: cloud.path("lab/n1.xml"), encoding: .utf8)
+        try cloud.replace("lab/n1.xml", with: host)
+        #expect(cloud.check("host file rewritten") == ["node/lab/n1"])
+        #expect(cloud.generation(Self.node("lab", "n1")) != before)
+
+        // The node's own directory made after the watch started, nested, then a file added deep inside it: the new
+        // directories are watched as they appear.
+        try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/stacklab/dnsmasq"), withIntermediateDirectories: true)
+        try Data("dhcp-host=aa:bb\n".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/dnsmasq/hosts")))
+        #expect(cloud.check("node directory made") == ["node/lab/n2"])
+        let withHosts = cloud.generation(Self.node("lab", "n2"))
+        try Data("x".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/dnsmasq/leases")))
+        #expect(cloud.check("a file added in a directory made after the watch started") == ["node/lab/n2"])
+        #expect(cloud.generation(Self.node("lab", "n2")) != withHosts)
+        try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/swift"), withIntermediateDirectories: true)
+        try Data("ring".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/swift/object.ring.gz")))
+        #expect(cloud.check("a ring installed") == ["node/lab/n2"])
+
+        // A saved observation is not part of a generation: writing one reads nothing again.
+        try cloud.replace("lab/n3.observed", with: "{}\n")
+        #expect(cloud.check("saved observation written") == [])
+
+        // A region whose directory appears after the watch started, and a write to its node afterwards.
+        try cloud.add("late", "l1")
+        #expect(cloud.check("new region") == ["node/late/l1"])
+        try cloud.replace("late/l1.xml", with: try String(contentsOfFile: cloud.path("late/l1.xml"), encoding: .utf8))
+        #expect(cloud.check("host file in the new region rewritten") == ["node/late/l1"])
+
+        // A caller asking for one region's nodes only (the service's per-region runs): a change to another region's
+        // node, drained meanwhile, is still read when that node is asked for.
+        let lab = cloud.drivers.filter { $0.key.region == "lab" }
+        #expect(cloud.ask(lab) == [])
+        try cloud.replace("late/l1.xml", with: try String(contentsOfFile: cloud.path("late/l1.xml"), encoding: .utf8))
+        #expect(cloud.ask(lab) == [], "the change is not in lab")
+        #expect(cloud.check("every node again, after a change drained while only lab was asked for") == ["node/late/l1"])
+
+        // A node that left: its host file removed.
+        try FileManager.default.removeItem(atPath: cloud.path("edge/e1.xml"))
+        #expect(cloud.check("host file removed") == ["node/edge/e1"])
+        #expect(cloud.generation(Self.node("edge", "e1")) == nil)
+    }
+
+    @Test func lostEventsAndMovedDirectoriesReadEverythingAgain() throws {
+        let cloud = try Cloud()
+        _ = cloud.check("first call")
+        try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/stacklab/metadata"), withIntermediateDirectories: true)
+        #expect(cloud.check("node directory made") == ["node/lab/n2"])
+
+        // More events than the kernel queues: it drops them and says so; every node is read again.
+        let queued = Int((try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 16384
+        var created = 0
+        for index in 0...(queued + 16) {
+            let descriptor = creat(cloud.path("lab/n2/etc/stacklab/metadata/f\(index)"), 0o644)
+            if descriptor >= 0 {
+                created += 1
+                close(descriptor)
+            }
+        }
+        #expect(created > queued)
+        #expect(cloud.check("events dropped by the kernel").count == 4)
+        #expect(cloud.check("nothing changed since") == [], "watching again after an overflow")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/metadata/after")))
+        #expect(cloud.check("a file added after the overflow") == ["node/lab/n2"], "the watches were made again")
+
+        // A watched directory moved away and back: paths below it went stale, so everything is read again.
+        #expect(rename(cloud.path("lab/n2"), cloud.path("lab/n2.away")) == 0)
+        #expect(rename(cloud.path("lab/n2.away"), cloud.path("lab/n2")) == 0)
+        #expect(cloud.check("node directory moved away and back").count == 4)
+        try Data("y".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/metadata/later")))
+        #expect(cloud.check("a file added after the move") == ["node/lab/n2"])
+    }
+}
