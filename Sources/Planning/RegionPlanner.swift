@@ -102,7 +102,9 @@ struct RegionPlanner {
         let declaredInstances = spec == nil ? [] : Set(slice.instances.map(\.address))
         // Deletes first: domains removed from the manifests, moved away, or duplicated by an interrupted move.
         var freedIPs: [IPv4Address: ChangeID] = [:]
-        for (address, have) in current.sorted(by: { $0.key < $1.key }) {
+        // Keys sorted, values looked up: sorting the (address, domain) pairs moves every large value many times.
+        for address in current.keys.sorted() {
+            let have = current[address]!
             let onRemovedNode = !declared.contains(have.node)
             if let want = desired[address] {
                 guard want.node != have.node else { continue }
@@ -153,7 +155,8 @@ struct RegionPlanner {
 
         // Domains.
         let networkOf = Dictionary(slice.instances.map { ($0.address, $0.spec.network.value) }, uniquingKeysWith: { first, _ in first })
-        for (address, want) in desired.sorted(by: { $0.key < $1.key }) {
+        for address in desired.keys.sorted() {
+            let want = desired[address]!
             var dependsOn = networkChange["\(want.node.name)/\(networkOf[address] ?? "")"].map { [$0] } ?? []
             if let freed = freedIPs[want.interface.ip] { dependsOn.append(freed) }  // the address is someone else's until that delete
             guard let have = current[address], have.node == want.node else {

@@ -117,7 +117,11 @@ public final class DriverPool: @unchecked Sendable {
     /// Each driver with the endpoint it was opened for: a node whose endpoint changed (another URI, size, host key
     /// or file root) gets a new driver. Compared, not hashed: the endpoints of an unchanged model share their strings
     /// with the kept ones, so 10,000 comparisons cost less than hashing one endpoint's host key 10,000 times.
-    private var drivers: [Address: (endpoint: NodeEndpoint, driver: any NodeDriver)] = [:]
+    private var drivers: [Address: Kept] = [:]
+    private struct Kept {
+        let endpoint: NodeEndpoint
+        let driver: any NodeDriver
+    }
     private let lock = NSLock()
 
     /// An empty pool.
@@ -139,7 +143,7 @@ public final class DriverPool: @unchecked Sendable {
         lock.withLock {
             for (address, driver) in opened {
                 guard let endpoint = byAddress[address] else { continue }
-                drivers[address] = (endpoint, driver)
+                drivers[address] = Kept(endpoint: endpoint, driver: driver)
                 result[address] = driver
             }
         }

@@ -191,6 +191,21 @@ import Testing
         #expect(cache.validation.lastReused == 0, "a flavor document went: every region's instances are checked again")
         (incremental, full) = try both()
         #expect(cache.validation.lastReused == 1, "nothing changed: lab's instance findings are kept (edge has none)")
+        #expect(cache.validation.lastReusedOthers, "nothing changed: the findings of the rules over everything else are kept")
+
+        // The instance a volume and a floating IP attach to is renamed, in a file whose other documents stay as they
+        // are: the rules over volumes and floating IPs must see it (both now point at an instance that is not there).
+        let acme = try String(contentsOfFile: repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try repo.write("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "name: web-1\n", with: "name: web-9\n"))
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(!cache.validation.lastReusedOthers)
+        #expect(incremental.hasErrors && render(incremental) == render(full))
+        #expect(render(incremental).contains("instance 'web-1'"), "\(render(incremental))")
+        try repo.write("manifests/tenants/acme.yaml", acme)
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(!cache.validation.lastReusedOthers && !incremental.hasErrors && render(incremental) == render(full))
 
         // An instance error in lab only (a duplicate and a foreign keypair): lab is checked again.
         try repo.write("manifests/tenants/zzz.yaml", """

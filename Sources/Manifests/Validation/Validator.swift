@@ -43,10 +43,16 @@ struct Validator: Sendable {
         let work = toCheck.map { positions[$0.region]! }
         let checked = ResultSlots<InstanceFindings>(count: work.count)
         let others = ResultSlots<[Diagnostic]>(count: 1)
+        // The rules over everything but instances read no instance but those volumes and floating IPs attach to:
+        // while those and every other document are unchanged, their findings are too.
+        let keyOfOthers = context.map { self.othersKey(context: $0) }
+        if let keyOfOthers, let kept = cache?.others(key: keyOfOthers) { others[0] = kept }
+        let runOthers = others[0] == nil
+        let first = runOthers ? 1 : 0
         let base = self
-        // Slot 0 runs the rules over everything but instances; the others check one region's instances each.
-        DispatchQueue.concurrentPerform(iterations: work.count + 1) { slot in
-            if slot == 0 {
+        // Slot 0 runs the rules over everything but instances (unless kept); the others check one region's instances each.
+        DispatchQueue.concurrentPerform(iterations: work.count + first) { slot in
+            if runOthers && slot == 0 {
                 var validator = base
                 validator.checkIdentity()
                 validator.checkRegions()
@@ -60,9 +66,10 @@ struct Validator: Sendable {
                 validator.checkPipelines()
                 others[0] = validator.diagnostics
             } else {
-                checked[slot - 1] = base.instanceFindings(at: work[slot - 1])
+                checked[slot - first] = base.instanceFindings(at: work[slot - first])
             }
         }
+        if runOthers, let keyOfOthers { cache?.keep(others: others[0]!, key: keyOfOthers) }
         for ((region, key), result) in zip(toCheck, checked.values) {
             findings[region] = result
             if let key { cache?.keep(result, region: region, key: key) }
@@ -84,6 +91,21 @@ struct Validator: Sendable {
             hasher.combine(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
         }
         for region in unreadableRegions.sorted() { hasher.combine(region) }
+        return hasher.value
+    }
+
+    /// A digest of what the rules over everything but instances read: `context`, the instances volumes and floating
+    /// IPs attach to (owner, flavor), and the names files that did not parse may have declared.
+    private func othersKey(context: UInt64) -> UInt64 {
+        var hasher = StableHasher()
+        hasher.combine(context)
+        let attached = index.attachedFlavors.map { "\($0.key.region)/\($0.key.tenant)/\($0.key.name)=\($0.value)" }.sorted()
+        hasher.combine(UInt64(attached.count))
+        for entry in attached { hasher.combine(entry) }
+        let owners = index.instanceOwners.map { "\($0.key.region)/\($0.key.name)=\($0.value.joined(separator: ","))" }.sorted()
+        hasher.combine(UInt64(owners.count))
+        for entry in owners { hasher.combine(entry) }
+        for name in lostNames.sorted() { hasher.combine(name) }
         return hasher.value
     }
 
@@ -131,8 +153,12 @@ struct Validator: Sendable {
 /// Instance findings kept between loads, by region and key (see `Validator.run(cache:)`).
 public final class ValidationCache {
     private var kept: [String: (key: UInt64, findings: InstanceFindings)] = [:]
+    /// The findings of the rules over everything but instances, by `Validator.othersKey`.
+    private var keptOthers: (key: UInt64, diagnostics: [Diagnostic])?
     /// Regions whose findings were kept, and checked, by the last run.
     public private(set) var lastReused = 0
+    /// Whether the last run kept the findings of the rules over everything but instances.
+    public private(set) var lastReusedOthers = false
 
     /// An empty cache.
     public init() {}
@@ -147,9 +173,22 @@ public final class ValidationCache {
         kept[region] = (key, findings)
     }
 
+    func others(key: UInt64) -> [Diagnostic]? {
+        let kept = keptOthers.flatMap { $0.key == key ? $0.diagnostics : nil }
+        lastReusedOthers = kept != nil
+        return kept
+    }
+
+    func keep(others diagnostics: [Diagnostic], key: UInt64) {
+        keptOthers = (key, diagnostics)
+    }
+
     func retain(regions: Set<String>) {
         kept = kept.filter { regions.contains($0.key) }
     }
 
-    func reset() { lastReused = 0 }
+    func reset() {
+        lastReused = 0
+        lastReusedOthers = false
+    }
 }

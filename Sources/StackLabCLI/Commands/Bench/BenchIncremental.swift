@@ -55,7 +55,7 @@ struct BenchIncremental: ParsableCommand {
             if outcome.load.hasErrors { throw ValidationError("commit \(run) does not validate") }
             // Region r0 is converged: resizing vm-0 is its only change; the other regions' plans are as primed.
             let changes = outcome.plan?.changes ?? []
-            let inR0 = changes.filter { $0.region == "r0" }
+            let inR0 = Array(changes.lazy.filter { $0.region == "r0" })
             guard inR0.count == 1, inR0[0].address.description == "instance/r0/t0/vm-0", inR0[0].action == .update,
                   changes.count - 1 == prime.plan!.changes.count else {
                 throw ValidationError("the plan after resizing vm-0 should update it alone in r0 and keep the other regions' plans; "
