@@ -158,6 +158,20 @@ import Testing
         result.model.metas.map { "\($0.address) \($0.digest)" }
     }
 
+    @Test func mergingPartsKeepsEveryResourceInPartOrderKindByKind() throws {
+        let repo = try Fixtures.deployment()
+        let model = try Loader().load(DirectorySource(root: repo.path)).model
+        #expect(!model.metas.isEmpty)
+        #expect(DesiredModel.merged([]).metas.isEmpty, "no parts: an empty model")
+        #expect(DesiredModel.merged([model]).metas.map(\.address) == model.metas.map(\.address))
+        // Two parts: each kind holds the first part's resources, then the second's.
+        var twice = model
+        twice.append(contentsOf: model)
+        let merged = DesiredModel.merged([model, DesiredModel(), model])
+        #expect(merged.metas.map(\.address) == twice.metas.map(\.address))
+        #expect(merged.instances.count == 2 * model.instances.count && merged.nodes.count == 2 * model.nodes.count)
+    }
+
     @Test func anIncrementalLoadEqualsAFullLoadAndDecodesOnlyWhatChanged() throws {
         let repo = try Fixtures.deployment()
         try GitCLI.commitAll(in: repo.path)

@@ -147,31 +147,51 @@ public struct DesiredModel: Sendable {
         updateMetas { $0.digest = digests[$0.location.line] ?? 0 }
     }
 
-    /// Appends every resource of `other` (used to merge files parsed in parallel, in file order).
     /// The resources of every part, in order: each kind's column is sized once, then filled (merging a repository's
     /// 2,000 files one by one regrows every column again and again).
     public static func merged(_ parts: [DesiredModel]) -> DesiredModel {
+        // One visitor holds the part being read as its own property: a column is read from it in place. (Reading a
+        // column from a part held anywhere else copies the whole part, every column retained, once per kind: a
+        // million retains for a 2,000-file repository.)
         struct Merge: ModelKindVisitor {
+            enum Step { case count, reserve, append }
+            var step = Step.count
             var model = DesiredModel()
-            let parts: [DesiredModel]
+            var part = DesiredModel()
+            var counts: [Int] = []
+            var kind = 0
             mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
-                // Through the buffer: each part is read in place, not copied (a copy retains every column of it,
-                // for every kind: a million retains for a 2,000-file repository).
-                parts.withUnsafeBufferPointer { parts in
-                    var count = 0
-                    for index in parts.indices { count += parts[index][keyPath: column].count }
-                    var all: [Resource<Spec>] = []
-                    all.reserveCapacity(count)
-                    for index in parts.indices { all.append(contentsOf: parts[index][keyPath: column]) }
-                    model[keyPath: column] = all
+                defer { kind += 1 }
+                switch step {
+                case .count:
+                    if counts.count == kind { counts.append(0) }
+                    counts[kind] += part[keyPath: column].count
+                case .reserve:
+                    if kind < counts.count { model[keyPath: column].reserveCapacity(counts[kind]) }  // none when there are no parts
+                case .append:
+                    model[keyPath: column].append(contentsOf: part[keyPath: column])
                 }
             }
+            mutating func pass(_ step: Step, over parts: [DesiredModel]) {
+                self.step = step
+                for index in parts.indices {
+                    part = parts[index]
+                    kind = 0
+                    DesiredModel.visitKinds(&self)
+                }
+                part = DesiredModel()
+            }
         }
-        var merge = Merge(parts: parts)
+        var merge = Merge()
+        merge.pass(.count, over: parts)
+        merge.step = .reserve
+        merge.kind = 0
         visitKinds(&merge)
+        merge.pass(.append, over: parts)
         return merge.model
     }
 
+    /// Appends every resource of `other`.
     public mutating func append(contentsOf other: DesiredModel) {
         struct Append: ModelKindVisitor {
             var model: DesiredModel
