@@ -25,9 +25,19 @@ public final class GenerationWatch: @unchecked Sendable {
     /// for some nodes only: the others are read again when next asked for).
     private var known: [Address: String?] = [:]
     /// Why the directory is not watched (nil while it is).
-    public private(set) var unwatched: String? = "not asked yet"
+    public var unwatched: String? { lock.withLock { whyUnwatched } }
+    private var whyUnwatched: String? = "not asked yet"
+    /// After a failure to watch (the watch limit reached), when to try again: until then every call reads every
+    /// generation without walking the directory tree again.
+    private var retryAt: DispatchTime?
+    /// How long to wait before watching again after a failure.
+    static let retryInterval: UInt64 = 600 * 1_000_000_000
+    /// Tests only: watches allowed before `inotify_add_watch` is treated as failing with ENOSPC (the kernel's
+    /// `fs.inotify.max_user_watches` is machine-wide, so a test cannot lower it).
+    var watchLimit: Int?
     /// The nodes whose generations the last call read again.
-    public private(set) var lastRead: [Address] = []
+    public var lastRead: [Address] { lock.withLock { readLast } }
+    private var readLast: [Address] = []
 
     /// A watch that starts at the first call.
     public init() {}
@@ -45,13 +55,17 @@ public final class GenerationWatch: @unchecked Sendable {
             self.stateDirectory = stateDirectory
             reset()
         }
-        if descriptor < 0 { reset() } else { drain() }
+        if descriptor >= 0 {
+            drain()
+        } else if retryAt.map({ DispatchTime.now() >= $0 }) ?? true {
+            reset()
+        }
         let reread = drivers.keys.filter { known[$0] == nil }.sorted()
         let read = ResultSlots<String?>(count: reread.count)
         DispatchQueue.concurrentPerform(iterations: reread.count) { index in
             read[index] = drivers[reread[index]]?.generation()
         }
-        lastRead = reread
+        readLast = reread
         // While nothing is watched, nothing read is kept: every call reads everything.
         if descriptor >= 0 {
             for (address, generation) in zip(reread, read.values) { known[address] = .some(generation) }
@@ -73,16 +87,25 @@ public final class GenerationWatch: @unchecked Sendable {
         known = [:]
         descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard descriptor >= 0 else {
-            unwatched = "inotify_init1: \(String(cString: strerror(errno)))"
+            whyUnwatched = "inotify_init1: \(String(cString: strerror(errno)))"
+            retryLater()
             return
         }
-        guard watchTree(""), directories.values.contains("") else {
+        whyUnwatched = nil
+        let watched = watchTree("")
+        guard watched, directories.values.contains("") else {
             close(descriptor)
             descriptor = -1
             directories = [:]
+            // No `nodes` directory yet: try at the next call. Anything else (the watch limit): not for a while.
+            if watched { whyUnwatched = "no directory \(root) yet" } else { retryLater() }
             return
         }
-        unwatched = nil
+        retryAt = nil
+    }
+
+    private func retryLater() {
+        retryAt = DispatchTime(uptimeNanoseconds: DispatchTime.now().uptimeNanoseconds + Self.retryInterval)
     }
 
     private static let mask = UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO
@@ -94,10 +117,12 @@ public final class GenerationWatch: @unchecked Sendable {
         var pending = [relative]
         while let next = pending.popLast() {
             let path = next.isEmpty ? root : "\(root)/\(next)"
-            let watch = inotify_add_watch(descriptor, path, Self.mask)
+            let limited = watchLimit.map { directories.count >= $0 } ?? false
+            let watch = limited ? -1 : inotify_add_watch(descriptor, path, Self.mask)
+            if limited { errno = ENOSPC }
             if watch < 0 {
                 if errno == ENOENT || errno == ENOTDIR { continue }  // gone again: its parent's event said so
-                unwatched = "inotify_add_watch \(path): \(String(cString: strerror(errno)))"
+                whyUnwatched = "inotify_add_watch \(path): \(String(cString: strerror(errno)))"
                     + (errno == ENOSPC ? " (raise fs.inotify.max_user_watches)" : "")
                 return false
             }

@@ -58,6 +58,8 @@ public struct ReconcileLoop: Service {
     /// plan; it removes only files whose writer is gone or that are older than ten minutes, so it may run beside one).
     let sweeps = SweepClock()
     let firstSweepDone = StopFlag()
+    /// Whether the operator was told that node generations are read without a watch (once per process).
+    let toldUnwatched = StopFlag()
     /// Node drivers, observations of nodes that did not change, decoded ring builders: kept between runs (and read by
     /// the dashboard).
     var caches: RunCaches { state.caches }
@@ -318,6 +320,10 @@ public struct ReconcileLoop: Service {
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
+            if let reason = caches.generations.unwatched, !reason.hasPrefix("no directory"), !toldUnwatched.isSet {
+                toldUnwatched.set()
+                logger.warning("simulated nodes' files are not watched (\(reason)): every run reads every node's generation again")
+            }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             Timer(label: "stacklab_reconcile_duration_seconds", dimensions: [("region", region)]).recordSeconds(seconds)
             Gauge(label: "stacklab_drift", dimensions: [("region", region)]).record(report.plan.changes.count)

@@ -102,6 +102,21 @@ import Testing
         #expect(cloud.generation(Self.node("edge", "e1")) == nil)
     }
 
+    @Test func withoutWatchesEveryGenerationIsReadEveryTimeAndTheTreeIsNotWalkedAgainAtOnce() throws {
+        let cloud = try Cloud()
+        try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/stacklab/metadata"), withIntermediateDirectories: true)
+        cloud.watch.watchLimit = 3  // as if fs.inotify.max_user_watches were reached
+        let direct = { Dictionary(uniqueKeysWithValues: cloud.drivers.map { ($0.key, $0.value.generation()) }) }
+        #expect(cloud.watch.generations(of: cloud.drivers, stateDirectory: cloud.state.path) == direct())
+        #expect(cloud.watch.unwatched?.contains("max_user_watches") == true, "\(cloud.watch.unwatched ?? "watched")")
+        #expect(cloud.watch.lastRead.count == 4)
+        try cloud.replace("lab/n1.xml", with: try String(contentsOfFile: cloud.path("lab/n1.xml"), encoding: .utf8))
+        cloud.watch.watchLimit = nil  // room again, but no new attempt before the retry interval
+        #expect(cloud.watch.generations(of: cloud.drivers, stateDirectory: cloud.state.path) == direct())
+        #expect(cloud.watch.lastRead.count == 4, "every node read again, every time")
+        #expect(cloud.watch.unwatched != nil)
+    }
+
     @Test func lostEventsAndMovedDirectoriesReadEverythingAgain() throws {
         let cloud = try Cloud()
         _ = cloud.check("first call")
