@@ -24,9 +24,10 @@ public final class GenerationWatch: @unchecked Sendable {
     /// Generations as last read, each forgotten as soon as an event names one of its node's files (a caller may ask
     /// for some nodes only: the others are read again when next asked for).
     private var known: [Address: String?] = [:]
-    /// Why the directory is not watched (nil while it is).
-    public var unwatched: String? { lock.withLock { whyUnwatched } }
-    private var whyUnwatched: String? = "not asked yet"
+    /// Why the directory could not be watched (the watch limit reached): nil while it is watched, and while there is
+    /// no `nodes` directory to watch yet (it is looked for again at every call).
+    public var failure: String? { lock.withLock { whyUnwatched } }
+    private var whyUnwatched: String?
     /// After a failure to watch (the watch limit reached), when to try again: until then every call reads every
     /// generation without walking the directory tree again.
     private var retryAt: DispatchTime?
@@ -98,7 +99,7 @@ public final class GenerationWatch: @unchecked Sendable {
             descriptor = -1
             directories = [:]
             // No `nodes` directory yet: try at the next call. Anything else (the watch limit): not for a while.
-            if watched { whyUnwatched = "no directory \(root) yet" } else { retryLater() }
+            if !watched { retryLater() }
             return
         }
         retryAt = nil
@@ -150,7 +151,13 @@ public final class GenerationWatch: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while descriptor >= 0 {
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            guard count > 0 else { return }  // EAGAIN: nothing more queued
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                // EAGAIN: nothing more queued. Anything else (the descriptor gone): events may be lost, start over.
+                if errno != EAGAIN { reset() }
+                return
+            }
+            guard count > 0 else { return }
             var offset = 0
             while offset + 16 <= count {
                 let (watch, flags, length) = buffer.withUnsafeBytes { bytes in
@@ -195,17 +202,6 @@ public final class GenerationWatch: @unchecked Sendable {
             known = known.filter { $0.key.region != region }
             return
         }
-        let entry = parts[1]
-        let name: Substring
-        if parts.count > 2 {
-            name = entry  // under `<name>/`
-        } else if entry.hasSuffix(".observed") || entry.contains(".observed.tmp-") {
-            return  // saved observations are not part of a generation
-        } else if let xml = entry.range(of: ".xml") {
-            name = entry[..<xml.lowerBound]  // the host file, or its temporary
-        } else {
-            name = entry  // `<name>` (the node's directory), or a file no generation reads
-        }
-        known[Address(kind: .node, region: region, name: String(name))] = nil
+        if let node = LibvirtNode.generationOwner(region: region, entry: parts[1], inside: parts.count > 2) { known[node] = nil }
     }
 }

@@ -57,7 +57,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         return URL(fileURLWithPath: directory).standardizedFileURL.path
     }
 
-    /// The directory under the state directory that holds simulated hosts.
+    /// A simulated node's host file: `<state>/nodes/<region>/<name>.xml`.
     public static func hostFile(stateDirectory: String, node: Address) -> String {
         "\(stateDirectory)/nodes/\(node.region ?? "-")/\(node.name).xml"
     }
@@ -293,6 +293,18 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     /// The saved observation beside `hostFile`: removed with it.
     public static func observationFile(hostFile: String) -> String {
         String(hostFile.dropLast(".xml".count)) + ".observed"
+    }
+
+    /// The node whose `generation()` an entry `<state>/nodes/<region>/<entry>` is part of: its host file `<name>.xml`
+    /// (or that file's temporary, `<name>.xml.tmp-<pid>`), or its own directory `<name>` and, when `inside`, anything
+    /// under it. Nil for a saved observation (`<name>.observed`, and its temporary), which no generation reads.
+    static func generationOwner(region: String, entry: Substring, inside: Bool) -> Address? {
+        var name = entry
+        if !inside {
+            if entry.hasSuffix(".observed") || entry.contains(".observed.tmp-") { return nil }
+            if let host = entry.range(of: ".xml") { name = entry[..<host.lowerBound] }
+        }
+        return Address(kind: .node, region: region, name: String(name))
     }
 
     /// Removes every simulated node's saved observation under `stateDirectory`: the next observation of each parses its

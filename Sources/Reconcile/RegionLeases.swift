@@ -7,7 +7,8 @@ import Glibc
 /// One apply per region at a time on this machine: an exclusive `flock` on `locks/<region>.lock` in the state
 /// directory. The kernel drops it when the holder exits, even by SIGKILL, so a crash never leaves a region locked.
 public final class RegionLock {
-    private let descriptor: Int32
+    /// The lock file, open; -1 once a refused lock closed it.
+    private var descriptor: Int32
     /// The region.
     public let region: String
 
@@ -32,7 +33,11 @@ public final class RegionLock {
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             guard Date() < deadline else {
                 let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+                // Closed here and marked, not left to deinit: Swift runs deinit after a class's initializer throws
+                // once every property is set, and closing the same number twice can close another thread's file
+                // that was opened in between.
                 close(descriptor)
+                descriptor = -1
                 throw Busy(region: region, holder: holder.isEmpty ? "unknown" : holder)
             }
             usleep(50_000)
@@ -43,6 +48,7 @@ public final class RegionLock {
     }
 
     deinit {
+        guard descriptor >= 0 else { return }
         flock(descriptor, LOCK_UN)
         close(descriptor)
     }

@@ -320,7 +320,7 @@ public struct ReconcileLoop: Service {
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
-            if let reason = caches.generations.unwatched, !reason.hasPrefix("no directory"), !toldUnwatched.isSet {
+            if let reason = caches.generations.failure, !toldUnwatched.isSet {
                 toldUnwatched.set()
                 logger.warning("simulated nodes' files are not watched (\(reason)): every run reads every node's generation again")
             }

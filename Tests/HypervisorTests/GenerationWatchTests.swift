@@ -8,7 +8,9 @@ import Testing
 /// The watched generations are always the generations every node would give if asked, and only nodes whose files
 /// changed are asked again: host files rewritten, node directories made later, new regions, saved observations
 /// (never part of a generation), and the kernel dropping events.
-@Suite struct GenerationWatchTests {
+/// Serialized: twice, with its tests running side by side in one process, a watch re-read a node that only a sibling
+/// test's files had touched (an extra read, never a wrong answer); the cause is not found (see issue 18's note).
+@Suite(.serialized) struct GenerationWatchTests {
     static func node(_ region: String, _ name: String) -> Address { Address(kind: .node, region: region, name: name) }
 
     final class Cloud {
@@ -34,7 +36,7 @@ import Testing
             let watched = watch.generations(of: drivers, stateDirectory: state.path)
             let direct = Dictionary(uniqueKeysWithValues: drivers.map { ($0.key, $0.value.generation()) })
             #expect(watched == direct, comment, sourceLocation: sourceLocation)
-            #expect(watch.unwatched == nil, sourceLocation: sourceLocation)
+            #expect(watch.failure == nil, sourceLocation: sourceLocation)
             return watch.lastRead.map(\.description)
         }
 
@@ -108,13 +110,26 @@ import Testing
         cloud.watch.watchLimit = 3  // as if fs.inotify.max_user_watches were reached
         let direct = { Dictionary(uniqueKeysWithValues: cloud.drivers.map { ($0.key, $0.value.generation()) }) }
         #expect(cloud.watch.generations(of: cloud.drivers, stateDirectory: cloud.state.path) == direct())
-        #expect(cloud.watch.unwatched?.contains("max_user_watches") == true, "\(cloud.watch.unwatched ?? "watched")")
+        #expect(cloud.watch.failure?.contains("max_user_watches") == true, "\(cloud.watch.failure ?? "watched")")
         #expect(cloud.watch.lastRead.count == 4)
         try cloud.replace("lab/n1.xml", with: try String(contentsOfFile: cloud.path("lab/n1.xml"), encoding: .utf8))
         cloud.watch.watchLimit = nil  // room again, but no new attempt before the retry interval
         #expect(cloud.watch.generations(of: cloud.drivers, stateDirectory: cloud.state.path) == direct())
         #expect(cloud.watch.lastRead.count == 4, "every node read again, every time")
-        #expect(cloud.watch.unwatched != nil)
+        #expect(cloud.watch.failure != nil)
+    }
+
+    @Test func aStateDirectoryWithoutNodesYetIsWatchedOnceTheyAppear() throws {
+        let state = try Scratch("state")
+        let watch = GenerationWatch()
+        #expect(watch.generations(of: [:], stateDirectory: state.path).isEmpty)
+        #expect(watch.failure == nil, "no nodes yet is not a failure to watch")
+        let address = Self.node("lab", "n1")
+        let node = try LibvirtNode(endpoint: NodeEndpoint(address: address, libvirt: "simulated", cpus: 4, memoryKiB: 8 << 20),
+                                   stateDirectory: state.path)
+        #expect(watch.generations(of: [address: node], stateDirectory: state.path)[address] == .some(node.generation()))
+        #expect(watch.generations(of: [address: node], stateDirectory: state.path)[address] == .some(node.generation()))
+        #expect(watch.lastRead == [], "watched since the nodes directory appeared")
     }
 
     @Test func lostEventsAndMovedDirectoriesReadEverythingAgain() throws {
