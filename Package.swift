@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // C libraries, each behind a system-library target found through pkg-config.
@@ -61,7 +62,8 @@ let package = Package(
         .target(name: "StateStores", dependencies: ["State", "StateSQLite", "StatePostgres", "Reconcile"], swiftSettings: strict),
 
         // Observe → plan → guard → apply → verify: ReconcileRun, the applier, the incremental planner.
-        .target(name: "Reconcile", dependencies: ["Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Reconcile", dependencies: ["Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto"),
+                                                .product(name: "HeapModule", package: "swift-collections")], swiftSettings: strict),
 
         // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
         .target(name: "Rings", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),

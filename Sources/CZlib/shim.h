@@ -6,6 +6,9 @@
 static inline int stacklab_deflate_init(z_streamp stream, int level) {
     return deflateInit2(stream, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
 }
+static inline int stacklab_deflate_init_zlib(z_streamp stream, int level) {
+    return deflateInit(stream, level);
+}
 static inline int stacklab_inflate_init_gzip(z_streamp stream) {
     return inflateInit2(stream, 16 + MAX_WBITS);
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import HeapModule
 import Hypervisor
 import Manifests
 import Planning
@@ -161,21 +162,21 @@ public struct Applier: Sendable {
             driver.disconnect()  // what the batch changed in memory is dropped: later changes start from the saved node
             try? state.journal(applied.map { changes[$0.index] }, run: run, status: .failed, error: "not saved: \(error)")
         }
-        var lastOfNode = false
+        var finished: [(index: Int, succeeded: Bool)] = []
         for (index, seconds) in applied {
             let outcome: Outcome = saveError.map { .failed("not saved: \($0)") } ?? .done(seconds: seconds)
             progress?(ProgressEvent(change: changes[index], outcome: outcome))
             walk.record(index, outcome)
-            lastOfNode = walk.finish(index, succeeded: saveError == nil) || lastOfNode
+            finished.append((index, saveError == nil))
         }
         if let failure {
             try? state.journal(changes[failure.index], run: run, status: .failed, error: failure.message)
             let outcome = Outcome.failed(failure.message)
             progress?(ProgressEvent(change: changes[failure.index], outcome: outcome))
             walk.record(failure.index, outcome)
-            lastOfNode = walk.finish(failure.index, succeeded: false) || lastOfNode
+            finished.append((failure.index, false))
         }
-        return lastOfNode
+        return walk.finish(finished)
     }
 
     /// A node's changes are all done: it is observed (when it has a generation to vouch for that observation), kept in
@@ -274,7 +275,12 @@ public struct ApplyError: Error, CustomStringConvertible {
 }
 
 /// The applier's walk over the plan's graph: which change may start next, and what happened to each. Ready changes
-/// wait in their target's lane; a lane whose target is free is runnable.
+/// wait in their target's lane; a lane whose target is free is runnable, and the runnable lane whose first change comes
+/// earliest in the plan goes first. The plan lists a region's changes together, so a region is finished (its ring
+/// builders saved, its nodes' last changes made, each node then observed and let go) before the next one starts:
+/// an apply holds a region's worth of node connections, not every node's. (Taking lanes in the order they became
+/// runnable sent a lane with several changes, like a region's three ring builders, to the back of the queue after each
+/// one: every node of the cloud stayed open until its ring files came, at the very end.)
 ///
 /// `@unchecked Sendable`: every access goes through `condition`.
 final class GraphWalk: @unchecked Sendable {
@@ -286,10 +292,10 @@ final class GraphWalk: @unchecked Sendable {
     /// A failed or skipped dependency per change, the first one seen.
     private var blocker: [ChangeID?]
     private var lanes: [Change.Target: [Int]] = [:]
-    /// Free targets with ready changes, in the order they became so (a queue: `runnable[runnableHead...]`).
-    private var runnable: [Change.Target] = []
-    private var runnableHead = 0
-    private var queued = Set<Change.Target>()
+    /// Ready changes by plan position, smallest first. A free target's earliest ready change is always here; entries
+    /// already taken, or of a target that is busy (pushed again when it frees), are passed over.
+    private var runnable = Heap<Int>()
+    private var taken: [Bool]
     private var busy = Set<Change.Target>()
     private var remaining: Int
     private var outcomes: [Applier.Outcome?]
@@ -306,6 +312,7 @@ final class GraphWalk: @unchecked Sendable {
         blocker = Array(repeating: nil, count: changes.count)
         outcomes = Array(repeating: nil, count: changes.count)
         released = Array(repeating: false, count: changes.count)
+        taken = Array(repeating: false, count: changes.count)
         remaining = changes.count
         for change in changes { unfinished[change.target, default: 0] += 1 }
         for (index, change) in changes.enumerated() {
@@ -321,7 +328,15 @@ final class GraphWalk: @unchecked Sendable {
     private func makeReady(_ index: Int) {
         let target = changes[index].target
         lanes[target, default: []].append(index)
-        if !busy.contains(target), queued.insert(target).inserted { runnable.append(target) }
+        if !busy.contains(target) { runnable.insert(index) }
+    }
+
+    /// Takes `index` out of its target's lane.
+    private func take(_ index: Int, of target: Change.Target) {
+        taken[index] = true
+        guard var lane = lanes[target], let position = lane.firstIndex(of: index) else { return }
+        lane.remove(at: position)
+        lanes[target] = lane.isEmpty ? nil : lane
     }
 
     /// The next change to run (the earliest in plan order of a free target's lane), waiting while none is ready; nil
@@ -331,17 +346,11 @@ final class GraphWalk: @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             guard remaining > 0 else { return nil }
-            if runnableHead < runnable.count {
-                let target = runnable[runnableHead]
-                runnableHead += 1
-                if runnableHead > 1024, runnableHead * 2 > runnable.count {
-                    runnable.removeFirst(runnableHead)
-                    runnableHead = 0
-                }
-                queued.remove(target)
-                guard var lane = lanes[target], let first = lane.indices.min(by: { lane[$0] < lane[$1] }) else { continue }
-                let index = lane.remove(at: first)
-                lanes[target] = lane.isEmpty ? nil : lane
+            while let index = runnable.popMin() {
+                let target = changes[index].target
+                guard !taken[index], !busy.contains(target) else { continue }
+                // The earliest of its lane: any earlier one of a free target would be in the heap, and come first.
+                take(index, of: target)
                 busy.insert(target)
                 return (index, blocker[index])
             }
@@ -367,29 +376,35 @@ final class GraphWalk: @unchecked Sendable {
     func nextInLane(_ target: Change.Target, accept: (Int) -> Bool) -> Int? {
         condition.lock()
         defer { condition.unlock() }
-        guard var lane = lanes[target],
-              let first = lane.indices.filter({ blocker[lane[$0]] == nil }).min(by: { lane[$0] < lane[$1] }), accept(lane[first]) else { return nil }
-        let index = lane.remove(at: first)
-        lanes[target] = lane.isEmpty ? nil : lane
+        guard let lane = lanes[target], let index = lane.filter({ blocker[$0] == nil }).min(), accept(index) else { return nil }
+        take(index, of: target)
         return index
     }
 
     /// Marks a change finished and releases what waited on it; returns whether it was its target's last.
     @discardableResult
     func finish(_ index: Int, succeeded: Bool) -> Bool {
+        finish([(index, succeeded)])
+    }
+
+    /// Marks the changes of one target's batch finished at once (the target is freed once, so no other worker can
+    /// take it up between them) and releases what waited on them; returns whether they were the target's last.
+    func finish(_ batch: [(index: Int, succeeded: Bool)]) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        let target = changes[index].target
+        guard let target = batch.first.map({ changes[$0.index].target }) else { return false }
         busy.remove(target)
-        unfinished[target, default: 1] -= 1
-        if lanes[target] != nil, queued.insert(target).inserted { runnable.append(target) }
-        remaining -= 1
-        for dependent in dependents[index] {
-            if !succeeded || blocker[index] != nil, blocker[dependent] == nil { blocker[dependent] = blocker[index] ?? changes[index].id }
-            if released[index] && changes[dependent].target == target { continue }  // released when it was applied
-            waiting[dependent] -= 1
-            if waiting[dependent] == 0 { makeReady(dependent) }
+        unfinished[target, default: batch.count] -= batch.count
+        remaining -= batch.count
+        for (index, succeeded) in batch {
+            for dependent in dependents[index] {
+                if !succeeded || blocker[index] != nil, blocker[dependent] == nil { blocker[dependent] = blocker[index] ?? changes[index].id }
+                if released[index] && changes[dependent].target == target { continue }  // released when it was applied
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0 { makeReady(dependent) }
+            }
         }
+        if let first = lanes[target]?.min() { runnable.insert(first) }
         condition.broadcast()
         return unfinished[target] == 0
     }

@@ -1,4 +1,3 @@
-internal import CZlib
 import Foundation
 
 /// Swift's ring file formats: version 1 (JSON header and native-order uint16 tables) and version 2 (sectioned,
@@ -114,29 +113,11 @@ public enum RingFile {
 
     /// Inflates a whole gzip file.
     static func gunzip(_ bytes: [UInt8]) throws(RingFileError) -> [UInt8] {
-        var stream = z_stream()
-        guard stacklab_inflate_init_gzip(&stream) == Z_OK else { throw RingFileError("cannot start zlib inflate") }
-        defer { inflateEnd(&stream) }
-        var input = bytes
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        let status: Int32 = input.withUnsafeMutableBufferPointer { inBuffer in
-            stream.next_in = inBuffer.baseAddress
-            stream.avail_in = UInt32(inBuffer.count)
-            while true {
-                let result: Int32 = chunk.withUnsafeMutableBufferPointer { outBuffer in
-                    stream.next_out = outBuffer.baseAddress
-                    stream.avail_out = UInt32(outBuffer.count)
-                    return inflate(&stream, Z_NO_FLUSH)
-                }
-                output += chunk[0..<(chunk.count - Int(stream.avail_out))]
-                if result == Z_STREAM_END { return Z_OK }
-                if result != Z_OK { return result }
-                if stream.avail_in == 0 && stream.avail_out != 0 { return Z_DATA_ERROR }
-            }
+        do {
+            return try bytes.withUnsafeBytes { (raw) throws(ZlibError) in try Zlib.inflate(raw, format: .gzip) }
+        } catch {
+            throw RingFileError("ring file is not valid gzip: \(error)")
         }
-        guard status == Z_OK else { throw RingFileError("ring file is not valid gzip (zlib \(status))") }
-        return output
     }
 }
 

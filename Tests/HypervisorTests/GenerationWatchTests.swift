@@ -8,9 +8,11 @@ import Testing
 /// The watched generations are always the generations every node would give if asked, and only nodes whose files
 /// changed are asked again: host files rewritten, node directories made later, new regions, saved observations
 /// (never part of a generation), and the kernel dropping events.
-/// Serialized: twice, with its tests running side by side in one process, a watch re-read a node that only a sibling
-/// test's files had touched (an extra read, never a wrong answer); the cause is not found (see issue 18's note).
-@Suite(.serialized) struct GenerationWatchTests {
+/// Every file is written through a descriptor that closes on exec: the kernel reports a file's close-after-write when its
+/// last descriptor closes, and a process another test forks meanwhile holds copies of every descriptor without that flag
+/// until it exits, so the event would come late, naming a node already read (an extra read, never a wrong answer; it
+/// is what made these tests flaky beside others). A child still holds them between its fork and its exec.
+@Suite struct GenerationWatchTests {
     static func node(_ region: String, _ name: String) -> Address { Address(kind: .node, region: region, name: name) }
 
     final class Cloud {
@@ -50,9 +52,17 @@ import Testing
 
         /// Replaces a file as the simulated hosts do: written aside, then renamed over it.
         func replace(_ relative: String, with text: String) throws {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path(relative) + ".tmp-\(getpid())"))
+            try GenerationWatchTests.write(path(relative) + ".tmp-\(getpid())", text)
             #expect(rename(path(relative) + ".tmp-\(getpid())", path(relative)) == 0)
         }
+    }
+
+    /// Writes `text` to `path` through a descriptor that closes on exec (see the suite's comment).
+    static func write(_ path: String, _ text: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        try #require(descriptor >= 0, "\(path): \(String(cString: strerror(errno)))")
+        defer { close(descriptor) }
+        #expect(text.utf8.withContiguousStorageIfAvailable { Glibc.write(descriptor, $0.baseAddress, $0.count) } == text.utf8.count)
     }
 
     @Test func onlyNodesWhoseFilesChangedAreReadAgainAndTheAnswerIsAlwaysTheDirectOne() throws {
@@ -70,14 +80,14 @@ import Testing
         // The node's own directory made after the watch started, nested, then a file added deep inside it: the new
         // directories are watched as they appear.
         try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/stacklab/dnsmasq"), withIntermediateDirectories: true)
-        try Data("dhcp-host=aa:bb\n".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/dnsmasq/hosts")))
+        try Self.write(cloud.path("lab/n2/etc/stacklab/dnsmasq/hosts"), "dhcp-host=aa:bb\n")
         #expect(cloud.check("node directory made") == ["node/lab/n2"])
         let withHosts = cloud.generation(Self.node("lab", "n2"))
-        try Data("x".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/dnsmasq/leases")))
+        try Self.write(cloud.path("lab/n2/etc/stacklab/dnsmasq/leases"), "x")
         #expect(cloud.check("a file added in a directory made after the watch started") == ["node/lab/n2"])
         #expect(cloud.generation(Self.node("lab", "n2")) != withHosts)
         try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/swift"), withIntermediateDirectories: true)
-        try Data("ring".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/swift/object.ring.gz")))
+        try Self.write(cloud.path("lab/n2/etc/swift/object.ring.gz"), "ring")
         #expect(cloud.check("a ring installed") == ["node/lab/n2"])
 
         // A saved observation is not part of a generation: writing one reads nothing again.
@@ -143,7 +153,7 @@ import Testing
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 16384
         var created = 0
         for index in 0...(queued + 16) {
-            let descriptor = creat(cloud.path("lab/n2/etc/stacklab/metadata/f\(index)"), 0o644)
+            let descriptor = open(cloud.path("lab/n2/etc/stacklab/metadata/f\(index)"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             if descriptor >= 0 {
                 created += 1
                 close(descriptor)
@@ -152,14 +162,14 @@ import Testing
         #expect(created > queued)
         #expect(cloud.check("events dropped by the kernel").count == 4)
         #expect(cloud.check("nothing changed since") == [], "watching again after an overflow")
-        try Data("x".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/metadata/after")))
+        try Self.write(cloud.path("lab/n2/etc/stacklab/metadata/after"), "x")
         #expect(cloud.check("a file added after the overflow") == ["node/lab/n2"], "the watches were made again")
 
         // A watched directory moved away and back: paths below it went stale, so everything is read again.
         #expect(rename(cloud.path("lab/n2"), cloud.path("lab/n2.away")) == 0)
         #expect(rename(cloud.path("lab/n2.away"), cloud.path("lab/n2")) == 0)
         #expect(cloud.check("node directory moved away and back").count == 4)
-        try Data("y".utf8).write(to: URL(fileURLWithPath: cloud.path("lab/n2/etc/stacklab/metadata/later")))
+        try Self.write(cloud.path("lab/n2/etc/stacklab/metadata/later"), "y")
         #expect(cloud.check("a file added after the move") == ["node/lab/n2"])
     }
 }

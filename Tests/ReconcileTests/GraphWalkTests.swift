@@ -81,6 +81,51 @@ import Testing
         #expect(walk.next() == nil)
     }
 
+    /// Two regions as a plan lists them: each node's network, the region's three ring builders saved one after another
+    /// (one target), and each node's ring files after their builder. One worker finishes a region, its nodes' last
+    /// changes included, before it starts the next: a node is let go only after its last change, so taking lanes in
+    /// the order they became runnable (which sent the builders' lane to the back of the queue after each save) kept
+    /// every node of the cloud open until the end.
+    @Test func aRegionIsFinishedBeforeTheNextOneStarts() {
+        var changes: [Change] = []
+        for region in ["r0", "r1"] {
+            let nodes = (0..<3).map { Change.Target.node(Address(kind: .node, region: region, name: "\(region)-n\($0)")) }
+            for node in nodes { changes.append(Self.change("net-\(region)-\(node)", on: node)) }
+            var saves: [Change] = []
+            for ring in ["account", "container", "object"] {
+                let save = Self.change("\(region)-\(ring)", on: .region(region), after: saves.suffix(1))
+                saves.append(save)
+                changes.append(save)
+                for node in nodes { changes.append(Self.change("\(region)-\(ring)-\(node)", on: node, after: [save])) }
+            }
+        }
+        let walk = GraphWalk(changes: ChangeList(changes))
+        var order: [String] = []
+        while let next = walk.next() {
+            order.append(changes[next.index].region)
+            walk.finish(next.index, succeeded: true)
+        }
+        #expect(order.count == changes.count)
+        #expect(order == Array(repeating: "r0", count: changes.count / 2) + Array(repeating: "r1", count: changes.count / 2), "\(order)")
+    }
+
+    @Test func aBatchFreesItsTargetOnceWhenItFinishes() {
+        // a, b (after a) and c (after b) on n1; a batch takes a and b, c stays in the lane. Until the whole batch is
+        // finished no one else may take n1; then c is next.
+        let a = Self.change("a", on: Self.node("n1"))
+        let b = Self.change("b", on: Self.node("n1"), after: [a])
+        let c = Self.change("c", on: Self.node("n1"), after: [b])
+        let walk = GraphWalk(changes: [a, b, c])
+        #expect(walk.next()?.index == 0)
+        walk.release(0)
+        #expect(walk.nextInLane(Self.node("n1")) { _ in true } == 1)
+        walk.release(1)  // c is ready, but the batch stops here (its limit)
+        #expect(walk.finish([(0, true), (1, true)]) == false, "c is left")
+        #expect(walk.next()?.index == 2)
+        #expect(walk.finish(2, succeeded: true) == true)
+        #expect(walk.next() == nil)
+    }
+
     @Test func aBatchThatFailsToSaveSkipsWhatItReleased() {
         let a = Self.change("a", on: Self.node("n1"))
         let b = Self.change("b", on: Self.node("n1"), after: [a])

@@ -163,3 +163,71 @@ struct BuiltRingInteropTests {
         #expect(output.split(separator: "\n").map(String.init) == ours)
     }
 }
+
+/// The builder state the state store keeps: the assignment tables compressed, and states saved before (raw tables)
+/// still read.
+@Suite struct RingBuilderStateTests {
+    /// A rebalanced builder with a short row (fractional replicas) and partitions that moved at different hours.
+    static func settledBuilder() throws -> RingBuilder {
+        var builder = try makeBuilder(partPower: 12, replicas: 2.5, minPartHours: 24, servers: 4, zones: 4)
+        _ = try builder.rebalance(hour: 10)
+        try builder.add(BuilderDevice(region: 1, zone: 5, ip: "10.0.0.5", port: 6200, device: "d0", weight: 100))
+        _ = try builder.rebalance(hour: 40)
+        return builder
+    }
+
+    static func json(_ data: Data) throws -> [String: Any] { try #require(JSONSerialization.jsonObject(with: data) as? [String: Any]) }
+
+    @Test func theTablesAreSavedCompressedAndReadBackExactly() throws {
+        let builder = try Self.settledBuilder()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // as the state store writes it
+        let encoded = try encoder.encode(builder)
+        let object = try Self.json(encoded)
+        #expect(object["rows"] == nil && object["lastMoved"] == nil)
+        #expect(object["rowLengths"] as? [Int] == [4096, 4096, 2048])
+        let raw = (4096 + 4096 + 2048 + 4096) * 4
+        #expect(encoded.count < raw / 4, "\(encoded.count) bytes of JSON for \(raw) bytes of tables")
+        let decoded = try JSONDecoder().decode(RingBuilder.self, from: encoded)
+        #expect(decoded.rows == builder.rows)
+        #expect(decoded.lastMoved == builder.lastMoved)
+        #expect(decoded.devices == builder.devices)
+        #expect(decoded.version == builder.version && decoded.replicas == 2.5)
+        #expect(try encoder.encode(decoded) == encoded, "equal states are equal bytes")
+    }
+
+    @Test func aStateSavedWithRawTablesIsStillRead() throws {
+        let builder = try Self.settledBuilder()
+        var object = try Self.json(try JSONEncoder().encode(builder))
+        let bytes = { (values: [Int32]) in values.withUnsafeBytes { Data($0) }.base64EncodedString() }
+        object["rowLengths"] = nil
+        object["tables"] = nil
+        object["rows"] = builder.rows.map(bytes)
+        object["lastMoved"] = bytes(builder.lastMoved)
+        let decoded = try JSONDecoder().decode(RingBuilder.self, from: try JSONSerialization.data(withJSONObject: object))
+        #expect(decoded.rows == builder.rows)
+        #expect(decoded.lastMoved == builder.lastMoved)
+    }
+
+    @Test func damagedTablesAreRefusedWithWhy() throws {
+        let object = try Self.json(try JSONEncoder().encode(try Self.settledBuilder()))
+        func refusal(_ change: (inout [String: Any]) -> Void) throws -> String {
+            var damaged = object
+            change(&damaged)
+            do {
+                _ = try JSONDecoder().decode(RingBuilder.self, from: try JSONSerialization.data(withJSONObject: damaged))
+                return "read"
+            } catch let DecodingError.dataCorrupted(context) {
+                return context.debugDescription
+            }
+        }
+        let encodedTables = try #require(object["tables"] as? String)
+        let tables = try #require(Data(base64Encoded: encodedTables))
+        #expect(try refusal { $0["tables"] = tables.prefix(tables.count / 2).base64EncodedString() }.contains("cannot be read"))
+        #expect(try refusal { $0["tables"] = Data("not zlib".utf8).base64EncodedString() }.contains("cannot be read"))
+        // Fewer entries declared than the stream holds: refused before it is inflated past what was declared.
+        #expect(try refusal { $0["rowLengths"] = [4096, 4096] }.contains("more than"))
+        #expect(try refusal { $0["rowLengths"] = [4096, 4096, 8192] }.contains("do not match part power"))
+        #expect(try refusal { $0["partPower"] = 40 }.contains("part power 40"))
+    }
+}

@@ -1,0 +1,65 @@
+internal import CZlib
+
+/// Whole-buffer zlib compression: the ring builder's assignment tables as the state store keeps them, and gzip ring
+/// files. (Streams that are read piece by piece, like Git's loose objects and the ring file writer, drive zlib
+/// themselves.)
+enum Zlib {
+    enum Format {
+        /// RFC 1950: a two-byte header and an Adler-32 trailer.
+        case zlib
+        /// RFC 1952, as `.gz` files are.
+        case gzip
+    }
+
+    /// `bytes` compressed at `level` (1 fastest … 9 smallest) in the zlib format.
+    static func deflate(_ bytes: UnsafeRawBufferPointer, level: Int32) throws(ZlibError) -> [UInt8] {
+        var stream = z_stream()
+        guard stacklab_deflate_init_zlib(&stream, level) == Z_OK else { throw ZlibError("cannot start zlib deflate") }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
+        let status: Int32 = output.withUnsafeMutableBufferPointer { out in
+            stream.next_in = UnsafeMutablePointer(mutating: bytes.bindMemory(to: Bytef.self).baseAddress)
+            stream.avail_in = uInt(bytes.count)
+            stream.next_out = out.baseAddress
+            stream.avail_out = uInt(out.count)
+            return CZlib.deflate(&stream, Z_FINISH)  // deflateBound leaves room for all of it in one call
+        }
+        guard status == Z_STREAM_END else { throw ZlibError("zlib deflate failed (\(status))") }
+        output.removeLast(Int(stream.avail_out))
+        return output
+    }
+
+    /// `bytes` inflated. With `expected`, the output must be exactly that many bytes (a damaged or foreign stream
+    /// cannot make it allocate much more).
+    static func inflate(_ bytes: UnsafeRawBufferPointer, format: Format, expected: Int? = nil) throws(ZlibError) -> [UInt8] {
+        var stream = z_stream()
+        let started = format == .gzip ? stacklab_inflate_init_gzip(&stream) : stacklab_inflate_init_zlib(&stream)
+        guard started == Z_OK else { throw ZlibError("cannot start zlib inflate") }
+        defer { inflateEnd(&stream) }
+        stream.next_in = UnsafeMutablePointer(mutating: bytes.bindMemory(to: Bytef.self).baseAddress)
+        stream.avail_in = uInt(bytes.count)
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: min(expected.map { $0 + 1 } ?? 1 << 16, 1 << 20))
+        output.reserveCapacity(min(expected ?? 0, 64 << 20))
+        while true {
+            let result: Int32 = chunk.withUnsafeMutableBufferPointer { out in
+                stream.next_out = out.baseAddress
+                stream.avail_out = uInt(out.count)
+                return CZlib.inflate(&stream, Z_NO_FLUSH)
+            }
+            output += chunk[0..<(chunk.count - Int(stream.avail_out))]
+            if let expected, output.count > expected { throw ZlibError("holds more than the \(expected) bytes expected") }
+            if result == Z_STREAM_END { break }
+            guard result == Z_OK else { throw ZlibError("not a valid \(format) stream (zlib \(result))") }
+            if stream.avail_in == 0 && stream.avail_out != 0 { throw ZlibError("the \(format) stream ends early") }
+        }
+        if let expected, output.count != expected { throw ZlibError("holds \(output.count) bytes, not the \(expected) expected") }
+        return output
+    }
+}
+
+/// A zlib failure, with zlib's status.
+struct ZlibError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
