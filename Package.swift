@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab"], swiftSettings: strict),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),

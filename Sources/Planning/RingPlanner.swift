@@ -33,6 +33,27 @@ public struct StoredRing: Sendable, Codable {
         return try encoder.encode(self)
     }
 
+    /// The state a state store saved for the ring at `address`. A state that cannot be read is an error naming the
+    /// ring, why, and what to do; never a ring built from scratch in its place.
+    public init(stored data: Data, address: String) throws(Unreadable) {
+        do {
+            self = try JSONDecoder().decode(StoredRing.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw Unreadable(address: address, reason: context.debugDescription)
+        } catch {
+            throw Unreadable(address: address, reason: "\(error)")
+        }
+    }
+
+    /// A saved ring state that cannot be read.
+    public struct Unreadable: Error, CustomStringConvertible {
+        public var address: String
+        public var reason: String
+        public var description: String {
+            "the state store's builder of \(address) cannot be read (\(reason)): restore the state store from a backup, or delete that ring's saved state so that StackLab adopts the ring file its nodes hold"
+        }
+    }
+
     /// A new ring.
     public init(builder: RingBuilder) {
         self.builder = builder

@@ -151,7 +151,7 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
         for row in rows.rows {
             let address = row.string("address")
             guard let data = row.data("state") else { continue }
-            rings[address] = try JSONDecoder().decode(StoredRing.self, from: data)
+            rings[address] = try StoredRing(stored: data, address: address)
         }
         return rings
     }

@@ -281,7 +281,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             for row in rows {
                 let address: String = row["address"]
                 let data: Data = row["state"]
-                rings[address] = try JSONDecoder().decode(StoredRing.self, from: data)
+                rings[address] = try StoredRing(stored: data, address: address)
             }
             return rings
         }

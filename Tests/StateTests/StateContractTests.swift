@@ -3,6 +3,7 @@ import Hypervisor
 import Manifests
 import Planning
 import Reconcile
+import Rings
 import State
 import StatePostgres
 import StateSQLite
@@ -38,6 +39,35 @@ import TestSupport
     }
 
     static let ring = Address(kind: .ring, region: "lab", name: "object")
+
+    /// A builder saved with compressed tables reads back as it was saved; one whose tables are damaged is an error
+    /// naming the ring and what to do, not a ring built from scratch.
+    @Test(arguments: backends)
+    func ringBuildersReadBackAndADamagedOneIsNamed(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let held = try Self.hold(["lab"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
+        var builder = try RingBuilder(partPower: 8, replicas: 3, minPartHours: 1)
+        for server in 1...3 { try builder.add(BuilderDevice(region: 1, zone: server, ip: "10.0.0.\(server)", port: 6200, device: "sdb", weight: 100)) }
+        _ = try builder.rebalance(hour: 0)
+        let saved = try StoredRing(builder: builder).encoded()
+        try state.saveRing(address: Self.ring.description, state: saved, checksum: "aaa", previous: nil)
+        #expect(try state.rings(nil)[Self.ring.description]?.builder.ring().assignments == builder.ring().assignments)
+
+        var damaged = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
+        var damagedBuilder = try #require(damaged["builder"] as? [String: Any])
+        damagedBuilder["tables"] = Data("not zlib".utf8).base64EncodedString()
+        damaged["builder"] = damagedBuilder
+        try state.saveRing(address: Self.ring.description, state: try JSONSerialization.data(withJSONObject: damaged), checksum: "bbb", previous: "aaa")
+        do {
+            _ = try state.rings(nil)
+            Issue.record("a damaged builder was read")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("ring/lab/object") && message.contains("cannot be read") && message.contains("restore the state store"), "\(message)")
+        }
+    }
 
     @Test(arguments: backends)
     func ringBuildersSaveByCompareAndSwap(backend: String) throws {
