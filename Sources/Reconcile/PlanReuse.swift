@@ -67,48 +67,105 @@ public final class StoredPlanMemo: PlanMemo {
     }
 }
 
-/// Observations kept with the generation they were made at: a node whose generation is unchanged is not asked
-/// again. In memory, for the long-running reconciler.
-public final class ObservationCache: @unchecked Sendable {
-    private var nodes: [Address: (generation: String, node: ObservedNode)] = [:]
+/// Values kept with the stamp they were made at (a node's generation, a ring builder's stamp), by region: a value
+/// is given back only under the same stamp. With a limit, only the `limit` regions used most recently are kept. A
+/// long-running reconciler plans one region at a time, mostly the few its pushes touch; keeping the decoded state of
+/// every region it ever planned (every one, after a resync) would hold a large cloud's observations and ring builders
+/// for regions it may not plan again for an hour.
+final class RegionBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    private var entries: [String: [Key: (stamp: String, value: Value)]] = [:]
+    private var lastUse: [String: UInt64] = [:]
+    private var clock: UInt64 = 0
+    private let limit: Int?
     private let lock = NSLock()
 
-    /// An empty cache.
-    public init() {}
-
-    func node(_ address: Address, generation: String?) -> ObservedNode? {
-        guard let generation else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        return nodes[address].flatMap { $0.generation == generation ? $0.node : nil }
+    /// An empty cache of at most `regions` regions (every region when nil).
+    init(regions: Int?) {
+        limit = regions.map { max(1, $0) }
     }
 
-    func keep(_ node: ObservedNode, generation: String?) {
-        lock.lock()
-        defer { lock.unlock() }
-        if let generation { nodes[node.address] = (generation, node) } else { nodes[node.address] = nil }
-    }
-}
-
-/// Ring builders decoded from the state store, kept by their stamp (`StateStore.ringStamps`): a builder is
-/// megabytes of JSON, decoded again only when it was saved again. In memory, for the long-running reconciler.
-public final class RingStateCache: @unchecked Sendable {
-    private var rings: [String: (stamp: String, ring: StoredRing)] = [:]
-    private let lock = NSLock()
-
-    /// An empty cache.
-    public init() {}
-
-    func ring(_ address: String, stamp: String?) -> StoredRing? {
-        lock.withLock {
-            guard let stamp, let kept = rings[address], kept.stamp == stamp else { return nil }
-            return kept.ring
+    func value(_ key: Key, region: String, stamp: String?) -> Value? {
+        guard let stamp else { return nil }
+        return lock.withLock {
+            guard let kept = entries[region]?[key], kept.stamp == stamp else { return nil }
+            use(region)
+            return kept.value
         }
     }
 
-    func keep(_ ring: StoredRing, address: String, stamp: String?) {
-        lock.withLock { rings[address] = stamp.map { ($0, ring) } }
+    /// Keeps `value` under `stamp` (forgets the key's value when there is no stamp).
+    func keep(_ value: Value, key: Key, region: String, stamp: String?) {
+        lock.withLock {
+            guard let stamp else {
+                entries[region]?[key] = nil
+                return
+            }
+            use(region)
+            entries[region, default: [:]][key] = (stamp, value)
+        }
     }
+
+    /// Regions and values kept.
+    var kept: (regions: Int, values: Int) {
+        lock.withLock { (entries.count, entries.values.reduce(0) { $0 + $1.count }) }
+    }
+
+    /// Marks `region` used now; a region new to the cache that passes the limit forgets the one used least recently.
+    private func use(_ region: String) {
+        clock += 1
+        guard lastUse.updateValue(clock, forKey: region) == nil, let limit, lastUse.count > limit,
+              let oldest = lastUse.min(by: { $0.value < $1.value })?.key else { return }
+        lastUse[oldest] = nil
+        entries[oldest] = nil
+    }
+}
+
+/// Observations kept with the generation they were made at: a node whose generation is unchanged is not asked
+/// again. In memory, for the long-running reconciler; bounded to the regions observed most recently when made with
+/// a limit (a node of another region is observed again: a simulated node reads the observation saved beside its host).
+public final class ObservationCache: Sendable {
+    private let cache: RegionBoundedCache<Address, ObservedNode>
+
+    /// An empty cache, keeping the nodes of at most `regions` regions (every region when nil).
+    public init(regions: Int? = nil) {
+        cache = RegionBoundedCache(regions: regions)
+    }
+
+    func node(_ address: Address, generation: String?) -> ObservedNode? {
+        cache.value(address, region: address.region ?? "", stamp: generation)
+    }
+
+    func keep(_ node: ObservedNode, generation: String?) {
+        cache.keep(node, key: node.address, region: node.address.region ?? "", stamp: generation)
+    }
+
+    /// Regions and nodes kept.
+    public var kept: (regions: Int, nodes: Int) { let kept = cache.kept; return (kept.regions, kept.values) }
+}
+
+/// Ring builders decoded from the state store, kept by their stamp (`StateStore.ringStamps`): a builder is
+/// megabytes of JSON, decoded again only when it was saved again. In memory, for the long-running reconciler; bounded
+/// to the regions planned most recently when made with a limit.
+public final class RingStateCache: Sendable {
+    private let cache: RegionBoundedCache<String, StoredRing>
+
+    /// An empty cache, keeping the rings of at most `regions` regions (every region when nil).
+    public init(regions: Int? = nil) {
+        cache = RegionBoundedCache(regions: regions)
+    }
+
+    func ring(_ address: String, stamp: String?) -> StoredRing? {
+        cache.value(address, region: Self.region(of: address), stamp: stamp)
+    }
+
+    func keep(_ ring: StoredRing, address: String, stamp: String?) {
+        cache.keep(ring, key: address, region: Self.region(of: address), stamp: stamp)
+    }
+
+    /// Regions and rings kept.
+    public var kept: (regions: Int, rings: Int) { let kept = cache.kept; return (kept.regions, kept.values) }
+
+    private static func region(of address: String) -> String { Address(parsing: address)?.region ?? "" }
 }
 
 /// A driver per node, kept while the node's endpoint (URI, size, host key, file root) is unchanged and made anew
@@ -166,13 +223,18 @@ public final class RunCaches: Sendable {
     /// Simulated hosts under the state directory, listed again only when a region directory changed (orphan search).
     public let hosts = SimulatedHostScan()
     public let drivers = DriverPool()
-    public let observations = ObservationCache()
-    public let rings = RingStateCache()
+    /// Observations of unchanged nodes and decoded ring builders, of the `regions` regions planned most recently.
+    public let observations: ObservationCache
+    public let rings: RingStateCache
     /// Node generations, read again only for nodes whose files changed (inotify on the simulated hosts).
     public let generations = GenerationWatch()
 
-    /// Empty caches.
-    public init() {}
+    /// Empty caches, keeping the decoded state (observations, ring builders) of at most `regions` regions (every
+    /// region when nil).
+    public init(regions: Int? = nil) {
+        observations = ObservationCache(regions: regions)
+        rings = RingStateCache(regions: regions)
+    }
 }
 
 /// What a plan reused.

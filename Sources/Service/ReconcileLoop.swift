@@ -33,6 +33,9 @@ public struct ServiceConfiguration: Sendable {
     public var sshIdentity: String?
     /// Longest backoff after repeated failures of one region, in seconds.
     public var maxBackoff: Double = 300
+    /// How many regions' decoded state (node observations, ring builders) runs keep between them: those planned most
+    /// recently (nil: every region's).
+    public var cacheRegions: Int? = 16
 
     public init(repository: String, stateDirectory: String, token: String, webhookSecret: String) {
         self.repository = repository

@@ -78,7 +78,10 @@ public final class ServiceState: @unchecked Sendable {
     public private(set) var webhookRejected = 0
     public let startedAt = Date().timeIntervalSince1970
 
-    public init() {}
+    /// An empty state whose runs keep the decoded state of at most `cacheRegions` regions (every region's when nil).
+    public init(cacheRegions: Int? = nil) {
+        caches = RunCaches(regions: cacheRegions)
+    }
 
     /// The model of `revision`, loaded once per revision (the loop and the dashboard share the last three).
     public func model(_ revision: String, load: () throws -> LoadResult) rethrows -> LoadResult {
@@ -112,7 +115,7 @@ public final class ServiceState: @unchecked Sendable {
     public let usage = UsageBook()
     /// What runs keep between them (node drivers, observations of unchanged nodes, ring builders); the dashboard
     /// observes through it too.
-    public let caches = RunCaches()
+    public let caches: RunCaches
 
     /// Every region, by name.
     public var snapshot: [Region] { snapshot(only: nil) }

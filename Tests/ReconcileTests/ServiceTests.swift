@@ -41,7 +41,9 @@ import Testing
             guard start else { return }
             try Command.check([StackLabBinary.path, "hook", "install", bare, "--url", url, "--webhook-secret-file", root.file("secret")])
             pid = try Command.start([StackLabBinary.path, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", root.file("token"),
-                                     "--webhook-secret-file", root.file("secret"), "--poll", "60", "--resync", "2", "--usage-interval", "1"], output: root.file("serve.log"))
+                                     "--webhook-secret-file", root.file("secret"), "--poll", "60", "--resync", "2", "--usage-interval", "1",
+                                     // One region's decoded state kept: each run of the other region (every 2 s) observes it again.
+                                     "--cache-regions", "1"], output: root.file("serve.log"))
         }
 
         deinit { if pid > 0 { Command.stop(pid) } }

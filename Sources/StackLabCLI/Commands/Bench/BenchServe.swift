@@ -32,6 +32,9 @@ struct BenchServe: ParsableCommand {
     @Option(help: ArgumentHelp("Keep the repositories and the converged state under this directory, and start from them when they are there (the initial convergence is then a resync of every region: at large about 40–60 s instead of 2.5 minutes).", valueName: "dir"))
     var dir: String?
 
+    @Option(help: ArgumentHelp("The service's --cache-regions (0: every region's observations and ring builders kept).", valueName: "n"))
+    var cacheRegions = 16
+
     func run() throws {
         let root = dir.map { "\($0)/serve-\(size.rawValue)" } ?? FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-serve-\(getpid())").path
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
@@ -50,7 +53,8 @@ struct BenchServe: ParsableCommand {
         let url = "http://127.0.0.1:\(port)"
         try Command.check([SelfPath.current, "hook", "install", bare, "--url", url, "--webhook-secret-file", "\(root)/secret"])
         let pid = try Command.start([SelfPath.current, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", "\(root)/token",
-                                     "--webhook-secret-file", "\(root)/secret", "--poll", "3600", "--resync", "3600"], output: "\(root)/serve.log")
+                                     "--webhook-secret-file", "\(root)/secret", "--poll", "3600", "--resync", "3600",
+                                     "--cache-regions", "\(cacheRegions)"], output: "\(root)/serve.log")
         defer { Command.stop(pid) }
 
         let regions = size.shape.regions

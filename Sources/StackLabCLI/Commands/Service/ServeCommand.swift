@@ -65,10 +65,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between reads of the running instances' CPU, disk and network counters for /metrics (0: never); a read waits while a region is being reconciled.")
     var usageInterval: Double = 15
 
+    @Option(name: .long, help: ArgumentHelp("Keep in memory the node observations and ring builders of this many regions, those planned most recently (0: every region). Another region's are read again when it is planned: a simulated node's saved observation, its rings from the state store (at 100 nodes and 1,000 instances a region holds about 3 MB of them).", valueName: "n"))
+    var cacheRegions = 16
+
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
     var identity: String?
 
     @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        guard cacheRegions >= 0 else { throw ValidationError("--cache-regions must be 0 (every region) or more, not \(cacheRegions)") }
+    }
 
     func run() async throws {
         @Sendable func secret(_ path: String, _ what: String) throws -> String {
@@ -85,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.pollInterval = poll
         configuration.resyncInterval = resync
         configuration.usageInterval = usageInterval
+        configuration.cacheRegions = cacheRegions > 0 ? cacheRegions : nil
         configuration.sshIdentity = identity
         configuration.store = try database.location(stateDirectory: directory, role: "serve")
         // SIGHUP reloads the token and the webhook secret from their files (a file that cannot be read keeps the old).
