@@ -31,8 +31,15 @@ struct BenchAll: ParsableCommand {
     @Option(help: "Runs of each measurement (the median is reported).")
     var runs = 3
 
-    @Option(help: "text or json.")
-    var format: OutputFormat = .text
+    @Option(help: "text, json or markdown (the README's table).")
+    var format: Format = .text
+
+    @Option(help: ArgumentHelp("Measure nothing: print a report saved with --format json again, in --format.", valueName: "file"))
+    var from: String?
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, json, markdown
+    }
 
     @Option(help: ArgumentHelp("Keep generated repositories and converged states under this directory (serve starts from them).", valueName: "dir"))
     var dir: String?
@@ -70,10 +77,23 @@ struct BenchAll: ParsableCommand {
     }
 
     func run() throws {
+        if let from {
+            guard let data = FileManager.default.contents(atPath: from) else { throw ValidationError("cannot read \(from)") }
+            let report: Report
+            do {
+                report = try JSONDecoder().decode(Report.self, from: data)
+            } catch {
+                throw ValidationError("\(from) is not a report of `stacklab bench all --format json`: \(error)")
+            }
+            Terminal.standardOutput.write(try Self.render(report, as: format))
+            return
+        }
         let wanted = (only.isEmpty ? Self.sized + Self.once : only).filter { !skip.contains($0) }
         for name in wanted where !(Self.sized + Self.once).contains(name) {
             throw ValidationError("unknown benchmark '\(name)'; one of: \((Self.sized + Self.once).joined(separator: ", "))")
         }
+        // The commit as the run starts: the working tree may be edited while it runs, which does not change the binary.
+        let commit = Self.commit()
         var rows: [Row] = []
         for size in size {
             for bench in Self.sized where wanted.contains(bench) {
@@ -84,9 +104,17 @@ struct BenchAll: ParsableCommand {
             // A snapshot is one measurement of each kind (a first snapshot of 1 GiB is a minute): it takes no --runs.
             rows += measure(bench, size: nil, arguments: bench == "snapshot" ? [] : ["--runs", "\(runs)"])
         }
-        let report = Report(commit: Self.commit(), machine: Self.machine(), cores: ProcessInfo.processInfo.activeProcessorCount,
+        let report = Report(commit: commit, machine: Self.machine(), cores: ProcessInfo.processInfo.activeProcessorCount,
                             date: ISO8601DateFormatter().string(from: Date()), runs: runs, rows: rows)
-        Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : Self.table(report))
+        Terminal.standardOutput.write(try Self.render(report, as: format))
+    }
+
+    static func render(_ report: Report, as format: Format) throws -> String {
+        switch format {
+        case .text: table(report)
+        case .json: try JSON.encode(report)
+        case .markdown: markdown(report)
+        }
     }
 
     private func arguments(_ bench: String, size: BenchPlan.Size) -> [String] {
@@ -163,7 +191,7 @@ struct BenchAll: ParsableCommand {
         case ("incremental", let row) where row.hasSuffix("one file") || row.contains("commit"): return "≤ 0.05 s, ≤ 400 MB; not growing with size"
         case ("serve", let row) where large && row.contains("notification"): return "≤ 0.3 s"
         case ("serve", let row) where row.contains("Chromium"): return "< 1 s"
-        case ("serve", let row) where large && row.contains("resident memory"): return "≤ 1 GB"
+        case ("serve", let row) where large && row.contains("resident memory"): return "≤ 400 MB (≤ 1 GB before the cloud-scale issue)"
         case ("apply", let row) where row.contains("apply"): return "≤ 15 s"
         case ("billing", let row) where row.hasPrefix("rate"): return "≤ 2 s, ≤ 500 MB"
         default: return nil
@@ -210,6 +238,62 @@ struct BenchAll: ParsableCommand {
             out += (row.ratio.map { String(format: "%6.2f×", $0) } ?? "      -") + "    " + (row.target ?? "") + "\n"
             if let anchor = row.anchor { out += "    vs \(anchor)\n" }
             if let detail = row.detail { out += "    \(detail)\n" }
+        }
+        return out
+    }
+
+    /// The report in Markdown (the README's benchmark section): the sized benchmarks as one table with a column per
+    /// size, the others as a second table with their anchors, then each row's details (the large size's and the
+    /// others'). Minimum and maximum stay in the JSON.
+    static func markdown(_ report: Report) -> String {
+        func seconds(_ value: Double) -> String {
+            value >= 100 ? String(format: "%.0f s", value) : value >= 1 ? String(format: "%.2f s", value)
+                : value >= 0.01 ? String(format: "%.3f s", value) : String(format: "%.4f s", value)
+        }
+        func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+        /// Time, memory and ratio of a row; a memory row (no time) shows its memory alone.
+        func figures(_ row: Row) -> String {
+            if let error = row.error { return "error: " + cell(String(error.prefix(200))) }
+            var parts: [String] = []
+            if let median = row.medianSeconds, median > 0 || (row.maxSeconds ?? 0) > 0 { parts.append(seconds(median)) }
+            if let rss = row.peakRSSMB, rss > 0 { parts.append(String(format: "%.0f MB", rss)) }
+            if let ratio = row.ratio {
+                let anchor = seconds(row.anchorSeconds ?? 0)
+                parts.append(row.ratioMeaning == "× faster than the anchor" ? String(format: "%.0f", ratio) + "× faster than \(anchor)"
+                                                                           : String(format: "%.2f", ratio) + "\(row.ratioMeaning ?? "×") (\(anchor))")
+            }
+            return parts.joined(separator: ", ")
+        }
+        var out = "`stacklab bench all`: commit \(report.commit), \(report.machine), \(report.cores) cores, \(report.date), median of \(report.runs) runs.\n\n"
+        let sizes = ["small", "medium", "large"]
+        // Sized rows by measurement (plan's rows carry their size in their name), in the order first seen.
+        var keys: [String] = []
+        var sized: [String: [String: Row]] = [:]
+        var targets: [String: String] = [:]
+        for row in report.rows {
+            guard let size = row.size else { continue }
+            let name = row.name.hasPrefix(size + " ") ? String(row.name.dropFirst(size.count + 1)) : row.name
+            let key = "\(row.bench) · \(name)"
+            if sized[key] == nil { keys.append(key) }
+            sized[key, default: [:]][size] = row
+            if let target = row.target { targets[key] = target }
+        }
+        if !keys.isEmpty {
+            out += "| measurement | small | medium | large | target |\n|---|---|---|---|---|\n"
+            for key in keys {
+                out += "| \(cell(key)) | " + sizes.map { sized[key]?[$0].map(figures) ?? "" }.joined(separator: " | ") + " | \(cell(targets[key] ?? "")) |\n"
+            }
+            out += "\n"
+        }
+        let once = report.rows.filter { $0.size == nil }
+        if !once.isEmpty {
+            out += "| measurement | result | target |\n|---|---|---|\n"
+            for row in once { out += "| \(cell("\(row.bench) · \(row.name)")) | \(figures(row)) | \(cell(row.target ?? "")) |\n" }
+            out += "\n"
+        }
+        for row in report.rows where row.size == nil || row.size == "large" {
+            let about = [row.anchor.map { "vs \($0)" }, row.detail].compactMap { $0 }.joined(separator: "; ")
+            if !about.isEmpty { out += "- \(row.bench)\(row.size.map { " (\($0))" } ?? "") · \(row.name): \(about.replacingOccurrences(of: "\n", with: " "))\n" }
         }
         return out
     }
