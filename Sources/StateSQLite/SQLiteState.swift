@@ -1,6 +1,7 @@
 import Billing
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 import Hypervisor
 import Manifests
@@ -46,6 +47,16 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             configuration.busyMode = .timeout(10)
             configuration.readonly = !writable
             if writable {
+                // Write-ahead log, synchronous FULL (the default): a commit appends to the log and syncs it once, and
+                // is as durable as with the rollback journal, which made, synced and deleted a journal file for every
+                // transaction (an apply commits two per node batch: at the medium size 17,070 fdatasyncs and 4,268
+                // journal files became 4,359 fdatasyncs and none). The log and its index are kept when the last
+                // connection closes, so that a process that may not write the directory can still open the store.
+                configuration.prepareDatabase { db in
+                    try db.execute(sql: "PRAGMA journal_mode = WAL")
+                    var keep: Int32 = 1
+                    _ = sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_PERSIST_WAL, &keep)
+                }
                 let lock = open("\(path).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
                 guard lock >= 0 else { throw OpenError(description: "cannot open \(path).lock: \(String(cString: strerror(errno)))") }
                 defer { close(lock) }  // closing drops the lock

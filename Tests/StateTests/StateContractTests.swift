@@ -226,6 +226,22 @@ import TestSupport
         #expect(try other.runs().first { $0.id == run }?.status == "succeeded")
     }
 
+    @Test func theEmbeddedStoreCommitsThroughAWriteAheadLogThatOutlivesItsConnections() throws {
+        let scratch = try Scratch("wal")
+        do {
+            let store = try SQLiteState(directory: scratch.path)
+            try store.finishRun(try store.beginRun(regions: ["lab"], revision: nil), succeeded: true)
+        }
+        // The header's format versions (bytes 18 and 19) are 2 in write-ahead-log mode, 1 with a rollback journal.
+        let header = try #require(FileManager.default.contents(atPath: scratch.file("stacklab.sqlite")))
+        #expect(header.count > 20 && header[18] == 2 && header[19] == 2, "WAL mode")
+        // Every connection is closed: the log and its index stay, so a process that may not write the directory can
+        // still open the store (SQLite needs them present for that); and what was committed is there.
+        #expect(FileManager.default.fileExists(atPath: scratch.file("stacklab.sqlite-wal")))
+        #expect(FileManager.default.fileExists(atPath: scratch.file("stacklab.sqlite-shm")))
+        #expect(try SQLiteState(directory: scratch.path).runs().map(\.status) == ["succeeded"])
+    }
+
     @Test func aDamagedStoreIsAnErrorNamingItsFile() throws {
         let scratch = try Scratch("damaged")
         try scratch.write("stacklab.sqlite", String(repeating: "not a database ", count: 100))
