@@ -162,9 +162,6 @@ public final class RingStateCache: Sendable {
         cache.keep(ring, key: address, region: Self.region(of: address), stamp: stamp)
     }
 
-    /// Regions and rings kept.
-    public var kept: (regions: Int, rings: Int) { let kept = cache.kept; return (kept.regions, kept.values) }
-
     private static func region(of address: String) -> String { Address(parsing: address)?.region ?? "" }
 }
 

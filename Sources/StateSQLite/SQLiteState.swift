@@ -51,9 +51,11 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                 // is as durable as with the rollback journal, which made, synced and deleted a journal file for every
                 // transaction (an apply commits two per node batch: at the medium size 17,070 fdatasyncs and 4,268
                 // journal files became 4,359 fdatasyncs and none). The log and its index are kept when the last
-                // connection closes, so that a process that may not write the directory can still open the store.
+                // connection closes, so that a process that may not write the directory can still open the store;
+                // a log that a large transaction grew is cut back to 4 MiB when it starts over.
                 configuration.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA journal_mode = WAL")
+                    try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
                     var keep: Int32 = 1
                     _ = sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_PERSIST_WAL, &keep)
                 }

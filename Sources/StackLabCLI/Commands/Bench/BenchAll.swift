@@ -78,12 +78,12 @@ struct BenchAll: ParsableCommand {
 
     func run() throws {
         if let from {
-            guard let data = FileManager.default.contents(atPath: from) else { throw ValidationError("cannot read \(from)") }
+            guard let data = FileManager.default.contents(atPath: from) else { throw fail("cannot read \(from)") }
             let report: Report
             do {
                 report = try JSONDecoder().decode(Report.self, from: data)
             } catch {
-                throw ValidationError("\(from) is not a report of `stacklab bench all --format json`: \(error)")
+                throw fail("\(from) is not a report of `stacklab bench all --format json`: \(error)")
             }
             Terminal.standardOutput.write(try Self.render(report, as: format))
             return
