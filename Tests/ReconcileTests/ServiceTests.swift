@@ -279,7 +279,9 @@ import Testing
         try world.serve(environment: fault)
         let started = world.wait(60) { $0.deploy?.revision == first && $0.deploy?.state == "passed" && $0.regions.allSatisfy { $0.appliedRevision == first } }
         try #require(started != nil, "the first revision rolled out: \(String(describing: world.status()?.deploy)) \(world.log())")
-        #expect(world.status()?.region("edge")?.releasedBy?.contains("deploy run") == true)
+        // While its step applies it, edge says "deploy of …, now"; the loop's next look names the deploy run that released it.
+        #expect(world.wait(15) { $0.region("edge")?.releasedBy?.contains("deploy run") == true } != nil,
+                "\(String(describing: world.status()?.region("edge")?.releasedBy))")
 
         // A push whose lab step fails (the node refuses the new instance): edge is never touched.
         let bad = try world.push("""
