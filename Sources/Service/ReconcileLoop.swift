@@ -35,7 +35,9 @@ public struct ServiceConfiguration: Sendable {
     public var maxBackoff: Double = 300
     /// How many regions' decoded state (node observations, ring builders) runs keep between them: those planned most
     /// recently (nil: every region's).
-    public var cacheRegions: Int? = 16
+    public var cacheRegions: Int? = Self.defaultCacheRegions
+    /// `serve --cache-regions` when not given.
+    public static let defaultCacheRegions = 16
 
     public init(repository: String, stateDirectory: String, token: String, webhookSecret: String) {
         self.repository = repository

@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
     var usageInterval: Double = 15
 
     @Option(name: .long, help: ArgumentHelp("Keep in memory the node observations and ring builders of this many regions, those planned most recently (0: every region). Another region's are read again when it is planned: a simulated node's saved observation, its rings from the state store (at 100 nodes and 1,000 instances a region holds about 3 MB of them).", valueName: "n"))
-    var cacheRegions = 16
+    var cacheRegions = ServiceConfiguration.defaultCacheRegions
 
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
     var identity: String?
