@@ -59,7 +59,7 @@ public enum HostConfig {
             directory("/var/lib/stacklab/instances")
             directory("/var/lib/stacklab/images")
             // FlatDHCP multi-host: the node routes its instances, and its ruleset sees bridged traffic too.
-            file("/etc/sysctl.d/60-stacklab.conf", Array("net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n".utf8))
+            file("/etc/sysctl.d/60-stacklab.conf", Array("net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.tcp_fwmark_accept = 1\n".utf8))
             file("/etc/systemd/system/stacklab-metadata.service", Array(Self.metadataUnit.utf8))
             file("/etc/systemd/system/stacklab-dnsmasq@.service", Array(Self.dnsmasqUnit.utf8))
         }
@@ -88,7 +88,7 @@ public enum HostConfig {
             if spec.has(.compute) {
                 items.append(HostItem(name: "sysctl stacklab", kind: .command(
                     run: "modprobe br_netfilter; systemctl daemon-reload && sysctl -q -p /etc/sysctl.d/60-stacklab.conf", creates: nil,
-                    unless: "[ \"$(sysctl -n net.ipv4.ip_forward)\" = 1 ] && [ \"$(sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null)\" = 1 ]")))
+                    unless: "[ \"$(sysctl -n net.ipv4.ip_forward)\" = 1 ] && [ \"$(sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null)\" = 1 ] && [ \"$(sysctl -n net.ipv4.tcp_fwmark_accept)\" = 1 ]")))
                 services += ["libvirtd", "stacklab-metadata"]
                 // dnsmasq starts once the first apply wrote its configuration; the DHCP change restarts it.
                 for network in networks {

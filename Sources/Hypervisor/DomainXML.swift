@@ -14,7 +14,7 @@ public enum DomainXML {
               <name>\(XMLText.escape(domain.name))</name>
               <uuid>\(domain.uuid)</uuid>
               <metadata>
-                \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("shape", domain.shapeHash), ("ip", domain.interface.ip.description), ("mac", domain.interface.mac), ("flavor", domain.flavor), ("image", domain.image)] + (domain.origin.map { [("origin", $0.description)] } ?? [])))
+                \(Ownership.element(address: domain.address.description, specHash: domain.specHash, extra: [("shape", domain.shapeHash), ("ip", domain.interface.ip.description), ("mac", domain.interface.mac), ("port", DesiredDomain.port(for: domain.address)), ("flavor", domain.flavor), ("image", domain.image)] + (domain.origin.map { [("origin", $0.description)] } ?? [])))
               </metadata>
               <memory unit='KiB'>\(domain.maxMemoryKiB)</memory>
               <currentMemory unit='KiB'>\(domain.memoryKiB)</currentMemory>
@@ -60,6 +60,7 @@ public enum DomainXML {
                 <interface type='bridge'>
                   <mac address='\(domain.interface.mac)'/>
                   <source bridge='\(XMLText.escape(domain.interface.bridge))'/>
+                  <target dev='\(DesiredDomain.port(for: domain.address))'/>
                   <model type='virtio'/>
                 </interface>
 

@@ -34,7 +34,7 @@ extension LibvirtNode {
                   [ -f "$f" ] && { printf '\\n@@file %s\\n' "${f#.}"; cat "$f"; }
                 done
                 if [ -z "$STACKLAB_ROOT" ] && [ -f .\(Self.rulesetFile) ]; then
-                  printf '\\n@@live\\n'; nft list table ip \(Ruleset.table) 2>/dev/null
+                  printf '\\n@@live\\n'; \(Ruleset.listing)
                   printf '\\n@@listed\\n'; cat .\(Self.listedFile) 2>/dev/null
                 fi
                 printf '\\n'
@@ -151,11 +151,16 @@ extension LibvirtNode {
             }
             var script = "cd \"$STACKLAB_ROOT/\" || exit 1\n"
             if remove {
-                if ownsMachine { script += "nft list table ip \(Ruleset.table) >/dev/null 2>&1 && nft delete table ip \(Ruleset.table)\n" }
+                if ownsMachine { script += "\(Ruleset.removal)\n" }
                 script += "rm -f .\(Self.rulesetFile) .\(Self.listedFile)\n"
             } else {
                 script += "nft -c -f .\(Self.rulesetFile) || exit 3\n"
-                if ownsMachine { script += "nft -f .\(Self.rulesetFile) && nft list table ip \(Ruleset.table) > .\(Self.listedFile)\n" }
+                if ownsMachine {
+                    // The metadata service knows an instance by its port's mark, which an accepted connection carries only
+                    // with tcp_fwmark_accept; the bridge table sees bridged frames without br_netfilter.
+                    script += "sysctl -qw net.ipv4.tcp_fwmark_accept=1\n"
+                    script += "nft -f .\(Self.rulesetFile) && { \(Ruleset.listing); } > .\(Self.listedFile)\n"
+                }
             }
             _ = try runOnHost(script + "true\n")
         } else if let base = localRoot {

@@ -337,6 +337,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
                     maxVcpus: try domain.maxVcpus(), maxMemoryKiB: info.maxMemoryKiB, shapeHash: owner?["shape"], mac: owner?["mac"],
                     flavor: owner?["flavor"], image: owner?["image"]))
                 domains[domains.count - 1].origin = owner?["origin"].flatMap(Address.init(parsing:))
+                domains[domains.count - 1].port = owner?["port"]
             }
             let networks = try connection.networks().map(\.name).filter { $0.hasPrefix("stacklab-") }.map { String($0.dropFirst("stacklab-".count)) }
             let host = try connection.nodeInfo()

@@ -17,7 +17,7 @@ public struct AddressPool: Sendable {
 
     /// A pool over a network's fixed range, reserving its gateway and DNS servers.
     public init(network: NetworkSpec) {
-        self.init(range: network.fixedRange.value, reserved: [network.gateway.value] + (network.dns?.value.map(\.value) ?? []))
+        self.init(range: network.fixedRange.value, reserved: network.reservedAddresses)
     }
 
     /// Marks `address` used (a fixed IP from the manifests, or one an instance already has).

@@ -116,6 +116,7 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
             hasher.combine(disk.image ?? "")
         }
         hasher.combine(interface.bridge)
+        hasher.combine(Self.port(for: address))
         hasher.combine(interface.mac)
         hasher.combine(interface.ip.description)
         hasher.combine(image)
@@ -148,6 +149,21 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         let left = hex(a, 16), right = hex(b, 16)
         return "\(left.prefix(8))-\(left.dropFirst(8).prefix(4))-\(left.suffix(4))-\(right.prefix(4))-\(right.suffix(12))"
     }
+
+    /// The name of the instance's port on its node (the tap device libvirt makes for its interface, `<target dev>`):
+    /// `sl-` and 12 hex digits of its address, 15 characters (Linux's limit). Stable across restarts and moves, so the
+    /// node's ruleset binds the port to the instance's MAC and fixed IP before the instance starts; and never `vnet…`,
+    /// which libvirt keeps for names it makes itself.
+    public static func port(for address: Address) -> String {
+        var hasher = StableHasher()
+        hasher.combine("port")
+        hasher.combine(address.description)
+        return portPrefix + String(hasher.hex.prefix(12))
+    }
+
+    /// What every instance port's name starts with: a frame from a port with this prefix that the ruleset does not know
+    /// is dropped.
+    public static let portPrefix = "sl-"
 
     /// The pool that holds tenant volumes (Volume documents) on a node; instance disks live in `stacklab-instances`.
     public static let volumePool = "stacklab-volumes"

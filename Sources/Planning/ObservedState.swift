@@ -83,9 +83,11 @@ public struct ObservedDomain: Sendable, Codable, Hashable {
     /// The spec hash recorded when StackLab defined it, and the hash of the part of it that cannot change live.
     public var specHash: String?
     public var shapeHash: String?
-    /// The fixed IP and the MAC recorded in its metadata.
+    /// The fixed IP, the MAC and the port (tap device name) recorded in its metadata; no port for a domain defined
+    /// before ports were named.
     public var ip: IPv4Address?
     public var mac: String?
+    public var port: String?
     /// Power state.
     public var state: State
     /// Virtual CPUs: plugged in now (running), or at the next start (shut off).

@@ -74,7 +74,7 @@ extension RegionPlanner {
             let tenant = instance.tenant ?? ""
             let named = instance.spec.securityGroups?.value.map(\.value) ?? []
             let groups = named.isEmpty ? (catalog.securityGroups["\(tenant)/default"] != nil ? ["default"] : []) : named
-            members.append(.init(address: instance.address, ip: domain.ip, network: instance.spec.network.value, groups: groups))
+            members.append(.init(address: instance.address, ip: domain.ip, mac: domain.mac, network: instance.spec.network.value, groups: groups))
         }
         let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }
         let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
@@ -108,6 +108,7 @@ extension RegionPlanner {
                                       filters: filters, groups: catalog.securityGroups,
                                       bindings: bindings.filter { local.contains($0.instance) })
             var located = rules
+            located.regionRanges = networks.values.flatMap { [$0.spec.fixedRange.value] + ($0.spec.floatingRange.map { [$0.value] } ?? []) }
             located.regionLocation = regionLocation
             located.networkLocations = networks.mapValues(\.meta.location)
             let ruleset = located.ruleset(for: node)

@@ -352,6 +352,8 @@ struct RegionPlanner {
             fields.append(.init(field: "memory", old: "\(ByteSize(kib: have.memoryKiB))", new: "\(ByteSize(kib: want.memoryKiB))"))
         }
         if let ip = have.ip, ip != want.interface.ip { fields.append(.init(field: "fixedIP", old: "\(ip)", new: "\(want.interface.ip)")) }
+        let port = DesiredDomain.port(for: want.address)
+        if have.port != port { fields.append(.init(field: "port", old: have.port ?? "unnamed (not bound by the node's ruleset)", new: port)) }
         return fields
     }
 }

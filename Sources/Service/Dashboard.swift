@@ -21,14 +21,36 @@ struct Dashboard: Sendable {
         <html lang="en"><head><meta charset="utf-8"><title>\(escape(title)) · StackLab</title>
         <style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
         .failed{color:#b00}.converged{color:#070}nav a{margin-right:1em}</style></head>
-        <body><nav><a href="/">Regions</a><a href="/runs">Runs</a></nav><h1>\(escape(title))</h1>
+        <body><nav><a href="/">Regions</a><a href="/runs">Runs</a><form method="post" action="/logout" style="display:inline"><button>Log out</button></form></nav><h1>\(escape(title))</h1>
         \(body)
         </body></html>
 
         """
     }
 
-    func escape(_ text: String) -> String {
+    /// The login form: the operator or read-only token starts a browser session.
+    static func login(next: String, failed: Bool) -> String {
+        let escaped = Dashboard.escapeHTML(next)
+        return """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><title>Log in · StackLab</title>
+            <style>body{font-family:sans-serif;margin:1.5em}.failed{color:#b00}</style></head>
+            <body><h1>StackLab</h1>
+            \(failed ? "<p class=\"failed\" id=\"failed\">That token is not one of this service's.</p>" : "")
+            <form method="post" action="/login">
+            <label>Token <input type="password" name="token" autocomplete="current-password" autofocus></label>
+            <input type="hidden" name="next" value="\(escaped)">
+            <button>Log in</button>
+            </form>
+            <p>The operator token, or the read-only token given to <code>stacklab serve --read-token-file</code>.</p>
+            </body></html>
+
+            """
+    }
+
+    func escape(_ text: String) -> String { Self.escapeHTML(text) }
+
+    static func escapeHTML(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\"", with: "&quot;")
     }

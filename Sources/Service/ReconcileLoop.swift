@@ -28,7 +28,8 @@ public struct ServiceConfiguration: Sendable {
     public var resyncInterval: Double = 60
     /// Seconds between reads of the running instances' counters (CPU, disk and network I/O) for `/metrics`; 0: never.
     public var usageInterval: Double = 15
-    /// Bearer token for mutating endpoints and shared secret for webhooks (reloadable).
+    /// The operator's bearer token (every route), the read-only token (pages, status, metrics) and the shared secret for
+    /// webhooks (reloadable).
     public var secrets: ServiceSecrets
     public var sshIdentity: String?
     /// Longest backoff after repeated failures of one region, in seconds.
@@ -39,11 +40,11 @@ public struct ServiceConfiguration: Sendable {
     /// `serve --cache-regions` when not given.
     public static let defaultCacheRegions = 16
 
-    public init(repository: String, stateDirectory: String, token: String, webhookSecret: String) {
+    public init(repository: String, stateDirectory: String, token: String, readToken: String? = nil, webhookSecret: String) {
         self.repository = repository
         self.stateDirectory = stateDirectory
         self.store = .embedded(directory: stateDirectory)
-        self.secrets = ServiceSecrets(token: token, webhookSecret: webhookSecret)
+        self.secrets = ServiceSecrets(token: token, readToken: readToken, webhookSecret: webhookSecret)
     }
 }
 

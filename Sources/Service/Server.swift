@@ -41,17 +41,35 @@ public struct GitOpsServer: Sendable {
     func routes(_ router: Router<BasicRequestContext>, state: ServiceState) {
         let configuration = self.configuration
         let registry = self.registry
-        router.get("/api/status") { request, _ in
-            // ?region=NAME (repeatable): only those regions, for clients that watch a few of many.
-            let only = request.uri.queryParameters.getAll("region")
-            return Self.json(try Self.encode(Status(configuration: configuration, state: state, only: only.isEmpty ? nil : Set(only))))
+        let access = OperatorAccess(secrets: configuration.secrets)
+        // Open: liveness (nothing about regions or tenants), the login form, and webhooks (which carry their own HMAC).
+        router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
+        router.get("/login") { request, _ in
+            Self.html(Dashboard.login(next: Self.localPath(request.uri.queryParameters.get("next")), failed: false))
         }
-        router.get("/metrics") { _, _ in
+        router.post("/login") { request, _ in
+            let form = String(buffer: try await request.body.collect(upTo: 16 << 10))
+            let fields = Self.formFields(form)
+            let next = Self.localPath(fields["next"])
+            guard let session = access.login(token: fields["token"] ?? "") else {
+                var response = Self.html(Dashboard.login(next: next, failed: true))
+                response.status = .unauthorized
+                return response
+            }
             var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            var buffer = ByteBuffer(bytes: registry.emitToBuffer())
-            buffer.writeString(state.usage.exposition())
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+            headers[.location] = next
+            var response = Response(status: .seeOther, headers: headers)
+            response.setCookie(.init(name: OperatorAccess.cookie, value: session.id, maxAge: Int(OperatorAccess.sessionLifetime), path: "/",
+                                     secure: false, httpOnly: true, sameSite: .lax))
+            return response
+        }
+        router.post("/logout") { request, _ in
+            if let id = request.cookies[OperatorAccess.cookie]?.value { access.logout(id) }
+            var headers = HTTPFields()
+            headers[.location] = "/login"
+            var response = Response(status: .seeOther, headers: headers)
+            response.setCookie(.init(name: OperatorAccess.cookie, value: "", maxAge: 0, path: "/", secure: false, httpOnly: true, sameSite: .lax))
+            return response
         }
         router.post("/hooks/git") { request, _ in
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
@@ -73,10 +91,10 @@ public struct GitOpsServer: Sendable {
             if branch == nil || branch == configuration.branch { state.notify() }
             return Self.text(.accepted, branch == nil || branch == configuration.branch ? "accepted: looking at \(configuration.branch) now\n" : "accepted: not \(configuration.branch), ignored\n")
         }
-        router.post("/api/regions/:region/:action") { request, context in
-            guard request.headers[.authorization] == "Bearer \(configuration.secrets.token)" else {
-                return Self.text(.unauthorized, "a bearer token is needed\n")
-            }
+
+        // Changes: the operator token, as a bearer token only (a browser's cookie never makes a change).
+        let operate = router.group().add(middleware: RequireGrant(access: access, needed: .operate))
+        operate.post("/api/regions/:region/:action") { _, context in
             let region = try context.parameters.require("region")
             guard state.region(region) != nil else { return Self.text(.notFound, "no region '\(region)'\n") }
             switch try context.parameters.require("action") {
@@ -87,11 +105,8 @@ public struct GitOpsServer: Sendable {
             }
             return Self.json(try Self.encode(state.region(region)))
         }
-        router.post("/api/deploy/approve") { request, _ in
+        operate.post("/api/deploy/approve") { request, _ in
             // ?revision=PREFIX (default: the deploy waiting) &by=NAME (who approves, kept in the step's message).
-            guard request.headers[.authorization] == "Bearer \(configuration.secrets.token)" else {
-                return Self.text(.unauthorized, "a bearer token is needed\n")
-            }
             let revision = request.uri.queryParameters.get("revision").map { String($0) }
             let person = request.uri.queryParameters.get("by").map { String($0) } ?? "an operator"
             do {
@@ -102,15 +117,48 @@ public struct GitOpsServer: Sendable {
                 return Self.text(.conflict, "\(refused)\n")
             }
         }
+
+        // Reading: the operator or read-only token, or a browser session.
+        let read = router.group().add(middleware: RequireGrant(access: access, needed: .read))
+        read.get("/api/status") { request, _ in
+            // ?region=NAME (repeatable): only those regions, for clients that watch a few of many.
+            let only = request.uri.queryParameters.getAll("region")
+            return Self.json(try Self.encode(Status(configuration: configuration, state: state, only: only.isEmpty ? nil : Set(only))))
+        }
+        read.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            var buffer = ByteBuffer(bytes: registry.emitToBuffer())
+            buffer.writeString(state.usage.exposition())
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+        }
         let dashboard = Dashboard(configuration: configuration, state: state)
-        router.get("/") { _, _ in Self.html(dashboard.home()) }
-        router.get("/regions/:region") { request, context in
+        read.get("/") { _, _ in Self.html(dashboard.home()) }
+        read.get("/regions/:region") { request, context in
             let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
             let region = try context.parameters.require("region")
             return Self.html(await dashboard.region(region, page: max(1, page)))
         }
-        router.get("/tenants/:tenant") { _, context in Self.html(await dashboard.tenant(try context.parameters.require("tenant"))) }
-        router.get("/runs") { _, _ in Self.html(dashboard.runs()) }
+        read.get("/tenants/:tenant") { _, context in Self.html(await dashboard.tenant(try context.parameters.require("tenant"))) }
+        read.get("/runs") { _, _ in Self.html(dashboard.runs()) }
+    }
+
+    /// A path on this service to return to after logging in: only a local absolute path (never `//host` or a URL), else `/`.
+    static func localPath(_ text: Substring?) -> String {
+        guard let text, text.hasPrefix("/"), !text.hasPrefix("//"), !text.contains("\\"), !text.contains(where: { $0.isNewline || $0 == "\r" }) else { return "/" }
+        return String(text)
+    }
+
+    static func localPath(_ text: String?) -> String { localPath(text.map { Substring($0) }) }
+
+    /// The fields of an `application/x-www-form-urlencoded` body.
+    static func formFields(_ body: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            if let name = parts.first { fields[name] = parts.count > 1 ? parts[1] : "" }
+        }
+        return fields
     }
 
     /// The status as JSON.

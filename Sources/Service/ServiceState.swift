@@ -202,20 +202,23 @@ public final class ServiceState: @unchecked Sendable {
     }
 }
 
-/// The service's secrets (the bearer token and the webhook secret), replaced as a whole when the service reloads its
-/// configuration (SIGHUP).
-public final class ServiceSecrets: @unchecked Sendable {
+/// The service's secrets (the operator's bearer token, an optional read-only token, and the webhook secret), replaced as
+/// a whole when the service reloads its configuration (SIGHUP); each replacement is a new generation, which ends the
+/// browser sessions made under the old one.
+public final class ServiceSecrets: @unchecked Sendable {  // values behind `lock`
     private let lock = NSLock()
-    private var values: (token: String, webhookSecret: String)
+    private var values: (token: String, readToken: String?, webhookSecret: String, generation: Int)
 
-    public init(token: String, webhookSecret: String) {
-        values = (token, webhookSecret)
+    public init(token: String, readToken: String? = nil, webhookSecret: String) {
+        values = (token, readToken, webhookSecret, 0)
     }
 
     public var token: String { lock.withLock { values.token } }
+    public var readToken: String? { lock.withLock { values.readToken } }
     public var webhookSecret: String { lock.withLock { values.webhookSecret } }
+    public var generation: Int { lock.withLock { values.generation } }
 
-    public func replace(token: String, webhookSecret: String) {
-        lock.withLock { values = (token, webhookSecret) }
+    public func replace(token: String, readToken: String?, webhookSecret: String) {
+        lock.withLock { values = (token, readToken, webhookSecret, values.generation + 1) }
     }
 }

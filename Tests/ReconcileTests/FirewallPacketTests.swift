@@ -6,9 +6,11 @@ import TestSupport
 import Testing
 
 /// The ruleset StackLab renders for a compute node, loaded into network namespaces wired like that node, and judged by
-/// real connections: the SWS egress filter, security groups, floating IPs, metadata, and what instances may ask of the
-/// node. Then every rule is removed in turn, and some cell of the truth table must change: no rule is dead weight, and
-/// no rule is untested.
+/// real packets: the tenant boundary (each instance port may send only as its own MAC and fixed IP, ARP only for its
+/// own address, no IPv6; the metadata service answers the port, not the address claimed), the SWS egress filter (which
+/// opens internal ranges, never another tenant's instance), security groups, floating IPs, and what instances may ask
+/// of the node. Then every rule is removed in turn, and some cell of the truth table must change: no rule is dead
+/// weight, and no rule is untested.
 @Suite(.serialized) struct FirewallPacketTests {
     static let manifests = """
         kind: Region
@@ -47,7 +49,7 @@ import Testing
         spec:
           protect: [172.16.0.0/12]
           allow:
-            - {tenants: [alpha], to: [172.16.5.0/24], ports: [22], protocol: tcp}
+            - {tenants: [alpha], to: [172.16.5.0/24, 10.0.0.0/8], ports: [22], protocol: tcp}
         ---
         kind: SecurityGroup
         name: web
@@ -71,10 +73,22 @@ import Testing
         spec: {flavor: m1.small, image: ubuntu, network: private, securityGroups: [web]}
         ---
         kind: Instance
+        name: a2
+        region: pkt
+        tenant: alpha
+        spec: {flavor: m1.small, image: ubuntu, network: private}
+        ---
+        kind: Instance
         name: b1
         region: pkt
         tenant: beta
-        spec: {flavor: m1.small, image: ubuntu, network: private, securityGroups: [ssh]}
+        spec: {flavor: m1.small, image: ubuntu, network: private, securityGroups: [ssh], userData: "#cloud-config\\nchpasswd: {list: 'root:b1-secret'}\\n"}
+        ---
+        kind: Instance
+        name: c1
+        region: pkt
+        tenant: beta
+        spec: {flavor: m1.small, image: ubuntu, network: private, userData: "#cloud-config\\nchpasswd: {list: 'root:c1-secret'}\\n"}
         ---
         kind: Instance
         name: b2
@@ -89,16 +103,21 @@ import Testing
         spec: {instance: a1}
         """
 
-    /// The lab: the node routes between a bridge with one namespace per instance, an internal service network and a
-    /// public network, as a multi-host compute node does.
+    /// The lab: the node routes between a bridge with one namespace per instance port, an internal service network and a
+    /// public network, as a multi-host compute node does. a1, b1 and b2 are ordinary instances with the MACs StackLab gave
+    /// them; c1 is booting (no address yet); a2 is tenant alpha's attacker: its interface carries c1's MAC and address,
+    /// and a second one (a macvlan on the same port) another MAC with a2's own address.
     final class World {
         let lab: PacketLab
         let repo: Scratch
         let state: Scratch
         var ip: [String: String] = [:]
+        var mac: [String: String] = [:]
         var gateway = ""
         var floating = ""
         var nft = ""
+        static let bridgeMAC = "02:00:00:00:00:01"
+        static let foreignMAC = "02:00:00:00:00:a2"
 
         init() throws {
             try #require(PacketLab.isAvailable, "root, iproute2, nftables and python3 are needed: bash .ci/setup installs them")
@@ -114,11 +133,12 @@ import Testing
             nft = shown.output
             let installed = try String(contentsOfFile: state.file("nodes/pkt/pkt-1/etc/stacklab/firewall/stacklab.nft"), encoding: .utf8)
             #expect(installed == nft, "firewall show prints what apply installed")
-            // Addresses as StackLab's IPAM gave them: the DHCP files on the node.
+            // Addresses and MACs as StackLab's IPAM gave them: the DHCP files on the node.
             let hosts = try String(contentsOfFile: state.file("nodes/pkt/pkt-1/etc/stacklab/dnsmasq/private.hosts"), encoding: .utf8)
             for line in hosts.split(separator: "\n") {
                 let parts = line.split(separator: ",")
                 ip[String(parts[2])] = String(parts[1])
+                mac[String(parts[2])] = String(parts[0])
             }
             let conf = try String(contentsOfFile: state.file("nodes/pkt/pkt-1/etc/stacklab/dnsmasq/private.conf"), encoding: .utf8)
             gateway = String(try #require(conf.split(separator: "\n").first { $0.hasPrefix("listen-address=") }).dropFirst("listen-address=".count))
@@ -126,13 +146,25 @@ import Testing
             let dnat = try #require(nft.split(separator: "\n").first { $0.contains("dnat to \(a1)") })
             floating = String(dnat.split(separator: " ")[2])
 
-            for name in ["node", "a1", "b1", "b2", "internal", "public"] { try lab.add(name) }
-            try lab.run("node", "ip link add br100 type bridge && ip link set br100 up && ip addr add \(gateway)/24 dev br100")
-            try lab.run("node", "sysctl -qw net.ipv4.ip_forward=1 && sysctl -qw net.bridge.bridge-nf-call-iptables=1")
-            for name in ["a1", "b1", "b2"] {
-                try lab.link("node", "v-\(name)", nil, name, "eth0", "\(ip[name]!)/24", bridge: "br100")
-                try lab.run(name, "ip route add default via \(gateway)")
+            for name in ["node", "a1", "a2", "b1", "b2", "c1", "stray", "internal", "public"] { try lab.add(name) }
+            try lab.run("node", "ip link add br100 type bridge && ip link set br100 address \(Self.bridgeMAC) && ip link set br100 up"
+                        + " && ip addr add \(gateway)/24 dev br100 && ip -6 addr add fe80::1/64 dev br100 nodad")
+            try lab.run("node", "sysctl -qw net.ipv4.ip_forward=1 && sysctl -qw net.bridge.bridge-nf-call-iptables=1 && sysctl -qw net.ipv4.tcp_fwmark_accept=1")
+            for name in ["a1", "a2", "b1", "b2", "c1"] {
+                // Each instance on the port libvirt makes for it (the domain XML's <target dev>), with its MAC; a2's is c1's.
+                let address = Address(kind: .instance, region: "pkt", tenant: name.hasPrefix("a") ? "alpha" : "beta", name: name)
+                let own = name == "a2" ? mac["c1"]! : mac[name]!
+                let configured = name == "c1" ? nil : name == "a2" ? "\(ip["c1"]!)/24" : "\(ip[name]!)/24"
+                try lab.link("node", DesiredDomain.port(for: address), nil, name, "eth0", configured, bridge: "br100", mac: own)
+                if configured != nil { try lab.run(name, "ip route add default via \(gateway)") }
             }
+            // A domain on the bridge through a tap libvirt named itself (defined before ports were named, or not StackLab's).
+            try lab.link("node", "vnet0", nil, "stray", "eth0", "10.40.0.200/24", bridge: "br100")
+            // a1 also holds c1's address (it may claim it), and IPv6 on its interface.
+            try lab.run("a1", "ip addr add \(ip["c1"]!)/32 dev eth0 && ip -6 addr add fe80::a1/64 dev eth0 nodad")
+            // a2's second interface: a foreign MAC with a2's own address, and the gateway's MAC known (no ARP needed).
+            try lab.run("a2", "ip link add mv0 link eth0 type macvlan mode bridge && ip link set mv0 address \(Self.foreignMAC) && ip link set mv0 up"
+                        + " && ip addr add \(ip["a2"]!)/32 dev mv0 && ip neigh replace \(gateway) lladdr \(Self.bridgeMAC) dev mv0 nud permanent")
             try lab.link("node", "v-int", "172.16.5.1/24", "internal", "eth0", "172.16.5.2/24")
             try lab.run("internal", "ip route add default via 172.16.5.1")
             try lab.link("node", "v-pub", "198.51.100.1/24", "public", "eth0", "198.51.100.2/24")
@@ -152,7 +184,8 @@ import Testing
 
         /// Each cell: a probe and what must happen (the address the server saw, or nil for no connection).
         var table: [(PacketLab.Probe, String?, String)] {
-            let a1 = ip["a1"]!, b1 = ip["b1"]!, b2 = ip["b2"]!
+            let a1 = ip["a1"]!, a2 = ip["a2"]!, b1 = ip["b1"]!, b2 = ip["b2"]!, c1 = ip["c1"]!
+            let metadata = "169.254.169.254"
             return [
                 (.init(from: "a1", to: "172.16.5.2", port: 22), floating, "alpha reaches the internal segment its Filter opens (SNAT to its floating IP)"),
                 (.init(from: "a1", to: "172.16.5.2", port: 8140), nil, "…but not on a port the Filter does not name"),
@@ -165,19 +198,31 @@ import Testing
                 (.init(from: "node", to: floating, port: 80), floating, "the node itself reaches the floating IP (from that address, which it holds)"),
                 (.init(from: "b2", to: b1, port: 22), b2, "group ssh: b2 reaches b1"),
                 (.init(from: "b1", to: b2, port: 22), b1, "group ssh: b1 reaches b2"),
-                (.init(from: "a1", to: b1, port: 22), nil, "alpha is not in group ssh"),
+                (.init(from: "a1", to: b1, port: 22), nil, "alpha's Filter opens 10.0.0.0/8 on port 22, but never another tenant's instance: b1's groups decide"),
                 (.init(from: "public", to: b1, port: 22), nil, "group ssh is not the public"),
                 (.init(from: "internal", to: b1, port: 2222), "172.16.5.2", "ssh#2 opens 2222 to 172.16/12 (b1)"),
                 (.init(from: "internal", to: b2, port: 2222), "172.16.5.2", "ssh#2 opens 2222 to 172.16/12 (b2)"),
                 (.init(from: "public", to: b1, port: 2222), nil, "…and not to the public"),
-                (.init(from: "a1", to: "169.254.169.254", port: 80, get: "/latest/meta-data/local-ipv4"), a1, "metadata, served by the node: a1's address"),
-                (.init(from: "a1", to: "169.254.169.254", port: 80, get: "/latest/meta-data/public-ipv4"), floating, "…its floating IP"),
-                (.init(from: "b1", to: "169.254.169.254", port: 80, get: "/latest/meta-data/instance-id"), DesiredDomain.uuid(for: Address(kind: .instance, region: "pkt", tenant: "beta", name: "b1")), "…each instance its own identity"),
-                (.init(from: "b2", to: "169.254.169.254", port: 80, get: "/latest/meta-data/hostname"), "b2", "…and name"),
-                (.init(from: "b2", to: "169.254.169.254", port: 80, get: "/latest/meta-data/public-ipv4"), "HTTP 404", "…and no floating IP where there is none"),
+                (.init(from: "a1", to: metadata, port: 80, get: "/latest/meta-data/local-ipv4"), a1, "metadata, served by the node: a1's address"),
+                (.init(from: "a1", to: metadata, port: 80, get: "/latest/meta-data/public-ipv4"), floating, "…its floating IP"),
+                (.init(from: "b1", to: metadata, port: 80, get: "/latest/meta-data/instance-id"), DesiredDomain.uuid(for: Address(kind: .instance, region: "pkt", tenant: "beta", name: "b1")), "…each instance its own identity"),
+                (.init(from: "b1", to: metadata, port: 80, get: "/latest/user-data"), "#cloud-config", "…and its own user data"),
+                (.init(from: "b2", to: metadata, port: 80, get: "/latest/meta-data/hostname"), "b2", "…and name"),
+                (.init(from: "b2", to: metadata, port: 80, get: "/latest/meta-data/public-ipv4"), "HTTP 404", "…and no floating IP where there is none"),
                 (.init(from: "a1", to: gateway, port: 22), nil, "instances cannot open the node's other ports"),
                 (.init(from: "b1", to: gateway, port: 53), b1, "DNS over TCP on the node"),
                 (.init(from: "b1", to: gateway, port: 67, udp: true), b1, "DHCP (and DNS) over UDP on the node"),
+                // The tenant boundary at the port.
+                (.init(from: "a1", to: metadata, port: 80, get: "/latest/user-data", source: c1), nil, "a1 claiming c1's address gets none of c1's user data"),
+                (.init(from: "a2", to: metadata, port: 80, get: "/latest/user-data"), nil, "a2 with c1's MAC and address gets nothing either"),
+                (.init(from: "a1", to: gateway, port: 53, kind: .datagram), a1, "a1's own datagrams arrive"),
+                (.init(from: "a1", to: gateway, port: 53, kind: .datagram, source: c1), nil, "…none sent as c1's address"),
+                (.init(from: "a2", to: gateway, port: 53, kind: .datagram, source: a2, device: "mv0"), nil, "…nor from another MAC, even with a2's own address"),
+                (.init(from: "c1", to: "255.255.255.255", port: 67, kind: .dhcp, device: "eth0"), "0.0.0.0", "c1, booting, asks DHCP for its address"),
+                (.init(from: "a1", to: gateway, kind: .arp, source: a1, device: "eth0"), "answered", "a1 speaks ARP for its own address"),
+                (.init(from: "a1", to: gateway, kind: .arp, source: b1, device: "eth0"), nil, "…and cannot claim b1's"),
+                (.init(from: "a1", to: "fe80::1%eth0", port: 22), nil, "no IPv6 from an instance port (no network has it)"),
+                (.init(from: "stray", to: gateway, port: 53), nil, "nothing from a tap bound to no instance"),
             ]
         }
 
@@ -187,8 +232,9 @@ import Testing
             try lab.run("node", "nft -f \(file)")
         }
 
-        /// What each cell does now.
+        /// What each cell does now (the node forgets the neighbours an earlier attempt may have taught it).
         func measure() throws -> [String?] {
+            try lab.run("node", "ip neigh flush dev br100")
             let table = self.table
             let outcome = try lab.attempt(table.map(\.0))
             return table.map { outcome[$0.0] ?? nil }
@@ -208,7 +254,7 @@ import Testing
         // Mutation: without any one rule, some cell flips.
         let lines = world.nft.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let rules = lines.indices.filter { lines[$0].contains(" comment \"") && !lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("comment") }
-        #expect(rules.count == 17, "\(rules.map { lines[$0] })")
+        #expect(rules.count == 24, "\(rules.map { lines[$0] })")
         var survivors: [String] = []
         for index in rules {
             var mutant = lines
@@ -217,5 +263,16 @@ import Testing
             if try world.measure() == observed { survivors.append(lines[index].trimmingCharacters(in: .whitespaces)) }
         }
         #expect(survivors.isEmpty, "rules no cell depends on:\n\(survivors.joined(separator: "\n"))")
+
+        // The metadata service answers the port, not the address: with the port's MAC, ARP and address checks gone (only
+        // its mark left), a1 claiming c1's address reaches the service and is refused.
+        let spoofChecks = ["instance ports: own MAC", "instance ports: ARP for own address", "instance ports: own fixed IP"]
+        try world.load(lines.filter { line in !spoofChecks.contains { line.contains("comment \"\($0)\"") } }.joined(separator: "\n"))
+        // The node is taught that c1's address is at a1's MAC (what ARP spoofing achieves without the ARP check; a2 claims
+        // it too, so the lab says it outright).
+        try world.lab.run("node", "ip neigh flush dev br100 && ip neigh replace \(world.ip["c1"]!) lladdr \(world.mac["a1"]!) dev br100 nud permanent")
+        let claim = try #require(world.table.first { $0.2.hasPrefix("a1 claiming c1's address") }).0
+        let answer = try world.lab.attempt([claim])[claim] ?? nil
+        #expect(answer == "HTTP 403", "the metadata service checks the port's mark: \(answer ?? "no connection")")
     }
 }

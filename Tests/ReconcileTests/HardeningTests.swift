@@ -107,14 +107,26 @@ import Testing
     @Test func addressCapacityAndReservedAddressesAreValidated() throws {
         let world = try World()
         let network = try String(contentsOfFile: world.repo.file("regions/lab/network.yaml"), encoding: .utf8)
-        // A /29 has 6 host addresses; the gateway and the DNS server leave 4 for instances. The fixture has 3.
-        try world.repo.write("regions/lab/network.yaml", network.replacingOccurrences(of: "fixedRange: 10.20.0.0/16", with: "fixedRange: 10.20.0.0/29"))
+        // A /28 has 14 host addresses; the gateway and the DNS server take 2, and each of lab's 3 compute nodes takes one
+        // of its own (it is its instances' gateway and DHCP server): 9 are left for instances. The fixture has 3.
+        try world.repo.write("regions/lab/network.yaml", network.replacingOccurrences(of: "fixedRange: 10.20.0.0/16", with: "fixedRange: 10.20.0.0/28"))
         let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "fixedIP: 10.20.0.10", with: "fixedIP: 10.20.0.5")
-        try world.repo.write("manifests/tenants/acme.yaml", acme + instance("web-3") + instance("web-4"))
+        let nine = acme + (3...8).map { instance("web-\($0)") }.joined()
+        try world.repo.write("manifests/tenants/acme.yaml", nine)
+        let fits = try Loader().load(DirectorySource(root: world.repo.path))
+        #expect(fits.diagnostics.isEmpty, "\(fits.diagnostics.map(\.message))")
+        try GitCLI.commitAll(in: world.repo.path)
+        let planned = try world.plan()
+        #expect(planned.errors.isEmpty, "what validates can be planned: \(planned.errors.map(\.message))")
+
+        // One more: validation refuses it, as the plan would (before, validation counted 12 and the plan then failed
+        // with "network 'private' has no free address left").
+        try world.repo.write("manifests/tenants/acme.yaml", nine + instance("web-9"))
         let full = try Loader().load(DirectorySource(root: world.repo.path))
         let capacity = full.diagnostics.map(\.message).filter { $0.contains("holds only") }
-        #expect(capacity == ["network 'private' of region 'lab' has 5 instances but its fixed range 10.20.0.0/29 holds only 4 addresses for them"])
+        #expect(capacity == ["network 'private' of region 'lab' has 10 instances but its fixed range 10.20.0.0/28 holds only 9 addresses for them "
+                             + "(14 host addresses, less 2 for the gateway and DNS servers and 3 for the region's compute nodes, each its instances' gateway on the network)"])
 
         try world.repo.write("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "fixedIP: 10.20.0.5", with: "fixedIP: 10.20.0.2"))
         let dns = try Loader().load(DirectorySource(root: world.repo.path))

@@ -37,10 +37,12 @@ import Testing
             try GitCLI.commitAll(in: work)
             try GitCLI.run(["push", "-q", "origin", "HEAD:main"], in: work)
             try "t0ken\n".write(toFile: root.file("token"), atomically: true, encoding: .utf8)
+            try "r3ad\n".write(toFile: root.file("read-token"), atomically: true, encoding: .utf8)
             try "s3cret\n".write(toFile: root.file("secret"), atomically: true, encoding: .utf8)
             guard start else { return }
             try Command.check([StackLabBinary.path, "hook", "install", bare, "--url", url, "--webhook-secret-file", root.file("secret")])
             pid = try Command.start([StackLabBinary.path, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", root.file("token"),
+                                     "--read-token-file", root.file("read-token"),
                                      "--webhook-secret-file", root.file("secret"), "--poll", "60", "--resync", "2", "--usage-interval", "1",
                                      // One region's decoded state kept: each run of the other region (every 2 s) observes it again.
                                      "--cache-regions", "1"], output: root.file("serve.log"))
@@ -48,10 +50,12 @@ import Testing
 
         deinit { if pid > 0 { Command.stop(pid) } }
 
-        func http(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:]) throws -> (Int, String) {
+        /// An HTTP request to the service, with the read-only token unless `headers` carry another credential or `token` is nil.
+        func http(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:], token: String? = "r3ad") throws -> (Int, String) {
             var request = URLRequest(url: URL(string: url + path)!, timeoutInterval: 10)
             request.httpMethod = method
             request.httpBody = body
+            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
             for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
             final class Box: @unchecked Sendable { var result: (Int, String) = (0, "") }
             let box = Box()
@@ -101,7 +105,8 @@ import Testing
         func serve(environment: [String] = [], resync: Int = 2) throws {
             try Command.check([StackLabBinary.path, "hook", "install", bare, "--url", url, "--webhook-secret-file", root.file("secret")])
             pid = try Command.start(["env"] + environment + [StackLabBinary.path, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)",
-                                                           "--token-file", root.file("token"), "--webhook-secret-file", root.file("secret"),
+                                                           "--token-file", root.file("token"), "--read-token-file", root.file("read-token"),
+                                                           "--webhook-secret-file", root.file("secret"),
                                                            "--poll", "60", "--resync", "\(resync)", "--usage-interval", "0"], output: root.file("serve.log"))
         }
 
@@ -192,7 +197,8 @@ import Testing
         #expect(healed, "web-3 recreated by a resync: \(world.log())")
 
         // Pause and resume through the command line (bearer token); without the token the service refuses.
-        #expect(try world.http("POST", "/api/regions/lab/pause").0 == 401)
+        #expect(try world.http("POST", "/api/regions/lab/pause", token: nil).0 == 401)
+        #expect(try world.http("POST", "/api/regions/lab/pause").0 == 401, "the read-only token changes nothing")
         let pause = try Command.run([StackLabBinary.path, "region", "pause", "lab", "--url", world.url, "--token-file", world.root.file("token")])
         #expect(pause.status == 0 && world.status()?.regions.first { $0.region == "lab" }?.paused == true, "\(pause.output)")
         let runs = world.status()?.regions.first { $0.region == "lab" }?.runs ?? 0
@@ -225,11 +231,30 @@ import Testing
         ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Loads `path` in headless Chromium: the DOM after scripts ran, and a screenshot.
-    static func browse(_ world: World, _ path: String, screenshot: String) throws -> String {
+    /// The Chromium command line of the world's browser (one profile: its cookies are its session).
+    static func chromiumCommand(_ world: World) throws -> [String] {
         let browser = try #require(chromium, "Debian's chromium is needed: bash .ci/setup installs it")
         let profile = world.root.file("chromium-profile")
-        let common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=\(profile)"]
+        return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=\(profile)"]
+    }
+
+    /// Logs the world's browser in as a person would: the service's own login form, filled with the read-only token and
+    /// submitted (by a page that does so at once); the session cookie then stays in the browser's profile.
+    static func logIn(_ world: World) throws -> String {
+        let page = world.root.file("log-in.html")
+        try """
+            <!doctype html><html><body onload="document.forms[0].submit()">
+            <form method="post" action="\(world.url)/login"><input name="token" value="r3ad"><input name="next" value="/"></form>
+            </body></html>
+            """.write(toFile: page, atomically: true, encoding: .utf8)
+        let dom = try Command.run(try chromiumCommand(world) + ["--virtual-time-budget=5000", "--dump-dom", "file://\(page)"])
+        #expect(dom.status == 0, "\(dom.output.suffix(500))")
+        return dom.output
+    }
+
+    /// Loads `path` in headless Chromium: the DOM after scripts ran, and a screenshot.
+    static func browse(_ world: World, _ path: String, screenshot: String) throws -> String {
+        let common = try chromiumCommand(world)
         let shot = try Command.run(common + ["--window-size=1280,900", "--screenshot=\(screenshot)", world.url + path])
         #expect(shot.status == 0 && ((try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0) > 5_000, "screenshot of \(path): \(shot.output.suffix(500))")
         let dom = try Command.run(common + ["--dump-dom", world.url + path])
@@ -238,6 +263,11 @@ import Testing
     }
 
     static func checkDashboard(_ world: World) throws {
+        // Nothing without logging in: the browser is sent to the login form.
+        let anonymous = try browse(world, "/tenants/acme", screenshot: world.shots + "/login.png")
+        #expect(anonymous.contains("<form method=\"post\" action=\"/login\">") && !anonymous.contains("instance/lab/acme"), "\(anonymous.prefix(2000))")
+        let landed = try logIn(world)
+        #expect(landed.contains("<tr id=\"region-lab\">"), "the login form lands on the dashboard: \(landed.prefix(2000))")
         let home = try browse(world, "/", screenshot: world.shots + "/home.png")
         #expect(home.contains("<tr id=\"region-lab\">") && home.contains("<tr id=\"region-edge\">") && home.contains("converged"), "\(home.prefix(3000))")
         let lab = try browse(world, "/regions/lab", screenshot: world.shots + "/lab.png")
@@ -255,7 +285,8 @@ import Testing
     @Test func aServiceFollowingARemoteFetchesItIntoAMirrorAndConvergesWhatIsPushedThere() throws {
         let world = try World(start: false)
         world.pid = try Command.start([StackLabBinary.path, "serve", "--remote", "file://\(world.bare)", "--state-dir", world.state, "--port", "\(world.port)",
-                                       "--token-file", world.root.file("token"), "--webhook-secret-file", world.root.file("secret"), "--poll", "1", "--resync", "600"],
+                                       "--token-file", world.root.file("token"), "--read-token-file", world.root.file("read-token"),
+                                       "--webhook-secret-file", world.root.file("secret"), "--poll", "1", "--resync", "600"],
                                       output: world.root.file("serve.log"))
         let first = try world.head()
         #expect(world.wait(30) { $0.regions.count == 2 && $0.regions.allSatisfy { $0.appliedRevision == first } } != nil, "\(world.log())")

@@ -76,10 +76,13 @@ import Testing
         let port: UInt16
         let pid: pid_t
         let log: String
+        /// The operator token (the status needs a credential).
+        let token: String
 
         init(_ cloud: Cloud, name: String, leaseSeconds: Double) throws {
             port = try LoopbackSSHD.freePort()
             log = cloud.root.file("\(name).log")
+            token = try String(contentsOfFile: cloud.root.file("token"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             pid = try Command.start([StackLabBinary.path, "serve", "--repo", cloud.bare, "--state-dir", cloud.state, "--port", "\(port)",
                                      "--token-file", cloud.root.file("token"), "--webhook-secret-file", cloud.root.file("secret"),
                                      "--poll", "0.5", "--resync", "3", "--database", cloud.database, "--lease-seconds", "\(leaseSeconds)"], output: log)
@@ -96,6 +99,7 @@ import Testing
         func status() -> Status? {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/status")!, timeoutInterval: 5)
             request.httpMethod = "GET"
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
             final class Box: @unchecked Sendable { var data: Data? }
             let box = Box()
             let done = DispatchSemaphore(value: 0)

@@ -60,3 +60,26 @@ extension ManifestDecoder {
         }
     }
 }
+
+extension NetworkSpec {
+    /// The addresses of the fixed range StackLab never gives an instance besides the network and broadcast addresses:
+    /// the gateway and the DNS servers inside the range.
+    public var reservedAddresses: [IPv4Address] {
+        let range = fixedRange.value
+        var reserved: [IPv4Address] = []
+        for ip in [gateway.value] + (dns?.value.map(\.value) ?? []) where range.contains(ip) && ip != range.first && ip != range.last && !reserved.contains(ip) {
+            reserved.append(ip)
+        }
+        return reserved
+    }
+
+    /// How many instances the fixed range can address when `computeNodes` compute nodes serve it: its host addresses,
+    /// less the reserved ones and one address for each compute node (multi-host: every compute node is the gateway and
+    /// DHCP server of its own instances, with an address of its own on the network). Validation and the planner's address
+    /// pool count the same way, so a network that validates can be planned.
+    public func instanceCapacity(computeNodes: Int) -> Int {
+        let range = fixedRange.value
+        let hosts = Int(range.last.value - range.first.value) - 1
+        return max(0, hosts - reservedAddresses.count - computeNodes)
+    }
+}

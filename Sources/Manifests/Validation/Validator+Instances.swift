@@ -109,21 +109,24 @@ extension Validator {
         }
     }
 
-    /// Every network of the region has an address for each of its instances: its fixed range's host addresses minus
-    /// the gateway and DNS servers in it.
+    /// Every network of the region has an address for each of its instances: its fixed range's host addresses less the
+    /// gateway and DNS servers in it and one address for each compute node of the region (see
+    /// `NetworkSpec.instanceCapacity`, which the planner's pool follows).
     private mutating func checkAddressCapacity(of positions: [Int]) {
         var counts: [String: Int] = [:]
         for position in positions { counts[model.instances[position].spec.network.value, default: 0] += 1 }
         guard let region = positions.first.map({ model.instances[$0].region! }) else { return }
+        let computeNodes = (index.nodesByRegion[region] ?? []).filter { $0.spec.has(.compute) }.count
         for (name, count) in counts.sorted(by: { $0.key < $1.key }) {
             guard let network = index.networks[.init(region: region, name: name)] else { continue }
             let range = network.spec.fixedRange.value
-            let reserved = Set([network.spec.gateway.value] + (network.spec.dns?.value.map(\.value) ?? [])).filter {
-                range.contains($0) && $0 != range.first && $0 != range.last
-            }
-            let hosts = Int(range.last.value - range.first.value) - 1 - reserved.count
-            if count > hosts {
-                error("network '\(name)' of region '\(region)' has \(count) instances but its fixed range \(range) holds only \(max(0, hosts)) addresses for them",
+            let capacity = network.spec.instanceCapacity(computeNodes: computeNodes)
+            if count > capacity {
+                let hosts = Int(range.last.value - range.first.value) - 1
+                let reserved = network.spec.reservedAddresses.count
+                error("network '\(name)' of region '\(region)' has \(count) instances but its fixed range \(range) holds only \(capacity) addresses for them "
+                      + "(\(max(0, hosts)) host addresses, less \(reserved) for the gateway and DNS servers and \(computeNodes) for the region's compute nodes, "
+                      + "each its instances' gateway on the network)",
                       at: network.spec.fixedRange.location, hint: "widen 'fixedRange' or move instances to another network")
             }
         }

@@ -8,13 +8,18 @@ public struct FirewallRules: Sendable {
     public struct Member: Sendable, Hashable {
         public var address: Address
         public var ip: IPv4Address
+        /// Its MAC, and its port on the node (the tap device, `DesiredDomain.port(for:)`).
+        public var mac: String
+        public var port: String
         public var network: String
         /// Its security groups in force (the tenant's `default` group when it names none).
         public var groups: [String]
 
-        public init(address: Address, ip: IPv4Address, network: String, groups: [String]) {
+        public init(address: Address, ip: IPv4Address, mac: String, network: String, groups: [String]) {
             self.address = address
             self.ip = ip
+            self.mac = mac
+            port = DesiredDomain.port(for: address)
             self.network = network
             self.groups = groups
         }
@@ -53,6 +58,8 @@ public struct FirewallRules: Sendable {
     public var groups: [String: Resource<SecurityGroupSpec>]
     /// Floating IPs of the node's instances.
     public var bindings: [Binding]
+    /// The fixed and floating ranges of every network of the region (what no Filter may open).
+    public var regionRanges: [IPv4Network] = []
     /// Where the region and each network (by name) are declared, for the rules they alone cause.
     public var regionLocation: SourceLocation?
     public var networkLocations: [String: SourceLocation] = [:]
@@ -81,8 +88,12 @@ public struct FirewallRules: Sendable {
 
     /// The ruleset for `node`.
     public func ruleset(for node: Address) -> Ruleset {
-        var rules: [Ruleset.Rule] = []
+        var rules = portBindings()
         let regionSource = "region/\(region)"
+        // A Filter opens the provider's internal ranges, never an instance: every fixed and floating range of the region's
+        // networks is left out of what it opens, so instance-to-instance ingress is decided by security groups alone.
+        let instanceRanges = Self.unique(regionRanges)
+        let notInstances = instanceRanges.isEmpty ? "" : " ip daddr != \(Self.set(instanceRanges.map(\.description)))"
         for network in networks {
             let bridge = "iifname \"\(network.bridge)\""
             let here = local.filter { $0.network == network.network }
@@ -94,7 +105,7 @@ public struct FirewallRules: Sendable {
                     guard !sources.isEmpty else { continue }
                     let to = allow.to.value.map(\.value.description)
                     let ports = Self.ports(proto: allow.proto?.value ?? .tcp, ranges: allow.ports?.value.map(\.value) ?? [])
-                    rules.append(.init(.forward, "\(bridge) ip saddr \(Self.set(sources.map(\.description))) ip daddr \(Self.set(to))\(ports) accept",
+                    rules.append(.init(.forward, "\(bridge) ip saddr \(Self.set(sources.map(\.description))) ip daddr \(Self.set(to))\(notInstances)\(ports) accept",
                                        source: "filter/\(filter.name)#\(index + 1)", at: allow.tenants.location))
                 }
             }
@@ -148,6 +159,42 @@ public struct FirewallRules: Sendable {
         return Ruleset(node: node, rules: rules)
     }
 
+    /// The anti-spoofing of the node's instance ports (bridge family, before the bridge forwards or delivers a frame): a
+    /// frame from an instance's port carries its own MAC; ARP from it speaks only for its own MAC and fixed IP; IPv4 from
+    /// it has its fixed IP as source (or 0.0.0.0 for a DHCP request before it has one); nothing else (no IPv6, VLAN
+    /// tags or other protocols: no network has IPv6). A frame from a port named like an instance's that the ruleset does
+    /// not know is dropped, and so is one from a tap libvirt named itself (`vnetN`). Each port's frames are marked with its fixed IP, which the metadata service reads from the
+    /// connection (`tcp_fwmark_accept`): it answers for the instance behind the port, whatever address a request claims.
+    /// One rule per check over a set of every port, so a node of many instances matches each frame in constant time.
+    func portBindings() -> [Ruleset.Rule] {
+        let ports = "iifname \"\(DesiredDomain.portPrefix)*\""
+        // A tap libvirt named itself (a domain defined before ports were named, or one StackLab does not own) is bound to
+        // nothing: it gets nothing onto the bridge until its instance is restarted with its port's name.
+        let unnamed = Ruleset.Rule(.ports, "iifname \"vnet*\" drop", source: "instance ports: unnamed taps")
+        let members = local.sorted { $0.port < $1.port }
+        guard !members.isEmpty else {
+            return [unnamed, .init(.ports, "\(ports) drop", source: "instance ports: none on this node")]
+        }
+        let macs = Self.braced(members.map { "\"\($0.port)\" . \($0.mac)" })
+        let arps = Self.braced(members.map { "\"\($0.port)\" . \($0.mac) . \($0.ip)" })
+        let ips = Self.braced(members.map { "\"\($0.port)\" . \($0.ip)" })
+        let marks = Self.braced(members.map { "\"\($0.port)\" : \(Self.mark(for: $0.ip))" })
+        return [
+            unnamed,
+            .init(.ports, "\(ports) iifname . ether saddr != \(macs) drop", source: "instance ports: own MAC"),
+            .init(.ports, "\(ports) iifname . arp saddr ether . arp saddr ip != \(arps) drop", source: "instance ports: ARP for own address"),
+            .init(.ports, "\(ports) ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept", source: "instance ports: DHCP before an address"),
+            .init(.ports, "\(ports) iifname . ip saddr != \(ips) drop", source: "instance ports: own fixed IP"),
+            .init(.ports, "\(ports) ether type != { ip, arp } drop", source: "instance ports: IPv4 and ARP only"),
+            .init(.ports, "\(ports) meta mark set iifname map \(marks)", source: "instance ports: mark for the metadata service"),
+        ]
+    }
+
+    /// The packet mark of an instance port's frames: its fixed IP as a 32-bit number (hexadecimal).
+    public static func mark(for ip: IPv4Address) -> String {
+        "0x" + String(ip.value, radix: 16)
+    }
+
     /// ` tcp dport { 22, 8000-8100 }`, ` ip protocol icmp`, or nothing for any protocol.
     static func ports(proto: IPProtocol, ranges: [PortRange]) -> String {
         switch proto {
@@ -158,6 +205,11 @@ public struct FirewallRules: Sendable {
             let items = ranges.map { $0.lower == $0.upper ? "\($0.lower)" : "\($0.lower)-\($0.upper)" }
             return " \(proto.rawValue) dport \(items.count == 1 ? items[0] : set(items))"
         }
+    }
+
+    /// `{ a, b }`, even for one item (a concatenation or a map is matched against a set only).
+    static func braced(_ items: [String]) -> String {
+        "{ " + items.joined(separator: ", ") + " }"
     }
 
     /// `{ a, b }`, or the one item alone.

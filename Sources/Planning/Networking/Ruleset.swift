@@ -1,15 +1,31 @@
 import Manifests
 
-/// A compute node's nftables ruleset: StackLab's own table (`ip stacklab`), one rule per line, each with a comment
-/// naming the manifest document it comes from. Loaded atomically (the table is declared, deleted and declared again
-/// in one `nft -f` transaction), so a node never runs half a ruleset.
+/// A compute node's nftables ruleset: StackLab's own tables (`ip stacklab` for routing, NAT and the SWS filter, `bridge
+/// stacklab` for what may enter the bridges from each instance port), one rule per line, each with a comment naming
+/// what it comes from. Loaded atomically (both tables are declared, deleted and declared again in one `nft -f`
+/// transaction), so a node never runs half a ruleset.
 public struct Ruleset: Sendable, Codable, Hashable {
-    /// The table's name, in the `ip` family.
+    /// The tables' name, in the `ip` and `bridge` families.
     public static let table = "stacklab"
+
+    /// The families StackLab keeps a table in, in the order they are written.
+    public enum Family: String, Sendable, CaseIterable {
+        case ip, bridge
+    }
 
     /// The base chains StackLab hooks, in the order they are written.
     public enum Chain: String, Sendable, Codable, CaseIterable, Comparable {
         case forward, input, prerouting, output, postrouting
+        /// Frames entering a bridge from a port (the instance ports' anti-spoofing).
+        case ports
+
+        /// The table it lives in.
+        public var family: Family {
+            switch self {
+            case .forward, .input, .prerouting, .output, .postrouting: .ip
+            case .ports: .bridge
+            }
+        }
 
         /// The chain's `type … hook … priority …` line. The filter chains run just before the default priority, so
         /// nothing another table (libvirt's) accepts first gets around them.
@@ -20,6 +36,7 @@ public struct Ruleset: Sendable, Codable, Hashable {
             case .prerouting: "type nat hook prerouting priority dstnat; policy accept;"
             case .output: "type nat hook output priority -100; policy accept;"
             case .postrouting: "type nat hook postrouting priority srcnat; policy accept;"
+            case .ports: "type filter hook prerouting priority filter - 10; policy accept;"
             }
         }
 
@@ -79,17 +96,31 @@ public struct Ruleset: Sendable, Codable, Hashable {
         return hasher.hex
     }
 
-    /// The file `nft -f` loads: replaces StackLab's table in one transaction and touches no other table.
+    /// The file `nft -f` loads: replaces StackLab's tables in one transaction and touches no other table.
     public var nft: String {
         var text = "#!/usr/sbin/nft -f\n# StackLab firewall of \(node) (managed by StackLab: a hand edit is drift, and is undone)\n"
-        text += "table ip \(Self.table)\ndelete table ip \(Self.table)\ntable ip \(Self.table) {\n"
-        text += "\tcomment \"stacklab \(node) \(digest)\"\n"
-        for chain in Chain.allCases {
-            text += "\tchain \(chain.rawValue) {\n\t\t\(chain.declaration)\n"
-            for rule in rules where rule.chain == chain { text += "\t\t\(rule.nft)\n" }
-            text += "\t}\n"
+        for family in Family.allCases { text += "table \(family.rawValue) \(Self.table)\ndelete table \(family.rawValue) \(Self.table)\n" }
+        for family in Family.allCases {
+            text += "table \(family.rawValue) \(Self.table) {\n"
+            if family == .ip { text += "\tcomment \"stacklab \(node) \(digest)\"\n" }
+            for chain in Chain.allCases where chain.family == family {
+                text += "\tchain \(chain.rawValue) {\n\t\t\(chain.declaration)\n"
+                for rule in rules where rule.chain == chain { text += "\t\t\(rule.nft)\n" }
+                text += "\t}\n"
+            }
+            text += "}\n"
         }
-        return text + "}\n"
+        return text
+    }
+
+    /// The shell command that lists what the kernel holds of StackLab's tables (what drift is judged by).
+    public static var listing: String {
+        Family.allCases.map { "nft list table \($0.rawValue) \(table) 2>/dev/null" }.joined(separator: "; ")
+    }
+
+    /// The shell command that removes StackLab's tables from the kernel.
+    public static var removal: String {
+        Family.allCases.map { "{ nft list table \($0.rawValue) \(table) >/dev/null 2>&1 && nft delete table \($0.rawValue) \(table); }" }.joined(separator: "; ")
     }
 
     /// Reads back a file `nft` wrote (an installed ruleset); nil when it is not one of StackLab's.

@@ -48,7 +48,7 @@ struct BenchServe: ParsableCommand {
             try Command.check(["git", "clone", "-q", "--bare", work, bare])
             try Command.check(["git", "-C", work, "remote", "add", "origin", bare])
         }
-        try "bench-token\n".write(toFile: "\(root)/token", atomically: true, encoding: .utf8)
+        try "\(Self.token)\n".write(toFile: "\(root)/token", atomically: true, encoding: .utf8)
         try "bench-secret\n".write(toFile: "\(root)/secret", atomically: true, encoding: .utf8)
         let port = try LoopbackSSHD.freePort()
         let url = "http://127.0.0.1:\(port)"
@@ -114,6 +114,11 @@ struct BenchServe: ParsableCommand {
             rows.append(Self.row(name, times, "HTTP, server time"))
         }
         if let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            // Logged in once, through the service's own form (the session cookie stays in the profile).
+            try "<!doctype html><html><body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"\(url)/login\"><input name=\"token\" value=\"\(Self.token)\"></form></body></html>"
+                .write(toFile: "\(root)/log-in.html", atomically: true, encoding: .utf8)
+            _ = try Command.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                                 "--user-data-dir=\(root)/chromium", "--virtual-time-budget=5000", "--dump-dom", "file://\(root)/log-in.html"])
             var times: [Double] = []
             for _ in 0..<3 {
                 let start = Date()
@@ -144,9 +149,19 @@ struct BenchServe: ParsableCommand {
         }
     }
 
+    /// The token the benchmarks' services run with (the status and pages need a credential).
+    static let token = "bench-token"
+
+    /// A request to a benchmark's service, with its token.
+    static func request(_ target: URL, timeout: Double = 60) -> URLRequest {
+        var request = URLRequest(url: target, timeoutInterval: timeout)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        return request
+    }
+
     static func get(_ url: String) throws -> String {
         guard let target = URL(string: url) else { throw fail("bad URL \(url)") }
-        let (status, body) = try HTTPCall.send(URLRequest(url: target, timeoutInterval: 60))
+        let (status, body) = try HTTPCall.send(request(target))
         guard status == 200 else { throw fail("\(url) answered \(status)") }
         return body
     }
@@ -157,7 +172,7 @@ struct BenchServe: ParsableCommand {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             // Quietly: the service may not listen yet.
-            if let target = URL(string: url + "/api/status" + (region.map { "?region=\($0)" } ?? "")), let (code, text) = try? HTTPCall.quietly(URLRequest(url: target, timeoutInterval: 60)), code == 200,
+            if let target = URL(string: url + "/api/status" + (region.map { "?region=\($0)" } ?? "")), let (code, text) = try? HTTPCall.quietly(request(target)), code == 200,
                let status = try? JSONDecoder().decode(Status.self, from: Data(text.utf8)), condition(status) { return status }
             usleep(useconds_t(every * 1e6))
         }

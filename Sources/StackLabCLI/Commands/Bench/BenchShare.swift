@@ -48,7 +48,7 @@ struct BenchShare: ParsableCommand {
         try Self.commit(work, "synthetic cloud")
         try Command.check(["git", "clone", "-q", "--bare", work, bare])
         try Command.check(["git", "-C", work, "remote", "add", "origin", bare])
-        try "bench-token\n".write(toFile: "\(root)/token", atomically: true, encoding: .utf8)
+        try "\(BenchServe.token)\n".write(toFile: "\(root)/token", atomically: true, encoding: .utf8)
         try "bench-secret\n".write(toFile: "\(root)/secret", atomically: true, encoding: .utf8)
         let lease = 5.0
         var servers: [(pid: pid_t, url: String)] = []
@@ -122,7 +122,7 @@ struct BenchShare: ParsableCommand {
     }
 
     static func status(_ url: String) -> BenchServe.Status? {
-        guard let target = URL(string: url + "/api/status"), let (code, text) = try? HTTPCall.quietly(URLRequest(url: target, timeoutInterval: 30)), code == 200 else {
+        guard let target = URL(string: url + "/api/status"), let (code, text) = try? HTTPCall.quietly(BenchServe.request(target, timeout: 30)), code == 200 else {
             return nil
         }
         return try? JSONDecoder().decode(BenchServe.Status.self, from: Data(text.utf8))

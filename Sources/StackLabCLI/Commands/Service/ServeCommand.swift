@@ -23,10 +23,13 @@ struct ServeCommand: AsyncParsableCommand {
             the branch. An approve step holds the rollout until `stacklab approve`. `stacklab ci history` shows the \
             rollout; `stacklab ci deploy --rev OLD` rolls back.
 
-            HTTP (binds 127.0.0.1 by default): GET /api/status (JSON), GET /metrics (Prometheus), GET / (dashboard: \
-            /regions/NAME, /tenants/NAME, /runs), POST /hooks/git, and POST /api/regions/NAME/sync|pause|resume and \
-            POST /api/deploy/approve with Authorization: Bearer TOKEN (what `stacklab region sync|pause|resume` and \
-            `stacklab approve` send).
+            HTTP (binds 127.0.0.1 by default). Every route but GET /healthz, the login form and the signed webhook \
+            (POST /hooks/git) needs a credential. Reading — GET /api/status (JSON), GET /metrics (Prometheus), \
+            GET / (dashboard: /regions/NAME, /tenants/NAME, /runs) — takes Authorization: Bearer TOKEN with the \
+            operator token or the read-only token (--read-token-file; give it to Prometheus as credentials_file), or a \
+            browser session (POST /login with either token sets an HttpOnly, SameSite=Strict cookie for 12 hours). \
+            Changes — POST /api/regions/NAME/sync|pause|resume and POST /api/deploy/approve — take the operator \
+            token as a bearer token only (what `stacklab region sync|pause|resume` and `stacklab approve` send).
 
             Example:
               stacklab serve --repo /srv/git/cloud.git --token-file /etc/stacklab/token --webhook-secret-file /etc/stacklab/hook-secret
@@ -50,8 +53,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port (0: any free one; the one chosen is printed).")
     var port: Int = 8480
 
-    @Option(name: .long, help: ArgumentHelp("File holding the bearer token for mutating endpoints.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("File holding the operator's bearer token (every route).", valueName: "file"))
     var tokenFile: String
+
+    @Option(name: .long, help: ArgumentHelp("File holding a read-only token: the dashboard, /api/status and /metrics, no changes (for Prometheus and viewers).", valueName: "file"))
+    var readTokenFile: String?
 
     @Option(name: .long, help: ArgumentHelp("File holding the webhook secret.", valueName: "file"))
     var webhookSecretFile: String
@@ -86,7 +92,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
         var configuration = ServiceConfiguration(repository: remote == nil ? repo : "\(directory)/mirror.git", stateDirectory: directory,
-                                                 token: try secret(tokenFile, "token"), webhookSecret: try secret(webhookSecretFile, "webhook secret"))
+                                                 token: try secret(tokenFile, "token"), readToken: try readTokenFile.map { try secret($0, "read-only token") },
+                                                 webhookSecret: try secret(webhookSecretFile, "webhook secret"))
+        guard configuration.secrets.readToken != configuration.secrets.token else {
+            throw fail("the read-only token is the operator token: give it a token of its own")
+        }
         configuration.remote = remote
         configuration.branch = branch
         configuration.pollInterval = poll
@@ -95,15 +105,17 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.cacheRegions = cacheRegions > 0 ? cacheRegions : nil
         configuration.sshIdentity = identity
         configuration.store = try database.location(stateDirectory: directory, role: "serve")
-        // SIGHUP reloads the token and the webhook secret from their files (a file that cannot be read keeps the old).
+        // SIGHUP reloads the tokens and the webhook secret from their files (a file that cannot be read keeps the old);
+        // browser sessions end then.
         signal(SIGHUP, SIG_IGN)
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         let secrets = configuration.secrets
-        let (tokenFile, secretFile) = (self.tokenFile, webhookSecretFile)
+        let (tokenFile, readTokenFile, secretFile) = (self.tokenFile, self.readTokenFile, webhookSecretFile)
         reload.setEventHandler {
             do {
-                secrets.replace(token: try secret(tokenFile, "token"), webhookSecret: try secret(secretFile, "webhook secret"))
-                Terminal.standardOutput.write("reloaded the token and the webhook secret\n")
+                secrets.replace(token: try secret(tokenFile, "token"), readToken: try readTokenFile.map { try secret($0, "read-only token") },
+                                webhookSecret: try secret(secretFile, "webhook secret"))
+                Terminal.standardOutput.write("reloaded the tokens and the webhook secret\n")
             } catch {
                 Terminal.standardError.write("SIGHUP: kept the old secrets: \(error)\n")
             }
