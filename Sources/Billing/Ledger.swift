@@ -42,9 +42,15 @@ public struct MeterInterval: Sendable, Codable, Hashable {
     }
 }
 
-/// Money recorded for a tenant: a deposit, or a coupon redeemed (an amount to spend, or a discount, until it expires).
+/// Money recorded for a tenant: a deposit, a coupon redeemed (an amount to spend, or a discount, until it expires), or
+/// the reversal of an earlier entry (recorded by an operator with a reason; the ledger is never edited).
 public struct AccountEntry: Sendable, Codable, Hashable {
-    public enum Kind: String, Sendable, Codable { case deposit, coupon }
+    public enum Kind: String, Sendable, Codable { case deposit, coupon, reversal }
+
+    /// Its number in the ledger (nil until recorded).
+    public var id: Int64?
+    /// The entry a reversal takes back.
+    public var reverses: Int64?
 
     public var tenant: String
     public var kind: Kind
@@ -61,7 +67,10 @@ public struct AccountEntry: Sendable, Codable, Hashable {
     /// When it stops counting (coupons), nil for never.
     public var expires: Int64?
 
-    public init(tenant: String, kind: Kind, amount: Money, discountPPM: Int64 = 0, currency: String, reference: String, by: String, at: Int64, expires: Int64? = nil) {
+    public init(tenant: String, kind: Kind, amount: Money, discountPPM: Int64 = 0, currency: String, reference: String, by: String, at: Int64, expires: Int64? = nil,
+                id: Int64? = nil, reverses: Int64? = nil) {
+        self.id = id
+        self.reverses = reverses
         self.tenant = tenant
         self.kind = kind
         self.amount = amount
@@ -74,6 +83,20 @@ public struct AccountEntry: Sendable, Codable, Hashable {
     }
 }
 
+/// An amount the ledger cannot store: past 64 bits of millionths (amounts are bounded by `Money.limit` where they come in).
+public struct LedgerAmountOutOfRange: Error, CustomStringConvertible {
+    public var amount: Money
+    public var description: String { "the amount \(amount) is more than the ledger holds (at most \(Money.limit) an entry)" }
+}
+
+extension AccountEntry {
+    /// Its amount as the ledger stores it, in millionths.
+    public func storedAmount() throws(LedgerAmountOutOfRange) -> Int64 {
+        guard let micros = amount.storedMicros else { throw LedgerAmountOutOfRange(amount: amount) }
+        return micros
+    }
+}
+
 extension Money {
     /// Rounded half to even to a hundredth of the unit (what a statement shows).
     public var roundedToCents: Money {
@@ -81,6 +104,6 @@ extension Money {
         var cents = magnitude / 10_000
         let rest = magnitude % 10_000
         if rest > 5_000 || (rest == 5_000 && cents % 2 == 1) { cents += 1 }
-        return Money(micros: (micros < 0 ? -1 : 1) * Int64(cents) * 10_000)
+        return Money(micros: (micros < 0 ? -1 : 1) * Int128(cents) * 10_000)
     }
 }

@@ -42,7 +42,7 @@ public enum Rating {
 
     /// The total `interval` costs in `month` (what `lines` adds up to, without building them).
     public static func total(_ interval: MeterInterval, month: BillingMonth, book: PriceBook, now: Int64) -> Money {
-        var sum: Int64 = 0
+        var sum: Int128 = 0
         rate(interval, month: month, book: book, now: now) { _, _, _, _, total, _ in sum += total.micros }
         return Money(micros: sum)
     }
@@ -80,8 +80,8 @@ public enum Rating {
                 }
                 guard count > 0, let first else { continue }
                 let price = span.prices.monthly[interval.item]
-                let unit = price ?? Money(micros: 0)
-                emit((first, min(begin, end)), unit, "month", count * 1_000_000, Money(micros: unit.micros * count), price == nil)
+                let unit = price ?? .zero
+                emit((first, min(begin, end)), unit, "month", count * 1_000_000, Money(micros: unit.micros * Int128(count)), price == nil)
             case .hourly, .daily, .gbMonth:
                 let period: Int64 = interval.period == .daily ? 86_400 : 3_600
                 let length = end - interval.start
@@ -98,11 +98,12 @@ public enum Rating {
                     quantity -= 1_000_000 - partial * 1_000_000 / period
                 }
                 let (unit, unitName, unpriced) = unitPrice(interval, span.prices)
-                let total: Int64
+                // In 128 bits: a price within Money.limit times any quantity a size can name does not overflow.
+                let total: Int128
                 if interval.period == .gbMonth {
-                    total = mulDiv(unit.micros * interval.quantity, quantity, hoursPerMonth * 1_000_000)
+                    total = mulDiv(unit.micros * Int128(max(0, interval.quantity)), Int128(quantity), Int128(hoursPerMonth) * 1_000_000)
                 } else {
-                    total = mulDiv(unit.micros, quantity, 1_000_000)
+                    total = mulDiv(unit.micros, Int128(quantity), 1_000_000)
                 }
                 let from = interval.start + lo * period
                 // A volume's quantity is in GB-months: GB × hours / 730.
@@ -122,7 +123,7 @@ public enum Rating {
         case .gbMonth: (price, unit) = (prices.volumePerGBMonth, "GB-month")
         case .monthly: (price, unit) = (prices.monthly[interval.item], "month")
         }
-        return (price ?? Money(micros: 0), unit, price == nil)
+        return (price ?? .zero, unit, price == nil)
     }
 
     static func ceilDiv(_ a: Int64, _ b: Int64) -> Int64 {
@@ -130,7 +131,7 @@ public enum Rating {
     }
 
     /// a × b / c (c > 0, a and b not negative) rounded half to even, without overflowing in between.
-    static func mulDiv(_ a: Int64, _ b: Int64, _ c: Int64) -> Int64 {
+    static func mulDiv<T: FixedWidthInteger & SignedInteger>(_ a: T, _ b: T, _ c: T) -> T {
         let product = a.multipliedFullWidth(by: b)
         let (q, r) = c.dividingFullWidth(product)
         let twice = 2 * r

@@ -21,7 +21,7 @@ public struct Statement: Sendable, Codable {
     public var lines: [LineItem]
 
     /// Deposits and coupon credit less what is owed.
-    public var balance: Money { Money(micros: depositBalance.micros + couponCredit.micros - owed.micros) }
+    public var balance: Money { depositBalance + couponCredit - owed }
 }
 
 /// Builds statements from the ledger: metering intervals, account entries, and the price lists' history.
@@ -72,11 +72,11 @@ public struct Biller: Sendable {
             let paid = ledger.play(lines, until: current.end)
             if current == month {
                 var totals: [String: Money] = [:]
-                for line in lines { totals[line.category, default: Money(micros: 0)].micros += line.total.micros }
+                for line in lines { totals[line.category, default: .zero].micros += line.total.micros }
                 let currency = mine.lazy.compactMap { book.prices($0.priceList, at: month.start)?.currency }.first
                     ?? entries.first?.currency ?? ""
                 result = Statement(tenant: tenant, month: "\(month)", currency: currency, totals: totals,
-                                   charges: Money(micros: lines.reduce(0) { $0 + $1.total.micros }), discounts: paid.discounts,
+                                   charges: lines.reduce(Money.zero) { $0 + $1.total }, discounts: paid.discounts,
                                    paidByCoupons: paid.coupons, paidByDeposits: paid.deposits, owed: Money(micros: ledger.debt),
                                    depositBalance: Money(micros: ledger.deposit), couponCredit: Money(micros: ledger.couponCredit(at: month.end - 1)),
                                    lines: lines)
@@ -88,7 +88,7 @@ public struct Biller: Sendable {
 
     /// Every tenant's charges per month of `year`'s months (what `bench billing` rates), without line items.
     public func totals(months: [BillingMonth]) -> [String: [Money]] {
-        var totals: [String: [Int64]] = [:]
+        var totals: [String: [Int128]] = [:]
         for interval in intervals {
             var row = totals[interval.tenant] ?? Array(repeating: 0, count: months.count)
             for (index, month) in months.enumerated() where interval.start < month.end && min(interval.stop ?? now, now) > month.start {
@@ -115,17 +115,19 @@ public struct TenantBiller: Sendable {
 /// first.
 struct Account {
     private var pending: [AccountEntry]
-    private var coupons: [(remaining: Int64, from: Int64, expires: Int64?)] = []
-    private var discounts: [(ppm: Int64, from: Int64, expires: Int64?)] = []
-    var deposit: Int64 = 0
-    var debt: Int64 = 0
+    private var coupons: [(remaining: Int128, from: Int64, expires: Int64?, entry: Int64?)] = []
+    private var discounts: [(ppm: Int64, from: Int64, expires: Int64?, entry: Int64?)] = []
+    /// Deposits and coupons by ledger number, for reversals.
+    private var recorded: [Int64: AccountEntry] = [:]
+    var deposit: Int128 = 0
+    var debt: Int128 = 0
 
     init(entries: [AccountEntry]) {
         pending = entries
     }
 
     /// Coupon credit valid at `time`.
-    func couponCredit(at time: Int64) -> Int64 {
+    func couponCredit(at time: Int64) -> Int128 {
         coupons.filter { $0.from <= time && ($0.expires.map { time < $0 } ?? true) }.reduce(0) { $0 + $1.remaining }
     }
 
@@ -135,13 +137,13 @@ struct Account {
     /// Pays the lines in the order they are settled, applying the entries made before each; then applies entries up
     /// to `until`.
     mutating func play(_ lines: [LineItem], until: Int64) -> (discounts: Money, coupons: Money, deposits: Money) {
-        var discounted: Int64 = 0, byCoupons: Int64 = 0, byDeposits: Int64 = 0
+        var discounted: Int128 = 0, byCoupons: Int128 = 0, byDeposits: Int128 = 0
         for line in lines.sorted(by: { (Self.settled($0), $0.address) < (Self.settled($1), $1.address) }) {
             let time = Self.settled(line)
             byDeposits += take(before: time)
             var amount = line.total.micros
             if let discount = discounts.filter({ $0.from <= time && ($0.expires.map { time < $0 } ?? true) }).map(\.ppm).max() {
-                let off = Rating.mulDiv(amount, discount, 1_000_000)
+                let off = Rating.mulDiv(amount, Int128(discount), 1_000_000)
                 discounted += off
                 amount -= off
             }
@@ -163,8 +165,8 @@ struct Account {
     }
 
     /// Applies the entries made before `time`; returns what deposits paid of the debt.
-    private mutating func take(before time: Int64) -> Int64 {
-        var paidDebt: Int64 = 0
+    private mutating func take(before time: Int64) -> Int128 {
+        var paidDebt: Int128 = 0
         while let entry = pending.first, entry.at < time {
             pending.removeFirst()
             switch entry.kind {
@@ -174,9 +176,27 @@ struct Account {
                 paidDebt += paid
                 deposit += entry.amount.micros - paid
             case .coupon:
-                if entry.amount.micros > 0 { coupons.append((entry.amount.micros, entry.at, entry.expires)) }
-                if entry.discountPPM > 0 { discounts.append((entry.discountPPM, entry.at, entry.expires)) }
+                if entry.amount.micros > 0 { coupons.append((entry.amount.micros, entry.at, entry.expires, entry.id)) }
+                if entry.discountPPM > 0 { discounts.append((entry.discountPPM, entry.at, entry.expires, entry.id)) }
+            case .reversal:
+                // Takes back what the entry put in from now on: a deposit's amount (what was already spent of it becomes
+                // owed), a coupon's credit left and its discount.
+                guard let target = entry.reverses.flatMap({ recorded[$0] }) else { break }
+                switch target.kind {
+                case .deposit:
+                    deposit -= target.amount.micros
+                    if deposit < 0 {
+                        debt -= deposit
+                        deposit = 0
+                    }
+                case .coupon:
+                    coupons.removeAll { $0.entry == target.id }
+                    discounts.removeAll { $0.entry == target.id }
+                case .reversal:
+                    break
+                }
             }
+            if let id = entry.id { recorded[id] = entry }
         }
         return paidDebt
     }

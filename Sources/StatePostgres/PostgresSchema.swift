@@ -137,6 +137,11 @@ enum PostgresSchema {
         ("v2", """
             CREATE INDEX journal_interrupted ON journal (id) WHERE status = 'failed' AND error = 'interrupted';
             """),
+        // An entry can be taken back by a reversal (an operator's, with a reason), once.
+        ("v3", """
+            ALTER TABLE account_entry ADD COLUMN reverses BIGINT;
+            CREATE UNIQUE INDEX account_reversal ON account_entry (reverses) WHERE reverses IS NOT NULL;
+            """),
     ]
 
     /// Runs the migrations not yet recorded; returns the versions it ran.

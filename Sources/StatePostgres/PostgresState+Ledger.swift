@@ -25,16 +25,19 @@ extension PostgresState {
             : try connection.execute("SELECT * FROM account_entry WHERE tenant = $1 ORDER BY at, id", [tenant])
         return rows.rows.map { row in
             AccountEntry(tenant: row.string("tenant"), kind: AccountEntry.Kind(rawValue: row.string("kind")) ?? .deposit,
-                         amount: Money(micros: row.int64("amount_micros") ?? 0), discountPPM: row.int64("discount_ppm") ?? 0, currency: row.string("currency"),
-                         reference: row.string("reference"), by: row.string("recorded_by"), at: row.int64("at") ?? 0, expires: row.int64("expires"))
+                         amount: Money(micros: Int128(row.int64("amount_micros") ?? 0)), discountPPM: row.int64("discount_ppm") ?? 0, currency: row.string("currency"),
+                         reference: row.string("reference"), by: row.string("recorded_by"), at: row.int64("at") ?? 0, expires: row.int64("expires"),
+                         id: row.int64("id"), reverses: row.int64("reverses"))
         }
     }
 
     public func recordAccount(_ entry: AccountEntry) throws {
+        let amount = try entry.storedAmount()
         try connection.execute("""
-            INSERT INTO account_entry (tenant, kind, amount_micros, discount_ppm, currency, reference, recorded_by, at, expires)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            """, [entry.tenant, entry.kind.rawValue, entry.amount.micros, entry.discountPPM, entry.currency, entry.reference, entry.by, entry.at, entry.expires])
+            INSERT INTO account_entry (tenant, kind, amount_micros, discount_ppm, currency, reference, recorded_by, at, expires, reverses)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """, [entry.tenant, entry.kind.rawValue, amount, entry.discountPPM, entry.currency, entry.reference, entry.by, entry.at, entry.expires,
+                  entry.reverses])
     }
 
     public func unsettledMeteredChanges() throws -> [JournalEntry] {

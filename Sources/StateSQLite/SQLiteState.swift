@@ -238,6 +238,11 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         migrator.registerMigration("v11-ring-stamps") { db in
             try db.execute(sql: "CREATE INDEX ring_stamp ON ring_state (address, checksum, generation)")
         }
+        migrator.registerMigration("v12-ledger-reversals") { db in
+            // An entry can be taken back by a reversal (an operator's, with a reason), once.
+            try db.execute(sql: "ALTER TABLE account_entry ADD COLUMN reverses INTEGER")
+            try db.execute(sql: "CREATE UNIQUE INDEX account_reversal ON account_entry (reverses) WHERE reverses IS NOT NULL")
+        }
         return migrator
     }
 
@@ -459,20 +464,22 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         try queue.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM account_entry \(tenant == nil ? "" : "WHERE tenant = ?") ORDER BY at, id",
                              arguments: tenant.map { [$0] } ?? []).map { row in
-                AccountEntry(tenant: row["tenant"], kind: AccountEntry.Kind(rawValue: row["kind"]) ?? .deposit, amount: Money(micros: row["amount_micros"]),
+                AccountEntry(tenant: row["tenant"], kind: AccountEntry.Kind(rawValue: row["kind"]) ?? .deposit,
+                             amount: Money(micros: Int128(row["amount_micros"] as Int64)),
                              discountPPM: row["discount_ppm"], currency: row["currency"], reference: row["reference"], by: row["recorded_by"],
-                             at: row["at"], expires: row["expires"])
+                             at: row["at"], expires: row["expires"], id: row["id"], reverses: row["reverses"])
             }
         }
     }
 
     public func recordAccount(_ entry: AccountEntry) throws {
+        let amount = try entry.storedAmount()
         try queue.write { db in
             try db.execute(sql: """
-                INSERT INTO account_entry (tenant, kind, amount_micros, discount_ppm, currency, reference, recorded_by, at, expires)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [entry.tenant, entry.kind.rawValue, entry.amount.micros, entry.discountPPM, entry.currency, entry.reference, entry.by,
-                                 entry.at, entry.expires])
+                INSERT INTO account_entry (tenant, kind, amount_micros, discount_ppm, currency, reference, recorded_by, at, expires, reverses)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [entry.tenant, entry.kind.rawValue, amount, entry.discountPPM, entry.currency, entry.reference, entry.by,
+                                 entry.at, entry.expires, entry.reverses])
         }
     }
 

@@ -172,6 +172,58 @@ import Testing
         #expect(octoberWeb1.map(\.unitPrice) == [Money(parsing: "0.67")] && octoberWeb1.map(\.quantityMicros) == [288_000_000], "12 days at the old price")
     }
 
+    @Test func aLedgerHoldingHugeDepositsIsReadReportedAndReversedNeverACrash() throws {
+        let repo = try Fixtures.deployment()
+        try repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec:\n  sponsor: Fixture lab\n  creditCheck: true\n")
+        try GitCLI.commitAll(in: repo.path, date: "2026-10-01T00:00:00Z")
+        let state = try Scratch("huge-state")
+        #expect(try Self.stacklab(["apply", "--auto-approve", "--at", "2026-11-01T00:00"], repo: repo, state: state).status == 0)
+        // Two deposits of 9,000,000,000,000, as a ledger written before amounts were bounded holds them (their sum is past
+        // 64 bits of millionths: before, bill, bill --verify and a plan with creditCheck trapped on it).
+        let store = try SQLiteState(directory: state.path)
+        for at: Int64 in [1_762_100_000, 1_762_200_000] {
+            try store.recordAccount(AccountEntry(tenant: "acme", kind: .deposit, amount: Money(parsing: "9000000000000")!, currency: "CNY",
+                                                 reference: "typo", by: "ops", at: at))
+        }
+        let bill = try Self.stacklab(["bill", "acme", "--month", "2026-11", "--at", "2026-12-01", "--format", "json"], repo: repo, state: state)
+        try #require(bill.status == 0, "\(bill.output)")
+        let statement = try JSONDecoder().decode(Statement.self, from: Data(bill.output.utf8))
+        #expect(statement.balance.micros > Int128(Int64.max), "read and reported: \(statement.balance)")
+        #expect(try Self.stacklab(["bill", "--verify", "--at", "2026-12-01"], repo: repo, state: state).status == 0)
+        let acme = try String(contentsOfFile: repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try repo.write("manifests/tenants/acme.yaml", acme + "---\nkind: Instance\nname: web-3\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        try GitCLI.commitAll(in: repo.path, date: "2026-11-05T00:00:00Z")
+        let plan = try Self.stacklab(["plan", "--at", "2026-11-10T00:00"], repo: repo, state: state)
+        #expect(plan.status == 2, "exit 2: a plan with changes, not a crash: \(plan.status): \(plan.output.suffix(1500))")
+        #expect(plan.output.contains("instance/lab/acme/web-3") && !plan.output.contains("held:"), "\(plan.output.suffix(1500))")
+
+        // New amounts are bounded where they come in.
+        let huge = try Self.stacklab(["account", "acme", "deposit", "9000000000000", "--at", "2026-11-11"], repo: repo, state: state)
+        #expect(huge.status == 1 && huge.output.contains("a deposit is at most 1,000,000,000.00 CNY"), "\(huge.output)")
+        let catalog = try String(contentsOfFile: repo.file("manifests/catalog.yaml"), encoding: .utf8)
+        try repo.write("manifests/catalog.yaml", catalog.replacingOccurrences(of: "m1.small: {hourly: 0.67, monthly: 400}", with: "m1.small: {hourly: 9000000000000, monthly: 400}"))
+        let price = try StackLabBinary.run(["validate", "--repo", repo.path])
+        #expect(price.status == 1 && price.output.contains("the amount for 'hourly' is 9000000000000.00, more than StackLab accepts (1000000000.00)"), "\(price.output)")
+        try repo.write("manifests/catalog.yaml", catalog)
+
+        // The mistake is fixed by an audited reversal, not by editing the database.
+        let listed = try Self.stacklab(["account", "acme", "entries", "--format", "json"], repo: repo, state: state)
+        struct Listing: Decodable { var ok: Bool; var entries: [AccountEntry] }
+        let entries = try JSONDecoder().decode(Listing.self, from: Data(listed.output.utf8)).entries
+        #expect(entries.count == 2 && entries.allSatisfy { $0.id != nil }, "\(listed.output)")
+        let first = try #require(entries.first?.id)
+        let reverse = try Self.stacklab(["account", "acme", "reverse", "\(first)", "--reason", "typed 9e12 for 9000", "--by", "ops", "--at", "2026-11-12"],
+                                        repo: repo, state: state)
+        #expect(reverse.status == 0 && reverse.output.contains("recorded reversal of entry \(first)"), "\(reverse.output)")
+        let twice = try Self.stacklab(["account", "acme", "reverse", "\(first)", "--reason", "again", "--at", "2026-11-13"], repo: repo, state: state)
+        #expect(twice.status == 1 && twice.output.contains("was reversed already"), "\(twice.output)")
+        let text = try Self.stacklab(["account", "acme", "entries"], repo: repo, state: state).output
+        #expect(text.contains("reversal -9,000,000,000,000.00 CNY (reverses \(first)) typed 9e12 for 9000\tby ops"), "\(text)")
+        let after = try JSONDecoder().decode(Statement.self, from: Data(try Self.stacklab(["bill", "acme", "--month", "2026-11", "--at", "2026-12-01", "--format", "json"],
+                                                                                          repo: repo, state: state).output.utf8))
+        #expect(after.depositBalance.micros < Int128(Int64.max) && after.depositBalance.micros > 0, "one deposit left: \(after.depositBalance)")
+    }
+
     @Test func aTenantInDebtGetsNoNewInstancesWhereTheRegionChecksCredit() throws {
         let repo = try Fixtures.deployment()
         try repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec:\n  sponsor: Fixture lab\n  creditCheck: true\n")

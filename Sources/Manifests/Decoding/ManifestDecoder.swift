@@ -256,6 +256,11 @@ final class ManifestDecoder {
                   hint: "write e.g. 0.17 (at most six decimal places)")
             return nil
         }
+        guard value.isWithinLimit else {
+            error("the amount for '\(field)' is \(value), more than StackLab accepts (\(Money.limit))", at: event.mark,
+                  hint: "amounts are at most one billion currency units")
+            return nil
+        }
         return Located(value, at: location(event.mark))
     }
 

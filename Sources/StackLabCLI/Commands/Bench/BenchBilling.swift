@@ -63,7 +63,7 @@ struct BenchBilling: ParsableCommand {
         let months = (1...12).map { BillingMonth(year: 2026, month: $0) }
 
         var rateTimes: [Double] = [], statementTimes: [Double] = []
-        var total: Int64 = 0, lines = 0
+        var total: Int128 = 0, lines = 0
         for _ in 0..<runs {
             var start = DispatchTime.now().uptimeNanoseconds
             total = biller.totals(months: months).values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.micros } }
