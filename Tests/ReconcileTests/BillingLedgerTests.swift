@@ -1,5 +1,6 @@
 import Billing
 import Foundation
+import GRDB
 import Hypervisor
 import Manifests
 import Planning
@@ -72,6 +73,41 @@ import Testing
     }
 
     /// The ledger as (resource, item, start, stop), for comparing runs.
+    @Test func billVerifyFindsEveryBrokenIntervalInvariant() throws {
+        let world = try World()
+        try Self.apply(world, at: Self.t0)
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "  flavor: m1.small\n", with: "  flavor: m1.large\n"))
+        #expect(try Self.apply(world, at: Self.t1).succeeded)
+        func verify() throws -> Command.Result {
+            try StackLabBinary.run(["bill", "--verify", "--at", "2026-11-20", "--repo", world.repo.path, "--state-dir", world.state.path])
+        }
+        let clean = try verify()
+        #expect(clean.status == 0 && clean.output.hasPrefix("verified"), "\(clean.output)")
+        let database = try DatabaseQueue(path: world.state.file("stacklab.sqlite"))
+        let web1 = "instance/lab/acme/web-1", web2 = "instance/lab/acme/web-2"
+        // Each damage, and what verify must say of it (before, all three verified).
+        let damages: [(String, String)] = [
+            ("UPDATE meter_interval SET stop = start - 60 WHERE resource = '\(web1)' AND stop IS NOT NULL", "\(web1): an interval stops at 2026-10-31 23:59, before it starts"),
+            ("UPDATE meter_interval SET tenant = 'other' WHERE resource = '\(web2)'", "\(web2): an interval from 2026-11-01 00:00 is billed to other, not to its owner acme"),
+            ("UPDATE meter_interval SET stop = stop - 3600 WHERE resource = '\(web1)' AND stop IS NOT NULL",
+             "\(web1): not billed from 2026-11-10 11:30 to 2026-11-10 12:30, and the journal has no delete of it then"),
+        ]
+        for (sql, finding) in damages {
+            let saved = try database.read { try Row.fetchAll($0, sql: "SELECT id, tenant, start, stop FROM meter_interval") }
+            try database.write { try $0.execute(sql: sql) }
+            let damaged = try verify()
+            #expect(damaged.status == 1 && damaged.output.contains("mismatch: \(finding)"), "\(sql): \(damaged.output)")
+            try database.write { db in
+                for row in saved {
+                    try db.execute(sql: "UPDATE meter_interval SET tenant = ?, start = ?, stop = ? WHERE id = ?",
+                                   arguments: [row["tenant"] as String, row["start"] as Int64, row["stop"] as Int64?, row["id"] as Int64])
+                }
+            }
+        }
+        #expect(try verify().status == 0, "restored")
+    }
+
     static func ledger(_ state: Scratch) throws -> [String] {
         try SQLiteState(directory: state.path).meterIntervals(tenant: nil).map { "\($0.address) \($0.item) \($0.start) \($0.stop.map(String.init) ?? "open")" }.sorted()
     }

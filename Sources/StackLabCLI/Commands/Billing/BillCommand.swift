@@ -2,6 +2,8 @@ import ArgumentParser
 import Billing
 import Foundation
 import Manifests
+import Planning
+import State
 
 /// `stacklab bill`: statements from the ledger and the price lists' history.
 struct BillCommand: ParsableCommand {
@@ -52,7 +54,13 @@ struct BillCommand: ParsableCommand {
         let book = try LedgerOptions.priceBook(repository: repository)
         let biller = Biller(intervals: try store.meterIntervals(tenant: nil), accounts: try store.accountEntries(tenant: nil), book: book, now: store.now)
         if verify {
-            let problems = Self.verify(biller)
+            // When each instance was deleted (its runs' starts), so a gap in its billing can be told from a lost interval.
+            let started = Dictionary(try store.runs().map { ($0.id, Int64($0.startedAt)) }, uniquingKeysWith: { first, _ in first })
+            var deletedAt: [String: [Int64]] = [:]
+            for entry in try store.journalEntries(run: nil) where entry.action == Change.Action.delete.rawValue && entry.status == .done {
+                if let time = started[entry.run] { deletedAt[entry.address, default: []].append(time) }
+            }
+            let problems = Self.verify(biller, deletedAt: deletedAt)
             Terminal.standardOutput.write(problems.isEmpty ? "verified: every bill rebuilt two ways agrees to the cent, and the ledger is consistent\n"
                                                            : problems.map { "mismatch: \($0)\n" }.joined())
             if !problems.isEmpty { throw ExitCode(1) }
@@ -72,8 +80,8 @@ struct BillCommand: ParsableCommand {
     }
 
     /// Every tenant's every month, from its first interval to now: the line items' sum equals the intervals' totals
-    /// to the cent; no resource has two open intervals or overlapping ones.
-    static func verify(_ biller: Biller) -> [String] {
+    /// to the cent; and every interval keeps the ledger's invariants (`LedgerAudit`).
+    static func verify(_ biller: Biller, deletedAt: [String: [Int64]]) -> [String] {
         var problems: [String] = []
         guard let first = biller.intervals.map(\.start).min() else { return [] }
         var months: [BillingMonth] = []
@@ -83,19 +91,13 @@ struct BillCommand: ParsableCommand {
         for tenant in Biller.byTenant(biller) {
             for (index, month) in months.enumerated() {
                 let statement = tenant.statement(month: month)
-                let direct = totals[tenant.tenant]?[index] ?? Money(micros: 0)
+                let direct = totals[tenant.tenant]?[index] ?? .zero
                 if statement.charges.roundedToCents != direct.roundedToCents {
                     problems.append("\(tenant.tenant) \(month): line items \(statement.charges.cents), interval totals \(direct.cents)")
                 }
             }
         }
-        for (address, intervals) in Dictionary(grouping: biller.intervals, by: \.address) {
-            let sorted = intervals.sorted { $0.start < $1.start }
-            if sorted.filter({ $0.stop == nil }).count > 1 { problems.append("\(address) has \(sorted.filter { $0.stop == nil }.count) open intervals") }
-            for (a, b) in zip(sorted, sorted.dropFirst()) where (a.stop ?? .max) > b.start {
-                problems.append("\(address): intervals from \(Calendar.UTC.format(a.start)) and \(Calendar.UTC.format(b.start)) overlap")
-            }
-        }
+        problems += LedgerAudit.problems(biller.intervals, deletedAt: deletedAt)
         return problems.sorted()
     }
 }
