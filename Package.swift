@@ -59,7 +59,7 @@ let package = Package(
         // The same state on a shared PostgreSQL database (libpq), with region leases and fencing tokens.
         .target(name: "StatePostgres", dependencies: ["State", "Postgres", "Manifests", "Planning", "Hypervisor", "Billing"], swiftSettings: strict),
         // Which store a command or the service uses: the embedded SQLite one, or PostgreSQL with `--database`.
-        .target(name: "StateStores", dependencies: ["State", "StateSQLite", "StatePostgres", "Reconcile"], swiftSettings: strict),
+        .target(name: "StateStores", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile"], swiftSettings: strict),
 
         // Observe → plan → guard → apply → verify: ReconcileRun, the applier, the incremental planner.
         .target(name: "Reconcile", dependencies: ["Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto"),

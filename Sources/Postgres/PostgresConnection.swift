@@ -68,14 +68,6 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// `url` without its password.
-    public static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url) else { return url }
-        if components.password != nil { components.password = "***" }
-        components.query = nil
-        return components.string ?? url
-    }
-
     /// Runs one statement (its own transaction) and returns its rows.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) throws(PostgresError) -> PostgresRows {

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Reconcile
 import State
 import StatePostgres
@@ -19,7 +20,7 @@ public enum StateLocation: Sendable, CustomStringConvertible {
             return .embedded(directory: stateDirectory)
         }
         guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-            throw StateLocationError(description: "--database takes a PostgreSQL URL (postgres://user@host:port/database), not '\(url)'; leave it out for the embedded store in --state-dir")
+            throw StateLocationError(description: "--database takes a PostgreSQL URL (postgres://user@host:port/database), not '\(PostgresConnection.redacted(url))'; leave it out for the embedded store in --state-dir")
         }
         guard leaseSeconds >= 1 else { throw StateLocationError(description: "--lease-seconds must be at least 1, not \(leaseSeconds)") }
         return .postgres(url: url, leaseSeconds: leaseSeconds, role: role)
@@ -99,9 +100,5 @@ final class PostgresStateCache: Sendable {
         for state in states.withLock({ Array($0.values) }) { state.close() }
     }
 
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url) else { return url }
-        if components.password != nil { components.password = "***" }
-        return components.string ?? url
-    }
+    static func redacted(_ url: String) -> String { PostgresConnection.redacted(url) }
 }
