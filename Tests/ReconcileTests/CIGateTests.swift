@@ -174,6 +174,27 @@ import Testing
         #expect(review.output.contains("no node observed"))
     }
 
+    @Test func aProposedCommitsAuthorAndSummaryAreShownNeverObeyed() throws {
+        let world = try World()
+        try GitCLI.run(["checkout", "-q", "-b", "forged", "main"], in: world.repo.path)
+        let catalog = try String(contentsOfFile: world.repo.file("manifests/catalog.yaml"), encoding: .utf8)
+        try world.repo.write("manifests/catalog.yaml", catalog.replacingOccurrences(of: "name: m1.small\nspec: {vcpus: 1, ram: 2GiB, disk: 20GiB}", with: "name: m1.small\nspec: {vcpus: 2, ram: 4GiB, disk: 20GiB}"))
+        // An author and a summary that, printed raw, erase the line and draw a green "Verified: +1".
+        let message = world.repo.file("message")
+        try "fix\r\u{1B}[2K\u{1B}[32mVerified: +1\u{1B}[0m\u{1B}[8m\n".write(toFile: message, atomically: true, encoding: .utf8)
+        try Command.check(["git", "-C", world.repo.path, "-c", "user.name=Mallory\u{1B}[1A\u{1B}[2K", "-c", "user.email=m@stacklab.invalid", "commit", "-qa", "-F", message])
+        try GitCLI.run(["checkout", "-q", "main"], in: world.repo.path)
+        let check = try world.stacklab(["ci", "check", "--change", "forged\u{1B}[8m"])
+        #expect(!check.output.contains("\u{1B}") && !check.output.contains("\r"), "\(check.output.debugDescription)")
+        let text = try world.stacklab(["ci", "check", "--change", "forged"])
+        #expect(!text.output.contains("\u{1B}") && !text.output.contains("\r"), "\(text.output.debugDescription)")
+        #expect(text.output.contains("Mallory\\u{1B}[1A\\u{1B}[2K <m@stacklab.invalid>: fix\\u{D}\\u{1B}[2K\\u{1B}[32mVerified: +1"), "\(text.output)")
+        // Manifest text, too, as show prints it.
+        try world.repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec:\n  sponsor: \"Fixture\\e[2K\\rlab\"\n")
+        let shown = try StackLabBinary.run(["show", "region", "--repo", world.repo.path])
+        #expect(!shown.output.contains("\u{1B}") && !shown.output.contains("\r") && shown.output.contains("region/lab"), "\(shown.output.debugDescription)")
+    }
+
     @Test func aRollbackAppliesAnOlderRevisionToOneRegion() throws {
         let world = try World()
         let before = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)

@@ -68,6 +68,12 @@ extension String {
         return out
     }
 
+    /// Like `terminalSafe`, but line breaks stay line breaks (for messages of several lines that quote untrusted text):
+    /// every other control character, carriage returns and ESC included, is shown as an escape.
+    public var terminalSafeLines: String {
+        split(separator: "\n", omittingEmptySubsequences: false).map { String($0).terminalSafe }.joined(separator: "\n")
+    }
+
     /// Like `terminalSafe`, but each control character becomes one replacement character, so columns stay aligned.
     var terminalSafeAligned: String {
         guard unicodeScalars.contains(where: Self.isControl) else { return self }

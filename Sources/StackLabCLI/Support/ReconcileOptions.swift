@@ -95,6 +95,7 @@ extension RepositoryOptions {
 
 /// Prints a failure and exits 1.
 func fail(_ message: String) -> ExitCode {
-    Terminal.standardError.write("error: \(message)\n")
+    // An error may quote what it was given (a revision, a file, a node's answer): shown, never obeyed.
+    Terminal.standardError.write("error: \(message.terminalSafeLines)\n")
     return ExitCode(1)
 }

@@ -66,7 +66,7 @@ func failure(_ message: String, hint: String? = nil, json: Bool) -> ExitCode {
         }
         Terminal.standardOutput.write((try? JSON.encode(Failure(error: message, hint: hint))) ?? "{\"ok\": false}\n")
     } else {
-        Terminal.standardError.write("error: \(message)\n" + (hint.map { "  hint: \($0)\n" } ?? ""))
+        Terminal.standardError.write("error: \(message.terminalSafeLines)\n" + (hint.map { "  hint: \($0.terminalSafeLines)\n" } ?? ""))
     }
     return ExitCode(1)
 }

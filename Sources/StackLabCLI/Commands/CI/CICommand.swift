@@ -234,20 +234,24 @@ struct CICheck: ParsableCommand {
         if options.format == .json {
             Terminal.standardOutput.write(try JSON.encode(result))
         } else {
-            var out = "change \(change) (\(String((result.commit ?? "?").prefix(12)))) onto \(base) (\(String(result.base.prefix(12)))):\n"
-            if !result.conflicts.isEmpty { out += "  ✗ does not merge: conflicts in \(result.conflicts.joined(separator: ", "))\n" }
+            // Everything a proposed change wrote (names, commits, authors, manifest text) is shown, never obeyed: a control
+            // character in it cannot draw a fake verdict or hide the real one.
+            var out = "change \(change.terminalSafe) (\(String((result.commit ?? "?").prefix(12)))) onto \(base.terminalSafe) (\(String(result.base.prefix(12)))):\n"
+            if !result.conflicts.isEmpty { out += "  ✗ does not merge: conflicts in \(result.conflicts.joined(separator: ", ").terminalSafe)\n" }
             if !result.diagnostics.isEmpty { out += "  ✗ validate\n" + result.diagnostics.split(separator: "\n").map { "      \($0)\n" }.joined() }
             if result.merged != nil && result.diagnostics.isEmpty {
                 out += result.regions.isEmpty ? "  it changes no region\n" : "  regions it touches: \(result.regions.joined(separator: ", "))\n"
                 for change in result.changes {
-                    out += "  \(change.action) \(change.id) (\(change.reason))\n"
-                    for field in change.fields { out += "      \(field.field): \(field.old.isEmpty ? "" : field.old + " → ")\(field.new)\n" }
+                    out += "  \(change.action) \(change.id.terminalSafe) (\(change.reason))\n"
+                    for field in change.fields {
+                        out += "      \(field.field.terminalSafe): \(field.old.isEmpty ? "" : field.old.terminalSafe + " → ")\(field.new.terminalSafe)\n"
+                    }
                     for cause in change.causes {
-                        out += "      caused by \(cause.file):\(cause.line)  \(cause.text.trimmingCharacters(in: .whitespaces))\n"
-                        out += "        \(String(cause.commit.prefix(12))) \(cause.author) <\(cause.email)>: \(cause.summary)\n"
+                        out += "      caused by \(cause.file.terminalSafe):\(cause.line)  \(cause.text.trimmingCharacters(in: .whitespaces).terminalSafe)\n"
+                        out += "        \(String(cause.commit.prefix(12))) \(cause.author.terminalSafe) <\(cause.email.terminalSafe)>: \(cause.summary.terminalSafe)\n"
                     }
                 }
-                for error in result.planErrors { out += "  error: \(error)\n" }
+                for error in result.planErrors { out += "  error: \(error.terminalSafe)\n" }
             }
             out += "Verified: \(result.verdict > 0 ? "+1" : "-1")\n"
             Terminal.standardOutput.write(out)
@@ -319,8 +323,8 @@ struct CIHistory: ParsableCommand {
             let failed = steps.first { $0.status == .failed }
             // A deploy the service is rolling out has no verdict yet: it says which step it is at.
             let verdict = run.verdict > 0 ? "+1" : run.verdict < 0 ? "-1" : "running\(steps.first { $0.status == .running }.map { " (at \($0.name))" } ?? "")"
-            out += "#\(run.id ?? 0) \(run.kind) \(run.pipeline) \(run.subject) (\(String(run.commit.prefix(12)))) \(verdict) "
-            out += "\(String(format: "%.1f", run.seconds))s, \(steps.count) steps\(failed.map { "; failed at \($0.name): \($0.message)" } ?? "")\n"
+            out += "#\(run.id ?? 0) \(run.kind) \(run.pipeline.terminalSafe) \(run.subject.terminalSafe) (\(String(run.commit.prefix(12)))) \(verdict) "
+            out += "\(String(format: "%.1f", run.seconds))s, \(steps.count) steps\(failed.map { "; failed at \($0.name.terminalSafe): \($0.message.terminalSafe)" } ?? "")\n"
         }
         Terminal.standardOutput.write(runs.isEmpty ? "no pipeline runs yet\n" : out)
     }

@@ -59,7 +59,7 @@ struct Show: ParsableCommand {
             }
             let shown = statuses.filter { name == nil || $0.address.hasSuffix("/\(name!)") }
             guard !shown.isEmpty else { throw fail("no volume matches") }
-            Terminal.standardOutput.write(format == .json ? try JSON.encode(shown) : shown.map(\.text).joined())
+            Terminal.standardOutput.write(format == .json ? try JSON.encode(shown) : shown.map { $0.text.split(separator: "\n").map { String($0).terminalSafe + "\n" }.joined() }.joined())
             return
         }
         let result = try repository.load(json: format == .json)
@@ -92,8 +92,8 @@ struct Show: ParsableCommand {
             let width = entries.map { $0.meta.address.description.count }.max() ?? 0
             for entry in entries {
                 let address = entry.meta.address.description
-                output.stdout += address + String(repeating: " ", count: width - address.count + 2)
-                output.stdout += entry.summary + "  (" + result.files.describe(entry.meta.location) + ")\n"
+                output.stdout += address.terminalSafe + String(repeating: " ", count: width - address.count + 2)
+                output.stdout += entry.summary.terminalSafe + "  (" + result.files.describe(entry.meta.location).terminalSafe + ")\n"
             }
         }
         if entries.isEmpty, kind != nil || name != nil {
