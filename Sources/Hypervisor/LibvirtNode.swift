@@ -301,7 +301,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
     static func generationOwner(region: String, entry: Substring, inside: Bool) -> Address? {
         var name = entry
         if !inside {
-            if entry.hasSuffix(".observed") || entry.contains(".observed.tmp-") { return nil }
+            if entry.hasSuffix(".observed") || entry.contains(".observed.tmp") { return nil }
             if let host = entry.range(of: ".xml") { name = entry[..<host.lowerBound] }
         }
         return Address(kind: .node, region: region, name: String(name))

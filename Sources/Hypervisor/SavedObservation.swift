@@ -21,6 +21,7 @@ enum SavedObservation {
         guard let data = FileManager.default.contents(atPath: path), let newline = data.firstIndex(of: UInt8(ascii: "\n")),
               let header = try? JSONDecoder().decode(Header.self, from: data[..<newline]),
               header.generation == generation, header.build == BuildIdentity.current,
+              ObservedNode.fingerprint(ofEncoded: data[data.index(after: newline)...]) == header.fingerprint,
               let node = try? JSONDecoder().decode(ObservedNode.self, from: data[data.index(after: newline)...])
         else { return nil }
         node.remember(fingerprint: header.fingerprint)
@@ -36,6 +37,10 @@ enum SavedObservation {
         node.remember(fingerprint: fingerprint)
         data.append(UInt8(ascii: "\n"))
         data.append(body)
-        try? SimulatedHost.write(data, to: path)
+        // One temporary per node, not per process: a process killed while saving leaves at most that one file, which the
+        // next save of the node replaces (a process that only plans leaves no run for the sweep of crashed writes to
+        // follow). Two processes saving one node at once may mix their bytes: the reader checks the body against the
+        // header's fingerprint, so such a file is never believed.
+        try? SimulatedHost.write(data, to: path, temporary: path + ".tmp")
     }
 }

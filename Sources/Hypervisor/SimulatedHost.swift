@@ -88,6 +88,14 @@ public enum SimulatedHost {
         guard let walker = FileManager.default.enumerator(atPath: "\(stateDirectory)/nodes") else { return [] }
         let now = Date()
         while let relative = walker.nextObject() as? String {
+            if relative.hasSuffix(".observed.tmp") {
+                // A saved observation's temporary (one per node): left by a killed save, replaced by the node's next one;
+                // this removes one whose node is not saved again (gone from the manifests).
+                let path = "\(stateDirectory)/nodes/\(relative)"
+                let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+                if now.timeIntervalSince(modified) > 600, unlink(path) == 0 { removed.append(path) }
+                continue
+            }
             guard let marker = relative.range(of: ".tmp-", options: .backwards), let pid = Int32(relative[marker.upperBound...]) else { continue }
             let path = "\(stateDirectory)/nodes/\(relative)"
             let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
@@ -100,8 +108,9 @@ public enum SimulatedHost {
     /// Writes `data` to `path` atomically: a temporary file renamed over it, so a crashed process leaves the old
     /// file or the new one, never half of one. Without fsync: a simulated node lives in the page cache, which a
     /// process crash does not lose (it costs a disk flush per file, most of a large apply's time otherwise).
-    public static func write(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
+    /// `temporary` names the file written aside (default `<path>.tmp-<pid>`, which the sweep of crashed writes knows).
+    public static func write(_ data: Data, to path: String, temporary: String? = nil) throws {
+        let temporary = temporary ?? path + ".tmp-\(getpid())"
         var descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if descriptor < 0 && errno == ENOENT {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

@@ -97,6 +97,15 @@ struct RegionPlanner {
         let kept = Set(orphans.map(\.address))
         var desired = desiredDomains(current: current)
         for address in kept { desired[address] = nil }  // still running on a kept orphan node: never a second copy
+        // A stale copy on the very node the instance must move to: that copy's delete is this plan's change for the
+        // instance on that node, and the move follows in the next plan (a plan has one change per instance and node).
+        var strayOnTarget: [Address: Address] = [:]  // instance → the node it moves to
+        for entry in duplicates {
+            guard let address = entry.domain.address, let want = desired[address], want.node == entry.node, current[address]?.node != entry.node else { continue }
+            strayOnTarget[address] = entry.node
+            desired[address] = nil  // stays where it is (and keeps its network entries) for this plan
+            scheduled = true
+        }
         let networks = slice.networks.sorted { $0.name < $1.name }
 
         let declaredInstances = spec == nil ? [] : Set(slice.instances.map(\.address))
@@ -126,7 +135,10 @@ struct RegionPlanner {
             }
         }
         for entry in duplicates {
-            changes.append(Change(address: entry.domain.address!, target: .node(entry.node), action: .delete, reason: .moved,
+            let address = entry.domain.address!
+            let fields: [Change.FieldChange] = strayOnTarget[address] == entry.node
+                ? [.init(field: "stale copy", old: "", new: "deleted first; the move from \(current[address]!.node.name) follows in the next plan")] : []
+            changes.append(Change(address: address, target: .node(entry.node), action: .delete, reason: .moved, fields: fields,
                                   destroys: volumes(of: entry.domain.address!, on: entry.node),
                                   operation: .deleteDomain(domain: entry.domain.name, instance: entry.domain.address!)))
         }

@@ -354,6 +354,32 @@ struct FailingNode: WrappingNode {
         #expect(try world.observed().filter { $0.domains.contains { $0.address?.name == "web-2" } }.map(\.address.name) == [target])
     }
 
+    @Test func aStaleCopyOnTheNodeAnInstanceIsPinnedToGoesFirstThenTheMove() throws {
+        let world = try World()
+        try world.apply()
+        let before = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-2" } }).address
+        // The stray copy sits on a node that sorts after the running one (before, that gave two changes with one id:
+        // the stray's delete and the move's create, both instance/lab/acme/web-2 on that node).
+        let target = ["lab-1", "lab-2", "lab-3"].last { $0 != before.name }!
+        let targetNode = Address(kind: .node, region: "lab", name: target)
+        #expect(LibvirtNodeTestAccess.copy(domain: "acme:web-2", stateDirectory: world.state.path, from: before, to: targetNode))
+        let text = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/acme.yaml", text.replacingOccurrences(
+            of: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}",
+            with: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy, node: \(target)}"))
+        let first = try world.plan()
+        #expect(Set(first.changes.map(\.id)).count == first.changes.count, "one change per id: \(first.changes.map(\.id))")
+        let instance = first.changes.filter { $0.address.kind == .instance }
+        #expect(instance.map { "\($0.action.rawValue) \($0.target.node!.name)" } == ["delete \(target)"], "\(instance.map(\.id))")
+        #expect(try world.apply().succeeded)
+        let second = try world.plan()
+        #expect(second.changes.filter { $0.address.kind == .instance }.map { "\($0.action.rawValue) \($0.target.node!.name) (\($0.reason.rawValue))" }
+                == ["delete \(before.name) (moved)", "create \(target) (moved)"])
+        #expect(try world.apply().succeeded)
+        #expect(try world.plan().isEmpty)
+        #expect(try world.observed().filter { $0.domains.contains { $0.address?.name == "web-2" } }.map(\.address.name) == [target])
+    }
+
     @Test func targetsLimitThePlanButKeepDependencies() throws {
         let world = try World()
         let reconciler = try world.reconciler()

@@ -196,11 +196,23 @@ import Testing
         let original = try Data(contentsOf: URL(fileURLWithPath: saved))
         func savedText() throws -> String { try String(contentsOfFile: saved, encoding: .utf8) }
         func mark() throws {
-            try savedText().replacingOccurrences(of: "\"cpus\":\(web1.cpus),", with: "\"cpus\":12345,").write(toFile: saved, atomically: true, encoding: .utf8)
+            var marked = web1
+            marked.cpus = 12345
+            SavedObservation.write(marked, generation: try #require(try fresh().driver.generation()), to: saved)
         }
 
         // What the saved file says is what a new driver returns: the host is not parsed.
         try mark()
+        #expect(try fresh().node.cpus == 12345)
+
+        // A body that is not the one its header's fingerprint names (two saves mixed, or an edit) is not believed.
+        try savedText().replacingOccurrences(of: "\"cpus\":12345,", with: "\"cpus\":54321,").write(toFile: saved, atomically: true, encoding: .utf8)
+        #expect(try fresh().node == web1)
+
+        // A save killed half-way leaves the node's one temporary, which its next save replaces (nothing piles up).
+        try Data("half a save".utf8).write(to: URL(fileURLWithPath: saved + ".tmp"))
+        try mark()
+        #expect(!FileManager.default.fileExists(atPath: saved + ".tmp"))
         #expect(try fresh().node.cpus == 12345)
 
         // Another build's, and a torn file: parsed again, and saved anew.

@@ -16,6 +16,17 @@ enum LibvirtNodeTestAccess {
         return true
     }
 
+    /// Defines a copy of `domain` of one simulated node on another (shut off), as a stray copy left behind would be.
+    static func copy(domain name: String, stateDirectory: String, from source: Address, to target: Address) -> Bool {
+        let from = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: source), to = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: target)
+        guard let origin = try? Connection(uri: "test://\(from)"), let domain = try? origin.domain(named: name), let xml = try? domain.persistentXML(),
+              let destination = try? Connection(uri: "test://\(to)"), (try? destination.defineDomain(xml: xml)) != nil,
+              let snapshot = try? SimulatedHost.snapshot(of: destination, cpus: 16, memoryKiB: 64 << 20),
+              (try? SimulatedHost.write(snapshot, to: to)) != nil
+        else { return false }
+        return true
+    }
+
     /// Deletes `domain` from the simulated node (as an operator running virsh undefine would) and saves the node.
     static func delete(domain name: String, stateDirectory: String, node: Address) -> Bool {
         let path = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: node)

@@ -13,13 +13,25 @@ public struct DiagnosticRenderer: Sendable {
 
     /// The text of one diagnostic, ending with a newline.
     public func render(_ diagnostic: Diagnostic) -> String {
+        var lines: [FileID: [Range<Int>]] = [:]
+        return render(diagnostic, lines: &lines)
+    }
+
+    /// The text of one diagnostic; `lines` keeps each file's line ranges between calls (many diagnostics in one large
+    /// file cost one pass over it, not one each).
+    func render(_ diagnostic: Diagnostic, lines: inout [FileID: [Range<Int>]]) -> String {
         let label = diagnostic.severity == .error ? paint("error", "1;31") : paint("warning", "1;33")
         var out = ""
         if let location = diagnostic.location {
             out += paint(files.describe(location).terminalSafe, "1") + ": "
         }
         out += "\(label): \(paint(diagnostic.message.terminalSafe, "1"))\n"
-        if let location = diagnostic.location, let line = files[location.file].line(location.line) {
+        if let location = diagnostic.location,
+           let line = files[location.file].line(location.line, in: lines[location.file] ?? { () -> [Range<Int>] in
+               let ranges = files[location.file].lineRanges()
+               lines[location.file] = ranges
+               return ranges
+           }()) {
             let number = String(location.line)
             let gutter = String(repeating: " ", count: number.count)
             let expanded = line.replacingTabs().terminalSafeAligned
@@ -35,7 +47,8 @@ public struct DiagnosticRenderer: Sendable {
 
     /// Every diagnostic followed by a summary line ("2 errors, 1 warning").
     public func render(_ diagnostics: [Diagnostic]) -> String {
-        var out = diagnostics.map(render).joined(separator: "\n")
+        var lines: [FileID: [Range<Int>]] = [:]
+        var out = diagnostics.map { render($0, lines: &lines) }.joined(separator: "\n")
         let errors = diagnostics.count { $0.severity == .error }
         let warnings = diagnostics.count - errors
         if !diagnostics.isEmpty { out += "\n" }

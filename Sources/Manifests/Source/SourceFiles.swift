@@ -14,6 +14,32 @@ public struct SourceFile: Sendable {
         self.digest = digest
     }
 
+    /// Where each line's text lies in `bytes` (line 1 first), found in one pass: what a caller asking for many lines
+    /// (diagnostics of one file) uses instead of `line(_:)`, which scans from the start each time.
+    public func lineRanges() -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start = 0
+        var index = 0
+        while index < bytes.count {
+            let breakLength = Self.lineBreak(at: index, in: bytes)
+            if breakLength > 0 {
+                ranges.append(start..<index)
+                index += breakLength
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        ranges.append(start..<bytes.count)
+        return ranges
+    }
+
+    /// The text of 1-based `line` in `ranges` (this file's `lineRanges()`), or nil past the end.
+    public func line(_ line: Int32, in ranges: [Range<Int>]) -> String? {
+        guard line >= 1, Int(line) <= ranges.count else { return nil }
+        return String(decoding: bytes[ranges[Int(line) - 1]], as: UTF8.self)
+    }
+
     /// The text of 1-based `line`, without its newline, or nil past the end.
     public func line(_ line: Int32) -> String? {
         // Lines end where libyaml (whose marks these are) ends them: "\r\n", "\r", "\n", NEL, LS and PS.
