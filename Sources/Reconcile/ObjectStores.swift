@@ -5,20 +5,45 @@ import Snapshots
 
 /// The regions' object stores (Swift clusters, from each Region's `objectStore`), signed in once per process and
 /// shared by the planner (which lists snapshots) and the applier (which takes, restores and deletes them). The key
-/// comes from the environment variable the Region names, never from the manifests.
-public final class ObjectStores: @unchecked Sendable {
+/// comes from the environment variable the Region names, never from the manifests, and only from a variable the
+/// operator lists as a credential: `STACKLAB_SWIFT_KEY`, and the names in `$STACKLAB_CREDENTIAL_VARIABLES` (exact
+/// names, comma- or space-separated; never a prefix, so `STACKLAB_DATABASE`, which holds a password, is never one
+/// unless listed). A manifest cannot name any other variable's value into a request.
+public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock`
     private let settings: [String: RegionSpec.ObjectStore]
-    private let environment: [String: String]
+    private let credentials: [String: String]
     private let lock = NSLock()
     private var opened: [String: SnapshotStore] = [:]
 
-    /// The object stores of `model`'s regions; keys are read from `environment`.
-    public init(model: DesiredModel, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// The variable every region's key comes from unless it names another.
+    public static let defaultCredential = "STACKLAB_SWIFT_KEY"
+    /// The variable that lists the others an operator allows.
+    public static let credentialList = "STACKLAB_CREDENTIAL_VARIABLES"
+
+    /// The credential variables `environment` allows, with their values.
+    public static func credentials(in environment: [String: String]) -> [String: String] {
+        let listed = (environment[credentialList] ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        var credentials: [String: String] = [:]
+        for name in [defaultCredential] + listed { if let value = environment[name] { credentials[name] = value } }
+        return credentials
+    }
+
+    /// The object stores of `model`'s regions (its endpoints and credential bindings); keys are the allowed credentials
+    /// of `environment`.
+    public convenience init(model: DesiredModel, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.init(model: model, credentials: Self.credentials(in: environment))
+    }
+
+    /// The object stores of `model`'s regions, with `credentials` (variable name → key) the only keys they may use.
+    public init(model: DesiredModel, credentials: [String: String]) {
         var settings: [String: RegionSpec.ObjectStore] = [:]
         for region in model.regions { if let store = region.spec.objectStore?.value { settings[region.name] = store } }
         self.settings = settings
-        self.environment = environment
+        self.credentials = credentials
     }
+
+    /// Each region's object-store setting.
+    public var bindings: [String: RegionSpec.ObjectStore] { settings }
 
     /// Whether `region` has an object store.
     public func has(_ region: String) -> Bool { settings[region] != nil }
@@ -29,7 +54,10 @@ public final class ObjectStores: @unchecked Sendable {
         guard let setting = settings[region] else {
             throw Reconciler.Failure(description: "region '\(region)' has no objectStore: volume snapshots need one")
         }
-        guard let key = environment[setting.effectiveKeyEnv], !key.isEmpty else {
+        guard setting.effectiveKeyEnv == Self.defaultCredential || credentials[setting.effectiveKeyEnv] != nil else {
+            throw Reconciler.Failure(description: "region '\(region)': its objectStore takes its key from $\(setting.effectiveKeyEnv), which is not a credential variable: the operator lists those in $\(Self.credentialList) (objectStore at \(setting.proxy.location))")
+        }
+        guard let key = credentials[setting.effectiveKeyEnv], !key.isEmpty else {
             throw Reconciler.Failure(description: "region '\(region)': set $\(setting.effectiveKeyEnv) to the key of Swift user \(setting.user.value) (objectStore at \(setting.proxy.location))")
         }
         let store: SnapshotStore

@@ -25,6 +25,9 @@ extension PipelineRunner {
         public var regions: [String] = []
         public var changes: [CheckedChange] = []
         public var planErrors: [String] = []
+        /// Object-store settings the change makes that this check did not use (it used the base's): each takes effect
+        /// once the change is on the deployed branch.
+        public var deferred: [String] = []
         public var verdict = -1
     }
 
@@ -48,7 +51,8 @@ extension PipelineRunner {
             return result
         }
         // The regions whose documents (or the cloud-wide documents they use) differ from the base's.
-        let before = try load(tip).model.planDigests
+        let baseModel = try load(tip).model
+        let before = baseModel.planDigests
         let after = loaded.model.planDigests
         let regions = loaded.model.regions.map(\.name).filter { before.catalog != after.catalog || before.regions[$0] != after.regions[$0] }.sorted()
         result.regions = regions
@@ -56,7 +60,10 @@ extension PipelineRunner {
             result.verdict = 1
             return result
         }
-        let reconciler = try reconciler(loaded)
+        var trusted = self
+        trusted.bindings = baseModel
+        result.deferred = Self.deferredBindings(base: baseModel, change: loaded.model)
+        let reconciler = try trusted.reconciler(loaded)
         let drivers = try reconciler.drivers(for: regions)
         let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
         let causes = try ProvenanceFinder.find(plan: plan, loaded: loaded, repository: repo, base: tip, head: result.merged!)
@@ -67,5 +74,19 @@ extension PipelineRunner {
         result.planErrors = plan.errors.map { "\($0.address): \($0.message)" }
         result.verdict = plan.errors.isEmpty ? 1 : -1
         return result
+    }
+
+    /// What a change does to the regions' object-store endpoints and credential bindings, none of which a check or gate
+    /// uses before the change is merged.
+    static func deferredBindings(base: DesiredModel, change: DesiredModel) -> [String] {
+        let before = ObjectStores(model: base, credentials: [:]).bindings, after = ObjectStores(model: change, credentials: [:]).bindings
+        func describe(_ store: RegionSpec.ObjectStore?) -> String {
+            store.map { "\($0.proxy.value) as \($0.user.value) with $\($0.effectiveKeyEnv)" } ?? "none"
+        }
+        return Set(before.keys).union(after.keys).sorted().compactMap { region in
+            let was = before[region], now = after[region]
+            guard was?.proxy.value != now?.proxy.value || was?.user.value != now?.user.value || was?.effectiveKeyEnv != now?.effectiveKeyEnv else { return nil }
+            return "region \(region): objectStore \(describe(was)) → \(describe(now)) takes effect after merge (this check used the base's)"
+        }
     }
 }

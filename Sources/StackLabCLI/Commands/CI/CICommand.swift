@@ -252,6 +252,7 @@ struct CICheck: ParsableCommand {
                     }
                 }
                 for error in result.planErrors { out += "  error: \(error.terminalSafe)\n" }
+                for note in result.deferred { out += "  note: \(note.terminalSafe)\n" }
             }
             out += "Verified: \(result.verdict > 0 ? "+1" : "-1")\n"
             Terminal.standardOutput.write(out)
