@@ -147,6 +147,10 @@ public struct ReconcileRun {
     /// Runs: plans (or takes `saved`), hands the plan to `show`, checks the guards, asks `approve` (false stops the
     /// run), applies and verifies. Throws `Refusal` when a guard stops it, `Reconciler.Failure` when a node or the
     /// state cannot be read.
+    /// Called with the nodes a run observed, before it plans (the service keeps them for its pages, which never
+    /// ask a node themselves).
+    public var observedNodes: (@Sendable ([ObservedNode]) -> Void)?
+
     public func run(saved: Plan? = nil, progress: (@Sendable (Applier.ProgressEvent) -> Void)? = nil, show: (Plan) -> Void = { _ in },
                     approve: (Plan) throws -> Bool = { _ in true }) throws -> Report {
         var phases = Phases()
@@ -166,6 +170,7 @@ public struct ReconcileRun {
             // plan is made and checked.
             let observed = try caches.map { try reconciler.observe(drivers, caches: $0) }
                 ?? reconciler.observe(drivers, cache: nil, generations: [:], disconnect: true).nodes
+            observedNodes?(observed)
             phases.end("observe")
             plan = try saved.map { try checkFresh($0, observed: observed) }
                 ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets, ringCache: caches?.rings)

@@ -7,7 +7,8 @@ import Planning
 import Reconcile
 import StateStores
 
-/// The HTML dashboard: regions → nodes → instances with their state (observed when the page is asked for), each
+/// The HTML dashboard: regions → nodes → instances with their state (as the loop last observed it: a page never asks
+/// a node, so a hung node or a flood of page views cannot hold the service's threads), each
 /// region's current plan and ring balance, runs and pipeline history, and a tenant page with its resources and this
 /// month's statement. Instance lists are paged (100 a page): a region of 100,000 instances is never sent at once.
 struct Dashboard: Sendable {
@@ -99,51 +100,42 @@ struct Dashboard: Sendable {
     /// observed), what its last run planned, and its rings.
     private func regionPage(_ name: String, page number: Int, configuration: ServiceConfiguration) -> String {
         guard let loaded = model(region: name), loaded.model.regions.contains(where: { $0.name == name }) else { return page("Region \(name)", "<p>No such region.</p>") }
-        do {
-            var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: configuration.stateDirectory, state: nil)
-            reconciler.sshIdentity = configuration.sshIdentity
-            let instances = loaded.model.instances.filter { $0.region == name }.sorted { $0.address < $1.address }
-            let pages = max(1, (instances.count + Self.pageSize - 1) / Self.pageSize)
-            let current = min(number, pages)
-            let shown = Array(instances.dropFirst((current - 1) * Self.pageSize).prefix(Self.pageSize))
-            // The region's nodes, through the service's observations: a node that did not change since its last run
-            // (its generation) is not asked again.
-            let endpoints = loaded.model.nodes.filter { $0.region == name }.map { NodeEndpoint($0) }
-            let observed = try reconciler.observe(endpoints, caches: state.caches)
-            var domains: [Address: (node: String, domain: ObservedDomain)] = [:]
-            for node in observed { for domain in node.domains { if let address = domain.address { domains[address] = (node.address.name, domain) } } }
-            var nodes = ""
-            for node in loaded.model.nodes.filter({ $0.region == name }).sorted(by: { $0.name < $1.name }).prefix(200) {
-                nodes += "<tr><td>\(escape(node.name))</td><td>\(node.spec.roles.value.map(\.value.rawValue).joined(separator: ", "))</td><td>\(node.spec.cpus.value)</td><td>\(node.spec.memory.value)</td></tr>\n"
-            }
-            var rows = ""
-            for instance in shown {
-                let found = domains[instance.address]
-                rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
-                rows += "<td>\(escape(found?.node ?? "-"))</td>"
-                rows += "<td class=\"state\">\(found?.domain.state.rawValue ?? "not running")</td><td>\(found?.domain.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td>"
-                rows += "<td class=\"cpu\">\(state.usage.usage(of: instance.address).map { String(format: "%.1f s", $0.cpuSeconds) } ?? "")</td></tr>\n"
-            }
-            let status = state.region(name)
-            let lastPlan = status?.lastPlan ?? []
-            let plan = lastPlan.isEmpty ? "<p id=\"plan\">No run has changed anything yet.</p>" :
-                "<p>At \(escape(status?.lastPlanRevision.map { String($0.prefix(12)) } ?? "")), \(status?.lastPlanAt.map { Date(timeIntervalSince1970: $0).formatted(.iso8601) } ?? ""); each change with the manifest line behind it:</p>"
-                + "<ul id=\"plan\">" + lastPlan.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
-            let rings = (state.region(name)?.rings ?? []).map { "<li>\(escape($0))</li>" }.joined()
-            let window = max(1, current - 5)...min(pages, current + 5)
-            let pager = ([1] + Array(window) + [pages]).reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
-                .map { $0 == current ? "<b>\($0)</b>" : "<a href=\"?page=\($0)\">\($0)</a>" }.joined(separator: " ")
-            return page("Region \(name)", """
-                <h2>Nodes</h2><table id="nodes"><tr><th>Node</th><th>Roles</th><th>CPUs</th><th>Memory</th></tr>\(nodes)</table>
-                <h2>Instances (\(instances.count), page \(current) of \(pages))</h2>
-                <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th><th>CPU time</th></tr>\(rows)</table>
-                <p class="pager">\(pager)</p>
-                <h2>The last changes</h2>\(plan)
-                <h2>Rings</h2><ul id="rings">\(rings)</ul>
-                """)
-        } catch {
-            return page("Region \(name)", "<p class=\"failed\">Cannot observe the region: \(escape("\(error)"))</p>")
+        let instances = loaded.model.instances.filter { $0.region == name }.sorted { $0.address < $1.address }
+        let pages = max(1, (instances.count + Self.pageSize - 1) / Self.pageSize)
+        let current = min(number, pages)
+        let shown = Array(instances.dropFirst((current - 1) * Self.pageSize).prefix(Self.pageSize))
+        // What the loop last observed of the region (never a node asked for this page).
+        let observation = state.observation(name)
+        var nodes = ""
+        for node in loaded.model.nodes.filter({ $0.region == name }).sorted(by: { $0.name < $1.name }).prefix(200) {
+            nodes += "<tr><td>\(escape(node.name))</td><td>\(node.spec.roles.value.map(\.value.rawValue).joined(separator: ", "))</td><td>\(node.spec.cpus.value)</td><td>\(node.spec.memory.value)</td></tr>\n"
         }
+        var rows = ""
+        for instance in shown {
+            let found = observation?.instances[instance.address]
+            rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
+            rows += "<td>\(escape(found?.node ?? "-"))</td>"
+            rows += "<td class=\"state\">\(found?.state.rawValue ?? (observation == nil ? "not observed yet" : "not running"))</td><td>\(found?.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td>"
+            rows += "<td class=\"cpu\">\(state.usage.usage(of: instance.address).map { String(format: "%.1f s", $0.cpuSeconds) } ?? "")</td></tr>\n"
+        }
+        let status = state.region(name)
+        let lastPlan = status?.lastPlan ?? []
+        let plan = lastPlan.isEmpty ? "<p id=\"plan\">No run has changed anything yet.</p>" :
+            "<p>At \(escape(status?.lastPlanRevision.map { String($0.prefix(12)) } ?? "")), \(status?.lastPlanAt.map { Date(timeIntervalSince1970: $0).formatted(.iso8601) } ?? ""); each change with the manifest line behind it:</p>"
+            + "<ul id=\"plan\">" + lastPlan.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
+        let rings = (state.region(name)?.rings ?? []).map { "<li>\(escape($0))</li>" }.joined()
+        let window = max(1, current - 5)...min(pages, current + 5)
+        let pager = ([1] + Array(window) + [pages]).reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
+            .map { $0 == current ? "<b>\($0)</b>" : "<a href=\"?page=\($0)\">\($0)</a>" }.joined(separator: " ")
+        return page("Region \(name)", """
+            <h2>Nodes</h2><table id="nodes"><tr><th>Node</th><th>Roles</th><th>CPUs</th><th>Memory</th></tr>\(nodes)</table>
+            <h2>Instances (\(instances.count), page \(current) of \(pages))</h2>
+            <p id="observed">\(observation.map { "As the service last observed \($0.nodes) nodes, at \(Date(timeIntervalSince1970: $0.at).formatted(.iso8601))." } ?? "The service has not observed this region yet.")</p>
+            <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th><th>CPU time</th></tr>\(rows)</table>
+            <p class="pager">\(pager)</p>
+            <h2>The last changes</h2>\(plan)
+            <h2>Rings</h2><ul id="rings">\(rings)</ul>
+            """)
     }
 
     func tenant(_ name: String) async -> String {

@@ -325,6 +325,8 @@ public struct ReconcileLoop: Service {
             reconciler.planDigests = state.digests(of: revision)
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
+            let state = self.state
+            run.observedNodes = { state.record(RegionObservation($0), region: region) }
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
             if let reason = caches.generations.failure, !toldUnwatched.isSet {
                 toldUnwatched.set()

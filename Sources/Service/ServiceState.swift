@@ -1,6 +1,7 @@
 import Foundation
-import Reconcile
 import Manifests
+import Planning
+import Reconcile
 
 /// What the service knows of each region and of its sources of work, shared by the reconcile loop and the HTTP
 /// handlers (one lock; every read returns a copy).
@@ -63,6 +64,7 @@ public final class ServiceState: @unchecked Sendable {
 
     private let lock = NSLock()
     private var regions: [String: Region] = [:]
+    private var observations: [String: RegionObservation] = [:]
     /// The models of the last few revisions loaded, newest last (regions a deploy has not reached yet stay at an
     /// older revision, so the loop needs more than one).
     private var models: [(revision: String, loaded: LoadResult)] = []
@@ -129,6 +131,12 @@ public final class ServiceState: @unchecked Sendable {
     }
 
     public func region(_ name: String) -> Region? { lock.withLock { regions[name] } }
+
+    /// What the loop last saw of `region` (nil before its first run).
+    public func observation(_ region: String) -> RegionObservation? { lock.withLock { observations[region] } }
+
+    /// Keeps what a run of `region` observed.
+    public func record(_ observation: RegionObservation, region: String) { lock.withLock { observations[region] = observation } }
 
     /// The plan digests of a revision seen before (what each region is made from).
     public func digests(of revision: String) -> (catalog: UInt64, regions: [String: UInt64])? { lock.withLock { digestsByRevision[revision] } }
@@ -199,6 +207,31 @@ public final class ServiceState: @unchecked Sendable {
                 webhookRejected += 1
             }
         }
+    }
+}
+
+/// What the loop last saw of a region's instances (its pages show this, and never ask a node themselves).
+public struct RegionObservation: Sendable {
+    /// One instance's domain: its node, state and fixed IP.
+    public struct Placement: Sendable {
+        public var node: String
+        public var state: ObservedDomain.State
+        public var ip: IPv4Address?
+    }
+
+    public var at: Double
+    public var nodes: Int
+    public var instances: [Address: Placement]
+
+    /// A summary of `observed`, as of now.
+    public init(_ observed: [ObservedNode]) {
+        at = Date().timeIntervalSince1970
+        nodes = observed.count
+        var instances: [Address: Placement] = [:]
+        for node in observed {
+            for domain in node.domains { if let address = domain.address { instances[address] = Placement(node: node.address.name, state: domain.state, ip: domain.ip) } }
+        }
+        self.instances = instances
     }
 }
 

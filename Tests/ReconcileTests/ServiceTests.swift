@@ -227,6 +227,65 @@ import Testing
         #expect(status == 0, "exit status \(status): \(world.log())")
     }
 
+    @Test func pageViewsOfARegionWithAHungNodeNeverStallTheService() throws {
+        let world = try World(start: false)
+        // A "node" that accepts SSH connections and never answers (its banner never comes).
+        let hungPort = try LoopbackSSHD.freePort(address: "127.0.0.1")
+        let hung = try Command.start(["python3", "-c", """
+            import socket, sys, time
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(512)
+            held = []
+            while True:
+                c, _ = s.accept(); held.append(c)
+            """, "\(hungPort)"])
+        defer { Command.stop(hung) }
+        var nodes = ""
+        for n in 1...3 {
+            nodes += "---\nkind: Node\nname: far-\(n)\nspec:\n  address: 172.16.40.\(n)\n  libvirt: \"qemu+ssh://root@127.0.0.1:\(hungPort)/system\"\n"
+            nodes += "  roles: [\(n == 1 ? "controller, " : "")compute]\n  cpus: 4\n  memory: 8GiB\n"
+        }
+        try FileManager.default.createDirectory(atPath: "\(world.work)/regions/far", withIntermediateDirectories: true)
+        _ = try world.push("kind: Region\nname: far\nspec:\n  sponsor: Far away\n", to: "regions/far/region.yaml", message: "far region")
+        _ = try world.push(nodes, to: "regions/far/nodes.yaml", message: "far nodes")
+        try world.serve(resync: 2)
+        let operatorToken = ["Authorization": "Bearer t0ken"]
+        var paused = false
+        for _ in 0..<100 where !paused {
+            paused = (try? world.http("POST", "/api/regions/far/pause", headers: operatorToken).0) == 200
+            if !paused { usleep(100_000) }
+        }
+        #expect(paused, "\(world.log())")
+        let first = try world.head()
+        #expect(world.wait(60) { $0.region("lab")?.appliedRevision == first } != nil, "lab converges beside a region it cannot reach: \(world.log())")
+
+        // 300 views of the hung region's page at once: each answers from what the loop last saw, at once.
+        let views = DispatchGroup()
+        final class Codes: @unchecked Sendable { let lock = NSLock(); var values: [Int] = [] }
+        let codes = Codes()
+        let target = URL(string: world.url + "/regions/far")!
+        for _ in 0..<300 {
+            views.enter()
+            var request = URLRequest(url: target, timeoutInterval: 20)
+            request.setValue("Bearer r3ad", forHTTPHeaderField: "Authorization")
+            URLSession.shared.dataTask(with: request) { _, response, _ in
+                codes.lock.withLock { codes.values.append((response as? HTTPURLResponse)?.statusCode ?? 0) }
+                views.leave()
+            }.resume()
+        }
+        let started = Date()
+        let status = try world.http("GET", "/api/status")
+        #expect(status.0 == 200 && Date().timeIntervalSince(started) < 5, "the status answers while the pages are viewed (\(Date().timeIntervalSince(started)) s)")
+        // A push to a healthy region is applied meanwhile.
+        let pushed = try world.push(Self.web4, to: "manifests/tenants/acme.yaml", message: "web-4")
+        #expect(world.wait(45) { $0.region("lab")?.appliedRevision == pushed } != nil, "\(world.log())")
+        #expect(views.wait(timeout: .now() + 30) == .success, "every page view answered")
+        #expect(codes.lock.withLock { codes.values.allSatisfy { $0 == 200 } }, "\(codes.lock.withLock { Set(codes.values) })")
+        let page = try world.http("GET", "/regions/far").1
+        #expect(page.contains("has not observed this region yet") || page.contains("As the service last observed"), "\(page.prefix(1500))")
+    }
+
+    static let web4 = "---\nkind: Instance\nname: web-4\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n"
+
     static var chromium: String? {
         ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
