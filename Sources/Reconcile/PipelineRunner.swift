@@ -26,6 +26,9 @@ public struct PipelineRunner {
     /// that is not merged yet is checked or gated (a proposed change cannot point a key at a host of its choosing);
     /// nil: the revision's own (a deploy of the branch).
     public var bindings: DesiredModel?
+    /// Whether `apply` steps may take a region back to an older revision than it last applied (`ci deploy --rev OLD`, a
+    /// rollback said as one); otherwise such a step is refused.
+    public var allowOlder = false
 
     public init(repository: String, stateDirectory: String, existingState: @escaping () throws -> (any StateBackend)?,
                 openState: @escaping () throws -> any StateBackend) {
@@ -173,6 +176,8 @@ public struct PipelineRunner {
             var options = ReconcileRun.Options()
             options.regions = [region.value]
             options.lockTimeout = 60
+            options.repository = repository
+            options.allowOlder = allowOlder
             let run = ReconcileRun(reconciler: try reconciler(loaded), options: options, leases: leases, openState: openState)
             let report: ReconcileRun.Report
             var planned: Plan?

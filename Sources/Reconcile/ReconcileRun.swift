@@ -1,4 +1,5 @@
 import Foundation
+import Git
 import Hypervisor
 import Manifests
 import Planning
@@ -28,6 +29,11 @@ public struct ReconcileRun {
         /// true or false, or nil to do it when a run was interrupted since the last sweep (only a process that died
         /// mid-apply leaves them). A long-running caller does it now and then.
         public var sweepTemporaries: Bool?
+        /// The manifests repository the revision comes from: with it, a run refuses a revision that is a strict ancestor
+        /// of one its regions last applied (going back is a rollback, said as one), unless `allowOlder`.
+        public var repository: String?
+        /// Apply an older revision on purpose (`rollback`, `ci deploy --rev OLD`, a gate putting staging back).
+        public var allowOlder = false
 
         /// Default options.
         public init() {}
@@ -42,6 +48,8 @@ public struct ReconcileRun {
         case massDelete([String])
         case destroysData([String])
         case notApproved
+        /// Regions whose last applied revision contains the one planned (region, applied revision).
+        case olderRevision(revision: String, newer: [(region: String, applied: String)])
 
         public var description: String {
             switch self {
@@ -60,6 +68,10 @@ public struct ReconcileRun {
                     + "\n  hint: a replacement (an image change) starts from a fresh disk; pass --allow-replace to accept losing the old one, or keep the image"
             case .notApproved:
                 "apply cancelled"
+            case .olderRevision(let revision, let newer):
+                "\(String(revision.prefix(12))) is older than what " + newer.map { "region \($0.region) last applied (\(String($0.applied.prefix(12))))" }.joined(separator: " and ")
+                    + ": nothing was applied (the same revision heals drift; a newer one moves ahead)"
+                    + "\n  hint: to go back on purpose, run stacklab rollback REGION --to \(String(revision.prefix(12))) (or apply --allow-older)"
             }
         }
     }
@@ -178,6 +190,7 @@ public struct ReconcileRun {
             phases.end("plan")
             show(plan)
             try guardPlan(plan, observed: observed)
+            try refuseOlder(regions: plan.isEmpty ? [] : regions)
         }
         guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery, phases: phases) }
         guard try approve(plan) else { throw Refusal.notApproved }
@@ -197,5 +210,24 @@ public struct ReconcileRun {
         phases.end("verify")
         report.phases = phases
         return report
+    }
+
+    /// Refuses a revision that is a strict ancestor of one a region of the run last applied: a reconciler that read an
+    /// older push than another process applied never undoes it. Going back is a rollback, said as one (`allowOlder`).
+    func refuseOlder(regions: [String]) throws {
+        guard !options.allowOlder, let repository = options.repository, let revision = reconciler.revision, !regions.isEmpty,
+              let runs = try reconciler.state?.runs() else { return }
+        var last: [String: (id: Int64, revision: String)] = [:]
+        for run in runs where run.status == "succeeded" {
+            guard let applied = run.revision else { continue }
+            for region in run.regions.split(separator: ",").map(String.init) where regions.contains(region) && (last[region]?.id ?? .min) < run.id {
+                last[region] = (run.id, applied)
+            }
+        }
+        let newer = try last.sorted { $0.key < $1.key }.filter { $0.value.revision != revision }.filter { entry in
+            let repo = try Repository(at: repository)
+            return try repo.contains(entry.value.revision, ancestor: revision)
+        }.map { (region: $0.key, applied: $0.value.revision) }
+        guard newer.isEmpty else { throw Refusal.olderRevision(revision: revision, newer: newer) }
     }
 }

@@ -303,6 +303,9 @@ public struct ReconcileLoop: Service {
         var options = ReconcileRun.Options()
         options.regions = [region]
         options.lockTimeout = 30
+        // Never back over what another process applied: a revision older than the region's last is refused (the loop
+        // looks at the branch again); a rollback is said as one, by `stacklab rollback` or `ci deploy --rev`.
+        options.repository = configuration.repository
         let directory = configuration.stateDirectory
         options.sweepTemporaries = false
         if sweeps.due() {

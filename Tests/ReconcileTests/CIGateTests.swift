@@ -231,6 +231,28 @@ import Testing
         #expect(!shown.output.contains("\u{1B}") && !shown.output.contains("\r") && shown.output.contains("region/lab"), "\(shown.output.debugDescription)")
     }
 
+    @Test func anApplyNeverGoesBackOverANewerRevisionUnlessItIsARollback() throws {
+        let world = try World()
+        let older = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.repo.write("manifests/tenants/acme.yaml", acme + World.instance("web-3"))
+        try GitCLI.commitAll(in: world.repo.path)
+        let newer = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
+        #expect(try world.stacklab(["apply", "--auto-approve", "--rev", newer]).status == 0)
+        // A reconciler that read the older push (another process applied the newer one) does not undo it.
+        let back = try world.stacklab(["apply", "--auto-approve", "--rev", older])
+        #expect(back.status == 1 && back.output.contains("\(older.prefix(12)) is older than what ")
+                && back.output.contains("region lab last applied (\(newer.prefix(12)))")
+                && back.output.contains("stacklab rollback REGION --to \(older.prefix(12))"), "\(back.output)")
+        #expect(try world.staging().contains("web-3"), "nothing was undone")
+        // The same revision still heals drift; going back on purpose is a rollback; then the newer one moves ahead again.
+        #expect(try world.stacklab(["apply", "--auto-approve", "--rev", newer]).status == 0)
+        #expect(try world.stacklab(["rollback", "lab", "--to", older, "--auto-approve"]).status == 0)
+        #expect(try world.staging() == ["web-1", "web-2"])
+        #expect(try world.stacklab(["apply", "--auto-approve", "--rev", newer]).status == 0)
+        #expect(try world.staging().contains("web-3"))
+    }
+
     @Test func aRollbackAppliesAnOlderRevisionToOneRegion() throws {
         let world = try World()
         let before = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)

@@ -158,7 +158,8 @@ struct CIDeploy: ParsableCommand {
     var rev: String = "HEAD"
 
     func run() throws {
-        let runner = try options.runner()
+        var runner = try options.runner()
+        runner.allowOlder = true  // a deploy of the revision named: going back with it is a rollback, said as one
         let steps: [PipelineRunner.StepResult]
         let commit: String
         let started = Date()
@@ -292,7 +293,7 @@ struct RollbackCommand: ParsableCommand {
     var autoApprove = false
 
     func run() throws {
-        var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region]
+        var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region, "--allow-older"]
         if let stateDir { arguments += ["--state-dir", stateDir] }
         if let url = database.database { arguments += ["--database", url, "--lease-seconds", "\(database.leaseSeconds)"] }
         if autoApprove { arguments.append("--auto-approve") }

@@ -33,6 +33,9 @@ struct ApplyCommand: ParsableCommand {
     @Flag(help: "Allow a plan that destroys the disks of instances that stay in the manifests (image changes; moves copy their disks).")
     var allowReplace = false
 
+    @Flag(help: "Allow applying a revision older than one a region last applied (a rollback; `stacklab rollback` passes it).")
+    var allowOlder = false
+
     @Option(help: "Seconds to wait for another apply on the same region to finish.")
     var lockTimeout: Double = 0
 
@@ -58,6 +61,8 @@ struct ApplyCommand: ParsableCommand {
         options.regions = reconcile.region
         options.allowMassDelete = allowMassDelete
         options.allowReplace = allowReplace
+        options.allowOlder = allowOlder
+        options.repository = loaded.revision == nil ? nil : repository.repo
         options.keepOrphans = reconcile.keepOrphans
         options.lockTimeout = lockTimeout
         options.parallelism = parallelism
