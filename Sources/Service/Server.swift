@@ -28,7 +28,7 @@ public struct GitOpsServer: Sendable {
         var logger = Logger(label: "stacklab-serve")
         logger.logLevel = .info
         let state = ServiceState(cacheRegions: configuration.cacheRegions)
-        let router = Router()
+        let router = Router(context: ServiceRequestContext.self)
         routes(router, state: state)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "stacklab"),
                               onServerRunning: { channel in ready(channel.localAddress?.port ?? 0) }, logger: logger)
@@ -38,7 +38,10 @@ public struct GitOpsServer: Sendable {
         try await group.run()
     }
 
-    func routes(_ router: Router<BasicRequestContext>, state: ServiceState) {
+    /// Pages of one client rendered at once (statements, instance lists).
+    static let pagesPerClient = 8
+
+    func routes(_ router: Router<ServiceRequestContext>, state: ServiceState) {
         let configuration = self.configuration
         let registry = self.registry
         let access = OperatorAccess(secrets: configuration.secrets)
@@ -133,14 +136,15 @@ public struct GitOpsServer: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
         }
         let dashboard = Dashboard(configuration: configuration, state: state)
-        read.get("/") { _, _ in Self.html(dashboard.home()) }
-        read.get("/regions/:region") { request, context in
+        let pages = read.group().add(middleware: ClientLimit<ServiceRequestContext>(limit: Self.pagesPerClient))
+        pages.get("/") { _, _ in Self.html(dashboard.home()) }
+        pages.get("/regions/:region") { request, context in
             let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
             let region = try context.parameters.require("region")
             return Self.html(await dashboard.region(region, page: max(1, page)))
         }
-        read.get("/tenants/:tenant") { _, context in Self.html(await dashboard.tenant(try context.parameters.require("tenant"))) }
-        read.get("/runs") { _, _ in Self.html(dashboard.runs()) }
+        pages.get("/tenants/:tenant") { _, context in Self.html(await dashboard.tenant(try context.parameters.require("tenant"))) }
+        pages.get("/runs") { _, _ in Self.html(dashboard.runs()) }
     }
 
     /// A path on this service to return to after logging in: only a local absolute path (never `//host` or a URL), else `/`.

@@ -18,7 +18,7 @@ import Testing
                                                  token: "op-token", readToken: "r3ad", webhookSecret: "s3cret")
         let server = GitOpsServer(configuration: configuration, host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry())
         let state = ServiceState()
-        let router = Router()
+        let router = Router(context: ServiceRequestContext.self)
         server.routes(router, state: state)
         state.update("lab") { _ in }
         try await Application(router: router).test(.router) { client in try await body(client, configuration) }
@@ -85,6 +85,32 @@ import Testing
             #expect(try await client.execute(uri: "/api/status", method: .get, headers: operatorCookie).status == .unauthorized)
             #expect(try await client.execute(uri: "/api/status", method: .get, headers: Self.bearer("op-token")).status == .unauthorized)
             #expect(try await client.execute(uri: "/api/status", method: .get, headers: Self.bearer("op-token-2")).status == .ok)
+        }
+    }
+
+    @Test func aClientGetsAtMostItsShareOfPagesAtOnce() async throws {
+        let router = Router(context: ServiceRequestContext.self)
+        final class Gate: @unchecked Sendable { let lock = NSLock(); var waiting = 0; var released = false }
+        let gate = Gate()
+        router.group().add(middleware: ClientLimit<ServiceRequestContext>(limit: 2)).get("/slow") { _, _ in
+            gate.lock.withLock { gate.waiting += 1 }
+            while !gate.lock.withLock({ gate.released }) { try await Task.sleep(for: .milliseconds(5)) }
+            return "done"
+        }
+        try await Application(router: router).test(.router) { client in
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<2 { group.addTask { try await client.execute(uri: "/slow", method: .get).status } }
+                while gate.lock.withLock({ gate.waiting }) < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                // Two in flight: a third from the same client is refused at once.
+                let third = try await client.execute(uri: "/slow", method: .get)
+                #expect(third.status == .tooManyRequests && third.headers[.retryAfter] == "1")
+                gate.lock.withLock { gate.released = true }
+                var statuses: [HTTPResponse.Status] = []
+                for try await status in group { statuses.append(status) }
+                #expect(statuses == [.ok, .ok])
+            }
+            // Once they are done, the client may ask again.
+            #expect(try await client.execute(uri: "/slow", method: .get).status == .ok)
         }
     }
 

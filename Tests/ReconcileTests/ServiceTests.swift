@@ -279,7 +279,8 @@ import Testing
         let pushed = try world.push(Self.web4, to: "manifests/tenants/acme.yaml", message: "web-4")
         #expect(world.wait(45) { $0.region("lab")?.appliedRevision == pushed } != nil, "\(world.log())")
         #expect(views.wait(timeout: .now() + 30) == .success, "every page view answered")
-        #expect(codes.lock.withLock { codes.values.allSatisfy { $0 == 200 } }, "\(codes.lock.withLock { Set(codes.values) })")
+        // Each answered at once: rendered, or refused past the per-client limit (8 pages of one client at a time).
+        #expect(codes.lock.withLock { codes.values.allSatisfy { $0 == 200 || $0 == 429 } && codes.values.contains(200) }, "\(codes.lock.withLock { Set(codes.values) })")
         let page = try world.http("GET", "/regions/far").1
         #expect(page.contains("has not observed this region yet") || page.contains("As the service last observed"), "\(page.prefix(1500))")
     }
