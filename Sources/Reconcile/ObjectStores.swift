@@ -42,8 +42,6 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
         self.credentials = credentials
     }
 
-    /// Each region's object-store setting.
-    public var bindings: [String: RegionSpec.ObjectStore] { settings }
 
     /// Whether `region` has an object store.
     public func has(_ region: String) -> Bool { settings[region] != nil }

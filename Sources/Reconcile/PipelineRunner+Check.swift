@@ -79,7 +79,10 @@ extension PipelineRunner {
     /// What a change does to the regions' object-store endpoints and credential bindings, none of which a check or gate
     /// uses before the change is merged.
     static func deferredBindings(base: DesiredModel, change: DesiredModel) -> [String] {
-        let before = ObjectStores(model: base, credentials: [:]).bindings, after = ObjectStores(model: change, credentials: [:]).bindings
+        func bindings(_ model: DesiredModel) -> [String: RegionSpec.ObjectStore] {
+            Dictionary(model.regions.compactMap { region in region.spec.objectStore.map { (region.name, $0.value) } }, uniquingKeysWith: { first, _ in first })
+        }
+        let before = bindings(base), after = bindings(change)
         func describe(_ store: RegionSpec.ObjectStore?) -> String {
             store.map { "\($0.proxy.value) as \($0.user.value) with $\($0.effectiveKeyEnv)" } ?? "none"
         }

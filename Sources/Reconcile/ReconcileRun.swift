@@ -224,9 +224,10 @@ public struct ReconcileRun {
                 last[region] = (run.id, applied)
             }
         }
-        let newer = try last.sorted { $0.key < $1.key }.filter { $0.value.revision != revision }.filter { entry in
-            let repo = try Repository(at: repository)
-            return try repo.contains(entry.value.revision, ancestor: revision)
+        guard last.values.contains(where: { $0.revision != revision }) else { return }
+        let repo = try Repository(at: repository)
+        let newer = try last.sorted { $0.key < $1.key }.filter { entry in
+            try entry.value.revision != revision && repo.contains(entry.value.revision, ancestor: revision)
         }.map { (region: $0.key, applied: $0.value.revision) }
         guard newer.isEmpty else { throw Refusal.olderRevision(revision: revision, newer: newer) }
     }

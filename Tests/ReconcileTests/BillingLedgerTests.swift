@@ -28,6 +28,14 @@ import Testing
         return try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path, clock: { time }))
     }
 
+    /// Applies at t0, then gives web-1 a larger flavor and applies at t1.
+    static func applyThenResizeWebOne(_ world: World) throws {
+        try apply(world, at: t0)
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "  flavor: m1.small\n", with: "  flavor: m1.large\n"))
+        #expect(try apply(world, at: t1).succeeded)
+    }
+
     static func intervals(_ world: World) throws -> [MeterInterval] {
         try SQLiteState(directory: world.state.path).meterIntervals(tenant: nil)
     }
@@ -47,10 +55,7 @@ import Testing
 
     @Test func aFlavorChangeClosesOneIntervalAndOpensAnother() throws {
         let world = try World()
-        try Self.apply(world, at: Self.t0)
-        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
-        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "  flavor: m1.small\n", with: "  flavor: m1.large\n"))
-        #expect(try Self.apply(world, at: Self.t1).succeeded)
+        try Self.applyThenResizeWebOne(world)
         let web1 = try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-1" }.map { "\($0.item) \($0.start)-\($0.stop.map(String.init) ?? "")" }
         #expect(web1 == ["m1.small \(Self.t0)-\(Self.t1)", "m1.large \(Self.t1)-"], "\(web1)")
     }
@@ -72,13 +77,9 @@ import Testing
         #expect(try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-2" }.map(\.stop) == [Self.t1])
     }
 
-    /// The ledger as (resource, item, start, stop), for comparing runs.
     @Test func billVerifyFindsEveryBrokenIntervalInvariant() throws {
         let world = try World()
-        try Self.apply(world, at: Self.t0)
-        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
-        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "  flavor: m1.small\n", with: "  flavor: m1.large\n"))
-        #expect(try Self.apply(world, at: Self.t1).succeeded)
+        try Self.applyThenResizeWebOne(world)
         func verify() throws -> Command.Result {
             try StackLabBinary.run(["bill", "--verify", "--at", "2026-11-20", "--repo", world.repo.path, "--state-dir", world.state.path])
         }
@@ -108,6 +109,7 @@ import Testing
         #expect(try verify().status == 0, "restored")
     }
 
+    /// The ledger as (resource, item, start, stop), for comparing runs.
     static func ledger(_ state: Scratch) throws -> [String] {
         try SQLiteState(directory: state.path).meterIntervals(tenant: nil).map { "\($0.address) \($0.item) \($0.start) \($0.stop.map(String.init) ?? "open")" }.sorted()
     }
@@ -236,6 +238,14 @@ import Testing
         // New amounts are bounded where they come in.
         let huge = try Self.stacklab(["account", "acme", "deposit", "9000000000000", "--at", "2026-11-11"], repo: repo, state: state)
         #expect(huge.status == 1 && huge.output.contains("a deposit is at most 1,000,000,000.00 CNY"), "\(huge.output)")
+        // With --format json, every outcome is one JSON document on standard output, errors included.
+        struct Answer: Decodable { var ok: Bool; var error: String? }
+        for arguments in [["deposit", "9000000000000"], ["reverse", "99999", "--reason", "none such"], ["deposit", "12"]] {
+            let result = try Command.run([StackLabBinary.path, "account", "acme"] + arguments
+                                         + ["--format", "json", "--at", "2026-11-11", "--repo", repo.path, "--state-dir", state.path], stderr: .passedThrough)
+            let answer = try JSONDecoder().decode(Answer.self, from: Data(result.output.utf8))
+            #expect(answer.ok == (arguments == ["deposit", "12"]) && answer.ok == (result.status == 0), "\(arguments): \(result.output)")
+        }
         let catalog = try String(contentsOfFile: repo.file("manifests/catalog.yaml"), encoding: .utf8)
         try repo.write("manifests/catalog.yaml", catalog.replacingOccurrences(of: "m1.small: {hourly: 0.67, monthly: 400}", with: "m1.small: {hourly: 9000000000000, monthly: 400}"))
         let price = try StackLabBinary.run(["validate", "--repo", repo.path])
@@ -246,7 +256,7 @@ import Testing
         let listed = try Self.stacklab(["account", "acme", "entries", "--format", "json"], repo: repo, state: state)
         struct Listing: Decodable { var ok: Bool; var entries: [AccountEntry] }
         let entries = try JSONDecoder().decode(Listing.self, from: Data(listed.output.utf8)).entries
-        #expect(entries.count == 2 && entries.allSatisfy { $0.id != nil }, "\(listed.output)")
+        #expect(entries.count == 3 && entries.allSatisfy { $0.id != nil }, "\(listed.output)")
         let first = try #require(entries.first?.id)
         let reverse = try Self.stacklab(["account", "acme", "reverse", "\(first)", "--reason", "typed 9e12 for 9000", "--by", "ops", "--at", "2026-11-12"],
                                         repo: repo, state: state)

@@ -50,8 +50,11 @@ struct AccountCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Who records it (default: $USER).", valueName: "name"))
     var by: String?
 
-    @Option(help: "text or json (entries).")
+    @Option(help: "text or json: one document on standard output, errors included.")
     var format: OutputFormat = .text
+
+    /// An error, as text on standard error or as `{ok: false, error}` with --format json.
+    private func refuse(_ message: String) -> ExitCode { failure(message, json: format == .json) }
 
     func validate() throws {
         switch action {
@@ -64,18 +67,18 @@ struct AccountCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try repository.loadValid()
+        let loaded = try repository.loadValid(json: format == .json)
         guard let tenantResource = loaded.model.tenants.first(where: { $0.name == tenant }) else {
-            throw fail("tenant '\(tenant)' is not declared; tenants are: \(loaded.model.tenants.map(\.name).sorted().joined(separator: ", "))")
+            throw refuse("tenant '\(tenant)' is not declared; tenants are: \(loaded.model.tenants.map(\.name).sorted().joined(separator: ", "))")
         }
         let listName = tenantResource.spec.priceList?.value ?? (loaded.model.priceLists.count == 1 ? loaded.model.priceLists[0].name : "")
-        guard let list = loaded.model.priceLists.first(where: { $0.name == listName }) else { throw fail("tenant '\(tenant)' has no price list") }
+        guard let list = loaded.model.priceLists.first(where: { $0.name == listName }) else { throw refuse("tenant '\(tenant)' has no price list") }
         let location = try ledger.location(repo: repository.repo)
         let store: any StateBackend
         do {
             store = try location.open(clock: ledger.clock)
         } catch {
-            throw fail("cannot open the state store \(location): \(error)")
+            throw refuse("cannot open the state store \(location): \(error)")
         }
         let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         let prices = Prices(list.spec)
@@ -85,26 +88,26 @@ struct AccountCommand: ParsableCommand {
         case .entries:
             return try printEntries(try store.accountEntries(tenant: tenant))
         case .deposit:
-            guard let amount = Money(parsing: value), amount.micros > 0 else { throw fail("a deposit is a positive amount (\(prices.currency)), not \(value)") }
-            guard amount.isWithinLimit else { throw fail("a deposit is at most \(Money.limit.cents) \(prices.currency), not \(amount.cents): record a larger sum as several deposits") }
+            guard let amount = Money(parsing: value), amount.micros > 0 else { throw refuse("a deposit is a positive amount (\(prices.currency)), not \(value)") }
+            guard amount.isWithinLimit else { throw refuse("a deposit is at most \(Money.limit.cents) \(prices.currency), not \(amount.cents): record a larger sum as several deposits") }
             entry = AccountEntry(tenant: tenant, kind: .deposit, amount: amount, currency: prices.currency, reference: note, by: who, at: store.now)
         case .coupon:
             guard let coupon = prices.coupons[value] else {
-                throw fail("price list '\(list.name)' has no coupon \(value); its coupons are: \(prices.coupons.keys.sorted().joined(separator: ", "))")
+                throw refuse("price list '\(list.name)' has no coupon \(value); its coupons are: \(prices.coupons.keys.sorted().joined(separator: ", "))")
             }
-            guard coupon.tenants.isEmpty || coupon.tenants.contains(tenant) else { throw fail("coupon \(value) is only for \(coupon.tenants.joined(separator: ", "))") }
-            if let expires = coupon.expires, expires <= store.now { throw fail("coupon \(value) expired on \(Calendar.UTC.format(expires - 86_400).prefix(10))") }
+            guard coupon.tenants.isEmpty || coupon.tenants.contains(tenant) else { throw refuse("coupon \(value) is only for \(coupon.tenants.joined(separator: ", "))") }
+            if let expires = coupon.expires, expires <= store.now { throw refuse("coupon \(value) expired on \(Calendar.UTC.format(expires - 86_400).prefix(10))") }
             entry = AccountEntry(tenant: tenant, kind: .coupon, amount: coupon.amount ?? .zero, discountPPM: coupon.discountPPM,
                                  currency: prices.currency, reference: value, by: who, at: store.now, expires: coupon.expires)
         case .reverse:
             let number = Int64(value)!
             let entries = try store.accountEntries(tenant: tenant)
             guard let target = entries.first(where: { $0.id == number }) else {
-                throw fail("tenant \(tenant) has no ledger entry \(number); its entries are listed by: stacklab account \(tenant) entries")
+                throw refuse("tenant \(tenant) has no ledger entry \(number); its entries are listed by: stacklab account \(tenant) entries")
             }
-            guard target.kind != .reversal else { throw fail("entry \(number) is a reversal itself; a reversal is not reversed") }
+            guard target.kind != .reversal else { throw refuse("entry \(number) is a reversal itself; a reversal is not reversed") }
             if let earlier = entries.first(where: { $0.reverses == number }) {
-                throw fail("entry \(number) was reversed already, by entry \(earlier.id.map(String.init) ?? "?") (\(earlier.by), \(Calendar.UTC.format(earlier.at)) UTC)")
+                throw refuse("entry \(number) was reversed already, by entry \(earlier.id.map(String.init) ?? "?") (\(earlier.by), \(Calendar.UTC.format(earlier.at)) UTC)")
             }
             entry = AccountEntry(tenant: tenant, kind: .reversal, amount: -target.amount, currency: target.currency, reference: reason ?? "",
                                  by: who, at: store.now, reverses: number)
@@ -112,12 +115,16 @@ struct AccountCommand: ParsableCommand {
         do {
             try store.recordAccount(entry)
         } catch {
-            throw fail(action == .coupon ? "coupon \(value) was already redeemed by \(tenant)" : "cannot record the \(action.rawValue): \(error)")
+            throw refuse(action == .coupon ? "coupon \(value) was already redeemed by \(tenant)" : "cannot record the \(action.rawValue): \(error)")
         }
         let what = switch action {
         case .deposit: "deposit of \(entry.amount.cents) \(entry.currency)"
         case .coupon: "coupon \(value)"
         default: "reversal of entry \(value) (\(entry.amount.cents) \(entry.currency))"
+        }
+        if format == .json {
+            struct Recorded: Encodable { var ok = true; var entry: AccountEntry }
+            return Terminal.standardOutput.write(try JSON.encode(Recorded(entry: entry)))
         }
         Terminal.standardOutput.write("recorded \(what) for \(tenant) by \(who) at \(Calendar.UTC.format(entry.at)) UTC\n")
     }
