@@ -31,6 +31,8 @@ public struct Applier: Sendable {
     /// Whether a node's connection is let go once its changes are done (and it was observed into `settled`): an
     /// apply over thousands of nodes then holds a few connections at a time, not every node's state.
     public var disconnectSettled = false
+    /// For a run that goes back on purpose: region → the revision it is taken back from (kept in the run's record).
+    public var undoes: [String: String] = [:]
 
     /// Creates an applier.
     public init(parallelism: Int = 8, attempts: Int = 3, backoff: Double = 0.2, progress: (@Sendable (ProgressEvent) -> Void)? = nil) {
@@ -67,7 +69,7 @@ public struct Applier: Sendable {
 
     /// Applies `plan` with `drivers` (by node address); region-wide changes go to `state`, which also journals.
     public func apply(_ plan: Plan, drivers: [Address: any NodeDriver], state: any StateBackend) throws -> Report {
-        let run = try state.beginRun(regions: plan.regions, revision: plan.revision)
+        let run = try state.beginRun(regions: plan.regions, revision: plan.revision, undoes: undoes)
         try state.journalPlanned(plan.changes, run: run)
         let walk = GraphWalk(changes: plan.changes)
         let group = DispatchGroup()

@@ -50,6 +50,8 @@ public struct ReconcileRun {
         case notApproved
         /// Regions whose last applied revision contains the one planned (region, applied revision).
         case olderRevision(revision: String, newer: [(region: String, applied: String)])
+        /// Regions held at a rollback that the planned revision does not pass (region, held at, taken back from).
+        case held(revision: String, holds: [Hold])
 
         public var description: String {
             switch self {
@@ -72,6 +74,9 @@ public struct ReconcileRun {
                 "\(String(revision.prefix(12))) is older than what " + newer.map { "region \($0.region) last applied (\(String($0.applied.prefix(12))))" }.joined(separator: " and ")
                     + ": nothing was applied (the same revision heals drift; a newer one moves ahead)"
                     + "\n  hint: to go back on purpose, run stacklab rollback REGION --to \(String(revision.prefix(12))) (or apply --allow-older)"
+            case .held(let revision, let holds):
+                holds.map(\.description).joined(separator: "; ") + ": \(String(revision.prefix(12))) is not newer, nothing was applied"
+                    + "\n  hint: push a newer revision to release the hold, or apply --allow-older to move the region now"
             }
         }
     }
@@ -176,6 +181,7 @@ public struct ReconcileRun {
         phases.end("recover")
         let drivers = try caches?.drivers.drivers(for: endpoints, open: reconciler.drivers(for:)) ?? reconciler.drivers(for: endpoints)
         let plan: Plan
+        var undoes: [String: String] = [:]
         do {
             // Connections are let go once observed (the applier opens again only the nodes it changes): a run over
             // thousands of nodes holds their observations, not every node's libvirt state, and those only until the
@@ -190,13 +196,14 @@ public struct ReconcileRun {
             phases.end("plan")
             show(plan)
             try guardPlan(plan, observed: observed)
-            try refuseOlder(regions: plan.isEmpty ? [] : regions)
+            undoes = try history(regions: plan.isEmpty ? [] : regions)
         }
         guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery, phases: phases) }
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()
         try state.rememberNodes(endpoints)
         var applier = Applier(parallelism: options.parallelism, progress: progress)
+        applier.undoes = undoes
         applier.objectStores = reconciler.objectStores
         // Each node is observed as its last change is done and then let go: the verify plans from those observations
         // (a long-running caller keeps them in memory; a simulated node also saves its own beside its host file).
@@ -212,23 +219,52 @@ public struct ReconcileRun {
         return report
     }
 
-    /// Refuses a revision that is a strict ancestor of one a region of the run last applied: a reconciler that read an
-    /// older push than another process applied never undoes it. Going back is a rollback, said as one (`allowOlder`).
-    func refuseOlder(regions: [String]) throws {
-        guard !options.allowOlder, let repository = options.repository, let revision = reconciler.revision, !regions.isEmpty,
-              let runs = try reconciler.state?.runs() else { return }
-        var last: [String: (id: Int64, revision: String)] = [:]
-        for run in runs where run.status == "succeeded" {
+    /// Where the run stands against each region's history: refuses a revision that is a strict ancestor of one a region
+    /// last applied (a reconciler that read an older push than another process applied never undoes it), and one a
+    /// rollback holds the region below; going back is a rollback, said as one (`allowOlder`). Returns what the run
+    /// takes back on purpose, for its record: region → the revision the region is held below.
+    func history(regions: [String]) throws -> [String: String] {
+        guard let repository = options.repository, let revision = reconciler.revision, !regions.isEmpty,
+              let last = try reconciler.state?.lastApplied(regions: regions), !last.isEmpty else { return [:] }
+        let repo = try Repository(at: repository)
+        var undoes: [String: String] = [:], newer: [(region: String, applied: String)] = [], holds: [Hold] = []
+        for (region, run) in last.sorted(by: { $0.key < $1.key }) {
             guard let applied = run.revision else { continue }
-            for region in run.regions.split(separator: ",").map(String.init) where regions.contains(region) && (last[region]?.id ?? .min) < run.id {
-                last[region] = (run.id, applied)
+            let heldBelow = run.undoes[region]
+            if revision == applied {
+                undoes[region] = heldBelow  // healing drift at a held release keeps the hold
+            } else if try repo.contains(applied, ancestor: revision) {
+                newer.append((region, applied))
+                undoes[region] = heldBelow ?? applied
+            } else if let heldBelow, try repo.contains(heldBelow, ancestor: revision) {
+                holds.append(Hold(region: region, at: applied, from: heldBelow))
+                undoes[region] = heldBelow
             }
         }
-        guard last.values.contains(where: { $0.revision != revision }) else { return }
-        let repo = try Repository(at: repository)
-        let newer = try last.sorted { $0.key < $1.key }.filter { entry in
-            try entry.value.revision != revision && repo.contains(entry.value.revision, ancestor: revision)
-        }.map { (region: $0.key, applied: $0.value.revision) }
-        guard newer.isEmpty else { throw Refusal.olderRevision(revision: revision, newer: newer) }
+        if !options.allowOlder {
+            guard newer.isEmpty else { throw Refusal.olderRevision(revision: revision, newer: newer) }
+            guard holds.isEmpty else { throw Refusal.held(revision: revision, holds: holds) }
+        }
+        return undoes
+    }
+
+    /// A region a rollback holds at an older revision until a newer push than the one it was taken back from.
+    public struct Hold: Sendable, Equatable, CustomStringConvertible {
+        public var region: String
+        /// The revision the region is held at, and the one it was taken back from.
+        public var at: String
+        public var from: String
+
+        public var description: String {
+            "region \(region) was rolled back to \(String(at.prefix(12))) from \(String(from.prefix(12))) and stays there until a newer push"
+        }
+
+        /// The hold `last` (the region's last applied run) puts on `revision` of `repository`: nil when `revision` is
+        /// newer than what the region was taken back from (or the region is not held).
+        public static func of(_ region: String, last: RunRecord?, revision: String, repository: Repository) throws -> Hold? {
+            guard let last, let at = last.revision, let from = last.undoes[region], at != revision,
+                  try repository.contains(from, ancestor: revision) else { return nil }
+            return Hold(region: region, at: at, from: from)
+        }
     }
 }

@@ -151,6 +151,7 @@ public struct ReconcileLoop: Service {
         guard var mine = claim(all) else { return }
         var claimedAt = Date()
         let (rolled, released) = rollOut(revision: revision, loaded: loaded, all: all, mine: mine, stopping: stopping)
+        let history = RegionHistory(loop: self, regions: all.filter { mine.contains($0) }, rolledOut: !rolled.isEmpty)
         let now = Date().timeIntervalSince1970
         for region in all {
             guard !stopping.isSet else { return }
@@ -163,15 +164,26 @@ public struct ReconcileLoop: Service {
             }
             guard mine.contains(region) else { continue }
             // A region the deploy pipeline rolls out converges to the revision released to it; the others to the branch.
+            // A region rolled back stays at its rollback until a newer push than the one it was taken back from is
+            // released to it.
             var target = revision
             var model = loaded
-            if rolled.contains(region) {
-                guard let release = released[region] else {
+            let hold = history.hold(region, revision: rolled.contains(region) ? released[region]?.revision : revision)
+            if rolled.contains(region) || hold != nil {
+                if let hold {
+                    target = hold.at
+                    state.update(region) { $0.releasedBy = "held: \(hold.description)" }
+                } else if let release = released[region], let ahead = history.ahead(region, of: release.revision) {
+                    // Applied past its release from the command line: the release moves with it, never back.
+                    target = ahead
+                    state.update(region) { $0.releasedBy = "\(ahead.prefix(12)), applied past deploy run \(release.run ?? 0) of \(release.revision.prefix(12))" }
+                } else if let release = released[region] {
+                    target = release.revision
+                    state.update(region) { $0.releasedBy = "deploy run \(release.run ?? 0) of \(release.revision.prefix(12))" }
+                } else {
                     state.update(region) { $0.desiredRevision = nil; $0.releasedBy = "not released yet: waiting for the deploy pipeline" }
                     continue
                 }
-                target = release.revision
-                state.update(region) { $0.releasedBy = "deploy run \(release.run ?? 0) of \(release.revision.prefix(12))" }
                 if target != revision {
                     do {
                         let repository = configuration.repository
@@ -189,7 +201,7 @@ public struct ReconcileLoop: Service {
             // A new revision that changes nothing this region is made from is applied by definition: its next run is
             // its resync (cost follows the change, not the repository). A rolled-out region always runs: the deploy
             // pipeline reads its outcome from the run.
-            if !rolled.contains(region), let applied = status.appliedRevision, applied != revision, status.failures == 0, let before = state.digests(of: applied),
+            if !rolled.contains(region), hold == nil, let applied = status.appliedRevision, applied != revision, status.failures == 0, let before = state.digests(of: applied),
                before.catalog == digests.catalog, before.regions[region] == digests.regions[region] {
                 state.update(region) { $0.appliedRevision = revision }
                 continue
@@ -394,6 +406,46 @@ public struct ReconcileLoop: Service {
             }
             logger.error("region \(region) failed (attempt \(state.region(region)?.failures ?? 0), backing off): \(error)")
         }
+    }
+}
+
+/// What each region last applied, read once per pass from the runs every reconciler and the CLI record: a region a
+/// rollback holds stays there until a newer push than the revision it was taken back from, and one applied past its
+/// deploy release from the command line stays at what was applied.
+struct RegionHistory {
+    private var last: [String: RunRecord] = [:]
+    private var repository: Repository?
+    private let loop: ReconcileLoop
+
+    init(loop: ReconcileLoop, regions: [String], rolledOut: Bool) {
+        self.loop = loop
+        guard !regions.isEmpty else { return }
+        do {
+            guard let store = try loop.configuration.store.existing() else { return }
+            last = try store.lastApplied(regions: regions)
+            if rolledOut || last.values.contains(where: { !$0.undoes.isEmpty }) { repository = try Repository(at: loop.configuration.repository) }
+        } catch {
+            // The run itself reads the same history and refuses what a hold forbids: nothing goes back unnoticed.
+            loop.logger.error("cannot read which regions a rollback holds: \(error)")
+        }
+    }
+
+    /// The hold on `region` if it were moved to `revision`; nil when it is not held (or `revision` is newer).
+    func hold(_ region: String, revision: String?) -> ReconcileRun.Hold? {
+        guard let repository, let revision else { return nil }
+        do {
+            return try ReconcileRun.Hold.of(region, last: last[region], revision: revision, repository: repository)
+        } catch {
+            loop.logger.error("cannot tell whether region \(region) is held at a rollback: \(error)")
+            return nil
+        }
+    }
+
+    /// The revision `region` last applied when it is strictly newer than `release` (someone applied a newer push with
+    /// the command line); nil otherwise.
+    func ahead(_ region: String, of release: String) -> String? {
+        guard let repository, let applied = last[region]?.revision, applied != release else { return nil }
+        return (try? repository.contains(applied, ancestor: release)) == true ? applied : nil
     }
 }
 

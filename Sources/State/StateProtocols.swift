@@ -7,8 +7,10 @@ import Planning
 /// Runs and the journal of every change: planned → started → done / failed / skipped, written before and after
 /// each change acts, so an interrupted apply can be told and completed.
 public protocol RunJournal: Sendable {
-    /// Starts a run; runs left `running` by a process that died are closed as `interrupted` first.
-    func beginRun(regions: [String], revision: String?) throws -> Int64
+    /// Starts a run; runs left `running` by a process that died are closed as `interrupted` first. `undoes` names, for
+    /// a run that goes back on purpose (a rollback), the revision each region is taken back from: the region then
+    /// stays at the run's revision until a newer push than that one.
+    func beginRun(regions: [String], revision: String?, undoes: [String: String]) throws -> Int64
     /// Ends a run.
     func finishRun(_ run: Int64, succeeded: Bool) throws
     /// Closes runs whose process died (`interrupted`), failing their unfinished changes; returns those changes.
@@ -33,6 +35,9 @@ public protocol RunJournal: Sendable {
     /// The runs of `region` alone at `revision` (how a deploy pipeline learns what the region's holder made of a
     /// revision it released), oldest first.
     func runs(region: String, revision: String) throws -> [RunRecord]
+    /// For each of `regions`, the last run that applied it successfully at a known revision (a region never applied
+    /// is absent).
+    func lastApplied(regions: [String]) throws -> [String: RunRecord]
     /// Where each instance was last made to run, from the journal's done changes: address → (node address, IP).
     func placements() throws -> [String: (node: String, ip: String)]
 }
@@ -196,14 +201,39 @@ public struct RunRecord: Sendable, Equatable {
     /// The manifests revision it applied, and when it started (seconds since the epoch).
     public var revision: String?
     public var startedAt: Double
+    /// A run that went back on purpose (a rollback): region → the revision it was taken back from. Empty otherwise.
+    public var undoes: [String: String]
 
     /// Creates a run record.
-    public init(id: Int64, regions: String, status: String, revision: String? = nil, startedAt: Double = 0) {
+    public init(id: Int64, regions: String, status: String, revision: String? = nil, startedAt: Double = 0, undoes: [String: String] = [:]) {
         self.id = id
         self.regions = regions
         self.status = status
         self.revision = revision
         self.startedAt = startedAt
+        self.undoes = undoes
+    }
+
+    /// `undoes` as stored: `region=revision` pairs joined by commas, sorted (nil when empty).
+    public static func encode(undoes: [String: String]) -> String? {
+        undoes.isEmpty ? nil : undoes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    /// `undoes` from its stored text.
+    public static func decode(undoes text: String?) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in (text ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { result[String(parts[0])] = String(parts[1]) }
+        }
+        return result
+    }
+}
+
+extension RunJournal {
+    /// Starts a run that does not go back on purpose.
+    public func beginRun(regions: [String], revision: String?) throws -> Int64 {
+        try beginRun(regions: regions, revision: revision, undoes: [:])
     }
 }
 

@@ -142,6 +142,10 @@ enum PostgresSchema {
             ALTER TABLE account_entry ADD COLUMN reverses BIGINT;
             CREATE UNIQUE INDEX account_reversal ON account_entry (reverses) WHERE reverses IS NOT NULL;
             """),
+        // A rollback says which revision it took each region back from: the region stays there until a newer push.
+        ("v4", """
+            ALTER TABLE run ADD COLUMN undoes TEXT;
+            """),
     ]
 
     /// Runs the migrations not yet recorded; returns the versions it ran.

@@ -10,7 +10,7 @@ import State
 /// the lease rows in its own transaction (`FOR SHARE`, so a takeover waits for it or makes it fail): a process that
 /// lost a region's lease can never write that region's journal, placements or meters again.
 extension PostgresState {
-    public func beginRun(regions: [String], revision: String?) throws -> Int64 {
+    public func beginRun(regions: [String], revision: String?, undoes: [String: String]) throws -> Int64 {
         _ = try recoverDeadRuns()
         try register()
         let tokens = try heldTokens(regions)
@@ -18,9 +18,9 @@ extension PostgresState {
         let run = try connection.transaction { tx in
             try fence(tx, tokens: tokens)
             return try tx.execute("""
-                INSERT INTO run (regions, revision, pid, owner, status, started_at, fences)
-                VALUES ($1, $2, $3, $4, 'running', extract(epoch FROM clock_timestamp()), $5) RETURNING id
-                """, [regions.joined(separator: ","), revision, Int(getpid()), owner, fences]).first?.int64("id") ?? 0
+                INSERT INTO run (regions, revision, pid, owner, status, started_at, fences, undoes)
+                VALUES ($1, $2, $3, $4, 'running', extract(epoch FROM clock_timestamp()), $5, $6) RETURNING id
+                """, [regions.joined(separator: ","), revision, Int(getpid()), owner, fences, RunRecord.encode(undoes: undoes)]).first?.int64("id") ?? 0
         }
         book.withLock { $0.runFences[run] = tokens }
         return run
@@ -152,17 +152,30 @@ extension PostgresState {
     }
 
     public func runs() throws -> [RunRecord] {
-        try connection.execute("SELECT id, regions, status, revision, started_at FROM run ORDER BY id").rows.map(Self.runRecord)
+        try connection.execute("SELECT id, regions, status, revision, started_at, undoes FROM run ORDER BY id").rows.map(Self.runRecord)
     }
 
     public func runs(region: String, revision: String) throws -> [RunRecord] {
-        try connection.execute("SELECT id, regions, status, revision, started_at FROM run WHERE regions = $1 AND revision = $2 ORDER BY id",
+        try connection.execute("SELECT id, regions, status, revision, started_at, undoes FROM run WHERE regions = $1 AND revision = $2 ORDER BY id",
                                [region, revision]).rows.map(Self.runRecord)
+    }
+
+    public func lastApplied(regions: [String]) throws -> [String: RunRecord] {
+        var result: [String: RunRecord] = [:]
+        for region in Set(regions) {
+            let row = try connection.execute("""
+                SELECT id, regions, status, revision, started_at, undoes FROM run
+                WHERE status = 'succeeded' AND revision IS NOT NULL AND $1 = ANY (string_to_array(regions, ','))
+                ORDER BY id DESC LIMIT 1
+                """, [region]).rows.first
+            if let row { result[region] = Self.runRecord(row) }
+        }
+        return result
     }
 
     static func runRecord(_ row: PostgresRow) -> RunRecord {
         RunRecord(id: row.int64("id") ?? 0, regions: row.string("regions"), status: row.string("status"), revision: row["revision"] ?? nil,
-                  startedAt: row.double("started_at") ?? 0)
+                  startedAt: row.double("started_at") ?? 0, undoes: RunRecord.decode(undoes: row["undoes"] ?? nil))
     }
 
     public func placements() throws -> [String: (node: String, ip: String)] {

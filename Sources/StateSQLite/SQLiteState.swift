@@ -243,6 +243,10 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             try db.execute(sql: "ALTER TABLE account_entry ADD COLUMN reverses INTEGER")
             try db.execute(sql: "CREATE UNIQUE INDEX account_reversal ON account_entry (reverses) WHERE reverses IS NOT NULL")
         }
+        migrator.registerMigration("v13-run-undoes") { db in
+            // A rollback says which revision it took each region back from: the region stays there until a newer push.
+            try db.execute(sql: "ALTER TABLE run ADD COLUMN undoes TEXT")
+        }
         return migrator
     }
 
@@ -320,7 +324,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     // MARK: Runs
 
     /// Starts a run; runs left `running` by a process that died are closed first (`recoverDeadRuns`).
-    public func beginRun(regions: [String], revision: String?) throws -> Int64 {
+    public func beginRun(regions: [String], revision: String?, undoes: [String: String]) throws -> Int64 {
         _ = try recoverDeadRuns()
         let token = UUID().uuidString.lowercased()
         let lockPath = Self.livenessLock(directory: directory, token: token)
@@ -330,8 +334,8 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             throw OpenError(description: "cannot lock \(lockPath): \(String(cString: strerror(errno)))")
         }
         let run = try queue.write { db in
-            try db.execute(sql: "INSERT INTO run (regions, revision, pid, status, started_at, liveness) VALUES (?, ?, ?, 'running', ?, ?)",
-                           arguments: [regions.joined(separator: ","), revision, getpid(), Date().timeIntervalSince1970, token])
+            try db.execute(sql: "INSERT INTO run (regions, revision, pid, status, started_at, liveness, undoes) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                           arguments: [regions.joined(separator: ","), revision, getpid(), Date().timeIntervalSince1970, token, RunRecord.encode(undoes: undoes)])
             return db.lastInsertedRowID
         }
         liveRuns.withLock { $0[run] = (descriptor, lockPath) }
@@ -684,8 +688,24 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         }
     }
 
+    public func lastApplied(regions: [String]) throws -> [String: RunRecord] {
+        try queue.read { db in
+            var result: [String: RunRecord] = [:]
+            for region in Set(regions) {
+                // Region names are DNS labels (no commas, no LIKE wildcards but `_`, matched by instr instead).
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT * FROM run WHERE status = 'succeeded' AND revision IS NOT NULL AND instr(',' || regions || ',', ?) > 0
+                    ORDER BY id DESC LIMIT 1
+                    """, arguments: ["," + region + ","])
+                if let row { result[region] = Self.runRecord(row) }
+            }
+            return result
+        }
+    }
+
     private static func runRecord(_ row: Row) -> RunRecord {
-        RunRecord(id: row["id"], regions: row["regions"], status: row["status"], revision: row["revision"], startedAt: row["started_at"])
+        RunRecord(id: row["id"], regions: row["regions"], status: row["status"], revision: row["revision"], startedAt: row["started_at"],
+                  undoes: RunRecord.decode(undoes: row["undoes"]))
     }
 
     /// Recorded placements: address → (node, ip).

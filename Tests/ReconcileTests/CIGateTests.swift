@@ -245,12 +245,24 @@ import Testing
                 && back.output.contains("region lab last applied (\(newer.prefix(12)))")
                 && back.output.contains("stacklab rollback REGION --to \(older.prefix(12))"), "\(back.output)")
         #expect(try world.staging().contains("web-3"), "nothing was undone")
-        // The same revision still heals drift; going back on purpose is a rollback; then the newer one moves ahead again.
+        // The same revision still heals drift; going back on purpose is a rollback, which holds the region: the
+        // revision it was taken back from is refused, the held one still heals drift, and a newer push moves it ahead.
         #expect(try world.stacklab(["apply", "--auto-approve", "--rev", newer]).status == 0)
         #expect(try world.stacklab(["rollback", "lab", "--to", older, "--auto-approve"]).status == 0)
         #expect(try world.staging() == ["web-1", "web-2"])
-        #expect(try world.stacklab(["apply", "--auto-approve", "--rev", newer]).status == 0)
-        #expect(try world.staging().contains("web-3"))
+        let held = try world.stacklab(["apply", "--auto-approve", "--rev", newer])
+        #expect(held.status == 1 && held.output.contains("region lab was rolled back to \(older.prefix(12)) from \(newer.prefix(12)) and stays there until a newer push")
+                && held.output.contains("push a newer revision to release the hold"), "\(held.output)")
+        #expect(try world.staging() == ["web-1", "web-2"])
+        #expect(try world.stacklab(["apply", "--auto-approve", "--rev", older]).status == 0, "the held revision heals drift")
+        try world.repo.write("manifests/tenants/acme.yaml", acme + World.instance("web-3") + World.instance("web-4"))
+        try GitCLI.commitAll(in: world.repo.path)
+        let newest = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
+        #expect(try world.stacklab(["apply", "--auto-approve", "--rev", newest]).status == 0)
+        #expect(try world.staging() == ["web-1", "web-2", "web-3", "web-4"])
+        // Released: the revision before it is simply older now.
+        let released = try world.stacklab(["apply", "--auto-approve", "--rev", newer])
+        #expect(released.status == 1 && released.output.contains("region lab last applied (\(newest.prefix(12)))"), "\(released.output)")
     }
 
     @Test func aRollbackAppliesAnOlderRevisionToOneRegion() throws {

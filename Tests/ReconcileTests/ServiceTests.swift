@@ -227,6 +227,40 @@ import Testing
         #expect(status == 0, "exit status \(status): \(world.log())")
     }
 
+    @Test func aRollbackMadeWithTheCLIHoldsItsRegionInTheServiceUntilANewerPush() throws {
+        let world = try World()
+        let first = try world.head()
+        try #require(world.wait(30) { $0.regions.count == 2 && $0.regions.allSatisfy { $0.appliedRevision == first } } != nil, "converged at start: \(world.log())")
+        func instance(_ name: String) -> String {
+            "---\nkind: Instance\nname: \(name)\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n"
+        }
+        func lab() throws -> Set<String> {
+            let loaded = try Loader().load(GitSource(repository: world.bare, revision: "main"))
+            let reconciler = Reconciler(model: loaded.model, revision: nil, stateDirectory: world.state, state: nil)
+            return Set(try reconciler.observe(try reconciler.drivers(for: ["lab"])).flatMap(\.domains).compactMap(\.address).filter { $0.tenant == "acme" }.map(\.name))
+        }
+        let second = try world.push(instance("web-3"), to: "manifests/tenants/acme.yaml", message: "web-3")
+        try #require(world.wait(20) { $0.region("lab")?.appliedRevision == second } != nil, "lab at the push: \(world.log())")
+
+        // The operator rolls lab back from the command line while the service runs (a resync every 2 s).
+        let rollback = try StackLabBinary.run(["rollback", "lab", "--to", first, "--repo", world.bare, "--state-dir", world.state, "--auto-approve", "--lock-timeout", "30"])
+        #expect(rollback.status == 0, "\(rollback.output)")
+        let hold = "held: region lab was rolled back to \(first.prefix(12)) from \(second.prefix(12)) and stays there until a newer push"
+        #expect(world.wait(15) { $0.region("lab")?.releasedBy == hold && $0.region("lab")?.appliedRevision == first } != nil,
+                "\(String(describing: world.status()?.region("lab"))) \(world.log().suffix(2000))")
+        // Resyncs go on at the held revision and never bring web-3 back.
+        let runs = world.status()?.region("lab")?.runs ?? 0
+        #expect(world.wait(15) { ($0.region("lab")?.runs ?? 0) >= runs + 3 } != nil)
+        #expect(try lab() == ["web-1", "web-2"], "\(world.log().suffix(2000))")
+        #expect(world.status()?.region("lab")?.lastResult == "converged")
+
+        // A newer push releases the hold.
+        let third = try world.push(instance("web-4"), to: "manifests/tenants/acme.yaml", message: "web-4")
+        #expect(world.wait(20) { $0.region("lab")?.appliedRevision == third && $0.region("lab")?.releasedBy == nil } != nil,
+                "\(String(describing: world.status()?.region("lab"))) \(world.log().suffix(2000))")
+        #expect(try lab() == ["web-1", "web-2", "web-3", "web-4"])
+    }
+
     @Test func pageViewsOfARegionWithAHungNodeNeverStallTheService() throws {
         let world = try World(start: false)
         // A "node" that accepts SSH connections and never answers (its banner never comes).
@@ -450,6 +484,19 @@ import Testing
         #expect(passed != nil, "the approved deploy rolled out to edge: \(String(describing: world.status()?.deploy)) \(world.log())")
         #expect(world.status()?.deploy?.steps.map(\.status) == ["passed", "passed", "passed"])
         #expect(world.status()?.deploy?.steps[1].message == "approved by sina")
+
+        // A newer push waits at its approval; an operator applies it to edge from the command line meanwhile: the
+        // service keeps edge there (its release moves with it) instead of taking it back to the deploy's release.
+        let second = try world.push("---\nkind: Instance\nname: e-1\nregion: edge\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n",
+                                    to: "manifests/tenants/acme.yaml", message: "e-1")
+        try #require(world.wait(60) { $0.deploy?.revision == second && $0.deploy?.steps[1].status == "running" } != nil, "\(world.log().suffix(2000))")
+        let cli = try StackLabBinary.run(["apply", "--repo", world.bare, "--rev", "main", "--state-dir", world.state, "--region", "edge", "--auto-approve", "--lock-timeout", "30"])
+        #expect(cli.status == 0, "\(cli.output)")
+        let kept = world.wait(15) { $0.region("edge")?.releasedBy?.hasPrefix("\(second.prefix(12)), applied past deploy run") == true && $0.region("edge")?.appliedRevision == second }
+        #expect(kept != nil, "\(String(describing: world.status()?.region("edge"))) \(world.log().suffix(2000))")
+        usleep(2_500_000)
+        #expect(world.status()?.region("edge")?.appliedRevision == second && world.status()?.region("edge")?.lastResult == "converged",
+                "\(String(describing: world.status()?.region("edge")))")
         #expect(Command.stop(world.pid) == 0)
         world.pid = 0
     }

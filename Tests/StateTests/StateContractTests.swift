@@ -69,6 +69,26 @@ import TestSupport
         }
     }
 
+    /// Each region's last successful run, found among runs of several regions, keeps what a rollback took it back from.
+    @Test(arguments: backends)
+    func theLastAppliedRunOfEachRegionKeepsWhatARollbackUndid(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let held = try Self.hold(["lab", "lab-2", "edge"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
+        #expect(try state.lastApplied(regions: ["lab"]).isEmpty)
+        let both = try state.beginRun(regions: ["lab-2", "lab"], revision: "b")
+        try state.finishRun(both, succeeded: true)
+        let back = try state.beginRun(regions: ["lab"], revision: "a", undoes: ["lab": "b"])
+        try state.finishRun(back, succeeded: true)
+        let failed = try state.beginRun(regions: ["lab", "edge"], revision: "c")
+        try state.finishRun(failed, succeeded: false)
+        let last = try state.lastApplied(regions: ["lab", "lab-2", "edge", "la"])
+        #expect(last["lab"]?.id == back && last["lab"]?.revision == "a" && last["lab"]?.undoes == ["lab": "b"])
+        #expect(last["lab-2"]?.id == both && last["lab-2"]?.undoes == [:])
+        #expect(last["edge"] == nil && last["la"] == nil, "a failed run applied nothing; a prefix of a name is not the name")
+    }
+
     @Test(arguments: backends)
     func ringBuildersSaveByCompareAndSwap(backend: String) throws {
         let scratch = try Scratch()

@@ -269,7 +269,9 @@ struct RollbackCommand: ParsableCommand {
         abstract: "Apply an older revision of the manifests to one region (what it would do is shown first; --auto-approve to skip asking).",
         discussion: """
             A rollback is an apply of REV's manifests to REGION: the plan shows what goes back (and what is deleted \
-            because REV does not have it) before anything changes.
+            because REV does not have it) before anything changes. The region then stays at REV: `stacklab serve` \
+            and a plain `apply` leave it there until a newer push than the revision it was taken back from (apply \
+            --allow-older moves it at once).
 
             Example:
               stacklab rollback sina --to HEAD~1 --auto-approve
@@ -292,8 +294,11 @@ struct RollbackCommand: ParsableCommand {
     @Flag(help: "Apply without asking.")
     var autoApprove = false
 
+    @Option(help: ArgumentHelp("Seconds to wait for a run (or the service) holding the region.", valueName: "seconds"))
+    var lockTimeout: Double = 0
+
     func run() throws {
-        var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region, "--allow-older"]
+        var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region, "--allow-older", "--lock-timeout", "\(lockTimeout)"]
         if let stateDir { arguments += ["--state-dir", stateDir] }
         if let url = database.database { arguments += ["--database", url, "--lease-seconds", "\(database.leaseSeconds)"] }
         if autoApprove { arguments.append("--auto-approve") }
