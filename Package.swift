@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "stacklab", targets: ["stacklab"]),
+        .executable(name: "stacklab-bench", targets: ["StackLabBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -42,47 +43,49 @@ let package = Package(
         .target(name: "SSH", dependencies: ["CLibssh2", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // The manifest language: YAML events -> typed desired model, with diagnostics.
-        .target(name: "Manifests", dependencies: ["YAML", "Git", "Parallel"], swiftSettings: strict),
+        .target(name: "Manifests", dependencies: ["YAML", "Parallel"], swiftSettings: strict),
+        // Where manifests come from: directories, git revisions, and the price lists' history in git.
+        .target(name: "ManifestSources", dependencies: ["Manifests", "Git"], swiftSettings: strict),
 
         // Desired hypervisor state, placement and addresses: pure values, no I/O.
-        .target(name: "Planning", dependencies: ["Manifests", "Billing", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hosts", dependencies: ["SSH", "Manifests", "Planning", "Parallel", "Processes", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
-        .target(name: "Hypervisor", dependencies: ["Libvirt", "SSH", "Hosts", "Planning", "Parallel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Hypervisor", dependencies: ["Manifests", "Libvirt", "SSH", "Hosts", "Planning", "Parallel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
         // embedded SQLite backend.
-        .target(name: "State", dependencies: ["Manifests", "Planning", "Hypervisor", "Billing"], swiftSettings: strict),
-        .target(name: "StateSQLite", dependencies: ["State", "Manifests", "Planning", "Hypervisor", .product(name: "GRDB", package: "GRDB.swift")],
+        .target(name: "State", dependencies: ["Manifests", "Planning", "Billing"], swiftSettings: strict),
+        .target(name: "StateSQLite", dependencies: ["Billing", "State", "Manifests", "Planning", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: strict),
         // The same state on a shared PostgreSQL database (libpq), with region leases and fencing tokens.
-        .target(name: "StatePostgres", dependencies: ["State", "Postgres", "Manifests", "Planning", "Hypervisor", "Billing"], swiftSettings: strict),
+        .target(name: "StatePostgres", dependencies: ["State", "Postgres", "Manifests", "Planning", "Billing"], swiftSettings: strict),
         // Which store a command or the service uses: the embedded SQLite one, or PostgreSQL with `--database`.
-        .target(name: "StateStores", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile"], swiftSettings: strict),
+        .target(name: "StateStores", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres"], swiftSettings: strict),
 
         // Observe → plan → guard → apply → verify: ReconcileRun, the applier, the incremental planner.
-        .target(name: "Reconcile", dependencies: ["Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "Reconcile", dependencies: ["Billing", "ManifestSources", "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "StateSQLite", "Snapshots", .product(name: "Crypto", package: "swift-crypto"),
                                                 .product(name: "HeapModule", package: "swift-collections")], swiftSettings: strict),
 
         // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
         .target(name: "Rings", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // Billing: metering intervals rated from the price lists' history into statements (pure).
-        .target(name: "Billing", dependencies: ["Manifests"], swiftSettings: strict),
+        .target(name: "Billing", dependencies: ["Manifests", "Planning"], swiftSettings: strict),
 
         // Volume snapshots in Swift (content-addressed chunks and a manifest), and the small Swift client they use.
         .target(name: "Snapshots", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // The metadata service each compute node runs for its instances (169.254.169.254), on Hummingbird.
-        .target(name: "MetadataService", dependencies: [
+        .target(name: "MetadataService", dependencies: ["Manifests", 
             "Planning", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
         // The GitOps service: pushes in, converged regions out (Hummingbird, service lifecycle, Prometheus metrics).
-        .target(name: "Service", dependencies: [
-            "Manifests", "Git", "Planning", "Reconcile", "State", "StateSQLite", "StateStores", "Billing",
+        .target(name: "Service", dependencies: ["Hypervisor", "ManifestSources", 
+            "Manifests", "Git", "Planning", "Reconcile", "State", "StateStores", "Billing",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,15 +95,26 @@ let package = Package(
         // Commands (a library, one command per file) and the thin executable.
         .target(
             name: "StackLabCLI",
-            dependencies: [
+            dependencies: ["YAML", "ManifestSources", 
                 "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores", "Reconcile", "Rings", "Processes", "SSH",
-                "TestSupport", "MetadataService", "Snapshots", "Billing", "Service",
+                "MetadataService", "Snapshots", "Billing", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(name: "stacklab", dependencies: ["StackLabCLI"], swiftSettings: strict),
+        // Tooling, not product: the benchmarks (`stacklab-bench`), which time whole `stacklab` processes and start
+        // loopback servers from TestSupport.
+        .executableTarget(
+            name: "StackLabBench",
+            dependencies: [
+                "StackLabCLI", "Manifests", "ManifestSources", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores",
+                "Reconcile", "Rings", "Processes", "SSH", "TestSupport", "Snapshots", "Billing", "Service", "YAML",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
 
         // Running programs (posix_spawn + wait4: status, output, time, peak RSS), for benchmarks and tests.
         .target(name: "Processes", swiftSettings: strict),
@@ -111,16 +125,17 @@ let package = Package(
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SSHTests", dependencies: ["Processes", "SSH", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "Git", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ManifestsTests", dependencies: ["ManifestSources", "Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "HypervisorTests", dependencies: ["Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "HypervisorTests", dependencies: ["Manifests", "Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab",
+        .testTarget(name: "ReconcileTests", dependencies: ["Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab",
                                                           .product(name: "Hummingbird", package: "hummingbird"),
                                                           .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                           .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),
-        .testTarget(name: "BillingTests", dependencies: ["Billing", "Manifests"], swiftSettings: strict),
+        .testTarget(name: "BillingTests", dependencies: ["Billing", "Planning", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StackLabCLITests", dependencies: ["StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StackLabBenchTests", dependencies: ["StackLabBench"], swiftSettings: strict),
+        .testTarget(name: "StackLabCLITests", dependencies: ["ManifestSources", "StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,16 +1,5 @@
 import Manifests
-
-/// How a metered resource is charged.
-public enum ChargePeriod: String, Sendable, Codable, Hashable, CaseIterable {
-    /// Pay as you go, per hour (instances).
-    case hourly
-    /// Prepaid, per calendar month from the day it started (instances).
-    case monthly
-    /// Per day (floating IPs, load balancers).
-    case daily
-    /// Per GB-month of capacity, charged by the hour (a GB-month is 730 hours).
-    case gbMonth
-}
+import Planning
 
 /// One metering interval: a resource billed from `start` until `stop` (nil: still running), as the apply run that
 /// caused it wrote it. Times are seconds since the epoch (UTC).

@@ -1,5 +1,4 @@
 import Foundation
-import Billing
 import Manifests
 
 /// One change to one resource, on one node or region-wide: an envelope (what, where, why, after what) around the
@@ -112,6 +111,18 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
         self.destroys = destroys
         self.operation = operation
     }
+}
+
+/// How a metered resource is charged.
+public enum ChargePeriod: String, Sendable, Codable, Hashable, CaseIterable {
+    /// Pay as you go, per hour (instances).
+    case hourly
+    /// Prepaid, per calendar month from the day it started (instances).
+    case monthly
+    /// Per day (floating IPs, load balancers).
+    case daily
+    /// Per GB-month of capacity, charged by the hour (a GB-month is 730 hours).
+    case gbMonth
 }
 
 /// How one resource is charged, as a change leaves it.

@@ -1,4 +1,3 @@
-import Billing
 import Manifests
 
 /// Billing meters on the plan's changes: a change that makes or changes a billed resource carries how it is charged

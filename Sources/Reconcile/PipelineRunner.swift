@@ -1,3 +1,4 @@
+import ManifestSources
 import Dispatch
 import Foundation
 import Git

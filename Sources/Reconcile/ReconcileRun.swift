@@ -1,3 +1,4 @@
+import StateSQLite
 import Foundation
 import Git
 import Hypervisor

@@ -1,3 +1,4 @@
+import ManifestSources
 import Billing
 import Dispatch
 import Foundation

@@ -7,7 +7,6 @@ import Metrics
 import Prometheus
 import Reconcile
 import ServiceLifecycle
-import StateSQLite
 
 /// `stacklab serve`: the HTTP face (status, metrics, webhooks, sync/pause/resume, dashboard) and the reconcile loop,
 /// run together under one service group (SIGTERM and SIGINT shut down gracefully: the region in flight finishes).

@@ -1,6 +1,5 @@
 import Billing
 import Foundation
-import Hypervisor
 import Manifests
 import Planning
 

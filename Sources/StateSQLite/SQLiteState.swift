@@ -3,7 +3,6 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import Synchronization
-import Hypervisor
 import Manifests
 import Planning
 import State

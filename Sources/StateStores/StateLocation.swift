@@ -1,6 +1,5 @@
 import Foundation
 import Postgres
-import Reconcile
 import State
 import StatePostgres
 import StateSQLite

@@ -1,3 +1,4 @@
+import Planning
 import Billing
 import Manifests
 import Testing

@@ -1,3 +1,4 @@
+import ManifestSources
 import Crypto
 import Foundation
 import GRDB

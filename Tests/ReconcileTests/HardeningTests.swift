@@ -1,3 +1,4 @@
+import ManifestSources
 import Foundation
 import Hypervisor
 import Manifests

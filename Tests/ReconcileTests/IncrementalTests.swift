@@ -1,3 +1,4 @@
+import ManifestSources
 import Foundation
 @testable import Hypervisor
 import Manifests

@@ -1,3 +1,4 @@
+import ManifestSources
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

@@ -2,8 +2,8 @@ import Foundation
 import Manifests
 
 /// JSON output shared by commands: sorted keys, pretty printed, one trailing newline.
-enum JSON {
-    static func encode(_ value: some Encodable, files: SourceFiles? = nil) throws -> String {
+public enum JSON {
+    public static func encode(_ value: some Encodable, files: SourceFiles? = nil) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         if let files { encoder.userInfo[.sourceFiles] = files }

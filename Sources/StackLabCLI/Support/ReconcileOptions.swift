@@ -94,7 +94,7 @@ extension RepositoryOptions {
 }
 
 /// Prints a failure and exits 1.
-func fail(_ message: String) -> ExitCode {
+public func fail(_ message: String) -> ExitCode {
     // An error may quote what it was given (a revision, a file, a node's answer): shown, never obeyed.
     Terminal.standardError.write("error: \(message.terminalSafeLines)\n")
     return ExitCode(1)

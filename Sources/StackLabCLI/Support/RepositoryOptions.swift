@@ -1,3 +1,4 @@
+import ManifestSources
 import ArgumentParser
 import Foundation
 import Manifests
@@ -72,6 +73,6 @@ func failure(_ message: String, hint: String? = nil, json: Bool) -> ExitCode {
 }
 
 /// Output format for commands that print data.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     case text, json
 }

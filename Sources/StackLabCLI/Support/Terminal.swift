@@ -3,17 +3,17 @@ import Glibc
 #endif
 
 /// Standard output and error, with a check for whether they are terminals (for colour).
-struct Terminal {
+public struct Terminal: Sendable {
     let descriptor: Int32
 
-    static let standardOutput = Terminal(descriptor: 1)
-    static let standardError = Terminal(descriptor: 2)
+    public static let standardOutput = Terminal(descriptor: 1)
+    public static let standardError = Terminal(descriptor: 2)
 
     /// Whether the stream is a terminal and colour is not disabled by `NO_COLOR`.
-    var wantsColor: Bool { isatty(descriptor) == 1 && getenv("NO_COLOR") == nil }
+    public var wantsColor: Bool { isatty(descriptor) == 1 && getenv("NO_COLOR") == nil }
 
     /// Writes text unbuffered.
-    func write(_ text: String) {
+    public func write(_ text: String) {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {

@@ -1,3 +1,4 @@
+import ManifestSources
 import ArgumentParser
 import Billing
 import Foundation
@@ -59,7 +60,7 @@ enum BillFormat: String, ExpressibleByArgument, CaseIterable {
 
 extension Money {
     /// Rounded half to even to the cent, as a statement shows it: `1,249.56`.
-    var cents: String {
+    public var cents: String {
         let cents = roundedToCents.micros / 10_000
         let whole = abs(cents) / 100
         var digits = String(whole)

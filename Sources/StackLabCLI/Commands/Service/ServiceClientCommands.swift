@@ -29,9 +29,9 @@ struct ServiceClientOptions: ParsableArguments {
 }
 
 /// A blocking HTTP call (completion handler), for short command-line requests.
-enum HTTPCall {
+public enum HTTPCall {
     /// The status and body; a failure to connect throws after saying so on standard error.
-    static func send(_ request: URLRequest) throws -> (Int, String) {
+    public static func send(_ request: URLRequest) throws -> (Int, String) {
         do {
             return try quietly(request)
         } catch let failure as Unreachable {
@@ -39,10 +39,10 @@ enum HTTPCall {
         }
     }
 
-    struct Unreachable: Error { var message: String }
+    public struct Unreachable: Error { public var message: String }
 
     /// The status and body; a failure to connect throws `Unreachable`, saying nothing.
-    static func quietly(_ request: URLRequest) throws -> (Int, String) {
+    public static func quietly(_ request: URLRequest) throws -> (Int, String) {
         final class Box: @unchecked Sendable { var result: (Int, String)?; var error: (any Error)? }
         let box = Box()
         let done = DispatchSemaphore(value: 0)

@@ -1,10 +1,11 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
 import Snapshots
 import TestSupport
 
-/// `stacklab bench snapshot`: a first and an incremental snapshot of a 1 GiB volume into a real Swift cluster.
+/// `stacklab-bench snapshot`: a first and an incremental snapshot of a 1 GiB volume into a real Swift cluster.
 struct BenchSnapshot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
@@ -43,7 +44,7 @@ struct BenchSnapshot: AsyncParsableCommand {
         try Command.check(["git", "init", "-q", repo])
         try Command.check(["git", "-C", repo, "add", "-A"])
         try Command.check(["git", "-C", repo, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "store"])
-        try Command.check([SelfPath.current, "apply", "--auto-approve", "--repo", repo, "--state-dir", state])
+        try Command.check([SelfPath.stacklab, "apply", "--auto-approve", "--repo", repo, "--state-dir", state])
         for ring in ["account", "container", "object"] {
             try FileManager.default.copyItem(atPath: "\(state)/nodes/store/st-2/etc/swift/\(ring).ring.gz", toPath: "\(swiftDirectory)/\(ring).ring.gz")
         }

@@ -1,10 +1,11 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import Hypervisor
 import TestSupport
 import Processes
 
-/// `stacklab bench plan`: the performance issue's size matrix for loading and planning.
+/// `stacklab-bench plan`: the performance issue's size matrix for loading and planning.
 struct BenchPlan: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
@@ -69,7 +70,7 @@ struct BenchPlan: ParsableCommand {
     var generateOnly = false
 
     func run() throws {
-        let me = SelfPath.current
+        let me = SelfPath.stacklab
         var rows: [BenchRow] = []
         for size in size {
             let root = dir.map { "\($0)/\(size.rawValue)" }

@@ -1,9 +1,10 @@
+import StackLabCLI
 import ArgumentParser
 import Billing
 import Foundation
 import Manifests
 
-/// `stacklab bench billing`: rate a year of ledger for 100,000 instances.
+/// `stacklab-bench billing`: rate a year of ledger for 100,000 instances.
 struct BenchBilling: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "billing",

@@ -1,3 +1,4 @@
+import Manifests
 import Foundation
 
 /// Manifests from a directory on disk (a working tree, uncommitted changes included).

@@ -1,3 +1,4 @@
+import Manifests
 import Git
 
 /// The price lists of every commit of a branch that changed them, read from git: what was in force from each commit

@@ -1,3 +1,4 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import Hosts
@@ -7,7 +8,7 @@ import SSH
 import Synchronization
 import TestSupport
 
-/// `stacklab bench bootstrap`: StackLab's host convergence against Ansible's on the same work, interleaved.
+/// `stacklab-bench bootstrap`: StackLab's host convergence against Ansible's on the same work, interleaved.
 struct BenchBootstrap: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bootstrap",

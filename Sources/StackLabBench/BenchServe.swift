@@ -1,3 +1,4 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 #if canImport(FoundationNetworking)
@@ -7,7 +8,7 @@ import Processes
 import Service
 import TestSupport
 
-/// `stacklab bench serve`: a one-file push through the running service.
+/// `stacklab-bench serve`: a one-file push through the running service.
 struct BenchServe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -52,8 +53,8 @@ struct BenchServe: ParsableCommand {
         try "bench-secret\n".write(toFile: "\(root)/secret", atomically: true, encoding: .utf8)
         let port = try LoopbackSSHD.freePort()
         let url = "http://127.0.0.1:\(port)"
-        try Command.check([SelfPath.current, "hook", "install", bare, "--url", url, "--webhook-secret-file", "\(root)/secret"])
-        let pid = try Command.start([SelfPath.current, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", "\(root)/token",
+        try Command.check([SelfPath.stacklab, "hook", "install", bare, "--url", url, "--webhook-secret-file", "\(root)/secret"])
+        let pid = try Command.start([SelfPath.stacklab, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", "\(root)/token",
                                      "--webhook-secret-file", "\(root)/secret", "--poll", "3600", "--resync", "3600",
                                      "--cache-regions", "\(cacheRegions)"], output: "\(root)/serve.log")
         defer { Command.stop(pid) }

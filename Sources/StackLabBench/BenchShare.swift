@@ -1,3 +1,4 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 #if canImport(FoundationNetworking)
@@ -6,7 +7,7 @@ import FoundationNetworking
 import Processes
 import TestSupport
 
-/// `stacklab bench share`: several `stacklab serve` processes sharing regions on one PostgreSQL database.
+/// `stacklab-bench share`: several `stacklab serve` processes sharing regions on one PostgreSQL database.
 struct BenchShare: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "share",
@@ -55,7 +56,7 @@ struct BenchShare: ParsableCommand {
         defer { for server in servers { Command.stop(server.pid) } }
         for index in 0..<reconcilers {
             let port = try LoopbackSSHD.freePort()
-            let pid = try Command.start([SelfPath.current, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", "\(root)/token",
+            let pid = try Command.start([SelfPath.stacklab, "serve", "--repo", bare, "--state-dir", state, "--port", "\(port)", "--token-file", "\(root)/token",
                                          "--webhook-secret-file", "\(root)/secret", "--poll", "0.5", "--resync", "3600", "--database", database,
                                          "--lease-seconds", "\(lease)"], output: "\(root)/serve-\(index).log")
             servers.append((pid, "http://127.0.0.1:\(port)"))

@@ -1,3 +1,4 @@
+import Manifests
 import Git
 
 /// Manifests from a git revision: blobs are read from the commit's tree, never from the checkout.

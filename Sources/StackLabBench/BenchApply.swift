@@ -1,9 +1,10 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import TestSupport
 import Processes
 
-/// `stacklab bench apply`: converge a generated cloud of simulated nodes, then re-plan with nothing to do.
+/// `stacklab-bench apply`: converge a generated cloud of simulated nodes, then re-plan with nothing to do.
 struct BenchApply: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
@@ -44,7 +45,7 @@ struct BenchApply: ParsableCommand {
         try Command.check(["git", "-C", root, "add", "-A"])
         try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])
 
-        let me = SelfPath.current
+        let me = SelfPath.stacklab
         var applies: [Command.Result] = []
         var replans: [Command.Result] = []
         var refreshes: [Command.Result] = []

@@ -1,10 +1,12 @@
+import StackLabCLI
+import ManifestSources
 import ArgumentParser
 import Foundation
 import TestSupport
 import Manifests
 import Planning
 
-/// `stacklab bench firewall`: render and diff the rulesets of a large region.
+/// `stacklab-bench firewall`: render and diff the rulesets of a large region.
 struct BenchFirewall: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firewall",

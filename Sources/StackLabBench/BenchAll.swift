@@ -1,14 +1,15 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
 
-/// `stacklab bench all`: every benchmark, at every size it has, in one table to compare across commits.
+/// `stacklab-bench all`: every benchmark, at every size it has, in one table to compare across commits.
 struct BenchAll: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "all",
         abstract: "Run every benchmark (each at the small, medium and large sizes where it has sizes) and print one table.",
         discussion: """
-            Each benchmark runs as its own `stacklab bench … --format json` process, one after the other; a benchmark
+            Each benchmark runs as its own `stacklab-bench … --format json` process, one after the other; a benchmark
             that cannot run here (no sshd, no Swift, no PostgreSQL) is reported with its error and the rest go on.
             The table names the commit, the machine and its cores; each figure comes with its floor or anchor when the
             benchmark measures one in the same run (load + validate against libgit2 + libyaml on 2 threads; ring builds
@@ -83,7 +84,7 @@ struct BenchAll: ParsableCommand {
             do {
                 report = try JSONDecoder().decode(Report.self, from: data)
             } catch {
-                throw fail("\(from) is not a report of `stacklab bench all --format json`: \(error)")
+                throw fail("\(from) is not a report of `stacklab-bench all --format json`: \(error)")
             }
             Terminal.standardOutput.write(try Self.render(report, as: format))
             return
@@ -133,7 +134,7 @@ struct BenchAll: ParsableCommand {
         let label = size.map { "\(bench) (\($0.rawValue))" } ?? bench
         Terminal.standardError.write("bench all: \(label)…\n")
         do {
-            let result = try Command.run([SelfPath.current, "bench", bench, "--format", "json"] + arguments, stderr: .captured)
+            let result = try Command.run([SelfPath.current, bench, "--format", "json"] + arguments, stderr: .captured)
             let output = Data(result.output.utf8)
             guard result.status == 0, let start = output.firstIndex(where: { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[") }) else {
                 return [Row(bench: bench, size: size?.rawValue, name: "-", error: "exited \(result.status): \(result.output.suffix(400))")]
@@ -264,7 +265,7 @@ struct BenchAll: ParsableCommand {
             }
             return parts.joined(separator: ", ")
         }
-        var out = "`stacklab bench all`: commit \(report.commit), \(report.machine), \(report.cores) cores, \(report.date), median of \(report.runs) runs.\n\n"
+        var out = "`stacklab-bench all`: commit \(report.commit), \(report.machine), \(report.cores) cores, \(report.date), median of \(report.runs) runs.\n\n"
         let sizes = ["small", "medium", "large"]
         // Sized rows by measurement (plan's rows carry their size in their name), in the order first seen.
         var keys: [String] = []

@@ -1,3 +1,4 @@
+import StackLabCLI
 import ArgumentParser
 import Dispatch
 import Git
@@ -5,7 +6,7 @@ import Manifests
 import Parallel
 import YAML
 
-/// `stacklab bench floor`: the least work any loader must do — read every manifest blob with libgit2 and run
+/// `stacklab-bench floor`: the least work any loader must do — read every manifest blob with libgit2 and run
 /// libyaml's event parser over it — so `validate`'s time can be judged against it.
 struct BenchFloor: ParsableCommand {
     static let configuration = CommandConfiguration(

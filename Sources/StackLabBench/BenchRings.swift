@@ -1,9 +1,10 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
 import Rings
 
-/// `stacklab bench rings`: the ring issue's workloads, timed in process.
+/// `stacklab-bench rings`: the ring issue's workloads, timed in process.
 struct BenchRings: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rings",

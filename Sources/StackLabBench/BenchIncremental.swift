@@ -1,10 +1,11 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
 import Reconcile
 import StateSQLite
 
-/// `stacklab bench incremental`: a one-file push to a big repository, planned by the long-running planner.
+/// `stacklab-bench incremental`: a one-file push to a big repository, planned by the long-running planner.
 struct BenchIncremental: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incremental",
@@ -36,7 +37,7 @@ struct BenchIncremental: ParsableCommand {
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
         try size.generate(at: root)
         let state = "\(root)/.state"
-        let converge = try Command.run([SelfPath.current, "apply", "--auto-approve", "--region", "r0", "--repo", root, "--rev", "HEAD", "--state-dir", state])
+        let converge = try Command.run([SelfPath.stacklab, "apply", "--auto-approve", "--region", "r0", "--repo", root, "--rev", "HEAD", "--state-dir", state])
         guard converge.status == 0 else { throw Command.Failure(description: "apply --region r0 exited \(converge.status): \(converge.output.suffix(2000))") }
 
         let planner = IncrementalPlanner(repository: root, stateDirectory: state, state: { try SQLiteState.existing(directory: state) })

@@ -1,9 +1,10 @@
+import StackLabCLI
 import ArgumentParser
 import Foundation
 import TestSupport
 import Processes
 
-/// `stacklab bench manifests`: load + validate from a git revision, against the libgit2 + libyaml floor.
+/// `stacklab-bench manifests`: load + validate from a git revision, against the libgit2 + libyaml floor.
 struct BenchManifests: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manifests",
@@ -45,7 +46,7 @@ struct BenchManifests: ParsableCommand {
         try Command.check(["git", "-C", root, "gc", "-q"])
         let bytes = try Self.treeBytes(root)
 
-        let me = SelfPath.current
+        let me = SelfPath.stacklab
         let cores = ProcessInfo.processInfo.activeProcessorCount
         var rows: [BenchRow] = []
         rows.append(try measure("validate", [me, "validate", "--repo", root, "--rev", "HEAD", "--format", "json"]))

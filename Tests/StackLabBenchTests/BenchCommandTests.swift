@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+@testable import StackLabBench
+
+/// `stacklab-bench`: its command line, and a saved report printed as the README's table.
+@Suite struct BenchCommandTests {
+    @Test func theCommandLineParsesEveryDocumentedForm() throws {
+        for arguments in [["manifests", "--runs", "1", "--nodes", "300", "--instances", "3000"], ["rings", "--workload", "W3"],
+                          ["plan", "--size", "large", "--apply-large"], ["apply", "--runs", "1"],
+                          ["incremental", "--size", "medium", "--runs", "2", "--dir", "/tmp/x"], ["floor", "--threads", "2"],
+                          ["all", "--from", "/tmp/report.json", "--format", "markdown"], ["serve", "--cache-regions", "0"]] {
+            _ = try StackLabBench.parseAsRoot(arguments)
+        }
+        #expect(throws: (any Error).self) { try StackLabBench.parseAsRoot(["plan", "--size", "huge"]) }
+    }
+
+    @Test func aSavedBenchReportPrintsAsTheREADMEsTable() throws {
+        let json = """
+            {"commit": "abc123", "cores": 2, "date": "2026-12-03T12:00:00Z", "machine": "Some CPU, 24 GiB", "runs": 3, "rows": [
+             {"bench": "plan", "size": "small", "name": "small validate", "medianSeconds": 0.048, "minSeconds": 0.04, "maxSeconds": 0.05, "peakRSSMB": 44.3},
+             {"bench": "plan", "size": "large", "name": "large validate", "medianSeconds": 1.571, "minSeconds": 1.4, "maxSeconds": 1.82, "peakRSSMB": 195.5},
+             {"bench": "manifests", "size": "large", "name": "validate", "medianSeconds": 1.6, "minSeconds": 1.4, "maxSeconds": 1.82,
+              "peakRSSMB": 195.5, "anchor": "floor: libgit2 + libyaml", "anchorSeconds": 0.64, "ratio": 2.5, "ratioMeaning": "× the floor",
+              "target": "≤ 1.5× the floor"},
+             {"bench": "serve", "size": "large", "name": "service resident memory", "medianSeconds": 0, "minSeconds": 0, "maxSeconds": 0, "peakRSSMB": 436.8},
+             {"bench": "rings", "name": "W1", "medianSeconds": 0.000747, "detail": "balance 0.78 %", "anchorSeconds": 0.068, "ratio": 91.0,
+              "ratioMeaning": "× faster than the anchor"},
+             {"bench": "snapshot", "name": "-", "error": "exited 64: a | b\\nc"}]}
+            """
+        let report = try JSONDecoder().decode(BenchAll.Report.self, from: Data(json.utf8))
+        let lines = BenchAll.markdown(report).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[0] == "`stacklab-bench all`: commit abc123, Some CPU, 24 GiB, 2 cores, 2026-12-03T12:00:00Z, median of 3 runs.")
+        #expect(lines.contains("| plan · validate | 0.048 s, 44 MB |  | 1.57 s, 196 MB |  |"), "a column per size, the size left out of the name")
+        #expect(lines.contains("| manifests · validate |  |  | 1.60 s, 196 MB, 2.50× the floor (0.640 s) | ≤ 1.5× the floor |"))
+        #expect(lines.contains("| serve · service resident memory |  |  | 437 MB |  |"), "a memory row shows no time")
+        #expect(lines.contains("| rings · W1 | 0.0007 s, 91× faster than 0.068 s |  |"))
+        #expect(lines.contains("| snapshot · - | error: exited 64: a \\| b c |  |"), "a pipe and a newline kept out of the table's cells")
+        #expect(lines.contains("- manifests (large) · validate: vs floor: libgit2 + libyaml"))
+        #expect(lines.contains("- rings · W1: balance 0.78 %"))
+    }
+}
