@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "stacklab", targets: ["stacklab"]),
         .executable(name: "stacklab-bench", targets: ["StackLabBench"]),
+        .executable(name: "stacklab-faults", targets: ["StackLabFaults"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -106,6 +107,9 @@ let package = Package(
         .executableTarget(name: "stacklab", dependencies: ["StackLabCLI"], swiftSettings: strict),
         // Tooling, not product: the benchmarks (`stacklab-bench`), which time whole `stacklab` processes and start
         // loopback servers from TestSupport.
+        // Tooling, not product: `stacklab` with faults a real node cannot produce injected into its node drivers, for the
+        // crash and pipeline tests.
+        .executableTarget(name: "StackLabFaults", dependencies: ["StackLabCLI", "Reconcile", "Hypervisor", "Planning", "Manifests"], swiftSettings: strict),
         .executableTarget(
             name: "StackLabBench",
             dependencies: [
@@ -121,6 +125,8 @@ let package = Package(
         // Helpers shared by the test targets: scratch directories, real git, real sshd.
         .target(name: "TestSupport", dependencies: ["Processes"], swiftSettings: strict),
 
+        // The layering of docs/architecture.md, checked against this file and the sources' imports.
+        .testTarget(name: "ArchitectureTests", swiftSettings: strict),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strict),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"], swiftSettings: strict),
@@ -129,7 +135,7 @@ let package = Package(
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Manifests", "Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab",
+        .testTarget(name: "ReconcileTests", dependencies: ["Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults",
                                                           .product(name: "Hummingbird", package: "hummingbird"),
                                                           .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                           .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),

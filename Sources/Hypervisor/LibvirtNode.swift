@@ -379,7 +379,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         }
     }
 
-    public func apply(_ operation: Change.Operation) throws(DriverError) {
+    public func apply(_ operation: NodeOperation) throws(DriverError) {
         try apply(operation, deferringWrite: false)
     }
 
@@ -393,7 +393,7 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
         try persist()
     }
 
-    public func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError) {
+    public func apply(_ operation: NodeOperation, deferringWrite: Bool) throws(DriverError) {
         lock.lock()
         defer { lock.unlock() }
         holding = deferringWrite && hostFile != nil
@@ -404,15 +404,11 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             for disk in domain.disks { snapshots.forget(domain: domain.name, volumePrefix: disk.volume) }
         case .ensureVolume(_, let name, _), .deleteVolume(_, let name):
             snapshots.forget(domain: "", volumePrefix: name)
-        case .restoreVolume, .takeSnapshot, .deleteSnapshot:
-            break
         case .setPower(let name, _):
             snapshots.forget(domain: name)
-        case .moveDomain:
-            break
         case .deleteDomain(let name, let instance):
             snapshots.forget(domain: name, volumePrefix: DesiredDomain.volumePrefix(for: instance))
-        case .ensureNetwork, .deleteNetwork, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall:
+        case .ensureNetwork, .deleteNetwork, .installRing, .configureDHCP, .loadFirewall:
             break
         }
         switch operation {
@@ -470,12 +466,6 @@ public final class LibvirtNode: NodeDriver, @unchecked Sendable {
             }
         case .loadFirewall(let ruleset):
             try loadFirewall(ruleset)
-        case .saveRingBuilder, .deleteSnapshot:
-            throw DriverError(node: address, message: "'\(operation.name)' is a region-wide operation, not a node's", isTransient: false)
-        case .restoreVolume, .takeSnapshot:
-            throw DriverError(node: address, message: "'\(operation.name)' needs the region's object store: the applier runs it with exportVolume/importVolume", isTransient: false)
-        case .moveDomain:
-            throw DriverError(node: address, message: "'\(operation.name)' needs the node it moves from: the applier hands it to receive(_:from:)", isTransient: false)
         }
         if deferringWrite && hostFile != nil {
             unsaved = true

@@ -18,7 +18,7 @@ public protocol NodeDriver: Sendable {
     /// What each running instance on the node has used (CPU time, disk and network bytes) since it started.
     func usage() throws(DriverError) -> [InstanceUsage]
     /// Performs `operation` on the node. An operation the node cannot perform (a region-wide one) throws.
-    func apply(_ operation: Change.Operation) throws(DriverError)
+    func apply(_ operation: NodeOperation) throws(DriverError)
     /// Makes `domain` here from the domain named `sourceDomain` on `source` (an instance moving): the old one is
     /// stopped, its volumes are copied here and checked, then `domain` is defined. Idempotent: a copy interrupted
     /// half-way starts over; the old domain is left for its own delete.
@@ -41,7 +41,7 @@ public protocol NodeDriver: Sendable {
     var defersWrites: Bool { get }
     /// Performs `operation` like `apply(_:)`; with `deferringWrite`, a node that `defersWrites` saves it only at the
     /// next `flush()` (until then a crash, or `disconnect()`, loses it, as if it had never been applied).
-    func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError)
+    func apply(_ operation: NodeOperation, deferringWrite: Bool) throws(DriverError)
     /// Saves every change held back since the last save; nothing when none is.
     func flush() throws(DriverError)
 }
@@ -49,7 +49,7 @@ public protocol NodeDriver: Sendable {
 extension NodeDriver {
     public func observe(generation: String?) throws(DriverError) -> ObservedNode { try observe() }
     public var defersWrites: Bool { false }
-    public func apply(_ operation: Change.Operation, deferringWrite: Bool) throws(DriverError) { try apply(operation) }
+    public func apply(_ operation: NodeOperation, deferringWrite: Bool) throws(DriverError) { try apply(operation) }
     public func flush() throws(DriverError) {}
 }
 

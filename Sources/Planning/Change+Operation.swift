@@ -1,12 +1,65 @@
 import Foundation
 import Manifests
 
-/// What an executor does for a change: one case per thing StackLab can do to a node or a region. Executors switch
-/// over it exhaustively and throw for a case they do not handle; nothing succeeds by default. Cases with a large
-/// payload (a domain, a node's DHCP or ruleset) are boxed: a plan of 139,000 changes is copied as it is combined
-/// and memoised, and a boxed payload is one reference, not hundreds of bytes.
+/// What an executor does for a change. Node, transfer and region operations are separate types, so a node driver is
+/// only ever handed work it can do (a mismatch does not compile): executors switch over them exhaustively, and
+/// nothing succeeds by default. Cases with a large payload (a domain, a node's DHCP or ruleset) are boxed: a plan of
+/// 139,000 changes is copied as it is combined and memoised, and a boxed payload is one reference, not hundreds of
+/// bytes.
 extension Change {
-public enum Operation: Sendable, Codable, Hashable {
+    public enum Operation: Sendable, Codable, Hashable {
+        /// Work one node's driver does alone.
+        case node(NodeOperation)
+        /// Work on a node with another party: a second node (a move) or the region's object store (snapshots).
+        case transfer(TransferOperation)
+        /// Work on the region: the state store or the object store, no node.
+        case region(RegionOperation)
+
+        /// A short name for logs and errors.
+        public var name: String {
+            switch self {
+            case .node(let operation): operation.name
+            case .transfer(let operation): operation.name
+            case .region(let operation): operation.name
+            }
+        }
+
+        /// The domain the operation defines on its node (a create, an update, a replacement, a move), if any.
+        public var definedDomain: DesiredDomain? {
+            switch self {
+            case .node(.defineDomain(let domain, _)), .node(.replaceDomain(let domain)), .transfer(.moveDomain(let domain, _, _)): domain
+            default: nil
+            }
+        }
+
+        // The planners' constructors, one per case of the three kinds.
+        public static func ensureNetwork(network: String, bridge: String) -> Self { .node(.ensureNetwork(network: network, bridge: bridge)) }
+        public static func deleteNetwork(network: String) -> Self { .node(.deleteNetwork(network: network)) }
+        public static func defineDomain(_ domain: DesiredDomain, restart: Bool) -> Self { .node(.defineDomain(domain, restart: restart)) }
+        public static func replaceDomain(_ domain: DesiredDomain) -> Self { .node(.replaceDomain(domain)) }
+        public static func ensureVolume(pool: String, name: String, bytes: UInt64) -> Self { .node(.ensureVolume(pool: pool, name: name, bytes: bytes)) }
+        public static func deleteVolume(pool: String, name: String) -> Self { .node(.deleteVolume(pool: pool, name: name)) }
+        public static func setPower(domain: String, running: Bool) -> Self { .node(.setPower(domain: domain, running: running)) }
+        public static func deleteDomain(domain: String, instance: Address) -> Self { .node(.deleteDomain(domain: domain, instance: instance)) }
+        public static func configureDHCP(_ dhcp: NodeDHCP) -> Self { .node(.configureDHCP(dhcp)) }
+        public static func loadFirewall(_ ruleset: Ruleset) -> Self { .node(.loadFirewall(ruleset)) }
+        public static func installRing(file: String, content: Data, sha256: String) -> Self { .node(.installRing(file: file, content: content, sha256: sha256)) }
+        public static func moveDomain(_ domain: DesiredDomain, from: Address, domain name: String) -> Self { .transfer(.moveDomain(domain, from: from, domain: name)) }
+        public static func restoreVolume(pool: String, name: String, bytes: UInt64, store: String, snapshot: String) -> Self {
+            .transfer(.restoreVolume(pool: pool, name: name, bytes: bytes, store: store, snapshot: snapshot))
+        }
+        public static func takeSnapshot(pool: String, name: String, store: String, snapshot: String, after: String?) -> Self {
+            .transfer(.takeSnapshot(pool: pool, name: name, store: store, snapshot: snapshot, after: after))
+        }
+        public static func deleteSnapshot(store: String, snapshot: String) -> Self { .region(.deleteSnapshot(store: store, snapshot: snapshot)) }
+        public static func saveRingBuilder(state: Data, checksum: String, previous: String?) -> Self {
+            .region(.saveRingBuilder(state: state, checksum: checksum, previous: previous))
+        }
+    }
+}
+
+/// What one node's driver does alone.
+public enum NodeOperation: Sendable, Codable, Hashable {
     /// Define and start StackLab's libvirt network for a manifest network.
     case ensureNetwork(network: String, bridge: String)
     /// Stop and undefine StackLab's libvirt network.
@@ -17,23 +70,10 @@ public enum Operation: Sendable, Codable, Hashable {
     indirect case defineDomain(DesiredDomain, restart: Bool)
     /// Destroy the domain and its volumes, then define it anew from `domain` (an image change).
     indirect case replaceDomain(DesiredDomain)
-    /// Make the domain on this node from the one on `from` (an instance moving): stop the old domain, copy its
-    /// volumes here (checked by sha256), then define `domain` (which records `from` as its origin). The old domain is
-    /// deleted by a change that waits for this one.
-    indirect case moveDomain(DesiredDomain, from: Address, domain: String)
     /// Create a tenant volume that no instance uses (an empty qcow2 of `bytes` in pool `pool`), or grow it.
     case ensureVolume(pool: String, name: String, bytes: UInt64)
     /// Delete a tenant volume (its instance no longer uses it, or it was copied to the instance's new node).
     case deleteVolume(pool: String, name: String)
-    /// Create tenant volume `name` from a stored snapshot (`store`: the volume's `tenant/volume` key in the region's
-    /// object store; its content, checked by sha256), then grow it to `bytes`. A half-written one is written again.
-    case restoreVolume(pool: String, name: String, bytes: UInt64, store: String, snapshot: String)
-    /// Snapshot tenant volume `name` into the region's object store as `store`/`snapshot`: an independent copy of it
-    /// (a running guest is paused while the copy is made on its node), uploaded as content-addressed chunks; chunks of
-    /// snapshot `after` (of the same volume) are known to be stored. Nothing is done if the snapshot exists already.
-    case takeSnapshot(pool: String, name: String, store: String, snapshot: String, after: String?)
-    /// Delete a stored snapshot, then the chunks no other snapshot references (region-wide: the object store).
-    case deleteSnapshot(store: String, snapshot: String)
     /// Start or stop a domain.
     case setPower(domain: String, running: Bool)
     /// Stop a domain, delete its volumes (those of `instance`), undefine it.
@@ -45,9 +85,6 @@ public enum Operation: Sendable, Codable, Hashable {
     indirect case loadFirewall(Ruleset)
     /// Install a Swift ring file (in the node's ring directory), checked against its sha256 afterwards.
     case installRing(file: String, content: Data, sha256: String)
-    /// Save a ring's builder state in the state store (region-wide), before any node gets the new ring file; only
-    /// if the saved state is still the one planned from (`previous`: its ring file checksum, nil when none).
-    case saveRingBuilder(state: Data, checksum: String, previous: String?)
 
     /// A short name for logs and errors.
     public var name: String {
@@ -56,21 +93,56 @@ public enum Operation: Sendable, Codable, Hashable {
         case .deleteNetwork: "delete network"
         case .defineDomain: "define domain"
         case .replaceDomain: "replace domain"
-        case .moveDomain: "move domain"
         case .ensureVolume: "ensure volume"
         case .deleteVolume: "delete volume"
-        case .restoreVolume: "restore volume"
-        case .takeSnapshot: "take snapshot"
-        case .deleteSnapshot: "delete snapshot"
         case .setPower: "set power"
         case .deleteDomain: "delete domain"
         case .configureDHCP: "configure DHCP"
         case .loadFirewall: "load firewall"
         case .installRing: "install ring"
-        case .saveRingBuilder: "save ring builder"
         }
     }
 }
+
+/// Work on a node with another party, which the applier brings together.
+public enum TransferOperation: Sendable, Codable, Hashable {
+    /// Make the domain on this node from the one on `from` (an instance moving): stop the old domain, copy its
+    /// volumes here (checked by sha256), then define `domain` (which records `from` as its origin). The old domain is
+    /// deleted by a change that waits for this one.
+    indirect case moveDomain(DesiredDomain, from: Address, domain: String)
+    /// Create tenant volume `name` from a stored snapshot (`store`: the volume's `tenant/volume` key in the region's
+    /// object store; its content, checked by sha256), then grow it to `bytes`. A half-written one is written again.
+    case restoreVolume(pool: String, name: String, bytes: UInt64, store: String, snapshot: String)
+    /// Snapshot tenant volume `name` into the region's object store as `store`/`snapshot`: an independent copy of it
+    /// (a running guest is paused while the copy is made on its node), uploaded as content-addressed chunks; chunks of
+    /// snapshot `after` (of the same volume) are known to be stored. Nothing is done if the snapshot exists already.
+    case takeSnapshot(pool: String, name: String, store: String, snapshot: String, after: String?)
+
+    /// A short name for logs and errors.
+    public var name: String {
+        switch self {
+        case .moveDomain: "move domain"
+        case .restoreVolume: "restore volume"
+        case .takeSnapshot: "take snapshot"
+        }
+    }
+}
+
+/// Work on the region, no node: the state store or the object store.
+public enum RegionOperation: Sendable, Codable, Hashable {
+    /// Delete a stored snapshot, then the chunks no other snapshot references.
+    case deleteSnapshot(store: String, snapshot: String)
+    /// Save a ring's builder state in the state store, before any node gets the new ring file; only if the saved state
+    /// is still the one planned from (`previous`: its ring file checksum, nil when none).
+    case saveRingBuilder(state: Data, checksum: String, previous: String?)
+
+    /// A short name for logs and errors.
+    public var name: String {
+        switch self {
+        case .deleteSnapshot: "delete snapshot"
+        case .saveRingBuilder: "save ring builder"
+        }
+    }
 }
 
 extension Change {
@@ -86,14 +158,7 @@ extension Change {
     /// The placement effect of this change when done; nil for changes that are not about where an instance runs.
     public var placementEffect: PlacementEffect? {
         guard address.kind == .instance, let node = target.node else { return nil }
-        switch operation {
-        case .deleteDomain:
-            return .forget(node: node.description)
-        case .defineDomain(let domain, _), .replaceDomain(let domain), .moveDomain(let domain, _, _):
-            return .place(node: domain.node.description, ip: domain.interface.ip.description, specHash: domain.specHash)
-        case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume,
-             .restoreVolume, .takeSnapshot, .deleteSnapshot:
-            return nil
-        }
+        if case .node(.deleteDomain) = operation { return .forget(node: node.description) }
+        return operation.definedDomain.map { .place(node: $0.node.description, ip: $0.interface.ip.description, specHash: $0.specHash) }
     }
 }

@@ -14,24 +14,24 @@ extension RegionPlanner {
         for index in changes.indices {
             let change = changes[index]
             switch change.operation {
-            case .defineDomain(let domain, _), .replaceDomain(let domain), .moveDomain(let domain, _, _):
+            case .node(.defineDomain(let domain, _)), .node(.replaceDomain(let domain)), .transfer(.moveDomain(let domain, _, _)):
                 guard let instance = instances[change.address] else { continue }
                 changes[index].meters = [instanceMeter(instance, flavor: domain.flavor)]
                     + domain.disks.compactMap { disk in volumes[disk.volume].map(volumeMeter) }
-            case .deleteDomain:
+            case .node(.deleteDomain):
                 if instances[change.address] == nil { changes[index].stopsMeters = [change.address.description] }
-            case .ensureVolume(_, let name, _), .restoreVolume(_, let name, _, _, _):
+            case .node(.ensureVolume(_, let name, _)), .transfer(.restoreVolume(_, let name, _, _, _)):
                 if let volume = volumes[name] { changes[index].meters = [volumeMeter(volume)] }
-            case .deleteVolume(_, let name):
+            case .node(.deleteVolume(_, let name)):
                 if volumes[name] == nil { changes[index].stopsMeters = [Self.volumeResource(region: region, volume: name)] }
-            case .loadFirewall(let ruleset):
+            case .node(.loadFirewall(let ruleset)):
                 // The floating IPs this node's ruleset maps are charged; those it mapped that left the manifests stop.
                 let mapped = Set(ruleset.rules.filter { $0.chain == .prerouting && $0.source.hasPrefix("floatingip/") }.map(\.source))
                 changes[index].meters = mapped.sorted().compactMap { floating[$0].map(floatingMeter) }
                 let before = Set((change.target.node.flatMap { observed[$0]?.firewall?.rules } ?? [])
                     .filter { $0.chain == .prerouting && $0.source.hasPrefix("floatingip/") }.map(\.source))
                 changes[index].stopsMeters = before.subtracting(floating.keys).sorted()
-            case .ensureNetwork, .deleteNetwork, .setPower, .configureDHCP, .installRing, .saveRingBuilder, .takeSnapshot, .deleteSnapshot:
+            case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.configureDHCP), .node(.installRing), .transfer(.takeSnapshot), .region:
                 continue
             }
         }

@@ -39,10 +39,10 @@ extension RegionPlanner {
     /// Whether `operation` makes (creates, fills, copies or defines a domain with) tenant volume `name` on its node.
     static func makes(_ operation: Change.Operation, volume name: String) -> Bool {
         switch operation {
-        case .defineDomain(let domain, _), .replaceDomain(let domain), .moveDomain(let domain, _, _): domain.disks.contains { $0.volume == name }
-        case .ensureVolume(_, let volume, _), .restoreVolume(_, let volume, _, _, _): volume == name
-        case .ensureNetwork, .deleteNetwork, .deleteVolume, .setPower, .deleteDomain, .configureDHCP, .loadFirewall, .installRing, .saveRingBuilder,
-             .takeSnapshot, .deleteSnapshot:
+        case .node(.defineDomain(let domain, _)), .node(.replaceDomain(let domain)), .transfer(.moveDomain(let domain, _, _)): domain.disks.contains { $0.volume == name }
+        case .node(.ensureVolume(_, let volume, _)), .transfer(.restoreVolume(_, let volume, _, _, _)): volume == name
+        case .node(.ensureNetwork), .node(.deleteNetwork), .node(.deleteVolume), .node(.setPower), .node(.deleteDomain), .node(.configureDHCP),
+             .node(.loadFirewall), .node(.installRing), .transfer(.takeSnapshot), .region:
             false
         }
     }

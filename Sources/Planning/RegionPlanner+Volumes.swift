@@ -104,14 +104,14 @@ extension RegionPlanner {
                 let users = changes.filter { change in
                     guard change.address.kind == .instance else { return false }
                     switch change.operation {
-                    case .moveDomain(let domain, let from, _): return from == node && domain.disks.contains { $0.volume == name }
-                    case .defineDomain, .replaceDomain, .deleteDomain: return change.target == .node(node)
-                    case .ensureNetwork, .deleteNetwork, .setPower, .installRing, .saveRingBuilder, .configureDHCP, .loadFirewall, .ensureVolume, .deleteVolume,
-                         .restoreVolume, .takeSnapshot, .deleteSnapshot:
+                    case .transfer(.moveDomain(let domain, let from, _)): return from == node && domain.disks.contains { $0.volume == name }
+                    case .node(.defineDomain), .node(.replaceDomain), .node(.deleteDomain): return change.target == .node(node)
+                    case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.installRing), .node(.configureDHCP), .node(.loadFirewall),
+                         .node(.ensureVolume), .node(.deleteVolume), .transfer(.restoreVolume), .transfer(.takeSnapshot), .region:
                         return false
                     }
                 }
-                if copyPending && !users.contains(where: { if case .moveDomain = $0.operation { true } else { false } }) { continue }
+                if copyPending && !users.contains(where: { if case .transfer(.moveDomain) = $0.operation { true } else { false } }) { continue }
                 let address = addressByName[name] ?? Address(kind: .volume, region: region, name: name)
                 let size = observed[node]?.volumes[name].map { "\(ByteSize(bytes: $0))" } ?? "?"
                 let reason: Change.Reason = wanted[name] != nil ? .moved : spec == nil ? .regionRemoved : .removed

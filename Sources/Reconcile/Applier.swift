@@ -108,9 +108,7 @@ public struct Applier: Sendable {
         for attempt in 1...attempts {
             do {
                 try state.journal(change, run: run, status: .started, error: nil)
-                try FaultInjection.beforeDriverCall(change)
                 try execute(change, drivers: drivers, state: state)
-                FaultInjection.afterDriverCall()
                 try state.journal(change, run: run, status: .done, error: nil)
                 let outcome = Outcome.done(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                 progress?(ProgressEvent(change: change, outcome: outcome))
@@ -157,7 +155,6 @@ public struct Applier: Sendable {
         do {
             try state.journal(attempted, run: run, status: .started, error: nil)
             try driver.flush()
-            FaultInjection.afterDriverCall()
             try state.journal(applied.map { changes[$0.index] }, run: run, status: .done, error: nil)
         } catch {
             saveError = "\(error)"
@@ -196,25 +193,18 @@ public struct Applier: Sendable {
     /// Whether `operation` is one the node performs alone (no other node, no object store), so it may be held for a
     /// batch's save.
     static func holdsWrite(_ operation: Change.Operation) -> Bool {
-        switch operation {
-        case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .ensureVolume, .deleteVolume, .setPower, .deleteDomain, .configureDHCP,
-             .loadFirewall, .installRing:
-            return true
-        case .moveDomain, .takeSnapshot, .restoreVolume, .saveRingBuilder, .deleteSnapshot:
-            return false
-        }
+        if case .node = operation { true } else { false }
     }
 
     /// Applies one change of a batch, retrying transient failures; returns why it failed, or nil.
     private func applyHeld(_ change: Change, on driver: any NodeDriver) -> String? {
+        guard case .node(let operation) = change.operation else { return "'\(change.operation.name)' is not a node's own work: it is never held" }
         var delay = backoff
         for attempt in 1...attempts {
             do {
-                try FaultInjection.beforeDriverCall(change)
-                try driver.apply(change.operation, deferringWrite: true)
-                FaultInjection.afterDriverCall()
+                try driver.apply(operation, deferringWrite: true)
                 return nil
-            } catch let error as DriverError where error.isTransient && attempt < attempts {
+            } catch let error where error.isTransient && attempt < attempts {
                 Thread.sleep(forTimeInterval: delay)
                 delay *= 2
             } catch {
@@ -224,12 +214,16 @@ public struct Applier: Sendable {
         return "gave up after \(attempts) attempts"
     }
 
-    /// Hands the operation to its executor: a node's driver, or the state store for region-wide operations.
+    /// Hands the operation to its executor: a node's driver (with another node or the object store for a transfer), or
+    /// the state store and the object store for the region's own work.
     private func execute(_ change: Change, drivers: [Address: any NodeDriver], state: any StateBackend) throws {
-        switch change.target {
-        case .node(let node):
+        switch (change.target, change.operation) {
+        case (.node(let node), .node(let operation)):
             guard let driver = drivers[node] else { throw ApplyError(change: change.id, message: "no driver for \(node)") }
-            switch change.operation {
+            try driver.apply(operation)
+        case (.node(let node), .transfer(let operation)):
+            guard let driver = drivers[node] else { throw ApplyError(change: change.id, message: "no driver for \(node)") }
+            switch operation {
             case .moveDomain(let domain, let from, let name):
                 guard let source = drivers[from] else { throw ApplyError(change: change.id, message: "no driver for \(from), which it moves from") }
                 try driver.receive(domain, from: source, sourceDomain: name)
@@ -243,20 +237,17 @@ public struct Applier: Sendable {
             case .restoreVolume(let pool, let name, let bytes, let key, let snapshot):
                 let store = try objectStore(for: change)
                 try driver.importVolume(pool: pool, name: name, bytes: bytes) { write in try store.restore(volume: key, name: snapshot, write: write) }
-            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .ensureVolume, .deleteVolume, .setPower, .deleteDomain, .configureDHCP,
-                 .loadFirewall, .installRing, .saveRingBuilder, .deleteSnapshot:
-                try driver.apply(change.operation)
             }
-        case .region:
-            switch change.operation {
+        case (.region, .region(let operation)):
+            switch operation {
             case .saveRingBuilder(let builder, let checksum, let previous):
                 try state.saveRing(address: change.address.description, state: builder, checksum: checksum, previous: previous)
             case .deleteSnapshot(let key, let snapshot):
                 _ = try objectStore(for: change).delete(volume: key, name: snapshot)
-            case .ensureNetwork, .deleteNetwork, .defineDomain, .replaceDomain, .moveDomain, .setPower, .deleteDomain, .installRing, .configureDHCP, .loadFirewall,
-                 .ensureVolume, .deleteVolume, .restoreVolume, .takeSnapshot:
-                throw ApplyError(change: change.id, message: "'\(change.operation.name)' is a node's operation; a region cannot perform it")
             }
+        case (.node, .region), (.region, .node), (.region, .transfer):
+            // A plan is made by the planners or decoded from a sealed file: a mismatch is a bug, named, never guessed at.
+            throw ApplyError(change: change.id, message: "'\(change.operation.name)' cannot be done by \(change.target)")
         }
     }
 }
@@ -421,28 +412,5 @@ final class GraphWalk: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return outcomes[index]
-    }
-}
-
-/// Faults a real component cannot produce, for crash and pipeline tests: `STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=N`
-/// kills the process (SIGKILL) right after its N-th driver call, before the journal records it done;
-/// `STACKLAB_FAULT_FAIL_ADDRESS=instance/r/t/name` makes every change to that address fail as its node refused it.
-enum FaultInjection {
-    private static let limit = ProcessInfo.processInfo.environment["STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS"].flatMap(Int.init)
-    private static let failing = ProcessInfo.processInfo.environment["STACKLAB_FAULT_FAIL_ADDRESS"]
-    /// Stops the whole process (SIGSTOP, as a debugger or a frozen VM would) once, after this many driver calls.
-    private static let stopAfter = ProcessInfo.processInfo.environment["STACKLAB_FAULT_STOP_AFTER_DRIVER_CALLS"].flatMap(Int.init)
-    private static let calls = Mutex(0)
-
-    static func beforeDriverCall(_ change: Change) throws {
-        guard let failing, change.address.description == failing else { return }
-        throw ApplyError(change: change.id, message: "injected failure (STACKLAB_FAULT_FAIL_ADDRESS)")
-    }
-
-    static func afterDriverCall() {
-        guard limit != nil || stopAfter != nil else { return }
-        let count = calls.withLock { $0 += 1; return $0 }
-        if let limit, count >= limit { kill(getpid(), SIGKILL) }
-        if let stopAfter, count == stopAfter { kill(getpid(), SIGSTOP) }
     }
 }

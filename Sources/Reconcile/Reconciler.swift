@@ -5,6 +5,7 @@ import Manifests
 import Planning
 import Parallel
 import State
+import Synchronization
 
 /// Observe → plan for the regions of a loaded revision: which nodes to reach (those in the manifests, and those
 /// that left them but still hold StackLab's objects), their drivers, their observation, and the plan.
@@ -120,7 +121,7 @@ public struct Reconciler: Sendable {
         var drivers: [Address: any NodeDriver] = [:]
         for (endpoint, result) in zip(endpoints, opened.values) {
             switch result {
-            case .success(let driver): drivers[endpoint.address] = driver
+            case .success(let driver): drivers[endpoint.address] = NodeDriverDecoration.decorate(driver)
             case .failure(let error): throw Failure(description: "cannot open node \(error)")
             }
         }
@@ -334,5 +335,20 @@ public struct Reconciler: Sendable {
             }
         }
         return messages
+    }
+}
+
+/// A process-wide wrapper around every node driver a reconciler opens: the seam for instruments such as the test-only
+/// `stacklab-faults`, which injects faults a real node cannot produce. The shipped `stacklab` installs none.
+public enum NodeDriverDecoration {
+    private static let wrapper = Mutex<(@Sendable (any NodeDriver) -> any NodeDriver)?>(nil)
+
+    /// Wraps every driver opened from now on with `wrap`.
+    public static func install(_ wrap: @escaping @Sendable (any NodeDriver) -> any NodeDriver) {
+        wrapper.withLock { $0 = wrap }
+    }
+
+    static func decorate(_ driver: any NodeDriver) -> any NodeDriver {
+        wrapper.withLock { $0 }.map { $0(driver) } ?? driver
     }
 }

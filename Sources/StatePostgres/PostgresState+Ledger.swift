@@ -62,22 +62,26 @@ extension PostgresState {
         }
     }
 
-    /// Opens an interval for each meter whose resource has none open; one open with other terms is closed at `time` and
-    /// a new one opened. Meters already in force change nothing.
+    /// Carries out `MeterRules` for each meter at `time`, in the journal write's transaction.
     static func meter(_ meters: [Meter], at time: Int64, by change: String, in tx: PostgresTransaction) throws {
         for meter in meters {
-            if let open = try tx.execute("""
+            let open = try tx.execute("""
                 SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = $1 AND stop IS NULL FOR UPDATE
-                """, [meter.resource]).first {
-                let same = open.string("item") == meter.item && open.int64("quantity") == meter.quantity
-                    && open.string("period") == meter.period.rawValue && open.string("price_list") == meter.priceList
-                if same { continue }
-                if time <= open.int64("start") ?? 0 {
-                    try tx.execute("UPDATE meter_interval SET item = $1, quantity = $2, period = $3, price_list = $4, opened_by = $5 WHERE id = $6",
-                                   [meter.item, meter.quantity, meter.period.rawValue, meter.priceList, change, open.int64("id")])
-                    continue
-                }
-                try tx.execute("UPDATE meter_interval SET stop = $1, closed_by = $2 WHERE id = $3", [time, change, open.int64("id")])
+                """, [meter.resource]).first.map {
+                MeterRules.OpenInterval(id: $0.int64("id") ?? 0, item: $0.string("item"), quantity: $0.int64("quantity") ?? 0, period: $0.string("period"),
+                                        priceList: $0.string("price_list"), start: $0.int64("start") ?? 0)
+            }
+            switch MeterRules.step(meter, open: open, at: time) {
+            case .keep:
+                continue
+            case .amend(let id):
+                try tx.execute("UPDATE meter_interval SET item = $1, quantity = $2, period = $3, price_list = $4, opened_by = $5 WHERE id = $6",
+                               [meter.item, meter.quantity, meter.period.rawValue, meter.priceList, change, id])
+                continue
+            case .close(let id):
+                try tx.execute("UPDATE meter_interval SET stop = $1, closed_by = $2 WHERE id = $3", [time, change, id])
+            case .open:
+                break
             }
             try tx.execute("""
                 INSERT INTO meter_interval (resource, address, tenant, kind, item, quantity, period, price_list, start, opened_by)

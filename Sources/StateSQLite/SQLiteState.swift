@@ -424,23 +424,24 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         }
     }
 
-    /// Opens an interval for each meter whose resource has none open; one open with another flavor, size, period or
-    /// price list is closed at `time` and a new one opened. Meters already in force change nothing (a replay is free).
+    /// Carries out `MeterRules` for each meter at `time`, in the journal write's transaction.
     private static func meter(_ meters: [Meter], at time: Int64, by change: String, in db: Database) throws {
         for meter in meters {
             let open = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = ? AND stop IS NULL"),
-                                        arguments: [meter.resource])
-            if let open {
-                let same = (open["item"] as String) == meter.item && (open["quantity"] as Int64) == meter.quantity
-                    && (open["period"] as String) == meter.period.rawValue && (open["price_list"] as String) == meter.priceList
-                if same { continue }
-                if time <= open["start"] as Int64 {
-                    // Nothing was charged at the old terms yet: the interval takes the new ones.
-                    try db.execute(sql: "UPDATE meter_interval SET item = ?, quantity = ?, period = ?, price_list = ?, opened_by = ? WHERE id = ?",
-                                   arguments: [meter.item, meter.quantity, meter.period.rawValue, meter.priceList, change, open["id"] as Int64])
-                    continue
-                }
-                try db.execute(sql: "UPDATE meter_interval SET stop = ?, closed_by = ? WHERE id = ?", arguments: [time, change, open["id"] as Int64])
+                                        arguments: [meter.resource]).map {
+                MeterRules.OpenInterval(id: $0["id"], item: $0["item"], quantity: $0["quantity"], period: $0["period"], priceList: $0["price_list"], start: $0["start"])
+            }
+            switch MeterRules.step(meter, open: open, at: time) {
+            case .keep:
+                continue
+            case .amend(let id):
+                try db.execute(sql: "UPDATE meter_interval SET item = ?, quantity = ?, period = ?, price_list = ?, opened_by = ? WHERE id = ?",
+                               arguments: [meter.item, meter.quantity, meter.period.rawValue, meter.priceList, change, id])
+                continue
+            case .close(let id):
+                try db.execute(sql: "UPDATE meter_interval SET stop = ?, closed_by = ? WHERE id = ?", arguments: [time, change, id])
+            case .open:
+                break
             }
             let start = time
             try db.cachedStatement(sql: """

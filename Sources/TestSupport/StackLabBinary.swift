@@ -16,6 +16,12 @@ public enum StackLabBinary {
         return "stacklab"
     }
 
+    /// `stacklab-faults`, built beside it: `stacklab` with the faults its `STACKLAB_FAULT_*` environment asks for
+    /// injected into its node drivers (the shipped program reads none).
+    public static var faults: String {
+        ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("stacklab-faults")
+    }
+
     /// Runs stacklab with `arguments` and returns its exit status and output.
     public static func run(_ arguments: [String]) throws -> Command.Result {
         try Command.run([path] + arguments)

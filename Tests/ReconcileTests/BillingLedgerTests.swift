@@ -129,7 +129,7 @@ import Testing
         var point = 1
         while point < 10 * changes {
             let world = try World()
-            let killed = try Command.run(["env", "STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=\(point)", StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1"]
+            let killed = try Command.run(["env", "STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=\(point)", StackLabBinary.faults, "apply", "--auto-approve", "--parallelism", "1"]
                                          + at + ["--repo", world.repo.path, "--state-dir", world.state.path])
             if killed.status == 0 { break }  // every driver call came before this point
             let resumed = try StackLabBinary.run(["apply", "--auto-approve"] + at + ["--repo", world.repo.path, "--state-dir", world.state.path])

@@ -24,7 +24,9 @@ import Testing
         }
 
         func stacklab(_ arguments: [String], environment: [String] = []) throws -> Command.Result {
-            try Command.run(["env"] + environment + [StackLabBinary.path] + arguments + ["--repo", repo.path, "--state-dir", state.path])
+            // Faults a real node cannot produce are injected by the test-only stacklab-faults; the shipped program reads none.
+            let binary = environment.contains { $0.hasPrefix("STACKLAB_FAULT_") } ? StackLabBinary.faults : StackLabBinary.path
+            return try Command.run(["env"] + environment + [binary] + arguments + ["--repo", repo.path, "--state-dir", state.path])
         }
 
         func gate(_ changes: [String], environment: [String] = [], extra: [String] = []) throws -> Command.Result {
@@ -266,6 +268,16 @@ import Testing
         #expect(released.status == 1 && released.output.contains("region lab last applied (\(newest.prefix(12)))"), "\(released.output)")
     }
 
+    @Test func theShippedProgramReadsNoFaultVariablesAndTheFaultsProgramRefusesBadOnes() throws {
+        let world = try World()
+        let faults = ["STACKLAB_FAULT_FAIL_ADDRESS=instance/lab/acme/web-1", "STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=1"]
+        let shipped = try Command.run(["env"] + faults + [StackLabBinary.path, "apply", "--auto-approve", "--repo", world.repo.path, "--state-dir", world.state.path])
+        #expect(shipped.status == 0, "\(shipped.output)")
+        #expect(try world.staging() == ["web-1", "web-2"])
+        let bad = try Command.run(["env", "STACKLAB_FAULT_FAIL_ADDRESS=node/lab/lab-1", StackLabBinary.faults, "plan", "--repo", world.repo.path])
+        #expect(bad.status == 64 && bad.output.contains("is not an instance address"), "\(bad.output)")
+    }
+
     @Test func aRollbackAppliesAnOlderRevisionToOneRegion() throws {
         let world = try World()
         let before = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
@@ -289,7 +301,7 @@ import Testing
         let state = try Scratch("bundled-deploy-state")
         let junit = state.file("deploy.xml")
         // ci/deploy.yaml: sina, then intel, sjtu, s2c. A change to gerrit (intel) is refused by its node.
-        let deploy = try Command.run(["env", "STACKLAB_FAULT_FAIL_ADDRESS=instance/intel/devops/gerrit", StackLabBinary.path, "ci", "deploy", "--rev", "HEAD",
+        let deploy = try Command.run(["env", "STACKLAB_FAULT_FAIL_ADDRESS=instance/intel/devops/gerrit", StackLabBinary.faults, "ci", "deploy", "--rev", "HEAD",
                                       "--junit", junit, "--repo", repo.path, "--state-dir", state.path])
         #expect(deploy.status == 1, "\(deploy.output)")
         #expect(deploy.output.contains("✓ apply: {region: sina}") && deploy.output.contains("✗ apply: {region: intel}"), "\(deploy.output)")

@@ -117,7 +117,7 @@ import Testing
         let update = try #require(plan.changes.first { $0.address.name == "web-1" })
         #expect(update.fields.map { "\($0.field): \($0.old) → \($0.new)" } == ["flavor: m1.small → m1.medium", "vcpus: 1 → 2", "memory: 2GiB → 4GiB", "disk vda: 20GiB → 40GiB"])
         #expect(!update.restarts, "within the maximums it was defined with, a running instance grows live")
-        guard case .defineDomain(_, restart: false) = update.operation else { Issue.record("\(update.operation)"); return }
+        guard case .node(.defineDomain(_, restart: false)) = update.operation else { Issue.record("\(update.operation)"); return }
         #expect(try world.apply().succeeded)
         #expect(try world.plan().isEmpty)
         let web1 = try #require(try world.observed().flatMap(\.domains).first { $0.address?.name == "web-1" })
@@ -281,7 +281,7 @@ extension WrappingNode {
 /// the test driver cannot produce).
 struct FailingNode: WrappingNode {
     let inner: any NodeDriver
-    let fails: @Sendable (Change.Operation) -> Bool
+    let fails: @Sendable (NodeOperation) -> Bool
 
     init(wrapping inner: any NodeDriver, failing network: String) {
         self.init(wrapping: inner) { operation in
@@ -289,12 +289,12 @@ struct FailingNode: WrappingNode {
         }
     }
 
-    init(wrapping inner: any NodeDriver, fails: @escaping @Sendable (Change.Operation) -> Bool) {
+    init(wrapping inner: any NodeDriver, fails: @escaping @Sendable (NodeOperation) -> Bool) {
         self.inner = inner
         self.fails = fails
     }
 
-    func apply(_ operation: Change.Operation) throws(DriverError) {
+    func apply(_ operation: NodeOperation) throws(DriverError) {
         if fails(operation) { throw DriverError(node: address, message: "injected failure", isTransient: true) }
         try inner.apply(operation)
     }
@@ -341,7 +341,7 @@ struct FailingNode: WrappingNode {
         let drivers = try reconciler.drivers(for: ["lab"])
         let plan = try reconciler.plan(regions: ["lab"], observed: try reconciler.observe(drivers), drivers: drivers)
         let move = try #require(plan.changes.first { $0.action == .create && $0.reason == .moved })
-        guard case .moveDomain(let domain, let from, let name) = move.operation else { Issue.record("not a move: \(move.operation)"); return }
+        guard case .transfer(.moveDomain(let domain, let from, let name)) = move.operation else { Issue.record("not a move: \(move.operation)"); return }
         try #require(drivers[move.target.node!]).receive(domain, from: try #require(drivers[from]), sourceDomain: name)
 
         let both = try world.observed().filter { $0.domains.contains { $0.address?.name == "web-2" } }

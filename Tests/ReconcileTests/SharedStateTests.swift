@@ -212,7 +212,7 @@ import Testing
         let log = cloud.root.file("stopped.log")
         // A node's changes are applied, then saved together (the save is a driver call too): ten calls are past the
         // first node's save (at most eight changes and its save), whatever the schedule.
-        let stopped = try Command.start(["env", "STACKLAB_FAULT_STOP_AFTER_DRIVER_CALLS=10", StackLabBinary.path, "apply", "--auto-approve", "--parallelism", "1",
+        let stopped = try Command.start(["env", "STACKLAB_FAULT_STOP_AFTER_DRIVER_CALLS=10", StackLabBinary.faults, "apply", "--auto-approve", "--parallelism", "1",
                                          "--repo", cloud.work, "--state-dir", cloud.state, "--database", cloud.database, "--lease-seconds", "2"], output: log)
         var stat = ""
         let deadline = Date().addingTimeInterval(60)

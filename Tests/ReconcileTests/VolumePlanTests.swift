@@ -207,7 +207,7 @@ import Testing
         #expect(lines(restore) == ["create volume/lab/acme/copy (new)"], "\(lines(restore))")
         let change = try #require(restore.changes.first { $0.address.name == "copy" })
         #expect(change.fields.contains { $0.field == "from" && $0.new == "data@before (100GiB, 3 chunks)" })
-        guard case .restoreVolume(_, _, let bytes, let store, let snapshot) = change.operation else { Issue.record("\(change.operation)"); return }
+        guard case .transfer(.restoreVolume(_, _, let bytes, let store, let snapshot)) = change.operation else { Issue.record("\(change.operation)"); return }
         #expect(bytes == 100 << 30 && store == "acme/data" && snapshot == "before")
 
         // Taken in the same plan: the restore waits for it.

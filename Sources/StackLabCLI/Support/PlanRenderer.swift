@@ -32,7 +32,7 @@ struct PlanRenderer {
                 for change in targetChanges {
                     out += "    \(symbol(change)) \(change.address)  (\(change.reason.rawValue))"
                     if change.restarts { out += paint(" (restarts)", "33") }
-                    if case .defineDomain(let domain, _) = change.operation, change.action == .create {
+                    if case .node(.defineDomain(let domain, _)) = change.operation, change.action == .create {
                         out += "  \(domain.flavor.terminalSafe) \(domain.image.terminalSafe) \(domain.interface.ip)"
                     }
                     out += "\n"
