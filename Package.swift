@@ -85,7 +85,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         // The GitOps service: pushes in, converged regions out (Hummingbird, service lifecycle, Prometheus metrics).
-        .target(name: "Service", dependencies: ["Hypervisor", "ManifestSources", 
+        .target(name: "Service", dependencies: ["Pipelines", "Hypervisor", "ManifestSources", 
             "Manifests", "Git", "Planning", "Reconcile", "State", "StateStores", "Billing",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
@@ -93,10 +93,16 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
 
+        // The pipelines built on the reconcile workflow: bootstrap over SSH, CI check/gate/deploy, the deploy's rollout.
+        .target(name: "Pipelines", dependencies: [
+            "Reconcile", "Hosts", "Hypervisor", "State", "Manifests", "ManifestSources", "Planning", "Git", "Parallel", "SSH",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
         // Commands (a library, one command per file) and the thin executable.
         .target(
             name: "StackLabCLI",
-            dependencies: ["YAML", "ManifestSources", 
+            dependencies: ["Pipelines", "YAML", "ManifestSources", 
                 "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores", "Reconcile", "Rings", "Processes", "SSH",
                 "MetadataService", "Snapshots", "Billing", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -112,7 +118,7 @@ let package = Package(
         .executableTarget(name: "StackLabFaults", dependencies: ["StackLabCLI", "Reconcile", "Hypervisor", "Planning", "Manifests"], swiftSettings: strict),
         .executableTarget(
             name: "StackLabBench",
-            dependencies: [
+            dependencies: ["Pipelines", 
                 "StackLabCLI", "Manifests", "ManifestSources", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores",
                 "Reconcile", "Rings", "Processes", "SSH", "TestSupport", "Snapshots", "Billing", "Service", "YAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -135,7 +141,7 @@ let package = Package(
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HypervisorTests", dependencies: ["Manifests", "Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults",
+        .testTarget(name: "ReconcileTests", dependencies: ["Pipelines", "Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults",
                                                           .product(name: "Hummingbird", package: "hummingbird"),
                                                           .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                           .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),

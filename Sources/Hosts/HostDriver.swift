@@ -113,13 +113,13 @@ public struct FileState: Sendable, Equatable {
     }
 
     /// The command that prints `<sha256> <octal mode> <path>` for each existing path (one round trip).
-    static func command(for paths: [String]) -> String {
+    public static func command(for paths: [String]) -> String {
         let quoted = paths.map { "\"$STACKLAB_ROOT\"" + shellQuote($0) }.joined(separator: " ")
         return "for f in \(quoted); do [ -f \"$f\" ] && printf '%s %s %s\\n' \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" \"$(stat -c %a \"$f\")\" \"$f\"; done; true"
     }
 
     /// Parses that command's output back to host paths (the root is stripped).
-    static func parse(_ output: String, root: String) -> [String: FileState] {
+    public static func parse(_ output: String, root: String) -> [String: FileState] {
         var states: [String: FileState] = [:]
         for line in output.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 2).map(String.init)
@@ -146,6 +146,6 @@ public struct HostError: Error, Sendable, CustomStringConvertible {
 }
 
 /// `text` as one shell word.
-func shellQuote(_ text: String) -> String {
+public func shellQuote(_ text: String) -> String {
     "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

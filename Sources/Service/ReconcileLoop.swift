@@ -1,3 +1,4 @@
+import Pipelines
 import ManifestSources
 import Dispatch
 import Foundation

@@ -1,3 +1,4 @@
+import Pipelines
 import Foundation
 import Hummingbird
 import Logging

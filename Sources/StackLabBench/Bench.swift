@@ -1,3 +1,4 @@
+import Pipelines
 import StackLabCLI
 import ArgumentParser
 

@@ -1,3 +1,4 @@
+import Reconcile
 import ManifestSources
 import Dispatch
 import Foundation

@@ -1,3 +1,4 @@
+import Hosts
 import Foundation
 import Manifests
 import Parallel

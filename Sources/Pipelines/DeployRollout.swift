@@ -16,23 +16,30 @@ import State
 /// that holds the pipeline's first region. An `apply` step releases the revision to its region and passes when the
 /// region's holder converged it there (inline when that is this reconciler; otherwise read from the shared run
 /// table), and fails when its run there failed.
-struct DeployRollout {
-    let pipeline: Resource<PipelineSpec>
-    let revision: String
-    let loaded: LoadResult
+public struct DeployRollout {
+    public let pipeline: Resource<PipelineSpec>
+    public let revision: String
+    public let loaded: LoadResult
 
     /// The regions the pipeline's `apply` steps release to, in order.
-    var regions: [String] { pipeline.spec.steps.value.compactMap { if case .apply(let region) = $0.value { region.value } else { nil } } }
+    /// The rollout of `revision` (its manifests `loaded`) by `pipeline`.
+    public init(pipeline: Resource<PipelineSpec>, revision: String, loaded: LoadResult) {
+        self.pipeline = pipeline
+        self.revision = revision
+        self.loaded = loaded
+    }
+
+    public var regions: [String] { pipeline.spec.steps.value.compactMap { if case .apply(let region) = $0.value { region.value } else { nil } } }
 
     /// The push-triggered pipeline for `branch` in `model`, if there is one.
-    static func pipeline(in model: DesiredModel, branch: String) -> Resource<PipelineSpec>? {
+    public static func pipeline(in model: DesiredModel, branch: String) -> Resource<PipelineSpec>? {
         model.pipelines.first { $0.spec.event?.value == .push && ($0.spec.branch?.value ?? branch) == branch }
     }
 
     /// The revision each region was last released, from the history (newest deploy first): a passed `apply` step, or
     /// one in progress, releases its run's revision; a failed or skipped one releases nothing. Reads further back
     /// until every region is found or the history ends.
-    static func released(pipeline: String, regions: Set<String>, store: any StateBackend) throws -> [String: (revision: String, run: Int64?)] {
+    public static func released(pipeline: String, regions: Set<String>, store: any StateBackend) throws -> [String: (revision: String, run: Int64?)] {
         var limit = 50
         while true {
             let history = try store.pipelineRuns(limit: limit)
@@ -48,13 +55,13 @@ struct DeployRollout {
     }
 
     /// Why an approval was refused.
-    struct NothingToApprove: Error, CustomStringConvertible {
-        var description: String
+    public struct NothingToApprove: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Approves the deploy waiting at an `approve` step (of `revision`, a prefix of it, or the newest one waiting):
     /// the step passes, and the runner moves the rollout on at its next look. Returns the run's row.
-    static func approve(revision: String?, by person: String, store: any StateBackend) throws -> PipelineRunRecord {
+    public static func approve(revision: String?, by person: String, store: any StateBackend) throws -> PipelineRunRecord {
         let waiting = try store.pipelineRuns(limit: 50).filter { record in
             record.kind == "deploy" && record.verdict == 0 && (revision.map { record.commit.hasPrefix($0) } ?? true)
                 && Self.steps(of: record).contains { $0.name == "approve" && $0.status == .running }
@@ -75,11 +82,11 @@ struct DeployRollout {
         return record
     }
 
-    static func steps(of record: PipelineRunRecord) -> [PipelineRunner.StepResult] {
+    public static func steps(of record: PipelineRunRecord) -> [PipelineRunner.StepResult] {
         (try? JSONDecoder().decode([PipelineRunner.StepResult].self, from: Data(record.steps.utf8))) ?? []
     }
 
-    static func encode(_ steps: [PipelineRunner.StepResult]) -> String {
+    public static func encode(_ steps: [PipelineRunner.StepResult]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(steps)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
@@ -87,12 +94,12 @@ struct DeployRollout {
 
     /// What the service does for an `apply` step whose region this reconciler holds: converges it to the revision and
     /// says how that went (nil: converged; otherwise why not).
-    typealias ApplyHere = (_ region: String) -> String?
+    public typealias ApplyHere = (_ region: String) -> String?
 
     /// Moves the rollout of `revision` on as far as it can now: starts it if this revision never had one (an older
     /// one still in progress is superseded), runs steps until one must wait or the run ends, and keeps its row
     /// current. Returns the run's row.
-    func advance(store: any StateBackend, runner: PipelineRunner, holds: (String) -> Bool, applyHere: ApplyHere, stopping: () -> Bool,
+    public func advance(store: any StateBackend, runner: PipelineRunner, holds: (String) -> Bool, applyHere: ApplyHere, stopping: () -> Bool,
                  logger: Logger) throws -> PipelineRunRecord {
         let history = try store.pipelineRuns(limit: 50).filter { $0.kind == "deploy" && $0.pipeline == pipeline.name }
         var record: PipelineRunRecord

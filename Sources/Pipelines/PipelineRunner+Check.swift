@@ -1,3 +1,4 @@
+import Reconcile
 import Foundation
 import Git
 import Manifests
