@@ -147,7 +147,7 @@ let package = Package(
                                                           .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Planning", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StackLabBenchTests", dependencies: ["StackLabBench"], swiftSettings: strict),
+        .testTarget(name: "StackLabBenchTests", dependencies: ["StackLabBench", "Processes", "TestSupport", "stacklab"], swiftSettings: strict),
         .testTarget(name: "StackLabCLITests", dependencies: ["ManifestSources", "StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -50,8 +50,8 @@ struct BenchManifests: ParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         var rows: [BenchRow] = []
         rows.append(try measure("validate", [me, "validate", "--repo", root, "--rev", "HEAD", "--format", "json"]))
-        rows.append(try measure("floor-1", [me, "bench", "floor", "--repo", root, "--rev", "HEAD", "--threads", "1"]))
-        rows.append(try measure("floor-\(cores)", [me, "bench", "floor", "--repo", root, "--rev", "HEAD", "--threads", "\(cores)"]))
+        rows.append(try measure("floor-1", [SelfPath.current, "floor", "--repo", root, "--rev", "HEAD", "--threads", "1"]))
+        rows.append(try measure("floor-\(cores)", [SelfPath.current, "floor", "--repo", root, "--rev", "HEAD", "--threads", "\(cores)"]))
         let report = BenchReport(
             workload: "\(nodes) nodes, \(instances) instances, \(deployment.regions) regions, \(files) files, \(bytes / 1_000_000) MB",
             cores: cores, runs: runs, rows: rows)

@@ -1,4 +1,6 @@
 import Foundation
+import Processes
+import TestSupport
 import Testing
 @testable import StackLabBench
 
@@ -37,5 +39,15 @@ import Testing
         #expect(lines.contains("| snapshot · - | error: exited 64: a \\| b c |  |"), "a pipe and a newline kept out of the table's cells")
         #expect(lines.contains("- manifests (large) · validate: vs floor: libgit2 + libyaml"))
         #expect(lines.contains("- rings · W1: balance 0.78 %"))
+    }
+}
+
+/// `stacklab-bench` as built: a benchmark that runs `stacklab` and itself (the floor) end to end, at a tiny size.
+@Suite struct BenchRunTests {
+    @Test func theManifestsBenchmarkRunsStacklabAndItsOwnFloor() throws {
+        let bench = ((StackLabBinary.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("stacklab-bench")
+        let result = try Command.run([bench, "manifests", "--runs", "1", "--nodes", "30", "--instances", "300", "--format", "json"])
+        #expect(result.status == 0, "\(result.output.suffix(1500))")
+        #expect(result.output.contains("\"floor-1\"") && result.output.contains("\"validate\""), "\(result.output.suffix(1500))")
     }
 }
