@@ -1,8 +1,8 @@
 import Foundation
+import Hosts
 import Libvirt
 import Manifests
 import Planning
-import Hosts
 import SSH
 
 /// A node driven through libvirt: `qemu+ssh://…` in production, the test driver for simulated nodes (whose

@@ -1,5 +1,5 @@
-import Manifests
 import Foundation
+import Manifests
 
 /// Manifests from a directory on disk (a working tree, uncommitted changes included).
 public struct DirectorySource: ManifestSource {

@@ -1,5 +1,5 @@
-import Manifests
 import Git
+import Manifests
 
 /// Manifests from a git revision: blobs are read from the commit's tree, never from the checkout.
 public struct GitSource: ManifestSource {

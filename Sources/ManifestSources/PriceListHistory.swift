@@ -1,5 +1,5 @@
-import Manifests
 import Git
+import Manifests
 
 /// The price lists of every commit of a branch that changed them, read from git: what was in force from each commit
 /// on (billing applies a change from its commit time forward, never to what came before).

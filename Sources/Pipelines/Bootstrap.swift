@@ -1,5 +1,5 @@
-import Hosts
 import Foundation
+import Hosts
 import Manifests
 import Parallel
 import Planning

@@ -1,8 +1,8 @@
-import Reconcile
 import Foundation
 import Git
 import Manifests
 import Planning
+import Reconcile
 
 /// `ci check`: a change validated and planned against every region it touches, touching nothing; each planned change
 /// names the manifest lines of the change that caused it (git blame through libgit2).

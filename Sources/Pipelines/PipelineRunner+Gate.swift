@@ -1,7 +1,7 @@
-import Reconcile
 import Foundation
 import Git
 import Manifests
+import Reconcile
 import State
 
 /// The CI gate: each change is tested exactly as it would merge (merged onto the base tip plus the changes ahead of

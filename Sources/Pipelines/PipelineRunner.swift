@@ -1,11 +1,11 @@
-import Reconcile
-import ManifestSources
 import Dispatch
 import Foundation
 import Git
 import Hypervisor
+import ManifestSources
 import Manifests
 import Planning
+import Reconcile
 import State
 
 /// Runs the pipelines of `ci/` against revisions of the manifests repository: a step at a time, stopping at the

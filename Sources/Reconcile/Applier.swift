@@ -1,12 +1,12 @@
 import Dispatch
 import Foundation
-import Synchronization
 import HeapModule
 import Hypervisor
 import Manifests
 import Planning
 import Snapshots
 import State
+import Synchronization
 
 /// Applies a plan by walking its dependency graph: a change starts as soon as its own dependencies are done, changes
 /// of one target (a node, or a region's state) run one at a time in plan order, and at most `parallelism` targets

@@ -1,10 +1,10 @@
-import StateSQLite
 import Foundation
 import Git
 import Hypervisor
 import Manifests
 import Planning
 import State
+import StateSQLite
 
 /// One reconcile of some regions, the workflow every caller shares (the CLI's apply, CI pipelines, the service):
 /// lock → observe → stale check → plan → guards → approve → apply → verify → report. Each step is a method below,

@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import Hypervisor
 import Manifests
-import Planning
 import Parallel
+import Planning
 import State
 import Synchronization
 

@@ -1,8 +1,8 @@
-import ManifestSources
 import Billing
 import Dispatch
 import Foundation
 import Hypervisor
+import ManifestSources
 import Manifests
 import Planning
 import Reconcile

@@ -1,17 +1,18 @@
-import Pipelines
-import ManifestSources
 import Dispatch
 import Foundation
 import Git
 import Hypervisor
 import Logging
+import ManifestSources
 import Manifests
 import Metrics
+import Pipelines
 import Planning
 import Reconcile
 import ServiceLifecycle
 import State
 import StateStores
+import Synchronization
 
 /// How the service is set up.
 public struct ServiceConfiguration: Sendable {
@@ -68,6 +69,8 @@ public struct ReconcileLoop: Service {
     let firstSweepDone = StopFlag()
     /// Whether the operator was told that node generations are read without a watch (once per process).
     let toldUnwatched = StopFlag()
+    /// The store the loop reads each region's run history from, opened once (not on every look).
+    let historyStore = HistoryStore()
     /// Node drivers, observations of nodes that did not change, decoded ring builders: kept between runs (and read by
     /// the dashboard).
     var caches: RunCaches { state.caches }
@@ -423,7 +426,7 @@ struct RegionHistory {
         self.loop = loop
         guard !regions.isEmpty else { return }
         do {
-            guard let store = try loop.configuration.store.existing() else { return }
+            guard let store = try loop.historyStore.store(loop.configuration.store) else { return }
             last = try store.lastApplied(regions: regions)
             if rolledOut || last.values.contains(where: { !$0.undoes.isEmpty }) { repository = try Repository(at: loop.configuration.repository) }
         } catch {
@@ -448,6 +451,19 @@ struct RegionHistory {
     func ahead(_ region: String, of release: String) -> String? {
         guard let repository, let applied = last[region]?.revision, applied != release else { return nil }
         return (try? repository.contains(applied, ancestor: release)) == true ? applied : nil
+    }
+}
+
+/// The state store the loop reads run history from: opened on first use and kept (a store that does not exist yet is
+/// looked for again next time).
+final class HistoryStore: Sendable {
+    private let opened = Mutex<(any StateBackend)?>(nil)
+
+    func store(_ location: StateLocation) throws -> (any StateBackend)? {
+        if let store = opened.withLock({ $0 }) { return store }
+        let store = try location.existing()
+        opened.withLock { $0 = store }
+        return store
     }
 }
 

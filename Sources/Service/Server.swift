@@ -1,10 +1,10 @@
-import Pipelines
 import Foundation
 import Hummingbird
 import Logging
 import Manifests
-import NIOCore
 import Metrics
+import NIOCore
+import Pipelines
 import Prometheus
 import Reconcile
 import ServiceLifecycle

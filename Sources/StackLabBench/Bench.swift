@@ -1,6 +1,6 @@
+import ArgumentParser
 import Pipelines
 import StackLabCLI
-import ArgumentParser
 
 /// `stacklab-bench`: measurements that speed and memory targets are judged by. Tooling, not product: it starts
 /// loopback servers from TestSupport and times the `stacklab` program beside it.

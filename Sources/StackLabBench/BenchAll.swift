@@ -1,7 +1,7 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
+import StackLabCLI
 
 /// `stacklab-bench all`: every benchmark, at every size it has, in one table to compare across commits.
 struct BenchAll: ParsableCommand {

@@ -1,8 +1,8 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
-import TestSupport
 import Processes
+import StackLabCLI
+import TestSupport
 
 /// `stacklab-bench apply`: converge a generated cloud of simulated nodes, then re-plan with nothing to do.
 struct BenchApply: ParsableCommand {

@@ -1,8 +1,8 @@
-import StackLabCLI
 import ArgumentParser
 import Billing
 import Foundation
 import Manifests
+import StackLabCLI
 
 /// `stacklab-bench billing`: rate a year of ledger for 100,000 instances.
 struct BenchBilling: ParsableCommand {

@@ -1,11 +1,11 @@
-import Pipelines
-import StackLabCLI
 import ArgumentParser
 import Foundation
 import Hosts
 import Manifests
+import Pipelines
 import Processes
 import SSH
+import StackLabCLI
 import Synchronization
 import TestSupport
 

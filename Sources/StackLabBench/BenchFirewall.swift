@@ -1,10 +1,10 @@
-import StackLabCLI
-import ManifestSources
 import ArgumentParser
 import Foundation
-import TestSupport
+import ManifestSources
 import Manifests
 import Planning
+import StackLabCLI
+import TestSupport
 
 /// `stacklab-bench firewall`: render and diff the rulesets of a large region.
 struct BenchFirewall: ParsableCommand {

@@ -1,9 +1,9 @@
-import StackLabCLI
 import ArgumentParser
 import Dispatch
 import Git
 import Manifests
 import Parallel
+import StackLabCLI
 import YAML
 
 /// `stacklab-bench floor`: the least work any loader must do — read every manifest blob with libgit2 and run

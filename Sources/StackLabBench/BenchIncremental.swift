@@ -1,8 +1,8 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
 import Reconcile
+import StackLabCLI
 import StateSQLite
 
 /// `stacklab-bench incremental`: a one-file push to a big repository, planned by the long-running planner.

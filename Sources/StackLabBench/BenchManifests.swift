@@ -1,8 +1,8 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
-import TestSupport
 import Processes
+import StackLabCLI
+import TestSupport
 
 /// `stacklab-bench manifests`: load + validate from a git revision, against the libgit2 + libyaml floor.
 struct BenchManifests: ParsableCommand {

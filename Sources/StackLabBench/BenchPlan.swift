@@ -1,9 +1,9 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
 import Hypervisor
-import TestSupport
 import Processes
+import StackLabCLI
+import TestSupport
 
 /// `stacklab-bench plan`: the performance issue's size matrix for loading and planning.
 struct BenchPlan: ParsableCommand {

@@ -1,8 +1,8 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
 import Rings
+import StackLabCLI
 
 /// `stacklab-bench rings`: the ring issue's workloads, timed in process.
 struct BenchRings: ParsableCommand {

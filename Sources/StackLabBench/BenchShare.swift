@@ -1,6 +1,6 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
+import StackLabCLI
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,8 +1,8 @@
-import StackLabCLI
 import ArgumentParser
 import Foundation
 import Processes
 import Snapshots
+import StackLabCLI
 import TestSupport
 
 /// `stacklab-bench snapshot`: a first and an incremental snapshot of a 1 GiB volume into a real Swift cluster.

@@ -2,10 +2,10 @@ import Billing
 import Foundation
 import GRDB
 import GRDBSQLite
-import Synchronization
 import Manifests
 import Planning
 import State
+import Synchronization
 
 /// StackLab's state on this machine (SQLite, `stacklab.sqlite` in the state directory): runs, the journal of every
 /// change, placements, ring builders, remembered plans and the node inventory. Every write is a transaction, so a

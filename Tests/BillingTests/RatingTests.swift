@@ -1,6 +1,6 @@
-import Planning
 import Billing
 import Manifests
+import Planning
 import Testing
 
 /// Rating is exact and never retroactive: periods are counted from each interval's start and charged in the month

@@ -1,6 +1,6 @@
-import Planning
 import Foundation
 import Manifests
+import Planning
 import Processes
 import Testing
 @testable import Hypervisor

@@ -1,7 +1,7 @@
-import Pipelines
-import ManifestSources
 import Foundation
+import ManifestSources
 import Manifests
+import Pipelines
 import Processes
 import StateSQLite
 import TestSupport

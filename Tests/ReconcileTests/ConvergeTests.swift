@@ -1,9 +1,9 @@
-import ManifestSources
 import Foundation
-import Processes
 import Hypervisor
+import ManifestSources
 import Manifests
 import Planning
+import Processes
 import StateSQLite
 import TestSupport
 import Testing

@@ -1,7 +1,7 @@
-import Planning
 import Foundation
 import Hypervisor
 import Manifests
+import Planning
 import TestSupport
 import Testing
 @testable import Reconcile

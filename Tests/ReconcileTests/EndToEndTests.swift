@@ -1,11 +1,11 @@
-import ManifestSources
 import Crypto
 import Foundation
 import GRDB
 import Hypervisor
-import Processes
+import ManifestSources
 import Manifests
 import Planning
+import Processes
 import StateSQLite
 import TestSupport
 import Testing

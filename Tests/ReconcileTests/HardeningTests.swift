@@ -1,6 +1,6 @@
-import ManifestSources
 import Foundation
 import Hypervisor
+import ManifestSources
 import Manifests
 import Planning
 import Rings

@@ -1,5 +1,5 @@
-import ManifestSources
 import Foundation
+import ManifestSources
 @testable import Hypervisor
 import Manifests
 import Planning

@@ -1,5 +1,5 @@
-import ManifestSources
 import Foundation
+import ManifestSources
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,6 +1,6 @@
-import ManifestSources
 import Crypto
 import Foundation
+import ManifestSources
 import Manifests
 import Planning
 import Processes

@@ -8,8 +8,8 @@ import State
 import StatePostgres
 import StateSQLite
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// The contract every state backend keeps. Each test runs against every backend: the embedded SQLite store and
 /// PostgreSQL (a real server on loopback, one database per scratch directory).

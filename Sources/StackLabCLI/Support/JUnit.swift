@@ -1,5 +1,5 @@
-import Pipelines
 import Foundation
+import Pipelines
 import Reconcile
 
 /// JUnit XML (what Jenkins reads): a test suite per change, a test case per pipeline step.

@@ -1,6 +1,6 @@
-import ManifestSources
 import ArgumentParser
 import Foundation
+import ManifestSources
 import Manifests
 
 /// Where the manifests come from: `--repo` and optionally `--rev`.

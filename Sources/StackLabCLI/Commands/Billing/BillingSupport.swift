@@ -1,7 +1,7 @@
-import ManifestSources
 import ArgumentParser
 import Billing
 import Foundation
+import ManifestSources
 import Manifests
 import State
 import StateStores

@@ -1,8 +1,8 @@
-import Pipelines
 import ArgumentParser
 import Foundation
 import Git
 import Manifests
+import Pipelines
 import Reconcile
 import State
 import StateStores

@@ -1,8 +1,8 @@
-import Pipelines
 import ArgumentParser
 import Foundation
 import Hosts
 import Manifests
+import Pipelines
 import Planning
 import StateSQLite
 

@@ -1,5 +1,5 @@
-import ManifestSources
 import Foundation
+import ManifestSources
 import Manifests
 import Planning
 import StateSQLite
