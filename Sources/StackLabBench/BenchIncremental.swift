@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import Git
+import ManifestSources
+import Manifests
 import Processes
 import Reconcile
 import StackLabCLI
@@ -37,8 +40,17 @@ struct BenchIncremental: ParsableCommand {
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
         try size.generate(at: root)
         let state = "\(root)/.state"
-        let converge = try Command.run([SelfPath.stacklab, "apply", "--auto-approve", "--region", "r0", "--repo", root, "--rev", "HEAD", "--state-dir", state])
-        guard converge.status == 0 else { throw Command.Failure(description: "apply --region r0 exited \(converge.status): \(converge.output.suffix(2000))") }
+        // Region r0 is converged in this process, as a long-running planner converges what it plans: the nodes'
+        // observations it saves are this build's, so the prime reads them back (another program's are not trusted).
+        let revision = try Repository(at: root).resolveCommit("HEAD")
+        let loaded = try Loader().load(GitSource(repository: root, revision: revision))
+        var options = ReconcileRun.Options()
+        options.regions = ["r0"]
+        let converge = ReconcileRun(reconciler: Reconciler(model: loaded.model, revision: revision, stateDirectory: state, state: nil), options: options) {
+            try SQLiteState(directory: state)
+        }
+        let converged = try converge.run()
+        guard converged.applied?.succeeded == true else { throw ValidationError("converging region r0 failed: \(converged.applied?.failed ?? 0) changes failed") }
 
         let planner = IncrementalPlanner(repository: root, stateDirectory: state, state: { try SQLiteState.existing(directory: state) })
         var rows: [BenchRow] = []
