@@ -12,7 +12,7 @@ struct StackLabBench: AsyncParsableCommand {
         discussion: """
             Benchmarks run whole stacklab processes (the `stacklab` beside this program, or $STACKLAB_BINARY), so the \
             times include start-up and the peak RSS is the process's own. Build in release mode first: \
-            swift build -c release --product stacklab --product stacklab-bench.
+            swift build -c release.
 
               stacklab-bench manifests     load + validate a generated 10,000-node, 100,000-instance repository from git
               stacklab-bench apply         apply 1,000 instances over 30 simulated nodes, then re-plan (no-op)
