@@ -102,7 +102,7 @@ extension PipelineRunner {
                 options.lockTimeout = 60
                 options.allowMassDelete = true  // what the failed change created goes again
                 options.allowOlder = true  // back to the base, on purpose
-                let report = try ReconcileRun(reconciler: try reconciler(loaded), options: options, openState: openState).run()
+                let report = try ReconcileRun(reconciler: try reconciler(loaded), options: options, leases: leases, openState: openState).run()
                 messages.append("\(region) back at \(String(revision.prefix(12))): \(report.applied?.done ?? 0) changes applied\(report.applied?.succeeded == false ? ", some failed" : "")")
             }
             return messages.joined(separator: "; ")
