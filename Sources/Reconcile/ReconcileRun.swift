@@ -237,9 +237,9 @@ public struct ReconcileRun {
             } else if try repo.contains(applied, ancestor: revision) {
                 newer.append((region, applied))
                 undoes[region] = heldBelow ?? applied
-            } else if let heldBelow, try repo.contains(heldBelow, ancestor: revision) {
-                holds.append(Hold(region: region, at: applied, from: heldBelow))
-                undoes[region] = heldBelow
+            } else if let hold = try Hold.of(region, last: run, revision: revision, repository: repo) {
+                holds.append(hold)
+                undoes[region] = hold.from
             }
         }
         if !options.allowOlder {

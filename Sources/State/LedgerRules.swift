@@ -41,9 +41,4 @@ public enum MeterRules {
         if same { return .keep }
         return time <= open.start ? .amend(id: open.id) : .close(id: open.id)
     }
-
-    /// When a stop requested at `requested` closes an interval that started at `start`: never before it started (a
-    /// delete requested before the clock reached a start charges nothing, and nothing negative). Stores write it as
-    /// `max(start, requested)` in SQL, the same rule.
-    public static func stop(requested: Int64, start: Int64) -> Int64 { max(start, requested) }
 }
