@@ -53,7 +53,10 @@ let package = Package(
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hosts", dependencies: ["SSH", "Manifests", "Planning", "Parallel", "Processes", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
-        .target(name: "Hypervisor", dependencies: ["Manifests", "Libvirt", "SSH", "Hosts", "Planning", "Parallel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // Nodes through libvirt: the driver protocols (`NodeDriver` and its capabilities), the libvirt node, production
+        // machines over SSH. Simulated nodes (the test driver and a file root under the state directory) beside it.
+        .target(name: "Drivers", dependencies: ["Manifests", "Libvirt", "SSH", "Hosts", "Planning", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "SimulatedNodes", dependencies: ["Drivers", "Libvirt", "Manifests", "Planning", "Parallel"], swiftSettings: strict),
 
         // What a reconciler keeps (journal, ring builders, plan memo, node inventory, ledger): protocols, and their
         // embedded SQLite backend.
@@ -66,7 +69,7 @@ let package = Package(
         .target(name: "StateStores", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres"], swiftSettings: strict),
 
         // Observe → plan → guard → apply → verify: ReconcileRun, the applier, the incremental planner.
-        .target(name: "Reconcile", dependencies: ["Billing", "ManifestSources", "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "State", "StateSQLite", "Snapshots", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "Reconcile", dependencies: ["Billing", "ManifestSources", "Manifests", "Git", "Parallel", "Planning", "Drivers", "SimulatedNodes", "State", "Snapshots", .product(name: "Crypto", package: "swift-crypto"),
                                                 .product(name: "HeapModule", package: "swift-collections")], swiftSettings: strict),
 
         // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
@@ -85,7 +88,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         // The GitOps service: pushes in, converged regions out (Hummingbird, service lifecycle, Prometheus metrics).
-        .target(name: "Service", dependencies: ["Pipelines", "Hypervisor", "ManifestSources", 
+        .target(name: "Service", dependencies: ["Pipelines", "Drivers", "ManifestSources", 
             "Manifests", "Git", "Planning", "Reconcile", "State", "StateStores", "Billing",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
@@ -95,7 +98,7 @@ let package = Package(
 
         // The pipelines built on the reconcile workflow: bootstrap over SSH, CI check/gate/deploy, the deploy's rollout.
         .target(name: "Pipelines", dependencies: [
-            "Reconcile", "Hosts", "Hypervisor", "State", "Manifests", "ManifestSources", "Planning", "Git", "Parallel", "SSH",
+            "Reconcile", "Hosts", "Drivers", "State", "Manifests", "ManifestSources", "Planning", "Git", "Parallel", "SSH",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
@@ -103,7 +106,7 @@ let package = Package(
         .target(
             name: "StackLabCLI",
             dependencies: ["Pipelines", "YAML", "ManifestSources", 
-                "Manifests", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores", "Reconcile", "Rings", "Processes", "SSH",
+                "Manifests", "Git", "Parallel", "Planning", "Drivers", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores", "Reconcile", "Rings", "Processes", "SSH",
                 "MetadataService", "Snapshots", "Billing", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
@@ -115,11 +118,11 @@ let package = Package(
         // loopback servers from TestSupport.
         // Tooling, not product: `stacklab` with faults a real node cannot produce injected into its node drivers, for the
         // crash and pipeline tests.
-        .executableTarget(name: "StackLabFaults", dependencies: ["StackLabCLI", "Reconcile", "Hypervisor", "Planning", "Manifests"], swiftSettings: strict),
+        .executableTarget(name: "StackLabFaults", dependencies: ["StackLabCLI", "Reconcile", "Drivers", "Planning", "Manifests"], swiftSettings: strict),
         .executableTarget(
             name: "StackLabBench",
             dependencies: ["Pipelines", 
-                "StackLabCLI", "Manifests", "ManifestSources", "Git", "Parallel", "Planning", "Hypervisor", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores",
+                "StackLabCLI", "Manifests", "ManifestSources", "Git", "Parallel", "Planning", "Drivers", "SimulatedNodes", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores",
                 "Reconcile", "Rings", "Processes", "SSH", "TestSupport", "Snapshots", "Billing", "Service", "YAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -139,9 +142,10 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["Processes", "SSH", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestsTests", dependencies: ["ManifestSources", "Manifests", "Git", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "HypervisorTests", dependencies: ["Manifests", "Processes", "Hypervisor", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Hypervisor", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Pipelines", "Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Hypervisor", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults",
+        .testTarget(name: "SimulatedNodesTests", dependencies: ["Drivers", "SimulatedNodes", "Manifests", "Planning", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DriversTests", dependencies: ["Manifests", "Processes", "Drivers", "SimulatedNodes", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Drivers", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReconcileTests", dependencies: ["Pipelines", "Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults",
                                                           .product(name: "Hummingbird", package: "hummingbird"),
                                                           .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                           .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),

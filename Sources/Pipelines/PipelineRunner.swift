@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Git
-import Hypervisor
+import Drivers
 import ManifestSources
 import Manifests
 import Planning
@@ -18,8 +18,8 @@ public struct PipelineRunner {
     /// The state store if it exists (never created by reading), and opened for writing when a step applies.
     public var existingState: () throws -> (any StateBackend)?
     public var openState: () throws -> any StateBackend
-    /// How regions are held while a step applies them (default: file locks in the state directory).
-    public var leases: (any RegionLeases)?
+    /// How regions are held while a step applies them (the state store's own leases).
+    public var leases: any RegionLeases
     /// SSH key for production nodes.
     public var sshIdentity: String?
     /// Whether `approve` steps pass (a person approved the run on the command line).
@@ -32,10 +32,11 @@ public struct PipelineRunner {
     /// rollback said as one); otherwise such a step is refused.
     public var allowOlder = false
 
-    public init(repository: String, stateDirectory: String, existingState: @escaping () throws -> (any StateBackend)?,
+    public init(repository: String, stateDirectory: String, leases: any RegionLeases, existingState: @escaping () throws -> (any StateBackend)?,
                 openState: @escaping () throws -> any StateBackend) {
         self.repository = repository
         self.stateDirectory = stateDirectory
+        self.leases = leases
         self.existingState = existingState
         self.openState = openState
     }

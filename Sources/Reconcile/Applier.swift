@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import HeapModule
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import Snapshots
@@ -84,7 +84,7 @@ public struct Applier: Sendable {
                         outcome = .skipped(because: "\(blocker) did not succeed")
                         try? state.journal(change, run: run, status: .skipped, error: "skipped: \(blocker) did not succeed")
                         progress?(ProgressEvent(change: change, outcome: outcome))
-                    } else if case .node(let node) = change.target, let driver = drivers[node], driver.defersWrites, Self.holdsWrite(change.operation) {
+                    } else if case .node(let node) = change.target, let driver = drivers[node] as? any WriteBatching, Self.holdsWrite(change.operation) {
                         if applyBatch(from: next.index, of: plan.changes, on: driver, walk: walk, state: state, run: run) { settle(driver) }
                         continue
                     } else {
@@ -127,13 +127,13 @@ public struct Applier: Sendable {
         return .failed("gave up after \(attempts) attempts")
     }
 
-    /// Changes of one node run as a batch on a driver that `defersWrites`: each is applied as soon as it is ready
+    /// Changes of one node run as a batch on a driver that can hold writes back (`WriteBatching`): each is applied as soon as it is ready
     /// (its dependencies on the same node may be in the batch), then all are journaled `started`, the node saves them
     /// at once, and they are journaled `done`. A crash before the save loses the batch's effects and leaves its
     /// changes `planned`; one after it finds them `started`, so recovery settles them from the node. Dependents on
     /// other targets start only after the save.
     /// Returns whether the node has no changes left in the plan.
-    private func applyBatch(from first: Int, of changes: ChangeList, on driver: any NodeDriver, walk: GraphWalk, state: any StateBackend, run: Int64) -> Bool {
+    private func applyBatch(from first: Int, of changes: ChangeList, on driver: any WriteBatching, walk: GraphWalk, state: any StateBackend, run: Int64) -> Bool {
         var applied: [(index: Int, seconds: Double)] = []
         var failure: (index: Int, message: String)?
         var current: Int? = first
@@ -181,7 +181,8 @@ public struct Applier: Sendable {
     /// A node's changes are all done: it is observed (when it has a generation to vouch for that observation), kept in
     /// `settled`, and, with `disconnectSettled`, let go.
     private func settle(_ driver: any NodeDriver) {
-        if let generation = driver.generation(), let node = try? driver.observe(generation: generation) {
+        if let tracking = driver as? any GenerationTracking, let generation = tracking.generation(),
+           let node = try? tracking.observe(generation: generation) {
             settled?.keep(node, generation: generation)
         }
         if disconnectSettled { driver.disconnect() }
@@ -197,7 +198,7 @@ public struct Applier: Sendable {
     }
 
     /// Applies one change of a batch, retrying transient failures; returns why it failed, or nil.
-    private func applyHeld(_ change: Change, on driver: any NodeDriver) -> String? {
+    private func applyHeld(_ change: Change, on driver: any WriteBatching) -> String? {
         guard case .node(let operation) = change.operation else { return "'\(change.operation.name)' is not a node's own work: it is never held" }
         var delay = backoff
         for attempt in 1...attempts {

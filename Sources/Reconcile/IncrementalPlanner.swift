@@ -1,8 +1,9 @@
 import Foundation
-import Hypervisor
+import Drivers
 import ManifestSources
 import Manifests
 import Planning
+import SimulatedNodes
 import State
 
 /// The long-running reconciler's planning core: plans one git repository revision after revision, keeping in
@@ -24,8 +25,7 @@ public final class IncrementalPlanner {
     private let memo = MemoryPlanMemo()
     private let observations = ObservationCache()
     private let ringCache = RingStateCache()
-    private let hostScan = SimulatedHostScan()
-    private let generationWatch = GenerationWatch()
+    private let nodes: LocalNodes
     private let state: () throws -> (any StateBackend)?
     private let drivers = DriverPool()
     /// When crashed writes' temporary files are swept (every ten minutes at most).
@@ -55,6 +55,7 @@ public final class IncrementalPlanner {
         self.repository = repository
         self.state = state
         self.stateDirectory = stateDirectory
+        nodes = LocalNodes(stateDirectory: stateDirectory, watching: true)
         self.limits = limits
     }
 
@@ -78,8 +79,7 @@ public final class IncrementalPlanner {
             return outcome
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
-        reconciler.hostScan = hostScan
-        reconciler.generationWatch = generationWatch
+        reconciler.nodes = nodes
         try reconciler.recover(sweepTemporaries: sweeps.due())
         let (regions, endpoints) = try reconciler.selection([])
         let current = try drivers.drivers(for: endpoints, open: reconciler.drivers(for:))

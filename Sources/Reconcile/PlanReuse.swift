@@ -1,9 +1,10 @@
 import Dispatch
 import Foundation
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import Parallel
+import SimulatedNodes
 import State
 
 /// Region plans kept between plans, by `RegionKey`.
@@ -214,21 +215,20 @@ public final class DriverPool: @unchecked Sendable {
 }
 
 /// What a long-running caller of `ReconcileRun` keeps from one run to the next, so that a run costs what changed:
-/// the simulated hosts' listing, node drivers, observations (while a node's generation is unchanged), decoded ring
-/// builders.
+/// the node source (its listing of simulated hosts and their watched generations), node drivers, observations (while
+/// a node's generation is unchanged), decoded ring builders.
 public final class RunCaches: Sendable {
-    /// Simulated hosts under the state directory, listed again only when a region directory changed (orphan search).
-    public let hosts = SimulatedHostScan()
+    /// The nodes of the state directory, listing simulated hosts again only when a region directory changed and
+    /// reading generations again only for nodes whose files changed.
+    public let nodes: LocalNodes
     public let drivers = DriverPool()
     /// Observations of unchanged nodes and decoded ring builders, of the `regions` regions planned most recently.
     public let observations: ObservationCache
     public let rings: RingStateCache
-    /// Node generations, read again only for nodes whose files changed (inotify on the simulated hosts).
-    public let generations = GenerationWatch()
-
-    /// Empty caches, keeping the decoded state (observations, ring builders) of at most `regions` regions (every
-    /// region when nil).
-    public init(regions: Int? = nil) {
+    /// Empty caches for the nodes of `stateDirectory`, keeping the decoded state (observations, ring builders) of at
+    /// most `regions` regions (every region when nil).
+    public init(stateDirectory: String, regions: Int? = nil) {
+        nodes = LocalNodes(stateDirectory: stateDirectory, watching: true)
         observations = ObservationCache(regions: regions)
         rings = RingStateCache(regions: regions)
     }
@@ -276,8 +276,8 @@ extension Reconciler {
 
         // Generations first (a few stats per simulated node, or only for the nodes a watch saw change), before
         // anything is observed.
-        let generations = generationWatch?.generations(of: drivers, stateDirectory: stateDirectory) ?? Self.generations(of: drivers)
-        stats.generationsRead = generationWatch?.lastRead.count ?? drivers.count
+        let (generations, read) = nodes.generations(of: drivers)
+        stats.generationsRead = read
         stats.phases.end("generations")
         var kept: [String: RegionPlan] = [:]
         var keys: [String: String] = [:]
@@ -354,16 +354,6 @@ extension Reconciler {
         }
         if !batch.isEmpty { batches.append(batch) }
         return batches
-    }
-
-    /// Each node's generation (a stat per simulated node, in parallel; nil for a node that cannot vouch for its state).
-    static func generations(of drivers: [Address: any NodeDriver]) -> [Address: String?] {
-        let addresses = drivers.keys.sorted()
-        let stamps = ResultSlots<String?>(count: addresses.count)
-        DispatchQueue.concurrentPerform(iterations: addresses.count) { index in
-            stamps[index] = drivers[addresses[index]]?.generation()
-        }
-        return Dictionary(zip(addresses, stamps.values), uniquingKeysWith: { first, _ in first })
     }
 
     /// Saved ring builders (those at `addresses` when given).

@@ -1,5 +1,5 @@
 import Foundation
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import State
@@ -21,11 +21,7 @@ extension ReconcileRun {
             let busy = Set(after.changes.compactMap(\.target.node)).union(after.orphans.map(\.node))
             let empty = orphans.filter { !busy.contains($0) }
             try state.forgetNodes(empty)
-            for node in empty where (try? drivers[node]?.observe())?.domains.isEmpty == true {
-                let hostFile = LibvirtNode.hostFile(stateDirectory: reconciler.stateDirectory, node: node)
-                try? FileManager.default.removeItem(atPath: LibvirtNode.observationFile(hostFile: hostFile))
-                try? FileManager.default.removeItem(atPath: hostFile)
-            }
+            for node in empty where (try? drivers[node]?.observe())?.domains.isEmpty == true { reconciler.nodes.release(node) }
         } catch {
             report.verifyError = "\(error)"
         }

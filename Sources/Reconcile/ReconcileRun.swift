@@ -1,10 +1,9 @@
 import Foundation
 import Git
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import State
-import StateSQLite
 
 /// One reconcile of some regions, the workflow every caller shares (the CLI's apply, CI pipelines, the service):
 /// lock → observe → stale check → plan → guards → approve → apply → verify → report. Each step is a method below,
@@ -152,13 +151,14 @@ public struct ReconcileRun {
     let openState: () throws -> any StateBackend
 
     /// A run over `reconciler`'s model; `openState` opens (creating if needed) the state store when the run is about to
-    /// change something. Regions are held through `leases` (default: file locks under the state directory).
-    public init(reconciler: Reconciler, options: Options, leases: (any RegionLeases)? = nil, openState: @escaping () throws -> any StateBackend) {
+    /// change something. Regions are held through `leases`, which belong to that store (file locks beside the embedded
+    /// store, row leases in PostgreSQL).
+    public init(reconciler: Reconciler, options: Options, leases: any RegionLeases, openState: @escaping () throws -> any StateBackend) {
         var reconciler = reconciler
         reconciler.options.keepOrphans = options.keepOrphans
         self.reconciler = reconciler
         self.options = options
-        self.leases = leases ?? LocalRegionLeases(stateDirectory: reconciler.stateDirectory)
+        self.leases = leases
         self.openState = openState
     }
 

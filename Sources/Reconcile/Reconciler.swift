@@ -1,9 +1,10 @@
 import Dispatch
 import Foundation
-import Hypervisor
+import Drivers
 import Manifests
 import Parallel
 import Planning
+import SimulatedNodes
 import State
 import Synchronization
 
@@ -20,10 +21,9 @@ public struct Reconciler: Sendable {
     public var state: (any StateBackend)?
     /// How the plan treats orphans.
     public var options: Planner.Options
-    /// Region directories of simulated hosts already read (a long-running reconciler keeps one).
-    public var hostScan: SimulatedHostScan?
-    /// Generations of the simulated nodes kept by a long-running planner (read again only where files changed).
-    public var generationWatch: GenerationWatch?
+    /// Where node drivers come from (default: `LocalNodes` of the state directory; a long-running reconciler keeps
+    /// one that watches generations).
+    public var nodes: any NodeSource
     /// The model's plan digests, when the caller has them (a long-running reconciler computes them once a revision);
     /// nil: computed when a plan needs them.
     public var planDigests: (catalog: UInt64, regions: [String: UInt64])?
@@ -45,6 +45,7 @@ public struct Reconciler: Sendable {
         self.state = state
         self.options = options
         self.objectStores = ObjectStores(model: model)
+        nodes = LocalNodes(stateDirectory: stateDirectory)
     }
 
     /// Why a reconcile could not go ahead.
@@ -57,8 +58,8 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and simulated hosts
-    /// under the state directory); those of `regions` only, when given.
+    /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and the nodes the node
+    /// source holds); those of `regions` only, when given.
     public func orphanEndpoints(in regions: Set<String>? = nil) throws -> [NodeEndpoint] {
         let declared = Set(model.nodes.lazy.filter { regions?.contains($0.region ?? "") ?? true }.map(\.address))
         var found: [Address: NodeEndpoint] = [:]
@@ -67,9 +68,8 @@ public struct Reconciler: Sendable {
         } catch {
             throw Failure(description: "cannot read the node inventory: \(error)")
         }
-        for address in LibvirtNode.simulatedNodes(stateDirectory: stateDirectory, regions: regions, scan: hostScan)
-        where !declared.contains(address) && found[address] == nil {
-            found[address] = NodeEndpoint(address: address, libvirt: "simulated", cpus: 0, memoryKiB: 0)
+        for endpoint in nodes.heldNodes(in: regions) where !declared.contains(endpoint.address) && found[endpoint.address] == nil {
+            found[endpoint.address] = endpoint
         }
         return found.values.sorted { $0.address < $1.address }
     }
@@ -110,13 +110,11 @@ public struct Reconciler: Sendable {
 
     /// A driver for every node at `endpoints` (each connects on first use).
     public func drivers(for endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] {
-        let opened = ResultSlots<Result<LibvirtNode, DriverError>>(count: endpoints.count)
-        let stateDirectory = stateDirectory
+        let opened = ResultSlots<Result<any NodeDriver, DriverError>>(count: endpoints.count)
+        let nodes = nodes
         let identity = sshIdentity
         DispatchQueue.concurrentPerform(iterations: endpoints.count) { index in
-            opened[index] = Result { () throws(DriverError) in
-                try LibvirtNode(endpoint: endpoints[index], stateDirectory: stateDirectory, identity: identity)
-            }
+            opened[index] = Result { () throws(DriverError) in try nodes.driver(for: endpoints[index], identity: identity) }
         }
         var drivers: [Address: any NodeDriver] = [:]
         for (endpoint, result) in zip(endpoints, opened.values) {
@@ -142,8 +140,7 @@ public struct Reconciler: Sendable {
     /// Observes through `drivers` (taken from `caches`), asking only nodes whose generation changed since `caches`
     /// last saw them.
     func observe(_ drivers: [Address: any NodeDriver], caches: RunCaches) throws -> [ObservedNode] {
-        try observe(drivers, cache: caches.observations, generations: caches.generations.generations(of: drivers, stateDirectory: stateDirectory),
-                    disconnect: true).nodes
+        try observe(drivers, cache: caches.observations, generations: nodes.generations(of: drivers).values, disconnect: true).nodes
     }
 
     /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made
@@ -163,7 +160,11 @@ public struct Reconciler: Sendable {
             }
             // A generation read for the plan is handed on, so the node does not read it again for its saved observation.
             let result = Result { () throws(DriverError) in
-                if let generation { try driver.observe(generation: generation) } else { try driver.observe() }
+                if let generation, let tracking = driver as? any GenerationTracking {
+                    try tracking.observe(generation: generation)
+                } else {
+                    try driver.observe()
+                }
             }
             if disconnect { driver.disconnect() }
             if case .success(let node) = result { cache?.keep(node, generation: generation) }
@@ -216,7 +217,7 @@ public struct Reconciler: Sendable {
         }
         let interrupted = sweepTemporaries == nil ? lastInterruptedRun() : nil
         if sweepTemporaries ?? (interrupted != nil && interrupted != sweptThrough) {
-            recovery.temporaries = SimulatedHost.removeStaleTemporaries(stateDirectory: stateDirectory)
+            recovery.temporaries = nodes.sweep()
             if let interrupted { try? Data("\(interrupted)\n".utf8).write(to: URL(fileURLWithPath: sweptMarker)) }
         }
         if state?.isWritable == true {

@@ -1,7 +1,7 @@
 import Billing
 import Dispatch
 import Foundation
-import Hypervisor
+import Drivers
 import ManifestSources
 import Manifests
 import Planning

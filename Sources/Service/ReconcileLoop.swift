@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Git
-import Hypervisor
+import Drivers
 import Logging
 import ManifestSources
 import Manifests
@@ -232,8 +232,10 @@ public struct ReconcileLoop: Service {
         let rollout = DeployRollout(pipeline: pipeline, revision: revision, loaded: loaded)
         let rolled = Set(rollout.regions)
         let store: any StateBackend
+        let leases: any RegionLeases
         do {
             store = try configuration.store.open()
+            leases = try configuration.store.leases()
         } catch {
             logger.error("cannot open the state store to roll out \(revision.prefix(12)): \(error)")
             return (rolled, [:])
@@ -241,9 +243,8 @@ public struct ReconcileLoop: Service {
         let runsHere = (rollout.regions.first ?? all.first).map { mine.contains($0) } ?? false
         var record: PipelineRunRecord?
         if runsHere {
-            var runner = PipelineRunner(repository: configuration.repository, stateDirectory: configuration.stateDirectory,
+            var runner = PipelineRunner(repository: configuration.repository, stateDirectory: configuration.stateDirectory, leases: leases,
                                         existingState: { try configuration.store.existing() }, openState: { try configuration.store.open() })
-            runner.leases = try? configuration.store.leases()
             runner.sshIdentity = configuration.sshIdentity
             do {
                 record = try rollout.advance(store: store, runner: runner, holds: { mine.contains($0) && state.region($0)?.paused != true }, applyHere: { region in
@@ -329,7 +330,7 @@ public struct ReconcileLoop: Service {
             if firstSweepDone.isSet {
                 let logger = logger
                 DispatchQueue.global(qos: .background).async {
-                    let removed = SimulatedHost.removeStaleTemporaries(stateDirectory: directory)
+                    let removed = caches.nodes.sweep()
                     if !removed.isEmpty { logger.info("removed \(removed.count) temporary files of interrupted writes") }
                 }
             } else {
@@ -341,14 +342,14 @@ public struct ReconcileLoop: Service {
         do {
             var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing())
             reconciler.sshIdentity = configuration.sshIdentity
-            reconciler.hostScan = caches.hosts
+            reconciler.nodes = caches.nodes
             reconciler.planDigests = state.digests(of: revision)
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
             let state = self.state
             run.observedNodes = { state.record(RegionObservation($0), region: region) }
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
-            if let reason = caches.generations.failure, !toldUnwatched.isSet {
+            if let reason = caches.nodes.watchFailure, !toldUnwatched.isSet {
                 toldUnwatched.set()
                 logger.warning("simulated nodes' files are not watched (\(reason)): every run reads every node's generation again")
             }

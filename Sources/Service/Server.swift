@@ -27,7 +27,7 @@ public struct GitOpsServer: Sendable {
     public func run(ready: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         var logger = Logger(label: "stacklab-serve")
         logger.logLevel = .info
-        let state = ServiceState(cacheRegions: configuration.cacheRegions)
+        let state = ServiceState(stateDirectory: configuration.stateDirectory, cacheRegions: configuration.cacheRegions)
         let router = Router(context: ServiceRequestContext.self)
         routes(router, state: state)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "stacklab"),

@@ -80,9 +80,10 @@ public final class ServiceState: @unchecked Sendable {
     public private(set) var webhookRejected = 0
     public let startedAt = Date().timeIntervalSince1970
 
-    /// An empty state whose runs keep the decoded state of at most `cacheRegions` regions (every region's when nil).
-    public init(cacheRegions: Int? = nil) {
-        caches = RunCaches(regions: cacheRegions)
+    /// An empty state for the nodes of `stateDirectory`, whose runs keep the decoded state of at most `cacheRegions`
+    /// regions (every region's when nil).
+    public init(stateDirectory: String, cacheRegions: Int? = nil) {
+        caches = RunCaches(stateDirectory: stateDirectory, regions: cacheRegions)
     }
 
     /// The model of `revision`, loaded once per revision (the loop and the dashboard share the last three).

@@ -1,5 +1,5 @@
 import Foundation
-import Hypervisor
+import Drivers
 import Logging
 import Manifests
 import Metrics

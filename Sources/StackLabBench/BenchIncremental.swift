@@ -46,7 +46,8 @@ struct BenchIncremental: ParsableCommand {
         let loaded = try Loader().load(GitSource(repository: root, revision: revision))
         var options = ReconcileRun.Options()
         options.regions = ["r0"]
-        let converge = ReconcileRun(reconciler: Reconciler(model: loaded.model, revision: revision, stateDirectory: state, state: nil), options: options) {
+        let converge = ReconcileRun(reconciler: Reconciler(model: loaded.model, revision: revision, stateDirectory: state, state: nil), options: options,
+                                   leases: LocalRegionLeases(stateDirectory: state)) {
             try SQLiteState(directory: state)
         }
         let converged = try converge.run()

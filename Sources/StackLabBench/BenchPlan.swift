@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Hypervisor
+import SimulatedNodes
 import Processes
 import StackLabCLI
 import TestSupport
@@ -92,7 +92,7 @@ struct BenchPlan: ParsableCommand {
             rows.append(try measure("\(size.rawValue) plan-noop", [me, "plan"] + repo + ["--state-dir", state], expect: [0]))
             rows.append(try measure("\(size.rawValue) plan-refresh", [me, "plan", "--refresh"] + repo + ["--state-dir", state], expect: [0]))
             rows.append(BenchRow(name: "\(size.rawValue) plan-reparse", outcomes: try (0..<runs).map { _ in
-                guard LibvirtNode.removeSavedObservations(stateDirectory: state) > 0 else {
+                guard SimulatedNode.removeSavedObservations(stateDirectory: state) > 0 else {
                     throw Command.Failure(description: "plan-reparse: no saved observation under \(state)/nodes: the apply saves one per node")
                 }
                 return try checked("plan-reparse", [me, "plan", "--refresh"] + repo + ["--state-dir", state], expect: [0])

@@ -1,5 +1,5 @@
 import Foundation
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import Synchronization
@@ -70,15 +70,13 @@ struct Faults: Sendable {
 }
 
 /// A node driver with `faults` injected around every call that changes the node; everything else is passed through.
-struct FaultyDriver: NodeDriver {
-    let inner: any NodeDriver
+/// It has the capabilities its inner driver has, and no others.
+struct FaultyDriver<Inner: NodeDriver>: NodeDriver {
+    let inner: Inner
     let faults: Faults
 
     var address: Address { inner.address }
-    var defersWrites: Bool { inner.defersWrites }
-    func generation() -> String? { inner.generation() }
     func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
-    func observe(generation: String?) throws(DriverError) -> ObservedNode { try inner.observe(generation: generation) }
     func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
     func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
     func disconnect() { inner.disconnect() }
@@ -89,21 +87,9 @@ struct FaultyDriver: NodeDriver {
         faults.counted()
     }
 
-    func apply(_ operation: NodeOperation, deferringWrite: Bool) throws(DriverError) {
-        try faults.refuse(operation, on: address)
-        try inner.apply(operation, deferringWrite: deferringWrite)
-        faults.counted()
-    }
-
-    func flush() throws(DriverError) {
-        try inner.flush()
-        faults.counted()
-    }
-
     func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError) {
         try faults.refuse(receiving: domain, on: address)
-        // The node copies from the source's own driver (a real node reaches the source itself).
-        try inner.receive(domain, from: (source as? FaultyDriver)?.inner ?? source, sourceDomain: sourceDomain)
+        try inner.receive(domain, from: source, sourceDomain: sourceDomain)
         faults.counted()
     }
 
@@ -116,4 +102,32 @@ struct FaultyDriver: NodeDriver {
         try inner.importVolume(pool: pool, name: name, bytes: bytes, produce)
         faults.counted()
     }
+}
+
+extension FaultyDriver: GenerationTracking where Inner: GenerationTracking {
+    func generation() -> String? { inner.generation() }
+    func observe(generation: String?) throws(DriverError) -> ObservedNode { try inner.observe(generation: generation) }
+}
+
+extension FaultyDriver: WriteBatching where Inner: WriteBatching {
+    func apply(_ operation: NodeOperation, deferringWrite: Bool) throws(DriverError) {
+        try faults.refuse(operation, on: address)
+        try inner.apply(operation, deferringWrite: deferringWrite)
+        faults.counted()
+    }
+
+    func flush() throws(DriverError) {
+        try inner.flush()
+        faults.counted()
+    }
+}
+
+/// A move copies from the source's own libvirt node (a real node reaches the source itself).
+extension FaultyDriver: LibvirtBacked where Inner: LibvirtBacked {
+    var libvirtNode: LibvirtNode { inner.libvirtNode }
+}
+
+/// `driver` with `faults` injected, wrapped as its own type (opened from the existential) so its capabilities carry over.
+func faulty<Driver: NodeDriver>(_ driver: Driver, _ faults: Faults) -> any NodeDriver {
+    FaultyDriver(inner: driver, faults: faults)
 }

@@ -6,7 +6,7 @@ import StackLabCLI
 // and pipeline tests (see `Faults`). Tooling, not product: only the tests run it.
 do {
     let faults = try Faults(environment: ProcessInfo.processInfo.environment)
-    if !faults.isEmpty { NodeDriverDecoration.install { FaultyDriver(inner: $0, faults: faults) } }
+    if !faults.isEmpty { NodeDriverDecoration.install { faulty($0, faults) } }
 } catch {
     FileHandle.standardError.write(Data("stacklab-faults: \(error)\n".utf8))
     exit(64)

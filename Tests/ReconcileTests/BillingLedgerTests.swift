@@ -1,7 +1,7 @@
 import Billing
 import Foundation
 import GRDB
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import Processes

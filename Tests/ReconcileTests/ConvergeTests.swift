@@ -1,5 +1,6 @@
 import Foundation
-import Hypervisor
+import SimulatedNodes
+import Drivers
 import ManifestSources
 import Manifests
 import Planning
@@ -57,7 +58,7 @@ import Testing
         /// Changes acme's web-1 memory (its balloon) from 2 GiB to `kib` behind StackLab's back, in its node's saved state.
         func driftWeb1Memory(to kib: Int) throws {
             let web1 = try #require(try observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
-            let host = LibvirtNode.hostFile(stateDirectory: state.path, node: web1.address)
+            let host = SimulatedNode.hostFile(stateDirectory: state.path, node: web1.address)
             let xml = try String(contentsOfFile: host, encoding: .utf8)
             let start = try #require(xml.range(of: "<name>acme:web-1</name>"))
             let memory = try #require(xml.range(of: "<currentMemory unit='KiB'>2097152</currentMemory>", range: start.upperBound..<xml.endIndex))
@@ -140,11 +141,11 @@ import Testing
         #expect(replace.action == .replace && replace.reason == .imageChanged && replace.restarts)
         #expect(replace.destroys.count == 1 && replace.destroys[0].contains("-root (20GiB)"))
         let reconciler = try world.reconciler()
-        let refused = ReconcileRun(reconciler: reconciler, options: .init()) { try SQLiteState(directory: world.state.path) }
+        let refused = ReconcileRun(reconciler: reconciler, options: .init(), leases: LocalRegionLeases(stateDirectory: world.state.path)) { try SQLiteState(directory: world.state.path) }
         #expect(throws: ReconcileRun.Refusal.self) { try refused.run() }
         var options = ReconcileRun.Options()
         options.allowReplace = true
-        let report = try ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: world.state.path) }.run()
+        let report = try ReconcileRun(reconciler: reconciler, options: options, leases: LocalRegionLeases(stateDirectory: world.state.path)) { try SQLiteState(directory: world.state.path) }.run()
         #expect(report.applied?.succeeded == true)
         #expect(report.remaining?.isEmpty == true)
         #expect(try world.observed().flatMap(\.domains).first { $0.address?.name == "web-1" }?.image == "cirros")
@@ -172,7 +173,7 @@ import Testing
     @Test func anUnmanagedDomainIsReportedAndLeftAlone() throws {
         let world = try World()
         try world.apply()
-        let host = LibvirtNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: "lab-2"))
+        let host = SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: "lab-2"))
         let xml = try String(contentsOfFile: host, encoding: .utf8)
         try xml.replacingOccurrences(of: "</node>", with: """
             <domain type='test'><name>handmade</name><memory unit='KiB'>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>
@@ -261,7 +262,6 @@ protocol WrappingNode: NodeDriver {
 
 extension WrappingNode {
     var address: Address { inner.address }
-    func generation() -> String? { inner.generation() }
     func disconnect() { inner.disconnect() }
     func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
     func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
@@ -437,7 +437,7 @@ struct FailingNode: WrappingNode {
             let name = DesiredDomain.volumeName(for: volume.address)
             let node = try #require(observed.first { $0.domains.contains { $0.address?.name == volume.spec.instance?.value && $0.address?.tenant == volume.tenant } })
             #expect(node.volumes[name] == volume.spec.size.value.bytes, "\(volume.address) on \(node.address)")
-            let xml = try String(contentsOfFile: LibvirtNode.hostFile(stateDirectory: state.path, node: node.address), encoding: .utf8)
+            let xml = try String(contentsOfFile: SimulatedNode.hostFile(stateDirectory: state.path, node: node.address), encoding: .utf8)
             let disk = try #require(xml.range(of: "volume='\(name)'/>"))
             #expect(xml[disk.upperBound...].drop { $0.isWhitespace }.hasPrefix("<target dev='\(volume.spec.device?.value ?? "")'"), "\(volume.address) attached as its device")
         }

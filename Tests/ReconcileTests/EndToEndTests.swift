@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
+import SimulatedNodes
 import GRDB
-import Hypervisor
+import Drivers
 import ManifestSources
 import Manifests
 import Planning
@@ -115,7 +116,7 @@ import Testing
         // The dead run's PID now belongs to a live process (init), and crashed writes left temporary files behind.
         let database = try DatabaseQueue(path: state.file("stacklab.sqlite"))
         try database.write { try $0.execute(sql: "UPDATE run SET pid = 1 WHERE status = 'running'") }
-        let host = LibvirtNode.hostFile(stateDirectory: state.path, node: Address(kind: .node, region: "lab", name: "lab-1"))
+        let host = SimulatedNode.hostFile(stateDirectory: state.path, node: Address(kind: .node, region: "lab", name: "lab-1"))
         let leftovers = [host + ".tmp-1", host + ".tmp-2147483646"]
         for path in leftovers { try Data("partial".utf8).write(to: URL(fileURLWithPath: path)) }
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: leftovers[0])

@@ -1,5 +1,5 @@
 import Foundation
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import StateSQLite
@@ -164,7 +164,7 @@ import Testing
 /// A simulated node saves a batch of its changes with one write of its host file, not one per change.
 @Suite struct BatchedWriteTests {
     /// Forwards to a real node, counting its saves (instrumentation, not a stand-in: every call reaches libvirt).
-    final class CountingNode: WrappingNode, @unchecked Sendable {
+    final class CountingNode: WrappingNode, WriteBatching, GenerationTracking, @unchecked Sendable {
         let inner: any NodeDriver
         let counts = Mutex((applied: 0, flushes: 0))
         /// Whether saves fail (a full disk: a fault the test driver cannot produce).
@@ -173,16 +173,19 @@ import Testing
             self.inner = inner
             self.failsToSave = failsToSave
         }
-        var defersWrites: Bool { inner.defersWrites }
+        /// The simulated node wrapped (it holds writes back and tracks its generation).
+        var batching: any WriteBatching & GenerationTracking { inner as! any WriteBatching & GenerationTracking }
+        func generation() -> String? { batching.generation() }
+        func observe(generation: String?) throws(DriverError) -> ObservedNode { try batching.observe(generation: generation) }
         func apply(_ operation: NodeOperation) throws(DriverError) { try apply(operation, deferringWrite: false) }
         func apply(_ operation: NodeOperation, deferringWrite: Bool) throws(DriverError) {
             counts.withLock { $0.applied += 1 }
-            try inner.apply(operation, deferringWrite: deferringWrite)
+            try batching.apply(operation, deferringWrite: deferringWrite)
         }
         func flush() throws(DriverError) {
             counts.withLock { $0.flushes += 1 }
             if failsToSave { throw DriverError(node: address, message: "injected: no space left on device", isTransient: false) }
-            try inner.flush()
+            try batching.flush()
         }
     }
 
@@ -206,7 +209,7 @@ import Testing
             #expect(changes == 0 || (flushes >= 1 && flushes < changes), "\(address): \(changes) changes saved in \(flushes) writes")
             // What the node holds now, read back from its host file by a fresh connection, is what the apply observed.
             let fresh = try #require(try reconciler.drivers(for: regions)[address])
-            if changes > 0 { #expect(settled.node(address, generation: fresh.generation()) == (try fresh.observe())) }
+            if changes > 0 { #expect(settled.node(address, generation: (fresh as? any GenerationTracking)?.generation()) == (try fresh.observe())) }
         }
         let after = try world.plan()
         #expect(after.isEmpty, "the saved hosts hold every change: \(after.changes.map { "\($0.action) \($0.address) \($0.reason)" })")

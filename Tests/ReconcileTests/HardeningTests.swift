@@ -1,5 +1,6 @@
 import Foundation
-import Hypervisor
+import SimulatedNodes
+import Drivers
 import ManifestSources
 import Manifests
 import Planning
@@ -15,7 +16,7 @@ import Testing
     typealias World = ConvergeTests.World
 
     private func ringFile(_ world: World, node: String) -> String {
-        LibvirtNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))
+        SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))
             .replacingOccurrences(of: ".xml", with: "") + "/etc/swift/object.ring.gz"
     }
 
@@ -159,7 +160,7 @@ import Testing
     // MARK: Ownership
 
     private func defineUnmanaged(_ world: World, node: String, name: String, uuid: String?) throws {
-        let host = LibvirtNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))
+        let host = SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))
         let xml = try String(contentsOfFile: host, encoding: .utf8)
         try xml.replacingOccurrences(of: "</node>", with: """
             <domain type='test'><name>\(name)</name>\(uuid.map { "<uuid>\($0)</uuid>" } ?? "")<memory unit='KiB'>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>

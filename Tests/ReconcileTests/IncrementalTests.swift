@@ -1,6 +1,7 @@
 import Foundation
+@testable import SimulatedNodes
 import ManifestSources
-@testable import Hypervisor
+@testable import Drivers
 import Manifests
 import Planning
 import StateSQLite
@@ -125,10 +126,10 @@ import Testing
         let web1 = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
         let reconciler = try world.reconciler()
         let driver = try #require(try reconciler.drivers(for: try reconciler.regions([]))[web1.address])
-        let root = String(LibvirtNode.hostFile(stateDirectory: world.state.path, node: web1.address).dropLast(".xml".count))
-        let dhcp = root + LibvirtNode.dnsmasqDirectory
-        let before = try #require(driver.generation())
-        #expect(driver.generation() == before, "stable while nothing changes")
+        let root = String(SimulatedNode.hostFile(stateDirectory: world.state.path, node: web1.address).dropLast(".xml".count))
+        let dhcp = root + NetworkFiles.dnsmasqDirectory
+        let before = try #require((driver as? any GenerationTracking)?.generation())
+        #expect((driver as? any GenerationTracking)?.generation() == before, "stable while nothing changes")
 
         // In place: the same inode in the same directory, one byte more.
         let host = try #require(try FileManager.default.contentsOfDirectory(atPath: dhcp).sorted().first)
@@ -138,16 +139,16 @@ import Testing
         handle.write(Data("\n".utf8))
         try handle.close()
         #expect(try FileManager.default.attributesOfItem(atPath: "\(dhcp)/\(host)")[.systemFileNumber] as? Int == inode)
-        let edited = try #require(driver.generation())
+        let edited = try #require((driver as? any GenerationTracking)?.generation())
         #expect(edited != before, "an in-place edit of a DHCP host file changes the generation")
 
         // A file added to the metadata directory, then removed.
-        let extra = root + LibvirtNode.metadataDirectory + "/stray.json"
+        let extra = root + NetworkFiles.metadataDirectory + "/stray.json"
         try Data("{}".utf8).write(to: URL(fileURLWithPath: extra))
-        let added = try #require(driver.generation())
+        let added = try #require((driver as? any GenerationTracking)?.generation())
         #expect(added != edited)
         try FileManager.default.removeItem(atPath: extra)
-        #expect(driver.generation() != added)
+        #expect((driver as? any GenerationTracking)?.generation() != added)
 
         // The region of the edited node is observed and planned again; what it plans is what a full plan says.
         let replanned = try planner.plan(revision: "HEAD")
@@ -186,7 +187,7 @@ import Testing
         let world = try World()
         try world.apply()
         let web1 = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
-        let saved = LibvirtNode.observationFile(hostFile: LibvirtNode.hostFile(stateDirectory: world.state.path, node: web1.address))
+        let saved = SimulatedNode.observationFile(hostFile: SimulatedNode.hostFile(stateDirectory: world.state.path, node: web1.address))
         #expect(FileManager.default.fileExists(atPath: saved), "the apply saved each node's observation once its changes were done")
         func fresh() throws -> (driver: any NodeDriver, node: ObservedNode) {
             let reconciler = try world.reconciler()
@@ -199,7 +200,7 @@ import Testing
         func mark() throws {
             var marked = web1
             marked.cpus = 12345
-            SavedObservation.write(marked, generation: try #require(try fresh().driver.generation()), to: saved)
+            SavedObservation.write(marked, generation: try #require(try (fresh().driver as? any GenerationTracking)?.generation()), to: saved)
         }
 
         // What the saved file says is what a new driver returns: the host is not parsed.
@@ -219,10 +220,10 @@ import Testing
         // Another build's, and a torn file: parsed again, and saved anew.
         try savedText().replacingOccurrences(of: "\"build\":\"", with: "\"build\":\"other-").write(toFile: saved, atomically: true, encoding: .utf8)
         #expect(try fresh().node == web1)
-        #expect(try savedText().contains(BuildIdentity.current) && SavedObservation.read(saved, generation: try #require(fresh().driver.generation())) == web1)
+        #expect(try savedText().contains(BuildIdentity.current) && SavedObservation.read(saved, generation: try #require((fresh().driver as? any GenerationTracking)?.generation())) == web1)
         try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: saved))
         #expect(try fresh().node == web1)
-        #expect(try savedText().contains(BuildIdentity.current) && SavedObservation.read(saved, generation: try #require(fresh().driver.generation())) == web1)
+        #expect(try savedText().contains(BuildIdentity.current) && SavedObservation.read(saved, generation: try #require((fresh().driver as? any GenerationTracking)?.generation())) == web1)
 
         // The host changed (drift): parsed again, whatever the saved file says.
         try mark()
@@ -232,7 +233,7 @@ import Testing
         #expect(drifted.domains.first { $0.address?.name == "web-1" }?.memoryKiB == 1_048_576)
 
         // A change held in the connection (not saved yet) is observed live and not saved; once flushed, it is.
-        let (driver, _) = try fresh()
+        let driver = try #require(try fresh().driver as? any WriteBatching)
         let domain = try #require(drifted.domains.first { $0.address?.name == "web-1" })
         try driver.apply(.setPower(domain: domain.name, running: false), deferringWrite: true)
         #expect(try driver.observe().domains.first { $0.name == domain.name }?.state == .shutoff)

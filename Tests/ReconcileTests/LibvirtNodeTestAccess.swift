@@ -1,5 +1,6 @@
 import Foundation
-import Hypervisor
+import SimulatedNodes
+import Drivers
 import Libvirt
 import Manifests
 
@@ -7,7 +8,7 @@ import Manifests
 enum LibvirtNodeTestAccess {
     /// Pauses `domain` on the simulated node and saves the node's state.
     static func pause(domain name: String, stateDirectory: String, node: Address) -> Bool {
-        let path = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: node)
+        let path = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: node)
         guard let connection = try? Connection(uri: "test://\(path)"), let domain = try? connection.domain(named: name) else { return false }
         guard (try? domain.suspend()) != nil,
               let xml = try? SimulatedHost.snapshot(of: connection, cpus: 16, memoryKiB: 64 << 20),
@@ -18,7 +19,7 @@ enum LibvirtNodeTestAccess {
 
     /// Defines a copy of `domain` of one simulated node on another (shut off), as a stray copy left behind would be.
     static func copy(domain name: String, stateDirectory: String, from source: Address, to target: Address) -> Bool {
-        let from = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: source), to = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: target)
+        let from = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: source), to = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: target)
         guard let origin = try? Connection(uri: "test://\(from)"), let domain = try? origin.domain(named: name), let xml = try? domain.persistentXML(),
               let destination = try? Connection(uri: "test://\(to)"), (try? destination.defineDomain(xml: xml)) != nil,
               let snapshot = try? SimulatedHost.snapshot(of: destination, cpus: 16, memoryKiB: 64 << 20),
@@ -29,7 +30,7 @@ enum LibvirtNodeTestAccess {
 
     /// Deletes `domain` from the simulated node (as an operator running virsh undefine would) and saves the node.
     static func delete(domain name: String, stateDirectory: String, node: Address) -> Bool {
-        let path = LibvirtNode.hostFile(stateDirectory: stateDirectory, node: node)
+        let path = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: node)
         guard let connection = try? Connection(uri: "test://\(path)"), let domain = try? connection.domain(named: name) else { return false }
         if (try? domain.isActive()) == true { _ = try? domain.destroy() }
         guard (try? domain.undefine()) != nil,

@@ -17,7 +17,7 @@ import Testing
         let configuration = ServiceConfiguration(repository: "/nonexistent", stateDirectory: NSTemporaryDirectory() + "/stacklab-access-\(UUID())",
                                                  token: "op-token", readToken: "r3ad", webhookSecret: "s3cret")
         let server = GitOpsServer(configuration: configuration, host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry())
-        let state = ServiceState()
+        let state = ServiceState(stateDirectory: configuration.stateDirectory)
         let router = Router(context: ServiceRequestContext.self)
         server.routes(router, state: state)
         state.update("lab") { _ in }

@@ -1,5 +1,6 @@
 import Foundation
-import Hypervisor
+import SimulatedNodes
+import Drivers
 import Manifests
 import Planning
 import StateSQLite
@@ -17,7 +18,7 @@ import Testing
         configure(&options)
         var reconciler = try world.reconciler()
         reconciler.state = try SQLiteState.existing(directory: world.state.path)
-        return try ReconcileRun(reconciler: reconciler, options: options) { try SQLiteState(directory: world.state.path) }.run()
+        return try ReconcileRun(reconciler: reconciler, options: options, leases: LocalRegionLeases(stateDirectory: world.state.path)) { try SQLiteState(directory: world.state.path) }.run()
     }
 
     static func plan(_ world: World, keepOrphans: Bool = false) throws -> Plan {
@@ -130,7 +131,7 @@ import Testing
         let world = try World()
         _ = try world.plan()  // creates the simulated hosts
         for name in ["lab-1", "lab-2", "lab-3"] {
-            let host = LibvirtNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: name))
+            let host = SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: name))
             let xml = try String(contentsOfFile: host, encoding: .utf8)
             try xml.replacingOccurrences(of: "</node>", with: """
                 <domain type='test'><name>acme:web-1</name><memory unit='KiB'>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>

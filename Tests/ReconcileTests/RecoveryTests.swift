@@ -1,6 +1,7 @@
 import Foundation
+import SimulatedNodes
 import GRDB
-import Hypervisor
+import Drivers
 import Manifests
 import StateSQLite
 import Testing
@@ -13,7 +14,7 @@ import Testing
         let world = try ConvergeTests.World()
         try world.apply()
         let reconciler = try world.reconciler()
-        let host = LibvirtNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: "lab-1"))
+        let host = SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: "lab-1"))
         // A write whose process is gone (no process has this PID) left its temporary file.
         func leaveTemporary() throws -> String {
             let path = host + ".tmp-2147483646"

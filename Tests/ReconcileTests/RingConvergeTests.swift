@@ -1,5 +1,6 @@
 import Foundation
-import Hypervisor
+import SimulatedNodes
+import Drivers
 import Manifests
 import Planning
 import Rings
@@ -14,7 +15,7 @@ import Testing
     typealias World = ConvergeTests.World
 
     private func ringFile(_ world: World, node: String, _ name: String = "object.ring.gz") -> String {
-        LibvirtNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))
+        SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))
             .replacingOccurrences(of: ".xml", with: "") + "/etc/swift/\(name)"
     }
 

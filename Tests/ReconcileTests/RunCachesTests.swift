@@ -1,5 +1,6 @@
 import Foundation
-import Hypervisor
+import SimulatedNodes
+import Drivers
 import Manifests
 import Planning
 import TestSupport
@@ -47,7 +48,7 @@ import Testing
         /// Observes one region's nodes through the cache; returns how many came from it.
         func observe(_ region: String) throws -> Int {
             let some = drivers.filter { $0.key.region == region }
-            let (nodes, reused) = try reconciler.observe(some, cache: cache, generations: Reconciler.generations(of: some), disconnect: true)
+            let (nodes, reused) = try reconciler.observe(some, cache: cache, generations: reconciler.nodes.generations(of: some).values, disconnect: true)
             #expect(nodes.count == 2)
             if let earlier = first[region] { #expect(nodes == earlier, "\(region): the same observation, kept or read again") } else { first[region] = nodes }
             return reused
@@ -64,9 +65,9 @@ import Testing
 
         // A node whose generation changed is observed again, kept region or not.
         let node = Address(kind: .node, region: "r1", name: "r1-n0")
-        try SimulatedHost.write(SimulatedHost.emptyHost(cpus: 8, memoryKiB: 8 << 20), to: LibvirtNode.hostFile(stateDirectory: state.path, node: node))
+        try SimulatedHost.write(SimulatedHost.emptyHost(cpus: 8, memoryKiB: 8 << 20), to: SimulatedNode.hostFile(stateDirectory: state.path, node: node))
         let some = drivers.filter { $0.key.region == "r1" }
-        let again = try reconciler.observe(some, cache: cache, generations: Reconciler.generations(of: some), disconnect: true)
+        let again = try reconciler.observe(some, cache: cache, generations: reconciler.nodes.generations(of: some).values, disconnect: true)
         #expect(again.reused == 1)
         #expect(again.nodes.first { $0.address == node }?.cpus == 8)
     }

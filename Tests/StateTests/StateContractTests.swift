@@ -1,5 +1,5 @@
 import Foundation
-import Hypervisor
+import Drivers
 import Manifests
 import Planning
 import Reconcile

@@ -43,9 +43,8 @@ struct PipelineOptions: ParsableArguments {
     func runner() throws -> PipelineRunner {
         let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
         let location = try database.location(stateDirectory: directory)
-        var runner = PipelineRunner(repository: repo, stateDirectory: directory, existingState: { try location.existing() },
+        var runner = PipelineRunner(repository: repo, stateDirectory: directory, leases: try location.leases(), existingState: { try location.existing() },
                                     openState: { try location.open() })
-        runner.leases = try location.leases()
         runner.sshIdentity = identity
         runner.approved = approve
         return runner

@@ -3,7 +3,8 @@ import Manifests
 import Planning
 import TestSupport
 import Testing
-@testable import Hypervisor
+@testable import Drivers
+import SimulatedNodes
 
 /// Growing a running domain on a simulated node (libvirt's test driver): within its maximums it grows live, keeping
 /// the same running instance (libvirt gives a domain a new id every time it starts); beyond them only a change that
@@ -21,14 +22,14 @@ import Testing
             running: true, flavor: "f\(vcpus)", image: "ubuntu")
     }
 
-    private func runningID(_ node: LibvirtNode) throws -> UInt32? {
-        try node.connection.domain(named: DesiredDomain.name(for: Self.address))?.id
+    private func runningID(_ node: SimulatedNode) throws -> UInt32? {
+        try node.libvirtNode.connection.domain(named: DesiredDomain.name(for: Self.address))?.id
     }
 
     @Test func aRunningDomainGrowsLiveWithinItsMaximumsAndRestartsOnlyWhenTold() throws {
         let state = try Scratch("state")
-        let node = try LibvirtNode(endpoint: NodeEndpoint(address: Self.nodeAddress, libvirt: "simulated", cpus: 32, memoryKiB: 128 << 20),
-                                   stateDirectory: state.path)
+        let node = try SimulatedNode(endpoint: NodeEndpoint(address: Self.nodeAddress, libvirt: "simulated", cpus: 32, memoryKiB: 128 << 20),
+                                     stateDirectory: state.path)
         try node.apply(.defineDomain(Self.domain(vcpus: 1, gib: 2, disk: 20), restart: false))
         let started = try #require(try runningID(node))
         let first = try #require(try node.observe().domains.first)

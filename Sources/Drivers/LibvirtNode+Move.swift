@@ -27,9 +27,8 @@ extension LibvirtNode {
     func handOver(domain name: String, instance: Address, disks: [DesiredDomain.Disk]) throws(DriverError) -> (volumes: [OutgoingVolume], wasRunning: Bool) {
         lock.lock()
         defer { lock.unlock() }
-        snapshots.forget(domain: name, volumePrefix: DesiredDomain.volumePrefix(for: instance))
-        for disk in disks { snapshots.forget(domain: name, volumePrefix: disk.volume) }
-        let result = try libvirt { () throws(LibvirtError) -> (volumes: [OutgoingVolume], wasRunning: Bool) in
+        return try changing(domain: name, volumePrefixes: [DesiredDomain.volumePrefix(for: instance)] + disks.map(\.volume)) { () throws(DriverError) in
+        try libvirt { () throws(LibvirtError) -> (volumes: [OutgoingVolume], wasRunning: Bool) in
             guard let domain = try connection.domain(named: name) else {
                 throw LibvirtError(operation: "move domain \(name)", code: -1, message: "the domain is no longer on \(address.name): plan again")
             }
@@ -49,23 +48,22 @@ extension LibvirtNode {
             }
             return (outgoing.sorted { $0.name < $1.name }, wasRunning)
         }
-        try persist()
-        return result
+        }
     }
 
     /// Starts the old domain again after a move that failed (best effort: the move's own error is what is reported).
     func takeBack(domain name: String) {
         lock.lock()
         defer { lock.unlock() }
-        snapshots.forget(domain: name)
-        _ = try? libvirt { () throws(LibvirtError) in
-            if let domain = try connection.domain(named: name), try domain.info().state == .shutoff { try domain.start() }
+        _ = try? changing(domain: name, volumePrefixes: []) { () throws(DriverError) in
+            try libvirt { () throws(LibvirtError) in
+                if let domain = try connection.domain(named: name), try domain.info().state == .shutoff { try domain.start() }
+            }
         }
-        try? persist()
     }
 
     public func receive(_ want: DesiredDomain, from driver: any NodeDriver, sourceDomain name: String) throws(DriverError) {
-        guard let source = driver as? LibvirtNode else {
+        guard let source = (driver as? any LibvirtBacked)?.libvirtNode else {
             throw DriverError(node: address, message: "cannot copy volumes from \(driver.address): it is not a libvirt node", isTransient: false)
         }
         let (volumes, wasRunning) = try source.handOver(domain: name, instance: want.address, disks: want.disks)
@@ -80,14 +78,13 @@ extension LibvirtNode {
     private func receive(_ want: DesiredDomain, volumes: [OutgoingVolume], from source: LibvirtNode) throws(DriverError) {
         lock.lock()
         defer { lock.unlock() }
-        snapshots.forget(domain: want.name, volumePrefix: DesiredDomain.volumePrefix(for: want.address))
-        for disk in want.disks { snapshots.forget(domain: want.name, volumePrefix: disk.volume) }
-        for volume in volumes {
-            guard let reader = volume.reader, kind != .test else { continue }  // a simulated node holds no data
-            try copy(volume, from: reader, source: source, backing: want.disks.first { $0.volume == volume.name }.flatMap(backingFile))
+        try changing(domain: want.name, volumePrefixes: [DesiredDomain.volumePrefix(for: want.address)] + want.disks.map(\.volume)) { () throws(DriverError) in
+            for volume in volumes {
+                guard let reader = volume.reader, kind != .test else { continue }  // a simulated node holds no data
+                try copy(volume, from: reader, source: source, backing: want.disks.first { $0.volume == volume.name }.flatMap(backingFile))
+            }
+            try libvirt { () throws(LibvirtError) in try ensureDomain(want, restart: false) }
         }
-        try libvirt { () throws(LibvirtError) in try ensureDomain(want, restart: false) }
-        try persist()
     }
 
     /// Streams one volume in: an empty file first (a copy interrupted earlier is started over), then the old node's

@@ -3,7 +3,8 @@ import Manifests
 import Planning
 import Processes
 import Testing
-@testable import Hypervisor
+@testable import Drivers
+import SimulatedNodes
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,11 +44,12 @@ import Glibc
 
     @Test func aSilentNodeIsAnErrorWithinItsDeadline() throws {
         let listener = try SilentListener()
-        let node = try LibvirtNode(endpoint: NodeEndpoint(address: Address(kind: .node, region: "lab", name: "mute"),
-                                                          libvirt: "qemu+ssh://root@127.0.0.1:\(listener.port)/system", cpus: 4, memoryKiB: 1 << 20,
-                                                          hostKey: try Self.someHostKey()),
-                                   stateDirectory: NSTemporaryDirectory())
-        node.connectTimeout = 1
+        let machine = try RemoteMachine(endpoint: NodeEndpoint(address: Address(kind: .node, region: "lab", name: "mute"),
+                                                               libvirt: "qemu+ssh://root@127.0.0.1:\(listener.port)/system", cpus: 4, memoryKiB: 1 << 20,
+                                                               hostKey: try Self.someHostKey()),
+                                        identity: "/nonexistent/key", socket: nil)
+        machine.connectTimeout = 1
+        let node = LibvirtNode(address: Address(kind: .node, region: "lab", name: "mute"), kind: .kvm, fileRoot: nil, machine: machine)
         do {
             _ = try node.observe()
             Issue.record("observing a silent node succeeded")
@@ -61,8 +63,8 @@ import Glibc
         // Endpoints also come from the state store's inventory: the driver holds them to the manifests' rule.
         for uri in ["qemu+ext:///system?command=/bin/true", "test:///etc/passwd", "qemu:///system", "qemu+ssh://h/system?netcat=/x"] {
             #expect(throws: DriverError.self, "\(uri)") {
-                try LibvirtNode(endpoint: NodeEndpoint(address: Address(kind: .node, region: "lab", name: "x"), libvirt: uri, cpus: 1, memoryKiB: 1 << 20),
-                                stateDirectory: NSTemporaryDirectory())
+                try LocalNodes(stateDirectory: NSTemporaryDirectory())
+                    .driver(for: NodeEndpoint(address: Address(kind: .node, region: "lab", name: "x"), libvirt: uri, cpus: 1, memoryKiB: 1 << 20), identity: nil)
             }
         }
     }

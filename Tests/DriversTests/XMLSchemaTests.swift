@@ -5,7 +5,7 @@ import Manifests
 import Planning
 import TestSupport
 import Testing
-@testable import Hypervisor
+@testable import Drivers
 
 /// Every kind of libvirt object StackLab generates validates against libvirt's own RelaxNG schemas
 /// (virt-xml-validate from libvirt-clients), and the test-driver variants are accepted by libvirt itself.

@@ -1,3 +1,4 @@
+import Drivers
 import Foundation
 import Manifests
 import Parallel
@@ -64,7 +65,7 @@ public final class GenerationWatch: @unchecked Sendable {
         let reread = drivers.keys.filter { known[$0] == nil }.sorted()
         let read = ResultSlots<String?>(count: reread.count)
         DispatchQueue.concurrentPerform(iterations: reread.count) { index in
-            read[index] = drivers[reread[index]]?.generation()
+            read[index] = (drivers[reread[index]] as? any GenerationTracking)?.generation()
         }
         readLast = reread
         // While nothing is watched, nothing read is kept: every call reads everything.
@@ -202,6 +203,6 @@ public final class GenerationWatch: @unchecked Sendable {
             known = known.filter { $0.key.region != region }
             return
         }
-        if let node = LibvirtNode.generationOwner(region: region, entry: parts[1], inside: parts.count > 2) { known[node] = nil }
+        if let node = SimulatedNode.generationOwner(region: region, entry: parts[1], inside: parts.count > 2) { known[node] = nil }
     }
 }

@@ -3,7 +3,8 @@ import Manifests
 import Planning
 import TestSupport
 import Testing
-@testable import Hypervisor
+import Drivers
+@testable import SimulatedNodes
 
 /// The watched generations are always the generations every node would give if asked, and only nodes whose files
 /// changed are asked again: host files rewritten, node directories made later, new regions, saved observations
@@ -26,7 +27,7 @@ import Testing
         }
 
         func add(_ region: String, _ name: String) throws {
-            drivers[GenerationWatchTests.node(region, name)] = try LibvirtNode(
+            drivers[GenerationWatchTests.node(region, name)] = try SimulatedNode(
                 endpoint: NodeEndpoint(address: GenerationWatchTests.node(region, name), libvirt: "simulated", cpus: 4, memoryKiB: 8 << 20),
                 stateDirectory: state.path)
         }
@@ -36,7 +37,7 @@ import Testing
         /// Asks the watch and checks it against every node asked directly; returns the nodes it read again.
         func check(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> [String] {
             let watched = watch.generations(of: drivers, stateDirectory: state.path)
-            let direct = Dictionary(uniqueKeysWithValues: drivers.map { ($0.key, $0.value.generation()) })
+            let direct = Dictionary(uniqueKeysWithValues: drivers.map { ($0.key, ($0.value as? any GenerationTracking)?.generation()) })
             #expect(watched == direct, comment, sourceLocation: sourceLocation)
             #expect(watch.failure == nil, sourceLocation: sourceLocation)
             return watch.lastRead.map(\.description)
@@ -48,7 +49,7 @@ import Testing
             return watch.lastRead.map(\.description)
         }
 
-        func generation(_ address: Address) -> String? { drivers[address]!.generation() }
+        func generation(_ address: Address) -> String? { (drivers[address] as? any GenerationTracking)?.generation() }
 
         /// Replaces a file as the simulated hosts do: written aside, then renamed over it.
         func replace(_ relative: String, with text: String) throws {
@@ -118,7 +119,7 @@ import Testing
         let cloud = try Cloud()
         try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/stacklab/metadata"), withIntermediateDirectories: true)
         cloud.watch.watchLimit = 3  // as if fs.inotify.max_user_watches were reached
-        let direct = { Dictionary(uniqueKeysWithValues: cloud.drivers.map { ($0.key, $0.value.generation()) }) }
+        let direct = { Dictionary(uniqueKeysWithValues: cloud.drivers.map { ($0.key, ($0.value as? any GenerationTracking)?.generation()) }) }
         #expect(cloud.watch.generations(of: cloud.drivers, stateDirectory: cloud.state.path) == direct())
         #expect(cloud.watch.failure?.contains("max_user_watches") == true, "\(cloud.watch.failure ?? "watched")")
         #expect(cloud.watch.lastRead.count == 4)
@@ -135,8 +136,8 @@ import Testing
         #expect(watch.generations(of: [:], stateDirectory: state.path).isEmpty)
         #expect(watch.failure == nil, "no nodes yet is not a failure to watch")
         let address = Self.node("lab", "n1")
-        let node = try LibvirtNode(endpoint: NodeEndpoint(address: address, libvirt: "simulated", cpus: 4, memoryKiB: 8 << 20),
-                                   stateDirectory: state.path)
+        let node = try SimulatedNode(endpoint: NodeEndpoint(address: address, libvirt: "simulated", cpus: 4, memoryKiB: 8 << 20),
+                                     stateDirectory: state.path)
         #expect(watch.generations(of: [address: node], stateDirectory: state.path)[address] == .some(node.generation()))
         #expect(watch.generations(of: [address: node], stateDirectory: state.path)[address] == .some(node.generation()))
         #expect(watch.lastRead == [], "watched since the nodes directory appeared")

@@ -74,7 +74,10 @@ extension LibvirtNode {
     public func importVolume(pool poolName: String, name: String, bytes: UInt64, _ produce: (_ write: (Data) throws -> Void) throws -> Void) throws(DriverError) {
         lock.lock()
         defer { lock.unlock() }
-        snapshots.forget(domain: "", volumePrefix: name)
+        try changing(domain: "", volumePrefixes: [name]) { () throws(DriverError) in try restore(pool: poolName, name: name, bytes: bytes, produce) }
+    }
+
+    private func restore(pool poolName: String, name: String, bytes: UInt64, _ produce: (_ write: (Data) throws -> Void) throws -> Void) throws(DriverError) {
         let pool = try libvirt { () throws(LibvirtError) -> StoragePool in
             let pool = try self.pool(named: poolName)
             // A restore interrupted half-way is started over.
@@ -83,7 +86,6 @@ extension LibvirtNode {
         }
         if kind == .test {
             try libvirt { () throws(LibvirtError) in _ = try pool.createVolume(xml: StorageXML.volume(name: name, bytes: bytes, backingFile: nil)) }
-            try persist()
             return
         }
         let (target, writer) = try libvirt { () throws(LibvirtError) -> (StorageVolume, VolumeWriter) in

@@ -1,0 +1,262 @@
+import Foundation
+import Hosts
+import Libvirt
+import Manifests
+import Planning
+import SSH
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A production node: libvirt over `qemu+libssh2://` with the manifest's pinned host key, and its host face over SSH
+/// (files under the node's file root, guarded commands). A node with a file root (a test host sharing a machine) gets
+/// the files and an `nft -c` check, never a change to the machine's own interfaces or ruleset.
+///
+/// `@unchecked Sendable`: `lock` guards the SSH session opened on first use.
+public final class RemoteMachine: NodeMachine, @unchecked Sendable {
+    /// The node (for errors).
+    let node: Address
+    let host: String
+    let port: UInt16
+    let user: String
+    let fileRoot: String?
+    let hostKey: String
+    let identity: String
+    public let uri: String
+    /// The known_hosts file libvirt checks the node against (a temporary file, removed with the machine).
+    private let knownHostsFile: String
+    private var session: SSHHost?
+    private let lock = NSLock()
+    /// Seconds the node gets to accept a connection and show its SSH banner.
+    public var connectTimeout: Double = 10
+
+    /// The machine at `endpoint` (`qemu+ssh://user@host:port/system`, checked), reached with SSH key `identity`;
+    /// `socket` is the libvirt daemon's socket on the node when it is not the default one.
+    public init(endpoint: NodeEndpoint, identity: String, socket: String?) throws(DriverError) {
+        node = endpoint.address
+        guard let parsed = LibvirtURI(parsing: endpoint.libvirt), case .ssh(let user, let host, let port, _) = parsed.endpoint else {
+            throw DriverError(node: endpoint.address, message: "refusing libvirt URI '\(endpoint.libvirt)': \(LibvirtURI.hint)", isTransient: false)
+        }
+        guard let hostKey = endpoint.hostKey, HostKey(publicKeyLine: hostKey) != nil else {
+            throw DriverError(node: endpoint.address, message: "no pinned host key: put the server's key in the Node's ssh.hostKey (stacklab bootstrap --trust-on-first-use shows and records it)", isTransient: false)
+        }
+        self.host = host
+        self.port = UInt16(port ?? 22)
+        self.user = user ?? "root"
+        fileRoot = endpoint.fileRoot
+        self.hostKey = hostKey
+        self.identity = identity
+        // Written where any user may write (a read-only plan needs it too), and only for this machine's life.
+        knownHostsFile = NSTemporaryDirectory() + "/stacklab-known-hosts-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let entry = self.port == 22 ? (host.contains(":") ? "[\(host)]" : host) : "[\(host)]:\(self.port)"
+        do {
+            try Data("\(entry) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n".utf8).write(to: URL(fileURLWithPath: knownHostsFile), options: .atomic)
+        } catch {
+            throw DriverError(node: endpoint.address, message: "cannot write \(knownHostsFile): \(error)", isTransient: false)
+        }
+        // libvirt's in-process libssh2 transport, with what the reconciler (not the manifest) supplies: the key, a
+        // known_hosts file holding only the node's pinned host key (so libvirt verifies the server as StackLab does),
+        // and the daemon's socket when it is not the default one.
+        var query = ["sshauth=privkey", "keyfile=\(Self.escape(identity))", "known_hosts=\(Self.escape(knownHostsFile))", "known_hosts_verify=normal"]
+        if let socket, !socket.isEmpty { query.append("socket=\(Self.escape(socket))") }
+        uri = "qemu+libssh2://\(self.user)@\(host.contains(":") ? "[\(host)]" : host):\(self.port)/system?" + query.joined(separator: "&")
+    }
+
+    deinit { unlink(knownHostsFile) }
+
+    /// The daemon's socket on `host` when it is not the default one, from a setting (`$STACKLAB_LIBVIRT_SOCKET`): one
+    /// path for every node, or `host=path` pairs separated by commas (nodes not named use the default).
+    public static func socket(for host: String, in setting: String?) -> String? {
+        guard let setting, !setting.isEmpty else { return nil }
+        guard setting.contains("=") else { return setting }
+        for pair in setting.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0] == host { return parts[1] }
+        }
+        return nil
+    }
+
+    static func escape(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value
+    }
+
+    /// Whether commands may change the machine itself (a production node's root is `/`).
+    private var ownsMachine: Bool { fileRoot.map { $0 == "/" || $0.isEmpty } ?? true }
+
+    // MARK: Connection
+
+    /// libvirt's ssh transport waits forever on a port that accepts and stays silent: the node must show an SSH banner
+    /// within the deadline before libvirt is let near it.
+    public func willConnect() throws(LibvirtError) {
+        do {
+            try TCPConnection.probeSSH(host: host, port: port, timeout: connectTimeout)
+        } catch {
+            throw LibvirtError.cannotConnect("connect to \(host):\(port)", message: "\(error)")
+        }
+    }
+
+    public func connectionIsCurrent() -> Bool { true }
+    public func connected() {}
+
+    public func disconnect() {
+        lock.withLock { session = nil }
+    }
+
+    /// Changes are durable as libvirt makes them.
+    public func willChange(domain: String, volumePrefixes: [String], deferring: Bool) {}
+    public func didChange(on connection: Connection, succeeded: Bool) throws(DriverError) {}
+
+    /// The host face, opened on first use with the reconciler's key and the node's pinned host key; the same session
+    /// serves every file of the run.
+    func face() throws(DriverError) -> SSHHost {
+        lock.lock()
+        defer { lock.unlock() }
+        if let session { return session }
+        do {
+            let opened = try SSHHost(address: node, host: host, port: port, user: user, fileRoot: fileRoot, pinnedKey: hostKey,
+                                     credentials: .init(key: .file(identity)), connectTimeout: connectTimeout)
+            session = opened
+            return opened
+        } catch {
+            throw DriverError(node: node, message: error.message, isTransient: true)
+        }
+    }
+
+    /// Runs `body` on the host face, its failures as the node's (transient: a lost connection may come back).
+    private func onHost<T>(_ what: String, _ body: (SSHHost) throws -> T) throws(DriverError) -> T {
+        let face = try face()
+        do {
+            return try body(face)
+        } catch let error as DriverError {
+            throw error
+        } catch {
+            throw DriverError(node: node, message: "\(what): \(error)", isTransient: true)
+        }
+    }
+
+    // MARK: Rings
+
+    public func rings() throws(DriverError) -> [String: String] {
+        try onHost("cannot read the ring files") { face in
+            try face.files(NetworkFiles.ringFiles.map { "/etc/swift/\($0)" }).reduce(into: [:]) { $0[($1.key as NSString).lastPathComponent] = $1.value.sha256 }
+        }
+    }
+
+    public func readRing(_ name: String) throws(DriverError) -> Data {
+        try onHost("cannot read \(name)") { face in Data(try face.read("/etc/swift/\(name)")) }
+    }
+
+    public func installRing(_ name: String, content: Data, sha256: String) throws(DriverError) {
+        try onHost("cannot install \(name)") { face in try face.write("/etc/swift/\(name)", content: [UInt8](content), mode: 0o644) }
+        guard try rings()[name] == sha256 else {
+            throw DriverError(node: node, message: "\(name) does not match its checksum after install", isTransient: true)
+        }
+    }
+
+    // MARK: Networking
+
+    public func networkFiles() throws(DriverError) -> NetworkFiles {
+        let dnsmasq = NetworkFiles.dnsmasqDirectory, metadata = NetworkFiles.metadataDirectory, ruleset = NetworkFiles.rulesetFile
+        let script = """
+            cd "$STACKLAB_ROOT/" || exit 0
+            for f in .\(dnsmasq)/*.conf .\(dnsmasq)/*.hosts .\(metadata)/*.json .\(ruleset); do
+              [ -f "$f" ] && { printf '\\n@@file %s\\n' "${f#.}"; cat "$f"; }
+            done
+            if [ -z "$STACKLAB_ROOT" ] && [ -f .\(ruleset) ]; then
+              printf '\\n@@live\\n'; \(Ruleset.listing)
+              printf '\\n@@listed\\n'; cat .\(NetworkFiles.listedFile) 2>/dev/null
+            fi
+            printf '\\n'
+            """
+        let output = try run(script)
+        var found = NetworkFiles(files: [:])
+        var section: String?
+        var text = ""
+        // Every section is followed by the newline that precedes the next marker (a file need not end with one).
+        func close() {
+            guard let section else { return }
+            if text.hasSuffix("\n") { text.removeLast() }
+            if section == "@@live" {
+                found.live = text
+            } else if section == "@@listed" {
+                found.listed = text
+            } else {
+                found.files[String(section.dropFirst("@@file ".count))] = text
+            }
+        }
+        for line in output.split(separator: "\n", omittingEmptySubsequences: false).dropLast(output.hasSuffix("\n") ? 1 : 0) {
+            if line.hasPrefix("@@file ") || line == "@@live" || line == "@@listed" {
+                close()
+                section = String(line)
+                text = ""
+            } else {
+                text += line + "\n"
+            }
+        }
+        close()
+        return found
+    }
+
+    public func writeNetworkFiles(_ files: [(path: String, content: String)], dhcp: NodeDHCP) throws(DriverError) {
+        let face = try face()
+        do {
+            try face.write(files.map { HostFile(path: $0.path, content: Array($0.content.utf8), mode: 0o644) })
+        } catch {
+            throw DriverError(node: node, message: "cannot write the DHCP configuration: \(error.message)", isTransient: true)
+        }
+        let dnsmasq = NetworkFiles.dnsmasqDirectory
+        var script = "cd \"$STACKLAB_ROOT/\" || exit 1\nfor f in .\(dnsmasq)/*.conf .\(dnsmasq)/*.hosts .\(NetworkFiles.metadataDirectory)/*.json; do\n  case \"${f#.}\" in\n"
+        for path in Set(files.map(\.path)).sorted() { script += "    \(Session.quote(path))) ;;\n" }
+        script += "    *) rm -f \"$f\" ;;\n  esac\ndone\n"
+        if ownsMachine {
+            for network in dhcp.networks {
+                script += "ip addr replace \(network.gateway)/\(network.range.prefix) dev \(Session.quote(network.bridge))\n"
+                script += "systemctl reload-or-restart stacklab-dnsmasq@\(network.network) || true\n"
+            }
+        }
+        _ = try run(script + "true\n")
+    }
+
+    /// The file is checked with `nft -c` on the node first, so a ruleset the kernel refuses never replaces a working one.
+    public func loadRuleset(_ ruleset: Ruleset) throws(DriverError) {
+        let file = NetworkFiles.rulesetFile
+        let remove = ruleset.rules.isEmpty
+        if !remove {
+            let face = try face()
+            do {
+                try face.write(file, content: Array(ruleset.nft.utf8), mode: 0o644)
+            } catch {
+                throw DriverError(node: node, message: "cannot write the ruleset: \(error.message)", isTransient: true)
+            }
+        }
+        var script = "cd \"$STACKLAB_ROOT/\" || exit 1\n"
+        if remove {
+            if ownsMachine { script += "\(Ruleset.removal)\n" }
+            script += "rm -f .\(file) .\(NetworkFiles.listedFile)\n"
+        } else {
+            script += "nft -c -f .\(file) || exit 3\n"
+            if ownsMachine {
+                // The metadata service knows an instance by its port's mark, which an accepted connection carries only
+                // with tcp_fwmark_accept; the bridge table sees bridged frames without br_netfilter.
+                script += "sysctl -qw net.ipv4.tcp_fwmark_accept=1\n"
+                script += "nft -f .\(file) && { \(Ruleset.listing); } > .\(NetworkFiles.listedFile)\n"
+            }
+        }
+        _ = try run(script + "true\n")
+    }
+
+    /// Runs a script through the host face; a failure carries its output.
+    func run(_ script: String) throws(DriverError) -> String {
+        let result: CommandResult
+        let face = try face()
+        do {
+            result = try face.run(script)
+        } catch {
+            throw DriverError(node: node, message: error.message, isTransient: true)
+        }
+        guard result.exitStatus == 0 else {
+            throw DriverError(node: node, message: "a host command failed (exit \(result.exitStatus)): \(result.stderr)\(result.stdout)", isTransient: false)
+        }
+        return result.stdout
+    }
+}

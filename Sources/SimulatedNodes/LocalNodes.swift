@@ -1,0 +1,121 @@
+import Dispatch
+import Drivers
+import Foundation
+import Manifests
+import Parallel
+import Planning
+
+/// The nodes one reconciler reaches: production nodes over SSH (`LibvirtNode` on a `RemoteMachine`) and the
+/// simulated nodes kept under its state directory. A long-running reconciler keeps one, so the simulated hosts'
+/// listing and their generations are read again only where files changed.
+public final class LocalNodes: NodeSource, @unchecked Sendable {
+    /// Where simulated nodes live (`<state>/nodes/<region>/<name>.xml`).
+    public let stateDirectory: String
+    /// The SSH key for production nodes when the caller names none.
+    public let defaultIdentity: String
+    /// The libvirt daemon's socket on production nodes when it is not the default one (see `RemoteMachine.socket`).
+    public let socketSetting: String?
+    /// Region directories already listed; generations watched with inotify (nil: read every time).
+    private let scan = SimulatedHostScan()
+    private let watch: GenerationWatch?
+
+    /// The nodes of `stateDirectory`; with `watching`, generations are watched (for a long-running caller). The SSH key
+    /// defaults to `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`; the socket setting is `$STACKLAB_LIBVIRT_SOCKET`.
+    public init(stateDirectory: String, watching: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.stateDirectory = stateDirectory
+        defaultIdentity = environment["STACKLAB_SSH_IDENTITY"] ?? "\(environment["HOME"] ?? NSHomeDirectory())/.ssh/id_ed25519"
+        socketSetting = environment["STACKLAB_LIBVIRT_SOCKET"]
+        watch = watching ? GenerationWatch() : nil
+    }
+
+    /// Endpoints also come from the state store and host files, not only from validated manifests: checked again here,
+    /// so nothing but a simulated host or QEMU over SSH is ever connected to.
+    public func driver(for endpoint: NodeEndpoint, identity: String?) throws(DriverError) -> any NodeDriver {
+        guard let parsed = LibvirtURI(parsing: endpoint.libvirt) else {
+            throw DriverError(node: endpoint.address, message: "refusing libvirt URI '\(endpoint.libvirt)': \(LibvirtURI.hint)", isTransient: false)
+        }
+        switch parsed.endpoint {
+        case .simulated:
+            return try SimulatedNode(endpoint: endpoint, stateDirectory: stateDirectory)
+        case .ssh(_, let host, _, _):
+            return try LibvirtNode(remote: endpoint, identity: identity ?? defaultIdentity, socket: RemoteMachine.socket(for: host, in: socketSetting))
+        }
+    }
+
+    /// Simulated nodes with a host file under the state directory.
+    public func heldNodes(in regions: Set<String>?) -> [NodeEndpoint] {
+        Self.simulatedNodes(stateDirectory: stateDirectory, regions: regions, scan: scan).map {
+            NodeEndpoint(address: $0, libvirt: "simulated", cpus: 0, memoryKiB: 0)
+        }
+    }
+
+    public func generations(of drivers: [Address: any NodeDriver]) -> (values: [Address: String?], read: Int) {
+        if let watch {
+            let values = watch.generations(of: drivers, stateDirectory: stateDirectory)
+            return (values, watch.lastRead.count)
+        }
+        let list = Array(drivers)
+        let read = ResultSlots<String?>(count: list.count)
+        DispatchQueue.concurrentPerform(iterations: list.count) { index in
+            read[index] = (list[index].value as? any GenerationTracking)?.generation()
+        }
+        var values: [Address: String?] = [:]
+        for (entry, generation) in zip(list, read.values) { values[entry.key] = .some(generation) }
+        return (values, list.count)
+    }
+
+    public var watchFailure: String? { watch?.failure }
+
+    public func release(_ node: Address) {
+        let hostFile = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: node)
+        unlink(SimulatedNode.observationFile(hostFile: hostFile))
+        unlink(hostFile)
+    }
+
+    public func sweep() -> [String] {
+        SimulatedHost.removeStaleTemporaries(stateDirectory: stateDirectory)
+    }
+
+    /// Every simulated node that has a host file under `stateDirectory` (`nodes/<region>/<name>.xml`), in `regions` only
+    /// when given. With `scan`, a region directory whose stamp is unchanged since the last call is not read again.
+    public static func simulatedNodes(stateDirectory: String, regions: Set<String>? = nil, scan: SimulatedHostScan? = nil) -> [Address] {
+        let root = "\(stateDirectory)/nodes"
+        var nodes: [Address] = []
+        for region in regions.map({ $0.sorted() }) ?? FileStamp.names(in: root, suffix: "") where !region.hasPrefix(".") {
+            let directory = "\(root)/\(region)"
+            let stamp = FileStamp(path: directory)?.description
+            if let stamp, let kept = scan?.nodes(directory, stamp: stamp) {
+                nodes += kept
+                continue
+            }
+            let found = FileStamp.names(in: directory, suffix: ".xml").map { Address(kind: .node, region: region, name: String($0.dropLast(4))) }
+            if let stamp { scan?.keep(found, directory: directory, stamp: stamp) }
+            nodes += found
+        }
+        return nodes
+    }
+}
+
+/// What `LocalNodes.simulatedNodes` found in each region directory, by the directory's stamp (adding or removing a
+/// host file changes it). For a long-running reconciler.
+///
+/// `@unchecked Sendable`: every access goes through `lock`.
+public final class SimulatedHostScan: @unchecked Sendable {
+    private var directories: [String: (stamp: String, nodes: [Address])] = [:]
+    let lock = NSLock()
+
+    /// An empty scan.
+    public init() {}
+
+    func nodes(_ directory: String, stamp: String) -> [Address]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return directories[directory].flatMap { $0.stamp == stamp ? $0.nodes : nil }
+    }
+
+    func keep(_ nodes: [Address], directory: String, stamp: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        directories[directory] = (stamp, nodes)
+    }
+}
