@@ -166,13 +166,13 @@ public struct DeployRollout {
                 } else {
                     // Another reconciler holds the region: its run at this revision says how the step went.
                     let since = (steps[index].startedAt ?? now) - 1
-                    guard let run = try store.runs(region: region.value, revision: revision).last(where: { $0.startedAt >= since && $0.status != "running" }) else {
+                    guard let run = try store.runs(region: region.value, revision: revision).last(where: { $0.startedAt >= since && $0.status != .running }) else {
                         steps[index].message = "released to \(region.value); waiting for its holder to converge it"
                         return record
                     }
                     steps[index].seconds = now - (steps[index].startedAt ?? now)
-                    steps[index].status = run.status == "succeeded" ? .passed : .failed
-                    steps[index].message = run.status == "succeeded" ? "converged by its holder (run \(run.id))" : "its holder's run \(run.id) \(run.status)"
+                    steps[index].status = run.status == .succeeded ? .passed : .failed
+                    steps[index].message = run.status == .succeeded ? "converged by its holder (run \(run.id))" : "its holder's run \(run.id) \(run.status)"
                 }
             case .wait(let minutes):
                 let started = steps[index].startedAt ?? now

@@ -32,7 +32,7 @@ extension PipelineRunner {
     public static func pipeline(_ name: String?, in model: DesiredModel, event: PipelineSpec.Event) throws -> Resource<PipelineSpec> {
         let found = name.map { name in model.pipelines.first { $0.name == name } } ?? model.pipelines.first { $0.spec.event?.value == event }
         guard let found else {
-            throw Reconciler.Failure(description: name.map { "there is no pipeline '\($0)' in ci/" } ?? "no pipeline in ci/ is triggered by \(event.rawValue)")
+            throw ReconcileError(.invalid, name.map { "there is no pipeline '\($0)' in ci/" } ?? "no pipeline in ci/ is triggered by \(event.rawValue)")
         }
         return found
     }

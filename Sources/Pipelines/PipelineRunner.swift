@@ -190,7 +190,7 @@ public struct PipelineRunner {
                 throw StepFailure(message: "\(error)", log: (planned?.errors ?? []).map { "error: \($0.address): \($0.message)" }.joined(separator: "\n"))
             }
             let failures = report.applied?.outcomes.compactMap { change, outcome -> String? in
-                if case .failed(let why) = outcome { "\(change.id): \(why)" } else { nil }
+                if case .failed(let why, _) = outcome { "\(change.id): \(why)" } else { nil }
             } ?? []
             let log = report.applied?.outcomes.map { "\($0.change.action.rawValue) \($0.change.id): \($0.outcome)" }.joined(separator: "\n") ?? "no changes"
             guard failures.isEmpty else { throw StepFailure(message: "\(failures.count) changes failed: \(failures[0])", log: log) }

@@ -45,7 +45,8 @@ public struct Applier: Sendable {
     /// What happened to one change.
     public enum Outcome: Sendable, Equatable {
         case done(seconds: Double)
-        case failed(String)
+        /// Failed, and whether applying it again later may succeed (false: its node refused it).
+        case failed(String, retryable: Bool = true)
         case skipped(because: String)
 
         var succeeded: Bool { if case .done = self { true } else { false } }
@@ -72,6 +73,7 @@ public struct Applier: Sendable {
         let run = try state.beginRun(regions: plan.regions, revision: plan.revision, undoes: undoes)
         try state.journalPlanned(plan.changes, run: run)
         let walk = GraphWalk(changes: plan.changes)
+        let unrecorded = Unrecorded()
         let group = DispatchGroup()
         for _ in 0..<min(parallelism, max(1, plan.changes.count)) {
             group.enter()
@@ -82,13 +84,13 @@ public struct Applier: Sendable {
                     let outcome: Outcome
                     if let blocker = next.blocker {
                         outcome = .skipped(because: "\(blocker) did not succeed")
-                        try? state.journal(change, run: run, status: .skipped, error: "skipped: \(blocker) did not succeed")
+                        unrecorded.journal { try state.journal(change, run: run, status: .skipped, error: "skipped: \(blocker) did not succeed") }
                         progress?(ProgressEvent(change: change, outcome: outcome))
                     } else if case .node(let node) = change.target, let driver = drivers[node] as? any WriteBatching, Self.holdsWrite(change.operation) {
-                        if applyBatch(from: next.index, of: plan.changes, on: driver, walk: walk, state: state, run: run) { settle(driver) }
+                        if applyBatch(from: next.index, of: plan.changes, on: driver, walk: walk, state: state, run: run, unrecorded: unrecorded) { settle(driver) }
                         continue
                     } else {
-                        outcome = perform(change, drivers: drivers, state: state, run: run)
+                        outcome = perform(change, drivers: drivers, state: state, run: run, unrecorded: unrecorded)
                     }
                     walk.record(next.index, outcome)
                     if walk.finish(next.index, succeeded: outcome.succeeded), case .node(let node) = change.target, let driver = drivers[node] { settle(driver) }
@@ -98,10 +100,15 @@ public struct Applier: Sendable {
         group.wait()
         let report = Report(run: run, outcomes: plan.changes.indices.map { (plan.changes[$0], walk.outcome($0) ?? .skipped(because: "not reached")) })
         try state.finishRun(run, succeeded: report.succeeded)
+        let lost = unrecorded.errors
+        if let first = lost.first {
+            throw ReconcileError(.stateUnavailable, "the journal could not record \(lost.count) outcome\(lost.count == 1 ? "" : "s") of run \(run) (first: \(first)); the next run finds those changes unfinished and settles each from its node",
+                                 cause: nil)
+        }
         return report
     }
 
-    private func perform(_ change: Change, drivers: [Address: any NodeDriver], state: any StateBackend, run: Int64) -> Outcome {
+    private func perform(_ change: Change, drivers: [Address: any NodeDriver], state: any StateBackend, run: Int64, unrecorded: Unrecorded) -> Outcome {
         progress?(ProgressEvent(change: change, outcome: nil))
         let start = DispatchTime.now().uptimeNanoseconds
         var delay = backoff
@@ -114,12 +121,12 @@ public struct Applier: Sendable {
                 progress?(ProgressEvent(change: change, outcome: outcome))
                 return outcome
             } catch let error as DriverError where error.isTransient && attempt < attempts {
-                try? state.journal(change, run: run, status: .failed, error: "attempt \(attempt): \(error.message); retrying")
+                unrecorded.journal { try state.journal(change, run: run, status: .failed, error: "attempt \(attempt): \(error.message); retrying") }
                 Thread.sleep(forTimeInterval: delay)
                 delay *= 2
             } catch {
-                try? state.journal(change, run: run, status: .failed, error: "\(error)")
-                let outcome = Outcome.failed("\(error)")
+                unrecorded.journal { try state.journal(change, run: run, status: .failed, error: "\(error)") }
+                let outcome = Outcome.failed("\(error)", retryable: (error as? DriverError)?.isTransient ?? true)
                 progress?(ProgressEvent(change: change, outcome: outcome))
                 return outcome
             }
@@ -133,16 +140,17 @@ public struct Applier: Sendable {
     /// changes `planned`; one after it finds them `started`, so recovery settles them from the node. Dependents on
     /// other targets start only after the save.
     /// Returns whether the node has no changes left in the plan.
-    private func applyBatch(from first: Int, of changes: ChangeList, on driver: any WriteBatching, walk: GraphWalk, state: any StateBackend, run: Int64) -> Bool {
+    private func applyBatch(from first: Int, of changes: ChangeList, on driver: any WriteBatching, walk: GraphWalk, state: any StateBackend, run: Int64,
+                            unrecorded: Unrecorded) -> Bool {
         var applied: [(index: Int, seconds: Double)] = []
-        var failure: (index: Int, message: String)?
+        var failure: (index: Int, message: String, retryable: Bool)?
         var current: Int? = first
         while let index = current {
             let change = changes[index]
             progress?(ProgressEvent(change: change, outcome: nil))
             let start = DispatchTime.now().uptimeNanoseconds
-            if let message = applyHeld(change, on: driver) {
-                failure = (index, message)
+            if let (message, retryable) = applyHeld(change, on: driver) {
+                failure = (index, message, retryable)
                 break
             }
             applied.append((index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
@@ -159,7 +167,7 @@ public struct Applier: Sendable {
         } catch {
             saveError = "\(error)"
             driver.disconnect()  // what the batch changed in memory is dropped: later changes start from the saved node
-            try? state.journal(applied.map { changes[$0.index] }, run: run, status: .failed, error: "not saved: \(error)")
+            unrecorded.journal { try state.journal(applied.map { changes[$0.index] }, run: run, status: .failed, error: "not saved: \(error)") }
         }
         var finished: [(index: Int, succeeded: Bool)] = []
         for (index, seconds) in applied {
@@ -169,8 +177,8 @@ public struct Applier: Sendable {
             finished.append((index, saveError == nil))
         }
         if let failure {
-            try? state.journal(changes[failure.index], run: run, status: .failed, error: failure.message)
-            let outcome = Outcome.failed(failure.message)
+            unrecorded.journal { try state.journal(changes[failure.index], run: run, status: .failed, error: failure.message) }
+            let outcome = Outcome.failed(failure.message, retryable: failure.retryable)
             progress?(ProgressEvent(change: changes[failure.index], outcome: outcome))
             walk.record(failure.index, outcome)
             finished.append((failure.index, false))
@@ -197,9 +205,10 @@ public struct Applier: Sendable {
         if case .node = operation { true } else { false }
     }
 
-    /// Applies one change of a batch, retrying transient failures; returns why it failed, or nil.
-    private func applyHeld(_ change: Change, on driver: any WriteBatching) -> String? {
-        guard case .node(let operation) = change.operation else { return "'\(change.operation.name)' is not a node's own work: it is never held" }
+    /// Applies one change of a batch, retrying transient failures; returns why it failed and whether a later attempt
+    /// may succeed, or nil.
+    private func applyHeld(_ change: Change, on driver: any WriteBatching) -> (String, Bool)? {
+        guard case .node(let operation) = change.operation else { return ("'\(change.operation.name)' is not a node's own work: it is never held", false) }
         var delay = backoff
         for attempt in 1...attempts {
             do {
@@ -209,10 +218,10 @@ public struct Applier: Sendable {
                 Thread.sleep(forTimeInterval: delay)
                 delay *= 2
             } catch {
-                return "\(error)"
+                return ("\(error)", error.isTransient)
             }
         }
-        return "gave up after \(attempts) attempts"
+        return ("gave up after \(attempts) attempts", true)
     }
 
     /// Hands the operation to its executor: a node's driver (with another node or the object store for a transfer), or
@@ -414,4 +423,22 @@ final class GraphWalk: @unchecked Sendable {
         defer { condition.unlock() }
         return outcomes[index]
     }
+}
+
+/// Journal writes of an apply's failures that failed themselves: the apply goes on (the change's outcome is known), and
+/// says so at its end, so a lost record is never silent. A change whose failure was not recorded stays `started`,
+/// which the next run settles from its node as it does a crashed run's.
+final class Unrecorded: Sendable {
+    private let list = Mutex<[String]>([])
+
+    /// Runs one journal write, keeping its error.
+    func journal(_ write: () throws -> Void) {
+        do {
+            try write()
+        } catch {
+            list.withLock { $0.append("\(error)") }
+        }
+    }
+
+    var errors: [String] { list.withLock { $0 } }
 }

@@ -18,7 +18,7 @@ extension Reconciler {
         do {
             biller = Biller(intervals: try state.meterIntervals(tenant: nil), accounts: try state.accountEntries(tenant: nil), book: book, now: state.now)
         } catch {
-            throw Failure(description: "cannot read the ledger for the credit check: \(error)")
+            throw ReconcileError(.stateUnavailable, "cannot read the ledger for the credit check: \(error)", cause: error)
         }
         var owing: [String: Money] = [:]
         for tenant in Set(creates.compactMap(\.address.tenant)) {

@@ -67,7 +67,7 @@ public final class IncrementalPlanner {
         do {
             snapshot = try source.read(limits: limits)
         } catch {
-            throw Reconciler.Failure(description: "\(source): \(error)\(error.hint.map { "; \($0)" } ?? "")")
+            throw ReconcileError(.invalid, "\(source): \(error)\(error.hint.map { "; \($0)" } ?? "")")
         }
         let load = Loader(limits: limits).load(snapshot, cache: decodeCache)
         let loaded = Date()

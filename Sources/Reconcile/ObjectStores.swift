@@ -50,19 +50,19 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
     public func store(_ region: String) throws -> SnapshotStore {
         if let store = lock.withLock({ opened[region] }) { return store }
         guard let setting = settings[region] else {
-            throw Reconciler.Failure(description: "region '\(region)' has no objectStore: volume snapshots need one")
+            throw ReconcileError(.invalid, "region '\(region)' has no objectStore: volume snapshots need one")
         }
         guard setting.effectiveKeyEnv == Self.defaultCredential || credentials[setting.effectiveKeyEnv] != nil else {
-            throw Reconciler.Failure(description: "region '\(region)': its objectStore takes its key from $\(setting.effectiveKeyEnv), which is not a credential variable: the operator lists those in $\(Self.credentialList) (objectStore at \(setting.proxy.location))")
+            throw ReconcileError(.invalid, "region '\(region)': its objectStore takes its key from $\(setting.effectiveKeyEnv), which is not a credential variable: the operator lists those in $\(Self.credentialList) (objectStore at \(setting.proxy.location))")
         }
         guard let key = credentials[setting.effectiveKeyEnv], !key.isEmpty else {
-            throw Reconciler.Failure(description: "region '\(region)': set $\(setting.effectiveKeyEnv) to the key of Swift user \(setting.user.value) (objectStore at \(setting.proxy.location))")
+            throw ReconcileError(.invalid, "region '\(region)': set $\(setting.effectiveKeyEnv) to the key of Swift user \(setting.user.value) (objectStore at \(setting.proxy.location))")
         }
         let store: SnapshotStore
         do {
             store = SnapshotStore(client: try SwiftClient.authenticate(proxy: setting.proxy.value, user: setting.user.value, key: key))
         } catch {
-            throw Reconciler.Failure(description: "region '\(region)': cannot sign in to its object store at \(setting.proxy.value): \(error)")
+            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot sign in to its object store at \(setting.proxy.value): \(error)")
         }
         lock.withLock { opened[region] = store }
         return store
@@ -76,10 +76,10 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
                 snapshot.uploaded = $0.uploaded
                 return snapshot
             }
-        } catch let failure as Reconciler.Failure {
+        } catch let failure as ReconcileError {
             throw failure
         } catch {
-            throw Reconciler.Failure(description: "region '\(region)': cannot list its snapshots: \(error)")
+            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot list its snapshots: \(error)")
         }
     }
 }

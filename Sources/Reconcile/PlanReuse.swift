@@ -416,7 +416,7 @@ extension Reconciler {
         do {
             return try read(state)
         } catch {
-            throw Failure(description: "cannot read the ring builders in the state store: \(error); nothing was planned")
+            throw ReconcileError(.stateUnavailable, "cannot read the ring builders in the state store: \(error); nothing was planned", cause: error)
         }
     }
 
@@ -441,7 +441,7 @@ extension Reconciler {
             var known = false
             model.forEachMeta { meta in known = known || matches(meta.address, target) }
             guard known else {
-                throw Failure(description: "--target '\(target)' matches no resource and no change; give an address such as instance/<region>/<tenant>/<name> or a prefix of one (see 'stacklab show')")
+                throw ReconcileError(.invalid, "--target '\(target)' matches no resource and no change; give an address such as instance/<region>/<tenant>/<name> or a prefix of one (see 'stacklab show')")
             }
         }
         var plan = plan

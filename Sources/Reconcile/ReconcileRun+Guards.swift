@@ -1,6 +1,7 @@
 import Foundation
 import Manifests
 import Planning
+import State
 
 /// The checks a run makes before it changes anything: the saved plan's integrity, the region leases, the plan's
 /// freshness, and the guards against errors, mass deletes and destroyed data.
@@ -19,7 +20,7 @@ extension ReconcileRun {
         do {
             return try regions.map { try leases.acquire($0, timeout: options.lockTimeout) }
         } catch {
-            throw Reconciler.Failure(description: "\(error)")
+            throw ReconcileError(.regionBusy, "\(error)", cause: error, retryable: error is any RegionBusy)
         }
     }
 
@@ -44,7 +45,7 @@ extension ReconcileRun {
                 if planned.contains(region) { try state.settleMeters(entry) }
             }
         } catch {
-            throw Reconciler.Failure(description: "cannot settle the billing of interrupted changes: \(error)")
+            throw ReconcileError(.stateUnavailable, "cannot settle the billing of interrupted changes: \(error)", cause: error)
         }
     }
 

@@ -163,7 +163,7 @@ public struct ReconcileRun {
     }
 
     /// Runs: plans (or takes `saved`), hands the plan to `show`, checks the guards, asks `approve` (false stops the
-    /// run), applies and verifies. Throws `Refusal` when a guard stops it, `Reconciler.Failure` when a node or the
+    /// run), applies and verifies. Throws `Refusal` when a guard stops it, `ReconcileError` when a node or the
     /// state cannot be read.
     /// Called with the nodes a run observed, before it plans (the service keeps them for its pages, which never
     /// ask a node themselves).

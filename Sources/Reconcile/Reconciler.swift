@@ -48,16 +48,6 @@ public struct Reconciler: Sendable {
         nodes = LocalNodes(stateDirectory: stateDirectory)
     }
 
-    /// Why a reconcile could not go ahead.
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-
-        /// Creates a failure.
-        public init(description: String) {
-            self.description = description
-        }
-    }
-
     /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and the nodes the node
     /// source holds); those of `regions` only, when given.
     public func orphanEndpoints(in regions: Set<String>? = nil) throws -> [NodeEndpoint] {
@@ -66,7 +56,7 @@ public struct Reconciler: Sendable {
         do {
             for endpoint in try state?.knownNodes(in: regions) ?? [] where !declared.contains(endpoint.address) { found[endpoint.address] = endpoint }
         } catch {
-            throw Failure(description: "cannot read the node inventory: \(error)")
+            throw ReconcileError(.stateUnavailable, "cannot read the node inventory: \(error)", cause: error)
         }
         for endpoint in nodes.heldNodes(in: regions) where !declared.contains(endpoint.address) && found[endpoint.address] == nil {
             found[endpoint.address] = endpoint
@@ -91,7 +81,7 @@ public struct Reconciler: Sendable {
         let orphans = try orphanEndpoints(in: names.isEmpty ? nil : Set(names))
         let known = Set(model.regions.map(\.name)).union(orphans.compactMap(\.address.region))
         if let unknown = names.first(where: { !known.contains($0) }) {
-            throw Failure(description: "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
+            throw ReconcileError(.invalid, "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
         }
         let regions = names.isEmpty ? known.sorted() : Array(Set(names)).sorted()
         return (regions, endpoints(for: regions, orphans: orphans))
@@ -120,7 +110,7 @@ public struct Reconciler: Sendable {
         for (endpoint, result) in zip(endpoints, opened.values) {
             switch result {
             case .success(let driver): drivers[endpoint.address] = NodeDriverDecoration.decorate(driver)
-            case .failure(let error): throw Failure(description: "cannot open node \(error)")
+            case .failure(let error): throw ReconcileError(.nodeUnavailable, "cannot open node \(error)", cause: error, retryable: error.isTransient)
             }
         }
         return drivers
@@ -177,7 +167,7 @@ public struct Reconciler: Sendable {
             case .success(let entry):
                 observed.append(entry.node)
                 if entry.reused { reused += 1 }
-            case .failure(let error): throw Failure(description: "cannot observe node \(error)")
+            case .failure(let error): throw ReconcileError(.nodeUnavailable, "cannot observe node \(error)", cause: error, retryable: error.isTransient)
             }
         }
         return (observed, reused)
@@ -213,7 +203,7 @@ public struct Reconciler: Sendable {
         do {
             recovery.interrupted = try state?.recoverDeadRuns() ?? []
         } catch {
-            throw Failure(description: "cannot close the runs of processes that died: \(error)")
+            throw ReconcileError(.stateUnavailable, "cannot close the runs of processes that died: \(error)", cause: error)
         }
         let interrupted = sweepTemporaries == nil ? lastInterruptedRun() : nil
         if sweepTemporaries ?? (interrupted != nil && interrupted != sweptThrough) {
@@ -223,10 +213,10 @@ public struct Reconciler: Sendable {
         if state?.isWritable == true {
             do {
                 try settle(try state?.unsettledInterruptedCreates() ?? [])
-            } catch let failure as Failure {
+            } catch let failure as ReconcileError {
                 throw failure
             } catch {
-                throw Failure(description: "cannot read the interrupted changes: \(error)")
+                throw ReconcileError(.stateUnavailable, "cannot read the interrupted changes: \(error)", cause: error)
             }
         }
         return recovery
@@ -235,7 +225,7 @@ public struct Reconciler: Sendable {
     /// The newest run closed as interrupted (its process died), when this process may write the store.
     private func lastInterruptedRun() -> Int64? {
         guard let state, state.isWritable else { return nil }
-        return (try? state.runs())?.filter { $0.status == "interrupted" }.map(\.id).max()
+        return (try? state.runs())?.filter { $0.status == .interrupted }.map(\.id).max()
     }
 
     /// Where the newest interrupted run whose temporaries were swept is recorded.
@@ -262,7 +252,7 @@ public struct Reconciler: Sendable {
                 do {
                     try state.settleInterrupted(entry, node: address.description, ip: ip.description, specHash: spec)
                 } catch {
-                    throw Failure(description: "cannot record \(entry.address) as found on \(address): \(error)")
+                    throw ReconcileError(.stateUnavailable, "cannot record \(entry.address) as found on \(address): \(error)", cause: error)
                 }
             }
         }
@@ -303,9 +293,9 @@ public struct Reconciler: Sendable {
     /// A region's rings (all, or the one named by name or type), each with its saved builder and what a rebalance
     /// now would do.
     public func ringPlans(region: String, ring name: String? = nil) throws -> [(ring: Resource<RingSpec>, stored: StoredRing?, plan: RingPlan)] {
-        guard model.regions.contains(where: { $0.name == region }) else { throw Failure(description: "region '\(region)' is not declared") }
+        guard model.regions.contains(where: { $0.name == region }) else { throw ReconcileError(.invalid, "region '\(region)' is not declared") }
         let rings = model.rings.filter { $0.region == region && (name == nil || $0.name == name || $0.spec.type?.value.rawValue == name) }
-        guard !rings.isEmpty else { throw Failure(description: "region '\(region)' has no ring\(name.map { " '\($0)'" } ?? "")") }
+        guard !rings.isEmpty else { throw ReconcileError(.invalid, "region '\(region)' has no ring\(name.map { " '\($0)'" } ?? "")") }
         let stored = try storedRings(ofRegions: [region])
         let nodes = model.nodes.filter { $0.region == region }
         let hour = Self.hour()
@@ -314,7 +304,7 @@ public struct Reconciler: Sendable {
                 let saved = stored[ring.address.description]
                 return (ring, saved, try RingPlanner.plan(ring: ring, nodes: nodes, stored: saved, hour: hour))
             } catch {
-                throw Failure(description: "\(ring.address): \(error)")
+                throw ReconcileError(.invalid, "\(ring.address): \(error)", cause: error)
             }
         }
     }

@@ -22,7 +22,7 @@ struct Dashboard: Sendable {
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>\(escape(title)) · StackLab</title>
         <style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-        .failed{color:#b00}.converged{color:#070}nav a{margin-right:1em}</style></head>
+        .failed,.stopped{color:#b00}.converged{color:#070}nav a{margin-right:1em}</style></head>
         <body><nav><a href="/">Regions</a><a href="/runs">Runs</a><form method="post" action="/logout" style="display:inline"><button>Log out</button></form></nav><h1>\(escape(title))</h1>
         \(body)
         </body></html>
@@ -168,7 +168,7 @@ struct Dashboard: Sendable {
 
     func runs() -> String {
         guard let store = try? configuration.store.existing() else { return page("Runs", "<p>Nothing has run yet.</p>") }
-        let runs = ((try? store.runs()) ?? []).suffix(100).reversed().map { "<tr><td>\($0.id)</td><td>\(escape($0.regions))</td><td>\(escape($0.status))</td></tr>" }.joined()
+        let runs = ((try? store.runs()) ?? []).suffix(100).reversed().map { "<tr><td>\($0.id)</td><td>\(escape($0.regions))</td><td>\($0.status.rawValue)</td></tr>" }.joined()
         let pipelines = ((try? store.pipelineRuns(limit: 50)) ?? []).map {
             "<tr><td>\($0.id ?? 0)</td><td>\(escape($0.kind))</td><td>\(escape($0.subject))</td><td>\($0.commit.prefix(12))</td><td>\($0.verdict > 0 ? "+1" : $0.verdict < 0 ? "-1" : "running")</td><td>\(String(format: "%.1f", $0.seconds)) s</td></tr>"
         }.joined()

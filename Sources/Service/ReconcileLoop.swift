@@ -212,6 +212,7 @@ public struct ReconcileLoop: Service {
                 continue
             }
             if let next = status.nextAttemptAt, next > now, !requested.contains(region) { continue }
+            if status.stoppedAt == target, !requested.contains(region) { continue }
             let due = status.appliedRevision != target || requested.contains(region)
                 || now - (status.lastRunAt ?? 0) >= configuration.resyncInterval
             if due {
@@ -358,11 +359,11 @@ public struct ReconcileLoop: Service {
             Gauge(label: "stacklab_drift", dimensions: [("region", region)]).record(report.plan.changes.count)
             for change in report.plan.changes { Counter(label: "stacklab_changes_total", dimensions: [("action", change.action.rawValue)]).increment() }
             let failed = report.applied?.outcomes.first { if case .failed = $0.outcome { true } else { false } }
-            if let failed {
-                throw Reconciler.Failure(description: "\(failed.change.id): \(failed.outcome)")
+            if let failed, case .failed(let message, let retryable) = failed.outcome {
+                throw ReconcileError(.changeFailed, "\(failed.change.id): \(message)", retryable: retryable)
             }
             if let remaining = report.remaining, !remaining.isEmpty || !remaining.errors.isEmpty {
-                throw Reconciler.Failure(description: "not converged after applying: \(remaining.changes.count) changes remain")
+                throw ReconcileError(.notConverged, "not converged after applying: \(remaining.changes.count) changes remain")
             }
             Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "converged")]).increment()
             let phases = (loadSeconds > 0 ? "load \(String(format: "%.3f", loadSeconds)) s, " : "") + report.phases.description
@@ -385,6 +386,9 @@ public struct ReconcileLoop: Service {
                 $0.lastRunPhases = phases
                 $0.lastResult = "converged"
                 $0.lastError = nil
+                $0.lastErrorKind = nil
+                $0.lastErrorRetryable = nil
+                $0.stoppedAt = nil
                 $0.failures = 0
                 $0.nextAttemptAt = nil
                 $0.runs += 1
@@ -397,20 +401,34 @@ public struct ReconcileLoop: Service {
                 }
             }
         } catch {
-            Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "failed")]).increment()
+            // Retryable failures back off exponentially; a terminal one (a refused plan, manifests that cannot be planned)
+            // is reported at once and not run again at this revision: trying again cannot help.
+            let failure = ReconcileError(classifying: error)
+            Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", failure.isRetryable ? "failed" : "stopped")]).increment()
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             state.update(region) {
                 $0.failures += 1
-                let delay = min(configuration.maxBackoff, pow(2, Double($0.failures)))
-                $0.nextAttemptAt = Date().timeIntervalSince1970 + delay
+                if failure.isRetryable {
+                    $0.nextAttemptAt = Date().timeIntervalSince1970 + min(configuration.maxBackoff, pow(2, Double($0.failures)))
+                    $0.stoppedAt = nil
+                } else {
+                    $0.nextAttemptAt = nil
+                    $0.stoppedAt = revision
+                }
                 $0.lastRunAt = Date().timeIntervalSince1970
                 $0.lastRunSeconds = seconds
-                $0.lastResult = "failed"
-                $0.lastError = "\(error)"
+                $0.lastResult = failure.isRetryable ? "failed" : "stopped"
+                $0.lastError = failure.message
+                $0.lastErrorKind = failure.kind.rawValue
+                $0.lastErrorRetryable = failure.isRetryable
                 $0.runs += 1
                 $0.running = false
             }
-            logger.error("region \(region) failed (attempt \(state.region(region)?.failures ?? 0), backing off): \(error)")
+            if failure.isRetryable {
+                logger.error("region \(region) failed (\(failure.kind.rawValue), attempt \(state.region(region)?.failures ?? 0), backing off): \(failure)")
+            } else {
+                logger.error("region \(region) stopped at \(revision.prefix(12)) (\(failure.kind.rawValue); not retried until a new revision or a sync): \(failure)")
+            }
         }
     }
 }

@@ -16,9 +16,15 @@ public final class ServiceState: @unchecked Sendable {
         public var drift = 0
         public var lastRunAt: Double?
         public var lastRunSeconds: Double?
-        /// converged, failed.
+        /// converged, failed (retried after a backoff) or stopped (a terminal error: not retried at this revision).
         public var lastResult: String?
         public var lastError: String?
+        /// What kind of failure the last error was (`ReconcileError.Kind`), and whether it is retried.
+        public var lastErrorKind: String?
+        public var lastErrorRetryable: Bool?
+        /// The revision a terminal error stopped the region at: not run again at it until a new revision is released
+        /// to the region or an operator asks for a sync.
+        public var stoppedAt: String?
         public var paused = false
         /// Failures in a row, and when the next attempt may start (exponential backoff).
         public var failures = 0

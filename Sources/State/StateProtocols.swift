@@ -191,12 +191,29 @@ public struct JournalEntry: Sendable, Equatable {
     }
 }
 
+/// Where a run is in its life.
+public enum RunStatus: String, Sendable, Codable, CaseIterable {
+    /// Applying now (or its process died and no one closed it yet).
+    case running
+    case succeeded
+    case failed
+    /// Its process died (closed by the next start) or it lost its lease.
+    case interrupted
+}
+
+extension RunStatus {
+    /// The status as a store holds it; one this build does not know (written by a newer one) reads as interrupted, so
+    /// nothing is taken as done or running from it.
+    public init(stored text: String) {
+        self = RunStatus(rawValue: text) ?? .interrupted
+    }
+}
+
 /// One run row.
 public struct RunRecord: Sendable, Equatable {
     public var id: Int64
     public var regions: String
-    /// running, succeeded, failed or interrupted.
-    public var status: String
+    public var status: RunStatus
     /// The manifests revision it applied, and when it started (seconds since the epoch).
     public var revision: String?
     public var startedAt: Double
@@ -204,7 +221,7 @@ public struct RunRecord: Sendable, Equatable {
     public var undoes: [String: String]
 
     /// Creates a run record.
-    public init(id: Int64, regions: String, status: String, revision: String? = nil, startedAt: Double = 0, undoes: [String: String] = [:]) {
+    public init(id: Int64, regions: String, status: RunStatus, revision: String? = nil, startedAt: Double = 0, undoes: [String: String] = [:]) {
         self.id = id
         self.regions = regions
         self.status = status
@@ -236,9 +253,13 @@ extension RunJournal {
     }
 }
 
+/// A region held by another run or process (its lease or lock could not be had, or was lost): trying again later can
+/// help.
+public protocol RegionBusy: Error {}
+
 /// A write refused because this process no longer holds the region's lease (it expired while the process was stopped
 /// or cut off, and another may have taken the region over): nothing was written, and the run must stop.
-public struct RegionLeaseLost: Error, CustomStringConvertible {
+public struct RegionLeaseLost: RegionBusy, CustomStringConvertible {
     /// The region, and what was found instead of this process's lease.
     public var region: String
     public var found: String

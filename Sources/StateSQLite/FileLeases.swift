@@ -13,7 +13,7 @@ public final class RegionLock {
     public let region: String
 
     /// Why a lock could not be taken.
-    public struct Busy: Error, CustomStringConvertible {
+    public struct Busy: RegionBusy, CustomStringConvertible {
         public var region: String
         public var holder: String
         public var description: String {

@@ -139,7 +139,7 @@ import Testing
             let store = try SQLiteState(directory: world.state.path)
             // A kill after the last change leaves nothing for the resumed apply to do: it starts no run.
             let runs = try store.runs().map(\.status)
-            #expect(runs == ["interrupted", "succeeded"] || (runs == ["interrupted"] && resumed.output.contains("No changes")), "kill point \(point): \(runs)")
+            #expect(runs == [.interrupted, .succeeded] || (runs == [.interrupted] && resumed.output.contains("No changes")), "kill point \(point): \(runs)")
             settled += try store.journalEntries(run: nil).count { $0.error?.contains("found done") == true }
             point += 1
         }

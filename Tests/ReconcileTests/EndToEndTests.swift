@@ -130,7 +130,7 @@ import Testing
         #expect(plan.output.contains("note: recovered: removed 2 temporary files of interrupted writes")
                 || plan.output.contains("note: recovered: removed 3 temporary files of interrupted writes"), "\(plan.output)")
         let store = try SQLiteState(directory: state.path)
-        #expect(try store.runs().map(\.status) == ["interrupted", "running"])
+        #expect(try store.runs().map(\.status) == [.interrupted, .running])
         #expect(try store.journalEntries().allSatisfy { $0.status != .started && $0.status != .planned }, "no change is left started forever")
         #expect(leftovers.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
         // Creates done before the kill but not journaled as done are found on their nodes: recorded, so drift sees them.
@@ -142,7 +142,7 @@ import Testing
         let entries = try store.journalEntries().filter { missing.contains($0.address) }.map { "\($0.run) \($0.action) \($0.status) \($0.error ?? "")" }
         #expect(!created.isEmpty && missing.isEmpty, "\(missing): \(entries)")
         try liveRun.finishRun(ours, succeeded: true)
-        #expect(try store.runs().map(\.status) == ["interrupted", "succeeded"])
+        #expect(try store.runs().map(\.status) == [.interrupted, .succeeded])
     }
 
     @Test func planNeedsNoWriteAccessToTheStateDirectory() throws {
@@ -190,7 +190,7 @@ import Testing
 
         let store = try SQLiteState(directory: state.path)
         let runs = try store.runs()
-        #expect(runs.map(\.status) == ["interrupted", "succeeded"])
+        #expect(runs.map(\.status) == [.interrupted, .succeeded])
         let journal = try store.journalEntries()
         var doneCreates: [String: Int] = [:]
         for entry in journal where entry.status == .done && entry.action == "create" { doneCreates[entry.changeID, default: 0] += 1 }

@@ -157,7 +157,7 @@ import Testing
         let plan = Plan(revision: nil, regions: ["lab"], observed: [:], changes: [misdirected, orphaned], unmanaged: [], errors: [])
         let report = try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path))
         #expect(report.failed == 2)
-        #expect(report.outcomes.allSatisfy { if case .failed(let message) = $0.outcome { message.contains("'ensure network' cannot be done by region/lab") || message.contains("no driver") } else { false } })
+        #expect(report.outcomes.allSatisfy { if case .failed(let message, _) = $0.outcome { message.contains("'ensure network' cannot be done by region/lab") || message.contains("no driver") } else { false } })
     }
 }
 
@@ -225,7 +225,7 @@ import Testing
         let report = try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path))
         let onBroken = report.outcomes.filter { $0.change.target.node == broken }
         #expect(!onBroken.isEmpty && onBroken.allSatisfy { if case .done = $0.outcome { false } else { true } })
-        #expect(onBroken.contains { if case .failed(let message) = $0.outcome { message.contains("not saved") } else { false } })
+        #expect(onBroken.contains { if case .failed(let message, _) = $0.outcome { message.contains("not saved") } else { false } })
         #expect(report.outcomes.contains { $0.change.target.node == Address(kind: .node, region: "lab", name: "lab-2") && $0.outcome.succeeded },
                 "other nodes are not held back")
         // Nothing of the unsaved batch reached the node, and the journal says none of it was done: the next plan wants it all again.

@@ -48,7 +48,7 @@ import TestSupport
         #expect(throws: RegionLeaseLost.self) { try a.finishRun(run, succeeded: true) }
         // Nothing a wrote after losing the lease is there; its run is closed as interrupted.
         #expect(try a.journalEntries(run: run).map(\.status) == [.planned])
-        #expect(try a.runs().first { $0.id == run }?.status == "interrupted")
+        #expect(try a.runs().first { $0.id == run }?.status == .interrupted)
         #expect(try a.rings(nil).isEmpty)
         // The new holder writes.
         let other = try b.beginRun(regions: ["lab"], revision: "r1")

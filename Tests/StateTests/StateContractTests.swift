@@ -145,12 +145,12 @@ import Testing
         #expect(entries.first?.changeID == "network/lab/private@node/lab/n1")
         #expect(entries.first?.target == "node/lab/n1")
         #expect(entries.first?.attempts == 1)
-        #expect(try state.runs().map(\.status) == ["succeeded"])
+        #expect(try state.runs().map(\.status) == [.succeeded])
         // A region's runs at a revision: what a deploy pipeline reads to learn what the region's holder made of it.
         let other = try state.beginRun(regions: ["lab"], revision: "def")
         try state.finishRun(other, succeeded: false)
-        #expect(try state.runs(region: "lab", revision: "abc").map(\.status) == ["succeeded"])
-        #expect(try state.runs(region: "lab", revision: "def").map(\.status) == ["failed"])
+        #expect(try state.runs(region: "lab", revision: "abc").map(\.status) == [.succeeded])
+        #expect(try state.runs(region: "lab", revision: "def").map(\.status) == [.failed])
         #expect(try state.runs(region: "lab", revision: "def").first?.revision == "def")
         #expect(try state.runs(region: "edge", revision: "abc").isEmpty)
     }
@@ -241,9 +241,9 @@ import Testing
         let edge = try Self.hold(["edge"], other, in: scratch)
         defer { withExtendedLifetime((lab, edge)) {} }
         _ = try other.beginRun(regions: ["edge"], revision: nil)
-        #expect(try other.runs().first { $0.id == run }?.status == "running")
+        #expect(try other.runs().first { $0.id == run }?.status == .running)
         try owner.finishRun(run, succeeded: true)
-        #expect(try other.runs().first { $0.id == run }?.status == "succeeded")
+        #expect(try other.runs().first { $0.id == run }?.status == .succeeded)
     }
 
     @Test func theEmbeddedStoreCommitsThroughAWriteAheadLogThatOutlivesItsConnections() throws {
@@ -259,7 +259,7 @@ import Testing
         // still open the store (SQLite needs them present for that); and what was committed is there.
         #expect(FileManager.default.fileExists(atPath: scratch.file("stacklab.sqlite-wal")))
         #expect(FileManager.default.fileExists(atPath: scratch.file("stacklab.sqlite-shm")))
-        #expect(try SQLiteState(directory: scratch.path).runs().map(\.status) == ["succeeded"])
+        #expect(try SQLiteState(directory: scratch.path).runs().map(\.status) == [.succeeded])
     }
 
     @Test func aDamagedStoreIsAnErrorNamingItsFile() throws {

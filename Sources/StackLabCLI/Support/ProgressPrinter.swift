@@ -21,7 +21,7 @@ final class ProgressPrinter: @unchecked Sendable {
         switch outcome {
         case .done(let seconds):
             line = "  \(paint("✓", "32")) \(change.action.rawValue) \(change.address) \(place) (\(String(format: "%.2f", seconds))s)"
-        case .failed(let message):
+        case .failed(let message, _):
             line = "  \(paint("✗", "31")) \(change.action.rawValue) \(change.address) \(place) failed: \(message)"
         case .skipped(let reason):
             line = "  \(paint("-", "33")) skipped \(change.action.rawValue) \(change.address): \(reason)"
