@@ -65,6 +65,17 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
             case .region(let name): "region/\(name)"
             }
         }
+
+        /// A target from its description (`node/<region>/<name>` or `region/<name>`), as a store writes it.
+        public init?(parsing text: String) {
+            if let address = Address(parsing: text), address.kind == .node {
+                self = .node(address)
+            } else if text.hasPrefix("region/"), case let name = String(text.dropFirst("region/".count)), !name.isEmpty, !name.contains("/") {
+                self = .region(name)
+            } else {
+                return nil
+            }
+        }
     }
 
     /// Stable identity within a plan: the address and where it happens.

@@ -37,12 +37,11 @@ extension ReconcileRun {
     /// plan still wants is done again, and its meters apply then (none charged twice).
     func settleMeters(plan: Plan, regions: [String]) throws {
         guard let state = reconciler.state, state.isWritable else { return }
-        let wanted = Set(plan.changes.map(\.id.description))
+        let wanted = Set(plan.changes.map(\.id))
         let planned = Set(regions)
         do {
             for entry in try state.unsettledMeteredChanges() where !wanted.contains(entry.changeID) {
-                let region = Address(parsing: entry.target)?.region ?? (entry.target.hasPrefix("region/") ? String(entry.target.dropFirst("region/".count)) : "")
-                if planned.contains(region) { try state.settleMeters(entry) }
+                if planned.contains(entry.target.region) { try state.settleMeters(entry) }
             }
         } catch {
             throw ReconcileError(.stateUnavailable, "cannot settle the billing of interrupted changes: \(error)", cause: error)

@@ -240,14 +240,14 @@ public struct Reconciler: Sendable {
     /// interrupted update stays failed: the next plan compares the domain with its spec.
     private func settle(_ interrupted: [JournalEntry]) throws {
         guard let state else { return }
-        let candidates = interrupted.filter { $0.action == "create" && $0.address.hasPrefix("instance/") }
-        let nodes = Set(candidates.compactMap { Address(parsing: $0.target) }.filter { $0.kind == .node })
+        let candidates = interrupted.filter { $0.action == .create && $0.address.kind == .instance }
+        let nodes = Set(candidates.compactMap(\.target.node))
         guard !nodes.isEmpty else { return }
         let endpoints = try endpoints(for: Array(Set(nodes.compactMap(\.region)))).filter { nodes.contains($0.address) }
         for (address, driver) in try drivers(for: endpoints) {
             guard let observed = try? driver.observe() else { continue }  // unreachable now: the next plan re-checks it
-            for entry in candidates where entry.target == address.description {
-                guard let domain = observed.domains.first(where: { $0.address?.description == entry.address }), let ip = domain.ip,
+            for entry in candidates where entry.target == .node(address) {
+                guard let domain = observed.domains.first(where: { $0.address == entry.address }), let ip = domain.ip,
                       let spec = domain.specHash else { continue }
                 do {
                     try state.settleInterrupted(entry, node: address.description, ip: ip.description, specHash: spec)

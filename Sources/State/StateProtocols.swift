@@ -169,25 +169,54 @@ public struct JournalEntry: Sendable, Equatable {
     }
 
     public var run: Int64
-    public var changeID: String
-    public var address: String
-    /// The change's target: `node/<region>/<name>` or `region/<name>`.
-    public var target: String
-    public var action: String
+    public var address: Address
+    /// Where the change runs: a node, or its region.
+    public var target: Change.Target
+    public var action: Change.Action
     public var status: Status
     public var attempts: Int
     public var error: String?
 
+    /// The change's id (its address at its target).
+    public var changeID: ChangeID { ChangeID(address: address, target: target) }
+
     /// Creates an entry.
-    public init(run: Int64, changeID: String, address: String, target: String, action: String, status: Status, attempts: Int, error: String?) {
+    public init(run: Int64, address: Address, target: Change.Target, action: Change.Action, status: Status, attempts: Int, error: String?) {
         self.run = run
-        self.changeID = changeID
         self.address = address
         self.target = target
         self.action = action
         self.status = status
         self.attempts = attempts
         self.error = error
+    }
+
+    /// An entry from a store's columns (text only inside SQL): throws, naming the column, when one does not read as
+    /// what StackLab writes there.
+    public init(run: Int64, storedAddress: String, target: String, action: String, status: String, attempts: Int, error: String?) throws(StoredTextError) {
+        guard let address = Address(parsing: storedAddress) else { throw StoredTextError(table: "journal", column: "address", text: storedAddress) }
+        guard let parsedTarget = Change.Target(parsing: target) else { throw StoredTextError(table: "journal", column: "node", text: target) }
+        guard let parsedAction = Change.Action(rawValue: action) else { throw StoredTextError(table: "journal", column: "action", text: action) }
+        guard let parsedStatus = Status(rawValue: status) else { throw StoredTextError(table: "journal", column: "status", text: status) }
+        self.init(run: run, address: address, target: parsedTarget, action: parsedAction, status: parsedStatus, attempts: attempts, error: error)
+    }
+}
+
+/// A stored value that does not read as what StackLab writes in its column (a row edited by hand, or written by a
+/// newer build).
+public struct StoredTextError: Error, CustomStringConvertible {
+    public var table: String
+    public var column: String
+    public var text: String
+
+    public init(table: String, column: String, text: String) {
+        self.table = table
+        self.column = column
+        self.text = text
+    }
+
+    public var description: String {
+        "the state store's \(table).\(column) holds '\(text)', which this build cannot read; was the row edited by hand, or written by a newer stacklab?"
     }
 }
 

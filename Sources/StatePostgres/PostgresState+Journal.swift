@@ -70,18 +70,18 @@ extension PostgresState {
 
     /// Settles an interrupted create found done. Only the holder of the entry's region settles it; others leave it.
     public func settleInterrupted(_ entry: JournalEntry, node: String, ip: String, specHash: String) throws {
-        let region = Self.region(of: entry)
+        let region = entry.target.region
         guard let tokens = try? heldTokens([region]) else { return }
         try connection.transaction { tx in
             try fence(tx, tokens: tokens)
             try tx.execute("""
                 UPDATE journal SET status = 'done', error = 'interrupted; found done on the node at recovery', updated_at = $1
                 WHERE run_id = $2 AND change_id = $3 AND status = 'failed'
-                """, [Self.timestamp, entry.run, entry.changeID])
-            try Self.place(address: entry.address, node: node, ip: ip, specHash: specHash, in: tx)
-            let row = try tx.execute("SELECT meters, started_at FROM journal WHERE run_id = $1 AND change_id = $2", [entry.run, entry.changeID]).first
+                """, [Self.timestamp, entry.run, entry.changeID.description])
+            try Self.place(address: entry.address.description, node: node, ip: ip, specHash: specHash, in: tx)
+            let row = try tx.execute("SELECT meters, started_at FROM journal WHERE run_id = $1 AND change_id = $2", [entry.run, entry.changeID.description]).first
             if let text = row?["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
-                try Self.meter(meters, at: row?.int64("started_at") ?? clock(), by: entry.changeID, in: tx)
+                try Self.meter(meters, at: row?.int64("started_at") ?? clock(), by: entry.changeID.description, in: tx)
             }
         }
     }
@@ -147,7 +147,7 @@ extension PostgresState {
         let rows = run == nil
             ? try connection.execute("SELECT * FROM journal ORDER BY id")
             : try connection.execute("SELECT * FROM journal WHERE run_id = $1 ORDER BY id", [run])
-        return rows.rows.map(Self.entry)
+        return try rows.rows.map(Self.entry)
     }
 
     public func runs() throws -> [RunRecord] {
@@ -185,16 +185,9 @@ extension PostgresState {
 
     // MARK: Helpers
 
-    static func entry(_ row: PostgresRow) -> JournalEntry {
-        JournalEntry(run: row.int64("run_id") ?? 0, changeID: row.string("change_id"), address: row.string("address"), target: row.string("node"),
-                     action: row.string("action"), status: JournalEntry.Status(rawValue: row.string("status")) ?? .failed, attempts: row.int("attempts"),
-                     error: row["error"])
-    }
-
-    /// The region a journal entry belongs to (from its target, `node/<region>/<name>` or `region/<name>`).
-    static func region(of entry: JournalEntry) -> String {
-        let parts = entry.target.split(separator: "/")
-        return parts.count > 1 ? String(parts[1]) : entry.target
+    static func entry(_ row: PostgresRow) throws -> JournalEntry {
+        try JournalEntry(run: row.int64("run_id") ?? 0, storedAddress: row.string("address"), target: row.string("node"), action: row.string("action"),
+                         status: row.string("status"), attempts: row.int("attempts"), error: row["error"])
     }
 
     /// The tokens run `run` writes with.

@@ -49,15 +49,15 @@ extension PostgresState {
 
     /// Settles the meters of an interrupted change that took effect; only the holder of its region does.
     public func settleMeters(_ entry: JournalEntry) throws {
-        guard let tokens = try? heldTokens([Self.region(of: entry)]) else { return }
+        guard let tokens = try? heldTokens([entry.target.region]) else { return }
         try connection.transaction { tx in
             try fence(tx, tokens: tokens)
             guard let row = try tx.execute("SELECT meters, started_at FROM journal WHERE run_id = $1 AND change_id = $2 AND status = 'failed' FOR UPDATE",
-                                           [entry.run, entry.changeID]).first else { return }
+                                           [entry.run, entry.changeID.description]).first else { return }
             try tx.execute("UPDATE journal SET status = 'done', error = 'interrupted; found done at recovery', updated_at = $1 WHERE run_id = $2 AND change_id = $3",
-                           [Self.timestamp, entry.run, entry.changeID])
+                           [Self.timestamp, entry.run, entry.changeID.description])
             if let text = row["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
-                try Self.meter(meters, at: row.int64("started_at") ?? clock(), by: entry.changeID, in: tx)
+                try Self.meter(meters, at: row.int64("started_at") ?? clock(), by: entry.changeID.description, in: tx)
             }
         }
     }

@@ -411,15 +411,15 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             try db.execute(sql: """
                 UPDATE journal SET status = 'done', error = 'interrupted; found done on the node at recovery', updated_at = ?
                 WHERE run_id = ? AND change_id = ? AND status = 'failed'
-                """, arguments: [Date().timeIntervalSince1970, entry.run, entry.changeID])
+                """, arguments: [Date().timeIntervalSince1970, entry.run, entry.changeID.description])
             try db.execute(sql: """
                 INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
-                """, arguments: [entry.address, node, ip, specHash, Date().timeIntervalSince1970])
+                """, arguments: [entry.address.description, node, ip, specHash, Date().timeIntervalSince1970])
             // Charged from when its create began, as if the run had lived to record it.
-            let row = try Row.fetchOne(db, sql: "SELECT meters, started_at FROM journal WHERE run_id = ? AND change_id = ?", arguments: [entry.run, entry.changeID])
+            let row = try Row.fetchOne(db, sql: "SELECT meters, started_at FROM journal WHERE run_id = ? AND change_id = ?", arguments: [entry.run, entry.changeID.description])
             if let text: String = row?["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
-                try Self.meter(meters, at: row?["started_at"] ?? clock(), by: entry.changeID, in: db)
+                try Self.meter(meters, at: row?["started_at"] ?? clock(), by: entry.changeID.description, in: db)
             }
         }
     }
@@ -527,11 +527,11 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public func settleMeters(_ entry: JournalEntry) throws {
         try queue.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT meters, started_at FROM journal WHERE run_id = ? AND change_id = ? AND status = 'failed'",
-                                             arguments: [entry.run, entry.changeID]) else { return }
+                                             arguments: [entry.run, entry.changeID.description]) else { return }
             try db.execute(sql: "UPDATE journal SET status = 'done', error = 'interrupted; found done at recovery', updated_at = ? WHERE run_id = ? AND change_id = ?",
-                           arguments: [Date().timeIntervalSince1970, entry.run, entry.changeID])
+                           arguments: [Date().timeIntervalSince1970, entry.run, entry.changeID.description])
             if let text: String = row["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
-                try Self.meter(meters, at: row["started_at"] ?? clock(), by: entry.changeID, in: db)
+                try Self.meter(meters, at: row["started_at"] ?? clock(), by: entry.changeID.description, in: db)
             }
         }
     }
@@ -667,12 +667,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         let rows = run == nil
             ? try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY id")
             : try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run_id = ? ORDER BY id", arguments: [run])
-        return rows.map(entry)
+        return try rows.map(entry)
     }
 
-    private static func entry(_ row: Row) -> JournalEntry {
-        JournalEntry(run: row["run_id"], changeID: row["change_id"], address: row["address"], target: row["node"], action: row["action"],
-                     status: JournalEntry.Status(rawValue: row["status"]) ?? .failed, attempts: row["attempts"], error: row["error"])
+    private static func entry(_ row: Row) throws -> JournalEntry {
+        try JournalEntry(run: row["run_id"], storedAddress: row["address"], target: row["node"], action: row["action"], status: row["status"],
+                         attempts: row["attempts"], error: row["error"])
     }
 
     /// Every run, oldest first.

@@ -246,7 +246,7 @@ import Testing
         #expect(!onLab1.isEmpty && onLab1.allSatisfy { if case .skipped = $0.outcome { true } else { false } })
         #expect(report.outcomes.filter { $0.change.target != .node(lab1) }.allSatisfy { $0.outcome != .failed("node/lab/lab-1: injected failure") })
         let journal = try store.journalEntries(run: report.run)
-        #expect(journal.first { $0.changeID == "network/lab/private@node/lab/lab-1" }?.attempts == 3, "transient failures are retried")
+        #expect(journal.first { $0.changeID.description == "network/lab/private@node/lab/lab-1" }?.attempts == 3, "transient failures are retried")
         #expect(journal.contains { $0.status == .skipped })
         // The next apply completes what was skipped.
         #expect(try world.apply().succeeded)

@@ -139,7 +139,7 @@ import Testing
         let created = try reconciler.observe(try reconciler.drivers(for: ["lab"])).flatMap(\.domains).compactMap(\.address?.description)
         let placements = try store.placements()
         let missing = created.filter { placements[$0] == nil }
-        let entries = try store.journalEntries().filter { missing.contains($0.address) }.map { "\($0.run) \($0.action) \($0.status) \($0.error ?? "")" }
+        let entries = try store.journalEntries().filter { missing.contains($0.address.description) }.map { "\($0.run) \($0.action) \($0.status) \($0.error ?? "")" }
         #expect(!created.isEmpty && missing.isEmpty, "\(missing): \(entries)")
         try liveRun.finishRun(ours, succeeded: true)
         #expect(try store.runs().map(\.status) == [.interrupted, .succeeded])
@@ -193,7 +193,7 @@ import Testing
         #expect(runs.map(\.status) == [.interrupted, .succeeded])
         let journal = try store.journalEntries()
         var doneCreates: [String: Int] = [:]
-        for entry in journal where entry.status == .done && entry.action == "create" { doneCreates[entry.changeID, default: 0] += 1 }
+        for entry in journal where entry.status == .done && entry.action == .create { doneCreates[entry.changeID.description, default: 0] += 1 }
         #expect(doneCreates.values.allSatisfy { $0 == 1 }, "no change was done twice")
         // Every instance exists exactly once across the region's nodes.
         let loaded = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))

@@ -231,7 +231,7 @@ import Testing
         // Nothing of the unsaved batch reached the node, and the journal says none of it was done: the next plan wants it all again.
         let fresh = try #require(try reconciler.drivers(for: regions)[broken])
         #expect(try fresh.observe().domains.isEmpty)
-        let entries = try SQLiteState(directory: world.state.path).journalEntries(run: report.run).filter { $0.target == broken.description }
+        let entries = try SQLiteState(directory: world.state.path).journalEntries(run: report.run).filter { $0.target == .node(broken) }
         #expect(entries.allSatisfy { $0.status != .done })
         let again = try world.plan()
         #expect(again.changes.filter { $0.target.node == broken }.count == onBroken.count)

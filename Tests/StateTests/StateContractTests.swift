@@ -142,8 +142,9 @@ import Testing
         try state.finishRun(run, succeeded: true)
         let entries = try state.journalEntries(run: run)
         #expect(entries.map(\.status) == [.done])
-        #expect(entries.first?.changeID == "network/lab/private@node/lab/n1")
-        #expect(entries.first?.target == "node/lab/n1")
+        #expect(entries.first?.changeID.description == "network/lab/private@node/lab/n1")
+        #expect(entries.first?.target == .node(Address(kind: .node, region: "lab", name: "n1")))
+        #expect(entries.first?.action == .create && entries.first?.address.kind == .network)
         #expect(entries.first?.attempts == 1)
         #expect(try state.runs().map(\.status) == [.succeeded])
         // A region's runs at a revision: what a deploy pipeline reads to learn what the region's holder made of it.

@@ -57,8 +57,8 @@ struct BillCommand: ParsableCommand {
             // When each instance was deleted (its runs' starts), so a gap in its billing can be told from a lost interval.
             let started = Dictionary(try store.runs().map { ($0.id, Int64($0.startedAt)) }, uniquingKeysWith: { first, _ in first })
             var deletedAt: [String: [Int64]] = [:]
-            for entry in try store.journalEntries(run: nil) where entry.action == Change.Action.delete.rawValue && entry.status == .done {
-                if let time = started[entry.run] { deletedAt[entry.address, default: []].append(time) }
+            for entry in try store.journalEntries(run: nil) where entry.action == .delete && entry.status == .done {
+                if let time = started[entry.run] { deletedAt[entry.address.description, default: []].append(time) }
             }
             let problems = Self.verify(biller, deletedAt: deletedAt)
             Terminal.standardOutput.write(problems.isEmpty ? "verified: every bill rebuilt two ways agrees to the cent, and the ledger is consistent\n"
