@@ -4,10 +4,9 @@ import Planning
 /// One metering interval: a resource billed from `start` until `stop` (nil: still running), as the apply run that
 /// caused it wrote it. Times are seconds since the epoch (UTC).
 public struct MeterInterval: Sendable, Codable, Hashable {
-    public var address: String
+    public var address: Address
     public var tenant: String
-    /// instance, volume, floatingIP.
-    public var kind: String
+    public var kind: MeterKind
     /// The flavor (instances) or the size (volumes, `200GiB`); empty for floating IPs.
     public var item: String
     /// Units billed (GB for volumes; 1 otherwise).
@@ -17,7 +16,7 @@ public struct MeterInterval: Sendable, Codable, Hashable {
     public var start: Int64
     public var stop: Int64?
 
-    public init(address: String, tenant: String, kind: String, item: String, quantity: Int64 = 1, period: ChargePeriod, priceList: String,
+    public init(address: Address, tenant: String, kind: MeterKind, item: String, quantity: Int64 = 1, period: ChargePeriod, priceList: String,
                 start: Int64, stop: Int64? = nil) {
         self.address = address
         self.tenant = tenant

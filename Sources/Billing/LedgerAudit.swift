@@ -1,4 +1,5 @@
 import Manifests
+import Planning
 
 /// The invariants every metering interval of a ledger keeps, whatever rated it: checked by `bill --verify`.
 public enum LedgerAudit {
@@ -6,13 +7,13 @@ public enum LedgerAudit {
     /// interval meters (an interval moved to another tenant); two open intervals of one resource, or overlapping ones;
     /// and a gap between two intervals of an instance that no delete explains (the journal says it ran, unbilled).
     /// `deletedAt` are the times (run starts) at which each instance's address was deleted, from the journal.
-    public static func problems(_ intervals: [MeterInterval], deletedAt: [String: [Int64]]) -> [String] {
+    public static func problems(_ intervals: [MeterInterval], deletedAt: [Address: [Int64]]) -> [String] {
         var problems: [String] = []
         for interval in intervals {
             if let stop = interval.stop, stop < interval.start {
                 problems.append("\(interval.address): an interval stops at \(Calendar.UTC.format(stop)), before it starts at \(Calendar.UTC.format(interval.start))")
             }
-            if let owner = Address(parsing: interval.address)?.tenant, owner != interval.tenant {
+            if let owner = interval.address.tenant, owner != interval.tenant {
                 problems.append("\(interval.address): an interval from \(Calendar.UTC.format(interval.start)) is billed to \(interval.tenant), not to its owner \(owner)")
             }
         }
@@ -24,7 +25,7 @@ public enum LedgerAudit {
                 let stop = a.stop ?? .max
                 if stop > b.start {
                     problems.append("\(address): intervals from \(Calendar.UTC.format(a.start)) and \(Calendar.UTC.format(b.start)) overlap")
-                } else if stop < b.start, Address(parsing: address)?.kind == .instance,
+                } else if stop < b.start, address.kind == .instance,
                           !(deletedAt[address] ?? []).contains(where: { $0 >= a.start && $0 <= b.start }) {
                     problems.append("\(address): not billed from \(Calendar.UTC.format(stop)) to \(Calendar.UTC.format(b.start)), and the journal has no delete of it then")
                 }

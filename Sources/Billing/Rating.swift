@@ -34,7 +34,7 @@ public enum Rating {
     public static func lines(_ interval: MeterInterval, month: BillingMonth, book: PriceBook, now: Int64) -> [LineItem] {
         var lines: [LineItem] = []
         rate(interval, month: month, book: book, now: now) { span, unitPrice, unit, quantity, total, unpriced in
-            lines.append(LineItem(category: category(interval.kind), address: interval.address, item: interval.item, unitPrice: unitPrice, unit: unit,
+            lines.append(LineItem(category: interval.kind.category, address: interval.address.description, item: interval.item, unitPrice: unitPrice, unit: unit,
                                   start: span.start, end: span.end, quantityMicros: quantity, total: total, unpriced: unpriced))
         }
         return lines
@@ -47,16 +47,6 @@ public enum Rating {
         return Money(micros: sum)
     }
 
-    /// The statement category of a metered kind.
-    public static func category(_ kind: String) -> String {
-        switch kind {
-        case "instance": "instances"
-        case "volume": "volumes"
-        case "floatingIP": "floating IPs"
-        case "loadBalancer": "load balancers"
-        default: kind
-        }
-    }
 
     private static func rate(_ interval: MeterInterval, month: BillingMonth, book: PriceBook, now: Int64,
                              emit: ((start: Int64, end: Int64), Money, String, Int64, Money, Bool) -> Void) {
@@ -119,7 +109,7 @@ public enum Rating {
         let unit: String
         switch interval.period {
         case .hourly: (price, unit) = (prices.hourly[interval.item], "hour")
-        case .daily: (price, unit) = (interval.kind == "loadBalancer" ? prices.loadBalancerDaily : prices.floatingIPDaily, "day")
+        case .daily: (price, unit) = (interval.kind == .loadBalancer ? prices.loadBalancerDaily : prices.floatingIPDaily, "day")
         case .gbMonth: (price, unit) = (prices.volumePerGBMonth, "GB-month")
         case .monthly: (price, unit) = (prices.monthly[interval.item], "month")
         }

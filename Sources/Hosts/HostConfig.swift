@@ -34,7 +34,7 @@ public struct HostItem: Sendable, Equatable {
 public enum HostConfig {
     /// The items of `node`, in the order they are converged. `rings` are the saved ring builders (by ring address);
     /// a ring without one is installed by the first apply instead.
-    public static func items(for node: Resource<NodeSpec>, model: DesiredModel, rings: [String: StoredRing]) throws -> [HostItem] {
+    public static func items(for node: Resource<NodeSpec>, model: DesiredModel, rings: [Address: StoredRing]) throws -> [HostItem] {
         let spec = node.spec
         var items: [HostItem] = []
         func file(_ path: String, _ content: [UInt8], mode: Int32 = 0o644) {
@@ -77,7 +77,7 @@ public enum HostConfig {
         }
         if spec.has(.storage) || spec.has(.controller) {
             for ring in model.rings.filter({ $0.region == node.region }).sorted(by: { $0.name < $1.name }) {
-                guard let stored = rings[ring.address.description] else { continue }
+                guard let stored = rings[ring.address] else { continue }
                 let type = ring.fileName.replacingOccurrences(of: ".ring.gz", with: "")
                 file("/etc/swift/\(ring.fileName)", Array(try RingPlanner.file(of: stored, type: type)))
             }

@@ -59,10 +59,10 @@ public struct Bootstrap: Sendable {
     public let model: DesiredModel
     public let stateDirectory: String
     /// Saved ring builders by ring address (their files are installed).
-    public let rings: [String: StoredRing]
+    public let rings: [Address: StoredRing]
 
     /// A bootstrap of `model`'s nodes, keeping trusted host keys under `stateDirectory`.
-    public init(model: DesiredModel, stateDirectory: String, rings: [String: StoredRing]) {
+    public init(model: DesiredModel, stateDirectory: String, rings: [Address: StoredRing]) {
         self.model = model
         self.stateDirectory = stateDirectory
         self.rings = rings

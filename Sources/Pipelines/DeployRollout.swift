@@ -44,9 +44,9 @@ public struct DeployRollout {
         while true {
             let history = try store.pipelineRuns(limit: limit)
             var released: [String: (revision: String, run: Int64?)] = [:]
-            for record in history where record.kind == "deploy" && record.pipeline == pipeline {
-                for step in steps(of: record) where step.status == .passed || step.status == .running {
-                    if let region = step.appliedRegion, released[region] == nil { released[region] = (record.commit, record.id) }
+            for record in history where record.kind == .deploy && record.pipeline == pipeline {
+                for step in record.steps where step.status == .passed || step.status == .running {
+                    if let region = step.region, released[region] == nil { released[region] = (record.commit, record.id) }
                 }
             }
             if history.count < limit || regions.isSubset(of: Set(released.keys)) || limit >= 50_000 { return released }
@@ -63,13 +63,13 @@ public struct DeployRollout {
     /// the step passes, and the runner moves the rollout on at its next look. Returns the run's row.
     public static func approve(revision: String?, by person: String, store: any StateBackend) throws -> PipelineRunRecord {
         let waiting = try store.pipelineRuns(limit: 50).filter { record in
-            record.kind == "deploy" && record.verdict == 0 && (revision.map { record.commit.hasPrefix($0) } ?? true)
-                && Self.steps(of: record).contains { $0.name == "approve" && $0.status == .running }
+            record.kind == .deploy && record.verdict == .running && (revision.map { record.commit.hasPrefix($0) } ?? true)
+                && record.steps.contains { $0.name == "approve" && $0.status == .running }
         }
         guard var record = waiting.first else {
             throw NothingToApprove(description: "no deploy \(revision.map { "of \($0) " } ?? "")is waiting for approval")
         }
-        var steps = Self.steps(of: record)
+        var steps = record.steps
         guard let index = steps.firstIndex(where: { $0.name == "approve" && $0.status == .running }) else {
             throw NothingToApprove(description: "the deploy of \(record.commit.prefix(12)) is not waiting for approval")
         }
@@ -77,19 +77,9 @@ public struct DeployRollout {
         steps[index].status = .passed
         steps[index].seconds = now - (steps[index].startedAt ?? now)
         steps[index].message = "approved by \(person)"
-        record.steps = encode(steps)
+        record.steps = steps
         try store.recordPipelineRun(record)
         return record
-    }
-
-    public static func steps(of record: PipelineRunRecord) -> [PipelineRunner.StepResult] {
-        (try? JSONDecoder().decode([PipelineRunner.StepResult].self, from: Data(record.steps.utf8))) ?? []
-    }
-
-    public static func encode(_ steps: [PipelineRunner.StepResult]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(steps)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
     }
 
     /// What the service does for an `apply` step whose region this reconciler holds: converges it to the revision and
@@ -101,48 +91,49 @@ public struct DeployRollout {
     /// current. Returns the run's row.
     public func advance(store: any StateBackend, runner: PipelineRunner, holds: (String) -> Bool, applyHere: ApplyHere, stopping: () -> Bool,
                  logger: Logger) throws -> PipelineRunRecord {
-        let history = try store.pipelineRuns(limit: 50).filter { $0.kind == "deploy" && $0.pipeline == pipeline.name }
+        let history = try store.pipelineRuns(limit: 50).filter { $0.kind == .deploy && $0.pipeline == pipeline.name }
         var record: PipelineRunRecord
         if let existing = history.first(where: { $0.commit == revision }) {
             record = existing
         } else {
-            for stale in history where stale.verdict == 0 {
-                var steps = Self.steps(of: stale)
+            for stale in history where stale.verdict == .running {
+                var steps = stale.steps
                 for index in steps.indices where steps[index].status == .pending || steps[index].status == .running {
                     steps[index].status = .skipped
                     steps[index].message = "superseded by \(revision.prefix(12))"
                 }
                 var closed = stale
-                closed.verdict = -1
-                closed.steps = Self.encode(steps)
+                closed.verdict = .failed
+                closed.steps = steps
                 closed.seconds = Date().timeIntervalSince1970 - stale.startedAt
                 try store.recordPipelineRun(closed)
                 logger.info("deploy of \(stale.commit.prefix(12)) superseded by \(revision.prefix(12))")
             }
             let steps = pipeline.spec.steps.value.map {
-                PipelineRunner.StepResult(name: PipelineRunner.describe($0.value), status: .pending, seconds: 0, message: "", log: "")
+                PipelineRunner.StepResult(name: PipelineRunner.describe($0.value), status: .pending, seconds: 0, message: "", log: "",
+                                          region: PipelineRunner.region(of: $0.value))
             }
-            record = PipelineRunRecord(kind: "deploy", pipeline: pipeline.name, subject: "push", commit: revision, verdict: 0,
-                                       startedAt: Date().timeIntervalSince1970, seconds: 0, steps: Self.encode(steps))
+            record = PipelineRunRecord(kind: .deploy, pipeline: pipeline.name, subject: "push", commit: revision, verdict: .running,
+                                       startedAt: Date().timeIntervalSince1970, seconds: 0, steps: steps)
             record.id = try store.recordPipelineRun(record)
             logger.info("deploy of \(revision.prefix(12)) started: \(steps.map(\.name).joined(separator: " → "))")
         }
-        guard record.verdict == 0 else { return record }
-        var steps = Self.steps(of: record)
+        guard record.verdict == .running else { return record }
+        var steps = record.steps
         let specs = pipeline.spec.steps.value.map(\.value)
         guard steps.count == specs.count else {
             // The row does not match this revision's pipeline (written by another version): end it rather than guess.
-            record.verdict = -1
+            record.verdict = .failed
             for index in steps.indices where steps[index].status == .pending || steps[index].status == .running {
                 steps[index].status = .skipped
                 steps[index].message = "its pipeline changed under it: ended"
             }
-            record.steps = Self.encode(steps)
+            record.steps = steps
             try store.recordPipelineRun(record)
             return record
         }
         func save() throws {
-            record.steps = Self.encode(steps)
+            record.steps = steps
             record.seconds = Date().timeIntervalSince1970 - record.startedAt
             try store.recordPipelineRun(record)
         }
@@ -208,14 +199,14 @@ public struct DeployRollout {
                     steps[later].status = .skipped
                     steps[later].message = "an earlier step failed"
                 }
-                record.verdict = -1
+                record.verdict = .failed
                 try save()
                 logger.error("deploy of \(revision.prefix(12)) halted at \(steps[index].name): \(steps[index].message)")
                 return record
             }
             try save()
         }
-        record.verdict = 1
+        record.verdict = .passed
         try save()
         logger.info("deploy of \(revision.prefix(12)) passed every step")
         return record

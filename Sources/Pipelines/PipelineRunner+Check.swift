@@ -3,6 +3,7 @@ import Git
 import Manifests
 import Planning
 import Reconcile
+import State
 
 /// `ci check`: a change validated and planned against every region it touches, touching nothing; each planned change
 /// names the manifest lines of the change that caused it (git blame through libgit2).
@@ -29,7 +30,7 @@ extension PipelineRunner {
         /// Object-store settings the change makes that this check did not use (it used the base's): each takes effect
         /// once the change is on the deployed branch.
         public var deferred: [String] = []
-        public var verdict = -1
+        public var verdict = Verdict.failed
     }
 
     public func check(change: String, base: String) throws -> CheckResult {
@@ -58,7 +59,7 @@ extension PipelineRunner {
         let regions = loaded.model.regions.map(\.name).filter { before.catalog != after.catalog || before.regions[$0] != after.regions[$0] }.sorted()
         result.regions = regions
         guard !regions.isEmpty else {
-            result.verdict = 1
+            result.verdict = .passed
             return result
         }
         var trusted = self
@@ -73,7 +74,7 @@ extension PipelineRunner {
                           causes: causes[change.id.description] ?? [])
         }
         result.planErrors = plan.errors.map { "\($0.address): \($0.message)" }
-        result.verdict = plan.errors.isEmpty ? 1 : -1
+        result.verdict = plan.errors.isEmpty ? .passed : .failed
         return result
     }
 

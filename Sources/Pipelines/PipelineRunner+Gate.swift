@@ -17,7 +17,7 @@ extension PipelineRunner {
         public var base: String
         public var merged: String?
         /// +1 or -1.
-        public var verdict: Int
+        public var verdict: Verdict
         /// Files that did not merge.
         public var conflicts: [String] = []
         public var steps: [StepResult] = []
@@ -48,10 +48,10 @@ extension PipelineRunner {
         trusted.bindings = try load(tip).model
         for change in changes {
             let start = Date()
-            var result = GateResult(change: change, base: tip, verdict: -1)
+            var result = GateResult(change: change, base: tip, verdict: .failed)
             defer {
                 result.seconds = Date().timeIntervalSince(start)
-                result.historyError = remember(kind: "gate", pipeline: name ?? "gate", subject: change, commit: result.merged ?? result.commit ?? "",
+                result.historyError = remember(kind: .gate, pipeline: name ?? "gate", subject: change, commit: result.merged ?? result.commit ?? "",
                                                verdict: result.verdict, started: start, steps: result.steps)
                 results.append(result)
             }
@@ -77,7 +77,7 @@ extension PipelineRunner {
             result.steps = [StepResult(name: "merge", status: .passed, seconds: 0, message: "merged onto \(String(tip.prefix(12))) as \(String(result.merged!.prefix(12)))", log: "")]
                 + trusted.run(gatePipeline, on: loaded)
             if result.steps.allSatisfy({ $0.status != .failed }) {
-                result.verdict = 1
+                result.verdict = .passed
                 tip = result.merged!
             } else {
                 result.restored = trusted.restore(to: tip, regions: Self.appliedRegions(gatePipeline))

@@ -42,38 +42,8 @@ public struct PipelineRunner {
     }
 
     /// One step's outcome.
-    public struct StepResult: Sendable, Codable {
-        /// The step as written (`apply: {region: staging}`).
-        public var name: String
-        public var status: Status
-        public var seconds: Double
-        /// Why it failed (or what it found).
-        public var message: String
-        /// What it printed.
-        public var log: String
-        /// When it started (seconds since the epoch), for a step the service runs over several looks (`apply` waiting
-        /// for the region's holder, `wait`).
-        public var startedAt: Double?
-
-        /// `pending` and `running` only appear in a deploy the service is rolling out.
-        public enum Status: String, Sendable, Codable { case passed, failed, skipped, pending, running }
-
-        public init(name: String, status: Status, seconds: Double, message: String, log: String, startedAt: Double? = nil) {
-            self.name = name
-            self.status = status
-            self.seconds = seconds
-            self.message = message
-            self.log = log
-            self.startedAt = startedAt
-        }
-
-        /// The region an `apply` step releases the revision to (nil for other steps).
-        public var appliedRegion: String? {
-            let prefix = "apply: {region: "
-            guard name.hasPrefix(prefix), name.hasSuffix("}") else { return nil }
-            return String(name.dropFirst(prefix.count).dropLast())
-        }
-    }
+    /// One step's outcome (kept as it is in the pipeline history).
+    public typealias StepResult = PipelineStep
 
     /// The model of `revision` (a failed load is a failed validate step).
     public func load(_ revision: String) throws -> LoadResult {
@@ -86,7 +56,8 @@ public struct PipelineRunner {
         var failed = false
         for step in pipeline.spec.steps.value {
             guard !failed else {
-                results.append(StepResult(name: Self.describe(step.value), status: .skipped, seconds: 0, message: "an earlier step failed", log: ""))
+                results.append(StepResult(name: Self.describe(step.value), status: .skipped, seconds: 0, message: "an earlier step failed", log: "",
+                                          region: Self.region(of: step.value)))
                 continue
             }
             let result = runStep(step.value, on: loaded)
@@ -110,18 +81,16 @@ public struct PipelineRunner {
             result = StepResult(name: name, status: .failed, seconds: 0, message: "\(error)", log: "")
         }
         result.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        result.region = Self.region(of: step)
         return result
     }
 
     /// Keeps a run in the state store's pipeline history (a history that cannot be written is reported, not fatal:
     /// the verdict stands).
-    public func remember(kind: String, pipeline: String, subject: String, commit: String, verdict: Int, started: Date, steps: [StepResult]) -> String? {
+    public func remember(kind: PipelineKind, pipeline: String, subject: String, commit: String, verdict: Verdict, started: Date, steps: [StepResult]) -> String? {
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
             try openState().recordPipelineRun(PipelineRunRecord(kind: kind, pipeline: pipeline, subject: subject, commit: commit, verdict: verdict,
-                                                                startedAt: started.timeIntervalSince1970, seconds: Date().timeIntervalSince(started),
-                                                                steps: String(decoding: try encoder.encode(steps), as: UTF8.self)))
+                                                                startedAt: started.timeIntervalSince1970, seconds: Date().timeIntervalSince(started), steps: steps))
             return nil
         } catch {
             return "the pipeline history was not written: \(error)"
@@ -144,6 +113,11 @@ public struct PipelineRunner {
         case .check(let region, let expect): "check: {region: \(region.value), expect: [\(expect.map(\.value.rawValue).joined(separator: ", "))]}"
         case .wait(let minutes): "wait: {minutes: \(minutes.value)}"
         }
+    }
+
+    /// The region an `apply` step releases the revision to (nil for other steps).
+    public static func region(of step: PipelineSpec.Step) -> String? {
+        if case .apply(let region) = step { region.value } else { nil }
     }
 
     /// A reconciler for `loaded`.

@@ -104,7 +104,7 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
     public var meters: [Meter] = []
     /// Billing: the resources (`Meter.resource`) whose charging stops when this change is requested (a delete of
     /// something that left the manifests), whatever becomes of the real teardown.
-    public var stopsMeters: [String] = []
+    public var stopsMeters: [MeterResource] = []
 
     /// The region it happens in.
     public var region: String { target.region }
@@ -138,13 +138,11 @@ public enum ChargePeriod: String, Sendable, Codable, Hashable, CaseIterable {
 
 /// How one resource is charged, as a change leaves it.
 public struct Meter: Sendable, Codable, Hashable {
-    /// What the ledger keys it by: the address, or for a volume its region and libvirt volume (what a delete of a
-    /// volume that left the manifests still knows).
-    public var resource: String
+    /// What the ledger keys it by.
+    public var resource: MeterResource
     public var address: Address
     public var tenant: String
-    /// instance, volume, floatingIP.
-    public var kind: String
+    public var kind: MeterKind
     /// The flavor (instances) or the size (volumes); empty for floating IPs.
     public var item: String
     /// Units charged (GB for volumes; 1 otherwise).
@@ -152,7 +150,7 @@ public struct Meter: Sendable, Codable, Hashable {
     public var period: ChargePeriod
     public var priceList: String
 
-    public init(resource: String, address: Address, tenant: String, kind: String, item: String, quantity: Int64 = 1, period: ChargePeriod, priceList: String) {
+    public init(resource: MeterResource, address: Address, tenant: String, kind: MeterKind, item: String, quantity: Int64 = 1, period: ChargePeriod, priceList: String) {
         self.resource = resource
         self.address = address
         self.tenant = tenant
@@ -162,6 +160,63 @@ public struct Meter: Sendable, Codable, Hashable {
         self.period = period
         self.priceList = priceList
     }
+}
+
+/// What is charged: the kinds of billed resource, each with its column in a statement.
+public enum MeterKind: String, Sendable, Codable, Hashable, CaseIterable {
+    case instance, volume, floatingIP, loadBalancer
+
+    /// The statement's category.
+    public var category: String {
+        switch self {
+        case .instance: "instances"
+        case .volume: "volumes"
+        case .floatingIP: "floating IPs"
+        case .loadBalancer: "load balancers"
+        }
+    }
+}
+
+/// What the ledger keys a metered resource by: its address, or for a tenant volume its region and libvirt volume (what
+/// a delete of a volume that left the manifests still knows). Kept as text (`instance/…`, `volume/<region>/<volume>`)
+/// in the journal's meters and the ledger's rows; read back into this type where it is read.
+public enum MeterResource: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    case address(Address)
+    case volume(region: String, volume: String)
+
+    public var description: String {
+        switch self {
+        case .address(let address): address.description
+        case .volume(let region, let volume): "volume/\(region)/\(volume)"
+        }
+    }
+
+    /// A key from its text; nil when it is neither form.
+    public init?(stored text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 3, parts[0] == "volume", !parts[1].isEmpty, parts[2].hasPrefix("v-") {
+            self = .volume(region: String(parts[1]), volume: String(parts[2]))
+        } else if let address = Address(parsing: text) {
+            self = .address(address)
+        } else {
+            return nil
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let key = MeterResource(stored: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not a meter's resource"))
+        }
+        self = key
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    public static func < (lhs: MeterResource, rhs: MeterResource) -> Bool { lhs.description < rhs.description }
 }
 
 /// A change's identity: `<address>@<target>`, e.g. `instance/sina/devops/gerrit@node/sina/sina-1`.

@@ -22,7 +22,7 @@ public enum Planner {
     /// builder from earlier runs (by ring address); `hour` is now, in hours since the epoch, for min_part_hours.
     /// Regions are independent and planned concurrently.
     public static func plan(model: DesiredModel, observed: [ObservedNode], regions only: Set<String>? = nil, removedRegions: [String] = [],
-                            revision: String? = nil, manifests: String? = nil, storedRings: [String: StoredRing] = [:], hour: Int32 = 0,
+                            revision: String? = nil, manifests: String? = nil, storedRings: [Address: StoredRing] = [:], hour: Int32 = 0,
                             options: Options = Options(), snapshots: [String: [ObservedSnapshot]] = [:]) -> Plan {
         let regions = model.regions.filter { only?.contains($0.name) ?? true }.sorted { $0.name < $1.name }
         let slices = RegionSlices(model, only: only)
@@ -43,7 +43,7 @@ public enum Planner {
     /// may keep an earlier result (the incremental reconciler does). `snapshots` lists the region's object store (nil
     /// when it has none).
     public static func planRegion(_ region: Resource<RegionSpec>, slice: RegionSlice, catalog: Catalog, observed: [ObservedNode],
-                                  storedRings: [String: StoredRing], hour: Int32, options: Options = Options(),
+                                  storedRings: [Address: StoredRing], hour: Int32, options: Options = Options(),
                                   snapshots: [ObservedSnapshot]? = nil) -> RegionPlan {
         var planner = RegionPlanner(region: region.name, spec: region.spec, slice: slice, catalog: catalog, observed: observed, options: options)
         planner.regionLocation = region.meta.location

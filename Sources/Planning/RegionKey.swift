@@ -15,7 +15,7 @@ public enum RegionKey {
     /// The key of `region`'s plan, or nil when a node has no generation. `nodes` are all the nodes its plan observes
     /// (those that left the manifests included), all of this region.
     public static func make(region: Resource<RegionSpec>, rings: [Resource<RingSpec>], digests: (catalog: UInt64, regions: [String: UInt64]),
-                            nodes: [Address], generations: [Address: String?], ringStamps: [String: String], options: Planner.Options,
+                            nodes: [Address], generations: [Address: String?], ringStamps: [Address: String], options: Planner.Options,
                             version: String) -> String? {
         guard region.spec.objectStore == nil else { return nil }
         var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(digests.catalog)\n\(digests.regions[region.name] ?? 0)\n\(options.keepOrphans)\n"
@@ -23,7 +23,7 @@ public enum RegionKey {
             guard let generation = generations[node] ?? nil else { return nil }
             text += "node \(node.name) \(generation)\n"
         }
-        for ring in rings.map(\.address.description).sorted() {
+        for ring in rings.map(\.address).sorted() {
             text += "ring \(ring) \(ringStamps[ring] ?? "-")\n"
         }
         return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()

@@ -3,14 +3,11 @@ import Manifests
 /// Billing meters on the plan's changes: a change that makes or changes a billed resource carries how it is charged
 /// from then on; a delete of something that left the manifests stops its charging when requested.
 extension RegionPlanner {
-    /// The ledger's key for a tenant volume: its region and libvirt volume.
-    static func volumeResource(region: String, volume: String) -> String { "volume/\(region)/\(volume)" }
-
     mutating func attachMeters() {
         guard spec != nil || !changes.isEmpty else { return }
         let instances = Dictionary(slice.instances.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         let volumes = Dictionary(slice.volumes.map { (DesiredDomain.volumeName(for: $0.address), $0) }, uniquingKeysWith: { first, _ in first })
-        let floating = Dictionary(slice.floatingIPs.map { ($0.address.description, $0) }, uniquingKeysWith: { first, _ in first })
+        let floating = Dictionary(slice.floatingIPs.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         for index in changes.indices {
             let change = changes[index]
             switch change.operation {
@@ -19,18 +16,17 @@ extension RegionPlanner {
                 changes[index].meters = [instanceMeter(instance, flavor: domain.flavor)]
                     + domain.disks.compactMap { disk in volumes[disk.volume].map(volumeMeter) }
             case .node(.deleteDomain):
-                if instances[change.address] == nil { changes[index].stopsMeters = [change.address.description] }
+                if instances[change.address] == nil { changes[index].stopsMeters = [.address(change.address)] }
             case .node(.ensureVolume(_, let name, _)), .transfer(.restoreVolume(_, let name, _, _, _)):
                 if let volume = volumes[name] { changes[index].meters = [volumeMeter(volume)] }
             case .node(.deleteVolume(_, let name)):
-                if volumes[name] == nil { changes[index].stopsMeters = [Self.volumeResource(region: region, volume: name)] }
+                if volumes[name] == nil { changes[index].stopsMeters = [.volume(region: region, volume: name)] }
             case .node(.loadFirewall(let ruleset)):
                 // The floating IPs this node's ruleset maps are charged; those it mapped that left the manifests stop.
-                let mapped = Set(ruleset.rules.filter { $0.chain == .prerouting && $0.source.hasPrefix("floatingip/") }.map(\.source))
+                let mapped = Set(ruleset.rules.compactMap(\.floatingBinding?.floatingIP))
                 changes[index].meters = mapped.sorted().compactMap { floating[$0].map(floatingMeter) }
-                let before = Set((change.target.node.flatMap { observed[$0]?.firewall?.rules } ?? [])
-                    .filter { $0.chain == .prerouting && $0.source.hasPrefix("floatingip/") }.map(\.source))
-                changes[index].stopsMeters = before.subtracting(floating.keys).sorted()
+                let before = Set((change.target.node.flatMap { observed[$0]?.firewall?.rules } ?? []).compactMap(\.floatingBinding?.floatingIP))
+                changes[index].stopsMeters = before.subtracting(floating.keys).sorted().map { .address($0) }
             case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.configureDHCP), .node(.installRing), .transfer(.takeSnapshot), .region:
                 continue
             }
@@ -44,19 +40,19 @@ extension RegionPlanner {
     private func instanceMeter(_ instance: Resource<InstanceSpec>, flavor: String) -> Meter {
         let billing = billing(instance.tenant)
         let period: ChargePeriod = (instance.spec.billing?.value ?? (billing.prepaid ? .monthly : .hourly)) == .monthly ? .monthly : .hourly
-        return Meter(resource: instance.address.description, address: instance.address, tenant: instance.tenant ?? "", kind: "instance", item: flavor,
+        return Meter(resource: .address(instance.address), address: instance.address, tenant: instance.tenant ?? "", kind: .instance, item: flavor,
                      period: period, priceList: billing.priceList)
     }
 
     private func volumeMeter(_ volume: Resource<VolumeSpec>) -> Meter {
         let bytes = volume.spec.size.value.bytes
-        return Meter(resource: Self.volumeResource(region: region, volume: DesiredDomain.volumeName(for: volume.address)), address: volume.address,
-                     tenant: volume.tenant ?? "", kind: "volume", item: "\(ByteSize(bytes: bytes))", quantity: Int64((bytes + (1 << 30) - 1) >> 30),
+        return Meter(resource: .volume(region: region, volume: DesiredDomain.volumeName(for: volume.address)), address: volume.address,
+                     tenant: volume.tenant ?? "", kind: .volume, item: "\(ByteSize(bytes: bytes))", quantity: Int64((bytes + (1 << 30) - 1) >> 30),
                      period: .gbMonth, priceList: billing(volume.tenant).priceList)
     }
 
     private func floatingMeter(_ floating: Resource<FloatingIPSpec>) -> Meter {
-        Meter(resource: floating.address.description, address: floating.address, tenant: floating.tenant ?? "", kind: "floatingIP", item: "",
+        Meter(resource: .address(floating.address), address: floating.address, tenant: floating.tenant ?? "", kind: .floatingIP, item: "",
               period: .daily, priceList: billing(floating.tenant).priceList)
     }
 }

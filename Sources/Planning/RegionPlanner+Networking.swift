@@ -158,12 +158,7 @@ extension RegionPlanner {
     private mutating func floatingBindings(attached: [Address: Attachment], networks: [String: Resource<NetworkSpec>]) -> [FirewallRules.Binding] {
         var had: [Address: IPv4Address] = [:]
         for node in observed.values {
-            for rule in node.firewall?.rules ?? [] where rule.chain == .prerouting && rule.source.hasPrefix("floatingip/") {
-                let words = rule.text.split(separator: " ")
-                if words.count == 6, words[0] == "ip", words[1] == "daddr", let address = Address(parsing: rule.source), let ip = IPv4Address(parsing: words[2]) {
-                    had[address] = ip
-                }
-            }
+            for case let (address, ip)? in (node.firewall?.rules ?? []).map(\.floatingBinding) { had[address] = ip }
         }
         var pools: [String: AddressPool] = [:]
         for (name, network) in networks { if let range = network.spec.floatingRange?.value { pools[name] = AddressPool(range: range, reserved: []) } }

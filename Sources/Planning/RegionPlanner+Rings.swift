@@ -5,10 +5,10 @@ extension RegionPlanner {
     /// Rebalances each Ring of the region (on a copy of its stored builder) and installs the ring file on every
     /// storage and controller node whose copy is missing or differs (by sha256). A rebuilt ring's builder is saved
     /// region-wide first, as an ordinary change the nodes' installs depend on.
-    mutating func planRings(storedRings: [String: StoredRing], hour: Int32) {
+    mutating func planRings(storedRings: [Address: StoredRing], hour: Int32) {
         let servers = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }
         for ring in slice.rings.sorted(by: { $0.name < $1.name }) {
-            let stored = storedRings[ring.address.description]
+            let stored = storedRings[ring.address]
             let fileName = ring.fileName
             let holders = servers.map { nodeAddress($0.name) }.filter { observed[$0]?.rings[fileName] != nil }
             if stored == nil, !holders.isEmpty {

@@ -251,7 +251,7 @@ public struct Applier: Sendable {
         case (.region, .region(let operation)):
             switch operation {
             case .saveRingBuilder(let builder, let checksum, let previous):
-                try state.saveRing(address: change.address.description, state: builder, checksum: checksum, previous: previous)
+                try state.saveRing(address: change.address, state: builder, checksum: checksum, previous: previous)
             case .deleteSnapshot(let key, let snapshot):
                 _ = try objectStore(for: change).delete(volume: key, name: snapshot)
             }

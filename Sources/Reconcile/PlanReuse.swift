@@ -148,22 +148,20 @@ public final class ObservationCache: Sendable {
 /// megabytes of JSON, decoded again only when it was saved again. In memory, for the long-running reconciler; bounded
 /// to the regions planned most recently when made with a limit.
 public final class RingStateCache: Sendable {
-    private let cache: RegionBoundedCache<String, StoredRing>
+    private let cache: RegionBoundedCache<Address, StoredRing>
 
     /// An empty cache, keeping the rings of at most `regions` regions (every region when nil).
     public init(regions: Int? = nil) {
         cache = RegionBoundedCache(regions: regions)
     }
 
-    func ring(_ address: String, stamp: String?) -> StoredRing? {
-        cache.value(address, region: Self.region(of: address), stamp: stamp)
+    func ring(_ address: Address, stamp: String?) -> StoredRing? {
+        cache.value(address, region: address.region ?? "", stamp: stamp)
     }
 
-    func keep(_ ring: StoredRing, address: String, stamp: String?) {
-        cache.keep(ring, key: address, region: Self.region(of: address), stamp: stamp)
+    func keep(_ ring: StoredRing, address: Address, stamp: String?) {
+        cache.keep(ring, key: address, region: address.region ?? "", stamp: stamp)
     }
-
-    private static func region(of address: String) -> String { Address(parsing: address)?.region ?? "" }
 }
 
 /// A driver per node, kept while the node's endpoint (URI, size, host key, file root) is unchanged and made anew
@@ -313,7 +311,7 @@ extension Reconciler {
             stats.phases.endAdding("observe")
 
             let regions = toPlan.filter { batch.contains($0.name) }
-            let rings = try storedRings(Set(regions.flatMap { slices[$0.name].rings.map(\.address.description) }), stamps: ringStamps, cache: ringCache)
+            let rings = try storedRings(Set(regions.flatMap { slices[$0.name].rings.map(\.address) }), stamps: ringStamps, cache: ringCache)
             let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: observation.nodes, drivers: drivers)
             let snapshots = try observeSnapshots(regions.map(\.name))
             stats.phases.endAdding("rings")
@@ -357,23 +355,23 @@ extension Reconciler {
     }
 
     /// Saved ring builders (those at `addresses` when given).
-    func storedRings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
+    func storedRings(_ addresses: Set<Address>? = nil) throws -> [Address: StoredRing] {
         addresses?.isEmpty == true ? [:] : try fromStore([:]) { try $0.rings(addresses) }
     }
 
     /// The saved ring builders of `regions` only: a region's run reads its own rings, never every region's (their
     /// addresses come from the stamps, which are read without the builders). With `cache`, a builder whose stamp is
     /// unchanged is not read and decoded again.
-    func storedRings(ofRegions regions: Set<String>, cache: RingStateCache? = nil) throws -> [String: StoredRing] {
-        let stamps = try ringStamps().filter { Address(parsing: $0.key)?.region.map(regions.contains) ?? false }
+    func storedRings(ofRegions regions: Set<String>, cache: RingStateCache? = nil) throws -> [Address: StoredRing] {
+        let stamps = try ringStamps().filter { $0.key.region.map(regions.contains) ?? false }
         return try storedRings(Set(stamps.keys), stamps: stamps, cache: cache)
     }
 
     /// The saved ring builders at `addresses`: from `cache` when their stamp (in `stamps`) is the one it holds,
     /// otherwise read, decoded and kept there.
-    func storedRings(_ addresses: Set<String>, stamps: [String: String], cache: RingStateCache?) throws -> [String: StoredRing] {
-        var rings: [String: StoredRing] = [:]
-        var toRead = Set<String>()
+    func storedRings(_ addresses: Set<Address>, stamps: [Address: String], cache: RingStateCache?) throws -> [Address: StoredRing] {
+        var rings: [Address: StoredRing] = [:]
+        var toRead = Set<Address>()
         for address in addresses {
             if let ring = cache?.ring(address, stamp: stamps[address]) { rings[address] = ring } else { toRead.insert(address) }
         }
@@ -387,11 +385,11 @@ extension Reconciler {
     /// `stored` plus, for each ring of `regions` the store has no builder for while its nodes hold the ring file, the
     /// builder adopted from that file, when every node holding it has the same one and it can be read (the planner
     /// refuses the ring otherwise: a builder from scratch would move most replicas at once).
-    func adoptingLostRings(_ stored: [String: StoredRing], regions: Set<String>, observed: [ObservedNode],
-                           drivers: [Address: any NodeDriver]) -> [String: StoredRing] {
+    func adoptingLostRings(_ stored: [Address: StoredRing], regions: Set<String>, observed: [ObservedNode],
+                           drivers: [Address: any NodeDriver]) -> [Address: StoredRing] {
         var result = stored
         let byAddress = Dictionary(observed.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
-        for ring in model.rings where regions.contains(ring.region ?? "") && stored[ring.address.description] == nil {
+        for ring in model.rings where regions.contains(ring.region ?? "") && stored[ring.address] == nil {
             let nodes = model.nodes.filter { $0.region == ring.region }
             let holders = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }.sorted { $0.name < $1.name }
                 .compactMap { node in byAddress[node.address]?.rings[ring.fileName].map { (node: node.address, sha256: $0) } }
@@ -399,13 +397,13 @@ extension Reconciler {
                   let data = try? driver.readRing(ring.fileName), RingPlanner.sha256(data) == first.sha256,
                   let state = try? RingPlanner.adopt(file: data, from: first.node.name, ring: ring, nodes: nodes, hour: Self.hour())
             else { continue }
-            result[ring.address.description] = state
+            result[ring.address] = state
         }
         return result
     }
 
     /// Stamps of the saved ring builders (see `RingBuilderStore.ringStamps`).
-    func ringStamps() throws -> [String: String] {
+    func ringStamps() throws -> [Address: String] {
         try fromStore([:]) { try $0.ringStamps() }
     }
 

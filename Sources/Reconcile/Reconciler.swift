@@ -250,7 +250,7 @@ public struct Reconciler: Sendable {
                 guard let domain = observed.domains.first(where: { $0.address == entry.address }), let ip = domain.ip,
                       let spec = domain.specHash else { continue }
                 do {
-                    try state.settleInterrupted(entry, node: address.description, ip: ip.description, specHash: spec)
+                    try state.settleInterrupted(entry, node: address, ip: ip, specHash: spec)
                 } catch {
                     throw ReconcileError(.stateUnavailable, "cannot record \(entry.address) as found on \(address): \(error)", cause: error)
                 }
@@ -301,7 +301,7 @@ public struct Reconciler: Sendable {
         let hour = Self.hour()
         return try rings.sorted { $0.name < $1.name }.map { ring in
             do {
-                let saved = stored[ring.address.description]
+                let saved = stored[ring.address]
                 return (ring, saved, try RingPlanner.plan(ring: ring, nodes: nodes, stored: saved, hour: hour))
             } catch {
                 throw ReconcileError(.invalid, "\(ring.address): \(error)", cause: error)

@@ -170,7 +170,7 @@ struct Dashboard: Sendable {
         guard let store = try? configuration.store.existing() else { return page("Runs", "<p>Nothing has run yet.</p>") }
         let runs = ((try? store.runs()) ?? []).suffix(100).reversed().map { "<tr><td>\($0.id)</td><td>\(escape($0.regions))</td><td>\($0.status.rawValue)</td></tr>" }.joined()
         let pipelines = ((try? store.pipelineRuns(limit: 50)) ?? []).map {
-            "<tr><td>\($0.id ?? 0)</td><td>\(escape($0.kind))</td><td>\(escape($0.subject))</td><td>\($0.commit.prefix(12))</td><td>\($0.verdict > 0 ? "+1" : $0.verdict < 0 ? "-1" : "running")</td><td>\(String(format: "%.1f", $0.seconds)) s</td></tr>"
+            "<tr><td>\($0.id ?? 0)</td><td>\($0.kind.rawValue)</td><td>\(escape($0.subject))</td><td>\($0.commit.prefix(12))</td><td>\($0.verdict.label)</td><td>\(String(format: "%.1f", $0.seconds)) s</td></tr>"
         }.joined()
         return page("Runs", """
             <h2>Apply runs</h2><table id="runs"><tr><th>Run</th><th>Regions</th><th>Status</th></tr>\(runs)</table>

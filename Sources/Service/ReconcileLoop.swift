@@ -259,13 +259,13 @@ public struct ReconcileLoop: Service {
             }
         }
         if record == nil {
-            record = (try? store.pipelineRuns(limit: 50))?.first { $0.kind == "deploy" && $0.pipeline == pipeline.name }
+            record = (try? store.pipelineRuns(limit: 50))?.first { $0.kind == .deploy && $0.pipeline == pipeline.name }
         }
         if let record {
             let holder = rollout.regions.first.flatMap { state.region($0)?.holder } ?? "nobody yet"
             state.deploy = ServiceState.Deploy(
-                pipeline: pipeline.name, revision: record.commit, state: record.verdict == 0 ? "running" : record.verdict > 0 ? "passed" : "failed",
-                steps: DeployRollout.steps(of: record).map { .init(name: $0.name, status: $0.status.rawValue, message: $0.message) },
+                pipeline: pipeline.name, revision: record.commit, state: record.verdict == .running ? "running" : record.verdict == .passed ? "passed" : "failed",
+                steps: record.steps.map { .init(name: $0.name, status: $0.status.rawValue, message: $0.message) },
                 runner: runsHere ? "this reconciler" : holder)
         }
         do {

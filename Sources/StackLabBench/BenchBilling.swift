@@ -2,6 +2,7 @@ import ArgumentParser
 import Billing
 import Foundation
 import Manifests
+import Planning
 import StackLabCLI
 
 /// `stacklab-bench billing`: rate a year of ledger for 100,000 instances.
@@ -39,19 +40,19 @@ struct BenchBilling: ParsableCommand {
         intervals.reserveCapacity(instances * 4 / 3)
         for index in 0..<instances {
             let tenant = "tenant-\(index % 1000)"
-            let address = "instance/bench/\(tenant)/vm-\(index)"
+            let address = Address(kind: .instance, region: "bench", tenant: tenant, name: "vm-\(index)")
             let start = year + random(300 * 86_400)
             let stop: Int64? = index % 10 == 0 ? start + 86_400 + random(60 * 86_400) : nil
             var item = flavors[index % flavors.count]
             if index % 3 == 0 {
                 let change = start + 3_600 + random(max(3_601, (stop ?? end) - start - 3_600))
-                intervals.append(MeterInterval(address: address, tenant: tenant, kind: "instance", item: item, period: .hourly, priceList: "standard",
+                intervals.append(MeterInterval(address: address, tenant: tenant, kind: .instance, item: item, period: .hourly, priceList: "standard",
                                                start: start, stop: change))
                 item = flavors[(index + 1) % flavors.count]
-                intervals.append(MeterInterval(address: address, tenant: tenant, kind: "instance", item: item, period: .hourly, priceList: "standard",
+                intervals.append(MeterInterval(address: address, tenant: tenant, kind: .instance, item: item, period: .hourly, priceList: "standard",
                                                start: change, stop: stop))
             } else {
-                intervals.append(MeterInterval(address: address, tenant: tenant, kind: "instance", item: item, period: .hourly, priceList: "standard",
+                intervals.append(MeterInterval(address: address, tenant: tenant, kind: .instance, item: item, period: .hourly, priceList: "standard",
                                                start: start, stop: stop))
             }
         }

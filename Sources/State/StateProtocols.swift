@@ -18,7 +18,7 @@ public protocol RunJournal: Sendable {
     func unsettledInterruptedCreates() throws -> [JournalEntry]
     /// An interrupted create of an instance found done on its node afterwards: the entry becomes `done`
     /// (noting it was found at recovery) and the placement is recorded, as if the run had lived to write it.
-    func settleInterrupted(_ entry: JournalEntry, node: String, ip: String, specHash: String) throws
+    func settleInterrupted(_ entry: JournalEntry, node: Address, ip: IPv4Address, specHash: String) throws
     /// Whether this process may write the store (a read-only one still plans: nothing is remembered).
     var isWritable: Bool { get }
     /// Records every change of a run as planned, before any is attempted.
@@ -38,19 +38,19 @@ public protocol RunJournal: Sendable {
     /// is absent).
     func lastApplied(regions: [String]) throws -> [String: RunRecord]
     /// Where each instance was last made to run, from the journal's done changes: address → (node address, IP).
-    func placements() throws -> [String: (node: String, ip: String)]
+    func placements() throws -> [Address: Placement]
 }
 
 /// Swift ring builders, one per ring address, saved with compare-and-swap so that two reconcilers never save over
 /// each other's rebalance.
 public protocol RingBuilderStore: Sendable {
     /// Every saved builder (those at `addresses` when given).
-    func rings(_ addresses: Set<String>?) throws -> [String: StoredRing]
+    func rings(_ addresses: Set<Address>?) throws -> [Address: StoredRing]
     /// For every saved ring, a stamp that changes whenever its saved state does, without reading the state.
-    func ringStamps() throws -> [String: String]
+    func ringStamps() throws -> [Address: String]
     /// Saves a builder if the ring file checksum saved now is still `previous` (nil: nothing saved yet); otherwise
     /// throws `StateConflict`. Saving the state that is already saved succeeds (an interrupted apply repeats it).
-    func saveRing(address: String, state: Data, checksum: String, previous: String?) throws
+    func saveRing(address: Address, state: Data, checksum: String, previous: String?) throws
 }
 
 /// Plans of converged regions, by the key of their inputs.
@@ -109,34 +109,6 @@ public protocol PipelineHistory: Sendable {
     func pipelineRuns(limit: Int) throws -> [PipelineRunRecord]
 }
 
-/// One pipeline run as kept.
-public struct PipelineRunRecord: Sendable, Codable, Equatable {
-    public var id: Int64?
-    /// gate, deploy or check.
-    public var kind: String
-    public var pipeline: String
-    /// What was tested or rolled out (a change, a revision), and the commit that ran.
-    public var subject: String
-    public var commit: String
-    /// +1 passed, -1 failed.
-    public var verdict: Int
-    public var startedAt: Double
-    public var seconds: Double
-    /// The steps as JSON (name, status, seconds, message, log).
-    public var steps: String
-
-    public init(id: Int64? = nil, kind: String, pipeline: String, subject: String, commit: String, verdict: Int, startedAt: Double, seconds: Double, steps: String) {
-        self.id = id
-        self.kind = kind
-        self.pipeline = pipeline
-        self.subject = subject
-        self.commit = commit
-        self.verdict = verdict
-        self.startedAt = startedAt
-        self.seconds = seconds
-        self.steps = steps
-    }
-}
 
 /// Everything a reconciler keeps: one backend implements all of it (SQLite embedded; PostgreSQL to share regions).
 public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger & PipelineHistory

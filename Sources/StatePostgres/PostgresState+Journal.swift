@@ -69,7 +69,7 @@ extension PostgresState {
     }
 
     /// Settles an interrupted create found done. Only the holder of the entry's region settles it; others leave it.
-    public func settleInterrupted(_ entry: JournalEntry, node: String, ip: String, specHash: String) throws {
+    public func settleInterrupted(_ entry: JournalEntry, node: Address, ip: IPv4Address, specHash: String) throws {
         let region = entry.target.region
         guard let tokens = try? heldTokens([region]) else { return }
         try connection.transaction { tx in
@@ -78,7 +78,7 @@ extension PostgresState {
                 UPDATE journal SET status = 'done', error = 'interrupted; found done on the node at recovery', updated_at = $1
                 WHERE run_id = $2 AND change_id = $3 AND status = 'failed'
                 """, [Self.timestamp, entry.run, entry.changeID.description])
-            try Self.place(address: entry.address.description, node: node, ip: ip, specHash: specHash, in: tx)
+            try Self.place(address: entry.address.description, node: node.description, ip: ip.description, specHash: specHash, in: tx)
             let row = try tx.execute("SELECT meters, started_at FROM journal WHERE run_id = $1 AND change_id = $2", [entry.run, entry.changeID.description]).first
             if let text = row?["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
                 try Self.meter(meters, at: row?.int64("started_at") ?? clock(), by: entry.changeID.description, in: tx)
@@ -110,7 +110,7 @@ extension PostgresState {
             for change in changes {
                 for resource in change.stopsMeters {
                     try tx.execute("UPDATE meter_interval SET stop = GREATEST(start, $1), closed_by = $2 WHERE resource = $3 AND stop IS NULL",
-                                   [requested, change.id.description, resource])
+                                   [requested, change.id.description, resource.description])
                 }
             }
         }
@@ -177,10 +177,8 @@ extension PostgresState {
                   startedAt: row.double("started_at") ?? 0, undoes: RunRecord.decode(undoes: row["undoes"] ?? nil))
     }
 
-    public func placements() throws -> [String: (node: String, ip: String)] {
-        var result: [String: (node: String, ip: String)] = [:]
-        for row in try connection.execute("SELECT address, node, ip FROM placement").rows { result[row.string("address")] = (row.string("node"), row.string("ip")) }
-        return result
+    public func placements() throws -> [Address: Placement] {
+        try Placement.stored(try connection.execute("SELECT address, node, ip FROM placement").rows.map { ($0.string("address"), $0.string("node"), $0.string("ip")) })
     }
 
     // MARK: Helpers

@@ -12,10 +12,10 @@ extension PostgresState {
         let rows = tenant == nil
             ? try connection.execute("SELECT * FROM meter_interval ORDER BY tenant, start, resource")
             : try connection.execute("SELECT * FROM meter_interval WHERE tenant = $1 ORDER BY tenant, start, resource", [tenant])
-        return rows.rows.map { row in
-            MeterInterval(address: row.string("address"), tenant: row.string("tenant"), kind: row.string("kind"), item: row.string("item"),
-                          quantity: row.int64("quantity") ?? 0, period: ChargePeriod(rawValue: row.string("period")) ?? .hourly,
-                          priceList: row.string("price_list"), start: row.int64("start") ?? 0, stop: row.int64("stop"))
+        return try rows.rows.map { row in
+            try MeterInterval(storedAddress: row.string("address"), tenant: row.string("tenant"), storedKind: row.string("kind"), item: row.string("item"),
+                              quantity: row.int64("quantity") ?? 0, storedPeriod: row.string("period"), priceList: row.string("price_list"),
+                              start: row.int64("start") ?? 0, stop: row.int64("stop"))
         }
     }
 
@@ -67,7 +67,7 @@ extension PostgresState {
         for meter in meters {
             let open = try tx.execute("""
                 SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = $1 AND stop IS NULL FOR UPDATE
-                """, [meter.resource]).first.map {
+                """, [meter.resource.description]).first.map {
                 MeterRules.OpenInterval(id: $0.int64("id") ?? 0, item: $0.string("item"), quantity: $0.int64("quantity") ?? 0, period: $0.string("period"),
                                         priceList: $0.string("price_list"), start: $0.int64("start") ?? 0)
             }
@@ -86,7 +86,7 @@ extension PostgresState {
             try tx.execute("""
                 INSERT INTO meter_interval (resource, address, tenant, kind, item, quantity, period, price_list, start, opened_by)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (resource, start) DO NOTHING
-                """, [meter.resource, meter.address.description, meter.tenant, meter.kind, meter.item, meter.quantity, meter.period.rawValue,
+                """, [meter.resource.description, meter.address.description, meter.tenant, meter.kind.rawValue, meter.item, meter.quantity, meter.period.rawValue,
                       meter.priceList, time, change])
         }
     }

@@ -128,8 +128,9 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
     // MARK: Rings
 
     /// Saves a builder by compare-and-swap; the writer must hold the ring's region.
-    public func saveRing(address: String, state: Data, checksum: String, previous: String?) throws {
-        let region = Address(parsing: address)?.region ?? ""
+    public func saveRing(address ring: Address, state: Data, checksum: String, previous: String?) throws {
+        let region = ring.region ?? ""
+        let address = ring.description
         try connection.transaction { tx in
             try fence(tx, tokens: try heldTokens([region]))
             let found = try tx.execute("SELECT checksum FROM ring_state WHERE address = $1 FOR UPDATE", [address]).first?["checksum"]
@@ -143,22 +144,26 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
         }
     }
 
-    public func rings(_ addresses: Set<String>?) throws -> [String: StoredRing] {
-        var rings: [String: StoredRing] = [:]
-        let rows = try addresses.map { try connection.execute("SELECT address, state FROM ring_state WHERE address = ANY($1::text[])", [PostgresValue.textArray($0.sorted())]) }
-            ?? connection.execute("SELECT address, state FROM ring_state")
+    public func rings(_ addresses: Set<Address>?) throws -> [Address: StoredRing] {
+        var rings: [Address: StoredRing] = [:]
+        let rows = try addresses.map {
+            try connection.execute("SELECT address, state FROM ring_state WHERE address = ANY($1::text[])", [PostgresValue.textArray($0.map(\.description).sorted())])
+        } ?? connection.execute("SELECT address, state FROM ring_state")
         for row in rows.rows {
-            let address = row.string("address")
+            let text = row.string("address")
+            guard let address = Address(parsing: text) else { throw StoredTextError(table: "ring_state", column: "address", text: text) }
             guard let data = row.data("state") else { continue }
-            rings[address] = try StoredRing(stored: data, address: address)
+            rings[address] = try StoredRing(stored: data, address: text)
         }
         return rings
     }
 
-    public func ringStamps() throws -> [String: String] {
-        var stamps: [String: String] = [:]
+    public func ringStamps() throws -> [Address: String] {
+        var stamps: [Address: String] = [:]
         for row in try connection.execute("SELECT address, checksum, generation FROM ring_state").rows {
-            stamps[row.string("address")] = "\(row.int64("generation") ?? 0):\(row.string("checksum"))"
+            let text = row.string("address")
+            guard let address = Address(parsing: text) else { throw StoredTextError(table: "ring_state", column: "address", text: text) }
+            stamps[address] = "\(row.int64("generation") ?? 0):\(row.string("checksum"))"
         }
         return stamps
     }
@@ -201,20 +206,20 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
     @discardableResult
     public func recordPipelineRun(_ run: PipelineRunRecord) throws -> Int64 {
         if let id = run.id {
-            let updated = try connection.execute("UPDATE pipeline_run SET verdict = $1, seconds = $2, steps = $3 WHERE id = $4", [run.verdict, run.seconds, run.steps, id])
+            let updated = try connection.execute("UPDATE pipeline_run SET verdict = $1, seconds = $2, steps = $3 WHERE id = $4", [run.verdict.rawValue, run.seconds, run.storedSteps, id])
             guard updated.affected == 1 else { throw PostgresError(operation: "update pipeline run \(id)", message: "there is no pipeline run \(id)") }
             return id
         }
         return try connection.execute("""
             INSERT INTO pipeline_run (kind, pipeline, subject, commit_id, verdict, started_at, seconds, steps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
-            """, [run.kind, run.pipeline, run.subject, run.commit, run.verdict, run.startedAt, run.seconds, run.steps]).first?.int64("id") ?? 0
+            """, [run.kind.rawValue, run.pipeline, run.subject, run.commit, run.verdict.rawValue, run.startedAt, run.seconds, run.storedSteps]).first?.int64("id") ?? 0
     }
 
     public func pipelineRuns(limit: Int) throws -> [PipelineRunRecord] {
         try connection.execute("SELECT * FROM pipeline_run ORDER BY id DESC LIMIT $1", [limit]).rows.map { row in
-            PipelineRunRecord(id: row.int64("id"), kind: row.string("kind"), pipeline: row.string("pipeline"), subject: row.string("subject"),
-                              commit: row.string("commit_id"), verdict: row.int("verdict"), startedAt: row.double("started_at") ?? 0,
-                              seconds: row.double("seconds") ?? 0, steps: row.string("steps"))
+            try PipelineRunRecord(id: row.int64("id"), storedKind: row.string("kind"), pipeline: row.string("pipeline"), subject: row.string("subject"),
+                                  commit: row.string("commit_id"), verdict: row.int("verdict"), startedAt: row.double("started_at") ?? 0,
+                                  seconds: row.double("seconds") ?? 0, storedSteps: row.string("steps"))
         }
     }
 }

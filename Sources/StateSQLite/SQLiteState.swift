@@ -279,7 +279,8 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     // MARK: Rings
 
-    public func saveRing(address: String, state: Data, checksum: String, previous: String?) throws {
+    public func saveRing(address ring: Address, state: Data, checksum: String, previous: String?) throws {
+        let address = ring.description
         try queue.write { db in
             let found = try String.fetchOne(db, sql: "SELECT checksum FROM ring_state INDEXED BY ring_stamp WHERE address = ?", arguments: [address])
             if found == checksum { return }  // already saved (an interrupted apply repeats the change)
@@ -292,17 +293,18 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         }
     }
 
-    public func rings(_ addresses: Set<String>? = nil) throws -> [String: StoredRing] {
+    public func rings(_ addresses: Set<Address>? = nil) throws -> [Address: StoredRing] {
         try queue.read { db in
-            var rings: [String: StoredRing] = [:]
+            var rings: [Address: StoredRing] = [:]
             let rows = try addresses.map { wanted in
                 try Row.fetchAll(db, sql: "SELECT address, state FROM ring_state WHERE address IN (SELECT value FROM json_each(?))",
-                                 arguments: [String(decoding: try JSONEncoder().encode(wanted.sorted()), as: UTF8.self)])
+                                 arguments: [String(decoding: try JSONEncoder().encode(wanted.map(\.description).sorted()), as: UTF8.self)])
             } ?? Row.fetchAll(db, sql: "SELECT address, state FROM ring_state")
             for row in rows {
-                let address: String = row["address"]
+                let text: String = row["address"]
+                guard let address = Address(parsing: text) else { throw StoredTextError(table: "ring_state", column: "address", text: text) }
                 let data: Data = row["state"]
-                rings[address] = try StoredRing(stored: data, address: address)
+                rings[address] = try StoredRing(stored: data, address: text)
             }
             return rings
         }
@@ -310,11 +312,13 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     /// For every saved ring, a stamp that changes whenever its saved state does (the save's generation, counted
     /// by every save, and the ring file's checksum), without reading the state.
-    public func ringStamps() throws -> [String: String] {
+    public func ringStamps() throws -> [Address: String] {
         try queue.read { db in
-            var stamps: [String: String] = [:]
+            var stamps: [Address: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT address, checksum, generation FROM ring_state INDEXED BY ring_stamp") {
-                stamps[row["address"]] = "\(row["generation"] as Int64):\(row["checksum"] as String)"
+                let text: String = row["address"]
+                guard let address = Address(parsing: text) else { throw StoredTextError(table: "ring_state", column: "address", text: text) }
+                stamps[address] = "\(row["generation"] as Int64):\(row["checksum"] as String)"
             }
             return stamps
         }
@@ -406,7 +410,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         }
     }
 
-    public func settleInterrupted(_ entry: JournalEntry, node: String, ip: String, specHash: String) throws {
+    public func settleInterrupted(_ entry: JournalEntry, node: Address, ip: IPv4Address, specHash: String) throws {
         try queue.write { db in
             try db.execute(sql: """
                 UPDATE journal SET status = 'done', error = 'interrupted; found done on the node at recovery', updated_at = ?
@@ -415,7 +419,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             try db.execute(sql: """
                 INSERT INTO placement (address, node, ip, spec_hash, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(address) DO UPDATE SET node = excluded.node, ip = excluded.ip, spec_hash = excluded.spec_hash, updated_at = excluded.updated_at
-                """, arguments: [entry.address.description, node, ip, specHash, Date().timeIntervalSince1970])
+                """, arguments: [entry.address.description, node.description, ip.description, specHash, Date().timeIntervalSince1970])
             // Charged from when its create began, as if the run had lived to record it.
             let row = try Row.fetchOne(db, sql: "SELECT meters, started_at FROM journal WHERE run_id = ? AND change_id = ?", arguments: [entry.run, entry.changeID.description])
             if let text: String = row?["meters"], let meters = try? JSONDecoder().decode([Meter].self, from: Data(text.utf8)) {
@@ -428,7 +432,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     private static func meter(_ meters: [Meter], at time: Int64, by change: String, in db: Database) throws {
         for meter in meters {
             let open = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, item, quantity, period, price_list, start FROM meter_interval WHERE resource = ? AND stop IS NULL"),
-                                        arguments: [meter.resource]).map {
+                                        arguments: [meter.resource.description]).map {
                 MeterRules.OpenInterval(id: $0["id"], item: $0["item"], quantity: $0["quantity"], period: $0["period"], priceList: $0["price_list"], start: $0["start"])
             }
             switch MeterRules.step(meter, open: open, at: time) {
@@ -447,7 +451,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             try db.cachedStatement(sql: """
                 INSERT INTO meter_interval (resource, address, tenant, kind, item, quantity, period, price_list, start, opened_by)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource, start) DO NOTHING
-                """).execute(arguments: [meter.resource, meter.address.description, meter.tenant, meter.kind, meter.item, meter.quantity,
+                """).execute(arguments: [meter.resource.description, meter.address.description, meter.tenant, meter.kind.rawValue, meter.item, meter.quantity,
                                  meter.period.rawValue, meter.priceList, start, change])
         }
     }
@@ -458,8 +462,8 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         try queue.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM meter_interval \(tenant == nil ? "" : "WHERE tenant = ?") ORDER BY tenant, start, resource",
                              arguments: tenant.map { [$0] } ?? []).map { row in
-                MeterInterval(address: row["address"], tenant: row["tenant"], kind: row["kind"], item: row["item"], quantity: row["quantity"],
-                              period: ChargePeriod(rawValue: row["period"]) ?? .hourly, priceList: row["price_list"], start: row["start"], stop: row["stop"])
+                try MeterInterval(storedAddress: row["address"], tenant: row["tenant"], storedKind: row["kind"], item: row["item"], quantity: row["quantity"],
+                                  storedPeriod: row["period"], priceList: row["price_list"], start: row["start"], stop: row["stop"])
             }
         }
     }
@@ -496,12 +500,12 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public func recordPipelineRun(_ run: PipelineRunRecord) throws -> Int64 {
         try queue.write { db in
             if let id = run.id {
-                try db.execute(sql: "UPDATE pipeline_run SET verdict = ?, seconds = ?, steps = ? WHERE id = ?", arguments: [run.verdict, run.seconds, run.steps, id])
+                try db.execute(sql: "UPDATE pipeline_run SET verdict = ?, seconds = ?, steps = ? WHERE id = ?", arguments: [run.verdict.rawValue, run.seconds, run.storedSteps, id])
                 guard db.changesCount == 1 else { throw OpenError(description: "\(directory)/stacklab.sqlite has no pipeline run \(id) to update") }
                 return id
             }
             try db.execute(sql: "INSERT INTO pipeline_run (kind, pipeline, subject, commit_id, verdict, started_at, seconds, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [run.kind, run.pipeline, run.subject, run.commit, run.verdict, run.startedAt, run.seconds, run.steps])
+                           arguments: [run.kind.rawValue, run.pipeline, run.subject, run.commit, run.verdict.rawValue, run.startedAt, run.seconds, run.storedSteps])
             return db.lastInsertedRowID
         }
     }
@@ -509,8 +513,8 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     public func pipelineRuns(limit: Int) throws -> [PipelineRunRecord] {
         try queue.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM pipeline_run ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
-                PipelineRunRecord(id: row["id"], kind: row["kind"], pipeline: row["pipeline"], subject: row["subject"], commit: row["commit_id"],
-                                  verdict: row["verdict"], startedAt: row["started_at"], seconds: row["seconds"], steps: row["steps"])
+                try PipelineRunRecord(id: row["id"], storedKind: row["kind"], pipeline: row["pipeline"], subject: row["subject"], commit: row["commit_id"],
+                                      verdict: row["verdict"], startedAt: row["started_at"], seconds: row["seconds"], storedSteps: row["steps"])
             }
         }
     }
@@ -560,7 +564,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                                      change.reason.rawValue, now, meters])
                 for resource in change.stopsMeters {
                     try db.execute(sql: "UPDATE meter_interval SET stop = max(start, ?), closed_by = ? WHERE resource = ? AND stop IS NULL",
-                                   arguments: [requested, change.id.description, resource])
+                                   arguments: [requested, change.id.description, resource.description])
                 }
             }
         }
@@ -709,13 +713,9 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     }
 
     /// Recorded placements: address → (node, ip).
-    public func placements() throws -> [String: (node: String, ip: String)] {
+    public func placements() throws -> [Address: Placement] {
         try queue.read { db in
-            var result: [String: (node: String, ip: String)] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT address, node, ip FROM placement") {
-                result[row["address"]] = (row["node"], row["ip"])
-            }
-            return result
+            try Placement.stored(try Row.fetchAll(db, sql: "SELECT address, node, ip FROM placement").map { ($0["address"], $0["node"], $0["ip"]) })
         }
     }
 }

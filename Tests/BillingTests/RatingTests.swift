@@ -18,9 +18,10 @@ import Testing
         return book
     }
 
-    static func interval(kind: String = "instance", item: String = "m1.small", quantity: Int64 = 1, period: ChargePeriod = .hourly,
+    static func interval(kind: MeterKind = .instance, item: String = "m1.small", quantity: Int64 = 1, period: ChargePeriod = .hourly,
                          _ start: String, _ stop: String?) -> MeterInterval {
-        MeterInterval(address: "\(kind)/lab/acme/x", tenant: "acme", kind: kind, item: item, quantity: quantity, period: period, priceList: "standard",
+        MeterInterval(address: Address(kind: kind == .volume ? .volume : kind == .floatingIP ? .floatingIP : .instance, region: "lab", tenant: "acme", name: "x"),
+                      tenant: "acme", kind: kind, item: item, quantity: quantity, period: period, priceList: "standard",
                       start: time(start), stop: stop.map(time))
     }
 
@@ -49,7 +50,7 @@ import Testing
     }
 
     @Test func dailyRoundsUpAcrossAMonthBoundary() {
-        let floating = Self.interval(kind: "floatingIP", item: "", period: .daily, "2026-10-31T12:00", "2026-11-02T00:00")
+        let floating = Self.interval(kind: .floatingIP, item: "", period: .daily, "2026-10-31T12:00", "2026-11-02T00:00")
         #expect(Rating.lines(floating, month: Self.october, book: Self.book(), now: Self.later).map(\.quantityMicros) == [1_000_000])
         #expect(Rating.lines(floating, month: Self.november, book: Self.book(), now: Self.later).map(\.quantityMicros) == [1_000_000])
         #expect(Rating.total(floating, month: Self.november, book: Self.book(), now: Self.later) == Self.money("0.50"))
@@ -87,7 +88,7 @@ import Testing
     }
 
     @Test func volumesAreChargedPerGBMonthByTheHour() {
-        let volume = Self.interval(kind: "volume", item: "200GiB", quantity: 200, period: .gbMonth, "2026-11-01T00:00", "2026-12-01T00:00")
+        let volume = Self.interval(kind: .volume, item: "200GiB", quantity: 200, period: .gbMonth, "2026-11-01T00:00", "2026-12-01T00:00")
         // 0.30 × 200 GB × 720 h / 730 h = 59.178082…
         #expect(Rating.total(volume, month: Self.november, book: Self.book(), now: Self.later) == Self.money("59.178082"))
         #expect(Rating.lines(volume, month: Self.november, book: Self.book(), now: Self.later).first?.quantityMicros == 197_260_274, "GB-months")

@@ -56,7 +56,7 @@ import Testing
     @Test func aFlavorChangeClosesOneIntervalAndOpensAnother() throws {
         let world = try World()
         try Self.applyThenResizeWebOne(world)
-        let web1 = try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-1" }.map { "\($0.item) \($0.start)-\($0.stop.map(String.init) ?? "")" }
+        let web1 = try Self.intervals(world).filter { $0.address.description == "instance/lab/acme/web-1" }.map { "\($0.item) \($0.start)-\($0.stop.map(String.init) ?? "")" }
         #expect(web1 == ["m1.small \(Self.t0)-\(Self.t1)", "m1.large \(Self.t1)-"], "\(web1)")
     }
 
@@ -70,11 +70,11 @@ import Testing
         }
         #expect(!report.succeeded, "the teardown failed")
         #expect(try world.observed().flatMap(\.domains).contains { $0.name == "acme:web-2" }, "web-2 still runs")
-        let web2 = try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-2" }
+        let web2 = try Self.intervals(world).filter { $0.address.description == "instance/lab/acme/web-2" }
         #expect(web2.count == 1 && web2[0].stop == Self.t1, "billing stopped when the delete was requested: \(web2)")
         // The retry succeeds later; the interval is not touched again.
         try Self.apply(world, at: Self.t1 + 86_400)
-        #expect(try Self.intervals(world).filter { $0.address == "instance/lab/acme/web-2" }.map(\.stop) == [Self.t1])
+        #expect(try Self.intervals(world).filter { $0.address.description == "instance/lab/acme/web-2" }.map(\.stop) == [Self.t1])
     }
 
     @Test func billVerifyFindsEveryBrokenIntervalInvariant() throws {

@@ -12,6 +12,8 @@ import Testing
 /// Swift rings derived from Ring manifests, built, saved in the state store and installed on every storage and
 /// controller node of the region (simulated nodes keep them under the state directory).
 @Suite struct RingConvergeTests {
+    static let labRing = Address(kind: .ring, region: "lab", name: "object")
+
     typealias World = ConvergeTests.World
 
     private func ringFile(_ world: World, node: String, _ name: String = "object.ring.gz") -> String {
@@ -38,7 +40,7 @@ import Testing
         for partition in 0..<ring.partitionCount {
             #expect(Set(ring.nodes(partition: partition).map(\.zone)).count == 3, "one replica per server (zone)")
         }
-        #expect(try SQLiteState(directory: world.state.path).rings().keys.sorted() == ["ring/edge/object", "ring/lab/object"])
+        #expect(try SQLiteState(directory: world.state.path).rings().keys.map(\.description).sorted() == ["ring/edge/object", "ring/lab/object"])
     }
 
     @Test func aStaleOrMissingRingIsDriftAndApplyHealsIt() throws {
@@ -102,7 +104,8 @@ import Testing
     @Test func anUnreadableRingBuilderStopsThePlanInsteadOfRebuildingFromScratch() throws {
         let world = try World()
         try world.apply()
-        try SQLiteState(directory: world.state.path).saveRing(address: "ring/lab/object", state: Data("{\"not\": \"a builder\"}".utf8), checksum: "x", previous: try SQLiteState(directory: world.state.path).rings(nil)["ring/lab/object"]?.checksum)
+        try SQLiteState(directory: world.state.path).saveRing(address: Self.labRing, state: Data("{\"not\": \"a builder\"}".utf8), checksum: "x",
+                                                              previous: try SQLiteState(directory: world.state.path).rings(nil)[Self.labRing]?.checksum)
         do {
             _ = try world.plan()
             Issue.record("a plan must not start over when the saved ring cannot be read")

@@ -5,8 +5,8 @@ import Testing
 
 /// The ledger's rules both stores carry out (`StateContractTests` runs them through each store).
 @Suite struct MeterRulesTests {
-    static let meter = Meter(resource: "instance/lab/acme/web-1", address: Address(kind: .instance, region: "lab", tenant: "acme", name: "web-1"),
-                             tenant: "acme", kind: "instance", item: "m1.small", period: .hourly, priceList: "standard")
+    static let meter = Meter(resource: .address(Address(kind: .instance, region: "lab", tenant: "acme", name: "web-1")),
+                             address: Address(kind: .instance, region: "lab", tenant: "acme", name: "web-1"), tenant: "acme", kind: .instance, item: "m1.small", period: .hourly, priceList: "standard")
 
     static func open(item: String = "m1.small", start: Int64 = 100) -> MeterRules.OpenInterval {
         .init(id: 7, item: item, quantity: 1, period: "hourly", priceList: "standard", start: start)

@@ -43,7 +43,7 @@ import TestSupport
         #expect(throws: RegionLeaseLost.self) { try a.journal(Self.change, run: run, status: .done, error: nil) }
         #expect(throws: RegionLeaseLost.self) { try a.beginRun(regions: ["lab"], revision: "r1") }
         #expect(throws: RegionLeaseLost.self) {
-            try a.saveRing(address: "ring/lab/object", state: Data("{}".utf8), checksum: "x", previous: nil)
+            try a.saveRing(address: Address(kind: .ring, region: "lab", name: "object"), state: Data("{}".utf8), checksum: "x", previous: nil)
         }
         #expect(throws: RegionLeaseLost.self) { try a.finishRun(run, succeeded: true) }
         // Nothing a wrote after losing the lease is there; its run is closed as interrupted.

@@ -52,14 +52,14 @@ import Testing
         for server in 1...3 { try builder.add(BuilderDevice(region: 1, zone: server, ip: "10.0.0.\(server)", port: 6200, device: "sdb", weight: 100)) }
         _ = try builder.rebalance(hour: 0)
         let saved = try StoredRing(builder: builder).encoded()
-        try state.saveRing(address: Self.ring.description, state: saved, checksum: "aaa", previous: nil)
-        #expect(try state.rings(nil)[Self.ring.description]?.builder.ring().assignments == builder.ring().assignments)
+        try state.saveRing(address: Self.ring, state: saved, checksum: "aaa", previous: nil)
+        #expect(try state.rings(nil)[Self.ring]?.builder.ring().assignments == builder.ring().assignments)
 
         var damaged = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
         var damagedBuilder = try #require(damaged["builder"] as? [String: Any])
         damagedBuilder["tables"] = Data("not zlib".utf8).base64EncodedString()
         damaged["builder"] = damagedBuilder
-        try state.saveRing(address: Self.ring.description, state: try JSONSerialization.data(withJSONObject: damaged), checksum: "bbb", previous: "aaa")
+        try state.saveRing(address: Self.ring, state: try JSONSerialization.data(withJSONObject: damaged), checksum: "bbb", previous: "aaa")
         do {
             _ = try state.rings(nil)
             Issue.record("a damaged builder was read")
@@ -95,17 +95,17 @@ import Testing
         let state = try Self.open(backend, in: scratch)
         let held = try Self.hold(["lab"], state, in: scratch)
         defer { withExtendedLifetime(held) {} }
-        try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "aaa", previous: nil)
+        try state.saveRing(address: Self.ring, state: Data("{}".utf8), checksum: "aaa", previous: nil)
         // Saving the same state again succeeds (an interrupted apply repeats it) and is not a new generation.
-        let stamp = try state.ringStamps()[Self.ring.description]
-        try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "aaa", previous: nil)
-        #expect(try state.ringStamps()[Self.ring.description] == stamp)
+        let stamp = try state.ringStamps()[Self.ring]
+        try state.saveRing(address: Self.ring, state: Data("{}".utf8), checksum: "aaa", previous: nil)
+        #expect(try state.ringStamps()[Self.ring] == stamp)
         // A save planned from a state that is no longer current loses.
         #expect(throws: StateConflict.self) {
-            try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "ccc", previous: "bbb")
+            try state.saveRing(address: Self.ring, state: Data("{}".utf8), checksum: "ccc", previous: "bbb")
         }
-        try state.saveRing(address: Self.ring.description, state: Data("{}".utf8), checksum: "ccc", previous: "aaa")
-        #expect(try state.ringStamps()[Self.ring.description] != stamp)
+        try state.saveRing(address: Self.ring, state: Data("{}".utf8), checksum: "ccc", previous: "aaa")
+        #expect(try state.ringStamps()[Self.ring] != stamp)
     }
 
     @Test(arguments: backends)
@@ -185,14 +185,15 @@ import Testing
     func aPipelineRunIsKeptThenUpdatedInPlace(backend: String) throws {
         let scratch = try Scratch()
         let state = try Self.open(backend, in: scratch)
-        var record = PipelineRunRecord(kind: "deploy", pipeline: "deploy", subject: "main", commit: "abc", verdict: 0, startedAt: 100, seconds: 0, steps: "[]")
+        var record = PipelineRunRecord(kind: .deploy, pipeline: "deploy", subject: "main", commit: "abc", verdict: .running, startedAt: 100, seconds: 0, steps: [])
         let id = try state.recordPipelineRun(record)
         record.id = id
-        record.verdict = 1
+        record.verdict = .passed
         record.seconds = 2.5
-        record.steps = #"[{"name":"apply: {region: lab}","status":"passed"}]"#
+        record.steps = [PipelineStep(name: "apply: {region: lab}", status: .passed, seconds: 1, message: "converged", log: "", region: "lab")]
         #expect(try state.recordPipelineRun(record) == id)
-        let second = try state.recordPipelineRun(PipelineRunRecord(kind: "gate", pipeline: "gate", subject: "c/1", commit: "def", verdict: -1, startedAt: 200, seconds: 1, steps: "[]"))
+        let second = try state.recordPipelineRun(PipelineRunRecord(kind: .gate, pipeline: "gate", subject: "c/1", commit: "def", verdict: .failed, startedAt: 200,
+                                                                   seconds: 1, steps: []))
         #expect(second != id)
         let kept = try state.pipelineRuns(limit: 10)
         #expect(kept.map(\.id) == [second, id], "newest first, the updated one still one row")

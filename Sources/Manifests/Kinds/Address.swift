@@ -50,10 +50,18 @@ public struct Address: Sendable, Hashable, Comparable, Codable, CustomStringConv
         self = address
     }
 
-    /// Parses `kind/region/tenant/name` (parts as the kind's scope has them); nil when malformed.
+    /// Parses `kind/region/tenant/name` (exactly the parts the kind's scope has); nil when malformed.
     public init?(parsing text: String) {
-        let parts = text.split(separator: "/").map(String.init)
-        guard parts.count >= 2, parts.count <= 4, let kind = Kind(addressName: parts[0]) else { return nil }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, parts.count <= 4, !parts.contains(where: \.isEmpty), let kind = Kind(addressName: parts[0]) else { return nil }
+        let fits = switch kind.scope {
+        case .global: parts.count == 2
+        case .regional: parts.count == 3
+        case .optionalRegion: parts.count == 2 || parts.count == 3
+        case .tenantRegional: parts.count == 4
+        case .tenantOptionalRegion: parts.count == 3 || parts.count == 4
+        }
+        guard fits else { return nil }
         self.kind = kind
         self.name = parts[parts.count - 1]
         switch kind.scope {

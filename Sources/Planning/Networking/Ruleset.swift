@@ -72,6 +72,16 @@ public struct Ruleset: Sendable, Codable, Hashable {
 
         /// Its line in the nft file.
         var nft: String { "\(text) comment \"\(source)\"" }
+
+        /// For a floating IP's DNAT rule (`prerouting`: `ip daddr F dnat to X`, its comment naming the FloatingIP): the
+        /// FloatingIP and its public address; nil for every other rule. A ruleset read back from a node is text, and
+        /// this is the one place where such a rule is read as a binding.
+        public var floatingBinding: (floatingIP: Address, ip: IPv4Address)? {
+            guard chain == .prerouting, let address = Address(parsing: source), address.kind == .floatingIP else { return nil }
+            let words = text.split(separator: " ")
+            guard words.count == 6, words[0] == "ip", words[1] == "daddr", let ip = IPv4Address(parsing: words[2]) else { return nil }
+            return (address, ip)
+        }
     }
 
     /// The node it is for.

@@ -56,9 +56,9 @@ struct BillCommand: ParsableCommand {
         if verify {
             // When each instance was deleted (its runs' starts), so a gap in its billing can be told from a lost interval.
             let started = Dictionary(try store.runs().map { ($0.id, Int64($0.startedAt)) }, uniquingKeysWith: { first, _ in first })
-            var deletedAt: [String: [Int64]] = [:]
+            var deletedAt: [Address: [Int64]] = [:]
             for entry in try store.journalEntries(run: nil) where entry.action == .delete && entry.status == .done {
-                if let time = started[entry.run] { deletedAt[entry.address.description, default: []].append(time) }
+                if let time = started[entry.run] { deletedAt[entry.address, default: []].append(time) }
             }
             let problems = Self.verify(biller, deletedAt: deletedAt)
             Terminal.standardOutput.write(problems.isEmpty ? "verified: every bill rebuilt two ways agrees to the cent, and the ledger is consistent\n"
@@ -81,7 +81,7 @@ struct BillCommand: ParsableCommand {
 
     /// Every tenant's every month, from its first interval to now: the line items' sum equals the intervals' totals
     /// to the cent; and every interval keeps the ledger's invariants (`LedgerAudit`).
-    static func verify(_ biller: Biller, deletedAt: [String: [Int64]]) -> [String] {
+    static func verify(_ biller: Biller, deletedAt: [Address: [Int64]]) -> [String] {
         var problems: [String] = []
         guard let first = biller.intervals.map(\.start).min() else { return [] }
         var months: [BillingMonth] = []

@@ -128,12 +128,12 @@ struct CIGate: ParsableCommand {
                     if step.status == .failed, !step.log.isEmpty { out += step.log.split(separator: "\n").prefix(20).map { "      \($0)\n" }.joined() }
                 }
                 if let restored = result.restored { out += "  staging restored: \(restored)\n" }
-                out += "Verified: \(result.verdict > 0 ? "+1" : "-1")\n"
+                out += "Verified: \(result.verdict.label)\n"
             }
             if merge { out += outcome.tip == baseTip ? "\(base) stays at \(String(baseTip.prefix(12)))\n" : "\(base) moved to \(String(outcome.tip.prefix(12)))\n" }
             Terminal.standardOutput.write(out)
         }
-        if outcome.results.contains(where: { $0.verdict < 0 }) { throw ExitCode(1) }
+        if outcome.results.contains(where: { $0.verdict == .failed }) { throw ExitCode(1) }
     }
 }
 
@@ -168,8 +168,8 @@ struct CIDeploy: ParsableCommand {
             let loaded = try runner.load(commit)
             let pipeline = try PipelineRunner.pipeline(options.pipeline, in: loaded.model, event: .push)
             steps = runner.run(pipeline, on: loaded)
-            if let problem = runner.remember(kind: "deploy", pipeline: pipeline.name, subject: rev, commit: commit,
-                                             verdict: steps.contains { $0.status == .failed } ? -1 : 1, started: started, steps: steps) {
+            if let problem = runner.remember(kind: .deploy, pipeline: pipeline.name, subject: rev, commit: commit,
+                                             verdict: steps.contains { $0.status == .failed } ? .failed : .passed, started: started, steps: steps) {
                 Terminal.standardError.write("warning: \(problem)\n")
             }
         } catch {
@@ -188,7 +188,7 @@ struct CIDeploy: ParsableCommand {
                 out += "  \(mark) \(step.name) (\(String(format: "%.2f", step.seconds))s): \(step.message)\n"
             }
             if let failed {
-                let done = steps.prefix { $0.status == .passed }.map(\.name).filter { $0.hasPrefix("apply") }
+                let done = steps.prefix { $0.status == .passed }.filter { $0.region != nil }.map(\.name)
                 out += "halted at \(failed.name): \(failed.message)\n"
                 out += done.isEmpty ? "nothing was applied before it\n" : "applied before it, and left converged: \(done.joined(separator: ", "))\n"
             } else {
@@ -255,10 +255,10 @@ struct CICheck: ParsableCommand {
                 for error in result.planErrors { out += "  error: \(error.terminalSafe)\n" }
                 for note in result.deferred { out += "  note: \(note.terminalSafe)\n" }
             }
-            out += "Verified: \(result.verdict > 0 ? "+1" : "-1")\n"
+            out += "Verified: \(result.verdict.label)\n"
             Terminal.standardOutput.write(out)
         }
-        if result.verdict < 0 { throw ExitCode(1) }
+        if result.verdict == .failed { throw ExitCode(1) }
     }
 }
 
@@ -326,10 +326,10 @@ struct CIHistory: ParsableCommand {
         }
         var out = ""
         for run in runs {
-            let steps = (try? JSONDecoder().decode([PipelineRunner.StepResult].self, from: Data(run.steps.utf8))) ?? []
+            let steps = run.steps
             let failed = steps.first { $0.status == .failed }
             // A deploy the service is rolling out has no verdict yet: it says which step it is at.
-            let verdict = run.verdict > 0 ? "+1" : run.verdict < 0 ? "-1" : "running\(steps.first { $0.status == .running }.map { " (at \($0.name))" } ?? "")"
+            let verdict = run.verdict != .running ? run.verdict.label : "running\(steps.first { $0.status == .running }.map { " (at \($0.name))" } ?? "")"
             out += "#\(run.id ?? 0) \(run.kind) \(run.pipeline.terminalSafe) \(run.subject.terminalSafe) (\(String(run.commit.prefix(12)))) \(verdict) "
             out += "\(String(format: "%.1f", run.seconds))s, \(steps.count) steps\(failed.map { "; failed at \($0.name.terminalSafe): \($0.message.terminalSafe)" } ?? "")\n"
         }

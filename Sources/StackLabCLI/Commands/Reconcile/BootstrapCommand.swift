@@ -46,7 +46,7 @@ struct BootstrapCommand: ParsableCommand {
             throw fail("region '\(region)' is not declared; regions are: \(loaded.model.regions.map(\.name).sorted().joined(separator: ", "))")
         }
         let directory = ReconcileOptions.stateDirectory(stateDir, repo: repository.repo)
-        let rings: [String: StoredRing]
+        let rings: [Address: StoredRing]
         do {
             rings = try SQLiteState.existing(directory: directory)?.rings(nil) ?? [:]
         } catch {

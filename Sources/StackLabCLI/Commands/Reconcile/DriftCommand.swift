@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Manifests
 import Planning
 import Reconcile
+import State
 
 /// `stacklab drift`: owned objects whose real state differs from what StackLab last made them.
 struct DriftCommand: ParsableCommand {
@@ -21,7 +23,7 @@ struct DriftCommand: ParsableCommand {
         let loaded = try repository.loadValid()
         let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
         let plan: Plan
-        let placements: [String: (node: String, ip: String)]
+        let placements: [Address: Placement]
         do {
             if let recovered = try reconciler.recover().summary { Terminal.standardError.write("note: \(recovered)\n") }
             let (regions, endpoints) = try reconciler.selection(reconcile.region)
@@ -37,8 +39,8 @@ struct DriftCommand: ParsableCommand {
             case (.update, .drifted), (.create, .drifted), (.power, .powerState):
                 out += "~ \(change.address) on \(change.target) (\(change.reason.rawValue))\n"
                 for field in change.fields { out += "    \(field.field): desired \(field.new), found \(field.old)\n" }
-            case (.create, .new) where placements[change.address.description] != nil:
-                out += "- \(change.address) on \(placements[change.address.description]!.node) (missing: it was created, and is gone)\n"
+            case (.create, .new) where placements[change.address] != nil:
+                out += "- \(change.address) on \(placements[change.address]!.node) (missing: it was created, and is gone)\n"
             default:
                 continue
             }

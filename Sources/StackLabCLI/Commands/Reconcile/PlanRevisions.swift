@@ -32,7 +32,7 @@ struct PlanRevisions {
         let old = try specs(before.model), new = try specs(after.model)
         var entries: [Entry] = []
         for address in Set(old.keys).union(new.keys).sorted() {
-            let node = placements[address.description]?.node
+            let node = placements[address]?.node.description
             switch (old[address], new[address]) {
             case (nil, let spec?):
                 entries.append(Entry(action: "create", address: address.description, fields: spec.sorted { $0.key < $1.key }.map { .init(field: $0.key, old: "", new: $0.value) },
@@ -52,7 +52,7 @@ struct PlanRevisions {
             for (kind, name) in [(Kind.flavor, instance.spec.flavor.value), (.image, instance.spec.image.value)]
             where changed.contains(Address(kind: kind, name: name).description) {
                 entries.append(Entry(action: "update", address: instance.address.description, fields: [], reason: "its \(kind.addressName) \(name) changed",
-                                     node: placements[instance.address.description]?.node))
+                                     node: placements[instance.address]?.node.description))
             }
         }
         if format == .json {

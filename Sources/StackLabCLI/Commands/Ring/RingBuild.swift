@@ -27,7 +27,7 @@ struct RingBuild: ParsableCommand {
         var text = ""
         for (ring, stored, plan) in entries {
             if plan.rebuilt {
-                try store.saveRing(address: ring.address.description, state: try plan.state.encoded(), checksum: plan.checksum, previous: stored?.checksum)
+                try store.saveRing(address: ring.address, state: try plan.state.encoded(), checksum: plan.checksum, previous: stored?.checksum)
             }
             try RingPlanner.file(for: plan).write(to: URL(fileURLWithPath: "\(directory)/\(plan.fileName)"))
             text += String(format: "%@: %@, %d replicas moved, balance %.2f%%, dispersion %d → %@/%@ (sha256 %@)\n",
