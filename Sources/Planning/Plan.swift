@@ -14,7 +14,7 @@ public struct Plan: Sendable, Codable {
     /// The regions it covers (regions that left the manifests but still have StackLab's objects included).
     public var regions: [String]
     /// Fingerprint of every observed node, by node address: apply refuses the plan if any changed.
-    public var observed: [String: String]
+    public var observed: [Address: String]
     /// Changes, in an order that respects dependencies (a change only depends on earlier ones).
     public var changes: ChangeList
     /// Objects found on nodes that StackLab does not own: reported, never touched.
@@ -41,7 +41,7 @@ public struct Plan: Sendable, Codable {
     public var moved: Set<Address> { Set(changes.filter { $0.action == .create && $0.reason == .moved }.map(\.address)) }
 
     /// Creates a plan.
-    public init(revision: String?, regions: [String], observed: [String: String], changes: [Change], unmanaged: [Unmanaged], errors: [Problem]) {
+    public init(revision: String?, regions: [String], observed: [Address: String], changes: [Change], unmanaged: [Unmanaged], errors: [Problem]) {
         self.revision = revision
         self.regions = regions
         self.observed = observed

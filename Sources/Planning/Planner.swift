@@ -74,7 +74,7 @@ public enum Planner {
 
     /// One plan from region plans (in region order).
     public static func combine(_ regions: [RegionPlan], revision: String?, manifests: String) -> Plan {
-        var fingerprints: [String: String] = [:]
+        var fingerprints: [Address: String] = [:]
         fingerprints.reserveCapacity(regions.reduce(0) { $0 + $1.fingerprints.count })
         for region in regions { fingerprints.merge(region.fingerprints) { first, _ in first } }
         var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: [],
@@ -92,7 +92,7 @@ public enum Planner {
 /// What planning one region produced.
 public struct RegionPlan: Sendable, Codable {
     public var region: String
-    public var fingerprints: [String: String] = [:]
+    public var fingerprints: [Address: String] = [:]
     public var changes: [Change] = []
     public var unmanaged: [Plan.Unmanaged] = []
     public var errors: [Plan.Problem] = []

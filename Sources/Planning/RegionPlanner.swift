@@ -54,7 +54,7 @@ struct RegionPlanner {
 
     func result() -> RegionPlan {
         var result = RegionPlan(region: region)
-        for node in observed.values { result.fingerprints[node.address.description] = node.fingerprint }
+        for node in observed.values { result.fingerprints[node.address] = node.fingerprint }
         result.changes = changes
         result.unmanaged = unmanaged.sorted { ($0.node, $0.name) < ($1.node, $1.name) }
         result.errors = errors

@@ -26,9 +26,9 @@ extension ReconcileRun {
 
     /// A saved plan applies only to the nodes exactly as they were observed when it was made.
     func checkFresh(_ plan: Plan, observed: [ObservedNode]) throws -> Plan {
-        let now = Dictionary(observed.map { ($0.address.description, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
+        let now = Dictionary(observed.map { ($0.address, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
         let changed = Set(plan.observed.keys).union(now.keys).filter { plan.observed[$0] != now[$0] }.sorted()
-        guard changed.isEmpty else { throw Refusal.stale(changed) }
+        guard changed.isEmpty else { throw Refusal.stale(changed.map(\.description)) }
         return plan
     }
 

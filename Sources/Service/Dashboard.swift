@@ -168,7 +168,7 @@ struct Dashboard: Sendable {
 
     func runs() -> String {
         guard let store = try? configuration.store.existing() else { return page("Runs", "<p>Nothing has run yet.</p>") }
-        let runs = ((try? store.runs()) ?? []).suffix(100).reversed().map { "<tr><td>\($0.id)</td><td>\(escape($0.regions))</td><td>\($0.status.rawValue)</td></tr>" }.joined()
+        let runs = ((try? store.runs()) ?? []).suffix(100).reversed().map { "<tr><td>\($0.id)</td><td>\(escape($0.regions.joined(separator: ", ")))</td><td>\($0.status.rawValue)</td></tr>" }.joined()
         let pipelines = ((try? store.pipelineRuns(limit: 50)) ?? []).map {
             "<tr><td>\($0.id ?? 0)</td><td>\($0.kind.rawValue)</td><td>\(escape($0.subject))</td><td>\($0.commit.prefix(12))</td><td>\($0.verdict.label)</td><td>\(String(format: "%.1f", $0.seconds)) s</td></tr>"
         }.joined()

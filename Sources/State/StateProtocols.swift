@@ -213,7 +213,8 @@ extension RunStatus {
 /// One run row.
 public struct RunRecord: Sendable, Equatable {
     public var id: Int64
-    public var regions: String
+    /// The regions it applied.
+    public var regions: [String]
     public var status: RunStatus
     /// The manifests revision it applied, and when it started (seconds since the epoch).
     public var revision: String?
@@ -222,13 +223,18 @@ public struct RunRecord: Sendable, Equatable {
     public var undoes: [String: String]
 
     /// Creates a run record.
-    public init(id: Int64, regions: String, status: RunStatus, revision: String? = nil, startedAt: Double = 0, undoes: [String: String] = [:]) {
+    public init(id: Int64, regions: [String], status: RunStatus, revision: String? = nil, startedAt: Double = 0, undoes: [String: String] = [:]) {
         self.id = id
         self.regions = regions
         self.status = status
         self.revision = revision
         self.startedAt = startedAt
         self.undoes = undoes
+    }
+
+    /// The regions as stored: their names joined by commas (a region name never holds one).
+    public static func regions(stored text: String) -> [String] {
+        text.split(separator: ",").map(String.init)
     }
 
     /// `undoes` as stored: `region=revision` pairs joined by commas, sorted (nil when empty).

@@ -173,7 +173,7 @@ extension PostgresState {
     }
 
     static func runRecord(_ row: PostgresRow) -> RunRecord {
-        RunRecord(id: row.int64("id") ?? 0, regions: row.string("regions"), status: RunStatus(stored: row.string("status")), revision: row["revision"] ?? nil,
+        RunRecord(id: row.int64("id") ?? 0, regions: RunRecord.regions(stored: row.string("regions")), status: RunStatus(stored: row.string("status")), revision: row["revision"] ?? nil,
                   startedAt: row.double("started_at") ?? 0, undoes: RunRecord.decode(undoes: row["undoes"] ?? nil))
     }
 

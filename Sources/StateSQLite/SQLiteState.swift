@@ -708,7 +708,7 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     }
 
     private static func runRecord(_ row: Row) -> RunRecord {
-        RunRecord(id: row["id"], regions: row["regions"], status: RunStatus(stored: row["status"]), revision: row["revision"], startedAt: row["started_at"],
+        RunRecord(id: row["id"], regions: RunRecord.regions(stored: row["regions"]), status: RunStatus(stored: row["status"]), revision: row["revision"], startedAt: row["started_at"],
                   undoes: RunRecord.decode(undoes: row["undoes"]))
     }
 

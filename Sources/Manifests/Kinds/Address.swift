@@ -73,3 +73,19 @@ public struct Address: Sendable, Hashable, Comparable, Codable, CustomStringConv
         }
     }
 }
+
+/// An address keys a JSON object by its text form (`{"node/lab/lab-1": …}`), as a dictionary of strings would.
+extension Address: CodingKeyRepresentable {
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public var codingKey: any CodingKey { Key(stringValue: description) }
+
+    public init?<T: CodingKey>(codingKey: T) {
+        self.init(parsing: codingKey.stringValue)
+    }
+}
