@@ -6,10 +6,4 @@ public enum HypervisorKind: Sendable, Equatable {
     case qemu
     /// Simulated nodes: libvirt's test driver.
     case test
-
-    /// The kind for a node's libvirt URI before connecting (`simulated` runs on the test driver; a production node is
-    /// taken to have KVM until its capabilities say otherwise).
-    public init(uri: String) {
-        self = uri == "simulated" ? .test : .kvm
-    }
 }

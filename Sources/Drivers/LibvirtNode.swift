@@ -242,12 +242,12 @@ public final class LibvirtNode: NodeDriver, LibvirtBacked, @unchecked Sendable {
     // MARK: Swift rings
 
     public func readRing(_ name: String) throws(DriverError) -> Data {
-        guard NetworkFiles.isRingFileName(name) else { throw DriverError(node: address, message: "'\(name)' is not a ring file name", isTransient: false) }
+        guard RingFiles.isName(name) else { throw DriverError(node: address, message: "'\(name)' is not a ring file name", isTransient: false) }
         return try machine.readRing(name)
     }
 
     private func installRing(file name: String, content: Data, sha256: String) throws(DriverError) {
-        guard NetworkFiles.isRingFileName(name) else {
+        guard RingFiles.isName(name) else {
             throw DriverError(node: address, message: "refusing to install '\(name)': not a ring file name (a plan names files, never paths)", isTransient: false)
         }
         try machine.installRing(name, content: content, sha256: sha256)

@@ -63,15 +63,18 @@ public struct NetworkFiles: Sendable {
         self.live = live
         self.listed = listed
     }
+}
 
+/// The Swift ring files a node holds (`/etc/swift/<name>` on a production node).
+public enum RingFiles {
     /// Whether `name` is a ring file name StackLab writes (`object.ring.gz`, `object-1.ring.gz`): a plain name, never a
     /// path. Checked before any file is read or written, whatever a (saved, possibly edited) plan says.
-    public static func isRingFileName(_ name: String) -> Bool {
+    public static func isName(_ name: String) -> Bool {
         guard name.hasSuffix(".ring.gz"), name.utf8.count <= 64 else { return false }
         let stem = name.dropLast(".ring.gz".count)
         return !stem.isEmpty && stem.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
     }
 
     /// The ring files StackLab may install.
-    public static let ringFiles = ["account.ring.gz", "container.ring.gz", "object.ring.gz"]
+    public static let standard = ["account.ring.gz", "container.ring.gz", "object.ring.gz"]
 }

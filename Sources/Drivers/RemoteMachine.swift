@@ -27,7 +27,7 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
     private let knownHostsFile: String
     private var session: SSHHost?
     private let lock = NSLock()
-    /// Seconds the node gets to accept a connection and show its SSH banner.
+    /// Seconds the node gets to accept a connection and show its SSH banner (set before the machine is first used).
     public var connectTimeout: Double = 10
 
     /// The machine at `endpoint` (`qemu+ssh://user@host:port/system`, checked), reached with SSH key `identity`;
@@ -138,7 +138,7 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
 
     public func rings() throws(DriverError) -> [String: String] {
         try onHost("cannot read the ring files") { face in
-            try face.files(NetworkFiles.ringFiles.map { "/etc/swift/\($0)" }).reduce(into: [:]) { $0[($1.key as NSString).lastPathComponent] = $1.value.sha256 }
+            try face.files(RingFiles.standard.map { "/etc/swift/\($0)" }).reduce(into: [:]) { $0[($1.key as NSString).lastPathComponent] = $1.value.sha256 }
         }
     }
 
