@@ -147,6 +147,13 @@ import Testing
         let lines = history.output.split(separator: "\n").map(String.init)
         #expect(lines.count == 3 && lines[0].contains("gate gate c ") && lines[0].contains(" +1 ")
                 && lines[1].contains("gate gate b ") && lines[1].contains(" -1 ") && lines[1].contains("failed at apply: {region: lab}"), "\(history.output)")
+        // As JSON, each run's steps are records (not a JSON string inside JSON), each apply step naming its region.
+        let json = try world.stacklab(["ci", "history", "--format", "json"])
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]], "\(json.output)")
+        let failed = try #require(runs.count == 3 ? runs[1] : nil)
+        #expect(failed["kind"] as? String == "gate" && failed["verdict"] as? Int == -1)
+        let steps = try #require(failed["steps"] as? [[String: Any]], "steps are an array: \(failed["steps"] ?? "none")")
+        #expect(steps.contains { $0["name"] as? String == "apply: {region: lab}" && $0["region"] as? String == "lab" && $0["status"] as? String == "failed" })
     }
 
     @Test func aCheckNamesTheCommitAuthorAndFlavorLineBehindEveryInstanceUpdate() throws {
