@@ -98,12 +98,11 @@ public struct Applier: Sendable {
             }
         }
         group.wait()
+        let lost = unrecorded.replay()
         let report = Report(run: run, outcomes: plan.changes.indices.map { (plan.changes[$0], walk.outcome($0) ?? .skipped(because: "not reached")) })
         try state.finishRun(run, succeeded: report.succeeded)
-        let lost = unrecorded.errors
         if let first = lost.first {
-            throw ReconcileError(.stateUnavailable, "the journal could not record \(lost.count) outcome\(lost.count == 1 ? "" : "s") of run \(run) (first: \(first)); the next run finds those changes unfinished and settles each from its node",
-                                 cause: nil)
+            throw ReconcileError(.stateUnavailable, "the journal could not record \(lost.count) failure\(lost.count == 1 ? "" : "s") of run \(run), even when written again at its end (first: \(first)); those changes stay as last recorded (planned or started), none of them is charged, and the next plan checks each against its node")
         }
         return report
     }
@@ -167,7 +166,8 @@ public struct Applier: Sendable {
         } catch {
             saveError = "\(error)"
             driver.disconnect()  // what the batch changed in memory is dropped: later changes start from the saved node
-            unrecorded.journal { try state.journal(applied.map { changes[$0.index] }, run: run, status: .failed, error: "not saved: \(error)") }
+            let lost = applied.map { changes[$0.index] }
+            unrecorded.journal { try state.journal(lost, run: run, status: .failed, error: "not saved: \(error)") }
         }
         var finished: [(index: Int, succeeded: Bool)] = []
         for (index, seconds) in applied {
@@ -425,20 +425,31 @@ final class GraphWalk: @unchecked Sendable {
     }
 }
 
-/// Journal writes of an apply's failures that failed themselves: the apply goes on (the change's outcome is known), and
-/// says so at its end, so a lost record is never silent. A change whose failure was not recorded stays `started`,
-/// which the next run settles from its node as it does a crashed run's.
+/// Journal writes of an apply's failures (failed, skipped, not saved) that failed themselves: the apply goes on (the
+/// change's outcome is known), writes each again once at its end (a store that was busy or away for a moment takes it
+/// then), and says what still could not be written, so a lost record is never silent.
 final class Unrecorded: Sendable {
-    private let list = Mutex<[String]>([])
+    private let writes = Mutex<[@Sendable () throws -> Void]>([])
 
-    /// Runs one journal write, keeping its error.
-    func journal(_ write: () throws -> Void) {
+    /// Runs one journal write, keeping it for `replay()` when it fails.
+    func journal(_ write: @escaping @Sendable () throws -> Void) {
         do {
             try write()
         } catch {
-            list.withLock { $0.append("\(error)") }
+            writes.withLock { $0.append(write) }
         }
     }
 
-    var errors: [String] { list.withLock { $0 } }
+    /// Runs every kept write once more, in order; returns the errors of those that failed again.
+    func replay() -> [String] {
+        let pending = writes.withLock { writes in
+            defer { writes = [] }
+            return writes
+        }
+        var errors: [String] = []
+        for write in pending {
+            do { try write() } catch { errors.append("\(error)") }
+        }
+        return errors
+    }
 }

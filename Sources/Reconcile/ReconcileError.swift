@@ -35,12 +35,13 @@ public struct ReconcileError: Error, CustomStringConvertible {
     /// The error underneath, when there is one.
     public var cause: (any Error)?
 
-    /// An error of `kind` (retryable as its kind is, unless said otherwise).
+    /// An error of `kind` (retryable as its kind is, unless said otherwise). A state store that holds a value this build
+    /// cannot read (`StoredTextError`) is not retryable, whatever the kind: reading it again gives the same answer.
     public init(_ kind: Kind, _ message: String, cause: (any Error)? = nil, retryable: Bool? = nil) {
         self.kind = kind
         self.message = message
         self.cause = cause
-        isRetryable = retryable ?? Self.retryable(kind)
+        isRetryable = retryable ?? (cause is StoredTextError ? false : Self.retryable(kind))
     }
 
     private static func retryable(_ kind: Kind) -> Bool {
@@ -53,8 +54,8 @@ public struct ReconcileError: Error, CustomStringConvertible {
     public var description: String { message }
 
     /// Any error a run can throw, as a `ReconcileError`: a guard's refusal is terminal, a node's error is what the node
-    /// said, a lease held elsewhere is retryable; anything else (a store, a file) is taken as retryable, since nothing
-    /// says it is not.
+    /// said, a lease held elsewhere is retryable, an unreadable stored value is terminal; anything else (a store away, a
+    /// file) is taken as retryable, since nothing says it is not.
     public init(classifying error: any Error) {
         switch error {
         case let known as ReconcileError:

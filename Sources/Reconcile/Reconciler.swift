@@ -15,7 +15,7 @@ public struct Reconciler: Sendable {
     public var model: DesiredModel
     /// The revision it came from.
     public var revision: String?
-    /// Where simulated nodes and locks live.
+    /// The state directory: where the default node source keeps simulated nodes, and where crashed writes are swept.
     public var stateDirectory: String
     /// What earlier runs kept; nil when there is none yet (nothing was ever applied).
     public var state: (any StateBackend)?
@@ -130,7 +130,7 @@ public struct Reconciler: Sendable {
     /// Observes through `drivers` (taken from `caches`), asking only nodes whose generation changed since `caches`
     /// last saw them.
     func observe(_ drivers: [Address: any NodeDriver], caches: RunCaches) throws -> [ObservedNode] {
-        try observe(drivers, cache: caches.observations, generations: nodes.generations(of: drivers).values, disconnect: true).nodes
+        try observe(drivers, cache: caches.observations, generations: caches.nodes.generations(of: drivers).values, disconnect: true).nodes
     }
 
     /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made

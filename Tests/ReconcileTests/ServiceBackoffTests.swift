@@ -2,7 +2,10 @@ import Foundation
 import Logging
 import Manifests
 import Processes
+import Drivers
 import Reconcile
+import State
+import StateSQLite
 import TestSupport
 import Testing
 @testable import Service
@@ -87,5 +90,26 @@ import Testing
         loop.iterate(stopping: stopping)
         #expect(state.region("lab")?.runs == stoppedRuns + 1)
         #expect(state.region("lab")?.lastResult == "stopped")
+    }
+
+    @Test func eachErrorARunThrowsSaysWhetherTryingAgainCanHelp() throws {
+        let state = try Scratch("state")
+        let held = try RegionLock(region: "lab", stateDirectory: state.path, timeout: 0)
+        defer { withExtendedLifetime(held) {} }
+        // A second process's apply of the same region, from a real file lock.
+        var busy: (any Error)?
+        do { _ = try RegionLock(region: "lab", stateDirectory: state.path, timeout: 0) } catch { busy = error }
+        let lock = ReconcileError(classifying: try #require(busy))
+        #expect(lock.kind == .regionBusy && lock.isRetryable, "\(lock)")
+
+        let node = Address(kind: .node, region: "lab", name: "lab-1")
+        #expect(ReconcileError(classifying: DriverError(node: node, message: "timed out", isTransient: true)).isRetryable)
+        let refusedByNode = ReconcileError(classifying: DriverError(node: node, message: "not StackLab's", isTransient: false))
+        #expect(refusedByNode.kind == .nodeUnavailable && !refusedByNode.isRetryable)
+        let guarded = ReconcileError(classifying: ReconcileRun.Refusal.massDelete(["region 'lab': the plan deletes 2 of its 3 instances"]))
+        #expect(guarded.kind == .refused && !guarded.isRetryable && guarded.message.contains("deletes 2 of its 3"))
+        let unreadable = ReconcileError(.stateUnavailable, "cannot read the ring builders", cause: StoredTextError(table: "ring_state", column: "address", text: "x"))
+        #expect(!unreadable.isRetryable, "a value the store holds and this build cannot read reads the same next time")
+        #expect(ReconcileError(classifying: CocoaError(.fileReadNoPermission)).isRetryable, "nothing says it cannot pass")
     }
 }

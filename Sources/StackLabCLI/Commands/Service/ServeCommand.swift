@@ -13,8 +13,10 @@ struct ServeCommand: AsyncParsableCommand {
             The service looks at BRANCH of the repository every --poll seconds and at once when a push is announced \
             (POST /hooks/git, signed with HMAC-SHA256 under the webhook secret; `stacklab hook install` makes a bare \
             repository announce its pushes). Each region whose revision is not applied is converged; every region is \
-            resynced each --resync seconds, so a domain deleted behind StackLab's back comes back. A region that \
-            fails backs off exponentially (up to 5 minutes) without stalling the others. SIGTERM or SIGINT: the \
+            resynced each --resync seconds, so a domain deleted behind StackLab's back comes back. A region whose \
+            failure may pass (a node or store away, a lease held elsewhere) backs off exponentially (up to 5 minutes) \
+            without stalling the others; one that cannot pass by waiting (a guard refuses the plan, the manifests \
+            cannot be planned) is stopped at that revision until a new revision or a sync. SIGTERM or SIGINT: the \
             region in flight finishes, then the service stops.
 
             When ci/ has a pipeline triggered by a push to BRANCH (ci/deploy.yaml), each new revision is rolled out by \
