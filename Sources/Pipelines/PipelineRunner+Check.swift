@@ -66,8 +66,9 @@ extension PipelineRunner {
         trusted.bindings = baseModel
         result.deferred = Self.deferredBindings(base: baseModel, change: loaded.model)
         let reconciler = try trusted.reconciler(loaded)
-        let drivers = try reconciler.drivers(for: regions)
-        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+        var request = PlanRequest(.refresh, regions: regions)
+        request.recover = false
+        let plan = try reconciler.plan(request).plan
         let causes = try ProvenanceFinder.find(plan: plan, loaded: loaded, repository: repo, base: tip, head: result.merged!)
         result.changes = plan.changes.map { change in
             CheckedChange(id: change.id.description, action: change.action.rawValue, reason: change.reason.rawValue, fields: change.fields,

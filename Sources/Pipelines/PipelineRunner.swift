@@ -140,9 +140,10 @@ public struct PipelineRunner {
         case .plan(let regions):
             try requireValid(loaded)
             let reconciler = try reconciler(loaded)
-            let names = try reconciler.regions(regions?.map(\.value) ?? [])
-            let drivers = try reconciler.drivers(for: names)
-            let plan = try reconciler.plan(regions: names, observed: try reconciler.observe(drivers), drivers: drivers)
+            var request = PlanRequest(.refresh, regions: regions?.map(\.value) ?? [])
+            request.recover = false
+            let planned = try reconciler.plan(request)
+            let plan = planned.plan, names = planned.regions
             let log = plan.changes.map { "\($0.action.rawValue) \($0.address) on \($0.target)" }.joined(separator: "\n")
             guard plan.errors.isEmpty else {
                 throw StepFailure(message: "the plan has \(plan.errors.count) errors", log: plan.errors.map { "\($0.address): \($0.message)" }.joined(separator: "\n"))
@@ -193,11 +194,15 @@ public struct PipelineRunner {
     func check(_ region: String, expect: [PipelineSpec.Expectation], loaded: LoadResult) throws -> (String, String) {
         let reconciler = try reconciler(loaded)
         let wanted = expect.isEmpty ? PipelineSpec.Expectation.allCases : expect
-        let drivers = try reconciler.drivers(for: [region])
-        let observed: [ObservedNode]
+        // One refresh-only plan: every node of the region asked, what they hold kept for the checks below.
+        var request = PlanRequest(.refresh, regions: [region])
+        request.recover = false
+        var observed: [ObservedNode] = []
+        request.observed = { observed += $1 }
+        let plan: Plan
         do {
-            observed = try reconciler.observe(drivers)
-        } catch {
+            plan = try reconciler.plan(request).plan
+        } catch let error as ReconcileError where error.kind == .nodeUnavailable {
             throw StepFailure(message: "a node is unreachable: \(error)")
         }
         var log: [String] = ["reachable: \(observed.count) nodes observed"]
@@ -211,7 +216,6 @@ public struct PipelineRunner {
                 guard missing.isEmpty else { throw StepFailure(message: "not running: \(missing.map(\.address.description).joined(separator: ", "))", log: log.joined(separator: "\n")) }
                 log.append("running: every instance that should run runs")
             case .noDrift:
-                let plan = try reconciler.plan(regions: [region], observed: observed, drivers: drivers)
                 guard plan.isEmpty && plan.errors.isEmpty else {
                     throw StepFailure(message: "drift: \(plan.changes.count) changes and \(plan.errors.count) errors planned after the apply",
                                       log: (log + plan.changes.map { "\($0.action.rawValue) \($0.address) (\($0.reason.rawValue))" }).joined(separator: "\n"))

@@ -45,13 +45,13 @@ extension Change {
         public static func loadFirewall(_ ruleset: Ruleset) -> Self { .node(.loadFirewall(ruleset)) }
         public static func installRing(file: String, content: Data, sha256: String) -> Self { .node(.installRing(file: file, content: content, sha256: sha256)) }
         public static func moveDomain(_ domain: DesiredDomain, from: Address, domain name: String) -> Self { .transfer(.moveDomain(domain, from: from, domain: name)) }
-        public static func restoreVolume(pool: String, name: String, bytes: UInt64, store: String, snapshot: String) -> Self {
+        public static func restoreVolume(pool: String, name: String, bytes: UInt64, store: TenantKey, snapshot: String) -> Self {
             .transfer(.restoreVolume(pool: pool, name: name, bytes: bytes, store: store, snapshot: snapshot))
         }
-        public static func takeSnapshot(pool: String, name: String, store: String, snapshot: String, after: String?) -> Self {
+        public static func takeSnapshot(pool: String, name: String, store: TenantKey, snapshot: String, after: String?) -> Self {
             .transfer(.takeSnapshot(pool: pool, name: name, store: store, snapshot: snapshot, after: after))
         }
-        public static func deleteSnapshot(store: String, snapshot: String) -> Self { .region(.deleteSnapshot(store: store, snapshot: snapshot)) }
+        public static func deleteSnapshot(store: TenantKey, snapshot: String) -> Self { .region(.deleteSnapshot(store: store, snapshot: snapshot)) }
         public static func saveRingBuilder(state: Data, checksum: String, previous: String?) -> Self {
             .region(.saveRingBuilder(state: state, checksum: checksum, previous: previous))
         }
@@ -110,13 +110,13 @@ public enum TransferOperation: Sendable, Codable, Hashable {
     /// volumes here (checked by sha256), then define `domain` (which records `from` as its origin). The old domain is
     /// deleted by a change that waits for this one.
     indirect case moveDomain(DesiredDomain, from: Address, domain: String)
-    /// Create tenant volume `name` from a stored snapshot (`store`: the volume's `tenant/volume` key in the region's
+    /// Create tenant volume `name` from a stored snapshot (`store`: the volume, by tenant and name, in the region's
     /// object store; its content, checked by sha256), then grow it to `bytes`. A half-written one is written again.
-    case restoreVolume(pool: String, name: String, bytes: UInt64, store: String, snapshot: String)
+    case restoreVolume(pool: String, name: String, bytes: UInt64, store: TenantKey, snapshot: String)
     /// Snapshot tenant volume `name` into the region's object store as `store`/`snapshot`: an independent copy of it
     /// (a running guest is paused while the copy is made on its node), uploaded as content-addressed chunks; chunks of
     /// snapshot `after` (of the same volume) are known to be stored. Nothing is done if the snapshot exists already.
-    case takeSnapshot(pool: String, name: String, store: String, snapshot: String, after: String?)
+    case takeSnapshot(pool: String, name: String, store: TenantKey, snapshot: String, after: String?)
 
     /// A short name for logs and errors.
     public var name: String {
@@ -131,7 +131,7 @@ public enum TransferOperation: Sendable, Codable, Hashable {
 /// Work on the region, no node: the state store or the object store.
 public enum RegionOperation: Sendable, Codable, Hashable {
     /// Delete a stored snapshot, then the chunks no other snapshot references.
-    case deleteSnapshot(store: String, snapshot: String)
+    case deleteSnapshot(store: TenantKey, snapshot: String)
     /// Save a ring's builder state in the state store, before any node gets the new ring file; only if the saved state
     /// is still the one planned from (`previous`: its ring file checksum, nil when none).
     case saveRingBuilder(state: Data, checksum: String, previous: String?)

@@ -124,8 +124,8 @@ public struct ObservedDomain: Sendable, Codable, Hashable {
 
 /// A snapshot in a region's object store, as its listing shows it.
 public struct ObservedSnapshot: Sendable, Codable, Hashable {
-    /// The volume's key (`tenant/volume`) and the snapshot's name.
-    public var volume: String
+    /// The volume (by tenant and name) and the snapshot's name.
+    public var volume: TenantKey
     public var name: String
     /// The volume's capacity when it was taken, the chunks it has, and how many of them it uploaded (the others were
     /// stored by earlier snapshots).
@@ -136,7 +136,7 @@ public struct ObservedSnapshot: Sendable, Codable, Hashable {
     public var created: Int64
 
     /// Creates an observation.
-    public init(volume: String, name: String, capacity: UInt64, chunks: Int, created: Int64) {
+    public init(volume: TenantKey, name: String, capacity: UInt64, chunks: Int, created: Int64) {
         self.volume = volume
         self.name = name
         self.capacity = capacity

@@ -99,6 +99,8 @@ public struct RegionPlan: Sendable, Codable {
     public var orphans: [Plan.Orphan] = []
     public var rings: [RingPlan] = []
     public var unchanged = 0
+    /// Instances StackLab manages on the region's nodes as observed (what a mass delete is measured against).
+    public var managed = 0
     /// Whether a ring of the region holds partitions back (min_part_hours): its plan changes with the hour.
     public var settling = false
 

@@ -62,7 +62,7 @@ extension RegionPlanner {
         for instance in slice.instances {
             guard let place = attached[instance.address] else { continue }
             let tenant = instance.tenant ?? ""
-            let keypair = instance.spec.keypair.flatMap { catalog.keypairs["\(tenant)/\($0.value)"] }
+            let keypair = instance.spec.keypair.flatMap { catalog.keypairs[TenantKey(tenant: tenant, name: $0.value)] }
             attached[instance.address]?.metadata = InstanceMetadata(
                 uuid: DesiredDomain.uuid(for: instance.address), address: instance.address, hostname: instance.name, localIPv4: place.ip,
                 publicIPv4: floatingOf[instance.address], availabilityZone: instance.spec.zone?.value ?? zones[place.node] ?? place.node.name,
@@ -73,7 +73,7 @@ extension RegionPlanner {
             guard let domain = attached[instance.address] else { continue }
             let tenant = instance.tenant ?? ""
             let named = instance.spec.securityGroups?.value.map(\.value) ?? []
-            let groups = named.isEmpty ? (catalog.securityGroups["\(tenant)/default"] != nil ? ["default"] : []) : named
+            let groups = named.isEmpty ? (catalog.securityGroups[TenantKey(tenant: tenant, name: "default")] != nil ? ["default"] : []) : named
             members.append(.init(address: instance.address, ip: domain.ip, mac: domain.mac, network: instance.spec.network.value, groups: groups))
         }
         let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }

@@ -34,7 +34,13 @@ public enum SnapshotSchedule {
 /// snapshots (restorable into a new Volume with `from`), and a snapshot some Volume restores from is never deleted.
 extension RegionPlanner {
     /// The key of a volume's snapshots in the object store.
-    static func snapshotKey(_ volume: Resource<VolumeSpec>) -> String { "\(volume.tenant ?? "")/\(volume.name)" }
+    static func snapshotKey(_ volume: Resource<VolumeSpec>) -> TenantKey { TenantKey(tenant: volume.tenant ?? "", name: volume.name) }
+
+    /// One stored snapshot of a volume.
+    struct SnapshotRef: Hashable {
+        var volume: TenantKey
+        var snapshot: String
+    }
 
     /// Whether `operation` makes (creates, fills, copies or defines a domain with) tenant volume `name` on its node.
     static func makes(_ operation: Change.Operation, volume name: String) -> Bool {
@@ -52,8 +58,10 @@ extension RegionPlanner {
         let stored = Dictionary(grouping: snapshots ?? [], by: \.volume)
         let volumes = slice.volumes.sorted { $0.address < $1.address }
         // Snapshots some Volume restores from (or will): never deleted.
-        let sources = Set(volumes.compactMap { volume in volume.spec.from.map { "\(volume.tenant ?? "")/\($0.value.volume.value)/\($0.value.snapshot.value)" } })
-        var taken: [String: ChangeID] = [:]  // "tenant/volume/snapshot" → the change that takes it
+        let sources = Set(volumes.compactMap { volume in
+            volume.spec.from.map { SnapshotRef(volume: TenantKey(tenant: volume.tenant ?? "", name: $0.value.volume.value), snapshot: $0.value.snapshot.value) }
+        })
+        var taken: [SnapshotRef: ChangeID] = [:]  // the change that takes each snapshot
         for volume in volumes {
             let key = Self.snapshotKey(volume)
             let listed = volume.spec.snapshots?.value ?? []
@@ -72,7 +80,7 @@ extension RegionPlanner {
                 let change = Change(address: address, target: .node(home), action: .create, reason: reason, fields: fields, dependsOn: producers,
                                     operation: .takeSnapshot(pool: DesiredDomain.volumePool, name: name, store: key, snapshot: snapshot, after: previous))
                 changes.append(change)
-                taken["\(key)/\(snapshot)"] = change.id
+                taken[SnapshotRef(volume: key, snapshot: snapshot)] = change.id
                 previous = snapshot
                 return change.id
             }
@@ -105,7 +113,7 @@ extension RegionPlanner {
                 let inSeries = scheduledPrefixes.contains { SnapshotSchedule.hour(old.name, of: $0) != nil }
                 if !inSeries { deletes.append((old, .removed, [])) }
             }
-            for (old, reason, after) in deletes where !sources.contains("\(key)/\(old.name)") {
+            for (old, reason, after) in deletes where !sources.contains(SnapshotRef(volume: key, snapshot: old.name)) {
                 changes.append(Change(address: Address(kind: .snapshot, region: region, tenant: volume.tenant, name: "\(volume.name)@\(old.name)"),
                                       target: .region(region), action: .delete, reason: reason, dependsOn: after,
                                       destroys: ["snapshot \(old.name) of volume \(key) (\(ByteSize(bytes: old.capacity)), \(old.chunks) chunks)"],
@@ -116,10 +124,10 @@ extension RegionPlanner {
     }
 
     /// New Volumes made from a snapshot: the snapshot must be stored (or taken by this plan first) and fit.
-    private mutating func planRestores(_ restores: [(Resource<VolumeSpec>, Address)], stored: [String: [ObservedSnapshot]], taken: [String: ChangeID]) {
+    private mutating func planRestores(_ restores: [(Resource<VolumeSpec>, Address)], stored: [TenantKey: [ObservedSnapshot]], taken: [SnapshotRef: ChangeID]) {
         for (volume, node) in restores {
             guard let from = volume.spec.from?.value else { continue }
-            let key = "\(volume.tenant ?? "")/\(from.volume.value)"
+            let key = TenantKey(tenant: volume.tenant ?? "", name: from.volume.value)
             let name = DesiredDomain.volumeName(for: volume.address)
             let bytes = volume.spec.size.value.bytes
             var dependsOn: [ChangeID] = []
@@ -130,7 +138,7 @@ extension RegionPlanner {
                     continue
                 }
                 detail = " (\(ByteSize(bytes: snapshot.capacity)), \(snapshot.chunks) chunks)"
-            } else if let take = taken["\(key)/\(from.snapshot.value)"] {
+            } else if let take = taken[SnapshotRef(volume: key, snapshot: from.snapshot.value)] {
                 dependsOn = [take]
             } else if snapshots == nil {
                 continue  // the object store was not observed: nothing to check against

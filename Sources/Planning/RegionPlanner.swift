@@ -54,7 +54,10 @@ struct RegionPlanner {
 
     func result() -> RegionPlan {
         var result = RegionPlan(region: region)
-        for node in observed.values { result.fingerprints[node.address] = node.fingerprint }
+        for node in observed.values {
+            result.fingerprints[node.address] = node.fingerprint
+            result.managed += node.domains.count { $0.address != nil }
+        }
         result.changes = changes
         result.unmanaged = unmanaged.sorted { ($0.node, $0.name) < ($1.node, $1.name) }
         result.errors = errors
@@ -145,7 +148,8 @@ struct RegionPlanner {
 
         // Networks on every compute node, before the domains that use them; a network goes only after every domain
         // deleted from its node.
-        var networkChange: [String: ChangeID] = [:]  // "<node>/<network>" → change id
+        struct NodeNetworkKey: Hashable { var node: String, network: String }
+        var networkChange: [NodeNetworkKey: ChangeID] = [:]  // the change that makes a network on a node
         let computeNodes = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
         let keptNodes = Set(orphans.map(\.node))
         for node in Set(computeNodes).union(observed.keys).sorted() where !keptNodes.contains(node) {
@@ -154,7 +158,7 @@ struct RegionPlanner {
             for network in wanted where !present.contains(network.name) {
                 let change = Change(address: network.address, target: .node(node), action: .create, reason: .new,
                                     operation: .ensureNetwork(network: network.name, bridge: network.spec.bridge.value))
-                networkChange["\(node.name)/\(network.name)"] = change.id
+                networkChange[NodeNetworkKey(node: node.name, network: network.name)] = change.id
                 changes.append(change)
             }
             let domainDeletes = changes.filter { $0.action == .delete && $0.target == .node(node) && $0.address.kind == .instance }.map(\.id)
@@ -169,7 +173,7 @@ struct RegionPlanner {
         let networkOf = Dictionary(slice.instances.map { ($0.address, $0.spec.network.value) }, uniquingKeysWith: { first, _ in first })
         for address in desired.keys.sorted() {
             let want = desired[address]!
-            var dependsOn = networkChange["\(want.node.name)/\(networkOf[address] ?? "")"].map { [$0] } ?? []
+            var dependsOn = networkChange[NodeNetworkKey(node: want.node.name, network: networkOf[address] ?? "")].map { [$0] } ?? []
             if let freed = freedIPs[want.interface.ip] { dependsOn.append(freed) }  // the address is someone else's until that delete
             guard let have = current[address], have.node == want.node else {
                 if unmanagedNames[want.node]?.contains(want.name) == true {

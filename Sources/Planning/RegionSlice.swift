@@ -44,15 +44,14 @@ public struct RegionSlices: Sendable {
     public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }
 }
 
-/// The cloud-wide catalog a region's plan reads: flavors and images by name, the egress filters, security groups by
-/// `tenant/name`.
+/// The cloud-wide catalog a region's plan reads: flavors and images by name, the egress filters, security groups and
+/// keypairs by tenant and name.
 public struct Catalog: Sendable {
     public var flavors: [String: Resource<FlavorSpec>] = [:]
     public var images: [String: Resource<ImageSpec>] = [:]
     public var filters: [Resource<FilterSpec>] = []
-    public var securityGroups: [String: Resource<SecurityGroupSpec>] = [:]
-    /// Keypairs by `tenant/name`.
-    public var keypairs: [String: Resource<KeypairSpec>] = [:]
+    public var securityGroups: [TenantKey: Resource<SecurityGroupSpec>] = [:]
+    public var keypairs: [TenantKey: Resource<KeypairSpec>] = [:]
     /// Per tenant: the price list it is billed by, and whether it prepays (instances then default to monthly).
     public var billing: [String: (priceList: String, prepaid: Bool)] = [:]
 
@@ -64,7 +63,7 @@ public struct Catalog: Sendable {
         flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         filters = model.filters
-        securityGroups = Dictionary(model.securityGroups.map { ("\($0.tenant ?? "")/\($0.name)", $0) }, uniquingKeysWith: { first, _ in first })
-        keypairs = Dictionary(model.keypairs.map { ("\($0.tenant ?? "")/\($0.name)", $0) }, uniquingKeysWith: { first, _ in first })
+        securityGroups = Dictionary(model.securityGroups.compactMap { group in TenantKey(group.address).map { ($0, group) } }, uniquingKeysWith: { first, _ in first })
+        keypairs = Dictionary(model.keypairs.compactMap { keypair in TenantKey(keypair.address).map { ($0, keypair) } }, uniquingKeysWith: { first, _ in first })
     }
 }

@@ -239,21 +239,23 @@ public struct Applier: Sendable {
                 try driver.receive(domain, from: source, sourceDomain: name)
             case .takeSnapshot(let pool, let name, let key, let snapshot, let after):
                 let store = try objectStore(for: change)
-                guard try !store.client.exists(store.manifests, store.key(volume: key, name: snapshot)) else { return }  // taken before a crash
-                let previous = try after.flatMap { try store.manifest(volume: key, name: $0) }
+                // The volume's key in the object store is its `tenant/name` text.
+                let volume = key.description
+                guard try !store.client.exists(store.manifests, store.key(volume: volume, name: snapshot)) else { return }  // taken before a crash
+                let previous = try after.flatMap { try store.manifest(volume: volume, name: $0) }
                 try driver.exportVolume(pool: pool, name: name, chunkSize: store.chunkSize) { capacity, read in
-                    _ = try store.upload(volume: key, name: snapshot, capacity: capacity, after: previous, read: read)
+                    _ = try store.upload(volume: volume, name: snapshot, capacity: capacity, after: previous, read: read)
                 }
             case .restoreVolume(let pool, let name, let bytes, let key, let snapshot):
                 let store = try objectStore(for: change)
-                try driver.importVolume(pool: pool, name: name, bytes: bytes) { write in try store.restore(volume: key, name: snapshot, write: write) }
+                try driver.importVolume(pool: pool, name: name, bytes: bytes) { write in try store.restore(volume: key.description, name: snapshot, write: write) }
             }
         case (.region, .region(let operation)):
             switch operation {
             case .saveRingBuilder(let builder, let checksum, let previous):
                 try state.saveRing(address: change.address, state: builder, checksum: checksum, previous: previous)
             case .deleteSnapshot(let key, let snapshot):
-                _ = try objectStore(for: change).delete(volume: key, name: snapshot)
+                _ = try objectStore(for: change).delete(volume: key.description, name: snapshot)
             }
         case (.node, .region), (.region, .node), (.region, .transfer):
             // A plan is made by the planners or decoded from a sealed file: a mismatch is a bug, named, never guessed at.

@@ -6,15 +6,16 @@ import Planning
 import SimulatedNodes
 import State
 
-/// The long-running reconciler's planning core: plans one git repository revision after revision, keeping in
-/// memory each file's decode result (by blob id), each node's observation (by generation) and each region's plan
-/// (by `RegionKey`), so that a new revision costs what it changed: only changed blobs are read and decoded, only
+/// Plans one git repository revision after revision (what `stacklab-bench incremental` measures), keeping in memory
+/// each file's decode result (by blob id, a `DecodeCache`) and, in `RunCaches`, each node's observation (by
+/// generation), ring builders (by stamp) and each region's plan (by `RegionKey`): the caches the service keeps for its
+/// runs, through the same `Reconciler.plan(_:)`. So a new revision costs what it changed: only changed blobs are read and decoded, only
 /// regions whose documents, nodes or rings changed are planned, only nodes whose generation changed are
 /// observed, and ring builders are decoded again only when saved again. Validation keeps a region's instance
 /// findings while its instance documents and every other document are unchanged; the rules over everything
 /// else, and the capacity and quota totals, run every time.
 ///
-/// Not thread-safe: one reconcile loop owns it.
+/// Not thread-safe: one caller owns it.
 public final class IncrementalPlanner {
     /// The repository.
     public let repository: String
@@ -22,12 +23,9 @@ public final class IncrementalPlanner {
     public let stateDirectory: String
     private let limits: LoadLimits
     private let decodeCache = DecodeCache()
-    private let memo = MemoryPlanMemo()
-    private let observations = ObservationCache()
-    private let ringCache = RingStateCache()
-    private let nodes: LocalNodes
+    /// Drivers, observations, ring builders and region plans kept between revisions (what the service keeps too).
+    private let caches: RunCaches
     private let state: () throws -> (any StateBackend)?
-    private let drivers = DriverPool()
     /// When crashed writes' temporary files are swept (every ten minutes at most).
     private let sweeps = SweepClock()
 
@@ -55,7 +53,7 @@ public final class IncrementalPlanner {
         self.repository = repository
         self.state = state
         self.stateDirectory = stateDirectory
-        nodes = LocalNodes(stateDirectory: stateDirectory, watching: true)
+        caches = RunCaches(stateDirectory: stateDirectory)
         self.limits = limits
     }
 
@@ -79,13 +77,12 @@ public final class IncrementalPlanner {
             return outcome
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
-        reconciler.nodes = nodes
-        try reconciler.recover(sweepTemporaries: sweeps.due())
-        let (regions, endpoints) = try reconciler.selection([])
-        let current = try drivers.drivers(for: endpoints, open: reconciler.drivers(for:))
-        drivers.retain(Set(endpoints.map(\.address)))
-        let made = try reconciler.plan(regions: regions, drivers: current, memo: memo,
-                                       observations: observations, ringCache: ringCache, disconnect: true)
+        reconciler.nodes = caches.nodes
+        var request = PlanRequest()
+        request.caches = caches
+        request.sweepTemporaries = sweeps.due()
+        let made = try reconciler.plan(request)
+        caches.drivers.retain(Set(made.endpoints.map(\.address)))
         outcome.plan = made.plan
         outcome.reuse = made.reuse
         let end = Date()

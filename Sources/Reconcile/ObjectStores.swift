@@ -68,11 +68,13 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
         return store
     }
 
-    /// The snapshots stored in `region`'s object store.
+    /// The snapshots stored in `region`'s object store. Its volume keys are `tenant/name` (how `Applier` stores them);
+    /// an object under any other key is not StackLab's and is left out.
     public func observe(_ region: String) throws -> [ObservedSnapshot] {
         do {
-            return try store(region).list().map {
-                var snapshot = ObservedSnapshot(volume: $0.volume, name: $0.name, capacity: $0.capacity, chunks: $0.chunks, created: $0.created)
+            return try store(region).list().compactMap {
+                guard let volume = TenantKey(parsing: $0.volume) else { return nil }
+                var snapshot = ObservedSnapshot(volume: volume, name: $0.name, capacity: $0.capacity, chunks: $0.chunks, created: $0.created)
                 snapshot.uploaded = $0.uploaded
                 return snapshot
             }

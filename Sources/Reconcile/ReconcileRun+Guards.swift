@@ -3,8 +3,7 @@ import Manifests
 import Planning
 import State
 
-/// The checks a run makes before it changes anything: the saved plan's integrity, the region leases, the plan's
-/// freshness, and the guards against errors, mass deletes and destroyed data.
+/// The checks a run makes before it changes anything: the saved plan's integrity, the region leases, and the guards against errors, mass deletes and destroyed data.
 extension ReconcileRun {
     /// A saved plan must be sealed, unedited, free of errors, and made from the manifests loaded now.
     func checkIntegrity(_ plan: Plan) throws {
@@ -24,14 +23,6 @@ extension ReconcileRun {
         }
     }
 
-    /// A saved plan applies only to the nodes exactly as they were observed when it was made.
-    func checkFresh(_ plan: Plan, observed: [ObservedNode]) throws -> Plan {
-        let now = Dictionary(observed.map { ($0.address, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
-        let changed = Set(plan.observed.keys).union(now.keys).filter { plan.observed[$0] != now[$0] }.sorted()
-        guard changed.isEmpty else { throw Refusal.stale(changed.map(\.description)) }
-        return plan
-    }
-
     /// Billing after a crash: an interrupted change of these regions that carried meters and that the fresh plan no
     /// longer wants took effect before the crash, so its meters apply from when it began (no charge lost); one the
     /// plan still wants is done again, and its meters apply then (none charged twice).
@@ -49,9 +40,9 @@ extension ReconcileRun {
     }
 
     /// Errors, mass deletes and destroyed data stop the run unless the options allow them.
-    func guardPlan(_ plan: Plan, observed: [ObservedNode]) throws {
+    func guardPlan(_ plan: Plan, managed: [String: Int]) throws {
         guard plan.errors.isEmpty else { throw Refusal.planHasErrors(plan.errors.count) }
-        let massDeletes = reconciler.massDeletions(in: plan, observed: observed)
+        let massDeletes = reconciler.massDeletions(in: plan, managed: managed)
         if !massDeletes.isEmpty && !options.allowMassDelete { throw Refusal.massDelete(massDeletes) }
         // Data of an instance that stays in the manifests: replaced (a move copies its disks and destroys nothing).
         let moved = plan.moved

@@ -8,14 +8,20 @@ import State
 extension ReconcileRun {
     /// Plans again from what the nodes hold now: what remains is reported; converged regions are remembered (so the
     /// next plan need not observe them), and orphan nodes left with nothing of StackLab's are forgotten. A node the
-    /// apply observed after its last change (in `settled`, under the generation it had then) is not asked again while
+    /// apply observed after its last change (in the caches' observations, under the generation it had then) is not asked again while
     /// that generation holds; every other node is observed.
-    func verify(_ report: inout Report, regions: [String], drivers: [Address: any NodeDriver], state: any StateBackend, settled: ObservationCache?) {
+    func verify(_ report: inout Report, regions: [String], drivers: [Address: any NodeDriver], state: any StateBackend) {
         do {
             var verifier = reconciler
             verifier.state = state
-            let after = try verifier.plan(regions: regions, drivers: drivers, memo: try StoredPlanMemo(store: state), observations: settled,
-                                          ringCache: caches?.rings, refresh: false, disconnect: true).plan
+            var request = PlanRequest(.normal, regions: regions)
+            request.drivers = drivers
+            request.recover = false
+            request.caches = caches
+            request.observed = observedNodes  // what the nodes hold after the apply
+            // The service remembers converged regions in memory, the CLI in the state store.
+            request.memo = caches == nil ? try StoredPlanMemo(store: state) : nil
+            let after = try verifier.plan(request).plan
             report.remaining = after
             let orphans = try verifier.orphanEndpoints().map(\.address).filter { regions.contains($0.region ?? "") }
             let busy = Set(after.changes.compactMap(\.target.node)).union(after.orphans.map(\.node))

@@ -162,47 +162,41 @@ public struct ReconcileRun {
         self.openState = openState
     }
 
-    /// Runs: plans (or takes `saved`), hands the plan to `show`, checks the guards, asks `approve` (false stops the
-    /// run), applies and verifies. Throws `Refusal` when a guard stops it, `ReconcileError` when a node or the
-    /// state cannot be read.
-    /// Called with the nodes a run observed, before it plans (the service keeps them for its pages, which never
-    /// ask a node themselves).
-    public var observedNodes: (@Sendable ([ObservedNode]) -> Void)?
+    /// Called with each region's nodes as observed, before it is planned and again by the verify after an apply (the
+    /// service keeps them for its pages, which never ask a node themselves). A region whose plan came from the caches'
+    /// memo was not observed: its nodes hold what they held when it was.
+    public var observedNodes: (@Sendable (String, [ObservedNode]) -> Void)?
 
+    /// Runs: plans (or checks that `saved` is still fresh), hands the plan to `show`, checks the guards, asks `approve`
+    /// (false stops the run), applies and verifies. Throws `Refusal` when a guard stops it, `ReconcileError` when a
+    /// node or the state cannot be read.
     public func run(saved: Plan? = nil, progress: (@Sendable (Applier.ProgressEvent) -> Void)? = nil, show: (Plan) -> Void = { _ in },
                     approve: (Plan) throws -> Bool = { _ in true }) throws -> Report {
-        var phases = Phases()
         if let saved { try checkIntegrity(saved) }
-        let (regions, endpoints) = try reconciler.selection(saved?.regions ?? options.regions)
-        phases.end("select")
-        let locks = try lock(regions)
+        var locks: [AnyObject] = []
         defer { withExtendedLifetime(locks) {} }
-        phases.end("lock")
-        let recovery = try reconciler.recover(sweepTemporaries: options.sweepTemporaries)
-        phases.end("recover")
-        let drivers = try caches?.drivers.drivers(for: endpoints, open: reconciler.drivers(for:)) ?? reconciler.drivers(for: endpoints)
-        let plan: Plan
-        var undoes: [String: String] = [:]
+        var request = PlanRequest(saved.map { .saved($0) } ?? .normal, regions: options.regions)
+        request.targets = options.targets
+        request.caches = caches
+        request.sweepTemporaries = options.sweepTemporaries
+        request.hold = { locks = try lock($0) }
+        request.observed = observedNodes
+        let planned = try reconciler.plan(request)
+        let plan = planned.plan
+        var phases = planned.reuse.phases
+        let regions = planned.regions
+        let undoes: [String: String]
         do {
-            // Connections are let go once observed (the applier opens again only the nodes it changes): a run over
-            // thousands of nodes holds their observations, not every node's libvirt state, and those only until the
-            // plan is made and checked.
-            let observed = try caches.map { try reconciler.observe(drivers, caches: $0) }
-                ?? reconciler.observe(drivers, cache: nil, generations: [:], disconnect: true).nodes
-            observedNodes?(observed)
-            phases.end("observe")
-            plan = try saved.map { try checkFresh($0, observed: observed) }
-                ?? reconciler.plan(regions: regions, observed: observed, drivers: drivers, targets: options.targets, ringCache: caches?.rings)
             try settleMeters(plan: plan, regions: regions)
-            phases.end("plan")
+            phases.end("settle")
             show(plan)
-            try guardPlan(plan, observed: observed)
+            try guardPlan(plan, managed: planned.managed)
             undoes = try history(regions: plan.isEmpty ? [] : regions)
         }
-        guard !plan.isEmpty else { return Report(plan: plan, recovery: recovery, phases: phases) }
+        guard !plan.isEmpty else { return Report(plan: plan, recovery: planned.recovery, phases: phases) }
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()
-        try state.rememberNodes(endpoints)
+        try state.rememberNodes(planned.endpoints)
         var applier = Applier(parallelism: options.parallelism, progress: progress)
         applier.undoes = undoes
         applier.objectStores = reconciler.objectStores
@@ -211,10 +205,10 @@ public struct ReconcileRun {
         let settled = caches?.observations
         applier.settled = settled
         applier.disconnectSettled = true
-        let applied = try applier.apply(plan, drivers: drivers, state: state)
+        let applied = try applier.apply(plan, drivers: planned.drivers, state: state)
         phases.end("apply")
-        var report = Report(plan: plan, applied: applied, recovery: recovery)
-        if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: drivers, state: state, settled: settled) }
+        var report = Report(plan: plan, applied: applied, recovery: planned.recovery)
+        if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: planned.drivers, state: state) }
         phases.end("verify")
         report.phases = phases
         return report

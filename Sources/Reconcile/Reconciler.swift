@@ -121,18 +121,6 @@ public struct Reconciler: Sendable {
         try observe(drivers, cache: nil, generations: [:], disconnect: false).nodes
     }
 
-    /// Observes the nodes at `endpoints` through what a long-running caller keeps: kept drivers, and a node whose
-    /// generation is unchanged since it was last observed is not asked again.
-    public func observe(_ endpoints: [NodeEndpoint], caches: RunCaches) throws -> [ObservedNode] {
-        try observe(try caches.drivers.drivers(for: endpoints, open: drivers(for:)), caches: caches)
-    }
-
-    /// Observes through `drivers` (taken from `caches`), asking only nodes whose generation changed since `caches`
-    /// last saw them.
-    func observe(_ drivers: [Address: any NodeDriver], caches: RunCaches) throws -> [ObservedNode] {
-        try observe(drivers, cache: caches.observations, generations: caches.nodes.generations(of: drivers).values, disconnect: true).nodes
-    }
-
     /// Observes every driver's node in parallel. Any unreachable node fails the whole observation: a plan made
     /// without knowing a node's state could create duplicates. A node whose generation (in `generations`) matches
     /// the observation `cache` holds is not asked again; with `disconnect`, each connection is let go once used.
@@ -258,21 +246,6 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// A plan for `regions`, limited to `targets` (address prefixes; their dependencies come along) when given.
-    /// A state store that cannot be read is an error, never "no state": planning rings from scratch would move
-    /// nearly every partition.
-    /// With `drivers`, a ring whose builder is missing from the store is adopted from the nodes' installed file.
-    /// With `ringCache`, ring builders whose stamp is unchanged are not decoded again.
-    public func plan(regions: [String], observed: [ObservedNode], drivers: [Address: any NodeDriver] = [:], targets: [String] = [],
-                     ringCache: RingStateCache? = nil) throws -> Plan {
-        let declared = Set(model.regions.map(\.name))
-        let rings = adoptingLostRings(try storedRings(ofRegions: Set(regions), cache: ringCache), regions: Set(regions), observed: observed, drivers: drivers)
-        let plan = Planner.plan(model: model, observed: observed, regions: Set(regions), removedRegions: regions.filter { !declared.contains($0) },
-                                revision: revision, manifests: DesiredModel.digest(of: digests), storedRings: rings, hour: Self.hour(), options: options,
-                                snapshots: try observeSnapshots(regions))
-        return try Self.limit(try holdingCredit(plan), to: targets, model: model)
-    }
-
     /// The snapshots in the object store of each of `regions` that has one (listed in parallel). An object store that
     /// cannot be reached fails the plan, as an unreachable node does: a plan made without it could take again what is
     /// stored, or miss a restore's source.
@@ -290,33 +263,15 @@ public struct Reconciler: Sendable {
 
     static func hour() -> Int32 { Int32(Date().timeIntervalSince1970 / 3600) }
 
-    /// A region's rings (all, or the one named by name or type), each with its saved builder and what a rebalance
-    /// now would do.
-    public func ringPlans(region: String, ring name: String? = nil) throws -> [(ring: Resource<RingSpec>, stored: StoredRing?, plan: RingPlan)] {
-        guard model.regions.contains(where: { $0.name == region }) else { throw ReconcileError(.invalid, "region '\(region)' is not declared") }
-        let rings = model.rings.filter { $0.region == region && (name == nil || $0.name == name || $0.spec.type?.value.rawValue == name) }
-        guard !rings.isEmpty else { throw ReconcileError(.invalid, "region '\(region)' has no ring\(name.map { " '\($0)'" } ?? "")") }
-        let stored = try storedRings(ofRegions: [region])
-        let nodes = model.nodes.filter { $0.region == region }
-        let hour = Self.hour()
-        return try rings.sorted { $0.name < $1.name }.map { ring in
-            do {
-                let saved = stored[ring.address]
-                return (ring, saved, try RingPlanner.plan(ring: ring, nodes: nodes, stored: saved, hour: hour))
-            } catch {
-                throw ReconcileError(.invalid, "\(ring.address): \(error)", cause: error)
-            }
-        }
-    }
-
-    /// Deletes that exceed a region's `maxDeleteShare` of its instances, as messages (empty when safe). A region that
-    /// left the manifests allows the default share (25%).
-    public func massDeletions(in plan: Plan, observed: [ObservedNode]) -> [String] {
+    /// Deletes that exceed a region's `maxDeleteShare` of its instances (`managed`: those StackLab manages on each
+    /// region's nodes as observed), as messages (empty when safe). A region that left the manifests allows the default
+    /// share (25%).
+    public func massDeletions(in plan: Plan, managed counts: [String: Int]) -> [String] {
         var messages: [String] = []
         let moved = plan.moved  // a move deletes nothing
         let shares = Dictionary(model.regions.map { ($0.name, $0.spec.maxDeleteShare?.value.units ?? 250_000) }, uniquingKeysWith: { a, _ in a })
         for region in plan.regions {
-            let managed = observed.filter { $0.address.region == region }.flatMap(\.domains).filter { $0.address != nil }.count
+            let managed = counts[region] ?? 0
             let deletes = plan.changes.count {
                 $0.action == .delete && !moved.contains($0.address) && $0.address.kind == .instance && $0.region == region
             }

@@ -348,7 +348,7 @@ public struct ReconcileLoop: Service {
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
             let state = self.state
-            run.observedNodes = { state.record(RegionObservation($0), region: region) }
+            run.observedNodes = { region, nodes in state.record(RegionObservation(nodes), region: region) }
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
             if let reason = caches.nodes.watchFailure, !toldUnwatched.isSet {
                 toldUnwatched.set()

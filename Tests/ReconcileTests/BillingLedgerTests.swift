@@ -24,7 +24,7 @@ import Testing
         let reconciler = try world.reconciler()
         let regions = try reconciler.regions([])
         let drivers = try reconciler.drivers(for: regions).mapValues(wrap)
-        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+        let plan = try reconciler.refreshPlan(regions, drivers: drivers)
         return try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path, clock: { time }))
     }
 

@@ -33,7 +33,7 @@ import Testing
             let reconciler = try reconciler(rev: rev)
             let regions = try reconciler.regions([])
             let drivers = try reconciler.drivers(for: regions)
-            return try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+            return try reconciler.refreshPlan(regions, drivers: drivers)
         }
 
         @discardableResult
@@ -41,7 +41,7 @@ import Testing
             let reconciler = try reconciler(rev: rev)
             let regions = try reconciler.regions([])
             let drivers = try reconciler.drivers(for: regions)
-            let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+            let plan = try reconciler.refreshPlan(regions, drivers: drivers)
             return try Applier().apply(plan, drivers: drivers, state: try SQLiteState(directory: state.path))
         }
 
@@ -236,7 +236,7 @@ import Testing
         var drivers = try reconciler.drivers(for: regions)
         let lab1 = Address(kind: .node, region: "lab", name: "lab-1")
         drivers[lab1] = FailingNode(wrapping: drivers[lab1]!, failing: "private")
-        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+        let plan = try reconciler.refreshPlan(regions, drivers: drivers)
         let store = try SQLiteState(directory: world.state.path)
         let report = try Applier(backoff: 0.01).apply(plan, drivers: drivers, state: store)
         #expect(!report.succeeded)
@@ -339,7 +339,7 @@ struct FailingNode: WrappingNode {
         // The copy happens; the process dies before the old domain's delete.
         let reconciler = try world.reconciler()
         let drivers = try reconciler.drivers(for: ["lab"])
-        let plan = try reconciler.plan(regions: ["lab"], observed: try reconciler.observe(drivers), drivers: drivers)
+        let plan = try reconciler.refreshPlan(["lab"], drivers: drivers)
         let move = try #require(plan.changes.first { $0.action == .create && $0.reason == .moved })
         guard case .transfer(.moveDomain(let domain, let from, let name)) = move.operation else { Issue.record("not a move: \(move.operation)"); return }
         try #require(drivers[move.target.node!]).receive(domain, from: try #require(drivers[from]), sourceDomain: name)
@@ -384,8 +384,7 @@ struct FailingNode: WrappingNode {
     @Test func targetsLimitThePlanButKeepDependencies() throws {
         let world = try World()
         let reconciler = try world.reconciler()
-        let observed = try reconciler.observe(try reconciler.drivers(for: ["lab", "edge"]))
-        let plan = try reconciler.plan(regions: ["lab", "edge"], observed: observed, targets: ["instance/lab/acme/web-1"])
+        let plan = try reconciler.refreshPlan(["lab", "edge"], targets: ["instance/lab/acme/web-1"])
         let instance = try #require(plan.changes.first { $0.address.kind == .instance })
         #expect(plan.changes.filter { $0.address.kind == .instance }.map(\.address.description) == ["instance/lab/acme/web-1"])
         #expect(plan.changes.filter { $0.address.kind == .network }.map(\.id) == instance.dependsOn)
@@ -420,14 +419,14 @@ struct FailingNode: WrappingNode {
         let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path, state: try SQLiteState.existing(directory: state.path))
         let regions = try reconciler.regions([])
         let drivers = try reconciler.drivers(for: regions)
-        let first = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers))
+        let first = try reconciler.refreshPlan(regions, drivers: drivers)
         #expect(first.changes.filter { $0.address.kind == .instance && $0.action == .create }.count == loaded.model.instances.count)
         #expect(first.errors.isEmpty)
         #expect(try Applier().apply(first, drivers: drivers, state: try SQLiteState(directory: state.path)).succeeded)
         var after = reconciler
         after.state = try SQLiteState(directory: state.path)
         let observed = try after.observe(try after.drivers(for: regions))
-        #expect(try after.plan(regions: regions, observed: observed).isEmpty)
+        #expect(try after.refreshPlan(regions).isEmpty)
         #expect(observed.allSatisfy { $0.cpus == 32 && $0.memoryKiB == 128 << 20 })
         let volumes = observed.flatMap(\.volumes.keys)
         #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) } + loaded.model.volumes.count,

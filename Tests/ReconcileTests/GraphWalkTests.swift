@@ -194,7 +194,7 @@ import Testing
         let reconciler = try world.reconciler()
         let regions = try reconciler.regions([])
         let counting = try reconciler.drivers(for: regions).mapValues { CountingNode($0) }
-        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(counting), drivers: counting)
+        let plan = try reconciler.refreshPlan(regions, drivers: counting)
         var applier = Applier(attempts: 1)
         let settled = ObservationCache()
         applier.settled = settled
@@ -221,7 +221,7 @@ import Testing
         let regions = try reconciler.regions([])
         let broken = Address(kind: .node, region: "lab", name: "lab-1")
         let drivers = try reconciler.drivers(for: regions).mapValues { CountingNode($0, failsToSave: $0.address == broken) }
-        let plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+        let plan = try reconciler.refreshPlan(regions, drivers: drivers)
         let report = try Applier(attempts: 1).apply(plan, drivers: drivers, state: try SQLiteState(directory: world.state.path))
         let onBroken = report.outcomes.filter { $0.change.target.node == broken }
         #expect(!onBroken.isEmpty && onBroken.allSatisfy { if case .done = $0.outcome { false } else { true } })

@@ -163,9 +163,9 @@ import Testing
         func both() throws -> (whole: Plan, batched: Plan) {
             var reconciler = try world.reconciler()
             let regions = try reconciler.regions([])
-            let whole = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: nil).plan
+            let whole = try reconciler.refreshPlan(regions)
             reconciler.batchNodes = 1
-            return (whole, try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions), memo: nil).plan)
+            return (whole, try reconciler.refreshPlan(regions))
         }
         let empty = try both()
         #expect(empty.whole.changes.count > 10 && empty.whole.changes.contains { $0.address.kind == .ring })
@@ -251,8 +251,10 @@ import Testing
         let reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: world.state.path, state: try SQLiteState.existing(directory: world.state.path))
         let regions = try reconciler.regions([])
         func memoPlan(refresh: Bool = false) throws -> (plan: Plan, reuse: ReuseStats) {
-            try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: regions),
-                                memo: try StoredPlanMemo(store: SQLiteState(directory: world.state.path)), refresh: refresh)
+            var request = PlanRequest(refresh ? .refresh : .normal, regions: regions)
+            request.memo = try StoredPlanMemo(store: SQLiteState(directory: world.state.path))
+            let planned = try reconciler.plan(request)
+            return (planned.plan, planned.reuse)
         }
 
         let cold = try memoPlan()

@@ -26,7 +26,7 @@ import Testing
         reconciler.state = try SQLiteState.existing(directory: world.state.path)
         reconciler.options.keepOrphans = keepOrphans
         let regions = try reconciler.regions([])
-        return try reconciler.plan(regions: regions, observed: try reconciler.observe(try reconciler.drivers(for: regions)))
+        return try reconciler.refreshPlan(regions)
     }
 
     /// Adds compute node lab-4, pins web-2 to it and converges; returns acme's manifest as it was (web-2 unpinned).

@@ -155,7 +155,7 @@ import Testing
     }
 
     private func stored(_ name: String, hoursAgo: Int32 = 100, volume: String = "acme/data", capacity: UInt64 = 100 << 30) -> ObservedSnapshot {
-        ObservedSnapshot(volume: volume, name: name, capacity: capacity, chunks: 3, created: Int64(Self.hour - hoursAgo) * 3600)
+        ObservedSnapshot(volume: TenantKey(parsing: volume)!, name: name, capacity: capacity, chunks: 3, created: Int64(Self.hour - hoursAgo) * 3600)
     }
 
     @Test func scheduledNamesRoundTrip() {
@@ -208,7 +208,7 @@ import Testing
         let change = try #require(restore.changes.first { $0.address.name == "copy" })
         #expect(change.fields.contains { $0.field == "from" && $0.new == "data@before (100GiB, 3 chunks)" })
         guard case .transfer(.restoreVolume(_, _, let bytes, let store, let snapshot)) = change.operation else { Issue.record("\(change.operation)"); return }
-        #expect(bytes == 100 << 30 && store == "acme/data" && snapshot == "before")
+        #expect(bytes == 100 << 30 && store == TenantKey(tenant: "acme", name: "data") && snapshot == "before")
 
         // Taken in the same plan: the restore waits for it.
         #expect(lines(try plan(world, stored: [])) == ["create snapshot/lab/acme/data@before (new)", "create volume/lab/acme/copy (new) after snapshot/lab/acme/data@before"])

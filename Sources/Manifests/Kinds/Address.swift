@@ -1,6 +1,7 @@
 /// A resource's identity: kind + region (+ tenant) + name, stable across revisions.
 /// Written `instance/sina/devops/gerrit`, `node/sina/sina-1`, `flavor/m1.small`.
-public struct Address: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct Address: Sendable, Hashable, Comparable, TextCodable {
+    public static let textKind = "address"
     /// The kind.
     public var kind: Kind
     /// The region, for regional resources.
@@ -35,20 +36,6 @@ public struct Address: Sendable, Hashable, Comparable, Codable, CustomStringConv
         return lhs.name < rhs.name
     }
 
-    /// Encodes as its text form.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-
-    /// Decodes the text form.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = Address(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad address \(text)"))
-        }
-        self = address
-    }
 
     /// Parses `kind/region/tenant/name` (exactly the parts the kind's scope has); nil when malformed.
     public init?(parsing text: String) {

@@ -1,10 +1,5 @@
 /// Lookups over a desired model, built once per validation.
 struct ModelIndex {
-    struct TenantKey: Hashable {
-        var tenant: String
-        var name: String
-    }
-
     struct RegionalKey: Hashable {
         var region: String
         var name: String

@@ -1,5 +1,6 @@
 /// An amount of memory or storage. Written with a unit: `512MiB`, `8GiB`, `2TB` (SI) or `2TiB` (binary).
-public struct ByteSize: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct ByteSize: Sendable, Hashable, Comparable, TextCodable {
+    public static let textKind = "size"
     /// Bytes.
     public var bytes: UInt64
 
@@ -47,20 +48,6 @@ public struct ByteSize: Sendable, Hashable, Comparable, Codable, CustomStringCon
         return candidates.min { $0.count < $1.count } ?? "\(bytes)B"
     }
 
-    /// Encodes as text (`2TB`) so JSON output round-trips through the manifest syntax.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-
-    /// Decodes the text form.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let size = ByteSize(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad size \(text)"))
-        }
-        self = size
-    }
 }
 
 extension StringProtocol {

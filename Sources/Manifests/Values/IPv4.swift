@@ -1,5 +1,6 @@
 /// An IPv4 address.
-public struct IPv4Address: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct IPv4Address: Sendable, Hashable, Comparable, TextCodable {
+    public static let textKind = "IPv4 address"
     /// The address as a big-endian-ordered integer (10.0.0.1 = 0x0A000001).
     public var value: UInt32
 
@@ -28,24 +29,11 @@ public struct IPv4Address: Sendable, Hashable, Comparable, Codable, CustomString
         "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
     }
 
-    /// Encodes as dotted-quad text.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-
-    /// Decodes dotted-quad text.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = IPv4Address(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad address \(text)"))
-        }
-        self = address
-    }
 }
 
 /// An IPv4 network in CIDR notation (`10.10.0.0/16`).
-public struct IPv4Network: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct IPv4Network: Sendable, Hashable, TextCodable {
+    public static let textKind = "IPv4 network"
     /// The network address (host bits zero).
     public var address: IPv4Address
     /// Prefix length, 0...32.
@@ -63,6 +51,12 @@ public struct IPv4Network: Sendable, Hashable, Codable, CustomStringConvertible 
     public init(address: IPv4Address, prefix: Int) {
         self.prefix = prefix
         self.address = IPv4Address(address.value & Self.mask(prefix))
+    }
+
+    /// The network CIDR `text` names strictly (nil when host bits are set: `parse` says why).
+    public init?(parsing text: String) {
+        guard case .success(let network) = Self.parse(text) else { return nil }
+        self = network
     }
 
     /// Parses CIDR text strictly.
@@ -98,18 +92,4 @@ public struct IPv4Network: Sendable, Hashable, Codable, CustomStringConvertible 
     /// `a.b.c.d/n`.
     public var description: String { "\(address)/\(prefix)" }
 
-    /// Encodes as CIDR text.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-
-    /// Decodes CIDR text.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard case .success(let network) = Self.parse(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad CIDR \(text)"))
-        }
-        self = network
-    }
 }

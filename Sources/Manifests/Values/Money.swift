@@ -3,7 +3,8 @@
 /// Amounts are held in 128 bits: a single amount that comes in (a deposit, a coupon, a price) is bounded by `limit`,
 /// so sums of any ledger StackLab accepts, and of one that already holds amounts recorded before the bound (up to
 /// 9.2 × 10^12 each), never overflow: a damaged ledger is read, reported and fixable, never a crash.
-public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct Money: Sendable, Hashable, Comparable, TextCodable {
+    public static let textKind = "amount"
     /// The amount in millionths.
     public var micros: Int128
 
@@ -65,18 +66,4 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
         return "\(micros < 0 ? "-" : "")\(magnitude / 1_000_000).\(fraction)"
     }
 
-    /// Encodes as a decimal string, so no precision is lost in JSON.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-
-    /// Decodes the string form.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let money = Money(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad amount \(text)"))
-        }
-        self = money
-    }
 }

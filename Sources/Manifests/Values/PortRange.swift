@@ -1,5 +1,6 @@
 /// A TCP/UDP port or inclusive range, written `22` or `"8000-8100"`.
-public struct PortRange: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct PortRange: Sendable, Hashable, TextCodable {
+    public static let textKind = "port range"
     /// First port.
     public var lower: UInt16
     /// Last port (equal to `lower` for a single port).
@@ -23,18 +24,4 @@ public struct PortRange: Sendable, Hashable, Codable, CustomStringConvertible {
     /// `22` or `8000-8100`.
     public var description: String { lower == upper ? "\(lower)" : "\(lower)-\(upper)" }
 
-    /// Encodes as text.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-
-    /// Decodes the text form.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let range = PortRange(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad port \(text)"))
-        }
-        self = range
-    }
 }

@@ -51,11 +51,11 @@ public struct FirewallRules: Sendable {
     /// The node's networks (its gateway on each).
     public var networks: [NodeNetwork]
     /// Every instance of the region by security group (for source groups), and the node's own instances.
-    public var members: [String: [Member]]
+    public var members: [TenantKey: [Member]]
     public var local: [Member]
     public var filters: [Resource<FilterSpec>]
-    /// Security groups by `tenant/name`.
-    public var groups: [String: Resource<SecurityGroupSpec>]
+    /// Security groups by tenant and name.
+    public var groups: [TenantKey: Resource<SecurityGroupSpec>]
     /// Floating IPs of the node's instances.
     public var bindings: [Binding]
     /// The fixed and floating ranges of every network of the region (what no Filter may open).
@@ -64,18 +64,19 @@ public struct FirewallRules: Sendable {
     public var regionLocation: SourceLocation?
     public var networkLocations: [String: SourceLocation] = [:]
 
-    /// The members of each security group (`tenant/name` → instances), made once for the region.
-    public static func membership(of members: [Member]) -> [String: [Member]] {
-        var groups: [String: [Member]] = [:]
+    /// The members of each security group (by tenant and name), made once for the region.
+    public static func membership(of members: [Member]) -> [TenantKey: [Member]] {
+        var groups: [TenantKey: [Member]] = [:]
         for member in members {
-            for group in member.groups { groups["\(member.address.tenant ?? "")/\(group)", default: []].append(member) }
+            guard let tenant = member.address.tenant else { continue }
+            for group in member.groups { groups[TenantKey(tenant: tenant, name: group), default: []].append(member) }
         }
         // By address: the rules do not depend on the order documents were read in.
         return groups.mapValues { $0.sorted { $0.ip.value < $1.ip.value } }
     }
 
-    public init(region: String, spec: RegionSpec?, networks: [NodeNetwork], members: [String: [Member]], local: [Member], filters: [Resource<FilterSpec>],
-                groups: [String: Resource<SecurityGroupSpec>], bindings: [Binding]) {
+    public init(region: String, spec: RegionSpec?, networks: [NodeNetwork], members: [TenantKey: [Member]], local: [Member], filters: [Resource<FilterSpec>],
+                groups: [TenantKey: Resource<SecurityGroupSpec>], bindings: [Binding]) {
         self.region = region
         self.spec = spec
         self.networks = networks
@@ -119,13 +120,13 @@ public struct FirewallRules: Sendable {
             // Security groups: allow-only ingress to each instance, then no other new connection in.
             for member in here.sorted(by: { $0.ip.value < $1.ip.value }) {
                 for name in member.groups {
-                    guard let tenant = member.address.tenant, let group = groups["\(tenant)/\(name)"] else { continue }
+                    guard let tenant = member.address.tenant, let group = groups[TenantKey(tenant: tenant, name: name)] else { continue }
                     for (index, rule) in (group.spec.rules?.value ?? []).enumerated() where (rule.direction?.value ?? .ingress) == .ingress {
                         var text = "ip daddr \(member.ip)"
                         if let cidr = rule.cidr?.value, cidr.prefix > 0 {
                             text += " ip saddr \(cidr)"
                         } else if let source = rule.group?.value {
-                            let peers = (members["\(tenant)/\(source)"] ?? []).filter { $0.address != member.address }
+                            let peers = (members[TenantKey(tenant: tenant, name: source)] ?? []).filter { $0.address != member.address }
                             guard !peers.isEmpty else { continue }
                             text += " ip saddr \(Self.set(peers.map(\.ip.description)))"
                         }

@@ -30,11 +30,11 @@ struct VolumeStatus: Encodable {
         let observed = try reconciler.observe(drivers)
         let stored = try reconciler.observeSnapshots(sorted)
         var statuses: [VolumeStatus] = []
-        var shown = Set<String>()
+        var shown = Set<Address>()
         for volume in volumes.sorted(by: { $0.address < $1.address }) where regions.contains(volume.region ?? "") {
             let name = DesiredDomain.volumeName(for: volume.address)
-            let key = "\(volume.tenant ?? "")/\(volume.name)"
-            shown.insert("\(volume.region ?? "")/\(key)")
+            let key = TenantKey(tenant: volume.tenant ?? "", name: volume.name)
+            shown.insert(volume.address)
             let nodes = observed.filter { $0.address.region == volume.region }.compactMap { node in
                 node.volumes[name].map { Placement(node: node.address.name, bytes: $0) }
             }
@@ -43,10 +43,10 @@ struct VolumeStatus: Encodable {
                                          snapshots: (stored[volume.region ?? ""] ?? []).filter { $0.volume == key }.sorted { ($0.created, $0.name) < ($1.created, $1.name) }))
         }
         for region in sorted {
-            let left = Dictionary(grouping: (stored[region] ?? []).filter { !shown.contains("\(region)/\($0.volume)") }, by: \.volume)
+            func address(_ key: TenantKey) -> Address { Address(kind: .volume, region: region, tenant: key.tenant, name: key.name) }
+            let left = Dictionary(grouping: (stored[region] ?? []).filter { !shown.contains(address($0.volume)) }, by: \.volume)
             for (key, snapshots) in left.sorted(by: { $0.key < $1.key }) {
-                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-                let address = Address(kind: .volume, region: region, tenant: parts.first, name: parts.count > 1 ? parts[1] : key)
+                let address = address(key)
                 statuses.append(VolumeStatus(address: address.description, declared: false, nodes: [],
                                              snapshots: snapshots.sorted { ($0.created, $0.name) < ($1.created, $1.name) }))
             }

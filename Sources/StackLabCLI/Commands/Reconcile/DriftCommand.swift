@@ -25,10 +25,10 @@ struct DriftCommand: ParsableCommand {
         let plan: Plan
         let placements: [Address: Placement]
         do {
-            if let recovered = try reconciler.recover().summary { Terminal.standardError.write("note: \(recovered)\n") }
-            let (regions, endpoints) = try reconciler.selection(reconcile.region)
-            let drivers = try reconciler.drivers(for: endpoints)
-            plan = try reconciler.plan(regions: regions, observed: try reconciler.observe(drivers), drivers: drivers)
+            // Drift is a refresh-only plan: every node asked again, nothing taken from a memo.
+            let made = try reconciler.plan(PlanRequest(.refresh, regions: reconcile.region))
+            if let recovered = made.recovery.summary { Terminal.standardError.write("note: \(recovered)\n") }
+            plan = made.plan
             placements = try reconciler.state?.placements() ?? [:]
         } catch {
             throw fail("\(error)")

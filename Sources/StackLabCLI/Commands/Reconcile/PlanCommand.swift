@@ -65,11 +65,11 @@ struct PlanCommand: ParsableCommand {
         let plan: Plan
         do {
             let start = Date()
-            if let recovered = try reconciler.recover().summary { Terminal.standardError.write("note: \(recovered)\n") }
-            let (regions, endpoints) = try reconciler.selection(reconcile.region)
-            let memo = try reconciler.state.flatMap { $0.isWritable ? try StoredPlanMemo(store: $0) : nil }
-            let made = try reconciler.plan(regions: regions, drivers: try reconciler.drivers(for: endpoints), memo: memo, refresh: refresh,
-                                           disconnect: true, targets: target)
+            var request = PlanRequest(refresh ? .refresh : .normal, regions: reconcile.region)
+            request.targets = target
+            request.memo = try reconciler.state.flatMap { $0.isWritable ? try StoredPlanMemo(store: $0) : nil }
+            let made = try reconciler.plan(request)
+            if let recovered = made.recovery.summary { Terminal.standardError.write("note: \(recovered)\n") }
             plan = made.plan
             if timings {
                 Terminal.standardError.write(String(format: "load %.3fs (", loaded.timings.read) + loaded.timings.phases

@@ -1,0 +1,257 @@
+import Dispatch
+import Foundation
+import Drivers
+import Manifests
+import Planning
+import Parallel
+import SimulatedNodes
+import State
+
+/// What a plan reused.
+public struct ReuseStats: Sendable, CustomStringConvertible {
+    /// Regions whose earlier plan was kept, and regions planned.
+    public var regionsReused = 0
+    public var regionsPlanned = 0
+    /// Nodes observed, and nodes whose earlier observation was kept.
+    public var nodesObserved = 0
+    public var nodesReused = 0
+    /// Node generations read (the others were known unchanged from a watch).
+    public var generationsRead = 0
+    /// Seconds in each step of the plan.
+    public var phases = ReconcileRun.Phases()
+
+    public var description: String {
+        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; \(phases)"
+    }
+}
+
+/// What a plan is asked for: which regions, how much may be reused, and what the caller keeps between plans.
+public struct PlanRequest {
+    /// How much of earlier plans and observations a plan may reuse.
+    public enum Mode: Sendable {
+        /// A region whose inputs (documents, node generations, ring builders) are as they were when the memo
+        /// remembered its plan gets that plan without its nodes being asked; a node whose generation is unchanged
+        /// gives its kept observation. What `plan` and the service do.
+        case normal
+        /// Every region planned and every node asked again, nothing taken from a memo or an observation cache:
+        /// drift, `plan --refresh`, CI plan steps and checks.
+        case refresh
+        /// A plan made earlier (`plan --out`): every node is asked again and the plan is given back only when each
+        /// node is exactly as it was observed then (`Refusal.stale` otherwise). Nothing is planned anew.
+        case saved(Plan)
+    }
+
+    public var mode = Mode.normal
+    /// Regions (every declared one and every one that left the manifests but still has nodes StackLab changed, when empty).
+    public var regions: [String] = []
+    /// Only changes to these addresses or below (their dependencies come along).
+    public var targets: [String] = []
+    /// Where region plans are remembered and looked up (`normal` only); nil: the caches' memo, if any.
+    public var memo: (any PlanMemo)?
+    /// What a long-running caller keeps between plans (drivers, observations, ring builders, region plans).
+    public var caches: RunCaches?
+    /// The drivers to use (a run's verify passes those its apply used); nil: opened (or taken from the caches).
+    public var drivers: [Address: any NodeDriver]?
+    /// Clean up after processes that died before observing (closing their runs, settling their creates); a plan over a
+    /// store it must not write (CI checks, a verify within a run that already did) does not.
+    public var recover = true
+    /// See `ReconcileRun.Options.sweepTemporaries`.
+    public var sweepTemporaries: Bool?
+    /// Called with the regions selected, before anything is recovered or observed: a run takes its leases here.
+    public var hold: (([String]) throws -> Void)?
+    /// Called with each region's nodes as observed (a region whose plan came from the memo was not observed).
+    public var observed: ((String, [ObservedNode]) -> Void)?
+
+    /// A request for `mode` over `regions`.
+    public init(_ mode: Mode = .normal, regions: [String] = []) {
+        self.mode = mode
+        self.regions = regions
+    }
+}
+
+/// A plan and what was found on the way to it.
+public struct Planned {
+    /// The plan (limited to the request's targets).
+    public var plan: Plan
+    /// The regions planned, and the node endpoints and drivers of them.
+    public var regions: [String]
+    public var endpoints: [NodeEndpoint]
+    public var drivers: [Address: any NodeDriver]
+    /// Instances StackLab manages on each region's nodes as observed (what a mass delete is measured against).
+    public var managed: [String: Int]
+    /// What the start cleaned up after processes that died.
+    public var recovery: Reconciler.Recovery
+    /// What was reused, and the time of each step.
+    public var reuse: ReuseStats
+}
+
+extension Reconciler {
+    /// **Every plan is made here**: the CLI's plan, drift and apply, CI pipelines (plan, apply and check steps, the
+    /// gate), the service, a run's verify and `IncrementalPlanner` all call it. In order: select the regions (and
+    /// the orphan nodes of them) → `hold` → recover after dead processes → open drivers → read generations → reuse
+    /// region plans whose `RegionKey` is unchanged (`normal`) → observe and plan the other regions a batch at a time
+    /// (each batch's observations let go once it is planned: a plan over thousands of nodes holds one batch of
+    /// observations besides the region plans) → combine → hold credit → limit to targets. Each node's connection is let
+    /// go once it is observed (the applier opens again only the nodes it changes).
+    ///
+    /// The plan equals one made over a full observation: a region's plan depends only on its `RegionKey`'s inputs.
+    public func plan(_ request: PlanRequest) throws -> Planned {
+        var stats = ReuseStats()
+        let saved: Plan? = if case .saved(let plan) = request.mode { plan } else { nil }
+        let refresh: Bool = if case .normal = request.mode { false } else { true }
+        let (regions, endpoints) = try selection(saved?.regions ?? request.regions)
+        stats.phases.end("select")
+        if let hold = request.hold {
+            try hold(regions)
+            stats.phases.end("lock")
+        }
+        let recovery = request.recover ? try recover(sweepTemporaries: request.sweepTemporaries) : Recovery()
+        stats.phases.end("recover")
+        let drivers = try request.drivers ?? request.caches?.drivers.drivers(for: endpoints, open: drivers(for:)) ?? drivers(for: endpoints)
+        let memo = refresh ? nil : request.memo ?? request.caches?.memo
+        let observations = refresh ? nil : request.caches?.observations
+        let ringCache = request.caches?.rings
+
+        let ringStamps = try self.ringStamps()
+        let hour = Self.hour()
+        let declared = Set(model.regions.map(\.name))
+        let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
+        let removedRegions = regions.filter { !declared.contains($0) }.sorted()
+        let wanted = Set(regions)
+        let catalog = Catalog(model)
+        let digests = self.digests
+        let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })
+
+        // Generations first (a few stats per simulated node, or only for the nodes a watch saw change), before
+        // anything is observed. Keys read only each region's rings; the slices (every instance of a region) are made
+        // for the regions planned.
+        let (generations, read) = (request.caches?.nodes ?? nodes).generations(of: drivers)
+        stats.generationsRead = read
+        stats.phases.end("generations")
+        var kept: [String: RegionPlan] = [:]
+        var keys: [String: String] = [:]
+        if let memo {
+            let ringsByRegion = Dictionary(grouping: model.rings.filter { wanted.contains($0.region ?? "") }, by: { $0.region ?? "" })
+            let regionKeys = ResultSlots<String?>(count: regionResources.count)
+            let options = options
+            DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
+                let region = regionResources[index]
+                regionKeys[index] = RegionKey.make(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: nodesByRegion[region.name] ?? [],
+                                                   generations: generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
+            }
+            for (region, key) in zip(regionResources, regionKeys.values) {
+                guard let key else { continue }
+                keys[region.name] = key
+                if let plan = memo.plan(region: region.name, key: key) { kept[region.name] = plan }
+            }
+        }
+        stats.regionsReused = kept.count
+        let toPlan = regionResources.filter { kept[$0.name] == nil }
+        stats.regionsPlanned = toPlan.count + removedRegions.count
+        stats.phases.end("keys")
+        let slices = saved == nil ? RegionSlices(model, only: Set(toPlan.map(\.name))) : RegionSlices(DesiredModel(), only: [])
+        stats.phases.end("slices")
+
+        var removed: [RegionPlan] = []
+        var managed: [String: Int] = [:]
+        var fingerprints: [Address: String] = [:]
+        for batch in Self.batches(toPlan.map(\.name) + removedRegions, nodes: nodesByRegion, batchNodes: batchNodes) {
+            var toObserve: [Address: any NodeDriver] = [:]
+            for address in batch.flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
+            let observation = try observe(toObserve, cache: observations, generations: generations, disconnect: true)
+            let observed = Dictionary(grouping: observation.nodes, by: { $0.address.region ?? "" })
+            stats.nodesReused += observation.reused
+            stats.nodesObserved += toObserve.count - observation.reused
+            for region in batch.sorted() { request.observed?(region, observed[region] ?? []) }
+            stats.phases.endAdding("observe")
+            if saved != nil {
+                for node in observation.nodes {
+                    fingerprints[node.address] = node.fingerprint
+                    managed[node.address.region ?? "", default: 0] += node.domains.count { $0.address != nil }
+                }
+                continue
+            }
+
+            let regions = toPlan.filter { batch.contains($0.name) }
+            let rings = try storedRings(Set(regions.flatMap { slices[$0.name].rings.map(\.address) }), stamps: ringStamps, cache: ringCache)
+            let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: observation.nodes, drivers: drivers)
+            let snapshots = try observeSnapshots(regions.map(\.name))
+            stats.phases.endAdding("rings")
+            let planned = ResultSlots<RegionPlan>(count: regions.count)
+            let options = options
+            DispatchQueue.concurrentPerform(iterations: regions.count) { index in
+                planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
+                                                    observed: observed[regions[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
+                                                    snapshots: snapshots[regions[index].name])
+            }
+            for plan in planned.values {
+                if let key = keys[plan.region] { memo?.remember(plan, key: key) }
+                kept[plan.region] = plan
+            }
+            removed += removedRegions.filter(batch.contains).map { Planner.planRemovedRegion($0, observed: observed[$0] ?? [], options: options) }
+            stats.phases.endAdding("plan")
+        }
+        if let saved {
+            let changed = Set(saved.observed.keys).union(fingerprints.keys).filter { saved.observed[$0] != fingerprints[$0] }.sorted()
+            guard changed.isEmpty else { throw ReconcileRun.Refusal.stale(changed.map(\.description)) }
+            return Planned(plan: saved, regions: regions, endpoints: endpoints, drivers: drivers, managed: managed, recovery: recovery, reuse: stats)
+        }
+        try memo?.save()
+        let regionPlans = regionResources.map { kept[$0.name]! } + removed
+        for region in regionPlans { managed[region.region] = region.managed }
+        let plan = Planner.combine(regionPlans, revision: revision, manifests: DesiredModel.digest(of: digests))
+        stats.phases.end("combine")
+        return Planned(plan: try Self.limit(try holdingCredit(plan), to: request.targets, model: model), regions: regions, endpoints: endpoints,
+                       drivers: drivers, managed: managed, recovery: recovery, reuse: stats)
+    }
+
+
+    /// `regions` in batches of at most `batchNodes` nodes, in order (a region is never split: a larger one is a batch alone).
+    static func batches(_ regions: [String], nodes: [String: [Address]], batchNodes: Int) -> [Set<String>] {
+        var batches: [Set<String>] = []
+        var batch = Set<String>()
+        var count = 0
+        for region in regions {
+            let size = nodes[region]?.count ?? 0
+            if !batch.isEmpty && count + size > batchNodes {
+                batches.append(batch)
+                batch = []
+                count = 0
+            }
+            batch.insert(region)
+            count += size
+        }
+        if !batch.isEmpty { batches.append(batch) }
+        return batches
+    }
+
+    /// `plan` limited to `targets` (address prefixes), with the changes those depend on. A target that names no
+    /// declared resource and no change is an error (a typo must not read as "No changes").
+    static func limit(_ plan: Plan, to targets: [String], model: DesiredModel) throws -> Plan {
+        guard !targets.isEmpty else { return plan }
+        func matches(_ address: Address, _ target: String) -> Bool {
+            let text = address.description
+            return text == target || text.hasPrefix(target + "/")
+        }
+        var matched = Set<String>()
+        var keep = Set<ChangeID>()
+        for change in plan.changes {
+            for target in targets where matches(change.address, target) {
+                matched.insert(target)
+                keep.insert(change.id)
+            }
+        }
+        // A target with no change may still name a resource that is up to date; one that names nothing is a typo.
+        for target in targets where !matched.contains(target) {
+            var known = false
+            model.forEachMeta { meta in known = known || matches(meta.address, target) }
+            guard known else {
+                throw ReconcileError(.invalid, "--target '\(target)' matches no resource and no change; give an address such as instance/<region>/<tenant>/<name> or a prefix of one (see 'stacklab show')")
+            }
+        }
+        var plan = plan
+        for change in plan.changes.reversed() where keep.contains(change.id) { keep.formUnion(change.dependsOn) }
+        plan.changes = plan.changes.filter { keep.contains($0.id) }
+        return plan
+    }
+}

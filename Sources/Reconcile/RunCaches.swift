@@ -1,0 +1,172 @@
+import Foundation
+import Drivers
+import Manifests
+import Planning
+import SimulatedNodes
+
+/// Values kept with the stamp they were made at (a node's generation, a ring builder's stamp), by region: a value
+/// is given back only under the same stamp. With a limit, only the `limit` regions used most recently are kept. A
+/// long-running reconciler plans one region at a time, mostly the few its pushes touch; keeping the decoded state of
+/// every region it ever planned (every one, after a resync) would hold a large cloud's observations and ring builders
+/// for regions it may not plan again for an hour.
+final class RegionBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    private var entries: [String: [Key: (stamp: String, value: Value)]] = [:]
+    private var lastUse: [String: UInt64] = [:]
+    private var clock: UInt64 = 0
+    private let limit: Int?
+    private let lock = NSLock()
+
+    /// An empty cache of at most `regions` regions (every region when nil).
+    init(regions: Int?) {
+        limit = regions.map { max(1, $0) }
+    }
+
+    func value(_ key: Key, region: String, stamp: String?) -> Value? {
+        guard let stamp else { return nil }
+        return lock.withLock {
+            guard let kept = entries[region]?[key], kept.stamp == stamp else { return nil }
+            use(region)
+            return kept.value
+        }
+    }
+
+    /// Keeps `value` under `stamp` (forgets the key's value when there is no stamp).
+    func keep(_ value: Value, key: Key, region: String, stamp: String?) {
+        lock.withLock {
+            guard let stamp else {
+                entries[region]?[key] = nil
+                return
+            }
+            use(region)
+            entries[region, default: [:]][key] = (stamp, value)
+        }
+    }
+
+    /// Regions and values kept.
+    var kept: (regions: Int, values: Int) {
+        lock.withLock { (entries.count, entries.values.reduce(0) { $0 + $1.count }) }
+    }
+
+    /// Marks `region` used now; a region new to the cache that passes the limit forgets the one used least recently.
+    private func use(_ region: String) {
+        clock += 1
+        guard lastUse.updateValue(clock, forKey: region) == nil, let limit, lastUse.count > limit,
+              let oldest = lastUse.min(by: { $0.value < $1.value })?.key else { return }
+        lastUse[oldest] = nil
+        entries[oldest] = nil
+    }
+}
+
+/// Observations kept with the generation they were made at: a node whose generation is unchanged is not asked
+/// again. In memory, for the long-running reconciler; bounded to the regions observed most recently when made with
+/// a limit (a node of another region is observed again: a simulated node reads the observation saved beside its host).
+public final class ObservationCache: Sendable {
+    private let cache: RegionBoundedCache<Address, ObservedNode>
+
+    /// An empty cache, keeping the nodes of at most `regions` regions (every region when nil).
+    public init(regions: Int? = nil) {
+        cache = RegionBoundedCache(regions: regions)
+    }
+
+    func node(_ address: Address, generation: String?) -> ObservedNode? {
+        cache.value(address, region: address.region ?? "", stamp: generation)
+    }
+
+    func keep(_ node: ObservedNode, generation: String?) {
+        cache.keep(node, key: node.address, region: node.address.region ?? "", stamp: generation)
+    }
+
+    /// Regions and nodes kept.
+    public var kept: (regions: Int, nodes: Int) { let kept = cache.kept; return (kept.regions, kept.values) }
+}
+
+/// Ring builders decoded from the state store, kept by their stamp (`StateStore.ringStamps`): a builder is
+/// megabytes of JSON, decoded again only when it was saved again. In memory, for the long-running reconciler; bounded
+/// to the regions planned most recently when made with a limit.
+public final class RingStateCache: Sendable {
+    private let cache: RegionBoundedCache<Address, StoredRing>
+
+    /// An empty cache, keeping the rings of at most `regions` regions (every region when nil).
+    public init(regions: Int? = nil) {
+        cache = RegionBoundedCache(regions: regions)
+    }
+
+    func ring(_ address: Address, stamp: String?) -> StoredRing? {
+        cache.value(address, region: address.region ?? "", stamp: stamp)
+    }
+
+    func keep(_ ring: StoredRing, address: Address, stamp: String?) {
+        cache.keep(ring, key: address, region: address.region ?? "", stamp: stamp)
+    }
+}
+
+/// A driver per node, kept while the node's endpoint (URI, size, host key, file root) is unchanged and made anew
+/// when it changed: a long-running reconciler does not open its nodes again for every run.
+public final class DriverPool: @unchecked Sendable {
+    /// Each driver with the endpoint it was opened for: a node whose endpoint changed (another URI, size, host key
+    /// or file root) gets a new driver. Compared, not hashed: the endpoints of an unchanged model share their strings
+    /// with the kept ones, so 10,000 comparisons cost less than hashing one endpoint's host key 10,000 times.
+    private var drivers: [Address: Kept] = [:]
+    private struct Kept {
+        let endpoint: NodeEndpoint
+        let driver: any NodeDriver
+    }
+    private let lock = NSLock()
+
+    /// An empty pool.
+    public init() {}
+
+    /// The drivers of `endpoints`: those kept, and for the others what `open` makes (kept from now on).
+    public func drivers(for endpoints: [NodeEndpoint], open: ([NodeEndpoint]) throws -> [Address: any NodeDriver]) throws -> [Address: any NodeDriver] {
+        var result: [Address: any NodeDriver] = [:]
+        result.reserveCapacity(endpoints.count)
+        var missing: [NodeEndpoint] = []
+        lock.withLock {
+            for endpoint in endpoints {
+                if let kept = drivers[endpoint.address], kept.endpoint == endpoint { result[endpoint.address] = kept.driver } else { missing.append(endpoint) }
+            }
+        }
+        guard !missing.isEmpty else { return result }
+        let opened = try open(missing)
+        let byAddress = Dictionary(missing.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        lock.withLock {
+            for (address, driver) in opened {
+                guard let endpoint = byAddress[address] else { continue }
+                drivers[address] = Kept(endpoint: endpoint, driver: driver)
+                result[address] = driver
+            }
+        }
+        return result
+    }
+
+    /// Lets go of every driver but those of `addresses` (nodes that left the manifests).
+    public func retain(_ addresses: Set<Address>) {
+        lock.withLock {
+            guard drivers.keys.contains(where: { !addresses.contains($0) }) else { return }
+            drivers = drivers.filter { addresses.contains($0.key) }
+        }
+    }
+}
+
+/// What a long-running caller (the service, `IncrementalPlanner`) keeps from one plan to the next, so that a plan costs
+/// what changed: the node source (its listing of simulated hosts and their watched generations), node drivers,
+/// observations (while a node's generation is unchanged), decoded ring builders, and region plans (while a region's
+/// inputs are unchanged).
+public final class RunCaches: Sendable {
+    /// The nodes of the state directory, listing simulated hosts again only when a region directory changed and
+    /// reading generations again only for nodes whose files changed.
+    public let nodes: LocalNodes
+    public let drivers = DriverPool()
+    /// Observations of unchanged nodes and decoded ring builders, of the `regions` regions planned most recently.
+    public let observations: ObservationCache
+    public let rings: RingStateCache
+    /// Each region's last plan under its `RegionKey`.
+    public let memo = MemoryPlanMemo()
+    /// Empty caches for the nodes of `stateDirectory`, keeping the decoded state (observations, ring builders) of at
+    /// most `regions` regions (every region when nil).
+    public init(stateDirectory: String, regions: Int? = nil) {
+        nodes = LocalNodes(stateDirectory: stateDirectory, watching: true)
+        observations = ObservationCache(regions: regions)
+        rings = RingStateCache(regions: regions)
+    }
+}
