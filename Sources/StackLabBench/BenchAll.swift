@@ -32,7 +32,7 @@ struct BenchAll: ParsableCommand {
     @Option(help: "Runs of each measurement (the median is reported).")
     var runs = 3
 
-    @Option(help: "text, json or markdown (the README's table).")
+    @Option(help: "text, json or markdown (the table in docs/bench/README.md).")
     var format: Format = .text
 
     @Option(help: ArgumentHelp("Measure nothing: print a report saved with --format json again, in --format.", valueName: "file"))
@@ -243,7 +243,7 @@ struct BenchAll: ParsableCommand {
         return out
     }
 
-    /// The report in Markdown (the README's benchmark section): the sized benchmarks as one table with a column per
+    /// The report in Markdown (docs/bench/README.md): the sized benchmarks as one table with a column per
     /// size, the others as a second table with their anchors, then each row's details (the large size's and the
     /// others'). Minimum and maximum stay in the JSON.
     static func markdown(_ report: Report) -> String {
