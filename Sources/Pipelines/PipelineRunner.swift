@@ -22,6 +22,8 @@ public struct PipelineRunner {
     public var leases: any RegionLeases
     /// SSH key for production nodes.
     public var sshIdentity: String?
+    /// What the program read from its environment (production nodes' SSH key and socket, object-store keys).
+    public var environment = RunEnvironment()
     /// Whether `approve` steps pass (a person approved the run on the command line).
     public var approved = false
     /// The model whose object-store endpoints and credential bindings steps use: the deployed base's while a change
@@ -122,9 +124,10 @@ public struct PipelineRunner {
 
     /// A reconciler for `loaded`.
     func reconciler(_ loaded: LoadResult) throws -> Reconciler {
-        var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory, state: try existingState())
+        var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: stateDirectory, state: try existingState(),
+                                    environment: environment)
         reconciler.sshIdentity = sshIdentity
-        if let bindings { reconciler.objectStores = ObjectStores(model: bindings) }
+        if let bindings { reconciler.objectStores = ObjectStores(model: bindings, credentials: environment.credentials) }
         return reconciler
     }
 

@@ -26,6 +26,7 @@ public final class IncrementalPlanner {
     /// Drivers, observations, ring builders and region plans kept between revisions (what the service keeps too).
     private let caches: RunCaches
     private let state: () throws -> (any StateBackend)?
+    private let environment: RunEnvironment
     /// When crashed writes' temporary files are swept (every ten minutes at most).
     private let sweeps = SweepClock()
 
@@ -49,11 +50,13 @@ public final class IncrementalPlanner {
 
     /// A planner for `repository`, with its simulated nodes in `stateDirectory` and what earlier runs kept in `state`.
     /// `state` is asked each revision (the store appears with the first apply).
-    public init(repository: String, stateDirectory: String, state: @escaping () throws -> (any StateBackend)?, limits: LoadLimits = LoadLimits()) {
+    public init(repository: String, stateDirectory: String, state: @escaping () throws -> (any StateBackend)?, limits: LoadLimits = LoadLimits(),
+                environment: RunEnvironment = RunEnvironment()) {
         self.repository = repository
         self.state = state
         self.stateDirectory = stateDirectory
-        caches = RunCaches(stateDirectory: stateDirectory)
+        caches = RunCaches(stateDirectory: stateDirectory, environment: environment)
+        self.environment = environment
         self.limits = limits
     }
 
@@ -76,7 +79,7 @@ public final class IncrementalPlanner {
             outcome.totalSeconds = Date().timeIntervalSince(start)
             return outcome
         }
-        var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state())
+        var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state(), environment: environment)
         reconciler.nodes = caches.nodes
         var request = PlanRequest()
         request.caches = caches

@@ -28,12 +28,6 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
         return credentials
     }
 
-    /// The object stores of `model`'s regions (its endpoints and credential bindings); keys are the allowed credentials
-    /// of `environment`.
-    public convenience init(model: DesiredModel, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        self.init(model: model, credentials: Self.credentials(in: environment))
-    }
-
     /// The object stores of `model`'s regions, with `credentials` (variable name → key) the only keys they may use.
     public init(model: DesiredModel, credentials: [String: String]) {
         var settings: [String: RegionSpec.ObjectStore] = [:]

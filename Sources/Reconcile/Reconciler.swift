@@ -29,7 +29,7 @@ public struct Reconciler: Sendable {
     public var planDigests: (catalog: UInt64, regions: [String: UInt64])?
     /// `planDigests`, or computed from the model.
     var digests: (catalog: UInt64, regions: [String: UInt64]) { planDigests ?? model.planDigests }
-    /// The SSH key for production nodes (nil: `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`).
+    /// The SSH key for production nodes (`--identity`; nil: the node source's default).
     public var sshIdentity: String?
     /// The regions' object stores (volume snapshots).
     public var objectStores: ObjectStores
@@ -37,15 +37,17 @@ public struct Reconciler: Sendable {
     /// nodes, each batch's observations let go once it is planned.
     public var batchNodes = 1_000
 
-    /// Creates a reconciler.
-    public init(model: DesiredModel, revision: String?, stateDirectory: String, state: (any StateBackend)?, options: Planner.Options = .init()) {
+    /// Creates a reconciler; `environment` is what the program read from its environment (production nodes' SSH key
+    /// and libvirt socket, object-store keys).
+    public init(model: DesiredModel, revision: String?, stateDirectory: String, state: (any StateBackend)?, options: Planner.Options = .init(),
+                environment: RunEnvironment = RunEnvironment()) {
         self.model = model
         self.revision = revision
         self.stateDirectory = stateDirectory
         self.state = state
         self.options = options
-        self.objectStores = ObjectStores(model: model)
-        nodes = LocalNodes(stateDirectory: stateDirectory)
+        self.objectStores = ObjectStores(model: model, credentials: environment.credentials)
+        nodes = LocalNodes(stateDirectory: stateDirectory, identity: environment.sshIdentity, socketSetting: environment.libvirtSocket)
     }
 
     /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and the nodes the node

@@ -162,10 +162,10 @@ public final class RunCaches: Sendable {
     public let rings: RingStateCache
     /// Each region's last plan under its `RegionKey`.
     public let memo = MemoryPlanMemo()
-    /// Empty caches for the nodes of `stateDirectory`, keeping the decoded state (observations, ring builders) of at
+    /// Empty caches for the nodes of `stateDirectory` (production nodes reached as `environment` says), keeping the decoded state (observations, ring builders) of at
     /// most `regions` regions (every region when nil).
-    public init(stateDirectory: String, regions: Int? = nil) {
-        nodes = LocalNodes(stateDirectory: stateDirectory, watching: true)
+    public init(stateDirectory: String, regions: Int? = nil, environment: RunEnvironment = RunEnvironment()) {
+        nodes = LocalNodes(stateDirectory: stateDirectory, watching: true, identity: environment.sshIdentity, socketSetting: environment.libvirtSocket)
         observations = ObservationCache(regions: regions)
         rings = RingStateCache(regions: regions)
     }

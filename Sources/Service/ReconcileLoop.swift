@@ -35,6 +35,8 @@ public struct ServiceConfiguration: Sendable {
     /// webhooks (reloadable).
     public var secrets: ServiceSecrets
     public var sshIdentity: String?
+    /// What the program read from its environment (production nodes' SSH key and socket, object-store keys).
+    public var environment = RunEnvironment()
     /// Longest backoff after repeated failures of one region, in seconds.
     public var maxBackoff: Double = 300
     /// How many regions' decoded state (node observations, ring builders) runs keep between them: those planned most
@@ -131,7 +133,7 @@ public struct ReconcileLoop: Service {
                 } catch {
                     // The last fetched revision is still converged (and drift healed) while the remote is away.
                     logger.error("cannot fetch \(remote): \(error)")
-                    Counter(label: "stacklab_fetch_failures_total").increment()
+                    ServiceMetrics.fetchFailures().increment()
                 }
             }
             revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
@@ -341,7 +343,8 @@ public struct ReconcileLoop: Service {
         }
         let store = configuration.store
         do {
-            var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing())
+            var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing(),
+                                        environment: configuration.environment)
             reconciler.sshIdentity = configuration.sshIdentity
             reconciler.nodes = caches.nodes
             reconciler.planDigests = state.digests(of: revision)
@@ -355,9 +358,9 @@ public struct ReconcileLoop: Service {
                 logger.warning("simulated nodes' files are not watched (\(reason)): every run reads every node's generation again")
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            Timer(label: "stacklab_reconcile_duration_seconds", dimensions: [("region", region)]).recordSeconds(seconds)
-            Gauge(label: "stacklab_drift", dimensions: [("region", region)]).record(report.plan.changes.count)
-            for change in report.plan.changes { Counter(label: "stacklab_changes_total", dimensions: [("action", change.action.rawValue)]).increment() }
+            ServiceMetrics.reconcileDuration(region: region).recordSeconds(seconds)
+            ServiceMetrics.drift(region: region).record(report.plan.changes.count)
+            for change in report.plan.changes { ServiceMetrics.changes(action: change.action.rawValue).increment() }
             let failed = report.applied?.outcomes.first { if case .failed = $0.outcome { true } else { false } }
             if let failed, case .failed(let message, let retryable) = failed.outcome {
                 throw ReconcileError(.changeFailed, "\(failed.change.id): \(message)", retryable: retryable)
@@ -365,7 +368,7 @@ public struct ReconcileLoop: Service {
             if let remaining = report.remaining, !remaining.isEmpty || !remaining.errors.isEmpty {
                 throw ReconcileError(.notConverged, "not converged after applying: \(remaining.changes.count) changes remain")
             }
-            Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", "converged")]).increment()
+            ServiceMetrics.reconcileRuns(region: region, result: "converged").increment()
             let phases = (loadSeconds > 0 ? "load \(String(format: "%.3f", loadSeconds)) s, " : "") + report.phases.description
             // Ring balance for the dashboard: read again only when this run changed a ring (or never was).
             var rings = state.region(region)?.rings ?? []
@@ -404,7 +407,7 @@ public struct ReconcileLoop: Service {
             // Retryable failures back off exponentially; a terminal one (a refused plan, manifests that cannot be planned)
             // is reported at once and not run again at this revision: trying again cannot help.
             let failure = ReconcileError(classifying: error)
-            Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", failure.isRetryable ? "failed" : "stopped")]).increment()
+            ServiceMetrics.reconcileRuns(region: region, result: failure.isRetryable ? "failed" : "stopped").increment()
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             state.update(region) {
                 $0.failures += 1

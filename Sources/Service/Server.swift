@@ -27,7 +27,7 @@ public struct GitOpsServer: Sendable {
     public func run(ready: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         var logger = Logger(label: "stacklab-serve")
         logger.logLevel = .info
-        let state = ServiceState(stateDirectory: configuration.stateDirectory, cacheRegions: configuration.cacheRegions)
+        let state = ServiceState(stateDirectory: configuration.stateDirectory, cacheRegions: configuration.cacheRegions, environment: configuration.environment)
         let router = Router(context: ServiceRequestContext.self)
         routes(router, state: state)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "stacklab"),
@@ -80,16 +80,16 @@ public struct GitOpsServer: Sendable {
             let delivery = Self.header(request, "x-github-delivery") ?? Self.header(request, "x-gitea-delivery") ?? Self.header(request, "x-stacklab-delivery")
             guard Webhooks.verify(body, header: signature, secret: configuration.secrets.webhookSecret) else {
                 state.countWebhook(accepted: false)
-                Counter(label: "stacklab_webhook_deliveries_total", dimensions: [("result", signature == nil ? "unsigned" : "bad-signature")]).increment()
+                ServiceMetrics.webhookDeliveries(result: signature == nil ? "unsigned" : "bad-signature").increment()
                 return Self.text(.unauthorized, "the delivery is unsigned or wrongly signed\n")
             }
             guard let delivery, state.firstDelivery(delivery) else {
                 state.countWebhook(accepted: false)
-                Counter(label: "stacklab_webhook_deliveries_total", dimensions: [("result", "replayed")]).increment()
+                ServiceMetrics.webhookDeliveries(result: "replayed").increment()
                 return Self.text(.conflict, "the delivery has no id, or was delivered before (a replay)\n")
             }
             state.countWebhook(accepted: true)
-            Counter(label: "stacklab_webhook_deliveries_total", dimensions: [("result", "accepted")]).increment()
+            ServiceMetrics.webhookDeliveries(result: "accepted").increment()
             let branch = Webhooks.branch(of: body)
             if branch == nil || branch == configuration.branch { state.notify() }
             return Self.text(.accepted, branch == nil || branch == configuration.branch ? "accepted: looking at \(configuration.branch) now\n" : "accepted: not \(configuration.branch), ignored\n")

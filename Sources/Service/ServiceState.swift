@@ -88,8 +88,8 @@ public final class ServiceState: @unchecked Sendable {
 
     /// An empty state for the nodes of `stateDirectory`, whose runs keep the decoded state of at most `cacheRegions`
     /// regions (every region's when nil).
-    public init(stateDirectory: String, cacheRegions: Int? = nil) {
-        caches = RunCaches(stateDirectory: stateDirectory, regions: cacheRegions)
+    public init(stateDirectory: String, cacheRegions: Int? = nil, environment: RunEnvironment = RunEnvironment()) {
+        caches = RunCaches(stateDirectory: stateDirectory, regions: cacheRegions, environment: environment)
     }
 
     /// The model of `revision`, loaded once per revision (the loop and the dashboard share the last three).

@@ -69,7 +69,8 @@ public struct UsageMonitor: Service {
             let start = DispatchTime.now().uptimeNanoseconds
             do {
                 let store = try configuration.store.existing()
-                var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: configuration.stateDirectory, state: store)
+                var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: configuration.stateDirectory, state: store,
+                                            environment: configuration.environment)
                 reconciler.sshIdentity = configuration.sshIdentity
                 let drivers = try reconciler.drivers(for: try reconciler.endpoints(for: [region]))
                 var nodes: [String: [InstanceUsage]] = [:]
@@ -79,18 +80,17 @@ public struct UsageMonitor: Service {
                     do {
                         nodes[node.name] = try driver.usage()
                     } catch {
-                        Counter(label: "stacklab_usage_read_failures_total", dimensions: [("region", region)]).increment()
+                        ServiceMetrics.usageReadFailures(region: region).increment()
                         logger.warning("cannot read the instance counters of \(node): \(error)")
                     }
                     driver.disconnect()
                 }
                 state.usage.record(region, nodes: nodes)
             } catch {
-                Counter(label: "stacklab_usage_read_failures_total", dimensions: [("region", region)]).increment()
+                ServiceMetrics.usageReadFailures(region: region).increment()
                 logger.warning("cannot read the instance counters of region \(region): \(error)")
             }
-            Timer(label: "stacklab_usage_read_duration_seconds", dimensions: [("region", region)])
-                .recordSeconds(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            ServiceMetrics.usageReadDuration(region: region).recordSeconds(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
     }
 }
@@ -119,15 +119,8 @@ public final class UsageBook: @unchecked Sendable {
     /// The Prometheus text exposition of every instance's counters.
     public func exposition() -> String {
         let snapshot = lock.withLock { regions }
-        let families: [(name: String, help: String, value: (InstanceUsage) -> String)] = [
-            ("stacklab_instance_cpu_seconds_total", "CPU time used by the instance's virtual CPUs since it started (libvirt).", { "\($0.cpuSeconds)" }),
-            ("stacklab_instance_disk_read_bytes_total", "Bytes read by the instance's disks since it started (libvirt).", { "\($0.diskReadBytes)" }),
-            ("stacklab_instance_disk_written_bytes_total", "Bytes written by the instance's disks since it started (libvirt).", { "\($0.diskWriteBytes)" }),
-            ("stacklab_instance_network_received_bytes_total", "Bytes received by the instance's interfaces since it started (libvirt).", { "\($0.networkReceivedBytes)" }),
-            ("stacklab_instance_network_sent_bytes_total", "Bytes sent by the instance's interfaces since it started (libvirt).", { "\($0.networkSentBytes)" }),
-        ]
         var text = ""
-        for family in families {
+        for family in ServiceMetrics.instanceFamilies {
             text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) counter\n"
             for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
                 for (node, usages) in entry.nodes.sorted(by: { $0.key < $1.key }) {
@@ -139,10 +132,10 @@ public final class UsageBook: @unchecked Sendable {
                 }
             }
         }
-        text += "# HELP stacklab_instance_usage_read_timestamp_seconds When each region's instance counters were last read.\n"
-        text += "# TYPE stacklab_instance_usage_read_timestamp_seconds gauge\n"
+        let stamp = ServiceMetrics.usageReadTimestamp
+        text += "# HELP \(stamp.name) \(stamp.help)\n# TYPE \(stamp.name) gauge\n"
         for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
-            text += "stacklab_instance_usage_read_timestamp_seconds{region=\"\(Self.escape(region))\"} \(entry.readAt)\n"
+            text += "\(stamp.name){region=\"\(Self.escape(region))\"} \(entry.readAt)\n"
         }
         return text
     }

@@ -19,12 +19,14 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
     private let scan = SimulatedHostScan()
     private let watch: GenerationWatch?
 
-    /// The nodes of `stateDirectory`; with `watching`, generations are watched (for a long-running caller). The SSH key
-    /// defaults to `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`; the socket setting is `$STACKLAB_LIBVIRT_SOCKET`.
-    public init(stateDirectory: String, watching: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// The nodes of `stateDirectory`; with `watching`, generations are watched (for a long-running caller).
+    /// `identity` is the SSH key for production nodes when a driver is asked for without one (the program passes
+    /// `$STACKLAB_SSH_IDENTITY`, else `~/.ssh/id_ed25519`); `socketSetting` is `$STACKLAB_LIBVIRT_SOCKET` (see
+    /// `RemoteMachine.socket`). No library reads the environment: the program reads it once and passes it down.
+    public init(stateDirectory: String, watching: Bool = false, identity: String? = nil, socketSetting: String? = nil) {
         self.stateDirectory = stateDirectory
-        defaultIdentity = environment["STACKLAB_SSH_IDENTITY"] ?? "\(environment["HOME"] ?? NSHomeDirectory())/.ssh/id_ed25519"
-        socketSetting = environment["STACKLAB_LIBVIRT_SOCKET"]
+        defaultIdentity = identity ?? "\(NSHomeDirectory())/.ssh/id_ed25519"
+        self.socketSetting = socketSetting
         watch = watching ? GenerationWatch() : nil
     }
 

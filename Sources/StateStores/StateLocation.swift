@@ -13,9 +13,10 @@ public enum StateLocation: Sendable, CustomStringConvertible {
     /// A PostgreSQL database; regions are leased in it. `role` is `serve` for a long-running reconciler.
     case postgres(url: String, leaseSeconds: Double, role: String)
 
-    /// `database` (else `$STACKLAB_DATABASE`) when it names a PostgreSQL database; else the state directory's store.
+    /// `database` (the program passes `--database`, else `$STACKLAB_DATABASE`) when it names a PostgreSQL database; else
+    /// the state directory's store.
     public static func resolve(database: String?, stateDirectory: String, leaseSeconds: Double = 15, role: String = "apply") throws -> StateLocation {
-        guard let url = database ?? ProcessInfo.processInfo.environment["STACKLAB_DATABASE"], !url.isEmpty else {
+        guard let url = database, !url.isEmpty else {
             return .embedded(directory: stateDirectory)
         }
         guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {

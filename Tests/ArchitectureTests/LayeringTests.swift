@@ -136,4 +136,25 @@ import Testing
         #expect(closure("stacklab").isDisjoint(with: ["TestSupport", "StackLabBench", "StackLabFaults"]))
         #expect(closure("StackLabBench").contains("TestSupport"), "the parser follows edges")
     }
+
+    /// The programs read the environment (the CLI once, in `ProcessEnvironment`); no library does: what a library
+    /// needs from it (an SSH key, a database URL, object-store keys) is passed down.
+    @Test func noLibraryReadsTheEnvironment() throws {
+        let programs: Set<String> = ["StackLabCLI", "stacklab", "StackLabBench", "StackLabFaults", "TestSupport"]
+        var readers: [String] = []
+        let sources = "\(Self.root)/Sources"
+        for module in try FileManager.default.contentsOfDirectory(atPath: sources) where !programs.contains(module) {
+            let enumerator = FileManager.default.enumerator(atPath: "\(sources)/\(module)")
+            while let path = enumerator?.nextObject() as? String {
+                guard path.hasSuffix(".swift"), let text = try? String(contentsOfFile: "\(sources)/\(module)/\(path)", encoding: .utf8) else { continue }
+                for (number, line) in text.components(separatedBy: "\n").enumerated()
+                where line.contains("processInfo.environment") || line.contains("getenv(") || line.contains("secure_getenv(") {
+                    readers.append("Sources/\(module)/\(path):\(number + 1)")
+                }
+            }
+        }
+        #expect(readers.isEmpty, "\(readers.joined(separator: "\n"))")
+        let cli = try String(contentsOfFile: "\(sources)/StackLabCLI/Support/GlobalOptions.swift", encoding: .utf8)
+        #expect(cli.contains("ProcessInfo.processInfo.environment"), "the CLI reads it in one place")
+    }
 }

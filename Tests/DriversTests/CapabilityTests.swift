@@ -13,7 +13,7 @@ import Testing
 
     @Test func aProductionNodeHasOnlyWhatEveryNodeHasAndASimulatedOneAlsoTracksAndBatches() throws {
         let state = try Scratch("state")
-        let nodes = LocalNodes(stateDirectory: state.path, environment: [:])
+        let nodes = LocalNodes(stateDirectory: state.path)
         let production = try nodes.driver(for: NodeEndpoint(address: Self.node, libvirt: "qemu+ssh://root@127.0.0.1:1/system", cpus: 4, memoryKiB: 1 << 20,
                                                             hostKey: try DeadlineTests.someHostKey()), identity: "/nonexistent/key")
         #expect(!(production is any GenerationTracking))

@@ -8,10 +8,7 @@ import StateStores
 
 /// Options shared by plan, apply and drift.
 struct ReconcileOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state: the SQLite journal, simulated nodes, locks (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
-    var stateDir: String?
-
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, help: ArgumentHelp("Only this region (repeatable).", valueName: "name"))
     var region: [String] = []
@@ -49,7 +46,8 @@ struct ReconcileOptions: ParsableArguments {
         let location = try stateLocation(repo: repo)
         do {
             var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
-                                        state: try location.existing(clock: clock), options: Planner.Options(keepOrphans: keepOrphans))
+                                        state: try location.existing(clock: clock), options: Planner.Options(keepOrphans: keepOrphans),
+                                        environment: ProcessEnvironment.run)
             reconciler.sshIdentity = identity
             return reconciler
         } catch {
@@ -59,18 +57,12 @@ struct ReconcileOptions: ParsableArguments {
 
     /// The state store in force: `--database`, else the embedded one in the state directory.
     func stateLocation(repo: String) throws -> StateLocation {
-        try database.location(stateDirectory: stateDirectory(repo: repo))
+        try global.location(repo: repo)
     }
 
     /// The state directory in force.
     func stateDirectory(repo: String) -> String {
-        Self.stateDirectory(stateDir, repo: repo)
-    }
-
-    /// `--state-dir`, else `$STACKLAB_STATE_DIR`, else `<repo>/.stacklab`.
-    static func stateDirectory(_ option: String?, repo: String) -> String {
-        let path = option ?? ProcessInfo.processInfo.environment["STACKLAB_STATE_DIR"] ?? (repo as NSString).appendingPathComponent(".stacklab")
-        return URL(fileURLWithPath: path).standardizedFileURL.path
+        global.stateDirectory(repo: repo)
     }
 }
 

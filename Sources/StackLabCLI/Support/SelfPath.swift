@@ -8,7 +8,7 @@ public enum SelfPath {
 
     /// The `stacklab` program beside this one (`stacklab-bench` times it), or `$STACKLAB_BINARY`.
     public static var stacklab: String {
-        if let path = ProcessInfo.processInfo.environment["STACKLAB_BINARY"] { return path }
+        if let path = ProcessEnvironment.values["STACKLAB_BINARY"] { return path }
         return ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent("stacklab")
     }
 }

@@ -10,7 +10,7 @@ public struct Terminal: Sendable {
     public static let standardError = Terminal(descriptor: 2)
 
     /// Whether the stream is a terminal and colour is not disabled by `NO_COLOR`.
-    public var wantsColor: Bool { isatty(descriptor) == 1 && getenv("NO_COLOR") == nil }
+    public var wantsColor: Bool { isatty(descriptor) == 1 && ProcessEnvironment.values["NO_COLOR"] == nil }
 
     /// Writes text unbuffered.
     public func write(_ text: String) {

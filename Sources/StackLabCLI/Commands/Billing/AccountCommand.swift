@@ -50,8 +50,8 @@ struct AccountCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Who records it (default: $USER).", valueName: "name"))
     var by: String?
 
-    @Option(help: "text or json: one document on standard output, errors included.")
-    var format: OutputFormat = .text
+    @OptionGroup var output: OutputOptions
+    var format: OutputFormat { output.format }
 
     /// An error, as text on standard error or as `{ok: false, error}` with --format json.
     private func refuse(_ message: String) -> ExitCode { failure(message, json: format == .json) }
@@ -80,7 +80,7 @@ struct AccountCommand: ParsableCommand {
         } catch {
             throw refuse("cannot open the state store \(location): \(error)")
         }
-        let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        let who = by ?? ProcessEnvironment.values["USER"] ?? "unknown"
         let prices = Prices(list.spec)
         let value = self.value ?? ""
         var entry: AccountEntry

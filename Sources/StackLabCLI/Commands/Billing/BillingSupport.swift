@@ -8,10 +8,7 @@ import StateStores
 
 /// What billing commands share: the state store holding the ledger, the clock, and the price lists' history.
 struct LedgerOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
-    var stateDir: String?
-
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, help: ArgumentHelp("Act as if it were this time (UTC: 2026-11-30, 2026-11-30T14:05): for demos and tests.", valueName: "time"))
     var at: String?
@@ -35,7 +32,7 @@ struct LedgerOptions: ParsableArguments {
 
     /// The state store in force.
     func location(repo: String) throws -> StateLocation {
-        try database.location(stateDirectory: ReconcileOptions.stateDirectory(stateDir, repo: repo))
+        try global.location(repo: repo)
     }
 
     /// Every price list's history, from the repository's git history (or, outside git, the lists as they are now,

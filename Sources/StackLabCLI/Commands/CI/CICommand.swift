@@ -20,10 +20,7 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The manifests repository (git).", valueName: "dir"))
     var repo: String = "."
 
-    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
-    var stateDir: String?
-
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, help: ArgumentHelp("The pipeline to run (default: the one the command's event triggers).", valueName: "name"))
     var pipeline: String?
@@ -31,8 +28,8 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Write a JUnit XML report here (Jenkins reads it).", valueName: "file"))
     var junit: String?
 
-    @Option(help: "text or json.")
-    var format: OutputFormat = .text
+    @OptionGroup var output: OutputOptions
+    var format: OutputFormat { output.format }
 
     @Flag(help: "Approve the pipeline's approve steps.")
     var approve = false
@@ -41,11 +38,12 @@ struct PipelineOptions: ParsableArguments {
     var identity: String?
 
     func runner() throws -> PipelineRunner {
-        let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
-        let location = try database.location(stateDirectory: directory)
+        let directory = global.stateDirectory(repo: repo)
+        let location = try global.location(repo: repo)
         var runner = PipelineRunner(repository: repo, stateDirectory: directory, leases: try location.leases(), existingState: { try location.existing() },
                                     openState: { try location.open() })
         runner.sshIdentity = identity
+        runner.environment = ProcessEnvironment.run
         runner.approved = approve
         return runner
     }
@@ -280,10 +278,7 @@ struct RollbackCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The manifests repository (git).", valueName: "dir"))
     var repo: String = "."
 
-    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state.", valueName: "dir"))
-    var stateDir: String?
-
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The region.")
     var region: String
@@ -299,8 +294,7 @@ struct RollbackCommand: ParsableCommand {
 
     func run() throws {
         var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region, "--allow-older", "--lock-timeout", "\(lockTimeout)"]
-        if let stateDir { arguments += ["--state-dir", stateDir] }
-        if let url = database.database { arguments += ["--database", url, "--lease-seconds", "\(database.leaseSeconds)"] }
+        arguments += global.arguments
         if autoApprove { arguments.append("--auto-approve") }
         var command = try StackLab.parseAsRoot(arguments)
         try command.run()
@@ -317,8 +311,7 @@ struct CIHistory: ParsableCommand {
     var limit = 20
 
     func run() throws {
-        let directory = ReconcileOptions.stateDirectory(options.stateDir, repo: options.repo)
-        guard let store = try options.database.location(stateDirectory: directory).existing() else { throw fail("no state store yet: no pipeline has run") }
+        guard let store = try options.global.location(repo: options.repo).existing() else { throw fail("no state store yet: no pipeline has run") }
         let runs = try store.pipelineRuns(limit: limit)
         if options.format == .json {
             Terminal.standardOutput.write(try JSON.encode(runs))

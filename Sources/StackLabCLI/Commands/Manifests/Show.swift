@@ -35,8 +35,8 @@ struct Show: ParsableCommand {
     @Argument(help: "Only resources with this name.")
     var name: String?
 
-    @Option(help: "text or json.")
-    var format: OutputFormat = .text
+    @OptionGroup var output: OutputOptions
+    var format: OutputFormat { output.format }
 
     func validate() throws {
         if let kind, Kind(addressName: kind) == nil {

@@ -19,8 +19,8 @@ struct Validate: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Option(help: "text (compiler-style) or json.")
-    var format: OutputFormat = .text
+    @OptionGroup var output: OutputOptions
+    var format: OutputFormat { output.format }
 
     @Flag(help: "Print how long reading, decoding and validating took (to stderr).")
     var timings = false

@@ -25,8 +25,7 @@ struct BootstrapCommand: ParsableCommand {
     @Argument(help: "The region to bootstrap.")
     var region: String
 
-    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
-    var stateDir: String?
+    @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, help: ArgumentHelp("SSH private key (ed25519 or ECDSA); default $STACKLAB_SSH_KEY (the key's text), else ~/.ssh/id_ed25519.", valueName: "file"))
     var identity: String?
@@ -45,12 +44,14 @@ struct BootstrapCommand: ParsableCommand {
         guard loaded.model.regions.contains(where: { $0.name == region }) else {
             throw fail("region '\(region)' is not declared; regions are: \(loaded.model.regions.map(\.name).sorted().joined(separator: ", "))")
         }
-        let directory = ReconcileOptions.stateDirectory(stateDir, repo: repository.repo)
+        let directory = global.stateDirectory(repo: repository.repo)
         let rings: [Address: StoredRing]
+        let location = try global.location(repo: repository.repo)
         do {
-            rings = try SQLiteState.existing(directory: directory)?.rings(nil) ?? [:]
+            // The ring builders apply saved, from the store in force (the embedded one, or PostgreSQL).
+            rings = try location.existing()?.rings(nil) ?? [:]
         } catch {
-            throw fail("cannot read the ring builders in \(directory): \(error)")
+            throw fail("cannot read the ring builders in \(location): \(error)")
         }
         var options = Bootstrap.Options()
         options.dryRun = dryRun
@@ -69,8 +70,8 @@ struct BootstrapCommand: ParsableCommand {
 
     private func credentials() -> SSHHost.Credentials? {
         if let identity { return .init(key: .file(identity)) }
-        if let text = ProcessInfo.processInfo.environment["STACKLAB_SSH_KEY"], !text.isEmpty { return .init(key: .text(text)) }
-        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        if let text = ProcessEnvironment.values["STACKLAB_SSH_KEY"], !text.isEmpty { return .init(key: .text(text)) }
+        let home = ProcessEnvironment.values["HOME"] ?? NSHomeDirectory()
         let standard = "\(home)/.ssh/id_ed25519"
         return FileManager.default.fileExists(atPath: standard) ? .init(key: .file(standard)) : nil
     }

@@ -40,8 +40,8 @@ struct PlanCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only changes to this address or below it (repeatable); their dependencies come along.", valueName: "address"))
     var target: [String] = []
 
-    @Option(help: "text or json.")
-    var format: OutputFormat = .text
+    @OptionGroup var output: OutputOptions
+    var format: OutputFormat { output.format }
 
     @Option(name: .long, help: ArgumentHelp("Save the plan for 'stacklab apply FILE'.", valueName: "file"))
     var out: String?
@@ -55,7 +55,7 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         if let rev = repository.rev, rev.contains("..") {
-            let status = try PlanRevisions.run(range: rev, repository: repository, stateDir: reconcile.stateDir, format: format)
+            let status = try PlanRevisions.run(range: rev, repository: repository, reconcile: reconcile, format: format)
             if status != 0 { throw ExitCode(status) }
             return
         }

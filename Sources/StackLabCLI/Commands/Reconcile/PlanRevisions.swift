@@ -16,7 +16,7 @@ struct PlanRevisions {
         var node: String?
     }
 
-    static func run(range: String, repository: RepositoryOptions, stateDir: String?, format: OutputFormat) throws -> Int32 {
+    static func run(range: String, repository: RepositoryOptions, reconcile: ReconcileOptions, format: OutputFormat) throws -> Int32 {
         let parts = range.components(separatedBy: "..")
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw fail("--rev A..B takes two revisions, not \(range)") }
         func load(_ revision: String) throws -> LoadResult {
@@ -28,7 +28,7 @@ struct PlanRevisions {
             return loaded
         }
         let before = try load(parts[0]), after = try load(parts[1])
-        let placements = (try? SQLiteState.existing(directory: ReconcileOptions.stateDirectory(stateDir, repo: repository.repo))?.placements()) ?? [:]
+        let placements = (try? reconcile.stateLocation(repo: repository.repo).existing()?.placements()) ?? [:]
         let old = try specs(before.model), new = try specs(after.model)
         var entries: [Entry] = []
         for address in Set(old.keys).union(new.keys).sorted() {

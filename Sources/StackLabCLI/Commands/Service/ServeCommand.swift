@@ -46,9 +46,6 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The branch to follow.", valueName: "branch"))
     var branch: String = "main"
 
-    @Option(name: .long, help: ArgumentHelp("Where StackLab keeps its state (default: <repo>/.stacklab, or $STACKLAB_STATE_DIR).", valueName: "dir"))
-    var stateDir: String?
-
     @Option(help: "Address to bind.")
     var host: String = "127.0.0.1"
 
@@ -79,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
     var identity: String?
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         guard cacheRegions >= 0 else { throw ValidationError("--cache-regions must be 0 (every region) or more, not \(cacheRegions)") }
@@ -92,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let directory = ReconcileOptions.stateDirectory(stateDir, repo: repo)
+        let directory = global.stateDirectory(repo: repo)
         var configuration = ServiceConfiguration(repository: remote == nil ? repo : "\(directory)/mirror.git", stateDirectory: directory,
                                                  token: try secret(tokenFile, "token"), readToken: try readTokenFile.map { try secret($0, "read-only token") },
                                                  webhookSecret: try secret(webhookSecretFile, "webhook secret"))
@@ -106,7 +103,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.usageInterval = usageInterval
         configuration.cacheRegions = cacheRegions > 0 ? cacheRegions : nil
         configuration.sshIdentity = identity
-        configuration.store = try database.location(stateDirectory: directory, role: "serve")
+        configuration.environment = ProcessEnvironment.run
+        configuration.store = try global.location(repo: repo, role: "serve")
         // SIGHUP reloads the tokens and the webhook secret from their files (a file that cannot be read keeps the old);
         // browser sessions end then.
         signal(SIGHUP, SIG_IGN)

@@ -108,7 +108,7 @@ struct ApproveCommand: ParsableCommand {
 
     func run() throws {
         var query = URLComponents()
-        query.queryItems = [URLQueryItem(name: "by", value: by ?? ProcessInfo.processInfo.environment["USER"] ?? "an operator")]
+        query.queryItems = [URLQueryItem(name: "by", value: by ?? ProcessEnvironment.values["USER"] ?? "an operator")]
             + (rev.map { [URLQueryItem(name: "revision", value: $0)] } ?? [])
         Terminal.standardOutput.write(try client.post("/api/deploy/approve?" + (query.percentEncodedQuery ?? "")))
     }
