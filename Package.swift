@@ -132,7 +132,8 @@ let package = Package(
         // Running programs (posix_spawn + wait4: status, output, time, peak RSS), for benchmarks and tests.
         .target(name: "Processes", swiftSettings: strict),
         // Helpers shared by the test targets: scratch directories, real git, real sshd.
-        .target(name: "TestSupport", dependencies: ["Processes"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Processes", "Reconcile", "Drivers", "SimulatedNodes", "StateSQLite", "Planning", "Manifests", "ManifestSources", "Libvirt"],
+                swiftSettings: strict),
 
         // The layering of docs/architecture.md, checked against this file and the sources' imports.
         .testTarget(name: "ArchitectureTests", swiftSettings: strict),
@@ -145,10 +146,18 @@ let package = Package(
         .testTarget(name: "SimulatedNodesTests", dependencies: ["Drivers", "SimulatedNodes", "Manifests", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DriversTests", dependencies: ["Manifests", "Processes", "Drivers", "SimulatedNodes", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Drivers", "Manifests", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReconcileTests", dependencies: ["Pipelines", "Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults", .product(name: "Logging", package: "swift-log"),
-                                                          .product(name: "Hummingbird", package: "hummingbird"),
-                                                          .product(name: "HummingbirdTesting", package: "hummingbird"),
-                                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),
+        // The workflow in process: plans, applies, recovery, caches over simulated nodes.
+        .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Rings", "ManifestSources", "Processes", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"),
+                                                          "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport"], swiftSettings: strict),
+        // The service at the router (HummingbirdTesting) and its loop in process.
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Reconcile", "Processes", "State", "StateSQLite", "Drivers", "Manifests", "TestSupport",
+                                                        .product(name: "Logging", package: "swift-log"),
+                                                        .product(name: "Hummingbird", package: "hummingbird"),
+                                                        .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                        .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),
+        // Whole programs as operators run them: the stacklab binary (and stacklab-faults) against real git repositories,
+        // sshd, libvirtd + QEMU, Swift, PostgreSQL and nftables on loopback or in namespaces.
+        .testTarget(name: "EndToEndTests", dependencies: ["Pipelines", "Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults"], swiftSettings: strict),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Planning", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabBenchTests", dependencies: ["StackLabBench", "Processes", "TestSupport", "stacklab"], swiftSettings: strict),

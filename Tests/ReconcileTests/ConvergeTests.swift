@@ -13,58 +13,7 @@ import Testing
 /// Plan and apply against simulated nodes on libvirt's test driver (real libvirt), with real git revisions.
 @Suite struct ConvergeTests {
     /// A deployment checked into git, with a state directory of its own.
-    final class World {
-        let repo: Scratch
-        let state: Scratch
-
-        init(overlay: String? = nil) throws {
-            repo = try Fixtures.deployment(overlay: overlay)
-            state = try Scratch("state")
-            try GitCLI.commitAll(in: repo.path)
-        }
-
-        func reconciler(rev: String = "HEAD") throws -> Reconciler {
-            let loaded = try Loader().load(GitSource(repository: repo.path, revision: rev))
-            #expect(!loaded.hasErrors, "\(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics))")
-            return Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: state.path, state: try SQLiteState.existing(directory: state.path))
-        }
-
-        func plan(rev: String = "HEAD") throws -> Plan {
-            let reconciler = try reconciler(rev: rev)
-            let regions = try reconciler.regions([])
-            let drivers = try reconciler.drivers(for: regions)
-            return try reconciler.refreshPlan(regions, drivers: drivers)
-        }
-
-        @discardableResult
-        func apply(rev: String = "HEAD") throws -> Applier.Report {
-            let reconciler = try reconciler(rev: rev)
-            let regions = try reconciler.regions([])
-            let drivers = try reconciler.drivers(for: regions)
-            let plan = try reconciler.refreshPlan(regions, drivers: drivers)
-            return try Applier().apply(plan, drivers: drivers, state: try SQLiteState(directory: state.path))
-        }
-
-        func observed() throws -> [ObservedNode] {
-            let reconciler = try reconciler()
-            return try reconciler.observe(try reconciler.drivers(for: try reconciler.regions([])))
-        }
-
-        func commit(_ path: String, _ text: String) throws {
-            try repo.write(path, text)
-            try GitCLI.commitAll(in: repo.path)
-        }
-
-        /// Changes acme's web-1 memory (its balloon) from 2 GiB to `kib` behind StackLab's back, in its node's saved state.
-        func driftWeb1Memory(to kib: Int) throws {
-            let web1 = try #require(try observed().first { $0.domains.contains { $0.address?.name == "web-1" } })
-            let host = SimulatedNode.hostFile(stateDirectory: state.path, node: web1.address)
-            let xml = try String(contentsOfFile: host, encoding: .utf8)
-            let start = try #require(xml.range(of: "<name>acme:web-1</name>"))
-            let memory = try #require(xml.range(of: "<currentMemory unit='KiB'>2097152</currentMemory>", range: start.upperBound..<xml.endIndex))
-            try xml.replacingCharacters(in: memory, with: "<currentMemory unit='KiB'>\(kib)</currentMemory>").write(toFile: host, atomically: true, encoding: .utf8)
-        }
-    }
+    typealias World = ConvergeWorld
 
     private func actionable(_ plan: Plan) -> [String] {
         plan.changes.map { "\($0.action.rawValue) \($0.address) (\($0.reason.rawValue))" }
@@ -254,54 +203,8 @@ import Testing
     }
 }
 
-/// A driver that hands everything to a real node it wraps; conformers change only what they must (a fault to
-/// inject, a count to keep).
-protocol WrappingNode: NodeDriver {
-    var inner: any NodeDriver { get }
-}
-
-extension WrappingNode {
-    var address: Address { inner.address }
-    func disconnect() { inner.disconnect() }
-    func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
-    func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
-    func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
-    func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError) {
-        try inner.receive(domain, from: (source as? any WrappingNode)?.inner ?? source, sourceDomain: sourceDomain)
-    }
-    func exportVolume(pool: String, name: String, chunkSize: Int, _ consume: (UInt64, () throws -> Data?) throws -> Void) throws(DriverError) {
-        try inner.exportVolume(pool: pool, name: name, chunkSize: chunkSize, consume)
-    }
-    func importVolume(pool: String, name: String, bytes: UInt64, _ produce: ((Data) throws -> Void) throws -> Void) throws(DriverError) {
-        try inner.importVolume(pool: pool, name: name, bytes: bytes, produce)
-    }
-}
-
-/// Wraps a real node and fails some operations (one network's changes, by default) with a transient error (a fault
-/// the test driver cannot produce).
-struct FailingNode: WrappingNode {
-    let inner: any NodeDriver
-    let fails: @Sendable (NodeOperation) -> Bool
-
-    init(wrapping inner: any NodeDriver, failing network: String) {
-        self.init(wrapping: inner) { operation in
-            if case .ensureNetwork(let name, _) = operation { name == network } else { false }
-        }
-    }
-
-    init(wrapping inner: any NodeDriver, fails: @escaping @Sendable (NodeOperation) -> Bool) {
-        self.inner = inner
-        self.fails = fails
-    }
-
-    func apply(_ operation: NodeOperation) throws(DriverError) {
-        if fails(operation) { throw DriverError(node: address, message: "injected failure", isTransient: true) }
-        try inner.apply(operation)
-    }
-}
-
 @Suite struct MoveAndTargetTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     /// Converges, then pins web-2 to a node other than the one it runs on: its old node, and the new node's name.
     static func pinWebTwoElsewhere(_ world: World) throws -> (ObservedNode, String) {

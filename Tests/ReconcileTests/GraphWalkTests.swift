@@ -4,6 +4,7 @@ import Manifests
 import Planning
 import StateSQLite
 import Synchronization
+import TestSupport
 import Testing
 @testable import Reconcile
 
@@ -144,7 +145,7 @@ import Testing
 /// handed only `NodeOperation`s: a region's work given to one does not compile.)
 @Suite struct ExecutorTests {
     @Test func executorsRefuseOperationsTheyDoNotHandle() throws {
-        let world = try ConvergeTests.World()
+        let world = try ConvergeWorld()
         let reconciler = try world.reconciler()
         var drivers = try reconciler.drivers(for: ["lab"])
         let node = Address(kind: .node, region: "lab", name: "lab-1")
@@ -190,7 +191,7 @@ import Testing
     }
 
     @Test func aNodesChangesAreSavedTogetherAndObservedOnceDone() throws {
-        let world = try ConvergeTests.World()
+        let world = try ConvergeWorld()
         let reconciler = try world.reconciler()
         let regions = try reconciler.regions([])
         let counting = try reconciler.drivers(for: regions).mapValues { CountingNode($0) }
@@ -216,7 +217,7 @@ import Testing
     }
 
     @Test func aBatchThatCannotBeSavedFailsAndLeavesTheNodeAsItWas() throws {
-        let world = try ConvergeTests.World()
+        let world = try ConvergeWorld()
         let reconciler = try world.reconciler()
         let regions = try reconciler.regions([])
         let broken = Address(kind: .node, region: "lab", name: "lab-1")

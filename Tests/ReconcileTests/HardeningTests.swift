@@ -13,7 +13,7 @@ import Testing
 /// Lost state and edited plans must never reshuffle storage, touch what StackLab does not own, or write outside the
 /// state directory.
 @Suite struct HardeningTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     private func ringFile(_ world: World, node: String) -> String {
         SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))

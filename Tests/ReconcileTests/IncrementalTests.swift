@@ -12,7 +12,7 @@ import Testing
 /// Reuse must never change a plan: the incremental planner and the stored memo give, commit after commit and
 /// after node drift, exactly the plan a fresh load and full observation give.
 @Suite struct IncrementalTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     private func json(_ plan: Plan?) throws -> String {
         let encoder = JSONEncoder()

@@ -6,13 +6,14 @@ import Manifests
 import Planning
 import Reconcile
 import StateSQLite
+import TestSupport
 import Testing
 
 /// A failure whose journal write cannot be made at once (another connection holds the state store's write lock past
 /// its busy timeout) is written again at the end of the apply, not dropped.
 @Suite struct JournalFaultTests {
     @Test func aFailureTheJournalCannotTakeAtOnceIsWrittenAgainAtTheEndOfTheApply() throws {
-        let world = try ConvergeTests.World()
+        let world = try ConvergeWorld()
         let reconciler = try world.reconciler()
         let node = Address(kind: .node, region: "lab", name: "lab-1")
         let store = try SQLiteState(directory: world.state.path)

@@ -9,7 +9,7 @@ import Testing
 /// Each kind of network change plans exactly the rule and binding changes it causes, on the nodes it concerns, and a
 /// ruleset edited by hand is drift.
 @Suite struct NetworkPlanTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     /// The firewall and DHCP changes of a plan as `kind/node: field value` lines.
     private func networking(_ plan: Plan) -> [String] {

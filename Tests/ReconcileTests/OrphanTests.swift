@@ -11,7 +11,7 @@ import Testing
 /// Nodes and regions are identified by region and name, and what StackLab made on a node or region that left the
 /// manifests is deleted, moved with consent, or (with --keep-orphans) reported: never duplicated or forgotten.
 @Suite struct OrphanTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     static func run(_ world: World, _ configure: (inout ReconcileRun.Options) -> Void = { _ in }) throws -> ReconcileRun.Report {
         var options = ReconcileRun.Options()
@@ -168,7 +168,7 @@ import Testing
 }
 
 @Suite struct OrphanHostFileTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     @Test func aNodeKnownOnlyByItsHostFileKeepsItsSizeWhenChanged() throws {
         // Applied without ReconcileRun, so the inventory never heard of the nodes: only the host files find them.

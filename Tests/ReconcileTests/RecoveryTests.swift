@@ -4,6 +4,7 @@ import GRDB
 import Drivers
 import Manifests
 import StateSQLite
+import TestSupport
 import Testing
 @testable import Reconcile
 
@@ -11,7 +12,7 @@ import Testing
 /// the last look, or when the caller asks: a start after a clean run does not pay for the walk.
 @Suite struct RecoveryTests {
     @Test func temporariesAreSweptOnceAfterEachInterruptedRun() throws {
-        let world = try ConvergeTests.World()
+        let world = try ConvergeWorld()
         try world.apply()
         let reconciler = try world.reconciler()
         let host = SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: "lab-1"))

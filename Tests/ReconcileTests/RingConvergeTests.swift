@@ -14,7 +14,7 @@ import Testing
 @Suite struct RingConvergeTests {
     static let labRing = Address(kind: .ring, region: "lab", name: "object")
 
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     private func ringFile(_ world: World, node: String, _ name: String = "object.ring.gz") -> String {
         SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: node))

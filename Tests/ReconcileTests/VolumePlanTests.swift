@@ -9,7 +9,7 @@ import Testing
 /// Tenant volumes: attached ones are disks of their instance's domain (in the node's volume pool); each kind of
 /// change plans exactly what it should, and a volume outlives the instance it was attached to.
 @Suite struct VolumePlanTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
 
     private func lines(_ plan: Plan) -> [String] {
         plan.changes.filter { $0.address.kind == .instance || $0.address.kind == .volume }.map { change in
@@ -123,7 +123,7 @@ import Testing
 /// Planned against a listing of the object store given as is (the planner is pure; the Swift-backed tests take and
 /// restore for real).
 @Suite struct SnapshotPlanTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
     static let hour: Int32 = 500_000  // 2027-01-15 08:00 UTC
 
     /// The world converged, its region with an object store, and acme's volume `data` as `data`.

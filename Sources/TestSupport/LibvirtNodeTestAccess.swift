@@ -5,9 +5,9 @@ import Libvirt
 import Manifests
 
 /// Changes a simulated node through libvirt directly, the way an operator (or a fault) would behind StackLab's back.
-enum LibvirtNodeTestAccess {
+public enum LibvirtNodeTestAccess {
     /// Pauses `domain` on the simulated node and saves the node's state.
-    static func pause(domain name: String, stateDirectory: String, node: Address) -> Bool {
+    public static func pause(domain name: String, stateDirectory: String, node: Address) -> Bool {
         let path = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: node)
         guard let connection = try? Connection(uri: "test://\(path)"), let domain = try? connection.domain(named: name) else { return false }
         guard (try? domain.suspend()) != nil,
@@ -18,7 +18,7 @@ enum LibvirtNodeTestAccess {
     }
 
     /// Defines a copy of `domain` of one simulated node on another (shut off), as a stray copy left behind would be.
-    static func copy(domain name: String, stateDirectory: String, from source: Address, to target: Address) -> Bool {
+    public static func copy(domain name: String, stateDirectory: String, from source: Address, to target: Address) -> Bool {
         let from = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: source), to = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: target)
         guard let origin = try? Connection(uri: "test://\(from)"), let domain = try? origin.domain(named: name), let xml = try? domain.persistentXML(),
               let destination = try? Connection(uri: "test://\(to)"), (try? destination.defineDomain(xml: xml)) != nil,
@@ -29,7 +29,7 @@ enum LibvirtNodeTestAccess {
     }
 
     /// Deletes `domain` from the simulated node (as an operator running virsh undefine would) and saves the node.
-    static func delete(domain name: String, stateDirectory: String, node: Address) -> Bool {
+    public static func delete(domain name: String, stateDirectory: String, node: Address) -> Bool {
         let path = SimulatedNode.hostFile(stateDirectory: stateDirectory, node: node)
         guard let connection = try? Connection(uri: "test://\(path)"), let domain = try? connection.domain(named: name) else { return false }
         if (try? domain.isActive()) == true { _ = try? domain.destroy() }

@@ -14,7 +14,7 @@ import Testing
 /// a billed resource began, a flavor change switches it, a delete stops it when requested whatever the teardown does,
 /// and neither a replay nor a crash at any point charges twice or loses a charge.
 @Suite(.serialized) struct BillingLedgerTests {
-    typealias World = ConvergeTests.World
+    typealias World = ConvergeWorld
     static let t0 = Calendar.UTC.parse("2026-11-01T00:00")!
     static let t1 = Calendar.UTC.parse("2026-11-10T12:30")!
 

@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func aTransientFailureIsRetriedAfterABackoffAndATerminalOneIsNotRetriedAtItsRevision() throws {
-        let world = try ConvergeTests.World()
+        let world = try ConvergeWorld()
         let nodes = try String(contentsOfFile: world.repo.path + "/regions/edge/nodes.yaml", encoding: .utf8)
         try world.commit("regions/edge/nodes.yaml", nodes + "\n" + (try Self.unreachableNode()))
         var configuration = ServiceConfiguration(repository: world.repo.path, stateDirectory: world.state.path, token: "t", webhookSecret: "s")
