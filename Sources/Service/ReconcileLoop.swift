@@ -317,6 +317,14 @@ public struct ReconcileLoop: Service {
         }
     }
 
+    /// The drift a run's plan heals: changes of owned objects whose observed state differs from the spec StackLab stamped
+    /// on them (reason `drifted`), or every change of a run at the revision the region already had (`healing`: nothing
+    /// in the manifests changed, so whatever it changes was changed behind StackLab's back). What a new revision asks
+    /// for is not drift.
+    static func drift(_ plan: Plan, healing: Bool) -> Int {
+        healing ? plan.changes.count : plan.changes.count { $0.reason == .drifted }
+    }
+
     /// Converges one region to `revision`.
     func reconcile(_ region: String, revision: String, loaded: LoadResult, loadSeconds: Double = 0) {
         state.update(region) { $0.running = true; $0.lastRunStartedAt = Date().timeIntervalSince1970 }
@@ -342,6 +350,7 @@ public struct ReconcileLoop: Service {
             }
         }
         let store = configuration.store
+        let healing = state.region(region)?.appliedRevision == revision
         do {
             var reconciler = Reconciler(model: loaded.model, revision: revision, stateDirectory: directory, state: try store.existing(),
                                         environment: configuration.environment)
@@ -359,7 +368,8 @@ public struct ReconcileLoop: Service {
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             ServiceMetrics.reconcileDuration(region: region).recordSeconds(seconds)
-            ServiceMetrics.drift(region: region).record(report.plan.changes.count)
+            let drift = Self.drift(report.plan, healing: healing)
+            ServiceMetrics.drift(region: region).record(drift)
             for change in report.plan.changes { ServiceMetrics.changes(action: change.action.rawValue).increment() }
             let failed = report.applied?.outcomes.first { if case .failed = $0.outcome { true } else { false } }
             if let failed, case .failed(let message, let retryable) = failed.outcome {
@@ -383,7 +393,7 @@ public struct ReconcileLoop: Service {
             let lastPlan = describe(report.plan, region: region, revision: revision, loaded: loaded)
             state.update(region) {
                 $0.appliedRevision = revision
-                $0.drift = report.plan.changes.count
+                $0.drift = drift
                 $0.lastRunAt = Date().timeIntervalSince1970
                 $0.lastRunSeconds = seconds
                 $0.lastRunPhases = phases

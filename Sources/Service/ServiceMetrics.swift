@@ -17,7 +17,8 @@ enum ServiceMetrics {
         Counter(label: "stacklab_reconcile_runs_total", dimensions: [("region", region), ("result", result)])
     }
 
-    /// Changes the last run of a region planned (and applied): what the status calls `drift`.
+    /// Drift the last run of a region healed (see `ServiceState.Region.drift`): changes behind StackLab's back, never what a
+    /// new revision asks for.
     static func drift(region: String) -> Gauge {
         Gauge(label: "stacklab_drift", dimensions: [("region", region)])
     }

@@ -12,7 +12,9 @@ public final class ServiceState: @unchecked Sendable {
         /// The revision the branch points at, and the one last converged here.
         public var desiredRevision: String?
         public var appliedRevision: String?
-        /// Changes the last run found to make (new revision or drift), before making them.
+        /// Drift the last run healed: owned objects changed behind StackLab's back (an observed state that differs from
+        /// the spec StackLab stamped on it), or, in a run at the revision the region already had, every change it made.
+        /// Changes a new revision asks for are not drift (they are counted in `stacklab_changes_total`).
         public var drift = 0
         public var lastRunAt: Double?
         public var lastRunSeconds: Double?
