@@ -85,6 +85,12 @@ extension RepositoryOptions {
     }
 }
 
+/// `error` as a command fails with it: an exit a step already chose (having said why) passes through as it is;
+/// anything else is printed and exits 1.
+func failing(_ error: any Error) -> any Error {
+    error as? ExitCode ?? fail("\(error)")
+}
+
 /// Prints a failure and exits 1.
 public func fail(_ message: String) -> ExitCode {
     // An error may quote what it was given (a revision, a file, a node's answer): shown, never obeyed.

@@ -100,7 +100,7 @@ struct CIGate: ParsableCommand {
             baseTip = try Repository(at: options.repo).resolveCommit(base)
             outcome = try runner.gate(changes: change, base: base, pipeline: options.pipeline)
         } catch {
-            throw fail("\(error)")
+            throw failing(error)
         }
         if merge, outcome.tip != baseTip {
             do {
@@ -171,7 +171,7 @@ struct CIDeploy: ParsableCommand {
                 Terminal.standardError.write("warning: \(problem)\n")
             }
         } catch {
-            throw fail("\(error)")
+            throw failing(error)
         }
         try options.writeJUnit(JUnit.report(name: "stacklab ci deploy", suites: [(name: "\(rev) (\(String(commit.prefix(12))))", timestamp: Date(), steps: steps)]))
         let failed = steps.first { $0.status == .failed }
@@ -228,7 +228,7 @@ struct CICheck: ParsableCommand {
         do {
             result = try options.runner().check(change: change, base: base)
         } catch {
-            throw fail("\(error)")
+            throw failing(error)
         }
         if options.format == .json {
             Terminal.standardOutput.write(try JSON.encode(result))

@@ -42,7 +42,7 @@ struct FirewallShow: ParsableCommand {
             let observed = try reconciler.observe(try reconciler.drivers(for: endpoints))
             rulesets = Planner.rulesets(region, model: loaded.model, observed: observed)
         } catch {
-            throw fail("\(error)")
+            throw failing(error)
         }
         guard let ruleset = rulesets.first(where: { $0.node.name == parts[1] }) else {
             throw fail("node \(node) is not a compute node: it runs no instances, and no ruleset")

@@ -55,7 +55,7 @@ struct Show: ParsableCommand {
             do {
                 statuses = try VolumeStatus.observe(loaded.model.volumes, reconciler: reconciler, regions: reconcile.region)
             } catch {
-                throw fail("\(error)")
+                throw failing(error)
             }
             let shown = statuses.filter { name == nil || $0.address.hasSuffix("/\(name!)") }
             guard !shown.isEmpty else { throw fail("no volume matches") }

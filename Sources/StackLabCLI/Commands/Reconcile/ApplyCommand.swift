@@ -47,6 +47,9 @@ struct ApplyCommand: ParsableCommand {
 
     func run() throws {
         let saved: Plan? = try planFile.map { path in
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw fail("there is no plan file at \(path)\n  hint: save one with 'stacklab plan --out \(path)', or run 'stacklab apply' without a file to plan and apply at once")
+            }
             do {
                 return try JSONDecoder().decode(Plan.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
             } catch {
@@ -87,7 +90,7 @@ struct ApplyCommand: ParsableCommand {
                 return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"
             }
         } catch {
-            throw fail("\(error)")
+            throw failing(error)
         }
         if let recovered = report.recovery.summary { Terminal.standardError.write("note: \(recovered)\n") }
         if timings { Terminal.standardError.write(String(format: "load %.3f s (", loaded.timings.read) + loaded.timings.phases + "), \(report.phases)\n") }

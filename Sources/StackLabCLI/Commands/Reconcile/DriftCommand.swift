@@ -31,7 +31,7 @@ struct DriftCommand: ParsableCommand {
             plan = made.plan
             placements = try reconciler.state?.placements() ?? [:]
         } catch {
-            throw fail("\(error)")
+            throw failing(error)
         }
         var out = ""
         for change in plan.changes {

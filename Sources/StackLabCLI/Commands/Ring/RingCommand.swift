@@ -37,7 +37,7 @@ struct RingOptions: ParsableArguments {
             let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
             return (stateDirectory, try reconciler.ringPlans(region: regionName, ring: ringName))
         } catch {
-            throw fail("\(error)")
+            throw failing(error)
         }
     }
 }
