@@ -79,14 +79,18 @@ struct Show: ParsableCommand {
         let entries = ModelEntries(result.model).all.filter { entry in
             (kind == nil || entry.meta.kind == kind) && (name == nil || entry.meta.name.value == name)
         }
+        // A lookup that finds nothing is a failure, in JSON as in the exit status.
+        let nothing = entries.isEmpty && (kind != nil || name != nil)
         switch format {
         case .json:
             struct Listing: Encodable {
                 var ok: Bool
+                var error: String?
                 var diagnostics: [DiagnosticRecord]
                 var resources: [ModelEntry]
             }
-            output.stdout = try JSON.encode(Listing(ok: !result.hasErrors, diagnostics: result.diagnostics.map { DiagnosticRecord($0, files: result.files) },
+            output.stdout = try JSON.encode(Listing(ok: !result.hasErrors && !nothing, error: nothing ? "no resource matches" : nil,
+                                                    diagnostics: result.diagnostics.map { DiagnosticRecord($0, files: result.files) },
                                                     resources: entries), files: result.files)
         case .text:
             let width = entries.map { $0.meta.address.description.count }.max() ?? 0
@@ -96,7 +100,7 @@ struct Show: ParsableCommand {
                 output.stdout += entry.summary.terminalSafe + "  (" + result.files.describe(entry.meta.location).terminalSafe + ")\n"
             }
         }
-        if entries.isEmpty, kind != nil || name != nil {
+        if nothing {
             output.stderr += "no resource matches\n"
             output.exitCode = 1
         }

@@ -79,7 +79,7 @@ struct PlanCommand: ParsableCommand {
             throw failure("\(error)", json: json)
         }
         switch format {
-        case .json: Terminal.standardOutput.write(try JSON.encode(plan))
+        case .json: Terminal.standardOutput.write(try JSON.encode(PlanDocument(plan: plan)))
         case .text: Terminal.standardOutput.write(PlanRenderer(colors: Terminal.standardOutput.wantsColor).render(plan))
         }
         if let out {
@@ -92,5 +92,19 @@ struct PlanCommand: ParsableCommand {
         }
         if !plan.errors.isEmpty { throw ExitCode(1) }
         if !plan.isEmpty { throw ExitCode(2) }
+    }
+}
+
+/// A plan as `plan --format json` prints it: the plan's own fields and `ok` (false when it has errors), one document
+/// like every command's.
+struct PlanDocument: Encodable {
+    var plan: Plan
+
+    private enum Keys: String, CodingKey { case ok }
+
+    func encode(to encoder: any Encoder) throws {
+        try plan.encode(to: encoder)
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(plan.errors.isEmpty, forKey: .ok)
     }
 }

@@ -18,12 +18,15 @@ struct PlanRevisions {
 
     static func run(range: String, repository: RepositoryOptions, reconcile: ReconcileOptions, format: OutputFormat) throws -> Int32 {
         let parts = range.components(separatedBy: "..")
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw fail("--rev A..B takes two revisions, not \(range)") }
+        let json = format == .json
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw failure("--rev A..B takes two revisions, not \(range)", json: json) }
         func load(_ revision: String) throws -> LoadResult {
-            let loaded = try Loader(limits: repository.limits).load(GitSource(repository: repository.repo, revision: revision))
+            var options = repository
+            options.rev = revision
+            let loaded = try options.load(json: json)
             if loaded.hasErrors {
-                Terminal.standardError.write(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics.filter { $0.severity == .error }))
-                throw fail("revision \(revision) has errors")
+                if !json { Terminal.standardError.write(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics.filter { $0.severity == .error })) }
+                throw failure("revision \(revision) has errors", hint: "run 'stacklab validate --rev \(revision)' for each of them", json: json)
             }
             return loaded
         }
