@@ -155,15 +155,25 @@ public struct DeployRollout {
                     steps[index].status = failure == nil ? .passed : .failed
                     steps[index].message = failure.map { "the region did not converge: \($0)" } ?? "converged"
                 } else {
-                    // Another reconciler holds the region: its run at this revision says how the step went.
+                    // Another reconciler holds the region: its run at this revision says how the step went, or, when its
+                    // plan was empty (no run row), its mark that the region is converged at this revision.
                     let since = (steps[index].startedAt ?? now) - 1
-                    guard let run = try store.runs(region: region.value, revision: revision).last(where: { $0.startedAt >= since && $0.status != .running }) else {
-                        steps[index].message = "released to \(region.value); waiting for its holder to converge it"
+                    if let run = try store.runs(region: region.value, revision: revision).last(where: { $0.startedAt >= since && $0.status != .running }) {
+                        steps[index].seconds = now - (steps[index].startedAt ?? now)
+                        steps[index].status = run.status == .succeeded ? .passed : .failed
+                        steps[index].message = run.status == .succeeded ? "converged by its holder (run \(run.id))" : "its holder's run \(run.id) \(run.status)"
+                    } else if let converged = try store.convergence(regions: [region.value])[region.value], converged.revision == revision {
+                        steps[index].seconds = now - (steps[index].startedAt ?? now)
+                        steps[index].status = .passed
+                        steps[index].message = "converged by its holder (nothing to change)"
+                    } else {
+                        let waiting = "released to \(region.value); waiting for its holder to converge it"
+                        if steps[index].message != waiting {
+                            steps[index].message = waiting
+                            try save()
+                        }
                         return record
                     }
-                    steps[index].seconds = now - (steps[index].startedAt ?? now)
-                    steps[index].status = run.status == .succeeded ? .passed : .failed
-                    steps[index].message = run.status == .succeeded ? "converged by its holder (run \(run.id))" : "its holder's run \(run.id) \(run.status)"
                 }
             case .wait(let minutes):
                 let started = steps[index].startedAt ?? now

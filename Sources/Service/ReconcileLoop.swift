@@ -379,6 +379,12 @@ public struct ReconcileLoop: Service {
                 throw ReconcileError(.notConverged, "not converged after applying: \(remaining.changes.count) changes remain")
             }
             ServiceMetrics.reconcileRuns(region: region, result: "converged").increment()
+            // Converged at this revision, whether or not anything was changed: a deploy's step for the region reads it.
+            do {
+                try store.open().markConverged(region: region, revision: revision, at: Date().timeIntervalSince1970)
+            } catch {
+                logger.warning("cannot record region \(region) as converged at \(revision.prefix(12)): \(error)")
+            }
             let phases = (loadSeconds > 0 ? "load \(String(format: "%.3f", loadSeconds)) s, " : "") + report.phases.description
             // Ring balance for the dashboard: read again only when this run changed a ring (or never was).
             var rings = state.region(region)?.rings ?? []

@@ -39,6 +39,23 @@ public protocol RunJournal: Sendable {
     func lastApplied(regions: [String]) throws -> [String: RunRecord]
     /// Where each instance was last made to run, from the journal's done changes: address → (node address, IP).
     func placements() throws -> [Address: Placement]
+    /// Records that `region` was found converged at `revision` at `at` (seconds since the epoch). Every holder records
+    /// it after every run that converged the region, one whose plan was empty too: a deploy learns from it that a region
+    /// another reconciler holds has taken a release, which an empty plan's missing run row never says.
+    func markConverged(region: String, revision: String, at: Double) throws
+    /// For each of `regions`, the revision it was last found converged at, and when (a region never found is absent).
+    func convergence(regions: [String]) throws -> [String: Convergence]
+}
+
+/// A region found converged at a revision.
+public struct Convergence: Sendable, Equatable {
+    public var revision: String
+    public var at: Double
+
+    public init(revision: String, at: Double) {
+        self.revision = revision
+        self.at = at
+    }
 }
 
 /// Swift ring builders, one per ring address, saved with compare-and-swap so that two reconcilers never save over

@@ -146,6 +146,10 @@ enum PostgresSchema {
         ("v4", """
             ALTER TABLE run ADD COLUMN undoes TEXT;
             """),
+        // Where each region was last found converged (a deploy's step for a region another reconciler holds).
+        ("v5", """
+            CREATE TABLE region_convergence (region TEXT PRIMARY KEY, revision TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+            """),
     ]
 
     /// Runs the migrations not yet recorded; returns the versions it ran.

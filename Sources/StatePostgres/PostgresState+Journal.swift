@@ -177,6 +177,23 @@ extension PostgresState {
                   startedAt: row.double("started_at") ?? 0, undoes: RunRecord.decode(undoes: row["undoes"] ?? nil))
     }
 
+    public func markConverged(region: String, revision: String, at: Double) throws {
+        try connection.execute("""
+            INSERT INTO region_convergence (region, revision, at) VALUES ($1, $2, $3)
+            ON CONFLICT (region) DO UPDATE SET revision = excluded.revision, at = excluded.at
+            """, [region, revision, at])
+    }
+
+    public func convergence(regions: [String]) throws -> [String: Convergence] {
+        var result: [String: Convergence] = [:]
+        for region in Set(regions) {
+            if let row = try connection.execute("SELECT revision, at FROM region_convergence WHERE region = $1", [region]).rows.first {
+                result[region] = Convergence(revision: row.string("revision"), at: row.double("at") ?? 0)
+            }
+        }
+        return result
+    }
+
     public func placements() throws -> [Address: Placement] {
         try Placement.stored(try connection.execute("SELECT address, node, ip FROM placement").rows.map { ($0.string("address"), $0.string("node"), $0.string("ip")) })
     }

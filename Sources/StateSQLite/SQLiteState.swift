@@ -246,6 +246,10 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             // A rollback says which revision it took each region back from: the region stays there until a newer push.
             try db.execute(sql: "ALTER TABLE run ADD COLUMN undoes TEXT")
         }
+        migrator.registerMigration("v14-region-convergence") { db in
+            // Where each region was last found converged (a deploy's step for a region another reconciler holds).
+            try db.execute(sql: "CREATE TABLE region_convergence (region TEXT PRIMARY KEY, revision TEXT NOT NULL, at REAL NOT NULL)")
+        }
         return migrator
     }
 
@@ -710,6 +714,27 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
     private static func runRecord(_ row: Row) -> RunRecord {
         RunRecord(id: row["id"], regions: RunRecord.regions(stored: row["regions"]), status: RunStatus(stored: row["status"]), revision: row["revision"], startedAt: row["started_at"],
                   undoes: RunRecord.decode(undoes: row["undoes"]))
+    }
+
+    public func markConverged(region: String, revision: String, at: Double) throws {
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO region_convergence (region, revision, at) VALUES (?, ?, ?)
+                ON CONFLICT (region) DO UPDATE SET revision = excluded.revision, at = excluded.at
+                """, arguments: [region, revision, at])
+        }
+    }
+
+    public func convergence(regions: [String]) throws -> [String: Convergence] {
+        try queue.read { db in
+            var result: [String: Convergence] = [:]
+            for region in Set(regions) {
+                if let row = try Row.fetchOne(db, sql: "SELECT revision, at FROM region_convergence WHERE region = ?", arguments: [region]) {
+                    result[region] = Convergence(revision: row["revision"], at: row["at"])
+                }
+            }
+            return result
+        }
     }
 
     /// Recorded placements: address → (node, ip).

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Processes
 import Reconcile
+import StateSQLite
 import TestSupport
 import Testing
 @testable import Service
@@ -34,9 +35,12 @@ import Testing
         #expect(pushed.lastResult == "converged" && pushed.drift == 0, "\(pushed)")
         #expect(pushed.lastPlan.contains { $0.contains("web-2") }, "\(pushed.lastPlan)")
 
-        // Nothing changed since: a resync heals nothing.
+        // Nothing changed since: a resync heals nothing, and records that lab is converged at this revision (a deploy's
+        // step for lab reads it when its plan was empty).
         loop.iterate(stopping: stopping)
         #expect(state.region("lab")?.drift == 0)
+        let head = try Command.check(["git", "-C", world.repo.path, "rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try SQLiteState.existing(directory: world.state.path)?.convergence(regions: ["lab"])["lab"]?.revision == head)
 
         // web-1's memory changed behind StackLab's back: the next resync heals it, and that is drift.
         try world.driftWeb1Memory(to: 1_048_576)

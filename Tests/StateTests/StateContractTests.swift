@@ -69,6 +69,19 @@ import Testing
         }
     }
 
+    /// A region's convergence is one record per region, the last mark winning; a region never marked is absent.
+    @Test(arguments: backends)
+    func eachRegionKeepsTheLastRevisionItWasFoundConvergedAt(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        #expect(try state.convergence(regions: ["lab"]).isEmpty)
+        try state.markConverged(region: "lab", revision: "aaa", at: 1_000.5)
+        try state.markConverged(region: "edge", revision: "aaa", at: 1_001)
+        try state.markConverged(region: "lab", revision: "bbb", at: 1_002.25)
+        let found = try Self.open(backend, in: scratch).convergence(regions: ["lab", "edge", "gone"])
+        #expect(found == ["lab": Convergence(revision: "bbb", at: 1_002.25), "edge": Convergence(revision: "aaa", at: 1_001)])
+    }
+
     /// Each region's last successful run, found among runs of several regions, keeps what a rollback took it back from.
     @Test(arguments: backends)
     func theLastAppliedRunOfEachRegionKeepsWhatARollbackUndid(backend: String) throws {
