@@ -72,6 +72,64 @@ extension Repository {
         git_reference_free(ref)
     }
 
+    /// Moves branch `reference` (`refs/heads/main`) from `expected` to `commit`, as `updateReference` does. When it is the
+    /// branch checked out in this repository's work tree, the work tree and index come along (a safe checkout of the new
+    /// tip, as `git merge --ff-only` would): a work tree with uncommitted changes to tracked files is refused before
+    /// anything moves, so a later `git commit -a` can never quietly undo the move.
+    public func advanceBranch(_ reference: String, to commit: String, expected: String, message: String) throws(GitError) {
+        guard git_repository_is_bare(handle) == 0, try checkedOut(reference) else {
+            return try updateReference(reference, to: commit, expected: expected, message: message)
+        }
+        let changed = try changedTrackedFiles()
+        guard changed.isEmpty else {
+            throw GitError(operation: "move \(reference)", code: -1,
+                           message: "the work tree has uncommitted changes (\(changed.prefix(5).joined(separator: ", "))\(changed.count > 5 ? ", …" : "")); commit or stash them first")
+        }
+        try checkoutTree(of: commit)
+        do {
+            try updateReference(reference, to: commit, expected: expected, message: message)
+        } catch {
+            try? checkoutTree(of: expected)  // the branch did not move: neither do the files
+            throw error
+        }
+    }
+
+    /// Whether `reference` is the branch HEAD names.
+    private func checkedOut(_ reference: String) throws(GitError) -> Bool {
+        var head: OpaquePointer?
+        guard git_repository_head(&head, handle) == 0, let head else { return false }
+        defer { git_reference_free(head) }
+        return String(cString: git_reference_name(head)) == reference
+    }
+
+    /// Tracked files whose index or work-tree copy differs from HEAD (untracked files left out).
+    private func changedTrackedFiles() throws(GitError) -> [String] {
+        var options = git_status_options()
+        _ = try check("prepare a status", git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION)))
+        options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
+        options.flags = GIT_STATUS_OPT_EXCLUDE_SUBMODULES.rawValue
+        var list: OpaquePointer?
+        _ = try check("read the work tree's status", git_status_list_new(&list, handle, &options))
+        defer { git_status_list_free(list) }
+        var files: [String] = []
+        for index in 0..<git_status_list_entrycount(list) {
+            guard let entry = git_status_byindex(list, index)?.pointee else { continue }
+            let delta = entry.head_to_index ?? entry.index_to_workdir
+            if let path = delta?.pointee.new_file.path { files.append(String(cString: path)) }
+        }
+        return files.sorted()
+    }
+
+    /// Makes the work tree and index hold `commit`'s tree, safely (a file changed since HEAD is a conflict, not lost).
+    private func checkoutTree(of commit: String) throws(GitError) {
+        let target = try lookupCommit(commit)
+        defer { git_commit_free(target) }
+        var options = git_checkout_options()
+        _ = try check("prepare a checkout", git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)))
+        options.checkout_strategy = GIT_CHECKOUT_SAFE.rawValue
+        _ = try check("check out \(commit)", git_checkout_tree(handle, target, &options))
+    }
+
     /// A commit's author (name and e-mail), time and summary line.
     public func commitInfo(_ revision: String) throws(GitError) -> (commit: String, author: String, email: String, time: Int64, summary: String) {
         let commit = try lookupCommit(revision)

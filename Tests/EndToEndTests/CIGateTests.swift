@@ -141,6 +141,9 @@ import Testing
         let files = try GitCLI.run(["show", "main:manifests/tenants/acme.yaml"], in: world.repo.path) + (try GitCLI.run(["show", "main:manifests/catalog.yaml"], in: world.repo.path))
             + (try GitCLI.run(["show", "main:manifests/tenants/other.yaml"], in: world.repo.path))
         #expect(files.contains("name: web-6") && files.contains("name: m1.tiny") && !files.contains("name: web-7"), "main has a and c, not b")
+        // main is checked out: its files came along, and nothing is staged that would undo the merge at the next commit.
+        #expect(try GitCLI.run(["status", "--porcelain", "--untracked-files=no"], in: world.repo.path).isEmpty)
+        #expect(try String(contentsOfFile: world.repo.file("manifests/catalog.yaml"), encoding: .utf8).contains("name: m1.tiny"))
         #expect(try world.staging().contains("web-6") && !(try world.staging().contains("web-7")))
         // Every run is kept, newest first, with its verdict and the step that failed.
         let history = try world.stacklab(["ci", "history"])
@@ -326,5 +329,20 @@ import Testing
         let broken = state.file("broken.xml")
         try (try String(contentsOfFile: junit, encoding: .utf8)).replacingOccurrences(of: " timestamp=\"", with: " stamp=\"").write(toFile: broken, atomically: true, encoding: .utf8)
         #expect(try Command.run(["xmllint", "--noout", "--schema", (Fixtures.packageRoot as NSString).appendingPathComponent("Tests/Fixtures/junit/jenkins-junit.xsd"), broken]).status != 0)
+    }
+}
+
+/// `ci gate --merge` in a work tree the operator changed: refused before the branch moves, nothing lost.
+@Suite struct CIGateWorkTreeTests {
+    @Test func aMergeIntoACheckedOutBranchWithUncommittedChangesIsRefusedBeforeAnythingMoves() throws {
+        let world = try CIGateTests.World()
+        try world.branch("a", append: CIGateTests.World.instance("web-6"))
+        let before = try GitCLI.run(["rev-parse", "main"], in: world.repo.path)
+        let catalog = try String(contentsOfFile: world.repo.file("manifests/catalog.yaml"), encoding: .utf8)
+        try world.repo.write("manifests/catalog.yaml", catalog + "# an operator's edit, not committed\n")
+        let gate = try world.gate(["a"], extra: ["--merge"])
+        #expect(gate.status == 1 && gate.output.contains("uncommitted changes (manifests/catalog.yaml)"), "\(gate.output)")
+        #expect(try GitCLI.run(["rev-parse", "main"], in: world.repo.path) == before, "main did not move")
+        #expect(try String(contentsOfFile: world.repo.file("manifests/catalog.yaml"), encoding: .utf8).hasSuffix("# an operator's edit, not committed\n"))
     }
 }

@@ -70,7 +70,8 @@ struct CIGate: ParsableCommand {
             whose manifests do not validate, whose apply fails or whose smoke checks fail gets Verified: -1, and \
             staging is applied back to the revision it was tested on; the changes behind it are tested without it. \
             The exit status is the verdict: 0 when every change got +1. --merge moves the base branch to the tip the \
-            passing changes make (only if nobody moved it meanwhile).
+            passing changes make (only if nobody moved it meanwhile); when that branch is checked out, its files come \
+            along, and a work tree with uncommitted changes is refused before anything moves.
 
             Examples:
               stacklab ci gate --change review/42 --junit gate.xml
@@ -104,7 +105,7 @@ struct CIGate: ParsableCommand {
         }
         if merge, outcome.tip != baseTip {
             do {
-                try Repository(at: options.repo).updateReference("refs/heads/\(base)", to: outcome.tip, expected: baseTip, message: "stacklab ci gate")
+                try Repository(at: options.repo).advanceBranch("refs/heads/\(base)", to: outcome.tip, expected: baseTip, message: "stacklab ci gate")
             } catch {
                 throw fail("the gate passed but \(base) could not be moved (did someone push meanwhile?): \(error)")
             }
