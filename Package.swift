@@ -156,7 +156,7 @@ let package = Package(
                                                         .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                         .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: strict),
         // The pipelines in process: the deploy's rollout over a real git repository and state store.
-        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "ManifestSources", "Manifests", "Processes", "State", "StateSQLite", "TestSupport",
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Reconcile", "ManifestSources", "Manifests", "Processes", "State", "StateSQLite", "TestSupport",
                                                           .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Whole programs as operators run them: the stacklab binary (and stacklab-faults) against real git repositories,
         // sshd, libvirtd + QEMU, Swift, PostgreSQL and nftables on loopback or in namespaces.

@@ -23,7 +23,7 @@ public struct PipelineRunner {
     /// SSH key for production nodes.
     public var sshIdentity: String?
     /// What the program read from its environment (production nodes' SSH key and socket, object-store keys).
-    public var environment = RunEnvironment()
+    public var environment: RunEnvironment
     /// Whether `approve` steps pass (a person approved the run on the command line).
     public var approved = false
     /// The model whose object-store endpoints and credential bindings steps use: the deployed base's while a change
@@ -34,8 +34,11 @@ public struct PipelineRunner {
     /// rollback said as one); otherwise such a step is refused.
     public var allowOlder = false
 
+    /// A runner; `environment` is what the program read from its environment (required: a runner made without it would
+    /// reach production nodes and object stores without the operator's key and credentials).
     public init(repository: String, stateDirectory: String, leases: any RegionLeases, existingState: @escaping () throws -> (any StateBackend)?,
-                openState: @escaping () throws -> any StateBackend) {
+                openState: @escaping () throws -> any StateBackend, environment: RunEnvironment) {
+        self.environment = environment
         self.repository = repository
         self.stateDirectory = stateDirectory
         self.leases = leases

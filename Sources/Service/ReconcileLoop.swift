@@ -247,7 +247,8 @@ public struct ReconcileLoop: Service {
         var record: PipelineRunRecord?
         if runsHere {
             var runner = PipelineRunner(repository: configuration.repository, stateDirectory: configuration.stateDirectory, leases: leases,
-                                        existingState: { try configuration.store.existing() }, openState: { try configuration.store.open() })
+                                        existingState: { try configuration.store.existing() }, openState: { try configuration.store.open() },
+                                        environment: configuration.environment)
             runner.sshIdentity = configuration.sshIdentity
             do {
                 record = try rollout.advance(store: store, runner: runner, holds: { mine.contains($0) && state.region($0)?.paused != true }, applyHere: { region in

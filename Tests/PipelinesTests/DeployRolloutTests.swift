@@ -4,6 +4,7 @@ import ManifestSources
 import Manifests
 import Pipelines
 import Processes
+import Reconcile
 import State
 import StateSQLite
 import TestSupport
@@ -30,7 +31,7 @@ import Testing
         let pipeline = try #require(DeployRollout.pipeline(in: loaded.model, branch: branch))
         let store = try SQLiteState(directory: world.state.path)
         let runner = PipelineRunner(repository: world.repo.path, stateDirectory: world.state.path, leases: LocalRegionLeases(stateDirectory: world.state.path),
-                                    existingState: { try SQLiteState.existing(directory: world.state.path) }, openState: { try SQLiteState(directory: world.state.path) })
+                                    existingState: { try SQLiteState.existing(directory: world.state.path) }, openState: { try SQLiteState(directory: world.state.path) }, environment: RunEnvironment())
         let rollout = DeployRollout(pipeline: pipeline, revision: revision, loaded: loaded)
         func advance() throws -> PipelineRunRecord {
             // This reconciler holds neither region: another one does.

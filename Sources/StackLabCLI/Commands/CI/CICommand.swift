@@ -41,9 +41,8 @@ struct PipelineOptions: ParsableArguments {
         let directory = global.stateDirectory(repo: repo)
         let location = try global.location(repo: repo)
         var runner = PipelineRunner(repository: repo, stateDirectory: directory, leases: try location.leases(), existingState: { try location.existing() },
-                                    openState: { try location.open() })
+                                    openState: { try location.open() }, environment: ProcessEnvironment.run)
         runner.sshIdentity = identity
-        runner.environment = ProcessEnvironment.run
         runner.approved = approve
         return runner
     }
