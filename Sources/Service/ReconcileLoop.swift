@@ -381,10 +381,13 @@ public struct ReconcileLoop: Service {
             }
             ServiceMetrics.reconcileRuns(region: region, result: "converged").increment()
             // Converged at this revision, whether or not anything was changed: a deploy's step for the region reads it.
-            do {
-                try store.open().markConverged(region: region, revision: revision, at: Date().timeIntervalSince1970)
-            } catch {
-                logger.warning("cannot record region \(region) as converged at \(revision.prefix(12)): \(error)")
+            if state.convergenceDue(region, revision: revision) {
+                do {
+                    try store.open().markConverged(region: region, revision: revision, at: Date().timeIntervalSince1970)
+                    state.convergenceRecorded(region, revision: revision)
+                } catch {
+                    logger.warning("cannot record region \(region) as converged at \(revision.prefix(12)): \(error)")
+                }
             }
             let phases = (loadSeconds > 0 ? "load \(String(format: "%.3f", loadSeconds)) s, " : "") + report.phases.description
             // Ring balance for the dashboard: read again only when this run changed a ring (or never was).

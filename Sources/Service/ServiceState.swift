@@ -82,6 +82,7 @@ public final class ServiceState: @unchecked Sendable {
     private var looking = false
     private var syncRequested = Set<String>()
     private var seenDeliveries: [String] = []
+    private var convergenceRecorded: [String: (revision: String, at: Double)] = [:]
     public private(set) var webhookAccepted = 0
     /// When the last accepted push notification arrived (seconds since the epoch).
     public private(set) var lastDeliveryAt: Double?
@@ -198,6 +199,21 @@ public final class ServiceState: @unchecked Sendable {
     }
 
     /// Records a webhook delivery id; false when it was seen before (a replay).
+    /// Whether `region`'s convergence at `revision` should be recorded in the store now: not yet recorded at that
+    /// revision by this process, or last recorded more than a minute ago (another holder may have recorded another
+    /// revision since). A resync every few seconds does not open the store each time.
+    func convergenceDue(_ region: String, revision: String) -> Bool {
+        lock.withLock {
+            guard let last = convergenceRecorded[region], last.revision == revision else { return true }
+            return Date().timeIntervalSince1970 - last.at > 60
+        }
+    }
+
+    /// Notes that `region`'s convergence at `revision` was recorded.
+    func convergenceRecorded(_ region: String, revision: String) {
+        lock.withLock { convergenceRecorded[region] = (revision, Date().timeIntervalSince1970) }
+    }
+
     public func firstDelivery(_ id: String) -> Bool {
         lock.withLock {
             guard !seenDeliveries.contains(id) else { return false }
