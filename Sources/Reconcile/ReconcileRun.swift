@@ -185,14 +185,11 @@ public struct ReconcileRun {
         let plan = planned.plan
         var phases = planned.reuse.phases
         let regions = planned.regions
-        let undoes: [String: String]
-        do {
-            try settleMeters(plan: plan, regions: regions)
-            phases.end("settle")
-            show(plan)
-            try guardPlan(plan, managed: planned.managed)
-            undoes = try history(regions: plan.isEmpty ? [] : regions)
-        }
+        try settleMeters(plan: plan, regions: regions)
+        phases.end("settle")
+        show(plan)
+        try guardPlan(plan, managed: planned.managed)
+        let undoes = try history(regions: plan.isEmpty ? [] : regions)
         guard !plan.isEmpty else { return Report(plan: plan, recovery: planned.recovery, phases: phases) }
         guard try approve(plan) else { throw Refusal.notApproved }
         let state = try openState()

@@ -341,7 +341,11 @@ import Testing
         let catalog = try String(contentsOfFile: world.repo.file("manifests/catalog.yaml"), encoding: .utf8)
         try world.repo.write("manifests/catalog.yaml", catalog + "# an operator's edit, not committed\n")
         let gate = try world.gate(["a"], extra: ["--merge"])
-        #expect(gate.status == 1 && gate.output.contains("uncommitted changes (manifests/catalog.yaml)"), "\(gate.output)")
+        #expect(gate.status == 1 && gate.output.contains("was not moved") && gate.output.contains("uncommitted changes (manifests/catalog.yaml)"), "\(gate.output)")
+        // As JSON, the refusal is the one document on standard output.
+        let json = try world.gate(["a"], extra: ["--merge", "--format", "json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], "\(json.output)")
+        #expect(document["ok"] as? Bool == false && (document["error"] as? String)?.contains("uncommitted changes") == true, "\(json.output)")
         #expect(try GitCLI.run(["rev-parse", "main"], in: world.repo.path) == before, "main did not move")
         #expect(try String(contentsOfFile: world.repo.file("manifests/catalog.yaml"), encoding: .utf8).hasSuffix("# an operator's edit, not committed\n"))
     }

@@ -86,9 +86,9 @@ extension RepositoryOptions {
 }
 
 /// `error` as a command fails with it: an exit a step already chose (having said why) passes through as it is;
-/// anything else is printed and exits 1.
-func failing(_ error: any Error) -> any Error {
-    error as? ExitCode ?? fail("\(error)")
+/// anything else is printed (with `json`, as the command's one JSON document) and exits 1.
+func failing(_ error: any Error, json: Bool = false) -> any Error {
+    error as? ExitCode ?? failure("\(error)", json: json)
 }
 
 /// Prints a failure and exits 1.

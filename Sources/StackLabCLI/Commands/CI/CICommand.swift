@@ -100,13 +100,14 @@ struct CIGate: ParsableCommand {
             baseTip = try Repository(at: options.repo).resolveCommit(base)
             outcome = try runner.gate(changes: change, base: base, pipeline: options.pipeline)
         } catch {
-            throw failing(error)
+            throw failing(error, json: options.format == .json)
         }
         if merge, outcome.tip != baseTip {
             do {
                 try Repository(at: options.repo).advanceBranch("refs/heads/\(base)", to: outcome.tip, expected: baseTip, message: "stacklab ci gate")
             } catch {
-                throw fail("the gate passed but \(base) could not be moved (did someone push meanwhile?): \(error)")
+                // Someone pushed meanwhile (the compare-and-swap), or the checked-out work tree has uncommitted changes.
+                throw failure("the gate passed but \(base) was not moved: \(error)", json: options.format == .json)
             }
         }
         try options.writeJUnit(JUnit.report(name: "stacklab ci gate", suites: outcome.results.map {
