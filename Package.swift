@@ -160,10 +160,10 @@ let package = Package(
                                                           .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Whole programs as operators run them: the stacklab binary (and stacklab-faults) against real git repositories,
         // sshd, libvirtd + QEMU, Swift, PostgreSQL and nftables on loopback or in namespaces.
-        .testTarget(name: "EndToEndTests", dependencies: ["Pipelines", "Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["StackLabCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"), "Pipelines", "Rings", "ManifestSources", "Processes", "Reconcile", "Snapshots", "Billing", "Service", "Hosts", "State", "StateSQLite", "StatePostgres", "Postgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport", "stacklab", "StackLabFaults"], swiftSettings: strict),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Planning", "Manifests"], swiftSettings: strict),
         .testTarget(name: "RingsTests", dependencies: ["Processes", "Rings", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StackLabBenchTests", dependencies: ["StackLabBench", "Processes", "TestSupport", "stacklab"], swiftSettings: strict),
-        .testTarget(name: "StackLabCLITests", dependencies: ["ManifestSources", "StackLabCLI", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StackLabCLITests", dependencies: ["ManifestSources", "StackLabCLI", "Planning", "Reconcile", "Manifests", "TestSupport"], swiftSettings: strict),
     ]
 )

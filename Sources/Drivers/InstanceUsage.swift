@@ -14,6 +14,9 @@ public struct InstanceUsage: Sendable, Equatable {
     public var diskWriteBytes: UInt64
     public var networkReceivedBytes: UInt64
     public var networkSentBytes: UInt64
+    /// Read from a simulated node: libvirt's test driver makes its counters up (its CPU time is its own clock, in
+    /// seconds since the epoch), so they prove the reading works but measure no work; pages say "simulated".
+    public var simulated = false
 
     public init(instance: Address, domain: String, counters: DomainCounters) {
         self.instance = instance

@@ -28,7 +28,7 @@ public struct Bootstrap: Sendable {
     }
 
     /// One node's outcome.
-    public struct NodeReport: Sendable {
+    public struct NodeReport: Sendable, Encodable {
         public var node: Address
         /// Why preflight failed (unreachable, host key refused, no credentials); nil when it passed.
         public var preflightError: String?
@@ -162,13 +162,13 @@ public struct Bootstrap: Sendable {
         let declared = spec.memory.value.bytes
         // Firmware and the kernel keep some memory: within 10% is the same machine.
         if facts.memoryBytes < declared - declared / 10 || facts.memoryBytes > declared + declared / 10 {
-            lines.append("memory: manifest \(spec.memory.value), host \(ByteSize(bytes: facts.memoryBytes))")
+            lines.append("memory: manifest \(spec.memory.value), host \(ByteSize(bytes: facts.memoryBytes).readable)")
         }
         for disk in spec.disks?.value ?? [] {
             if let size = facts.disks[disk.name.value] {
                 let want = disk.size.value.bytes
                 if size < want - want / 10 || size > want + want / 10 {
-                    lines.append("disk \(disk.name.value): manifest \(disk.size.value), host \(ByteSize(bytes: size))")
+                    lines.append("disk \(disk.name.value): manifest \(disk.size.value), host \(ByteSize(bytes: size).readable)")
                 }
             } else {
                 lines.append("disk \(disk.name.value): manifest \(disk.size.value), host has no such disk")

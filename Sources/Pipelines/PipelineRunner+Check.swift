@@ -22,8 +22,10 @@ extension PipelineRunner {
         public var base: String
         public var merged: String?
         public var conflicts: [String] = []
-        /// Validation errors, rendered; empty when valid.
-        public var diagnostics = ""
+        /// Validation errors, each with its file, line and column; empty when valid.
+        public var diagnostics: [DiagnosticRecord] = []
+        /// The same, rendered with their source lines for a terminal.
+        public var report = ""
         public var regions: [String] = []
         public var changes: [CheckedChange] = []
         public var planErrors: [String] = []
@@ -49,7 +51,9 @@ extension PipelineRunner {
         }
         let loaded = try load(result.merged!)
         if loaded.hasErrors {
-            result.diagnostics = DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics.filter { $0.severity == .error })
+            let errors = loaded.diagnostics.filter { $0.severity == .error }
+            result.diagnostics = errors.map { DiagnosticRecord($0, files: loaded.files) }
+            result.report = DiagnosticRenderer(files: loaded.files).render(errors)
             return result
         }
         // The regions whose documents (or the cloud-wide documents they use) differ from the base's.

@@ -142,7 +142,7 @@ public struct PipelineRunner {
                 throw StepFailure(message: "\(errors.count) error\(errors.count == 1 ? "" : "s") in the manifests",
                                   log: DiagnosticRenderer(files: loaded.files).render(errors))
             }
-            return ("the manifests are valid (\(loaded.diagnostics.count) warnings)", "")
+            return ("the manifests are valid (\(loaded.diagnostics.count.counted("warning")))", "")
         case .plan(let regions):
             try requireValid(loaded)
             let reconciler = try reconciler(loaded)
@@ -152,9 +152,9 @@ public struct PipelineRunner {
             let plan = planned.plan, names = planned.regions
             let log = plan.changes.map { "\($0.action.rawValue) \($0.address) on \($0.target)" }.joined(separator: "\n")
             guard plan.errors.isEmpty else {
-                throw StepFailure(message: "the plan has \(plan.errors.count) errors", log: plan.errors.map { "\($0.address): \($0.message)" }.joined(separator: "\n"))
+                throw StepFailure(message: "the plan has \(plan.errors.count.counted("error"))", log: plan.errors.map { "\($0.address): \($0.message)" }.joined(separator: "\n"))
             }
-            return ("\(plan.changes.count) changes planned over \(names.count) regions", log)
+            return ("\(plan.changes.count.counted("change")) planned over \(names.count.counted("region"))", log)
         case .apply(let region):
             try requireValid(loaded)
             var options = ReconcileRun.Options()
@@ -174,9 +174,9 @@ public struct PipelineRunner {
                 if case .failed(let why, _) = outcome { "\(change.id): \(why)" } else { nil }
             } ?? []
             let log = report.applied?.outcomes.map { "\($0.change.action.rawValue) \($0.change.id): \($0.outcome)" }.joined(separator: "\n") ?? "no changes"
-            guard failures.isEmpty else { throw StepFailure(message: "\(failures.count) changes failed: \(failures[0])", log: log) }
+            guard failures.isEmpty else { throw StepFailure(message: "\(failures.count.counted("change")) failed: \(failures[0])", log: log) }
             if let remaining = report.remaining, !remaining.isEmpty || !remaining.errors.isEmpty {
-                throw StepFailure(message: "not converged after the apply: \(remaining.changes.count) changes remain", log: log)
+                throw StepFailure(message: "not converged after the apply: \(remaining.changes.count.counted("change")) \(remaining.changes.count == 1 ? "remains" : "remain")", log: log)
             }
             return ("\(report.applied?.done ?? 0) changes applied; converged", log)
         case .check(let region, let expectations):
@@ -211,7 +211,7 @@ public struct PipelineRunner {
         } catch let error as ReconcileError where error.kind == .nodeUnavailable {
             throw StepFailure(message: "a node is unreachable: \(error)")
         }
-        var log: [String] = ["reachable: \(observed.count) nodes observed"]
+        var log: [String] = ["reachable: \(observed.count.counted("node")) observed"]
         for expectation in wanted {
             switch expectation {
             case .reachable:
@@ -223,7 +223,7 @@ public struct PipelineRunner {
                 log.append("running: every instance that should run runs")
             case .noDrift:
                 guard plan.isEmpty && plan.errors.isEmpty else {
-                    throw StepFailure(message: "drift: \(plan.changes.count) changes and \(plan.errors.count) errors planned after the apply",
+                    throw StepFailure(message: "drift: \(plan.changes.count.counted("change")) and \(plan.errors.count.counted("error")) planned after the apply",
                                       log: (log + plan.changes.map { "\($0.action.rawValue) \($0.address) (\($0.reason.rawValue))" }).joined(separator: "\n"))
                 }
                 log.append("no-drift: a fresh plan finds nothing to do")
@@ -235,7 +235,7 @@ public struct PipelineRunner {
                 let plans = try reconciler.ringPlans(region: region)
                 let unsettled = plans.filter { !$0.plan.state.settled }.map(\.ring.name)
                 guard unsettled.isEmpty else { throw StepFailure(message: "rings still settling (min_part_hours): \(unsettled.joined(separator: ", "))", log: log.joined(separator: "\n")) }
-                log.append("rings-balanced: \(files.count) ring files identical on every node; \(plans.count) rings settled")
+                log.append("rings-balanced: \(files.count.counted("ring file")) identical on every node; \(plans.count.counted("ring")) settled")
             }
         }
         return ("\(wanted.map(\.rawValue).joined(separator: ", ")) hold", log.joined(separator: "\n"))

@@ -43,13 +43,22 @@ public struct Applier: Sendable {
     }
 
     /// What happened to one change.
-    public enum Outcome: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable, CustomStringConvertible {
         case done(seconds: Double)
         /// Failed, and whether applying it again later may succeed (false: its node refused it).
         case failed(String, retryable: Bool = true)
         case skipped(because: String)
 
         var succeeded: Bool { if case .done = self { true } else { false } }
+
+        /// As a log line says it: `done in 0.02 s`, `failed: …`, `skipped: …`.
+        public var description: String {
+            switch self {
+            case .done(let seconds): "done in \(String(format: "%.2f", seconds)) s"
+            case .failed(let message, let retryable): "failed\(retryable ? "" : " (refused: not retried)"): \(message)"
+            case .skipped(let reason): "skipped: \(reason)"
+            }
+        }
     }
 
     /// A change starting or finishing.

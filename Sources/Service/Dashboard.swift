@@ -117,7 +117,8 @@ struct Dashboard: Sendable {
             rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
             rows += "<td>\(escape(found?.node ?? "-"))</td>"
             rows += "<td class=\"state\">\(found?.state.rawValue ?? (observation == nil ? "not observed yet" : "not running"))</td><td>\(found?.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td>"
-            rows += "<td class=\"cpu\">\(state.usage.usage(of: instance.address).map { String(format: "%.1f s", $0.cpuSeconds) } ?? "")</td></tr>\n"
+            let cpu = state.usage.usage(of: instance.address).map { $0.simulated ? "simulated" : String(format: "%.1f s", $0.cpuSeconds) }
+            rows += "<td class=\"cpu\">\(cpu ?? "")</td></tr>\n"
         }
         let status = state.region(name)
         let lastPlan = status?.lastPlan ?? []
@@ -143,6 +144,17 @@ struct Dashboard: Sendable {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: tenantPage(name)) }
         }
+    }
+
+    /// Whether the manifests the service runs are read and do not declare `tenant` (before the first read, nobody
+    /// can say: the page says what it can).
+    func lacksTenant(_ name: String) -> Bool {
+        model().map { !$0.model.tenants.contains { $0.name == name } } ?? false
+    }
+
+    /// The page for a region or tenant the manifests do not have (sent with 404).
+    func missing(_ kind: String, _ name: String) -> String {
+        page("No \(kind) \(name)", "<p id=\"missing\">The manifests have no \(kind) named \(escape(name)).</p>")
     }
 
     private func tenantPage(_ name: String) -> String {

@@ -110,9 +110,17 @@ struct RequireGrant<Context: RequestContext>: RouterMiddleware {
             return Response(status: .seeOther, headers: headers)
         }
         var headers = HTTPFields()
-        headers[.wwwAuthenticate] = "Bearer realm=\"stacklab\""
         headers[.contentType] = "text/plain; charset=utf-8"
-        let message = needed == .operate ? "the operator token is needed (Authorization: Bearer TOKEN)\n" : "a token is needed (Authorization: Bearer TOKEN, or log in at /login)\n"
+        // Say which of the three it is: no token, a token this service does not accept, or one that may read only.
+        let sent = request.headers[.authorization] != nil
+        if sent, access.grant(bearer: request) == .read {
+            return Response(status: .forbidden, headers: headers,
+                            body: .init(byteBuffer: ByteBuffer(string: "the read-only token cannot make changes: send the operator token (Authorization: Bearer TOKEN)\n")))
+        }
+        headers[.wwwAuthenticate] = sent ? "Bearer realm=\"stacklab\", error=\"invalid_token\"" : "Bearer realm=\"stacklab\""
+        let wanted = needed == .operate ? "the operator token" : "the operator or read-only token (or log in at /login)"
+        let message = sent ? "the token sent is not one this service accepts (wrong, or replaced since): send \(wanted) as Authorization: Bearer TOKEN\n"
+                           : "no token was sent: send \(wanted) as Authorization: Bearer TOKEN\n"
         return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: ByteBuffer(string: message)))
     }
 }

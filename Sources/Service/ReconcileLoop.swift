@@ -377,7 +377,7 @@ public struct ReconcileLoop: Service {
                 throw ReconcileError(.changeFailed, "\(failed.change.id): \(message)", retryable: retryable)
             }
             if let remaining = report.remaining, !remaining.isEmpty || !remaining.errors.isEmpty {
-                throw ReconcileError(.notConverged, "not converged after applying: \(remaining.changes.count) changes remain")
+                throw ReconcileError(.notConverged, "not converged after applying: \(remaining.changes.count.counted("change")) \(remaining.changes.count == 1 ? "remains" : "remain")")
             }
             ServiceMetrics.reconcileRuns(region: region, result: "converged").increment()
             // Converged at this revision, whether or not anything was changed: a deploy's step for the region reads it.
@@ -399,7 +399,7 @@ public struct ReconcileLoop: Service {
                     "\($0.ring.name): balance \(String(format: "%.2f", $0.plan.balanceAfter)) %, \($0.plan.state.settled ? "settled" : "settling")"
                 }
             }
-            if !report.plan.changes.isEmpty { logger.info("region \(region): \(report.plan.changes.count) changes applied at \(revision.prefix(12))") }
+            if !report.plan.changes.isEmpty { logger.info("region \(region): \(report.plan.changes.count.counted("change")) applied at \(revision.prefix(12))") }
             let lastPlan = describe(report.plan, region: region, revision: revision, loaded: loaded)
             state.update(region) {
                 $0.appliedRevision = revision

@@ -100,13 +100,17 @@ public struct GitOpsServer: Sendable {
         operate.post("/api/regions/:region/:action") { _, context in
             let region = try context.parameters.require("region")
             guard state.region(region) != nil else { return Self.text(.notFound, "no region '\(region)'\n") }
-            switch try context.parameters.require("action") {
+            let action = try context.parameters.require("action")
+            let requestedAt = Date().timeIntervalSince1970
+            switch action {
             case "sync": state.update(region) { $0.nextAttemptAt = nil }; state.notify(sync: region)
             case "pause": state.update(region) { $0.paused = true }
             case "resume": state.update(region) { $0.paused = false; $0.nextAttemptAt = nil }; state.notify(sync: region)
             default: return Self.text(.notFound, "actions are sync, pause, resume\n")
             }
-            return Self.json(try Self.encode(state.region(region)))
+            // What was asked and when, beside the region as it stands now: a sync or resume has only been asked for (the
+            // run that follows starts after requestedAt; `stacklab region sync --wait` waits for it).
+            return Self.json(try Self.encode(RegionRequest(region: region, action: action, requestedAt: requestedAt, state: state.region(region))) + "\n")
         }
         operate.post("/api/deploy/approve") { request, _ in
             // ?revision=PREFIX (default: the deploy waiting) &by=NAME (who approves, kept in the step's message).
@@ -141,9 +145,14 @@ public struct GitOpsServer: Sendable {
         pages.get("/regions/:region") { request, context in
             let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
             let region = try context.parameters.require("region")
+            guard state.region(region) != nil else { return Self.html(dashboard.missing("region", region), status: .notFound) }
             return Self.html(await dashboard.region(region, page: max(1, page)))
         }
-        pages.get("/tenants/:tenant") { _, context in Self.html(await dashboard.tenant(try context.parameters.require("tenant"))) }
+        pages.get("/tenants/:tenant") { _, context in
+            let tenant = try context.parameters.require("tenant")
+            guard !dashboard.lacksTenant(tenant) else { return Self.html(dashboard.missing("tenant", tenant), status: .notFound) }
+            return Self.html(await dashboard.tenant(tenant))
+        }
         pages.get("/runs") { _, _ in Self.html(dashboard.runs()) }
     }
 
@@ -213,9 +222,17 @@ public struct GitOpsServer: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    static func html(_ text: String) -> Response {
+    static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The answer to `POST /api/regions/:region/:action`.
+    struct RegionRequest: Encodable {
+        var region: String
+        var action: String
+        var requestedAt: Double
+        var state: ServiceState.Region?
     }
 }

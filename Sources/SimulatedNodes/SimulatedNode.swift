@@ -39,7 +39,9 @@ public final class SimulatedNode: NodeDriver, GenerationTracking, WriteBatching,
     public var address: Address { libvirtNode.address }
     public var hostFile: String { machine.hostFile }
 
-    public func usage() throws(DriverError) -> [InstanceUsage] { try libvirtNode.usage() }
+    public func usage() throws(DriverError) -> [InstanceUsage] {
+        try libvirtNode.usage().map { var usage = $0; usage.simulated = true; return usage }
+    }
     public func apply(_ operation: NodeOperation) throws(DriverError) { try libvirtNode.apply(operation) }
     public func readRing(_ file: String) throws(DriverError) -> Data { try libvirtNode.readRing(file) }
     public func disconnect() { libvirtNode.disconnect() }

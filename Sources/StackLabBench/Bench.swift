@@ -12,16 +12,8 @@ struct StackLabBench: AsyncParsableCommand {
         discussion: """
             Benchmarks run whole stacklab processes (the `stacklab` beside this program, or $STACKLAB_BINARY), so the \
             times include start-up and the peak RSS is the process's own. Build in release mode first: \
-            swift build -c release.
-
-              stacklab-bench manifests     load + validate a generated 10,000-node, 100,000-instance repository from git
-              stacklab-bench apply         apply 1,000 instances over 30 simulated nodes, then re-plan (no-op)
-              stacklab-bench rings         build and rebalance Swift rings W1–W4 (the ring issue's workloads)
-              stacklab-bench plan          validate, plan (empty and converged) and apply at small/medium/large sizes
-              stacklab-bench incremental   a one-file commit planned by the long-running planner (large by default)
-              stacklab-bench serve         push → plan → converged through a running `stacklab serve`, and its RSS
-              stacklab-bench share         3 `stacklab serve` processes sharing 100 regions on PostgreSQL: push → all converged, spread, SIGKILL handover
-              stacklab-bench all           every benchmark at the three sizes, one table (or JSON) with commit, machine, floors, anchors, ratios
+            swift build -c release. On a terminal, each run is announced on standard error as it starts and ends. \
+            Every benchmark is listed below; 'stacklab-bench all' runs them all into one table (or JSON).
             """,
         subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchSnapshot.self, BenchBilling.self, BenchServe.self, BenchShare.self, BenchAll.self])
 }

@@ -51,7 +51,9 @@ struct BenchApply: ParsableCommand {
         var refreshes: [Command.Result] = []
         for run in 0..<runs {
             let state = "\(root)/state-\(run)"
-            let apply = try Command.run([me, "apply", "--auto-approve", "--repo", root, "--rev", "HEAD", "--state-dir", state])
+            let apply = try BenchProgress.step("apply, run \(run + 1) of \(runs)") {
+                try Command.run([me, "apply", "--auto-approve", "--repo", root, "--rev", "HEAD", "--state-dir", state])
+            }
             guard apply.status == 0 else { throw Command.Failure(description: "apply failed (exit \(apply.status)): \(apply.output.suffix(2000))") }
             let replan = try Command.run([me, "plan", "--repo", root, "--rev", "HEAD", "--state-dir", state])
             guard replan.status == 0 else { throw Command.Failure(description: "re-plan found changes (exit \(replan.status)): \(replan.output.suffix(2000))") }

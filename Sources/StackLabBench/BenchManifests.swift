@@ -60,8 +60,8 @@ struct BenchManifests: ParsableCommand {
 
     private func measure(_ name: String, _ arguments: [String]) throws -> BenchRow {
         var outcomes: [Command.Result] = []
-        for _ in 0..<runs {
-            let outcome = try Command.run(arguments)
+        for run in 0..<runs {
+            let outcome = try BenchProgress.step("\(name), run \(run + 1) of \(runs)") { try Command.run(arguments) }
             guard outcome.status == 0 else {
                 throw Command.Failure(description: "\(name) failed (exit \(outcome.status)): \(outcome.output.prefix(2000))")
             }

@@ -104,7 +104,9 @@ struct BenchPlan: ParsableCommand {
     }
 
     private func measure(_ name: String, _ arguments: [String], expect: [Int32]) throws -> BenchRow {
-        BenchRow(name: name, outcomes: try (0..<runs).map { _ in try checked(name, arguments, expect: expect) })
+        BenchRow(name: name, outcomes: try (0..<runs).map { run in
+            try BenchProgress.step("\(name), run \(run + 1) of \(runs)") { try checked(name, arguments, expect: expect) }
+        })
     }
 
     private func checked(_ name: String, _ arguments: [String], expect: [Int32]) throws -> Command.Result {

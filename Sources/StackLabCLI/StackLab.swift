@@ -1,4 +1,5 @@
 import ArgumentParser
+import Manifests
 
 /// The `stacklab` command.
 public struct StackLab: AsyncParsableCommand {
@@ -38,7 +39,46 @@ public struct StackLab: AsyncParsableCommand {
 
 extension StackLab {
     /// Parses the process's arguments and runs the command (asynchronous commands, such as `metadata serve`, included).
+    ///
+    /// With `--format json` anywhere on the command line, the process prints exactly one JSON document on standard
+    /// output whatever happens (`Answer`): the command's answer, a failure, a usage error, or `--help` as text in it.
     public static func run() async {
-        await (StackLab.self as any AsyncParsableCommand.Type).main()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        Answer.shared.start(arguments: arguments)
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+            Answer.shared.finish(exitCode: 0)
+        } catch {
+            let code = exitCode(for: error).rawValue
+            guard Answer.shared.json else { exit(withError: error) }
+            if code == 0 {
+                // --help or --version: their text, as the answer.
+                Terminal.standardOutput.write(try! JSON.encode(["help": fullMessage(for: error)]))
+            } else if !(error is ExitCode) {
+                // A usage error (exit 64) or an error no step caught: said once, as the document's diagnostic.
+                let message = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+                _ = Answer.shared.record(DiagnosticRecord(error: message.isEmpty ? "\(error)" : message,
+                                                          hint: code == ExitCode.validationFailure.rawValue ? "see 'stacklab help \(commandPath(arguments))'" : nil))
+            }
+            Answer.shared.finish(exitCode: code)
+            exit(withError: ExitCode(code))
+        }
+    }
+
+    /// The subcommand path the arguments name (`ci gate`), as far as they name one.
+    static func commandPath(_ arguments: [String]) -> String {
+        var command: any ParsableCommand.Type = StackLab.self
+        var path: [String] = []
+        for argument in arguments {
+            guard let next = command.configuration.subcommands.first(where: { $0.configuration.commandName == argument }) else { break }
+            path.append(argument)
+            command = next
+        }
+        return path.joined(separator: " ")
     }
 }

@@ -84,7 +84,7 @@ import Testing
         // A file changed behind StackLab's back is put back, and only it.
         try "tampered\n".write(toFile: region.roots[1].file("etc/stacklab/node.json"), atomically: true, encoding: .utf8)
         let healed = try region.bootstrap()
-        #expect(healed.output.contains("boot-2: ~ file /etc/stacklab/node.json") && healed.output.contains("Bootstrap made 1 changes"), "\(healed.output)")
+        #expect(healed.output.contains("boot-2: ~ file /etc/stacklab/node.json") && healed.output.contains("Bootstrap made 1 change"), "\(healed.output)")
     }
 
     @Test func aWrongHostKeyIsRefusedBeforeAnyCommandRuns() throws {

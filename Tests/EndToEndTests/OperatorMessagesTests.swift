@@ -15,6 +15,38 @@ import Testing
         return repo
     }
 
+    @Test(arguments: [
+        ("ci history --junit report.xml", "Unknown option '--junit'"),
+        ("ci history --approve", "Unknown option '--approve'"),
+        ("ci history --pipeline deploy", "Unknown option '--pipeline'"),
+        ("ci history --identity key", "Unknown option '--identity'"),
+        ("ci check --change main --junit report.xml", "Unknown option '--junit'"),
+        ("plan --identity /nonexistent/key", "--identity /nonexistent/key: there is no key file there"),
+        ("bootstrap staging --identity /nonexistent/key", "--identity /nonexistent/key: there is no key file there"),
+        ("hook install . --webhook-secret-file /nonexistent/secret", "--webhook-secret-file /nonexistent/secret: no readable, non-empty file there"),
+    ])
+    func anOptionThatWouldDoNothingIsRefused(command: String, says: String) throws {
+        let repo = try Self.deployment()
+        let result = try Command.run(["bash", "-c", "cd '\(repo.path)' && '\(StackLabBinary.path)' \(command) < /dev/null"])
+        #expect(result.status == 64 && result.output.contains(says), "\(command): exit \(result.status): \(result.output)")
+    }
+
+    @Test func aLargeApplyOnATerminalCountsInsteadOfScrolling() throws {
+        let repo = try Scratch("large-apply")
+        var deployment = SyntheticDeployment(nodes: 10, instances: 300)
+        deployment.nodesPerRegion = 10
+        deployment.tenants = 3
+        _ = try deployment.write(to: repo.path)
+        try GitCLI.commitAll(in: repo.path)
+        // `script` gives the apply a terminal, as an operator's shell would.
+        let result = try Command.run(["script", "-qec", "cd '\(repo.path)' && '\(StackLabBinary.path)' apply --auto-approve", "/dev/null"])
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+        #expect(result.output.contains("applying 1 of ") && result.output.range(of: #"applying (\d|,)+ of (\d|,)+ changes · \d+ s"#, options: .regularExpression) != nil,
+                "\(result.output.suffix(2000))")
+        #expect(!result.output.contains("✓ create"), "no line per change above \(300) changes on a terminal: \(result.output.prefix(2000))")
+        #expect(result.output.contains("Apply complete:"), "\(result.output.suffix(500))")
+    }
+
     @Test func aMissingPlanFileIsNamedWithWhatToDo() throws {
         let repo = try Self.deployment()
         let result = try Command.run(["bash", "-c", "cd '\(repo.path)' && '\(StackLabBinary.path)' apply missing.json < /dev/null"])

@@ -55,6 +55,17 @@ import Testing
             return revision
         }
 
+        /// Commits and pushes one new instance in region `r`; the new revision.
+        @discardableResult
+        func pushTouching(region r: Int) throws -> String {
+            pushes += 1
+            try "kind: Instance\nname: push\(pushes)-\(r)\nregion: \(SyntheticDeployment.regionName(r))\ntenant: t0\nspec: {flavor: m1.small, image: ubuntu-24.04, network: private}\n"
+                .write(toFile: "\(work)/manifests/tenants/t0/push-\(pushes).yaml", atomically: true, encoding: .utf8)
+            let revision = try GitCLI.commitAll(in: work, message: "push \(pushes): region \(r) only")
+            try Command.check(["git", "-C", work, "push", "-q", "origin", "HEAD:main"])
+            return revision
+        }
+
         var head: String { (try? GitCLI.run(["rev-parse", "HEAD"], in: work)) ?? "" }
 
         /// What `stacklab plan` says now, against the shared database.
@@ -296,8 +307,28 @@ import Testing
             "SELECT regions, min(started_at) AS at FROM run WHERE revision = $1 GROUP BY regions ORDER BY at", [revision]).rows.map { $0.string("regions") }
         #expect(starts == ["r0", "r1", "r2", "r3"], "regions converged in the pipeline's order: \(starts)")
         #expect(Self.overlaps(runs).isEmpty, "\(Self.overlaps(runs))")
+
+        // A push that changes one region only: the steps of the regions with nothing to change, held by either service,
+        // pass on their holder's record that they are converged at the revision (an empty plan writes no run). It
+        // used to stop at the first such region held by the other service, for good.
+        let runner = try #require(servers.first { $0.status()?.deploy?.runner == "this reconciler" })
+        let held = Set(runner.status()?.regions.filter { $0.holder == "this reconciler" }.map(\.region) ?? [])
+        let other = try #require((0..<4).first { !held.contains(SyntheticDeployment.regionName($0)) }, "the runner holds every region: \(held)")
+        let touched = (0..<4).first { $0 != other } ?? 0
+        let single = try cloud.pushTouching(region: touched)
+        var rollout: Server.Status.Deploy?
+        let until = Date().addingTimeInterval(90)
+        while Date() < until {
+            rollout = servers.compactMap { $0.status()?.deploy }.first { $0.revision == single && $0.runner == "this reconciler" }
+            if rollout?.state == "passed" { break }
+            usleep(100_000)
+        }
+        let singlePassed = try #require(rollout, "a deploy of the one-region push: \(a.output)\n\(b.output)")
+        #expect(singlePassed.state == "passed", "the rollout went past the regions with nothing to change: \(singlePassed.steps)")
+        #expect(singlePassed.steps.contains { $0.message == "converged by its holder (nothing to change)" }, "\(singlePassed.steps)")
+
         let history = try StackLabBinary.run(["ci", "history", "--state-dir", cloud.state, "--database", cloud.database])
-        #expect(history.output.split(separator: "\n").contains { $0.contains(String(revision.prefix(12))) && $0.contains("deploy deploy push") && $0.contains(" +1 ") },
+        #expect(history.output.split(separator: "\n").contains { $0.contains(String(revision.prefix(12))) && $0.contains("deploy deploy") && $0.contains(" +1 ") },
                 "\(history.output)")
     }
 }

@@ -43,7 +43,13 @@ import Testing
             // Changes: the operator token only.
             for path in ["/api/regions/lab/pause", "/api/regions/lab/resume", "/api/deploy/approve"] {
                 #expect(try await client.execute(uri: path, method: .post).status == .unauthorized, "\(path)")
-                #expect(try await client.execute(uri: path, method: .post, headers: Self.bearer("r3ad")).status == .unauthorized, "\(path): reading is not changing")
+                let reading = try await client.execute(uri: path, method: .post, headers: Self.bearer("r3ad"))
+                #expect(reading.status == .forbidden && String(buffer: reading.body).contains("read-only token cannot make changes"), "\(path): reading is not changing")
+                let wrong = try await client.execute(uri: path, method: .post, headers: Self.bearer("wrong"))
+                #expect(wrong.status == .unauthorized && String(buffer: wrong.body).contains("not one this service accepts")
+                        && wrong.headers[.wwwAuthenticate]?.contains("invalid_token") == true, "\(path): a wrong token is told apart from none")
+                let none = try await client.execute(uri: path, method: .post)
+                #expect(String(buffer: none.body).contains("no token was sent"), "\(path)")
             }
             #expect(try await client.execute(uri: "/api/regions/lab/pause", method: .post, headers: Self.bearer("op-token")).status == .ok)
         }

@@ -16,6 +16,15 @@ import Testing
         #expect(throws: (any Error).self) { try StackLabBench.parseAsRoot(["plan", "--size", "huge"]) }
     }
 
+    @Test func theHelpListsEveryBenchmark() throws {
+        let help = StackLabBench.helpMessage()
+        for command in StackLabBench.configuration.subcommands {
+            #expect(help.contains("  \(command._commandName) "), "\(command._commandName) is missing from --help")
+        }
+        // No hand-written list beside the parser's own, which would fall behind it.
+        #expect(help.components(separatedBy: "  plan ").count == 2, "\(help)")
+    }
+
     @Test func aSavedBenchReportPrintsAsTheREADMEsTable() throws {
         let json = """
             {"commit": "abc123", "cores": 2, "date": "2026-12-03T12:00:00Z", "machine": "Some CPU, 24 GiB", "runs": 3, "rows": [
@@ -49,5 +58,15 @@ import Testing
         let result = try Command.run([bench, "manifests", "--runs", "1", "--nodes", "30", "--instances", "300", "--format", "json"])
         #expect(result.status == 0, "\(result.output.suffix(1500))")
         #expect(result.output.contains("\"floor-1\"") && result.output.contains("\"validate\""), "\(result.output.suffix(1500))")
+        #expect(!result.output.contains("stacklab-bench: validate, run"), "no progress lines off a terminal")
+    }
+
+    @Test func onATerminalEachRunIsAnnouncedAsItGoes() throws {
+        let bench = ((StackLabBinary.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("stacklab-bench")
+        // `script` gives the benchmark a terminal, as an operator's shell would.
+        let result = try Command.run(["script", "-qec", "'\(bench)' manifests --runs 2 --nodes 30 --instances 300", "/dev/null"])
+        #expect(result.status == 0, "\(result.output.suffix(1500))")
+        #expect(result.output.contains("stacklab-bench: validate, run 1 of 2…") && result.output.contains("stacklab-bench: validate, run 2 of 2…"),
+                "\(result.output.prefix(1500))")
     }
 }

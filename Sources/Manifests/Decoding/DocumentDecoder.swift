@@ -92,11 +92,16 @@ struct DocumentDecoder {
                 d.reader.replay([Event(kind: .scalar, mark: mapping.mark, value: "")])
             } else {
                 d.error("\(what()) is missing required field 'spec'", at: mapping.mark)
+                d.lostNames.append(name.value)
                 return
             }
             pending = try decodeSpec(kind, what: what())
         }
-        if let meta, let pending { pending(meta, &model) }
+        if let meta, let pending {
+            pending(meta, &model)
+        } else {
+            d.lostNames.append(name.value)
+        }
     }
 
     /// A decoded spec waiting for its identity, which is complete only at the end of the document.

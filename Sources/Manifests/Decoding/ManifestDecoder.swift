@@ -7,6 +7,9 @@ final class ManifestDecoder {
     let reader: EventReader
     let file: FileID
     var diagnostics: [Diagnostic] = []
+    /// Names of documents left out of the model for their errors (a misspelled field, a missing one): what names
+    /// them is not reported again as naming something undeclared.
+    var lostNames: [String] = []
 
     init(reader: EventReader, file: FileID) {
         self.reader = reader
@@ -71,6 +74,8 @@ final class ManifestDecoder {
             if kind == .mappingEnd {
                 _ = try reader.next()
                 for name in required where !keyStack[base...].contains(where: { $0.key == name }) {
+                    // A misspelling of it (`flavr:`) was reported as an unknown field with "did you mean": once is enough.
+                    if keyStack[base...].contains(where: { Self.closest(to: $0.key, in: [name]) == name }) { continue }
                     error("\(what()) is missing required field '\(name)'", at: start.mark)
                 }
                 return Mapping(mark: start.mark)

@@ -151,7 +151,7 @@ public struct Loader: Sendable {
             let unreadableRegions = Set(results.indices.compactMap { i in
                 results[i].stoppedEarly ? ManifestLayout.implicitRegion(of: order[i].path) : nil
             })
-            var lostNames = Set<String>()
+            var lostNames = Set(results.flatMap(\.lostNames))
             for i in results.indices where results[i].stoppedEarly { lostNames.formUnion(Self.declaredNames(in: files[order[i].id].bytes)) }
             diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions, lostNames: lostNames).run(cache: validation)
         }
@@ -184,6 +184,8 @@ public struct Loader: Sendable {
         var diagnostics: [Diagnostic] = []
         /// Whether a syntax error or limit ended decoding before the end of the file.
         var stoppedEarly = false
+        /// Documents left out for their errors (`ManifestDecoder.lostNames`).
+        var lostNames: [String] = []
     }
 
     /// Decodes files on `parallelism` threads; results come back in file order, so output is deterministic.
@@ -202,7 +204,7 @@ public struct Loader: Sendable {
                 var model = DesiredModel()
                 let complete = documents.decodeStream(into: &model)
                 model.stampDigests(path: input.path, bytes: files[input.id].bytes)
-                results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete)
+                results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete, lostNames: decoder.lostNames)
                 index += workers
             }
         }

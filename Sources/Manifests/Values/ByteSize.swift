@@ -48,6 +48,16 @@ public struct ByteSize: Sendable, Hashable, Comparable, TextCodable {
         return candidates.min { $0.count < $1.count } ?? "\(bytes)B"
     }
 
+    /// For people: the largest binary unit it fills, to one decimal where that is not exact (`23.5 GiB`, `512 MiB`,
+    /// `800 B`), where `description` is the exact manifest form (`24683792KiB`).
+    public var readable: String {
+        let units: [(String, UInt64)] = [("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        guard let (unit, factor) = units.first(where: { bytes >= $0.1 }) else { return "\(bytes) B" }
+        if bytes % factor == 0 { return "\(bytes / factor) \(unit)" }
+        let tenths = (bytes * 10 + factor / 2) / factor
+        return "\(tenths / 10).\(tenths % 10) \(unit)"
+    }
+
 }
 
 extension StringProtocol {

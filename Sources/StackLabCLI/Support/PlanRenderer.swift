@@ -70,9 +70,13 @@ struct PlanRenderer {
         let restarts = count(\.restarts)
         let moved = plan.moved
         let deletes = count { $0.action == .delete && !moved.contains($0.address) }
-        if plan.isEmpty { return "No changes: \(plan.unchanged) resources up to date." }
+        // A plan with errors is never applied: it does not say "no changes" under the errors it printed.
+        let refused = plan.errors.isEmpty ? "" : " The plan has \(plan.errors.count.counted("error")) (above): nothing will be applied until \(plan.errors.count == 1 ? "it is" : "they are") fixed."
+        if plan.changes.isEmpty {
+            return (plan.errors.isEmpty ? "No changes: " : "Nothing else to change: ") + "\(plan.unchanged.counted("resource")) up to date." + refused
+        }
         var text = "Plan: \(creates) to create, \(updates) to change, \(replaces) to replace, \(moves) to move, \(deletes) to delete, \(plan.unchanged) unchanged."
         if restarts > 0 { text += " \(restarts) running instance\(restarts == 1 ? "" : "s") restart." }
-        return text
+        return text + refused
     }
 }

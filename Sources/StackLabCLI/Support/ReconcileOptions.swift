@@ -24,6 +24,16 @@ struct ReconcileOptions: ParsableArguments {
 
     func validate() throws {
         try Self.validateTime(at)
+        try Self.validateIdentity(identity)
+    }
+
+    /// Checks an `--identity` value: a key that is not there is refused at once, not when (or whether) a node needs it.
+    static func validateIdentity(_ identity: String?) throws {
+        guard let identity else { return }
+        var directory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: identity, isDirectory: &directory), !directory.boolValue else {
+            throw ValidationError("--identity \(identity): there is no key file there; pass the private key's path (ed25519 or ECDSA)")
+        }
     }
 
     /// The ledger's clock: `--at`, else the wall clock.
@@ -69,9 +79,9 @@ struct ReconcileOptions: ParsableArguments {
 extension RepositoryOptions {
     /// Loads the manifests and refuses to go on when they have errors (printing them, or with `json` the validation
     /// report on standard output).
-    func loadValid(json: Bool = false) throws -> LoadResult {
-        let result = try load(json: json)
-        if result.hasErrors && json {
+    func loadValid() throws -> LoadResult {
+        let result = try load()
+        if result.hasErrors && Answer.shared.json {
             Terminal.standardOutput.write(try JSON.encode(ValidationReport(result)))
             throw ExitCode(1)
         }
@@ -87,13 +97,14 @@ extension RepositoryOptions {
 
 /// `error` as a command fails with it: an exit a step already chose (having said why) passes through as it is;
 /// anything else is printed (with `json`, as the command's one JSON document) and exits 1.
-func failing(_ error: any Error, json: Bool = false) -> any Error {
-    error as? ExitCode ?? failure("\(error)", json: json)
+func failing(_ error: any Error) -> any Error {
+    error as? ExitCode ?? failure("\(error)")
 }
 
 /// Prints a failure and exits 1.
 public func fail(_ message: String) -> ExitCode {
     // An error may quote what it was given (a revision, a file, a node's answer): shown, never obeyed.
+    if Answer.shared.record(DiagnosticRecord(error: message)) { return ExitCode(1) }
     Terminal.standardError.write("error: \(message.terminalSafeLines)\n")
     return ExitCode(1)
 }

@@ -37,12 +37,12 @@ struct RepositoryOptions: ParsableArguments {
 
     /// Loads and validates, turning an unreadable source (or a directory that is no manifests repository) into a
     /// clean failure: text on standard error, or with `json` a JSON document on standard output.
-    func load(json: Bool = false) throws -> LoadResult {
+    func load() throws -> LoadResult {
         let result: LoadResult
         do {
             result = try Loader(limits: limits).load(source())
         } catch {
-            throw failure(error.message, hint: error.hint, json: json)
+            throw failure(error.message, hint: error.hint)
         }
         // A repository is recognised by its manifests/ or regions/ directory (in the tree, or in the revision read).
         let isRepository = rev == nil
@@ -50,23 +50,16 @@ struct RepositoryOptions: ParsableArguments {
             : result.files.count > 0
         guard isRepository else {
             throw failure("\(rev.map { "revision \($0) of " } ?? "")\(repo == "." ? "this directory" : repo) is not a StackLab manifests repository: it has no manifests/ or regions/ directory",
-                          hint: "run stacklab inside one, or pass --repo DIR", json: json)
+                          hint: "run stacklab inside one, or pass --repo DIR")
         }
         return result
     }
 }
 
-/// Prints a failure (text on standard error, or a JSON document `{ok: false, error, hint}` on standard output) and
+/// Prints a failure (text on standard error; with --format json, a diagnostic of the command's one document) and
 /// returns the exit code 1.
-func failure(_ message: String, hint: String? = nil, json: Bool) -> ExitCode {
-    if json {
-        struct Failure: Encodable {
-            var ok = false
-            var error: String
-            var hint: String?
-        }
-        Terminal.standardOutput.write((try? JSON.encode(Failure(error: message, hint: hint))) ?? "{\"ok\": false}\n")
-    } else {
+func failure(_ message: String, hint: String? = nil) -> ExitCode {
+    if !Answer.shared.record(DiagnosticRecord(error: message, hint: hint)) {
         Terminal.standardError.write("error: \(message.terminalSafeLines)\n" + (hint.map { "  hint: \($0.terminalSafeLines)\n" } ?? ""))
     }
     return ExitCode(1)

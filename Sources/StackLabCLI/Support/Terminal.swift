@@ -14,6 +14,13 @@ public struct Terminal: Sendable {
 
     /// Writes text unbuffered.
     public func write(_ text: String) {
+        // With --format json, standard output is the one document `Answer` writes at the end.
+        if descriptor == 1, Answer.shared.hold(text) { return }
+        raw(text)
+    }
+
+    /// Writes text unbuffered, whatever the output mode.
+    func raw(_ text: String) {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {

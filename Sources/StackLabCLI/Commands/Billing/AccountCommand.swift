@@ -54,7 +54,7 @@ struct AccountCommand: ParsableCommand {
     var format: OutputFormat { output.format }
 
     /// An error, as text on standard error or as `{ok: false, error}` with --format json.
-    private func refuse(_ message: String) -> ExitCode { failure(message, json: format == .json) }
+    private func refuse(_ message: String) -> ExitCode { failure(message) }
 
     func validate() throws {
         switch action {
@@ -67,7 +67,7 @@ struct AccountCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try repository.loadValid(json: format == .json)
+        let loaded = try repository.loadValid()
         guard let tenantResource = loaded.model.tenants.first(where: { $0.name == tenant }) else {
             throw refuse("tenant '\(tenant)' is not declared; tenants are: \(loaded.model.tenants.map(\.name).sorted().joined(separator: ", "))")
         }

@@ -69,14 +69,25 @@ struct BillCommand: ParsableCommand {
         let month = month.flatMap(BillingMonth.init(parsing:)) ?? BillingMonth(containing: store.now)
         let tenants = all ? biller.tenants : [tenant!]
         if !all, !biller.tenants.contains(tenant!) {
+            // A tenant the manifests declare with nothing metered yet has an empty statement; a name nobody declared is
+            // a lookup that found nothing.
+            let declared = try repository.loadValid().model.tenants.map(\.name)
+            guard declared.contains(tenant!) else {
+                throw failure("no tenant '\(tenant!)' in the ledger or the manifests", hint: Self.closest(tenant!, in: declared))
+            }
             Terminal.standardError.write("note: tenant '\(tenant!)' has nothing in the ledger\n")
         }
         let statements = all ? Biller.byTenant(biller).map { $0.statement(month: month) } : tenants.map { biller.statement($0, month: month) }
         switch format {
-        case .json: Terminal.standardOutput.write(try JSON.encode(all ? AnyEncodable(statements) : AnyEncodable(statements[0])))
+        case .json: Terminal.standardOutput.write(try JSON.encode(all ? AnyEncodable(["statements": statements]) : AnyEncodable(statements[0])))
         case .csv: Terminal.standardOutput.write(Statement.csvHeader + statements.map(\.csvRows).joined())
         case .text: Terminal.standardOutput.write(statements.map(\.text).joined(separator: "\n"))
         }
+    }
+
+    /// "did you mean …?" or the tenants there are.
+    static func closest(_ name: String, in names: [String]) -> String {
+        "tenants are: \(names.sorted().joined(separator: ", "))"
     }
 
     /// Every tenant's every month, from its first interval to now: the line items' sum equals the intervals' totals

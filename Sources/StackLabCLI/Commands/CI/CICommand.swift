@@ -15,29 +15,33 @@ struct CICommand: ParsableCommand {
         subcommands: [CICheck.self, CIGate.self, CIDeploy.self, CIHistory.self])
 }
 
-/// What the CI commands share.
-struct PipelineOptions: ParsableArguments {
+/// What every CI command reads: the repository, the state store and the output format (`ci history` takes no more).
+struct CIStoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The manifests repository (git).", valueName: "dir"))
     var repo: String = "."
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: ArgumentHelp("The pipeline to run (default: the one the command's event triggers).", valueName: "name"))
-    var pipeline: String?
-
-    @Option(name: .long, help: ArgumentHelp("Write a JUnit XML report here (Jenkins reads it).", valueName: "file"))
-    var junit: String?
-
     @OptionGroup var output: OutputOptions
-    var format: OutputFormat { output.format }
+}
 
-    @Flag(help: "Approve the pipeline's approve steps.")
-    var approve = false
+/// What the CI commands that plan or apply share (`ci check`, and through `PipelineRunOptions`, gate and deploy).
+struct PipelineOptions: ParsableArguments {
+    @OptionGroup var store: CIStoreOptions
 
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
     var identity: String?
 
-    func runner() throws -> PipelineRunner {
+    var repo: String { store.repo }
+    var global: GlobalOptions { store.global }
+    var format: OutputFormat { store.output.format }
+
+    func validate() throws {
+        try ReconcileOptions.validateIdentity(identity)
+    }
+
+    /// A runner; `approve`: it passes the pipeline's approve steps (`PipelineRunOptions`'s --approve).
+    func runner(approve: Bool = false) throws -> PipelineRunner {
         let directory = global.stateDirectory(repo: repo)
         let location = try global.location(repo: repo)
         var runner = PipelineRunner(repository: repo, stateDirectory: directory, leases: try location.leases(), existingState: { try location.existing() },
@@ -45,6 +49,27 @@ struct PipelineOptions: ParsableArguments {
         runner.sshIdentity = identity
         runner.approved = approve
         return runner
+    }
+}
+
+/// What the commands that run a pipeline add (`ci gate`, `ci deploy`): which pipeline, its JUnit report, approvals.
+struct PipelineRunOptions: ParsableArguments {
+    @OptionGroup var base: PipelineOptions
+
+    @Option(name: .long, help: ArgumentHelp("The pipeline to run (default: the one the command's event triggers).", valueName: "name"))
+    var pipeline: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write a JUnit XML report here (Jenkins reads it).", valueName: "file"))
+    var junit: String?
+
+    @Flag(help: "Approve the pipeline's approve steps.")
+    var approve = false
+
+    var repo: String { base.repo }
+    var format: OutputFormat { base.format }
+
+    func runner() throws -> PipelineRunner {
+        try base.runner(approve: approve)
     }
 
     func writeJUnit(_ xml: String) throws {
@@ -77,7 +102,7 @@ struct CIGate: ParsableCommand {
               stacklab ci gate --change a --change b --change c --merge
             """)
 
-    @OptionGroup var options: PipelineOptions
+    @OptionGroup var options: PipelineRunOptions
 
     @Option(name: .long, help: ArgumentHelp("A change to test (repeatable; tested in order).", valueName: "ref"))
     var change: [String]
@@ -100,14 +125,14 @@ struct CIGate: ParsableCommand {
             baseTip = try Repository(at: options.repo).resolveCommit(base)
             outcome = try runner.gate(changes: change, base: base, pipeline: options.pipeline)
         } catch {
-            throw failing(error, json: options.format == .json)
+            throw failing(error)
         }
         if merge, outcome.tip != baseTip {
             do {
                 try Repository(at: options.repo).advanceBranch("refs/heads/\(base)", to: outcome.tip, expected: baseTip, message: "stacklab ci gate")
             } catch {
                 // Someone pushed meanwhile (the compare-and-swap), or the checked-out work tree has uncommitted changes.
-                throw failure("the gate passed but \(base) was not moved: \(error)", json: options.format == .json)
+                throw failure("the gate passed but \(base) was not moved: \(error)")
             }
         }
         try options.writeJUnit(JUnit.report(name: "stacklab ci gate", suites: outcome.results.map {
@@ -151,7 +176,7 @@ struct CIDeploy: ParsableCommand {
               stacklab ci deploy --rev main --junit deploy.xml --approve
             """)
 
-    @OptionGroup var options: PipelineOptions
+    @OptionGroup var options: PipelineRunOptions
 
     @Option(name: .long, help: ArgumentHelp("The revision to roll out.", valueName: "rev"))
     var rev: String = "HEAD"
@@ -238,7 +263,7 @@ struct CICheck: ParsableCommand {
             // character in it cannot draw a fake verdict or hide the real one.
             var out = "change \(change.terminalSafe) (\(String((result.commit ?? "?").prefix(12)))) onto \(base.terminalSafe) (\(String(result.base.prefix(12)))):\n"
             if !result.conflicts.isEmpty { out += "  ✗ does not merge: conflicts in \(result.conflicts.joined(separator: ", ").terminalSafe)\n" }
-            if !result.diagnostics.isEmpty { out += "  ✗ validate\n" + result.diagnostics.split(separator: "\n").map { "      \($0)\n" }.joined() }
+            if !result.diagnostics.isEmpty { out += "  ✗ validate\n" + result.report.split(separator: "\n").map { "      \($0)\n" }.joined() }
             if result.merged != nil && result.diagnostics.isEmpty {
                 out += result.regions.isEmpty ? "  it changes no region\n" : "  regions it touches: \(result.regions.joined(separator: ", "))\n"
                 for change in result.changes {
@@ -293,9 +318,11 @@ struct RollbackCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for a run (or the service) holding the region.", valueName: "seconds"))
     var lockTimeout: Double = 0
 
+    @OptionGroup var output: OutputOptions
+
     func run() throws {
         var arguments = ["apply", "--repo", repo, "--rev", to, "--region", region, "--allow-older", "--lock-timeout", "\(lockTimeout)"]
-        arguments += global.arguments
+        arguments += global.arguments + ["--format", output.format.rawValue]
         if autoApprove { arguments.append("--auto-approve") }
         var command = try StackLab.parseAsRoot(arguments)
         try command.run()
@@ -306,16 +333,20 @@ struct RollbackCommand: ParsableCommand {
 struct CIHistory: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "history", abstract: "List the pipeline runs (gate, deploy) kept in the state store, newest first.")
 
-    @OptionGroup var options: PipelineOptions
+    @OptionGroup var options: CIStoreOptions
 
     @Option(help: "How many runs.")
     var limit = 20
 
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit takes a number of runs above 0, not \(limit)") }
+    }
+
     func run() throws {
-        guard let store = try options.global.location(repo: options.repo).existing() else { throw fail("no state store yet: no pipeline has run") }
-        let runs = try store.pipelineRuns(limit: limit)
-        if options.format == .json {
-            Terminal.standardOutput.write(try JSON.encode(runs))
+        // No state store yet is no run yet: an empty history, not an error.
+        let runs = try options.global.location(repo: options.repo).existing()?.pipelineRuns(limit: limit) ?? []
+        if options.output.format == .json {
+            Terminal.standardOutput.write(try JSON.encode(["runs": runs]))
             return
         }
         var out = ""
@@ -325,7 +356,7 @@ struct CIHistory: ParsableCommand {
             // A deploy the service is rolling out has no verdict yet: it says which step it is at.
             let verdict = run.verdict != .running ? run.verdict.label : "running\(steps.first { $0.status == .running }.map { " (at \($0.name))" } ?? "")"
             out += "#\(run.id ?? 0) \(run.kind) \(run.pipeline.terminalSafe) \(run.subject.terminalSafe) (\(String(run.commit.prefix(12)))) \(verdict) "
-            out += "\(String(format: "%.1f", run.seconds))s, \(steps.count) steps\(failed.map { "; failed at \($0.name.terminalSafe): \($0.message.terminalSafe)" } ?? "")\n"
+            out += "\(String(format: "%.1f", run.seconds))s, \(steps.count.counted("step"))\(failed.map { "; failed at \($0.name.terminalSafe): \($0.message.terminalSafe)" } ?? "")\n"
         }
         Terminal.standardOutput.write(runs.isEmpty ? "no pipeline runs yet\n" : out)
     }

@@ -21,8 +21,11 @@ struct DocsCommand: ParsableCommand {
     @Flag(help: "Only compare: exit 1 when a file differs (names it).")
     var check = false
 
+    @OptionGroup var output: OutputOptions
+
     func run() throws {
         var stale: [String] = []
+        var written: [String] = []
         if !check { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
         for file in try ReferenceDocs.files() {
             let path = (out as NSString).appendingPathComponent(file.name)
@@ -30,12 +33,16 @@ struct DocsCommand: ParsableCommand {
                 if (try? String(contentsOfFile: path, encoding: .utf8)) != file.text { stale.append(path) }
             } else {
                 try file.text.write(toFile: path, atomically: true, encoding: .utf8)
-                Terminal.standardOutput.write("wrote \(path)\n")
+                written.append(path)
+                if output.format != .json { Terminal.standardOutput.write("wrote \(path)\n") }
             }
+        }
+        if output.format == .json {
+            Terminal.standardOutput.write(try JSON.encode(["written": written, "stale": stale]))
         }
         guard stale.isEmpty else {
             throw fail("\(stale.joined(separator: ", ")) differ from what this build generates; run 'stacklab docs --out \(out)'")
         }
-        if check { Terminal.standardOutput.write("the reference in \(out) is up to date\n") }
+        if check && output.format != .json { Terminal.standardOutput.write("the reference in \(out) is up to date\n") }
     }
 }

@@ -56,9 +56,10 @@ struct FirewallShow: ParsableCommand {
                 Entry(chain: rule.chain.rawValue, rule: rule.text, source: rule.source,
                       file: rule.file.map { loaded.files[FileID($0)].path }, line: rule.line)
             }
-            Terminal.standardOutput.write(try JSON.encode(entries))
+            struct Document: Encodable { var node: String; var table: String; var rules: [Entry] }
+            Terminal.standardOutput.write(try JSON.encode(Document(node: node, table: Ruleset.table, rules: entries)))
         case .text:
-            var out = "firewall of \(ruleset.node) (table ip \(Ruleset.table), \(ruleset.rules.count) rules)\n"
+            var out = "firewall of \(ruleset.node) (table ip \(Ruleset.table), \(ruleset.rules.count.counted("rule")))\n"
             for chain in Ruleset.Chain.allCases {
                 let rules = ruleset.rules.filter { $0.chain == chain }
                 guard !rules.isEmpty else { continue }

@@ -49,7 +49,7 @@ struct Show: ParsableCommand {
 
     func run() throws {
         if live {
-            let loaded = try repository.loadValid(json: format == .json)
+            let loaded = try repository.loadValid()
             let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
             let statuses: [VolumeStatus]
             do {
@@ -59,10 +59,10 @@ struct Show: ParsableCommand {
             }
             let shown = statuses.filter { name == nil || $0.address.hasSuffix("/\(name!)") }
             guard !shown.isEmpty else { throw fail("no volume matches") }
-            Terminal.standardOutput.write(format == .json ? try JSON.encode(shown) : shown.map { $0.text.split(separator: "\n").map { String($0).terminalSafe + "\n" }.joined() }.joined())
+            Terminal.standardOutput.write(format == .json ? try JSON.encode(["volumes": shown]) : shown.map { $0.text.split(separator: "\n").map { String($0).terminalSafe + "\n" }.joined() }.joined())
             return
         }
-        let result = try repository.load(json: format == .json)
+        let result = try repository.load()
         try Self.output(for: result, kind: kind.flatMap(Kind.init(addressName:)), name: name, format: format,
                         colors: Terminal.standardError.wantsColor).emit()
     }
@@ -90,7 +90,8 @@ struct Show: ParsableCommand {
                 var resources: [ModelEntry]
             }
             output.stdout = try JSON.encode(Listing(ok: !result.hasErrors && !nothing, error: nothing ? "no resource matches" : nil,
-                                                    diagnostics: result.diagnostics.map { DiagnosticRecord($0, files: result.files) },
+                                                    diagnostics: result.diagnostics.map { DiagnosticRecord($0, files: result.files) }
+                                                        + (nothing ? [DiagnosticRecord(error: "no resource matches", hint: "'stacklab show' lists everything declared")] : []),
                                                     resources: entries), files: result.files)
         case .text:
             let width = entries.map { $0.meta.address.description.count }.max() ?? 0

@@ -26,7 +26,7 @@ struct Validate: ParsableCommand {
     var timings = false
 
     func run() throws {
-        let result = try repository.load(json: format == .json)
+        let result = try repository.load()
         var output = try Self.output(for: result, format: format, colors: Terminal.standardError.wantsColor)
         if timings {
             output.stderr += result.timings.phases + "\n"

@@ -24,13 +24,20 @@ struct MetadataServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address and port to listen on (the node's gateway addresses; the ruleset DNATs 169.254.169.254:80 here).", valueName: "host:port"))
     var listen = "0.0.0.0:8775"
 
+    @OptionGroup var output: OutputOptions
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (1...65535).contains(port) else {
             throw ValidationError("--listen takes host:port, e.g. 0.0.0.0:8775")
         }
         let host = String(listen[..<colon])
+        let json = output.format == .json
         try await MetadataServer(root: root, host: host, port: port).run {
             Terminal.standardError.write("stacklab metadata: serving \(root) on \(host):\(port)\n")
+            if json {
+                Terminal.standardOutput.write(try! JSON.encode(["listening": "\(host):\(port)", "root": root]))
+                Answer.shared.finish(exitCode: 0)
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Manifests
 import Planning
 import Reconcile
 import State
@@ -20,6 +21,7 @@ struct ApplyCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var reconcile: ReconcileOptions
+    @OptionGroup var output: OutputOptions
 
     @Argument(help: "A plan saved by 'stacklab plan --out'.")
     var planFile: String?
@@ -77,12 +79,14 @@ struct ApplyCommand: ParsableCommand {
             throw fail("cannot open the state store \(location): \(error)")
         }
         let run = ReconcileRun(reconciler: reconciler, options: options, leases: leases) { [clock = reconcile.clock] in try location.open(clock: clock) }
+        let json = output.format == .json
         let renderer = PlanRenderer(colors: Terminal.standardOutput.wantsColor)
         let progress = ProgressPrinter(colors: Terminal.standardOutput.wantsColor)
         let report: ReconcileRun.Report
         do {
-            report = try run.run(saved: saved, progress: { progress.show($0) }, show: { plan in
-                if saved == nil { Terminal.standardOutput.write(renderer.render(plan)) }
+            report = try run.run(saved: saved, progress: { if !json { progress.show($0) } }, show: { plan in
+                if saved == nil && !json { Terminal.standardOutput.write(renderer.render(plan)) }
+                progress.begin(changes: plan.changes.count)
             }) { _ in
                 guard saved == nil, !autoApprove else { return true }
                 guard isatty(0) == 1 else { throw fail("refusing to apply without confirmation; pass --auto-approve") }
@@ -93,6 +97,11 @@ struct ApplyCommand: ParsableCommand {
             throw failing(error)
         }
         if let recovered = report.recovery.summary { Terminal.standardError.write("note: \(recovered)\n") }
+        if json {
+            Terminal.standardOutput.write(try JSON.encode(ApplyDocument(report)))
+            if let applied = report.applied, !applied.succeeded { throw ExitCode(1) }
+            return
+        }
         if timings { Terminal.standardError.write(String(format: "load %.3f s (", loaded.timings.read) + loaded.timings.phases + "), \(report.phases)\n") }
         guard let applied = report.applied else {
             if saved != nil { Terminal.standardOutput.write(renderer.summary(report.plan) + "\n") }
@@ -104,11 +113,60 @@ struct ApplyCommand: ParsableCommand {
             Terminal.standardError.write("warning: could not verify the apply: \(error)\n")
         } else if let remaining = report.remaining {
             if remaining.isEmpty {
-                Terminal.standardOutput.write("Verified: \(remaining.unchanged) resources up to date.\n")
+                Terminal.standardOutput.write("Verified: \(remaining.unchanged.counted("resource")) up to date.\n")
             } else {
                 let first = remaining.changes.prefix(3).map { "\($0.action.rawValue) \($0.address)" }.joined(separator: ", ")
-                Terminal.standardError.write("warning: after the apply, the plan still has \(remaining.changes.count) changes (\(first)\(remaining.changes.count > 3 ? ", …" : "")); run 'stacklab plan'\n")
+                Terminal.standardError.write("warning: after the apply, the plan still has \(remaining.changes.count.counted("change")) (\(first)\(remaining.changes.count > 3 ? ", …" : "")); run 'stacklab plan'\n")
             }
         }
+    }
+}
+
+/// What `apply --format json` answers: the plan applied, each change's outcome, and the re-plan that verified it.
+struct ApplyDocument: Encodable {
+    struct Outcome: Encodable {
+        var change: String
+        var address: String
+        var action: String
+        var target: String
+        var outcome: String
+        var seconds: Double?
+        var message: String?
+        var retryable: Bool?
+    }
+
+    var ok: Bool
+    var plan: Plan
+    var run: Int64?
+    var done: Int
+    var failed: Int
+    var skipped: Int
+    var outcomes: [Outcome]
+    /// Changes the plan made right after the apply still has (empty: verified converged); nil when not verified.
+    var remaining: [String]?
+    var verifyError: String?
+    var recovered: String?
+
+    init(_ report: ReconcileRun.Report) {
+        let applied = report.applied
+        ok = applied?.succeeded ?? report.plan.errors.isEmpty
+        plan = report.plan
+        run = applied?.run
+        done = applied?.done ?? 0
+        failed = applied?.failed ?? 0
+        skipped = applied?.skipped ?? 0
+        outcomes = (applied?.outcomes ?? []).map { change, outcome in
+            var entry = Outcome(change: change.id.description, address: change.address.description, action: change.action.rawValue,
+                                target: change.target.description, outcome: "")
+            switch outcome {
+            case .done(let seconds): entry.outcome = "done"; entry.seconds = seconds
+            case .failed(let message, let retryable): entry.outcome = "failed"; entry.message = message; entry.retryable = retryable
+            case .skipped(let reason): entry.outcome = "skipped"; entry.message = reason
+            }
+            return entry
+        }
+        remaining = report.remaining.map { $0.changes.map { "\($0.action.rawValue) \($0.address)" } }
+        verifyError = report.verifyError
+        recovered = report.recovery.summary
     }
 }

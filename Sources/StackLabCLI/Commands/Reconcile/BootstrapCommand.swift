@@ -26,6 +26,7 @@ struct BootstrapCommand: ParsableCommand {
     var region: String
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
 
     @Option(name: .long, help: ArgumentHelp("SSH private key (ed25519 or ECDSA); default $STACKLAB_SSH_KEY (the key's text), else ~/.ssh/id_ed25519.", valueName: "file"))
     var identity: String?
@@ -38,6 +39,10 @@ struct BootstrapCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Nodes worked on at once.", valueName: "n"))
     var parallelism = 8
+
+    func validate() throws {
+        try ReconcileOptions.validateIdentity(identity)
+    }
 
     func run() throws {
         let loaded = try repository.loadValid()
@@ -58,12 +63,24 @@ struct BootstrapCommand: ParsableCommand {
         options.trustOnFirstUse = trustOnFirstUse
         options.parallelism = max(1, parallelism)
         options.credentials = credentials()
-        let output = Terminal.standardOutput
+        let json = output.format == .json
         let report = Bootstrap(model: loaded.model, stateDirectory: directory, rings: rings)
             .run(region: region, options: options) { node, step in
-                output.write("  \(node.name): \(step.terminalSafe)\n")
+                if !json { Terminal.standardOutput.write("  \(node.name): \(step.terminalSafe)\n") }
             }
-        output.write(Self.render(report, dryRun: dryRun))
+        if json {
+            struct Document: Encodable {
+                var ok: Bool
+                var dryRun: Bool
+                var preflightPassed: Bool
+                var changes: Int
+                var nodes: [Bootstrap.NodeReport]
+            }
+            Terminal.standardOutput.write(try JSON.encode(Document(ok: report.succeeded, dryRun: dryRun, preflightPassed: report.preflightPassed,
+                                                                   changes: report.changeCount, nodes: report.nodes)))
+        } else {
+            Terminal.standardOutput.write(Self.render(report, dryRun: dryRun))
+        }
         if !report.succeeded { throw ExitCode(1) }
         if dryRun && report.changeCount > 0 { throw ExitCode(2) }
     }
@@ -83,27 +100,27 @@ struct BootstrapCommand: ParsableCommand {
                 out += "  ✗ \(node.node.name): \(error.terminalSafe)\n"
                 continue
             }
-            let facts = node.facts.map { "\($0.cpus) CPUs, \(ByteSize(bytes: $0.memoryBytes)) memory, \($0.disks.count) disks, \($0.os)" } ?? ""
+            let facts = node.facts.map { "\($0.cpus) CPUs, \(ByteSize(bytes: $0.memoryBytes).readable) memory, \($0.disks.count) disks, \($0.os)" } ?? ""
             out += "  ✓ \(node.node.name): \(facts.terminalSafe)\n"
             for note in node.notes { out += "      \(note.terminalSafe)\n" }
             for mismatch in node.mismatches { out += "      differs: \(mismatch.terminalSafe)\n" }
         }
         guard report.preflightPassed else {
             let failed = report.nodes.filter { $0.preflightError != nil }.count
-            return out + "\nPreflight failed on \(failed) of \(report.nodes.count) nodes: nothing was changed.\n"
+            return out + "\nPreflight failed on \(failed) of \(report.nodes.count.counted("node")): nothing was changed.\n"
         }
         out += "\n"
         let failed = report.nodes.filter { $0.error != nil }
         for node in failed { out += "  ✗ \(node.node.name): \(node.error!.terminalSafe)\n" }
         let count = report.changeCount
         guard failed.isEmpty else {
-            return out + "Bootstrap failed on \(failed.count) of \(report.nodes.count) nodes after \(count) changes; run it again once fixed (what is done stays done).\n"
+            return out + "Bootstrap failed on \(failed.count) of \(report.nodes.count.counted("node")) after \(count.counted("change")); run it again once fixed (what is done stays done).\n"
         }
         if count == 0 {
-            out += "No changes: \(report.nodes.count) nodes are in shape.\n"
+            out += "No changes: \(report.nodes.count.counted("node")) \(report.nodes.count == 1 ? "is" : "are") in shape.\n"
         } else {
-            out += dryRun ? "Bootstrap would make \(count) changes on \(report.nodes.filter { !$0.changes.isEmpty }.count) nodes (dry run).\n"
-                          : "Bootstrap made \(count) changes on \(report.nodes.filter { !$0.changes.isEmpty }.count) nodes.\n"
+            out += dryRun ? "Bootstrap would make \(count.counted("change")) on \(report.nodes.filter { !$0.changes.isEmpty }.count.counted("node")) (dry run).\n"
+                          : "Bootstrap made \(count.counted("change")) on \(report.nodes.filter { !$0.changes.isEmpty }.count.counted("node")).\n"
         }
         return out
     }

@@ -18,6 +18,16 @@ struct DriftCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var reconcile: ReconcileOptions
+    @OptionGroup var output: OutputOptions
+
+    /// One object that drifted, as `--format json` lists it.
+    struct Drifted: Encodable {
+        var address: String
+        var target: String
+        /// `drifted`, `power state`, `missing` or `unmanaged`.
+        var reason: String
+        var fields: [Change.FieldChange]
+    }
 
     func run() throws {
         let loaded = try repository.loadValid()
@@ -33,23 +43,34 @@ struct DriftCommand: ParsableCommand {
         } catch {
             throw failing(error)
         }
-        var out = ""
+        var found: [Drifted] = []
         for change in plan.changes {
             switch (change.action, change.reason) {
             case (.update, .drifted), (.create, .drifted), (.power, .powerState):
-                out += "~ \(change.address) on \(change.target) (\(change.reason.rawValue))\n"
-                for field in change.fields { out += "    \(field.field): desired \(field.new), found \(field.old)\n" }
+                found.append(Drifted(address: change.address.description, target: change.target.description, reason: change.reason.rawValue, fields: change.fields))
             case (.create, .new) where placements[change.address] != nil:
-                out += "- \(change.address) on \(placements[change.address]!.node) (missing: it was created, and is gone)\n"
+                found.append(Drifted(address: change.address.description, target: placements[change.address]!.node.description, reason: "missing", fields: []))
             default:
                 continue
             }
         }
-        for object in plan.unmanaged {
-            out += "? \(object.kind) '\(object.name)' on \(object.node) (unmanaged)\n"
+        let unmanaged = plan.unmanaged.map { Drifted(address: "\($0.kind) '\($0.name)'", target: $0.node.description, reason: "unmanaged", fields: []) }
+        if output.format == .json {
+            struct Document: Encodable { var drift: [Drifted]; var unmanaged: [Drifted] }
+            Terminal.standardOutput.write(try JSON.encode(Document(drift: found, unmanaged: unmanaged)))
+        } else {
+            var out = ""
+            for item in found {
+                if item.reason == "missing" {
+                    out += "- \(item.address) on \(item.target) (missing: it was created, and is gone)\n"
+                } else {
+                    out += "~ \(item.address) on \(item.target) (\(item.reason))\n"
+                    for field in item.fields { out += "    \(field.field): desired \(field.new), found \(field.old)\n" }
+                }
+            }
+            for object in unmanaged { out += "? \(object.address) on \(object.target) (unmanaged)\n" }
+            Terminal.standardOutput.write(out.isEmpty ? "No drift.\n" : out)
         }
-        let drifted = out.split(separator: "\n").contains { $0.hasPrefix("~") || $0.hasPrefix("-") }
-        Terminal.standardOutput.write(out.isEmpty ? "No drift.\n" : out)
-        if drifted { throw ExitCode(2) }
+        if !found.isEmpty { throw ExitCode(2) }
     }
 }

@@ -59,8 +59,7 @@ struct PlanCommand: ParsableCommand {
             if status != 0 { throw ExitCode(status) }
             return
         }
-        let json = format == .json
-        let loaded = try repository.loadValid(json: json)
+        let loaded = try repository.loadValid()
         let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
         let plan: Plan
         do {
@@ -76,7 +75,7 @@ struct PlanCommand: ParsableCommand {
                                              + String(format: "), plan %.3fs; ", Date().timeIntervalSince(start)) + "\(made.reuse)\n")
             }
         } catch {
-            throw failure("\(error)", json: json)
+            throw failure("\(error)")
         }
         switch format {
         case .json: Terminal.standardOutput.write(try JSON.encode(PlanDocument(plan: plan)))

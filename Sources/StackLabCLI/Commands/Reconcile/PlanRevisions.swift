@@ -19,14 +19,14 @@ struct PlanRevisions {
     static func run(range: String, repository: RepositoryOptions, reconcile: ReconcileOptions, format: OutputFormat) throws -> Int32 {
         let parts = range.components(separatedBy: "..")
         let json = format == .json
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw failure("--rev A..B takes two revisions, not \(range)", json: json) }
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw failure("--rev A..B takes two revisions, not \(range)") }
         func load(_ revision: String) throws -> LoadResult {
             var options = repository
             options.rev = revision
-            let loaded = try options.load(json: json)
+            let loaded = try options.load()
             if loaded.hasErrors {
                 if !json { Terminal.standardError.write(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics.filter { $0.severity == .error })) }
-                throw failure("revision \(revision) has errors", hint: "run 'stacklab validate --rev \(revision)' for each of them", json: json)
+                throw failure("revision \(revision) has errors", hint: "run 'stacklab validate --rev \(revision)' for each of them")
             }
             return loaded
         }
@@ -68,7 +68,7 @@ struct PlanRevisions {
                 out += "  \(mark) \(entry.address)\(entry.node.map { " on \($0)" } ?? "") (\(entry.reason))\n"
                 for field in entry.fields { out += "      \(field.field): \(field.old.isEmpty ? "" : field.old + " → ")\(field.new)\n" }
             }
-            out += entries.isEmpty ? "No changes between the two revisions.\n" : "\(entries.count) resources change.\n"
+            out += entries.isEmpty ? "No changes between the two revisions.\n" : "\(entries.count.counted("resource")) \(entries.count == 1 ? "changes" : "change").\n"
             Terminal.standardOutput.write(out)
         }
         return entries.isEmpty ? 0 : 2

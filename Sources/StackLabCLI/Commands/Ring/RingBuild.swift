@@ -24,7 +24,11 @@ struct RingBuild: ParsableCommand {
         defer { withExtendedLifetime(held) {} }
         let directory = out ?? "\(stateDirectory)/rings/\(options.regionName)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        struct Built: Encodable {
+            var ring: String; var rebuilt: Bool; var replicasMoved: Int; var balance: Double; var dispersion: Int; var file: String; var sha256: String; var heldBack: Int
+        }
         var text = ""
+        var built: [Built] = []
         for (ring, stored, plan) in entries {
             if plan.rebuilt {
                 try store.saveRing(address: ring.address, state: try plan.state.encoded(), checksum: plan.checksum, previous: stored?.checksum)
@@ -34,7 +38,9 @@ struct RingBuild: ParsableCommand {
                            ring.address.description, plan.rebuilt ? "rebuilt" : "unchanged", plan.replicasMoved, plan.balanceAfter,
                            plan.dispersion, directory, plan.fileName, String(plan.checksum.prefix(12)))
             if plan.heldBack > 0 { text += "  warning: \(plan.heldBack) partitions held back by min_part_hours; build again later to finish\n" }
+            built.append(Built(ring: ring.address.description, rebuilt: plan.rebuilt, replicasMoved: Int(plan.replicasMoved), balance: plan.balanceAfter,
+                               dispersion: Int(plan.dispersion), file: "\(directory)/\(plan.fileName)", sha256: plan.checksum, heldBack: Int(plan.heldBack)))
         }
-        Terminal.standardOutput.write(text)
+        Terminal.standardOutput.write(options.json ? try JSON.encode(["rings": built]) : text)
     }
 }

@@ -22,6 +22,9 @@ struct RingCommand: ParsableCommand {
 struct RingOptions: ParsableArguments {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var reconcile: ReconcileOptions
+    @OptionGroup var output: OutputOptions
+
+    var json: Bool { output.format == .json }
 
     @Argument(help: "The region.")
     var regionName: String

@@ -27,7 +27,11 @@ struct RingValidate: ParsableCommand {
                 problems.append("\(ring.address): a device with weight 0 still holds partitions")
             }
         }
-        if problems.isEmpty {
+        if options.json {
+            struct Checked: Encodable { var ok: Bool; var rings: Int; var problems: [String] }
+            Terminal.standardOutput.write(try JSON.encode(Checked(ok: problems.isEmpty, rings: entries.count, problems: problems)))
+            if !problems.isEmpty { throw ExitCode(1) }
+        } else if problems.isEmpty {
             Terminal.standardOutput.write("ok: \(entries.count) \(entries.count == 1 ? "ring" : "rings") of region \(options.regionName) match the manifests and are fully dispersed\n")
         } else {
             throw fail(problems.joined(separator: "\n       "))

@@ -78,7 +78,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: OutputOptions
+
     func validate() throws {
+        try ReconcileOptions.validateIdentity(identity)
         guard cacheRegions >= 0 else { throw ValidationError("--cache-regions must be 0 (every region) or more, not \(cacheRegions)") }
     }
 
@@ -88,6 +91,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw fail("cannot read the \(what) from \(path) (a file with one line)")
             }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if remote == nil {
+            let isGit = ["objects", ".git"].contains { FileManager.default.fileExists(atPath: (repo as NSString).appendingPathComponent($0)) }
+            guard isGit else {
+                throw failure("\(repo) is not a git repository (no objects/ or .git): the service follows a branch of one",
+                              hint: "pass --repo with the bare repository that receives pushes (or a clone), or --remote URL")
+            }
         }
         let directory = global.stateDirectory(repo: repo)
         var configuration = ServiceConfiguration(repository: remote == nil ? repo : "\(directory)/mirror.git", stateDirectory: directory,
@@ -115,7 +125,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 secrets.replace(token: try secret(tokenFile, "token"), readToken: try readTokenFile.map { try secret($0, "read-only token") },
                                 webhookSecret: try secret(secretFile, "webhook secret"))
-                Terminal.standardOutput.write("reloaded the tokens and the webhook secret\n")
+                Terminal.standardError.write("reloaded the tokens and the webhook secret\n")
             } catch {
                 Terminal.standardError.write("SIGHUP: kept the old secrets: \(error)\n")
             }
@@ -125,8 +135,16 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let host = self.host
+        let json = output.format == .json
+        let store = "\(configuration.store)"
         try await GitOpsServer(configuration: configuration, host: host, port: port, registry: registry).run { port in
-            Terminal.standardOutput.write("listening on http://\(host):\(port)\n")
+            if json {
+                // A service's one document is its start: where it listens and keeps its state; it logs on standard error.
+                Terminal.standardOutput.write(try! JSON.encode(["listening": "http://\(host):\(port)", "stateDirectory": directory, "store": store]))
+                Answer.shared.finish(exitCode: 0)
+            } else {
+                Terminal.standardOutput.write("listening on http://\(host):\(port)\nstate in \(directory) (\(store))\n")
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Manifests
 import Service
 
 /// What the commands that talk to a running service share.
@@ -13,17 +14,30 @@ struct ServiceClientOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("File holding the bearer token.", valueName: "file"))
     var tokenFile: String
 
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard FileManager.default.isReadableFile(atPath: tokenFile) else {
+            throw ValidationError("--token-file \(tokenFile): no readable file there; it holds the service's operator token (serve --token-file)")
+        }
+    }
+
     /// POSTs to `path` with the token; the response body, or a failure.
-    func post(_ path: String) throws -> String {
+    func post(_ path: String) throws -> String { try call("POST", path) }
+
+    /// GETs `path` with the token; the response body, or a failure.
+    func get(_ path: String) throws -> String { try call("GET", path) }
+
+    private func call(_ method: String, _ path: String) throws -> String {
         guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
             throw fail("cannot read the token from \(tokenFile)")
         }
         guard let target = URL(string: url + path) else { throw fail("bad URL \(url)") }
         var request = URLRequest(url: target, timeoutInterval: 10)
-        request.httpMethod = "POST"
+        request.httpMethod = method
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         let (status, body) = try HTTPCall.send(request)
-        guard status == 200 else { throw fail("the service answered \(status): \(body)") }
+        guard status == 200 else { throw fail("the service answered \(status): \(body.trimmingCharacters(in: .whitespacesAndNewlines))") }
         return body
     }
 }
@@ -77,8 +91,74 @@ struct RegionControlCommand: ParsableCommand {
 
     @OptionGroup var client: ServiceClientOptions
 
+    @Option(help: ArgumentHelp("With sync or resume: wait up to this many seconds for the run it starts to end, and say how it ended (exit 1 if it failed).",
+                               valueName: "seconds"))
+    var wait: Double?
+
+    /// The service's answer: what was asked, when, and the region as it stood then (or, having waited, after its run).
+    struct Outcome: Codable {
+        var region: String
+        var action: String
+        var requestedAt: Double
+        var state: ServiceState.Region?
+        var waited: Bool?
+    }
+
+    func validate() throws {
+        if wait != nil && action == .pause { throw ValidationError("--wait goes with sync or resume: a pause starts no run") }
+        if let wait, wait <= 0 { throw ValidationError("--wait takes a number of seconds above 0, not \(wait)") }
+    }
+
     func run() throws {
-        Terminal.standardOutput.write(try client.post("/api/regions/\(region)/\(action.rawValue)"))
+        let body = try client.post("/api/regions/\(region)/\(action.rawValue)")
+        guard var outcome = try? JSONDecoder().decode(Outcome.self, from: Data(body.utf8)) else {
+            throw fail("the service answered something other than a region request: \(body.prefix(200))")
+        }
+        if let wait {
+            outcome.state = try waitForRun(after: outcome.requestedAt, seconds: wait)
+            outcome.waited = true
+        }
+        let failed = outcome.waited == true && outcome.state?.lastResult != "converged"
+        if client.output.format == .json {
+            Terminal.standardOutput.write(try JSON.encode(outcome))
+        } else {
+            Terminal.standardOutput.write(Self.describe(outcome) + "\n")
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Polls the status until a run of the region that started after `time` has ended.
+    private func waitForRun(after time: Double, seconds: Double) throws -> ServiceState.Region? {
+        struct Status: Decodable { var regions: [ServiceState.Region] }
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let status = try JSONDecoder().decode(Status.self, from: Data(try client.get("/api/status?region=\(region)").utf8))
+            let now = status.regions.first { $0.region == region }
+            if let now, !now.running, let finished = now.lastRunAt, finished >= time { return now }
+            if Date() > deadline {
+                throw fail("region \(region): no run that started after the request has ended within \(seconds) s (it may still be queued or running); see 'stacklab region' without --wait, or the dashboard")
+            }
+            usleep(200_000)
+        }
+    }
+
+    /// One line for a person.
+    static func describe(_ outcome: Outcome) -> String {
+        let region = outcome.region
+        let state = outcome.state
+        let revision = state?.appliedRevision.map { String($0.prefix(12)) } ?? "nothing yet"
+        if outcome.waited == true, let state {
+            let took = state.lastRunSeconds.map { String(format: " in %.1f s", $0) } ?? ""
+            if state.lastResult == "converged" {
+                return "\(region): converged at \(revision)\(took)\(state.drift > 0 ? ", healing \(state.drift.counted("drifted object"))" : "")"
+            }
+            return "\(region): \(state.lastResult ?? "not run")\(took): \(state.lastError ?? "no error recorded")"
+        }
+        switch outcome.action {
+        case "pause": return "paused \(region): the service leaves it as it is (at \(revision)) until 'stacklab region resume \(region)'"
+        default:
+            return "asked the service to \(outcome.action) \(region); it runs next (it was at \(revision)\(state?.running == true ? ", running now" : "")); --wait SECONDS waits for the run to end"
+        }
     }
 }
 
@@ -110,7 +190,8 @@ struct ApproveCommand: ParsableCommand {
         var query = URLComponents()
         query.queryItems = [URLQueryItem(name: "by", value: by ?? ProcessEnvironment.values["USER"] ?? "an operator")]
             + (rev.map { [URLQueryItem(name: "revision", value: $0)] } ?? [])
-        Terminal.standardOutput.write(try client.post("/api/deploy/approve?" + (query.percentEncodedQuery ?? "")))
+        let answer = try client.post("/api/deploy/approve?" + (query.percentEncodedQuery ?? "")).trimmingCharacters(in: .whitespacesAndNewlines)
+        Terminal.standardOutput.write(client.output.format == .json ? try JSON.encode(["approved": answer]) : answer + "\n")
     }
 }
 
@@ -137,6 +218,15 @@ struct HookInstall: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("File holding the webhook secret.", valueName: "file"))
     var webhookSecretFile: String
 
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        // The hook reads the secret at every push: a file missing now would only show as a failed push later.
+        guard let secret = try? String(contentsOfFile: webhookSecretFile, encoding: .utf8), !secret.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ValidationError("--webhook-secret-file \(webhookSecretFile): no readable, non-empty file there; write the secret the service was given (serve --webhook-secret-file) first")
+        }
+    }
+
     func run() throws {
         let hooks = (repository as NSString).appendingPathComponent("hooks")
         guard FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent("objects")) else {
@@ -154,7 +244,7 @@ struct HookInstall: ParsableCommand {
         let path = (hooks as NSString).appendingPathComponent("post-receive")
         try script.write(toFile: path, atomically: true, encoding: .utf8)
         chmod(path, 0o755)
-        Terminal.standardOutput.write("installed \(path)\n")
+        Terminal.standardOutput.write(output.format == .json ? try JSON.encode(["installed": path]) : "installed \(path)\n")
     }
 }
 
@@ -168,7 +258,11 @@ struct HookNotify: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("File holding the webhook secret.", valueName: "file"))
     var webhookSecretFile: String
 
+    @OptionGroup var output: OutputOptions
+
     func run() throws {
+        struct Notified: Encodable { var ref: String; var status: Int; var answer: String }
+        var notified: [Notified] = []
         guard let secret = try? String(contentsOfFile: webhookSecretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
             throw fail("cannot read the webhook secret from \(webhookSecretFile)")
         }
@@ -184,7 +278,9 @@ struct HookNotify: ParsableCommand {
             request.setValue(Webhooks.signature(body, secret: secret), forHTTPHeaderField: "X-Hub-Signature-256")
             request.setValue(UUID().uuidString, forHTTPHeaderField: "X-StackLab-Delivery")
             let (status, answer) = try HTTPCall.send(request)
-            Terminal.standardOutput.write("stacklab: \(parts[2]): \(status) \(answer)")
+            notified.append(Notified(ref: String(parts[2]), status: status, answer: answer.trimmingCharacters(in: .whitespacesAndNewlines)))
+            if output.format != .json { Terminal.standardOutput.write("stacklab: \(parts[2]): \(status) \(answer)") }
         }
+        if output.format == .json { Terminal.standardOutput.write(try JSON.encode(["notified": notified])) }
     }
 }

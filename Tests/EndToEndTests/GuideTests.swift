@@ -1,0 +1,113 @@
+import Foundation
+import Manifests
+import Processes
+import TestSupport
+import Testing
+
+/// The guides as an operator follows them: their shell blocks run as written, as root, in a mount and network
+/// namespace of the test's own (fresh /etc/stacklab, /srv, /var/lib/stacklab and, for PostgreSQL, /tmp; a loopback
+/// where the guides' ports are free), in a clone of the bundled deployment, with `stacklab` on the PATH.
+@Suite(.serialized) struct GuideTests {
+    /// The blocks of `docs/guides/<guide>` marked as run by `test`, in order.
+    static func blocks(_ guide: String, marked test: String) throws -> [String] {
+        let path = (Fixtures.packageRoot as NSString).appendingPathComponent("docs/guides/" + guide)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\n")
+        var blocks: [String] = []
+        var index = 0
+        while index < lines.count {
+            if lines[index].hasPrefix("<!-- shell: run by \(test) "), index + 1 < lines.count, lines[index + 1] == "```sh" {
+                let body = lines[(index + 2)...].prefix { $0 != "```" }
+                blocks.append(body.joined(separator: "\n"))
+                index += body.count + 2
+            }
+            index += 1
+        }
+        return blocks
+    }
+
+    /// A clone of the bundled deployment to run a guide in.
+    static func clone(_ name: String) throws -> Scratch {
+        let clone = try Scratch(name)
+        for root in ManifestLayout.roots {
+            try clone.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: root)
+        }
+        try GitCLI.commitAll(in: clone.path)
+        return clone
+    }
+
+    /// Runs `body` as root in a mount and network namespace of its own: loopback up, `stacklab` on the PATH, and
+    /// `prepare` (the fresh directories a guide writes to) done first.
+    static func inNamespace(prepare: String, _ body: String) throws -> Command.Result {
+        let bin = (StackLabBinary.path as NSString).deletingLastPathComponent
+        let script = "set -euo pipefail\nip link set lo up\n\(prepare)\nexport PATH='\(bin)':$PATH\n\(body)"
+        return try Command.run(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script])
+    }
+
+    @Test func theServeGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("serve.md", marked: "GuideTests.theServeGuideRunsAsWritten")
+        try #require(blocks.count == 4, "the guide's four blocks: secrets, repository and hook, serve, push and look")
+        let clone = try Self.clone("serve-guide")
+        let script = """
+            cd '\(clone.path)'
+            echo '--- block 1'
+            \(blocks[0])
+            echo '--- block 2'
+            \(blocks[1])
+            echo '--- block 3 (left running)'
+            ( \(blocks[2].replacingOccurrences(of: "\\\n", with: " ")) ) > '\(clone.path)/serve.log' 2>&1 &
+            for _ in $(seq 100); do curl -sf http://127.0.0.1:8480/healthz > /dev/null && break; sleep 0.2; done
+            echo '--- block 4'
+            \(blocks[3])
+            echo '--- secrets'
+            stat -c '%a %n' /etc/stacklab /etc/stacklab/*
+            kill %1; wait %1 || true
+            """
+        let result = try Self.inNamespace(prepare: "for dir in /etc/stacklab /srv /var/lib/stacklab; do mkdir -p $dir; mount -t tmpfs tmpfs $dir; done", script)
+        let log = (try? String(contentsOfFile: clone.file("serve.log"), encoding: .utf8)) ?? ""
+        #expect(result.status == 0, "\(result.output)\n--- serve.log\n\(log.suffix(3000))")
+        #expect(result.output.contains("staging: converged at "), "\(result.output)")
+        #expect(result.output.contains("\n5\n"), "every region of the bundled deployment in the status: \(result.output)")
+        for secret in ["token", "read-token", "hook-secret"] {
+            #expect(result.output.contains("600 /etc/stacklab/\(secret)"), "\(secret) is root-only: \(result.output)")
+        }
+        #expect(result.output.contains("700 /etc/stacklab\n"), "\(result.output)")
+        #expect(log.contains("state in /var/lib/stacklab"), "the service says where its state is: \(log.prefix(500))")
+    }
+
+    @Test func thePostgreSQLGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("postgresql.md", marked: "GuideTests.thePostgreSQLGuideRunsAsWritten")
+        try #require(blocks.count == 3, "the guide's three blocks: the database, two services, stopping")
+        let clone = try Self.clone("postgres-guide")
+        let script = """
+            cd /srv/work
+            echo '--- block 1'
+            \(blocks[0])
+            echo '--- block 2'
+            \(blocks[1])
+            echo '--- block 3'
+            \(blocks[2])
+            echo '--- logs'
+            tail -n 5 /tmp/serve-8481.log /tmp/serve-8482.log
+            """
+        // The clone is copied to a fresh /srv before /tmp (where the guide puts the database) is made fresh too.
+        let result = try Self.inNamespace(prepare: "mkdir -p /srv; mount -t tmpfs tmpfs /srv; cp -a '\(clone.path)' /srv/work\nmount -t tmpfs tmpfs /tmp; chmod 1777 /tmp", script)
+        #expect(result.status == 0, "\(result.output)")
+        let holders = result.output.split(separator: "\n").filter { $0.contains("\"holder\"") }
+        #expect(holders.count == 5, "every region of the bundled deployment has a holder: \(result.output)")
+        #expect(holders.contains { $0.contains("this reconciler") }, "\(result.output)")
+    }
+
+    @Test func theUnitFileVerifies() throws {
+        let unit = (Fixtures.packageRoot as NSString).appendingPathComponent("docs/guides/stacklab.service")
+        let text = try String(contentsOfFile: unit, encoding: .utf8)
+        #expect(text.contains("ExecStart=/usr/local/bin/stacklab serve --repo /srv/git/cloud.git --state-dir /var/lib/stacklab"))
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else { return }  // no systemd here: the note says so
+        // The guide installs the binary as /usr/local/bin/stacklab; verify against this build's.
+        let scratch = try Scratch("unit")
+        let copy = scratch.file("stacklab.service")
+        try text.replacingOccurrences(of: "/usr/local/bin/stacklab", with: StackLabBinary.path).write(toFile: copy, atomically: true, encoding: .utf8)
+        let verified = try Command.run(["systemd-analyze", "verify", copy])
+        #expect(verified.status == 0 && verified.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+                "systemd-analyze verify: exit \(verified.status): \(verified.output)")
+    }
+}
