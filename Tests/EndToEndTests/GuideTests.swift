@@ -35,10 +35,10 @@ import Testing
         return clone
     }
 
-    /// Runs `body` as root in a mount and network namespace of its own: loopback up, `stacklab` on the PATH, and
-    /// `prepare` (the fresh directories a guide writes to) done first.
-    static func inNamespace(prepare: String, _ body: String) throws -> Command.Result {
-        let bin = (StackLabBinary.path as NSString).deletingLastPathComponent
+    /// Runs `body` as root in a mount and network namespace of its own: loopback up, `stacklab` on the PATH (from
+    /// `bin`, this build's directory unless `prepare` put it elsewhere), and `prepare` (the fresh directories a guide
+    /// writes to) done first.
+    static func inNamespace(prepare: String, bin: String = (StackLabBinary.path as NSString).deletingLastPathComponent, _ body: String) throws -> Command.Result {
         let script = "set -euo pipefail\nip link set lo up\n\(prepare)\nexport PATH='\(bin)':$PATH\n\(body)"
         return try Command.run(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script])
     }
@@ -89,8 +89,14 @@ import Testing
             echo '--- logs'
             tail -n 5 /tmp/serve-8481.log /tmp/serve-8482.log
             """
-        // The clone is copied to a fresh /srv before /tmp (where the guide puts the database) is made fresh too.
-        let result = try Self.inNamespace(prepare: "mkdir -p /srv; mount -t tmpfs tmpfs /srv; cp -a '\(clone.path)' /srv/work\nmount -t tmpfs tmpfs /tmp; chmod 1777 /tmp", script)
+        // The clone and this build's stacklab (both may live under /tmp, as in CI's clean clone) are copied to a fresh
+        // /srv before /tmp, where the guide puts the database, is made fresh too.
+        let prepare = """
+            mkdir -p /srv; mount -t tmpfs tmpfs /srv; cp -a '\(clone.path)' /srv/work
+            mkdir /srv/bin; cp '\(StackLabBinary.path)' /srv/bin/stacklab
+            mount -t tmpfs tmpfs /tmp; chmod 1777 /tmp
+            """
+        let result = try Self.inNamespace(prepare: prepare, bin: "/srv/bin", script)
         #expect(result.status == 0, "\(result.output)")
         let holders = result.output.split(separator: "\n").filter { $0.contains("\"holder\"") }
         #expect(holders.count == 5, "every region of the bundled deployment has a holder: \(result.output)")
