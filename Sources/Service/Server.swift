@@ -110,7 +110,7 @@ public struct GitOpsServer: Sendable {
             }
             // What was asked and when, beside the region as it stands now: a sync or resume has only been asked for (the
             // run that follows starts after requestedAt; `stacklab region sync --wait` waits for it).
-            return Self.json(try Self.encode(RegionRequest(region: region, action: action, requestedAt: requestedAt, state: state.region(region))) + "\n")
+            return Self.json(try Self.encode(ServiceState.RegionRequest(region: region, action: action, requestedAt: requestedAt, state: state.region(region))) + "\n")
         }
         operate.post("/api/deploy/approve") { request, _ in
             // ?revision=PREFIX (default: the deploy waiting) &by=NAME (who approves, kept in the step's message).
@@ -228,11 +228,4 @@ public struct GitOpsServer: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// The answer to `POST /api/regions/:region/:action`.
-    struct RegionRequest: Encodable {
-        var region: String
-        var action: String
-        var requestedAt: Double
-        var state: ServiceState.Region?
-    }
 }

@@ -7,6 +7,24 @@ import Reconcile
 /// handlers (one lock; every read returns a copy).
 public final class ServiceState: @unchecked Sendable {
     /// One region as the service sees it.
+    /// The answer to `POST /api/regions/:region/:action`: what was asked, when, and the region as it stood then; a
+    /// client that waited for the run it started (`stacklab region sync --wait`) puts the region after it in `state`.
+    public struct RegionRequest: Sendable, Codable {
+        public var region: String
+        public var action: String
+        public var requestedAt: Double
+        public var state: Region?
+        public var waited: Bool?
+
+        public init(region: String, action: String, requestedAt: Double, state: Region?, waited: Bool? = nil) {
+            self.region = region
+            self.action = action
+            self.requestedAt = requestedAt
+            self.state = state
+            self.waited = waited
+        }
+    }
+
     public struct Region: Sendable, Codable {
         public var region: String
         /// The revision the branch points at, and the one last converged here.

@@ -1,4 +1,5 @@
 import Foundation
+import Manifests
 import Processes
 
 /// A temporary directory for one test, removed when the value is released.
@@ -84,6 +85,16 @@ public enum Fixtures {
     public static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
 
     /// A scratch copy of the valid base deployment with `overlay` (a fixture directory) copied over it.
+    /// The reference deployment this repository bundles (manifests/, regions/, ci/), committed in a fresh git repository.
+    public static func bundledDeployment(_ name: String = "bundled") throws -> Scratch {
+        let repo = try Scratch(name)
+        for root in ManifestLayout.roots {
+            try repo.overlay(from: (packageRoot as NSString).appendingPathComponent(root), into: root)
+        }
+        try GitCLI.commitAll(in: repo.path)
+        return repo
+    }
+
     public static func deployment(overlay: String? = nil) throws -> Scratch {
         let scratch = try Scratch("deployment")
         try scratch.overlay(from: path("base"))

@@ -25,16 +25,6 @@ import Testing
         return blocks
     }
 
-    /// A clone of the bundled deployment to run a guide in.
-    static func clone(_ name: String) throws -> Scratch {
-        let clone = try Scratch(name)
-        for root in ManifestLayout.roots {
-            try clone.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: root)
-        }
-        try GitCLI.commitAll(in: clone.path)
-        return clone
-    }
-
     /// Runs `body` as root in a mount and network namespace of its own: loopback up, `stacklab` on the PATH (from
     /// `bin`, this build's directory unless `prepare` put it elsewhere), and `prepare` (the fresh directories a guide
     /// writes to) done first.
@@ -46,7 +36,7 @@ import Testing
     @Test func theServeGuideRunsAsWritten() throws {
         let blocks = try Self.blocks("serve.md", marked: "GuideTests.theServeGuideRunsAsWritten")
         try #require(blocks.count == 4, "the guide's four blocks: secrets, repository and hook, serve, push and look")
-        let clone = try Self.clone("serve-guide")
+        let clone = try Fixtures.bundledDeployment("serve-guide")
         let script = """
             cd '\(clone.path)'
             echo '--- block 1'
@@ -77,7 +67,7 @@ import Testing
     @Test func thePostgreSQLGuideRunsAsWritten() throws {
         let blocks = try Self.blocks("postgresql.md", marked: "GuideTests.thePostgreSQLGuideRunsAsWritten")
         try #require(blocks.count == 3, "the guide's three blocks: the database, two services, stopping")
-        let clone = try Self.clone("postgres-guide")
+        let clone = try Fixtures.bundledDeployment("postgres-guide")
         let script = """
             cd /srv/work
             echo '--- block 1'

@@ -23,7 +23,7 @@ import Testing
         ("plan --format json", true, ""),
     ])
     func everyAnswerIsOneDocumentWithOk(command: String, ok: Bool, mentions: String) throws {
-        let repo = try OperatorMessagesTests.deployment()
+        let repo = try Fixtures.bundledDeployment("json")
         let answer = try Self.answer(command, in: repo.path)
         let document = try #require(answer.document, "\(command): stdout is not one JSON object: \(answer.stdout.prefix(300))")
         #expect(document["ok"] as? Bool == ok, "\(command): \(answer.stdout.prefix(300))")

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import Manifests
 import Processes
@@ -78,20 +77,19 @@ import Testing
     /// copy with an error, a bare repository, a token and a webhook secret.
     struct World {
         let scratch: Scratch
+        let deployment: Scratch
         var root: String { scratch.path }
-        var repo: String { root + "/repo" }
+        var repo: String { deployment.path }
         var broken: String { root + "/broken" }
         var bare: String { root + "/hooks.git" }
         var token: String { root + "/token" }
         var secret: String { root + "/secret" }
 
         init() throws {
-            scratch = try Scratch("json-contract")
-            for root in ManifestLayout.roots {
-                try scratch.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: "repo/" + root)
-                try scratch.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: "broken/" + root)
-            }
-            try GitCLI.commitAll(in: repo)
+            deployment = try Fixtures.bundledDeployment("json-contract")
+            scratch = try Scratch("json-contract-files")
+            try FileManager.default.createDirectory(atPath: broken, withIntermediateDirectories: true)
+            for top in ManifestLayout.roots { try FileManager.default.copyItem(atPath: repo + "/" + top, toPath: broken + "/" + top) }
             let resources = "manifests/tenants/devops-resources.yaml"
             try Self.edit(broken + "/" + resources) { $0.replacingOccurrences(of: "  flavor: m1.large", with: "  flavr: m1.large") }
             _ = try GitCLI.run(["checkout", "-q", "-b", "review/good"], in: repo)
@@ -112,13 +110,6 @@ import Testing
             #expect(changed != text, "the fixture edit of \(path) changed nothing")
             try changed.write(toFile: path, atomically: true, encoding: .utf8)
         }
-    }
-
-    /// Every leaf of the parser's command tree, as the path typed after `stacklab`.
-    static func leaves(_ command: any ParsableCommand.Type, path: [String] = []) -> [String] {
-        let configuration = command.configuration
-        guard !configuration.subcommands.isEmpty else { return [path.joined(separator: " ")] }
-        return configuration.subcommands.flatMap { leaves($0, path: path + [$0._commandName]) }
     }
 
     /// Runs `stacklab PATH ARGS --format json` in the deployment and checks the one document against `expect`.
@@ -150,7 +141,7 @@ import Testing
     @Test func everyCommandAnswersInOneDocumentOnEveryPath() throws {
         let world = try World()
         let table = Self.cases(world)
-        let commands = Self.leaves(StackLab.self)
+        let commands = ReferenceDocs.leaves()
         #expect(Set(commands) == Set(table.map(\.path)), "commands without cases: \(Set(commands).subtracting(table.map(\.path))); cases of no command: \(Set(table.map(\.path)).subtracting(commands))")
         #expect(Set(table.filter { $0.cases.success == nil }.map(\.path)) == Set(Self.withoutSuccess.keys))
         var paths = 0

@@ -6,15 +6,6 @@ import Testing
 
 /// What an operator reads when something is refused: a sentence that says what to do, never a runtime's dump.
 @Suite struct OperatorMessagesTests {
-    static func deployment() throws -> Scratch {
-        let repo = try Scratch("messages")
-        for root in ManifestLayout.roots {
-            try repo.overlay(from: (Fixtures.packageRoot as NSString).appendingPathComponent(root), into: root)
-        }
-        try GitCLI.commitAll(in: repo.path)
-        return repo
-    }
-
     @Test(arguments: [
         ("ci history --junit report.xml", "Unknown option '--junit'"),
         ("ci history --approve", "Unknown option '--approve'"),
@@ -26,7 +17,7 @@ import Testing
         ("hook install . --webhook-secret-file /nonexistent/secret", "--webhook-secret-file /nonexistent/secret: no readable, non-empty file there"),
     ])
     func anOptionThatWouldDoNothingIsRefused(command: String, says: String) throws {
-        let repo = try Self.deployment()
+        let repo = try Fixtures.bundledDeployment("messages")
         let result = try Command.run(["bash", "-c", "cd '\(repo.path)' && '\(StackLabBinary.path)' \(command) < /dev/null"])
         #expect(result.status == 64 && result.output.contains(says), "\(command): exit \(result.status): \(result.output)")
     }
@@ -48,7 +39,7 @@ import Testing
     }
 
     @Test func aMissingPlanFileIsNamedWithWhatToDo() throws {
-        let repo = try Self.deployment()
+        let repo = try Fixtures.bundledDeployment("messages")
         let result = try Command.run(["bash", "-c", "cd '\(repo.path)' && '\(StackLabBinary.path)' apply missing.json < /dev/null"])
         #expect(result.status == 1)
         #expect(result.output.contains("there is no plan file at missing.json") && result.output.contains("stacklab plan --out missing.json"), "\(result.output)")
@@ -56,7 +47,7 @@ import Testing
     }
 
     @Test func aRefusalWithoutConfirmationSaysItOnceAndNothingOfExitCodes() throws {
-        let repo = try Self.deployment()
+        let repo = try Fixtures.bundledDeployment("messages")
         for command in ["apply", "rollback sina --to HEAD"] {
             let result = try Command.run(["bash", "-c", "cd '\(repo.path)' && '\(StackLabBinary.path)' \(command) < /dev/null"])
             #expect(result.status == 1, "\(command): \(result.output.suffix(500))")

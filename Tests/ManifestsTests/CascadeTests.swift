@@ -8,12 +8,8 @@ import Testing
 /// something undeclared.
 @Suite struct CascadeTests {
     @Test func aMisspelledFieldDoesNotMakeItsVolumeReportAMissingInstance() throws {
-        let root = NSTemporaryDirectory() + "/stacklab-cascade-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let package = Fixtures.packageRoot
-        for directory in ["manifests", "regions"] {
-            try FileManager.default.copyItem(atPath: package + "/" + directory, toPath: root + "/" + directory)
-        }
+        let deployment = try Fixtures.bundledDeployment("cascade")
+        let root = deployment.path
         let resources = root + "/manifests/tenants/devops-resources.yaml"
         let text = try String(contentsOfFile: resources, encoding: .utf8)
         let typo = text.replacingOccurrences(of: "  flavor: m1.large\n  image: debian-12\n  network: private\n  keypair: ops\n  securityGroups: [web, ssh]",

@@ -101,10 +101,7 @@ func failing(_ error: any Error) -> any Error {
     error as? ExitCode ?? failure("\(error)")
 }
 
-/// Prints a failure and exits 1.
+/// Prints a failure and exits 1 (`failure` without a hint).
 public func fail(_ message: String) -> ExitCode {
-    // An error may quote what it was given (a revision, a file, a node's answer): shown, never obeyed.
-    if Answer.shared.record(DiagnosticRecord(error: message)) { return ExitCode(1) }
-    Terminal.standardError.write("error: \(message.terminalSafeLines)\n")
-    return ExitCode(1)
+    failure(message)
 }

@@ -59,6 +59,7 @@ struct RepositoryOptions: ParsableArguments {
 /// Prints a failure (text on standard error; with --format json, a diagnostic of the command's one document) and
 /// returns the exit code 1.
 func failure(_ message: String, hint: String? = nil) -> ExitCode {
+    // An error may quote what it was given (a revision, a file, a node's answer): shown, never obeyed.
     if !Answer.shared.record(DiagnosticRecord(error: message, hint: hint)) {
         Terminal.standardError.write("error: \(message.terminalSafeLines)\n" + (hint.map { "  hint: \($0.terminalSafeLines)\n" } ?? ""))
     }

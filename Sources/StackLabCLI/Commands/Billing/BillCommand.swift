@@ -73,7 +73,7 @@ struct BillCommand: ParsableCommand {
             // a lookup that found nothing.
             let declared = try repository.loadValid().model.tenants.map(\.name)
             guard declared.contains(tenant!) else {
-                throw failure("no tenant '\(tenant!)' in the ledger or the manifests", hint: Self.closest(tenant!, in: declared))
+                throw failure("no tenant '\(tenant!)' in the ledger or the manifests", hint: "tenants are: \(declared.sorted().joined(separator: ", "))")
             }
             Terminal.standardError.write("note: tenant '\(tenant!)' has nothing in the ledger\n")
         }
@@ -83,11 +83,6 @@ struct BillCommand: ParsableCommand {
         case .csv: Terminal.standardOutput.write(Statement.csvHeader + statements.map(\.csvRows).joined())
         case .text: Terminal.standardOutput.write(statements.map(\.text).joined(separator: "\n"))
         }
-    }
-
-    /// "did you mean …?" or the tenants there are.
-    static func closest(_ name: String, in names: [String]) -> String {
-        "tenants are: \(names.sorted().joined(separator: ", "))"
     }
 
     /// Every tenant's every month, from its first interval to now: the line items' sum equals the intervals' totals

@@ -95,15 +95,6 @@ struct RegionControlCommand: ParsableCommand {
                                valueName: "seconds"))
     var wait: Double?
 
-    /// The service's answer: what was asked, when, and the region as it stood then (or, having waited, after its run).
-    struct Outcome: Codable {
-        var region: String
-        var action: String
-        var requestedAt: Double
-        var state: ServiceState.Region?
-        var waited: Bool?
-    }
-
     func validate() throws {
         if wait != nil && action == .pause { throw ValidationError("--wait goes with sync or resume: a pause starts no run") }
         if let wait, wait <= 0 { throw ValidationError("--wait takes a number of seconds above 0, not \(wait)") }
@@ -111,7 +102,7 @@ struct RegionControlCommand: ParsableCommand {
 
     func run() throws {
         let body = try client.post("/api/regions/\(region)/\(action.rawValue)")
-        guard var outcome = try? JSONDecoder().decode(Outcome.self, from: Data(body.utf8)) else {
+        guard var outcome = try? JSONDecoder().decode(ServiceState.RegionRequest.self, from: Data(body.utf8)) else {
             throw fail("the service answered something other than a region request: \(body.prefix(200))")
         }
         if let wait {
@@ -143,7 +134,7 @@ struct RegionControlCommand: ParsableCommand {
     }
 
     /// One line for a person.
-    static func describe(_ outcome: Outcome) -> String {
+    static func describe(_ outcome: ServiceState.RegionRequest) -> String {
         let region = outcome.region
         let state = outcome.state
         let revision = state?.appliedRevision.map { String($0.prefix(12)) } ?? "nothing yet"
