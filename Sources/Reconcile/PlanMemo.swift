@@ -12,21 +12,27 @@ public protocol PlanMemo: AnyObject {
     func save() throws
 }
 
-/// Every region plan, in memory: the long-running reconciler's memo (kept in its `RunCaches`).
-public final class MemoryPlanMemo: PlanMemo, @unchecked Sendable {
-    private var plans: [String: (key: String, plan: RegionPlan)] = [:]
-    private let lock = NSLock()
+/// Region plans in memory: the long-running reconciler's memo (kept in its `RunCaches`). With a limit, only the
+/// plans of the regions planned most recently are kept, as observations are: a region whose nodes would be observed
+/// again anyway gains little from its plan, and 100 regions' plans are tens of megabytes a push rarely reads.
+public final class MemoryPlanMemo: PlanMemo, Sendable {
+    private let plans: RegionBoundedCache<String, RegionPlan>
 
-    /// An empty memo.
-    public init() {}
+    /// An empty memo of at most `regions` regions' plans (every region when nil).
+    public init(regions: Int? = nil) {
+        plans = RegionBoundedCache(regions: regions)
+    }
 
     public func plan(region: String, key: String) -> RegionPlan? {
-        lock.withLock { plans[region].flatMap { $0.key == key ? $0.plan : nil } }
+        plans.value(region, region: region, stamp: key)
     }
 
     public func remember(_ plan: RegionPlan, key: String) {
-        lock.withLock { plans[plan.region] = plan.settling ? nil : (key, plan) }
+        plans.keep(plan, key: plan.region, region: plan.region, stamp: plan.settling ? nil : key)
     }
+
+    /// Regions whose plan is kept.
+    public var kept: Int { plans.kept.regions }
 
     public func save() {}
 }

@@ -160,13 +160,14 @@ public final class RunCaches: Sendable {
     /// Observations of unchanged nodes and decoded ring builders, of the `regions` regions planned most recently.
     public let observations: ObservationCache
     public let rings: RingStateCache
-    /// Each region's last plan under its `RegionKey`.
-    public let memo = MemoryPlanMemo()
+    /// The last plan of each of the `regions` regions planned most recently, under its `RegionKey`.
+    public let memo: MemoryPlanMemo
     /// Empty caches for the nodes of `stateDirectory` (production nodes reached as `environment` says), keeping the decoded state (observations, ring builders) of at
     /// most `regions` regions (every region when nil).
     public init(stateDirectory: String, regions: Int? = nil, environment: RunEnvironment = RunEnvironment()) {
         nodes = LocalNodes(stateDirectory: stateDirectory, watching: true, identity: environment.sshIdentity, socketSetting: environment.libvirtSocket)
         observations = ObservationCache(regions: regions)
         rings = RingStateCache(regions: regions)
+        memo = MemoryPlanMemo(regions: regions)
     }
 }

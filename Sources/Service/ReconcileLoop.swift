@@ -318,12 +318,11 @@ public struct ReconcileLoop: Service {
         }
     }
 
-    /// The drift a run's plan heals: changes of owned objects whose observed state differs from the spec StackLab stamped
-    /// on them (reason `drifted`), or every change of a run at the revision the region already had (`healing`: nothing
-    /// in the manifests changed, so whatever it changes was changed behind StackLab's back). What a new revision asks
-    /// for is not drift.
+    /// The drift a run's plan heals (`Plan.drift`, as `stacklab drift` lists it): at the revision the region already
+    /// converged at (`healing`) a power change or a create heals what was done behind StackLab's back; at a new revision
+    /// only an object whose observed state differs from its stamped spec is drift.
     static func drift(_ plan: Plan, healing: Bool) -> Int {
-        healing ? plan.changes.count : plan.changes.count { $0.reason == .drifted }
+        plan.drift(asApplied: { _ in healing }).count
     }
 
     /// Converges one region to `revision`.

@@ -93,6 +93,54 @@ import Testing
         #expect(holders.contains { $0.contains("this reconciler") }, "\(result.output)")
     }
 
+    @Test func theBootstrapGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("bootstrap.md", marked: "GuideTests.theBootstrapGuideRunsAsWritten")
+        try #require(blocks.count == 6, "the guide's six steps: host keys, StackLab's key, the region, preflight, rehearsal, the real run's plan")
+        let clone = try Fixtures.bundledDeployment("bootstrap-guide")
+        // What the guide assumes: three servers on 192.0.2.11–13 port 22 (each a real sshd with its own host key and
+        // its own /var/tmp, as separate machines have), which accept root with the operator's key, and an operator
+        // with git configured. The servers are stopped by PID however the script ends.
+        let prepare = #"""
+            for dir in /etc/stacklab /srv /var/lib/stacklab; do mkdir -p $dir; mount -t tmpfs tmpfs $dir; done
+            mount -t tmpfs -o mode=700 tmpfs /root; export HOME=/root
+            mkdir -m 700 /root/.ssh
+            ssh-keygen -q -t ed25519 -N '' -C operator -f /root/.ssh/id_ed25519
+            cp /root/.ssh/id_ed25519.pub /root/.ssh/authorized_keys
+            git config --global user.name 'ACME Operator'; git config --global user.email ops@acme.invalid
+            mkdir -p /run/sshd
+            servers=()
+            trap 'kill "${servers[@]}" 2>/dev/null || true' EXIT
+            for n in 1 2 3; do
+              ip addr add 192.0.2.1$n/32 dev lo
+              mkdir /srv/host$n
+              ssh-keygen -q -t ed25519 -N '' -C host$n -f /srv/host$n/ssh_host_ed25519_key
+              printf '%s\n' "ListenAddress 192.0.2.1$n:22" "HostKey /srv/host$n/ssh_host_ed25519_key" "PasswordAuthentication no" \
+                "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password" "UsePAM no" "PidFile none" \
+                "Subsystem sftp internal-sftp" > /srv/host$n/sshd_config
+              /usr/sbin/sshd -t -f /srv/host$n/sshd_config
+              unshare --mount --propagation private -- sh -c "mount -t tmpfs tmpfs /var/tmp && exec /usr/sbin/sshd -D -e -f /srv/host$n/sshd_config" 2> /srv/host$n/sshd.log &
+              servers+=($!)
+            done
+            for n in 1 2 3; do
+              for _ in $(seq 100); do (exec 3<> /dev/tcp/192.0.2.1$n/22) 2> /dev/null && break; sleep 0.1; done
+            done
+            """#
+        var script = "cd '\(clone.path)'\n"
+        for (index, block) in blocks.enumerated() { script += "echo '--- step \(index + 1)'\n\(block)\n" }
+        let result = try Self.inNamespace(prepare: prepare, script)
+        #expect(result.status == 0, "\(result.output)")
+        let steps = result.output.components(separatedBy: "--- step ")
+        try #require(steps.count == 7, "\(result.output)")
+        #expect(steps[1].components(separatedBy: "ED25519").count == 4, "three fingerprints to compare: \(steps[1])")
+        #expect(steps[2].contains("Number of key(s) added: 1"), "ssh-copy-id authorized the key: \(steps[2])")
+        #expect(steps[4].contains("acme-3") && !steps[4].contains("✗"), "preflight passed on every server: \(steps[4])")
+        #expect(steps[5].contains("No changes: 3 nodes are in shape."), "the second run changed nothing: \(steps[5])")
+        #expect(steps[5].contains("\"name\" : \"acme-2\"") && steps[5].contains("192.0.2.12"), "192.0.2.12 holds its own identity: \(steps[5])")
+        for service in ["libvirtd", "swift-object", "swift-proxy"] {
+            #expect(steps[6].contains("service \(service)"), "the real run's plan enables \(service): \(steps[6])")
+        }
+    }
+
     @Test func theUnitFileVerifies() throws {
         let unit = (Fixtures.packageRoot as NSString).appendingPathComponent("docs/guides/stacklab.service")
         let text = try String(contentsOfFile: unit, encoding: .utf8)

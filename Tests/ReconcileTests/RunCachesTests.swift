@@ -33,6 +33,20 @@ import Testing
         #expect(unbounded.kept == (50, 50))
     }
 
+    @Test func theMemoKeepsThePlansOfTheRegionsPlannedMostRecently() {
+        let memo = MemoryPlanMemo(regions: 2)
+        for region in ["r1", "r2", "r3"] { memo.remember(RegionPlan(region: region), key: "k-\(region)") }
+        #expect(memo.kept == 2)
+        #expect(memo.plan(region: "r1", key: "k-r1") == nil, "r1 was planned least recently")
+        #expect(memo.plan(region: "r3", key: "k-r3")?.region == "r3")
+        #expect(memo.plan(region: "r3", key: "other inputs") == nil, "a plan is given back only under its key")
+        var settling = RegionPlan(region: "r3")
+        settling.settling = true
+        memo.remember(settling, key: "k-r3")
+        #expect(memo.plan(region: "r3", key: "k-r3") == nil, "a settling region's plan changes with the hour: not kept")
+        #expect(MemoryPlanMemo().kept == 0)
+    }
+
     @Test func nodesOfARegionForgottenAreObservedAgainWithTheSameResult() throws {
         let state = try Scratch("state")
         let reconciler = Reconciler(model: DesiredModel(), revision: nil, stateDirectory: state.path, state: nil)

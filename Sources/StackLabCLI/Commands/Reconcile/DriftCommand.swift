@@ -11,9 +11,12 @@ struct DriftCommand: ParsableCommand {
         commandName: "drift",
         abstract: "List owned objects changed behind StackLab's back (apply heals them).",
         discussion: """
-            Drift is an owned object whose observed state differs from its desired spec (memory or vCPUs changed by \
-            hand, powered off, deleted) — as opposed to a change in the manifests, which 'plan' shows. Unmanaged \
-            objects are listed too. Exit status: 0 no drift, 2 drift, 1 errors.
+            Drift is an owned object whose observed state differs from the spec StackLab stamped on it (memory or \
+            vCPUs changed by hand, a ruleset or ring edited), one StackLab created that is gone, or one not in its \
+            desired power state — as opposed to a change in the manifests, which 'plan' shows. The files on disk are \
+            taken as what was applied; with --rev, a power change counts only in regions last applied at that \
+            revision. The service's stacklab_drift counts the same. Unmanaged objects are listed too. Exit status: \
+            0 no drift, 2 drift, 1 errors.
             """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -34,25 +37,25 @@ struct DriftCommand: ParsableCommand {
         let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
         let plan: Plan
         let placements: [Address: Placement]
+        var applied: Set<String>?
         do {
             // Drift is a refresh-only plan: every node asked again, nothing taken from a memo.
             let made = try reconciler.plan(PlanRequest(.refresh, regions: reconcile.region))
             if let recovered = made.recovery.summary { Terminal.standardError.write("note: \(recovered)\n") }
             plan = made.plan
             placements = try reconciler.state?.placements() ?? [:]
+            if let revision = loaded.revision {
+                let last = try reconciler.state?.lastApplied(regions: loaded.model.regions.map(\.name)) ?? [:]
+                applied = Set(last.filter { $0.value.revision == revision }.keys)
+            }
         } catch {
             throw failing(error)
         }
-        var found: [Drifted] = []
-        for change in plan.changes {
-            switch (change.action, change.reason) {
-            case (.update, .drifted), (.create, .drifted), (.power, .powerState):
-                found.append(Drifted(address: change.address.description, target: change.target.description, reason: change.reason.rawValue, fields: change.fields))
-            case (.create, .new) where placements[change.address] != nil:
-                found.append(Drifted(address: change.address.description, target: placements[change.address]!.node.description, reason: "missing", fields: []))
-            default:
-                continue
-            }
+        // Planned from a revision (--rev), a region is as applied when its last apply was at that revision; the files
+        // on disk are taken as what is applied. What StackLab created before has a recorded placement.
+        let found = plan.drift(asApplied: { applied?.contains($0) ?? true }, created: { placements[$0] != nil }).map { drift in
+            Drifted(address: drift.change.address.description, target: (placements[drift.change.address]?.node).map(\.description) ?? drift.change.target.description,
+                    reason: drift.kind.rawValue, fields: drift.kind == .missing ? [] : drift.change.fields)
         }
         let unmanaged = plan.unmanaged.map { Drifted(address: "\($0.kind) '\($0.name)'", target: $0.node.description, reason: "unmanaged", fields: []) }
         if output.format == .json {
