@@ -49,8 +49,11 @@ public enum Ownership {
         return attributes["address"] == nil ? nil : attributes
     }
 
+    /// The five entities XML escaping writes; a value without `&` (nearly every one) is given back as it is, without
+    /// five Foundation searches over it.
     private static func unescape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+        guard text.utf8.contains(UInt8(ascii: "&")) else { return text }
+        return text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             .replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
             .replacingOccurrences(of: "&amp;", with: "&")
     }

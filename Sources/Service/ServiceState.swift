@@ -6,7 +6,6 @@ import Reconcile
 /// What the service knows of each region and of its sources of work, shared by the reconcile loop and the HTTP
 /// handlers (one lock; every read returns a copy).
 public final class ServiceState: @unchecked Sendable {
-    /// One region as the service sees it.
     /// The answer to `POST /api/regions/:region/:action`: what was asked, when, and the region as it stood then; a
     /// client that waited for the run it started (`stacklab region sync --wait`) puts the region after it in `state`.
     public struct RegionRequest: Sendable, Codable {
@@ -25,14 +24,14 @@ public final class ServiceState: @unchecked Sendable {
         }
     }
 
+    /// One region as the service sees it.
     public struct Region: Sendable, Codable {
         public var region: String
         /// The revision the branch points at, and the one last converged here.
         public var desiredRevision: String?
         public var appliedRevision: String?
-        /// Drift the last run healed: owned objects changed behind StackLab's back (an observed state that differs from
-        /// the spec StackLab stamped on it), or, in a run at the revision the region already had, every change it made.
-        /// Changes a new revision asks for are not drift (they are counted in `stacklab_changes_total`).
+        /// Drift the last run healed (`Plan.drift`): owned objects changed behind StackLab's back. Changes a new
+        /// revision asks for are not drift (they are counted in `stacklab_changes_total`).
         public var drift = 0
         public var lastRunAt: Double?
         public var lastRunSeconds: Double?
@@ -216,7 +215,6 @@ public final class ServiceState: @unchecked Sendable {
         }
     }
 
-    /// Records a webhook delivery id; false when it was seen before (a replay).
     /// Whether `region`'s convergence at `revision` should be recorded in the store now: not yet recorded at that
     /// revision by this process, or last recorded more than a minute ago (another holder may have recorded another
     /// revision since). A resync every few seconds does not open the store each time.
@@ -232,6 +230,7 @@ public final class ServiceState: @unchecked Sendable {
         lock.withLock { convergenceRecorded[region] = (revision, Date().timeIntervalSince1970) }
     }
 
+    /// Records a webhook delivery id; false when it was seen before (a replay).
     public func firstDelivery(_ id: String) -> Bool {
         lock.withLock {
             guard !seenDeliveries.contains(id) else { return false }

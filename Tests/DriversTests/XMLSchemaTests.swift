@@ -70,4 +70,13 @@ import Testing
         #expect(Ownership.parse("<other:thing xmlns:other='https://example.org/x' address='x'/>") == nil)
         #expect(Ownership.parse(Ownership.element(address: "instance/a/b/c", specHash: "00ff"))?["spec"] == "00ff")
     }
+
+    /// Values come back as written, escaped or not (a value without `&` is not searched for entities).
+    @Test func ownershipValuesRoundTrip() {
+        let element = Ownership.element(address: "instance/a/b/c", specHash: "00ff", extra: [("image", "a<b>&'c\"d"), ("flavor", "m1.small"), ("origin", "&amp;")])
+        let attributes = Ownership.parse(element)
+        #expect(attributes?["image"] == "a<b>&'c\"d")
+        #expect(attributes?["flavor"] == "m1.small")
+        #expect(attributes?["origin"] == "&amp;")
+    }
 }
