@@ -69,8 +69,8 @@ import Testing
     static let withoutSuccess: [String: String] = [
         "region": "needs a running service: ServiceTests drives `region pause|resume|sync --wait` against one",
         "approve": "needs a running service with a deploy waiting: the deploy-approval tests drive it",
-        "serve": "runs until stopped: ServiceTests start it and read its start document",
-        "metadata serve": "runs until stopped: the metadata tests start it on loopback",
+        "serve": "runs until stopped: theServicesAnswerOnceWhenUpAndNothingMoreWhenStopped",
+        "metadata serve": "runs until stopped: theServicesAnswerOnceWhenUpAndNothingMoreWhenStopped",
     ]
 
     /// The deployment the cases run in: the bundled manifests in git, a change that passes and one that does not, a
@@ -153,6 +153,37 @@ import Testing
             if let bad = cases.badInput { try Self.check(path, bad, cases.bad, in: world); paths += 1 }
         }
         #expect(paths >= 80, "\(commands.count) commands, \(paths) paths")
+    }
+
+    /// `serve` and `metadata serve` print one document once they listen (where, and where their state is), log on
+    /// standard error, and print nothing more when SIGTERM stops them.
+    @Test func theServicesAnswerOnceWhenUpAndNothingMoreWhenStopped() throws {
+        let world = try World()
+        let metadataRoot = try Scratch("metadata-root")
+        let servePort = try LoopbackSSHD.freePort(), metadataPort = try LoopbackSSHD.freePort()
+        let services: [(name: String, arguments: String, port: UInt16, expect: [String: String])] = [
+            ("serve", "serve --repo '\(world.repo)' --state-dir '\(world.root)/serve-state' --port \(servePort) --token-file '\(world.token)' --webhook-secret-file '\(world.secret)'",
+             servePort, ["listening": "http://127.0.0.1:\(servePort)", "stateDirectory": "\(world.root)/serve-state"]),
+            ("metadata serve", "metadata serve --root '\(metadataRoot.path)' --listen 127.0.0.1:\(metadataPort)", metadataPort, [:]),
+        ]
+        for service in services {
+            let out = world.scratch.file("\(service.port).out"), err = world.scratch.file("\(service.port).err")
+            let pid = try Command.start(["bash", "-c", "exec '\(StackLabBinary.path)' \(service.arguments) --format json > '\(out)' 2> '\(err)'"])
+            var up = false
+            for _ in 0..<200 where !up {
+                up = LoopbackSSHD.accepts(address: "127.0.0.1", port: service.port)
+                if !up { usleep(50_000) }
+            }
+            let status = Command.stop(pid)
+            let stdout = try String(contentsOfFile: out, encoding: .utf8)
+            let log = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+            #expect(up, "\(service.name) listened: \(log.suffix(1000))")
+            #expect(status == 0, "\(service.name) stops cleanly on SIGTERM: exit \(status), \(log.suffix(1000))")
+            let document = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+            #expect(document?["ok"] as? Bool == true && document?["diagnostics"] is [Any], "\(service.name): one document: \(stdout)")
+            #expect(document?["listening"] is String, "\(service.name) says where it listens: \(stdout)")
+            for (key, value) in service.expect { #expect(document?[key] as? String == value, "\(service.name): \(key) in \(stdout)") }
+        }
     }
 
     @Test func helpIsTheDocumentsTextAndNestedDataIsNeverAString() throws {
