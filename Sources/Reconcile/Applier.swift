@@ -61,10 +61,60 @@ public struct Applier: Sendable {
         }
     }
 
-    /// A change starting or finishing.
+    /// A change starting or finishing, or a transfer under way (a snapshot taken or restored: `outcome` nil and
+    /// `transferred` set, when it starts, at most four times a second while it runs, and when its bytes are all moved).
     public struct ProgressEvent: Sendable {
         public var change: Change
         public var outcome: Outcome?
+        public var transferred: Transferred? = nil
+    }
+
+    /// The bytes a transfer has moved (a sparse volume's file: how many it moves is known only at its end), and for
+    /// how long it has run.
+    public struct Transferred: Sendable, Equatable {
+        public var bytes: UInt64
+        public var seconds: Double
+
+        public init(bytes: UInt64, seconds: Double) {
+            self.bytes = bytes
+            self.seconds = seconds
+        }
+    }
+
+    /// Counts a transfer's bytes for `progress`: an event when it starts, at most every `interval` seconds while it
+    /// runs, and one when it is done. Used by the one thread that moves the bytes.
+    final class TransferMeter {
+        private let change: Change
+        private let progress: (@Sendable (ProgressEvent) -> Void)?
+        private let interval: UInt64
+        private let started = DispatchTime.now().uptimeNanoseconds
+        private var last: UInt64
+        private var bytes: UInt64 = 0
+
+        init(_ change: Change, interval: Double = 0.25, progress: (@Sendable (ProgressEvent) -> Void)?) {
+            self.change = change
+            self.progress = progress
+            self.interval = UInt64(interval * 1e9)
+            last = started
+            report(at: started)
+        }
+
+        /// `count` more bytes moved.
+        func add(_ count: Int) {
+            bytes += UInt64(count)
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now - last >= interval { report(at: now) }
+        }
+
+        /// The transfer is done: its last count.
+        func finish() {
+            report(at: DispatchTime.now().uptimeNanoseconds)
+        }
+
+        private func report(at now: UInt64) {
+            last = now
+            progress?(ProgressEvent(change: change, outcome: nil, transferred: Transferred(bytes: bytes, seconds: Double(now - started) / 1e9)))
+        }
     }
 
     /// The result of an apply.
@@ -253,11 +303,24 @@ public struct Applier: Sendable {
                 guard try !store.client.exists(store.manifests, store.key(volume: volume, name: snapshot)) else { return }  // taken before a crash
                 let previous = try after.flatMap { try store.manifest(volume: volume, name: $0) }
                 try driver.exportVolume(pool: pool, name: name, chunkSize: store.chunkSize) { capacity, read in
-                    _ = try store.upload(volume: volume, name: snapshot, capacity: capacity, after: previous, read: read)
+                    let meter = TransferMeter(change, progress: progress)
+                    _ = try store.upload(volume: volume, name: snapshot, capacity: capacity, after: previous) {
+                        let chunk = try read()
+                        meter.add(chunk?.count ?? 0)
+                        return chunk
+                    }
+                    meter.finish()
                 }
             case .restoreVolume(let pool, let name, let bytes, let key, let snapshot):
                 let store = try objectStore(for: change)
-                try driver.importVolume(pool: pool, name: name, bytes: bytes) { write in try store.restore(volume: key.description, name: snapshot, write: write) }
+                try driver.importVolume(pool: pool, name: name, bytes: bytes) { write in
+                    let meter = TransferMeter(change, progress: progress)
+                    try store.restore(volume: key.description, name: snapshot) { chunk in
+                        try write(chunk)
+                        meter.add(chunk.count)
+                    }
+                    meter.finish()
+                }
             }
         case (.region, .region(let operation)):
             switch operation {

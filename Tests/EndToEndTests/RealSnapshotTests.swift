@@ -41,10 +41,12 @@ extension SwiftSnapshotTests {
             try GitCLI.commitAll(in: repo.path)
         }
 
-        func stacklab(_ arguments: [String]) throws -> Command.Result {
-            try Command.run(["env", "STACKLAB_SSH_IDENTITY=\(server.userKey)", "STACKLAB_LIBVIRT_SOCKET=\(server.address)=\(daemon.socket)",
-                             "STACKLAB_SWIFT_KEY=testing", StackLabBinary.path]
-                            + arguments + ["--region", "snap", "--repo", repo.path, "--state-dir", state.path])
+        /// Runs stacklab for region `snap`; on a `terminal` (`script`'s pseudo-terminal) when asked.
+        func stacklab(_ arguments: [String], terminal: Bool = false) throws -> Command.Result {
+            let command = ["env", "STACKLAB_SSH_IDENTITY=\(server.userKey)", "STACKLAB_LIBVIRT_SOCKET=\(server.address)=\(daemon.socket)",
+                           "STACKLAB_SWIFT_KEY=testing", StackLabBinary.path] + arguments + ["--region", "snap", "--repo", repo.path, "--state-dir", state.path]
+            guard terminal else { return try Command.run(command) }
+            return try Command.run(["script", "-qec", command.map { "'\($0)'" }.joined(separator: " "), "/dev/null"])
         }
 
         /// The file of tenant volume `name` on the node.
@@ -71,14 +73,19 @@ extension SwiftSnapshotTests {
         let plan = try world.stacklab(["plan"])
         #expect(plan.status == 2 && plan.output.contains("snapshot/snap/acme/data@before-upgrade"), "\(plan.output)")
         #expect(!plan.output.contains("instance/"), "nothing else changes: \(plan.output)")
-        let taken = try world.stacklab(["apply", "--auto-approve"])
+        // On a terminal (`script`), the snapshot's bytes are counted as they go.
+        let taken = try world.stacklab(["apply", "--auto-approve"], terminal: true)
         #expect(taken.status == 0 && taken.output.contains("Verified"), "\(taken.output)")
+        #expect(taken.output.contains("snapshot/snap/acme/data@before-upgrade: 0 B\r") || taken.output.contains("snapshot/snap/acme/data@before-upgrade: 0 B\u{1B}"),
+                "the transfer's line from its start: \(taken.output)")
         #expect(try world.daemon.runningDomains() == ["acme:m-0"], "the guest runs on")
         let reason = try Command.check(["virsh", "-c", world.daemon.localURI, "domstate", "--reason", "acme:m-0"])
         #expect(reason.contains("unpaused"), "paused for the copy, then resumed: \(reason)")
         let store = SnapshotStore(client: try SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
         let stored = try store.list(prefix: "acme/data/")
         #expect(stored.map(\.name) == ["before-upgrade"] && stored.first?.capacity == 64 << 20, "\(stored)")
+        let read = ByteSize(bytes: stored.first?.bytes ?? 0).readable
+        #expect(taken.output.contains("snapshot/snap/acme/data@before-upgrade: \(read)"), "its last count is every byte stored (\(read)): \(taken.output)")
         #expect(try world.stacklab(["plan"]).status == 0, "converged")
         let shown = try world.stacklab(["show", "volume", "data", "--live"])
         #expect(shown.status == 0 && shown.output.contains("on snap-1 as v-") && shown.output.contains("snapshot before-upgrade: 64MiB"), "\(shown.output)")

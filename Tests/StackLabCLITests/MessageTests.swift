@@ -50,3 +50,17 @@ import Testing
         #expect(changes["ok"] as? Bool == true && (changes["diagnostics"] as? [Any])?.isEmpty == true, "exit 2 is an answer: changes found")
     }
 }
+
+/// A snapshot taken or restored shows its bytes on a terminal as they go.
+@Suite struct TransferProgressTests {
+    static let change = Change(address: Address(kind: .snapshot, region: "r", tenant: "t", name: "data@nightly"),
+                               target: .node(Address(kind: .node, region: "r", name: "n1")), action: .create, reason: .scheduled,
+                               operation: .setPower(domain: "x", running: true))
+
+    @Test func theLineSaysHowMuchHowFastAndForHowLong() {
+        let half = Applier.Transferred(bytes: 512 << 20, seconds: 40)
+        #expect(ProgressPrinter.transfer(Self.change, half) == "  snapshot/r/t/data@nightly: 512 MiB · 12.8 MiB/s · 40 s")
+        let starting = Applier.Transferred(bytes: 0, seconds: 0)
+        #expect(ProgressPrinter.transfer(Self.change, starting) == "  snapshot/r/t/data@nightly: 0 B")
+    }
+}
