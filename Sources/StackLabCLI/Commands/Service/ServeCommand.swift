@@ -70,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between reads of the running instances' CPU, disk and network counters for /metrics (0: never); a read waits while a region is being reconciled.")
     var usageInterval: Double = 15
 
-    @Option(name: .long, help: ArgumentHelp("Keep in memory the node observations and ring builders of this many regions, those planned most recently (0: every region). Another region's are read again when it is planned: a simulated node's saved observation, its rings from the state store (at 100 nodes and 1,000 instances a region holds about 3 MB of them).", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("Keep in memory the node observations, ring builders and converged plans of this many regions, those planned most recently (0: every region). Another region's are read again when it is planned: a simulated node's saved observation, its rings from the state store (at 100 nodes and 1,000 instances a region holds about 3 MB of them).", valueName: "n"))
     var cacheRegions = ServiceConfiguration.defaultCacheRegions
 
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes.", valueName: "file"))
