@@ -13,8 +13,8 @@ public protocol PlanMemo: AnyObject {
 }
 
 /// Region plans in memory: the long-running reconciler's memo (kept in its `RunCaches`). With a limit, only the
-/// plans of the regions planned most recently are kept, as observations are: a region whose nodes would be observed
-/// again anyway gains little from its plan, and 100 regions' plans are tens of megabytes a push rarely reads.
+/// plans of the regions planned most recently are kept, as observations are: a region whose observations were let go
+/// is observed again when it is planned anyway, so its kept plan would save little while holding its changes.
 public final class MemoryPlanMemo: PlanMemo, Sendable {
     private let plans: RegionBoundedCache<String, RegionPlan>
 
