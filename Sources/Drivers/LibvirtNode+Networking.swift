@@ -8,7 +8,7 @@ import SSH
 /// its hosts, and the ruleset loaded in one transaction (see `NodeMachine`). Here: what the files mean.
 extension LibvirtNode {
     /// What the node has: its DHCP configuration, its installed ruleset, and whether the live ruleset differs from it.
-    func installedNetworking() throws(DriverError) -> (dhcp: NodeDHCP?, firewall: Ruleset?, drift: String?) {
+    func installedNetworking() throws(DriverError) -> (dhcp: NodeDHCP?, firewall: Ruleset?, drift: String?, proxy: (text: String?, drift: String?)) {
         let found = try machine.networkFiles()
         let files = found.files, live = found.live, listed = found.listed
         var metadata: [String: InstanceMetadata] = [:]
@@ -30,7 +30,18 @@ extension LibvirtNode {
         } else if let live, let listed, ruleset != nil, live != listed {
             drift = live.isEmpty ? "StackLab's table is gone from the kernel" : "changed by hand (nft list differs from what was loaded)"
         }
-        return (networks.isEmpty && files.isEmpty ? nil : NodeDHCP(networks: networks), ruleset, drift)
+        let dhcpFiles = files.keys.contains { $0 != ProxyConfig.file }
+        return (networks.isEmpty && !dhcpFiles ? nil : NodeDHCP(networks: networks), ruleset, drift, Self.installedProxy(found))
+    }
+
+    /// The node's installed HAProxy configuration, and why HAProxy is not running it as StackLab installed it.
+    static func installedProxy(_ found: NetworkFiles) -> (text: String?, drift: String?) {
+        guard let text = found.files[ProxyConfig.file] else { return (nil, nil) }
+        if ProxyConfig.Installed(parsing: text)?.intact != true {
+            return (text, "haproxy.cfg was edited by hand (it no longer matches the digest StackLab wrote)")
+        }
+        if found.proxyRunning == false { return (text, "HAProxy is not running") }
+        return (text, nil)
     }
 
     /// Writes the DHCP files (removing those of networks the node no longer serves) and, on a production node, gives

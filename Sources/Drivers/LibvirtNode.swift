@@ -124,7 +124,9 @@ public final class LibvirtNode: NodeDriver, LibvirtBacked, @unchecked Sendable {
                 throw LibvirtError.cannotConnect("read the ring files of \(address)", message: error.message)
             }
             do throws(DriverError) {
-                (node.dhcp, node.firewall, node.firewallDrift) = try self.installedNetworking()
+                let proxy: (text: String?, drift: String?)
+                (node.dhcp, node.firewall, node.firewallDrift, proxy) = try self.installedNetworking()
+                (node.proxy, node.proxyDrift) = proxy
             } catch {
                 throw LibvirtError.cannotConnect("read the network configuration of \(address)", message: error.message)
             }
@@ -160,7 +162,7 @@ public final class LibvirtNode: NodeDriver, LibvirtBacked, @unchecked Sendable {
         case .ensureVolume(_, let name, _), .deleteVolume(_, let name): ("", [name])
         case .setPower(let name, _): (name, [])
         case .deleteDomain(let name, let instance): (name, [DesiredDomain.volumePrefix(for: instance)])
-        case .ensureNetwork, .deleteNetwork, .installRing, .configureDHCP, .loadFirewall: ("", [])
+        case .ensureNetwork, .deleteNetwork, .installRing, .configureDHCP, .loadFirewall, .loadProxy: ("", [])
         }
         try changing(domain: domain, volumePrefixes: volumes, deferring: deferringWrite) { () throws(DriverError) in try perform(operation) }
     }
@@ -236,6 +238,8 @@ public final class LibvirtNode: NodeDriver, LibvirtBacked, @unchecked Sendable {
             }
         case .loadFirewall(let ruleset):
             try loadFirewall(ruleset)
+        case .loadProxy(let config):
+            try machine.loadProxy(config)
         }
     }
 

@@ -37,6 +37,9 @@ public protocol NodeMachine: AnyObject, Sendable {
     func writeNetworkFiles(_ files: [(path: String, content: String)], dhcp: NodeDHCP) throws(DriverError)
     /// Installs and loads `ruleset` atomically, or removes StackLab's table and file when it has no rules.
     func loadRuleset(_ ruleset: Ruleset) throws(DriverError)
+    /// Checks `config` with `haproxy -c`, installs it atomically and has HAProxy use it without dropping established
+    /// connections (starting it when it is not running); with no services, stops HAProxy and removes the file.
+    func loadProxy(_ config: ProxyConfig) throws(DriverError)
 }
 
 /// StackLab's networking files as a node has them (path → text), and its live ruleset.
@@ -50,8 +53,10 @@ public struct NetworkFiles: Sendable {
     /// What `nft list table` showed right after StackLab loaded the ruleset: a live ruleset that differs was changed by hand.
     public static let listedFile = "/etc/stacklab/firewall/listed"
 
-    /// Every file found, by absolute path (before any file root).
+    /// Every file found, by absolute path (before any file root); the HAProxy configuration among them.
     public var files: [String: String]
+    /// Whether the HAProxy the node runs for StackLab is alive (nil where StackLab runs none: a simulated node).
+    public var proxyRunning: Bool?
     /// `nft list table` now, and what it showed when StackLab loaded the ruleset (nil where the node's kernel is not
     /// StackLab's to read: a simulated node, or a test host with a file root).
     public var live: String?

@@ -159,9 +159,12 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
         let dnsmasq = NetworkFiles.dnsmasqDirectory, metadata = NetworkFiles.metadataDirectory, ruleset = NetworkFiles.rulesetFile
         let script = """
             cd "$STACKLAB_ROOT/" || exit 0
-            for f in .\(dnsmasq)/*.conf .\(dnsmasq)/*.hosts .\(metadata)/*.json .\(ruleset); do
+            for f in .\(dnsmasq)/*.conf .\(dnsmasq)/*.hosts .\(metadata)/*.json .\(ruleset) .\(ProxyConfig.file); do
               [ -f "$f" ] && { printf '\\n@@file %s\\n' "${f#.}"; cat "$f"; }
             done
+            if [ -f .\(ProxyConfig.file) ]; then
+              printf '\\n@@haproxy\\n'; \(Self.proxyAlive) && echo running || echo stopped
+            fi
             if [ -z "$STACKLAB_ROOT" ] && [ -f .\(ruleset) ]; then
               printf '\\n@@live\\n'; \(Ruleset.listing)
               printf '\\n@@listed\\n'; cat .\(NetworkFiles.listedFile) 2>/dev/null
@@ -178,6 +181,8 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
             if text.hasSuffix("\n") { text.removeLast() }
             if section == "@@live" {
                 found.live = text
+            } else if section == "@@haproxy" {
+                found.proxyRunning = text.hasPrefix("running")
             } else if section == "@@listed" {
                 found.listed = text
             } else {
@@ -185,7 +190,7 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
             }
         }
         for line in output.split(separator: "\n", omittingEmptySubsequences: false).dropLast(output.hasSuffix("\n") ? 1 : 0) {
-            if line.hasPrefix("@@file ") || line == "@@live" || line == "@@listed" {
+            if line.hasPrefix("@@file ") || line == "@@live" || line == "@@listed" || line == "@@haproxy" {
                 close()
                 section = String(line)
                 text = ""
@@ -243,6 +248,49 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
             }
         }
         _ = try run(script + "true\n")
+    }
+
+    /// The shell test that StackLab's HAProxy master runs (its pid file names a live process), run under the file root.
+    static let proxyAlive = "{ p=\"$(cat .\(ProxyConfig.runDirectory)/haproxy.pid 2>/dev/null | head -n1)\"; [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; }"
+
+    /// The new file is written beside the installed one and checked with `haproxy -c` on the node; only then is it
+    /// renamed into place and HAProxy reloaded: a master process started by StackLab (`haproxy -W -D`) gets USR2 (its
+    /// workers hand their listening sockets to the new ones, so no established connection is dropped), or systemd's
+    /// `stacklab-haproxy` unit is reloaded on a server StackLab owns; a stopped HAProxy is started.
+    public func loadProxy(_ config: ProxyConfig) throws(DriverError) {
+        let file = ProxyConfig.file, run = ProxyConfig.runDirectory
+        var script = "cd \"$STACKLAB_ROOT/\" || exit 1\n"
+        if config.services.isEmpty {
+            script += "if \(Self.proxyAlive); then kill -USR1 \"$p\"; fi\n"
+            if ownsMachine { script += "if [ -d /run/systemd/system ]; then systemctl disable --now stacklab-haproxy 2>/dev/null; fi\n" }
+            script += "rm -f .\(file) .\(file).new\n"
+            _ = try self.run(script + "true\n")
+            return
+        }
+        let face = try face()
+        do {
+            try face.write(file + ".new", content: Array(config.text.utf8), mode: 0o644)
+        } catch {
+            throw DriverError(node: node, message: "cannot write the HAProxy configuration: \(error.message)", isTransient: true)
+        }
+        script += """
+            out="$(haproxy -c -f .\(file).new 2>&1)" || { echo "haproxy -c refused the configuration: $out" >&2; rm -f .\(file).new; exit 3; }
+            mv -f .\(file).new .\(file)
+            mkdir -p .\(run)
+
+            """
+        if ownsMachine {
+            script += "if [ -d /run/systemd/system ]; then systemctl enable stacklab-haproxy >/dev/null 2>&1; systemctl reload-or-restart stacklab-haproxy || exit 4; exit 0; fi\n"
+        }
+        script += """
+            if \(Self.proxyAlive); then
+              kill -USR2 "$p" || exit 4
+            else
+              haproxy -W -D -p "$PWD\(run)/haproxy.pid" -f "$PWD\(file)" || exit 4
+            fi
+
+            """
+        _ = try self.run(script + "true\n")
     }
 
     /// Runs a script through the host face; a failure carries its output.

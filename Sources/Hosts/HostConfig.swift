@@ -64,6 +64,10 @@ public enum HostConfig {
             file("/etc/systemd/system/stacklab-dnsmasq@.service", Array(Self.dnsmasqUnit.utf8))
         }
         if spec.has(.volume) { directory("/var/lib/stacklab/volumes") }
+        if spec.has(.loadbalancer) {
+            directory("/etc/stacklab/haproxy")
+            file("/etc/systemd/system/stacklab-haproxy.service", Array(Self.haproxyUnit.utf8))
+        }
         if spec.has(.storage) {
             struct Storage: Encodable {
                 struct Device: Encodable { var name: String, bytes: UInt64, weight: Double, mount: String }
@@ -118,6 +122,30 @@ public enum HostConfig {
         ExecStart=/usr/local/bin/stacklab metadata serve --root / --listen 0.0.0.0:8775
         Restart=always
         RestartSec=2
+
+        [Install]
+        WantedBy=multi-user.target
+
+        """
+
+    /// HAProxy for the region's public domains and load balancers, from the configuration the HAProxy change writes
+    /// (checked with `haproxy -c` before it is installed; a reload hands the listening sockets over, dropping nothing).
+    static let haproxyUnit = """
+        # StackLab: HAProxy for this region's public domains and load balancers (managed by StackLab)
+        [Unit]
+        Description=StackLab HAProxy
+        After=network-online.target
+        ConditionPathExists=/etc/stacklab/haproxy/haproxy.cfg
+
+        [Service]
+        ExecStartPre=/usr/sbin/haproxy -c -q -f /etc/stacklab/haproxy/haproxy.cfg
+        ExecStart=/usr/sbin/haproxy -Ws -f /etc/stacklab/haproxy/haproxy.cfg -p /run/stacklab/haproxy.pid
+        ExecReload=/usr/sbin/haproxy -c -q -f /etc/stacklab/haproxy/haproxy.cfg
+        ExecReload=/bin/kill -USR2 $MAINPID
+        RuntimeDirectory=stacklab
+        RuntimeDirectoryPreserve=yes
+        Type=notify
+        Restart=always
 
         [Install]
         WantedBy=multi-user.target

@@ -43,6 +43,7 @@ extension Change {
         public static func deleteDomain(domain: String, instance: Address) -> Self { .node(.deleteDomain(domain: domain, instance: instance)) }
         public static func configureDHCP(_ dhcp: NodeDHCP) -> Self { .node(.configureDHCP(dhcp)) }
         public static func loadFirewall(_ ruleset: Ruleset) -> Self { .node(.loadFirewall(ruleset)) }
+        public static func loadProxy(_ config: ProxyConfig) -> Self { .node(.loadProxy(config)) }
         public static func installRing(file: String, content: Data, sha256: String) -> Self { .node(.installRing(file: file, content: content, sha256: sha256)) }
         public static func moveDomain(_ domain: DesiredDomain, from: Address, domain name: String) -> Self { .transfer(.moveDomain(domain, from: from, domain: name)) }
         public static func restoreVolume(pool: String, name: String, bytes: UInt64, store: TenantKey, snapshot: String) -> Self {
@@ -83,6 +84,9 @@ public enum NodeOperation: Sendable, Codable, Hashable {
     indirect case configureDHCP(NodeDHCP)
     /// Load the node's nftables ruleset atomically (no rules: remove StackLab's table).
     indirect case loadFirewall(Ruleset)
+    /// Check the node's HAProxy configuration with `haproxy -c`, install it atomically and have HAProxy use it without
+    /// dropping established connections (started when it is not running); no services: stop HAProxy, remove the file.
+    indirect case loadProxy(ProxyConfig)
     /// Install a Swift ring file (in the node's ring directory), checked against its sha256 afterwards.
     case installRing(file: String, content: Data, sha256: String)
 
@@ -99,6 +103,7 @@ public enum NodeOperation: Sendable, Codable, Hashable {
         case .deleteDomain: "delete domain"
         case .configureDHCP: "configure DHCP"
         case .loadFirewall: "load firewall"
+        case .loadProxy: "load HAProxy"
         case .installRing: "install ring"
         }
     }

@@ -25,6 +25,10 @@ public struct ObservedNode: Sendable, Codable, Hashable {
     public var firewall: Ruleset?
     /// Why the live ruleset is not the one installed (changed by hand, or gone), nil when it is.
     public var firewallDrift: String?
+    /// StackLab's installed HAProxy configuration (a load-balancer node), nil when it has none.
+    public var proxy: String?
+    /// Why HAProxy is not running the installed configuration (the file edited by hand, the process gone), nil when it is.
+    public var proxyDrift: String?
 
     /// Creates an observation.
     public init(address: Address, domains: [ObservedDomain], networks: [String]) {

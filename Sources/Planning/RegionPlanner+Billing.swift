@@ -8,6 +8,7 @@ extension RegionPlanner {
         let instances = Dictionary(slice.instances.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         let volumes = Dictionary(slice.volumes.map { (DesiredDomain.volumeName(for: $0.address), $0) }, uniquingKeysWith: { first, _ in first })
         let floating = Dictionary(slice.floatingIPs.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        let balancers = Dictionary(slice.loadBalancers.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         for index in changes.indices {
             let change = changes[index]
             switch change.operation {
@@ -27,6 +28,13 @@ extension RegionPlanner {
                 changes[index].meters = mapped.sorted().compactMap { floating[$0].map(floatingMeter) }
                 let before = Set((change.target.node.flatMap { observed[$0]?.firewall?.rules } ?? []).compactMap(\.floatingBinding?.floatingIP))
                 changes[index].stopsMeters = before.subtracting(floating.keys).sorted().map { .address($0) }
+            case .node(.loadProxy(let config)):
+                // The load balancers this node's configuration serves are charged; those it served that left the
+                // manifests stop (every load-balancer node carries the same meters: a meter already in force is kept).
+                let served = Set(config.services.map(\.owner.address).filter { $0.kind == .loadBalancer })
+                changes[index].meters = served.sorted().compactMap { balancers[$0].map(balancerMeter) }
+                let before = (change.target.node.flatMap { observed[$0]?.proxy }).flatMap(ProxyConfig.Installed.init(parsing:))?.loadBalancers ?? []
+                changes[index].stopsMeters = before.subtracting(balancers.keys).sorted().map { .address($0) }
             case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.configureDHCP), .node(.installRing), .transfer(.takeSnapshot), .region:
                 continue
             }
@@ -49,6 +57,11 @@ extension RegionPlanner {
         return Meter(resource: .volume(region: region, volume: DesiredDomain.volumeName(for: volume.address)), address: volume.address,
                      tenant: volume.tenant ?? "", kind: .volume, item: "\(ByteSize(bytes: bytes))", quantity: Int64((bytes + (1 << 30) - 1) >> 30),
                      period: .gbMonth, priceList: billing(volume.tenant).priceList)
+    }
+
+    private func balancerMeter(_ balancer: Resource<LoadBalancerSpec>) -> Meter {
+        Meter(resource: .address(balancer.address), address: balancer.address, tenant: balancer.tenant ?? "", kind: .loadBalancer, item: "",
+              period: .daily, priceList: billing(balancer.tenant).priceList)
     }
 
     private func floatingMeter(_ floating: Resource<FloatingIPSpec>) -> Meter {

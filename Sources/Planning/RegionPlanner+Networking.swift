@@ -42,6 +42,7 @@ extension RegionPlanner {
     mutating func planNetworking(desired: [Address: DesiredDomain], current: [Address: Placed]) {
         guard let spec else {
             removeNetworking(keeping: [])
+            planProxies(members: [], membership: [:])
             return
         }
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -116,6 +117,7 @@ extension RegionPlanner {
             planFirewall(ruleset, on: seen)
         }
         removeNetworking(keeping: Set(compute))
+        planProxies(members: members, membership: membership)
     }
 
     /// A change loading `ruleset` when the node's differs (or was changed by hand).

@@ -48,7 +48,7 @@ extension RegionPlanner {
         case .node(.defineDomain(let domain, _)), .node(.replaceDomain(let domain)), .transfer(.moveDomain(let domain, _, _)): domain.disks.contains { $0.volume == name }
         case .node(.ensureVolume(_, let volume, _)), .transfer(.restoreVolume(_, let volume, _, _, _)): volume == name
         case .node(.ensureNetwork), .node(.deleteNetwork), .node(.deleteVolume), .node(.setPower), .node(.deleteDomain), .node(.configureDHCP),
-             .node(.loadFirewall), .node(.installRing), .transfer(.takeSnapshot), .region:
+             .node(.loadFirewall), .node(.loadProxy), .node(.installRing), .transfer(.takeSnapshot), .region:
             false
         }
     }

@@ -106,7 +106,7 @@ extension RegionPlanner {
                     switch change.operation {
                     case .transfer(.moveDomain(let domain, let from, _)): return from == node && domain.disks.contains { $0.volume == name }
                     case .node(.defineDomain), .node(.replaceDomain), .node(.deleteDomain): return change.target == .node(node)
-                    case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.installRing), .node(.configureDHCP), .node(.loadFirewall),
+                    case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.installRing), .node(.configureDHCP), .node(.loadFirewall), .node(.loadProxy),
                          .node(.ensureVolume), .node(.deleteVolume), .transfer(.restoreVolume), .transfer(.takeSnapshot), .region:
                         return false
                     }

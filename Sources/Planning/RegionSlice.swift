@@ -8,6 +8,7 @@ public struct RegionSlice: Sendable {
     public var rings: [Resource<RingSpec>] = []
     public var floatingIPs: [Resource<FloatingIPSpec>] = []
     public var volumes: [Resource<VolumeSpec>] = []
+    public var loadBalancers: [Resource<LoadBalancerSpec>] = []
 
     public init() {}
 }
@@ -29,6 +30,7 @@ public struct RegionSlices: Sendable {
             slice.rings = model.rings.filter(mine)
             slice.floatingIPs = model.floatingIPs.filter(mine)
             slice.volumes = model.volumes.filter(mine)
+            slice.loadBalancers = model.loadBalancers.filter(mine)
             byRegion[target] = slice
             return
         }
@@ -39,6 +41,7 @@ public struct RegionSlices: Sendable {
         for ring in model.rings { if let region = wanted(ring.region) { byRegion[region, default: .init()].rings.append(ring) } }
         for floating in model.floatingIPs { if let region = wanted(floating.region) { byRegion[region, default: .init()].floatingIPs.append(floating) } }
         for volume in model.volumes { if let region = wanted(volume.region) { byRegion[region, default: .init()].volumes.append(volume) } }
+        for balancer in model.loadBalancers { if let region = wanted(balancer.region) { byRegion[region, default: .init()].loadBalancers.append(balancer) } }
     }
 
     public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }

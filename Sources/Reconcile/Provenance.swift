@@ -91,6 +91,7 @@ public enum ProvenanceFinder {
         var networks: [Resource<NetworkSpec>] = [], volumes: [Resource<VolumeSpec>] = [], groups: [Resource<SecurityGroupSpec>] = []
         var filters: [Resource<FilterSpec>] = [], floatingIPs: [Resource<FloatingIPSpec>] = []
         var regionInstances: [Resource<InstanceSpec>] = [], nodes: [Resource<NodeSpec>] = []
+        var loadBalancers: [Resource<LoadBalancerSpec>] = [], regions: [String: SourceLocation] = [:]
 
         init(_ model: DesiredModel, files: Set<UInt32>, changed: Set<Address>) {
             func kept<Spec>(_ resource: Resource<Spec>) -> Bool { files.contains(resource.meta.location.file.index) }
@@ -107,6 +108,8 @@ public enum ProvenanceFinder {
             for entry in model.images where kept(entry) { images[entry.name] = entry.meta.location }
             groups = model.securityGroups.filter(kept)
             filters = model.filters.filter(kept)
+            loadBalancers = model.loadBalancers.filter(kept)
+            for entry in model.regions where kept(entry) { regions[entry.name] = entry.meta.location }
         }
 
         func sources(of change: Change) -> [SourceLocation] {
@@ -127,12 +130,17 @@ public enum ProvenanceFinder {
                 found += groups.map(\.meta.location) + filters.filter { $0.region == nil || $0.region == region }.map(\.meta.location)
                 found += floatingIPs.filter { $0.region == region }.map(\.meta.location) + regionInstances.filter { $0.region == region }.map(\.meta.location)
                 found += networks.filter { $0.region == region }.map(\.meta.location)
+            case .haproxy:
+                let region = change.address.region
+                found += regions[region ?? ""].map { [$0] } ?? []
+                found += loadBalancers.filter { $0.region == region }.map(\.meta.location) + groups.map(\.meta.location)
+                found += regionInstances.filter { $0.region == region }.map(\.meta.location) + nodes.filter { $0.region == region }.map(\.meta.location)
             case .ring:
                 found += nodes.filter { $0.region == change.address.region }.map(\.meta.location)
             case .snapshot:
                 let volume = String(change.address.name.prefix { $0 != "@" })
                 found += volumes.filter { $0.tenant == change.address.tenant && $0.region == change.address.region && $0.name == volume }.map(\.meta.location)
-            case .region, .node, .network, .filter, .flavor, .image, .priceList, .tenant, .volume, .floatingIP, .securityGroup, .keypair, .pipeline:
+            case .region, .node, .network, .filter, .flavor, .image, .priceList, .tenant, .volume, .floatingIP, .securityGroup, .keypair, .loadBalancer, .pipeline:
                 break
             }
             return found

@@ -210,6 +210,7 @@ public final class SimulatedMachine: NodeMachine, @unchecked Sendable {
             }
         }
         files[NetworkFiles.rulesetFile] = try? String(contentsOfFile: localRoot + NetworkFiles.rulesetFile, encoding: .utf8)
+        files[ProxyConfig.file] = try? String(contentsOfFile: localRoot + ProxyConfig.file, encoding: .utf8)
         return NetworkFiles(files: files)
     }
 
@@ -235,6 +236,15 @@ public final class SimulatedMachine: NodeMachine, @unchecked Sendable {
         }
     }
 
+    /// A simulated node runs no HAProxy: its configuration is the file (drift is drift of the file).
+    public func loadProxy(_ config: ProxyConfig) throws(DriverError) {
+        do {
+            try writeLocal(config.services.isEmpty ? nil : Data(config.text.utf8), to: localRoot + ProxyConfig.file)
+        } catch {
+            throw DriverError(node: node, message: "cannot write the HAProxy configuration: \(error)", isTransient: false)
+        }
+    }
+
     // MARK: Generation
 
     /// The identity, size and times of the host file and the node's files, which every change replaces (written
@@ -254,7 +264,7 @@ public final class SimulatedMachine: NodeMachine, @unchecked Sendable {
         hasher.combine(rings)
         hasher.combine(1)
         // The DHCP files and the ruleset: their directories change when a file is added or removed.
-        for path in [localRoot + NetworkFiles.dnsmasqDirectory, localRoot + NetworkFiles.metadataDirectory, localRoot + NetworkFiles.rulesetFile] {
+        for path in [localRoot + NetworkFiles.dnsmasqDirectory, localRoot + NetworkFiles.metadataDirectory, localRoot + NetworkFiles.rulesetFile, localRoot + ProxyConfig.file] {
             if let stamp = FileStamp(path: path) { stamp.combine(into: &hasher) } else { hasher.combine(0) }
         }
         for directory in [NetworkFiles.dnsmasqDirectory, NetworkFiles.metadataDirectory] {

@@ -54,7 +54,7 @@ struct Faults: Sendable {
         case .defineDomain(let domain, _), .replaceDomain(let domain): domain.address == failing
         case .setPower(let domain, _): domain == "\(failing.tenant ?? ""):\(failing.name)"
         case .deleteDomain(_, let instance): instance == failing
-        case .ensureNetwork, .deleteNetwork, .ensureVolume, .deleteVolume, .configureDHCP, .loadFirewall, .installRing: false
+        case .ensureNetwork, .deleteNetwork, .ensureVolume, .deleteVolume, .configureDHCP, .loadFirewall, .loadProxy, .installRing: false
         }
         if hits { throw Self.refusal(on: node) }
     }

@@ -330,7 +330,10 @@ import Testing
         after.state = try SQLiteState(directory: state.path)
         let observed = try after.observe(try after.drivers(for: regions))
         #expect(try after.refreshPlan(regions).isEmpty)
-        #expect(observed.allSatisfy { $0.cpus == 32 && $0.memoryKiB == 128 << 20 })
+        // Each simulated node reports the CPUs and memory its Node document declares.
+        let declared = Dictionary(uniqueKeysWithValues: loaded.model.nodes.map { (Address(kind: .node, region: $0.region, name: $0.name), $0.spec) })
+        #expect(observed.allSatisfy { $0.cpus == declared[$0.address]?.cpus.value && UInt64($0.memoryKiB) << 10 == declared[$0.address]?.memory.value.bytes })
+        #expect(observed.contains { $0.proxy?.contains("www.devops.lb.sina.stacklab.org") == true }, "sina's load-balancer node runs the devops load balancer")
         let volumes = observed.flatMap(\.volumes.keys)
         #expect(volumes.count == loaded.model.instances.count + loaded.model.instances.count { ["m1.large"].contains($0.spec.flavor.value) } + loaded.model.volumes.count,
                 "a root volume per instance, an ephemeral one per m1.large, and each Volume")

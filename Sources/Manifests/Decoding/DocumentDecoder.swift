@@ -123,8 +123,9 @@ struct DocumentDecoder {
         case .floatingIP: try pending(FloatingIPSpec.self, \.floatingIPs, what())
         case .securityGroup: try pending(SecurityGroupSpec.self, \.securityGroups, what())
         case .keypair: try pending(KeypairSpec.self, \.keypairs, what())
+        case .loadBalancer: try pending(LoadBalancerSpec.self, \.loadBalancers, what())
         case .pipeline: try pending(PipelineSpec.self, \.pipelines, what())
-        case .firewall, .dhcp, .snapshot: nil  // refused before: never a manifest's kind
+        case .firewall, .dhcp, .haproxy, .snapshot: nil  // refused before: never a manifest's kind
         }
     }
 

@@ -3,16 +3,19 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
     case region = "Region", node = "Node", network = "Network", filter = "Filter", ring = "Ring"
     case flavor = "Flavor", image = "Image", priceList = "PriceList", tenant = "Tenant"
     case instance = "Instance", volume = "Volume", floatingIP = "FloatingIP"
-    case securityGroup = "SecurityGroup", keypair = "Keypair", pipeline = "Pipeline"
+    case securityGroup = "SecurityGroup", keypair = "Keypair", loadBalancer = "LoadBalancer", pipeline = "Pipeline"
     /// Derived per node, never written in a manifest: a compute node's nftables ruleset, and its gateway addresses and
     /// DHCP host entries (`firewall/sina/sina-2`, `dhcp/sina/sina-2`).
     case firewall = "Firewall", dhcp = "DHCP"
+    /// Derived per load-balancer node, never written in a manifest: the node's HAProxy configuration (public domains and
+    /// the tenants' load balancers of its region, `haproxy/sina/sina-lb`).
+    case haproxy = "HAProxy"
     /// Derived from a Volume's `snapshots`: one snapshot in the region's object store
     /// (`snapshot/sina/devops/gerrit-data@nightly-2026120100`).
     case snapshot = "Snapshot"
 
     /// Whether StackLab derives it rather than reading it from manifests.
-    public var isDerived: Bool { self == .firewall || self == .dhcp || self == .snapshot }
+    public var isDerived: Bool { self == .firewall || self == .dhcp || self == .haproxy || self == .snapshot }
 
     /// The kinds a manifest document may have.
     public static let manifestKinds = allCases.filter { !$0.isDerived }
@@ -35,9 +38,9 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
     public var scope: Scope {
         switch self {
         case .region, .flavor, .image, .priceList, .tenant, .pipeline: .global
-        case .node, .network, .ring, .firewall, .dhcp: .regional
+        case .node, .network, .ring, .firewall, .dhcp, .haproxy: .regional
         case .filter: .optionalRegion
-        case .instance, .volume, .floatingIP, .snapshot: .tenantRegional
+        case .instance, .volume, .floatingIP, .loadBalancer, .snapshot: .tenantRegional
         case .securityGroup, .keypair: .tenantOptionalRegion
         }
     }

@@ -50,8 +50,9 @@ public struct KindReference: Sendable {
         case .floatingIP: FloatingIPSpec.fields
         case .securityGroup: SecurityGroupSpec.fields
         case .keypair: KeypairSpec.fields
+        case .loadBalancer: LoadBalancerSpec.fields
         case .pipeline: PipelineSpec.fields
-        case .firewall, .dhcp, .snapshot: []
+        case .firewall, .dhcp, .haproxy, .snapshot: []
         }
     }
 
@@ -73,13 +74,14 @@ public struct KindReference: Sendable {
                 field("internalRanges", "list of CIDR", "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16", "the provider's internal networks: the SWS egress filter drops new connections from instances to them (their own fixed range aside) unless a Filter opens them"),
                 field("objectStore", "`{proxy, user, keyEnv}`", "none", "the region's Swift proxy (`http(s)://…`), a tempauth user (`account:user`) and the environment variable holding its key (default `STACKLAB_SWIFT_KEY`; any other must be listed by the operator in `$STACKLAB_CREDENTIAL_VARIABLES`; keys never live in the manifests, and `ci check`/`gate` use the base revision's setting); needed for volume snapshots"),
                 field("creditCheck", "bool", "false", "hold back new instances of tenants whose balance is below zero (a plan note, not an error)"),
+                field("publicDomains", "`{suffix, ports, instancePort, reuseAfter}`", "none", "every instance whose security groups open `instancePort` (default 22) is reachable as `<label>.lb.<region>.<suffix>:<port>` on the region's `loadbalancer` nodes; `ports` (e.g. `11000-11999`, at least 1024) are handed out to instances and tcp listeners, kept across moves, and a freed one waits `reuseAfter` (default `24h`) before it is handed out again"),
             ], notes: ["A region needs at least **3 nodes**, one with role `controller`."])
         case .node:
             KindReference(kind: kind, lives: "regional; `regions/<region>/nodes.yaml`", summary: "A physical server of the region, identified by region and name (`node/sina/sina-1`).", fields: [
                 field("address", "IPv4", "required", "management address; unique in the cloud"),
                 field("ssh", "`{user, port, hostKey}`", "root, 22", "how StackLab reaches it; `hostKey` pins the server key (`ssh-ed25519 AAAA…`)"),
                 field("libvirt", "URI or `simulated`", "required", "`qemu+ssh://[user@]host[:port]/system` (or `qemu+libssh2://`), or `simulated` for libvirt's test driver; nothing else"),
-                field("roles", "list of `controller`, `compute`, `storage`, `volume`", "required", "what runs on it"),
+                field("roles", "list of `controller`, `compute`, `storage`, `volume`, `loadbalancer`", "required", "what runs on it (`loadbalancer`: HAProxy for the region's public domains and load balancers)"),
                 field("cpus", "integer", "required", "physical CPU threads"),
                 field("memory", "size", "required", "physical memory (at least 1GiB)"),
                 field("disks", "list of `{name, size, weight}`", "", "required for `storage` and `volume`; `weight` defaults to the size in GB"),
@@ -144,7 +146,7 @@ public struct KindReference: Sendable {
                 field("contact", "e-mail", "", "who to reach"),
                 field("billing", "`payAsYouGo` \\| `prepaid`", "payAsYouGo", "prepaid tenants' instances default to monthly billing"),
                 field("priceList", "name", "the only one", "required when there is more than one price list"),
-                field("quotas", "`{instances, vcpus, ram, volumes, floatingIPs}`", "", "checked against what the tenant declares across all regions"),
+                field("quotas", "`{instances, vcpus, ram, volumes, floatingIPs, loadBalancers}`", "", "checked against what the tenant declares across all regions"),
             ], notes: [])
         case .instance:
             KindReference(kind: kind, lives: "tenant, regional (its `region:` says where); `manifests/tenants/`", summary: "A virtual machine: a libvirt domain `<tenant>:<name>` on the compute node the scheduler picks.", fields: [
@@ -189,7 +191,15 @@ public struct KindReference: Sendable {
                 field("trigger", "`{event, branch}`", "required", "`change-proposed`, `change-approved` or `push` (with `branch`)"),
                 field("steps", "list", "required", "`validate`, `plan: {regions}`, `apply: {region}`, `check: {region, expect}` (`no-drift`, `running`, `reachable`, `rings-balanced`), `wait: {minutes}`, `approve`"),
             ], notes: ["Each step is a bare word or a one-key mapping. Every region named must be declared; a region is applied at most once per pipeline and checked only after it was applied."])
-        case .firewall, .dhcp, .snapshot:
+        case .loadBalancer:
+            KindReference(kind: kind, lives: "tenant, regional (its `region:` says where); `manifests/tenants/`", summary: "A load balancer on HAProxy on the region's `loadbalancer` nodes, in front of some of the tenant's instances.", fields: [
+                field("listeners", "list of `{protocol, port}`", "required", "`http` (the region's port 80, routed by Host `<name>.<tenant>.lb.<region>.<suffix>`; at most one) or `tcp` (a port from the region's `publicDomains.ports`; TLS passes through); `port` is the members' port"),
+                field("members", "list of names", "required", "instances of the same tenant and region"),
+                field("balance", "`roundrobin` \\| `leastconn` \\| `source`", "roundrobin", "how connections are spread"),
+                field("healthCheck", "`{type, path, expect, interval, rise, fall}`", "tcp, 2s, rise 2, fall 3", "`type: tcp|http`; an http check sends `GET path` (default `/`) expecting `expect` (default 200); `interval` like `500ms` or `2s`"),
+                field("stickiness", "`none` \\| `cookie`", "none", "`cookie`: an http client keeps its member (http listeners only)"),
+            ], notes: ["Needs the region's `publicDomains` and a node with role `loadbalancer`. Billed per started day (the price list's `loadBalancer`). Counted against the tenant's `quotas.loadBalancers`."])
+        case .firewall, .dhcp, .haproxy, .snapshot:
             KindReference(kind: kind, lives: "derived", summary: "", fields: [], notes: [])
         }
     }

@@ -10,6 +10,8 @@ public enum Role: String, Sendable, CaseIterable, Codable, Hashable {
     case storage
     /// Serves local-storage volumes.
     case volume
+    /// Runs HAProxy for the region's public domains and tenant load balancers.
+    case loadbalancer
 }
 
 /// How StackLab reaches a node over SSH.

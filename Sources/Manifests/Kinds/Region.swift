@@ -8,7 +8,7 @@ public enum Environment: String, Sendable, CaseIterable, Codable {
 /// A region: one sponsor's site, at least three servers. Region-wide settings live here.
 public struct RegionSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.region
-    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges", "objectStore", "creditCheck"]
+    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges", "objectStore", "creditCheck", "publicDomains"]
 
     /// Who provides the hardware.
     public var sponsor: Located<String>?
@@ -28,6 +28,8 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
 
     /// Whether new instances of a tenant whose balance is below zero are held back at plan time (default false).
     public var creditCheck: Located<Bool>?
+    /// Public domains and load balancers: the DNS suffix, the ports handed out, the instance port.
+    public var publicDomains: Located<PublicDomains>?
     /// The region's Swift cluster, where volume snapshots are kept.
     public var objectStore: Located<ObjectStore>?
 
@@ -85,6 +87,7 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
             case "internalRanges": spec.internalRanges = try d.list("internalRanges") { () throws(YAMLError) in try d.cidr("internalRanges") }
             case "objectStore": spec.objectStore = try ObjectStore.decode(from: d)
             case "creditCheck": spec.creditCheck = try d.bool("creditCheck")
+            case "publicDomains": spec.publicDomains = try PublicDomains.decode(from: d)
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }

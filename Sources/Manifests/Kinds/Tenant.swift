@@ -17,8 +17,10 @@ public struct Quotas: Sendable, Encodable {
     public var volumes: Located<ByteSize>?
     /// Floating IPs across all regions.
     public var floatingIPs: Located<Int>?
+    /// Load balancers across all regions.
+    public var loadBalancers: Located<Int>?
 
-    static let fields = ["instances", "vcpus", "ram", "volumes", "floatingIPs"]
+    static let fields = ["instances", "vcpus", "ram", "volumes", "floatingIPs", "loadBalancers"]
 }
 
 /// A customer of the cloud.
@@ -58,6 +60,7 @@ public struct TenantSpec: ResourceSpec, DecodableSpec {
                     case "ram": quotas.ram = try d.byteSize("ram")
                     case "volumes": quotas.volumes = try d.byteSize("volumes")
                     case "floatingIPs": quotas.floatingIPs = try d.int("floatingIPs", in: 0...10_000_000)
+                    case "loadBalancers": quotas.loadBalancers = try d.int("loadBalancers", in: 0...10_000_000)
                     default: try d.unknownField(key, in: "quotas", known: Quotas.fields)
                     }
                 }

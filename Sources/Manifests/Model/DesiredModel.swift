@@ -14,6 +14,7 @@ public struct DesiredModel: Sendable {
     public var floatingIPs: [Resource<FloatingIPSpec>] = []
     public var securityGroups: [Resource<SecurityGroupSpec>] = []
     public var keypairs: [Resource<KeypairSpec>] = []
+    public var loadBalancers: [Resource<LoadBalancerSpec>] = []
     public var pipelines: [Resource<PipelineSpec>] = []
 
     /// An empty model.
@@ -24,7 +25,8 @@ public struct DesiredModel: Sendable {
     public static func visitKinds(_ visitor: inout some ModelKindVisitor) {
         visitor.visit(\.regions); visitor.visit(\.nodes); visitor.visit(\.networks); visitor.visit(\.filters); visitor.visit(\.rings)
         visitor.visit(\.flavors); visitor.visit(\.images); visitor.visit(\.priceLists); visitor.visit(\.tenants); visitor.visit(\.instances)
-        visitor.visit(\.volumes); visitor.visit(\.floatingIPs); visitor.visit(\.securityGroups); visitor.visit(\.keypairs); visitor.visit(\.pipelines)
+        visitor.visit(\.volumes); visitor.visit(\.floatingIPs); visitor.visit(\.securityGroups); visitor.visit(\.keypairs)
+        visitor.visit(\.loadBalancers); visitor.visit(\.pipelines)
     }
 
     /// The identity of every resource, in kind order then declaration order.

@@ -24,7 +24,7 @@ struct ModelIndex {
     var keypairOwners: [String: Set<String>] = [:]
     var securityGroups: [TenantKey: [Resource<SecurityGroupSpec>]] = [:]
     var securityGroupOwners: [String: Set<String>] = [:]
-    /// The instances that volumes and floating IPs attach to (only those: a cloud has far fewer of them).
+    /// The instances that volumes, floating IPs and load balancers attach to (only those: a cloud has far fewer of them).
     var attachedInstances: Set<TenantRegionalKey> = []
     /// Their flavors (whose disks take the first device names).
     var attachedFlavors: [TenantRegionalKey: String] = [:]
@@ -62,6 +62,7 @@ struct ModelIndex {
         var referenced: Set<RegionalKey> = []
         for v in model.volumes { if let name = v.spec.instance { referenced.insert(RegionalKey(region: v.region!, name: name.value)) } }
         for f in model.floatingIPs { if let name = f.spec.instance { referenced.insert(RegionalKey(region: f.region!, name: name.value)) } }
+        for b in model.loadBalancers { for name in b.spec.members.value { referenced.insert(RegionalKey(region: b.region!, name: name.value)) } }
         if !referenced.isEmpty {
             for i in model.instances {
                 let key = RegionalKey(region: i.region!, name: i.name)

@@ -57,6 +57,7 @@ extension Validator {
             var ram: UInt64 = 0
             var volumes: UInt64 = 0
             var floatingIPs = 0
+            var loadBalancers = 0
         }
         var usage: [String: Usage] = [:]
         for findings in instances.values {
@@ -68,6 +69,7 @@ extension Validator {
         }
         for volume in model.volumes { usage[volume.tenant!, default: Usage()].volumes = usage[volume.tenant!, default: Usage()].volumes.saturatingAdd(volume.spec.size.value.bytes) }
         for floating in model.floatingIPs { usage[floating.tenant!, default: Usage()].floatingIPs += 1 }
+        for balancer in model.loadBalancers { usage[balancer.tenant!, default: Usage()].loadBalancers += 1 }
         for tenant in model.tenants {
             guard let quotas = tenant.spec.quotas, let used = usage[tenant.name] else { continue }
             let name = tenant.name
@@ -85,6 +87,10 @@ extension Validator {
             }
             if let limit = quotas.floatingIPs, used.floatingIPs > limit.value {
                 error("tenant '\(name)' declares \(used.floatingIPs) floating IPs, over its quota of \(limit.value)", at: limit.location)
+            }
+            if let limit = quotas.loadBalancers, used.loadBalancers > limit.value {
+                error("tenant '\(name)' declares \(used.loadBalancers) load balancers, over its quota of \(limit.value)", at: limit.location,
+                      hint: "raise the quota or remove load balancers")
             }
         }
     }

@@ -119,7 +119,7 @@ extension Validator {
         (flavor.spec.ephemeral?.value.bytes ?? 0) > 0 ? "vdc" : "vdb"
     }
 
-    private mutating func reportMissingInstance(_ name: Located<String>, of what: String, region: String, tenant: String) {
+    mutating func reportMissingInstance(_ name: Located<String>, of what: String, region: String, tenant: String) {
         if let owner = index.instanceOwners[.init(region: region, name: name.value)]?.first(where: { $0 != tenant }) {
             error("\(what) is attached to instance '\(name.value)' of tenant '\(owner)'; tenants may only use their own", at: name.location,
                   hint: "attach it to an instance of tenant '\(tenant)'")

@@ -62,6 +62,7 @@ struct Validator: Sendable {
                 validator.checkCatalog()
                 validator.checkTenantScopes()
                 validator.checkTenantResources()
+                validator.checkLoadBalancers()
                 validator.checkFilters()
                 validator.checkPipelines()
                 others[0] = validator.diagnostics
