@@ -18,7 +18,9 @@ public final class LoopbackSSHD {
     private var pid: pid_t
 
     /// Generates keys, checks the config with `sshd -t`, starts `sshd -D`, and waits until it accepts connections.
-    public init(address: String = "127.0.0.1") throws {
+    /// With `namespace`, every command a client runs (SFTP aside) runs inside that network namespace: a "host" whose
+    /// network is one a test wired, reached over loopback.
+    public init(address: String = "127.0.0.1", namespace: String? = nil) throws {
         self.address = address
         directory = NSTemporaryDirectory() + "/stacklab-sshd-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -29,7 +31,7 @@ public final class LoopbackSSHD {
         try FileManager.default.copyItem(atPath: "\(directory)/user_key.pub", toPath: "\(directory)/authorized_keys")
         port = try Self.freePort(address: address)
         user = String(cString: getpwuid(geteuid()).pointee.pw_name)
-        let config = """
+        var config = """
             Port \(port)
             ListenAddress \(address)
             HostKey \(directory)/host_key
@@ -42,6 +44,20 @@ public final class LoopbackSSHD {
             PidFile none
             Subsystem sftp internal-sftp
             """
+        if let namespace {
+            let directory = self.directory
+            config += "\nForceCommand \(directory)/in-namespace \(namespace)"
+            let wrapper = """
+                #!/bin/sh
+                case "$SSH_ORIGINAL_COMMAND" in
+                  internal-sftp|*sftp-server) exec /usr/lib/openssh/sftp-server ;;
+                esac
+                exec ip netns exec "$1" sh -c "$SSH_ORIGINAL_COMMAND"
+
+                """
+            try wrapper.write(toFile: "\(directory)/in-namespace", atomically: true, encoding: .utf8)
+            chmod("\(directory)/in-namespace", 0o755)
+        }
         try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
         try Command.check(["/usr/sbin/sshd", "-t", "-f", "\(directory)/sshd_config"])
         pid = try Command.start(["/usr/sbin/sshd", "-D", "-e", "-f", "\(directory)/sshd_config"])
