@@ -1,8 +1,10 @@
 import Manifests
+import Planning
 
 /// One line of a statement: what was charged for one resource at one price within the month.
 public struct LineItem: Sendable, Codable, Hashable {
-    /// instances, volumes, floating IPs.
+    /// What was metered, and its statement category (`instances`, `volumes`, `floating IPs`, `load balancers`).
+    public var kind: MeterKind
     public var category: String
     public var address: String
     /// The flavor or size.
@@ -34,7 +36,7 @@ public enum Rating {
     public static func lines(_ interval: MeterInterval, month: BillingMonth, book: PriceBook, now: Int64) -> [LineItem] {
         var lines: [LineItem] = []
         rate(interval, month: month, book: book, now: now) { span, unitPrice, unit, quantity, total, unpriced in
-            lines.append(LineItem(category: interval.kind.category, address: interval.address.description, item: interval.item, unitPrice: unitPrice, unit: unit,
+            lines.append(LineItem(kind: interval.kind, category: interval.kind.category, address: interval.address.description, item: interval.item, unitPrice: unitPrice, unit: unit,
                                   start: span.start, end: span.end, quantityMicros: quantity, total: total, unpriced: unpriced))
         }
         return lines

@@ -1,4 +1,5 @@
 import Manifests
+import Planning
 
 /// What a tenant sees for a month: totals by category, then line items; what coupons and deposits paid; what is
 /// left or owed at the month's end.
@@ -6,8 +7,10 @@ public struct Statement: Sendable, Codable {
     public var tenant: String
     public var month: String
     public var currency: String
-    /// Totals by category (instances, volumes, floating IPs), and their sum.
-    public var totals: [String: Money]
+    /// The statement's columns: one per kind of meter (instances, volumes, floating IPs, load balancers), in that
+    /// order, each with its total (zero when nothing of that kind was charged). Derived from `MeterKind`: a kind added
+    /// there is a new column here, with no code of its own.
+    public var totals: [CategoryTotal]
     public var charges: Money
     /// Percent-off coupons' share of the charges.
     public var discounts: Money
@@ -22,6 +25,24 @@ public struct Statement: Sendable, Codable {
 
     /// Deposits and coupon credit less what is owed.
     public var balance: Money { depositBalance + couponCredit - owed }
+
+    /// The total of one kind of meter.
+    public func total(of kind: MeterKind) -> Money { totals.first { $0.kind == kind }?.total ?? .zero }
+
+    /// One column of the category table.
+    public struct CategoryTotal: Sendable, Codable, Equatable {
+        public var kind: MeterKind
+        /// What the statement calls it (`load balancers`).
+        public var category: String
+        public var total: Money
+    }
+
+    /// The category table of `lines`: every kind of meter, in `MeterKind` order.
+    static func categories(of lines: [LineItem]) -> [CategoryTotal] {
+        var sums: [MeterKind: Money] = [:]
+        for line in lines { sums[line.kind, default: .zero].micros += line.total.micros }
+        return MeterKind.allCases.map { CategoryTotal(kind: $0, category: $0.category, total: sums[$0] ?? .zero) }
+    }
 }
 
 /// Builds statements from the ledger: metering intervals, account entries, and the price lists' history.
@@ -71,8 +92,7 @@ public struct Biller: Sendable {
             lines.sort { ($0.start, $0.address, $0.item) < ($1.start, $1.address, $1.item) }
             let paid = ledger.play(lines, until: current.end)
             if current == month {
-                var totals: [String: Money] = [:]
-                for line in lines { totals[line.category, default: .zero].micros += line.total.micros }
+                let totals = Statement.categories(of: lines)
                 let currency = mine.lazy.compactMap { book.prices($0.priceList, at: month.start)?.currency }.first
                     ?? entries.first?.currency ?? ""
                 result = Statement(tenant: tenant, month: "\(month)", currency: currency, totals: totals,

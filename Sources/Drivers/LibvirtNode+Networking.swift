@@ -61,6 +61,11 @@ extension LibvirtNode {
         try machine.writeNetworkFiles(files, dhcp: dhcp)
     }
 
+    /// Each backend server's health as the node's HAProxy reports it; nil when it runs none to ask.
+    public func proxyHealth() throws(DriverError) -> [ProxyServerHealth]? {
+        try machine.proxyHealth()
+    }
+
     /// Installs the ruleset file and loads it atomically (no rules: removes StackLab's table and the file). The file is
     /// checked with `nft -c` on the node first, so a ruleset the kernel refuses never replaces a working one.
     func loadFirewall(_ ruleset: Ruleset) throws(DriverError) {

@@ -40,6 +40,9 @@ public protocol NodeMachine: AnyObject, Sendable {
     /// Checks `config` with `haproxy -c`, installs it atomically and has HAProxy use it without dropping established
     /// connections (starting it when it is not running); with no services, stops HAProxy and removes the file.
     func loadProxy(_ config: ProxyConfig) throws(DriverError)
+    /// Each backend server's health from HAProxy's stats socket; nil when the node runs no HAProxy to ask (a simulated
+    /// node, or HAProxy stopped).
+    func proxyHealth() throws(DriverError) -> [ProxyServerHealth]?
 }
 
 /// StackLab's networking files as a node has them (path → text), and its live ruleset.

@@ -293,6 +293,17 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
         _ = try self.run(script + "true\n")
     }
 
+    /// `show stat` on the stats socket, with OpenBSD netcat (`nc -U`) or socat, whichever the node has.
+    public func proxyHealth() throws(DriverError) -> [ProxyServerHealth]? {
+        let socket = ".\(ProxyConfig.runDirectory)/haproxy.sock"
+        let output = try run("""
+            cd "$STACKLAB_ROOT/" || exit 0
+            [ -S \(socket) ] || { echo '@@none'; exit 0; }
+            echo 'show stat' | { nc -N -U \(socket) 2>/dev/null || socat stdio unix-connect:\(socket); } || echo '@@none'
+            """)
+        return output.contains("@@none") ? nil : ProxyServerHealth.parse(stats: output)
+    }
+
     /// Runs a script through the host face; a failure carries its output.
     func run(_ script: String) throws(DriverError) -> String {
         let result: CommandResult

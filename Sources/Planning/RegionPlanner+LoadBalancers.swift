@@ -4,14 +4,19 @@ import Manifests
 /// `loadbalancer` nodes (`haproxy/<region>/<node>`). Ports of the region's range are sticky: the ones the nodes' files
 /// record are kept, and a freed port waits the region's `reuseAfter` before it is handed out to anyone else.
 extension RegionPlanner {
-    /// Plans every load-balancer node's configuration from the instances' places (`members`: every instance of the
-    /// region with its fixed IP and groups; `membership`: the members of each security group).
-    mutating func planProxies(members: [FirewallRules.Member], membership: [TenantKey: [FirewallRules.Member]]) {
-        let balancerNodes = spec?.publicDomains == nil ? [] : nodes.filter { $0.spec.has(.loadbalancer) }
-        guard let domains = spec?.publicDomains?.value, !balancerNodes.isEmpty else {
-            removeProxies(keeping: [])
-            return
-        }
+    /// What the region's load-balancer nodes serve: the services (ports allocated), the ports held, and each
+    /// instance's public domain (`name:port`).
+    struct ProxyPlan {
+        var services: [ProxyConfig.Service]
+        var held: [ProxyConfig.HeldPort]
+        var domains: [Address: String]
+    }
+
+    /// Plans what the region's load-balancer nodes serve from the instances' places (`members`: every instance of the
+    /// region with its fixed IP and groups; `membership`: the members of each security group); nil when the region has
+    /// no public domains or no load-balancer node.
+    mutating func proxyPlan(members: [FirewallRules.Member], membership: [TenantKey: [FirewallRules.Member]]) -> ProxyPlan? {
+        guard let domains = spec?.publicDomains?.value, nodes.contains(where: { $0.spec.has(.loadbalancer) }) else { return nil }
         let installed = observed.values.sorted { $0.address < $1.address }.compactMap { $0.proxy.flatMap(ProxyConfig.Installed.init(parsing:)) }
         let memberOf = Dictionary(members.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         let instancePort = domains.effectiveInstancePort
@@ -55,10 +60,22 @@ extension RegionPlanner {
             service.port = port
             return service
         }
+        var named: [Address: String] = [:]
+        for service in services where service.owner.address.kind == .instance { named[service.owner.address] = "\(service.host):\(service.port)" }
+        return ProxyPlan(services: services, held: held, domains: named)
+    }
+
+    /// Plans every load-balancer node's configuration (none: HAProxy leaves every node that has it).
+    mutating func planProxies(_ plan: ProxyPlan?) {
+        guard let plan else {
+            removeProxies(keeping: [])
+            return
+        }
+        let balancerNodes = nodes.filter { $0.spec.has(.loadbalancer) }
         for node in balancerNodes {
             let address = nodeAddress(node.name)
             guard let seen = observed[address] else { continue }
-            let config = ProxyConfig(node: address, runDirectory: (node.spec.fileRoot?.value ?? "") + ProxyConfig.runDirectory, services: services, held: held)
+            let config = ProxyConfig(node: address, runDirectory: (node.spec.fileRoot?.value ?? "") + ProxyConfig.runDirectory, services: plan.services, held: plan.held)
             planProxy(config, on: seen)
         }
         removeProxies(keeping: Set(balancerNodes.map { nodeAddress($0.name) }))

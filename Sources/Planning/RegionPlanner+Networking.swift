@@ -42,7 +42,7 @@ extension RegionPlanner {
     mutating func planNetworking(desired: [Address: DesiredDomain], current: [Address: Placed]) {
         guard let spec else {
             removeNetworking(keeping: [])
-            planProxies(members: [], membership: [:])
+            planProxies(nil)
             return
         }
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -60,15 +60,6 @@ extension RegionPlanner {
         let bindings = floatingBindings(attached: attached, networks: networks)
         let floatingOf = Dictionary(bindings.map { ($0.instance, $0.floating) }, uniquingKeysWith: { first, _ in first })
         let zones = Dictionary(nodes.map { (nodeAddress($0.name), $0.spec.zone?.value ?? $0.name) }, uniquingKeysWith: { first, _ in first })
-        for instance in slice.instances {
-            guard let place = attached[instance.address] else { continue }
-            let tenant = instance.tenant ?? ""
-            let keypair = instance.spec.keypair.flatMap { catalog.keypairs[TenantKey(tenant: tenant, name: $0.value)] }
-            attached[instance.address]?.metadata = InstanceMetadata(
-                uuid: DesiredDomain.uuid(for: instance.address), address: instance.address, hostname: instance.name, localIPv4: place.ip,
-                publicIPv4: floatingOf[instance.address], availabilityZone: instance.spec.zone?.value ?? zones[place.node] ?? place.node.name,
-                keyName: keypair?.name, publicKey: keypair?.spec.publicKey.value, userData: instance.spec.userData?.value)
-        }
         var members: [FirewallRules.Member] = []
         for instance in slice.instances {
             guard let domain = attached[instance.address] else { continue }
@@ -77,10 +68,21 @@ extension RegionPlanner {
             let groups = named.isEmpty ? (catalog.securityGroups[TenantKey(tenant: tenant, name: "default")] != nil ? ["default"] : []) : named
             members.append(.init(address: instance.address, ip: domain.ip, mac: domain.mac, network: instance.spec.network.value, groups: groups))
         }
+        let membership = FirewallRules.membership(of: members)
+        let proxies = proxyPlan(members: members, membership: membership)
+        for instance in slice.instances {
+            guard let place = attached[instance.address] else { continue }
+            let tenant = instance.tenant ?? ""
+            let keypair = instance.spec.keypair.flatMap { catalog.keypairs[TenantKey(tenant: tenant, name: $0.value)] }
+            attached[instance.address]?.metadata = InstanceMetadata(
+                uuid: DesiredDomain.uuid(for: instance.address), address: instance.address, hostname: instance.name, localIPv4: place.ip,
+                publicIPv4: floatingOf[instance.address], availabilityZone: instance.spec.zone?.value ?? zones[place.node] ?? place.node.name,
+                keyName: keypair?.name, publicKey: keypair?.spec.publicKey.value, userData: instance.spec.userData?.value)
+            attached[instance.address]?.metadata?.publicDomain = proxies?.domains[instance.address]
+        }
         let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }
         let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
         let onNode = Dictionary(grouping: attached.values, by: \.node)
-        let membership = FirewallRules.membership(of: members)
         let memberOf = Dictionary(members.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         for node in compute {
             guard let seen = observed[node] else { continue }
@@ -117,7 +119,7 @@ extension RegionPlanner {
             planFirewall(ruleset, on: seen)
         }
         removeNetworking(keeping: Set(compute))
-        planProxies(members: members, membership: membership)
+        planProxies(proxies)
     }
 
     /// A change loading `ruleset` when the node's differs (or was changed by hand).

@@ -172,7 +172,7 @@ struct Dashboard: Sendable {
             let month = BillingMonth(containing: store.now)
             let bill = biller.statement(name, month: month)
             statement = "<h2>Statement \(month) (\(escape(bill.currency)))</h2><table id=\"statement\">"
-                + bill.totals.sorted { $0.key < $1.key }.map { "<tr><td>\(escape($0.key))</td><td>\($0.value.roundedToCents)</td></tr>" }.joined()
+                + bill.totals.map { "<tr><td>\(escape($0.category))</td><td>\($0.total.roundedToCents)</td></tr>" }.joined()
                 + "<tr><th>total</th><th>\(bill.charges.roundedToCents)</th></tr><tr><td>balance</td><td>\(bill.balance.roundedToCents)</td></tr></table>"
         }
         return page("Tenant \(name)", "<h2>Resources</h2><ul id=\"resources\">\(resources)</ul>\(statement)")

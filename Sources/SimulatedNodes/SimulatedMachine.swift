@@ -245,6 +245,8 @@ public final class SimulatedMachine: NodeMachine, @unchecked Sendable {
         }
     }
 
+    public func proxyHealth() throws(DriverError) -> [ProxyServerHealth]? { nil }
+
     // MARK: Generation
 
     /// The identity, size and times of the host file and the node's files, which every change replaces (written

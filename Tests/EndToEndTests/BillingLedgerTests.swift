@@ -174,9 +174,10 @@ import Testing
         let statement = try JSONDecoder().decode(Statement.self, from: Data(devops.output.utf8))
         // devops prepays: four m1.large at 2000 and two m1.small at 400 a month; two floating IPs for 30 days at 0.50;
         // 200 GiB and 500 GiB of volumes for 720 hours at 0.30 per GB-month.
-        #expect(statement.totals["instances"] == Money(parsing: "8800"))
-        #expect(statement.totals["floating IPs"] == Money(parsing: "30"))
-        #expect(statement.totals["volumes"]?.roundedToCents == Money(parsing: "207.12"), "\(statement.totals)")
+        #expect(statement.total(of: .instance) == Money(parsing: "8800"))
+        #expect(statement.total(of: .floatingIP) == Money(parsing: "30"))
+        #expect(statement.total(of: .volume).roundedToCents == Money(parsing: "207.12"), "\(statement.totals)")
+        #expect(statement.totals.map(\.category) == ["instances", "volumes", "floating IPs", "load balancers"], "every column, in meter-kind order")
         #expect(statement.paidByDeposits == statement.charges && statement.owed == Money(micros: 0))
         #expect(statement.balance.micros == Money(parsing: "20000")!.micros - statement.charges.micros)
 

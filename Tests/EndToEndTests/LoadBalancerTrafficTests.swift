@@ -215,6 +215,11 @@ import Glibc
         answers = []
         for _ in 0..<6 { answers.append(try world.get(host: alpha)) }
         #expect(Set(answers) == ["a1"], "\(answers)")
+        // HAProxy's stats socket on the node says so (what `show loadbalancer --live` prints).
+        let health = try #require(try world.machine.proxyHealth())
+        let web = health.filter { $0.backend == "lb:alpha:web:http" }
+        #expect(web.first { $0.server == "a2" }?.status == "DOWN" && web.first { $0.server == "a1" }?.status == "UP", "\(web)")
+        #expect(health.first { $0.backend.hasPrefix("pd:") }?.status == "no check", "public domains are forwarded unchecked")
         try world.webroots["a2"]!.write("health", "ok\n")
         usleep(1_500_000)
         answers = []

@@ -73,6 +73,22 @@ import Testing
         #expect(check.status == 0, "haproxy -c: \(check.output)")
     }
 
+    @Test func theMetadataServiceTellsAnInstanceItsPublicDomain() throws {
+        let plan = Planner.plan(model: try Self.model(), observed: Self.observed(installed: nil), regions: ["lab"], hour: 1000)
+        var metadata: [String: InstanceMetadata] = [:]
+        for change in plan.changes {
+            guard case .node(.configureDHCP(let dhcp)) = change.operation else { continue }
+            for host in dhcp.networks.flatMap(\.hosts) { metadata[host.name] = host.metadata }
+        }
+        let web1 = try #require(metadata["web-1"])
+        let name = "\(PublicDomain.label(for: web1.address)).lb.lab.example.org"
+        #expect(web1.publicDomain == "\(name):11000")
+        #expect(web1.answer("/latest/meta-data/public-hostname") == name)
+        #expect(web1.answer("/latest/meta-data/public-port") == "11000")
+        #expect(web1.answer("/latest/meta-data/")?.contains("public-hostname") == true)
+        #expect(metadata["web-2"]?.publicDomain == nil && metadata["web-2"]?.answer("/latest/meta-data/public-hostname") == nil, "no group opens 443 on web-2")
+    }
+
     @Test func portsAreStickyAFreedPortIsHeldForTheWaitAndTheRangesEndIsAnError() throws {
         let first = try #require(Self.config(Planner.plan(model: try Self.model(), observed: Self.observed(installed: nil), regions: ["lab"], hour: 1000)))
         #expect(Self.ports(first)["loadbalancer/lab/acme/db:5432"] == 11001)

@@ -232,6 +232,37 @@ public struct ProxyConfig: Sendable, Codable, Hashable {
     }
 }
 
+/// One server of a backend as HAProxy's stats socket reports it (`show stat`): `UP`, `DOWN`, `MAINT`, `no check`…
+public struct ProxyServerHealth: Sendable, Codable, Hashable {
+    public var backend: String
+    public var server: String
+    public var status: String
+    /// The last check's result (`L7OK`, `L4CON`, `L7STS`…), when checked.
+    public var check: String?
+
+    public init(backend: String, server: String, status: String, check: String?) {
+        self.backend = backend
+        self.server = server
+        self.status = status
+        self.check = check
+    }
+
+    /// The servers of `show stat`'s CSV (frontend and backend summary rows left out).
+    public static func parse(stats csv: String) -> [ProxyServerHealth] {
+        let lines = csv.split(separator: "\n")
+        guard let header = lines.first, header.hasPrefix("# ") else { return [] }
+        let columns = header.dropFirst(2).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard let name = columns.firstIndex(of: "pxname"), let server = columns.firstIndex(of: "svname"), let status = columns.firstIndex(of: "status") else { return [] }
+        let check = columns.firstIndex(of: "check_status")
+        return lines.dropFirst().compactMap { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count > max(name, server, status), fields[server] != "FRONTEND", fields[server] != "BACKEND" else { return nil }
+            let checked = check.flatMap { $0 < fields.count && !fields[$0].isEmpty ? fields[$0].trimmingCharacters(in: .whitespaces) : nil }
+            return ProxyServerHealth(backend: fields[name], server: fields[server], status: fields[status], check: checked)
+        }
+    }
+}
+
 /// What holds a port of a region's public-domain range: an instance's public domain, or one tcp listener of a load
 /// balancer (by the members' port it reaches). Written `instance/sina/devops/gerrit` or
 /// `loadbalancer/sina/devops/web:443`.

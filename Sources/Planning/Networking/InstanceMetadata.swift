@@ -16,6 +16,8 @@ public struct InstanceMetadata: Sendable, Codable, Hashable {
     public var keyName: String?
     public var publicKey: String?
     public var userData: String?
+    /// Its public domain and port (`kzm07fi6p4.lb.sina.stacklab.org:11000`), when its region gives it one.
+    public var publicDomain: String?
 
     public init(uuid: String, address: Address, hostname: String, localIPv4: IPv4Address, publicIPv4: IPv4Address?, availabilityZone: String,
                 keyName: String?, publicKey: String?, userData: String?) {
@@ -38,6 +40,7 @@ public struct InstanceMetadata: Sendable, Codable, Hashable {
         case "/latest/meta-data", "/latest/meta-data/":
             var items = ["ami-launch-index", "hostname", "instance-id", "local-hostname", "local-ipv4", "placement/"]
             if publicIPv4 != nil { items.append("public-ipv4") }
+            if publicDomain != nil { items += ["public-hostname", "public-port"] }
             if publicKey != nil { items.append("public-keys/") }
             return items.sorted().joined(separator: "\n") + "\n"
         case "/latest/meta-data/ami-launch-index": return "0"
@@ -45,6 +48,8 @@ public struct InstanceMetadata: Sendable, Codable, Hashable {
         case "/latest/meta-data/hostname", "/latest/meta-data/local-hostname": return hostname
         case "/latest/meta-data/local-ipv4": return localIPv4.description
         case "/latest/meta-data/public-ipv4": return publicIPv4?.description
+        case "/latest/meta-data/public-hostname": return publicDomain.map { String($0.prefix { $0 != ":" }) }
+        case "/latest/meta-data/public-port": return publicDomain.flatMap { $0.split(separator: ":").last.map(String.init) }
         case "/latest/meta-data/placement", "/latest/meta-data/placement/": return "availability-zone\n"
         case "/latest/meta-data/placement/availability-zone": return availabilityZone
         case "/latest/meta-data/public-keys", "/latest/meta-data/public-keys/": return keyName.map { "0=\($0)\n" }

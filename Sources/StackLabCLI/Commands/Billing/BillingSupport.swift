@@ -74,7 +74,7 @@ extension Statement {
     /// The statement as a tenant reads it.
     var text: String {
         var out = "Statement for \(tenant), \(month) (\(currency))\n"
-        let rows: [(String, Money)] = totals.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [
+        let rows: [(String, Money)] = totals.map { ($0.category, $0.total) } + [
             ("total charges", charges), ("discounts", Money(micros: -discounts.micros)), ("paid by coupons", paidByCoupons),
             ("paid by deposits", paidByDeposits), ("owed", owed), ("deposit balance", depositBalance), ("coupon credit", couponCredit),
             ("balance", balance),

@@ -10,7 +10,9 @@ struct Show: ParsableCommand {
             Text output lists each resource's address, where it is declared, and a one-line summary; \
             --format json prints {ok, diagnostics, resources}: the full typed specs with every default applied.
 
-            With --live (volumes only), each Volume is also observed: the node and libvirt volume holding it with its \
+            With --live, a load balancer shows its listeners (the http name, each tcp listener's port) and, from HAProxy's \
+            stats socket on each load-balancer node, every member's health; an instance shows its public domain \
+            (name and port, as the load-balancer nodes serve it). With --live, each Volume is also observed: the node and libvirt volume holding it with its \
             capacity, and its snapshots in the region's object store (capacity, chunks, chunks that snapshot uploaded, \
             when taken), then the snapshots of volumes that left the manifests. The Swift key comes from the variable \
             the Region's objectStore names (default $STACKLAB_SWIFT_KEY).
@@ -20,13 +22,15 @@ struct Show: ParsableCommand {
               stacklab show node
               stacklab show instance gerrit --format json
               stacklab show volume gerrit-data --live
+              stacklab show loadbalancer www --live
+              stacklab show instance openstackblog --live
             """)
 
     @OptionGroup var repository: RepositoryOptions
 
     @OptionGroup var reconcile: ReconcileOptions
 
-    @Flag(help: "Volumes: observe where each is and list its snapshots (reads the nodes and the object store).")
+    @Flag(help: "Volumes, load balancers and instances: observe them (volumes: placement and snapshots; load balancers: listeners and member health; instances: public domain).")
     var live = false
 
     @Argument(help: "Only resources of this kind.")
@@ -42,12 +46,16 @@ struct Show: ParsableCommand {
         if let kind, Kind(addressName: kind) == nil {
             throw ValidationError("unknown kind '\(kind)'; kinds are: \(Kind.manifestKinds.map(\.rawValue).joined(separator: ", "))")
         }
-        if live, kind.flatMap(Kind.init(addressName:)) != .volume {
-            throw ValidationError("--live shows volumes: write stacklab show volume [NAME] --live")
+        if live, ![.volume, .loadBalancer, .instance].contains(kind.flatMap(Kind.init(addressName:))) {
+            throw ValidationError("--live shows volumes, load balancers and instances: write e.g. stacklab show loadbalancer [NAME] --live")
         }
     }
 
     func run() throws {
+        if live, let kind = kind.flatMap(Kind.init(addressName:)), kind != .volume {
+            try showLive(kind)
+            return
+        }
         if live {
             let loaded = try repository.loadValid()
             let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
@@ -65,6 +73,30 @@ struct Show: ParsableCommand {
         let result = try repository.load()
         try Self.output(for: result, kind: kind.flatMap(Kind.init(addressName:)), name: name, format: format,
                         colors: Terminal.standardError.wantsColor).emit()
+    }
+
+    /// `show loadbalancer|instance --live`.
+    private func showLive(_ kind: Kind) throws {
+        let loaded = try repository.loadValid()
+        let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
+        func wanted<Spec>(_ resource: Resource<Spec>) -> Bool {
+            (name == nil || resource.name == name) && (reconcile.region.isEmpty || reconcile.region.contains(resource.region ?? ""))
+        }
+        let text: String, json: String
+        do {
+            if kind == .loadBalancer {
+                let shown = try LoadBalancerStatus.observe(loaded.model.loadBalancers.filter(wanted), reconciler: reconciler)
+                guard !shown.isEmpty else { throw fail("no load balancer matches") }
+                (text, json) = (shown.map(\.text).joined(), try JSON.encode(["loadBalancers": shown]))
+            } else {
+                let shown = try PublicDomainStatus.observe(loaded.model.instances.filter(wanted), reconciler: reconciler)
+                guard !shown.isEmpty else { throw fail("no instance matches") }
+                (text, json) = (shown.map(\.text).joined(), try JSON.encode(["instances": shown]))
+            }
+        } catch {
+            throw failing(error)
+        }
+        Terminal.standardOutput.write(format == .json ? json : text.split(separator: "\n").map { String($0).terminalSafe + "\n" }.joined())
     }
 
     /// The listing of `result`'s resources of `kind` and `name` (nil: all), with errors on stderr.
