@@ -7,7 +7,7 @@ extension RegionPlanner {
     /// Gives every compute node its own address on each network, before instances take theirs: the one it has (sticky),
     /// else the highest free one. Instances' addresses and fixed IPs are already claimed in `pools`.
     mutating func claimGateways(in pools: inout [String: AddressPool]) {
-        let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
+        let compute = addressedNodes
         for network in slice.networks.sorted(by: { $0.name < $1.name }) {
             var chosen: [Address: IPv4Address] = [:]
             for node in compute {
@@ -25,6 +25,12 @@ extension RegionPlanner {
             }
             gateways[network.name] = chosen
         }
+    }
+
+    /// The nodes with an address of their own on each network: every compute node (its instances' gateway), and every
+    /// load-balancer node of a region with public domains (what HAProxy reaches the instances from).
+    var addressedNodes: [Address] {
+        nodes.filter { $0.spec.has(.compute) || ($0.spec.has(.loadbalancer) && spec?.publicDomains != nil) }.map { nodeAddress($0.name) }
     }
 
     /// Plans each compute node's DHCP configuration and ruleset from the domains wanted, and removes them from nodes that
@@ -81,7 +87,13 @@ extension RegionPlanner {
             attached[instance.address]?.metadata?.publicDomain = proxies?.domains[instance.address]
         }
         let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }
-        let compute = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
+        let compute = addressedNodes
+        let balancers = Set(nodes.filter { !$0.spec.has(.compute) && $0.spec.has(.loadbalancer) }.map { nodeAddress($0.name) })
+        // What the load-balancer nodes reach on each instance: the public-domain port and the listeners' member ports.
+        var balancerPorts: [IPv4Address: Set<Int>] = [:]
+        for service in proxies?.services ?? [] {
+            for server in service.servers { balancerPorts[server.ip, default: []].insert(server.port) }
+        }
         let onNode = Dictionary(grouping: attached.values, by: \.node)
         let memberOf = Dictionary(members.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         for node in compute {
@@ -105,6 +117,8 @@ extension RegionPlanner {
             } else {
                 unchanged += 1
             }
+            // A load-balancer node only takes its address on each network: it runs no instance and no ruleset of ours.
+            if balancers.contains(node) { continue }
             let local = Set((onNode[node] ?? []).map(\.address))
             let rules = FirewallRules(region: region, spec: spec, networks: nodeNetworks, members: membership,
                                       local: local.compactMap { memberOf[$0] }.sorted { $0.ip.value < $1.ip.value },
@@ -114,6 +128,11 @@ extension RegionPlanner {
             located.regionRanges = networks.values.flatMap { [$0.spec.fixedRange.value] + ($0.spec.floatingRange.map { [$0.value] } ?? []) }
             located.regionLocation = regionLocation
             located.networkLocations = networks.mapValues(\.meta.location)
+            for (name, byNode) in gateways {
+                let sources = byNode.filter { balancers.contains($0.key) }.map(\.value).sorted { $0.value < $1.value }
+                if !sources.isEmpty { located.balancerSources[name] = sources }
+            }
+            located.balancerPorts = balancerPorts
             let ruleset = located.ruleset(for: node)
             rulesets.append(ruleset)
             planFirewall(ruleset, on: seen)

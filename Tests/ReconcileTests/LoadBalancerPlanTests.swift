@@ -73,6 +73,28 @@ import Testing
         #expect(check.status == 0, "haproxy -c: \(check.output)")
     }
 
+    @Test func theLoadBalancerNodeHasAnAddressOnEachNetworkAndComputeNodesAdmitItToTheForwardedPortsOnly() throws {
+        let model = try Self.model()
+        let plan = Planner.plan(model: model, observed: Self.observed(installed: nil), regions: ["lab"], hour: 1000)
+        var balancerAddress: IPv4Address?
+        for change in plan.changes where change.target == .node(Self.balancerNode) {
+            if case .node(.configureDHCP(let dhcp)) = change.operation {
+                #expect(dhcp.networks.count == 1 && dhcp.networks[0].hosts.isEmpty, "an address, no DHCP hosts")
+                balancerAddress = dhcp.networks.first?.gateway
+            }
+        }
+        let source = try #require(balancerAddress)
+        #expect(!plan.changes.contains { $0.target == .node(Self.balancerNode) && $0.address.kind == .firewall }, "no ruleset on a load-balancer node")
+        let lab = try #require(model.regions.first { $0.name == "lab" })
+        let rules = Planner.rulesets(lab, model: model, observed: Self.observed(installed: nil)).flatMap(\.rules).filter { $0.source == "haproxy/lab" }.map(\.text)
+        #expect(Set(rules) == ["ip saddr \(source) ip daddr 10.20.0.10 tcp dport { 443, 8080 } accept",
+                               "ip saddr \(source) ip daddr \(try #require(Self.fixedIP(of: "web-2", in: plan))) tcp dport { 5432, 8080 } accept"], "\(rules)")
+    }
+
+    static func fixedIP(of name: String, in plan: Plan) -> IPv4Address? {
+        plan.changes.compactMap { $0.operation.definedDomain }.first { $0.address.name == name }?.interface.ip
+    }
+
     @Test func theMetadataServiceTellsAnInstanceItsPublicDomain() throws {
         let plan = Planner.plan(model: try Self.model(), observed: Self.observed(installed: nil), regions: ["lab"], hour: 1000)
         var metadata: [String: InstanceMetadata] = [:]

@@ -63,6 +63,10 @@ public struct FirewallRules: Sendable {
     /// Where the region and each network (by name) are declared, for the rules they alone cause.
     public var regionLocation: SourceLocation?
     public var networkLocations: [String: SourceLocation] = [:]
+    /// The load-balancer nodes' addresses on each network (by name), and the ports they reach on each instance (by fixed
+    /// IP): HAProxy has admitted the connection by then (a public domain only from its groups' sources).
+    public var balancerSources: [String: [IPv4Address]] = [:]
+    public var balancerPorts: [IPv4Address: Set<Int>] = [:]
 
     /// The members of each security group (by tenant and name), made once for the region.
     public static func membership(of members: [Member]) -> [TenantKey: [Member]] {
@@ -116,6 +120,14 @@ public struct FirewallRules: Sendable {
             if !protected.isEmpty {
                 rules.append(.init(.forward, "\(bridge) ip saddr \(network.range) ip daddr != \(network.range) ip daddr \(Self.set(protected.map(\.description))) ct state new drop",
                                    source: "\(regionSource) internalRanges", at: spec?.internalRanges?.location ?? regionLocation))
+            }
+            // The region's load-balancer nodes reach the ports their public domains and listeners forward to.
+            if let sources = balancerSources[network.network] {
+                for member in here.sorted(by: { $0.ip.value < $1.ip.value }) {
+                    guard let ports = balancerPorts[member.ip], !ports.isEmpty else { continue }
+                    rules.append(.init(.forward, "ip saddr \(Self.set(sources.map(\.description))) ip daddr \(member.ip) tcp dport \(Self.set(ports.sorted().map(String.init)))"
+                                       + " accept", source: "haproxy/\(region)", at: spec?.publicDomains?.location ?? regionLocation))
+                }
             }
             // Security groups: allow-only ingress to each instance, then no other new connection in.
             for member in here.sorted(by: { $0.ip.value < $1.ip.value }) {
