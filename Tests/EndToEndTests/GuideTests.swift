@@ -33,6 +33,29 @@ import Testing
         return try Command.run(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script])
     }
 
+    @Test func theLoadBalancerGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("loadbalancers.md", marked: "GuideTests.theLoadBalancerGuideRunsAsWritten")
+        try #require(blocks.count == 3, "the guide's three blocks: converge and look, drift, bill")
+        let clone = try Fixtures.bundledDeployment("loadbalancer-guide")
+        let script = """
+            cd '\(clone.path)'
+            echo '--- block 1'
+            \(blocks[0])
+            echo '--- block 2'
+            \(blocks[1])
+            echo '--- block 3'
+            \(blocks[2])
+            """
+        let result = try Self.inNamespace(prepare: "", script)
+        #expect(result.status == 0, "\(result.output)")
+        let output = result.output
+        #expect(output.contains("instance/sina/devops/openstackblog  public domain ") && output.contains(".lb.sina.stacklab.org:110"), "\(output)")
+        #expect(output.contains("http www.devops.lb.sina.stacklab.org:80 → members:80"), "\(output)")
+        #expect(output.contains("Configuration file is valid"), "haproxy -c accepts what StackLab rendered: \(output)")
+        #expect(output.contains("~ haproxy/sina/sina-lb on node/sina/sina-lb (drifted)") && output.contains("No drift."), "\(output)")
+        #expect(output.split(separator: "\n").contains { $0.hasPrefix("  load balancers") && $0.hasSuffix("1.00") }, "a day of www: \(output)")
+    }
+
     @Test func theServeGuideRunsAsWritten() throws {
         let blocks = try Self.blocks("serve.md", marked: "GuideTests.theServeGuideRunsAsWritten")
         try #require(blocks.count == 4, "the guide's four blocks: secrets, repository and hook, serve, push and look")

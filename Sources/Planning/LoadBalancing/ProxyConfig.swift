@@ -221,12 +221,19 @@ public struct ProxyConfig: Sendable, Codable, Hashable {
         }
     }
 
-    /// What changes from `old` (an installed file) to this configuration: services and held ports added and removed.
+    /// What changes from `old` (an installed file) to this configuration, line by line (`- balance leastconn`,
+    /// `+ server web-3 10.1.0.7:80 …`): lines counted as a multiset, the header and digest left out.
     public func diff(from old: String?) -> [Change.FieldChange] {
-        let was = Set((old ?? "").split(separator: "\n").filter { $0.hasPrefix("frontend ") || $0.hasPrefix("backend ") || $0.hasPrefix("    server ") }.map(String.init))
-        let now = Set(text.split(separator: "\n").filter { $0.hasPrefix("frontend ") || $0.hasPrefix("backend ") || $0.hasPrefix("    server ") }.map(String.init))
-        var fields = was.subtracting(now).sorted().map { Change.FieldChange(field: "- line", old: $0.trimmingCharacters(in: .whitespaces), new: "") }
-        fields += now.subtracting(was).sorted().map { Change.FieldChange(field: "+ line", old: "", new: $0.trimmingCharacters(in: .whitespaces)) }
+        func counts(_ text: String) -> [String: Int] {
+            text.split(separator: "\n").dropFirst(2).reduce(into: [:]) { $0[$1.trimmingCharacters(in: .whitespaces), default: 0] += 1 }
+        }
+        let was = counts(old ?? ""), now = counts(text)
+        var fields: [Change.FieldChange] = []
+        for line in Set(was.keys).union(now.keys).sorted() {
+            let difference = (now[line] ?? 0) - (was[line] ?? 0)
+            if difference < 0 { fields += Array(repeating: .init(field: "- line", old: line, new: ""), count: -difference) }
+            if difference > 0 { fields += Array(repeating: .init(field: "+ line", old: "", new: line), count: difference) }
+        }
         if fields.isEmpty { fields.append(.init(field: "haproxy.cfg", old: "as installed", new: "as rendered")) }
         return fields
     }
