@@ -254,7 +254,8 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
     static let proxyAlive = "{ p=\"$(cat .\(ProxyConfig.runDirectory)/haproxy.pid 2>/dev/null | head -n1)\"; [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; }"
 
     /// The new file is written beside the installed one and checked with `haproxy -c` on the node; only then is it
-    /// renamed into place and HAProxy reloaded: a master process started by StackLab (`haproxy -W -D`) gets USR2 (its
+    /// renamed into place and HAProxy reloaded: a master process started by StackLab (`haproxy -W -D`, its pid file
+    /// named by the configuration) gets USR2 (its
     /// workers hand their listening sockets to the new ones, so no established connection is dropped), or systemd's
     /// `stacklab-haproxy` unit is reloaded on a server StackLab owns; a stopped HAProxy is started.
     public func loadProxy(_ config: ProxyConfig) throws(DriverError) {
@@ -286,7 +287,7 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
             if \(Self.proxyAlive); then
               kill -USR2 "$p" || exit 4
             else
-              haproxy -W -D -p "$PWD\(run)/haproxy.pid" -f "$PWD\(file)" || exit 4
+              haproxy -W -D -f "$PWD\(file)" || exit 4
             fi
 
             """

@@ -139,7 +139,7 @@ public enum HostConfig {
 
         [Service]
         ExecStartPre=/usr/sbin/haproxy -c -q -f /etc/stacklab/haproxy/haproxy.cfg
-        ExecStart=/usr/sbin/haproxy -Ws -f /etc/stacklab/haproxy/haproxy.cfg -p /run/stacklab/haproxy.pid
+        ExecStart=/usr/sbin/haproxy -Ws -f /etc/stacklab/haproxy/haproxy.cfg
         ExecReload=/usr/sbin/haproxy -c -q -f /etc/stacklab/haproxy/haproxy.cfg
         ExecReload=/bin/kill -USR2 $MAINPID
         RuntimeDirectory=stacklab

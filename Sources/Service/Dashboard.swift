@@ -107,6 +107,7 @@ struct Dashboard: Sendable {
         let shown = Array(instances.dropFirst((current - 1) * Self.pageSize).prefix(Self.pageSize))
         // What the loop last observed of the region (never a node asked for this page).
         let observation = state.observation(name)
+        let domains = loaded.model.regions.first { $0.name == name }?.spec.publicDomains?.value
         var nodes = ""
         for node in loaded.model.nodes.filter({ $0.region == name }).sorted(by: { $0.name < $1.name }).prefix(200) {
             nodes += "<tr><td>\(escape(node.name))</td><td>\(node.spec.roles.value.map(\.value.rawValue).joined(separator: ", "))</td><td>\(node.spec.cpus.value)</td><td>\(node.spec.memory.value)</td></tr>\n"
@@ -117,6 +118,8 @@ struct Dashboard: Sendable {
             rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
             rows += "<td>\(escape(found?.node ?? "-"))</td>"
             rows += "<td class=\"state\">\(found?.state.rawValue ?? (observation == nil ? "not observed yet" : "not running"))</td><td>\(found?.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td>"
+            let publicPort = observation?.publicPorts[instance.address]
+            rows += "<td class=\"domain\">\(publicPort.flatMap { port in domains.map { escape("\(PublicDomain.name(for: instance.address, domains: $0)):\(port)") } } ?? "")</td>"
             let cpu = state.usage.usage(of: instance.address).map { $0.simulated ? "simulated" : String(format: "%.1f s", $0.cpuSeconds) }
             rows += "<td class=\"cpu\">\(cpu ?? "")</td></tr>\n"
         }
@@ -133,7 +136,7 @@ struct Dashboard: Sendable {
             <h2>Nodes</h2><table id="nodes"><tr><th>Node</th><th>Roles</th><th>CPUs</th><th>Memory</th></tr>\(nodes)</table>
             <h2>Instances (\(instances.count), page \(current) of \(pages))</h2>
             <p id="observed">\(observation.map { "As the service last observed \($0.nodes) nodes, at \(Date(timeIntervalSince1970: $0.at).formatted(.iso8601))." } ?? "The service has not observed this region yet.")</p>
-            <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th><th>CPU time</th></tr>\(rows)</table>
+            <table id="instances"><tr><th>Instance</th><th>Node</th><th>State</th><th>IP</th><th>Flavor</th><th>Public domain</th><th>CPU time</th></tr>\(rows)</table>
             <p class="pager">\(pager)</p>
             <h2>The last changes</h2>\(plan)
             <h2>Rings</h2><ul id="rings">\(rings)</ul>
@@ -164,6 +167,11 @@ struct Dashboard: Sendable {
         for instance in model.instances where instance.tenant == name { resources += "<li>\(escape(instance.address.description)) \(escape(instance.spec.flavor.value))</li>" }
         for volume in model.volumes where volume.tenant == name { resources += "<li>\(escape(volume.address.description)) \(volume.spec.size.value)</li>" }
         for floating in model.floatingIPs where floating.tenant == name { resources += "<li>\(escape(floating.address.description))</li>" }
+        for balancer in model.loadBalancers where balancer.tenant == name {
+            let domains = model.regions.first { $0.name == balancer.region }?.spec.publicDomains?.value
+            let host = domains.map { PublicDomain.name(forBalancer: balancer.address, domains: $0) } ?? ""
+            resources += "<li>\(escape(balancer.address.description)) \(escape(host)) → \(escape(balancer.spec.members.value.map(\.value).joined(separator: ", ")))</li>"
+        }
         var statement = ""
         if let store = try? configuration.store.existing() {
             var book = PriceBook()

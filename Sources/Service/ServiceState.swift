@@ -264,6 +264,8 @@ public struct RegionObservation: Sendable {
     public var at: Double
     public var nodes: Int
     public var instances: [Address: Placement]
+    /// Each instance's public-domain port, as the region's load-balancer nodes serve it.
+    public var publicPorts: [Address: Int] = [:]
 
     /// A summary of `observed`, as of now.
     public init(_ observed: [ObservedNode]) {
@@ -272,6 +274,9 @@ public struct RegionObservation: Sendable {
         var instances: [Address: Placement] = [:]
         for node in observed {
             for domain in node.domains { if let address = domain.address { instances[address] = Placement(node: node.address.name, state: domain.state, ip: domain.ip) } }
+            for (owner, port) in node.proxy.flatMap(ProxyConfig.Installed.init(parsing:))?.ports ?? [:] where owner.address.kind == .instance {
+                publicPorts[owner.address] = port
+            }
         }
         self.instances = instances
     }
