@@ -116,11 +116,12 @@ import Testing
 
     @Test func aKillBetweenADriverCallAndItsJournalEntryNeitherLosesNorDoublesACharge() throws {
         let at = ["--at", "2026-11-01T00:00"]
-        let reference = try World()
+        // With a load-balancer node and two tenant load balancers: their daily meters ride on the HAProxy change.
+        let reference = try World(overlay: "loadbalancers")
         let clean = try StackLabBinary.run(["apply", "--auto-approve"] + at + ["--repo", reference.repo.path, "--state-dir", reference.state.path])
         try #require(clean.status == 0, "\(clean.output)")
         let expected = try Self.ledger(reference.state)
-        #expect(expected.count >= 5, "\(expected)")
+        #expect(expected.count >= 7 && expected.filter { $0.hasPrefix("loadbalancer/lab/acme/") }.count == 2, "\(expected)")
         let changes = try SQLiteState(directory: reference.state.path).journalEntries(run: nil).count
         #expect(changes > 20)
         // A kill after every driver call of the apply (networks, rings, instances, volumes, DHCP, rulesets, and each
@@ -128,7 +129,7 @@ import Testing
         var settled = 0
         var point = 1
         while point < 10 * changes {
-            let world = try World()
+            let world = try World(overlay: "loadbalancers")
             let killed = try Command.run(["env", "STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=\(point)", StackLabBinary.faults, "apply", "--auto-approve", "--parallelism", "1"]
                                          + at + ["--repo", world.repo.path, "--state-dir", world.state.path])
             if killed.status == 0 { break }  // every driver call came before this point
@@ -173,9 +174,10 @@ import Testing
         try #require(devops.status == 0, "\(devops.output)")
         let statement = try JSONDecoder().decode(Statement.self, from: Data(devops.output.utf8))
         // devops prepays: four m1.large at 2000 and two m1.small at 400 a month; two floating IPs for 30 days at 0.50;
-        // 200 GiB and 500 GiB of volumes for 720 hours at 0.30 per GB-month.
+        // the load balancer www for 30 days at 1.00; 200 GiB and 500 GiB of volumes for 720 hours at 0.30 per GB-month.
         #expect(statement.total(of: .instance) == Money(parsing: "8800"))
         #expect(statement.total(of: .floatingIP) == Money(parsing: "30"))
+        #expect(statement.total(of: .loadBalancer) == Money(parsing: "30"), "www: 30 started days at 1.00")
         #expect(statement.total(of: .volume).roundedToCents == Money(parsing: "207.12"), "\(statement.totals)")
         #expect(statement.totals.map(\.category) == ["instances", "volumes", "floating IPs", "load balancers"], "every column, in meter-kind order")
         #expect(statement.paidByDeposits == statement.charges && statement.owed == Money(micros: 0))
