@@ -5,6 +5,7 @@ import Manifests
 import Metrics
 import NIOCore
 import Pipelines
+import Planning
 import Prometheus
 import Reconcile
 import ServiceLifecycle
@@ -186,6 +187,8 @@ public struct GitOpsServer: Sendable {
         var running: [String]
         /// The deploy pipeline's latest run (when `ci/` has a push-triggered pipeline for the branch).
         var deploy: ServiceState.Deploy?
+        /// Each load-balancer node's backend servers as its HAProxy last reported them (`show stat`), by region and node.
+        var loadBalancers: [String: [String: [ProxyServerHealth]]]
 
         init(configuration: ServiceConfiguration, state: ServiceState, only: Set<String>? = nil) {
             repository = configuration.repository
@@ -196,6 +199,7 @@ public struct GitOpsServer: Sendable {
             regions = state.snapshot(only: only)
             running = regions.filter(\.running).map(\.region)
             deploy = state.deploy
+            loadBalancers = state.usage.balancerHealth(only: only)
         }
     }
 

@@ -59,5 +59,7 @@ enum ServiceMetrics {
     ]
 
     /// When each region's instance counters were last read (a gauge, label `region`).
+    static let haproxyServerUp = (name: "stacklab_haproxy_server_up",
+                                  help: "Whether a load-balancer node's HAProxy has a backend server up (1; a public domain's unchecked server counts as up) or not (0), from its stats socket.")
     static let usageReadTimestamp = (name: "stacklab_instance_usage_read_timestamp_seconds", help: "When each region's instance counters were last read.")
 }

@@ -3,6 +3,7 @@ import Drivers
 import Logging
 import Manifests
 import Metrics
+import Planning
 import Reconcile
 import ServiceLifecycle
 
@@ -73,19 +74,25 @@ public struct UsageMonitor: Service {
                                             environment: configuration.environment)
                 reconciler.sshIdentity = configuration.sshIdentity
                 let drivers = try reconciler.drivers(for: try reconciler.endpoints(for: [region]))
+                let balancers = Set(loaded.model.nodes.filter { $0.region == region && $0.spec.has(.loadbalancer) }.map(\.address))
                 var nodes: [String: [InstanceUsage]] = [:]
+                var health: [String: [ProxyServerHealth]] = [:]
                 for (node, driver) in drivers {
                     // Reconciling comes first: a push's load and plan are not slowed by reading counters.
                     while state.loopBusy && !stopping.isSet { usleep(10_000) }
                     do {
                         nodes[node.name] = try driver.usage()
+                        // A load-balancer node's members, from its HAProxy's stats socket (none to ask: not listed).
+                        if balancers.contains(node), let servers = try (driver as? any LibvirtBacked).flatMap({ try $0.libvirtNode.proxyHealth() }) {
+                            health[node.name] = servers
+                        }
                     } catch {
                         ServiceMetrics.usageReadFailures(region: region).increment()
                         logger.warning("cannot read the instance counters of \(node): \(error)")
                     }
                     driver.disconnect()
                 }
-                state.usage.record(region, nodes: nodes)
+                state.usage.record(region, nodes: nodes, balancers: health)
             } catch {
                 ServiceMetrics.usageReadFailures(region: region).increment()
                 logger.warning("cannot read the instance counters of region \(region): \(error)")
@@ -99,10 +106,16 @@ public struct UsageMonitor: Service {
 /// cumulative values, so they are exported as read rather than through swift-metrics, which only increments).
 public final class UsageBook: @unchecked Sendable {
     private let lock = NSLock()
-    private var regions: [String: (readAt: Double, nodes: [String: [InstanceUsage]])] = [:]
+    private var regions: [String: (readAt: Double, nodes: [String: [InstanceUsage]], balancers: [String: [ProxyServerHealth]])] = [:]
 
-    public func record(_ region: String, nodes: [String: [InstanceUsage]]) {
-        lock.withLock { regions[region] = (Date().timeIntervalSince1970, nodes) }
+    /// Records what a round read of `region`: each node's instance counters, and each load-balancer node's members.
+    public func record(_ region: String, nodes: [String: [InstanceUsage]], balancers: [String: [ProxyServerHealth]] = [:]) {
+        lock.withLock { regions[region] = (Date().timeIntervalSince1970, nodes, balancers) }
+    }
+
+    /// Each load-balancer node's backend servers as its HAProxy last reported them, by region and node.
+    public func balancerHealth(only: Set<String>? = nil) -> [String: [String: [ProxyServerHealth]]] {
+        lock.withLock { regions.filter { only?.contains($0.key) ?? true }.mapValues(\.balancers).filter { !$0.value.isEmpty } }
     }
 
     /// Forgets regions this reconciler no longer holds (another one exports them now).
@@ -129,6 +142,17 @@ public final class UsageBook: @unchecked Sendable {
                             .map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",")
                         text += "\(family.name){\(labels)} \(family.value(usage))\n"
                     }
+                }
+            }
+        }
+        let up = ServiceMetrics.haproxyServerUp
+        text += "# HELP \(up.name) \(up.help)\n# TYPE \(up.name) gauge\n"
+        for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
+            for (node, servers) in entry.balancers.sorted(by: { $0.key < $1.key }) {
+                for server in servers {
+                    let labels = [("region", region), ("node", node), ("backend", server.backend), ("server", server.server)]
+                        .map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",")
+                    text += "\(up.name){\(labels)} \(server.status.hasPrefix("UP") || server.status == "no check" ? 1 : 0)\n"
                 }
             }
         }
