@@ -140,7 +140,7 @@ public enum ProvenanceFinder {
             case .snapshot:
                 let volume = String(change.address.name.prefix { $0 != "@" })
                 found += volumes.filter { $0.tenant == change.address.tenant && $0.region == change.address.region && $0.name == volume }.map(\.meta.location)
-            case .region, .node, .network, .filter, .flavor, .image, .priceList, .tenant, .volume, .floatingIP, .securityGroup, .keypair, .loadBalancer, .pipeline:
+            case .region, .node, .network, .filter, .flavor, .image, .priceList, .tenant, .volume, .floatingIP, .securityGroup, .keypair, .loadBalancer, .alarm, .pipeline:
                 break
             }
             return found

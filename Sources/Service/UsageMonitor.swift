@@ -138,7 +138,7 @@ public final class UsageBook: @unchecked Sendable {
             for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
                 for (node, usages) in entry.nodes.sorted(by: { $0.key < $1.key }) {
                     for usage in usages {
-                        let labels = [("region", region), ("node", node), ("tenant", usage.instance.tenant ?? ""), ("instance", usage.instance.name)]
+                        let labels = [("region", region), ("node", node), ("tenant", usage.instance.tenant ?? ""), ("server", usage.instance.name)]
                             .map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",")
                         text += "\(family.name){\(labels)} \(family.value(usage))\n"
                     }

@@ -33,6 +33,15 @@ import Testing
         return try Command.run(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script])
     }
 
+    @Test func theMonitoringGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("monitoring.md", marked: "GuideTests.theMonitoringGuideRunsAsWritten")
+        try #require(blocks.count == 1, "the guide's one block: write the configuration")
+        let clone = try Fixtures.bundledDeployment("monitoring-guide")
+        let result = try Self.inNamespace(prepare: "", "cd '\(clone.path)'\n\(blocks[0])")
+        #expect(result.status == 0 && result.output.contains("checked by promtool and amtool"), "\(result.output)")
+        #expect(["alertmanager.yml", "prometheus.yml", "rules.yml"].allSatisfy { result.output.contains($0) }, "\(result.output)")
+    }
+
     @Test func theLoadBalancerGuideRunsAsWritten() throws {
         let blocks = try Self.blocks("loadbalancers.md", marked: "GuideTests.theLoadBalancerGuideRunsAsWritten")
         try #require(blocks.count == 3, "the guide's three blocks: converge and look, drift, bill")

@@ -43,6 +43,7 @@ import Testing
             ("plan", .init(success: "--region staging", notFound: "--region nosuch", badInput: broken)),
             ("drift", .init(success: "--region staging", notFound: "--region nosuch", badInput: broken)),
             ("firewall show", .init(success: "sina/sina-2", notFound: "sina/nope", badInput: "sina/sina-2 \(broken)")),
+            ("monitoring config", .init(success: "--out monitoring-out", notFound: "--out monitoring-out --rev nosuch", badInput: "--out monitoring-out \(broken)")),
             ("ring show", .init(success: "sina", notFound: "nosuch", badInput: "sina \(broken)")),
             ("ring build", .init(success: "sina", notFound: "nosuch", badInput: "sina \(broken)")),
             ("ring validate", .init(success: "sina", notFound: "nosuch", badInput: "sina \(broken)")),

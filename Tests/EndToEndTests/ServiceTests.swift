@@ -160,7 +160,7 @@ import Testing
 
         // Each running instance's CPU time, disk and network bytes, read from libvirt's domain counters (every 1 s).
         func counter(_ family: String, _ instance: String, in text: String) -> Double? {
-            text.split(separator: "\n").first { $0.hasPrefix("\(family){") && $0.contains("tenant=\"acme\",instance=\"\(instance)\"}") }
+            text.split(separator: "\n").first { $0.hasPrefix("\(family){") && $0.contains("tenant=\"acme\",server=\"\(instance)\"}") }
                 .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
         }
         var usage = ""

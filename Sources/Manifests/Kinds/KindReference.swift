@@ -51,6 +51,7 @@ public struct KindReference: Sendable {
         case .securityGroup: SecurityGroupSpec.fields
         case .keypair: KeypairSpec.fields
         case .loadBalancer: LoadBalancerSpec.fields
+        case .alarm: AlarmSpec.fields
         case .pipeline: PipelineSpec.fields
         case .firewall, .dhcp, .haproxy, .snapshot: []
         }
@@ -74,6 +75,7 @@ public struct KindReference: Sendable {
                 field("internalRanges", "list of CIDR", "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16", "the provider's internal networks: the SWS egress filter drops new connections from instances to them (their own fixed range aside) unless a Filter opens them"),
                 field("objectStore", "`{proxy, user, keyEnv}`", "none", "the region's Swift proxy (`http(s)://…`), a tempauth user (`account:user`) and the environment variable holding its key (default `STACKLAB_SWIFT_KEY`; any other must be listed by the operator in `$STACKLAB_CREDENTIAL_VARIABLES`; keys never live in the manifests, and `ci check`/`gate` use the base revision's setting); needed for volume snapshots"),
                 field("creditCheck", "bool", "false", "hold back new instances of tenants whose balance is below zero (a plan note, not an error)"),
+                field("alarmWebhooks", "list of host or host:port", "none", "the webhook hosts tenants' Alarms may notify (an allow-list: the provider's Alertmanager posts only there)"),
                 field("publicDomains", "`{suffix, ports, instancePort, reuseAfter}`", "none", "every instance whose security groups open `instancePort` (default 22) is reachable as `<label>.lb.<region>.<suffix>:<port>` on the region's `loadbalancer` nodes; `ports` (e.g. `11000-11999`, at least 1024) are handed out to instances and tcp listeners, kept across moves, and a freed one waits `reuseAfter` (default `24h`) before it is handed out again"),
             ], notes: ["A region needs at least **3 nodes**, one with role `controller`."])
         case .node:
@@ -199,6 +201,14 @@ public struct KindReference: Sendable {
                 field("healthCheck", "`{type, path, expect, interval, rise, fall}`", "tcp, 2s, rise 2, fall 3", "`type: tcp|http`; an http check sends `GET path` (default `/`) expecting `expect` (default 200); `interval` like `500ms` or `2s`"),
                 field("stickiness", "`none` \\| `cookie`", "none", "`cookie`: an http client keeps its member (http listeners only)"),
             ], notes: ["Needs the region's `publicDomains` and a node with role `loadbalancer`. Billed per started day (the price list's `loadBalancer`). Counted against the tenant's `quotas.loadBalancers`."])
+        case .alarm:
+            KindReference(kind: kind, lives: "tenant, regional (its `region:` says where); `manifests/tenants/`", summary: "A metric over some of the tenant's instances above a threshold for a while, notified to a webhook: a Prometheus alerting rule and an Alertmanager route (`stacklab monitoring config`).", fields: [
+                field("instances", "list of names", "required", "instances of the same tenant and region"),
+                field("metric", "`cpu` \\| `diskRead` \\| `diskWrite` \\| `networkIn` \\| `networkOut`", "required", "CPU utilization, or bytes per second"),
+                field("above", "number or size", "required", "percent of one CPU for `cpu` (two busy vCPUs are 200), a size meaning per second for the others (`10MiB`)"),
+                field("for", "duration", "5m", "how long it must stay above (`30s`, `5m`, `1h`; at most `7d`)"),
+                field("notify", "http(s) URL", "required", "the webhook Alertmanager posts to; its host must be in the region's `alarmWebhooks`, and not in the provider's internal ranges"),
+            ], notes: ["Each instance is one alert (`StackLabAlarm{tenant, region, alarm, server}`), annotated with the alarm's `file:line`."])
         case .firewall, .dhcp, .haproxy, .snapshot:
             KindReference(kind: kind, lives: "derived", summary: "", fields: [], notes: [])
         }

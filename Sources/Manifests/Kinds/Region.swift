@@ -8,7 +8,7 @@ public enum Environment: String, Sendable, CaseIterable, Codable {
 /// A region: one sponsor's site, at least three servers. Region-wide settings live here.
 public struct RegionSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.region
-    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges", "objectStore", "creditCheck", "publicDomains"]
+    static let fields = ["sponsor", "description", "environment", "cpuAllocationRatio", "ramAllocationRatio", "maxDeleteShare", "internalRanges", "objectStore", "creditCheck", "alarmWebhooks", "publicDomains"]
 
     /// Who provides the hardware.
     public var sponsor: Located<String>?
@@ -28,6 +28,8 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
 
     /// Whether new instances of a tenant whose balance is below zero are held back at plan time (default false).
     public var creditCheck: Located<Bool>?
+    /// The webhook hosts (`hooks.example.org`, `hooks.example.org:8443`) tenants' alarms may notify.
+    public var alarmWebhooks: Located<[Located<String>]>?
     /// Public domains and load balancers: the DNS suffix, the ports handed out, the instance port.
     public var publicDomains: Located<PublicDomains>?
     /// The region's Swift cluster, where volume snapshots are kept.
@@ -88,6 +90,15 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
             case "objectStore": spec.objectStore = try ObjectStore.decode(from: d)
             case "creditCheck": spec.creditCheck = try d.bool("creditCheck")
             case "publicDomains": spec.publicDomains = try PublicDomains.decode(from: d)
+            case "alarmWebhooks":
+                spec.alarmWebhooks = try d.list("alarmWebhooks") { () throws(YAMLError) in
+                    try d.parsed("alarmWebhooks", expected: "a host name or host:port", hint: "write e.g. hooks.example.org or hooks.example.org:8443") { text in
+                        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+                        let hostOK = PublicDomains.isDNSName(String(parts[0])) || IPv4Address(parsing: String(parts[0])) != nil
+                        let portOK = parts.count == 1 || (parts.count == 2 && UInt16(parts[1]).map { $0 > 0 } == true)
+                        return hostOK && portOK ? text.lowercased() : nil
+                    }
+                }
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }

@@ -15,6 +15,7 @@ public struct DesiredModel: Sendable {
     public var securityGroups: [Resource<SecurityGroupSpec>] = []
     public var keypairs: [Resource<KeypairSpec>] = []
     public var loadBalancers: [Resource<LoadBalancerSpec>] = []
+    public var alarms: [Resource<AlarmSpec>] = []
     public var pipelines: [Resource<PipelineSpec>] = []
 
     /// An empty model.
@@ -26,7 +27,7 @@ public struct DesiredModel: Sendable {
         visitor.visit(\.regions); visitor.visit(\.nodes); visitor.visit(\.networks); visitor.visit(\.filters); visitor.visit(\.rings)
         visitor.visit(\.flavors); visitor.visit(\.images); visitor.visit(\.priceLists); visitor.visit(\.tenants); visitor.visit(\.instances)
         visitor.visit(\.volumes); visitor.visit(\.floatingIPs); visitor.visit(\.securityGroups); visitor.visit(\.keypairs)
-        visitor.visit(\.loadBalancers); visitor.visit(\.pipelines)
+        visitor.visit(\.loadBalancers); visitor.visit(\.alarms); visitor.visit(\.pipelines)
     }
 
     /// The identity of every resource, in kind order then declaration order.

@@ -63,6 +63,7 @@ struct ModelIndex {
         for v in model.volumes { if let name = v.spec.instance { referenced.insert(RegionalKey(region: v.region!, name: name.value)) } }
         for f in model.floatingIPs { if let name = f.spec.instance { referenced.insert(RegionalKey(region: f.region!, name: name.value)) } }
         for b in model.loadBalancers { for name in b.spec.members.value { referenced.insert(RegionalKey(region: b.region!, name: name.value)) } }
+        for a in model.alarms { for name in a.spec.instances.value { referenced.insert(RegionalKey(region: a.region!, name: name.value)) } }
         if !referenced.isEmpty {
             for i in model.instances {
                 let key = RegionalKey(region: i.region!, name: i.name)

@@ -63,6 +63,7 @@ struct Validator: Sendable {
                 validator.checkTenantScopes()
                 validator.checkTenantResources()
                 validator.checkLoadBalancers()
+                validator.checkAlarms()
                 validator.checkFilters()
                 validator.checkPipelines()
                 others[0] = validator.diagnostics

@@ -39,6 +39,7 @@ public enum ReferenceDocs {
         "plan": "0 no changes; 2 changes; 1 the plan has errors or could not be made",
         "apply": "0 applied, or nothing to do; 1 a change failed, or the apply was refused",
         "drift": "0 no drift; 2 drift found; 1 errors",
+        "monitoring config": "0 written (each file checked by promtool or amtool); 1 the manifests have errors, or a check refused a file (nothing is written)",
         "bootstrap": "0 done, or nothing to do; 2 changes to make (--dry-run); 1 preflight or a node failed",
         "ring show": "0 shown; 1 errors",
         "ring build": "0 built; 1 errors",
