@@ -5,20 +5,8 @@ extension Validator {
         for alarm in model.alarms {
             let region = alarm.region!, tenant = alarm.tenant!
             let what = "alarm '\(alarm.name)'"
-            var seen: [String: SourceLocation] = [:]
-            for instance in alarm.spec.instances.value {
-                if let first = seen[instance.value] {
-                    error("\(what) lists instance '\(instance.value)' twice", at: instance.location, hint: "first listed at \(place(first))")
-                    continue
-                }
-                seen[instance.value] = instance.location
-                if !index.attachedInstances.contains(.init(region: region, tenant: tenant, name: instance.value)) {
-                    reportMissingInstance(instance, of: what, region: region, tenant: tenant)
-                }
-            }
-            if alarm.spec.instances.value.isEmpty {
-                error("\(what) watches no instances", at: alarm.spec.instances.location, hint: "list the instances it watches")
-            }
+            checkInstances(alarm.spec.instances, of: what, noun: "instance", region: region, tenant: tenant,
+                           none: ("\(what) watches no instances", "list the instances it watches"))
             guard let regionResource = index.regions[region], let host = AlarmSpec.host(of: alarm.spec.notify.value) else { continue }
             let name = String(host.prefix { $0 != ":" })
             if let ip = IPv4Address(parsing: name), regionResource.spec.effectiveInternalRanges.contains(where: { $0.contains(ip) }) || name.hasPrefix("127.") {

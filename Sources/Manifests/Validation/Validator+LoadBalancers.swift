@@ -1,4 +1,22 @@
 extension Validator {
+    /// A list of the tenant's instances in `region` (a load balancer's members, an alarm's instances): each one the
+    /// tenant's own and there, none listed twice, and the list not empty.
+    mutating func checkInstances(_ names: Located<[Located<String>]>, of what: String, noun: String, region: String, tenant: String,
+                                 none: (message: String, hint: String)) {
+        var seen: [String: SourceLocation] = [:]
+        for name in names.value {
+            if let first = seen[name.value] {
+                error("\(what) lists \(noun) '\(name.value)' twice", at: name.location, hint: "first listed at \(place(first))")
+                continue
+            }
+            seen[name.value] = name.location
+            if !index.attachedInstances.contains(.init(region: region, tenant: tenant, name: name.value)) {
+                reportMissingInstance(name, of: what, region: region, tenant: tenant)
+            }
+        }
+        if names.value.isEmpty { error(none.message, at: names.location, hint: none.hint) }
+    }
+
     /// Load balancers and public domains: a region that has them has a `loadbalancer` node and `publicDomains`;
     /// members are the tenant's own instances in the same region; listeners, checks and stickiness agree; the tcp
     /// listeners fit the region's port range.
@@ -17,20 +35,8 @@ extension Validator {
                           hint: "give a node of region '\(region)' the role loadbalancer")
                 }
             }
-            var seen: [String: SourceLocation] = [:]
-            for member in balancer.spec.members.value {
-                if let first = seen[member.value] {
-                    error("\(what) lists member '\(member.value)' twice", at: member.location, hint: "first listed at \(place(first))")
-                    continue
-                }
-                seen[member.value] = member.location
-                if !index.attachedInstances.contains(.init(region: region, tenant: tenant, name: member.value)) {
-                    reportMissingInstance(member, of: what, region: region, tenant: tenant)
-                }
-            }
-            if balancer.spec.members.value.isEmpty {
-                error("\(what) has no members", at: balancer.spec.members.location, hint: "list the instances it sends to")
-            }
+            checkInstances(balancer.spec.members, of: what, noun: "member", region: region, tenant: tenant,
+                           none: ("\(what) has no members", "list the instances it sends to"))
             let listeners = balancer.spec.listeners.value
             if listeners.isEmpty {
                 error("\(what) has no listeners", at: balancer.spec.listeners.location, hint: "add e.g. {protocol: http, port: 80}")
