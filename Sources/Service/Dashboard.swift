@@ -115,7 +115,8 @@ struct Dashboard: Sendable {
         var rows = ""
         for instance in shown {
             let found = observation?.instances[instance.address]
-            rows += "<tr class=\"instance\"><td><a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.address.description))</a></td>"
+            rows += "<tr class=\"instance\"><td><a href=\"/regions/\(escape(name))/instances/\(escape(instance.tenant ?? ""))/\(escape(instance.name))\">\(escape(instance.address.description))</a>"
+            rows += " (<a href=\"/tenants/\(escape(instance.tenant ?? ""))\">\(escape(instance.tenant ?? ""))</a>)</td>"
             rows += "<td>\(escape(found?.node ?? "-"))</td>"
             rows += "<td class=\"state\">\(found?.state.rawValue ?? (observation == nil ? "not observed yet" : "not running"))</td><td>\(found?.ip.map { "\($0)" } ?? "")</td><td>\(escape(instance.spec.flavor.value))</td>"
             let publicPort = observation?.publicPorts[instance.address]
@@ -141,6 +142,39 @@ struct Dashboard: Sendable {
             <h2>The last changes</h2>\(plan)
             <h2>Rings</h2><ul id="rings">\(rings)</ul>
             """)
+    }
+
+    /// An instance's page: its graphs over `range` from the configured Prometheus, or its counters as last read.
+    func instance(_ address: Address, range: InstanceGraphs.Range) async -> String {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: instancePage(address, range: range)) }
+        }
+    }
+
+    private func instancePage(_ address: Address, range: InstanceGraphs.Range) -> String {
+        guard let loaded = model(region: address.region ?? ""), loaded.model.instances.contains(where: { $0.address == address }) else {
+            return page("No instance \(address)", "<p id=\"missing\">The manifests have no \(escape(address.description)).</p>")
+        }
+        let links = InstanceGraphs.Range.allCases.map { $0 == range ? "<b>\($0.rawValue)</b>" : "<a href=\"?range=\($0.rawValue)\">\($0.rawValue)</a>" }.joined(separator: " ")
+        var body = "<p class=\"ranges\">\(links)</p>\n"
+        if let prometheus = configuration.prometheus {
+            do {
+                let graphs = try InstanceGraphs.graphs(of: address, range: range, end: Int(Date().timeIntervalSince1970), prometheus: prometheus)
+                body += "<div id=\"graphs\">\n" + graphs.map(InstanceGraphs.svg).joined() + "</div>"
+            } catch {
+                body += "<p id=\"graphs-error\">No graphs: \(escape("\(error)"))</p>"
+            }
+        } else {
+            body += "<p id=\"no-prometheus\">No Prometheus is configured (<code>stacklab serve --prometheus URL</code>, see <code>stacklab monitoring config</code>): the counters as last read.</p>"
+            if let usage = state.usage.usage(of: address) {
+                body += "<table id=\"counters\"><tr><th>CPU time</th><th>Disk read</th><th>Disk written</th><th>Network in</th><th>Network out</th></tr>"
+                body += "<tr><td>\(usage.simulated ? "simulated" : String(format: "%.1f s", usage.cpuSeconds))</td><td>\(usage.diskReadBytes)</td><td>\(usage.diskWriteBytes)</td>"
+                body += "<td>\(usage.networkReceivedBytes)</td><td>\(usage.networkSentBytes)</td></tr></table>"
+            } else {
+                body += "<p id=\"counters\">Not read yet (the instance is not running, or the usage monitor has not come round).</p>"
+            }
+        }
+        return page("Instance \(address)", body)
     }
 
     func tenant(_ name: String) async -> String {

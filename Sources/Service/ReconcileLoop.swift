@@ -42,6 +42,9 @@ public struct ServiceConfiguration: Sendable {
     /// How many regions' decoded state (node observations, ring builders) runs keep between them: those planned most
     /// recently (nil: every region's).
     public var cacheRegions: Int? = Self.defaultCacheRegions
+    /// The Prometheus that scrapes this service (`http://127.0.0.1:9090`), whose `query_range` the instance pages'
+    /// graphs are drawn from; nil: the pages show the counters as last read.
+    public var prometheus: String?
     /// `serve --cache-regions` when not given.
     public static let defaultCacheRegions = 16
 

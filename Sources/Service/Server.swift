@@ -149,6 +149,12 @@ public struct GitOpsServer: Sendable {
             guard state.region(region) != nil else { return Self.html(dashboard.missing("region", region), status: .notFound) }
             return Self.html(await dashboard.region(region, page: max(1, page)))
         }
+        pages.get("/regions/:region/instances/:tenant/:instance") { request, context in
+            let address = Address(kind: .instance, region: try context.parameters.require("region"), tenant: try context.parameters.require("tenant"),
+                                  name: try context.parameters.require("instance"))
+            let range = request.uri.queryParameters.get("range").flatMap(InstanceGraphs.Range.init(rawValue:)) ?? .hour
+            return Self.html(await dashboard.instance(address, range: range))
+        }
         pages.get("/tenants/:tenant") { _, context in
             let tenant = try context.parameters.require("tenant")
             guard !dashboard.lacksTenant(tenant) else { return Self.html(dashboard.missing("tenant", tenant), status: .notFound) }

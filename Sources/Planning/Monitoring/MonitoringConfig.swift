@@ -127,8 +127,8 @@ public struct MonitoringConfig: Sendable {
         return text
     }
 
-    /// A YAML double-quoted scalar (JSON's string syntax, which YAML reads as is).
-    static func quote(_ text: String) -> String {
+    /// A YAML double-quoted scalar (JSON's string syntax, which YAML reads as is; PromQL reads it as a string too).
+    public static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

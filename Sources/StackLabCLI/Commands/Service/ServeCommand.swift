@@ -70,6 +70,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between reads of the running instances' CPU, disk and network counters for /metrics (0: never); a read waits while a region is being reconciled.")
     var usageInterval: Double = 15
 
+    @Option(help: ArgumentHelp("The Prometheus that scrapes this service (see stacklab monitoring config): instance pages draw their graphs from its query_range.", valueName: "url"))
+    var prometheus: String?
+
     @Option(name: .long, help: ArgumentHelp("Keep in memory the node observations, ring builders and converged plans of this many regions, those planned most recently (0: every region). Another region's are read again when it is planned: a simulated node's saved observation, its rings from the state store (at 100 nodes and 1,000 instances a region holds about 3 MB of them).", valueName: "n"))
     var cacheRegions = ServiceConfiguration.defaultCacheRegions
 
@@ -83,6 +86,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         try ReconcileOptions.validateIdentity(identity)
         guard cacheRegions >= 0 else { throw ValidationError("--cache-regions must be 0 (every region) or more, not \(cacheRegions)") }
+        if let prometheus, !(prometheus.hasPrefix("http://") || prometheus.hasPrefix("https://")) || URL(string: prometheus) == nil {
+            throw ValidationError("--prometheus must be an http(s) URL, e.g. http://127.0.0.1:9090")
+        }
     }
 
     func run() async throws {
@@ -111,6 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.pollInterval = poll
         configuration.resyncInterval = resync
         configuration.usageInterval = usageInterval
+        configuration.prometheus = prometheus
         configuration.cacheRegions = cacheRegions > 0 ? cacheRegions : nil
         configuration.sshIdentity = identity
         configuration.environment = ProcessEnvironment.run
