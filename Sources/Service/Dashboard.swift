@@ -161,6 +161,11 @@ struct Dashboard: Sendable {
             do {
                 let graphs = try InstanceGraphs.graphs(of: address, range: range, end: Int(Date().timeIntervalSince1970), prometheus: prometheus)
                 body += "<div id=\"graphs\">\n" + graphs.map(InstanceGraphs.svg).joined() + "</div>"
+                let watching = loaded.model.alarms.filter { $0.region == address.region && $0.tenant == address.tenant && $0.spec.instances.value.contains { $0.value == address.name } }
+                if !watching.isEmpty {
+                    let states = try AlarmState.read(watching, prometheus: prometheus)
+                    body += "<h2>Alarms</h2><ul id=\"alarms\">" + states.map { "<li>\(escape($0.alarm)): \(escape($0.instances[address.name] ?? "ok"))</li>" }.joined() + "</ul>"
+                }
             } catch {
                 body += "<p id=\"graphs-error\">No graphs: \(escape("\(error)"))</p>"
             }

@@ -48,9 +48,14 @@ struct InstanceGraphs {
 
     /// `GET /api/v1/query_range`: the first series' points (none when no series matches).
     static func queryRange(_ prometheus: String, query: String, start: Int, end: Int, step: Int) throws -> [(time: Int, value: Double)] {
-        var components = URLComponents(string: prometheus.hasSuffix("/") ? String(prometheus.dropLast()) + "/api/v1/query_range" : prometheus + "/api/v1/query_range")
-        components?.queryItems = [.init(name: "query", value: query), .init(name: "start", value: "\(start)"), .init(name: "end", value: "\(end)"),
-                                  .init(name: "step", value: "\(step)")]
+        let data = try get(prometheus, path: "/api/v1/query_range", query: [("query", query), ("start", "\(start)"), ("end", "\(end)"), ("step", "\(step)")])
+        return try points(data)
+    }
+
+    /// A GET of Prometheus's API with a 5 s deadline: the body.
+    static func get(_ prometheus: String, path: String, query: [(String, String)]) throws -> Data {
+        var components = URLComponents(string: (prometheus.hasSuffix("/") ? String(prometheus.dropLast()) : prometheus) + path)
+        if !query.isEmpty { components?.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
         // `+` is a space in a query string: PromQL's own plus signs must stay plus signs.
         let encoded = components?.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
         components?.percentEncodedQuery = encoded
@@ -66,6 +71,12 @@ struct InstanceGraphs {
         }.resume()
         guard done.wait(timeout: .now() + 6) == .success else { throw GraphError(message: "Prometheus did not answer within 5 s") }
         if let error = box.error { throw GraphError(message: "cannot reach Prometheus: \(error.localizedDescription)") }
+        guard let data = box.data else { throw GraphError(message: "Prometheus answered \(box.status) with nothing") }
+        return data
+    }
+
+    /// The first series' points of a `query_range` answer.
+    static func points(_ data: Data) throws -> [(time: Int, value: Double)] {
         struct Answer: Decodable {
             struct Payload: Decodable {
                 struct Series: Decodable { var values: [[Value]] }
@@ -82,8 +93,8 @@ struct InstanceGraphs {
             var data: Payload?
             var error: String?
         }
-        guard let data = box.data, let answer = try? JSONDecoder().decode(Answer.self, from: data) else {
-            throw GraphError(message: "Prometheus answered \(box.status) with no query result")
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: data) else {
+            throw GraphError(message: "Prometheus answered with no query result")
         }
         guard answer.status == "success", let series = answer.data?.result.first else {
             if let error = answer.error { throw GraphError(message: "Prometheus refused the query: \(error)") }
@@ -123,5 +134,46 @@ struct InstanceGraphs {
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+/// The state of each tenant alarm from Prometheus's `/api/v1/alerts` (Sina's console: "Alarm: 3 of 3 in OK"): per
+/// instance it watches, `firing`, `pending`, or `ok` when Prometheus has no alert for it.
+public struct AlarmState: Sendable, Codable, Equatable {
+    public var alarm: String
+    /// Instance name → `ok`, `pending` or `firing`.
+    public var instances: [String: String]
+
+    /// "2 of 2 OK", "1 of 2 firing".
+    public var summary: String {
+        let firing = instances.values.count { $0 == "firing" }, pending = instances.values.count { $0 == "pending" }
+        if firing > 0 { return "\(firing) of \(instances.count) firing" }
+        if pending > 0 { return "\(pending) of \(instances.count) pending" }
+        return "\(instances.count) of \(instances.count) OK"
+    }
+
+    /// Every alarm of `alarms`, from the alerts `prometheus` has now.
+    public static func read(_ alarms: [Resource<AlarmSpec>], prometheus: String) throws -> [AlarmState] {
+        struct Answer: Decodable {
+            struct Payload: Decodable { var alerts: [Alert] }
+            struct Alert: Decodable { var labels: [String: String]; var state: String }
+            var status: String
+            var data: Payload?
+        }
+        let data = try InstanceGraphs.get(prometheus, path: "/api/v1/alerts", query: [])
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: data), answer.status == "success" else {
+            throw InstanceGraphs.GraphError(message: "Prometheus answered /api/v1/alerts with no alert list")
+        }
+        var states: [String: [String: String]] = [:]
+        for alert in answer.data?.alerts ?? [] where alert.labels["alertname"] == "StackLabAlarm" {
+            guard let alarm = alert.labels["alarm"], let server = alert.labels["server"] else { continue }
+            if states[alarm]?[server] != "firing" { states[alarm, default: [:]][server] = alert.state }
+        }
+        return alarms.sorted { $0.address < $1.address }.map { alarm in
+            let name = "\(alarm.tenant ?? "")/\(alarm.name)"
+            let found = states[name] ?? [:]
+            return AlarmState(alarm: alarm.address.description,
+                              instances: Dictionary(uniqueKeysWithValues: alarm.spec.instances.value.map { ($0.value, found[$0.value] ?? "ok") }))
+        }
     }
 }

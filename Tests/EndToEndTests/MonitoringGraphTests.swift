@@ -82,6 +82,71 @@ import Glibc
         #expect(page.contains("id=\"no-prometheus\"") && page.contains("<table id=\"counters\">") && page.contains("simulated"), "\(page.prefix(2000))")
     }
 
+    /// A tenant's alarm end to end: `monitoring config` of the manifests, a real Prometheus evaluating the rule and a
+    /// real Alertmanager routing it to the tenant's webhook (a receiver on loopback, listed by the region), the alert
+    /// firing with its labels and manifest line, `show alarm --live` saying so, and the alert resolving once the
+    /// threshold is raised and Prometheus reloaded. The simulated CPU counter only drives the rule over its
+    /// threshold; a guest's counters are what an operator's alarms watch.
+    @Test func anAlarmFiresAtTheTenantsWebhookAndResolves() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus-alertmanager"), "alertmanager is needed: bash .ci/setup installs it")
+        let world = try ServiceTests.World(start: false)
+        let (prometheusPort, alertmanagerPort, hookPort) = (try LoopbackSSHD.freePort(), try LoopbackSSHD.freePort(), try LoopbackSSHD.freePort())
+        let region = try String(contentsOfFile: world.work + "/regions/lab/region.yaml", encoding: .utf8)
+        try (region + "  alarmWebhooks: [localhost]\n").write(toFile: world.work + "/regions/lab/region.yaml", atomically: true, encoding: .utf8)
+        func alarm(above: String) -> String {
+            "kind: Alarm\nname: hot\nregion: lab\ntenant: acme\nspec: {instances: [web-1], metric: cpu, above: \(above), for: 1s, notify: \"http://localhost:\(hookPort)/hook\"}\n"
+        }
+        try alarm(above: "5").write(toFile: world.work + "/manifests/tenants/acme-alarm.yaml", atomically: true, encoding: .utf8)
+        try GitCLI.commitAll(in: world.work)
+        try GitCLI.run(["push", "-q", "origin", "HEAD:main"], in: world.work)
+        let monitoring = world.root.file("monitoring")
+        func configure() throws {
+            let written = try StackLabBinary.run(["monitoring", "config", "--repo", world.work, "--out", monitoring, "--target", "127.0.0.1:\(world.port)",
+                                                  "--token-file", world.root.file("read-token"), "--interval", "1", "--alertmanager", "127.0.0.1:\(alertmanagerPort)"])
+            try #require(written.status == 0, "\(written.output)")
+        }
+        try configure()
+        // The tenant's webhook: every POST body, one per line.
+        let hooks = world.root.file("hooks.log")
+        try "import http.server, sys\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_POST(self):\n        body = self.rfile.read(int(self.headers['Content-Length']))\n        open(sys.argv[2], 'ab').write(body.replace(b'\\n', b' ') + b'\\n')\n        self.send_response(200); self.end_headers()\n    def log_message(self, *a): pass\nhttp.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n"
+            .write(toFile: world.root.file("hook.py"), atomically: true, encoding: .utf8)
+        let receiver = try Command.start(["python3", world.root.file("hook.py"), "\(hookPort)", hooks])
+        defer { Command.stop(receiver) }
+        let alertmanager = try Command.start(["prometheus-alertmanager", "--config.file=\(monitoring)/alertmanager.yml", "--storage.path=\(monitoring)/am",
+                                              "--web.listen-address=127.0.0.1:\(alertmanagerPort)", "--cluster.listen-address="], output: world.root.file("alertmanager.log"))
+        defer { Command.stop(alertmanager) }
+        let prometheus = try Command.start(["prometheus", "--config.file=\(monitoring)/prometheus.yml", "--storage.tsdb.path=\(monitoring)/data",
+                                            "--web.listen-address=127.0.0.1:\(prometheusPort)", "--web.enable-lifecycle"], output: world.root.file("prometheus.log"))
+        defer { Command.stop(prometheus) }
+        world.pid = try Command.start([StackLabBinary.path, "serve", "--repo", world.bare, "--state-dir", world.state, "--port", "\(world.port)",
+                                       "--token-file", world.root.file("token"), "--read-token-file", world.root.file("read-token"),
+                                       "--webhook-secret-file", world.root.file("secret"), "--poll", "60", "--resync", "30", "--usage-interval", "1",
+                                       "--prometheus", "http://127.0.0.1:\(prometheusPort)"], output: world.root.file("serve.log"))
+        func delivered(_ status: String, within seconds: Double) -> String? {
+            let start = Date()
+            while Date().timeIntervalSince(start) < seconds {
+                let lines = ((try? String(contentsOfFile: hooks, encoding: .utf8)) ?? "").split(separator: "\n")
+                if let line = lines.first(where: { $0.contains("\"status\":\"\(status)\"") && $0.contains("\"alarm\":\"acme/hot\"") }) { return String(line) }
+                usleep(250_000)
+            }
+            return nil
+        }
+        let logs = { "\(world.log().suffix(1500))\n\((try? String(contentsOfFile: world.root.file("alertmanager.log"), encoding: .utf8))?.suffix(1500) ?? "")" }
+        let firing = try #require(delivered("firing", within: 120), "no firing alert reached the webhook: \(logs())")
+        #expect(firing.contains("\"server\":\"web-1\"") && firing.contains("\"tenant\":\"acme\"") && firing.contains("manifests/tenants/acme-alarm.yaml:1:1"), "\(firing)")
+        let shown = try StackLabBinary.run(["show", "alarm", "hot", "--live", "--prometheus", "http://127.0.0.1:\(prometheusPort)", "--repo", world.work])
+        #expect(shown.status == 0 && shown.output.contains("alarm/lab/acme/hot  1 of 1 firing") && shown.output.contains("web-1: firing"), "\(shown.output)")
+
+        // Raise the threshold, write the files again, reload Prometheus: the alert resolves at the webhook.
+        try alarm(above: "100000").write(toFile: world.work + "/manifests/tenants/acme-alarm.yaml", atomically: true, encoding: .utf8)
+        try configure()
+        _ = try Command.check(["curl", "-sf", "-X", "POST", "http://127.0.0.1:\(prometheusPort)/-/reload"])
+        let resolved = delivered("resolved", within: 90)
+        #expect(resolved != nil, "no resolved notification: \(logs())\n--- hooks\n\((try? String(contentsOfFile: hooks, encoding: .utf8)) ?? "")\n--- alerts\n\((try? Command.run(["curl", "-s", "http://127.0.0.1:\(alertmanagerPort)/api/v2/alerts"]).output) ?? "")")
+        let after = try StackLabBinary.run(["show", "alarm", "hot", "--live", "--prometheus", "http://127.0.0.1:\(prometheusPort)", "--repo", world.work])
+        #expect(after.output.contains("1 of 1 OK"), "\(after.output)")
+    }
+
     /// `query_range` straight from Prometheus.
     static func points(_ port: UInt16, _ query: String, start: Int, end: Int, step: Int) throws -> [(Int, Double)] {
         var components = URLComponents(string: "http://127.0.0.1:\(port)/api/v1/query_range")!

@@ -192,10 +192,11 @@ public struct PublicDomains: Sendable, Encodable, Hashable {
         return Located(PublicDomains(suffix: suffix, ports: ports, instancePort: instancePort, reuseAfterHours: reuse), at: d.location(mapping.mark))
     }
 
-    /// Labels of letters, digits and inner hyphens, separated by dots; at least two labels, at most 200 bytes.
-    static func isDNSName(_ text: String) -> Bool {
+    /// Labels of letters, digits and inner hyphens, separated by dots; at least `minimumLabels` labels, at most 200
+    /// bytes.
+    static func isDNSName(_ text: String, minimumLabels: Int = 2) -> Bool {
         let labels = text.split(separator: ".", omittingEmptySubsequences: false)
-        return labels.count >= 2 && text.utf8.count <= 200 && labels.allSatisfy { label in
+        return labels.count >= minimumLabels && text.utf8.count <= 200 && labels.allSatisfy { label in
             !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-"
                 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
         }

@@ -94,7 +94,7 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
                 spec.alarmWebhooks = try d.list("alarmWebhooks") { () throws(YAMLError) in
                     try d.parsed("alarmWebhooks", expected: "a host name or host:port", hint: "write e.g. hooks.example.org or hooks.example.org:8443") { text in
                         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-                        let hostOK = PublicDomains.isDNSName(String(parts[0])) || IPv4Address(parsing: String(parts[0])) != nil
+                        let hostOK = PublicDomains.isDNSName(String(parts[0]), minimumLabels: 1) || IPv4Address(parsing: String(parts[0])) != nil
                         let portOK = parts.count == 1 || (parts.count == 2 && UInt16(parts[1]).map { $0 > 0 } == true)
                         return hostOK && portOK ? text.lowercased() : nil
                     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Manifests
+import Service
 
 /// `stacklab show [KIND] [NAME]`: the resolved desired model.
 struct Show: ParsableCommand {
@@ -10,7 +11,8 @@ struct Show: ParsableCommand {
             Text output lists each resource's address, where it is declared, and a one-line summary; \
             --format json prints {ok, diagnostics, resources}: the full typed specs with every default applied.
 
-            With --live, a load balancer shows its listeners (the http name, each tcp listener's port) and, from HAProxy's \
+            With --live and --prometheus URL, each alarm shows its state per instance it watches (ok, pending, firing: \
+            "2 of 2 OK") from Prometheus's alerts. With --live, a load balancer shows its listeners (the http name, each tcp listener's port) and, from HAProxy's \
             stats socket on each load-balancer node, every member's health; an instance shows its public domain \
             (name and port, as the load-balancer nodes serve it). With --live, each Volume is also observed: the node and libvirt volume holding it with its \
             capacity, and its snapshots in the region's object store (capacity, chunks, chunks that snapshot uploaded, \
@@ -24,14 +26,18 @@ struct Show: ParsableCommand {
               stacklab show volume gerrit-data --live
               stacklab show loadbalancer www --live
               stacklab show instance openstackblog --live
+              stacklab show alarm blog-cpu --live --prometheus http://127.0.0.1:9090
             """)
 
     @OptionGroup var repository: RepositoryOptions
 
     @OptionGroup var reconcile: ReconcileOptions
 
-    @Flag(help: "Volumes, load balancers and instances: observe them (volumes: placement and snapshots; load balancers: listeners and member health; instances: public domain).")
+    @Flag(help: "Volumes, load balancers, instances and alarms: observe them (volumes: placement and snapshots; load balancers: listeners and member health; instances: public domain; alarms: their state in --prometheus).")
     var live = false
+
+    @Option(help: ArgumentHelp("Alarms with --live: the Prometheus that evaluates them (see stacklab monitoring config).", valueName: "url"))
+    var prometheus: String?
 
     @Argument(help: "Only resources of this kind.")
     var kind: String?
@@ -46,8 +52,11 @@ struct Show: ParsableCommand {
         if let kind, Kind(addressName: kind) == nil {
             throw ValidationError("unknown kind '\(kind)'; kinds are: \(Kind.manifestKinds.map(\.rawValue).joined(separator: ", "))")
         }
-        if live, ![.volume, .loadBalancer, .instance].contains(kind.flatMap(Kind.init(addressName:))) {
-            throw ValidationError("--live shows volumes, load balancers and instances: write e.g. stacklab show loadbalancer [NAME] --live")
+        if live, ![.volume, .loadBalancer, .instance, .alarm].contains(kind.flatMap(Kind.init(addressName:))) {
+            throw ValidationError("--live shows volumes, load balancers, instances and alarms: write e.g. stacklab show loadbalancer [NAME] --live")
+        }
+        if live, kind.flatMap(Kind.init(addressName:)) == .alarm, prometheus == nil {
+            throw ValidationError("alarms are evaluated by Prometheus: write stacklab show alarm [NAME] --live --prometheus http://127.0.0.1:9090")
         }
     }
 
@@ -84,7 +93,13 @@ struct Show: ParsableCommand {
         }
         let text: String, json: String
         do {
-            if kind == .loadBalancer {
+            if kind == .alarm, let prometheus {
+                let shown = try AlarmState.read(loaded.model.alarms.filter(wanted), prometheus: prometheus)
+                guard !shown.isEmpty else { throw fail("no alarm matches") }
+                (text, json) = (shown.map { state in
+                    "\(state.alarm)  \(state.summary)\n" + state.instances.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)\n" }.joined()
+                }.joined(), try JSON.encode(["alarms": shown]))
+            } else if kind == .loadBalancer {
                 let shown = try LoadBalancerStatus.observe(loaded.model.loadBalancers.filter(wanted), reconciler: reconciler)
                 guard !shown.isEmpty else { throw fail("no load balancer matches") }
                 (text, json) = (shown.map(\.text).joined(), try JSON.encode(["loadBalancers": shown]))
