@@ -37,7 +37,7 @@ extension LibvirtNode {
     /// The node's installed HAProxy configuration, and why HAProxy is not running it as StackLab installed it.
     static func installedProxy(_ found: NetworkFiles) -> (text: String?, drift: String?) {
         guard let text = found.files[ProxyConfig.file] else { return (nil, nil) }
-        if ProxyConfig.Installed(parsing: text)?.intact != true {
+        if !ProxyConfig.isIntact(text) {
             return (text, "haproxy.cfg was edited by hand (it no longer matches the digest StackLab wrote)")
         }
         if found.proxyRunning == false { return (text, "HAProxy is not running") }

@@ -33,7 +33,7 @@ extension RegionPlanner {
                 // manifests stop (every load-balancer node carries the same meters: a meter already in force is kept).
                 let served = Set(config.services.map(\.owner.address).filter { $0.kind == .loadBalancer })
                 changes[index].meters = served.sorted().compactMap { balancers[$0].map(balancerMeter) }
-                let before = (change.target.node.flatMap { observed[$0]?.proxy }).flatMap(ProxyConfig.Installed.init(parsing:))?.loadBalancers ?? []
+                let before = change.target.node.flatMap { installedProxies[$0] }?.loadBalancers ?? []
                 changes[index].stopsMeters = before.subtracting(balancers.keys).sorted().map { .address($0) }
             case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.configureDHCP), .node(.installRing), .transfer(.takeSnapshot), .region:
                 continue

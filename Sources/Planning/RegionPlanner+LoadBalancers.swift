@@ -17,7 +17,7 @@ extension RegionPlanner {
     /// no public domains or no load-balancer node.
     mutating func proxyPlan(members: [FirewallRules.Member], membership: [TenantKey: [FirewallRules.Member]]) -> ProxyPlan? {
         guard let domains = spec?.publicDomains?.value, nodes.contains(where: { $0.spec.has(.loadbalancer) }) else { return nil }
-        let installed = observed.values.sorted { $0.address < $1.address }.compactMap { $0.proxy.flatMap(ProxyConfig.Installed.init(parsing:)) }
+        let installed = installedProxies.sorted { $0.key < $1.key }.map(\.value)
         let memberOf = Dictionary(members.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         let instancePort = domains.effectiveInstancePort
 

@@ -33,6 +33,8 @@ struct RegionPlanner {
     var volumeHomes: [String: Address] = [:]
     /// Whether the plan depends on the hour beyond rings (a snapshot schedule).
     var scheduled = false
+    /// What each observed node's installed HAProxy file says (read once: port allocation and billing both use it).
+    var installedProxies: [Address: ProxyConfig.Installed] = [:]
 
     /// Where an owned domain runs now.
     struct Placed {
@@ -69,6 +71,7 @@ struct RegionPlanner {
     }
 
     mutating func run() {
+        installedProxies = observed.compactMapValues { $0.proxy.flatMap(ProxyConfig.Installed.init(parsing:)) }
         let declared = Set(nodes.map { nodeAddress($0.name) })
         // What runs where now. A domain on a node that left the manifests is an orphan.
         var current: [Address: Placed] = [:]

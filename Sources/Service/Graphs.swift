@@ -131,10 +131,7 @@ struct InstanceGraphs {
             """
     }
 
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    static func escape(_ text: String) -> String { Dashboard.escapeHTML(text) }
 }
 
 /// The state of each tenant alarm from Prometheus's `/api/v1/alerts` (Sina's console: "Alarm: 3 of 3 in OK"): per

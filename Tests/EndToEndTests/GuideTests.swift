@@ -25,6 +25,11 @@ import Testing
         return blocks
     }
 
+    /// A script that runs `blocks` in order in `directory`, each announced (`--- block N`) so a failure shows where.
+    static func script(_ blocks: [String], in directory: String) -> String {
+        "cd '\(directory)'\n" + blocks.enumerated().map { "echo '--- block \($0.offset + 1)'\n\($0.element)" }.joined(separator: "\n")
+    }
+
     /// Runs `body` as root in a mount and network namespace of its own: loopback up, `stacklab` on the PATH (from
     /// `bin`, this build's directory unless `prepare` put it elsewhere), and `prepare` (the fresh directories a guide
     /// writes to) done first.
@@ -37,7 +42,7 @@ import Testing
         let blocks = try Self.blocks("monitoring.md", marked: "GuideTests.theMonitoringGuideRunsAsWritten")
         try #require(blocks.count == 1, "the guide's one block: write the configuration")
         let clone = try Fixtures.bundledDeployment("monitoring-guide")
-        let result = try Self.inNamespace(prepare: "", "cd '\(clone.path)'\n\(blocks[0])")
+        let result = try Self.inNamespace(prepare: "", Self.script(blocks, in: clone.path))
         #expect(result.status == 0 && result.output.contains("checked by promtool and amtool"), "\(result.output)")
         #expect(["alertmanager.yml", "prometheus.yml", "rules.yml"].allSatisfy { result.output.contains($0) }, "\(result.output)")
     }
@@ -46,16 +51,7 @@ import Testing
         let blocks = try Self.blocks("loadbalancers.md", marked: "GuideTests.theLoadBalancerGuideRunsAsWritten")
         try #require(blocks.count == 3, "the guide's three blocks: converge and look, drift, bill")
         let clone = try Fixtures.bundledDeployment("loadbalancer-guide")
-        let script = """
-            cd '\(clone.path)'
-            echo '--- block 1'
-            \(blocks[0])
-            echo '--- block 2'
-            \(blocks[1])
-            echo '--- block 3'
-            \(blocks[2])
-            """
-        let result = try Self.inNamespace(prepare: "", script)
+        let result = try Self.inNamespace(prepare: "", Self.script(blocks, in: clone.path))
         #expect(result.status == 0, "\(result.output)")
         let output = result.output
         #expect(output.contains("instance/sina/devops/openstackblog  public domain ") && output.contains(".lb.sina.stacklab.org:110"), "\(output)")
@@ -100,17 +96,7 @@ import Testing
         let blocks = try Self.blocks("postgresql.md", marked: "GuideTests.thePostgreSQLGuideRunsAsWritten")
         try #require(blocks.count == 3, "the guide's three blocks: the database, two services, stopping")
         let clone = try Fixtures.bundledDeployment("postgres-guide")
-        let script = """
-            cd /srv/work
-            echo '--- block 1'
-            \(blocks[0])
-            echo '--- block 2'
-            \(blocks[1])
-            echo '--- block 3'
-            \(blocks[2])
-            echo '--- logs'
-            tail -n 5 /tmp/serve-8481.log /tmp/serve-8482.log
-            """
+        let script = Self.script(blocks, in: "/srv/work") + "\necho '--- logs'\ntail -n 5 /tmp/serve-8481.log /tmp/serve-8482.log"
         // The clone and this build's stacklab (both may live under /tmp, as in CI's clean clone) are copied to a fresh
         // /srv before /tmp, where the guide puts the database, is made fresh too.
         let prepare = """

@@ -23,10 +23,7 @@ import Glibc
         let prometheus = try Command.start(["prometheus", "--config.file=\(monitoring)/prometheus.yml", "--storage.tsdb.path=\(monitoring)/data",
                                             "--web.listen-address=127.0.0.1:\(prometheusPort)"], output: world.root.file("prometheus.log"))
         defer { Command.stop(prometheus) }
-        world.pid = try Command.start([StackLabBinary.path, "serve", "--repo", world.bare, "--state-dir", world.state, "--port", "\(world.port)",
-                                       "--token-file", world.root.file("token"), "--read-token-file", world.root.file("read-token"),
-                                       "--webhook-secret-file", world.root.file("secret"), "--poll", "60", "--resync", "30", "--usage-interval", "1",
-                                       "--prometheus", "http://127.0.0.1:\(prometheusPort)"], output: world.root.file("serve.log"))
+        try Self.serve(world, prometheus: prometheusPort)
         // Prometheus has recorded web-1's utilization for a while (the rule needs two scrapes in its window).
         let query = "stacklab:instance_cpu_utilization:percent{region=\"lab\",tenant=\"acme\",server=\"web-1\"}"
         var recorded = false
@@ -69,10 +66,7 @@ import Glibc
 
         // Without a Prometheus the page says so and shows the counters as last read.
         Command.stop(world.pid)
-        world.pid = try Command.start([StackLabBinary.path, "serve", "--repo", world.bare, "--state-dir", world.state, "--port", "\(world.port)",
-                                       "--token-file", world.root.file("token"), "--read-token-file", world.root.file("read-token"),
-                                       "--webhook-secret-file", world.root.file("secret"), "--poll", "60", "--resync", "30", "--usage-interval", "1"],
-                                      output: world.root.file("serve2.log"))
+        try Self.serve(world, prometheus: nil, log: "serve2.log")
         var page = ""
         for _ in 0..<100 {
             page = (try? world.http("GET", "/regions/lab/instances/acme/web-1"))?.1 ?? ""
@@ -118,10 +112,7 @@ import Glibc
         let prometheus = try Command.start(["prometheus", "--config.file=\(monitoring)/prometheus.yml", "--storage.tsdb.path=\(monitoring)/data",
                                             "--web.listen-address=127.0.0.1:\(prometheusPort)", "--web.enable-lifecycle"], output: world.root.file("prometheus.log"))
         defer { Command.stop(prometheus) }
-        world.pid = try Command.start([StackLabBinary.path, "serve", "--repo", world.bare, "--state-dir", world.state, "--port", "\(world.port)",
-                                       "--token-file", world.root.file("token"), "--read-token-file", world.root.file("read-token"),
-                                       "--webhook-secret-file", world.root.file("secret"), "--poll", "60", "--resync", "30", "--usage-interval", "1",
-                                       "--prometheus", "http://127.0.0.1:\(prometheusPort)"], output: world.root.file("serve.log"))
+        try Self.serve(world, prometheus: prometheusPort)
         func delivered(_ status: String, within seconds: Double) -> String? {
             let start = Date()
             while Date().timeIntervalSince(start) < seconds {
@@ -145,6 +136,15 @@ import Glibc
         #expect(resolved != nil, "no resolved notification: \(logs())\n--- hooks\n\((try? String(contentsOfFile: hooks, encoding: .utf8)) ?? "")\n--- alerts\n\((try? Command.run(["curl", "-s", "http://127.0.0.1:\(alertmanagerPort)/api/v2/alerts"]).output) ?? "")")
         let after = try StackLabBinary.run(["show", "alarm", "hot", "--live", "--prometheus", "http://127.0.0.1:\(prometheusPort)", "--repo", world.work])
         #expect(after.output.contains("1 of 1 OK"), "\(after.output)")
+    }
+
+    /// Starts `stacklab serve` on the world's repository, reading counters every second, with the Prometheus on
+    /// `prometheus` (nil: none).
+    static func serve(_ world: ServiceTests.World, prometheus: UInt16?, log: String = "serve.log") throws {
+        world.pid = try Command.start([StackLabBinary.path, "serve", "--repo", world.bare, "--state-dir", world.state, "--port", "\(world.port)",
+                                       "--token-file", world.root.file("token"), "--read-token-file", world.root.file("read-token"),
+                                       "--webhook-secret-file", world.root.file("secret"), "--poll", "60", "--resync", "30", "--usage-interval", "1"]
+                                      + (prometheus.map { ["--prometheus", "http://127.0.0.1:\($0)"] } ?? []), output: world.root.file(log))
     }
 
     /// `query_range` straight from Prometheus.

@@ -124,7 +124,7 @@ public struct ProxyConfig: Sendable, Codable, Hashable {
     /// The whole file: a header with the digest of the rest, then `global`, `defaults` and the services.
     public var text: String {
         let body = self.body
-        return "# StackLab: HAProxy of \(node) (managed by StackLab: a hand edit is drift, and is undone)\n# stacklab-digest \(Self.digest(of: body))\n" + body
+        return "\(Self.header)\(node) (managed by StackLab: a hand edit is drift, and is undone)\n# stacklab-digest \(Self.digest(of: body))\n" + body
     }
 
     /// Everything below the header.
@@ -193,16 +193,10 @@ public struct ProxyConfig: Sendable, Codable, Hashable {
 
         /// Reads back an installed file.
         public init?(parsing text: String) {
-            guard text.hasPrefix("# StackLab: HAProxy of ") else { return nil }
+            guard text.hasPrefix(ProxyConfig.header) else { return nil }
             var ports: [PortOwner: Int] = [:], held: [HeldPort] = [], http: Set<Address> = []
-            var recorded: String?
-            var body = Substring(text)
-            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                if index < 2 {
-                    if line.hasPrefix("# stacklab-digest ") { recorded = String(line.dropFirst("# stacklab-digest ".count)) }
-                    body = body.drop { $0 != "\n" }.dropFirst()
-                    continue
-                }
+            // Only comment lines carry what is read back; the two header lines are the digest's business.
+            for line in text.split(separator: "\n").dropFirst(2) where line.hasPrefix("# ") {
                 let words = line.split(separator: " ")
                 if words.count == 4, words[0] == "#", words[1] == "stacklab-port", let port = Int(words[2]), let owner = PortOwner(parsing: String(words[3])) {
                     ports[owner] = port
@@ -217,8 +211,19 @@ public struct ProxyConfig: Sendable, Codable, Hashable {
             self.ports = ports
             self.held = held
             httpBalancers = http
-            intact = recorded == ProxyConfig.digest(of: String(body))
+            intact = ProxyConfig.isIntact(text)
         }
+    }
+
+    /// The first words of every file StackLab writes.
+    static let header = "# StackLab: HAProxy of "
+
+    /// Whether an installed file is as StackLab wrote it: its header, then a digest line matching the rest.
+    public static func isIntact(_ text: String) -> Bool {
+        guard text.hasPrefix(header), let first = text.firstIndex(of: "\n") else { return false }
+        let second = text[text.index(after: first)...]
+        guard second.hasPrefix("# stacklab-digest "), let end = second.firstIndex(of: "\n") else { return false }
+        return second[second.index(second.startIndex, offsetBy: "# stacklab-digest ".count)..<end] == digest(of: String(second[second.index(after: end)...]))
     }
 
     /// What changes from `old` (an installed file) to this configuration, line by line (`- balance leastconn`,
