@@ -4,6 +4,7 @@ import Libvirt
 import Manifests
 import Planning
 import SSH
+import Synchronization
 
 /// A node driven through libvirt, on the machine its `NodeMachine` describes: a production node over SSH
 /// (`RemoteMachine`), or a simulated one (libvirt's test driver, in SimulatedNodes). Everything libvirt does is here;
@@ -28,6 +29,8 @@ public final class LibvirtNode: NodeDriver, LibvirtBacked, @unchecked Sendable {
     package let lock = NSLock()
     /// Seconds a guest gets to shut down before it is powered off.
     public var shutdownTimeout: Double = 60
+    /// The instance each StackLab guest runs, by domain UUID (see `usage`).
+    private let owners = Mutex<[String: (instance: Address, mac: String?)]>([:])
 
     /// A node at `address` on `machine`, whose objects are written for `kind`, with files under `fileRoot` (nil: `/`).
     public init(address: Address, kind: HypervisorKind, fileRoot: String?, machine: any NodeMachine) {
@@ -134,17 +137,33 @@ public final class LibvirtNode: NodeDriver, LibvirtBacked, @unchecked Sendable {
         }
     }
 
+    /// One call for every running guest's counters (`runningDomainCounters`), whatever the node runs; a guest whose
+    /// driver leaves counters out of that call (the test driver's) is read on its own. Which instance a guest is comes
+    /// from StackLab's metadata on it, read once per domain UUID: a domain's UUID is derived from its instance, so it
+    /// never names another.
     public func usage() throws(DriverError) -> [InstanceUsage] {
         try libvirt { () throws(LibvirtError) -> [InstanceUsage] in
             var usage: [InstanceUsage] = []
-            for domain in try self.connection.domains() where try domain.isActive() {
-                guard let owner = try domain.metadata(namespace: Ownership.namespace).flatMap(Ownership.parseElement),
-                      let instance = owner["address"].flatMap(Address.init(parsing:)) else { continue }
-                let counters = try domain.counters(disks: InstanceUsage.diskDevices(inDomainXML: try domain.liveXML()), interfaces: owner["mac"].map { [$0] } ?? [])
-                usage.append(InstanceUsage(instance: instance, domain: domain.name, counters: counters))
+            for (domain, bulk) in try self.connection.runningDomainCounters() {
+                guard let owner = try self.owner(of: domain) else { continue }
+                let counters: DomainCounters
+                if let bulk { counters = bulk } else {
+                    counters = try domain.counters(disks: InstanceUsage.diskDevices(inDomainXML: try domain.liveXML()), interfaces: owner.mac.map { [$0] } ?? [])
+                }
+                usage.append(InstanceUsage(instance: owner.instance, domain: domain.name, counters: counters))
             }
             return usage.sorted { $0.domain < $1.domain }
         }
+    }
+
+    /// The instance a guest runs and its MAC address, from StackLab's metadata (nil: not StackLab's).
+    private func owner(of domain: Domain) throws(LibvirtError) -> (instance: Address, mac: String?)? {
+        let uuid = domain.uuid
+        if let known = owners.withLock({ $0[uuid] }) { return known }
+        guard let owner = try domain.metadata(namespace: Ownership.namespace).flatMap(Ownership.parseElement),
+              let instance = owner["address"].flatMap(Address.init(parsing:)) else { return nil }
+        owners.withLock { $0[uuid] = (instance, owner["mac"]) }
+        return (instance, owner["mac"])
     }
 
     public func apply(_ operation: NodeOperation) throws(DriverError) {

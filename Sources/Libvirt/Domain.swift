@@ -25,6 +25,13 @@ public final class Domain: @unchecked Sendable {
         virDomainGetName(handle).map { String(cString: $0) } ?? ""
     }
 
+    /// The domain's UUID (held by the handle: no call to the daemon).
+    public var uuid: String {
+        var text = [CChar](repeating: 0, count: Int(VIR_UUID_STRING_BUFLEN))
+        guard virDomainGetUUIDString(handle, &text) == 0 else { return "" }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The id of a running domain (a new one every time it starts), or nil when it is shut off.
     public var id: UInt32? {
         let id = virDomainGetID(handle)

@@ -91,6 +91,24 @@ public final class LoopbackLibvirtd {
         try Command.check(["qemu-img", "create", "-q", "-f", "qcow2", "\(images)/ubuntu.qcow2", "64M"])
     }
 
+    /// Writes image `name` into `root`'s images: a disk whose boot sector keeps its one CPU busy for `busySeconds`
+    /// (counted on the BIOS timer, so a slow host does not stretch it) and then halts, for tests that need a guest's
+    /// counters to measure real work. With 0 it halts at once (an idle guest).
+    public static func addBusyImage(_ name: String, busySeconds: Int, to root: String) throws {
+        let ticks = UInt16(min(Double(busySeconds) * 18.2065, 65_535))
+        // 16-bit real mode at 0:7C00: ds = 0; sti; bx = ticks now (0:046C); until ticks - bx ≥ N: loop; then cli; hlt.
+        var code: [UInt8] = [0x31, 0xC0, 0x8E, 0xD8, 0xFB, 0x8B, 0x1E, 0x6C, 0x04,
+                             0xA1, 0x6C, 0x04, 0x29, 0xD8, 0x3D, UInt8(ticks & 0xFF), UInt8(ticks >> 8), 0x72, 0xF6,
+                             0xFA, 0xF4, 0xEB, 0xFD]
+        code += [UInt8](repeating: 0, count: 510 - code.count) + [0x55, 0xAA]
+        let images = (root as NSString).appendingPathComponent("var/lib/stacklab/images")
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        let raw = "\(images)/\(name).raw"
+        try Data(code + [UInt8](repeating: 0, count: 1 << 20)).write(to: URL(fileURLWithPath: raw))
+        try Command.check(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, "\(images)/\(name).qcow2"])
+        try FileManager.default.removeItem(atPath: raw)
+    }
+
     /// The names of the running guests, as `virsh list` shows them.
     public func runningDomains() throws -> [String] {
         try Command.check(["virsh", "-c", localURI, "list", "--name"]).split(separator: "\n").map(String.init).filter { !$0.isEmpty }.sorted()

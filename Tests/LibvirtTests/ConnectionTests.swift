@@ -44,7 +44,13 @@ import Libvirt
         try domain.start()
         #expect(try domain.isActive())
         #expect(try domain.persistentXML().contains("instance/lab/acme/smoke"))
+        // One call for every running domain; the test driver keeps no counters in it (its CPU time is in
+        // virDomainGetInfo), so the caller reads those one domain at a time.
+        let running = try connection.runningDomainCounters()
+        #expect(running.map(\.domain.name) == ["smoke"] && running[0].domain.uuid.count == 36)
+        #expect(running[0].counters == nil, "\(String(describing: running[0].counters))")
         try domain.destroy()
+        #expect(try connection.runningDomainCounters().isEmpty, "only running domains")
         try domain.undefine()
         #expect(try connection.domain(named: "smoke") == nil)
     }
