@@ -30,6 +30,29 @@ public struct MeterInterval: Sendable, Codable, Hashable {
     }
 }
 
+/// The bytes one instance sent or received, public or internal, within one hour, as the meter recorded them from its
+/// node's counters (`TrafficCounter`), under the price list its tenant was billed by then.
+public struct TrafficUsage: Sendable, Codable, Hashable {
+    public var tenant: String
+    public var instance: Address
+    public var direction: TrafficCounter.Direction
+    public var scope: TrafficCounter.Scope
+    public var priceList: String
+    /// The hour's start (seconds since the epoch, a multiple of 3,600).
+    public var hour: Int64
+    public var bytes: Int64
+
+    public init(tenant: String, instance: Address, direction: TrafficCounter.Direction, scope: TrafficCounter.Scope, priceList: String, hour: Int64, bytes: Int64) {
+        self.tenant = tenant
+        self.instance = instance
+        self.direction = direction
+        self.scope = scope
+        self.priceList = priceList
+        self.hour = hour
+        self.bytes = bytes
+    }
+}
+
 /// Money recorded for a tenant: a deposit, a coupon redeemed (an amount to spend, or a discount, until it expires), or
 /// the reversal of an earlier entry (recorded by an operator with a reason; the ledger is never edited).
 public struct AccountEntry: Sendable, Codable, Hashable {

@@ -11,6 +11,9 @@ public struct Prices: Sendable, Hashable, Codable {
     public var floatingIPDaily: Money?
     public var loadBalancerDaily: Money?
     public var volumePerGBMonth: Money?
+    /// Per GB (10⁹ bytes) sent, public and internal (nil: not charged).
+    public var bandwidthPerGB: Money?
+    public var internalBandwidthPerGB: Money?
     public var rounding: Rounding
     /// Coupons by code: (amount or percent in millionths, expiry day's end in seconds, tenants allowed (empty: all)).
     public var coupons: [String: Coupon]
@@ -23,13 +26,16 @@ public struct Prices: Sendable, Hashable, Codable {
     }
 
     public init(currency: String, hourly: [String: Money] = [:], monthly: [String: Money] = [:], floatingIPDaily: Money? = nil,
-                loadBalancerDaily: Money? = nil, volumePerGBMonth: Money? = nil, rounding: Rounding = .up, coupons: [String: Coupon] = [:]) {
+                loadBalancerDaily: Money? = nil, volumePerGBMonth: Money? = nil, bandwidthPerGB: Money? = nil, internalBandwidthPerGB: Money? = nil,
+                rounding: Rounding = .up, coupons: [String: Coupon] = [:]) {
         self.currency = currency
         self.hourly = hourly
         self.monthly = monthly
         self.floatingIPDaily = floatingIPDaily
         self.loadBalancerDaily = loadBalancerDaily
         self.volumePerGBMonth = volumePerGBMonth
+        self.bandwidthPerGB = bandwidthPerGB
+        self.internalBandwidthPerGB = internalBandwidthPerGB
         self.rounding = rounding
         self.coupons = coupons
     }
@@ -49,6 +55,7 @@ public struct Prices: Sendable, Hashable, Codable {
         }
         self.init(currency: spec.currency.value, hourly: hourly, monthly: monthly, floatingIPDaily: spec.floatingIPDaily?.value,
                   loadBalancerDaily: spec.loadBalancerDaily?.value, volumePerGBMonth: spec.volumePerGBMonth?.value,
+                  bandwidthPerGB: spec.bandwidthPerGB?.value, internalBandwidthPerGB: spec.internalBandwidthPerGB?.value,
                   rounding: spec.rounding?.value ?? .up, coupons: coupons)
     }
 }

@@ -118,6 +118,38 @@ public enum Rating {
         return (price ?? .zero, unit, price == nil)
     }
 
+    /// The bandwidth lines of `usage` (one tenant's) in `month`: per instance, scope and price, the bytes it sent in the
+    /// hours of the month, at the price per GB (10⁹ bytes) in force in each hour. Received bytes are not charged, and
+    /// neither is a scope its price list gives no price.
+    public static func trafficLines(_ usage: [TrafficUsage], month: BillingMonth, book: PriceBook) -> [LineItem] {
+        struct Key: Hashable { var instance: Address; var scope: TrafficCounter.Scope; var price: Money }
+        var groups: [Key: (bytes: Int64, start: Int64, end: Int64)] = [:]
+        for row in usage where row.direction == .outbound && row.hour >= month.start && row.hour < month.end {
+            guard let price = trafficPrice(row, book: book) else { continue }
+            let key = Key(instance: row.instance, scope: row.scope, price: price)
+            let group = groups[key] ?? (0, row.hour, row.hour + 3_600)
+            groups[key] = (group.bytes + row.bytes, min(group.start, row.hour), max(group.end, row.hour + 3_600))
+        }
+        return groups.map { key, group in
+            LineItem(kind: .bandwidth, category: MeterKind.bandwidth.category, address: key.instance.description,
+                     item: key.scope == .public ? "public out" : "internal out", unitPrice: key.price, unit: "GB", start: group.start, end: group.end,
+                     quantityMicros: mulDiv(group.bytes, 1, 1_000), total: Money(micros: mulDiv(key.price.micros, Int128(group.bytes), 1_000_000_000)),
+                     unpriced: false)
+        }
+    }
+
+    /// What one hour's sent bytes cost, rated on its own (the second way `bill --verify` adds a month up).
+    public static func trafficTotal(_ row: TrafficUsage, book: PriceBook) -> Money {
+        guard row.direction == .outbound, let price = trafficPrice(row, book: book) else { return .zero }
+        return Money(micros: mulDiv(price.micros, Int128(row.bytes), 1_000_000_000))
+    }
+
+    /// The price per GB of a usage row's scope in force in its hour; nil when its list charges nothing for it.
+    static func trafficPrice(_ row: TrafficUsage, book: PriceBook) -> Money? {
+        let prices = book.prices(row.priceList, at: row.hour)
+        return row.scope == .public ? prices?.bandwidthPerGB : prices?.internalBandwidthPerGB
+    }
+
     static func ceilDiv(_ a: Int64, _ b: Int64) -> Int64 {
         a >= 0 ? (a + b - 1) / b : -((-a) / b)
     }

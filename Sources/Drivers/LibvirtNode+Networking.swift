@@ -66,6 +66,16 @@ extension LibvirtNode {
         try machine.proxyHealth()
     }
 
+    /// The node's traffic counters now (nil where its kernel's ruleset is not StackLab's to read).
+    public func trafficReading() throws(DriverError) -> TrafficReading? {
+        try machine.trafficReading()
+    }
+
+    /// Deletes counters no rule counts into any more, once they are metered.
+    public func deleteTrafficCounters(_ names: [String]) throws(DriverError) {
+        try machine.deleteTrafficCounters(names)
+    }
+
     /// Installs the ruleset file and loads it atomically (no rules: removes StackLab's table and the file). The file is
     /// checked with `nft -c` on the node first, so a ruleset the kernel refuses never replaces a working one.
     func loadFirewall(_ ruleset: Ruleset) throws(DriverError) {

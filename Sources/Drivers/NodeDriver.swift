@@ -13,6 +13,11 @@ public protocol NodeDriver: Sendable {
     func observe() throws(DriverError) -> ObservedNode
     /// What each running instance on the node has used (CPU time, disk and network bytes) since it started.
     func usage() throws(DriverError) -> [InstanceUsage]
+    /// The node's traffic counters (bandwidth billing) with their epoch; nil where its kernel's ruleset is not
+    /// StackLab's to read (a simulated node).
+    func trafficReading() throws(DriverError) -> TrafficReading?
+    /// Deletes traffic counters no rule counts into any more, once the ledger has them.
+    func deleteTrafficCounters(_ names: [String]) throws(DriverError)
     /// Performs `operation` on the node, durably before it returns.
     func apply(_ operation: NodeOperation) throws(DriverError)
     /// Makes `domain` here from the domain named `sourceDomain` on `source` (an instance moving): the old one is

@@ -43,6 +43,16 @@ public protocol NodeMachine: AnyObject, Sendable {
     /// Each backend server's health from HAProxy's stats socket; nil when the node runs no HAProxy to ask (a simulated
     /// node, or HAProxy stopped).
     func proxyHealth() throws(DriverError) -> [ProxyServerHealth]?
+    /// The traffic counters in the node's kernel, with their epoch; nil where the kernel's ruleset is not StackLab's
+    /// to read (a simulated node, or a test host with a file root).
+    func trafficReading() throws(DriverError) -> TrafficReading?
+    /// Deletes counters no rule counts into any more (after the meter has read them one last time).
+    func deleteTrafficCounters(_ names: [String]) throws(DriverError)
+}
+
+extension NodeMachine {
+    public func trafficReading() throws(DriverError) -> TrafficReading? { nil }
+    public func deleteTrafficCounters(_ names: [String]) throws(DriverError) {}
 }
 
 /// StackLab's networking files as a node has them (path → text), and its live ruleset.

@@ -244,10 +244,75 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
                 // The metadata service knows an instance by its port's mark, which an accepted connection carries only
                 // with tcp_fwmark_accept; the bridge table sees bridged frames without br_netfilter.
                 script += "sysctl -qw net.ipv4.tcp_fwmark_accept=1\n"
-                script += "nft -f .\(file) && { \(Ruleset.listing); } > .\(NetworkFiles.listedFile)\n"
+                // The bridge table's counters carry on across a reload (the file flushes it, and declares it again). A
+                // table without StackLab's epoch counter is not one whose counters StackLab knows: it is made anew, with
+                // a new epoch, in the same transaction (see `TrafficReading`).
+                let epoch = TrafficCounter.epochCounter, table = Ruleset.table
+                script += """
+                    if nft list counter bridge \(table) \(epoch) >/dev/null 2>&1; then nft -f .\(file)
+                    else { printf 'table bridge \(table)\\ndelete table bridge \(table)\\n'; cat .\(file)
+                      printf 'add counter bridge \(table) \(epoch) { comment "%s" }\\n' "$(cat /proc/sys/kernel/random/uuid)"; } | nft -f -
+                    fi && { \(Ruleset.listing); } > .\(NetworkFiles.listedFile)
+
+                    """
             }
         }
         _ = try run(script + "true\n")
+    }
+
+    /// Reads the counters of StackLab's bridge table (`nft -j`), the node's boot id and the installed ruleset (which
+    /// counters it still declares), in one command.
+    public func trafficReading() throws(DriverError) -> TrafficReading? {
+        guard ownsMachine else { return nil }
+        let output = try run("""
+            cd "$STACKLAB_ROOT/" || exit 1
+            printf '@@boot\\n'; cat /proc/sys/kernel/random/boot_id
+            printf '@@counters\\n'; nft -j list counters table bridge \(Ruleset.table) 2>/dev/null; printf '\\n'
+            printf '@@file\\n'; cat .\(NetworkFiles.rulesetFile) 2>/dev/null; true
+
+            """)
+        guard let boot = output.range(of: "@@boot\n"), let counters = output.range(of: "@@counters\n"), let file = output.range(of: "@@file\n") else {
+            throw DriverError(node: node, message: "cannot read the traffic counters: unexpected output \(output.prefix(200))", isTransient: true)
+        }
+        let bootID = output[boot.upperBound..<counters.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+        let json = output[counters.upperBound..<file.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+        let declared = Set((Ruleset(parsing: String(output[file.upperBound...]))?.counters ?? []).map(\.name))
+        return try Self.trafficReading(json: json, boot: bootID, declared: declared, node: node)
+    }
+
+    /// A reading from `nft -j list counters` output.
+    static func trafficReading(json: String, boot: String, declared: Set<String>, node: Address) throws(DriverError) -> TrafficReading {
+        struct Listing: Decodable {
+            struct Item: Decodable { var counter: Counter? }
+            struct Counter: Decodable { var name: String; var comment: String?; var packets: Int64; var bytes: Int64 }
+            var nftables: [Item]
+        }
+        guard !json.isEmpty else { return TrafficReading(epoch: nil, counters: [], stale: []) }
+        let listing: Listing
+        do {
+            listing = try JSONDecoder().decode(Listing.self, from: Data(json.utf8))
+        } catch {
+            throw DriverError(node: node, message: "cannot read the traffic counters: nft -j printed what is not its JSON (\(error))", isTransient: true)
+        }
+        var epoch: String?
+        var counters: [(counter: TrafficCounter, bytes: Int64, packets: Int64)] = []
+        var stale: Set<String> = []
+        for case let item? in listing.nftables.map(\.counter) {
+            if item.name == TrafficCounter.epochCounter {
+                epoch = item.comment.map { "\(boot)/\($0)" }
+            } else if let counter = item.comment.flatMap(TrafficCounter.init(comment:)), counter.name == item.name {
+                counters.append((counter, item.bytes, item.packets))
+                if !declared.contains(item.name) { stale.insert(item.name) }
+            }
+        }
+        return TrafficReading(epoch: epoch, counters: counters.sorted { $0.counter < $1.counter }, stale: stale)
+    }
+
+    public func deleteTrafficCounters(_ names: [String]) throws(DriverError) {
+        guard ownsMachine, !names.isEmpty else { return }
+        // A name is the node's own (read from it) and safe in a shell word only if it is one of ours.
+        let ours = names.filter { $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } }
+        _ = try run(ours.map { "nft delete counter bridge \(Ruleset.table) \($0) 2>/dev/null" }.joined(separator: "\n") + "\ntrue\n")
     }
 
     /// The shell test that StackLab's HAProxy master runs (its pid file names a live process), run under the file root.

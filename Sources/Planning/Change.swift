@@ -165,6 +165,8 @@ public struct Meter: Sendable, Codable, Hashable {
 /// What is charged: the kinds of billed resource, each with its column in a statement.
 public enum MeterKind: String, Sendable, Codable, Hashable, CaseIterable {
     case instance, volume, floatingIP, loadBalancer
+    /// Bytes sent, from the nodes' traffic counters (not an interval: see `TrafficUsage`).
+    case bandwidth
 
     /// The statement's category.
     public var category: String {
@@ -173,6 +175,7 @@ public enum MeterKind: String, Sendable, Codable, Hashable, CaseIterable {
         case .volume: "volumes"
         case .floatingIP: "floating IPs"
         case .loadBalancer: "load balancers"
+        case .bandwidth: "bandwidth"
         }
     }
 }

@@ -47,6 +47,18 @@ public struct RegionSlices: Sendable {
     public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }
 }
 
+extension Catalog {
+    /// Per tenant: the price list it is billed by (its own, or the only one there is), and whether it prepays.
+    public static func billing(_ model: DesiredModel) -> [String: (priceList: String, prepaid: Bool)] {
+        let onlyList = model.priceLists.count == 1 ? model.priceLists[0].name : ""
+        var billing: [String: (priceList: String, prepaid: Bool)] = [:]
+        for tenant in model.tenants {
+            billing[tenant.name] = (tenant.spec.priceList?.value ?? onlyList, tenant.spec.billing?.value == .prepaid)
+        }
+        return billing
+    }
+}
+
 /// The cloud-wide catalog a region's plan reads: flavors and images by name, the egress filters, security groups and
 /// keypairs by tenant and name.
 public struct Catalog: Sendable {
@@ -59,10 +71,7 @@ public struct Catalog: Sendable {
     public var billing: [String: (priceList: String, prepaid: Bool)] = [:]
 
     public init(_ model: DesiredModel) {
-        let onlyList = model.priceLists.count == 1 ? model.priceLists[0].name : ""
-        for tenant in model.tenants {
-            billing[tenant.name] = (tenant.spec.priceList?.value ?? onlyList, tenant.spec.billing?.value == .prepaid)
-        }
+        billing = Self.billing(model)
         flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         filters = model.filters

@@ -215,7 +215,8 @@ struct Dashboard: Sendable {
         if let store = try? configuration.store.existing() {
             var book = PriceBook()
             for list in model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
-            let biller = Biller(intervals: (try? store.meterIntervals(tenant: name)) ?? [], accounts: (try? store.accountEntries(tenant: name)) ?? [], book: book, now: store.now)
+            let biller = Biller(intervals: (try? store.meterIntervals(tenant: name)) ?? [], traffic: (try? store.trafficUsage(tenant: name)) ?? [],
+                                accounts: (try? store.accountEntries(tenant: name)) ?? [], book: book, now: store.now)
             let month = BillingMonth(containing: store.now)
             let bill = biller.statement(name, month: month)
             statement = "<h2>Statement \(month) (\(escape(bill.currency)))</h2><table id=\"statement\">"

@@ -9,7 +9,8 @@ import ServiceLifecycle
 
 /// Reads what every running instance of the regions this reconciler holds has used — CPU time, disk and network
 /// bytes, from libvirt's domain counters — every `usageInterval` seconds, for `/metrics` and the dashboard (like
-/// Sina's Kanyun monitor). Each node is read on its own connection, off the cooperative pool; a node that cannot be
+/// Sina's Kanyun monitor), and meters each compute node's traffic counters into the ledger (`TrafficMeter`: only the
+/// holder of a region meters it; on a shared database the ledger's write is fenced by the region's lease). Each node is read on its own connection, off the cooperative pool; a node that cannot be
 /// read is counted and the others go on. Between nodes it waits while the reconcile loop is looking: counters are
 /// worth less than a push planned without delay.
 public struct UsageMonitor: Service {
@@ -75,6 +76,8 @@ public struct UsageMonitor: Service {
                 reconciler.sshIdentity = configuration.sshIdentity
                 let drivers = try reconciler.drivers(for: try reconciler.endpoints(for: [region]))
                 let balancers = Set(loaded.model.nodes.filter { $0.region == region && $0.spec.has(.loadbalancer) }.map(\.address))
+                let computes = Set(loaded.model.nodes.filter { $0.region == region && $0.spec.has(.compute) }.map(\.address))
+                let billing = Catalog.billing(loaded.model)
                 var nodes: [String: [InstanceUsage]] = [:]
                 var health: [String: [ProxyServerHealth]] = [:]
                 for (node, driver) in drivers {
@@ -82,6 +85,14 @@ public struct UsageMonitor: Service {
                     while state.loopBusy && !stopping.isSet { usleep(10_000) }
                     do {
                         nodes[node.name] = try driver.usage()
+                        if computes.contains(node), let ledger = store {
+                            do {
+                                _ = try TrafficMeter.meter(driver, region: region, ledger: ledger, billing: billing, at: ledger.now)
+                            } catch {
+                                ServiceMetrics.usageReadFailures(region: region).increment()
+                                logger.warning("cannot meter the traffic of \(node): \(error)")
+                            }
+                        }
                         // A load-balancer node's members, from its HAProxy's stats socket (none to ask: not listed).
                         if balancers.contains(node), let servers = try (driver as? any LibvirtBacked).flatMap({ try $0.libvirtNode.proxyHealth() }) {
                             health[node.name] = servers

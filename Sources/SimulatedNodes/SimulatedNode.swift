@@ -42,6 +42,8 @@ public final class SimulatedNode: NodeDriver, GenerationTracking, WriteBatching,
     public func usage() throws(DriverError) -> [InstanceUsage] {
         try libvirtNode.usage().map { var usage = $0; usage.simulated = true; return usage }
     }
+    public func trafficReading() throws(DriverError) -> TrafficReading? { nil }
+    public func deleteTrafficCounters(_ names: [String]) throws(DriverError) {}
     public func apply(_ operation: NodeOperation) throws(DriverError) { try libvirtNode.apply(operation) }
     public func readRing(_ file: String) throws(DriverError) -> Data { try libvirtNode.readRing(file) }
     public func disconnect() { libvirtNode.disconnect() }

@@ -7,7 +7,8 @@ import Synchronization
 /// Faults a real node cannot produce, for crash and pipeline tests, read from the environment of `stacklab-faults`
 /// (never of `stacklab`):
 /// - `STACKLAB_FAULT_KILL_AFTER_DRIVER_CALLS=N` kills the process (SIGKILL) right after its N-th driver call (a change
-///   applied, or a node's save of a batch), before the journal records it done;
+///   applied, a node's save of a batch, a traffic reading or a counter deletion), before the journal or the ledger
+///   records it;
 /// - `STACKLAB_FAULT_STOP_AFTER_DRIVER_CALLS=N` stops it (SIGSTOP, as a debugger or a frozen VM would) once, there;
 /// - `STACKLAB_FAULT_FAIL_ADDRESS=instance/r/t/name` makes every change to that instance fail as its node refused it.
 struct Faults: Sendable {
@@ -80,6 +81,18 @@ struct FaultyDriver<Inner: NodeDriver>: NodeDriver {
     func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
     func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
     func disconnect() { inner.disconnect() }
+
+    /// A reading counts as a call (the meter's crash test kills right after it, before the ledger has it).
+    func trafficReading() throws(DriverError) -> TrafficReading? {
+        let reading = try inner.trafficReading()
+        faults.counted()
+        return reading
+    }
+
+    func deleteTrafficCounters(_ names: [String]) throws(DriverError) {
+        try inner.deleteTrafficCounters(names)
+        faults.counted()
+    }
 
     func apply(_ operation: NodeOperation) throws(DriverError) {
         try faults.refuse(operation, on: address)

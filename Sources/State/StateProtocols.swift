@@ -116,6 +116,37 @@ public protocol Ledger: Sendable {
     func settleMeters(_ entry: JournalEntry) throws
 }
 
+/// One traffic counter's reading as the ledger records it: the instance and tenant it counts for, and the price list
+/// that tenant is billed by.
+public struct TrafficSample: Sendable, Hashable {
+    public var counter: TrafficCounter
+    public var tenant: String
+    public var priceList: String
+    /// The counter's bytes (cumulative within its epoch).
+    public var bytes: Int64
+
+    public init(counter: TrafficCounter, tenant: String, priceList: String, bytes: Int64) {
+        self.counter = counter
+        self.tenant = tenant
+        self.priceList = priceList
+        self.bytes = bytes
+    }
+}
+
+/// Bandwidth's ledger: what each node's traffic counters have been accounted for up to, per epoch, and the bytes that
+/// made, per instance and hour.
+public protocol TrafficLedger: Sendable {
+    /// Records what `node` (of `region`) counted in `epoch`, read at `time`, in one transaction: each counter's bytes
+    /// past what the ledger already accounted for in that epoch go to its instance's hour, and the mark moves up. A
+    /// reading recorded twice, or one older than the mark, adds nothing; a counter in a new epoch (a new table) counts
+    /// from zero. On a shared database only the holder of the region's lease may record (else `RegionLeaseLost`).
+    /// Returns the bytes added.
+    @discardableResult
+    func recordTraffic(region: String, node: Address, epoch: String, samples: [TrafficSample], at time: Int64) throws -> Int64
+    /// Every hour's bytes (of `tenant` when given), by tenant, hour and instance.
+    func trafficUsage(tenant: String?) throws -> [TrafficUsage]
+}
+
 /// Every pipeline run (gate, deploy, check): steps, verdicts, durations, logs.
 public protocol PipelineHistory: Sendable {
     /// Keeps a run and returns its id: a new run when `run.id` is nil; otherwise the run kept before under that id
@@ -128,7 +159,7 @@ public protocol PipelineHistory: Sendable {
 
 
 /// Everything a reconciler keeps: one backend implements all of it (SQLite embedded; PostgreSQL to share regions).
-public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger & PipelineHistory
+public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger & TrafficLedger & PipelineHistory
 
 /// A compare-and-swap that lost: someone else saved first.
 public struct StateConflict: Error, CustomStringConvertible {
@@ -308,4 +339,30 @@ extension RegionLeases {
 extension NodeInventory {
     /// Every node recorded.
     public func knownNodes() throws -> [NodeEndpoint] { try knownNodes(in: nil) }
+}
+
+/// The rules both stores follow for traffic marks.
+public enum TrafficMarks {
+    /// How long a mark of an epoch that is no longer the node's is kept (a table restored by hand with its old epoch
+    /// then adds nothing it was already billed for).
+    public static let kept: Int64 = 40 * 86_400
+
+    /// The bytes a reading adds past the mark: none when it is at or under it (a reading recorded twice, or read before
+    /// one recorded already). StackLab never resets a counter within an epoch; one reset by hand (`nft reset`) is
+    /// counted again only past its old value, in the tenant's favour.
+    public static func delta(bytes: Int64, mark: Int64?) -> Int64 {
+        max(0, bytes - (mark ?? 0))
+    }
+
+    /// The start of the hour `time` is in.
+    public static func hour(of time: Int64) -> Int64 {
+        time - ((time % 3_600) + 3_600) % 3_600
+    }
+
+    /// A usage row read back; nil when it is not one this version wrote.
+    public static func usage(tenant: String, instance: String, direction: String, scope: String, priceList: String, hour: Int64, bytes: Int64) -> TrafficUsage? {
+        guard let address = Address(parsing: instance), let direction = TrafficCounter.Direction(rawValue: direction),
+              let scope = TrafficCounter.Scope(rawValue: scope) else { return nil }
+        return TrafficUsage(tenant: tenant, instance: address, direction: direction, scope: scope, priceList: priceList, hour: hour, bytes: bytes)
+    }
 }

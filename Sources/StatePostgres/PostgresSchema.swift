@@ -150,6 +150,16 @@ enum PostgresSchema {
         ("v5", """
             CREATE TABLE region_convergence (region TEXT PRIMARY KEY, revision TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
             """),
+        // Bandwidth: each counter's mark per epoch, and the bytes per instance and hour (see TrafficLedger).
+        ("v6", """
+            CREATE TABLE traffic_mark (
+                node TEXT NOT NULL, counter TEXT NOT NULL, epoch TEXT NOT NULL, bytes BIGINT NOT NULL, read_at BIGINT NOT NULL,
+                PRIMARY KEY (node, counter, epoch));
+            CREATE TABLE traffic_usage (
+                tenant TEXT NOT NULL, instance TEXT NOT NULL, direction TEXT NOT NULL, scope TEXT NOT NULL, price_list TEXT NOT NULL,
+                hour BIGINT NOT NULL, bytes BIGINT NOT NULL,
+                PRIMARY KEY (tenant, instance, direction, scope, price_list, hour));
+            """),
     ]
 
     /// Runs the migrations not yet recorded; returns the versions it ran.

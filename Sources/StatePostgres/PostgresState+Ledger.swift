@@ -91,3 +91,49 @@ extension PostgresState {
         }
     }
 }
+
+/// Bandwidth's ledger on the shared database: a reading is recorded only by the holder of its region's lease (fenced in
+/// the transaction), and each counter's mark is locked while it moves, so nothing is counted twice.
+extension PostgresState {
+    @discardableResult
+    public func recordTraffic(region: String, node: Address, epoch: String, samples: [TrafficSample], at time: Int64) throws -> Int64 {
+        let tokens = try heldTokens([region])
+        return try connection.transaction { tx in
+            try fence(tx, tokens: tokens)
+            var added: Int64 = 0
+            for sample in samples {
+                // The mark row exists before it is locked: two writers of a new epoch's first reading wait on one row.
+                try tx.execute("INSERT INTO traffic_mark (node, counter, epoch, bytes, read_at) VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
+                               [node.description, sample.counter.name, epoch, time])
+                let mark = try tx.execute("SELECT bytes FROM traffic_mark WHERE node = $1 AND counter = $2 AND epoch = $3 FOR UPDATE",
+                                          [node.description, sample.counter.name, epoch]).first?.int64("bytes")
+                let delta = TrafficMarks.delta(bytes: sample.bytes, mark: mark)
+                guard delta > 0 || mark == nil else { continue }
+                try tx.execute("""
+                    INSERT INTO traffic_mark (node, counter, epoch, bytes, read_at) VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (node, counter, epoch) DO UPDATE SET bytes = GREATEST(traffic_mark.bytes, excluded.bytes), read_at = excluded.read_at
+                    """, [node.description, sample.counter.name, epoch, max(sample.bytes, mark ?? 0), time])
+                guard delta > 0 else { continue }
+                try tx.execute("""
+                    INSERT INTO traffic_usage (tenant, instance, direction, scope, price_list, hour, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    ON CONFLICT (tenant, instance, direction, scope, price_list, hour) DO UPDATE SET bytes = traffic_usage.bytes + excluded.bytes
+                    """, [sample.tenant, sample.counter.instance.description, sample.counter.direction.rawValue, sample.counter.scope.rawValue,
+                          sample.priceList, TrafficMarks.hour(of: time), delta])
+                added += delta
+            }
+            try tx.execute("DELETE FROM traffic_mark WHERE node = $1 AND epoch <> $2 AND read_at < $3", [node.description, epoch, time - TrafficMarks.kept])
+            return added
+        }
+    }
+
+    public func trafficUsage(tenant: String?) throws -> [TrafficUsage] {
+        let order = "ORDER BY tenant, hour, instance, direction, scope"
+        let rows = tenant == nil
+            ? try connection.execute("SELECT * FROM traffic_usage \(order)")
+            : try connection.execute("SELECT * FROM traffic_usage WHERE tenant = $1 \(order)", [tenant])
+        return rows.rows.compactMap { row in
+            TrafficMarks.usage(tenant: row.string("tenant"), instance: row.string("instance"), direction: row.string("direction"), scope: row.string("scope"),
+                               priceList: row.string("price_list"), hour: row.int64("hour") ?? 0, bytes: row.int64("bytes") ?? 0)
+        }
+    }
+}

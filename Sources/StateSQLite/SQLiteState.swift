@@ -250,6 +250,20 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             // Where each region was last found converged (a deploy's step for a region another reconciler holds).
             try db.execute(sql: "CREATE TABLE region_convergence (region TEXT PRIMARY KEY, revision TEXT NOT NULL, at REAL NOT NULL)")
         }
+        migrator.registerMigration("v15-traffic") { db in
+            // Bandwidth: each counter's mark per epoch, and the bytes per instance and hour (see TrafficLedger).
+            try db.execute(sql: """
+                CREATE TABLE traffic_mark (
+                    node TEXT NOT NULL, counter TEXT NOT NULL, epoch TEXT NOT NULL, bytes INTEGER NOT NULL, read_at INTEGER NOT NULL,
+                    PRIMARY KEY (node, counter, epoch))
+                """)
+            try db.execute(sql: """
+                CREATE TABLE traffic_usage (
+                    tenant TEXT NOT NULL, instance TEXT NOT NULL, direction TEXT NOT NULL, scope TEXT NOT NULL, price_list TEXT NOT NULL,
+                    hour INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, instance, direction, scope, price_list, hour))
+                """)
+        }
         return migrator
     }
 
@@ -497,6 +511,45 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
 
     /// The ledger's time now.
     public var now: Int64 { clock() }
+
+    // MARK: Traffic
+
+    @discardableResult
+    public func recordTraffic(region: String, node: Address, epoch: String, samples: [TrafficSample], at time: Int64) throws -> Int64 {
+        try queue.write { db in
+            var added: Int64 = 0
+            for sample in samples {
+                let mark = try Int64.fetchOne(db.cachedStatement(sql: "SELECT bytes FROM traffic_mark WHERE node = ? AND counter = ? AND epoch = ?"),
+                                              arguments: [node.description, sample.counter.name, epoch])
+                let delta = TrafficMarks.delta(bytes: sample.bytes, mark: mark)
+                guard delta > 0 || mark == nil else { continue }
+                try db.cachedStatement(sql: """
+                    INSERT INTO traffic_mark (node, counter, epoch, bytes, read_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (node, counter, epoch) DO UPDATE SET bytes = excluded.bytes, read_at = excluded.read_at
+                    """).execute(arguments: [node.description, sample.counter.name, epoch, max(sample.bytes, mark ?? 0), time])
+                guard delta > 0 else { continue }
+                try db.cachedStatement(sql: """
+                    INSERT INTO traffic_usage (tenant, instance, direction, scope, price_list, hour, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (tenant, instance, direction, scope, price_list, hour) DO UPDATE SET bytes = bytes + excluded.bytes
+                    """).execute(arguments: [sample.tenant, sample.counter.instance.description, sample.counter.direction.rawValue, sample.counter.scope.rawValue,
+                                             sample.priceList, TrafficMarks.hour(of: time), delta])
+                added += delta
+            }
+            try db.execute(sql: "DELETE FROM traffic_mark WHERE node = ? AND epoch <> ? AND read_at < ?",
+                           arguments: [node.description, epoch, time - TrafficMarks.kept])
+            return added
+        }
+    }
+
+    public func trafficUsage(tenant: String?) throws -> [TrafficUsage] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM traffic_usage \(tenant == nil ? "" : "WHERE tenant = ?") ORDER BY tenant, hour, instance, direction, scope",
+                             arguments: tenant.map { [$0] } ?? []).compactMap { row in
+                TrafficMarks.usage(tenant: row["tenant"], instance: row["instance"], direction: row["direction"], scope: row["scope"],
+                                   priceList: row["price_list"], hour: row["hour"], bytes: row["bytes"])
+            }
+        }
+    }
 
     // MARK: Pipeline history
 

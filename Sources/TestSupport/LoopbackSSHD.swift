@@ -19,8 +19,11 @@ public final class LoopbackSSHD {
 
     /// Generates keys, checks the config with `sshd -t`, starts `sshd -D`, and waits until it accepts connections.
     /// With `namespace`, every command a client runs (SFTP aside) runs inside that network namespace: a "host" whose
-    /// network is one a test wired, reached over loopback.
-    public init(address: String = "127.0.0.1", namespace: String? = nil) throws {
+    /// network is one a test wired, reached over loopback. `privateDirectories` (machine path → the test's directory)
+    /// are bind-mounted in a mount namespace of each session's own, SFTP included: a node StackLab owns (file root `/`)
+    /// writes its `/etc/stacklab` into the test's directory, and the machine's own is never touched (its mount point is
+    /// made if missing, empty).
+    public init(address: String = "127.0.0.1", namespace: String? = nil, privateDirectories: [String: String] = [:]) throws {
         self.address = address
         directory = NSTemporaryDirectory() + "/stacklab-sshd-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -47,8 +50,13 @@ public final class LoopbackSSHD {
         if let namespace {
             let directory = self.directory
             config += "\nForceCommand \(directory)/in-namespace \(namespace)"
-            let wrapper = """
-                #!/bin/sh
+            var wrapper = "#!/bin/sh\n"
+            if !privateDirectories.isEmpty {
+                for mountPoint in privateDirectories.keys { try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true) }
+                let mounts = privateDirectories.sorted { $0.key < $1.key }.map { "mount --bind '\($0.value)' '\($0.key)'" }.joined(separator: " && ")
+                wrapper += "[ -n \"$STACKLAB_PRIVATE_MOUNTS\" ] || exec env STACKLAB_PRIVATE_MOUNTS=1 unshare -m --propagation private sh -c \"\(mounts) && exec \\\"\\$0\\\" \\\"\\$1\\\"\" \"$0\" \"$1\"\n"
+            }
+            wrapper += """
                 case "$SSH_ORIGINAL_COMMAND" in
                   internal-sftp|*sftp-server) exec /usr/lib/openssh/sftp-server ;;
                 esac

@@ -14,6 +14,8 @@ extension WrappingNode {
     public func disconnect() { inner.disconnect() }
     public func observe() throws(DriverError) -> ObservedNode { try inner.observe() }
     public func usage() throws(DriverError) -> [InstanceUsage] { try inner.usage() }
+    public func trafficReading() throws(DriverError) -> TrafficReading? { try inner.trafficReading() }
+    public func deleteTrafficCounters(_ names: [String]) throws(DriverError) { try inner.deleteTrafficCounters(names) }
     public func readRing(_ file: String) throws(DriverError) -> Data { try inner.readRing(file) }
     public func receive(_ domain: DesiredDomain, from source: any NodeDriver, sourceDomain: String) throws(DriverError) {
         try inner.receive(domain, from: (source as? any WrappingNode)?.inner ?? source, sourceDomain: sourceDomain)

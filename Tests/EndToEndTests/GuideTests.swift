@@ -61,6 +61,17 @@ import Testing
         #expect(output.split(separator: "\n").contains { $0.hasPrefix("  load balancers") && $0.hasSuffix("1.00") }, "a day of www: \(output)")
     }
 
+    @Test func theBandwidthGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("bandwidth.md", marked: "GuideTests.theBandwidthGuideRunsAsWritten")
+        try #require(blocks.count == 2, "the guide's two blocks: the counting rules, a meter round")
+        let clone = try Fixtures.bundledDeployment("bandwidth-guide")
+        let result = try Self.inNamespace(prepare: "", Self.script(blocks, in: clone.path))
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("chain traffic-out {") && result.output.contains("counter name iifname map {") && result.output.contains("-out-internal\" } return"),
+                "\(result.output)")
+        #expect(result.output.contains("node/sina/sina-2: nothing to meter (simulated, or no ruleset StackLab loaded)"), "\(result.output)")
+    }
+
     @Test func theServeGuideRunsAsWritten() throws {
         let blocks = try Self.blocks("serve.md", marked: "GuideTests.theServeGuideRunsAsWritten")
         try #require(blocks.count == 4, "the guide's four blocks: secrets, repository and hook, serve, push and look")

@@ -5,7 +5,8 @@ import Testing
 
 /// State that operators already have stays theirs: a SQLite state directory and a PostgreSQL database written by the
 /// last commit before Core v3 (`Tests/Fixtures/state-before-v3`) are opened by today's code. The migrations run, the
-/// plan of the same revision is empty, the ledger reads back with its deposit, and a new change applies.
+/// plan of the same revision changes only what this version adds (the rulesets' traffic counters), the ledger reads
+/// back with its deposit, and a new change applies.
 @Suite struct StateFixtureTests {
     @Test(arguments: ["sqlite", "postgres"])
     func stateWrittenBeforeCoreV3IsReadAndKeptConverged(backend: String) throws {
@@ -26,8 +27,18 @@ import Testing
         func stacklab(_ arguments: [String]) throws -> Command.Result {
             try Command.run([StackLabBinary.path] + arguments + ["--repo", repo, "--state-dir", state] + database)
         }
+        // What changes is what this version adds: each compute node's ruleset gains its traffic counters (bandwidth
+        // billing), rules added and none removed. Once applied, the plan is empty.
         let plan = try stacklab(["plan", "--rev", "main"])
-        #expect(plan.status == 0 && plan.output.contains("No changes"), "\(plan.output)")
+        let lines = plan.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let resources = lines.filter { $0.range(of: #"^[~+-] [a-z]+/"#, options: .regularExpression) != nil }
+        let rules = lines.filter { $0.hasPrefix("+ rule:") || $0.hasPrefix("- rule:") }
+        #expect(plan.status == 2 && !resources.isEmpty && resources.allSatisfy { $0.hasPrefix("~ firewall/") }, "\(plan.output)")
+        #expect(!rules.isEmpty && rules.allSatisfy { $0.hasPrefix("+ rule: traffic-") }, "\(plan.output)")
+        let upgraded = try stacklab(["apply", "--rev", "main", "--auto-approve"])
+        #expect(upgraded.status == 0, "\(upgraded.output)")
+        let converged = try stacklab(["plan", "--rev", "main"])
+        #expect(converged.status == 0 && converged.output.contains("No changes"), "\(converged.output)")
         let entries = try stacklab(["account", "acme", "entries"])
         #expect(entries.status == 0 && entries.output.contains("deposit") && entries.output.contains("100.00"), "\(entries.output)")
         let verify = try stacklab(["bill", "--verify"])

@@ -169,7 +169,47 @@ public struct FirewallRules: Sendable {
             rules.append(.init(.postrouting, "ip saddr \(network.range) ip daddr != \(network.range) masquerade",
                                source: "network/\(region)/\(network.network) outbound", at: networkLocations[network.network]))
         }
-        return Ruleset(node: node, rules: rules)
+        let (trafficRules, counters) = traffic()
+        return Ruleset(node: node, rules: rules + trafficRules, counters: counters)
+    }
+
+    /// Addresses an instance's traffic to or from stays inside the provider: the region's networks (fixed and floating),
+    /// its internal ranges and every Filter's protected ones, link-local (the metadata service), multicast and the
+    /// broadcast address.
+    var internalRanges: [IPv4Network] {
+        var ranges = regionRanges + networks.map(\.range) + (spec?.effectiveInternalRanges ?? [])
+        for filter in filters { ranges += filter.spec.protect.value.map(\.value) }
+        ranges += ["169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32"].compactMap(IPv4Network.init(parsing:))
+        return Self.unique(ranges)
+    }
+
+    /// Four named counters per instance of the node (out and in, public and internal) and the rules that count each
+    /// IPv4 frame of its port into one of them: through a load-balancer node is public (a public domain or listener),
+    /// then anything to or from `internalRanges` is internal, the rest public. Counting decides nothing: every rule
+    /// falls through to the chains' accept policy.
+    func traffic() -> ([Ruleset.Rule], [TrafficCounter]) {
+        let members = local.sorted { $0.port < $1.port }
+        guard !members.isEmpty else { return ([], []) }
+        var counters: [TrafficCounter] = []
+        var rules: [Ruleset.Rule] = []
+        let balancers = Set(balancerSources.values.joined()).sorted { $0.value < $1.value }.map(\.description)
+        let inside = internalRanges.map(\.description)
+        for direction in TrafficCounter.Direction.allCases {
+            let (chain, port, peer): (Ruleset.Chain, String, String) = direction == .outbound ? (.trafficOut, "iifname", "ip daddr") : (.trafficIn, "oifname", "ip saddr")
+            func map(_ scope: TrafficCounter.Scope) -> String {
+                Self.braced(members.map { "\"\($0.port)\" : \"\(TrafficCounter(instance: $0.address, direction: direction, scope: scope).name)\"" })
+            }
+            let what = "traffic: \(direction.rawValue)"
+            if !balancers.isEmpty {
+                rules.append(.init(chain, "\(peer) \(Self.set(balancers)) counter name \(port) map \(map(.public)) return", source: "\(what) through a load balancer, public"))
+            }
+            rules.append(.init(chain, "\(peer) \(Self.set(inside)) counter name \(port) map \(map(.internal)) return", source: "\(what) internal"))
+            rules.append(.init(chain, "ether type ip counter name \(port) map \(map(.public))", source: "\(what) public"))
+            for member in members {
+                for scope in TrafficCounter.Scope.allCases { counters.append(TrafficCounter(instance: member.address, direction: direction, scope: scope)) }
+            }
+        }
+        return (rules, counters)
     }
 
     /// The anti-spoofing of the node's instance ports (bridge family, before the bridge forwards or delivers a frame): a

@@ -18,12 +18,15 @@ public struct Ruleset: Sendable, Codable, Hashable {
         case forward, input, prerouting, output, postrouting
         /// Frames entering a bridge from a port (the instance ports' anti-spoofing).
         case ports
+        /// What each instance port sends and receives, counted (bandwidth billing): frames that passed `ports`, and
+        /// frames leaving the bridge through a port.
+        case trafficOut = "traffic-out", trafficIn = "traffic-in"
 
         /// The table it lives in.
         public var family: Family {
             switch self {
             case .forward, .input, .prerouting, .output, .postrouting: .ip
-            case .ports: .bridge
+            case .ports, .trafficOut, .trafficIn: .bridge
             }
         }
 
@@ -37,6 +40,8 @@ public struct Ruleset: Sendable, Codable, Hashable {
             case .output: "type nat hook output priority -100; policy accept;"
             case .postrouting: "type nat hook postrouting priority srcnat; policy accept;"
             case .ports: "type filter hook prerouting priority filter - 10; policy accept;"
+            case .trafficOut: "type filter hook prerouting priority filter; policy accept;"
+            case .trafficIn: "type filter hook postrouting priority filter; policy accept;"
             }
         }
 
@@ -88,14 +93,17 @@ public struct Ruleset: Sendable, Codable, Hashable {
     public var node: Address
     /// The rules, chain by chain in `Chain` order, each chain in evaluation order.
     public var rules: [Rule]
+    /// The named traffic counters the rules of `trafficOut` and `trafficIn` count into, by name.
+    public var counters: [TrafficCounter]
     /// Read back from a node: the digest StackLab wrote beside the rules when it installed them. Rules that no longer
     /// match it were changed by hand.
     public var recordedDigest: String?
 
     /// Creates a ruleset.
-    public init(node: Address, rules: [Rule], recordedDigest: String? = nil) {
+    public init(node: Address, rules: [Rule], counters: [TrafficCounter] = [], recordedDigest: String? = nil) {
         self.recordedDigest = recordedDigest
         self.node = node
+        self.counters = counters.sorted()
         self.rules = rules.enumerated().sorted { ($0.element.chain, $0.offset) < ($1.element.chain, $1.offset) }.map(\.element)
     }
 
@@ -103,16 +111,24 @@ public struct Ruleset: Sendable, Codable, Hashable {
     public var digest: String {
         var hasher = StableHasher()
         for rule in rules { hasher.combine(rule.chain.rawValue); hasher.combine(rule.nft) }
+        for counter in counters { hasher.combine(counter.name); hasher.combine(counter.comment) }
         return hasher.hex
     }
 
-    /// The file `nft -f` loads: replaces StackLab's tables in one transaction and touches no other table.
+    /// The file `nft -f` loads: replaces StackLab's rules in one transaction and touches no other table. The `ip` table
+    /// is deleted and declared again; the `bridge` table is flushed (its rules go) and declared again, so the traffic
+    /// counters it holds carry on across reloads (see `TrafficReading`).
     public var nft: String {
         var text = "#!/usr/sbin/nft -f\n# StackLab firewall of \(node) (managed by StackLab: a hand edit is drift, and is undone)\n"
-        for family in Family.allCases { text += "table \(family.rawValue) \(Self.table)\ndelete table \(family.rawValue) \(Self.table)\n" }
+        for family in Family.allCases {
+            text += "table \(family.rawValue) \(Self.table)\n\(family == .bridge ? "flush" : "delete") table \(family.rawValue) \(Self.table)\n"
+        }
         for family in Family.allCases {
             text += "table \(family.rawValue) \(Self.table) {\n"
             if family == .ip { text += "\tcomment \"stacklab \(node) \(digest)\"\n" }
+            if family == .bridge {
+                for counter in counters { text += "\tcounter \(counter.name) { comment \"\(counter.comment)\" }\n" }
+            }
             for chain in Chain.allCases where chain.family == family {
                 text += "\tchain \(chain.rawValue) {\n\t\t\(chain.declaration)\n"
                 for rule in rules where rule.chain == chain { text += "\t\t\(rule.nft)\n" }
@@ -123,9 +139,11 @@ public struct Ruleset: Sendable, Codable, Hashable {
         return text
     }
 
-    /// The shell command that lists what the kernel holds of StackLab's tables (what drift is judged by).
+    /// The shell command that lists what the kernel holds of StackLab's tables (what drift is judged by): rules and
+    /// chains, without the counters' values (`-s`) or the counter objects (a rule's counter cannot be deleted while a
+    /// rule counts into it; one no rule uses is the meter's to delete once it has read it).
     public static var listing: String {
-        Family.allCases.map { "nft list table \($0.rawValue) \(table) 2>/dev/null" }.joined(separator: "; ")
+        "{ " + Family.allCases.map { "nft -s list table \($0.rawValue) \(table) 2>/dev/null; " }.joined() + "} | sed '/^\\tcounter .* {$/,/^\\t}$/d'"
     }
 
     /// The shell command that removes StackLab's tables from the kernel.
@@ -140,12 +158,16 @@ public struct Ruleset: Sendable, Codable, Hashable {
         var rules: [Rule] = []
         var chain: Chain?
         var recordedDigest: String?
+        var counters: [TrafficCounter] = []
         while let raw = lines.next() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.hasPrefix("comment \"stacklab ") {
                 let words = line.dropFirst("comment \"stacklab ".count).dropLast().split(separator: " ")
                 node = words.first.flatMap { Address(parsing: String($0)) }
                 recordedDigest = words.count > 1 ? String(words[1]) : nil
+            } else if chain == nil, line.hasPrefix("counter "), let open = line.range(of: "{ comment \""), line.hasSuffix("\" }"),
+                      let counter = TrafficCounter(comment: String(line[open.upperBound...].dropLast(3))) {
+                counters.append(counter)
             } else if line.hasPrefix("chain "), line.hasSuffix("{") {
                 chain = Chain(rawValue: line.dropFirst("chain ".count).dropLast().trimmingCharacters(in: .whitespaces))
             } else if line == "}" {
@@ -157,6 +179,7 @@ public struct Ruleset: Sendable, Codable, Hashable {
         guard let node else { return nil }
         self.node = node
         self.rules = rules
+        self.counters = counters.sorted()
         self.recordedDigest = recordedDigest
     }
 

@@ -52,7 +52,8 @@ struct BillCommand: ParsableCommand {
             throw fail("no state store yet: nothing was applied, so nothing was metered")
         }
         let book = try LedgerOptions.priceBook(repository: repository)
-        let biller = Biller(intervals: try store.meterIntervals(tenant: nil), accounts: try store.accountEntries(tenant: nil), book: book, now: store.now)
+        let biller = Biller(intervals: try store.meterIntervals(tenant: nil), traffic: try store.trafficUsage(tenant: nil), accounts: try store.accountEntries(tenant: nil),
+                            book: book, now: store.now)
         if verify {
             // When each instance was deleted (its runs' starts), so a gap in its billing can be told from a lost interval.
             let started = Dictionary(try store.runs().map { ($0.id, Int64($0.startedAt)) }, uniquingKeysWith: { first, _ in first })
@@ -89,7 +90,7 @@ struct BillCommand: ParsableCommand {
     /// to the cent; and every interval keeps the ledger's invariants (`LedgerAudit`).
     static func verify(_ biller: Biller, deletedAt: [Address: [Int64]]) -> [String] {
         var problems: [String] = []
-        guard let first = biller.intervals.map(\.start).min() else { return [] }
+        guard let first = (biller.intervals.map(\.start) + biller.traffic.map(\.hour)).min() else { return [] }
         var months: [BillingMonth] = []
         var month = BillingMonth(containing: first)
         while month.start <= biller.now { months.append(month); month = month.next }
