@@ -119,6 +119,8 @@ public final class UsageBook: @unchecked Sendable {
     private let lock = NSLock()
     private var regions: [String: (readAt: Double, nodes: [String: [InstanceUsage]], balancers: [String: [ProxyServerHealth]])] = [:]
 
+    public init() {}
+
     /// Records what a round read of `region`: each node's instance counters, and each load-balancer node's members.
     public func record(_ region: String, nodes: [String: [InstanceUsage]], balancers: [String: [ProxyServerHealth]] = [:]) {
         lock.withLock { regions[region] = (Date().timeIntervalSince1970, nodes, balancers) }

@@ -15,7 +15,7 @@ struct BenchAll: ParsableCommand {
             benchmark measures one in the same run (load + validate against libgit2 + libyaml on 2 threads; ring builds
             against Swift's own RingBuilder), the ratio, and the target it is held to.
               sized:  plan (validate, plan-empty, apply, plan-noop, plan-refresh), manifests, incremental, serve
-              once:   apply, rings, firewall, loadbalancer, billing, bootstrap, snapshot, share
+              once:   apply, rings, firewall, loadbalancer, monitoring, billing, bootstrap, snapshot, share
             The whole run at all three sizes takes about 25 minutes here (large: converging 100,000 instances twice). The
             rings' anchor (Swift's RingBuilder) and the snapshot need $STACKLAB_SWIFT_PYTHON (.ci/run makes .build/swift-venv).
             """)
@@ -23,7 +23,7 @@ struct BenchAll: ParsableCommand {
     @Option(help: "Sizes (repeatable; default: small, medium and large).")
     var size: [BenchPlan.Size] = BenchPlan.Size.allCases
 
-    @Option(help: ArgumentHelp("Only these benchmarks (repeatable: plan, manifests, incremental, serve, apply, rings, firewall, loadbalancer, billing, bootstrap, snapshot, share).", valueName: "name"))
+    @Option(help: ArgumentHelp("Only these benchmarks (repeatable: plan, manifests, incremental, serve, apply, rings, firewall, loadbalancer, monitoring, billing, bootstrap, snapshot, share).", valueName: "name"))
     var only: [String] = []
 
     @Option(help: ArgumentHelp("Leave these benchmarks out (repeatable).", valueName: "name"))
@@ -46,7 +46,7 @@ struct BenchAll: ParsableCommand {
     var dir: String?
 
     static let sized = ["plan", "manifests", "incremental", "serve"]
-    static let once = ["apply", "rings", "firewall", "loadbalancer", "billing", "bootstrap", "snapshot", "share"]
+    static let once = ["apply", "rings", "firewall", "loadbalancer", "monitoring", "billing", "bootstrap", "snapshot", "share"]
 
     /// One figure of the combined table.
     struct Row: Codable {

@@ -61,6 +61,16 @@ import Testing
         #expect(!result.output.contains("stacklab-bench: validate, run"), "no progress lines off a terminal")
     }
 
+    @Test func theMonitoringBenchmarkReadsEveryGuestBesideItsFloor() throws {
+        let bench = ((StackLabBinary.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("stacklab-bench")
+        let result = try Command.run([bench, "monitoring", "--runs", "1", "--nodes", "4", "--instances", "40", "--format", "json"])
+        #expect(result.status == 0, "\(result.output.suffix(1500))")
+        for row in ["\"collection\"", "\"libvirt floor\"", "\"exposition\"", "\"ledger write\"", "\"ledger again\""] {
+            #expect(result.output.contains(row), "\(row): \(result.output.suffix(1500))")
+        }
+        #expect(result.output.contains("40 guests read") && result.output.contains("160 counters, 160 of them new"), "\(result.output.suffix(1500))")
+    }
+
     @Test func onATerminalEachRunIsAnnouncedAsItGoes() throws {
         let bench = ((StackLabBinary.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("stacklab-bench")
         // `script` gives the benchmark a terminal, as an operator's shell would.

@@ -28,6 +28,28 @@ import TestSupport
         #expect(try a.tryAcquire("lab") == nil)
     }
 
+    /// Two services on one database: only the holder of a region's lease meters its traffic, and the one that takes
+    /// the region over finds the marks where the first left them, so the same counters are never billed twice.
+    @Test func twoServicesMeterARegionsTrafficOnce() throws {
+        let url = try LoopbackPostgres.shared().database("traffic")
+        let a = try PostgresState(url: url, leaseSeconds: 5)
+        let b = try PostgresState(url: url, leaseSeconds: 5)
+        let web = Address(kind: .instance, region: "lab", tenant: "acme", name: "web")
+        let reading = { (bytes: Int64) in
+            [TrafficSample(counter: TrafficCounter(instance: web, direction: .outbound, scope: .public), tenant: "acme", priceList: "standard", bytes: bytes)]
+        }
+        let held = try PostgresRegionLeases(state: a).acquire("lab", timeout: 0)
+        #expect(try a.recordTraffic(region: "lab", node: Self.node, epoch: "e", samples: reading(1_000), at: 100) == 1_000)
+        #expect(throws: RegionLeaseLost.self) { try b.recordTraffic(region: "lab", node: Self.node, epoch: "e", samples: reading(1_000), at: 100) }
+        try a.release("lab")
+        let taken = try PostgresRegionLeases(state: b).acquire("lab", timeout: 0)
+        #expect(throws: RegionLeaseLost.self) { try a.recordTraffic(region: "lab", node: Self.node, epoch: "e", samples: reading(1_400), at: 110) }
+        #expect(try b.recordTraffic(region: "lab", node: Self.node, epoch: "e", samples: reading(1_000), at: 120) == 0)
+        #expect(try b.recordTraffic(region: "lab", node: Self.node, epoch: "e", samples: reading(1_400), at: 130) == 400)
+        #expect(try a.trafficUsage(tenant: nil).reduce(0) { $0 + $1.bytes } == 1_400)
+        withExtendedLifetime((held, taken)) {}
+    }
+
     @Test func aRunWhoseLeaseWasTakenOverCanNeverWriteAgain() throws {
         let url = try LoopbackPostgres.shared().database("fence")
         let a = try PostgresState(url: url, leaseSeconds: 5)

@@ -40,6 +40,30 @@ import Testing
 
     static let ring = Address(kind: .ring, region: "lab", name: "object")
 
+    /// Traffic marks: a reading adds only what lies past its counter's mark in its epoch, so a reading recorded twice
+    /// or late adds nothing, a new epoch counts from zero, and the bytes go to the instance's hour.
+    @Test(arguments: backends)
+    func eachTrafficReadingAddsOnlyWhatLiesPastItsMark(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let held = try Self.hold(["lab"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
+        let node = Address(kind: .node, region: "lab", name: "n1")
+        let web = Address(kind: .instance, region: "lab", tenant: "acme", name: "web")
+        func sample(_ bytes: Int64, _ scope: TrafficCounter.Scope = .public) -> TrafficSample {
+            TrafficSample(counter: TrafficCounter(instance: web, direction: .outbound, scope: scope), tenant: "acme", priceList: "standard", bytes: bytes)
+        }
+        let hour: Int64 = 1_793_000_000 - 1_793_000_000 % 3_600
+        #expect(try state.recordTraffic(region: "lab", node: node, epoch: "boot/1", samples: [sample(1_000), sample(50, .internal)], at: hour + 10) == 1_050)
+        #expect(try state.recordTraffic(region: "lab", node: node, epoch: "boot/1", samples: [sample(1_000)], at: hour + 20) == 0, "recorded twice")
+        #expect(try state.recordTraffic(region: "lab", node: node, epoch: "boot/1", samples: [sample(1_500)], at: hour + 30) == 500)
+        #expect(try state.recordTraffic(region: "lab", node: node, epoch: "boot/1", samples: [sample(1_200)], at: hour + 40) == 0, "an older reading")
+        #expect(try state.recordTraffic(region: "lab", node: node, epoch: "boot/2", samples: [sample(300)], at: hour + 3_700) == 300, "a new table counts from zero")
+        let usage = try state.trafficUsage(tenant: "acme")
+        #expect(usage.map { "\($0.hour - hour) \($0.scope.rawValue) \($0.bytes)" } == ["0 internal 50", "0 public 1500", "3600 public 300"], "\(usage)")
+        #expect(try state.trafficUsage(tenant: "other").isEmpty)
+    }
+
     /// A builder saved with compressed tables reads back as it was saved; one whose tables are damaged is an error
     /// naming the ring and what to do, not a ring built from scratch.
     @Test(arguments: backends)
