@@ -145,17 +145,26 @@ public final class UsageBook: @unchecked Sendable {
     /// The Prometheus text exposition of every instance's counters.
     public func exposition() -> String {
         let snapshot = lock.withLock { regions }
+        // Each instance's labels are written once, for every family.
+        var series: [(labels: String, usage: InstanceUsage)] = []
+        for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
+            let regionLabel = "{region=\"\(Self.escape(region))\",node=\""
+            for (node, usages) in entry.nodes.sorted(by: { $0.key < $1.key }) {
+                let nodeLabel = regionLabel + Self.escape(node) + "\",tenant=\""
+                for usage in usages {
+                    series.append((nodeLabel + Self.escape(usage.instance.tenant ?? "") + "\",server=\"" + Self.escape(usage.instance.name) + "\"} ", usage))
+                }
+            }
+        }
         var text = ""
+        text.reserveCapacity(series.count * ServiceMetrics.instanceFamilies.count * 128)
         for family in ServiceMetrics.instanceFamilies {
             text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) counter\n"
-            for (region, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
-                for (node, usages) in entry.nodes.sorted(by: { $0.key < $1.key }) {
-                    for usage in usages {
-                        let labels = [("region", region), ("node", node), ("tenant", usage.instance.tenant ?? ""), ("server", usage.instance.name)]
-                            .map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",")
-                        text += "\(family.name){\(labels)} \(family.value(usage))\n"
-                    }
-                }
+            for (labels, usage) in series {
+                text += family.name
+                text += labels
+                text += family.value(usage)
+                text += "\n"
             }
         }
         let up = ServiceMetrics.haproxyServerUp
@@ -179,6 +188,7 @@ public final class UsageBook: @unchecked Sendable {
 
     /// A label value as the text format wants it: backslash, double quote and newline escaped.
     static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else { return value }
+        return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
 }

@@ -89,6 +89,11 @@ import Testing
         let rules = Planner.rulesets(lab, model: model, observed: Self.observed(installed: nil)).flatMap(\.rules).filter { $0.source == "haproxy/lab" }.map(\.text)
         #expect(Set(rules) == ["ip saddr \(source) ip daddr 10.20.0.10 tcp dport { 443, 8080 } accept",
                                "ip saddr \(source) ip daddr \(try #require(Self.fixedIP(of: "web-2", in: plan))) tcp dport { 5432, 8080 } accept"], "\(rules)")
+        // Bandwidth: what an instance exchanges with a load-balancer node is public (a public domain's or listener's
+        // clients), counted before the internal ranges that hold the node's address.
+        let counting = Planner.rulesets(lab, model: model, observed: Self.observed(installed: nil)).flatMap(\.rules).filter { $0.chain == .trafficOut }
+        #expect(counting.first?.source == "traffic: out through a load balancer, public" && counting.first?.text.hasPrefix("ip daddr \(source) counter name iifname map") == true,
+                "\(counting.map(\.description))")
     }
 
     static func fixedIP(of name: String, in plan: Plan) -> IPv4Address? {
