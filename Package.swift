@@ -123,7 +123,7 @@ let package = Package(
             name: "StackLabBench",
             dependencies: ["Pipelines", 
                 "StackLabCLI", "Manifests", "ManifestSources", "Git", "Parallel", "Planning", "Drivers", "SimulatedNodes", "Hosts", "State", "StateSQLite", "StatePostgres", "StateStores",
-                "Reconcile", "Rings", "Processes", "SSH", "TestSupport", "Snapshots", "Billing", "Service", "YAML",
+                "Reconcile", "Rings", "Processes", "SSH", "TestSupport", "Snapshots", "Billing", "Service", "YAML", "Libvirt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

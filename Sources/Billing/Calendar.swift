@@ -97,6 +97,7 @@ public struct BillingMonth: Sendable, Hashable, Comparable, CustomStringConverti
 
     public var start: Int64 { Calendar.UTC.seconds(year: year, month: month, day: 1) }
     public var end: Int64 { next.start }
+    public var previous: BillingMonth { month == 1 ? BillingMonth(year: year - 1, month: 12) : BillingMonth(year: year, month: month - 1) }
     public var next: BillingMonth { month == 12 ? BillingMonth(year: year + 1, month: 1) : BillingMonth(year: year, month: month + 1) }
     public var description: String { String(format: "%04d-%02d", year, month) }
 

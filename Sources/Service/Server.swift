@@ -39,6 +39,15 @@ public struct GitOpsServer: Sendable {
         try await group.run()
     }
 
+    /// Every route the service answers (`GET /console/bills/{month}`), read from the router's own table: what the
+    /// console's isolation test walks, so a route added later cannot be missed.
+    public static func routeTable(_ configuration: ServiceConfiguration) -> [(method: String, path: String)] {
+        let server = GitOpsServer(configuration: configuration, host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry())
+        let router = Router(context: ServiceRequestContext.self)
+        server.routes(router, state: ServiceState(stateDirectory: configuration.stateDirectory, cacheRegions: 1, environment: configuration.environment))
+        return router.routes.map { ("\($0.method)", "\($0.path)") }
+    }
+
     /// Pages of one client rendered at once (statements, instance lists).
     static let pagesPerClient = 8
 
@@ -60,20 +69,12 @@ public struct GitOpsServer: Sendable {
                 response.status = .unauthorized
                 return response
             }
-            var headers = HTTPFields()
-            headers[.location] = next
-            var response = Response(status: .seeOther, headers: headers)
-            response.setCookie(.init(name: OperatorAccess.cookie, value: session.id, maxAge: Int(OperatorAccess.sessionLifetime), path: "/",
-                                     secure: false, httpOnly: true, sameSite: .lax))
-            return response
+            return Self.seeOther(next, cookie: .init(name: OperatorAccess.cookie, value: session.id, maxAge: Int(OperatorAccess.sessionLifetime), path: "/",
+                                                     secure: false, httpOnly: true, sameSite: .lax))
         }
         router.post("/logout") { request, _ in
             if let id = request.cookies[OperatorAccess.cookie]?.value { access.logout(id) }
-            var headers = HTTPFields()
-            headers[.location] = "/login"
-            var response = Response(status: .seeOther, headers: headers)
-            response.setCookie(.init(name: OperatorAccess.cookie, value: "", maxAge: 0, path: "/", secure: false, httpOnly: true, sameSite: .lax))
-            return response
+            return Self.seeOther("/login", cookie: .init(name: OperatorAccess.cookie, value: "", maxAge: 0, path: "/", secure: false, httpOnly: true, sameSite: .lax))
         }
         router.post("/hooks/git") { request, _ in
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
@@ -161,6 +162,72 @@ public struct GitOpsServer: Sendable {
             return Self.html(await dashboard.tenant(tenant))
         }
         pages.get("/runs") { _, _ in Self.html(dashboard.runs()) }
+        consoleRoutes(router, state: state, dashboard: dashboard)
+    }
+
+    /// The tenant console under `/console/`: its own login (a tenant's name and token), then only that tenant's pages.
+    func consoleRoutes(_ router: Router<ServiceRequestContext>, state: ServiceState, dashboard: Dashboard) {
+        let tenants = TenantAccess(digests: {
+            var digests: [String: [String]] = [:]
+            for tenant in state.loadedModel?.loaded.model.tenants ?? [] { digests[tenant.name] = tenant.spec.console?.tokens.map(\.sha256.value) ?? [] }
+            return digests
+        })
+        let console = Console(configuration: configuration, state: state, dashboard: dashboard)
+        let logger = Logger(label: "stacklab-console")
+        router.get("/console/login") { _, _ in Self.html(Console.login(failed: false, limited: false)) }
+        router.post("/console/login") { request, context in
+            let fields = Self.formFields(String(buffer: try await request.body.collect(upTo: 16 << 10)))
+            let source = context.remoteAddress?.ipAddress ?? "unknown"
+            let tenant = fields["tenant"] ?? ""
+            switch tenants.login(tenant: tenant, token: fields["token"] ?? "", from: source) {
+            case .session(let id, _):
+                return Self.seeOther("/console/", cookie: .init(name: TenantAccess.cookie, value: id, maxAge: Int(TenantAccess.sessionLifetime), path: "/console",
+                                                                secure: false, httpOnly: true, sameSite: .strict))
+            case .refused:
+                logger.warning("console login refused", metadata: ["tenant": "\(tenant.prefix(64))", "from": "\(source)"])
+                return Self.html(Console.login(failed: true, limited: false), status: .unauthorized)
+            case .limited:
+                logger.warning("console login refused: too many failures", metadata: ["from": "\(source)"])
+                return Self.html(Console.login(failed: false, limited: true), status: .tooManyRequests)
+            }
+        }
+        router.post("/console/logout") { request, _ in
+            if let id = request.cookies[TenantAccess.cookie]?.value { tenants.logout(id) }
+            return Self.seeOther("/console/login", cookie: .init(name: TenantAccess.cookie, value: "", maxAge: 0, path: "/console", secure: false, httpOnly: true,
+                                                                 sameSite: .strict))
+        }
+        /// Answers for the logged-in tenant (the login page without a session; 404 for what the tenant does not own).
+        @Sendable func tenantPage(_ request: Request, _ body: @escaping @Sendable (String) -> Response?) async -> Response {
+            guard let tenant = tenants.tenant(request) else { return Self.seeOther("/console/login") }
+            return await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(returning: body(tenant) ?? Self.html(Console.notFound, status: .notFound))
+                }
+            }
+        }
+        let pages = router.group("/console").add(middleware: ClientLimit<ServiceRequestContext>(limit: Self.pagesPerClient))
+        pages.get("/") { request, _ in
+            let region: String? = request.uri.queryParameters.get("region").map { String($0) }
+            return await tenantPage(request) { tenant in console.overview(tenant, region: region).map { Self.html($0) } }
+        }
+        pages.get("/instances/:region/:name") { request, context in
+            let region = try context.parameters.require("region"), name = try context.parameters.require("name")
+            return await tenantPage(request) { tenant in console.instance(tenant, region: region, name: name).map { Self.html($0) } }
+        }
+        pages.get("/bills/:month") { request, context in
+            let month = try context.parameters.require("month")
+            return await tenantPage(request) { tenant in
+                if month.hasSuffix(".csv") {
+                    return console.billCSV(tenant, month: String(month.dropLast(4))).map { csv in
+                        var headers = HTTPFields()
+                        headers[.contentType] = "text/csv; charset=utf-8"
+                        headers[.contentDisposition] = "attachment; filename=\"statement-\(month)\""
+                        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: csv)))
+                    }
+                }
+                return console.bill(tenant, month: month).map { Self.html($0) }
+            }
+        }
     }
 
     /// A path on this service to return to after logging in: only a local absolute path (never `//host` or a URL), else `/`.
@@ -230,6 +297,15 @@ public struct GitOpsServer: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// A 303 to `location`, setting `cookie` when given.
+    static func seeOther(_ location: String, cookie: Cookie? = nil) -> Response {
+        var headers = HTTPFields()
+        headers[.location] = location
+        var response = Response(status: .seeOther, headers: headers)
+        if let cookie { response.setCookie(cookie) }
+        return response
     }
 
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {

@@ -266,6 +266,8 @@ public struct RegionObservation: Sendable {
     public var instances: [Address: Placement]
     /// Each instance's public-domain port, as the region's load-balancer nodes serve it.
     public var publicPorts: [Address: Int] = [:]
+    /// Each FloatingIP's public address, as its node's ruleset binds it.
+    public var floatingIPs: [Address: IPv4Address] = [:]
 
     /// A summary of `observed`, as of now.
     public init(_ observed: [ObservedNode]) {
@@ -277,6 +279,7 @@ public struct RegionObservation: Sendable {
             for (owner, port) in node.proxy.flatMap(ProxyConfig.Installed.init(parsing:))?.ports ?? [:] where owner.address.kind == .instance {
                 publicPorts[owner.address] = port
             }
+            for binding in node.firewall?.rules.compactMap(\.floatingBinding) ?? [] { floatingIPs[binding.floatingIP] = binding.ip }
         }
         self.instances = instances
     }

@@ -27,7 +27,7 @@ public struct StackLab: AsyncParsableCommand {
             Run 'stacklab help <command>' for a command's options.
             """,
         version: StackLab.version,
-        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, MonitoringCommand.self, MetadataCommand.self, BillCommand.self, MeterCommand.self, AccountCommand.self, CICommand.self, RollbackCommand.self, ServeCommand.self, RegionControlCommand.self, ApproveCommand.self, HookCommand.self, DocsCommand.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, BootstrapCommand.self, RingCommand.self, FirewallCommand.self, MonitoringCommand.self, MetadataCommand.self, BillCommand.self, MeterCommand.self, AccountCommand.self, TenantCommand.self, CICommand.self, RollbackCommand.self, ServeCommand.self, RegionControlCommand.self, ApproveCommand.self, HookCommand.self, DocsCommand.self]
     )
 
     /// The version `stacklab --version` prints.

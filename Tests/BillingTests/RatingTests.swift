@@ -121,4 +121,32 @@ import Testing
                                    by: "test", at: Self.time("2026-10-01"), expires: Self.time("2027-01-01"))
         #expect(statement([percent]).discounts == Self.money("72") && statement([percent]).owed == Self.money("288"))
     }
+
+    /// A CSV cell a spreadsheet would run as a formula is neutralised; one with a comma, quote or line break is quoted.
+    @Test func csvCellsNeverRunAsFormulas() {
+        #expect(Statement.csvField("=HYPERLINK(\"x\")") == "\"'=HYPERLINK(\"\"x\"\")\"")
+        #expect(["+1", "-1", "@SUM(A1)"].map(Statement.csvField) == ["'+1", "'-1", "'@SUM(A1)"])
+        #expect(Statement.csvField("a,b") == "\"a,b\"" && Statement.csvField("line\nbreak") == "\"line\nbreak\"" && Statement.csvField("instance/lab/acme/web-1") == "instance/lab/acme/web-1")
+    }
+
+    /// Bandwidth: sent bytes are charged per GB (10⁹ bytes) at the price in force in their hour; received bytes and a scope
+    /// without a price are not charged; a month's lines add up to its hours rated one by one.
+    @Test func sentBytesAreChargedPerGBAtTheirHoursPrice() {
+        var book = PriceBook()
+        book.add("standard", from: .min, Prices(currency: "CNY", bandwidthPerGB: Self.money("0.8")))
+        book.add("standard", from: Self.time("2026-11-15"), Prices(currency: "CNY", bandwidthPerGB: Self.money("1.0")))
+        let web = Address(kind: .instance, region: "lab", tenant: "acme", name: "web")
+        let rows = [
+            TrafficUsage(tenant: "acme", instance: web, direction: .outbound, scope: .public, priceList: "standard", hour: Self.time("2026-11-02"), bytes: 2_000_000_000),
+            TrafficUsage(tenant: "acme", instance: web, direction: .outbound, scope: .public, priceList: "standard", hour: Self.time("2026-11-20"), bytes: 500_000_000),
+            TrafficUsage(tenant: "acme", instance: web, direction: .inbound, scope: .public, priceList: "standard", hour: Self.time("2026-11-20"), bytes: 9_000_000_000),
+            TrafficUsage(tenant: "acme", instance: web, direction: .outbound, scope: .internal, priceList: "standard", hour: Self.time("2026-11-20"), bytes: 9_000_000_000),
+        ]
+        let month = BillingMonth(parsing: "2026-11")!
+        let lines = Rating.trafficLines(rows, month: month, book: book).sorted { $0.start < $1.start }
+        #expect(lines.map(\.total) == [Self.money("1.6"), Self.money("0.5")] && lines.allSatisfy { $0.item == "public out" && $0.unit == "GB" }, "\(lines)")
+        #expect(rows.map { Rating.trafficTotal($0, book: book) }.reduce(Money.zero, +) == Self.money("2.1"))
+        let statement = Biller(intervals: [], traffic: rows, accounts: [], book: book, now: Self.time("2026-12-01")).statement("acme", month: month)
+        #expect(statement.total(of: .bandwidth) == Self.money("2.1") && statement.charges == Self.money("2.1"))
+    }
 }

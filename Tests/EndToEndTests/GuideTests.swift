@@ -72,6 +72,15 @@ import Testing
         #expect(result.output.contains("node/sina/sina-2: nothing to meter (simulated, or no ruleset StackLab loaded)"), "\(result.output)")
     }
 
+    @Test func theConsoleGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("console.md", marked: "GuideTests.theConsoleGuideRunsAsWritten")
+        try #require(blocks.count == 1, "the guide's block: a token")
+        let clone = try Fixtures.bundledDeployment("console-guide")
+        let result = try Self.inNamespace(prepare: "", Self.script(blocks, in: clone.path))
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("token for devops (laptop), shown once: slt_") && result.output.contains("- {name: laptop, sha256: "), "\(result.output)")
+    }
+
     @Test func theServeGuideRunsAsWritten() throws {
         let blocks = try Self.blocks("serve.md", marked: "GuideTests.theServeGuideRunsAsWritten")
         try #require(blocks.count == 4, "the guide's four blocks: secrets, repository and hook, serve, push and look")

@@ -50,6 +50,7 @@ import Testing
             ("bootstrap", .init(success: "staging --dry-run", notFound: "nosuch", badInput: "staging \(broken)")),
             ("apply", .init(success: "--region staging --auto-approve", notFound: "--region nosuch --auto-approve", badInput: "missing-plan.json")),
             ("bill", .init(success: "devops", notFound: "nosuch", badInput: "devops --repo '\(world.broken)'")),
+            ("tenant token", .init(success: "devops laptop", notFound: "nosuch laptop", badInput: "devops laptop \(broken)")),
             ("meter", .init(success: "--region staging", notFound: "--region nosuch", badInput: broken)),
             ("account", .init(success: "devops entries", notFound: "nosuch entries", badInput: "devops deposit 2000000000")),
             ("ci check", .init(success: "--change review/good", notFound: "--change nosuch", badInput: "--change review/bad")),

@@ -151,6 +151,7 @@ public struct KindReference: Sendable {
                 field("billing", "`payAsYouGo` \\| `prepaid`", "payAsYouGo", "prepaid tenants' instances default to monthly billing"),
                 field("priceList", "name", "the only one", "required when there is more than one price list"),
                 field("quotas", "`{instances, vcpus, ram, volumes, floatingIPs, loadBalancers}`", "", "checked against what the tenant declares across all regions"),
+                field("console", "`{tokens: [{name, sha256}]}`", "no login", "who may log in to the tenant's console on `stacklab serve` (`/console/`): each token by its SHA-256 only (`stacklab tenant token TENANT NAME` makes one and prints the line); a session ends when its token's line leaves the manifests"),
             ], notes: [])
         case .instance:
             KindReference(kind: kind, lives: "tenant, regional (its `region:` says where); `manifests/tenants/`", summary: "A virtual machine: a libvirt domain `<tenant>:<name>` on the compute node the scheduler picks.", fields: [

@@ -23,10 +23,25 @@ public struct Quotas: Sendable, Encodable {
     static let fields = ["instances", "vcpus", "ram", "volumes", "floatingIPs", "loadBalancers"]
 }
 
+/// Who may log in to a tenant's console: named tokens, each kept in git only as its SHA-256 (`stacklab tenant token`
+/// makes one and prints the line to commit).
+public struct ConsoleAccess: Sendable, Encodable {
+    public struct Token: Sendable, Encodable {
+        public var name: Located<String>
+        /// The token's SHA-256, 64 lower-case hexadecimal digits.
+        public var sha256: Located<String>
+    }
+
+    public var tokens: [Token]
+
+    static let fields = ["tokens"]
+    static let tokenFields = ["name", "sha256"]
+}
+
 /// A customer of the cloud.
 public struct TenantSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.tenant
-    static let fields = ["displayName", "contact", "billing", "priceList", "quotas"]
+    static let fields = ["displayName", "contact", "billing", "priceList", "quotas", "console"]
 
     /// Human name.
     public var displayName: Located<String>?
@@ -38,6 +53,8 @@ public struct TenantSpec: ResourceSpec, DecodableSpec {
     public var priceList: Located<String>?
     /// Limits.
     public var quotas: Quotas?
+    /// Console logins.
+    public var console: ConsoleAccess?
 
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> TenantSpec? {
         var spec = TenantSpec()
@@ -65,6 +82,28 @@ public struct TenantSpec: ResourceSpec, DecodableSpec {
                     }
                 }
                 spec.quotas = quotas
+            case "console":
+                var tokens: [ConsoleAccess.Token] = []
+                try d.mapping("console") { key throws(YAMLError) in
+                    guard key.value == "tokens" else { return try d.unknownField(key, in: "console", known: ConsoleAccess.fields) }
+                    _ = try d.list("tokens") { () throws(YAMLError) -> ConsoleAccess.Token? in
+                        var name: Located<String>?, sha256: Located<String>?
+                        try d.mapping("a console token", required: ConsoleAccess.tokenFields) { key throws(YAMLError) in
+                            switch key.value {
+                            case "name": name = try d.name("name")
+                            case "sha256":
+                                sha256 = try d.parsed("sha256", expected: "64 lower-case hexadecimal digits (a token's SHA-256)",
+                                                      hint: "stacklab tenant token TENANT NAME prints the line to commit") { text in
+                                    text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) } ? text : nil
+                                }
+                            default: try d.unknownField(key, in: "a console token", known: ConsoleAccess.tokenFields)
+                            }
+                        }
+                        guard let name, let sha256 else { return nil }
+                        return ConsoleAccess.Token(name: name, sha256: sha256)
+                    }.map { tokens = $0.value }
+                }
+                spec.console = ConsoleAccess(tokens: tokens)
             default: try d.unknownField(key, in: what(), known: fields)
             }
         }

@@ -101,23 +101,4 @@ extension Statement {
         if lines.isEmpty { out += "  (nothing was charged this month)\n" }
         return out
     }
-
-    /// CSV rows (no header).
-    var csvRows: String {
-        lines.map { line in
-            [tenant, month, line.category, line.address, line.item, "\(line.unitPrice)", line.unit, Calendar.UTC.format(line.start), Calendar.UTC.format(line.end),
-             Self.quantity(line.quantityMicros), "\(line.total)"].map(Self.csvField).joined(separator: ",") + "\n"
-        }.joined()
-    }
-
-    static let csvHeader = "tenant,month,category,name,item,unit_price,unit,start,end,quantity,total\n"
-
-    static func csvField(_ text: String) -> String {
-        text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-    }
-
-    /// Periods in millionths as a number: `720`, `2.5`.
-    static func quantity(_ micros: Int64) -> String {
-        micros % 1_000_000 == 0 ? "\(micros / 1_000_000)" : FixedPoint(units: micros, scale: 6).formatted(minimumFractionDigits: 1)
-    }
 }
