@@ -210,6 +210,15 @@ public struct GitOpsServer: Sendable {
             let region: String? = request.uri.queryParameters.get("region").map { String($0) }
             return await tenantPage(request) { tenant in console.overview(tenant, region: region).map { Self.html($0) } }
         }
+        pages.get("/api/instances") { request, _ in
+            // The tenant's instances (of ?region=, or all) as JSON: what the overview lists.
+            let region: String? = request.uri.queryParameters.get("region").map { String($0) }
+            return await tenantPage(request) { tenant in
+                guard let loaded = console.loaded else { return Self.json("[]\n") }
+                if let region, !loaded.model.regions.contains(where: { $0.name == region }) { return nil }
+                return (try? Self.encode(console.instanceRows(tenant, region: region, loaded: loaded))).map { Self.json($0 + "\n") }
+            }
+        }
         pages.get("/instances/:region/:name") { request, context in
             let region = try context.parameters.require("region"), name = try context.parameters.require("name")
             return await tenantPage(request) { tenant in console.instance(tenant, region: region, name: name).map { Self.html($0) } }

@@ -115,6 +115,8 @@ import Testing
 
         let (status, overview) = try world.get("/console/", as: "acme")
         #expect(status == 200 && overview.contains(">web-1</a>") && overview.contains("<table id=\"instances\">"), "\(overview.prefix(3000))")
+        let listed = try world.get("/console/api/instances?region=lab", as: "acme")
+        #expect(listed.0 == 200 && listed.1.contains("\"web-1\"") && !listed.1.contains("beta"), "\(listed.1.prefix(2000))")
         let own = try world.get("/console/instances/lab/web-1", as: "acme")
         #expect(own.0 == 200 && own.1.contains("m1.small"), "\(own.1.prefix(2000))")
         let theirs = try world.get("/console/", as: "beta")
@@ -138,7 +140,7 @@ import Testing
         // The walk: every console route from the router's table, with beta's names in every parameter.
         let configuration = ServiceConfiguration(repository: world.service.bare, stateDirectory: world.service.state, token: "t0ken", webhookSecret: "s3cret")
         let routes = GitOpsServer.routeTable(configuration).filter { $0.path.hasPrefix("/console") && $0.method == "GET" }
-        #expect(routes.count >= 4, "\(routes)")
+        #expect(routes.count >= 5 && routes.contains { $0.path.contains("api/instances") }, "\(routes)")
         let foreign = ["beta-secret-db", "beta", "beta-key", "beta-group", "beta%2Dsecret%2Ddb", "..%2Fbeta-secret-db", "BETA-SECRET-DB", "beta-secret-db%00", "%2e%2e"]
         var cases = 0
         var leaks: [String] = []
