@@ -222,10 +222,6 @@ struct Console: Sendable {
     /// `tenant`'s statement for `month`, from the ledger's rows of that tenant only.
     func statement(_ tenant: String, month: BillingMonth) -> Statement? {
         guard let model = loaded?.model, let store = try? configuration.store.existing() else { return nil }
-        var book = PriceBook()
-        for list in model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
-        let biller = Biller(intervals: (try? store.meterIntervals(tenant: tenant)) ?? [], traffic: (try? store.trafficUsage(tenant: tenant)) ?? [],
-                            accounts: (try? store.accountEntries(tenant: tenant)) ?? [], book: book, now: store.now)
-        return biller.statement(tenant, month: month)
+        return Dashboard.statement(tenant, month: month, model: model, store: store)
     }
 }

@@ -6,6 +6,7 @@ import ManifestSources
 import Manifests
 import Planning
 import Reconcile
+import State
 import StateStores
 
 /// The HTML dashboard: regions → nodes → instances with their state (as the loop last observed it: a page never asks
@@ -213,17 +214,23 @@ struct Dashboard: Sendable {
         }
         var statement = ""
         if let store = try? configuration.store.existing() {
-            var book = PriceBook()
-            for list in model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
-            let biller = Biller(intervals: (try? store.meterIntervals(tenant: name)) ?? [], traffic: (try? store.trafficUsage(tenant: name)) ?? [],
-                                accounts: (try? store.accountEntries(tenant: name)) ?? [], book: book, now: store.now)
             let month = BillingMonth(containing: store.now)
-            let bill = biller.statement(name, month: month)
+            let bill = Self.statement(name, month: month, model: model, store: store)
             statement = "<h2>Statement \(month) (\(escape(bill.currency)))</h2><table id=\"statement\">"
                 + bill.totals.map { "<tr><td>\(escape($0.category))</td><td>\($0.total.roundedToCents)</td></tr>" }.joined()
                 + "<tr><th>total</th><th>\(bill.charges.roundedToCents)</th></tr><tr><td>balance</td><td>\(bill.balance.roundedToCents)</td></tr></table>"
         }
         return page("Tenant \(name)", "<h2>Resources</h2><ul id=\"resources\">\(resources)</ul>\(statement)")
+    }
+
+    /// `tenant`'s statement for `month`, from the ledger's rows of that tenant only, rated with the price lists of `model`
+    /// (the dashboard and the tenant console alike).
+    static func statement(_ tenant: String, month: BillingMonth, model: DesiredModel, store: any StateBackend) -> Statement {
+        var book = PriceBook()
+        for list in model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
+        let biller = Biller(intervals: (try? store.meterIntervals(tenant: tenant)) ?? [], traffic: (try? store.trafficUsage(tenant: tenant)) ?? [],
+                            accounts: (try? store.accountEntries(tenant: tenant)) ?? [], book: book, now: store.now)
+        return biller.statement(tenant, month: month)
     }
 
     func runs() -> String {

@@ -66,6 +66,7 @@ public struct UsageMonitor: Service {
         guard let (revision, loaded) = state.loadedModel else { return }
         let held = state.snapshot.filter { $0.holder == "this reconciler" && $0.appliedRevision != nil }.map(\.region)
         state.usage.keep(only: Set(held))
+        let billing = Catalog.billing(loaded.model)
         for region in held {
             guard !stopping.isSet else { return }
             let start = DispatchTime.now().uptimeNanoseconds
@@ -77,7 +78,6 @@ public struct UsageMonitor: Service {
                 let drivers = try reconciler.drivers(for: try reconciler.endpoints(for: [region]))
                 let balancers = Set(loaded.model.nodes.filter { $0.region == region && $0.spec.has(.loadbalancer) }.map(\.address))
                 let computes = Set(loaded.model.nodes.filter { $0.region == region && $0.spec.has(.compute) }.map(\.address))
-                let billing = Catalog.billing(loaded.model)
                 var nodes: [String: [InstanceUsage]] = [:]
                 var health: [String: [ProxyServerHealth]] = [:]
                 for (node, driver) in drivers {

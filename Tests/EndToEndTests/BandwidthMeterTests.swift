@@ -125,16 +125,7 @@ import Testing
         func plan(withB1: Bool, webGroup: Bool) throws -> Ruleset {
             try repo.write("regions/bw/all.yaml", BandwidthMeterTests.manifests(user: sshd.user, port: sshd.port, hostKey: try sshd.hostKeyLine(), withB1: withB1, webGroup: webGroup))
             try GitCLI.commitAll(in: repo.path)
-            let loaded = try Loader().load(DirectorySource(root: repo.path))
-            try #require(!loaded.hasErrors, "\(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics))")
-            let observed = ["bw-1", "bw-2", "bw-3"].map { name in
-                var node = ObservedNode(address: Address(kind: .node, region: "bw", name: name), domains: [], networks: [])
-                node.cpus = 16
-                node.memoryKiB = 64 << 20
-                return node
-            }
-            let plan = Planner.plan(model: loaded.model, observed: observed, regions: ["bw"], hour: 1000)
-            try #require(plan.errors.isEmpty, "\(plan.errors)")
+            let plan = try EmptyNodesPlan.plan(repo: repo.path, region: "bw", nodes: ["bw-1", "bw-2", "bw-3"])
             var ruleset: Ruleset?
             for change in plan.changes {
                 if case .node(.defineDomain(let domain, _)) = change.operation { mac[domain.address] = domain.interface.mac }

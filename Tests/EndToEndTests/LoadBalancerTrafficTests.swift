@@ -151,17 +151,7 @@ import Glibc
         /// The configuration StackLab plans for the load-balancer node from `manifests` (the node holding `installed`).
         func plan(_ manifests: String? = nil, installed: String? = nil) throws -> ProxyConfig {
             if let manifests { try repo.write("regions/lbt/all.yaml", manifests.replacingOccurrences(of: "FILEROOT", with: root.path)) }
-            let loaded = try Loader().load(DirectorySource(root: repo.path))
-            try #require(!loaded.hasErrors, "\(DiagnosticRenderer(files: loaded.files).render(loaded.diagnostics))")
-            var observed = ["lbt-1", "lbt-2", "lbt-lb"].map { name in
-                var node = ObservedNode(address: Address(kind: .node, region: "lbt", name: name), domains: [], networks: [])
-                node.cpus = 16
-                node.memoryKiB = 64 << 20
-                return node
-            }
-            observed[2].proxy = installed
-            let plan = Planner.plan(model: loaded.model, observed: observed, regions: ["lbt"], hour: 1000)
-            try #require(plan.errors.isEmpty, "\(plan.errors)")
+            let plan = try EmptyNodesPlan.plan(repo: repo.path, region: "lbt", nodes: ["lbt-1", "lbt-2", "lbt-lb"]) { $0[2].proxy = installed }
             for change in plan.changes {
                 if case .node(.loadProxy(let config)) = change.operation { return config }
             }
