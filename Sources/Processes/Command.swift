@@ -11,8 +11,10 @@ public enum Command {
     public struct Result: Sendable {
         /// Exit status (128 + signal when killed).
         public var status: Int32
-        /// What it wrote (stdout, and stderr unless it was passed through).
+        /// What it wrote (stdout, and stderr when it was captured with it).
         public var output: String
+        /// What it wrote to stderr when that was kept apart (`Stderr.apart`); empty otherwise.
+        public var errors: String = ""
         /// Wall time from spawn to exit.
         public var seconds: Double
         /// The child's peak resident set size, bytes.
@@ -25,6 +27,9 @@ public enum Command {
         case captured
         /// To this process's stderr.
         case passedThrough
+        /// Into `errors`, apart from stdout: for programs whose stdout is parsed and whose stderr may carry warnings
+        /// (a Python library's deprecation warnings, say).
+        case apart
     }
 
     /// A program that could not run or failed.
@@ -39,14 +44,16 @@ public enum Command {
     /// Runs `arguments` (the first is searched in PATH when it has no '/') and waits for it.
     public static func run(_ arguments: [String], stderr: Stderr = .captured) throws -> Result {
         let capture = "\(NSTemporaryDirectory())/stacklab-command-\(UUID().uuidString).out"
-        defer { unlink(capture) }
+        let errorCapture = String(capture.dropLast(4)) + ".err"
+        defer { unlink(capture); if stderr == .apart { unlink(errorCapture) } }
         let start = DispatchTime.now().uptimeNanoseconds
-        let pid = try spawn(arguments, outputFile: capture, stderr: stderr)
+        let pid = try spawn(arguments, outputFile: capture, stderr: stderr, errorFile: errorCapture)
         var usage = rusage()
         let status = wait(pid, usage: &usage)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let output = (try? String(contentsOfFile: capture, encoding: .utf8)) ?? ""
-        return Result(status: status, output: output, seconds: seconds, peakRSS: UInt64(usage.ru_maxrss) * 1024)
+        let errors = stderr == .apart ? (try? String(contentsOfFile: errorCapture, encoding: .utf8)) ?? "" : ""
+        return Result(status: status, output: output, errors: errors, seconds: seconds, peakRSS: UInt64(usage.ru_maxrss) * 1024)
     }
 
     /// Runs and throws unless it exits 0; returns the output.
@@ -54,7 +61,7 @@ public enum Command {
     public static func check(_ arguments: [String], stderr: Stderr = .captured) throws -> String {
         let result = try run(arguments, stderr: stderr)
         guard result.status == 0 else {
-            throw Failure(description: "\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)")
+            throw Failure(description: "\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)\(result.errors)")
         }
         return result.output
     }
@@ -77,12 +84,16 @@ public enum Command {
         return wait(pid, usage: &usage)
     }
 
-    private static func spawn(_ arguments: [String], outputFile: String, stderr: Stderr) throws -> pid_t {
+    private static func spawn(_ arguments: [String], outputFile: String, stderr: Stderr, errorFile: String = "/dev/null") throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, outputFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        if stderr == .captured { posix_spawn_file_actions_adddup2(&actions, 1, 2) }
+        switch stderr {
+        case .captured: posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        case .apart: posix_spawn_file_actions_addopen(&actions, 2, errorFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        case .passedThrough: break
+        }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

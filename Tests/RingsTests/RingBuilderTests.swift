@@ -155,7 +155,7 @@ struct BuiltRingInteropTests {
         let paths = (0..<20_000).map { RingData.path(account: "AUTH_\($0 % 100)", container: "c\($0)", object: "o") }
         try scratch.write("paths.txt", paths.joined(separator: "\n") + "\n")
         let python = ProcessInfo.processInfo.environment["STACKLAB_SWIFT_PYTHON"]!
-        let output = try Command.check([python, Fixtures.path("swift_interop.py"), "nodes", scratch.path, "container", scratch.file("paths.txt"), "s3cr3t"])
+        let output = try Command.check([python, Fixtures.path("swift_interop.py"), "nodes", scratch.path, "container", scratch.file("paths.txt"), "s3cr3t"], stderr: .apart)
         let ours = paths.map { path in
             let partition = ring.partition(path: path, hashSuffix: "s3cr3t")
             return "\(partition) " + ring.nodes(partition: partition).map { String($0.id) }.joined(separator: ",")

@@ -85,7 +85,7 @@ struct SwiftInteropTests {
         try scratch.write("object.ring.gz", bytes: try RingFile.encode(ring, version: version, fileName: "object.ring.gz"))
         let paths = (0..<100_000).map { RingData.path(account: "AUTH_\($0 % 1000)", container: "c\($0 % 37)", object: "o\($0)") }
         try scratch.write("paths.txt", paths.joined(separator: "\n") + "\n")
-        let output = try Command.check([python, helper, "nodes", scratch.path, "object", scratch.file("paths.txt"), "stacklab"])
+        let output = try Command.check([python, helper, "nodes", scratch.path, "object", scratch.file("paths.txt"), "stacklab"], stderr: .apart)
         let theirs = output.split(separator: "\n").map(String.init)
         let ours = paths.map { path in
             let partition = ring.partition(path: path, hashSuffix: "stacklab")
@@ -127,5 +127,18 @@ extension Command {
     static func check(_ arguments: [String], creating directories: [String]) throws -> String {
         for directory in directories { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         return try check(arguments)
+    }
+}
+
+/// The interop tests parse the helper's stdout; its stderr (a library's deprecation warnings) stays apart.
+@Suite struct CommandStreamsTests {
+    @Test func stderrKeptApartNeverReachesTheParsedOutput() throws {
+        let script = "echo out; echo 'warning: deprecated' >&2"
+        let apart = try Command.run(["sh", "-c", script], stderr: .apart)
+        #expect(apart.output == "out\n" && apart.errors == "warning: deprecated\n")
+        let together = try Command.run(["sh", "-c", script])
+        #expect(together.output == "out\nwarning: deprecated\n" && together.errors.isEmpty)
+        let failure = #expect(throws: Command.Failure.self) { try Command.check(["sh", "-c", "echo 'the reason' >&2; exit 3"], stderr: .apart) }
+        #expect(failure?.description.hasSuffix("exited 3: the reason\n") == true)
     }
 }
