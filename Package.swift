@@ -151,7 +151,7 @@ let package = Package(
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Rings", "ManifestSources", "Processes", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                                           "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport"], swiftSettings: strict),
         // The service at the router (HummingbirdTesting) and its loop in process.
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "Reconcile", "Processes", "State", "StateSQLite", "Drivers", "Manifests", "Planning", "TestSupport",
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Billing", "Reconcile", "Processes", "State", "StateSQLite", "Drivers", "ManifestSources", "Manifests", "Planning", "TestSupport",
                                                         .product(name: "Logging", package: "swift-log"),
                                                         .product(name: "Hummingbird", package: "hummingbird"),
                                                         .product(name: "HummingbirdTesting", package: "hummingbird"),

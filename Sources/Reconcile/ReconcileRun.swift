@@ -166,6 +166,8 @@ public struct ReconcileRun {
     /// service keeps them for its pages, which never ask a node themselves). A region whose plan came from the caches'
     /// memo was not observed: its nodes hold what they held when it was.
     public var observedNodes: (@Sendable (String, [ObservedNode]) -> Void)?
+    /// Called with the snapshots in each planned region's object store, before it is planned and again by the verify.
+    public var observedSnapshots: (@Sendable (String, [ObservedSnapshot]) -> Void)?
 
     /// Runs: plans (or checks that `saved` is still fresh), hands the plan to `show`, checks the guards, asks `approve`
     /// (false stops the run), applies and verifies. Throws `Refusal` when a guard stops it, `ReconcileError` when a
@@ -181,6 +183,7 @@ public struct ReconcileRun {
         request.sweepTemporaries = options.sweepTemporaries
         request.hold = { locks = try lock($0) }
         request.observed = observedNodes
+        request.observedSnapshots = observedSnapshots
         let planned = try reconciler.plan(request)
         let plan = planned.plan
         var phases = planned.reuse.phases

@@ -61,6 +61,8 @@ public struct PlanRequest {
     public var hold: (([String]) throws -> Void)?
     /// Called with each region's nodes as observed (a region whose plan came from the memo was not observed).
     public var observed: ((String, [ObservedNode]) -> Void)?
+    /// Called with the snapshots in each planned region's object store as listed (a region without one is left out).
+    public var observedSnapshots: ((String, [ObservedSnapshot]) -> Void)?
 
     /// A request for `mode` over `regions`.
     public init(_ mode: Mode = .normal, regions: [String] = []) {
@@ -176,6 +178,7 @@ extension Reconciler {
             let rings = try storedRings(Set(regions.flatMap { slices[$0.name].rings.map(\.address) }), stamps: ringStamps, cache: ringCache)
             let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: observation.nodes, drivers: drivers)
             let snapshots = try observeSnapshots(regions.map(\.name))
+            for (region, listed) in snapshots { request.observedSnapshots?(region, listed) }
             stats.phases.endAdding("rings")
             let planned = ResultSlots<RegionPlan>(count: regions.count)
             let options = options

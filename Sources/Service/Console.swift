@@ -24,10 +24,14 @@ struct Console: Sendable {
 
     struct RegionLink: Encodable { var name: String; var current: Bool }
 
+    /// The last run that changed a resource (its page shows the tenant's own changes in that run).
+    struct ChangedBy: Encodable { var run: Int64; var action: String; var at: String }
+
     struct InstanceRow: Encodable {
         var region: String
         var name: String
         var declaredAt: String
+        var changedBy: ChangedBy?
         var fixedIP: String
         var floatingIP: String
         var flavor: String
@@ -39,7 +43,22 @@ struct Console: Sendable {
     struct Row: Encodable {
         var name: String
         var declaredAt: String
+        var changedBy: ChangedBy?
         var size = "", instance = "", address = "", host = "", members = "", rules = ""
+        /// A volume's declared snapshots (one-offs and schedules) and those its region's object store holds.
+        var declaredSnapshots = ""
+        var snapshots: [SnapshotRow] = []
+    }
+
+    struct SnapshotRow: Encodable { var name, taken, size: String }
+
+    struct RunView: Encodable {
+        var tenant, title, month: String
+        var run: Int64
+        var status, revision, started: String
+        var changes: [ChangeRow]
+
+        struct ChangeRow: Encodable { var resource, action, status: String }
     }
 
     struct Account: Encodable { var charges, deposit, couponCredit, balance, currency: String }
@@ -55,6 +74,7 @@ struct Console: Sendable {
     struct InstanceView: Encodable {
         var tenant, title, month: String
         var declaredAt, flavor, image, fixedIP, status: String
+        var changedBy: ChangedBy?
         var hasGraphs = false
         var graphs = ""
         var graphsError = false
@@ -117,14 +137,16 @@ struct Console: Sendable {
     /// The tenant's instances (of `region`, or all) as the overview and `/console/api/instances` list them.
     func instanceRows(_ tenant: String, region: String?, loaded: LoadResult) -> [InstanceRow] {
         let owned = self.owned(tenant, in: loaded.model)
-        return owned.instances.filter { region == nil || $0.region == region }.map { instance -> InstanceRow in
+        let shown = owned.instances.filter { region == nil || $0.region == region }
+        let changes = lastChanges(shown.map(\.address))
+        return shown.map { instance -> InstanceRow in
             let here = instance.region ?? ""
             let observation = state.observation(here)
             let found = observation?.instances[instance.address]
             let floating = owned.floatingIPs.first { $0.region == here && $0.spec.instance?.value == instance.name }
             let domains = loaded.model.regions.first { $0.name == here }?.spec.publicDomains?.value
             let domain = observation?.publicPorts[instance.address].flatMap { port in domains.map { "\(PublicDomain.name(for: instance.address, domains: $0)):\(port)" } }
-            return InstanceRow(region: here, name: instance.name, declaredAt: loaded.files.describe(instance.meta.location), fixedIP: found?.ip.map { "\($0)" } ?? "",
+            return InstanceRow(region: here, name: instance.name, declaredAt: loaded.files.describe(instance.meta.location), changedBy: changes[instance.address], fixedIP: found?.ip.map { "\($0)" } ?? "",
                                floatingIP: floating.flatMap { observation?.floatingIPs[$0.address] }.map { "\($0)" } ?? "", flavor: instance.spec.flavor.value,
                                publicDomain: domain ?? "", status: found?.state.rawValue ?? (observation == nil ? "not observed yet" : "not running"),
                                powerState: (instance.spec.state?.value ?? .running).rawValue)
@@ -144,16 +166,32 @@ struct Console: Sendable {
         let observation = state.observation(current)
         let domains = model.regions.first { $0.name == current }?.spec.publicDomains?.value
         let at = { (meta: ObjectMeta) in loaded.files.describe(meta.location) }
+        let volumes = owned.volumes.filter { $0.region == current }
+        let floatingIPs = owned.floatingIPs.filter { $0.region == current }
+        let loadBalancers = owned.loadBalancers.filter { $0.region == current }
+        let changes = lastChanges(volumes.map(\.address) + floatingIPs.map(\.address) + loadBalancers.map(\.address)
+                                  + owned.securityGroups.map(\.address) + owned.keypairs.map(\.address))
         let view = Overview(
             tenant: tenant, title: "Overview", month: thisMonth,
             regions: regions.map { RegionLink(name: $0, current: $0 == current) },
             instances: instanceRows(tenant, region: current, loaded: loaded),
-            volumes: owned.volumes.filter { $0.region == current }.map { Row(name: $0.name, declaredAt: at($0.meta), size: "\($0.spec.size.value)", instance: $0.spec.instance?.value ?? "-") },
-            floatingIPs: owned.floatingIPs.filter { $0.region == current }.map {
-                Row(name: $0.name, declaredAt: at($0.meta), instance: $0.spec.instance?.value ?? "-", address: observation?.floatingIPs[$0.address].map { "\($0)" } ?? "")
+            volumes: volumes.map { volume -> Row in
+                var row = Row(name: volume.name, declaredAt: at(volume.meta), changedBy: changes[volume.address], size: "\(volume.spec.size.value)",
+                              instance: volume.spec.instance?.value ?? "-")
+                row.declaredSnapshots = (volume.spec.snapshots?.value ?? []).map { snapshot in
+                    snapshot.every.map { "\(snapshot.name.value) every \($0.value)h, newest \(snapshot.keep?.value ?? VolumeSpec.Snapshot.defaultKeep) kept" } ?? snapshot.name.value
+                }.joined(separator: "; ")
+                row.snapshots = (observation?.snapshots[TenantKey(tenant: tenant, name: volume.name)] ?? []).map {
+                    SnapshotRow(name: $0.name, taken: Calendar.UTC.format($0.created), size: "\(ByteSize(bytes: $0.capacity))")
+                }
+                return row
             },
-            loadBalancers: owned.loadBalancers.filter { $0.region == current }.map { balancer -> Row in
-                Row(name: balancer.name, declaredAt: at(balancer.meta), host: domains.map { PublicDomain.name(forBalancer: balancer.address, domains: $0) } ?? "",
+            floatingIPs: floatingIPs.map {
+                Row(name: $0.name, declaredAt: at($0.meta), changedBy: changes[$0.address], instance: $0.spec.instance?.value ?? "-",
+                    address: observation?.floatingIPs[$0.address].map { "\($0)" } ?? "")
+            },
+            loadBalancers: loadBalancers.map { balancer -> Row in
+                Row(name: balancer.name, declaredAt: at(balancer.meta), changedBy: changes[balancer.address], host: domains.map { PublicDomain.name(forBalancer: balancer.address, domains: $0) } ?? "",
                     members: balancer.spec.members.value.map(\.value).joined(separator: ", "))
             },
             securityGroups: owned.securityGroups.map { group -> Row in
@@ -161,9 +199,9 @@ struct Console: Sendable {
                     [rule.proto?.value.rawValue ?? "tcp", rule.ports.map { "\($0.value)" } ?? "", rule.cidr.map { "from \($0.value)" } ?? rule.group.map { "from group \($0.value)" } ?? ""]
                         .filter { !$0.isEmpty }.joined(separator: " ")
                 }
-                return Row(name: group.name, declaredAt: at(group.meta), rules: rules.joined(separator: "; "))
+                return Row(name: group.name, declaredAt: at(group.meta), changedBy: changes[group.address], rules: rules.joined(separator: "; "))
             },
-            keypairs: owned.keypairs.map { Row(name: $0.name, declaredAt: at($0.meta)) },
+            keypairs: owned.keypairs.map { Row(name: $0.name, declaredAt: at($0.meta), changedBy: changes[$0.address]) },
             account: statement(tenant, month: BillingMonth(containing: now)).map {
                 Account(charges: "\($0.charges.roundedToCents)", deposit: "\($0.depositBalance.roundedToCents)", couponCredit: "\($0.couponCredit.roundedToCents)",
                         balance: "\($0.balance.roundedToCents)", currency: $0.currency)
@@ -179,6 +217,7 @@ struct Console: Sendable {
         var view = InstanceView(tenant: tenant, title: "Instance \(name) (\(region))", month: thisMonth, declaredAt: loaded.files.describe(instance.meta.location),
                                 flavor: instance.spec.flavor.value, image: instance.spec.image.value, fixedIP: found?.ip.map { "\($0)" } ?? "",
                                 status: found?.state.rawValue ?? "not running")
+        view.changedBy = lastChanges([instance.address])[instance.address]
         if let prometheus = configuration.prometheus {
             do {
                 let graphs = try InstanceGraphs.graphs(of: instance.address, range: .hour, end: Int(Date().timeIntervalSince1970), prometheus: prometheus)
@@ -195,6 +234,35 @@ struct Console: Sendable {
                                   diskWritten: "\(usage.diskWriteBytes)", networkIn: "\(usage.networkReceivedBytes)", networkOut: "\(usage.networkSentBytes)")
         }
         return ConsoleTemplates.render("instance", view)
+    }
+
+    /// What run `run` changed of the tenant's: nil when it changed nothing of theirs (whatever else it did). Only the
+    /// resource, the action and its status are shown: never the node it ran on or an error text, which may name one.
+    func run(_ tenant: String, run text: String) -> String? {
+        guard let id = Int64(text), id > 0, let loaded, let store = try? configuration.store.existing(),
+              let record = try? store.runs().first(where: { $0.id == id }) else { return nil }
+        let owned = ownedAddresses(tenant, in: loaded.model)
+        let entries = ((try? store.journalEntries(run: id)) ?? []).filter { owned.contains($0.address) }
+        guard !entries.isEmpty else { return nil }
+        var seen = Set<String>()
+        let changes = entries.map { RunView.ChangeRow(resource: "\($0.address.kind.addressName) \([$0.address.region, $0.address.name].compactMap { $0 }.joined(separator: "/"))", action: $0.action.rawValue, status: $0.status.rawValue) }
+            .filter { seen.insert("\($0.resource) \($0.action) \($0.status)").inserted }  // one line per resource and action, not per node
+        let view = RunView(tenant: tenant, title: "Run \(id)", month: thisMonth, run: id, status: record.status.rawValue,
+                           revision: String((record.revision ?? "-").prefix(12)), started: Calendar.UTC.format(Int64(record.startedAt)), changes: changes)
+        return ConsoleTemplates.render("run", view)
+    }
+
+    /// The addresses of everything `tenant` owns (what its run pages may show).
+    func ownedAddresses(_ tenant: String, in model: DesiredModel) -> Set<Address> {
+        let owned = self.owned(tenant, in: model)
+        return Set(owned.instances.map(\.address) + owned.volumes.map(\.address) + owned.floatingIPs.map(\.address) + owned.securityGroups.map(\.address)
+                   + owned.keypairs.map(\.address) + owned.loadBalancers.map(\.address))
+    }
+
+    /// The last run that changed each of `addresses` (the tenant's own, always).
+    func lastChanges(_ addresses: [Address]) -> [Address: ChangedBy] {
+        guard !addresses.isEmpty, let store = try? configuration.store.existing(), let changes = try? store.lastChanges(addresses) else { return [:] }
+        return changes.mapValues { ChangedBy(run: $0.run, action: $0.action.rawValue, at: Calendar.UTC.format(Int64($0.at))) }
     }
 
     /// The tenant's statement for `month`; nil for a month that is not `YYYY-MM`.
@@ -221,7 +289,7 @@ struct Console: Sendable {
 
     /// `tenant`'s statement for `month`, from the ledger's rows of that tenant only.
     func statement(_ tenant: String, month: BillingMonth) -> Statement? {
-        guard let model = loaded?.model, let store = try? configuration.store.existing() else { return nil }
-        return Dashboard.statement(tenant, month: month, model: model, store: store)
+        guard let loaded, let store = try? configuration.store.existing() else { return nil }
+        return Dashboard.statement(tenant, month: month, book: dashboard.priceBook(loaded), store: store)
     }
 }

@@ -28,6 +28,10 @@ enum ConsoleTemplates {
 
             """,
         "footer": "</body></html>\n",
+        // Where a resource is declared, and the last run that changed it.
+        "where": """
+            <span class="where">{{declaredAt}}{{#changedBy}} · <a class="changed" href="/console/runs/{{run}}">{{action}} by run {{run}} at {{at}}</a>{{/changedBy}}</span>
+            """,
         "login": """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>Console · StackLab</title>
@@ -56,19 +60,20 @@ enum ConsoleTemplates {
             <p id="regions">Region: {{#regions}}{{#current}}<b>{{name}}</b>{{/current}}{{^current}}<a href="/console/?region={{name}}">{{name}}</a>{{/current}} {{/regions}}</p>
             <h2>Instances</h2>
             <table id="instances"><tr><th>Name</th><th>Fixed IP</th><th>Floating IP</th><th>Flavor</th><th>Public domain</th><th>Status</th><th>Power state</th></tr>
-            {{#instances}}<tr class="instance"><td><a href="/console/instances/{{region}}/{{name}}">{{name}}</a> <span class="where">{{declaredAt}}</span></td>
+            {{#instances}}<tr class="instance"><td><a href="/console/instances/{{region}}/{{name}}">{{name}}</a> {{> where}}</td>
             <td>{{fixedIP}}</td><td>{{floatingIP}}</td><td>{{flavor}}</td><td class="domain">{{publicDomain}}</td><td class="{{status}}">{{status}}</td><td>{{powerState}}</td></tr>
             {{/instances}}</table>
-            <h2>Volumes</h2><table id="volumes"><tr><th>Name</th><th>Size</th><th>Attached to</th></tr>
-            {{#volumes}}<tr><td>{{name}} <span class="where">{{declaredAt}}</span></td><td>{{size}}</td><td>{{instance}}</td></tr>{{/volumes}}</table>
+            <h2>Volumes</h2><table id="volumes"><tr><th>Name</th><th>Size</th><th>Attached to</th><th>Snapshots declared</th><th>Snapshots stored</th></tr>
+            {{#volumes}}<tr><td>{{name}} {{> where}}</td><td>{{size}}</td><td>{{instance}}</td><td>{{declaredSnapshots}}</td>
+            <td><ul class="snapshots">{{#snapshots}}<li>{{name}} ({{taken}}, {{size}})</li>{{/snapshots}}</ul></td></tr>{{/volumes}}</table>
             <h2>Floating IPs</h2><table id="floating-ips"><tr><th>Name</th><th>Address</th><th>Instance</th></tr>
-            {{#floatingIPs}}<tr><td>{{name}} <span class="where">{{declaredAt}}</span></td><td>{{address}}</td><td>{{instance}}</td></tr>{{/floatingIPs}}</table>
+            {{#floatingIPs}}<tr><td>{{name}} {{> where}}</td><td>{{address}}</td><td>{{instance}}</td></tr>{{/floatingIPs}}</table>
             <h2>Load balancers</h2><table id="load-balancers"><tr><th>Name</th><th>Host</th><th>Members</th></tr>
-            {{#loadBalancers}}<tr><td>{{name}} <span class="where">{{declaredAt}}</span></td><td>{{host}}</td><td>{{members}}</td></tr>{{/loadBalancers}}</table>
+            {{#loadBalancers}}<tr><td>{{name}} {{> where}}</td><td>{{host}}</td><td>{{members}}</td></tr>{{/loadBalancers}}</table>
             <h2>Security groups</h2><table id="security-groups"><tr><th>Name</th><th>Rules (ingress)</th></tr>
-            {{#securityGroups}}<tr><td>{{name}} <span class="where">{{declaredAt}}</span></td><td>{{rules}}</td></tr>{{/securityGroups}}</table>
+            {{#securityGroups}}<tr><td>{{name}} {{> where}}</td><td>{{rules}}</td></tr>{{/securityGroups}}</table>
             <h2>Keypairs</h2><table id="keypairs"><tr><th>Name</th></tr>
-            {{#keypairs}}<tr><td>{{name}} <span class="where">{{declaredAt}}</span></td></tr>{{/keypairs}}</table>
+            {{#keypairs}}<tr><td>{{name}} {{> where}}</td></tr>{{/keypairs}}</table>
             {{#account}}<h2>Account</h2><table id="account"><tr><th>This month so far</th><td>{{charges}}</td></tr>
             <tr><th>Deposit</th><td>{{deposit}}</td></tr><tr><th>Coupon credit</th><td>{{couponCredit}}</td></tr>
             <tr><th>Balance</th><td>{{balance}} {{currency}}</td></tr></table>{{/account}}
@@ -77,12 +82,20 @@ enum ConsoleTemplates {
         "instance": """
             {{> header}}
             <table id="instance"><tr><th>Declared in</th><td>{{declaredAt}}</td></tr><tr><th>Flavor</th><td>{{flavor}}</td></tr>
-            <tr><th>Image</th><td>{{image}}</td></tr><tr><th>Fixed IP</th><td>{{fixedIP}}</td></tr><tr><th>Status</th><td>{{status}}</td></tr></table>
+            <tr><th>Image</th><td>{{image}}</td></tr>{{#changedBy}}<tr><th>Last changed</th><td><a class="changed" href="/console/runs/{{run}}">{{action}} by run {{run}} at {{at}}</a></td></tr>{{/changedBy}}<tr><th>Fixed IP</th><td>{{fixedIP}}</td></tr><tr><th>Status</th><td>{{status}}</td></tr></table>
             {{#hasGraphs}}<h2>Monitoring</h2><div id="graphs">{{{graphs}}}</div>{{/hasGraphs}}
             {{#graphsError}}<p id="graphs-error">No graphs now.</p>{{/graphsError}}
             {{#hasAlarms}}<h2>Alarms</h2><ul id="alarms">{{#alarms}}<li>{{alarm}}: {{state}}</li>{{/alarms}}</ul>{{/hasAlarms}}
             {{#counters}}<h2>Counters</h2><table id="counters"><tr><th>CPU time</th><th>Disk read</th><th>Disk written</th><th>Network in</th><th>Network out</th></tr>
             <tr><td>{{cpu}}</td><td>{{diskRead}}</td><td>{{diskWritten}}</td><td>{{networkIn}}</td><td>{{networkOut}}</td></tr></table>{{/counters}}
+            {{> footer}}
+            """,
+        "run": """
+            {{> header}}
+            <table id="run"><tr><th>Status</th><td>{{status}}</td></tr><tr><th>Revision</th><td>{{revision}}</td></tr><tr><th>Started</th><td>{{started}}</td></tr></table>
+            <h2>Your resources it changed</h2>
+            <table id="changes"><tr><th>Resource</th><th>Action</th><th>Status</th></tr>
+            {{#changes}}<tr><td>{{resource}}</td><td>{{action}}</td><td class="{{status}}">{{status}}</td></tr>{{/changes}}</table>
             {{> footer}}
             """,
         "bill": """

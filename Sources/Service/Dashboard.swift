@@ -82,8 +82,9 @@ struct Dashboard: Sendable {
             """)
     }
 
-    /// The model at the revision the service is converging `region` to (any region's, when nil).
+    /// The model at the revision the service is converging `region` to (the branch's as the loop last read it, when nil).
     func model(region: String? = nil) -> LoadResult? {
+        if region == nil, let latest = state.loadedModel { return latest.loaded }
         guard let revision = region.flatMap({ state.region($0)?.desiredRevision }) ?? state.snapshot.compactMap(\.desiredRevision).first else { return nil }
         let repository = configuration.repository
         return try? state.model(revision) { try Loader().load(GitSource(repository: repository, revision: revision)) }
@@ -215,7 +216,7 @@ struct Dashboard: Sendable {
         var statement = ""
         if let store = try? configuration.store.existing() {
             let month = BillingMonth(containing: store.now)
-            let bill = Self.statement(name, month: month, model: model, store: store)
+            let bill = Self.statement(name, month: month, book: priceBook(loaded), store: store)
             statement = "<h2>Statement \(month) (\(escape(bill.currency)))</h2><table id=\"statement\">"
                 + bill.totals.map { "<tr><td>\(escape($0.category))</td><td>\($0.total.roundedToCents)</td></tr>" }.joined()
                 + "<tr><th>total</th><th>\(bill.charges.roundedToCents)</th></tr><tr><td>balance</td><td>\(bill.balance.roundedToCents)</td></tr></table>"
@@ -223,11 +224,27 @@ struct Dashboard: Sendable {
         return page("Tenant \(name)", "<h2>Resources</h2><ul id=\"resources\">\(resources)</ul>\(statement)")
     }
 
-    /// `tenant`'s statement for `month`, from the ledger's rows of that tenant only, rated with the price lists of `model`
-    /// (the dashboard and the tenant console alike).
-    static func statement(_ tenant: String, month: BillingMonth, model: DesiredModel, store: any StateBackend) -> Statement {
-        var book = PriceBook()
-        for list in model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
+    /// Every price list's history along the branch up to `loaded`'s revision, as `stacklab bill` rates with it: a change
+    /// of prices applies from its commit on, never to what came before. Read once per revision; when the history cannot
+    /// be read, the lists of `loaded` in force since forever.
+    func priceBook(_ loaded: LoadResult) -> PriceBook {
+        let (repository, branch) = (configuration.repository, configuration.branch)
+        return state.priceBook(loaded.revision) {
+            var book = PriceBook()
+            do {
+                for version in try PriceListHistory.read(repository: repository, revision: loaded.revision ?? branch) {
+                    for list in version.priceLists { book.add(list.name, from: version.time, Prices(list.spec)) }
+                }
+            } catch {
+                for list in loaded.model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
+            }
+            return book
+        }
+    }
+
+    /// `tenant`'s statement for `month`, from the ledger's rows of that tenant only, rated with `book` (the dashboard and
+    /// the tenant console alike).
+    static func statement(_ tenant: String, month: BillingMonth, book: PriceBook, store: any StateBackend) -> Statement {
         let biller = Biller(intervals: (try? store.meterIntervals(tenant: tenant)) ?? [], traffic: (try? store.trafficUsage(tenant: tenant)) ?? [],
                             accounts: (try? store.accountEntries(tenant: tenant)) ?? [], book: book, now: store.now)
         return biller.statement(tenant, month: month)

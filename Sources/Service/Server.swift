@@ -223,6 +223,10 @@ public struct GitOpsServer: Sendable {
             let region = try context.parameters.require("region"), name = try context.parameters.require("name")
             return await tenantPage(request) { tenant in console.instance(tenant, region: region, name: name).map { Self.html($0) } }
         }
+        pages.get("/runs/:run") { request, context in
+            let run = try context.parameters.require("run")
+            return await tenantPage(request) { tenant in console.run(tenant, run: run).map { Self.html($0) } }
+        }
         pages.get("/bills/:month") { request, context in
             let month = try context.parameters.require("month")
             return await tenantPage(request) { tenant in

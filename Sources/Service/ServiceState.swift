@@ -1,3 +1,4 @@
+import Billing
 import Foundation
 import Manifests
 import Planning
@@ -94,6 +95,7 @@ public final class ServiceState: @unchecked Sendable {
     /// older revision, so the loop needs more than one).
     private var models: [(revision: String, loaded: LoadResult)] = []
     private var deployState: Deploy?
+    private var priceBookCache: (revision: String?, book: PriceBook)?
     private var digestsByRevision: [String: (catalog: UInt64, regions: [String: UInt64])] = [:]
     private var wake = false
     private var looking = false
@@ -131,6 +133,14 @@ public final class ServiceState: @unchecked Sendable {
         return loaded
     }
 
+    /// The price lists' history up to `revision` (the statements' price book), read once for the revision last asked for.
+    public func priceBook(_ revision: String?, read: () -> PriceBook) -> PriceBook {
+        if let cached = lock.withLock({ priceBookCache }), cached.revision == revision { return cached.book }
+        let book = read()
+        lock.withLock { priceBookCache = (revision, book) }
+        return book
+    }
+
     /// The revision the loop loaded last (the branch's), and its model.
     public var loadedModel: (revision: String, loaded: LoadResult)? { lock.withLock { models.last } }
 
@@ -163,7 +173,22 @@ public final class ServiceState: @unchecked Sendable {
     public func observation(_ region: String) -> RegionObservation? { lock.withLock { observations[region] } }
 
     /// Keeps what a run of `region` observed.
-    public func record(_ observation: RegionObservation, region: String) { lock.withLock { observations[region] = observation } }
+    public func record(_ observation: RegionObservation, region: String) {
+        lock.withLock {
+            var observation = observation
+            observation.snapshots = observations[region]?.snapshots ?? [:]  // listed apart, when the region is planned
+            observations[region] = observation
+        }
+    }
+
+    /// Keeps the snapshots a run of `region` listed in its object store.
+    public func record(snapshots: [ObservedSnapshot], region: String) {
+        lock.withLock {
+            var observation = observations[region] ?? RegionObservation([])
+            observation.snapshots = Dictionary(grouping: snapshots, by: \.volume).mapValues { $0.sorted { ($0.created, $0.name) < ($1.created, $1.name) } }
+            observations[region] = observation
+        }
+    }
 
     /// The plan digests of a revision seen before (what each region is made from).
     public func digests(of revision: String) -> (catalog: UInt64, regions: [String: UInt64])? { lock.withLock { digestsByRevision[revision] } }
@@ -268,6 +293,8 @@ public struct RegionObservation: Sendable {
     public var publicPorts: [Address: Int] = [:]
     /// Each FloatingIP's public address, as its node's ruleset binds it.
     public var floatingIPs: [Address: IPv4Address] = [:]
+    /// Each volume's snapshots in the region's object store, oldest first, as last listed.
+    public var snapshots: [TenantKey: [ObservedSnapshot]] = [:]
 
     /// A summary of `observed`, as of now.
     public init(_ observed: [ObservedNode]) {

@@ -34,6 +34,9 @@ public protocol RunJournal: Sendable {
     /// The runs of `region` alone at `revision` (how a deploy pipeline learns what the region's holder made of a
     /// revision it released), oldest first.
     func runs(region: String, revision: String) throws -> [RunRecord]
+    /// For each of `addresses` that a run has changed, the last change done to it (the tenant console links each
+    /// resource to it).
+    func lastChanges(_ addresses: [Address]) throws -> [Address: LastChange]
     /// For each of `regions`, the last run that applied it successfully at a known revision (a region never applied
     /// is absent).
     func lastApplied(regions: [String]) throws -> [String: RunRecord]
@@ -259,6 +262,33 @@ extension RunStatus {
 }
 
 /// One run row.
+/// The last change done to a resource: the run that did it, what it did, when it finished, and the revision it applied.
+public struct LastChange: Sendable, Equatable {
+    public var run: Int64
+    public var action: Change.Action
+    /// When the change was done (seconds since the epoch).
+    public var at: Double
+    public var revision: String?
+
+    public init(run: Int64, action: Change.Action, at: Double, revision: String?) {
+        self.run = run
+        self.action = action
+        self.at = at
+        self.revision = revision
+    }
+
+    /// The last changes among `rows` (address, run, action, time, revision), read oldest first: a later row replaces an
+    /// earlier one of its address; a row whose address or action this build cannot read is left out.
+    public static func latest(_ rows: [(address: String, run: Int64, action: String, at: Double, revision: String?)]) -> [Address: LastChange] {
+        var latest: [Address: LastChange] = [:]
+        for row in rows {
+            guard let address = Address(parsing: row.address), let action = Change.Action(rawValue: row.action) else { continue }
+            latest[address] = LastChange(run: row.run, action: action, at: row.at, revision: row.revision)
+        }
+        return latest
+    }
+}
+
 public struct RunRecord: Sendable, Equatable {
     public var id: Int64
     /// The regions it applied.

@@ -150,6 +150,15 @@ extension PostgresState {
         return try rows.rows.map(Self.entry)
     }
 
+    public func lastChanges(_ addresses: [Address]) throws -> [Address: LastChange] {
+        guard !addresses.isEmpty else { return [:] }
+        let rows = try connection.execute("""
+            SELECT j.address, j.run_id, j.action, j.updated_at, r.revision FROM journal j JOIN run r ON r.id = j.run_id
+            WHERE j.status = 'done' AND j.address = ANY(string_to_array($1, E'\\n')) ORDER BY j.id
+            """, [addresses.map(\.description).joined(separator: "\n")]).rows
+        return LastChange.latest(rows.map { ($0.string("address"), $0.int64("run_id") ?? 0, $0.string("action"), $0.double("updated_at") ?? 0, $0["revision"]) })
+    }
+
     public func runs() throws -> [RunRecord] {
         try connection.execute("SELECT id, regions, status, revision, started_at, undoes FROM run ORDER BY id").rows.map(Self.runRecord)
     }

@@ -749,6 +749,23 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
         }
     }
 
+    public func lastChanges(_ addresses: [Address]) throws -> [Address: LastChange] {
+        try queue.read { db in
+            var rows: [(address: String, run: Int64, action: String, at: Double, revision: String?)] = []
+            for start in stride(from: 0, to: addresses.count, by: 500) {
+                let chunk = addresses[start..<min(start + 500, addresses.count)].map(\.description)
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT j.address, j.run_id, j.action, j.updated_at, r.revision FROM journal j JOIN run r ON r.id = j.run_id
+                    WHERE j.status = 'done' AND j.address IN (\(marks)) ORDER BY j.id
+                    """, arguments: StatementArguments(chunk)) {
+                    rows.append((row["address"], row["run_id"], row["action"], row["updated_at"], row["revision"]))
+                }
+            }
+            return LastChange.latest(rows)
+        }
+    }
+
     public func lastApplied(regions: [String]) throws -> [String: RunRecord] {
         try queue.read { db in
             var result: [String: RunRecord] = [:]

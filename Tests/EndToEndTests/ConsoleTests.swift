@@ -1,6 +1,8 @@
 import Foundation
 import Processes
 import Service
+import State
+import StateSQLite
 import TestSupport
 import Testing
 
@@ -137,6 +139,30 @@ import Testing
         let operatorView = try ServiceTests.browse(world.service, "/regions/lab", screenshot: world.service.shots + "/console-operator-region.png")
         #expect(operatorView.contains("beta-secret-db") && operatorView.contains("web-1"), "the operator's dashboard sees every tenant: \(operatorView.prefix(2000))")
 
+        // Each resource links to the last run that changed it; that run's page shows acme's own changes in it alone.
+        let link = try #require(overview.firstMatch(of: /href="\/console\/runs\/(\d+)"/), "\(overview.prefix(3000))")
+        let created = try world.get("/console/runs/\(link.1)", as: "acme")
+        #expect(created.0 == 200 && created.1.contains("<td>instance lab/web-1</td><td>create</td>") && !created.1.contains("beta"), "\(created.1.prefix(3000))")
+        // A run that changes beta's alone (its instance stopped) is beta's to see, and not acme's.
+        let betaFile = world.service.work + "/manifests/tenants/beta.yaml"
+        try String(contentsOfFile: betaFile, encoding: .utf8).replacingOccurrences(of: "securityGroups: [beta-group]}", with: "securityGroups: [beta-group], state: stopped}")
+            .write(toFile: betaFile, atomically: true, encoding: .utf8)
+        try GitCLI.commitAll(in: world.service.work)
+        try GitCLI.run(["push", "-q", "origin", "HEAD:main"], in: world.service.work)
+        _ = try world.service.http("POST", "/api/regions/lab/sync", token: "t0ken")
+        var betaRun: Int64?
+        for _ in 0..<150 where betaRun == nil {
+            let runs = try SQLiteState(directory: world.service.state).runs()
+            betaRun = try runs.last { run in try SQLiteState(directory: world.service.state).journalEntries(run: run.id).contains { $0.address.tenant == "beta" && $0.status == .done } && run.id > Int64(link.1)! }?.id
+            if betaRun == nil { usleep(200_000) }
+        }
+        let stopped = try #require(betaRun, "the service stops beta's instance")
+        let betaView = try world.get("/console/runs/\(stopped)", as: "beta")
+        #expect(betaView.0 == 200 && betaView.1.contains("<td>instance lab/beta-secret-db</td><td>") && !betaView.1.contains("acme") && !betaView.1.contains("lab-"), "\(betaView.1.prefix(3000))")
+        #expect(try world.get("/console/runs/\(stopped)", as: "acme").0 == 404, "a run that changed only beta's is not acme's to see")
+        let betaOverview = try world.get("/console/", as: "beta").1
+        #expect(betaOverview.contains("href=\"/console/runs/\(stopped)\""), "beta's instance links to the run that stopped it: \(betaOverview.prefix(3000))")
+
         // The walk: every console route from the router's table, with beta's names in every parameter.
         let configuration = ServiceConfiguration(repository: world.service.bare, stateDirectory: world.service.state, token: "t0ken", webhookSecret: "s3cret")
         let routes = GitOpsServer.routeTable(configuration).filter { $0.path.hasPrefix("/console") && $0.method == "GET" }
@@ -159,11 +185,12 @@ import Testing
                     paths.append(everywhere)
                 }
                 if route.path.contains("month") { paths += ["/console/bills/\(Self.month)", "/console/bills/\(Self.month).csv"] }
+                if route.path.contains(":run") { paths += (1...stopped + 2).map { "/console/runs/\($0)" } + ["/console/runs/-1", "/console/runs/0x1"] }
             }
             for path in Set(paths).sorted() {
                 cases += 1
                 let (code, body) = try world.get(path, as: "acme")
-                let expected = parameters.isEmpty || path.hasPrefix("/console/bills/\(Self.month)") ? [200, 404] : [404]
+                let expected = parameters.isEmpty || path.hasPrefix("/console/bills/\(Self.month)") || path.firstMatch(of: /^\/console\/runs\/\d+$/) != nil ? [200, 404] : [404]
                 if !expected.contains(code) { leaks.append("\(path): HTTP \(code)") }
                 for marker in ["beta-secret", "beta-key", "beta-group", "Beta &lt;Corp", "lab-1", "lab-2", "172.16.", "other/", "db-1"] where body.contains(marker) {
                     leaks.append("\(path): \(marker) in the page")
@@ -172,11 +199,30 @@ import Testing
         }
         #expect(leaks.isEmpty, "\(cases) cases over \(routes.count) routes:\n\(leaks.joined(separator: "\n"))")
         #expect(cases >= 30, "\(cases)")
+        print("console isolation walk: \(cases) cases over \(routes.count) routes, no leak")
 
         // The bill and its CSV: acme's own lines only; cells a spreadsheet would run are neutralised.
         let csv = try world.get("/console/bills/\(Self.month).csv", as: "acme")
         #expect(csv.0 == 200 && csv.1.hasPrefix("tenant,month,category,") && !csv.1.contains("beta"), "\(csv.1.prefix(1000))")
         #expect(csv.1.split(separator: "\n").dropFirst().allSatisfy { $0.hasPrefix("acme,") }, "\(csv.1.prefix(1000))")
+
+        // The bill is rated with the price lists' history, as `stacklab bill` rates it: a price pushed now applies from its
+        // commit on, and the hour web-1 began before it keeps the old price (rated with the lists as they are now, it
+        // would not).
+        let catalog = world.service.work + "/manifests/catalog.yaml"
+        try String(contentsOfFile: catalog, encoding: .utf8).replacingOccurrences(of: "m1.small: {hourly: 0.67", with: "m1.small: {hourly: 0.99")
+            .write(toFile: catalog, atomically: true, encoding: .utf8)
+        let repriced = try GitCLI.commitAll(in: world.service.work)
+        try GitCLI.run(["push", "-q", "origin", "HEAD:main"], in: world.service.work)
+        _ = try world.service.http("POST", "/api/regions/lab/sync", token: "t0ken")
+        var loaded = false
+        for _ in 0..<150 where !loaded {
+            loaded = (try? world.service.http("GET", "/api/status"))?.1.contains(repriced) == true
+            if !loaded { usleep(200_000) }
+        }
+        #expect(loaded, "the service reads the new price list")
+        let rated = try world.get("/console/bills/\(Self.month)", as: "acme").1
+        #expect(rated.contains("<td>m1.small</td><td>0.67/hour</td>") && !rated.contains("0.99/"), "\(rated.prefix(4000))")
 
         // A session ends when its token's line leaves the manifests.
         let beta = world.service.work + "/manifests/tenants/beta.yaml"

@@ -163,6 +163,37 @@ import Testing
         #expect(try state.knownNodes() == [b])
     }
 
+    /// The last change done to each resource (the console's link to its run): a later run's done change wins, a failed
+    /// or merely planned one does not count, and a resource never changed is absent.
+    @Test(arguments: backends)
+    func eachResourcesLastDoneChangeNamesItsRunAndRevision(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let held = try Self.hold(["lab"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
+        let node = Address(kind: .node, region: "lab", name: "n1")
+        func change(_ name: String, _ action: Change.Action) -> Change {
+            Change(address: Address(kind: .network, region: "lab", name: name), target: .node(node), action: action, reason: .new,
+                   operation: .ensureNetwork(network: name, bridge: "br100"))
+        }
+        let first = try state.beginRun(regions: ["lab"], revision: "aaa")
+        try state.journalPlanned([change("a", .create), change("b", .create)], run: first)
+        try state.journal([change("a", .create), change("b", .create)], run: first, status: .done, error: nil)
+        try state.finishRun(first, succeeded: true)
+        let second = try state.beginRun(regions: ["lab"], revision: "bbb")
+        try state.journalPlanned([change("a", .update), change("b", .update), change("c", .create)], run: second)
+        try state.journal(change("a", .update), run: second, status: .done, error: nil)
+        try state.journal(change("b", .update), run: second, status: .failed, error: "refused")
+        try state.finishRun(second, succeeded: false)
+        let addresses = ["a", "b", "c", "never"].map { Address(kind: .network, region: "lab", name: $0) }
+        let last = try state.lastChanges(addresses)
+        #expect(last[addresses[0]]?.run == second && last[addresses[0]]?.action == .update && last[addresses[0]]?.revision == "bbb")
+        #expect(last[addresses[1]]?.run == first && last[addresses[1]]?.action == .create && last[addresses[1]]?.revision == "aaa", "a failed change changed nothing")
+        #expect(last[addresses[2]] == nil && last[addresses[3]] == nil, "planned only, and never changed")
+        #expect((last[addresses[0]]?.at ?? 0) > 1_700_000_000)
+        #expect(try state.lastChanges([]).isEmpty)
+    }
+
     @Test(arguments: backends)
     func journalFollowsEachChange(backend: String) throws {
         let scratch = try Scratch()
