@@ -140,12 +140,21 @@ public enum RegionOperation: Sendable, Codable, Hashable {
     /// Save a ring's builder state in the state store, before any node gets the new ring file; only if the saved state
     /// is still the one planned from (`previous`: its ring file checksum, nil when none).
     case saveRingBuilder(state: Data, checksum: String, previous: String?)
+    /// Create a container in a tenant's account (the account too, when it has none yet), or set its ACLs and versioning.
+    case putContainer(account: String, container: String, read: String?, write: String?, versioned: Bool)
+    /// Delete a container found empty when planned (Swift refuses it if it holds objects by then).
+    case deleteContainer(account: String, container: String)
+    /// Set a tenant account's quotas of bytes and objects (creating the account first when needed).
+    case setAccountQuota(account: String, bytes: Int64?, objects: Int64?)
 
     /// A short name for logs and errors.
     public var name: String {
         switch self {
         case .deleteSnapshot: "delete snapshot"
         case .saveRingBuilder: "save ring builder"
+        case .putContainer: "put container"
+        case .deleteContainer: "delete container"
+        case .setAccountQuota: "set account quota"
         }
     }
 }

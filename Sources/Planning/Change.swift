@@ -24,6 +24,9 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
         case imageChanged = "image changed", nodeRemoved = "its node left the manifests", regionRemoved = "its region left the manifests"
         case adopted = "adopted from the installed ring"
         case scheduled = "its schedule is due", retention = "past its retention"
+        /// Found otherwise than the manifests say, where no earlier state tells a spec change from a hand's (an object
+        /// store's container ACLs, an account's quotas).
+        case differs = "differs from the manifests"
     }
 
     /// A field whose value changes.

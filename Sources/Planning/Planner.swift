@@ -23,7 +23,7 @@ public enum Planner {
     /// Regions are independent and planned concurrently.
     public static func plan(model: DesiredModel, observed: [ObservedNode], regions only: Set<String>? = nil, removedRegions: [String] = [],
                             revision: String? = nil, manifests: String? = nil, storedRings: [Address: StoredRing] = [:], hour: Int32 = 0,
-                            options: Options = Options(), snapshots: [String: [ObservedSnapshot]] = [:]) -> Plan {
+                            options: Options = Options(), snapshots: [String: [ObservedSnapshot]] = [:], accounts: [String: [ObservedAccount]] = [:]) -> Plan {
         let regions = model.regions.filter { only?.contains($0.name) ?? true }.sorted { $0.name < $1.name }
         let slices = RegionSlices(model, only: only)
         let catalog = Catalog(model)
@@ -32,7 +32,7 @@ public enum Planner {
         DispatchQueue.concurrentPerform(iterations: regions.count) { index in
             let region = regions[index]
             results[index] = planRegion(region, slice: slices[region.name], catalog: catalog, observed: byRegion[region.name] ?? [],
-                                        storedRings: storedRings, hour: hour, options: options, snapshots: snapshots[region.name])
+                                        storedRings: storedRings, hour: hour, options: options, snapshots: snapshots[region.name], accounts: accounts[region.name])
         }
         let removed = removedRegions.sorted().map { planRemovedRegion($0, observed: byRegion[$0] ?? [], options: options) }
         return combine(results.values + removed, revision: revision, manifests: manifests ?? model.digest)
@@ -41,13 +41,14 @@ public enum Planner {
     /// Plans one region from its slice of the model and the observations of its nodes (those that left the
     /// manifests included). The result depends only on the arguments, so a caller that knows none of them changed
     /// may keep an earlier result (the incremental reconciler does). `snapshots` lists the region's object store (nil
-    /// when it has none).
+    /// when it has none), `accounts` the tenants' accounts in it (nil when StackLab has no reseller credential there).
     public static func planRegion(_ region: Resource<RegionSpec>, slice: RegionSlice, catalog: Catalog, observed: [ObservedNode],
                                   storedRings: [Address: StoredRing], hour: Int32, options: Options = Options(),
-                                  snapshots: [ObservedSnapshot]? = nil) -> RegionPlan {
+                                  snapshots: [ObservedSnapshot]? = nil, accounts: [ObservedAccount]? = nil) -> RegionPlan {
         var planner = RegionPlanner(region: region.name, spec: region.spec, slice: slice, catalog: catalog, observed: observed, options: options)
         planner.regionLocation = region.meta.location
         planner.snapshots = snapshots
+        planner.accounts = accounts
         planner.hour = hour
         planner.run()
         planner.planRings(storedRings: storedRings, hour: hour)

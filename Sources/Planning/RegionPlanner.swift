@@ -27,6 +27,9 @@ struct RegionPlanner {
     var unchanged = 0
     /// The region's object store as observed: its snapshots (nil when the region has none, or it was not observed).
     var snapshots: [ObservedSnapshot]?
+    /// The tenants' accounts in the region's object store as observed (nil when StackLab has no reseller credential
+    /// there, or they were not observed).
+    var accounts: [ObservedAccount]?
     /// Planning now, in hours since the epoch (snapshot schedules).
     var hour: Int32 = 0
     /// Where each tenant volume (libvirt name) belongs once the plan is applied.
@@ -200,6 +203,7 @@ struct RegionPlanner {
         }
         planNetworking(desired: desired, current: current)
         planSnapshots(restores: planVolumes(desired: desired))
+        planContainers()
         attachMeters()
     }
 

@@ -9,6 +9,7 @@ public struct RegionSlice: Sendable {
     public var floatingIPs: [Resource<FloatingIPSpec>] = []
     public var volumes: [Resource<VolumeSpec>] = []
     public var loadBalancers: [Resource<LoadBalancerSpec>] = []
+    public var containers: [Resource<ContainerSpec>] = []
 
     public init() {}
 }
@@ -31,6 +32,7 @@ public struct RegionSlices: Sendable {
             slice.floatingIPs = model.floatingIPs.filter(mine)
             slice.volumes = model.volumes.filter(mine)
             slice.loadBalancers = model.loadBalancers.filter(mine)
+            slice.containers = model.containers.filter(mine)
             byRegion[target] = slice
             return
         }
@@ -42,6 +44,7 @@ public struct RegionSlices: Sendable {
         for floating in model.floatingIPs { if let region = wanted(floating.region) { byRegion[region, default: .init()].floatingIPs.append(floating) } }
         for volume in model.volumes { if let region = wanted(volume.region) { byRegion[region, default: .init()].volumes.append(volume) } }
         for balancer in model.loadBalancers { if let region = wanted(balancer.region) { byRegion[region, default: .init()].loadBalancers.append(balancer) } }
+        for container in model.containers { if let region = wanted(container.region) { byRegion[region, default: .init()].containers.append(container) } }
     }
 
     public subscript(region: String) -> RegionSlice { byRegion[region] ?? RegionSlice() }
@@ -69,9 +72,14 @@ public struct Catalog: Sendable {
     public var keypairs: [TenantKey: Resource<KeypairSpec>] = [:]
     /// Per tenant: the price list it is billed by, and whether it prepays (instances then default to monthly).
     public var billing: [String: (priceList: String, prepaid: Bool)] = [:]
+    /// Per tenant: the quotas of its account in each region's object store (nil: none).
+    public var storageQuotas: [String: (bytes: Int64?, objects: Int64?)] = [:]
 
     public init(_ model: DesiredModel) {
         billing = Self.billing(model)
+        for tenant in model.tenants {
+            storageQuotas[tenant.name] = (tenant.spec.quotas?.storage.map { Int64(clamping: $0.value.bytes) }, tenant.spec.quotas?.objects.map { Int64($0.value) })
+        }
         flavors = Dictionary(model.flavors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         images = Dictionary(model.images.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         filters = model.filters

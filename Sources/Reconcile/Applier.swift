@@ -328,6 +328,14 @@ public struct Applier: Sendable {
                 try state.saveRing(address: change.address, state: builder, checksum: checksum, previous: previous)
             case .deleteSnapshot(let key, let snapshot):
                 _ = try objectStore(for: change).delete(volume: key.description, name: snapshot)
+            case .putContainer(let account, let container, let read, let write, let versioned):
+                try reseller(for: change, account: account).putContainer(container, read: read, write: write, versioned: versioned)
+            case .deleteContainer(let account, let container):
+                try reseller(for: change, account: account).deleteContainer(container)
+            case .setAccountQuota(let account, let bytes, let objects):
+                let client = try reseller(for: change, account: account)
+                if try client.accountInfo() == nil { try client.createAccount() }
+                try client.setAccountQuota(bytes: bytes, objects: objects)
             }
         case (.node, .region), (.region, .node), (.region, .transfer):
             // A plan is made by the planners or decoded from a sealed file: a mismatch is a bug, named, never guessed at.
@@ -341,6 +349,14 @@ extension Applier {
     fileprivate func objectStore(for change: Change) throws -> SnapshotStore {
         guard let objectStores else { throw ApplyError(change: change.id, message: "no object store was given to the applier for region \(change.region)") }
         return try objectStores.store(change.region)
+    }
+}
+
+extension Applier {
+    /// The reseller admin's client for `account` in the change's region.
+    fileprivate func reseller(for change: Change, account: String) throws -> SwiftClient {
+        guard let objectStores else { throw ApplyError(change: change.id, message: "no object store was given to the applier for region \(change.region)") }
+        return try objectStores.reseller(change.region).forAccount(TenantStorage.resellerPrefix + account)
     }
 }
 

@@ -14,9 +14,12 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
     private let credentials: [String: String]
     private let lock = NSLock()
     private var opened: [String: SnapshotStore] = [:]
+    private var resellers: [String: SwiftClient] = [:]
 
     /// The variable every region's key comes from unless it names another.
     public static let defaultCredential = "STACKLAB_SWIFT_KEY"
+    /// The variable the reseller admin's key comes from unless the region names another.
+    public static let resellerCredential = "STACKLAB_SWIFT_RESELLER_KEY"
     /// The variable that lists the others an operator allows.
     public static let credentialList = "STACKLAB_CREDENTIAL_VARIABLES"
 
@@ -24,7 +27,7 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
     public static func credentials(in environment: [String: String]) -> [String: String] {
         let listed = (environment[credentialList] ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
         var credentials: [String: String] = [:]
-        for name in [defaultCredential] + listed { if let value = environment[name] { credentials[name] = value } }
+        for name in [defaultCredential, resellerCredential] + listed { if let value = environment[name] { credentials[name] = value } }
         return credentials
     }
 
@@ -60,6 +63,53 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
         }
         lock.withLock { opened[region] = store }
         return store
+    }
+
+    /// Whether StackLab may act on the tenants' accounts in `region` (its object store names a reseller).
+    public func hasReseller(_ region: String) -> Bool { settings[region]?.reseller != nil }
+
+    /// The reseller admin's client in `region` (on its own account; `forAccount` reaches a tenant's), signed in on first use.
+    public func reseller(_ region: String) throws -> SwiftClient {
+        if let client = lock.withLock({ resellers[region] }) { return client }
+        guard let setting = settings[region], let reseller = setting.reseller?.value else {
+            throw ReconcileError(.invalid, "region '\(region)' has no objectStore.reseller: tenants' containers need one")
+        }
+        let variable = reseller.effectiveKeyEnv
+        guard variable == Self.resellerCredential || credentials[variable] != nil else {
+            throw ReconcileError(.invalid, "region '\(region)': its objectStore's reseller takes its key from $\(variable), which is not a credential variable: the operator lists those in $\(Self.credentialList) (objectStore at \(setting.proxy.location))")
+        }
+        guard let key = credentials[variable], !key.isEmpty else {
+            throw ReconcileError(.invalid, "region '\(region)': set $\(variable) to the key of Swift reseller admin \(reseller.user.value) (objectStore at \(setting.proxy.location))")
+        }
+        let client: SwiftClient
+        do {
+            client = try SwiftClient.authenticate(proxy: setting.proxy.value, user: reseller.user.value, key: key)
+        } catch {
+            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot sign in to its object store at \(setting.proxy.value) as \(reseller.user.value): \(error)")
+        }
+        lock.withLock { resellers[region] = client }
+        return client
+    }
+
+    /// The accounts of `tenants` in `region`'s object store that exist, with their containers (each HEAD'ed for its
+    /// ACLs, versioning and usage).
+    public func observeAccounts(_ region: String, tenants: [String]) throws -> [ObservedAccount] {
+        let client = try reseller(region)
+        do {
+            var accounts: [ObservedAccount] = []
+            for tenant in tenants {
+                let account = client.forAccount(TenantStorage.accountID(tenant))
+                guard let info = try account.accountInfo() else { continue }
+                let containers = try account.containers().compactMap { try account.containerInfo($0) }.map {
+                    ObservedContainer(name: $0.name, read: $0.read, write: $0.write, versioned: $0.versioned, objects: $0.objects, bytes: $0.bytesUsed)
+                }
+                accounts.append(ObservedAccount(tenant: tenant, quotaBytes: info.quotaBytes, quotaObjects: info.quotaObjects, bytesUsed: info.bytesUsed,
+                                                objects: info.objects, containers: containers))
+            }
+            return accounts
+        } catch {
+            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot list the tenants' accounts: \(error)")
+        }
     }
 
     /// The snapshots stored in `region`'s object store. Its volume keys are `tenant/name` (how `Applier` stores them);

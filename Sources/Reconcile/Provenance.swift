@@ -102,6 +102,8 @@ public enum ProvenanceFinder {
             for entry in model.volumes where kept(entry) { own[entry.address] = entry.meta.location; volumes.append(entry) }
             for entry in model.floatingIPs where kept(entry) { own[entry.address] = entry.meta.location; floatingIPs.append(entry) }
             for entry in model.networks where kept(entry) { own[entry.address] = entry.meta.location; networks.append(entry) }
+            for entry in model.containers where kept(entry) { own[entry.address] = entry.meta.location }
+            for entry in model.tenants where kept(entry) { own[entry.address] = entry.meta.location }  // its account's quotas
             for entry in model.rings where kept(entry) { own[entry.address] = entry.meta.location }
             for entry in model.nodes where kept(entry) { own[entry.address] = entry.meta.location; nodes.append(entry) }
             for entry in model.flavors where kept(entry) { flavors[entry.name] = entry.meta.location }
@@ -140,7 +142,7 @@ public enum ProvenanceFinder {
             case .snapshot:
                 let volume = String(change.address.name.prefix { $0 != "@" })
                 found += volumes.filter { $0.tenant == change.address.tenant && $0.region == change.address.region && $0.name == volume }.map(\.meta.location)
-            case .region, .node, .network, .filter, .flavor, .image, .priceList, .tenant, .volume, .floatingIP, .securityGroup, .keypair, .loadBalancer, .alarm, .pipeline:
+            case .region, .node, .network, .filter, .flavor, .image, .priceList, .tenant, .volume, .floatingIP, .securityGroup, .keypair, .loadBalancer, .alarm, .container, .pipeline:
                 break
             }
             return found

@@ -179,13 +179,14 @@ extension Reconciler {
             let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: observation.nodes, drivers: drivers)
             let snapshots = try observeSnapshots(regions.map(\.name))
             for (region, listed) in snapshots { request.observedSnapshots?(region, listed) }
+            let accounts = try observeAccounts(regions.map(\.name))
             stats.phases.endAdding("rings")
             let planned = ResultSlots<RegionPlan>(count: regions.count)
             let options = options
             DispatchQueue.concurrentPerform(iterations: regions.count) { index in
                 planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
                                                     observed: observed[regions[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
-                                                    snapshots: snapshots[regions[index].name])
+                                                    snapshots: snapshots[regions[index].name], accounts: accounts[regions[index].name])
             }
             for plan in planned.values {
                 if let key = keys[plan.region] { memo?.remember(plan, key: key) }

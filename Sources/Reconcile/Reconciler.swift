@@ -263,6 +263,22 @@ public struct Reconciler: Sendable {
         return snapshots
     }
 
+    /// The declared tenants' accounts in the object store of each of `regions` where StackLab acts as reseller admin
+    /// (listed in parallel). An unreachable store fails the plan, as for snapshots.
+    public func observeAccounts(_ regions: [String]) throws -> [String: [ObservedAccount]] {
+        let withReseller = regions.filter { objectStores.hasReseller($0) }
+        guard !withReseller.isEmpty else { return [:] }
+        let tenants = model.tenants.map(\.name).sorted()
+        let listed = ResultSlots<Result<[ObservedAccount], any Error>>(count: withReseller.count)
+        let stores = objectStores
+        DispatchQueue.concurrentPerform(iterations: withReseller.count) { index in
+            listed[index] = Result { try stores.observeAccounts(withReseller[index], tenants: tenants) }
+        }
+        var accounts: [String: [ObservedAccount]] = [:]
+        for (region, result) in zip(withReseller, listed.values) { accounts[region] = try result.get() }
+        return accounts
+    }
+
     static func hour() -> Int32 { Int32(Date().timeIntervalSince1970 / 3600) }
 
     /// Deletes that exceed a region's `maxDeleteShare` of its instances (`managed`: those StackLab manages on each

@@ -110,11 +110,12 @@ public struct SwiftClient: Sendable {
         }
     }
 
-    private func call(_ method: String, _ container: String, _ object: String?, body: Data?, accept: Set<Int>, query: String = "",
-                      headers: [String: String] = [:]) throws -> (status: Int, data: Data, response: HTTPURLResponse) {
-        let path = [container, object].compactMap { $0?.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) }.joined(separator: "/")
-        let what = "\(method) \(container)\(object.map { "/\($0)" } ?? "")"
-        guard let url = URL(string: "\(storageURL)/\(path)\(query)") else { throw Failure(request: what, status: nil, message: "bad URL") }
+    /// One request to the account (`container` empty), a container or an object.
+    func call(_ method: String, _ container: String, _ object: String?, body: Data?, accept: Set<Int>, query: String = "",
+              headers: [String: String] = [:]) throws -> (status: Int, data: Data, response: HTTPURLResponse) {
+        let path = [container, object].compactMap { $0?.addingPercentEncoding(withAllowedCharacters: Self.segmentAllowed) }.joined(separator: "/")
+        let what = container.isEmpty ? "\(method) account" : "\(method) \(container)\(object.map { "/\($0)" } ?? "")"
+        guard let url = URL(string: "\(storageURL)\(path.isEmpty ? "" : "/" + path)\(query)") else { throw Failure(request: what, status: nil, message: "bad URL") }
         var request = URLRequest(url: url, timeoutInterval: timeout)
         request.httpMethod = method
         request.setValue(token, forHTTPHeaderField: "X-Auth-Token")
@@ -126,6 +127,9 @@ public struct SwiftClient: Sendable {
         let (data, response) = try Self.send(request, what: what, accept: accept)
         return (response.statusCode, data, response)
     }
+
+    /// What a path segment keeps unencoded (an object name's `/` stays: Swift names may hold it).
+    static let segmentAllowed = CharacterSet.urlPathAllowed
 
     private static func send(_ request: URLRequest, what: String, accept: Set<Int> = [200, 204]) throws -> (Data, HTTPURLResponse) {
         let done = DispatchSemaphore(value: 0)

@@ -6,8 +6,10 @@ import Glibc
 
 /// A real OpenStack Swift cluster on loopback (Swift 2.38.3 from `$STACKLAB_SWIFT_PYTHON`'s venv): account, container
 /// and object servers on each storage "node" (127.0.0.x, its devices as directories), and a proxy with tempauth
-/// (`test:tester` / `testing`). The rings are whatever the test puts in `swiftDirectory` (StackLab's own). Every
-/// server is stopped by PID when the cluster goes.
+/// (`test:tester` / `testing`, and the reseller admin `admin:admin` / `admin`, plus any `tempauth` user lines the test
+/// gives), account and container quotas and object versioning, and a container updater per node (an account's byte
+/// and object counts follow its containers' within a second or so, as in a real cluster, asynchronously). The rings
+/// are whatever the test puts in `swiftDirectory` (StackLab's own). Every server is stopped by PID when the cluster goes.
 public final class LoopbackSwift {
     /// One storage node: its address, the directory holding its devices (`<root>/srv/node/<device>`), and its devices.
     public struct Node {
@@ -38,7 +40,7 @@ public final class LoopbackSwift {
 
     /// Writes the configuration and starts every server; returns once the proxy answers its health check and every
     /// storage port accepts connections. `ports` are the account, container and object ports the rings name.
-    public init(swiftDirectory: String, nodes: [Node], ports: (account: Int, container: Int, object: Int)) throws {
+    public init(swiftDirectory: String, nodes: [Node], ports: (account: Int, container: Int, object: Int), tempauth: [String] = []) throws {
         guard let python = Self.python else { throw Command.Failure(description: "no Swift venv: set STACKLAB_SWIFT_PYTHON (.ci/run does)") }
         bin = (python as NSString).deletingLastPathComponent
         self.swiftDirectory = swiftDirectory
@@ -78,8 +80,18 @@ public final class LoopbackSwift {
                     [app:\(kind)-server]
                     use = egg:swift#\(kind)
 
+                    [container-updater]
+                    interval = 1
+                    concurrency = 1
+
                     """.write(toFile: conf, atomically: true, encoding: .utf8)
                 try start("\(kind)-\(node.address)", conf: conf, program: "swift-\(kind)-server")
+                if kind == "container" {
+                    // A daemon reads /etc/swift/swift.conf unless told where swift.conf is (the servers take swift_dir).
+                    let script = "import sys; from swift.common import utils; utils.set_swift_dir('\(swiftDirectory)'); from swift.container.updater import main; "
+                        + "sys.argv = ['swift-container-updater', '\(conf)']; sys.exit(main())"
+                    servers["container-updater-\(node.address)"] = try Command.start(["sh", "-c", "exec \(bin)/python -c \"\(script)\" > \(directory)/container-updater-\(node.address).log 2>&1 < /dev/null"])
+                }
             }
         }
         var key = [UInt8](repeating: 0, count: 32)
@@ -95,7 +107,7 @@ public final class LoopbackSwift {
             swift_dir = \(swiftDirectory)
 
             [pipeline:main]
-            pipeline = healthcheck proxy-logging tempauth proxy-server
+            pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats tempauth copy container-quotas account-quotas versioned_writes symlink proxy-server
 
             [app:proxy-server]
             use = egg:swift#proxy
@@ -104,8 +116,35 @@ public final class LoopbackSwift {
             [filter:tempauth]
             use = egg:swift#tempauth
             user_test_tester = testing .admin
+            user_admin_admin = admin .admin .reseller_admin
+            \(tempauth.joined(separator: "\n"))
             fernet_key_k1 = \(fernet)
             active_fernet_key_id = k1
+
+            [filter:catch_errors]
+            use = egg:swift#catch_errors
+
+            [filter:gatekeeper]
+            use = egg:swift#gatekeeper
+
+            [filter:listing_formats]
+            use = egg:swift#listing_formats
+
+            [filter:copy]
+            use = egg:swift#copy
+
+            [filter:container-quotas]
+            use = egg:swift#container_quotas
+
+            [filter:account-quotas]
+            use = egg:swift#account_quotas
+
+            [filter:versioned_writes]
+            use = egg:swift#versioned_writes
+            allow_object_versioning = true
+
+            [filter:symlink]
+            use = egg:swift#symlink
 
             [filter:healthcheck]
             use = egg:swift#healthcheck

@@ -51,6 +51,7 @@ import Testing
             ("apply", .init(success: "--region staging --auto-approve", notFound: "--region nosuch --auto-approve", badInput: "missing-plan.json")),
             ("bill", .init(success: "devops", notFound: "nosuch", badInput: "devops --repo '\(world.broken)'")),
             ("tenant token", .init(success: "devops laptop", notFound: "nosuch laptop", badInput: "devops laptop \(broken)")),
+            ("tenant storage-key", .init(success: "devops", notFound: "nosuch", badInput: "devops \(broken)")),
             ("meter", .init(success: "--region staging", notFound: "--region nosuch", badInput: broken)),
             ("account", .init(success: "devops entries", notFound: "nosuch entries", badInput: "devops deposit 2000000000")),
             ("ci check", .init(success: "--change review/good", notFound: "--change nosuch", badInput: "--change review/bad")),

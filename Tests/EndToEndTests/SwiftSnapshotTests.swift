@@ -62,7 +62,7 @@ struct SwiftSnapshotTests {
 
     /// A Swift cluster on 127.0.0.2–4 serving through the rings `stacklab apply` built for region `store` (kept alive by
     /// the scratch directories returned with it).
-    static func cluster(state: Scratch) throws -> (cluster: LoopbackSwift, keep: [Scratch]) {
+    static func cluster(state: Scratch, tempauth: [String] = []) throws -> (cluster: LoopbackSwift, keep: [Scratch]) {
         let ringDirectory = try Self.rings(in: state)
         let swiftDirectory = try Scratch("swift-dir")
         for ring in ["account", "container", "object"] {
@@ -71,7 +71,7 @@ struct SwiftSnapshotTests {
         let roots = try (2...4).map { _ in try Scratch("swift-node") }
         let cluster = try LoopbackSwift(swiftDirectory: swiftDirectory.path,
                                         nodes: (2...4).map { LoopbackSwift.Node(address: "127.0.0.\($0)", root: roots[$0 - 2].path, devices: ["sdb", "sdc"]) },
-                                        ports: Self.ports)
+                                        ports: Self.ports, tempauth: tempauth)
         return (cluster, [swiftDirectory] + roots)
     }
 

@@ -125,6 +125,7 @@ struct DocumentDecoder {
         case .keypair: try pending(KeypairSpec.self, \.keypairs, what())
         case .loadBalancer: try pending(LoadBalancerSpec.self, \.loadBalancers, what())
         case .alarm: try pending(AlarmSpec.self, \.alarms, what())
+        case .container: try pending(ContainerSpec.self, \.containers, what())
         case .pipeline: try pending(PipelineSpec.self, \.pipelines, what())
         case .firewall, .dhcp, .haproxy, .snapshot: nil  // refused before: never a manifest's kind
         }

@@ -3,7 +3,7 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
     case region = "Region", node = "Node", network = "Network", filter = "Filter", ring = "Ring"
     case flavor = "Flavor", image = "Image", priceList = "PriceList", tenant = "Tenant"
     case instance = "Instance", volume = "Volume", floatingIP = "FloatingIP"
-    case securityGroup = "SecurityGroup", keypair = "Keypair", loadBalancer = "LoadBalancer", alarm = "Alarm"
+    case securityGroup = "SecurityGroup", keypair = "Keypair", loadBalancer = "LoadBalancer", alarm = "Alarm", container = "Container"
     case pipeline = "Pipeline"
     /// Derived per node, never written in a manifest: a compute node's nftables ruleset, and its gateway addresses and
     /// DHCP host entries (`firewall/sina/sina-2`, `dhcp/sina/sina-2`).
@@ -41,7 +41,7 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
         case .region, .flavor, .image, .priceList, .tenant, .pipeline: .global
         case .node, .network, .ring, .firewall, .dhcp, .haproxy: .regional
         case .filter: .optionalRegion
-        case .instance, .volume, .floatingIP, .loadBalancer, .alarm, .snapshot: .tenantRegional
+        case .instance, .volume, .floatingIP, .loadBalancer, .alarm, .container, .snapshot: .tenantRegional
         case .securityGroup, .keypair: .tenantOptionalRegion
         }
     }

@@ -52,6 +52,7 @@ public struct KindReference: Sendable {
         case .keypair: KeypairSpec.fields
         case .loadBalancer: LoadBalancerSpec.fields
         case .alarm: AlarmSpec.fields
+        case .container: ContainerSpec.fields
         case .pipeline: PipelineSpec.fields
         case .firewall, .dhcp, .haproxy, .snapshot: []
         }
@@ -73,7 +74,7 @@ public struct KindReference: Sendable {
                 field("ramAllocationRatio", "number > 0", "1.5", "RAM scheduled per byte of physical memory"),
                 field("maxDeleteShare", "0–1", "0.25", "the largest share of the region's instances a plan may delete without `--allow-mass-delete`"),
                 field("internalRanges", "list of CIDR", "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16", "the provider's internal networks: the SWS egress filter drops new connections from instances to them (their own fixed range aside) unless a Filter opens them"),
-                field("objectStore", "`{proxy, user, keyEnv}`", "none", "the region's Swift proxy (`http(s)://…`), a tempauth user (`account:user`) and the environment variable holding its key (default `STACKLAB_SWIFT_KEY`; any other must be listed by the operator in `$STACKLAB_CREDENTIAL_VARIABLES`; keys never live in the manifests, and `ci check`/`gate` use the base revision's setting); needed for volume snapshots"),
+                field("objectStore", "`{proxy, user, keyEnv, reseller: {user, keyEnv}}`", "none", "the region's Swift proxy (`http(s)://…`), a tempauth user (`account:user`) and the environment variable holding its key (default `STACKLAB_SWIFT_KEY`; any other must be listed by the operator in `$STACKLAB_CREDENTIAL_VARIABLES`; keys never live in the manifests, and `ci check`/`gate` use the base revision's setting); needed for volume snapshots. `reseller` is the tempauth user with `.reseller_admin` StackLab acts as on the tenants' accounts (key from `STACKLAB_SWIFT_RESELLER_KEY` unless `keyEnv` names another listed variable); needed for Containers"),
                 field("creditCheck", "bool", "false", "hold back new instances of tenants whose balance is below zero (a plan note, not an error)"),
                 field("alarmWebhooks", "list of host or host:port", "none", "the webhook hosts tenants' Alarms may notify (an allow-list: the provider's Alertmanager posts only there)"),
                 field("publicDomains", "`{suffix, ports, instancePort, reuseAfter}`", "none", "every instance whose security groups open `instancePort` (default 22) is reachable as `<label>.lb.<region>.<suffix>:<port>` on the region's `loadbalancer` nodes; `ports` (e.g. `11000-11999`, at least 1024) are handed out to instances and tcp listeners, kept across moves, and a freed one waits `reuseAfter` (default `24h`) before it is handed out again"),
@@ -150,7 +151,7 @@ public struct KindReference: Sendable {
                 field("contact", "e-mail", "", "who to reach"),
                 field("billing", "`payAsYouGo` \\| `prepaid`", "payAsYouGo", "prepaid tenants' instances default to monthly billing"),
                 field("priceList", "name", "the only one", "required when there is more than one price list"),
-                field("quotas", "`{instances, vcpus, ram, volumes, floatingIPs, loadBalancers}`", "", "checked against what the tenant declares across all regions"),
+                field("quotas", "`{instances, vcpus, ram, volumes, floatingIPs, loadBalancers, storage, objects}`", "", "checked against what the tenant declares across all regions; `storage` (a size) and `objects` bound the tenant's account in each region's object store, enforced by Swift"),
                 field("console", "`{tokens: [{name, sha256}]}`", "no login", "who may log in to the tenant's console on `stacklab serve` (`/console/`): each token by its SHA-256 only (`stacklab tenant token TENANT NAME` makes one and prints the line); a session ends when its token's line leaves the manifests"),
             ], notes: [])
         case .instance:
@@ -212,6 +213,14 @@ public struct KindReference: Sendable {
                 field("for", "duration", "5m", "how long it must stay above (`30s`, `5m`, `1h`; at most `7d`)"),
                 field("notify", "http(s) URL", "required", "the webhook Alertmanager posts to; its host must be in the region's `alarmWebhooks`, and not in the provider's internal ranges"),
             ], notes: ["Each instance is one alert (`StackLabAlarm{tenant, region, alarm, server}`), annotated with the alarm's `file:line`."])
+        case .container:
+            KindReference(kind: kind, lives: "tenant, regional (its `region:` says where); `manifests/tenants/`", summary: "A container in the tenant's account of the region's object store (Swift), with who else may read or write it.", fields: [
+                field("public", "`false` \\| `read` \\| `list`", "false", "`read`: anyone may read its objects; `list`: and list them"),
+                field("readers", "list of tenants", "", "other tenants that may read and list it"),
+                field("writers", "list of tenants", "", "other tenants that may create, replace and delete its objects"),
+                field("allowReferrers", "list of hosts", "", "with `public`, only pages of these hosts may read it (`example.org`; `.example.org` for its subdomains): a convenience against hot-linking, not a security boundary, since any client can send any `Referer`"),
+                field("versioning", "boolean", "false", "an overwritten or deleted object keeps its old versions"),
+            ], notes: ["Needs the region's `objectStore` with a `reseller` credential. Each tenant has its own Swift account (`AUTH_tenant_<tenant>`), apart from the operator's. A container that leaves the manifests is deleted only when it is empty."])
         case .firewall, .dhcp, .haproxy, .snapshot:
             KindReference(kind: kind, lives: "derived", summary: "", fields: [], notes: [])
         }

@@ -42,12 +42,29 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
         public var user: Located<String>
         /// Default `STACKLAB_SWIFT_KEY`.
         public var keyEnv: Located<String>?
+        /// The reseller admin StackLab acts as on the tenants' accounts (their containers and quotas): a tempauth user
+        /// with `.reseller_admin`, and its key's variable (default `STACKLAB_SWIFT_RESELLER_KEY`).
+        public var reseller: Located<Reseller>?
+
+        public struct Reseller: Sendable, Encodable, Hashable {
+            public var user: Located<String>
+            public var keyEnv: Located<String>?
+
+            /// The key's variable in force.
+            public var effectiveKeyEnv: String { keyEnv?.value ?? "STACKLAB_SWIFT_RESELLER_KEY" }
+        }
 
         /// The key's variable in force.
         public var effectiveKeyEnv: String { keyEnv?.value ?? "STACKLAB_SWIFT_KEY" }
 
+        static func keyVariable(_ d: ManifestDecoder) throws(YAMLError) -> Located<String>? {
+            try d.parsed("keyEnv", expected: "an environment variable name", hint: "write e.g. STACKLAB_SWIFT_KEY") { text in
+                !text.isEmpty && text.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isUppercase || $0.isNumber)) } ? text : nil
+            }
+        }
+
         static func decode(from d: ManifestDecoder) throws(YAMLError) -> Located<ObjectStore>? {
-            var proxy: Located<String>?, user: Located<String>?, keyEnv: Located<String>?
+            var proxy: Located<String>?, user: Located<String>?, keyEnv: Located<String>?, reseller: Located<Reseller>?
             guard let mapping = try d.mapping("'objectStore'", required: ["proxy", "user"], { key throws(YAMLError) in
                 switch key.value {
                 case "proxy":
@@ -55,14 +72,21 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
                         (text.hasPrefix("http://") || text.hasPrefix("https://")) && !text.contains(" ") ? String(text.trimmingSuffix("/")) : nil
                     }
                 case "user": user = try d.string("user")
-                case "keyEnv":
-                    keyEnv = try d.parsed("keyEnv", expected: "an environment variable name", hint: "write e.g. STACKLAB_SWIFT_KEY") { text in
-                        !text.isEmpty && text.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isUppercase || $0.isNumber)) } ? text : nil
-                    }
-                default: try d.unknownField(key, in: "'objectStore'", known: ["proxy", "user", "keyEnv"])
+                case "keyEnv": keyEnv = try keyVariable(d)
+                case "reseller":
+                    var resellerUser: Located<String>?, resellerKey: Located<String>?
+                    guard let inner = try d.mapping("'reseller'", required: ["user"], { key throws(YAMLError) in
+                        switch key.value {
+                        case "user": resellerUser = try d.string("user")
+                        case "keyEnv": resellerKey = try keyVariable(d)
+                        default: try d.unknownField(key, in: "'reseller'", known: ["user", "keyEnv"])
+                        }
+                    }), let resellerUser else { return }
+                    reseller = Located(Reseller(user: resellerUser, keyEnv: resellerKey), at: d.location(inner.mark))
+                default: try d.unknownField(key, in: "'objectStore'", known: ["proxy", "user", "keyEnv", "reseller"])
                 }
             }), let proxy, let user else { return nil }
-            return Located(ObjectStore(proxy: proxy, user: user, keyEnv: keyEnv), at: d.location(mapping.mark))
+            return Located(ObjectStore(proxy: proxy, user: user, keyEnv: keyEnv, reseller: reseller), at: d.location(mapping.mark))
         }
     }
 

@@ -19,8 +19,12 @@ public struct Quotas: Sendable, Encodable {
     public var floatingIPs: Located<Int>?
     /// Load balancers across all regions.
     public var loadBalancers: Located<Int>?
+    /// Bytes and objects the tenant's account may hold in each region's object store (Swift's account quotas, which
+    /// only the reseller admin StackLab signs in as may set).
+    public var storage: Located<ByteSize>?
+    public var objects: Located<Int>?
 
-    static let fields = ["instances", "vcpus", "ram", "volumes", "floatingIPs", "loadBalancers"]
+    static let fields = ["instances", "vcpus", "ram", "volumes", "floatingIPs", "loadBalancers", "storage", "objects"]
 }
 
 /// Who may log in to a tenant's console: named tokens, each kept in git only as its SHA-256 (`stacklab tenant token`
@@ -78,6 +82,8 @@ public struct TenantSpec: ResourceSpec, DecodableSpec {
                     case "volumes": quotas.volumes = try d.byteSize("volumes")
                     case "floatingIPs": quotas.floatingIPs = try d.int("floatingIPs", in: 0...10_000_000)
                     case "loadBalancers": quotas.loadBalancers = try d.int("loadBalancers", in: 0...10_000_000)
+                    case "storage": quotas.storage = try d.byteSize("storage")
+                    case "objects": quotas.objects = try d.int("objects", in: 0...Int(Int64.max))
                     default: try d.unknownField(key, in: "quotas", known: Quotas.fields)
                     }
                 }

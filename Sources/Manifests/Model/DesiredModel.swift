@@ -16,6 +16,7 @@ public struct DesiredModel: Sendable {
     public var keypairs: [Resource<KeypairSpec>] = []
     public var loadBalancers: [Resource<LoadBalancerSpec>] = []
     public var alarms: [Resource<AlarmSpec>] = []
+    public var containers: [Resource<ContainerSpec>] = []
     public var pipelines: [Resource<PipelineSpec>] = []
 
     /// An empty model.
@@ -27,7 +28,7 @@ public struct DesiredModel: Sendable {
         visitor.visit(\.regions); visitor.visit(\.nodes); visitor.visit(\.networks); visitor.visit(\.filters); visitor.visit(\.rings)
         visitor.visit(\.flavors); visitor.visit(\.images); visitor.visit(\.priceLists); visitor.visit(\.tenants); visitor.visit(\.instances)
         visitor.visit(\.volumes); visitor.visit(\.floatingIPs); visitor.visit(\.securityGroups); visitor.visit(\.keypairs)
-        visitor.visit(\.loadBalancers); visitor.visit(\.alarms); visitor.visit(\.pipelines)
+        visitor.visit(\.loadBalancers); visitor.visit(\.alarms); visitor.visit(\.containers); visitor.visit(\.pipelines)
     }
 
     /// The identity of every resource, in kind order then declaration order.

@@ -64,6 +64,7 @@ struct Validator: Sendable {
                 validator.checkTenantResources()
                 validator.checkLoadBalancers()
                 validator.checkAlarms()
+                validator.checkContainers()
                 validator.checkFilters()
                 validator.checkPipelines()
                 others[0] = validator.diagnostics

@@ -1,14 +1,15 @@
 import ArgumentParser
 import Foundation
 import Manifests
+import Planning
 import Service
 
 /// `stacklab tenant token`: console logins for tenants.
 struct TenantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
-        abstract: "Tenants' console logins.",
-        subcommands: [TenantTokenCommand.self])
+        abstract: "Tenants' console logins and object-storage keys.",
+        subcommands: [TenantTokenCommand.self, TenantStorageKeyCommand.self])
 }
 
 /// `stacklab tenant token TENANT NAME`: a new console token, shown once, and the line that lets it in.
@@ -105,5 +106,62 @@ struct TenantTokenCommand: ParsableCommand {
         }
         if let out { text += "the \(minted.count) tokens are in \(out) (mode 0600): hand each to its tenant; never commit the file\n" }
         Terminal.standardOutput.write(text)
+    }
+}
+
+/// `stacklab tenant storage-key TENANT`: a key for the tenant's own Swift user, shown once, and the tempauth line that
+/// creates the user on the region's proxy.
+struct TenantStorageKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storage-key",
+        abstract: "Make a key for a tenant's object-storage user: print it once, and the proxy's tempauth line.",
+        discussion: """
+            Each tenant has its own Swift account in every region's object store (AUTH_tenant_<tenant>, never the \
+            operator's), whose containers StackLab converges from the tenant's Container documents. The tenant reaches \
+            its objects as its own user, an admin of that account alone. Under tempauth, users are lines of the proxy's \
+            configuration: this prints a new key (hand it to the tenant: it is never shown again) and the line to add to \
+            the [filter:tempauth] section of each region's proxy-server.conf (then restart the proxy). The tenant signs \
+            in as tenant_<tenant>:<tenant> with the key. Exit status: 0 made; 1 no such tenant.
+
+            Examples:
+              stacklab tenant storage-key devops
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "The tenant.")
+    var tenant: String
+
+    struct Minted: Encodable {
+        var tenant: String
+        /// The account id in storage URLs, and the user to sign in as.
+        var account: String
+        var user: String
+        var key: String
+        /// The line for the proxy's [filter:tempauth].
+        var tempauth: String
+    }
+
+    func run() throws {
+        let loaded = try repository.loadValid()
+        let names = loaded.model.tenants.map(\.name).sorted()
+        guard names.contains(tenant) else { throw failure("no tenant '\(tenant)' in the manifests", hint: "tenants are: \(names.joined(separator: ", "))") }
+        let key = TenantAccess.mint().replacingOccurrences(of: "slt_", with: "")
+        let account = TenantStorage.account(tenant)
+        let encode = { (text: String) in Data(text.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "") }
+        let minted = Minted(tenant: tenant, account: TenantStorage.accountID(tenant), user: "\(account):\(tenant)", key: key,
+                            tempauth: "user64_\(encode(account))_\(encode(tenant)) = \(key) .admin")
+        if output.format == .json {
+            Terminal.standardOutput.write(try JSON.encode(minted))
+            return
+        }
+        Terminal.standardOutput.write("""
+            key for \(minted.user), shown once: \(key)
+            add to [filter:tempauth] of each region's proxy-server.conf, then restart the proxy:
+              \(minted.tempauth)
+            the tenant signs in as \(minted.user) (X-Auth-User) with the key (X-Auth-Key); its account is \(minted.account)
+
+            """)
     }
 }

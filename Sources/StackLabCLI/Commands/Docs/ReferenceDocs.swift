@@ -48,6 +48,7 @@ public enum ReferenceDocs {
         "metadata serve": "0 stopped by SIGTERM; 1 could not start",
         "bill": "0 the statement; 1 no ledger, no such tenant, or (--verify) a difference",
         "tenant token": "0 made; 1 no such tenant, or the --out file cannot be written",
+        "tenant storage-key": "0 made; 1 no such tenant",
         "meter": "0 metered (or nothing to meter); 1 no state store, no such region, or a node that could not be read or recorded",
         "account": "0 recorded or listed; 1 refused (no such tenant, limit, expired coupon, reversed twice)",
         "ci check": "0 Verified +1; 1 Verified -1",
