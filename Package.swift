@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Manifests", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SimulatedNodesTests", dependencies: ["Drivers", "SimulatedNodes", "Manifests", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DriversTests", dependencies: ["Manifests", "Processes", "Drivers", "SimulatedNodes", "Planning", "Libvirt", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StateTests", dependencies: ["State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Drivers", "Manifests", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StateTests", dependencies: ["Billing", "State", "StateSQLite", "StatePostgres", "Postgres", "Reconcile", "Planning", "Rings", "Drivers", "Manifests", "TestSupport"], swiftSettings: strict),
         // The workflow in process: plans, applies, recovery, caches over simulated nodes.
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "Rings", "ManifestSources", "Processes", "State", "StateSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                                           "Planning", "Drivers", "SimulatedNodes", "Manifests", "Libvirt", "TestSupport"], swiftSettings: strict),

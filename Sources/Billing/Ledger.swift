@@ -53,6 +53,28 @@ public struct TrafficUsage: Sendable, Codable, Hashable {
     }
 }
 
+/// What a tenant's account in a region's object store held in one hour (its first sample that hour: each hour is
+/// recorded once, whoever samples it and however often).
+public struct StorageUsage: Sendable, Codable, Hashable {
+    public var tenant: String
+    public var region: String
+    public var priceList: String
+    /// The hour's start (seconds since the epoch, a multiple of 3,600).
+    public var hour: Int64
+    public var bytes: Int64
+
+    public init(tenant: String, region: String, priceList: String, hour: Int64, bytes: Int64) {
+        self.tenant = tenant
+        self.region = region
+        self.priceList = priceList
+        self.hour = hour
+        self.bytes = bytes
+    }
+
+    /// How its statement line names it: the tenant's account in the region.
+    public var account: String { "account/\(region)/\(tenant)" }
+}
+
 /// Money recorded for a tenant: a deposit, a coupon redeemed (an amount to spend, or a discount, until it expires), or
 /// the reversal of an earlier entry (recorded by an operator with a reason; the ledger is never edited).
 public struct AccountEntry: Sendable, Codable, Hashable {

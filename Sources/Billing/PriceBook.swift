@@ -14,6 +14,8 @@ public struct Prices: Sendable, Hashable, Codable {
     /// Per GB (10⁹ bytes) sent, public and internal (nil: not charged).
     public var bandwidthPerGB: Money?
     public var internalBandwidthPerGB: Money?
+    /// Per GB-month held in a tenant's object-store account (nil: not charged).
+    public var storagePerGBMonth: Money?
     public var rounding: Rounding
     /// Coupons by code: (amount or percent in millionths, expiry day's end in seconds, tenants allowed (empty: all)).
     public var coupons: [String: Coupon]
@@ -27,7 +29,7 @@ public struct Prices: Sendable, Hashable, Codable {
 
     public init(currency: String, hourly: [String: Money] = [:], monthly: [String: Money] = [:], floatingIPDaily: Money? = nil,
                 loadBalancerDaily: Money? = nil, volumePerGBMonth: Money? = nil, bandwidthPerGB: Money? = nil, internalBandwidthPerGB: Money? = nil,
-                rounding: Rounding = .up, coupons: [String: Coupon] = [:]) {
+                storagePerGBMonth: Money? = nil, rounding: Rounding = .up, coupons: [String: Coupon] = [:]) {
         self.currency = currency
         self.hourly = hourly
         self.monthly = monthly
@@ -36,6 +38,7 @@ public struct Prices: Sendable, Hashable, Codable {
         self.volumePerGBMonth = volumePerGBMonth
         self.bandwidthPerGB = bandwidthPerGB
         self.internalBandwidthPerGB = internalBandwidthPerGB
+        self.storagePerGBMonth = storagePerGBMonth
         self.rounding = rounding
         self.coupons = coupons
     }
@@ -56,7 +59,7 @@ public struct Prices: Sendable, Hashable, Codable {
         self.init(currency: spec.currency.value, hourly: hourly, monthly: monthly, floatingIPDaily: spec.floatingIPDaily?.value,
                   loadBalancerDaily: spec.loadBalancerDaily?.value, volumePerGBMonth: spec.volumePerGBMonth?.value,
                   bandwidthPerGB: spec.bandwidthPerGB?.value, internalBandwidthPerGB: spec.internalBandwidthPerGB?.value,
-                  rounding: spec.rounding?.value ?? .up, coupons: coupons)
+                  storagePerGBMonth: spec.storagePerGBMonth?.value, rounding: spec.rounding?.value ?? .up, coupons: coupons)
     }
 }
 

@@ -52,7 +52,9 @@ public enum Rating {
 
     private static func rate(_ interval: MeterInterval, month: BillingMonth, book: PriceBook, now: Int64,
                              emit: ((start: Int64, end: Int64), Money, String, Int64, Money, Bool) -> Void) {
-        let end = min(interval.stop ?? now, now)
+        // A running interval has begun its first period at its start, even when it is rated in that same second (a
+        // bill right after an apply charges what the apply started); a closed one counts only the time it ran.
+        let end = interval.stop.map { min($0, now) } ?? (now >= interval.start ? max(now, interval.start + 1) : now)
         guard end > interval.start else { return }
         // Periods are charged where they begin: a period beginning before the month is not charged in it.
         for span in book.spans(interval.priceList, from: month.start, to: month.end) {
@@ -136,6 +138,30 @@ public enum Rating {
                      quantityMicros: mulDiv(group.bytes, 1, 1_000), total: Money(micros: mulDiv(key.price.micros, Int128(group.bytes), 1_000_000_000)),
                      unpriced: false)
         }
+    }
+
+    /// A month's stored bytes, one line per account and price: each hour's sample held for that hour, in GB-months
+    /// (10⁹ bytes for 730 hours).
+    public static func storageLines(_ usage: [StorageUsage], month: BillingMonth, book: PriceBook) -> [LineItem] {
+        struct Key: Hashable { var account: String; var price: Money }
+        var groups: [Key: (byteHours: Int64, start: Int64, end: Int64)] = [:]
+        for row in usage where row.hour >= month.start && row.hour < month.end {
+            guard let price = book.prices(row.priceList, at: row.hour)?.storagePerGBMonth else { continue }
+            let key = Key(account: row.account, price: price)
+            let group = groups[key] ?? (0, row.hour, row.hour + 3_600)
+            groups[key] = (group.byteHours + row.bytes, min(group.start, row.hour), max(group.end, row.hour + 3_600))
+        }
+        return groups.map { key, group in
+            LineItem(kind: .storage, category: MeterKind.storage.category, address: key.account, item: "stored", unitPrice: key.price, unit: "GB-month",
+                     start: group.start, end: group.end, quantityMicros: mulDiv(group.byteHours, 1, hoursPerMonth * 1_000),
+                     total: Money(micros: mulDiv(key.price.micros, Int128(group.byteHours), Int128(hoursPerMonth) * 1_000_000_000)), unpriced: false)
+        }
+    }
+
+    /// What one hour's stored bytes cost, rated on its own (the second way `bill --verify` adds a month up).
+    public static func storageTotal(_ row: StorageUsage, book: PriceBook) -> Money {
+        guard let price = book.prices(row.priceList, at: row.hour)?.storagePerGBMonth else { return .zero }
+        return Money(micros: mulDiv(price.micros, Int128(row.bytes), Int128(hoursPerMonth) * 1_000_000_000))
     }
 
     /// What one hour's sent bytes cost, rated on its own (the second way `bill --verify` adds a month up).

@@ -50,27 +50,30 @@ public struct Biller: Sendable {
     public var intervals: [MeterInterval]
     /// Bytes sent and received per instance and hour (bandwidth).
     public var traffic: [TrafficUsage]
+    /// Bytes held per tenant account, region and hour (object storage).
+    public var storage: [StorageUsage]
     public var accounts: [AccountEntry]
     public var book: PriceBook
     /// Now: running intervals are charged up to it.
     public var now: Int64
 
-    public init(intervals: [MeterInterval], traffic: [TrafficUsage] = [], accounts: [AccountEntry], book: PriceBook, now: Int64) {
+    public init(intervals: [MeterInterval], traffic: [TrafficUsage] = [], storage: [StorageUsage] = [], accounts: [AccountEntry], book: PriceBook, now: Int64) {
         self.intervals = intervals
         self.traffic = traffic
+        self.storage = storage
         self.accounts = accounts
         self.book = book
         self.now = now
     }
 
     /// Tenants with anything in the ledger.
-    public var tenants: [String] { Array(Set(intervals.map(\.tenant)).union(traffic.map(\.tenant)).union(accounts.map(\.tenant))).sorted() }
+    public var tenants: [String] { Array(Set(intervals.map(\.tenant)).union(traffic.map(\.tenant)).union(storage.map(\.tenant)).union(accounts.map(\.tenant))).sorted() }
 
     /// `tenant`'s statement for `month`. Accounts are played forward from the tenant's first charge or entry, month by
     /// month, so the balance carried into `month` is exactly what earlier statements left.
     public func statement(_ tenant: String, month: BillingMonth) -> Statement {
-        Biller(intervals: intervals.filter { $0.tenant == tenant }, traffic: traffic.filter { $0.tenant == tenant }, accounts: accounts.filter { $0.tenant == tenant },
-               book: book, now: now)
+        Biller(intervals: intervals.filter { $0.tenant == tenant }, traffic: traffic.filter { $0.tenant == tenant }, storage: storage.filter { $0.tenant == tenant },
+               accounts: accounts.filter { $0.tenant == tenant }, book: book, now: now)
             .statement(of: tenant, month: month)
     }
 
@@ -79,9 +82,10 @@ public struct Biller: Sendable {
         let intervals = Dictionary(grouping: biller.intervals, by: \.tenant)
         let accounts = Dictionary(grouping: biller.accounts, by: \.tenant)
         let traffic = Dictionary(grouping: biller.traffic, by: \.tenant)
+        let storage = Dictionary(grouping: biller.storage, by: \.tenant)
         return biller.tenants.map { tenant in
-            TenantBiller(tenant: tenant, biller: Biller(intervals: intervals[tenant] ?? [], traffic: traffic[tenant] ?? [], accounts: accounts[tenant] ?? [],
-                                                        book: biller.book, now: biller.now))
+            TenantBiller(tenant: tenant, biller: Biller(intervals: intervals[tenant] ?? [], traffic: traffic[tenant] ?? [], storage: storage[tenant] ?? [],
+                                                        accounts: accounts[tenant] ?? [], book: biller.book, now: biller.now))
         }
     }
 
@@ -89,19 +93,21 @@ public struct Biller: Sendable {
     func statement(of tenant: String, month: BillingMonth) -> Statement {
         let mine = intervals
         let entries = accounts.sorted { ($0.at, $0.reference) < ($1.at, $1.reference) }
-        let firstTime = (mine.map(\.start) + traffic.map(\.hour) + entries.map(\.at)).min() ?? month.start
+        let firstTime = (mine.map(\.start) + traffic.map(\.hour) + storage.map(\.hour) + entries.map(\.at)).min() ?? month.start
         var ledger = Account(entries: entries)
         var current = min(BillingMonth(containing: firstTime), month)
         var result: Statement?
         while current <= month {
             var lines = mine.flatMap { Rating.lines($0, month: current, book: book, now: now) }
             lines += Rating.trafficLines(traffic, month: current, book: book)
+            lines += Rating.storageLines(storage, month: current, book: book)
             lines.sort { ($0.start, $0.address, $0.item) < ($1.start, $1.address, $1.item) }
             let paid = ledger.play(lines, until: current.end)
             if current == month {
                 let totals = Statement.categories(of: lines)
                 let currency = mine.lazy.compactMap { book.prices($0.priceList, at: month.start)?.currency }.first
-                    ?? traffic.lazy.compactMap { book.prices($0.priceList, at: month.start)?.currency }.first ?? entries.first?.currency ?? ""
+                    ?? traffic.lazy.compactMap { book.prices($0.priceList, at: month.start)?.currency }.first
+                    ?? storage.lazy.compactMap { book.prices($0.priceList, at: month.start)?.currency }.first ?? entries.first?.currency ?? ""
                 result = Statement(tenant: tenant, month: "\(month)", currency: currency, totals: totals,
                                    charges: lines.reduce(Money.zero) { $0 + $1.total }, discounts: paid.discounts,
                                    paidByCoupons: paid.coupons, paidByDeposits: paid.deposits, owed: Money(micros: ledger.debt),
@@ -127,6 +133,12 @@ public struct Biller: Sendable {
             guard let index = months.firstIndex(where: { usage.hour >= $0.start && usage.hour < $0.end }) else { continue }
             var row = totals[usage.tenant] ?? Array(repeating: 0, count: months.count)
             row[index] += Rating.trafficTotal(usage, book: book).micros
+            totals[usage.tenant] = row
+        }
+        for usage in storage {
+            guard let index = months.firstIndex(where: { usage.hour >= $0.start && usage.hour < $0.end }) else { continue }
+            var row = totals[usage.tenant] ?? Array(repeating: 0, count: months.count)
+            row[index] += Rating.storageTotal(usage, book: book).micros
             totals[usage.tenant] = row
         }
         return totals.mapValues { $0.map { Money(micros: $0) } }

@@ -142,8 +142,9 @@ public enum RegionOperation: Sendable, Codable, Hashable {
     case saveRingBuilder(state: Data, checksum: String, previous: String?)
     /// Create a container in a tenant's account (the account too, when it has none yet), or set its ACLs and versioning.
     case putContainer(account: String, container: String, read: String?, write: String?, versioned: Bool)
-    /// Delete a container found empty when planned (Swift refuses it if it holds objects by then).
-    case deleteContainer(account: String, container: String)
+    /// Delete a container: found empty when planned (Swift refuses it if it holds objects by then), or, with
+    /// `objects`, after deleting every object and old version in it (the plan said so: `--delete-container-objects`).
+    case deleteContainer(account: String, container: String, objects: Bool)
     /// Set a tenant account's quotas of bytes and objects (creating the account first when needed).
     case setAccountQuota(account: String, bytes: Int64?, objects: Int64?)
 

@@ -170,6 +170,8 @@ public enum MeterKind: String, Sendable, Codable, Hashable, CaseIterable {
     case instance, volume, floatingIP, loadBalancer
     /// Bytes sent, from the nodes' traffic counters (not an interval: see `TrafficUsage`).
     case bandwidth
+    /// Bytes held in a tenant's object-store account, sampled hourly (see `StorageUsage`).
+    case storage
 
     /// The statement's category.
     public var category: String {
@@ -179,6 +181,7 @@ public enum MeterKind: String, Sendable, Codable, Hashable, CaseIterable {
         case .floatingIP: "floating IPs"
         case .loadBalancer: "load balancers"
         case .bandwidth: "bandwidth"
+        case .storage: "storage"
         }
     }
 }

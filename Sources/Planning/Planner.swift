@@ -10,10 +10,15 @@ public enum Planner {
         /// Report StackLab's objects on nodes or regions that left the manifests instead of deleting them (and do not
         /// re-create their instances elsewhere).
         public var keepOrphans = false
+        /// Delete a tenant's container that left the manifests even when it holds objects, with every object (and
+        /// every old version) in it. Without it such a container is a plan error: StackLab deletes no tenant data on
+        /// its own.
+        public var deleteContainerObjects = false
 
-        /// Default options: orphans are deleted (or moved).
-        public init(keepOrphans: Bool = false) {
+        /// Default options: orphans are deleted (or moved); containers only when empty.
+        public init(keepOrphans: Bool = false, deleteContainerObjects: Bool = false) {
             self.keepOrphans = keepOrphans
+            self.deleteContainerObjects = deleteContainerObjects
         }
     }
 

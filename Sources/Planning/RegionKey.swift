@@ -18,7 +18,7 @@ public enum RegionKey {
                             nodes: [Address], generations: [Address: String?], ringStamps: [Address: String], options: Planner.Options,
                             version: String) -> String? {
         guard region.spec.objectStore == nil else { return nil }
-        var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(digests.catalog)\n\(digests.regions[region.name] ?? 0)\n\(options.keepOrphans)\n"
+        var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(digests.catalog)\n\(digests.regions[region.name] ?? 0)\n\(options.keepOrphans)\n\(options.deleteContainerObjects)\n"
         for node in nodes.sorted(by: { $0.name < $1.name }) {  // all of the region
             guard let generation = generations[node] ?? nil else { return nil }
             text += "node \(node.name) \(generation)\n"

@@ -60,12 +60,14 @@ extension RegionPlanner {
             let declaredNames = Set(declared.map(\.name))
             for container in (have?.containers ?? []).sorted(by: { $0.name < $1.name }) where !declaredNames.contains(container.name) {
                 let address = Address(kind: .container, region: region, tenant: tenant, name: container.name)
-                guard container.objects == 0 else {
-                    errors.append(.init(address: address, message: "left the manifests but holds \(container.objects) object\(container.objects == 1 ? "" : "s") (\(ByteSize(bytes: UInt64(max(0, container.bytes))))): StackLab deletes only an empty container; empty it, or declare it again"))
+                let held = "\(container.objects) object\(container.objects == 1 ? "" : "s") (\(ByteSize(bytes: UInt64(max(0, container.bytes)))))"
+                guard container.objects == 0 || options.deleteContainerObjects else {
+                    errors.append(.init(address: address, message: "left the manifests but holds \(held): StackLab deletes only an empty container; empty it, declare it again, or plan with --delete-container-objects"))
                     continue
                 }
                 changes.append(Change(address: address, target: target, action: .delete, reason: .removed,
-                                      operation: .region(.deleteContainer(account: account, container: container.name))))
+                                      destroys: container.objects == 0 ? [] : ["its \(held)\(container.versioned ? " and every old version" : "")"],
+                                      operation: .region(.deleteContainer(account: account, container: container.name, objects: container.objects > 0))))
             }
         }
     }

@@ -330,8 +330,10 @@ public struct Applier: Sendable {
                 _ = try objectStore(for: change).delete(volume: key.description, name: snapshot)
             case .putContainer(let account, let container, let read, let write, let versioned):
                 try reseller(for: change, account: account).putContainer(container, read: read, write: write, versioned: versioned)
-            case .deleteContainer(let account, let container):
-                try reseller(for: change, account: account).deleteContainer(container)
+            case .deleteContainer(let account, let container, let objects):
+                let client = try reseller(for: change, account: account)
+                if objects { try client.emptyContainer(container) }
+                try client.deleteContainer(container)
             case .setAccountQuota(let account, let bytes, let objects):
                 let client = try reseller(for: change, account: account)
                 if try client.accountInfo() == nil { try client.createAccount() }

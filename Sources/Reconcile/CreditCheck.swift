@@ -16,7 +16,7 @@ extension Reconciler {
         for list in model.priceLists { book.add(list.name, from: .min, Prices(list.spec)) }
         let biller: Biller
         do {
-            biller = Biller(intervals: try state.meterIntervals(tenant: nil), traffic: try state.trafficUsage(tenant: nil), accounts: try state.accountEntries(tenant: nil),
+            biller = Biller(intervals: try state.meterIntervals(tenant: nil), traffic: try state.trafficUsage(tenant: nil), storage: try state.storageUsage(tenant: nil), accounts: try state.accountEntries(tenant: nil),
                             book: book, now: state.now)
         } catch {
             throw ReconcileError(.stateUnavailable, "cannot read the ledger for the credit check: \(error)", cause: error)

@@ -112,6 +112,21 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
         }
     }
 
+    /// The bytes each of `tenants`' accounts holds in `region`'s object store now (a tenant without an account there is
+    /// left out): what storage is billed by.
+    public func accountBytes(_ region: String, tenants: [String]) throws -> [String: Int64] {
+        let client = try reseller(region)
+        do {
+            var bytes: [String: Int64] = [:]
+            for tenant in tenants {
+                if let info = try client.forAccount(TenantStorage.accountID(tenant)).accountInfo() { bytes[tenant] = info.bytesUsed }
+            }
+            return bytes
+        } catch {
+            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot read the tenants' accounts: \(error)")
+        }
+    }
+
     /// The snapshots stored in `region`'s object store. Its volume keys are `tenant/name` (how `Applier` stores them);
     /// an object under any other key is not StackLab's and is left out.
     public func observe(_ region: String) throws -> [ObservedSnapshot] {

@@ -246,6 +246,7 @@ struct Dashboard: Sendable {
     /// the tenant console alike).
     static func statement(_ tenant: String, month: BillingMonth, book: PriceBook, store: any StateBackend) -> Statement {
         let biller = Biller(intervals: (try? store.meterIntervals(tenant: tenant)) ?? [], traffic: (try? store.trafficUsage(tenant: tenant)) ?? [],
+                            storage: (try? store.storageUsage(tenant: tenant)) ?? [],
                             accounts: (try? store.accountEntries(tenant: tenant)) ?? [], book: book, now: store.now)
         return biller.statement(tenant, month: month)
     }

@@ -104,6 +104,15 @@ public struct UsageMonitor: Service {
                     driver.disconnect()
                 }
                 state.usage.record(region, nodes: nodes, balancers: health)
+                if let ledger = store, reconciler.objectStores.hasReseller(region) {
+                    do {
+                        _ = try StorageMeter.meter(region: region, stores: reconciler.objectStores, tenants: loaded.model.tenants.map(\.name), ledger: ledger,
+                                                   billing: billing, at: ledger.now)
+                    } catch {
+                        ServiceMetrics.usageReadFailures(region: region).increment()
+                        logger.warning("cannot sample the object store of region \(region): \(error)")
+                    }
+                }
             } catch {
                 ServiceMetrics.usageReadFailures(region: region).increment()
                 logger.warning("cannot read the instance counters of region \(region): \(error)")

@@ -105,6 +105,29 @@ extension SwiftClient {
         }
     }
 
+    /// Deletes every object of a container and every old version (versioning turned off first, so deleting makes no
+    /// new ones): what deleting a container that holds objects takes.
+    public func emptyContainer(_ container: String) throws {
+        guard let info = try containerInfo(container) else { return }
+        if info.versioned { _ = try call("POST", container, nil, body: nil, accept: [204], headers: ["X-Versions-Enabled": "false"]) }
+        struct Version: Decodable { var name: String; var version_id: String? }
+        var previous: [String] = []
+        while true {
+            let (status, data, _) = try call("GET", container, nil, body: nil, accept: [200, 204, 404], query: "?versions&format=json&limit=10000")
+            guard status == 200 else { break }
+            let page = (try? JSONDecoder().decode([Version].self, from: data)) ?? []
+            if page.isEmpty { break }
+            let names = page.map { "\($0.name) \($0.version_id ?? "")" }
+            guard names != previous else { throw Failure(request: "DELETE \(container) versions", status: nil, message: "the versions listed do not go away") }
+            previous = names
+            for entry in page {
+                let query = entry.version_id.map { "?version-id=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)" } ?? ""
+                _ = try call("DELETE", container, entry.name, body: nil, accept: [204, 404], query: query)
+            }
+        }
+        for object in try list(container) { try delete(container, object.name) }
+    }
+
     /// Deletes an empty container; one already gone is not an error. Swift refuses a container that holds objects
     /// (409), and so does this.
     public func deleteContainer(_ container: String) throws {

@@ -15,5 +15,5 @@ struct StackLabBench: AsyncParsableCommand {
             swift build -c release. On a terminal, each run is announced on standard error as it starts and ends. \
             Every benchmark is listed below; 'stacklab-bench all' runs them all into one table (or JSON).
             """,
-        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchLoadBalancer.self, BenchSnapshot.self, BenchBilling.self, BenchMonitoring.self, BenchServe.self, BenchShare.self, BenchAll.self])
+        subcommands: [BenchManifests.self, BenchApply.self, BenchRings.self, BenchPlan.self, BenchIncremental.self, BenchBootstrap.self, BenchFloor.self, BenchFirewall.self, BenchLoadBalancer.self, BenchSnapshot.self, BenchBilling.self, BenchMonitoring.self, BenchServe.self, BenchShare.self, BenchAll.self, SwiftClusterCommand.self])
 }

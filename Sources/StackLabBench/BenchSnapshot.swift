@@ -29,28 +29,7 @@ struct BenchSnapshot: AsyncParsableCommand {
         guard LoopbackSwift.python != nil else { throw fail("set STACKLAB_SWIFT_PYTHON to a python with swift==2.38.3 (.ci/run makes one in .build/swift-venv)") }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-snapshot-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let repo = "\(root)/repo", state = "\(root)/state", swiftDirectory = "\(root)/swift"
-        try FileManager.default.createDirectory(atPath: repo + "/regions/store", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: swiftDirectory, withIntermediateDirectories: true)
-        let ports = (account: 16212, container: 16211, object: 16210)
-        var text = "kind: Region\nname: store\nspec: {sponsor: bench}\n---\nkind: Network\nname: private\nregion: store\nspec: {bridge: br100, fixedRange: 10.50.0.0/24, gateway: 10.50.0.1}\n"
-        for index in 2...4 {
-            text += "---\nkind: Node\nname: st-\(index)\nregion: store\nspec: {address: 127.0.0.\(index), libvirt: simulated, roles: [\(index == 2 ? "controller, " : "")compute, storage], cpus: 4, memory: 8GiB, disks: [{name: sdb, size: 100GB}]}\n"
-        }
-        for (ring, port, power) in [("account", ports.account, 8), ("container", ports.container, 8), ("object", ports.object, 10)] {
-            text += "---\nkind: Ring\nname: \(ring)\nregion: store\nspec: {partPower: \(power), replicas: 3, devices: {port: \(port)}}\n"
-        }
-        try text.write(toFile: repo + "/regions/store/all.yaml", atomically: true, encoding: .utf8)
-        try Command.check(["git", "init", "-q", repo])
-        try Command.check(["git", "-C", repo, "add", "-A"])
-        try Command.check(["git", "-C", repo, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "store"])
-        try Command.check([SelfPath.stacklab, "apply", "--auto-approve", "--repo", repo, "--state-dir", state])
-        for ring in ["account", "container", "object"] {
-            try FileManager.default.copyItem(atPath: "\(state)/nodes/store/st-2/etc/swift/\(ring).ring.gz", toPath: "\(swiftDirectory)/\(ring).ring.gz")
-        }
-        let cluster = try LoopbackSwift(swiftDirectory: swiftDirectory,
-                                        nodes: (2...4).map { LoopbackSwift.Node(address: "127.0.0.\($0)", root: "\(root)/node-\($0)", devices: ["sdb"]) },
-                                        ports: ports)
+        let cluster = try LoopbackStore.start(root: root, ports: (account: 16212, container: 16211, object: 16210))
         let store = SnapshotStore(client: try SwiftClient.authenticate(proxy: cluster.proxyURL, user: "test:tester", key: "testing"))
 
         // The volume is written (and later changed) a chunk at a time: the peak RSS is the snapshot code's, not the bench's.

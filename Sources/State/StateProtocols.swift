@@ -150,6 +150,17 @@ public protocol TrafficLedger: Sendable {
     func trafficUsage(tenant: String?) throws -> [TrafficUsage]
 }
 
+/// Object storage's ledger: the bytes each tenant's account held, one sample per account, region and hour.
+public protocol StorageLedger: Sendable {
+    /// Records `samples` (each of its hour) in one transaction; a sample of an hour already recorded for its account
+    /// adds nothing, so a sampling repeated after a crash, or by a second service, bills the hour once. On a shared
+    /// database only the holder of `region`'s lease may record (else `RegionLeaseLost`). Returns how many were new.
+    @discardableResult
+    func recordStorage(region: String, samples: [StorageUsage]) throws -> Int
+    /// Every recorded hour (of `tenant` when given), by tenant, region and hour.
+    func storageUsage(tenant: String?) throws -> [StorageUsage]
+}
+
 /// Every pipeline run (gate, deploy, check): steps, verdicts, durations, logs.
 public protocol PipelineHistory: Sendable {
     /// Keeps a run and returns its id: a new run when `run.id` is nil; otherwise the run kept before under that id
@@ -162,7 +173,7 @@ public protocol PipelineHistory: Sendable {
 
 
 /// Everything a reconciler keeps: one backend implements all of it (SQLite embedded; PostgreSQL to share regions).
-public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger & TrafficLedger & PipelineHistory
+public typealias StateBackend = RunJournal & RingBuilderStore & PlanMemoStore & NodeInventory & Ledger & TrafficLedger & StorageLedger & PipelineHistory
 
 /// A compare-and-swap that lost: someone else saved first.
 public struct StateConflict: Error, CustomStringConvertible {

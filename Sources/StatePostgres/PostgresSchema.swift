@@ -160,6 +160,12 @@ enum PostgresSchema {
                 hour BIGINT NOT NULL, bytes BIGINT NOT NULL,
                 PRIMARY KEY (tenant, instance, direction, scope, price_list, hour));
             """),
+        // Object storage: the bytes each tenant's account held, first sample of each hour (see StorageLedger).
+        ("v7", """
+            CREATE TABLE storage_usage (
+                tenant TEXT NOT NULL, region TEXT NOT NULL, price_list TEXT NOT NULL, hour BIGINT NOT NULL, bytes BIGINT NOT NULL,
+                PRIMARY KEY (tenant, region, hour));
+            """),
     ]
 
     /// Runs the migrations not yet recorded; returns the versions it ran.

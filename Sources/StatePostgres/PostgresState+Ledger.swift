@@ -126,6 +126,33 @@ extension PostgresState {
         }
     }
 
+    @discardableResult
+    public func recordStorage(region: String, samples: [StorageUsage]) throws -> Int {
+        let tokens = try heldTokens([region])
+        return try connection.transaction { tx in
+            try fence(tx, tokens: tokens)
+            var added = 0
+            for sample in samples where sample.region == region {
+                added += try tx.execute("""
+                    INSERT INTO storage_usage (tenant, region, price_list, hour, bytes) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, region, hour) DO NOTHING
+                    RETURNING hour
+                    """, [sample.tenant, region, sample.priceList, sample.hour, sample.bytes]).rows.count
+            }
+            return added
+        }
+    }
+
+    public func storageUsage(tenant: String?) throws -> [StorageUsage] {
+        let order = "ORDER BY tenant, region, hour"
+        let rows = tenant == nil
+            ? try connection.execute("SELECT * FROM storage_usage \(order)")
+            : try connection.execute("SELECT * FROM storage_usage WHERE tenant = $1 \(order)", [tenant])
+        return rows.rows.map { row in
+            StorageUsage(tenant: row.string("tenant"), region: row.string("region"), priceList: row.string("price_list"), hour: row.int64("hour") ?? 0,
+                         bytes: row.int64("bytes") ?? 0)
+        }
+    }
+
     public func trafficUsage(tenant: String?) throws -> [TrafficUsage] {
         let order = "ORDER BY tenant, hour, instance, direction, scope"
         let rows = tenant == nil

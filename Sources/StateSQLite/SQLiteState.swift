@@ -264,6 +264,14 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                     PRIMARY KEY (tenant, instance, direction, scope, price_list, hour))
                 """)
         }
+        migrator.registerMigration("v16-storage") { db in
+            // Object storage: the bytes each tenant's account held, first sample of each hour (see StorageLedger).
+            try db.execute(sql: """
+                CREATE TABLE storage_usage (
+                    tenant TEXT NOT NULL, region TEXT NOT NULL, price_list TEXT NOT NULL, hour INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, region, hour))
+                """)
+        }
         return migrator
     }
 
@@ -538,6 +546,29 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             try db.execute(sql: "DELETE FROM traffic_mark WHERE node = ? AND epoch <> ? AND read_at < ?",
                            arguments: [node.description, epoch, time - TrafficMarks.kept])
             return added
+        }
+    }
+
+    @discardableResult
+    public func recordStorage(region: String, samples: [StorageUsage]) throws -> Int {
+        try queue.write { db in
+            var added = 0
+            for sample in samples where sample.region == region {
+                try db.cachedStatement(sql: """
+                    INSERT INTO storage_usage (tenant, region, price_list, hour, bytes) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, region, hour) DO NOTHING
+                    """).execute(arguments: [sample.tenant, region, sample.priceList, sample.hour, sample.bytes])
+                added += db.changesCount
+            }
+            return added
+        }
+    }
+
+    public func storageUsage(tenant: String?) throws -> [StorageUsage] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM storage_usage \(tenant == nil ? "" : "WHERE tenant = ?") ORDER BY tenant, region, hour",
+                             arguments: tenant.map { [$0] } ?? []).map { row in
+                StorageUsage(tenant: row["tenant"], region: row["region"], priceList: row["price_list"], hour: row["hour"], bytes: row["bytes"])
+            }
         }
     }
 

@@ -49,6 +49,16 @@ import Testing
         #expect(Rating.total(open, month: Self.november, book: Self.book(), now: Self.time("2026-11-02T00:01")) == Self.money("12.50"))
     }
 
+    /// A bill made in the very second an apply started something charges its first begun period; an interval that
+    /// opened and closed in one second ran for no time and costs nothing.
+    @Test func aRunningIntervalHasBegunItsFirstPeriodAtItsStart() {
+        let started = Self.interval("2026-11-02T10:00", nil)
+        #expect(Rating.total(started, month: Self.november, book: Self.book(), now: Self.time("2026-11-02T10:00")) == Self.money("0.50"))
+        let blink = Self.interval("2026-11-02T10:00", "2026-11-02T10:00")
+        #expect(Rating.total(blink, month: Self.november, book: Self.book(), now: Self.later) == .zero)
+        #expect(Rating.total(started, month: Self.november, book: Self.book(), now: Self.time("2026-11-02T09:00")) == .zero, "not started yet")
+    }
+
     @Test func dailyRoundsUpAcrossAMonthBoundary() {
         let floating = Self.interval(kind: .floatingIP, item: "", period: .daily, "2026-10-31T12:00", "2026-11-02T00:00")
         #expect(Rating.lines(floating, month: Self.october, book: Self.book(), now: Self.later).map(\.quantityMicros) == [1_000_000])
@@ -148,5 +158,22 @@ import Testing
         #expect(rows.map { Rating.trafficTotal($0, book: book) }.reduce(Money.zero, +) == Self.money("2.1"))
         let statement = Biller(intervals: [], traffic: rows, accounts: [], book: book, now: Self.time("2026-12-01")).statement("acme", month: month)
         #expect(statement.total(of: .bandwidth) == Self.money("2.1") && statement.charges == Self.money("2.1"))
+    }
+
+    /// Stored bytes: each hour's sample held for that hour, per GB-month (10⁹ bytes for 730 hours), at the hour's price.
+    @Test func storedBytesAreChargedPerGBMonthHourByHour() {
+        var book = PriceBook()
+        book.add("standard", from: .min, Prices(currency: "CNY", storagePerGBMonth: Self.money("0.73")))
+        book.add("standard", from: Self.time("2026-11-15"), Prices(currency: "CNY", storagePerGBMonth: Self.money("1.46")))
+        // 10 GB for 73 hours early in the month (0.73 × 10 × 73 / 730 = 0.73), then 1 GB for 10 hours after the change.
+        var rows = (0..<73).map { StorageUsage(tenant: "acme", region: "lab", priceList: "standard", hour: Self.time("2026-11-02") + Int64($0) * 3_600, bytes: 10_000_000_000) }
+        rows += (0..<10).map { StorageUsage(tenant: "acme", region: "lab", priceList: "standard", hour: Self.time("2026-11-20") + Int64($0) * 3_600, bytes: 1_000_000_000) }
+        let month = BillingMonth(parsing: "2026-11")!
+        let lines = Rating.storageLines(rows, month: month, book: book).sorted { $0.start < $1.start }
+        #expect(lines.map(\.total) == [Self.money("0.73"), Self.money("0.02")] && lines.allSatisfy { $0.address == "account/lab/acme" && $0.unit == "GB-month" }, "\(lines)")
+        #expect(lines.first?.quantityMicros == 1_000_000, "10 GB for a tenth of a month is one GB-month")
+        #expect(rows.map { Rating.storageTotal($0, book: book) }.reduce(Money.zero, +) == Self.money("0.75"))
+        let statement = Biller(intervals: [], storage: rows, accounts: [], book: book, now: Self.time("2026-12-01")).statement("acme", month: month)
+        #expect(statement.total(of: .storage) == Self.money("0.75") && statement.totals.map(\.category).contains("storage"))
     }
 }

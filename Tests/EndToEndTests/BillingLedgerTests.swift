@@ -179,7 +179,7 @@ import Testing
         #expect(statement.total(of: .floatingIP) == Money(parsing: "30"))
         #expect(statement.total(of: .loadBalancer) == Money(parsing: "30"), "www: 30 started days at 1.00")
         #expect(statement.total(of: .volume).roundedToCents == Money(parsing: "207.12"), "\(statement.totals)")
-        #expect(statement.totals.map(\.category) == ["instances", "volumes", "floating IPs", "load balancers", "bandwidth"], "every column, in meter-kind order")
+        #expect(statement.totals.map(\.category) == ["instances", "volumes", "floating IPs", "load balancers", "bandwidth", "storage"], "every column, in meter-kind order")
         #expect(statement.paidByDeposits == statement.charges && statement.owed == Money(micros: 0))
         #expect(statement.balance.micros == Money(parsing: "20000")!.micros - statement.charges.micros)
 

@@ -72,6 +72,24 @@ import Testing
         #expect(result.output.contains("node/sina/sina-2: nothing to meter (simulated, or no ruleset StackLab loaded)"), "\(result.output)")
     }
 
+    /// Object storage on one machine: a tenant's key, a loopback Swift cluster from the tooling executable, the staging
+    /// region pointed at it, a container applied, a second plan empty. The cluster is stopped by PID.
+    @Test(.enabled(if: LoopbackSwift.python != nil, "set STACKLAB_SWIFT_PYTHON to a python with swift==2.38.3 (.ci/run does)")) func theStorageGuideRunsAsWritten() throws {
+        let blocks = try Self.blocks("storage.md", marked: "GuideTests.theStorageGuideRunsAsWritten")
+        try #require(blocks.count == 2, "the guide's two blocks: the cluster, the container")
+        let clone = try Fixtures.bundledDeployment("storage-guide")
+        // The operator's git identity in a home of its own (not a tmpfs over /root: the venv's python may live there).
+        let prepare = "export HOME=$(mktemp -d); git config --global user.name 'ACME Operator'; git config --global user.email ops@acme.invalid"
+        let script = Self.script(blocks, in: clone.path) + "\nkill %1; wait %1 || true\necho '--- swift.log'; cat swift.log"
+        let result = try Self.inNamespace(prepare: prepare, script)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("key for tenant_devops:devops, shown once: ") && result.output.contains("swift proxy: http://127.0.0.1:"), "\(result.output)")
+        #expect(result.output.contains("container/staging/devops/site") && result.output.contains("No changes: "), "applied, then a plan with nothing to change: \(result.output)")
+        #expect(result.output.contains("staging/AUTH_tenant_devops") && result.output.contains("container/staging/devops/site: 0 objects") && result.output.contains("read .r:*"),
+                "\(result.output)")
+        #expect(result.output.contains("stopped on signal 15"), "the cluster stops on SIGTERM: \(result.output)")
+    }
+
     @Test func theConsoleGuideRunsAsWritten() throws {
         let blocks = try Self.blocks("console.md", marked: "GuideTests.theConsoleGuideRunsAsWritten")
         try #require(blocks.count == 1, "the guide's block: a token")

@@ -1,6 +1,8 @@
+import Manifests
 import Foundation
 import Processes
 import Snapshots
+import StateSQLite
 import TestSupport
 import Testing
 
@@ -20,6 +22,11 @@ extension SwiftSnapshotTests {
 
     @Test func tenantsContainersAreConvergedAndSwiftEnforcesTheirACLsQuotasAndVersions() throws {
         let repo = try Fixtures.deployment()
+        // Stored bytes are priced from the start (a price applies from its commit on, and a sample is its hour's).
+        let catalog = repo.file("manifests/catalog.yaml")
+        try String(contentsOfFile: catalog, encoding: .utf8).replacingOccurrences(of: "  floatingIP: {daily: 0.5}\n", with: "  floatingIP: {daily: 0.5}\n  storage: {perGBMonth: 10000000}\n")
+            .write(toFile: catalog, atomically: true, encoding: .utf8)
+        try GitCLI.commitAll(in: repo.path, message: "prices", date: "2026-01-01T00:00:00Z")
         try Self.writeRegion(repo)
         var keys: [String: StorageKey] = [:]
         for tenant in ["acme", "other"] {
@@ -128,12 +135,35 @@ extension SwiftSnapshotTests {
         }
         #expect(throws: SwiftClient.Failure.self, "the tenant cannot lift its own quota") { try acme.setAccountQuota(bytes: nil, objects: nil) }
 
+        // Billing: a meter round samples each account's bytes into the current hour, once; the statement charges them.
+        var measured = try reseller.accountInfo()?.bytesUsed ?? 0, previous: Int64 = -1
+        for _ in 0..<20 where measured != previous {
+            previous = measured
+            usleep(1_500_000)
+            measured = try reseller.accountInfo()?.bytesUsed ?? 0
+        }
+        let metered = try stacklab(["meter"])
+        #expect(metered.status == 0 && metered.output.contains("region store: 2 tenant accounts sampled, 2 new hours recorded"), "\(metered.output)")
+        let again = try stacklab(["meter"])
+        #expect(again.status == 0 && again.output.contains("0 new hours recorded"), "the hour is billed once: \(again.output)")
+        let usage = try SQLiteState(directory: state.path).storageUsage(tenant: "acme")
+        #expect(usage.map(\.bytes) == [measured] && usage.allSatisfy { $0.region == "store" && $0.priceList == "standard" }, "\(usage) vs \(measured)")
+        let bill = try Command.run([StackLabBinary.path, "bill", "acme", "--format", "csv", "--repo", repo.path, "--state-dir", state.path])
+        let line = bill.output.split(separator: "\n").first { $0.contains("account/store/acme") }.map(String.init) ?? ""
+        let charged = Money(micros: (Int128(10_000_000) * 1_000_000 * Int128(measured) + 365_000_000_000) / 730_000_000_000)
+        #expect(bill.status == 0 && line.contains(",storage,") && line.contains("GB-month") && line.contains(charged.roundedToCents.description), "\(charged): \(bill.output)")
+
         // A hand's ACL change is drift: planned, and healed by apply.
         try acme.putContainer("shared", read: ".r:*", write: nil, versioned: false)
         let drift = try stacklab(["plan"])
         #expect(drift.status == 2 && drift.output.contains("container/store/acme/shared") && drift.output.contains(".r:*"), "\(drift.output)")
         #expect(try stacklab(["apply", "--auto-approve"]).status == 0)
         #expect(try reseller.containerInfo("shared")?.read == "tenant_other")
+
+        // What Swift holds, as the operator reads it.
+        let shown = try stacklab(["show", "container", "--live"])
+        #expect(shown.status == 0 && shown.output.contains("store/AUTH_tenant_acme  ") && shown.output.contains("quota 64KiB")
+                && shown.output.contains("container/store/acme/shared: 2 objects") && shown.output.contains("read tenant_other"), "\(shown.output)")
 
         // A container that leaves the manifests while it holds objects is a plan error naming how many; once empty it goes.
         try containers()
@@ -144,5 +174,18 @@ extension SwiftSnapshotTests {
         #expect(emptied.status == 2 && emptied.output.contains("container/store/acme/open"), "\(emptied.output)")
         #expect(try stacklab(["apply", "--auto-approve"]).status == 0)
         #expect(try reseller.containerInfo("open") == nil && (try stacklab(["plan"])).status == 0)
+
+        // With --delete-container-objects, a container that holds objects (and old versions) goes with all of them, as
+        // the plan says.
+        try repo.write("manifests/tenants/storage.yaml", "kind: Container\nname: site\nregion: store\ntenant: acme\nspec: {public: read, allowReferrers: [example.org]}\n"
+                       + "---\nkind: Container\nname: shared\nregion: store\ntenant: acme\nspec: {readers: [other]}\n")
+        try GitCLI.commitAll(in: repo.path)
+        #expect(try stacklab(["plan"]).output.contains("container/store/acme/documents"), "refused without the flag")
+        let destroying = try stacklab(["plan", "--delete-container-objects"])
+        #expect(destroying.status == 2 && destroying.output.contains("destroys its 1 object") && destroying.output.contains("and every old version"), "\(destroying.output)")
+        let deleted = try stacklab(["apply", "--auto-approve", "--delete-container-objects"])
+        let documents = try reseller.containerInfo("documents")
+        #expect(deleted.status == 0 && documents == nil, "\(deleted.output)")
+        #expect(try stacklab(["plan"]).status == 0)
     }
 }

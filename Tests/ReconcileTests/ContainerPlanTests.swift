@@ -61,7 +61,7 @@ import Testing
         full.objects = 2
         full.bytes = 2048
         let kept = changes([ObservedAccount(tenant: "acme", quotaBytes: 1 << 20, quotaObjects: nil, bytesUsed: 2058, objects: 5, containers: [docs, full])])
-        #expect(kept.errors == ["left the manifests but holds 2 objects (2KiB): StackLab deletes only an empty container; empty it, or declare it again"], "\(kept.errors)")
+        #expect(kept.errors == ["left the manifests but holds 2 objects (2KiB): StackLab deletes only an empty container; empty it, declare it again, or plan with --delete-container-objects"], "\(kept.errors)")
         #expect(kept.lines.contains("update tenant/acme [quota bytes: 1MiB → none]") && !kept.lines.contains { $0.contains("acme/old") }, "\(kept.lines)")
     }
 }

@@ -56,8 +56,8 @@ import TestSupport
                 if let range = line.range(of: #"struct [A-Za-z]+"#, options: .regularExpression), line.contains("@Suite") || line.hasPrefix("struct ") {
                     suite = String(line[range].dropFirst("struct ".count))
                 }
-                if let range = line.range(of: #"@Test func [A-Za-z]+"#, options: .regularExpression) {
-                    names.insert(suite + "." + line[range].dropFirst("@Test func ".count))
+                if let range = line.range(of: #"@Test(\(.*\))? func [A-Za-z]+"#, options: .regularExpression), let name = line[range].components(separatedBy: " func ").last {
+                    names.insert(suite + "." + name)
                 }
             }
         }

@@ -1,3 +1,4 @@
+import Billing
 import Foundation
 import Manifests
 import Planning
@@ -47,6 +48,11 @@ import TestSupport
         #expect(try b.recordTraffic(region: "lab", node: Self.node, epoch: "e", samples: reading(1_000), at: 120) == 0)
         #expect(try b.recordTraffic(region: "lab", node: Self.node, epoch: "e", samples: reading(1_400), at: 130) == 400)
         #expect(try a.trafficUsage(tenant: nil).reduce(0) { $0 + $1.bytes } == 1_400)
+        // Stored bytes likewise: only the holder samples, and an hour both sample is billed once.
+        let stored = [StorageUsage(tenant: "acme", region: "lab", priceList: "standard", hour: 3_600, bytes: 5_000)]
+        #expect(throws: RegionLeaseLost.self) { try a.recordStorage(region: "lab", samples: stored) }
+        #expect(try b.recordStorage(region: "lab", samples: stored) == 1 && (try b.recordStorage(region: "lab", samples: stored)) == 0)
+        #expect(try a.storageUsage(tenant: "acme").map(\.bytes) == [5_000])
         withExtendedLifetime((held, taken)) {}
     }
 

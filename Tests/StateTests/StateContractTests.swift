@@ -1,3 +1,4 @@
+import Billing
 import Foundation
 import Drivers
 import Manifests
@@ -62,6 +63,23 @@ import Testing
         let usage = try state.trafficUsage(tenant: "acme")
         #expect(usage.map { "\($0.hour - hour) \($0.scope.rawValue) \($0.bytes)" } == ["0 internal 50", "0 public 1500", "3600 public 300"], "\(usage)")
         #expect(try state.trafficUsage(tenant: "other").isEmpty)
+    }
+
+    /// Stored bytes: the first sample of an account's hour is kept, a second of the same hour (a repeated round, a second
+    /// service) adds nothing, and the next hour is its own.
+    @Test(arguments: backends)
+    func eachAccountsHourOfStoredBytesIsRecordedOnce(backend: String) throws {
+        let scratch = try Scratch()
+        let state = try Self.open(backend, in: scratch)
+        let held = try Self.hold(["lab"], state, in: scratch)
+        defer { withExtendedLifetime(held) {} }
+        let hour: Int64 = 1_793_000_000 - 1_793_000_000 % 3_600
+        func sample(_ tenant: String, _ hour: Int64, _ bytes: Int64) -> StorageUsage { StorageUsage(tenant: tenant, region: "lab", priceList: "standard", hour: hour, bytes: bytes) }
+        #expect(try state.recordStorage(region: "lab", samples: [sample("acme", hour, 1_000), sample("beta", hour, 5)]) == 2)
+        #expect(try state.recordStorage(region: "lab", samples: [sample("acme", hour, 9_999)]) == 0, "the hour was sampled")
+        #expect(try state.recordStorage(region: "lab", samples: [sample("acme", hour + 3_600, 2_000)]) == 1)
+        #expect(try state.storageUsage(tenant: "acme").map { "\($0.hour - hour) \($0.bytes)" } == ["0 1000", "3600 2000"])
+        #expect(try state.storageUsage(tenant: nil).count == 3)
     }
 
     /// A builder saved with compressed tables reads back as it was saved; one whose tables are damaged is an error

@@ -142,6 +142,7 @@ public struct KindReference: Sendable {
                 field("volume", "`{perGBMonth}`", "", "per GB of volume and month"),
                 field("bandwidth", "`{perGB}`", "not charged", "per GB (10⁹ bytes) an instance sends across the region's edge (from its floating IP, masqueraded, or through a load balancer), counted on its compute node and metered by `stacklab serve` or `stacklab meter`"),
                 field("internalBandwidth", "`{perGB}`", "not charged", "per GB an instance sends inside the provider (other instances, internal ranges)"),
+                field("storage", "`{perGBMonth}`", "not charged", "per GB-month (10⁹ bytes for 730 hours) a tenant's account holds in a region's object store, sampled once per hour by `stacklab serve` or `stacklab meter`; a container that left the manifests keeps billing until it is emptied"),
                 field("coupons", "list of `{code, percentOff \\| amountOff, expires, tenants}`", "", "discounts; `tenants` limits one to some tenants"),
                 field("rounding", "`up` \\| `exact`", "up", "`up` charges a started period whole; `exact` the part used"),
             ], notes: ["```yaml\nspec:\n  currency: CNY\n  flavors:\n    m1.small: {hourly: 0.67, monthly: 400}\n  floatingIP: {daily: 0.5}\n  volume: {perGBMonth: 0.3}\n  bandwidth: {perGB: 0.8}\n  coupons:\n    - {code: WELCOME2026, percentOff: 20, expires: 2026-12-31}\n```"])

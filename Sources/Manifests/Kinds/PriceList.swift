@@ -39,7 +39,7 @@ public enum PriceRounding: String, Sendable, Hashable, Codable, CaseIterable {
 /// Prices for everything a tenant can run.
 public struct PriceListSpec: ResourceSpec, DecodableSpec {
     public static let kind = Kind.priceList
-    static let fields = ["currency", "flavors", "floatingIP", "loadBalancer", "volume", "bandwidth", "internalBandwidth", "coupons", "rounding"]
+    static let fields = ["currency", "flavors", "floatingIP", "loadBalancer", "volume", "bandwidth", "internalBandwidth", "storage", "coupons", "rounding"]
 
     /// ISO 4217 code (`CNY`, `USD`).
     public var currency: Located<String>
@@ -56,6 +56,8 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
     public var bandwidthPerGB: Located<Money>?
     /// Per GB an instance sends inside the provider (to other instances, internal ranges); unset: not charged.
     public var internalBandwidthPerGB: Located<Money>?
+    /// Per GB-month a tenant's account holds in a region's object store (sampled hourly); unset: not charged.
+    public var storagePerGBMonth: Located<Money>?
     /// Discount codes.
     public var coupons: Located<[Coupon]>?
     /// How partial periods are charged (default up: a started hour, day or month is charged whole).
@@ -64,7 +66,7 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
     static func decode(from d: ManifestDecoder, what: @autoclosure () -> String) throws(YAMLError) -> PriceListSpec? {
         var spec = (currency: Located<String>?.none, flavors: Located<[FlavorPrice]>?.none)
         var floatingIP: Located<Money>?, loadBalancer: Located<Money>?, volume: Located<Money>?, bandwidth: Located<Money>?, internalBandwidth: Located<Money>?
-        var coupons: Located<[Coupon]>?, rounding: Located<PriceRounding>?
+        var coupons: Located<[Coupon]>?, rounding: Located<PriceRounding>?, storage: Located<Money>?
         guard try d.mapping(what(), required: ["currency", "flavors"], { key throws(YAMLError) in
             switch key.value {
             case "currency":
@@ -77,6 +79,7 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
             case "volume": volume = try d.singlePrice("volume", unit: "perGBMonth")
             case "bandwidth": bandwidth = try d.singlePrice("bandwidth", unit: "perGB")
             case "internalBandwidth": internalBandwidth = try d.singlePrice("internalBandwidth", unit: "perGB")
+            case "storage": storage = try d.singlePrice("storage", unit: "perGBMonth")
             case "coupons": coupons = try d.list("coupons") { () throws(YAMLError) in try decodeCoupon(d) }
             case "rounding": rounding = try d.choice("rounding", PriceRounding.self)
             default: try d.unknownField(key, in: what(), known: fields)
@@ -84,7 +87,8 @@ public struct PriceListSpec: ResourceSpec, DecodableSpec {
         }) != nil else { return nil }
         guard let currency = spec.currency, let flavors = spec.flavors else { return nil }
         return PriceListSpec(currency: currency, flavors: flavors, floatingIPDaily: floatingIP, loadBalancerDaily: loadBalancer,
-                             volumePerGBMonth: volume, bandwidthPerGB: bandwidth, internalBandwidthPerGB: internalBandwidth, coupons: coupons, rounding: rounding)
+                             volumePerGBMonth: volume, bandwidthPerGB: bandwidth, internalBandwidthPerGB: internalBandwidth, storagePerGBMonth: storage,
+                             coupons: coupons, rounding: rounding)
     }
 
     private static func decodeFlavorPrices(_ d: ManifestDecoder) throws(YAMLError) -> Located<[FlavorPrice]>? {

@@ -16,6 +16,9 @@ struct ReconcileOptions: ParsableArguments {
     @Flag(help: "Report StackLab's objects on nodes or regions that left the manifests instead of deleting them.")
     var keepOrphans = false
 
+    @Flag(help: "Delete a tenant's container that left the manifests even when it holds objects, with all of them (the plan shows it).")
+    var deleteContainerObjects = false
+
     @Option(name: .long, help: ArgumentHelp("SSH private key for production nodes (ed25519 or ECDSA; default $STACKLAB_SSH_IDENTITY, else ~/.ssh/id_ed25519).", valueName: "file"))
     var identity: String?
 
@@ -56,7 +59,7 @@ struct ReconcileOptions: ParsableArguments {
         let location = try stateLocation(repo: repo)
         do {
             var reconciler = Reconciler(model: loaded.model, revision: loaded.revision, stateDirectory: directory,
-                                        state: try location.existing(clock: clock), options: Planner.Options(keepOrphans: keepOrphans),
+                                        state: try location.existing(clock: clock), options: Planner.Options(keepOrphans: keepOrphans, deleteContainerObjects: deleteContainerObjects),
                                         environment: ProcessEnvironment.run)
             reconciler.sshIdentity = identity
             return reconciler

@@ -52,7 +52,7 @@ struct BillCommand: ParsableCommand {
             throw fail("no state store yet: nothing was applied, so nothing was metered")
         }
         let book = try LedgerOptions.priceBook(repository: repository)
-        let biller = Biller(intervals: try store.meterIntervals(tenant: nil), traffic: try store.trafficUsage(tenant: nil), accounts: try store.accountEntries(tenant: nil),
+        let biller = Biller(intervals: try store.meterIntervals(tenant: nil), traffic: try store.trafficUsage(tenant: nil), storage: try store.storageUsage(tenant: nil), accounts: try store.accountEntries(tenant: nil),
                             book: book, now: store.now)
         if verify {
             // When each instance was deleted (its runs' starts), so a gap in its billing can be told from a lost interval.
@@ -90,7 +90,7 @@ struct BillCommand: ParsableCommand {
     /// to the cent; and every interval keeps the ledger's invariants (`LedgerAudit`).
     static func verify(_ biller: Biller, deletedAt: [Address: [Int64]]) -> [String] {
         var problems: [String] = []
-        guard let first = (biller.intervals.map(\.start) + biller.traffic.map(\.hour)).min() else { return [] }
+        guard let first = (biller.intervals.map(\.start) + biller.traffic.map(\.hour) + biller.storage.map(\.hour)).min() else { return [] }
         var months: [BillingMonth] = []
         var month = BillingMonth(containing: first)
         while month.start <= biller.now { months.append(month); month = month.next }

@@ -17,13 +17,16 @@ struct Show: ParsableCommand {
             (name and port, as the load-balancer nodes serve it). With --live, each Volume is also observed: the node and libvirt volume holding it with its \
             capacity, and its snapshots in the region's object store (capacity, chunks, chunks that snapshot uploaded, \
             when taken), then the snapshots of volumes that left the manifests. The Swift key comes from the variable \
-            the Region's objectStore names (default $STACKLAB_SWIFT_KEY).
+            the Region's objectStore names (default $STACKLAB_SWIFT_KEY). With --live, a container shows, per tenant \
+            account (read as the objectStore's reseller, key $STACKLAB_SWIFT_RESELLER_KEY), the bytes stored and the \
+            quota, then each container's objects, bytes, ACLs and versioning, and the containers that left the manifests.
 
             Examples:
               stacklab show
               stacklab show node
               stacklab show instance gerrit --format json
               stacklab show volume gerrit-data --live
+              stacklab show container site --live
               stacklab show loadbalancer www --live
               stacklab show instance openstackblog --live
               stacklab show alarm blog-cpu --live --prometheus http://127.0.0.1:9090
@@ -33,7 +36,7 @@ struct Show: ParsableCommand {
 
     @OptionGroup var reconcile: ReconcileOptions
 
-    @Flag(help: "Volumes, load balancers, instances and alarms: observe them (volumes: placement and snapshots; load balancers: listeners and member health; instances: public domain; alarms: their state in --prometheus).")
+    @Flag(help: "Volumes, load balancers, instances, alarms and containers: observe them (volumes: placement and snapshots; load balancers: listeners and member health; instances: public domain; alarms: their state in --prometheus; containers: objects, bytes, ACLs, the account's quota).")
     var live = false
 
     @Option(help: ArgumentHelp("Alarms with --live: the Prometheus that evaluates them (see stacklab monitoring config).", valueName: "url"))
@@ -52,8 +55,8 @@ struct Show: ParsableCommand {
         if let kind, Kind(addressName: kind) == nil {
             throw ValidationError("unknown kind '\(kind)'; kinds are: \(Kind.manifestKinds.map(\.rawValue).joined(separator: ", "))")
         }
-        if live, ![.volume, .loadBalancer, .instance, .alarm].contains(kind.flatMap(Kind.init(addressName:))) {
-            throw ValidationError("--live shows volumes, load balancers, instances and alarms: write e.g. stacklab show loadbalancer [NAME] --live")
+        if live, ![.volume, .loadBalancer, .instance, .alarm, .container].contains(kind.flatMap(Kind.init(addressName:))) {
+            throw ValidationError("--live shows volumes, load balancers, instances, alarms and containers: write e.g. stacklab show loadbalancer [NAME] --live")
         }
         if live, kind.flatMap(Kind.init(addressName:)) == .alarm, prometheus == nil {
             throw ValidationError("alarms are evaluated by Prometheus: write stacklab show alarm [NAME] --live --prometheus http://127.0.0.1:9090")
@@ -99,6 +102,10 @@ struct Show: ParsableCommand {
                 (text, json) = (shown.map { state in
                     "\(state.alarm)  \(state.summary)\n" + state.instances.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)\n" }.joined()
                 }.joined(), try JSON.encode(["alarms": shown]))
+            } else if kind == .container {
+                let shown = try ContainerStatus.observe(loaded.model.containers, name: name, reconciler: reconciler, regions: reconcile.region)
+                guard !shown.isEmpty else { throw fail("no container matches") }
+                (text, json) = (shown.map(\.text).joined(), try JSON.encode(["accounts": shown]))
             } else if kind == .loadBalancer {
                 let shown = try LoadBalancerStatus.observe(loaded.model.loadBalancers.filter(wanted), reconciler: reconciler)
                 guard !shown.isEmpty else { throw fail("no load balancer matches") }
