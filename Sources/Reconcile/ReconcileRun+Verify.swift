@@ -20,6 +20,7 @@ extension ReconcileRun {
             request.caches = caches
             request.observed = observedNodes  // what the nodes hold after the apply
             request.observedSnapshots = observedSnapshots
+            request.observedAccounts = observedAccounts
             // The service remembers converged regions in memory, the CLI in the state store.
             request.memo = caches == nil ? try StoredPlanMemo(store: state) : nil
             let after = try verifier.plan(request).plan

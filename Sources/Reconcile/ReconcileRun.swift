@@ -168,6 +168,8 @@ public struct ReconcileRun {
     public var observedNodes: (@Sendable (String, [ObservedNode]) -> Void)?
     /// Called with the snapshots in each planned region's object store, before it is planned and again by the verify.
     public var observedSnapshots: (@Sendable (String, [ObservedSnapshot]) -> Void)?
+    /// Called with the tenants' accounts in each planned region's object store, before it is planned and again by the verify.
+    public var observedAccounts: (@Sendable (String, [ObservedAccount]) -> Void)?
 
     /// Runs: plans (or checks that `saved` is still fresh), hands the plan to `show`, checks the guards, asks `approve`
     /// (false stops the run), applies and verifies. Throws `Refusal` when a guard stops it, `ReconcileError` when a
@@ -184,6 +186,7 @@ public struct ReconcileRun {
         request.hold = { locks = try lock($0) }
         request.observed = observedNodes
         request.observedSnapshots = observedSnapshots
+        request.observedAccounts = observedAccounts
         let planned = try reconciler.plan(request)
         let plan = planned.plan
         var phases = planned.reuse.phases

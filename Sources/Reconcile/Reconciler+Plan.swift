@@ -63,6 +63,8 @@ public struct PlanRequest {
     public var observed: ((String, [ObservedNode]) -> Void)?
     /// Called with the snapshots in each planned region's object store as listed (a region without one is left out).
     public var observedSnapshots: ((String, [ObservedSnapshot]) -> Void)?
+    /// Called with the tenants' accounts in each planned region's object store as observed (where StackLab is reseller).
+    public var observedAccounts: ((String, [ObservedAccount]) -> Void)?
 
     /// A request for `mode` over `regions`.
     public init(_ mode: Mode = .normal, regions: [String] = []) {
@@ -180,6 +182,7 @@ extension Reconciler {
             let snapshots = try observeSnapshots(regions.map(\.name))
             for (region, listed) in snapshots { request.observedSnapshots?(region, listed) }
             let accounts = try observeAccounts(regions.map(\.name))
+            for (region, observed) in accounts { request.observedAccounts?(region, observed) }
             stats.phases.endAdding("rings")
             let planned = ResultSlots<RegionPlan>(count: regions.count)
             let options = options

@@ -68,8 +68,21 @@ struct Console: Sendable {
         var regions: [RegionLink]
         var instances: [InstanceRow]
         var volumes, floatingIPs, loadBalancers, securityGroups, keypairs: [Row]
+        var containers: [ContainerRow]
+        var storage: Storage?
         var account: Account?
     }
+
+    /// A container of the tenant's account in the region's object store: as declared, and as the loop last saw it.
+    struct ContainerRow: Encodable {
+        var name: String
+        var declaredAt: String
+        var changedBy: ChangedBy?
+        var access, shared, versioning, objects, bytes: String
+    }
+
+    /// The tenant's account in the region's object store: what it holds, and its quota.
+    struct Storage: Encodable { var account, stored, quota: String }
 
     struct InstanceView: Encodable {
         var tenant, title, month: String
@@ -120,6 +133,7 @@ struct Console: Sendable {
         var keypairs: [Resource<KeypairSpec>] = []
         var loadBalancers: [Resource<LoadBalancerSpec>] = []
         var alarms: [Resource<AlarmSpec>] = []
+        var containers: [Resource<ContainerSpec>] = []
     }
 
     func owned(_ tenant: String, in model: DesiredModel) -> Owned {
@@ -131,6 +145,7 @@ struct Console: Sendable {
         owned.keypairs = model.keypairs.filter { $0.tenant == tenant }.sorted { $0.address < $1.address }
         owned.loadBalancers = model.loadBalancers.filter { $0.tenant == tenant }.sorted { $0.address < $1.address }
         owned.alarms = model.alarms.filter { $0.tenant == tenant }.sorted { $0.address < $1.address }
+        owned.containers = model.containers.filter { $0.tenant == tenant }.sorted { $0.address < $1.address }
         return owned
     }
 
@@ -169,8 +184,10 @@ struct Console: Sendable {
         let volumes = owned.volumes.filter { $0.region == current }
         let floatingIPs = owned.floatingIPs.filter { $0.region == current }
         let loadBalancers = owned.loadBalancers.filter { $0.region == current }
+        let containers = owned.containers.filter { $0.region == current }
         let changes = lastChanges(volumes.map(\.address) + floatingIPs.map(\.address) + loadBalancers.map(\.address)
-                                  + owned.securityGroups.map(\.address) + owned.keypairs.map(\.address))
+                                  + owned.securityGroups.map(\.address) + owned.keypairs.map(\.address) + containers.map(\.address))
+        let account = observation?.accounts[tenant]
         let view = Overview(
             tenant: tenant, title: "Overview", month: thisMonth,
             regions: regions.map { RegionLink(name: $0, current: $0 == current) },
@@ -202,11 +219,44 @@ struct Console: Sendable {
                 return Row(name: group.name, declaredAt: at(group.meta), changedBy: changes[group.address], rules: rules.joined(separator: "; "))
             },
             keypairs: owned.keypairs.map { Row(name: $0.name, declaredAt: at($0.meta), changedBy: changes[$0.address]) },
+            containers: Self.containerRows(containers, account: account, at: at, changes: changes),
+            storage: account.map { account in
+                let quota = [account.quotaBytes.map { "\(ByteSize(bytes: UInt64(max(0, $0))))" }, account.quotaObjects.map { "\($0) objects" }].compactMap { $0 }
+                return Storage(account: TenantStorage.accountID(tenant), stored: "\(ByteSize(bytes: UInt64(max(0, account.bytesUsed)))) in \(account.objects) objects",
+                               quota: quota.isEmpty ? "none" : quota.joined(separator: ", "))
+            },
             account: statement(tenant, month: BillingMonth(containing: now)).map {
                 Account(charges: "\($0.charges.roundedToCents)", deposit: "\($0.depositBalance.roundedToCents)", couponCredit: "\($0.couponCredit.roundedToCents)",
                         balance: "\($0.balance.roundedToCents)", currency: $0.currency)
             })
         return ConsoleTemplates.render("overview", view)
+    }
+
+    /// The tenant's containers in a region: each declared one with what Swift holds of it, then those that left the
+    /// manifests but still hold objects (they are billed until emptied).
+    static func containerRows(_ declared: [Resource<ContainerSpec>], account: ObservedAccount?, at: (ObjectMeta) -> String,
+                              changes: [Address: ChangedBy]) -> [ContainerRow] {
+        let found = Dictionary((account?.containers ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var rows = declared.map { container -> ContainerRow in
+            let spec = container.spec
+            let referrers = spec.allowReferrers?.value.map(\.value) ?? []
+            var access = ["false": "private", "read": "anyone reads", "list": "anyone reads and lists"][spec.effectivePublic.rawValue] ?? ""
+            if spec.effectivePublic != .none, !referrers.isEmpty { access += " from pages of \(referrers.joined(separator: ", "))" }
+            let shared = [("reads", spec.readers), ("writes", spec.writers)].compactMap { verb, names -> String? in
+                guard let names = names?.value, !names.isEmpty else { return nil }
+                return names.map(\.value).joined(separator: ", ") + " " + verb
+            }.joined(separator: "; ")
+            let have = found[container.name]
+            return ContainerRow(name: container.name, declaredAt: at(container.meta), changedBy: changes[container.address], access: access, shared: shared,
+                                versioning: spec.versioning?.value == true ? "on" : "off", objects: have.map { "\($0.objects)" } ?? "not created yet",
+                                bytes: have.map { "\(ByteSize(bytes: UInt64(max(0, $0.bytes))))" } ?? "")
+        }
+        let names = Set(declared.map(\.name))
+        for container in (account?.containers ?? []).sorted(by: { $0.name < $1.name }) where !names.contains(container.name) {
+            rows.append(ContainerRow(name: container.name, declaredAt: "left the manifests: billed until emptied", changedBy: nil, access: "", shared: "",
+                                     versioning: container.versioned ? "on" : "off", objects: "\(container.objects)", bytes: "\(ByteSize(bytes: UInt64(max(0, container.bytes))))"))
+        }
+        return rows
     }
 
     /// The tenant's `name` instance in `region`: where it is declared, its flavor, image, address and state, its graphs
@@ -256,7 +306,8 @@ struct Console: Sendable {
     func ownedAddresses(_ tenant: String, in model: DesiredModel) -> Set<Address> {
         let owned = self.owned(tenant, in: model)
         return Set(owned.instances.map(\.address) + owned.volumes.map(\.address) + owned.floatingIPs.map(\.address) + owned.securityGroups.map(\.address)
-                   + owned.keypairs.map(\.address) + owned.loadBalancers.map(\.address))
+                   + owned.keypairs.map(\.address) + owned.loadBalancers.map(\.address) + owned.containers.map(\.address)
+                   + [Address(kind: .tenant, name: tenant)])  // its account's quotas
     }
 
     /// The last run that changed each of `addresses` (the tenant's own, always).

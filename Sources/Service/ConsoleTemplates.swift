@@ -70,6 +70,10 @@ enum ConsoleTemplates {
             {{#floatingIPs}}<tr><td>{{name}} {{> where}}</td><td>{{address}}</td><td>{{instance}}</td></tr>{{/floatingIPs}}</table>
             <h2>Load balancers</h2><table id="load-balancers"><tr><th>Name</th><th>Host</th><th>Members</th></tr>
             {{#loadBalancers}}<tr><td>{{name}} {{> where}}</td><td>{{host}}</td><td>{{members}}</td></tr>{{/loadBalancers}}</table>
+            <h2>Object storage</h2>
+            {{#storage}}<p id="storage">Account {{account}}: {{stored}}; quota {{quota}}.</p>{{/storage}}
+            <table id="containers"><tr><th>Container</th><th>Access</th><th>Shared with</th><th>Versioning</th><th>Objects</th><th>Size</th></tr>
+            {{#containers}}<tr><td>{{name}} {{> where}}</td><td>{{access}}</td><td>{{shared}}</td><td>{{versioning}}</td><td>{{objects}}</td><td>{{bytes}}</td></tr>{{/containers}}</table>
             <h2>Security groups</h2><table id="security-groups"><tr><th>Name</th><th>Rules (ingress)</th></tr>
             {{#securityGroups}}<tr><td>{{name}} {{> where}}</td><td>{{rules}}</td></tr>{{/securityGroups}}</table>
             <h2>Keypairs</h2><table id="keypairs"><tr><th>Name</th></tr>

@@ -365,6 +365,7 @@ public struct ReconcileLoop: Service {
             let state = self.state
             run.observedNodes = { region, nodes in state.record(RegionObservation(nodes), region: region) }
             run.observedSnapshots = { region, snapshots in state.record(snapshots: snapshots, region: region) }
+            run.observedAccounts = { region, accounts in state.record(accounts: accounts, region: region) }
             let report = try run.run(show: { _ in state.update(region) { $0.lastPlanReadyAt = Date().timeIntervalSince1970 } })
             if let reason = caches.nodes.watchFailure, !toldUnwatched.isSet {
                 toldUnwatched.set()

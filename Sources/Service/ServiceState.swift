@@ -177,6 +177,16 @@ public final class ServiceState: @unchecked Sendable {
         lock.withLock {
             var observation = observation
             observation.snapshots = observations[region]?.snapshots ?? [:]  // listed apart, when the region is planned
+            observation.accounts = observations[region]?.accounts ?? [:]
+            observations[region] = observation
+        }
+    }
+
+    /// Keeps the tenants' accounts a run of `region` observed in its object store.
+    public func record(accounts: [ObservedAccount], region: String) {
+        lock.withLock {
+            var observation = observations[region] ?? RegionObservation([])
+            observation.accounts = Dictionary(accounts.map { ($0.tenant, $0) }, uniquingKeysWith: { first, _ in first })
             observations[region] = observation
         }
     }
@@ -295,6 +305,8 @@ public struct RegionObservation: Sendable {
     public var floatingIPs: [Address: IPv4Address] = [:]
     /// Each volume's snapshots in the region's object store, oldest first, as last listed.
     public var snapshots: [TenantKey: [ObservedSnapshot]] = [:]
+    /// Each tenant's account in the region's object store (where StackLab is reseller), as last observed.
+    public var accounts: [String: ObservedAccount] = [:]
 
     /// A summary of `observed`, as of now.
     public init(_ observed: [ObservedNode]) {

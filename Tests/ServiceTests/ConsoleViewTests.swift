@@ -49,4 +49,49 @@ import Testing
                 "oldest first: \(page)")
         #expect(!page.contains("others-secret"), "another tenant's volume of the same name shows nothing of its snapshots")
     }
+
+    /// The tenant's containers: as declared (access, sharing, versioning) with what Swift held when the loop last looked,
+    /// the account's bytes and quota, and a container that left the manifests still holding objects; nothing of
+    /// another tenant's account.
+    @Test func aTenantsContainersAndAccountAreShownAsSwiftHoldsThem() throws {
+        let repo = try Fixtures.deployment()
+        try repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec: {sponsor: Fixture lab, objectStore: {proxy: \"http://127.0.0.1:9\", user: \"lab:snap\", reseller: {user: \"admin:admin\"}}}\n")
+        try repo.write("manifests/tenants/storage.yaml", """
+            kind: Container
+            name: site
+            region: lab
+            tenant: acme
+            spec: {public: list, allowReferrers: [example.org], readers: [other], versioning: true}
+            ---
+            kind: Container
+            name: ledger
+            region: lab
+            tenant: other
+            spec: {}
+
+            """)
+        let loaded = try Loader().load(DirectorySource(root: repo.path))
+        #expect(!loaded.hasErrors, "\(loaded.diagnostics.map(\.message))")
+        let scratch = try Scratch("console-storage")
+        let state = ServiceState(stateDirectory: scratch.path)
+        state.update("lab") { $0.desiredRevision = "r1" }
+        _ = state.model("r1") { loaded }
+        state.record(RegionObservation([]), region: "lab")
+        state.record(accounts: [
+            ObservedAccount(tenant: "acme", quotaBytes: 1 << 30, quotaObjects: nil, bytesUsed: 3 << 20, objects: 5, containers: [
+                ObservedContainer(name: "site", read: ".r:example.org,.rlistings,tenant_other", write: nil, versioned: true, objects: 3, bytes: 2 << 20),
+                ObservedContainer(name: "old-backups", read: nil, write: nil, versioned: false, objects: 2, bytes: 1 << 20),
+            ]),
+            ObservedAccount(tenant: "other", quotaBytes: nil, quotaObjects: nil, bytesUsed: 77, objects: 1, containers: [
+                ObservedContainer(name: "ledger", read: nil, write: nil, versioned: false, objects: 1, bytes: 77),
+            ]),
+        ], region: "lab")
+        let configuration = ServiceConfiguration(repository: repo.path, stateDirectory: scratch.path, token: "t0ken", webhookSecret: "s3cret")
+        let console = Console(configuration: configuration, state: state, dashboard: Dashboard(configuration: configuration, state: state))
+        let page = try #require(console.overview("acme", region: "lab"))
+        #expect(page.contains("<p id=\"storage\">Account AUTH_tenant_acme: 3MiB in 5 objects; quota 1GiB.</p>"), "\(page)")
+        #expect(page.contains("<td>anyone reads and lists from pages of example.org</td><td>other reads</td><td>on</td><td>3</td><td>2MiB</td>"), "\(page)")
+        #expect(page.contains("old-backups <span class=\"where\">left the manifests: billed until emptied") && page.contains("<td>2</td><td>1MiB</td>"), "\(page)")
+        #expect(!page.contains("ledger") && !page.contains("AUTH_tenant_other"), "nothing of another tenant's account")
+    }
 }
