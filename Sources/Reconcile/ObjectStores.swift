@@ -1,5 +1,6 @@
 import Foundation
 import Manifests
+import Parallel
 import Planning
 import Snapshots
 
@@ -96,17 +97,15 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
     public func observeAccounts(_ region: String, tenants: [String]) throws -> [ObservedAccount] {
         let client = try reseller(region)
         do {
-            var accounts: [ObservedAccount] = []
-            for tenant in tenants {
+            return try Self.perTenant(tenants) { tenant in
                 let account = client.forAccount(TenantStorage.accountID(tenant))
-                guard let info = try account.accountInfo() else { continue }
+                guard let info = try account.accountInfo() else { return nil }
                 let containers = try account.containers().compactMap { try account.containerInfo($0) }.map {
                     ObservedContainer(name: $0.name, read: $0.read, write: $0.write, versioned: $0.versioned, objects: $0.objects, bytes: $0.bytesUsed)
                 }
-                accounts.append(ObservedAccount(tenant: tenant, quotaBytes: info.quotaBytes, quotaObjects: info.quotaObjects, bytesUsed: info.bytesUsed,
-                                                objects: info.objects, containers: containers))
+                return ObservedAccount(tenant: tenant, quotaBytes: info.quotaBytes, quotaObjects: info.quotaObjects, bytesUsed: info.bytesUsed,
+                                       objects: info.objects, containers: containers)
             }
-            return accounts
         } catch {
             throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot list the tenants' accounts: \(error)")
         }
@@ -117,14 +116,24 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
     public func accountBytes(_ region: String, tenants: [String]) throws -> [String: Int64] {
         let client = try reseller(region)
         do {
-            var bytes: [String: Int64] = [:]
-            for tenant in tenants {
-                if let info = try client.forAccount(TenantStorage.accountID(tenant)).accountInfo() { bytes[tenant] = info.bytesUsed }
+            let read = try Self.perTenant(tenants) { tenant in
+                try client.forAccount(TenantStorage.accountID(tenant)).accountInfo().map { (tenant, $0.bytesUsed) }
             }
-            return bytes
+            return Dictionary(read, uniquingKeysWith: { first, _ in first })
         } catch {
             throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot read the tenants' accounts: \(error)")
         }
+    }
+
+    /// `body`'s results for `tenants`, in their order (nil left out): at most 8 tenants' requests to the proxy at once, so
+    /// a region of hundreds of tenants is read in a fraction of the time one after another would take.
+    static func perTenant<T>(_ tenants: [String], _ body: @Sendable (String) throws -> T?) throws -> [T] {
+        let slots = ResultSlots<Result<T?, any Error>>(count: tenants.count)
+        let width = 8
+        DispatchQueue.concurrentPerform(iterations: min(width, tenants.count)) { worker in
+            for index in stride(from: worker, to: tenants.count, by: width) { slots[index] = Result { try body(tenants[index]) } }
+        }
+        return try slots.values.compactMap { try $0.get() }
     }
 
     /// The snapshots stored in `region`'s object store. Its volume keys are `tenant/name` (how `Applier` stores them);
