@@ -50,20 +50,27 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
         guard let setting = settings[region] else {
             throw ReconcileError(.invalid, "region '\(region)' has no objectStore: volume snapshots need one")
         }
-        guard setting.effectiveKeyEnv == Self.defaultCredential || credentials[setting.effectiveKeyEnv] != nil else {
-            throw ReconcileError(.invalid, "region '\(region)': its objectStore takes its key from $\(setting.effectiveKeyEnv), which is not a credential variable: the operator lists those in $\(Self.credentialList) (objectStore at \(setting.proxy.location))")
-        }
-        guard let key = credentials[setting.effectiveKeyEnv], !key.isEmpty else {
-            throw ReconcileError(.invalid, "region '\(region)': set $\(setting.effectiveKeyEnv) to the key of Swift user \(setting.user.value) (objectStore at \(setting.proxy.location))")
-        }
-        let store: SnapshotStore
-        do {
-            store = SnapshotStore(client: try SwiftClient.authenticate(proxy: setting.proxy.value, user: setting.user.value, key: key))
-        } catch {
-            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot sign in to its object store at \(setting.proxy.value): \(error)")
-        }
+        let store = SnapshotStore(client: try signIn(region, setting, user: setting.user.value, variable: setting.effectiveKeyEnv,
+                                                     defaultVariable: Self.defaultCredential, what: "its objectStore"))
         lock.withLock { opened[region] = store }
         return store
+    }
+
+    /// Signs in to `region`'s proxy as `user` with the key in `variable`, which must be `defaultVariable` or one the
+    /// operator lists as a credential.
+    private func signIn(_ region: String, _ setting: RegionSpec.ObjectStore, user: String, variable: String, defaultVariable: String,
+                        what: String) throws -> SwiftClient {
+        guard variable == defaultVariable || credentials[variable] != nil else {
+            throw ReconcileError(.invalid, "region '\(region)': \(what) takes its key from $\(variable), which is not a credential variable: the operator lists those in $\(Self.credentialList) (objectStore at \(setting.proxy.location))")
+        }
+        guard let key = credentials[variable], !key.isEmpty else {
+            throw ReconcileError(.invalid, "region '\(region)': set $\(variable) to the key of Swift user \(user) (objectStore at \(setting.proxy.location))")
+        }
+        do {
+            return try SwiftClient.authenticate(proxy: setting.proxy.value, user: user, key: key)
+        } catch {
+            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot sign in to its object store at \(setting.proxy.value) as \(user): \(error)")
+        }
     }
 
     /// Whether StackLab may act on the tenants' accounts in `region` (its object store names a reseller).
@@ -75,19 +82,8 @@ public final class ObjectStores: @unchecked Sendable {  // `opened` behind `lock
         guard let setting = settings[region], let reseller = setting.reseller?.value else {
             throw ReconcileError(.invalid, "region '\(region)' has no objectStore.reseller: tenants' containers need one")
         }
-        let variable = reseller.effectiveKeyEnv
-        guard variable == Self.resellerCredential || credentials[variable] != nil else {
-            throw ReconcileError(.invalid, "region '\(region)': its objectStore's reseller takes its key from $\(variable), which is not a credential variable: the operator lists those in $\(Self.credentialList) (objectStore at \(setting.proxy.location))")
-        }
-        guard let key = credentials[variable], !key.isEmpty else {
-            throw ReconcileError(.invalid, "region '\(region)': set $\(variable) to the key of Swift reseller admin \(reseller.user.value) (objectStore at \(setting.proxy.location))")
-        }
-        let client: SwiftClient
-        do {
-            client = try SwiftClient.authenticate(proxy: setting.proxy.value, user: reseller.user.value, key: key)
-        } catch {
-            throw ReconcileError(.objectStoreUnavailable, "region '\(region)': cannot sign in to its object store at \(setting.proxy.value) as \(reseller.user.value): \(error)")
-        }
+        let client = try signIn(region, setting, user: reseller.user.value, variable: reseller.effectiveKeyEnv, defaultVariable: Self.resellerCredential,
+                                what: "its objectStore's reseller")
         lock.withLock { resellers[region] = client }
         return client
     }

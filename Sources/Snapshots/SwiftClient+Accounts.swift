@@ -64,22 +64,7 @@ extension SwiftClient {
     /// The account's containers, page by page (none when the account does not exist).
     public func containers() throws -> [String] {
         struct Listed: Decodable { var name: String }
-        var names: [String] = []
-        var marker = ""
-        while true {
-            let query = "?format=json&limit=10000" + (marker.isEmpty ? "" : "&marker=\(marker.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? marker)")
-            let (status, data, _) = try call("GET", "", nil, body: nil, accept: [200, 204, 404], query: query)
-            guard status == 200 else { return names }
-            let page: [Listed]
-            do {
-                page = try JSONDecoder().decode([Listed].self, from: data)
-            } catch {
-                throw Failure(request: "GET account", status: status, message: "unreadable listing: \(error)")
-            }
-            names += page.map(\.name)
-            guard let last = page.last, page.count == 10000 else { return names }
-            marker = last.name
-        }
+        return try listing("", name: \Listed.name).map(\.name)
     }
 
     /// A container's settings and usage; nil when it does not exist.

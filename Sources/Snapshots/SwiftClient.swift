@@ -89,24 +89,29 @@ public struct SwiftClient: Sendable {
 
     /// Every object of a container whose name starts with `prefix` (page by page); none when the container is missing.
     public func list(_ container: String, prefix: String = "") throws -> [Listed] {
-        var listed: [Listed] = []
+        try listing(container, prefix: prefix, name: \Listed.name)
+    }
+
+    /// Every entry of a listing (`container` empty: the account's containers), page by page; none when it is missing.
+    func listing<Entry: Decodable>(_ container: String, prefix: String = "", name: (Entry) -> String) throws -> [Entry] {
+        var listed: [Entry] = []
         var marker = ""
         while true {
             var query = "?format=json&limit=10000"
-            for (name, value) in [("prefix", prefix), ("marker", marker)] where !value.isEmpty {
-                query += "&\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)"
+            for (key, value) in [("prefix", prefix), ("marker", marker)] where !value.isEmpty {
+                query += "&\(key)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)"
             }
             let (status, data, _) = try call("GET", container, nil, body: nil, accept: [200, 204, 404], query: query)
             guard status == 200 else { return listed }
-            let page: [Listed]
+            let page: [Entry]
             do {
-                page = try JSONDecoder().decode([Listed].self, from: data)
+                page = try JSONDecoder().decode([Entry].self, from: data)
             } catch {
-                throw Failure(request: "GET \(container)", status: status, message: "unreadable listing: \(error)")
+                throw Failure(request: "GET \(container.isEmpty ? "account" : container)", status: status, message: "unreadable listing: \(error)")
             }
             listed += page
             guard let last = page.last, page.count == 10000 else { return listed }
-            marker = last.name
+            marker = name(last)
         }
     }
 

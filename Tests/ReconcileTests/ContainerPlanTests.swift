@@ -9,8 +9,7 @@ import Testing
 /// account, and the data a plan never deletes on its own.
 @Suite struct ContainerPlanTests {
     static func model() throws -> DesiredModel {
-        let repo = try Fixtures.deployment()
-        try repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec: {sponsor: Fixture lab, objectStore: {proxy: \"http://127.0.0.1:9\", user: \"lab:snap\", reseller: {user: \"admin:admin\"}}}\n")
+        let repo = try Fixtures.deployment(overlay: "object-store")
         try repo.write("manifests/tenants/storage.yaml", """
             kind: Container
             name: site

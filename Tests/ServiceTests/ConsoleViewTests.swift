@@ -10,8 +10,21 @@ import Testing
 /// What the console's overview shows of a volume's snapshots: those the manifests declare, and those the region's
 /// object store held when the loop last listed it (the tenant's own; a page never asks the store itself).
 @Suite struct ConsoleViewTests {
+    /// The console of a service whose loop has loaded `repo` (as revision r1) and observed region lab's nodes.
+    static func console(_ repo: Scratch) throws -> (ServiceState, Console) {
+        let loaded = try Loader().load(DirectorySource(root: repo.path))
+        #expect(!loaded.hasErrors, "\(loaded.diagnostics.map(\.message))")
+        let scratch = try Scratch("console-view")
+        let state = ServiceState(stateDirectory: scratch.path)
+        state.update("lab") { $0.desiredRevision = "r1" }
+        _ = state.model("r1") { loaded }
+        state.record(RegionObservation([]), region: "lab")
+        let configuration = ServiceConfiguration(repository: repo.path, stateDirectory: scratch.path, token: "t0ken", webhookSecret: "s3cret")
+        return (state, Console(configuration: configuration, state: state, dashboard: Dashboard(configuration: configuration, state: state)))
+    }
+
     @Test func aVolumesSnapshotsAreShownAsDeclaredAndAsTheObjectStoreHoldsThem() throws {
-        let repo = try Fixtures.deployment()
+        let repo = try Fixtures.deployment(overlay: "object-store")
         try repo.write("manifests/tenants/volumes.yaml", """
             kind: Volume
             name: archive
@@ -26,14 +39,7 @@ import Testing
             spec: {size: 1GiB}
 
             """)
-        try repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec: {sponsor: Fixture lab, objectStore: {proxy: \"http://127.0.0.1:9\", user: \"lab:snapshots\"}}\n")
-        let loaded = try Loader().load(DirectorySource(root: repo.path))
-        #expect(!loaded.hasErrors, "\(loaded.diagnostics.map(\.message))")
-        let scratch = try Scratch("console-view")
-        let state = ServiceState(stateDirectory: scratch.path)
-        state.update("lab") { $0.desiredRevision = "r1" }
-        _ = state.model("r1") { loaded }
-        state.record(RegionObservation([]), region: "lab")
+        let (state, console) = try Self.console(repo)
         let taken = Calendar.UTC.seconds(year: 2026, month: 12, day: 4)
         state.record(snapshots: [
             ObservedSnapshot(volume: TenantKey(tenant: "acme", name: "archive"), name: "nightly-2026120400", capacity: 10 << 30, chunks: 2560, created: taken),
@@ -41,8 +47,6 @@ import Testing
             ObservedSnapshot(volume: TenantKey(tenant: "other", name: "archive"), name: "others-secret", capacity: 1 << 30, chunks: 256, created: taken),
         ], region: "lab")
         state.record(RegionObservation([]), region: "lab")  // the nodes observed again: the listing is kept
-        let configuration = ServiceConfiguration(repository: repo.path, stateDirectory: scratch.path, token: "t0ken", webhookSecret: "s3cret")
-        let console = Console(configuration: configuration, state: state, dashboard: Dashboard(configuration: configuration, state: state))
         let page = try #require(console.overview("acme", region: "lab"))
         #expect(page.contains("<td>nightly every 24h, newest 3 kept; before-upgrade</td>"), "\(page)")
         #expect(page.contains("<ul class=\"snapshots\"><li>before-upgrade (2026-12-03 23:00, 10GiB)</li><li>nightly-2026120400 (2026-12-04 00:00, 10GiB)</li></ul>"),
@@ -54,8 +58,7 @@ import Testing
     /// the account's bytes and quota, and a container that left the manifests still holding objects; nothing of
     /// another tenant's account.
     @Test func aTenantsContainersAndAccountAreShownAsSwiftHoldsThem() throws {
-        let repo = try Fixtures.deployment()
-        try repo.write("regions/lab/region.yaml", "kind: Region\nname: lab\nspec: {sponsor: Fixture lab, objectStore: {proxy: \"http://127.0.0.1:9\", user: \"lab:snap\", reseller: {user: \"admin:admin\"}}}\n")
+        let repo = try Fixtures.deployment(overlay: "object-store")
         try repo.write("manifests/tenants/storage.yaml", """
             kind: Container
             name: site
@@ -70,13 +73,7 @@ import Testing
             spec: {}
 
             """)
-        let loaded = try Loader().load(DirectorySource(root: repo.path))
-        #expect(!loaded.hasErrors, "\(loaded.diagnostics.map(\.message))")
-        let scratch = try Scratch("console-storage")
-        let state = ServiceState(stateDirectory: scratch.path)
-        state.update("lab") { $0.desiredRevision = "r1" }
-        _ = state.model("r1") { loaded }
-        state.record(RegionObservation([]), region: "lab")
+        let (state, console) = try Self.console(repo)
         state.record(accounts: [
             ObservedAccount(tenant: "acme", quotaBytes: 1 << 30, quotaObjects: nil, bytesUsed: 3 << 20, objects: 5, containers: [
                 ObservedContainer(name: "site", read: ".r:example.org,.rlistings,tenant_other", write: nil, versioned: true, objects: 3, bytes: 2 << 20),
@@ -86,8 +83,6 @@ import Testing
                 ObservedContainer(name: "ledger", read: nil, write: nil, versioned: false, objects: 1, bytes: 77),
             ]),
         ], region: "lab")
-        let configuration = ServiceConfiguration(repository: repo.path, stateDirectory: scratch.path, token: "t0ken", webhookSecret: "s3cret")
-        let console = Console(configuration: configuration, state: state, dashboard: Dashboard(configuration: configuration, state: state))
         let page = try #require(console.overview("acme", region: "lab"))
         #expect(page.contains("<p id=\"storage\">Account AUTH_tenant_acme: 3MiB in 5 objects; quota 1GiB.</p>"), "\(page)")
         #expect(page.contains("<td>anyone reads and lists from pages of example.org</td><td>other reads</td><td>on</td><td>3</td><td>2MiB</td>"), "\(page)")
