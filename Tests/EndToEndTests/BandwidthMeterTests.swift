@@ -173,9 +173,16 @@ import Testing
         let world = try World()
         var expected: [String: Int64] = [:]
         func expect(_ key: String, _ bytes: Int64) { expected[key, default: 0] += bytes }
+        // What an instance sends (billed) is exactly what the test sent. What it receives may also hold a stray frame the
+        // bridge floods to every port (40 bytes of IPv4 to a1 and b1 alike, seen once in six runs): received bytes are
+        // what was sent to it plus less than one frame, never less.
         func check(_ note: String = "", sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
             let got = try world.ledger().filter { $0.value > 0 }
-            #expect(got == expected, "ledger \(got.sorted { $0.key < $1.key }) want \(expected.sorted { $0.key < $1.key })\n\(note)", sourceLocation: sourceLocation)
+            let sent = got.filter { $0.key.contains(" out ") }, received = got.filter { !$0.key.contains(" out ") }
+            let wantSent = expected.filter { $0.key.contains(" out ") }, wantReceived = expected.filter { !$0.key.contains(" out ") }
+            let stray = received.allSatisfy { key, bytes in bytes >= (wantReceived[key] ?? 0) && bytes - (wantReceived[key] ?? 0) < 1_500 }
+                && wantReceived.keys.allSatisfy { received[$0] != nil }
+            #expect(sent == wantSent && stray, "ledger \(got.sorted { $0.key < $1.key }) want \(expected.sorted { $0.key < $1.key })\n\(note)", sourceLocation: sourceLocation)
         }
         #expect(try world.counters().contains(TrafficCounter.epochCounter), "the table made anew by StackLab carries its epoch")
 
