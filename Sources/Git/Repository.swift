@@ -56,9 +56,10 @@ public final class Repository {
     /// Every file under `roots` (top-level directory names; all files when empty) in the tree of `revision`.
     /// Blobs larger than `maxBytes` are listed with their size but without bytes. A regular file whose path maps to
     /// its blob id in `known` is listed `omitted`, unread: the caller holds those bytes already. Blobs are read on
-    /// `parallelism` threads (the machine's cores when 0), each with its own repository handle.
+    /// `parallelism` threads (the machine's cores when 0), each with its own repository handle. With `listings`, a
+    /// subtree walked before is not read again while its id is unchanged (and `listings` is updated to this tree).
     public func files(at revision: String, under roots: [String] = [], maxBytes: Int = .max,
-                      known: [String: String] = [:], parallelism: Int = 0) throws(GitError) -> [TreeFile] {
+                      known: [String: String] = [:], parallelism: Int = 0, listings: TreeListings? = nil) throws(GitError) -> [TreeFile] {
         let commit = try lookupCommit(revision)
         defer { git_commit_free(commit) }
         try checkLoose(git_commit_tree_id(commit))
@@ -66,7 +67,13 @@ public final class Repository {
         try check("read the tree of \(revision)", git_commit_tree(&tree, commit))
         defer { git_tree_free(tree) }
         var entries: [Entry] = []
-        try walk(tree!, prefix: "", roots: Set(roots), into: &entries)
+        if let listings {
+            listings.lastRead = 0
+            listings.lastReused = 0
+            listings.roots = try walk(tree!, prefix: "", roots: Set(roots), kept: listings.roots, listings: listings, into: &entries)
+        } else {
+            _ = try walk(tree!, prefix: "", roots: Set(roots), kept: [:], listings: nil, into: &entries)
+        }
         var files = entries.map { entry in
             var file = TreeFile(path: entry.path, kind: .file, size: 0, bytes: nil, blobID: entry.id)
             file.omitted = !entry.isLink && known[entry.path] == entry.id
@@ -104,7 +111,7 @@ public final class Repository {
     }
 
     /// A blob entry of a tree: path, id, whether it is a symbolic link.
-    private struct Entry: Sendable {
+    struct Entry: Sendable {
         var path: String
         var id: String
         var raw: [UInt8]
@@ -205,7 +212,11 @@ public final class Repository {
         return commit!
     }
 
-    private func walk(_ tree: OpaquePointer, prefix: String, roots: Set<String>, into entries: inout [Entry]) throws(GitError) {
+    /// Appends the blob entries of `tree` (at `prefix`) to `entries`, and gives back its subdirectories as walked. A
+    /// subdirectory whose tree id is the one `kept` holds for it is taken from there, unread (with `listings`).
+    private func walk(_ tree: OpaquePointer, prefix: String, roots: Set<String>, kept: [String: TreeListings.Directory],
+                      listings: TreeListings?, into entries: inout [Entry]) throws(GitError) -> [String: TreeListings.Directory] {
+        var directories: [String: TreeListings.Directory] = [:]
         for index in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, index) else { continue }
             let name = String(cString: git_tree_entry_name(entry))
@@ -214,11 +225,24 @@ public final class Repository {
             let mode = git_tree_entry_filemode(entry)
             switch mode {
             case GIT_FILEMODE_TREE:
-                try checkLoose(git_tree_entry_id(entry))
+                let oid = git_tree_entry_id(entry)!
+                let raw = withUnsafeBytes(of: oid.pointee.id) { [UInt8]($0) }
+                if let listings, let known = kept[name], known.id == raw {
+                    entries.append(contentsOf: known.entries)
+                    directories[name] = known
+                    listings.lastReused += 1
+                    continue
+                }
+                try checkLoose(oid)
                 var subtree: OpaquePointer?
-                try check("read tree \(path)", git_tree_lookup(&subtree, handle, git_tree_entry_id(entry)))
+                try check("read tree \(path)", git_tree_lookup(&subtree, handle, oid))
                 defer { git_tree_free(subtree) }
-                try walk(subtree!, prefix: path, roots: roots, into: &entries)
+                let start = entries.count
+                let children = try walk(subtree!, prefix: path, roots: roots, kept: kept[name]?.children ?? [:], listings: listings, into: &entries)
+                if let listings {
+                    listings.lastRead += 1
+                    directories[name] = TreeListings.Directory(id: raw, entries: Array(entries[start...]), children: children)
+                }
             case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK:
                 let oid = git_tree_entry_id(entry)!
                 let raw = withUnsafeBytes(of: oid.pointee.id) { [UInt8]($0) }
@@ -227,6 +251,7 @@ public final class Repository {
                 continue  // submodules (commits) carry no manifests
             }
         }
+        return directories
     }
 
     /// `~N`, `^N`, `~` and `^` steps as (parent index, repetitions): `~3` is the first parent three times, `^2` the

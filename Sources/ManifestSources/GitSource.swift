@@ -9,12 +9,15 @@ public struct GitSource: ManifestSource {
     public var revision: String
     /// Blob ids the caller already holds, by path: those files come back `omitted`, unread.
     public var known: [String: String] = [:]
+    /// Trees walked before: unchanged subtrees are listed from here, unread.
+    public var listings: TreeListings?
 
     /// Creates a source.
-    public init(repository: String, revision: String, known: [String: String] = [:]) {
+    public init(repository: String, revision: String, known: [String: String] = [:], listings: TreeListings? = nil) {
         self.repository = repository
         self.revision = revision
         self.known = known
+        self.listings = listings
     }
 
     public var description: String { "git \(repository) @ \(revision)" }
@@ -23,7 +26,7 @@ public struct GitSource: ManifestSource {
         do {
             let repo = try Repository(at: repository)
             let commit = try repo.resolveCommit(revision)
-            let files = try repo.files(at: commit, under: ManifestLayout.roots, maxBytes: limits.maxFileBytes, known: known)
+            let files = try repo.files(at: commit, under: ManifestLayout.roots, maxBytes: limits.maxFileBytes, known: known, listings: listings)
             let byPath = Dictionary(files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
             let inputs = files.filter { ManifestLayout.isManifest($0.path) }.map { file in
                 Self.input(for: file, byPath: byPath, limit: limits.maxFileBytes)

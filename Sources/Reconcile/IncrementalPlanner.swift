@@ -7,7 +7,7 @@ import SimulatedNodes
 import State
 
 /// Plans one git repository revision after revision (what `stacklab-bench incremental` measures), keeping in memory
-/// each file's decode result (by blob id, a `DecodeCache`) and, in `RunCaches`, each node's observation (by
+/// each subtree's listing and each file's decode result (by tree and blob id, a `RevisionLoader`) and, in `RunCaches`, each node's observation (by
 /// generation), ring builders (by stamp) and each region's plan (by `RegionKey`): the caches the service keeps for its
 /// runs, through the same `Reconciler.plan(_:)`. So a new revision costs what it changed: only changed blobs are read and decoded, only
 /// regions whose documents, nodes or rings changed are planned, only nodes whose generation changed are
@@ -21,8 +21,8 @@ public final class IncrementalPlanner {
     public let repository: String
     /// The state directory (simulated nodes, ring builders).
     public let stateDirectory: String
-    private let limits: LoadLimits
-    private let decodeCache = DecodeCache()
+    /// Each revision's files, through the subtrees and decodes of earlier ones.
+    private let loader: RevisionLoader
     /// Drivers, observations, ring builders and region plans kept between revisions (what the service keeps too).
     private let caches: RunCaches
     private let state: () throws -> (any StateBackend)?
@@ -57,22 +57,21 @@ public final class IncrementalPlanner {
         self.stateDirectory = stateDirectory
         caches = RunCaches(stateDirectory: stateDirectory, environment: environment)
         self.environment = environment
-        self.limits = limits
+        loader = RevisionLoader(repository: repository, limits: limits)
     }
 
     /// Plans `revision` (every region), reusing what earlier revisions computed.
     public func plan(revision: String) throws -> Outcome {
         let start = Date()
-        let source = GitSource(repository: repository, revision: revision, known: decodeCache.known)
-        let snapshot: SourceSnapshot
+        let load: LoadResult
         do {
-            snapshot = try source.read(limits: limits)
+            load = try loader.load(revision: revision)
         } catch {
-            throw ReconcileError(.invalid, "\(source): \(error)\(error.hint.map { "; \($0)" } ?? "")")
+            throw ReconcileError(.invalid, "git \(repository) @ \(revision): \(error)\(error.hint.map { "; \($0)" } ?? "")")
         }
-        let load = Loader(limits: limits).load(snapshot, cache: decodeCache)
         let loaded = Date()
-        var outcome = Outcome(load: load, plan: nil, filesDecoded: decodeCache.lastDecoded, filesReused: decodeCache.lastReused,
+        let reused = loader.lastReuse
+        var outcome = Outcome(load: load, plan: nil, filesDecoded: reused.filesDecoded, filesReused: reused.filesReused,
                               reuse: ReuseStats(), loadSeconds: loaded.timeIntervalSince(start) - load.timings.validate,
                               validateSeconds: load.timings.validate, planSeconds: 0, totalSeconds: 0)
         guard !load.hasErrors else {
@@ -81,6 +80,7 @@ public final class IncrementalPlanner {
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state(), environment: environment)
         reconciler.nodes = caches.nodes
+        reconciler.planDigests = load.planDigests
         var request = PlanRequest()
         request.caches = caches
         request.sweepTemporaries = sweeps.due()

@@ -65,13 +65,15 @@ public struct ReconcileLoop: Service {
     public let configuration: ServiceConfiguration
     public let state: ServiceState
     let logger: Logger
-    /// Revisions are loaded incrementally: only files whose blobs changed are read and decoded again.
-    let loader = IncrementalLoader()
+    /// Revisions are loaded incrementally: only trees and files whose ids changed are read and decoded again.
+    let loader: RevisionLoader
     /// When crashed writes' temporary files were last swept: in the first run, then every ten minutes on a thread of
     /// its own (a sweep lists every simulated node's directory, seconds at 10,000 nodes: not on a push's way to its
     /// plan; it removes only files whose writer is gone or that are older than ten minutes, so it may run beside one).
     let sweeps = SweepClock()
     let firstSweepDone = StopFlag()
+    /// Set by each region run, taken after each pass (`Allocator.trim`).
+    let ranSinceTrim = StopFlag()
     /// Whether the operator was told that node generations are read without a watch (once per process).
     let toldUnwatched = StopFlag()
     /// The store the loop reads each region's run history from, opened once (not on every look).
@@ -84,10 +86,12 @@ public struct ReconcileLoop: Service {
         self.configuration = configuration
         self.state = state
         self.logger = logger
+        loader = RevisionLoader(repository: configuration.repository)
     }
 
     public func run() async throws {
         let stopping = StopFlag()
+        Allocator.configureForService()
         await withGracefulShutdownHandler {
             // A cancelled task (the service group ending for another reason) stops the loop as a graceful shutdown does.
             while !stopping.isSet && !Task.isCancelled {
@@ -95,6 +99,8 @@ public struct ReconcileLoop: Service {
                     state.setLooking(true)
                     defer { state.setLooking(false) }
                     iterate(stopping: stopping)
+                    // What a pass that ran regions freed goes back to the kernel (a pass that ran none freed little).
+                    if ranSinceTrim.take() { Allocator.trim() }
                 }
                 // The next look: at the poll interval, or sooner when a resync falls due (or a push wakes it).
                 let pause = min(configuration.pollInterval, configuration.resyncInterval)
@@ -140,11 +146,10 @@ public struct ReconcileLoop: Service {
                 }
             }
             revision = try Repository(at: configuration.repository).resolveCommit(configuration.branch)
-            let repository = configuration.repository
             let loadStart = DispatchTime.now().uptimeNanoseconds
-            loaded = try state.model(revision) { try loader.load(repository: repository, revision: revision) }
+            loaded = try state.model(revision) { try loader.load(revision: revision) }
             loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
-            digests = loaded.model.planDigests
+            digests = loaded.planDigests
             state.remember(digests: digests, of: revision)
         } catch {
             logger.error("cannot read \(configuration.branch) of \(configuration.repository): \(error)")
@@ -196,8 +201,7 @@ public struct ReconcileLoop: Service {
                 }
                 if target != revision {
                     do {
-                        let repository = configuration.repository
-                        model = try state.model(target) { try loader.load(repository: repository, revision: target) }
+                        model = try state.model(target) { try loader.load(revision: target) }
                     } catch {
                         logger.error("cannot read revision \(target.prefix(12)) released to region \(region): \(error)")
                         continue
@@ -331,6 +335,7 @@ public struct ReconcileLoop: Service {
     /// Converges one region to `revision`.
     func reconcile(_ region: String, revision: String, loaded: LoadResult, loadSeconds: Double = 0) {
         state.update(region) { $0.running = true; $0.lastRunStartedAt = Date().timeIntervalSince1970 }
+        ranSinceTrim.set()
         let start = DispatchTime.now().uptimeNanoseconds
         var options = ReconcileRun.Options()
         options.regions = [region]
@@ -513,23 +518,13 @@ final class HistoryStore: Sendable {
     }
 }
 
-/// A flag set once, read from any thread.
+/// A flag set from any thread, read (or taken: read and cleared) from any thread.
 final class StopFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
+    /// Whether it was set, clearing it.
+    func take() -> Bool { lock.withLock { defer { value = false }; return value } }
 }
 
-/// Loads revisions through one decode cache (the loop's thread only; the lock makes that certain).
-final class IncrementalLoader: @unchecked Sendable {
-    private let lock = NSLock()
-    private let cache = DecodeCache()
-
-    func load(repository: String, revision: String) throws -> LoadResult {
-        try lock.withLock {
-            let snapshot = try GitSource(repository: repository, revision: revision, known: cache.known).read(limits: LoadLimits())
-            return Loader().load(snapshot, cache: cache)
-        }
-    }
-}

@@ -114,7 +114,12 @@ public final class ServiceState: @unchecked Sendable {
         caches = RunCaches(stateDirectory: stateDirectory, regions: cacheRegions, environment: environment)
     }
 
-    /// The model of `revision`, loaded once per revision (the loop and the dashboard share the last three).
+    /// Models kept: the branch's and one other (a region the deploy pipeline has not rolled out to yet converges to the
+    /// revision released to it). Each holds its own columns (tens of megabytes at 100,000 instances); a third revision
+    /// asked for is loaded again, through the loader's caches (only files that differ from the last load are decoded).
+    static let keptModels = 2
+
+    /// The model of `revision`, loaded once per revision (the loop and the dashboard share the last `keptModels`).
     public func model(_ revision: String, load: () throws -> LoadResult) rethrows -> LoadResult {
         if let cached = lock.withLock({ models.first { $0.revision == revision } }) { return cached.loaded }
         let loaded = try load()
@@ -122,9 +127,9 @@ public final class ServiceState: @unchecked Sendable {
             var dropped = models.filter { $0.revision == revision }
             models.removeAll { $0.revision == revision }
             models.append((revision, loaded))
-            if models.count > 3 {
-                dropped += models.prefix(models.count - 3)
-                models.removeFirst(models.count - 3)
+            if models.count > Self.keptModels {
+                dropped += models.prefix(models.count - Self.keptModels)
+                models.removeFirst(models.count - Self.keptModels)
             }
             return dropped
         }

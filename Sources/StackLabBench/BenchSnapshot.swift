@@ -17,6 +17,12 @@ struct BenchSnapshot: AsyncParsableCommand {
               incremental  after 1% of the volume (10 chunks' worth, spread out) changed: only those chunks are asked
                            for and sent (the first snapshot's chunks are known to be stored)
               restore      the incremental snapshot read back and checked by sha256
+            Beside them, what a user would use instead, on the same cluster, volume and segment size: python-swiftclient \
+            (--swiftclient, a `swift` command from a venv: python3 -m venv .build/swiftclient-venv && \
+            .build/swiftclient-venv/bin/pip install python-swiftclient):
+              swift upload        swift upload --segment-size 1 MiB of the first volume
+              swift upload again  the same after the change, --skip-identical (only changed segments sent)
+              swift download      the object read back
             """)
 
     @Option(help: "Volume size in MiB.")
@@ -24,6 +30,9 @@ struct BenchSnapshot: AsyncParsableCommand {
 
     @Option(help: "text or json.")
     var format: OutputFormat = .text
+
+    @Option(help: ArgumentHelp("python-swiftclient's `swift` command, the comparison (left out when absent).", valueName: "path"))
+    var swiftclient = ".build/swiftclient-venv/bin/swift"
 
     func run() async throws {
         guard LoopbackSwift.python != nil else { throw fail("set STACKLAB_SWIFT_PYTHON to a python with swift==2.38.3 (.ci/run makes one in .build/swift-venv)") }
@@ -51,6 +60,17 @@ struct BenchSnapshot: AsyncParsableCommand {
             return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         let (first, firstSeconds) = try await timed { try store.upload(volume: "bench", name: "first", from: volume) }
+        // python-swiftclient on the same volume, segment size and cluster (its own container).
+        let client = FileManager.default.isExecutableFile(atPath: swiftclient) ? swiftclient : nil
+        func swift(_ arguments: [String]) throws -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try Command.run([client!, "-A", "\(cluster.proxyURL)/auth/v1.0", "-U", "test:tester", "-K", "testing"] + arguments,
+                                         stderr: .apart)
+            guard result.status == 0 else { throw fail("swift \(arguments.joined(separator: " ")) failed: \(result.output.suffix(500)) \(result.errors.suffix(500))") }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        let upload = ["upload", "--segment-size", "\(1 << 20)", "--object-name", "volume", "swiftclient", volume]
+        let clientFirst = try client.map { _ in try swift(upload) }
         let changed = max(1, mebibytes / 100)
         try writer.close()
         guard let updater = FileHandle(forUpdatingAtPath: volume) else { throw fail("cannot change \(volume)") }
@@ -64,16 +84,35 @@ struct BenchSnapshot: AsyncParsableCommand {
         try updater.close()
         let (second, secondSeconds) = try await timed { try store.upload(volume: "bench", name: "second", from: volume, after: first.manifest) }
         let (_, restoreSeconds) = try await timed { try store.restore(volume: "bench", name: "second", to: "\(root)/restored.img") }
+        let clientAgain = try client.map { _ in try swift(upload.dropLast(1) + ["--skip-identical", volume]) }
+        let clientDownload = try client.map { _ in try swift(["download", "swiftclient", "volume", "-o", "\(root)/downloaded.img"]) }
         let rss = BenchIncremental.peakRSSMB()
         func row(_ name: String, _ seconds: Double, _ detail: String) -> BenchRow {
             BenchRow(name: name, medianSeconds: seconds, minSeconds: seconds, maxSeconds: seconds, peakRSSMB: rss, detail: detail)
         }
+        func rate(_ seconds: Double) -> String { String(format: "%.0f MiB/s of the volume", Double(mebibytes) / seconds) }
+        var rows = [
+            row("first", firstSeconds, "\(first.chunksUploaded) chunks, \(first.bytesSent >> 20) MiB sent, \(rate(firstSeconds))"),
+            row("incremental", secondSeconds, "\(second.chunksUploaded) chunks, \(second.bytesSent >> 20) MiB sent after \(changed) MiB changed, \(rate(secondSeconds))"),
+            row("restore", restoreSeconds, "\(mebibytes) MiB read back, sha256 checked, \(rate(restoreSeconds))"),
+        ]
+        if let clientFirst, let clientAgain, let clientDownload {
+            // Peak RSS of the largest child waited for: the `swift` processes (and the ring build's stacklab before them).
+            var children = rusage()
+            getrusage(RUSAGE_CHILDREN.rawValue, &children)
+            func row(_ name: String, _ seconds: Double, _ detail: String) -> BenchRow {
+                BenchRow(name: name, medianSeconds: seconds, minSeconds: seconds, maxSeconds: seconds, peakRSSMB: Double(children.ru_maxrss) / 1024, detail: detail)
+            }
+            rows += [
+                row("swift upload", clientFirst, "python-swiftclient, 1 MiB segments, \(rate(clientFirst)) (StackLab's first: \(String(format: "%.2f×", clientFirst / firstSeconds)) as fast)"),
+                row("swift upload again", clientAgain, "--skip-identical after the change, \(rate(clientAgain)) (StackLab's incremental: \(String(format: "%.2f×", clientAgain / secondSeconds)) as fast)"),
+                row("swift download", clientDownload, "\(rate(clientDownload)) (StackLab's restore: \(String(format: "%.2f×", clientDownload / restoreSeconds)) as fast)"),
+            ]
+        } else {
+            rows[0].detail = (rows[0].detail ?? "") + "; python-swiftclient not found at \(swiftclient): no comparison"
+        }
         let report = BenchReport(workload: "\(mebibytes) MiB volume, 1 MiB chunks, Swift 2.38.3 on loopback (3 replicas)",
-                                 cores: ProcessInfo.processInfo.activeProcessorCount, runs: 1, rows: [
-            row("first", firstSeconds, "\(first.chunksUploaded) chunks, \(first.bytesSent >> 20) MiB sent (\(String(format: "%.0f", Double(first.bytesSent) / 1_048_576 / firstSeconds)) MiB/s)"),
-            row("incremental", secondSeconds, "\(second.chunksUploaded) chunks, \(second.bytesSent >> 20) MiB sent after \(changed) MiB changed"),
-            row("restore", restoreSeconds, "\(mebibytes) MiB read back, sha256 checked"),
-        ])
+                                 cores: ProcessInfo.processInfo.activeProcessorCount, runs: 1, rows: rows)
         Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
     }
 }

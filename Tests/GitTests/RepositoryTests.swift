@@ -37,6 +37,42 @@ import TestSupport
         #expect(!head.contains { $0.path == "README" })
     }
 
+    @Test func aWalkWithListingsReadsOnlyTheTreesThatChangedAndListsWhatAFullWalkLists() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-git-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for sub in ["manifests/tenants/a", "manifests/tenants/b", "manifests/regions", "regions/r1"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
+            try "\(sub)\n".write(toFile: "\(dir)/\(sub)/x.yaml", atomically: true, encoding: .utf8)
+        }
+        try git("init", "-q", in: dir)
+        try git("add", "-A", in: dir)
+        try git("commit", "-qm", "one", in: dir)
+        let repo = try Repository(at: dir)
+        let listings = TreeListings()
+        func same(_ revision: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let listed = try repo.files(at: revision, under: ["manifests", "regions"], listings: listings)
+            let full = try repo.files(at: revision, under: ["manifests", "regions"])
+            #expect(listed.map { "\($0.path) \($0.blobID)" } == full.map { "\($0.path) \($0.blobID)" }, sourceLocation: sourceLocation)
+            #expect(listed.map(\.bytes) == full.map(\.bytes), sourceLocation: sourceLocation)
+        }
+        try same("HEAD")
+        #expect(listings.lastRead == 7 && listings.lastReused == 0, "\(listings.lastRead) \(listings.lastReused)")
+        // One file changes: the trees on its path are read (manifests, tenants, a); tenants/b, manifests/regions and regions are kept.
+        try "changed\n".write(toFile: "\(dir)/manifests/tenants/a/x.yaml", atomically: true, encoding: .utf8)
+        try git("commit", "-qam", "two", in: dir)
+        try same("HEAD")
+        #expect(listings.lastRead == 3 && listings.lastReused == 3, "\(listings.lastRead) \(listings.lastReused)")
+        // A directory removed and one added; then back to the first commit: what is listed is always the commit's.
+        try FileManager.default.removeItem(atPath: "\(dir)/manifests/tenants/b")
+        try FileManager.default.createDirectory(atPath: "\(dir)/manifests/tenants/c", withIntermediateDirectories: true)
+        try "c\n".write(toFile: "\(dir)/manifests/tenants/c/y.yaml", atomically: true, encoding: .utf8)
+        try git("add", "-A", in: dir)
+        try git("commit", "-qm", "three", in: dir)
+        try same("HEAD")
+        try same("HEAD~2")
+        try same("HEAD~1")
+    }
+
     @Test func symlinksAreReportedWithTheirTarget() throws {
         let dir = try makeRepo()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -36,16 +36,25 @@ import Testing
              {"bench": "serve", "size": "large", "name": "service resident memory", "medianSeconds": 0, "minSeconds": 0, "maxSeconds": 0, "peakRSSMB": 436.8},
              {"bench": "rings", "name": "W1", "medianSeconds": 0.000747, "detail": "balance 0.78 %", "anchorSeconds": 0.068, "ratio": 91.0,
               "ratioMeaning": "× faster than the anchor"},
+             {"bench": "rings", "name": "W3", "medianSeconds": 0.2, "anchorSeconds": 32, "ratio": 160, "ratioMeaning": "× faster than the anchor"},
+             {"bench": "rings", "name": "W4", "medianSeconds": 0.05, "moved": 23410, "minimum": 23406},
+             {"bench": "incremental", "size": "medium", "name": "medium one-file commit", "medianSeconds": 0.015, "peakRSSMB": 170},
+             {"bench": "incremental", "size": "large", "name": "large one-file commit", "medianSeconds": 0.028, "peakRSSMB": 390},
              {"bench": "snapshot", "name": "-", "error": "exited 64: a | b\\nc"}]}
             """
         let report = try JSONDecoder().decode(BenchAll.Report.self, from: Data(json.utf8))
         let lines = BenchAll.markdown(report).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines[0] == "`stacklab-bench all`: commit abc123, Some CPU, 24 GiB, 2 cores, 2026-12-03T12:00:00Z, median of 3 runs.")
-        #expect(lines.contains("| plan · validate | 0.048 s, 44 MB |  | 1.57 s, 196 MB |  |"), "a column per size, the size left out of the name")
-        #expect(lines.contains("| manifests · validate |  |  | 1.60 s, 196 MB, 2.50× the floor (0.640 s) | ≤ 1.5× the floor |"))
-        #expect(lines.contains("| serve · service resident memory |  |  | 437 MB |  |"), "a memory row shows no time")
-        #expect(lines.contains("| rings · W1 | 0.0007 s, 91× faster than 0.068 s |  |"))
-        #expect(lines.contains("| snapshot · - | error: exited 64: a \\| b c |  |"), "a pipe and a newline kept out of the table's cells")
+        #expect(lines.contains("| plan · validate | 0.048 s, 44 MB |  | 1.57 s, 196 MB |  |  |"), "a column per size, the size left out of the name")
+        // Each target is judged from the figures, whatever the saved report said: met, missed, or nothing to decide.
+        #expect(lines.contains("| manifests · validate |  |  | 1.60 s, 196 MB, 2.50× the floor (0.640 s) | ≤ 1.5× the floor | missed |"))
+        #expect(lines.contains("| serve · service resident memory |  |  | 437 MB | ≤ 400 MB | missed |"), "a memory row shows no time")
+        #expect(lines.contains("| rings · W1 | 0.0007 s, 91× faster than 0.068 s |  |  |"))
+        #expect(lines.contains("| rings · W3 | 0.200 s, 160× faster than 32.00 s | ≥ 150× Swift, balance and dispersion equal | met |"))
+        #expect(lines.contains("| rings · W4 | 0.050 s | moves ≤ the minimum | missed |"), "23,410 moved where 23,406 had to")
+        // Held to its own limits and to the medium size's time: 0.028 s ≤ 0.03 s, but more than 1.5 × 0.015 s.
+        #expect(lines.contains("| incremental · one-file commit |  | 0.015 s, 170 MB | 0.028 s, 390 MB | ≤ 0.03 s, ≤ 400 MB; ≤ 1.5× medium | missed |"))
+        #expect(lines.contains("| snapshot · - | error: exited 64: a \\| b c |  |  |"), "a pipe and a newline kept out of the table's cells")
         #expect(lines.contains("- manifests (large) · validate: vs floor: libgit2 + libyaml"))
         #expect(lines.contains("- rings · W1: balance 0.78 %"))
     }

@@ -13,6 +13,9 @@ public struct LoadResult: Sendable {
     public var diagnostics: [Diagnostic]
     /// The commit, for git sources.
     public var revision: String?
+    /// `model.planDigests`, added up from each file's (kept with its decode, so an incremental load does not walk
+    /// the whole model for them).
+    public var planDigests: (catalog: UInt64, regions: [String: UInt64]) = (0, [:])
     /// Seconds spent in each phase: read, decode, validate.
     public var timings = Timings()
 
@@ -161,6 +164,9 @@ public struct Loader: Sendable {
             diagnostics.sort { a, b in Self.order(a, b) { Int($0.index) } }
         }
         var result = LoadResult(model: model, files: files, diagnostics: diagnostics, revision: snapshot.revision)
+        var digests = PlanDigests()
+        for part in results { digests.add(part.planDigests) }
+        result.planDigests = (digests.catalog, digests.regions)
         result.timings.decode = decodeSeconds
         result.timings.validate = Clock.seconds(since: validateStart)
         return result
@@ -186,6 +192,8 @@ public struct Loader: Sendable {
         var stoppedEarly = false
         /// Documents left out for their errors (`ManifestDecoder.lostNames`).
         var lostNames: [String] = []
+        /// The file's share of `LoadResult.planDigests`.
+        var planDigests: (catalog: UInt64, regions: [String: UInt64]) = (0, [:])
     }
 
     /// Decodes files on `parallelism` threads; results come back in file order, so output is deterministic.
@@ -204,7 +212,8 @@ public struct Loader: Sendable {
                 var model = DesiredModel()
                 let complete = documents.decodeStream(into: &model)
                 model.stampDigests(path: input.path, bytes: files[input.id].bytes)
-                results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete, lostNames: decoder.lostNames)
+                results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete, lostNames: decoder.lostNames,
+                                            planDigests: model.planDigests)
                 index += workers
             }
         }

@@ -78,26 +78,29 @@ public struct DesiredModel: Sendable {
     /// Digests of the documents the plans read, derived from the table of kinds: one per region over every regional
     /// resource of that region (of every kind), and one over every resource that is not regional (the cloud-wide
     /// catalog). A region's plan key is made from its digest and the catalog's, so no kind can be forgotten.
+    ///
+    /// Each digest is the wrapping sum of its resources' mixed document digests (`PlanDigests.term`): it does not
+    /// depend on the order resources come in, so the digests of a model are the sums of its files' digests, and a
+    /// loader that decodes one changed file adds up the kept digests of the others (`LoadResult.planDigests`).
     public var planDigests: (catalog: UInt64, regions: [String: UInt64]) {
-        var catalog = StableHasher()
-        var regions: [String: StableHasher] = [:]
-        // Resources of one region come in runs (a file's documents): keep the run's hasher at hand.
+        var digests = PlanDigests()
+        // Resources of one region come in runs (a file's documents): keep the run's sum at hand.
         var runRegion: String?
-        var run = StableHasher()
+        var run: UInt64 = 0
         forEachMeta { meta in
             guard let region = meta.region?.value else {
-                if meta.kind != .pipeline { catalog.combine(meta.digest) }
+                if meta.kind != .pipeline { digests.catalog &+= PlanDigests.term(meta.digest) }
                 return
             }
             if region != runRegion {
-                if let runRegion { regions[runRegion] = run }
+                if let runRegion { digests.regions[runRegion, default: 0] &+= run }
                 runRegion = region
-                run = regions[region] ?? StableHasher()
+                run = 0
             }
-            run.combine(meta.digest)
+            run &+= PlanDigests.term(meta.digest)
         }
-        if let runRegion { regions[runRegion] = run }
-        return (catalog.value, regions.mapValues(\.value))
+        if let runRegion { digests.regions[runRegion, default: 0] &+= run }
+        return (digests.catalog, digests.regions)
     }
 
     /// A digest of every document plans are made from (`planDigests`: every resource but pipelines, by its file path
@@ -215,4 +218,28 @@ public struct DesiredModel: Sendable {
 public protocol ModelKindVisitor {
     /// Called once per kind with the key path of its resources.
     mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>)
+}
+
+/// Plan digests being added up (`DesiredModel.planDigests`): the catalog's and each region's.
+public struct PlanDigests: Sendable {
+    public var catalog: UInt64 = 0
+    public var regions: [String: UInt64] = [:]
+
+    public init() {}
+
+    /// A resource's share of its digest: its document digest, mixed (splitmix64's finaliser) so that sums of similar
+    /// digests do not cancel out.
+    @inline(__always)
+    static func term(_ digest: UInt64) -> UInt64 {
+        var z = digest &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Adds a part's digests (a file's) to these.
+    mutating func add(_ part: (catalog: UInt64, regions: [String: UInt64])) {
+        catalog &+= part.catalog
+        for (region, digest) in part.regions { regions[region, default: 0] &+= digest }
+    }
 }

@@ -194,8 +194,13 @@ public struct FirewallRules: Sendable {
         var rules: [Ruleset.Rule] = []
         let balancers = Set(balancerSources.values.joined()).sorted { $0.value < $1.value }.map(\.description)
         let inside = internalRanges.map(\.description)
+        // A frame leaving the bridge through a port counts as received only when it is addressed to the port's own MAC:
+        // the bridge also floods broadcasts, multicasts and frames for MACs it has not learnt to every port, and those
+        // were not sent to the instance. (What a port sends carries its own MAC: the anti-spoofing checks it.)
+        let addressed = "oifname . ether daddr " + Self.braced(members.map { "\"\($0.port)\" . \($0.mac)" }) + " "
         for direction in TrafficCounter.Direction.allCases {
-            let (chain, port, peer): (Ruleset.Chain, String, String) = direction == .outbound ? (.trafficOut, "iifname", "ip daddr") : (.trafficIn, "oifname", "ip saddr")
+            let (chain, port, peer): (Ruleset.Chain, String, String) = direction == .outbound ? (.trafficOut, "iifname", "ip daddr")
+                : (.trafficIn, "oifname", addressed + "ip saddr")
             func map(_ scope: TrafficCounter.Scope) -> String {
                 Self.braced(members.map { "\"\($0.port)\" : \"\(TrafficCounter(instance: $0.address, direction: direction, scope: scope).name)\"" })
             }
@@ -204,7 +209,7 @@ public struct FirewallRules: Sendable {
                 rules.append(.init(chain, "\(peer) \(Self.set(balancers)) counter name \(port) map \(map(.public)) return", source: "\(what) through a load balancer, public"))
             }
             rules.append(.init(chain, "\(peer) \(Self.set(inside)) counter name \(port) map \(map(.internal)) return", source: "\(what) internal"))
-            rules.append(.init(chain, "ether type ip counter name \(port) map \(map(.public))", source: "\(what) public"))
+            rules.append(.init(chain, (direction == .inbound ? addressed : "") + "ether type ip counter name \(port) map \(map(.public))", source: "\(what) public"))
             for member in members {
                 for scope in TrafficCounter.Scope.allCases { counters.append(TrafficCounter(instance: member.address, direction: direction, scope: scope)) }
             }
