@@ -3,7 +3,8 @@ import Manifests
 import SSH
 
 /// A production node's host face over one SSH session (reused for every step of a run). The host key is checked
-/// against the pinned one before anything is sent; commands run with `STACKLAB_ROOT` set to the node's file root.
+/// against the pinned one before anything is sent; commands run with `STACKLAB_ROOT` set to the node's file root, in
+/// the shell the session keeps (`Session.runInShell`: one sshd session for every command of a run, not one each).
 ///
 /// `@unchecked Sendable`: the session is used under `lock`, one step at a time.
 public final class SSHHost: HostDriver, @unchecked Sendable {
@@ -96,7 +97,7 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
         defer { lock.unlock() }
         do {
             if !madeDirectories.contains(parent) {
-                let made = try session.run("mkdir -p -- \(Session.quote(parent))")
+                let made = try session.runInShell("mkdir -p -- \(Session.quote(parent))")
                 guard made.exitStatus == 0 else { throw HostError(node: address, message: "cannot make \(parent): \(made.stderr)") }
                 madeDirectories.insert(parent)
             }
@@ -118,7 +119,7 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
         do {
             let parents = Set(files.map { ((root + $0.path) as NSString).deletingLastPathComponent }).subtracting(madeDirectories).sorted()
             if !parents.isEmpty {
-                let made = try session.run("mkdir -p -- " + parents.map(Session.quote).joined(separator: " "))
+                let made = try session.runInShell("mkdir -p -- " + parents.map(Session.quote).joined(separator: " "))
                 guard made.exitStatus == 0 else { throw HostError(node: address, message: "cannot make directories: \(made.stderr)") }
                 madeDirectories.formUnion(parents)
             }
@@ -127,7 +128,7 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
                 let temporary = try session.uploadAside(file.content, for: root + file.path, mode: file.mode)
                 moves.append(Session.replaceCommand(temporary: temporary, path: root + file.path, mode: file.mode))
             }
-            let moved = try session.run(moves.joined(separator: " && "))
+            let moved = try session.runInShell(moves.joined(separator: " && "))
             guard moved.exitStatus == 0 else { throw HostError(node: address, message: "cannot put the files in place: \(moved.stderr)") }
         } catch let error as HostError {
             throw error
@@ -140,7 +141,7 @@ public final class SSHHost: HostDriver, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do {
-            let result = try session.run("STACKLAB_ROOT=\(Session.quote(root)); export STACKLAB_ROOT; \(command)")
+            let result = try session.runInShell("STACKLAB_ROOT=\(Session.quote(root)); export STACKLAB_ROOT; \(command)")
             return result
         } catch {
             throw HostError(node: address, message: "\(error)")

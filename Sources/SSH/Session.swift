@@ -28,6 +28,11 @@ public final class Session {
     private let socket: Int32
     private let session: OpaquePointer
     private var sftp: OpaquePointer?
+    /// The shell `runInShell` keeps (a channel), and how many commands it has run.
+    private var shell: OpaquePointer?
+    private var shellCommands = 0
+    /// Ends each command's output in the kept shell: unguessable by what a command prints.
+    private let shellMarker = "stacklab-end-" + UUID().uuidString.prefix(13).lowercased()
     /// `host:port`, for messages.
     public let endpoint: String
     /// Seconds a command (or an upload) may take before it is abandoned.
@@ -58,6 +63,7 @@ public final class Session {
     }
 
     deinit {
+        if let shell { libssh2_channel_free(shell) }
         if let sftp { libssh2_sftp_shutdown(sftp) }
         _ = stacklab_ssh2_session_disconnect(session, "bye")
         libssh2_session_free(session)
@@ -173,6 +179,107 @@ public final class Session {
         while libssh2_channel_wait_closed(channel) == LIBSSH2_ERROR_EAGAIN { try waitForSocket(until: deadline) }
         return CommandResult(exitStatus: libssh2_channel_get_exit_status(channel),
                              stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    // MARK: A kept shell
+
+    /// Runs `command` in a shell this session keeps open (started by the first call), and collects its output and
+    /// exit status as `run` does. sshd starts a session for every `run`, forking and executing the user's shell (on a
+    /// loaded machine about 140 ms each); a kept shell costs that once, and each command after it a round trip.
+    ///
+    /// Each command runs in a subshell of its own, through `eval` (so neither a syntax error, `exit`, `cd` nor a
+    /// variable it sets reaches the next one), with stdin from /dev/null; its end is a marker printed on stdout (with its
+    /// exit status) and on stderr, which the output never holds. A command that leaves a background process writing
+    /// to its stdout or stderr, or that passes its deadline, ends the kept shell: the next call starts another.
+    public func runInShell(_ command: String, timeout: Double? = nil) throws(SSHError) -> CommandResult {
+        let limit = timeout ?? commandTimeout
+        let deadline = Date().addingTimeInterval(limit)
+        libssh2_session_set_timeout(session, Int(limit * 1000))
+        if shell == nil {
+            guard let channel = stacklab_ssh2_channel_open_session(session) else {
+                throw SSHError.last("open a channel on \(endpoint)", session: session)
+            }
+            guard stacklab_ssh2_channel_exec(channel, "exec \"${SHELL:-/bin/sh}\"") == 0 else {
+                let error = SSHError.last("start a shell on \(endpoint)", session: session)
+                libssh2_channel_free(channel)
+                throw error
+            }
+            shell = channel
+        }
+        guard let channel = shell else { throw SSHError(operation: "start a shell on \(endpoint)", code: -1, message: "no channel") }
+        var ended = true
+        defer {
+            if ended {
+                libssh2_channel_free(channel)
+                shell = nil
+            }
+        }
+        shellCommands += 1
+        let mark = "\(shellMarker)-\(shellCommands)"
+        let line = Array("( eval \(Self.quote(command)) ) </dev/null; printf '\\n%s %d\\n' \(mark) $?; printf '\\n%s\\n' \(mark) >&2\n".utf8)
+        var offset = 0
+        while offset < line.count {
+            let written = line[offset...].withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { libssh2_channel_write_ex(channel, 0, $0.baseAddress, $0.count) }
+            }
+            guard written > 0 else { throw SSHError.last("send a command to the shell on \(endpoint)", session: session) }
+            offset += written
+        }
+        let outEnd = Array("\n\(mark) ".utf8), errEnd = Array("\n\(mark)\n".utf8)
+        libssh2_session_set_blocking(session, 0)
+        defer { libssh2_session_set_blocking(session, 1) }
+        var stdout: [UInt8] = [], stderr: [UInt8] = []
+        var status: Int32?
+        var stderrDone = false
+        var buffer = [CChar](repeating: 0, count: 32_768)
+        while status == nil || !stderrDone {
+            var progressed = false
+            for stream: Int32 in [0, Int32(SSH_EXTENDED_DATA_STDERR)] {
+                while true {
+                    let count = libssh2_channel_read_ex(channel, stream, &buffer, buffer.count)
+                    if count == Int(LIBSSH2_ERROR_EAGAIN) || count == 0 { break }
+                    if count < 0 { throw SSHError.last("read the output of a command on \(endpoint)", session: session) }
+                    progressed = true
+                    let bytes = buffer.prefix(count).map { UInt8(bitPattern: $0) }
+                    if stream == 0 { stdout += bytes } else { stderr += bytes }
+                }
+            }
+            if status == nil, stdout.last == UInt8(ascii: "\n"), let cut = Self.lastRange(of: outEnd, in: stdout, within: outEnd.count + 12) {
+                status = Int32(String(decoding: stdout[cut.upperBound..<(stdout.count - 1)], as: UTF8.self))
+                if status == nil { break }
+                stdout.removeSubrange(cut.lowerBound...)
+            }
+            if !stderrDone, stderr.count >= errEnd.count, Array(stderr.suffix(errEnd.count)) == errEnd {
+                stderr.removeLast(errEnd.count)
+                stderrDone = true
+            }
+            if status != nil && stderrDone { break }
+            if progressed { continue }
+            if stacklab_ssh2_channel_eof(channel) != 0 {
+                throw SSHError(operation: "run a command on \(endpoint)", code: -1, message: "the shell ended before the command did")
+            }
+            guard Date() < deadline else {
+                throw SSHError(operation: "run a command on \(endpoint)", code: Int32(LIBSSH2_ERROR_TIMEOUT), message: "no end within \(Int(limit)) s")
+            }
+            try waitForSocket(until: deadline)
+        }
+        guard let status else {
+            throw SSHError(operation: "run a command on \(endpoint)", code: -1, message: "the shell's output ended unreadably")
+        }
+        ended = false
+        return CommandResult(exitStatus: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Where `needle` last occurs in the last `within` bytes of `bytes`.
+    private static func lastRange(of needle: [UInt8], in bytes: [UInt8], within: Int) -> Range<Int>? {
+        guard bytes.count >= needle.count else { return nil }
+        var start = bytes.count - needle.count
+        let lowest = max(0, bytes.count - within)
+        while start >= lowest {
+            if bytes[start..<(start + needle.count)].elementsEqual(needle) { return start..<(start + needle.count) }
+            start -= 1
+        }
+        return nil
     }
 
     /// Waits until the socket is ready in the direction libssh2 is blocked on, or `deadline`.

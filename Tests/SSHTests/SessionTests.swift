@@ -82,6 +82,38 @@ import TestSupport
         }
     }
 
+    @Test func aKeptShellRunsEachCommandApartAndSurvivesWhatEndsOne() throws {
+        let server = try LoopbackSSHD()
+        let session = try Session(host: "127.0.0.1", port: server.port)
+        try session.authenticate(user: server.user, privateKey: server.userKey)
+        // Output with and without a last newline, stderr apart, the exit status.
+        #expect(try session.runInShell("echo ok") == CommandResult(exitStatus: 0, stdout: "ok\n", stderr: ""))
+        #expect(try session.runInShell("printf 'a\\nb'; printf oops >&2; exit 3") == CommandResult(exitStatus: 3, stdout: "a\nb", stderr: "oops"))
+        #expect(try session.runInShell("true").stdout.isEmpty)
+        // One shell, one process: the same $$ (the kept shell's) every time; nothing one command sets reaches the next.
+        let pid = try session.runInShell("echo $PPID $$").stdout
+        #expect(try session.runInShell("echo $PPID $$").stdout == pid)
+        _ = try session.runInShell("cd /tmp; X=1; export Y=2; set -e; false")
+        #expect(try session.runInShell("pwd; echo \"[$X][$Y]\"").stdout != "/tmp\n[1][2]\n")
+        // A syntax error, an exit and a command that reads stdin end only themselves.
+        #expect(try session.runInShell("if then fi").exitStatus != 0)
+        #expect(try session.runInShell("exec sh -c 'exit 7'").exitStatus == 7)
+        #expect(try session.runInShell("cat; echo after").stdout == "after\n", "stdin is /dev/null, not the next command")
+        #expect(try session.runInShell("echo still").stdout == "still\n" && session.runInShell("echo $PPID $$").stdout == pid)
+        // Megabytes on both streams (stderr first), and quotes of every kind in the command.
+        let noisy = try session.runInShell("head -c 3000000 /dev/zero | tr '\\0' e >&2; head -c 2000000 /dev/zero | tr '\\0' o; echo \"it's \\\"done\\\"\"")
+        #expect(noisy.exitStatus == 0 && noisy.stdout.utf8.count == 2_000_000 + 12 && noisy.stdout.hasSuffix("it's \"done\"\n") && noisy.stderr.utf8.count == 3_000_000)
+        // Past its deadline the shell is let go; the next command gets a new one.
+        do {
+            _ = try session.runInShell("sleep 30", timeout: 1)
+            Issue.record("a command ran past its deadline")
+        } catch {
+            #expect(error.description.contains("no end within 1 s"), "\(error)")
+        }
+        #expect(try session.runInShell("echo again").stdout == "again\n")
+        #expect(try session.runInShell("echo $PPID $$").stdout != pid, "a new shell")
+    }
+
     @Test func uploadsReplaceFilesAtomicallyWithTheirMode() throws {
         let server = try LoopbackSSHD()
         let session = try Session(host: "127.0.0.1", port: server.port)
