@@ -139,14 +139,7 @@ public final class Session {
             throw SSHError.last("run a command on \(endpoint)", session: session)
         }
         if let stdin {
-            var offset = 0
-            while offset < stdin.count {
-                let written = stdin[offset...].withUnsafeBufferPointer { buffer in
-                    buffer.withMemoryRebound(to: CChar.self) { libssh2_channel_write_ex(channel, 0, $0.baseAddress, $0.count) }
-                }
-                guard written > 0 else { throw SSHError.last("send input to a command on \(endpoint)", session: session) }
-                offset += written
-            }
+            try send(stdin, to: channel, what: "send input to a command")
             libssh2_channel_send_eof(channel)
         }
         libssh2_session_set_blocking(session, 0)
@@ -217,14 +210,7 @@ public final class Session {
         shellCommands += 1
         let mark = "\(shellMarker)-\(shellCommands)"
         let line = Array("( eval \(Self.quote(command)) ) </dev/null; printf '\\n%s %d\\n' \(mark) $?; printf '\\n%s\\n' \(mark) >&2\n".utf8)
-        var offset = 0
-        while offset < line.count {
-            let written = line[offset...].withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { libssh2_channel_write_ex(channel, 0, $0.baseAddress, $0.count) }
-            }
-            guard written > 0 else { throw SSHError.last("send a command to the shell on \(endpoint)", session: session) }
-            offset += written
-        }
+        try send(line, to: channel, what: "send a command to the shell")
         let outEnd = Array("\n\(mark) ".utf8), errEnd = Array("\n\(mark)\n".utf8)
         libssh2_session_set_blocking(session, 0)
         defer { libssh2_session_set_blocking(session, 1) }
@@ -268,6 +254,18 @@ public final class Session {
         }
         ended = false
         return CommandResult(exitStatus: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Writes all of `bytes` to `channel`'s stdin (the session blocking).
+    private func send(_ bytes: [UInt8], to channel: OpaquePointer, what: String) throws(SSHError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { libssh2_channel_write_ex(channel, 0, $0.baseAddress, $0.count) }
+            }
+            guard written > 0 else { throw SSHError.last("\(what) on \(endpoint)", session: session) }
+            offset += written
+        }
     }
 
     /// Where `needle` last occurs in the last `within` bytes of `bytes`.
