@@ -208,7 +208,7 @@ final class ResultBox<Value>: @unchecked Sendable {
     }
 }
 
-/// Sends chunks `parallelism` at a time on Dispatch threads (each asked for first: one already stored is skipped).
+/// Sends chunks `parallelism` at a time on Dispatch threads (each stored only if absent: one already stored is not sent again).
 final class ChunkSender: @unchecked Sendable {
     private let client: SwiftClient
     private let container: String
@@ -236,8 +236,7 @@ final class ChunkSender: @unchecked Sendable {
         DispatchQueue.global().async { [self] in
             defer { slots.signal(); group.leave() }
             do {
-                guard try !client.exists(container, hash) else { return }
-                try client.put(container, hash, chunk)
+                guard try client.putIfAbsent(container, hash, chunk) else { return }
                 lock.withLock { uploaded += 1; sent += UInt64(chunk.count) }
             } catch {
                 lock.withLock { if failure == nil { failure = error } }

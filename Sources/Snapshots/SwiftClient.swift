@@ -77,6 +77,12 @@ public struct SwiftClient: Sendable {
         _ = try call("PUT", container, object, body: body, accept: [201], headers: Dictionary(uniqueKeysWithValues: metadata.map { ("X-Object-Meta-\($0.key)", $0.value) }))
     }
 
+    /// Stores an object unless one of that name is there already (`If-None-Match: *`, which Swift answers before the body
+    /// is sent, with `Expect: 100-continue`): one request where asking first and then storing took two. Whether it stored it.
+    public func putIfAbsent(_ container: String, _ object: String, _ body: Data) throws -> Bool {
+        try call("PUT", container, object, body: body, accept: [201, 412], headers: ["If-None-Match": "*", "Expect": "100-continue"]).status == 201
+    }
+
     /// An object's body.
     public func get(_ container: String, _ object: String) throws -> Data {
         try call("GET", container, object, body: nil, accept: [200]).data
