@@ -139,13 +139,23 @@ public struct SwiftClient: Sendable {
         return (response.statusCode, data, response)
     }
 
+    /// The session every request goes through: up to 16 connections to the proxy, kept alive (the shared session's
+    /// limit, 6, held a snapshot's 8 chunk uploads back).
+    private static let session: URLSession = {
+        let configuration = URLSessionConfiguration.default
+        configuration.httpMaximumConnectionsPerHost = 16
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        configuration.urlCache = nil
+        return URLSession(configuration: configuration)
+    }()
+
     /// What a path segment keeps unencoded (an object name's `/` stays: Swift names may hold it).
     static let segmentAllowed = CharacterSet.urlPathAllowed
 
     private static func send(_ request: URLRequest, what: String, accept: Set<Int> = [200, 204]) throws -> (Data, HTTPURLResponse) {
         let done = DispatchSemaphore(value: 0)
         let box = ResponseBox()
-        URLSession.shared.dataTask(with: request) { data, response, error in
+        session.dataTask(with: request) { data, response, error in
             box.set(data: data, response: response, error: error)
             done.signal()
         }.resume()
