@@ -195,6 +195,11 @@ import Testing
         (incremental, full) = try both()
         #expect(cache.lastDecoded == 2 && cache.lastReused == files - 2)
         #expect(addresses(incremental) == addresses(full))
+        // Plan digests summed from each file's (kept ones and new ones) equal those of the whole model, walked.
+        for load in [incremental, full] {
+            #expect(load.planDigests.catalog == load.model.planDigests.catalog && load.planDigests.regions == load.model.planDigests.regions)
+        }
+        #expect(incremental.planDigests.regions.count == full.model.regions.count && incremental.planDigests.catalog != 0)
         #expect(incremental.hasErrors && render(incremental) == render(full))
 
         // Back to a valid tree: the removed file's id stays reserved, output is unchanged.
