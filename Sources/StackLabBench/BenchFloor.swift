@@ -30,7 +30,7 @@ struct BenchFloor: ParsableCommand {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var index = worker
             while index < files.count {
-                let parser = EventParser(bytes: files[index].bytes ?? [])
+                let parser = EventParser(bytes: files[index].bytes ?? [], libyamlOnly: true)
                 var events = 0
                 while let event = try? parser.next(), event.kind != .streamEnd { events += 1 }
                 counts[index] = events

@@ -1,17 +1,27 @@
 internal import CLibYAML
 
-/// libyaml's event parser over an in-memory document. Owns the parser and a private copy of the input.
+/// A YAML document's events, as libyaml's event parser gives them. Owns the parser and a private copy of the input.
+///
+/// A document in the plain block style manifests use is scanned by `BlockSubsetScanner`, which gives the same events
+/// (marks included) in a fraction of libyaml's time; anything else, and every error, is libyaml's.
 ///
 /// Not `Sendable`: one parser is driven by one thread at a time (files are parsed in parallel, each with its own).
 public final class EventParser {
     private var parser = yaml_parser_t()
     private let input: UnsafeMutableBufferPointer<UInt8>
     private var finished = false
+    /// The whole stream's events when the block-style scanner took the document; nil when libyaml parses it.
+    private var scanned: [Event]?
+    private var scannedIndex = 0
 
-    /// Starts parsing `bytes` (UTF-8, UTF-16 with a BOM is also accepted by libyaml).
-    public init(bytes: some Collection<UInt8>) {
+    /// Starts parsing `bytes` (UTF-8, UTF-16 with a BOM is also accepted by libyaml). With `libyamlOnly`, libyaml
+    /// parses every document (the floor benchmark measures libyaml itself).
+    public init(bytes: some Collection<UInt8>, libyamlOnly: Bool = false) {
         input = .allocate(capacity: max(bytes.count, 1))
         _ = input.initialize(from: bytes)
+        if !libyamlOnly {
+            scanned = BlockSubsetScanner.events(in: UnsafeBufferPointer(rebasing: input[0..<bytes.count]))
+        }
         yaml_parser_initialize(&parser)
         yaml_parser_set_input_string(&parser, input.baseAddress, bytes.count)
     }
@@ -21,9 +31,22 @@ public final class EventParser {
         input.deallocate()
     }
 
+    /// Whether the block-style scanner took this document (libyaml is not used for it).
+    public var isScanned: Bool { scanned != nil }
+
     /// The next event; after `streamEnd` keeps returning `streamEnd`.
     public func next() throws(YAMLError) -> Event {
         if finished { return Event(kind: .streamEnd, mark: Mark(line: 1, column: 1)) }
+        if let scanned {
+            let event = scanned[scannedIndex]
+            if event.kind == .streamEnd {
+                finished = true
+                self.scanned = nil
+            } else {
+                scannedIndex += 1
+            }
+            return event
+        }
         var event = yaml_event_t()
         guard yaml_parser_parse(&parser, &event) == 1 else {
             throw syntaxError()
