@@ -138,7 +138,7 @@ let package = Package(
 
         // The layering of docs/architecture.md, checked against this file and the sources' imports.
         .testTarget(name: "ArchitectureTests", swiftSettings: strict),
-        .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strict),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "GitTests", dependencies: ["Git", "Parallel", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SSHTests", dependencies: ["Processes", "SSH", "TestSupport"], swiftSettings: strict),

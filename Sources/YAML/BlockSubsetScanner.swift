@@ -488,24 +488,7 @@ struct BlockSubsetScanner {
     /// One escape of a double-quoted scalar at `offset` (its backslash); returns the offset after it.
     private func escape(at offset: Int, in line: Line, into value: inout [UInt8]) throws(Declined) -> Int {
         guard offset + 1 < line.end else { throw Declined() }  // a line continuation
-        let simple: UInt8?
-        switch bytes[offset + 1] {
-        case UInt8(ascii: "0"): simple = 0x00
-        case UInt8(ascii: "a"): simple = 0x07
-        case UInt8(ascii: "b"): simple = 0x08
-        case UInt8(ascii: "t"): simple = 0x09
-        case UInt8(ascii: "n"): simple = 0x0A
-        case UInt8(ascii: "v"): simple = 0x0B
-        case UInt8(ascii: "f"): simple = 0x0C
-        case UInt8(ascii: "r"): simple = 0x0D
-        case UInt8(ascii: "e"): simple = 0x1B
-        case UInt8(ascii: " "): simple = 0x20
-        case UInt8(ascii: "\""): simple = 0x22
-        case UInt8(ascii: "/"): simple = 0x2F
-        case UInt8(ascii: "\\"): simple = 0x5C
-        default: simple = nil
-        }
-        if let simple {
+        if let simple = Self.simpleEscapes[bytes[offset + 1]] {
             value.append(simple)
             return offset + 2
         }
@@ -529,6 +512,14 @@ struct BlockSubsetScanner {
         guard Unicode.Scalar(code) != nil else { throw Declined() }
         return append(code, to: &value, after: offset + 2 + digits)
     }
+
+    /// YAML's one-character escapes and the byte each stands for.
+    private static let simpleEscapes: [UInt8: UInt8] = [
+        UInt8(ascii: "0"): 0x00, UInt8(ascii: "a"): 0x07, UInt8(ascii: "b"): 0x08, UInt8(ascii: "t"): 0x09,
+        UInt8(ascii: "n"): 0x0A, UInt8(ascii: "v"): 0x0B, UInt8(ascii: "f"): 0x0C, UInt8(ascii: "r"): 0x0D,
+        UInt8(ascii: "e"): 0x1B, UInt8(ascii: " "): 0x20, UInt8(ascii: "\""): 0x22, UInt8(ascii: "/"): 0x2F,
+        UInt8(ascii: "\\"): 0x5C,
+    ]
 
     private func append(_ code: UInt32, to value: inout [UInt8], after offset: Int) -> Int {
         if let scalar = Unicode.Scalar(code) { value.append(contentsOf: String(Character(scalar)).utf8) }

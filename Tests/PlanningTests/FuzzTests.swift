@@ -12,18 +12,6 @@ import Testing
 ///
 /// `STACKLAB_FUZZ_ITERATIONS` (default 1500) and `STACKLAB_FUZZ_SEED` (default 1) set the run; CI runs the default.
 @Suite struct FuzzTests {
-    /// SplitMix64: small, seedable, the same sequence on every machine.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let fragments: [String] = [
         ": ", "- ", "---\n", "...\n", "&a ", "*a", "!!str ", "!tag ", "{", "}", "[", "]", ", ", "? ", "|\n  ", ">\n  ", "\"", "'",
         "#", "\t", "\u{1B}[2J", "\0", "\u{FEFF}", "\r\n", "%YAML 1.1\n", "<<: *a\n", "kind: Instance\n", "kind: Node\n", "region: lab\n",
@@ -32,7 +20,7 @@ import Testing
         String(repeating: "[", count: 300), String(repeating: "a", count: 5000),
     ]
 
-    static func mutate(_ input: [UInt8], corpus: [[UInt8]], using random: inout Generator) -> [UInt8] {
+    static func mutate(_ input: [UInt8], corpus: [[UInt8]], using random: inout SeededGenerator) -> [UInt8] {
         var bytes = input
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             let at = bytes.isEmpty ? 0 : Int.random(in: 0...bytes.count, using: &random)
@@ -71,7 +59,7 @@ import Testing
     @Test func decoderValidatorAndPlannerSurviveMutatedManifests() throws {
         let environment = ProcessInfo.processInfo.environment
         let iterations = environment["STACKLAB_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 1500
-        var random = Generator(state: environment["STACKLAB_FUZZ_SEED"].flatMap(UInt64.init) ?? 1)
+        var random = SeededGenerator(seed: environment["STACKLAB_FUZZ_SEED"].flatMap(UInt64.init) ?? 1)
         let corpusDirectory = Fixtures.path("fuzz/corpus")
         let names = try FileManager.default.contentsOfDirectory(atPath: corpusDirectory).filter { $0.hasSuffix(".yaml") }.sorted()
         let corpus = try names.map { [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(corpusDirectory)/\($0)"))) }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import YAML
 
@@ -101,7 +102,7 @@ import Testing
 
     /// Seeded mutations: insertions of YAML's significant characters, deletions, re-indented and repeated lines.
     @Test func mutationsAreTakenOnlyWhenLibyamlAgrees() throws {
-        var random = SplitMix(seed: 0x5741_434B_4C41_4221)
+        var random = SeededGenerator(seed: 0x5741_434B_4C41_4221)
         let pieces = [" ", "  ", "\n", "-", "- ", ":", ": ", "#", " #", "'", "\"", "[", "]", ",", "{", "}", "a", "1",
                       "---\n", "...\n", "\\", "|", ">", "&a ", "*a", "!", "?", "%", "@", "\\n", "\\u00", "''", "~", "\t"]
         let seeds = try Self.corpus().map(\.bytes).filter { $0.count < 4_000 } + Self.cases.map { Array($0.utf8) }
@@ -144,18 +145,5 @@ import Testing
         }
         #expect(problems.isEmpty, "\(problems.count) disagreements in \(tried) mutations:\n\(problems.joined(separator: "\n"))")
         #expect(taken > tried / 10, "the scanner took only \(taken) of \(tried) mutations")
-    }
-}
-
-/// A small seeded generator, so a failure names an input that comes back on the next run.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,0 +1,20 @@
+/// SplitMix64: a small seedable generator with the same sequence on every machine, so a randomized test that fails
+/// names an input that comes back on the next run.
+public struct SeededGenerator: RandomNumberGenerator {
+    /// The generator's state; the seed to start from.
+    public var state: UInt64
+
+    /// Starts from `seed`.
+    public init(seed: UInt64) {
+        state = seed
+    }
+
+    /// The next 64 bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
