@@ -34,6 +34,17 @@ public final class EventParser {
     /// Whether the block-style scanner took this document (libyaml is not used for it).
     public var isScanned: Bool { scanned != nil }
 
+    /// The rest of the stream's events, when the block-style scanner took the document (they hold no aliases or
+    /// anchors, and nest at most 64 deep); the parser is finished then. Nil when libyaml parses the document.
+    func takeScanned() -> ArraySlice<Event>? {
+        guard let scanned else { return nil }
+        defer {
+            self.scanned = nil
+            finished = true
+        }
+        return scanned[scannedIndex...]
+    }
+
     /// The next event; after `streamEnd` keeps returning `streamEnd`.
     public func next() throws(YAMLError) -> Event {
         if finished { return Event(kind: .streamEnd, mark: Mark(line: 1, column: 1)) }

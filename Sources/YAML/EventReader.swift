@@ -1,11 +1,19 @@
 /// Pulls events from an `EventParser`, with one event of look-ahead, and expands aliases by replaying the
 /// anchored node's events. Every replayed event counts against `aliasBudget`, so an alias bomb
 /// ("billion laughs") is refused after a bounded amount of work and memory.
+///
+/// Every stored property is accessed only by the reader's own methods, each access complete before the next begins
+/// (no closure runs inside one), so the runtime's exclusivity checks are left out of these hot paths.
 public final class EventReader {
     private let parser: EventParser
-    private var peeked: Event?
-    private var replay: [Event] = []
-    private var replayIndex = 0
+    @exclusivity(unchecked) private var peeked: Event?
+    /// A stream the block-style scanner took (empty when libyaml parses it), read straight from its array: it has
+    /// no aliases or anchors to track.
+    private let scanned: ArraySlice<Event>
+    private let fromScanner: Bool
+    @exclusivity(unchecked) private var scannedIndex: Int
+    @exclusivity(unchecked) private var replay: [Event] = []
+    @exclusivity(unchecked) private var replayIndex = 0
     private var anchors: [String: [Event]] = [:]
     private var recordings: [(name: String, depth: Int, events: [Event])] = []
     private var depth = 0
@@ -24,6 +32,10 @@ public final class EventReader {
     /// to be held by anchor recordings.
     public init(parser: EventParser, aliasBudget: Int = 100_000) {
         self.parser = parser
+        let taken = parser.takeScanned()
+        fromScanner = taken != nil
+        scanned = taken ?? []
+        scannedIndex = scanned.startIndex
         self.aliasBudget = aliasBudget
         recordingBudget = aliasBudget.multipliedReportingOverflow(by: 10).overflow ? .max : aliasBudget * 10
     }
@@ -43,6 +55,11 @@ public final class EventReader {
 
     /// The next event, consumed.
     public func next() throws(YAMLError) -> Event {
+        if fromScanner, peeked == nil, replayIndex == replay.count {
+            let event = scanned[scannedIndex]
+            if event.kind != .streamEnd { scannedIndex += 1 }
+            return event
+        }
         if let event = peeked {
             peeked = nil
             return event
@@ -52,6 +69,7 @@ public final class EventReader {
 
     /// The kind of the next event, without consuming it.
     public func peekKind() throws(YAMLError) -> Event.Kind {
+        if fromScanner, peeked == nil, replayIndex == replay.count { return scanned[scannedIndex].kind }
         if let peeked { return peeked.kind }
         let event = try produce()
         peeked = event
@@ -104,6 +122,11 @@ public final class EventReader {
     }
 
     private func produce() throws(YAMLError) -> Event {
+        if fromScanner, replayIndex == replay.count {
+            let event = scanned[scannedIndex]
+            if event.kind != .streamEnd { scannedIndex += 1 }
+            return event
+        }
         let event: Event
         let replaying = replayIndex < replay.count
         if replaying {

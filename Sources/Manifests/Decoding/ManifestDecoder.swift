@@ -304,8 +304,14 @@ final class ManifestDecoder {
     // MARK: Helpers
 
     static func isNull(_ event: Event) -> Bool {
-        event.kind == .scalar && event.style.isPlain && event.tag == nil
-            && (event.value.isEmpty || event.value == "~" || event.value == "null" || event.value == "Null" || event.value == "NULL")
+        guard event.kind == .scalar, event.style.isPlain, event.tag == nil else { return false }
+        // By length first: every scalar decoded passes here, and most are neither empty nor four characters long.
+        switch event.value.utf8.count {
+        case 0: return true
+        case 1: return event.value == "~"
+        case 4: return event.value == "null" || event.value == "Null" || event.value == "NULL"
+        default: return false
+        }
     }
 
     static func describe(_ event: Event) -> String {

@@ -201,21 +201,20 @@ public struct Loader: Sendable {
         let workers = max(1, min(limits.parallelism > 0 ? limits.parallelism : System.coreCount, inputs.count))
         let results = ResultSlots<FileResult>(count: inputs.count)
         let aliasBudget = limits.aliasBudget
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var index = worker
-            while index < inputs.count {
-                let input = inputs[index]
-                let decoder = ManifestDecoder(
-                    reader: EventReader(bytes: files[input.id].bytes, aliasBudget: aliasBudget), file: input.id)
-                let documents = DocumentDecoder(
-                    decoder: decoder, implicitRegion: ManifestLayout.implicitRegion(of: input.path))
-                var model = DesiredModel()
-                let complete = documents.decodeStream(into: &model)
-                model.stampDigests(path: input.path, bytes: files[input.id].bytes)
-                results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete, lostNames: decoder.lostNames,
-                                            planDigests: model.planDigests)
-                index += workers
-            }
+        // Largest files first: the last file a thread takes is then a small one.
+        let bySize = inputs.indices.sorted { files[inputs[$0].id].bytes.count > files[inputs[$1].id].bytes.count }
+        ParallelWork.forEach(count: inputs.count, workers: workers) { position in
+            let index = bySize[position]
+            let input = inputs[index]
+            let decoder = ManifestDecoder(
+                reader: EventReader(bytes: files[input.id].bytes, aliasBudget: aliasBudget), file: input.id)
+            let documents = DocumentDecoder(
+                decoder: decoder, implicitRegion: ManifestLayout.implicitRegion(of: input.path))
+            var model = DesiredModel()
+            let complete = documents.decodeStream(into: &model)
+            model.stampDigests(path: input.path, bytes: files[input.id].bytes)
+            results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete, lostNames: decoder.lostNames,
+                                        planDigests: model.planDigests)
         }
         return results.values
     }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Every resource declared by a revision of the manifests repository, typed, with source locations.
 public struct DesiredModel: Sendable {
     public var regions: [Resource<RegionSpec>] = []
@@ -37,6 +39,21 @@ public struct DesiredModel: Sendable {
         all.reserveCapacity(instances.count + nodes.count + volumes.count + 256)
         forEachMeta { all.append($0) }
         return all
+    }
+
+    /// How many resources of each kind there are (kinds with none left out).
+    public var countsByKind: [Kind: Int] {
+        struct Count: ModelKindVisitor {
+            let model: DesiredModel
+            var counts: [Kind: Int] = [:]
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                let count = model[keyPath: column].count
+                if count > 0 { counts[Spec.kind, default: 0] += count }
+            }
+        }
+        var count = Count(model: self)
+        Self.visitKinds(&count)
+        return count.counts
     }
 
     /// Calls `body` with the identity of every resource (instances left out unless asked for), in kind order then
@@ -123,35 +140,49 @@ public struct DesiredModel: Sendable {
     /// top of the file, the last to its end). A document's value depends only on those (anchors do not cross
     /// documents), so an unchanged digest means an unchanged resource.
     mutating func stampDigests(path: String, bytes: [UInt8]) {
-        var lines = Set<Int32>()
-        updateMetas { lines.insert($0.location.line) }
-        guard !lines.isEmpty else { return }
-        let starts = lines.sorted()
-        // Byte offset of each start line.
-        var offsets = [Int](repeating: bytes.count, count: starts.count)
-        var next = 0
-        var line: Int32 = 1
-        var index = 0
-        while next < starts.count {
-            if line == starts[next] {
-                offsets[next] = index
-                next += 1
-                continue
+        var starts: [Int32] = []
+        forEachMeta { starts.append($0.location.line) }
+        guard !starts.isEmpty else { return }
+        starts.sort()
+        var unique = 1
+        for position in 1..<starts.count where starts[position] != starts[unique - 1] {
+            starts[unique] = starts[position]
+            unique += 1
+        }
+        starts.removeSubrange(unique...)
+        var pathHasher = StableHasher()
+        pathHasher.combine(path)
+        let digests: [UInt64] = bytes.withUnsafeBufferPointer { buffer in
+            // The byte offset of each start line, in one pass over the line feeds.
+            var offsets = [Int](repeating: buffer.count, count: starts.count)
+            var line: Int32 = 1
+            var index = 0
+            for (position, start) in starts.enumerated() {
+                while line < start, index < buffer.count {
+                    guard let base = buffer.baseAddress,
+                          let found = memchr(base + index, 0x0A, buffer.count - index) else { index = buffer.count; break }
+                    index = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) + 1
+                    line += 1
+                }
+                offsets[position] = line == start ? index : buffer.count
             }
-            guard let newline = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) else { break }
-            index = newline + 1
-            line += 1
+            return starts.indices.map { position in
+                var hasher = pathHasher
+                let from = position == 0 ? 0 : offsets[position]
+                let to = position + 1 < starts.count ? offsets[position + 1] : buffer.count
+                hasher.combine(bytes: buffer[from..<max(from, to)])
+                return hasher.value
+            }
         }
-        var digests: [Int32: UInt64] = [:]
-        for (position, start) in starts.enumerated() {
-            var hasher = StableHasher()
-            hasher.combine(path)
-            let from = position == 0 ? 0 : offsets[position]
-            let to = position + 1 < starts.count ? offsets[position + 1] : bytes.count
-            bytes.withUnsafeBufferPointer { hasher.combine(bytes: $0[from..<max(from, to)]) }
-            digests[start] = hasher.value
+        updateMetas { meta in
+            // Binary search: the line is one of `starts`.
+            var low = 0, high = starts.count - 1
+            while low < high {
+                let middle = (low + high) / 2
+                if starts[middle] < meta.location.line { low = middle + 1 } else { high = middle }
+            }
+            meta.digest = starts[low] == meta.location.line ? digests[low] : 0
         }
-        updateMetas { $0.digest = digests[$0.location.line] ?? 0 }
     }
 
     /// The resources of every part, in order: each kind's column is sized once, then filled (merging a repository's

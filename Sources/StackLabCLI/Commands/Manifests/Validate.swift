@@ -31,7 +31,7 @@ struct Validate: ParsableCommand {
         if timings {
             output.stderr += result.timings.phases + "\n"
         }
-        try output.emit()
+        output.emitAndExit(keeping: result)
     }
 
     /// The report for a loaded revision: diagnostics (text on stderr, or JSON on stdout) and exit 1 on errors.
@@ -76,7 +76,7 @@ struct Summary {
     var revision: String?
 
     init(_ result: LoadResult) {
-        for meta in result.model.metas { counts[meta.kind.rawValue, default: 0] += 1 }
+        for (kind, count) in result.model.countsByKind { counts[kind.rawValue] = count }
         files = result.files.files.count
         revision = result.revision
     }
