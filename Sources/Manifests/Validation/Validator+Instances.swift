@@ -29,22 +29,27 @@ extension Validator {
         validator.diagnostics = []
         var findings = InstanceFindings()
         var seen: [Address: SourceLocation] = [:]
+        seen.reserveCapacity(positions.count)
         var fixedIPs: [ModelIndex.RegionalKey: [IPv4Address: Int]] = [:]  // → index in model.instances
         // The zones each region's compute nodes are in (a node without a zone is its own zone).
         var computeZones: [String: Set<String>] = [:]
+        // Fields are read in place (`model.instances[position].meta`): copying whole resources was a fifth of
+        // validation at 100,000 instances.
         for position in positions {
-            let instance = model.instances[position]
-            validator.checkIdentity(of: instance.meta, seen: &seen)
+            validator.checkIdentity(of: model.instances[position].meta, seen: &seen)
             validator.checkReferences(of: position, computeZones: &computeZones, fixedIPs: &fixedIPs)
-            findings.usage[instance.tenant!, default: .init()].instances += 1
-            if let flavor = index.flavors[instance.spec.flavor.value] {
-                findings.vcpus = findings.vcpus.saturatingAdd(flavor.spec.vcpus.value)
-                findings.ram = findings.ram.saturatingAdd(flavor.spec.ram.value.bytes)
-                findings.disk = findings.disk.saturatingAdd(flavor.spec.diskDemand)
+            let tenant = model.instances[position].meta.tenant!.value
+            var usage = findings.usage[tenant] ?? .init()
+            usage.instances += 1
+            if let flavor = index.flavors[model.instances[position].spec.flavor.value]?.spec {
+                findings.vcpus = findings.vcpus.saturatingAdd(flavor.vcpus.value)
+                findings.ram = findings.ram.saturatingAdd(flavor.ram.value.bytes)
+                findings.disk = findings.disk.saturatingAdd(flavor.diskDemand)
                 findings.instances += 1
-                findings.usage[instance.tenant!]!.vcpus = findings.usage[instance.tenant!]!.vcpus.saturatingAdd(flavor.spec.vcpus.value)
-                findings.usage[instance.tenant!]!.ram = findings.usage[instance.tenant!]!.ram.saturatingAdd(flavor.spec.ram.value.bytes)
+                usage.vcpus = usage.vcpus.saturatingAdd(flavor.vcpus.value)
+                usage.ram = usage.ram.saturatingAdd(flavor.ram.value.bytes)
             }
+            findings.usage[tenant] = usage
         }
         validator.checkAddressCapacity(of: positions)
         findings.diagnostics = validator.diagnostics
@@ -53,11 +58,10 @@ extension Validator {
 
     private mutating func checkReferences(of position: Int, computeZones: inout [String: Set<String>],
                                           fixedIPs: inout [ModelIndex.RegionalKey: [IPv4Address: Int]]) {
-        let instance = model.instances[position]
-        let spec = instance.spec
-        let region = instance.region!
-        let tenant = instance.tenant!
-        var what: String { "instance '\(instance.name)'" }
+        let spec = model.instances[position].spec
+        let region = model.instances[position].meta.region!.value
+        let tenant = model.instances[position].meta.tenant!.value
+        var what: String { "instance '\(model.instances[position].name)'" }
         let flavor = index.flavors[spec.flavor.value]
         if flavor == nil {
             undeclared(spec.flavor.value, "\(what) uses flavor '\(spec.flavor.value)', which is not declared", at: spec.flavor.location,
@@ -115,7 +119,7 @@ extension Validator {
     private mutating func checkAddressCapacity(of positions: [Int]) {
         var counts: [String: Int] = [:]
         for position in positions { counts[model.instances[position].spec.network.value, default: 0] += 1 }
-        guard let region = positions.first.map({ model.instances[$0].region! }) else { return }
+        guard let region = positions.first.map({ model.instances[$0].meta.region!.value }) else { return }
         let computeNodes = (index.nodesByRegion[region] ?? []).filter { $0.spec.has(.compute) }.count
         for (name, count) in counts.sorted(by: { $0.key < $1.key }) {
             guard let network = index.networks[.init(region: region, name: name)] else { continue }
@@ -134,8 +138,7 @@ extension Validator {
 
     private mutating func checkFixedIP(_ ip: Located<IPv4Address>, of position: Int, in network: Resource<NetworkSpec>,
                                        taken: inout [ModelIndex.RegionalKey: [IPv4Address: Int]]) {
-        let instance = model.instances[position]
-        var what: String { "instance '\(instance.name)'" }
+        var what: String { "instance '\(model.instances[position].name)'" }
         let fixed = network.spec.fixedRange.value
         if let floating = network.spec.floatingRange, floating.value.contains(ip.value) {
             error("fixed IP \(ip.value) of \(what) lies in the floating range \(floating.value) of network '\(network.name)'", at: ip.location,
@@ -149,7 +152,7 @@ extension Validator {
             error("fixed IP \(ip.value) of \(what) is a DNS server of network '\(network.name)'", at: ip.location,
                   hint: "pick another address, or leave 'fixedIP' out to have one allocated")
         } else {
-            let key = ModelIndex.RegionalKey(region: instance.region!, name: network.name)
+            let key = ModelIndex.RegionalKey(region: model.instances[position].meta.region!.value, name: network.name)
             if let other = taken[key]?[ip.value].map({ model.instances[$0] }) {
                 error("fixed IP \(ip.value) of \(what) is already used by instance '\(other.name)' of tenant '\(other.tenant!)'", at: ip.location,
                       hint: "first used at \(place(other.spec.fixedIP!.location))")
