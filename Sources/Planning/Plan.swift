@@ -28,7 +28,7 @@ public struct Plan: Sendable, Codable {
     /// Orphans kept because of `--keep-orphans`: StackLab's objects on nodes or regions that left the manifests.
     public var orphans: [Orphan] = []
     /// Swift rings rebalanced by this plan: what each rebalance does.
-    public var rings: [RingPlan] = []
+    public var rings: [RingRebalance] = []
     /// Resources found exactly as wanted (counted, not listed: a plan is the difference).
     public var unchanged = 0
     /// The seal: an HMAC-SHA256 of the plan's JSON without this field (`sealed(with:)`).

@@ -103,7 +103,7 @@ public struct RegionPlan: Sendable, Codable {
     public var unmanaged: [Plan.Unmanaged] = []
     public var errors: [Plan.Problem] = []
     public var orphans: [Plan.Orphan] = []
-    public var rings: [RingPlan] = []
+    public var rings: [RingRebalance] = []
     public var unchanged = 0
     /// Instances StackLab manages on the region's nodes as observed (what a mass delete is measured against).
     public var managed = 0

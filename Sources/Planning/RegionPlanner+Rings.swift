@@ -24,7 +24,7 @@ extension RegionPlanner {
                 errors.append(.init(address: ring.address, message: "cannot build the ring: \(error)"))
                 continue
             }
-            rings.append(ringPlan)
+            rings.append(ringPlan.rebalance)
             var build: [ChangeID] = []
             if ringPlan.rebuilt {
                 let adopted = stored?.adoptedFrom

@@ -16,7 +16,7 @@ struct RegionPlanner {
     var unmanaged: [Plan.Unmanaged] = []
     var errors: [Plan.Problem] = []
     var orphans: [Plan.Orphan] = []
-    var rings: [RingPlan] = []
+    var rings: [RingRebalance] = []
     /// Each compute node's own address on each network (network → node → address).
     var gateways: [String: [Address: IPv4Address]] = [:]
     /// Where the Region document is (rules it alone causes point there).
@@ -69,7 +69,7 @@ struct RegionPlanner {
         result.orphans = orphans
         result.rings = rings.filter(\.rebuilt)
         result.unchanged = unchanged
-        result.settling = scheduled || rings.contains { !$0.state.settled }
+        result.settling = scheduled || rings.contains { !$0.settled }
         return result
     }
 

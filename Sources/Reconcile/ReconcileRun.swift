@@ -209,6 +209,7 @@ public struct ReconcileRun {
         applier.settled = settled
         applier.disconnectSettled = true
         let applied = try applier.apply(plan, drivers: planned.drivers, state: state)
+        Allocator.trim()  // what the apply freed goes back before the verify plans again
         phases.end("apply")
         var report = Report(plan: plan, applied: applied, recovery: planned.recovery)
         if applied.succeeded && saved == nil { verify(&report, regions: regions, drivers: planned.drivers, state: state) }

@@ -91,7 +91,7 @@ public struct ReconcileLoop: Service {
 
     public func run() async throws {
         let stopping = StopFlag()
-        Allocator.configureForService()
+        Allocator.configure()
         await withGracefulShutdownHandler {
             // A cancelled task (the service group ending for another reason) stops the loop as a graceful shutdown does.
             while !stopping.isSet && !Task.isCancelled {

@@ -30,12 +30,17 @@ struct BenchApply: ParsableCommand {
     @Option(help: "Runs (the median is reported).")
     var runs = 3
 
+    @Option(help: ArgumentHelp("Generate into this directory (kept, for profiling 'stacklab apply' on it) instead of a temporary one.",
+                               valueName: "dir"))
+    var dir: String?
+
     @Option(help: "text or json.")
     var format: OutputFormat = .text
 
     func run() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-apply-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        let root = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-apply-\(getpid())").path
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+        try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var deployment = SyntheticDeployment(nodes: nodes, instances: instances)
         deployment.nodesPerRegion = nodesPerRegion

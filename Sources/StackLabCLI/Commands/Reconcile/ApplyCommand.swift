@@ -48,6 +48,7 @@ struct ApplyCommand: ParsableCommand {
     var timings = false
 
     func run() throws {
+        Allocator.configure()
         let saved: Plan? = try planFile.map { path in
             guard FileManager.default.fileExists(atPath: path) else {
                 throw fail("there is no plan file at \(path)\n  hint: save one with 'stacklab plan --out \(path)', or run 'stacklab apply' without a file to plan and apply at once")

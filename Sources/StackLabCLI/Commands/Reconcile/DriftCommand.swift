@@ -33,6 +33,7 @@ struct DriftCommand: ParsableCommand {
     }
 
     func run() throws {
+        Allocator.configure()
         let loaded = try repository.loadValid()
         let reconciler = try reconcile.reconciler(for: loaded, repo: repository.repo)
         let plan: Plan

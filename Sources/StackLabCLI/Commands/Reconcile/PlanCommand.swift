@@ -54,6 +54,7 @@ struct PlanCommand: ParsableCommand {
     var timings = false
 
     func run() throws {
+        Allocator.configure()
         if let rev = repository.rev, rev.contains("..") {
             let status = try PlanRevisions.run(range: rev, repository: repository, reconcile: reconcile, format: format)
             if status != 0 { throw ExitCode(status) }
