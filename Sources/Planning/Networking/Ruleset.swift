@@ -152,7 +152,84 @@ public struct Ruleset: Sendable, Codable, Hashable {
     }
 
     /// Reads back a file `nft` wrote (an installed ruleset); nil when it is not one of StackLab's.
+    ///
+    /// Every node is observed after each apply, so this runs once per node per run: a file in ASCII without carriage
+    /// returns (every file StackLab writes, and most hand edits) is read a byte at a time; anything else a Character
+    /// at a time, with the same result (`RulesetTests` holds the two equal).
     public init?(parsing text: String) {
+        var text = text
+        let ascii: Ruleset?? = text.withUTF8 { bytes in
+            bytes.allSatisfy { $0 < 0x80 && $0 != 0x0D } ? .some(Self(parsingASCII: bytes)) : .none
+        }
+        switch ascii {
+        case .some(let parsed?): self = parsed
+        case .some(nil): return nil
+        case .none:
+            guard let parsed = Self(parsingCharacters: text) else { return nil }
+            self = parsed
+        }
+    }
+
+    /// `init(parsing:)` for ASCII text without carriage returns.
+    init?(parsingASCII bytes: UnsafeBufferPointer<UInt8>) {
+        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+        func has(_ literal: StaticString, at offset: Int, in range: Range<Int>) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard offset >= range.lowerBound, offset + count <= range.upperBound else { return false }
+            for index in 0..<count where bytes[offset + index] != literal.utf8Start[index] { return false }
+            return true
+        }
+        func find(_ literal: StaticString, in range: Range<Int>, last: Bool) -> Int? {
+            let count = literal.utf8CodeUnitCount
+            guard range.count >= count else { return nil }
+            let starts = range.lowerBound...(range.upperBound - count)
+            return last ? starts.reversed().first { has(literal, at: $0, in: range) } : starts.first { has(literal, at: $0, in: range) }
+        }
+        var node: Address?
+        var rules: [Rule] = []
+        var chain: Chain?
+        var recordedDigest: String?
+        var counters: [TrafficCounter] = []
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+            var lower = start, upper = end
+            while lower < upper, bytes[lower] == 0x20 || bytes[lower] == 0x09 { lower += 1 }
+            while upper > lower, bytes[upper - 1] == 0x20 || bytes[upper - 1] == 0x09 { upper -= 1 }
+            let line = lower..<upper
+            start = end + 1
+            guard !line.isEmpty else { continue }
+            if has("comment \"stacklab ", at: lower, in: line) {
+                let words = text((lower + 18)..<max(lower + 18, upper - 1)).split(separator: " ")
+                node = words.first.flatMap { Address(parsing: String($0)) }
+                recordedDigest = words.count > 1 ? String(words[1]) : nil
+            } else if chain == nil, has("counter ", at: lower, in: line), let open = find("{ comment \"", in: line, last: false),
+                      has("\" }", at: upper - 3, in: line),
+                      let counter = TrafficCounter(comment: text((open + 11)..<max(open + 11, upper - 3))) {
+                counters.append(counter)
+            } else if has("chain ", at: lower, in: line), bytes[upper - 1] == UInt8(ascii: "{") {
+                var nameLower = lower + 6, nameUpper = upper - 1
+                while nameLower < nameUpper, bytes[nameLower] == 0x20 || bytes[nameLower] == 0x09 { nameLower += 1 }
+                while nameUpper > nameLower, bytes[nameUpper - 1] == 0x20 || bytes[nameUpper - 1] == 0x09 { nameUpper -= 1 }
+                chain = nameLower <= nameUpper ? Chain(rawValue: text(nameLower..<nameUpper)) : nil
+            } else if line.count == 1, bytes[lower] == UInt8(ascii: "}") {
+                chain = nil
+            } else if let chain, !has("type ", at: lower, in: line), let comment = find(" comment \"", in: line, last: true),
+                      bytes[upper - 1] == UInt8(ascii: "\"") {
+                rules.append(Rule(chain, text(lower..<comment), source: text((comment + 10)..<max(comment + 10, upper - 1))))
+            }
+        }
+        guard let node else { return nil }
+        self.node = node
+        self.rules = rules
+        self.counters = counters.sorted()
+        self.recordedDigest = recordedDigest
+    }
+
+    /// `init(parsing:)` for any text, a Character at a time (lines with other whitespace or line breaks than a
+    /// generated file has).
+    init?(parsingCharacters text: String) {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
         var node: Address?
         var rules: [Rule] = []
