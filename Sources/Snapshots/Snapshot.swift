@@ -208,7 +208,9 @@ final class ResultBox<Value>: @unchecked Sendable {
     }
 }
 
-/// Sends chunks `parallelism` at a time on Dispatch threads (each stored only if absent: one already stored is not sent again).
+/// Sends chunks `parallelism` at a time, each on a thread of its own (each stored only if absent: one already stored is
+/// not sent again). Not on Dispatch's global queue: a request blocks its thread until Swift answers, and on Linux
+/// that queue learns of blocked threads only by polling, so it ran about two requests at a time on two cores.
 final class ChunkSender: @unchecked Sendable {
     private let client: SwiftClient
     private let container: String
@@ -233,7 +235,7 @@ final class ChunkSender: @unchecked Sendable {
             throw failure
         }
         group.enter()
-        DispatchQueue.global().async { [self] in
+        Thread.detachNewThread { [self] in
             defer { slots.signal(); group.leave() }
             do {
                 guard try client.putIfAbsent(container, hash, chunk) else { return }
@@ -277,7 +279,8 @@ final class ChunkFetcher: @unchecked Sendable {
         while requested < min(hashes.count, index + window) {
             let next = requested
             requested += 1
-            DispatchQueue.global().async { [self] in
+            // A thread per request, not Dispatch's global queue (see `ChunkSender`).
+            Thread.detachNewThread { [self] in
                 let result = Result { try client.get(container, hashes[next]) }
                 lock.lock()
                 fetched[next] = result

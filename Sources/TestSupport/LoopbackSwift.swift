@@ -107,7 +107,7 @@ public final class LoopbackSwift {
             swift_dir = \(swiftDirectory)
 
             [pipeline:main]
-            pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats tempauth copy container-quotas account-quotas versioned_writes symlink proxy-server
+            pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats tempauth copy container-quotas account-quotas slo versioned_writes symlink proxy-server
 
             [app:proxy-server]
             use = egg:swift#proxy
@@ -145,6 +145,9 @@ public final class LoopbackSwift {
 
             [filter:symlink]
             use = egg:swift#symlink
+
+            [filter:slo]
+            use = egg:swift#slo
 
             [filter:healthcheck]
             use = egg:swift#healthcheck
