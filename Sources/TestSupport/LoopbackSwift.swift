@@ -148,6 +148,7 @@ public final class LoopbackSwift {
 
             [filter:slo]
             use = egg:swift#slo
+            max_manifest_segments = 10000
 
             [filter:healthcheck]
             use = egg:swift#healthcheck
