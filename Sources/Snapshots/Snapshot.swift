@@ -210,7 +210,8 @@ final class ResultBox<Value>: @unchecked Sendable {
 
 /// Sends chunks `parallelism` at a time, each on a thread of its own (each stored only if absent: one already stored is
 /// not sent again). Not on Dispatch's global queue: a request blocks its thread until Swift answers, and on Linux
-/// that queue learns of blocked threads only by polling, so it ran about two requests at a time on two cores.
+/// that queue's pool adds threads for blocked ones only by polling, so few requests ran at once (a restore left a
+/// third of two cores idle).
 final class ChunkSender: @unchecked Sendable {
     private let client: SwiftClient
     private let container: String
