@@ -83,15 +83,22 @@ struct BlockSubsetScanner {
     private static let colon = UInt8(ascii: ":")
     private static let dash = UInt8(ascii: "-")
 
+    /// The line starting at `start`: where it ends (its line feed, or the input's end) and its first byte that is not
+    /// a space (`end` when there is none).
+    private func rawLine(at start: Int) -> (end: Int, first: Int) {
+        var end = start
+        while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+        var first = start
+        while first < end, bytes[first] == Self.space { first += 1 }
+        return (end, first)
+    }
+
     /// Moves `line` to the next content line after `offset` (skipping blank and comment-only lines).
     private mutating func seekContent(from offset: Int, number: Int) {
         var start = offset
         var number = number
         while start < bytes.count {
-            var end = start
-            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-            var first = start
-            while first < end, bytes[first] == Self.space { first += 1 }
+            let (end, first) = rawLine(at: start)
             if first < end, bytes[first] != Self.hash {
                 line = Line(number: number, start: start, end: end, indent: first - start)
                 return
@@ -165,12 +172,21 @@ struct BlockSubsetScanner {
         emit(.streamEnd, streamEnd)
     }
 
-    /// The block mapping or sequence whose first line is `line`, at its indent.
-    private mutating func collection(column: Int) throws(Declined) {
-        guard let current = line else { throw Declined() }
+    /// Runs `body` one level deeper, declining past `maxDepth`.
+    private mutating func nested<T>(_ body: (inout Self) throws(Declined) -> T) throws(Declined) -> T {
+        guard depth < Self.maxDepth else { throw Declined() }
         depth += 1
         defer { depth -= 1 }
-        guard depth <= Self.maxDepth else { throw Declined() }
+        return try body(&self)
+    }
+
+    /// The block mapping or sequence whose first line is `line`, at its indent.
+    private mutating func collection(column: Int) throws(Declined) {
+        try nested { scanner throws(Declined) in try scanner.collectionHere(column: column) }
+    }
+
+    private mutating func collectionHere(column: Int) throws(Declined) {
+        guard let current = line else { throw Declined() }
         if isEntry(at: current.start + column, in: current) {
             try sequence(column: column, indentless: false)
         } else {
@@ -237,10 +253,8 @@ struct BlockSubsetScanner {
             } else if bytes[p] == UInt8(ascii: "|") {
                 try literal(at: p, in: current, parentColumn: column)
             } else if isKey(at: p, in: current) {
-                depth += 1
-                defer { depth -= 1 }
-                guard depth <= Self.maxDepth else { throw Declined() }
-                try mapping(column: p - current.start)
+                let column = p - current.start
+                try nested { scanner throws(Declined) in try scanner.mapping(column: column) }
             } else {
                 try inlineValue(at: p, in: current)
                 advance()
@@ -317,10 +331,7 @@ struct BlockSubsetScanner {
         var pendingBreaks = 0
         var endsWithBreak = false
         while start < bytes.count {
-            var end = start
-            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-            var first = start
-            while first < end, bytes[first] == Self.space { first += 1 }
+            let (end, first) = rawLine(at: start)
             if first == end {
                 // A blank line: a line break of the text, unless the text has not begun or its spaces reach into it.
                 guard indent >= 0, first - start <= indent else { throw Declined() }
@@ -418,9 +429,10 @@ struct BlockSubsetScanner {
     /// A one-line flow sequence (`[a, b]`) or mapping (`{k: v, k2: v2}`) from its opening bracket; returns the
     /// offset after its closing one.
     private mutating func flowCollection(at offset: Int, in line: Line, closing: UInt8) throws(Declined) -> Int {
-        depth += 1
-        defer { depth -= 1 }
-        guard depth <= Self.maxDepth else { throw Declined() }
+        try nested { scanner throws(Declined) in try scanner.flowCollectionHere(at: offset, in: line, closing: closing) }
+    }
+
+    private mutating func flowCollectionHere(at offset: Int, in line: Line, closing: UInt8) throws(Declined) -> Int {
         let isMapping = closing == UInt8(ascii: "}")
         emit(isMapping ? .mappingStart : .sequenceStart, mark(line, offset))
         var p = offset + 1

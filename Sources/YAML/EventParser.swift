@@ -31,9 +31,6 @@ public final class EventParser {
         input.deallocate()
     }
 
-    /// Whether the block-style scanner took this document (libyaml is not used for it).
-    public var isScanned: Bool { scanned != nil }
-
     /// The rest of the stream's events, when the block-style scanner took the document (they hold no aliases or
     /// anchors, and nest at most 64 deep); the parser is finished then. Nil when libyaml parses the document.
     func takeScanned() -> ArraySlice<Event>? {
