@@ -46,6 +46,18 @@ import Testing
         #expect(!result.output.contains("NSCocoaErrorDomain") && !result.output.contains("Code=260"), "\(result.output)")
     }
 
+    @Test func aPlanFileThisBuildCannotReadIsNamedWithWhatToDo() throws {
+        let repo = try Fixtures.bundledDeployment("messages")
+        // A plan saved by a build whose format differed: its ring summaries lack a field this build reads.
+        try #"{"changes": [], "rings": [{"address": "ring/sina/object"}]}"#.write(toFile: repo.path + "/old.json", atomically: true, encoding: .utf8)
+        let result = try Command.run(["bash", "-c", "cd '\(repo.path)' && '\(StackLabBinary.path)' apply old.json < /dev/null"])
+        #expect(result.status == 1)
+        #expect(result.output.contains("cannot read plan old.json") && result.output.contains("stacklab plan --out old.json"), "\(result.output)")
+        let json = try Command.run(["bash", "-c", "cd '\(repo.path)' && '\(StackLabBinary.path)' apply old.json --format json < /dev/null 2>/dev/null"])
+        let answer = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect(answer?["ok"] as? Bool == false && (answer?["hint"] as? String)?.contains("stacklab plan --out old.json") == true, "\(json.output)")
+    }
+
     @Test func aRefusalWithoutConfirmationSaysItOnceAndNothingOfExitCodes() throws {
         let repo = try Fixtures.bundledDeployment("messages")
         for command in ["apply", "rollback sina --to HEAD"] {

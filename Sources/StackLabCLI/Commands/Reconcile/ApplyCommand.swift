@@ -56,7 +56,8 @@ struct ApplyCommand: ParsableCommand {
             do {
                 return try JSONDecoder().decode(Plan.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
             } catch {
-                throw fail("cannot read plan \(path): \(error)")
+                throw failure("cannot read plan \(path): \(error)",
+                              hint: "a plan file is read by the StackLab build that saved it (or a later one that reads its format); save it again with 'stacklab plan --out \(path)'")
             }
         }
         var repositoryOptions = repository
