@@ -322,7 +322,9 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
     /// renamed into place and HAProxy reloaded: a master process started by StackLab (`haproxy -W -D`, its pid file
     /// named by the configuration) gets USR2 (its
     /// workers hand their listening sockets to the new ones, so no established connection is dropped), or systemd's
-    /// `stacklab-haproxy` unit is reloaded on a server StackLab owns; a stopped HAProxy is started.
+    /// `stacklab-haproxy` unit is reloaded on a server StackLab owns; a stopped HAProxy is started. The master keeps
+    /// the stdout and stderr it was started with and writes a notice on each reload: they go to `haproxy.log` in the
+    /// run directory, not to the command that started it.
     public func loadProxy(_ config: ProxyConfig) throws(DriverError) {
         let file = ProxyConfig.file, run = ProxyConfig.runDirectory
         var script = "cd \"$STACKLAB_ROOT/\" || exit 1\n"
@@ -352,7 +354,7 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
             if \(Self.proxyAlive); then
               kill -USR2 "$p" || exit 4
             else
-              haproxy -W -D -f "$PWD\(file)" || exit 4
+              haproxy -W -D -f "$PWD\(file)" </dev/null >>.\(run)/haproxy.log 2>&1 || { tail -n 20 .\(run)/haproxy.log >&2; exit 4; }
             fi
 
             """

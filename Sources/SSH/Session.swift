@@ -181,13 +181,21 @@ public final class Session {
     /// loaded machine about 140 ms each); a kept shell costs that once, and each command after it a round trip.
     ///
     /// Each command runs in a subshell of its own, through `eval` (so neither a syntax error, `exit`, `cd` nor a
-    /// variable it sets reaches the next one), with stdin from /dev/null; its end is a marker printed on stdout (with its
-    /// exit status) and on stderr, which the output never holds. A command that leaves a background process writing
-    /// to its stdout or stderr, or that passes its deadline, ends the kept shell: the next call starts another.
+    /// variable it sets reaches the next one), with stdin from /dev/null and stdout and stderr to files of its own (in
+    /// `$TMPDIR` or /tmp), which the shell prints and removes; its end is a marker printed on stdout (with its exit
+    /// status) and on stderr, which the output never holds. A process the command leaves behind (a daemon, such as
+    /// HAProxy's master, which writes a notice on each reload) keeps only those removed files, so it cannot reach the
+    /// next command's output. Should anything else write to the shell (bytes after a marker, or waiting before a
+    /// command), the command's result stands and the shell is let go, as it is past a deadline: the next call starts
+    /// another.
     public func runInShell(_ command: String, timeout: Double? = nil) throws(SSHError) -> CommandResult {
         let limit = timeout ?? commandTimeout
         let deadline = Date().addingTimeInterval(limit)
         libssh2_session_set_timeout(session, Int(limit * 1000))
+        if let kept = shell, hasUnreadOutput(kept) {
+            libssh2_channel_free(kept)
+            shell = nil
+        }
         if shell == nil {
             guard let channel = stacklab_ssh2_channel_open_session(session) else {
                 throw SSHError.last("open a channel on \(endpoint)", session: session)
@@ -209,14 +217,23 @@ public final class Session {
         }
         shellCommands += 1
         let mark = "\(shellMarker)-\(shellCommands)"
-        let line = Array("( eval \(Self.quote(command)) ) </dev/null; printf '\\n%s %d\\n' \(mark) $?; printf '\\n%s\\n' \(mark) >&2\n".utf8)
+        // The command writes to files of its own, which the shell then prints: what it leaves running keeps those
+        // (removed) files, not the shell's stdout and stderr, and cannot reach another command's output.
+        let files = "stacklab_o=\"${TMPDIR:-/tmp}/.\(mark).out\"; stacklab_e=\"${TMPDIR:-/tmp}/.\(mark).err\"; "
+        let line = Array((files + "( eval \(Self.quote(command)) ) </dev/null >\"$stacklab_o\" 2>\"$stacklab_e\"; stacklab_s=$?; "
+            + "cat \"$stacklab_o\"; printf '\\n%s %d\\n' \(mark) $stacklab_s; "
+            + "cat \"$stacklab_e\" >&2; rm -f \"$stacklab_o\" \"$stacklab_e\"; printf '\\n%s\\n' \(mark) >&2\n").utf8)
         try send(line, to: channel, what: "send a command to the shell")
         let outEnd = Array("\n\(mark) ".utf8), errEnd = Array("\n\(mark)\n".utf8)
         libssh2_session_set_blocking(session, 0)
         defer { libssh2_session_set_blocking(session, 1) }
         var stdout: [UInt8] = [], stderr: [UInt8] = []
+        // Where each stream's marker is looked for next: the bytes before were searched.
+        var outFrom = 0, errFrom = 0
         var status: Int32?
         var stderrDone = false
+        // Bytes after a marker: something the command left behind writes to the shell.
+        var trailing = false
         var buffer = [CChar](repeating: 0, count: 32_768)
         while status == nil || !stderrDone {
             var progressed = false
@@ -230,14 +247,28 @@ public final class Session {
                     if stream == 0 { stdout += bytes } else { stderr += bytes }
                 }
             }
-            if status == nil, stdout.last == UInt8(ascii: "\n"), let cut = Self.lastRange(of: outEnd, in: stdout, within: outEnd.count + 12) {
-                status = Int32(String(decoding: stdout[cut.upperBound..<(stdout.count - 1)], as: UTF8.self))
-                if status == nil { break }
-                stdout.removeSubrange(cut.lowerBound...)
+            if status == nil {
+                if let cut = Self.firstRange(of: outEnd, in: stdout, from: outFrom) {
+                    if let newline = stdout[cut.upperBound...].firstIndex(of: UInt8(ascii: "\n")) {
+                        status = Int32(String(decoding: stdout[cut.upperBound..<newline], as: UTF8.self))
+                        if status == nil { break }
+                        trailing = trailing || newline + 1 < stdout.count
+                        stdout.removeSubrange(cut.lowerBound...)
+                    } else {
+                        outFrom = cut.lowerBound
+                    }
+                } else {
+                    outFrom = max(0, stdout.count - outEnd.count + 1)
+                }
             }
-            if !stderrDone, stderr.count >= errEnd.count, Array(stderr.suffix(errEnd.count)) == errEnd {
-                stderr.removeLast(errEnd.count)
-                stderrDone = true
+            if !stderrDone {
+                if let cut = Self.firstRange(of: errEnd, in: stderr, from: errFrom) {
+                    trailing = trailing || cut.upperBound < stderr.count
+                    stderr.removeSubrange(cut.lowerBound...)
+                    stderrDone = true
+                } else {
+                    errFrom = max(0, stderr.count - errEnd.count + 1)
+                }
             }
             if status != nil && stderrDone { break }
             if progressed { continue }
@@ -252,8 +283,20 @@ public final class Session {
         guard let status else {
             throw SSHError(operation: "run a command on \(endpoint)", code: -1, message: "the shell's output ended unreadably")
         }
-        ended = false
+        ended = trailing
         return CommandResult(exitStatus: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Whether `channel` (the kept shell, between commands) has output nobody asked for waiting, or has ended.
+    private func hasUnreadOutput(_ channel: OpaquePointer) -> Bool {
+        libssh2_session_set_blocking(session, 0)
+        defer { libssh2_session_set_blocking(session, 1) }
+        var byte = [CChar](repeating: 0, count: 1)
+        for stream: Int32 in [0, Int32(SSH_EXTENDED_DATA_STDERR)] {
+            let count = libssh2_channel_read_ex(channel, stream, &byte, 1)
+            if count != Int(LIBSSH2_ERROR_EAGAIN) && count != 0 { return true }
+        }
+        return stacklab_ssh2_channel_eof(channel) != 0
     }
 
     /// Writes all of `bytes` to `channel`'s stdin (the session blocking).
@@ -268,14 +311,13 @@ public final class Session {
         }
     }
 
-    /// Where `needle` last occurs in the last `within` bytes of `bytes`.
-    private static func lastRange(of needle: [UInt8], in bytes: [UInt8], within: Int) -> Range<Int>? {
-        guard bytes.count >= needle.count else { return nil }
-        var start = bytes.count - needle.count
-        let lowest = max(0, bytes.count - within)
-        while start >= lowest {
-            if bytes[start..<(start + needle.count)].elementsEqual(needle) { return start..<(start + needle.count) }
-            start -= 1
+    /// Where `needle` first occurs in `bytes` at or after `from`.
+    private static func firstRange(of needle: [UInt8], in bytes: [UInt8], from: Int) -> Range<Int>? {
+        guard let first = needle.first, bytes.count - from >= needle.count else { return nil }
+        var start = from
+        while start <= bytes.count - needle.count {
+            if bytes[start] == first && bytes[start..<(start + needle.count)].elementsEqual(needle) { return start..<(start + needle.count) }
+            start += 1
         }
         return nil
     }

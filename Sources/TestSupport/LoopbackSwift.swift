@@ -10,6 +10,10 @@ import Glibc
 /// gives), account and container quotas and object versioning, and a container updater per node (an account's byte
 /// and object counts follow its containers' within a second or so, as in a real cluster, asynchronously). The rings
 /// are whatever the test puts in `swiftDirectory` (StackLab's own). Every server is stopped by PID when the cluster goes.
+///
+/// The proxy waits up to 10 s (not Swift's 0.5 s, `post_quorum_timeout`) for the replicas left once a write has its
+/// quorum: on a loaded CI machine a slow container server could otherwise still hold the old metadata when the next
+/// read reaches it, and a test that changes a container by hand and plans at once would read either.
 public final class LoopbackSwift {
     /// One storage node: its address, the directory holding its devices (`<root>/srv/node/<device>`), and its devices.
     public struct Node {
@@ -112,6 +116,7 @@ public final class LoopbackSwift {
             [app:proxy-server]
             use = egg:swift#proxy
             account_autocreate = true
+            post_quorum_timeout = 10
 
             [filter:tempauth]
             use = egg:swift#tempauth

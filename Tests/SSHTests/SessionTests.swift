@@ -114,6 +114,29 @@ import TestSupport
         #expect(try session.runInShell("echo $PPID $$").stdout != pid, "a new shell")
     }
 
+    /// A process a command leaves behind (HAProxy's master writes a notice on each reload) reaches neither that
+    /// command's output nor the next one's, and the shell is kept.
+    @Test func whatACommandLeavesRunningReachesNoOutputAndTheShellIsKept() throws {
+        let server = try LoopbackSSHD()
+        let session = try Session(host: "127.0.0.1", port: server.port)
+        try session.authenticate(user: server.user, privateKey: server.userKey)
+        let pid = try session.runInShell("echo $PPID $$").stdout
+        // Writes on both streams without a pause for 2 s, long after the command ended.
+        let writer = "( end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do echo late; echo late >&2; done ) &"
+        let started = Date()
+        #expect(try session.runInShell(writer + " echo started", timeout: 20) == CommandResult(exitStatus: 0, stdout: "started\n", stderr: ""))
+        for word in ["one", "two", "three"] {
+            #expect(try session.runInShell("echo \(word); echo \(word) >&2", timeout: 20) == CommandResult(exitStatus: 0, stdout: "\(word)\n", stderr: "\(word)\n"))
+        }
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(try session.runInShell("echo $PPID $$").stdout == pid, "one shell throughout")
+        // No command's output files are left: only this one's own, while it runs.
+        let own = try session.runInShell("basename \"$stacklab_o\"").stdout
+        let prefix = String(own[..<(own.lastIndex(of: "-") ?? own.startIndex)])
+        #expect(prefix.hasPrefix(".stacklab-end-"), "\(own)")
+        #expect(try session.runInShell("ls -a \"${TMPDIR:-/tmp}\" | grep -c -F -- \(Session.quote(prefix + "-"))").stdout == "2\n")
+    }
+
     @Test func uploadsReplaceFilesAtomicallyWithTheirMode() throws {
         let server = try LoopbackSSHD()
         let session = try Session(host: "127.0.0.1", port: server.port)
