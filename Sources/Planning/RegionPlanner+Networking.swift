@@ -1,4 +1,5 @@
 import Manifests
+import Parallel
 
 /// FlatDHCP multi-host: every compute node is the gateway and DHCP server of its own instances, and runs one
 /// ruleset (SWS egress filter, security groups, floating-IP NAT). Each node gets a `dhcp/<region>/<node>` and a
@@ -96,6 +97,9 @@ extension RegionPlanner {
         }
         let onNode = Dictionary(grouping: attached.values, by: \.node)
         let memberOf = Dictionary(members.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        // Each node's DHCP configuration and firewall inputs first; the rulesets (most of the work) are then rendered in
+        // parallel, and the changes made in node order, DHCP before firewall, as one node at a time would.
+        var work: [(seen: ObservedNode, dhcp: NodeDHCP, rules: FirewallRules?)] = []
         for node in compute {
             guard let seen = observed[node] else { continue }
             var nodeNetworks: [NodeNetwork] = []
@@ -106,25 +110,16 @@ extension RegionPlanner {
                 nodeNetworks.append(NodeNetwork(network: name, bridge: network.spec.bridge.value, gateway: gateway, range: network.spec.fixedRange.value,
                                                 dns: network.spec.dns?.value.map(\.value) ?? [], hosts: hosts))
             }
-            let dhcp = NodeDHCP(networks: nodeNetworks)
-            if seen.dhcp != dhcp {
-                let fields: [Change.FieldChange] = seen.dhcp == nil
-                    ? dhcp.networks.flatMap { [.init(field: "\($0.network) gateway", old: "", new: "\($0.gateway)"), .init(field: "\($0.network) hosts", old: "", new: "\($0.hosts.count)")] }
-                    : dhcp.diff(from: seen.dhcp)
-                changes.append(Change(address: Address(kind: .dhcp, region: self.region, name: node.name), target: .node(node),
-                                      action: seen.dhcp == nil ? .create : .update, reason: seen.dhcp == nil ? .new : .specChanged,
-                                      fields: fields, operation: .configureDHCP(dhcp)))
-            } else {
-                unchanged += 1
-            }
             // A load-balancer node only takes its address on each network: it runs no instance and no ruleset of ours.
-            if balancers.contains(node) { continue }
+            guard !balancers.contains(node) else {
+                work.append((seen, NodeDHCP(networks: nodeNetworks), nil))
+                continue
+            }
             let local = Set((onNode[node] ?? []).map(\.address))
-            let rules = FirewallRules(region: region, spec: spec, networks: nodeNetworks, members: membership,
-                                      local: local.compactMap { memberOf[$0] }.sorted { $0.ip.value < $1.ip.value },
-                                      filters: filters, groups: catalog.securityGroups,
-                                      bindings: bindings.filter { local.contains($0.instance) })
-            var located = rules
+            var located = FirewallRules(region: region, spec: spec, networks: nodeNetworks, members: membership,
+                                        local: local.compactMap { memberOf[$0] }.sorted { $0.ip.value < $1.ip.value },
+                                        filters: filters, groups: catalog.securityGroups,
+                                        bindings: bindings.filter { local.contains($0.instance) })
             located.regionRanges = networks.values.flatMap { [$0.spec.fixedRange.value] + ($0.spec.floatingRange.map { [$0.value] } ?? []) }
             located.regionLocation = regionLocation
             located.networkLocations = networks.mapValues(\.meta.location)
@@ -133,7 +128,26 @@ extension RegionPlanner {
                 if !sources.isEmpty { located.balancerSources[name] = sources }
             }
             located.balancerPorts = balancerPorts
-            let ruleset = located.ruleset(for: node)
+            work.append((seen, NodeDHCP(networks: nodeNetworks), located))
+        }
+        let rendered = ResultSlots<Ruleset?>(count: work.count)
+        let inputs = work.map { ($0.seen.address, $0.rules) }
+        ParallelWork.forEach(count: inputs.count, workers: ParallelWork.coreCount) { index in
+            rendered[index] = .some(inputs[index].1?.ruleset(for: inputs[index].0))
+        }
+        for (item, ruleset) in zip(work, rendered.values) {
+            let seen = item.seen, dhcp = item.dhcp
+            if seen.dhcp != dhcp {
+                let fields: [Change.FieldChange] = seen.dhcp == nil
+                    ? dhcp.networks.flatMap { [.init(field: "\($0.network) gateway", old: "", new: "\($0.gateway)"), .init(field: "\($0.network) hosts", old: "", new: "\($0.hosts.count)")] }
+                    : dhcp.diff(from: seen.dhcp)
+                changes.append(Change(address: Address(kind: .dhcp, region: self.region, name: seen.address.name), target: .node(seen.address),
+                                      action: seen.dhcp == nil ? .create : .update, reason: seen.dhcp == nil ? .new : .specChanged,
+                                      fields: fields, operation: .configureDHCP(dhcp)))
+            } else {
+                unchanged += 1
+            }
+            guard let ruleset else { continue }
             rulesets.append(ruleset)
             planFirewall(ruleset, on: seen)
         }

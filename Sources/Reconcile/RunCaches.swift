@@ -107,9 +107,14 @@ public final class DriverPool: @unchecked Sendable {
     /// or file root) gets a new driver. Compared, not hashed: the endpoints of an unchanged model share their strings
     /// with the kept ones, so 10,000 comparisons cost less than hashing one endpoint's host key 10,000 times.
     private var drivers: [Address: Kept] = [:]
-    private struct Kept {
+    /// A class: looking one up then retains one reference, not each of the endpoint's strings.
+    private final class Kept {
         let endpoint: NodeEndpoint
         let driver: any NodeDriver
+        init(endpoint: NodeEndpoint, driver: any NodeDriver) {
+            self.endpoint = endpoint
+            self.driver = driver
+        }
     }
     private let lock = NSLock()
 

@@ -184,8 +184,8 @@ public final class Session {
     /// variable it sets reaches the next one), with stdin from /dev/null and stdout and stderr to files of its own (in
     /// `$TMPDIR` or /tmp), which the shell prints and removes; its end is a marker printed on stdout (with its exit
     /// status) and on stderr, which the output never holds. A process the command leaves behind (a daemon, such as
-    /// HAProxy's master, which writes a notice on each reload) keeps only those removed files, so it cannot reach the
-    /// next command's output. Should anything else write to the shell (bytes after a marker, or waiting before a
+    /// HAProxy's master, which writes a notice on each reload) keeps only those files: what it writes before the shell
+    /// prints them is that command's output, and nothing after reaches a later command's. Should anything else write to the shell (bytes after a marker, or waiting before a
     /// command), the command's result stands and the shell is let go, as it is past a deadline: the next call starts
     /// another.
     public func runInShell(_ command: String, timeout: Double? = nil) throws(SSHError) -> CommandResult {

@@ -72,6 +72,8 @@ public final class GenerationWatch: @unchecked Sendable {
         if descriptor >= 0 {
             for (address, generation) in zip(reread, read.values) { known[address] = .some(generation) }
         }
+        // Nothing to read again and nothing known besides these nodes: what is known is the answer, shared, not rebuilt.
+        if reread.isEmpty && descriptor >= 0 && known.count == drivers.count { return known }
         var generations: [Address: String?] = [:]
         generations.reserveCapacity(drivers.count)
         for (address, generation) in zip(reread, read.values) { generations[address] = .some(generation) }

@@ -193,7 +193,7 @@ import Testing
         try FileManager.default.removeItem(atPath: repo.file("ci/gate.yaml"))
         try GitCLI.commitAll(in: repo.path)
         (incremental, full) = try both()
-        #expect(cache.lastDecoded == 2 && cache.lastReused == files - 2)
+        #expect(cache.lastDecoded == 2 && cache.lastReused == files - 2 && !cache.lastSpliced, "files came and went: merged anew")
         #expect(addresses(incremental) == addresses(full))
         // Plan digests summed from each file's (kept ones and new ones) equal those of the whole model, walked.
         for load in [incremental, full] {
@@ -222,6 +222,8 @@ import Testing
         #expect(!cache.validation.lastReusedOthers)
         #expect(incremental.hasErrors && render(incremental) == render(full))
         #expect(render(incremental).contains("instance 'web-1'"), "\(render(incremental))")
+        // The same files: the kept model's runs of the changed file were replaced (spliced), every column as merged anew.
+        #expect(cache.lastSpliced && addresses(incremental) == addresses(full))
         try repo.write("manifests/tenants/acme.yaml", acme)
         try GitCLI.commitAll(in: repo.path)
         (incremental, full) = try both()
@@ -249,6 +251,23 @@ import Testing
         #expect(cache.validation.lastReused == 0)
         #expect(render(incremental) == render(full))
         #expect(render(incremental).contains("flavor 'm1.large', which is not declared"))
+        #expect(addresses(incremental) == addresses(full))
+
+        // Three files of several kinds change at once (acme and other each gain an instance, the catalog loses a
+        // flavor): every run of each column they touch is replaced, the later first, so the earlier stay where counted.
+        try repo.write("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: "name: web-1\n", with: "name: web-9\n")
+                       + "\n---\nkind: Instance\nname: web-10\nregion: lab\ntenant: acme\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        try repo.write("manifests/catalog.yaml", catalog.replacingOccurrences(of: "kind: Flavor\nname: m1.large\nspec: {vcpus: 4, ram: 8GiB, disk: 80GiB}\n---\n", with: ""))
+        let others = try String(contentsOfFile: repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+        try repo.write("manifests/tenants/other.yaml", others
+                       + "\n---\nkind: Instance\nname: db-2\nregion: lab\ntenant: other\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(cache.lastDecoded == 3 && cache.lastSpliced)
+        #expect(addresses(incremental) == addresses(full) && render(incremental) == render(full))
+        #expect(addresses(incremental).contains { $0.hasPrefix("instance/lab/acme/web-10 ") } && !addresses(incremental).contains { $0.hasPrefix("flavor/m1.large ") })
+        try repo.write("manifests/tenants/acme.yaml", acme)
+        try repo.write("manifests/tenants/other.yaml", others)
 
         // Only the added file goes: lab is checked again, the result is the full one.
         try FileManager.default.removeItem(atPath: repo.file("manifests/tenants/zzz.yaml"))

@@ -100,7 +100,7 @@ public struct Loader: Sendable {
                 if input.omitted {
                     guard let digest = input.digest, let holder = byDigest[digest] else {
                         cache.files[id] = SourceFile(path: input.path, bytes: [])
-                        cache.entries[input.path] = nil
+                        cache.setEntry(nil, for: input.path)
                         diagnostics.append(Self.diagnostic(for: .unreadable(reason: "its bytes were left out but are not cached"),
                                                            at: SourceLocation(file: id, line: 1, column: 1)))
                         continue
@@ -118,19 +118,25 @@ public struct Loader: Sendable {
                 }
             case .failure(let refusal):
                 cache.files[id] = SourceFile(path: input.path, bytes: [])
-                cache.entries[input.path] = nil
+                cache.setEntry(nil, for: input.path)
                 diagnostics.append(Self.diagnostic(for: refusal.refusal, at: SourceLocation(file: id, line: 1, column: 1)))
             }
         }
         for (path, id) in cache.idByPath where !present.contains(path) {
             cache.files[id] = SourceFile(path: path, bytes: [])  // gone from this revision: its id stays reserved
-            cache.entries[path] = nil
+            cache.setEntry(nil, for: path)
         }
         let decodeStart = Clock.now
         let parsed = parseAll(toParse, files: cache.files)
+        var everyFileKept = true
         for (slot, (input, result)) in zip(slotOf, zip(toParse, parsed)) {
             results[slot] = result
-            if let digest = cache.files[input.id].digest { cache.entries[input.path] = .init(digest: digest, result: result) }
+            if let digest = cache.files[input.id].digest {
+                cache.setEntry(.init(digest: digest, result: result), for: input.path)
+            } else {
+                cache.setEntry(nil, for: input.path)
+                everyFileKept = false
+            }
         }
         cache.lastDecoded = toParse.count
         cache.lastReused = order.count - toParse.count
@@ -138,15 +144,35 @@ public struct Loader: Sendable {
         var rank = [Int](repeating: 0, count: cache.files.count)
         for (position, id) in cache.idByPath.sorted(by: { $0.key < $1.key }).map(\.value).enumerated() { rank[Int(id.index)] = position }
         cache.validation.reset()
-        return finish(snapshot: snapshot, files: cache.files, order: order, results: results.map { $0! }, diagnostics: diagnostics,
-                      decodeSeconds: Clock.seconds(since: decodeStart), rank: rank, validation: cache.validation)
+        let decoded = results.map { $0! }
+        // The same files in the same order as the model kept: only the runs of the files decoded again are replaced.
+        let paths = order.map(\.path)
+        var model: DesiredModel?
+        var counts: [[Int]]
+        if var kept = cache.takeMerged(), kept.paths == paths {
+            kept.model.splice(slotOf.map { (index: $0, part: decoded[$0].model) }, counts: kept.counts)
+            for slot in slotOf { kept.counts[slot] = decoded[slot].model.kindCounts }
+            model = kept.model
+            counts = kept.counts
+            cache.lastSpliced = true
+        } else {
+            cache.lastSpliced = false
+            counts = decoded.map(\.model.kindCounts)
+        }
+        // Every file's decode kept: the digests are the kept running sum, updated by the files that changed.
+        let result = finish(snapshot: snapshot, files: cache.files, order: order, results: decoded, diagnostics: diagnostics,
+                            decodeSeconds: Clock.seconds(since: decodeStart), rank: rank, validation: cache.validation,
+                            digests: everyFileKept ? cache.digests : nil, model: model)
+        cache.keepMerged(result.model, paths: paths, counts: counts)
+        return result
     }
 
     /// Merges per-file results in path order, validates, and sorts the diagnostics (by file id, or by `rank[id]`).
     private func finish(snapshot: SourceSnapshot, files: SourceFiles, order: [(id: FileID, path: String)], results: [FileResult],
-                        diagnostics: [Diagnostic], decodeSeconds: Double, rank: [Int]?, validation: ValidationCache?) -> LoadResult {
+                        diagnostics: [Diagnostic], decodeSeconds: Double, rank: [Int]?, validation: ValidationCache?,
+                        digests summed: PlanDigests? = nil, model merged: DesiredModel? = nil) -> LoadResult {
         var diagnostics = diagnostics
-        let model = DesiredModel.merged(results.map(\.model))
+        let model = merged ?? DesiredModel.merged(results.map(\.model))
         for result in results { diagnostics += result.diagnostics }
         let validateStart = Clock.now
         if validate {
@@ -165,7 +191,11 @@ public struct Loader: Sendable {
         }
         var result = LoadResult(model: model, files: files, diagnostics: diagnostics, revision: snapshot.revision)
         var digests = PlanDigests()
-        for part in results { digests.add(part.planDigests) }
+        if let summed {
+            digests = summed
+        } else {
+            for part in results { digests.add(part.planDigests) }
+        }
         result.planDigests = (digests.catalog, digests.regions)
         result.timings.decode = decodeSeconds
         result.timings.validate = Clock.seconds(since: validateStart)
@@ -262,10 +292,16 @@ public final class DecodeCache {
     /// The files of the last load (paths gone since keep their id, with no bytes).
     public internal(set) var files = SourceFiles()
     private(set) var idByPath: [String: FileID] = [:]
-    var entries: [String: Entry] = [:]
+    private(set) var entries: [String: Entry] = [:]
+    /// The plan digests of every entry, added up, and how many entries add to each region's.
+    private(set) var digests = PlanDigests()
+    private var regionEntries: [String: Int] = [:]
     /// Files decoded and reused by the last load.
     public internal(set) var lastDecoded = 0
     public internal(set) var lastReused = 0
+    /// Whether the last load's model was the one before with the changed files' runs replaced (the same files in the
+    /// same order), not merged anew from every file.
+    public internal(set) var lastSpliced = false
     /// Each region's instance findings (validation), kept while the region's instances and everything else
     /// are unchanged.
     public let validation = ValidationCache()
@@ -281,6 +317,28 @@ public final class DecodeCache {
         let id = files.add(SourceFile(path: path, bytes: []))
         idByPath[path] = id
         return id
+    }
+
+    /// The last load's model, the paths it was merged from in order, and each one's `kindCounts`: the next load
+    /// replaces only the runs of the files that changed (`DesiredModel.splice`).
+    private var merged: (model: DesiredModel, paths: [String], counts: [[Int]])?
+
+    /// The kept model, no longer kept: once the caller let go of the last load's, its columns are this one's alone and
+    /// are spliced in place.
+    func takeMerged() -> (model: DesiredModel, paths: [String], counts: [[Int]])? {
+        defer { merged = nil }
+        return merged
+    }
+
+    func keepMerged(_ model: DesiredModel, paths: [String], counts: [[Int]]) {
+        merged = (model, paths, counts)
+    }
+
+    /// Sets (or with nil removes) the decode kept for `path`, keeping `digests` their sum.
+    func setEntry(_ entry: Entry?, for path: String) {
+        if let old = entries[path] { digests.subtract(old.result.planDigests, counts: &regionEntries) }
+        if let entry { digests.add(entry.result.planDigests, counts: &regionEntries) }
+        entries[path] = entry
     }
 
     func idsByDigest() -> [String: FileID] {

@@ -1,3 +1,4 @@
+import Parallel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -5,7 +6,7 @@ import Glibc
 /// Facts about the machine.
 enum System {
     /// Online CPU cores.
-    static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    static var coreCount: Int { ParallelWork.coreCount }
 }
 
 /// A monotonic clock for phase timings.

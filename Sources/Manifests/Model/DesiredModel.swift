@@ -185,6 +185,52 @@ public struct DesiredModel: Sendable {
         }
     }
 
+    /// How many resources of each kind (in `visitKinds` order) the model holds: where a part's resources sit once merged.
+    public var kindCounts: [Int] {
+        struct Count: ModelKindVisitor {
+            let model: DesiredModel
+            var counts: [Int] = []
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                counts.append(model[keyPath: column].count)
+            }
+        }
+        var count = Count(model: self)
+        DesiredModel.visitKinds(&count)
+        return count.counts
+    }
+
+    /// `merged` of parts of which only those at `replaced` differ from the parts `self` was merged from (`counts`: each
+    /// part's `kindCounts` then, in order): the columns no old or new part at `replaced` has a resource of are kept as
+    /// they are, and in the others only those parts' runs are replaced. In place when `self`'s columns are not shared;
+    /// equal to `merged` of the new parts either way.
+    public mutating func splice(_ replaced: [(index: Int, part: DesiredModel)], counts: [[Int]]) {
+        struct Splice: ModelKindVisitor {
+            var model: DesiredModel
+            let replaced: [(index: Int, part: DesiredModel)]
+            let counts: [[Int]]
+            var kind = 0
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                defer { kind += 1 }
+                guard replaced.contains(where: { counts[$0.index][kind] > 0 || !$0.part[keyPath: column].isEmpty }) else { return }
+                // Where each replaced part's run starts, counted over the parts before it; replaced from the last one
+                // back, so the runs before each are where they were counted.
+                var starts: [Int] = []
+                var offset = 0, next = 0
+                for entry in replaced {
+                    while next < entry.index { offset += counts[next][kind]; next += 1 }
+                    starts.append(offset)
+                }
+                for (entry, start) in zip(replaced, starts).reversed() {
+                    model[keyPath: column].replaceSubrange(start..<(start + counts[entry.index][kind]), with: entry.part[keyPath: column])
+                }
+            }
+        }
+        var splice = Splice(model: self, replaced: replaced.sorted { $0.index < $1.index }, counts: counts)
+        self = DesiredModel()  // the columns held by `splice` alone, so replaced in place
+        DesiredModel.visitKinds(&splice)
+        self = splice.model
+    }
+
     /// The resources of every part, in order: each kind's column is sized once, then filled (merging a repository's
     /// 2,000 files one by one regrows every column again and again).
     public static func merged(_ parts: [DesiredModel]) -> DesiredModel {
@@ -272,5 +318,24 @@ public struct PlanDigests: Sendable {
     mutating func add(_ part: (catalog: UInt64, regions: [String: UInt64])) {
         catalog &+= part.catalog
         for (region, digest) in part.regions { regions[region, default: 0] &+= digest }
+    }
+
+    /// Adds a part's digests, counting in `counts` the parts each region has (for `subtract`).
+    mutating func add(_ part: (catalog: UInt64, regions: [String: UInt64]), counts: inout [String: Int]) {
+        add(part)
+        for region in part.regions.keys { counts[region, default: 0] += 1 }
+    }
+
+    /// Takes a part's digests (a file's, added earlier) out of these. A region none of whose documents is left goes.
+    mutating func subtract(_ part: (catalog: UInt64, regions: [String: UInt64]), counts: inout [String: Int]) {
+        catalog &-= part.catalog
+        for (region, digest) in part.regions {
+            regions[region, default: 0] &-= digest
+            counts[region, default: 0] -= 1
+            if counts[region] == 0 {
+                regions[region] = nil
+                counts[region] = nil
+            }
+        }
     }
 }

@@ -65,7 +65,10 @@ struct ModelIndex {
         for b in model.loadBalancers { for name in b.spec.members.value { referenced.insert(RegionalKey(region: b.region!, name: name.value)) } }
         for a in model.alarms { for name in a.spec.instances.value { referenced.insert(RegionalKey(region: a.region!, name: name.value)) } }
         if !referenced.isEmpty {
-            for i in model.instances {
+            // Instances read in place, and by name first: `for i in model.instances` would copy (retain) every one.
+            let names = Set(referenced.map(\.name))
+            for index in model.instances.indices where names.contains(model.instances[index].meta.name.value) {
+                let i = model.instances[index]
                 let key = RegionalKey(region: i.region!, name: i.name)
                 guard referenced.contains(key) else { continue }
                 attachedInstances.insert(TenantRegionalKey(region: i.region!, tenant: i.tenant!, name: i.name))

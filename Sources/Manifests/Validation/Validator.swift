@@ -31,7 +31,18 @@ struct Validator: Sendable {
     func run(cache: ValidationCache? = nil) -> [Diagnostic] {
         // Instances by region, in declaration order.
         var positions: [String: [Int]] = [:]
-        for index in model.instances.indices { positions[model.instances[index].region!, default: []].append(index) }
+        // A file's instances come in a run of one region: the dictionary is looked up once a run, not once an instance.
+        var runRegion = "", run: [Int] = []
+        for index in model.instances.indices {
+            let region = model.instances[index].meta.region!.value
+            if region != runRegion {
+                if !run.isEmpty { positions[runRegion, default: []] += run }
+                runRegion = region
+                run = []
+            }
+            run.append(index)
+        }
+        if !run.isEmpty { positions[runRegion, default: []] += run }
         let regions = positions.keys.sorted()
         let context = cache.map { _ in contextKey() }
         var findings: [String: InstanceFindings] = [:]
@@ -117,9 +128,10 @@ struct Validator: Sendable {
         var hasher = StableHasher()
         hasher.combine(context)
         for position in positions {
-            let meta = model.instances[position].meta
-            hasher.combine(meta.digest)
-            hasher.combine(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
+            // Read in place: copying the meta (or the resource) would retain each of its strings.
+            hasher.combine(model.instances[position].meta.digest)
+            let location = model.instances[position].meta.location
+            hasher.combine(UInt64(location.file.index) << 32 | UInt64(UInt32(bitPattern: location.line)))
         }
         return hasher.value
     }
