@@ -29,6 +29,9 @@ public struct Reconciler: Sendable {
     public var planDigests: (catalog: UInt64, regions: [String: UInt64])?
     /// `planDigests`, or computed from the model.
     var digests: (catalog: UInt64, regions: [String: UInt64]) { planDigests ?? model.planDigests }
+    /// The declared nodes' endpoints kept between revisions (a long-running reconciler's `RunCaches.declaredNodes`);
+    /// nil: made for each selection.
+    public var declaredNodes: DeclaredNodes?
     /// The SSH key for production nodes (`--identity`; nil: the node source's default).
     public var sshIdentity: String?
     /// The regions' object stores (volume snapshots).
@@ -53,7 +56,9 @@ public struct Reconciler: Sendable {
     /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and the nodes the node
     /// source holds); those of `regions` only, when given.
     public func orphanEndpoints(in regions: Set<String>? = nil) throws -> [NodeEndpoint] {
-        let declared = Set(model.nodes.lazy.filter { regions?.contains($0.region ?? "") ?? true }.map(\.address))
+        // Every declared node's address will do for those of `regions`: only their nodes are found below.
+        let declared = declaredNodes?.addresses(of: model.nodes)
+            ?? Set(model.nodes.lazy.filter { regions?.contains($0.region ?? "") ?? true }.map(\.address))
         var found: [Address: NodeEndpoint] = [:]
         do {
             for endpoint in try state?.knownNodes(in: regions) ?? [] where !declared.contains(endpoint.address) { found[endpoint.address] = endpoint }
@@ -91,8 +96,10 @@ public struct Reconciler: Sendable {
 
     private func endpoints(for regions: [String], orphans: [NodeEndpoint]) -> [NodeEndpoint] {
         let wanted = Set(regions)
-        let declared = model.nodes.filter { wanted.contains($0.region ?? "") }.map(NodeEndpoint.init)
-        return declared + orphans.filter { wanted.contains($0.address.region ?? "") }
+        let declared = declaredNodes?.endpoints(of: model.nodes, in: regions) ?? model.nodes.filter { wanted.contains($0.region ?? "") }.map(NodeEndpoint.init)
+        let orphans = orphans.filter { wanted.contains($0.address.region ?? "") }
+        // No orphans: the declared endpoints' array itself, which `DriverPool` knows again.
+        return orphans.isEmpty ? declared : declared + orphans
     }
 
     /// A driver for every node of `regions` (each connects on first use).

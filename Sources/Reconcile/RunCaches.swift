@@ -117,12 +117,21 @@ public final class DriverPool: @unchecked Sendable {
         }
     }
     private let lock = NSLock()
+    /// The endpoints last asked for when every one had a kept driver, and those drivers (the endpoints held, so their
+    /// storage cannot be another array's while compared against).
+    private var last: (endpoints: [NodeEndpoint], drivers: [Address: any NodeDriver])?
 
     /// An empty pool.
     public init() {}
 
     /// The drivers of `endpoints`: those kept, and for the others what `open` makes (kept from now on).
     public func drivers(for endpoints: [NodeEndpoint], open: ([NodeEndpoint]) throws -> [Address: any NodeDriver]) throws -> [Address: any NodeDriver] {
+        // The same array of endpoints as last time (`DeclaredNodes` gives it while no Node document changed), and no
+        // driver opened or let go since: the same drivers.
+        if let last = lock.withLock({ self.last }), last.endpoints.count == endpoints.count,
+           endpoints.isEmpty || last.endpoints.withUnsafeBufferPointer({ x in endpoints.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }) {
+            return last.drivers
+        }
         var result: [Address: any NodeDriver] = [:]
         result.reserveCapacity(endpoints.count)
         var missing: [NodeEndpoint] = []
@@ -131,10 +140,14 @@ public final class DriverPool: @unchecked Sendable {
                 if let kept = drivers[endpoint.address], kept.endpoint == endpoint { result[endpoint.address] = kept.driver } else { missing.append(endpoint) }
             }
         }
-        guard !missing.isEmpty else { return result }
+        guard !missing.isEmpty else {
+            lock.withLock { last = (endpoints, result) }
+            return result
+        }
         let opened = try open(missing)
         let byAddress = Dictionary(missing.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         lock.withLock {
+            last = nil
             for (address, driver) in opened {
                 guard let endpoint = byAddress[address] else { continue }
                 drivers[address] = Kept(endpoint: endpoint, driver: driver)
@@ -149,6 +162,58 @@ public final class DriverPool: @unchecked Sendable {
         lock.withLock {
             guard drivers.keys.contains(where: { !addresses.contains($0) }) else { return }
             drivers = drivers.filter { addresses.contains($0.key) }
+            last = nil
+        }
+    }
+}
+
+/// The declared nodes' endpoints and addresses, made again only when the model's column of nodes is another array. A
+/// load that splices its kept model (`DesiredModel.splice`) keeps every column no changed file has a resource of,
+/// storage and all, so a push that touches no Node document gives the same array, and 10,000 endpoints are not made
+/// and hashed again. The column is held, so its storage cannot be another array's while it is compared against.
+public final class DeclaredNodes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var column: [Resource<NodeSpec>]?
+    private var all: [NodeEndpoint] = []
+    private var addresses: Set<Address> = []
+    /// The endpoints of the regions last asked for (the same array while the column and the regions are).
+    private var selected: (regions: [String], endpoints: [NodeEndpoint])?
+
+    /// Nothing kept yet.
+    public init() {}
+
+    /// Whether `a` and `b` are one array (or both empty).
+    static func same(_ a: [Resource<NodeSpec>], _ b: [Resource<NodeSpec>]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+    }
+
+    private func refresh(_ nodes: [Resource<NodeSpec>]) {
+        if let column, Self.same(column, nodes) { return }
+        column = nodes
+        all = nodes.map(NodeEndpoint.init)
+        addresses = Set(all.map(\.address))
+        selected = nil
+    }
+
+    /// The addresses of every node of `nodes` (a model's column).
+    func addresses(of nodes: [Resource<NodeSpec>]) -> Set<Address> {
+        lock.withLock {
+            refresh(nodes)
+            return addresses
+        }
+    }
+
+    /// The endpoints of the nodes of `nodes` in `regions`, in column order.
+    func endpoints(of nodes: [Resource<NodeSpec>], in regions: [String]) -> [NodeEndpoint] {
+        lock.withLock {
+            refresh(nodes)
+            if let selected, selected.regions == regions { return selected.endpoints }
+            let wanted = Set(regions)
+            let endpoints = all.filter { wanted.contains($0.address.region ?? "") }
+            selected = (regions, endpoints)
+            return endpoints
         }
     }
 }
@@ -162,6 +227,8 @@ public final class RunCaches: Sendable {
     /// reading generations again only for nodes whose files changed.
     public let nodes: LocalNodes
     public let drivers = DriverPool()
+    /// The declared nodes' endpoints, while the model's column of nodes is the same array.
+    public let declaredNodes = DeclaredNodes()
     /// Observations of unchanged nodes and decoded ring builders, of the `regions` regions planned most recently.
     public let observations: ObservationCache
     public let rings: RingStateCache

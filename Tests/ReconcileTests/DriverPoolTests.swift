@@ -1,6 +1,7 @@
 import Foundation
 import Drivers
 import Manifests
+import ManifestSources
 import Planning
 import TestSupport
 import Testing
@@ -38,5 +39,58 @@ import Testing
         pool.retain([Self.endpoint("a").address])
         _ = try pool.drivers(for: [Self.endpoint("a", cpus: 8), Self.endpoint("b", hostKey: "ssh-ed25519 AAAA")], open: open)
         #expect(opened.count == 5 && opened.last == "b")
+    }
+
+    /// The same array of endpoints (what `DeclaredNodes` gives while no Node document changed) gets the same drivers
+    /// without a lookup; a driver opened or let go since, or another array, and the pool looks again.
+    @Test func theSameArrayOfEndpointsGetsTheSameDriversUntilTheKeptOnesChange() throws {
+        let state = try Scratch("state")
+        let reconciler = Reconciler(model: DesiredModel(), revision: nil, stateDirectory: state.path, state: nil)
+        let pool = DriverPool()
+        var opened: [String] = []
+        let open = { (endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] in
+            opened += endpoints.map(\.address.name)
+            return try reconciler.drivers(for: endpoints)
+        }
+        let endpoints = [Self.endpoint("a"), Self.endpoint("b")]
+        _ = try pool.drivers(for: endpoints, open: open)
+        let kept = try pool.drivers(for: endpoints, open: open)
+        let same = try pool.drivers(for: endpoints, open: open)
+        let identical = same.keys.allSatisfy { (kept[$0]! as AnyObject) === (same[$0]! as AnyObject) }
+        #expect(identical)
+        #expect(opened.count == 2)
+        // Another node's driver made anew (its endpoint changed) in between: the array asked for before is looked up again.
+        _ = try pool.drivers(for: [Self.endpoint("a", cpus: 8), Self.endpoint("b")], open: open)
+        let looked = try pool.drivers(for: endpoints, open: open)
+        #expect(opened == ["a", "b", "a", "a"] || opened == ["b", "a", "a", "a"], "\(opened)")
+        let newer = looked[Self.endpoint("a").address]! as AnyObject, older = kept[Self.endpoint("a").address]! as AnyObject
+        let replaced = newer !== older
+        #expect(replaced)
+        // Let go of b: the same array opens b again.
+        pool.retain([Self.endpoint("a").address])
+        _ = try pool.drivers(for: endpoints, open: open)
+        #expect(opened.last == "b" && opened.count == 5)
+    }
+
+
+    /// Declared endpoints are made again only for another column of nodes.
+    @Test func declaredNodesAreMadeAgainOnlyForAnotherColumn() throws {
+        let repo = try Fixtures.deployment()
+        let model = try Loader().load(DirectorySource(root: repo.path)).model
+        let declared = DeclaredNodes()
+        let regions = Array(Set(model.nodes.compactMap(\.region))).sorted()
+        let first = declared.endpoints(of: model.nodes, in: regions)
+        #expect(first == model.nodes.map(NodeEndpoint.init) && !first.isEmpty)
+        let copy = model  // the same columns
+        let again = declared.endpoints(of: copy.nodes, in: regions)
+        let kept = again.withUnsafeBufferPointer { x in first.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+        #expect(kept, "the kept array")
+        var changed = model
+        changed.nodes[0].spec.cpus.value += 1  // another array now (copied on write)
+        let made = declared.endpoints(of: changed.nodes, in: regions)
+        let rest: [NodeEndpoint] = Array(made.dropFirst()), before: [NodeEndpoint] = Array(first.dropFirst())
+        #expect(made[0].cpus == first[0].cpus + 1)
+        #expect(rest == before)
+        #expect(declared.addresses(of: changed.nodes) == Set(first.map(\.address)))
     }
 }
