@@ -14,62 +14,65 @@ import Testing
         NodeEndpoint(address: Address(kind: .node, region: "lab", name: name), libvirt: "simulated", cpus: cpus, memoryKiB: 8 << 20, hostKey: hostKey)
     }
 
-    @Test func aDriverIsKeptWhileItsEndpointIsUnchanged() throws {
-        let state = try Scratch("state")
-        let reconciler = Reconciler(model: DesiredModel(), revision: nil, stateDirectory: state.path, state: nil)
-        let pool = DriverPool()
+    /// Opens simulated nodes' drivers and records which nodes it opened.
+    final class Opener {
+        let state: Scratch
+        let reconciler: Reconciler
         var opened: [String] = []
-        let open = { (endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] in
+        init() throws {
+            state = try Scratch("state")
+            reconciler = Reconciler(model: DesiredModel(), revision: nil, stateDirectory: state.path, state: nil)
+        }
+        func open(_ endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] {
             opened += endpoints.map(\.address.name)
             return try reconciler.drivers(for: endpoints)
         }
+    }
+
+    @Test func aDriverIsKeptWhileItsEndpointIsUnchanged() throws {
+        let opener = try Opener()
+        let pool = DriverPool(), open = opener.open
         let first = try pool.drivers(for: [Self.endpoint("a"), Self.endpoint("b")], open: open)
-        #expect(opened.sorted() == ["a", "b"])
+        #expect(opener.opened.sorted() == ["a", "b"])
         let again = try pool.drivers(for: [Self.endpoint("a"), Self.endpoint("b")], open: open)
-        #expect(opened.count == 2, "nothing opened again")
+        #expect(opener.opened.count == 2, "nothing opened again")
         #expect(again.keys.allSatisfy { (again[$0]! as AnyObject) === (first[$0]! as AnyObject) }, "the very drivers kept")
 
         // Another size, another host key: a new driver for that node only.
         _ = try pool.drivers(for: [Self.endpoint("a", cpus: 8), Self.endpoint("b")], open: open)
-        #expect(opened == ["a", "b", "a"] || opened == ["b", "a", "a"])
+        #expect(opener.opened == ["a", "b", "a"] || opener.opened == ["b", "a", "a"])
         _ = try pool.drivers(for: [Self.endpoint("a", cpus: 8), Self.endpoint("b", hostKey: "ssh-ed25519 AAAA")], open: open)
-        #expect(opened.last == "b" && opened.count == 4)
+        #expect(opener.opened.last == "b" && opener.opened.count == 4)
 
-        // A node that left is let go: asked for again, it is opened again.
+        // A node that left is let go: asked for again, it is opener.opened again.
         pool.retain([Self.endpoint("a").address])
         _ = try pool.drivers(for: [Self.endpoint("a", cpus: 8), Self.endpoint("b", hostKey: "ssh-ed25519 AAAA")], open: open)
-        #expect(opened.count == 5 && opened.last == "b")
+        #expect(opener.opened.count == 5 && opener.opened.last == "b")
     }
 
     /// The same array of endpoints (what `DeclaredNodes` gives while no Node document changed) gets the same drivers
-    /// without a lookup; a driver opened or let go since, or another array, and the pool looks again.
+    /// without a lookup; a driver opener.opened or let go since, or another array, and the pool looks again.
     @Test func theSameArrayOfEndpointsGetsTheSameDriversUntilTheKeptOnesChange() throws {
-        let state = try Scratch("state")
-        let reconciler = Reconciler(model: DesiredModel(), revision: nil, stateDirectory: state.path, state: nil)
-        let pool = DriverPool()
-        var opened: [String] = []
-        let open = { (endpoints: [NodeEndpoint]) throws -> [Address: any NodeDriver] in
-            opened += endpoints.map(\.address.name)
-            return try reconciler.drivers(for: endpoints)
-        }
+        let opener = try Opener()
+        let pool = DriverPool(), open = opener.open
         let endpoints = [Self.endpoint("a"), Self.endpoint("b")]
         _ = try pool.drivers(for: endpoints, open: open)
         let kept = try pool.drivers(for: endpoints, open: open)
         let same = try pool.drivers(for: endpoints, open: open)
         let identical = same.keys.allSatisfy { (kept[$0]! as AnyObject) === (same[$0]! as AnyObject) }
         #expect(identical)
-        #expect(opened.count == 2)
+        #expect(opener.opened.count == 2)
         // Another node's driver made anew (its endpoint changed) in between: the array asked for before is looked up again.
         _ = try pool.drivers(for: [Self.endpoint("a", cpus: 8), Self.endpoint("b")], open: open)
         let looked = try pool.drivers(for: endpoints, open: open)
-        #expect(opened == ["a", "b", "a", "a"] || opened == ["b", "a", "a", "a"], "\(opened)")
+        #expect(opener.opened == ["a", "b", "a", "a"] || opener.opened == ["b", "a", "a", "a"], "\(opener.opened)")
         let newer = looked[Self.endpoint("a").address]! as AnyObject, older = kept[Self.endpoint("a").address]! as AnyObject
         let replaced = newer !== older
         #expect(replaced)
         // Let go of b: the same array opens b again.
         pool.retain([Self.endpoint("a").address])
         _ = try pool.drivers(for: endpoints, open: open)
-        #expect(opened.last == "b" && opened.count == 5)
+        #expect(opener.opened.last == "b" && opener.opened.count == 5)
     }
 
 
