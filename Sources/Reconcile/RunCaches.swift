@@ -128,8 +128,7 @@ public final class DriverPool: @unchecked Sendable {
     public func drivers(for endpoints: [NodeEndpoint], open: ([NodeEndpoint]) throws -> [Address: any NodeDriver]) throws -> [Address: any NodeDriver] {
         // The same array of endpoints as last time (`DeclaredNodes` gives it while no Node document changed), and no
         // driver opened or let go since: the same drivers.
-        if let last = lock.withLock({ self.last }), last.endpoints.count == endpoints.count,
-           endpoints.isEmpty || last.endpoints.withUnsafeBufferPointer({ x in endpoints.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }) {
+        if let last = lock.withLock({ self.last }), last.endpoints.sharesStorage(with: endpoints) {
             return last.drivers
         }
         var result: [Address: any NodeDriver] = [:]
@@ -182,15 +181,8 @@ public final class DeclaredNodes: @unchecked Sendable {
     /// Nothing kept yet.
     public init() {}
 
-    /// Whether `a` and `b` are one array (or both empty).
-    static func same(_ a: [Resource<NodeSpec>], _ b: [Resource<NodeSpec>]) -> Bool {
-        guard a.count == b.count else { return false }
-        guard !a.isEmpty else { return true }
-        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
-    }
-
     private func refresh(_ nodes: [Resource<NodeSpec>]) {
-        if let column, Self.same(column, nodes) { return }
+        if let column, column.sharesStorage(with: nodes) { return }
         column = nodes
         all = nodes.map(NodeEndpoint.init)
         addresses = Set(all.map(\.address))

@@ -211,6 +211,7 @@ import Testing
         #expect(cache.validation.lastReused == 0, "a flavor document went: every region's instances are checked again")
         (incremental, full) = try both()
         #expect(cache.validation.lastReused == 1, "nothing changed: lab's instance findings are kept (edge has none)")
+        #expect(cache.lastSpliced && cache.validation.lastKeptIndex, "nothing changed: every column is the same array, and so is the index")
         #expect(cache.validation.lastReusedOthers, "nothing changed: the findings of the rules over everything else are kept")
 
         // The instance a volume and a floating IP attach to is renamed, in a file whose other documents stay as they
@@ -224,6 +225,7 @@ import Testing
         #expect(render(incremental).contains("instance 'web-1'"), "\(render(incremental))")
         // The same files: the kept model's runs of the changed file were replaced (spliced), every column as merged anew.
         #expect(cache.lastSpliced && addresses(incremental) == addresses(full))
+        #expect(!cache.validation.lastKeptIndex, "acme's keypair and security group came again: the index is built again")
         try repo.write("manifests/tenants/acme.yaml", acme)
         try GitCLI.commitAll(in: repo.path)
         (incremental, full) = try both()

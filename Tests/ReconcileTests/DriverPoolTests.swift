@@ -86,7 +86,7 @@ import Testing
         #expect(first == model.nodes.map(NodeEndpoint.init) && !first.isEmpty)
         let copy = model  // the same columns
         let again = declared.endpoints(of: copy.nodes, in: regions)
-        let kept = again.withUnsafeBufferPointer { x in first.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+        let kept = again.sharesStorage(with: first)
         #expect(kept, "the kept array")
         var changed = model
         changed.nodes[0].spec.cpus.value += 1  // another array now (copied on write)

@@ -182,7 +182,8 @@ public struct Loader: Sendable {
             })
             var lostNames = Set(results.flatMap(\.lostNames))
             for i in results.indices where results[i].stoppedEarly { lostNames.formUnion(Self.declaredNames(in: files[order[i].id].bytes)) }
-            diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions, lostNames: lostNames).run(cache: validation)
+            diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions, lostNames: lostNames,
+                                     cache: validation).run(cache: validation)
         }
         if let rank {
             diagnostics.sort { a, b in Self.order(a, b) { rank[Int($0.index)] } }

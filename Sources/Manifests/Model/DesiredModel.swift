@@ -339,3 +339,14 @@ public struct PlanDigests: Sendable {
         }
     }
 }
+
+extension Array {
+    /// Whether this array and `other` are one array (the same storage, so the same elements), or both empty. A
+    /// column a splice left alone (`DesiredModel.splice`) is the same array as before; a caller that holds the
+    /// earlier array knows its storage cannot have been reused for another.
+    public func sharesStorage(with other: [Element]) -> Bool {
+        guard count == other.count else { return false }
+        guard !isEmpty else { return true }
+        return withUnsafeBufferPointer { mine in other.withUnsafeBufferPointer { theirs in mine.baseAddress == theirs.baseAddress } }
+    }
+}

@@ -32,6 +32,12 @@ struct ModelIndex {
     var instanceOwners: [RegionalKey: [String]] = [:]
 
     init(_ model: DesiredModel) {
+        self.init(catalogOf: model)
+        attach(model)
+    }
+
+    /// Everything but what instances are attached to: built from every column but instances.
+    init(catalogOf model: DesiredModel) {
         for r in model.regions { regions[r.name] = regions[r.name] ?? r }
         for f in model.flavors { flavors[f.name] = flavors[f.name] ?? f }
         for i in model.images { images[i.name] = images[i.name] ?? i }
@@ -59,6 +65,13 @@ struct ModelIndex {
             securityGroups[TenantKey(tenant: g.tenant!, name: g.name), default: []].append(g)
             securityGroupOwners[g.name, default: []].insert(g.tenant!)
         }
+    }
+
+    /// The instances volumes, floating IPs, load balancers and alarms attach to, their flavors and owners.
+    mutating func attach(_ model: DesiredModel) {
+        attachedInstances = []
+        attachedFlavors = [:]
+        instanceOwners = [:]
         var referenced: Set<RegionalKey> = []
         for v in model.volumes { if let name = v.spec.instance { referenced.insert(RegionalKey(region: v.region!, name: name.value)) } }
         for f in model.floatingIPs { if let name = f.spec.instance { referenced.insert(RegionalKey(region: f.region!, name: name.value)) } }
@@ -86,5 +99,28 @@ struct ModelIndex {
     /// The security group `name` of `tenant` usable in `region`.
     func securityGroup(_ name: String, tenant: String, region: String?) -> Resource<SecurityGroupSpec>? {
         securityGroups[TenantKey(tenant: tenant, name: name)]?.first { $0.region == nil || region == nil || $0.region == region }
+    }
+}
+
+/// The columns `ModelIndex(catalogOf:)` reads, held (only those: holding the instances too would share them with the
+/// next load's model, which then copies them to splice): an index built from the same arrays is the same index.
+struct IndexedColumns {
+    let regions: [Resource<RegionSpec>], flavors: [Resource<FlavorSpec>], images: [Resource<ImageSpec>]
+    let tenants: [Resource<TenantSpec>], priceLists: [Resource<PriceListSpec>], networks: [Resource<NetworkSpec>]
+    let nodes: [Resource<NodeSpec>], keypairs: [Resource<KeypairSpec>], securityGroups: [Resource<SecurityGroupSpec>]
+
+    init(_ model: DesiredModel) {
+        regions = model.regions; flavors = model.flavors; images = model.images
+        tenants = model.tenants; priceLists = model.priceLists; networks = model.networks
+        nodes = model.nodes; keypairs = model.keypairs; securityGroups = model.securityGroups
+    }
+
+    /// Whether `model` has these very arrays in every column the catalog index reads.
+    func same(as model: DesiredModel) -> Bool {
+        regions.sharesStorage(with: model.regions) && flavors.sharesStorage(with: model.flavors)
+            && images.sharesStorage(with: model.images) && tenants.sharesStorage(with: model.tenants)
+            && priceLists.sharesStorage(with: model.priceLists) && networks.sharesStorage(with: model.networks)
+            && nodes.sharesStorage(with: model.nodes) && keypairs.sharesStorage(with: model.keypairs)
+            && securityGroups.sharesStorage(with: model.securityGroups)
     }
 }

@@ -17,12 +17,16 @@ struct Validator: Sendable {
     /// StackLab's minimum number of servers in a region.
     static let minimumNodesPerRegion = 3
 
-    init(model: DesiredModel, files: SourceFiles, unreadableRegions: Set<String> = [], lostNames: Set<String> = []) {
+    /// `cache` keeps the index of everything but what instances are attached to, while those columns are the same
+    /// arrays (a spliced model's untouched columns).
+    init(model: DesiredModel, files: SourceFiles, unreadableRegions: Set<String> = [], lostNames: Set<String> = [], cache: ValidationCache? = nil) {
         self.model = model
         self.files = files
         self.unreadableRegions = unreadableRegions
         self.lostNames = lostNames
-        self.index = ModelIndex(model)
+        var index = cache?.catalogIndex(of: model) ?? ModelIndex(catalogOf: model)
+        index.attach(model)
+        self.index = index
     }
 
     /// Runs every rule and returns the findings. Instances are checked region by region, concurrently; a region
@@ -168,10 +172,23 @@ struct Validator: Sendable {
 /// Instance findings kept between loads, by region and key (see `Validator.run(cache:)`).
 public final class ValidationCache {
     private var kept: [String: (key: UInt64, findings: InstanceFindings)] = [:]
+    /// The catalog index (`ModelIndex(catalogOf:)`) and the columns it was built from.
+    private var index: (columns: IndexedColumns, index: ModelIndex)?
+
+    /// The catalog index of `model`: the kept one while its columns are the same arrays, else built (and kept).
+    func catalogIndex(of model: DesiredModel) -> ModelIndex {
+        lastKeptIndex = index?.columns.same(as: model) ?? false
+        if lastKeptIndex, let index { return index.index }
+        let built = ModelIndex(catalogOf: model)
+        index = (IndexedColumns(model), built)
+        return built
+    }
     /// The findings of the rules over everything but instances, by `Validator.othersKey`.
     private var keptOthers: (key: UInt64, diagnostics: [Diagnostic])?
     /// Regions whose findings were kept, and checked, by the last run.
     public private(set) var lastReused = 0
+    /// Whether the last run kept the catalog index (its columns were the same arrays).
+    public private(set) var lastKeptIndex = false
     /// Whether the last run kept the findings of the rules over everything but instances.
     public private(set) var lastReusedOthers = false
 
