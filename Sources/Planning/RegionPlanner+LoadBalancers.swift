@@ -24,7 +24,7 @@ extension RegionPlanner {
         // What wants a port, in address order: instances whose groups open the public-domain port, then tcp listeners.
         var services: [ProxyConfig.Service] = []
         var wanting: [PortOwner] = []
-        for instance in slice.instances.sorted(by: { $0.address < $1.address }) {
+        for instance in slice.instances.sorted(byAddress: \.address) {
             guard let member = memberOf[instance.address] else { continue }
             guard let sources = Self.sources(opening: instancePort, to: member, groups: catalog.securityGroups, membership: membership) else { continue }
             let owner = PortOwner(address: instance.address)

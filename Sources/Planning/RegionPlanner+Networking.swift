@@ -199,7 +199,7 @@ extension RegionPlanner {
         }
         var pools: [String: AddressPool] = [:]
         for (name, network) in networks { if let range = network.spec.floatingRange?.value { pools[name] = AddressPool(range: range, reserved: []) } }
-        let floating = slice.floatingIPs.sorted { $0.address < $1.address }
+        let floating = slice.floatingIPs.sorted(byAddress: \.address)
         func network(of resource: Resource<FloatingIPSpec>) -> String? {
             resource.spec.network?.value ?? (networks.count == 1 ? networks.keys.first : nil)
         }

@@ -56,7 +56,7 @@ extension RegionPlanner {
     mutating func planSnapshots(restores: [(Resource<VolumeSpec>, Address)]) {
         guard let spec, spec.objectStore != nil else { return }
         let stored = Dictionary(grouping: snapshots ?? [], by: \.volume)
-        let volumes = slice.volumes.sorted { $0.address < $1.address }
+        let volumes = slice.volumes.sorted(byAddress: \.address)
         // Snapshots some Volume restores from (or will): never deleted.
         let sources = Set(volumes.compactMap { volume in
             volume.spec.from.map { SnapshotRef(volume: TenantKey(tenant: volume.tenant ?? "", name: $0.value.volume.value), snapshot: $0.value.snapshot.value) }

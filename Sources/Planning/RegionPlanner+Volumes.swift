@@ -31,7 +31,7 @@ extension RegionPlanner {
     /// Returns the Volumes to create from a snapshot, with the node each goes on (planned by `planSnapshots`).
     mutating func planVolumes(desired: [Address: DesiredDomain]) -> [(Resource<VolumeSpec>, Address)] {
         var restores: [(Resource<VolumeSpec>, Address)] = []
-        let volumes = spec == nil ? [] : slice.volumes.sorted { $0.address < $1.address }
+        let volumes = spec == nil ? [] : slice.volumes.sorted(byAddress: \.address)
         var wanted: [String: Address] = [:]  // libvirt name → the node it belongs on
         for domain in desired.values {
             for disk in domain.disks where disk.pool == DesiredDomain.volumePool { wanted[disk.volume] = domain.node }

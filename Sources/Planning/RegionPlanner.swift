@@ -267,7 +267,7 @@ struct RegionPlanner {
     /// The desired domain of every instance of the region that can be placed.
     private mutating func desiredDomains(current: [Address: Placed]) -> [Address: DesiredDomain] {
         guard let spec else { return [:] }
-        let instances = slice.instances.sorted { $0.address < $1.address }
+        let instances = slice.instances.sorted(byAddress: \.address)
         let flavors = catalog.flavors
         let images = catalog.images
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })

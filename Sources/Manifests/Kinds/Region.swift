@@ -92,8 +92,11 @@ public struct RegionSpec: ResourceSpec, DecodableSpec {
 
     /// The internal ranges in force.
     public var effectiveInternalRanges: [IPv4Network] {
-        internalRanges?.value.map(\.value) ?? ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].compactMap { try? IPv4Network.parse($0).get() }
+        internalRanges?.value.map(\.value) ?? Self.privateRanges
     }
+
+    /// RFC 1918's ranges, parsed once.
+    static let privateRanges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].compactMap { try? IPv4Network.parse($0).get() }
 
     /// The CPU allocation ratio in force.
     public var effectiveCPURatio: Double { cpuAllocationRatio.map { Double($0.value.units) / 1e6 } ?? 16 }

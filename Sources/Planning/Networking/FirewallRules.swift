@@ -179,9 +179,12 @@ public struct FirewallRules: Sendable {
     var internalRanges: [IPv4Network] {
         var ranges = regionRanges + networks.map(\.range) + (spec?.effectiveInternalRanges ?? [])
         for filter in filters { ranges += filter.spec.protect.value.map(\.value) }
-        ranges += ["169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32"].compactMap(IPv4Network.init(parsing:))
+        ranges += Self.specialRanges
         return Self.unique(ranges)
     }
+
+    /// Link-local, multicast and the broadcast address, parsed once.
+    static let specialRanges = ["169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32"].compactMap(IPv4Network.init(parsing:))
 
     /// Four named counters per instance of the node (out and in, public and internal) and the rules that count each
     /// IPv4 frame of its port into one of them: through a load-balancer node is public (a public domain or listener),
@@ -202,7 +205,7 @@ public struct FirewallRules: Sendable {
             let (chain, port, peer): (Ruleset.Chain, String, String) = direction == .outbound ? (.trafficOut, "iifname", "ip daddr")
                 : (.trafficIn, "oifname", addressed + "ip saddr")
             func map(_ scope: TrafficCounter.Scope) -> String {
-                Self.braced(members.map { "\"\($0.port)\" : \"\(TrafficCounter(instance: $0.address, direction: direction, scope: scope).name)\"" })
+                Self.braced(members.map { "\"\($0.port)\" : \"\(TrafficCounter(instance: $0.address, port: $0.port, direction: direction, scope: scope).name)\"" })
             }
             let what = "traffic: \(direction.rawValue)"
             if !balancers.isEmpty {
@@ -211,7 +214,7 @@ public struct FirewallRules: Sendable {
             rules.append(.init(chain, "\(peer) \(Self.set(inside)) counter name \(port) map \(map(.internal)) return", source: "\(what) internal"))
             rules.append(.init(chain, (direction == .inbound ? addressed : "") + "ether type ip counter name \(port) map \(map(.public))", source: "\(what) public"))
             for member in members {
-                for scope in TrafficCounter.Scope.allCases { counters.append(TrafficCounter(instance: member.address, direction: direction, scope: scope)) }
+                for scope in TrafficCounter.Scope.allCases { counters.append(TrafficCounter(instance: member.address, port: member.port, direction: direction, scope: scope)) }
             }
         }
         return (rules, counters)

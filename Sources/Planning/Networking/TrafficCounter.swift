@@ -21,8 +21,13 @@ public struct TrafficCounter: Sendable, Codable, Hashable, Comparable {
     public var scope: Scope
 
     public init(instance: Address, direction: Direction, scope: Scope) {
+        self.init(instance: instance, port: DesiredDomain.port(for: instance), direction: direction, scope: scope)
+    }
+
+    /// The counter of `instance` whose port (`DesiredDomain.port(for:)`, a digest of its address) is known already.
+    init(instance: Address, port: String, direction: Direction, scope: Scope) {
         self.instance = instance
-        port = DesiredDomain.port(for: instance)
+        self.port = port
         self.direction = direction
         self.scope = scope
     }
