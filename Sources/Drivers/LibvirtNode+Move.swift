@@ -110,7 +110,7 @@ extension LibvirtNode {
         } catch {
             throw DriverError(node: address, message: "copy volume \(volume.name) from \(source.address.name): \(error)", isTransient: false)
         }
-        let expected = hash.finalize().map { String(format: "%02x", $0) }.joined()
+        let expected = hash.finalize().hexDigits
         let sum = try runOnHost("sha256sum -- \(Session.quote(path))")
         guard sum.split(separator: " ").first.map(String.init) == expected else {
             throw DriverError(node: address, message: "volume \(volume.name) arrived damaged: sha256 here \(sum.prefix(64)), sent \(expected) (\(bytes) bytes); the old domain keeps its disks", isTransient: true)

@@ -26,6 +26,6 @@ public enum RegionKey {
         for ring in rings.map(\.address).sorted() {
             text += "ring \(ring) \(ringStamps[ring] ?? "-")\n"
         }
-        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: Data(text.utf8)).hexDigits
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import Manifests
 
 /// Who is logged in to the tenant console (`/console/`), apart from the operator's login. A tenant's tokens are
 /// declared in the manifests as their SHA-256 only (`Tenant.spec.console.tokens`): a login posts the tenant's name and
@@ -40,7 +41,7 @@ public final class TenantAccess: @unchecked Sendable {  // mutable state behind 
 
     /// A token's SHA-256, as the manifests hold it (64 lower-case hexadecimal digits).
     public static func digest(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).hexDigits
     }
 
     public enum Login: Sendable, Equatable {
