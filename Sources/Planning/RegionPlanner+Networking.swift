@@ -131,9 +131,8 @@ extension RegionPlanner {
             work.append((seen, NodeDHCP(networks: nodeNetworks), located))
         }
         let rendered = ResultSlots<Ruleset?>(count: work.count)
-        let inputs = work.map { ($0.seen.address, $0.rules) }
-        ParallelWork.forEach(count: inputs.count, workers: ParallelWork.coreCount) { index in
-            rendered[index] = .some(inputs[index].1?.ruleset(for: inputs[index].0))
+        ParallelWork.forEach(count: work.count, workers: ParallelWork.coreCount) { [work] index in
+            rendered[index] = .some(work[index].rules?.ruleset(for: work[index].seen.address))
         }
         for (item, ruleset) in zip(work, rendered.values) {
             let seen = item.seen, dhcp = item.dhcp

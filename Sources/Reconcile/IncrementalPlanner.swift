@@ -80,7 +80,6 @@ public final class IncrementalPlanner {
         }
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state(), environment: environment)
         reconciler.nodes = caches.nodes
-        reconciler.declaredNodes = caches.declaredNodes
         reconciler.planDigests = load.planDigests
         var request = PlanRequest()
         request.caches = caches

@@ -103,7 +103,7 @@ extension Reconciler {
         var stats = ReuseStats()
         let saved: Plan? = if case .saved(let plan) = request.mode { plan } else { nil }
         let refresh: Bool = if case .normal = request.mode { false } else { true }
-        let (regions, endpoints) = try selection(saved?.regions ?? request.regions)
+        let (regions, endpoints) = try selection(saved?.regions ?? request.regions, kept: request.caches?.declaredNodes)
         stats.phases.end("select")
         if let hold = request.hold {
             try hold(regions)

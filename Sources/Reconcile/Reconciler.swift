@@ -29,9 +29,6 @@ public struct Reconciler: Sendable {
     public var planDigests: (catalog: UInt64, regions: [String: UInt64])?
     /// `planDigests`, or computed from the model.
     var digests: (catalog: UInt64, regions: [String: UInt64]) { planDigests ?? model.planDigests }
-    /// The declared nodes' endpoints kept between revisions (a long-running reconciler's `RunCaches.declaredNodes`);
-    /// nil: made for each selection.
-    public var declaredNodes: DeclaredNodes?
     /// The SSH key for production nodes (`--identity`; nil: the node source's default).
     public var sshIdentity: String?
     /// The regions' object stores (volume snapshots).
@@ -54,10 +51,11 @@ public struct Reconciler: Sendable {
     }
 
     /// Nodes that left the manifests but that StackLab changed (the state store's inventory, and the nodes the node
-    /// source holds); those of `regions` only, when given.
-    public func orphanEndpoints(in regions: Set<String>? = nil) throws -> [NodeEndpoint] {
+    /// source holds); those of `regions` only, when given. `kept`: a long-running caller's declared nodes
+    /// (`RunCaches.declaredNodes`), made again only for another column of nodes.
+    public func orphanEndpoints(in regions: Set<String>? = nil, kept: DeclaredNodes? = nil) throws -> [NodeEndpoint] {
         // Every declared node's address will do for those of `regions`: only their nodes are found below.
-        let declared = declaredNodes?.addresses(of: model.nodes)
+        let declared = kept?.addresses(of: model.nodes)
             ?? Set(model.nodes.lazy.filter { regions?.contains($0.region ?? "") ?? true }.map(\.address))
         var found: [Address: NodeEndpoint] = [:]
         do {
@@ -82,21 +80,22 @@ public struct Reconciler: Sendable {
         try endpoints(for: regions, orphans: orphanEndpoints())
     }
 
-    /// The regions named (as `regions(_:)`) and every node of them to observe, looking for orphans once.
-    public func selection(_ names: [String]) throws -> (regions: [String], endpoints: [NodeEndpoint]) {
+    /// The regions named (as `regions(_:)`) and every node of them to observe, looking for orphans once (`kept`: see
+    /// `orphanEndpoints`).
+    public func selection(_ names: [String], kept: DeclaredNodes? = nil) throws -> (regions: [String], endpoints: [NodeEndpoint]) {
         // Named regions: only their orphans are looked for (a region that left the manifests is named by its orphans).
-        let orphans = try orphanEndpoints(in: names.isEmpty ? nil : Set(names))
+        let orphans = try orphanEndpoints(in: names.isEmpty ? nil : Set(names), kept: kept)
         let known = Set(model.regions.map(\.name)).union(orphans.compactMap(\.address.region))
         if let unknown = names.first(where: { !known.contains($0) }) {
             throw ReconcileError(.invalid, "region '\(unknown)' is not declared; regions are: \(known.sorted().joined(separator: ", "))")
         }
         let regions = names.isEmpty ? known.sorted() : Array(Set(names)).sorted()
-        return (regions, endpoints(for: regions, orphans: orphans))
+        return (regions, endpoints(for: regions, orphans: orphans, kept: kept))
     }
 
-    private func endpoints(for regions: [String], orphans: [NodeEndpoint]) -> [NodeEndpoint] {
+    private func endpoints(for regions: [String], orphans: [NodeEndpoint], kept: DeclaredNodes? = nil) -> [NodeEndpoint] {
         let wanted = Set(regions)
-        let declared = declaredNodes?.endpoints(of: model.nodes, in: regions) ?? model.nodes.filter { wanted.contains($0.region ?? "") }.map(NodeEndpoint.init)
+        let declared = kept?.endpoints(of: model.nodes, in: regions) ?? model.nodes.filter { wanted.contains($0.region ?? "") }.map(NodeEndpoint.init)
         let orphans = orphans.filter { wanted.contains($0.address.region ?? "") }
         // No orphans: the declared endpoints' array itself, which `DriverPool` knows again.
         return orphans.isEmpty ? declared : declared + orphans

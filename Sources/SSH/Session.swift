@@ -185,17 +185,12 @@ public final class Session {
     /// `$TMPDIR` or /tmp), which the shell prints and removes; its end is a marker printed on stdout (with its exit
     /// status) and on stderr, which the output never holds. A process the command leaves behind (a daemon, such as
     /// HAProxy's master, which writes a notice on each reload) keeps only those files: what it writes before the shell
-    /// prints them is that command's output, and nothing after reaches a later command's. Should anything else write to the shell (bytes after a marker, or waiting before a
-    /// command), the command's result stands and the shell is let go, as it is past a deadline: the next call starts
-    /// another.
+    /// prints them is that command's output, and nothing it writes later reaches the shell. A command past its
+    /// deadline ends the kept shell: the next call starts another.
     public func runInShell(_ command: String, timeout: Double? = nil) throws(SSHError) -> CommandResult {
         let limit = timeout ?? commandTimeout
         let deadline = Date().addingTimeInterval(limit)
         libssh2_session_set_timeout(session, Int(limit * 1000))
-        if let kept = shell, hasUnreadOutput(kept) {
-            libssh2_channel_free(kept)
-            shell = nil
-        }
         if shell == nil {
             guard let channel = stacklab_ssh2_channel_open_session(session) else {
                 throw SSHError.last("open a channel on \(endpoint)", session: session)
@@ -232,8 +227,6 @@ public final class Session {
         var outFrom = 0, errFrom = 0
         var status: Int32?
         var stderrDone = false
-        // Bytes after a marker: something the command left behind writes to the shell.
-        var trailing = false
         var buffer = [CChar](repeating: 0, count: 32_768)
         while status == nil || !stderrDone {
             var progressed = false
@@ -252,7 +245,6 @@ public final class Session {
                     if let newline = stdout[cut.upperBound...].firstIndex(of: UInt8(ascii: "\n")) {
                         status = Int32(String(decoding: stdout[cut.upperBound..<newline], as: UTF8.self))
                         if status == nil { break }
-                        trailing = trailing || newline + 1 < stdout.count
                         stdout.removeSubrange(cut.lowerBound...)
                     } else {
                         outFrom = cut.lowerBound
@@ -263,7 +255,6 @@ public final class Session {
             }
             if !stderrDone {
                 if let cut = Self.firstRange(of: errEnd, in: stderr, from: errFrom) {
-                    trailing = trailing || cut.upperBound < stderr.count
                     stderr.removeSubrange(cut.lowerBound...)
                     stderrDone = true
                 } else {
@@ -283,20 +274,8 @@ public final class Session {
         guard let status else {
             throw SSHError(operation: "run a command on \(endpoint)", code: -1, message: "the shell's output ended unreadably")
         }
-        ended = trailing
+        ended = false
         return CommandResult(exitStatus: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
-    /// Whether `channel` (the kept shell, between commands) has output nobody asked for waiting, or has ended.
-    private func hasUnreadOutput(_ channel: OpaquePointer) -> Bool {
-        libssh2_session_set_blocking(session, 0)
-        defer { libssh2_session_set_blocking(session, 1) }
-        var byte = [CChar](repeating: 0, count: 1)
-        for stream: Int32 in [0, Int32(SSH_EXTENDED_DATA_STDERR)] {
-            let count = libssh2_channel_read_ex(channel, stream, &byte, 1)
-            if count != Int(LIBSSH2_ERROR_EAGAIN) && count != 0 { return true }
-        }
-        return stacklab_ssh2_channel_eof(channel) != 0
     }
 
     /// Writes all of `bytes` to `channel`'s stdin (the session blocking).

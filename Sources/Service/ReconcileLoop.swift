@@ -364,7 +364,6 @@ public struct ReconcileLoop: Service {
                                         environment: configuration.environment)
             reconciler.sshIdentity = configuration.sshIdentity
             reconciler.nodes = caches.nodes
-            reconciler.declaredNodes = caches.declaredNodes
             reconciler.planDigests = state.digests(of: revision)
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches

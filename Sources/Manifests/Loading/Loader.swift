@@ -229,7 +229,7 @@ public struct Loader: Sendable {
 
     /// Decodes files on `parallelism` threads; results come back in file order, so output is deterministic.
     private func parseAll(_ inputs: [(id: FileID, path: String)], files: SourceFiles) -> [FileResult] {
-        let workers = max(1, min(limits.parallelism > 0 ? limits.parallelism : System.coreCount, inputs.count))
+        let workers = max(1, min(limits.parallelism > 0 ? limits.parallelism : ParallelWork.coreCount, inputs.count))
         let results = ResultSlots<FileResult>(count: inputs.count)
         let aliasBudget = limits.aliasBudget
         // Largest files first: the last file a thread takes is then a small one.

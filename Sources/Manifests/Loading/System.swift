@@ -1,13 +1,6 @@
-import Parallel
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Facts about the machine.
-enum System {
-    /// Online CPU cores.
-    static var coreCount: Int { ParallelWork.coreCount }
-}
 
 /// A monotonic clock for phase timings.
 enum Clock {
