@@ -31,11 +31,6 @@ struct ModelIndex {
     /// For "belongs to another tenant" messages: attached instance name in a region → the tenants that have one.
     var instanceOwners: [RegionalKey: [String]] = [:]
 
-    init(_ model: DesiredModel) {
-        self.init(catalogOf: model)
-        attach(model)
-    }
-
     /// Everything but what instances are attached to: built from every column but instances.
     init(catalogOf model: DesiredModel) {
         for r in model.regions { regions[r.name] = regions[r.name] ?? r }
