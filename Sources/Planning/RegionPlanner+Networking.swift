@@ -98,12 +98,24 @@ extension RegionPlanner {
         let onNode = Dictionary(grouping: attached.values, by: \.node)
         let memberOf = Dictionary(members.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         // Each node's DHCP configuration and firewall inputs first; the rulesets (most of the work) are then rendered in
-        // parallel, and the changes made in node order, DHCP before firewall, as one node at a time would.
-        var work: [(seen: ObservedNode, dhcp: NodeDHCP, rules: FirewallRules?)] = []
+        // parallel, and the changes made in node order, DHCP before firewall, as one node at a time would. A node the
+        // firewall memo knows runs what these inputs render is not rendered again.
+        var work: [(seen: ObservedNode, dhcp: NodeDHCP, rules: FirewallRules?, known: Bool)] = []
+        var shared: FirewallRules.SharedInputs?
+        var reusable: [Address: FirewallMemo.Node] = [:], kept: [Address: FirewallMemo.Node] = [:]
+        // What every node's ruleset shares, made once.
+        let byName = networks.sorted { $0.key < $1.key }
+        let regionRanges = byName.map(\.value).flatMap { [$0.spec.fixedRange.value] + ($0.spec.floatingRange.map { [$0.value] } ?? []) }
+        let networkLocations = networks.mapValues(\.meta.location)
+        var balancerSources: [String: [IPv4Address]] = [:]
+        for (name, byNode) in gateways {
+            let sources = byNode.filter { balancers.contains($0.key) }.map(\.value).sorted { $0.value < $1.value }
+            if !sources.isEmpty { balancerSources[name] = sources }
+        }
         for node in compute {
             guard let seen = observed[node] else { continue }
             var nodeNetworks: [NodeNetwork] = []
-            for (name, network) in networks.sorted(by: { $0.key < $1.key }) {
+            for (name, network) in byName {
                 guard let gateway = gateways[name]?[node] else { continue }
                 let hosts = (onNode[node] ?? []).filter { $0.bridge == network.spec.bridge.value && network.spec.fixedRange.value.contains($0.ip) }
                     .map { NodeNetwork.Host(mac: $0.mac, ip: $0.ip, name: $0.address.name, metadata: $0.metadata) }
@@ -112,7 +124,7 @@ extension RegionPlanner {
             }
             // A load-balancer node only takes its address on each network: it runs no instance and no ruleset of ours.
             guard !balancers.contains(node) else {
-                work.append((seen, NodeDHCP(networks: nodeNetworks), nil))
+                work.append((seen, NodeDHCP(networks: nodeNetworks), nil, false))
                 continue
             }
             let local = Set((onNode[node] ?? []).map(\.address))
@@ -120,19 +132,28 @@ extension RegionPlanner {
                                         local: local.compactMap { memberOf[$0] }.sorted { $0.ip.value < $1.ip.value },
                                         filters: filters, groups: catalog.securityGroups,
                                         bindings: bindings.filter { local.contains($0.instance) })
-            located.regionRanges = networks.values.flatMap { [$0.spec.fixedRange.value] + ($0.spec.floatingRange.map { [$0.value] } ?? []) }
+            located.regionRanges = regionRanges
             located.regionLocation = regionLocation
-            located.networkLocations = networks.mapValues(\.meta.location)
-            for (name, byNode) in gateways {
-                let sources = byNode.filter { balancers.contains($0.key) }.map(\.value).sorted { $0.value < $1.value }
-                if !sources.isEmpty { located.balancerSources[name] = sources }
-            }
+            located.networkLocations = networkLocations
+            located.balancerSources = balancerSources
             located.balancerPorts = balancerPorts
-            work.append((seen, NodeDHCP(networks: nodeNetworks), located))
+            var known = false
+            if let firewallMemo {
+                if shared == nil {
+                    shared = located.sharedInputs(region: regionDocument)
+                    reusable = firewallMemo.nodes(of: region, shared: shared!)
+                }
+                if let memo = reusable[node], let rules = seen.firewall?.rules, seen.firewallDrift == nil, rules.sharesStorage(with: memo.observed),
+                   memo.inputs == located.nodeInputs {
+                    known = true
+                    kept[node] = memo
+                }
+            }
+            work.append((seen, NodeDHCP(networks: nodeNetworks), located, known))
         }
         let rendered = ResultSlots<Ruleset?>(count: work.count)
         ParallelWork.forEach(count: work.count, workers: ParallelWork.coreCount) { [work] index in
-            rendered[index] = .some(work[index].rules?.ruleset(for: work[index].seen.address))
+            rendered[index] = .some(work[index].known ? nil : work[index].rules?.ruleset(for: work[index].seen.address))
         }
         for (item, ruleset) in zip(work, rendered.values) {
             let seen = item.seen, dhcp = item.dhcp
@@ -146,21 +167,29 @@ extension RegionPlanner {
             } else {
                 unchanged += 1
             }
+            if item.known {
+                unchanged += 1
+                continue
+            }
             guard let ruleset else { continue }
             rulesets.append(ruleset)
-            planFirewall(ruleset, on: seen)
+            // Found as wanted: the next plan need not render it while nothing it is made from changes.
+            if planFirewall(ruleset, on: seen), firewallMemo != nil, let rules = seen.firewall?.rules, let inputs = item.rules?.nodeInputs {
+                kept[seen.address] = .init(inputs: inputs, observed: rules)
+            }
         }
+        if let firewallMemo, let shared { firewallMemo.keep(kept, of: region, shared: shared, spared: work.count { $0.known }) }
         removeNetworking(keeping: Set(compute))
         planProxies(proxies)
     }
 
-    /// A change loading `ruleset` when the node's differs (or was changed by hand).
-    private mutating func planFirewall(_ ruleset: Ruleset, on seen: ObservedNode) {
+    /// A change loading `ruleset` when the node's differs (or was changed by hand); true when it runs `ruleset`.
+    private mutating func planFirewall(_ ruleset: Ruleset, on seen: ObservedNode) -> Bool {
         let address = Address(kind: .firewall, region: region, name: seen.address.name)
-        let same = seen.firewall.map { $0.rules.map(\.description) == ruleset.rules.map(\.description) && $0.rules.map(\.source) == ruleset.rules.map(\.source) } ?? false
+        let same = seen.firewall?.hasRules(of: ruleset) ?? false
         guard !same || seen.firewallDrift != nil else {
             unchanged += 1
-            return
+            return true
         }
         // A new ruleset is summed up (`firewall show` prints it); a changed one is shown rule by rule.
         var fields = seen.firewall == nil ? [.init(field: "rules", old: "", new: "\(ruleset.rules.count)")] : ruleset.diff(from: seen.firewall)
@@ -168,6 +197,7 @@ extension RegionPlanner {
         let reason: Change.Reason = seen.firewall == nil ? .new : seen.firewallDrift != nil ? .drifted : .specChanged
         changes.append(Change(address: address, target: .node(seen.address), action: seen.firewall == nil ? .create : .update, reason: reason,
                               fields: fields, operation: .loadFirewall(ruleset)))
+        return false
     }
 
     /// Takes StackLab's DHCP configuration and ruleset off nodes that are no longer compute nodes of the region.

@@ -21,6 +21,10 @@ struct RegionPlanner {
     var gateways: [String: [Address: IPv4Address]] = [:]
     /// Where the Region document is (rules it alone causes point there).
     var regionLocation: SourceLocation?
+    /// The Region document, when planned from one (what the firewall memo knows the region's spec by).
+    var regionDocument: Resource<RegionSpec>?
+    /// Each compute node's ruleset outcome from the last plan of the region, kept by a long-running planner.
+    var firewallMemo: FirewallMemo?
     /// The ruleset each compute node should run.
     var rulesets: [Ruleset] = []
     /// Resources found exactly as wanted.

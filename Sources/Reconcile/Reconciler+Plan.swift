@@ -17,11 +17,13 @@ public struct ReuseStats: Sendable, CustomStringConvertible {
     public var nodesReused = 0
     /// Node generations read (the others were known unchanged from a watch).
     public var generationsRead = 0
+    /// Compute nodes of the regions planned whose ruleset was known from their last plan, not rendered again.
+    public var rulesetsKept = 0
     /// Seconds in each step of the plan.
     public var phases = ReconcileRun.Phases()
 
     public var description: String {
-        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; \(phases)"
+        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; rulesets: \(rulesetsKept) kept; \(phases)"
     }
 }
 
@@ -186,11 +188,15 @@ extension Reconciler {
             stats.phases.endAdding("rings")
             let planned = ResultSlots<RegionPlan>(count: regions.count)
             let options = options
+            let firewalls = refresh ? nil : request.caches?.firewalls
+            let spared = firewalls?.spared ?? 0
             DispatchQueue.concurrentPerform(iterations: regions.count) { index in
                 planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
                                                     observed: observed[regions[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
-                                                    snapshots: snapshots[regions[index].name], accounts: accounts[regions[index].name])
+                                                    snapshots: snapshots[regions[index].name], accounts: accounts[regions[index].name],
+                                                    firewallMemo: firewalls)
             }
+            stats.rulesetsKept += (firewalls?.spared ?? 0) - spared
             for plan in planned.values {
                 if let key = keys[plan.region] { memo?.remember(plan, key: key) }
                 kept[plan.region] = plan

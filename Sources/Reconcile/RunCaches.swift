@@ -226,6 +226,9 @@ public final class RunCaches: Sendable {
     public let rings: RingStateCache
     /// The last plan of each of the `regions` regions planned most recently, under its `RegionKey`.
     public let memo: MemoryPlanMemo
+    /// Which compute nodes run the ruleset their unchanged inputs render, for at most 8 of the regions planned most
+    /// recently: a region planned again renders only the rulesets of nodes whose inputs or ruleset changed.
+    public let firewalls: FirewallMemo
     /// Empty caches for the nodes of `stateDirectory` (production nodes reached as `environment` says), keeping the decoded state (observations, ring builders) of at
     /// most `regions` regions (every region when nil).
     public init(stateDirectory: String, regions: Int? = nil, environment: RunEnvironment = RunEnvironment()) {
@@ -233,5 +236,6 @@ public final class RunCaches: Sendable {
         observations = ObservationCache(regions: regions)
         rings = RingStateCache(regions: regions)
         memo = MemoryPlanMemo(regions: regions)
+        firewalls = FirewallMemo(regions: min(regions ?? 8, 8))
     }
 }

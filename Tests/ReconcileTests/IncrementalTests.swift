@@ -79,6 +79,52 @@ import Testing
         #expect(try json(removed.plan) == json(try world.plan()))
     }
 
+    @Test func aRulesetIsRenderedAgainOnlyWhenWhatItIsMadeOfOrWhatTheNodeRunsChanged() throws {
+        let world = try World()
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })
+        try world.apply()
+        let converged = try planner.plan(revision: "HEAD")
+        #expect(converged.plan?.isEmpty == true)
+        #expect(converged.reuse.rulesetsKept == 0, "nothing was kept before")
+        let observed = try world.observed()
+        let computeInLab = observed.count { $0.address.region == "lab" && $0.firewall != nil }
+        let computeInEdge = observed.count { $0.address.region == "edge" && $0.firewall != nil }
+        #expect(computeInLab > 1 && computeInEdge > 0)
+
+        // An instance resized: nothing any ruleset is made of changed, and every node runs what it ran.
+        try edit(world, "manifests/tenants/other.yaml", replacing: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}",
+                 with: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: theirs}")
+        let resized = try planner.plan(revision: "HEAD")
+        #expect(resized.reuse.rulesetsKept == computeInLab)
+        #expect(try json(resized.plan) == json(try world.plan()))
+
+        // A rule of acme's security group: what lab's nodes share changed, so each of their rulesets is rendered again.
+        // Both regions are planned again (a tenant's document); edge has no member of the group, so its nodes keep theirs.
+        try edit(world, "manifests/tenants/acme.yaml", replacing: "rules: [{protocol: tcp, ports: 443, cidr: 0.0.0.0/0}]",
+                 with: "rules: [{protocol: tcp, ports: 443, cidr: 0.0.0.0/0}, {protocol: tcp, ports: 8080, cidr: 198.51.100.0/24}]")
+        let opened = try planner.plan(revision: "HEAD")
+        #expect(opened.reuse.regionsPlanned == 2)
+        #expect(opened.reuse.rulesetsKept == computeInEdge)
+        #expect(opened.plan?.changes.contains { $0.address.kind == .firewall } == true)
+        #expect(try json(opened.plan) == json(try world.plan()))
+
+        // Applied, then one node's installed ruleset edited by hand: that node's is rendered again (and put back).
+        try world.apply()
+        _ = try planner.plan(revision: "HEAD")
+        let settled = try planner.plan(revision: "HEAD~0")
+        #expect(settled.plan?.isEmpty == true)
+        let web1 = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "web-1" } }).address
+        let file = world.state.file("nodes/lab/\(web1.name)/etc/stacklab/firewall/stacklab.nft")
+        let installed = try String(contentsOfFile: file, encoding: .utf8)
+        try installed.replacingOccurrences(of: "tcp dport 8080", with: "tcp dport 8081").write(toFile: file, atomically: true, encoding: .utf8)
+        try edit(world, "manifests/tenants/other.yaml", replacing: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: theirs}",
+                 with: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}")
+        let drifted = try planner.plan(revision: "HEAD")
+        #expect(drifted.reuse.rulesetsKept == computeInLab - 1)
+        #expect(drifted.plan?.changes.contains { $0.address == Address(kind: .firewall, region: "lab", name: web1.name) } == true)
+        #expect(try json(drifted.plan) == json(try world.plan()))
+    }
+
     @Test func anInvalidCommitGetsTheFullLoadsDiagnosticsAndNoPlan() throws {
         let world = try World()
         let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })

@@ -29,9 +29,10 @@ public struct ObjectMeta: Sendable {
 public struct Resource<Spec: ResourceSpec>: Sendable {
     /// Identity.
     public var meta: ObjectMeta
-    private var box: SpecBox<Spec>
-    /// The desired state.
-    public var spec: Spec {
+    @usableFromInline var box: SpecBox<Spec>
+    /// The desired state. Inlinable, so that reading one field of it in another module reads that field in place
+    /// instead of copying the whole spec out of its box first.
+    @inlinable public var spec: Spec {
         get { box.value }
         set { box = SpecBox(newValue) }
     }
@@ -53,9 +54,9 @@ public struct Resource<Spec: ResourceSpec>: Sendable {
 }
 
 /// Where a resource's spec lives (see `Resource`).
-final class SpecBox<Spec: Sendable>: Sendable {
-    let value: Spec
-    init(_ value: Spec) { self.value = value }
+@usableFromInline final class SpecBox<Spec: Sendable>: Sendable {
+    @usableFromInline let value: Spec
+    @usableFromInline init(_ value: Spec) { self.value = value }
 }
 
 /// A kind's spec: the desired state of one resource.

@@ -216,15 +216,25 @@ public struct Loader: Sendable {
         return names
     }
 
-    struct FileResult: Sendable {
-        var model = DesiredModel()
-        var diagnostics: [Diagnostic] = []
+    /// One file's decode. A class: a load passes every file's result along (kept, then merged), and a copy is then
+    /// one reference, not a model's columns each.
+    final class FileResult: Sendable {
+        let model: DesiredModel
+        let diagnostics: [Diagnostic]
         /// Whether a syntax error or limit ended decoding before the end of the file.
-        var stoppedEarly = false
+        let stoppedEarly: Bool
         /// Documents left out for their errors (`ManifestDecoder.lostNames`).
-        var lostNames: [String] = []
+        let lostNames: [String]
         /// The file's share of `LoadResult.planDigests`.
-        var planDigests: (catalog: UInt64, regions: [String: UInt64]) = (0, [:])
+        let planDigests: (catalog: UInt64, regions: [String: UInt64])
+
+        init(model: DesiredModel, diagnostics: [Diagnostic], stoppedEarly: Bool, lostNames: [String], planDigests: (catalog: UInt64, regions: [String: UInt64])) {
+            self.model = model
+            self.diagnostics = diagnostics
+            self.stoppedEarly = stoppedEarly
+            self.lostNames = lostNames
+            self.planDigests = planDigests
+        }
     }
 
     /// Decodes files on `parallelism` threads; results come back in file order, so output is deterministic.

@@ -33,26 +33,51 @@ struct Validator: Sendable {
     /// whose instance documents (and their places) and everything that is not an instance are unchanged since
     /// `cache` last saw them keeps its findings. The rules over everything else run concurrently with them.
     func run(cache: ValidationCache? = nil) -> [Diagnostic] {
-        // Instances by region, in declaration order.
-        var positions: [String: [Int]] = [:]
-        // A file's instances come in a run of one region: the dictionary is looked up once a run, not once an instance.
-        var runRegion = "", run: [Int] = []
-        for index in model.instances.indices {
-            let region = model.instances[index].meta.region!.value
-            if region != runRegion {
-                if !run.isEmpty { positions[runRegion, default: []] += run }
-                runRegion = region
-                run = []
-            }
-            run.append(index)
-        }
-        if !run.isEmpty { positions[runRegion, default: []] += run }
-        let regions = positions.keys.sorted()
+        // Instances by region, in declaration order, and (for the cache) a key of each region's instances: each
+        // instance's region slot in one pass (a tenant's file holds instances of many regions, so runs are short), then
+        // each region's positions in arrays of their final size.
         let context = cache.map { _ in contextKey() }
+        var slotOf: [String: Int] = [:]
+        var names: [String] = [], counts: [Int] = [], sums: [UInt64] = []
+        var slots = [Int32](repeating: 0, count: model.instances.count)
+        model.instances.withUnsafeBufferPointer { instances in
+            var last = "", slot = -1
+            for index in instances.indices {
+                let resource = UnsafePointer(instances.baseAddress! + index)
+                if slot < 0 || resource.pointee.meta.region!.value != last {
+                    last = resource.pointee.meta.region!.value
+                    if let known = slotOf[last] {
+                        slot = known
+                    } else {
+                        slot = names.count
+                        slotOf[last] = slot
+                        names.append(last)
+                        counts.append(0)
+                        sums.append(0)
+                    }
+                }
+                slots[index] = Int32(slot)
+                counts[slot] += 1
+                if context != nil { sums[slot] &+= Self.instanceMix(resource.pointee.meta) }
+            }
+        }
+        var bySlot = counts.map { count in
+            var positions: [Int] = []
+            positions.reserveCapacity(count)
+            return positions
+        }
+        for (index, slot) in slots.enumerated() { bySlot[Int(slot)].append(index) }
+        var positions: [String: [Int]] = [:]
+        var keys: [String: UInt64] = [:]
+        for (slot, name) in names.enumerated() {
+            positions[name] = bySlot[slot]
+            keys[name] = context.map { Self.mix($0 ^ Self.mix(sums[slot] ^ UInt64(counts[slot]))) }
+        }
+        let regions = positions.keys.sorted()
         var findings: [String: InstanceFindings] = [:]
         var toCheck: [(region: String, key: UInt64?)] = []
         for region in regions {
-            let key = context.map { instanceKey(positions[region]!, context: $0) }
+            let key = keys[region]
             if let key, let kept = cache?.findings(region: region, key: key) { findings[region] = kept } else { toCheck.append((region, key)) }
         }
         let work = toCheck.map { positions[$0.region]! }
@@ -127,17 +152,20 @@ struct Validator: Sendable {
         return hasher.value
     }
 
-    /// A digest of the instances at `positions` (documents and places) within `context`.
-    private func instanceKey(_ positions: [Int], context: UInt64) -> UInt64 {
-        var hasher = StableHasher()
-        hasher.combine(context)
-        for position in positions {
-            // Read in place: copying the meta (or the resource) would retain each of its strings.
-            hasher.combine(model.instances[position].meta.digest)
-            let location = model.instances[position].meta.location
-            hasher.combine(UInt64(location.file.index) << 32 | UInt64(UInt32(bitPattern: location.line)))
-        }
-        return hasher.value
+    /// One instance's part of its region's key: its document's digest and its place, mixed. A region's key sums its
+    /// instances' parts, so it is made in one pass over the column; the places fix the order (a file's index and a
+    /// line), so equal sums of equal counts are the same documents in the same order, but for a 64-bit collision.
+    private static func instanceMix(_ meta: ObjectMeta) -> UInt64 {
+        let place = UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line))
+        return mix(meta.digest ^ mix(place))
+    }
+
+    /// SplitMix64's finalizer: every bit of `value` moves every bit of the result.
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     mutating func error(_ message: String, at location: SourceLocation, hint: String? = nil) {

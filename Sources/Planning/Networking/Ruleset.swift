@@ -260,6 +260,13 @@ public struct Ruleset: Sendable, Codable, Hashable {
         self.recordedDigest = recordedDigest
     }
 
+    /// Whether this ruleset's rules are `other`'s: the same chains, texts and sources in the same order (where a rule is
+    /// written is not installed, so it is not compared).
+    public func hasRules(of other: Ruleset) -> Bool {
+        rules.count == other.rules.count
+            && zip(rules, other.rules).allSatisfy { $0.chain == $1.chain && $0.text == $1.text && $0.source == $1.source }
+    }
+
     /// What changes from `old` to this ruleset, rule by rule (`+ forward: …`, `- input: …`), in chain order.
     public func diff(from old: Ruleset?) -> [Change.FieldChange] {
         let before = old?.rules ?? []
