@@ -25,7 +25,7 @@ struct RegionPlanner {
     var regionDocument: Resource<RegionSpec>?
     /// Each compute node's ruleset outcome from the last plan of the region, kept by a long-running planner.
     var firewallMemo: FirewallMemo?
-    /// The ruleset each compute node should run.
+    /// The ruleset each compute node should run, as rendered (a node the firewall memo knew is not rendered, so not here).
     var rulesets: [Ruleset] = []
     /// Resources found exactly as wanted.
     var unchanged = 0
