@@ -134,21 +134,35 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
 
     /// The UUID of the domain of the instance at `address`.
     public static func uuid(for address: Address) -> String {
-        var high = StableHasher()
-        high.combine("uuid-high")
-        high.combine(address.description)
-        var low = StableHasher()
-        low.combine("uuid-low")
-        low.combine(address.description)
+        let text = address.description
+        var high = uuidHigh, low = uuidLow
+        high.combine(text)
+        low.combine(text)
         let a = (high.value & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_5000
         let b = (low.value & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        func hex(_ value: UInt64, _ digits: Int) -> String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: digits - text.count) + text
+        // 8-4-4-4-12 hex digits: a's 16, then b's.
+        let digits = (0..<8).map { UInt8(truncatingIfNeeded: a >> (56 - 8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: b >> (56 - 8 * $0)) }
+        let hex = Array(digits.hexDigits.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(36)
+        for (index, digit) in hex.enumerated() {
+            if index == 8 || index == 12 || index == 16 || index == 20 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(digit)
         }
-        let left = hex(a, 16), right = hex(b, 16)
-        return "\(left.prefix(8))-\(left.dropFirst(8).prefix(4))-\(left.suffix(4))-\(right.prefix(4))-\(right.suffix(12))"
+        return String(decoding: bytes, as: UTF8.self)
     }
+
+    /// The hashers of a UUID's halves, their prefixes mixed in once.
+    private static let uuidHigh: StableHasher = {
+        var hasher = StableHasher()
+        hasher.combine("uuid-high")
+        return hasher
+    }()
+    private static let uuidLow: StableHasher = {
+        var hasher = StableHasher()
+        hasher.combine("uuid-low")
+        return hasher
+    }()
 
     /// The name of the instance's port on its node (the tap device libvirt makes for its interface, `<target dev>`):
     /// `sl-` and 12 hex digits of its address, 15 characters (Linux's limit). Stable across restarts and moves, so the

@@ -42,6 +42,8 @@ struct RegionPlanner {
     var scheduled = false
     /// What each observed node's installed HAProxy file says (read once: port allocation and billing both use it).
     var installedProxies: [Address: ProxyConfig.Installed] = [:]
+    /// The region's declared instances by address, sorted once (by `desiredDomains`; empty for a region with no spec).
+    var instanceOrder: [Address] = []
 
     /// Where an owned domain runs now.
     struct Placed {
@@ -125,7 +127,7 @@ struct RegionPlanner {
         // Deletes first: domains removed from the manifests, moved away, or duplicated by an interrupted move.
         var freedIPs: [IPv4Address: ChangeID] = [:]
         // Keys sorted, values looked up: sorting the (address, domain) pairs moves every large value many times.
-        for address in current.keys.sorted() {
+        for address in inOrder(current.keys, declared: declaredInstances) {
             let have = current[address]!
             let onRemovedNode = !declared.contains(have.node)
             if let want = desired[address] {
@@ -181,7 +183,7 @@ struct RegionPlanner {
 
         // Domains.
         let networkOf = Dictionary(slice.instances.map { ($0.address, $0.spec.network.value) }, uniquingKeysWith: { first, _ in first })
-        for address in desired.keys.sorted() {
+        for address in instanceOrder where desired[address] != nil {
             let want = desired[address]!
             var dependsOn = networkChange[NodeNetworkKey(node: want.node.name, network: networkOf[address] ?? "")].map { [$0] } ?? []
             if let freed = freedIPs[want.interface.ip] { dependsOn.append(freed) }  // the address is someone else's until that delete
@@ -250,6 +252,28 @@ struct RegionPlanner {
         }
     }
 
+    /// `addresses` sorted: the declared ones in `instanceOrder` (sorted once), merged with the others (instances that
+    /// left the manifests), sorted apart. The same order as `addresses.sorted()`.
+    private func inOrder(_ addresses: some Collection<Address>, declared: Set<Address>) -> [Address] {
+        let present = Set(addresses)
+        let known = instanceOrder.filter(present.contains)
+        let others = addresses.filter { !declared.contains($0) }.sorted()
+        guard !others.isEmpty else { return known }
+        var merged: [Address] = []
+        merged.reserveCapacity(known.count + others.count)
+        var k = 0, o = 0
+        while k < known.count || o < others.count {
+            if o == others.count || (k < known.count && known[k] < others[o]) {
+                merged.append(known[k])
+                k += 1
+            } else {
+                merged.append(others[o])
+                o += 1
+            }
+        }
+        return merged
+    }
+
     /// The volumes an instance has on a node, with their sizes, as a plan shows what a change destroys.
     private func volumes(of address: Address, on node: Address) -> [String] {
         let prefix = DesiredDomain.volumePrefix(for: address) + "-"
@@ -272,6 +296,9 @@ struct RegionPlanner {
     private mutating func desiredDomains(current: [Address: Placed]) -> [Address: DesiredDomain] {
         guard let spec else { return [:] }
         let instances = slice.instances.sorted(byAddress: \.address)
+        instanceOrder = []
+        instanceOrder.reserveCapacity(instances.count)
+        for instance in instances where instanceOrder.last != instance.address { instanceOrder.append(instance.address) }  // once each
         let flavors = catalog.flavors
         let images = catalog.images
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
