@@ -119,6 +119,24 @@ import Testing
         #expect(try world.observed().flatMap(\.volumes).count == 3, "web-1 and web-2 keep their root volumes, and web-1 its volume 'data'")
     }
 
+    @Test func deletesComeInAddressOrderWhetherTheInstanceLeftOrMoved() throws {
+        let world = try World()
+        try world.apply()
+        let db1 = try #require(try world.observed().first { $0.domains.contains { $0.address?.name == "db-1" } }).address.name
+        let elsewhere = try #require(["lab-1", "lab-2", "lab-3"].first { $0 != db1 })
+        // acme's web-2 leaves the manifests; other's db-1 is pinned to another node (a move: its old copy is deleted).
+        let acme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+        let web2 = "---\nkind: Instance\nname: web-2\nregion: lab\ntenant: acme\nspec: {flavor: m1.large, image: ubuntu, network: private, keypair: deploy}\n"
+        #expect(acme.contains(web2))
+        try world.commit("manifests/tenants/acme.yaml", acme.replacingOccurrences(of: web2, with: ""))
+        let other = try String(contentsOfFile: world.repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+        try world.commit("manifests/tenants/other.yaml", other.replacingOccurrences(
+            of: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}",
+            with: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs, node: \(elsewhere)}"))
+        let deletes = try world.plan().changes.filter { $0.action == .delete && $0.address.kind == .instance }
+        #expect(deletes.map { "\($0.address) \($0.reason.rawValue)" } == ["instance/lab/acme/web-2 removed from manifests", "instance/lab/other/db-1 moved"])
+    }
+
     @Test func anUnmanagedDomainIsReportedAndLeftAlone() throws {
         let world = try World()
         try world.apply()
