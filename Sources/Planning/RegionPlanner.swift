@@ -25,6 +25,8 @@ struct RegionPlanner {
     var regionDocument: Resource<RegionSpec>?
     /// Each compute node's ruleset outcome from the last plan of the region, kept by a long-running planner.
     var firewallMemo: FirewallMemo?
+    /// Fingerprints of observed nodes already known to the caller (the observations are those it digested before).
+    var fingerprints: [Address: String] = [:]
     /// The ruleset each compute node should run, as rendered (a node the firewall memo knew is not rendered, so not here).
     var rulesets: [Ruleset] = []
     /// Resources found exactly as wanted.
@@ -66,7 +68,7 @@ struct RegionPlanner {
     func result() -> RegionPlan {
         var result = RegionPlan(region: region)
         for node in observed.values {
-            result.fingerprints[node.address] = node.fingerprint
+            result.fingerprints[node.address] = fingerprints[node.address] ?? node.fingerprint
             result.managed += node.domains.count { $0.address != nil }
         }
         result.changes = changes

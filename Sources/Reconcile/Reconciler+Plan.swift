@@ -190,13 +190,25 @@ extension Reconciler {
             let options = options
             let firewalls = refresh ? nil : request.caches?.firewalls
             let spared = firewalls?.spared ?? 0
-            DispatchQueue.concurrentPerform(iterations: regions.count) { index in
+            // The fingerprints of observations the cache gave back, made by an earlier plan.
+            var known: [String: [Address: String]] = [:]
+            for node in observation.nodes {
+                if let fingerprint = observations?.fingerprint(node.address, generation: generations[node.address] ?? nil) {
+                    known[node.address.region ?? "", default: [:]][node.address] = fingerprint
+                }
+            }
+            DispatchQueue.concurrentPerform(iterations: regions.count) { [known] index in
                 planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
                                                     observed: observed[regions[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
                                                     snapshots: snapshots[regions[index].name], accounts: accounts[regions[index].name],
-                                                    firewallMemo: firewalls)
+                                                    firewallMemo: firewalls, fingerprints: known[regions[index].name] ?? [:])
             }
             stats.rulesetsKept += (firewalls?.spared ?? 0) - spared
+            for plan in planned.values where known[plan.region]?.count != plan.fingerprints.count {
+                for (address, fingerprint) in plan.fingerprints where known[plan.region]?[address] == nil {
+                    observations?.keep(fingerprint: fingerprint, of: address, generation: generations[address] ?? nil)
+                }
+            }
             for plan in planned.values {
                 if let key = keys[plan.region] { memo?.remember(plan, key: key) }
                 kept[plan.region] = plan

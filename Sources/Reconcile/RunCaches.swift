@@ -62,10 +62,14 @@ final class RegionBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unch
 /// a limit (a node of another region is observed again: a simulated node reads the observation saved beside its host).
 public final class ObservationCache: Sendable {
     private let cache: RegionBoundedCache<Address, ObservedNode>
+    /// Each kept observation's fingerprint, once a plan made it, under the same generation: the plans that follow take
+    /// it instead of digesting the observation again.
+    private let fingerprints: RegionBoundedCache<Address, String>
 
     /// An empty cache, keeping the nodes of at most `regions` regions (every region when nil).
     public init(regions: Int? = nil) {
         cache = RegionBoundedCache(regions: regions)
+        fingerprints = RegionBoundedCache(regions: regions)
     }
 
     func node(_ address: Address, generation: String?) -> ObservedNode? {
@@ -74,6 +78,15 @@ public final class ObservationCache: Sendable {
 
     func keep(_ node: ObservedNode, generation: String?) {
         cache.keep(node, key: node.address, region: node.address.region ?? "", stamp: generation)
+    }
+
+    /// The fingerprint of the observation kept for `address` at `generation`, when a plan made it.
+    func fingerprint(_ address: Address, generation: String?) -> String? {
+        fingerprints.value(address, region: address.region ?? "", stamp: generation)
+    }
+
+    func keep(fingerprint: String, of address: Address, generation: String?) {
+        fingerprints.keep(fingerprint, key: address, region: address.region ?? "", stamp: generation)
     }
 
     /// Regions and nodes kept.
