@@ -85,7 +85,7 @@ public final class IncrementalPlanner {
         request.caches = caches
         request.sweepTemporaries = sweeps.due()
         let made = try reconciler.plan(request)
-        caches.drivers.retain(Set(made.endpoints.map(\.address)))
+        caches.drivers.retain(endpoints: made.endpoints)
         outcome.plan = made.plan
         outcome.reuse = made.reuse
         let end = Date()

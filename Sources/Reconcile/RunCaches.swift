@@ -169,6 +169,14 @@ public final class DriverPool: @unchecked Sendable {
         return result
     }
 
+    /// Lets go of every driver but those of `endpoints`. Nothing to look at when they are the array the last `drivers`
+    /// answered from kept drivers alone and the pool holds no other driver (a push that touched no Node document).
+    public func retain(endpoints: [NodeEndpoint]) {
+        let unchanged = lock.withLock { last.map { $0.endpoints.sharesStorage(with: endpoints) && $0.drivers.count == drivers.count } ?? false }
+        guard !unchanged else { return }
+        retain(Set(endpoints.map(\.address)))
+    }
+
     /// Lets go of every driver but those of `addresses` (nodes that left the manifests).
     public func retain(_ addresses: Set<Address>) {
         lock.withLock {

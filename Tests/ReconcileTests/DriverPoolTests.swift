@@ -73,6 +73,14 @@ import Testing
         pool.retain([Self.endpoint("a").address])
         _ = try pool.drivers(for: endpoints, open: open)
         #expect(opener.opened.last == "b" && opener.opened.count == 5)
+        // Retaining the endpoints just asked for keeps both; retaining another array of only a lets b go.
+        _ = try pool.drivers(for: endpoints, open: open)
+        pool.retain(endpoints: endpoints)
+        _ = try pool.drivers(for: endpoints, open: open)
+        #expect(opener.opened.count == 5)
+        pool.retain(endpoints: [Self.endpoint("a")])
+        _ = try pool.drivers(for: endpoints, open: open)
+        #expect(opener.opened.last == "b" && opener.opened.count == 6)
     }
 
 
