@@ -85,11 +85,14 @@ public enum Planner {
         return planner.result()
     }
 
-    /// One plan from region plans (in region order).
-    public static func combine(_ regions: [RegionPlan], revision: String?, manifests: String) -> Plan {
-        var fingerprints: [Address: String] = [:]
-        fingerprints.reserveCapacity(regions.reduce(0) { $0 + $1.fingerprints.count })
-        for region in regions { fingerprints.merge(region.fingerprints) { first, _ in first } }
+    /// One plan from region plans (in region order). `observed`: the regions' fingerprints merged already (a
+    /// long-running caller keeps them, `PlanFingerprints`).
+    public static func combine(_ regions: [RegionPlan], revision: String?, manifests: String, observed: [Address: String]? = nil) -> Plan {
+        var fingerprints: [Address: String] = observed ?? [:]
+        if observed == nil {
+            fingerprints.reserveCapacity(regions.reduce(0) { $0 + $1.fingerprints.count })
+            for region in regions { fingerprints.merge(region.fingerprints) { first, _ in first } }
+        }
         var plan = Plan(revision: revision, regions: regions.map(\.region), observed: fingerprints, changes: [],
                         unmanaged: regions.flatMap(\.unmanaged), errors: regions.flatMap(\.errors))
         // Each region's array is shared with the region plan (and the memo keeping it), not copied.

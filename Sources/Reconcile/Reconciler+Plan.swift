@@ -224,7 +224,8 @@ extension Reconciler {
         try memo?.save()
         let regionPlans = regionResources.map { kept[$0.name]! } + removed
         for region in regionPlans { managed[region.region] = region.managed }
-        let plan = Planner.combine(regionPlans, revision: revision, manifests: DesiredModel.digest(of: digests))
+        let observedNodes = memo == nil ? nil : request.caches?.fingerprints.combine(regionPlans, keys: keys)
+        let plan = Planner.combine(regionPlans, revision: revision, manifests: DesiredModel.digest(of: digests), observed: observedNodes)
         stats.phases.end("combine")
         return Planned(plan: try Self.limit(try holdingCredit(plan), to: request.targets, model: model), regions: regions, endpoints: endpoints,
                        drivers: drivers, managed: managed, recovery: recovery, reuse: stats)

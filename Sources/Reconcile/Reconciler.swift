@@ -63,7 +63,8 @@ public struct Reconciler: Sendable {
         } catch {
             throw ReconcileError(.stateUnavailable, "cannot read the node inventory: \(error)", cause: error)
         }
-        for endpoint in nodes.heldNodes(in: regions) where !declared.contains(endpoint.address) && found[endpoint.address] == nil {
+        let held = nodes.heldNodes(in: regions)
+        for endpoint in kept?.undeclared(held, of: model.nodes) ?? held.filter({ !declared.contains($0.address) }) where found[endpoint.address] == nil {
             found[endpoint.address] = endpoint
         }
         return found.values.sorted { $0.address < $1.address }

@@ -198,6 +198,8 @@ public final class DeclaredNodes: @unchecked Sendable {
     private var addresses: Set<Address> = []
     /// The endpoints of the regions last asked for (the same array while the column and the regions are).
     private var selected: (regions: [String], endpoints: [NodeEndpoint])?
+    /// The held nodes last looked through, and those of them not declared (while the column is the same).
+    private var lastHeld: (held: [NodeEndpoint], undeclared: [NodeEndpoint])?
 
     /// Nothing kept yet.
     public init() {}
@@ -208,6 +210,7 @@ public final class DeclaredNodes: @unchecked Sendable {
         all = nodes.map(NodeEndpoint.init)
         addresses = Set(all.map(\.address))
         selected = nil
+        lastHeld = nil
     }
 
     /// The addresses of every node of `nodes` (a model's column).
@@ -215,6 +218,17 @@ public final class DeclaredNodes: @unchecked Sendable {
         lock.withLock {
             refresh(nodes)
             return addresses
+        }
+    }
+
+    /// The endpoints of `held` whose node `nodes` does not declare: the ones last found while both are the same arrays.
+    func undeclared(_ held: [NodeEndpoint], of nodes: [Resource<NodeSpec>]) -> [NodeEndpoint] {
+        lock.withLock {
+            refresh(nodes)
+            if let lastHeld, lastHeld.held.sharesStorage(with: held) { return lastHeld.undeclared }
+            let undeclared = held.filter { !addresses.contains($0.address) }
+            lastHeld = (held, undeclared)
+            return undeclared
         }
     }
 
@@ -247,6 +261,8 @@ public final class RunCaches: Sendable {
     public let rings: RingStateCache
     /// The last plan of each of the `regions` regions planned most recently, under its `RegionKey`.
     public let memo: MemoryPlanMemo
+    /// Every region's node fingerprints merged, as the last plan's were.
+    public let fingerprints = PlanFingerprints()
     /// Which compute nodes run the ruleset their unchanged inputs render, for at most 8 of the regions planned most
     /// recently: a region planned again renders only the rulesets of nodes whose inputs or ruleset changed.
     public let firewalls: FirewallMemo
@@ -258,5 +274,37 @@ public final class RunCaches: Sendable {
         rings = RingStateCache(regions: regions)
         memo = MemoryPlanMemo(regions: regions)
         firewalls = FirewallMemo(regions: min(regions ?? 8, 8))
+    }
+}
+
+/// The fingerprints of every region's nodes in one dictionary (`Plan.observed`), kept from one plan to the next: a
+/// region whose plan comes under the same `RegionKey` as last time has the same fingerprints (the key covers its nodes'
+/// generations), so only the regions planned under another key, or with none, are taken out and put in again.
+public final class PlanFingerprints: @unchecked Sendable {
+    private let lock = NSLock()
+    private var merged: [Address: String] = [:]
+    /// Each region's key when its fingerprints were put in (nil: planned without one), and the nodes it put in.
+    private var regions: [String: (key: String?, nodes: [Address])] = [:]
+
+    /// Nothing kept yet.
+    public init() {}
+
+    /// The fingerprints of `plans` merged. A node is named by its own region's plan only (its address holds the region).
+    func combine(_ plans: [RegionPlan], keys: [String: String]) -> [Address: String] {
+        lock.withLock {
+            let now = Set(plans.map(\.region))
+            for (region, kept) in regions where !now.contains(region) {
+                for node in kept.nodes { merged[node] = nil }
+                regions[region] = nil
+            }
+            for plan in plans {
+                let key = keys[plan.region]
+                if let kept = regions[plan.region], let key, kept.key == key { continue }
+                for node in regions[plan.region]?.nodes ?? [] { merged[node] = nil }
+                merged.merge(plan.fingerprints) { first, _ in first }
+                regions[plan.region] = (key, Array(plan.fingerprints.keys))
+            }
+            return merged
+        }
     }
 }

@@ -44,10 +44,13 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
         }
     }
 
-    /// Simulated nodes with a host file under the state directory.
+    /// Simulated nodes with a host file under the state directory. The same array as the last call while the same
+    /// region directories are listed and none of them changed (a caller that keeps what it made from the array
+    /// knows it again: `DeclaredNodes.orphans`).
     public func heldNodes(in regions: Set<String>?) -> [NodeEndpoint] {
-        Self.simulatedNodes(stateDirectory: stateDirectory, regions: regions, scan: scan).map {
-            NodeEndpoint(address: $0, libvirt: "simulated", cpus: 0, memoryKiB: 0)
+        let listing = Self.scanned(stateDirectory: stateDirectory, regions: regions, scan: scan)
+        return scan.endpoints(regions: regions, listing: listing) {
+            listing.nodes.map { NodeEndpoint(address: $0, libvirt: "simulated", cpus: 0, memoryKiB: 0) }
         }
     }
 
@@ -81,20 +84,27 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
     /// Every simulated node that has a host file under `stateDirectory` (`nodes/<region>/<name>.xml`), in `regions` only
     /// when given. With `scan`, a region directory whose stamp is unchanged since the last call is not read again.
     public static func simulatedNodes(stateDirectory: String, regions: Set<String>? = nil, scan: SimulatedHostScan? = nil) -> [Address] {
+        scanned(stateDirectory: stateDirectory, regions: regions, scan: scan).nodes
+    }
+
+    /// What `simulatedNodes` finds, the region directories it listed, and whether every one of them was as `scan` kept it.
+    static func scanned(stateDirectory: String, regions: Set<String>?, scan: SimulatedHostScan?) -> SimulatedHostScan.Listing {
         let root = "\(stateDirectory)/nodes"
-        var nodes: [Address] = []
+        var listing = SimulatedHostScan.Listing()
         for region in regions.map({ $0.sorted() }) ?? FileStamp.names(in: root, suffix: "") where !region.hasPrefix(".") {
             let directory = "\(root)/\(region)"
+            listing.directories.append(region)
             let stamp = FileStamp(path: directory)?.description
             if let stamp, let kept = scan?.nodes(directory, stamp: stamp) {
-                nodes += kept
+                listing.nodes += kept
                 continue
             }
+            listing.unchanged = false
             let found = FileStamp.names(in: directory, suffix: ".xml").map { Address(kind: .node, region: region, name: String($0.dropLast(4))) }
             if let stamp { scan?.keep(found, directory: directory, stamp: stamp) }
-            nodes += found
+            listing.nodes += found
         }
-        return nodes
+        return listing
     }
 }
 
@@ -119,5 +129,27 @@ public final class SimulatedHostScan: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         directories[directory] = (stamp, nodes)
+    }
+
+    /// One listing of the region directories.
+    struct Listing {
+        var nodes: [Address] = []
+        /// The region directories listed, in order.
+        var directories: [String] = []
+        /// Whether every directory was as kept (its stamp unchanged).
+        var unchanged = true
+    }
+
+    /// The endpoints last made, while `listing` lists the same directories unchanged for the same regions; else
+    /// what `make` makes (kept from now on).
+    private var lastEndpoints: (regions: Set<String>?, directories: [String], endpoints: [NodeEndpoint])?
+
+    func endpoints(regions: Set<String>?, listing: Listing, make: () -> [NodeEndpoint]) -> [NodeEndpoint] {
+        lock.lock()
+        defer { lock.unlock() }
+        if listing.unchanged, let last = lastEndpoints, last.regions == regions, last.directories == listing.directories { return last.endpoints }
+        let endpoints = make()
+        lastEndpoints = (regions, listing.directories, endpoints)
+        return endpoints
     }
 }

@@ -3,6 +3,7 @@ import Drivers
 import Manifests
 import ManifestSources
 import Planning
+import SimulatedNodes
 import TestSupport
 import Testing
 @testable import Reconcile
@@ -103,5 +104,35 @@ import Testing
         #expect(made[0].cpus == first[0].cpus + 1)
         #expect(rest == before)
         #expect(declared.addresses(of: changed.nodes) == Set(first.map(\.address)))
+    }
+
+    /// The held (simulated) nodes are the same array while no region directory changed, and the undeclared ones among
+    /// them are found again only for another array.
+    @Test func heldNodesAndTheUndeclaredAmongThemAreKeptWhileNoHostFileCameOrWent() throws {
+        let state = try Scratch("held")
+        for name in ["lab-1", "lab-2", "gone-1"] { try state.write("nodes/lab/\(name).xml", "<domains/>") }
+        let nodes = LocalNodes(stateDirectory: state.path)
+        let repo = try Fixtures.deployment()
+        let model = try Loader().load(DirectorySource(root: repo.path)).model
+        let declared = DeclaredNodes()
+        let first = nodes.heldNodes(in: nil)
+        #expect(first.map(\.address.name) == ["gone-1", "lab-1", "lab-2"])
+        let again = nodes.heldNodes(in: nil)
+        let same = again.sharesStorage(with: first)
+        #expect(same)
+        let undeclared = declared.undeclared(first, of: model.nodes)
+        #expect(undeclared.map(\.address) == first.filter { !Set(model.nodes.map(\.address)).contains($0.address) }.map(\.address))
+        let keptUndeclared = declared.undeclared(again, of: model.nodes).sharesStorage(with: undeclared)
+        #expect(keptUndeclared)
+        // A host file more: another listing, and its node among the undeclared.
+        try state.write("nodes/lab/late-1.xml", "<domains/>")
+        let later = nodes.heldNodes(in: nil)
+        let other = !later.sharesStorage(with: first)
+        #expect(other && later.map(\.address.name) == ["gone-1", "lab-1", "lab-2", "late-1"])
+        #expect(declared.undeclared(later, of: model.nodes).contains { $0.address.name == "late-1" })
+        // Only region lab asked for: another listing too.
+        let lab = nodes.heldNodes(in: ["lab"])
+        let fresh = !lab.sharesStorage(with: later)
+        #expect(fresh && lab.count == 4)
     }
 }
