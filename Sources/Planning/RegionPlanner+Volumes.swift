@@ -5,10 +5,10 @@ import Manifests
 /// plan shows as a restart) and moved (copied with the instance) with it. A Volume no instance uses stays on the node
 /// it is on, or goes to a `volume`-role node; one that left the manifests is deleted once no domain uses it.
 extension RegionPlanner {
-    /// The disks of the Volumes attached to `instance`: their own device names, else the next free ones after the
-    /// flavor's disks, in the order of the Volumes' names.
-    func volumeDisks(of instance: Resource<InstanceSpec>, after flavorDisks: [DesiredDomain.Disk]) -> [DesiredDomain.Disk] {
-        let attached = slice.volumes.filter { $0.tenant == instance.tenant && $0.spec.instance?.value == instance.name }.sorted { $0.name < $1.name }
+    /// The disks of the Volumes attached to `instance` (`attached`, grouped once for the region): their own device
+    /// names, else the next free ones after the flavor's disks, in the order of the Volumes' names.
+    func volumeDisks(of instance: Resource<InstanceSpec>, attached: [Resource<VolumeSpec>], after flavorDisks: [DesiredDomain.Disk]) -> [DesiredDomain.Disk] {
+        let attached = attached.sorted { $0.name < $1.name }
         guard !attached.isEmpty else { return [] }
         var used = Set(flavorDisks.map(\.device))
         for volume in attached { if let device = volume.spec.device?.value { used.insert(device) } }

@@ -379,7 +379,7 @@ struct RegionPlanner {
             if let ephemeral = flavor.spec.ephemeral?.value, ephemeral.bytes > 0 {
                 disks.append(.init(pool: "stacklab-instances", volume: "\(prefix)-ephemeral", bytes: ephemeral.bytes, device: "vdb", image: nil))
             }
-            disks += volumeDisks(of: instance, after: disks)
+            disks += volumeDisks(of: instance, attached: volumesByInstance[instance.address] ?? [], after: disks)
             desired[instance.address] = DesiredDomain(
                 address: instance.address, node: nodeAddress(node), name: DesiredDomain.name(for: instance.address),
                 vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,

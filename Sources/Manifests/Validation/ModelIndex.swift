@@ -19,6 +19,8 @@ struct ModelIndex {
     var networks: [RegionalKey: Resource<NetworkSpec>] = [:]
     var nodes: [RegionalKey: Resource<NodeSpec>] = [:]
     var nodesByRegion: [String: [Resource<NodeSpec>]] = [:]
+    /// What each region's nodes offer (before allocation ratios): made with the catalog, so kept with it.
+    var offered: [String: Offered] = [:]
     var networksByRegion: [String: [Resource<NetworkSpec>]] = [:]
     var keypairs: [TenantKey: [Resource<KeypairSpec>]] = [:]
     var keypairOwners: [String: Set<String>] = [:]
@@ -52,6 +54,7 @@ struct ModelIndex {
                 nodesByRegion[n.region!, default: []].append(n)
             }
         }
+        for (region, members) in nodesByRegion { offered[region] = Offered(members) }
         for k in model.keypairs {
             keypairs[TenantKey(tenant: k.tenant!, name: k.name), default: []].append(k)
             keypairOwners[k.name, default: []].insert(k.tenant!)
@@ -59,6 +62,31 @@ struct ModelIndex {
         for g in model.securityGroups {
             securityGroups[TenantKey(tenant: g.tenant!, name: g.name), default: []].append(g)
             securityGroupOwners[g.name, default: []].insert(g.tenant!)
+        }
+    }
+
+    /// What a region's nodes offer: its compute nodes' CPUs, memory and instance storage, and its volume nodes' disks.
+    struct Offered {
+        var computeNodes = 0
+        var cpus = 0
+        var memory: UInt64 = 0
+        var instanceStorage: UInt64 = 0
+        var volumeStorage: UInt64 = 0
+
+        init() {}
+
+        init(_ nodes: [Resource<NodeSpec>]) {
+            for node in nodes {
+                if node.spec.has(.compute) {
+                    computeNodes += 1
+                    cpus = cpus.saturatingAdd(node.spec.cpus.value)
+                    memory = memory.saturatingAdd(node.spec.memory.value.bytes)
+                    instanceStorage = instanceStorage.saturatingAdd(node.spec.instanceStorageBytes)
+                }
+                if node.spec.has(.volume) {
+                    for disk in node.spec.disks?.value ?? [] { volumeStorage = volumeStorage.saturatingAdd(disk.size.value.bytes) }
+                }
+            }
         }
     }
 

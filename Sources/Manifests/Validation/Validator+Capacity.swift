@@ -18,28 +18,27 @@ extension Validator {
         }
         for region in model.regions {
             guard let need = demand[region.name] else { continue }
-            let nodes = index.nodesByRegion[region.name] ?? []
-            let compute = nodes.filter { $0.spec.has(.compute) }
+            let offered = index.offered[region.name] ?? ModelIndex.Offered()
             let cpuRatio = region.spec.effectiveCPURatio
             let ramRatio = region.spec.effectiveRAMRatio
-            let vcpus = Int(saturating: Double(compute.reduce(0) { $0.saturatingAdd($1.spec.cpus.value) }) * cpuRatio)
-            let ram = UInt64(saturating: Double(compute.reduce(UInt64(0)) { $0.saturatingAdd($1.spec.memory.value.bytes) }) * ramRatio)
+            let vcpus = Int(saturating: Double(offered.cpus) * cpuRatio)
+            let ram = UInt64(saturating: Double(offered.memory) * ramRatio)
             let location = region.meta.name.location
             if need.vcpus > vcpus {
-                error("region '\(region.name)' needs \(need.vcpus) vCPUs for its \(need.instances) instances but its \(compute.count) compute nodes offer \(vcpus) (×\(cpuRatio) allocation ratio)",
+                error("region '\(region.name)' needs \(need.vcpus) vCPUs for its \(need.instances) instances but its \(offered.computeNodes) compute nodes offer \(vcpus) (×\(cpuRatio) allocation ratio)",
                       at: location, hint: "add compute nodes, raise 'cpuAllocationRatio', or move instances to another region")
             }
             if need.ram > ram {
                 error("region '\(region.name)' needs \(ByteSize(bytes: need.ram)) of RAM for its \(need.instances) instances but its compute nodes offer \(ByteSize(bytes: ram)) (×\(ramRatio) allocation ratio)",
                       at: location, hint: "add compute nodes or memory, raise 'ramAllocationRatio', or move instances to another region")
             }
-            let disk = compute.reduce(UInt64(0)) { $0.saturatingAdd($1.spec.instanceStorageBytes) }
+            let disk = offered.instanceStorage
             if need.disk > disk {
                 error("region '\(region.name)' needs \(ByteSize(bytes: need.disk)) of instance disks for its \(need.instances) instances but its compute nodes' instance storage holds \(ByteSize(bytes: disk))",
                       at: location, hint: "add compute nodes, declare their 'instanceStorage' (default \(NodeSpec.defaultInstanceStorage) each), or use flavors with smaller disks")
             }
             if need.volumes > 0 {
-                let capacity = nodes.filter { $0.spec.has(.volume) }.flatMap { $0.spec.disks?.value ?? [] }.reduce(UInt64(0)) { $0.saturatingAdd($1.size.value.bytes) }
+                let capacity = offered.volumeStorage
                 if need.volumes > capacity {
                     error("region '\(region.name)' needs \(ByteSize(bytes: need.volumes)) for its volumes but its volume nodes hold \(ByteSize(bytes: capacity))",
                           at: location, hint: "add nodes with the 'volume' role and disks, or shrink volumes")

@@ -41,20 +41,28 @@ struct Validator: Sendable {
         var names: [String] = [], counts: [Int] = [], sums: [UInt64] = []
         var slots = [Int32](repeating: 0, count: model.instances.count)
         model.instances.withUnsafeBufferPointer { instances in
-            var last = "", slot = -1
+            // A small direct-mapped cache of region names in front of the dictionary: names are short, so a byte hash
+            // and one comparison cost less than hashing the name for the dictionary.
+            var recent = [(name: String, slot: Int)?](repeating: nil, count: 256)
             for index in instances.indices {
                 let resource = UnsafePointer(instances.baseAddress! + index)
-                if slot < 0 || resource.pointee.meta.region!.value != last {
-                    last = resource.pointee.meta.region!.value
-                    if let known = slotOf[last] {
-                        slot = known
-                    } else {
-                        slot = names.count
-                        slotOf[last] = slot
-                        names.append(last)
-                        counts.append(0)
-                        sums.append(0)
-                    }
+                let region = resource.pointee.meta.region!.value
+                var hash = 0
+                for byte in region.utf8 { hash = hash &* 31 &+ Int(byte) }
+                let bucket = hash & 255
+                let slot: Int
+                if let hit = recent[bucket], hit.name == region {
+                    slot = hit.slot
+                } else if let known = slotOf[region] {
+                    slot = known
+                    recent[bucket] = (region, slot)
+                } else {
+                    slot = names.count
+                    slotOf[region] = slot
+                    names.append(region)
+                    counts.append(0)
+                    sums.append(0)
+                    recent[bucket] = (region, slot)
                 }
                 slots[index] = Int32(slot)
                 counts[slot] += 1
