@@ -90,26 +90,36 @@ public struct Loader: Sendable {
         var results: [FileResult?] = []
         var toParse: [(id: FileID, path: String)] = []
         var slotOf: [Int] = []
-        let byDigest = cache.idsByDigest()
-        var present = Set<String>()
+        // A left-out file's bytes: those its own path had (the common case), else those of a file that had its digest
+        // before this load replaced it, else those of a file that has it now (looked up only when needed).
+        var displaced: [String: [UInt8]] = [:]
+        var byDigest: [String: FileID]?
+        func replace(_ id: FileID, with file: SourceFile) {
+            let old = cache.files[id]
+            if let digest = old.digest, digest != file.digest { displaced[digest] = old.bytes }
+            cache.files[id] = file
+        }
         for input in snapshot.inputs {
-            present.insert(input.path)
             let id = cache.id(for: input.path)
+            let kept = cache.entries[input.path]
             switch input.content {
             case .success(var bytes):
-                if input.omitted {
-                    guard let digest = input.digest, let holder = byDigest[digest] else {
-                        cache.files[id] = SourceFile(path: input.path, bytes: [])
+                if input.omitted, let digest = input.digest, kept?.digest == digest, cache.files[id].digest == digest {
+                    bytes = cache.files[id].bytes
+                } else if input.omitted {
+                    if byDigest == nil, input.digest.flatMap({ displaced[$0] }) == nil { byDigest = cache.idsByDigest() }
+                    guard let digest = input.digest, let found = displaced[digest] ?? byDigest?[digest].map({ cache.files[$0].bytes }) else {
+                        replace(id, with: SourceFile(path: input.path, bytes: []))
                         cache.setEntry(nil, for: input.path)
                         diagnostics.append(Self.diagnostic(for: .unreadable(reason: "its bytes were left out but are not cached"),
                                                            at: SourceLocation(file: id, line: 1, column: 1)))
                         continue
                     }
-                    bytes = cache.files[holder].bytes
+                    bytes = found
                 }
-                cache.files[id] = SourceFile(path: input.path, bytes: bytes, digest: input.digest)
+                replace(id, with: SourceFile(path: input.path, bytes: bytes, digest: input.digest))
                 order.append((id, input.path))
-                if let digest = input.digest, let entry = cache.entries[input.path], entry.digest == digest {
+                if let digest = input.digest, let entry = kept, entry.digest == digest {
                     results.append(entry.result)
                 } else {
                     results.append(nil)
@@ -117,14 +127,18 @@ public struct Loader: Sendable {
                     toParse.append((id, input.path))
                 }
             case .failure(let refusal):
-                cache.files[id] = SourceFile(path: input.path, bytes: [])
+                replace(id, with: SourceFile(path: input.path, bytes: []))
                 cache.setEntry(nil, for: input.path)
                 diagnostics.append(Self.diagnostic(for: refusal.refusal, at: SourceLocation(file: id, line: 1, column: 1)))
             }
         }
-        for (path, id) in cache.idByPath where !present.contains(path) {
-            cache.files[id] = SourceFile(path: path, bytes: [])  // gone from this revision: its id stays reserved
-            cache.setEntry(nil, for: path)
+        // When every path the cache knows came again (a snapshot's paths are unique), none is gone.
+        if snapshot.inputs.count != cache.idByPath.count {
+            let present = Set(snapshot.inputs.map(\.path))
+            for (path, id) in cache.idByPath where !present.contains(path) {
+                cache.files[id] = SourceFile(path: path, bytes: [])  // gone from this revision: its id stays reserved
+                cache.setEntry(nil, for: path)
+            }
         }
         let decodeStart = Clock.now
         let parsed = parseAll(toParse, files: cache.files)
@@ -141,8 +155,7 @@ public struct Loader: Sendable {
         cache.lastDecoded = toParse.count
         cache.lastReused = order.count - toParse.count
         // Ids are stable per path, not in path order: diagnostics are ordered by path.
-        var rank = [Int](repeating: 0, count: cache.files.count)
-        for (position, id) in cache.idByPath.sorted(by: { $0.key < $1.key }).map(\.value).enumerated() { rank[Int(id.index)] = position }
+        let rank = cache.rank()
         cache.validation.reset()
         let decoded = results.map { $0! }
         // The same files in the same order as the model kept: only the runs of the files decoded again are replaced.
@@ -351,6 +364,16 @@ public final class DecodeCache {
         if let entry { digests.add(entry.result.planDigests, counts: &regionEntries) }
         entries[path] = entry
     }
+
+    /// Each id's position in path order (diagnostics are ordered by path), made again only when a path got an id.
+    func rank() -> [Int] {
+        if let ranked, ranked.count == files.count { return ranked }
+        var rank = [Int](repeating: 0, count: files.count)
+        for (position, id) in idByPath.sorted(by: { $0.key < $1.key }).map(\.value).enumerated() { rank[Int(id.index)] = position }
+        ranked = rank
+        return rank
+    }
+    private var ranked: [Int]?
 
     func idsByDigest() -> [String: FileID] {
         var ids: [String: FileID] = [:]
