@@ -44,7 +44,7 @@ struct RegionPlanner {
     var scheduled = false
     /// What each observed node's installed HAProxy file says (read once: port allocation and billing both use it).
     var installedProxies: [Address: ProxyConfig.Installed] = [:]
-    /// The region's declared instances by address, sorted once (by `desiredDomains`; empty for a region with no spec).
+    /// The region's declared instances' addresses, sorted, each once (empty for a region with no spec).
     var instanceOrder: [Address] = []
 
     /// Where an owned domain runs now.
@@ -112,7 +112,12 @@ struct RegionPlanner {
             }
         }
         let kept = Set(orphans.map(\.address))
-        var desired = desiredDomains(current: current)
+        // The region's instances by address, sorted once: placement, addresses and every loop over instances below.
+        let instances = spec == nil ? [] : slice.instances.sorted(byAddress: \.address)
+        instanceOrder = []
+        instanceOrder.reserveCapacity(instances.count)
+        for instance in instances where instanceOrder.last != instance.address { instanceOrder.append(instance.address) }  // once each
+        var desired = desiredDomains(instances, current: current)
         for address in kept { desired[address] = nil }  // still running on a kept orphan node: never a second copy
         // A stale copy on the very node the instance must move to: that copy's delete is this plan's change for the
         // instance on that node, and the move follows in the next plan (a plan has one change per instance and node).
@@ -294,13 +299,9 @@ struct RegionPlanner {
         return .init(field: "disks copied", old: "", new: "\(ByteSize(bytes: bytes)) in \(volumes.count) volume\(volumes.count == 1 ? "" : "s"), checked by sha256")
     }
 
-    /// The desired domain of every instance of the region that can be placed.
-    private mutating func desiredDomains(current: [Address: Placed]) -> [Address: DesiredDomain] {
+    /// The desired domain of every instance of the region (`instances`, by address) that can be placed.
+    private mutating func desiredDomains(_ instances: [Resource<InstanceSpec>], current: [Address: Placed]) -> [Address: DesiredDomain] {
         guard let spec else { return [:] }
-        let instances = slice.instances.sorted(byAddress: \.address)
-        instanceOrder = []
-        instanceOrder.reserveCapacity(instances.count)
-        for instance in instances where instanceOrder.last != instance.address { instanceOrder.append(instance.address) }  // once each
         let flavors = catalog.flavors
         let images = catalog.images
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })

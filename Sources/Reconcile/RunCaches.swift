@@ -4,59 +4,6 @@ import Manifests
 import Planning
 import SimulatedNodes
 
-/// Values kept with the stamp they were made at (a node's generation, a ring builder's stamp), by region: a value
-/// is given back only under the same stamp. With a limit, only the `limit` regions used most recently are kept. A
-/// long-running reconciler plans one region at a time, mostly the few its pushes touch; keeping the decoded state of
-/// every region it ever planned (every one, after a resync) would hold a large cloud's observations and ring builders
-/// for regions it may not plan again for an hour.
-final class RegionBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
-    private var entries: [String: [Key: (stamp: String, value: Value)]] = [:]
-    private var lastUse: [String: UInt64] = [:]
-    private var clock: UInt64 = 0
-    private let limit: Int?
-    private let lock = NSLock()
-
-    /// An empty cache of at most `regions` regions (every region when nil).
-    init(regions: Int?) {
-        limit = regions.map { max(1, $0) }
-    }
-
-    func value(_ key: Key, region: String, stamp: String?) -> Value? {
-        guard let stamp else { return nil }
-        return lock.withLock {
-            guard let kept = entries[region]?[key], kept.stamp == stamp else { return nil }
-            use(region)
-            return kept.value
-        }
-    }
-
-    /// Keeps `value` under `stamp` (forgets the key's value when there is no stamp).
-    func keep(_ value: Value, key: Key, region: String, stamp: String?) {
-        lock.withLock {
-            guard let stamp else {
-                entries[region]?[key] = nil
-                return
-            }
-            use(region)
-            entries[region, default: [:]][key] = (stamp, value)
-        }
-    }
-
-    /// Regions and values kept.
-    var kept: (regions: Int, values: Int) {
-        lock.withLock { (entries.count, entries.values.reduce(0) { $0 + $1.count }) }
-    }
-
-    /// Marks `region` used now; a region new to the cache that passes the limit forgets the one used least recently.
-    private func use(_ region: String) {
-        clock += 1
-        guard lastUse.updateValue(clock, forKey: region) == nil, let limit, lastUse.count > limit,
-              let oldest = lastUse.min(by: { $0.value < $1.value })?.key else { return }
-        lastUse[oldest] = nil
-        entries[oldest] = nil
-    }
-}
-
 /// Observations kept with the generation they were made at: a node whose generation is unchanged is not asked
 /// again. In memory, for the long-running reconciler; bounded to the regions observed most recently when made with
 /// a limit (a node of another region is observed again: a simulated node reads the observation saved beside its host).

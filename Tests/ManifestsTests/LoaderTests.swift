@@ -231,6 +231,19 @@ import Testing
         (incremental, full) = try both()
         #expect(!cache.validation.lastReusedOthers && !incremental.hasErrors && render(incremental) == render(full))
 
+        // A link to a file that did not change: git leaves the blob out (its target's path has it), and the link's own
+        // path never had it, so its bytes are found by digest.
+        try FileManager.default.createSymbolicLink(atPath: repo.file("manifests/tenants/again.yaml"), withDestinationPath: "other.yaml")
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(cache.lastDecoded == 1)
+        #expect(addresses(incremental) == addresses(full) && render(incremental) == render(full))
+        #expect(render(incremental).contains("again.yaml"), "the link's documents are decoded and found twice: \(render(incremental))")
+        try FileManager.default.removeItem(atPath: repo.file("manifests/tenants/again.yaml"))
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try both()
+        #expect(!incremental.hasErrors && render(incremental) == render(full))
+
         // An instance error in lab only (a duplicate and a foreign keypair): lab is checked again.
         try repo.write("manifests/tenants/zzz.yaml", """
             kind: Instance

@@ -90,34 +90,29 @@ public struct Loader: Sendable {
         var results: [FileResult?] = []
         var toParse: [(id: FileID, path: String)] = []
         var slotOf: [Int] = []
-        // A left-out file's bytes: those its own path had (the common case), else those of a file that had its digest
-        // before this load replaced it, else those of a file that has it now (looked up only when needed).
-        var displaced: [String: [UInt8]] = [:]
+        // A left-out file's bytes: those its own path had (the common case), else those of the file that has its digest
+        // (a link to it). A source leaves out only a blob some path of this snapshot has unchanged (`DecodeCache.known`),
+        // so that file keeps its digest while this loop rewrites files, and the map can be made when first needed.
         var byDigest: [String: FileID]?
-        func replace(_ id: FileID, with file: SourceFile) {
-            let old = cache.files[id]
-            if let digest = old.digest, digest != file.digest { displaced[digest] = old.bytes }
-            cache.files[id] = file
-        }
         for input in snapshot.inputs {
             let id = cache.id(for: input.path)
             let kept = cache.entries[input.path]
             switch input.content {
             case .success(var bytes):
-                if input.omitted, let digest = input.digest, kept?.digest == digest, cache.files[id].digest == digest {
+                if input.omitted, input.digest != nil, cache.files[id].digest == input.digest {
                     bytes = cache.files[id].bytes
                 } else if input.omitted {
-                    if byDigest == nil, input.digest.flatMap({ displaced[$0] }) == nil { byDigest = cache.idsByDigest() }
-                    guard let digest = input.digest, let found = displaced[digest] ?? byDigest?[digest].map({ cache.files[$0].bytes }) else {
-                        replace(id, with: SourceFile(path: input.path, bytes: []))
+                    if byDigest == nil { byDigest = cache.idsByDigest() }
+                    guard let digest = input.digest, let holder = byDigest?[digest] else {
+                        cache.files[id] = SourceFile(path: input.path, bytes: [])
                         cache.setEntry(nil, for: input.path)
                         diagnostics.append(Self.diagnostic(for: .unreadable(reason: "its bytes were left out but are not cached"),
                                                            at: SourceLocation(file: id, line: 1, column: 1)))
                         continue
                     }
-                    bytes = found
+                    bytes = cache.files[holder].bytes
                 }
-                replace(id, with: SourceFile(path: input.path, bytes: bytes, digest: input.digest))
+                cache.files[id] = SourceFile(path: input.path, bytes: bytes, digest: input.digest)
                 order.append((id, input.path))
                 if let digest = input.digest, let entry = kept, entry.digest == digest {
                     results.append(entry.result)
@@ -127,7 +122,7 @@ public struct Loader: Sendable {
                     toParse.append((id, input.path))
                 }
             case .failure(let refusal):
-                replace(id, with: SourceFile(path: input.path, bytes: []))
+                cache.files[id] = SourceFile(path: input.path, bytes: [])
                 cache.setEntry(nil, for: input.path)
                 diagnostics.append(Self.diagnostic(for: refusal.refusal, at: SourceLocation(file: id, line: 1, column: 1)))
             }

@@ -308,10 +308,7 @@ public struct PlanDigests: Sendable {
     /// digests do not cancel out.
     @inline(__always)
     static func term(_ digest: UInt64) -> UInt64 {
-        var z = digest &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        StableHasher.mix(digest)
     }
 
     /// Adds a part's digests (a file's) to these.

@@ -79,7 +79,7 @@ struct Validator: Sendable {
         var keys: [String: UInt64] = [:]
         for (slot, name) in names.enumerated() {
             positions[name] = bySlot[slot]
-            keys[name] = context.map { Self.mix($0 ^ Self.mix(sums[slot] ^ UInt64(counts[slot]))) }
+            keys[name] = context.map { StableHasher.mix($0 ^ StableHasher.mix(sums[slot] ^ UInt64(counts[slot]))) }
         }
         let regions = positions.keys.sorted()
         var findings: [String: InstanceFindings] = [:]
@@ -165,15 +165,7 @@ struct Validator: Sendable {
     /// line), so equal sums of equal counts are the same documents in the same order, but for a 64-bit collision.
     private static func instanceMix(_ meta: ObjectMeta) -> UInt64 {
         let place = UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line))
-        return mix(meta.digest ^ mix(place))
-    }
-
-    /// SplitMix64's finalizer: every bit of `value` moves every bit of the result.
-    private static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        return StableHasher.mix(meta.digest ^ StableHasher.mix(place))
     }
 
     mutating func error(_ message: String, at location: SourceLocation, hint: String? = nil) {

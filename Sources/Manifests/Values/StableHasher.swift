@@ -32,6 +32,16 @@ public struct StableHasher: Sendable {
         value = value &* 0x0000_0100_0000_01B3
     }
 
+    /// SplitMix64's finaliser: every bit of `value` moves every bit of the result, so sums of mixed values do not
+    /// cancel out (order-free digests: `PlanDigests`, validation's region keys).
+    @inline(__always)
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
     /// Sixteen hex digits.
     public var hex: String {
         let digits = String(value, radix: 16)

@@ -7,7 +7,7 @@ import Manifests
 extension FirewallRules {
     /// What every node of the region renders its ruleset from. Documents are compared by their source digest and place
     /// (`ObjectMeta.digest`, `location`); a document with no digest (a model not read from files) is never equal.
-    struct SharedInputs: Equatable {
+    struct SharedInputs: Equatable, Sendable {
         var region: String
         var documents: [Document]
         var members: [TenantKey: [Member]]
@@ -18,7 +18,7 @@ extension FirewallRules {
         var balancerPorts: [IPv4Address: Set<Int>]
 
         /// A document by its digest and place, one that is not there, or one whose digest is not known.
-        enum Document: Equatable {
+        enum Document: Equatable, Sendable {
             case stamped(UInt64, SourceLocation)
             case absent
             case unknown
@@ -40,12 +40,12 @@ extension FirewallRules {
 
     /// What only this node's ruleset is rendered from: each network's name, bridge, gateway and range (not its hosts,
     /// which only DHCP serves), the node's instances and their floating IPs.
-    struct NodeInputs: Equatable {
+    struct NodeInputs: Equatable, Sendable {
         var links: [Link]
         var local: [Member]
         var bindings: [Binding]
 
-        struct Link: Equatable {
+        struct Link: Equatable, Sendable {
             var network: String
             var bridge: String
             var gateway: IPv4Address
@@ -74,59 +74,41 @@ extension FirewallRules {
 /// what it should and is not rendered again. Only nodes found as wanted are kept; at most `regions` regions, the ones
 /// planned most recently.
 public final class FirewallMemo: @unchecked Sendable {
-    struct Region {
+    struct Region: Sendable {
         var shared: FirewallRules.SharedInputs
         var nodes: [Address: Node]
     }
 
-    struct Node {
+    struct Node: Sendable {
         var inputs: FirewallRules.NodeInputs
         /// The observed rules that were the rendered ones.
         var observed: [Ruleset.Rule]
     }
 
-    private var regions: [String: Region] = [:]
-    private var lastUse: [String: UInt64] = [:]
-    private var clock: UInt64 = 0
+    /// By region; every entry is under the one stamp (what makes it valid is its shared inputs, compared by the planner).
+    private let regions: RegionBoundedCache<String, Region>
     private var sparedCount = 0
-    private let limit: Int
     private let lock = NSLock()
 
     /// An empty memo of at most `regions` regions.
     public init(regions: Int = 8) {
-        limit = max(1, regions)
+        self.regions = RegionBoundedCache(regions: regions)
     }
 
     /// The nodes kept for `region` when its shared inputs are still `shared`.
     func nodes(of region: String, shared: FirewallRules.SharedInputs) -> [Address: Node] {
-        lock.withLock {
-            guard let kept = regions[region], kept.shared.same(as: shared) else { return [:] }
-            return kept.nodes
-        }
+        guard let kept = regions.value(region, region: region, stamp: ""), kept.shared.same(as: shared) else { return [:] }
+        return kept.nodes
     }
 
-    /// Keeps `nodes` for `region` (the region used least recently goes past the limit); `spared` of them were not
-    /// rendered again.
+    /// Keeps `nodes` for `region`; `spared` of them were not rendered again.
     func keep(_ nodes: [Address: Node], of region: String, shared: FirewallRules.SharedInputs, spared: Int) {
-        lock.withLock {
-            clock += 1
-            sparedCount += spared
-            regions[region] = Region(shared: shared, nodes: nodes)
-            lastUse[region] = clock
-            while regions.count > limit, let oldest = lastUse.min(by: { $0.value < $1.value })?.key {
-                regions[oldest] = nil
-                lastUse[oldest] = nil
-            }
-        }
+        regions.keep(Region(shared: shared, nodes: nodes), key: region, region: region, stamp: "")
+        lock.withLock { sparedCount += spared }
     }
 
     /// Rulesets not rendered again since the memo was made, over every plan.
     public var spared: Int {
         lock.withLock { sparedCount }
-    }
-
-    /// Nodes kept, over every region.
-    public var keptNodes: Int {
-        lock.withLock { regions.values.reduce(0) { $0 + $1.nodes.count } }
     }
 }
