@@ -96,9 +96,9 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     public var specHash: String {
         var hasher = StableHasher()
         hasher.combine(shapeHash)
-        hasher.combine(String(vcpus))
-        hasher.combine(String(memoryKiB))
-        for disk in disks { hasher.combine(String(disk.bytes)) }
+        hasher.combine(decimal: UInt64(vcpus))
+        hasher.combine(decimal: memoryKiB)
+        for disk in disks { hasher.combine(decimal: disk.bytes) }
         hasher.combine(flavor)
         return hasher.hex
     }
@@ -107,7 +107,7 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     /// and flavor name. Two definitions with the same shape differ only in what can grow live (within the maximums).
     public var shapeHash: String {
         var hasher = StableHasher()
-        hasher.combine(address.description)
+        hasher.combine(address)
         hasher.combine(name)
         for disk in disks {
             hasher.combine(disk.pool)
@@ -118,7 +118,7 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
         hasher.combine(interface.bridge)
         hasher.combine(Self.port(for: address))
         hasher.combine(interface.mac)
-        hasher.combine(interface.ip.description)
+        hasher.combine(interface.ip)
         hasher.combine(image)
         return hasher.hex
     }
@@ -134,22 +134,28 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
 
     /// The UUID of the domain of the instance at `address`.
     public static func uuid(for address: Address) -> String {
-        let text = address.description
         var high = uuidHigh, low = uuidLow
-        high.combine(text)
-        low.combine(text)
+        high.combine(address)
+        low.combine(address)
         let a = (high.value & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_5000
         let b = (low.value & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
         // 8-4-4-4-12 hex digits: a's 16, then b's.
-        let digits = (0..<8).map { UInt8(truncatingIfNeeded: a >> (56 - 8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: b >> (56 - 8 * $0)) }
-        let hex = Array(digits.hexDigits.utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(36)
-        for (index, digit) in hex.enumerated() {
-            if index == 8 || index == 12 || index == 16 || index == 20 { bytes.append(UInt8(ascii: "-")) }
-            bytes.append(digit)
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
+                StableHasher.writeHex(a, into: digits, at: 0)
+                StableHasher.writeHex(b, into: digits, at: 16)
+                var out = 0
+                for index in 0..<32 {
+                    if index == 8 || index == 12 || index == 16 || index == 20 {
+                        buffer[out] = UInt8(ascii: "-")
+                        out += 1
+                    }
+                    buffer[out] = digits[index]
+                    out += 1
+                }
+            }
+            return 36
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The hashers of a UUID's halves, their prefixes mixed in once.
@@ -171,7 +177,7 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     public static func port(for address: Address) -> String {
         var hasher = StableHasher()
         hasher.combine("port")
-        hasher.combine(address.description)
+        hasher.combine(address)
         return portPrefix + String(hasher.hex.prefix(12))
     }
 
@@ -185,14 +191,14 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     /// The libvirt name of a Volume's volume: `v-<16 hex digits>` of its address (unique in the region, stable).
     public static func volumeName(for volume: Address) -> String {
         var hasher = StableHasher()
-        hasher.combine(volume.description)
+        hasher.combine(volume)
         return "v-" + hasher.hex
     }
 
     /// A short stable id for an instance's volumes: `i-<16 hex digits>`.
     public static func volumePrefix(for address: Address) -> String {
         var hasher = StableHasher()
-        hasher.combine(address.description)
+        hasher.combine(address)
         return "i-" + hasher.hex
     }
 
@@ -200,8 +206,8 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     /// tries for an instance, and the next ones (`attempt` 1, 2…) when it is taken on the network.
     public static func mac(for address: Address, attempt: Int = 0) -> String {
         var hasher = StableHasher()
-        hasher.combine(address.description)
-        if attempt > 0 { hasher.combine(String(attempt)) }
+        hasher.combine(address)
+        if attempt > 0 { hasher.combine(decimal: UInt64(attempt)) }
         let value = hasher.value
         let bytes = [UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
         return "52:54:00:" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")

@@ -12,20 +12,70 @@ import Manifests
 /// Nil when a node cannot vouch for its state (no generation: production nodes today), or the region has an object
 /// store (its snapshots are listed for every plan); such a region is always planned afresh.
 public enum RegionKey {
-    /// The key of `region`'s plan, or nil when a node has no generation. `nodes` are all the nodes its plan observes
-    /// (those that left the manifests included), all of this region.
-    public static func make(region: Resource<RegionSpec>, rings: [Resource<RingSpec>], digests: (catalog: UInt64, regions: [String: UInt64]),
-                            nodes: [Address], generations: [Address: String?], ringStamps: [Address: String], options: Planner.Options,
-                            version: String) -> String? {
-        guard region.spec.objectStore == nil else { return nil }
-        var text = "stacklab-region-plan\n\(version)\n\(region.name)\n\(digests.catalog)\n\(digests.regions[region.name] ?? 0)\n\(options.keepOrphans)\n\(options.deleteContainerObjects)\n"
-        for node in nodes.sorted(by: { $0.name < $1.name }) {  // all of the region
-            guard let generation = generations[node] ?? nil else { return nil }
-            text += "node \(node.name) \(generation)\n"
+    /// What a key is made from, as gathered (nodes and rings in the order given, not sorted): equal inputs make equal
+    /// keys, so a caller that kept the last ones (`RegionKeyCache`) compares them instead of sorting and hashing again.
+    public struct Inputs: Equatable, Sendable {
+        var region: String
+        var objectStore: Bool
+        var catalog: UInt64
+        var regional: UInt64
+        var keepOrphans: Bool
+        var deleteContainerObjects: Bool
+        var version: String
+        /// All the nodes the plan observes (those that left the manifests included), all of this region.
+        var nodes: [Address]
+        /// Each of `nodes`' generation, in their order.
+        var generations: [String?]
+        var rings: [Address]
+        var ringStamps: [String?]
+    }
+
+    /// What `region`'s key is made from. `nodes` are all the nodes its plan observes (those that left the manifests
+    /// included), all of this region.
+    public static func inputs(region: Resource<RegionSpec>, rings: [Resource<RingSpec>], digests: (catalog: UInt64, regions: [String: UInt64]),
+                              nodes: [Address], generations: [Address: String?], ringStamps: [Address: String], options: Planner.Options,
+                              version: String) -> Inputs {
+        let ringAddresses = rings.map(\.address)
+        return Inputs(region: region.name, objectStore: region.spec.objectStore != nil, catalog: digests.catalog, regional: digests.regions[region.name] ?? 0,
+                      keepOrphans: options.keepOrphans, deleteContainerObjects: options.deleteContainerObjects, version: version, nodes: nodes,
+                      generations: nodes.map { generations[$0] ?? nil }, rings: ringAddresses, ringStamps: ringAddresses.map { ringStamps[$0] })
+    }
+
+    /// The key made from `inputs`.
+    public static func key(of inputs: Inputs) -> String? {
+        guard !inputs.objectStore else { return nil }
+        var text = "stacklab-region-plan\n\(inputs.version)\n\(inputs.region)\n\(inputs.catalog)\n\(inputs.regional)\n\(inputs.keepOrphans)\n\(inputs.deleteContainerObjects)\n"
+        for index in inputs.nodes.indices.sorted(by: { inputs.nodes[$0].name < inputs.nodes[$1].name }) {  // all of the region
+            guard let generation = inputs.generations[index] else { return nil }
+            text += "node \(inputs.nodes[index].name) \(generation)\n"
         }
-        for ring in rings.map(\.address).sorted() {
-            text += "ring \(ring) \(ringStamps[ring] ?? "-")\n"
+        for index in inputs.rings.indices.sorted(by: { inputs.rings[$0] < inputs.rings[$1] }) {
+            text += "ring \(inputs.rings[index]) \(inputs.ringStamps[index] ?? "-")\n"
         }
         return SHA256.hash(data: Data(text.utf8)).hexDigits
+    }
+}
+
+/// Each region's last key with the inputs it was made from, kept by a long-running planner: a region whose inputs
+/// equal the last ones (no node's generation, document digest or ring stamp changed) gets the same key without its
+/// nodes being sorted and its text hashed again.
+public final class RegionKeyCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: [String: (inputs: RegionKey.Inputs, key: String?)] = [:]
+
+    /// An empty cache.
+    public init() {}
+
+    /// The key made from `inputs`: the kept one when they equal the inputs it was made from.
+    public func key(of inputs: RegionKey.Inputs) -> String? {
+        if let entry = lock.withLock({ kept[inputs.region] }), entry.inputs == inputs { return entry.key }
+        let key = RegionKey.key(of: inputs)
+        lock.withLock { kept[inputs.region] = (inputs, key) }
+        return key
+    }
+
+    /// Forgets every region but `regions` (those still declared).
+    public func retain(regions: Set<String>) {
+        lock.withLock { kept = kept.filter { regions.contains($0.key) } }
     }
 }

@@ -171,7 +171,8 @@ extension RegionPlanner {
 
     /// Stops HAProxy and removes its configuration on nodes that no longer serve the region's load balancers.
     private mutating func removeProxies(keeping: Set<Address>) {
-        for node in observed.values.sorted(by: { $0.address < $1.address }) where !keeping.contains(node.address) && node.proxy != nil {
+        for address in observedOrder where !keeping.contains(address) && observed[address]!.proxy != nil {
+            let node = observed[address]!
             let reason: Change.Reason = spec == nil ? .regionRemoved : nodes.contains { nodeAddress($0.name) == node.address } ? .removed : .nodeRemoved
             changes.append(Change(address: Address(kind: .haproxy, region: region, name: node.address.name), target: .node(node.address), action: .delete,
                                   reason: reason, operation: .loadProxy(ProxyConfig(node: node.address, runDirectory: ProxyConfig.runDirectory, services: [], held: []))))

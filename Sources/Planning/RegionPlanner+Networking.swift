@@ -54,38 +54,42 @@ extension RegionPlanner {
         }
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         // What is wanted; a declared instance that cannot be planned now (an error says why) keeps what it has.
+        let addresses = slice.instances.map(\.address)  // made once, not in each loop below
         var attached: [Address: Attachment] = [:]
-        for instance in slice.instances {
-            if let domain = desired[instance.address] {
-                attached[instance.address] = Attachment(address: instance.address, node: domain.node, ip: domain.interface.ip, mac: domain.interface.mac,
-                                                        bridge: domain.interface.bridge)
-            } else if let have = current[instance.address], let ip = have.domain.ip, let network = networks[instance.spec.network.value] {
-                attached[instance.address] = Attachment(address: instance.address, node: have.node, ip: ip,
-                                                        mac: have.domain.mac ?? DesiredDomain.mac(for: instance.address), bridge: network.spec.bridge.value)
+        attached.reserveCapacity(addresses.count)
+        for (instance, address) in zip(slice.instances, addresses) {
+            if let domain = desired[address] {
+                attached[address] = Attachment(address: address, node: domain.node, ip: domain.interface.ip, mac: domain.interface.mac,
+                                               bridge: domain.interface.bridge)
+            } else if let have = current[address], let ip = have.domain.ip, let bridge = networks[instance.spec.network.value]?.spec.bridge.value {
+                attached[address] = Attachment(address: address, node: have.node, ip: ip, mac: have.domain.mac ?? DesiredDomain.mac(for: address),
+                                               bridge: bridge)
             }
         }
         let bindings = floatingBindings(attached: attached, networks: networks)
         let floatingOf = Dictionary(bindings.map { ($0.instance, $0.floating) }, uniquingKeysWith: { first, _ in first })
         let zones = Dictionary(nodes.map { (nodeAddress($0.name), $0.spec.zone?.value ?? $0.name) }, uniquingKeysWith: { first, _ in first })
         var members: [FirewallRules.Member] = []
-        for instance in slice.instances {
-            guard let domain = attached[instance.address] else { continue }
+        members.reserveCapacity(addresses.count)
+        for (instance, address) in zip(slice.instances, addresses) {
+            guard let domain = attached[address] else { continue }
             let tenant = instance.tenant ?? ""
             let named = instance.spec.securityGroups?.value.map(\.value) ?? []
             let groups = named.isEmpty ? (catalog.securityGroups[TenantKey(tenant: tenant, name: "default")] != nil ? ["default"] : []) : named
-            members.append(.init(address: instance.address, ip: domain.ip, mac: domain.mac, network: instance.spec.network.value, groups: groups))
+            members.append(.init(address: address, ip: domain.ip, mac: domain.mac, network: instance.spec.network.value, groups: groups))
         }
         let membership = FirewallRules.membership(of: members)
         let proxies = proxyPlan(members: members, membership: membership)
-        for instance in slice.instances {
-            guard let place = attached[instance.address] else { continue }
+        for (instance, address) in zip(slice.instances, addresses) {
+            guard let place = attached[address] else { continue }
             let tenant = instance.tenant ?? ""
             let keypair = instance.spec.keypair.flatMap { catalog.keypairs[TenantKey(tenant: tenant, name: $0.value)] }
-            attached[instance.address]?.metadata = InstanceMetadata(
-                uuid: DesiredDomain.uuid(for: instance.address), address: instance.address, hostname: instance.name, localIPv4: place.ip,
-                publicIPv4: floatingOf[instance.address], availabilityZone: instance.spec.zone?.value ?? zones[place.node] ?? place.node.name,
+            var metadata = InstanceMetadata(
+                uuid: DesiredDomain.uuid(for: address), address: address, hostname: instance.name, localIPv4: place.ip,
+                publicIPv4: floatingOf[address], availabilityZone: instance.spec.zone?.value ?? zones[place.node] ?? place.node.name,
                 keyName: keypair?.name, publicKey: keypair?.spec.publicKey.value, userData: instance.spec.userData?.value)
-            attached[instance.address]?.metadata?.publicDomain = proxies?.domains[instance.address]
+            metadata.publicDomain = proxies?.domains[address]
+            attached[address]?.metadata = metadata
         }
         let filters = catalog.filters.filter { $0.region == nil || $0.region == self.region }
         let compute = addressedNodes
@@ -112,15 +116,20 @@ extension RegionPlanner {
             let sources = byNode.filter { balancers.contains($0.key) }.map(\.value).sorted { $0.value < $1.value }
             if !sources.isEmpty { balancerSources[name] = sources }
         }
+        // Each network's part of a node's DHCP configuration, read from its document once (not once per node).
+        let served = byName.map { name, network in
+            (name: name, bridge: network.spec.bridge.value, range: network.spec.fixedRange.value, dns: network.spec.dns?.value.map(\.value) ?? [],
+             gateways: gateways[name] ?? [:])
+        }
         for node in compute {
             guard let seen = observed[node] else { continue }
             var nodeNetworks: [NodeNetwork] = []
-            for (name, network) in byName {
-                guard let gateway = gateways[name]?[node] else { continue }
-                let hosts = (onNode[node] ?? []).filter { $0.bridge == network.spec.bridge.value && network.spec.fixedRange.value.contains($0.ip) }
+            for network in served {
+                guard let gateway = network.gateways[node] else { continue }
+                let hosts = (onNode[node] ?? []).filter { $0.bridge == network.bridge && network.range.contains($0.ip) }
                     .map { NodeNetwork.Host(mac: $0.mac, ip: $0.ip, name: $0.address.name, metadata: $0.metadata) }
-                nodeNetworks.append(NodeNetwork(network: name, bridge: network.spec.bridge.value, gateway: gateway, range: network.spec.fixedRange.value,
-                                                dns: network.spec.dns?.value.map(\.value) ?? [], hosts: hosts))
+                nodeNetworks.append(NodeNetwork(network: network.name, bridge: network.bridge, gateway: gateway, range: network.range, dns: network.dns,
+                                                hosts: hosts))
             }
             // A load-balancer node only takes its address on each network: it runs no instance and no ruleset of ours.
             guard !balancers.contains(node) else {
@@ -203,7 +212,8 @@ extension RegionPlanner {
     /// Takes StackLab's DHCP configuration and ruleset off nodes that are no longer compute nodes of the region.
     private mutating func removeNetworking(keeping: Set<Address>) {
         let kept = Set(orphans.map(\.node))
-        for node in observed.values.sorted(by: { $0.address < $1.address }) where !keeping.contains(node.address) && !kept.contains(node.address) {
+        for address in observedOrder where !keeping.contains(address) && !kept.contains(address) {
+            let node = observed[address]!
             let reason: Change.Reason = spec == nil ? .regionRemoved : nodes.contains { nodeAddress($0.name) == node.address } ? .removed : .nodeRemoved
             let domainDeletes = changes.filter { $0.action == .delete && $0.target == .node(node.address) && $0.address.kind == .instance }.map(\.id)
             if let dhcp = node.dhcp, !dhcp.networks.isEmpty {
@@ -224,7 +234,9 @@ extension RegionPlanner {
     private mutating func floatingBindings(attached: [Address: Attachment], networks: [String: Resource<NetworkSpec>]) -> [FirewallRules.Binding] {
         var had: [Address: IPv4Address] = [:]
         for node in observed.values {
-            for case let (address, ip)? in (node.firewall?.rules ?? []).map(\.floatingBinding) { had[address] = ip }
+            for rule in node.firewall?.rules ?? [] where rule.chain == .prerouting {
+                if let (address, ip) = rule.floatingBinding { had[address] = ip }
+            }
         }
         var pools: [String: AddressPool] = [:]
         for (name, network) in networks { if let range = network.spec.floatingRange?.value { pools[name] = AddressPool(range: range, reserved: []) } }

@@ -37,8 +37,8 @@ extension RegionPlanner {
             for disk in domain.disks where disk.pool == DesiredDomain.volumePool { wanted[disk.volume] = domain.node }
         }
         var located: [String: [Address]] = [:]  // libvirt name → nodes that have it
-        for node in observed.values.sorted(by: { $0.address < $1.address }) {
-            for name in node.volumes.keys where name.hasPrefix("v-") { located[name, default: []].append(node.address) }
+        for address in observedOrder {
+            for name in observed[address]!.volumes.keys where name.hasPrefix("v-") { located[name, default: []].append(address) }
         }
         // Volume storage per volume node (its disks), and what the plan keeps there: attached volumes of the instances
         // placed on it, and unattached volumes that stay where they are.

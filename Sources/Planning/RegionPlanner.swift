@@ -12,6 +12,9 @@ struct RegionPlanner {
     let nodes: [Resource<NodeSpec>]
     /// Every observed node of the region, by address (nodes that left the manifests included).
     let observed: [Address: ObservedNode]
+    /// The addresses of `observed`, sorted: the loops over nodes that make changes go in this order (sorting the
+    /// observations themselves would copy each one, every field retained, many times).
+    let observedOrder: [Address]
     var changes: [Change] = []
     var unmanaged: [Plan.Unmanaged] = []
     var errors: [Plan.Problem] = []
@@ -61,6 +64,7 @@ struct RegionPlanner {
         self.options = options
         nodes = slice.nodes.sorted { $0.name < $1.name }
         self.observed = Dictionary(observed.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        observedOrder = self.observed.keys.sorted()
     }
 
     func nodeAddress(_ name: String) -> Address { Address(kind: .node, region: region, name: name) }
@@ -71,7 +75,10 @@ struct RegionPlanner {
             result.fingerprints[node.address] = fingerprints[node.address] ?? node.fingerprint
             result.managed += node.domains.count { $0.address != nil }
         }
-        result.changes = changes
+        // Kept as long as the region's inputs are unchanged (a memo may keep every region's plan): without the spare
+        // capacity appending left, up to half the array.
+        result.changes.reserveCapacity(changes.count)
+        result.changes.append(contentsOf: changes)
         result.unmanaged = unmanaged.sorted { ($0.node, $0.name) < ($1.node, $1.name) }
         result.errors = errors
         result.orphans = orphans
@@ -88,7 +95,8 @@ struct RegionPlanner {
         var current: [Address: Placed] = [:]
         var duplicates: [Placed] = []
         var unmanagedNames: [Address: Set<String>] = [:]
-        for node in observed.values.sorted(by: { $0.address < $1.address }) {
+        for address in observedOrder {
+            let node = observed[address]!
             for domain in node.domains {
                 guard let address = domain.address else {
                     unmanaged.append(.init(node: node.address, kind: "domain", name: domain.name))
@@ -244,11 +252,12 @@ struct RegionPlanner {
             fields.append(.init(field: "disk \(disk.device)", old: "\(ByteSize(bytes: size))", new: "\(ByteSize(bytes: disk.bytes))"))
         }
         let hardware = fields.contains { $0.field != "flavor" }
-        if have.domain.specHash != want.specHash || !fields.isEmpty {
+        let respecified = have.domain.specHash != want.specHash
+        if respecified || !fields.isEmpty {
             // A spec that differs in no field we can name may still differ in hardware (bridge, MAC): restart to be sure.
             let restarts = running && want.running && (hardware || fields.isEmpty) && !Self.growsLive(have: have.domain, want: want)
             changes.append(Change(address: address, target: .node(want.node), action: .update,
-                                  reason: have.domain.specHash != want.specHash ? .specChanged : .drifted, fields: fields, dependsOn: dependsOn,
+                                  reason: respecified ? .specChanged : .drifted, fields: fields, dependsOn: dependsOn,
                                   restarts: restarts, operation: .defineDomain(want, restart: restarts)))
         } else if running != want.running {
             changes.append(Change(address: address, target: .node(want.node), action: .power, reason: .powerState,

@@ -140,11 +140,14 @@ extension Reconciler {
             let ringsByRegion = Dictionary(grouping: model.rings.filter { wanted.contains($0.region ?? "") }, by: { $0.region ?? "" })
             let regionKeys = ResultSlots<String?>(count: regionResources.count)
             let options = options
+            let keyCache = request.caches?.regionKeys
             DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
                 let region = regionResources[index]
-                regionKeys[index] = RegionKey.make(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: nodesByRegion[region.name] ?? [],
-                                                   generations: generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
+                let inputs = RegionKey.inputs(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: nodesByRegion[region.name] ?? [],
+                                              generations: generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
+                regionKeys[index] = if let keyCache { keyCache.key(of: inputs) } else { RegionKey.key(of: inputs) }
             }
+            keyCache?.retain(regions: declared)
             for (region, key) in zip(regionResources, regionKeys.values) {
                 guard let key else { continue }
                 keys[region.name] = key

@@ -208,6 +208,8 @@ public final class RunCaches: Sendable {
     public let rings: RingStateCache
     /// The last plan of each of the `regions` regions planned most recently, under its `RegionKey`.
     public let memo: MemoryPlanMemo
+    /// Each region's last `RegionKey` with what it was made from.
+    public let regionKeys = RegionKeyCache()
     /// Every region's node fingerprints merged, as the last plan's were.
     public let fingerprints = PlanFingerprints()
     /// Which compute nodes run the ruleset their unchanged inputs render, for at most 8 of the regions planned most

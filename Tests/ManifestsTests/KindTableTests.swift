@@ -1,6 +1,6 @@
 import Foundation
 import ManifestSources
-import Manifests
+@testable import Manifests
 import TestSupport
 import Testing
 
@@ -15,6 +15,17 @@ import Testing
         var kinds = Kinds()
         DesiredModel.visitKinds(&kinds)
         #expect(kinds.seen == Kind.manifestKinds)
+    }
+
+    /// Kinds order (and address names are kept) by a switch and a table, not by searching `allCases`: both must agree
+    /// with the declaration.
+    @Test func kindsOrderAsDeclaredAndNameThemselvesInLowerCase() {
+        for (index, kind) in Kind.allCases.enumerated() {
+            #expect(kind.ordinal == index)
+            #expect(kind.addressName == kind.rawValue.lowercased())
+            #expect(Kind(addressName: kind.addressName) == kind)
+            for other in Kind.allCases { #expect((kind < other) == (index < Kind.allCases.firstIndex(of: other)!)) }
+        }
     }
 
     /// A resource keeps its spec in a shared box (copies are cheap): it must still behave as a value.

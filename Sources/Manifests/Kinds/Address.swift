@@ -21,11 +21,12 @@ public struct Address: Sendable, Hashable, Comparable, TextCodable {
 
     /// `kind/region/tenant/name` with absent parts left out.
     public var description: String {
-        var parts = [kind.addressName]
-        if let region { parts.append(region) }
-        if let tenant { parts.append(tenant) }
-        parts.append(name)
-        return parts.joined(separator: "/")
+        var text = kind.addressName
+        text.reserveCapacity(text.utf8.count + (region?.utf8.count ?? 0) + (tenant?.utf8.count ?? 0) + name.utf8.count + 3)
+        if let region { text += "/" + region }
+        if let tenant { text += "/" + tenant }
+        text += "/" + name
+        return text
     }
 
     /// Orders by kind, region, tenant, name (field by field: no strings are built to compare).

@@ -47,7 +47,38 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
     }
 
     /// Lower-case form used in addresses (`instance/sina/devops/gerrit`).
-    public var addressName: String { rawValue.lowercased() }
+    public var addressName: String { Self.addressNames[ordinal] }
+
+    /// Each kind's address name, by `ordinal` (made once: addresses are written and hashed by the hundred thousand).
+    private static let addressNames = allCases.map { $0.rawValue.lowercased() }
+
+    /// The kind's place in declaration order (what `allCases` lists), without making `allCases`.
+    var ordinal: Int {
+        switch self {
+        case .region: 0
+        case .node: 1
+        case .network: 2
+        case .filter: 3
+        case .ring: 4
+        case .flavor: 5
+        case .image: 6
+        case .priceList: 7
+        case .tenant: 8
+        case .instance: 9
+        case .volume: 10
+        case .floatingIP: 11
+        case .securityGroup: 12
+        case .keypair: 13
+        case .loadBalancer: 14
+        case .alarm: 15
+        case .container: 16
+        case .pipeline: 17
+        case .firewall: 18
+        case .dhcp: 19
+        case .haproxy: 20
+        case .snapshot: 21
+        }
+    }
 
     /// Kinds accept lower-case address names on the command line.
     public init?(addressName: String) {
@@ -57,6 +88,6 @@ public enum Kind: String, Sendable, CaseIterable, Codable, Comparable {
 
     /// Orders by declaration order (regions first, tenant resources last).
     public static func < (lhs: Kind, rhs: Kind) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        lhs.ordinal < rhs.ordinal
     }
 }

@@ -13,6 +13,47 @@ public struct StableHasher: Sendable {
         mix(0xFF)
     }
 
+    /// Mixes in an address exactly as `combine(address.description)` does, without making the string.
+    public mutating func combine(_ address: Address) {
+        for byte in address.kind.addressName.utf8 { mix(byte) }
+        if let region = address.region { mixPart(region) }
+        if let tenant = address.tenant { mixPart(tenant) }
+        mixPart(address.name)
+        mix(0xFF)
+    }
+
+    /// Mixes in a number exactly as `combine(String(number))` does (its decimal digits), without making the string.
+    public mutating func combine(decimal number: UInt64) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // UInt64.max has 20
+            var rest = number, count = 0
+            repeat {
+                digits[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { mix(digits[index]) }
+        }
+        mix(0xFF)
+    }
+
+    /// Mixes in an IPv4 address exactly as `combine(ip.description)` (dotted decimal) does, without making the string.
+    public mutating func combine(_ ip: IPv4Address) {
+        for shift: UInt32 in [24, 16, 8, 0] {
+            let octet = UInt8(truncatingIfNeeded: ip.value >> shift)
+            if octet >= 100 { mix(UInt8(ascii: "0") + octet / 100) }
+            if octet >= 10 { mix(UInt8(ascii: "0") + octet / 10 % 10) }
+            mix(UInt8(ascii: "0") + octet % 10)
+            if shift > 0 { mix(UInt8(ascii: ".")) }
+        }
+        mix(0xFF)
+    }
+
+    /// A slash and `text`'s bytes (an address's part after the first).
+    private mutating func mixPart(_ text: String) {
+        mix(UInt8(ascii: "/"))
+        for byte in text.utf8 { mix(byte) }
+    }
+
     /// Mixes in bytes, as they are.
     public mutating func combine(bytes: UnsafeBufferPointer<UInt8>.SubSequence) {
         for byte in bytes { mix(byte) }
@@ -44,7 +85,18 @@ public struct StableHasher: Sendable {
 
     /// Sixteen hex digits.
     public var hex: String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            Self.writeHex(value, into: buffer, at: 0)
+            return 16
+        }
+    }
+
+    /// Writes `value`'s 16 hex digits (lower case) into `buffer` from `offset`.
+    @inline(__always)
+    package static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for index in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * UInt64(index))) & 0x0F
+            buffer[offset + index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
     }
 }
