@@ -133,12 +133,34 @@ public struct ReconcileRun {
             }.joined(separator: ", ")
         }
 
-        /// The process's peak resident memory so far (`VmHWM`), in MB; 0 where it cannot be read.
+        /// The process's peak resident memory so far (`VmHWM`), in MB; 0 where it cannot be read. Read at the end of
+        /// every step of every plan, so with one `read` into a buffer on the stack and a scan for the line, not through
+        /// a string of the whole file split into lines.
         static func peakMB() -> Double {
-            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-                  let kib = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
-            return kib / 1024
+            let descriptor = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return 0 }
+            defer { close(descriptor) }
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 8192) { buffer -> Double in
+                var filled = 0
+                while filled < buffer.count {
+                    let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+                    guard count > 0 else { break }
+                    filled += count
+                }
+                let text = UnsafeBufferPointer(rebasing: buffer[..<filled])
+                let label = Array("\nVmHWM:".utf8)
+                guard filled >= label.count,
+                      let start = (0...(filled - label.count)).first(where: { at in label.indices.allSatisfy { text[at + $0] == label[$0] } }) else {
+                    return 0
+                }
+                var kib = 0, index = start + label.count
+                while index < filled, text[index] == UInt8(ascii: " ") || text[index] == UInt8(ascii: "\t") { index += 1 }
+                while index < filled, text[index] >= UInt8(ascii: "0"), text[index] <= UInt8(ascii: "9") {
+                    kib = kib * 10 + Int(text[index] - UInt8(ascii: "0"))
+                    index += 1
+                }
+                return Double(kib) / 1024
+            }
         }
     }
 
