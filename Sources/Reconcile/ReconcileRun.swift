@@ -109,7 +109,7 @@ public struct ReconcileRun {
         /// Ends the step running since the last mark.
         mutating func end(_ name: String) {
             let now = DispatchTime.now().uptimeNanoseconds
-            steps.append((name, Double(now - mark) / 1e9, Self.peakMB()))
+            steps.append((name, Double(now - mark) / 1e9, ResidentMemory.peakMB()))
             mark = now
         }
 
@@ -119,7 +119,7 @@ public struct ReconcileRun {
             guard let index = steps.firstIndex(where: { $0.name == name }) else { return end(name) }
             let now = DispatchTime.now().uptimeNanoseconds
             steps[index].seconds += Double(now - mark) / 1e9
-            steps[index].peakMB = Self.peakMB()
+            steps[index].peakMB = ResidentMemory.peakMB()
             mark = now
         }
 
@@ -131,36 +131,6 @@ public struct ReconcileRun {
                 let memory = step.peakMB > last + 1 ? String(format: " (peak %.0f MB)", step.peakMB) : ""
                 return "\(step.name) \(String(format: "%.3f", step.seconds)) s" + memory
             }.joined(separator: ", ")
-        }
-
-        /// The process's peak resident memory so far (`VmHWM`), in MB; 0 where it cannot be read. Read at the end of
-        /// every step of every plan, so with one `read` into a buffer on the stack and a scan for the line, not through
-        /// a string of the whole file split into lines.
-        static func peakMB() -> Double {
-            let descriptor = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { return 0 }
-            defer { close(descriptor) }
-            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 8192) { buffer -> Double in
-                var filled = 0
-                while filled < buffer.count {
-                    let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
-                    guard count > 0 else { break }
-                    filled += count
-                }
-                let text = UnsafeBufferPointer(rebasing: buffer[..<filled])
-                let label = Array("\nVmHWM:".utf8)
-                guard filled >= label.count,
-                      let start = (0...(filled - label.count)).first(where: { at in label.indices.allSatisfy { text[at + $0] == label[$0] } }) else {
-                    return 0
-                }
-                var kib = 0, index = start + label.count
-                while index < filled, text[index] == UInt8(ascii: " ") || text[index] == UInt8(ascii: "\t") { index += 1 }
-                while index < filled, text[index] >= UInt8(ascii: "0"), text[index] <= UInt8(ascii: "9") {
-                    kib = kib * 10 + Int(text[index] - UInt8(ascii: "0"))
-                    index += 1
-                }
-                return Double(kib) / 1024
-            }
         }
     }
 

@@ -46,7 +46,7 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
 
     /// Simulated nodes with a host file under the state directory. The same array as the last call while the same
     /// region directories are listed and none of them changed (a caller that keeps what it made from the array
-    /// knows it again: `DeclaredNodes.orphans`).
+    /// knows it again: `DeclaredNodes.undeclared`).
     public func heldNodes(in regions: Set<String>?) -> [NodeEndpoint] {
         let listing = Self.scanned(stateDirectory: stateDirectory, regions: regions, scan: scan)
         return scan.endpoints(regions: regions, listing: listing) {

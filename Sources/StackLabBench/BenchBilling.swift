@@ -3,6 +3,7 @@ import Billing
 import Foundation
 import Manifests
 import Planning
+import Reconcile
 import StackLabCLI
 
 /// `stacklab-bench billing`: rate a year of ledger for 100,000 instances.
@@ -75,7 +76,7 @@ struct BenchBilling: ParsableCommand {
             lines = byTenant.reduce(0) { $0 + $1.statement(month: months[11]).lines.count }
             statementTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        let rss = BenchIncremental.peakRSSMB()
+        let rss = ResidentMemory.peakMB()
         func row(_ name: String, _ times: [Double], _ detail: String) -> BenchRow {
             let sorted = times.sorted()
             return BenchRow(name: name, medianSeconds: sorted[sorted.count / 2], minSeconds: sorted[0], maxSeconds: sorted[sorted.count - 1],

@@ -3,6 +3,7 @@ import Foundation
 import ManifestSources
 import Manifests
 import Planning
+import Reconcile
 import StackLabCLI
 import TestSupport
 
@@ -64,7 +65,7 @@ struct BenchFirewall: ParsableCommand {
         }
         let rules = rulesets.reduce(0) { $0 + $1.rules.count }
         let bytes = rulesets.reduce(0) { $0 + $1.nft.utf8.count }
-        let rss = BenchIncremental.peakRSSMB()
+        let rss = ResidentMemory.peakMB()
         func row(_ name: String, _ times: [Double], _ detail: String) -> BenchRow {
             let sorted = times.sorted()
             return BenchRow(name: name, medianSeconds: sorted[sorted.count / 2], minSeconds: sorted[0], maxSeconds: sorted[sorted.count - 1],

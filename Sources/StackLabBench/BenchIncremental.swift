@@ -57,12 +57,12 @@ struct BenchIncremental: ParsableCommand {
             rows.append(row("\(size.rawValue) prime", [Summary(prime)]))
         }
         Allocator.trim()
-        Self.startPeak()
+        ResidentMemory.startPeak()
         rows.append(row("\(size.rawValue) same revision", [Summary(try planner.plan(revision: "HEAD"))]))
 
         let path = "manifests/tenants/t0/instances-0.yaml"
         var outcomes: [Summary] = []
-        Self.startPeak()
+        ResidentMemory.startPeak()
         for run in 0..<runs {
             try Self.setField("flavor", of: "vm-0", in: "\(root)/\(path)", to: run % 2 == 0 ? "m1.small" : "ssd.small")
             try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qam", "resize vm-0"])
@@ -108,7 +108,7 @@ struct BenchIncremental: ParsableCommand {
                             median.loadSeconds, median.validateSeconds, median.planSeconds)
             + "files \(median.filesDecoded) decoded, \(median.filesReused) reused; \(median.reuse)"
         return BenchRow(name: name, medianSeconds: median.totalSeconds, minSeconds: sorted[0].totalSeconds,
-                        maxSeconds: sorted[sorted.count - 1].totalSeconds, peakRSSMB: Self.peakRSSMB(), detail: detail)
+                        maxSeconds: sorted[sorted.count - 1].totalSeconds, peakRSSMB: ResidentMemory.peakMB(), detail: detail)
     }
 
     /// Converges region r0 of the repository at `root`, in this process as a long-running planner converges what it plans:
@@ -125,12 +125,6 @@ struct BenchIncremental: ParsableCommand {
         }
         let converged = try converge.run()
         guard converged.applied?.succeeded == true else { throw ValidationError("converging region r0 failed: \(converged.applied?.failed ?? 0) changes failed") }
-    }
-
-    /// Sets the kernel's high-water mark of this process's resident memory back to what it holds now, so the next
-    /// `peakRSSMB` is the peak from here on (Linux 4.0 and later; elsewhere the mark stays the process's).
-    static func startPeak() {
-        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
     }
 
     /// Sets a spec field of `instance` in the manifest at `path` to `value` (YAML text).
@@ -154,17 +148,5 @@ struct BenchIncremental: ParsableCommand {
             throw ValidationError("\(path) has no \(field) for \(instance)")
         }
         return line.upperBound..<end.lowerBound
-    }
-
-    /// The process's peak resident memory in MB: `VmHWM` (which `startPeak` sets back), else `getrusage`'s.
-    static func peakRSSMB() -> Double {
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kib = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
-            return kib / 1024
-        }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024
     }
 }

@@ -4,6 +4,7 @@ import ManifestSources
 import Manifests
 import Planning
 import Processes
+import Reconcile
 import StackLabCLI
 import TestSupport
 #if canImport(Glibc)
@@ -77,7 +78,7 @@ struct BenchLoadBalancer: ParsableCommand {
         }
         let publicDomains = config.services.filter { $0.owner.address.kind == .instance }
         let balancers = Set(config.services.map(\.owner.address).filter { $0.kind == .loadBalancer }).count
-        let rss = BenchIncremental.peakRSSMB()
+        let rss = ResidentMemory.peakMB()
         func row(_ name: String, _ times: [Double], _ detail: String) -> BenchRow {
             let sorted = times.sorted()
             return BenchRow(name: name, medianSeconds: sorted[sorted.count / 2], minSeconds: sorted[0], maxSeconds: sorted[sorted.count - 1],

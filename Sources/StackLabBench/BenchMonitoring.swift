@@ -106,7 +106,7 @@ struct BenchMonitoring: ParsableCommand {
         let first = try BenchLoadBalancer.time(1) { added = try store.recordTraffic(region: region, node: node, epoch: "bench/1", samples: samples, at: 1_800_000_000) }
         let again = try BenchLoadBalancer.time(runs) { _ = try store.recordTraffic(region: region, node: node, epoch: "bench/1", samples: samples, at: 1_800_000_060) }
 
-        let rss = BenchIncremental.peakRSSMB()
+        let rss = ResidentMemory.peakMB()
         func row(_ name: String, _ times: [Double], _ detail: String) -> BenchRow {
             let sorted = times.sorted()
             return BenchRow(name: name, medianSeconds: sorted[sorted.count / 2], minSeconds: sorted[0], maxSeconds: sorted[sorted.count - 1], peakRSSMB: rss, detail: detail)

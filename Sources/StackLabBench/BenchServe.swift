@@ -5,6 +5,7 @@ import StackLabCLI
 import FoundationNetworking
 #endif
 import Processes
+import Reconcile
 import Service
 import TestSupport
 
@@ -88,7 +89,7 @@ struct BenchServe: ParsableCommand {
             toConverged.append(done - pushed)
             phases.append(r0.lastRunPhases ?? "")
         }
-        let rss = Self.residentMB(pid)
+        let rss = ResidentMemory.residentMB(of: pid)
 
         var rows = [
             Self.row(reused ? "start on the kept state" : "initial convergence", [initialSeconds],
@@ -178,13 +179,6 @@ struct BenchServe: ParsableCommand {
             usleep(useconds_t(every * 1e6))
         }
         return nil
-    }
-
-    static func residentMB(_ pid: pid_t) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-        return kib / 1024
     }
 
     static func tail(_ path: String) -> String {

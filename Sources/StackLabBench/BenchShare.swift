@@ -5,6 +5,7 @@ import StackLabCLI
 import FoundationNetworking
 #endif
 import Processes
+import Reconcile
 import TestSupport
 
 /// `stacklab-bench share`: several `stacklab serve` processes sharing regions on one PostgreSQL database.
@@ -89,7 +90,7 @@ struct BenchShare: ParsableCommand {
         let regionRuns = servers.flatMap { server in
             (Self.status(server.url)?.regions ?? []).filter { $0.holder == "this reconciler" }.compactMap(\.lastRunSeconds)
         }
-        let resident = servers.map { BenchServe.residentMB($0.pid) }.max() ?? 0
+        let resident = servers.map { ResidentMemory.residentMB(of: $0.pid) }.max() ?? 0
         let victim = servers.removeLast()
         kill(victim.pid, SIGKILL)
         var status: Int32 = 0

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Processes
+import Reconcile
 import Snapshots
 import StackLabCLI
 import TestSupport
@@ -91,7 +92,7 @@ struct BenchSnapshot: AsyncParsableCommand {
         // What `swift download` wrote must be the volume, or its time means nothing.
         let downloaded = (try? FileManager.default.attributesOfItem(atPath: "\(root)/downloaded.img")[.size] as? Int) ?? nil
         let downloadCounts = downloaded == mebibytes << 20
-        let rss = BenchIncremental.peakRSSMB()
+        let rss = ResidentMemory.peakMB()
         func row(_ name: String, _ seconds: Double, _ detail: String) -> BenchRow {
             BenchRow(name: name, medianSeconds: seconds, minSeconds: seconds, maxSeconds: seconds, peakRSSMB: rss, detail: detail)
         }

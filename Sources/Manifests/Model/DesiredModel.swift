@@ -96,7 +96,7 @@ public struct DesiredModel: Sendable {
     /// resource of that region (of every kind), and one over every resource that is not regional (the cloud-wide
     /// catalog). A region's plan key is made from its digest and the catalog's, so no kind can be forgotten.
     ///
-    /// Each digest is the wrapping sum of its resources' mixed document digests (`PlanDigests.term`): it does not
+    /// Each digest is the wrapping sum of its resources' mixed document digests (`StableHasher.mix`): it does not
     /// depend on the order resources come in, so the digests of a model are the sums of its files' digests, and a
     /// loader that decodes one changed file adds up the kept digests of the others (`LoadResult.planDigests`).
     public var planDigests: (catalog: UInt64, regions: [String: UInt64]) {
@@ -106,7 +106,7 @@ public struct DesiredModel: Sendable {
         var run: UInt64 = 0
         forEachMeta { meta in
             guard let region = meta.region?.value else {
-                if meta.kind != .pipeline { digests.catalog &+= PlanDigests.term(meta.digest) }
+                if meta.kind != .pipeline { digests.catalog &+= StableHasher.mix(meta.digest) }
                 return
             }
             if region != runRegion {
@@ -114,7 +114,7 @@ public struct DesiredModel: Sendable {
                 runRegion = region
                 run = 0
             }
-            run &+= PlanDigests.term(meta.digest)
+            run &+= StableHasher.mix(meta.digest)
         }
         if let runRegion { digests.regions[runRegion, default: 0] &+= run }
         return (digests.catalog, digests.regions)
@@ -303,13 +303,6 @@ public struct PlanDigests: Sendable {
     public var regions: [String: UInt64] = [:]
 
     public init() {}
-
-    /// A resource's share of its digest: its document digest, mixed (splitmix64's finaliser) so that sums of similar
-    /// digests do not cancel out.
-    @inline(__always)
-    static func term(_ digest: UInt64) -> UInt64 {
-        StableHasher.mix(digest)
-    }
 
     /// Adds a part's digests (a file's) to these.
     mutating func add(_ part: (catalog: UInt64, regions: [String: UInt64])) {
