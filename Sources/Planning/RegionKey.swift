@@ -31,14 +31,14 @@ public enum RegionKey {
     }
 
     /// What `region`'s key is made from. `nodes` are all the nodes its plan observes (those that left the manifests
-    /// included), all of this region.
+    /// included), all of this region, and `generations` theirs, in the same order.
     public static func inputs(region: Resource<RegionSpec>, rings: [Resource<RingSpec>], digests: (catalog: UInt64, regions: [String: UInt64]),
-                              nodes: [Address], generations: [Address: String?], ringStamps: [Address: String], options: Planner.Options,
+                              nodes: [Address], generations: [String?], ringStamps: [Address: String], options: Planner.Options,
                               version: String) -> Inputs {
         let ringAddresses = rings.map(\.address)
         return Inputs(region: region.name, objectStore: region.spec.objectStore != nil, catalog: digests.catalog, regional: digests.regions[region.name] ?? 0,
                       keepOrphans: options.keepOrphans, deleteContainerObjects: options.deleteContainerObjects, version: version, nodes: nodes,
-                      generations: nodes.map { generations[$0] ?? nil }, rings: ringAddresses, ringStamps: ringAddresses.map { ringStamps[$0] })
+                      generations: generations, rings: ringAddresses, ringStamps: ringAddresses.map { ringStamps[$0] })
     }
 
     /// The key made from `inputs`.

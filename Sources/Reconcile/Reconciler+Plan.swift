@@ -126,13 +126,14 @@ extension Reconciler {
         let wanted = Set(regions)
         let catalog = Catalog(model)
         let digests = self.digests
-        let nodesByRegion = Dictionary(grouping: drivers.keys, by: { $0.region ?? "" })
 
         // Generations first (a few stats per simulated node, or only for the nodes a watch saw change), before
         // anything is observed. Keys read only each region's rings; the slices (every instance of a region) are made
         // for the regions planned.
         let (generations, read) = (request.caches?.nodes ?? nodes).generations(of: drivers)
         stats.generationsRead = read
+        let groups = request.caches?.nodeGroups.groups(of: drivers, generations: generations) ?? NodeGroups.make(drivers, generations: generations)
+        let nodesByRegion = groups.mapValues(\.nodes)
         stats.phases.end("generations")
         var kept: [String: RegionPlan] = [:]
         var keys: [String: String] = [:]
@@ -143,8 +144,9 @@ extension Reconciler {
             let keyCache = request.caches?.regionKeys
             DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
                 let region = regionResources[index]
-                let inputs = RegionKey.inputs(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: nodesByRegion[region.name] ?? [],
-                                              generations: generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
+                let group = groups[region.name] ?? NodeGroups.Group()
+                let inputs = RegionKey.inputs(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: group.nodes,
+                                              generations: group.generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
                 regionKeys[index] = if let keyCache { keyCache.key(of: inputs) } else { RegionKey.key(of: inputs) }
             }
             keyCache?.retain(regions: declared)

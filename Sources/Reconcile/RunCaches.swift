@@ -210,6 +210,8 @@ public final class RunCaches: Sendable {
     public let memo: MemoryPlanMemo
     /// Each region's last `RegionKey` with what it was made from.
     public let regionKeys = RegionKeyCache()
+    /// The drivers' nodes by region with their generations, while the drivers and generations are the last ones.
+    public let nodeGroups = NodeGroups()
     /// Every region's node fingerprints merged, as the last plan's were.
     public let fingerprints = PlanFingerprints()
     /// Which compute nodes run the ruleset their unchanged inputs render, for at most 8 of the regions planned most
@@ -223,6 +225,44 @@ public final class RunCaches: Sendable {
         rings = RingStateCache(regions: regions)
         memo = MemoryPlanMemo(regions: regions)
         firewalls = FirewallMemo(regions: min(regions ?? 8, 8))
+    }
+}
+
+/// The nodes of a plan's drivers by region, each region's with their generations in the same order: what region keys
+/// and batches are made from. Kept by a long-running planner: while the drivers and generations are the very
+/// dictionaries of the last plan (`DriverPool` and `GenerationWatch` give them again while no node changed), the groups
+/// are the last ones, the same arrays, and a region key compares its node inputs by storage, not node by node.
+public final class NodeGroups: @unchecked Sendable {
+    public struct Group: Sendable {
+        public var nodes: [Address] = []
+        /// Each node's generation, in the order of `nodes`.
+        public var generations: [String?] = []
+    }
+
+    private let lock = NSLock()
+    private var last: (drivers: [Address: any NodeDriver], generations: [Address: String?], groups: [String: Group])?
+
+    /// Nothing kept yet.
+    public init() {}
+
+    /// The groups of `drivers`: the last ones when `drivers` and `generations` are the last call's dictionaries.
+    public func groups(of drivers: [Address: any NodeDriver], generations: [Address: String?]) -> [String: Group] {
+        if let last = lock.withLock({ last }), last.drivers.sharesStorage(with: drivers), last.generations.sharesStorage(with: generations) {
+            return last.groups
+        }
+        let groups = Self.make(drivers, generations: generations)
+        lock.withLock { last = (drivers, generations, groups) }
+        return groups
+    }
+
+    /// The groups of `drivers`, made from them.
+    public static func make(_ drivers: [Address: any NodeDriver], generations: [Address: String?]) -> [String: Group] {
+        var groups: [String: Group] = [:]
+        for address in drivers.keys {
+            groups[address.region ?? "", default: Group()].nodes.append(address)
+            groups[address.region ?? "", default: Group()].generations.append(generations[address] ?? nil)
+        }
+        return groups
     }
 }
 

@@ -25,6 +25,9 @@ public final class GenerationWatch: @unchecked Sendable {
     /// Generations as last read, each forgotten as soon as an event names one of its node's files (a caller may ask
     /// for some nodes only: the others are read again when next asked for).
     private var known: [Address: String?] = [:]
+    /// The drivers of the last call answered with `known` as it is (nothing read again, nothing else known), while no
+    /// event has forgotten a generation since: the same drivers then get the same answer without being looked up.
+    private var answered: [Address: any NodeDriver]?
     /// Why the directory could not be watched (the watch limit reached): nil while it is watched, and while there is
     /// no `nodes` directory to watch yet (it is looked for again at every call).
     public var failure: String? { lock.withLock { whyUnwatched } }
@@ -62,6 +65,11 @@ public final class GenerationWatch: @unchecked Sendable {
         } else if retryAt.map({ DispatchTime.now() >= $0 }) ?? true {
             reset()
         }
+        if descriptor >= 0, let answered, answered.sharesStorage(with: drivers) {
+            readLast = []
+            return known
+        }
+        answered = nil
         let reread = drivers.keys.filter { known[$0] == nil }.sorted()
         let read = ResultSlots<String?>(count: reread.count)
         DispatchQueue.concurrentPerform(iterations: reread.count) { index in
@@ -73,7 +81,10 @@ public final class GenerationWatch: @unchecked Sendable {
             for (address, generation) in zip(reread, read.values) { known[address] = .some(generation) }
         }
         // Nothing to read again and nothing known besides these nodes: what is known is the answer, shared, not rebuilt.
-        if reread.isEmpty && descriptor >= 0 && known.count == drivers.count { return known }
+        if reread.isEmpty && descriptor >= 0 && known.count == drivers.count {
+            answered = drivers
+            return known
+        }
         var generations: [Address: String?] = [:]
         generations.reserveCapacity(drivers.count)
         for (address, generation) in zip(reread, read.values) { generations[address] = .some(generation) }
@@ -89,6 +100,7 @@ public final class GenerationWatch: @unchecked Sendable {
         descriptor = -1
         directories = [:]
         known = [:]
+        answered = nil
         descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard descriptor >= 0 else {
             whyUnwatched = "inotify_init1: \(String(cString: strerror(errno)))"
@@ -196,6 +208,7 @@ public final class GenerationWatch: @unchecked Sendable {
 
     /// Forgets the generations a change at `path` (relative to `nodes`) may have changed.
     private func mark(_ path: String) {
+        answered = nil
         let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
         guard let region = parts.first.map(String.init) else {
             known = [:]  // the nodes directory itself

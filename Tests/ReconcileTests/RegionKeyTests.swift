@@ -2,6 +2,9 @@ import Foundation
 import ManifestSources
 import Manifests
 import Planning
+import Drivers
+import Reconcile
+import SimulatedNodes
 import TestSupport
 import Testing
 
@@ -17,7 +20,7 @@ import Testing
         let rings = model.rings.filter { $0.region == region.name }
         var generations = Dictionary(uniqueKeysWithValues: nodes.map { ($0, Optional("g-\($0.name)")) })
         func inputs(_ nodes: [Address], catalog: UInt64 = 1) -> RegionKey.Inputs {
-            RegionKey.inputs(region: region, rings: rings, digests: (catalog, [region.name: 2]), nodes: nodes, generations: generations,
+            RegionKey.inputs(region: region, rings: rings, digests: (catalog, [region.name: 2]), nodes: nodes, generations: nodes.map { generations[$0] ?? nil },
                              ringStamps: [:], options: Planner.Options(), version: "test")
         }
         let cache = RegionKeyCache()
@@ -35,5 +38,38 @@ import Testing
         #expect(cache.key(of: inputs(nodes)) == nil, "a node that cannot vouch for its state: no key")
         let without = cache.key(of: inputs(nodes.filter { $0 != nodes[1] }))
         #expect(without != nil && without != changed, "a node that left is a change of the key")
+    }
+
+    @Test func nodeGroupsAreTheLastOnesOnlyWhileTheDriversAndGenerationsAreTheSameDictionaries() throws {
+        let state = try Scratch("state")
+        var drivers: [Address: any NodeDriver] = [:]
+        for (region, name) in [("lab", "n1"), ("lab", "n2"), ("lab", "n3"), ("edge", "e1")] {
+            let address = Address(kind: .node, region: region, name: name)
+            drivers[address] = try SimulatedNode(endpoint: NodeEndpoint(address: address, libvirt: "simulated", cpus: 4, memoryKiB: 8 << 20),
+                                                 stateDirectory: state.path)
+        }
+        var generations = Dictionary(uniqueKeysWithValues: drivers.keys.map { ($0, Optional("g-\($0.name)")) })
+        func aligned(_ groups: [String: NodeGroups.Group]) -> [String: [String]] {
+            groups.mapValues { group in zip(group.nodes, group.generations).map { "\($0.0.name)=\($0.1 ?? "-")" }.sorted() }
+        }
+        let groups = NodeGroups()
+        let first = groups.groups(of: drivers, generations: generations)
+        #expect(aligned(first) == ["lab": ["n1=g-n1", "n2=g-n2", "n3=g-n3"], "edge": ["e1=g-e1"]])
+        let again = groups.groups(of: drivers, generations: generations)
+        #expect(try #require(again["lab"]).nodes.sharesStorage(with: try #require(first["lab"]).nodes))
+        #expect(try #require(again["lab"]).generations.sharesStorage(with: try #require(first["lab"]).generations))
+
+        // Equal entries in another dictionary are not the same dictionary: the groups are made again, equal.
+        let copy = Dictionary(uniqueKeysWithValues: generations.map { ($0.key, $0.value) })
+        #expect(!copy.sharesStorage(with: generations) && generations.sharesStorage(with: generations))
+        let remade = groups.groups(of: drivers, generations: copy)
+        #expect(!(try #require(remade["lab"]).nodes.sharesStorage(with: try #require(first["lab"]).nodes)))
+        #expect(aligned(remade) == aligned(first))
+
+        // A generation changed (the dictionary the groups hold is copied before it changes): the new one is in the groups.
+        generations[Address(kind: .node, region: "lab", name: "n2")] = "g-changed"
+        #expect(aligned(groups.groups(of: drivers, generations: generations))["lab"] == ["n1=g-n1", "n2=g-changed", "n3=g-n3"])
+        drivers[Address(kind: .node, region: "edge", name: "e1")] = nil
+        #expect(groups.groups(of: drivers, generations: generations)["edge"] == nil, "a node let go is in no group")
     }
 }

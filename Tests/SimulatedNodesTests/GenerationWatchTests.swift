@@ -70,6 +70,9 @@ import Drivers
         let cloud = try Cloud()
         #expect(cloud.check("first call").count == 4, "the first call reads every node")
         #expect(cloud.check("nothing changed") == [])
+        // The same drivers again with nothing changed: the very answer of the last call, nothing looked up.
+        let answer = cloud.watch.generations(of: cloud.drivers, stateDirectory: cloud.state.path)
+        #expect(cloud.watch.generations(of: cloud.drivers, stateDirectory: cloud.state.path).sharesStorage(with: answer))
 
         // A host file rewritten (a new inode, as every write of a simulated host makes).
         let before = cloud.generation(Self.node("lab", "n1"))

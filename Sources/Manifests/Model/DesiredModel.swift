@@ -340,3 +340,15 @@ extension Array {
         return withUnsafeBufferPointer { mine in other.withUnsafeBufferPointer { theirs in mine.baseAddress == theirs.baseAddress } }
     }
 }
+
+extension Dictionary {
+    /// Whether this dictionary and `other` are one dictionary (the same storage, so the same entries), or both empty. A
+    /// dictionary is a reference to its storage, which is copied before any change while shared: equal references
+    /// mean equal entries. The caller holds the earlier dictionary, so its storage cannot have been reused for another.
+    /// False for equal entries in separate storage (the caller compares, or makes them again).
+    public func sharesStorage(with other: [Key: Value]) -> Bool {
+        guard count == other.count else { return false }
+        guard !isEmpty else { return true }
+        return withUnsafeBytes(of: self) { mine in withUnsafeBytes(of: other) { theirs in mine.elementsEqual(theirs) } }
+    }
+}
