@@ -121,11 +121,11 @@ struct RegionPlanner {
         }
         let kept = Set(orphans.map(\.address))
         // The region's instances by address, sorted once: placement, addresses and every loop over instances below.
-        let instances = spec == nil ? [] : slice.instances.sorted(byAddress: \.address)
+        let (instances, ids) = spec == nil ? ([], []) : slice.instances.sortedByAddress(\.address)
         instanceOrder = []
-        instanceOrder.reserveCapacity(instances.count)
-        for instance in instances where instanceOrder.last != instance.address { instanceOrder.append(instance.address) }  // once each
-        var desired = desiredDomains(instances, current: current)
+        instanceOrder.reserveCapacity(ids.count)
+        for address in ids where instanceOrder.last != address { instanceOrder.append(address) }  // once each
+        var desired = desiredDomains(instances, ids: ids, current: current)
         for address in kept { desired[address] = nil }  // still running on a kept orphan node: never a second copy
         // A stale copy on the very node the instance must move to: that copy's delete is this plan's change for the
         // instance on that node, and the move follows in the next plan (a plan has one change per instance and node).
@@ -308,92 +308,105 @@ struct RegionPlanner {
         return .init(field: "disks copied", old: "", new: "\(ByteSize(bytes: bytes)) in \(volumes.count) volume\(volumes.count == 1 ? "" : "s"), checked by sha256")
     }
 
-    /// The desired domain of every instance of the region (`instances`, by address) that can be placed.
-    private mutating func desiredDomains(_ instances: [Resource<InstanceSpec>], current: [Address: Placed]) -> [Address: DesiredDomain] {
+    /// The desired domain of every instance of the region (`instances`, by address, each with its address in `ids`) that
+    /// can be placed. What is decided per instance is kept by position, not looked up by address: an instance declared
+    /// twice (the same address, so side by side) shares the first one's slot, as a table by address would.
+    private mutating func desiredDomains(_ instances: [Resource<InstanceSpec>], ids: [Address], current: [Address: Placed]) -> [Address: DesiredDomain] {
         guard let spec else { return [:] }
         let flavors = catalog.flavors
         let images = catalog.images
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let count = instances.count
+        var slot = Array(0..<count)
+        for index in ids.indices.dropFirst() where ids[index] == ids[index - 1] { slot[index] = slot[index - 1] }
+        let now = ids.map { current[$0] }
+        let flavorOf = instances.map { flavors[$0.spec.flavor.value] }
 
         var requests: [Scheduler.Request] = []
+        requests.reserveCapacity(count)
         let volumesByInstance = Dictionary(grouping: slice.volumes.filter { $0.spec.instance != nil }) {
             Address(kind: .instance, region: region, tenant: $0.tenant, name: $0.spec.instance!.value)
         }
-        for instance in instances {
-            guard let flavor = flavors[instance.spec.flavor.value] else { continue }
-            var request = Scheduler.Request(address: instance.address, vcpus: flavor.spec.vcpus.value, ramBytes: flavor.spec.ram.value.bytes,
+        for (index, instance) in instances.enumerated() {
+            guard let flavor = flavorOf[index] else { continue }
+            var request = Scheduler.Request(address: ids[index], vcpus: flavor.spec.vcpus.value, ramBytes: flavor.spec.ram.value.bytes,
                                             diskBytes: flavor.spec.diskDemand, zone: instance.spec.zone?.value,
-                                            pinnedNode: instance.spec.node?.value, current: current[instance.address]?.node.name)
-            request.volumeBytes = (volumesByInstance[instance.address] ?? []).reduce(UInt64(0)) { $0 &+ $1.spec.size.value.bytes }
+                                            pinnedNode: instance.spec.node?.value, current: now[index]?.node.name)
+            if !volumesByInstance.isEmpty {
+                request.volumeBytes = (volumesByInstance[ids[index]] ?? []).reduce(UInt64(0)) { $0 &+ $1.spec.size.value.bytes }
+            }
             requests.append(request)
         }
         let (placements, failures) = Scheduler.place(requests, on: Scheduler.hosts(of: spec, nodes: nodes))
         errors += failures.map { Plan.Problem(address: $0.address, message: "cannot place it: \($0.reason)") }
+        let placed = ids.map { placements[$0] }
 
         // Addresses: manifest fixed IPs first, then addresses instances already have, then the lowest free ones. A
         // fixed IP that another declared instance was given (and keeps) is an error: a running instance is never
         // renumbered, nor deleted, to make room.
         var pools = networks.mapValues { AddressPool(network: $0.spec) }
-        var addresses: [Address: IPv4Address] = [:]
+        var addresses = [IPv4Address?](repeating: nil, count: count)  // by slot
         var holders: [String: [IPv4Address: Address]] = [:]  // network → address → the declared instance that has it now
-        for instance in instances where instance.spec.fixedIP == nil {
-            if let ip = current[instance.address]?.domain.ip { holders[instance.spec.network.value, default: [:]][ip] = instance.address }
+        for (index, instance) in instances.enumerated() where instance.spec.fixedIP == nil {
+            if let ip = now[index]?.domain.ip { holders[instance.spec.network.value, default: [:]][ip] = ids[index] }
         }
-        var refused = Set<Address>()
-        for instance in instances {
+        var refused = [Bool](repeating: false, count: count)  // by slot
+        for (index, instance) in instances.enumerated() {
             guard let ip = instance.spec.fixedIP?.value else { continue }
-            if let holder = holders[instance.spec.network.value]?[ip], holder != instance.address {
-                errors.append(.init(address: instance.address, message: "its fixed IP \(ip) is in use by \(holder), which was given it earlier; StackLab never renumbers a running instance: pick another fixedIP, or give \(holder.name) a fixedIP of its own first"))
-                refused.insert(instance.address)
+            if let holder = holders[instance.spec.network.value]?[ip], holder != ids[index] {
+                errors.append(.init(address: ids[index], message: "its fixed IP \(ip) is in use by \(holder), which was given it earlier; StackLab never renumbers a running instance: pick another fixedIP, or give \(holder.name) a fixedIP of its own first"))
+                refused[slot[index]] = true
             } else if pools[instance.spec.network.value]?.claim(ip) == true {
-                addresses[instance.address] = ip
+                addresses[slot[index]] = ip
             }
         }
-        for instance in instances where addresses[instance.address] == nil && instance.spec.fixedIP == nil {
-            if let ip = current[instance.address]?.domain.ip, pools[instance.spec.network.value]?.claim(ip) == true { addresses[instance.address] = ip }
+        for (index, instance) in instances.enumerated() where addresses[slot[index]] == nil && instance.spec.fixedIP == nil {
+            if let ip = now[index]?.domain.ip, pools[instance.spec.network.value]?.claim(ip) == true { addresses[slot[index]] = ip }
         }
         claimGateways(in: &pools)
-        for instance in instances where addresses[instance.address] == nil && placements[instance.address] != nil && !refused.contains(instance.address) {
+        for (index, instance) in instances.enumerated() where addresses[slot[index]] == nil && placed[index] != nil && !refused[slot[index]] {
             if let ip = pools[instance.spec.network.value]?.allocate() {
-                addresses[instance.address] = ip
+                addresses[slot[index]] = ip
             } else {
-                errors.append(.init(address: instance.address, message: "network '\(instance.spec.network.value)' has no free address left for it; widen its fixedRange or remove instances"))
+                errors.append(.init(address: ids[index], message: "network '\(instance.spec.network.value)' has no free address left for it; widen its fixedRange or remove instances"))
             }
         }
 
         // MACs: unique per network. An instance keeps the MAC it has (recorded in its domain); a new one gets the first
         // free candidate of its address's hash sequence (24 bits collide with even odds at ~5,000 instances).
         var macsTaken: [String: Set<String>] = [:]
-        var macs: [Address: String] = [:]
-        for instance in instances {
-            let had = current[instance.address].map { $0.domain.mac ?? DesiredDomain.mac(for: instance.address) }
-            if let had, macsTaken[instance.spec.network.value, default: []].insert(had).inserted { macs[instance.address] = had }
+        var macs = [String?](repeating: nil, count: count)  // by slot
+        for (index, instance) in instances.enumerated() {
+            let had = now[index].map { $0.domain.mac ?? DesiredDomain.mac(for: ids[index]) }
+            if let had, macsTaken[instance.spec.network.value, default: []].insert(had).inserted { macs[slot[index]] = had }
         }
-        for instance in instances where macs[instance.address] == nil {
+        for (index, instance) in instances.enumerated() where macs[slot[index]] == nil {
             var attempt = 0
-            var mac = DesiredDomain.mac(for: instance.address)
+            var mac = DesiredDomain.mac(for: ids[index])
             while !macsTaken[instance.spec.network.value, default: []].insert(mac).inserted {
                 attempt += 1
-                mac = DesiredDomain.mac(for: instance.address, attempt: attempt)
+                mac = DesiredDomain.mac(for: ids[index], attempt: attempt)
             }
-            macs[instance.address] = mac
+            macs[slot[index]] = mac
         }
 
         var desired: [Address: DesiredDomain] = [:]
-        for instance in instances {
-            guard let node = placements[instance.address], let ip = addresses[instance.address],
-                  let flavor = flavors[instance.spec.flavor.value], let network = networks[instance.spec.network.value] else { continue }
-            let prefix = DesiredDomain.volumePrefix(for: instance.address)
+        desired.reserveCapacity(count)
+        for (index, instance) in instances.enumerated() {
+            guard let node = placed[index], let ip = addresses[slot[index]],
+                  let flavor = flavorOf[index], let network = networks[instance.spec.network.value] else { continue }
+            let address = ids[index]
+            let prefix = DesiredDomain.volumePrefix(for: address)
             var disks = [DesiredDomain.Disk(pool: "stacklab-instances", volume: "\(prefix)-root", bytes: flavor.spec.disk.value.bytes,
                                             device: "vda", image: images[instance.spec.image.value]?.spec.source.value)]
             if let ephemeral = flavor.spec.ephemeral?.value, ephemeral.bytes > 0 {
                 disks.append(.init(pool: "stacklab-instances", volume: "\(prefix)-ephemeral", bytes: ephemeral.bytes, device: "vdb", image: nil))
             }
-            disks += volumeDisks(of: instance, attached: volumesByInstance[instance.address] ?? [], after: disks)
-            desired[instance.address] = DesiredDomain(
-                address: instance.address, node: nodeAddress(node), name: DesiredDomain.name(for: instance.address),
+            disks += volumeDisks(of: instance, attached: volumesByInstance[address] ?? [], after: disks)
+            desired[address] = DesiredDomain(
+                address: address, node: nodeAddress(node), name: DesiredDomain.name(for: address),
                 vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,
-                interface: .init(bridge: network.spec.bridge.value, mac: macs[instance.address]!, ip: ip),
+                interface: .init(bridge: network.spec.bridge.value, mac: macs[slot[index]]!, ip: ip),
                 running: (instance.spec.state?.value ?? .running) == .running,
                 flavor: flavor.name, image: instance.spec.image.value)
         }
