@@ -46,8 +46,52 @@ extension RegionPlanner {
         var metadata: InstanceMetadata?
     }
 
+    /// Everything a region's networking (DHCP, rulesets, load-balancer configurations) is planned from, as a planner with
+    /// a memo compares it: the documents it reads (by digest and place: the region, its networks, floating IPs, load
+    /// balancers and nodes, the Filters in force, each instance's security groups and keypair), each instance's place and
+    /// the fields of its document it reads, the nodes' gateways, every observed node's fingerprint, and the hour (ports
+    /// held for load balancers end with it).
+    struct NetworkingInputs: Equatable, Sendable {
+        var documents: [FirewallRules.SharedInputs.Document]
+        var instances: [Link]
+        var gateways: [String: [Address: IPv4Address]]
+        var observed: [Address: String]
+        var hour: Int32
+
+        /// An instance as networking reads it, in declaration order.
+        struct Link: Equatable, Sendable {
+            var address: Address
+            var name: String
+            var node: Address?
+            var ip: IPv4Address?
+            var mac: String?
+            var bridge: String?
+            var network: String
+            var groups: [String]
+            var keypair: String?
+            var zone: String?
+            var userData: String?
+        }
+    }
+
+    /// What planning a region's networking added to its plan. The rulesets rendered are not kept: only a planner with no
+    /// memo reads them (`Planner.rulesets`).
+    struct NetworkingOutcome: Sendable {
+        var changes: [Change]
+        var errors: [Plan.Problem]
+        var unchanged: Int
+        var scheduled: Bool
+        /// The compute nodes with a ruleset of ours (not rendered again when the outcome is kept).
+        var firewalls: Int
+    }
+
+    struct NetworkingMemo: Sendable {
+        var inputs: NetworkingInputs
+        var outcome: NetworkingOutcome
+    }
+
     mutating func planNetworking(desired: [Address: DesiredDomain], current: [Address: Placed]) {
-        guard let spec else {
+        guard spec != nil else {
             removeNetworking(keeping: [])
             planProxies(nil)
             return
@@ -66,6 +110,62 @@ extension RegionPlanner {
                                                bridge: bridge)
             }
         }
+        // Made from the same inputs as the region's last plan: the same changes (a resize, an image or a power state
+        // changes none of them).
+        let inputs = networkingInputs(addresses: addresses, attached: attached)
+        if let inputs, let kept = firewallMemo?.networking(of: region, inputs: inputs) {
+            changes += kept.changes
+            errors += kept.errors
+            unchanged += kept.unchanged
+            scheduled = scheduled || kept.scheduled
+            return
+        }
+        let before = (changes: changes.count, errors: errors.count, unchanged: unchanged, scheduled: scheduled)
+        scheduled = false
+        let firewalls = planNetworking(addresses: addresses, attached: attached, networks: networks)
+        if let inputs, let firewallMemo {
+            let outcome = NetworkingOutcome(changes: Array(changes[before.changes...]), errors: Array(errors[before.errors...]),
+                                            unchanged: unchanged - before.unchanged, scheduled: scheduled, firewalls: firewalls)
+            firewallMemo.keep(outcome, of: region, inputs: inputs)
+        }
+        scheduled = scheduled || before.scheduled
+    }
+
+    /// What a region's networking is planned from besides the instances' places (`attached`), for a planner with a
+    /// memo: nil when a document cannot be told by its digest, a node's observation has no fingerprint known, or domains
+    /// are deleted or kept on orphan nodes (what the DHCP and ruleset removals wait for).
+    private func networkingInputs(addresses: [Address], attached: [Address: Attachment]) -> NetworkingInputs? {
+        guard firewallMemo != nil, let regionDocument, orphans.isEmpty, !changes.contains(where: { $0.action == .delete && $0.address.kind == .instance }) else { return nil }
+        var observedPrints: [Address: String] = [:]
+        observedPrints.reserveCapacity(observed.count)
+        for address in observedOrder {
+            guard let print = fingerprints[address] else { return nil }
+            observedPrints[address] = print
+        }
+        typealias Document = FirewallRules.SharedInputs.Document
+        var documents: [Document] = [Document(Optional(regionDocument))]
+        documents += slice.networks.map(Document.init) + slice.floatingIPs.map(Document.init) + slice.loadBalancers.map(Document.init)
+        documents += nodes.map(Document.init) + catalog.filters.filter { $0.region == nil || $0.region == self.region }.map(Document.init)
+        var links: [NetworkingInputs.Link] = []
+        links.reserveCapacity(addresses.count)
+        for (instance, address) in zip(slice.instances, addresses) {
+            let tenant = instance.tenant ?? ""
+            let named = instance.spec.securityGroups?.value.map(\.value) ?? []
+            for name in named.isEmpty ? ["default"] : named { documents.append(Document(catalog.securityGroups[TenantKey(tenant: tenant, name: name)])) }
+            if let keypair = instance.spec.keypair?.value { documents.append(Document(catalog.keypairs[TenantKey(tenant: tenant, name: keypair)])) }
+            let place = attached[address]
+            links.append(.init(address: address, name: instance.name, node: place?.node, ip: place?.ip, mac: place?.mac, bridge: place?.bridge,
+                               network: instance.spec.network.value, groups: named, keypair: instance.spec.keypair?.value,
+                               zone: instance.spec.zone?.value, userData: instance.spec.userData?.value))
+        }
+        guard !documents.contains(.unknown) else { return nil }
+        return NetworkingInputs(documents: documents, instances: links, gateways: gateways, observed: observedPrints, hour: hour)
+    }
+
+    /// Plans the networking of a region with a spec; returns how many compute nodes have a ruleset of ours.
+    private mutating func planNetworking(addresses: [Address], attached: [Address: Attachment], networks: [String: Resource<NetworkSpec>]) -> Int {
+        guard let spec else { return 0 }
+        var attached = attached
         let bindings = floatingBindings(attached: attached, networks: networks)
         let floatingOf = Dictionary(bindings.map { ($0.instance, $0.floating) }, uniquingKeysWith: { first, _ in first })
         let zones = Dictionary(nodes.map { (nodeAddress($0.name), $0.spec.zone?.value ?? $0.name) }, uniquingKeysWith: { first, _ in first })
@@ -190,6 +290,7 @@ extension RegionPlanner {
         if let firewallMemo, let shared { firewallMemo.keep(kept, of: region, shared: shared, spared: work.count { $0.known }) }
         removeNetworking(keeping: Set(compute))
         planProxies(proxies)
+        return work.count { $0.rules != nil }
     }
 
     /// A change loading `ruleset` when the node's differs (or was changed by hand); true when it runs `ruleset`.

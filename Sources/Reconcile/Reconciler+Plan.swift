@@ -19,11 +19,14 @@ public struct ReuseStats: Sendable, CustomStringConvertible {
     public var generationsRead = 0
     /// Compute nodes of the regions planned whose ruleset was known from their last plan, not rendered again.
     public var rulesetsKept = 0
+    /// Regions planned whose networking (DHCP, rulesets, load-balancer configurations) was kept whole: nothing it is
+    /// made of changed.
+    public var networkingKept = 0
     /// Seconds in each step of the plan.
     public var phases = ReconcileRun.Phases()
 
     public var description: String {
-        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; rulesets: \(rulesetsKept) kept; \(phases)"
+        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; rulesets: \(rulesetsKept) kept; networking: \(networkingKept) kept; \(phases)"
     }
 }
 
@@ -194,7 +197,7 @@ extension Reconciler {
             let planned = ResultSlots<RegionPlan>(count: regions.count)
             let options = options
             let firewalls = refresh ? nil : request.caches?.firewalls
-            let spared = firewalls?.spared ?? 0
+            let spared = firewalls?.spared ?? 0, networkingKept = firewalls?.networkingKept ?? 0
             // The fingerprints of observations the cache gave back, made by an earlier plan.
             var known: [String: [Address: String]] = [:]
             for node in observation.nodes {
@@ -209,6 +212,7 @@ extension Reconciler {
                                                     firewallMemo: firewalls, fingerprints: known[regions[index].name] ?? [:])
             }
             stats.rulesetsKept += (firewalls?.spared ?? 0) - spared
+            stats.networkingKept += (firewalls?.networkingKept ?? 0) - networkingKept
             for plan in planned.values where known[plan.region]?.count != plan.fingerprints.count {
                 for (address, fingerprint) in plan.fingerprints where known[plan.region]?[address] == nil {
                     observations?.keep(fingerprint: fingerprint, of: address, generation: generations[address] ?? nil)

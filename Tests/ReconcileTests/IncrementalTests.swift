@@ -125,6 +125,72 @@ import Testing
         #expect(try json(drifted.plan) == json(try world.plan()))
     }
 
+    @Test func aResizePlannedByTheServiceKeepsTheRegionsNetworking() throws {
+        let world = try World()
+        let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })
+        try world.apply()
+        _ = try planner.plan(revision: "HEAD")  // every node observed again: their fingerprints are known from now on
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.small, image", with: "flavor: m1.large, image")
+        let first = try planner.plan(revision: "HEAD")
+        #expect(first.reuse.regionsPlanned == 1)
+        #expect(first.reuse.networkingKept == 0, "nothing was kept for lab before")
+        #expect(try json(first.plan) == json(try world.plan()))
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.large, image", with: "flavor: m1.small, image")
+        let second = try planner.plan(revision: "HEAD")
+        #expect(second.reuse.networkingKept == 1)
+        #expect(second.plan?.isEmpty == true, "db-1 is back to the flavor it runs with")
+        #expect(try json(second.plan) == json(try world.plan()))
+    }
+
+    @Test func aRegionsNetworkingIsKeptOnlyWhileNothingItIsPlannedFromChanged() throws {
+        let world = try World()
+        try world.apply()
+        let observed = try world.observed().filter { $0.address.region == "lab" }
+        let fingerprints = Dictionary(uniqueKeysWithValues: observed.map { ($0.address, $0.fingerprint) })
+        let memo = FirewallMemo()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        /// Plans lab at HEAD with the memo and without it; the plans must be equal. True when the memo kept lab's networking.
+        func plan(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> Bool {
+            let model = try world.reconciler().model
+            let region = try #require(model.regions.first { $0.name == "lab" })
+            let slice = RegionSlices(model, only: ["lab"])["lab"]
+            let before = memo.networkingKept
+            let withMemo = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: [:], hour: 0,
+                                              firewallMemo: memo, fingerprints: fingerprints)
+            let fresh = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: [:], hour: 0)
+            #expect(try encoder.encode(withMemo) == encoder.encode(fresh), comment, sourceLocation: sourceLocation)
+            return memo.networkingKept > before
+        }
+        #expect(try !plan("first plan"), "nothing kept before")
+        #expect(try plan("nothing changed"))
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.small, image", with: "flavor: m1.large, image")
+        #expect(try plan("db-1 resized"))
+
+        // Each thing lab's networking is planned from, changed in turn: planned again, then kept while it stays.
+        let edits: [(path: String, old: String, new: String)] = [
+            ("manifests/tenants/other.yaml", "keypair: theirs}", "keypair: theirs, userData: hello}"),
+            ("manifests/tenants/other.yaml", "AAAAIFixtureKeyOther0123456789", "AAAAIFixtureKeyOther9876543210"),
+            ("manifests/tenants/other.yaml", "userData: hello}", "userData: hello, securityGroups: [private]}"),
+            ("manifests/tenants/other.yaml", "name: private\ntenant: other\nspec: {}",
+             "name: private\ntenant: other\nspec: {rules: [{protocol: tcp, ports: 5432, cidr: 10.20.0.0/16}]}"),
+            ("manifests/tenants/other.yaml", "securityGroups: [private]}", "securityGroups: [private], fixedIP: 10.20.0.20}"),
+            ("manifests/tenants/acme.yaml", "spec: {address: 192.0.2.5, instance: web-1}", "spec: {address: 192.0.2.6, instance: web-1}"),
+            ("manifests/tenants/acme.yaml", "rules: [{protocol: tcp, ports: 443, cidr: 0.0.0.0/0}]", "rules: [{protocol: tcp, ports: 8443, cidr: 0.0.0.0/0}]"),
+            ("regions/lab/network.yaml", "dns: [10.20.0.2]", "dns: [10.20.0.3]"),
+        ]
+        for edit in edits {
+            try self.edit(world, edit.path, replacing: edit.old, with: edit.new)
+            #expect(try !plan("\(edit.new)"), "lab's networking is planned again after \(edit.new)")
+            #expect(try plan("\(edit.new), again"))
+        }
+        // An instance renamed: the old one's domain is deleted, and what its node's DHCP and ruleset removals wait for is
+        // not among the inputs: never kept while a domain is deleted.
+        try edit(world, "manifests/tenants/other.yaml", replacing: "name: db-1\nregion: lab", with: "name: db-2\nregion: lab")
+        #expect(try !plan("db-1 renamed"))
+        #expect(try !plan("db-1 renamed, again"))
+    }
+
     @Test func anInvalidCommitGetsTheFullLoadsDiagnosticsAndNoPlan() throws {
         let world = try World()
         let planner = IncrementalPlanner(repository: world.repo.path, stateDirectory: world.state.path, state: { try SQLiteState.existing(directory: world.state.path) })

@@ -73,6 +73,11 @@ extension FirewallRules {
 /// is the very one that matched then (the same array, kept by the observation cache while the node is unchanged), runs
 /// what it should and is not rendered again. Only nodes found as wanted are kept; at most `regions` regions, the ones
 /// planned most recently.
+///
+/// It also keeps each region's whole networking outcome (`RegionPlanner.NetworkingOutcome`: its DHCP, firewall and
+/// HAProxy changes) with everything it was planned from (`RegionPlanner.NetworkingInputs`): a plan of the region from
+/// equal inputs (a push that resized an instance, changed its image or its power state) adds the kept changes without
+/// building attachments, metadata, membership or any node's configuration.
 public final class FirewallMemo: @unchecked Sendable {
     struct Region: Sendable {
         var shared: FirewallRules.SharedInputs
@@ -87,12 +92,31 @@ public final class FirewallMemo: @unchecked Sendable {
 
     /// By region; every entry is under the one stamp (what makes it valid is its shared inputs, compared by the planner).
     private let regions: RegionBoundedCache<String, Region>
+    /// Each region's whole networking outcome with what it was made from, as bounded.
+    private let networking: RegionBoundedCache<String, RegionPlanner.NetworkingMemo>
     private var sparedCount = 0
+    private var networkingKeptCount = 0
     private let lock = NSLock()
 
     /// An empty memo of at most `regions` regions.
     public init(regions: Int = 8) {
         self.regions = RegionBoundedCache(regions: regions)
+        networking = RegionBoundedCache(regions: regions)
+    }
+
+    /// The networking outcome kept for `region` when it was made from `inputs`.
+    func networking(of region: String, inputs: RegionPlanner.NetworkingInputs) -> RegionPlanner.NetworkingOutcome? {
+        guard let kept = networking.value(region, region: region, stamp: ""), kept.inputs == inputs else { return nil }
+        lock.withLock {
+            sparedCount += kept.outcome.firewalls
+            networkingKeptCount += 1
+        }
+        return kept.outcome
+    }
+
+    /// Keeps `region`'s networking outcome, made from `inputs`.
+    func keep(_ outcome: RegionPlanner.NetworkingOutcome, of region: String, inputs: RegionPlanner.NetworkingInputs) {
+        networking.keep(.init(inputs: inputs, outcome: outcome), key: region, region: region, stamp: "")
     }
 
     /// The nodes kept for `region` when its shared inputs are still `shared`.
@@ -110,5 +134,10 @@ public final class FirewallMemo: @unchecked Sendable {
     /// Rulesets not rendered again since the memo was made, over every plan.
     public var spared: Int {
         lock.withLock { sparedCount }
+    }
+
+    /// Regions whose whole networking outcome was kept since the memo was made, over every plan.
+    public var networkingKept: Int {
+        lock.withLock { networkingKeptCount }
     }
 }
