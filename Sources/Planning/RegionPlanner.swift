@@ -1,4 +1,5 @@
 import Manifests
+import Parallel
 
 /// Plans one region: placement, addresses, then the diff node by node. A region with no spec left the manifests:
 /// everything StackLab owns on its nodes goes.
@@ -175,7 +176,6 @@ struct RegionPlanner {
 
         // Networks on every compute node, before the domains that use them; a network goes only after every domain
         // deleted from its node.
-        struct NodeNetworkKey: Hashable { var node: String, network: String }
         var networkChange: [NodeNetworkKey: ChangeID] = [:]  // the change that makes a network on a node
         let computeNodes = nodes.filter { $0.spec.has(.compute) }.map { nodeAddress($0.name) }
         let keptNodes = Set(orphans.map(\.node))
@@ -196,7 +196,39 @@ struct RegionPlanner {
             }
         }
 
-        // Domains.
+        // Domains, and networking (DHCP, rulesets, HAProxy): neither reads what the other adds (networking reads only the
+        // deletes above), so they are planned side by side on copies of this planner, and what each added is taken in
+        // this order, as planning one after the other adds it.
+        let base = self
+        let parts = ResultSlots<RegionPlanner>(count: 2)
+        ParallelWork.forEach(count: 2, workers: 2) { [desired, current, unmanagedNames, freedIPs, networkChange] index in
+            var part = base
+            if index == 0 {
+                part.planDomains(desired: desired, current: current, unmanagedNames: unmanagedNames, freedIPs: freedIPs, networkChange: networkChange)
+            } else {
+                part.planNetworking(desired: desired, current: current)
+            }
+            parts[index] = part
+        }
+        let (domains, networking) = (parts[0]!, parts[1]!)
+        changes += domains.changes[changes.count...] + networking.changes[changes.count...]
+        errors += domains.errors[errors.count...] + networking.errors[errors.count...]
+        unchanged = domains.unchanged + networking.unchanged - unchanged
+        scheduled = domains.scheduled || networking.scheduled
+        rulesets = networking.rulesets
+        planSnapshots(restores: planVolumes(desired: desired))
+        planContainers()
+        attachMeters()
+    }
+
+    /// A network on a node, for the change that makes it.
+    struct NodeNetworkKey: Hashable, Sendable {
+        var node: String, network: String
+    }
+
+    /// The domains' creates, moves, updates and power changes (their deletes are planned before), in address order.
+    private mutating func planDomains(desired: [Address: DesiredDomain], current: [Address: Placed], unmanagedNames: [Address: Set<String>],
+                                      freedIPs: [IPv4Address: ChangeID], networkChange: [NodeNetworkKey: ChangeID]) {
         let networkOf = Dictionary(slice.instances.map { ($0.address, $0.spec.network.value) }, uniquingKeysWith: { first, _ in first })
         for address in instanceOrder where desired[address] != nil {
             let want = desired[address]!
@@ -222,10 +254,6 @@ struct RegionPlanner {
             }
             planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
         }
-        planNetworking(desired: desired, current: current)
-        planSnapshots(restores: planVolumes(desired: desired))
-        planContainers()
-        attachMeters()
     }
 
     /// An instance that stays on its node: replaced (image changed), updated (restarting it only when its

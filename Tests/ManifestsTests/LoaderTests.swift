@@ -173,6 +173,53 @@ import Testing
         #expect(merged.instances.count == 2 * model.instances.count && merged.nodes.count == 2 * model.nodes.count)
     }
 
+    @Test func aSplicedLoadPlacesAgainOnlyTheReplacedInstancesAndFindsWhatAFullLoadFinds() throws {
+        let repo = try Fixtures.deployment()
+        try repo.write("manifests/tenants/zzz.yaml", """
+            kind: Instance
+            name: db-1
+            region: edge
+            tenant: other
+            spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}
+            """)
+        try GitCLI.commitAll(in: repo.path)
+        let cache = DecodeCache()
+        func both(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
+            let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: cache.known).read(limits: LoadLimits())
+            let incremental = Loader().load(snapshot, cache: cache)
+            let full = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
+            #expect(render(incremental) == render(full) && addresses(incremental) == addresses(full), comment, sourceLocation: sourceLocation)
+            return render(incremental)
+        }
+        #expect(try both("first load").hasPrefix("0 errors"))
+        #expect(cache.validation.lastMoved == nil, "the first load places every instance")
+        func edit(_ path: String, _ old: String, _ new: String) throws {
+            let text = try String(contentsOfFile: repo.file(path), encoding: .utf8)
+            #expect(text.contains(old))
+            try repo.write(path, text.replacingOccurrences(of: old, with: new))
+            try GitCLI.commitAll(in: repo.path)
+        }
+
+        // db-1 moves from lab to edge in its file (the file keeps its one instance): edge now has two.
+        try edit("manifests/tenants/other.yaml", "name: db-1\nregion: lab", "name: db-1\nregion: edge")
+        #expect(try both("moved to edge").contains("duplicate instance 'db-1'"))
+        #expect(cache.lastSpliced && cache.validation.lastMoved == 1)
+        try edit("manifests/tenants/other.yaml", "name: db-1\nregion: edge", "name: db-1\nregion: lab")
+        #expect(try both("moved back").hasPrefix("0 errors"))
+        #expect(cache.validation.lastMoved == 1)
+        // Two files at once, one instance each moving the other way.
+        try edit("manifests/tenants/zzz.yaml", "region: edge", "region: lab")
+        try edit("manifests/tenants/other.yaml", "name: db-1\nregion: lab", "name: db-1\nregion: edge")
+        #expect(try both("swapped").hasPrefix("0 errors"))
+        // A file gains an instance: every instance after it moves, so all are placed again.
+        try edit("manifests/tenants/other.yaml", "keypair: theirs}", "keypair: theirs}\n---\nkind: Instance\nname: db-2\nregion: lab\ntenant: other\nspec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}")
+        #expect(try both("one more").hasPrefix("0 errors"))
+        #expect(cache.validation.lastMoved == nil)
+        try edit("manifests/tenants/zzz.yaml", "flavor: m1.small", "flavor: m1.large")
+        #expect(try both("resized").hasPrefix("0 errors"))
+        #expect(cache.validation.lastMoved == 1)
+    }
+
     @Test func anIncrementalLoadEqualsAFullLoadAndDecodesOnlyWhatChanged() throws {
         let repo = try Fixtures.deployment()
         try GitCLI.commitAll(in: repo.path)

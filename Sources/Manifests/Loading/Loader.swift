@@ -96,16 +96,24 @@ public struct Loader: Sendable {
         var byDigest: [String: FileID]?
         for input in snapshot.inputs {
             let id = cache.id(for: input.path)
-            let kept = cache.entries[input.path]
             switch input.content {
             case .success(var bytes):
                 if input.omitted, input.digest != nil, cache.files[id].digest == input.digest {
-                    bytes = cache.files[id].bytes
+                    // Left out as unchanged: the file is kept as it is (its path, bytes and digest), and so is its decode.
+                    order.append((id, input.path))
+                    if let digest = input.digest, cache.entries[Int(id.index)]?.digest == digest, let entry = cache.entries[Int(id.index)] {
+                        results.append(entry.result)
+                    } else {
+                        results.append(nil)
+                        slotOf.append(results.count - 1)
+                        toParse.append((id, input.path))
+                    }
+                    continue
                 } else if input.omitted {
                     if byDigest == nil { byDigest = cache.idsByDigest() }
                     guard let digest = input.digest, let holder = byDigest?[digest] else {
                         cache.files[id] = SourceFile(path: input.path, bytes: [])
-                        cache.setEntry(nil, for: input.path)
+                        cache.setEntry(nil, for: id)
                         diagnostics.append(Self.diagnostic(for: .unreadable(reason: "its bytes were left out but are not cached"),
                                                            at: SourceLocation(file: id, line: 1, column: 1)))
                         continue
@@ -114,7 +122,7 @@ public struct Loader: Sendable {
                 }
                 cache.files[id] = SourceFile(path: input.path, bytes: bytes, digest: input.digest)
                 order.append((id, input.path))
-                if let digest = input.digest, let entry = kept, entry.digest == digest {
+                if let digest = input.digest, let entry = cache.entries[Int(id.index)], entry.digest == digest {
                     results.append(entry.result)
                 } else {
                     results.append(nil)
@@ -123,7 +131,7 @@ public struct Loader: Sendable {
                 }
             case .failure(let refusal):
                 cache.files[id] = SourceFile(path: input.path, bytes: [])
-                cache.setEntry(nil, for: input.path)
+                cache.setEntry(nil, for: id)
                 diagnostics.append(Self.diagnostic(for: refusal.refusal, at: SourceLocation(file: id, line: 1, column: 1)))
             }
         }
@@ -132,7 +140,7 @@ public struct Loader: Sendable {
             let present = Set(snapshot.inputs.map(\.path))
             for (path, id) in cache.idByPath where !present.contains(path) {
                 cache.files[id] = SourceFile(path: path, bytes: [])  // gone from this revision: its id stays reserved
-                cache.setEntry(nil, for: path)
+                cache.setEntry(nil, for: id)
             }
         }
         let decodeStart = Clock.now
@@ -141,9 +149,9 @@ public struct Loader: Sendable {
         for (slot, (input, result)) in zip(slotOf, zip(toParse, parsed)) {
             results[slot] = result
             if let digest = cache.files[input.id].digest {
-                cache.setEntry(.init(digest: digest, result: result), for: input.path)
+                cache.setEntry(.init(digest: digest, result: result), for: input.id)
             } else {
-                cache.setEntry(nil, for: input.path)
+                cache.setEntry(nil, for: input.id)
                 everyFileKept = false
             }
         }
@@ -157,7 +165,9 @@ public struct Loader: Sendable {
         let paths = order.map(\.path)
         var model: DesiredModel?
         var counts: [[Int]]
+        var changedInstances: [Range<Int>]?
         if var kept = cache.takeMerged(), kept.paths == paths {
+            changedInstances = Self.instanceRanges(of: slotOf, counts: kept.counts, decoded: decoded)
             kept.model.splice(slotOf.map { (index: $0, part: decoded[$0].model) }, counts: kept.counts)
             for slot in slotOf { kept.counts[slot] = decoded[slot].model.kindCounts }
             model = kept.model
@@ -167,6 +177,7 @@ public struct Loader: Sendable {
             cache.lastSpliced = false
             counts = decoded.map(\.model.kindCounts)
         }
+        cache.validation.beginLoad(changed: changedInstances)
         // Every file's decode kept: the digests are the kept running sum, updated by the files that changed.
         let result = finish(snapshot: snapshot, files: cache.files, order: order, results: decoded, diagnostics: diagnostics,
                             decodeSeconds: Clock.seconds(since: decodeStart), rank: rank, validation: cache.validation,
@@ -300,6 +311,25 @@ public struct Loader: Sendable {
     }
 }
 
+extension Loader {
+    /// The instance positions of the files at `replaced` (ascending) in a model merged from files with `counts`, when each
+    /// of them holds as many instances in `decoded` as before (then no other instance moved); nil otherwise.
+    static func instanceRanges(of replaced: [Int], counts: [[Int]], decoded: [FileResult]) -> [Range<Int>]? {
+        let kind = DesiredModel.instanceKind
+        var ranges: [Range<Int>] = []
+        var offset = 0, next = 0
+        for file in replaced {
+            while next < file {
+                offset += counts[next][kind]
+                next += 1
+            }
+            guard decoded[file].model.instances.count == counts[file][kind] else { return nil }
+            ranges.append(offset..<(offset + counts[file][kind]))
+        }
+        return ranges
+    }
+}
+
 /// What an incremental load keeps between revisions: every file's bytes under an id that never changes for its
 /// path, each file's decode result with the digest it was decoded from, and each region's instance findings.
 public final class DecodeCache {
@@ -311,7 +341,8 @@ public final class DecodeCache {
     /// The files of the last load (paths gone since keep their id, with no bytes).
     public internal(set) var files = SourceFiles()
     private(set) var idByPath: [String: FileID] = [:]
-    private(set) var entries: [String: Entry] = [:]
+    /// Each file's kept decode, by id (`FileID.index`).
+    private(set) var entries: [Entry?] = []
     /// The plan digests of every entry, added up, and how many entries add to each region's.
     private(set) var digests = PlanDigests()
     private var regionEntries: [String: Int] = [:]
@@ -329,12 +360,18 @@ public final class DecodeCache {
     public init() {}
 
     /// Blob ids held, by path: what a `GitSource` may leave out.
-    public var known: [String: String] { entries.mapValues(\.digest) }
+    public var known: [String: String] {
+        var known: [String: String] = [:]
+        known.reserveCapacity(idByPath.count)
+        for (path, id) in idByPath { if let entry = entries[Int(id.index)] { known[path] = entry.digest } }
+        return known
+    }
 
     func id(for path: String) -> FileID {
         if let id = idByPath[path] { return id }
         let id = files.add(SourceFile(path: path, bytes: []))
         idByPath[path] = id
+        while entries.count < files.count { entries.append(nil) }
         return id
     }
 
@@ -353,11 +390,11 @@ public final class DecodeCache {
         merged = (model, paths, counts)
     }
 
-    /// Sets (or with nil removes) the decode kept for `path`, keeping `digests` their sum.
-    func setEntry(_ entry: Entry?, for path: String) {
-        if let old = entries[path] { digests.subtract(old.result.planDigests, counts: &regionEntries) }
+    /// Sets (or with nil removes) the decode kept for file `id`, keeping `digests` their sum.
+    func setEntry(_ entry: Entry?, for id: FileID) {
+        if let old = entries[Int(id.index)] { digests.subtract(old.result.planDigests, counts: &regionEntries) }
         if let entry { digests.add(entry.result.planDigests, counts: &regionEntries) }
-        entries[path] = entry
+        entries[Int(id.index)] = entry
     }
 
     /// Each id's position in path order (diagnostics are ordered by path), made again only when a path got an id.

@@ -186,6 +186,20 @@ public struct DesiredModel: Sendable {
     }
 
     /// How many resources of each kind (in `visitKinds` order) the model holds: where a part's resources sit once merged.
+    /// The instances' place among the kinds, in `visitKinds` order (as `kindCounts` counts them).
+    static let instanceKind: Int = {
+        struct Find: ModelKindVisitor {
+            var index = 0, found = -1
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                if Spec.self == InstanceSpec.self { found = index }
+                index += 1
+            }
+        }
+        var find = Find()
+        DesiredModel.visitKinds(&find)
+        return find.found
+    }()
+
     public var kindCounts: [Int] {
         struct Count: ModelKindVisitor {
             let model: DesiredModel

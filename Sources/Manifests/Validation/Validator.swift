@@ -37,49 +37,12 @@ struct Validator: Sendable {
         // instance's region slot in one pass (a tenant's file holds instances of many regions, so runs are short), then
         // each region's positions in arrays of their final size.
         let context = cache.map { _ in contextKey() }
-        var slotOf: [String: Int] = [:]
-        var names: [String] = [], counts: [Int] = [], sums: [UInt64] = []
-        var slots = [Int32](repeating: 0, count: model.instances.count)
-        model.instances.withUnsafeBufferPointer { instances in
-            // A small direct-mapped cache of region names in front of the dictionary: names are short, so a byte hash
-            // and one comparison cost less than hashing the name for the dictionary.
-            var recent = [(name: String, slot: Int)?](repeating: nil, count: 256)
-            for index in instances.indices {
-                let resource = UnsafePointer(instances.baseAddress! + index)
-                let region = resource.pointee.meta.region!.value
-                var hash = 0
-                for byte in region.utf8 { hash = hash &* 31 &+ Int(byte) }
-                let bucket = hash & 255
-                let slot: Int
-                if let hit = recent[bucket], hit.name == region {
-                    slot = hit.slot
-                } else if let known = slotOf[region] {
-                    slot = known
-                    recent[bucket] = (region, slot)
-                } else {
-                    slot = names.count
-                    slotOf[region] = slot
-                    names.append(region)
-                    counts.append(0)
-                    sums.append(0)
-                    recent[bucket] = (region, slot)
-                }
-                slots[index] = Int32(slot)
-                counts[slot] += 1
-                if context != nil { sums[slot] &+= Self.instanceMix(resource.pointee.meta) }
-            }
-        }
-        var bySlot = counts.map { count in
-            var positions: [Int] = []
-            positions.reserveCapacity(count)
-            return positions
-        }
-        for (index, slot) in slots.enumerated() { bySlot[Int(slot)].append(index) }
+        let placed = instanceRegions(cache: cache)
         var positions: [String: [Int]] = [:]
         var keys: [String: UInt64] = [:]
-        for (slot, name) in names.enumerated() {
-            positions[name] = bySlot[slot]
-            keys[name] = context.map { StableHasher.mix($0 ^ StableHasher.mix(sums[slot] ^ UInt64(counts[slot]))) }
+        for (slot, name) in placed.names.enumerated() where placed.counts[slot] > 0 {
+            positions[name] = placed.positions[slot]
+            keys[name] = context.map { StableHasher.mix($0 ^ StableHasher.mix(placed.sums[slot] ^ UInt64(placed.counts[slot]))) }
         }
         let regions = positions.keys.sorted()
         var findings: [String: InstanceFindings] = [:]
@@ -131,6 +94,74 @@ struct Validator: Sendable {
         validator.checkCapacity(findings)
         validator.checkQuotas(findings)
         return validator.diagnostics + regions.flatMap { findings[$0]!.diagnostics }
+    }
+
+    /// Each instance's region slot and mix, and each region's positions (in declaration order), count and sum of mixes.
+    /// When `cache` holds them for the model this one was spliced from (`ValidationCache.changedInstances`), only the
+    /// instances of the replaced files move; otherwise one pass over every instance makes them (a tenant's file holds
+    /// instances of many regions, so runs are short).
+    private func instanceRegions(cache: ValidationCache?) -> ValidationCache.InstanceRegions {
+        if let cache, let changed = cache.changedInstances, var placed = cache.takeInstanceRegions(),
+           placed.load == cache.loads - 1, placed.slots.count == model.instances.count {
+            model.instances.withUnsafeBufferPointer { instances in
+                for range in changed {
+                    for index in range {
+                        let meta = UnsafePointer(instances.baseAddress! + index)
+                        let slot = placed.slot(of: meta.pointee.meta.region!.value)
+                        let old = Int(placed.slots[index])
+                        let mix = Self.instanceMix(meta.pointee.meta)
+                        placed.counts[old] -= 1
+                        placed.sums[old] &-= placed.mixes[index]
+                        placed.counts[slot] += 1
+                        placed.sums[slot] &+= mix
+                        placed.mixes[index] = mix
+                        guard slot != old else { continue }
+                        placed.slots[index] = Int32(slot)
+                        placed.positions[old].remove(at: placed.positions[old].lowerBound(of: index))
+                        placed.positions[slot].insert(index, at: placed.positions[slot].lowerBound(of: index))
+                    }
+                }
+            }
+            placed.load = cache.loads
+            cache.keep(placed, moved: changed.reduce(0) { $0 + $1.count })
+            return placed
+        }
+        var placed = ValidationCache.InstanceRegions(load: cache?.loads ?? 0)
+        placed.slots = [Int32](repeating: 0, count: model.instances.count)
+        placed.mixes = [UInt64](repeating: 0, count: model.instances.count)
+        model.instances.withUnsafeBufferPointer { instances in
+            // A small direct-mapped cache of region names in front of the dictionary: names are short, so a byte hash
+            // and one comparison cost less than hashing the name for the dictionary.
+            var recent = [(name: String, slot: Int)?](repeating: nil, count: 256)
+            for index in instances.indices {
+                let resource = UnsafePointer(instances.baseAddress! + index)
+                let region = resource.pointee.meta.region!.value
+                var hash = 0
+                for byte in region.utf8 { hash = hash &* 31 &+ Int(byte) }
+                let bucket = hash & 255
+                let slot: Int
+                if let hit = recent[bucket], hit.name == region {
+                    slot = hit.slot
+                } else {
+                    slot = placed.slot(of: region)
+                    recent[bucket] = (region, slot)
+                }
+                let mix = Self.instanceMix(resource.pointee.meta)
+                placed.slots[index] = Int32(slot)
+                placed.mixes[index] = mix
+                placed.counts[slot] += 1
+                placed.sums[slot] &+= mix
+            }
+        }
+        var bySlot = placed.counts.map { count in
+            var positions: [Int] = []
+            positions.reserveCapacity(count)
+            return positions
+        }
+        for (index, slot) in placed.slots.enumerated() { bySlot[Int(slot)].append(index) }
+        placed.positions = bySlot
+        cache?.keep(placed, moved: nil)
+        return placed
     }
 
     /// A digest of everything instance findings read besides the instances: every other resource's document and
@@ -220,6 +251,60 @@ public final class ValidationCache {
     /// Whether the last run kept the findings of the rules over everything but instances.
     public private(set) var lastReusedOthers = false
 
+    /// Where each instance of a validated model is: its region's slot and its mix (`Validator.instanceMix`), and each
+    /// region's positions in declaration order, count and sum of mixes (a region key's part that is the instances').
+    struct InstanceRegions {
+        /// The load (`loads`) whose model these describe.
+        var load: Int
+        var slots: [Int32] = []
+        var mixes: [UInt64] = []
+        var names: [String] = []
+        var slotOf: [String: Int] = [:]
+        var counts: [Int] = []
+        var sums: [UInt64] = []
+        var positions: [[Int]] = []
+
+        /// The slot of `region`, a new one (empty) the first time.
+        mutating func slot(of region: String) -> Int {
+            if let slot = slotOf[region] { return slot }
+            slotOf[region] = names.count
+            names.append(region)
+            counts.append(0)
+            sums.append(0)
+            positions.append([])
+            return names.count - 1
+        }
+    }
+
+    private var instanceRegions: InstanceRegions?
+    /// Loads validated with this cache, counted.
+    private(set) var loads = 0
+    /// The instance positions the current load replaced in place (its model is the last load's with only these
+    /// positions changed), or nil when it was merged anew or a replaced file holds another number of instances.
+    private(set) var changedInstances: [Range<Int>]?
+
+    /// A new load begins; `changed` are the instance positions it replaced in the last load's model (nil: unknown).
+    func beginLoad(changed: [Range<Int>]?) {
+        loads += 1
+        changedInstances = changed
+    }
+
+    /// The kept instance regions, no longer kept (moved in place, not copied, then kept again).
+    func takeInstanceRegions() -> InstanceRegions? {
+        defer { instanceRegions = nil }
+        return instanceRegions
+    }
+
+    /// Keeps `regions`; `moved` instances were placed again (nil: every instance was, in one pass).
+    func keep(_ regions: InstanceRegions, moved: Int?) {
+        instanceRegions = regions
+        lastMoved = moved
+    }
+
+    /// The instances the last run placed again in their regions (those of the files a splice replaced), or nil when it
+    /// placed every instance.
+    public private(set) var lastMoved: Int?
+
     /// An empty cache.
     public init() {}
 
@@ -250,5 +335,17 @@ public final class ValidationCache {
     func reset() {
         lastReused = 0
         lastReusedOthers = false
+    }
+}
+
+extension Array where Element == Int {
+    /// The first position whose element is not below `value`, in an ascending array (where `value` is, or would go).
+    fileprivate func lowerBound(of value: Int) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 }
