@@ -94,6 +94,7 @@ struct RegionPlanner {
         let declared = Set(nodes.map { nodeAddress($0.name) })
         // What runs where now. A domain on a node that left the manifests is an orphan.
         var current: [Address: Placed] = [:]
+        current.reserveCapacity(observed.values.reduce(0) { $0 + $1.domains.count })
         var duplicates: [Placed] = []
         var unmanagedNames: [Address: Set<String>] = [:]
         for address in observedOrder {

@@ -360,12 +360,7 @@ public final class DecodeCache {
     public init() {}
 
     /// Blob ids held, by path: what a `GitSource` may leave out.
-    public var known: [String: String] {
-        var known: [String: String] = [:]
-        known.reserveCapacity(idByPath.count)
-        for (path, id) in idByPath { if let entry = entries[Int(id.index)] { known[path] = entry.digest } }
-        return known
-    }
+    public private(set) var known: [String: String] = [:]
 
     func id(for path: String) -> FileID {
         if let id = idByPath[path] { return id }
@@ -395,6 +390,7 @@ public final class DecodeCache {
         if let old = entries[Int(id.index)] { digests.subtract(old.result.planDigests, counts: &regionEntries) }
         if let entry { digests.add(entry.result.planDigests, counts: &regionEntries) }
         entries[Int(id.index)] = entry
+        known[files[id].path] = entry?.digest
     }
 
     /// Each id's position in path order (diagnostics are ordered by path), made again only when a path got an id.
