@@ -34,8 +34,6 @@ extension RegionPlanner {
         nodes.filter { $0.spec.has(.compute) || ($0.spec.has(.loadbalancer) && spec?.publicDomains != nil) }.map { nodeAddress($0.name) }
     }
 
-    /// Plans each compute node's DHCP configuration and ruleset from the domains wanted, and removes them from nodes that
-    /// no longer serve instances.
     /// An instance's place on its network, as DHCP and the firewall see it.
     struct Attachment {
         var address: Address
@@ -85,11 +83,15 @@ extension RegionPlanner {
         var firewalls: Int
     }
 
+    /// A region's networking outcome with what it was planned from (kept by `FirewallMemo`).
     struct NetworkingMemo: Sendable {
         var inputs: NetworkingInputs
         var outcome: NetworkingOutcome
     }
 
+    /// Plans each compute node's DHCP configuration and ruleset (and the load-balancer nodes' HAProxy) from the domains
+    /// wanted, and removes them from nodes that no longer serve instances; with a memo, adds the kept outcome instead when
+    /// nothing it is planned from changed.
     mutating func planNetworking(desired: [Address: DesiredDomain], current: [Address: Placed]) {
         guard spec != nil else {
             removeNetworking(keeping: [])
