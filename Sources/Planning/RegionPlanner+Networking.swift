@@ -124,7 +124,7 @@ extension RegionPlanner {
         }
         let before = (changes: changes.count, errors: errors.count, unchanged: unchanged, scheduled: scheduled)
         scheduled = false
-        let firewalls = planNetworking(addresses: addresses, attached: attached, networks: networks)
+        let firewalls = planNetworkingAfresh(addresses: addresses, attached: attached, networks: networks)
         if let inputs, let firewallMemo {
             let outcome = NetworkingOutcome(changes: Array(changes[before.changes...]), errors: Array(errors[before.errors...]),
                                             unchanged: unchanged - before.unchanged, scheduled: scheduled, firewalls: firewalls)
@@ -165,7 +165,7 @@ extension RegionPlanner {
     }
 
     /// Plans the networking of a region with a spec; returns how many compute nodes have a ruleset of ours.
-    private mutating func planNetworking(addresses: [Address], attached: [Address: Attachment], networks: [String: Resource<NetworkSpec>]) -> Int {
+    private mutating func planNetworkingAfresh(addresses: [Address], attached: [Address: Attachment], networks: [String: Resource<NetworkSpec>]) -> Int {
         guard let spec else { return 0 }
         var attached = attached
         let bindings = floatingBindings(attached: attached, networks: networks)

@@ -159,6 +159,12 @@ import Testing
         result.model.metas.map { "\($0.address) \($0.digest)" }
     }
 
+    /// HEAD of `repo` loaded through `cache` (only changed blobs read) and loaded afresh.
+    private func loads(_ repo: Scratch, cache: DecodeCache) throws -> (incremental: LoadResult, full: LoadResult) {
+        let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: cache.known).read(limits: LoadLimits())
+        return (Loader().load(snapshot, cache: cache), try Loader().load(GitSource(repository: repo.path, revision: "HEAD")))
+    }
+
     @Test func mergingPartsKeepsEveryResourceInPartOrderKindByKind() throws {
         let repo = try Fixtures.deployment()
         let model = try Loader().load(DirectorySource(root: repo.path)).model
@@ -185,9 +191,7 @@ import Testing
         try GitCLI.commitAll(in: repo.path)
         let cache = DecodeCache()
         func both(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
-            let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: cache.known).read(limits: LoadLimits())
-            let incremental = Loader().load(snapshot, cache: cache)
-            let full = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
+            let (incremental, full) = try loads(repo, cache: cache)
             #expect(render(incremental) == render(full) && addresses(incremental) == addresses(full), comment, sourceLocation: sourceLocation)
             return render(incremental)
         }
@@ -224,10 +228,7 @@ import Testing
         let repo = try Fixtures.deployment()
         try GitCLI.commitAll(in: repo.path)
         let cache = DecodeCache()
-        func both() throws -> (incremental: LoadResult, full: LoadResult) {
-            let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: cache.known).read(limits: LoadLimits())
-            return (Loader().load(snapshot, cache: cache), try Loader().load(GitSource(repository: repo.path, revision: "HEAD")))
-        }
+        func both() throws -> (incremental: LoadResult, full: LoadResult) { try loads(repo, cache: cache) }
         var (incremental, full) = try both()
         let files = cache.lastDecoded
         #expect(files > 5 && cache.lastReused == 0)

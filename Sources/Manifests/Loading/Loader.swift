@@ -98,18 +98,9 @@ public struct Loader: Sendable {
             let id = cache.id(for: input.path)
             switch input.content {
             case .success(var bytes):
-                if input.omitted, input.digest != nil, cache.files[id].digest == input.digest {
-                    // Left out as unchanged: the file is kept as it is (its path, bytes and digest), and so is its decode.
-                    order.append((id, input.path))
-                    if let digest = input.digest, cache.entries[Int(id.index)]?.digest == digest, let entry = cache.entries[Int(id.index)] {
-                        results.append(entry.result)
-                    } else {
-                        results.append(nil)
-                        slotOf.append(results.count - 1)
-                        toParse.append((id, input.path))
-                    }
-                    continue
-                } else if input.omitted {
+                // Left out as unchanged (its path kept that blob): the file is kept as it is, bytes and all.
+                let unchanged = input.omitted && input.digest != nil && cache.files[id].digest == input.digest
+                if input.omitted && !unchanged {
                     if byDigest == nil { byDigest = cache.idsByDigest() }
                     guard let digest = input.digest, let holder = byDigest?[digest] else {
                         cache.files[id] = SourceFile(path: input.path, bytes: [])
@@ -120,7 +111,7 @@ public struct Loader: Sendable {
                     }
                     bytes = cache.files[holder].bytes
                 }
-                cache.files[id] = SourceFile(path: input.path, bytes: bytes, digest: input.digest)
+                if !unchanged { cache.files[id] = SourceFile(path: input.path, bytes: bytes, digest: input.digest) }
                 order.append((id, input.path))
                 if let digest = input.digest, let entry = cache.entries[Int(id.index)], entry.digest == digest {
                     results.append(entry.result)
