@@ -276,7 +276,7 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
         }
         let bootID = output[boot.upperBound..<counters.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
         let json = output[counters.upperBound..<file.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
-        let declared = Set((Ruleset(parsing: String(output[file.upperBound...]))?.counters ?? []).map(\.name))
+        let declared = Set((Ruleset(parsing: String(output[file.upperBound...])).map { Array($0.counters) } ?? []).map(\.name))
         return try Self.trafficReading(json: json, boot: bootID, declared: declared, node: node)
     }
 

@@ -26,7 +26,7 @@ extension RegionPlanner {
                 // The floating IPs this node's ruleset maps are charged; those it mapped that left the manifests stop.
                 let mapped = Set(ruleset.rules.compactMap(\.floatingBinding?.floatingIP))
                 changes[index].meters = mapped.sorted().compactMap { floating[$0].map(floatingMeter) }
-                let before = Set((change.target.node.flatMap { observed[$0]?.firewall?.rules } ?? []).compactMap(\.floatingBinding?.floatingIP))
+                let before = Set((change.target.node.flatMap { observed[$0]?.firewall?.rules } ?? Ruleset.Rules()).compactMap(\.floatingBinding?.floatingIP))
                 changes[index].stopsMeters = before.subtracting(floating.keys).sorted().map { .address($0) }
             case .node(.loadProxy(let config)):
                 // The load balancers this node's configuration serves are charged; those it served that left the

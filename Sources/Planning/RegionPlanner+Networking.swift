@@ -337,7 +337,7 @@ extension RegionPlanner {
     private mutating func floatingBindings(attached: [Address: Attachment], networks: [String: Resource<NetworkSpec>]) -> [FirewallRules.Binding] {
         var had: [Address: IPv4Address] = [:]
         for node in observed.values {
-            for rule in node.firewall?.rules ?? [] where rule.chain == .prerouting {
+            for rule in node.firewall?.rules ?? Ruleset.Rules() where rule.chain == .prerouting {
                 if let (address, ip) = rule.floatingBinding { had[address] = ip }
             }
         }

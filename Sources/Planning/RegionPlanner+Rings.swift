@@ -43,13 +43,16 @@ extension RegionPlanner {
                 changes.append(change)
                 build = [change.id]
             }
+            // Written once, on the first node that needs it: every node's install carries the same bytes.
+            var written: Data?
             for server in servers {
                 let node = nodeAddress(server.name)
                 let installed = observed[node]?.rings[ringPlan.fileName]
                 guard installed != ringPlan.checksum else { continue }
                 let file: Data
                 do {
-                    file = try RingPlanner.file(for: ringPlan)
+                    file = try written ?? RingPlanner.file(for: ringPlan)
+                    written = file
                 } catch {
                     errors.append(.init(address: ring.address, message: "cannot write the ring file: \(error)"))
                     break

@@ -231,9 +231,11 @@ struct RegionPlanner {
     private mutating func planDomains(desired: [Address: DesiredDomain], current: [Address: Placed], unmanagedNames: [Address: Set<String>],
                                       freedIPs: [IPv4Address: ChangeID], networkChange: [NodeNetworkKey: ChangeID]) {
         let networkOf = Dictionary(slice.instances.map { ($0.address, $0.spec.network.value) }, uniquingKeysWith: { first, _ in first })
+        // One list per node and network, shared by the changes of its instances (a region plan may be kept long).
+        let afterNetwork = networkChange.mapValues { [$0] }
         for address in instanceOrder where desired[address] != nil {
             let want = desired[address]!
-            var dependsOn = networkChange[NodeNetworkKey(node: want.node.name, network: networkOf[address] ?? "")].map { [$0] } ?? []
+            var dependsOn = afterNetwork[NodeNetworkKey(node: want.node.name, network: networkOf[address] ?? "")] ?? []
             if let freed = freedIPs[want.interface.ip] { dependsOn.append(freed) }  // the address is someone else's until that delete
             guard let have = current[address], have.node == want.node else {
                 if unmanagedNames[want.node]?.contains(want.name) == true {

@@ -50,11 +50,11 @@ struct BenchFirewall: ParsableCommand {
         }
         // The installed rulesets: as rendered, but with one rule of every node changed (a port moved).
         let installed = rulesets.map { ruleset -> Ruleset in
-            var changed = ruleset
-            if let index = changed.rules.firstIndex(where: { $0.source.hasPrefix("securitygroup/") }) {
-                changed.rules[index].text = changed.rules[index].text.replacingOccurrences(of: "dport 443", with: "dport 8443")
+            var rules = Array(ruleset.rules)
+            if let index = rules.firstIndex(where: { $0.source.hasPrefix("securitygroup/") }) {
+                rules[index].text = rules[index].text.replacingOccurrences(of: "dport 443", with: "dport 8443")
             }
-            return changed
+            return Ruleset(node: ruleset.node, rules: rules, counters: Array(ruleset.counters), recordedDigest: ruleset.recordedDigest)
         }
         var diffTimes: [Double] = []
         var fields = 0

@@ -87,7 +87,7 @@ public final class FirewallMemo: @unchecked Sendable {
     struct Node: Sendable {
         var inputs: FirewallRules.NodeInputs
         /// The observed rules that were the rendered ones.
-        var observed: [Ruleset.Rule]
+        var observed: Ruleset.Rules
     }
 
     /// By region; every entry is under the one stamp (what makes it valid is its shared inputs, compared by the planner).

@@ -65,11 +65,15 @@ public struct Ruleset: Sendable, Codable, Hashable {
 
         /// Creates a rule.
         public init(_ chain: Chain, _ text: String, source: String, at location: SourceLocation? = nil) {
+            self.init(chain, text, source: source, file: location?.file.index, line: location?.line)
+        }
+
+        init(_ chain: Chain, _ text: String, source: String, file: UInt32?, line: Int32?) {
             self.chain = chain
             self.text = text
             self.source = source
-            file = location?.file.index
-            line = location?.line
+            self.file = file
+            self.line = line
         }
 
         /// `chain: text` — what a plan's diff shows and compares.
@@ -92,9 +96,9 @@ public struct Ruleset: Sendable, Codable, Hashable {
     /// The node it is for.
     public var node: Address
     /// The rules, chain by chain in `Chain` order, each chain in evaluation order.
-    public var rules: [Rule]
+    public var rules: Rules
     /// The named traffic counters the rules of `trafficOut` and `trafficIn` count into, by name.
-    public var counters: [TrafficCounter]
+    public var counters: Counters
     /// Read back from a node: the digest StackLab wrote beside the rules when it installed them. Rules that no longer
     /// match it were changed by hand.
     public var recordedDigest: String?
@@ -103,8 +107,8 @@ public struct Ruleset: Sendable, Codable, Hashable {
     public init(node: Address, rules: [Rule], counters: [TrafficCounter] = [], recordedDigest: String? = nil) {
         self.recordedDigest = recordedDigest
         self.node = node
-        self.counters = counters.sorted()
-        self.rules = rules.enumerated().sorted { ($0.element.chain, $0.offset) < ($1.element.chain, $1.offset) }.map(\.element)
+        self.counters = Counters(counters)
+        self.rules = Rules(rules).sortedByChain()
     }
 
     /// A digest of the rules as loaded (text and comments, in order).
@@ -222,8 +226,8 @@ public struct Ruleset: Sendable, Codable, Hashable {
         }
         guard let node else { return nil }
         self.node = node
-        self.rules = rules
-        self.counters = counters.sorted()
+        self.rules = Rules(rules)
+        self.counters = Counters(counters)
         self.recordedDigest = recordedDigest
     }
 
@@ -255,26 +259,25 @@ public struct Ruleset: Sendable, Codable, Hashable {
         }
         guard let node else { return nil }
         self.node = node
-        self.rules = rules
-        self.counters = counters.sorted()
+        self.rules = Rules(rules)
+        self.counters = Counters(counters)
         self.recordedDigest = recordedDigest
     }
 
     /// Whether this ruleset's rules are `other`'s: the same chains, texts and sources in the same order (where a rule is
     /// written is not installed, so it is not compared).
     public func hasRules(of other: Ruleset) -> Bool {
-        rules.count == other.rules.count
-            && zip(rules, other.rules).allSatisfy { $0.chain == $1.chain && $0.text == $1.text && $0.source == $1.source }
+        rules.installsAs(other.rules)
     }
 
     /// What changes from `old` to this ruleset, rule by rule (`+ forward: …`, `- input: …`), in chain order.
     public func diff(from old: Ruleset?) -> [Change.FieldChange] {
-        let before = old?.rules ?? []
+        let before = old?.rules ?? Rules()
         let was = Set(before.map(\.nft))
         let now = Set(rules.map(\.nft))
         var fields = before.filter { !now.contains($0.nft) }.map { Change.FieldChange(field: "- rule", old: "\($0) (\($0.source))", new: "") }
         fields += rules.filter { !was.contains($0.nft) }.map { Change.FieldChange(field: "+ rule", old: "", new: "\($0) (\($0.source))") }
-        if fields.isEmpty, let old, old.rules.map(\.nft) != rules.map(\.nft) {
+        if fields.isEmpty, let old, !old.rules.map(\.nft).elementsEqual(rules.map(\.nft)) {
             fields.append(.init(field: "rule order", old: "as installed", new: "as rendered"))
         }
         return fields

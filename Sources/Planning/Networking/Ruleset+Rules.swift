@@ -1,0 +1,163 @@
+import Manifests
+
+extension Ruleset {
+    /// A ruleset's rules, packed: every rule's text and source one after the other in one UTF-8 buffer, and for each
+    /// rule its chain, where its text and source end, and where its document is written.
+    ///
+    /// A compute node's ruleset holds several rules per instance (security groups, floating IPs) and a long-running
+    /// planner keeps each region's last plan, so a large cloud keeps hundreds of thousands of rules. As `Rule` values
+    /// each costs two heap strings beside its fields (about 200 bytes); packed it costs its text and 20 bytes. A rule is
+    /// made as a `Rule` when it is read; comparing two rulesets' rules compares the buffers.
+    public struct Rules: RandomAccessCollection, Sendable, Hashable, Codable {
+        /// Each rule's text, then its source.
+        private var bytes: [UInt8] = []
+        private var entries: [Entry] = []
+
+        private struct Entry: Hashable, Sendable {
+            var chain: Chain
+            /// Where the rule's text and its source end in `bytes` (its text begins where the rule before ends).
+            var textEnd: UInt32
+            var end: UInt32
+            /// `Rule.file` and `Rule.line`; `UInt32.max` and `Int32.min` for none.
+            var file: UInt32
+            var line: Int32
+        }
+
+        /// No rules.
+        public init() {}
+
+        /// `rules`, in their order.
+        public init<Rules: Sequence>(_ rules: Rules) where Rules.Element == Rule {
+            for rule in rules { append(rule) }
+        }
+
+        /// Adds `rule` at the end.
+        public mutating func append(_ rule: Rule) {
+            bytes.append(contentsOf: rule.text.utf8)
+            let textEnd = Self.offset(bytes.count)
+            bytes.append(contentsOf: rule.source.utf8)
+            entries.append(Entry(chain: rule.chain, textEnd: textEnd, end: Self.offset(bytes.count), file: rule.file ?? .max, line: rule.line ?? .min))
+        }
+
+        /// An offset into the buffer. A ruleset is a file `nft` loads in one transaction and StackLab reads whole: one of
+        /// 4 GiB is never rendered or read.
+        private static func offset(_ count: Int) -> UInt32 {
+            guard let offset = UInt32(exactly: count) else { preconditionFailure("a ruleset of \(count) bytes: more than 4 GiB of rules") }
+            return offset
+        }
+
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { entries.count }
+
+        public subscript(position: Int) -> Rule {
+            let entry = entries[position]
+            let start = position == 0 ? 0 : Int(entries[position - 1].end)
+            return bytes.withUnsafeBufferPointer { buffer in
+                Rule(entry.chain, String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<Int(entry.textEnd)]), as: UTF8.self),
+                     source: String(decoding: UnsafeBufferPointer(rebasing: buffer[Int(entry.textEnd)..<Int(entry.end)]), as: UTF8.self),
+                     file: entry.file == .max ? nil : entry.file, line: entry.line == .min ? nil : entry.line)
+            }
+        }
+
+        /// The chain of the rule at `position`, without making the rule.
+        public func chain(at position: Int) -> Chain {
+            entries[position].chain
+        }
+
+        /// Whether these are `other`'s rules in chain, text and source, in the same order (where a rule is written is not
+        /// installed, so it is not compared).
+        public func installsAs(_ other: Rules) -> Bool {
+            entries.count == other.entries.count && bytes == other.bytes
+                && zip(entries, other.entries).allSatisfy { $0.chain == $1.chain && $0.textEnd == $1.textEnd && $0.end == $1.end }
+        }
+
+        /// Whether these rules and `other` are one value (the same buffers), as a planner that keeps a node's observed
+        /// rules finds them while the node is unchanged. The caller holds the earlier rules, so their storage cannot
+        /// have been reused.
+        public func sharesStorage(with other: Rules) -> Bool {
+            bytes.sharesStorage(with: other.bytes) && entries.sharesStorage(with: other.entries)
+        }
+
+        /// The rules sorted by chain, in `Chain` order, each chain's in the order they were in.
+        func sortedByChain() -> Rules {
+            guard zip(entries, entries.dropFirst()).contains(where: { $1.chain < $0.chain }) else { return self }
+            var sorted = Rules()
+            sorted.bytes.reserveCapacity(bytes.count)
+            sorted.entries.reserveCapacity(entries.count)
+            for chain in Chain.allCases {
+                for position in indices where entries[position].chain == chain {
+                    var entry = entries[position]
+                    let start = position == 0 ? 0 : Int(entries[position - 1].end)
+                    let shift = Int64(sorted.bytes.count) - Int64(start)
+                    sorted.bytes.append(contentsOf: bytes[start..<Int(entry.end)])
+                    entry.textEnd = UInt32(Int64(entry.textEnd) + shift)
+                    entry.end = UInt32(Int64(entry.end) + shift)
+                    sorted.entries.append(entry)
+                }
+            }
+            return sorted
+        }
+
+        /// Read as the list of rules (`[Rule]`), as a ruleset was always written.
+        public init(from decoder: any Decoder) throws {
+            self.init(try [Rule](from: decoder))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.unkeyedContainer()
+            for rule in self { try container.encode(rule) }
+        }
+    }
+}
+
+extension Ruleset {
+    /// A ruleset's traffic counters, sorted by name and packed: each instance port once, and for each counter which port
+    /// and which direction and scope. A node counts four per instance; as `TrafficCounter` values each would repeat its
+    /// instance's address and port (about 80 bytes), packed the four share them.
+    public struct Counters: RandomAccessCollection, Sendable, Hashable, Codable {
+        private var ports: [Port] = []
+        private var entries: [Entry] = []
+
+        private struct Port: Hashable, Sendable {
+            var instance: Address
+            var port: String
+        }
+
+        private struct Entry: Hashable, Sendable {
+            var port: UInt32
+            var direction: TrafficCounter.Direction
+            var scope: TrafficCounter.Scope
+        }
+
+        /// No counters.
+        public init() {}
+
+        /// `counters`, sorted by name.
+        public init(_ counters: [TrafficCounter]) {
+            entries.reserveCapacity(counters.count)
+            for counter in counters.sorted() {
+                let port = Port(instance: counter.instance, port: counter.port)
+                if ports.last != port { ports.append(port) }
+                entries.append(Entry(port: UInt32(ports.count - 1), direction: counter.direction, scope: counter.scope))
+            }
+        }
+
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { entries.count }
+
+        public subscript(position: Int) -> TrafficCounter {
+            let entry = entries[position], port = ports[Int(entry.port)]
+            return TrafficCounter(instance: port.instance, port: port.port, direction: entry.direction, scope: entry.scope)
+        }
+
+        /// Read as the list of counters (`[TrafficCounter]`), as a ruleset was always written.
+        public init(from decoder: any Decoder) throws {
+            self.init(try [TrafficCounter](from: decoder))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.unkeyedContainer()
+            for counter in self { try container.encode(counter) }
+        }
+    }
+}
