@@ -126,4 +126,19 @@ public struct RegionPlan: Sendable, Codable {
     public init(region: String) {
         self.region = region
     }
+
+    /// This plan as a memo keeps it for later: the rules of each ruleset it loads deflated (`Ruleset.Rules.compacted()`).
+    /// Read, it is the same plan.
+    public func compacted() -> RegionPlan {
+        guard changes.contains(where: { if case .node(.loadFirewall) = $0.operation { true } else { false } }) else { return self }
+        var plan = self
+        plan.changes = changes.map { change in
+            guard case .node(.loadFirewall(var ruleset)) = change.operation else { return change }
+            ruleset.rules = ruleset.rules.compacted()
+            var change = change
+            change.operation = .node(.loadFirewall(ruleset))
+            return change
+        }
+        return plan
+    }
 }

@@ -27,8 +27,9 @@ public final class MemoryPlanMemo: PlanMemo, Sendable {
         plans.value(region, region: region, stamp: key)
     }
 
+    /// Keeps `plan` compacted (`RegionPlan.compacted()`): a region waiting to be converged keeps a ruleset per node.
     public func remember(_ plan: RegionPlan, key: String) {
-        plans.keep(plan, key: plan.region, region: plan.region, stamp: plan.settling ? nil : key)
+        plans.keep(plan.compacted(), key: plan.region, region: plan.region, stamp: plan.settling ? nil : key)
     }
 
     /// Regions whose plan is kept.

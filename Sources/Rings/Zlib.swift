@@ -1,10 +1,10 @@
 internal import CZlib
 
 /// Whole-buffer zlib compression: the ring builder's assignment tables as the state store keeps them, and gzip ring
-/// files. (Streams that are read piece by piece, like Git's loose objects and the ring file writer, drive zlib
+/// files, and the rulesets a long-running planner keeps (`Ruleset.Rules.compacted()`). (Streams that are read piece by piece, like Git's loose objects and the ring file writer, drive zlib
 /// themselves.)
-enum Zlib {
-    enum Format {
+package enum Zlib {
+    package enum Format {
         /// RFC 1950: a two-byte header and an Adler-32 trailer.
         case zlib
         /// RFC 1952, as `.gz` files are.
@@ -12,7 +12,7 @@ enum Zlib {
     }
 
     /// `bytes` compressed at `level` (1 fastest … 9 smallest) in the zlib format.
-    static func deflate(_ bytes: UnsafeRawBufferPointer, level: Int32) throws(ZlibError) -> [UInt8] {
+    package static func deflate(_ bytes: UnsafeRawBufferPointer, level: Int32) throws(ZlibError) -> [UInt8] {
         var stream = z_stream()
         guard stacklab_deflate_init_zlib(&stream, level) == Z_OK else { throw ZlibError("cannot start zlib deflate") }
         defer { deflateEnd(&stream) }
@@ -25,13 +25,13 @@ enum Zlib {
             return CZlib.deflate(&stream, Z_FINISH)  // deflateBound leaves room for all of it in one call
         }
         guard status == Z_STREAM_END else { throw ZlibError("zlib deflate failed (\(status))") }
-        output.removeLast(Int(stream.avail_out))
-        return output
+        // A copy of exactly what was written: the bound is above the input's size, and callers keep the result.
+        return Array(output[..<(output.count - Int(stream.avail_out))])
     }
 
     /// `bytes` inflated. With `expected`, the output must be exactly that many bytes (a damaged or foreign stream
     /// cannot make it allocate much more).
-    static func inflate(_ bytes: UnsafeRawBufferPointer, format: Format, expected: Int? = nil) throws(ZlibError) -> [UInt8] {
+    package static func inflate(_ bytes: UnsafeRawBufferPointer, format: Format, expected: Int? = nil) throws(ZlibError) -> [UInt8] {
         var stream = z_stream()
         let started = format == .gzip ? stacklab_inflate_init_gzip(&stream) : stacklab_inflate_init_zlib(&stream)
         guard started == Z_OK else { throw ZlibError("cannot start zlib inflate") }
@@ -59,7 +59,7 @@ enum Zlib {
 }
 
 /// A zlib failure, with zlib's status.
-struct ZlibError: Error, CustomStringConvertible {
-    var description: String
+package struct ZlibError: Error, CustomStringConvertible {
+    package var description: String
     init(_ description: String) { self.description = description }
 }

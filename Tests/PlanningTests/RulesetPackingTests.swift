@@ -36,7 +36,7 @@ import Testing
             #expect(Array(ruleset.rules) == expected, "round \(round)")
             #expect(ruleset.rules.count == list.count)
             #expect(Array(Ruleset.Rules(list)) == list, "packing alone keeps the order")
-            for position in ruleset.rules.indices { #expect(ruleset.rules.chain(at: position) == expected[position].chain) }
+            for position in 0..<ruleset.rules.count { #expect(ruleset.rules.chain(at: position) == expected[position].chain) }
         }
     }
 
@@ -96,5 +96,57 @@ import Testing
         #expect(copy.sharesStorage(with: rules))
         #expect(!Ruleset.Rules(Array(rules)).sharesStorage(with: rules), "equal rules packed again are another value")
         #expect(Ruleset.Rules(Array(rules)) == rules)
+    }
+
+    @Test func compactedRulesReadCompareAndEncodeAsThePlainOnes() throws {
+        var random = SeededGenerator(seed: 13)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var deflatedSeen = 0
+        for round in 0..<200 {
+            // Long enough to be deflated most of the time; sometimes too short (kept plain).
+            let list = Self.rules(Int(random.next() % 120), &random)
+            let plain = Ruleset.Rules(list)
+            let compacted = plain.compacted()
+            if !compacted.sharesStorage(with: plain) { deflatedSeen += 1 }
+            #expect(Array(compacted) == list, "round \(round)")
+            #expect(compacted == plain && plain == compacted)
+            #expect(compacted.hashValue == plain.hashValue)
+            #expect(compacted.installsAs(plain) && plain.installsAs(compacted))
+            #expect(compacted.count == plain.count && compacted.isEmpty == plain.isEmpty)
+            #expect(try encoder.encode(compacted) == encoder.encode(plain))
+            #expect(compacted.compacted().sharesStorage(with: compacted), "compacting twice changes nothing")
+            var grown = compacted
+            grown.append(.init(.input, "accept", source: "x"))
+            #expect(Array(grown) == list + [.init(.input, "accept", source: "x")], "a compacted list still grows")
+            // A different list compacted compares unequal to this one, compacted or not.
+            var other = list
+            if !other.isEmpty {
+                other[other.count / 2].text += " drop"
+                #expect(Ruleset.Rules(other).compacted() != compacted && !Ruleset.Rules(other).compacted().installsAs(plain))
+            }
+        }
+        #expect(deflatedSeen > 100, "most lists were long enough to deflate")
+    }
+
+    @Test func aCompactedRegionPlanEncodesAsThePlanItWasMadeFrom() throws {
+        var random = SeededGenerator(seed: 17)
+        var plan = RegionPlan(region: "lab")
+        for index in 0..<4 {
+            let node = Address(kind: .node, region: "lab", name: "lab-\(index)")
+            plan.changes.append(Change(address: Address(kind: .firewall, region: "lab", name: node.name), target: .node(node), action: .create, reason: .new,
+                                       operation: .loadFirewall(Ruleset(node: node, rules: Self.rules(80, &random)))))
+            plan.changes.append(Change(address: Address(kind: .instance, region: "lab", tenant: "t", name: "vm-\(index)"), target: .node(node), action: .power,
+                                       reason: .powerState, operation: .setPower(domain: "t:vm-\(index)", running: true)))
+        }
+        let compacted = plan.compacted()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        #expect(try encoder.encode(compacted) == encoder.encode(plan))
+        #expect(compacted.changes == plan.changes)
+        let nfts = { (plan: RegionPlan) in plan.changes.compactMap { change -> String? in
+            if case .node(.loadFirewall(let ruleset)) = change.operation { ruleset.nft } else { nil }
+        } }
+        #expect(nfts(compacted) == nfts(plan))
     }
 }

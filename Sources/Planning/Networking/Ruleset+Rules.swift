@@ -1,21 +1,27 @@
 import Manifests
+import Rings
 
 extension Ruleset {
     /// A ruleset's rules, packed: every rule's text and source one after the other in one UTF-8 buffer, and for each
     /// rule its chain, where its text and source end, and where its document is written.
     ///
-    /// A compute node's ruleset holds several rules per instance (security groups, floating IPs) and a long-running
-    /// planner keeps each region's last plan, so a large cloud keeps hundreds of thousands of rules. As `Rule` values
-    /// each costs two heap strings beside its fields (about 200 bytes); packed it costs its text and 20 bytes. A rule is
-    /// made as a `Rule` when it is read; comparing two rulesets' rules compares the buffers.
-    public struct Rules: RandomAccessCollection, Sendable, Hashable, Codable {
-        /// Each rule's text, then its source.
+    /// A compute node's ruleset holds several rules per instance (security groups, port bindings, traffic maps that
+    /// name every port) and a long-running planner keeps each region's last plan, so a large cloud keeps hundreds of
+    /// thousands of rules. As `Rule` values each costs two heap strings beside its fields (about 200 bytes); packed it
+    /// costs its text and 20 bytes. A plan kept for later (`compacted()`) holds the buffer deflated: rules name the same
+    /// ports, sets and sources over and over, so it shrinks several times.
+    ///
+    /// A rule is made as a `Rule` when the rules are read, front to back (a `Sequence`: reading inflates a deflated
+    /// buffer once per pass, never once per rule). Comparing two rulesets' rules compares the buffers.
+    public struct Rules: Sequence, Sendable, Hashable, Codable {
+        /// Each rule's text, then its source; deflated (zlib) when `deflated`.
         private var bytes: [UInt8] = []
+        private var deflated = false
         private var entries: [Entry] = []
 
-        private struct Entry: Hashable, Sendable {
+        fileprivate struct Entry: Hashable, Sendable {
             var chain: Chain
-            /// Where the rule's text and its source end in `bytes` (its text begins where the rule before ends).
+            /// Where the rule's text and its source end in the buffer (its text begins where the rule before ends).
             var textEnd: UInt32
             var end: UInt32
             /// `Rule.file` and `Rule.line`; `UInt32.max` and `Int32.min` for none.
@@ -33,6 +39,7 @@ extension Ruleset {
 
         /// Adds `rule` at the end.
         public mutating func append(_ rule: Rule) {
+            if deflated { self = Rules(self) }
             bytes.append(contentsOf: rule.text.utf8)
             let textEnd = Self.offset(bytes.count)
             bytes.append(contentsOf: rule.source.utf8)
@@ -46,20 +53,47 @@ extension Ruleset {
             return offset
         }
 
-        public var startIndex: Int { 0 }
-        public var endIndex: Int { entries.count }
+        /// How many rules.
+        public var count: Int { entries.count }
+        public var isEmpty: Bool { entries.isEmpty }
+        public var underestimatedCount: Int { entries.count }
 
-        public subscript(position: Int) -> Rule {
-            let entry = entries[position]
-            let start = position == 0 ? 0 : Int(entries[position - 1].end)
-            return bytes.withUnsafeBufferPointer { buffer in
-                Rule(entry.chain, String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<Int(entry.textEnd)]), as: UTF8.self),
-                     source: String(decoding: UnsafeBufferPointer(rebasing: buffer[Int(entry.textEnd)..<Int(entry.end)]), as: UTF8.self),
-                     file: entry.file == .max ? nil : entry.file, line: entry.line == .min ? nil : entry.line)
+        /// The buffer as it is read: inflated when it is kept deflated.
+        private var plain: [UInt8] {
+            guard deflated else { return bytes }
+            let count = Int(entries.last?.end ?? 0)
+            do {
+                return try bytes.withUnsafeBytes { buffer throws(ZlibError) in try Zlib.inflate(buffer, format: .zlib, expected: count) }
+            } catch {
+                // Only `compacted()` deflates, from a buffer in this process's memory: a stream it cannot read back is
+                // memory gone bad, not an input.
+                preconditionFailure("a ruleset's deflated rules do not inflate: \(error)")
             }
         }
 
-        /// The chain of the rule at `position`, without making the rule.
+        public struct Iterator: IteratorProtocol {
+            fileprivate let bytes: [UInt8]
+            fileprivate let entries: [Entry]
+            fileprivate var position = 0
+
+            public mutating func next() -> Rule? {
+                guard position < entries.count else { return nil }
+                defer { position += 1 }
+                let entry = entries[position]
+                let start = position == 0 ? 0 : Int(entries[position - 1].end)
+                return bytes.withUnsafeBufferPointer { buffer in
+                    Rule(entry.chain, String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<Int(entry.textEnd)]), as: UTF8.self),
+                         source: String(decoding: UnsafeBufferPointer(rebasing: buffer[Int(entry.textEnd)..<Int(entry.end)]), as: UTF8.self),
+                         file: entry.file == .max ? nil : entry.file, line: entry.line == .min ? nil : entry.line)
+                }
+            }
+        }
+
+        public func makeIterator() -> Iterator {
+            Iterator(bytes: plain, entries: entries)
+        }
+
+        /// The chain of the rule at `position` (0 ..< `count`), without making the rule.
         public func chain(at position: Int) -> Chain {
             entries[position].chain
         }
@@ -67,25 +101,54 @@ extension Ruleset {
         /// Whether these are `other`'s rules in chain, text and source, in the same order (where a rule is written is not
         /// installed, so it is not compared).
         public func installsAs(_ other: Rules) -> Bool {
-            entries.count == other.entries.count && bytes == other.bytes
+            entries.count == other.entries.count
                 && zip(entries, other.entries).allSatisfy { $0.chain == $1.chain && $0.textEnd == $1.textEnd && $0.end == $1.end }
+                && sameText(as: other)
+        }
+
+        /// Whether the buffers hold the same text: compared as kept when both are kept alike (deflating is a function
+        /// of the text: equal texts deflate to equal bytes), inflated otherwise.
+        private func sameText(as other: Rules) -> Bool {
+            deflated == other.deflated ? bytes == other.bytes : plain == other.plain
+        }
+
+        public static func == (lhs: Rules, rhs: Rules) -> Bool {
+            lhs.entries == rhs.entries && lhs.sameText(as: rhs)
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(entries)
+            hasher.combine(plain)
         }
 
         /// Whether these rules and `other` are one value (the same buffers), as a planner that keeps a node's observed
         /// rules finds them while the node is unchanged. The caller holds the earlier rules, so their storage cannot
         /// have been reused.
         public func sharesStorage(with other: Rules) -> Bool {
-            bytes.sharesStorage(with: other.bytes) && entries.sharesStorage(with: other.entries)
+            deflated == other.deflated && bytes.sharesStorage(with: other.bytes) && entries.sharesStorage(with: other.entries)
+        }
+
+        /// These rules as a plan kept for later holds them: the buffer deflated when that makes it smaller (not for a
+        /// ruleset of a few rules).
+        public func compacted() -> Rules {
+            guard !deflated, bytes.count >= 1024,
+                  let packed = try? bytes.withUnsafeBytes({ buffer throws(ZlibError) in try Zlib.deflate(buffer, level: 1) }),
+                  packed.count < bytes.count else { return self }
+            var compacted = self
+            compacted.bytes = packed
+            compacted.deflated = true
+            return compacted
         }
 
         /// The rules sorted by chain, in `Chain` order, each chain's in the order they were in.
         func sortedByChain() -> Rules {
             guard zip(entries, entries.dropFirst()).contains(where: { $1.chain < $0.chain }) else { return self }
+            let bytes = plain
             var sorted = Rules()
             sorted.bytes.reserveCapacity(bytes.count)
             sorted.entries.reserveCapacity(entries.count)
             for chain in Chain.allCases {
-                for position in indices where entries[position].chain == chain {
+                for position in entries.indices where entries[position].chain == chain {
                     var entry = entries[position]
                     let start = position == 0 ? 0 : Int(entries[position - 1].end)
                     let shift = Int64(sorted.bytes.count) - Int64(start)
