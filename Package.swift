@@ -40,17 +40,19 @@ let package = Package(
         .target(name: "YAML", dependencies: ["CLibYAML"], swiftSettings: strict),
         .target(name: "Parallel", swiftSettings: strict),
         .target(name: "Git", dependencies: ["CLibgit2", "CZlib", "Parallel"], swiftSettings: strict),
+        // Whole-buffer zlib compression (ring builder tables and ring files, kept rulesets, kept manifest text).
+        .target(name: "Zlib", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: strict),
         .target(name: "Postgres", dependencies: ["CLibpq"], swiftSettings: strict),
         .target(name: "SSH", dependencies: ["CLibssh2", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // The manifest language: YAML events -> typed desired model, with diagnostics.
-        .target(name: "Manifests", dependencies: ["YAML", "Parallel"], swiftSettings: strict),
+        .target(name: "Manifests", dependencies: ["YAML", "Parallel", "Zlib"], swiftSettings: strict),
         // Where manifests come from: directories, git revisions, and the price lists' history in git.
         .target(name: "ManifestSources", dependencies: ["Manifests", "Git"], swiftSettings: strict),
 
         // Desired hypervisor state, placement and addresses: pure values, no I/O.
-        .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Planning", dependencies: ["Manifests", "Parallel", "Rings", "Zlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // libvirt objects StackLab renders, observes and changes.
         .target(name: "Hosts", dependencies: ["SSH", "Manifests", "Planning", "Parallel", "Processes", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
@@ -74,7 +76,7 @@ let package = Package(
                                                 .product(name: "HeapModule", package: "swift-collections")], swiftSettings: strict),
 
         // OpenStack Swift rings: the ring model, ring files (v1 and v2) and lookups.
-        .target(name: "Rings", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Rings", dependencies: ["CZlib", "Zlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // Billing: metering intervals rated from the price lists' history into statements (pure).
         .target(name: "Billing", dependencies: ["Manifests", "Planning"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import Zlib
 
 /// Builds and rebalances a Swift ring. Dispersion first (replicas of a partition spread over regions, zones and
 /// servers as widely as the topology allows), weight second (each device ends within rounding of its share),

@@ -1,4 +1,5 @@
 import Foundation
+import Zlib
 
 /// Swift's ring file formats: version 1 (JSON header and native-order uint16 tables) and version 2 (sectioned,
 /// indexed, network-order tables). Both are read by Swift 2.38's `RingData.load` and `Ring`.

@@ -85,12 +85,37 @@ import Testing
         #expect(rendered[duplicate.upperBound...].prefix(300).contains("|   k7: 2\n"), "\(rendered[duplicate.lowerBound...].prefix(300))")
     }
 
+    /// A decoded file is kept deflated by a long-running loader: it reads back the same bytes and lines.
+    @Test func aCompactedFileReadsBackItsBytesAndLines() {
+        var random = SeededGenerator(seed: 19)
+        let pieces = ["kind: Instance\n", "  name: vm-1\n", "\r\n", "é→ü", "\u{2028}", "  flavor: m1.small\r", "\t- x\n"]
+        let text = (0..<400).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined()
+        let file = SourceFile(path: "manifests/tenants/t0/instances.yaml", bytes: Array(text.utf8), digest: "abc")
+        let compacted = file.compacted()
+        #expect(compacted.bytes == file.bytes && compacted.size == file.size && compacted.digest == "abc")
+        let plainLines = file.lines(), compactedLines = compacted.lines()
+        #expect(plainLines.ranges == compactedLines.ranges)
+        for line in Int32(0)...Int32(plainLines.ranges.count + 1) {
+            #expect(compactedLines.line(line) == plainLines.line(line) && compacted.line(line) == file.line(line), "line \(line)")
+        }
+        var files = SourceFiles()
+        let plainID = files.add(file)
+        let compactedID = files.add(compacted)
+        let renderer = DiagnosticRenderer(files: files)
+        let render = { (id: FileID) in renderer.render(.error("bad", at: SourceLocation(file: id, line: 7, column: 3), hint: "fix it")) }
+        #expect(render(compactedID) == render(plainID) && render(plainID).contains(" 7 | "), "\(render(plainID))")
+        var grown = compacted
+        grown.bytes += Array("more\n".utf8)
+        #expect(grown.bytes == file.bytes + Array("more\n".utf8) && grown.size == file.size + 5)
+    }
+
     @Test(arguments: ["a\nb\r\nc\rd\u{85}e\u{2028}f\u{2029}g", "", "\n", "one", "x\n\n"])
     func everyLineIsFoundAsAScanFromTheStartFindsIt(_ text: String) {
         let file = SourceFile(path: "f.yaml", bytes: Array(text.utf8))
-        let ranges = file.lineRanges()
-        for line in Int32(0)...Int32(ranges.count + 1) {
-            #expect(file.line(line, in: ranges) == file.line(line), "line \(line) of \(text.debugDescription)")
+        let lines = file.lines()
+        for line in Int32(0)...Int32(lines.ranges.count + 1) {
+            #expect(lines.line(line) == file.line(line), "line \(line) of \(text.debugDescription)")
+            #expect(file.compacted().line(line) == file.line(line))
         }
     }
 

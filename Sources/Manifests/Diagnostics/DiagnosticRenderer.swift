@@ -13,13 +13,13 @@ public struct DiagnosticRenderer: Sendable {
 
     /// The text of one diagnostic, ending with a newline.
     public func render(_ diagnostic: Diagnostic) -> String {
-        var lines: [FileID: [Range<Int>]] = [:]
+        var lines: [FileID: SourceFile.Lines] = [:]
         return render(diagnostic, lines: &lines)
     }
 
-    /// The text of one diagnostic; `lines` keeps each file's line ranges between calls (many diagnostics in one large
-    /// file cost one pass over it, not one each).
-    func render(_ diagnostic: Diagnostic, lines: inout [FileID: [Range<Int>]]) -> String {
+    /// The text of one diagnostic; `lines` keeps each file's lines between calls (many diagnostics in one large file
+    /// cost one pass over it, not one each).
+    func render(_ diagnostic: Diagnostic, lines: inout [FileID: SourceFile.Lines]) -> String {
         let label = diagnostic.severity == .error ? paint("error", "1;31") : paint("warning", "1;33")
         var out = ""
         if let location = diagnostic.location {
@@ -27,11 +27,11 @@ public struct DiagnosticRenderer: Sendable {
         }
         out += "\(label): \(paint(diagnostic.message.terminalSafe, "1"))\n"
         if let location = diagnostic.location,
-           let line = files[location.file].line(location.line, in: lines[location.file] ?? { () -> [Range<Int>] in
-               let ranges = files[location.file].lineRanges()
-               lines[location.file] = ranges
-               return ranges
-           }()) {
+           let line = (lines[location.file] ?? { () -> SourceFile.Lines in
+               let read = files[location.file].lines()
+               lines[location.file] = read
+               return read
+           }()).line(location.line) {
             let number = String(location.line)
             let gutter = String(repeating: " ", count: number.count)
             let expanded = line.replacingTabs().terminalSafeAligned
@@ -47,7 +47,7 @@ public struct DiagnosticRenderer: Sendable {
 
     /// Every diagnostic followed by a summary line ("2 errors, 1 warning").
     public func render(_ diagnostics: [Diagnostic]) -> String {
-        var lines: [FileID: [Range<Int>]] = [:]
+        var lines: [FileID: SourceFile.Lines] = [:]
         var out = diagnostics.map { render($0, lines: &lines) }.joined(separator: "\n")
         let errors = diagnostics.count { $0.severity == .error }
         let warnings = diagnostics.count - errors

@@ -136,6 +136,13 @@ public struct Loader: Sendable {
         }
         let decodeStart = Clock.now
         let parsed = parseAll(toParse, files: cache.files)
+        // Decoded, a file's bytes are read again only for a diagnostic's lines or for another path with the same blob:
+        // the cache keeps them deflated.
+        let compacted = ResultSlots<SourceFile>(count: toParse.count)
+        ParallelWork.forEach(count: toParse.count, workers: ParallelWork.coreCount) { [files = cache.files, toParse] index in
+            compacted[index] = files[toParse[index].id].compacted()
+        }
+        for (input, file) in zip(toParse, compacted.values) { cache.files[input.id] = file }
         var everyFileKept = true
         for (slot, (input, result)) in zip(slotOf, zip(toParse, parsed)) {
             results[slot] = result
@@ -253,17 +260,17 @@ public struct Loader: Sendable {
         let results = ResultSlots<FileResult>(count: inputs.count)
         let aliasBudget = limits.aliasBudget
         // Largest files first: the last file a thread takes is then a small one.
-        let bySize = inputs.indices.sorted { files[inputs[$0].id].bytes.count > files[inputs[$1].id].bytes.count }
+        let bySize = inputs.indices.sorted { files[inputs[$0].id].size > files[inputs[$1].id].size }
         ParallelWork.forEach(count: inputs.count, workers: workers) { position in
             let index = bySize[position]
             let input = inputs[index]
-            let decoder = ManifestDecoder(
-                reader: EventReader(bytes: files[input.id].bytes, aliasBudget: aliasBudget), file: input.id)
+            let bytes = files[input.id].bytes
+            let decoder = ManifestDecoder(reader: EventReader(bytes: bytes, aliasBudget: aliasBudget), file: input.id)
             let documents = DocumentDecoder(
                 decoder: decoder, implicitRegion: ManifestLayout.implicitRegion(of: input.path))
             var model = DesiredModel()
             let complete = documents.decodeStream(into: &model)
-            model.stampDigests(path: input.path, bytes: files[input.id].bytes)
+            model.stampDigests(path: input.path, bytes: bytes)
             results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete, lostNames: decoder.lostNames,
                                         planDigests: model.planDigests)
         }

@@ -1,22 +1,61 @@
+import Zlib
+
 /// One file that was read: its path relative to the repository root, and its bytes (kept for diagnostics).
 public struct SourceFile: Sendable {
     /// Path from the repository root, `/`-separated.
     public var path: String
-    /// The file's bytes (empty when it was refused, e.g. too large).
-    public var bytes: [UInt8]
+    /// The file's bytes (empty when it was refused, e.g. too large). Inflated on each read once `compacted()` keeps
+    /// them deflated: read them once into a local.
+    public var bytes: [UInt8] {
+        get { deflated ? Zlib.unkept(stored, count: size, what: "the text of \(path)") : stored }
+        set {
+            stored = newValue
+            deflated = false
+            size = newValue.count
+        }
+    }
+    /// How many bytes the file has.
+    public private(set) var size: Int
+    private var stored: [UInt8]
+    private var deflated = false
     /// The source's digest of the bytes (git's blob id), when it has one: equal digests mean equal files.
     public var digest: String?
 
     /// Creates a file.
     public init(path: String, bytes: [UInt8], digest: String? = nil) {
         self.path = path
-        self.bytes = bytes
+        stored = bytes
+        size = bytes.count
         self.digest = digest
     }
 
-    /// Where each line's text lies in `bytes` (line 1 first), found in one pass: what a caller asking for many lines
-    /// (diagnostics of one file) uses instead of `line(_:)`, which scans from the start each time.
-    public func lineRanges() -> [Range<Int>] {
+    /// This file as a long-running loader keeps it once decoded: its bytes deflated (manifests shrink several times),
+    /// read again only for a diagnostic's lines or for another path that holds the same blob.
+    public func compacted() -> SourceFile {
+        guard !deflated, let packed = Zlib.kept(stored) else { return self }
+        var file = self
+        file.stored = packed
+        file.deflated = true
+        return file
+    }
+
+    /// The file's text split into lines in one pass: what a caller asking for many lines (diagnostics of one file)
+    /// reads instead of `line(_:)`, which scans from the start (and inflates kept bytes) each time.
+    public struct Lines: Sendable {
+        let bytes: [UInt8]
+        /// Where each line's text lies in the bytes, line 1 first.
+        public let ranges: [Range<Int>]
+
+        /// The text of 1-based `line`, without its newline, or nil past the end.
+        public func line(_ line: Int32) -> String? {
+            guard line >= 1, Int(line) <= ranges.count else { return nil }
+            return String(decoding: bytes[ranges[Int(line) - 1]], as: UTF8.self)
+        }
+    }
+
+    /// The file's lines.
+    public func lines() -> Lines {
+        let bytes = bytes
         var ranges: [Range<Int>] = []
         var start = 0
         var index = 0
@@ -31,18 +70,13 @@ public struct SourceFile: Sendable {
             }
         }
         ranges.append(start..<bytes.count)
-        return ranges
-    }
-
-    /// The text of 1-based `line` in `ranges` (this file's `lineRanges()`), or nil past the end.
-    public func line(_ line: Int32, in ranges: [Range<Int>]) -> String? {
-        guard line >= 1, Int(line) <= ranges.count else { return nil }
-        return String(decoding: bytes[ranges[Int(line) - 1]], as: UTF8.self)
+        return Lines(bytes: bytes, ranges: ranges)
     }
 
     /// The text of 1-based `line`, without its newline, or nil past the end.
     public func line(_ line: Int32) -> String? {
         // Lines end where libyaml (whose marks these are) ends them: "\r\n", "\r", "\n", NEL, LS and PS.
+        let bytes = bytes
         var current: Int32 = 1
         var start = 0
         var index = 0

@@ -1,5 +1,5 @@
 import Manifests
-import Rings
+import Zlib
 
 extension Ruleset {
     /// A ruleset's rules, packed: every rule's text and source one after the other in one UTF-8 buffer, and for each
@@ -60,15 +60,7 @@ extension Ruleset {
 
         /// The buffer as it is read: inflated when it is kept deflated.
         private var plain: [UInt8] {
-            guard deflated else { return bytes }
-            let count = Int(entries.last?.end ?? 0)
-            do {
-                return try bytes.withUnsafeBytes { buffer throws(ZlibError) in try Zlib.inflate(buffer, format: .zlib, expected: count) }
-            } catch {
-                // Only `compacted()` deflates, from a buffer in this process's memory: a stream it cannot read back is
-                // memory gone bad, not an input.
-                preconditionFailure("a ruleset's deflated rules do not inflate: \(error)")
-            }
+            deflated ? Zlib.unkept(bytes, count: Int(entries.last?.end ?? 0), what: "a ruleset's rules") : bytes
         }
 
         public struct Iterator: IteratorProtocol {
@@ -131,9 +123,7 @@ extension Ruleset {
         /// These rules as a plan kept for later holds them: the buffer deflated when that makes it smaller (not for a
         /// ruleset of a few rules).
         public func compacted() -> Rules {
-            guard !deflated, bytes.count >= 1024,
-                  let packed = try? bytes.withUnsafeBytes({ buffer throws(ZlibError) in try Zlib.deflate(buffer, level: 1) }),
-                  packed.count < bytes.count else { return self }
+            guard !deflated, let packed = Zlib.kept(bytes) else { return self }
             var compacted = self
             compacted.bytes = packed
             compacted.deflated = true

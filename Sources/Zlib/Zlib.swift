@@ -1,8 +1,9 @@
 internal import CZlib
 
-/// Whole-buffer zlib compression: the ring builder's assignment tables as the state store keeps them, and gzip ring
-/// files, and the rulesets a long-running planner keeps (`Ruleset.Rules.compacted()`). (Streams that are read piece by piece, like Git's loose objects and the ring file writer, drive zlib
-/// themselves.)
+/// Whole-buffer zlib compression: the ring builder's assignment tables as the state store keeps them, gzip ring files,
+/// and what a long-running planner keeps but seldom reads (the rules of kept plans, `Ruleset.Rules.compacted()`; the
+/// text of decoded manifests, `SourceFile.compact()`). Streams that are read piece by piece, like Git's loose objects
+/// and the ring file writer, drive zlib themselves.
 package enum Zlib {
     package enum Format {
         /// RFC 1950: a two-byte header and an Adler-32 trailer.
@@ -58,8 +59,29 @@ package enum Zlib {
     }
 }
 
+extension Zlib {
+    /// `bytes` as kept in memory by a long-running planner: deflated at the fastest level when they are 1 KiB or more
+    /// and that makes them smaller; nil when they are better kept as they are.
+    package static func kept(_ bytes: [UInt8]) -> [UInt8]? {
+        guard bytes.count >= 1024,
+              let packed = try? bytes.withUnsafeBytes({ buffer throws(ZlibError) in try deflate(buffer, level: 1) }),
+              packed.count < bytes.count else { return nil }
+        return packed
+    }
+
+    /// The `count` bytes that `kept(_:)` deflated into `bytes`, for `what` (named if it fails). They were deflated from
+    /// this process's memory: a stream that does not inflate is memory gone bad, not an input, and stops the process.
+    package static func unkept(_ bytes: [UInt8], count: Int, what: @autoclosure () -> String) -> [UInt8] {
+        do {
+            return try bytes.withUnsafeBytes { buffer throws(ZlibError) in try inflate(buffer, format: .zlib, expected: count) }
+        } catch {
+            preconditionFailure("\(what()) kept deflated does not inflate: \(error)")
+        }
+    }
+}
+
 /// A zlib failure, with zlib's status.
 package struct ZlibError: Error, CustomStringConvertible {
     package var description: String
-    init(_ description: String) { self.description = description }
+    package init(_ description: String) { self.description = description }
 }
