@@ -63,7 +63,7 @@ struct FileStamp: CustomStringConvertible, Equatable {
     private static func listing(_ handle: OpaquePointer, suffix: String) -> [String] {
         var names: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            let name = entry.entryName
             if name != "." && name != ".." && name.hasSuffix(suffix) { names.append(name) }
         }
         return names

@@ -147,11 +147,11 @@ public final class GenerationWatch: @unchecked Sendable {
             guard let directory = opendir(path) else { continue }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let name = entry.entryName
                 guard name != ".", name != ".." else { continue }
                 let child = next.isEmpty ? name : "\(next)/\(name)"
-                var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
-                if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                var isDirectory = entry.entryType == UInt8(DT_DIR)
+                if entry.entryType == UInt8(DT_UNKNOWN) {
                     var info = stat()
                     isDirectory = lstat("\(root)/\(child)", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
                 }
