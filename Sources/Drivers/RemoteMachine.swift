@@ -355,6 +355,13 @@ public final class RemoteMachine: NodeMachine, @unchecked Sendable {
               kill -USR2 "$p" || exit 4
             else
               haproxy -W -D -f "$PWD\(file)" </dev/null >>.\(run)/haproxy.log 2>&1 || { tail -n 20 .\(run)/haproxy.log >&2; exit 4; }
+              # The daemonized master writes its pid file after the starting process exits: done once it runs.
+              i=0
+              until \(Self.proxyAlive); do
+                i=$((i + 1))
+                [ "$i" -lt 100 ] || { echo "haproxy started but no live master in 10 s" >&2; tail -n 20 .\(run)/haproxy.log >&2; exit 4; }
+                sleep 0.1
+              done
             fi
 
             """
