@@ -8,8 +8,9 @@ import Glibc
 extension UnsafeMutablePointer<dirent> {
     /// The entry's name.
     var entryName: String {
+        // `d_name` is a tuple of `CChar`, so its memory is bound to `CChar`; the name ends at its NUL.
         guard let name = pointer(to: \.d_name) else { return "" }
-        return UnsafeRawPointer(name).withMemoryRebound(to: CChar.self, capacity: 1) { String(cString: $0) }
+        return String(cString: UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self))
     }
 
     /// The entry's type (`DT_DIR`, `DT_UNKNOWN`, …).
