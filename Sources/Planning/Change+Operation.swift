@@ -3,9 +3,10 @@ import Manifests
 
 /// What an executor does for a change. Node, transfer and region operations are separate types, so a node driver is
 /// only ever handed work it can do (a mismatch does not compile): executors switch over them exhaustively, and
-/// nothing succeeds by default. Cases with a large payload (a domain, a node's DHCP or ruleset) are boxed: a plan of
-/// 139,000 changes is copied as it is combined and memoised, and a boxed payload is one reference, not hundreds of
-/// bytes.
+/// nothing succeeds by default. Cases with a payload of more than 40 bytes (a domain, a node's DHCP or ruleset, a ring
+/// file, a snapshot's names) are boxed: every change is as large as the largest case held inline, and a long-running
+/// planner keeps the plans of the regions waiting to be converged (100,000 changes and more), so an operation is
+/// 56 bytes, not 104.
 extension Change {
     public enum Operation: Sendable, Codable, Hashable {
         /// Work one node's driver does alone.
@@ -54,7 +55,7 @@ extension Change {
         }
         public static func deleteSnapshot(store: TenantKey, snapshot: String) -> Self { .region(.deleteSnapshot(store: store, snapshot: snapshot)) }
         public static func saveRingBuilder(state: Data, checksum: String, previous: String?) -> Self {
-            .region(.saveRingBuilder(state: state, checksum: checksum, previous: previous))
+            .region(.saveRingBuilder(state: KeptBytes(state), checksum: checksum, previous: previous))
         }
     }
 }
@@ -78,7 +79,7 @@ public enum NodeOperation: Sendable, Codable, Hashable {
     /// Start or stop a domain.
     case setPower(domain: String, running: Bool)
     /// Stop a domain, delete its volumes (those of `instance`), undefine it.
-    case deleteDomain(domain: String, instance: Address)
+    indirect case deleteDomain(domain: String, instance: Address)
     /// Write the node's DHCP configuration (one dnsmasq configuration and hosts file per network; none removes them)
     /// and give the bridge its gateway address.
     indirect case configureDHCP(NodeDHCP)
@@ -88,7 +89,7 @@ public enum NodeOperation: Sendable, Codable, Hashable {
     /// dropping established connections (started when it is not running); no services: stop HAProxy, remove the file.
     indirect case loadProxy(ProxyConfig)
     /// Install a Swift ring file (in the node's ring directory), checked against its sha256 afterwards.
-    case installRing(file: String, content: Data, sha256: String)
+    indirect case installRing(file: String, content: Data, sha256: String)
 
     /// A short name for logs and errors.
     public var name: String {
@@ -117,11 +118,11 @@ public enum TransferOperation: Sendable, Codable, Hashable {
     indirect case moveDomain(DesiredDomain, from: Address, domain: String)
     /// Create tenant volume `name` from a stored snapshot (`store`: the volume, by tenant and name, in the region's
     /// object store; its content, checked by sha256), then grow it to `bytes`. A half-written one is written again.
-    case restoreVolume(pool: String, name: String, bytes: UInt64, store: TenantKey, snapshot: String)
+    indirect case restoreVolume(pool: String, name: String, bytes: UInt64, store: TenantKey, snapshot: String)
     /// Snapshot tenant volume `name` into the region's object store as `store`/`snapshot`: an independent copy of it
     /// (a running guest is paused while the copy is made on its node), uploaded as content-addressed chunks; chunks of
     /// snapshot `after` (of the same volume) are known to be stored. Nothing is done if the snapshot exists already.
-    case takeSnapshot(pool: String, name: String, store: TenantKey, snapshot: String, after: String?)
+    indirect case takeSnapshot(pool: String, name: String, store: TenantKey, snapshot: String, after: String?)
 
     /// A short name for logs and errors.
     public var name: String {
@@ -136,12 +137,13 @@ public enum TransferOperation: Sendable, Codable, Hashable {
 /// Work on the region, no node: the state store or the object store.
 public enum RegionOperation: Sendable, Codable, Hashable {
     /// Delete a stored snapshot, then the chunks no other snapshot references.
-    case deleteSnapshot(store: TenantKey, snapshot: String)
+    indirect case deleteSnapshot(store: TenantKey, snapshot: String)
     /// Save a ring's builder state in the state store, before any node gets the new ring file; only if the saved state
-    /// is still the one planned from (`previous`: its ring file checksum, nil when none).
-    case saveRingBuilder(state: Data, checksum: String, previous: String?)
+    /// is still the one planned from (`previous`: its ring file checksum, nil when none). A kept plan holds the state
+    /// deflated (`KeptBytes`).
+    indirect case saveRingBuilder(state: KeptBytes, checksum: String, previous: String?)
     /// Create a container in a tenant's account (the account too, when it has none yet), or set its ACLs and versioning.
-    case putContainer(account: String, container: String, read: String?, write: String?, versioned: Bool)
+    indirect case putContainer(account: String, container: String, read: String?, write: String?, versioned: Bool)
     /// Delete a container: found empty when planned (Swift refuses it if it holds objects by then), or, with
     /// `objects`, after deleting every object and old version in it (the plan said so: `--delete-container-objects`).
     case deleteContainer(account: String, container: String, objects: Bool)

@@ -24,7 +24,17 @@ public struct DesiredDomain: Sendable, Hashable, Codable {
     public var image: String
     /// The node it was copied from, while it is being moved (recorded in its metadata, so that after a crash between
     /// the copy and the old domain's delete the copy is known to be the newer one). Not part of the spec.
-    public var origin: Address?
+    public var origin: Address? {
+        get { movingFrom?.value }
+        set { movingFrom = newValue.map(Boxed.init) }
+    }
+    /// `origin`, boxed: a plan kept for later holds a domain per instance waiting to be created, and few move.
+    private var movingFrom: Boxed<Address>?
+
+    private enum CodingKeys: String, CodingKey {
+        case address, node, name, vcpus, memoryKiB, disks, interface, running, flavor, image
+        case movingFrom = "origin"
+    }
 
     /// Creates a desired domain.
     public init(address: Address, node: Address, name: String, vcpus: Int, memoryKiB: UInt64, disks: [Disk], interface: Interface,

@@ -127,18 +127,48 @@ public struct RegionPlan: Sendable, Codable {
         self.region = region
     }
 
-    /// This plan as a memo keeps it for later: the rules of each ruleset it loads deflated (`Ruleset.Rules.compacted()`).
-    /// Read, it is the same plan.
+    /// This plan as a memo keeps it for later: each change `compacted()`. Read, it is the same plan.
     public func compacted() -> RegionPlan {
-        guard changes.contains(where: { if case .node(.loadFirewall) = $0.operation { true } else { false } }) else { return self }
         var plan = self
-        plan.changes = changes.map { change in
-            guard case .node(.loadFirewall(var ruleset)) = change.operation else { return change }
-            ruleset.rules = ruleset.rules.compacted()
-            var change = change
-            change.operation = .node(.loadFirewall(ruleset))
-            return change
-        }
+        plan.changes = changes.compacted()
         return plan
+    }
+}
+
+extension Change {
+    /// This change as a plan kept for later holds it: what it carries whole, and nothing reads until it is done, kept
+    /// deflated (the rules of a ruleset it loads, `Ruleset.Rules.compacted()`; a ring builder's state,
+    /// `KeptBytes.compacted()`). Read, it is the same change.
+    public func compacted() -> Change {
+        var change = self
+        switch operation {
+        case .node(.loadFirewall(var ruleset)):
+            ruleset.rules = ruleset.rules.compacted()
+            change.operation = .node(.loadFirewall(ruleset))
+        case .region(.saveRingBuilder(let state, let checksum, let previous)):
+            change.operation = .region(.saveRingBuilder(state: state.compacted(), checksum: checksum, previous: previous))
+        default:
+            break
+        }
+        return change
+    }
+
+    /// Whether `compacted()` may keep something of it deflated.
+    var carriesKeptBytes: Bool {
+        switch operation {
+        case .node(.loadFirewall), .region(.saveRingBuilder): true
+        default: false
+        }
+    }
+}
+
+extension [Change] {
+    /// Each change `compacted()`; the very array when none carries anything to deflate.
+    func compacted() -> [Change] {
+        var changes = self
+        for index in changes.indices where changes[index].carriesKeptBytes {
+            changes[index] = changes[index].compacted()
+        }
+        return changes
     }
 }

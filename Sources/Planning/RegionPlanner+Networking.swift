@@ -187,7 +187,7 @@ extension RegionPlanner {
             let tenant = instance.tenant ?? ""
             let keypair = instance.spec.keypair.flatMap { catalog.keypairs[TenantKey(tenant: tenant, name: $0.value)] }
             var metadata = InstanceMetadata(
-                uuid: DesiredDomain.uuid(for: address), address: address, hostname: instance.name, localIPv4: place.ip,
+                address: address, hostname: instance.name, localIPv4: place.ip,
                 publicIPv4: floatingOf[address], availabilityZone: instance.spec.zone?.value ?? zones[place.node] ?? place.node.name,
                 keyName: keypair?.name, publicKey: keypair?.spec.publicKey.value, userData: instance.spec.userData?.value)
             metadata.publicDomain = proxies?.domains[address]

@@ -325,7 +325,7 @@ public struct Applier: Sendable {
         case (.region, .region(let operation)):
             switch operation {
             case .saveRingBuilder(let builder, let checksum, let previous):
-                try state.saveRing(address: change.address, state: builder, checksum: checksum, previous: previous)
+                try state.saveRing(address: change.address, state: builder.data, checksum: checksum, previous: previous)
             case .deleteSnapshot(let key, let snapshot):
                 _ = try objectStore(for: change).delete(volume: key.description, name: snapshot)
             case .putContainer(let account, let container, let read, let write, let versioned):

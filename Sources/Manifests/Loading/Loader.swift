@@ -135,7 +135,7 @@ public struct Loader: Sendable {
             }
         }
         let decodeStart = Clock.now
-        let parsed = parseAll(toParse, files: cache.files)
+        let parsed = parseAll(toParse, files: cache.files, kept: true)
         // Decoded, a file's bytes are read again only for a diagnostic's lines or for another path with the same blob:
         // the cache keeps them deflated.
         let compacted = ResultSlots<SourceFile>(count: toParse.count)
@@ -255,7 +255,8 @@ public struct Loader: Sendable {
     }
 
     /// Decodes files on `parallelism` threads; results come back in file order, so output is deterministic.
-    private func parseAll(_ inputs: [(id: FileID, path: String)], files: SourceFiles) -> [FileResult] {
+    /// Decodes `inputs` in parallel; `kept` when the cache keeps each file's part (then cut to fit, `fitted()`).
+    private func parseAll(_ inputs: [(id: FileID, path: String)], files: SourceFiles, kept: Bool = false) -> [FileResult] {
         let workers = max(1, min(limits.parallelism > 0 ? limits.parallelism : ParallelWork.coreCount, inputs.count))
         let results = ResultSlots<FileResult>(count: inputs.count)
         let aliasBudget = limits.aliasBudget
@@ -271,6 +272,7 @@ public struct Loader: Sendable {
             var model = DesiredModel()
             let complete = documents.decodeStream(into: &model)
             model.stampDigests(path: input.path, bytes: bytes)
+            if kept { model = model.fitted() }
             results[index] = FileResult(model: model, diagnostics: decoder.diagnostics, stoppedEarly: !complete, lostNames: decoder.lostNames,
                                         planDigests: model.planDigests)
         }

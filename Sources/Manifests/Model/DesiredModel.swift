@@ -245,6 +245,22 @@ public struct DesiredModel: Sendable {
         self = splice.model
     }
 
+    /// This model with each column's storage cut to its count. A part decoded one document at a time grows its
+    /// columns by doubling, so a long-running loader that keeps it (one part per file) would hold up to twice its
+    /// resources' inline size.
+    public func fitted() -> DesiredModel {
+        struct Fit: ModelKindVisitor {
+            var model: DesiredModel
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                guard model[keyPath: column].capacity > model[keyPath: column].count else { return }
+                model[keyPath: column] = model[keyPath: column].withUnsafeBufferPointer { Array($0) }
+            }
+        }
+        var fit = Fit(model: self)
+        Self.visitKinds(&fit)
+        return fit.model
+    }
+
     /// The resources of every part, in order: each kind's column is sized once, then filled (merging a repository's
     /// 2,000 files one by one regrows every column again and again).
     public static func merged(_ parts: [DesiredModel]) -> DesiredModel {

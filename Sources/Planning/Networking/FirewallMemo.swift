@@ -114,8 +114,11 @@ public final class FirewallMemo: @unchecked Sendable {
         return kept.outcome
     }
 
-    /// Keeps `region`'s networking outcome, made from `inputs`.
+    /// Keeps `region`'s networking outcome, made from `inputs`, its changes compacted (`Change.compacted()`: the
+    /// rulesets' rules deflated).
     func keep(_ outcome: RegionPlanner.NetworkingOutcome, of region: String, inputs: RegionPlanner.NetworkingInputs) {
+        var outcome = outcome
+        outcome.changes = outcome.changes.compacted()
         networking.keep(.init(inputs: inputs, outcome: outcome), key: region, region: region, stamp: "")
     }
 
