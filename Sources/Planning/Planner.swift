@@ -137,13 +137,15 @@ public struct RegionPlan: Sendable, Codable {
 
 extension Change {
     /// This change as a plan kept for later holds it: what it carries whole, and nothing reads until it is done, kept
-    /// deflated (the rules of a ruleset it loads, `Ruleset.Rules.compacted()`; a ring builder's state,
+    /// deflated (the rules and traffic counters of a ruleset it loads, `Ruleset.Rules.compacted()`,
+    /// `Ruleset.Counters.compacted()`; a ring builder's state,
     /// `KeptBytes.compacted()`). Read, it is the same change.
     public func compacted() -> Change {
         var change = self
         switch operation {
         case .node(.loadFirewall(var ruleset)):
             ruleset.rules = ruleset.rules.compacted()
+            ruleset.counters = ruleset.counters.compacted()
             change.operation = .node(.loadFirewall(ruleset))
         case .region(.saveRingBuilder(let state, let checksum, let previous)):
             change.operation = .region(.saveRingBuilder(state: state.compacted(), checksum: checksum, previous: previous))

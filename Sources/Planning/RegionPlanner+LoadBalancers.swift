@@ -165,7 +165,7 @@ extension RegionPlanner {
             ? [Change.FieldChange(field: "services", old: "", new: "\(config.services.count)")] : config.diff(from: seen.proxy)
         if let drift = seen.proxyDrift { fields.insert(.init(field: "haproxy", old: drift, new: "as rendered, running"), at: 0) }
         let reason: Change.Reason = seen.proxy == nil ? .new : seen.proxyDrift != nil ? .drifted : .specChanged
-        changes.append(Change(address: address, target: .node(seen.address), action: seen.proxy == nil ? .create : .update, reason: reason,
+        changes.append(Change(address: address, target: target(seen.address), action: seen.proxy == nil ? .create : .update, reason: reason,
                               fields: fields, operation: .loadProxy(config)))
     }
 
@@ -174,7 +174,7 @@ extension RegionPlanner {
         for address in observedOrder where !keeping.contains(address) && observed[address]!.proxy != nil {
             let node = observed[address]!
             let reason: Change.Reason = spec == nil ? .regionRemoved : nodes.contains { nodeAddress($0.name) == node.address } ? .removed : .nodeRemoved
-            changes.append(Change(address: Address(kind: .haproxy, region: region, name: node.address.name), target: .node(node.address), action: .delete,
+            changes.append(Change(address: Address(kind: .haproxy, region: region, name: node.address.name), target: target(node.address), action: .delete,
                                   reason: reason, operation: .loadProxy(ProxyConfig(node: node.address, runDirectory: ProxyConfig.runDirectory, services: [], held: []))))
         }
     }

@@ -272,7 +272,7 @@ extension RegionPlanner {
                 let fields: [Change.FieldChange] = seen.dhcp == nil
                     ? dhcp.networks.flatMap { [.init(field: "\($0.network) gateway", old: "", new: "\($0.gateway)"), .init(field: "\($0.network) hosts", old: "", new: "\($0.hosts.count)")] }
                     : dhcp.diff(from: seen.dhcp)
-                changes.append(Change(address: Address(kind: .dhcp, region: self.region, name: seen.address.name), target: .node(seen.address),
+                changes.append(Change(address: Address(kind: .dhcp, region: self.region, name: seen.address.name), target: target(seen.address),
                                       action: seen.dhcp == nil ? .create : .update, reason: seen.dhcp == nil ? .new : .specChanged,
                                       fields: fields, operation: .configureDHCP(dhcp)))
             } else {
@@ -307,7 +307,7 @@ extension RegionPlanner {
         var fields = seen.firewall == nil ? [.init(field: "rules", old: "", new: "\(ruleset.rules.count)")] : ruleset.diff(from: seen.firewall)
         if let drift = seen.firewallDrift { fields.insert(.init(field: "live ruleset", old: drift, new: "as rendered"), at: 0) }
         let reason: Change.Reason = seen.firewall == nil ? .new : seen.firewallDrift != nil ? .drifted : .specChanged
-        changes.append(Change(address: address, target: .node(seen.address), action: seen.firewall == nil ? .create : .update, reason: reason,
+        changes.append(Change(address: address, target: target(seen.address), action: seen.firewall == nil ? .create : .update, reason: reason,
                               fields: fields, operation: .loadFirewall(ruleset)))
         return false
     }
@@ -318,14 +318,14 @@ extension RegionPlanner {
         for address in observedOrder where !keeping.contains(address) && !kept.contains(address) {
             let node = observed[address]!
             let reason: Change.Reason = spec == nil ? .regionRemoved : nodes.contains { nodeAddress($0.name) == node.address } ? .removed : .nodeRemoved
-            let domainDeletes = changes.filter { $0.action == .delete && $0.target == .node(node.address) && $0.address.kind == .instance }.map(\.id)
+            let domainDeletes = changes.filter { $0.action == .delete && $0.target.node == node.address && $0.address.kind == .instance }.map(\.id)
             if let dhcp = node.dhcp, !dhcp.networks.isEmpty {
-                changes.append(Change(address: Address(kind: .dhcp, region: region, name: node.address.name), target: .node(node.address), action: .delete,
+                changes.append(Change(address: Address(kind: .dhcp, region: region, name: node.address.name), target: target(node.address), action: .delete,
                                       reason: reason, fields: NodeDHCP(networks: []).diff(from: dhcp), dependsOn: domainDeletes,
                                       operation: .configureDHCP(NodeDHCP(networks: []))))
             }
             if let firewall = node.firewall, !firewall.rules.isEmpty || node.firewallDrift != nil {
-                changes.append(Change(address: Address(kind: .firewall, region: region, name: node.address.name), target: .node(node.address),
+                changes.append(Change(address: Address(kind: .firewall, region: region, name: node.address.name), target: target(node.address),
                                       action: .delete, reason: reason, dependsOn: domainDeletes,
                                       operation: .loadFirewall(Ruleset(node: node.address, rules: []))))
             }

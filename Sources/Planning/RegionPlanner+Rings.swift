@@ -61,7 +61,7 @@ extension RegionPlanner {
                 // missing or that StackLab never made, under an unchanged ring, is drift.
                 let behind = installed.map { ringPlan.state.earlierChecksums.contains($0) } ?? false
                 let reason: Change.Reason = ringPlan.rebuilt || behind ? (installed == nil ? .new : .specChanged) : .drifted
-                changes.append(Change(address: ring.address, target: .node(node), action: installed == nil ? .create : .update, reason: reason,
+                changes.append(Change(address: ring.address, target: target(node), action: installed == nil ? .create : .update, reason: reason,
                                       fields: [.init(field: ringPlan.fileName, old: installed.map { String($0.prefix(12)) } ?? "missing",
                                                      new: String(ringPlan.checksum.prefix(12)))],
                                       dependsOn: build, operation: .installRing(file: ringPlan.fileName, content: file, sha256: ringPlan.checksum)))

@@ -69,7 +69,7 @@ extension RegionPlanner {
             guard !listed.isEmpty || !have.isEmpty else { continue }
             let name = DesiredDomain.volumeName(for: volume.address)
             guard let home = volumeHomes[name] else { continue }  // not placed: an error says why
-            let producers = changes.filter { $0.target == .node(home) && Self.makes($0.operation, volume: name) }.map(\.id)
+            let producers = changes.filter { $0.target.node == home && Self.makes($0.operation, volume: name) }.map(\.id)
             var previous = have.last?.name
             var keepNames = Set<String>()
             func take(_ snapshot: String, reason: Change.Reason) -> ChangeID {
@@ -77,7 +77,7 @@ extension RegionPlanner {
                 var fields: [Change.FieldChange] = [.init(field: "size", old: "", new: "\(ByteSize(bytes: volume.spec.size.value.bytes))"),
                                                     .init(field: "node", old: "", new: home.name)]
                 if let previous { fields.append(.init(field: "incremental after", old: "", new: previous)) }
-                let change = Change(address: address, target: .node(home), action: .create, reason: reason, fields: fields, dependsOn: producers,
+                let change = Change(address: address, target: target(home), action: .create, reason: reason, fields: fields, dependsOn: producers,
                                     operation: .takeSnapshot(pool: DesiredDomain.volumePool, name: name, store: key, snapshot: snapshot, after: previous))
                 changes.append(change)
                 taken[SnapshotRef(volume: key, snapshot: snapshot)] = change.id
@@ -148,13 +148,13 @@ extension RegionPlanner {
                                     + (names.isEmpty ? " (that volume has no snapshots)" : "; it has: \(names.joined(separator: ", "))")))
                 continue
             }
-            let restore = Change(address: volume.address, target: .node(node), action: .create, reason: .new,
+            let restore = Change(address: volume.address, target: target(node), action: .create, reason: .new,
                                  fields: [.init(field: "size", old: "", new: "\(ByteSize(bytes: bytes))"),
                                           .init(field: "from", old: "", new: "\(from.volume.value)@\(from.snapshot.value)\(detail)")],
                                  dependsOn: dependsOn, operation: .restoreVolume(pool: DesiredDomain.volumePool, name: name, bytes: bytes, store: key, snapshot: from.snapshot.value))
             changes.append(restore)
             // The instance that uses it is defined after it exists.
-            for index in changes.indices where changes[index].target == .node(node) && changes[index].address.kind == .instance
+            for index in changes.indices where changes[index].target.node == node && changes[index].address.kind == .instance
                 && Self.makes(changes[index].operation, volume: name) {
                 changes[index].dependsOn.append(restore.id)
             }

@@ -88,7 +88,7 @@ extension RegionPlanner {
             } else if let have, have > bytes {
                 errors.append(.init(address: volume.address, message: "it would shrink from \(ByteSize(bytes: have)) to \(ByteSize(bytes: bytes)); shrinking a volume loses data: keep its size, or delete it and make a new one"))
             } else if have != bytes {
-                changes.append(Change(address: volume.address, target: .node(node), action: have == nil ? .create : .update, reason: have == nil ? .new : .specChanged,
+                changes.append(Change(address: volume.address, target: target(node), action: have == nil ? .create : .update, reason: have == nil ? .new : .specChanged,
                                       fields: [.init(field: "size", old: have.map { "\(ByteSize(bytes: $0))" } ?? "", new: "\(ByteSize(bytes: bytes))")],
                                       operation: .ensureVolume(pool: DesiredDomain.volumePool, name: name, bytes: bytes)))
             } else {
@@ -105,7 +105,7 @@ extension RegionPlanner {
                     guard change.address.kind == .instance else { return false }
                     switch change.operation {
                     case .transfer(.moveDomain(let domain, let from, _)): return from == node && domain.disks.contains { $0.volume == name }
-                    case .node(.defineDomain), .node(.replaceDomain), .node(.deleteDomain): return change.target == .node(node)
+                    case .node(.defineDomain), .node(.replaceDomain), .node(.deleteDomain): return change.target.node == node
                     case .node(.ensureNetwork), .node(.deleteNetwork), .node(.setPower), .node(.installRing), .node(.configureDHCP), .node(.loadFirewall), .node(.loadProxy),
                          .node(.ensureVolume), .node(.deleteVolume), .transfer(.restoreVolume), .transfer(.takeSnapshot), .region:
                         return false
@@ -115,7 +115,7 @@ extension RegionPlanner {
                 let address = addressByName[name] ?? Address(kind: .volume, region: region, name: name)
                 let size = observed[node]?.volumes[name].map { "\(ByteSize(bytes: $0))" } ?? "?"
                 let reason: Change.Reason = wanted[name] != nil ? .moved : spec == nil ? .regionRemoved : .removed
-                changes.append(Change(address: address, target: .node(node), action: .delete, reason: reason, dependsOn: users.map(\.id),
+                changes.append(Change(address: address, target: target(node), action: .delete, reason: reason, dependsOn: users.map(\.id),
                                       destroys: reason == .moved ? [] : ["volume \(name) (\(size)) on \(node.name)"],
                                       operation: .deleteVolume(pool: DesiredDomain.volumePool, name: name)))
             }

@@ -49,6 +49,9 @@ struct RegionPlanner {
     /// What each observed node's installed HAProxy file says (read once: port allocation and billing both use it).
     var installedProxies: [Address: ProxyConfig.Installed] = [:]
     /// The region's declared instances' addresses, sorted, each once (empty for a region with no spec).
+    /// Each node of the region (declared or observed) as a change's target, made once: a target is boxed, and the
+    /// changes on one node share its box.
+    let nodeTargets: [Address: Change.Target]
     var instanceOrder: [Address] = []
 
     /// Where an owned domain runs now.
@@ -66,9 +69,18 @@ struct RegionPlanner {
         nodes = slice.nodes.sorted { $0.name < $1.name }
         self.observed = Dictionary(observed.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         observedOrder = self.observed.keys.sorted()
+        var targets = Dictionary(self.observed.keys.map { ($0, Change.Target.node($0)) }, uniquingKeysWith: { first, _ in first })
+        for node in slice.nodes {
+            let address = Address(kind: .node, region: region, name: node.name)
+            if targets[address] == nil { targets[address] = .node(address) }
+        }
+        nodeTargets = targets
     }
 
     func nodeAddress(_ name: String) -> Address { Address(kind: .node, region: region, name: name) }
+
+    /// `node` as a change's target (shared by the changes on it).
+    func target(_ node: Address) -> Change.Target { nodeTargets[node] ?? .node(node) }
 
     func result() -> RegionPlan {
         var result = RegionPlan(region: region)
@@ -150,16 +162,16 @@ struct RegionPlanner {
             if let want = desired[address] {
                 guard want.node != have.node else { continue }
                 // After the copy on the new node: its volumes are there by then.
-                let change = Change(address: address, target: .node(have.node), action: .delete, reason: onRemovedNode ? .nodeRemoved : .moved,
+                let change = Change(address: address, target: target(have.node), action: .delete, reason: onRemovedNode ? .nodeRemoved : .moved,
                                     fields: [.init(field: "node", old: have.node.name, new: want.node.name)],
-                                    dependsOn: [ChangeID(address: address, target: .node(want.node))],
+                                    dependsOn: [ChangeID(address: address, target: target(want.node))],
                                     operation: .deleteDomain(domain: have.domain.name, instance: address))
                 changes.append(change)
             } else if declaredInstances.contains(address) {
                 continue  // declared but not plannable now (no address, no room): an error says why; it is never deleted for that
             } else {
                 let reason: Change.Reason = spec == nil ? .regionRemoved : onRemovedNode ? .nodeRemoved : .removed
-                let change = Change(address: address, target: .node(have.node), action: .delete, reason: reason,
+                let change = Change(address: address, target: target(have.node), action: .delete, reason: reason,
                                     destroys: volumes(of: address, on: have.node),
                                     operation: .deleteDomain(domain: have.domain.name, instance: address))
                 if let ip = have.domain.ip { freedIPs[ip] = change.id }
@@ -170,7 +182,7 @@ struct RegionPlanner {
             let address = entry.domain.address!
             let fields: [Change.FieldChange] = strayOnTarget[address] == entry.node
                 ? [.init(field: "stale copy", old: "", new: "deleted first; the move from \(current[address]!.node.name) follows in the next plan")] : []
-            changes.append(Change(address: address, target: .node(entry.node), action: .delete, reason: .moved, fields: fields,
+            changes.append(Change(address: address, target: target(entry.node), action: .delete, reason: .moved, fields: fields,
                                   destroys: volumes(of: entry.domain.address!, on: entry.node),
                                   operation: .deleteDomain(domain: entry.domain.name, instance: entry.domain.address!)))
         }
@@ -184,15 +196,15 @@ struct RegionPlanner {
             let present = Set(observed[node]?.networks ?? [])
             let wanted = computeNodes.contains(node) ? networks : []
             for network in wanted where !present.contains(network.name) {
-                let change = Change(address: network.address, target: .node(node), action: .create, reason: .new,
+                let change = Change(address: network.address, target: target(node), action: .create, reason: .new,
                                     operation: .ensureNetwork(network: network.name, bridge: network.spec.bridge.value))
                 networkChange[NodeNetworkKey(node: node.name, network: network.name)] = change.id
                 changes.append(change)
             }
-            let domainDeletes = changes.filter { $0.action == .delete && $0.target == .node(node) && $0.address.kind == .instance }.map(\.id)
+            let domainDeletes = changes.filter { $0.action == .delete && $0.target.node == node && $0.address.kind == .instance }.map(\.id)
             for name in present.subtracting(wanted.map(\.name)).sorted() {
                 let reason: Change.Reason = spec == nil ? .regionRemoved : declared.contains(node) ? .removed : .nodeRemoved
-                changes.append(Change(address: Address(kind: .network, region: region, name: name), target: .node(node), action: .delete,
+                changes.append(Change(address: Address(kind: .network, region: region, name: name), target: target(node), action: .delete,
                                       reason: reason, dependsOn: domainDeletes, operation: .deleteNetwork(network: name)))
             }
         }
@@ -243,13 +255,13 @@ struct RegionPlanner {
                     continue
                 }
                 guard let moved = current[address] else {
-                    changes.append(Change(address: address, target: .node(want.node), action: .create, reason: .new,
+                    changes.append(Change(address: address, target: target(want.node), action: .create, reason: .new,
                                           dependsOn: dependsOn, operation: .defineDomain(want, restart: false)))
                     continue
                 }
                 var copy = want
                 copy.origin = moved.node
-                changes.append(Change(address: address, target: .node(want.node), action: .create, reason: .moved,
+                changes.append(Change(address: address, target: target(want.node), action: .create, reason: .moved,
                                       fields: [.init(field: "node", old: moved.node.name, new: want.node.name), copied(address, from: moved.node)],
                                       dependsOn: dependsOn, restarts: moved.domain.state == .running,
                                       operation: .moveDomain(copy, from: moved.node, domain: moved.domain.name)))
@@ -264,7 +276,7 @@ struct RegionPlanner {
     private mutating func planInPlace(address: Address, have: Placed, want: DesiredDomain, dependsOn: [ChangeID]) {
         let running = have.domain.state == .running
         if let image = have.domain.image, image != want.image {
-            changes.append(Change(address: address, target: .node(want.node), action: .replace, reason: .imageChanged,
+            changes.append(Change(address: address, target: target(want.node), action: .replace, reason: .imageChanged,
                                   fields: [.init(field: "image", old: image, new: want.image)], dependsOn: dependsOn, restarts: running,
                                   destroys: volumes(of: address, on: want.node), operation: .replaceDomain(want)))
             return
@@ -287,11 +299,11 @@ struct RegionPlanner {
         if respecified || !fields.isEmpty {
             // A spec that differs in no field we can name may still differ in hardware (bridge, MAC): restart to be sure.
             let restarts = running && want.running && (hardware || fields.isEmpty) && !Self.growsLive(have: have.domain, want: want)
-            changes.append(Change(address: address, target: .node(want.node), action: .update,
+            changes.append(Change(address: address, target: target(want.node), action: .update,
                                   reason: respecified ? .specChanged : .drifted, fields: fields, dependsOn: dependsOn,
                                   restarts: restarts, operation: .defineDomain(want, restart: restarts)))
         } else if running != want.running {
-            changes.append(Change(address: address, target: .node(want.node), action: .power, reason: .powerState,
+            changes.append(Change(address: address, target: target(want.node), action: .power, reason: .powerState,
                                   fields: [.init(field: "state", old: have.domain.state.rawValue, new: want.running ? "running" : "shutoff")],
                                   operation: .setPower(domain: want.name, running: want.running)))
         } else {

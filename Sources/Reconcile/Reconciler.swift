@@ -243,7 +243,7 @@ public struct Reconciler: Sendable {
         let endpoints = try endpoints(for: Array(Set(nodes.compactMap(\.region)))).filter { nodes.contains($0.address) }
         for (address, driver) in try drivers(for: endpoints) {
             guard let observed = try? driver.observe() else { continue }  // unreachable now: the next plan re-checks it
-            for entry in candidates where entry.target == .node(address) {
+            for entry in candidates where entry.target.node == address {
                 guard let domain = observed.domains.first(where: { $0.address == entry.address }), let ip = domain.ip,
                       let spec = domain.specHash else { continue }
                 do {

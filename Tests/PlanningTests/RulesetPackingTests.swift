@@ -129,13 +129,56 @@ import Testing
         #expect(deflatedSeen > 100, "most lists were long enough to deflate")
     }
 
+    static func counters(_ instances: Int, _ random: inout SeededGenerator) -> [TrafficCounter] {
+        (0..<instances).flatMap { index in
+            TrafficCounter.Direction.allCases.flatMap { direction in
+                TrafficCounter.Scope.allCases.map {
+                    TrafficCounter(instance: Address(kind: .instance, region: "lab", tenant: "t\(random.next() % 3)", name: "vm-\(index)"), direction: direction, scope: $0)
+                }
+            }
+        }.shuffled(using: &random)
+    }
+
+    @Test func compactedCountersReadCompareAndEncodeAsThePlainOnes() throws {
+        var random = SeededGenerator(seed: 19)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var deflatedSeen = 0
+        for round in 0..<100 {
+            let list = Self.counters(Int(random.next() % 30), &random)
+            let plain = Ruleset.Counters(list)
+            let compacted = plain.compacted()
+            if compacted.isCompacted { deflatedSeen += 1 }
+            #expect(Array(compacted) == list.sorted(), "round \(round)")
+            #expect(compacted == plain && plain == compacted)
+            #expect(compacted.hashValue == plain.hashValue)
+            #expect(compacted.count == list.count && compacted.isEmpty == list.isEmpty)
+            #expect(try encoder.encode(compacted) == encoder.encode(plain))
+            #expect(compacted.compacted() == compacted)
+            let ruleset = Ruleset(node: Self.node, rules: [], counters: list)
+            var kept = ruleset
+            kept.counters = compacted
+            #expect(kept.nft == ruleset.nft && kept.digest == ruleset.digest)
+            // Other counters compacted compare unequal to these, compacted or not.
+            if !list.isEmpty {
+                let shorter = Ruleset.Counters(Array(list.dropFirst()))
+                #expect(shorter.compacted() != compacted && shorter != compacted && compacted != shorter)
+                var renamed = list
+                renamed[0] = TrafficCounter(instance: Address(kind: .instance, region: "lab", tenant: "t9", name: "vm-x"), direction: list[0].direction, scope: list[0].scope)
+                let other = Ruleset.Counters(renamed)
+                #expect(other.compacted() != compacted && other != compacted && compacted != other, "as many counters, one of them another's")
+            }
+        }
+        #expect(deflatedSeen > 50, "most lists were long enough to deflate")
+    }
+
     @Test func aCompactedRegionPlanEncodesAsThePlanItWasMadeFrom() throws {
         var random = SeededGenerator(seed: 17)
         var plan = RegionPlan(region: "lab")
         for index in 0..<4 {
             let node = Address(kind: .node, region: "lab", name: "lab-\(index)")
             plan.changes.append(Change(address: Address(kind: .firewall, region: "lab", name: node.name), target: .node(node), action: .create, reason: .new,
-                                       operation: .loadFirewall(Ruleset(node: node, rules: Self.rules(80, &random)))))
+                                       operation: .loadFirewall(Ruleset(node: node, rules: Self.rules(80, &random), counters: Self.counters(12, &random)))))
             plan.changes.append(Change(address: Address(kind: .instance, region: "lab", tenant: "t", name: "vm-\(index)"), target: .node(node), action: .power,
                                        reason: .powerState, operation: .setPower(domain: "t:vm-\(index)", running: true)))
         }

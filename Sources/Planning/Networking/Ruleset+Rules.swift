@@ -166,10 +166,14 @@ extension Ruleset {
 extension Ruleset {
     /// A ruleset's traffic counters, sorted by name and packed: each instance port once, and for each counter which port
     /// and which direction and scope. A node counts four per instance; as `TrafficCounter` values each would repeat its
-    /// instance's address and port (about 80 bytes), packed the four share them.
-    public struct Counters: RandomAccessCollection, Sendable, Hashable, Codable {
+    /// instance's address and port (about 80 bytes), packed the four share them. A plan kept for later
+    /// (`compacted()`) holds them as text, deflated; they are read front to back (a `Sequence`), so a pass inflates
+    /// once.
+    public struct Counters: Sequence, Sendable, Hashable, Codable {
         private var ports: [Port] = []
         private var entries: [Entry] = []
+        /// When compacted: `ports` and `entries` are empty, and the counters are here.
+        private var kept: Kept?
 
         private struct Port: Hashable, Sendable {
             var instance: Address
@@ -180,6 +184,15 @@ extension Ruleset {
             var port: UInt32
             var direction: TrafficCounter.Direction
             var scope: TrafficCounter.Scope
+        }
+
+        /// Every counter as a line `<instance> <port> <direction> <scope>`, in order, deflated (`Zlib.kept`).
+        private struct Kept: Hashable, Sendable {
+            var bytes: [UInt8]
+            /// The text's size in bytes.
+            var size: Int
+            /// How many counters.
+            var count: Int
         }
 
         /// No counters.
@@ -195,12 +208,69 @@ extension Ruleset {
             }
         }
 
-        public var startIndex: Int { 0 }
-        public var endIndex: Int { entries.count }
+        /// How many counters (without inflating kept ones).
+        public var count: Int { kept?.count ?? entries.count }
+        public var isEmpty: Bool { count == 0 }
+        /// Whether they are kept deflated.
+        var isCompacted: Bool { kept != nil }
 
-        public subscript(position: Int) -> TrafficCounter {
-            let entry = entries[position], port = ports[Int(entry.port)]
-            return TrafficCounter(instance: port.instance, port: port.port, direction: entry.direction, scope: entry.scope)
+        /// Reads the counters in order.
+        public struct Iterator: IteratorProtocol {
+            fileprivate let counters: Counters
+            fileprivate var position = 0
+
+            public mutating func next() -> TrafficCounter? {
+                guard position < counters.entries.count else { return nil }
+                defer { position += 1 }
+                let entry = counters.entries[position], port = counters.ports[Int(entry.port)]
+                return TrafficCounter(instance: port.instance, port: port.port, direction: entry.direction, scope: entry.scope)
+            }
+        }
+
+        public func makeIterator() -> Iterator { Iterator(counters: plain) }
+
+        public var underestimatedCount: Int { count }
+
+        /// These counters as they are read: inflated when they are kept deflated.
+        private var plain: Counters {
+            guard let kept else { return self }
+            let text = String(decoding: Zlib.unkept(kept.bytes, count: kept.size, what: "a ruleset's counters"), as: UTF8.self)
+            let counters = text.split(separator: "\n").map { line -> TrafficCounter in
+                let words = line.split(separator: " ")
+                guard words.count == 4, let instance = Address(parsing: String(words[0])), let direction = TrafficCounter.Direction(rawValue: String(words[2])),
+                      let scope = TrafficCounter.Scope(rawValue: String(words[3])) else {
+                    preconditionFailure("a ruleset's counters kept deflated read back a line that is not a counter: \(line)")
+                }
+                return TrafficCounter(instance: instance, port: String(words[1]), direction: direction, scope: scope)
+            }
+            return Counters(counters)
+        }
+
+        /// These counters as a plan kept for later holds them: as text, deflated, when that makes them smaller.
+        public func compacted() -> Counters {
+            guard kept == nil, !entries.isEmpty else { return self }
+            var text = ""
+            for counter in self { text += "\(counter.instance) \(counter.port) \(counter.direction.rawValue) \(counter.scope.rawValue)\n" }
+            let bytes = Array(text.utf8)
+            guard let packed = Zlib.kept(bytes) else { return self }
+            var compacted = Counters()
+            compacted.kept = Kept(bytes: packed, size: bytes.count, count: entries.count)
+            return compacted
+        }
+
+        public static func == (lhs: Counters, rhs: Counters) -> Bool {
+            switch (lhs.kept, rhs.kept) {
+            case (nil, nil): lhs.ports == rhs.ports && lhs.entries == rhs.entries
+            // Equal counters make equal text, and equal text deflates to equal bytes.
+            case (let left?, let right?): left == right
+            default: lhs.count == rhs.count && lhs.plain == rhs.plain
+            }
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            let plain = plain
+            hasher.combine(plain.ports)
+            hasher.combine(plain.entries)
         }
 
         /// Read as the list of counters (`[TrafficCounter]`), as a ruleset was always written.
