@@ -48,10 +48,10 @@ struct RegionPlanner {
     var scheduled = false
     /// What each observed node's installed HAProxy file says (read once: port allocation and billing both use it).
     var installedProxies: [Address: ProxyConfig.Installed] = [:]
-    /// The region's declared instances' addresses, sorted, each once (empty for a region with no spec).
     /// Each node of the region (declared or observed) as a change's target, made once: a target is boxed, and the
     /// changes on one node share its box.
     let nodeTargets: [Address: Change.Target]
+    /// The region's declared instances' addresses, sorted, each once (empty for a region with no spec).
     var instanceOrder: [Address] = []
 
     /// Where an owned domain runs now.
