@@ -45,7 +45,7 @@ public struct Change: Sendable, Codable, Hashable, Identifiable {
 
     /// Where a change happens: on one node, or region-wide (a ring builder saved in the state store).
     public enum Target: Sendable, Codable, Hashable, Comparable, CustomStringConvertible {
-        /// Boxed (a target is 16 bytes, not 64): a region planner makes one per node (`RegionPlanner.target(_:)`), and
+        /// Boxed (a target is 24 bytes, not 64): a region planner makes one per node (`RegionPlanner.target(_:)`), and
         /// the changes on that node share it.
         indirect case node(Address)
         case region(String)
