@@ -8,6 +8,9 @@ import Parallel
 /// Not `Sendable`: libgit2 repository handles must not be shared between threads, and the compiler
 /// keeps this one inside the isolation domain that opened it.
 public final class Repository {
+    /// The machine's cores, read once (blobs are read by at most this many workers).
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     let handle: OpaquePointer
     /// Loose objects, read (and checked) by StackLab before libgit2 may see them.
     private let loose: LooseObjects
@@ -80,22 +83,29 @@ public final class Repository {
             return file
         }
         let toRead = files.indices.filter { !files[$0].omitted }
-        let workers = max(1, min(parallelism > 0 ? parallelism : ProcessInfo.processInfo.activeProcessorCount, toRead.count / 64 + 1))
+        let workers = max(1, min(parallelism > 0 ? parallelism : Self.cores, toRead.count / 64 + 1))
         let read = ResultSlots<Result<(size: Int, bytes: [UInt8]?), GitError>>(count: toRead.count)
         let path = self.path
         let listed = entries
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            // libgit2 handles are not shared between threads: each worker opens the repository itself.
-            let repository: Repository
-            switch Result(catching: { () throws(GitError) in try Repository(at: path) }) {
-            case .success(let opened): repository = opened
-            case .failure(let error):
-                for slot in stride(from: worker, to: toRead.count, by: workers) { read[slot] = .failure(error) }
-                return
+        if workers == 1 {
+            // A few blobs (a push's): read here, through this handle.
+            for (slot, index) in toRead.enumerated() {
+                read[slot] = Result { () throws(GitError) in try blob(listed[index], maxBytes: maxBytes) }
             }
-            for slot in stride(from: worker, to: toRead.count, by: workers) {
-                let entry = listed[toRead[slot]]
-                read[slot] = Result { () throws(GitError) in try repository.blob(entry, maxBytes: maxBytes) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                // libgit2 handles are not shared between threads: each worker opens the repository itself.
+                let repository: Repository
+                switch Result(catching: { () throws(GitError) in try Repository(at: path) }) {
+                case .success(let opened): repository = opened
+                case .failure(let error):
+                    for slot in stride(from: worker, to: toRead.count, by: workers) { read[slot] = .failure(error) }
+                    return
+                }
+                for slot in stride(from: worker, to: toRead.count, by: workers) {
+                    let entry = listed[toRead[slot]]
+                    read[slot] = Result { () throws(GitError) in try repository.blob(entry, maxBytes: maxBytes) }
+                }
             }
         }
         for (slot, index) in toRead.enumerated() {

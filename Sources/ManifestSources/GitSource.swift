@@ -27,7 +27,9 @@ public struct GitSource: ManifestSource {
             let repo = try Repository(at: repository)
             let commit = try repo.resolveCommit(revision)
             let files = try repo.files(at: commit, under: ManifestLayout.roots, maxBytes: limits.maxFileBytes, known: known, listings: listings)
-            let byPath = Dictionary(files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+            // Looked up only to follow links: made only when the tree has one.
+            let hasLinks = files.contains { if case .symlink = $0.kind { true } else { false } }
+            let byPath = hasLinks ? Dictionary(files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first }) : [:]
             let inputs = files.filter { ManifestLayout.isManifest($0.path) }.map { file in
                 Self.input(for: file, byPath: byPath, limit: limits.maxFileBytes)
             }

@@ -47,17 +47,18 @@ public enum Planner {
     /// manifests included). The result depends only on the arguments, so a caller that knows none of them changed
     /// may keep an earlier result (the incremental reconciler does). `snapshots` lists the region's object store (nil
     /// when it has none), `accounts` the tenants' accounts in it (nil when StackLab has no reseller credential there).
-    /// `firewallMemo`, kept by a long-running caller, spares rendering the rulesets of nodes whose inputs and observed
-    /// ruleset are those of the region's last plan (the plan is the same with or without it). `fingerprints` are those of
+    /// `regionMemo`, kept by a long-running caller, spares what the region's last plan decided from the same inputs:
+    /// rulesets of nodes, the whole networking, every instance but those whose documents changed (the plan is the same
+    /// with or without it). `fingerprints` are those of
     /// observations the caller knows (the very observations in `observed`); the others are digested.
     public static func planRegion(_ region: Resource<RegionSpec>, slice: RegionSlice, catalog: Catalog, observed: [ObservedNode],
                                   storedRings: [Address: StoredRing], hour: Int32, options: Options = Options(),
-                                  snapshots: [ObservedSnapshot]? = nil, accounts: [ObservedAccount]? = nil, firewallMemo: FirewallMemo? = nil,
+                                  snapshots: [ObservedSnapshot]? = nil, accounts: [ObservedAccount]? = nil, regionMemo: RegionMemo? = nil,
                                   fingerprints: [Address: String] = [:]) -> RegionPlan {
         var planner = RegionPlanner(region: region.name, spec: region.spec, slice: slice, catalog: catalog, observed: observed, options: options)
         planner.regionLocation = region.meta.location
         planner.regionDocument = region
-        planner.firewallMemo = firewallMemo
+        planner.regionMemo = regionMemo
         planner.fingerprints = fingerprints
         planner.snapshots = snapshots
         planner.accounts = accounts

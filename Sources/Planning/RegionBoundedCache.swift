@@ -38,6 +38,16 @@ package final class RegionBoundedCache<Key: Hashable & Sendable, Value: Sendable
         }
     }
 
+    /// Forgets the value kept under `key`.
+    package func forget(_ key: Key, region: String) {
+        _ = take(key, region: region)
+    }
+
+    /// The value kept under `key` (whatever its stamp), no longer kept.
+    package func take(_ key: Key, region: String) -> Value? {
+        lock.withLock { entries[region]?.removeValue(forKey: key)?.value }
+    }
+
     /// Regions and values kept.
     package var kept: (regions: Int, values: Int) {
         lock.withLock { (entries.count, entries.values.reduce(0) { $0 + $1.count }) }

@@ -3,9 +3,11 @@ import Manifests
 /// Billing meters on the plan's changes: a change that makes or changes a billed resource carries how it is charged
 /// from then on; a delete of something that left the manifests stops its charging when requested.
 extension RegionPlanner {
-    mutating func attachMeters() {
+    /// Attaches meters to every change; `instances`, when given, are the region's instances the changes may be of (all
+    /// of them are looked up otherwise).
+    mutating func attachMeters(instances given: [Address: Resource<InstanceSpec>]? = nil) {
         guard spec != nil || !changes.isEmpty else { return }
-        let instances = Dictionary(slice.instances.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        let instances = given ?? Dictionary(slice.instances.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         let volumes = Dictionary(slice.volumes.map { (DesiredDomain.volumeName(for: $0.address), $0) }, uniquingKeysWith: { first, _ in first })
         let floating = Dictionary(slice.floatingIPs.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         let balancers = Dictionary(slice.loadBalancers.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })

@@ -69,6 +69,21 @@ extension RegionPlanner {
             var keypair: String?
             var zone: String?
             var userData: String?
+
+            /// `instance` (at `address`) as networking reads it, attached at `place`.
+            init(_ instance: Resource<InstanceSpec>, address: Address, place: Attachment?) {
+                self.address = address
+                name = instance.name
+                node = place?.node
+                ip = place?.ip
+                mac = place?.mac
+                bridge = place?.bridge
+                network = instance.spec.network.value
+                groups = instance.spec.securityGroups?.value.map(\.value) ?? []
+                keypair = instance.spec.keypair?.value
+                zone = instance.spec.zone?.value
+                userData = instance.spec.userData?.value
+            }
         }
     }
 
@@ -83,7 +98,7 @@ extension RegionPlanner {
         var firewalls: Int
     }
 
-    /// A region's networking outcome with what it was planned from (kept by `FirewallMemo`).
+    /// A region's networking outcome with what it was planned from (kept by `RegionMemo`).
     struct NetworkingMemo: Sendable {
         var inputs: NetworkingInputs
         var outcome: NetworkingOutcome
@@ -115,7 +130,7 @@ extension RegionPlanner {
         // Made from the same inputs as the region's last plan: the same changes (a resize, an image or a power state
         // changes none of them).
         let inputs = networkingInputs(addresses: addresses, attached: attached)
-        if let inputs, let kept = firewallMemo?.networking(of: region, inputs: inputs) {
+        if let inputs, let kept = regionMemo?.networking(of: region, inputs: inputs) {
             changes += kept.changes
             errors += kept.errors
             unchanged += kept.unchanged
@@ -125,10 +140,10 @@ extension RegionPlanner {
         let before = (changes: changes.count, errors: errors.count, unchanged: unchanged, scheduled: scheduled)
         scheduled = false
         let firewalls = planNetworkingAfresh(addresses: addresses, attached: attached, networks: networks)
-        if let inputs, let firewallMemo {
+        if let inputs, let regionMemo {
             let outcome = NetworkingOutcome(changes: Array(changes[before.changes...]), errors: Array(errors[before.errors...]),
                                             unchanged: unchanged - before.unchanged, scheduled: scheduled, firewalls: firewalls)
-            firewallMemo.keep(outcome, of: region, inputs: inputs)
+            regionMemo.keep(outcome, of: region, inputs: inputs)
         }
         scheduled = scheduled || before.scheduled
     }
@@ -137,7 +152,7 @@ extension RegionPlanner {
     /// memo: nil when a document cannot be told by its digest, a node's observation has no fingerprint known, or domains
     /// are deleted or kept on orphan nodes (what the DHCP and ruleset removals wait for).
     private func networkingInputs(addresses: [Address], attached: [Address: Attachment]) -> NetworkingInputs? {
-        guard firewallMemo != nil, let regionDocument, orphans.isEmpty, !changes.contains(where: { $0.action == .delete && $0.address.kind == .instance }) else { return nil }
+        guard regionMemo != nil, let regionDocument, orphans.isEmpty, !changes.contains(where: { $0.action == .delete && $0.address.kind == .instance }) else { return nil }
         var observedPrints: [Address: String] = [:]
         observedPrints.reserveCapacity(observed.count)
         for address in observedOrder {
@@ -155,10 +170,7 @@ extension RegionPlanner {
             let named = instance.spec.securityGroups?.value.map(\.value) ?? []
             for name in named.isEmpty ? ["default"] : named { documents.append(Document(catalog.securityGroups[TenantKey(tenant: tenant, name: name)])) }
             if let keypair = instance.spec.keypair?.value { documents.append(Document(catalog.keypairs[TenantKey(tenant: tenant, name: keypair)])) }
-            let place = attached[address]
-            links.append(.init(address: address, name: instance.name, node: place?.node, ip: place?.ip, mac: place?.mac, bridge: place?.bridge,
-                               network: instance.spec.network.value, groups: named, keypair: instance.spec.keypair?.value,
-                               zone: instance.spec.zone?.value, userData: instance.spec.userData?.value))
+            links.append(NetworkingInputs.Link(instance, address: address, place: attached[address]))
         }
         guard !documents.contains(.unknown) else { return nil }
         return NetworkingInputs(documents: documents, instances: links, gateways: gateways, observed: observedPrints, hour: hour)
@@ -208,7 +220,7 @@ extension RegionPlanner {
         // firewall memo knows runs what these inputs render is not rendered again.
         var work: [(seen: ObservedNode, dhcp: NodeDHCP, rules: FirewallRules?, known: Bool)] = []
         var shared: FirewallRules.SharedInputs?
-        var reusable: [Address: FirewallMemo.Node] = [:], kept: [Address: FirewallMemo.Node] = [:]
+        var reusable: [Address: RegionMemo.Node] = [:], kept: [Address: RegionMemo.Node] = [:]
         // What every node's ruleset shares, made once.
         let byName = networks.sorted { $0.key < $1.key }
         let regionRanges = byName.map(\.value).flatMap { [$0.spec.fixedRange.value] + ($0.spec.floatingRange.map { [$0.value] } ?? []) }
@@ -249,10 +261,10 @@ extension RegionPlanner {
             located.balancerSources = balancerSources
             located.balancerPorts = balancerPorts
             var known = false
-            if let firewallMemo {
+            if let regionMemo {
                 if shared == nil {
                     shared = located.sharedInputs(region: regionDocument)
-                    reusable = firewallMemo.nodes(of: region, shared: shared!)
+                    reusable = regionMemo.nodes(of: region, shared: shared!)
                 }
                 if let memo = reusable[node], let rules = seen.firewall?.rules, seen.firewallDrift == nil, rules.sharesStorage(with: memo.observed),
                    memo.inputs == located.nodeInputs {
@@ -285,11 +297,11 @@ extension RegionPlanner {
             guard let ruleset else { continue }
             rulesets.append(ruleset)
             // Found as wanted: the next plan need not render it while nothing it is made from changes.
-            if planFirewall(ruleset, on: seen), firewallMemo != nil, let rules = seen.firewall?.rules, let inputs = item.rules?.nodeInputs {
+            if planFirewall(ruleset, on: seen), regionMemo != nil, let rules = seen.firewall?.rules, let inputs = item.rules?.nodeInputs {
                 kept[seen.address] = .init(inputs: inputs, observed: rules)
             }
         }
-        if let firewallMemo, let shared { firewallMemo.keep(kept, of: region, shared: shared, spared: work.count { $0.known }) }
+        if let regionMemo, let shared { regionMemo.keep(kept, of: region, shared: shared, spared: work.count { $0.known }) }
         removeNetworking(keeping: Set(compute))
         planProxies(proxies)
         return work.count { $0.rules != nil }

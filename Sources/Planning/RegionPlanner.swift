@@ -28,7 +28,7 @@ struct RegionPlanner {
     /// The Region document, when planned from one (what the firewall memo knows the region's spec by).
     var regionDocument: Resource<RegionSpec>?
     /// Each compute node's ruleset outcome from the last plan of the region, kept by a long-running planner.
-    var firewallMemo: FirewallMemo?
+    var regionMemo: RegionMemo?
     /// Fingerprints of observed nodes already known to the caller (the observations are those it digested before).
     var fingerprints: [Address: String] = [:]
     /// The ruleset each compute node should run, as rendered (a node the firewall memo knew is not rendered, so not here).
@@ -53,9 +53,11 @@ struct RegionPlanner {
     let nodeTargets: [Address: Change.Target]
     /// The region's declared instances' addresses, sorted, each once (empty for a region with no spec).
     var instanceOrder: [Address] = []
+    /// How many instances the scheduler placed by room (not kept on the node they run on).
+    var placedByRoom = 0
 
     /// Where an owned domain runs now.
-    struct Placed {
+    struct Placed: Sendable {
         var node: Address
         var domain: ObservedDomain
     }
@@ -102,6 +104,8 @@ struct RegionPlanner {
     }
 
     mutating func run() {
+        let context = runContext()
+        if let context, spliceInstances(context) { return }
         installedProxies = observed.compactMapValues { $0.proxy.flatMap(ProxyConfig.Installed.init(parsing:)) }
         let declared = Set(nodes.map { nodeAddress($0.name) })
         // What runs where now. A domain on a node that left the manifests is an orphan.
@@ -136,6 +140,7 @@ struct RegionPlanner {
         let kept = Set(orphans.map(\.address))
         // The region's instances by address, sorted once: placement, addresses and every loop over instances below.
         let (instances, ids) = spec == nil ? ([], []) : slice.instances.sortedByAddress(\.address)
+        placedByRoom = 0
         instanceOrder = []
         instanceOrder.reserveCapacity(ids.count)
         for address in ids where instanceOrder.last != address { instanceOrder.append(address) }  // once each
@@ -213,6 +218,7 @@ struct RegionPlanner {
         // deletes above), so they are planned side by side on copies of this planner, and what each added is taken in
         // this order, as planning one after the other adds it.
         let base = self
+        let domainStart = (changes: changes.count, errors: errors.count)
         let parts = ResultSlots<RegionPlanner>(count: 2)
         ParallelWork.forEach(count: 2, workers: 2) { [desired, current, unmanagedNames, freedIPs, networkChange] index in
             var part = base
@@ -232,6 +238,12 @@ struct RegionPlanner {
         planSnapshots(restores: planVolumes(desired: desired))
         planContainers()
         attachMeters()
+        if let context, let regionMemo {
+            let decided = DecidedInstances(desired: desired, current: current, unmanagedNames: unmanagedNames, freedIPs: freedIPs, networkChange: networkChange)
+            regionMemo.keep(instanceRun(context, decided: decided,
+                                        domainChanges: domainStart.changes..<domains.changes.count,
+                                        domainErrors: domainStart.errors..<domains.errors.count), of: region)
+        }
     }
 
     /// A network on a node, for the change that makes it.
@@ -249,26 +261,32 @@ struct RegionPlanner {
             let want = desired[address]!
             var dependsOn = afterNetwork[NodeNetworkKey(node: want.node.name, network: networkOf[address] ?? "")] ?? []
             if let freed = freedIPs[want.interface.ip] { dependsOn.append(freed) }  // the address is someone else's until that delete
-            guard let have = current[address], have.node == want.node else {
-                if unmanagedNames[want.node]?.contains(want.name) == true {
-                    errors.append(.init(address: address, message: "its domain '\(want.name)' would be created on \(want.node), which already has an unmanaged domain of that name; rename or remove that domain, or pin the instance to another node"))
-                    continue
-                }
-                guard let moved = current[address] else {
-                    changes.append(Change(address: address, target: target(want.node), action: .create, reason: .new,
-                                          dependsOn: dependsOn, operation: .defineDomain(want, restart: false)))
-                    continue
-                }
-                var copy = want
-                copy.origin = moved.node
-                changes.append(Change(address: address, target: target(want.node), action: .create, reason: .moved,
-                                      fields: [.init(field: "node", old: moved.node.name, new: want.node.name), copied(address, from: moved.node)],
-                                      dependsOn: dependsOn, restarts: moved.domain.state == .running,
-                                      operation: .moveDomain(copy, from: moved.node, domain: moved.domain.name)))
-                continue
-            }
-            planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
+            planDomain(address, want: want, have: current[address], dependsOn: dependsOn, unmanagedNames: unmanagedNames)
         }
+    }
+
+    /// The domain change of one instance (`want`; `have`: where it runs now, if anywhere): a create, a move, one of
+    /// `planInPlace`'s, an error, or nothing. At most one change or error.
+    mutating func planDomain(_ address: Address, want: DesiredDomain, have: Placed?, dependsOn: [ChangeID], unmanagedNames: [Address: Set<String>]) {
+        guard let have, have.node == want.node else {
+            if unmanagedNames[want.node]?.contains(want.name) == true {
+                errors.append(.init(address: address, message: "its domain '\(want.name)' would be created on \(want.node), which already has an unmanaged domain of that name; rename or remove that domain, or pin the instance to another node"))
+                return
+            }
+            guard let moved = have else {
+                changes.append(Change(address: address, target: target(want.node), action: .create, reason: .new,
+                                      dependsOn: dependsOn, operation: .defineDomain(want, restart: false)))
+                return
+            }
+            var copy = want
+            copy.origin = moved.node
+            changes.append(Change(address: address, target: target(want.node), action: .create, reason: .moved,
+                                  fields: [.init(field: "node", old: moved.node.name, new: want.node.name), copied(address, from: moved.node)],
+                                  dependsOn: dependsOn, restarts: moved.domain.state == .running,
+                                  operation: .moveDomain(copy, from: moved.node, domain: moved.domain.name)))
+            return
+        }
+        planInPlace(address: address, have: have, want: want, dependsOn: dependsOn)
     }
 
     /// An instance that stays on its node: replaced (image changed), updated (restarting it only when its
@@ -357,7 +375,6 @@ struct RegionPlanner {
     private mutating func desiredDomains(_ instances: [Resource<InstanceSpec>], ids: [Address], current: [Address: Placed]) -> [Address: DesiredDomain] {
         guard let spec else { return [:] }
         let flavors = catalog.flavors
-        let images = catalog.images
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let count = instances.count
         var slot = Array(0..<count)
@@ -380,7 +397,8 @@ struct RegionPlanner {
             }
             requests.append(request)
         }
-        let (placements, failures) = Scheduler.place(requests, on: Scheduler.hosts(of: spec, nodes: nodes))
+        let (placements, failures, pending) = Scheduler.place(requests, on: Scheduler.hosts(of: spec, nodes: nodes))
+        placedByRoom = pending
         errors += failures.map { Plan.Problem(address: $0.address, message: "cannot place it: \($0.reason)") }
         let placed = ids.map { placements[$0] }
 
@@ -439,21 +457,29 @@ struct RegionPlanner {
             guard let node = placed[index], let ip = addresses[slot[index]],
                   let flavor = flavorOf[index], let network = networks[instance.spec.network.value] else { continue }
             let address = ids[index]
-            let prefix = DesiredDomain.volumePrefix(for: address)
-            var disks = [DesiredDomain.Disk(pool: "stacklab-instances", volume: "\(prefix)-root", bytes: flavor.spec.disk.value.bytes,
-                                            device: "vda", image: images[instance.spec.image.value]?.spec.source.value)]
-            if let ephemeral = flavor.spec.ephemeral?.value, ephemeral.bytes > 0 {
-                disks.append(.init(pool: "stacklab-instances", volume: "\(prefix)-ephemeral", bytes: ephemeral.bytes, device: "vdb", image: nil))
-            }
-            disks += volumeDisks(of: instance, attached: volumesByInstance[address] ?? [], after: disks)
-            desired[address] = DesiredDomain(
-                address: address, node: nodeAddress(node), name: DesiredDomain.name(for: address),
-                vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,
-                interface: .init(bridge: network.spec.bridge.value, mac: macs[slot[index]]!, ip: ip),
-                running: (instance.spec.state?.value ?? .running) == .running,
-                flavor: flavor.name, image: instance.spec.image.value)
+            desired[address] = desiredDomain(instance, address: address, node: nodeAddress(node), ip: ip, mac: macs[slot[index]]!, flavor: flavor,
+                                             network: network, attached: volumesByInstance[address] ?? [])
         }
         return desired
+    }
+
+    /// The domain `instance` (at `address`) should be, placed on `node` with `ip` and `mac`: its flavor's disks, then
+    /// those of the Volumes `attached` to it.
+    func desiredDomain(_ instance: Resource<InstanceSpec>, address: Address, node: Address, ip: IPv4Address, mac: String, flavor: Resource<FlavorSpec>,
+                       network: Resource<NetworkSpec>, attached: [Resource<VolumeSpec>]) -> DesiredDomain {
+        let prefix = DesiredDomain.volumePrefix(for: address)
+        var disks = [DesiredDomain.Disk(pool: "stacklab-instances", volume: "\(prefix)-root", bytes: flavor.spec.disk.value.bytes,
+                                        device: "vda", image: catalog.images[instance.spec.image.value]?.spec.source.value)]
+        if let ephemeral = flavor.spec.ephemeral?.value, ephemeral.bytes > 0 {
+            disks.append(.init(pool: "stacklab-instances", volume: "\(prefix)-ephemeral", bytes: ephemeral.bytes, device: "vdb", image: nil))
+        }
+        disks += volumeDisks(of: instance, attached: attached, after: disks)
+        return DesiredDomain(
+            address: address, node: node, name: DesiredDomain.name(for: address),
+            vcpus: flavor.spec.vcpus.value, memoryKiB: flavor.spec.ram.value.bytes / 1024, disks: disks,
+            interface: .init(bridge: network.spec.bridge.value, mac: mac, ip: ip),
+            running: (instance.spec.state?.value ?? .running) == .running,
+            flavor: flavor.name, image: instance.spec.image.value)
     }
 
     /// Whether a running domain can become `want` without a restart: nothing but its size changes (same shape), and

@@ -19,14 +19,21 @@ public struct RegionSlices: Sendable {
     public private(set) var byRegion: [String: RegionSlice] = [:]
 
     /// The slices of every region, or of the regions `only` names (a run over one region of many copies only its own).
-    public init(_ model: DesiredModel, only: Set<String>? = nil) {
+    /// `instancesByRegion`, when known (`LoadResult.instancesByRegion`, for this very model), spares one region's slice
+    /// a pass over every instance.
+    public init(_ model: DesiredModel, only: Set<String>? = nil, instancesByRegion: [String: [Int]]? = nil) {
         if only?.isEmpty == true { return }
         if let only, only.count == 1, let target = only.first {
             // One region (a service's run): a filter pass per kind, comparing names without hashing them.
             func mine<Spec>(_ resource: Resource<Spec>) -> Bool { resource.meta.region?.value == target }
             var slice = RegionSlice()
             slice.nodes = model.nodes.filter(mine)
-            slice.instances = model.instances.filter(mine)
+            if let positions = instancesByRegion.map({ $0[target] ?? [] }),
+               positions.allSatisfy({ $0 < model.instances.count && mine(model.instances[$0]) }) {
+                slice.instances = positions.map { model.instances[$0] }
+            } else {
+                slice.instances = model.instances.filter(mine)
+            }
             slice.networks = model.networks.filter(mine)
             slice.rings = model.rings.filter(mine)
             slice.floatingIPs = model.floatingIPs.filter(mine)
@@ -51,6 +58,29 @@ public struct RegionSlices: Sendable {
 }
 
 extension Catalog {
+    /// Folds the documents of lists into one stamp (see `stamp`): nil once a document has no digest.
+    struct Stamp {
+        private(set) var value: UInt64? = 0xcbf2_9ce4_8422_2325
+
+        mutating func add<Spec>(_ list: [Resource<Spec>]) {
+            fold(UInt64(list.count))
+            for resource in list {
+                guard resource.meta.digest != 0 else {
+                    value = nil
+                    return
+                }
+                let location = resource.meta.location
+                fold(resource.meta.digest)
+                fold(UInt64(UInt32(bitPattern: location.line)) << 32 | UInt64(UInt32(bitPattern: location.column)))
+                fold(UInt64(location.file.index))
+            }
+        }
+
+        private mutating func fold(_ next: UInt64) {
+            value = value.map { ($0 ^ next) &* 0x100_0000_01b3 }
+        }
+    }
+
     /// Per tenant: the price list it is billed by (its own, or the only one there is), and whether it prepays.
     public static func billing(_ model: DesiredModel) -> [String: (priceList: String, prepaid: Bool)] {
         let onlyList = model.priceLists.count == 1 ? model.priceLists[0].name : ""
@@ -74,8 +104,21 @@ public struct Catalog: Sendable {
     public var billing: [String: (priceList: String, prepaid: Bool)] = [:]
     /// Per tenant: the quotas of its account in each region's object store (nil: none).
     public var storageQuotas: [String: (bytes: Int64?, objects: Int64?)] = [:]
+    /// The digests and places of every document the catalog is made from (tenants, price lists, flavors, images,
+    /// Filters, security groups, keypairs), folded in model order: equal stamps, equal catalogs. Nil when a document has
+    /// no digest (a model not loaded from files), so such catalogs are never taken for equal.
+    public private(set) var stamp: UInt64?
 
     public init(_ model: DesiredModel) {
+        var stamp = Stamp()
+        stamp.add(model.tenants)
+        stamp.add(model.priceLists)
+        stamp.add(model.flavors)
+        stamp.add(model.images)
+        stamp.add(model.filters)
+        stamp.add(model.securityGroups)
+        stamp.add(model.keypairs)
+        self.stamp = stamp.value
         billing = Self.billing(model)
         for tenant in model.tenants {
             storageQuotas[tenant.name] = (tenant.spec.quotas?.storage.map { Int64(clamping: $0.value.bytes) }, tenant.spec.quotas?.objects.map { Int64($0.value) })

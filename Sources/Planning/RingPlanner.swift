@@ -159,17 +159,23 @@ public enum RingPlanner {
             }
         }
         var added: [String] = [], removed: [String] = [], changed: [String] = []
-        for key in state.deviceIDs.keys.sorted() where wanted[key] == nil {
+        // Removals, then adds and updates, each in key order; only the keys that need one are sorted (a ring whose
+        // devices are as wanted sorts nothing).
+        for key in state.deviceIDs.keys.filter({ wanted[$0] == nil }).sorted() {
             state.builder.remove(state.deviceIDs[key]!)
             state.deviceIDs[key] = nil
             removed.append(key)
         }
-        for (key, device) in wanted.sorted(by: { $0.key < $1.key }) {
-            if let id = state.deviceIDs[key], let current = state.builder.devices[id] {
-                if current.weight != device.weight || current.ip != device.ip || current.port != device.port || current.zone != device.zone {
-                    try state.builder.update(id, to: device)
-                    changed.append(key)
-                }
+        let toChange = wanted.compactMap { key, device -> String? in
+            guard let id = state.deviceIDs[key], let current = state.builder.devices[id] else { return key }
+            let same = current.weight == device.weight && current.ip == device.ip && current.port == device.port && current.zone == device.zone
+            return same ? nil : key
+        }
+        for key in toChange.sorted() {
+            let device = wanted[key]!
+            if let id = state.deviceIDs[key], state.builder.devices[id] != nil {
+                try state.builder.update(id, to: device)
+                changed.append(key)
             } else {
                 state.deviceIDs[key] = try state.builder.add(device)
                 added.append(key)

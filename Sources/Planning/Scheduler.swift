@@ -89,8 +89,10 @@ public struct Scheduler: Sendable {
     }
 
     /// Places every request: instances already running keep their node (if it still exists and matches a pin or
-    /// zone); the rest are placed largest first. Returns node by address, and failures with the shortfall.
-    public static func place(_ requests: [Request], on hosts: [Host]) -> (placements: [Address: String], failures: [Failure]) {
+    /// zone); the rest are placed largest first. Returns node by address, failures with the shortfall, and how many
+    /// requests were placed by room (`pending`: not kept where they run). While none is, what each request asks for
+    /// places no other: an instance that keeps its node may change its size and every placement stays.
+    public static func place(_ requests: [Request], on hosts: [Host]) -> (placements: [Address: String], failures: [Failure], pending: Int) {
         var hosts = hosts
         let position = Dictionary(uniqueKeysWithValues: hosts.enumerated().map { ($1.name, $0) })
         var placements: [Address: String] = [:]
@@ -128,7 +130,7 @@ public struct Scheduler: Sendable {
             hosts[index].take(request)
             placements[request.address] = hosts[index].name
         }
-        return (placements, failures)
+        return (placements, failures, pending.count)
     }
 
     private static func shortfall(for request: Request, on hosts: [Host]) -> String {

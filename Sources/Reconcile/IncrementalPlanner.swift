@@ -81,6 +81,7 @@ public final class IncrementalPlanner {
         var reconciler = Reconciler(model: load.model, revision: load.revision, stateDirectory: stateDirectory, state: try state(), environment: environment)
         reconciler.nodes = caches.nodes
         reconciler.planDigests = load.planDigests
+        reconciler.instancesByRegion = load.instancesByRegion
         var request = PlanRequest()
         request.caches = caches
         request.sweepTemporaries = sweeps.due()

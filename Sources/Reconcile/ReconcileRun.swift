@@ -98,10 +98,14 @@ public struct ReconcileRun {
     }
 
     /// Seconds spent in each step of a run, in the order they ran, and the process's peak resident memory at the end of
-    /// each: where a slow or large run spends its time and memory.
+    /// each: where a slow or large run spends its time and memory. The peak is read (`/proc/self/status`, tens of
+    /// microseconds in a large process) at the end of the first step and of every step that took `peakReadSeconds` or
+    /// more; a shorter step carries the last reading, so growth in it shows at the next step read.
     public struct Phases: Sendable, CustomStringConvertible {
         public private(set) var steps: [(name: String, seconds: Double, peakMB: Double)] = []
         private var mark = DispatchTime.now().uptimeNanoseconds
+        /// Steps shorter than this carry the last peak read.
+        static let peakReadSeconds = 0.002
 
         /// Starts timing now.
         public init() {}
@@ -109,7 +113,8 @@ public struct ReconcileRun {
         /// Ends the step running since the last mark.
         mutating func end(_ name: String) {
             let now = DispatchTime.now().uptimeNanoseconds
-            steps.append((name, Double(now - mark) / 1e9, ResidentMemory.peakMB()))
+            let seconds = Double(now - mark) / 1e9
+            steps.append((name, seconds, peak(after: seconds)))
             mark = now
         }
 
@@ -118,9 +123,16 @@ public struct ReconcileRun {
         mutating func endAdding(_ name: String) {
             guard let index = steps.firstIndex(where: { $0.name == name }) else { return end(name) }
             let now = DispatchTime.now().uptimeNanoseconds
-            steps[index].seconds += Double(now - mark) / 1e9
-            steps[index].peakMB = ResidentMemory.peakMB()
+            let seconds = Double(now - mark) / 1e9
+            steps[index].seconds += seconds
+            steps[index].peakMB = peak(after: seconds)
             mark = now
+        }
+
+        /// The peak after a step of `seconds`: read, or the last reading for a short step.
+        private func peak(after seconds: Double) -> Double {
+            guard let last = steps.last?.peakMB, seconds < Self.peakReadSeconds else { return ResidentMemory.peakMB() }
+            return steps.map(\.peakMB).max() ?? last
         }
 
         /// "lock 0.001 s, recover 0.002 s, …" (with the peak resident memory where it grew in the step).

@@ -22,11 +22,15 @@ public struct ReuseStats: Sendable, CustomStringConvertible {
     /// Regions planned whose networking (DHCP, rulesets, load-balancer configurations) was kept whole: nothing it is
     /// made of changed.
     public var networkingKept = 0
+    /// Regions planned from their last run, only the instances whose documents changed decided again, and how many
+    /// instances those were.
+    public var runsSpliced = 0
+    public var instancesReplanned = 0
     /// Seconds in each step of the plan.
     public var phases = ReconcileRun.Phases()
 
     public var description: String {
-        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; rulesets: \(rulesetsKept) kept; networking: \(networkingKept) kept; \(phases)"
+        "regions: \(regionsReused) reused, \(regionsPlanned) planned; nodes: \(nodesReused) reused, \(nodesObserved) observed, \(generationsRead) generations read; rulesets: \(rulesetsKept) kept; networking: \(networkingKept) kept; domains: \(runsSpliced) regions spliced, \(instancesReplanned) instances decided again; \(phases)"
     }
 }
 
@@ -127,7 +131,7 @@ extension Reconciler {
         let regionResources = model.regions.filter { regions.contains($0.name) }.sorted { $0.name < $1.name }
         let removedRegions = regions.filter { !declared.contains($0) }.sorted()
         let wanted = Set(regions)
-        let catalog = Catalog(model)
+        let catalog = request.caches?.catalogs.catalog(of: model) ?? Catalog(model)
         let digests = self.digests
 
         // Generations first (a few stats per simulated node, or only for the nodes a watch saw change), before
@@ -163,7 +167,7 @@ extension Reconciler {
         let toPlan = regionResources.filter { kept[$0.name] == nil }
         stats.regionsPlanned = toPlan.count + removedRegions.count
         stats.phases.end("keys")
-        let slices = saved == nil ? RegionSlices(model, only: Set(toPlan.map(\.name))) : RegionSlices(DesiredModel(), only: [])
+        let slices = saved == nil ? RegionSlices(model, only: Set(toPlan.map(\.name)), instancesByRegion: instancesByRegion) : RegionSlices(DesiredModel(), only: [])
         stats.phases.end("slices")
 
         var removed: [RegionPlan] = []
@@ -196,8 +200,8 @@ extension Reconciler {
             stats.phases.endAdding("rings")
             let planned = ResultSlots<RegionPlan>(count: regions.count)
             let options = options
-            let firewalls = refresh ? nil : request.caches?.firewalls
-            let spared = firewalls?.spared ?? 0, networkingKept = firewalls?.networkingKept ?? 0
+            let regionMemo = refresh ? nil : request.caches?.regionMemo
+            let spared = regionMemo?.spared ?? 0, networkingKept = regionMemo?.networkingKept ?? 0, spliced = regionMemo?.spliced ?? (runs: 0, instances: 0)
             // The fingerprints of observations the cache gave back, made by an earlier plan.
             var known: [String: [Address: String]] = [:]
             for node in observation.nodes {
@@ -209,10 +213,12 @@ extension Reconciler {
                 planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
                                                     observed: observed[regions[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
                                                     snapshots: snapshots[regions[index].name], accounts: accounts[regions[index].name],
-                                                    firewallMemo: firewalls, fingerprints: known[regions[index].name] ?? [:])
+                                                    regionMemo: regionMemo, fingerprints: known[regions[index].name] ?? [:])
             }
-            stats.rulesetsKept += (firewalls?.spared ?? 0) - spared
-            stats.networkingKept += (firewalls?.networkingKept ?? 0) - networkingKept
+            stats.rulesetsKept += (regionMemo?.spared ?? 0) - spared
+            stats.networkingKept += (regionMemo?.networkingKept ?? 0) - networkingKept
+            stats.runsSpliced += (regionMemo?.spliced.runs ?? 0) - spliced.runs
+            stats.instancesReplanned += (regionMemo?.spliced.instances ?? 0) - spliced.instances
             for plan in planned.values where known[plan.region]?.count != plan.fingerprints.count {
                 for (address, fingerprint) in plan.fingerprints where known[plan.region]?[address] == nil {
                     observations?.keep(fingerprint: fingerprint, of: address, generation: generations[address] ?? nil)

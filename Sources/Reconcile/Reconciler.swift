@@ -27,6 +27,9 @@ public struct Reconciler: Sendable {
     /// The model's plan digests, when the caller has them (a long-running reconciler computes them once a revision);
     /// nil: computed when a plan needs them.
     public var planDigests: (catalog: UInt64, regions: [String: UInt64])?
+    /// Each region's instances as positions in `model.instances` (`LoadResult.instancesByRegion`, of this very model),
+    /// when the caller has them: a region's slice without a pass over every instance.
+    public var instancesByRegion: [String: [Int]]?
     /// `planDigests`, or computed from the model.
     var digests: (catalog: UInt64, regions: [String: UInt64]) { planDigests ?? model.planDigests }
     /// The SSH key for production nodes (`--identity`; nil: the node source's default).

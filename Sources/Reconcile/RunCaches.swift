@@ -214,9 +214,12 @@ public final class RunCaches: Sendable {
     public let nodeGroups = NodeGroups()
     /// Every region's node fingerprints merged, as the last plan's were.
     public let fingerprints = PlanFingerprints()
-    /// Which compute nodes run the ruleset their unchanged inputs render, for at most 8 of the regions planned most
-    /// recently: a region planned again renders only the rulesets of nodes whose inputs or ruleset changed.
-    public let firewalls: FirewallMemo
+    /// What the last plans of at most 8 of the regions planned most recently decided (which compute nodes run the
+    /// ruleset their inputs render, the networking, each instance's domain): a region planned again decides only what
+    /// its changed inputs touch.
+    public let regionMemo: RegionMemo
+    /// The last plan's catalog, while the columns it is made from are the same arrays.
+    public let catalogs = CatalogCache()
     /// Empty caches for the nodes of `stateDirectory` (production nodes reached as `environment` says), keeping the decoded state (observations, ring builders) of at
     /// most `regions` regions (every region when nil).
     public init(stateDirectory: String, regions: Int? = nil, environment: RunEnvironment = RunEnvironment()) {
@@ -224,7 +227,7 @@ public final class RunCaches: Sendable {
         observations = ObservationCache(regions: regions)
         rings = RingStateCache(regions: regions)
         memo = MemoryPlanMemo(regions: regions)
-        firewalls = FirewallMemo(regions: min(regions ?? 8, 8))
+        regionMemo = RegionMemo(regions: min(regions ?? 8, 8))
     }
 }
 
@@ -297,3 +300,50 @@ public final class PlanFingerprints: @unchecked Sendable {
         }
     }
 }
+
+/// The catalog a plan reads (`Catalog`: flavors, images, Filters, security groups, keypairs, each tenant's billing and
+/// quotas), kept while the model's columns it is made from are the very arrays of the last plan's model (a push that
+/// edits only regional documents leaves them alone), so a plan does not index every tenant's documents again.
+public final class CatalogCache: @unchecked Sendable {
+    private struct Columns {
+        var tenants: [Resource<TenantSpec>]
+        var priceLists: [Resource<PriceListSpec>]
+        var flavors: [Resource<FlavorSpec>]
+        var images: [Resource<ImageSpec>]
+        var filters: [Resource<FilterSpec>]
+        var securityGroups: [Resource<SecurityGroupSpec>]
+        var keypairs: [Resource<KeypairSpec>]
+
+        init(_ model: DesiredModel) {
+            tenants = model.tenants
+            priceLists = model.priceLists
+            flavors = model.flavors
+            images = model.images
+            filters = model.filters
+            securityGroups = model.securityGroups
+            keypairs = model.keypairs
+        }
+
+        func same(as other: Columns) -> Bool {
+            tenants.sharesStorage(with: other.tenants) && priceLists.sharesStorage(with: other.priceLists) && flavors.sharesStorage(with: other.flavors)
+                && images.sharesStorage(with: other.images) && filters.sharesStorage(with: other.filters)
+                && securityGroups.sharesStorage(with: other.securityGroups) && keypairs.sharesStorage(with: other.keypairs)
+        }
+    }
+
+    private let lock = NSLock()
+    private var kept: (columns: Columns, catalog: Catalog)?
+
+    /// Nothing kept yet.
+    public init() {}
+
+    /// The catalog of `model`: the kept one while its columns are the kept ones.
+    public func catalog(of model: DesiredModel) -> Catalog {
+        let columns = Columns(model)
+        if let kept = lock.withLock({ kept }), kept.columns.same(as: columns) { return kept.catalog }
+        let catalog = Catalog(model)
+        lock.withLock { kept = (columns, catalog) }
+        return catalog
+    }
+}
+

@@ -365,6 +365,7 @@ public struct ReconcileLoop: Service {
             reconciler.sshIdentity = configuration.sshIdentity
             reconciler.nodes = caches.nodes
             reconciler.planDigests = state.digests(of: revision)
+            reconciler.instancesByRegion = loaded.instancesByRegion
             var run = ReconcileRun(reconciler: reconciler, options: options, leases: try store.leases()) { try store.open() }
             run.caches = caches
             let state = self.state

@@ -96,13 +96,13 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
             listing.directories.append(region)
             let stamp = FileStamp(path: directory)?.description
             if let stamp, let kept = scan?.nodes(directory, stamp: stamp) {
-                listing.nodes += kept
+                listing.found.append(kept)
                 continue
             }
             listing.unchanged = false
             let found = FileStamp.names(in: directory, suffix: ".xml").map { Address(kind: .node, region: region, name: String($0.dropLast(4))) }
             if let stamp { scan?.keep(found, directory: directory, stamp: stamp) }
-            listing.nodes += found
+            listing.found.append(found)
         }
         return listing
     }
@@ -133,7 +133,9 @@ public final class SimulatedHostScan: @unchecked Sendable {
 
     /// One listing of the region directories.
     struct Listing {
-        var nodes: [Address] = []
+        /// The nodes found in each directory (the kept arrays for unchanged ones: joined only when read).
+        var found: [[Address]] = []
+        var nodes: [Address] { Array(found.joined()) }
         /// The region directories listed, in order.
         var directories: [String] = []
         /// Whether every directory was as kept (its stamp unchanged).

@@ -193,6 +193,15 @@ import Testing
         func both(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
             let (incremental, full) = try loads(repo, cache: cache)
             #expect(render(incremental) == render(full) && addresses(incremental) == addresses(full), comment, sourceLocation: sourceLocation)
+            // Each region's instances as the load found them: positions of exactly that region's instances, in order.
+            for load in [incremental, full] {
+                let regions = Set(load.model.instances.compactMap(\.region))
+                #expect(Set(load.instancesByRegion?.keys ?? [:].keys) == regions, comment, sourceLocation: sourceLocation)
+                for region in regions {
+                    let found = (load.instancesByRegion?[region] ?? []).map { load.model.instances[$0].address }
+                    #expect(found == load.model.instances.filter { $0.region == region }.map(\.address), comment, sourceLocation: sourceLocation)
+                }
+            }
             return render(incremental)
         }
         #expect(try both("first load").hasPrefix("0 errors"))

@@ -137,7 +137,7 @@ import Testing
         #expect(try json(first.plan) == json(try world.plan()))
         try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.large, image", with: "flavor: m1.small, image")
         let second = try planner.plan(revision: "HEAD")
-        #expect(second.reuse.networkingKept == 1)
+        #expect(second.reuse.runsSpliced == 1 && second.reuse.instancesReplanned == 1, "lab's last run is kept but for db-1's domain")
         #expect(second.plan?.isEmpty == true, "db-1 is back to the flavor it runs with")
         #expect(try json(second.plan) == json(try world.plan()))
     }
@@ -147,20 +147,21 @@ import Testing
         try world.apply()
         let observed = try world.observed().filter { $0.address.region == "lab" }
         let fingerprints = Dictionary(uniqueKeysWithValues: observed.map { ($0.address, $0.fingerprint) })
-        let memo = FirewallMemo()
+        let memo = RegionMemo()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        /// Plans lab at HEAD with the memo and without it; the plans must be equal. True when the memo kept lab's networking.
+        /// Plans lab at HEAD with the memo and without it; the plans must be equal. True when the memo kept lab's networking
+        /// (or the whole run but the changed instances' domains, which keeps their networking too).
         func plan(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> Bool {
             let model = try world.reconciler().model
             let region = try #require(model.regions.first { $0.name == "lab" })
             let slice = RegionSlices(model, only: ["lab"])["lab"]
-            let before = memo.networkingKept
+            let before = (memo.networkingKept, memo.spliced.runs)
             let withMemo = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: [:], hour: 0,
-                                              firewallMemo: memo, fingerprints: fingerprints)
+                                              regionMemo: memo, fingerprints: fingerprints)
             let fresh = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: [:], hour: 0)
             #expect(try encoder.encode(withMemo) == encoder.encode(fresh), comment, sourceLocation: sourceLocation)
-            return memo.networkingKept > before
+            return memo.networkingKept > before.0 || memo.spliced.runs > before.1
         }
         #expect(try !plan("first plan"), "nothing kept before")
         #expect(try plan("nothing changed"))
@@ -189,6 +190,100 @@ import Testing
         try edit(world, "manifests/tenants/other.yaml", replacing: "name: db-1\nregion: lab", with: "name: db-2\nregion: lab")
         #expect(try !plan("db-1 renamed"))
         #expect(try !plan("db-1 renamed, again"))
+    }
+
+    /// A region planned again from its last run decides only the instances whose documents changed, and only while
+    /// they keep their places: every plan is compared with one made without the memo.
+    @Test func aRegionsRunIsSplicedOnlyWhileTheChangedInstancesKeepTheirPlaces() throws {
+        let world = try World()
+        let memo = RegionMemo()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var observed: [ObservedNode] = []
+        /// Plans lab at HEAD with the memo and without it; the plans must be equal. How many instances were decided again
+        /// when the run was spliced, nil when lab was planned in full.
+        func plan(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> Int? {
+            let model = try world.reconciler().model
+            let region = try #require(model.regions.first { $0.name == "lab" })
+            let slice = RegionSlices(model, only: ["lab"])["lab"]
+            let fingerprints = Dictionary(uniqueKeysWithValues: observed.map { ($0.address, $0.fingerprint) })
+            let before = memo.spliced
+            let withMemo = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: [:], hour: 0,
+                                              regionMemo: memo, fingerprints: fingerprints)
+            let fresh = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: [:], hour: 0)
+            #expect(try encoder.encode(withMemo) == encoder.encode(fresh), comment, sourceLocation: sourceLocation)
+            #expect(withMemo.changes.count == fresh.changes.count && withMemo.unchanged == fresh.unchanged, comment, sourceLocation: sourceLocation)
+            return memo.spliced.runs > before.runs ? memo.spliced.instances - before.instances : nil
+        }
+
+        // Nothing applied: every instance is placed by room, so a run is never kept.
+        observed = try world.observed().filter { $0.address.region == "lab" }
+        #expect(try plan("nothing applied") == nil)
+        #expect(try plan("nothing applied, again") == nil)
+
+        try world.apply()
+        observed = try world.observed().filter { $0.address.region == "lab" }
+        #expect(try plan("applied") == nil)
+        #expect(try plan("nothing changed") == 0)
+        try edit(world, "manifests/catalog.yaml", replacing: "name: ubuntu\nspec: {format: qcow2, source: images/ubuntu.qcow2, minDisk: 5GiB}",
+                 with: "name: ubuntu\nspec: {format: qcow2, source: images/ubuntu.qcow2, minDisk: 5GiB}\n---\nkind: Image\nname: debian\nspec: {format: qcow2, source: images/debian.qcow2}")
+        #expect(try plan("an image added to the catalog") == nil)
+
+        // What an instance may change and keep its place: each decided alone, the others' outcomes kept.
+        let webOne = "  flavor: m1.small\n  image: ubuntu\n  network: private\n  keypair: deploy\n"
+        let kept: [(path: String, old: String, new: String)] = [
+            ("manifests/tenants/other.yaml", "flavor: m1.small, image", "flavor: m1.large, image"),
+            ("manifests/tenants/other.yaml", "image: ubuntu, network: private, keypair: theirs}", "image: debian, network: private, keypair: theirs}"),
+            ("manifests/tenants/other.yaml", "keypair: theirs}", "keypair: theirs, state: stopped}"),
+            ("manifests/tenants/other.yaml", "state: stopped}", "state: stopped, billing: monthly}"),
+            ("manifests/tenants/acme.yaml", webOne, webOne.replacingOccurrences(of: "m1.small", with: "m1.large")),
+            ("manifests/tenants/other.yaml", "flavor: m1.large, image: debian", "flavor: m1.small, image: ubuntu"),
+        ]
+        for edit in kept {
+            try self.edit(world, edit.path, replacing: edit.old, with: edit.new)
+            #expect(try plan("\(edit.new)") == 1, "only the changed instance is decided again after \(edit.new)")
+        }
+        let bothInAcme = try String(contentsOfFile: world.repo.file("manifests/tenants/acme.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "flavor: m1.large\n", with: "flavor: m1.small\n")
+            .replacingOccurrences(of: "spec: {flavor: m1.large, image: ubuntu", with: "spec: {flavor: m1.small, image: ubuntu")
+        try world.commit("manifests/tenants/acme.yaml", bothInAcme)
+        #expect(try plan("web-1 and web-2 resized") == 2)
+
+        // What places an instance, numbers it, or is read by networking, and every other document: planned in full, then
+        // kept while it stays.
+        let full: [(path: String, old: String, new: String)] = [
+            ("manifests/tenants/other.yaml", "keypair: theirs,", "keypair: theirs, userData: hello,"),
+            ("manifests/tenants/other.yaml", "userData: hello,", "userData: hello, securityGroups: [private],"),
+            ("manifests/tenants/acme.yaml", "fixedIP: 10.20.0.10", "fixedIP: 10.20.0.11"),
+            ("manifests/tenants/acme.yaml", "spec: {size: 100GiB, instance: web-1, device: vdb}", "spec: {size: 200GiB, instance: web-1, device: vdb}"),
+            ("manifests/catalog.yaml", "spec: {vcpus: 4, ram: 8GiB, disk: 80GiB}", "spec: {vcpus: 4, ram: 16GiB, disk: 80GiB}"),
+            ("regions/lab/nodes.yaml", "cpus: 16\n  memory: 64GiB\n  disks:\n    - {name: sdb, size: 2TB}\n    - {name: sdc, size: 2TB}\n---\nkind: Node\nname: lab-2",
+             "cpus: 32\n  memory: 64GiB\n  disks:\n    - {name: sdb, size: 2TB}\n    - {name: sdc, size: 2TB}\n---\nkind: Node\nname: lab-2"),
+        ]
+        for edit in full {
+            try self.edit(world, edit.path, replacing: edit.old, with: edit.new)
+            #expect(try plan("\(edit.new)") == nil, "lab is planned in full after \(edit.new)")
+            let again = try plan("\(edit.new), again")
+            #expect(again == 0, "\(edit.new): \(String(describing: again))")
+        }
+        // Pinned to another node, or to another zone: placed by room, so never kept until it runs there.
+        let dbNode = try #require(observed.first { $0.domains.contains { $0.address?.name == "db-1" } }).address.name
+        let elsewhere = try #require(["lab-1", "lab-2", "lab-3"].first { $0 != dbNode })
+        try edit(world, "manifests/tenants/other.yaml", replacing: "network: private, keypair: theirs", with: "network: private, zone: \(elsewhere), keypair: theirs")
+        #expect(try plan("db-1 in another zone") == nil)
+        #expect(try plan("db-1 in another zone, again") == nil)
+        try edit(world, "manifests/tenants/other.yaml", replacing: "zone: \(elsewhere), keypair", with: "node: \(elsewhere), keypair")
+        #expect(try plan("db-1 pinned to another node") == nil)
+        #expect(try plan("db-1 pinned to another node, again") == nil)
+        try edit(world, "manifests/tenants/other.yaml", replacing: "node: \(elsewhere), keypair", with: "node: \(dbNode), keypair")
+        #expect(try plan("db-1 pinned where it runs") == nil)
+        #expect(try plan("db-1 pinned where it runs, again") == 0)
+
+        // A new instance is placed by room: never kept, until it runs.
+        try world.commit("manifests/tenants/other.yaml", try String(contentsOfFile: world.repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+            + "---\nkind: Instance\nname: db-2\nregion: lab\ntenant: other\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
+        #expect(try plan("db-2 added") == nil)
+        #expect(try plan("db-2 added, again") == nil)
     }
 
     @Test func anInvalidCommitGetsTheFullLoadsDiagnosticsAndNoPlan() throws {

@@ -16,6 +16,9 @@ public struct LoadResult: Sendable {
     /// `model.planDigests`, added up from each file's (kept with its decode, so an incremental load does not walk
     /// the whole model for them).
     public var planDigests: (catalog: UInt64, regions: [String: UInt64]) = (0, [:])
+    /// Each region's instances, as their positions in `model.instances` in declaration order, as validation found them
+    /// (nil when the load was not validated): a region's instances without a pass over every instance.
+    public var instancesByRegion: [String: [Int]]?
     /// Seconds spent in each phase: read, decode, validate.
     public var timings = Timings()
 
@@ -192,6 +195,7 @@ public struct Loader: Sendable {
         let model = merged ?? DesiredModel.merged(results.map(\.model))
         for result in results { diagnostics += result.diagnostics }
         let validateStart = Clock.now
+        var instancesByRegion: [String: [Int]]?
         if validate {
             // A region whose own files did not parse is not reported as undeclared by everything that names it.
             let unreadableRegions = Set(results.indices.compactMap { i in
@@ -199,8 +203,10 @@ public struct Loader: Sendable {
             })
             var lostNames = Set(results.flatMap(\.lostNames))
             for i in results.indices where results[i].stoppedEarly { lostNames.formUnion(Self.declaredNames(in: files[order[i].id].bytes)) }
-            diagnostics += Validator(model: model, files: files, unreadableRegions: unreadableRegions, lostNames: lostNames,
-                                     cache: validation).run(cache: validation)
+            let validated = Validator(model: model, files: files, unreadableRegions: unreadableRegions, lostNames: lostNames,
+                                      cache: validation).run(cache: validation)
+            diagnostics += validated.diagnostics
+            instancesByRegion = validated.instancesByRegion
         }
         if let rank {
             diagnostics.sort { a, b in Self.order(a, b) { rank[Int($0.index)] } }
@@ -208,6 +214,7 @@ public struct Loader: Sendable {
             diagnostics.sort { a, b in Self.order(a, b) { Int($0.index) } }
         }
         var result = LoadResult(model: model, files: files, diagnostics: diagnostics, revision: snapshot.revision)
+        result.instancesByRegion = instancesByRegion
         var digests = PlanDigests()
         if let summed {
             digests = summed

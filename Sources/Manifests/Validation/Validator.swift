@@ -29,10 +29,11 @@ struct Validator: Sendable {
         self.index = index
     }
 
-    /// Runs every rule and returns the findings. Instances are checked region by region, concurrently; a region
+    /// Runs every rule and returns the findings, with each region's instances (their positions in `model.instances`,
+    /// in declaration order). Instances are checked region by region, concurrently; a region
     /// whose instance documents (and their places) and everything that is not an instance are unchanged since
     /// `cache` last saw them keeps its findings. The rules over everything else run concurrently with them.
-    func run(cache: ValidationCache? = nil) -> [Diagnostic] {
+    func run(cache: ValidationCache? = nil) -> (diagnostics: [Diagnostic], instancesByRegion: [String: [Int]]) {
         // Instances by region, in declaration order, and (for the cache) a key of each region's instances: each
         // instance's region slot in one pass (a tenant's file holds instances of many regions, so runs are short), then
         // each region's positions in arrays of their final size.
@@ -93,7 +94,7 @@ struct Validator: Sendable {
         validator.diagnostics = others[0]!
         validator.checkCapacity(findings)
         validator.checkQuotas(findings)
-        return validator.diagnostics + regions.flatMap { findings[$0]!.diagnostics }
+        return (validator.diagnostics + regions.flatMap { findings[$0]!.diagnostics }, positions)
     }
 
     /// Each instance's region slot and mix, and each region's positions (in declaration order), count and sum of mixes.
