@@ -57,9 +57,11 @@ extension RegionPlanner {
         var errorOwners: [Int]
     }
 
-    /// This run's context, when a long-running planner keeps runs and every input is known by digest or fingerprint
-    /// (nil otherwise: a region with no spec, one whose object store was observed, a document or observation not known).
-    func runContext() -> RunContext? {
+    /// This run's context, when a long-running planner keeps runs and every document is known by digest (nil otherwise:
+    /// a region with no spec, one whose object store was observed, a document not known). An observation whose
+    /// fingerprint the caller did not know (a node observed anew, as after an apply) is digested here, once: the plan's
+    /// result reports that fingerprint.
+    mutating func runContext() -> RunContext? {
         guard regionMemo != nil, spec != nil, let regionDocument, snapshots == nil, accounts == nil, let catalog = catalog.stamp else { return nil }
         typealias Document = FirewallRules.SharedInputs.Document
         var documents: [Document] = [Document(Optional(regionDocument)), .absent]
@@ -78,7 +80,8 @@ extension RegionPlanner {
         var prints: [String] = []
         prints.reserveCapacity(observedOrder.count)
         for address in observedOrder {
-            guard let print = fingerprints[address] else { return nil }
+            let print = fingerprints[address] ?? observed[address]!.fingerprint
+            fingerprints[address] = print
             prints.append(print)
         }
         return RunContext(documents: documents, catalog: catalog, observed: observedOrder, fingerprints: prints, options: options)

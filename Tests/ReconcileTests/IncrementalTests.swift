@@ -91,11 +91,12 @@ import Testing
         let computeInEdge = observed.count { $0.address.region == "edge" && $0.firewall != nil }
         #expect(computeInLab > 1 && computeInEdge > 0)
 
-        // An instance resized: nothing any ruleset is made of changed, and every node runs what it ran.
+        // An instance resized: nothing any ruleset is made of changed, and every node runs what it ran. The region's whole
+        // run is kept but for that instance's domain, the rulesets with it.
         try edit(world, "manifests/tenants/other.yaml", replacing: "spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}",
                  with: "spec: {flavor: m1.large, image: ubuntu, network: private, keypair: theirs}")
         let resized = try planner.plan(revision: "HEAD")
-        #expect(resized.reuse.rulesetsKept == computeInLab)
+        #expect(resized.reuse.runsSpliced == 1 && resized.reuse.rulesetsKept == 0)
         #expect(try json(resized.plan) == json(try world.plan()))
 
         // A rule of acme's security group: what lab's nodes share changed, so each of their rulesets is rendered again.
@@ -140,6 +141,17 @@ import Testing
         #expect(second.reuse.runsSpliced == 1 && second.reuse.instancesReplanned == 1, "lab's last run is kept but for db-1's domain")
         #expect(second.plan?.isEmpty == true, "db-1 is back to the flavor it runs with")
         #expect(try json(second.plan) == json(try world.plan()))
+
+        // As the service goes: a push applied, its nodes observed anew by the next plan (their fingerprints digested by
+        // it), then the next push spliced into that plan's run.
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.small, image", with: "flavor: m1.large, image")
+        try world.apply()
+        let afterApply = try planner.plan(revision: "HEAD")
+        #expect(afterApply.reuse.nodesObserved > 0 && afterApply.plan?.isEmpty == true)
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.large, image", with: "flavor: m1.small, image")
+        let third = try planner.plan(revision: "HEAD")
+        #expect(third.reuse.runsSpliced == 1 && third.reuse.instancesReplanned == 1, "the run planned after the apply is kept")
+        #expect(try json(third.plan) == json(try world.plan()))
     }
 
     @Test func aRegionsNetworkingIsKeptOnlyWhileNothingItIsPlannedFromChanged() throws {
