@@ -10,8 +10,8 @@ import Manifests
 /// - The region's whole networking outcome (`RegionPlanner.NetworkingOutcome`: its DHCP, firewall and HAProxy changes)
 ///   with everything it was planned from (`RegionPlanner.NetworkingInputs`): a plan of the region from equal inputs adds
 ///   the kept changes without building attachments, metadata, membership or any node's configuration.
-/// - The region's run (`RegionPlanner.InstanceRun`: every instance's desired domain, and what the run made of them) with
-///   what it was made from: a plan of the region in which only instance documents changed, none of them in what places
+/// - The region's run (`RegionPlanner.InstanceRun`: each instance's place and where its domain runs, a few bytes each,
+///   and what the run made of them) with what it was made from: a plan of the region in which only instance documents changed, none of them in what places
 ///   it, numbers it or puts it on the network (a resize, an image, a power state), decides again only those instances'
 ///   domains and keeps everything else.
 public final class RegionMemo: @unchecked Sendable {

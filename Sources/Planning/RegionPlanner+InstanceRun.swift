@@ -25,13 +25,29 @@ extension RegionPlanner {
         var options: Planner.Options
     }
 
-    /// What a region's run decided per instance, and what it made of it.
+    /// What a region's run decided per instance, and what it made of it: by position in `instanceOrder`, each desired
+    /// domain's place (nil: the instance could not be planned) and where its domain runs (nil: nowhere), as a locator
+    /// into the observations (equal observations have equal fingerprints, domains in the same order). A run keeps these
+    /// few bytes per instance, not the domains.
     struct DecidedInstances: Sendable {
-        var desired: [Address: DesiredDomain]
-        var current: [Address: Placed]
+        var places: [Place?]
+        var running: [Placed.Locator?]
         var unmanagedNames: [Address: Set<String>]
         var freedIPs: [IPv4Address: ChangeID]
         var networkChange: [NodeNetworkKey: ChangeID]
+    }
+
+    /// Where a desired domain goes: its node, address and MAC (the rest follows from the instance's document).
+    struct Place: Sendable {
+        var node: Address
+        var ip: IPv4Address
+        var mac: String
+
+        init(_ domain: DesiredDomain) {
+            node = domain.node
+            ip = domain.interface.ip
+            mac = domain.interface.mac
+        }
     }
 
     /// A region's run, kept with what it was made from.
@@ -103,7 +119,7 @@ extension RegionPlanner {
     /// Plans the run from the region's kept one when its context is `context` and only instances that keep their
     /// place changed (see the type's comment); false, having changed nothing, when it cannot.
     mutating func spliceInstances(_ context: RunContext) -> Bool {
-        guard let regionMemo, var kept = regionMemo.takeInstanceRun(of: region), kept.context == context, !kept.scheduled || kept.hour == hour,
+        guard let regionMemo, let kept = regionMemo.takeInstanceRun(of: region), kept.context == context, !kept.scheduled || kept.hour == hour,
               kept.instances.count == slice.instances.count else { return false }
         let networks = Dictionary(slice.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var changed: [(position: Int, instance: Resource<InstanceSpec>)] = []
@@ -115,22 +131,32 @@ extension RegionPlanner {
         }
         changed.sort { $0.position < $1.position }
 
-        // The changed instances' domains and domain changes, planned alone (the kept run is this planner's alone now:
-        // its table of domains is changed in place).
+        // The changed instances' domains, each with its kept place, and where it runs now: all found before anything is
+        // planned, so a splice that cannot be made changes nothing.
         let volumes = changed.isEmpty ? [] : slice.volumes.filter { $0.spec.instance != nil }
         var previouslyUnchanged = 0
+        var decided: [(address: Address, network: String, want: DesiredDomain, have: Placed?)] = []
         for (position, instance) in changed {
             let address = kept.instanceOrder[position]
-            guard let had = kept.decided.desired[address] else { continue }  // not plannable then, so not now: its error stands
+            guard let place = kept.decided.places[position] else { continue }  // not plannable then, so not now: its error stands
             if !kept.changeOwners.contains(position), !kept.errorOwners.contains(position) { previouslyUnchanged += 1 }
             guard let flavor = catalog.flavors[instance.spec.flavor.value], let network = networks[instance.spec.network.value] else { return false }
             let attached = volumes.filter { $0.spec.instance?.value == instance.name && $0.tenant == instance.tenant }
-            let want = desiredDomain(instance, address: address, node: had.node, ip: had.interface.ip, mac: had.interface.mac, flavor: flavor,
+            let want = desiredDomain(instance, address: address, node: place.node, ip: place.ip, mac: place.mac, flavor: flavor,
                                      network: network, attached: attached)
-            kept.decided.desired[address] = want
-            var dependsOn = kept.decided.networkChange[NodeNetworkKey(node: want.node.name, network: instance.spec.network.value)].map { [$0] } ?? []
+            var have: Placed?
+            if let at = kept.decided.running[position] {
+                let node = observedOrder[Int(at.node)]
+                guard let domains = observed[node]?.domains, Int(at.domain) < domains.count, domains[Int(at.domain)].address == address else { return false }
+                have = Placed(node: node, domain: domains[Int(at.domain)], at: at)
+            }
+            decided.append((address, instance.spec.network.value, want, have))
+        }
+        // Their domain changes, planned alone, in instance order.
+        for (address, network, want, have) in decided {
+            var dependsOn = kept.decided.networkChange[NodeNetworkKey(node: want.node.name, network: network)].map { [$0] } ?? []
             if let freed = kept.decided.freedIPs[want.interface.ip] { dependsOn.append(freed) }
-            planDomain(address, want: want, have: kept.decided.current[address], dependsOn: dependsOn, unmanagedNames: kept.decided.unmanagedNames)
+            planDomain(address, want: want, have: have, dependsOn: dependsOn, unmanagedNames: kept.decided.unmanagedNames)
         }
         attachMeters(instances: Dictionary(changed.map { ($0.instance.address, $0.instance) }, uniquingKeysWith: { first, _ in first }))
         let positions = Dictionary(changed.map { (kept.instanceOrder[$0.position], $0.position) }, uniquingKeysWith: { first, _ in first })

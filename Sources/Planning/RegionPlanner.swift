@@ -60,6 +60,14 @@ struct RegionPlanner {
     struct Placed: Sendable {
         var node: Address
         var domain: ObservedDomain
+        /// Where the domain is among the observations: its node's position in `observedOrder`, its own in that node's
+        /// domains (what a kept run holds instead of the domain).
+        var at: Locator
+
+        struct Locator: Sendable {
+            var node: Int32
+            var domain: Int32
+        }
     }
 
     init(region: String, spec: RegionSpec?, slice: RegionSlice, catalog: Catalog, observed: [ObservedNode], options: Planner.Options) {
@@ -113,9 +121,9 @@ struct RegionPlanner {
         current.reserveCapacity(observed.values.reduce(0) { $0 + $1.domains.count })
         var duplicates: [Placed] = []
         var unmanagedNames: [Address: Set<String>] = [:]
-        for address in observedOrder {
+        for (nodeIndex, address) in observedOrder.enumerated() {
             let node = observed[address]!
-            for domain in node.domains {
+            for (domainIndex, domain) in node.domains.enumerated() {
                 guard let address = domain.address else {
                     unmanaged.append(.init(node: node.address, kind: "domain", name: domain.name))
                     unmanagedNames[node.address, default: []].insert(domain.name)
@@ -125,7 +133,7 @@ struct RegionPlanner {
                     orphans.append(.init(address: address, node: node.address))
                     continue
                 }
-                let placed = Placed(node: node.address, domain: domain)
+                let placed = Placed(node: node.address, domain: domain, at: .init(node: Int32(nodeIndex), domain: Int32(domainIndex)))
                 if let first = current[address] {
                     // Two copies: one was made from the other by a move that stopped before the old one was deleted. The
                     // copy is the newer one (the move stopped the old domain before copying it).
@@ -239,7 +247,9 @@ struct RegionPlanner {
         planContainers()
         attachMeters()
         if let context, let regionMemo {
-            let decided = DecidedInstances(desired: desired, current: current, unmanagedNames: unmanagedNames, freedIPs: freedIPs, networkChange: networkChange)
+            let decided = DecidedInstances(places: instanceOrder.map { address in desired[address].map { .init($0) } },
+                                           running: instanceOrder.map { current[$0]?.at }, unmanagedNames: unmanagedNames, freedIPs: freedIPs,
+                                           networkChange: networkChange)
             regionMemo.keep(instanceRun(context, decided: decided,
                                         domainChanges: domainStart.changes..<domains.changes.count,
                                         domainErrors: domainStart.errors..<domains.errors.count), of: region)
