@@ -156,8 +156,8 @@ extension Change {
         return change
     }
 
-    /// Whether `compacted()` may keep something of it deflated.
-    var carriesKeptBytes: Bool {
+    /// Whether `compacted()` may keep something of it deflated (a ruleset's rules and counters, a ring builder's state).
+    var hasKeptPayload: Bool {
         switch operation {
         case .node(.loadFirewall), .region(.saveRingBuilder): true
         default: false
@@ -169,7 +169,7 @@ extension [Change] {
     /// Each change `compacted()`; the very array when none carries anything to deflate.
     func compacted() -> [Change] {
         var changes = self
-        for index in changes.indices where changes[index].carriesKeptBytes {
+        for index in changes.indices where changes[index].hasKeptPayload {
             changes[index] = changes[index].compacted()
         }
         return changes

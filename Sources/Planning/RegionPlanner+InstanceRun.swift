@@ -135,11 +135,12 @@ extension RegionPlanner {
         // planned, so a splice that cannot be made changes nothing.
         let volumes = changed.isEmpty ? [] : slice.volumes.filter { $0.spec.instance != nil }
         var previouslyUnchanged = 0
+        let owned = changed.isEmpty ? [] : Set(kept.changeOwners).union(kept.errorOwners)
         var decided: [(address: Address, network: String, want: DesiredDomain, have: Placed?)] = []
         for (position, instance) in changed {
             let address = kept.instanceOrder[position]
             guard let place = kept.decided.places[position] else { continue }  // not plannable then, so not now: its error stands
-            if !kept.changeOwners.contains(position), !kept.errorOwners.contains(position) { previouslyUnchanged += 1 }
+            if !owned.contains(position) { previouslyUnchanged += 1 }
             guard let flavor = catalog.flavors[instance.spec.flavor.value], let network = networks[instance.spec.network.value] else { return false }
             let attached = volumes.filter { $0.spec.instance?.value == instance.name && $0.tenant == instance.tenant }
             let want = desiredDomain(instance, address: address, node: place.node, ip: place.ip, mac: place.mac, flavor: flavor,
