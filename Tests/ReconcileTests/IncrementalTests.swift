@@ -237,6 +237,16 @@ import Testing
         observed = try world.observed().filter { $0.address.region == "lab" }
         #expect(try plan("applied") == nil)
         #expect(try plan("nothing changed") == 0)
+        // A domain made by hand on a node: lab is planned in full, then kept with it (reported, and its name taken).
+        let host = SimulatedNode.hostFile(stateDirectory: world.state.path, node: Address(kind: .node, region: "lab", name: "lab-2"))
+        try String(contentsOfFile: host, encoding: .utf8).replacingOccurrences(of: "</node>", with: """
+            <domain type='test'><name>handmade</name><memory unit='KiB'>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>
+            </node>
+            """).write(toFile: host, atomically: true, encoding: .utf8)
+        observed = try world.observed().filter { $0.address.region == "lab" }
+        #expect(observed.contains { $0.domains.contains { $0.name == "handmade" && $0.address == nil } })
+        #expect(try plan("a handmade domain on lab-2") == nil)
+        #expect(try plan("a handmade domain on lab-2, again") == 0)
         try edit(world, "manifests/catalog.yaml", replacing: "name: ubuntu\nspec: {format: qcow2, source: images/ubuntu.qcow2, minDisk: 5GiB}",
                  with: "name: ubuntu\nspec: {format: qcow2, source: images/ubuntu.qcow2, minDisk: 5GiB}\n---\nkind: Image\nname: debian\nspec: {format: qcow2, source: images/debian.qcow2}")
         #expect(try plan("an image added to the catalog") == nil)
