@@ -104,6 +104,8 @@ public struct ReconcileRun {
     public struct Phases: Sendable, CustomStringConvertible {
         public private(set) var steps: [(name: String, seconds: Double, peakMB: Double)] = []
         private var mark = DispatchTime.now().uptimeNanoseconds
+        /// The last peak read (nil before the first step).
+        private var lastPeak: Double?
         /// Steps shorter than this carry the last peak read.
         static let peakReadSeconds = 0.002
 
@@ -114,7 +116,8 @@ public struct ReconcileRun {
         mutating func end(_ name: String) {
             let now = DispatchTime.now().uptimeNanoseconds
             let seconds = Double(now - mark) / 1e9
-            steps.append((name, seconds, peak(after: seconds)))
+            let peak = peak(after: seconds)
+            steps.append((name, seconds, peak))
             mark = now
         }
 
@@ -130,9 +133,11 @@ public struct ReconcileRun {
         }
 
         /// The peak after a step of `seconds`: read, or the last reading for a short step.
-        private func peak(after seconds: Double) -> Double {
-            guard let last = steps.last?.peakMB, seconds < Self.peakReadSeconds else { return ResidentMemory.peakMB() }
-            return steps.map(\.peakMB).max() ?? last
+        private mutating func peak(after seconds: Double) -> Double {
+            if let lastPeak, seconds < Self.peakReadSeconds { return lastPeak }
+            let peak = ResidentMemory.peakMB()
+            lastPeak = peak
+            return peak
         }
 
         /// "lock 0.001 s, recover 0.002 s, …" (with the peak resident memory where it grew in the step).

@@ -15,6 +15,7 @@ import Testing
         #expect(result.failures.isEmpty)
         #expect(Set(result.placements.values) == ["a", "b"])
         #expect(result.placements.values.filter { $0 == "a" }.count == 2)
+        #expect(result.pending == 4, "none runs anywhere: each is placed by room")
         #expect(Scheduler.place(requests, on: hosts([("a", "z1", 16, 8), ("b", "z2", 16, 8)])).placements == result.placements)
     }
 
@@ -38,6 +39,11 @@ import Testing
         let requests = [Scheduler.Request(address: address("old"), vcpus: 1, ramBytes: 1 << 30, zone: nil, pinnedNode: nil, current: "a")]
         let result = Scheduler.place(requests, on: hosts([("a", "z1", 16, 1), ("b", "z2", 16, 64)]))
         #expect(result.placements[address("old")] == "a")
+        #expect(result.pending == 0, "kept where it runs, not placed by room")
+        // In another zone than the one it runs in: placed by room (on the only node of that zone).
+        var moved = requests[0]
+        moved.zone = "z2"
+        #expect(Scheduler.place([moved], on: hosts([("a", "z1", 16, 1), ("b", "z2", 16, 64)])).pending == 1)
     }
 
     @Test func pinsAndZonesAreHonoured() {
