@@ -188,6 +188,9 @@ import Testing
             tenant: other
             spec: {flavor: m1.small, image: ubuntu, network: private, keypair: theirs}
             """)
+        // A quota the resizes below reach: the sums a spliced region's findings carry must be exact.
+        let tenant = try String(contentsOfFile: repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
+        try repo.write("manifests/tenants/other.yaml", tenant.replacingOccurrences(of: "{displayName: Another Tenant}", with: "{displayName: Another Tenant, quotas: {vcpus: 6, ram: 24GiB}}"))
         try GitCLI.commitAll(in: repo.path)
         let cache = DecodeCache()
         func both(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
@@ -231,6 +234,34 @@ import Testing
         try edit("manifests/tenants/zzz.yaml", "flavor: m1.small", "flavor: m1.large")
         #expect(try both("resized").hasPrefix("0 errors"))
         #expect(cache.validation.lastMoved == 1)
+        #expect(cache.validation.lastSpliced == 1, "lab's clean findings, with db-1 counted again")
+
+        // Spliced findings: the demand and usage taken away and added again are those a full check adds up.
+        let db2 = "name: db-2\nregion: lab\ntenant: other\nspec: {flavor: m1.small"
+        try edit("manifests/tenants/other.yaml", db2, "name: db-2\nregion: lab\ntenant: other\nspec: {flavor: m1.large")
+        #expect(try both("over the quota").contains("quota"))
+        #expect(cache.validation.lastSpliced == 1)
+        try edit("manifests/tenants/other.yaml", "name: db-2\nregion: lab\ntenant: other\nspec: {flavor: m1.large", db2)
+        #expect(try both("within it again").hasPrefix("0 errors"))
+        #expect(cache.validation.lastSpliced == 1)
+        // A replaced instance's own errors come with it; findings with errors are never spliced from.
+        try edit("manifests/tenants/other.yaml", db2 + ", image: ubuntu", db2 + ", image: nope")
+        #expect(try both("unknown image").contains("image 'nope', which is not declared"))
+        #expect(cache.validation.lastSpliced == 1)
+        try edit("manifests/tenants/other.yaml", db2 + ", image: nope", db2 + ", image: ubuntu")
+        #expect(try both("known image").hasPrefix("0 errors"))
+        #expect(cache.validation.lastSpliced == 0 && cache.validation.lastReused == 1, "lab's last findings had an error (edge's are kept)")
+        // A fixed IP or a name that changes is checked with the whole region: here each is now taken twice.
+        try edit("manifests/tenants/zzz.yaml", "network: private,", "network: private, fixedIP: 10.20.0.50,")
+        #expect(try both("db-1 at .50").hasPrefix("0 errors"))
+        for (old, new) in [(db2 + ", image: ubuntu, network: private", db2 + ", image: ubuntu, network: private, fixedIP: 10.20.0.50"),
+                           ("name: db-2\nregion: lab", "name: db-1\nregion: lab")] {
+            try edit("manifests/tenants/other.yaml", old, new)
+            #expect(try both("changed \(new)").contains("already used by") || new.hasPrefix("name:"))
+            #expect(cache.validation.lastSpliced == 0)
+            try edit("manifests/tenants/other.yaml", new, old)
+            #expect(try both("back from \(new)").hasPrefix("0 errors"))
+        }
     }
 
     @Test func anIncrementalLoadEqualsAFullLoadAndDecodesOnlyWhatChanged() throws {

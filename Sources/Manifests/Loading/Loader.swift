@@ -167,8 +167,10 @@ public struct Loader: Sendable {
         var model: DesiredModel?
         var counts: [[Int]]
         var changedInstances: [Range<Int>]?
+        var replacedInstances: [Resource<InstanceSpec>] = []
         if var kept = cache.takeMerged(), kept.paths == paths {
             changedInstances = Self.instanceRanges(of: slotOf, counts: kept.counts, decoded: decoded)
+            replacedInstances = changedInstances.map { $0.joined().map { kept.model.instances[$0] } } ?? []
             kept.model.splice(slotOf.map { (index: $0, part: decoded[$0].model) }, counts: kept.counts)
             for slot in slotOf { kept.counts[slot] = decoded[slot].model.kindCounts }
             model = kept.model
@@ -178,7 +180,7 @@ public struct Loader: Sendable {
             cache.lastSpliced = false
             counts = decoded.map(\.model.kindCounts)
         }
-        cache.validation.beginLoad(changed: changedInstances)
+        cache.validation.beginLoad(changed: changedInstances, replaced: replacedInstances)
         // Every file's decode kept: the digests are the kept running sum, updated by the files that changed.
         let result = finish(snapshot: snapshot, files: cache.files, order: order, results: decoded, diagnostics: diagnostics,
                             decodeSeconds: Clock.seconds(since: decodeStart), rank: rank, validation: cache.validation,

@@ -17,6 +17,39 @@ struct InstanceFindings: Sendable {
     var instances = 0
     /// Usage by tenant.
     var usage: [String: Usage] = [:]
+
+    /// Counts an instance of `tenant` with `flavor` (nil: not declared) in the demand and usage, or with `removing` takes
+    /// it away again (exact while no sum saturated: `countsExactly`).
+    mutating func count(tenant: String, flavor: FlavorSpec?, removing: Bool = false) {
+        var used = usage[tenant] ?? .init()
+        if removing {
+            used.instances -= 1
+            if let flavor {
+                vcpus -= flavor.vcpus.value
+                ram -= flavor.ram.value.bytes
+                disk -= flavor.diskDemand
+                instances -= 1
+                used.vcpus -= flavor.vcpus.value
+                used.ram -= flavor.ram.value.bytes
+            }
+        } else {
+            used.instances += 1
+            if let flavor {
+                vcpus = vcpus.saturatingAdd(flavor.vcpus.value)
+                ram = ram.saturatingAdd(flavor.ram.value.bytes)
+                disk = disk.saturatingAdd(flavor.diskDemand)
+                instances += 1
+                used.vcpus = used.vcpus.saturatingAdd(flavor.vcpus.value)
+                used.ram = used.ram.saturatingAdd(flavor.ram.value.bytes)
+            }
+        }
+        usage[tenant] = used
+    }
+
+    /// Whether every sum is far from saturating, so an instance counted can be taken away again exactly.
+    var countsExactly: Bool {
+        vcpus < Int.max / 2 && ram < UInt64.max / 2 && disk < UInt64.max / 2
+    }
 }
 
 extension Validator {
@@ -38,21 +71,64 @@ extension Validator {
         for position in positions {
             validator.checkIdentity(of: model.instances[position].meta, seen: &seen)
             validator.checkReferences(of: position, computeZones: &computeZones, fixedIPs: &fixedIPs)
-            let tenant = model.instances[position].meta.tenant!.value
-            var usage = findings.usage[tenant] ?? .init()
-            usage.instances += 1
-            if let flavor = index.flavors[model.instances[position].spec.flavor.value]?.spec {
-                findings.vcpus = findings.vcpus.saturatingAdd(flavor.vcpus.value)
-                findings.ram = findings.ram.saturatingAdd(flavor.ram.value.bytes)
-                findings.disk = findings.disk.saturatingAdd(flavor.diskDemand)
-                findings.instances += 1
-                usage.vcpus = usage.vcpus.saturatingAdd(flavor.vcpus.value)
-                usage.ram = usage.ram.saturatingAdd(flavor.ram.value.bytes)
-            }
-            findings.usage[tenant] = usage
+            findings.count(tenant: model.instances[position].meta.tenant!.value,
+                           flavor: index.flavors[model.instances[position].spec.flavor.value]?.spec)
         }
         validator.checkAddressCapacity(of: positions)
         findings.diagnostics = validator.diagnostics
+        return findings
+    }
+
+    /// The positions of the instances this load replaced in the last load's model, by region, when each kept its region
+    /// (nil when the model was merged anew, or an instance moved to another region).
+    func changedByRegion(cache: ValidationCache) -> [String: [Int]]? {
+        guard let ranges = cache.changedInstances, cache.lastMoved != nil else { return nil }
+        var byRegion: [String: [Int]] = [:]
+        var replaced = cache.replacedInstances.makeIterator()
+        for position in ranges.joined() {
+            guard let old = replaced.next() else { return nil }
+            let region = model.instances[position].meta.region!.value
+            guard old.meta.region?.value == region else { return nil }
+            byRegion[region, default: []].append(position)
+        }
+        return replaced.next() == nil ? byRegion : nil
+    }
+
+    /// `region`'s findings made from the last load's, when only the instances at `changed` (ascending) were replaced
+    /// and the last load's findings were clean: each replaced instance kept its name, tenant, network and fixed IP, so
+    /// no name or address is taken twice and no network holds more instances than before, and its own findings are
+    /// those of the region's whole check. Nil when that cannot be shown.
+    func splicedFindings(region: String, changed: [Int], context: UInt64, cache: ValidationCache) -> InstanceFindings? {
+        guard var findings = cache.previous(region: region, context: context), findings.diagnostics.isEmpty,
+              findings.countsExactly, let ranges = cache.changedInstances else { return nil }
+        // The replaced instances of this region, as the last load had them (in `changed`'s order).
+        var old: [Int: Resource<InstanceSpec>] = [:]
+        for (position, instance) in zip(ranges.joined(), cache.replacedInstances) where model.instances[position].meta.region!.value == region {
+            old[position] = instance
+        }
+        for position in changed {
+            guard let was = old[position] else { return nil }
+            let now = model.instances[position]
+            guard was.meta.name.value == now.meta.name.value, was.meta.tenant?.value == now.meta.tenant?.value,
+                  was.spec.network.value == now.spec.network.value, was.spec.fixedIP?.value == now.spec.fixedIP?.value else { return nil }
+        }
+        for position in changed {
+            let was = old[position]!
+            findings.count(tenant: was.meta.tenant!.value, flavor: index.flavors[was.spec.flavor.value]?.spec, removing: true)
+        }
+        let own = instanceFindings(at: changed)
+        findings.diagnostics = own.diagnostics
+        findings.vcpus = findings.vcpus.saturatingAdd(own.vcpus)
+        findings.ram = findings.ram.saturatingAdd(own.ram)
+        findings.disk = findings.disk.saturatingAdd(own.disk)
+        findings.instances += own.instances
+        for (tenant, used) in own.usage {
+            var total = findings.usage[tenant] ?? .init()
+            total.instances += used.instances
+            total.vcpus = total.vcpus.saturatingAdd(used.vcpus)
+            total.ram = total.ram.saturatingAdd(used.ram)
+            findings.usage[tenant] = total
+        }
         return findings
     }
 

@@ -48,9 +48,18 @@ struct Validator: Sendable {
         let regions = positions.keys.sorted()
         var findings: [String: InstanceFindings] = [:]
         var toCheck: [(region: String, key: UInt64?)] = []
+        let changed = cache.flatMap { changedByRegion(cache: $0) }
         for region in regions {
             let key = keys[region]
-            if let key, let kept = cache?.findings(region: region, key: key) { findings[region] = kept } else { toCheck.append((region, key)) }
+            if let key, let kept = cache?.findings(region: region, key: key) {
+                findings[region] = kept
+            } else if let key, let context, let cache, let changed = changed?[region],
+                      let spliced = splicedFindings(region: region, changed: changed, context: context, cache: cache) {
+                findings[region] = spliced
+                cache.keep(spliced, region: region, key: key, context: context, spliced: true)
+            } else {
+                toCheck.append((region, key))
+            }
         }
         let work = toCheck.map { positions[$0.region]! }
         let checked = ResultSlots<InstanceFindings>(count: work.count)
@@ -87,7 +96,7 @@ struct Validator: Sendable {
         if runOthers, let keyOfOthers { cache?.keep(others: others[0]!, key: keyOfOthers) }
         for ((region, key), result) in zip(toCheck, checked.values) {
             findings[region] = result
-            if let key { cache?.keep(result, region: region, key: key) }
+            if let key, let context { cache?.keep(result, region: region, key: key, context: context, spliced: false) }
         }
         cache?.retain(regions: Set(regions))
         var validator = self
@@ -174,6 +183,9 @@ struct Validator: Sendable {
             hasher.combine(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
         }
         for region in unreadableRegions.sorted() { hasher.combine(region) }
+        // Names a file that did not parse may have declared: an instance's reference to one is not reported.
+        hasher.combine(UInt64(lostNames.count))
+        for name in lostNames.sorted() { hasher.combine(name) }
         return hasher.value
     }
 
@@ -231,7 +243,14 @@ struct Validator: Sendable {
 
 /// Instance findings kept between loads, by region and key (see `Validator.run(cache:)`).
 public final class ValidationCache {
-    private var kept: [String: (key: UInt64, findings: InstanceFindings)] = [:]
+    /// A region's instance findings, the key and context they were made under, and the last load they held for.
+    struct Kept {
+        var key: UInt64
+        var context: UInt64
+        var load: Int
+        var findings: InstanceFindings
+    }
+    private var kept: [String: Kept] = [:]
     /// The catalog index (`ModelIndex(catalogOf:)`) and the columns it was built from.
     private var index: (columns: IndexedColumns, index: ModelIndex)?
 
@@ -283,11 +302,15 @@ public final class ValidationCache {
     /// The instance positions the current load replaced in place (its model is the last load's with only these
     /// positions changed), or nil when it was merged anew or a replaced file holds another number of instances.
     private(set) var changedInstances: [Range<Int>]?
+    /// The last load's instances at `changedInstances`, in order: what a region's kept findings counted for them.
+    private(set) var replacedInstances: [Resource<InstanceSpec>] = []
 
-    /// A new load begins; `changed` are the instance positions it replaced in the last load's model (nil: unknown).
-    func beginLoad(changed: [Range<Int>]?) {
+    /// A new load begins; `changed` are the instance positions it replaced in the last load's model (nil: unknown), and
+    /// `replaced` the instances those positions held (all of `changed`'s, in order).
+    func beginLoad(changed: [Range<Int>]?, replaced: [Resource<InstanceSpec>] = []) {
         loads += 1
         changedInstances = changed
+        replacedInstances = changed == nil ? [] : replaced
     }
 
     /// The kept instance regions, no longer kept (moved in place, not copied, then kept again).
@@ -312,12 +335,23 @@ public final class ValidationCache {
     func findings(region: String, key: UInt64) -> InstanceFindings? {
         guard let entry = kept[region], entry.key == key else { return nil }
         lastReused += 1
+        kept[region]?.load = loads
         return entry.findings
     }
 
-    func keep(_ findings: InstanceFindings, region: String, key: UInt64) {
-        kept[region] = (key, findings)
+    /// The findings kept for `region` when they held for the last load, made under `context`.
+    func previous(region: String, context: UInt64) -> InstanceFindings? {
+        guard let entry = kept[region], entry.load == loads - 1, entry.context == context else { return nil }
+        return entry.findings
     }
+
+    func keep(_ findings: InstanceFindings, region: String, key: UInt64, context: UInt64, spliced: Bool) {
+        kept[region] = Kept(key: key, context: context, load: loads, findings: findings)
+        if spliced { lastSpliced += 1 }
+    }
+
+    /// Regions whose findings the last run made from the last load's, counting again only the replaced instances.
+    public private(set) var lastSpliced = 0
 
     func others(key: UInt64) -> [Diagnostic]? {
         let kept = keptOthers.flatMap { $0.key == key ? $0.diagnostics : nil }
@@ -335,6 +369,7 @@ public final class ValidationCache {
 
     func reset() {
         lastReused = 0
+        lastSpliced = 0
         lastReusedOthers = false
     }
 }
