@@ -63,20 +63,115 @@ public final class Repository {
     /// subtree walked before is not read again while its id is unchanged (and `listings` is updated to this tree).
     public func files(at revision: String, under roots: [String] = [], maxBytes: Int = .max,
                       known: [String: String] = [:], parallelism: Int = 0, listings: TreeListings? = nil) throws(GitError) -> [TreeFile] {
+        let listings = listings ?? TreeListings()
+        _ = try walk(revision, under: roots, listings: listings)
+        var entries: [Entry] = []
+        listings.root?.collect(into: &entries)
+        entries.sort { $0.path < $1.path }
+        return try read(entries, known: known, maxBytes: maxBytes, parallelism: parallelism)
+    }
+
+    /// The blobs under `roots` in the tree of `revision` that are new or changed since the tree `listings` walked last
+    /// (read as `files` reads them), and the paths gone; nil when `listings` holds no walk (of these roots) yet. Either
+    /// way `listings` is updated to this tree.
+    public func changes(at revision: String, under roots: [String] = [], maxBytes: Int = .max,
+                        listings: TreeListings) throws(GitError) -> TreeChanges? {
+        let before = listings.roots == Set(roots) ? listings.root : nil
+        let walked = try walk(revision, under: roots, listings: listings)
+        guard let before, let after = listings.root else { return nil }
+        var changed = walked.changed
+        changed.sort { $0.path < $1.path }
+        return TreeChanges(base: Self.hex(before.id), tree: Self.hex(after.id),
+                           files: try read(changed, known: [:], maxBytes: maxBytes, parallelism: 0),
+                           removed: walked.removed.sorted(), hasLinks: before.links > 0 || after.links > 0)
+    }
+
+    /// Walks the tree of `revision` against the one `listings` holds (of the same roots), which it then holds: the
+    /// blobs new or changed since, and the paths gone.
+    private func walk(_ revision: String, under roots: [String], listings: TreeListings) throws(GitError) -> (changed: [Entry], removed: [String]) {
         let commit = try lookupCommit(revision)
         defer { git_commit_free(commit) }
-        try checkLoose(git_commit_tree_id(commit))
+        let id = git_commit_tree_id(commit)!
+        let raw = withUnsafeBytes(of: id.pointee.id) { [UInt8]($0) }
+        let wanted = Set(roots)
+        let kept = listings.roots == wanted ? listings.root : nil
+        listings.lastRead = 0
+        listings.lastReused = 0
+        if let kept, kept.id == raw { return ([], []) }
+        try checkLoose(id)
         var tree: OpaquePointer?
         try check("read the tree of \(revision)", git_commit_tree(&tree, commit))
         defer { git_tree_free(tree) }
-        var entries: [Entry] = []
-        if let listings {
-            listings.lastRead = 0
-            listings.lastReused = 0
-            listings.roots = try walk(tree!, prefix: "", roots: Set(roots), kept: listings.roots, listings: listings, into: &entries)
-        } else {
-            _ = try walk(tree!, prefix: "", roots: Set(roots), kept: [:], listings: nil, into: &entries)
+        var changed: [Entry] = []
+        var removed: [String] = []
+        let root = try walk(tree!, id: raw, prefix: "", roots: wanted, kept: kept, listings: listings, changed: &changed, removed: &removed)
+        listings.root = root
+        listings.roots = wanted
+        return (changed, removed)
+    }
+
+    /// `tree` (at `prefix`) as a listing, its subdirectories whose id is `kept`'s for them taken from there unread. Blobs
+    /// not in `kept` with the same id and kind go to `changed`; `kept`'s paths this tree lacks go to `removed`.
+    private func walk(_ tree: OpaquePointer, id: [UInt8], prefix: String, roots: Set<String>, kept: TreeListings.Directory?,
+                      listings: TreeListings, changed: inout [Entry], removed: inout [String]) throws(GitError) -> TreeListings.Directory {
+        var files: [String: Entry] = [:]
+        var children: [String: TreeListings.Directory] = [:]
+        var links = 0
+        var keptSeen = 0
+        for index in 0..<git_tree_entrycount(tree) {
+            guard let entry = git_tree_entry_byindex(tree, index) else { continue }
+            let name = String(cString: git_tree_entry_name(entry))
+            if prefix.isEmpty, !roots.isEmpty, !roots.contains(name) { continue }
+            let path = prefix.isEmpty ? name : prefix + "/" + name
+            let mode = git_tree_entry_filemode(entry)
+            let oid = git_tree_entry_id(entry)!
+            let raw = withUnsafeBytes(of: oid.pointee.id) { [UInt8]($0) }
+            switch mode {
+            case GIT_FILEMODE_TREE:
+                let old = kept?.children[name]
+                if old != nil { keptSeen += 1 }
+                if let old, old.id == raw {
+                    children[name] = old
+                    links += old.links
+                    listings.lastReused += 1
+                    continue
+                }
+                try checkLoose(oid)
+                var subtree: OpaquePointer?
+                try check("read tree \(path)", git_tree_lookup(&subtree, handle, oid))
+                defer { git_tree_free(subtree) }
+                let directory = try walk(subtree!, id: raw, prefix: path, roots: roots, kept: old, listings: listings,
+                                         changed: &changed, removed: &removed)
+                listings.lastRead += 1
+                children[name] = directory
+                links += directory.links
+            case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK:
+                let isLink = mode == GIT_FILEMODE_LINK
+                let old = kept?.files[name]
+                if old != nil { keptSeen += 1 }
+                if let old, old.raw == raw, old.isLink == isLink {
+                    files[name] = old
+                } else {
+                    let blob = Entry(path: path, id: Self.hex(oid), raw: raw, isLink: isLink)
+                    files[name] = blob
+                    changed.append(blob)
+                }
+                if isLink { links += 1 }
+            default:
+                continue  // submodules (commits) carry no manifests
+            }
         }
+        // What the kept directory had and this one lacks (or holds as the other kind) is gone.
+        if let kept, keptSeen < kept.files.count + kept.children.count {
+            for (name, old) in kept.files where files[name] == nil { removed.append(old.path) }
+            for (name, old) in kept.children where children[name] == nil { old.paths(into: &removed) }
+        }
+        return TreeListings.Directory(id: id, files: files, children: children, links: links)
+    }
+
+    /// `entries` read: a blob whose path maps to its id in `known` is listed `omitted`, unread; the others on
+    /// `parallelism` threads (the machine's cores when 0, one for a few), each with its own repository handle.
+    private func read(_ entries: [Entry], known: [String: String], maxBytes: Int, parallelism: Int) throws(GitError) -> [TreeFile] {
         var files = entries.map { entry in
             var file = TreeFile(path: entry.path, kind: .file, size: 0, bytes: nil, blobID: entry.id)
             file.omitted = !entry.isLink && known[entry.path] == entry.id
@@ -86,11 +181,10 @@ public final class Repository {
         let workers = max(1, min(parallelism > 0 ? parallelism : Self.cores, toRead.count / 64 + 1))
         let read = ResultSlots<Result<(size: Int, bytes: [UInt8]?), GitError>>(count: toRead.count)
         let path = self.path
-        let listed = entries
         if workers == 1 {
             // A few blobs (a push's): read here, through this handle.
             for (slot, index) in toRead.enumerated() {
-                read[slot] = Result { () throws(GitError) in try blob(listed[index], maxBytes: maxBytes) }
+                read[slot] = Result { () throws(GitError) in try blob(entries[index], maxBytes: maxBytes) }
             }
         } else {
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
@@ -103,7 +197,7 @@ public final class Repository {
                     return
                 }
                 for slot in stride(from: worker, to: toRead.count, by: workers) {
-                    let entry = listed[toRead[slot]]
+                    let entry = entries[toRead[slot]]
                     read[slot] = Result { () throws(GitError) in try repository.blob(entry, maxBytes: maxBytes) }
                 }
             }
@@ -222,48 +316,6 @@ public final class Repository {
         return commit!
     }
 
-    /// Appends the blob entries of `tree` (at `prefix`) to `entries`, and gives back its subdirectories as walked. A
-    /// subdirectory whose tree id is the one `kept` holds for it is taken from there, unread (with `listings`).
-    private func walk(_ tree: OpaquePointer, prefix: String, roots: Set<String>, kept: [String: TreeListings.Directory],
-                      listings: TreeListings?, into entries: inout [Entry]) throws(GitError) -> [String: TreeListings.Directory] {
-        var directories: [String: TreeListings.Directory] = [:]
-        for index in 0..<git_tree_entrycount(tree) {
-            guard let entry = git_tree_entry_byindex(tree, index) else { continue }
-            let name = String(cString: git_tree_entry_name(entry))
-            if prefix.isEmpty, !roots.isEmpty, !roots.contains(name) { continue }
-            let path = prefix.isEmpty ? name : prefix + "/" + name
-            let mode = git_tree_entry_filemode(entry)
-            switch mode {
-            case GIT_FILEMODE_TREE:
-                let oid = git_tree_entry_id(entry)!
-                let raw = withUnsafeBytes(of: oid.pointee.id) { [UInt8]($0) }
-                if let listings, let known = kept[name], known.id == raw {
-                    entries.append(contentsOf: known.entries)
-                    directories[name] = known
-                    listings.lastReused += 1
-                    continue
-                }
-                try checkLoose(oid)
-                var subtree: OpaquePointer?
-                try check("read tree \(path)", git_tree_lookup(&subtree, handle, oid))
-                defer { git_tree_free(subtree) }
-                let start = entries.count
-                let children = try walk(subtree!, prefix: path, roots: roots, kept: kept[name]?.children ?? [:], listings: listings, into: &entries)
-                if let listings {
-                    listings.lastRead += 1
-                    directories[name] = TreeListings.Directory(id: raw, entries: Array(entries[start...]), children: children)
-                }
-            case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK:
-                let oid = git_tree_entry_id(entry)!
-                let raw = withUnsafeBytes(of: oid.pointee.id) { [UInt8]($0) }
-                entries.append(Entry(path: path, id: Self.hex(oid), raw: raw, isLink: mode == GIT_FILEMODE_LINK))
-            default:
-                continue  // submodules (commits) carry no manifests
-            }
-        }
-        return directories
-    }
-
     /// `~N`, `^N`, `~` and `^` steps as (parent index, repetitions): `~3` is the first parent three times, `^2` the
     /// second parent once. Nil for any other syntax.
     static func ancestry(_ suffix: Substring) -> [(parent: Int, count: Int)]? {
@@ -290,5 +342,11 @@ public final class Repository {
         var buffer = [CChar](repeating: 0, count: Int(GIT_OID_HEXSZ) + 1)
         git_oid_tostr(&buffer, buffer.count, oid)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// An object id's raw bytes, as hex.
+    static func hex(_ raw: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: raw.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }
 }

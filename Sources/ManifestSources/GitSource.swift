@@ -33,11 +33,35 @@ public struct GitSource: ManifestSource {
             let inputs = files.filter { ManifestLayout.isManifest($0.path) }.map { file in
                 Self.input(for: file, byPath: byPath, limit: limits.maxFileBytes)
             }
-            return SourceSnapshot(inputs: inputs.sorted { $0.path < $1.path }, revision: commit)
+            return SourceSnapshot(inputs: inputs.sorted { $0.path < $1.path }, revision: commit, tree: listings?.tree)
         } catch {
-            let hint: String? = error.isNotFound ? "check the revision with 'git -C \(repository) log --oneline'" : nil
-            throw SourceError(error.description, hint: hint)
+            throw Self.sourceError(error, repository: repository)
         }
+    }
+
+    /// What `revision` changed in the manifests since the tree `listings` walked last (which then holds this one), or
+    /// nil when there is nothing to compare with, or either tree holds a symbolic link (a link's bytes are those of
+    /// another path, which may not have changed): `read` then lists the whole tree, from `listings` unread.
+    public func readChanges(limits: LoadLimits) throws(SourceError) -> SourceChanges? {
+        guard let listings else { return nil }
+        do {
+            let repo = try Repository(at: repository)
+            let commit = try repo.resolveCommit(revision)
+            guard let changes = try repo.changes(at: commit, under: ManifestLayout.roots, maxBytes: limits.maxFileBytes, listings: listings),
+                  !changes.hasLinks else { return nil }
+            let changed = changes.files.filter { ManifestLayout.isManifest($0.path) }.map { file in
+                Self.input(for: file, byPath: [:], limit: limits.maxFileBytes)
+            }
+            return SourceChanges(base: changes.base, tree: changes.tree, revision: commit, changed: changed,
+                                 removed: changes.removed.filter(ManifestLayout.isManifest))
+        } catch {
+            throw Self.sourceError(error, repository: repository)
+        }
+    }
+
+    private static func sourceError(_ error: GitError, repository: String) -> SourceError {
+        let hint: String? = error.isNotFound ? "check the revision with 'git -C \(repository) log --oneline'" : nil
+        return SourceError(error.description, hint: hint)
     }
 
     /// The input for `file`: its bytes (following a short chain of links inside the repository) and the blob id

@@ -66,9 +66,13 @@ public final class RegionKeyCache: @unchecked Sendable {
     /// An empty cache.
     public init() {}
 
-    /// The key made from `inputs`: the kept one when they equal the inputs it was made from.
+    /// The key made from `inputs`: the kept one when they equal the inputs it was made from. Equal inputs are kept in
+    /// their place: the next call's arrays are then most often these same ones, which compare at once.
     public func key(of inputs: RegionKey.Inputs) -> String? {
-        if let entry = lock.withLock({ kept[inputs.region] }), entry.inputs == inputs { return entry.key }
+        if let entry = lock.withLock({ kept[inputs.region] }), entry.inputs == inputs {
+            lock.withLock { kept[inputs.region] = (inputs, entry.key) }
+            return entry.key
+        }
         let key = RegionKey.key(of: inputs)
         lock.withLock { kept[inputs.region] = (inputs, key) }
         return key

@@ -49,11 +49,26 @@ import TestSupport
         try git("commit", "-qm", "one", in: dir)
         let repo = try Repository(at: dir)
         let listings = TreeListings()
+        // A second listing asked only for changes: what it reports is the difference of two full listings.
+        let tracked = TreeListings()
+        var before: [String: TreeFile] = [:]
         func same(_ revision: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             let listed = try repo.files(at: revision, under: ["manifests", "regions"], listings: listings)
             let full = try repo.files(at: revision, under: ["manifests", "regions"])
             #expect(listed.map { "\($0.path) \($0.blobID)" } == full.map { "\($0.path) \($0.blobID)" }, sourceLocation: sourceLocation)
             #expect(listed.map(\.bytes) == full.map(\.bytes), sourceLocation: sourceLocation)
+            let changes = try repo.changes(at: revision, under: ["manifests", "regions"], listings: tracked)
+            let after = Dictionary(uniqueKeysWithValues: full.map { ($0.path, $0) })
+            if before.isEmpty {
+                #expect(changes == nil, "nothing walked before", sourceLocation: sourceLocation)
+            } else {
+                let expected = full.filter { before[$0.path]?.blobID != $0.blobID }
+                #expect(changes?.files.map { "\($0.path) \($0.blobID)" } == expected.map { "\($0.path) \($0.blobID)" }, sourceLocation: sourceLocation)
+                #expect(changes?.files.map(\.bytes) == expected.map(\.bytes), sourceLocation: sourceLocation)
+                #expect(changes?.removed == before.keys.filter { after[$0] == nil }.sorted(), sourceLocation: sourceLocation)
+                #expect(changes?.hasLinks == false, sourceLocation: sourceLocation)
+            }
+            before = after
         }
         try same("HEAD")
         #expect(listings.lastRead == 7 && listings.lastReused == 0, "\(listings.lastRead) \(listings.lastReused)")
@@ -71,6 +86,23 @@ import TestSupport
         try same("HEAD")
         try same("HEAD~2")
         try same("HEAD~1")
+        try same("HEAD~1")
+        #expect(listings.lastRead == 0 && listings.lastReused == 0, "the same tree: nothing walked")
+        // A directory becomes a file of the same name, and back.
+        try FileManager.default.removeItem(atPath: "\(dir)/manifests/tenants/a")
+        try "a\n".write(toFile: "\(dir)/manifests/tenants/a", atomically: true, encoding: .utf8)
+        try git("add", "-A", in: dir)
+        try git("commit", "-qm", "four", in: dir)
+        try same("HEAD")
+        try same("HEAD~1")
+        // A link, then: reported (its bytes are another path's).
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/regions/r1/link.yaml", withDestinationPath: "x.yaml")
+        try git("add", "-A", in: dir)
+        try git("commit", "-qm", "five", in: dir)
+        #expect(try repo.changes(at: "HEAD", under: ["manifests", "regions"], listings: tracked)?.hasLinks == true)
+        #expect(try repo.changes(at: "HEAD~1", under: ["manifests", "regions"], listings: tracked)?.hasLinks == true, "the link was in the tree before")
+        #expect(try repo.changes(at: "HEAD~1", under: ["manifests", "regions"], listings: tracked)?.hasLinks == false)
+        #expect(try repo.changes(at: "HEAD", under: ["manifests"], listings: tracked) == nil, "other roots: nothing to compare with")
     }
 
     @Test func symlinksAreReportedWithTheirTarget() throws {

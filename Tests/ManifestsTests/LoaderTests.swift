@@ -151,18 +151,43 @@ import Testing
 
 /// The incremental load and document digests.
 @Suite struct IncrementalLoadTests {
-    private func render(_ result: LoadResult) -> String {
+    fileprivate static func render(_ result: LoadResult) -> String {
         DiagnosticRenderer(files: result.files).render(result.diagnostics)
     }
+    private func render(_ result: LoadResult) -> String { Self.render(result) }
+    private func addresses(_ result: LoadResult) -> [String] { Self.addresses(result) }
 
-    private func addresses(_ result: LoadResult) -> [String] {
+    fileprivate static func addresses(_ result: LoadResult) -> [String] {
         result.model.metas.map { "\($0.address) \($0.digest)" }
     }
 
-    /// HEAD of `repo` loaded through `cache` (only changed blobs read) and loaded afresh.
-    private func loads(_ repo: Scratch, cache: DecodeCache) throws -> (incremental: LoadResult, full: LoadResult) {
-        let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: cache.known).read(limits: LoadLimits())
-        return (Loader().load(snapshot, cache: cache), try Loader().load(GitSource(repository: repo.path, revision: "HEAD")))
+    /// HEAD of `repo` loaded as the service loads it (`RevisionLoader`, through `cache`: the tree's changes applied to
+    /// the last load when it can, else only changed blobs read), and loaded afresh. A second cache that is always given
+    /// the whole tree must find the same.
+    private final class Loads {
+        let repo: Scratch
+        let cache = DecodeCache()
+        private let loader: RevisionLoader
+        private let whole = DecodeCache()
+        /// Whether the last load applied the tree's changes.
+        private(set) var applied = false
+
+        init(_ repo: Scratch) {
+            self.repo = repo
+            loader = RevisionLoader(repository: repo.path, decodes: cache)
+        }
+
+        func both(sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> (incremental: LoadResult, full: LoadResult) {
+            let incremental = try loader.load(revision: "HEAD")
+            applied = loader.lastReuse.changesApplied
+            let full = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
+            let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: whole.known).read(limits: LoadLimits())
+            let wholeLoad = Loader().load(snapshot, cache: whole)
+            #expect(IncrementalLoadTests.render(wholeLoad) == IncrementalLoadTests.render(full), sourceLocation: sourceLocation)
+            #expect(IncrementalLoadTests.addresses(wholeLoad) == IncrementalLoadTests.addresses(full), sourceLocation: sourceLocation)
+            #expect(incremental.revision == full.revision, sourceLocation: sourceLocation)
+            return (incremental, full)
+        }
     }
 
     @Test func mergingPartsKeepsEveryResourceInPartOrderKindByKind() throws {
@@ -192,9 +217,10 @@ import Testing
         let tenant = try String(contentsOfFile: repo.file("manifests/tenants/other.yaml"), encoding: .utf8)
         try repo.write("manifests/tenants/other.yaml", tenant.replacingOccurrences(of: "{displayName: Another Tenant}", with: "{displayName: Another Tenant, quotas: {vcpus: 6, ram: 24GiB}}"))
         try GitCLI.commitAll(in: repo.path)
-        let cache = DecodeCache()
+        let loads = Loads(repo)
+        let cache = loads.cache
         func both(_ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
-            let (incremental, full) = try loads(repo, cache: cache)
+            let (incremental, full) = try loads.both(sourceLocation: sourceLocation)
             #expect(render(incremental) == render(full) && addresses(incremental) == addresses(full), comment, sourceLocation: sourceLocation)
             // Each region's instances as the load found them: positions of exactly that region's instances, in order.
             for load in [incremental, full] {
@@ -220,6 +246,7 @@ import Testing
         try edit("manifests/tenants/other.yaml", "name: db-1\nregion: lab", "name: db-1\nregion: edge")
         #expect(try both("moved to edge").contains("duplicate instance 'db-1'"))
         #expect(cache.lastSpliced && cache.validation.lastMoved == 1)
+        #expect(loads.applied, "one file changed: applied to the last load")
         try edit("manifests/tenants/other.yaml", "name: db-1\nregion: edge", "name: db-1\nregion: lab")
         #expect(try both("moved back").hasPrefix("0 errors"))
         #expect(cache.validation.lastMoved == 1)
@@ -251,6 +278,13 @@ import Testing
         try edit("manifests/tenants/other.yaml", db2 + ", image: nope", db2 + ", image: ubuntu")
         #expect(try both("known image").hasPrefix("0 errors"))
         #expect(cache.validation.lastSpliced == 0 && cache.validation.lastReused == 1, "lab's last findings had an error (edge's are kept)")
+        // A file's own errors (decoding) come and go with the changes applied.
+        try edit("manifests/tenants/other.yaml", db2, db2 + ", colour: blue")
+        #expect(try both("an unknown field").contains("colour"))
+        #expect(loads.applied)
+        try edit("manifests/tenants/other.yaml", db2 + ", colour: blue", db2)
+        #expect(try both("without it").hasPrefix("0 errors"))
+        #expect(loads.applied)
         // A fixed IP or a name that changes is checked with the whole region: here each is now taken twice.
         try edit("manifests/tenants/zzz.yaml", "network: private,", "network: private, fixedIP: 10.20.0.50,")
         #expect(try both("db-1 at .50").hasPrefix("0 errors"))
@@ -267,8 +301,9 @@ import Testing
     @Test func anIncrementalLoadEqualsAFullLoadAndDecodesOnlyWhatChanged() throws {
         let repo = try Fixtures.deployment()
         try GitCLI.commitAll(in: repo.path)
-        let cache = DecodeCache()
-        func both() throws -> (incremental: LoadResult, full: LoadResult) { try loads(repo, cache: cache) }
+        let loads = Loads(repo)
+        let cache = loads.cache
+        func both() throws -> (incremental: LoadResult, full: LoadResult) { try loads.both() }
         var (incremental, full) = try both()
         let files = cache.lastDecoded
         #expect(files > 5 && cache.lastReused == 0)
@@ -282,6 +317,7 @@ import Testing
         try GitCLI.commitAll(in: repo.path)
         (incremental, full) = try both()
         #expect(cache.lastDecoded == 2 && cache.lastReused == files - 2 && !cache.lastSpliced, "files came and went: merged anew")
+        #expect(!loads.applied, "a path came and one went: the whole tree is loaded")
         #expect(addresses(incremental) == addresses(full))
         // Plan digests summed from each file's (kept ones and new ones) equal those of the whole model, walked.
         for load in [incremental, full] {
@@ -299,6 +335,7 @@ import Testing
         #expect(cache.validation.lastReused == 0, "a flavor document went: every region's instances are checked again")
         (incremental, full) = try both()
         #expect(cache.validation.lastReused == 1, "nothing changed: lab's instance findings are kept (edge has none)")
+        #expect(loads.applied && cache.lastDecoded == 0)
         #expect(cache.lastSpliced && cache.validation.lastKeptIndex, "nothing changed: every column is the same array, and so is the index")
         #expect(cache.validation.lastReusedOthers, "nothing changed: the findings of the rules over everything else are kept")
 
@@ -324,7 +361,7 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: repo.file("manifests/tenants/again.yaml"), withDestinationPath: "other.yaml")
         try GitCLI.commitAll(in: repo.path)
         (incremental, full) = try both()
-        #expect(cache.lastDecoded == 1)
+        #expect(cache.lastDecoded == 1 && !loads.applied)
         #expect(addresses(incremental) == addresses(full) && render(incremental) == render(full))
         #expect(render(incremental).contains("again.yaml"), "the link's documents are decoded and found twice: \(render(incremental))")
         try FileManager.default.removeItem(atPath: repo.file("manifests/tenants/again.yaml"))
@@ -366,7 +403,7 @@ import Testing
                        + "\n---\nkind: Instance\nname: db-2\nregion: lab\ntenant: other\nspec: {flavor: m1.small, image: ubuntu, network: private}\n")
         try GitCLI.commitAll(in: repo.path)
         (incremental, full) = try both()
-        #expect(cache.lastDecoded == 3 && cache.lastSpliced)
+        #expect(cache.lastDecoded == 3 && cache.lastSpliced && loads.applied)
         #expect(addresses(incremental) == addresses(full) && render(incremental) == render(full))
         #expect(addresses(incremental).contains { $0.hasPrefix("instance/lab/acme/web-10 ") } && !addresses(incremental).contains { $0.hasPrefix("flavor/m1.large ") })
         try repo.write("manifests/tenants/acme.yaml", acme)

@@ -80,14 +80,17 @@ public struct Loader: Sendable {
         }
         let decodeStart = Clock.now
         let parsed = parseAll(parseable, files: files)
-        return finish(snapshot: snapshot, files: files, order: parseable, results: parsed, diagnostics: diagnostics,
-                      decodeSeconds: Clock.seconds(since: decodeStart), rank: nil, validation: nil)
+        var result = finish(files: files, order: parseable, results: parsed, diagnostics: diagnostics,
+                            decodeSeconds: Clock.seconds(since: decodeStart), rank: nil, validation: nil)
+        result.revision = snapshot.revision
+        return result
     }
 
     /// Loads and validates a snapshot, decoding only the files whose digest differs from the one `cache` holds for
     /// their path (and reading from `cache` the bytes of inputs the source left out). The result is the one a full
     /// load of the same snapshot gives; `cache` is updated to this snapshot.
     public func load(_ snapshot: SourceSnapshot, cache: DecodeCache) -> LoadResult {
+        cache.last = nil
         var diagnostics: [Diagnostic] = []
         var order: [(id: FileID, path: String)] = []
         var results: [FileResult?] = []
@@ -138,6 +141,55 @@ public struct Loader: Sendable {
             }
         }
         let decodeStart = Clock.now
+        let parsed = decode(toParse, cache: cache)
+        for (slot, result) in zip(slotOf, parsed.results) { results[slot] = result }
+        cache.lastDecoded = toParse.count
+        cache.lastReused = order.count - toParse.count
+        let decoded = results.map { $0! }
+        let flagged = Set(decoded.indices.filter { decoded[$0].isFlagged })
+        return conclude(order: order, results: decoded, replaced: slotOf, refusals: diagnostics, flagged: flagged, revision: snapshot.revision,
+                        tree: snapshot.tree, everyFileKept: parsed.everyFileKept, decodeStart: decodeStart, cache: cache)
+    }
+
+    /// Applies `changes` to the load `cache` made last, when that was of `changes.base`, decoding only the changed
+    /// files; nil (and `cache` untouched) when it was not, or a path came or went, or a changed file was refused or
+    /// was not in that load: then `load(_:cache:)` of the whole snapshot. The result is the one a full load of the
+    /// same tree gives.
+    public func load(_ changes: SourceChanges, cache: DecodeCache) -> LoadResult? {
+        guard changes.removed.isEmpty, let last = cache.last, last.tree == changes.base, cache.hasMerged else { return nil }
+        var slots: [Int] = []
+        for input in changes.changed {
+            guard case .success = input.content, !input.omitted, input.digest != nil,
+                  let id = cache.existingID(for: input.path), let slot = last.slot(of: id) else { return nil }
+            slots.append(slot)
+        }
+        cache.last = nil
+        var results = last.results
+        var flagged = last.flagged
+        var toParse: [(id: FileID, path: String)] = []
+        var slotOf: [Int] = []
+        for (input, slot) in zip(changes.changed, slots) {
+            let id = last.order[slot].id
+            cache.files[id] = SourceFile(path: input.path, bytes: (try? input.content.get()) ?? [], digest: input.digest)
+            if let entry = cache.entries[Int(id.index)], entry.digest == input.digest { continue }  // as the last load had it
+            toParse.append((id, input.path))
+            slotOf.append(slot)
+        }
+        let decodeStart = Clock.now
+        let parsed = decode(toParse, cache: cache)
+        for (slot, result) in zip(slotOf, parsed.results) {
+            results[slot] = result
+            if result.isFlagged { flagged.insert(slot) } else { flagged.remove(slot) }
+        }
+        cache.lastDecoded = toParse.count
+        cache.lastReused = results.count - toParse.count
+        return conclude(order: last.order, results: results, replaced: slotOf, refusals: last.refusals, flagged: flagged,
+                        revision: changes.revision, tree: changes.tree, everyFileKept: parsed.everyFileKept, decodeStart: decodeStart,
+                        pathsUnchanged: true, cache: cache)
+    }
+
+    /// Decodes `toParse` (files of `cache`), keeps each result under its file's digest and the file's bytes deflated.
+    private func decode(_ toParse: [(id: FileID, path: String)], cache: DecodeCache) -> (results: [FileResult], everyFileKept: Bool) {
         let parsed = parseAll(toParse, files: cache.files, kept: true)
         // Decoded, a file's bytes are read again only for a diagnostic's lines or for another path with the same blob:
         // the cache keeps them deflated.
@@ -147,8 +199,7 @@ public struct Loader: Sendable {
         }
         for (input, file) in zip(toParse, compacted.values) { cache.files[input.id] = file }
         var everyFileKept = true
-        for (slot, (input, result)) in zip(slotOf, zip(toParse, parsed)) {
-            results[slot] = result
+        for (input, result) in zip(toParse, parsed) {
             if let digest = cache.files[input.id].digest {
                 cache.setEntry(.init(digest: digest, result: result), for: input.id)
             } else {
@@ -156,55 +207,70 @@ public struct Loader: Sendable {
                 everyFileKept = false
             }
         }
-        cache.lastDecoded = toParse.count
-        cache.lastReused = order.count - toParse.count
+        return (parsed, everyFileKept)
+    }
+
+    /// The load of `results` (one per file of `order`, those at `replaced` decoded anew): the last load's model with
+    /// only the replaced files' runs replaced when it was merged from the same paths (else merged anew), validated, and
+    /// kept in `cache` for the next load. `flagged` are the results with diagnostics or lost names, or that stopped early;
+    /// `pathsUnchanged` when `order` is known to be the kept model's.
+    private func conclude(order: [(id: FileID, path: String)], results: [FileResult], replaced slotOf: [Int], refusals: [Diagnostic],
+                          flagged: Set<Int>, revision: String?, tree: String?, everyFileKept: Bool, decodeStart: UInt64,
+                          pathsUnchanged: Bool = false, cache: DecodeCache) -> LoadResult {
         // Ids are stable per path, not in path order: diagnostics are ordered by path.
         let rank = cache.rank()
         cache.validation.reset()
-        let decoded = results.map { $0! }
         // The same files in the same order as the model kept: only the runs of the files decoded again are replaced.
-        let paths = order.map(\.path)
         var model: DesiredModel?
         var counts: [[Int]]
+        var paths: [String]
         var changedInstances: [Range<Int>]?
         var replacedInstances: [Resource<InstanceSpec>] = []
-        if var kept = cache.takeMerged(), kept.paths == paths {
-            changedInstances = Self.instanceRanges(of: slotOf, counts: kept.counts, decoded: decoded)
+        if var kept = cache.takeMerged(), pathsUnchanged || (kept.paths.count == order.count && zip(kept.paths, order).allSatisfy { $0 == $1.path }) {
+            changedInstances = Self.instanceRanges(of: slotOf, counts: kept.counts, decoded: results)
             replacedInstances = changedInstances.map { $0.joined().map { kept.model.instances[$0] } } ?? []
-            kept.model.splice(slotOf.map { (index: $0, part: decoded[$0].model) }, counts: kept.counts)
-            for slot in slotOf { kept.counts[slot] = decoded[slot].model.kindCounts }
+            kept.model.splice(slotOf.map { (index: $0, part: results[$0].model) }, counts: kept.counts)
+            for slot in slotOf { kept.counts[slot] = results[slot].model.kindCounts }
             model = kept.model
             counts = kept.counts
+            paths = kept.paths
             cache.lastSpliced = true
         } else {
             cache.lastSpliced = false
-            counts = decoded.map(\.model.kindCounts)
+            counts = results.map(\.model.kindCounts)
+            paths = order.map(\.path)
         }
         cache.validation.beginLoad(changed: changedInstances, replaced: replacedInstances)
         // Every file's decode kept: the digests are the kept running sum, updated by the files that changed.
-        let result = finish(snapshot: snapshot, files: cache.files, order: order, results: decoded, diagnostics: diagnostics,
+        var result = finish(files: cache.files, order: order, results: results, inspected: flagged.sorted(), diagnostics: refusals,
                             decodeSeconds: Clock.seconds(since: decodeStart), rank: rank, validation: cache.validation,
                             digests: everyFileKept ? cache.digests : nil, model: model)
+        result.revision = revision
         cache.keepMerged(result.model, paths: paths, counts: counts)
+        if let tree {
+            cache.last = DecodeCache.Last(tree: tree, order: order, results: results, refusals: refusals, flagged: flagged)
+        }
         return result
     }
 
     /// Merges per-file results in path order, validates, and sorts the diagnostics (by file id, or by `rank[id]`).
-    private func finish(snapshot: SourceSnapshot, files: SourceFiles, order: [(id: FileID, path: String)], results: [FileResult],
+    /// `inspected` are the results that may have diagnostics or lost names, or have stopped early (nil: any of them).
+    private func finish(files: SourceFiles, order: [(id: FileID, path: String)], results: [FileResult], inspected: [Int]? = nil,
                         diagnostics: [Diagnostic], decodeSeconds: Double, rank: [Int]?, validation: ValidationCache?,
                         digests summed: PlanDigests? = nil, model merged: DesiredModel? = nil) -> LoadResult {
         var diagnostics = diagnostics
         let model = merged ?? DesiredModel.merged(results.map(\.model))
-        for result in results { diagnostics += result.diagnostics }
+        let inspected = inspected ?? Array(results.indices)
+        for i in inspected { diagnostics += results[i].diagnostics }
         let validateStart = Clock.now
         var instancesByRegion: [String: [Int]]?
         if validate {
             // A region whose own files did not parse is not reported as undeclared by everything that names it.
-            let unreadableRegions = Set(results.indices.compactMap { i in
+            let unreadableRegions = Set(inspected.compactMap { i in
                 results[i].stoppedEarly ? ManifestLayout.implicitRegion(of: order[i].path) : nil
             })
-            var lostNames = Set(results.flatMap(\.lostNames))
-            for i in results.indices where results[i].stoppedEarly { lostNames.formUnion(Self.declaredNames(in: files[order[i].id].bytes)) }
+            var lostNames = Set(inspected.flatMap { results[$0].lostNames })
+            for i in inspected where results[i].stoppedEarly { lostNames.formUnion(Self.declaredNames(in: files[order[i].id].bytes)) }
             let validated = Validator(model: model, files: files, unreadableRegions: unreadableRegions, lostNames: lostNames,
                                       cache: validation).run(cache: validation)
             diagnostics += validated.diagnostics
@@ -215,7 +281,7 @@ public struct Loader: Sendable {
         } else {
             diagnostics.sort { a, b in Self.order(a, b) { Int($0.index) } }
         }
-        var result = LoadResult(model: model, files: files, diagnostics: diagnostics, revision: snapshot.revision)
+        var result = LoadResult(model: model, files: files, diagnostics: diagnostics, revision: nil)
         result.instancesByRegion = instancesByRegion
         var digests = PlanDigests()
         if let summed {
@@ -253,6 +319,9 @@ public struct Loader: Sendable {
         let lostNames: [String]
         /// The file's share of `LoadResult.planDigests`.
         let planDigests: (catalog: UInt64, regions: [String: UInt64])
+
+        /// Whether `finish` must look at it: it has diagnostics or lost names, or stopped early.
+        var isFlagged: Bool { !diagnostics.isEmpty || stoppedEarly || !lostNames.isEmpty }
 
         init(model: DesiredModel, diagnostics: [Diagnostic], stoppedEarly: Bool, lostNames: [String], planDigests: (catalog: UInt64, regions: [String: UInt64])) {
             self.model = model
@@ -370,6 +439,40 @@ public final class DecodeCache {
 
     /// Blob ids held, by path: what a `GitSource` may leave out.
     public private(set) var known: [String: String] = [:]
+
+    /// The last load, as one that applies `SourceChanges` to it needs it: the tree it was, every file's path and
+    /// result in path order, the refusals, and which results `finish` must look at.
+    struct Last {
+        var tree: String
+        var order: [(id: FileID, path: String)]
+        var results: [Loader.FileResult]
+        var refusals: [Diagnostic]
+        var flagged: Set<Int>
+        /// Each file id's place in `order` (-1: none).
+        private var slots: [Int32]
+
+        init(tree: String, order: [(id: FileID, path: String)], results: [Loader.FileResult], refusals: [Diagnostic], flagged: Set<Int>) {
+            self.tree = tree
+            self.order = order
+            self.results = results
+            self.refusals = refusals
+            self.flagged = flagged
+            slots = [Int32](repeating: -1, count: Int(order.map(\.id.index).max() ?? 0) + 1)
+            for (slot, entry) in order.enumerated() { slots[Int(entry.id.index)] = Int32(slot) }
+        }
+
+        func slot(of id: FileID) -> Int? {
+            let index = Int(id.index)
+            return index < slots.count && slots[index] >= 0 ? Int(slots[index]) : nil
+        }
+    }
+    var last: Last?
+
+    /// Whether a model is kept (`takeMerged`).
+    var hasMerged: Bool { merged != nil }
+
+    /// The id of `path`, when it has one.
+    func existingID(for path: String) -> FileID? { idByPath[path] }
 
     func id(for path: String) -> FileID {
         if let id = idByPath[path] { return id }

@@ -12,11 +12,37 @@ public struct SourceSnapshot: Sendable {
     public var inputs: [SourceInput]
     /// The commit, for git sources.
     public var revision: String?
+    /// The id of the tree the inputs are, for git sources: what a later `SourceChanges` says it changes.
+    public var tree: String?
 
     /// Creates a snapshot.
-    public init(inputs: [SourceInput], revision: String?) {
+    public init(inputs: [SourceInput], revision: String?, tree: String? = nil) {
         self.inputs = inputs
         self.revision = revision
+        self.tree = tree
+    }
+}
+
+/// What a revision changed in the manifests since a tree read before: the files new or changed, and the paths gone.
+/// An incremental load applies it to the load of `base` (`Loader.load(_:cache:)`), at the cost of what changed.
+public struct SourceChanges: Sendable {
+    /// The tree these changes apply to, and the tree they make (ids).
+    public var base: String
+    public var tree: String
+    /// The commit.
+    public var revision: String?
+    /// Manifest files new or changed since `base`, sorted by path.
+    public var changed: [SourceInput]
+    /// Manifest paths `base` had and this tree does not.
+    public var removed: [String]
+
+    /// Creates changes.
+    public init(base: String, tree: String, revision: String?, changed: [SourceInput], removed: [String]) {
+        self.base = base
+        self.tree = tree
+        self.revision = revision
+        self.changed = changed
+        self.removed = removed
     }
 }
 
