@@ -26,6 +26,22 @@ package final class RegionBoundedCache<Key: Hashable & Sendable, Value: Sendable
         }
     }
 
+    /// The values of `keys` (each of `region`, with its stamp) in their order, nil where none is kept under it: one
+    /// lock for all of them.
+    package func values(_ keys: [(key: Key, stamp: String?)], region: String) -> [Value?] {
+        lock.withLock {
+            let kept = entries[region]
+            var found = 0
+            let values = keys.map { entry -> Value? in
+                guard let stamp = entry.stamp, let value = kept?[entry.key], value.stamp == stamp else { return nil }
+                found += 1
+                return value.value
+            }
+            if found > 0 { use(region) }
+            return values
+        }
+    }
+
     /// Keeps `value` under `stamp` (forgets the key's value when there is no stamp).
     package func keep(_ value: Value, key: Key, region: String, stamp: String?) {
         lock.withLock {

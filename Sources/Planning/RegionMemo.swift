@@ -14,6 +14,9 @@ import Manifests
 ///   and what the run made of them) with what it was made from: a plan of the region in which only instance documents changed, none of them in what places
 ///   it, numbers it or puts it on the network (a resize, an image, a power state), decides again only those instances'
 ///   domains and keeps everything else.
+/// - Each ring's plan with the key of what it was made from (the saved builder's stamp, the hour, the ring's and the
+///   region's nodes' documents): a ring held back by `min_part_hours` is rebalanced, encoded and measured again only when
+///   one of them changed.
 public final class RegionMemo: @unchecked Sendable {
     struct Region: Sendable {
         var shared: FirewallRules.SharedInputs
@@ -32,6 +35,9 @@ public final class RegionMemo: @unchecked Sendable {
     private let networking: RegionBoundedCache<String, RegionPlanner.NetworkingMemo>
     /// Each region's last run (its domains decided per instance), as bounded.
     private let runs: RegionBoundedCache<String, RegionPlanner.InstanceRun>
+    /// Each ring's last plan, under the key of what it was made from (`RegionPlanner.ringPlanKey`), as bounded.
+    private let ringPlans: RegionBoundedCache<Address, RingPlan>
+    private var ringPlansKeptCount = 0
     private var sparedCount = 0
     private var networkingKeptCount = 0
     private var runsSplicedCount = 0
@@ -43,6 +49,24 @@ public final class RegionMemo: @unchecked Sendable {
         self.regions = RegionBoundedCache(regions: regions)
         networking = RegionBoundedCache(regions: regions)
         runs = RegionBoundedCache(regions: regions)
+        ringPlans = RegionBoundedCache(regions: regions)
+    }
+
+    /// The plan kept for the ring at `address` when it was made from inputs of `key`.
+    func ringPlan(_ address: Address, key: String) -> RingPlan? {
+        let kept = ringPlans.value(address, region: address.region ?? "", stamp: key)
+        if kept != nil { lock.withLock { ringPlansKeptCount += 1 } }
+        return kept
+    }
+
+    /// Keeps `plan` as the ring at `address`'s, made from inputs of `key`.
+    func keep(_ plan: RingPlan, of address: Address, key: String) {
+        ringPlans.keep(plan, key: address, region: address.region ?? "", stamp: key)
+    }
+
+    /// Ring plans kept (not planned again) since the memo was made, over every plan.
+    public var ringPlansKept: Int {
+        lock.withLock { ringPlansKeptCount }
     }
 
     /// The run kept for `region`, taken out of the memo (so the planner holds the only copy and changes it in place;

@@ -5,6 +5,20 @@ extension RegionPlanner {
     /// Rebalances each Ring of the region (on a copy of its stored builder) and installs the ring file on every
     /// storage and controller node whose copy is missing or differs (by sha256). A rebuilt ring's builder is saved
     /// region-wide first, as an ordinary change the nodes' installs depend on.
+    /// What `RingPlanner.plan` of `ring` reads, as a key: the saved state's stamp, the hour, and the documents (with
+    /// their places) of the ring and of every node of the region, in order. Nil when the state was not read under a
+    /// stamp (a new or adopted ring) or a document has no digest (a model made in code): that plan is not kept.
+    func ringPlanKey(_ ring: Resource<RingSpec>, stored: StoredRing?, hour: Int32) -> String? {
+        guard let stamp = stored?.stamp, stored?.adoptedFrom == nil, ring.meta.digest != 0 else { return nil }
+        var hasher = StableHasher()
+        for meta in [ring.meta] + nodes.map(\.meta) {
+            guard meta.digest != 0 else { return nil }
+            hasher.combine(meta.digest)
+            hasher.combine(UInt64(meta.location.file.index) << 32 | UInt64(UInt32(bitPattern: meta.location.line)))
+        }
+        return "\(stamp) \(hour) \(hasher.value)"
+    }
+
     mutating func planRings(storedRings: [Address: StoredRing], hour: Int32) {
         let servers = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }
         for ring in slice.rings.sorted(by: { $0.name < $1.name }) {
@@ -18,11 +32,17 @@ extension RegionPlanner {
                 continue
             }
             let ringPlan: RingPlan
-            do {
-                ringPlan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: stored, hour: hour)
-            } catch {
-                errors.append(.init(address: ring.address, message: "cannot build the ring: \(error)"))
-                continue
+            let key = regionMemo == nil ? nil : ringPlanKey(ring, stored: stored, hour: hour)
+            if let key, let kept = regionMemo?.ringPlan(ring.address, key: key) {
+                ringPlan = kept
+            } else {
+                do {
+                    ringPlan = try RingPlanner.plan(ring: ring, nodes: nodes, stored: stored, hour: hour)
+                } catch {
+                    errors.append(.init(address: ring.address, message: "cannot build the ring: \(error)"))
+                    continue
+                }
+                if let key { regionMemo?.keep(ringPlan, of: ring.address, key: key) }
             }
             rings.append(ringPlan.rebalance)
             var build: [ChangeID] = []

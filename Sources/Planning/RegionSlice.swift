@@ -1,3 +1,4 @@
+import Foundation
 import Manifests
 
 /// The resources of one region that its plan reads, in declaration order.
@@ -14,6 +15,55 @@ public struct RegionSlice: Sendable {
     public init() {}
 }
 
+extension RegionSlice {
+    /// `region`'s resources of `model` but its instances (a filter pass per kind, comparing names without hashing them).
+    init(nonInstancesOf region: String, in model: DesiredModel) {
+        func mine<Spec>(_ resource: Resource<Spec>) -> Bool { resource.meta.region?.value == region }
+        nodes = model.nodes.filter(mine)
+        networks = model.networks.filter(mine)
+        rings = model.rings.filter(mine)
+        floatingIPs = model.floatingIPs.filter(mine)
+        volumes = model.volumes.filter(mine)
+        loadBalancers = model.loadBalancers.filter(mine)
+        containers = model.containers.filter(mine)
+    }
+}
+
+/// The parts of regions' slices other than instances, kept by a long-running planner for the 8 regions sliced most
+/// recently, each with the columns it was filtered from: while those are the same arrays (a push to a tenant's file
+/// leaves the columns of nodes, networks and rings as they were), so is the part.
+public final class RegionSliceCache: @unchecked Sendable {
+    private let lock = NSLock()
+    /// The regions kept, the most recent last.
+    private var kept: [(region: String, columns: HeldColumns, part: RegionSlice)] = []
+    private static let regions = 8
+    /// Parts given again, counted.
+    private(set) var hits = 0
+
+    /// Nothing kept yet.
+    public init() {}
+
+    /// `region`'s slice of `model` without instances: the kept one while its columns are the kept ones.
+    func parts(of region: String, in model: DesiredModel) -> RegionSlice {
+        let columns = HeldColumns(model.nodes, model.networks, model.rings, model.floatingIPs, model.volumes, model.loadBalancers, model.containers)
+        let hit: RegionSlice? = lock.withLock {
+            guard let index = kept.firstIndex(where: { $0.region == region }) else { return nil }
+            let entry = kept.remove(at: index)
+            guard entry.columns.same(as: columns) else { return nil }
+            kept.append(entry)
+            hits += 1
+            return entry.part
+        }
+        if let hit { return hit }
+        let part = RegionSlice(nonInstancesOf: region, in: model)
+        lock.withLock {
+            kept.append((region, columns, part))
+            if kept.count > Self.regions { kept.removeFirst(kept.count - Self.regions) }
+        }
+        return part
+    }
+}
+
 /// Every region's slice, built in one pass over the model.
 public struct RegionSlices: Sendable {
     public private(set) var byRegion: [String: RegionSlice] = [:]
@@ -21,25 +71,20 @@ public struct RegionSlices: Sendable {
     /// The slices of every region, or of the regions `only` names (a run over one region of many copies only its own).
     /// `instancesByRegion`, when known (`LoadResult.instancesByRegion`, for this very model), spares one region's slice
     /// a pass over every instance.
-    public init(_ model: DesiredModel, only: Set<String>? = nil, instancesByRegion: [String: [Int]]? = nil) {
+    /// `cache` (a long-running planner's) gives one region's parts other than instances again while the columns they
+    /// come from are the same arrays.
+    public init(_ model: DesiredModel, only: Set<String>? = nil, instancesByRegion: [String: [Int]]? = nil, cache: RegionSliceCache? = nil) {
         if only?.isEmpty == true { return }
         if let only, only.count == 1, let target = only.first {
             // One region (a service's run): a filter pass per kind, comparing names without hashing them.
             func mine<Spec>(_ resource: Resource<Spec>) -> Bool { resource.meta.region?.value == target }
-            var slice = RegionSlice()
-            slice.nodes = model.nodes.filter(mine)
+            var slice = cache?.parts(of: target, in: model) ?? RegionSlice(nonInstancesOf: target, in: model)
             if let positions = instancesByRegion.map({ $0[target] ?? [] }),
                positions.allSatisfy({ $0 < model.instances.count && mine(model.instances[$0]) }) {
                 slice.instances = positions.map { model.instances[$0] }
             } else {
                 slice.instances = model.instances.filter(mine)
             }
-            slice.networks = model.networks.filter(mine)
-            slice.rings = model.rings.filter(mine)
-            slice.floatingIPs = model.floatingIPs.filter(mine)
-            slice.volumes = model.volumes.filter(mine)
-            slice.loadBalancers = model.loadBalancers.filter(mine)
-            slice.containers = model.containers.filter(mine)
             byRegion[target] = slice
             return
         }

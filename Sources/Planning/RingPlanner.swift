@@ -25,6 +25,9 @@ public struct StoredRing: Sendable, Codable {
 
     /// Set on a state adopted from an installed ring file this run (the store holds no builder yet); not saved.
     public var adoptedFrom: String?
+    /// The state store's stamp of the saved state this was read as (`StateStore.ringStamps`), when read from it; not
+    /// saved. Equal stamps are the same saved state.
+    public var stamp: String?
 
     /// The state as the JSON the state store keeps, with sorted keys: equal states are equal bytes.
     public func encoded() throws -> Data {

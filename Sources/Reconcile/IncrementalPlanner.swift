@@ -39,6 +39,8 @@ public final class IncrementalPlanner {
         /// Files decoded and files whose earlier decode was kept.
         public var filesDecoded: Int
         public var filesReused: Int
+        /// Whether the revision's changes were applied to the last load (else the whole tree was listed).
+        public var changesApplied = false
         /// Regions and nodes reused or redone.
         public var reuse: ReuseStats
         /// Seconds: reading and decoding, validating, observing and planning, in total.
@@ -74,6 +76,7 @@ public final class IncrementalPlanner {
         var outcome = Outcome(load: load, plan: nil, filesDecoded: reused.filesDecoded, filesReused: reused.filesReused,
                               reuse: ReuseStats(), loadSeconds: loaded.timeIntervalSince(start) - load.timings.validate,
                               validateSeconds: load.timings.validate, planSeconds: 0, totalSeconds: 0)
+        outcome.changesApplied = reused.changesApplied
         guard !load.hasErrors else {
             outcome.totalSeconds = Date().timeIntervalSince(start)
             return outcome

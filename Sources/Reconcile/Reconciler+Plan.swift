@@ -104,7 +104,7 @@ extension Reconciler {
     /// the orphan nodes of them) → `hold` → recover after dead processes → open drivers → read generations → reuse
     /// region plans whose `RegionKey` is unchanged (`normal`) → observe and plan the other regions a batch at a time
     /// (each batch's observations let go once it is planned: a plan over thousands of nodes holds one batch of
-    /// observations besides the region plans) → combine → hold credit → limit to targets. Each node's connection is let
+    /// observations besides the region plans) → combine → hold credit and limit to targets (`credit`). Each node's connection is let
     /// go once it is observed (the applier opens again only the nodes it changes).
     ///
     /// The plan equals one made over a full observation: a region's plan depends only on its `RegionKey`'s inputs.
@@ -167,7 +167,7 @@ extension Reconciler {
         let toPlan = regionResources.filter { kept[$0.name] == nil }
         stats.regionsPlanned = toPlan.count + removedRegions.count
         stats.phases.end("keys")
-        let slices = saved == nil ? RegionSlices(model, only: Set(toPlan.map(\.name)), instancesByRegion: instancesByRegion) : RegionSlices(DesiredModel(), only: [])
+        let slices = saved == nil ? RegionSlices(model, only: Set(toPlan.map(\.name)), instancesByRegion: instancesByRegion, cache: request.caches?.slices) : RegionSlices(DesiredModel(), only: [])
         stats.phases.end("slices")
 
         var removed: [RegionPlan] = []
@@ -242,8 +242,9 @@ extension Reconciler {
         let observedNodes = memo == nil ? nil : request.caches?.fingerprints.combine(regionPlans, keys: keys)
         let plan = Planner.combine(regionPlans, revision: revision, manifests: DesiredModel.digest(of: digests), observed: observedNodes)
         stats.phases.end("combine")
-        return Planned(plan: try Self.limit(try holdingCredit(plan), to: request.targets, model: model), regions: regions, endpoints: endpoints,
-                       drivers: drivers, managed: managed, recovery: recovery, reuse: stats)
+        let limited = try Self.limit(try holdingCredit(plan), to: request.targets, model: model)
+        stats.phases.end("credit")
+        return Planned(plan: limited, regions: regions, endpoints: endpoints, drivers: drivers, managed: managed, recovery: recovery, reuse: stats)
     }
 
 

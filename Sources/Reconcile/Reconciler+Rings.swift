@@ -28,7 +28,9 @@ extension Reconciler {
         for address in addresses {
             if let ring = cache?.ring(address, stamp: stamps[address]) { rings[address] = ring } else { toRead.insert(address) }
         }
-        for (address, ring) in try storedRings(toRead) {
+        for (address, read) in try storedRings(toRead) {
+            var ring = read
+            ring.stamp = stamps[address]
             rings[address] = ring
             cache?.keep(ring, address: address, stamp: stamps[address])
         }

@@ -141,13 +141,19 @@ public struct Reconciler: Sendable {
                  disconnect: Bool) throws -> (nodes: [ObservedNode], reused: Int) {
         let list = drivers.sorted { $0.key < $1.key }
         let results = ResultSlots<Result<(node: ObservedNode, reused: Bool), DriverError>>(count: list.count)
-        DispatchQueue.concurrentPerform(iterations: list.count) { index in
+        // The kept observations first, region by region under one lock each; only the other nodes are asked, in parallel.
+        var toAsk = Array(list.indices)
+        if let cache {
+            let kept = cache.nodes(list.map { ($0.key, generations[$0.key] ?? nil) })
+            toAsk = []
+            for (index, node) in kept.enumerated() {
+                if let node { results[index] = .success((node, true)) } else { toAsk.append(index) }
+            }
+        }
+        DispatchQueue.concurrentPerform(iterations: toAsk.count) { [toAsk] slot in
+            let index = toAsk[slot]
             let (address, driver) = list[index]
             let generation = generations[address] ?? nil
-            if let node = cache?.node(address, generation: generation) {
-                results[index] = .success((node, true))
-                return
-            }
             // A generation read for the plan is handed on, so the node does not read it again for its saved observation.
             let result = Result { () throws(DriverError) in
                 if let generation, let tracking = driver as? any GenerationTracking {

@@ -19,8 +19,15 @@ public final class ObservationCache: Sendable {
         fingerprints = RegionBoundedCache(regions: regions)
     }
 
-    func node(_ address: Address, generation: String?) -> ObservedNode? {
-        cache.value(address, region: address.region ?? "", stamp: generation)
+    /// The observations kept for `nodes` (with their generations), in their order, nil where none is kept at it.
+    func nodes(_ nodes: [(address: Address, generation: String?)]) -> [ObservedNode?] {
+        var found = [ObservedNode?](repeating: nil, count: nodes.count)
+        let byRegion = Dictionary(grouping: nodes.indices, by: { nodes[$0].address.region ?? "" })
+        for (region, indices) in byRegion {
+            let values = cache.values(indices.map { (nodes[$0].address, nodes[$0].generation) }, region: region)
+            for (index, value) in zip(indices, values) { found[index] = value }
+        }
+        return found
     }
 
     func keep(_ node: ObservedNode, generation: String?) {
@@ -220,6 +227,8 @@ public final class RunCaches: Sendable {
     public let regionMemo: RegionMemo
     /// The last plan's catalog, while the columns it is made from are the same arrays.
     public let catalogs = CatalogCache()
+    /// The parts of the last regions' slices other than instances, while the columns they come from are the same arrays.
+    public let slices = RegionSliceCache()
     /// Empty caches for the nodes of `stateDirectory` (production nodes reached as `environment` says), keeping the decoded state (observations, ring builders) of at
     /// most `regions` regions (every region when nil).
     public init(stateDirectory: String, regions: Int? = nil, environment: RunEnvironment = RunEnvironment()) {
@@ -305,41 +314,15 @@ public final class PlanFingerprints: @unchecked Sendable {
 /// quotas), kept while the model's columns it is made from are the very arrays of the last plan's model (a push that
 /// edits only regional documents leaves them alone), so a plan does not index every tenant's documents again.
 public final class CatalogCache: @unchecked Sendable {
-    private struct Columns {
-        var tenants: [Resource<TenantSpec>]
-        var priceLists: [Resource<PriceListSpec>]
-        var flavors: [Resource<FlavorSpec>]
-        var images: [Resource<ImageSpec>]
-        var filters: [Resource<FilterSpec>]
-        var securityGroups: [Resource<SecurityGroupSpec>]
-        var keypairs: [Resource<KeypairSpec>]
-
-        init(_ model: DesiredModel) {
-            tenants = model.tenants
-            priceLists = model.priceLists
-            flavors = model.flavors
-            images = model.images
-            filters = model.filters
-            securityGroups = model.securityGroups
-            keypairs = model.keypairs
-        }
-
-        func same(as other: Columns) -> Bool {
-            tenants.sharesStorage(with: other.tenants) && priceLists.sharesStorage(with: other.priceLists) && flavors.sharesStorage(with: other.flavors)
-                && images.sharesStorage(with: other.images) && filters.sharesStorage(with: other.filters)
-                && securityGroups.sharesStorage(with: other.securityGroups) && keypairs.sharesStorage(with: other.keypairs)
-        }
-    }
-
     private let lock = NSLock()
-    private var kept: (columns: Columns, catalog: Catalog)?
+    private var kept: (columns: HeldColumns, catalog: Catalog)?
 
     /// Nothing kept yet.
     public init() {}
 
     /// The catalog of `model`: the kept one while its columns are the kept ones.
     public func catalog(of model: DesiredModel) -> Catalog {
-        let columns = Columns(model)
+        let columns = HeldColumns(model.tenants, model.priceLists, model.flavors, model.images, model.filters, model.securityGroups, model.keypairs)
         if let kept = lock.withLock({ kept }), kept.columns.same(as: columns) { return kept.catalog }
         let catalog = Catalog(model)
         lock.withLock { kept = (columns, catalog) }

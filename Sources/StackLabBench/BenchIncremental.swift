@@ -88,6 +88,7 @@ struct BenchIncremental: ParsableCommand {
     struct Summary {
         var loadSeconds, validateSeconds, planSeconds, totalSeconds: Double
         var filesDecoded, filesReused: Int
+        var changesApplied: Bool
         var reuse: ReuseStats
 
         init(_ outcome: IncrementalPlanner.Outcome) {
@@ -97,6 +98,7 @@ struct BenchIncremental: ParsableCommand {
             totalSeconds = outcome.totalSeconds
             filesDecoded = outcome.filesDecoded
             filesReused = outcome.filesReused
+            changesApplied = outcome.changesApplied
             reuse = outcome.reuse
         }
     }
@@ -104,9 +106,9 @@ struct BenchIncremental: ParsableCommand {
     private func row(_ name: String, _ outcomes: [Summary]) -> BenchRow {
         let sorted = outcomes.sorted { $0.totalSeconds < $1.totalSeconds }
         let median = sorted[sorted.count / 2]
-        let detail = String(format: "median run: read+decode %.3fs, validate %.3fs, observe+plan %.3fs; ",
+        let detail = String(format: "median run: read+decode %.4fs, validate %.4fs, observe+plan %.4fs; ",
                             median.loadSeconds, median.validateSeconds, median.planSeconds)
-            + "files \(median.filesDecoded) decoded, \(median.filesReused) reused; \(median.reuse)"
+            + "files \(median.filesDecoded) decoded, \(median.filesReused) reused\(median.changesApplied ? " (the tree's changes applied)" : ""); \(median.reuse)"
         return BenchRow(name: name, medianSeconds: median.totalSeconds, minSeconds: sorted[0].totalSeconds,
                         maxSeconds: sorted[sorted.count - 1].totalSeconds, peakRSSMB: ResidentMemory.peakMB(), detail: detail)
     }

@@ -210,7 +210,7 @@ import Testing
             #expect(changes == 0 || (flushes >= 1 && flushes < changes), "\(address): \(changes) changes saved in \(flushes) writes")
             // What the node holds now, read back from its host file by a fresh connection, is what the apply observed.
             let fresh = try #require(try reconciler.drivers(for: regions)[address])
-            if changes > 0 { #expect(settled.node(address, generation: (fresh as? any GenerationTracking)?.generation()) == (try fresh.observe())) }
+            if changes > 0 { #expect(settled.nodes([(address, (fresh as? any GenerationTracking)?.generation())]).first! == (try fresh.observe())) }
         }
         let after = try world.plan()
         #expect(after.isEmpty, "the saved hosts hold every change: \(after.changes.map { "\($0.action) \($0.address) \($0.reason)" })")

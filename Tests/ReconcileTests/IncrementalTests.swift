@@ -154,6 +154,51 @@ import Testing
         #expect(try json(third.plan) == json(try world.plan()))
     }
 
+    @Test func aRingsPlanIsKeptOnlyWhileItsSavedStateHourRingAndNodesAreTheSame() throws {
+        let world = try World()
+        try world.apply()
+        let observed = try world.observed().filter { $0.address.region == "lab" }
+        let memo = RegionMemo()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        /// Plans lab at HEAD with the memo and without it (the plans must be equal); how many ring plans were kept.
+        func plan(hour: Int32, stamp: ((String?) -> String?)? = nil, _ comment: Comment, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> Int {
+            let reconciler = try world.reconciler()
+            let model = reconciler.model
+            let region = try #require(model.regions.first { $0.name == "lab" })
+            let slice = RegionSlices(model, only: ["lab"])["lab"]
+            var stored = try reconciler.storedRings(ofRegions: ["lab"])
+            #expect(!stored.isEmpty && stored.values.allSatisfy { $0.stamp != nil }, comment, sourceLocation: sourceLocation)
+            if let stamp {
+                for address in stored.keys {
+                    let was = stored[address]?.stamp
+                    stored[address]?.stamp = stamp(was)
+                }
+            }
+            let before = memo.ringPlansKept
+            let withMemo = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: stored, hour: hour, regionMemo: memo)
+            let fresh = Planner.planRegion(region, slice: slice, catalog: Catalog(model), observed: observed, storedRings: stored, hour: hour)
+            #expect(try encoder.encode(withMemo) == encoder.encode(fresh), comment, sourceLocation: sourceLocation)
+            #expect(withMemo.errors.isEmpty, comment, sourceLocation: sourceLocation)
+            return memo.ringPlansKept - before
+        }
+        let rings = try world.reconciler().model.rings.filter { $0.region == "lab" }.count
+        #expect(rings > 0)
+        #expect(try plan(hour: 500_000, "first") == 0)
+        #expect(try plan(hour: 500_000, "the same") == rings)
+        #expect(try plan(hour: 500_001, "an hour later") == 0)
+        #expect(try plan(hour: 500_001, stamp: { ($0 ?? "") + "+" }, "the state saved again") == 0)
+        #expect(try plan(hour: 500_001, stamp: { ($0 ?? "") + "+" }, "as saved again") == rings)
+        #expect(try plan(hour: 500_001, stamp: { _ in nil }, "no stamp") == 0)
+        #expect(try plan(hour: 500_001, "the state as saved") == 0, "the plan kept was the other state's")
+        #expect(try plan(hour: 500_001, "nothing changed") == rings)
+        try edit(world, "manifests/tenants/other.yaml", replacing: "flavor: m1.small, image", with: "flavor: m1.large, image")
+        #expect(try plan(hour: 500_001, "an instance resized") == rings, "no document the rings are planned from changed")
+        let nodes = try String(contentsOfFile: world.repo.file("regions/lab/nodes.yaml"), encoding: .utf8)
+        try world.commit("regions/lab/nodes.yaml", "# first\n" + nodes)
+        #expect(try plan(hour: 500_001, "every node one line down") == 0)
+    }
+
     @Test func aRegionsNetworkingIsKeptOnlyWhileNothingItIsPlannedFromChanged() throws {
         let world = try World()
         try world.apply()

@@ -156,16 +156,20 @@ public struct Loader: Sendable {
     /// was not in that load: then `load(_:cache:)` of the whole snapshot. The result is the one a full load of the
     /// same tree gives.
     public func load(_ changes: SourceChanges, cache: DecodeCache) -> LoadResult? {
-        guard changes.removed.isEmpty, let last = cache.last, last.tree == changes.base, cache.hasMerged else { return nil }
+        guard changes.removed.isEmpty, cache.last?.tree == changes.base, cache.hasMerged else { return nil }
         var slots: [Int] = []
         for input in changes.changed {
             guard case .success = input.content, !input.omitted, input.digest != nil,
-                  let id = cache.existingID(for: input.path), let slot = last.slot(of: id) else { return nil }
+                  let id = cache.existingID(for: input.path), let slot = cache.last?.slot(of: id) else { return nil }
             slots.append(slot)
         }
+        // Taken out of the cache, so its arrays are this load's alone and change in place.
+        guard var last = cache.last else { return nil }
         cache.last = nil
         var results = last.results
         var flagged = last.flagged
+        last.results = []
+        last.flagged = []
         var toParse: [(id: FileID, path: String)] = []
         var slotOf: [Int] = []
         for (input, slot) in zip(changes.changed, slots) {

@@ -360,6 +360,51 @@ public struct PlanDigests: Sendable {
     }
 }
 
+/// Columns of a model, held (so their storage cannot be changed in place while held) and compared by identity: what a
+/// cache keeps beside what it made from them, to tell whether a later model's columns are the very same arrays
+/// (`Array.sharesStorage`, one comparison per column).
+public struct HeldColumns: @unchecked Sendable {
+    private let held: [Any]
+    /// Each column's base address (0 when empty) and count.
+    private let identities: [Int]
+
+    /// Holds `columns`.
+    public init<each Spec: ResourceSpec>(_ columns: repeat [Resource<each Spec>]) {
+        var held: [Any] = []
+        var identities: [Int] = []
+        for column in repeat each columns {
+            held.append(column)
+            identities.append(column.isEmpty ? 0 : column.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) })
+            identities.append(column.count)
+        }
+        self.held = held
+        self.identities = identities
+    }
+
+    /// Holds every column of `model` but its instances.
+    init(exceptInstancesOf model: DesiredModel) {
+        struct Hold: ModelKindVisitor {
+            let model: DesiredModel
+            var held: [Any] = []
+            var identities: [Int] = []
+            mutating func visit<Spec: ResourceSpec>(_ column: WritableKeyPath<DesiredModel, [Resource<Spec>]>) {
+                guard Spec.kind != .instance else { return }
+                let resources = model[keyPath: column]
+                held.append(resources)
+                identities.append(resources.isEmpty ? 0 : resources.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) })
+                identities.append(resources.count)
+            }
+        }
+        var hold = Hold(model: model)
+        DesiredModel.visitKinds(&hold)
+        held = hold.held
+        identities = hold.identities
+    }
+
+    /// Whether every column is the one `other` holds in its place (or both are empty).
+    public func same(as other: HeldColumns) -> Bool { identities == other.identities }
+}
+
 extension Array {
     /// Whether this array and `other` are one array (the same storage, so the same elements), or both empty. A
     /// column a splice left alone (`DesiredModel.splice`) is the same array as before; a caller that holds the

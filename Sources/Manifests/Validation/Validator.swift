@@ -37,7 +37,7 @@ struct Validator: Sendable {
         // Instances by region, in declaration order, and (for the cache) a key of each region's instances: each
         // instance's region slot in one pass (a tenant's file holds instances of many regions, so runs are short), then
         // each region's positions in arrays of their final size.
-        let context = cache.map { _ in contextKey() }
+        let context = cache.map { contextKey(cache: $0) }
         let placed = instanceRegions(cache: cache)
         var positions: [String: [Int]] = [:]
         var keys: [String: UInt64] = [:]
@@ -174,6 +174,18 @@ struct Validator: Sendable {
         return placed
     }
 
+    /// `contextKey()`, kept by `cache` while every column but the instances is the same array and the same regions'
+    /// files did not parse and the same names were lost.
+    private func contextKey(cache: ValidationCache) -> UInt64 {
+        let columns = HeldColumns(exceptInstancesOf: model)
+        if let kept = cache.context, kept.columns.same(as: columns), kept.unreadable == unreadableRegions, kept.lost == lostNames {
+            return kept.key
+        }
+        let key = contextKey()
+        cache.context = (columns, unreadableRegions, lostNames, key)
+        return key
+    }
+
     /// A digest of everything instance findings read besides the instances: every other resource's document and
     /// place, and the regions whose files did not parse.
     private func contextKey() -> UInt64 {
@@ -251,6 +263,8 @@ public final class ValidationCache {
         var findings: InstanceFindings
     }
     private var kept: [String: Kept] = [:]
+    /// The last context key (`Validator.contextKey`) and what it was made from.
+    var context: (columns: HeldColumns, unreadable: Set<String>, lost: Set<String>, key: UInt64)?
     /// The catalog index (`ModelIndex(catalogOf:)`) and the columns it was built from.
     private var index: (columns: IndexedColumns, index: ModelIndex)?
 
