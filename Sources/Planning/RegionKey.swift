@@ -1,5 +1,7 @@
 import Crypto
+import Dispatch
 import Foundation
+import Parallel
 import Manifests
 
 /// Everything a region's plan is computed from, reduced to one sha256: the digest of every regional document of
@@ -66,16 +68,31 @@ public final class RegionKeyCache: @unchecked Sendable {
     /// An empty cache.
     public init() {}
 
-    /// The key made from `inputs`: the kept one when they equal the inputs it was made from. Equal inputs are kept in
-    /// their place: the next call's arrays are then most often these same ones, which compare at once.
-    public func key(of inputs: RegionKey.Inputs) -> String? {
-        if let entry = lock.withLock({ kept[inputs.region] }), entry.inputs == inputs {
-            lock.withLock { kept[inputs.region] = (inputs, entry.key) }
-            return entry.key
+    /// The keys made from each of `inputs`, in order: a region's kept key when its inputs equal the ones it was made
+    /// from (under one lock for all; equal inputs are kept in their place, so the next call's arrays are most often these
+    /// same ones, which compare at once), the others made in parallel and kept.
+    public func keys(of inputs: [RegionKey.Inputs]) -> [String?] {
+        var keys = [String?](repeating: nil, count: inputs.count)
+        var toMake: [Int] = []
+        lock.withLock {
+            for (index, wanted) in inputs.enumerated() {
+                if let entry = kept[wanted.region], entry.inputs == wanted {
+                    kept[wanted.region] = (wanted, entry.key)
+                    keys[index] = entry.key
+                } else {
+                    toMake.append(index)
+                }
+            }
         }
-        let key = RegionKey.key(of: inputs)
-        lock.withLock { kept[inputs.region] = (inputs, key) }
-        return key
+        let made = ResultSlots<String?>(count: toMake.count)
+        DispatchQueue.concurrentPerform(iterations: toMake.count) { [toMake] slot in made[slot] = RegionKey.key(of: inputs[toMake[slot]]) }
+        lock.withLock {
+            for (slot, index) in toMake.enumerated() {
+                keys[index] = made[slot] ?? nil
+                kept[inputs[index].region] = (inputs[index], keys[index])
+            }
+        }
+        return keys
     }
 
     /// Forgets every region but `regions` (those still declared).

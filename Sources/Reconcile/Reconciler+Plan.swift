@@ -146,18 +146,22 @@ extension Reconciler {
         var keys: [String: String] = [:]
         if let memo {
             let ringsByRegion = Dictionary(grouping: model.rings.filter { wanted.contains($0.region ?? "") }, by: { $0.region ?? "" })
-            let regionKeys = ResultSlots<String?>(count: regionResources.count)
-            let options = options
-            let keyCache = request.caches?.regionKeys
-            DispatchQueue.concurrentPerform(iterations: regionResources.count) { index in
-                let region = regionResources[index]
+            let inputs = regionResources.map { region in
                 let group = groups[region.name] ?? NodeGroups.Group()
-                let inputs = RegionKey.inputs(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: group.nodes,
-                                              generations: group.generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
-                regionKeys[index] = if let keyCache { keyCache.key(of: inputs) } else { RegionKey.key(of: inputs) }
+                return RegionKey.inputs(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: group.nodes,
+                                        generations: group.generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
+            }
+            let keyCache = request.caches?.regionKeys
+            let regionKeys: [String?]
+            if let keyCache {
+                regionKeys = keyCache.keys(of: inputs)
+            } else {
+                let made = ResultSlots<String?>(count: inputs.count)
+                DispatchQueue.concurrentPerform(iterations: inputs.count) { index in made[index] = RegionKey.key(of: inputs[index]) }
+                regionKeys = made.values
             }
             keyCache?.retain(regions: declared)
-            for (region, key) in zip(regionResources, regionKeys.values) {
+            for (region, key) in zip(regionResources, regionKeys) {
                 guard let key else { continue }
                 keys[region.name] = key
                 if let plan = memo.plan(region: region.name, key: key) { kept[region.name] = plan }
@@ -204,10 +208,9 @@ extension Reconciler {
             let spared = regionMemo?.spared ?? 0, networkingKept = regionMemo?.networkingKept ?? 0, spliced = regionMemo?.spliced ?? (runs: 0, instances: 0)
             // The fingerprints of observations the cache gave back, made by an earlier plan.
             var known: [String: [Address: String]] = [:]
-            for node in observation.nodes {
-                if let fingerprint = observations?.fingerprint(node.address, generation: generations[node.address] ?? nil) {
-                    known[node.address.region ?? "", default: [:]][node.address] = fingerprint
-                }
+            let keptFingerprints = observations?.fingerprints(observation.nodes.map { ($0.address, generations[$0.address] ?? nil) }) ?? []
+            for (node, fingerprint) in zip(observation.nodes, keptFingerprints) {
+                if let fingerprint { known[node.address.region ?? "", default: [:]][node.address] = fingerprint }
             }
             DispatchQueue.concurrentPerform(iterations: regions.count) { [known] index in
                 planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,

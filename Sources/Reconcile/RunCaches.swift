@@ -22,8 +22,7 @@ public final class ObservationCache: Sendable {
     /// The observations kept for `nodes` (with their generations), in their order, nil where none is kept at it.
     func nodes(_ nodes: [(address: Address, generation: String?)]) -> [ObservedNode?] {
         var found = [ObservedNode?](repeating: nil, count: nodes.count)
-        let byRegion = Dictionary(grouping: nodes.indices, by: { nodes[$0].address.region ?? "" })
-        for (region, indices) in byRegion {
+        for (region, indices) in Dictionary(grouping: nodes.indices, by: { nodes[$0].address.region ?? "" }) {
             let values = cache.values(indices.map { (nodes[$0].address, nodes[$0].generation) }, region: region)
             for (index, value) in zip(indices, values) { found[index] = value }
         }
@@ -34,9 +33,15 @@ public final class ObservationCache: Sendable {
         cache.keep(node, key: node.address, region: node.address.region ?? "", stamp: generation)
     }
 
-    /// The fingerprint of the observation kept for `address` at `generation`, when a plan made it.
-    func fingerprint(_ address: Address, generation: String?) -> String? {
-        fingerprints.value(address, region: address.region ?? "", stamp: generation)
+    /// The fingerprints of the observations kept for `nodes` at their generations, when a plan made them (in their order,
+    /// nil where none is kept).
+    func fingerprints(_ nodes: [(address: Address, generation: String?)]) -> [String?] {
+        var found = [String?](repeating: nil, count: nodes.count)
+        for (region, indices) in Dictionary(grouping: nodes.indices, by: { nodes[$0].address.region ?? "" }) {
+            let values = fingerprints.values(indices.map { (nodes[$0].address, nodes[$0].generation) }, region: region)
+            for (index, value) in zip(indices, values) { found[index] = value }
+        }
+        return found
     }
 
     func keep(fingerprint: String, of address: Address, generation: String?) {
