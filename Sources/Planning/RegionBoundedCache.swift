@@ -26,18 +26,17 @@ package final class RegionBoundedCache<Key: Hashable & Sendable, Value: Sendable
         }
     }
 
-    /// The values of `keys` (each of `region`, with its stamp) in their order, nil where none is kept under it: one
-    /// lock for all of them.
-    package func values(_ keys: [(key: Key, stamp: String?)], region: String) -> [Value?] {
+    /// The values of `keys` (each with its region and stamp) in their order, nil where none is kept under its stamp:
+    /// one lock for all of them.
+    package func values(_ keys: [(key: Key, region: String, stamp: String?)]) -> [Value?] {
         lock.withLock {
-            let kept = entries[region]
-            var found = 0
+            var used = Set<String>()
             let values = keys.map { entry -> Value? in
-                guard let stamp = entry.stamp, let value = kept?[entry.key], value.stamp == stamp else { return nil }
-                found += 1
+                guard let stamp = entry.stamp, let value = entries[entry.region]?[entry.key], value.stamp == stamp else { return nil }
+                used.insert(entry.region)
                 return value.value
             }
-            if found > 0 { use(region) }
+            for region in used.sorted() { use(region) }
             return values
         }
     }

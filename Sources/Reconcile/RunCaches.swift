@@ -21,12 +21,7 @@ public final class ObservationCache: Sendable {
 
     /// The observations kept for `nodes` (with their generations), in their order, nil where none is kept at it.
     func nodes(_ nodes: [(address: Address, generation: String?)]) -> [ObservedNode?] {
-        var found = [ObservedNode?](repeating: nil, count: nodes.count)
-        for (region, indices) in Dictionary(grouping: nodes.indices, by: { nodes[$0].address.region ?? "" }) {
-            let values = cache.values(indices.map { (nodes[$0].address, nodes[$0].generation) }, region: region)
-            for (index, value) in zip(indices, values) { found[index] = value }
-        }
-        return found
+        cache.values(nodes.map { ($0.address, $0.address.region ?? "", $0.generation) })
     }
 
     func keep(_ node: ObservedNode, generation: String?) {
@@ -36,12 +31,7 @@ public final class ObservationCache: Sendable {
     /// The fingerprints of the observations kept for `nodes` at their generations, when a plan made them (in their order,
     /// nil where none is kept).
     func fingerprints(_ nodes: [(address: Address, generation: String?)]) -> [String?] {
-        var found = [String?](repeating: nil, count: nodes.count)
-        for (region, indices) in Dictionary(grouping: nodes.indices, by: { nodes[$0].address.region ?? "" }) {
-            let values = fingerprints.values(indices.map { (nodes[$0].address, nodes[$0].generation) }, region: region)
-            for (index, value) in zip(indices, values) { found[index] = value }
-        }
-        return found
+        fingerprints.values(nodes.map { ($0.address, $0.address.region ?? "", $0.generation) })
     }
 
     func keep(fingerprint: String, of address: Address, generation: String?) {
