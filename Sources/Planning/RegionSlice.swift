@@ -30,8 +30,9 @@ extension RegionSlice {
 }
 
 /// The parts of regions' slices other than instances, kept by a long-running planner for the 8 regions sliced most
-/// recently, each with the columns it was filtered from: while those are the same arrays (a push to a tenant's file
-/// leaves the columns of nodes, networks and rings as they were), so is the part.
+/// recently, with the columns they were filtered from: while those are the same arrays (a push to a tenant's file
+/// leaves the columns of nodes, networks and rings as they were), so are the parts. Only parts of the current columns
+/// are kept, so the cache holds one version of them.
 public final class RegionSliceCache: @unchecked Sendable {
     private let lock = NSLock()
     /// The regions kept, the most recent last.
@@ -39,6 +40,8 @@ public final class RegionSliceCache: @unchecked Sendable {
     private static let regions = 8
     /// Parts given again, counted.
     private(set) var hits = 0
+    /// The regions whose parts are kept, the most recent last.
+    var regions: [String] { lock.withLock { kept.map(\.region) } }
 
     /// Nothing kept yet.
     public init() {}
@@ -47,9 +50,11 @@ public final class RegionSliceCache: @unchecked Sendable {
     func parts(of region: String, in model: DesiredModel) -> RegionSlice {
         let columns = HeldColumns(model.nodes, model.networks, model.rings, model.floatingIPs, model.volumes, model.loadBalancers, model.containers)
         let hit: RegionSlice? = lock.withLock {
+            // Parts cut from other columns are let go: kept, they would hold those columns' storage (an earlier
+            // version of the cloud's nodes, say) for as long as their region is not sliced again.
+            kept.removeAll { !$0.columns.same(as: columns) }
             guard let index = kept.firstIndex(where: { $0.region == region }) else { return nil }
             let entry = kept.remove(at: index)
-            guard entry.columns.same(as: columns) else { return nil }
             kept.append(entry)
             hits += 1
             return entry.part

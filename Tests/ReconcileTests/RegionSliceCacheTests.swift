@@ -37,6 +37,13 @@ import Testing
         // Instances are not part of what is kept: they come from the model each time.
         model.instances.removeLast()
         same("an instance went", hit: true)
+        // Other columns let go of every part cut from the earlier ones: lab's part is made again after edge's.
+        #expect(cache.regions == ["lab", "edge"])
+        model.rings = model.rings.reversed()
+        _ = RegionSlices(model, only: ["edge"], cache: cache)
+        #expect(cache.regions == ["edge"], "lab's part was cut from the rings before")
+        model.rings = model.rings.reversed()
+        same("the rings as before, but another array", hit: false)
         // More regions than the cache keeps: the oldest is made again.
         for region in (0..<8).map({ "r\($0)" }) { _ = RegionSlices(model, only: [region], cache: cache) }
         same("lab and edge forgotten", hit: false)
