@@ -172,17 +172,20 @@ import Testing
         /// Whether the last load applied the tree's changes.
         private(set) var applied = false
 
-        init(_ repo: Scratch) {
+        private let limits: LoadLimits
+
+        init(_ repo: Scratch, limits: LoadLimits = LoadLimits()) {
             self.repo = repo
-            loader = RevisionLoader(repository: repo.path, decodes: cache)
+            self.limits = limits
+            loader = RevisionLoader(repository: repo.path, limits: limits, decodes: cache)
         }
 
         func both(sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> (incremental: LoadResult, full: LoadResult) {
             let incremental = try loader.load(revision: "HEAD")
             applied = loader.lastReuse.changesApplied
-            let full = try Loader().load(GitSource(repository: repo.path, revision: "HEAD"))
-            let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: whole.known).read(limits: LoadLimits())
-            let wholeLoad = Loader().load(snapshot, cache: whole)
+            let full = try Loader(limits: limits).load(GitSource(repository: repo.path, revision: "HEAD"))
+            let snapshot = try GitSource(repository: repo.path, revision: "HEAD", known: whole.known).read(limits: limits)
+            let wholeLoad = Loader(limits: limits).load(snapshot, cache: whole)
             #expect(IncrementalLoadTests.render(wholeLoad) == IncrementalLoadTests.render(full), sourceLocation: sourceLocation)
             #expect(IncrementalLoadTests.addresses(wholeLoad) == IncrementalLoadTests.addresses(full), sourceLocation: sourceLocation)
             #expect(incremental.revision == full.revision, sourceLocation: sourceLocation)
@@ -296,6 +299,29 @@ import Testing
             try edit("manifests/tenants/other.yaml", new, old)
             #expect(try both("back from \(new)").hasPrefix("0 errors"))
         }
+    }
+
+    @Test func aFileRefusedOnAPushIsReportedAsAFullLoadReportsIt() throws {
+        let repo = try Fixtures.deployment()
+        try GitCLI.commitAll(in: repo.path)
+        let loads = Loads(repo, limits: LoadLimits(maxFileBytes: 4096))
+        #expect(try !loads.both().incremental.hasErrors)
+        let path = "manifests/tenants/other.yaml"
+        let text = try String(contentsOfFile: repo.file(path), encoding: .utf8)
+        try repo.write(path, text + "\n# " + String(repeating: "x", count: 5000) + "\n")
+        try GitCLI.commitAll(in: repo.path)
+        var (incremental, full) = try loads.both()
+        #expect(!loads.applied, "a changed file over the limit: the whole tree is loaded")
+        #expect(render(incremental) == render(full) && render(incremental).contains("larger than the 0.0 MiB limit"))
+        try repo.write(path, text)
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try loads.both()
+        #expect(!loads.applied, "the file was not in the last load: the whole tree again")
+        #expect(!incremental.hasErrors && render(incremental) == render(full) && addresses(incremental) == addresses(full))
+        try repo.write(path, text.replacingOccurrences(of: "flavor: m1.small", with: "flavor: m1.large"))
+        try GitCLI.commitAll(in: repo.path)
+        (incremental, full) = try loads.both()
+        #expect(loads.applied && !incremental.hasErrors && addresses(incremental) == addresses(full))
     }
 
     @Test func anIncrementalLoadEqualsAFullLoadAndDecodesOnlyWhatChanged() throws {
