@@ -344,9 +344,10 @@ public final class Repository {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// An object id's raw bytes, as hex.
+    /// An object id's raw bytes, as hex (libgit2's, as every other id here).
     static func hex(_ raw: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: raw.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+        var oid = git_oid()
+        withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: raw) }
+        return hex(&oid)
     }
 }

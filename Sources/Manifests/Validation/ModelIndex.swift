@@ -124,26 +124,3 @@ struct ModelIndex {
         securityGroups[TenantKey(tenant: tenant, name: name)]?.first { $0.region == nil || region == nil || $0.region == region }
     }
 }
-
-/// The columns `ModelIndex(catalogOf:)` reads, held (only those: holding the instances too would share them with the
-/// next load's model, which then copies them to splice): an index built from the same arrays is the same index.
-struct IndexedColumns {
-    let regions: [Resource<RegionSpec>], flavors: [Resource<FlavorSpec>], images: [Resource<ImageSpec>]
-    let tenants: [Resource<TenantSpec>], priceLists: [Resource<PriceListSpec>], networks: [Resource<NetworkSpec>]
-    let nodes: [Resource<NodeSpec>], keypairs: [Resource<KeypairSpec>], securityGroups: [Resource<SecurityGroupSpec>]
-
-    init(_ model: DesiredModel) {
-        regions = model.regions; flavors = model.flavors; images = model.images
-        tenants = model.tenants; priceLists = model.priceLists; networks = model.networks
-        nodes = model.nodes; keypairs = model.keypairs; securityGroups = model.securityGroups
-    }
-
-    /// Whether `model` has these very arrays in every column the catalog index reads.
-    func same(as model: DesiredModel) -> Bool {
-        regions.sharesStorage(with: model.regions) && flavors.sharesStorage(with: model.flavors)
-            && images.sharesStorage(with: model.images) && tenants.sharesStorage(with: model.tenants)
-            && priceLists.sharesStorage(with: model.priceLists) && networks.sharesStorage(with: model.networks)
-            && nodes.sharesStorage(with: model.nodes) && keypairs.sharesStorage(with: model.keypairs)
-            && securityGroups.sharesStorage(with: model.securityGroups)
-    }
-}

@@ -265,15 +265,18 @@ public final class ValidationCache {
     private var kept: [String: Kept] = [:]
     /// The last context key (`Validator.contextKey`) and what it was made from.
     var context: (columns: HeldColumns, unreadable: Set<String>, lost: Set<String>, key: UInt64)?
-    /// The catalog index (`ModelIndex(catalogOf:)`) and the columns it was built from.
-    private var index: (columns: IndexedColumns, index: ModelIndex)?
+    /// The catalog index (`ModelIndex(catalogOf:)`) and the columns it was built from (only those it reads: holding the
+    /// instances too would share them with the next load's model, which would then copy them to splice).
+    private var index: (columns: HeldColumns, index: ModelIndex)?
 
     /// The catalog index of `model`: the kept one while its columns are the same arrays, else built (and kept).
     func catalogIndex(of model: DesiredModel) -> ModelIndex {
-        lastKeptIndex = index?.columns.same(as: model) ?? false
+        let columns = HeldColumns(model.regions, model.flavors, model.images, model.tenants, model.priceLists, model.networks,
+                                  model.nodes, model.keypairs, model.securityGroups)
+        lastKeptIndex = index?.columns.same(as: columns) ?? false
         if lastKeptIndex, let index { return index.index }
         let built = ModelIndex(catalogOf: model)
-        index = (IndexedColumns(model), built)
+        index = (columns, built)
         return built
     }
     /// The findings of the rules over everything but instances, by `Validator.othersKey`.
