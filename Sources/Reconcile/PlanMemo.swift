@@ -10,6 +10,14 @@ public protocol PlanMemo: AnyObject {
     func remember(_ plan: RegionPlan, key: String)
     /// Makes what was remembered durable.
     func save() throws
+    /// The plans remembered for each of `regions` under its key, in order (nil where none is).
+    func plans(_ regions: [(region: String, key: String)]) -> [RegionPlan?]
+}
+
+extension PlanMemo {
+    public func plans(_ regions: [(region: String, key: String)]) -> [RegionPlan?] {
+        regions.map { plan(region: $0.region, key: $0.key) }
+    }
 }
 
 /// Region plans in memory: the long-running reconciler's memo (kept in its `RunCaches`). With a limit, only the
@@ -25,6 +33,11 @@ public final class MemoryPlanMemo: PlanMemo, Sendable {
 
     public func plan(region: String, key: String) -> RegionPlan? {
         plans.value(region, region: region, stamp: key)
+    }
+
+    /// Under one lock for all (100 regions looked up one by one took a lock each).
+    public func plans(_ regions: [(region: String, key: String)]) -> [RegionPlan?] {
+        plans.values(regions.map { ($0.region, $0.region, $0.key) })
     }
 
     /// Keeps `plan` compacted (`RegionPlan.compacted()`): a region waiting to be converged keeps a ruleset per node.

@@ -161,10 +161,14 @@ extension Reconciler {
                 regionKeys = made.values
             }
             keyCache?.retain(regions: declared)
+            var asked: [(region: String, key: String)] = []
             for (region, key) in zip(regionResources, regionKeys) {
                 guard let key else { continue }
                 keys[region.name] = key
-                if let plan = memo.plan(region: region.name, key: key) { kept[region.name] = plan }
+                asked.append((region.name, key))
+            }
+            for (entry, plan) in zip(asked, memo.plans(asked)) {
+                if let plan { kept[entry.region] = plan }
             }
         }
         stats.regionsReused = kept.count
@@ -178,10 +182,22 @@ extension Reconciler {
         var managed: [String: Int] = [:]
         var fingerprints: [Address: String] = [:]
         for batch in Self.batches(toPlan.map(\.name) + removedRegions, nodes: nodesByRegion, batchNodes: batchNodes) {
+            // A region whose group of nodes is the very arrays its last plan used: its nodes and fingerprints as then,
+            // nothing looked up node by node.
+            var whole: [String: ObservationCache.Region] = [:]
+            if let observations, saved == nil {
+                for region in batch { if let group = groups[region], let kept = observations.region(region, group: group) { whole[region] = kept } }
+            }
             var toObserve: [Address: any NodeDriver] = [:]
-            for address in batch.flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
+            for address in batch.filter({ whole[$0] == nil }).flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
             let observation = try observe(toObserve, cache: observations, generations: generations, disconnect: true)
-            let observed = Dictionary(grouping: observation.nodes, by: { $0.address.region ?? "" })
+            var observed = Dictionary(grouping: observation.nodes, by: { $0.address.region ?? "" })
+            var nodesOfBatch = observation.nodes
+            for (region, kept) in whole {
+                observed[region] = kept.nodes
+                nodesOfBatch += kept.nodes
+                stats.nodesReused += kept.nodes.count
+            }
             stats.nodesReused += observation.reused
             stats.nodesObserved += toObserve.count - observation.reused
             for region in batch.sorted() { request.observed?(region, observed[region] ?? []) }
@@ -196,7 +212,7 @@ extension Reconciler {
 
             let regions = toPlan.filter { batch.contains($0.name) }
             let rings = try storedRings(Set(regions.flatMap { slices[$0.name].rings.map(\.address) }), stamps: ringStamps, cache: ringCache)
-            let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: observation.nodes, drivers: drivers)
+            let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: nodesOfBatch, drivers: drivers)
             let snapshots = try observeSnapshots(regions.map(\.name))
             for (region, listed) in snapshots { request.observedSnapshots?(region, listed) }
             let accounts = try observeAccounts(regions.map(\.name))
@@ -207,12 +223,12 @@ extension Reconciler {
             let regionMemo = refresh ? nil : request.caches?.regionMemo
             let spared = regionMemo?.spared ?? 0, networkingKept = regionMemo?.networkingKept ?? 0, spliced = regionMemo?.spliced ?? (runs: 0, instances: 0)
             // The fingerprints of observations the cache gave back, made by an earlier plan.
-            var known: [String: [Address: String]] = [:]
+            var known = whole.mapValues(\.fingerprints)
             let keptFingerprints = observations?.fingerprints(observation.nodes.map { ($0.address, generations[$0.address] ?? nil) }) ?? []
             for (node, fingerprint) in zip(observation.nodes, keptFingerprints) {
                 if let fingerprint { known[node.address.region ?? "", default: [:]][node.address] = fingerprint }
             }
-            DispatchQueue.concurrentPerform(iterations: regions.count) { [known] index in
+            DispatchQueue.concurrentPerform(iterations: regions.count) { [known, observed] index in
                 planned[index] = Planner.planRegion(regions[index], slice: slices[regions[index].name], catalog: catalog,
                                                     observed: observed[regions[index].name] ?? [], storedRings: storedRings, hour: hour, options: options,
                                                     snapshots: snapshots[regions[index].name], accounts: accounts[regions[index].name],
@@ -225,6 +241,11 @@ extension Reconciler {
             for plan in planned.values where known[plan.region]?.count != plan.fingerprints.count {
                 for (address, fingerprint) in plan.fingerprints where known[plan.region]?[address] == nil {
                     observations?.keep(fingerprint: fingerprint, of: address, generation: generations[address] ?? nil)
+                }
+            }
+            for plan in planned.values where whole[plan.region] == nil {
+                if let group = groups[plan.region] {
+                    observations?.keep(region: plan.region, group: group, nodes: observed[plan.region] ?? [], fingerprints: plan.fingerprints)
                 }
             }
             for plan in planned.values {

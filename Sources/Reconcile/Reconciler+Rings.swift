@@ -43,8 +43,10 @@ extension Reconciler {
     func adoptingLostRings(_ stored: [Address: StoredRing], regions: Set<String>, observed: [ObservedNode],
                            drivers: [Address: any NodeDriver]) -> [Address: StoredRing] {
         var result = stored
+        let lost = model.rings.filter { regions.contains($0.region ?? "") && stored[$0.address] == nil }
+        guard !lost.isEmpty else { return result }
         let byAddress = Dictionary(observed.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
-        for ring in model.rings where regions.contains(ring.region ?? "") && stored[ring.address] == nil {
+        for ring in lost {
             let nodes = model.nodes.filter { $0.region == ring.region }
             let holders = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }.sorted { $0.name < $1.name }
                 .compactMap { node in byAddress[node.address]?.rings[ring.fileName].map { (node: node.address, sha256: $0) } }

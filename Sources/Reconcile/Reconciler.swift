@@ -62,7 +62,11 @@ public struct Reconciler: Sendable {
             ?? Set(model.nodes.lazy.filter { regions?.contains($0.region ?? "") ?? true }.map(\.address))
         var found: [Address: NodeEndpoint] = [:]
         do {
-            for endpoint in try state?.knownNodes(in: regions) ?? [] where !declared.contains(endpoint.address) { found[endpoint.address] = endpoint }
+            if let state, let kept {
+                for endpoint in try kept.undeclared(in: state, regions: regions, of: model.nodes) { found[endpoint.address] = endpoint }
+            } else {
+                for endpoint in try state?.knownNodes(in: regions) ?? [] where !declared.contains(endpoint.address) { found[endpoint.address] = endpoint }
+            }
         } catch {
             throw ReconcileError(.stateUnavailable, "cannot read the node inventory: \(error)", cause: error)
         }

@@ -3,6 +3,7 @@ import Drivers
 import Manifests
 import Planning
 import SimulatedNodes
+import State
 
 /// Observations kept with the generation they were made at: a node whose generation is unchanged is not asked
 /// again. In memory, for the long-running reconciler; bounded to the regions observed most recently when made with
@@ -13,10 +14,40 @@ public final class ObservationCache: Sendable {
     /// it instead of digesting the observation again.
     private let fingerprints: RegionBoundedCache<Address, String>
 
+    /// Each region's observations and their fingerprints as its last plan used them, with the group of nodes (the very
+    /// arrays) they were for.
+    private let regions: RegionBoundedCache<String, Region>
+
+    /// A region's nodes as observed, in order, and each one's fingerprint.
+    struct Region: Sendable {
+        var group: NodeGroups.Group
+        var nodes: [ObservedNode]
+        var fingerprints: [Address: String]
+    }
+
     /// An empty cache, keeping the nodes of at most `regions` regions (every region when nil).
     public init(regions: Int? = nil) {
         cache = RegionBoundedCache(regions: regions)
         fingerprints = RegionBoundedCache(regions: regions)
+        self.regions = RegionBoundedCache(regions: regions)
+    }
+
+    /// `region`'s nodes and fingerprints as its last plan used them, while its group is the very arrays it was then:
+    /// no node came, went or moved to another generation (`NodeGroups` gives the same arrays again while the drivers
+    /// and generations are the same dictionaries), so each node's kept observation and fingerprint would be these.
+    func region(_ region: String, group: NodeGroups.Group) -> Region? {
+        guard let kept = regions.value(region, region: region, stamp: ""), kept.group.nodes.sharesStorage(with: group.nodes),
+              kept.group.generations.sharesStorage(with: group.generations) else { return nil }
+        return kept
+    }
+
+    /// Keeps `region`'s nodes as a plan used them, when every node has a generation (a node without one is always asked).
+    func keep(region: String, group: NodeGroups.Group, nodes: [ObservedNode], fingerprints: [Address: String]) {
+        guard group.generations.allSatisfy({ $0 != nil }), nodes.count == group.nodes.count, fingerprints.count == nodes.count else {
+            regions.forget(region, region: region)
+            return
+        }
+        regions.keep(Region(group: group, nodes: nodes, fingerprints: fingerprints), key: region, region: region, stamp: "")
     }
 
     /// The observations kept for `nodes` (with their generations), in their order, nil where none is kept at it.
@@ -149,6 +180,9 @@ public final class DeclaredNodes: @unchecked Sendable {
     private var selected: (regions: [String], endpoints: [NodeEndpoint])?
     /// The held nodes last looked through, and those of them not declared (while the column is the same).
     private var lastHeld: (held: [NodeEndpoint], undeclared: [NodeEndpoint])?
+    /// The inventory's nodes last read, those of them not declared, and the inventory's revision read before them (while
+    /// the column is the same).
+    private var lastKnown: (regions: Set<String>?, revision: Int64, undeclared: [NodeEndpoint])?
 
     /// Nothing kept yet.
     public init() {}
@@ -160,6 +194,7 @@ public final class DeclaredNodes: @unchecked Sendable {
         addresses = Set(all.map(\.address))
         selected = nil
         lastHeld = nil
+        lastKnown = nil
     }
 
     /// The addresses of every node of `nodes` (a model's column).
@@ -177,6 +212,27 @@ public final class DeclaredNodes: @unchecked Sendable {
             if let lastHeld, lastHeld.held.sharesStorage(with: held) { return lastHeld.undeclared }
             let undeclared = held.filter { !addresses.contains($0.address) }
             lastHeld = (held, undeclared)
+            return undeclared
+        }
+    }
+
+    /// The nodes `inventory` records (in `regions` when given) that `nodes` does not declare: the ones last found while
+    /// the inventory's revision, the regions and the column are the same. A service's inventory holds every node it
+    /// ever changed (10,000 at the large size): it is read again only when a node was recorded or forgotten since.
+    func undeclared(in inventory: any NodeInventory, regions: Set<String>?, of nodes: [Resource<NodeSpec>]) throws -> [NodeEndpoint] {
+        // The revision first: nodes read after it are at least as new, so keeping them under it is never stale.
+        let revision = try inventory.inventoryRevision()
+        let kept: [NodeEndpoint]? = lock.withLock {
+            refresh(nodes)
+            guard let lastKnown, lastKnown.revision == revision, lastKnown.regions == regions else { return nil }
+            return lastKnown.undeclared
+        }
+        if let kept { return kept }
+        let known = try inventory.knownNodes(in: regions)
+        return lock.withLock {
+            refresh(nodes)
+            let undeclared = known.filter { !addresses.contains($0.address) }
+            lastKnown = (regions, revision, undeclared)
             return undeclared
         }
     }
@@ -279,8 +335,8 @@ public final class NodeGroups: @unchecked Sendable {
 public final class PlanFingerprints: @unchecked Sendable {
     private let lock = NSLock()
     private var merged: [Address: String] = [:]
-    /// Each region's key when its fingerprints were put in (nil: planned without one), and the nodes it put in.
-    private var regions: [String: (key: String?, nodes: [Address])] = [:]
+    /// Each region's key when its fingerprints were put in (nil: planned without one), and the fingerprints it put in.
+    private var regions: [String: (key: String?, fingerprints: [Address: String])] = [:]
 
     /// Nothing kept yet.
     public init() {}
@@ -290,15 +346,21 @@ public final class PlanFingerprints: @unchecked Sendable {
         lock.withLock {
             let now = Set(plans.map(\.region))
             for (region, kept) in regions where !now.contains(region) {
-                for node in kept.nodes { merged[node] = nil }
+                for node in kept.fingerprints.keys { merged[node] = nil }
                 regions[region] = nil
             }
             for plan in plans {
                 let key = keys[plan.region]
                 if let kept = regions[plan.region], let key, kept.key == key { continue }
-                for node in regions[plan.region]?.nodes ?? [] { merged[node] = nil }
+                // Planned again (a document changed) over the same nodes as they were: the same fingerprints, nothing to
+                // take out and put in (which would also copy the whole dictionary while the last plan holds it).
+                if let kept = regions[plan.region], kept.fingerprints == plan.fingerprints {
+                    regions[plan.region]?.key = key
+                    continue
+                }
+                for node in regions[plan.region]?.fingerprints.keys ?? [:].keys { merged[node] = nil }
                 merged.merge(plan.fingerprints) { first, _ in first }
-                regions[plan.region] = (key, Array(plan.fingerprints.keys))
+                regions[plan.region] = (key, plan.fingerprints)
             }
             return merged
         }

@@ -20,8 +20,13 @@ public final class GenerationWatch: @unchecked Sendable {
     /// The state directory watched (the first one asked about; another one resets the watch).
     private var stateDirectory: String?
     private var descriptor: Int32 = -1
-    /// Watched directories by watch descriptor, relative to `<state>/nodes` ("" is the directory itself).
+    /// Watched directories by watch descriptor, relative to `<state>/nodes` ("" is the directory itself), and the same
+    /// paths as a set.
     private var directories: [Int32: String] = [:]
+    private var watchedPaths: Set<String> = []
+    /// Directories (as in `directories`) that were about to be listed when `listing(_:)` named them, and in which no
+    /// event happened since: their entries are as then.
+    private var listed: Set<String> = []
     /// Generations as last read, each forgotten as soon as an event names one of its node's files (a caller may ask
     /// for some nodes only: the others are read again when next asked for).
     private var known: [Address: String?] = [:]
@@ -56,15 +61,7 @@ public final class GenerationWatch: @unchecked Sendable {
     public func generations(of drivers: [Address: any NodeDriver], stateDirectory: String) -> [Address: String?] {
         lock.lock()
         defer { lock.unlock() }
-        if self.stateDirectory != stateDirectory {
-            self.stateDirectory = stateDirectory
-            reset()
-        }
-        if descriptor >= 0 {
-            drain()
-        } else if retryAt.map({ DispatchTime.now() >= $0 }) ?? true {
-            reset()
-        }
+        catchUp(stateDirectory: stateDirectory)
         if descriptor >= 0, let answered, answered.sharesStorage(with: drivers) {
             readLast = []
             return known
@@ -92,6 +89,39 @@ public final class GenerationWatch: @unchecked Sendable {
         return generations
     }
 
+    /// The directories under `<state>/nodes` (relative to it, "" for `nodes` itself) whose entries are as they were
+    /// when `listing(_:)` last named them: the watch was on throughout and no event happened in them since (any event
+    /// counts, even one that changed no entry). Reads the queued events first. Empty while nothing is watched.
+    public func unchangedListings(stateDirectory: String) -> Set<String> {
+        lock.lock()
+        defer { lock.unlock() }
+        catchUp(stateDirectory: stateDirectory)
+        return descriptor >= 0 ? listed : []
+    }
+
+    /// Notes that `paths` (as in `unchangedListings`) are listed now: call it just before listing them, after
+    /// `unchangedListings`. An event from now on drops one again; a directory not watched (yet) is not noted.
+    public func listing(_ paths: [String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard descriptor >= 0 else { return }
+        for path in paths where watchedPaths.contains(path) { listed.insert(path) }
+    }
+
+    /// Watches `stateDirectory` (from scratch when it is another one, or when a failed watch is due to be tried again)
+    /// and reads the queued events.
+    private func catchUp(stateDirectory: String) {
+        if self.stateDirectory != stateDirectory {
+            self.stateDirectory = stateDirectory
+            reset()
+        }
+        if descriptor >= 0 {
+            drain()
+        } else if retryAt.map({ DispatchTime.now() >= $0 }) ?? true {
+            reset()
+        }
+    }
+
     private var root: String { "\(stateDirectory ?? "")/nodes" }
 
     /// Drops every watch and what was read, and watches the directory again from scratch.
@@ -99,6 +129,8 @@ public final class GenerationWatch: @unchecked Sendable {
         if descriptor >= 0 { close(descriptor) }
         descriptor = -1
         directories = [:]
+        watchedPaths = []
+        listed = []
         known = [:]
         answered = nil
         descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
@@ -113,6 +145,7 @@ public final class GenerationWatch: @unchecked Sendable {
             close(descriptor)
             descriptor = -1
             directories = [:]
+            watchedPaths = []
             // No `nodes` directory yet: try at the next call. Anything else (the watch limit): not for a while.
             if !watched { retryLater() }
             return
@@ -143,6 +176,7 @@ public final class GenerationWatch: @unchecked Sendable {
                 return false
             }
             directories[watch] = next
+            watchedPaths.insert(next)
             // Listed after the watch is added: a directory created meanwhile is either listed or reported.
             guard let directory = opendir(path) else { continue }
             defer { closedir(directory) }
@@ -195,6 +229,8 @@ public final class GenerationWatch: @unchecked Sendable {
         guard let directory = directories[watch] else { return true }  // a watch already let go
         if flags & UInt32(IN_IGNORED) != 0 {
             directories[watch] = nil
+            watchedPaths.remove(directory)
+            listed.remove(directory)
             return true
         }
         if flags & UInt32(IN_MOVE_SELF) != 0 { return false }  // every path below it is stale
@@ -206,14 +242,18 @@ public final class GenerationWatch: @unchecked Sendable {
         return true
     }
 
-    /// Forgets the generations a change at `path` (relative to `nodes`) may have changed.
+    /// Forgets the generations and listings a change at `path` (relative to `nodes`) may have changed.
     private func mark(_ path: String) {
         answered = nil
         let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
         guard let region = parts.first.map(String.init) else {
             known = [:]  // the nodes directory itself
+            listed = []
             return
         }
+        // An event names an entry of a directory, or the directory itself: either listing may differ now.
+        listed.remove(path)
+        listed.remove(path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "")
         guard parts.count > 1 else {
             known = known.filter { $0.key.region != region }
             return

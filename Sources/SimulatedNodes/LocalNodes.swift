@@ -17,7 +17,7 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
     public let socketSetting: String?
     /// Region directories already listed; generations watched with inotify (nil: read every time).
     private let scan = SimulatedHostScan()
-    private let watch: GenerationWatch?
+    let watch: GenerationWatch?
 
     /// The nodes of `stateDirectory`; with `watching`, generations are watched (for a long-running caller).
     /// `identity` is the SSH key for production nodes when a driver is asked for without one (the program passes
@@ -48,7 +48,7 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
     /// region directories are listed and none of them changed (a caller that keeps what it made from the array
     /// knows it again: `DeclaredNodes.undeclared`).
     public func heldNodes(in regions: Set<String>?) -> [NodeEndpoint] {
-        let listing = Self.scanned(stateDirectory: stateDirectory, regions: regions, scan: scan)
+        let listing = Self.scanned(stateDirectory: stateDirectory, regions: regions, scan: scan, watch: watch)
         return scan.endpoints(regions: regions, listing: listing) {
             listing.nodes.map { NodeEndpoint(address: $0, libvirt: "simulated", cpus: 0, memoryKiB: 0) }
         }
@@ -88,12 +88,30 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
     }
 
     /// What `simulatedNodes` finds, the region directories it listed, and whether every one of them was as `scan` kept it.
-    static func scanned(stateDirectory: String, regions: Set<String>?, scan: SimulatedHostScan?) -> SimulatedHostScan.Listing {
+    /// With `watch` too, a directory in which no event happened since it was last listed is not even stamped: 100
+    /// region directories cost one read of the watch's queue, not 100 stats and a listing of `nodes`.
+    static func scanned(stateDirectory: String, regions: Set<String>?, scan: SimulatedHostScan?, watch: GenerationWatch? = nil) -> SimulatedHostScan.Listing {
         let root = "\(stateDirectory)/nodes"
         var listing = SimulatedHostScan.Listing()
-        for region in regions.map({ $0.sorted() }) ?? FileStamp.names(in: root, suffix: "") where !region.hasPrefix(".") {
+        let unchanged = scan == nil ? [] : watch?.unchangedListings(stateDirectory: stateDirectory) ?? []
+        let names: [String]
+        if let regions {
+            names = regions.sorted()
+        } else if unchanged.contains(""), let kept = scan?.regions() {
+            names = kept
+        } else {
+            watch?.listing([""])
+            names = FileStamp.names(in: root, suffix: "")
+            scan?.keep(regions: names)
+        }
+        for region in names where !region.hasPrefix(".") {
             let directory = "\(root)/\(region)"
             listing.directories.append(region)
+            if unchanged.contains(region), let kept = scan?.nodes(directory, stamp: nil) {
+                listing.found.append(kept)
+                continue
+            }
+            watch?.listing([region])
             let stamp = FileStamp(path: directory)?.description
             if let stamp, let kept = scan?.nodes(directory, stamp: stamp) {
                 listing.found.append(kept)
@@ -101,7 +119,7 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
             }
             listing.unchanged = false
             let found = FileStamp.names(in: directory, suffix: ".xml").map { Address(kind: .node, region: region, name: String($0.dropLast(4))) }
-            if let stamp { scan?.keep(found, directory: directory, stamp: stamp) }
+            scan?.keep(found, directory: directory, stamp: stamp)
             listing.found.append(found)
         }
         return listing
@@ -113,22 +131,33 @@ public final class LocalNodes: NodeSource, @unchecked Sendable {
 ///
 /// `@unchecked Sendable`: every access goes through `lock`.
 public final class SimulatedHostScan: @unchecked Sendable {
-    private var directories: [String: (stamp: String, nodes: [Address])] = [:]
+    /// Each directory's last listing, with its stamp then (nil: it could not be stamped).
+    private var directories: [String: (stamp: String?, nodes: [Address])] = [:]
+    /// The last listing of `nodes` itself (the region directories).
+    private var regionNames: [String]?
     let lock = NSLock()
 
     /// An empty scan.
     public init() {}
 
-    func nodes(_ directory: String, stamp: String) -> [Address]? {
-        lock.lock()
-        defer { lock.unlock() }
-        return directories[directory].flatMap { $0.stamp == stamp ? $0.nodes : nil }
+    /// The nodes `directory` held when last listed, if its stamp then was `stamp`; any stamp when nil (the caller
+    /// knows from a watch that nothing happened in it since).
+    func nodes(_ directory: String, stamp: String?) -> [Address]? {
+        lock.withLock {
+            directories[directory].flatMap { stamp == nil || $0.stamp == stamp ? $0.nodes : nil }
+        }
     }
 
-    func keep(_ nodes: [Address], directory: String, stamp: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        directories[directory] = (stamp, nodes)
+    func keep(_ nodes: [Address], directory: String, stamp: String?) {
+        lock.withLock { directories[directory] = (stamp, nodes) }
+    }
+
+    func regions() -> [String]? {
+        lock.withLock { regionNames }
+    }
+
+    func keep(regions: [String]) {
+        lock.withLock { regionNames = regions }
     }
 
     /// One listing of the region directories.

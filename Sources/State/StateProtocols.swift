@@ -86,6 +86,10 @@ public protocol PlanMemoStore: Sendable {
 public protocol NodeInventory: Sendable {
     /// The nodes recorded (those of `regions` when given: a run over one region of many reads only its own).
     func knownNodes(in regions: Set<String>?) throws -> [NodeEndpoint]
+    /// A number that changes whenever a node is recorded for the first time, recorded with another endpoint, or
+    /// forgotten (never when a node is recorded as it already is). A caller that reads this before `knownNodes` may
+    /// keep the nodes under it: while it is the same, so are they.
+    func inventoryRevision() throws -> Int64
     /// Records nodes (before anything is changed on them).
     func rememberNodes(_ nodes: [NodeEndpoint]) throws
     /// Forgets nodes that hold nothing of StackLab's any more.

@@ -166,6 +166,11 @@ enum PostgresSchema {
                 tenant TEXT NOT NULL, region TEXT NOT NULL, price_list TEXT NOT NULL, hour BIGINT NOT NULL, bytes BIGINT NOT NULL,
                 PRIMARY KEY (tenant, region, hour));
             """),
+        // A number that changes whenever the inventory does (see NodeInventory.inventoryRevision).
+        ("v8", """
+            CREATE TABLE node_inventory_revision (revision BIGINT NOT NULL);
+            INSERT INTO node_inventory_revision (revision) VALUES (0);
+            """),
     ]
 
     /// Runs the migrations not yet recorded; returns the versions it ran.

@@ -180,24 +180,38 @@ public final class PostgresState: StateBackend, @unchecked Sendable {
         }
     }
 
+    public func inventoryRevision() throws -> Int64 {
+        try connection.execute("SELECT revision FROM node_inventory_revision").rows.first?.int64("revision") ?? 0
+    }
+
     public func rememberNodes(_ nodes: [NodeEndpoint]) throws {
         guard !nodes.isEmpty else { return }
         try connection.transaction { tx in
+            var changed = false
             for node in nodes {
-                try tx.execute("""
+                // A node recorded as it already is is not written: the revision stays, and so do the callers' kept copies.
+                let written = try tx.execute("""
                     INSERT INTO node_inventory (region, name, libvirt, cpus, memory_kib, host_key, file_root, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                     ON CONFLICT (region, name) DO UPDATE SET libvirt = excluded.libvirt, cpus = excluded.cpus, memory_kib = excluded.memory_kib,
                         host_key = excluded.host_key, file_root = excluded.file_root, updated_at = excluded.updated_at
+                    WHERE (node_inventory.libvirt, node_inventory.cpus, node_inventory.memory_kib, node_inventory.host_key, node_inventory.file_root)
+                        IS DISTINCT FROM (excluded.libvirt, excluded.cpus, excluded.memory_kib, excluded.host_key, excluded.file_root)
                     """, [node.address.region ?? "", node.address.name, node.libvirt, node.cpus, Int64(node.memoryKiB), node.hostKey, node.fileRoot,
                           Self.timestamp])
+                changed = changed || written.affected > 0
             }
+            if changed { try tx.execute("UPDATE node_inventory_revision SET revision = revision + 1") }
         }
     }
 
     public func forgetNodes(_ nodes: [Address]) throws {
         guard !nodes.isEmpty else { return }
         try connection.transaction { tx in
-            for node in nodes { try tx.execute("DELETE FROM node_inventory WHERE region = $1 AND name = $2", [node.region ?? "", node.name]) }
+            var changed = false
+            for node in nodes {
+                changed = try tx.execute("DELETE FROM node_inventory WHERE region = $1 AND name = $2", [node.region ?? "", node.name]).affected > 0 || changed
+            }
+            if changed { try tx.execute("UPDATE node_inventory_revision SET revision = revision + 1") }
         }
     }
 

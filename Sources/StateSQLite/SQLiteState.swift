@@ -272,6 +272,11 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
                     PRIMARY KEY (tenant, region, hour))
                 """)
         }
+        migrator.registerMigration("v17-node-inventory-revision") { db in
+            // A number that changes whenever the inventory does (see NodeInventory.inventoryRevision).
+            try db.execute(sql: "CREATE TABLE node_inventory_revision (revision INTEGER NOT NULL)")
+            try db.execute(sql: "INSERT INTO node_inventory_revision (revision) VALUES (0)")
+        }
         return migrator
     }
 
@@ -720,35 +725,53 @@ public final class SQLiteState: StateBackend, @unchecked Sendable {
             let rows = try regions.map { wanted in
                 try wanted.sorted().flatMap { try Row.fetchAll(db, sql: columns + " WHERE region = ? ORDER BY name", arguments: [$0]) }
             } ?? Row.fetchAll(db, sql: columns + " ORDER BY region, name")
+            // By position: the columns are named above.
             return rows.map { row in
-                NodeEndpoint(address: Address(kind: .node, region: row["region"], name: row["name"]), libvirt: row["libvirt"], cpus: row["cpus"],
-                             memoryKiB: UInt64(row["memory_kib"] as Int64), hostKey: row["host_key"], fileRoot: row["file_root"])
+                NodeEndpoint(address: Address(kind: .node, region: row[0], name: row[1]), libvirt: row[2], cpus: row[3],
+                             memoryKiB: UInt64(row[4] as Int64), hostKey: row[5], fileRoot: row[6])
             }
         }
+    }
+
+    public func inventoryRevision() throws -> Int64 {
+        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT revision FROM node_inventory_revision") ?? 0 }
     }
 
     public func rememberNodes(_ nodes: [NodeEndpoint]) throws {
         guard !nodes.isEmpty else { return }
         try queue.write { db in
             let now = Date().timeIntervalSince1970
+            var changed = false
             for node in nodes {
-                try db.execute(sql: """
+                // A node recorded as it already is is not written: the revision stays, and so do the callers' kept copies.
+                try db.cachedStatement(sql: """
                     INSERT INTO node_inventory (region, name, libvirt, cpus, memory_kib, host_key, file_root, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(region, name) DO UPDATE SET libvirt = excluded.libvirt, cpus = excluded.cpus, memory_kib = excluded.memory_kib,
                         host_key = excluded.host_key, file_root = excluded.file_root, updated_at = excluded.updated_at
-                    """, arguments: [node.address.region ?? "", node.address.name, node.libvirt, node.cpus, Int64(node.memoryKiB),
-                                     node.hostKey, node.fileRoot, now])
+                    WHERE libvirt IS NOT excluded.libvirt OR cpus IS NOT excluded.cpus OR memory_kib IS NOT excluded.memory_kib
+                        OR host_key IS NOT excluded.host_key OR file_root IS NOT excluded.file_root
+                    """).execute(arguments: [node.address.region ?? "", node.address.name, node.libvirt, node.cpus, Int64(node.memoryKiB),
+                                             node.hostKey, node.fileRoot, now])
+                changed = changed || db.changesCount > 0
             }
+            if changed { try Self.nextInventoryRevision(db) }
         }
     }
 
     public func forgetNodes(_ nodes: [Address]) throws {
         guard !nodes.isEmpty else { return }
         try queue.write { db in
+            var changed = false
             for node in nodes {
                 try db.execute(sql: "DELETE FROM node_inventory WHERE region = ? AND name = ?", arguments: [node.region ?? "", node.name])
+                changed = changed || db.changesCount > 0
             }
+            if changed { try Self.nextInventoryRevision(db) }
         }
+    }
+
+    private static func nextInventoryRevision(_ db: Database) throws {
+        try db.execute(sql: "UPDATE node_inventory_revision SET revision = revision + 1")
     }
 
     public func journalEntries(run: Int64? = nil) throws -> [JournalEntry] {

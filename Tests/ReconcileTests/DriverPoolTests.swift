@@ -4,6 +4,7 @@ import Manifests
 import ManifestSources
 import Planning
 import SimulatedNodes
+import StateSQLite
 import TestSupport
 import Testing
 @testable import Reconcile
@@ -134,5 +135,37 @@ import Testing
         let lab = nodes.heldNodes(in: ["lab"])
         let fresh = !lab.sharesStorage(with: later)
         #expect(fresh && lab.count == 4)
+    }
+    /// The inventory's undeclared nodes are read again only when its revision moved (a node recorded, changed or
+    /// forgotten) or the column of declared nodes is another array, and are always those a direct read finds.
+    @Test func theInventorysUndeclaredNodesAreReadAgainOnlyWhenItsRevisionMoved() throws {
+        let scratch = try Scratch("inventory")
+        let store = try SQLiteState(directory: scratch.path)
+        let repo = try Fixtures.deployment()
+        let model = try Loader().load(DirectorySource(root: repo.path)).model
+        let declared = DeclaredNodes()
+        let addresses = Set(model.nodes.map(\.address))
+        let left = NodeEndpoint(address: Address(kind: .node, region: "lab", name: "left-1"), libvirt: "simulated", cpus: 4, memoryKiB: 8 << 20)
+        func check(_ comment: Comment, regions: Set<String>? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> [NodeEndpoint] {
+            let found = try declared.undeclared(in: store, regions: regions, of: model.nodes)
+            #expect(found == (try store.knownNodes(in: regions)).filter { !addresses.contains($0.address) }, comment, sourceLocation: sourceLocation)
+            return found
+        }
+        #expect(try check("empty").isEmpty)
+        try store.rememberNodes(model.nodes.prefix(3).map(NodeEndpoint.init) + [left])
+        let first = try check("a node that left the manifests, and declared ones")
+        #expect(first == [left])
+        let again = try check("nothing changed")
+        #expect(again.sharesStorage(with: first), "kept, not read again")
+        try store.rememberNodes(model.nodes.prefix(3).map(NodeEndpoint.init))
+        #expect(try check("declared nodes recorded as they were").sharesStorage(with: first))
+        let other = try check("other regions asked for", regions: ["lab"])
+        #expect(!other.sharesStorage(with: first))
+        #expect(try check("all regions again").count == 1)
+        let moved = NodeEndpoint(address: left.address, libvirt: "simulated", cpus: 8, memoryKiB: 8 << 20)
+        try store.rememberNodes([moved])
+        #expect(try check("its endpoint changed") == [moved])
+        try store.forgetNodes([left.address])
+        #expect(try check("forgotten").isEmpty)
     }
 }

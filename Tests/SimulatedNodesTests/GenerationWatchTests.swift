@@ -176,4 +176,73 @@ import Drivers
         try Self.write(cloud.path("lab/n2/etc/stacklab/metadata/later"), "y")
         #expect(cloud.check("a file added after the move") == ["node/lab/n2"])
     }
+    /// A watching node source lists a region directory again only after an event in it, and its answer is always what
+    /// listing every directory gives: host files added, removed and renamed, regions added and removed, a region
+    /// directory moved away and back, events the kernel dropped, and callers asking for some regions only.
+    @Test func heldNodesAreListedAgainOnlyWhereAnEventHappenedAndAreAlwaysTheDirectListing() throws {
+        let cloud = try Cloud()
+        let nodes = LocalNodes(stateDirectory: cloud.state.path, watching: true)
+        let watch = try #require(nodes.watch)
+        func check(_ comment: Comment, regions: Set<String>? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+            let held = nodes.heldNodes(in: regions).map(\.address)
+            #expect(held == LocalNodes.simulatedNodes(stateDirectory: cloud.state.path, regions: regions), comment, sourceLocation: sourceLocation)
+        }
+        func unchanged() -> Set<String> { watch.unchangedListings(stateDirectory: cloud.state.path) }
+
+        check("first call")
+        #expect(unchanged() == ["", "lab", "edge"], "every directory listed under the watch")
+        check("nothing changed")
+        #expect(unchanged() == ["", "lab", "edge"])
+
+        try cloud.add("lab", "n4")
+        #expect(unchanged() == ["", "edge"], "a host file added: its region only")
+        check("host file added")
+        #expect(unchanged() == ["", "lab", "edge"])
+
+        // A host file rewritten in place of itself (written aside, renamed over it) lists its region again: any event
+        // counts, and the answer stays the direct one.
+        try cloud.replace("lab/n1.xml", with: try String(contentsOfFile: cloud.path("lab/n1.xml"), encoding: .utf8))
+        #expect(!unchanged().contains("lab"))
+        check("host file rewritten")
+
+        #expect(rename(cloud.path("edge/e1.xml"), cloud.path("edge/e2.xml")) == 0)
+        #expect(unchanged() == ["", "lab"])
+        check("host file renamed")
+        try FileManager.default.removeItem(atPath: cloud.path("edge/e2.xml"))
+        check("host file removed")
+
+        // A file deep in a node's directory is not an entry of its region: the region's listing is kept.
+        try FileManager.default.createDirectory(atPath: cloud.path("lab/n2/etc/stacklab"), withIntermediateDirectories: true)
+        check("node directory made")
+        try Self.write(cloud.path("lab/n2/etc/stacklab/hosts"), "x")
+        #expect(unchanged().isSuperset(of: ["", "lab", "edge"]), "an event below a region's entries")
+        check("a file deep inside a node's directory")
+
+        try cloud.add("late", "l1")
+        #expect(!unchanged().contains(""), "a region added: the nodes directory is listed again")
+        check("region added")
+        check("one region asked for", regions: ["late"])
+        check("regions asked for, one of them without a directory", regions: ["late", "nowhere"])
+        try FileManager.default.removeItem(atPath: cloud.path("late"))
+        check("region removed")
+
+        #expect(rename(cloud.path("lab"), cloud.path("lab.away")) == 0)
+        #expect(rename(cloud.path("lab.away"), cloud.path("lab")) == 0)
+        #expect(unchanged().isEmpty, "a watched directory moved: watched again from scratch, nothing vouched for")
+        check("region directory moved away and back")
+        try cloud.add("lab", "n5")
+        check("host file added after the move")
+
+        // More events than the kernel queues: nothing is vouched for until listed again.
+        let queued = Int((try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 16384
+        for index in 0...(queued + 16) {
+            let descriptor = open(cloud.path("lab/n2/etc/stacklab/f\(index)"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if descriptor >= 0 { close(descriptor) }
+        }
+        #expect(rename(cloud.path("edge"), cloud.path("edge.gone")) == 0, "a region leaves while events are dropped")
+        #expect(unchanged().isEmpty)
+        check("events dropped by the kernel")
+        #expect(unchanged() == ["", "lab", "edge.gone"])
+    }
 }

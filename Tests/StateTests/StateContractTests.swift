@@ -171,14 +171,34 @@ import Testing
         // A production node keeps its pinned host key and file root: it is reached the same way after it leaves the manifests.
         let b = NodeEndpoint(address: Address(kind: .node, region: "edge", name: "n1"), libvirt: "qemu+ssh://root@192.0.2.1/system", cpus: 8, memoryKiB: 1 << 21,
                              hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfEdgeN1", fileRoot: "/srv/test-host")
+        // The revision moves with every change and only then: a caller keeps the nodes while it is the same.
+        var revisions = [try state.inventoryRevision()]
+        func changed() throws -> Bool {
+            revisions.append(try state.inventoryRevision())
+            return revisions[revisions.count - 1] != revisions[revisions.count - 2]
+        }
         try state.rememberNodes([a, b])
+        #expect(try changed(), "two nodes recorded")
         try state.rememberNodes([a])
+        #expect(try !changed(), "a node recorded as it already is")
         #expect(try state.knownNodes() == [b, a])  // by address: node/edge/n1 before node/lab/n1, same name in two regions kept apart
         #expect(try state.knownNodes(in: ["lab"]) == [a])
         #expect(try state.knownNodes(in: ["edge", "lab", "nowhere"]) == [b, a])
         #expect(try state.knownNodes(in: []) == [])
+        for moved in [NodeEndpoint(address: a.address, libvirt: "simulated", cpus: 8, memoryKiB: 1 << 20),
+                      NodeEndpoint(address: a.address, libvirt: "simulated", cpus: 8, memoryKiB: 1 << 20, hostKey: "ssh-ed25519 AAAAnother"),
+                      NodeEndpoint(address: a.address, libvirt: "simulated", cpus: 8, memoryKiB: 1 << 20, hostKey: "ssh-ed25519 AAAAnother", fileRoot: "/srv/x"),
+                      NodeEndpoint(address: a.address, libvirt: "simulated", cpus: 8, memoryKiB: 1 << 20), a] {
+            try state.rememberNodes([b, moved])
+            #expect(try changed(), "a node recorded with another endpoint: \(moved)")
+            #expect(try state.knownNodes(in: ["lab"]) == [moved])
+        }
         try state.forgetNodes([a.address])
+        #expect(try changed(), "a node forgotten")
         #expect(try state.knownNodes() == [b])
+        try state.forgetNodes([a.address, Address(kind: .node, region: "lab", name: "never")])
+        #expect(try !changed(), "nodes not recorded forgotten")
+        #expect(Set(revisions).count == 8, "every revision another number: \(revisions)")
     }
 
     /// The last change done to each resource (the console's link to its run): a later run's done change wins, a failed
