@@ -37,17 +37,19 @@ public final class RevisionLoader: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let start = Date()
-        let source = GitSource(repository: repository, revision: revision, known: decodes.known, listings: listings)
         let loader = Loader(limits: limits)
         // What changed since the last load, applied to it; else the whole tree (listed from `listings`, unread).
         var result: LoadResult
-        let changes = try source.readChanges(limits: limits)
+        // The changes need no blob ids held: a source made with them would hold a second reference to the cache's
+        // dictionary (2,368 paths at the large size) while the load sets one entry, which would copy it all.
+        let changes = try GitSource(repository: repository, revision: revision, listings: listings).readChanges(limits: limits)
         var trees = (read: listings.lastRead, reused: listings.lastReused)
         var applied = false
         if let changes, let changed = loader.load(changes, cache: decodes) {
             result = changed
             applied = true
         } else {
+            let source = GitSource(repository: repository, revision: revision, known: decodes.known, listings: listings)
             result = loader.load(try source.read(limits: limits), cache: decodes)
             trees = (trees.read + listings.lastRead, trees.reused + listings.lastReused)
         }

@@ -32,13 +32,12 @@ public enum RegionKey {
         var ringStamps: [String?]
     }
 
-    /// What `region`'s key is made from. `nodes` are all the nodes its plan observes (those that left the manifests
+    /// What `region`'s key is made from (`rings`: the addresses of its rings). `nodes` are all the nodes its plan observes (those that left the manifests
     /// included), all of this region, and `generations` theirs, in the same order.
-    public static func inputs(region: Resource<RegionSpec>, rings: [Resource<RingSpec>], digests: (catalog: UInt64, regions: [String: UInt64]),
+    public static func inputs(region: Resource<RegionSpec>, rings ringAddresses: [Address], digests: (catalog: UInt64, regions: [String: UInt64]),
                               nodes: [Address], generations: [String?], ringStamps: [Address: String], options: Planner.Options,
                               version: String) -> Inputs {
-        let ringAddresses = rings.map(\.address)
-        return Inputs(region: region.name, objectStore: region.spec.objectStore != nil, catalog: digests.catalog, regional: digests.regions[region.name] ?? 0,
+        Inputs(region: region.name, objectStore: region.spec.objectStore != nil, catalog: digests.catalog, regional: digests.regions[region.name] ?? 0,
                       keepOrphans: options.keepOrphans, deleteContainerObjects: options.deleteContainerObjects, version: version, nodes: nodes,
                       generations: generations, rings: ringAddresses, ringStamps: ringAddresses.map { ringStamps[$0] })
     }
@@ -60,24 +59,95 @@ public enum RegionKey {
 
 /// Each region's last key with the inputs it was made from, kept by a long-running planner: a region whose inputs
 /// equal the last ones (no node's generation, document digest or ring stamp changed) gets the same key without its
-/// nodes being sorted and its text hashed again.
+/// nodes being sorted and its text hashed again. While what every region's inputs share (`Context`) is as it was, a
+/// region's inputs are not even gathered: its own documents' digest equal to the last one is enough.
 public final class RegionKeyCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var kept: [String: (inputs: RegionKey.Inputs, key: String?)] = [:]
+    /// Each region's inputs and key, and the context (`contexts`' count then) under which they were last made or found equal.
+    private var kept: [String: (inputs: RegionKey.Inputs, key: String?, context: Int)] = [:]
+    /// The last context, and how many different ones came so far.
+    private var lastContext: Context?
+    private var contexts = 0
+
+    /// What every region's inputs are made from besides its own: the columns of regions and rings (compared by storage),
+    /// the regions asked for, which node groups (`nodes`: a number the caller changes whenever its groups of nodes
+    /// and generations are other arrays), the ring stamps, the cloud-wide documents' digest, the options and the version.
+    public struct Context: Sendable {
+        public var regions: [Resource<RegionSpec>]
+        public var selected: [String]
+        public var rings: [Resource<RingSpec>]
+        public var nodes: Int
+        public var ringStamps: [Address: String]
+        public var catalog: UInt64
+        public var keepOrphans: Bool
+        public var deleteContainerObjects: Bool
+        public var version: String
+
+        public init(regions: [Resource<RegionSpec>], selected: [String], rings: [Resource<RingSpec>], nodes: Int, ringStamps: [Address: String],
+                    catalog: UInt64, options: Planner.Options, version: String) {
+            self.regions = regions
+            self.selected = selected
+            self.rings = rings
+            self.nodes = nodes
+            self.ringStamps = ringStamps
+            self.catalog = catalog
+            keepOrphans = options.keepOrphans
+            deleteContainerObjects = options.deleteContainerObjects
+            self.version = version
+        }
+
+        func same(as other: Context) -> Bool {
+            regions.sharesStorage(with: other.regions) && rings.sharesStorage(with: other.rings) && nodes == other.nodes && selected == other.selected
+                && catalog == other.catalog && keepOrphans == other.keepOrphans && deleteContainerObjects == other.deleteContainerObjects
+                && version == other.version && ringStamps == other.ringStamps
+        }
+    }
 
     /// An empty cache.
     public init() {}
+
+    /// The keys of `regions` (names, in order) under `context`: while it is the last one, a region whose digest in
+    /// `regional` is the one its kept inputs hold has its kept key, and `inputs` (a region's inputs, by its index) is
+    /// asked only for the others; every region's when the context changed.
+    public func keys(of regions: [String], regional: [String: UInt64], context: Context, inputs: (Int) -> RegionKey.Inputs) -> [String?] {
+        var keys = [String?](repeating: nil, count: regions.count)
+        var rest: [Int] = []
+        let current: Int = lock.withLock {
+            if let lastContext, lastContext.same(as: context) {
+                for (index, region) in regions.enumerated() {
+                    if let entry = kept[region], entry.context == contexts, entry.inputs.regional == regional[region] ?? 0 {
+                        keys[index] = entry.key
+                    } else {
+                        rest.append(index)
+                    }
+                }
+            } else {
+                contexts += 1
+                lastContext = context
+                rest = Array(regions.indices)
+            }
+            return contexts
+        }
+        guard !rest.isEmpty else { return keys }
+        for (index, key) in zip(rest, self.keys(of: rest.map(inputs), context: current)) { keys[index] = key }
+        return keys
+    }
 
     /// The keys made from each of `inputs`, in order: a region's kept key when its inputs equal the ones it was made
     /// from (under one lock for all; equal inputs are kept in their place, so the next call's arrays are most often these
     /// same ones, which compare at once), the others made in parallel and kept.
     public func keys(of inputs: [RegionKey.Inputs]) -> [String?] {
+        keys(of: inputs, context: nil)
+    }
+
+    /// `keys(of:)`, noting the entries as made under `context` (none: they vouch for no context).
+    private func keys(of inputs: [RegionKey.Inputs], context: Int?) -> [String?] {
         var keys = [String?](repeating: nil, count: inputs.count)
         var toMake: [Int] = []
         lock.withLock {
             for (index, wanted) in inputs.enumerated() {
                 if let entry = kept[wanted.region], entry.inputs == wanted {
-                    kept[wanted.region] = (wanted, entry.key)
+                    kept[wanted.region] = (wanted, entry.key, context ?? -1)
                     keys[index] = entry.key
                 } else {
                     toMake.append(index)
@@ -89,7 +159,7 @@ public final class RegionKeyCache: @unchecked Sendable {
         lock.withLock {
             for (slot, index) in toMake.enumerated() {
                 keys[index] = made[slot] ?? nil
-                kept[inputs[index].region] = (inputs[index], keys[index])
+                kept[inputs[index].region] = (inputs[index], keys[index], context ?? -1)
             }
         }
         return keys
@@ -97,6 +167,9 @@ public final class RegionKeyCache: @unchecked Sendable {
 
     /// Forgets every region but `regions` (those still declared).
     public func retain(regions: Set<String>) {
-        lock.withLock { kept = kept.filter { regions.contains($0.key) } }
+        lock.withLock {
+            guard kept.keys.contains(where: { !regions.contains($0) }) else { return }
+            kept = kept.filter { regions.contains($0.key) }
+        }
     }
 }

@@ -139,23 +139,29 @@ extension Reconciler {
         // for the regions planned.
         let (generations, read) = (request.caches?.nodes ?? nodes).generations(of: drivers)
         stats.generationsRead = read
-        let groups = request.caches?.nodeGroups.groups(of: drivers, generations: generations) ?? NodeGroups.make(drivers, generations: generations)
+        let keptGroups = request.caches?.nodeGroups.groups(of: drivers, generations: generations)
+        let groups = keptGroups?.groups ?? NodeGroups.make(drivers, generations: generations)
         let nodesByRegion = groups.mapValues(\.nodes)
         stats.phases.end("generations")
+        let groupsVersion = keptGroups?.version
         var kept: [String: RegionPlan] = [:]
         var keys: [String: String] = [:]
         if let memo {
-            let ringsByRegion = Dictionary(grouping: model.rings.filter { wanted.contains($0.region ?? "") }, by: { $0.region ?? "" })
-            let inputs = regionResources.map { region in
-                let group = groups[region.name] ?? NodeGroups.Group()
+            // Gathered only for the regions whose key cannot be known otherwise (see `RegionKeyCache.keys`).
+            lazy var ringsByRegion = Dictionary(grouping: model.rings.lazy.filter { wanted.contains($0.region ?? "") }.map(\.address), by: { $0.region ?? "" })
+            func inputs(_ index: Int) -> RegionKey.Inputs {
+                let region = regionResources[index], group = groups[region.name] ?? NodeGroups.Group()
                 return RegionKey.inputs(region: region, rings: ringsByRegion[region.name] ?? [], digests: digests, nodes: group.nodes,
                                         generations: group.generations, ringStamps: ringStamps, options: options, version: BuildIdentity.current)
             }
             let keyCache = request.caches?.regionKeys
             let regionKeys: [String?]
-            if let keyCache {
-                regionKeys = keyCache.keys(of: inputs)
+            if let keyCache, let groupsVersion {
+                let context = RegionKeyCache.Context(regions: model.regions, selected: regions, rings: model.rings, nodes: groupsVersion, ringStamps: ringStamps,
+                                                     catalog: digests.catalog, options: options, version: BuildIdentity.current)
+                regionKeys = keyCache.keys(of: regionResources.map(\.name), regional: digests.regions, context: context, inputs: inputs)
             } else {
+                let inputs = regionResources.indices.map(inputs)
                 let made = ResultSlots<String?>(count: inputs.count)
                 DispatchQueue.concurrentPerform(iterations: inputs.count) { index in made[index] = RegionKey.key(of: inputs[index]) }
                 regionKeys = made.values

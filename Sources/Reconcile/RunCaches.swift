@@ -303,19 +303,24 @@ public final class NodeGroups: @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    private var last: (drivers: [Address: any NodeDriver], generations: [Address: String?], groups: [String: Group])?
+    private var last: (drivers: [Address: any NodeDriver], generations: [Address: String?], groups: [String: Group], version: Int)?
+    private var made = 0
 
     /// Nothing kept yet.
     public init() {}
 
-    /// The groups of `drivers`: the last ones when `drivers` and `generations` are the last call's dictionaries.
-    public func groups(of drivers: [Address: any NodeDriver], generations: [Address: String?]) -> [String: Group] {
+    /// The groups of `drivers`: the last ones when `drivers` and `generations` are the last call's dictionaries. With
+    /// them a number, the same exactly while the groups are the same arrays (`RegionKeyCache.Context.nodes`).
+    public func groups(of drivers: [Address: any NodeDriver], generations: [Address: String?]) -> (groups: [String: Group], version: Int) {
         if let last = lock.withLock({ last }), last.drivers.sharesStorage(with: drivers), last.generations.sharesStorage(with: generations) {
-            return last.groups
+            return (last.groups, last.version)
         }
         let groups = Self.make(drivers, generations: generations)
-        lock.withLock { last = (drivers, generations, groups) }
-        return groups
+        return lock.withLock {
+            made += 1
+            last = (drivers, generations, groups, made)
+            return (groups, made)
+        }
     }
 
     /// The groups of `drivers`, made from them.
@@ -354,7 +359,7 @@ public final class PlanFingerprints: @unchecked Sendable {
                 if let kept = regions[plan.region], let key, kept.key == key { continue }
                 // Planned again (a document changed) over the same nodes as they were: the same fingerprints, nothing to
                 // take out and put in (which would also copy the whole dictionary while the last plan holds it).
-                if let kept = regions[plan.region], kept.fingerprints == plan.fingerprints {
+                if let kept = regions[plan.region], kept.fingerprints.sharesStorage(with: plan.fingerprints) || kept.fingerprints == plan.fingerprints {
                     regions[plan.region]?.key = key
                     continue
                 }
