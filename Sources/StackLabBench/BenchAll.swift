@@ -130,7 +130,9 @@ struct BenchAll: ParsableCommand {
         switch bench {
         case "plan": return ["--size", size.rawValue, "--runs", "\(runs)"] + (size == .large ? ["--apply-large"] : []) + kept
         case "manifests": return ["--nodes", "\(shape.regions * shape.nodesPerRegion)", "--instances", "\(shape.instances)", "--runs", "\(runs)"] + kept
-        case "incremental": return ["--size", size.rawValue, "--runs", "\(max(runs, 3))"] + kept
+        case "incremental":
+            // The large commit is held to the medium one's time: measured in lockstep, under the same conditions.
+            return ["--size", size.rawValue, "--runs", "\(max(runs, 3))"] + (size == .large ? ["--anchor", "medium"] : []) + kept
         default: return ["--size", size.rawValue, "--runs", "\(max(runs, 3))"] + kept
         }
     }
@@ -219,7 +221,9 @@ struct BenchAll: ParsableCommand {
             if let maxRatio, let ratio = row.ratio { checks.append(ratio <= maxRatio) }
             if let minRatio, let ratio = row.ratio { checks.append(ratio >= minRatio) }
             if let relative {
-                guard let other = rows.first(where: { $0.bench == relative.bench && $0.size == relative.size && $0.name == relative.name }),
+                // The other figure measured in lockstep with this one (`incremental --anchor`), else the other run's.
+                let lockstep = rows.first { $0.bench == relative.bench && $0.size == row.size && $0.name == relative.name + " (anchor)" }
+                guard let other = lockstep ?? rows.first(where: { $0.bench == relative.bench && $0.size == relative.size && $0.name == relative.name }),
                       let theirs = other.medianSeconds, other.error == nil, let ours = row.medianSeconds else { return nil }
                 checks.append(ours <= relative.factor * theirs + relative.plus)
             }

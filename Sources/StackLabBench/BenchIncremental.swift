@@ -37,10 +37,25 @@ struct BenchIncremental: ParsableCommand {
     @Option(help: ArgumentHelp("Generate under this directory and keep it (default: a temporary one, removed).", valueName: "dir"))
     var dir: String?
 
+    @Option(help: ArgumentHelp("""
+        Also time this size's one-file commits in a second process, in lockstep with this size's (one of its commits, \
+        then one of these, the order alternating), and print its median beside this size's with their ratio: both \
+        under the same conditions, each process's memory its own.
+        """, valueName: "size"))
+    var anchor: BenchPlan.Size?
+
+    /// The anchor's side of `--anchor` (a child process): primes, says `ready`, then plans one commit for each `go` read
+    /// on its standard input and answers with its seconds, until its input ends.
+    @Flag(help: .hidden)
+    var lockstep = false
+
     func run() throws {
         let root = dir.map { "\($0)/incremental-\(size.rawValue)" }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("stacklab-bench-incremental-\(getpid())").path
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+        if anchor == size { throw ValidationError("--anchor names the size measured: give another one (e.g. --size large --anchor medium)") }
+        // The anchor primes first, alone, and then waits: this size's own start is not slowed by it.
+        let partner = try anchor.map { try Lockstep(size: $0, runs: runs, dir: dir) }
         Allocator.configure()
         try size.generate(at: root)
         let state = "\(root)/.state"
@@ -62,8 +77,15 @@ struct BenchIncremental: ParsableCommand {
 
         let path = "manifests/tenants/t0/instances-0.yaml"
         var outcomes: [Summary] = []
+        var anchored: [Double] = []
+        if lockstep { Lockstep.say("ready") }
         ResidentMemory.startPeak()
         for run in 0..<runs {
+            if lockstep {
+                guard Lockstep.hear() else { break }
+            } else if let partner, run % 2 == 0 {
+                anchored.append(try partner.commit())
+            }
             try Self.setField("flavor", of: "vm-0", in: "\(root)/\(path)", to: run % 2 == 0 ? "m1.small" : "ssd.small")
             try Command.check(["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qam", "resize vm-0"])
             let outcome = try planner.plan(revision: "HEAD")
@@ -77,8 +99,20 @@ struct BenchIncremental: ParsableCommand {
                                       + "r0 has \(inR0.count) changes: " + inR0.prefix(5).map { "\($0.action.rawValue) \($0.address)" }.joined(separator: ", "))
             }
             outcomes.append(Summary(outcome))
+            if lockstep { Lockstep.say("\(outcome.totalSeconds)") }
+            if let partner, run % 2 == 1 { anchored.append(try partner.commit()) }
         }
+        if lockstep { return }
         rows.append(row("\(size.rawValue) one-file commit", outcomes))
+        if let partner, let anchor, !anchored.isEmpty {
+            try partner.finish()
+            let sorted = anchored.sorted(), median = sorted[sorted.count / 2]
+            let own = outcomes.map(\.totalSeconds).sorted()[outcomes.count / 2]
+            rows.append(BenchRow(name: "\(anchor.rawValue) one-file commit (anchor)", medianSeconds: median, minSeconds: sorted[0],
+                                 maxSeconds: sorted[sorted.count - 1], peakRSSMB: 0,
+                                 detail: String(format: "the anchor's commits, in lockstep with these in a second process: %@ ÷ %@ = %.2f (%.4f s ÷ %.4f s)",
+                                                size.rawValue, anchor.rawValue, own / median, own, median)))
+        }
         let report = BenchReport(workload: "incremental planner, size \(size.rawValue)", cores: ProcessInfo.processInfo.activeProcessorCount,
                                  runs: runs, rows: rows)
         Terminal.standardOutput.write(format == .json ? try JSON.encode(report) : report.table)
@@ -150,5 +184,71 @@ struct BenchIncremental: ParsableCommand {
             throw ValidationError("\(path) has no \(field) for \(instance)")
         }
         return line.upperBound..<end.lowerBound
+    }
+}
+
+/// `--anchor`: the other size's planner in a child process (`incremental --lockstep`), asked for one commit at a time.
+/// Lines on its standard output that are not the protocol's (`lockstep …`) are passed on to standard error.
+final class Lockstep {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+
+    init(size: BenchPlan.Size, runs: Int, dir: String?) throws {
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = ["incremental", "--size", size.rawValue, "--runs", "\(runs)", "--lockstep"] + (dir.map { ["--dir", $0] } ?? [])
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        guard try answer() == "ready" else { throw ValidationError("the anchor process did not start") }
+    }
+
+    /// The anchor plans its next commit; its seconds.
+    func commit() throws -> Double {
+        input.fileHandleForWriting.write(Data("go\n".utf8))
+        let line = try answer()
+        guard let seconds = Double(line) else { throw ValidationError("the anchor process answered '\(line)'") }
+        return seconds
+    }
+
+    /// Ends the anchor's input and waits for it.
+    func finish() throws {
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("the anchor process exited with \(process.terminationStatus)") }
+    }
+
+    /// The next protocol line from the anchor.
+    private func answer() throws -> String {
+        let descriptor = output.fileHandleForReading.fileDescriptor
+        while true {
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while true {
+                let count = read(descriptor, &byte, 1)
+                if count < 0 && errno == EINTR { continue }
+                guard count == 1 else { throw ValidationError("the anchor process ended early (exit \(process.isRunning ? "-" : "\(process.terminationStatus)"))") }
+                if byte == UInt8(ascii: "\n") { break }
+                bytes.append(byte)
+            }
+            let line = String(decoding: bytes, as: UTF8.self)
+            if line.hasPrefix("lockstep ") { return String(line.dropFirst("lockstep ".count)) }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    /// The child's side: one protocol line to the parent.
+    static func say(_ text: String) {
+        FileHandle.standardOutput.write(Data("lockstep \(text)\n".utf8))
+    }
+
+    /// The child's side: whether the parent asked for another commit (false once its input ended).
+    static func hear() -> Bool {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(0, &byte, 1) == 1 {
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) == "go" }
+            bytes.append(byte)
+        }
+        return false
     }
 }

@@ -9,11 +9,28 @@ import Testing
     @Test func theCommandLineParsesEveryDocumentedForm() throws {
         for arguments in [["manifests", "--runs", "1", "--nodes", "300", "--instances", "3000"], ["rings", "--workload", "W3"],
                           ["plan", "--size", "large", "--apply-large"], ["apply", "--runs", "1"],
-                          ["incremental", "--size", "medium", "--runs", "2", "--dir", "/tmp/x"], ["floor", "--threads", "2"],
+                          ["incremental", "--size", "medium", "--runs", "2", "--dir", "/tmp/x"], ["incremental", "--size", "large", "--anchor", "medium"],
+                          ["floor", "--threads", "2"],
                           ["all", "--from", "/tmp/report.json", "--format", "markdown"], ["serve", "--cache-regions", "0"]] {
             _ = try StackLabBench.parseAsRoot(arguments)
         }
         #expect(throws: (any Error).self) { try StackLabBench.parseAsRoot(["plan", "--size", "huge"]) }
+    }
+
+    /// A figure held to another size's is judged against the one measured in lockstep with it when there is one.
+    @Test func aLockstepAnchorDecidesARelativeTarget() throws {
+        func judged(_ anchor: Double?) throws -> Bool? {
+            let rows = """
+                {"bench": "incremental", "size": "medium", "name": "medium one-file commit", "medianSeconds": 0.015, "peakRSSMB": 170},
+                {"bench": "incremental", "size": "large", "name": "large one-file commit", "medianSeconds": 0.028, "peakRSSMB": 390}
+                """ + (anchor.map { ", {\"bench\": \"incremental\", \"size\": \"large\", \"name\": \"medium one-file commit (anchor)\", \"medianSeconds\": \($0)}" } ?? "")
+            let json = "{\"commit\": \"abc\", \"cores\": 2, \"date\": \"d\", \"machine\": \"m\", \"runs\": 3, \"rows\": [\(rows)]}"
+            let report = BenchAll.judged(try JSONDecoder().decode(BenchAll.Report.self, from: Data(json.utf8)))
+            return report.rows.first { $0.name == "large one-file commit" }?.met
+        }
+        #expect(try judged(nil) == false, "0.028 s against the medium run's 0.015 s: more than 1.5×")
+        #expect(try judged(0.020) == true, "0.028 s against 0.020 s measured in lockstep")
+        #expect(try judged(0.018) == false, "0.028 s against 0.018 s: more than 1.5×")
     }
 
     @Test func theHelpListsEveryBenchmark() throws {
