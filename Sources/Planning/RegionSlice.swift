@@ -84,9 +84,16 @@ public struct RegionSlices: Sendable {
             // One region (a service's run): a filter pass per kind, comparing names without hashing them.
             func mine<Spec>(_ resource: Resource<Spec>) -> Bool { resource.meta.region?.value == target }
             var slice = cache?.parts(of: target, in: model) ?? RegionSlice(nonInstancesOf: target, in: model)
-            if let positions = instancesByRegion.map({ $0[target] ?? [] }),
-               positions.allSatisfy({ $0 < model.instances.count && mine(model.instances[$0]) }) {
-                slice.instances = positions.map { model.instances[$0] }
+            // Each position checked in place (reading an element of the column through the array would copy it, every
+            // field retained, 1,000 times at the large size), then each element copied once.
+            let positions = instancesByRegion.map { $0[target] ?? [] }
+            let valid = positions.map { positions in
+                model.instances.withUnsafeBufferPointer { column in
+                    positions.allSatisfy { $0 < column.count && column[$0].meta.region?.value == target }
+                }
+            } ?? false
+            if let positions, valid {
+                slice.instances = model.instances.withUnsafeBufferPointer { column in positions.map { column[$0] } }
             } else {
                 slice.instances = model.instances.filter(mine)
             }

@@ -198,10 +198,8 @@ extension Reconciler {
             for address in batch.filter({ whole[$0] == nil }).flatMap({ nodesByRegion[$0] ?? [] }) { toObserve[address] = drivers[address] }
             let observation = try observe(toObserve, cache: observations, generations: generations, disconnect: true)
             var observed = Dictionary(grouping: observation.nodes, by: { $0.address.region ?? "" })
-            var nodesOfBatch = observation.nodes
             for (region, kept) in whole {
                 observed[region] = kept.nodes
-                nodesOfBatch += kept.nodes
                 stats.nodesReused += kept.nodes.count
             }
             stats.nodesReused += observation.reused
@@ -218,7 +216,7 @@ extension Reconciler {
 
             let regions = toPlan.filter { batch.contains($0.name) }
             let rings = try storedRings(Set(regions.flatMap { slices[$0.name].rings.map(\.address) }), stamps: ringStamps, cache: ringCache)
-            let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: nodesOfBatch, drivers: drivers)
+            let storedRings = adoptingLostRings(rings, regions: Set(regions.map(\.name)), observed: observed, drivers: drivers)
             let snapshots = try observeSnapshots(regions.map(\.name))
             for (region, listed) in snapshots { request.observedSnapshots?(region, listed) }
             let accounts = try observeAccounts(regions.map(\.name))

@@ -40,12 +40,12 @@ extension Reconciler {
     /// `stored` plus, for each ring of `regions` the store has no builder for while its nodes hold the ring file, the
     /// builder adopted from that file, when every node holding it has the same one and it can be read (the planner
     /// refuses the ring otherwise: a builder from scratch would move most replicas at once).
-    func adoptingLostRings(_ stored: [Address: StoredRing], regions: Set<String>, observed: [ObservedNode],
+    func adoptingLostRings(_ stored: [Address: StoredRing], regions: Set<String>, observed: [String: [ObservedNode]],
                            drivers: [Address: any NodeDriver]) -> [Address: StoredRing] {
         var result = stored
         let lost = model.rings.filter { regions.contains($0.region ?? "") && stored[$0.address] == nil }
         guard !lost.isEmpty else { return result }
-        let byAddress = Dictionary(observed.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        let byAddress = Dictionary(observed.values.joined().map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         for ring in lost {
             let nodes = model.nodes.filter { $0.region == ring.region }
             let holders = nodes.filter { $0.spec.has(.storage) || $0.spec.has(.controller) }.sorted { $0.name < $1.name }
