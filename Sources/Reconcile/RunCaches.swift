@@ -15,7 +15,7 @@ public final class ObservationCache: Sendable {
     private let fingerprints: RegionBoundedCache<Address, String>
 
     /// Each region's observations and their fingerprints as its last plan used them, with the group of nodes (the very
-    /// arrays) they were for.
+    /// arrays) they were for, for the 8 regions planned most recently.
     private let regions: RegionBoundedCache<String, Region>
 
     /// A region's nodes as observed, in order, and each one's fingerprint.
@@ -29,7 +29,9 @@ public final class ObservationCache: Sendable {
     public init(regions: Int? = nil) {
         cache = RegionBoundedCache(regions: regions)
         fingerprints = RegionBoundedCache(regions: regions)
-        self.regions = RegionBoundedCache(regions: regions)
+        // Only a region planned again needs its observations (one whose key is unchanged keeps its plan): the 8 planned
+        // most recently, as `RegionMemo` keeps their runs, not a second copy of every region's nodes.
+        self.regions = RegionBoundedCache(regions: min(regions ?? 8, 8))
     }
 
     /// `region`'s nodes and fingerprints as its last plan used them, while its group is the very arrays it was then:
