@@ -13,7 +13,8 @@ struct BenchAll: ParsableCommand {
             that cannot run here (no sshd, no Swift, no PostgreSQL) is reported with its error and the rest go on.
             The table names the commit, the machine and its cores; each figure comes with its floor or anchor when the
             benchmark measures one in the same run (load + validate against libgit2 + libyaml on 2 threads; ring builds
-            against Swift's own RingBuilder), the ratio, and the target it is held to.
+            against Swift's own RingBuilder; the large incremental commit against the medium one, timed in lockstep by
+            `incremental --anchor medium`), the ratio, and the target it is held to.
               sized:  plan (validate, plan-empty, apply, plan-noop, plan-refresh), manifests, incremental, serve
               once:   apply, rings, firewall, loadbalancer, monitoring, billing, bootstrap, snapshot, share
             The whole run at all three sizes takes about 25 minutes here (large: converging 100,000 instances twice). The
