@@ -135,8 +135,9 @@ public final class RegionKeyCache: @unchecked Sendable {
 
     /// The keys made from each of `inputs`, in order: a region's kept key when its inputs equal the ones it was made
     /// from (under one lock for all; equal inputs are kept in their place, so the next call's arrays are most often these
-    /// same ones, which compare at once), the others made in parallel and kept.
-    public func keys(of inputs: [RegionKey.Inputs]) -> [String?] {
+    /// same ones, which compare at once), the others made in parallel and kept. What the contextual look-up falls back
+    /// on; called alone (by tests), its entries vouch for no context.
+    func keys(of inputs: [RegionKey.Inputs]) -> [String?] {
         keys(of: inputs, context: nil)
     }
 

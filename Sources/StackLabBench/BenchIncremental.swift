@@ -219,20 +219,23 @@ final class Lockstep {
 
     /// The next protocol line from the anchor.
     private func answer() throws -> String {
-        let descriptor = output.fileHandleForReading.fileDescriptor
-        while true {
-            var bytes: [UInt8] = []
-            var byte: UInt8 = 0
-            while true {
-                let count = read(descriptor, &byte, 1)
-                if count < 0 && errno == EINTR { continue }
-                guard count == 1 else { throw ValidationError("the anchor process ended early (exit \(process.isRunning ? "-" : "\(process.terminationStatus)"))") }
-                if byte == UInt8(ascii: "\n") { break }
-                bytes.append(byte)
-            }
-            let line = String(decoding: bytes, as: UTF8.self)
+        while let line = Self.line(from: output.fileHandleForReading.fileDescriptor) {
             if line.hasPrefix("lockstep ") { return String(line.dropFirst("lockstep ".count)) }
             FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        throw ValidationError("the anchor process ended early (exit \(process.isRunning ? "-" : "\(process.terminationStatus)"))")
+    }
+
+    /// The next line read from `descriptor` (one byte at a time: nothing past it is taken), nil once it ends.
+    static func line(from descriptor: Int32) -> String? {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let count = read(descriptor, &byte, 1)
+            if count < 0 && errno == EINTR { continue }
+            guard count == 1 else { return nil }
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
         }
     }
 
@@ -243,12 +246,6 @@ final class Lockstep {
 
     /// The child's side: whether the parent asked for another commit (false once its input ended).
     static func hear() -> Bool {
-        var bytes: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(0, &byte, 1) == 1 {
-            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) == "go" }
-            bytes.append(byte)
-        }
-        return false
+        line(from: 0) == "go"
     }
 }

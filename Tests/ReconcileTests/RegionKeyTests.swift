@@ -1,7 +1,7 @@
 import Foundation
 import ManifestSources
 import Manifests
-import Planning
+@testable import Planning
 import Drivers
 import Reconcile
 import SimulatedNodes
